@@ -1,0 +1,65 @@
+# IMSP. `make demo` and `make test` are all a fresh machine needs (they install first).
+SHELL := /bin/bash
+export npm_config_nodedir ?= /usr
+export PUPPETEER_SKIP_DOWNLOAD := 1
+NODE_TEST := node --import tsx --test --test-reporter=spec --enable-source-maps
+TEST_FILES = $(shell find test -name '*.test.ts' | sort)
+
+.PHONY: install generate check-generated typecheck test test-fast coverage bench bench-load site demo \
+        requirements conformance mutants soak fuzz clean
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+install: node_modules/.installed
+
+generate: install
+	node --import tsx grammar/codegen/generate.ts
+
+check-generated: install
+	node --import tsx grammar/codegen/generate.ts --check
+
+typecheck: install
+	npx tsc -p tsconfig.json --noEmit
+
+test: install typecheck check-generated
+	$(NODE_TEST) $(TEST_FILES)
+
+coverage: install
+	npx c8 --all --include 'reference/**/*.ts' --include 'conformance/**/*.ts' --include 'generated/**/*.ts' \
+	  --exclude '**/*.d.ts' --reporter text --reporter html --check-coverage --lines 80 \
+	  $(NODE_TEST) $(TEST_FILES)
+
+dist/.built: install $(shell find generated reference conformance bench -name '*.ts' 2>/dev/null)
+	rm -rf dist && npx tsc -p tsconfig.json --outDir dist && touch $@
+
+bench: dist/.built
+	node dist/bench/codec.js
+
+bench-load: dist/.built
+	node dist/bench/load.js
+
+site: install
+	node --import tsx spec/site/build.ts
+
+requirements: install
+	node --import tsx spec/site/requirements.ts
+
+demo: install
+	node --import tsx reference/demo/demo.ts
+
+conformance: install
+	node --import tsx conformance/selftest.ts
+
+mutants: install
+	node --import tsx conformance/mutants/run.ts
+
+soak: install
+	node --import tsx test/properties/soak.ts $(ARGS)
+
+fuzz: install
+	node --import tsx test/codec/fuzz-long.ts $(ARGS)
+
+clean:
+	rm -rf dist site coverage .demo

@@ -1,0 +1,149 @@
+// The client's view of its contact list, block list and pending ADD requests (DESIGN section 2,
+// "Record bodies", and section 5). Pure state: the login bundle and LIST fill it, the pushes
+// (PRESENCE, CONTACT, ADD, ANSWER) update it. It decides nothing on its own; ImspClient asks it
+// "is this user a buddy whose key my MS delivered?" before it accepts a peer session.
+
+/** A header as the codec represents it. */
+export type Header = [name: string, value: string];
+
+export type Relation = 'none' | 'pending' | 'buddy' | 'blocked';
+export type Presence = 'online' | 'busy' | 'away' | 'offline';
+export type SettableStatus = 'online' | 'busy' | 'away';
+
+export const RELATIONS: readonly Relation[] = ['none', 'pending', 'buddy', 'blocked'];
+export const PRESENCES: readonly Presence[] = ['online', 'busy', 'away', 'offline'];
+
+export interface Contact {
+  user: string;
+  relation: Exclude<Relation, 'none'>;
+  status: Presence;
+  /** The buddy's peer address, known only while the buddy is online. */
+  address?: string;
+  /** `b64(Ed25519 public).b64(X25519 public)`, as the MS delivered it while the buddy is online. */
+  publicKey?: string;
+}
+
+export interface IncomingRequest {
+  from: string;
+  /** Milliseconds since the epoch, when the MS said. */
+  time?: number;
+}
+
+/** What changed, for the client's events. */
+export interface ContactChange {
+  user: string;
+  before: Contact | undefined;
+  after: Contact | undefined;
+}
+
+function field(record: Header[], name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [n, v] of record) if (n.toLowerCase() === lower) return v;
+  return undefined;
+}
+
+function asRelation(v: string | undefined): Relation | undefined {
+  return v !== undefined && (RELATIONS as readonly string[]).includes(v) ? (v as Relation) : undefined;
+}
+
+function asPresence(v: string | undefined): Presence | undefined {
+  return v !== undefined && (PRESENCES as readonly string[]).includes(v) ? (v as Presence) : undefined;
+}
+
+export class ContactBook {
+  readonly contacts = new Map<string, Contact>();
+  readonly requests = new Map<string, IncomingRequest>();
+
+  /** Replaces the whole state with a records body's content (login bundle or LIST). */
+  load(records: Header[][]): void {
+    this.contacts.clear();
+    this.requests.clear();
+    for (const r of records) {
+      const user = field(r, 'User');
+      const from = field(r, 'From');
+      if (user !== undefined) {
+        const relation = asRelation(field(r, 'Relation'));
+        if (relation === undefined || relation === 'none') continue;
+        this.set(user, relation, asPresence(field(r, 'Status')) ?? 'offline', field(r, 'Address'), field(r, 'Public-key'));
+      } else if (from !== undefined) {
+        const t = field(r, 'Time');
+        this.requests.set(from, t !== undefined && /^\d{1,16}$/.test(t) ? { from, time: Number(t) } : { from });
+      }
+    }
+  }
+
+  get(user: string): Contact | undefined {
+    return this.contacts.get(user);
+  }
+
+  list(): Contact[] {
+    return [...this.contacts.values()].sort((a, b) => (a.user < b.user ? -1 : a.user > b.user ? 1 : 0));
+  }
+
+  isBuddy(user: string): boolean {
+    return this.contacts.get(user)?.relation === 'buddy';
+  }
+
+  isBlocked(user: string): boolean {
+    return this.contacts.get(user)?.relation === 'blocked';
+  }
+
+  /** [P2P-3] The key the MS delivered for an online buddy; undefined for anyone else. */
+  buddyKey(user: string): string | undefined {
+    const c = this.contacts.get(user);
+    return c?.relation === 'buddy' && c.status !== 'offline' ? c.publicKey : undefined;
+  }
+
+  /** PRESENCE push: only a known contact's presence changes; others are ignored. */
+  presence(user: string, status: Presence, address?: string, publicKey?: string): ContactChange | undefined {
+    const before = this.contacts.get(user);
+    if (!before) return undefined;
+    return { user, before, after: this.set(user, before.relation, status, address ?? before.address, publicKey ?? before.publicKey) };
+  }
+
+  /** CONTACT push: the relation changed (granted, removed, blocked, unblocked). */
+  contact(user: string, relation: Relation, status: Presence, address?: string, publicKey?: string): ContactChange {
+    const before = this.contacts.get(user);
+    if (relation === 'none') {
+      this.contacts.delete(user);
+      return { user, before, after: undefined };
+    }
+    if (relation === 'buddy') this.requests.delete(user);
+    return { user, before, after: this.set(user, relation, status, address, publicKey) };
+  }
+
+  /** ANSWER push: our pending ADD to `user` was answered. A grant is followed by a CONTACT push. */
+  answered(user: string, decision: 'grant' | 'deny'): ContactChange {
+    const before = this.contacts.get(user);
+    if (decision === 'deny') {
+      if (before?.relation === 'pending') this.contacts.delete(user);
+      return { user, before, after: this.contacts.get(user) };
+    }
+    const after = this.set(user, 'buddy', before?.status ?? 'offline', before?.address, before?.publicKey);
+    return { user, before, after };
+  }
+
+  /** We sent an ADD that is now pending. */
+  pending(user: string): void {
+    if (!this.contacts.has(user)) this.set(user, 'pending', 'offline');
+  }
+
+  addRequest(from: string, time?: number): void {
+    this.requests.set(from, time === undefined ? { from } : { from, time });
+  }
+
+  removeRequest(from: string): boolean {
+    return this.requests.delete(from);
+  }
+
+  private set(user: string, relation: Exclude<Relation, 'none'>, status: Presence, address?: string, publicKey?: string): Contact {
+    const c: Contact = { user, relation, status };
+    // An offline or non-buddy contact has no address and no key: a stale one must never be used.
+    if (status !== 'offline' && relation === 'buddy') {
+      if (address !== undefined) c.address = address;
+      if (publicKey !== undefined) c.publicKey = publicKey;
+    }
+    this.contacts.set(user, c);
+    return c;
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * IMSP cryptography on node:crypto only (spec/DESIGN.md section 3): base64url, SCRAM login and MS
+ * enrollment proofs and link keys, identity keys, the sealed key blob, SEALED envelopes and the
+ * peer-to-peer INIT / INIT-ACK handshake.
+ * @module
+ */
+export * from './b64.js';
+export * from './errors.js';
+export * from './aead.js';
+export * from './keys.js';
+export * from './scram.js';
+export * from './sealed.js';
+export * from './key-blob.js';

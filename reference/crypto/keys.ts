@@ -1,0 +1,148 @@
+/**
+ * Raw 32-octet X25519 and Ed25519 keys on top of node:crypto (spec/DESIGN.md sections 3.1, 3.4, 3.5).
+ * Keys travel and rest as raw octets; they are wrapped into Node KeyObjects with the fixed
+ * PKCS#8 / SPKI DER prefixes of RFC 8410. No curve arithmetic is done here.
+ * @module
+ */
+import {
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  randomBytes,
+  sign as nodeSign,
+  verify as nodeVerify,
+  type KeyObject,
+} from 'node:crypto';
+import { b64, unb64 } from './b64.js';
+import { cryptoError } from './errors.js';
+
+const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
+const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
+const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
+
+function raw32(key: Uint8Array, what: string): Buffer {
+  if (key.length !== 32) throw cryptoError('ERR_BAD_VALUE', `${what}: ${key.length} octets, expected 32`);
+  return Buffer.from(key);
+}
+
+/** Node KeyObject of a raw X25519 private key. */
+export function x25519PrivateKey(raw: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([X25519_PKCS8, raw32(raw, 'X25519 private key')]), format: 'der', type: 'pkcs8' });
+}
+/** Node KeyObject of a raw X25519 public key. */
+export function x25519PublicKey(raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([X25519_SPKI, raw32(raw, 'X25519 public key')]), format: 'der', type: 'spki' });
+}
+/** Node KeyObject of a raw Ed25519 private seed. */
+export function ed25519PrivateKey(seed: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, raw32(seed, 'Ed25519 seed')]), format: 'der', type: 'pkcs8' });
+}
+/** Node KeyObject of a raw Ed25519 public key. */
+export function ed25519PublicKey(raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([ED25519_SPKI, raw32(raw, 'Ed25519 public key')]), format: 'der', type: 'spki' });
+}
+
+function rawPublic(key: KeyObject): Buffer {
+  const der = key.export({ format: 'der', type: 'spki' });
+  return Buffer.from(der.subarray(der.length - 32));
+}
+
+/** An X25519 key pair as raw octets: the ephemeral `Key-share` of a handshake. */
+export interface KeyShare {
+  /** 32-octet private key; keep in memory only. */
+  privateKey: Buffer;
+  /** 32-octet public key; sent b64 in `Key-share`. */
+  publicKey: Buffer;
+}
+
+/** Derives the X25519 public key of a raw private key. */
+export function x25519Public(privateKey: Uint8Array): Buffer {
+  return rawPublic(createPublicKey(x25519PrivateKey(privateKey)));
+}
+
+/** A fresh ephemeral X25519 key pair, or the pair of a given private key (test vectors). */
+export function generateKeyShare(privateKey?: Uint8Array): KeyShare {
+  const priv = privateKey ? Buffer.from(raw32(privateKey, 'X25519 private key')) : randomBytes(32);
+  return { privateKey: priv, publicKey: x25519Public(priv) };
+}
+
+/**
+ * X25519(own private, peer public): the 32-octet shared secret.
+ * @throws CryptoError ERR_BAD_VALUE when the peer key is malformed or of low order (all-zero result)
+ */
+export function x25519(privateKey: Uint8Array, peerPublic: Uint8Array): Buffer {
+  const priv = x25519PrivateKey(privateKey);
+  const pub = x25519PublicKey(peerPublic);
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey: priv, publicKey: pub });
+  } catch {
+    // OpenSSL refuses a low-order peer key (the shared secret would be all zero).
+    throw cryptoError('ERR_BAD_VALUE', 'X25519 key share of low order');
+  }
+  if (shared.every((b) => b === 0)) throw cryptoError('ERR_BAD_VALUE', 'X25519 key share of low order');
+  return shared;
+}
+
+/** A user's identity: an Ed25519 signing key and an X25519 agreement key (spec section 3.4). */
+export interface Identity {
+  /** Ed25519 private seed (32 octets). */
+  edSeed: Buffer;
+  /** Ed25519 public key (32 octets). */
+  edPublic: Buffer;
+  /** X25519 private key (32 octets). */
+  xPrivate: Buffer;
+  /** X25519 public key (32 octets). */
+  xPublic: Buffer;
+  /** The `Public-key` header value: b64(Ed25519 public) "." b64(X25519 public). */
+  publicKey: string;
+}
+
+/** Rebuilds an identity from its two private keys. */
+export function identityFromPrivate(edSeed: Uint8Array, xPrivate: Uint8Array): Identity {
+  const ed = Buffer.from(raw32(edSeed, 'Ed25519 seed'));
+  const x = Buffer.from(raw32(xPrivate, 'X25519 private key'));
+  const edPublic = rawPublic(createPublicKey(ed25519PrivateKey(ed)));
+  const xPublic = x25519Public(x);
+  return { edSeed: ed, edPublic, xPrivate: x, xPublic, publicKey: `${b64(edPublic)}.${b64(xPublic)}` };
+}
+
+/** Generates a fresh identity (registration; `imsp user add`). */
+export function generateIdentity(): Identity {
+  const ed = generateKeyPairSync('ed25519');
+  const edSeed = Buffer.from(ed.privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(-32));
+  return identityFromPrivate(edSeed, randomBytes(32));
+}
+
+/** The two raw public keys of a user. */
+export interface PublicIdentity {
+  edPublic: Buffer;
+  xPublic: Buffer;
+}
+
+/**
+ * Parses a `Public-key` value `b64(ed).b64(x)`.
+ * @throws CryptoError ERR_BAD_VALUE
+ */
+export function parsePublicKey(value: string): PublicIdentity {
+  const parts = value.split('.');
+  if (parts.length !== 2) throw cryptoError('ERR_BAD_VALUE', 'Public-key: expected two parts');
+  return { edPublic: unb64(parts[0]!, 32, 'Ed25519 public key'), xPublic: unb64(parts[1]!, 32, 'X25519 public key') };
+}
+
+/** Ed25519 signature (64 octets) of `data` (a transcript string is signed as its ASCII octets). */
+export function sign(edSeed: Uint8Array, data: string | Uint8Array): Buffer {
+  return nodeSign(null, typeof data === 'string' ? Buffer.from(data, 'utf8') : data, ed25519PrivateKey(edSeed));
+}
+
+/** Checks an Ed25519 signature; false on any malformed input. */
+export function verifySignature(edPublic: Uint8Array, data: string | Uint8Array, signature: Uint8Array): boolean {
+  if (signature.length !== 64 || edPublic.length !== 32) return false;
+  try {
+    return nodeVerify(null, typeof data === 'string' ? Buffer.from(data, 'utf8') : data, ed25519PublicKey(edPublic), signature);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The SEALED envelope body (spec/DESIGN.md section 3.3): AES-256-GCM under the key of one link
+ * direction, iv = 4 zero octets || Seq as 8-octet big-endian, aad = "imsp1 sealed", plaintext = the
+ * complete wire encoding of one inner message. Framing the envelope (SEALED, Seq, Content-length) and
+ * checking the Seq order belong to the link layer (reference/net).
+ * @module
+ */
+import { aeadOpen, aeadSeal } from './aead.js';
+import { cryptoError } from './errors.js';
+
+/** The associated data of every SEALED envelope. */
+export const SEALED_AAD = 'imsp1 sealed';
+
+/** The 12-octet GCM iv of envelope `seq`: 4 zero octets, then seq as an unsigned 64-bit big-endian number. */
+export function sealedIv(seq: number): Buffer {
+  if (!Number.isSafeInteger(seq) || seq < 0) throw cryptoError('ERR_REPLAY', `bad Seq ${seq}`);
+  const iv = Buffer.alloc(12);
+  iv.writeBigUInt64BE(BigInt(seq), 4);
+  return iv;
+}
+
+/** Seals one inner message's wire octets as envelope `seq`. */
+export function sealEnvelope(key: Uint8Array, seq: number, inner: Uint8Array): Buffer {
+  return aeadSeal(key, sealedIv(seq), SEALED_AAD, inner);
+}
+
+/**
+ * Opens envelope `seq` [SEAL-4].
+ * @throws CryptoError ERR_DECRYPT when it does not authenticate under this key and Seq
+ */
+export function openEnvelope(key: Uint8Array, seq: number, body: Uint8Array): Buffer {
+  return aeadOpen(key, sealedIv(seq), SEALED_AAD, body);
+}

@@ -1,0 +1,98 @@
+/**
+ * Per-connection rate limiting: a token bucket (rateLimitPerSecond refill, rateLimitBurst size) and a
+ * warnings-then-disconnect policy (rateLimitWarnings) [RATE-1] [RATE-3]. Pure: time is passed in, so
+ * tests need no timers.
+ * @module
+ */
+
+/** A token bucket. */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  /**
+   * @param ratePerSecond sustained rate (refill per second)
+   * @param burst bucket size
+   * @param now the clock reading at creation, ms
+   */
+  constructor(readonly ratePerSecond: number, readonly burst: number, now: number) {
+    if (!(ratePerSecond > 0) || !(burst >= 1)) throw new RangeError('rate and burst must be positive');
+    this.tokens = burst;
+    this.last = now;
+  }
+
+  private refill(now: number): void {
+    if (now > this.last) {
+      this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.ratePerSecond) / 1000);
+      this.last = now;
+    }
+  }
+
+  /** Takes `cost` tokens if there are enough; false (nothing taken) otherwise. */
+  take(now: number, cost = 1): boolean {
+    this.refill(now);
+    if (this.tokens + 1e-9 < cost) return false;
+    this.tokens -= cost;
+    return true;
+  }
+
+  /** Milliseconds until `cost` tokens are available (0 when they are now). */
+  retryAfter(now: number, cost = 1): number {
+    this.refill(now);
+    return this.tokens + 1e-9 >= cost ? 0 : Math.ceil(((cost - this.tokens) * 1000) / this.ratePerSecond);
+  }
+
+  /** Tokens available now (fractional). */
+  available(now: number): number {
+    this.refill(now);
+    return this.tokens;
+  }
+}
+
+/** The verdict on one incoming request. */
+export type RateVerdict =
+  /** Within the limit: serve it. */
+  | { action: 'allow' }
+  /** Over the limit: refuse it with 429 ERR_RATE_LIMITED and warn (NOTICE); `warning` counts from 1. */
+  | { action: 'warn'; retryAfter: number; warning: number }
+  /** Over the limit after rateLimitWarnings warnings: refuse it and disconnect. */
+  | { action: 'disconnect'; retryAfter: number };
+
+/** Settings of a RateLimiter; defaults are limits.json's. */
+export interface RateLimitOptions {
+  /** limits.json rateLimitPerSecond (50). */
+  perSecond?: number;
+  /** limits.json rateLimitBurst (100). */
+  burst?: number;
+  /** limits.json rateLimitWarnings (3). */
+  warnings?: number;
+}
+
+/**
+ * One connection's limiter: requests within the bucket are allowed; each request over it is refused and
+ * warned, and the one after `warnings` warnings disconnects [RATE-1] [RATE-3].
+ */
+export class RateLimiter {
+  private readonly bucket: TokenBucket;
+  private readonly maxWarnings: number;
+  private warned = 0;
+
+  constructor(opts: RateLimitOptions = {}, now = Date.now()) {
+    this.bucket = new TokenBucket(opts.perSecond ?? 50, opts.burst ?? 100, now);
+    this.maxWarnings = opts.warnings ?? 3;
+  }
+
+  /** Judges one incoming request at time `now`. */
+  check(now: number): RateVerdict {
+    if (this.bucket.take(now)) return { action: 'allow' };
+    const retryAfter = Math.max(1, this.bucket.retryAfter(now));
+    if (this.warned >= this.maxWarnings) return { action: 'disconnect', retryAfter }; // [RATE-3]
+    this.warned += 1;
+    return { action: 'warn', retryAfter, warning: this.warned };
+  }
+
+  /** Warnings given so far. */
+  get warnings(): number {
+    return this.warned;
+  }
+}

@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { RateLimiter, TokenBucket } from '../../reference/net/rate-limit.js';
+
+test('[RATE-1] token bucket: burst at once, then the sustained rate', () => {
+  const b = new TokenBucket(10, 5, 0);
+  for (let i = 0; i < 5; i++) assert.ok(b.take(0));
+  assert.equal(b.take(0), false);
+  assert.equal(b.retryAfter(0), 100);
+  assert.equal(b.take(99), false);
+  assert.ok(b.take(100));
+  assert.equal(b.available(10_000), 5); // never above the burst
+  assert.throws(() => new TokenBucket(0, 1, 0), RangeError);
+});
+
+test('[RATE-1] token bucket never allows more than burst + rate * elapsed', () => {
+  fc.assert(fc.property(
+    fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 50 }),
+    fc.array(fc.integer({ min: 0, max: 200 }), { maxLength: 300 }),
+    (rate, burst, gaps) => {
+      const b = new TokenBucket(rate, burst, 0);
+      let now = 0;
+      let allowed = 0;
+      for (const g of gaps) {
+        now += g;
+        if (b.take(now)) allowed++;
+      }
+      assert.ok(allowed <= burst + (rate * now) / 1000 + 1e-6);
+    }), { numRuns: 200 });
+});
+
+test('[RATE-3] limiter: warnings then disconnect', () => {
+  const r = new RateLimiter({ perSecond: 1, burst: 2, warnings: 3 }, 0);
+  assert.deepEqual(r.check(0), { action: 'allow' });
+  assert.deepEqual(r.check(0), { action: 'allow' });
+  assert.deepEqual(r.check(0), { action: 'warn', retryAfter: 1000, warning: 1 });
+  assert.deepEqual(r.check(500), { action: 'warn', retryAfter: 500, warning: 2 });
+  assert.deepEqual(r.check(1000), { action: 'allow' }); // refilled: allowed again, warnings kept
+  assert.equal(r.check(1000).action, 'warn');
+  assert.equal(r.warnings, 3);
+  assert.equal(r.check(1000).action, 'disconnect');
+  const none = new RateLimiter({ perSecond: 1, burst: 1, warnings: 0 }, 0);
+  assert.equal(none.check(0).action, 'allow');
+  assert.equal(none.check(0).action, 'disconnect');
+});

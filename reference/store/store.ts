@@ -299,7 +299,7 @@ export interface Store {
   // Contacts (DESIGN 5)
   addRequest(actor: Actor, to: string, now: number): Promise<AddResult>;
   /** `actor` answers the pending ADD that `from` sent. */
-  answer(actor: Actor, from: string, decision: Decision): Promise<AnswerResult>;
+  answer(actor: Actor, from: string, decision: Decision, now: number): Promise<AnswerResult>;
   /** REM: remove a buddy (both directions) or withdraw one's unanswered ADD. */
   remove(actor: Actor, other: string): Promise<RemoveResult>;
   block(actor: Actor, other: string): Promise<BlockResult>;

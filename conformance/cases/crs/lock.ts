@@ -1,0 +1,200 @@
+// Sections "registration", "the lock at the CRS" (spec/DESIGN.md 4) and "login" (3.1, CRS side):
+// REGISTER, LOCK/UNLOCK/ONLINE/OFFLINE with fencing epochs and leases, the login bundle.
+import { header, type ResponseMessage } from '../../../generated/index.js';
+import type { CaseDef } from '../../lib/case.js';
+import type { CrsContext } from '../../roles/crs-driver.js';
+import { rec } from '../../roles/crs-driver.js';
+import { checkError } from '../wire.js';
+
+const epochOf = (r: ResponseMessage): number => Number(header(r, 'Epoch'));
+
+export const lockCases: CaseDef<CrsContext>[] = [
+  {
+    id: 'crs/register/1',
+    section: 'register',
+    title: 'REGISTER creates a user (201); the same name again is refused 409 ERR_USER_EXISTS',
+    reqs: ['REGISTER-1', 'REGISTER-2'],
+    async run(ctx: CrsContext) {
+      const ms = await ctx.enroll();
+      const u = ctx.makeUser();
+      const r1 = await ms.req('REGISTER', ctx.registerHeaders(u));
+      ctx.expectStatus(r1, 201, 'REGISTER-1', 'REGISTER of a new name');
+      const r2 = await ms.req('REGISTER', ctx.registerHeaders(ctx.makeUser(u.name)));
+      checkError(ctx, r2, 'ERR_USER_EXISTS', 'REGISTER of a taken name');
+    },
+  },
+  {
+    id: 'crs/lock/1',
+    section: 'lock',
+    title: 'LOCK of a registered offline user returns the stored verifier and a new epoch; LOCK of an unknown user is 404',
+    reqs: ['LOCK-1', 'AUTH-1', 'USER-2'],
+    async run(ctx: CrsContext) {
+      const u = await ctx.user();
+      const ms = await ctx.enroll();
+      const r = await ms.req('LOCK', [['User', u.name]]);
+      ctx.expectStatus(r, 200, 'LOCK-1', 'LOCK of an offline user');
+      ctx.must(header(r, 'Salt') === u.salt && header(r, 'Iterations') === String(u.iterations), 'AUTH-1', 'LOCK must return the registered Salt and Iterations');
+      ctx.must(header(r, 'Stored-key') === u.storedKey && header(r, 'Server-key') === u.serverKey, 'AUTH-1', 'LOCK must return the registered Stored-key and Server-key');
+      ctx.must(Number(header(r, 'Lease')) > 0, 'LOCK-3', 'LOCK must grant a Lease');
+      const unknown = await ms.req('LOCK', [['User', ctx.uniq('nobody')]]);
+      checkError(ctx, unknown, 'ERR_UNKNOWN_USER', 'LOCK of an unknown user');
+    },
+  },
+  {
+    id: 'crs/lock/2',
+    section: 'lock',
+    title: 'a second LOCK while the lock is held is refused 423 ERR_LOCKED, from the same MS or another',
+    reqs: ['LOCK-1'],
+    async run(ctx: CrsContext) {
+      const u = await ctx.user();
+      const a = await ctx.enroll();
+      const b = await ctx.enroll();
+      ctx.expectStatus(await a.req('LOCK', [['User', u.name]]), 200, 'LOCK-1', 'first LOCK');
+      checkError(ctx, await b.req('LOCK', [['User', u.name]]), 'ERR_LOCKED', 'LOCK from another MS while locked');
+      checkError(ctx, await a.req('LOCK', [['User', u.name]]), 'ERR_LOCKED', 'LOCK from the same MS while locked');
+    },
+  },
+  {
+    id: 'crs/lock/3',
+    section: 'lock',
+    title: 'a user online is refused a second login: LOCK answers 409 ERR_ALREADY_ONLINE',
+    reqs: ['LOCK-2', 'INV-1'],
+    async run(ctx: CrsContext) {
+      const u = await ctx.user();
+      const a = await ctx.enroll();
+      const b = await ctx.enroll();
+      await ctx.login(a, u);
+      checkError(ctx, await b.req('LOCK', [['User', u.name]]), 'ERR_ALREADY_ONLINE', 'LOCK of an online user from another MS');
+      checkError(ctx, await a.req('LOCK', [['User', u.name]]), 'ERR_ALREADY_ONLINE', 'LOCK of an online user from its own MS');
+    },
+  },
+  {
+    id: 'crs/lock/4',
+    section: 'lock',
+    title: 'UNLOCK releases the lock; every new LOCK raises the epoch; a stale epoch is refused 410 ERR_STALE_EPOCH',
+    reqs: ['LOCK-4', 'LOCK-5', 'LOCK-6'],
+    async run(ctx: CrsContext) {
+      const u = await ctx.user();
+      const ms = await ctx.enroll();
+      const l1 = await ms.req('LOCK', [['User', u.name]]);
+      ctx.expectStatus(l1, 200, 'LOCK-1', 'LOCK');
+      const e1 = epochOf(l1);
+      checkError(ctx, await ms.req('UNLOCK', [['User', u.name], ['Epoch', String(e1 + 7)]]), 'ERR_STALE_EPOCH', 'UNLOCK with a wrong epoch');
+      ctx.expectStatus(await ms.req('UNLOCK', [['User', u.name], ['Epoch', String(e1)]]), 200, 'LOCK-4', 'UNLOCK with the current epoch');
+      const l2 = await ms.req('LOCK', [['User', u.name]]);
+      ctx.expectStatus(l2, 200, 'LOCK-4', 'LOCK after UNLOCK');
+      ctx.must(epochOf(l2) > e1, 'LOCK-5', `each lock grant must raise the epoch: ${e1} then ${epochOf(l2)}`);
+      checkError(ctx, await ms.req('ONLINE', [['User', u.name], ['Epoch', String(e1)], ['Address', '127.0.0.1:9'], ['Status', 'online']]), 'ERR_STALE_EPOCH', 'ONLINE with the previous epoch');
+    },
+  },
+  {
+    id: 'crs/lock/5',
+    section: 'lock',
+    title: 'OFFLINE ends the session and frees the lock: the user can log in again, through another MS',
+    reqs: ['LOCK-7', 'LOGOUT-2', 'INV-2'],
+    async run(ctx: CrsContext) {
+      const u = await ctx.user();
+      const a = await ctx.enroll();
+      const b = await ctx.enroll();
+      const s = await ctx.login(a, u);
+      await ctx.logout(s);
+      const again = await ctx.login(b, u);
+      ctx.must(Number(again.epoch) > Number(s.epoch), 'LOCK-5', 'the new session must have a higher epoch');
+      checkError(ctx, await a.req('OFFLINE', [['User', u.name], ['Epoch', s.epoch]]), 'ERR_STALE_EPOCH', 'OFFLINE with the old session epoch');
+      checkError(ctx, await a.req('LOCK', [['User', u.name]]), 'ERR_ALREADY_ONLINE', 'the new session must still stand after the stale OFFLINE');
+    },
+  },
+  {
+    id: 'crs/lock/6',
+    section: 'lock',
+    title: 'a lock neither converted nor released expires after lockLease: another MS can then lock the user',
+    reqs: ['LOCK-3', 'INV-2'],
+    async run(ctx: CrsContext) {
+      const lease = ctx.limits.get('lockLease');
+      if (lease > 5000 && !ctx.opts.slow) ctx.skip(`lockLease is ${lease} ms; pass --slow, or --set lockLease=N matching a target configured shorter`);
+      const u = await ctx.user();
+      const a = await ctx.enroll();
+      const b = await ctx.enroll();
+      const l = await a.req('LOCK', [['User', u.name]]);
+      ctx.expectStatus(l, 200, 'LOCK-1', 'LOCK');
+      const granted = Number(header(l, 'Lease')) || lease;
+      const deadline = Date.now() + granted * 2 + ctx.timeout;
+      let last = 0;
+      for (let i = 0; i < 200 && Date.now() < deadline; i++) {
+        const r = await b.req('LOCK', [['User', u.name]]);
+        last = r.status;
+        if (r.status === 200) {
+          ctx.must(Date.now() + 50 >= deadline - granted * 2 - ctx.timeout + granted * 0.5, 'LOCK-3', 'the lock was granted again long before its lease ran out');
+          return;
+        }
+        await new Promise<void>((res) => setTimeout(res, Math.max(25, granted / 10)));
+      }
+      ctx.must(false, 'LOCK-3', `the lock must expire after its lease (${granted} ms); LOCK still answered ${last}`);
+    },
+  },
+  {
+    id: 'crs/login/1',
+    section: 'login',
+    title: 'ONLINE returns the login bundle: the registered Key-blob and Public-key, and a records body',
+    reqs: ['LOGIN-7', 'KEYBLOB-1', 'REC-1'],
+    async run(ctx: CrsContext) {
+      const u = await ctx.user();
+      const ms = await ctx.enroll();
+      const s = await ctx.login(ms, u);
+      ctx.must(header(s.bundle, 'Key-blob') === u.keyBlob, 'KEYBLOB-1', 'ONLINE must return the sealed key blob as registered');
+      ctx.must(header(s.bundle, 'Public-key') === u.publicKey, 'LOGIN-7', 'ONLINE must return the user\'s Public-key');
+    },
+  },
+  {
+    id: 'crs/login/2',
+    section: 'login',
+    title: 'concurrent LOCKs of one user through several MS links: exactly one wins',
+    reqs: ['LOCK-1', 'INV-1'],
+    async run(ctx: CrsContext) {
+      const rounds = Math.max(1, Math.min(ctx.opts.runs, 20));
+      const links = [await ctx.enroll(), await ctx.enroll(), await ctx.enroll()];
+      for (let i = 0; i < rounds; i++) {
+        const u = await ctx.user();
+        const rs = await Promise.all(links.map((l) => l.req('LOCK', [['User', u.name]])));
+        const wins = rs.filter((r) => r.status === 200).length;
+        ctx.must(wins === 1, 'INV-1', `round ${i}: ${wins} of ${links.length} simultaneous LOCKs won (${rs.map((r) => r.status).join(', ')})`);
+        for (const r of rs) if (r.status !== 200) checkError(ctx, r, 'ERR_LOCKED', 'a losing LOCK');
+      }
+    },
+  },
+  {
+    id: 'crs/heartbeat/1',
+    section: 'heartbeat',
+    title: 'an MS that stops sending is declared dead after msLease: its users go offline (PRESENCE pushed) and their locks are free',
+    reqs: ['HB-4', 'INV-2', 'PRESENCE-3'],
+    async run(ctx: CrsContext) {
+      const lease = ctx.limits.get('msLease');
+      if (lease > 5000 && !ctx.opts.slow) ctx.skip(`msLease is ${lease} ms; pass --slow, or --set msLease=N matching a target configured shorter`);
+      const [alice, bob] = await ctx.users(2);
+      const silent = await ctx.enroll({}, false);
+      const watcher = await ctx.enroll();
+      const sa = await ctx.login(silent, alice!);
+      const sb = await ctx.login(watcher, bob!);
+      await ctx.befriend(sa, sb);
+      silent.conn.auto = () => undefined; // not even PING answers from now on
+      const off = await watcher.conn.waitEvent((m) => m.method === 'PRESENCE' && header(m, 'User') === alice!.name && header(m, 'Status') === 'offline', lease * 3 + ctx.timeout);
+      ctx.must(off, 'HB-4', `the CRS must end the sessions of an MS silent for msLease (${lease} ms) and push PRESENCE offline`);
+      ctx.expectStatus(await watcher.req('LOCK', [['User', alice!.name]]), 200, 'HB-4', 'LOCK of a user whose MS died');
+    },
+  },
+  {
+    id: 'crs/heartbeat/2',
+    section: 'heartbeat',
+    title: 'PING from an MS is answered 200 with the renewed Lease',
+    reqs: ['HB-3'],
+    async run(ctx: CrsContext) {
+      const ms = await ctx.enroll({}, false);
+      const r = await ms.req('PING', [['Tag', 'hb'], ['Load', '0']]);
+      ctx.expectStatus(r, 200, 'HB-3', 'PING');
+      ctx.should(Number(header(r, 'Lease')) > 0, 'HB-3', 'the answer to an MS PING should carry Lease');
+      ctx.must(header(r, 'Tag') === 'hb', 'CONN-3', 'Tag must be echoed');
+    },
+  },
+];
+
+export { rec };

@@ -1,0 +1,200 @@
+// Section "message format" (spec 4) and "registry validation": the same cases run against any server
+// role. Framing errors must be answered with the registry's status and Error-code, then the connection
+// closed; validation errors are answered and the connection goes on.
+import { encode, header, request, validate, type Header, type Message, type ResponseMessage, type Role } from '../../generated/index.js';
+import type { CaseDef } from '../lib/case.js';
+import type { Conn } from '../lib/conn.js';
+import { errorSpec, type Limits } from '../lib/registry.js';
+import type { Checker } from '../lib/runner.js';
+import { framingSpecimens, oracle } from '../lib/specimens.js';
+
+export interface WireCtx extends Checker {
+  connect(name?: string): Promise<Conn>;
+  readonly timeout: number;
+  readonly limits: Limits;
+}
+
+export interface WireTarget {
+  role: Role;
+  /** The sender role the kit plays on this connection. */
+  from: Role;
+  /** The start line of the harmless first message (e.g. LOCATE). */
+  start: string;
+  /** A complete harmless first message with the headers it needs. */
+  first: () => Message;
+  /** Is this an acceptable answer to `first`? */
+  firstOk: (r: ResponseMessage) => boolean;
+}
+
+/** Check that `r` is the registry's error response for `code` (status MUST, Error-code MUST). */
+export function checkError(ctx: Checker, r: ResponseMessage | null, code: string, what: string, offset?: number): void {
+  const e = errorSpec(code);
+  ctx.must(r, e.req, `${what}: expected ${e.status} ${code}, the connection was closed without an answer`);
+  ctx.must(r.status === e.status, e.req, `${what}: expected status ${e.status} (${code}), got ${r.status} ${r.reason}`);
+  const got = header(r, 'Error-code');
+  ctx.must(got !== undefined, 'ERR-1', `${what}: an error response must carry Error-code`);
+  ctx.must(got === code, e.req, `${what}: expected Error-code ${code}, got ${got}`);
+  if (offset !== undefined) {
+    const off = header(r, 'Offset');
+    ctx.should(off === undefined || off === String(offset), e.req, `${what}: Offset ${off}, the grammar puts the error at ${offset}`);
+  }
+}
+
+export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, prefix: string): CaseDef<C>[] {
+  const cases: CaseDef<C>[] = [];
+  let n = 1;
+  const id = (section: string): string => `${prefix}/${section}/${n++}`;
+  for (const sp of framingSpecimens(t.start, limits)) {
+    const spec = errorSpec(sp.code);
+    cases.push({
+      id: id('wire'),
+      section: 'wire',
+      title: `${sp.what} is answered ${spec.status} ${sp.code} and the connection closed`,
+      reqs: [spec.req, 'WIRE-2'],
+      async run(ctx: C) {
+        // The expected code is the grammar's verdict on the same octets.
+        const o = sp.halfClose ? null : oracle(sp.bytes, ctx.limits);
+        const code = sp.halfClose ? 'ERR_TRUNCATED' : o?.code ?? sp.code;
+        if (!sp.halfClose && !o) ctx.skip(`the generated codec accepts this specimen (${sp.code}); nothing to expect`);
+        if (code !== sp.code) ctx.note(`the codec reports ${code} for this specimen; expecting that`);
+        const c = await ctx.connect();
+        c.writeRaw(sp.bytes);
+        if (sp.halfClose) c.socket.end();
+        const r = await c.nextResponse(ctx.timeout, `an answer to ${sp.what}`);
+        if (sp.halfClose && r === null) return; // a clean close is an acceptable answer to a cut message
+        checkError(ctx, r, code, sp.what, o?.offset);
+        const closed = await c.closedWithin(ctx.timeout);
+        ctx.must(closed, 'WIRE-2', `after a framing error (${code}) the receiver must close the connection`);
+      },
+    });
+  }
+
+  const validation = (title: string, reqs: string[], msg: () => Buffer, expect: (ctx: C, r: ResponseMessage | null, m: Buffer) => void): void => {
+    cases.push({
+      id: id('registry'),
+      section: 'registry',
+      title,
+      reqs,
+      async run(ctx: C) {
+        const c = await ctx.connect();
+        const m = msg();
+        c.writeRaw(m);
+        const r = await c.nextResponse(ctx.timeout, 'an answer');
+        expect(ctx, r, m);
+        // The connection goes on: the harmless first message still works.
+        const again = await c.request(t.first() as never, ctx.timeout);
+        ctx.must(t.firstOk(again), 'REG-9', `after a validation error the connection must go on; ${t.start} got ${again.status}`);
+      },
+    });
+  };
+  const link = { from: t.from, to: t.role };
+  const expectValidate = (ctx: C, r: ResponseMessage | null, m: Buffer, fallback: string): void => {
+    const parsed = (() => {
+      try {
+        return oracleDecode(m);
+      } catch {
+        return null;
+      }
+    })();
+    const err = parsed ? validate(parsed, link) : null;
+    checkError(ctx, r, err?.code ?? fallback, 'validation');
+  };
+  validation('an unknown method is answered 405 ERR_UNKNOWN_METHOD', ['REG-1'], () => Buffer.from('FROBNICATE\r\n\r\n'), (ctx, r, m) =>
+    expectValidate(ctx, r, m, 'ERR_UNKNOWN_METHOD'),
+  );
+  validation(`a registered method not allowed from ${t.from} to ${t.role} is answered 405 ERR_METHOD_NOT_ALLOWED`, ['REG-2'], () => Buffer.from('BYE\r\n\r\n'), (ctx, r, m) =>
+    expectValidate(ctx, r, m, 'ERR_METHOD_NOT_ALLOWED'),
+  );
+  validation(`a registered header not allowed on ${t.start} is answered 422 ERR_HEADER_NOT_ALLOWED`, ['REG-4'], () => withHeaders(t.first(), [['Decision', 'grant']]), (ctx, r, m) =>
+    expectValidate(ctx, r, m, 'ERR_HEADER_NOT_ALLOWED'),
+  );
+  validation(`a body on ${t.start} is answered 422 ERR_UNEXPECTED_BODY`, ['REG-7'], () => withBody(t.first(), Buffer.from('abc')), (ctx, r, m) =>
+    expectValidate(ctx, r, m, 'ERR_UNEXPECTED_BODY'),
+  );
+  validation(`a malformed Tag is answered 422 ERR_BAD_VALUE`, ['REG-6'], () => withHeaders(t.first(), [['Tag', 'a b']]), (ctx, r, m) =>
+    expectValidate(ctx, r, m, 'ERR_BAD_VALUE'),
+  );
+  validation(`a repeated Tag is answered 422 ERR_DUPLICATE_HEADER`, ['REG-5'], () => withHeaders(t.first(), [['Tag', 'a'], ['Tag', 'b']]), (ctx, r, m) =>
+    expectValidate(ctx, r, m, 'ERR_DUPLICATE_HEADER'),
+  );
+
+  cases.push({
+    id: id('registry'),
+    section: 'registry',
+    title: 'an X- extension header is ignored, header names match case-insensitively, value whitespace is stripped, Tag is echoed',
+    reqs: ['HDR-6', 'WIRE-6', 'CONN-3'],
+    async run(ctx: C) {
+      const c = await ctx.connect();
+      const wire = encode(t.first()).toString('latin1').replace('\r\n', '\r\nX-Kit-Extension: anything at all\r\ntAG:   kit-tag-1  \r\n');
+      c.writeRaw(Buffer.from(wire, 'latin1'));
+      const r = await c.nextResponse(ctx.timeout, 'an answer');
+      ctx.must(r && t.firstOk(r), 'HDR-6', `an unknown X- header must be ignored: got ${r?.status ?? 'close'} ${r ? header(r, 'Error-code') ?? '' : ''}`);
+      ctx.must(header(r, 'Tag') === 'kit-tag-1', 'CONN-3', `Tag must be echoed unchanged without the surrounding whitespace, got ${header(r, 'Tag')}`);
+    },
+  });
+  cases.push({
+    id: id('registry'),
+    section: 'registry',
+    title: 'pipelined requests in one write are answered in order, each echoing its Tag',
+    reqs: ['CONN-3'],
+    async run(ctx: C) {
+      const c = await ctx.connect();
+      const tags = ['p1', 'p2', 'p3'];
+      const bytes = Buffer.concat(tags.map((tg) => withHeaders(t.first(), [['Tag', tg]])));
+      c.writeRaw(bytes);
+      for (const tg of tags) {
+        const r = await c.nextResponse(ctx.timeout, `the answer tagged ${tg}`);
+        ctx.must(r, 'CONN-3', `pipelined request ${tg} got no answer`);
+        ctx.must(header(r, 'Tag') === tg, 'CONN-3', `responses must come in request order: expected Tag ${tg}, got ${header(r, 'Tag')}`);
+      }
+    },
+  });
+  cases.push({
+    id: id('wire'),
+    section: 'wire',
+    title: 'a message written one octet at a time is decoded like the same message in one write',
+    reqs: ['WIRE-1'],
+    async run(ctx: C) {
+      const c = await ctx.connect();
+      const bytes = withHeaders(t.first(), [['Tag', 'slow']]);
+      for (let i = 0; i < bytes.length; i++) {
+        c.socket.write(bytes.subarray(i, i + 1));
+        await new Promise<void>((res) => setImmediate(res));
+      }
+      c.tr.add(c.name, 'out', `(${bytes.length} single-octet writes) ${bytes.toString('latin1').replace(/\r\n/g, '\\r\\n')}`);
+      const r = await c.nextResponse(ctx.timeout, 'an answer');
+      ctx.must(r && t.firstOk(r) && header(r, 'Tag') === 'slow', 'WIRE-1', `split writes must not change the meaning: got ${r?.status ?? 'close'}`);
+    },
+  });
+  cases.push({
+    id: id('wire'),
+    section: 'wire',
+    title: 'an abrupt close in the middle of a head leaves the target serving',
+    reqs: ['CONN-8'],
+    async run(ctx: C) {
+      for (let i = 0; i < 5; i++) {
+        const c = await ctx.connect();
+        c.writeRaw(Buffer.from(`${t.start}\r\nX-a: ${'b'.repeat(i * 100)}`));
+        c.socket.resetAndDestroy();
+      }
+      const c = await ctx.connect();
+      const r = await c.request(t.first() as never, ctx.timeout);
+      ctx.must(t.firstOk(r), 'CONN-8', `after abrupt closes the target must keep serving: got ${r.status}`);
+    },
+  });
+  return cases;
+}
+
+export function withHeaders(m: Message, extra: Header[]): Buffer {
+  return encode({ ...m, headers: [...m.headers, ...extra] } as Message);
+}
+export function withBody(m: Message, body: Buffer): Buffer {
+  return encode({ ...m, body } as Message);
+}
+function oracleDecode(b: Buffer): Message {
+  // Imported lazily to keep this module's top-level imports to what it names.
+  return decodeOne(b);
+}
+import { decode } from '../../generated/index.js';
+const decodeOne = (b: Buffer): Message => decode(b)[0]!;
+export const req = request;

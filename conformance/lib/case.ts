@@ -1,0 +1,70 @@
+// What a conformance case is, and the verdicts it can reach.
+// A case throws Failure for a broken MUST, records warnings for SHOULDs through ctx.should, and
+// throws Skip when the configuration cannot test it. Each case cites the requirement IDs it checks.
+import type { Role } from '../../generated/index.js';
+import type { Transcript } from './conn.js';
+
+export type Verdict = 'PASS' | 'FAIL' | 'WARN' | 'INFO' | 'SKIP';
+export type TargetRole = Role;
+
+/** A broken MUST: the case fails, naming the requirement. */
+export class Failure extends Error {
+  constructor(
+    readonly req: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The case cannot run in this configuration. */
+export class Skip extends Error {}
+
+export interface Finding {
+  verdict: 'FAIL' | 'WARN' | 'INFO';
+  req: string;
+  text: string;
+}
+
+export interface CaseDef<C = unknown> {
+  /** Stable id: role/section/n, e.g. crs/enroll/2. */
+  id: string;
+  /** Spec section slug (the module the case lives in), e.g. enroll. */
+  section: string;
+  title: string;
+  /** Requirement IDs the case checks (every one must be defined by the spec). */
+  reqs: string[];
+  /** Cases are MUST checks unless marked SHOULD (failures become warnings) or INFO. */
+  level?: 'MUST' | 'SHOULD' | 'INFO';
+  /** Fuzz cases use --runs and fast-check; replayable with --seed/--path. */
+  fuzz?: boolean;
+  /** Skip the per-case health probe (the case ends the target on purpose, or probes itself). */
+  noProbe?: boolean;
+  run(ctx: C): Promise<void>;
+}
+
+export interface CaseResult {
+  id: string;
+  section: string;
+  title: string;
+  reqs: string[];
+  verdict: Verdict;
+  /** FAIL/WARN/INFO findings; the first FAIL names the requirement that caught the bug. */
+  findings: Finding[];
+  skipReason?: string;
+  durationMs: number;
+  /** For fuzz cases: the seed, and the fast-check path of the shrunk counterexample. */
+  seed?: number;
+  path?: string;
+  replay?: string;
+  transcript: Transcript;
+}
+
+/** Shared assertion helpers every role context has. */
+export interface Checks {
+  must(cond: unknown, req: string, text: string): asserts cond;
+  should(cond: unknown, req: string, text: string): boolean;
+  info(text: string, req?: string): void;
+  skip(reason: string): never;
+  note(text: string): void;
+}

@@ -1,0 +1,351 @@
+// One TCP connection as the kit sees it: raw writes for wire tests, encoded messages through the
+// generated codec, the SEALED layer (spec/DESIGN.md 3.3) with the kit's own crypto, in-order response
+// matching, a queue of the peer's requests and notifications, and a wire transcript of everything.
+// Anything the target sends that does not decode, is not sealed when it must be, or fails to
+// authenticate is recorded as a violation; the runner fails the case on any violation.
+import * as net from 'node:net';
+import { Decoder, decode, encode, header, ImspError, type Message, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
+import { openBody, sealBody } from './crypto.js';
+import { METHODS_BY_NAME } from './registry.js';
+
+const isRequestMethod = (m: string): boolean => METHODS_BY_NAME.get(m)?.kind === 'request';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export function parseHostPort(s: string): HostPort {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:]+)):([0-9]{1,5})$/.exec(s.trim());
+  if (!m) throw new Error(`expected host:port, got '${s}'`);
+  return { host: m[1] ?? m[2]!, port: Number(m[3]) };
+}
+export const fmtHostPort = (a: HostPort): string => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
+
+/** Escape octets for a readable transcript: printable ASCII as is, CR LF as \r\n, others \xNN. */
+export function escapeBytes(b: Buffer, max = 4096): string {
+  let s = '';
+  const n = Math.min(b.length, max);
+  for (let i = 0; i < n; i++) {
+    const c = b[i]!;
+    if (c === 13) s += '\\r';
+    else if (c === 10) s += '\\n\n';
+    else if (c === 9) s += '\\t';
+    else if (c === 92) s += '\\\\';
+    else if (c >= 32 && c < 127) s += String.fromCharCode(c);
+    else s += `\\x${c.toString(16).padStart(2, '0')}`;
+  }
+  if (b.length > max) s += `...(${b.length - max} more octets)`;
+  return s;
+}
+
+export interface WireEntry {
+  /** ms since the transcript started */
+  t: number;
+  conn: string;
+  dir: 'out' | 'in' | 'note';
+  sealed?: boolean;
+  text: string;
+}
+
+export class Transcript {
+  readonly entries: WireEntry[] = [];
+  private readonly t0 = Date.now();
+  /** Bound on recorded entries: a fuzz case cannot grow the log without limit. */
+  constructor(private readonly max = 5000) {}
+  add(conn: string, dir: WireEntry['dir'], text: string, sealed?: boolean): void {
+    if (this.entries.length >= this.max) return;
+    this.entries.push({ t: Date.now() - this.t0, conn, dir, text, ...(sealed ? { sealed } : {}) });
+  }
+  note(text: string): void {
+    this.add('-', 'note', text);
+  }
+  render(): string {
+    return this.entries
+      .map((e) => `${String(e.t).padStart(6)}ms ${e.conn} ${e.dir === 'out' ? '>>' : e.dir === 'in' ? '<<' : '--'}${e.sealed ? ' [sealed]' : ''} ${e.text.replace(/\n(?!$)/g, '\n' + ' '.repeat(12))}`)
+      .join('\n');
+  }
+}
+
+export interface Violation {
+  /** Requirement the target broke. */
+  req: string;
+  text: string;
+}
+
+export interface SealState {
+  send: Buffer;
+  recv: Buffer;
+  sendSeq: number;
+  recvSeq: number;
+}
+
+export class TimeoutError extends Error {
+  constructor(what: string, ms: number) {
+    super(`no ${what} within ${ms} ms`);
+  }
+}
+
+export class ClosedError extends Error {
+  constructor(what: string) {
+    super(`connection closed while waiting for ${what}`);
+  }
+}
+
+/** Handler for requests the peer sends: return a response to send, or undefined to queue it. */
+export type AutoHandler = (req: RequestMessage, conn: Conn) => ResponseMessage | undefined;
+
+export class Conn {
+  private readonly decoder = new Decoder();
+  private readonly responses: ResponseMessage[] = [];
+  private readonly events: RequestMessage[] = [];
+  private readonly wakers = new Set<() => void>();
+  /** Every message received, in order (after unsealing), for checks that need the whole history. */
+  readonly received: { msg: Message; sealed: boolean }[] = [];
+  readonly violations: Violation[] = [];
+  closed = false;
+  /** Set when the peer closed or reset; 'reset' when the socket errored. */
+  closeKind: 'end' | 'reset' | 'local' | null = null;
+  sealing: SealState | null = null;
+  auto: AutoHandler | null = null;
+  private bytesIn = 0;
+  /** One entry per request sent through send()/sendAndForget(), in order. */
+  private readonly expecting: ('keep' | 'drop')[] = [];
+  private readonly maxBytesIn: number;
+
+  constructor(
+    readonly socket: net.Socket,
+    readonly name: string,
+    readonly tr: Transcript,
+    opts: { maxBytesIn?: number } = {},
+  ) {
+    this.maxBytesIn = opts.maxBytesIn ?? 64 * 1024 * 1024;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => this.onClose('reset'));
+    socket.on('close', () => this.onClose('end'));
+  }
+
+  static connect(addr: HostPort, name: string, tr: Transcript, timeoutMs: number): Promise<Conn> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ host: addr.host, port: addr.port });
+      const t = setTimeout(() => {
+        s.destroy();
+        reject(new TimeoutError(`TCP connect to ${fmtHostPort(addr)}`, timeoutMs));
+      }, timeoutMs);
+      s.once('connect', () => {
+        clearTimeout(t);
+        s.removeAllListeners('error');
+        tr.add(name, 'note', `connected to ${fmtHostPort(addr)}`);
+        resolve(new Conn(s, name, tr));
+      });
+      s.once('error', (e) => {
+        clearTimeout(t);
+        reject(new Error(`cannot connect to ${fmtHostPort(addr)}: ${e.message}`));
+      });
+    });
+  }
+
+  private wake(): void {
+    for (const w of [...this.wakers]) w();
+  }
+
+  private onClose(kind: 'end' | 'reset'): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeKind = this.closeKind ?? kind;
+    this.tr.add(this.name, 'note', kind === 'reset' ? 'connection reset' : 'connection closed');
+    this.wake();
+  }
+
+  private violate(req: string, text: string): void {
+    this.violations.push({ req, text });
+    this.tr.add(this.name, 'note', `VIOLATION [${req}] ${text}`);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+    if (this.bytesIn > this.maxBytesIn) {
+      this.violate('CONN-6', `target sent more than ${this.maxBytesIn} octets on one connection`);
+      this.destroy();
+      return;
+    }
+    let msgs: Message[];
+    try {
+      msgs = this.decoder.push(chunk);
+    } catch (e) {
+      this.tr.add(this.name, 'in', escapeBytes(chunk, 512));
+      const err = e as ImspError;
+      this.violate(err.code ? 'WIRE-1' : 'WIRE-1', `target sent octets that do not decode: ${err.code ?? ''} ${err.message} (offset ${err.offset ?? '?'})`);
+      this.destroy();
+      return;
+    }
+    for (const m of msgs) this.onMessage(m);
+    this.wake();
+  }
+
+  private onMessage(raw: Message): void {
+    let msg = raw;
+    let sealed = false;
+    if (this.sealing) {
+      if (raw.kind === 'request' && raw.method === 'SEALED') {
+        const seq = header(raw, 'Seq');
+        if (seq !== String(this.sealing.recvSeq)) {
+          this.tr.add(this.name, 'in', escapeBytes(encode(raw), 256));
+          this.violate('SEAL-3', `SEALED Seq ${seq} where ${this.sealing.recvSeq} was due`);
+          this.destroy();
+          return;
+        }
+        const inner = openBody(this.sealing.recv, this.sealing.recvSeq, raw.body);
+        if (!inner) {
+          this.tr.add(this.name, 'in', escapeBytes(encode(raw), 256));
+          this.violate('SEAL-4', `SEALED Seq ${seq} does not authenticate under the link key`);
+          this.destroy();
+          return;
+        }
+        this.sealing.recvSeq++;
+        let inners: Message[];
+        try {
+          inners = decode(inner);
+        } catch (e) {
+          this.violate('SEAL-5', `sealed inner message does not decode: ${(e as Error).message}`);
+          this.destroy();
+          return;
+        }
+        if (inners.length !== 1 || inners[0]!.kind === 'request' && (inners[0] as RequestMessage).method === 'SEALED') {
+          this.violate('SEAL-5', `a SEALED envelope must hold exactly one non-SEALED message, held ${inners.length}`);
+          this.destroy();
+          return;
+        }
+        msg = inners[0]!;
+        sealed = true;
+      } else if (!(raw.kind === 'response' && this.sealing.recvSeq === 0 && raw.status >= 400)) {
+        // Only an error answer to the handshake's proof may come in clear after keys are set.
+        this.tr.add(this.name, 'in', escapeBytes(encode(raw), 1024));
+        this.violate('SEAL-1', `clear message on a sealed link: ${raw.kind === 'request' ? raw.method : raw.status}`);
+        this.destroy();
+        return;
+      }
+    }
+    this.tr.add(this.name, 'in', escapeBytes(encode(msg), 2048), sealed);
+    this.received.push({ msg, sealed });
+    if (msg.kind === 'response') {
+      // Responses come in request order; those of fire-and-forget requests are dropped.
+      const pending = this.expecting.shift();
+      if (pending !== 'drop') this.responses.push(msg);
+      return;
+    }
+    if (this.auto) {
+      const r = this.auto(msg, this);
+      if (r) {
+        this.send(r);
+        return;
+      }
+    }
+    this.events.push(msg);
+  }
+
+  /** Write octets as they are (no sealing). */
+  writeRaw(buf: Buffer, note?: string): void {
+    if (this.closed || this.socket.destroyed) return;
+    this.tr.add(this.name, 'out', note ?? escapeBytes(buf, 4096));
+    this.socket.write(buf);
+  }
+
+  /** Send a request whose response nobody awaits (heartbeats). */
+  sendAndForget(msg: RequestMessage): void {
+    this.send(msg, 'drop');
+  }
+
+  /** Encode and send a message; sealed when the link is sealed. */
+  send(msg: Message, expect: 'keep' | 'drop' = 'keep'): void {
+    if (msg.kind === 'request' && isRequestMethod(msg.method)) this.expecting.push(expect);
+    const wire = encode(msg);
+    if (!this.sealing) {
+      this.writeRaw(wire);
+      return;
+    }
+    if (this.closed || this.socket.destroyed) return;
+    const seq = this.sealing.sendSeq++;
+    const body = sealBody(this.sealing.send, seq, wire);
+    this.tr.add(this.name, 'out', escapeBytes(wire, 2048), true);
+    this.socket.write(Buffer.concat([Buffer.from(`SEALED\r\nSeq: ${seq}\r\nContent-length: ${body.length}\r\n\r\n`, 'ascii'), body]));
+  }
+
+  /** Wait until `check` returns a value, the connection closes (one last check), or the time runs out. */
+  async waitUntil<T>(check: () => T | undefined, timeoutMs: number): Promise<T | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = check();
+      if (v !== undefined || this.closed) return v;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return undefined;
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(t);
+          this.wakers.delete(done);
+          resolve();
+        };
+        const t = setTimeout(done, remaining);
+        this.wakers.add(done);
+      });
+    }
+  }
+
+  /** The next response (in order), or null when the connection closed first. Throws on timeout. */
+  async nextResponse(timeoutMs: number, what = 'response'): Promise<ResponseMessage | null> {
+    const r = await this.waitUntil(() => this.responses.shift(), timeoutMs);
+    if (r) return r;
+    if (this.closed) return null;
+    throw new TimeoutError(what, timeoutMs);
+  }
+
+  /** Send a request and await its response. Throws on timeout or close. */
+  async request(msg: RequestMessage, timeoutMs: number): Promise<ResponseMessage> {
+    this.send(msg);
+    const r = await this.nextResponse(timeoutMs, `response to ${msg.method}`);
+    if (!r) throw new ClosedError(`the response to ${msg.method}`);
+    return r;
+  }
+
+  /** Wait for a request or notification from the peer matching pred; null on timeout or close. */
+  async waitEvent(pred: (m: RequestMessage) => boolean, timeoutMs: number): Promise<RequestMessage | null> {
+    const found = await this.waitUntil(() => {
+      const i = this.events.findIndex(pred);
+      return i >= 0 ? this.events.splice(i, 1)[0] : undefined;
+    }, timeoutMs);
+    return found ?? null;
+  }
+
+  /** Queued peer requests/notifications matching pred (removed from the queue). */
+  takeEvents(pred: (m: RequestMessage) => boolean = () => true): RequestMessage[] {
+    const out: RequestMessage[] = [];
+    for (let i = 0; i < this.events.length; ) {
+      if (pred(this.events[i]!)) out.push(...this.events.splice(i, 1));
+      else i++;
+    }
+    return out;
+  }
+
+  /** Resolves true when the peer closes within the time. */
+  async closedWithin(timeoutMs: number): Promise<boolean> {
+    await this.waitUntil(() => (this.closed ? true : undefined), timeoutMs);
+    return this.closed;
+  }
+
+  /** Graceful end (FIN) then destroy after a short grace. */
+  end(): void {
+    if (this.closed) return;
+    this.closeKind = 'local';
+    this.socket.end();
+    const t = setTimeout(() => this.socket.destroy(), 200);
+    t.unref();
+  }
+
+  destroy(): void {
+    if (!this.closed) this.closeKind = this.closeKind ?? 'local';
+    this.socket.destroy();
+    this.closed = true;
+    this.wake();
+  }
+}

@@ -1,0 +1,1 @@
+export const clientRole = {} as never;

@@ -1,0 +1,273 @@
+// Driver for a CRS under test: the kit plays Messaging Servers (with the MS key the user gives) and
+// clients (LOCATE). Test users are provisioned with REGISTER over an enrolled MS link.
+import { randomBytes } from 'node:crypto';
+import { header, parseRecords, request, type Header, type ResponseMessage } from '../../generated/index.js';
+import { enrollOn, MsLink, type EnrollParams } from '../lib/as-ms.js';
+import type { CaseDef, Finding } from '../lib/case.js';
+import { Conn, Transcript, type HostPort } from '../lib/conn.js';
+import { b64, makeVerifier, newIdentity, sealKeyBlob, type Identity } from '../lib/crypto.js';
+import { errorSpec, type Limits } from '../lib/registry.js';
+import { Checker, type Driver, type RunOptions } from '../lib/runner.js';
+
+export interface CrsEnv {
+  target: HostPort;
+  msKey: Buffer;
+  opts: RunOptions;
+  /** Unique per kit run: keeps names apart from earlier runs against the same CRS. */
+  runId: string;
+  counter: number;
+  provisioning: MsLink | null;
+}
+
+export interface TestUser {
+  name: string;
+  password: string;
+  identity: Identity;
+  publicKey: string;
+  keyBlob: string;
+  salt: string;
+  iterations: number;
+  storedKey: string;
+  serverKey: string;
+}
+
+export interface Session {
+  user: TestUser;
+  ms: MsLink;
+  epoch: string;
+  address: string;
+  bundle: ResponseMessage;
+  records: Header[][];
+}
+
+export class CrsContext extends Checker {
+  readonly conns: Conn[] = [];
+  readonly links: MsLink[] = [];
+  constructor(
+    readonly env: CrsEnv,
+    tr: Transcript,
+    findings: Finding[],
+    readonly caseDef: CaseDef<CrsContext>,
+  ) {
+    super(findings, tr);
+  }
+
+  get limits(): Limits {
+    return this.env.opts.limits;
+  }
+  get timeout(): number {
+    return this.env.opts.timeoutMs;
+  }
+  get opts(): RunOptions {
+    return this.env.opts;
+  }
+
+  uniq(prefix: string): string {
+    return `${prefix}${this.env.runId}${(this.env.counter++).toString(36)}`;
+  }
+
+  async connect(name = 'c'): Promise<Conn> {
+    const c = await Conn.connect(this.env.target, `${name}${this.conns.length}`, this.tr, this.timeout);
+    this.conns.push(c);
+    return c;
+  }
+
+  msParams(p: Partial<EnrollParams> = {}): EnrollParams {
+    return {
+      msId: p.msId ?? this.uniq('kit-ms-'),
+      incarnation: p.incarnation ?? Date.now() * 10 + (this.env.counter++ % 10),
+      listen: p.listen ?? `127.0.0.1:${20000 + (this.env.counter++ % 20000)}`,
+      capacity: p.capacity ?? 100,
+    };
+  }
+
+  /** Enroll a fresh MS; any refusal is a failure of the enrollment requirements. */
+  async enroll(p: Partial<EnrollParams> = {}, heartbeat = true): Promise<MsLink> {
+    const params = this.msParams(p);
+    const conn = await this.connect('ms');
+    const out = await enrollOn(conn, this.env.msKey, params, this.timeout);
+    this.must(out.challenge?.status === 300, 'ENROLL-2', `ENROLL must be answered 300 Challenge, got ${out.challenge?.status ?? 'close'}`);
+    this.must(out.result?.status === 200, 'ENROLL-3', `a correct PROOF must be answered 200, got ${out.result?.status ?? 'close'} ${out.result ? header(out.result, 'Error-code') ?? '' : ''}`);
+    this.must(out.serverProofOk, 'ENROLL-4', 'the Server-proof must be HMAC(MSkey, "crs," + auth)');
+    const link = new MsLink(conn, params, this.timeout);
+    link.lease = Number(header(out.result, 'Lease') ?? 0);
+    link.heartbeat = Number(header(out.result, 'Heartbeat') ?? 0);
+    if (heartbeat) link.startHeartbeat();
+    this.links.push(link);
+    return link;
+  }
+
+  /** The provisioning link (one per run, re-made when it died). */
+  async provisioner(): Promise<MsLink> {
+    const p = this.env.provisioning;
+    if (p && !p.conn.closed) return p;
+    const params = this.msParams({ msId: `kit-prov-${this.env.runId}` });
+    const conn = await Conn.connect(this.env.target, 'prov', this.tr, this.timeout);
+    const out = await enrollOn(conn, this.env.msKey, params, this.timeout);
+    this.must(out.result?.status === 200 && out.serverProofOk, 'ENROLL-3', `the kit cannot enroll to provision users: ${out.result?.status ?? 'closed'}`);
+    const link = new MsLink(conn, params, this.timeout);
+    link.heartbeat = Number(header(out.result, 'Heartbeat') ?? 0);
+    link.startHeartbeat();
+    this.env.provisioning = link;
+    return link;
+  }
+
+  /** Make a user's registration material (not yet registered). */
+  makeUser(name = this.uniq('u')): TestUser {
+    const password = b64(randomBytes(12));
+    const identity = newIdentity();
+    const v = makeVerifier(password, 4096);
+    return {
+      name,
+      password,
+      identity,
+      publicKey: identity.publicKey,
+      keyBlob: sealKeyBlob(password, name, identity, 10),
+      salt: b64(v.salt),
+      iterations: v.iterations,
+      storedKey: b64(v.storedKey),
+      serverKey: b64(v.serverKey),
+    };
+  }
+
+  registerHeaders(u: TestUser): Header[] {
+    return [
+      ['User', u.name],
+      ['Salt', u.salt],
+      ['Iterations', String(u.iterations)],
+      ['Stored-key', u.storedKey],
+      ['Server-key', u.serverKey],
+      ['Key-blob', u.keyBlob],
+      ['Public-key', u.publicKey],
+    ];
+  }
+
+  /** A registered user, via REGISTER on the provisioning link. */
+  async user(): Promise<TestUser> {
+    const u = this.makeUser();
+    const ms = await this.provisioner();
+    const r = await ms.req('REGISTER', this.registerHeaders(u));
+    this.must(r.status === 201, 'REGISTER-1', `REGISTER of a new user must be answered 201, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
+    return u;
+  }
+
+  async users(n: number): Promise<TestUser[]> {
+    const out: TestUser[] = [];
+    for (let i = 0; i < n; i++) out.push(await this.user());
+    return out;
+  }
+
+  /** Assert an error response is the registry's answer for `code`. */
+  expectError(r: ResponseMessage | null, code: string, what: string, req = errorSpec(code).req): void {
+    const e = errorSpec(code);
+    this.must(r, req, `${what}: expected ${e.status} ${code}, the connection closed`);
+    this.must(r.status === e.status, req, `${what}: expected ${e.status} ${code}, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
+    this.should(header(r, 'Error-code') === code, req, `${what}: expected Error-code ${code}, got ${header(r, 'Error-code') ?? 'none'}`);
+  }
+
+  expectStatus(r: ResponseMessage | null, status: number, req: string, what: string): asserts r is ResponseMessage {
+    this.must(r, req, `${what}: expected ${status}, the connection closed`);
+    this.must(r.status === status, req, `${what}: expected ${status}, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
+  }
+
+  /** LOCK + ONLINE through an MS link: the user is online with a fresh address. */
+  async login(ms: MsLink, u: TestUser, status = 'online'): Promise<Session> {
+    const lock = await ms.req('LOCK', [['User', u.name]]);
+    this.expectStatus(lock, 200, 'LOCK-1', `LOCK of offline user ${u.name}`);
+    const epoch = header(lock, 'Epoch') ?? '';
+    const address = `127.0.0.1:${30000 + (this.env.counter++ % 30000)}`;
+    const online = await ms.req('ONLINE', [
+      ['User', u.name],
+      ['Epoch', epoch],
+      ['Address', address],
+      ['Status', status],
+    ]);
+    this.expectStatus(online, 200, 'LOGIN-7', `ONLINE with the current epoch`);
+    let records: Header[][] = [];
+    try {
+      records = online.body.length ? parseRecords(online.body) : [];
+    } catch (e) {
+      this.must(false, 'REC-2', `the login bundle does not parse as records: ${(e as Error).message}`);
+    }
+    return { user: u, ms, epoch, address, bundle: online, records };
+  }
+
+  async logout(s: Session): Promise<void> {
+    const r = await s.ms.req('OFFLINE', [
+      ['User', s.user.name],
+      ['Epoch', s.epoch],
+    ]);
+    this.expectStatus(r, 200, 'LOGOUT-2', `OFFLINE of ${s.user.name}`);
+  }
+
+  /** Make two users buddies: ADD one way, GRANT the other (both online on the given links). */
+  async befriend(a: Session, b: Session): Promise<void> {
+    const add = await a.ms.req('ADD', [
+      ['From', a.user.name],
+      ['To', b.user.name],
+      ['Epoch', a.epoch],
+    ]);
+    this.must(add.status === 200 || add.status === 202, 'ADD-1', `ADD between strangers must be 200 or 202, got ${add.status} ${header(add, 'Error-code') ?? ''}`);
+    const ans = await b.ms.req('ANSWER', [
+      ['From', b.user.name],
+      ['To', a.user.name],
+      ['Decision', 'grant'],
+      ['Epoch', b.epoch],
+    ]);
+    this.expectStatus(ans, 200, 'ANSWER-1', `ANSWER grant of a pending ADD`);
+  }
+
+  async list(s: Session): Promise<Header[][]> {
+    const r = await s.ms.req('LIST', [
+      ['User', s.user.name],
+      ['Epoch', s.epoch],
+    ]);
+    this.expectStatus(r, 200, 'LIST-1', 'LIST');
+    return r.body.length ? parseRecords(r.body) : [];
+  }
+}
+
+export const rec = (r: Header[], name: string): string | undefined => r.find(([n]) => n.toLowerCase() === name.toLowerCase())?.[1];
+
+export class CrsDriver implements Driver<CrsContext> {
+  constructor(
+    readonly env: CrsEnv,
+    readonly cases: CaseDef<CrsContext>[],
+  ) {}
+  context(tr: Transcript, findings: Finding[], c: CaseDef<CrsContext>): CrsContext {
+    return new CrsContext(this.env, tr, findings, c);
+  }
+  async cleanup(ctx: CrsContext): Promise<{ req: string; text: string }[]> {
+    const v: { req: string; text: string }[] = [];
+    // Leave politely so the next case starts from a clean CRS.
+    await Promise.all(
+      ctx.links.map(async (l) => {
+        if (l.conn.closed) return;
+        l.stopHeartbeat();
+        await l.conn.request(request('LEAVE', []), ctx.timeout).catch(() => undefined);
+      }),
+    );
+    for (const c of ctx.conns) {
+      v.push(...c.violations);
+      c.destroy();
+    }
+    return v;
+  }
+  async probe(tr: Transcript): Promise<string | null> {
+    let c: Conn;
+    try {
+      c = await Conn.connect(this.env.target, 'probe', tr, this.env.opts.timeoutMs);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    try {
+      const r = await c.request(request('LOCATE', [['Imsp-version', '1']]), this.env.opts.timeoutMs);
+      if (r.status !== 200 && r.status !== 503) return `LOCATE answered ${r.status}`;
+      return null;
+    } catch (e) {
+      return (e as Error).message;
+    } finally {
+      c.destroy();
+    }
+  }
+}

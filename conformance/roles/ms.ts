@@ -1,0 +1,1 @@
+export const msRole = {} as never;

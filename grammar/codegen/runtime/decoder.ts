@@ -1,0 +1,350 @@
+// The production decoder: a streaming byte-table scanner (indexOf framing, octet tables
+// generated from grammar/imsp.peggy's character classes). generated/reference-decoder.ts
+// decodes with the peggy parser itself; property tests check both agree on every input.
+//
+// Decoding, line by line ([WIRE-1]). A line starts at s and ends at the first LF; cut is
+// the first octet a limit forbids (s + maxLineLength, message start + maxHeadSize).
+//  1. No LF before cut while cut octets are available: octet checks of [s, cut) (a CR at
+//     cut-1 is not judged), then ERR_LINE_TOO_LONG or ERR_HEAD_TOO_LARGE at cut.
+//     [WIRE-LIMIT-1] [WIRE-LIMIT-3] Nothing past cut is ever buffered for a head.
+//  2. The line is complete: octet checks of its text (every octet printable ASCII or tab;
+//     a CR not followed by LF is ERR_BARE_CR, an LF not after CR is ERR_BARE_LF, any other
+//     octet ERR_NON_ASCII) [WIRE-3] [WIRE-9]; first error by offset.
+//  3. A header line beyond maxHeaders: ERR_TOO_MANY_HEADERS at s. [WIRE-LIMIT-2]
+//  4. The syntax of the line (the grammar's start_line / header_line rules): the error
+//     code the grammar names, at the end of the longest valid prefix.
+//  5. Content-length: a second one is ERR_DUPLICATE_CONTENT_LENGTH at s [WIRE-11]; a value
+//     not 1..10 digits ERR_BAD_CONTENT_LENGTH at the value [WIRE-10]; above maxBodySize
+//     ERR_BODY_TOO_LARGE at the value [WIRE-LIMIT-4] (decided from the header alone).
+//  6. The empty line ends the head; then exactly Content-length octets of body (none
+//     without the header).
+// end() inside a message: the octet checks of the partial line, then ERR_TRUNCATED at the
+// end of the stream. [WIRE-12]
+import { CLASS, C_METHOD_FIRST, C_METHOD_CHAR, C_DIGIT, C_REASON_CHAR, C_NAME_CHAR, C_WSP, C_TEXT_OCTET } from '../../../generated/internal/tables.js';
+import { LIMITS, LIMIT_SPECS, WIRE_LIMITS, type ErrorCode, type WireLimits } from '../../../generated/registry.js';
+import { ImspError } from './errors.js';
+import type { Header, Message } from './types.js';
+
+/** Buffer's latin1 fast paths (present at run time, absent from @types/node). */
+interface Latin1Buffer {
+  latin1Slice(start: number, end: number): string;
+  latin1Write(s: string, offset: number, length: number): number;
+}
+const latin1 = (b: Uint8Array, s: number, e: number): string => (b as unknown as Latin1Buffer).latin1Slice(s, e);
+
+const CR = 13;
+const LF = 10;
+const COLON = 58;
+const SP = 32;
+const MAX_CL_DIGITS: number = LIMITS.maxContentLengthDigits;
+const EMPTY = Buffer.alloc(0);
+/** Lower-case "content-length", for a case-insensitive comparison with | 0x20. */
+const CL_NAME = Buffer.from('content-length', 'latin1');
+
+export interface DecoderOptions {
+  /** Wire limits; each must lie within the bounds limits.json gives. */
+  limits?: Partial<WireLimits>;
+}
+
+/** The effective wire limits for opts, checked against the registry's bounds. */
+export function resolveLimits(limits: Partial<WireLimits> = {}): WireLimits {
+  const out: WireLimits = { ...WIRE_LIMITS };
+  for (const key of Object.keys(out) as (keyof WireLimits)[]) {
+    const v = limits[key];
+    if (v === undefined) continue;
+    const spec = LIMIT_SPECS[key];
+    if (!Number.isInteger(v) || v < spec.min || v > spec.max) {
+      throw new RangeError(`${key} must be an integer from ${spec.min} to ${spec.max}, got ${String(v)}`);
+    }
+    out[key] = v;
+  }
+  return out;
+}
+
+/**
+ * The first octet error in data[s, e), or null. Every CR inside the range is bare (the line's
+ * LF is not inside), except a CR at e-1 when crAtEndOk (its successor is not in view).
+ */
+export function octetError(data: Uint8Array, s: number, e: number, base: number, crAtEndOk: boolean): ImspError | null {
+  for (let i = s; i < e; i++) {
+    const b = data[i]!;
+    if ((CLASS[b]! & C_TEXT_OCTET) !== 0) continue;
+    if (b === CR) {
+      if (crAtEndOk && i === e - 1) return null;
+      return new ImspError('ERR_BARE_CR', base + i); // [WIRE-3]
+    }
+    if (b === LF) return new ImspError('ERR_BARE_LF', base + i); // [WIRE-3]
+    return new ImspError('ERR_NON_ASCII', base + i); // [WIRE-9]
+  }
+  return null;
+}
+
+const HEAD = 0;
+const BODY = 1;
+
+/**
+ * Streaming decoder. push() takes chunks of any size and returns the messages they
+ * complete; the output is the same however the stream is split. On bad input push() or
+ * end() throws an ImspError (its `messages` holds the messages completed earlier in the
+ * same push); the decoder then stays failed. Bodies may share memory with pushed chunks.
+ */
+export class Decoder {
+  readonly limits: Readonly<WireLimits>;
+  /** Leftover octets of the current message (store[0] is its first octet). */
+  private store: Buffer = EMPTY;
+  private storeLen = 0;
+  /** Stream offset of the current message's first octet. */
+  private base = 0;
+  private failed: ImspError | null = null;
+  // Progress through the current message, relative to its first octet.
+  private phase = HEAD;
+  private lineRel = 0;
+  private scanRel = 0;
+  private bodyRel = 0;
+  private isRequest = false;
+  private method = '';
+  private status = 0;
+  private reason = '';
+  private headerList: Header[] = [];
+  private contentLength = -1;
+
+  constructor(opts: DecoderOptions = {}) {
+    this.limits = Object.freeze(resolveLimits(opts.limits));
+  }
+
+  /** Octets consumed by completed messages so far (the stream offset of the next message). */
+  get offset(): number {
+    return this.base;
+  }
+
+  /** True when no partial message is buffered. */
+  get idle(): boolean {
+    return this.storeLen === 0 && this.phase === HEAD && this.lineRel === 0;
+  }
+
+  push(chunk: Uint8Array): Message[] {
+    if (this.failed) throw this.failed;
+    const out: Message[] = [];
+    if (chunk.length === 0) return out;
+    let data: Buffer;
+    let end: number;
+    const fromStore = this.storeLen > 0;
+    if (fromStore) {
+      this.append(chunk);
+      data = this.store;
+      end = this.storeLen;
+    } else {
+      data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+      end = data.length;
+    }
+    let m = 0; // index in data of the current message's first octet
+    try {
+      for (;;) {
+        const msg = this.step(data, m, end, fromStore);
+        if (msg === null) break;
+        out.push(msg);
+        m += this.bodyRel + this.contentLength;
+        this.base += this.bodyRel + this.contentLength;
+        this.reset();
+        if (m === end) break;
+      }
+    } catch (err) {
+      const e = err instanceof ImspError ? err : new ImspError('ERR_INTERNAL', this.base, String(err));
+      e.messages = out;
+      this.failed = e;
+      this.store = EMPTY;
+      this.storeLen = 0;
+      throw e;
+    }
+    // Keep the leftover of the current message.
+    const left = end - m;
+    if (fromStore) {
+      if (m > 0) this.store.copyWithin(0, m, end);
+      this.storeLen = left;
+    } else if (left > 0) {
+      this.storeLen = 0;
+      this.append(data.subarray(m, end));
+    }
+    return out;
+  }
+
+  /** Ends the stream: throws ERR_TRUNCATED (or the error of the partial line) mid-message. */
+  end(): void {
+    if (this.failed) throw this.failed;
+    if (this.storeLen === 0) return;
+    let e: ImspError | null = null;
+    if (this.phase === HEAD) e = octetError(this.store, this.lineRel, this.storeLen, this.base, true);
+    e ??= new ImspError('ERR_TRUNCATED', this.base + this.storeLen); // [WIRE-12]
+    this.failed = e;
+    throw e;
+  }
+
+  private append(chunk: Uint8Array): void {
+    const need = this.storeLen + chunk.length;
+    if (need > this.store.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.store.length * 2, 4096));
+      this.store.copy(grown, 0, 0, this.storeLen);
+      this.store = grown;
+    }
+    this.store.set(chunk, this.storeLen);
+    this.storeLen = need;
+  }
+
+  private reset(): void {
+    this.phase = HEAD;
+    this.lineRel = 0;
+    this.scanRel = 0;
+    this.bodyRel = 0;
+    this.method = '';
+    this.reason = '';
+    this.status = 0;
+    this.headerList = [];
+    this.contentLength = -1;
+  }
+
+  /** Advances the message starting at data[m]; returns it when complete, else null. */
+  private step(data: Buffer, m: number, end: number, copyBody: boolean): Message | null {
+    const lim = this.limits;
+    const base = this.base - m; // stream offset of data[0]
+    while (this.phase === HEAD) {
+      const s = m + this.lineRel;
+      const lineCut = s + lim.maxLineLength;
+      const headCut = m + lim.maxHeadSize;
+      const cut = lineCut < headCut ? lineCut : headCut;
+      let lf = data.indexOf(LF, m + this.scanRel);
+      if (lf >= end) lf = -1;
+      if (lf === -1 || lf >= cut) {
+        if (end >= cut) {
+          // [WIRE-LIMIT-1] [WIRE-LIMIT-3]
+          throw octetError(data, s, cut, base, true) ?? new ImspError(lineCut <= headCut ? 'ERR_LINE_TOO_LONG' : 'ERR_HEAD_TOO_LARGE', base + cut);
+        }
+        this.scanRel = end - m;
+        return null;
+      }
+      if (lf === s || data[lf - 1] !== CR) {
+        throw octetError(data, s, lf, base, false) ?? new ImspError('ERR_BARE_LF', base + lf); // [WIRE-3]
+      }
+      const e = lf - 1;
+      if (this.lineRel === 0) this.startLine(data, s, e, base);
+      else if (e === s) {
+        this.phase = BODY;
+        this.bodyRel = lf + 1 - m;
+        if (this.contentLength < 0) this.contentLength = 0;
+      } else this.headerLine(data, s, e, base);
+      this.lineRel = lf + 1 - m;
+      this.scanRel = this.lineRel;
+    }
+    const bodyStart = m + this.bodyRel;
+    const len = this.contentLength;
+    if (end - bodyStart < len) return null;
+    let body: Buffer;
+    if (len === 0) body = EMPTY;
+    else if (copyBody) {
+      body = Buffer.allocUnsafe(len);
+      data.copy(body, 0, bodyStart, bodyStart + len);
+    } else body = data.subarray(bodyStart, bodyStart + len);
+    return this.isRequest
+      ? { kind: 'request', method: this.method, headers: this.headerList, body }
+      : { kind: 'response', status: this.status, reason: this.reason, headers: this.headerList, body };
+  }
+
+  /** Grammar rule start_line over data[s, e). [WIRE-4] [WIRE-5] */
+  private startLine(data: Buffer, s: number, e: number, base: number): void {
+    const c = CLASS[data[s]!]!;
+    if (s < e && (c & C_METHOD_FIRST) !== 0) {
+      let i = s + 1;
+      while (i < e && (CLASS[data[i]!]! & C_METHOD_CHAR) !== 0) i++;
+      if (i !== e) this.syntax(data, s, e, base, 'ERR_BAD_METHOD', i);
+      this.isRequest = true;
+      this.method = latin1(data, s, e);
+      return;
+    }
+    if (s < e && (c & C_DIGIT) !== 0) {
+      let i = s + 1;
+      if (i < e && (CLASS[data[i]!]! & C_DIGIT) !== 0) i++;
+      else this.syntax(data, s, e, base, 'ERR_BAD_STATUS_LINE', i);
+      if (i < e && (CLASS[data[i]!]! & C_DIGIT) !== 0) i++;
+      else this.syntax(data, s, e, base, 'ERR_BAD_STATUS_LINE', i);
+      if (i < e && data[i] === SP) i++;
+      else this.syntax(data, s, e, base, 'ERR_BAD_STATUS_LINE', i);
+      const r = i;
+      for (;;) {
+        if (i >= e || (CLASS[data[i]!]! & C_REASON_CHAR) === 0) this.syntax(data, s, e, base, 'ERR_BAD_STATUS_LINE', i);
+        i++;
+        while (i < e && (CLASS[data[i]!]! & C_REASON_CHAR) !== 0) i++;
+        if (i === e) break;
+        if (data[i] !== SP) this.syntax(data, s, e, base, 'ERR_BAD_STATUS_LINE', i);
+        i++;
+      }
+      this.isRequest = false;
+      this.status = (data[s]! - 48) * 100 + (data[s + 1]! - 48) * 10 + (data[s + 2]! - 48);
+      this.reason = latin1(data, r, e);
+      return;
+    }
+    if (s === e) throw new ImspError('ERR_EMPTY_START_LINE', base + s); // [WIRE-4]
+    this.syntax(data, s, e, base, 'ERR_BAD_METHOD', s);
+  }
+
+  /** Grammar rule header_line over data[s, e) (not empty). [WIRE-6] [WIRE-7] [WIRE-8] */
+  private headerLine(data: Buffer, s: number, e: number, base: number): void {
+    let i = s;
+    while (i < e && (CLASS[data[i]!]! & C_NAME_CHAR) !== 0) i++;
+    if (i === s || i === e || data[i] !== COLON) {
+      const oe = octetError(data, s, e, base, false);
+      if (oe) throw oe;
+      if (this.headerList.length >= this.limits.maxHeaders) throw new ImspError('ERR_TOO_MANY_HEADERS', base + s); // [WIRE-LIMIT-2]
+      if ((CLASS[data[s]!]! & C_WSP) !== 0) throw new ImspError('ERR_FOLDED_HEADER', base + s); // [WIRE-8]
+      const colon = data.indexOf(COLON, i);
+      throw new ImspError(colon !== -1 && colon < e ? 'ERR_BAD_HEADER_NAME' : 'ERR_MISSING_COLON', base + i); // [WIRE-6]
+    }
+    const nameEnd = i;
+    i++;
+    while (i < e && (CLASS[data[i]!]! & C_WSP) !== 0) i++;
+    const vs = i;
+    let ve = e;
+    while (ve > vs && (CLASS[data[ve - 1]!]! & C_WSP) !== 0) ve--;
+    for (let j = vs; j < ve; j++) {
+      if ((CLASS[data[j]!]! & C_TEXT_OCTET) === 0) throw octetError(data, s, e, base, false)!; // [WIRE-7] [WIRE-9]
+    }
+    if (this.headerList.length >= this.limits.maxHeaders) throw new ImspError('ERR_TOO_MANY_HEADERS', base + s); // [WIRE-LIMIT-2]
+    if (nameEnd - s === 14 && isContentLength(data, s)) this.contentLengthValue(data, s, vs, ve, base);
+    this.headerList.push([latin1(data, s, nameEnd), latin1(data, vs, ve)]);
+  }
+
+  private contentLengthValue(data: Buffer, s: number, vs: number, ve: number, base: number): void {
+    if (this.contentLength >= 0) throw new ImspError('ERR_DUPLICATE_CONTENT_LENGTH', base + s); // [WIRE-11]
+    const n = ve - vs;
+    if (n < 1 || n > MAX_CL_DIGITS) throw new ImspError('ERR_BAD_CONTENT_LENGTH', base + vs); // [WIRE-10]
+    let v = 0;
+    for (let j = vs; j < ve; j++) {
+      const d = data[j]! - 48;
+      if (d < 0 || d > 9) throw new ImspError('ERR_BAD_CONTENT_LENGTH', base + vs); // [WIRE-10]
+      v = v * 10 + d;
+    }
+    if (v > this.limits.maxBodySize) throw new ImspError('ERR_BODY_TOO_LARGE', base + vs); // [WIRE-LIMIT-4]
+    this.contentLength = v;
+  }
+
+  /** A syntax error at i, unless the line has an octet error (those come first). */
+  private syntax(data: Buffer, s: number, e: number, base: number, code: ErrorCode, i: number): never {
+    throw octetError(data, s, e, base, false) ?? new ImspError(code, base + i);
+  }
+}
+
+function isContentLength(data: Buffer, s: number): boolean {
+  for (let k = 0; k < 14; k++) if ((data[s + k]! | 0x20) !== CL_NAME[k]) return false;
+  return true;
+}
+
+/** Decodes a whole buffer: push(buf) then end(). Throws ImspError. */
+export function decode(buf: Uint8Array, opts?: DecoderOptions): Message[] {
+  const d = new Decoder(opts);
+  const out = d.push(buf);
+  try {
+    d.end();
+  } catch (e) {
+    if (e instanceof ImspError) e.messages = out;
+    throw e;
+  }
+  return out;
+}

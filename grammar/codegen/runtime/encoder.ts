@@ -1,0 +1,132 @@
+// The encoder and the message constructors. encode() refuses (ImspError, offset -1) any
+// message the decoder would not give back unchanged: the checks use the same octet tables.
+import { CLASS, C_METHOD_FIRST, C_METHOD_CHAR, C_REASON_CHAR, C_NAME_CHAR, C_WSP, C_TEXT_OCTET } from '../../../generated/internal/tables.js';
+import { ERRORS, STATUS_CODES, type ErrorCode } from '../../../generated/registry.js';
+import { ImspError } from './errors.js';
+import type { Header, HeaderInit, Message, RequestMessage, ResponseMessage } from './types.js';
+
+/** Buffer's latin1 fast paths (present at run time, absent from @types/node). */
+interface Latin1Buffer {
+  latin1Slice(start: number, end: number): string;
+  latin1Write(s: string, offset: number, length: number): number;
+}
+const latin1 = (b: Uint8Array, s: number, e: number): string => (b as unknown as Latin1Buffer).latin1Slice(s, e);
+
+const EMPTY = Buffer.alloc(0);
+
+function all(s: string, cls: number, from = 0): boolean {
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 255 || (CLASS[c]! & cls) === 0) return false;
+  }
+  return true;
+}
+
+/** A method per grammar rule `method`. [WIRE-4] */
+export function isMethod(s: string): boolean {
+  return s.length > 0 && all(s.slice(0, 1), C_METHOD_FIRST) && all(s, C_METHOD_CHAR, 1);
+}
+
+/** A reason phrase per grammar rule `reason_phrase`: words separated by single spaces. [WIRE-5] */
+export function isReasonPhrase(s: string): boolean {
+  if (s.length === 0) return false;
+  return s.split(' ').every((w) => w.length > 0 && all(w, C_REASON_CHAR));
+}
+
+/** A header name per grammar rule `field_name`. [WIRE-6] */
+export function isHeaderName(s: string): boolean {
+  return s.length > 0 && all(s, C_NAME_CHAR);
+}
+
+/** A header value per grammar rule `field_value`: text octets, no space or tab at either end. [WIRE-7] */
+export function isHeaderValue(s: string): boolean {
+  if (!all(s, C_TEXT_OCTET)) return false;
+  if (s.length === 0) return true;
+  return (CLASS[s.charCodeAt(0)]! & C_WSP) === 0 && (CLASS[s.charCodeAt(s.length - 1)]! & C_WSP) === 0;
+}
+
+/**
+ * The wire octets of msg. Content-length is set from the body: it replaces the first
+ * Content-length header (others are dropped), or is appended when the body is not empty.
+ */
+export function encode(msg: Message): Buffer {
+  let head: string;
+  if (msg.kind === 'request') {
+    if (!isMethod(msg.method)) throw new ImspError('ERR_BAD_METHOD', -1, JSON.stringify(msg.method));
+    head = msg.method;
+  } else {
+    if (!Number.isInteger(msg.status) || msg.status < 100 || msg.status > 999 || !isReasonPhrase(msg.reason)) {
+      throw new ImspError('ERR_BAD_STATUS_LINE', -1, `${msg.status} ${JSON.stringify(msg.reason)}`);
+    }
+    head = `${msg.status} ${msg.reason}`;
+  }
+  head += '\r\n';
+  const body = msg.body ?? EMPTY;
+  let clDone = false;
+  for (const [name, value] of msg.headers) {
+    if (!isHeaderName(name)) throw new ImspError('ERR_BAD_HEADER_NAME', -1, JSON.stringify(name));
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      if (!clDone) head += `${name}: ${body.length}\r\n`;
+      clDone = true;
+      continue;
+    }
+    if (!isHeaderValue(value)) throw new ImspError('ERR_BAD_HEADER_VALUE', -1, `${name}: ${JSON.stringify(value)}`);
+    head += `${name}: ${value}\r\n`;
+  }
+  if (!clDone && body.length > 0) head += `Content-length: ${body.length}\r\n`;
+  head += '\r\n';
+  const headLen = head.length;
+  const out = Buffer.allocUnsafe(headLen + body.length);
+  (out as unknown as Latin1Buffer).latin1Write(head, 0, headLen);
+  if (body.length > 0) out.set(body, headLen);
+  return out;
+}
+
+/** Header list from a HeaderInit. Object values that are arrays give one header each. */
+export function headerList(init?: HeaderInit): Header[] {
+  if (init === undefined) return [];
+  if (Array.isArray(init)) return (init as readonly (readonly [string, string | number])[]).map(([n, v]) => [n, String(v)]);
+  const out: Header[] = [];
+  for (const [n, v] of Object.entries(init as Record<string, unknown>)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) out.push([n, String(x)]);
+    else out.push([n, String(v)]);
+  }
+  return out;
+}
+
+export function request(method: string, headers?: HeaderInit, body?: Buffer): RequestMessage {
+  return { kind: 'request', method, headers: headerList(headers), body: body ?? EMPTY };
+}
+
+/** A response with the registry's reason phrase for status. */
+export function response(status: number, headers?: HeaderInit, body?: Buffer): ResponseMessage {
+  const entry = (STATUS_CODES as Record<number, { reason: string } | undefined>)[status];
+  if (!entry) throw new RangeError(`status ${status} is not in the registry`);
+  return { kind: 'response', status, reason: entry.reason, headers: headerList(headers), body: body ?? EMPTY };
+}
+
+/** The response answering err: its status, Error-code, Offset when known, then extra. */
+export function errorResponse(err: ImspError | ErrorCode, extra?: HeaderInit): ResponseMessage {
+  const code = typeof err === 'string' ? err : err.code;
+  const hs: Header[] = [['Error-code', code]];
+  if (typeof err !== 'string' && err.offset >= 0) hs.push(['Offset', String(err.offset)]);
+  const r = response(ERRORS[code].status, hs);
+  r.headers.push(...headerList(extra));
+  return r;
+}
+
+/** The first value of the header name (case-insensitive), or undefined. */
+export function header(msg: Message, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  for (const [n, v] of msg.headers) if (n.length === lower.length && n.toLowerCase() === lower) return v;
+  return undefined;
+}
+
+/** Every value of the header name (case-insensitive), in wire order. */
+export function headers(msg: Message, name: string): string[] {
+  const lower = name.toLowerCase();
+  const out: string[] = [];
+  for (const [n, v] of msg.headers) if (n.length === lower.length && n.toLowerCase() === lower) out.push(v);
+  return out;
+}

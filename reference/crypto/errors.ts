@@ -1,33 +1,19 @@
 /**
- * The typed errors the crypto layer raises. Every failure is one registry error code
- * (spec/registry/errors.json) with its status and reason, so a caller can answer it on the wire as is.
+ * The typed errors the crypto layer raises. Every failure is an ImspError (the codec's one error type)
+ * with a registry error code (spec/registry/errors.json), its status and reason, so a caller can answer
+ * it on the wire as is with errorResponse().
  * @module
  */
+import { ImspError } from '../../generated/index.js';
 
 /** Error codes the crypto layer can raise. */
-export type CryptoErrorCode = 'ERR_DECRYPT' | 'ERR_AUTH_FAILED' | 'ERR_BAD_SIGNATURE' | 'ERR_BAD_VALUE' | 'ERR_REPLAY';
+export type CryptoErrorCode = 'ERR_DECRYPT' | 'ERR_AUTH_FAILED' | 'ERR_BAD_SIGNATURE' | 'ERR_BAD_VALUE' | 'ERR_REPLAY' | 'ERR_NOT_BUDDY' | 'ERR_BLOCKED';
 
-const TABLE: Record<CryptoErrorCode, { status: number; reason: string }> = {
-  ERR_DECRYPT: { status: 401, reason: 'Decryption failed' },
-  ERR_AUTH_FAILED: { status: 401, reason: 'Authentication failed' },
-  ERR_BAD_SIGNATURE: { status: 401, reason: 'Bad signature' },
-  ERR_BAD_VALUE: { status: 422, reason: 'Invalid header value' },
-  ERR_REPLAY: { status: 450, reason: 'Replay or reorder' },
-};
-
-/** A crypto failure: registry code, status and reason (offset is -1: not tied to an octet of a message). */
-export class CryptoError extends Error {
-  override readonly name = 'CryptoError';
-  readonly code: CryptoErrorCode;
-  readonly status: number;
-  readonly reason: string;
-  readonly offset = -1;
+/** A crypto failure: an ImspError (offset -1) whose code is one of {@link CryptoErrorCode}. */
+export class CryptoError extends ImspError {
+  declare readonly code: CryptoErrorCode;
   constructor(code: CryptoErrorCode, detail?: string) {
-    const { status, reason } = TABLE[code];
-    super(detail ? `${reason}: ${detail}` : reason);
-    this.code = code;
-    this.status = status;
-    this.reason = reason;
+    super(code, -1, detail);
   }
 }
 

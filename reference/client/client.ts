@@ -1,0 +1,774 @@
+// ImspClient: the reference IMSP client library (DESIGN sections 1, 3.1, 3.4, 3.5, 3.6, 5).
+//
+// - login(): LOCATE at the CRS (unless an MS is given), LOGIN / 300 Challenge / PROOF at the MS with
+//   the SCRAM-shaped proof; checks the Server-proof; opens the sealed key blob with the password;
+//   applies the login bundle (contacts, presence, pending ADDs); keeps the link alive with PING.
+// - Pushes on the MS link (PRESENCE, CONTACT, ADD, ANSWER, NOTICE) update the contact book and
+//   become events (events.ts).
+// - Listens on its own address for peer sessions (INIT / INIT-ACK, then SEALED MSG, TYPING, BYE);
+//   the bound address is what LOGIN announces. Refuses INIT and MSG from a non-buddy, a blocked
+//   user, a bad signature or a replay, with the registry's error, then closes.
+// - Session keys live in memory only and are dropped on logout, on the peer going offline or
+//   stopping being a buddy, on BYE and on close.
+import { EventEmitter } from 'node:events';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  LIMITS,
+  errorResponse,
+  header,
+  headers as allHeaders,
+  parseRecords,
+  response,
+  type ErrorCode,
+  type Header,
+  type Message,
+  type RequestMessage,
+  type ResponseMessage,
+} from '../../generated/index.js';
+import { b64, unb64 } from '../crypto/b64.js';
+import { CryptoError } from '../crypto/errors.js';
+import { openKeyBlobAsync, sealKeyBlobAsync, parseKeyBlob } from '../crypto/key-blob.js';
+import { generateKeyShare, x25519, type Identity } from '../crypto/keys.js';
+import { NonceCache, buildInit, buildInitAck, openInit, openInitAck, type PeerLookup } from '../crypto/p2p.js';
+import { clientLogin, loginAuthMessage, loginLinkKeys, makeNonce, makeVerifier, verifyServerProof } from '../crypto/scram.js';
+import { startHeartbeat, type Heartbeat } from '../net/heartbeat.js';
+import { Link, linkError } from '../net/link.js';
+import { ContactBook, type Presence, type Relation, type SettableStatus } from './contacts.js';
+import type { ClientEvents, TypingState } from './events.js';
+import type { FileLimits, OutgoingFile } from './files.js';
+import { PeerSession, type PeerHooks } from './peer.js';
+
+const LIMIT = LIMITS as unknown as Record<string, number>;
+
+export interface ClientLimits extends FileLimits {
+  maxBodySize: number;
+  maxClockSkew: number;
+  handshakeTimeout: number;
+  requestTimeout: number;
+  clientHeartbeatInterval: number;
+  scramMaxIterations: number;
+  scramMinIterations: number;
+  /** Peer sessions at once (incoming and outgoing). */
+  maxPeerSessions: number;
+}
+
+export function defaultLimits(): ClientLimits {
+  return {
+    fileChunkSize: LIMIT.fileChunkSize,
+    maxFileSize: LIMIT.maxFileSize,
+    maxActiveTransfers: 4,
+    maxBodySize: LIMIT.maxBodySize,
+    maxClockSkew: LIMIT.maxClockSkew,
+    handshakeTimeout: LIMIT.handshakeTimeout,
+    requestTimeout: LIMIT.requestTimeout,
+    clientHeartbeatInterval: LIMIT.clientHeartbeatInterval,
+    scramMaxIterations: LIMIT.scramMaxIterations,
+    scramMinIterations: LIMIT.scramMinIterations,
+    maxPeerSessions: 64,
+  };
+}
+
+export interface ClientOptions {
+  user: string;
+  password: string;
+  /** CRS `host:port`, asked with LOCATE which MS to use. */
+  crs?: string;
+  /** MS `host:port`: skips LOCATE. */
+  ms?: string;
+  /** Where to accept peer sessions; default 127.0.0.1:0 (any free port). */
+  listen?: string;
+  /** Address to announce in LOGIN; default the bound listen address. */
+  advertise?: string;
+  status?: SettableStatus;
+  /** Where received files go; default $TMPDIR/imsp-<user>. */
+  downloadDir?: string;
+  limits?: Partial<ClientLimits>;
+  /** Clock in ms (tests). */
+  now?: () => number;
+}
+
+/** A refusal from a server or a peer, with the registry's code and status. */
+export class ClientError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ClientError';
+  }
+}
+
+export function parseHostPort(s: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):([0-9]{1,5})$/.exec(s.trim());
+  if (!m || Number(m[3]) > 65535) throw new Error(`expected host:port, got '${s}'`);
+  return { host: m[1] ?? m[2], port: Number(m[3]) };
+}
+
+function fmtHostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function connectTo(addr: string, timeout: number): Promise<Socket> {
+  const { host, port } = parseHostPort(addr);
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new ClientError('ERR_TIMEOUT', 408, `connect to ${addr} timed out`));
+    }, timeout);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.setNoDelay(true);
+      resolve(s);
+    });
+    s.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new ClientError('ERR_UNAVAILABLE', 503, `cannot connect to ${addr}: ${e.message}`));
+    });
+  });
+}
+
+function fromResponse(res: ResponseMessage, what: string): ClientError {
+  const code = header(res, 'Error-code') ?? `ERR_STATUS_${res.status}`;
+  return new ClientError(code, res.status, `${what}: ${res.status} ${res.reason} (${code})`);
+}
+
+function asClientError(e: unknown): ClientError {
+  if (e instanceof ClientError) return e;
+  const x = e as { code?: unknown; status?: unknown; message?: unknown };
+  if (typeof x?.code === 'string' && typeof x.status === 'number') return new ClientError(x.code, x.status, String(x.message ?? x.code));
+  return new ClientError('ERR_INTERNAL', 500, e instanceof Error ? e.message : String(e));
+}
+
+function req(method: string, hs: Header[] = [], body: Buffer = Buffer.alloc(0)): RequestMessage {
+  return { kind: 'request', method, headers: hs, body };
+}
+
+export class ImspClient extends EventEmitter<ClientEvents> {
+  readonly user: string;
+  readonly contacts = new ContactBook();
+  readonly limits: ClientLimits;
+  private password: string;
+  private readonly opts: ClientOptions;
+  private readonly now: () => number;
+  private readonly downloadDir: string;
+  private readonly nonces: NonceCache;
+
+  private server: Server | undefined;
+  private ms: Link | undefined;
+  private heartbeat: Heartbeat | undefined;
+  private identity: Identity | undefined;
+  private loggingOut = false;
+  /** scrypt cost of the key blob as delivered; PASSWD re-seals with the same cost. */
+  private blobLog2N = 15;
+  /** Established peer sessions by user. */
+  private readonly sessions = new Map<string, PeerSession>();
+  /** Outgoing handshakes in progress by user. */
+  private readonly opening = new Map<string, Promise<PeerSession>>();
+  /** Every peer link (handshaking or established), closed at logout. */
+  private readonly peerLinks = new Set<Link>();
+
+  address = '';
+  msAddress = '';
+  status: Presence = 'offline';
+  sessionId = '';
+
+  constructor(opts: ClientOptions) {
+    super();
+    this.opts = opts;
+    this.user = opts.user;
+    this.password = opts.password;
+    this.limits = { ...defaultLimits(), ...opts.limits };
+    this.now = opts.now ?? Date.now;
+    this.downloadDir = opts.downloadDir ?? join(tmpdir(), `imsp-${opts.user}`);
+    // [P2P-8] an INIT nonce is remembered as long as its Time could still be accepted.
+    this.nonces = new NonceCache(2 * this.limits.maxClockSkew, 10_000);
+  }
+
+  get loggedIn(): boolean {
+    return this.ms !== undefined && !this.ms.isClosed && this.identity !== undefined;
+  }
+
+  // ---------------------------------------------------------------- login
+
+  /** LOCATE (when a CRS is given), then LOGIN / PROOF; resolves when the login bundle is applied. */
+  async login(): Promise<void> {
+    if (this.ms) throw new ClientError('ERR_OUT_OF_STATE', 425, 'already logged in or logging in');
+    const msAddr = this.opts.ms ?? (await this.locate());
+    await this.listen();
+    const socket = await connectTo(msAddr, this.limits.handshakeTimeout);
+    const link = new Link(socket, {
+      local: 'client',
+      remote: 'ms',
+      handler: (m) => this.onMsRequest(m),
+      requestTimeout: this.limits.requestTimeout,
+      handshakeTimeout: this.limits.handshakeTimeout,
+      limits: { maxBodySize: this.limits.maxBodySize },
+    });
+    this.ms = link;
+    this.msAddress = msAddr;
+    try {
+      await this.authenticate(link);
+    } catch (e) {
+      link.close();
+      this.ms = undefined;
+      await this.stopListening();
+      throw asClientError(e);
+    }
+    link.on('notification', (m) => this.onPush(m));
+    link.on('close', (reason) => this.onMsClosed(reason?.code));
+  }
+
+  private async locate(): Promise<string> {
+    if (!this.opts.crs) throw new ClientError('ERR_UNAVAILABLE', 503, 'neither a CRS nor an MS address was given');
+    const socket = await connectTo(this.opts.crs, this.limits.handshakeTimeout);
+    const link = new Link(socket, { local: 'client', remote: 'crs', requestTimeout: this.limits.requestTimeout });
+    try {
+      const res = await link.request(req('LOCATE', [['Imsp-version', '1']]));
+      if (res.status !== 200) throw fromResponse(res, 'LOCATE');
+      const servers = allHeaders(res, 'Server');
+      if (servers.length === 0) throw new ClientError('ERR_UNAVAILABLE', 503, 'LOCATE named no MS');
+      return servers[0];
+    } finally {
+      link.close();
+    }
+  }
+
+  private async authenticate(link: Link): Promise<void> {
+    const eph = generateKeyShare();
+    const cnonce = makeNonce();
+    const eC = b64(eph.publicKey);
+    const loginHeaders: Header[] = [
+      ['Imsp-version', '1'],
+      ['User', this.user],
+      ['Nonce', cnonce],
+      ['Key-share', eC],
+      ['Address', this.address],
+    ];
+    if (this.opts.status) loginHeaders.push(['Status', this.opts.status]);
+    const challenge = await link.request(req('LOGIN', loginHeaders));
+    if (challenge.status !== 300) throw fromResponse(challenge, 'LOGIN');
+    const nonce = header(challenge, 'Nonce') ?? '';
+    const saltText = header(challenge, 'Salt') ?? '';
+    const iterations = Number(header(challenge, 'Iterations'));
+    const eS = header(challenge, 'Key-share') ?? '';
+    // The server's nonce must extend ours, or an old challenge could be replayed to us.
+    if (!nonce.startsWith(cnonce) || nonce.length <= cnonce.length) throw new ClientError('ERR_AUTH_FAILED', 401, 'challenge nonce does not extend the client nonce');
+    // [AUTH-5] [AUTH-6] a server cannot make us do unbounded (or too little) work.
+    if (!Number.isSafeInteger(iterations) || iterations < this.limits.scramMinIterations || iterations > this.limits.scramMaxIterations) {
+      throw new ClientError('ERR_BAD_VALUE', 422, `challenge Iterations ${iterations} outside ${this.limits.scramMinIterations}..${this.limits.scramMaxIterations}`);
+    }
+    const auth = loginAuthMessage({ user: this.user, cnonce, nonce, salt: saltText, iterations, eC, eS, address: this.address });
+    const scram = clientLogin(this.password, unb64(saltText), iterations, auth);
+    const keys = loginLinkKeys('client', x25519(eph.privateKey, unb64(eS, 32)), scram.clientKey, auth);
+    const proofDone = link.request(req('PROOF', [['Proof', b64(scram.proof)]]));
+    // The PROOF was the last clear message: its answer is the first SEALED envelope (or a clear error).
+    link.enableSealing(keys);
+    keys.send.fill(0);
+    keys.receive.fill(0);
+    const ok = await proofDone;
+    if (ok.status !== 200) throw fromResponse(ok, 'PROOF');
+    const serverProof = header(ok, 'Server-proof') ?? '';
+    // [AUTH-8] the MS must prove it holds the verifier: a fake MS learns nothing and gets no further.
+    let proven = false;
+    try {
+      proven = verifyServerProof(scram.serverKey, auth, unb64(serverProof, 32));
+    } catch {
+      proven = false;
+    }
+    if (!proven) throw new ClientError('ERR_AUTH_FAILED', 401, 'the MS did not prove it holds the verifier (Server-proof)');
+    const blob = header(ok, 'Key-blob') ?? '';
+    const publicKey = header(ok, 'Public-key') ?? '';
+    let identity: Identity;
+    try {
+      identity = await openKeyBlobAsync(this.password, this.user, blob);
+    } catch (e) {
+      throw new ClientError(e instanceof CryptoError ? e.code : 'ERR_DECRYPT', 401, 'the key blob does not open with this password');
+    }
+    if (identity.publicKey !== publicKey) throw new ClientError('ERR_BAD_VALUE', 422, 'the key blob does not match the Public-key the MS delivered');
+    this.identity = identity;
+    this.blobLog2N = parseKeyBlob(blob).log2N;
+    this.sessionId = header(ok, 'Session') ?? '';
+    this.status = (header(ok, 'Status') as Presence | undefined) ?? 'online';
+    let records: Header[][] = [];
+    if (ok.body.length > 0) records = parseRecords(ok.body);
+    this.contacts.load(records);
+    const hb = Number(header(ok, 'Heartbeat'));
+    const interval = Number.isSafeInteger(hb) && hb >= 50 ? Math.min(hb, this.limits.clientHeartbeatInterval) : this.limits.clientHeartbeatInterval;
+    // [HB-1] PING when nothing else was sent for an interval; the MS going silent for three ends the session.
+    this.heartbeat = startHeartbeat(link, { interval, timeout: 3 * interval + this.limits.requestTimeout });
+    this.emit('login', {
+      user: this.user,
+      ms: this.msAddress,
+      address: this.address,
+      status: this.status,
+      contacts: this.contacts.contacts.size,
+      requests: this.contacts.requests.size,
+    });
+    for (const r of this.contacts.requests.values()) this.emit('request', r.time === undefined ? { from: r.from } : { from: r.from, time: r.time });
+  }
+
+  // ---------------------------------------------------------------- MS link
+
+  private onMsRequest(m: RequestMessage): Message | undefined {
+    if (m.method === 'PING') return response(200);
+    // ADD and ANSWER pushes are requests in the registry but get no response on this link.
+    return errorResponse(linkError('ERR_METHOD_NOT_ALLOWED', `${m.method} is not served by a client`));
+  }
+
+  private onPush(m: RequestMessage): void {
+    const h = (n: string) => header(m, n);
+    switch (m.method) {
+      case 'PRESENCE': {
+        const user = h('User') ?? '';
+        const status = (h('Status') ?? 'offline') as Presence;
+        const change = this.contacts.presence(user, status, h('Address'), h('Public-key'));
+        if (!change) return;
+        // [P2P-10] the peer went offline: its session key is dropped.
+        if (status === 'offline') this.dropSession(user, 'peer went offline');
+        this.emit('presence', change.after?.address ? { user, status, address: change.after.address } : { user, status });
+        return;
+      }
+      case 'CONTACT': {
+        const user = h('User') ?? '';
+        const relation = (h('Relation') ?? 'none') as Relation;
+        const status = (h('Status') ?? 'offline') as Presence;
+        const change = this.contacts.contact(user, relation, status, h('Address'), h('Public-key'));
+        // [P2P-10] no longer a buddy (removed or blocked): the session key is dropped.
+        if (relation !== 'buddy' || status === 'offline') this.dropSession(user, `relation ${relation}`);
+        this.emit('contact', { user, relation, status });
+        if (change.before?.status !== status) this.emit('presence', change.after?.address ? { user, status, address: change.after.address } : { user, status });
+        return;
+      }
+      case 'ADD': {
+        const from = h('From') ?? '';
+        const t = h('Time');
+        const time = t !== undefined ? Number(t) : undefined;
+        this.contacts.addRequest(from, time);
+        this.emit('request', time === undefined ? { from } : { from, time });
+        return;
+      }
+      case 'ANSWER': {
+        const from = h('From') ?? '';
+        const decision = h('Decision') === 'grant' ? 'grant' : 'deny';
+        this.contacts.answered(from, decision);
+        this.emit('answer', { from, decision });
+        return;
+      }
+      case 'NOTICE': {
+        const code = h('Error-code') ?? 'ERR_INTERNAL';
+        const reason = h('Reason');
+        const ra = h('Retry-after');
+        this.emit('notice', { code, ...(reason !== undefined ? { reason } : {}), ...(ra !== undefined ? { retryAfter: Number(ra) } : {}) });
+        return;
+      }
+      default:
+        this.emit('warning', { message: `unexpected ${m.method} from the MS` });
+    }
+  }
+
+  private onMsClosed(code: string | undefined): void {
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
+    const reason = this.loggingOut ? 'logout' : `connection to the MS closed${code ? ` (${code})` : ''}`;
+    this.endAllSessions(reason);
+    this.identity = undefined;
+    this.status = 'offline';
+    this.ms = undefined;
+    void this.stopListening();
+    this.emit('logout', { reason });
+  }
+
+  /** Sends one request on the MS link and returns its response when its status is in `ok`. */
+  private async call(method: string, hs: Header[], ok: number[] = [200]): Promise<ResponseMessage> {
+    const link = this.ms;
+    if (!link || link.isClosed || !this.identity) throw new ClientError('ERR_OUT_OF_STATE', 425, 'not logged in');
+    let res: ResponseMessage;
+    try {
+      res = await link.request(req(method, hs));
+    } catch (e) {
+      throw asClientError(e);
+    }
+    if (!ok.includes(res.status)) throw fromResponse(res, method);
+    return res;
+  }
+
+  async setStatus(status: SettableStatus): Promise<void> {
+    await this.call('STATUS', [['Status', status]]);
+    this.status = status;
+  }
+
+  /** ADD: 'delivered' (200, the target is online) or 'stored' (202, delivered at its next login). */
+  async add(user: string): Promise<'delivered' | 'stored'> {
+    const res = await this.call('ADD', [['To', user]], [200, 202]);
+    this.contacts.pending(user);
+    return res.status === 202 ? 'stored' : 'delivered';
+  }
+
+  async answer(user: string, decision: 'grant' | 'deny'): Promise<void> {
+    await this.call('ANSWER', [['User', user], ['Decision', decision]]);
+    this.contacts.removeRequest(user);
+  }
+
+  async rem(user: string): Promise<void> {
+    await this.call('REM', [['User', user]]);
+    this.contacts.contact(user, 'none', 'offline');
+    this.dropSession(user, 'removed');
+  }
+
+  async block(user: string): Promise<void> {
+    await this.call('BLOCK', [['User', user]]);
+    this.contacts.contact(user, 'blocked', 'offline');
+    this.contacts.removeRequest(user);
+    this.dropSession(user, 'blocked');
+  }
+
+  async unblock(user: string): Promise<void> {
+    await this.call('UNBLOCK', [['User', user]]);
+    if (this.contacts.isBlocked(user)) this.contacts.contact(user, 'none', 'offline');
+  }
+
+  /** LIST: refreshes the contact book from the MS. */
+  async list(): Promise<void> {
+    const res = await this.call('LIST', []);
+    this.contacts.load(res.body.length > 0 ? parseRecords(res.body) : []);
+  }
+
+  async profile(user?: string): Promise<Record<string, string>> {
+    const res = await this.call('PROFILE', user ? [['User', user]] : []);
+    const out: Record<string, string> = {};
+    for (const n of ['User', 'Full-name', 'Location', 'About']) {
+      const v = header(res, n);
+      if (v !== undefined) out[n] = v;
+    }
+    return out;
+  }
+
+  async setProfile(fields: { fullName?: string; location?: string; about?: string }): Promise<void> {
+    const hs: Header[] = [];
+    if (fields.fullName !== undefined) hs.push(['Full-name', fields.fullName]);
+    if (fields.location !== undefined) hs.push(['Location', fields.location]);
+    if (fields.about !== undefined) hs.push(['About', fields.about]);
+    await this.call('PROFILE', hs);
+  }
+
+  async search(query: string, opts: { field?: 'username' | 'name' | 'location' | 'any'; cursor?: string; limit?: number } = {}): Promise<Record<string, string>[]> {
+    const hs: Header[] = [['Query', query]];
+    if (opts.field) hs.push(['Field', opts.field]);
+    if (opts.cursor) hs.push(['Cursor', opts.cursor]);
+    if (opts.limit !== undefined) hs.push(['Limit', String(opts.limit)]);
+    const res = await this.call('SEARCH', hs);
+    return (res.body.length > 0 ? parseRecords(res.body) : []).map((r) => Object.fromEntries(r));
+  }
+
+  /** PASSWD: a new verifier and the same private keys re-sealed under the new password. */
+  async passwd(newPassword: string): Promise<void> {
+    if (!this.identity) throw new ClientError('ERR_OUT_OF_STATE', 425, 'not logged in');
+    const v = makeVerifier(newPassword);
+    const blob = await sealKeyBlobAsync(newPassword, this.user, this.identity, { log2N: this.blobLog2N });
+    await this.call('PASSWD', [
+      ['Salt', v.salt],
+      ['Iterations', String(v.iterations)],
+      ['Stored-key', v.storedKey],
+      ['Server-key', v.serverKey],
+      ['Key-blob', blob],
+    ]);
+    this.password = newPassword;
+  }
+
+  /** LOGOUT: BYE to every peer, keys dropped, then LOGOUT at the MS and close. */
+  async logout(): Promise<void> {
+    const link = this.ms;
+    if (!link) return;
+    this.loggingOut = true;
+    this.endAllSessions('logout');
+    if (!link.isClosed) {
+      try {
+        await link.request(req('LOGOUT'));
+      } catch {
+        // the MS is gone already: the session is over either way
+      }
+    }
+    const closed = new Promise<void>((resolve) => (link.isClosed && !this.ms ? resolve() : this.once('logout', () => resolve())));
+    link.close();
+    await closed;
+  }
+
+  /** Closes everything without LOGOUT (the MS ends the session on its own). */
+  async close(): Promise<void> {
+    if (this.ms) {
+      const link = this.ms;
+      const closed = new Promise<void>((resolve) => this.once('logout', () => resolve()));
+      link.close();
+      await closed;
+    }
+    this.endAllSessions('closed');
+    this.identity = undefined;
+    await this.stopListening();
+  }
+
+  // ---------------------------------------------------------------- peer sessions
+
+  /**
+   * Accepts and opens peer sessions with a given identity and no MS session: for tests and tools
+   * that fill the contact book themselves. A logged-in client never needs it.
+   */
+  async startPeers(identity: Identity): Promise<void> {
+    if (this.ms) throw new ClientError('ERR_OUT_OF_STATE', 425, 'logged in: the identity comes from the key blob');
+    this.identity = identity;
+    await this.listen();
+  }
+
+  private async listen(): Promise<void> {
+    if (this.server) return;
+    const { host, port } = parseHostPort(this.opts.listen ?? '127.0.0.1:0');
+    const server = createServer((s) => this.onPeerConnection(s));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = server.address();
+    if (a === null || typeof a === 'string') throw new Error('listen: no address');
+    this.server = server;
+    this.address = this.opts.advertise ?? fmtHostPort(host, a.port);
+  }
+
+  private async stopListening(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    for (const l of this.peerLinks) l.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private lookup = (user: string): PeerLookup => {
+    const c = this.contacts.get(user);
+    if (!c) return { relation: 'none' };
+    const key = this.contacts.buddyKey(user);
+    return key ? { relation: c.relation, publicKey: key } : { relation: c.relation };
+  };
+
+  private allowed = (peer: string): ErrorCode | undefined => {
+    if (this.contacts.isBlocked(peer)) return 'ERR_BLOCKED';
+    if (!this.contacts.isBuddy(peer)) return 'ERR_NOT_BUDDY';
+    return undefined;
+  };
+
+  private hooks(): PeerHooks {
+    return {
+      self: this.user,
+      allowed: this.allowed,
+      message: (from, text) => this.emit('message', { from, to: this.user, text, time: this.now() }),
+      typing: (from, state) => this.emit('typing', { from, state }),
+      fileProgress: (peer, direction, p) => this.emit('file-progress', { peer, direction, fileId: p.fileId, name: p.name, done: p.done, size: p.size }),
+      file: (from, f) => this.emit('file', { from, fileId: f.fileId, name: f.name, size: f.size, path: f.path, contentType: f.contentType }),
+      refused: (peer, err) => this.emit('refused', { user: peer, direction: 'in', code: err.code, status: err.status, reason: err.message }),
+      ended: (s, reason) => {
+        if (this.sessions.get(s.peer) === s) {
+          this.sessions.delete(s.peer);
+          this.emit('session-end', { user: s.peer, reason });
+        }
+      },
+    };
+  }
+
+  private peerLink(socket: Socket, handler: (m: RequestMessage, link: Link) => Promise<Message | undefined> | Message | undefined): Link {
+    const link = new Link(socket, {
+      local: 'client',
+      remote: 'client',
+      handler,
+      requestTimeout: this.limits.requestTimeout,
+      handshakeTimeout: this.limits.handshakeTimeout,
+      limits: { maxBodySize: this.limits.maxBodySize },
+    });
+    this.peerLinks.add(link);
+    link.on('close', () => this.peerLinks.delete(link));
+    return link;
+  }
+
+  /** A peer connected to us: it must open with INIT within handshakeTimeout. */
+  private onPeerConnection(socket: Socket): void {
+    socket.setNoDelay(true);
+    if (!this.identity || this.peerLinks.size >= this.limits.maxPeerSessions) {
+      socket.end(Buffer.from(`503 Unavailable\r\nError-code: ${this.identity ? 'ERR_UNAVAILABLE' : 'ERR_SESSION_ENDED'}\r\n\r\n`));
+      return;
+    }
+    let session: PeerSession | undefined;
+    const link = this.peerLink(socket, async (m, l) => {
+      if (session) return session.handle(m);
+      if (m.method !== 'INIT') {
+        // [STATE-1] nothing but INIT before the handshake.
+        l.notify(errorResponse(linkError('ERR_OUT_OF_STATE', `${m.method} before INIT`)));
+        l.close();
+        return undefined;
+      }
+      session = await this.acceptInit(m, l);
+      return undefined;
+    });
+    // [CONN-4] a connection that does not complete its handshake in time is closed.
+    const timer = setTimeout(() => {
+      if (!session) link.close(linkError('ERR_TIMEOUT', 'no INIT within handshakeTimeout'));
+    }, this.limits.handshakeTimeout);
+    timer.unref();
+    link.on('close', () => clearTimeout(timer));
+  }
+
+  /** Checks an INIT and answers INIT-ACK, or answers the error and closes [P2P-3] [P2P-6] [P2P-8] [BLOCK-3]. */
+  private async acceptInit(m: RequestMessage, link: Link): Promise<PeerSession | undefined> {
+    const identity = this.identity;
+    const refuse = (code: string, status: number, reason: string, user?: string): undefined => {
+      this.emit('refused', { ...(user ? { user } : {}), direction: 'in', code, status, reason });
+      link.notify(errorResponse(linkError(code as ErrorCode, reason)));
+      link.close();
+      return undefined;
+    };
+    if (!identity) return refuse('ERR_SESSION_ENDED', 410, 'not logged in');
+    const open = () => openInit(m, { self: this.user, identity, lookup: this.lookup, now: this.now(), maxClockSkew: this.limits.maxClockSkew, nonces: this.nonces });
+    let accepted;
+    try {
+      try {
+        accepted = open();
+      } catch (e) {
+        // A buddy whose key has not reached us yet (its PRESENCE may trail its INIT): ask the MS once.
+        const c = e instanceof CryptoError && e.code === ('ERR_NOT_BUDDY' as string) ? this.refreshCandidate(m) : undefined;
+        if (!c) throw e;
+        await this.list().catch(() => undefined);
+        accepted = open();
+      }
+    } catch (e) {
+      const err = asClientError(e);
+      return refuse(err.code, err.status, err.message);
+    }
+    const { message, keys } = buildInitAck({ init: accepted, identity, time: this.now() });
+    link.notify(message);
+    link.enableSealing(keys);
+    const session = new PeerSession(accepted.from, false, link, keys, this.hooks(), this.limits, join(this.downloadDir));
+    this.install(session);
+    return session;
+  }
+
+  /** Whether a refused INIT might come from a buddy whose key we lack (worth one LIST). */
+  private refreshCandidate(_m: RequestMessage): boolean {
+    return [...this.contacts.contacts.values()].some((c) => c.relation === 'buddy' && c.publicKey === undefined);
+  }
+
+  /** Registers an established session; of two sessions between the same pair, keeps the one opened by the user whose name sorts first. */
+  private install(s: PeerSession): void {
+    const existing = this.sessions.get(s.peer);
+    if (existing && existing.live) {
+      const keepInitiatedBySelf = this.user < s.peer;
+      const keepNew = s.initiator === keepInitiatedBySelf;
+      const [keep, drop] = keepNew ? [s, existing] : [existing, s];
+      this.sessions.set(s.peer, keep);
+      drop.end('simultaneous INIT: duplicate session', true);
+      return;
+    }
+    this.sessions.set(s.peer, s);
+    this.emit('session', { user: s.peer, initiator: s.initiator });
+  }
+
+  /** The live session with `user`, opening one (INIT / INIT-ACK) when there is none. */
+  async openSession(user: string): Promise<PeerSession> {
+    const s = this.sessions.get(user);
+    if (s?.live) return s;
+    const inflight = this.opening.get(user);
+    if (inflight) return inflight;
+    const p = this.initiate(user).finally(() => this.opening.delete(user));
+    this.opening.set(user, p);
+    return p;
+  }
+
+  private async initiate(user: string): Promise<PeerSession> {
+    const identity = this.identity;
+    if (!identity) throw new ClientError('ERR_OUT_OF_STATE', 425, 'not logged in');
+    if (this.contacts.isBlocked(user)) throw new ClientError('ERR_BLOCKED', 403, `${user} is blocked`);
+    const c = this.contacts.get(user);
+    const key = this.contacts.buddyKey(user);
+    if (!c || c.relation !== 'buddy') throw new ClientError('ERR_NOT_BUDDY', 403, `${user} is not a buddy`);
+    if (!key || !c.address) throw new ClientError('ERR_UNAVAILABLE', 503, `${user} is offline`);
+    const socket = await connectTo(c.address, this.limits.handshakeTimeout);
+    let session: PeerSession | undefined;
+    const link = this.peerLink(socket, (m) => (session ? session.handle(m) : errorResponse(linkError('ERR_OUT_OF_STATE', 'handshake not complete'))));
+    try {
+      const { message, pending } = buildInit({ from: this.user, to: user, identity, peerPublicKey: key, time: this.now() });
+      const reply = await link.handshake(message, { timeout: this.limits.handshakeTimeout });
+      if (reply.kind === 'response') throw fromResponse(reply, `INIT to ${user}`);
+      if (reply.method !== 'INIT-ACK') throw new ClientError('ERR_OUT_OF_STATE', 425, `${user} answered ${reply.method}`);
+      const keys = openInitAck(reply, pending, { now: this.now(), maxClockSkew: this.limits.maxClockSkew });
+      pending.secret.fill(0);
+      link.enableSealing(keys);
+      session = new PeerSession(user, true, link, keys, this.hooks(), this.limits, this.downloadDir);
+    } catch (e) {
+      const err = asClientError(e);
+      this.emit('refused', { user, direction: 'out', code: err.code, status: err.status, reason: err.message });
+      link.close();
+      throw err;
+    }
+    this.install(session);
+    const kept = this.sessions.get(user);
+    if (!kept) throw new ClientError('ERR_SESSION_ENDED', 410, `session with ${user} ended`);
+    return kept;
+  }
+
+  /** Largest inner MSG that fits one SEALED envelope (maxBodySize minus the AEAD tag). */
+  private get maxInner(): number {
+    return this.limits.maxBodySize - 16;
+  }
+
+  async send(user: string, text: string): Promise<void> {
+    const s = await this.openSession(user);
+    await s.sendText(text, this.maxInner).catch((e: unknown) => {
+      throw asClientError(e);
+    });
+  }
+
+  async sendFile(user: string, path: string): Promise<OutgoingFile> {
+    const s = await this.openSession(user);
+    try {
+      return await s.sendFile(path);
+    } catch (e) {
+      throw asClientError(e);
+    }
+  }
+
+  async typing(user: string, state: TypingState): Promise<void> {
+    const s = await this.openSession(user);
+    s.typing(state);
+  }
+
+  async bye(user: string): Promise<void> {
+    this.dropSession(user, 'bye');
+  }
+
+  private dropSession(user: string, reason: string): void {
+    this.sessions.get(user)?.end(reason, true);
+  }
+
+  private endAllSessions(reason: string): void {
+    for (const s of [...this.sessions.values()]) s.end(reason, true);
+    for (const l of this.peerLinks) l.close();
+  }
+
+  /** Users with a live peer session. */
+  sessionUsers(): string[] {
+    return [...this.sessions.values()].filter((s) => s.live).map((s) => s.peer).sort();
+  }
+
+  /** How many session keys this client holds: 0 after logout [P2P-10]. */
+  sessionKeyCount(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) n += s.keyMaterial.length;
+    return n;
+  }
+
+  /** The session key buffers held now (tests keep them and check they are zeroed later). */
+  sessionKeys(): Buffer[] {
+    return [...this.sessions.values()].flatMap((s) => s.keyMaterial);
+  }
+}

@@ -1,0 +1,173 @@
+// One peer-to-peer session (DESIGN section 3.5, 3.6): a TCP connection between two buddies that
+// starts with INIT / INIT-ACK in clear and then carries SEALED envelopes only (MSG, TYPING, PING,
+// BYE), under keys derived from the handshake. The session keys live in this object only (and in
+// the Link's copy) and are zeroed when the session ends, whatever ends it.
+import { ImspError, errorResponse, header, response, type ErrorCode, type Header, type Message, type RequestMessage } from '../../generated/index.js';
+import type { LinkKeys } from '../crypto/scram.js';
+import { linkError, type Link } from '../net/link.js';
+import { FileError, FileReceiver, chunkHeaders, isFileChunk, prepareFile, readChunks, type FileLimits, type OutgoingFile, type ReceivedFile, type FileProgress } from './files.js';
+import type { TypingState } from './events.js';
+
+export interface PeerHooks {
+  /** The local user's name. */
+  self: string;
+  /** [P2P-3] [BLOCK-3] Checked on every MSG and TYPING: the session's peer must still be an unblocked buddy. */
+  allowed(peer: string): ErrorCode | undefined;
+  message(from: string, text: string, contentType: string): void;
+  typing(from: string, state: TypingState): void;
+  fileProgress(peer: string, direction: 'in' | 'out', p: FileProgress): void;
+  file(from: string, f: ReceivedFile): void;
+  /** We refused something the peer sent (and close). */
+  refused(peer: string, err: ImspError): void;
+  ended(session: PeerSession, reason: string): void;
+}
+
+export type TextLimitCheck = (bodyLength: number, headers: Header[]) => void;
+
+export class PeerSession {
+  private keys: LinkKeys | undefined;
+  private ended = false;
+  readonly files: FileReceiver;
+
+  constructor(
+    readonly peer: string,
+    readonly initiator: boolean,
+    readonly link: Link,
+    keys: LinkKeys,
+    private readonly hooks: PeerHooks,
+    private readonly fileLimits: FileLimits,
+    downloadDir: string,
+  ) {
+    this.keys = keys;
+    this.files = new FileReceiver(downloadDir, fileLimits);
+    link.on('notification', (m) => this.onNotification(m));
+    link.on('close', (reason) => this.end(reason ? `link closed: ${reason.code}` : 'link closed', false));
+  }
+
+  /** Whether this session still holds keys. */
+  get live(): boolean {
+    return this.keys !== undefined && !this.ended;
+  }
+
+  /** The key buffers this session holds (tests check they are zeroed after the end). */
+  get keyMaterial(): Buffer[] {
+    return this.keys ? [this.keys.send, this.keys.receive] : [];
+  }
+
+  /** The request handler for the sealed phase: MSG and PING. */
+  async handle(req: RequestMessage): Promise<Message | undefined> {
+    if (req.method === 'PING') return response(200);
+    if (req.method !== 'MSG') return errorResponse('ERR_METHOD_NOT_ALLOWED');
+    const from = header(req, 'From');
+    const to = header(req, 'To');
+    // [P2P-3] a MSG carries the session's two users, and only while they are buddies.
+    const refusal: ErrorCode | undefined = from !== this.peer || to !== this.hooks.self ? 'ERR_NOT_BUDDY' : this.hooks.allowed(this.peer);
+    if (refusal) return this.refuse(linkError(refusal, `MSG from ${from ?? '?'} to ${to ?? '?'} refused`));
+    const contentType = header(req, 'Content-type') ?? 'application/octet-stream';
+    const chunk = {
+      contentType,
+      disposition: header(req, 'Content-disposition'),
+      fileId: header(req, 'File-id'),
+      fileSize: header(req, 'File-size'),
+      chunk: header(req, 'Chunk'),
+      digest: header(req, 'Digest'),
+    };
+    if (!isFileChunk(chunk)) {
+      this.hooks.message(this.peer, req.body.toString('utf8'), contentType);
+      return response(200);
+    }
+    try {
+      const r = await this.files.chunk(chunk, req.body);
+      this.hooks.fileProgress(this.peer, 'in', r.progress);
+      if (r.file) this.hooks.file(this.peer, r.file);
+      return response(200);
+    } catch (e) {
+      if (e instanceof FileError) return errorResponse(linkError(e.code, e.message));
+      throw e;
+    }
+  }
+
+  /** Answers the error, closes the session and reports it [P2P-3]. */
+  private refuse(err: ImspError): undefined {
+    this.hooks.refused(this.peer, err);
+    this.link.notify(errorResponse(err));
+    this.end(`refused: ${err.code}`, false);
+    return undefined;
+  }
+
+  private onNotification(m: RequestMessage): void {
+    if (m.method === 'BYE') {
+      this.end(`peer said bye${header(m, 'Reason') ? `: ${header(m, 'Reason')}` : ''}`, false);
+      return;
+    }
+    if (m.method === 'TYPING') {
+      const from = header(m, 'From');
+      const to = header(m, 'To');
+      const refusal = from !== this.peer || to !== this.hooks.self ? 'ERR_NOT_BUDDY' : this.hooks.allowed(this.peer);
+      if (refusal) {
+        this.refuse(linkError(refusal, 'TYPING refused'));
+        return;
+      }
+      this.hooks.typing(this.peer, header(m, 'Typing') as TypingState);
+    }
+  }
+
+  private base(): Header[] {
+    return [['From', this.hooks.self], ['To', this.peer]];
+  }
+
+  private async request(msg: RequestMessage): Promise<void> {
+    if (!this.live) throw linkError('ERR_SESSION_ENDED', `no session with ${this.peer}`);
+    const res = await this.link.request(msg);
+    if (res.status !== 200) {
+      const code = (header(res, 'Error-code') ?? 'ERR_INTERNAL') as ErrorCode;
+      throw linkError(code, `${this.peer} answered ${res.status} ${res.reason}`);
+    }
+  }
+
+  /** Sends one text MSG and waits for its 200. */
+  async sendText(text: string, maxInner: number): Promise<void> {
+    const body = Buffer.from(text, 'utf8');
+    const msg: RequestMessage = { kind: 'request', method: 'MSG', headers: [...this.base(), ['Content-type', 'text/plain; charset=utf-8']], body };
+    // [WIRE-LIMIT-4] the sealed envelope (inner message + 16-octet tag) must fit in maxBodySize.
+    if (body.length + 200 > maxInner) throw linkError('ERR_BODY_TOO_LARGE', `text of ${body.length} octets does not fit in one message (at most ${maxInner - 200})`);
+    await this.request(msg);
+  }
+
+  /** Sends a file as chunked MSGs, one chunk in flight at a time; reports progress per acknowledged chunk. */
+  async sendFile(path: string): Promise<OutgoingFile> {
+    const file = await prepareFile(path, this.fileLimits);
+    let i = 0;
+    let done = 0;
+    for await (const body of readChunks(file, this.fileLimits.fileChunkSize)) {
+      await this.request({ kind: 'request', method: 'MSG', headers: [...this.base(), ...chunkHeaders(file, i)], body });
+      i++;
+      done += body.length;
+      this.hooks.fileProgress(this.peer, 'out', { fileId: file.fileId, name: file.name, size: file.size, done });
+    }
+    return file;
+  }
+
+  typing(state: TypingState): void {
+    if (!this.live) throw linkError('ERR_SESSION_ENDED', `no session with ${this.peer}`);
+    this.link.notify({ kind: 'request', method: 'TYPING', headers: [...this.base(), ['Typing', state]], body: Buffer.alloc(0) });
+  }
+
+  /** Ends the session: BYE when `sayBye`, close, keys zeroed, partial files removed. Idempotent. */
+  end(reason: string, sayBye: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (sayBye && !this.link.isClosed) {
+      this.link.notify({ kind: 'request', method: 'BYE', headers: [['Reason', reason.replace(/[^\t -~]/g, '?').slice(0, 256)]], body: Buffer.alloc(0) });
+    }
+    this.link.close();
+    // [P2P-10] session keys are forgotten: zeroed, then dropped.
+    if (this.keys) {
+      this.keys.send.fill(0);
+      this.keys.receive.fill(0);
+      this.keys = undefined;
+    }
+    void this.files.close();
+    this.hooks.ended(this, reason);
+  }
+}

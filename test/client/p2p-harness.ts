@@ -1,0 +1,120 @@
+// Two or more reference clients with injected contact books and no servers: the peer-to-peer layer
+// on its own. Also a raw "attacker" peer that speaks INIT and SEALED by hand.
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Decoder, encode, header, type Message } from '../../generated/index.js';
+import { generateIdentity, type Identity } from '../../reference/crypto/keys.js';
+import { openEnvelope, sealEnvelope } from '../../reference/crypto/sealed.js';
+import { ImspClient, parseHostPort, type ClientLimits } from '../../reference/client/client.js';
+import type { Header } from '../../reference/client/contacts.js';
+import type { ClientEvents } from '../../reference/client/events.js';
+
+export interface Peer {
+  name: string;
+  identity: Identity;
+  client: ImspClient;
+  dir: string;
+}
+
+export async function makePeer(name: string, limits: Partial<ClientLimits> = {}): Promise<Peer> {
+  const identity = generateIdentity();
+  const dir = await mkdtemp(join(tmpdir(), `imsp-p2p-${name}-`));
+  const client = new ImspClient({ user: name, password: 'unused', downloadDir: dir, limits });
+  await client.startPeers(identity);
+  return { name, identity, client, dir };
+}
+
+export async function closePeers(...peers: Peer[]): Promise<void> {
+  for (const p of peers) {
+    await p.client.close();
+    await rm(p.dir, { recursive: true, force: true });
+  }
+}
+
+export function contactRecord(p: { name: string; identity: Identity; client?: ImspClient }, relation = 'buddy', address?: string): Header[] {
+  const r: Header[] = [['User', p.name], ['Relation', relation], ['Status', 'online']];
+  const addr = address ?? p.client?.address;
+  if (addr) r.push(['Address', addr]);
+  r.push(['Public-key', p.identity.publicKey]);
+  return r;
+}
+
+/** Makes each pair in `pairs` buddies in both books. */
+export function befriend(...peers: Peer[]): void {
+  for (const p of peers) p.client.contacts.load(peers.filter((q) => q !== p).map((q) => contactRecord(q)));
+}
+
+/** Resolves with the next `name` event that passes `pred`. */
+export function next<K extends keyof ClientEvents>(c: ImspClient, name: K, pred: (e: ClientEvents[K][0]) => boolean = () => true): Promise<ClientEvents[K][0]> {
+  return new Promise((resolve) => {
+    const f = (e: ClientEvents[K][0]) => {
+      if (!pred(e)) return;
+      c.off(name, f as never);
+      resolve(e);
+    };
+    c.on(name, f as never);
+  });
+}
+
+/** A hand-driven TCP peer: writes raw octets, reads decoded messages, can open SEALED envelopes. */
+export class RawPeer {
+  private readonly decoder = new Decoder();
+  private readonly queue: Message[] = [];
+  private waiters: (() => void)[] = [];
+  closed = false;
+  raw = Buffer.alloc(0);
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (b: Buffer) => {
+      this.raw = Buffer.concat([this.raw, b]);
+      for (const m of this.decoder.push(b)) this.queue.push(m);
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => undefined);
+  }
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+  static async connect(addr: string): Promise<RawPeer> {
+    const { host, port } = parseHostPort(addr);
+    const s = connect({ host, port });
+    await once(s, 'connect');
+    return new RawPeer(s);
+  }
+  write(b: Buffer | Message): void {
+    this.socket.write(Buffer.isBuffer(b) ? b : encode(b));
+  }
+  /** The next message, or undefined once the connection closed with nothing more queued. */
+  async read(): Promise<Message | undefined> {
+    for (;;) {
+      const m = this.queue.shift();
+      if (m) return m;
+      if (this.closed) return undefined;
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+  async closedPromise(): Promise<void> {
+    while (!this.closed) await new Promise<void>((r) => this.waiters.push(r));
+  }
+  sealed(key: Buffer, seq: number, inner: Message): Buffer {
+    return encode({ kind: 'request', method: 'SEALED', headers: [['Seq', String(seq)]], body: sealEnvelope(key, seq, encode(inner)) });
+  }
+  static open(key: Buffer, env: Message): Message {
+    if (env.kind !== 'request' || env.method !== 'SEALED') throw new Error(`expected SEALED, got ${env.kind === 'request' ? env.method : env.status}`);
+    const d = new Decoder();
+    const plain = openEnvelope(key, Number(header(env, 'Seq')), env.body);
+    const [m] = d.push(plain);
+    return m;
+  }
+  destroy(): void {
+    this.socket.destroy();
+  }
+}

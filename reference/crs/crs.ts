@@ -1,0 +1,662 @@
+// The reference Central Repository Server (spec/DESIGN.md sections 1, 3.2, 4, 5).
+//
+// One TCP (optionally TLS) listener. The first message of a connection says what it is:
+// ENROLL starts an MS link (challenge-response on the MS key, then SEALED both ways), LOCATE is a
+// client asking where to log in. Every MS->CRS method of spec/registry/methods.json is served from
+// the Store; pushes (PRESENCE, CONTACT, ADD, ANSWER) are driven by the store's change feed, so that
+// several CRS processes on one PostgreSQL database each push to the MSs connected to them.
+// A sweeper expires dead MSs (no message for msLease [HB-4]) and lock leases [LOCK-3].
+import net from 'node:net';
+import tls from 'node:tls';
+import { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Header, RequestMessage, ResponseMessage, ErrorCode } from '../../generated/index.js';
+import { b64, unb64 } from '../crypto/b64.js';
+import { generateKeyShare, x25519 } from '../crypto/keys.js';
+import { enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys, makeNonce } from '../crypto/scram.js';
+import type { Store, StoreEvent, MsRef, ContactEntry, PendingAdd, Presence } from '../store/store.js';
+import { isStatus } from '../store/store.js';
+import { silentLogger } from '../ops/log.js';
+import { createMetrics, type ServerMetrics } from '../ops/metrics.js';
+import { resolveLimits, type ServerLimits } from '../ops/limits.js';
+import { req, ok, fail, get, must, records, type Fields } from '../ops/proto.js';
+import { Link } from '../net/link.js';
+import { formatAddress, serverLinkOptions, sniffPeer } from '../ops/server-link.js';
+
+export interface CrsOptions {
+  store: Store;
+  /** The shared MS key (at least 32 octets) [ENROLL-1]. */
+  msKey: Buffer;
+  host?: string;
+  /** 0 picks a free port. Default 7000. */
+  port?: number;
+  /** Serve TLS underneath IMSP. */
+  tls?: { cert: Buffer | string; key: Buffer | string };
+  /** Overrides of configurable limits (spec/registry/limits.json). */
+  limits?: Partial<ServerLimits>;
+  logger?: Logger;
+  metrics?: ServerMetrics;
+  now?: () => number;
+}
+
+interface MsConn {
+  ref: MsRef;
+  listen: string;
+  capacity: number;
+  link: Link;
+  lastRenew: number;
+}
+
+interface PendingEnroll {
+  msId: string;
+  incarnation: number;
+  listen: string;
+  capacity: number;
+  mnonce: string;
+  cnonce: string;
+  eM: string;
+  eR: string;
+  ePriv: Buffer;
+}
+
+export interface CrsEvents {
+  enrolled: [ms: MsRef];
+  'ms-closed': [ms: MsRef];
+}
+
+export class CrsServer extends EventEmitter<CrsEvents> {
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly metrics: ServerMetrics;
+  readonly limits: ServerLimits;
+  private readonly msKey: Buffer;
+  private readonly now: () => number;
+  private server: net.Server | null = null;
+  private readonly links = new Set<Link>();
+  private readonly sockets = new Set<net.Socket>();
+  /** Enrolled MS links on this process, by Ms-id. */
+  private readonly msConns = new Map<string, MsConn>();
+  private sweeper: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private eventChain: Promise<void> = Promise.resolve();
+  private closing = false;
+  private boundAddress = '';
+
+  private constructor(opts: CrsOptions) {
+    super();
+    this.store = opts.store;
+    this.msKey = opts.msKey;
+    this.logger = opts.logger ?? silentLogger();
+    this.metrics = opts.metrics ?? createMetrics('crs');
+    this.limits = resolveLimits(opts.limits ?? {});
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Starts a CRS listening on host:port; resolves once it accepts connections. */
+  static async start(opts: CrsOptions): Promise<CrsServer> {
+    if (opts.msKey.length < 32) throw new Error('MS key shorter than 32 octets');
+    const crs = new CrsServer(opts);
+    await crs.listen(opts.host ?? '127.0.0.1', opts.port ?? 7000, opts.tls);
+    return crs;
+  }
+
+  /** host:port the CRS listens on. */
+  get address(): string {
+    return this.boundAddress;
+  }
+  get port(): number {
+    return (this.server?.address() as AddressInfo).port;
+  }
+  /** Ms-ids of the MSs enrolled through this process. */
+  enrolledMs(): MsRef[] {
+    return [...this.msConns.values()].map((c) => c.ref);
+  }
+
+  private async listen(host: string, port: number, tlsOpts?: CrsOptions['tls']): Promise<void> {
+    const onConn = (socket: net.Socket): void => this.accept(socket);
+    const server = tlsOpts ? tls.createServer({ cert: tlsOpts.cert, key: tlsOpts.key }, onConn) : net.createServer(onConn);
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.logger.error({ err }, 'listener error'));
+    this.boundAddress = formatAddress(server.address() as AddressInfo);
+    this.unsubscribe = this.store.onChange((e) => {
+      // Pushes go out in the order of the feed [PRES-1].
+      this.eventChain = this.eventChain.then(() => this.onStoreEvent(e)).catch((err: unknown) => this.logger.error({ err }, 'push failed'));
+    });
+    const tick = Math.max(20, Math.min(this.limits.msLease, this.limits.lockLease) / 5);
+    this.sweeper = setInterval(() => void this.sweep(), tick);
+    this.sweeper.unref();
+    this.logger.info({ address: this.boundAddress, store: this.store.kind, tls: !!tlsOpts }, 'CRS listening');
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Connections
+
+  private accept(socket: net.Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('error', () => undefined);
+    // [CONN-4] the handshake (ENROLL/PROOF) or the LOCATE must come within handshakeTimeout.
+    const deadline = setTimeout(() => {
+      if (!ms) socket.destroy();
+    }, this.limits.handshakeTimeout);
+    deadline.unref();
+    let ms: MsConn | null = null;
+    void sniffPeer(socket, this.limits.handshakeTimeout).then((role) => {
+      if (role === null || this.closing) {
+        socket.destroy();
+        return;
+      }
+      let pending: PendingEnroll | null = null;
+      let located = false;
+      const handler = async (m: RequestMessage, link: Link): Promise<ResponseMessage | undefined> => {
+        this.metrics.requests.inc({ method: m.method });
+        if (ms) {
+          await this.renew(ms);
+          return this.handleMs(ms, m);
+        }
+        if (role === 'client') {
+          // A client connection carries one LOCATE [LOCATE-1]; the client closes it.
+          if (m.method !== 'LOCATE' || located) return this.refuse('ERR_OUT_OF_STATE');
+          located = true;
+          clearTimeout(deadline);
+          return this.locate();
+        }
+        if (m.method === 'ENROLL' && !pending) {
+          const r = await this.enroll(m);
+          if (r.pending) pending = r.pending;
+          else closeSoon(link); // [ENROLL-6] a refused ENROLL ends the connection
+          return r.response;
+        }
+        if (m.method === 'PROOF' && pending) {
+          const p = pending;
+          pending = null;
+          const r = await this.proof(link, p, m);
+          if (r.conn) {
+            ms = r.conn;
+            clearTimeout(deadline);
+          }
+          return r.response;
+        }
+        // [STATE-1] anything else before enrollment is out of state.
+        return this.refuse('ERR_OUT_OF_STATE');
+      };
+      const link = new Link(socket, serverLinkOptions(this.limits, 'crs', role, handler, { rateLimit: role === 'client' }));
+      this.links.add(link);
+      link.on('protocolError', (err) => this.metrics.errors.inc({ code: err.code }));
+      link.on('notification', (m) => {
+        if (ms) void this.renew(ms);
+        this.logger.debug({ method: m.method }, 'notification from MS ignored');
+      });
+      link.on('close', (reason) => {
+        clearTimeout(deadline);
+        this.links.delete(link);
+        const c = ms as MsConn | null;
+        if (c && this.msConns.get(c.ref.msId) === c) {
+          this.msConns.delete(c.ref.msId);
+          this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
+          this.emit('ms-closed', c.ref);
+          this.logger.info({ ms: c.ref, reason: reason?.code }, 'MS link closed');
+        }
+      });
+      socket.resume();
+    });
+  }
+
+  private refuse(code: ErrorCode, extra: Fields = {}): ResponseMessage {
+    this.metrics.errors.inc({ code });
+    return fail(code, extra);
+  }
+
+  private locate(): Promise<ResponseMessage> {
+    return this.store.listMs().then((list) => {
+      const now = this.now();
+      const live = list
+        .filter((m) => m.leaseExpiresAt > now && m.load < m.capacity)
+        // [LOCATE-2] best first: lowest load/capacity, then fewest sessions.
+        .sort((a, b) => a.load / a.capacity - b.load / b.capacity || a.load - b.load || a.msId.localeCompare(b.msId));
+      if (live.length === 0) return fail('ERR_UNAVAILABLE', { Reason: 'no Messaging Server available' });
+      const headers: Header[] = live.slice(0, 4).map((m) => ['Server', m.listen]);
+      return ok(200, {}, undefined, headers);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Enrollment (DESIGN 3.2)
+
+  private async enroll(m: RequestMessage): Promise<{ response: ResponseMessage; pending?: PendingEnroll }> {
+    if (get(m, 'Imsp-version') !== '1') return { response: fail('ERR_VERSION') };
+    if (this.closing) return { response: fail('ERR_SHUTDOWN') };
+    const msId = must(m, 'Ms-id');
+    const incarnation = Number(must(m, 'Incarnation'));
+    const existing = await this.store.getMs(msId);
+    // [ENROLL-6] an equal or higher incarnation is enrolled already.
+    if (existing && existing.incarnation >= incarnation && existing.leaseExpiresAt > this.now()) {
+      return { response: fail('ERR_MS_CONFLICT') };
+    }
+    const share = generateKeyShare();
+    const p: PendingEnroll = {
+      msId,
+      incarnation,
+      listen: must(m, 'Listen'),
+      capacity: Number(must(m, 'Capacity')),
+      mnonce: must(m, 'Nonce'),
+      cnonce: makeNonce(), // [ENROLL-3] fresh each time: a captured exchange cannot be replayed
+      eM: must(m, 'Key-share'),
+      eR: b64(share.publicKey),
+      ePriv: share.privateKey,
+    };
+    return { response: ok(300, { Nonce: p.cnonce, 'Key-share': p.eR }), pending: p };
+  }
+
+  private async proof(link: Link, p: PendingEnroll, m: RequestMessage): Promise<{ response: ResponseMessage; conn?: MsConn }> {
+    const auth = enrollAuthMessage({ msId: p.msId, incarnation: p.incarnation, listen: p.listen, capacity: p.capacity, mnonce: p.mnonce, cnonce: p.cnonce, eM: p.eM, eR: p.eR });
+    let shared: Buffer;
+    let proof: Buffer;
+    try {
+      proof = unb64(must(m, 'Proof'));
+      shared = x25519(p.ePriv, unb64(p.eM));
+    } catch {
+      closeSoon(link);
+      return { response: fail('ERR_AUTH_FAILED') };
+    }
+    // [ENROLL-4] the proof is HMAC(MSkey, "ms," + auth), compared in constant time.
+    if (!verifyProof(msProof(this.msKey, auth), proof)) {
+      this.logger.warn({ msId: p.msId }, 'enrollment proof failed');
+      this.metrics.errors.inc({ code: 'ERR_AUTH_FAILED' });
+      closeSoon(link);
+      return { response: fail('ERR_AUTH_FAILED') };
+    }
+    const now = this.now();
+    const r = await this.store.enrollMs({ msId: p.msId, incarnation: p.incarnation, listen: p.listen, capacity: p.capacity }, now, this.limits.msLease);
+    if (!r.ok) {
+      closeSoon(link);
+      return { response: fail(r.error === 'conflict' ? 'ERR_MS_CONFLICT' : 'ERR_BAD_VALUE') };
+    }
+    // A higher incarnation replaced an older one: its link (if on this process) is dead now [ENROLL-7].
+    const old = this.msConns.get(p.msId);
+    if (old) {
+      this.msConns.delete(p.msId);
+      old.link.close();
+    }
+    const conn: MsConn = { ref: { msId: p.msId, incarnation: p.incarnation }, listen: p.listen, capacity: p.capacity, link, lastRenew: now };
+    this.msConns.set(p.msId, conn);
+    this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
+    // [SEAL-1] the 200 is the first SEALED envelope CRS->MS; the MS seals from its next message on.
+    link.enableSealing(enrollLinkKeys('crs', shared, this.msKey, auth));
+    this.logger.info({ ms: conn.ref, listen: p.listen, capacity: p.capacity, replaced: r.replaced }, 'MS enrolled');
+    this.emit('enrolled', conn.ref);
+    const response = ok(200, { 'Server-proof': b64(crsProof(this.msKey, auth)), Lease: this.limits.msLease, Heartbeat: this.limits.msHeartbeatInterval });
+    return { response, conn };
+  }
+
+  /** [HB-4] every message from an MS renews its lease (written at most every msLease/10). */
+  private async renew(ms: MsConn, load?: number): Promise<void> {
+    const now = this.now();
+    if (load === undefined && now - ms.lastRenew < this.limits.msLease / 10) return;
+    ms.lastRenew = now;
+    const r = await this.store.renewMs(ms.ref, now, this.limits.msLease, load);
+    if (!r.ok) {
+      // The lease ended (or a newer incarnation took over): this link is dead.
+      this.logger.warn({ ms: ms.ref }, 'message from an expired MS enrollment: closing');
+      ms.link.notify(req('NOTICE', { 'Error-code': 'ERR_SESSION_ENDED', Reason: 'MS lease expired; enroll again' }));
+      closeSoon(ms.link);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // MS -> CRS methods
+
+  private async handleMs(ms: MsConn, m: RequestMessage): Promise<ResponseMessage | undefined> {
+    const now = this.now();
+    const s = this.store;
+    switch (m.method) {
+      case 'PING': {
+        const load = get(m, 'Load');
+        if (load !== undefined) await this.renew(ms, Number(load));
+        return ok(200, { Lease: this.limits.msLease });
+      }
+      case 'LEAVE': {
+        const r = await s.leaveMs(ms.ref);
+        this.logger.info({ ms: ms.ref, freed: r.ok ? r.freed : null, reason: get(m, 'Reason') }, 'MS left');
+        this.msConns.delete(ms.ref.msId);
+        this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
+        closeSoon(ms.link);
+        return ok(200);
+      }
+      case 'REGISTER': {
+        const r = await s.registerUser(
+          {
+            username: must(m, 'User'),
+            verifier: { salt: must(m, 'Salt'), iterations: Number(must(m, 'Iterations')), storedKey: must(m, 'Stored-key'), serverKey: must(m, 'Server-key') },
+            publicKey: must(m, 'Public-key'),
+            keyBlob: must(m, 'Key-blob'),
+            profile: { fullName: get(m, 'Full-name'), location: get(m, 'Location'), about: get(m, 'About') },
+          },
+          now,
+        );
+        if (r.ok) return ok(201);
+        return r.error === 'exists' ? fail('ERR_USER_EXISTS') : fail('ERR_BAD_VALUE', { Reason: r.detail });
+      }
+      case 'LOCK': {
+        const user = must(m, 'User');
+        const r = await s.tryLock(user, ms.ref, now, this.limits.lockLease);
+        if (r.ok) {
+          return ok(200, {
+            Epoch: r.epoch,
+            Lease: this.limits.lockLease,
+            Salt: r.verifier.salt,
+            Iterations: r.verifier.iterations,
+            'Stored-key': r.verifier.storedKey,
+            'Server-key': r.verifier.serverKey,
+          });
+        }
+        switch (r.error) {
+          case 'unknown':
+            return fail('ERR_UNKNOWN_USER');
+          case 'online': // [LOCK-2]
+            this.metrics.lockContention.inc({ result: 'online' });
+            return fail('ERR_ALREADY_ONLINE');
+          case 'locked': // [LOCK-1]
+            this.metrics.lockContention.inc({ result: 'locked' });
+            return fail('ERR_LOCKED');
+          case 'ms-unknown':
+            ms.link.notify(req('NOTICE', { 'Error-code': 'ERR_SESSION_ENDED', Reason: 'MS enrollment expired; enroll again' }));
+            closeSoon(ms.link);
+            return fail('ERR_LOCKED');
+        }
+        return fail('ERR_INTERNAL');
+      }
+      case 'UNLOCK': {
+        const r = await s.unlock(must(m, 'User'), Number(must(m, 'Epoch')));
+        return r.ok ? ok(200) : fail('ERR_STALE_EPOCH'); // [LOCK-6]
+      }
+      case 'ONLINE': {
+        const user = must(m, 'User');
+        const status = must(m, 'Status');
+        if (!isStatus(status)) return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
+        const r = await s.goOnline(user, Number(must(m, 'Epoch')), ms.ref, must(m, 'Address'), status, now);
+        if (!r.ok) return fail('ERR_STALE_EPOCH'); // [LOCK-6] stale, expired, or another MS
+        this.metrics.logins.inc({ result: 'ok' });
+        const rec = records([...r.contacts.map(contactRecord), ...r.pending.map(pendingRecord)]);
+        return ok(200, { 'Key-blob': r.keyBlob, 'Public-key': r.publicKey, 'Content-type': rec.contentType }, rec.body);
+      }
+      case 'OFFLINE': {
+        const r = await s.goOffline(must(m, 'User'), Number(must(m, 'Epoch')));
+        return r.ok ? ok(200) : fail('ERR_STALE_EPOCH');
+      }
+      case 'STATUS': {
+        const status = must(m, 'Status');
+        if (!isStatus(status)) return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
+        const r = await s.setStatus(must(m, 'User'), Number(must(m, 'Epoch')), status);
+        return r.ok ? ok(200) : fail('ERR_STALE_EPOCH');
+      }
+      case 'PROFILE':
+        return this.profile(m);
+      case 'PASSWD': {
+        const r = await s.passwd(
+          { user: must(m, 'User'), epoch: Number(must(m, 'Epoch')) },
+          { salt: must(m, 'Salt'), iterations: Number(must(m, 'Iterations')), storedKey: must(m, 'Stored-key'), serverKey: must(m, 'Server-key') },
+          must(m, 'Key-blob'),
+        );
+        if (r.ok) return ok(200);
+        return r.error === 'stale' ? fail('ERR_STALE_EPOCH') : fail('ERR_BAD_VALUE', { Reason: r.detail });
+      }
+      case 'SEARCH': {
+        const from = must(m, 'From');
+        const chk = await s.checkSession(from, Number(must(m, 'Epoch')));
+        if (!chk.ok) return fail('ERR_STALE_EPOCH');
+        const limitH = get(m, 'Limit');
+        const limit = Math.min(limitH === undefined ? this.limits.maxSearchResults : Number(limitH), this.limits.maxSearchResults); // [SEARCH-3]
+        const field = (get(m, 'Field') ?? 'any') as 'username' | 'name' | 'location' | 'any';
+        const page = await s.searchUsers(must(m, 'Query'), field, get(m, 'Cursor') ?? null, Math.max(1, limit), from);
+        if (!page.ok) return fail('ERR_BAD_VALUE', { Reason: page.detail });
+        const rec = records(page.results.map((u) => fieldsOf({ User: u.username, 'Full-name': u.fullName || undefined, Location: u.location || undefined })));
+        return ok(200, { 'Next-cursor': page.nextCursor ?? undefined, 'Content-type': rec.contentType }, rec.body);
+      }
+      case 'ADD': {
+        const r = await s.addRequest({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')) }, must(m, 'To'), now);
+        if (r.ok) {
+          switch (r.outcome) {
+            case 'delivered':
+            case 'granted':
+              return ok(200);
+            case 'stored':
+            case 'blocked-silently': // [BLOCK-4] answered like a stored ADD: blocking is not revealed
+              return ok(202);
+          }
+        }
+        switch (r.error) {
+          case 'unknown':
+            return fail('ERR_UNKNOWN_USER');
+          case 'buddy':
+          case 'duplicate':
+            return fail('ERR_ALREADY_BUDDY'); // [ADD-4]
+          case 'self':
+            return fail('ERR_BAD_VALUE', { Reason: 'cannot ADD oneself' });
+          case 'limit':
+            return fail('ERR_LIMIT', { Reason: r.which === 'contacts' ? 'contact list full' : 'too many pending requests for that user' });
+          case 'stale':
+            return fail('ERR_STALE_EPOCH');
+        }
+        return fail('ERR_INTERNAL');
+      }
+      case 'ANSWER': {
+        const decision = must(m, 'Decision') as 'grant' | 'deny';
+        const r = await s.answer({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')) }, must(m, 'To'), decision, now);
+        if (r.ok) return ok(200);
+        switch (r.error) {
+          case 'no-pending':
+            return fail('ERR_NO_PENDING'); // [ADD-9]
+          case 'limit':
+            return fail('ERR_LIMIT', { Reason: 'contact list full' });
+          case 'stale':
+            return fail('ERR_STALE_EPOCH');
+        }
+        return fail('ERR_INTERNAL');
+      }
+      case 'REM': {
+        const r = await s.remove({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')) }, must(m, 'User'));
+        if (r.ok) return ok(200);
+        return r.error === 'not-contact' ? fail('ERR_NOT_CONTACT') : fail('ERR_STALE_EPOCH');
+      }
+      case 'BLOCK': {
+        const r = await s.block({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')) }, must(m, 'User'));
+        if (r.ok) return ok(200);
+        switch (r.error) {
+          case 'unknown':
+            return fail('ERR_UNKNOWN_USER');
+          case 'self':
+            return fail('ERR_BAD_VALUE', { Reason: 'cannot BLOCK oneself' });
+          case 'limit':
+            return fail('ERR_LIMIT', { Reason: 'block list full' });
+          case 'stale':
+            return fail('ERR_STALE_EPOCH');
+        }
+        return fail('ERR_INTERNAL');
+      }
+      case 'UNBLOCK': {
+        const r = await s.unblock({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')) }, must(m, 'User'));
+        if (r.ok) return ok(200);
+        return r.error === 'not-blocked' ? fail('ERR_NOT_CONTACT') : fail('ERR_STALE_EPOCH');
+      }
+      case 'LIST': {
+        const user = must(m, 'User');
+        const chk = await s.checkSession(user, Number(must(m, 'Epoch')));
+        if (!chk.ok) return fail('ERR_STALE_EPOCH');
+        const [contacts, pending] = await Promise.all([s.listContacts(user), s.pendingFor(user)]);
+        const rec = records([...contacts.map(contactRecord), ...pending.map(pendingRecord)]);
+        return ok(200, { 'Content-type': rec.contentType }, rec.body);
+      }
+      default:
+        // Registered methods the registry lets an MS send but that are not requests here
+        // (validation rejects the rest before this point).
+        return fail('ERR_METHOD_NOT_ALLOWED');
+    }
+  }
+
+  private async profile(m: RequestMessage): Promise<ResponseMessage> {
+    const from = must(m, 'From');
+    const epoch = Number(must(m, 'Epoch'));
+    const target = get(m, 'User') ?? from;
+    const change: { fullName?: string; location?: string; about?: string } = {};
+    const fn = get(m, 'Full-name');
+    const loc = get(m, 'Location');
+    const about = get(m, 'About');
+    if (fn !== undefined) change.fullName = fn;
+    if (loc !== undefined) change.location = loc;
+    if (about !== undefined) change.about = about;
+    if (Object.keys(change).length > 0) {
+      // [PROFILE-3] only one's own profile may be changed.
+      if (target !== from) return fail('ERR_FORBIDDEN');
+      const r = await this.store.setProfile({ user: from, epoch }, change);
+      if (!r.ok) return r.error === 'stale' ? fail('ERR_STALE_EPOCH') : fail('ERR_BAD_VALUE', { Reason: r.detail });
+    } else {
+      const chk = await this.store.checkSession(from, epoch);
+      if (!chk.ok) return fail('ERR_STALE_EPOCH');
+    }
+    const p = await this.store.getProfile(target);
+    if (!p) return fail('ERR_UNKNOWN_USER');
+    return ok(200, { User: target, 'Full-name': p.fullName || undefined, Location: p.location || undefined, About: p.about || undefined });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Pushes from the change feed
+
+  private linkOf(ref: MsRef | { msId: string; incarnation?: number }): MsConn | undefined {
+    const c = this.msConns.get(ref.msId);
+    if (!c) return undefined;
+    if (ref.incarnation !== undefined && c.ref.incarnation !== ref.incarnation) return undefined;
+    return c;
+  }
+
+  /** The MS link (on this process) of an online user, if any. */
+  private async msOfUser(user: string): Promise<MsConn | undefined> {
+    const u = await this.store.getUser(user);
+    if (!u || u.state.kind !== 'online') return undefined;
+    return this.linkOf(u.state);
+  }
+
+  private push(conn: MsConn, msg: RequestMessage): void {
+    this.metrics.pushes.inc({ method: msg.method });
+    conn.link.notify(msg);
+  }
+
+  private async onStoreEvent(e: StoreEvent): Promise<void> {
+    if (this.closing) return;
+    switch (e.type) {
+      case 'presence': {
+        const visible = e.status !== 'offline';
+        const base: Fields = { User: e.user, Status: e.status, Address: visible ? e.address : undefined, 'Public-key': visible ? e.publicKey : undefined };
+        if (e.to) {
+          // A block or unblock: only that user is told [BLOCK-2].
+          const c = await this.msOfUser(e.to);
+          if (c) this.push(c, req('PRESENCE', { ...base, To: e.to }));
+          return;
+        }
+        // [PRES-2] each watcher (an online buddy, neither blocking the other) gets the change at its MS.
+        const watchers = await this.store.watchers(e.user);
+        for (const w of watchers) {
+          const c = this.linkOf(w);
+          if (c) this.push(c, req('PRESENCE', { ...base, To: w.user }));
+        }
+        return;
+      }
+      case 'contact': {
+        const c = await this.msOfUser(e.owner);
+        if (!c) return;
+        const k = e.contact;
+        const full = 'address' in k ? k : undefined;
+        this.push(c, req('CONTACT', { To: e.owner, User: k.user, Relation: k.relation, Status: k.status, Address: full?.address, 'Public-key': full?.publicKey }));
+        return;
+      }
+      case 'add': {
+        const c = await this.msOfUser(e.to);
+        if (c) this.push(c, req('ADD', { From: e.from, To: e.to, Time: e.time }));
+        return;
+      }
+      case 'answer': {
+        const c = await this.msOfUser(e.to);
+        if (c) this.push(c, req('ANSWER', { From: e.from, To: e.to, Decision: e.decision }));
+        return;
+      }
+      case 'ms-gone': {
+        const c = this.linkOf(e);
+        if (c) {
+          this.logger.warn({ ms: c.ref, reason: e.reason }, 'MS enrollment ended: closing its link');
+          this.msConns.delete(c.ref.msId);
+          this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
+          if (e.reason === 'expired') c.link.notify(req('NOTICE', { 'Error-code': 'ERR_SESSION_ENDED', Reason: 'MS lease expired' }));
+          closeSoon(c.link);
+        }
+        return;
+      }
+      case 'ms-enrolled':
+        return;
+    }
+  }
+
+  /** [HB-4] [LOCK-3] expire dead MSs and stale locks. Safe to run on several CRS processes. */
+  private sweeping = false;
+  async sweep(): Promise<void> {
+    if (this.sweeping || this.closing) return;
+    this.sweeping = true;
+    try {
+      const now = this.now();
+      const gone = await this.store.expireMs(now);
+      for (const g of gone) this.logger.warn({ ms: { msId: g.msId, incarnation: g.incarnation }, freed: g.freed }, 'MS lease expired');
+      await this.store.expireLocks(now);
+    } catch (err) {
+      this.logger.error({ err }, 'sweep failed');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /** Stops listening, closes every link, waits for pushes in flight. Does not close the store. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.unsubscribe?.();
+    const server = this.server;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    for (const l of this.links) l.close();
+    for (const so of this.sockets) so.destroy();
+    await closed;
+    await this.eventChain;
+  }
+}
+
+function fieldsOf(obj: Fields): Header[] {
+  const out: Header[] = [];
+  for (const [k, v] of Object.entries(obj)) if (v !== undefined && v !== null) out.push([k, String(v)]);
+  return out;
+}
+
+/** A contact record (DESIGN 2): User, Relation, Status, and Address/Public-key when visible. */
+export function contactRecord(c: ContactEntry): Header[] {
+  const status: Presence = c.status;
+  return fieldsOf({ User: c.user, Relation: c.relation, Status: status, Address: c.address, 'Public-key': c.publicKey });
+}
+
+/** An incoming-request record (DESIGN 2): From, Time. */
+export function pendingRecord(p: PendingAdd): Header[] {
+  return fieldsOf({ From: p.from, Time: p.time });
+}
+
+/** Closes a link after the response being returned now has been written. */
+function closeSoon(link: Link): void {
+  setImmediate(() => link.close());
+}

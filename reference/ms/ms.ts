@@ -1,0 +1,805 @@
+// The reference Messaging Server (spec/DESIGN.md sections 1, 3.1, 3.2, 4, 5; the client-session
+// machine in spec/machines/client-session.json, whose state names this file uses).
+//
+// An MS enrolls with the CRS (challenge-response on the MS key, incarnation = start time in ms) and
+// keeps one SEALED link to it, PINGing every msHeartbeatInterval; when the link is lost, every local
+// session is ended (the CRS frees them when this MS re-enrolls) and the MS re-enrolls with a higher
+// incarnation, with exponential backoff. Clients log in with LOGIN/PROOF (the per-user lock at the
+// CRS), then talk over a SEALED link; the MS relays their requests to the CRS with From stamped
+// from the session and the lock epoch as fencing token, and forwards the CRS's pushes.
+import net from 'node:net';
+import tls from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Header, RequestMessage, ResponseMessage, ErrorCode } from '../../generated/index.js';
+import { parseRecords } from '../../generated/index.js';
+import { b64, unb64 } from '../crypto/b64.js';
+import { generateKeyShare, x25519 } from '../crypto/keys.js';
+import {
+  enrollAuthMessage,
+  msProof,
+  crsProof,
+  verifyProof,
+  enrollLinkKeys,
+  makeNonce,
+  loginAuthMessage,
+  verifyClientProof,
+  serverProof,
+  loginLinkKeys,
+  fakeSalt,
+  SCRAM_MIN_ITERATIONS,
+} from '../crypto/scram.js';
+import { TokenBucket } from '../net/rate-limit.js';
+import { silentLogger } from '../ops/log.js';
+import { createMetrics, type ServerMetrics } from '../ops/metrics.js';
+import { resolveLimits, type ServerLimits } from '../ops/limits.js';
+import { req, ok, fail, get, must, type Fields } from '../ops/proto.js';
+import { Link } from '../net/link.js';
+import { formatAddress, serverLinkOptions } from '../ops/server-link.js';
+import { FailureWindow } from './failures.js';
+
+export interface MsOptions {
+  /** host:port of the CRS. */
+  crs: string;
+  /** The shared MS key (at least 32 octets). */
+  msKey: Buffer;
+  /** This MS's name, unique among enrolled MSs. */
+  msId: string;
+  /** Most client sessions. Default 1000. */
+  capacity?: number;
+  host?: string;
+  /** 0 picks a free port. Default 7100. */
+  port?: number;
+  /** The `Listen` address sent in ENROLL (what LOCATE hands to clients); default the bound address. */
+  advertise?: string;
+  /** Default Date.now() at start; each re-enrollment uses a higher one. */
+  incarnation?: number;
+  /** TLS to the CRS (options of tls.connect; `servername`/`ca` as needed). */
+  crsTls?: tls.ConnectionOptions;
+  /** Serve clients over TLS. */
+  tls?: { cert: Buffer | string; key: Buffer | string };
+  limits?: Partial<ServerLimits>;
+  logger?: Logger;
+  metrics?: ServerMetrics;
+  now?: () => number;
+  /** First re-enrollment delay (doubles up to 30 s). Default 200 ms. */
+  reconnectDelay?: number;
+}
+
+/** One entry of a session's contact list, as the MS keeps it to filter pushes. */
+interface Contact {
+  relation: 'buddy' | 'pending' | 'blocked';
+  status: string;
+}
+
+type ConnState = 'idle' | 'locking' | 'challenged' | 'onlining' | 'active' | 'ended';
+
+interface LoginAttempt {
+  user: string;
+  cnonce: string;
+  nonce: string;
+  salt: string;
+  iterations: number;
+  eC: string;
+  eS: string;
+  ePriv: Buffer;
+  address: string;
+  status: 'online' | 'busy' | 'away';
+  /** Absent for an unknown user: the fake challenge [AUTH-8]. */
+  lock?: { epoch: number; storedKey: Buffer; serverKey: Buffer };
+}
+
+interface Session {
+  id: string;
+  user: string;
+  epoch: number;
+  address: string;
+  status: string;
+  conn: ClientConn;
+  contacts: Map<string, Contact>;
+  lastSeen: number;
+}
+
+interface ClientConn {
+  link: Link;
+  socket: net.Socket;
+  ip: string;
+  state: ConnState;
+  attempt: LoginAttempt | null;
+  session: Session | null;
+  /** Pushes that arrived while ONLINE was in flight, delivered after the login response. */
+  buffered: RequestMessage[] | null;
+}
+
+export interface MsEvents {
+  enrolled: [incarnation: number];
+  'crs-lost': [reason: string];
+  login: [user: string];
+  logout: [user: string, reason: string];
+}
+
+const SESSION_METHODS = new Set(['LOGOUT', 'STATUS', 'PROFILE', 'PASSWD', 'SEARCH', 'ADD', 'ANSWER', 'REM', 'BLOCK', 'UNBLOCK', 'LIST', 'PING']);
+
+export class MsServer extends EventEmitter<MsEvents> {
+  readonly msId: string;
+  readonly logger: Logger;
+  readonly metrics: ServerMetrics;
+  readonly limits: ServerLimits;
+  readonly capacity: number;
+  private readonly opts: MsOptions;
+  private readonly msKey: Buffer;
+  /** Secret for fake salts of unknown users; stable for this process [AUTH-8]. */
+  private readonly fakeSecret = randomBytes(32);
+  private readonly now: () => number;
+  private server: net.Server | null = null;
+  private listenAddr = '';
+  private crsLink: Link | null = null;
+  private crsSocket: net.Socket | null = null;
+  private enrolledFlag = false;
+  private incarnationValue: number;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private reconnectDelay: number;
+  private readonly conns = new Set<ClientConn>();
+  private readonly sessions = new Map<string, Session>();
+  /** Users with a login in progress at this MS (between LOGIN and the end of ONLINE). */
+  private readonly loggingIn = new Set<string>();
+  private readonly failedByUser: FailureWindow;
+  private readonly failedByAddress: FailureWindow;
+  private readonly userBuckets = new Map<string, TokenBucket>();
+  private readonly addBuckets = new Map<string, TokenBucket>();
+  private sweeper: NodeJS.Timeout | null = null;
+  private stopping = false;
+  private stopped = false;
+  private enrollWaiters: Array<() => void> = [];
+
+  private constructor(opts: MsOptions) {
+    super();
+    this.opts = opts;
+    this.msId = opts.msId;
+    this.msKey = opts.msKey;
+    this.capacity = opts.capacity ?? 1000;
+    this.logger = (opts.logger ?? silentLogger()).child({ ms: opts.msId });
+    this.metrics = opts.metrics ?? createMetrics('ms');
+    this.limits = resolveLimits(opts.limits ?? {});
+    this.now = opts.now ?? Date.now;
+    this.incarnationValue = opts.incarnation ?? Date.now();
+    this.reconnectDelay = opts.reconnectDelay ?? 200;
+    this.failedByUser = new FailureWindow({ max: this.limits.maxFailedLoginsPerUser, windowMs: 5 * 60_000, now: this.now });
+    this.failedByAddress = new FailureWindow({ max: this.limits.maxFailedLoginsPerAddress, windowMs: 60_000, now: this.now });
+  }
+
+  /** Starts listening and begins enrollment; resolves when listening (see `ready()` for enrollment). */
+  static async start(opts: MsOptions): Promise<MsServer> {
+    if (opts.msKey.length < 32) throw new Error('MS key shorter than 32 octets');
+    const ms = new MsServer(opts);
+    await ms.listen(opts.host ?? '127.0.0.1', opts.port ?? 7100);
+    ms.connectCrs();
+    return ms;
+  }
+
+  /** host:port on which this MS accepts clients. */
+  get address(): string {
+    return this.listenAddr;
+  }
+  get incarnation(): number {
+    return this.incarnationValue;
+  }
+  get enrolled(): boolean {
+    return this.enrolledFlag;
+  }
+  /** Number of live client sessions. */
+  get load(): number {
+    return this.sessions.size;
+  }
+  /** Users with a live session at this MS. */
+  users(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  /** Resolves when the MS is enrolled with the CRS (at once if it is). */
+  ready(): Promise<void> {
+    if (this.enrolledFlag) return Promise.resolve();
+    return new Promise((resolve) => this.enrollWaiters.push(resolve));
+  }
+
+  private async listen(host: string, port: number): Promise<void> {
+    const onConn = (socket: net.Socket): void => this.accept(socket);
+    const t = this.opts.tls;
+    const server = t ? tls.createServer({ cert: t.cert, key: t.key }, onConn) : net.createServer(onConn);
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.logger.error({ err }, 'listener error'));
+    this.listenAddr = formatAddress(server.address() as AddressInfo);
+    const tick = Math.max(20, Math.min(this.limits.sessionTimeout, this.limits.handshakeTimeout) / 4);
+    this.sweeper = setInterval(() => this.sweepSessions(), tick);
+    this.sweeper.unref();
+    this.logger.info({ address: this.listenAddr }, 'MS listening');
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The CRS link (DESIGN 3.2)
+
+  private connectCrs(): void {
+    if (this.stopping) return;
+    const [host, portText] = splitHostPort(this.opts.crs);
+    const socket = this.opts.crsTls ? tls.connect({ host, port: Number(portText), ...this.opts.crsTls }) : net.connect({ host, port: Number(portText) });
+    socket.on('error', () => undefined);
+    const link = new Link(socket, serverLinkOptions(this.limits, 'ms', 'crs', async (m) => this.onCrsRequest(m)));
+    this.crsLink = link;
+    this.crsSocket = socket;
+    link.on('close', (reason) => this.onCrsClosed(link, reason?.message ?? 'closed'));
+    link.on('notification', (m) => this.onCrsNotification(m));
+    link.on('protocolError', (err) => {
+      this.metrics.errors.inc({ code: err.code });
+      this.logger.warn({ code: err.code, err: err.message }, 'protocol error on the CRS link');
+    });
+    const started = (): void => {
+      this.enroll(link).catch((err: unknown) => {
+        this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'enrollment failed');
+        link.close();
+      });
+    };
+    if (this.opts.crsTls) socket.once('secureConnect', started);
+    else socket.once('connect', started);
+  }
+
+  private async enroll(link: Link): Promise<void> {
+    const share = generateKeyShare();
+    const mnonce = makeNonce();
+    const eM = b64(share.publicKey);
+    const listen = this.opts.advertise ?? this.listenAddr;
+    const inc = this.incarnationValue;
+    const r1 = await link.request(req('ENROLL', { 'Imsp-version': 1, 'Ms-id': this.msId, Incarnation: inc, Nonce: mnonce, 'Key-share': eM, Listen: listen, Capacity: this.capacity }));
+    if (r1.status !== 300) {
+      const code = get(r1, 'Error-code');
+      if (code === 'ERR_MS_CONFLICT') this.incarnationValue = Math.max(this.incarnationValue + 1, Date.now()); // [ENROLL-6] try higher
+      throw new Error(`ENROLL refused: ${r1.status} ${code ?? ''}`);
+    }
+    const cnonce = must(r1, 'Nonce');
+    const eR = must(r1, 'Key-share');
+    const auth = enrollAuthMessage({ msId: this.msId, incarnation: inc, listen, capacity: this.capacity, mnonce, cnonce, eM, eR });
+    const keys = enrollLinkKeys('ms', x25519(share.privateKey, unb64(eR)), this.msKey, auth);
+    // [SEAL-1] our PROOF is the last clear message; the CRS's 200 is its first SEALED envelope.
+    const proofDone = link.request(req('PROOF', { Proof: b64(msProof(this.msKey, auth)) }));
+    link.enableSealing(keys);
+    const r2 = await proofDone;
+    if (r2.status !== 200) throw new Error(`PROOF refused: ${r2.status} ${get(r2, 'Error-code') ?? ''}`);
+    // [ENROLL-5] the CRS proves it holds the MS key too.
+    if (!verifyProof(crsProof(this.msKey, auth), unb64(must(r2, 'Server-proof')))) throw new Error('CRS Server-proof did not verify');
+    const hb = Number(get(r2, 'Heartbeat') ?? this.limits.msHeartbeatInterval);
+    this.enrolledFlag = true;
+    this.reconnectDelay = this.opts.reconnectDelay ?? 200;
+    this.startHeartbeat(link, Math.max(10, Math.min(hb, this.limits.msHeartbeatInterval)));
+    this.logger.info({ incarnation: inc, crs: this.opts.crs }, 'enrolled');
+    const waiters = this.enrollWaiters;
+    this.enrollWaiters = [];
+    for (const w of waiters) w();
+    this.emit('enrolled', inc);
+  }
+
+  private startHeartbeat(link: Link, interval: number): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    // [HB-3] PING the CRS at least every msHeartbeatInterval; it renews all our leases.
+    this.heartbeat = setInterval(() => {
+      if (this.crsLink !== link || !this.enrolledFlag) return;
+      link.request(req('PING', { Load: this.sessions.size })).catch(() => link.close());
+    }, interval);
+    this.heartbeat.unref();
+  }
+
+  private onCrsClosed(link: Link, reason: string): void {
+    if (this.crsLink !== link) return;
+    this.crsLink = null;
+    const was = this.enrolledFlag;
+    this.enrolledFlag = false;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+    if (this.stopping) return;
+    if (was) {
+      this.logger.warn({ reason }, 'CRS link lost: ending every session');
+      this.emit('crs-lost', reason);
+      // The CRS frees this incarnation's sessions; ours are void [HB-2].
+      for (const s of [...this.sessions.values()]) this.endSession(s, 'ERR_SESSION_ENDED', 'Messaging Server lost the CRS', false);
+      this.incarnationValue = Math.max(this.incarnationValue + 1, Date.now()); // [ENROLL-7]
+    }
+    const delay = this.reconnectDelay;
+    this.reconnectDelay = Math.min(this.reconnectDelay * 2, 30_000);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connectCrs();
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  private crsRequest(m: RequestMessage): Promise<ResponseMessage> {
+    const link = this.crsLink;
+    if (!link || !this.enrolledFlag) return Promise.resolve(fail('ERR_UNAVAILABLE', { Reason: 'CRS unreachable' }));
+    return link.request(m).catch(() => fail('ERR_UNAVAILABLE', { Reason: 'CRS did not answer' }));
+  }
+
+  /** Requests from the CRS (PING). */
+  private async onCrsRequest(m: RequestMessage): Promise<ResponseMessage | undefined> {
+    if (m.method === 'PING') return ok(200);
+    return fail('ERR_METHOD_NOT_ALLOWED');
+  }
+
+  /** Pushes from the CRS. */
+  private onCrsNotification(m: RequestMessage): void {
+    switch (m.method) {
+      case 'NOTICE':
+        this.logger.warn({ code: get(m, 'Error-code'), reason: get(m, 'Reason') }, 'NOTICE from the CRS');
+        return;
+      case 'PRESENCE':
+      case 'CONTACT':
+      case 'ADD':
+      case 'ANSWER':
+        this.onPush(m);
+        return;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Pushes CRS -> MS -> client (DESIGN 5)
+
+  private targetsOf(m: RequestMessage): ClientConn[] {
+    const to = get(m, 'To');
+    if (to !== undefined) {
+      const s = this.sessions.get(to);
+      if (s) return [s.conn];
+      const pendingConn = [...this.conns].find((c) => c.state === 'onlining' && c.attempt?.user === to);
+      return pendingConn ? [pendingConn] : [];
+    }
+    // An untargeted PRESENCE: every local session that might watch the user.
+    if (m.method !== 'PRESENCE') return [];
+    return [...this.conns].filter((c) => c.session !== null || c.buffered !== null);
+  }
+
+  private onPush(m: RequestMessage): void {
+    for (const c of this.targetsOf(m)) {
+      if (c.buffered) {
+        // ONLINE is in flight, or its 200 is not written yet: keep the order bundle -> pushes.
+        c.buffered.push(m);
+        continue;
+      }
+      if (c.session) this.deliver(c.session, m);
+    }
+  }
+
+  /** Applies one push to a session's contact list and forwards what the client may see. */
+  private deliver(s: Session, m: RequestMessage): void {
+    const send = (msg: RequestMessage): void => {
+      this.metrics.pushes.inc({ method: msg.method });
+      s.conn.link.notify(msg);
+    };
+    switch (m.method) {
+      case 'PRESENCE': {
+        const user = must(m, 'User');
+        const c = s.contacts.get(user);
+        // [PRES-3] only to a client that has the user as a buddy (not pending, not blocked by it).
+        if (!c || c.relation !== 'buddy') return;
+        c.status = must(m, 'Status');
+        send(req('PRESENCE', pick(m, ['User', 'Status', 'Address', 'Public-key'])));
+        return;
+      }
+      case 'CONTACT': {
+        const user = must(m, 'User');
+        const relation = must(m, 'Relation');
+        if (relation === 'none') s.contacts.delete(user);
+        else s.contacts.set(user, { relation: relation as Contact['relation'], status: must(m, 'Status') });
+        send(req('CONTACT', pick(m, ['User', 'Relation', 'Status', 'Address', 'Public-key'])));
+        return;
+      }
+      case 'ADD':
+        send(req('ADD', pick(m, ['From', 'Time'])));
+        return;
+      case 'ANSWER':
+        send(req('ANSWER', pick(m, ['From', 'Decision'])));
+        return;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Client connections
+
+  private accept(socket: net.Socket): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => undefined);
+    const conn: ClientConn = { link: null as unknown as Link, socket, ip: socket.remoteAddress ?? '?', state: 'idle', attempt: null, session: null, buffered: null };
+    const link = new Link(socket, serverLinkOptions(this.limits, 'ms', 'client', (m) => this.onClientRequest(conn, m), { rateLimit: true }));
+    conn.link = link;
+    this.conns.add(conn);
+    // [CONN-4] the login must complete within handshakeTimeout.
+    const deadline = setTimeout(() => {
+      if (conn.state !== 'active' && conn.state !== 'ended') {
+        this.logger.info({ ip: conn.ip, state: conn.state }, 'login did not complete in time');
+        link.close();
+      }
+    }, this.limits.handshakeTimeout);
+    deadline.unref();
+    link.on('close', () => {
+      clearTimeout(deadline);
+      this.onClientClosed(conn);
+    });
+    link.on('protocolError', (err) => this.metrics.errors.inc({ code: err.code }));
+    link.on('notification', () => {
+      if (conn.session) conn.session.lastSeen = this.now();
+    });
+  }
+
+  private onClientClosed(conn: ClientConn): void {
+    this.conns.delete(conn);
+    const prev = conn.state;
+    conn.state = 'ended';
+    if (prev === 'challenged' && conn.attempt?.lock) {
+      // [LOCK-4] a login abandoned mid-way releases the lock.
+      void this.crsRequest(req('UNLOCK', { User: conn.attempt.user, Epoch: conn.attempt.lock.epoch }));
+    }
+    if (conn.attempt && prev !== 'onlining') this.loggingIn.delete(conn.attempt.user);
+    const s = conn.session;
+    if (s && this.sessions.get(s.user) === s) {
+      this.sessions.delete(s.user);
+      this.metrics.sessions.set({ kind: 'client' }, this.sessions.size);
+      void this.crsRequest(req('OFFLINE', { User: s.user, Epoch: s.epoch }));
+      this.emit('logout', s.user, 'closed');
+    }
+  }
+
+  private async onClientRequest(conn: ClientConn, m: RequestMessage): Promise<ResponseMessage | undefined> {
+    this.metrics.requests.inc({ method: m.method });
+    const s = conn.session;
+    if (s) {
+      s.lastSeen = this.now();
+      // [RATE-2] the per-user limit, across all of one user's activity here.
+      const b = this.bucketOf(this.userBuckets, s.user, this.limits.userRateLimitPerSecond, this.limits.userRateLimitPerSecond * 2);
+      if (!b.take(this.now())) {
+        this.metrics.errors.inc({ code: 'ERR_RATE_LIMITED' });
+        return fail('ERR_RATE_LIMITED', { 'Retry-after': Math.max(1, b.retryAfter(this.now())), Reason: 'user rate limit' });
+      }
+    }
+    switch (m.method) {
+      case 'LOGIN':
+        if (conn.state !== 'idle') return fail('ERR_OUT_OF_STATE'); // [STATE-1]
+        return this.login(conn, m);
+      case 'PROOF':
+        if (conn.state !== 'challenged') return fail('ERR_OUT_OF_STATE');
+        return this.proof(conn, m);
+      default:
+        if (!SESSION_METHODS.has(m.method)) return fail('ERR_METHOD_NOT_ALLOWED');
+        if (conn.state !== 'active' || !s) return fail('ERR_OUT_OF_STATE'); // [STATE-1]
+        return this.sessionRequest(s, m);
+    }
+  }
+
+  // LOGIN (DESIGN 3.1 steps 1-3)
+  private async login(conn: ClientConn, m: RequestMessage): Promise<ResponseMessage> {
+    const user = must(m, 'User');
+    if (get(m, 'Imsp-version') !== '1') return fail('ERR_VERSION'); // [CONN-2]
+    if (this.stopping) return fail('ERR_SHUTDOWN');
+    // [RATE-4] [RATE-5] failed-login limits per user and per address.
+    const wait = Math.max(this.failedByUser.retryAfter(user), this.failedByAddress.retryAfter(conn.ip));
+    if (wait > 0) {
+      this.metrics.logins.inc({ result: 'rate_limited' });
+      return fail('ERR_RATE_LIMITED', { 'Retry-after': wait, Reason: 'too many failed logins' });
+    }
+    if (!this.enrolledFlag) {
+      this.metrics.logins.inc({ result: 'unavailable' });
+      return fail('ERR_UNAVAILABLE', { Reason: 'CRS unreachable' });
+    }
+    if (this.sessions.size + this.loggingIn.size >= this.capacity) {
+      this.metrics.logins.inc({ result: 'unavailable' });
+      return fail('ERR_UNAVAILABLE', { Reason: 'Messaging Server full' });
+    }
+    const statusH = get(m, 'Status') ?? 'online';
+    if (statusH !== 'online' && statusH !== 'busy' && statusH !== 'away') return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
+    if (this.sessions.has(user)) {
+      this.metrics.logins.inc({ result: 'already_online' });
+      return fail('ERR_ALREADY_ONLINE'); // [LOCK-2]
+    }
+    conn.state = 'locking';
+    this.loggingIn.add(user);
+    const r = await this.crsRequest(req('LOCK', { User: user }));
+    if (conn.state !== 'locking') {
+      // The client went away while we waited: give the lock back.
+      this.loggingIn.delete(user);
+      if (r.status === 200) void this.crsRequest(req('UNLOCK', { User: user, Epoch: must(r, 'Epoch') }));
+      return fail('ERR_SESSION_ENDED');
+    }
+    const share = generateKeyShare();
+    const base = { user, cnonce: must(m, 'Nonce'), eC: must(m, 'Key-share'), address: must(m, 'Address'), status: statusH, ePriv: share.privateKey, eS: b64(share.publicKey) } as const;
+    let attempt: LoginAttempt;
+    if (r.status === 200) {
+      attempt = {
+        ...base,
+        nonce: base.cnonce + makeNonce(),
+        salt: must(r, 'Salt'),
+        iterations: Number(must(r, 'Iterations')),
+        lock: { epoch: Number(must(r, 'Epoch')), storedKey: unb64(must(r, 'Stored-key')), serverKey: unb64(must(r, 'Server-key')) },
+      };
+    } else if (r.status === 404) {
+      // [AUTH-8] an unknown user gets a challenge like any other: a stable fake salt, 4096 iterations.
+      attempt = { ...base, nonce: base.cnonce + makeNonce(), salt: b64(fakeSalt(this.fakeSecret, user)), iterations: SCRAM_MIN_ITERATIONS };
+    } else {
+      conn.state = 'idle';
+      this.loggingIn.delete(user);
+      const code = (get(r, 'Error-code') ?? 'ERR_UNAVAILABLE') as ErrorCode;
+      if (code === 'ERR_ALREADY_ONLINE') this.metrics.logins.inc({ result: 'already_online' });
+      else if (code === 'ERR_LOCKED') this.metrics.logins.inc({ result: 'locked' });
+      else this.metrics.logins.inc({ result: 'unavailable' });
+      // [LOCK-1] [LOCK-2] 423 and 409 go to the client as they are; the connection stays open.
+      return code === 'ERR_ALREADY_ONLINE' || code === 'ERR_LOCKED' ? fail(code) : fail('ERR_UNAVAILABLE', { Reason: 'CRS refused the lock' });
+    }
+    conn.attempt = attempt;
+    conn.state = 'challenged';
+    return ok(300, { Nonce: attempt.nonce, Salt: attempt.salt, Iterations: attempt.iterations, 'Key-share': attempt.eS });
+  }
+
+  // PROOF (DESIGN 3.1 steps 4-6)
+  private async proof(conn: ClientConn, m: RequestMessage): Promise<ResponseMessage> {
+    const a = conn.attempt!;
+    const auth = loginAuthMessage({ user: a.user, cnonce: a.cnonce, nonce: a.nonce, salt: a.salt, iterations: a.iterations, eC: a.eC, eS: a.eS, address: a.address });
+    let clientKey: Buffer | null = null;
+    let shared: Buffer | null = null;
+    try {
+      if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(must(m, 'Proof')));
+      if (clientKey) shared = x25519(a.ePriv, unb64(a.eC));
+    } catch {
+      clientKey = null;
+    }
+    if (!clientKey || !shared || !a.lock) {
+      conn.state = 'ended';
+      this.loggingIn.delete(a.user);
+      // [AUTH-8] wrong password and unknown user look the same: 401 in clear, then close.
+      if (a.lock) void this.crsRequest(req('UNLOCK', { User: a.user, Epoch: a.lock.epoch }));
+      this.failedByUser.fail(a.user);
+      this.failedByAddress.fail(conn.ip);
+      this.metrics.logins.inc({ result: 'auth_failed' });
+      closeSoon(conn.link);
+      return fail('ERR_AUTH_FAILED');
+    }
+    conn.state = 'onlining';
+    conn.buffered = [];
+    const r = await this.crsRequest(req('ONLINE', { User: a.user, Epoch: a.lock.epoch, Address: a.address, Status: a.status }));
+    this.loggingIn.delete(a.user);
+    if (r.status !== 200) {
+      conn.state = 'ended';
+      conn.buffered = null;
+      closeSoon(conn.link);
+      this.metrics.logins.inc({ result: 'unavailable' });
+      // 410: the lock lease ran out before the proof came [LOCK-3].
+      return get(r, 'Error-code') === 'ERR_STALE_EPOCH' ? fail('ERR_TIMEOUT', { Reason: 'login lock expired' }) : fail('ERR_UNAVAILABLE');
+    }
+    if ((conn.state as ConnState) === 'ended') {
+      conn.buffered = null;
+      // The client left while ONLINE was in flight: end the session we just opened.
+      void this.crsRequest(req('OFFLINE', { User: a.user, Epoch: a.lock.epoch }));
+      return fail('ERR_SESSION_ENDED');
+    }
+    const session: Session = { id: b64(randomBytes(12)), user: a.user, epoch: a.lock.epoch, address: a.address, status: a.status, conn, contacts: new Map(), lastSeen: this.now() };
+    for (const rec of parseRecords(r.body)) {
+      const h = (n: string): string | undefined => rec.find(([k]) => k.toLowerCase() === n.toLowerCase())?.[1];
+      const user = h('User');
+      const relation = h('Relation');
+      if (user && (relation === 'buddy' || relation === 'pending' || relation === 'blocked')) session.contacts.set(user, { relation, status: h('Status') ?? 'offline' });
+    }
+    conn.session = session;
+    conn.state = 'active';
+    conn.attempt = null;
+    this.sessions.set(a.user, session);
+    this.failedByUser.clear(a.user);
+    this.metrics.sessions.set({ kind: 'client' }, this.sessions.size);
+    this.metrics.logins.inc({ result: 'ok' });
+    // [SEAL-1] this 200 is the first SEALED envelope MS->client; from now on everything is sealed.
+    const keys = loginLinkKeys('ms', shared, clientKey, auth);
+    conn.link.enableSealing(keys);
+    // Pushes that came while ONLINE was in flight follow the 200 (written when this returns).
+    setImmediate(() => {
+      const buffered = conn.buffered ?? [];
+      conn.buffered = null;
+      if (conn.session === session && this.sessions.get(session.user) === session) for (const p of buffered) this.deliver(session, p);
+    });
+    this.logger.info({ user: a.user, epoch: a.lock.epoch }, 'login');
+    this.emit('login', a.user);
+    const fields: Fields = {
+      'Server-proof': b64(serverProof(a.lock.serverKey, auth)),
+      Session: session.id,
+      Heartbeat: this.limits.clientHeartbeatInterval,
+      'Key-blob': must(r, 'Key-blob'),
+      'Public-key': must(r, 'Public-key'),
+      Status: a.status,
+      'Content-type': r.body.length > 0 ? 'application/imsp-records' : undefined,
+    };
+    return ok(200, fields, r.body);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Session requests (client -> MS -> CRS)
+
+  private async sessionRequest(s: Session, m: RequestMessage): Promise<ResponseMessage> {
+    const fence = { User: s.user, Epoch: s.epoch };
+    const from = { From: s.user, Epoch: s.epoch };
+    switch (m.method) {
+      case 'PING':
+        return ok(200);
+      case 'LOGOUT': {
+        this.sessions.delete(s.user);
+        this.metrics.sessions.set({ kind: 'client' }, this.sessions.size);
+        s.conn.state = 'ended';
+        await this.crsRequest(req('OFFLINE', fence));
+        closeSoon(s.conn.link);
+        this.emit('logout', s.user, 'logout');
+        return ok(200);
+      }
+      case 'STATUS': {
+        const status = must(m, 'Status');
+        if (status !== 'online' && status !== 'busy' && status !== 'away') return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
+        const r = await this.relay(s, req('STATUS', { ...fence, Status: status }));
+        if (r.status === 200) s.status = status;
+        return r;
+      }
+      case 'PROFILE': {
+        const target = get(m, 'User');
+        const changing = ['Full-name', 'Location', 'About'].some((n) => get(m, n) !== undefined);
+        // [PROFILE-3] only one's own profile may be changed.
+        if (changing && target !== undefined && target !== s.user) return fail('ERR_FORBIDDEN');
+        return this.relay(s, req('PROFILE', { ...from, User: target, ...pick(m, ['Full-name', 'Location', 'About']) }));
+      }
+      case 'PASSWD': {
+        const it = Number(must(m, 'Iterations'));
+        if (it < SCRAM_MIN_ITERATIONS) return fail('ERR_BAD_VALUE', { Reason: `Iterations below ${SCRAM_MIN_ITERATIONS}` }); // [AUTH-5]
+        return this.relay(s, req('PASSWD', { ...fence, ...pick(m, ['Salt', 'Iterations', 'Stored-key', 'Server-key', 'Key-blob']) }));
+      }
+      case 'SEARCH':
+        return this.relay(s, req('SEARCH', { ...from, ...pick(m, ['Query', 'Field', 'Cursor', 'Limit']) }));
+      case 'ADD': {
+        const to = must(m, 'To');
+        // [ADD-LIMIT-3] ADDs per user per minute.
+        const b = this.bucketOf(this.addBuckets, s.user, this.limits.maxAddsPerMinute / 60, this.limits.maxAddsPerMinute);
+        if (!b.take(this.now())) return fail('ERR_RATE_LIMITED', { 'Retry-after': Math.max(1, b.retryAfter(this.now())), Reason: 'too many ADD requests' });
+        if (to === s.user) return fail('ERR_BAD_VALUE', { Reason: 'cannot ADD oneself' });
+        // [ADD-2] From is stamped from the session; a client's From is never used.
+        return this.relay(s, req('ADD', { From: s.user, To: to, Epoch: s.epoch }));
+      }
+      case 'ANSWER':
+        return this.relay(s, req('ANSWER', { From: s.user, To: must(m, 'User'), Decision: must(m, 'Decision'), Epoch: s.epoch }));
+      case 'REM':
+      case 'BLOCK':
+      case 'UNBLOCK':
+        return this.relay(s, req(m.method, { ...from, User: must(m, 'User') }));
+      case 'LIST':
+        return this.relay(s, req('LIST', fence));
+      default:
+        return fail('ERR_METHOD_NOT_ALLOWED');
+    }
+  }
+
+  /** Relays a request to the CRS and its answer back; a stale epoch ends the session [LOCK-6]. */
+  private async relay(s: Session, m: RequestMessage): Promise<ResponseMessage> {
+    const r = await this.crsRequest(m);
+    const code = get(r, 'Error-code');
+    if (code === 'ERR_STALE_EPOCH') {
+      this.endSession(s, 'ERR_SESSION_ENDED', 'session no longer valid at the CRS', false);
+      return fail('ERR_SESSION_ENDED');
+    }
+    if (code !== undefined) {
+      this.metrics.errors.inc({ code });
+      return fail(code as ErrorCode, pick(r, ['Reason', 'Retry-after']));
+    }
+    const h: Header[] = r.headers.filter(([k]) => !/^(tag|content-length)$/i.test(k));
+    return ok(r.status, {}, r.body.length > 0 ? r.body : undefined, h);
+  }
+
+  /** Ends a session from the server side: NOTICE to the client, OFFLINE to the CRS, close. */
+  private endSession(s: Session, code: ErrorCode, reason: string, tellCrs = true): void {
+    if (this.sessions.get(s.user) === s) this.sessions.delete(s.user);
+    this.metrics.sessions.set({ kind: 'client' }, this.sessions.size);
+    s.conn.state = 'ended';
+    this.metrics.errors.inc({ code });
+    s.conn.link.notify(req('NOTICE', { 'Error-code': code, Reason: reason }));
+    closeSoon(s.conn.link);
+    if (tellCrs) void this.crsRequest(req('OFFLINE', { User: s.user, Epoch: s.epoch }));
+    this.emit('logout', s.user, code);
+  }
+
+  private bucketOf(map: Map<string, TokenBucket>, user: string, rate: number, burst: number): TokenBucket {
+    let b = map.get(user);
+    if (!b) {
+      b = new TokenBucket(rate, Math.max(1, burst), this.now());
+      if (map.size > 100_000) map.clear();
+      map.set(user, b);
+    }
+    return b;
+  }
+
+  /** [HB-2] end sessions silent for sessionTimeout; [CONN-4] drop unfinished logins. */
+  private sweepSessions(): void {
+    const now = this.now();
+    for (const s of [...this.sessions.values()]) {
+      if (now - s.lastSeen > this.limits.sessionTimeout) {
+        this.logger.info({ user: s.user }, 'session timed out');
+        this.endSession(s, 'ERR_SESSION_ENDED', 'no heartbeat within sessionTimeout');
+      }
+    }
+    for (const [u] of this.userBuckets) if (!this.sessions.has(u)) this.userBuckets.delete(u);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Shutdown
+
+  /**
+   * [MS-SHUTDOWN-1] Graceful stop: NOTICE ERR_SHUTDOWN and OFFLINE for every session, LEAVE, close.
+   */
+  async stop(reason = 'shutdown'): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.server?.close();
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.sweeper) clearInterval(this.sweeper);
+    const offline: Promise<unknown>[] = [];
+    for (const s of [...this.sessions.values()]) {
+      this.sessions.delete(s.user);
+      s.conn.state = 'ended';
+      s.conn.link.notify(req('NOTICE', { 'Error-code': 'ERR_SHUTDOWN', Reason: 'Messaging Server shutting down; log in again' }));
+      closeSoon(s.conn.link);
+      offline.push(this.crsRequest(req('OFFLINE', { User: s.user, Epoch: s.epoch })));
+      this.emit('logout', s.user, 'ERR_SHUTDOWN');
+    }
+    await Promise.all(offline);
+    this.metrics.sessions.set({ kind: 'client' }, 0);
+    for (const c of [...this.conns]) c.link.close();
+    const link = this.crsLink;
+    if (link && this.enrolledFlag) {
+      await link.request(req('LEAVE', { Reason: reason })).catch(() => undefined);
+    }
+    this.enrolledFlag = false;
+    link?.close();
+    this.stopped = true;
+  }
+
+  /** Abrupt stop, as if the process died: every socket destroyed, nothing said (tests). */
+  kill(): void {
+    this.stopping = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.server?.close();
+    for (const c of [...this.conns]) c.socket.destroy();
+    this.crsSocket?.destroy();
+    this.enrolledFlag = false;
+    this.stopped = true;
+  }
+}
+
+function pick(m: RequestMessage | ResponseMessage, names: string[]): Fields {
+  const out: Fields = {};
+  for (const n of names) {
+    const v = get(m, n);
+    if (v !== undefined) out[n] = v;
+  }
+  return out;
+}
+
+export function splitHostPort(hp: string): [string, string] {
+  const i = hp.lastIndexOf(':');
+  if (i <= 0) throw new Error(`expected host:port, got ${hp}`);
+  let host = hp.slice(0, i);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  return [host, hp.slice(i + 1)];
+}
+
+/** Closes a link after the response being returned now has been written. */
+function closeSoon(link: Link): void {
+  setImmediate(() => link.close());
+}

@@ -1,0 +1,65 @@
+// Small protocol helpers shared by the reference servers: building messages from plain objects,
+// error responses by registry code, and record bodies. Everything on the wire goes through the
+// generated codec (generated/index.ts); this file only shapes arguments for it.
+import {
+  request as codecRequest,
+  response as codecResponse,
+  errorResponse as codecErrorResponse,
+  encodeRecords,
+  header,
+  ERRORS,
+  type Header,
+  type RequestMessage,
+  type ResponseMessage,
+  type Message,
+  type ErrorCode,
+} from '../../generated/index.js';
+
+export type Fields = Record<string, string | number | undefined | null>;
+
+/** Header list from an object, skipping undefined and null values, in insertion order. */
+export function fields(obj: Fields): Header[] {
+  const out: Header[] = [];
+  for (const [k, v] of Object.entries(obj)) if (v !== undefined && v !== null) out.push([k, String(v)]);
+  return out;
+}
+
+export function req(method: string, obj: Fields = {}, body?: Buffer): RequestMessage {
+  return codecRequest(method, fields(obj), body);
+}
+
+/** A response; `extra` headers (repeatable ones) follow those of `obj`. */
+export function ok(status: number, obj: Fields = {}, body?: Buffer, extra: Header[] = []): ResponseMessage {
+  return codecResponse(status, [...fields(obj), ...extra], body);
+}
+
+/** An error response with the registry's status and reason for `code` [CONN-8]. */
+export function fail(code: ErrorCode, extra: Fields = {}): ResponseMessage {
+  return codecErrorResponse(code, fields(extra));
+}
+
+/** The registry's status of an error code. */
+export function statusOf(code: ErrorCode): number {
+  return ERRORS[code].status;
+}
+
+/** A records body (application/imsp-records) with its Content-type header. */
+export function records(list: Header[][]): { body: Buffer; contentType: string } {
+  return { body: encodeRecords(list), contentType: 'application/imsp-records' };
+}
+
+export function get(msg: Message, name: string): string | undefined {
+  return header(msg, name);
+}
+
+/** Like get, for a header the registry validation already made required. */
+export function must(msg: Message, name: string): string {
+  const v = header(msg, name);
+  if (v === undefined) throw new Error(`missing ${name} after validation`);
+  return v;
+}
+
+/** The Error-code of a response, when it carries one. */
+export function errorCodeOf(msg: ResponseMessage): string | undefined {
+  return header(msg, 'Error-code');
+}

@@ -116,6 +116,11 @@ export class PeerSession {
     return [['From', this.hooks.self], ['To', this.peer]];
   }
 
+  /** MSG requires Content-length even for an empty body; encode() fills in the value. */
+  private msg(hs: Header[], body: Buffer): RequestMessage {
+    return { kind: 'request', method: 'MSG', headers: [...this.base(), ...hs, ['Content-length', String(body.length)]], body };
+  }
+
   private async request(msg: RequestMessage): Promise<void> {
     if (!this.live) throw linkError('ERR_SESSION_ENDED', `no session with ${this.peer}`);
     const res = await this.link.request(msg);
@@ -128,7 +133,7 @@ export class PeerSession {
   /** Sends one text MSG and waits for its 200. */
   async sendText(text: string, maxInner: number): Promise<void> {
     const body = Buffer.from(text, 'utf8');
-    const msg: RequestMessage = { kind: 'request', method: 'MSG', headers: [...this.base(), ['Content-type', 'text/plain; charset=utf-8']], body };
+    const msg = this.msg([['Content-type', 'text/plain; charset=utf-8']], body);
     // [WIRE-LIMIT-4] the sealed envelope (inner message + 16-octet tag) must fit in maxBodySize.
     if (body.length + 200 > maxInner) throw linkError('ERR_BODY_TOO_LARGE', `text of ${body.length} octets does not fit in one message (at most ${maxInner - 200})`);
     await this.request(msg);
@@ -140,7 +145,7 @@ export class PeerSession {
     let i = 0;
     let done = 0;
     for await (const body of readChunks(file, this.fileLimits.fileChunkSize)) {
-      await this.request({ kind: 'request', method: 'MSG', headers: [...this.base(), ...chunkHeaders(file, i)], body });
+      await this.request(this.msg(chunkHeaders(file, i), body));
       i++;
       done += body.length;
       this.hooks.fileProgress(this.peer, 'out', { fileId: file.fileId, name: file.name, size: file.size, done });

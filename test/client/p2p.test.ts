@@ -36,3 +36,222 @@ test('[P2P-1] INIT/INIT-ACK opens a session; MSG text and TYPING arrive; BYE dro
   // [P2P-10] the key octets themselves are overwritten, not just forgotten.
   assert.ok(keys.every((k) => k.every((b) => b === 0)));
 });
+
+/** Sends a hand-built INIT from `from` (signed with `signer`) to `to` and returns the reply and whether the link closed. */
+async function rawInit(toAddr: string, opts: Parameters<typeof buildInit>[0]) {
+  const raw = await RawPeer.connect(toAddr);
+  const { message, pending } = buildInit(opts);
+  raw.write(message);
+  const reply = await raw.read();
+  return { raw, reply, pending, message };
+}
+
+async function expectRefusal(addr: string, opts: Parameters<typeof buildInit>[0], status: number, code: string): Promise<void> {
+  const { raw, reply } = await rawInit(addr, opts);
+  assert.ok(reply && reply.kind === 'response', 'an error response');
+  assert.equal(reply.status, status);
+  assert.equal(header(reply, 'Error-code'), code);
+  await raw.closedPromise(); // then close
+  assert.equal(await raw.read(), undefined);
+}
+
+test('[P2P-3] INIT from a user who is not a buddy (or only pending) is refused 403 ERR_NOT_BUDDY, then closed', async (t) => {
+  const bob = await makePeer('bob');
+  t.after(() => closePeers(bob));
+  const mallory = { name: 'mallory', identity: generateIdentity() };
+  const refused = next(bob.client, 'refused');
+  await expectRefusal(bob.client.address, { from: 'mallory', to: 'bob', identity: mallory.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() }, 403, 'ERR_NOT_BUDDY');
+  assert.equal((await refused).code, 'ERR_NOT_BUDDY');
+  bob.client.contacts.load([contactRecord(mallory, 'pending', '127.0.0.1:1')]);
+  await expectRefusal(bob.client.address, { from: 'mallory', to: 'bob', identity: mallory.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() }, 403, 'ERR_NOT_BUDDY');
+  // An INIT addressed to someone else is refused the same way.
+  bob.client.contacts.load([contactRecord(mallory, 'buddy', '127.0.0.1:1')]);
+  await expectRefusal(bob.client.address, { from: 'mallory', to: 'carol', identity: mallory.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() }, 403, 'ERR_NOT_BUDDY');
+  assert.equal(bob.client.sessionKeyCount(), 0);
+});
+
+test('[BLOCK-3] INIT from a blocked user is refused 403 ERR_BLOCKED, then closed; we cannot INIT him either', async (t) => {
+  const bob = await makePeer('bob');
+  t.after(() => closePeers(bob));
+  const mallory = { name: 'mallory', identity: generateIdentity() };
+  bob.client.contacts.load([contactRecord(mallory, 'blocked', '127.0.0.1:1')]);
+  await expectRefusal(bob.client.address, { from: 'mallory', to: 'bob', identity: mallory.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() }, 403, 'ERR_BLOCKED');
+  await assert.rejects(bob.client.send('mallory', 'x'), { code: 'ERR_BLOCKED' });
+});
+
+test('[P2P-6] INIT signed by a key other than the one the MS delivered is refused 401 ERR_BAD_SIGNATURE', async (t) => {
+  const bob = await makePeer('bob');
+  t.after(() => closePeers(bob));
+  const alice = { name: 'alice', identity: generateIdentity() };
+  const impostor = generateIdentity();
+  bob.client.contacts.load([contactRecord(alice, 'buddy', '127.0.0.1:1')]);
+  await expectRefusal(bob.client.address, { from: 'alice', to: 'bob', identity: impostor, peerPublicKey: bob.identity.publicKey, time: Date.now() }, 401, 'ERR_BAD_SIGNATURE');
+});
+
+test('[SEAL-4] INIT not encrypted to our key is refused 401 ERR_DECRYPT', async (t) => {
+  const bob = await makePeer('bob');
+  t.after(() => closePeers(bob));
+  const alice = { name: 'alice', identity: generateIdentity() };
+  bob.client.contacts.load([contactRecord(alice, 'buddy', '127.0.0.1:1')]);
+  await expectRefusal(bob.client.address, { from: 'alice', to: 'bob', identity: alice.identity, peerPublicKey: generateIdentity().publicKey, time: Date.now() }, 401, 'ERR_DECRYPT');
+});
+
+test('[P2P-8] a replayed INIT and an INIT outside the clock skew are refused 450 ERR_REPLAY', async (t) => {
+  const bob = await makePeer('bob');
+  t.after(() => closePeers(bob));
+  const alice = { name: 'alice', identity: generateIdentity() };
+  bob.client.contacts.load([contactRecord(alice, 'buddy', '127.0.0.1:1')]);
+  const params = { from: 'alice', to: 'bob', identity: alice.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() };
+  const first = await rawInit(bob.client.address, params);
+  assert.equal(first.reply?.kind === 'request' && first.reply.method, 'INIT-ACK');
+  // The same octets again, on a new connection: a captured INIT replayed.
+  const again = await RawPeer.connect(bob.client.address);
+  again.write(first.message);
+  const r = await again.read();
+  assert.ok(r?.kind === 'response');
+  assert.equal(r.status, 450);
+  assert.equal(header(r, 'Error-code'), 'ERR_REPLAY');
+  await again.closedPromise();
+  first.raw.destroy();
+  const skew = bob.client.limits.maxClockSkew;
+  await expectRefusal(bob.client.address, { ...params, time: Date.now() - skew - 60_000 }, 450, 'ERR_REPLAY');
+  await expectRefusal(bob.client.address, { ...params, time: Date.now() + skew + 60_000 }, 450, 'ERR_REPLAY');
+});
+
+test('[STATE-1] anything but INIT first is refused 425 ERR_OUT_OF_STATE, then closed', async (t) => {
+  const bob = await makePeer('bob');
+  t.after(() => closePeers(bob));
+  const raw = await RawPeer.connect(bob.client.address);
+  raw.write({ kind: 'request', method: 'MSG', headers: [['From', 'alice'], ['To', 'bob'], ['Content-type', 'text/plain']], body: Buffer.from('hi') });
+  const r = await raw.read();
+  assert.ok(r?.kind === 'response');
+  assert.ok(r.status === 425 || r.status === 405, `status ${r.status}`);
+  await raw.closedPromise();
+});
+
+/** A complete handshake by hand; returns the raw peer and its session keys. */
+async function handshake(bobAddr: string, bobPk: string, alice: { identity: ReturnType<typeof generateIdentity> }) {
+  const { raw, reply, pending } = await rawInit(bobAddr, { from: 'alice', to: 'bob', identity: alice.identity, peerPublicKey: bobPk, time: Date.now() });
+  assert.ok(reply?.kind === 'request' && reply.method === 'INIT-ACK');
+  const keys = openInitAck(reply, pending, { now: Date.now(), maxClockSkew: 300000 });
+  return { raw, keys };
+}
+
+test('[SEAL-3] a replayed or reordered SEALED MSG is refused 450 ERR_REPLAY and the session closed', async (t) => {
+  const bob = await makePeer('bob');
+  t.after(() => closePeers(bob));
+  const alice = { name: 'alice', identity: generateIdentity() };
+  bob.client.contacts.load([contactRecord(alice, 'buddy', '127.0.0.1:1')]);
+  const { raw, keys } = await handshake(bob.client.address, bob.identity.publicKey, alice);
+  const msg = { kind: 'request' as const, method: 'MSG', headers: [['From', 'alice'], ['To', 'bob'], ['Content-type', 'text/plain; charset=utf-8']] as [string, string][], body: Buffer.from('once') };
+  const env = raw.sealed(keys.send, 0, msg);
+  const got = next(bob.client, 'message');
+  raw.write(env);
+  assert.equal((await got).text, 'once');
+  const ok = RawPeer.open(keys.receive, (await raw.read())!);
+  assert.ok(ok.kind === 'response' && ok.status === 200);
+  const ended = next(bob.client, 'session-end');
+  raw.write(env); // the same envelope again
+  const err = RawPeer.open(keys.receive, (await raw.read())!);
+  assert.ok(err.kind === 'response');
+  assert.equal(err.status, 450);
+  assert.equal(header(err, 'Error-code'), 'ERR_REPLAY');
+  await raw.closedPromise();
+  await ended;
+  assert.equal(bob.client.sessionKeyCount(), 0);
+});
+
+test('[P2P-3] a MSG in a session whose peer stopped being a buddy, or with a forged From, is refused 403, then closed', async (t) => {
+  const bob = await makePeer('bob');
+  t.after(() => closePeers(bob));
+  const alice = { name: 'alice', identity: generateIdentity() };
+  bob.client.contacts.load([contactRecord(alice, 'buddy', '127.0.0.1:1')]);
+  const mk = (from: string) => ({ kind: 'request' as const, method: 'MSG', headers: [['From', from], ['To', 'bob'], ['Content-type', 'text/plain']] as [string, string][], body: Buffer.from('x') });
+  {
+    const { raw, keys } = await handshake(bob.client.address, bob.identity.publicKey, alice);
+    raw.write(raw.sealed(keys.send, 0, mk('carol')));
+    const err = RawPeer.open(keys.receive, (await raw.read())!);
+    assert.ok(err.kind === 'response' && err.status === 403);
+    assert.equal(header(err, 'Error-code'), 'ERR_NOT_BUDDY');
+    await raw.closedPromise();
+  }
+  {
+    const { raw, keys } = await handshake(bob.client.address, bob.identity.publicKey, alice);
+    // The book changes under a live session (as a CONTACT push would, minus the session drop).
+    bob.client.contacts.contact('alice', 'blocked', 'offline');
+    raw.write(raw.sealed(keys.send, 0, mk('alice')));
+    const err = RawPeer.open(keys.receive, (await raw.read())!);
+    assert.ok(err.kind === 'response' && err.status === 403);
+    assert.equal(header(err, 'Error-code'), 'ERR_BLOCKED');
+    await raw.closedPromise();
+  }
+  assert.equal(bob.client.sessionKeyCount(), 0);
+});
+
+test('[WIRE-LIMIT-4] a text message as large as one envelope allows arrives; a larger one is refused before sending', async (t) => {
+  const alice = await makePeer('alice');
+  const bob = await makePeer('bob');
+  t.after(() => closePeers(alice, bob));
+  befriend(alice, bob);
+  const max = alice.client.limits.maxBodySize - 16 - 200;
+  const text = 'a'.repeat(max);
+  const got = next(bob.client, 'message');
+  await alice.client.send('bob', text);
+  assert.equal((await got).text.length, max);
+  await assert.rejects(alice.client.send('bob', text + 'a'), { code: 'ERR_BODY_TOO_LARGE' });
+  // The session survives a refusal made before sending.
+  const small = next(bob.client, 'message');
+  await alice.client.send('bob', 'still here');
+  assert.equal((await small).text, 'still here');
+});
+
+test('[FILE-2] [FILE-3] files up to maxFileSize arrive intact with progress in both directions; larger ones are refused', async (t) => {
+  const limits = { maxFileSize: 600_000 };
+  const alice = await makePeer('alice', limits);
+  const bob = await makePeer('bob', limits);
+  t.after(() => closePeers(alice, bob));
+  befriend(alice, bob);
+  for (const size of [0, 1, 262144, 262145, limits.maxFileSize]) {
+    const data = Buffer.alloc(size).map((_, i) => (i * 31 + size) & 0xff);
+    const src = join(alice.dir, `f-${size}.bin`);
+    await writeFile(src, data);
+    const inProgress: number[] = [];
+    const outProgress: number[] = [];
+    const onIn = (e: { direction: string; done: number }) => (e.direction === 'in' ? inProgress : outProgress).push(e.done);
+    bob.client.on('file-progress', onIn);
+    alice.client.on('file-progress', onIn);
+    const got = next(bob.client, 'file');
+    const sent = await alice.client.sendFile('bob', src);
+    const f = await got;
+    bob.client.off('file-progress', onIn);
+    alice.client.off('file-progress', onIn);
+    assert.equal(f.size, size);
+    assert.equal(f.name, `f-${size}.bin`);
+    assert.deepEqual(await readFile(f.path), data);
+    assert.equal(sent.chunks, Math.max(1, Math.ceil(size / 262144)));
+    assert.equal(inProgress.length, sent.chunks);
+    assert.equal(inProgress.at(-1), size);
+    assert.equal(outProgress.at(-1), size);
+  }
+  const big = join(alice.dir, 'big.bin');
+  await writeFile(big, Buffer.alloc(limits.maxFileSize + 1));
+  await assert.rejects(alice.client.sendFile('bob', big), { code: 'ERR_LIMIT' });
+});
+
+test('[P2P-9] simultaneous INITs leave one session, the one opened by the user whose name sorts first', async (t) => {
+  const alice = await makePeer('alice');
+  const bob = await makePeer('bob');
+  t.after(() => closePeers(alice, bob));
+  befriend(alice, bob);
+  await Promise.all([alice.client.openSession('bob'), bob.client.openSession('alice')]);
+  // Whatever the interleaving, messages flow both ways afterwards and each side ends with one session.
+  const a = next(alice.client, 'message');
+  const b = next(bob.client, 'message');
+  await bob.client.send('alice', 'to alice');
+  await alice.client.send('bob', 'to bob');
+  assert.equal((await a).text, 'to alice');
+  assert.equal((await b).text, 'to bob');
+  assert.deepEqual(alice.client.sessionUsers(), ['bob']);
+  assert.deepEqual(bob.client.sessionUsers(), ['alice']);
+  assert.equal(alice.client.sessionKeyCount(), 2);
+});

@@ -1,0 +1,138 @@
+// `imsp crs` and `imsp ms`: run the reference servers. Options come from flags, IMSP_* environment
+// variables and an optional --config JSON file (in that order of precedence; see reference/ops/config.ts).
+// The listening address is printed on stdout as `listening HOST:PORT` (so scripts can use --port 0);
+// logs are JSON lines on stderr (pretty when stderr is a terminal).
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { Command, CommanderError } from 'commander';
+import type { LevelWithSilent } from 'pino';
+import { addOptions, resolveOptions, ConfigError, type OptionDef } from '../ops/config.js';
+import { resolveLimits } from '../ops/limits.js';
+import { createLogger } from '../ops/log.js';
+import { createMetrics, serveMetrics } from '../ops/metrics.js';
+import { onShutdown } from '../ops/shutdown.js';
+import { CrsServer } from '../crs/crs.js';
+import { MsServer } from '../ms/ms.js';
+import { parseMsKey } from '../crypto/scram.js';
+import type { Store } from '../store/store.js';
+import { DEFAULT_SQLITE_PATH } from '../store/store.js';
+
+const COMMON: OptionDef[] = [
+  { key: 'host', flags: '--host <host>', type: 'string', help: 'address to listen on', default: '127.0.0.1' },
+  { key: 'msKeyFile', flags: '--ms-key-file <path>', type: 'string', help: 'file holding the shared MS key (base64url, at least 32 octets)' },
+  { key: 'tlsCert', flags: '--tls-cert <path>', type: 'string', help: 'serve TLS with this certificate (PEM)' },
+  { key: 'tlsKey', flags: '--tls-key <path>', type: 'string', help: 'private key of --tls-cert (PEM)' },
+  { key: 'metricsPort', flags: '--metrics-port <port>', type: 'int', help: 'Prometheus /metrics on this port (0 = off)', default: 0 },
+  { key: 'metricsHost', flags: '--metrics-host <host>', type: 'string', help: 'address of the metrics endpoint', default: '127.0.0.1' },
+  { key: 'logLevel', flags: '--log-level <level>', type: 'string', help: 'trace, debug, info, warn, error, fatal or silent', default: 'info' },
+];
+
+export const CRS_OPTIONS: OptionDef[] = [
+  { key: 'port', flags: '--port <port>', type: 'int', help: 'TCP port (0 picks a free one)', default: 7000 },
+  { key: 'store', flags: '--store <path|url>', type: 'string', help: 'SQLite file (WAL mode) or postgres://user@host:port/db', default: DEFAULT_SQLITE_PATH },
+  ...COMMON,
+];
+
+export const MS_OPTIONS: OptionDef[] = [
+  { key: 'port', flags: '--port <port>', type: 'int', help: 'TCP port for clients (0 picks a free one)', default: 7100 },
+  { key: 'crs', flags: '--crs <host:port>', type: 'string', help: 'address of the CRS', default: '127.0.0.1:7000' },
+  { key: 'msId', flags: '--ms-id <id>', type: 'string', help: 'this MS\'s name, unique among enrolled MSs (default: hostname-port)' },
+  { key: 'capacity', flags: '--capacity <n>', type: 'int', help: 'most client sessions', default: 1000 },
+  { key: 'advertise', flags: '--advertise <host:port>', type: 'string', help: 'address given to clients by LOCATE (default: the listening address)' },
+  { key: 'crsTls', flags: '--crs-tls', type: 'bool', help: 'connect to the CRS over TLS', default: false },
+  { key: 'crsTlsCa', flags: '--crs-tls-ca <path>', type: 'string', help: 'CA certificate (PEM) to verify the CRS with (implies --crs-tls)' },
+  ...COMMON,
+];
+
+function need(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v === '') throw new ConfigError(`${what} is required`);
+  return v;
+}
+
+async function openStore(spec: string): Promise<Store> {
+  if (/^postgres(ql)?:\/\//.test(spec)) {
+    const path = '../store/postgres.js';
+    const mod = (await import(path)) as { PostgresStore: { open(url: string): Promise<Store> } };
+    return mod.PostgresStore.open(spec);
+  }
+  const { SqliteStore } = await import('../store/sqlite.js');
+  return SqliteStore.open(spec);
+}
+
+/** Entry point: argv[0] is 'crs' or 'ms'. Resolves with the exit status once the server has stopped. */
+export async function run(argv: string[]): Promise<number> {
+  const [which, ...rest] = argv;
+  if (which !== 'crs' && which !== 'ms') {
+    process.stderr.write(`imsp: expected 'crs' or 'ms', got '${which ?? ''}'\n`);
+    return 2;
+  }
+  const cmd = new Command(`imsp ${which}`)
+    .description(which === 'crs' ? 'Run the Central Repository Server.' : 'Run a Messaging Server.')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+  addOptions(cmd, which === 'crs' ? CRS_OPTIONS : MS_OPTIONS);
+  try {
+    cmd.parse(rest, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 || e.code === 'commander.helpDisplayed' ? 0 : 2;
+    throw e;
+  }
+  let stopper: (() => Promise<void>) | null = null;
+  try {
+    const { values: v, limits: limitOverrides } = resolveOptions(which === 'crs' ? CRS_OPTIONS : MS_OPTIONS, cmd.opts());
+    const limits = resolveLimits(limitOverrides);
+    const level = String(v.logLevel) as LevelWithSilent;
+    const logger = createLogger({ level, name: which, destination: process.stderr.isTTY ? undefined : process.stderr, pretty: process.stderr.isTTY === true });
+    const msKey = parseMsKey(readFileSync(need(v.msKeyFile, '--ms-key-file (or IMSP_MS_KEY_FILE)'), 'utf8'));
+    const tlsOpts = v.tlsCert || v.tlsKey ? { cert: readFileSync(need(v.tlsCert, '--tls-cert')), key: readFileSync(need(v.tlsKey, '--tls-key')) } : undefined;
+    const metrics = createMetrics(which, { defaultMetrics: true });
+    const metricsPort = Number(v.metricsPort);
+    const metricsServer = metricsPort > 0 ? await serveMetrics(metrics, metricsPort, String(v.metricsHost)) : null;
+    if (metricsServer) logger.info({ address: metricsServer.address }, 'metrics endpoint');
+    if (which === 'crs') {
+      const store = await openStore(String(v.store));
+      const crs = await CrsServer.start({ store, msKey, host: String(v.host), port: Number(v.port), tls: tlsOpts, limits, logger, metrics });
+      process.stdout.write(`listening ${crs.address}\n`);
+      stopper = async () => {
+        await crs.close();
+        await store.close();
+        await metricsServer?.close();
+      };
+    } else {
+      const ca = v.crsTlsCa ? readFileSync(String(v.crsTlsCa)) : undefined;
+      const crsTls = v.crsTls || ca ? { ca, rejectUnauthorized: ca !== undefined } : undefined;
+      const ms = await MsServer.start({
+        crs: String(v.crs),
+        msKey,
+        msId: typeof v.msId === 'string' && v.msId ? v.msId : `${hostname().replace(/[^A-Za-z0-9._-]/g, '-')}-${v.port}`,
+        capacity: Number(v.capacity),
+        host: String(v.host),
+        port: Number(v.port),
+        advertise: typeof v.advertise === 'string' ? v.advertise : undefined,
+        crsTls,
+        tls: tlsOpts,
+        limits,
+        logger,
+        metrics,
+      });
+      process.stdout.write(`listening ${ms.address}\n`);
+      stopper = async () => {
+        await ms.stop('SIGTERM');
+        await metricsServer?.close();
+      };
+    }
+    const stop = stopper;
+    return await new Promise<number>((resolve) => {
+      onShutdown(() => stop(), { logger, exit: resolve });
+    });
+  } catch (e) {
+    if (e instanceof ConfigError || (e instanceof Error && 'code' in e && (e as { code: unknown }).code === 'ENOENT')) {
+      process.stderr.write(`imsp ${which}: ${e.message}\n`);
+      await stopper?.();
+      return 2;
+    }
+    process.stderr.write(`imsp ${which}: ${e instanceof Error ? e.message : String(e)}\n`);
+    await stopper?.();
+    return 1;
+  }
+}

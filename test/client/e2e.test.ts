@@ -1,0 +1,175 @@
+// The client library end to end against the reference CRS and MSs (test/helpers/cluster.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { ImspClient, type ClientOptions } from '../../reference/client/client.js';
+import { next } from './p2p-harness.js';
+
+async function setup(t: { after: (fn: () => Promise<void> | void) => void }, users: string[]) {
+  const cluster = await startCluster({ ms: 2, users });
+  const dir = await mkdtemp(join(tmpdir(), 'imsp-client-e2e-'));
+  const clients: ImspClient[] = [];
+  t.after(async () => {
+    for (const c of clients) await c.close();
+    await cluster.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const make = (user: string, msIndex: number | 'locate', extra: Partial<ClientOptions> = {}) => {
+    const c = new ImspClient({
+      user,
+      password: `pw-${user}`,
+      ...(msIndex === 'locate' ? { crs: cluster.crsAddress } : { ms: cluster.ms[msIndex].address }),
+      downloadDir: join(dir, user),
+      ...extra,
+    });
+    clients.push(c);
+    return c;
+  };
+  return { cluster, dir, make };
+}
+
+async function befriend(a: ImspClient, b: ImspClient): Promise<void> {
+  const req = next(b, 'request', (e) => e.from === a.user);
+  assert.equal(await a.add(b.user), 'delivered');
+  await req;
+  const granted = next(a, 'answer', (e) => e.from === b.user);
+  const online = next(a, 'presence', (e) => e.user === b.user && e.status !== 'offline' && e.address !== undefined);
+  await b.answer(a.user, 'grant');
+  assert.equal((await granted).decision, 'grant');
+  await online;
+}
+
+test('[AUTH-8] login through LOCATE: Server-proof checked, key blob opened, bound address announced', async (t) => {
+  const { cluster, make } = await setup(t, ['alice']);
+  const alice = make('alice', 'locate');
+  const logged = next(alice, 'login');
+  await alice.login();
+  const e = await logged;
+  assert.equal(e.user, 'alice');
+  assert.ok(cluster.ms.some((m) => m.address === alice.msAddress));
+  assert.match(alice.address, /^127\.0\.0\.1:\d+$/);
+  assert.notEqual(alice.address, '127.0.0.1:0');
+  assert.ok(alice.loggedIn);
+  await alice.logout();
+  assert.equal(alice.loggedIn, false);
+});
+
+test('[AUTH-8] [LOCK-2] a wrong password is refused 401 ERR_AUTH_FAILED; a second login of a user online is refused 409', async (t) => {
+  const { make } = await setup(t, ['alice']);
+  await assert.rejects(make('alice', 0, { password: 'wrong' }).login(), { code: 'ERR_AUTH_FAILED', status: 401 });
+  await assert.rejects(make('nobody', 0).login(), { code: 'ERR_AUTH_FAILED', status: 401 });
+  const alice = make('alice', 0);
+  await alice.login();
+  await assert.rejects(make('alice', 1).login(), { code: 'ERR_ALREADY_ONLINE', status: 409 });
+});
+
+test('[P2P-1] buddies on different MSs: ADD/grant, presence with address, INIT, MSG, a file, typing, status change', async (t) => {
+  const { dir, make } = await setup(t, ['alice', 'bob']);
+  const alice = make('alice', 0);
+  const bob = make('bob', 1);
+  await alice.login();
+  await bob.login();
+  await befriend(alice, bob);
+  assert.equal(alice.contacts.get('bob')?.relation, 'buddy');
+  assert.equal(bob.contacts.get('alice')?.relation, 'buddy');
+  const msg = next(bob, 'message');
+  await alice.send('bob', 'hello across MSs');
+  assert.equal((await msg).text, 'hello across MSs');
+  const typing = next(alice, 'typing');
+  await bob.typing('alice', 'paused');
+  assert.equal((await typing).state, 'paused');
+  const src = join(dir, 'notes.txt');
+  await writeFile(src, 'file body\n'.repeat(50_000));
+  const got = next(bob, 'file');
+  await alice.sendFile('bob', src);
+  const f = await got;
+  assert.deepEqual(await readFile(f.path), await readFile(src));
+  const busy = next(alice, 'presence', (e) => e.user === 'bob' && e.status === 'busy');
+  await bob.setStatus('busy');
+  await busy;
+  assert.equal(alice.contacts.get('bob')?.status, 'busy');
+});
+
+test('[P2P-10] no session key survives a logout, on either side', async (t) => {
+  const { make } = await setup(t, ['alice', 'bob']);
+  const alice = make('alice', 0);
+  const bob = make('bob', 1);
+  await alice.login();
+  await bob.login();
+  await befriend(alice, bob);
+  const m = next(bob, 'message');
+  await alice.send('bob', 'before logout');
+  await m;
+  const keys = [...alice.sessionKeys(), ...bob.sessionKeys()];
+  assert.equal(keys.length, 4);
+  const ended = next(bob, 'session-end');
+  const offline = next(bob, 'presence', (e) => e.user === 'alice' && e.status === 'offline');
+  await alice.logout();
+  await ended;
+  await offline;
+  assert.equal(alice.sessionKeyCount(), 0);
+  assert.equal(bob.sessionKeyCount(), 0);
+  assert.ok(keys.every((k) => k.every((b) => b === 0)), 'every key octet is overwritten');
+  // Bob no longer has an address or key for alice, so no session can be opened to a stale address.
+  assert.equal(bob.contacts.buddyKey('alice'), undefined);
+  await assert.rejects(bob.send('alice', 'are you there?'), { code: 'ERR_UNAVAILABLE' });
+});
+
+test('[ADD-1] an ADD to an offline user is stored (202) and delivered at the next login; deny; REM ends the buddy relation', async (t) => {
+  const { make } = await setup(t, ['alice', 'carol', 'dave']);
+  const alice = make('alice', 0);
+  await alice.login();
+  assert.equal(await alice.add('carol'), 'stored');
+  assert.equal(await alice.add('dave'), 'stored');
+  const carol = make('carol', 1);
+  const req = next(carol, 'request', (e) => e.from === 'alice');
+  await carol.login();
+  await req;
+  assert.ok(carol.contacts.requests.has('alice'));
+  const answered = next(alice, 'answer');
+  await carol.answer('alice', 'grant');
+  assert.equal((await answered).decision, 'grant');
+  const dave = make('dave', 0);
+  await dave.login();
+  const denied = next(alice, 'answer', (e) => e.from === 'dave');
+  await dave.answer('alice', 'deny');
+  assert.equal((await denied).decision, 'deny');
+  assert.equal(alice.contacts.get('dave'), undefined);
+  const removed = next(carol, 'contact', (e) => e.user === 'alice');
+  await alice.rem('carol');
+  assert.equal((await removed).relation, 'none');
+  assert.equal(alice.contacts.get('carol'), undefined);
+  await assert.rejects(alice.send('carol', 'x'), { code: 'ERR_NOT_BUDDY' });
+});
+
+test('[BLOCK-3] after BLOCK the blocked buddy sees us offline and its session is dropped', async (t) => {
+  const { make } = await setup(t, ['alice', 'bob']);
+  const alice = make('alice', 0);
+  const bob = make('bob', 1);
+  await alice.login();
+  await bob.login();
+  await befriend(alice, bob);
+  const m = next(alice, 'message');
+  await bob.send('alice', 'hi');
+  await m;
+  const gone = next(bob, 'presence', (e) => e.user === 'alice' && e.status === 'offline');
+  await alice.block('bob');
+  await gone;
+  assert.equal(alice.sessionKeyCount(), 0);
+  await assert.rejects(bob.send('alice', 'still there?'), (e: { code?: string }) => e.code === 'ERR_UNAVAILABLE' || e.code === 'ERR_BLOCKED');
+});
+
+test('[PASSWD-1] PASSWD re-seals the key blob: the new password logs in and opens the same keys', async (t) => {
+  const { make } = await setup(t, ['alice']);
+  const alice = make('alice', 0);
+  await alice.login();
+  await alice.passwd('a-new-password');
+  await alice.logout();
+  await assert.rejects(make('alice', 1).login(), { code: 'ERR_AUTH_FAILED' });
+  const again = make('alice', 1, { password: 'a-new-password' });
+  await again.login();
+  assert.ok(again.loggedIn);
+});

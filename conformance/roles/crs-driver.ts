@@ -66,6 +66,11 @@ export class CrsContext extends Checker {
     return `${prefix}${this.env.runId}${(this.env.counter++).toString(36)}`;
   }
 
+  /** A connection logged to another transcript (fuzz runs), closed by the caller. */
+  async connectWith(tr: Transcript, name: string): Promise<Conn> {
+    return Conn.connect(this.env.target, name, tr, this.timeout);
+  }
+
   async connect(name = 'c'): Promise<Conn> {
     const c = await Conn.connect(this.env.target, `${name}${this.conns.length}`, this.tr, this.timeout);
     this.conns.push(c);

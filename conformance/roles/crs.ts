@@ -5,7 +5,7 @@ import { wireCases } from '../cases/wire.js';
 import { enrollCases } from '../cases/crs/enroll.js';
 import { lockCases } from '../cases/crs/lock.js';
 import { contactCases } from '../cases/crs/contacts.js';
-import { crsFuzzCases } from '../cases/crs/fuzz.js';
+import { crsFuzzCases, crsWireTarget } from '../cases/crs/fuzz.js';
 import { header, request } from '../../generated/index.js';
 import { parseHostPort } from '../lib/conn.js';
 import type { Limits } from '../lib/registry.js';
@@ -14,18 +14,8 @@ import { CrsDriver, type CrsContext, type CrsEnv } from './crs-driver.js';
 import type { CaseDef } from '../lib/case.js';
 
 export function crsCases(limits: Limits): CaseDef<CrsContext>[] {
-  const wire = wireCases<CrsContext>(
-    {
-      role: 'crs',
-      from: 'client',
-      start: 'LOCATE',
-      first: () => request('LOCATE', [['Imsp-version', '1']]),
-      firstOk: (r) => r.status === 200 || r.status === 503,
-    },
-    limits,
-    'crs',
-  );
-  return [...wire, ...enrollCases, ...lockCases, ...contactCases, ...crsFuzzCases];
+  const wire = wireCases<CrsContext>(crsWireTarget, limits, 'crs');
+  return [...wire, ...enrollCases, ...lockCases, ...contactCases, ...crsFuzzCases(limits)];
 }
 
 export const crsRole: RoleModule<CrsContext> = {

@@ -1,1 +1,140 @@
-export const crsFuzzCases = [] as never[];
+// Fuzzing a CRS: wire fuzzing on the client/MS port, and state-machine fuzzing of the user record
+// (spec/machines/user-record.json through generated/machines.ts): random sequences of LOCK, UNLOCK,
+// ONLINE, OFFLINE and STATUS from two MS links with current and stale epochs, checked against the
+// machine table (expected answers are read from each transition's "answer NNN" action).
+import fc from 'fast-check';
+import { findTransition, header, request, type MachineTransition, type ResponseMessage } from '../../../generated/index.js';
+import type { MsLink } from '../../lib/as-ms.js';
+import type { CaseDef } from '../../lib/case.js';
+import type { CrsContext, TestUser } from '../../roles/crs-driver.js';
+import { wireFuzzCase } from '../fuzz-wire.js';
+import type { WireTarget } from '../wire.js';
+import type { Limits } from '../../lib/registry.js';
+
+export const crsWireTarget: WireTarget = {
+  role: 'crs',
+  from: 'client',
+  start: 'LOCATE',
+  first: () => request('LOCATE', [['Imsp-version', '1']]),
+  firstOk: (r) => r.status === 200 || r.status === 503,
+};
+
+type State = 'offline' | 'locked' | 'online';
+interface Model {
+  state: State;
+  holder: number | null;
+  epoch: number;
+}
+interface Real {
+  ctx: CrsContext;
+  links: MsLink[];
+  user: TestUser;
+  log: string[];
+}
+
+/** The status a transition's actions say to answer, e.g. "answer 423 ERR_LOCKED" -> 423. */
+export function answerOf(t: MachineTransition | null): number | null {
+  if (!t) return null;
+  for (const a of t.actions) {
+    const m = /\banswer (\d{3})\b/.exec(a);
+    if (m) return Number(m[1]);
+  }
+  return null;
+}
+
+type Ev = 'LOCK' | 'UNLOCK' | 'ONLINE' | 'OFFLINE' | 'STATUS';
+
+class EventCmd implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly ev: Ev,
+    readonly ms: number,
+    readonly epochChoice: 'current' | 'stale',
+    readonly status: 'online' | 'busy' | 'away',
+  ) {}
+  check(): boolean {
+    return true;
+  }
+  async run(m: Model, r: Real): Promise<void> {
+    const fenced = this.epochChoice === 'current' && m.holder === this.ms;
+    const t = findTransition('user-record', m.state as never, this.ev as never, { fenced, 'lease-expired': false } as never) as MachineTransition | null;
+    const expected = answerOf(t);
+    const epoch = this.epochChoice === 'current' ? m.epoch : m.epoch + 1000;
+    const link = r.links[this.ms]!;
+    const u = r.user.name;
+    const headers: [string, string][] =
+      this.ev === 'LOCK'
+        ? [['User', u]]
+        : this.ev === 'ONLINE'
+          ? [['User', u], ['Epoch', String(epoch)], ['Address', `127.0.0.1:${40000 + this.ms}`], ['Status', this.status]]
+          : this.ev === 'STATUS'
+            ? [['User', u], ['Epoch', String(epoch)], ['Status', this.status]]
+            : [['User', u], ['Epoch', String(epoch)]];
+    const res: ResponseMessage = await link.req(this.ev, headers);
+    r.log.push(`${this.toString()} -> ${res.status} ${header(res, 'Error-code') ?? ''} (model: ${m.state}, transition ${t?.name ?? 'none'})`);
+    const reqs = t ? t.reqs.join(',') : 'STATE-1';
+    if (expected !== null) {
+      r.ctx.must(res.status === expected, t!.reqs[0] ?? 'STATE-1', `${this.toString()} in state ${m.state}: the machine's transition '${t!.name}' [${reqs}] answers ${expected}, got ${res.status} ${header(res, 'Error-code') ?? ''}`);
+    } else if (t === null) {
+      r.ctx.must(res.status >= 400, 'LOCK-6', `${this.toString()} in state ${m.state}: no transition allows it, it must be refused; got ${res.status}`);
+    }
+    if (t && (expected === null || expected < 400)) {
+      if (this.ev === 'LOCK') {
+        const e = Number(header(res, 'Epoch'));
+        r.ctx.must(e > m.epoch, 'LOCK-5', `a lock grant must raise the epoch: ${m.epoch} then ${e}`);
+        m.epoch = e;
+        m.holder = this.ms;
+      }
+      m.state = t.to as State;
+      if (m.state === 'offline') m.holder = null;
+    }
+  }
+  toString(): string {
+    return `${this.ev}@ms${this.ms}${this.ev === 'LOCK' ? '' : `(${this.epochChoice} epoch)`}`;
+  }
+}
+
+const commands = [
+  fc.tuple(fc.constantFrom<Ev>('LOCK', 'UNLOCK', 'ONLINE', 'OFFLINE', 'STATUS'), fc.integer({ min: 0, max: 1 }), fc.constantFrom<'current' | 'stale'>('current', 'current', 'current', 'stale'), fc.constantFrom<'online' | 'busy' | 'away'>('online', 'busy', 'away')).map(
+    ([ev, ms, ep, st]) => new EventCmd(ev, ms, ep, st),
+  ),
+];
+
+export const crsFuzzCases = (limits: Limits): CaseDef<CrsContext>[] => [
+  wireFuzzCase<CrsContext>(crsWireTarget, limits, 'crs/fuzz/1'),
+  {
+    id: 'crs/fuzz/2',
+    section: 'fuzz',
+    title: 'state-machine fuzzing of the user record: random LOCK/UNLOCK/ONLINE/OFFLINE/STATUS from two MSs with current and stale epochs follow the machine table',
+    reqs: ['LOCK-1', 'LOCK-2', 'LOCK-4', 'LOCK-5', 'LOCK-6', 'LOCK-8', 'LOGIN-10', 'LOGOUT-5', 'INV-1'],
+    fuzz: true,
+    async run(ctx: CrsContext) {
+      const links = [await ctx.enroll(), await ctx.enroll()];
+      let lastLog: string[] = [];
+      const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 12 }), async (cmds) => {
+        const user = await ctx.user();
+        const real: Real = { ctx, links, user, log: [] };
+        lastLog = real.log;
+        await fc.asyncModelRun(() => ({ model: { state: 'offline', holder: null, epoch: 0 } as Model, real }), cmds);
+      });
+      const runs = Math.max(1, Math.min(ctx.opts.runs, 30));
+      const details = await fc.check(prop, { seed: ctx.opts.seed, numRuns: runs, ...(ctx.opts.path ? { path: ctx.opts.path, endOnFailure: true } : {}) });
+      ctx.meta.seed = details.seed;
+      ctx.note(`fast-check: ${details.numRuns} command sequences, seed ${details.seed}`);
+      if (details.failed) {
+        const shrunk = details.counterexample ? String(details.counterexample[0]) : '?';
+        // Replay the minimal sequence once, for the transcript.
+        if (details.counterexample) {
+          ctx.note(`shrunk sequence: ${shrunk}`);
+          const user = await ctx.user();
+          const real: Real = { ctx, links, user, log: [] };
+          lastLog = real.log;
+          await fc.asyncModelRun(() => ({ model: { state: 'offline', holder: null, epoch: 0 } as Model, real }), details.counterexample[0]).catch(() => undefined);
+        }
+        ctx.meta.path = details.counterexamplePath ?? undefined;
+        ctx.meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs) \S+/g, '')} --only crs/fuzz/2 --seed ${details.seed} --path '${details.counterexamplePath}'`;
+        const err = details.errorInstance as { req?: string; message?: string } | null;
+        ctx.must(false, err?.req ?? 'STATE-1', `${err?.message ?? 'model mismatch'}\n  minimal sequence: ${shrunk}\n  ${lastLog.join('\n  ')}`);
+      }
+    },
+  },
+];

@@ -1,0 +1,243 @@
+// Wire fuzzing (fast-check): valid, near-valid and mutated messages generated from the registries,
+// oversized fields, slow and split writes, abrupt closes. The oracle is the generated codec (the
+// grammar's executable form) plus the registry validator: a framing error must be answered with its
+// status and Error-code and the connection closed, a validation error answered, a valid message served;
+// and after every input the target must still answer a fresh connection. A failure is shrunk by
+// fast-check to a minimal input, replayed once to record its wire transcript, and printed with the
+// command line that replays it (--seed S --path P --only ID).
+import fc from 'fast-check';
+import { decode, encode, header, ImspError, validate, type Header, type Message, type ResponseMessage, type Role } from '../../generated/index.js';
+import type { CaseDef } from '../lib/case.js';
+import { Conn, Transcript } from '../lib/conn.js';
+import { errorSpec, HEADER_LIST, METHOD_LIST, type Limits } from '../lib/registry.js';
+import type { WireCtx, WireTarget } from './wire.js';
+
+export interface FuzzCtx extends WireCtx {
+  connectWith(tr: Transcript, name: string): Promise<Conn>;
+  readonly opts: { seed: number; runs: number; path?: string; commandLine: string };
+  readonly caseDef: { id: string };
+}
+
+/** One fuzz input: octets, how they are written, whether the writer then closes. */
+export interface WireInput {
+  kind: 'valid' | 'near-valid' | 'mutated';
+  bytes: Buffer;
+  /** Sizes of successive writes; the rest goes in one write. */
+  chunks: number[];
+  /** After writing: keep open, half-close (FIN), or reset. */
+  after: 'wait' | 'fin' | 'reset';
+  label: string;
+}
+
+const tokenChars = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~-';
+const token = fc.string({ unit: fc.constantFrom(...tokenChars.split('')), minLength: 1, maxLength: 24 });
+const extName = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-'.split('')), minLength: 1, maxLength: 12 }).map((s) => `X-${s}`);
+const printable = fc.string({ unit: fc.constantFrom(...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i))), maxLength: 40 }).map((s) => s.trim());
+const caseVariant = (name: string): fc.Arbitrary<string> => fc.constantFrom(name, name.toLowerCase(), name.toUpperCase());
+
+function valid(t: WireTarget): fc.Arbitrary<{ msg: Message; label: string }> {
+  return fc
+    .record({ tag: fc.option(token, { nil: undefined }), ext: fc.array(fc.tuple(extName, printable), { maxLength: 4 }), tagName: caseVariant('Tag') })
+    .map(({ tag, ext, tagName }) => {
+      const base = t.first();
+      const hs: Header[] = [...base.headers, ...ext.map(([n, v]) => [n, v] as Header)];
+      if (tag !== undefined) hs.push([tagName, tag]);
+      return { msg: { ...base, headers: hs } as Message, label: `valid ${t.start}${tag ? ' tagged' : ''} with ${ext.length} extension header(s)` };
+    });
+}
+
+/** One targeted fault in an otherwise valid message: each breaks one wire or registry rule. */
+function nearValid(t: WireTarget, limits: Limits): fc.Arbitrary<{ bytes: Buffer; label: string }> {
+  const registered = HEADER_LIST.map((h) => h.name).filter((n) => !['Content-length', 'Tag', 'Imsp-version'].includes(n));
+  const methods = METHOD_LIST.map((m) => m.name);
+  const maxLine = limits.get('maxLineLength');
+  const base = (): string => encode(t.first()).toString('latin1');
+  const insertAt = (s: string, pos: number, what: string): string => s.slice(0, pos) + what + s.slice(pos);
+  const headEnd = (s: string): number => s.indexOf('\r\n\r\n');
+  return fc.oneof(
+    fc.nat().map((p) => {
+      const s = base();
+      const i = p % Math.max(1, headEnd(s));
+      return { bytes: Buffer.from(insertAt(s, i, '\n'), 'latin1'), label: 'bare LF inserted in the head' };
+    }),
+    fc.nat().map((p) => {
+      const s = base();
+      const i = p % Math.max(1, headEnd(s));
+      return { bytes: Buffer.from(insertAt(s, i, '\r'), 'latin1'), label: 'bare CR inserted in the head' };
+    }),
+    fc.tuple(fc.nat(), fc.integer({ min: 0x80, max: 0xff })).map(([p, o]) => {
+      const s = base();
+      const i = 1 + (p % Math.max(1, headEnd(s) - 1));
+      return { bytes: Buffer.from(insertAt(s, i, String.fromCharCode(o)), 'latin1'), label: `octet 0x${o.toString(16)} inserted in the head` };
+    }),
+    fc.tuple(fc.nat(), fc.integer({ min: 0, max: 0x1f })).map(([p, o]) => {
+      const s = base();
+      const i = 1 + (p % Math.max(1, headEnd(s) - 1));
+      return { bytes: Buffer.from(insertAt(s, i, String.fromCharCode(o)), 'latin1'), label: `control octet 0x${o.toString(16)} inserted in the head` };
+    }),
+    fc.integer({ min: 1, max: 3 }).map((k) => ({ bytes: Buffer.from(base().replace('\r\n', `\r\nX-long: ${'x'.repeat(maxLine * k)}\r\n`), 'latin1'), label: `header line ${k}x maxLineLength` })),
+    fc.constantFrom(...registered).chain((name) =>
+      printable.map((v) => ({ bytes: Buffer.from(base().replace('\r\n', `\r\n${name}: ${v || 'v'}\r\n`), 'latin1'), label: `registered header ${name} added` })),
+    ),
+    fc.constantFrom(...methods).map((m) => ({ bytes: Buffer.from(`${m}\r\n\r\n`, 'latin1'), label: `bare ${m} with no headers` })),
+    fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZ-0123456789'.split('')), minLength: 1, maxLength: 20 }).map((m) => ({ bytes: Buffer.from(`Q${m}\r\n\r\n`, 'latin1'), label: `unregistered method Q${m}` })),
+    fc.bigInt({ min: 0n, max: 99999999999n }).map((n) => ({ bytes: Buffer.from(base().replace('\r\n\r\n', `\r\nContent-length: ${n}\r\n\r\n`), 'latin1'), label: `Content-length ${n} with no body` })),
+    fc.constant({ bytes: Buffer.from(base().replace('\r\n', '\r\nContent-length: 0\r\nContent-length: 0\r\n'), 'latin1'), label: 'Content-length twice' }),
+    fc.constant({ bytes: Buffer.from(base().replace('\r\n', '\r\nX-a: b\r\n folded\r\n'), 'latin1'), label: 'folded header line' }),
+  );
+}
+
+/** Random edits of a valid message's octets. */
+function mutated(t: WireTarget): fc.Arbitrary<{ bytes: Buffer; label: string }> {
+  const edit = fc.oneof(
+    fc.record({ op: fc.constant('flip' as const), at: fc.nat(), v: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({ op: fc.constant('insert' as const), at: fc.nat(), v: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({ op: fc.constant('delete' as const), at: fc.nat(), v: fc.constant(0) }),
+  );
+  return fc.array(edit, { minLength: 1, maxLength: 4 }).map((edits) => {
+    const b = [...encode(t.first())];
+    for (const e of edits) {
+      const i = e.at % (b.length + (e.op === 'insert' ? 1 : 0));
+      if (e.op === 'flip') b[i] = e.v;
+      else if (e.op === 'insert') b.splice(i, 0, e.v);
+      else if (b.length > 1) b.splice(i, 1);
+    }
+    return { bytes: Buffer.from(b), label: `${edits.length} random edit(s)` };
+  });
+}
+
+export function wireInput(t: WireTarget, limits: Limits): fc.Arbitrary<WireInput> {
+  const content = fc.oneof(
+    { weight: 2, arbitrary: valid(t).map((v) => ({ kind: 'valid' as const, bytes: encode(v.msg), label: v.label })) },
+    { weight: 4, arbitrary: nearValid(t, limits).map((v) => ({ kind: 'near-valid' as const, ...v })) },
+    { weight: 3, arbitrary: mutated(t).map((v) => ({ kind: 'mutated' as const, ...v })) },
+  );
+  return fc
+    .record({
+      c: content,
+      chunks: fc.oneof({ weight: 3, arbitrary: fc.constant([] as number[]) }, { weight: 1, arbitrary: fc.array(fc.integer({ min: 1, max: 16 }), { maxLength: 12 }) }),
+      after: fc.constantFrom('wait' as const, 'wait' as const, 'wait' as const, 'fin' as const, 'reset' as const),
+    })
+    .map(({ c, chunks, after }) => ({ kind: c.kind, bytes: c.bytes, label: c.label, chunks, after }));
+}
+
+export type Expectation =
+  | { kind: 'framing'; code: string; status: number; offset: number }
+  | { kind: 'validation'; code: string; status: number }
+  | { kind: 'served' }
+  | { kind: 'any' };
+
+/** What the spec says the target must do with these octets (as the first message of a connection). */
+export function expectationFor(bytes: Buffer, t: WireTarget, limits: Limits): Expectation {
+  let msgs: Message[];
+  try {
+    msgs = decode(bytes, { limits: { maxLineLength: limits.get('maxLineLength'), maxHeaders: limits.get('maxHeaders'), maxHeadSize: limits.get('maxHeadSize'), maxBodySize: limits.get('maxBodySize') } });
+  } catch (e) {
+    if (!(e instanceof ImspError)) throw e;
+    return { kind: 'framing', code: e.code, status: e.status, offset: e.offset };
+  }
+  if (msgs.length !== 1) return { kind: 'any' };
+  const m = msgs[0]!;
+  const err = validate(m, { from: t.from, to: t.role });
+  if (err) return { kind: 'validation', code: err.code, status: err.status };
+  if (m.kind === 'request' && m.method === t.start) return { kind: 'served' };
+  return { kind: 'any' };
+}
+
+interface Outcome {
+  ok: boolean;
+  req: string;
+  why: string;
+}
+
+async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcript): Promise<Outcome> {
+  const exp = expectationFor(input.bytes, t, ctx.limits);
+  tr.note(`input: ${input.label} (${input.kind}); writes ${input.chunks.length ? input.chunks.join('+') + '+rest' : 'one'}; then ${input.after}; expected: ${JSON.stringify(exp)}`);
+  const c = await ctx.connectWith(tr, 'fuzz');
+  try {
+    let off = 0;
+    for (const n of input.chunks) {
+      if (off >= input.bytes.length) break;
+      c.writeRaw(input.bytes.subarray(off, off + n));
+      off += n;
+      await new Promise<void>((res) => setImmediate(res));
+    }
+    if (off < input.bytes.length) c.writeRaw(input.bytes.subarray(off));
+    if (input.after === 'reset') {
+      c.socket.resetAndDestroy();
+    } else {
+      if (input.after === 'fin') c.socket.end();
+      const r: ResponseMessage | null = await c.nextResponse(ctx.timeout, 'an answer').catch(() => undefined as unknown as ResponseMessage | null);
+      if (c.violations.length) return { ok: false, req: c.violations[0]!.req, why: c.violations[0]!.text };
+      if (r === undefined) {
+        // No answer in time. Acceptable only for an incomplete message on an open connection.
+        if (exp.kind === 'framing' && exp.code === 'ERR_TRUNCATED') {
+          if (input.after === 'fin') return { ok: false, req: 'WIRE-12', why: 'a message cut by the end of input got neither an answer nor a close' };
+        } else return { ok: false, req: exp.kind === 'framing' || exp.kind === 'validation' ? errorSpec(exp.code).req : 'CONN-3', why: `no answer within ${ctx.timeout} ms` };
+      } else if (r === null) {
+        // Closed without an answer: a clean close is acceptable for a cut message only.
+        if (!(exp.kind === 'any' || (exp.kind === 'framing' && exp.code === 'ERR_TRUNCATED') || input.after === 'fin'))
+          return { ok: false, req: exp.kind === 'served' ? 'CONN-3' : errorSpec((exp as { code: string }).code).req, why: `the target closed without answering (expected ${JSON.stringify(exp)})` };
+      } else if (exp.kind === 'framing' || exp.kind === 'validation') {
+        const e = errorSpec(exp.code);
+        if (r.status !== exp.status) return { ok: false, req: e.req, why: `expected status ${exp.status} (${exp.code}), got ${r.status} ${header(r, 'Error-code') ?? ''}` };
+        if (!header(r, 'Error-code')) return { ok: false, req: e.req, why: 'an error response without Error-code' };
+        if (input.kind === 'near-valid' && header(r, 'Error-code') !== exp.code) return { ok: false, req: e.req, why: `expected Error-code ${exp.code}, got ${header(r, 'Error-code')}` };
+        if (exp.kind === 'framing' && input.after === 'wait' && !(await c.closedWithin(ctx.timeout)))
+          return { ok: false, req: 'WIRE-2', why: `the connection stayed open after a framing error (${exp.code})` };
+      } else if (exp.kind === 'served') {
+        if (!t.firstOk(r)) return { ok: false, req: 'CONN-3', why: `a valid ${t.start} got ${r.status} ${header(r, 'Error-code') ?? ''}` };
+      }
+    }
+  } finally {
+    c.destroy();
+  }
+  // The target keeps serving.
+  const probe = await ctx.connectWith(tr, 'probe').catch((e: Error) => e);
+  if (probe instanceof Error) return { ok: false, req: 'CONN-8', why: `the target stopped accepting connections: ${probe.message}` };
+  try {
+    const r = await probe.request(t.first() as never, ctx.timeout).catch((e: Error) => e);
+    if (r instanceof Error) return { ok: false, req: 'CONN-8', why: `the target stopped answering: ${r.message}` };
+    if (!t.firstOk(r)) return { ok: false, req: 'CONN-8', why: `a valid ${t.start} after the input got ${r.status}` };
+  } finally {
+    probe.destroy();
+  }
+  return { ok: true, req: '', why: '' };
+}
+
+export function wireFuzzCase<C extends FuzzCtx>(t: WireTarget, limits: Limits, id: string): CaseDef<C> {
+  return {
+    id,
+    section: 'fuzz',
+    title: `wire fuzzing: valid, near-valid and mutated ${t.start} messages, split writes and abrupt closes are answered per the registry and the target keeps serving`,
+    reqs: ['WIRE-1', 'WIRE-2', 'REG-1', 'CONN-8'],
+    fuzz: true,
+    noProbe: false,
+    async run(ctx: C) {
+      const arb = wireInput(t, limits);
+      let last: Outcome = { ok: true, req: '', why: '' };
+      const prop = fc.asyncProperty(arb, async (input) => {
+        last = await runOne(ctx, t, input, new Transcript(200));
+        return last.ok;
+      });
+      const details = await fc.check(prop, {
+        seed: ctx.opts.seed,
+        numRuns: ctx.opts.runs,
+        ...(ctx.opts.path ? { path: ctx.opts.path, endOnFailure: true } : {}),
+      });
+      (ctx as unknown as { meta: { seed?: number; path?: string; replay?: string } }).meta.seed = details.seed;
+      ctx.note(`fast-check: ${details.numRuns} runs, seed ${details.seed}`);
+      if (details.failed && details.counterexample) {
+        const [input] = details.counterexample;
+        // Replay the shrunk input once, recording its wire transcript in the case's log.
+        ctx.note(`shrunk counterexample after ${details.numShrinks} shrinks: ${input.label}; octets: ${JSON.stringify(input.bytes.toString('latin1'))}`);
+        const out = await runOne(ctx, t, input, ctx.tr);
+        const final = out.ok ? last : out;
+        const meta = (ctx as unknown as { meta: { seed?: number; path?: string; replay?: string } }).meta;
+        meta.path = details.counterexamplePath ?? undefined;
+        meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs) \S+/g, '')} --only ${id} --seed ${details.seed} --path '${details.counterexamplePath}'`;
+        ctx.must(false, final.req || 'WIRE-1', `${final.why} [input: ${input.label}]`);
+      }
+    },
+  };
+}

@@ -13,7 +13,6 @@ import {
   isHostPort,
   isKeyBlob,
   isStatus,
-  isUsername,
   stale,
   validateEnrollment,
   validateNewUser,
@@ -41,7 +40,6 @@ import {
   type OpenStoreOptions,
   type PasswdResult,
   type PendingAdd,
-  type Presence,
   type Profile,
   type ProfileResult,
   type RegisterResult,
@@ -62,6 +60,7 @@ import {
   type Verifier,
   type Watcher,
 } from './store.js';
+import { buddyEntry, checkSearch, mergeContacts, msFromRow, searchPage, userFromRow, type MsRow, type PeerRow, type UserRow } from './rows.js';
 
 /** Schema version kept in PRAGMA user_version. */
 export const SQLITE_SCHEMA_VERSION = 1;
@@ -119,92 +118,6 @@ CREATE TABLE ms (
   lease_expires_at INTEGER NOT NULL
 );
 `;
-
-interface UserRow {
-  username: string;
-  salt: string;
-  iterations: number;
-  stored_key: string;
-  server_key: string;
-  public_key: string;
-  key_blob: string;
-  full_name: string;
-  location: string;
-  about: string;
-  created_at: number;
-  epoch: number;
-  state: 'offline' | 'locked' | 'online';
-  ms_id: string | null;
-  ms_incarnation: number | null;
-  lease_expires_at: number | null;
-  address: string | null;
-  status: string | null;
-}
-interface MsRow {
-  ms_id: string;
-  incarnation: number;
-  listen: string;
-  capacity: number;
-  load: number;
-  enrolled_at: number;
-  last_seen: number;
-  lease_expires_at: number;
-}
-interface PeerRow {
-  user: string;
-  state: 'offline' | 'locked' | 'online';
-  status: string | null;
-  address: string | null;
-  public_key: string;
-  blocked_by_them: number;
-}
-
-export function userFromRow(r: UserRow): UserRecord {
-  const base = {
-    username: r.username,
-    verifier: { salt: r.salt, iterations: r.iterations, storedKey: r.stored_key, serverKey: r.server_key },
-    publicKey: r.public_key,
-    keyBlob: r.key_blob,
-    profile: { fullName: r.full_name, location: r.location, about: r.about },
-    createdAt: r.created_at,
-    epoch: r.epoch,
-  };
-  if (r.state === 'locked') {
-    return { ...base, state: { kind: 'locked', msId: r.ms_id ?? '', incarnation: r.ms_incarnation ?? 0, epoch: r.epoch, leaseExpiresAt: r.lease_expires_at ?? 0 } };
-  }
-  if (r.state === 'online') {
-    return {
-      ...base,
-      state: { kind: 'online', msId: r.ms_id ?? '', incarnation: r.ms_incarnation ?? 0, epoch: r.epoch, address: r.address ?? '', status: (r.status ?? 'online') as UserStatus },
-    };
-  }
-  return { ...base, state: { kind: 'offline' } };
-}
-
-function msFromRow(r: MsRow): MsInfo {
-  return {
-    msId: r.ms_id,
-    incarnation: r.incarnation,
-    listen: r.listen,
-    capacity: r.capacity,
-    load: r.load,
-    enrolledAt: r.enrolled_at,
-    lastSeen: r.last_seen,
-    leaseExpiresAt: r.lease_expires_at,
-  };
-}
-
-/** The contact entry of a buddy as `viewer` sees it. */
-function buddyEntry(p: PeerRow): ContactEntry {
-  if (p.state === 'online' && !p.blocked_by_them) {
-    return { user: p.user, relation: 'buddy', status: (p.status ?? 'online') as Presence, address: p.address ?? '', publicKey: p.public_key };
-  }
-  return { user: p.user, relation: 'buddy', status: 'offline' };
-}
-
-function byUser(a: { user: string }, b: { user: string }): number {
-  return a.user < b.user ? -1 : a.user > b.user ? 1 : 0;
-}
 
 /** Open instances by resolved file path, so that the change feed reaches all of them. */
 const peers = new Map<string, Set<SqliteStore>>();
@@ -751,16 +664,7 @@ export class SqliteStore implements Store {
   }
 
   private contactsOf(user: string): ContactEntry[] {
-    const blocked = new Set(this.q.blockedBy.all(user) as string[]);
-    const out: ContactEntry[] = [];
-    for (const p of this.q.buddyPeers.all(user) as PeerRow[]) {
-      if (!blocked.has(p.user)) out.push(buddyEntry(p));
-    }
-    for (const to of this.q.outgoing.all(user) as string[]) {
-      if (!blocked.has(to)) out.push({ user: to, relation: 'pending', status: 'offline' });
-    }
-    for (const b of blocked) out.push({ user: b, relation: 'blocked', status: 'offline' });
-    return out.sort(byUser);
+    return mergeContacts(this.q.buddyPeers.all(user) as PeerRow[], this.q.outgoing.all(user) as string[], this.q.blockedBy.all(user) as string[]);
   }
 
   private pendingOf(user: string): PendingAdd[] {
@@ -858,28 +762,4 @@ export class SqliteStore implements Store {
     }
     this.db.close();
   }
-}
-
-/** Shared by both stores: the query rules of SEARCH. */
-export function checkSearch(query: string, field: SearchField, cursor: string | null, limits: StoreLimits): SearchPage | null {
-  if (typeof query !== 'string' || query.length > limits.maxQueryLength || !/^[\t -~]*$/.test(query)) {
-    return { ok: false, error: 'invalid', detail: 'query' }; // [SEARCH-2]
-  }
-  if (!['username', 'name', 'location', 'any'].includes(field)) return { ok: false, error: 'invalid', detail: 'field' };
-  if (cursor !== null && !isUsername(cursor)) return { ok: false, error: 'invalid', detail: 'cursor' };
-  return null;
-}
-
-export function searchPage(rows: Array<{ username: string; full_name: string; location: string }>, n: number): SearchPage {
-  const more = rows.length > n;
-  const page = more ? rows.slice(0, n) : rows;
-  return {
-    ok: true,
-    results: page.map((r) => ({
-      username: r.username,
-      ...(r.full_name ? { fullName: r.full_name } : {}),
-      ...(r.location ? { location: r.location } : {}),
-    })),
-    nextCursor: more ? page[page.length - 1].username : null,
-  };
 }

@@ -667,7 +667,10 @@ export function storeSuite(h: StoreHarness): void {
       test('presence, add, answer and contact changes are announced with their origin', async (t) => {
         const { store } = await setup(t, h);
         await users(store, 'alice', 'bob');
+        // the feed may be asynchronous (PostgreSQL): start recording once the enrollment was heard
+        const enrolled = nextEvent(store, (e) => e.type === 'ms-enrolled');
         await enroll(store);
+        await enrolled;
         const rec = recorder(store);
         const a = await login(store, 'alice');
         const b = await login(store, 'bob');

@@ -1,0 +1,890 @@
+// The PostgreSQL store: several CRS processes may serve one database.
+//
+// - The login lock is a row (users.state, epoch, lease_expires_at) changed by one conditional
+//   UPDATE ... WHERE ... RETURNING: under READ COMMITTED, of two concurrent UPDATEs of one row the
+//   second waits for the first and re-checks its WHERE on the new row, so two processes can never
+//   both grant [LOCK-1].
+// - Every other multi-step operation is one transaction that first locks the user rows it is about
+//   in username order (SELECT ... ORDER BY username FOR UPDATE), so operations on one pair of users
+//   are serialized across processes and cannot deadlock one another; a deadlock or serialization
+//   failure anyway is retried a bounded number of times.
+// - The change feed is LISTEN/NOTIFY on one channel per schema: events are sent in the
+//   transaction that makes the change (delivered only if it commits, in commit order) in JSON
+//   payloads of at most ~7,000 octets, and every store instance on the database (this one included)
+//   hears them.
+// - The schema is created on connect, idempotently, under an advisory lock.
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { buddyEntry, checkSearch, mergeContacts, msFromRow, searchPage, userFromRow, type MsRow, type PeerRow, type UserRow } from './rows.js';
+import {
+  DEFAULT_LIMITS,
+  escapeLike,
+  isAdmin,
+  isHostPort,
+  isKeyBlob,
+  isStatus,
+  stale,
+  validateEnrollment,
+  validateNewUser,
+  validateProfile,
+  validateVerifier,
+  type Actor,
+  type AddResult,
+  type AnswerResult,
+  type BlockResult,
+  type ContactEntry,
+  type Decision,
+  type DeleteResult,
+  type EnrollResult,
+  type FreedUsers,
+  type LeaveResult,
+  type LockResult,
+  type MsEnrollment,
+  type MsInfo,
+  type MsRef,
+  type NewUser,
+  type OfflineResult,
+  type OkResult,
+  type OnlineResult,
+  type OpenStoreOptions,
+  type PasswdResult,
+  type PendingAdd,
+  type Profile,
+  type ProfileResult,
+  type RegisterResult,
+  type RemoveResult,
+  type RenewResult,
+  type SearchField,
+  type SearchPage,
+  type SessionCheck,
+  type Stale,
+  type Store,
+  type StoreEvent,
+  type StoreLimits,
+  type StoreListener,
+  type UnblockResult,
+  type Unknown,
+  type UserRecord,
+  type UserStatus,
+  type Verifier,
+  type Watcher,
+} from './store.js';
+
+export const PG_SCHEMA_VERSION = 1;
+
+export interface PostgresStoreOptions extends OpenStoreOptions {
+  /** Schema holding the tables (default 'imsp'); tests use one schema per data set. */
+  schema?: string;
+  /** Most connections of this process's pool (default 10). */
+  poolSize?: number;
+}
+
+function schemaSql(s: string): string {
+  return `
+CREATE SCHEMA IF NOT EXISTS ${s};
+CREATE TABLE IF NOT EXISTS ${s}.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ${s}.users (
+  username TEXT PRIMARY KEY,
+  salt TEXT NOT NULL,
+  iterations INTEGER NOT NULL,
+  stored_key TEXT NOT NULL,
+  server_key TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  key_blob TEXT NOT NULL,
+  full_name TEXT NOT NULL DEFAULT '',
+  location TEXT NOT NULL DEFAULT '',
+  about TEXT NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL,
+  epoch BIGINT NOT NULL DEFAULT 0,
+  state TEXT NOT NULL DEFAULT 'offline' CHECK (state IN ('offline', 'locked', 'online')),
+  ms_id TEXT,
+  ms_incarnation BIGINT,
+  lease_expires_at BIGINT,
+  address TEXT,
+  status TEXT
+);
+CREATE INDEX IF NOT EXISTS users_by_ms ON ${s}.users (ms_id, ms_incarnation) WHERE state <> 'offline';
+CREATE INDEX IF NOT EXISTS users_by_lease ON ${s}.users (lease_expires_at) WHERE state = 'locked';
+CREATE TABLE IF NOT EXISTS ${s}.buddies (owner TEXT NOT NULL, other TEXT NOT NULL, since BIGINT NOT NULL, PRIMARY KEY (owner, other));
+CREATE TABLE IF NOT EXISTS ${s}.adds (from_user TEXT NOT NULL, to_user TEXT NOT NULL, time BIGINT NOT NULL, PRIMARY KEY (from_user, to_user));
+CREATE INDEX IF NOT EXISTS adds_by_target ON ${s}.adds (to_user, time);
+CREATE TABLE IF NOT EXISTS ${s}.blocks (owner TEXT NOT NULL, blocked TEXT NOT NULL, PRIMARY KEY (owner, blocked));
+CREATE INDEX IF NOT EXISTS blocks_by_blocked ON ${s}.blocks (blocked, owner);
+CREATE TABLE IF NOT EXISTS ${s}.ms (
+  ms_id TEXT PRIMARY KEY,
+  incarnation BIGINT NOT NULL,
+  listen TEXT NOT NULL,
+  capacity INTEGER NOT NULL,
+  load INTEGER NOT NULL DEFAULT 0,
+  enrolled_at BIGINT NOT NULL,
+  last_seen BIGINT NOT NULL,
+  lease_expires_at BIGINT NOT NULL
+);
+`;
+}
+
+// int8 (BIGINT, OID 20) and the count(*) results as JavaScript numbers: every value we keep is
+// far below 2^53 (milliseconds, epochs, counts).
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary'): (v: string) => unknown {
+    if (oid === 20) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format ?? 'text') as (v: string) => unknown;
+  },
+};
+
+type EventBody = StoreEvent extends infer E ? (E extends StoreEvent ? Omit<E, 'origin'> : never) : never;
+type Q = (sql: string, params?: unknown[]) => Promise<pg.QueryResult>;
+
+/** Largest NOTIFY payload we send (PostgreSQL's limit is 8000 octets). */
+const MAX_PAYLOAD = 7000;
+const MAX_ATTEMPTS = 5;
+
+function retryable(e: unknown): boolean {
+  const code = (e as { code?: string } | null)?.code;
+  return code === '40P01' || code === '40001';
+}
+
+export class PostgresStore implements Store {
+  readonly id = randomUUID();
+  readonly kind = 'postgres' as const;
+  readonly limits: StoreLimits;
+  readonly schema: string;
+  private readonly pool: pg.Pool;
+  private readonly channel: string;
+  private readonly listeners = new Set<StoreListener>();
+  private listenClient: pg.Client | null = null;
+  private readonly url: string;
+  private closed = false;
+  private seq = 0;
+  private reconnects = 0;
+
+  static async connect(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const s = new PostgresStore(url, opts);
+    try {
+      await s.init();
+    } catch (e) {
+      await s.close();
+      throw e;
+    }
+    return s;
+  }
+
+  private constructor(url: string, opts: PostgresStoreOptions) {
+    this.url = url;
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    const schema = opts.schema ?? 'imsp';
+    if (!/^[a-z_][a-z0-9_]{0,40}$/.test(schema)) throw new Error(`store: bad schema name '${schema}'`);
+    this.schema = schema;
+    this.channel = `imsp_store_${schema}`;
+    this.pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, types, options: `-c search_path=${schema}` });
+    // An idle connection that fails is dropped by the pool; the next query opens another.
+    this.pool.on('error', () => undefined);
+  }
+
+  private async init(): Promise<void> {
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query(`SELECT pg_advisory_xact_lock(hashtext('imsp-store-schema'))`);
+      await c.query(schemaSql(this.schema));
+      const v = await c.query(`SELECT value FROM ${this.schema}.meta WHERE key = 'schema_version'`);
+      const have = v.rows.length ? Number(v.rows[0].value) : 0;
+      if (have > PG_SCHEMA_VERSION) throw new Error(`store: database schema version ${have} is newer than this program's (${PG_SCHEMA_VERSION})`);
+      if (have < PG_SCHEMA_VERSION) {
+        await c.query(`INSERT INTO ${this.schema}.meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = $1`, [String(PG_SCHEMA_VERSION)]);
+      }
+      await c.query('COMMIT');
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      c.release();
+    }
+    await this.listen();
+  }
+
+  /** The LISTEN connection; re-opened (a bounded number of times) when it fails. */
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url, types });
+    client.on('notification', (n) => {
+      if (n.channel !== this.channel || !n.payload) return;
+      let events: unknown;
+      try {
+        events = (JSON.parse(n.payload) as { events?: unknown }).events;
+      } catch {
+        return;
+      }
+      if (!Array.isArray(events)) return;
+      for (const e of events as StoreEvent[]) this.deliver(e);
+    });
+    client.on('error', () => {
+      if (this.closed || this.listenClient !== client) return;
+      this.listenClient = null;
+      client.end().catch(() => undefined);
+      if (this.reconnects++ < 100) this.listen().catch(() => undefined);
+    });
+    await client.connect();
+    await client.query(`LISTEN ${this.channel}`);
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.listenClient = client;
+  }
+
+  private deliver(e: StoreEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch {
+        // A listener's failure is its own.
+      }
+    }
+  }
+
+  /** NOTIFY payloads for `events`: `{"seq": n, "events": [...]}` below MAX_PAYLOAD octets; the
+   *  sequence number makes each unique (NOTIFY folds identical payloads of one transaction). */
+  private payloads(events: EventBody[]): string[] {
+    const out: string[] = [];
+    let batch: string[] = [];
+    let size = 2;
+    const flush = () => {
+      if (batch.length) out.push(`{"seq":${this.seq++},"events":[${batch.join(',')}]}`);
+      batch = [];
+      size = 2;
+    };
+    for (const e of events) {
+      const s = JSON.stringify({ ...e, origin: this.id });
+      if (size + s.length + 1 > MAX_PAYLOAD) flush();
+      batch.push(s);
+      size += s.length + 1;
+    }
+    flush();
+    return out;
+  }
+
+  /** One transaction; `events` are sent with NOTIFY before COMMIT. Retries deadlocks. */
+  private async tx<T>(f: (q: Q, emit: (e: EventBody) => void) => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error('store: closed');
+    for (let attempt = 1; ; attempt++) {
+      const c = await this.pool.connect();
+      const events: EventBody[] = [];
+      try {
+        await c.query('BEGIN');
+        const result = await f((sql, params) => c.query(sql, params), (e) => events.push(e));
+        if (events.length) await c.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [this.channel, this.payloads(events)]);
+        await c.query('COMMIT');
+        c.release();
+        return result;
+      } catch (e) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        c.release();
+        if (retryable(e) && attempt < MAX_ATTEMPTS) continue;
+        throw e;
+      }
+    }
+  }
+
+  private q(sql: string, params?: unknown[]): Promise<pg.QueryResult> {
+    if (this.closed) return Promise.reject(new Error('store: closed'));
+    return this.pool.query(sql, params);
+  }
+
+  /** Locks the named user rows in username order; returns the rows found, by name. */
+  private async lockUsers(q: Q, names: string[]): Promise<Map<string, UserRow>> {
+    const r = await q('SELECT * FROM users WHERE username = ANY($1::text[]) ORDER BY username FOR UPDATE', [[...new Set(names)]]);
+    return new Map((r.rows as UserRow[]).map((u) => [u.username, u]));
+  }
+
+  /** [LOCK-6] The actor's epoch must be current and the user online (its row is locked by the caller). */
+  private checkActor(actor: Actor, row: UserRow | undefined): Stale | null {
+    if (!row) return stale('state');
+    if (isAdmin(actor)) return null;
+    if (row.epoch !== actor.epoch) return stale('epoch');
+    if (row.state !== 'online') return stale('state');
+    return null;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Users
+
+  async registerUser(user: NewUser, now: number): Promise<RegisterResult> {
+    const bad = validateNewUser(user);
+    if (bad) return { ok: false, error: 'invalid', detail: bad };
+    const r = await this.q(
+      `INSERT INTO users (username, salt, iterations, stored_key, server_key, public_key, key_blob, full_name, location, about, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (username) DO NOTHING`,
+      [
+        user.username,
+        user.verifier.salt,
+        user.verifier.iterations,
+        user.verifier.storedKey,
+        user.verifier.serverKey,
+        user.publicKey,
+        user.keyBlob,
+        user.profile?.fullName ?? '',
+        user.profile?.location ?? '',
+        user.profile?.about ?? '',
+        now,
+      ],
+    );
+    // [REGISTER-2]
+    return r.rowCount === 1 ? { ok: true } : { ok: false, error: 'exists' };
+  }
+
+  async getUser(username: string): Promise<UserRecord | null> {
+    const r = await this.q('SELECT * FROM users WHERE username = $1', [username]);
+    return r.rows.length ? userFromRow(r.rows[0] as UserRow) : null;
+  }
+
+  async listUsers(cursor: string | null, limit: number): Promise<string[]> {
+    const r = await this.q('SELECT username FROM users WHERE username > $1 ORDER BY username LIMIT $2', [cursor ?? '', Math.max(0, Math.min(limit, 100000))]);
+    return r.rows.map((x: { username: string }) => x.username);
+  }
+
+  async countUsers(): Promise<number> {
+    const r = await this.q('SELECT count(*) AS n FROM users');
+    return Number(r.rows[0].n);
+  }
+
+  async deleteUser(username: string, force = false): Promise<DeleteResult> {
+    return this.tx(async (q, emit): Promise<DeleteResult> => {
+      const row = (await this.lockUsers(q, [username])).get(username);
+      if (!row) return { ok: false, error: 'unknown' };
+      if (row.state !== 'offline' && !force) return { ok: false, error: 'online' };
+      const buddies = (await q('SELECT other FROM buddies WHERE owner = $1', [username])).rows.map((x: { other: string }) => x.other);
+      await q('DELETE FROM buddies WHERE owner = $1 OR other = $1', [username]);
+      await q('DELETE FROM adds WHERE from_user = $1 OR to_user = $1', [username]);
+      await q('DELETE FROM blocks WHERE owner = $1 OR blocked = $1', [username]);
+      await q('DELETE FROM users WHERE username = $1', [username]);
+      if (row.state === 'online') emit({ type: 'presence', user: username, status: 'offline' });
+      for (const b of buddies) emit({ type: 'contact', owner: b, contact: { user: username, relation: 'none', status: 'offline' } });
+      return { ok: true };
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // The lock (DESIGN 4)
+
+  async tryLock(username: string, ms: MsRef, now: number, leaseMs: number): Promise<LockResult> {
+    const leaseExpiresAt = now + leaseMs;
+    // One statement: the conditional UPDATE is the lock [LOCK-1]; `cur` (the statement's snapshot)
+    // says why when it did not match.
+    const r = await this.q(
+      `WITH m AS (SELECT 1 FROM ms WHERE ms_id = $2 AND incarnation = $3 AND lease_expires_at > $4),
+            cur AS (SELECT state, lease_expires_at FROM users WHERE username = $1),
+            upd AS (
+              UPDATE users SET state = 'locked', epoch = epoch + 1, ms_id = $2, ms_incarnation = $3, lease_expires_at = $5, address = NULL, status = NULL
+              WHERE username = $1 AND EXISTS (SELECT 1 FROM m)
+                AND (state = 'offline' OR (state = 'locked' AND lease_expires_at <= $4))
+              RETURNING epoch, salt, iterations, stored_key, server_key)
+       SELECT cur.state, cur.lease_expires_at, EXISTS (SELECT 1 FROM m) AS ms_ok, upd.*
+       FROM cur LEFT JOIN upd ON true`,
+      [username, ms.msId, ms.incarnation, now, leaseExpiresAt],
+    );
+    if (!r.rows.length) return { ok: false, error: 'unknown' };
+    const row = r.rows[0] as { state: string; lease_expires_at: number | null; ms_ok: boolean; epoch: number | null; salt: string; iterations: number; stored_key: string; server_key: string };
+    if (row.epoch !== null && row.epoch !== undefined) {
+      return { ok: true, epoch: row.epoch, leaseExpiresAt, verifier: { salt: row.salt, iterations: row.iterations, storedKey: row.stored_key, serverKey: row.server_key } };
+    }
+    if (!row.ms_ok) return { ok: false, error: 'ms-unknown' };
+    if (row.state === 'online') return { ok: false, error: 'online' }; // [LOCK-2]
+    // locked and live, or another process took it between our snapshot and our update
+    return { ok: false, error: 'locked' };
+  }
+
+  async unlock(username: string, epoch: number): Promise<OkResult | Stale | Unknown> {
+    const r = await this.q(
+      `WITH cur AS (SELECT epoch, state FROM users WHERE username = $1),
+            upd AS (UPDATE users SET state = 'offline', ms_id = NULL, ms_incarnation = NULL, lease_expires_at = NULL, address = NULL, status = NULL
+                    WHERE username = $1 AND epoch = $2 AND state = 'locked' RETURNING 1 AS done)
+       SELECT cur.epoch, cur.state, upd.done FROM cur LEFT JOIN upd ON true`,
+      [username, epoch],
+    );
+    if (!r.rows.length) return { ok: false, error: 'unknown' };
+    const row = r.rows[0] as { epoch: number; state: string; done: number | null };
+    if (row.done) return { ok: true };
+    if (row.epoch !== epoch) return stale('epoch'); // [LOCK-6]
+    if (row.state === 'online') return stale('state');
+    return { ok: true };
+  }
+
+  async goOnline(username: string, epoch: number, ms: MsRef, address: string, status: UserStatus, now: number): Promise<OnlineResult> {
+    if (!isHostPort(address) || !isStatus(status)) return stale('state');
+    // The presence event carries the public key, which only the statement reads: the payload is
+    // built around a marker that the statement replaces ('#' appears in no name, address or key).
+    const [pre, post] = this.payloads([{ type: 'presence', user: username, status, msId: ms.msId, address, publicKey: '#KEY#' }])[0].split('#KEY#');
+    const r = await this.q(
+      `WITH cur AS (SELECT epoch, state, lease_expires_at, ms_id, ms_incarnation FROM users WHERE username = $1),
+            upd AS (
+              UPDATE users SET state = 'online', address = $5, status = $6, lease_expires_at = NULL
+              WHERE username = $1 AND epoch = $2 AND state = 'locked' AND lease_expires_at > $7 AND ms_id = $3 AND ms_incarnation = $4
+                AND EXISTS (SELECT 1 FROM ms WHERE ms_id = $3 AND incarnation = $4 AND lease_expires_at > $7)
+              RETURNING key_blob, public_key)
+       SELECT cur.*, upd.key_blob, upd.public_key,
+              CASE WHEN upd.public_key IS NOT NULL THEN pg_notify($8, $9 || upd.public_key || $10) END AS notified
+       FROM cur LEFT JOIN upd ON true`,
+      [username, epoch, ms.msId, ms.incarnation, address, status, now, this.channel, pre, post],
+    );
+    if (!r.rows.length) return { ok: false, error: 'unknown' };
+    const row = r.rows[0] as {
+      epoch: number;
+      state: string;
+      lease_expires_at: number | null;
+      ms_id: string | null;
+      ms_incarnation: number | null;
+      key_blob: string | null;
+      public_key: string | null;
+    };
+    if (row.key_blob === null || row.public_key === null) {
+      if (row.epoch !== epoch) return stale('epoch'); // [LOCK-6]
+      if (row.state !== 'locked') return stale('state');
+      if ((row.lease_expires_at ?? 0) <= now) return stale('expired'); // [LOCK-3]
+      if (row.ms_id !== ms.msId || row.ms_incarnation !== ms.incarnation) return stale('wrong-ms');
+      return stale('wrong-ms'); // the MS enrollment is gone
+    }
+    const { contacts, pending } = await this.contactsAndPending(username);
+    return { ok: true, keyBlob: row.key_blob, publicKey: row.public_key, status, contacts, pending };
+  }
+
+  private async contactsAndPending(user: string, q: Q = (s, p) => this.q(s, p)): Promise<{ contacts: ContactEntry[]; pending: PendingAdd[] }> {
+    const r = await q(
+      `SELECT 'b' AS kind, b.other AS "user", u.state, u.status, u.address, u.public_key,
+              EXISTS (SELECT 1 FROM blocks k WHERE k.owner = b.other AND k.blocked = b.owner)::int AS blocked_by_them, NULL::bigint AS time
+         FROM buddies b JOIN users u ON u.username = b.other WHERE b.owner = $1
+       UNION ALL SELECT 'o', to_user, NULL, NULL, NULL, NULL, 0, time FROM adds WHERE from_user = $1
+       UNION ALL SELECT 'k', blocked, NULL, NULL, NULL, NULL, 0, NULL FROM blocks WHERE owner = $1
+       UNION ALL SELECT 'i', from_user, NULL, NULL, NULL, NULL, 0, time FROM adds WHERE to_user = $1`,
+      [user],
+    );
+    const peers: PeerRow[] = [];
+    const outgoing: string[] = [];
+    const blocked: string[] = [];
+    const pending: PendingAdd[] = [];
+    for (const x of r.rows as Array<PeerRow & { kind: string; time: number | null }>) {
+      if (x.kind === 'b') peers.push(x);
+      else if (x.kind === 'o') outgoing.push(x.user);
+      else if (x.kind === 'k') blocked.push(x.user);
+      else pending.push({ from: x.user, to: user, time: x.time ?? 0 });
+    }
+    pending.sort((a, b) => a.time - b.time || (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
+    return { contacts: mergeContacts(peers, outgoing.sort(), blocked.sort()), pending };
+  }
+
+  async goOffline(username: string, epoch: number): Promise<OfflineResult> {
+    return this.tx(async (q, emit): Promise<OfflineResult> => {
+      const row = (await this.lockUsers(q, [username])).get(username);
+      if (!row) return { ok: false, error: 'unknown' };
+      if (row.epoch !== epoch) return stale('epoch'); // [LOCK-6]
+      if (row.state === 'offline') return { ok: true, wasOnline: false };
+      await this.setOffline(q, [username]);
+      if (row.state === 'online') emit({ type: 'presence', user: username, status: 'offline' });
+      return { ok: true, wasOnline: row.state === 'online' };
+    });
+  }
+
+  private async setOffline(q: Q, users: string[]): Promise<void> {
+    if (!users.length) return;
+    await q(
+      `UPDATE users SET state = 'offline', ms_id = NULL, ms_incarnation = NULL, lease_expires_at = NULL, address = NULL, status = NULL WHERE username = ANY($1::text[])`,
+      [users],
+    );
+  }
+
+  async setStatus(username: string, epoch: number, status: UserStatus): Promise<OkResult | Stale | Unknown> {
+    if (!isStatus(status)) return stale('state');
+    return this.tx(async (q, emit): Promise<OkResult | Stale | Unknown> => {
+      const row = (await this.lockUsers(q, [username])).get(username);
+      if (!row) return { ok: false, error: 'unknown' };
+      if (row.epoch !== epoch) return stale('epoch'); // [LOCK-6]
+      if (row.state !== 'online') return stale('state');
+      await q('UPDATE users SET status = $1 WHERE username = $2', [status, username]);
+      emit({ type: 'presence', user: username, status, msId: row.ms_id ?? undefined, address: row.address ?? undefined, publicKey: row.public_key });
+      return { ok: true };
+    });
+  }
+
+  async checkSession(username: string, epoch: number): Promise<SessionCheck> {
+    const r = await this.q('SELECT epoch, state FROM users WHERE username = $1', [username]);
+    if (!r.rows.length) return { ok: false, error: 'unknown' };
+    const row = r.rows[0] as { epoch: number; state: string };
+    if (row.epoch !== epoch) return stale('epoch');
+    if (row.state !== 'online') return stale('state');
+    return { ok: true };
+  }
+
+  async expireLocks(now: number): Promise<string[]> {
+    // [LOCK-3] one statement: a lock re-granted meanwhile has a later lease and is not matched
+    const r = await this.q(
+      `UPDATE users SET state = 'offline', ms_id = NULL, ms_incarnation = NULL, lease_expires_at = NULL, address = NULL, status = NULL
+       WHERE state = 'locked' AND lease_expires_at <= $1 RETURNING username`,
+      [now],
+    );
+    return r.rows.map((x: { username: string }) => x.username).sort();
+  }
+
+  async offlineAllOfMs(msId: string, olderThanIncarnation?: number): Promise<FreedUsers> {
+    return this.tx((q, emit) => this.freeUsersOf(q, emit, msId, olderThanIncarnation));
+  }
+
+  private async freeUsersOf(q: Q, emit: (e: EventBody) => void, msId: string, olderThan?: number): Promise<FreedUsers> {
+    const r = await q(
+      `SELECT username, state FROM users WHERE ms_id = $1 AND state <> 'offline' AND ($2::bigint IS NULL OR ms_incarnation < $2)
+       ORDER BY username FOR UPDATE`,
+      [msId, olderThan ?? null],
+    );
+    const rows = r.rows as Array<{ username: string; state: string }>;
+    await this.setOffline(
+      q,
+      rows.map((x) => x.username),
+    );
+    const freed: FreedUsers = { offline: [], unlocked: [] };
+    for (const x of rows) {
+      if (x.state === 'online') {
+        freed.offline.push(x.username);
+        emit({ type: 'presence', user: x.username, status: 'offline' });
+      } else freed.unlocked.push(x.username);
+    }
+    return freed;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Messaging Servers
+
+  async enrollMs(ms: MsEnrollment, now: number, leaseMs: number): Promise<EnrollResult> {
+    const bad = validateEnrollment(ms);
+    if (bad) return { ok: false, error: 'invalid', detail: bad };
+    return this.tx(async (q, emit): Promise<EnrollResult> => {
+      // Serialize enrollments of one id across processes (the row may not exist yet).
+      await q(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`imsp-ms:${this.schema}:${ms.msId}`]);
+      const old = (await q('SELECT * FROM ms WHERE ms_id = $1', [ms.msId])).rows[0] as MsRow | undefined;
+      // [ENROLL-6]
+      if (old && old.lease_expires_at > now && old.incarnation >= ms.incarnation) return { ok: false, error: 'conflict', incarnation: old.incarnation };
+      const freed = await this.freeUsersOf(q, emit, ms.msId);
+      let replaced: { incarnation: number; freed: FreedUsers } | null = null;
+      if (old) {
+        replaced = { incarnation: old.incarnation, freed };
+        emit({ type: 'ms-gone', msId: old.ms_id, incarnation: old.incarnation, reason: old.lease_expires_at > now ? 'replaced' : 'expired' });
+      }
+      const leaseExpiresAt = now + leaseMs;
+      await q(
+        `INSERT INTO ms (ms_id, incarnation, listen, capacity, load, enrolled_at, last_seen, lease_expires_at) VALUES ($1, $2, $3, $4, 0, $5, $5, $6)
+         ON CONFLICT (ms_id) DO UPDATE SET incarnation = $2, listen = $3, capacity = $4, load = 0, enrolled_at = $5, last_seen = $5, lease_expires_at = $6`,
+        [ms.msId, ms.incarnation, ms.listen, ms.capacity, now, leaseExpiresAt],
+      );
+      emit({ type: 'ms-enrolled', msId: ms.msId, incarnation: ms.incarnation });
+      return { ok: true, leaseExpiresAt, replaced };
+    });
+  }
+
+  async renewMs(ms: MsRef, now: number, leaseMs: number, load?: number): Promise<RenewResult> {
+    const l = load === undefined || !Number.isSafeInteger(load) || load < 0 || load > 2 ** 31 - 1 ? null : load;
+    const leaseExpiresAt = now + leaseMs;
+    const r = await this.q(
+      `UPDATE ms SET last_seen = $1, lease_expires_at = $2, load = coalesce($3, load) WHERE ms_id = $4 AND incarnation = $5 AND lease_expires_at > $1`,
+      [now, leaseExpiresAt, l, ms.msId, ms.incarnation],
+    );
+    return r.rowCount === 1 ? { ok: true, leaseExpiresAt } : { ok: false, error: 'ms-unknown' };
+  }
+
+  async leaveMs(ms: MsRef): Promise<LeaveResult> {
+    return this.tx(async (q, emit): Promise<LeaveResult> => {
+      await q(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`imsp-ms:${this.schema}:${ms.msId}`]);
+      const del = await q('DELETE FROM ms WHERE ms_id = $1 AND incarnation = $2', [ms.msId, ms.incarnation]);
+      if (del.rowCount !== 1) return { ok: false, error: 'ms-unknown' };
+      const freed = await this.freeUsersOf(q, emit, ms.msId);
+      emit({ type: 'ms-gone', msId: ms.msId, incarnation: ms.incarnation, reason: 'left' });
+      return { ok: true, freed };
+    });
+  }
+
+  async expireMs(now: number): Promise<Array<MsRef & { freed: FreedUsers }>> {
+    return this.tx(async (q, emit) => {
+      // SKIP LOCKED: another process expiring (or an MS renewing) concurrently keeps its rows.
+      const del = await q(
+        `DELETE FROM ms WHERE ms_id IN (SELECT ms_id FROM ms WHERE lease_expires_at <= $1 ORDER BY ms_id FOR UPDATE SKIP LOCKED) RETURNING ms_id, incarnation`,
+        [now],
+      );
+      const out: Array<MsRef & { freed: FreedUsers }> = [];
+      for (const r of (del.rows as Array<{ ms_id: string; incarnation: number }>).sort((a, b) => (a.ms_id < b.ms_id ? -1 : 1))) {
+        const freed = await this.freeUsersOf(q, emit, r.ms_id); // [HB-4]
+        emit({ type: 'ms-gone', msId: r.ms_id, incarnation: r.incarnation, reason: 'expired' });
+        out.push({ msId: r.ms_id, incarnation: r.incarnation, freed });
+      }
+      return out;
+    });
+  }
+
+  async listMs(): Promise<MsInfo[]> {
+    return ((await this.q('SELECT * FROM ms ORDER BY ms_id')).rows as MsRow[]).map(msFromRow);
+  }
+
+  async getMs(msId: string): Promise<MsInfo | null> {
+    const r = await this.q('SELECT * FROM ms WHERE ms_id = $1', [msId]);
+    return r.rows.length ? msFromRow(r.rows[0] as MsRow) : null;
+  }
+
+  async pickMs(now: number): Promise<MsInfo | null> {
+    const r = await this.q('SELECT * FROM ms WHERE lease_expires_at > $1 AND load < capacity ORDER BY load::float8 / capacity, ms_id LIMIT 1', [now]);
+    return r.rows.length ? msFromRow(r.rows[0] as MsRow) : null;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Contacts (DESIGN 5)
+
+  private async one(q: Q, sql: string, params: unknown[]): Promise<boolean> {
+    return (await q(sql, params)).rows.length > 0;
+  }
+  private isBuddy(q: Q, a: string, b: string): Promise<boolean> {
+    return this.one(q, 'SELECT 1 FROM buddies WHERE owner = $1 AND other = $2', [a, b]);
+  }
+  private addExists(q: Q, from: string, to: string): Promise<boolean> {
+    return this.one(q, 'SELECT 1 FROM adds WHERE from_user = $1 AND to_user = $2', [from, to]);
+  }
+  private isBlocked(q: Q, owner: string, other: string): Promise<boolean> {
+    return this.one(q, 'SELECT 1 FROM blocks WHERE owner = $1 AND blocked = $2', [owner, other]);
+  }
+  private async contactCount(q: Q, user: string): Promise<number> {
+    // [ADD-LIMIT-1] buddies and ADDs sent, unanswered
+    const r = await q('SELECT (SELECT count(*) FROM buddies WHERE owner = $1) + (SELECT count(*) FROM adds WHERE from_user = $1) AS n', [user]);
+    return Number(r.rows[0].n);
+  }
+
+  private async buddyPeer(q: Q, viewer: string, other: string): Promise<PeerRow | undefined> {
+    const r = await q(
+      `SELECT u.username AS "user", u.state, u.status, u.address, u.public_key,
+              EXISTS (SELECT 1 FROM blocks k WHERE k.owner = u.username AND k.blocked = $1)::int AS blocked_by_them
+       FROM users u WHERE u.username = $2`,
+      [viewer, other],
+    );
+    return r.rows[0] as PeerRow | undefined;
+  }
+
+  private async emitBuddy(q: Q, emit: (e: EventBody) => void, owner: string, other: string): Promise<void> {
+    const p = await this.buddyPeer(q, owner, other);
+    if (!p) return;
+    const contact: ContactEntry = (await this.isBlocked(q, owner, other)) ? { user: other, relation: 'blocked', status: 'offline' } : buddyEntry(p);
+    emit({ type: 'contact', owner, contact });
+  }
+
+  private async makeBuddies(q: Q, emit: (e: EventBody) => void, a: string, b: string, now: number): Promise<void> {
+    await q('INSERT INTO buddies (owner, other, since) VALUES ($1, $2, $3), ($2, $1, $3) ON CONFLICT DO NOTHING', [a, b, now]);
+    await q('DELETE FROM adds WHERE (from_user = $1 AND to_user = $2) OR (from_user = $2 AND to_user = $1)', [a, b]);
+    await this.emitBuddy(q, emit, a, b);
+    await this.emitBuddy(q, emit, b, a);
+  }
+
+  async addRequest(actor: Actor, to: string, now: number): Promise<AddResult> {
+    return this.tx(async (q, emit): Promise<AddResult> => {
+      const rows = await this.lockUsers(q, [actor.user, to]);
+      const bad = this.checkActor(actor, rows.get(actor.user));
+      if (bad) return bad;
+      const from = actor.user;
+      if (to === from) return { ok: false, error: 'self' };
+      const target = rows.get(to);
+      if (!target) return { ok: false, error: 'unknown' }; // [USER-2]
+      if (await this.isBlocked(q, to, from)) return { ok: true, outcome: 'blocked-silently' }; // [BLOCK-3]
+      if (await this.isBuddy(q, from, to)) return { ok: false, error: 'buddy' }; // [ADD-4]
+      if (await this.addExists(q, from, to)) return { ok: false, error: 'duplicate' }; // [ADD-4]
+      if (await this.addExists(q, to, from)) {
+        if ((await this.contactCount(q, from)) >= this.limits.maxContacts) return { ok: false, error: 'limit', which: 'contacts' };
+        await this.makeBuddies(q, emit, from, to, now);
+        emit({ type: 'answer', from, to, decision: 'grant' });
+        return { ok: true, outcome: 'granted' };
+      }
+      if ((await this.contactCount(q, from)) >= this.limits.maxContacts) return { ok: false, error: 'limit', which: 'contacts' }; // [ADD-LIMIT-1]
+      const incoming = Number((await q('SELECT count(*) AS n FROM adds WHERE to_user = $1', [to])).rows[0].n);
+      if (incoming >= this.limits.maxPendingAdds) return { ok: false, error: 'limit', which: 'pending' }; // [ADD-LIMIT-2]
+      await q('INSERT INTO adds (from_user, to_user, time) VALUES ($1, $2, $3)', [from, to, now]);
+      emit({ type: 'add', from, to, time: now });
+      if (target.state === 'online') {
+        return { ok: true, outcome: 'delivered', time: now, targetMs: { msId: target.ms_id ?? '', incarnation: target.ms_incarnation ?? 0 } };
+      }
+      return { ok: true, outcome: 'stored', time: now };
+    });
+  }
+
+  async answer(actor: Actor, from: string, decision: Decision, now: number): Promise<AnswerResult> {
+    return this.tx(async (q, emit): Promise<AnswerResult> => {
+      const rows = await this.lockUsers(q, [actor.user, from]);
+      const bad = this.checkActor(actor, rows.get(actor.user));
+      if (bad) return bad;
+      const me = actor.user;
+      if (!(await this.addExists(q, from, me))) return { ok: false, error: 'no-pending' }; // [ADD-9]
+      if (decision === 'deny') {
+        await q('DELETE FROM adds WHERE from_user = $1 AND to_user = $2', [from, me]);
+        emit({ type: 'answer', from: me, to: from, decision: 'deny' });
+        return { ok: true, outcome: 'denied' };
+      }
+      if ((await this.contactCount(q, me)) >= this.limits.maxContacts) return { ok: false, error: 'limit', which: 'contacts' };
+      await this.makeBuddies(q, emit, me, from, now);
+      emit({ type: 'answer', from: me, to: from, decision: 'grant' });
+      return { ok: true, outcome: 'granted' };
+    });
+  }
+
+  async remove(actor: Actor, other: string): Promise<RemoveResult> {
+    return this.tx(async (q, emit): Promise<RemoveResult> => {
+      const rows = await this.lockUsers(q, [actor.user, other]);
+      const bad = this.checkActor(actor, rows.get(actor.user));
+      if (bad) return bad;
+      const me = actor.user;
+      if (await this.isBuddy(q, me, other)) {
+        await q('DELETE FROM buddies WHERE (owner = $1 AND other = $2) OR (owner = $2 AND other = $1)', [me, other]);
+        emit({ type: 'contact', owner: me, contact: { user: other, relation: 'none', status: 'offline' } });
+        emit({ type: 'contact', owner: other, contact: { user: me, relation: 'none', status: 'offline' } });
+        return { ok: true, removed: 'buddy' };
+      }
+      if (await this.addExists(q, me, other)) {
+        await q('DELETE FROM adds WHERE from_user = $1 AND to_user = $2', [me, other]); // [ADD-9] withdrawn
+        emit({ type: 'contact', owner: me, contact: { user: other, relation: 'none', status: 'offline' } });
+        return { ok: true, removed: 'pending' };
+      }
+      return { ok: false, error: 'not-contact' }; // [REM-2]
+    });
+  }
+
+  async block(actor: Actor, other: string): Promise<BlockResult> {
+    return this.tx(async (q, emit): Promise<BlockResult> => {
+      const rows = await this.lockUsers(q, [actor.user, other]);
+      const bad = this.checkActor(actor, rows.get(actor.user));
+      if (bad) return bad;
+      const me = actor.user;
+      if (other === me) return { ok: false, error: 'self' };
+      if (!rows.has(other)) return { ok: false, error: 'unknown' };
+      if (await this.isBlocked(q, me, other)) return { ok: true, already: true };
+      const n = Number((await q('SELECT count(*) AS n FROM blocks WHERE owner = $1', [me])).rows[0].n);
+      if (n >= this.limits.maxBlocked) return { ok: false, error: 'limit', which: 'blocked' }; // [BLOCK-LIMIT-1]
+      await q('INSERT INTO blocks (owner, blocked) VALUES ($1, $2)', [me, other]);
+      await q('DELETE FROM adds WHERE from_user = $1 AND to_user = $2', [other, me]);
+      emit({ type: 'contact', owner: me, contact: { user: other, relation: 'blocked', status: 'offline' } });
+      // [BLOCK-3] the blocked user sees the blocker offline
+      if (await this.isBuddy(q, other, me)) emit({ type: 'presence', user: me, status: 'offline', to: other });
+      return { ok: true, already: false };
+    });
+  }
+
+  async unblock(actor: Actor, other: string): Promise<UnblockResult> {
+    return this.tx(async (q, emit): Promise<UnblockResult> => {
+      const rows = await this.lockUsers(q, [actor.user, other]);
+      const bad = this.checkActor(actor, rows.get(actor.user));
+      if (bad) return bad;
+      const me = actor.user;
+      const del = await q('DELETE FROM blocks WHERE owner = $1 AND blocked = $2', [me, other]);
+      if (del.rowCount !== 1) return { ok: false, error: 'not-blocked' };
+      if (await this.isBuddy(q, me, other)) {
+        await this.emitBuddy(q, emit, me, other);
+        const mine = await this.buddyPeer(q, other, me);
+        if (mine) {
+          const e = buddyEntry(mine);
+          emit({ type: 'presence', user: me, status: e.status, address: e.address, publicKey: e.publicKey, to: other });
+        }
+      } else if (await this.addExists(q, me, other)) {
+        emit({ type: 'contact', owner: me, contact: { user: other, relation: 'pending', status: 'offline' } });
+      } else {
+        emit({ type: 'contact', owner: me, contact: { user: other, relation: 'none', status: 'offline' } });
+      }
+      return { ok: true };
+    });
+  }
+
+  async listContacts(username: string): Promise<ContactEntry[]> {
+    return (await this.contactsAndPending(username)).contacts;
+  }
+
+  async pendingFor(username: string): Promise<PendingAdd[]> {
+    const r = await this.q('SELECT from_user AS "from", to_user AS "to", time FROM adds WHERE to_user = $1 ORDER BY time, from_user', [username]);
+    return r.rows as PendingAdd[];
+  }
+
+  async watchers(username: string): Promise<Watcher[]> {
+    const r = await this.q(
+      `SELECT u.username AS "user", u.ms_id AS "msId", u.ms_incarnation AS incarnation
+       FROM buddies b JOIN users u ON u.username = b.other
+       WHERE b.owner = $1 AND u.state = 'online'
+         AND NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = b.owner AND k.blocked = b.other)
+         AND NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = b.other AND k.blocked = b.owner)
+       ORDER BY u.username`,
+      [username],
+    );
+    return r.rows as Watcher[];
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Profile, search, password
+
+  async getProfile(username: string): Promise<Profile | null> {
+    const r = await this.q('SELECT full_name, location, about FROM users WHERE username = $1', [username]);
+    if (!r.rows.length) return null;
+    const x = r.rows[0] as { full_name: string; location: string; about: string };
+    return { fullName: x.full_name, location: x.location, about: x.about };
+  }
+
+  async setProfile(actor: Actor, profile: Partial<Profile>): Promise<ProfileResult> {
+    const bad = validateProfile(profile);
+    if (bad) return { ok: false, error: 'invalid', detail: bad };
+    return this.tx(async (q): Promise<ProfileResult> => {
+      const s = this.checkActor(actor, (await this.lockUsers(q, [actor.user])).get(actor.user)); // [PROFILE-3]
+      if (s) return s;
+      await q('UPDATE users SET full_name = coalesce($1, full_name), location = coalesce($2, location), about = coalesce($3, about) WHERE username = $4', [
+        profile.fullName ?? null,
+        profile.location ?? null,
+        profile.about ?? null,
+        actor.user,
+      ]);
+      return { ok: true };
+    });
+  }
+
+  async searchUsers(query: string, field: SearchField, cursor: string | null, limit: number, searcher?: string): Promise<SearchPage> {
+    const bad = checkSearch(query, field, cursor, this.limits);
+    if (bad) return bad;
+    // [SEARCH-3]
+    const n = Math.max(1, Math.min(Number.isSafeInteger(limit) ? limit : this.limits.maxSearchResults, this.limits.maxSearchResults));
+    const like = '%' + escapeLike(query) + '%';
+    const m = (col: string) => `${col} ILIKE $1 ESCAPE '\\'`;
+    const cond = field === 'username' ? m('username') : field === 'name' ? m('full_name') : field === 'location' ? m('location') : `(${m('username')} OR ${m('full_name')} OR ${m('location')})`;
+    const notBlocking = searcher ? 'AND NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = users.username AND k.blocked = $4)' : '';
+    const params: unknown[] = [like, cursor ?? '', n + 1];
+    if (searcher) params.push(searcher);
+    const r = await this.q(`SELECT username, full_name, location FROM users WHERE username > $2 AND ${cond} ${notBlocking} ORDER BY username LIMIT $3`, params);
+    return searchPage(r.rows as Array<{ username: string; full_name: string; location: string }>, n);
+  }
+
+  async passwd(actor: Actor, verifier: Verifier, keyBlob: string): Promise<PasswdResult> {
+    const bad = validateVerifier(verifier) ?? (isKeyBlob(keyBlob) ? null : 'keyBlob');
+    if (bad) return { ok: false, error: 'invalid', detail: bad };
+    return this.tx(async (q): Promise<PasswdResult> => {
+      const s = this.checkActor(actor, (await this.lockUsers(q, [actor.user])).get(actor.user));
+      if (s) return s;
+      await q('UPDATE users SET salt = $1, iterations = $2, stored_key = $3, server_key = $4, key_blob = $5 WHERE username = $6', [
+        verifier.salt,
+        verifier.iterations,
+        verifier.storedKey,
+        verifier.serverKey,
+        keyBlob,
+        actor.user,
+      ]);
+      return { ok: true };
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  onChange(listener: StoreListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    const l = this.listenClient;
+    this.listenClient = null;
+    if (l) await l.end().catch(() => undefined);
+    await this.pool.end().catch(() => undefined);
+  }
+}

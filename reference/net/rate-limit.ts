@@ -66,6 +66,11 @@ export interface RateLimitOptions {
   burst?: number;
   /** limits.json rateLimitWarnings (3). */
   warnings?: number;
+  /**
+   * The heartbeat interval the peer keeps (clientHeartbeatInterval, 30000): a PING that comes no more
+   * often than this is not counted against the limit.
+   */
+  heartbeatInterval?: number;
 }
 
 /**
@@ -75,15 +80,25 @@ export interface RateLimitOptions {
 export class RateLimiter {
   private readonly bucket: TokenBucket;
   private readonly maxWarnings: number;
+  private readonly heartbeatInterval: number;
+  private lastFreePing = Number.NEGATIVE_INFINITY;
   private warned = 0;
 
   constructor(opts: RateLimitOptions = {}, now = Date.now()) {
     this.bucket = new TokenBucket(opts.perSecond ?? 50, opts.burst ?? 100, now);
     this.maxWarnings = opts.warnings ?? 3;
+    this.heartbeatInterval = opts.heartbeatInterval ?? 30_000;
   }
 
-  /** Judges one incoming request at time `now`. */
-  check(now: number): RateVerdict {
+  /**
+   * Judges one incoming request at time `now`.
+   * @param ping the request is a PING: not counted when it comes no more often than the heartbeat interval
+   */
+  check(now: number, ping = false): RateVerdict {
+    if (ping && now - this.lastFreePing >= this.heartbeatInterval) {
+      this.lastFreePing = now; // [RATE-1] heartbeats at the agreed pace are free
+      return { action: 'allow' };
+    }
     if (this.bucket.take(now)) return { action: 'allow' };
     const retryAfter = Math.max(1, this.bucket.retryAfter(now));
     if (this.warned >= this.maxWarnings) return { action: 'disconnect', retryAfter }; // [RATE-3]

@@ -44,3 +44,12 @@ test('[RATE-3] limiter: warnings then disconnect', () => {
   assert.equal(none.check(0).action, 'allow');
   assert.equal(none.check(0).action, 'disconnect');
 });
+
+test('[RATE-1] a PING at the heartbeat pace is not counted; a PING flood is', () => {
+  const r = new RateLimiter({ perSecond: 1, burst: 1, warnings: 0, heartbeatInterval: 1000 }, 0);
+  assert.equal(r.check(0, true).action, 'allow'); // free
+  assert.equal(r.check(0).action, 'allow'); // the one token
+  assert.equal(r.check(1000, true).action, 'allow'); // free again: a heartbeat later
+  assert.equal(r.check(1001, true).action, 'allow'); // counted: takes the token refilled since 0
+  assert.equal(r.check(1002, true).action, 'disconnect');
+});

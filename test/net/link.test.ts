@@ -1,0 +1,388 @@
+import { test, mock } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { Duplex } from 'node:stream';
+import { ImspError, errorResponse, header, request, response, type Message, type RequestMessage } from '../../generated/index.js';
+import { Link, RateLimiter, type LinkOptions } from '../../reference/net/index.js';
+import { duplexPair, RawPeer } from './helpers.js';
+
+const locate = (tag?: string): RequestMessage => request('LOCATE', tag ? { 'Imsp-version': 1, Tag: tag } : { 'Imsp-version': 1 });
+const ping = (): RequestMessage => request('PING');
+const K1 = Buffer.alloc(32, 1);
+const K2 = Buffer.alloc(32, 2);
+
+function code(c: string) {
+  return (e: unknown): boolean => e instanceof ImspError && e.code === c;
+}
+
+/** A Link on one end of a pair and a raw peer on the other. */
+function linkAndRaw(opts: LinkOptions): { link: Link; peer: RawPeer; closed: Promise<ImspError | undefined> } {
+  const [a, b] = duplexPair();
+  const link = new Link(a, opts);
+  const closed = once(link, 'close').then(([r]) => r as ImspError | undefined);
+  return { link, peer: new RawPeer(b), closed };
+}
+
+test('[CONN-5] pipelined requests get their own responses in order, Tag echoed', async (t) => {
+  const [a, b] = duplexPair();
+  let n = 0;
+  const server = new Link(b, {
+    local: 'crs', remote: 'client',
+    handler: async (req) => {
+      const i = ++n;
+      // later requests finish first: the link still answers in order
+      await new Promise((r) => setImmediate(r));
+      return response(200, { Server: `127.0.0.1:${7100 + i}` });
+    },
+  });
+  const client = new Link(a, { local: 'client', remote: 'crs' });
+  t.after(() => { client.close(); server.close(); });
+  const rs = await Promise.all([client.request(locate(), { tag: 'a' }), client.request(locate(), { tag: 'b' }), client.request(locate())]);
+  assert.deepEqual(rs.map((r) => header(r, 'Server')), ['127.0.0.1:7101', '127.0.0.1:7102', '127.0.0.1:7103']);
+  assert.deepEqual(rs.map((r) => header(r, 'Tag')), ['a', 'b', undefined]);
+});
+
+test('notifications go to listeners, not the handler; requests without a handler get 503', async (t) => {
+  const [a, b] = duplexPair();
+  const ms = new Link(b, { local: 'ms', remote: 'client' });
+  const client = new Link(a, { local: 'client', remote: 'ms', handler: () => { throw new Error('not for notifications'); } });
+  t.after(() => { client.close(); ms.close(); });
+  ms.enableSealing({ send: K1, receive: K2 });
+  client.enableSealing({ send: K2, receive: K1 });
+  const got = once(client, 'notification');
+  ms.notify(request('PRESENCE', { User: 'bob', Status: 'away' }));
+  const [msg] = (await got) as [RequestMessage];
+  assert.equal(msg.method, 'PRESENCE');
+  assert.equal(header(msg, 'Status'), 'away');
+  const r = await client.request(ping());
+  assert.equal(r.status, 503);
+  assert.equal(header(r, 'Error-code'), 'ERR_UNAVAILABLE');
+});
+
+test('[REG-3] a validation error is answered and the connection goes on', async (t) => {
+  const { link, peer } = linkAndRaw({ local: 'crs', remote: 'client', handler: () => response(200, { Server: '127.0.0.1:7100' }) });
+  t.after(() => link.close());
+  const errors: string[] = [];
+  link.on('protocolError', (e) => errors.push(e.code));
+  peer.write('LOCATE\r\nTag: t1\r\nImsp-version: 2\r\n\r\n'); // bad version value
+  peer.write('FROB\r\n\r\n'); // unknown method
+  peer.write('PING\r\n\r\n'); // not allowed client -> crs
+  peer.write('LOCATE\r\nTag: t2\r\n\r\n');
+  const ms = await peer.waitFor(4);
+  assert.deepEqual(ms.map((m) => (m.kind === 'response' ? m.status : 0)), [422, 405, 405, 200]);
+  assert.deepEqual(ms.map((m) => header(m, 'Error-code')), ['ERR_BAD_VALUE', 'ERR_UNKNOWN_METHOD', 'ERR_METHOD_NOT_ALLOWED', undefined]);
+  assert.equal(header(ms[0]!, 'Tag'), 't1');
+  assert.equal(header(ms[3]!, 'Tag'), 't2');
+  assert.deepEqual(errors, ['ERR_BAD_VALUE', 'ERR_UNKNOWN_METHOD', 'ERR_METHOD_NOT_ALLOWED']);
+  assert.equal(link.isClosed, false);
+});
+
+test('[WIRE-3] a framing error is answered with its status and offset, then the link closes', async () => {
+  const { link, peer, closed } = linkAndRaw({ local: 'crs', remote: 'client', handler: () => response(200, { Server: '127.0.0.1:7100' }) });
+  // the complete message before the error in the same chunk is still served
+  peer.write('LOCATE\r\n\r\nLOCATE\nTag: x\r\n\r\n');
+  const reason = await closed;
+  assert.equal(reason?.code, 'ERR_BARE_LF');
+  await peer.waitEnd();
+  const last = peer.messages.at(-1)!;
+  assert.ok(last.kind === 'response' && last.status === 400);
+  assert.equal(header(last, 'Error-code'), 'ERR_BARE_LF');
+  assert.equal(header(last, 'Offset'), '16');
+  assert.equal(link.isClosed, true);
+  assert.equal(link.send(ping()), false);
+  await assert.rejects(link.request(locate()), code('ERR_UNAVAILABLE'));
+});
+
+test('[WIRE-12] the peer ending mid-message closes with ERR_TRUNCATED; an orderly end closes with no reason', async () => {
+  const one = linkAndRaw({ local: 'crs', remote: 'client' });
+  one.peer.write('LOCATE\r\nTag: x');
+  one.peer.stream.end();
+  assert.equal((await one.closed)?.code, 'ERR_TRUNCATED');
+  const two = linkAndRaw({ local: 'crs', remote: 'client' });
+  const pending = two.link.request(request('LOCATE')).catch((e: unknown) => e);
+  two.peer.stream.end();
+  assert.equal(await two.closed, undefined);
+  assert.ok(code('ERR_UNAVAILABLE')(await pending));
+});
+
+test('[CONN-5] a request times out; its late response is dropped and the next one still matches', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { link, peer } = linkAndRaw({ local: 'client', remote: 'crs', requestTimeout: 1000, closeOnRequestTimeout: false });
+  t.after(() => link.close());
+  const first = link.request(locate('one'));
+  const firstResult = first.catch((e: unknown) => e);
+  await peer.waitFor(1);
+  mock.timers.tick(999);
+  const second = link.request(locate('two'));
+  mock.timers.tick(1);
+  assert.ok(code('ERR_TIMEOUT')(await firstResult));
+  peer.write('200 OK\r\nServer: 127.0.0.1:1\r\nTag: one\r\n\r\n200 OK\r\nServer: 127.0.0.1:2\r\nTag: two\r\n\r\n');
+  const r = await second;
+  assert.equal(header(r, 'Server'), '127.0.0.1:2');
+});
+
+test('[CONN-5] by default a request timeout closes the link with ERR_TIMEOUT', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { link, closed } = linkAndRaw({ local: 'client', remote: 'crs', requestTimeout: 1000 });
+  const other = link.request(locate('b')).catch((e: unknown) => e);
+  const first = link.request(locate('a')).catch((e: unknown) => e);
+  mock.timers.tick(1000);
+  assert.ok(code('ERR_TIMEOUT')(await other));
+  assert.ok(code('ERR_TIMEOUT')(await first) || code('ERR_UNAVAILABLE')(await first));
+  assert.equal((await closed)?.code, 'ERR_TIMEOUT');
+});
+
+test('a response that breaks the registry rejects its request; a response to nothing is reported', async (t) => {
+  const { link, peer } = linkAndRaw({ local: 'client', remote: 'crs' });
+  t.after(() => link.close());
+  const errs: string[] = [];
+  link.on('protocolError', (e) => errs.push(e.code));
+  const p = link.request(locate('x'));
+  peer.write('200 OK\r\nTag: x\r\n\r\n'); // Server missing
+  await assert.rejects(p, code('ERR_MISSING_HEADER'));
+  const q = link.request(locate('y'));
+  peer.write('200 OK\r\nServer: 127.0.0.1:1\r\nTag: z\r\n\r\n'); // wrong Tag
+  await assert.rejects(q, code('ERR_BAD_VALUE'));
+  const seen = once(link, 'protocolError');
+  peer.write('200 OK\r\nServer: 127.0.0.1:1\r\n\r\n');
+  const [e] = (await seen) as [ImspError];
+  assert.equal(e.code, 'ERR_OUT_OF_STATE');
+  assert.deepEqual(errs, ['ERR_MISSING_HEADER', 'ERR_BAD_VALUE', 'ERR_OUT_OF_STATE']);
+});
+
+test('[SEAL-3] sealed links: only SEALED envelopes on the wire, Seq from 0 each way', async (t) => {
+  const [a, b] = duplexPair();
+  const wire: Buffer[] = [];
+  a.on('data', (c: Buffer) => wire.push(c));
+  const ms = new Link(b, { local: 'ms', remote: 'client', handler: () => response(200) });
+  const client = new Link(a, { local: 'client', remote: 'ms', handler: () => response(200) });
+  t.after(() => { client.close(); ms.close(); });
+  ms.enableSealing({ send: K1, receive: K2 });
+  client.enableSealing({ send: K2, receive: K1 });
+  assert.throws(() => client.enableSealing({ send: K2, receive: K1 }));
+  for (let i = 0; i < 3; i++) assert.equal((await client.request(ping(), { tag: `t${i}` })).status, 200);
+  assert.equal((await ms.request(ping())).status, 200);
+  const text = Buffer.concat(wire).toString('latin1');
+  const starts = [...text.matchAll(/(?:^|\r\n\r\n)[^]*?(?=\r\n)/g)];
+  assert.ok(starts.length > 0);
+  assert.ok(!text.includes('PING') && !text.includes('200 OK') && !text.includes('Tag'));
+  assert.deepEqual([...text.matchAll(/Seq: (\d+)/g)].map((m) => Number(m[1])), [0, 1, 2, 3]);
+});
+
+test('[SEAL-3] the switch to SEALED is exact even when the first envelope shares a chunk with the last clear message', async (t) => {
+  // server side: PROOF (clear) and the client's first sealed PING arrive in one chunk
+  const { link, peer } = linkAndRaw({
+    local: 'ms', remote: 'client',
+    handler: async (req) => {
+      if (req.method === 'PROOF') {
+        await new Promise((r) => setImmediate(r)); // e.g. the MS asks the CRS first
+        link.enableSealing({ send: K1, receive: K2 });
+        return response(200, { 'Server-proof': 'A'.repeat(43), Session: 's1', Heartbeat: 30000, 'Key-blob': `v1.${'A'.repeat(22)}.15.${'A'.repeat(16)}.${'A'.repeat(107)}`, 'Public-key': `${'A'.repeat(43)}.${'A'.repeat(43)}`, Status: 'online' });
+      }
+      return response(200);
+    },
+  });
+  t.after(() => link.close());
+  peer.sendKey = K2;
+  peer.receiveKey = K1;
+  peer.write(Buffer.concat([peer.bytes(request('PROOF', { Proof: 'B'.repeat(43) })), peer.bytes(request('PING', { Tag: 'p' }), true)]));
+  const ms = await peer.waitFor(2);
+  assert.equal((ms[0] as { status: number }).status, 200);
+  assert.equal(header(ms[0]!, 'Session'), 's1');
+  assert.equal((ms[1] as { status: number }).status, 200);
+  assert.equal(header(ms[1]!, 'Tag'), 'p');
+  // both responses were sealed
+  assert.deepEqual(Buffer.concat(peer.raw).toString('latin1').match(/^SEALED|\r\n\r\nSEALED/g)?.length, 1);
+  assert.ok(Buffer.concat(peer.raw).toString('latin1').startsWith('SEALED\r\nSeq: 0\r\n'));
+});
+
+test('[SEAL-3] initiator side: INIT-ACK and the first envelope in one chunk, sealing enabled after reading INIT-ACK', async (t) => {
+  const { link, peer } = linkAndRaw({ local: 'client', remote: 'client', handler: () => response(200) });
+  t.after(() => link.close());
+  const init = request('INIT', { 'Imsp-version': 1, 'Key-share': 'A'.repeat(43), Nonce: 'N'.repeat(24), 'Content-length': 0 }, Buffer.from('x'));
+  const reply = link.handshake(init);
+  await peer.waitFor(1);
+  assert.equal((peer.messages[0] as RequestMessage).method, 'INIT');
+  peer.sendKey = K2;
+  peer.receiveKey = K1;
+  peer.write(Buffer.concat([
+    peer.bytes(request('INIT-ACK', { 'Key-share': 'B'.repeat(43), Nonce: 'M'.repeat(24) }, Buffer.from('y'))),
+    peer.bytes(request('MSG', { From: 'alice', To: 'joe', 'Content-type': 'text/plain', Tag: 'm0' }, Buffer.from('hi')), true),
+  ]));
+  const ack = await reply;
+  assert.ok(ack.kind === 'request' && ack.method === 'INIT-ACK');
+  link.enableSealing({ send: K1, receive: K2 });
+  const ms = await peer.waitFor(2);
+  assert.equal(header(ms[1]!, 'Tag'), 'm0');
+  assert.equal((ms[1] as { status: number }).status, 200);
+});
+
+test('[P2P-6] an error status answers a handshake; the initiator can still read it after enabling sealing', async (t) => {
+  const { link, peer } = linkAndRaw({ local: 'client', remote: 'client' });
+  t.after(() => link.close());
+  const reply = link.handshake(request('INIT', { 'Imsp-version': 1, 'Key-share': 'A'.repeat(43), Nonce: 'N'.repeat(24) }, Buffer.from('x')));
+  peer.write(peer.bytes(errorResponse('ERR_NOT_BUDDY')));
+  const r = await reply;
+  assert.ok(r.kind === 'response' && r.status === 403);
+});
+
+test('[SEAL-7] armed but not yet sealed: a clear 401 is still accepted (failed login), any other clear message closes', async (t) => {
+  const one = linkAndRaw({ local: 'client', remote: 'ms' });
+  t.after(() => one.link.close());
+  const p = one.link.request(request('PROOF', { Proof: 'B'.repeat(43) }));
+  one.link.enableSealing({ send: K2, receive: K1 });
+  one.peer.write(one.peer.bytes(errorResponse('ERR_AUTH_FAILED')));
+  assert.equal((await p).status, 401);
+  const two = linkAndRaw({ local: 'client', remote: 'ms' });
+  two.link.enableSealing({ send: K2, receive: K1 });
+  two.peer.write(two.peer.bytes(request('PRESENCE', { User: 'bob', Status: 'online' })));
+  assert.equal((await two.closed)?.code, 'ERR_METHOD_NOT_ALLOWED');
+});
+
+async function sealedServer(t: { after: (fn: () => void) => void }) {
+  const r = linkAndRaw({ local: 'ms', remote: 'client', handler: () => response(200) });
+  t.after(() => r.link.close());
+  r.link.enableSealing({ send: K1, receive: K2 });
+  r.peer.sendKey = K2;
+  r.peer.receiveKey = K1;
+  r.peer.write(r.peer.bytes(ping(), true));
+  await r.peer.waitFor(1);
+  return r;
+}
+
+test('[SEAL-3] a replayed envelope closes the link with 450 ERR_REPLAY', async (t) => {
+  const { peer, closed } = await sealedServer(t);
+  peer.write(peer.bytes(ping(), true, 0)); // Seq 0 again
+  assert.equal((await closed)?.code, 'ERR_REPLAY');
+  await peer.waitEnd();
+  const last = peer.messages.at(-1)!;
+  assert.ok(last.kind === 'response' && last.status === 450);
+});
+
+test('[SEAL-3] a reordered envelope (Seq skipped) closes the link with ERR_REPLAY', async (t) => {
+  const { peer, closed } = await sealedServer(t);
+  peer.write(peer.bytes(ping(), true, 2));
+  assert.equal((await closed)?.code, 'ERR_REPLAY');
+});
+
+test('[SEAL-4] a tampered envelope closes the link with 401 ERR_DECRYPT', async (t) => {
+  const { peer, closed } = await sealedServer(t);
+  const env = peer.bytes(ping(), true);
+  env[env.length - 3]! ^= 0x10;
+  peer.write(env);
+  assert.equal((await closed)?.code, 'ERR_DECRYPT');
+  await peer.waitEnd();
+  assert.equal(header(peer.messages.at(-1)!, 'Error-code'), 'ERR_DECRYPT');
+});
+
+test('[SEAL-7] [REG-2] a clear message on a sealed link closes it; a method that must be sealed is refused in clear', async (t) => {
+  const { peer, closed } = await sealedServer(t);
+  peer.write(peer.bytes(ping()));
+  assert.equal((await closed)?.code, 'ERR_METHOD_NOT_ALLOWED');
+  await peer.waitEnd();
+  // the refusal itself is in clear
+  assert.match(Buffer.concat(peer.raw).toString('latin1'), /405 [^\r]*\r\nError-code: ERR_METHOD_NOT_ALLOWED/);
+  const other = linkAndRaw({ local: 'ms', remote: 'client', handler: () => response(200) });
+  t.after(() => other.link.close());
+  other.peer.write(other.peer.bytes(request('PING', { Tag: 'c' })));
+  const [m] = await other.peer.waitFor(1);
+  assert.equal(header(m!, 'Error-code'), 'ERR_METHOD_NOT_ALLOWED');
+  assert.equal(header(m!, 'Tag'), 'c');
+  assert.equal(other.link.isClosed, false);
+});
+
+test('[SEAL-6] a nested SEALED (a decryption failure) or an envelope holding two messages closes the link', async (t) => {
+  const { peer, closed } = await sealedServer(t);
+  peer.write(peer.bytes(request('SEALED', { Seq: 9 }, Buffer.alloc(20)), true));
+  assert.equal((await closed)?.code, 'ERR_DECRYPT');
+  await peer.waitEnd();
+  assert.equal(header(peer.messages.at(-1)!, 'Error-code'), 'ERR_DECRYPT');
+  const two = await sealedServer(t);
+  const { sealEnvelope } = await import('../../reference/crypto/index.js');
+  const { encode } = await import('../../generated/index.js');
+  const inner = Buffer.concat([encode(ping()), encode(ping())]);
+  two.peer.write(encode(request('SEALED', { Seq: 1 }, sealEnvelope(K2, 1, inner))));
+  assert.equal((await two.closed)?.code, 'ERR_TRUNCATED');
+});
+
+test('[CONN-4] a SEALED envelope before sealing is held, and refused when the handshake never completes', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { peer, closed } = linkAndRaw({ local: 'ms', remote: 'client', handshakeTimeout: 500 });
+  peer.sendKey = K2;
+  peer.write(peer.bytes(ping(), true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(peer.messages.length, 0);
+  mock.timers.tick(500);
+  assert.equal((await closed)?.code, 'ERR_OUT_OF_STATE');
+});
+
+test('[RATE-1] [RATE-3] over the rate: 429 with Retry-after and a NOTICE warning, then disconnect', async (t) => {
+  let now = 0;
+  const { link, peer, closed } = linkAndRaw({
+    local: 'ms', remote: 'client', handler: () => response(200),
+    rateLimiter: new RateLimiter({ perSecond: 1, burst: 2, warnings: 2 }, 0), clock: () => now,
+  });
+  t.after(() => link.close());
+  link.enableSealing({ send: K1, receive: K2 });
+  peer.sendKey = K2;
+  peer.receiveKey = K1;
+  for (let i = 0; i < 5; i++) peer.write(peer.bytes(request('STATUS', { Status: 'away', Tag: `p${i}` }), true));
+  assert.equal((await closed)?.code, 'ERR_RATE_LIMITED');
+  await peer.waitEnd();
+  const summary = peer.messages.map((m) => (m.kind === 'response' ? `${m.status}` : `${m.method} ${header(m, 'Error-code')}`));
+  assert.deepEqual(summary, ['200', '200', '429', 'NOTICE ERR_RATE_LIMITED', '429', 'NOTICE ERR_RATE_LIMITED', '429']);
+  assert.equal(header(peer.messages[2]!, 'Retry-after'), '1000');
+  assert.equal(header(peer.messages[2]!, 'Tag'), 'p2');
+  now = 0;
+});
+
+test('[CONN-6] a peer that does not read is cut off when the outbound queue passes maxOutboundQueue', async () => {
+  const stalled = new Duplex({ read() {}, write(_c, _e, _cb) { /* never completes: the peer does not read */ } });
+  const link = new Link(stalled, { local: 'ms', remote: 'client', maxOutboundQueue: 65536 });
+  const closed = once(link, 'close');
+  const big = request('PRESENCE', { User: 'bob', Status: 'online', 'X-pad': 'x'.repeat(4000) });
+  let sent = 0;
+  while (link.send(big) && sent < 1000) sent++;
+  const [reason] = (await closed) as [ImspError];
+  assert.equal(reason.code, 'ERR_UNAVAILABLE');
+  assert.ok(sent >= 10 && sent < 20, `sent ${sent}`);
+});
+
+test('a handler that throws: an ImspError is answered as is, anything else as 500 and reported', async (t) => {
+  const { link, peer } = linkAndRaw({
+    local: 'crs', remote: 'client',
+    handler: (req) => {
+      if (header(req, 'Tag') === 'a') throw new ImspError('ERR_UNAVAILABLE', -1, 'busy');
+      throw new TypeError('bug');
+    },
+  });
+  t.after(() => link.close());
+  const reported = once(link, 'handlerError');
+  peer.write(peer.bytes(locate('a')));
+  peer.write(peer.bytes(locate('b')));
+  const ms = await peer.waitFor(2);
+  assert.deepEqual(ms.map((m) => [(m as { status: number }).status, header(m, 'Error-code'), header(m, 'Tag')]), [[503, 'ERR_UNAVAILABLE', 'a'], [500, 'ERR_INTERNAL', 'b']]);
+  assert.ok((await reported)[0] instanceof TypeError);
+});
+
+test('incoming requests wait for the handler one at a time, in order', async (t) => {
+  const order: string[] = [];
+  const { link, peer } = linkAndRaw({
+    local: 'crs', remote: 'client',
+    handler: async (req) => {
+      const tag = header(req, 'Tag')!;
+      order.push(`start ${tag}`);
+      await new Promise((r) => setImmediate(r));
+      order.push(`end ${tag}`);
+      return response(200, { Server: '127.0.0.1:1' });
+    },
+  });
+  t.after(() => link.close());
+  peer.write(Buffer.concat(['a', 'b', 'c'].map((x) => peer.bytes(locate(x)))));
+  const ms: Message[] = await peer.waitFor(3);
+  assert.deepEqual(ms.map((m) => header(m, 'Tag')), ['a', 'b', 'c']);
+  assert.deepEqual(order, ['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
+});

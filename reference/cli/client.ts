@@ -1,0 +1,121 @@
+// `imsp client`: the interactive terminal client, or with --control the line-oriented control
+// interface (reference/client/control.ts) that the conformance kit and scripts drive.
+//
+//   imsp client --crs 127.0.0.1:7000 --user alice                 (password prompted, echo off)
+//   imsp client --ms 127.0.0.1:7100 --user alice --password-file pw.txt
+//   imsp client --control --crs 127.0.0.1:7000                    (commands on stdin, JSON lines on stdout)
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError } from 'commander';
+import { ImspClient, ClientError } from '../client/client.js';
+import { runControl } from '../client/control.js';
+import { runTui } from '../client/tui.js';
+
+interface Flags {
+  crs?: string;
+  ms?: string;
+  user?: string;
+  passwordFile?: string;
+  listen?: string;
+  advertise?: string;
+  downloads?: string;
+  status?: string;
+  control?: boolean;
+}
+
+/** Reads a password from the terminal without echo (or one line from a non-terminal stdin). */
+export async function promptPassword(prompt: string, input: NodeJS.ReadStream = process.stdin, output: NodeJS.WriteStream = process.stderr): Promise<string> {
+  output.write(prompt);
+  return new Promise((resolve, reject) => {
+    let value = '';
+    const tty = input.isTTY === true;
+    const finish = (err?: Error) => {
+      input.off('data', onData);
+      input.off('end', onEnd);
+      if (tty) input.setRawMode(false);
+      input.pause();
+      output.write('\n');
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onEnd = () => finish();
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return finish();
+        if (ch === '\u0003') return finish(new Error('cancelled'));
+        if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
+        else if (ch >= ' ' && value.length < 1024) value += ch;
+      }
+    };
+    if (tty) input.setRawMode(true);
+    input.on('data', onData);
+    input.on('end', onEnd);
+    input.resume();
+  });
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [, ...rest] = argv;
+  const cmd = new Command('imsp client')
+    .description('Run the interactive IMSP terminal client (or, with --control, the control interface on stdin/stdout).')
+    .option('--crs <host:port>', 'CRS to ask (LOCATE) which MS to use')
+    .option('--ms <host:port>', 'log in at this MS directly (skips LOCATE)')
+    .option('--user <name>', 'username')
+    .option('--password-file <path>', 'read the password from this file (first line) instead of prompting')
+    .option('--listen <host:port>', 'where to accept peer sessions', '127.0.0.1:0')
+    .option('--advertise <host:port>', 'address to announce to buddies (default: the listening address)')
+    .option('--downloads <dir>', 'where received files are saved')
+    .option('--status <status>', 'initial status: online, busy or away')
+    .option('--control', 'line commands on stdin, JSON events on stdout (see reference/client/control.ts)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+  try {
+    cmd.parse(rest, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 || e.code === 'commander.helpDisplayed' ? 0 : 2;
+    throw e;
+  }
+  const f = cmd.opts<Flags>();
+  if (f.status !== undefined && f.status !== 'online' && f.status !== 'busy' && f.status !== 'away') {
+    process.stderr.write('imsp client: --status is online, busy or away\n');
+    return 2;
+  }
+  const common = {
+    ...(f.crs ? { crs: f.crs } : {}),
+    ...(f.ms ? { ms: f.ms } : {}),
+    ...(f.listen ? { listen: f.listen } : {}),
+    ...(f.advertise ? { advertise: f.advertise } : {}),
+    ...(f.downloads ? { downloadDir: f.downloads } : {}),
+    ...(f.status ? { status: f.status as 'online' | 'busy' | 'away' } : {}),
+  };
+  if (f.control) return runControl({ ...common, input: process.stdin, output: process.stdout });
+  if (!f.crs && !f.ms) {
+    process.stderr.write('imsp client: give --crs HOST:PORT (or --ms HOST:PORT)\n');
+    return 2;
+  }
+  if (!f.user) {
+    process.stderr.write('imsp client: give --user NAME\n');
+    return 2;
+  }
+  let password: string;
+  try {
+    password = f.passwordFile ? ((await readFile(f.passwordFile, 'utf8')).split(/\r?\n/)[0] ?? '') : await promptPassword(`Password for ${f.user}: `);
+  } catch (e) {
+    process.stderr.write(`imsp client: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 2;
+  }
+  const client = new ImspClient({ ...common, user: f.user, password });
+  try {
+    await client.login();
+  } catch (e) {
+    const err = e instanceof ClientError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+    process.stderr.write(`imsp client: login failed: ${err}\n`);
+    await client.close();
+    return 1;
+  }
+  try {
+    await runTui(client);
+  } finally {
+    await client.close();
+  }
+  return 0;
+}

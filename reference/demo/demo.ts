@@ -1,0 +1,278 @@
+// `make demo`: the whole system on one machine, scripted, with a readable transcript.
+//
+// 1. A temporary directory with a fresh MS key and an embedded SQLite store holding three
+//    registered demo users (alice, bob, carol).
+// 2. A CRS and two MSs as child processes (`node reference/bin/imsp.js crs|ms --port 0`); their
+//    addresses are read from the `listening HOST:PORT` line each prints.
+// 3. Scripted clients (the reference client library) on different MSs: login, presence, ADD to an
+//    online user and to an offline one (delivered at its next login), INIT, MSG, a file, a presence
+//    state change, REM and logout.
+// 4. Everything is stopped; the exit status is 0 only when every step did what it should.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { b64 } from '../crypto/b64.js';
+import { makeVerifier } from '../crypto/scram.js';
+import { generateIdentity } from '../crypto/keys.js';
+import { sealKeyBlobAsync } from '../crypto/key-blob.js';
+import { SqliteStore } from '../store/sqlite.js';
+import { ImspClient, type ClientOptions } from '../client/client.js';
+import type { ClientEvents } from '../client/events.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const IMSP = join(ROOT, 'reference', 'bin', 'imsp.js');
+const STEP_TIMEOUT = 15_000;
+const t0 = Date.now();
+
+const color = process.stdout.isTTY ? (c: number, s: string) => `\x1b[${c}m${s}\x1b[0m` : (_c: number, s: string) => s;
+function stamp(): string {
+  return `${String(((Date.now() - t0) / 1000).toFixed(2)).padStart(6)}s`;
+}
+function line(who: string, text: string, c = 0): void {
+  process.stdout.write(`${color(2, stamp())}  ${color(c || 1, who.padEnd(6))} ${text}\n`);
+}
+function section(title: string): void {
+  process.stdout.write(`\n${color(36, `== ${title}`)}\n`);
+}
+
+class StepFailed extends Error {}
+
+function within<T>(p: Promise<T>, what: string, ms = STEP_TIMEOUT): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new StepFailed(`timed out waiting for ${what}`)), ms);
+    }),
+  ]);
+}
+
+function waitFor<K extends keyof ClientEvents>(c: ImspClient, name: K, pred: (e: ClientEvents[K][0]) => boolean, what: string): Promise<ClientEvents[K][0]> {
+  return within(
+    new Promise((resolve) => {
+      const f = (e: ClientEvents[K][0]) => {
+        if (!pred(e)) return;
+        c.off(name, f as never);
+        resolve(e);
+      };
+      c.on(name, f as never);
+    }),
+    what,
+  );
+}
+
+function check(cond: boolean, what: string): void {
+  if (!cond) throw new StepFailed(what);
+  line('check', `ok: ${what}`, 32);
+}
+
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  address: string;
+}
+
+function startServer(name: string, args: string[]): Promise<Proc> {
+  const child = spawn(process.execPath, [IMSP, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const errLines: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (l) => {
+    errLines.push(l);
+    if (errLines.length > 50) errLines.shift();
+  });
+  return within(
+    new Promise<Proc>((resolve, reject) => {
+      const rl = createInterface({ input: child.stdout! });
+      rl.on('line', (l) => {
+        const m = /^listening (\S+)$/.exec(l.trim());
+        if (m) resolve({ name, child, address: m[1] });
+      });
+      child.once('exit', (code) => reject(new StepFailed(`${name} exited with ${code} before listening:\n${errLines.join('\n')}`)));
+    }),
+    `${name} to listen`,
+  );
+}
+
+async function stopServer(p: Proc): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => p.child.once('exit', () => resolve()));
+  p.child.kill('SIGTERM');
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Shows a client's events in the transcript. */
+function narrate(c: ImspClient): void {
+  const who = c.user;
+  c.on('presence', (e) => line(who, `<- PRESENCE ${e.user} is ${e.status}${e.address ? ` at ${e.address}` : ''}`, 33));
+  c.on('contact', (e) => line(who, `<- CONTACT ${e.user}: ${e.relation}, ${e.status}`, 33));
+  c.on('request', (e) => line(who, `<- ADD from ${e.from}${e.time ? ` (sent ${new Date(e.time).toISOString()})` : ''}`, 33));
+  c.on('answer', (e) => line(who, `<- ANSWER from ${e.from}: ${e.decision}`, 33));
+  c.on('notice', (e) => line(who, `<- NOTICE ${e.code}${e.reason ? ` ${e.reason}` : ''}`, 33));
+  c.on('session', (e) => line(who, `peer session with ${e.user} up (${e.initiator ? 'we sent INIT' : 'we answered INIT-ACK'})`, 35));
+  c.on('session-end', (e) => line(who, `peer session with ${e.user} ended: ${e.reason}; session keys dropped`, 35));
+  c.on('message', (e) => line(who, `<- MSG from ${e.from}: "${e.text}"`, 32));
+  c.on('typing', (e) => line(who, `<- TYPING ${e.from} ${e.state}`, 35));
+  c.on('file-progress', (e) => line(who, `   file ${e.name} ${e.direction === 'in' ? 'received' : 'sent'} ${e.done}/${e.size} octets`, 2));
+  c.on('file', (e) => line(who, `<- file ${e.name} (${e.size} octets, sha-256 checked) saved to ${e.path}`, 32));
+  c.on('refused', (e) => line(who, `refused (${e.direction}) ${e.user ?? ''} ${e.status} ${e.code}`, 31));
+  c.on('logout', (e) => line(who, `session ended: ${e.reason}`, 2));
+}
+
+async function loginWithRetry(c: ImspClient): Promise<void> {
+  // An MS prints its address before its enrollment at the CRS completes; until then it answers 503.
+  for (let i = 0; ; i++) {
+    try {
+      await c.login();
+      return;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (i >= 50 || code !== 'ERR_UNAVAILABLE') throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+async function main(): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'imsp-demo-'));
+  const procs: Proc[] = [];
+  const clients: ImspClient[] = [];
+  try {
+    section('Setup: MS key, embedded store, demo users');
+    const keyFile = join(dir, 'ms.key');
+    await writeFile(keyFile, b64(randomBytes(32)) + '\n', { mode: 0o600 });
+    const dbPath = join(dir, 'imsp.db');
+    const store = await SqliteStore.open(dbPath);
+    const users = ['alice', 'bob', 'carol'];
+    for (const name of users) {
+      const password = `${name}-demo-password`;
+      const identity = generateIdentity();
+      // The CRS gets a verifier and a sealed key blob: never the password, never a clear private key.
+      const r = await store.registerUser(
+        { username: name, verifier: makeVerifier(password), publicKey: identity.publicKey, keyBlob: await sealKeyBlobAsync(password, name, identity, { log2N: 15 }) },
+        Date.now(),
+      );
+      if (!r.ok) throw new StepFailed(`registering ${name}: ${String(r.error)}`);
+      line('setup', `registered ${name} (SCRAM verifier, Ed25519/X25519 keys sealed with scrypt N=2^15)`);
+    }
+    await store.close();
+
+    section('Servers: one CRS and two MSs as child processes');
+    const crs = await startServer('crs', ['crs', '--port', '0', '--store', dbPath, '--ms-key-file', keyFile, '--log-level', 'warn']);
+    procs.push(crs);
+    line('crs', `listening on ${crs.address}`);
+    const starting = ['ms-a', 'ms-b'].map((id) => startServer(id, ['ms', '--port', '0', '--crs', crs.address, '--ms-key-file', keyFile, '--ms-id', id, '--log-level', 'warn']));
+    // Both start at once; each is recorded as soon as it is up, so a failure of one still stops the other.
+    const started = await Promise.allSettled(starting.map((p) => p.then((ms) => (procs.push(ms), ms))));
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
+    procs.sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const ms of procs.slice(1)) line(ms.name, `listening on ${ms.address}, enrolling at the CRS`);
+    const [msA, msB] = [procs[1].address, procs[2].address];
+    const downloads = join(dir, 'downloads');
+    const client = (user: string, opts: Partial<ClientOptions>) => {
+      const c = new ImspClient({ user, password: `${user}-demo-password`, downloadDir: join(downloads, user), ...opts });
+      clients.push(c);
+      narrate(c);
+      return c;
+    };
+
+    section('Login: alice at ms-a, bob at ms-b');
+    const alice = client('alice', { ms: msA });
+    await within(loginWithRetry(alice), 'alice to log in');
+    line('alice', `logged in at ${alice.msAddress}; peer address ${alice.address}; Server-proof verified, key blob opened`);
+    const bob = client('bob', { crs: crs.address, ms: msB });
+    await within(loginWithRetry(bob), 'bob to log in');
+    line('bob', `logged in at ${bob.msAddress}; peer address ${bob.address}`);
+    check(alice.msAddress !== bob.msAddress, 'alice and bob are on different MSs');
+
+    section('ADD to an online user: alice asks bob, bob grants');
+    const bobAsked = waitFor(bob, 'request', (e) => e.from === 'alice', 'bob to get the ADD');
+    const r1 = await alice.add('bob');
+    line('alice', `-> ADD bob: ${r1}`);
+    check(r1 === 'delivered', 'ADD to an online user is delivered at once (200)');
+    await bobAsked;
+    const aliceSeesBob = waitFor(alice, 'presence', (e) => e.user === 'bob' && e.status === 'online' && e.address !== undefined, 'alice to see bob online');
+    const granted = waitFor(alice, 'answer', (e) => e.from === 'bob', 'the ANSWER to reach alice');
+    await bob.answer('alice', 'grant');
+    line('bob', '-> ANSWER alice grant');
+    await granted;
+    await aliceSeesBob;
+    check(alice.contacts.isBuddy('bob') && bob.contacts.isBuddy('alice'), 'alice and bob are buddies, each sees the other online');
+
+    section('ADD to an offline user: alice asks carol (not logged in)');
+    const r2 = await alice.add('carol');
+    line('alice', `-> ADD carol: ${r2}`);
+    check(r2 === 'stored', 'ADD to an offline user is stored (202)');
+
+    section('Peer to peer: INIT / INIT-ACK, MSG, TYPING, a file');
+    const typing = waitFor(bob, 'typing', (e) => e.from === 'alice', 'bob to see alice typing');
+    const opened = waitFor(bob, 'session', (e) => e.user === 'alice', 'the session at bob');
+    await alice.typing('bob', 'typing');
+    await opened;
+    await typing;
+    const msg = waitFor(bob, 'message', (e) => e.from === 'alice', 'the MSG at bob');
+    await alice.send('bob', 'Hello Bob! This travels straight to you, sealed with our session key.');
+    check((await msg).text.startsWith('Hello Bob!'), 'bob got alice\'s message');
+    const reply = waitFor(alice, 'message', (e) => e.from === 'bob', 'the reply at alice');
+    await bob.send('alice', 'Hi Alice, got it.');
+    await reply;
+    const src = join(dir, 'holiday-notes.txt');
+    const content = Buffer.from(Array.from({ length: 12_000 }, (_, i) => `line ${i}: the quick brown fox jumps over the lazy dog\n`).join(''));
+    await writeFile(src, content);
+    line('alice', `-> sending file ${src} (${content.length} octets, in chunks of at most 262144)`);
+    const got = waitFor(bob, 'file', (e) => e.from === 'alice', 'the file at bob');
+    await alice.sendFile('bob', src);
+    const f = await got;
+    check((await readFile(f.path)).equals(content), 'the file arrived intact');
+
+    section('Presence state change: bob goes away');
+    const away = waitFor(alice, 'presence', (e) => e.user === 'bob' && e.status === 'away', 'alice to see bob away');
+    await bob.setStatus('away');
+    line('bob', '-> STATUS away');
+    await away;
+    check(alice.contacts.get('bob')?.status === 'away', 'alice sees bob away');
+
+    section('The stored ADD is delivered when carol logs in (at ms-b)');
+    const carol = client('carol', { ms: msB });
+    const carolAsked = waitFor(carol, 'request', (e) => e.from === 'alice', 'carol to get the stored ADD');
+    await within(loginWithRetry(carol), 'carol to log in');
+    line('carol', `logged in at ${carol.msAddress}`);
+    await carolAsked;
+    const carolGrant = waitFor(alice, 'answer', (e) => e.from === 'carol', 'carol\'s answer at alice');
+    await carol.answer('alice', 'grant');
+    line('carol', '-> ANSWER alice grant');
+    await carolGrant;
+    check(alice.contacts.isBuddy('carol'), 'alice and carol are buddies');
+
+    section('REM: alice removes bob');
+    const bobLoses = waitFor(bob, 'contact', (e) => e.user === 'alice' && e.relation === 'none', 'bob to lose alice');
+    await alice.rem('bob');
+    line('alice', '-> REM bob');
+    await bobLoses;
+    check(!alice.contacts.isBuddy('bob') && !bob.contacts.isBuddy('alice'), 'the buddy relation is gone both ways');
+    check(alice.sessionKeyCount() === 0 && bob.sessionKeyCount() === 0, 'the alice-bob session keys were dropped');
+
+    section('Logout');
+    for (const c of [carol, bob, alice]) {
+      await within(c.logout(), `${c.user} to log out`);
+      line(c.user, '-> LOGOUT');
+    }
+    check(clients.every((c) => !c.loggedIn && c.sessionKeyCount() === 0), 'everyone is logged out, no session key is left');
+    section('Demo complete');
+    return 0;
+  } catch (e) {
+    process.stdout.write(`\n${color(31, `DEMO FAILED: ${e instanceof Error ? e.message : String(e)}`)}\n`);
+    return 1;
+  } finally {
+    for (const c of clients) await c.close().catch(() => undefined);
+    for (const p of procs.reverse()) await stopServer(p);
+    line('demo', 'servers stopped');
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();

@@ -104,9 +104,8 @@ export async function freshPgDatabase(): Promise<{ url: string; drop: () => Prom
 
 async function openPostgresStore(url: string, limits?: Partial<StoreLimits>): Promise<Store> {
   // Loaded only when asked for, so that SQLite-only runs need no PostgreSQL module.
-  const path = '../../reference/store/postgres.js';
-  const mod = (await import(path)) as { PostgresStore: { open(url: string, opts?: { limits?: Partial<StoreLimits> }): Promise<Store> } };
-  return mod.PostgresStore.open(url, { limits });
+  const { PostgresStore } = await import('../../reference/store/postgres.js');
+  return PostgresStore.connect(url, { limits });
 }
 
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {

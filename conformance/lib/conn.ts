@@ -219,8 +219,9 @@ export class Conn {
         }
         msg = inners[0]!;
         sealed = true;
-      } else if (!(raw.kind === 'response' && this.sealing.recvSeq === 0 && raw.status >= 400)) {
-        // Only an error answer to the handshake's proof may come in clear after keys are set.
+      } else if (!(raw.kind === 'response' && raw.status >= 400)) {
+        // Only an error answer may come in clear after keys are set: to the handshake's proof, or the
+        // last answer before a close when the sealed layer itself failed.
         this.tr.add(this.name, 'in', escapeBytes(encode(raw), 1024));
         this.violate('SEAL-1', `clear message on a sealed link: ${raw.kind === 'request' ? raw.method : raw.status}`);
         this.destroy();

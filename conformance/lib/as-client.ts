@@ -1,0 +1,40 @@
+// The kit playing a client against an MS under test: LOGIN / 300 Challenge / PROOF with the kit's
+// own SCRAM and link-key derivation (spec/DESIGN.md 3.1), then requests on the sealed link.
+import { header, request, type ResponseMessage } from '../../generated/index.js';
+import type { Conn } from './conn.js';
+import { b64, clientProof, loginAuth, loginLinkKeys, loginServerProof, nonce18, safeEqual, scramKeys, unb64, x25519, x25519Pair } from './crypto.js';
+
+export interface LoginOutcome {
+  challenge: ResponseMessage | null;
+  result: ResponseMessage | null;
+  serverProofOk: boolean;
+  salt: string;
+}
+
+export async function loginOn(conn: Conn, user: string, password: string, address: string, timeoutMs: number): Promise<LoginOutcome> {
+  const eph = x25519Pair();
+  const cnonce = nonce18();
+  const eC = b64(eph.publicKey);
+  conn.send(request('LOGIN', [['Imsp-version', '1'], ['User', user], ['Nonce', cnonce], ['Key-share', eC], ['Address', address]]));
+  const challenge = await conn.nextResponse(timeoutMs, 'the LOGIN challenge');
+  if (!challenge || challenge.status !== 300) return { challenge, result: null, serverProofOk: false, salt: '' };
+  const nonce = header(challenge, 'Nonce') ?? '';
+  const salt = header(challenge, 'Salt') ?? '';
+  const iterations = header(challenge, 'Iterations') ?? '4096';
+  const eS = header(challenge, 'Key-share') ?? '';
+  const it = Math.min(Number(iterations), 1_000_000);
+  const k = scramKeys(password, unb64(salt), it);
+  const auth = loginAuth({ user, cnonce, nonce, salt, iterations, eC, eS, address });
+  conn.send(request('PROOF', [['Proof', b64(clientProof(k.clientKey, k.storedKey, auth))]]));
+  try {
+    const keys = loginLinkKeys(x25519(eph.privateKey, unb64(eS)), k.clientKey, auth);
+    conn.sealing = { send: keys.up, recv: keys.down, sendSeq: 0, recvSeq: 0 };
+  } catch {
+    /* a bad key share: the answer will tell */
+  }
+  const result = await conn.nextResponse(timeoutMs, 'the answer to PROOF');
+  const sp = result ? header(result, 'Server-proof') : undefined;
+  const serverProofOk = !!sp && safeEqual(unb64(sp), loginServerProof(k.serverKey, auth));
+  if (!result || result.status !== 200) conn.sealing = null;
+  return { challenge, result, serverProofOk, salt };
+}

@@ -1,0 +1,182 @@
+// The kit playing the CRS for an MS under test: it accepts the MS's enrollment (checking its proof
+// with the kit's own crypto), answers LOCK/UNLOCK/ONLINE/OFFLINE/STATUS/LIST/PING from a small user
+// table, records every request the MS makes, and can push PRESENCE and other notifications.
+import * as net from 'node:net';
+import { encodeRecords, header, request, response, type Header, type RequestMessage } from '../../generated/index.js';
+import { Conn, Transcript, type HostPort } from './conn.js';
+import { b64, enrollAuth, enrollLinkKeys, enrollProof, enrollServerProof, nonce18, safeEqual, unb64, x25519, x25519Pair } from './crypto.js';
+import type { Limits } from './registry.js';
+
+export interface KitUser {
+  name: string;
+  password: string;
+  salt: string;
+  iterations: number;
+  storedKey: string;
+  serverKey: string;
+  keyBlob: string;
+  publicKey: string;
+  /** Contact records delivered in the login bundle. */
+  bundle: Header[][];
+}
+
+interface Record_ {
+  state: 'offline' | 'locked' | 'online';
+  epoch: number;
+  address?: string;
+}
+
+export class KitCrs {
+  readonly server: net.Server;
+  readonly users = new Map<string, KitUser>();
+  readonly records = new Map<string, Record_>();
+  /** Every request the MS sent after enrollment, in order. */
+  readonly requests: RequestMessage[] = [];
+  link: Conn | null = null;
+  enrollments = 0;
+  lastEnrollError: string | null = null;
+  private waiters: (() => void)[] = [];
+  /** Override the answer to LOCK for a user: a status code. */
+  lockOverride = new Map<string, number>();
+  tr: Transcript = new Transcript(20000);
+
+  constructor(
+    readonly msKey: Buffer,
+    readonly limits: Limits,
+  ) {
+    this.server = net.createServer((s) => void this.accept(s));
+  }
+
+  listen(addr: HostPort): Promise<HostPort> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(addr.port, addr.host, () => {
+        const a = this.server.address() as net.AddressInfo;
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.link?.destroy();
+    return new Promise((res) => this.server.close(() => res()));
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Wait until `pred` holds (checked on every MS request and enrollment), or the time runs out. */
+  async until(pred: () => boolean, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (!pred()) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, Math.min(left, 100));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          res();
+        });
+      });
+    }
+    return true;
+  }
+
+  /** The MS's client address as it enrolled (Listen). */
+  listenAddr: string | null = null;
+
+  private async accept(socket: net.Socket): Promise<void> {
+    const conn = new Conn(socket, 'ms-link', this.tr);
+    const timeout = this.limits.get('handshakeTimeout');
+    try {
+      const enroll = await conn.waitEvent(() => true, timeout);
+      if (!enroll || enroll.method !== 'ENROLL') {
+        this.lastEnrollError = `first message ${enroll?.method ?? 'none'}`;
+        conn.destroy();
+        return;
+      }
+      const eph = x25519Pair();
+      const cnonce = nonce18();
+      const eR = b64(eph.publicKey);
+      conn.send(response(300, [['Nonce', cnonce], ['Key-share', eR]]));
+      const proof = await conn.waitEvent(() => true, timeout);
+      const g = (n: string): string => header(enroll, n) ?? '';
+      const auth = enrollAuth({ msId: g('Ms-id'), incarnation: g('Incarnation'), listen: g('Listen'), capacity: g('Capacity'), mnonce: g('Nonce'), cnonce, eM: g('Key-share'), eR });
+      const p = proof && proof.method === 'PROOF' ? unb64(header(proof, 'Proof') ?? '') : Buffer.alloc(0);
+      if (!safeEqual(p, enrollProof(this.msKey, auth))) {
+        this.lastEnrollError = 'the MS proof did not verify';
+        conn.send(response(401, [['Error-code', 'ERR_AUTH_FAILED']]));
+        conn.end();
+        return;
+      }
+      const keys = enrollLinkKeys(x25519(eph.privateKey, unb64(g('Key-share'))), this.msKey, auth);
+      conn.sealing = { send: keys.down, recv: keys.up, sendSeq: 0, recvSeq: 0 };
+      conn.send(response(200, [['Server-proof', b64(enrollServerProof(this.msKey, auth))], ['Lease', String(this.limits.get('msLease'))], ['Heartbeat', String(this.limits.get('msHeartbeatInterval'))]]));
+      this.link?.destroy();
+      this.link = conn;
+      this.listenAddr = g('Listen');
+      this.enrollments++;
+      conn.auto = (req) => this.serve(req);
+      this.wake();
+    } catch {
+      conn.destroy();
+    }
+  }
+
+  private rec(user: string): Record_ {
+    let r = this.records.get(user);
+    if (!r) this.records.set(user, (r = { state: 'offline', epoch: 0 }));
+    return r;
+  }
+
+  private serve(req: RequestMessage): ReturnType<typeof response> {
+    this.requests.push(req);
+    queueMicrotask(() => this.wake());
+    const tag: Header[] = header(req, 'Tag') ? [['Tag', header(req, 'Tag')!]] : [];
+    const err = (status: number, code: string): ReturnType<typeof response> => response(status, [...tag, ['Error-code', code]]);
+    const user = header(req, 'User') ?? '';
+    const u = this.users.get(user);
+    switch (req.method) {
+      case 'PING':
+        return response(200, [...tag, ['Lease', String(this.limits.get('msLease'))]]);
+      case 'LOCK': {
+        const o = this.lockOverride.get(user);
+        if (o === 409) return err(409, 'ERR_ALREADY_ONLINE');
+        if (o === 423) return err(423, 'ERR_LOCKED');
+        if (!u) return err(404, 'ERR_UNKNOWN_USER');
+        const r = this.rec(user);
+        if (r.state === 'online') return err(409, 'ERR_ALREADY_ONLINE');
+        if (r.state === 'locked') return err(423, 'ERR_LOCKED');
+        r.state = 'locked';
+        r.epoch++;
+        return response(200, [...tag, ['Epoch', String(r.epoch)], ['Lease', String(this.limits.get('lockLease'))], ['Salt', u.salt], ['Iterations', String(u.iterations)], ['Stored-key', u.storedKey], ['Server-key', u.serverKey]]);
+      }
+      case 'UNLOCK':
+      case 'OFFLINE': {
+        const r = this.rec(user);
+        if (String(r.epoch) !== header(req, 'Epoch') || r.state === 'offline') return err(410, 'ERR_STALE_EPOCH');
+        r.state = 'offline';
+        return response(200, tag);
+      }
+      case 'ONLINE': {
+        const r = this.rec(user);
+        if (!u || String(r.epoch) !== header(req, 'Epoch') || r.state !== 'locked') return err(410, 'ERR_STALE_EPOCH');
+        r.state = 'online';
+        r.address = header(req, 'Address') ?? '';
+        return response(200, [...tag, ['Key-blob', u.keyBlob], ['Public-key', u.publicKey], ['Content-type', 'application/imsp-records']], encodeRecords(u.bundle));
+      }
+      case 'LIST':
+        return response(200, [...tag, ['Content-type', 'application/imsp-records']], encodeRecords(u?.bundle ?? []));
+      case 'ADD':
+        return response(202, tag);
+      default:
+        return response(200, tag);
+    }
+  }
+
+  /** Push a notification to the MS (PRESENCE, ADD, CONTACT, NOTICE...). */
+  push(method: string, headers: Header[]): void {
+    this.link?.send(request(method, headers));
+  }
+}

@@ -1,0 +1,98 @@
+// Start implementations as child processes through their command line (never by importing them):
+// the reference servers print `listening HOST:PORT` on stdout once they accept connections.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Spawned {
+  child: ChildProcess;
+  address: string;
+  stderr: () => string;
+  stop(): Promise<void>;
+}
+
+/** Spawn `node <bin> args...` in `cwd` and wait for its `listening HOST:PORT` line. */
+export function spawnListening(cwd: string, bin: string, args: string[], timeoutMs = 20000, env: NodeJS.ProcessEnv = {}): Promise<Spawned> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let out = '';
+    let err = '';
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${bin} ${args.join(' ')} did not print 'listening' within ${timeoutMs} ms\n${err.slice(-2000)}`));
+    }, timeoutMs);
+    child.stderr!.on('data', (d: Buffer) => {
+      err = (err + d.toString()).slice(-20000);
+    });
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening (\S+:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve({
+          child,
+          address: m[1]!,
+          stderr: () => err,
+          stop: () =>
+            new Promise<void>((res) => {
+              if (child.exitCode !== null || child.signalCode !== null) return res();
+              const k = setTimeout(() => child.kill('SIGKILL'), 3000);
+              child.once('exit', () => {
+                clearTimeout(k);
+                res();
+              });
+              child.kill('SIGTERM');
+            }),
+        });
+      }
+    });
+    child.once('exit', (code, sig) => {
+      clearTimeout(t);
+      reject(new Error(`${bin} exited (${code ?? sig}) before listening\n${err.slice(-2000)}`));
+    });
+  });
+}
+
+export interface Workdir {
+  dir: string;
+  keyFile: string;
+  msKey: Buffer;
+  dispose(): void;
+}
+
+/** A temp directory with a fresh MS key file (b64url, 32 octets). */
+export function workdir(prefix = 'imsp-conf-'): Workdir {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const msKey = randomBytes(32);
+  const keyFile = join(dir, 'ms.key');
+  writeFileSync(keyFile, msKey.toString('base64url') + '\n');
+  return { dir, keyFile, msKey, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Short leases and timeouts so that the slow cases run in seconds; the kit is told the same values. */
+export const FAST_LIMITS: Record<string, number> = {
+  msLease: 1500,
+  msHeartbeatInterval: 300,
+  lockLease: 800,
+  handshakeTimeout: 1000,
+  sessionTimeout: 1200,
+  clientHeartbeatInterval: 300,
+};
+
+/** Start the reference CRS of the repository at `root` (a checkout or a mutant copy). */
+export function startReferenceCrs(root: string, w: Workdir, limits = FAST_LIMITS): Promise<Spawned> {
+  return spawnListening(root, 'reference/bin/imsp.js', [
+    'crs', '--port', '0', '--store', join(w.dir, `crs-${Date.now()}.db`), '--ms-key-file', w.keyFile, '--log-level', 'silent',
+    ...Object.entries(limits).flatMap(([k, v]) => ['--limit', `${k}=${v}`]),
+  ]);
+}
+
+/** Start the reference MS of the repository at `root`, enrolling with the CRS at `crs`. */
+export function startReferenceMs(root: string, w: Workdir, crs: string, limits = FAST_LIMITS, msId = `ref-ms-${randomBytes(3).toString('hex')}`): Promise<Spawned> {
+  return spawnListening(root, 'reference/bin/imsp.js', [
+    'ms', '--port', '0', '--crs', crs, '--ms-key-file', w.keyFile, '--ms-id', msId, '--log-level', 'silent',
+    ...Object.entries(limits).flatMap(([k, v]) => ['--limit', `${k}=${v}`]),
+  ]);
+}

@@ -1,0 +1,103 @@
+// `make conformance`: the kit against the reference CRS, MS and client, each started as a child
+// process through `node reference/bin/imsp.js` (the kit never imports reference/). Exit 0 when every
+// role passes. Usage: node --import tsx conformance/selftest.ts [--root DIR] [--runs N] [--role R] [kit flags...]
+import { fileURLToPath } from 'node:url';
+import { runKit, type KitConfig, type RoleName } from './cli.js';
+import type { CaseResult } from './lib/case.js';
+import { Limits } from './lib/registry.js';
+import { FAST_LIMITS, startReferenceCrs, workdir } from './lib/spawn.js';
+
+export interface SelftestOptions {
+  /** Repository root holding reference/ (a mutant copy for conformance/mutants). */
+  root: string;
+  roles: RoleName[];
+  runs: number;
+  seed: number;
+  timeoutMs: number;
+  only?: string[];
+  exclude?: string[];
+  quiet?: boolean;
+  out?: (line: string) => void;
+}
+
+export interface RoleOutcome {
+  role: RoleName;
+  results: CaseResult[];
+  status: number;
+  error?: string;
+}
+
+function baseConfig(role: RoleName, o: SelftestOptions): KitConfig {
+  return {
+    role,
+    seed: o.seed,
+    runs: o.runs,
+    timeoutMs: o.timeoutMs,
+    only: o.only ?? [],
+    exclude: o.exclude ?? [],
+    strict: false,
+    slow: false,
+    limits: new Limits(FAST_LIMITS),
+    specBase: '../site/index.html',
+    list: false,
+    quiet: o.quiet ?? false,
+  };
+}
+
+export async function selftestRole(role: RoleName, o: SelftestOptions): Promise<RoleOutcome> {
+  const out = o.out ?? ((l: string) => process.stdout.write(l + '\n'));
+  const w = workdir();
+  try {
+    if (role === 'crs') {
+      const crs = await startReferenceCrs(o.root, w);
+      try {
+        const cfg = { ...baseConfig('crs', o), target: crs.address, msKey: w.msKey };
+        const { results, status } = await runKit(cfg, out);
+        return { role, results, status };
+      } finally {
+        await crs.stop();
+      }
+    }
+    if (role === 'ms') {
+      const { selftestMs } = await import('./roles/ms.js');
+      return await selftestMs(o, w, baseConfig('ms', o), out);
+    }
+    const { selftestClient } = await import('./roles/client.js');
+    return await selftestClient(o, w, baseConfig('client', o), out);
+  } catch (e) {
+    return { role, results: [], status: 2, error: (e as Error).message };
+  } finally {
+    w.dispose();
+  }
+}
+
+export async function selftest(o: SelftestOptions): Promise<RoleOutcome[]> {
+  const outcomes: RoleOutcome[] = [];
+  for (const role of o.roles) outcomes.push(await selftestRole(role, o));
+  return outcomes;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const args = process.argv.slice(2);
+  const get = (name: string): string | undefined => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const root = get('--root') ?? fileURLToPath(new URL('../', import.meta.url));
+  const roles = (get('--role')?.split(',') ?? ['crs', 'ms', 'client']) as RoleName[];
+  const outcomes = await selftest({
+    root,
+    roles,
+    runs: Number(get('--runs') ?? 30),
+    seed: Number(get('--seed') ?? Math.floor(Math.random() * 2 ** 31)),
+    timeoutMs: Number(get('--timeout') ?? 3000),
+    ...(get('--only') ? { only: get('--only')!.split(',') } : {}),
+  });
+  let bad = 0;
+  for (const o of outcomes) {
+    const line = o.error ? `ERROR ${o.error}` : o.status === 0 ? 'all passed' : 'FAILURES';
+    process.stdout.write(`selftest ${o.role}: ${line}\n`);
+    if (o.status !== 0) bad++;
+  }
+  process.exitCode = bad ? 1 : 0;
+}

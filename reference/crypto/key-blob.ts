@@ -100,7 +100,7 @@ function saltIv(opts: SealOptions): { salt: Buffer; iv: Buffer; log2N: number } 
   return { salt, iv, log2N: opts.log2N ?? KEY_BLOB_DEFAULT_LOG2N };
 }
 
-/** Seals a user's private keys under the password. */
+/** Seals a user's private keys under the password, with a fresh random salt and iv unless given [KEYBLOB-1] [KEYBLOB-2]. */
 export function sealKeyBlob(password: string, username: string, identity: Identity, opts: SealOptions = {}): string {
   const { salt, iv, log2N } = saltIv(opts);
   return assemble(keyBlobKey(password, salt, log2N), salt, log2N, iv, username, identity);
@@ -112,17 +112,27 @@ export async function sealKeyBlobAsync(password: string, username: string, ident
   return assemble(await keyBlobKeyAsync(password, salt, log2N), salt, log2N, iv, username, identity);
 }
 
+function matching(id: Identity, expectedPublicKey: string | undefined): Identity {
+  // [KEYBLOB-4] the opened private keys must be those of the user's Public-key
+  if (expectedPublicKey !== undefined && id.publicKey !== expectedPublicKey) {
+    throw cryptoError('ERR_DECRYPT', 'key blob does not match the Public-key (corrupted key blob)');
+  }
+  return id;
+}
+
 /**
  * Opens a blob with the password.
- * @throws CryptoError ERR_BAD_VALUE (malformed blob) or ERR_DECRYPT (wrong password, wrong user, tampered)
+ * @param expectedPublicKey when given, the opened keys must match it [KEYBLOB-4]
+ * @throws CryptoError ERR_BAD_VALUE (malformed blob) or ERR_DECRYPT (wrong password, wrong user,
+ *   tampered, or keys that do not match expectedPublicKey)
  */
-export function openKeyBlob(password: string, username: string, blob: string): Identity {
+export function openKeyBlob(password: string, username: string, blob: string, expectedPublicKey?: string): Identity {
   const parts = parseKeyBlob(blob);
-  return unseal(keyBlobKey(password, parts.salt, parts.log2N), parts, username);
+  return matching(unseal(keyBlobKey(password, parts.salt, parts.log2N), parts, username), expectedPublicKey);
 }
 
 /** openKeyBlob off the event loop. */
-export async function openKeyBlobAsync(password: string, username: string, blob: string): Promise<Identity> {
+export async function openKeyBlobAsync(password: string, username: string, blob: string, expectedPublicKey?: string): Promise<Identity> {
   const parts = parseKeyBlob(blob);
-  return unseal(await keyBlobKeyAsync(password, parts.salt, parts.log2N), parts, username);
+  return matching(unseal(await keyBlobKeyAsync(password, parts.salt, parts.log2N), parts, username), expectedPublicKey);
 }

@@ -6,7 +6,7 @@
  */
 import { createHash, createHmac, hkdfSync, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { b64, unb64 } from './b64.js';
-import { cryptoError } from './errors.js';
+import { cryptoError, type CryptoError } from './errors.js';
 
 /** Fewest PBKDF2 iterations a verifier may use (limits.json scramMinIterations) [AUTH-5]. */
 export const SCRAM_MIN_ITERATIONS = 4096;
@@ -78,7 +78,7 @@ export function makeVerifier(password: string, opts: { iterations?: number; salt
   return { salt: b64(salt), iterations, storedKey: b64(storedKey(ck)), serverKey: b64(serverKey(salted)) };
 }
 
-/** Random nonce: 18 octets in b64 (24 characters), as LOGIN, ENROLL, INIT and challenges use. */
+/** Random nonce: 18 octets from the CSPRNG in b64 (24 characters), as LOGIN, ENROLL, INIT and challenges use [AUTH-12] [CRYPTO-2]. */
 export function makeNonce(): string {
   return b64(randomBytes(18));
 }
@@ -125,7 +125,7 @@ export function clientLogin(password: string, salt: Uint8Array, iterations: numb
 
 /**
  * Server side of step 5: recovers ClientKey = Proof XOR HMAC(StoredKey, auth) and checks
- * SHA-256(ClientKey) == StoredKey in constant time [AUTH-8].
+ * SHA-256(ClientKey) == StoredKey in constant time [AUTH-4] [CRYPTO-3].
  * @returns the ClientKey (needed for the link keys), or null when the proof is wrong
  */
 export function verifyClientProof(storedKeyValue: Uint8Array, auth: string, proof: Uint8Array): Buffer | null {
@@ -173,7 +173,7 @@ export function msProof(msKey: Uint8Array, auth: string): Buffer {
 export function crsProof(msKey: Uint8Array, auth: string): Buffer {
   return hmac(msKey, `crs,${auth}`);
 }
-/** Constant-time comparison of an expected and a received proof (false on length mismatch). */
+/** Constant-time comparison of an expected and a received proof (false on length mismatch) [CRYPTO-3] [ENROLL-4]. */
 export function verifyProof(expected: Uint8Array, received: Uint8Array): boolean {
   return equal(expected, received);
 }
@@ -215,7 +215,33 @@ export function enrollLinkKeys(role: 'ms' | 'crs', shared: Uint8Array, msKey: Ui
   return role === 'ms' ? { send: m2c, receive: c2m } : { send: c2m, receive: m2c };
 }
 
-/** The fake salt for an unknown user: HMAC(ms-secret, user)[0:16], so a challenge does not reveal it [AUTH-8]. */
-export function fakeSalt(msSecret: Uint8Array, user: string): Buffer {
-  return hmac(msSecret, user).subarray(0, 16);
+/** The decoy key of an MS: HMAC(MS key, "imsp1 decoy key"), the same at every MS [AUTH-14]. */
+export function decoyKey(msKey: Uint8Array): Buffer {
+  return hmac(msKey, 'imsp1 decoy key');
+}
+
+/**
+ * The decoy salt for a username the CRS does not know: HMAC(decoy key, "imsp1 decoy," + user) cut to
+ * 16 octets, so that a challenge does not reveal that the user is unknown [AUTH-9].
+ */
+export function decoySalt(decoy: Uint8Array, user: string): Buffer {
+  return hmac(decoy, `imsp1 decoy,${user}`).subarray(0, 16);
+}
+
+/** @deprecated the same as {@link decoySalt}; pass {@link decoyKey}(MS key) as the secret [AUTH-14]. */
+export function fakeSalt(secret: Uint8Array, user: string): Buffer {
+  return decoySalt(secret, user);
+}
+
+/**
+ * The client's checks of a 300 Challenge before it computes a proof: the Nonce starts with its own
+ * nonce and adds at least 16 octets of the server's [AUTH-3] [AUTH-12], and Iterations is within
+ * scramMinIterations..scramMaxIterations [AUTH-3] [AUTH-6]. A failure means: close the connection.
+ * @returns null when the challenge is acceptable, else the typed error
+ */
+export function checkChallenge(cnonce: string, nonce: string, iterations: number): CryptoError | null {
+  if (!nonce.startsWith(cnonce) || nonce.length < cnonce.length + 22) return cryptoError('ERR_AUTH_FAILED', 'challenge nonce does not extend the client nonce');
+  if (!Number.isSafeInteger(iterations) || iterations < SCRAM_MIN_ITERATIONS) return cryptoError('ERR_AUTH_FAILED', 'challenge Iterations below scramMinIterations');
+  if (iterations > SCRAM_MAX_ITERATIONS) return cryptoError('ERR_AUTH_FAILED', 'challenge Iterations above scramMaxIterations');
+  return null;
 }

@@ -17,7 +17,7 @@ import { encode, encodeRecords, type Header } from '../../generated/index.js';
 import {
   b64, saltedPassword, clientKey, storedKey, serverKey, loginAuthMessage, clientProof, serverProof,
   enrollAuthMessage, msProof, crsProof, loginLinkKeys, enrollLinkKeys, generateKeyShare, x25519,
-  identityFromPrivate, sign, sealKeyBlob, keyBlobKey, keyBlobAad, sealEnvelope, sealedIv, SEALED_AAD, fakeSalt,
+  identityFromPrivate, sign, sealKeyBlob, keyBlobKey, keyBlobAad, sealEnvelope, sealedIv, SEALED_AAD, decoyKey, decoySalt,
 } from '../../reference/crypto/index.js';
 import {
   buildInit, buildInitAck, openInit, initTranscript, initAckTranscript, initKey, p2pOkm, INIT_AAD, INIT_ACK_AAD,
@@ -178,7 +178,10 @@ export function makeVectors(): Record<string, unknown> {
         loginVector('login-1', 'pencil', 'alice', 4096, '127.0.0.1:7200'),
         loginVector('login-2', 'p\u00e4ssw\u00f6rd \u2603', 'bob.b-2', 5000, '[::1]:7201'),
       ],
-      fakeSalt: { $comment: 'Unknown user: salt = HMAC-SHA-256(ms-secret, user)[0:16].', msSecret: b64(fixed('fake salt secret')), user: 'ghost', salt: b64(fakeSalt(fixed('fake salt secret'), 'ghost')) },
+      decoy: {
+        $comment: 'Unknown user (AUTH-9, AUTH-14): decoyKey = HMAC-SHA-256(msKey, "imsp1 decoy key"); salt = HMAC-SHA-256(decoyKey, "imsp1 decoy," + user)[0:16].',
+        msKey: b64(fixed('decoy ms key')), decoyKey: b64(decoyKey(fixed('decoy ms key'))), user: 'ghost', salt: b64(decoySalt(decoyKey(fixed('decoy ms key')), 'ghost')),
+      },
     },
     'enroll.json': {
       $comment: `MS enrollment (spec/DESIGN.md 3.2). ${FIXED_RULE}. proof = HMAC(msKey, "ms," + auth); serverProof = HMAC(msKey, "crs," + auth); okm = HKDF-SHA-256(x25519Shared || msKey, SHA-256(auth), info, 64); msToCrsKey = okm[0:32], crsToMsKey = okm[32:64].`,

@@ -5,7 +5,7 @@ import {
   b64, unb64, CryptoError,
   saltedPassword, clientKey, storedKey, serverKey, makeVerifier, loginAuthMessage, clientProof, clientLogin,
   verifyClientProof, serverProof, verifyServerProof, enrollAuthMessage, msProof, crsProof, verifyProof,
-  loginLinkKeys, enrollLinkKeys, parseMsKey, fakeSalt, makeNonce,
+  loginLinkKeys, enrollLinkKeys, parseMsKey, fakeSalt, decoyKey, decoySalt, checkChallenge, makeNonce,
   generateKeyShare, x25519, generateIdentity, identityFromPrivate, parsePublicKey, sign, verifySignature,
   sealKeyBlob, openKeyBlob, openKeyBlobAsync, sealKeyBlobAsync, parseKeyBlob,
   sealEnvelope, openEnvelope, sealedIv,
@@ -40,7 +40,7 @@ test('SCRAM primitives reproduce RFC 7677 (SCRAM-SHA-256) example', () => {
   assert.deepEqual(verifyClientProof(storedKey(ck), auth, clientProof(ck, auth)), ck);
 });
 
-test('[AUTH-8] login proof verifies with the verifier only; a wrong password or transcript fails', () => {
+test('[AUTH-4] [AUTH-8] login proof verifies with the verifier only; a wrong password or transcript fails', () => {
   const v = makeVerifier('correct horse', { iterations: 4096 });
   assert.equal(v.iterations, 4096);
   assert.equal(unb64(v.salt).length, 16);
@@ -75,11 +75,24 @@ test('[AUTH-5] [AUTH-6] iteration bounds', () => {
   assert.throws(() => saltedPassword('x', Buffer.alloc(16), 0), isCode('ERR_BAD_VALUE'));
 });
 
-test('[AUTH-8] fake salt for unknown users is stable per user and 16 octets', () => {
-  const s = Buffer.alloc(32, 7);
-  assert.equal(fakeSalt(s, 'ghost').length, 16);
-  assert.deepEqual(fakeSalt(s, 'ghost'), fakeSalt(s, 'ghost'));
-  assert.notDeepEqual(fakeSalt(s, 'ghost'), fakeSalt(s, 'ghost2'));
+test('[AUTH-9] [AUTH-14] the decoy salt for unknown users is stable per user and MS key, and 16 octets', () => {
+  const k = decoyKey(Buffer.alloc(32, 7));
+  assert.deepEqual(k, decoyKey(Buffer.alloc(32, 7)));
+  assert.equal(decoySalt(k, 'ghost').length, 16);
+  assert.deepEqual(decoySalt(k, 'ghost'), decoySalt(k, 'ghost'));
+  assert.deepEqual(fakeSalt(k, 'ghost'), decoySalt(k, 'ghost'));
+  assert.notDeepEqual(decoySalt(k, 'ghost'), decoySalt(k, 'ghost2'));
+  assert.notDeepEqual(decoySalt(k, 'ghost'), decoySalt(decoyKey(Buffer.alloc(32, 8)), 'ghost'));
+});
+
+test('[AUTH-3] [AUTH-6] the client checks a challenge before computing a proof', () => {
+  const c = makeNonce();
+  const n = c + makeNonce();
+  assert.equal(checkChallenge(c, n, 4096), null);
+  assert.equal(checkChallenge(c, n, 1_000_000), null);
+  for (const [nonce, it] of [[makeNonce() + makeNonce(), 4096], [c, 4096], [c + 'x', 4096], [n, 4095], [n, 1_000_001], [n, 1.5]] as const) {
+    assert.equal(checkChallenge(c, nonce, it)?.code, 'ERR_AUTH_FAILED', `${nonce} ${it}`);
+  }
 });
 
 test('enrollment proofs: MS and CRS proofs differ, verify, and link keys mirror', () => {
@@ -130,7 +143,7 @@ test('Ed25519 reproduces RFC 8032 test 1; identities and Public-key', () => {
   assert.deepEqual(x25519(g.xPrivate, id.xPublic), x25519(id.xPrivate, g.xPublic));
 });
 
-test('key blob seals and opens; wrong password, user or tampering give ERR_DECRYPT; malformed gives ERR_BAD_VALUE', async () => {
+test('[KEYBLOB-1] [KEYBLOB-2] [KEYBLOB-4] key blob seals and opens; wrong password, user or tampering give ERR_DECRYPT; malformed gives ERR_BAD_VALUE', async () => {
   const id = generateIdentity();
   const blob = sealKeyBlob('pw', 'alice', id, { log2N: 10 });
   assert.match(blob, /^v1\.[A-Za-z0-9_-]{22,86}\.[0-9]{1,2}\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{40,1400}$/);
@@ -148,6 +161,14 @@ test('key blob seals and opens; wrong password, user or tampering give ERR_DECRY
     assert.throws(() => openKeyBlob('pw', 'alice', bad), isCode('ERR_BAD_VALUE'), bad);
   }
   assert.throws(() => sealKeyBlob('pw', 'alice', id, { log2N: 9 }), isCode('ERR_BAD_VALUE'));
+  // [KEYBLOB-4] the opened keys must match the user's Public-key
+  assert.deepEqual(openKeyBlob('pw', 'alice', blob, id.publicKey), id);
+  assert.throws(() => openKeyBlob('pw', 'alice', blob, generateIdentity().publicKey), isCode('ERR_DECRYPT'));
+  await assert.rejects(openKeyBlobAsync('pw', 'alice', blob, generateIdentity().publicKey), isCode('ERR_DECRYPT'));
+  // [KEYBLOB-1] fresh salt and iv for every sealing
+  const again = parseKeyBlob(sealKeyBlob('pw', 'alice', id, { log2N: 10 }));
+  assert.notDeepEqual(again.salt, p.salt);
+  assert.notDeepEqual(again.iv, p.iv);
 });
 
 test('[SEAL-4] SEALED envelope round trip; wrong key, wrong Seq or any flipped bit gives ERR_DECRYPT', () => {

@@ -84,7 +84,9 @@ test('[AUTH-8] login vectors re-derived from the formulas', () => {
     assert.equal(b(okm.subarray(0, 32)), v.clientToMsKey);
     assert.equal(b(okm.subarray(32)), v.msToClientKey);
   }
-  assert.equal(b(hmac(u(f.fakeSalt.msSecret), f.fakeSalt.user).subarray(0, 16)), f.fakeSalt.salt);
+  const dk = hmac(u(f.decoy.msKey), 'imsp1 decoy key');
+  assert.equal(b(dk), f.decoy.decoyKey);
+  assert.equal(b(hmac(dk, `imsp1 decoy,${f.decoy.user}`).subarray(0, 16)), f.decoy.salt);
 });
 
 test('enrollment vectors re-derived from the formulas', () => {

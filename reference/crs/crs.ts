@@ -63,6 +63,10 @@ interface PendingEnroll {
 export interface CrsEvents {
   enrolled: [ms: MsRef];
   'ms-closed': [ms: MsRef];
+  /** MSs whose lease ended (the sweeper removed them). */
+  'ms-expired': [ms: MsRef[]];
+  /** Users whose login lock lease ended (the sweeper freed them). */
+  'locks-expired': [users: string[]];
 }
 
 export class CrsServer extends EventEmitter<CrsEvents> {
@@ -616,12 +620,28 @@ export class CrsServer extends EventEmitter<CrsEvents> {
       const now = this.now();
       const gone = await this.store.expireMs(now);
       for (const g of gone) this.logger.warn({ ms: { msId: g.msId, incarnation: g.incarnation }, freed: g.freed }, 'MS lease expired');
-      await this.store.expireLocks(now);
+      if (gone.length > 0) this.emit('ms-expired', gone.map((g) => ({ msId: g.msId, incarnation: g.incarnation })));
+      const users = await this.store.expireLocks(now);
+      if (users.length > 0) {
+        this.logger.info({ users }, 'lock leases expired');
+        this.emit('locks-expired', users);
+      }
     } catch (err) {
       this.logger.error({ err }, 'sweep failed');
     } finally {
       this.sweeping = false;
     }
+  }
+
+  /** Closes the link of an MS as if the connection broke (tests, operators). The enrollment stays until its lease ends or the MS re-enrolls. */
+  async dropMs(msId: string): Promise<boolean> {
+    const c = this.msConns.get(msId);
+    if (!c) return false;
+    this.msConns.delete(msId);
+    const closed = new Promise<void>((resolve) => c.link.once('close', () => resolve()));
+    c.link.close();
+    await closed;
+    return true;
   }
 
   /** Stops listening, closes every link, waits for pushes in flight. Does not close the store. */

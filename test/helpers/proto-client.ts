@@ -134,3 +134,25 @@ export function recordsOf(msg: ResponseMessage): Array<Record<string, string>> {
 export function h(msg: RequestMessage | ResponseMessage, name: string): string | undefined {
   return header(msg, name);
 }
+
+/**
+ * Writes raw octets to host:port and resolves with everything received: until the peer closes, or
+ * (with `untilHead`) as soon as one complete head has arrived. For malformed-input tests.
+ */
+export function rawExchange(address: string, bytes: string | Buffer, opts: { untilHead?: boolean } = {}): Promise<string> {
+  const i = address.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = net.connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) }, () => s.write(bytes));
+    const text = (): string => Buffer.concat(chunks).toString('latin1');
+    s.on('data', (d: Buffer) => {
+      chunks.push(d);
+      if (opts.untilHead && text().includes('\r\n\r\n')) {
+        s.destroy();
+        resolve(text());
+      }
+    });
+    s.on('error', reject);
+    s.on('close', () => resolve(text()));
+  });
+}

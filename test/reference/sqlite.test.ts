@@ -1,0 +1,4 @@
+// The reference servers' end-to-end suite on the embedded SQLite store.
+import { serverSuite } from './suite.js';
+
+serverSuite('sqlite');

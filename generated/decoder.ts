@@ -11,7 +11,8 @@
 //  2. The line is complete: octet checks of its text (every octet printable ASCII or tab;
 //     a CR not followed by LF is ERR_BARE_CR, an LF not after CR is ERR_BARE_LF, any other
 //     octet ERR_NON_ASCII) [WIRE-3] [WIRE-9]; first error by offset.
-//  3. A header line beyond maxHeaders: ERR_TOO_MANY_HEADERS at s. [WIRE-LIMIT-2]
+//  3. (Before 1 and 2.) A header line beyond maxHeaders: ERR_TOO_MANY_HEADERS at s as soon
+//     as its first octet arrives, unless that octet is CR or LF. [WIRE-LIMIT-2]
 //  4. The syntax of the line (the grammar's start_line / header_line rules): the error
 //     code the grammar names, at the end of the longest valid prefix.
 //  5. Content-length: a second one is ERR_DUPLICATE_CONTENT_LENGTH at s [WIRE-11]; a value
@@ -152,6 +153,7 @@ export class Decoder {
     } catch (err) {
       const e = err instanceof ImspError ? err : new ImspError('ERR_INTERNAL', this.base, String(err));
       e.messages = out;
+      e.messageOffset = e.offset - this.base;
       this.failed = e;
       this.store = EMPTY;
       this.storeLen = 0;
@@ -176,6 +178,7 @@ export class Decoder {
     let e: ImspError | null = null;
     if (this.phase === HEAD) e = octetError(this.store, this.lineRel, this.storeLen, this.base, true);
     e ??= new ImspError('ERR_TRUNCATED', this.base + this.storeLen); // [WIRE-12]
+    e.messageOffset = e.offset - this.base;
     this.failed = e;
     throw e;
   }
@@ -209,6 +212,9 @@ export class Decoder {
     const base = this.base - m; // stream offset of data[0]
     while (this.phase === HEAD) {
       const s = m + this.lineRel;
+      if (this.lineRel !== 0 && this.headerList.length >= lim.maxHeaders && s < end && data[s] !== CR && data[s] !== LF) {
+        throw new ImspError('ERR_TOO_MANY_HEADERS', base + s); // [WIRE-LIMIT-2] [WIRE-LIMIT-6]
+      }
       const lineCut = s + lim.maxLineLength;
       const headCut = m + lim.maxHeadSize;
       const cut = lineCut < headCut ? lineCut : headCut;
@@ -293,7 +299,6 @@ export class Decoder {
     if (i === s || i === e || data[i] !== COLON) {
       const oe = octetError(data, s, e, base, false);
       if (oe) throw oe;
-      if (this.headerList.length >= this.limits.maxHeaders) throw new ImspError('ERR_TOO_MANY_HEADERS', base + s); // [WIRE-LIMIT-2]
       if ((CLASS[data[s]!]! & C_WSP) !== 0) throw new ImspError('ERR_FOLDED_HEADER', base + s); // [WIRE-8]
       const colon = data.indexOf(COLON, i);
       throw new ImspError(colon !== -1 && colon < e ? 'ERR_BAD_HEADER_NAME' : 'ERR_MISSING_COLON', base + i); // [WIRE-6]
@@ -307,7 +312,6 @@ export class Decoder {
     for (let j = vs; j < ve; j++) {
       if ((CLASS[data[j]!]! & C_TEXT_OCTET) === 0) throw octetError(data, s, e, base, false)!; // [WIRE-7] [WIRE-9]
     }
-    if (this.headerList.length >= this.limits.maxHeaders) throw new ImspError('ERR_TOO_MANY_HEADERS', base + s); // [WIRE-LIMIT-2]
     if (nameEnd - s === 14 && isContentLength(data, s)) this.contentLengthValue(data, s, vs, ve, base);
     this.headerList.push([latin1(data, s, nameEnd), latin1(data, vs, ve)]);
   }

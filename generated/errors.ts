@@ -12,6 +12,11 @@ export class ImspError extends Error {
   readonly reason: string;
   /** Octet offset in the stream (decoder), the body (records) or -1. */
   readonly offset: number;
+  /**
+   * Decoder only: the offset within the offending message (what the Offset header of the
+   * error response carries [WIRE-14]); -1 when no offset applies.
+   */
+  messageOffset = -1;
   /** Decoder only: the messages completed in the same push() before the error. */
   messages: Message[] = [];
 

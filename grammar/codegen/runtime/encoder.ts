@@ -106,11 +106,14 @@ export function response(status: number, headers?: HeaderInit, body?: Buffer): R
   return { kind: 'response', status, reason: entry.reason, headers: headerList(headers), body: body ?? EMPTY };
 }
 
-/** The response answering err: its status, Error-code, Offset when known, then extra. */
+/**
+ * The response answering err: its status, Error-code, Offset (the offset within the
+ * offending message, when the decoder found one) [WIRE-14], then extra.
+ */
 export function errorResponse(err: ImspError | ErrorCode, extra?: HeaderInit): ResponseMessage {
   const code = typeof err === 'string' ? err : err.code;
   const hs: Header[] = [['Error-code', code]];
-  if (typeof err !== 'string' && err.offset >= 0) hs.push(['Offset', String(err.offset)]);
+  if (typeof err !== 'string' && err.messageOffset >= 0) hs.push(['Offset', String(err.messageOffset)]);
   const r = response(ERRORS[code].status, hs);
   r.headers.push(...headerList(extra));
   return r;

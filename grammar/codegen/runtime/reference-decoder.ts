@@ -68,14 +68,18 @@ export function decodeWithGrammar(input: Uint8Array, opts: DecoderOptions = {}):
   const buf = Buffer.from(input.buffer, input.byteOffset, input.length);
   const messages: Message[] = [];
   let pos = 0;
+  let m = 0;
   try {
     while (pos < buf.length) {
-      const m = pos;
+      m = pos;
       let start: StartLine | null = null;
       const headers: Header[] = [];
       let contentLength = -1;
       for (;;) {
         const s = pos;
+        if (start !== null && headers.length >= lim.maxHeaders && s < buf.length && buf[s] !== 0x0d && buf[s] !== 0x0a) {
+          throw new ImspError('ERR_TOO_MANY_HEADERS', s);
+        }
         const cut = Math.min(s + lim.maxLineLength, m + lim.maxHeadSize);
         let j = s;
         while (j < buf.length && j < cut && buf[j] !== 0x0a) j++;
@@ -93,7 +97,6 @@ export function decodeWithGrammar(input: Uint8Array, opts: DecoderOptions = {}):
           continue;
         }
         if (text === '') break;
-        if (headers.length >= lim.maxHeaders) throw new ImspError('ERR_TOO_MANY_HEADERS', s);
         const h = rule<HeaderField>(text, 'header_line', s, 'ERR_BAD_HEADER_NAME');
         if (h.name.toLowerCase() === 'content-length') {
           if (contentLength >= 0) throw new ImspError('ERR_DUPLICATE_CONTENT_LENGTH', s);
@@ -112,7 +115,10 @@ export function decodeWithGrammar(input: Uint8Array, opts: DecoderOptions = {}):
       messages.push(start.kind === 'request' ? { kind: 'request', method: start.method, headers, body } : { kind: 'response', status: start.status, reason: start.reason, headers, body });
     }
   } catch (e) {
-    if (e instanceof ImspError) return { messages, error: e };
+    if (e instanceof ImspError) {
+      e.messageOffset = e.offset - m;
+      return { messages, error: e };
+    }
     throw e;
   }
   return { messages, error: null };

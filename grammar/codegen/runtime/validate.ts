@@ -18,6 +18,7 @@ interface Rules {
 interface LinkRules extends Rules {
   readonly from: string;
   readonly to: string;
+  readonly sealed: boolean;
   readonly responses?: { readonly [status: string]: Rules };
 }
 
@@ -42,22 +43,37 @@ function check(msg: Message, required: readonly string[], optional: readonly str
   for (const r of required) if (!seen.has(r as HeaderName)) return new ImspError('ERR_MISSING_HEADER', -1, r); // [REG-3]
   if (body === 'none' && msg.body.length > 0) return new ImspError('ERR_UNEXPECTED_BODY', -1); // [REG-7]
   if (body === 'records') {
+    let records;
     try {
-      parseRecords(msg.body);
+      records = parseRecords(msg.body);
     } catch (e) {
       if (e instanceof ImspError) return e; // [REC-2]
       throw e;
+    }
+    // Record fields of registered headers must match their value types; unknown fields are
+    // ignored. [REC-2] [REC-4]
+    for (const r of records) {
+      for (const [n, v] of r) {
+        const canonical = HEADER_BY_LOWER.get(n.toLowerCase());
+        if (canonical !== undefined && !HEADER_VALIDATORS[canonical](v)) return new ImspError('ERR_BAD_RECORDS', -1, `${n}: ${JSON.stringify(v)}`);
+      }
     }
   }
   return null;
 }
 
-/** Checks a request, notification, handshake or envelope sent from link.from to link.to. */
-export function validate(msg: Message, link: { from: Role; to: Role }): ImspError | null {
+/**
+ * Checks a request, notification, handshake or envelope sent from link.from to link.to.
+ * link.sealed, when given, says whether the message arrived inside a SEALED envelope: a
+ * method the registry seals on this link must, and SEALED itself must not (ERR_DECRYPT). [REG-2] [SEAL-6]
+ */
+export function validate(msg: Message, link: { from: Role; to: Role; sealed?: boolean }): ImspError | null {
   if (msg.kind !== 'request') return new ImspError('ERR_UNKNOWN_METHOD', -1, 'a response where a request was expected');
   const l = linkOf(msg.method, link);
   if (l === undefined) return new ImspError('ERR_UNKNOWN_METHOD', -1, msg.method); // [REG-1]
   if (l === null) return new ImspError('ERR_METHOD_NOT_ALLOWED', -1, `${msg.method} ${link.from} -> ${link.to}`); // [REG-2]
+  if (link.sealed === false && l.sealed) return new ImspError('ERR_METHOD_NOT_ALLOWED', -1, `${msg.method} must travel inside SEALED`); // [REG-2]
+  if (link.sealed === true && msg.method === 'SEALED') return new ImspError('ERR_DECRYPT', -1, 'SEALED inside SEALED'); // [SEAL-6]
   return check(msg, l.required, l.optional, l.body);
 }
 

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   LIMITS,
+  encode,
   errorResponse,
   header,
   headers as allHeaders,
@@ -596,7 +597,9 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   private onPeerConnection(socket: Socket): void {
     socket.setNoDelay(true);
     if (!this.identity || this.peerLinks.size >= this.limits.maxPeerSessions) {
-      socket.end(Buffer.from(`503 Unavailable\r\nError-code: ${this.identity ? 'ERR_UNAVAILABLE' : 'ERR_SESSION_ENDED'}\r\n\r\n`));
+      // [CONN-7] at capacity (or logged out): answered in clear, then closed.
+      socket.on('error', () => undefined);
+      socket.end(encode(errorResponse(linkError(this.identity ? 'ERR_UNAVAILABLE' : 'ERR_SESSION_ENDED', 'not accepting peer sessions'))));
       return;
     }
     let session: PeerSession | undefined;

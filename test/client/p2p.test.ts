@@ -152,7 +152,8 @@ test('[SEAL-3] a replayed or reordered SEALED MSG is refused 450 ERR_REPLAY and 
   assert.ok(ok.kind === 'response' && ok.status === 200);
   const ended = next(bob.client, 'session-end');
   raw.write(env); // the same envelope again
-  const err = RawPeer.open(keys.receive, (await raw.read())!);
+  // The link answers an envelope failure in clear, then closes.
+  const err = (await raw.read())!;
   assert.ok(err.kind === 'response');
   assert.equal(err.status, 450);
   assert.equal(header(err, 'Error-code'), 'ERR_REPLAY');
@@ -254,4 +255,43 @@ test('[P2P-9] simultaneous INITs leave one session, the one opened by the user w
   assert.deepEqual(alice.client.sessionUsers(), ['bob']);
   assert.deepEqual(bob.client.sessionUsers(), ['alice']);
   assert.equal(alice.client.sessionKeyCount(), 2);
+});
+
+test('[CONN-4] a peer connection that sends no INIT within handshakeTimeout is closed', async (t) => {
+  const bob = await makePeer('bob', { handshakeTimeout: 150 });
+  t.after(() => closePeers(bob));
+  const raw = await RawPeer.connect(bob.client.address);
+  await raw.closedPromise();
+  assert.ok(raw.closed);
+});
+
+test('[CONN-7] peer connections beyond maxPeerSessions are answered 503 ERR_UNAVAILABLE and closed', async (t) => {
+  const bob = await makePeer('bob', { maxPeerSessions: 1 });
+  t.after(() => closePeers(bob));
+  const first = await RawPeer.connect(bob.client.address);
+  t.after(() => first.destroy());
+  await new Promise((r) => setImmediate(r));
+  const second = await RawPeer.connect(bob.client.address);
+  const r = await second.read();
+  assert.ok(r?.kind === 'response');
+  assert.equal(r.status, 503);
+  assert.equal(header(r, 'Error-code'), 'ERR_UNAVAILABLE');
+  await second.closedPromise();
+});
+
+test('[P2P-1] inside a session PING is answered 200 and an empty text message is delivered', async (t) => {
+  const bob = await makePeer('bob');
+  t.after(() => closePeers(bob));
+  const alice = { name: 'alice', identity: generateIdentity() };
+  bob.client.contacts.load([contactRecord(alice, 'buddy', '127.0.0.1:1')]);
+  const { raw, keys } = await handshake(bob.client.address, bob.identity.publicKey, alice);
+  t.after(() => raw.destroy());
+  raw.write(raw.sealed(keys.send, 0, { kind: 'request', method: 'PING', headers: [], body: Buffer.alloc(0) }));
+  const pong = RawPeer.open(keys.receive, (await raw.read())!);
+  assert.ok(pong.kind === 'response' && pong.status === 200);
+  const got = next(bob.client, 'message');
+  raw.write(raw.sealed(keys.send, 1, { kind: 'request', method: 'MSG', headers: [['From', 'alice'], ['To', 'bob'], ['Content-type', 'text/plain'], ['Content-length', '0']], body: Buffer.alloc(0) }));
+  assert.equal((await got).text, '');
+  const ok = RawPeer.open(keys.receive, (await raw.read())!);
+  assert.ok(ok.kind === 'response' && ok.status === 200);
 });

@@ -16,6 +16,7 @@ import { MsServer } from '../ms/ms.js';
 import { parseMsKey } from '../crypto/scram.js';
 import type { Store } from '../store/store.js';
 import { DEFAULT_SQLITE_PATH } from '../store/store.js';
+import { openStore } from '../store/index.js';
 
 const COMMON: OptionDef[] = [
   { key: 'host', flags: '--host <host>', type: 'string', help: 'address to listen on', default: '127.0.0.1' },
@@ -47,16 +48,6 @@ export const MS_OPTIONS: OptionDef[] = [
 function need(v: unknown, what: string): string {
   if (typeof v !== 'string' || v === '') throw new ConfigError(`${what} is required`);
   return v;
-}
-
-async function openStore(spec: string): Promise<Store> {
-  if (/^postgres(ql)?:\/\//.test(spec)) {
-    const path = '../store/postgres.js';
-    const mod = (await import(path)) as { PostgresStore: { open(url: string): Promise<Store> } };
-    return mod.PostgresStore.open(spec);
-  }
-  const { SqliteStore } = await import('../store/sqlite.js');
-  return SqliteStore.open(spec);
 }
 
 /** Entry point: argv[0] is 'crs' or 'ms'. Resolves with the exit status once the server has stopped. */

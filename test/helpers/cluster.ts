@@ -16,6 +16,7 @@ import { CrsServer } from '../../reference/crs/crs.js';
 import { MsServer, type MsOptions } from '../../reference/ms/ms.js';
 import type { Store, StoreLimits } from '../../reference/store/store.js';
 import { SqliteStore } from '../../reference/store/sqlite.js';
+import { openStore } from '../../reference/store/index.js';
 import { createLogger } from '../../reference/ops/log.js';
 import type { ServerLimits } from '../../reference/ops/limits.js';
 import { makeVerifier } from '../../reference/crypto/scram.js';
@@ -69,43 +70,30 @@ export interface Cluster {
 
 let msCounter = 0;
 
-/** A new database on the shared throwaway PostgreSQL server (test/helpers/pg.ts), dropped by drop(). */
-export async function freshPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+/**
+ * A fresh schema on the shared throwaway PostgreSQL server (test/helpers/pg.ts, or IMSP_PG_URL);
+ * `open()` gives a store on it (call it twice for two CRS processes on one database), `drop()` removes it.
+ */
+export async function freshPgSchema(limits?: Partial<StoreLimits>): Promise<{ url: string; schema: string; open: () => Promise<Store>; drop: () => Promise<void> }> {
   const { sharedPg } = await import('./pg.js');
   const server = await sharedPg();
-  if (!server) throw new Error('PostgreSQL unavailable (IMSP_SKIP_PG=1)');
-  const { default: pg } = await import('pg');
-  const base = new URL(server.url);
-  const name = `imsp_c_${randomBytes(6).toString('hex')}`;
-  const adminUrl = new URL(base);
-  adminUrl.pathname = '/postgres';
-  const admin = new pg.Client({ connectionString: adminUrl.toString() });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(base);
-  url.pathname = `/${name}`;
+  if (!server) throw new Error('PostgreSQL unavailable (IMSP_SKIP_PG=1 and no PostgreSQL binaries)');
+  const schema = `c_${randomBytes(6).toString('hex')}`;
   return {
-    url: url.toString(),
+    url: server.url,
+    schema,
+    open: () => openStore(server.url, { schema, poolSize: 4, limits }),
     async drop() {
-      const a = new pg.Client({ connectionString: adminUrl.toString() });
-      await a.connect();
+      const { default: pg } = await import('pg');
+      const c = new pg.Client({ connectionString: server.url });
+      await c.connect();
       try {
-        await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       } finally {
-        await a.end();
+        await c.end();
       }
     },
   };
-}
-
-async function openPostgresStore(url: string, limits?: Partial<StoreLimits>): Promise<Store> {
-  // Loaded only when asked for, so that SQLite-only runs need no PostgreSQL module.
-  const { PostgresStore } = await import('../../reference/store/postgres.js');
-  return PostgresStore.connect(url, { limits });
 }
 
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
@@ -116,8 +104,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   if (typeof opts.store === 'object') {
     store = opts.store;
   } else if (opts.store === 'postgres') {
-    const db = await freshPgDatabase();
-    store = await openPostgresStore(db.url, opts.storeLimits);
+    const db = await freshPgSchema(opts.storeLimits);
+    store = await db.open();
     cleanups.push(() => store.close(), () => db.drop());
   } else {
     const dir = mkdtempSync(join(tmpdir(), 'imsp-cluster-'));

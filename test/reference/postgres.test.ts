@@ -1,0 +1,59 @@
+// The reference servers' end-to-end suite on PostgreSQL (a throwaway cluster from test/helpers/pg.ts,
+// one schema per test cluster), plus two CRS processes sharing one database.
+import { test, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { sharedPg } from '../helpers/pg.js';
+import { freshPgSchema } from '../helpers/cluster.js';
+import { CrsServer } from '../../reference/crs/crs.js';
+import { MsServer } from '../../reference/ms/ms.js';
+import { registerUser } from '../../reference/store/register.js';
+import { ProtoClient, h } from '../helpers/proto-client.js';
+import { serverSuite, befriend } from './suite.js';
+
+const server = await sharedPg();
+if (!server) {
+  test('reference servers on PostgreSQL', { skip: 'IMSP_SKIP_PG=1 and no PostgreSQL binaries' }, () => {});
+} else {
+  after(() => server.stop());
+  serverSuite('postgres');
+
+  describe('reference servers on postgres: several CRS processes on one database', () => {
+    test('[CRS-SCALE-1] two CRS processes share the data: login, ADD and presence cross between them', async (t) => {
+      const db = await freshPgSchema();
+      t.after(() => db.drop());
+      const [s1, s2] = [await db.open(), await db.open()];
+      t.after(async () => {
+        await s1.close();
+        await s2.close();
+      });
+      const msKey = randomBytes(32);
+      const limits = { msLease: 2000, msHeartbeatInterval: 200 };
+      const crs1 = await CrsServer.start({ store: s1, msKey, port: 0, limits });
+      const crs2 = await CrsServer.start({ store: s2, msKey, port: 0, limits });
+      t.after(async () => {
+        await crs1.close();
+        await crs2.close();
+      });
+      const ms1 = await MsServer.start({ crs: crs1.address, msKey, msId: 'pg-ms-1', port: 0, limits });
+      const ms2 = await MsServer.start({ crs: crs2.address, msKey, msId: 'pg-ms-2', port: 0, limits });
+      t.after(() => (ms1.kill(), ms2.kill()));
+      await Promise.all([ms1.ready(), ms2.ready()]);
+      for (const u of ['joe', 'ann']) assert.ok((await registerUser(s1, u, `pw-${u}`, { log2N: 10 })).ok);
+      const joe = await ProtoClient.connect(ms1.address);
+      const ann = await ProtoClient.connect(ms2.address);
+      t.after(() => (joe.destroy(), ann.destroy()));
+      assert.equal((await joe.login('joe', 'pw-joe')).result?.status, 200);
+      assert.equal((await ann.login('ann', 'pw-ann')).result?.status, 200);
+      // joe is online through CRS 1: ann's login through CRS 2 refuses a second joe.
+      const dup = await ProtoClient.connect(ms2.address);
+      t.after(() => dup.destroy());
+      assert.equal((await dup.login('joe', 'pw-joe')).challenge.status, 409);
+      await befriend(joe, ann, 'joe', 'ann');
+      assert.equal((await ann.request('STATUS', { Status: 'busy' })).status, 200);
+      await joe.waitFor('PRESENCE', (m) => h(m, 'User') === 'ann' && h(m, 'Status') === 'busy');
+      assert.equal((await ann.request('LOGOUT')).status, 200);
+      await joe.waitFor('PRESENCE', (m) => h(m, 'User') === 'ann' && h(m, 'Status') === 'offline');
+    });
+  });
+}

@@ -32,10 +32,10 @@ export function parseRecords(body: Uint8Array): Header[][] {
     if (data[pos] === CR && data[pos + 1] === LF) {
       // The separator: only between two records.
       if (cur.length === 0) bad(pos, 'empty record');
+      if (pos + 2 === len) bad(pos, 'empty line at the end');
       out.push(cur);
       cur = [];
       pos += 2;
-      if (pos === len) bad(pos, 'empty line at the end');
       continue;
     }
     const lf = data.indexOf(LF, pos);

@@ -1,0 +1,152 @@
+// Registration: registerUser() and `imsp user add|list|del`. What is stored must let the real
+// login math succeed with the password and fail without it, and must not contain the password.
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { test, type TestContext } from 'node:test';
+import { unb64, clientLogin, openKeyBlob, verifyClientProof } from '../../reference/crypto/index.js';
+import { run, type UserIo } from '../../reference/cli/user.js';
+import { openStore, registerUser, SqliteStore, DEFAULT_SQLITE_PATH } from '../../reference/store/index.js';
+
+async function tmp(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'imsp-user-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function io(stdinText?: string, tty = false): UserIo & { out: string[]; err: string[]; input: PassThrough } {
+  const input = new PassThrough() as PassThrough & { isTTY?: boolean; setRawMode?: (m: boolean) => unknown };
+  if (tty) {
+    input.isTTY = true;
+    input.setRawMode = () => input;
+  }
+  if (stdinText !== undefined) input.end(stdinText);
+  const out: string[] = [];
+  const err: string[] = [];
+  return { stdin: input, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) }, env: {}, out, err, input };
+}
+
+test('[AUTH-5] registerUser stores a verifier the login proof checks against, and a key blob the password opens', async (t) => {
+  const store = await SqliteStore.open(':memory:');
+  t.after(() => store.close());
+  const r = await registerUser(store, 'alice', 'correct horse', { log2N: 10, profile: { fullName: 'Alice' } });
+  assert.ok(r.ok);
+  const u = await store.getUser('alice');
+  assert.ok(u);
+  assert.equal(u.verifier.iterations, 4096);
+  assert.equal(u.publicKey, r.publicKey);
+  assert.equal(u.profile.fullName, 'Alice');
+  const auth = 'imsp1-login,alice,test-transcript';
+  const good = clientLogin('correct horse', unb64(u.verifier.salt), u.verifier.iterations, auth);
+  assert.ok(verifyClientProof(unb64(u.verifier.storedKey), auth, good.proof));
+  const bad = clientLogin('wrong', unb64(u.verifier.salt), u.verifier.iterations, auth);
+  assert.equal(verifyClientProof(unb64(u.verifier.storedKey), auth, bad.proof), null);
+  const id = openKeyBlob('correct horse', 'alice', u.keyBlob, u.publicKey);
+  assert.equal(id.publicKey, u.publicKey);
+  assert.throws(() => openKeyBlob('wrong', 'alice', u.keyBlob));
+  assert.deepEqual(await registerUser(store, 'alice', 'x', { log2N: 10 }), { ok: false, error: 'exists' });
+});
+
+test('[USER-1] registerUser refuses bad names, empty passwords and out-of-range costs before deriving keys', async (t) => {
+  const store = await SqliteStore.open(':memory:');
+  t.after(() => store.close());
+  assert.deepEqual(await registerUser(store, 'Bad', 'pw'), { ok: false, error: 'invalid', detail: 'username' });
+  assert.deepEqual(await registerUser(store, 'ok', ''), { ok: false, error: 'invalid', detail: 'password' });
+  assert.deepEqual(await registerUser(store, 'ok', 'pw', { iterations: 100 }), { ok: false, error: 'invalid', detail: 'iterations' });
+  assert.deepEqual(await registerUser(store, 'ok', 'pw', { log2N: 9 }), { ok: false, error: 'invalid', detail: 'log2N' });
+  assert.equal(await store.countUsers(), 0);
+});
+
+test('no password and no private key at rest: the database files hold neither', async (t) => {
+  const dir = await tmp(t);
+  const path = join(dir, 'imsp.db');
+  const password = 'PW-unique-7f3a9c-marker';
+  const store = await openStore(path);
+  const r = await registerUser(store, 'carol', password, { log2N: 10 });
+  assert.ok(r.ok);
+  const blob = (await store.getUser('carol'))?.keyBlob ?? '';
+  const id = openKeyBlob(password, 'carol', blob);
+  await store.close();
+  for (const f of await readdir(dir)) {
+    const bytes = await readFile(join(dir, f));
+    assert.equal(bytes.includes(Buffer.from(password)), false, f);
+    assert.equal(bytes.includes(id.edSeed), false, f);
+    assert.equal(bytes.includes(Buffer.from(id.edSeed.toString('base64url'))), false, f);
+    assert.equal(bytes.includes(id.xPrivate), false, f);
+  }
+});
+
+test('imsp user add (file, stdin), list, del, and their errors', async (t) => {
+  const dir = await tmp(t);
+  const db = join(dir, 'u.db');
+  await writeFile(join(dir, 'pw'), 'first line\nsecond line\n');
+  let o = io();
+  assert.equal(await run(['user', 'add', 'alice', '--store', db, '--password-file', join(dir, 'pw'), '--full-name', 'Alice L', '--log2n', '10'], o), 0);
+  assert.match(o.out.join(''), /^registered alice\npublic key [A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\n$/);
+  o = io('s3cret\n');
+  assert.equal(await run(['user', 'add', 'bob', '--store', db, '--password-stdin', '--log2n', '10'], o), 0);
+  o = io();
+  assert.equal(await run(['user', 'add', 'bob', '--store', db, '--password-file', join(dir, 'pw'), '--log2n', '10'], o), 1);
+  assert.match(o.err.join(''), /bob exists already/);
+  o = io('');
+  assert.equal(await run(['user', 'add', 'carol', '--store', db], o), 2);
+  assert.match(o.err.join(''), /not a terminal/);
+  o = io();
+  assert.equal(await run(['user', 'add', 'Carol', '--store', db, '--password-file', join(dir, 'pw'), '--log2n', '10'], o), 1);
+  assert.match(o.err.join(''), /invalid username/);
+  o = io();
+  assert.equal(await run(['user', 'add', 'carol', '--store', db, '--password-file', join(dir, 'pw'), '--log2n', '9'], o), 2);
+  o = io();
+  assert.equal(await run(['user', 'list', '--store', db], o), 0);
+  assert.equal(o.out.join(''), 'alice\toffline\tAlice L\nbob\toffline\n');
+  o = io();
+  assert.equal(await run(['user', 'del', 'bob', '--store', db], o), 0);
+  o = io();
+  assert.equal(await run(['user', 'del', 'bob', '--store', db], o), 1);
+  // the stored verifier is the one of the file's first line
+  const store = await openStore(db);
+  t.after(() => store.close());
+  const u = await store.getUser('alice');
+  assert.ok(u);
+  const auth = 'x';
+  assert.ok(verifyClientProof(unb64(u.verifier.storedKey), auth, clientLogin('first line', unb64(u.verifier.salt), 4096, auth).proof));
+  assert.deepEqual(await store.listUsers(null, 10), ['alice']);
+});
+
+test('imsp user add prompts twice on a terminal, echo off; different answers are refused', async (t) => {
+  const dir = await tmp(t);
+  const db = join(dir, 'u.db');
+  let o = io(undefined, true);
+  const done = run(['user', 'add', 'dora', '--store', db, '--log2n', '10'], o);
+  o.input.write('pa');
+  o.input.write('ssX\u007f\r');
+  o.input.write('pass\r');
+  assert.equal(await done, 0);
+  assert.equal(o.err.join(''), 'Password: \nPassword (again): \n');
+  o = io(undefined, true);
+  const bad = run(['user', 'add', 'eve', '--store', db, '--log2n', '10'], o);
+  o.input.write('one\rtwo\r');
+  assert.equal(await bad, 2);
+  assert.match(o.err.join(''), /passwords differ/);
+  const store = await openStore(db);
+  t.after(() => store.close());
+  const u = await store.getUser('dora');
+  assert.ok(u);
+  assert.ok(verifyClientProof(unb64(u.verifier.storedKey), 'a', clientLogin('pass', unb64(u.verifier.salt), 4096, 'a').proof));
+  assert.equal(await store.getUser('eve'), null);
+});
+
+test('the default store is ./imsp.db; IMSP_STORE overrides it', async (t) => {
+  assert.equal(DEFAULT_SQLITE_PATH, './imsp.db');
+  const dir = await tmp(t);
+  const db = join(dir, 'env.db');
+  await writeFile(join(dir, 'pw'), 'pw\n');
+  const o = io();
+  o.env.IMSP_STORE = db;
+  assert.equal(await run(['user', 'add', 'frank', '--password-file', join(dir, 'pw'), '--log2n', '10'], o), 0);
+  const store = await openStore(db);
+  t.after(() => store.close());
+  assert.ok(await store.getUser('frank'));
+});

@@ -179,3 +179,9 @@ test('every invariant has an INV- ID', () => {
   assert.ok(invs.length >= 7, `${invs.length} invariants`);
   for (const r of invs) assert.equal(r.section.split('.')[0], '13', `${r.id} is in section 13`);
 });
+
+test('every method subsection of section 5 says which transitions it drives', () => {
+  const text = sectionFile('5').text;
+  const parts = text.split(/^## 5\.\d+\. /m).slice(1);
+  for (const p of parts) assert.match(p, /^Drives: .+/m, p.split('\n')[0]);
+});

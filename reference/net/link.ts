@@ -174,6 +174,8 @@ export class Link extends EventEmitter<LinkEvents> {
   private readonly pending: Pending[] = [];
   private paused = false;
   private closing = false;
+  /** A framing error was found: the stream is unreadable; its answer waits for the earlier answers. */
+  private broken = false;
   private closed = false;
   private closeReason: ImspError | undefined;
   private graceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -382,7 +384,7 @@ export class Link extends EventEmitter<LinkEvents> {
 
   private onEnd(): void {
     // The peer will send nothing more: a message cut short is a truncation [WIRE-12].
-    if (this.isClosed) return;
+    if (this.isClosed || this.broken) return;
     try {
       this.decoder.end();
     } catch (e) {
@@ -405,7 +407,7 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.isClosed) return;
+    if (this.isClosed || this.broken) return;
     this.lastReceived = this.clock();
     let msgs: Message[];
     try {
@@ -416,7 +418,14 @@ export class Link extends EventEmitter<LinkEvents> {
       const err = typedError(e);
       for (const m of err.messages) this.inbox.push(m);
       this.pump();
-      this.fail(err, true);
+      if (this.isClosed) return;
+      if (this.holding) {
+        this.fail(err, true);
+        return;
+      }
+      // [WIRE-14] answered after the requests before it [CONN-9], then closed; nothing more is read
+      this.broken = true;
+      this.enqueue({ answer: [errorResponse(err)], close: err });
       return;
     }
     for (const m of msgs) this.inbox.push(m);

@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { header, response, type ImspError, type RequestMessage } from '../../generated/index.js';
+import { Link, startHeartbeat, type HeartbeatTimers } from '../../reference/net/index.js';
+import { duplexPair, RawPeer } from './helpers.js';
+
+const K1 = Buffer.alloc(32, 1);
+const K2 = Buffer.alloc(32, 2);
+
+/** Timers driven by hand: tick() runs the interval callback once. */
+function manualTimers(): HeartbeatTimers & { tick: () => void; period: number; cleared: boolean } {
+  let fn: (() => void) | undefined;
+  const t = {
+    period: 0,
+    cleared: false,
+    setInterval: (f: () => void, ms: number) => { fn = f; t.period = ms; return 1; },
+    clearInterval: () => { t.cleared = true; },
+    tick: () => fn?.(),
+  };
+  return t;
+}
+
+test('[HB-1] [HB-3] a PING goes out when nothing was sent for the interval; its answer counts as traffic', async (t) => {
+  let now = 0;
+  const clock = (): number => now;
+  const [a, b] = duplexPair();
+  const pings: RequestMessage[] = [];
+  const ms = new Link(b, { local: 'ms', remote: 'client', clock, handler: (req) => { pings.push(req); return response(200); } });
+  const client = new Link(a, { local: 'client', remote: 'ms', clock });
+  t.after(() => { client.close(); ms.close(); });
+  ms.enableSealing({ send: K1, receive: K2 });
+  client.enableSealing({ send: K2, receive: K1 });
+  const timers = manualTimers();
+  const hb = startHeartbeat(client, { interval: 1000, timeout: 3000, clock, timers });
+  assert.equal(timers.period, 250);
+  now = 999;
+  timers.tick();
+  assert.equal(pings.length, 0);
+  now = 1000;
+  timers.tick();
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(pings.length, 1);
+  assert.equal(pings[0]!.method, 'PING');
+  assert.equal(client.lastSent, 1000);
+  assert.equal(client.lastReceived, 1000);
+  // recent traffic from this side: no PING
+  now = 1500;
+  client.notify({ kind: 'request', method: 'PING', headers: [['Tag', 'manual']], body: Buffer.alloc(0) });
+  now = 2400;
+  timers.tick();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(pings.length, 2);
+  assert.equal(header(pings[1]!, 'Tag'), 'manual');
+  hb.stop();
+  assert.ok(timers.cleared);
+});
+
+test('[HB-2] [HB-4] silence from the peer for the timeout closes the link with ERR_TIMEOUT', async () => {
+  let now = 0;
+  const clock = (): number => now;
+  const [a, b] = duplexPair();
+  const peer = new RawPeer(b);
+  const link = new Link(a, { local: 'crs', remote: 'ms', clock });
+  const closed = once(link, 'close');
+  const timers = manualTimers();
+  let timedOut = false;
+  startHeartbeat(link, { interval: 0, timeout: 3000, clock, timers, onTimeout: () => { timedOut = true; } });
+  now = 2999;
+  timers.tick();
+  assert.equal(link.isClosed, false);
+  now = 3000;
+  timers.tick();
+  const [reason] = (await closed) as [ImspError];
+  assert.equal(reason.code, 'ERR_TIMEOUT');
+  assert.ok(timedOut);
+  assert.ok(timers.cleared);
+  await peer.waitEnd();
+});
+
+test('a heartbeat with nothing to do starts no timer, and stops when the link closes', async () => {
+  const [a, b] = duplexPair();
+  new RawPeer(b);
+  const link = new Link(a, { local: 'client', remote: 'ms' });
+  const none = manualTimers();
+  startHeartbeat(link, { interval: 0, timeout: 0, timers: none });
+  assert.equal(none.period, 0);
+  const timers = manualTimers();
+  startHeartbeat(link, { interval: 100, timeout: 0, timers });
+  assert.equal(timers.period, 25);
+  const closed = once(link, 'close');
+  link.close();
+  await closed;
+  assert.ok(timers.cleared);
+});

@@ -185,3 +185,32 @@ test('every method subsection of section 5 says which transitions it drives', ()
   const parts = text.split(/^## 5\.\d+\. /m).slice(1);
   for (const p of parts) assert.match(p, /^Drives: .+/m, p.split('\n')[0]);
 });
+
+test('every "Section N.M" cross-reference names a section that exists', () => {
+  const numbers = new Set(extraction().sections.map((s) => s.number));
+  const dangling: string[] = [];
+  for (const { file, text } of specText()) {
+    for (const m of withoutCode(text).matchAll(/\bSections? ((?:[0-9]+|[A-Z])(?:\.[0-9]+)*)/g)) {
+      if (!numbers.has(m[1])) dangling.push(`${file}: Section ${m[1]}`);
+    }
+    for (const m of withoutCode(text).matchAll(/\bSections ((?:[0-9]+|[A-Z])(?:\.[0-9]+)*) (?:to|and) ((?:[0-9]+|[A-Z])(?:\.[0-9]+)*)/g)) {
+      if (!numbers.has(m[2])) dangling.push(`${file}: Section ${m[2]}`);
+    }
+  }
+  assert.deepEqual(dangling, []);
+});
+
+test('every limit the text names exists in limits.json, and every limit is named in the text outside section 16', () => {
+  const limits = new Set(registry<LimitsReg>('limits').limits.map((l) => l.name));
+  const used = new Set<string>();
+  const unknown: string[] = [];
+  for (const { file, text } of specText()) {
+    if (file.includes('/16-')) continue;
+    for (const m of withoutCode(text).matchAll(/\b((?:max|min|scram|rate|user|client|ms|lock|handshake|request|session|file)[A-Z][A-Za-z]*|fileChunkSize|msLease|lockLease|sessionTimeout)\b/g)) {
+      if (limits.has(m[1])) used.add(m[1]);
+      else unknown.push(`${file}: ${m[1]}`);
+    }
+  }
+  assert.deepEqual(unknown, []);
+  assert.deepEqual([...limits].filter((l) => !used.has(l)), []);
+});

@@ -214,3 +214,13 @@ test('every limit the text names exists in limits.json, and every limit is named
   assert.deepEqual(unknown, []);
   assert.deepEqual([...limits].filter((l) => !used.has(l)), []);
 });
+
+test('a limit and the requirement it cites agree: the sentence names the limit', () => {
+  const reqs = new Map(extraction().requirements.map((r) => [r.id, r.text]));
+  const misfits: string[] = [];
+  for (const l of registry<LimitsReg>('limits').limits) {
+    const text = reqs.get(l.req) ?? '';
+    if (!text.includes(l.name)) misfits.push(`${l.name} -> ${l.req}: ${text}`);
+  }
+  assert.deepEqual(misfits, []);
+});

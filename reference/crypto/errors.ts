@@ -7,7 +7,17 @@
 import { ImspError } from '../../generated/index.js';
 
 /** Error codes the crypto layer can raise. */
-export type CryptoErrorCode = 'ERR_DECRYPT' | 'ERR_AUTH_FAILED' | 'ERR_BAD_SIGNATURE' | 'ERR_BAD_VALUE' | 'ERR_REPLAY' | 'ERR_NOT_BUDDY' | 'ERR_BLOCKED';
+export type CryptoErrorCode =
+  | 'ERR_DECRYPT'
+  | 'ERR_AUTH_FAILED'
+  | 'ERR_BAD_SIGNATURE'
+  | 'ERR_BAD_VALUE'
+  | 'ERR_BAD_RECORDS'
+  | 'ERR_REPLAY'
+  | 'ERR_NOT_BUDDY'
+  | 'ERR_BLOCKED'
+  | 'ERR_FORBIDDEN'
+  | 'ERR_UNAVAILABLE';
 
 /** A crypto failure: an ImspError (offset -1) whose code is one of {@link CryptoErrorCode}. */
 export class CryptoError extends ImspError {

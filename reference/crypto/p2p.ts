@@ -67,25 +67,26 @@ function headerOf(msg: { headers: Header[] }, name: string, code: CryptoErrorCod
   return v;
 }
 
+// [P2P-18] a decrypted inner block that is not one well-formed record is 422 ERR_BAD_RECORDS
 function oneRecord(plain: Buffer): Header[] {
   let records: Header[][];
   try {
     records = parseRecords(plain);
   } catch {
-    throw cryptoError('ERR_DECRYPT', 'inner block is not a records body');
+    throw cryptoError('ERR_BAD_RECORDS', 'inner block is not a records body');
   }
-  if (records.length !== 1) throw cryptoError('ERR_DECRYPT', 'inner block must hold exactly one record');
+  if (records.length !== 1) throw cryptoError('ERR_BAD_RECORDS', 'inner block must hold exactly one record');
   return records[0]!;
 }
 
 function need(record: Header[], name: string): string {
   const v = field(record, name);
-  if (v === undefined) throw cryptoError('ERR_DECRYPT', `inner record lacks ${name}`);
+  if (v === undefined) throw cryptoError('ERR_BAD_RECORDS', `inner record lacks ${name}`);
   return v;
 }
 
 function parseTime(text: string): number {
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(text)) throw cryptoError('ERR_DECRYPT', 'bad Time');
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(text)) throw cryptoError('ERR_BAD_RECORDS', 'bad Time');
   return Number(text);
 }
 
@@ -152,25 +153,38 @@ export interface PeerLookup {
   relation: 'buddy' | 'pending' | 'blocked' | 'none';
   /** The `Public-key` the MS delivered for this user, when a buddy. */
   publicKey?: string;
+  /** The user is on the responder's block list (implied by relation 'blocked'). */
+  blocked?: boolean;
 }
 
-/** A set of INIT nonces seen within the clock-skew window; bounded, oldest evicted first [P2P-8]. */
+/**
+ * The INIT nonces accepted within the last window (2 x maxClockSkew) [P2P-7] [P2P-8]. Bounded: when it
+ * is full of unexpired nonces, new INITs are refused (503) rather than old nonces forgotten, so that a
+ * flood can not make a replay pass.
+ */
 export class NonceCache {
   private readonly seen = new Map<string, number>();
   /**
-   * @param windowMs how long a nonce is remembered (maxClockSkew, both sides: 2 * skew is safe)
+   * @param windowMs how long a nonce is remembered: 2 x maxClockSkew [P2P-7]
    * @param maxEntries bound on memory
    */
   constructor(private readonly windowMs: number, private readonly maxEntries = 100_000) {}
-  /** Records `nonce` at `now`; false when it was already seen within the window (a replay). */
-  checkAndAdd(nonce: string, now: number): boolean {
+
+  /** Records `nonce` at `now` unless it was seen within the window ('seen') or the cache is full ('full'). */
+  check(nonce: string, now: number): 'fresh' | 'seen' | 'full' {
     for (const [n, t] of this.seen) {
-      if (now - t <= this.windowMs && this.seen.size < this.maxEntries) break;
-      this.seen.delete(n); // insertion order = time order: expired (or over the bound) from the front
+      if (now - t <= this.windowMs) break;
+      this.seen.delete(n); // insertion order = time order: expired ones from the front
     }
-    if (this.seen.has(nonce)) return false;
+    if (this.seen.has(nonce)) return 'seen';
+    if (this.seen.size >= this.maxEntries) return 'full';
     this.seen.set(nonce, now);
-    return true;
+    return 'fresh';
+  }
+
+  /** Like check(); true only for a fresh nonce (now recorded). */
+  checkAndAdd(nonce: string, now: number): boolean {
+    return this.check(nonce, now) === 'fresh';
   }
   /** Number of remembered nonces. */
   get size(): number {
@@ -207,9 +221,11 @@ export interface AcceptedInit {
 }
 
 /**
- * Checks an INIT in the spec's order: decrypts (401 ERR_DECRYPT), To is self and From a buddy with a
- * key (403 ERR_NOT_BUDDY), From not blocked (403 ERR_BLOCKED), the signature (401 ERR_BAD_SIGNATURE),
- * |Time - now| <= maxClockSkew and nI fresh (450 ERR_REPLAY). On failure the caller answers the error
+ * Checks an INIT in the spec's order (section 10.1): decrypts (401 ERR_DECRYPT) and holds one record
+ * (422 ERR_BAD_RECORDS) [P2P-18]; To is self (403 ERR_FORBIDDEN) [P2P-4]; From a buddy whose key the MS
+ * delivered (403 ERR_NOT_BUDDY) [P2P-3]; From not blocked (403 ERR_BLOCKED) [BLOCK-3]; the signature
+ * (401 ERR_BAD_SIGNATURE) [P2P-6]; |Time - now| <= maxClockSkew and nI not seen (450 ERR_REPLAY)
+ * [P2P-8]; nonce memory full (503 ERR_UNAVAILABLE) [P2P-7]. On failure the caller answers the error
  * status and closes.
  * @throws CryptoError with the code above
  */
@@ -234,10 +250,12 @@ export function openInit(msg: { headers: Header[]; body: Buffer }, p: OpenInitPa
   const time = parseTime(need(record, 'Time'));
   const secretText = need(record, 'Secret');
   const sigText = need(record, 'Signature');
-  if (to !== p.self) throw cryptoError('ERR_NOT_BUDDY', 'INIT addressed to another user'); // [P2P-3]
+  if (to !== p.self) throw cryptoError('ERR_FORBIDDEN', 'INIT addressed to another user'); // [P2P-4]
   const peer = p.lookup(from);
-  if (peer.relation === 'blocked') throw cryptoError('ERR_BLOCKED'); // [BLOCK-3]
-  if (peer.relation !== 'buddy' || peer.publicKey === undefined) throw cryptoError('ERR_NOT_BUDDY'); // [P2P-3]
+  const blocked = peer.relation === 'blocked' || peer.blocked === true;
+  // [P2P-3] a buddy (or a buddy since blocked) whose key the MS delivered
+  if ((peer.relation !== 'buddy' && !blocked) || peer.publicKey === undefined) throw cryptoError('ERR_NOT_BUDDY');
+  if (blocked) throw cryptoError('ERR_BLOCKED'); // [BLOCK-3]
   let secret: Buffer;
   let signature: Buffer;
   let edPublic: Buffer;
@@ -252,7 +270,9 @@ export function openInit(msg: { headers: Header[]; body: Buffer }, p: OpenInitPa
     throw cryptoError('ERR_BAD_SIGNATURE'); // [P2P-6]
   }
   if (Math.abs(time - p.now) > p.maxClockSkew) throw cryptoError('ERR_REPLAY', 'Time outside the allowed skew'); // [P2P-8]
-  if (p.nonces && !p.nonces.checkAndAdd(nI, p.now)) throw cryptoError('ERR_REPLAY', 'INIT nonce seen before'); // [P2P-8]
+  const fresh = p.nonces ? p.nonces.check(nI, p.now) : 'fresh';
+  if (fresh === 'seen') throw cryptoError('ERR_REPLAY', 'INIT nonce seen before'); // [P2P-8]
+  if (fresh === 'full') throw cryptoError('ERR_UNAVAILABLE', 'INIT nonce memory full'); // [P2P-7]
   return { from, to, time, nI, eI, secret, peerPublicKey: peer.publicKey };
 }
 
@@ -292,8 +312,9 @@ export interface OpenInitAckParams {
 }
 
 /**
- * The initiator's check of INIT-ACK: decrypts (ERR_DECRYPT), From/To are the expected pair and the
- * responder's signature holds (ERR_BAD_SIGNATURE), Time within the skew (ERR_REPLAY).
+ * The initiator's check of INIT-ACK [P2P-10]: decrypts (ERR_DECRYPT) into one record (ERR_BAD_RECORDS),
+ * From/To are the expected pair and the responder's signature holds (ERR_BAD_SIGNATURE), Time within the
+ * skew (ERR_REPLAY). On any failure the initiator closes without sending anything.
  * @returns the initiator's session keys
  * @throws CryptoError
  */

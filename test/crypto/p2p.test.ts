@@ -34,10 +34,13 @@ test('[P2P-6] INIT then INIT-ACK give both ends mirrored session keys', () => {
   assert.ok(!text.includes('joe') && !text.includes('alice'));
 });
 
-test('[P2P-3] [BLOCK-3] INIT refusals: not for me, not a buddy, blocked', () => {
+test('[P2P-4] [P2P-3] [BLOCK-3] INIT refusals: not for me, not a buddy, blocked', () => {
   const { message } = buildInit({ from: 'joe', to: 'alice', identity: joe, peerPublicKey: alice.publicKey, time: T });
   const base = { identity: alice, now: T, maxClockSkew: SKEW };
-  assert.throws(() => openInit(message, { ...base, self: 'carol', lookup: buddy(joe) }), code('ERR_NOT_BUDDY'));
+  assert.throws(() => openInit(message, { ...base, self: 'carol', lookup: buddy(joe) }), code('ERR_FORBIDDEN'));
+  assert.throws(() => openInit(message, { ...base, self: 'alice', lookup: () => ({ relation: 'buddy' }) }), code('ERR_NOT_BUDDY')); // no key delivered
+  assert.throws(() => openInit(message, { ...base, self: 'alice', lookup: () => ({ relation: 'blocked' }) }), code('ERR_NOT_BUDDY'));
+  assert.throws(() => openInit(message, { ...base, self: 'alice', lookup: () => ({ relation: 'buddy', publicKey: joe.publicKey, blocked: true }) }), code('ERR_BLOCKED'));
   assert.throws(() => openInit(message, { ...base, self: 'alice', lookup: () => ({ relation: 'none' }) }), code('ERR_NOT_BUDDY'));
   assert.throws(() => openInit(message, { ...base, self: 'alice', lookup: () => ({ relation: 'pending' }) }), code('ERR_NOT_BUDDY'));
   assert.throws(() => openInit(message, { ...base, self: 'alice', lookup: () => ({ relation: 'blocked', publicKey: joe.publicKey }) }), code('ERR_BLOCKED'));
@@ -75,13 +78,39 @@ test('[P2P-8] INIT replay and clock skew are refused with ERR_REPLAY', () => {
   assert.throws(() => openInit(message, { ...p, now: T - SKEW - 1, nonces: new NonceCache(2 * SKEW) }), code('ERR_REPLAY'));
 });
 
-test('[P2P-8] NonceCache forgets after the window and stays bounded', () => {
+test('[P2P-7] [P2P-8] NonceCache forgets after the window, stays bounded, and refuses when full', () => {
   const c = new NonceCache(100, 3);
   assert.ok(c.checkAndAdd('a', 0));
   assert.equal(c.checkAndAdd('a', 50), false);
+  assert.equal(c.check('a', 100), 'seen');
   assert.ok(c.checkAndAdd('a', 201)); // 'a' expired
-  for (const n of ['b', 'c', 'd', 'e']) c.checkAndAdd(n, 210);
-  assert.ok(c.size <= 3);
+  assert.deepEqual(['b', 'c', 'd', 'e'].map((n) => c.check(n, 210)), ['fresh', 'fresh', 'full', 'full']);
+  assert.equal(c.size, 3);
+  assert.equal(c.check('d', 400), 'fresh'); // all expired: room again
+  const { message } = buildInit({ from: 'joe', to: 'alice', identity: joe, peerPublicKey: alice.publicKey, time: T });
+  const full = new NonceCache(2 * SKEW, 1);
+  full.check('x', T);
+  assert.throws(() => openInit(message, { self: 'alice', identity: alice, lookup: buddy(joe), now: T, maxClockSkew: SKEW, nonces: full }), code('ERR_UNAVAILABLE'));
+});
+
+test('[P2P-18] an INIT whose decrypted block is not one record is refused with ERR_BAD_RECORDS', async () => {
+  const { encodeRecords } = await import('../../generated/index.js');
+  const { aeadSeal, x25519, generateKeyShare } = await import('../../reference/crypto/index.js');
+  const { initKey, INIT_AAD } = await import('../../reference/crypto/p2p.js');
+  const e = generateKeyShare();
+  const nI = 'N'.repeat(24);
+  const k1 = initKey(x25519(e.privateKey, alice.xPublic), b64(e.publicKey), nI);
+  const p = { self: 'alice', identity: alice, lookup: buddy(joe), now: T, maxClockSkew: SKEW };
+  const bodies = [
+    Buffer.from('not records'),
+    encodeRecords([[['From', 'joe']], [['From', 'joe']]]),
+    encodeRecords([[['From', 'joe'], ['To', 'alice'], ['Time', 'soon'], ['Secret', 'x'], ['Signature', 'y']]]),
+    encodeRecords([[['From', 'joe'], ['To', 'alice']]]),
+  ];
+  for (const plain of bodies) {
+    const msg = { headers: [['Key-share', b64(e.publicKey)], ['Nonce', nI]] as [string, string][], body: aeadSeal(k1, Buffer.alloc(12), INIT_AAD, plain) };
+    assert.throws(() => openInit(msg, p), code('ERR_BAD_RECORDS'), plain.toString());
+  }
 });
 
 test('[P2P-6] INIT-ACK refusals: wrong signer, wrong names, tampered, skewed', () => {

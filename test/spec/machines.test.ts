@@ -61,7 +61,7 @@ test('checkMachine finds the faults it is there to find', () => {
   assert.match(errs, /duplicate name/);
 });
 
-test('[LOCK-1] [LOCK-2] [LOCK-3] [LOCK-4] [LOCK-6] the generated user-record table locks, refuses and fences', async (t) => {
+test('the generated user-record table locks, refuses and fences as Section 8.3 says', async (t) => {
   const g = await loadGenerated(t);
   assert.equal(g.transition('user-record', 'offline', 'LOCK'), 'locked');
   assert.equal(g.findTransition('user-record', 'locked', 'LOCK')?.name, 'lock-busy');
@@ -73,7 +73,7 @@ test('[LOCK-1] [LOCK-2] [LOCK-3] [LOCK-4] [LOCK-6] the generated user-record tab
   assert.equal(g.transition('user-record', 'online', 'MS_GONE'), 'offline');
 });
 
-test('[AUTH-8] [AUTH-11] the generated client tables fail closed on bad proofs', async (t) => {
+test('the generated client and enrollment tables fail closed on bad proofs', async (t) => {
   const g = await loadGenerated(t);
   assert.equal(g.transition('client-session', 'challenged', 'PROOF'), 'ended');
   assert.equal(g.transition('client-session', 'challenged', 'PROOF', { 'proof-ok': true }), 'onlining');

@@ -22,6 +22,7 @@ import { createMetrics, type ServerMetrics } from '../ops/metrics.js';
 import { resolveLimits, type ServerLimits } from '../ops/limits.js';
 import { req, ok, fail, get, must, records, type Fields } from '../ops/proto.js';
 import { Link } from '../net/link.js';
+import { startHeartbeat } from '../net/heartbeat.js';
 import { formatAddress, serverLinkOptions, sniffPeer } from '../ops/server-link.js';
 
 export interface CrsOptions {
@@ -101,6 +102,12 @@ export class CrsServer extends EventEmitter<CrsEvents> {
   static async start(opts: CrsOptions): Promise<CrsServer> {
     if (opts.msKey.length < 32) throw new Error('MS key shorter than 32 octets');
     const crs = new CrsServer(opts);
+    if (opts.store.kind === 'sqlite') {
+      // [PERSIST-2] a CRS starts with no MS enrolled and every record offline. (On PostgreSQL other
+      // CRS processes may be serving the same data: their MSs expire by lease instead.)
+      await opts.store.expireMs(Number.MAX_SAFE_INTEGER);
+      await opts.store.expireLocks(Number.MAX_SAFE_INTEGER);
+    }
     await crs.listen(opts.host ?? '127.0.0.1', opts.port ?? 7000, opts.tls);
     return crs;
   }
@@ -210,8 +217,14 @@ export class CrsServer extends EventEmitter<CrsEvents> {
         if (c && this.msConns.get(c.ref.msId) === c) {
           this.msConns.delete(c.ref.msId);
           this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
+          this.logger.info({ ms: c.ref, reason: reason?.code }, 'MS link closed: ending its enrollment');
+          // [ENROLL-10] a closed or failed MS link ends the enrollment at once, with its locks and sessions.
+          void this.store
+            .leaveMs(c.ref)
+            .catch((err: unknown) => this.logger.error({ err }, 'ending enrollment failed'))
+            .finally(() => this.emit('ms-closed', c.ref));
+        } else if (c) {
           this.emit('ms-closed', c.ref);
-          this.logger.info({ ms: c.ref, reason: reason?.code }, 'MS link closed');
         }
       });
       socket.resume();
@@ -228,10 +241,12 @@ export class CrsServer extends EventEmitter<CrsEvents> {
       const now = this.now();
       const live = list
         .filter((m) => m.leaseExpiresAt > now && m.load < m.capacity)
-        // [LOCATE-2] best first: lowest load/capacity, then fewest sessions.
-        .sort((a, b) => a.load / a.capacity - b.load / b.capacity || a.load - b.load || a.msId.localeCompare(b.msId));
-      if (live.length === 0) return fail('ERR_UNAVAILABLE', { Reason: 'no Messaging Server available' });
-      const headers: Header[] = live.slice(0, 4).map((m) => ['Server', m.listen]);
+        // [LOCATE-1] lowest load/capacity first, then lower load, then Ms-id in octet order.
+        .sort((a, b) => a.load / a.capacity - b.load / b.capacity || a.load - b.load || (a.msId < b.msId ? -1 : a.msId > b.msId ? 1 : 0));
+      // [LOCATE-3] no MS that is not full: 503 with Retry-after.
+      if (live.length === 0) return this.refuse('ERR_UNAVAILABLE', { 'Retry-after': this.limits.msHeartbeatInterval, Reason: 'no Messaging Server available' });
+      // [LOCATE-2] the Listen address each MS gave in its ENROLL, at most three.
+      const headers: Header[] = live.slice(0, 3).map((m) => ['Server', m.listen]);
       return ok(200, {}, undefined, headers);
     });
   }
@@ -297,6 +312,8 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     const conn: MsConn = { ref: { msId: p.msId, incarnation: p.incarnation }, listen: p.listen, capacity: p.capacity, link, lastRenew: now };
     this.msConns.set(p.msId, conn);
     this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
+    // [HB-9] PING an MS we sent nothing to for msHeartbeatInterval; [HB-4] is the sweeper's (store lease).
+    startHeartbeat(link, { interval: this.limits.msHeartbeatInterval, timeout: 0 });
     // [SEAL-1] the 200 is the first SEALED envelope CRS->MS; the MS seals from its next message on.
     link.enableSealing(enrollLinkKeys('crs', shared, this.msKey, auth));
     this.logger.info({ ms: conn.ref, listen: p.listen, capacity: p.capacity, replaced: r.replaced }, 'MS enrolled');
@@ -447,8 +464,8 @@ export class CrsServer extends EventEmitter<CrsEvents> {
           case 'buddy':
           case 'duplicate':
             return fail('ERR_ALREADY_BUDDY'); // [ADD-4]
-          case 'self':
-            return fail('ERR_BAD_VALUE', { Reason: 'cannot ADD oneself' });
+          case 'self': // [ADD-6]
+            return fail('ERR_FORBIDDEN', { Reason: 'cannot ADD oneself' });
           case 'limit':
             return fail('ERR_LIMIT', { Reason: r.which === 'contacts' ? 'contact list full' : 'too many pending requests for that user' });
           case 'stale':
@@ -481,8 +498,8 @@ export class CrsServer extends EventEmitter<CrsEvents> {
         switch (r.error) {
           case 'unknown':
             return fail('ERR_UNKNOWN_USER');
-          case 'self':
-            return fail('ERR_BAD_VALUE', { Reason: 'cannot BLOCK oneself' });
+          case 'self': // [BLOCK-7]
+            return fail('ERR_FORBIDDEN', { Reason: 'cannot BLOCK oneself' });
           case 'limit':
             return fail('ERR_LIMIT', { Reason: 'block list full' });
           case 'stale':

@@ -37,6 +37,7 @@ import { createMetrics, type ServerMetrics } from '../ops/metrics.js';
 import { resolveLimits, type ServerLimits } from '../ops/limits.js';
 import { req, ok, fail, get, must, type Fields } from '../ops/proto.js';
 import { Link } from '../net/link.js';
+import { startHeartbeat, type Heartbeat } from '../net/heartbeat.js';
 import { formatAddress, serverLinkOptions } from '../ops/server-link.js';
 import { FailureWindow } from './failures.js';
 
@@ -139,7 +140,7 @@ export class MsServer extends EventEmitter<MsEvents> {
   private crsSocket: net.Socket | null = null;
   private enrolledFlag = false;
   private incarnationValue: number;
-  private heartbeat: NodeJS.Timeout | null = null;
+  private heartbeat: Heartbeat | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private reconnectDelay: number;
   private readonly conns = new Set<ClientConn>();
@@ -287,13 +288,10 @@ export class MsServer extends EventEmitter<MsEvents> {
   }
 
   private startHeartbeat(link: Link, interval: number): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    // [HB-3] PING the CRS at least every msHeartbeatInterval; it renews all our leases.
-    this.heartbeat = setInterval(() => {
-      if (this.crsLink !== link || !this.enrolledFlag) return;
-      link.request(req('PING', { Load: this.sessions.size })).catch(() => link.close());
-    }, interval);
-    this.heartbeat.unref();
+    this.heartbeat?.stop();
+    // [HB-3] PING the CRS when we sent nothing for the interval (it renews all our leases);
+    // [ENROLL-12] nothing from the CRS for msLease: the link is lost.
+    this.heartbeat = startHeartbeat(link, { interval, timeout: this.limits.msLease, ping: () => req('PING', { Load: this.sessions.size }) });
   }
 
   private onCrsClosed(link: Link, reason: string): void {
@@ -301,7 +299,7 @@ export class MsServer extends EventEmitter<MsEvents> {
     this.crsLink = null;
     const was = this.enrolledFlag;
     this.enrolledFlag = false;
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat?.stop();
     this.heartbeat = null;
     if (this.stopping) return;
     if (was) {
@@ -578,7 +576,8 @@ export class MsServer extends EventEmitter<MsEvents> {
       closeSoon(conn.link);
       this.metrics.logins.inc({ result: 'unavailable' });
       // 410: the lock lease ran out before the proof came [LOCK-3].
-      return get(r, 'Error-code') === 'ERR_STALE_EPOCH' ? fail('ERR_TIMEOUT', { Reason: 'login lock expired' }) : fail('ERR_UNAVAILABLE');
+      // [LOGIN-8] ONLINE failed (410: the lock lease ran out first, or no answer): 503, then close.
+      return fail('ERR_UNAVAILABLE', { Reason: get(r, 'Error-code') === 'ERR_STALE_EPOCH' ? 'login lock expired' : 'CRS did not confirm the login' });
     }
     if ((conn.state as ConnState) === 'ended') {
       conn.buffered = null;
@@ -586,7 +585,8 @@ export class MsServer extends EventEmitter<MsEvents> {
       void this.crsRequest(req('OFFLINE', { User: a.user, Epoch: a.lock.epoch }));
       return fail('ERR_SESSION_ENDED');
     }
-    const session: Session = { id: b64(randomBytes(12)), user: a.user, epoch: a.lock.epoch, address: a.address, status: a.status, conn, contacts: new Map(), lastSeen: this.now() };
+    const session: Session = { id: b64(randomBytes(16)), // [LOGIN-11]
+       user: a.user, epoch: a.lock.epoch, address: a.address, status: a.status, conn, contacts: new Map(), lastSeen: this.now() };
     for (const rec of parseRecords(r.body)) {
       const h = (n: string): string | undefined => rec.find(([k]) => k.toLowerCase() === n.toLowerCase())?.[1];
       const user = h('User');
@@ -603,6 +603,8 @@ export class MsServer extends EventEmitter<MsEvents> {
     // [SEAL-1] this 200 is the first SEALED envelope MS->client; from now on everything is sealed.
     const keys = loginLinkKeys('ms', shared, clientKey, auth);
     conn.link.enableSealing(keys);
+    // [HB-8] PING a client we sent nothing to for clientHeartbeatInterval ([HB-2] is sweepSessions').
+    startHeartbeat(conn.link, { interval: this.limits.clientHeartbeatInterval, timeout: 0 });
     // Pushes that came while ONLINE was in flight follow the 200 (written when this returns).
     setImmediate(() => {
       const buffered = conn.buffered ?? [];
@@ -667,7 +669,7 @@ export class MsServer extends EventEmitter<MsEvents> {
         // [ADD-LIMIT-3] ADDs per user per minute.
         const b = this.bucketOf(this.addBuckets, s.user, this.limits.maxAddsPerMinute / 60, this.limits.maxAddsPerMinute);
         if (!b.take(this.now())) return fail('ERR_RATE_LIMITED', { 'Retry-after': Math.max(1, b.retryAfter(this.now())), Reason: 'too many ADD requests' });
-        if (to === s.user) return fail('ERR_BAD_VALUE', { Reason: 'cannot ADD oneself' });
+        if (to === s.user) return fail('ERR_FORBIDDEN', { Reason: 'cannot ADD oneself' }); // [ADD-6]
         // [ADD-2] From is stamped from the session; a client's From is never used.
         return this.relay(s, req('ADD', { From: s.user, To: to, Epoch: s.epoch }));
       }
@@ -726,7 +728,8 @@ export class MsServer extends EventEmitter<MsEvents> {
   private sweepSessions(): void {
     const now = this.now();
     for (const s of [...this.sessions.values()]) {
-      if (now - s.lastSeen > this.limits.sessionTimeout) {
+      // [HB-2] nothing arrived (request, response or notification) for sessionTimeout.
+      if (now - Math.max(s.lastSeen, s.conn.link.lastReceived) > this.limits.sessionTimeout) {
         this.logger.info({ user: s.user }, 'session timed out');
         this.endSession(s, 'ERR_SESSION_ENDED', 'no heartbeat within sessionTimeout');
       }
@@ -745,7 +748,7 @@ export class MsServer extends EventEmitter<MsEvents> {
     this.stopping = true;
     this.server?.close();
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat?.stop();
     if (this.sweeper) clearInterval(this.sweeper);
     const offline: Promise<unknown>[] = [];
     for (const s of [...this.sessions.values()]) {
@@ -768,11 +771,24 @@ export class MsServer extends EventEmitter<MsEvents> {
     this.stopped = true;
   }
 
+  /**
+   * Freezes the MS as SIGSTOP would (tests): nothing is read or sent any more, no timer runs, and
+   * the sockets stay open, so the CRS can only notice by the lease [HB-4].
+   */
+  freeze(): void {
+    this.stopping = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.heartbeat?.stop();
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.crsSocket?.pause();
+    for (const c of this.conns) c.socket.pause();
+  }
+
   /** Abrupt stop, as if the process died: every socket destroyed, nothing said (tests). */
   kill(): void {
     this.stopping = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat?.stop();
     if (this.sweeper) clearInterval(this.sweeper);
     this.server?.close();
     for (const c of [...this.conns]) c.socket.destroy();

@@ -245,14 +245,14 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       assert.ok(!recordsOf(out2.result!).some((x) => x.From === a), 'answered: no longer delivered');
     });
 
-    test('[ADD-3] ADD to an unknown user: 404 ERR_UNKNOWN_USER; to oneself: 422', async () => {
+    test('[ADD-5] ADD to an unknown user: 404 ERR_UNKNOWN_USER; to oneself: 403 [ADD-6]', async () => {
       const a = await user('ua');
       const ca = track(await online(cluster, 0, a));
       const r = await ca.request('ADD', { To: uname('nobody') });
       assert.equal(r.status, 404);
       assert.equal(h(r, 'Error-code'), 'ERR_UNKNOWN_USER');
       const s = await ca.request('ADD', { To: a });
-      assert.equal(s.status, 422);
+      assert.equal(s.status, 403, '[ADD-6]');
     });
 
     test('[REM-1] REM removes the buddy both ways (CONTACT none pushed to both), then 404 ERR_NOT_CONTACT', async () => {
@@ -549,23 +549,35 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
   });
 
   describe(`reference servers on ${kind}: failures and limits`, () => {
-    test('[HB-4] an MS killed mid-login: its lock is freed within the lease, the user logs in elsewhere', async (t) => {
-      const cluster = await open({ ms: 2, limits: { msLease: 300, msHeartbeatInterval: 60, lockLease: 5000 } });
+    test('[LOGIN-9] an MS killed mid-login: the CRS frees its lock when the link closes; the user logs in elsewhere', async (t) => {
+      const cluster = await open({ ms: 2 });
       t.after(() => cluster.dispose());
       await cluster.addUser('kim');
       const c = await ProtoClient.connect(cluster.ms[0]!.address);
       t.after(() => c.destroy());
-      const out = await c.login('kim', 'pw-kim', { stopAfterChallenge: true });
-      assert.equal(out.challenge.status, 300);
-      const locked = await cluster.store.getUser('kim');
-      assert.equal(locked?.state.kind, 'locked');
-      const gone = nextStoreEvent(cluster, (e) => e.type === 'ms-gone' && e.msId === cluster.ms[0]!.msId);
+      assert.equal((await c.login('kim', 'pw-kim', { stopAfterChallenge: true })).challenge.status, 300);
+      assert.equal((await cluster.store.getUser('kim'))?.state.kind, 'locked');
+      const closed = new Promise<void>((resolve) => cluster.crs.once('ms-closed', () => resolve()));
       cluster.ms[0]!.kill();
+      await closed; // [ENROLL-10] the enrollment (and its lock) ends with the link
+      const c2 = await online(cluster, 1, 'kim');
+      t.after(() => c2.destroy());
+    });
+
+    test('[HB-4] an MS frozen mid-login: its lock is freed when its lease ends; the user logs in elsewhere', async (t) => {
+      const cluster = await open({ ms: 2, limits: { msLease: 300, msHeartbeatInterval: 60, lockLease: 5000 } });
+      t.after(() => cluster.dispose());
+      await cluster.addUser('kit');
+      const c = await ProtoClient.connect(cluster.ms[0]!.address);
+      t.after(() => c.destroy());
+      assert.equal((await c.login('kit', 'pw-kit', { stopAfterChallenge: true })).challenge.status, 300);
+      const expired = new Promise<void>((resolve) => cluster.crs.once('ms-expired', () => resolve()));
+      cluster.ms[0]!.freeze();
       const blocked = await ProtoClient.connect(cluster.ms[1]!.address);
       t.after(() => blocked.destroy());
-      assert.equal((await blocked.login('kim', 'pw-kim')).challenge.status, 423, 'still locked before the lease ends');
-      await gone;
-      const c2 = await online(cluster, 1, 'kim');
+      assert.equal((await blocked.login('kit', 'pw-kit')).challenge.status, 423, 'still locked before the lease ends');
+      await expired;
+      const c2 = await online(cluster, 1, 'kit');
       t.after(() => c2.destroy());
     });
 
@@ -599,7 +611,7 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
     });
 
     test('[HB-2] a silent client session ends after sessionTimeout: NOTICE ERR_SESSION_ENDED, buddies see offline', async (t) => {
-      const cluster = await open({ ms: 2, msLimits: { sessionTimeout: 400, clientHeartbeatInterval: 100 } });
+      const cluster = await open({ ms: 2, msLimits: { sessionTimeout: 400, clientHeartbeatInterval: 300000 } });
       t.after(() => cluster.dispose());
       await cluster.addUser('sid');
       await cluster.addUser('sue');

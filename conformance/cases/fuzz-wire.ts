@@ -178,6 +178,8 @@ async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcr
         // Closed without an answer: a clean close is acceptable for a cut message only.
         if (!(exp.kind === 'any' || (exp.kind === 'framing' && exp.code === 'ERR_TRUNCATED') || input.after === 'fin'))
           return { ok: false, req: exp.kind === 'served' ? 'CONN-3' : errorSpec((exp as { code: string }).code).req, why: `the target closed without answering (expected ${JSON.stringify(exp)})` };
+      } else if (exp.kind === 'validation' && t.firstMessageDecides && r.status === 425 && header(r, 'Error-code') === 'ERR_OUT_OF_STATE') {
+        // [CONN-1] a CRS may refuse any first message other than ENROLL/LOCATE as out of state.
       } else if (exp.kind === 'framing' || exp.kind === 'validation') {
         const e = errorSpec(exp.code);
         if (r.status !== exp.status) return { ok: false, req: e.req, why: `expected status ${exp.status} (${exp.code}), got ${r.status} ${header(r, 'Error-code') ?? ''}` };

@@ -24,11 +24,14 @@ export interface WireTarget {
   first: () => Message;
   /** Is this an acceptable answer to `first`? */
   firstOk: (r: ResponseMessage) => boolean;
+  /** The role tells connections apart by their first message and closes after any other (CRS, CONN-1). */
+  firstMessageDecides?: boolean;
 }
 
 /** Check that `r` is the registry's error response for `code` (status MUST, Error-code MUST). */
-export function checkError(ctx: Checker, r: ResponseMessage | null, code: string, what: string, offset?: number): void {
-  const e = errorSpec(code);
+export function checkError(ctx: Checker, r: ResponseMessage | null, code: string, what: string, offsetOrReq?: number | string): void {
+  const e = { ...errorSpec(code), ...(typeof offsetOrReq === 'string' ? { req: offsetOrReq } : {}) };
+  const offset = typeof offsetOrReq === 'number' ? offsetOrReq : undefined;
   ctx.must(r, e.req, `${what}: expected ${e.status} ${code}, the connection was closed without an answer`);
   ctx.must(r.status === e.status, e.req, `${what}: expected status ${e.status} (${code}), got ${r.status} ${r.reason}`);
   const got = header(r, 'Error-code');
@@ -80,10 +83,24 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
         const m = msg();
         c.writeRaw(m);
         const r = await c.nextResponse(ctx.timeout, 'an answer');
-        expect(ctx, r, m);
-        // The connection goes on: the harmless first message still works.
-        const again = await c.request(t.first() as never, ctx.timeout);
-        ctx.must(t.firstOk(again), 'REG-9', `after a validation error the connection must go on; ${t.start} got ${again.status}`);
+        if (t.firstMessageDecides && r && r.status === 425) {
+          // [CONN-1] any other first message: 425 ERR_OUT_OF_STATE, then close.
+          checkError(ctx, r, 'ERR_OUT_OF_STATE', 'a first message that is neither ENROLL nor LOCATE', 'CONN-1');
+        } else expect(ctx, r, m);
+        // The connection goes on (or, where the first message decides the link, may close): the harmless first message still works.
+        if (!c.closed) c.send(t.first());
+        const again = c.closed ? null : await c.nextResponse(ctx.timeout, `an answer to ${t.start}`);
+        if (again === null) {
+          ctx.must(t.firstMessageDecides, 'REG-9', 'after a validation error the connection must go on; it was closed');
+          return;
+        }
+        ctx.must(
+          t.firstOk(again),
+          t.firstMessageDecides ? 'CONN-1' : 'REG-9',
+          t.firstMessageDecides
+            ? `after a refused first message the CRS must close the connection [CONN-1] or go on serving it; it did neither (${t.start} got ${again.status} ${header(again, 'Error-code') ?? ''})`
+            : `after a validation error the connection must go on; ${t.start} got ${again.status}`,
+        );
       },
     });
   };

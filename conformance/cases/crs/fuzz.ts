@@ -17,6 +17,7 @@ export const crsWireTarget: WireTarget = {
   start: 'LOCATE',
   first: () => request('LOCATE', [['Imsp-version', '1']]),
   firstOk: (r) => r.status === 200 || r.status === 503,
+  firstMessageDecides: true,
 };
 
 type State = 'offline' | 'locked' | 'online';

@@ -1,0 +1,205 @@
+// `make mutants`: build faulty variants of the reference implementation by script and prove the kit
+// catches each one, naming the requirement. For every mutant: copy the parts of the repository the
+// reference runs from (reference/, generated/, spec/, package.json, tsconfig.json; node_modules is
+// linked) into a temp dir, apply one textual patch (the shipped code has no fault switches), start
+// the mutant through its CLI, run the kit's cases for the role and sections concerned, and record
+// whether some case FAILed and with which requirement.
+// Usage: node --import tsx conformance/mutants/run.ts [--only NAME,...] [--runs N] [--seed S] [--list]
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RoleName } from '../cli.js';
+import { selftestRole } from '../selftest.js';
+
+export interface Mutant {
+  name: string;
+  /** The fault, in words. */
+  fault: string;
+  role: RoleName;
+  /** Kit selectors (sections/ids) to run: enough to catch it, small enough to be quick. */
+  only: string[];
+  /** One or more textual patches; each `find` must occur in `file`. */
+  patches: { file: string; find: string; replace: string }[];
+}
+
+export const MUTANTS: Mutant[] = [
+  {
+    name: 'double-login',
+    fault: 'a double login allowed: LOCK of an online user is granted',
+    role: 'crs',
+    only: ['lock'],
+    patches: [{ file: 'reference/store/sqlite.ts', find: "if (r.state === 'online') return { ok: false, error: 'online' };", replace: "if (r.state === 'online' && false) return { ok: false, error: 'online' };" }],
+  },
+  {
+    name: 'lock-never-expires',
+    fault: 'a lock never released: a login lock whose MS never finishes the login is held forever',
+    role: 'crs',
+    only: ['crs/lock/6'],
+    patches: [
+      { file: 'reference/store/sqlite.ts', find: 'for (const u of users) this.q.setOffline.run(u); // [LOCK-3]', replace: 'for (const u of users.slice(users.length)) this.q.setOffline.run(u); // [LOCK-3]' },
+      { file: 'reference/store/sqlite.ts', find: "if (r.state === 'locked' && (r.lease_expires_at ?? 0) > now) return { ok: false, error: 'locked' };", replace: "if (r.state === 'locked') return { ok: false, error: 'locked' };" },
+    ],
+  },
+  {
+    name: 'live-lock-stolen',
+    fault: 'a live lock is taken over by a second LOCK',
+    role: 'crs',
+    only: ['crs/lock/2', 'crs/login/2'],
+    patches: [{ file: 'reference/store/sqlite.ts', find: "if (r.state === 'locked' && (r.lease_expires_at ?? 0) > now) return { ok: false, error: 'locked' };", replace: "if (r.state === 'locked' && (r.lease_expires_at ?? 0) > now + 1e12) return { ok: false, error: 'locked' };" }],
+  },
+  {
+    name: 'unlock-any-epoch',
+    fault: 'UNLOCK accepted with a stale epoch',
+    role: 'crs',
+    only: ['crs/lock/4', 'crs/fuzz/2'],
+    patches: [{ file: 'reference/store/sqlite.ts', find: "if (r.epoch !== epoch) return stale('epoch'); // [LOCK-6]\n      if (r.state === 'online') return stale('state');\n      if (r.state === 'locked') this.q.setOffline.run(username);", replace: "if (r.state === 'online') return stale('state');\n      if (r.state === 'locked') this.q.setOffline.run(username);" }],
+  },
+  {
+    name: 'rem-ignored',
+    fault: 'REM ignored: answered 200 but the relation stays',
+    role: 'crs',
+    only: ['rem'],
+    patches: [{ file: 'reference/store/sqlite.ts', find: '        this.q.delBuddy.run(me, other);\n        this.q.delBuddy.run(other, me);', replace: '        void 0;' }],
+  },
+  {
+    name: 'pending-add-lost',
+    fault: 'a pending ADD lost: never delivered in the login bundle',
+    role: 'crs',
+    only: ['crs/add/1'],
+    patches: [{ file: 'reference/store/sqlite.ts', find: "pendingFor: p('SELECT from_user AS \"from\", to_user AS \"to\", time FROM adds WHERE to_user = ? ORDER BY time, from_user'),", replace: "pendingFor: p('SELECT from_user AS \"from\", to_user AS \"to\", time FROM adds WHERE to_user = ? AND 0 ORDER BY time, from_user')," }],
+  },
+  {
+    name: 'pending-add-twice',
+    fault: 'a pending ADD delivered twice in one bundle',
+    role: 'crs',
+    only: ['crs/add/1'],
+    patches: [{ file: 'reference/crs/crs.ts', find: 'const rec = records([...r.contacts.map(contactRecord), ...r.pending.map(pendingRecord)]);', replace: 'const rec = records([...r.contacts.map(contactRecord), ...r.pending.map(pendingRecord), ...r.pending.map(pendingRecord)]);' }],
+  },
+  {
+    name: 'replayed-enrollment',
+    fault: 'a replayed enrollment accepted: the MS proof is not checked',
+    role: 'crs',
+    only: ['enroll'],
+    patches: [{ file: 'reference/crs/crs.ts', find: 'if (!verifyProof(msProof(this.msKey, auth), proof)) {', replace: 'if (false && !verifyProof(msProof(this.msKey, auth), proof)) {' }],
+  },
+  {
+    name: 'ms-lease-ignored',
+    fault: 'heartbeat timeout ignored: a silent MS is never declared dead',
+    role: 'crs',
+    only: ['crs/heartbeat/1'],
+    patches: [{ file: 'reference/crs/crs.ts', find: 'const gone = await this.store.expireMs(now);', replace: 'const gone = (await this.store.expireMs(now - 1e12)).slice(0, 0);' }],
+  },
+  {
+    name: 'content-length-off-by-one',
+    fault: 'Content-length off by one in every message the reference sends',
+    role: 'crs',
+    only: ['crs/enroll/1', 'crs/login/1'],
+    patches: [{ file: 'generated/encoder.ts', find: 'Content-length: ${', replace: 'Content-length: ${1 + ' }],
+  },
+  {
+    name: 'crash-long-header',
+    fault: 'a crash on an over-long header line',
+    role: 'crs',
+    only: ['crs/wire/14'],
+    patches: [{ file: 'reference/net/link.ts', find: '      const err = typedError(e);\n', replace: "      const err = typedError(e);\n      if ((err as { code?: string }).code === 'ERR_LINE_TOO_LONG') process.exit(70);\n" }],
+  },
+  {
+    name: 'wrong-password-accepted',
+    fault: 'a wrong password accepted: the MS does not check the proof',
+    role: 'ms',
+    only: ['ms/login/2'],
+    patches: [{ file: 'reference/ms/ms.ts', find: 'if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(must(m, \'Proof\')));', replace: "if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(must(m, 'Proof'))) ?? Buffer.alloc(32);" }],
+  },
+  {
+    name: 'presence-leak',
+    fault: 'presence leaked to a non-buddy: the MS forwards every PRESENCE',
+    role: 'ms',
+    only: ['ms/presence/1'],
+    patches: [{ file: 'reference/ms/ms.ts', find: "if (!c || c.relation !== 'buddy') return;\n        c.status = must(m, 'Status');", replace: "if (c) c.status = must(m, 'Status');" }],
+  },
+  {
+    name: 'session-timeout-ignored',
+    fault: 'heartbeat timeout ignored at the MS: silent clients are never logged out',
+    role: 'ms',
+    only: ['ms/heartbeat/1'],
+    patches: [{ file: 'reference/ms/ms.ts', find: 'if (now - s.lastSeen > this.limits.sessionTimeout) {', replace: 'if (now - s.lastSeen > this.limits.sessionTimeout * 1e9) {' }],
+  },
+];
+
+export interface MutantOutcome {
+  mutant: Mutant;
+  caught: boolean;
+  by: string;
+  detail: string;
+}
+
+function makeCopy(root: string, m: Mutant): string {
+  const dir = mkdtempSync(join(tmpdir(), `imsp-mutant-${m.name}-`));
+  for (const d of ['reference', 'generated', 'spec']) cpSync(join(root, d), join(dir, d), { recursive: true });
+  for (const f of ['package.json', 'tsconfig.json']) if (existsSync(join(root, f))) cpSync(join(root, f), join(dir, f));
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  for (const p of m.patches) {
+    const file = join(dir, p.file);
+    const text = readFileSync(file, 'utf8');
+    if (!text.includes(p.find)) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`mutant ${m.name}: the patch does not apply to ${p.file} (the reference changed)`);
+    }
+    writeFileSync(file, text.split(p.find).join(p.replace));
+  }
+  return dir;
+}
+
+/** Cases that fail on the unmutated reference cannot prove a catch: find them first. */
+export async function baseline(root: string, role: RoleName, only: string[], o: { runs: number; seed: number; timeoutMs: number }): Promise<Set<string>> {
+  const r = await selftestRole(role, { root, roles: [role], runs: o.runs, seed: o.seed, timeoutMs: o.timeoutMs, only, quiet: true, out: () => undefined });
+  return new Set(r.results.filter((x) => x.verdict === 'FAIL').map((x) => x.id));
+}
+
+export async function runMutant(root: string, m: Mutant, o: { runs: number; seed: number; timeoutMs: number }, failingOnBaseline: Set<string> = new Set()): Promise<MutantOutcome> {
+  let dir: string;
+  try {
+    dir = makeCopy(root, m);
+  } catch (e) {
+    return { mutant: m, caught: false, by: '', detail: (e as Error).message };
+  }
+  try {
+    const r = await selftestRole(m.role, { root: dir, roles: [m.role], runs: o.runs, seed: o.seed, timeoutMs: o.timeoutMs, only: m.only, quiet: true, out: () => undefined });
+    const failed = r.results.filter((x) => x.verdict === 'FAIL' && !failingOnBaseline.has(x.id));
+    const first = failed[0]?.findings.find((f) => f.verdict === 'FAIL');
+    if (failed.length) return { mutant: m, caught: true, by: `${failed[0]!.id} [${first?.req ?? '?'}]`, detail: first?.text.split('\n')[0] ?? '' };
+    if (r.error) return { mutant: m, caught: true, by: `(start-up) `, detail: r.error.split('\n')[0]! };
+    return { mutant: m, caught: false, by: '', detail: `${r.results.length} cases passed` };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const args = process.argv.slice(2);
+  const get = (n: string): string | undefined => (args.includes(n) ? args[args.indexOf(n) + 1] : undefined);
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const only = get('--only')?.split(',');
+  const list = MUTANTS.filter((m) => !only || only.includes(m.name));
+  if (args.includes('--list')) {
+    for (const m of list) process.stdout.write(`${m.name.padEnd(26)} ${m.role.padEnd(6)} ${m.fault}\n`);
+    process.exit(0);
+  }
+  const o = { runs: Number(get('--runs') ?? 10), seed: Number(get('--seed') ?? 1), timeoutMs: Number(get('--timeout') ?? 2000) };
+  let caught = 0;
+  const roles = [...new Set(list.map((m) => m.role))];
+  const failing = new Set<string>();
+  for (const role of roles) {
+    const b = await baseline(root, role, [...new Set(list.filter((m) => m.role === role).flatMap((m) => m.only))], o);
+    for (const id of b) failing.add(id);
+  }
+  if (failing.size) process.stdout.write(`baseline: these cases fail on the unmutated reference and do not count: ${[...failing].join(', ')}\n`);
+  for (const m of list) {
+    const r = await runMutant(root, m, o, failing);
+    if (r.caught) caught++;
+    process.stdout.write(`${r.caught ? 'CAUGHT ' : 'MISSED '} ${m.name.padEnd(26)} ${r.caught ? `by ${r.by}` : ''} ${r.detail}\n`);
+  }
+  process.stdout.write(`${caught}/${list.length} mutants caught\n`);
+  process.exitCode = caught === list.length ? 0 : 1;
+}

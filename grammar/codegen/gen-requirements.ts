@@ -127,7 +127,8 @@ function blocksOf(source: string, onHeading: (level: number, text: string, line:
   return blocks;
 }
 
-const BOUNDARY_RE = /(?:[.!?]|:)\s+(?=[A-Z`"(*_])/g;
+// A sentence boundary: . ! ? or : (optionally closing a bold or italic lead-in), space, a capital.
+const BOUNDARY_RE = /[.!?:](?:\*\*|\*|_)?\s+(?=[A-Z`"(*_])/g;
 
 /** Extracts every requirement (and every problem) from the spec text files. */
 export function extractRequirements(files: { file: string; text: string }[]): Extraction {

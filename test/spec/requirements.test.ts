@@ -77,3 +77,8 @@ test('generated/requirements.* and generated/machines.ts are what the plugins pr
     assert.equal(readFileSync(file, 'utf8'), want, `generated/${f.path} is stale: run make generate`);
   }
 });
+
+test('a bold lead-in before a requirement is not part of its sentence', () => {
+  const ex = one('# 1. A\n\n- **Lease expiry.** The CRS MUST end it [L-1].\n');
+  assert.equal(ex.requirements[0].text, 'The CRS MUST end it.');
+});

@@ -49,6 +49,8 @@ export interface ClientLimits extends FileLimits {
   handshakeTimeout: number;
   requestTimeout: number;
   clientHeartbeatInterval: number;
+  /** [HB-6] the session ends when nothing came from the MS for this long. */
+  sessionTimeout: number;
   scramMaxIterations: number;
   scramMinIterations: number;
   /** Peer sessions at once (incoming and outgoing). */
@@ -65,6 +67,7 @@ export function defaultLimits(): ClientLimits {
     handshakeTimeout: LIMIT.handshakeTimeout,
     requestTimeout: LIMIT.requestTimeout,
     clientHeartbeatInterval: LIMIT.clientHeartbeatInterval,
+    sessionTimeout: LIMIT.sessionTimeout,
     scramMaxIterations: LIMIT.scramMaxIterations,
     scramMinIterations: LIMIT.scramMinIterations,
     maxPeerSessions: 64,
@@ -163,6 +166,10 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   private heartbeat: Heartbeat | undefined;
   private identity: Identity | undefined;
   private loggingOut = false;
+  /** The sealed key blob as delivered at login (PASSWD checks the current password against it). */
+  private keyBlob = '';
+  /** [RATE-6] no request but PING before this time (after a 429 or NOTICE ERR_RATE_LIMITED). */
+  private quietUntil = 0;
   /** scrypt cost of the key blob as delivered; PASSWD re-seals with the same cost. */
   private blobLog2N = 15;
   /** Established peer sessions by user. */
@@ -291,6 +298,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     }
     if (identity.publicKey !== publicKey) throw new ClientError('ERR_BAD_VALUE', 422, 'the key blob does not match the Public-key the MS delivered');
     this.identity = identity;
+    this.keyBlob = blob;
     this.blobLog2N = parseKeyBlob(blob).log2N;
     this.sessionId = header(ok, 'Session') ?? '';
     this.status = (header(ok, 'Status') as Presence | undefined) ?? 'online';
@@ -299,8 +307,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     this.contacts.load(records);
     const hb = Number(header(ok, 'Heartbeat'));
     const interval = Number.isSafeInteger(hb) && hb >= 50 ? Math.min(hb, this.limits.clientHeartbeatInterval) : this.limits.clientHeartbeatInterval;
-    // [HB-1] PING when nothing else was sent for an interval; the MS going silent for three ends the session.
-    this.heartbeat = startHeartbeat(link, { interval, timeout: 3 * interval + this.limits.requestTimeout });
+    // [HB-1] PING when nothing else was sent for an interval; [HB-6] an MS silent for sessionTimeout ends the session.
+    this.heartbeat = startHeartbeat(link, { interval, timeout: Math.max(this.limits.sessionTimeout, 2 * interval) });
     this.emit('login', {
       user: this.user,
       ms: this.msAddress,
@@ -364,6 +372,9 @@ export class ImspClient extends EventEmitter<ClientEvents> {
         const reason = h('Reason');
         const ra = h('Retry-after');
         this.emit('notice', { code, ...(reason !== undefined ? { reason } : {}), ...(ra !== undefined ? { retryAfter: Number(ra) } : {}) });
+        if (code === 'ERR_RATE_LIMITED') this.slowDown(ra);
+        // [ERR-7] the MS is going away or ended the session: the session is over (LOGOUT-4).
+        if (code === 'ERR_SHUTDOWN' || code === 'ERR_SESSION_ENDED') this.ms?.close();
         return;
       }
       default:
@@ -371,12 +382,19 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     }
   }
 
+  /** [RATE-6] holds back requests (not PING) for Retry-after ms (1 s when absent, at most a minute). */
+  private slowDown(retryAfter: string | undefined): void {
+    const ms = retryAfter !== undefined && /^\d{1,9}$/.test(retryAfter) ? Math.min(Number(retryAfter), 60_000) : 1000;
+    this.quietUntil = Math.max(this.quietUntil, Date.now() + ms);
+  }
+
   private onMsClosed(code: string | undefined): void {
     this.heartbeat?.stop();
     this.heartbeat = undefined;
     const reason = this.loggingOut ? 'logout' : `connection to the MS closed${code ? ` (${code})` : ''}`;
+    // [LOGOUT-4] BYE on every peer session, every session key and the private keys forgotten.
     this.endAllSessions(reason);
-    this.identity = undefined;
+    this.forgetIdentity();
     this.status = 'offline';
     this.ms = undefined;
     void this.stopListening();
@@ -387,12 +405,16 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   private async call(method: string, hs: Header[], ok: number[] = [200]): Promise<ResponseMessage> {
     const link = this.ms;
     if (!link || link.isClosed || !this.identity) throw new ClientError('ERR_OUT_OF_STATE', 425, 'not logged in');
+    const wait = this.quietUntil - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (link.isClosed) throw new ClientError('ERR_OUT_OF_STATE', 425, 'not logged in');
     let res: ResponseMessage;
     try {
       res = await link.request(req(method, hs));
     } catch (e) {
       throw asClientError(e);
     }
+    if (res.status === 429) this.slowDown(header(res, 'Retry-after'));
     if (!ok.includes(res.status)) throw fromResponse(res, method);
     return res;
   }
@@ -465,9 +487,18 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     return (res.body.length > 0 ? parseRecords(res.body) : []).map((r) => Object.fromEntries(r));
   }
 
-  /** PASSWD: a new verifier and the same private keys re-sealed under the new password. */
-  async passwd(newPassword: string): Promise<void> {
+  /**
+   * PASSWD: a new verifier (fresh salt) and the same private keys re-sealed (fresh salt and iv)
+   * under the new password [PASSWD-2]. The current password is checked first by opening the key
+   * blob with it, since no server can check it [PASSWD-1].
+   */
+  async passwd(currentPassword: string, newPassword: string): Promise<void> {
     if (!this.identity) throw new ClientError('ERR_OUT_OF_STATE', 425, 'not logged in');
+    try {
+      await openKeyBlobAsync(currentPassword, this.user, this.keyBlob);
+    } catch {
+      throw new ClientError('ERR_AUTH_FAILED', 401, 'the current password does not open the key blob');
+    }
     const v = makeVerifier(newPassword);
     const blob = await sealKeyBlobAsync(newPassword, this.user, this.identity, { log2N: this.blobLog2N });
     await this.call('PASSWD', [
@@ -478,6 +509,16 @@ export class ImspClient extends EventEmitter<ClientEvents> {
       ['Key-blob', blob],
     ]);
     this.password = newPassword;
+    this.keyBlob = blob;
+  }
+
+  /** Overwrites and drops the private keys (LOGOUT-4). */
+  private forgetIdentity(): void {
+    const id = this.identity;
+    this.identity = undefined;
+    if (!id) return;
+    id.edSeed.fill(0);
+    id.xPrivate.fill(0);
   }
 
   /** LOGOUT: BYE to every peer, keys dropped, then LOGOUT at the MS and close. */
@@ -507,7 +548,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
       await closed;
     }
     this.endAllSessions('closed');
-    this.identity = undefined;
+    this.forgetIdentity();
     await this.stopListening();
   }
 
@@ -551,6 +592,10 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   private lookup = (user: string): PeerLookup => {
     const c = this.contacts.get(user);
     if (!c) return { relation: 'none' };
+    if (c.relation === 'blocked') {
+      const k = this.contacts.blockedKey(user);
+      return k ? { relation: 'blocked', blocked: true, publicKey: k } : { relation: 'blocked', blocked: true };
+    }
     const key = this.contacts.buddyKey(user);
     return key ? { relation: c.relation, publicKey: key } : { relation: c.relation };
   };
@@ -740,9 +785,15 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     }
   }
 
-  async typing(user: string, state: TypingState): Promise<void> {
-    const s = await this.openSession(user);
-    s.typing(state);
+  /**
+   * TYPING to `user` when a session with him is open; false (nothing sent) otherwise, since a
+   * session is never opened only to send TYPING [TYPING-3].
+   */
+  async typing(user: string, state: TypingState): Promise<boolean> {
+    const s = this.sessions.get(user);
+    if (!s?.live) return false;
+    s.typing(state, this.now());
+    return true;
   }
 
   async bye(user: string): Promise<void> {

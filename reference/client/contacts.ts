@@ -94,6 +94,15 @@ export class ContactBook {
     return c?.relation === 'buddy' && c.status !== 'offline' ? c.publicKey : undefined;
   }
 
+  /**
+   * [BLOCK-3] The last key the MS delivered for a user we block (kept from before the block), so that
+   * an INIT signed by him can be told apart and refused ERR_BLOCKED; undefined for anyone else.
+   */
+  blockedKey(user: string): string | undefined {
+    const c = this.contacts.get(user);
+    return c?.relation === 'blocked' ? c.publicKey : undefined;
+  }
+
   /** PRESENCE push: only a known contact's presence changes; others are ignored. */
   presence(user: string, status: Presence, address?: string, publicKey?: string): ContactChange | undefined {
     const before = this.contacts.get(user);
@@ -109,7 +118,7 @@ export class ContactBook {
       return { user, before, after: undefined };
     }
     if (relation === 'buddy') this.requests.delete(user);
-    return { user, before, after: this.set(user, relation, status, address, publicKey) };
+    return { user, before, after: this.set(user, relation, status, address, publicKey ?? (relation === 'blocked' ? before?.publicKey : undefined)) };
   }
 
   /** ANSWER push: our pending ADD to `user` was answered. A grant is followed by a CONTACT push. */
@@ -138,10 +147,13 @@ export class ContactBook {
 
   private set(user: string, relation: Exclude<Relation, 'none'>, status: Presence, address?: string, publicKey?: string): Contact {
     const c: Contact = { user, relation, status };
-    // An offline or non-buddy contact has no address and no key: a stale one must never be used.
+    // An offline or non-buddy contact has no address and no key: a stale one must never be used to
+    // reach anyone. A blocked user's last key is kept only to recognise (and refuse) his INIT.
     if (status !== 'offline' && relation === 'buddy') {
       if (address !== undefined) c.address = address;
       if (publicKey !== undefined) c.publicKey = publicKey;
+    } else if (relation === 'blocked' && publicKey !== undefined) {
+      c.publicKey = publicKey;
     }
     this.contacts.set(user, c);
     return c;

@@ -13,11 +13,11 @@
  *   rem USER                     REM             block USER / unblock USER BLOCK / UNBLOCK
  *   list                         LIST; the result carries the contacts and requests
  *   profile [USER]               PROFILE (read)  search QUERY              SEARCH
- *   passwd NEWPASSWORD           PASSWD (new verifier, key blob re-sealed)
+ *   passwd OLDPASSWORD NEWPASSWORD   PASSWD (old one checked against the key blob; new verifier, blob re-sealed)
  *   init USER                    open a peer session (INIT/INIT-ACK) to an online buddy
  *   send USER TEXT...            MSG text/plain (the rest of the line is the text); opens a session if needed
  *   sendfile USER PATH           send a file as chunked MSGs; opens a session if needed
- *   typing USER typing|paused|erased   TYPING
+ *   typing USER typing|paused|erased   TYPING in the open session with USER (result sent:false when none is open)
  *   bye USER                     BYE, session closed
  *   contacts                     the current contact book, without asking the MS
  *   sessions                     users with a live peer session, and the count of session keys held
@@ -60,7 +60,7 @@ export interface ParsedCommand {
 
 const ARITY: Record<string, [min: number, max: number, restIsText?: boolean]> = {
   login: [2, 2], logout: [0, 0], status: [1, 1], add: [1, 1], answer: [2, 2], rem: [1, 1], block: [1, 1],
-  unblock: [1, 1], list: [0, 0], profile: [0, 1], search: [1, 1, true], passwd: [1, 1], init: [1, 1],
+  unblock: [1, 1], list: [0, 0], profile: [0, 1], search: [1, 1, true], passwd: [2, 2], init: [1, 1],
   send: [2, 2, true], sendfile: [2, 2, true], typing: [2, 2], bye: [1, 1], contacts: [0, 0], sessions: [0, 0], quit: [0, 0],
 };
 
@@ -203,7 +203,7 @@ async function execute(c: ImspClient, cmd: string, a: string[]): Promise<Record<
     case 'search':
       return { results: await c.search(a[0]) };
     case 'passwd':
-      await c.passwd(a[0]);
+      await c.passwd(a[0], a[1]);
       return {};
     case 'init':
       await c.openSession(a[0]);
@@ -217,8 +217,8 @@ async function execute(c: ImspClient, cmd: string, a: string[]): Promise<Record<
     }
     case 'typing':
       if (a[1] !== 'typing' && a[1] !== 'paused' && a[1] !== 'erased') throw new Error('typing USER typing|paused|erased');
-      await c.typing(a[0], a[1]);
-      return { user: a[0], state: a[1] };
+      // sent is false when no session with USER is open (TYPING never opens one).
+      return { user: a[0], state: a[1], sent: await c.typing(a[0], a[1]) };
     case 'bye':
       await c.bye(a[0]);
       return { user: a[0] };

@@ -218,7 +218,8 @@ export class FileReceiver {
       if (index !== 0) throw badValue(`chunk ${index} of an unknown transfer`);
       // [FILE-3] the announced size is bounded.
       if (!Number.isSafeInteger(size) || size > this.limits.maxFileSize) throw new FileError('ERR_LIMIT', 413, `File-size ${h.fileSize} is above maxFileSize ${this.limits.maxFileSize}`);
-      if (count < chunkCount(size, this.limits.fileChunkSize) || count > Math.max(1, size)) throw badValue(`${count} chunks cannot carry ${size} octets`);
+      // [FILE-2] the count is File-size / fileChunkSize rounded up (one chunk for an empty file).
+      if (count !== chunkCount(size, this.limits.fileChunkSize)) throw badValue(`${count} chunks for ${size} octets (expected ${chunkCount(size, this.limits.fileChunkSize)})`);
       if (this.transfers.size >= this.limits.maxActiveTransfers) throw new FileError('ERR_LIMIT', 413, 'too many transfers at once');
       await mkdir(this.dir, { recursive: true });
       const name = safeFileName(/filename="([^"]*)"/.exec(h.disposition ?? '')?.[1] ?? fileId);
@@ -227,10 +228,11 @@ export class FileReceiver {
       t = { fileId, name, size, count, next: 0, received: 0, digest: h.digest ?? '', contentType: h.contentType, hash: createHash('sha256'), tmp, fh };
       this.transfers.set(fileId, t);
     }
-    // [FILE-4] every chunk repeats the same announcement, in order, and never goes past the size.
+    // [FILE-1] every chunk repeats the same announcement; [FILE-4] in index order.
     if (index !== t.next || count !== t.count || size !== t.size || h.digest !== t.digest) throw badValue(`chunk ${index}/${count} out of order or inconsistent`);
-    if (t.received + body.length > t.size) throw badValue('chunks carry more octets than File-size');
-    if (body.length === 0 && t.size !== 0) throw badValue('empty chunk');
+    // [FILE-2] every chunk but the last is exactly fileChunkSize; the last carries the rest.
+    const expected = index < t.count - 1 ? this.limits.fileChunkSize : t.size - t.received;
+    if (body.length !== expected) throw badValue(`chunk ${index} has ${body.length} octets, expected ${expected}`);
     await t.fh.write(body);
     t.hash.update(body);
     t.received += body.length;

@@ -22,7 +22,10 @@ export interface PeerHooks {
   ended(session: PeerSession, reason: string): void;
 }
 
-export type TextLimitCheck = (bodyLength: number, headers: Header[]) => void;
+/** [TYPING-2] a `typing` state not renewed for this long is shown as `paused`. */
+export const TYPING_STALE_MS = 30_000;
+/** [TYPING-1] at most one TYPING per second per session. */
+export const TYPING_MIN_INTERVAL_MS = 1000;
 
 export class PeerSession {
   private keys: LinkKeys | undefined;
@@ -58,11 +61,13 @@ export class PeerSession {
   async handle(req: RequestMessage): Promise<Message | undefined> {
     if (req.method === 'PING') return response(200);
     if (req.method !== 'MSG') return errorResponse('ERR_METHOD_NOT_ALLOWED');
+    // [P2P-13] [BLOCK-3] the peer is no longer an unblocked buddy: refuse, say BYE, close.
+    const lost = this.hooks.allowed(this.peer);
+    if (lost) return this.refuse(linkError(lost, `${this.peer} is no longer a buddy`));
     const from = header(req, 'From');
     const to = header(req, 'To');
-    // [P2P-3] a MSG carries the session's two users, and only while they are buddies.
-    const refusal: ErrorCode | undefined = from !== this.peer || to !== this.hooks.self ? 'ERR_NOT_BUDDY' : this.hooks.allowed(this.peer);
-    if (refusal) return this.refuse(linkError(refusal, `MSG from ${from ?? '?'} to ${to ?? '?'} refused`));
+    // [MSG-2] a MSG names the session's two users, sender first; [MSG-4] a refused MSG does not end the session.
+    if (from !== this.peer || to !== this.hooks.self) return this.answerError(linkError('ERR_FORBIDDEN', `MSG from ${from ?? '?'} to ${to ?? '?'} in a session of ${this.peer} and ${this.hooks.self}`));
     const contentType = header(req, 'Content-type') ?? 'application/octet-stream';
     const chunk = {
       contentType,
@@ -73,8 +78,13 @@ export class PeerSession {
       digest: header(req, 'Digest'),
     };
     if (!isFileChunk(chunk)) {
+      // [MSG-3] text is taken; other content outside a file transfer is refused.
+      if (!/^text\/plain\s*(;|$)/i.test(contentType) || (/charset=/i.test(contentType) && !/charset="?utf-8"?/i.test(contentType))) {
+        return this.answerError(linkError('ERR_BAD_VALUE', `content type ${contentType} is not accepted as a message`));
+      }
+      this.clearTyping();
       this.hooks.message(this.peer, req.body.toString('utf8'), contentType);
-      return response(200);
+      return response(200); // [MSG-1]
     }
     try {
       const r = await this.files.chunk(chunk, req.body);
@@ -82,33 +92,57 @@ export class PeerSession {
       if (r.file) this.hooks.file(this.peer, r.file);
       return response(200);
     } catch (e) {
-      if (e instanceof FileError) return errorResponse(linkError(e.code, e.message));
+      // [FILE-2] [FILE-3] [FILE-4] [FILE-5] the transfer is abandoned; the session goes on [MSG-4].
+      if (e instanceof FileError) return this.answerError(linkError(e.code, e.message));
       throw e;
     }
   }
 
-  /** Answers the error, closes the session and reports it [P2P-3]. */
+  private answerError(err: ImspError): Message {
+    this.hooks.refused(this.peer, err);
+    return errorResponse(err);
+  }
+
+  /** Answers the error, says BYE, closes the session and reports it [P2P-13]. */
   private refuse(err: ImspError): undefined {
     this.hooks.refused(this.peer, err);
     this.link.notify(errorResponse(err));
-    this.end(`refused: ${err.code}`, false);
+    this.end(`refused: ${err.code}`, true);
     return undefined;
+  }
+
+  private typingTimer: NodeJS.Timeout | undefined;
+
+  private clearTyping(): void {
+    if (this.typingTimer) clearTimeout(this.typingTimer);
+    this.typingTimer = undefined;
   }
 
   private onNotification(m: RequestMessage): void {
     if (m.method === 'BYE') {
+      // [P2P-12] the receiver of BYE forgets the keys and closes.
       this.end(`peer said bye${header(m, 'Reason') ? `: ${header(m, 'Reason')}` : ''}`, false);
       return;
     }
     if (m.method === 'TYPING') {
-      const from = header(m, 'From');
-      const to = header(m, 'To');
-      const refusal = from !== this.peer || to !== this.hooks.self ? 'ERR_NOT_BUDDY' : this.hooks.allowed(this.peer);
-      if (refusal) {
-        this.refuse(linkError(refusal, 'TYPING refused'));
+      const lost = this.hooks.allowed(this.peer);
+      if (lost) {
+        this.refuse(linkError(lost, `${this.peer} is no longer a buddy`));
         return;
       }
-      this.hooks.typing(this.peer, header(m, 'Typing') as TypingState);
+      // A notification gets no answer: a TYPING naming other users is dropped.
+      if (header(m, 'From') !== this.peer || header(m, 'To') !== this.hooks.self) return;
+      const state = header(m, 'Typing') as TypingState;
+      this.clearTyping();
+      if (state === 'typing') {
+        // [TYPING-2] a `typing` not renewed within 30 s counts as `paused`.
+        this.typingTimer = setTimeout(() => {
+          this.typingTimer = undefined;
+          if (this.live) this.hooks.typing(this.peer, 'paused');
+        }, TYPING_STALE_MS);
+        this.typingTimer.unref();
+      }
+      this.hooks.typing(this.peer, state);
     }
   }
 
@@ -134,6 +168,9 @@ export class PeerSession {
   async sendText(text: string, maxInner: number): Promise<void> {
     const body = Buffer.from(text, 'utf8');
     const msg = this.msg([['Content-type', 'text/plain; charset=utf-8']], body);
+    // The message ends the composition: the receiver drops its typing indicator, so do we.
+    this.typingSent = undefined;
+    this.typingPending = undefined;
     // [WIRE-LIMIT-4] the sealed envelope (inner message + 16-octet tag) must fit in maxBodySize.
     if (body.length + 200 > maxInner) throw linkError('ERR_BODY_TOO_LARGE', `text of ${body.length} octets does not fit in one message (at most ${maxInner - 200})`);
     await this.request(msg);
@@ -153,8 +190,34 @@ export class PeerSession {
     return file;
   }
 
-  typing(state: TypingState): void {
+  private typingSent: TypingState | undefined;
+  private typingAt = 0;
+  private typingPending: TypingState | undefined;
+  private typingFlush: NodeJS.Timeout | undefined;
+
+  /**
+   * Sends TYPING when the state changed [TYPING-1]: at most one per second, the latest state wins
+   * when changes come faster.
+   */
+  typing(state: TypingState, now = Date.now()): void {
     if (!this.live) throw linkError('ERR_SESSION_ENDED', `no session with ${this.peer}`);
+    this.typingPending = state;
+    if (this.typingFlush) return;
+    const wait = this.typingAt + TYPING_MIN_INTERVAL_MS - now;
+    if (wait <= 0) this.flushTyping(now);
+    else {
+      this.typingFlush = setTimeout(() => this.flushTyping(Date.now()), wait);
+      this.typingFlush.unref();
+    }
+  }
+
+  private flushTyping(now: number): void {
+    this.typingFlush = undefined;
+    const state = this.typingPending;
+    this.typingPending = undefined;
+    if (state === undefined || state === this.typingSent || !this.live) return;
+    this.typingSent = state;
+    this.typingAt = now;
     this.link.notify({ kind: 'request', method: 'TYPING', headers: [...this.base(), ['Typing', state]], body: Buffer.alloc(0) });
   }
 
@@ -162,11 +225,13 @@ export class PeerSession {
   end(reason: string, sayBye: boolean): void {
     if (this.ended) return;
     this.ended = true;
+    this.clearTyping();
+    if (this.typingFlush) clearTimeout(this.typingFlush);
     if (sayBye && !this.link.isClosed) {
       this.link.notify({ kind: 'request', method: 'BYE', headers: [['Reason', reason.replace(/[^\t -~]/g, '?').slice(0, 256)]], body: Buffer.alloc(0) });
     }
     this.link.close();
-    // [P2P-10] session keys are forgotten: zeroed, then dropped.
+    // [P2P-12] [P2P-13] [P2P-14] [P2P-17] session keys are forgotten: zeroed, then dropped.
     if (this.keys) {
       this.keys.send.fill(0);
       this.keys.receive.fill(0);

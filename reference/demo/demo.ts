@@ -209,14 +209,14 @@ async function main(): Promise<number> {
     check(r2 === 'stored', 'ADD to an offline user is stored (202)');
 
     section('Peer to peer: INIT / INIT-ACK, MSG, TYPING, a file');
-    const typing = waitFor(bob, 'typing', (e) => e.from === 'alice', 'bob to see alice typing');
     const opened = waitFor(bob, 'session', (e) => e.user === 'alice', 'the session at bob');
-    await alice.typing('bob', 'typing');
-    await opened;
-    await typing;
     const msg = waitFor(bob, 'message', (e) => e.from === 'alice', 'the MSG at bob');
     await alice.send('bob', 'Hello Bob! This travels straight to you, sealed with our session key.');
+    await opened;
     check((await msg).text.startsWith('Hello Bob!'), 'bob got alice\'s message');
+    const typing = waitFor(alice, 'typing', (e) => e.from === 'bob' && e.state === 'typing', 'alice to see bob typing');
+    await bob.typing('alice', 'typing');
+    await typing;
     const reply = waitFor(alice, 'message', (e) => e.from === 'bob', 'the reply at alice');
     await bob.send('alice', 'Hi Alice, got it.');
     await reply;

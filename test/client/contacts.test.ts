@@ -20,6 +20,8 @@ test('the login bundle fills contacts and pending requests; keys only for online
   assert.equal(b.get('dave')?.address, undefined);
   assert.equal(b.buddyKey('erin'), undefined);
   assert.ok(b.isBlocked('dave'));
+  assert.equal(b.blockedKey('dave'), PK);
+  assert.equal(b.blockedKey('bob'), undefined);
   assert.deepEqual(b.requests.get('frank'), { from: 'frank', time: 1700000000000 });
 });
 
@@ -46,8 +48,10 @@ test('CONTACT and ANSWER pushes change relations', () => {
   b.contact('dan', 'buddy', 'online', '127.0.0.1:4', PK);
   assert.equal(b.requests.size, 0);
   assert.equal(b.buddyKey('dan'), PK);
-  b.contact('dan', 'blocked', 'online', '127.0.0.1:4', PK);
+  b.contact('dan', 'blocked', 'offline');
   assert.equal(b.buddyKey('dan'), undefined);
+  assert.equal(b.get('dan')?.address, undefined);
+  assert.equal(b.blockedKey('dan'), PK, '[BLOCK-3] the key from before the block is kept to recognise his INIT');
   b.contact('dan', 'none', 'offline');
   assert.equal(b.get('dan'), undefined);
 });

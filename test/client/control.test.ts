@@ -47,7 +47,7 @@ function spawnCtl(args: string[]): Ctl {
   return new Ctl(spawn(process.execPath, [IMSP, 'client', '--control', ...args], { stdio: ['pipe', 'pipe', 'inherit'] }));
 }
 
-test('[CONTROL-1] control interface v1: login, add/answer, presence, status, init/send/typing, sendfile, errors, logout, quit', { timeout: 60_000 }, async (t) => {
+test('control interface v1: login, add/answer, presence, status, init/send/typing, sendfile, errors, logout, quit', { timeout: 60_000 }, async (t) => {
   const cluster = await startCluster({ ms: 2, users: ['alice', 'bob'] });
   const dir = await mkdtemp(join(tmpdir(), 'imsp-ctl-'));
   const a = spawnCtl(['--crs', cluster.crsAddress, '--downloads', join(dir, 'a')]);

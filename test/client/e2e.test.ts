@@ -66,7 +66,7 @@ test('[AUTH-8] [LOCK-2] a wrong password is refused 401 ERR_AUTH_FAILED; a secon
   await assert.rejects(make('alice', 1).login(), { code: 'ERR_ALREADY_ONLINE', status: 409 });
 });
 
-test('[P2P-1] buddies on different MSs: ADD/grant, presence with address, INIT, MSG, a file, typing, status change', async (t) => {
+test('[MSG-1] [PRESENCE-7] buddies on different MSs: ADD/grant, presence with address, INIT, MSG, a file, typing, status change', async (t) => {
   const { dir, make } = await setup(t, ['alice', 'bob']);
   const alice = make('alice', 0);
   const bob = make('bob', 1);
@@ -93,7 +93,7 @@ test('[P2P-1] buddies on different MSs: ADD/grant, presence with address, INIT, 
   assert.equal(alice.contacts.get('bob')?.status, 'busy');
 });
 
-test('[P2P-10] no session key survives a logout, on either side', async (t) => {
+test('[P2P-14] [LOGOUT-2] [INV-5] no session key survives a logout, on either side', async (t) => {
   const { make } = await setup(t, ['alice', 'bob']);
   const alice = make('alice', 0);
   const bob = make('bob', 1);
@@ -118,7 +118,7 @@ test('[P2P-10] no session key survives a logout, on either side', async (t) => {
   await assert.rejects(bob.send('alice', 'are you there?'), { code: 'ERR_UNAVAILABLE' });
 });
 
-test('[ADD-1] an ADD to an offline user is stored (202) and delivered at the next login; deny; REM ends the buddy relation', async (t) => {
+test('[ADD-2] [ADD-3] [REM-1] an ADD to an offline user is stored (202) and delivered at the next login; deny; REM ends the buddy relation', async (t) => {
   const { make } = await setup(t, ['alice', 'carol', 'dave']);
   const alice = make('alice', 0);
   await alice.login();
@@ -145,7 +145,7 @@ test('[ADD-1] an ADD to an offline user is stored (202) and delivered at the nex
   await assert.rejects(alice.send('carol', 'x'), { code: 'ERR_NOT_BUDDY' });
 });
 
-test('[BLOCK-3] after BLOCK the blocked buddy sees us offline and its session is dropped', async (t) => {
+test('[P2P-13] [CONTACT-2] after BLOCK the blocked buddy sees us offline and its session is dropped', async (t) => {
   const { make } = await setup(t, ['alice', 'bob']);
   const alice = make('alice', 0);
   const bob = make('bob', 1);
@@ -162,11 +162,12 @@ test('[BLOCK-3] after BLOCK the blocked buddy sees us offline and its session is
   await assert.rejects(bob.send('alice', 'still there?'), (e: { code?: string }) => e.code === 'ERR_UNAVAILABLE' || e.code === 'ERR_BLOCKED');
 });
 
-test('[PASSWD-1] PASSWD re-seals the key blob: the new password logs in and opens the same keys', async (t) => {
+test('[PASSWD-1] [PASSWD-2] PASSWD re-seals the key blob: the new password logs in and opens the same keys', async (t) => {
   const { make } = await setup(t, ['alice']);
   const alice = make('alice', 0);
   await alice.login();
-  await alice.passwd('a-new-password');
+  await assert.rejects(alice.passwd('not-the-password', 'x'), { code: 'ERR_AUTH_FAILED' });
+  await alice.passwd('pw-alice', 'a-new-password');
   await alice.logout();
   await assert.rejects(make('alice', 1).login(), { code: 'ERR_AUTH_FAILED' });
   const again = make('alice', 1, { password: 'a-new-password' });

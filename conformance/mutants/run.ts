@@ -49,11 +49,14 @@ export const MUTANTS: Mutant[] = [
     patches: [{ file: 'reference/store/sqlite.ts', find: "if (r.state === 'locked' && (r.lease_expires_at ?? 0) > now) return { ok: false, error: 'locked' };", replace: "if (r.state === 'locked' && (r.lease_expires_at ?? 0) > now + 1e12) return { ok: false, error: 'locked' };" }],
   },
   {
-    name: 'unlock-any-epoch',
-    fault: 'UNLOCK accepted with a stale epoch',
+    name: 'stale-epoch-accepted',
+    fault: 'fencing broken: requests with a stale epoch are accepted',
     role: 'crs',
-    only: ['crs/lock/4', 'crs/fuzz/2'],
-    patches: [{ file: 'reference/store/sqlite.ts', find: "if (r.epoch !== epoch) return stale('epoch'); // [LOCK-6]\n      if (r.state === 'online') return stale('state');\n      if (r.state === 'locked') this.q.setOffline.run(username);", replace: "if (r.state === 'online') return stale('state');\n      if (r.state === 'locked') this.q.setOffline.run(username);" }],
+    only: ['crs/lock/4', 'crs/lock/5'],
+    patches: [
+      { file: 'reference/store/sqlite.ts', find: "if (r.epoch !== epoch) return stale('epoch');", replace: "if (false) return stale('epoch');" },
+      { file: 'reference/store/rows.ts', find: "  if (r.epoch !== epoch) return stale('epoch');\n", replace: '' },
+    ],
   },
   {
     name: 'rem-ignored',

@@ -55,6 +55,8 @@ export interface ClientLimits extends FileLimits {
   scramMinIterations: number;
   /** Peer sessions at once (incoming and outgoing). */
   maxPeerSessions: number;
+  /** [TYPING-2] a peer's `typing` not renewed for this long is reported as `paused` (30 s). */
+  typingStaleMs: number;
 }
 
 export function defaultLimits(): ClientLimits {
@@ -71,6 +73,7 @@ export function defaultLimits(): ClientLimits {
     scramMaxIterations: LIMIT.scramMaxIterations,
     scramMinIterations: LIMIT.scramMinIterations,
     maxPeerSessions: 64,
+    typingStaleMs: 30_000,
   };
 }
 
@@ -205,6 +208,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   /** LOCATE (when a CRS is given), then LOGIN / PROOF; resolves when the login bundle is applied. */
   async login(): Promise<void> {
     if (this.ms) throw new ClientError('ERR_OUT_OF_STATE', 425, 'already logged in or logging in');
+    this.loggingOut = false;
     const msAddr = this.opts.ms ?? (await this.locate());
     await this.listen();
     const socket = await connectTo(msAddr, this.limits.handshakeTimeout);

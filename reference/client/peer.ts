@@ -38,7 +38,7 @@ export class PeerSession {
     readonly link: Link,
     keys: LinkKeys,
     private readonly hooks: PeerHooks,
-    private readonly fileLimits: FileLimits,
+    private readonly fileLimits: FileLimits & { typingStaleMs?: number },
     downloadDir: string,
   ) {
     this.keys = keys;
@@ -139,7 +139,7 @@ export class PeerSession {
         this.typingTimer = setTimeout(() => {
           this.typingTimer = undefined;
           if (this.live) this.hooks.typing(this.peer, 'paused');
-        }, TYPING_STALE_MS);
+        }, this.fileLimits.typingStaleMs ?? TYPING_STALE_MS);
         this.typingTimer.unref();
       }
       this.hooks.typing(this.peer, state);

@@ -159,7 +159,9 @@ test('[P2P-13] [CONTACT-2] after BLOCK the blocked buddy sees us offline and its
   await alice.block('bob');
   await gone;
   assert.equal(alice.sessionKeyCount(), 0);
-  await assert.rejects(bob.send('alice', 'still there?'), (e: { code?: string }) => e.code === 'ERR_UNAVAILABLE' || e.code === 'ERR_BLOCKED');
+  // Whatever bob's book says now (alice offline, or no longer a contact), he cannot reach her.
+  await assert.rejects(bob.send('alice', 'still there?'), (e: { code?: string }) => ['ERR_UNAVAILABLE', 'ERR_NOT_BUDDY', 'ERR_BLOCKED'].includes(e.code ?? ''));
+  assert.equal(bob.sessionKeyCount(), 0);
 });
 
 test('[PASSWD-1] [PASSWD-2] PASSWD re-seals the key blob: the new password logs in and opens the same keys', async (t) => {
@@ -173,4 +175,57 @@ test('[PASSWD-1] [PASSWD-2] PASSWD re-seals the key blob: the new password logs 
   const again = make('alice', 1, { password: 'a-new-password' });
   await again.login();
   assert.ok(again.loggedIn);
+});
+
+test('[ERR-7] [LOGOUT-4] NOTICE ERR_SHUTDOWN ends the session: keys dropped, BYE to peers; the user logs in again at another MS', async (t) => {
+  const { cluster, make } = await setup(t, ['alice', 'bob']);
+  const alice = make('alice', 0);
+  const bob = make('bob', 1);
+  await alice.login();
+  await bob.login();
+  await befriend(alice, bob);
+  const m = next(bob, 'message');
+  await alice.send('bob', 'x');
+  await m;
+  const notice = next(alice, 'notice');
+  const loggedOut = next(alice, 'logout');
+  const bobSessionEnd = next(bob, 'session-end');
+  await cluster.ms[0].stop();
+  assert.equal((await notice).code, 'ERR_SHUTDOWN');
+  await loggedOut;
+  await bobSessionEnd;
+  assert.equal(alice.loggedIn, false);
+  assert.equal(alice.sessionKeyCount(), 0);
+  assert.equal(bob.sessionKeyCount(), 0);
+  // LOCATE now names the MS that is left.
+  const again = new ImspClient({ user: 'alice', password: 'pw-alice', crs: cluster.crsAddress });
+  t.after(() => again.close());
+  await again.login();
+  assert.equal(again.msAddress, cluster.ms[1].address);
+});
+
+test('[LOGIN-1] logout then login again with the same client object', async (t) => {
+  const { make } = await setup(t, ['alice']);
+  const alice = make('alice', 0);
+  await alice.login();
+  await alice.logout();
+  await alice.login();
+  assert.ok(alice.loggedIn);
+});
+
+test('[HB-1] [HB-5] heartbeats keep an idle session alive well past sessionTimeout', async (t) => {
+  const cluster = await startCluster({ ms: 1, users: ['alice'], limits: { clientHeartbeatInterval: 100, sessionTimeout: 400 } });
+  const alice = new ImspClient({ user: 'alice', password: 'pw-alice', ms: cluster.ms[0].address, limits: { sessionTimeout: 400 } });
+  t.after(async () => {
+    await alice.close();
+    await cluster.dispose();
+  });
+  let ended = false;
+  alice.on('logout', () => (ended = true));
+  await alice.login();
+  // Liveness over time can only be shown by letting time pass: 4 x sessionTimeout idle.
+  await new Promise((r) => setTimeout(r, 1600));
+  assert.equal(ended, false);
+  assert.ok(alice.loggedIn);
+  await alice.setStatus('away');
 });

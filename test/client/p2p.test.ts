@@ -316,3 +316,29 @@ test('[MSG-1] inside a session PING is answered 200 and an empty text message is
   const ok = RawPeer.open(keys.receive, (await raw.read())!);
   assert.ok(ok.kind === 'response' && ok.status === 200);
 });
+
+test('[TYPING-2] a typing state not renewed in time is reported as paused; [TYPING-1] only changes are sent, at most one a second', async (t) => {
+  const alice = await makePeer('alice');
+  const bob = await makePeer('bob', { typingStaleMs: 80 });
+  t.after(() => closePeers(alice, bob));
+  befriend(alice, bob);
+  // [TYPING-3] no session yet: nothing is sent, no session is opened for it.
+  assert.equal(await alice.client.typing('bob', 'typing'), false);
+  assert.deepEqual(alice.client.sessionUsers(), []);
+  const m = next(bob.client, 'message');
+  await alice.client.send('bob', 'hi');
+  await m;
+  const seen: string[] = [];
+  bob.client.on('typing', (e) => seen.push(e.state));
+  const paused = next(bob.client, 'typing', (e) => e.state === 'paused');
+  assert.equal(await alice.client.typing('bob', 'typing'), true);
+  await alice.client.typing('bob', 'typing'); // no change: not sent
+  await paused;
+  assert.deepEqual(seen, ['typing', 'paused']);
+  // Changes faster than one a second are coalesced: the latest state goes out after the second.
+  const erased = next(bob.client, 'typing', (e) => e.state === 'erased');
+  await alice.client.typing('bob', 'paused');
+  await alice.client.typing('bob', 'erased');
+  await erased;
+  assert.deepEqual(seen, ['typing', 'paused', 'erased']);
+});

@@ -5,6 +5,7 @@
 export type RequirementLevel = 'MUST' | 'SHOULD' | 'MAY';
 
 export const REQUIREMENT_IDS = [
+  "CRS-SCALE-1",
   "CONN-15",
   "CONN-1",
   "CONN-3",
@@ -259,6 +260,8 @@ export const REQUIREMENT_IDS = [
   "MS-SHUTDOWN-4",
   "PERSIST-1",
   "PERSIST-2",
+  "METRICS-1",
+  "METRICS-2",
   "STATE-3",
   "STATE-4",
   "STATE-5",
@@ -284,6 +287,11 @@ export const REQUIREMENT_IDS = [
   "REG-12",
   "REG-13",
   "REG-14",
+  "GEN-1",
+  "GEN-2",
+  "GEN-3",
+  "CLI-1",
+  "CLI-2",
 ] as const;
 
 export type RequirementId = (typeof REQUIREMENT_IDS)[number];
@@ -304,6 +312,7 @@ export interface Requirement {
 }
 
 export const REQUIREMENTS: readonly Requirement[] = [
+  { id: "CRS-SCALE-1", level: "MUST", section: "3.1", anchor: "section-3-1", heading: "Roles", file: "spec/text/03-architecture.md", text: "An implementation MAY run the CRS as several processes that share one store, provided that together they behave as a single CRS: every rule of this document, the lock and its epoch above all, MUST hold across all of them, and every push MUST reach every enrolled MS whichever process it is enrolled at." },
   { id: "CONN-15", level: "SHOULD", section: "3.2", anchor: "section-3-2", heading: "Connections and Ports", file: "spec/text/03-architecture.md", text: "A CRS SHOULD listen on port 7000, an MS on port 7100 and a client on port 7200 unless configured otherwise." },
   { id: "CONN-1", level: "MUST", section: "3.2", anchor: "section-3-2", heading: "Connections and Ports", file: "spec/text/03-architecture.md", text: "The CRS MUST tell an MS connection from a client connection by the first message on it, ENROLL for an MS and LOCATE for a client, and MUST answer any other first message with 425 ERR_OUT_OF_STATE and close the connection." },
   { id: "CONN-3", level: "MUST", section: "3.2", anchor: "section-3-2", heading: "Connections and Ports", file: "spec/text/03-architecture.md", text: "Pushes (PRESENCE, ADD and ANSWER pushes, CONTACT, NOTICE) MUST travel on the connection that the receiver opened, never on a new connection." },
@@ -558,6 +567,8 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { id: "MS-SHUTDOWN-4", level: "SHOULD", section: "11.4", anchor: "section-11-4", heading: "MS Shutdown", file: "spec/text/11-session-lifetime.md", text: "A client that receives NOTICE ERR_SHUTDOWN SHOULD send LOCATE and log in again at another MS, after a random delay of up to a few seconds so that the clients of one MS do not all arrive at once." },
   { id: "PERSIST-1", level: "MUST", section: "11.5", anchor: "section-11-5", heading: "CRS Restart and Persistence", file: "spec/text/11-session-lifetime.md", text: "The CRS MUST make every change to that state durable before it sends the response or push that reports the change." },
   { id: "PERSIST-2", level: "MUST", section: "11.5", anchor: "section-11-5", heading: "CRS Restart and Persistence", file: "spec/text/11-session-lifetime.md", text: "Enrollments, locks, online sessions and addresses are not durable: the CRS MUST start with no MS enrolled and every user record offline, with its last epoch." },
+  { id: "METRICS-1", level: "SHOULD", section: "11.6", anchor: "section-11-6", heading: "Operations", file: "spec/text/11-session-lifetime.md", text: "A server SHOULD expose to its operator counters of logins (by result), open sessions, enrolled MSs and errors sent (by error code), so that floods, failing logins and dying MSs are visible." },
+  { id: "METRICS-2", level: "MUST", section: "11.6", anchor: "section-11-6", heading: "Operations", file: "spec/text/11-session-lifetime.md", text: "Such counters MUST NOT contain passwords, keys, proofs or message contents." },
   { id: "STATE-3", level: "MUST", section: "12", anchor: "section-12", heading: "State Machines", file: "spec/text/12-state-machines.md", text: "The tables here and the data MUST agree, transition by transition; a test checks that they do." },
   { id: "STATE-4", level: "MUST", section: "12", anchor: "section-12", heading: "State Machines", file: "spec/text/12-state-machines.md", text: "When an event occurs, an implementation MUST take the first transition of the table, in table order, whose from-states include the current state, whose event matches and whose guard holds, and perform its actions in order." },
   { id: "STATE-5", level: "MUST", section: "12", anchor: "section-12", heading: "State Machines", file: "spec/text/12-state-machines.md", text: "In the connection machines (12.1, 12.2, 12.3, 12.5), a request whose event has no transition in the current state MUST be answered 425 ERR_OUT_OF_STATE and leave the state unchanged, except that before a handshake completes the connection is also closed." },
@@ -583,6 +594,11 @@ export const REQUIREMENTS: readonly Requirement[] = [
   { id: "REG-12", level: "MUST", section: "16.1", anchor: "section-16-1", heading: "Registration Policy", file: "spec/text/16-registries.md", text: "A new method, header, value type, status code or error code MUST be added by a revision of this specification that defines its meaning, and an existing entry's meaning MUST NOT change." },
   { id: "REG-13", level: "MUST", section: "16.1", anchor: "section-16-1", heading: "Registration Policy", file: "spec/text/16-registries.md", text: "An error code, method name or header name that is removed from a registry MUST NOT be registered again with another meaning." },
   { id: "REG-14", level: "MAY", section: "16.1", anchor: "section-16-1", heading: "Registration Policy", file: "spec/text/16-registries.md", text: "A limit's default MAY change in a revision of this specification, and an implementation MAY let its operator set a configurable limit within the registry's range." },
+  { id: "GEN-1", level: "MUST", section: "B.3", anchor: "section-b-3", heading: "Requirements on the Repository's Tools", file: "spec/text/18-appendix-codec.md", text: "`generated/` MUST be exactly what `make generate` produces from `grammar/` and `spec/`, and `make generate --check` (as `make check-generated` runs it) MUST fail, naming each file, when any generated file is stale, missing or no longer produced." },
+  { id: "GEN-2", level: "MUST", section: "B.3", anchor: "section-b-3", heading: "Requirements on the Repository's Tools", file: "spec/text/18-appendix-codec.md", text: "Generation MUST be deterministic (no clock, no randomness, sorted inputs), and every generated file MUST start with a stamp naming its sources and saying it is not to be edited." },
+  { id: "GEN-3", level: "MUST", section: "B.3", anchor: "section-b-3", heading: "Requirements on the Repository's Tools", file: "spec/text/18-appendix-codec.md", text: "Generated code MUST import nothing but other generated modules and Node's built-in modules, so that it needs no parser generator at run time." },
+  { id: "CLI-1", level: "MUST", section: "B.3", anchor: "section-b-3", heading: "Requirements on the Repository's Tools", file: "spec/text/18-appendix-codec.md", text: "`imsp decode` MUST read octets from its standard input and print one JSON object per message (`method` or `status`, `headers` as name-value pairs in wire order, `body` in base64), checking only the wire rules of Sections 4.1 to 4.6 unless `--validate` asks for the registry checks of Section 4.7; on malformed or truncated input it MUST print the error's code, reason and offset to standard error and exit with status 1." },
+  { id: "CLI-2", level: "MUST", section: "B.3", anchor: "section-b-3", heading: "Requirements on the Repository's Tools", file: "spec/text/18-appendix-codec.md", text: "`imsp encode` MUST read such JSON objects, one per line, and write their wire encoding, so that encoding the output of `imsp decode` gives back the same messages." },
 ];
 
 const BY_ID: ReadonlyMap<string, Requirement> = new Map(REQUIREMENTS.map((r) => [r.id, r]));

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromStates } from '../../grammar/codegen/gen-machines.js';
+import { REQ_ID_RE } from '../../grammar/codegen/gen-requirements.js';
 import {
   ROOT, extraction, machines, registry, sectionFile, specText, textMachineTables, withoutCode,
 } from './helpers.js';
@@ -12,6 +13,9 @@ interface ErrorsReg { errors: { code: string; status: number; req: string }[] }
 interface LimitsReg { limits: { name: string; value: number; req: string }[] }
 interface StatusReg { statusCodes: { code: number; reason: string }[] }
 interface MethodsReg { methods: { name: string; drives?: string }[] }
+
+/** A requirement ID without brackets (built from REQ_ID_RE so this file cites no ID-like text). */
+const BARE_ID_RE = new RegExp(`(?<![\\w[-])${REQ_ID_RE.source.slice(2, -2)}(?![\\w\\]])`, 'g');
 
 const defined = (): Set<string> => new Set(extraction().requirements.map((r) => r.id));
 
@@ -31,7 +35,7 @@ test('every requirement ID cited by a registry is defined by a sentence of the t
   for (const e of registry<ErrorsReg>('errors').errors) cited.set(e.req, `errors.json ${e.code}`);
   for (const l of registry<LimitsReg>('limits').limits) cited.set(l.req, `limits.json ${l.name}`);
   const headersText = readFileSync(join(ROOT, 'spec/registry/headers.json'), 'utf8');
-  for (const m of headersText.matchAll(/\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-[0-9]+)\]/g)) cited.set(m[1], 'headers.json');
+  for (const m of headersText.matchAll(REQ_ID_RE)) cited.set(m[1], 'headers.json');
   const missing = [...cited].filter(([id]) => !ids.has(id)).map(([id, where]) => `${id} (${where})`);
   assert.deepEqual(missing, []);
 });
@@ -58,7 +62,7 @@ test('every requirement ID cited without brackets in the text is defined', () =>
   const areas = new Set([...ids].map((id) => id.replace(/-[0-9]+$/, '')));
   const dangling = new Set<string>();
   for (const { file, text } of specText()) {
-    for (const m of withoutCode(text).matchAll(/(?<![\w[-])([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-[0-9]+)(?![\w\]])/g)) {
+    for (const m of withoutCode(text).matchAll(BARE_ID_RE)) {
       const id = m[1];
       if (areas.has(id.replace(/-[0-9]+$/, '')) && !ids.has(id)) dangling.add(`${file}: ${id}`);
     }

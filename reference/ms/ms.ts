@@ -116,6 +116,8 @@ interface ClientConn {
 
 export interface MsEvents {
   enrolled: [incarnation: number];
+  /** An enrollment attempt failed (connection refused, TLS, refused by the CRS); it is retried. */
+  'enroll-failed': [reason: string];
   'crs-lost': [reason: string];
   login: [user: string];
   logout: [user: string, reason: string];
@@ -145,6 +147,8 @@ export class MsServer extends EventEmitter<MsEvents> {
   private reconnectDelay: number;
   private readonly conns = new Set<ClientConn>();
   private readonly sessions = new Map<string, Session>();
+  /** user -> local sessions whose contact list holds that user (any relation): who may watch it. */
+  private readonly watchIndex = new Map<string, Set<Session>>();
   /** Users with a login in progress at this MS (between LOGIN and the end of ONLINE). */
   private readonly loggingIn = new Set<string>();
   private readonly failedByUser: FailureWindow;
@@ -233,7 +237,9 @@ export class MsServer extends EventEmitter<MsEvents> {
     if (this.stopping) return;
     const [host, portText] = splitHostPort(this.opts.crs);
     const socket = this.opts.crsTls ? tls.connect({ host, port: Number(portText), ...this.opts.crsTls }) : net.connect({ host, port: Number(portText) });
-    socket.on('error', () => undefined);
+    socket.on('error', (err) => {
+      if (!this.enrolledFlag) this.emit('enroll-failed', err.message);
+    });
     const link = new Link(socket, serverLinkOptions(this.limits, 'ms', 'crs', async (m) => this.onCrsRequest(m)));
     this.crsLink = link;
     this.crsSocket = socket;
@@ -245,7 +251,9 @@ export class MsServer extends EventEmitter<MsEvents> {
     });
     const started = (): void => {
       this.enroll(link).catch((err: unknown) => {
-        this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'enrollment failed');
+        const reason = err instanceof Error ? err.message : String(err);
+        this.logger.warn({ err: reason }, 'enrollment failed');
+        this.emit('enroll-failed', reason);
         link.close();
       });
     };
@@ -356,9 +364,12 @@ export class MsServer extends EventEmitter<MsEvents> {
       const pendingConn = [...this.conns].find((c) => c.state === 'onlining' && c.attempt?.user === to);
       return pendingConn ? [pendingConn] : [];
     }
-    // An untargeted PRESENCE: every local session that might watch the user.
+    // An untargeted PRESENCE: the local sessions that list the user, and logins in flight.
     if (m.method !== 'PRESENCE') return [];
-    return [...this.conns].filter((c) => c.session !== null || c.buffered !== null);
+    const out: ClientConn[] = [];
+    for (const s of this.watchIndex.get(must(m, 'User')) ?? []) out.push(s.conn);
+    for (const c of this.conns) if (c.buffered !== null && c.session === null) out.push(c);
+    return out;
   }
 
   private onPush(m: RequestMessage): void {
@@ -391,8 +402,9 @@ export class MsServer extends EventEmitter<MsEvents> {
       case 'CONTACT': {
         const user = must(m, 'User');
         const relation = must(m, 'Relation');
-        if (relation === 'none') s.contacts.delete(user);
-        else s.contacts.set(user, { relation: relation as Contact['relation'], status: must(m, 'Status') });
+        // [CONTACT-1] applied to the MS's copy before it is forwarded (and before later PRESENCE).
+        if (relation === 'none') this.unsetContact(s, user);
+        else this.setContact(s, user, { relation: relation as Contact['relation'], status: must(m, 'Status') });
         send(req('CONTACT', pick(m, ['User', 'Relation', 'Status', 'Address', 'Public-key'])));
         return;
       }
@@ -447,8 +459,8 @@ export class MsServer extends EventEmitter<MsEvents> {
     if (conn.attempt && prev !== 'onlining') this.loggingIn.delete(conn.attempt.user);
     const s = conn.session;
     if (s && this.sessions.get(s.user) === s) {
-      this.sessions.delete(s.user);
-      this.metrics.sessions.set({ kind: 'client' }, this.sessions.size);
+      this.forget(s);
+      // [LOGOUT-3] a closed connection ends the session as LOGOUT would.
       void this.crsRequest(req('OFFLINE', { User: s.user, Epoch: s.epoch }));
       this.emit('logout', s.user, 'closed');
     }
@@ -591,7 +603,7 @@ export class MsServer extends EventEmitter<MsEvents> {
       const h = (n: string): string | undefined => rec.find(([k]) => k.toLowerCase() === n.toLowerCase())?.[1];
       const user = h('User');
       const relation = h('Relation');
-      if (user && (relation === 'buddy' || relation === 'pending' || relation === 'blocked')) session.contacts.set(user, { relation, status: h('Status') ?? 'offline' });
+      if (user && (relation === 'buddy' || relation === 'pending' || relation === 'blocked')) this.setContact(session, user, { relation, status: h('Status') ?? 'offline' });
     }
     conn.session = session;
     conn.state = 'active';
@@ -635,8 +647,8 @@ export class MsServer extends EventEmitter<MsEvents> {
       case 'PING':
         return ok(200);
       case 'LOGOUT': {
-        this.sessions.delete(s.user);
-        this.metrics.sessions.set({ kind: 'client' }, this.sessions.size);
+        // [LOGOUT-1] OFFLINE to the CRS, 200, close.
+        this.forget(s);
         s.conn.state = 'ended';
         await this.crsRequest(req('OFFLINE', fence));
         closeSoon(s.conn.link);
@@ -704,14 +716,47 @@ export class MsServer extends EventEmitter<MsEvents> {
 
   /** Ends a session from the server side: NOTICE to the client, OFFLINE to the CRS, close. */
   private endSession(s: Session, code: ErrorCode, reason: string, tellCrs = true): void {
-    if (this.sessions.get(s.user) === s) this.sessions.delete(s.user);
-    this.metrics.sessions.set({ kind: 'client' }, this.sessions.size);
+    this.forget(s);
     s.conn.state = 'ended';
     this.metrics.errors.inc({ code });
     s.conn.link.notify(req('NOTICE', { 'Error-code': code, Reason: reason }));
     closeSoon(s.conn.link);
     if (tellCrs) void this.crsRequest(req('OFFLINE', { User: s.user, Epoch: s.epoch }));
     this.emit('logout', s.user, code);
+  }
+
+  private setContact(s: Session, user: string, c: Contact): void {
+    s.contacts.set(user, c);
+    let set = this.watchIndex.get(user);
+    if (!set) this.watchIndex.set(user, (set = new Set()));
+    set.add(s);
+  }
+
+  private unsetContact(s: Session, user: string): void {
+    s.contacts.delete(user);
+    const set = this.watchIndex.get(user);
+    if (set) {
+      set.delete(s);
+      if (set.size === 0) this.watchIndex.delete(user);
+    }
+  }
+
+  /** Removes a session from the tables (idempotent). */
+  private forget(s: Session): void {
+    if (this.sessions.get(s.user) === s) this.sessions.delete(s.user);
+    this.unindex(s);
+    this.metrics.sessions.set({ kind: 'client' }, this.sessions.size);
+  }
+
+  /** Drops a session from the watch index (its contact list is no longer watched). */
+  private unindex(s: Session): void {
+    for (const user of s.contacts.keys()) {
+      const set = this.watchIndex.get(user);
+      if (set) {
+        set.delete(s);
+        if (set.size === 0) this.watchIndex.delete(user);
+      }
+    }
   }
 
   private bucketOf(map: Map<string, TokenBucket>, user: string, rate: number, burst: number): TokenBucket {
@@ -752,7 +797,7 @@ export class MsServer extends EventEmitter<MsEvents> {
     if (this.sweeper) clearInterval(this.sweeper);
     const offline: Promise<unknown>[] = [];
     for (const s of [...this.sessions.values()]) {
-      this.sessions.delete(s.user);
+      this.forget(s);
       s.conn.state = 'ended';
       s.conn.link.notify(req('NOTICE', { 'Error-code': 'ERR_SHUTDOWN', Reason: 'Messaging Server shutting down; log in again' }));
       closeSoon(s.conn.link);

@@ -228,3 +228,20 @@ test('a limit and the requirement it cites agree: the sentence names the limit',
   }
   assert.deepEqual(misfits, []);
 });
+
+test('every flow of the specification has its sequence diagram', () => {
+  const flows: Record<string, string> = {
+    '7.1': 'enrollment', '7.2': 'de-enrollment and MS death', '7.3': 'LOCATE and load balancing', '8.1': 'login',
+    '8.4': 'logout', '9.1': 'presence', '9.3': 'ADD', '9.4': 'ANSWER', '9.5': 'REM', '9.6': 'block', '9.7': 'PROFILE',
+    '9.8': 'PASSWD', '9.9': 'SEARCH', '10.1': 'INIT/INIT-ACK/MSG/TYPING/BYE', '10.3': 'files', '10.4': 'typing',
+    '11.1': 'heartbeats', '11.2': 'rate limits', '11.4': 'MS shutdown',
+  };
+  for (const [num, name] of Object.entries(flows)) {
+    const file = sectionFile(num.split('.')[0]).text;
+    const start = file.indexOf(`\n## ${num}. `);
+    assert.ok(start >= 0, `section ${num} (${name})`);
+    const next = file.indexOf('\n## ', start + 1);
+    const body = file.slice(start, next < 0 ? undefined : next);
+    assert.match(body, /```mermaid\nsequenceDiagram\n/, `section ${num} (${name}) has a sequence diagram`);
+  }
+});

@@ -245,3 +245,19 @@ test('every flow of the specification has its sequence diagram', () => {
     assert.match(body, /```mermaid\nsequenceDiagram\n/, `section ${num} (${name}) has a sequence diagram`);
   }
 });
+
+test('wherever the text or a machine pairs a status with an error code, the registry gives that code that status', () => {
+  const status = new Map(registry<ErrorsReg>('errors').errors.map((e) => [e.code, e.status]));
+  const wrong: string[] = [];
+  const check = (where: string, s: string): void => {
+    for (const m of s.matchAll(/\b([1-5][0-9]{2}) (?:[A-Z][a-z]+ )?(ERR_[A-Z0-9_]+)/g)) {
+      const want = status.get(m[2]);
+      if (want === undefined) wrong.push(`${where}: unknown ${m[2]}`);
+      else if (want !== Number(m[1])) wrong.push(`${where}: ${m[1]} ${m[2]} (registry: ${want})`);
+    }
+    for (const m of s.matchAll(/\bERR_[A-Z0-9_]+/g)) if (!status.has(m[0])) wrong.push(`${where}: unknown ${m[0]}`);
+  };
+  for (const { file, text } of specText()) check(file, text);
+  for (const m of machines()) for (const t of m.transitions) check(`${m.name}.${t.name}`, t.actions.join('; '));
+  assert.deepEqual([...new Set(wrong)], []);
+});

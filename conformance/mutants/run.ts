@@ -19,8 +19,8 @@ export interface Mutant {
   role: RoleName;
   /** Kit selectors (sections/ids) to run: enough to catch it, small enough to be quick. */
   only: string[];
-  /** One or more textual patches; each `find` must occur in `file`. */
-  patches: { file: string; find: string; replace: string }[];
+  /** One or more textual patches; each `find` (a string, or a RegExp for code that moves) must occur in `file`. */
+  patches: { file: string; find: string | RegExp; replace: string }[];
 }
 
 export const MUTANTS: Mutant[] = [
@@ -70,7 +70,7 @@ export const MUTANTS: Mutant[] = [
     fault: 'a pending ADD lost: never delivered in the login bundle',
     role: 'crs',
     only: ['crs/add/1'],
-    patches: [{ file: 'reference/store/sqlite.ts', find: "pendingFor: p('SELECT from_user AS \"from\", to_user AS \"to\", time FROM adds WHERE to_user = ? ORDER BY time, from_user'),", replace: "pendingFor: p('SELECT from_user AS \"from\", to_user AS \"to\", time FROM adds WHERE to_user = ? AND 0 ORDER BY time, from_user')," }],
+    patches: [{ file: 'reference/store/sqlite.ts', find: /(pendingFor: p\(`SELECT[^`]*? WHERE )/, replace: '$10 AND ' }],
   },
   {
     name: 'pending-add-twice',
@@ -119,14 +119,39 @@ export const MUTANTS: Mutant[] = [
     fault: 'presence leaked to a non-buddy: the MS forwards every PRESENCE',
     role: 'ms',
     only: ['ms/presence/1'],
-    patches: [{ file: 'reference/ms/ms.ts', find: "if (!c || c.relation !== 'buddy') return;\n        c.status = must(m, 'Status');", replace: "if (c) c.status = must(m, 'Status');" }],
+    patches: [
+      { file: 'reference/ms/ms.ts', find: /for \(const s of this\.watchIndex\.get\(must\(m, 'User'\)\) \?\? \[\]\) out\.push\(s\.conn\);/, replace: 'for (const s of this.sessions.values()) out.push(s.conn);' },
+      { file: 'reference/ms/ms.ts', find: /if \(!c \|\| c\.relation !== 'buddy'\) return;/, replace: 'if (!c) { send(req(\'PRESENCE\', pick(m, [\'User\', \'Status\']))); return; }' },
+    ],
   },
   {
     name: 'session-timeout-ignored',
     fault: 'heartbeat timeout ignored at the MS: silent clients are never logged out',
     role: 'ms',
     only: ['ms/heartbeat/1'],
-    patches: [{ file: 'reference/ms/ms.ts', find: 'if (now - s.lastSeen > this.limits.sessionTimeout) {', replace: 'if (now - s.lastSeen > this.limits.sessionTimeout * 1e9) {' }],
+    patches: [{ file: 'reference/ms/ms.ts', find: /if \(now - [^\n]*> this\.limits\.sessionTimeout\) \{/, replace: 'if (false) {' }],
+  },
+  {
+    name: 'init-non-buddy-accepted',
+    fault: 'an INIT from a non-buddy accepted: the client skips the buddy check (and the signature when it has no key)',
+    role: 'client',
+    only: ['client/p2p/2'],
+    patches: [
+      { file: 'reference/crypto/p2p.ts', find: /if \(\(peer\.relation !== 'buddy' && !blocked\) \|\| peer\.publicKey === undefined\) throw cryptoError\('ERR_NOT_BUDDY'\);/, replace: '' },
+      { file: 'reference/crypto/p2p.ts', find: /edPublic = parsePublicKey\(peer\.publicKey\)\.edPublic;/, replace: 'edPublic = peer.publicKey ? parsePublicKey(peer.publicKey).edPublic : Buffer.alloc(32);' },
+      { file: 'reference/crypto/p2p.ts', find: /if \(!verifySignature\(edPublic,/, replace: 'if (peer.publicKey !== undefined && !verifySignature(edPublic,' },
+    ],
+  },
+  {
+    name: 'stale-session-key',
+    fault: 'a stale session key accepted after logout: peer sessions and their keys survive the logout and still deliver',
+    role: 'client',
+    only: ['client/p2p/6'],
+    patches: [
+      { file: 'reference/client/client.ts', find: /this\.endAllSessions\(/g, replace: 'void (' },
+      { file: 'reference/client/client.ts', find: /for \(const l of this\.peerLinks\) l\.close\(\);/g, replace: '' },
+      { file: 'reference/client/peer.ts', find: /if \(lost\) return this\.refuse\(/, replace: 'if (lost && false) return this.refuse(' },
+    ],
   },
 ];
 
@@ -145,11 +170,12 @@ function makeCopy(root: string, m: Mutant): string {
   for (const p of m.patches) {
     const file = join(dir, p.file);
     const text = readFileSync(file, 'utf8');
-    if (!text.includes(p.find)) {
+    const hit = typeof p.find === 'string' ? text.includes(p.find) : new RegExp(p.find.source, p.find.flags.replace('g', '')).test(text);
+    if (!hit) {
       rmSync(dir, { recursive: true, force: true });
       throw new Error(`mutant ${m.name}: the patch does not apply to ${p.file} (the reference changed)`);
     }
-    writeFileSync(file, text.split(p.find).join(p.replace));
+    writeFileSync(file, typeof p.find === 'string' ? text.split(p.find).join(p.replace) : text.replace(p.find, p.replace));
   }
   return dir;
 }

@@ -156,7 +156,7 @@ function req(method: string, hs: Header[] = [], body: Buffer = Buffer.alloc(0)):
 
 export class ImspClient extends EventEmitter<ClientEvents> {
   readonly user: string;
-  readonly contacts = new ContactBook();
+  readonly contacts: ContactBook;
   readonly limits: ClientLimits;
   private password: string;
   private readonly opts: ClientOptions;
@@ -193,6 +193,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     this.user = opts.user;
     this.password = opts.password;
     this.limits = { ...defaultLimits(), ...opts.limits };
+    // The book holds no more than the CRS may store for one user.
+    this.contacts = new ContactBook({ maxEntries: LIMIT.maxContacts + LIMIT.maxBlocked, maxRequests: LIMIT.maxPendingAdds });
     this.now = opts.now ?? Date.now;
     this.downloadDir = opts.downloadDir ?? join(tmpdir(), `imsp-${opts.user}`);
     // [P2P-8] an INIT nonce is remembered as long as its Time could still be accepted.
@@ -227,6 +229,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     } catch (e) {
       link.close();
       this.ms = undefined;
+      this.forgetIdentity();
       await this.stopListening();
       throw asClientError(e);
     }

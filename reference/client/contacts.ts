@@ -50,9 +50,19 @@ function asPresence(v: string | undefined): Presence | undefined {
   return v !== undefined && (PRESENCES as readonly string[]).includes(v) ? (v as Presence) : undefined;
 }
 
+/** Bounds on what a (possibly hostile) MS can make the book hold. */
+export interface BookLimits {
+  /** Contacts of any relation (maxContacts + maxBlocked by default). */
+  maxEntries: number;
+  /** Incoming requests (maxPendingAdds by default). */
+  maxRequests: number;
+}
+
 export class ContactBook {
   readonly contacts = new Map<string, Contact>();
   readonly requests = new Map<string, IncomingRequest>();
+
+  constructor(private readonly limits: BookLimits = { maxEntries: 2000, maxRequests: 100 }) {}
 
   /** Replaces the whole state with a records body's content (login bundle or LIST). */
   load(records: Header[][]): void {
@@ -67,7 +77,7 @@ export class ContactBook {
         this.set(user, relation, asPresence(field(r, 'Status')) ?? 'offline', field(r, 'Address'), field(r, 'Public-key'));
       } else if (from !== undefined) {
         const t = field(r, 'Time');
-        this.requests.set(from, t !== undefined && /^\d{1,16}$/.test(t) ? { from, time: Number(t) } : { from });
+        this.addRequest(from, t !== undefined && /^\d{1,16}$/.test(t) ? Number(t) : undefined);
       }
     }
   }
@@ -138,6 +148,7 @@ export class ContactBook {
   }
 
   addRequest(from: string, time?: number): void {
+    if (!this.requests.has(from) && this.requests.size >= this.limits.maxRequests) return;
     this.requests.set(from, time === undefined ? { from } : { from, time });
   }
 
@@ -155,7 +166,8 @@ export class ContactBook {
     } else if (relation === 'blocked' && publicKey !== undefined) {
       c.publicKey = publicKey;
     }
-    this.contacts.set(user, c);
+    // A new entry beyond the bound is not kept (the caller still sees it as `after`).
+    if (this.contacts.has(user) || this.contacts.size < this.limits.maxEntries) this.contacts.set(user, c);
     return c;
   }
 }

@@ -55,3 +55,15 @@ test('CONTACT and ANSWER pushes change relations', () => {
   b.contact('dan', 'none', 'offline');
   assert.equal(b.get('dan'), undefined);
 });
+
+test('the book is bounded whatever an MS pushes', () => {
+  const b = new ContactBook({ maxEntries: 3, maxRequests: 2 });
+  for (let i = 0; i < 10; i++) {
+    b.contact(`u${i}`, 'pending', 'offline');
+    b.addRequest(`r${i}`);
+  }
+  assert.equal(b.contacts.size, 3);
+  assert.equal(b.requests.size, 2);
+  b.contact('u0', 'buddy', 'online', '127.0.0.1:1', PK);
+  assert.equal(b.buddyKey('u0'), PK, 'existing entries still change');
+});

@@ -261,3 +261,8 @@ test('wherever the text or a machine pairs a status with an error code, the regi
   for (const m of machines()) for (const t of m.transitions) check(`${m.name}.${t.name}`, t.actions.join('; '));
   assert.deepEqual([...new Set(wrong)], []);
 });
+
+test('every requirement sentence is a whole sentence: it starts with a capital letter and names its subject', () => {
+  const fragments = extraction().requirements.filter((r) => !/^[A-Z`"(]/.test(r.text) || /^(MUST|SHOULD|MAY)\b/.test(r.text));
+  assert.deepEqual(fragments.map((r) => `${r.id}: ${r.text}`), []);
+});

@@ -128,3 +128,22 @@ test('the generator is deterministic and emits the module and one diagram per ma
   assert.deepEqual(a, b);
   assert.deepEqual(a.map((f) => f.path), ['machines.ts', ...EXPECTED.map((n) => `diagrams/${n}.mmd`)]);
 });
+
+test('the committed generated/machines.ts is literal-typed: unknown states, events and guards do not compile', async () => {
+  const g = await import('../../generated/machines.js');
+  const to: 'offline' | 'locked' | 'online' | null = g.transition('user-record', 'offline', 'LOCK');
+  assert.equal(to, 'locked');
+  const row = g.findTransition('p2p-session', 'open', 'MSG', { 'msg-ok': true });
+  assert.equal(row?.name, 'msg');
+  assert.deepEqual(row?.reqs, ['MSG-1']);
+  if (false as boolean) {
+    // @ts-expect-error 'away' is not a state of user-record
+    g.transition('user-record', 'away', 'LOCK');
+    // @ts-expect-error 'MSG' is not an event of user-record
+    g.transition('user-record', 'offline', 'MSG');
+    // @ts-expect-error 'proof-ok' is not a guard of user-record
+    g.transition('user-record', 'locked', 'ONLINE', { 'proof-ok': true });
+    // @ts-expect-error no such machine
+    g.transition('no-such-machine', 'idle', 'INIT');
+  }
+});

@@ -173,11 +173,11 @@ async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcr
         // No answer in time. Acceptable only for an incomplete message on an open connection.
         if (exp.kind === 'framing' && exp.code === 'ERR_TRUNCATED') {
           if (input.after === 'fin') return { ok: false, req: 'WIRE-12', why: 'a message cut by the end of input got neither an answer nor a close' };
-        } else return { ok: false, req: exp.kind === 'framing' || exp.kind === 'validation' ? errorSpec(exp.code).req : 'CONN-3', why: `no answer within ${ctx.timeout} ms` };
+        } else return { ok: false, req: exp.kind === 'framing' || exp.kind === 'validation' ? errorSpec(exp.code).req : 'CONN-9', why: `no answer within ${ctx.timeout} ms` };
       } else if (r === null) {
         // Closed without an answer: a clean close is acceptable for a cut message only.
         if (!(exp.kind === 'any' || (exp.kind === 'framing' && exp.code === 'ERR_TRUNCATED') || input.after === 'fin'))
-          return { ok: false, req: exp.kind === 'served' ? 'CONN-3' : errorSpec((exp as { code: string }).code).req, why: `the target closed without answering (expected ${JSON.stringify(exp)})` };
+          return { ok: false, req: exp.kind === 'served' ? 'CONN-9' : errorSpec((exp as { code: string }).code).req, why: `the target closed without answering (expected ${JSON.stringify(exp)})` };
       } else if (exp.kind === 'validation' && t.firstMessageDecides && r.status === 425 && header(r, 'Error-code') === 'ERR_OUT_OF_STATE') {
         // [CONN-1] a CRS may refuse any first message other than ENROLL/LOCATE as out of state.
       } else if (exp.kind === 'framing' || exp.kind === 'validation') {
@@ -186,9 +186,9 @@ async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcr
         if (!header(r, 'Error-code')) return { ok: false, req: e.req, why: 'an error response without Error-code' };
         if (input.kind === 'near-valid' && header(r, 'Error-code') !== exp.code) return { ok: false, req: e.req, why: `expected Error-code ${exp.code}, got ${header(r, 'Error-code')}` };
         if (exp.kind === 'framing' && input.after === 'wait' && !(await c.closedWithin(ctx.timeout)))
-          return { ok: false, req: 'WIRE-2', why: `the connection stayed open after a framing error (${exp.code})` };
+          return { ok: false, req: errorSpec(exp.code).req, why: `the connection stayed open after a framing error (${exp.code})` };
       } else if (exp.kind === 'served') {
-        if (!t.firstOk(r)) return { ok: false, req: 'CONN-3', why: `a valid ${t.start} got ${r.status} ${header(r, 'Error-code') ?? ''}` };
+        if (!t.firstOk(r)) return { ok: false, req: 'CONN-9', why: `a valid ${t.start} got ${r.status} ${header(r, 'Error-code') ?? ''}` };
       }
     }
   } finally {
@@ -212,7 +212,7 @@ export function wireFuzzCase<C extends FuzzCtx>(t: WireTarget, limits: Limits, i
     id,
     section: 'fuzz',
     title: `wire fuzzing: valid, near-valid and mutated ${t.start} messages, split writes and abrupt closes are answered per the registry and the target keeps serving`,
-    reqs: ['WIRE-1', 'WIRE-2', 'REG-1', 'CONN-8'],
+    reqs: ['WIRE-1', 'REG-9', 'ERR-1', 'CONN-8'],
     fuzz: true,
     noProbe: false,
     async run(ctx: C) {

@@ -53,7 +53,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
       id: id('wire'),
       section: 'wire',
       title: `${sp.what} is answered ${spec.status} ${sp.code} and the connection closed`,
-      reqs: [spec.req, 'WIRE-2'],
+      reqs: [spec.req, 'REG-9'],
       async run(ctx: C) {
         // The expected code is the grammar's verdict on the same octets.
         const o = sp.halfClose ? null : oracle(sp.bytes, ctx.limits);
@@ -67,7 +67,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
         if (sp.halfClose && r === null) return; // a clean close is an acceptable answer to a cut message
         checkError(ctx, r, code, sp.what, o?.offset);
         const closed = await c.closedWithin(ctx.timeout);
-        ctx.must(closed, 'WIRE-2', `after a framing error (${code}) the receiver must close the connection`);
+        ctx.must(closed, spec.req, `after a framing error (${code}) the receiver must close the connection`);
       },
     });
   }
@@ -139,21 +139,21 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
     id: id('registry'),
     section: 'registry',
     title: 'an X- extension header is ignored, header names match case-insensitively, value whitespace is stripped, Tag is echoed',
-    reqs: ['HDR-6', 'WIRE-6', 'CONN-3'],
+    reqs: ['HDR-6', 'CONN-10'],
     async run(ctx: C) {
       const c = await ctx.connect();
       const wire = encode(t.first()).toString('latin1').replace('\r\n', '\r\nX-Kit-Extension: anything at all\r\ntAG:   kit-tag-1  \r\n');
       c.writeRaw(Buffer.from(wire, 'latin1'));
       const r = await c.nextResponse(ctx.timeout, 'an answer');
       ctx.must(r && t.firstOk(r), 'HDR-6', `an unknown X- header must be ignored: got ${r?.status ?? 'close'} ${r ? header(r, 'Error-code') ?? '' : ''}`);
-      ctx.must(header(r, 'Tag') === 'kit-tag-1', 'CONN-3', `Tag must be echoed unchanged without the surrounding whitespace, got ${header(r, 'Tag')}`);
+      ctx.must(header(r, 'Tag') === 'kit-tag-1', 'CONN-10', `Tag must be echoed unchanged without the surrounding whitespace, got ${header(r, 'Tag')}`);
     },
   });
   cases.push({
     id: id('registry'),
     section: 'registry',
     title: 'pipelined requests in one write are answered in order, each echoing its Tag',
-    reqs: ['CONN-3'],
+    reqs: ['CONN-9', 'CONN-10', 'CONN-12'],
     async run(ctx: C) {
       const c = await ctx.connect();
       const tags = ['p1', 'p2', 'p3'];
@@ -161,8 +161,8 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
       c.writeRaw(bytes);
       for (const tg of tags) {
         const r = await c.nextResponse(ctx.timeout, `the answer tagged ${tg}`);
-        ctx.must(r, 'CONN-3', `pipelined request ${tg} got no answer`);
-        ctx.must(header(r, 'Tag') === tg, 'CONN-3', `responses must come in request order: expected Tag ${tg}, got ${header(r, 'Tag')}`);
+        ctx.must(r, 'CONN-9', `pipelined request ${tg} got no answer`);
+        ctx.must(header(r, 'Tag') === tg, 'CONN-9', `responses must come in request order: expected Tag ${tg}, got ${header(r, 'Tag')}`);
       }
     },
   });

@@ -176,7 +176,7 @@ export class Conn {
     } catch (e) {
       this.tr.add(this.name, 'in', escapeBytes(chunk, 512));
       const err = e as ImspError;
-      this.violate(err.code ? 'WIRE-1' : 'WIRE-1', `target sent octets that do not decode: ${err.code ?? ''} ${err.message} (offset ${err.offset ?? '?'})`);
+      this.violate('WIRE-1', `target sent octets that do not decode: ${err.code ?? ''} ${err.message} (offset ${err.offset ?? '?'})`);
       this.destroy();
       return;
     }
@@ -192,7 +192,7 @@ export class Conn {
         const seq = header(raw, 'Seq');
         if (seq !== String(this.sealing.recvSeq)) {
           this.tr.add(this.name, 'in', escapeBytes(encode(raw), 256));
-          this.violate('SEAL-3', `SEALED Seq ${seq} where ${this.sealing.recvSeq} was due`);
+          this.violate('SEAL-5', `SEALED Seq ${seq} where ${this.sealing.recvSeq} was due`);
           this.destroy();
           return;
         }
@@ -208,12 +208,12 @@ export class Conn {
         try {
           inners = decode(inner);
         } catch (e) {
-          this.violate('SEAL-5', `sealed inner message does not decode: ${(e as Error).message}`);
+          this.violate('WIRE-1', `sealed inner message does not decode: ${(e as Error).message}`);
           this.destroy();
           return;
         }
         if (inners.length !== 1 || inners[0]!.kind === 'request' && (inners[0] as RequestMessage).method === 'SEALED') {
-          this.violate('SEAL-5', `a SEALED envelope must hold exactly one non-SEALED message, held ${inners.length}`);
+          this.violate('SEAL-6', `a SEALED envelope must hold exactly one non-SEALED message, held ${inners.length}`);
           this.destroy();
           return;
         }
@@ -223,7 +223,7 @@ export class Conn {
         // Only an error answer may come in clear after keys are set: to the handshake's proof, or the
         // last answer before a close when the sealed layer itself failed.
         this.tr.add(this.name, 'in', escapeBytes(encode(raw), 1024));
-        this.violate('SEAL-1', `clear message on a sealed link: ${raw.kind === 'request' ? raw.method : raw.status}`);
+        this.violate('SEAL-7', `clear message on a sealed link: ${raw.kind === 'request' ? raw.method : raw.status}`);
         this.destroy();
         return;
       }

@@ -21,6 +21,8 @@ export class ControlledClient {
     readonly child: ChildProcess,
     private readonly tr: Transcript,
   ) {
+    // A client that exits early must not crash the kit with EPIPE on its stdin.
+    child.stdin!.on('error', () => undefined);
     const rl = createInterface({ input: child.stdout! });
     rl.on('line', (line) => {
       let ev: ControlEvent;

@@ -263,14 +263,14 @@ export const clientCases: CaseDef<ClientContext>[] = [
     id: 'client/login/1',
     section: 'login',
     title: 'the client locates its MS and logs in: LOGIN with version, fresh nonce, key share and address; a PROOF that verifies',
-    reqs: ['LOGIN-1', 'AUTH-2', 'LOCATE-1'],
+    reqs: ['LOGIN-1', 'AUTH-12', 'HB-7'],
     async run(ctx: ClientContext) {
       const a = ctx.account();
       await ctx.startLoggedIn(a);
       const c = ctx.svc.sessions.get(a.name)!;
       const login = c.received[0]!.msg as RequestMessage;
       ctx.must(header(login, 'Imsp-version') === '1', 'CONN-2', 'LOGIN must carry Imsp-version: 1');
-      ctx.must(unb64(header(login, 'Nonce') ?? '').length >= 18, 'LOGIN-1', 'the client nonce must hold 18 random octets');
+      ctx.must(unb64(header(login, 'Nonce') ?? '').length >= 18, 'AUTH-12', 'the client nonce must hold 18 random octets');
       ctx.must(/^[A-Za-z0-9_-]{43}$/.test(header(login, 'Key-share') ?? ''), 'LOGIN-1', 'LOGIN must carry an X25519 Key-share');
       const ping = await c.request(request('PING', [['Tag', 'kit']]), ctx.timeout);
       ctx.must(ping.status === 200, 'HB-7', 'the client must answer PING from its MS');
@@ -280,14 +280,14 @@ export const clientCases: CaseDef<ClientContext>[] = [
     id: 'client/login/2',
     section: 'login',
     title: 'a wrong Server-proof makes the client abandon the login (the MS is not authenticated)',
-    reqs: ['AUTH-4'],
+    reqs: ['AUTH-11'],
     async run(ctx: ClientContext) {
       const a = ctx.account([], { badServerProof: true });
       const c = ControlledClient.start(ctx.env.template, { crs: fmtHostPort(ctx.svc.crsAddr), ms: fmtHostPort(ctx.svc.msAddr), user: a.name, password: a.password }, ctx.tr, ctx.env.cwd);
       ctx.client = c;
       ctx.must(await c.ready(ctx.timeout * 3), 'CTL-1', 'the client did not become ready');
       const r = await c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
-      ctx.must(r?.event === 'error', 'AUTH-4', `a login with a wrong Server-proof must fail, the client reported ${JSON.stringify(r)}`);
+      ctx.must(r?.event === 'error', 'AUTH-11', `a login with a wrong Server-proof must fail, the client reported ${JSON.stringify(r)}`);
     },
   },
   {
@@ -310,21 +310,21 @@ export const clientCases: CaseDef<ClientContext>[] = [
     id: 'client/presence/1',
     section: 'presence',
     title: 'a PRESENCE push for a buddy is reported by the client',
-    reqs: ['PRESENCE-5'],
+    reqs: ['PRESENCE-7'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p, false)]);
       const c = await ctx.startLoggedIn(a);
       ctx.svc.sessions.get(a.name)!.send(request('PRESENCE', [['User', p.name], ['Status', 'busy'], ['Address', p.address], ['Public-key', p.identity.publicKey]]));
       const ev = await c.waitFor((e) => e.event === 'presence' && e.user === p.name && e.status === 'busy', ctx.timeout);
-      ctx.must(ev, 'PRESENCE-5', 'the client must take the PRESENCE push (no presence event seen)');
+      ctx.must(ev, 'PRESENCE-7', 'the client must take the PRESENCE push (no presence event seen)');
     },
   },
   {
     id: 'client/p2p/1',
     section: 'p2p',
     title: 'a valid INIT from a buddy is answered with an INIT-ACK that opens and verifies; a SEALED MSG is answered 200 and delivered',
-    reqs: ['P2P-9', 'MSG-1', 'SEAL-1'],
+    reqs: ['P2P-9', 'MSG-1'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)]);

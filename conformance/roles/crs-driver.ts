@@ -92,7 +92,7 @@ export class CrsContext extends Checker {
     const conn = await this.connect('ms');
     const out = await enrollOn(conn, this.env.msKey, params, this.timeout);
     this.must(out.challenge?.status === 300, 'ENROLL-2', `ENROLL must be answered 300 Challenge, got ${out.challenge?.status ?? 'close'}`);
-    this.must(out.result?.status === 200, 'ENROLL-3', `a correct PROOF must be answered 200, got ${out.result?.status ?? 'close'} ${out.result ? header(out.result, 'Error-code') ?? '' : ''}`);
+    this.must(out.result?.status === 200, 'ENROLL-4', `a correct PROOF must be answered 200, got ${out.result?.status ?? 'close'} ${out.result ? header(out.result, 'Error-code') ?? '' : ''}`);
     this.must(out.serverProofOk, 'ENROLL-4', 'the Server-proof must be HMAC(MSkey, "crs," + auth)');
     const link = new MsLink(conn, params, this.timeout);
     link.lease = Number(header(out.result, 'Lease') ?? 0);
@@ -109,7 +109,7 @@ export class CrsContext extends Checker {
     const params = this.msParams({ msId: `kit-prov-${this.env.runId}` });
     const conn = await Conn.connect(this.env.target, 'prov', this.tr, this.timeout);
     const out = await enrollOn(conn, this.env.msKey, params, this.timeout);
-    this.must(out.result?.status === 200 && out.serverProofOk, 'ENROLL-3', `the kit cannot enroll to provision users: ${out.result?.status ?? 'closed'}`);
+    this.must(out.result?.status === 200 && out.serverProofOk, 'ENROLL-4', `the kit cannot enroll to provision users: ${out.result?.status ?? 'closed'}`);
     const link = new MsLink(conn, params, this.timeout);
     link.heartbeat = Number(header(out.result, 'Heartbeat') ?? 0);
     link.startHeartbeat();
@@ -187,7 +187,7 @@ export class CrsContext extends Checker {
       ['Address', address],
       ['Status', status],
     ]);
-    this.expectStatus(online, 200, 'LOGIN-7', `ONLINE with the current epoch`);
+    this.expectStatus(online, 200, 'LOGIN-10', `ONLINE with the current epoch`);
     let records: Header[][] = [];
     try {
       records = online.body.length ? parseRecords(online.body) : [];
@@ -202,7 +202,7 @@ export class CrsContext extends Checker {
       ['User', s.user.name],
       ['Epoch', s.epoch],
     ]);
-    this.expectStatus(r, 200, 'LOGOUT-2', `OFFLINE of ${s.user.name}`);
+    this.expectStatus(r, 200, 'LOGOUT-5', `OFFLINE of ${s.user.name}`);
   }
 
   /** Make two users buddies: ADD one way, GRANT the other (both online on the given links). */
@@ -212,14 +212,14 @@ export class CrsContext extends Checker {
       ['To', b.user.name],
       ['Epoch', a.epoch],
     ]);
-    this.must(add.status === 200 || add.status === 202, 'ADD-1', `ADD between strangers must be 200 or 202, got ${add.status} ${header(add, 'Error-code') ?? ''}`);
+    this.must(add.status === 200 || add.status === 202, 'ADD-2', `ADD between strangers must be 200 or 202, got ${add.status} ${header(add, 'Error-code') ?? ''}`);
     const ans = await b.ms.req('ANSWER', [
       ['From', b.user.name],
       ['To', a.user.name],
       ['Decision', 'grant'],
       ['Epoch', b.epoch],
     ]);
-    this.expectStatus(ans, 200, 'ANSWER-1', `ANSWER grant of a pending ADD`);
+    this.expectStatus(ans, 200, 'ANSWER-2', `ANSWER grant of a pending ADD`);
   }
 
   async list(s: Session): Promise<Header[][]> {
@@ -227,7 +227,7 @@ export class CrsContext extends Checker {
       ['User', s.user.name],
       ['Epoch', s.epoch],
     ]);
-    this.expectStatus(r, 200, 'LIST-1', 'LIST');
+    this.expectStatus(r, 200, 'ADD-3', 'LIST');
     return r.body.length ? parseRecords(r.body) : [];
   }
 }

@@ -78,7 +78,7 @@ export class MsContext extends Checker {
     this.must(out.salt === u.salt, 'LOGIN-4', 'the challenge must carry the verifier\'s Salt');
     this.must(out.result?.status === 200, 'LOGIN-7', `a correct PROOF must be answered 200, got ${out.result?.status ?? 'close'} ${out.result ? header(out.result, 'Error-code') ?? '' : ''}`);
     this.must(c.received.at(-1)?.sealed, 'LOGIN-7', 'the 200 to PROOF must be the first SEALED envelope');
-    this.must(out.serverProofOk, 'AUTH-7', 'Server-proof must be HMAC(ServerKey, auth)');
+    this.must(out.serverProofOk, 'LOGIN-7', 'Server-proof must be HMAC(ServerKey, auth)');
     c.auto = (req) => (req.method === 'PING' ? { kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) } : undefined);
     return c;
   }
@@ -102,7 +102,7 @@ export const msCases = (limits: Limits): CaseDef<MsContext>[] => [
     id: 'ms/enroll/1',
     section: 'enroll',
     title: 'the MS enrolled with the kit CRS with a valid proof over a fresh handshake',
-    reqs: ['ENROLL-2', 'ENROLL-3'],
+    reqs: ['ENROLL-2', 'ENROLL-13'],
     async run(ctx: MsContext) {
       ctx.must(ctx.crs.enrollments > 0, 'ENROLL-3', `the MS did not enroll (${ctx.crs.lastEnrollError ?? 'no connection'})`);
       ctx.must(ctx.crs.listenAddr && /:\d+$/.test(ctx.crs.listenAddr), 'ENROLL-2', 'ENROLL must carry the Listen address');
@@ -112,7 +112,7 @@ export const msCases = (limits: Limits): CaseDef<MsContext>[] => [
     id: 'ms/login/1',
     section: 'login',
     title: 'a correct login: challenge with the verifier salt, 200 sealed with a valid Server-proof, Key-blob and bundle; LOCK and ONLINE sent to the CRS',
-    reqs: ['LOGIN-2', 'LOGIN-4', 'LOGIN-7', 'AUTH-7'],
+    reqs: ['LOGIN-2', 'LOGIN-4', 'LOGIN-7', 'AUTH-7', 'AUTH-13'],
     async run(ctx: MsContext) {
       const u = ctx.user();
       const n = since(ctx);
@@ -174,7 +174,7 @@ export const msCases = (limits: Limits): CaseDef<MsContext>[] => [
     id: 'ms/presence/1',
     section: 'presence',
     title: 'a PRESENCE push reaches only local clients that have the user as a buddy',
-    reqs: ['PRESENCE-5', 'INV-6'],
+    reqs: ['PRESENCE-4', 'INV-6'],
     async run(ctx: MsContext) {
       const bob = ctx.uniq('bob');
       const alice = ctx.user([[['User', bob], ['Relation', 'buddy'], ['Status', 'offline']]]);
@@ -183,7 +183,7 @@ export const msCases = (limits: Limits): CaseDef<MsContext>[] => [
       const cc = await ctx.login(carol);
       ctx.crs.push('PRESENCE', [['User', bob], ['Status', 'online'], ['Address', '127.0.0.1:4242'], ['Public-key', newIdentity().publicKey]]);
       const got = await ca.waitEvent((m) => m.method === 'PRESENCE' && header(m, 'User') === bob, ctx.timeout);
-      ctx.must(got, 'PRESENCE-5', 'a buddy\'s PRESENCE must be forwarded to the client');
+      ctx.must(got, 'PRESENCE-4', 'a buddy\'s PRESENCE must be forwarded to the client');
       const leaked = await cc.waitEvent((m) => m.method === 'PRESENCE' && header(m, 'User') === bob, 300);
       ctx.must(!leaked, 'INV-6', 'PRESENCE of a user must not reach a client that does not have him as a buddy');
     },
@@ -198,7 +198,7 @@ export const msCases = (limits: Limits): CaseDef<MsContext>[] => [
       const c = await ctx.login(u);
       const n = since(ctx);
       const r = await c.request(request('ADD', [['To', 'someone']]), ctx.timeout);
-      ctx.must(r.status < 400, 'ADD-1', `ADD must be forwarded, got ${r.status}`);
+      ctx.must(r.status < 400, 'ADD-2', `ADD must be forwarded, got ${r.status}`);
       const fwd = sentSince(ctx, n, 'ADD');
       ctx.must(fwd && header(fwd, 'From') === u.name, 'AUTH-10', `the forwarded ADD must carry From: ${u.name}, carried ${fwd ? header(fwd, 'From') : 'nothing'}`);
       const forged = await c.request(request('ADD', [['To', 'someone'], ['From', 'mallory']]), ctx.timeout);

@@ -21,7 +21,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
     id: 'crs/presence/1',
     section: 'presence',
     title: 'a buddy logging in is pushed as PRESENCE online with Address and Public-key; its bundle lists the online buddy with Address and Public-key',
-    reqs: ['PRESENCE-1', 'PRESENCE-2', 'LOGIN-8'],
+    reqs: ['PRESENCE-2', 'LOGIN-12'],
     async run(ctx: CrsContext) {
       const [alice, bob] = await ctx.users(2);
       const m1 = await ctx.enroll();
@@ -33,19 +33,19 @@ export const contactCases: CaseDef<CrsContext>[] = [
       m1.conn.takeEvents();
       const sb2 = await ctx.login(m2, bob!);
       const p = await m1.conn.waitEvent(isPresence(bob!.name, 'online'), ctx.timeout);
-      ctx.must(p, 'PRESENCE-1', 'a buddy\'s login must be pushed as PRESENCE to the MSs');
+      ctx.must(p, 'PRESENCE-2', 'a buddy\'s login must be pushed as PRESENCE to the MSs');
       ctx.must(header(p, 'Address') === sb2.address, 'PRESENCE-2', `PRESENCE online must carry the Address given at ONLINE (${sb2.address}), got ${header(p, 'Address')}`);
       ctx.must(header(p, 'Public-key') === bob!.publicKey, 'PRESENCE-2', 'PRESENCE online must carry the Public-key');
       const c = contactOf(sb2.records, alice!.name);
-      ctx.must(c && rec(c, 'Relation') === 'buddy', 'LOGIN-8', 'the bundle must list the buddy');
-      ctx.must(rec(c, 'Address') === sa.address && rec(c, 'Public-key') === alice!.publicKey, 'LOGIN-8', 'an online buddy in the bundle must carry Address and Public-key');
+      ctx.must(c && rec(c, 'Relation') === 'buddy', 'LOGIN-12', 'the bundle must list the buddy');
+      ctx.must(rec(c, 'Address') === sa.address && rec(c, 'Public-key') === alice!.publicKey, 'LOGIN-12', 'an online buddy in the bundle must carry Address and Public-key');
     },
   },
   {
     id: 'crs/presence/2',
     section: 'presence',
     title: 'a STATUS change and a logout are pushed as PRESENCE',
-    reqs: ['PRESENCE-1', 'PRESENCE-4'],
+    reqs: ['PRESENCE-3', 'LOGOUT-5', 'LOCK-6'],
     async run(ctx: CrsContext) {
       const [alice, bob] = await ctx.users(2);
       const m1 = await ctx.enroll();
@@ -54,18 +54,18 @@ export const contactCases: CaseDef<CrsContext>[] = [
       const sb = await ctx.login(m2, bob!);
       await ctx.befriend(sa, sb);
       m1.conn.takeEvents();
-      ctx.expectStatus(await m2.req('STATUS', [['User', bob!.name], ['Epoch', sb.epoch], ['Status', 'busy']]), 200, 'PRESENCE-4', 'STATUS busy');
-      ctx.must(await m1.conn.waitEvent(isPresence(bob!.name, 'busy'), ctx.timeout), 'PRESENCE-4', 'a STATUS change must be pushed as PRESENCE');
+      ctx.expectStatus(await m2.req('STATUS', [['User', bob!.name], ['Epoch', sb.epoch], ['Status', 'busy']]), 200, 'PRESENCE-3', 'STATUS busy');
+      ctx.must(await m1.conn.waitEvent(isPresence(bob!.name, 'busy'), ctx.timeout), 'PRESENCE-3', 'a STATUS change must be pushed as PRESENCE');
       checkError(ctx, await m2.req('STATUS', [['User', bob!.name], ['Epoch', String(Number(sb.epoch) + 5)], ['Status', 'away']]), 'ERR_STALE_EPOCH', 'STATUS with a wrong epoch');
       await ctx.logout(sb);
-      ctx.must(await m1.conn.waitEvent(isPresence(bob!.name, 'offline'), ctx.timeout), 'PRESENCE-1', 'a logout must be pushed as PRESENCE offline');
+      ctx.must(await m1.conn.waitEvent(isPresence(bob!.name, 'offline'), ctx.timeout), 'LOGOUT-5', 'a logout must be pushed as PRESENCE offline');
     },
   },
   {
     id: 'crs/presence/3',
     section: 'presence',
     title: 'a non-buddy\'s bundle and LIST never carry a user\'s Address',
-    reqs: ['INV-6', 'PRESENCE-5'],
+    reqs: ['PRESENCE-1', 'LOGIN-12', 'INV-6'],
     async run(ctx: CrsContext) {
       const [alice, eve] = await ctx.users(2);
       const m1 = await ctx.enroll();
@@ -83,7 +83,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
     id: 'crs/add/1',
     section: 'add',
     title: 'ADD to an offline user is stored (202) and delivered in every login bundle, exactly once, until answered',
-    reqs: ['ADD-2', 'ADD-3', 'INV-4'],
+    reqs: ['ADD-1', 'ADD-2', 'ADD-3', 'INV-4'],
     async run(ctx: CrsContext) {
       const [alice, bob] = await ctx.users(2);
       const m1 = await ctx.enroll();
@@ -97,33 +97,33 @@ export const contactCases: CaseDef<CrsContext>[] = [
         await ctx.logout(sb);
       }
       const sb = await ctx.login(m2, bob!);
-      ctx.expectStatus(await m2.req('ANSWER', [['From', bob!.name], ['To', alice!.name], ['Decision', 'deny'], ['Epoch', sb.epoch]]), 200, 'ANSWER-1', 'ANSWER deny');
+      ctx.expectStatus(await m2.req('ANSWER', [['From', bob!.name], ['To', alice!.name], ['Decision', 'deny'], ['Epoch', sb.epoch]]), 200, 'ANSWER-3', 'ANSWER deny');
       await ctx.logout(sb);
       const sb3 = await ctx.login(m2, bob!);
       ctx.must(requestsFrom(sb3.records, alice!.name).length === 0, 'ADD-3', 'an answered ADD must not be delivered again');
-      ctx.must(!contactOf(sb3.records, alice!.name) || rec(contactOf(sb3.records, alice!.name)!, 'Relation') !== 'buddy', 'ANSWER-2', 'a denied ADD must not make buddies');
+      ctx.must(!contactOf(sb3.records, alice!.name) || rec(contactOf(sb3.records, alice!.name)!, 'Relation') !== 'buddy', 'ANSWER-3', 'a denied ADD must not make buddies');
     },
   },
   {
     id: 'crs/add/2',
     section: 'add',
     title: 'ADD to an online user is answered 200 and pushed to the target\'s MS; GRANT makes both buddies (CONTACT or ANSWER pushed)',
-    reqs: ['ADD-1', 'ANSWER-1', 'ANSWER-3'],
+    reqs: ['ADD-2', 'ANSWER-2', 'INV-9'],
     async run(ctx: CrsContext) {
       const [alice, bob] = await ctx.users(2);
       const m1 = await ctx.enroll();
       const m2 = await ctx.enroll();
       const sa = await ctx.login(m1, alice!);
       const sb = await ctx.login(m2, bob!);
-      ctx.must((await add(ctx, sa, bob!.name)) === 200, 'ADD-1', 'ADD to an online user must be answered 200');
+      ctx.must((await add(ctx, sa, bob!.name)) === 200, 'ADD-2', 'ADD to an online user must be answered 200');
       const push = await m2.conn.waitEvent((m) => m.method === 'ADD' && header(m, 'From') === alice!.name && header(m, 'To') === bob!.name, ctx.timeout);
-      ctx.must(push, 'ADD-1', 'the ADD must be pushed to the MS of the online target');
-      ctx.expectStatus(await m2.req('ANSWER', [['From', bob!.name], ['To', alice!.name], ['Decision', 'grant'], ['Epoch', sb.epoch]]), 200, 'ANSWER-1', 'ANSWER grant');
+      ctx.must(push, 'ADD-2', 'the ADD must be pushed to the MS of the online target');
+      ctx.expectStatus(await m2.req('ANSWER', [['From', bob!.name], ['To', alice!.name], ['Decision', 'grant'], ['Epoch', sb.epoch]]), 200, 'ANSWER-2', 'ANSWER grant');
       const told = await m1.conn.waitEvent((m) => (m.method === 'ANSWER' && header(m, 'From') === bob!.name) || (m.method === 'CONTACT' && header(m, 'User') === bob!.name), ctx.timeout);
-      ctx.must(told, 'ANSWER-3', 'the requester\'s MS must be told of the grant (ANSWER or CONTACT push)');
+      ctx.must(told, 'ANSWER-2', 'the requester\'s MS must be told of the grant (ANSWER or CONTACT push)');
       const la = contactOf(await ctx.list(sa), bob!.name);
       const lb = contactOf(await ctx.list(sb), alice!.name);
-      ctx.must(la && rec(la, 'Relation') === 'buddy' && lb && rec(lb, 'Relation') === 'buddy', 'ANSWER-3', 'after GRANT both must list each other as buddy');
+      ctx.must(la && rec(la, 'Relation') === 'buddy' && lb && rec(lb, 'Relation') === 'buddy', 'INV-9', 'after GRANT both must list each other as buddy');
     },
   },
   {
@@ -199,7 +199,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
       ctx.must(off, 'BLOCK-2', 'the blocked user must be told the blocker is offline');
       ctx.must(header(off, 'Address') === undefined, 'BLOCK-2', 'what the blocked user is told must not carry the blocker\'s Address');
       m2.conn.takeEvents();
-      ctx.expectStatus(await m1.req('STATUS', [['User', alice!.name], ['Epoch', sa.epoch], ['Status', 'away']]), 200, 'PRESENCE-4', 'STATUS away');
+      ctx.expectStatus(await m1.req('STATUS', [['User', alice!.name], ['Epoch', sa.epoch], ['Status', 'away']]), 200, 'PRESENCE-3', 'STATUS away');
       await ctx.logout(sm);
       const sm2 = await ctx.login(m2, mallory!);
       ctx.must(!sm2.records.some((r) => rec(r, 'Address') === sa.address), 'BLOCK-2', 'the blocked user\'s bundle must not carry the blocker\'s Address');

@@ -13,7 +13,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     id: 'crs/enroll/1',
     section: 'enroll',
     title: 'ENROLL is challenged with a fresh nonce and key share; a correct PROOF gets 200 sealed with a valid Server-proof, Lease and Heartbeat',
-    reqs: ['ENROLL-2', 'ENROLL-3', 'ENROLL-4', 'SEAL-1'],
+    reqs: ['ENROLL-2', 'ENROLL-4', 'ENROLL-8', 'SEAL-5'],
     async run(ctx: CrsContext) {
       const conn = await ctx.connect('ms');
       const out = await enrollOn(conn, ctx.env.msKey, ctx.msParams(), ctx.timeout);
@@ -21,10 +21,10 @@ export const enrollCases: CaseDef<CrsContext>[] = [
       ctx.must(valueRegex('nonce').test(header(out.challenge, 'Nonce') ?? ''), 'ENROLL-2', 'the challenge must carry a Nonce');
       ctx.must(valueRegex('key32').test(header(out.challenge, 'Key-share') ?? ''), 'ENROLL-2', 'the challenge must carry a Key-share');
       ctx.must(unb64(header(out.challenge, 'Nonce')!).length >= 16, 'ENROLL-2', 'the CRS nonce must hold at least 16 random octets');
-      ctx.must(out.result?.status === 200, 'ENROLL-3', `expected 200, got ${out.result?.status ?? 'close'}`);
-      ctx.must(conn.received.at(-1)?.sealed, 'SEAL-1', 'the 200 to PROOF must be the first SEALED envelope');
+      ctx.must(out.result?.status === 200, 'ENROLL-4', `expected 200, got ${out.result?.status ?? 'close'}`);
+      ctx.must(conn.received.at(-1)?.sealed, 'ENROLL-4', 'the 200 to PROOF must be the first SEALED envelope');
       ctx.must(out.serverProofOk, 'ENROLL-4', 'Server-proof must be HMAC(MSkey, "crs," + auth)');
-      ctx.must(Number(header(out.result, 'Lease')) > 0 && Number(header(out.result, 'Heartbeat')) > 0, 'ENROLL-3', 'the 200 must carry Lease and Heartbeat');
+      ctx.must(Number(header(out.result, 'Lease')) > 0 && Number(header(out.result, 'Heartbeat')) > 0, 'ENROLL-4', 'the 200 must carry Lease and Heartbeat');
       // The link works: a sealed PING is answered.
       conn.sealing && conn.send(request('PING', [['Tag', 'after-enroll']]));
       const pong = await conn.nextResponse(ctx.timeout, 'the answer to PING');
@@ -35,7 +35,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     id: 'crs/enroll/2',
     section: 'enroll',
     title: 'a PROOF made with the wrong MS key is answered 401 ERR_AUTH_FAILED in clear and the connection closed',
-    reqs: ['ENROLL-5', 'AUTH-8'],
+    reqs: ['ENROLL-5'],
     async run(ctx: CrsContext) {
       const conn = await ctx.connect('ms');
       const out = await enrollOn(conn, ctx.env.msKey, ctx.msParams(), ctx.timeout, { proof: (p) => Buffer.from(p.map((b) => b ^ 0x5a)) });
@@ -48,12 +48,12 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     id: 'crs/enroll/3',
     section: 'enroll',
     title: 'a captured ENROLL and PROOF replayed on a new connection do not enroll (the CRS nonce is fresh)',
-    reqs: ['ENROLL-7', 'AUTH-8'],
+    reqs: ['ENROLL-2', 'ENROLL-5'],
     async run(ctx: CrsContext) {
       const params = ctx.msParams();
       const first = await ctx.connect('ms');
       const out = await enrollOn(first, ctx.env.msKey, params, ctx.timeout);
-      ctx.must(out.result?.status === 200, 'ENROLL-3', `the original enrollment must succeed, got ${out.result?.status ?? 'close'}`);
+      ctx.must(out.result?.status === 200, 'ENROLL-4', `the original enrollment must succeed, got ${out.result?.status ?? 'close'}`);
       const n1 = header(out.challenge!, 'Nonce');
       first.destroy();
       // The attacker replays the captured octets, with a higher incarnation impossible to forge.
@@ -61,14 +61,14 @@ export const enrollCases: CaseDef<CrsContext>[] = [
       replay.writeRaw(out.sentEnroll);
       const ch = await replay.nextResponse(ctx.timeout, 'the challenge to the replayed ENROLL');
       if (ch && ch.status === 300) {
-        ctx.must(header(ch, 'Nonce') !== n1, 'ENROLL-7', 'the CRS must choose a fresh nonce for every ENROLL');
+        ctx.must(header(ch, 'Nonce') !== n1, 'ENROLL-2', 'the CRS must choose a fresh nonce for every ENROLL');
         replay.writeRaw(out.sentProof);
         const r = await replay.nextResponse(ctx.timeout, 'the answer to the replayed PROOF');
-        ctx.must(!r || r.status !== 200, 'ENROLL-7', 'a replayed enrollment must not be accepted');
+        ctx.must(!r || r.status !== 200, 'ENROLL-5', 'a replayed enrollment must not be accepted');
         if (r) checkError(ctx, r, 'ERR_AUTH_FAILED', 'a replayed PROOF');
       } else {
         // Refusing the ENROLL itself (equal incarnation: 409) is also a refusal.
-        ctx.must(!ch || ch.status >= 400, 'ENROLL-7', `a replayed ENROLL must not be accepted, got ${ch?.status}`);
+        ctx.must(!ch || ch.status >= 400, 'ENROLL-5', `a replayed ENROLL must not be accepted, got ${ch?.status}`);
       }
     },
   },
@@ -92,7 +92,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     id: 'crs/enroll/5',
     section: 'enroll',
     title: 'a higher incarnation replaces the old enrollment and frees its users at once (PRESENCE offline pushed)',
-    reqs: ['ENROLL-8', 'LOCK-8', 'PRESENCE-3'],
+    reqs: ['ENROLL-7', 'LOCK-9'],
     async run(ctx: CrsContext) {
       const [alice, bob] = await ctx.users(2);
       const old = await ctx.enroll();
@@ -103,9 +103,9 @@ export const enrollCases: CaseDef<CrsContext>[] = [
       watcher.conn.takeEvents();
       const newer = await ctx.enroll({ msId: old.params.msId, incarnation: old.params.incarnation + 1 });
       const off = await watcher.conn.waitEvent((m) => m.method === 'PRESENCE' && header(m, 'User') === alice!.name && header(m, 'Status') === 'offline', ctx.timeout);
-      ctx.must(off, 'ENROLL-8', 'users of the replaced incarnation must be set offline and PRESENCE offline pushed');
+      ctx.must(off, 'ENROLL-7', 'users of the replaced incarnation must be set offline and PRESENCE offline pushed');
       const lock = await newer.req('LOCK', [['User', alice!.name]]);
-      ctx.must(lock.status === 200, 'ENROLL-8', `the user's lock must be free after re-enrollment, LOCK got ${lock.status}`);
+      ctx.must(lock.status === 200, 'LOCK-9', `the user's lock must be free after re-enrollment, LOCK got ${lock.status}`);
     },
   },
   {
@@ -144,7 +144,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     id: 'crs/seal/3',
     section: 'seal',
     title: 'a clear request on a sealed MS link is not acted on',
-    reqs: ['SEAL-2'],
+    reqs: ['SEAL-7'],
     async run(ctx: CrsContext) {
       const ms = await ctx.enroll({}, false);
       const u = ctx.makeUser();
@@ -152,7 +152,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
       await ms.conn.nextResponse(ctx.timeout, 'an answer').catch(() => null);
       const prov = await ctx.provisioner();
       const r = await prov.req('REGISTER', ctx.registerHeaders(u));
-      ctx.must(r.status === 201, 'SEAL-2', `a clear REGISTER on a sealed link must not be acted on (registering the same user again got ${r.status})`);
+      ctx.must(r.status === 201, 'SEAL-7', `a clear REGISTER on a sealed link must not be acted on (registering the same user again got ${r.status})`);
     },
   },
   {

@@ -27,15 +27,15 @@ export const lockCases: CaseDef<CrsContext>[] = [
     id: 'crs/lock/1',
     section: 'lock',
     title: 'LOCK of a registered offline user returns the stored verifier and a new epoch; LOCK of an unknown user is 404',
-    reqs: ['LOCK-1', 'AUTH-1', 'USER-2'],
+    reqs: ['LOCK-4', 'USER-2'],
     async run(ctx: CrsContext) {
       const u = await ctx.user();
       const ms = await ctx.enroll();
       const r = await ms.req('LOCK', [['User', u.name]]);
       ctx.expectStatus(r, 200, 'LOCK-1', 'LOCK of an offline user');
-      ctx.must(header(r, 'Salt') === u.salt && header(r, 'Iterations') === String(u.iterations), 'AUTH-1', 'LOCK must return the registered Salt and Iterations');
-      ctx.must(header(r, 'Stored-key') === u.storedKey && header(r, 'Server-key') === u.serverKey, 'AUTH-1', 'LOCK must return the registered Stored-key and Server-key');
-      ctx.must(Number(header(r, 'Lease')) > 0, 'LOCK-3', 'LOCK must grant a Lease');
+      ctx.must(header(r, 'Salt') === u.salt && header(r, 'Iterations') === String(u.iterations), 'LOCK-4', 'LOCK must return the registered Salt and Iterations');
+      ctx.must(header(r, 'Stored-key') === u.storedKey && header(r, 'Server-key') === u.serverKey, 'LOCK-4', 'LOCK must return the registered Stored-key and Server-key');
+      ctx.must(Number(header(r, 'Lease')) > 0, 'LOCK-4', 'LOCK must grant a Lease');
       const unknown = await ms.req('LOCK', [['User', ctx.uniq('nobody')]]);
       checkError(ctx, unknown, 'ERR_UNKNOWN_USER', 'LOCK of an unknown user');
     },
@@ -72,7 +72,7 @@ export const lockCases: CaseDef<CrsContext>[] = [
     id: 'crs/lock/4',
     section: 'lock',
     title: 'UNLOCK releases the lock; every new LOCK raises the epoch; a stale epoch is refused 410 ERR_STALE_EPOCH',
-    reqs: ['LOCK-4', 'LOCK-5', 'LOCK-6'],
+    reqs: ['LOCK-4', 'LOCK-5', 'LOCK-6', 'LOCK-8'],
     async run(ctx: CrsContext) {
       const u = await ctx.user();
       const ms = await ctx.enroll();
@@ -80,7 +80,7 @@ export const lockCases: CaseDef<CrsContext>[] = [
       ctx.expectStatus(l1, 200, 'LOCK-1', 'LOCK');
       const e1 = epochOf(l1);
       checkError(ctx, await ms.req('UNLOCK', [['User', u.name], ['Epoch', String(e1 + 7)]]), 'ERR_STALE_EPOCH', 'UNLOCK with a wrong epoch');
-      ctx.expectStatus(await ms.req('UNLOCK', [['User', u.name], ['Epoch', String(e1)]]), 200, 'LOCK-4', 'UNLOCK with the current epoch');
+      ctx.expectStatus(await ms.req('UNLOCK', [['User', u.name], ['Epoch', String(e1)]]), 200, 'LOCK-8', 'UNLOCK with the current epoch');
       const l2 = await ms.req('LOCK', [['User', u.name]]);
       ctx.expectStatus(l2, 200, 'LOCK-4', 'LOCK after UNLOCK');
       ctx.must(epochOf(l2) > e1, 'LOCK-5', `each lock grant must raise the epoch: ${e1} then ${epochOf(l2)}`);
@@ -91,7 +91,7 @@ export const lockCases: CaseDef<CrsContext>[] = [
     id: 'crs/lock/5',
     section: 'lock',
     title: 'OFFLINE ends the session and frees the lock: the user can log in again, through another MS',
-    reqs: ['LOCK-7', 'LOGOUT-2', 'INV-2'],
+    reqs: ['LOGOUT-5', 'LOCK-6', 'INV-1'],
     async run(ctx: CrsContext) {
       const u = await ctx.user();
       const a = await ctx.enroll();
@@ -136,13 +136,13 @@ export const lockCases: CaseDef<CrsContext>[] = [
     id: 'crs/login/1',
     section: 'login',
     title: 'ONLINE returns the login bundle: the registered Key-blob and Public-key, and a records body',
-    reqs: ['LOGIN-7', 'KEYBLOB-1', 'REC-1'],
+    reqs: ['LOGIN-10', 'REC-1'],
     async run(ctx: CrsContext) {
       const u = await ctx.user();
       const ms = await ctx.enroll();
       const s = await ctx.login(ms, u);
-      ctx.must(header(s.bundle, 'Key-blob') === u.keyBlob, 'KEYBLOB-1', 'ONLINE must return the sealed key blob as registered');
-      ctx.must(header(s.bundle, 'Public-key') === u.publicKey, 'LOGIN-7', 'ONLINE must return the user\'s Public-key');
+      ctx.must(header(s.bundle, 'Key-blob') === u.keyBlob, 'LOGIN-10', 'ONLINE must return the sealed key blob as registered');
+      ctx.must(header(s.bundle, 'Public-key') === u.publicKey, 'LOGIN-10', 'ONLINE must return the user\'s Public-key');
     },
   },
   {
@@ -166,7 +166,7 @@ export const lockCases: CaseDef<CrsContext>[] = [
     id: 'crs/heartbeat/1',
     section: 'heartbeat',
     title: 'an MS that stops sending is declared dead after msLease: its users go offline (PRESENCE pushed) and their locks are free',
-    reqs: ['HB-4', 'INV-2', 'PRESENCE-3'],
+    reqs: ['HB-4', 'LOCK-9', 'INV-2'],
     async run(ctx: CrsContext) {
       const lease = ctx.limits.get('msLease');
       if (lease > 5000 && !ctx.opts.slow) ctx.skip(`msLease is ${lease} ms; pass --slow, or --set msLease=N matching a target configured shorter`);

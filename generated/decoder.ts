@@ -25,6 +25,7 @@
 import { CLASS, C_METHOD_FIRST, C_METHOD_CHAR, C_DIGIT, C_REASON_CHAR, C_NAME_CHAR, C_WSP, C_TEXT_OCTET } from './internal/tables.js';
 import { LIMITS, LIMIT_SPECS, WIRE_LIMITS, type ErrorCode, type WireLimits } from './registry.js';
 import { ImspError } from './errors.js';
+import { internName } from './internal/names.js';
 import type { Header, Message } from './types.js';
 
 /** Buffer's latin1 fast paths (present at run time, absent from @types/node). */
@@ -40,8 +41,10 @@ const COLON = 58;
 const SP = 32;
 const MAX_CL_DIGITS: number = LIMITS.maxContentLengthDigits;
 const EMPTY = Buffer.alloc(0);
+const NO_WORDS: Uint32Array = new Uint32Array(0);
 /** Lower-case "content-length", for a case-insensitive comparison with | 0x20. */
 const CL_NAME = Buffer.from('content-length', 'latin1');
+
 
 export interface DecoderOptions {
   /** Wire limits; each must lie within the bounds limits.json gives. */
@@ -109,9 +112,16 @@ export class Decoder {
   private reason = '';
   private headerList: Header[] = [];
   private contentLength = -1;
+  /** Line ends found by the fast path (reused). */
+  private lineEnds: Int32Array;
+  /** A 32-bit view of the octets last scanned by the fast path, and its alignment. */
+  private words: Uint32Array = NO_WORDS;
+  private wordsFor: Buffer | null = null;
+  private wordSkew = 0;
 
   constructor(opts: DecoderOptions = {}) {
     this.limits = Object.freeze(resolveLimits(opts.limits));
+    this.lineEnds = new Int32Array(this.limits.maxHeaders + 1);
   }
 
   /** Octets consumed by completed messages so far (the stream offset of the next message). */
@@ -128,16 +138,20 @@ export class Decoder {
     if (this.failed) throw this.failed;
     const out: Message[] = [];
     if (chunk.length === 0) return out;
+    const input = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     let data: Buffer;
     let end: number;
-    const fromStore = this.storeLen > 0;
+    let fromStore = this.storeLen > 0;
+    /** Where the chunk starts in the store, when the store is used. */
+    let chunkAt = 0;
     if (fromStore) {
-      this.append(chunk);
+      chunkAt = this.storeLen;
+      this.append(input);
       data = this.store;
       end = this.storeLen;
     } else {
-      data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
-      end = data.length;
+      data = input;
+      end = input.length;
     }
     let m = 0; // index in data of the current message's first octet
     try {
@@ -145,10 +159,19 @@ export class Decoder {
         const msg = this.step(data, m, end, fromStore);
         if (msg === null) break;
         out.push(msg);
-        m += this.bodyRel + this.contentLength;
-        this.base += this.bodyRel + this.contentLength;
+        const size = this.bodyRel + this.contentLength;
+        m += size;
+        this.base += size;
         this.reset();
         if (m === end) break;
+        if (fromStore && m >= chunkAt) {
+          // The buffered message is complete: go on in the chunk itself (no copies).
+          m -= chunkAt;
+          data = input;
+          end = input.length;
+          fromStore = false;
+          this.storeLen = 0;
+        }
       }
     } catch (err) {
       const e = err instanceof ImspError ? err : new ImspError('ERR_INTERNAL', this.base, String(err));
@@ -159,14 +182,16 @@ export class Decoder {
       this.storeLen = 0;
       throw e;
     }
+    this.wordsFor = null; // do not keep the chunk alive through the word view
+    this.words = NO_WORDS;
     // Keep the leftover of the current message.
     const left = end - m;
     if (fromStore) {
       if (m > 0) this.store.copyWithin(0, m, end);
       this.storeLen = left;
-    } else if (left > 0) {
+    } else {
       this.storeLen = 0;
-      this.append(data.subarray(m, end));
+      if (left > 0) this.append(data.subarray(m, end));
     }
     return out;
   }
@@ -206,10 +231,28 @@ export class Decoder {
     this.contentLength = -1;
   }
 
+  /** The aligned 32-bit view of data: words[k] holds data[wordSkew + 4k .. + 4). */
+  private wordsOf(data: Buffer): Uint32Array {
+    if (this.wordsFor !== data) {
+      const skew = (4 - (data.byteOffset & 3)) & 3;
+      this.wordSkew = skew;
+      this.words = data.length > skew ? new Uint32Array(data.buffer, data.byteOffset + skew, (data.length - skew) >> 2) : new Uint32Array(0);
+      this.wordsFor = data;
+    }
+    return this.words;
+  }
+
+  /** The text of data[a, b). */
+  private text(data: Buffer, a: number, b: number): string {
+    return latin1(data, a, b);
+  }
+
   /** Advances the message starting at data[m]; returns it when complete, else null. */
   private step(data: Buffer, m: number, end: number, copyBody: boolean): Message | null {
     const lim = this.limits;
     const base = this.base - m; // stream offset of data[0]
+    // The fast path first, once per message; the general path below decides everything else.
+    if (this.lineRel === 0 && this.scanRel === 0) this.fastHead(data, m, end);
     while (this.phase === HEAD) {
       const s = m + this.lineRel;
       if (this.lineRel !== 0 && this.headerList.length >= lim.maxHeaders && s < end && data[s] !== CR && data[s] !== LF) {
@@ -255,6 +298,113 @@ export class Decoder {
       : { kind: 'response', status: this.status, reason: this.reason, headers: this.headerList, body };
   }
 
+  /**
+   * Fast path: a head wholly in view in data[m, end) that is entirely well-formed and within
+   * the limits is taken in one scan; it returns false for anything else (a partial head, an
+   * error of any kind), leaving every decision about bad input to the general path, which
+   * then reports the error the grammar names. One pass over the octets checks them against
+   * the grammar's text_octet class and finds the CRLF line ends; the fields are then sliced
+   * from one latin1 string of the head.
+   */
+  private fastHead(data: Buffer, m: number, end: number): boolean {
+    const lim = this.limits;
+    const stop = Math.min(end, m + lim.maxHeadSize);
+    const maxLines = lim.maxHeaders + 1;
+    const ends = this.lineEnds;
+    let lines = 0;
+    let lineStart = m;
+    let i = m;
+    let headEnd = -1;
+    const words = this.wordsOf(data);
+    const skew = this.wordSkew;
+    const wordsEnd = (stop - skew) >> 2;
+    for (;;) {
+      // Four octets at a time while they are all printable (0x20-0x7E): no byte below 0x20,
+      // none above 0x7E (SWAR "hasless"/"hasmore" tests, exact as yes/no answers).
+      if (((i - skew) & 3) === 0) {
+        let k = (i - skew) >> 2;
+        while (k < wordsEnd) {
+          const w = words[k]!;
+          if ((((w - 0x20202020) & ~w) | (w + 0x01010101) | w) & 0x80808080) break;
+          k++;
+        }
+        if (k << 2 > i - skew) i = skew + (k << 2);
+      }
+      if (i >= stop) break;
+      const c = data[i]!;
+      if ((CLASS[c]! & C_TEXT_OCTET) !== 0) {
+        i++;
+        continue;
+      }
+      if (c !== CR || i + 1 >= stop || data[i + 1] !== LF) return false;
+      if (i === lineStart) {
+        if (lines === 0) return false; // an empty start line
+        headEnd = i + 2;
+        break;
+      }
+      if (i + 2 - lineStart > lim.maxLineLength || lines >= maxLines) return false;
+      ends[lines++] = i;
+      i += 2;
+      lineStart = i;
+    }
+    if (headEnd < 0) return false;
+    const h = latin1(data, m, headEnd);
+    // Start line.
+    const e0 = ends[0]! - m;
+    const c0 = CLASS[h.charCodeAt(0)]!;
+    if ((c0 & C_METHOD_FIRST) !== 0) {
+      for (let j = 1; j < e0; j++) if ((CLASS[h.charCodeAt(j)]! & C_METHOD_CHAR) === 0) return false;
+      this.isRequest = true;
+      this.method = h.slice(0, e0);
+    } else if ((c0 & C_DIGIT) !== 0) {
+      if (e0 < 5 || (CLASS[h.charCodeAt(1)]! & C_DIGIT) === 0 || (CLASS[h.charCodeAt(2)]! & C_DIGIT) === 0 || h.charCodeAt(3) !== SP) return false;
+      let prevSpace = true;
+      for (let j = 4; j < e0; j++) {
+        const c = h.charCodeAt(j);
+        if (c === SP) {
+          if (prevSpace) return false;
+          prevSpace = true;
+        } else if ((CLASS[c]! & C_REASON_CHAR) !== 0) prevSpace = false;
+        else return false;
+      }
+      if (prevSpace) return false;
+      this.isRequest = false;
+      this.status = (h.charCodeAt(0) - 48) * 100 + (h.charCodeAt(1) - 48) * 10 + (h.charCodeAt(2) - 48);
+      this.reason = h.slice(4, e0);
+    } else return false;
+    // Header lines.
+    const list: Header[] = [];
+    let cl = -1;
+    for (let k = 1; k < lines; k++) {
+      const s = ends[k - 1]! - m + 2;
+      const e = ends[k]! - m;
+      let j = s;
+      while ((CLASS[h.charCodeAt(j)]! & C_NAME_CHAR) !== 0) j++;
+      if (j === s || h.charCodeAt(j) !== COLON) return false;
+      const name = internName(h, s, j);
+      let vs = j + 1;
+      while (vs < e && (CLASS[h.charCodeAt(vs)]! & C_WSP) !== 0) vs++;
+      let ve = e;
+      while (ve > vs && (CLASS[h.charCodeAt(ve - 1)]! & C_WSP) !== 0) ve--;
+      if (j - s === 14 && (name === 'Content-length' || name.toLowerCase() === 'content-length')) {
+        if (cl >= 0 || ve - vs < 1 || ve - vs > MAX_CL_DIGITS) return false;
+        cl = 0;
+        for (let q = vs; q < ve; q++) {
+          const d = h.charCodeAt(q) - 48;
+          if (d < 0 || d > 9) return false;
+          cl = cl * 10 + d;
+        }
+        if (cl > lim.maxBodySize) return false;
+      }
+      list.push([name, h.slice(vs, ve)]);
+    }
+    this.headerList = list;
+    this.contentLength = cl < 0 ? 0 : cl;
+    this.phase = BODY;
+    this.bodyRel = headEnd - m;
+    return true;
+  }
+
   /** Grammar rule start_line over data[s, e). [WIRE-4] [WIRE-5] */
   private startLine(data: Buffer, s: number, e: number, base: number): void {
     const c = CLASS[data[s]!]!;
@@ -263,7 +413,7 @@ export class Decoder {
       while (i < e && (CLASS[data[i]!]! & C_METHOD_CHAR) !== 0) i++;
       if (i !== e) this.syntax(data, s, e, base, 'ERR_BAD_METHOD', i);
       this.isRequest = true;
-      this.method = latin1(data, s, e);
+      this.method = this.text(data, s, e);
       return;
     }
     if (s < e && (c & C_DIGIT) !== 0) {
@@ -285,7 +435,7 @@ export class Decoder {
       }
       this.isRequest = false;
       this.status = (data[s]! - 48) * 100 + (data[s + 1]! - 48) * 10 + (data[s + 2]! - 48);
-      this.reason = latin1(data, r, e);
+      this.reason = this.text(data, r, e);
       return;
     }
     if (s === e) throw new ImspError('ERR_EMPTY_START_LINE', base + s); // [WIRE-4]
@@ -313,7 +463,7 @@ export class Decoder {
       if ((CLASS[data[j]!]! & C_TEXT_OCTET) === 0) throw octetError(data, s, e, base, false)!; // [WIRE-7] [WIRE-9]
     }
     if (nameEnd - s === 14 && isContentLength(data, s)) this.contentLengthValue(data, s, vs, ve, base);
-    this.headerList.push([latin1(data, s, nameEnd), latin1(data, vs, ve)]);
+    this.headerList.push([this.text(data, s, nameEnd), this.text(data, vs, ve)]);
   }
 
   private contentLengthValue(data: Buffer, s: number, vs: number, ve: number, base: number): void {

@@ -35,3 +35,15 @@ export const CLASS: Uint8Array = new Uint8Array([
   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ]);
+
+/** The same classes as RegExp character-class bodies (without the brackets). */
+export const CLASS_SOURCE = {
+  method_first: "A-Z",
+  method_char: "A-Z0-9\\-",
+  digit: "0-9",
+  reason_char: "!-~",
+  name_char: "A-Za-z0-9\\-",
+  field_vchar: "!-~",
+  WSP: " \\x09",
+  text_octet: "\\x09 -~",
+} as const;

@@ -50,6 +50,13 @@ export function classMembers(node: ClassNode): boolean[] {
   return member;
 }
 
+/** One character escaped for a RegExp character class. */
+function reChar(c: string): string {
+  const code = c.charCodeAt(0);
+  if (code < 0x20 || code > 0x7e) return `\\x${code.toString(16).padStart(2, '0')}`;
+  return /[\\\]\[^-]/.test(c) ? `\\${c}` : c;
+}
+
 function constName(rule: string): string {
   return `C_${rule.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}`;
 }
@@ -58,12 +65,15 @@ export function tablesModule(grammarText: string): string {
   const ast = peggy.parser.parse(grammarText, { grammarSource: GRAMMAR, reservedWords: [] }) as unknown as { rules: RuleNode[] };
   const bits = new Array<number>(256).fill(0);
   const consts: string[] = [];
+  const sources: string[] = [];
   TABLE_RULES.forEach((name, i) => {
     const rule = ast.rules.find((r) => r.name === name);
     if (!rule) throw new Error(`${GRAMMAR}: rule ${name} (a fast-path table) is missing`);
     const e = rule.expression as { type: string; expression?: unknown };
     const expr = (e.type === 'named' ? e.expression : e) as ClassNode;
     if (expr.type !== 'class') throw new Error(`${GRAMMAR}: rule ${name} must be a single character class`);
+    if (expr.inverted || expr.ignoreCase) throw new Error(`${GRAMMAR}: table rule ${name} must be a plain, case-sensitive class`);
+    sources.push(`  ${name}: ${JSON.stringify(expr.parts.map((p) => (typeof p === 'string' ? reChar(p) : `${reChar(p[0])}-${reChar(p[1])}`)).join(''))},`);
     classMembers(expr).forEach((m, b) => {
       if (m) bits[b] |= 1 << i;
     });
@@ -78,6 +88,11 @@ export function tablesModule(grammarText: string): string {
     'export const CLASS: Uint8Array = new Uint8Array([',
     ...rows,
     ']);',
+    '',
+    '/** The same classes as RegExp character-class bodies (without the brackets). */',
+    'export const CLASS_SOURCE = {',
+    ...sources,
+    '} as const;',
     '',
   ].join('\n');
 }

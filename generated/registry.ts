@@ -1061,6 +1061,11 @@ export const METHODS = {
             optional: ["Tag"],
             body: "none",
           },
+          "403": {
+            required: [],
+            optional: [],
+            body: "none",
+          },
           "404": {
             required: [],
             optional: [],
@@ -1089,6 +1094,11 @@ export const METHODS = {
           "200": {
             required: [],
             optional: ["Tag"],
+            body: "none",
+          },
+          "403": {
+            required: [],
+            optional: [],
             body: "none",
           },
           "404": {
@@ -1310,6 +1320,11 @@ export const METHODS = {
             body: "none",
           },
           "403": {
+            required: [],
+            optional: [],
+            body: "none",
+          },
+          "422": {
             required: [],
             optional: [],
             body: "none",

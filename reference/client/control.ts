@@ -13,6 +13,7 @@
  *   rem USER                     REM             block USER / unblock USER BLOCK / UNBLOCK
  *   list                         LIST; the result carries the contacts and requests
  *   profile [USER]               PROFILE (read)  search QUERY              SEARCH
+ *   setprofile full-name|location|about TEXT...   PROFILE (change one's own field)
  *   passwd OLDPASSWORD NEWPASSWORD   PASSWD (old one checked against the key blob; new verifier, blob re-sealed)
  *   init USER                    open a peer session (INIT/INIT-ACK) to an online buddy
  *   send USER TEXT...            MSG text/plain (the rest of the line is the text); opens a session if needed
@@ -60,7 +61,7 @@ export interface ParsedCommand {
 
 const ARITY: Record<string, [min: number, max: number, restIsText?: boolean]> = {
   login: [2, 2], logout: [0, 0], status: [1, 1], add: [1, 1], answer: [2, 2], rem: [1, 1], block: [1, 1],
-  unblock: [1, 1], list: [0, 0], profile: [0, 1], search: [1, 1, true], passwd: [2, 2], init: [1, 1],
+  unblock: [1, 1], list: [0, 0], profile: [0, 1], setprofile: [2, 2, true], search: [1, 1, true], passwd: [2, 2], init: [1, 1],
   send: [2, 2, true], sendfile: [2, 2, true], typing: [2, 2], bye: [1, 1], contacts: [0, 0], sessions: [0, 0], quit: [0, 0],
 };
 
@@ -200,6 +201,12 @@ async function execute(c: ImspClient, cmd: string, a: string[]): Promise<Record<
       return snapshot(c);
     case 'profile':
       return { profile: await c.profile(a[0]) };
+    case 'setprofile': {
+      const field = { 'full-name': 'fullName', location: 'location', about: 'about' }[a[0]];
+      if (!field) throw new Error('setprofile full-name|location|about TEXT');
+      await c.setProfile({ [field]: a[1] });
+      return { field: a[0], value: a[1] };
+    }
     case 'search':
       return { results: await c.search(a[0]) };
     case 'passwd':

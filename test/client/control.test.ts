@@ -98,6 +98,9 @@ test('control interface v1: login, add/answer, presence, status, init/send/typin
   const f = await b.take((e) => e.event === 'file');
   assert.equal(f.size, 300_000);
 
+  assert.equal((await a.cmd('setprofile location Oxford, England')).event, 'ok');
+  assert.equal(((await b.cmd('profile alice')).profile as Record<string, string>).Location, 'Oxford, England');
+
   const sessions = await a.cmd('sessions');
   assert.deepEqual(sessions.sessions, ['bob']);
   assert.equal(sessions.keys, 2);

@@ -229,3 +229,24 @@ test('[HB-1] [HB-5] heartbeats keep an idle session alive well past sessionTimeo
   assert.ok(alice.loggedIn);
   await alice.setStatus('away');
 });
+
+test('[PROFILE-1] [SEARCH-1] [BLOCK-1] profile read and change, search, LIST resynchronises, block and unblock', async (t) => {
+  const { make } = await setup(t, ['alice', 'bob', 'bobby']);
+  const alice = make('alice', 0);
+  await alice.login();
+  await alice.setProfile({ fullName: 'Alice Liddell', location: 'Oxford' });
+  const me = await alice.profile();
+  assert.equal(me['Full-name'], 'Alice Liddell');
+  assert.equal(me.Location, 'Oxford');
+  const found = await alice.search('bob', { field: 'username' });
+  assert.deepEqual(found.map((r) => r.User).sort(), ['bob', 'bobby']);
+  await alice.block('bob');
+  assert.ok(alice.contacts.isBlocked('bob'));
+  await alice.list();
+  assert.ok(alice.contacts.isBlocked('bob'), 'LIST shows the block list');
+  await alice.unblock('bob');
+  await alice.list();
+  assert.equal(alice.contacts.get('bob'), undefined);
+  await assert.rejects(alice.unblock('bob'), { status: 404 });
+  await assert.rejects(alice.add('nobody-here'), { code: 'ERR_UNKNOWN_USER', status: 404 });
+});

@@ -204,6 +204,9 @@ export class Link extends EventEmitter<LinkEvents> {
     socket.on('error', (e: Error) => this.abort(linkError('ERR_UNAVAILABLE', `socket: ${e.message}`)));
     socket.on('close', () => this.onSocketClose());
     socket.resume(); // a socket paused by whoever accepted it (e.g. to sniff its first octets) flows again
+    // Small request/response messages: Nagle's algorithm with delayed ACKs would stall pipelines.
+    const nodelay = (socket as Duplex & { setNoDelay?: (on: boolean) => unknown }).setNoDelay;
+    if (typeof nodelay === 'function') nodelay.call(socket, true);
   }
 
   /** True once the link is closing or closed: nothing more is sent or dispatched. */

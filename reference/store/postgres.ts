@@ -15,9 +15,10 @@
 // - The schema is created on connect, idempotently, under an advisory lock.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { buddyEntry, checkSearch, mergeContacts, msFromRow, searchPage, userFromRow, type MsRow, type PeerRow, type UserRow } from './rows.js';
+import { buddyEntry, checkSearch, mergeContacts, msFromRow, searchPage, sessionStale, userFromRow, type MsRow, type PeerRow, type UserRow } from './rows.js';
 import {
   DEFAULT_LIMITS,
+  actorMs,
   escapeLike,
   isAdmin,
   isHostPort,
@@ -84,7 +85,7 @@ function schemaSql(s: string): string {
 CREATE SCHEMA IF NOT EXISTS ${s};
 CREATE TABLE IF NOT EXISTS ${s}.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ${s}.users (
-  username TEXT PRIMARY KEY,
+  username TEXT COLLATE "C" PRIMARY KEY,
   salt TEXT NOT NULL,
   iterations INTEGER NOT NULL,
   stored_key TEXT NOT NULL,
@@ -268,17 +269,24 @@ export class PostgresStore implements Store {
     if (this.closed) throw new Error('store: closed');
     for (let attempt = 1; ; attempt++) {
       const c = await this.pool.connect();
+      // A checked-out client that loses its connection emits 'error'; the failed query rejects as
+      // well, so the error is handled below. Without a listener the process would crash.
+      const onError = (): void => undefined;
+      c.on('error', onError);
       const events: EventBody[] = [];
       try {
         await c.query('BEGIN');
         const result = await f((sql, params) => c.query(sql, params), (e) => events.push(e));
         if (events.length) await c.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [this.channel, this.payloads(events)]);
         await c.query('COMMIT');
+        c.off('error', onError);
         c.release();
         return result;
       } catch (e) {
         await c.query('ROLLBACK').catch(() => undefined);
-        c.release();
+        c.off('error', onError);
+        // A broken connection is not returned to the pool.
+        c.release(e instanceof Error && !retryable(e) ? e : undefined);
         if (retryable(e) && attempt < MAX_ATTEMPTS) continue;
         throw e;
       }
@@ -296,13 +304,11 @@ export class PostgresStore implements Store {
     return new Map((r.rows as UserRow[]).map((u) => [u.username, u]));
   }
 
-  /** [LOCK-6] The actor's epoch must be current and the user online (its row is locked by the caller). */
+  /** [LOCK-6] The actor's epoch must be current, the user online, held by the actor's MS (its row is locked by the caller). */
   private checkActor(actor: Actor, row: UserRow | undefined): Stale | null {
     if (!row) return stale('state');
     if (isAdmin(actor)) return null;
-    if (row.epoch !== actor.epoch) return stale('epoch');
-    if (row.state !== 'online') return stale('state');
-    return null;
+    return sessionStale(row, actor.epoch, actorMs(actor), 'online');
   }
 
   // ------------------------------------------------------------------------------------------
@@ -393,20 +399,21 @@ export class PostgresStore implements Store {
     return { ok: false, error: 'locked' };
   }
 
-  async unlock(username: string, epoch: number): Promise<OkResult | Stale | Unknown> {
+  async unlock(username: string, epoch: number, ms?: MsRef): Promise<OkResult | Stale | Unknown> {
     const r = await this.q(
-      `WITH cur AS (SELECT epoch, state FROM users WHERE username = $1),
+      `WITH cur AS (SELECT epoch, state, ms_id, ms_incarnation FROM users WHERE username = $1),
             upd AS (UPDATE users SET state = 'offline', ms_id = NULL, ms_incarnation = NULL, lease_expires_at = NULL, address = NULL, status = NULL
-                    WHERE username = $1 AND epoch = $2 AND state = 'locked' RETURNING 1 AS done)
-       SELECT cur.epoch, cur.state, upd.done FROM cur LEFT JOIN upd ON true`,
-      [username, epoch],
+                    WHERE username = $1 AND epoch = $2 AND state = 'locked' AND ($3::text IS NULL OR (ms_id = $3 AND ms_incarnation = $4))
+                    RETURNING 1 AS done)
+       SELECT cur.*, upd.done FROM cur LEFT JOIN upd ON true`,
+      [username, epoch, ms?.msId ?? null, ms?.incarnation ?? null],
     );
     if (!r.rows.length) return { ok: false, error: 'unknown' };
-    const row = r.rows[0] as { epoch: number; state: string; done: number | null };
+    const row = r.rows[0] as UserRow & { done: number | null };
     if (row.done) return { ok: true };
     if (row.epoch !== epoch) return stale('epoch'); // [LOCK-6]
-    if (row.state === 'online') return stale('state');
-    return { ok: true };
+    if (row.state === 'offline') return { ok: true }; // [LOCK-8]
+    return sessionStale(row, epoch, ms, 'locked') ?? stale('state');
   }
 
   async goOnline(username: string, epoch: number, ms: MsRef, address: string, status: UserStatus, now: number): Promise<OnlineResult> {
@@ -454,7 +461,8 @@ export class PostgresStore implements Store {
          FROM buddies b JOIN users u ON u.username = b.other WHERE b.owner = $1
        UNION ALL SELECT 'o', to_user, NULL, NULL, NULL, NULL, 0, time FROM adds WHERE from_user = $1
        UNION ALL SELECT 'k', blocked, NULL, NULL, NULL, NULL, 0, NULL FROM blocks WHERE owner = $1
-       UNION ALL SELECT 'i', from_user, NULL, NULL, NULL, NULL, 0, time FROM adds WHERE to_user = $1`,
+       UNION ALL SELECT 'i', from_user, NULL, NULL, NULL, NULL, 0, time FROM adds a WHERE a.to_user = $1
+         AND NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = a.to_user AND k.blocked = a.from_user)`,
       [user],
     );
     const peers: PeerRow[] = [];
@@ -471,12 +479,14 @@ export class PostgresStore implements Store {
     return { contacts: mergeContacts(peers, outgoing.sort(), blocked.sort()), pending };
   }
 
-  async goOffline(username: string, epoch: number): Promise<OfflineResult> {
+  async goOffline(username: string, epoch: number, ms?: MsRef): Promise<OfflineResult> {
     return this.tx(async (q, emit): Promise<OfflineResult> => {
       const row = (await this.lockUsers(q, [username])).get(username);
       if (!row) return { ok: false, error: 'unknown' };
       if (row.epoch !== epoch) return stale('epoch'); // [LOCK-6]
-      if (row.state === 'offline') return { ok: true, wasOnline: false };
+      if (row.state === 'offline') return { ok: true, wasOnline: false }; // repeated cleanup changes nothing
+      const bad = sessionStale(row, epoch, ms, row.state);
+      if (bad) return bad;
       await this.setOffline(q, [username]);
       if (row.state === 'online') emit({ type: 'presence', user: username, status: 'offline' });
       return { ok: true, wasOnline: row.state === 'online' };
@@ -491,26 +501,23 @@ export class PostgresStore implements Store {
     );
   }
 
-  async setStatus(username: string, epoch: number, status: UserStatus): Promise<OkResult | Stale | Unknown> {
+  async setStatus(username: string, epoch: number, status: UserStatus, ms?: MsRef): Promise<OkResult | Stale | Unknown> {
     if (!isStatus(status)) return stale('state');
     return this.tx(async (q, emit): Promise<OkResult | Stale | Unknown> => {
       const row = (await this.lockUsers(q, [username])).get(username);
       if (!row) return { ok: false, error: 'unknown' };
-      if (row.epoch !== epoch) return stale('epoch'); // [LOCK-6]
-      if (row.state !== 'online') return stale('state');
+      const bad = sessionStale(row, epoch, ms, 'online'); // [LOCK-6]
+      if (bad) return bad;
       await q('UPDATE users SET status = $1 WHERE username = $2', [status, username]);
       emit({ type: 'presence', user: username, status, msId: row.ms_id ?? undefined, address: row.address ?? undefined, publicKey: row.public_key });
       return { ok: true };
     });
   }
 
-  async checkSession(username: string, epoch: number): Promise<SessionCheck> {
-    const r = await this.q('SELECT epoch, state FROM users WHERE username = $1', [username]);
+  async checkSession(username: string, epoch: number, ms?: MsRef): Promise<SessionCheck> {
+    const r = await this.q('SELECT epoch, state, ms_id, ms_incarnation FROM users WHERE username = $1', [username]);
     if (!r.rows.length) return { ok: false, error: 'unknown' };
-    const row = r.rows[0] as { epoch: number; state: string };
-    if (row.epoch !== epoch) return stale('epoch');
-    if (row.state !== 'online') return stale('state');
-    return { ok: true };
+    return sessionStale(r.rows[0] as UserRow, epoch, ms, 'online') ?? { ok: true };
   }
 
   async expireLocks(now: number): Promise<string[]> {
@@ -525,6 +532,21 @@ export class PostgresStore implements Store {
 
   async offlineAllOfMs(msId: string, olderThanIncarnation?: number): Promise<FreedUsers> {
     return this.tx((q, emit) => this.freeUsersOf(q, emit, msId, olderThanIncarnation));
+  }
+
+  async resetSessions(): Promise<FreedUsers> {
+    return this.tx(async (q, emit) => {
+      // [PERSIST-2] enrollments, locks and sessions do not survive a CRS restart; epochs do
+      await q('LOCK TABLE ms IN EXCLUSIVE MODE');
+      const r = await q(`SELECT username, state FROM users WHERE state <> 'offline' ORDER BY username FOR UPDATE`);
+      const rows = r.rows as Array<{ username: string; state: string }>;
+      await this.setOffline(q, rows.map((x) => x.username));
+      await q('DELETE FROM ms');
+      const freed: FreedUsers = { offline: [], unlocked: [] };
+      for (const x of rows) (x.state === 'online' ? freed.offline : freed.unlocked).push(x.username);
+      for (const u of freed.offline) emit({ type: 'presence', user: u, status: 'offline' });
+      return freed;
+    });
   }
 
   private async freeUsersOf(q: Q, emit: (e: EventBody) => void, msId: string, olderThan?: number): Promise<FreedUsers> {
@@ -624,9 +646,17 @@ export class PostgresStore implements Store {
     return r.rows.length ? msFromRow(r.rows[0] as MsRow) : null;
   }
 
+  async locateMs(now: number, n = 3): Promise<MsInfo[]> {
+    // [LOCATE-1] ratio, then load, then Ms-id in octet order
+    const r = await this.q('SELECT * FROM ms WHERE lease_expires_at > $1 AND load < capacity ORDER BY load::float8 / capacity, load, ms_id COLLATE "C" LIMIT $2', [
+      now,
+      Math.max(0, Math.min(n, 1000)),
+    ]);
+    return (r.rows as MsRow[]).map(msFromRow);
+  }
+
   async pickMs(now: number): Promise<MsInfo | null> {
-    const r = await this.q('SELECT * FROM ms WHERE lease_expires_at > $1 AND load < capacity ORDER BY load::float8 / capacity, ms_id LIMIT 1', [now]);
-    return r.rows.length ? msFromRow(r.rows[0] as MsRow) : null;
+    return (await this.locateMs(now, 1))[0] ?? null;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -680,24 +710,37 @@ export class PostgresStore implements Store {
       const bad = this.checkActor(actor, rows.get(actor.user));
       if (bad) return bad;
       const from = actor.user;
-      if (to === from) return { ok: false, error: 'self' };
+      if (to === from) return { ok: false, error: 'self' }; // [ADD-6]
       const target = rows.get(to);
-      if (!target) return { ok: false, error: 'unknown' }; // [USER-2]
-      if (await this.isBlocked(q, to, from)) return { ok: true, outcome: 'blocked-silently' }; // [BLOCK-3]
+      if (!target) return { ok: false, error: 'unknown' }; // [ADD-5]
+      if (await this.isBlocked(q, from, to)) return { ok: false, error: 'forbidden' }; // [ADD-6]
       if (await this.isBuddy(q, from, to)) return { ok: false, error: 'buddy' }; // [ADD-4]
       if (await this.addExists(q, from, to)) return { ok: false, error: 'duplicate' }; // [ADD-4]
       if (await this.addExists(q, to, from)) {
+        // [ADD-8] granted at once
         if ((await this.contactCount(q, from)) >= this.limits.maxContacts) return { ok: false, error: 'limit', which: 'contacts' };
         await this.makeBuddies(q, emit, from, to, now);
-        emit({ type: 'answer', from, to, decision: 'grant' });
         return { ok: true, outcome: 'granted' };
       }
       if ((await this.contactCount(q, from)) >= this.limits.maxContacts) return { ok: false, error: 'limit', which: 'contacts' }; // [ADD-LIMIT-1]
-      const incoming = Number((await q('SELECT count(*) AS n FROM adds WHERE to_user = $1', [to])).rows[0].n);
+      if (await this.isBlocked(q, to, from)) {
+        // [BLOCK-6] stored, withheld from the target, nothing revealed
+        await q('INSERT INTO adds (from_user, to_user, time) VALUES ($1, $2, $3)', [from, to, now]);
+        return { ok: true, outcome: 'blocked-silently', time: now };
+      }
+      const incoming = Number(
+        (
+          await q(
+            'SELECT count(*) AS n FROM adds a WHERE a.to_user = $1 AND NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = a.to_user AND k.blocked = a.from_user)',
+            [to],
+          )
+        ).rows[0].n,
+      );
       if (incoming >= this.limits.maxPendingAdds) return { ok: false, error: 'limit', which: 'pending' }; // [ADD-LIMIT-2]
-      await q('INSERT INTO adds (from_user, to_user, time) VALUES ($1, $2, $3)', [from, to, now]);
+      await q('INSERT INTO adds (from_user, to_user, time) VALUES ($1, $2, $3)', [from, to, now]); // [ADD-1]
       emit({ type: 'add', from, to, time: now });
       if (target.state === 'online') {
+        // [ADD-2]
         return { ok: true, outcome: 'delivered', time: now, targetMs: { msId: target.ms_id ?? '', incarnation: target.ms_incarnation ?? 0 } };
       }
       return { ok: true, outcome: 'stored', time: now };
@@ -710,7 +753,8 @@ export class PostgresStore implements Store {
       const bad = this.checkActor(actor, rows.get(actor.user));
       if (bad) return bad;
       const me = actor.user;
-      if (!(await this.addExists(q, from, me))) return { ok: false, error: 'no-pending' }; // [ADD-9]
+      // [ADD-9] an ADD withheld by a block cannot be answered either
+      if (!(await this.addExists(q, from, me)) || (await this.isBlocked(q, me, from))) return { ok: false, error: 'no-pending' };
       if (decision === 'deny') {
         await q('DELETE FROM adds WHERE from_user = $1 AND to_user = $2', [from, me]);
         emit({ type: 'answer', from: me, to: from, decision: 'deny' });
@@ -736,9 +780,13 @@ export class PostgresStore implements Store {
         return { ok: true, removed: 'buddy' };
       }
       if (await this.addExists(q, me, other)) {
-        await q('DELETE FROM adds WHERE from_user = $1 AND to_user = $2', [me, other]); // [ADD-9] withdrawn
+        await q('DELETE FROM adds WHERE from_user = $1 AND to_user = $2', [me, other]); // [REM-3] withdrawn
         emit({ type: 'contact', owner: me, contact: { user: other, relation: 'none', status: 'offline' } });
         return { ok: true, removed: 'pending' };
+      }
+      if (await this.isBlocked(q, me, other)) {
+        await this.unblockIn(q, emit, me, other); // [REM-4]
+        return { ok: true, removed: 'blocked' };
       }
       return { ok: false, error: 'not-contact' }; // [REM-2]
     });
@@ -750,18 +798,30 @@ export class PostgresStore implements Store {
       const bad = this.checkActor(actor, rows.get(actor.user));
       if (bad) return bad;
       const me = actor.user;
-      if (other === me) return { ok: false, error: 'self' };
-      if (!rows.has(other)) return { ok: false, error: 'unknown' };
-      if (await this.isBlocked(q, me, other)) return { ok: true, already: true };
+      if (other === me) return { ok: false, error: 'self' }; // [BLOCK-7]
+      if (!rows.has(other)) return { ok: false, error: 'unknown' }; // [USER-2]
+      if (await this.isBlocked(q, me, other)) return { ok: true, already: true }; // [BLOCK-7]
       const n = Number((await q('SELECT count(*) AS n FROM blocks WHERE owner = $1', [me])).rows[0].n);
       if (n >= this.limits.maxBlocked) return { ok: false, error: 'limit', which: 'blocked' }; // [BLOCK-LIMIT-1]
+      // [BLOCK-1] no relation and no unanswered ADD either way, then the block
+      const wereBuddies = await this.isBuddy(q, me, other);
+      const theirAdd = await this.addExists(q, other, me);
+      await q('DELETE FROM buddies WHERE (owner = $1 AND other = $2) OR (owner = $2 AND other = $1)', [me, other]);
+      await q('DELETE FROM adds WHERE (from_user = $1 AND to_user = $2) OR (from_user = $2 AND to_user = $1)', [me, other]);
       await q('INSERT INTO blocks (owner, blocked) VALUES ($1, $2)', [me, other]);
-      await q('DELETE FROM adds WHERE from_user = $1 AND to_user = $2', [other, me]);
+      // [BLOCK-2][BLOCK-4] to the blocked user it looks like a logout, a REM or a denial
+      emit({ type: 'presence', user: me, status: 'offline', to: other });
+      if (wereBuddies) emit({ type: 'contact', owner: other, contact: { user: me, relation: 'none', status: 'offline' } });
+      if (theirAdd) emit({ type: 'answer', from: me, to: other, decision: 'deny' });
       emit({ type: 'contact', owner: me, contact: { user: other, relation: 'blocked', status: 'offline' } });
-      // [BLOCK-3] the blocked user sees the blocker offline
-      if (await this.isBuddy(q, other, me)) emit({ type: 'presence', user: me, status: 'offline', to: other });
       return { ok: true, already: false };
     });
+  }
+
+  /** Inside a transaction: lift `owner`'s block of `other` [BLOCK-5]. */
+  private async unblockIn(q: Q, emit: (e: EventBody) => void, owner: string, other: string): Promise<void> {
+    await q('DELETE FROM blocks WHERE owner = $1 AND blocked = $2', [owner, other]);
+    emit({ type: 'contact', owner, contact: { user: other, relation: 'none', status: 'offline' } });
   }
 
   async unblock(actor: Actor, other: string): Promise<UnblockResult> {
@@ -770,20 +830,8 @@ export class PostgresStore implements Store {
       const bad = this.checkActor(actor, rows.get(actor.user));
       if (bad) return bad;
       const me = actor.user;
-      const del = await q('DELETE FROM blocks WHERE owner = $1 AND blocked = $2', [me, other]);
-      if (del.rowCount !== 1) return { ok: false, error: 'not-blocked' };
-      if (await this.isBuddy(q, me, other)) {
-        await this.emitBuddy(q, emit, me, other);
-        const mine = await this.buddyPeer(q, other, me);
-        if (mine) {
-          const e = buddyEntry(mine);
-          emit({ type: 'presence', user: me, status: e.status, address: e.address, publicKey: e.publicKey, to: other });
-        }
-      } else if (await this.addExists(q, me, other)) {
-        emit({ type: 'contact', owner: me, contact: { user: other, relation: 'pending', status: 'offline' } });
-      } else {
-        emit({ type: 'contact', owner: me, contact: { user: other, relation: 'none', status: 'offline' } });
-      }
+      if (!(await this.isBlocked(q, me, other))) return { ok: false, error: 'not-blocked' }; // [BLOCK-9]
+      await this.unblockIn(q, emit, me, other); // [BLOCK-5]
       return { ok: true };
     });
   }
@@ -793,7 +841,12 @@ export class PostgresStore implements Store {
   }
 
   async pendingFor(username: string): Promise<PendingAdd[]> {
-    const r = await this.q('SELECT from_user AS "from", to_user AS "to", time FROM adds WHERE to_user = $1 ORDER BY time, from_user', [username]);
+    // [ADD-3][BLOCK-6] withheld while the target blocks the sender
+    const r = await this.q(
+      `SELECT from_user AS "from", to_user AS "to", time FROM adds a WHERE a.to_user = $1
+         AND NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = a.to_user AND k.blocked = a.from_user) ORDER BY time, from_user`,
+      [username],
+    );
     return r.rows as PendingAdd[];
   }
 
@@ -836,18 +889,24 @@ export class PostgresStore implements Store {
     });
   }
 
-  async searchUsers(query: string, field: SearchField, cursor: string | null, limit: number, searcher?: string): Promise<SearchPage> {
+  async searchUsers(query: string, field: SearchField, cursor: string | null, limit: number): Promise<SearchPage> {
     const bad = checkSearch(query, field, cursor, this.limits);
     if (bad) return bad;
     // [SEARCH-3]
     const n = Math.max(1, Math.min(Number.isSafeInteger(limit) ? limit : this.limits.maxSearchResults, this.limits.maxSearchResults));
-    const like = '%' + escapeLike(query) + '%';
-    const m = (col: string) => `${col} ILIKE $1 ESCAPE '\\'`;
-    const cond = field === 'username' ? m('username') : field === 'name' ? m('full_name') : field === 'location' ? m('location') : `(${m('username')} OR ${m('full_name')} OR ${m('location')})`;
-    const notBlocking = searcher ? 'AND NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = users.username AND k.blocked = $4)' : '';
-    const params: unknown[] = [like, cursor ?? '', n + 1];
-    if (searcher) params.push(searcher);
-    const r = await this.q(`SELECT username, full_name, location FROM users WHERE username > $2 AND ${cond} ${notBlocking} ORDER BY username LIMIT $3`, params);
+    // [SEARCH-1] a prefix of the username, a substring of Full-name or Location, case-insensitive
+    const prefix = escapeLike(query) + '%';
+    const sub = '%' + escapeLike(query) + '%';
+    const [cond, params]: [string, unknown[]] =
+      field === 'username'
+        ? [`username ILIKE $3 ESCAPE '\\'`, [prefix]]
+        : field === 'name'
+          ? [`full_name ILIKE $3 ESCAPE '\\'`, [sub]]
+          : field === 'location'
+            ? [`location ILIKE $3 ESCAPE '\\'`, [sub]]
+            : [`(username ILIKE $3 ESCAPE '\\' OR full_name ILIKE $4 ESCAPE '\\' OR location ILIKE $4 ESCAPE '\\')`, [prefix, sub]];
+    // users.username is COLLATE "C": octet order, and the primary key index serves the page
+    const r = await this.q(`SELECT username, full_name, location FROM users WHERE username > $1 AND ${cond} ORDER BY username LIMIT $2`, [cursor ?? '', n + 1, ...params]);
     return searchPage(r.rows as Array<{ username: string; full_name: string; location: string }>, n);
   }
 

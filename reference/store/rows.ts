@@ -1,6 +1,9 @@
 // Row shapes and conversions shared by the SQLite and PostgreSQL stores (same column names).
 import {
   isUsername,
+  stale,
+  type MsRef,
+  type Stale,
   type ContactEntry,
   type MsInfo,
   type PendingAdd,
@@ -109,13 +112,21 @@ export function mergeContacts(buddyPeers: PeerRow[], outgoing: string[], blocked
   return out.sort(byUser);
 }
 
+/** [LOCK-6] Why a session-bound request with `epoch` (from `ms`, when given) is refused, or null. */
+export function sessionStale(r: Pick<UserRow, 'epoch' | 'state' | 'ms_id' | 'ms_incarnation'>, epoch: number, ms: MsRef | undefined, want: 'online' | 'locked'): Stale | null {
+  if (r.epoch !== epoch) return stale('epoch');
+  if (r.state !== want) return stale('state');
+  if (ms && (r.ms_id !== ms.msId || r.ms_incarnation !== ms.incarnation)) return stale('wrong-ms');
+  return null;
+}
+
 export function sortPending(p: PendingAdd[]): PendingAdd[] {
   return p.sort((a, b) => a.time - b.time || (a.from < b.from ? -1 : a.from > b.from ? 1 : 0));
 }
 
 /** Shared by both stores: the query rules of SEARCH. */
 export function checkSearch(query: string, field: SearchField, cursor: string | null, limits: StoreLimits): SearchPage | null {
-  if (typeof query !== 'string' || query.length > limits.maxQueryLength || !/^[\t -~]*$/.test(query)) {
+  if (typeof query !== 'string' || query.length === 0 || query.length > limits.maxQueryLength || !/^[\t -~]*$/.test(query)) {
     return { ok: false, error: 'invalid', detail: 'query' }; // [SEARCH-2]
   }
   if (!['username', 'name', 'location', 'any'].includes(field)) return { ok: false, error: 'invalid', detail: 'field' };

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import {
   DEFAULT_LIMITS,
+  actorMs,
   escapeLike,
   isAdmin,
   isHostPort,
@@ -60,7 +61,7 @@ import {
   type Verifier,
   type Watcher,
 } from './store.js';
-import { buddyEntry, checkSearch, mergeContacts, msFromRow, searchPage, userFromRow, type MsRow, type PeerRow, type UserRow } from './rows.js';
+import { buddyEntry, checkSearch, mergeContacts, msFromRow, searchPage, sessionStale, userFromRow, type MsRow, type PeerRow, type UserRow } from './rows.js';
 
 /** Schema version kept in PRAGMA user_version. */
 export const SQLITE_SCHEMA_VERSION = 1;
@@ -178,7 +179,12 @@ export class SqliteStore implements Store {
       deleteMs: p('DELETE FROM ms WHERE ms_id = ?'),
       expiredMs: p('SELECT ms_id, incarnation FROM ms WHERE lease_expires_at <= ?'),
       listMs: p('SELECT * FROM ms ORDER BY ms_id'),
-      pickMs: p('SELECT * FROM ms WHERE lease_expires_at > ? AND load < capacity ORDER BY CAST(load AS REAL) / capacity, ms_id LIMIT 1'),
+      // [LOCATE-1] ratio, then load, then Ms-id in octet order (BINARY collation)
+      locateMs: p('SELECT * FROM ms WHERE lease_expires_at > ? AND load < capacity ORDER BY CAST(load AS REAL) / capacity, load, ms_id COLLATE BINARY LIMIT ?'),
+      heldUsers: p(`SELECT username, state FROM users WHERE state <> 'offline'`),
+      resetUsers: p(`UPDATE users SET state = 'offline', ms_id = NULL, ms_incarnation = NULL, lease_expires_at = NULL, address = NULL, status = NULL
+                     WHERE state <> 'offline'`),
+      resetMs: p('DELETE FROM ms'),
       isBuddy: p('SELECT 1 FROM buddies WHERE owner = ? AND other = ?').pluck(),
       addBuddy: p('INSERT OR IGNORE INTO buddies (owner, other, since) VALUES (?, ?, ?)'),
       delBuddy: p('DELETE FROM buddies WHERE owner = ? AND other = ?'),
@@ -187,8 +193,11 @@ export class SqliteStore implements Store {
       insertAdd: p('INSERT INTO adds (from_user, to_user, time) VALUES (?, ?, ?)'),
       delAdd: p('DELETE FROM adds WHERE from_user = ? AND to_user = ?'),
       outgoingCount: p('SELECT count(*) FROM adds WHERE from_user = ?').pluck(),
-      incomingCount: p('SELECT count(*) FROM adds WHERE to_user = ?').pluck(),
-      pendingFor: p('SELECT from_user AS "from", to_user AS "to", time FROM adds WHERE to_user = ? ORDER BY time, from_user'),
+      // [ADD-LIMIT-2] deliverable ADDs only: those withheld by a block are bounded by their senders' maxContacts
+      incomingCount: p('SELECT count(*) FROM adds a WHERE a.to_user = ? AND NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = a.to_user AND k.blocked = a.from_user)').pluck(),
+      // [ADD-3][BLOCK-6] withheld while the target blocks the sender
+      pendingFor: p(`SELECT from_user AS "from", to_user AS "to", time FROM adds a WHERE a.to_user = ?
+                       AND NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = a.to_user AND k.blocked = a.from_user) ORDER BY time, from_user`),
       outgoing: p('SELECT to_user FROM adds WHERE from_user = ? ORDER BY to_user').pluck(),
       isBlocked: p('SELECT 1 FROM blocks WHERE owner = ? AND blocked = ?').pluck(),
       insertBlock: p('INSERT INTO blocks (owner, blocked) VALUES (?, ?)'),
@@ -268,14 +277,12 @@ export class SqliteStore implements Store {
   // ------------------------------------------------------------------------------------------
   // Actors
 
-  /** [LOCK-6] The actor's epoch must be the current one and the user online. */
+  /** [LOCK-6] The actor's epoch must be the current one, the user online, held by the actor's MS. */
   private checkActor(actor: Actor): Stale | null {
     if (isAdmin(actor)) return this.q.exists.get(actor.user) ? null : stale('state');
     const r = this.q.userState.get(actor.user) as UserRow | undefined;
     if (!r) return stale('state');
-    if (r.epoch !== actor.epoch) return stale('epoch');
-    if (r.state !== 'online') return stale('state');
-    return null;
+    return sessionStale(r, actor.epoch, actorMs(actor), 'online');
   }
 
   // ------------------------------------------------------------------------------------------
@@ -356,13 +363,16 @@ export class SqliteStore implements Store {
     });
   }
 
-  async unlock(username: string, epoch: number): Promise<OkResult | Stale | Unknown> {
+  async unlock(username: string, epoch: number, ms?: MsRef): Promise<OkResult | Stale | Unknown> {
     return this.tx((): OkResult | Stale | Unknown => {
       const r = this.q.userState.get(username) as UserRow | undefined;
       if (!r) return { ok: false, error: 'unknown' };
       if (r.epoch !== epoch) return stale('epoch'); // [LOCK-6]
+      if (r.state === 'offline') return { ok: true }; // [LOCK-8] repeated cleanup
       if (r.state === 'online') return stale('state');
-      if (r.state === 'locked') this.q.setOffline.run(username);
+      const bad = sessionStale(r, epoch, ms, 'locked');
+      if (bad) return bad;
+      this.q.setOffline.run(username);
       return { ok: true };
     });
   }
@@ -387,37 +397,37 @@ export class SqliteStore implements Store {
     return { keyBlob: r.key_blob, publicKey: r.public_key, status, contacts: this.contactsOf(r.username), pending: this.pendingOf(r.username) };
   }
 
-  async goOffline(username: string, epoch: number): Promise<OfflineResult> {
+  async goOffline(username: string, epoch: number, ms?: MsRef): Promise<OfflineResult> {
     return this.tx((): OfflineResult => {
       const r = this.q.userState.get(username) as UserRow | undefined;
       if (!r) return { ok: false, error: 'unknown' };
       if (r.epoch !== epoch) return stale('epoch'); // [LOCK-6]
-      if (r.state === 'offline') return { ok: true, wasOnline: false };
+      if (r.state === 'offline') return { ok: true, wasOnline: false }; // repeated cleanup changes nothing
+      const bad = sessionStale(r, epoch, ms, r.state);
+      if (bad) return bad;
       this.q.setOffline.run(username);
       if (r.state === 'online') this.emit({ type: 'presence', user: username, status: 'offline' });
       return { ok: true, wasOnline: r.state === 'online' };
     });
   }
 
-  async setStatus(username: string, epoch: number, status: UserStatus): Promise<OkResult | Stale | Unknown> {
+  async setStatus(username: string, epoch: number, status: UserStatus, ms?: MsRef): Promise<OkResult | Stale | Unknown> {
     if (!isStatus(status)) return stale('state');
     return this.tx((): OkResult | Stale | Unknown => {
       const r = this.q.userState.get(username) as UserRow | undefined;
       if (!r) return { ok: false, error: 'unknown' };
-      if (r.epoch !== epoch) return stale('epoch'); // [LOCK-6]
-      if (r.state !== 'online') return stale('state');
+      const bad = sessionStale(r, epoch, ms, 'online'); // [LOCK-6]
+      if (bad) return bad;
       this.q.setStatus.run(status, username);
       this.emit({ type: 'presence', user: username, status, msId: r.ms_id ?? undefined, address: r.address ?? undefined, publicKey: r.public_key });
       return { ok: true };
     });
   }
 
-  async checkSession(username: string, epoch: number): Promise<SessionCheck> {
+  async checkSession(username: string, epoch: number, ms?: MsRef): Promise<SessionCheck> {
     const r = this.q.userState.get(username) as UserRow | undefined;
     if (!r) return { ok: false, error: 'unknown' };
-    if (r.epoch !== epoch) return stale('epoch');
-    if (r.state !== 'online') return stale('state');
-    return { ok: true };
+    return sessionStale(r, epoch, ms, 'online') ?? { ok: true };
   }
 
   async expireLocks(now: number): Promise<string[]> {
@@ -430,6 +440,21 @@ export class SqliteStore implements Store {
 
   async offlineAllOfMs(msId: string, olderThanIncarnation?: number): Promise<FreedUsers> {
     return this.tx(() => this.freeUsersOf(msId, olderThanIncarnation));
+  }
+
+  async resetSessions(): Promise<FreedUsers> {
+    return this.tx(() => {
+      // [PERSIST-2] enrollments, locks and sessions do not survive a CRS restart; epochs do
+      const rows = this.q.heldUsers.all() as Array<{ username: string; state: string }>;
+      this.q.resetUsers.run();
+      this.q.resetMs.run();
+      const freed: FreedUsers = { offline: [], unlocked: [] };
+      for (const r of rows) (r.state === 'online' ? freed.offline : freed.unlocked).push(r.username);
+      freed.offline.sort();
+      freed.unlocked.sort();
+      for (const u of freed.offline) this.emit({ type: 'presence', user: u, status: 'offline' });
+      return freed;
+    });
   }
 
   /** Inside a transaction: set offline every user of `msId` (below `olderThan` when given). */
@@ -519,9 +544,12 @@ export class SqliteStore implements Store {
     return r ? msFromRow(r) : null;
   }
 
+  async locateMs(now: number, n = 3): Promise<MsInfo[]> {
+    return (this.q.locateMs.all(now, Math.max(0, Math.min(n, 1000))) as MsRow[]).map(msFromRow);
+  }
+
   async pickMs(now: number): Promise<MsInfo | null> {
-    const r = this.q.pickMs.get(now) as MsRow | undefined;
-    return r ? msFromRow(r) : null;
+    return (await this.locateMs(now, 1))[0] ?? null;
   }
 
   // ------------------------------------------------------------------------------------------
@@ -555,25 +583,29 @@ export class SqliteStore implements Store {
       const bad = this.checkActor(actor);
       if (bad) return bad;
       const from = actor.user;
-      if (to === from) return { ok: false, error: 'self' };
+      if (to === from) return { ok: false, error: 'self' }; // [ADD-6]
       const target = this.q.userState.get(to) as UserRow | undefined;
-      if (!target) return { ok: false, error: 'unknown' }; // [USER-2]
-      // [BLOCK-3] dropped silently: answered as if stored, nothing kept
-      if (this.q.isBlocked.get(to, from)) return { ok: true, outcome: 'blocked-silently' };
+      if (!target) return { ok: false, error: 'unknown' }; // [ADD-5]
+      if (this.q.isBlocked.get(from, to)) return { ok: false, error: 'forbidden' }; // [ADD-6]
       if (this.q.isBuddy.get(from, to)) return { ok: false, error: 'buddy' }; // [ADD-4]
       if (this.q.addExists.get(from, to)) return { ok: false, error: 'duplicate' }; // [ADD-4]
       if (this.q.addExists.get(to, from)) {
-        // A pending ADD in both directions is granted at once by the second ADD.
+        // [ADD-8] a pending ADD in both directions is granted at once by the second ADD
         if (this.contactCount(from) >= this.limits.maxContacts) return { ok: false, error: 'limit', which: 'contacts' };
         this.makeBuddies(from, to, now);
-        this.emit({ type: 'answer', from, to, decision: 'grant' });
         return { ok: true, outcome: 'granted' };
       }
       if (this.contactCount(from) >= this.limits.maxContacts) return { ok: false, error: 'limit', which: 'contacts' }; // [ADD-LIMIT-1]
+      if (this.q.isBlocked.get(to, from)) {
+        // [BLOCK-6] stored, pending in the sender's list, withheld from the target; nothing revealed
+        this.q.insertAdd.run(from, to, now);
+        return { ok: true, outcome: 'blocked-silently', time: now };
+      }
       if ((this.q.incomingCount.get(to) as number) >= this.limits.maxPendingAdds) return { ok: false, error: 'limit', which: 'pending' }; // [ADD-LIMIT-2]
-      this.q.insertAdd.run(from, to, now);
+      this.q.insertAdd.run(from, to, now); // [ADD-1]
       this.emit({ type: 'add', from, to, time: now });
       if (target.state === 'online') {
+        // [ADD-2] pushed at once, answered 200
         return { ok: true, outcome: 'delivered', time: now, targetMs: { msId: target.ms_id ?? '', incarnation: target.ms_incarnation ?? 0 } };
       }
       return { ok: true, outcome: 'stored', time: now };
@@ -585,15 +617,16 @@ export class SqliteStore implements Store {
       const bad = this.checkActor(actor);
       if (bad) return bad;
       const me = actor.user;
-      if (!this.q.addExists.get(from, me)) return { ok: false, error: 'no-pending' }; // [ADD-9]
+      // [ADD-9] an ADD withheld by a block cannot be answered either
+      if (!this.q.addExists.get(from, me) || this.q.isBlocked.get(me, from)) return { ok: false, error: 'no-pending' };
       if (decision === 'deny') {
         this.q.delAdd.run(from, me);
-        this.emit({ type: 'answer', from: me, to: from, decision: 'deny' });
+        this.emit({ type: 'answer', from: me, to: from, decision: 'deny' }); // [ANSWER-3]
         return { ok: true, outcome: 'denied' };
       }
       // the requester's pending entry turns into a buddy: only the answerer's list grows
       if (this.contactCount(me) >= this.limits.maxContacts) return { ok: false, error: 'limit', which: 'contacts' };
-      this.makeBuddies(me, from, now);
+      this.makeBuddies(me, from, now); // [ANSWER-2]
       this.emit({ type: 'answer', from: me, to: from, decision: 'grant' });
       return { ok: true, outcome: 'granted' };
     });
@@ -605,7 +638,7 @@ export class SqliteStore implements Store {
       if (bad) return bad;
       const me = actor.user;
       if (this.q.isBuddy.get(me, other)) {
-        // REM removes both directions
+        // [REM-1] both directions
         this.q.delBuddy.run(me, other);
         this.q.delBuddy.run(other, me);
         this.emit({ type: 'contact', owner: me, contact: { user: other, relation: 'none', status: 'offline' } });
@@ -613,10 +646,14 @@ export class SqliteStore implements Store {
         return { ok: true, removed: 'buddy' };
       }
       if (this.q.addExists.get(me, other)) {
-        // ... and withdraws an unanswered ADD: never delivered again [ADD-9]
+        // [REM-3] withdrawn: never delivered again
         this.q.delAdd.run(me, other);
         this.emit({ type: 'contact', owner: me, contact: { user: other, relation: 'none', status: 'offline' } });
         return { ok: true, removed: 'pending' };
+      }
+      if (this.q.isBlocked.get(me, other)) {
+        this.unblockIn(me, other); // [REM-4]
+        return { ok: true, removed: 'blocked' };
       }
       return { ok: false, error: 'not-contact' }; // [REM-2]
     });
@@ -627,17 +664,31 @@ export class SqliteStore implements Store {
       const bad = this.checkActor(actor);
       if (bad) return bad;
       const me = actor.user;
-      if (other === me) return { ok: false, error: 'self' };
-      if (!this.q.exists.get(other)) return { ok: false, error: 'unknown' };
-      if (this.q.isBlocked.get(me, other)) return { ok: true, already: true };
+      if (other === me) return { ok: false, error: 'self' }; // [BLOCK-7]
+      if (!this.q.exists.get(other)) return { ok: false, error: 'unknown' }; // [USER-2]
+      if (this.q.isBlocked.get(me, other)) return { ok: true, already: true }; // [BLOCK-7]
       if ((this.q.blockCount.get(me) as number) >= this.limits.maxBlocked) return { ok: false, error: 'limit', which: 'blocked' }; // [BLOCK-LIMIT-1]
+      // [BLOCK-1] no relation and no unanswered ADD either way, then the block
+      const wereBuddies = !!this.q.isBuddy.get(me, other);
+      const theirAdd = !!this.q.addExists.get(other, me);
+      this.q.delBuddy.run(me, other);
+      this.q.delBuddy.run(other, me);
+      this.q.delAdd.run(me, other);
+      this.q.delAdd.run(other, me);
       this.q.insertBlock.run(me, other);
-      this.q.delAdd.run(other, me); // an ADD from the blocked user is never delivered
+      // [BLOCK-2][BLOCK-4] to the blocked user it looks like a logout, a REM or a denial
+      this.emit({ type: 'presence', user: me, status: 'offline', to: other });
+      if (wereBuddies) this.emit({ type: 'contact', owner: other, contact: { user: me, relation: 'none', status: 'offline' } });
+      if (theirAdd) this.emit({ type: 'answer', from: me, to: other, decision: 'deny' });
       this.emit({ type: 'contact', owner: me, contact: { user: other, relation: 'blocked', status: 'offline' } });
-      // [BLOCK-3] the blocked user sees the blocker offline
-      if (this.q.isBuddy.get(other, me)) this.emit({ type: 'presence', user: me, status: 'offline', to: other });
       return { ok: true, already: false };
     });
+  }
+
+  /** Inside a transaction: lift `owner`'s block of `other` [BLOCK-5]. */
+  private unblockIn(owner: string, other: string): void {
+    this.q.delBlock.run(owner, other);
+    this.emit({ type: 'contact', owner, contact: { user: other, relation: 'none', status: 'offline' } });
   }
 
   async unblock(actor: Actor, other: string): Promise<UnblockResult> {
@@ -645,20 +696,9 @@ export class SqliteStore implements Store {
       const bad = this.checkActor(actor);
       if (bad) return bad;
       const me = actor.user;
-      if (!this.q.isBlocked.get(me, other)) return { ok: false, error: 'not-blocked' };
-      this.q.delBlock.run(me, other);
-      if (this.q.isBuddy.get(me, other)) {
-        this.emitBuddy(me, other);
-        const mine = this.q.buddyPeer.get(other, me) as PeerRow | undefined;
-        if (mine) {
-          const e = buddyEntry(mine);
-          this.emit({ type: 'presence', user: me, status: e.status, address: e.address, publicKey: e.publicKey, to: other });
-        }
-      } else if (this.q.addExists.get(me, other)) {
-        this.emit({ type: 'contact', owner: me, contact: { user: other, relation: 'pending', status: 'offline' } });
-      } else {
-        this.emit({ type: 'contact', owner: me, contact: { user: other, relation: 'none', status: 'offline' } });
-      }
+      if (!this.q.isBlocked.get(me, other)) return { ok: false, error: 'not-blocked' }; // [BLOCK-9]
+      // [BLOCK-5] withheld ADDs from `other` are deliverable again (pendingFor shows them)
+      this.unblockIn(me, other);
       return { ok: true };
     });
   }
@@ -702,28 +742,28 @@ export class SqliteStore implements Store {
     });
   }
 
-  async searchUsers(query: string, field: SearchField, cursor: string | null, limit: number, searcher?: string): Promise<SearchPage> {
+  async searchUsers(query: string, field: SearchField, cursor: string | null, limit: number): Promise<SearchPage> {
     const bad = checkSearch(query, field, cursor, this.limits);
     if (bad) return bad;
     // [SEARCH-3] pages of at most maxSearchResults
     const n = Math.max(1, Math.min(Number.isSafeInteger(limit) ? limit : this.limits.maxSearchResults, this.limits.maxSearchResults));
-    const like = '%' + escapeLike(query.toLowerCase()) + '%';
-    const cond =
-      field === 'username'
-        ? `username LIKE @like ESCAPE '\\'`
-        : field === 'name'
-          ? `lower(full_name) LIKE @like ESCAPE '\\'`
-          : field === 'location'
-            ? `lower(location) LIKE @like ESCAPE '\\'`
-            : `(username LIKE @like ESCAPE '\\' OR lower(full_name) LIKE @like ESCAPE '\\' OR lower(location) LIKE @like ESCAPE '\\')`;
-    const notBlocking = searcher ? 'AND NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = users.username AND k.blocked = @searcher)' : '';
-    const sql = `SELECT username, full_name, location FROM users WHERE username > @cursor AND ${cond} ${notBlocking} ORDER BY username LIMIT @n`;
+    // SQLite's LIKE ignores ASCII case; profile texts are ASCII [HDR-TEXT-1]
+    const prefix = escapeLike(query) + '%';
+    const sub = '%' + escapeLike(query) + '%';
+    const u = `username LIKE @prefix ESCAPE '\\'`;
+    const name = `full_name LIKE @sub ESCAPE '\\'`;
+    const loc = `location LIKE @sub ESCAPE '\\'`;
+    const cond = field === 'username' ? u : field === 'name' ? name : field === 'location' ? loc : `(${u} OR ${name} OR ${loc})`;
+    const sql = `SELECT username, full_name, location FROM users WHERE username > @cursor AND ${cond} ORDER BY username LIMIT @n`;
     let stmt = this.searchCache.get(sql);
     if (!stmt) {
       stmt = this.db.prepare(sql);
       this.searchCache.set(sql, stmt);
     }
-    const rows = stmt.all({ like, cursor: cursor ?? '', n: n + 1, ...(searcher ? { searcher } : {}) }) as Array<{
+    const params: Record<string, string | number> = { cursor: cursor ?? '', n: n + 1 };
+    if (field !== 'username') params.sub = sub;
+    if (field === 'username' || field === 'any') params.prefix = prefix;
+    const rows = stmt.all(params) as Array<{
       username: string;
       full_name: string;
       location: string;

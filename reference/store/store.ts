@@ -9,7 +9,8 @@
 // - Time is passed in (`now`, milliseconds since the Unix epoch) so that tests control it.
 // - Every session-bound write names its actor with the epoch of the actor's lock grant; a write
 //   whose epoch is not the user's current epoch, or whose user is not online, is refused with
-//   `{ ok: false, error: 'stale' }` (the CRS answers 410 ERR_STALE_EPOCH) [LOCK-6].
+//   `{ ok: false, error: 'stale' }` (the CRS answers 410 ERR_STALE_EPOCH) [LOCK-6]; when the
+//   actor names its MS enrollment (`ms`), a write from another MS incarnation is refused too.
 //   `{ user, admin: true }` skips that check: for the operator's CLI and for seeding test data.
 // - Every operation is atomic, race-free among concurrent callers of one store and, for
 //   PostgreSQL, among several processes on one database.
@@ -135,8 +136,9 @@ export interface SearchResult {
   location?: string;
 }
 
-/** Who performs a session-bound operation: a logged-in user (epoch-checked) or the operator. */
-export type Actor = { user: string; epoch: number } | { user: string; admin: true };
+/** Who performs a session-bound operation: a logged-in user (epoch-checked, and checked to be
+ *  held by `ms` when given [LOCK-6]) or the operator. */
+export type Actor = { user: string; epoch: number; ms?: MsRef } | { user: string; admin: true };
 
 // ---------------------------------------------------------------------------------------------
 // Results
@@ -187,17 +189,21 @@ export type AddResult =
   | { ok: true; outcome: 'delivered'; time: number; targetMs: MsRef }
   /** Stored until answered or withdrawn; the target is offline (202). */
   | { ok: true; outcome: 'stored'; time: number }
-  /** The target had a pending ADD to the sender: both are buddies now (DESIGN 5). */
+  /** [ADD-8] The target had a pending ADD to the sender: both are buddies now (200). */
   | { ok: true; outcome: 'granted' }
-  /** The target blocks the sender: answer 202 and drop it, revealing nothing [BLOCK-3]. */
-  | { ok: true; outcome: 'blocked-silently' }
+  /** [BLOCK-6] The target blocks the sender: stored as pending in the sender's list, never
+   *  delivered while the block lasts; answer 202 as if stored, revealing nothing. */
+  | { ok: true; outcome: 'blocked-silently'; time: number }
   | { ok: false; error: 'unknown' }
   /** [ADD-4] 409: already buddies. */
   | { ok: false; error: 'buddy' }
   /** [ADD-4] 409: this ADD is pending already. */
   | { ok: false; error: 'duplicate' }
+  /** [ADD-6] 403: an ADD to oneself. */
   | { ok: false; error: 'self' }
-  /** [ADD-LIMIT-1] the sender's list is full, or [ADD-LIMIT-2] the target has too many pending. */
+  /** [ADD-6] 403: the target is on the sender's own block list. */
+  | { ok: false; error: 'forbidden' }
+  /** [ADD-LIMIT-1] the sender's list is full, or [ADD-LIMIT-2] the target has too many pending (413). */
   | { ok: false; error: 'limit'; which: 'contacts' | 'pending' }
   | Stale;
 
@@ -209,19 +215,23 @@ export type AnswerResult =
   | Stale;
 
 export type RemoveResult =
-  | { ok: true; removed: 'buddy' | 'pending' }
+  /** [REM-1] a buddy, both directions; [REM-3] one's unanswered ADD; [REM-4] a blocked user, unblocked. */
+  | { ok: true; removed: 'buddy' | 'pending' | 'blocked' }
   /** [REM-2] 404 */
   | { ok: false; error: 'not-contact' }
   | Stale;
 
 export type BlockResult =
+  /** [BLOCK-7] `already`: was blocked, nothing changed. */
   | { ok: true; already: boolean }
   | Unknown
+  /** [BLOCK-7] 403 */
   | { ok: false; error: 'self' }
   /** [BLOCK-LIMIT-1] */
   | { ok: false; error: 'limit'; which: 'blocked' }
   | Stale;
 
+/** 'not-blocked': [BLOCK-9] 404 ERR_NOT_CONTACT. */
 export type UnblockResult = { ok: true } | { ok: false; error: 'not-blocked' } | Stale;
 
 export type SearchPage = { ok: true; results: SearchResult[]; nextCursor: string | null } | Invalid;
@@ -238,7 +248,7 @@ export type StoreEvent =
   | { type: 'presence'; origin: string; user: string; status: Presence; msId?: string; address?: string; publicKey?: string; to?: string }
   /** An entry of `owner`'s contact list changed; relation 'none' = removed. */
   | { type: 'contact'; origin: string; owner: string; contact: ContactEntry | { user: string; relation: 'none'; status: 'offline' } }
-  /** A new ADD to push to `to` when online. */
+  /** A new ADD to push to `to` when online [ADD-2] (none for an ADD withheld by a block). */
   | { type: 'add'; origin: string; from: string; to: string; time: number }
   /** `from` answered the ADD that `to` had sent. */
   | { type: 'answer'; origin: string; from: string; to: string; decision: Decision }
@@ -268,19 +278,25 @@ export interface Store {
   // The lock and the session (DESIGN 4)
   /** [LOCK-1][LOCK-2] Grant the login lock: offline, or locked with an expired lease. Raises the epoch. */
   tryLock(username: string, ms: MsRef, now: number, leaseMs: number): Promise<LockResult>;
-  /** Release a lock without logging in (wrong password). Requires the current epoch and state locked. */
-  unlock(username: string, epoch: number): Promise<OkResult | Stale | Unknown>;
-  /** Convert the lock into a session: current epoch, lease not expired, held by that same MS enrollment. */
+  /** [LOCK-8] Release a lock without logging in (wrong password): current epoch (from the holder
+   *  `ms` when given); a record already offline with that epoch is answered ok and unchanged. */
+  unlock(username: string, epoch: number, ms?: MsRef): Promise<OkResult | Stale | Unknown>;
+  /** [LOGIN-10][LOCK-11] Convert the lock into a session: current epoch, lease not expired, held by
+   *  that same MS enrollment, which is still enrolled. Returns the login bundle [LOGIN-12]. */
   goOnline(username: string, epoch: number, ms: MsRef, address: string, status: UserStatus, now: number): Promise<OnlineResult>;
-  /** End the session (or the lock) of that epoch. */
-  goOffline(username: string, epoch: number): Promise<OfflineResult>;
-  setStatus(username: string, epoch: number, status: UserStatus): Promise<OkResult | Stale | Unknown>;
-  /** Is `epoch` the current epoch of an online `username`? For session-bound reads. */
-  checkSession(username: string, epoch: number): Promise<SessionCheck>;
+  /** [LOGOUT-5] End the session (or the lock) of that epoch; already offline with it: ok, unchanged. */
+  goOffline(username: string, epoch: number, ms?: MsRef): Promise<OfflineResult>;
+  /** [PRESENCE-3] */
+  setStatus(username: string, epoch: number, status: UserStatus, ms?: MsRef): Promise<OkResult | Stale | Unknown>;
+  /** Is `epoch` the current epoch of an online `username` (held by `ms` when given)? For session-bound reads. */
+  checkSession(username: string, epoch: number, ms?: MsRef): Promise<SessionCheck>;
   /** Free every lock whose lease ended at or before `now`; returns those users. */
   expireLocks(now: number): Promise<string[]>;
-  /** Set offline every user online or locked at `msId` (only incarnations below `olderThanIncarnation` when given). */
+  /** [LOCK-9] Set offline every user online or locked at `msId` (only incarnations below `olderThanIncarnation` when given). */
   offlineAllOfMs(msId: string, olderThanIncarnation?: number): Promise<FreedUsers>;
+  /** [PERSIST-2] A CRS starting: no MS enrolled, every user record offline (epochs kept). Call it at
+   *  the start of the only CRS process on the data (never from tools such as `imsp user`). */
+  resetSessions(): Promise<FreedUsers>;
 
   // Messaging Servers
   /** [ENROLL-6] Enroll; a higher incarnation replaces the old one and frees all its users. */
@@ -293,20 +309,23 @@ export interface Store {
   expireMs(now: number): Promise<Array<MsRef & { freed: FreedUsers }>>;
   listMs(): Promise<MsInfo[]>;
   getMs(msId: string): Promise<MsInfo | null>;
-  /** LOCATE: the live MS with the lowest load/capacity that is not full; null when none. */
+  /** [LOCATE-1] Live, not full MSs, at most `n` (default 3): lowest load/capacity first, then lower
+   *  load, then Ms-id in octet order. Empty: answer 503 [LOCATE-3]. */
+  locateMs(now: number, n?: number): Promise<MsInfo[]>;
+  /** The first of locateMs, or null. */
   pickMs(now: number): Promise<MsInfo | null>;
 
   // Contacts (DESIGN 5)
   addRequest(actor: Actor, to: string, now: number): Promise<AddResult>;
   /** `actor` answers the pending ADD that `from` sent. */
   answer(actor: Actor, from: string, decision: Decision, now: number): Promise<AnswerResult>;
-  /** REM: remove a buddy (both directions) or withdraw one's unanswered ADD. */
+  /** REM: remove a buddy (both directions), withdraw one's unanswered ADD, or unblock [REM-1..4]. */
   remove(actor: Actor, other: string): Promise<RemoveResult>;
   block(actor: Actor, other: string): Promise<BlockResult>;
   unblock(actor: Actor, other: string): Promise<UnblockResult>;
   /** The contact list: buddies, ADDs sent and unanswered ('pending'), blocked users; by username. */
   listContacts(username: string): Promise<ContactEntry[]>;
-  /** Incoming unanswered ADDs to `username`, oldest first [ADD-9]. */
+  /** [ADD-3] Incoming unanswered, deliverable ADDs to `username` (none from users it blocks), oldest first. */
   pendingFor(username: string): Promise<PendingAdd[]>;
   /** Online buddies of `username` that should see its presence (neither blocks the other). */
   watchers(username: string): Promise<Watcher[]>;
@@ -315,10 +334,11 @@ export interface Store {
   getProfile(username: string): Promise<Profile | null>;
   /** [PROFILE-3] Set fields of the actor's own profile (absent fields unchanged). */
   setProfile(actor: Actor, profile: Partial<Profile>): Promise<ProfileResult>;
-  /** [SEARCH-2][SEARCH-3] Case-insensitive substring search, paged by username after `cursor`.
-   *  With `searcher`, users who block the searcher are left out. */
-  searchUsers(query: string, field: SearchField, cursor: string | null, limit: number, searcher?: string): Promise<SearchPage>;
-  /** PASSWD: replace the verifier and the sealed key blob. */
+  /** [SEARCH-1..4] Case-insensitive: a prefix of the username, a substring of Full-name or
+   *  Location, or any of the three; by username after `cursor` (the last username of the previous
+   *  page); at most min(limit, maxSearchResults). Reveals no block lists [SEARCH-5]. */
+  searchUsers(query: string, field: SearchField, cursor: string | null, limit: number): Promise<SearchPage>;
+  /** [PASSWD-3] Replace the verifier and the sealed key blob together. */
   passwd(actor: Actor, verifier: Verifier, keyBlob: string): Promise<PasswdResult>;
 
   // Change feed
@@ -416,12 +436,15 @@ export function validateNewUser(u: NewUser): string | null {
   const v = validateVerifier(u.verifier);
   if (v) return v;
   if (!PUBLIC_KEY_RE.test(u.publicKey)) return 'publicKey';
-  if (!KEY_BLOB_RE.test(u.keyBlob)) return 'keyBlob';
+  if (!isKeyBlob(u.keyBlob)) return 'keyBlob';
   return u.profile ? validateProfile(u.profile) : null;
 }
 
+/** [REGISTER-4][PASSWD-3] The key blob's syntax, and its log2N from 10 to 20. */
 export function isKeyBlob(s: string): boolean {
-  return KEY_BLOB_RE.test(s);
+  if (!KEY_BLOB_RE.test(s)) return false;
+  const log2N = Number(s.split('.')[2]);
+  return log2N >= 10 && log2N <= 20;
 }
 export function isHostPort(s: string): boolean {
   return HOSTPORT_RE.test(s);
@@ -448,6 +471,11 @@ export function stale(detail: Stale['detail']): Stale {
 
 export function isAdmin(a: Actor): a is { user: string; admin: true } {
   return 'admin' in a && a.admin === true;
+}
+
+/** The MS enrollment an actor names, if any. */
+export function actorMs(a: Actor): MsRef | undefined {
+  return 'ms' in a ? a.ms : undefined;
 }
 
 export interface OpenStoreOptions {

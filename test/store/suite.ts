@@ -256,6 +256,45 @@ export function storeSuite(h: StoreHarness): void {
         assert.deepEqual(await store.checkSession('alice', a.epoch), { ok: false, error: 'stale', detail: 'state' });
       });
 
+      test('[LOCK-6][LOCK-8] requests naming another MS incarnation than the holder are refused', async (t) => {
+        const { store } = await setup(t, h);
+        await users(store, 'alice', 'bob');
+        await enroll(store, MS1);
+        await enroll(store, MS2);
+        const a = await login(store, 'alice', MS1);
+        const wrong = { ok: false, error: 'stale', detail: 'wrong-ms' };
+        assert.deepEqual(await store.setStatus('alice', a.epoch, 'away', MS2), wrong);
+        assert.deepEqual(await store.checkSession('alice', a.epoch, MS2), wrong);
+        assert.deepEqual(await store.addRequest({ ...a, ms: MS2 }, 'bob', T0), wrong);
+        assert.deepEqual(await store.goOffline('alice', a.epoch, MS2), wrong);
+        assert.deepEqual(await store.checkSession('alice', a.epoch, MS1), { ok: true });
+        assert.deepEqual(await store.addRequest({ ...a, ms: MS1 }, 'bob', T0), { ok: true, outcome: 'stored', time: T0 });
+        assert.deepEqual(await store.goOffline('alice', a.epoch, MS1), { ok: true, wasOnline: true });
+        const l = await store.tryLock('bob', MS1, T0, LEASE);
+        assert.ok(l.ok);
+        assert.deepEqual(await store.unlock('bob', l.epoch, MS2), wrong);
+        assert.deepEqual(await store.unlock('bob', l.epoch, MS1), { ok: true });
+        // [LOCK-8] repeated: answered ok, nothing changes
+        assert.deepEqual(await store.unlock('bob', l.epoch, MS1), { ok: true });
+        assert.deepEqual((await store.getUser('bob'))?.epoch, l.epoch);
+      });
+
+      test('[PERSIST-2] a CRS start: no MS enrolled, every record offline, epochs kept', async (t) => {
+        const { store } = await setup(t, h);
+        await users(store, 'alice', 'bob', 'carol');
+        await enroll(store, MS1);
+        const a = await login(store, 'alice');
+        const b = await store.tryLock('bob', MS1, T0, LEASE);
+        assert.ok(b.ok);
+        assert.deepEqual(await store.resetSessions(), { offline: ['alice'], unlocked: ['bob'] });
+        assert.deepEqual(await store.listMs(), []);
+        for (const u of ['alice', 'bob', 'carol']) assert.deepEqual((await store.getUser(u))?.state, { kind: 'offline' });
+        await enroll(store, { msId: 'ms1', incarnation: 2 });
+        const a2 = await store.tryLock('alice', { msId: 'ms1', incarnation: 2 }, T0, LEASE);
+        assert.ok(a2.ok);
+        assert.equal(a2.epoch, a.epoch + 1);
+      });
+
       test('[LOCK-1] many concurrent locks of one user on one store: exactly one wins', async (t) => {
         const { store } = await setup(t, h);
         await users(store, 'alice');
@@ -360,6 +399,27 @@ export function storeSuite(h: StoreHarness): void {
         assert.deepEqual(await store.offlineAllOfMs('ms2', 2), { offline: ['bob'], unlocked: [] });
       });
 
+      test('[LOCATE-1] at most three live, not full MSs: by load/capacity, then load, then Ms-id', async (t) => {
+        const { store } = await setup(t, h);
+        assert.deepEqual(await store.locateMs(T0), []);
+        for (const [id, cap, load] of [
+          ['m-b', 10, 5],
+          ['m-a', 20, 10],
+          ['m-c', 4, 1],
+          ['m-d', 100, 100],
+          ['m-e', 8, 2],
+          ['m_f', 2, 1],
+          ['m-g', 4, 1],
+        ] as const) {
+          await enroll(store, { msId: id, incarnation: 1 }, cap);
+          await store.renewMs({ msId: id, incarnation: 1 }, T0, MS_LEASE, load);
+        }
+        // ratios: m-c .25 (load 1), m-g .25 (1), m-e .25 (2), m_f .5 (1), m-b .5 (5), m-a .5 (10), m-d full
+        assert.deepEqual((await store.locateMs(T0)).map((m) => m.msId), ['m-c', 'm-g', 'm-e']);
+        assert.deepEqual((await store.locateMs(T0, 10)).map((m) => m.msId), ['m-c', 'm-g', 'm-e', 'm_f', 'm-b', 'm-a']);
+        assert.equal((await store.pickMs(T0))?.msId, 'm-c');
+      });
+
       test('LOCATE picks the live MS with the lowest load/capacity and never a full one', async (t) => {
         const { store } = await setup(t, h);
         assert.equal(await store.pickMs(T0), null);
@@ -402,8 +462,8 @@ export function storeSuite(h: StoreHarness): void {
         const r1 = await store.addRequest(a, 'bob', T0 + 5);
         assert.deepEqual(r1, { ok: true, outcome: 'stored', time: T0 + 5 });
         assert.deepEqual(await store.addRequest(a, 'bob', T0 + 6), { ok: false, error: 'duplicate' });
-        assert.deepEqual(await store.addRequest(a, 'alice', T0), { ok: false, error: 'self' });
-        assert.deepEqual(await store.addRequest(a, 'nobody', T0), { ok: false, error: 'unknown' });
+        assert.deepEqual(await store.addRequest(a, 'alice', T0), { ok: false, error: 'self' }); // [ADD-6]
+        assert.deepEqual(await store.addRequest(a, 'nobody', T0), { ok: false, error: 'unknown' }); // [ADD-5]
         await login(store, 'carol');
         assert.deepEqual(await store.addRequest(a, 'carol', T0 + 7), { ok: true, outcome: 'delivered', time: T0 + 7, targetMs: MS1 });
         assert.deepEqual(await store.listContacts('alice'), [
@@ -447,18 +507,31 @@ export function storeSuite(h: StoreHarness): void {
         assert.deepEqual(await store.listContacts('alice'), [{ user: 'bob', relation: 'buddy', status: 'online', address: '127.0.0.1:20003', publicKey: (await store.getUser('bob'))?.publicKey }]);
       });
 
-      test('a pending ADD in both directions is granted at once by the second ADD', async (t) => {
+      test('[ADD-8] a pending ADD in both directions is granted at once by the second ADD, with CONTACT to both', async (t) => {
         const { store } = await setup(t, h);
         await users(store, 'alice', 'bob');
+        const first = nextEvent(store, (e) => e.type === 'add');
         await store.addRequest({ user: 'alice', admin: true }, 'bob', T0);
+        await first;
+        const rec = recorder(store);
+        const second = nextEvent(store, (e) => e.type === 'contact' && e.owner === 'alice');
         assert.deepEqual(await store.addRequest({ user: 'bob', admin: true }, 'alice', T0), { ok: true, outcome: 'granted' });
+        await second;
+        rec.stop();
+        assert.deepEqual(
+          rec.events.map((e) => [e.type, e.type === 'contact' ? e.owner : '']),
+          [
+            ['contact', 'bob'],
+            ['contact', 'alice'],
+          ],
+        );
         assert.deepEqual(await store.listContacts('alice'), [{ user: 'bob', relation: 'buddy', status: 'offline' }]);
         assert.deepEqual(await store.listContacts('bob'), [{ user: 'alice', relation: 'buddy', status: 'offline' }]);
         assert.deepEqual(await store.pendingFor('alice'), []);
         assert.deepEqual(await store.pendingFor('bob'), []);
       });
 
-      test('[REM-2] REM removes both directions, withdraws an unanswered ADD, and refuses a stranger', async (t) => {
+      test('[REM-1][REM-2][REM-3][REM-4] REM removes both directions, withdraws an unanswered ADD, unblocks, and refuses a stranger', async (t) => {
         const { store } = await setup(t, h);
         await users(store, 'alice', 'bob', 'carol');
         await buddies(store, 'alice', 'bob');
@@ -467,50 +540,83 @@ export function storeSuite(h: StoreHarness): void {
         assert.deepEqual(await store.remove(A, 'bob'), { ok: true, removed: 'buddy' });
         assert.deepEqual(await store.listContacts('bob'), []);
         assert.deepEqual(await store.remove(A, 'carol'), { ok: true, removed: 'pending' });
-        // [ADD-9] withdrawn: never delivered again
+        // [REM-3] withdrawn: never delivered again
         assert.deepEqual(await store.pendingFor('carol'), []);
         assert.deepEqual(await store.listContacts('alice'), []);
         assert.deepEqual(await store.remove(A, 'bob'), { ok: false, error: 'not-contact' });
         assert.deepEqual(await store.remove(A, 'nobody'), { ok: false, error: 'not-contact' });
+        // [REM-4] REM of a blocked user unblocks
+        await store.block(A, 'bob');
+        assert.deepEqual(await store.remove(A, 'bob'), { ok: true, removed: 'blocked' });
+        assert.deepEqual(await store.listContacts('alice'), []);
       });
 
-      test('[BLOCK-3] a blocked user sees the blocker offline and its ADDs vanish silently', async (t) => {
+      test('[BLOCK-1][BLOCK-2][BLOCK-4] BLOCK removes the relation and ADDs both ways; to the blocked user it looks like a logout and a REM', async (t) => {
         const { store } = await setup(t, h);
-        await users(store, 'alice', 'bob', 'mallory');
+        await users(store, 'alice', 'bob', 'mallory', 'carol');
         await enroll(store);
         await buddies(store, 'alice', 'bob');
         await store.addRequest({ user: 'mallory', admin: true }, 'alice', T0);
+        await store.addRequest({ user: 'alice', admin: true }, 'carol', T0);
         const a = await login(store, 'alice');
-        const b = await login(store, 'bob');
-        const seen = nextEvent(store, (e) => e.type === 'presence' && e.to === 'bob');
+        // the feed may be asynchronous (PostgreSQL): record once bob's login was heard
+        const bobOnline = nextEvent(store, (e) => e.type === 'presence' && e.user === 'bob');
+        await login(store, 'bob');
+        await bobOnline;
+        const rec = recorder(store);
+        const last = nextEvent(store, (e) => e.type === 'contact' && e.owner === 'alice' && e.contact.user === 'bob');
         assert.deepEqual(await store.block(a, 'bob'), { ok: true, already: false });
+        await last;
+        const ev = rec.events.map(({ origin: _o, ...e }) => e);
+        assert.deepEqual(ev, [
+          { type: 'presence', user: 'alice', status: 'offline', to: 'bob' },
+          { type: 'contact', owner: 'bob', contact: { user: 'alice', relation: 'none', status: 'offline' } },
+          { type: 'contact', owner: 'alice', contact: { user: 'bob', relation: 'blocked', status: 'offline' } },
+        ]);
+        rec.stop();
+        // [BLOCK-7] blocking again changes nothing; oneself is forbidden; unknown users are unknown
         assert.deepEqual(await store.block(a, 'bob'), { ok: true, already: true });
-        const ev = await seen;
-        assert.deepEqual(ev, { type: 'presence', origin: store.id, user: 'alice', status: 'offline', to: 'bob' });
-        // bob's list shows alice offline; alice's shows bob blocked
-        assert.deepEqual(await store.listContacts('bob'), [{ user: 'alice', relation: 'buddy', status: 'offline' }]);
-        assert.deepEqual(await store.listContacts('alice'), [{ user: 'bob', relation: 'blocked', status: 'offline' }]);
-        assert.deepEqual(await store.watchers('alice'), []);
-        assert.deepEqual(await store.watchers('bob'), []);
-        // an ADD from a blocked user: answered as stored, dropped
-        assert.deepEqual(await store.block(a, 'mallory'), { ok: true, already: false });
-        assert.deepEqual(await store.pendingFor('alice'), []);
-        assert.deepEqual(await store.addRequest({ user: 'mallory', admin: true }, 'alice', T0), { ok: true, outcome: 'blocked-silently' });
-        assert.deepEqual(await store.pendingFor('alice'), []);
         assert.deepEqual(await store.block(a, 'alice'), { ok: false, error: 'self' });
         assert.deepEqual(await store.block(a, 'nobody'), { ok: false, error: 'unknown' });
-        // unblock restores the buddy and its presence
-        const back = nextEvent(store, (e) => e.type === 'presence' && e.to === 'bob');
-        assert.deepEqual(await store.unblock(a, 'bob'), { ok: true });
-        const ev2 = await back;
-        assert.equal(ev2.type === 'presence' && ev2.status, 'online');
-        assert.deepEqual(await store.unblock(a, 'bob'), { ok: false, error: 'not-blocked' });
-        assert.deepEqual((await store.listContacts('alice')).map((c) => [c.user, c.relation, c.status]), [
-          ['bob', 'buddy', 'online'],
-          ['mallory', 'blocked', 'offline'],
+        assert.deepEqual(await store.listContacts('bob'), []);
+        assert.deepEqual(await store.listContacts('alice'), [
+          { user: 'bob', relation: 'blocked', status: 'offline' },
+          { user: 'carol', relation: 'pending', status: 'offline' },
         ]);
-        assert.deepEqual(await store.watchers('alice'), [{ user: 'bob', msId: 'ms1', incarnation: 1 }]);
-        assert.equal(b.user, 'bob');
+        assert.deepEqual(await store.watchers('alice'), []);
+        // [BLOCK-4] blocking a user whose ADD is unanswered looks like a denial to him
+        const denial = nextEvent(store, (e) => e.type === 'answer' && e.to === 'mallory');
+        assert.deepEqual(await store.block(a, 'mallory'), { ok: true, already: false });
+        assert.deepEqual(await denial, { type: 'answer', origin: store.id, from: 'alice', to: 'mallory', decision: 'deny' });
+        assert.deepEqual(await store.pendingFor('alice'), []);
+        assert.deepEqual(await store.listContacts('mallory'), []);
+      });
+
+      test('[BLOCK-6][BLOCK-5][ADD-6] an ADD from a blocked user is stored, withheld until UNBLOCK; an ADD to a user one blocks is forbidden', async (t) => {
+        const { store } = await setup(t, h);
+        await users(store, 'alice', 'mallory');
+        await enroll(store);
+        const a = await login(store, 'alice');
+        const m = await login(store, 'mallory');
+        await store.block(a, 'mallory');
+        assert.deepEqual(await store.addRequest(a, 'mallory', T0), { ok: false, error: 'forbidden' });
+        const rec = recorder(store);
+        assert.deepEqual(await store.addRequest(m, 'alice', T0 + 9), { ok: true, outcome: 'blocked-silently', time: T0 + 9 });
+        // pending in mallory's list, as any stored ADD; a second one is a duplicate, as any
+        assert.deepEqual(await store.listContacts('mallory'), [{ user: 'alice', relation: 'pending', status: 'offline' }]);
+        assert.deepEqual(await store.addRequest(m, 'alice', T0 + 10), { ok: false, error: 'duplicate' });
+        // withheld: not in alice's pending list, nor in her bundle, nor answerable
+        assert.deepEqual(await store.pendingFor('alice'), []);
+        assert.deepEqual(await store.answer(a, 'mallory', 'grant', T0), { ok: false, error: 'no-pending' });
+        // [BLOCK-5] UNBLOCK: CONTACT none to alice; the ADD becomes deliverable
+        const done = nextEvent(store, (e) => e.type === 'contact' && e.owner === 'alice');
+        assert.deepEqual(await store.unblock(a, 'mallory'), { ok: true });
+        assert.deepEqual(await done, { type: 'contact', origin: store.id, owner: 'alice', contact: { user: 'mallory', relation: 'none', status: 'offline' } });
+        rec.stop();
+        assert.deepEqual(rec.events.filter((e) => e.type === 'add'), []);
+        assert.deepEqual(await store.pendingFor('alice'), [{ from: 'mallory', to: 'alice', time: T0 + 9 }]);
+        assert.deepEqual(await store.unblock(a, 'mallory'), { ok: false, error: 'not-blocked' });
+        assert.deepEqual(await store.answer(a, 'mallory', 'grant', T0), { ok: true, outcome: 'granted' });
       });
 
       test('[ADD-LIMIT-1][ADD-LIMIT-2][BLOCK-LIMIT-1] list sizes are bounded', async (t) => {
@@ -641,25 +747,31 @@ export function storeSuite(h: StoreHarness): void {
         assert.equal(lyon.results.length, 10);
         assert.equal(lyon.nextCursor, null);
         assert.deepEqual(lyon.results[0], { username: 'user000', fullName: 'Even Person', location: 'Lyon' });
-        const any = await store.searchUsers('ze', 'any', null, 50);
+        const any = await store.searchUsers('ZE', 'any', null, 50);
         assert.ok(any.ok);
         assert.deepEqual(any.results, [{ username: 'zed' }]);
+        // a username matches by prefix only; names and locations by substring
+        assert.deepEqual(await store.searchUsers('ser0', 'username', null, 50), { ok: true, results: [], nextCursor: null });
+        const sub = await store.searchUsers('yo', 'any', null, 50);
+        assert.ok(sub.ok);
+        assert.equal(sub.results.length, 10);
         // LIKE wildcards are literal
         for (const q of ['%', '_', '\\']) {
           const r = await store.searchUsers(q, 'any', null, 50);
           assert.deepEqual(r, { ok: true, results: [], nextCursor: null }, q);
         }
         assert.deepEqual(await store.searchUsers('x'.repeat(65), 'any', null, 10), { ok: false, error: 'invalid', detail: 'query' });
+        assert.deepEqual(await store.searchUsers('', 'any', null, 10), { ok: false, error: 'invalid', detail: 'query' });
         assert.deepEqual(await store.searchUsers('x', 'any', 'Not A Name', 10), { ok: false, error: 'invalid', detail: 'cursor' });
       });
 
-      test('[BLOCK-3] search leaves out users who block the searcher', async (t) => {
+      test('[SEARCH-5] search reveals no block: a user who blocks the searcher is found as any other', async (t) => {
         const { store } = await setup(t, h);
         await users(store, 'anna', 'anne', 'annie');
         await store.block({ user: 'anne', admin: true }, 'annie');
-        const r = await store.searchUsers('ann', 'username', null, 10, 'annie');
+        const r = await store.searchUsers('ann', 'username', null, 10);
         assert.ok(r.ok);
-        assert.deepEqual(r.results.map((x) => x.username), ['anna', 'annie']);
+        assert.deepEqual(r.results.map((x) => x.username), ['anna', 'anne', 'annie']);
       });
     });
 

@@ -11,3 +11,4 @@ export * from './keys.js';
 export * from './scram.js';
 export * from './sealed.js';
 export * from './key-blob.js';
+export * from './p2p.js';

@@ -157,7 +157,14 @@ export class PeerSession {
 
   private async request(msg: RequestMessage): Promise<void> {
     if (!this.live) throw linkError('ERR_SESSION_ENDED', `no session with ${this.peer}`);
-    const res = await this.link.request(msg);
+    let res = await this.link.request(msg);
+    // [RATE-6] a peer that rate-limits MSG (RATE-7) says when to try again: wait, then resend, a few times.
+    for (let attempt = 0; res.status === 429 && attempt < 3 && this.live; attempt++) {
+      const ra = Number(header(res, 'Retry-after') ?? '1000');
+      await new Promise((r) => setTimeout(r, Number.isFinite(ra) ? Math.min(Math.max(ra, 1), 60_000) : 1000));
+      if (!this.live) break;
+      res = await this.link.request(msg);
+    }
     if (res.status !== 200) {
       const code = (header(res, 'Error-code') ?? 'ERR_INTERNAL') as ErrorCode;
       throw linkError(code, `${this.peer} answered ${res.status} ${res.reason}`);

@@ -1,7 +1,7 @@
 // Two or more reference clients with injected contact books and no servers: the peer-to-peer layer
 // on its own. Also a raw "attacker" peer that speaks INIT and SEALED by hand.
 import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +83,10 @@ export class RawPeer {
     this.waiters = [];
     for (const f of w) f();
   }
+  /** Wraps an accepted socket (a hand-driven responder). */
+  static wrap(socket: Socket): RawPeer {
+    return new RawPeer(socket);
+  }
   static async connect(addr: string): Promise<RawPeer> {
     const { host, port } = parseHostPort(addr);
     const s = connect({ host, port });
@@ -117,4 +121,26 @@ export class RawPeer {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+/** A listening hand-driven peer: each accepted connection is handed over as a RawPeer. */
+export async function rawListener(onPeer: (p: RawPeer) => void): Promise<{ address: string; server: Server; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    onPeer(RawPeer.wrap(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const a = server.address();
+  if (a === null || typeof a === 'string') throw new Error('no address');
+  return {
+    address: `127.0.0.1:${a.port}`,
+    server,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
 }

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { header } from '../../generated/index.js';
-import { buildInit, openInitAck } from '../../reference/crypto/p2p.js';
+import { buildInit, buildInitAck, openInit, openInitAck } from '../../reference/crypto/p2p.js';
 import { generateIdentity } from '../../reference/crypto/keys.js';
-import { RawPeer, befriend, closePeers, contactRecord, makePeer, next } from './p2p-harness.js';
+import { RawPeer, befriend, closePeers, contactRecord, makePeer, next, rawListener } from './p2p-harness.js';
 
 test('[P2P-1] [MSG-1] [P2P-12] INIT/INIT-ACK opens a session; MSG text and TYPING arrive; BYE drops the keys on both sides', async (t) => {
   const alice = await makePeer('alice');
@@ -341,4 +341,65 @@ test('[TYPING-2] a typing state not renewed in time is reported as paused; [TYPI
   await alice.client.typing('bob', 'erased');
   await erased;
   assert.deepEqual(seen, ['typing', 'paused', 'erased']);
+});
+
+/** A hand-driven responder 'bob' for `alice`: answers INIT with a real (or tampered) INIT-ACK, then `script`. */
+async function fakeResponder(
+  t: { after: (fn: () => Promise<void> | void) => void },
+  alice: { name: string; identity: ReturnType<typeof generateIdentity> },
+  opts: { signWith?: ReturnType<typeof generateIdentity>; script?: (raw: RawPeer, keys: { send: Buffer; receive: Buffer }) => Promise<void> },
+) {
+  const bob = { name: 'bob', identity: generateIdentity() };
+  let report!: (closedWithoutMore: boolean) => void;
+  const after = new Promise<boolean>((r) => (report = r));
+  const listener = await rawListener((raw) => {
+    void (async () => {
+      const init = await raw.read();
+      if (!init || init.kind !== 'request' || init.method !== 'INIT') return;
+      const accepted = openInit(init, { self: 'bob', identity: bob.identity, lookup: () => ({ relation: 'buddy', publicKey: alice.identity.publicKey }), now: Date.now(), maxClockSkew: 300000 });
+      const { message, keys } = buildInitAck({ init: accepted, identity: opts.signWith ?? bob.identity, time: Date.now() });
+      raw.write(message);
+      if (opts.script) await opts.script(raw, keys);
+      else {
+        report((await raw.read()) === undefined);
+      }
+    })();
+  });
+  t.after(() => listener.close());
+  return { bob, address: listener.address, after };
+}
+
+test('[P2P-10] [P2P-11] an INIT-ACK that does not verify makes the initiator close without sending anything more', async (t) => {
+  const alice = await makePeer('alice');
+  t.after(() => closePeers(alice));
+  const { bob, address, after } = await fakeResponder(t, alice, { signWith: generateIdentity() });
+  alice.client.contacts.load([contactRecord(bob, 'buddy', address)]);
+  const refused = next(alice.client, 'refused');
+  await assert.rejects(alice.client.send('bob', 'secret'), { code: 'ERR_BAD_SIGNATURE' });
+  assert.equal((await refused).direction, 'out');
+  assert.equal(await after, true, 'the connection closed with nothing sent after INIT');
+  assert.equal(alice.client.sessionKeyCount(), 0);
+});
+
+test('[RATE-6] a peer answering MSG 429 with Retry-after gets the same MSG again after the wait', async (t) => {
+  const alice = await makePeer('alice');
+  t.after(() => closePeers(alice));
+  const bodies: string[] = [];
+  const { bob, address } = await fakeResponder(t, alice, {
+    script: async (raw, keys) => {
+      let seq = 0;
+      for (let i = 0; i < 2; i++) {
+        const env = await raw.read();
+        if (!env) return;
+        const m = RawPeer.open(keys.receive, env);
+        if (m.kind === 'request') bodies.push(m.body.toString());
+        raw.write(raw.sealed(keys.send, seq++, i === 0
+          ? { kind: 'response', status: 429, reason: 'Rate limited', headers: [['Error-code', 'ERR_RATE_LIMITED'], ['Retry-after', '20']], body: Buffer.alloc(0) }
+          : { kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) }));
+      }
+    },
+  });
+  alice.client.contacts.load([contactRecord(bob, 'buddy', address)]);
+  await alice.client.send('bob', 'patient');
+  assert.deepEqual(bodies, ['patient', 'patient']);
 });

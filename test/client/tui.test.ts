@@ -26,7 +26,7 @@ async function hasTmux(): Promise<boolean> {
   }
 }
 
-test('the terminal client: buddy list, ADD prompt, chat, typing, presence, status, file, quit', { skip: !(await hasTmux()) && 'tmux not installed', timeout: 60_000 }, async (t) => {
+test('the terminal client: password without echo, buddy list, ADD prompt, chat, typing, presence, status, file, quit', { skip: !(await hasTmux()) && 'tmux not installed', timeout: 60_000 }, async (t) => {
   const cluster = await startCluster({ ms: 2, users: ['alice', 'bob'] });
   const dir = await mkdtemp(join(tmpdir(), 'imsp-tui-'));
   const sock = `imsp-tui-${process.pid}`;
@@ -38,9 +38,7 @@ test('the terminal client: buddy list, ADD prompt, chat, typing, presence, statu
     await cluster.dispose();
     await rm(dir, { recursive: true, force: true });
   });
-  const pwFile = join(dir, 'pw');
-  await writeFile(pwFile, 'pw-alice\n', { mode: 0o600 });
-  const cmd = [process.execPath, IMSP, 'client', '--ms', cluster.ms[0].address, '--user', 'alice', '--password-file', pwFile, '--downloads', join(dir, 'alice')]
+  const cmd = [process.execPath, IMSP, 'client', '--ms', cluster.ms[0].address, '--user', 'alice', '--downloads', join(dir, 'alice')]
     .map((a) => `'${a}'`)
     .join(' ');
   await tmux('new-session', '-d', '-s', 'ui', '-x', '110', '-y', '30', `${cmd}; echo EXITED $?; sleep 30`);
@@ -62,6 +60,11 @@ test('the terminal client: buddy list, ADD prompt, chat, typing, presence, statu
     await tmux('send-keys', '-t', 'ui', 'Enter');
   };
 
+  // The password is prompted with echo off: typed, it never shows.
+  await waitScreen(/Password for alice:/, 'the password prompt');
+  await keys('pw-alice');
+  assert.doesNotMatch(await screen(), /pw-alice/);
+  await enter();
   await waitScreen(/IMSP\s+alice@/, 'the title bar');
   await waitScreen(/no contacts/, 'an empty buddy list');
   await bob.login();

@@ -36,7 +36,7 @@ export interface RenderedPage {
 }
 
 /** Bumped whenever the diagram rendering options change, so cached SVGs are redone. */
-export const DIAGRAM_RENDER_VERSION = 'mermaid-11/htmlLabels-false/default-theme/dejavu/v2';
+export const DIAGRAM_RENDER_VERSION = 'mermaid-11/htmlLabels-false/default-theme/dejavu/wrap-170-90/v3';
 
 export function diagramHash(definition: string): string {
   return createHash('sha256').update(DIAGRAM_RENDER_VERSION).update('\0').update(definition.trim()).digest('hex').slice(0, 20);

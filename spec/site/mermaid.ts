@@ -24,7 +24,7 @@ export const CHROMIUM_FLAGS = [
 ];
 
 /**
- * Labels as SVG text (htmlLabels false: an <img> cannot show HTML labels), and a font that is
+ * The mermaid configuration of every diagram. Labels as SVG text (htmlLabels false: an <img> cannot show HTML labels), and a font that is
  * installed, so that the widths measured at render time match the text drawn in the <img>.
  */
 export const MERMAID_CONFIG = {
@@ -33,6 +33,9 @@ export const MERMAID_CONFIG = {
   theme: 'default',
   fontFamily: '"DejaVu Sans", "Liberation Sans", Arial, sans-serif',
   securityLevel: 'strict',
+  // Sequence diagrams wrap long messages and notes at the actor spacing, so that a five-actor
+  // flow fits a window (about 1200 px) at a legible size instead of growing to 3000 px.
+  sequence: { wrap: true, width: 170, actorMargin: 90, messageFontSize: 14, noteFontSize: 13, actorFontSize: 14, noteMargin: 8 },
 } as const;
 
 export interface DiagramFailure {

@@ -370,7 +370,7 @@ function proseHtml(text: string, L: Linker): string {
     .map((b) => {
       const lines = b.split('\n');
       if (lines.some((l) => /^\s{2,}\S|^\s*-\s/.test(l))) return `<pre class="prose">${linkReqs(e(b), L)}</pre>`;
-      return `<p>${linkReqs(e(b.replace(/\s*\n\s*/g, ' ')), L)}</p>`;
+      return `<p>${linkReqs(inlineCode(b.replace(/\s*\n\s*/g, ' ')), L)}</p>`;
     })
     .join('\n');
 }
@@ -483,6 +483,11 @@ export function machineSection(m: MachineDef, figure: string, L: Linker): string
 // ---------------------------------------------------------------------------------------------
 // Requirement index
 
+/** Escapes a sentence and shows its `code` spans as code. */
+export function inlineCode(s: string): string {
+  return e(s).replace(/`([^`]+)`/g, '<code>$1</code>');
+}
+
 export function requirementsPage(report: Report, L: Linker, notes: string[]): string {
   const c = report.counts;
   const out: string[] = [];
@@ -511,7 +516,7 @@ export function requirementsPage(report: Report, L: Linker, notes: string[]): st
       tests = '<span class="notest">no test yet</span>';
     }
     out.push(
-      `<tr id="${reqAnchor(r.id)}" class="cov-${row.coverage} lvl-${r.level.toLowerCase()}"><td><a href="${sentenceHref}"><code>${e(r.id)}</code></a></td><td><span class="level">${r.level}</span></td><td><a href="${secHref}">${e(r.section)}</a></td><td>${e(r.sentence)}</td><td>${tests}</td></tr>`,
+      `<tr id="${reqAnchor(r.id)}" class="cov-${row.coverage} lvl-${r.level.toLowerCase()}"><td><a href="${sentenceHref}"><code>${e(r.id)}</code></a></td><td><span class="level">${r.level}</span></td><td><a href="${secHref}">${e(r.section)}</a></td><td>${inlineCode(r.sentence)}</td><td>${tests}</td></tr>`,
     );
   }
   out.push('</tbody></table>');

@@ -102,14 +102,19 @@ export function sentenceBefore(text: string, end: number): string {
 // ---------------------------------------------------------------------------------------------
 // Extraction from Markdown
 
-/** Plain text of inline tokens; code spans are blanked so IDs quoted in code are not occurrences. */
+const OPEN_MASK = '\u0001';
+const CLOSE_MASK = '\u0002';
+const unmask = (s: string): string => s.replace(/\u0001/g, '[').replace(/\u0002/g, ']');
+
+/** Plain text of inline tokens (code spans kept in backticks, their brackets masked). */
 export function inlineText(tokens: readonly Token[] | undefined): string {
   if (!tokens) return '';
   let out = '';
   for (const t of tokens) {
     switch (t.type) {
       case 'codespan':
-        out += (t as Tokens.Codespan).text.replace(/[[\]]/g, ' ');
+        // Kept as `code`, with its brackets masked so an ID quoted in code is not an occurrence.
+        out += '`' + (t as Tokens.Codespan).text.replace(/\[/g, OPEN_MASK).replace(/\]/g, CLOSE_MASK) + '`';
         break;
       case 'br':
         out += ' ';
@@ -209,7 +214,7 @@ export function extractOccurrences(markdown: string, source: string): Occurrence
         ordinals.set(id, ordinal + 1);
         const at = raw.indexOf(`[${id}]`, cursor);
         if (at >= 0) cursor = at + 1;
-        const sentence = b.kind === 'heading' ? b.text.replace(reqIdRegex(), '').trim() : sentenceBefore(b.text, m.index);
+        const sentence = unmask(b.kind === 'heading' ? b.text.replace(reqIdRegex(), '').trim() : sentenceBefore(b.text, m.index));
         out.push({
           id,
           source,
@@ -264,6 +269,10 @@ export function scanCitations(content: string, file: string): Array<Citation & {
     let m: RegExpExecArray | null;
     const seen = new Set<string>();
     while ((m = re.exec(lines[i])) !== null) {
+      // A character class in a regular expression ("[A-Z0-9]*") is not a citation.
+      const after = lines[i].charAt(m.index + m[0].length);
+      const before = lines[i].charAt(m.index - 1);
+      if ((after !== '' && '*+?{'.includes(after)) || before === '\\' || before === ']') continue;
       if (seen.has(m[1])) continue;
       seen.add(m[1]);
       out.push({ id: m[1], file, line: i + 1 });

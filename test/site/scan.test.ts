@@ -156,6 +156,11 @@ test('scanCitations reports each ID once per line with its line number', () => {
   ]);
 });
 
+test('scanCitations ignores character classes of regular expressions', () => {
+  const src = br('const re = /^\\⟦(⟦A-Z⟧⟦A-Z0-9⟧*)⟧/; const c = /⟦A-Z0-9⟧+/; // but ⟦LOCK-2⟧ counts');
+  assert.deepEqual(scanCitations(src, 'x.ts').map((c) => c.id), ['LOCK-2']);
+});
+
 test('parseUntested accepts the plausible shapes of spec/untested.json', () => {
   const want = [{ id: 'A-1', reason: 'r1' }, { id: 'B-2', reason: 'r2' }];
   assert.deepEqual(parseUntested(want), want);

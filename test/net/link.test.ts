@@ -396,3 +396,28 @@ test('incoming requests wait for the handler one at a time, in order', async (t)
   assert.deepEqual(ms.map((m) => header(m, 'Tag')), ['a', 'b', 'c']);
   assert.deepEqual(order, ['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
 });
+
+test('[SEAL-4] the peer refusing one of our envelopes in clear closes the link with the peer\'s error code', async (t) => {
+  const { peer, closed } = await sealedServer(t);
+  peer.write(peer.bytes(errorResponse('ERR_DECRYPT')));
+  assert.equal((await closed)?.code, 'ERR_DECRYPT');
+  const other = await sealedServer(t);
+  other.peer.write('450 Replay\r\nError-code: ERR_NOT_A_CODE\r\n\r\n');
+  assert.equal((await other.closed)?.code, 'ERR_DECRYPT');
+});
+
+test('[WIRE-3] a framing error inside a sealed envelope is answered and closes the link', async (t) => {
+  const { peer, closed } = await sealedServer(t);
+  const { sealEnvelope } = await import('../../reference/crypto/index.js');
+  const { encode } = await import('../../generated/index.js');
+  peer.write(encode(request('SEALED', { Seq: 1 }, sealEnvelope(K2, 1, Buffer.from('PING\nTag: x\r\n\r\n')))));
+  assert.equal((await closed)?.code, 'ERR_BARE_LF');
+});
+
+test('[P2P-10] an INIT-ACK that breaks the registry rejects the handshake', async (t) => {
+  const { link, peer } = linkAndRaw({ local: 'client', remote: 'client' });
+  t.after(() => link.close());
+  const reply = link.handshake(request('INIT', { 'Imsp-version': 1, 'Key-share': 'A'.repeat(43), Nonce: 'N'.repeat(24) }, Buffer.from('x')));
+  peer.write(peer.bytes(request('INIT-ACK', { 'Key-share': 'short', Nonce: 'M'.repeat(24) }, Buffer.from('y'))));
+  await assert.rejects(reply, code('ERR_BAD_VALUE'));
+});

@@ -231,12 +231,14 @@ export class Link extends EventEmitter<LinkEvents> {
    * can fail in clear; any other clear message closes the link with ERR_METHOD_NOT_ALLOWED [SEAL-7].
    * Call it exactly at the switch point: the server right before returning the first sealed response,
    * the client right after sending the last clear request (or on reading INIT-ACK).
+   * With `strict`, no clear message at all is accepted from now on (both ends of a peer session after
+   * INIT-ACK [P2P-16]).
    */
-  enableSealing(keys: LinkKeys): void {
+  enableSealing(keys: LinkKeys, opts: { strict?: boolean } = {}): void {
     if (this.sendKey) throw new Error('sealing is already enabled on this link');
     this.sendKey = Buffer.from(keys.send);
     this.receiveKey = Buffer.from(keys.receive);
-    this.sealState = 'armed';
+    this.sealState = opts.strict ? 'sealed' : 'armed';
     if (this.holding) {
       this.holding = false;
       if (this.holdTimer) clearTimeout(this.holdTimer);

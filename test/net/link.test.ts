@@ -421,3 +421,15 @@ test('[P2P-10] an INIT-ACK that breaks the registry rejects the handshake', asyn
   peer.write(peer.bytes(request('INIT-ACK', { 'Key-share': 'short', Nonce: 'M'.repeat(24) }, Buffer.from('y'))));
   await assert.rejects(reply, code('ERR_BAD_VALUE'));
 });
+
+test('[P2P-16] strict sealing: after INIT-ACK even a clear error status closes the link', async (t) => {
+  const { link, peer, closed } = linkAndRaw({ local: 'client', remote: 'client' });
+  t.after(() => link.close());
+  link.enableSealing({ send: K1, receive: K2 }, { strict: true });
+  peer.write(peer.bytes(errorResponse('ERR_NOT_BUDDY')));
+  assert.equal((await closed)?.code, 'ERR_NOT_BUDDY');
+  const two = linkAndRaw({ local: 'client', remote: 'client' });
+  two.link.enableSealing({ send: K1, receive: K2 }, { strict: true });
+  two.peer.write(two.peer.bytes(request('BYE')));
+  assert.equal((await two.closed)?.code, 'ERR_METHOD_NOT_ALLOWED');
+});

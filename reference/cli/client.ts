@@ -103,7 +103,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`imsp client: ${e instanceof Error ? e.message : String(e)}\n`);
     return 2;
   }
-  const client = new ImspClient({ ...common, user: f.user, password });
+  // With a CRS to ask, an MS shutting down is not the end: log in again elsewhere (MS-SHUTDOWN-4).
+  const client = new ImspClient({ ...common, user: f.user, password, relogin: f.crs !== undefined });
   try {
     await client.login();
   } catch (e) {

@@ -94,6 +94,12 @@ export interface ClientOptions {
   limits?: Partial<ClientLimits>;
   /** Clock in ms (tests). */
   now?: () => number;
+  /**
+   * [MS-SHUTDOWN-4] After NOTICE ERR_SHUTDOWN, LOCATE (needs `crs`) and log in again after a random
+   * delay of up to `reloginDelayMax` ms (3000 by default).
+   */
+  relogin?: boolean;
+  reloginDelayMax?: number;
 }
 
 /** A refusal from a server or a peer, with the registry's code and status. */
@@ -171,6 +177,12 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   private loggingOut = false;
   /** The sealed key blob as delivered at login (PASSWD checks the current password against it). */
   private keyBlob = '';
+  /** NOTICE ERR_SHUTDOWN came on the current MS link. */
+  private shutdownNotice = false;
+  /** The next login asks the CRS (the MS given in the options shut down). */
+  private preferLocate = false;
+  private reloginTimer: NodeJS.Timeout | undefined;
+  private closing = false;
   /** [RATE-6] no request but PING before this time (after a 429 or NOTICE ERR_RATE_LIMITED). */
   private quietUntil = 0;
   /** scrypt cost of the key blob as delivered; PASSWD re-seals with the same cost. */
@@ -211,7 +223,9 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   async login(): Promise<void> {
     if (this.ms) throw new ClientError('ERR_OUT_OF_STATE', 425, 'already logged in or logging in');
     this.loggingOut = false;
-    const msAddr = this.opts.ms ?? (await this.locate());
+    this.shutdownNotice = false;
+    this.closing = false;
+    const msAddr = (this.preferLocate ? undefined : this.opts.ms) ?? (await this.locate());
     await this.listen();
     const socket = await connectTo(msAddr, this.limits.handshakeTimeout);
     const link = new Link(socket, {
@@ -381,6 +395,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
         this.emit('notice', { code, ...(reason !== undefined ? { reason } : {}), ...(ra !== undefined ? { retryAfter: Number(ra) } : {}) });
         if (code === 'ERR_RATE_LIMITED') this.slowDown(ra);
         // [ERR-7] the MS is going away or ended the session: the session is over (LOGOUT-4).
+        if (code === 'ERR_SHUTDOWN') this.shutdownNotice = true;
         if (code === 'ERR_SHUTDOWN' || code === 'ERR_SESSION_ENDED') this.ms?.close();
         return;
       }
@@ -405,7 +420,24 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     this.status = 'offline';
     this.ms = undefined;
     void this.stopListening();
-    this.emit('logout', { reason });
+    const again = !this.loggingOut && !this.closing && this.shutdownNotice && this.opts.relogin === true && this.opts.crs !== undefined;
+    this.emit('logout', { reason, reconnecting: again });
+    if (again) this.scheduleRelogin();
+  }
+
+  /** [MS-SHUTDOWN-4] a random delay, so that the clients of one MS do not all arrive at once. */
+  private scheduleRelogin(): void {
+    const delay = Math.floor(Math.random() * (this.opts.reloginDelayMax ?? 3000));
+    this.reloginTimer = setTimeout(() => {
+      this.reloginTimer = undefined;
+      this.preferLocate = true;
+      this.login().catch((e: unknown) => {
+        const err = asClientError(e);
+        this.emit('warning', { message: `logging in again failed: ${err.message}`, code: err.code });
+        this.emit('logout', { reason: `logging in again failed (${err.code})`, reconnecting: false });
+      });
+    }, delay);
+    this.reloginTimer.unref();
   }
 
   /** Sends one request on the MS link and returns its response when its status is in `ok`. */
@@ -548,6 +580,9 @@ export class ImspClient extends EventEmitter<ClientEvents> {
 
   /** Closes everything without LOGOUT (the MS ends the session on its own). */
   async close(): Promise<void> {
+    this.closing = true;
+    if (this.reloginTimer) clearTimeout(this.reloginTimer);
+    this.reloginTimer = undefined;
     if (this.ms) {
       const link = this.ms;
       const closed = new Promise<void>((resolve) => this.once('logout', () => resolve()));

@@ -32,7 +32,7 @@ export interface ClientEvents {
   /** We refused a peer (INIT or MSG) or a peer refused us, with the registry's error. */
   refused: [{ user?: string; direction: 'in' | 'out'; code: string; status: number; reason: string }];
   /** The MS session ended: LOGOUT done, the MS closed, or a fatal link error. */
-  logout: [{ reason: string }];
+  logout: [{ reason: string; reconnecting?: boolean }];
   /** A non-fatal problem worth showing (a bad push, a failed background request). */
   warning: [{ message: string; code?: string }];
 }

@@ -224,8 +224,18 @@ export async function runTui(client: ImspClient, term: Terminal = { input: proce
   let quit!: () => void;
   const done = new Promise<void>((resolve) => (quit = resolve));
   client.on('logout', (e) => {
+    if (e.reconnecting) {
+      refresh();
+      say(`the MS is shutting down: logging in again elsewhere...`);
+      return;
+    }
     say(`logged out: ${e.reason}`);
     quit();
+  });
+  client.on('login', (e) => {
+    s.ms = e.ms;
+    refresh();
+    say(`logged in again at ${e.ms}`);
   });
 
   const command = async (line: string): Promise<void> => {

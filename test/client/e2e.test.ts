@@ -250,3 +250,16 @@ test('[PROFILE-1] [SEARCH-1] [BLOCK-1] profile read and change, search, LIST res
   await assert.rejects(alice.unblock('bob'), { status: 404 });
   await assert.rejects(alice.add('nobody-here'), { code: 'ERR_UNKNOWN_USER', status: 404 });
 });
+
+test('[MS-SHUTDOWN-4] with relogin, a client whose MS shuts down logs in again at another MS', async (t) => {
+  const { cluster, make } = await setup(t, ['alice']);
+  const alice = make('alice', 0, { crs: cluster.crsAddress, relogin: true, reloginDelayMax: 50 });
+  await alice.login();
+  assert.equal(alice.msAddress, cluster.ms[0].address);
+  const out = next(alice, 'logout');
+  const back = next(alice, 'login');
+  await cluster.ms[0].stop();
+  assert.equal((await out).reconnecting, true);
+  assert.equal((await back).ms, cluster.ms[1].address);
+  assert.ok(alice.loggedIn);
+});

@@ -1,0 +1,345 @@
+// One small fast-check command per protocol action (STYLE.md: fast-check's model-based testing).
+// `check` is the precondition on the model, `run` acts on the real system, asserts what the spec
+// requires of the immediate answer, updates the model, then waits until the real system's quiet
+// state equals the model's (World.settle). `toString` makes shrunk counterexamples readable.
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ClientError } from '../../reference/client/client.js';
+import { ProtoClient } from '../helpers/proto-client.js';
+import type { Model, Status } from './model.js';
+import type { World } from './world.js';
+
+type Cmd = fc.AsyncCommand<Model, World>;
+
+async function outcome(p: Promise<unknown>): Promise<{ status: number; code?: string }> {
+  try {
+    const v = await p;
+    return { status: v === 'stored' ? 202 : 200 };
+  } catch (e) {
+    if (e instanceof ClientError) return { status: e.status, code: e.code };
+    throw e;
+  }
+}
+
+function expectOutcome(got: { status: number; code?: string }, want: { status: number; code?: string }, what: string): void {
+  assert.equal(got.status, want.status, `${what}: status ${got.status} ${got.code ?? ''}, spec requires ${want.status} ${want.code ?? ''}`);
+  if (want.code) assert.equal(got.code, want.code, `${what}: error code`);
+}
+
+/** [LOGIN-*][INV-1][INV-4] Log in at an MS; refused while already online; the bundle carries the pending ADDs. */
+export class Login implements Cmd {
+  constructor(readonly user: string, readonly ms: number) {}
+  check(m: Readonly<Model>): boolean {
+    return m.msUp[this.ms] === true;
+  }
+  async run(m: Model, w: World): Promise<void> {
+    w.beginStep(this.toString());
+    const client = w.newClient(this.user, this.ms);
+    const got = await outcome(client.login());
+    if (m.isOnline(this.user)) {
+      // [LOCK-2] a second login while online is denied; the first session is untouched.
+      expectOutcome(got, { status: 409, code: 'ERR_ALREADY_ONLINE' }, `second login of ${this.user}`);
+      await client.close();
+    } else {
+      expectOutcome(got, { status: 200 }, `login of ${this.user}`);
+      m.online.set(this.user, { ms: this.ms, status: 'online' });
+      w.clients.set(this.user, client);
+      // [ADD-3][INV-4] every unanswered, deliverable ADD is in the login bundle.
+      assert.deepEqual([...client.contacts.requests.keys()].sort(), m.deliverableRequests(this.user), `requests delivered to ${this.user} at login`);
+    }
+    w.modelChanged();
+    await w.settle();
+  }
+  toString(): string {
+    return `login(${this.user}, ms${this.ms})`;
+  }
+}
+
+export class Logout implements Cmd {
+  constructor(readonly user: string) {}
+  check(m: Readonly<Model>): boolean {
+    return m.isOnline(this.user);
+  }
+  async run(m: Model, w: World): Promise<void> {
+    w.beginStep(this.toString());
+    const c = w.clients.get(this.user)!;
+    await c.logout();
+    // [INV-5] no session key survives a logout.
+    assert.equal(c.sessionKeyCount(), 0, `${this.user} holds session keys after logout`);
+    w.clients.delete(this.user);
+    m.online.delete(this.user);
+    w.modelChanged();
+    await w.settle();
+  }
+  toString(): string {
+    return `logout(${this.user})`;
+  }
+}
+
+/** The client vanishes without LOGOUT (its connection drops): the MS must end the session. */
+export class Vanish implements Cmd {
+  constructor(readonly user: string) {}
+  check(m: Readonly<Model>): boolean {
+    return m.isOnline(this.user);
+  }
+  async run(m: Model, w: World): Promise<void> {
+    w.beginStep(this.toString());
+    w.dropClient(this.user);
+    m.online.delete(this.user);
+    w.modelChanged();
+    await w.settle();
+  }
+  toString(): string {
+    return `vanish(${this.user})`;
+  }
+}
+
+/** [HB-2] A client that logs in and then says nothing is logged out by the session timeout. */
+export class SilentSession implements Cmd {
+  constructor(readonly user: string, readonly ms: number) {}
+  check(m: Readonly<Model>): boolean {
+    return !m.isOnline(this.user) && m.msUp[this.ms] === true;
+  }
+  async run(m: Model, w: World): Promise<void> {
+    w.beginStep(this.toString());
+    const p = await ProtoClient.connect(w.cluster.ms[this.ms].address);
+    try {
+      const r = await p.login(this.user, m.passwords.get(this.user)!);
+      assert.ok(r.ok, `silent login of ${this.user}: ${r.result?.status ?? r.challenge.status}`);
+      // The session must end by itself; the link closes without our doing anything.
+      await p.closed;
+    } finally {
+      p.destroy();
+    }
+    await w.settle();
+  }
+  toString(): string {
+    return `silentSession(${this.user}, ms${this.ms})`;
+  }
+}
+
+/** [INV-2][LOCK-3] The MS dies between granting the lock (challenge sent) and the proof. */
+export class KillMidLogin implements Cmd {
+  constructor(readonly user: string, readonly ms: number) {}
+  check(m: Readonly<Model>): boolean {
+    return !m.isOnline(this.user) && m.msUp[this.ms] === true && m.upMs().length > 1;
+  }
+  async run(m: Model, w: World): Promise<void> {
+    w.beginStep(this.toString());
+    const p = await ProtoClient.connect(w.cluster.ms[this.ms].address);
+    const r = await p.login(this.user, m.passwords.get(this.user)!, { stopAfterChallenge: true });
+    assert.equal(r.challenge.status, 300, 'challenge');
+    w.killMs(this.ms);
+    p.destroy();
+    w.modelChanged();
+    // Settling requires the record offline again: the lock was freed by its lease or the MS's death.
+    await w.settle();
+  }
+  toString(): string {
+    return `killMidLogin(${this.user}, ms${this.ms})`;
+  }
+}
+
+export class CrashMs implements Cmd {
+  constructor(readonly ms: number) {}
+  check(m: Readonly<Model>): boolean {
+    return m.msUp[this.ms] === true && m.upMs().length > 1;
+  }
+  async run(m: Model, w: World): Promise<void> {
+    w.beginStep(this.toString());
+    w.killMs(this.ms);
+    w.modelChanged();
+    await w.settle();
+  }
+  toString(): string {
+    return `crashMs(ms${this.ms})`;
+  }
+}
+
+export class StartMs implements Cmd {
+  check(m: Readonly<Model>): boolean {
+    return m.msUp.length < 5;
+  }
+  async run(_m: Model, w: World): Promise<void> {
+    w.beginStep(this.toString());
+    await w.startMs();
+    await w.settle();
+  }
+  toString(): string {
+    return 'startMs()';
+  }
+}
+
+/** [INV-7][PERSIST-1][PERSIST-2] The CRS restarts: sessions end, everything accepted survives. */
+export class RestartCrs implements Cmd {
+  check(): boolean {
+    return true;
+  }
+  async run(_m: Model, w: World): Promise<void> {
+    w.beginStep(this.toString());
+    await w.restartCrs();
+    w.modelChanged();
+    // Settling compares relations, pending ADDs (at the next logins) and blocks with the model.
+    await w.settle();
+  }
+  toString(): string {
+    return 'restartCrs()';
+  }
+}
+
+export class SetStatus implements Cmd {
+  constructor(readonly user: string, readonly status: Status) {}
+  check(m: Readonly<Model>): boolean {
+    return m.isOnline(this.user);
+  }
+  async run(m: Model, w: World): Promise<void> {
+    w.beginStep(this.toString());
+    await w.clients.get(this.user)!.setStatus(this.status);
+    m.online.get(this.user)!.status = this.status;
+    w.modelChanged();
+    await w.settle();
+  }
+  toString(): string {
+    return `status(${this.user}, ${this.status})`;
+  }
+}
+
+/** ADD, ANSWER, REM, BLOCK, UNBLOCK: the answer the spec requires, then the settled state. */
+export class Relate implements Cmd {
+  constructor(
+    readonly op: 'add' | 'grant' | 'deny' | 'rem' | 'block' | 'unblock',
+    readonly user: string,
+    readonly other: string,
+  ) {}
+  check(m: Readonly<Model>): boolean {
+    if (!m.isOnline(this.user) || this.user === this.other) return false;
+    // An answer is only sent for a request the client was shown.
+    if (this.op === 'grant' || this.op === 'deny') return m.hasPending(this.other, this.user) && !m.blocksUser(this.user, this.other);
+    return true;
+  }
+  async run(m: Model, w: World): Promise<void> {
+    w.beginStep(this.toString());
+    const c = w.clients.get(this.user)!;
+    let want: { status: number; code?: string };
+    let got: { status: number; code?: string };
+    switch (this.op) {
+      case 'add':
+        want = m.add(this.user, this.other);
+        got = await outcome(c.add(this.other));
+        break;
+      case 'grant':
+      case 'deny':
+        want = m.answer(this.user, this.other, this.op);
+        got = await outcome(c.answer(this.other, this.op));
+        break;
+      case 'rem':
+        want = m.rem(this.user, this.other);
+        got = await outcome(c.rem(this.other));
+        break;
+      case 'block':
+        want = m.block(this.user, this.other);
+        got = await outcome(c.block(this.other));
+        break;
+      case 'unblock':
+        want = m.unblock(this.user, this.other);
+        got = await outcome(c.unblock(this.other));
+        break;
+    }
+    // 200 and 202 both mean "accepted"; which one is the spec's [ADD-2] choice, checked too.
+    expectOutcome(got, want, this.toString());
+    w.modelChanged();
+    await w.settle();
+  }
+  toString(): string {
+    return `${this.op}(${this.user} -> ${this.other})`;
+  }
+}
+
+/** [P2P-3][INV-5][INV-6] A message reaches a buddy; anyone else refuses it and sees nothing. */
+export class Send implements Cmd {
+  private static n = 0;
+  constructor(readonly from: string, readonly to: string) {}
+  check(m: Readonly<Model>): boolean {
+    return m.isOnline(this.from) && m.isOnline(this.to) && this.from !== this.to;
+  }
+  async run(m: Model, w: World): Promise<void> {
+    w.beginStep(this.toString());
+    const text = `hello ${++Send.n}`;
+    const c = w.clients.get(this.from)!;
+    const got = await outcome(c.send(this.to, text));
+    const key = `${this.from}>${this.to}:${text}`;
+    if (m.mayWatch(this.from, this.to)) {
+      expectOutcome(got, { status: 200 }, this.toString());
+      await w.until(async () => (w.received.includes(key) ? null : `${this.to} has not received ${text}`));
+    } else {
+      assert.notEqual(got.status, 200, `${this.toString()} to a non-buddy succeeded`);
+      assert.ok(!w.received.includes(key), 'a refused message was delivered');
+    }
+    await w.settle();
+  }
+  toString(): string {
+    return `send(${this.from} -> ${this.to})`;
+  }
+}
+
+/** [PASSWD-*] A password change: the next login needs the new password, the old one fails. */
+export class Passwd implements Cmd {
+  private static n = 0;
+  constructor(readonly user: string) {}
+  check(m: Readonly<Model>): boolean {
+    return m.isOnline(this.user);
+  }
+  async run(m: Model, w: World): Promise<void> {
+    w.beginStep(this.toString());
+    const pw = `new-${this.user}-${++Passwd.n}`;
+    await w.clients.get(this.user)!.passwd(m.passwords.get(this.user)!, pw);
+    m.passwords.set(this.user, pw);
+    await w.settle();
+  }
+  toString(): string {
+    return `passwd(${this.user})`;
+  }
+}
+
+/** [AUTH-8] A wrong password is refused and leaves the user's record as it was. */
+export class WrongPassword implements Cmd {
+  constructor(readonly user: string, readonly ms: number) {}
+  check(m: Readonly<Model>): boolean {
+    return !m.isOnline(this.user) && m.msUp[this.ms] === true;
+  }
+  async run(m: Model, w: World): Promise<void> {
+    w.beginStep(this.toString());
+    const c = w.newClient(this.user, this.ms, `not-${m.passwords.get(this.user)}`);
+    const got = await outcome(c.login());
+    await c.close();
+    expectOutcome(got, { status: 401, code: 'ERR_AUTH_FAILED' }, `wrong password for ${this.user}`);
+    await w.settle();
+  }
+  toString(): string {
+    return `wrongPassword(${this.user}, ms${this.ms})`;
+  }
+}
+
+/** The command generators over `users` and MS indexes below `maxMs`. */
+export function commandArbitraries(users: readonly string[], maxMs: number): Array<fc.Arbitrary<Cmd>> {
+  const user = fc.constantFrom(...users);
+  const ms = fc.integer({ min: 0, max: maxMs - 1 });
+  const two = fc.tuple(user, user).filter(([a, b]) => a !== b);
+  const rel = fc.constantFrom('add', 'add', 'grant', 'deny', 'rem', 'block', 'unblock') as fc.Arbitrary<Relate['op']>;
+  const weighted = <T>(weight: number, arbitrary: fc.Arbitrary<T>): fc.Arbitrary<T>[] => Array.from({ length: weight }, () => arbitrary);
+  return [
+    ...weighted(3, fc.tuple(user, ms).map(([u, i]) => new Login(u, i))),
+    user.map((u) => new Logout(u)),
+    user.map((u) => new Vanish(u)),
+    ...weighted(6, fc.tuple(rel, two).map(([op, [a, b]]) => new Relate(op, a, b))),
+    fc.tuple(user, fc.constantFrom<Status>('online', 'busy', 'away')).map(([u, s]) => new SetStatus(u, s)),
+    ...weighted(2, two.map(([a, b]) => new Send(a, b))),
+    ms.map((i) => new CrashMs(i)),
+    fc.constant(new StartMs()),
+    fc.constant(new RestartCrs()),
+    fc.tuple(user, ms).map(([u, i]) => new KillMidLogin(u, i)),
+    fc.tuple(user, ms).map(([u, i]) => new SilentSession(u, i)),
+    user.map((u) => new Passwd(u)),
+    fc.tuple(user, ms).map(([u, i]) => new WrongPassword(u, i)),
+  ];
+}

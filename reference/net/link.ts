@@ -233,11 +233,14 @@ export class Link extends EventEmitter<LinkEvents> {
    * the client right after sending the last clear request (or on reading INIT-ACK).
    * With `strict`, no clear message at all is accepted from now on (both ends of a peer session after
    * INIT-ACK [P2P-16]).
+   * The link takes ownership of the key buffers: it zeroes them when it closes [SEAL-2]; pass copies
+   * if the caller needs them afterwards (it should not).
    */
   enableSealing(keys: LinkKeys, opts: { strict?: boolean } = {}): void {
     if (this.sendKey) throw new Error('sealing is already enabled on this link');
-    this.sendKey = Buffer.from(keys.send);
-    this.receiveKey = Buffer.from(keys.receive);
+    // The link owns the key buffers from now on and zeroes them when it closes [SEAL-2].
+    this.sendKey = Buffer.from(keys.send.buffer, keys.send.byteOffset, keys.send.byteLength);
+    this.receiveKey = Buffer.from(keys.receive.buffer, keys.receive.byteOffset, keys.receive.byteLength);
     this.sealState = opts.strict ? 'sealed' : 'armed';
     if (this.holding) {
       this.holding = false;
@@ -295,6 +298,11 @@ export class Link extends EventEmitter<LinkEvents> {
    */
   send(msg: Message): boolean {
     if (this.isClosed) return false;
+    if (this.sendKey && this.sendSeq > Number.MAX_SAFE_INTEGER) {
+      // [SEAL-8] close before a key and iv pair could ever repeat
+      this.close(linkError('ERR_INTERNAL', 'Seq space of this link exhausted'));
+      return false;
+    }
     this.write(msg);
     if (this.socket.writableLength > this.maxOutboundQueue) {
       // [CONN-6] a peer that does not read is cut off instead of growing our memory.
@@ -307,7 +315,6 @@ export class Link extends EventEmitter<LinkEvents> {
   private write(msg: Message): void {
     let bytes = encode(msg);
     if (this.sendKey) {
-      if (this.sendSeq > Number.MAX_SAFE_INTEGER) throw linkError('ERR_INTERNAL', 'Seq space exhausted'); // [SEAL-8]
       const seq = this.sendSeq++;
       bytes = encode({
         kind: 'request',

@@ -29,8 +29,8 @@ test('[HB-1] [HB-3] a PING goes out when nothing was sent for the interval; its 
   const ms = new Link(b, { local: 'ms', remote: 'client', clock, handler: (req) => { pings.push(req); return response(200); } });
   const client = new Link(a, { local: 'client', remote: 'ms', clock });
   t.after(() => { client.close(); ms.close(); });
-  ms.enableSealing({ send: K1, receive: K2 });
-  client.enableSealing({ send: K2, receive: K1 });
+  ms.enableSealing({ send: Buffer.from(K1), receive: Buffer.from(K2) });
+  client.enableSealing({ send: Buffer.from(K2), receive: Buffer.from(K1) });
   const timers = manualTimers();
   const hb = startHeartbeat(client, { interval: 1000, timeout: 3000, clock, timers });
   assert.equal(timers.period, 250);

@@ -10,6 +10,8 @@ const locate = (tag?: string): RequestMessage => request('LOCATE', tag ? { 'Imsp
 const ping = (): RequestMessage => request('PING');
 const K1 = Buffer.alloc(32, 1);
 const K2 = Buffer.alloc(32, 2);
+/** A copy: a Link zeroes the key buffers it was given when it closes [SEAL-2]. */
+const k = (b: Buffer): Buffer => Buffer.from(b);
 
 function code(c: string) {
   return (e: unknown): boolean => e instanceof ImspError && e.code === c;
@@ -23,7 +25,7 @@ function linkAndRaw(opts: LinkOptions): { link: Link; peer: RawPeer; closed: Pro
   return { link, peer: new RawPeer(b), closed };
 }
 
-test('[CONN-5] pipelined requests get their own responses in order, Tag echoed', async (t) => {
+test('[CONN-5] [CONN-9] [CONN-10] [CONN-12] pipelined requests get their own responses in order, Tag echoed', async (t) => {
   const [a, b] = duplexPair();
   let n = 0;
   const server = new Link(b, {
@@ -47,8 +49,8 @@ test('notifications go to listeners, not the handler; requests without a handler
   const ms = new Link(b, { local: 'ms', remote: 'client' });
   const client = new Link(a, { local: 'client', remote: 'ms', handler: () => { throw new Error('not for notifications'); } });
   t.after(() => { client.close(); ms.close(); });
-  ms.enableSealing({ send: K1, receive: K2 });
-  client.enableSealing({ send: K2, receive: K1 });
+  ms.enableSealing({ send: k(K1), receive: k(K2) });
+  client.enableSealing({ send: k(K2), receive: k(K1) });
   const got = once(client, 'notification');
   ms.notify(request('PRESENCE', { User: 'bob', Status: 'away' }));
   const [msg] = (await got) as [RequestMessage];
@@ -169,9 +171,9 @@ test('[SEAL-3] sealed links: only SEALED envelopes on the wire, Seq from 0 each 
   const ms = new Link(b, { local: 'ms', remote: 'client', handler: () => response(200) });
   const client = new Link(a, { local: 'client', remote: 'ms', handler: () => response(200) });
   t.after(() => { client.close(); ms.close(); });
-  ms.enableSealing({ send: K1, receive: K2 });
-  client.enableSealing({ send: K2, receive: K1 });
-  assert.throws(() => client.enableSealing({ send: K2, receive: K1 }));
+  ms.enableSealing({ send: k(K1), receive: k(K2) });
+  client.enableSealing({ send: k(K2), receive: k(K1) });
+  assert.throws(() => client.enableSealing({ send: k(K2), receive: k(K1) }));
   for (let i = 0; i < 3; i++) assert.equal((await client.request(ping(), { tag: `t${i}` })).status, 200);
   assert.equal((await ms.request(ping())).status, 200);
   const text = Buffer.concat(wire).toString('latin1');
@@ -188,7 +190,7 @@ test('[SEAL-3] the switch to SEALED is exact even when the first envelope shares
     handler: async (req) => {
       if (req.method === 'PROOF') {
         await new Promise((r) => setImmediate(r)); // e.g. the MS asks the CRS first
-        link.enableSealing({ send: K1, receive: K2 });
+        link.enableSealing({ send: k(K1), receive: k(K2) });
         return response(200, { 'Server-proof': 'A'.repeat(43), Session: 's1', Heartbeat: 30000, 'Key-blob': `v1.${'A'.repeat(22)}.15.${'A'.repeat(16)}.${'A'.repeat(107)}`, 'Public-key': `${'A'.repeat(43)}.${'A'.repeat(43)}`, Status: 'online' });
       }
       return response(200);
@@ -223,7 +225,7 @@ test('[SEAL-3] initiator side: INIT-ACK and the first envelope in one chunk, sea
   ]));
   const ack = await reply;
   assert.ok(ack.kind === 'request' && ack.method === 'INIT-ACK');
-  link.enableSealing({ send: K1, receive: K2 });
+  link.enableSealing({ send: k(K1), receive: k(K2) });
   const ms = await peer.waitFor(2);
   assert.equal(header(ms[1]!, 'Tag'), 'm0');
   assert.equal((ms[1] as { status: number }).status, 200);
@@ -242,11 +244,11 @@ test('[SEAL-7] armed but not yet sealed: a clear 401 is still accepted (failed l
   const one = linkAndRaw({ local: 'client', remote: 'ms' });
   t.after(() => one.link.close());
   const p = one.link.request(request('PROOF', { Proof: 'B'.repeat(43) }));
-  one.link.enableSealing({ send: K2, receive: K1 });
+  one.link.enableSealing({ send: k(K2), receive: k(K1) });
   one.peer.write(one.peer.bytes(errorResponse('ERR_AUTH_FAILED')));
   assert.equal((await p).status, 401);
   const two = linkAndRaw({ local: 'client', remote: 'ms' });
-  two.link.enableSealing({ send: K2, receive: K1 });
+  two.link.enableSealing({ send: k(K2), receive: k(K1) });
   two.peer.write(two.peer.bytes(request('PRESENCE', { User: 'bob', Status: 'online' })));
   assert.equal((await two.closed)?.code, 'ERR_METHOD_NOT_ALLOWED');
 });
@@ -254,7 +256,7 @@ test('[SEAL-7] armed but not yet sealed: a clear 401 is still accepted (failed l
 async function sealedServer(t: { after: (fn: () => void) => void }) {
   const r = linkAndRaw({ local: 'ms', remote: 'client', handler: () => response(200) });
   t.after(() => r.link.close());
-  r.link.enableSealing({ send: K1, receive: K2 });
+  r.link.enableSealing({ send: k(K1), receive: k(K2) });
   r.peer.sendKey = K2;
   r.peer.receiveKey = K1;
   r.peer.write(r.peer.bytes(ping(), true));
@@ -336,7 +338,7 @@ test('[RATE-1] [RATE-3] over the rate: 429 with Retry-after and a NOTICE warning
     rateLimiter: new RateLimiter({ perSecond: 1, burst: 2, warnings: 2 }, 0), clock: () => now,
   });
   t.after(() => link.close());
-  link.enableSealing({ send: K1, receive: K2 });
+  link.enableSealing({ send: k(K1), receive: k(K2) });
   peer.sendKey = K2;
   peer.receiveKey = K1;
   for (let i = 0; i < 5; i++) peer.write(peer.bytes(request('STATUS', { Status: 'away', Tag: `p${i}` }), true));
@@ -425,11 +427,57 @@ test('[P2P-10] an INIT-ACK that breaks the registry rejects the handshake', asyn
 test('[P2P-16] strict sealing: after INIT-ACK even a clear error status closes the link', async (t) => {
   const { link, peer, closed } = linkAndRaw({ local: 'client', remote: 'client' });
   t.after(() => link.close());
-  link.enableSealing({ send: K1, receive: K2 }, { strict: true });
+  link.enableSealing({ send: k(K1), receive: k(K2) }, { strict: true });
   peer.write(peer.bytes(errorResponse('ERR_NOT_BUDDY')));
   assert.equal((await closed)?.code, 'ERR_NOT_BUDDY');
   const two = linkAndRaw({ local: 'client', remote: 'client' });
-  two.link.enableSealing({ send: K1, receive: K2 }, { strict: true });
+  two.link.enableSealing({ send: k(K1), receive: k(K2) }, { strict: true });
   two.peer.write(two.peer.bytes(request('BYE')));
   assert.equal((await two.closed)?.code, 'ERR_METHOD_NOT_ALLOWED');
+});
+
+test('[SEAL-2] the link zeroes both direction keys when it closes', async () => {
+  const keys = { send: k(K1), receive: k(K2) };
+  const { link, closed } = linkAndRaw({ local: 'ms', remote: 'client' });
+  link.enableSealing(keys);
+  link.close();
+  await closed;
+  assert.ok(keys.send.every((x) => x === 0) && keys.receive.every((x) => x === 0));
+});
+
+test('[SEAL-8] the link closes rather than let Seq pass 2^53 - 1', async () => {
+  const { link, peer, closed } = linkAndRaw({ local: 'ms', remote: 'client' });
+  link.enableSealing({ send: k(K1), receive: k(K2) });
+  (link as unknown as { sendSeq: number }).sendSeq = Number.MAX_SAFE_INTEGER;
+  assert.equal(link.send(request('PRESENCE', { User: 'bob', Status: 'online' })), true);
+  assert.equal(link.send(request('PRESENCE', { User: 'bob', Status: 'away' })), false);
+  assert.equal((await closed)?.code, 'ERR_INTERNAL');
+  await peer.waitEnd();
+  assert.match(Buffer.concat(peer.raw).toString('latin1'), /^SEALED\r\nSeq: 9007199254740991\r\n/);
+});
+
+test('[CONN-11] a notification is never answered, not even when it is invalid', async (t) => {
+  const { link, peer } = linkAndRaw({ local: 'client', remote: 'ms' });
+  t.after(() => link.close());
+  link.enableSealing({ send: k(K2), receive: k(K1) });
+  peer.sendKey = k(K1);
+  peer.receiveKey = k(K2);
+  const seen = once(link, 'protocolError');
+  peer.write(peer.bytes(request('PRESENCE', { User: 'bob', Status: 'sleepy' }), true));
+  assert.equal(((await seen) as [ImspError])[0].code, 'ERR_BAD_VALUE');
+  const ok = once(link, 'notification');
+  peer.write(peer.bytes(request('PRESENCE', { User: 'bob', Status: 'away' }), true));
+  await ok;
+  assert.equal(peer.messages.length, 0);
+});
+
+test('[ERR-5] after a framing error nothing more is read from the connection', async () => {
+  let served = 0;
+  const { peer, closed } = linkAndRaw({ local: 'crs', remote: 'client', handler: () => { served++; return response(200, { Server: '127.0.0.1:1' }); } });
+  peer.write('LOCATE\r\nBad Header: x\r\n\r\nLOCATE\r\n\r\n');
+  peer.write('LOCATE\r\n\r\n');
+  assert.equal((await closed)?.code, 'ERR_BAD_HEADER_NAME');
+  await peer.waitEnd();
+  assert.equal(served, 0);
+  assert.equal(peer.messages.length, 1);
 });

@@ -33,7 +33,7 @@ async function serve(chunks: Buffer[], expect: number, end: boolean): Promise<{ 
     // an envelope held for a handshake that a corrupted PROOF never completes is refused quickly
     handshakeTimeout: 20,
     handler: (req) => {
-      if (req.method === 'PROOF') link.enableSealing({ send: K1, receive: K2 });
+      if (req.method === 'PROOF') link.enableSealing({ send: Buffer.from(K1), receive: Buffer.from(K2) });
       return response(200);
     },
   });

@@ -1,0 +1,154 @@
+// `make prop-mutants`: proof that each invariant's property can fail. For every invariant, one
+// deliberate fault is applied by textual patch to a throwaway git worktree of HEAD (the shipped
+// code has no fault switches), the property that cites the invariant is run there, and the fault
+// must be caught. Prints caught/total; exit 1 when a mutant survives or a patch no longer applies.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+interface Mutant {
+  inv: string;
+  what: string;
+  file: string;
+  find: string;
+  replace: string;
+  test: string;
+  pattern: string;
+  env?: Record<string, string>;
+}
+
+const MODEL = 'test/properties/invariants.test.ts';
+const MUTANTS: Mutant[] = [
+  {
+    inv: 'INV-1',
+    what: 'the CRS grants the lock to a user who is online (double login)',
+    file: 'reference/store/sqlite.ts',
+    find: "if (r.state === 'online') return { ok: false, error: 'online' };\n      // [LOCK-1]",
+    replace: '// [LOCK-1]',
+    test: 'test/properties/concurrency.test.ts',
+    pattern: 'concurrent logins',
+  },
+  {
+    inv: 'INV-2',
+    what: 'locks are never released (UNLOCK ignored, leases never expire)',
+    file: 'reference/store/sqlite.ts',
+    find: 'const users = this.q.expiredLocks.all(now) as string[];',
+    replace: 'const users: string[] = [];',
+    test: MODEL,
+    pattern: 'SQLite',
+    env: { IMSP_PROP_RUNS: '25' },
+  },
+  {
+    inv: 'INV-3',
+    what: "the MS drops PRESENCE pushes whose status is 'away' (presence never converges)",
+    file: 'reference/ms/ms.ts',
+    find: "c.status = must(m, 'Status');",
+    replace: "if (must(m, 'Status') === 'away') return;\n        c.status = must(m, 'Status');",
+    test: MODEL,
+    pattern: 'SQLite',
+    env: { IMSP_PROP_RUNS: '25' },
+  },
+  {
+    inv: 'INV-4',
+    what: 'the login bundle leaves out the pending ADD requests',
+    file: 'reference/store/sqlite.ts',
+    find: 'pending: this.pendingOf(r.username) };',
+    replace: 'pending: [] };',
+    test: MODEL,
+    pattern: 'SQLite',
+    env: { IMSP_PROP_RUNS: '25' },
+  },
+  {
+    inv: 'INV-5',
+    what: 'a client keeps its peer session when the peer goes offline',
+    file: 'reference/client/client.ts',
+    find: "if (status === 'offline') this.dropSession(user, 'peer went offline');",
+    replace: '',
+    test: MODEL,
+    pattern: 'SQLite',
+    env: { IMSP_PROP_RUNS: '40' },
+  },
+  {
+    inv: 'INV-6',
+    what: 'the MS forwards presence to pending contacts too (a leak to a non-buddy)',
+    file: 'reference/ms/ms.ts',
+    find: "if (!c || c.relation !== 'buddy') return;\n        c.status",
+    replace: "if (!c || c.relation === 'blocked') return;\n        c.status",
+    test: MODEL,
+    pattern: 'SQLite',
+    env: { IMSP_PROP_RUNS: '25' },
+  },
+  {
+    inv: 'INV-7',
+    what: 'a CRS restart forgets the buddy relations',
+    file: 'reference/store/sqlite.ts',
+    find: 'this.q.resetUsers.run();',
+    replace: "this.q.resetUsers.run();\n      this.db.exec('DELETE FROM buddies');",
+    test: MODEL,
+    pattern: 'SQLite',
+    env: { IMSP_PROP_RUNS: '40' },
+  },
+  {
+    inv: 'INV-8',
+    what: 'the CRS accepts STATUS without checking the epoch (a stale holder acts)',
+    file: 'reference/store/sqlite.ts',
+    find: "const bad = sessionStale(r, epoch, ms, 'online'); // [LOCK-6]\n      if (bad) return bad;",
+    replace: "const bad = r.state === 'online' ? null : sessionStale(r, epoch, ms, 'online');\n      if (bad) return bad;",
+    test: 'test/properties/fencing.test.ts',
+    pattern: 'frozen MS',
+  },
+  {
+    inv: 'INV-9',
+    what: 'a granted ADD makes only one side a buddy',
+    file: 'reference/store/sqlite.ts',
+    find: 'this.q.addBuddy.run(b, a, now);',
+    replace: '',
+    test: MODEL,
+    pattern: 'SQLite',
+    env: { IMSP_PROP_RUNS: '25' },
+  },
+];
+
+const root = resolve(new URL('../..', import.meta.url).pathname);
+const only = process.argv[2];
+const work = mkdtempSync(join(tmpdir(), 'imsp-prop-mutants-'));
+const tree = join(work, 'tree');
+execFileSync('git', ['-C', root, 'worktree', 'add', '--detach', tree, 'HEAD'], { stdio: 'ignore' });
+symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'));
+let caught = 0;
+let total = 0;
+let broken = 0;
+try {
+  for (const m of MUTANTS) {
+    if (only && m.inv !== only) continue;
+    total++;
+    const path = join(tree, m.file);
+    const original = readFileSync(path, 'utf8');
+    if (!original.includes(m.find)) {
+      broken++;
+      process.stdout.write(`${m.inv}  PATCH DOES NOT APPLY (the code moved): ${m.what}\n`);
+      continue;
+    }
+    writeFileSync(path, original.replace(m.find, m.replace));
+    const started = Date.now();
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-name-pattern=${m.pattern}`, m.test], {
+      cwd: tree,
+      env: { ...process.env, IMSP_SKIP_PG: '1', ...m.env },
+      encoding: 'utf8',
+      timeout: 600_000,
+    });
+    writeFileSync(path, original);
+    const failedLine = /^# fail (\d+)/m.exec(r.stdout ?? '');
+    const killed = r.status !== 0 && failedLine !== null && Number(failedLine[1]) > 0;
+    if (killed) caught++;
+    const why = /error: \|-?\n\s+(.*)\n(?:\s+counterexample: (.*)\n)?(?:\s+error: (.*))?/.exec(r.stdout ?? '');
+    const detail = why ? [why[3] ?? why[1], why[2]].filter(Boolean).join(' | ') : '';
+    process.stdout.write(`${m.inv}  ${killed ? 'caught  ' : 'SURVIVED'}  ${m.what}  (${Math.round((Date.now() - started) / 1000)} s)${detail ? `\n        ${detail.slice(0, 300)}` : ''}\n`);
+  }
+} finally {
+  execFileSync('git', ['-C', root, 'worktree', 'remove', '--force', tree], { stdio: 'ignore' });
+  rmSync(work, { recursive: true, force: true });
+}
+process.stdout.write(`${caught}/${total} mutants caught${broken ? `, ${broken} patches no longer apply` : ''}\n`);
+process.exit(caught === total && broken === 0 ? 0 : 1);

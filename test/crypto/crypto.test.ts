@@ -188,3 +188,25 @@ test('[SEAL-4] SEALED envelope round trip; wrong key, wrong Seq or any flipped b
   }), { numRuns: 100 });
   assert.throws(() => openEnvelope(key, 0, Buffer.alloc(15)), isCode('ERR_DECRYPT'));
 });
+
+test('[AUTH-2] [AUTH-12] [SEAL-1] [CRYPTO-2] salts, nonces and ephemeral keys are fresh every time', () => {
+  const salts = new Set(Array.from({ length: 20 }, () => makeVerifier('same password').salt));
+  assert.equal(salts.size, 20);
+  for (const s of salts) assert.equal(unb64(s).length, 16);
+  const nonces = new Set(Array.from({ length: 1000 }, () => makeNonce()));
+  assert.equal(nonces.size, 1000);
+  for (const n of nonces) assert.equal(unb64(n, 18).length, 18);
+  const shares = new Set(Array.from({ length: 50 }, () => b64(generateKeyShare().publicKey)));
+  assert.equal(shares.size, 50);
+});
+
+test('[CRYPTO-1] the crypto module uses node:crypto and nothing hand-written or third-party', async () => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const dir = new URL('../../reference/crypto/', import.meta.url);
+  for (const f of readdirSync(dir).filter((x) => x.endsWith('.ts'))) {
+    const src = readFileSync(new URL(f, dir), 'utf8');
+    for (const m of src.matchAll(/from '([^']+)'/g)) {
+      assert.ok(m[1] === 'node:crypto' || m[1]!.startsWith('./') || m[1] === '../../generated/index.js', `${f} imports ${m[1]}`);
+    }
+  }
+});

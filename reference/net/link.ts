@@ -239,8 +239,8 @@ export class Link extends EventEmitter<LinkEvents> {
   enableSealing(keys: LinkKeys, opts: { strict?: boolean } = {}): void {
     if (this.sendKey) throw new Error('sealing is already enabled on this link');
     // The link owns the key buffers from now on and zeroes them when it closes [SEAL-2].
-    this.sendKey = Buffer.from(keys.send.buffer, keys.send.byteOffset, keys.send.byteLength);
-    this.receiveKey = Buffer.from(keys.receive.buffer, keys.receive.byteOffset, keys.receive.byteLength);
+    this.sendKey = Buffer.from(keys.send);
+    this.receiveKey = Buffer.from(keys.receive);
     this.sealState = opts.strict ? 'sealed' : 'armed';
     if (this.holding) {
       this.holding = false;

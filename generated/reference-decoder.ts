@@ -63,6 +63,34 @@ export interface ReferenceResult {
   error: ImspError | null;
 }
 
+/**
+ * A whole well-formed head at m, decided by one message_head parse: every line within the
+ * limits, of text octets, CRLF-terminated, and the grammar accepts the head. Returns null
+ * for anything else (the caller then goes line by line, which finds the first error in
+ * order). Only saves parser calls: the outcome is the same.
+ */
+function wholeHead(buf: Buffer, m: number, lim: ReturnType<typeof resolveLimits>): { start: StartLine; headers: HeaderField[]; end: number } | null {
+  let s = m;
+  let lines = 0;
+  for (;;) {
+    let j = s;
+    while (j < buf.length && buf[j] !== 0x0a) j++;
+    if (j === buf.length || j === s || buf[j - 1] !== 0x0d) return null;
+    if (j + 1 - s > lim.maxLineLength || j + 1 - m > lim.maxHeadSize || octets(buf, s, j - 1, false)) return null;
+    lines++;
+    if (j - 1 === s && lines > 1) break;
+    if (lines > lim.maxHeaders + 1) return null;
+    s = j + 1;
+  }
+  const end = s + 2;
+  try {
+    const head = peggyParse(latin1(buf, m, end), { startRule: 'message_head' }) as { start: StartLine; headers: HeaderField[] };
+    return { ...head, end };
+  } catch {
+    return null;
+  }
+}
+
 /** Decodes a whole stream with the grammar; never throws for bad input. */
 export function decodeWithGrammar(input: Uint8Array, opts: DecoderOptions = {}): ReferenceResult {
   const lim = resolveLimits(opts.limits);
@@ -76,7 +104,25 @@ export function decodeWithGrammar(input: Uint8Array, opts: DecoderOptions = {}):
       let start: StartLine | null = null;
       const headers: Header[] = [];
       let contentLength = -1;
-      for (;;) {
+      const whole = wholeHead(buf, m, lim);
+      if (whole) {
+        // Content-length checks as below, in order, with offsets from the field's line.
+        let lineStart = m + buf.subarray(m).indexOf(0x0a) + 1;
+        for (const h of whole.headers) {
+          if (h.name.toLowerCase() === 'content-length') {
+            if (contentLength >= 0) throw new ImspError('ERR_DUPLICATE_CONTENT_LENGTH', lineStart);
+            const at = m + h.valueOffset;
+            if (!VALUE_VALIDATORS.length(h.value) || h.value.length > LIMITS.maxContentLengthDigits) throw new ImspError('ERR_BAD_CONTENT_LENGTH', at);
+            contentLength = Number(h.value);
+            if (contentLength > lim.maxBodySize) throw new ImspError('ERR_BODY_TOO_LARGE', at);
+          }
+          headers.push([h.name, h.value]);
+          lineStart = buf.indexOf(0x0a, lineStart) + 1;
+        }
+        start = whole.start;
+        pos = whole.end;
+      }
+      for (; whole === null; ) {
         const s = pos;
         if (start !== null && headers.length >= lim.maxHeaders && s < buf.length && buf[s] !== 0x0d && buf[s] !== 0x0a) {
           throw new ImspError('ERR_TOO_MANY_HEADERS', s);
@@ -113,7 +159,8 @@ export function decodeWithGrammar(input: Uint8Array, opts: DecoderOptions = {}):
       if (buf.length - pos < len) throw new ImspError('ERR_TRUNCATED', buf.length);
       const body = Buffer.from(buf.subarray(pos, pos + len));
       pos += len;
-      messages.push(start.kind === 'request' ? { kind: 'request', method: start.method, headers, body } : { kind: 'response', status: start.status, reason: start.reason, headers, body });
+      const sl = start as StartLine; // set by the whole-head parse or by the first line
+      messages.push(sl.kind === 'request' ? { kind: 'request', method: sl.method, headers, body } : { kind: 'response', status: sl.status, reason: sl.reason, headers, body });
     }
   } catch (e) {
     if (e instanceof ImspError) {

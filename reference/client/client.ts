@@ -726,8 +726,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
         accepted = open();
       } catch (e) {
         // A buddy whose key has not reached us yet (its PRESENCE may trail its INIT): ask the MS once.
-        const c = e instanceof CryptoError && e.code === ('ERR_NOT_BUDDY' as string) ? this.refreshCandidate(m) : undefined;
-        if (!c) throw e;
+        if (!(e instanceof CryptoError && e.code === ('ERR_NOT_BUDDY' as string) && this.keyMissing())) throw e;
         await this.list().catch(() => undefined);
         accepted = open();
       }
@@ -738,13 +737,21 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     const { message, keys } = buildInitAck({ init: accepted, identity, time: this.now() });
     link.notify(message);
     link.enableSealing(keys);
-    const session = new PeerSession(accepted.from, false, link, keys, this.hooks(), this.limits, join(this.downloadDir));
+    const session = new PeerSession(accepted.from, false, link, keys, this.hooks(), this.limits, this.downloadDir);
     this.install(session);
     return session;
   }
 
-  /** Whether a refused INIT might come from a buddy whose key we lack (worth one LIST). */
-  private refreshCandidate(_m: RequestMessage): boolean {
+  private lastRefresh = Number.NEGATIVE_INFINITY;
+
+  /**
+   * Whether a refused INIT might come from a buddy whose key we lack (its PRESENCE may trail its
+   * INIT), worth one LIST. At most one such LIST per 5 s: strangers' INITs cannot make us flood the MS.
+   */
+  private keyMissing(): boolean {
+    const now = Date.now();
+    if (now - this.lastRefresh < 5000 || !this.ms) return false;
+    this.lastRefresh = now;
     return [...this.contacts.contacts.values()].some((c) => c.relation === 'buddy' && c.publicKey === undefined);
   }
 

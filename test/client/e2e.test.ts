@@ -263,3 +263,19 @@ test('[MS-SHUTDOWN-4] with relogin, a client whose MS shuts down logs in again a
   assert.equal((await back).ms, cluster.ms[1].address);
   assert.ok(alice.loggedIn);
 });
+
+test('[P2P-3] an INIT that overtakes the PRESENCE carrying its key is accepted after one LIST', async (t) => {
+  const { make } = await setup(t, ['alice', 'bob']);
+  const alice = make('alice', 0);
+  const bob = make('bob', 1);
+  await alice.login();
+  await bob.login();
+  await befriend(alice, bob);
+  // Bob's book loses alice's key, as if her PRESENCE had not arrived yet.
+  bob.contacts.presence('alice', 'offline');
+  assert.equal(bob.contacts.buddyKey('alice'), undefined);
+  const got = next(bob, 'message');
+  await alice.send('bob', 'early bird');
+  assert.equal((await got).text, 'early bird');
+  assert.ok(bob.contacts.buddyKey('alice'));
+});

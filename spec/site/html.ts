@@ -83,7 +83,10 @@ export interface LinkContext {
 
 const BRACKET_ID = /\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-[0-9]+)\]/g;
 const BARE_ID = /(?<![\w\[/.#-])([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-[0-9]+)(?![\w\]-])/g;
-const SECTION_REF = /\b(Sections?|Appendix|§)(\s|&nbsp;)+([0-9]+(?:\.[0-9]+)*|[A-Z](?:\.[0-9]+)*)\b/g;
+const SECNUM = String.raw`(?:[0-9]+(?:\.[0-9]+)*|[A-Z](?:\.[0-9]+)*)\b`;
+/** "Section 5.3", "Sections 4.1 to 4.6", "Sections 9.2, 9.3 and 9.5", "Appendix A". */
+const SECTION_REF = new RegExp(String.raw`\b(Sections?|Appendix|§)((?:\s|&nbsp;)+)(${SECNUM}(?:(?:,\s*|,?\s+(?:and|or|to)\s+|\s*-\s*)${SECNUM})*)`, 'g');
+const ONE_SECNUM = new RegExp(SECNUM, 'g');
 
 export function reqHref(id: string, ctx: Pick<LinkContext, 'page' | 'reqPage'>): string {
   const page = ctx.reqPage.get(id);
@@ -186,10 +189,16 @@ function plainLinks(text: string, ctx: LinkContext, skip: boolean): string {
   let s = text.replace(BARE_ID, (whole: string, id: string) =>
     ctx.reqPage.has(id) ? `<a class="req-ref" href="${reqHref(id, ctx)}">${id}</a>` : whole,
   );
-  s = s.replace(SECTION_REF, (whole: string, word: string, sp: string, num: string) => {
-    // Do not touch text already turned into markup above.
-    const href = sectionHref(num, ctx);
-    return href ? `<a class="xref" href="${href}">${word}${sp}${num}</a>` : whole;
+  s = s.replace(SECTION_REF, (whole: string, word: string, sp: string, list: string) => {
+    // The first number takes the word with it ("Section 5.3"); later ones in a list link alone.
+    let first = true;
+    const linked = list.replace(ONE_SECNUM, (num: string) => {
+      const href = sectionHref(num, ctx);
+      const label = first ? `${word}${sp}${num}` : num;
+      first = false;
+      return href ? `<a class="xref" href="${href}">${label}</a>` : label;
+    });
+    return linked;
   });
   return s;
 }

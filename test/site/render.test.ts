@@ -81,6 +81,15 @@ test('linkify anchors the defining occurrence once and links every other mention
   assert.match(html, /<code>\[LOGIN-1\]<\/code>/, 'IDs in code are left alone');
 });
 
+test('linkify links section references, including lists and ranges', () => {
+  const ctx = ctxFor(MD, 'spec/text/05-methods.md');
+  assert.equal(
+    linkify('<p>Sections 5.1 to 6.1, and Section 9.9; Sections 5.1, 5.2 and 6.1.</p>', ctx),
+    '<p><a class="xref" href="#section-5-1">Sections 5.1</a> to <a class="xref" href="06-crypto.html#section-6-1">6.1</a>, and Section 9.9; ' +
+      '<a class="xref" href="#section-5-1">Sections 5.1</a>, <a class="xref" href="#section-5-2">5.2</a> and <a class="xref" href="06-crypto.html#section-6-1">6.1</a>.</p>',
+  );
+});
+
 test('linkify leaves text without IDs unchanged and never breaks tags', () => {
   const ctx = ctxFor(MD, 'spec/text/05-methods.md');
   fc.assert(

@@ -35,6 +35,8 @@ export interface KitConfig {
   list: boolean;
   quiet: boolean;
   replay?: string;
+  /** The --set overrides, kept for replay command lines. */
+  sets?: Record<string, number>;
 }
 
 /** A role's plug-in: its cases, and a driver set up for one run. */
@@ -103,6 +105,7 @@ function parseConfig(cmd: Command): KitConfig {
     specBase: o.specBase as string,
     list: !!o.list,
     quiet: !!o.quiet,
+    sets: overrides,
   };
   if (!Number.isInteger(cfg.seed)) throw new Error('--seed must be an integer');
   if (typeof o.target === 'string') cfg.target = fmtHostPort(parseHostPort(o.target));
@@ -136,8 +139,7 @@ export function commandLineOf(cfg: KitConfig, extra: { only?: string; path?: str
   if (cfg.role === 'ms') parts.push(`--listen ${cfg.listen}`, '--ms-key-file KEYFILE');
   if (cfg.role === 'client') parts.push(`--client-cmd '${cfg.clientCmd}'`);
   parts.push(`--seed ${extra.seed ?? cfg.seed}`, `--runs ${cfg.runs}`, `--timeout ${cfg.timeoutMs}`);
-  const sets = cfg.limits;
-  void sets;
+  for (const [k, v] of Object.entries(cfg.sets ?? {})) parts.push(`--set ${k}=${v}`);
   if (extra.only) parts.push(`--only ${extra.only}`);
   if (extra.path) parts.push(`--path '${extra.path}'`);
   return parts.join(' ');

@@ -38,6 +38,7 @@ function baseConfig(role: RoleName, o: SelftestOptions): KitConfig {
     strict: false,
     slow: false,
     limits: new Limits(FAST_LIMITS),
+    sets: FAST_LIMITS,
     specBase: '../site/index.html',
     list: false,
     quiet: o.quiet ?? false,

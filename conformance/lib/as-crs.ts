@@ -88,7 +88,7 @@ export class KitCrs {
 
   private async accept(socket: net.Socket): Promise<void> {
     const conn = new Conn(socket, 'ms-link', this.tr);
-    const timeout = this.limits.get('handshakeTimeout');
+    const timeout = Math.max(this.limits.get('handshakeTimeout'), 15000);
     try {
       const enroll = await conn.waitEvent(() => true, timeout);
       if (!enroll || enroll.method !== 'ENROLL') {

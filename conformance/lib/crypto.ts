@@ -141,7 +141,7 @@ export function aeadOpen(key: Buffer, iv: Buffer, aad: string, sealed: Buffer): 
 
 // ---------------------------------------------------------------- key blob (3.4)
 
-export function sealKeyBlob(password: string, username: string, id: Identity, log2N = 10, salt = randomBytes(16), iv = randomBytes(12)): string {
+export function sealKeyBlob(password: string, username: string, id: Identity, log2N = 10, salt: Buffer = randomBytes(16), iv: Buffer = randomBytes(12)): string {
   const key = scryptSync(Buffer.from(password, 'utf8'), salt, 32, { N: 2 ** log2N, r: 8, p: 1, maxmem: 256 * 2 ** log2N * 8 + 1024 * 1024 });
   const ct = aeadSeal(key, iv, `imsp1 key-blob,${username}`, Buffer.concat([id.signing.privateKey, id.agreement.privateKey]));
   return `v1.${b64(salt)}.${log2N}.${b64(iv)}.${b64(ct)}`;
@@ -180,7 +180,7 @@ export function scramKeys(password: string, salt: Buffer, iterations: number): S
   return { saltedPassword, clientKey, storedKey: sha256(clientKey), serverKey: hmac(saltedPassword, 'Server Key') };
 }
 
-export function makeVerifier(password: string, iterations = 4096, salt = randomBytes(16)): Verifier {
+export function makeVerifier(password: string, iterations = 4096, salt: Buffer = randomBytes(16)): Verifier {
   const k = scramKeys(password, salt, iterations);
   return { salt, iterations, storedKey: k.storedKey, serverKey: k.serverKey };
 }

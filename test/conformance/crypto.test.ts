@@ -100,7 +100,7 @@ test('[P2P-2] [P2P-9] INIT and INIT-ACK from spec/test-vectors/p2p.json open wit
     assert.equal(encodeRecords([[['From', 'joe'], ['To', 'alice'], ['Time', String(i.time)], ['Secret', String(i.secret)], ['Signature', init.signature!]]]).toString(), init.record);
     const ackMsg = decode(u(ack.wire!))[0]!;
     assert.ok(ackMsg.kind === 'request');
-    const st = { from: 'joe', to: 'alice', eIPriv: u(String(i.eIPrivate)), eI: init.eI!, nI: String(i.nI), secret: u(String(i.secret)) };
+    const st = { from: 'joe', to: 'alice', eIPriv: Buffer.from(u(String(i.eIPrivate))), eI: init.eI!, nI: String(i.nI), secret: Buffer.from(u(String(i.secret))) };
     const done = openInitAck(st, ackMsg, alice.publicKey);
     assert.ok('keys' in done, 'error' in done ? done.error : '');
     assert.equal(c.b64(done.keys.i2r), v.initiatorToResponderKey);

@@ -119,7 +119,30 @@ symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'));
 let caught = 0;
 let total = 0;
 let broken = 0;
+
+function runTest(m: Mutant): { failed: boolean; stdout: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-name-pattern=${m.pattern}`, m.test], {
+    cwd: tree,
+    env: { ...process.env, IMSP_SKIP_PG: '1', ...m.env },
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  const failedLine = /^# fail (\d+)/m.exec(r.stdout ?? '');
+  return { failed: r.status !== 0 && failedLine !== null && Number(failedLine[1]) > 0, stdout: r.stdout ?? '' };
+}
+
 try {
+  // A mutant only counts as caught if the same property passes on the unmutated code.
+  const baselines = new Map<string, Mutant>();
+  for (const m of MUTANTS) if (!only || m.inv === only) baselines.set(`${m.test}|${m.pattern}|${JSON.stringify(m.env ?? {})}`, m);
+  for (const m of baselines.values()) {
+    const b = runTest(m);
+    if (b.failed) {
+      process.stdout.write(`baseline FAILS without any mutation: ${m.test} (${m.pattern}); fix that first\n${b.stdout.slice(-2000)}\n`);
+      process.exitCode = 1;
+      throw new Error('baseline fails');
+    }
+  }
   for (const m of MUTANTS) {
     if (only && m.inv !== only) continue;
     total++;
@@ -132,23 +155,21 @@ try {
     }
     writeFileSync(path, original.replace(m.find, m.replace));
     const started = Date.now();
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-name-pattern=${m.pattern}`, m.test], {
-      cwd: tree,
-      env: { ...process.env, IMSP_SKIP_PG: '1', ...m.env },
-      encoding: 'utf8',
-      timeout: 600_000,
-    });
+    const r = runTest(m);
     writeFileSync(path, original);
-    const failedLine = /^# fail (\d+)/m.exec(r.stdout ?? '');
-    const killed = r.status !== 0 && failedLine !== null && Number(failedLine[1]) > 0;
+    const killed = r.failed;
     if (killed) caught++;
-    const why = /error: \|-?\n\s+(.*)\n(?:\s+counterexample: (.*)\n)?(?:\s+error: (.*))?/.exec(r.stdout ?? '');
+    const why = /error: \|-?\n\s+(.*)\n(?:\s+counterexample: (.*)\n)?(?:\s+error: (.*))?/.exec(r.stdout);
     const detail = why ? [why[3] ?? why[1], why[2]].filter(Boolean).join(' | ') : '';
     process.stdout.write(`${m.inv}  ${killed ? 'caught  ' : 'SURVIVED'}  ${m.what}  (${Math.round((Date.now() - started) / 1000)} s)${detail ? `\n        ${detail.slice(0, 300)}` : ''}\n`);
   }
+} catch (e) {
+  if (!(e instanceof Error && e.message === 'baseline fails')) throw e;
 } finally {
   execFileSync('git', ['-C', root, 'worktree', 'remove', '--force', tree], { stdio: 'ignore' });
   rmSync(work, { recursive: true, force: true });
 }
-process.stdout.write(`${caught}/${total} mutants caught${broken ? `, ${broken} patches no longer apply` : ''}\n`);
-process.exit(caught === total && broken === 0 ? 0 : 1);
+if (process.exitCode !== 1) {
+  process.stdout.write(`${caught}/${total} mutants caught${broken ? `, ${broken} patches no longer apply` : ''}\n`);
+  process.exit(caught === total && broken === 0 ? 0 : 1);
+}

@@ -16,9 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { b64 } from '../crypto/b64.js';
-import { makeVerifier } from '../crypto/scram.js';
-import { generateIdentity } from '../crypto/keys.js';
-import { sealKeyBlobAsync } from '../crypto/key-blob.js';
+import { registerUser } from '../store/register.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { ImspClient, type ClientOptions } from '../client/client.js';
 import type { ClientEvents } from '../client/events.js';
@@ -149,13 +147,9 @@ async function main(): Promise<number> {
     const store = await SqliteStore.open(dbPath);
     const users = ['alice', 'bob', 'carol'];
     for (const name of users) {
-      const password = `${name}-demo-password`;
-      const identity = generateIdentity();
-      // The CRS gets a verifier and a sealed key blob: never the password, never a clear private key.
-      const r = await store.registerUser(
-        { username: name, verifier: makeVerifier(password), publicKey: identity.publicKey, keyBlob: await sealKeyBlobAsync(password, name, identity, { log2N: 15 }) },
-        Date.now(),
-      );
+      // As `imsp user add` does: the CRS gets a verifier and a sealed key blob, never the password
+      // and never a private key in clear.
+      const r = await registerUser(store, name, `${name}-demo-password`, { log2N: 15 });
       if (!r.ok) throw new StepFailed(`registering ${name}: ${String(r.error)}`);
       line('setup', `registered ${name} (SCRAM verifier, Ed25519/X25519 keys sealed with scrypt N=2^15)`);
     }

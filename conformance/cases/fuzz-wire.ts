@@ -237,7 +237,7 @@ export function wireFuzzCase<C extends FuzzCtx>(t: WireTarget, limits: Limits, i
         const final = out.ok ? last : out;
         const meta = (ctx as unknown as { meta: { seed?: number; path?: string; replay?: string } }).meta;
         meta.path = details.counterexamplePath ?? undefined;
-        meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs) \S+/g, '')} --only ${id} --seed ${details.seed} --path '${details.counterexamplePath}'`;
+        meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs|replay|json|junit|html) \S+/g, '')} --only ${id} --seed ${details.seed} --path '${details.counterexamplePath}'`;
         ctx.must(false, final.req || 'WIRE-1', `${final.why} [input: ${input.label}]`);
       }
     },

@@ -142,7 +142,7 @@ export const crsFuzzCases = (limits: Limits): CaseDef<CrsContext>[] => [
           await fc.asyncModelRun(() => ({ model: { state: 'offline', holder: null, epoch: 0 } as Model, real }), details.counterexample[0]).catch(() => undefined);
         }
         ctx.meta.path = details.counterexamplePath ?? undefined;
-        ctx.meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs) \S+/g, '')} --only crs/fuzz/2 --seed ${details.seed} --path '${details.counterexamplePath}'`;
+        ctx.meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs|replay|json|junit|html) \S+/g, '')} --only crs/fuzz/2 --seed ${details.seed} --path '${details.counterexamplePath}'`;
         const err = details.errorInstance as { req?: string; message?: string } | null;
         ctx.must(false, err?.req ?? 'STATE-1', `${err?.message ?? 'model mismatch'}\n  minimal sequence: ${shrunk}\n  ${lastLog.join('\n  ')}`);
       }

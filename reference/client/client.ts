@@ -286,7 +286,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     const eS = header(challenge, 'Key-share') ?? '';
     // The server's nonce must extend ours, or an old challenge could be replayed to us.
     if (!nonce.startsWith(cnonce) || nonce.length <= cnonce.length) throw new ClientError('ERR_AUTH_FAILED', 401, 'challenge nonce does not extend the client nonce');
-    // [AUTH-5] [AUTH-6] a server cannot make us do unbounded (or too little) work.
+    // [AUTH-6] a server cannot make us work without bound (nor accept a verifier below the minimum).
     if (!Number.isSafeInteger(iterations) || iterations < this.limits.scramMinIterations || iterations > this.limits.scramMaxIterations) {
       throw new ClientError('ERR_BAD_VALUE', 422, `challenge Iterations ${iterations} outside ${this.limits.scramMinIterations}..${this.limits.scramMaxIterations}`);
     }
@@ -301,7 +301,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     const ok = await proofDone;
     if (ok.status !== 200) throw fromResponse(ok, 'PROOF');
     const serverProof = header(ok, 'Server-proof') ?? '';
-    // [AUTH-8] the MS must prove it holds the verifier: a fake MS learns nothing and gets no further.
+    // [AUTH-11] the MS must prove it holds the verifier before anything in the response is used.
     let proven = false;
     try {
       proven = verifyServerProof(scram.serverKey, auth, unb64(serverProof, 32));
@@ -684,7 +684,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   private onPeerConnection(socket: Socket): void {
     socket.setNoDelay(true);
     if (!this.identity || this.peerLinks.size >= this.limits.maxPeerSessions) {
-      // [CONN-7] at capacity (or logged out): answered in clear, then closed.
+      // [P2P-7] at capacity (or logged out, P2P-5): answered in clear, then closed.
       socket.on('error', () => undefined);
       socket.end(encode(errorResponse(linkError(this.identity ? 'ERR_UNAVAILABLE' : 'ERR_SESSION_ENDED', 'not accepting peer sessions'))));
       return;

@@ -42,7 +42,7 @@ async function befriend(a: ImspClient, b: ImspClient): Promise<void> {
   await online;
 }
 
-test('[AUTH-8] login through LOCATE: Server-proof checked, key blob opened, bound address announced', async (t) => {
+test('[AUTH-11] [LOGIN-1] login through LOCATE: Server-proof checked, key blob opened, bound address announced', async (t) => {
   const { cluster, make } = await setup(t, ['alice']);
   const alice = make('alice', 'locate');
   const logged = next(alice, 'login');

@@ -47,7 +47,8 @@ export interface BuildOptions {
   cacheDir?: string;
   /** Rebuild even when the inputs are unchanged. */
   force?: boolean;
-  typedoc?: boolean;
+  /** Build the API reference (default); 'reuse' keeps an existing site/api/ even if its sources changed (the browser test uses it: typedoc is the slow part, and its pages' links do not depend on the spec). */
+  typedoc?: boolean | 'reuse';
   diagrams?: boolean;
   log?: (line: string) => void;
 }
@@ -85,7 +86,11 @@ export function siteInputsHash(root: string, opts: Pick<BuildOptions, 'typedoc' 
   const h = createHash('sha256');
   h.update(JSON.stringify({ typedoc: opts.typedoc !== false, diagrams: opts.diagrams !== false }));
   const files = new Set<string>();
-  for (const [dir, suffixes] of INPUT_DIRS) for (const f of listFiles(root, dir, suffixes)) files.add(f);
+  for (const [dir, suffixes] of INPUT_DIRS) {
+    // With typedoc: 'reuse', the sources of the API reference are not inputs.
+    if (opts.typedoc === 'reuse' && ['generated', 'reference'].includes(dir)) continue;
+    for (const f of listFiles(root, dir, suffixes)) files.add(f);
+  }
   for (const f of INPUT_FILES) if (existsSync(join(root, f))) files.add(f);
   for (const f of [...files].sort()) {
     h.update(f);
@@ -230,6 +235,8 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
   const sectionPage = new Map<string, string>();
   for (const p of rendered) for (const h of p.headings) if (h.number && !sectionPage.has(h.number)) sectionPage.set(h.number, p.page);
   const reqPage = new Map(data.requirements.map((r) => [r.id, r.page] as const));
+  const anchorPage = new Map<string, string>();
+  for (const p of rendered) for (const h of p.headings) if (!anchorPage.has(h.anchor)) anchorPage.set(h.anchor, p.page);
   const reqOrdinal = new Map(data.requirements.map((r) => [r.id, r.ordinal] as const));
   const ctxFor = (page: string): LinkContext => ({
     page,
@@ -239,6 +246,7 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
     methods: new Set(R.methods.methods.map((m) => m.name)),
     errors: new Set(R.errors.errors.map((e) => e.code)),
     headers: new Map(R.headers.headers.map((h) => [h.name.toLowerCase(), h.name] as const)),
+    anchorPage,
   });
   const headingsByTitle = rendered.flatMap((p) => p.headings.filter((h) => h.depth >= 2).map((h) => ({ p, h })));
   const L: Linker = {
@@ -349,7 +357,7 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
   let typedoc: TypedocResult | null = null;
   if (opts.typedoc !== false) {
     try {
-      typedoc = await buildApiDocs(root, join(out, 'api'), opts.force === true);
+      typedoc = await buildApiDocs(root, join(out, 'api'), { force: opts.force === true, reuse: opts.typedoc === 'reuse' });
       log(`api: ${typedoc.message}`);
       if (!typedoc.ok) warnings.push(`typedoc: ${typedoc.message}`);
     } catch (e) {
@@ -386,6 +394,10 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
   index.push(`<a href="requirements.html"><strong>Requirement index</strong>${c.total} requirements, ${c.tested} cited by tests.</a>`);
   index.push('<a href="api/index.html"><strong>API reference</strong>typedoc of the codec, reference and kit.</a>');
   index.push('</div>');
+  // Links written as index.html#req-ID (the conformance kit's HTML report, for one) land on the index entry.
+  index.push(
+    `<script>if (/^#req-[A-Z0-9-]+$/.test(location.hash)) location.replace('requirements.html' + location.hash);</script>`,
+  );
   index.push(`<nav class="toc" aria-label="Table of contents"><h2 id="contents">Table of contents</h2>${rendered.length > 0 ? siteToc(rendered) : '<p class="missing">spec/text/ has no sections yet.</p>'}</nav>`);
   writeFileSync(join(out, 'index.html'), layout({ file: 'index.html', title: 'Contents', body: index.join('\n'), next: intro ? { href: intro.page, label: intro.title } : undefined }));
   pages.unshift('index.html');

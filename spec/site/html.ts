@@ -79,6 +79,8 @@ export interface LinkContext {
   errors: Set<string>;
   /** Lower-case header name -> canonical name. */
   headers: Map<string, string>;
+  /** Heading anchor -> page, so that "#section-6-1" written in another file still finds its page. */
+  anchorPage?: Map<string, string>;
 }
 
 const BRACKET_ID = /\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-[0-9]+)\]/g;
@@ -132,7 +134,15 @@ export function linkify(html: string, ctx: LinkContext): string {
       const closing = m[1] === '/';
       const d = closing ? -1 : 1;
       if (name === 'pre') inPre = Math.max(0, inPre + d);
-      else if (name === 'a') inA = Math.max(0, inA + d);
+      else if (name === 'a') {
+        inA = Math.max(0, inA + d);
+        const frag = closing ? null : /^<a href="#([^"]+)"/.exec(tok);
+        const page = frag ? ctx.anchorPage?.get(frag[1]) : undefined;
+        if (frag && page && page !== ctx.page) {
+          out += tok.replace(`href="#${frag[1]}"`, `href="${page}#${frag[1]}"`);
+          continue;
+        }
+      }
       else if (/^h[1-6]$/.test(name)) inHeading = Math.max(0, inHeading + d);
       else if (name === 'code') {
         // Inline code naming a registry entry becomes a link to it.

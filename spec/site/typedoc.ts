@@ -76,7 +76,8 @@ function relinkSpecRoot(root: string, outDir: string): void {
   void root;
 }
 
-export async function buildApiDocs(root: string, outDir: string, force = false): Promise<TypedocResult> {
+export async function buildApiDocs(root: string, outDir: string, opts: { force?: boolean; reuse?: boolean } = {}): Promise<TypedocResult> {
+  const force = opts.force === true;
   const cfgPath = join(root, 'typedoc.json');
   const cfg = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, 'utf8')) as TypedocConfig) : {};
   const entryPoints = resolveEntryPoints(root, cfg.entryPoints ?? ['generated/index.ts']);
@@ -85,6 +86,9 @@ export async function buildApiDocs(root: string, outDir: string, force = false):
     return { ran: false, ok: true, entryPoints, message: 'no entry points yet; wrote a placeholder' };
   }
   const stampPath = join(outDir, '.imsp-stamp');
+  if (opts.reuse && !force && existsSync(stampPath) && existsSync(join(outDir, 'index.html'))) {
+    return { ran: false, ok: true, entryPoints, message: 'kept the existing build (reuse)' };
+  }
   const hash = inputsHash(root, entryPoints);
   if (!force && existsSync(stampPath) && existsSync(join(outDir, 'index.html')) && readFileSync(stampPath, 'utf8') === hash) {
     return { ran: false, ok: true, entryPoints, message: 'unchanged; kept the previous build' };

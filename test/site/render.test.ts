@@ -90,6 +90,14 @@ test('linkify links section references, including lists and ranges', () => {
   );
 });
 
+test('linkify sends a fragment link to the page that holds the anchor', () => {
+  const ctx = { ...ctxFor(MD, 'spec/text/05-methods.md'), anchorPage: new Map([['section-6-1', '06-crypto.html'], ['section-5-1', '05-methods.html']]) };
+  assert.equal(
+    linkify('<p><a href="#section-6-1">x</a> <a href="#section-5-1">y</a> <a href="#nowhere">z</a></p>', ctx),
+    '<p><a href="06-crypto.html#section-6-1">x</a> <a href="#section-5-1">y</a> <a href="#nowhere">z</a></p>',
+  );
+});
+
 test('linkify leaves text without IDs unchanged and never breaks tags', () => {
   const ctx = ctxFor(MD, 'spec/text/05-methods.md');
   fc.assert(

@@ -1,0 +1,497 @@
+// The load coordinator: registers synthetic users, starts (or finds) the servers, spreads simulated
+// clients over worker processes, runs a scenario in bounded phases and builds the report.
+//
+// Scenarios (issue 8):
+// - steady: every user logs in (`concurrency` logins in flight) and stays for `durationMs` with
+//   heartbeats; then fan-out probes.
+// - storm: every user logs in as fast as `concurrency` allows (the "9 am" spike); then probes.
+// - churn: every user logs in; then for `durationMs`, users log out and in again at `rate` per second
+//   (each such re-login is also a fan-out probe).
+// - chat: two buddies log in, open a peer session (INIT/INIT-ACK) and one streams pipelined MSGs.
+//
+// Fan-out probe: with everyone online, a user logs out and in again; every online buddy must get its
+// PRESENCE. Its latency is the last buddy's receipt minus the login's completion (the 200 at the
+// client; a push that overtakes the 200 counts as 0), and, more conservatively, minus the moment PROOF
+// was sent (the ONLINE transaction at the CRS included).
+import { fork, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { header } from '../../generated/index.js';
+import { Link } from '../net/link.js';
+import { req } from '../ops/proto.js';
+import { buddiesOf, populateSqlite, userName, type Population } from './population.js';
+import { childExecArgv, entryPath, rssOf, scrapeMetrics, metric, spawnServers, type SpawnedCluster } from './spawn.js';
+import { WorkerCore, type LoginRecord, type PresenceReceipt, type WorkerCommand, type WorkerProgress, type WorkerReply } from './worker.js';
+import { count, summarize, percentile, type Summary } from './stats.js';
+import type { ChatResult } from './chat.js';
+import type { SeriesPoint } from './plot.js';
+import { connectTcp, nowMs } from './sim-client.js';
+
+export type Scenario = 'steady' | 'storm' | 'churn' | 'chat';
+
+/** Everything a run needs. Every phase is bounded in count and time. */
+export interface LoadOptions {
+  scenario: Scenario;
+  users: number;
+  buddies: number;
+  /** Logins in flight, over all workers. */
+  concurrency: number;
+  /** steady: how long to hold; churn: how long to churn; chat: how long to send (ms). */
+  durationMs: number;
+  /** Upper bound of the whole login phase (ms). */
+  loginTimeoutMs: number;
+  /** Worker processes (0 = clients in this process). */
+  processes: number;
+  /** Loopback source addresses for the clients' connections. */
+  sources: string[];
+  /** Fan-out probes after the logins (steady, storm). */
+  probes: number;
+  /** Probes (and churn re-logins) started per second. */
+  rate: number;
+  /** Start a CRS and `spawnMs` MS processes on a temp SQLite store. */
+  spawn: boolean;
+  spawnMs: number;
+  /** Extra `--limit name=value` for spawned servers. */
+  serverLimits: string[];
+  /** node flags for spawned servers (profiling: --cpu-prof --cpu-prof-dir=DIR). */
+  serverNodeFlags: string[];
+  /** Running servers: a CRS to LOCATE MSs from, or the MS addresses themselves. */
+  crs?: string;
+  ms?: string[];
+  /** Running servers: the CRS's SQLite file to register the users in. */
+  store?: string;
+  /** Running servers: their metrics endpoints (host:port) for memory figures. */
+  metrics?: string[];
+  /** Name prefix of the synthetic users. */
+  prefix: string;
+  /** chat: MSGs in flight, octets per MSG, most MSGs. */
+  chatWindow: number;
+  chatSize: number;
+  chatMax: number;
+  /** Heartbeats (PING) from the simulated clients. */
+  heartbeats: boolean;
+  /** Request timeout of the simulated clients (ms). */
+  timeoutMs: number;
+  /** Progress line writer (default: none). */
+  progress?: (line: string) => void;
+}
+
+export const DEFAULT_OPTIONS: LoadOptions = {
+  scenario: 'storm',
+  users: 1000,
+  buddies: 10,
+  concurrency: 100,
+  durationMs: 10_000,
+  loginTimeoutMs: 300_000,
+  processes: 1,
+  sources: [],
+  probes: 200,
+  rate: 50,
+  spawn: false,
+  spawnMs: 2,
+  serverLimits: [],
+  serverNodeFlags: [],
+  prefix: 'u',
+  chatWindow: 256,
+  chatSize: 100,
+  chatMax: 5_000_000,
+  heartbeats: true,
+  timeoutMs: 30_000,
+};
+
+/** Memory of one server process before and after the sessions were opened. */
+export interface ServerMemory {
+  name: string;
+  /** Client sessions (MS) or online users (CRS) when measured after. */
+  sessions: number;
+  rssBefore: number | null;
+  rssAfter: number | null;
+  heapBefore: number | null;
+  heapAfter: number | null;
+  /** (rssAfter - rssBefore) / sessions, octets. */
+  rssPerSession: number | null;
+  heapPerSession: number | null;
+}
+
+/** The result of a run (printed as a table, written as JSON). */
+export interface LoadReport {
+  scenario: Scenario;
+  options: Omit<LoadOptions, 'progress'>;
+  startedAt: string;
+  elapsedSeconds: number;
+  registration: { users: number; buddies: number; seconds: number };
+  logins: {
+    attempted: number;
+    ok: number;
+    failed: number;
+    /** ok logins / (last completion - first start), per second. */
+    perSecond: number;
+    seconds: number;
+    /** ms from connect to the 200. */
+    latency: Summary;
+  };
+  /** Re-logins (probes, churn). */
+  relogins: { ok: number; failed: number; latency: Summary };
+  fanout: {
+    probes: number;
+    /** Buddies expected to be told (online at the time), and receipts seen. */
+    expected: number;
+    delivered: number;
+    /** ms from the login's 200 to the last buddy's PRESENCE (0 when the push came first). */
+    fromLogin: Summary;
+    /** ms from PROOF sent to the last buddy's PRESENCE. */
+    fromProof: Summary;
+  };
+  sessions: { peak: number; held: number };
+  memory: ServerMemory[];
+  /** Load-generator memory (all workers), octets. */
+  generator: { rss: number; heap: number };
+  chat?: ChatResult;
+  /** Refusals and local errors seen by the clients, by code. */
+  errors: Record<string, number>;
+  /** imsp_errors_total of the servers, by code (spawned or --metrics servers). */
+  serverErrors: Record<string, number>;
+  series: SeriesPoint[];
+}
+
+// ------------------------------------------------------------------------------------------------
+// Workers
+
+interface WorkerHandle {
+  call(cmd: WorkerCommand): Promise<WorkerReply>;
+  kill(): void;
+  pid?: number;
+}
+
+function localWorker(onProgress: (p: WorkerProgress) => void): WorkerHandle {
+  const core = new WorkerCore(onProgress);
+  return { call: (cmd) => core.handle(cmd), kill: () => undefined };
+}
+
+function childWorker(onProgress: (p: WorkerProgress) => void): WorkerHandle {
+  const child: ChildProcess = fork(entryPath('worker'), ['--imsp-load-worker'], { execArgv: childExecArgv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let nextId = 1;
+  const waiting = new Map<number, (r: WorkerReply) => void>();
+  child.on('message', (m: { id?: number; reply?: WorkerReply; progress?: WorkerProgress }) => {
+    if (m.progress) onProgress(m.progress);
+    if (m.id !== undefined && m.reply) {
+      waiting.get(m.id)?.(m.reply);
+      waiting.delete(m.id);
+    }
+  });
+  child.on('exit', () => {
+    for (const w of waiting.values()) w({ ok: false, error: 'worker exited' });
+    waiting.clear();
+  });
+  return {
+    pid: child.pid,
+    call(cmd) {
+      if (!child.connected) return Promise.resolve({ ok: false, error: 'worker not connected' });
+      const id = nextId++;
+      return new Promise((resolve) => {
+        waiting.set(id, resolve);
+        child.send({ id, cmd });
+      });
+    },
+    kill: () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+async function must(p: Promise<WorkerReply>): Promise<Extract<WorkerReply, { ok: true }>> {
+  const r = await p;
+  if (!r.ok) throw new Error(`load worker: ${r.error}`);
+  return r;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Helpers
+
+/** Asks a CRS for the MSs it would give a client (LOCATE). */
+export async function locate(crs: string): Promise<string[]> {
+  const socket = await connectTcp(crs);
+  socket.on('error', () => undefined);
+  const link = new Link(socket, { local: 'client', remote: 'crs' });
+  try {
+    const r = await link.request(req('LOCATE'));
+    if (r.status !== 200) throw new Error(`LOCATE at ${crs}: ${r.status} ${header(r, 'Error-code') ?? ''}`);
+    return r.headers.filter(([n]) => n.toLowerCase() === 'server').map(([, v]) => v);
+  } finally {
+    link.close();
+  }
+}
+
+function isLoopback(hostPort: string): boolean {
+  const host = hostPort.slice(0, hostPort.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || (net.isIPv4(host) && host.startsWith('127.'));
+}
+
+interface Sampled {
+  name: string;
+  pid?: number;
+  metrics?: string;
+  kind: 'client' | 'online_users';
+}
+
+async function sample(s: Sampled): Promise<{ rss: number | null; heap: number | null; sessions: number; errors: Record<string, number> }> {
+  let rss = rssOf(s.pid);
+  let heap: number | null = null;
+  let sessions = 0;
+  const errors: Record<string, number> = {};
+  if (s.metrics) {
+    try {
+      const m = await scrapeMetrics(s.metrics);
+      heap = metric(m, 'nodejs_heap_size_used_bytes') ?? null;
+      rss ??= metric(m, 'process_resident_memory_bytes') ?? null;
+      for (const [k, v] of m) {
+        if (k.startsWith('imsp_sessions{') && k.includes(`kind="${s.kind}"`)) sessions = v;
+        const c = /^imsp_errors_total\{.*code="([^"]+)"/.exec(k);
+        if (c) count(errors, c[1]!, v);
+      }
+    } catch {
+      // endpoint unreachable: memory from /proc only
+    }
+  }
+  return { rss, heap, sessions, errors };
+}
+
+function series(records: LoginRecord[], t0: number): SeriesPoint[] {
+  const ok = records.filter((r) => r.ok);
+  if (ok.length === 0) return [];
+  const end = Math.max(...ok.map((r) => r.tDone));
+  const buckets = Math.max(1, Math.ceil((end - t0) / 1000));
+  const lat: number[][] = Array.from({ length: buckets }, () => []);
+  for (const r of ok) lat[Math.min(buckets - 1, Math.floor((r.tDone - t0) / 1000))]!.push(r.tDone - r.tStart);
+  let held = 0;
+  return lat.map((l, i) => {
+    held += l.length;
+    return { t: i + 1, loginsPerSecond: l.length, sessions: held, p50: percentile(l, 50), p99: percentile(l, 99) };
+  });
+}
+
+// ------------------------------------------------------------------------------------------------
+// The run
+
+/** Runs one scenario and returns its report. Stops everything it started, also on failure. */
+export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport> {
+  const o: LoadOptions = { ...DEFAULT_OPTIONS, ...partial };
+  const say = o.progress ?? (() => undefined);
+  const started = nowMs();
+  const startedAt = new Date().toISOString();
+  if (o.scenario === 'chat') o.users = Math.max(o.users, 2);
+  if (!(o.users >= 1) || !(o.concurrency >= 1)) throw new Error('users and concurrency must be at least 1');
+  for (const s of o.sources) if (!net.isIPv4(s) || !s.startsWith('127.')) throw new Error(`source ${s} is not a 127.x address`);
+
+  let cluster: SpawnedCluster | null = null;
+  const workers: WorkerHandle[] = [];
+  const progress = new Map<number, WorkerProgress>();
+  try {
+    // 1. Users and servers.
+    let population: Population;
+    let msAddrs: string[];
+    let sampled: Sampled[] = [];
+    if (o.spawn) {
+      let pop: Population | null = null;
+      say(`registering ${o.users} users with ${o.buddies} buddies...`);
+      cluster = await spawnServers(
+        { ms: o.spawnMs, capacity: Math.max(1000, Math.ceil(o.users / o.spawnMs) + 100), limits: o.serverLimits, nodeFlags: o.serverNodeFlags },
+        async (path) => {
+          pop = await populateSqlite(path, { users: o.users, buddies: o.buddies, prefix: o.prefix });
+        },
+      );
+      population = pop!;
+      msAddrs = cluster.ms.map((m) => m.address);
+      sampled = [
+        ...cluster.ms.map((m): Sampled => ({ name: m.name, pid: m.child.pid, metrics: m.metrics, kind: 'client' })),
+        { name: 'crs', pid: cluster.crs.child.pid, metrics: cluster.crs.metrics, kind: 'online_users' },
+      ];
+    } else {
+      if (!o.store) throw new Error('running servers: --store FILE (the CRS\'s SQLite file) is needed to register the synthetic users');
+      msAddrs = o.ms && o.ms.length > 0 ? o.ms : o.crs ? await locate(o.crs) : [];
+      if (msAddrs.length === 0) throw new Error('no MS: give --ms HOST:PORT,... or --crs HOST:PORT');
+      say(`registering ${o.users} users with ${o.buddies} buddies in ${o.store}...`);
+      population = await populateSqlite(o.store, { users: o.users, buddies: o.buddies, prefix: o.prefix });
+      sampled = (o.metrics ?? []).map((m, i): Sampled => ({ name: `server${i + 1}@${m}`, metrics: m, kind: 'client' }));
+    }
+    for (const a of msAddrs) if (!isLoopback(a)) throw new Error(`${a} is not a loopback address: load runs stay on this machine`);
+    say(`registered in ${(population.elapsedMs / 1000).toFixed(1)} s; MS: ${msAddrs.join(', ')}`);
+
+    // 2. Workers.
+    const nw = Math.max(1, o.processes);
+    const onProgress = (p: WorkerProgress): void => void progress.set(p.index, p);
+    for (let w = 0; w < nw; w++) workers.push(o.processes === 0 ? localWorker(onProgress) : childWorker(onProgress));
+    const owner = (i: number): number => i % nw;
+    const names = Array.from({ length: o.users }, (_, i) => userName(i, o.prefix));
+    await Promise.all(workers.map((w, wi) => must(w.call({
+      op: 'init',
+      init: {
+        index: wi,
+        credentials: population.credentials,
+        ms: msAddrs,
+        sources: o.sources,
+        users: names.map((n, i): [number, string] => [i, n]).filter(([i]) => owner(i) === wi),
+        timeoutMs: o.timeoutMs,
+        heartbeats: o.heartbeats,
+      },
+    }))));
+
+    const before = await Promise.all(sampled.map(sample));
+    const errors: Record<string, number> = {};
+    let logins: LoginRecord[] = [];
+    const relogins: LoginRecord[] = [];
+    const fanFromLogin: number[] = [];
+    const fanFromProof: number[] = [];
+    let expected = 0;
+    let delivered = 0;
+    let chat: ChatResult | undefined;
+    let loginT0 = nowMs();
+    let peak = 0;
+
+    const ticker = setInterval(() => {
+      let online = 0;
+      let ok = 0;
+      let fail = 0;
+      for (const p of progress.values()) {
+        online += p.online;
+        ok += p.logins;
+        fail += p.failures;
+      }
+      peak = Math.max(peak, online);
+      say(`[${((nowMs() - started) / 1000).toFixed(0)}s] online ${online}/${o.users}  logins ${ok}  failed ${fail}`);
+    }, 1000);
+    ticker.unref();
+
+    try {
+      if (o.scenario === 'chat') {
+        // 3a. Chat: the responder in one worker, the initiator in another (both ends get a core).
+        const a = names[0]!;
+        const b = names[1]!;
+        if (!buddiesOf(0, o.users, o.buddies).includes(1)) throw new Error('chat: the first two users must be buddies (use --buddies 2 or more)');
+        const rw = workers[workers.length - 1]!;
+        await must(rw.call({ op: 'chat-responder', name: b, ms: msAddrs[1 % msAddrs.length]! }));
+        const r = await must(workers[0]!.call({ op: 'chat-initiator', name: a, peer: b, ms: msAddrs[0]!, opts: { durationMs: o.durationMs, maxMessages: o.chatMax, window: o.chatWindow, size: o.chatSize } }));
+        chat = r.chat;
+        await must(rw.call({ op: 'chat-stop' }));
+        for (const [c, n] of Object.entries(chat?.errors ?? {})) count(errors, c, n);
+      } else {
+        // 3b. Everyone logs in.
+        say(`logging in ${o.users} users, ${o.concurrency} in flight, ${nw} worker(s)...`);
+        loginT0 = nowMs();
+        const per = Math.max(1, Math.ceil(o.concurrency / nw));
+        const replies = await Promise.all(workers.map((w) => must(w.call({ op: 'login', concurrency: per, maxMs: o.loginTimeoutMs }))));
+        logins = replies.flatMap((r) => r.logins ?? []);
+        for (const r of logins) if (!r.ok) count(errors, r.code ?? '?');
+        const online = new Set(logins.filter((r) => r.ok).map((r) => r.user));
+        peak = Math.max(peak, online.size);
+
+        if (o.scenario === 'steady') {
+          say(`holding ${online.size} sessions for ${(o.durationMs / 1000).toFixed(0)} s with heartbeats...`);
+          await new Promise((r) => setTimeout(r, o.durationMs));
+        }
+
+        // 3c. Fan-out probes (and churn): distinct users, re-logged in at `rate` per second.
+        const nProbes = o.scenario === 'churn' ? Math.min(online.size, Math.max(1, Math.ceil((o.rate * o.durationMs) / 1000))) : Math.min(o.probes, online.size);
+        if (nProbes > 0) {
+          // Evenly spaced users: with users/probes > buddies/2 no probe is another probe's buddy.
+          const pick = [...new Set(Array.from({ length: nProbes }, (_, j) => Math.floor((j * o.users) / nProbes)))].filter((k) => online.has(names[k]!));
+          say(`${o.scenario === 'churn' ? 'churning' : 'probing fan-out with'} ${pick.length} re-logins at ${o.rate}/s...`);
+          await Promise.all(workers.map((w) => must(w.call({ op: 'record', on: true }))));
+          const deadline = nowMs() + (o.scenario === 'churn' ? o.durationMs : Math.max(o.durationMs, (pick.length / o.rate) * 1000 * 2 + 5000));
+          const inflight = new Set<Promise<void>>();
+          for (let j = 0; j < pick.length && nowMs() < deadline; j++) {
+            const k = pick[j]!;
+            const p = must(workers[owner(k)]!.call({ op: 'relogin', name: names[k]! })).then((r) => {
+              if (r.login) relogins.push(r.login);
+            });
+            inflight.add(p);
+            void p.finally(() => inflight.delete(p));
+            const wait = 1000 / o.rate;
+            await new Promise((r) => setTimeout(r, wait));
+          }
+          await Promise.all(inflight);
+          // Stragglers: a push still in flight gets a moment (bounded).
+          await new Promise((r) => setTimeout(r, 1000));
+          await Promise.all(workers.map((w) => must(w.call({ op: 'record', on: false }))));
+          const probeNames = pick.map((k) => names[k]!);
+          const got = await Promise.all(workers.map((w) => must(w.call({ op: 'presence', names: probeNames }))));
+          const byUser = new Map(relogins.map((r) => [r.user, r]));
+          for (const k of pick) {
+            const n = names[k]!;
+            const r = byUser.get(n);
+            if (!r?.ok) continue;
+            const buddies = buddiesOf(k, o.users, o.buddies).filter((b) => online.has(names[b]!));
+            expected += buddies.length;
+            let last = -Infinity;
+            let seen = 0;
+            for (const g of got) {
+              const rec: PresenceReceipt | undefined = g.presence?.[n];
+              if (rec) {
+                seen += rec.count;
+                last = Math.max(last, rec.last);
+              }
+            }
+            delivered += Math.min(seen, buddies.length);
+            if (seen >= buddies.length && buddies.length > 0) {
+              fanFromLogin.push(Math.max(0, last - r.tDone));
+              fanFromProof.push(last - r.tProof);
+            }
+          }
+          for (const r of relogins) if (!r.ok) count(errors, r.code ?? '?');
+        }
+      }
+    } finally {
+      clearInterval(ticker);
+    }
+
+    // 4. Memory while the sessions are held, then the generator's own.
+    const after = await Promise.all(sampled.map(sample));
+    const gen = await Promise.all(workers.map((w) => w.call({ op: 'stats' })));
+    let held = 0;
+    let genRss = 0;
+    let genHeap = 0;
+    for (const g of gen) {
+      if (g.ok) {
+        held += g.online ?? 0;
+        genRss += g.rss ?? 0;
+        genHeap += g.heap ?? 0;
+      }
+    }
+    const memory: ServerMemory[] = sampled.map((s, i) => {
+      const b = before[i]!;
+      const a = after[i]!;
+      // The CRS's gauge counts enrolled MSs; its sessions are all the logged-in users.
+      const n = s.kind === 'online_users' && a.sessions === 0 ? held : a.sessions;
+      const per = (x: number | null, y: number | null): number | null => (x !== null && y !== null && n > 0 ? (y - x) / n : null);
+      return { name: s.name, sessions: n, rssBefore: b.rss, rssAfter: a.rss, heapBefore: b.heap, heapAfter: a.heap, rssPerSession: per(b.rss, a.rss), heapPerSession: per(b.heap, a.heap) };
+    });
+    const serverErrors: Record<string, number> = {};
+    for (const a of after) for (const [c, n] of Object.entries(a.errors)) count(serverErrors, c, n);
+
+    const ok = logins.filter((r) => r.ok);
+    const first = logins.length ? Math.min(...logins.map((r) => r.tStart)) : loginT0;
+    const last = ok.length ? Math.max(...ok.map((r) => r.tDone)) : first;
+    const seconds = Math.max(1e-3, (last - first) / 1000);
+    const { progress: _p, ...options } = o;
+    return {
+      scenario: o.scenario,
+      options,
+      startedAt,
+      elapsedSeconds: (nowMs() - started) / 1000,
+      registration: { users: population.users, buddies: population.buddies, seconds: population.elapsedMs / 1000 },
+      logins: { attempted: logins.length, ok: ok.length, failed: logins.length - ok.length, perSecond: ok.length / seconds, seconds, latency: summarize(ok.map((r) => r.tDone - r.tStart)) },
+      relogins: { ok: relogins.filter((r) => r.ok).length, failed: relogins.filter((r) => !r.ok).length, latency: summarize(relogins.filter((r) => r.ok).map((r) => r.tDone - r.tStart)) },
+      fanout: { probes: fanFromLogin.length, expected, delivered, fromLogin: summarize(fanFromLogin), fromProof: summarize(fanFromProof) },
+      sessions: { peak, held },
+      memory,
+      generator: { rss: genRss, heap: genHeap },
+      ...(chat ? { chat } : {}),
+      errors,
+      serverErrors,
+      series: series(logins, first),
+    };
+  } finally {
+    await Promise.all(workers.map((w) => Promise.race([w.call({ op: 'shutdown' }), new Promise((r) => setTimeout(r, 15_000))])));
+    for (const w of workers) w.kill();
+    await cluster?.stop();
+  }
+}

@@ -1,0 +1,187 @@
+// A lean simulated client for load runs: the real client side of LOGIN/PROOF (SCRAM proof from a
+// cached ClientKey, ephemeral X25519, link keys, SEALED link through reference/net's Link), PING
+// answers and heartbeats, PRESENCE receipts with timestamps, LOGOUT. No contact book, no UI, no
+// peer listener: one process holds thousands of these.
+import net from 'node:net';
+import { header, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
+import { Link } from '../net/link.js';
+import { b64, unb64, clientProof, generateKeyShare, loginAuthMessage, loginLinkKeys, makeNonce, verifyServerProof, x25519 } from '../crypto/index.js';
+import { req } from '../ops/proto.js';
+import type { SharedCredentials } from './population.js';
+
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes on one machine. */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Splits host:port (IPv6 in brackets). */
+export function splitHostPort(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(':');
+  if (i < 0) throw new Error(`not host:port: ${address}`);
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
+}
+
+/** Opens TCP to `address`, from `localAddress` when given (one of several loopback sources). */
+export function connectTcp(address: string, localAddress?: string, timeoutMs = 10_000): Promise<net.Socket> {
+  const { host, port } = splitHostPort(address);
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port, ...(localAddress ? { localAddress } : {}) });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+/** Timings (nowMs) and outcome of one login. */
+export interface LoginResult {
+  user: string;
+  ok: boolean;
+  /** Error-code of a refusal, or a local error name (ECONNREFUSED, ERR_TIMEOUT, BAD_SERVER_PROOF...). */
+  code?: string;
+  /** Before connecting. */
+  tStart: number;
+  /** When PROOF was written. */
+  tProof: number;
+  /** When the 200 (or the refusal) arrived. */
+  tDone: number;
+  /** The login bundle's response, when ok (headers and records). */
+  response?: ResponseMessage;
+}
+
+/** Called for every PRESENCE push: the user it is about, its status, the receipt time. */
+export type PresenceListener = (user: string, status: string, t: number, to: SimClient) => void;
+
+const PONG: ResponseMessage = { kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) };
+
+/** One simulated user's connection to an MS. */
+export class SimClient {
+  readonly user: string;
+  link: Link | null = null;
+  /** Session heartbeat interval from the login response (ms). */
+  heartbeat = 0;
+  online = false;
+  private closedPromise: Promise<void> | null = null;
+
+  constructor(user: string, private readonly creds: SharedCredentials, private readonly onPresence?: PresenceListener) {
+    this.user = user;
+  }
+
+  /** LOGIN then PROOF on a new connection to `msAddress` (from `source` when given). Never throws. */
+  async login(msAddress: string, opts: { source?: string; address?: string; timeoutMs?: number } = {}): Promise<LoginResult> {
+    const tStart = nowMs();
+    const r: LoginResult = { user: this.user, ok: false, tStart, tProof: tStart, tDone: tStart };
+    let socket: net.Socket;
+    try {
+      socket = await connectTcp(msAddress, opts.source, opts.timeoutMs);
+    } catch (e) {
+      r.code = (e as { code?: string }).code ?? 'ECONNECT';
+      r.tDone = nowMs();
+      return r;
+    }
+    socket.on('error', () => undefined);
+    const link = new Link(socket, {
+      local: 'client',
+      remote: 'ms',
+      requestTimeout: opts.timeoutMs ?? 10_000,
+      handler: (m) => (m.method === 'PING' ? PONG : undefined),
+    });
+    this.link = link;
+    this.closedPromise = new Promise((resolve) => link.once('close', () => {
+      this.online = false;
+      resolve();
+    }));
+    link.on('notification', (m: RequestMessage) => {
+      if (m.method === 'PRESENCE' && this.onPresence) {
+        const u = header(m, 'User');
+        if (u !== undefined) this.onPresence(u, header(m, 'Status') ?? '', nowMs(), this);
+      }
+    });
+    try {
+      const share = generateKeyShare();
+      const cnonce = makeNonce();
+      const eC = b64(share.publicKey);
+      const address = opts.address ?? '127.0.0.1:7200';
+      const challenge = await link.request(req('LOGIN', { 'Imsp-version': 1, User: this.user, Nonce: cnonce, 'Key-share': eC, Address: address }));
+      if (challenge.status !== 300) return this.refused(r, challenge);
+      const nonce = header(challenge, 'Nonce') ?? '';
+      const salt = header(challenge, 'Salt') ?? '';
+      const iterations = Number(header(challenge, 'Iterations'));
+      const eS = header(challenge, 'Key-share') ?? '';
+      if (salt !== this.creds.salt || iterations !== this.creds.iterations) return this.local(r, 'UNEXPECTED_SALT');
+      const auth = loginAuthMessage({ user: this.user, cnonce, nonce, salt, iterations, eC, eS, address });
+      const ck = unb64(this.creds.clientKey);
+      const keys = loginLinkKeys('client', x25519(share.privateKey, unb64(eS)), ck, auth);
+      r.tProof = nowMs();
+      const pending = link.request(req('PROOF', { Proof: b64(clientProof(ck, auth)) }));
+      link.enableSealing(keys);
+      const result = await pending;
+      if (result.status !== 200) return this.refused(r, result);
+      const sp = header(result, 'Server-proof');
+      if (sp === undefined || !verifyServerProof(unb64(this.creds.serverKey), auth, unb64(sp))) return this.local(r, 'BAD_SERVER_PROOF');
+      this.heartbeat = Number(header(result, 'Heartbeat') ?? 0);
+      this.online = true;
+      r.ok = true;
+      r.tDone = nowMs();
+      r.response = result;
+      return r;
+    } catch (e) {
+      return this.local(r, (e as { code?: string }).code ?? 'ERR_INTERNAL');
+    }
+  }
+
+  private refused(r: LoginResult, res: ResponseMessage): LoginResult {
+    r.code = header(res, 'Error-code') ?? String(res.status);
+    r.tDone = nowMs();
+    this.close();
+    return r;
+  }
+
+  private local(r: LoginResult, code: string): LoginResult {
+    r.code = code;
+    r.tDone = nowMs();
+    this.close();
+    return r;
+  }
+
+  /** Sends PING when nothing was sent for `interval` ms (one timer per worker calls this). */
+  heartbeatTick(now: number): void {
+    const l = this.link;
+    if (!l || l.isClosed || !this.online || this.heartbeat <= 0) return;
+    if (now - l.lastSent >= this.heartbeat * 0.8) l.request(req('PING')).catch(() => undefined);
+  }
+
+  /** LOGOUT (200 then the MS closes); resolves when the connection is closed. */
+  async logout(): Promise<void> {
+    const l = this.link;
+    if (!l || l.isClosed) return;
+    this.online = false;
+    try {
+      await l.request(req('LOGOUT'));
+    } catch {
+      // closed first: the same outcome
+    }
+    l.close();
+    await this.closedPromise;
+  }
+
+  /** Closes the connection without LOGOUT (the MS ends the session as LOGOUT would). */
+  close(): void {
+    this.online = false;
+    this.link?.close();
+  }
+
+  /** Resolves when the connection is closed. */
+  closed(): Promise<void> {
+    return this.closedPromise ?? Promise.resolve();
+  }
+}

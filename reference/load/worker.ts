@@ -1,0 +1,209 @@
+// One load worker: holds simulated clients for a slice of the users and runs the coordinator's
+// commands on them. It runs in its own process (fork, IPC messages) or in the coordinator's process
+// (tests, --processes 0); the commands and replies are the same plain JSON either way.
+import { SimClient, nowMs, type LoginResult } from './sim-client.js';
+import { runInitiator, startResponder, type ChatOptions, type ChatResponder, type ChatResult } from './chat.js';
+import type { SharedCredentials } from './population.js';
+
+/** Setup of a worker. */
+export interface WorkerInit {
+  index: number;
+  credentials: SharedCredentials;
+  /** MS addresses; user i (global index) logs in at ms[i mod n]. */
+  ms: string[];
+  /** Loopback source addresses to spread connections over ('' = the system's choice). */
+  sources: string[];
+  /** Global indexes and names of this worker's users. */
+  users: Array<[index: number, name: string]>;
+  /** Request timeout of the simulated clients, ms. */
+  timeoutMs: number;
+  /** Send heartbeats (PING) at the interval the MS announced. */
+  heartbeats: boolean;
+}
+
+/** A login as reported to the coordinator (no message bodies). */
+export type LoginRecord = Omit<LoginResult, 'response'>;
+
+/** Commands from the coordinator. */
+export type WorkerCommand =
+  | { op: 'init'; init: WorkerInit }
+  | { op: 'login'; concurrency: number; names?: string[]; maxMs: number }
+  | { op: 'relogin'; name: string }
+  | { op: 'logout'; name: string }
+  | { op: 'record'; on: boolean }
+  | { op: 'presence'; names: string[] }
+  | { op: 'chat-responder'; name: string; ms: string }
+  | { op: 'chat-initiator'; name: string; peer: string; ms: string; opts: ChatOptions }
+  | { op: 'chat-stop' }
+  | { op: 'stats' }
+  | { op: 'shutdown' };
+
+/** Receipts of PRESENCE online pushes about one user while recording: count and last time. */
+export interface PresenceReceipt {
+  count: number;
+  first: number;
+  last: number;
+}
+
+export type WorkerReply =
+  | { ok: true; logins?: LoginRecord[]; login?: LoginRecord; presence?: Record<string, PresenceReceipt>; address?: string; chat?: ChatResult; online?: number; rss?: number; heap?: number }
+  | { ok: false; error: string };
+
+/** Progress a worker reports about twice a second. */
+export interface WorkerProgress {
+  index: number;
+  online: number;
+  logins: number;
+  failures: number;
+}
+
+export class WorkerCore {
+  private init: WorkerInit | null = null;
+  private readonly clients = new Map<string, SimClient>();
+  private readonly indexOf = new Map<string, number>();
+  private recording = false;
+  private receipts = new Map<string, PresenceReceipt>();
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private responder: ChatResponder | null = null;
+  private logins = 0;
+  private failures = 0;
+  private connCounter = 0;
+
+  constructor(private readonly progress?: (p: WorkerProgress) => void) {}
+
+  private onPresence = (user: string, status: string, t: number): void => {
+    if (!this.recording || status === 'offline') return;
+    const r = this.receipts.get(user);
+    if (r) {
+      r.count++;
+      if (t > r.last) r.last = t;
+    } else this.receipts.set(user, { count: 1, first: t, last: t });
+  };
+
+  private online(): number {
+    let n = 0;
+    for (const c of this.clients.values()) if (c.online) n++;
+    return n;
+  }
+
+  private report(): void {
+    if (this.init) this.progress?.({ index: this.init.index, online: this.online(), logins: this.logins, failures: this.failures });
+  }
+
+  private async loginOne(name: string): Promise<LoginRecord> {
+    const init = this.init!;
+    const i = this.indexOf.get(name) ?? 0;
+    const old = this.clients.get(name);
+    if (old?.online) return { user: name, ok: false, code: 'LOCAL_ALREADY_ONLINE', tStart: nowMs(), tProof: nowMs(), tDone: nowMs() };
+    const c = new SimClient(name, init.credentials, this.onPresence);
+    this.clients.set(name, c);
+    const source = init.sources.length > 0 ? init.sources[this.connCounter++ % init.sources.length] : undefined;
+    const r = await c.login(init.ms[i % init.ms.length]!, { ...(source ? { source } : {}), timeoutMs: init.timeoutMs });
+    if (r.ok) this.logins++;
+    else this.failures++;
+    const { response: _dropped, ...rec } = r;
+    return rec;
+  }
+
+  async handle(cmd: WorkerCommand): Promise<WorkerReply> {
+    try {
+      return await this.dispatch(cmd);
+    } catch (e) {
+      return { ok: false, error: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  private async dispatch(cmd: WorkerCommand): Promise<WorkerReply> {
+    switch (cmd.op) {
+      case 'init': {
+        this.init = cmd.init;
+        for (const [i, name] of cmd.init.users) this.indexOf.set(name, i);
+        if (cmd.init.heartbeats) {
+          // One timer for all clients: PING when a client sent nothing for most of its interval.
+          this.heartbeatTimer = setInterval(() => {
+            const now = Date.now();
+            for (const c of this.clients.values()) c.heartbeatTick(now);
+          }, 1000);
+          this.heartbeatTimer.unref();
+        }
+        return { ok: true };
+      }
+      case 'login': {
+        const names = cmd.names ?? this.init!.users.map(([, n]) => n);
+        const out: LoginRecord[] = [];
+        const deadline = Date.now() + cmd.maxMs;
+        let next = 0;
+        const tick = setInterval(() => this.report(), 500);
+        try {
+          const lane = async (): Promise<void> => {
+            while (next < names.length && Date.now() < deadline) out.push(await this.loginOne(names[next++]!));
+          };
+          await Promise.all(Array.from({ length: Math.max(1, Math.min(cmd.concurrency, names.length)) }, lane));
+        } finally {
+          clearInterval(tick);
+          this.report();
+        }
+        return { ok: true, logins: out };
+      }
+      case 'relogin': {
+        const c = this.clients.get(cmd.name);
+        if (c) await c.logout();
+        return { ok: true, login: await this.loginOne(cmd.name) };
+      }
+      case 'logout': {
+        await this.clients.get(cmd.name)?.logout();
+        return { ok: true };
+      }
+      case 'record':
+        this.recording = cmd.on;
+        if (cmd.on) this.receipts = new Map();
+        return { ok: true };
+      case 'presence': {
+        const out: Record<string, PresenceReceipt> = {};
+        for (const n of cmd.names) {
+          const r = this.receipts.get(n);
+          if (r) out[n] = r;
+        }
+        return { ok: true, presence: out };
+      }
+      case 'chat-responder': {
+        this.responder = await startResponder(cmd.name, this.init!.credentials, cmd.ms);
+        return { ok: true, address: this.responder.address };
+      }
+      case 'chat-initiator':
+        return { ok: true, chat: await runInitiator(cmd.name, cmd.peer, this.init!.credentials, cmd.ms, cmd.opts) };
+      case 'chat-stop':
+        await this.responder?.stop();
+        this.responder = null;
+        return { ok: true };
+      case 'stats': {
+        const m = process.memoryUsage();
+        return { ok: true, online: this.online(), rss: m.rss, heap: m.heapUsed };
+      }
+      case 'shutdown': {
+        if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+        await this.responder?.stop();
+        const all = [...this.clients.values()];
+        for (const c of all) c.close();
+        await Promise.all(all.map((c) => c.closed()));
+        this.clients.clear();
+        return { ok: true };
+      }
+    }
+  }
+}
+
+// Child-process entry: `fork(worker.js)`; commands arrive as { id, cmd }, replies go back as { id, reply }.
+if (process.send && process.argv.includes('--imsp-load-worker')) {
+  const send = (m: unknown): void => {
+    if (process.connected) process.send!(m);
+  };
+  const core = new WorkerCore((p) => send({ progress: p }));
+  process.on('message', (m: { id: number; cmd: WorkerCommand }) => {
+    void core.handle(m.cmd).then((reply) => {
+      send({ id: m.id, reply });
+      if (m.cmd.op === 'shutdown') setImmediate(() => process.disconnect());
+    });
+  });
+  process.on('disconnect', () => process.exit(0));
+}

@@ -5,7 +5,7 @@ export PUPPETEER_SKIP_DOWNLOAD := 1
 NODE_TEST := node --import tsx --test --test-reporter=spec --enable-source-maps
 TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 
-.PHONY: install generate check-generated typecheck test test-fast coverage bench bench-load site demo \
+.PHONY: install generate check-generated typecheck test test-fast coverage bench bench-load bench-store site demo \
         requirements conformance mutants soak fuzz clean
 
 node_modules/.installed: package.json package-lock.json
@@ -39,6 +39,9 @@ bench: dist/.built
 
 bench-load: dist/.built
 	node dist/bench/load.js
+
+bench-store: dist/.built
+	node dist/bench/store.js
 
 site: install
 	node --import tsx spec/site/build.ts

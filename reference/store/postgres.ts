@@ -480,17 +480,25 @@ export class PostgresStore implements Store {
   }
 
   async goOffline(username: string, epoch: number, ms?: MsRef): Promise<OfflineResult> {
-    return this.tx(async (q, emit): Promise<OfflineResult> => {
-      const row = (await this.lockUsers(q, [username])).get(username);
-      if (!row) return { ok: false, error: 'unknown' };
-      if (row.epoch !== epoch) return stale('epoch'); // [LOCK-6]
-      if (row.state === 'offline') return { ok: true, wasOnline: false }; // repeated cleanup changes nothing
-      const bad = sessionStale(row, epoch, ms, row.state);
-      if (bad) return bad;
-      await this.setOffline(q, [username]);
-      if (row.state === 'online') emit({ type: 'presence', user: username, status: 'offline' });
-      return { ok: true, wasOnline: row.state === 'online' };
-    });
+    // One statement: `old` locks the row (READ COMMITTED then reads its latest version), the
+    // UPDATE acts on what `old` saw, and the presence event is sent when the user was online.
+    const r = await this.q(
+      `WITH old AS (SELECT username, epoch, state, ms_id, ms_incarnation FROM users WHERE username = $1 FOR UPDATE),
+            upd AS (
+              UPDATE users u SET state = 'offline', ms_id = NULL, ms_incarnation = NULL, lease_expires_at = NULL, address = NULL, status = NULL
+              FROM old WHERE u.username = old.username AND old.epoch = $2 AND old.state <> 'offline'
+                AND ($3::text IS NULL OR (old.ms_id = $3 AND old.ms_incarnation = $4))
+              RETURNING old.state AS was)
+       SELECT old.*, upd.was, CASE WHEN upd.was = 'online' THEN pg_notify($5, $6) END AS notified
+       FROM old LEFT JOIN upd ON true`,
+      [username, epoch, ms?.msId ?? null, ms?.incarnation ?? null, this.channel, this.payloads([{ type: 'presence', user: username, status: 'offline' }])[0]],
+    );
+    if (!r.rows.length) return { ok: false, error: 'unknown' };
+    const row = r.rows[0] as UserRow & { was: string | null };
+    if (row.was) return { ok: true, wasOnline: row.was === 'online' }; // [LOGOUT-5]
+    if (row.epoch !== epoch) return stale('epoch'); // [LOCK-6]
+    if (row.state === 'offline') return { ok: true, wasOnline: false }; // repeated cleanup changes nothing
+    return sessionStale(row, epoch, ms, row.state === 'locked' ? 'locked' : 'online') ?? stale('state');
   }
 
   private async setOffline(q: Q, users: string[]): Promise<void> {

@@ -123,6 +123,9 @@ CREATE TABLE ms (
 /** Open instances by resolved file path, so that the change feed reaches all of them. */
 const peers = new Map<string, Set<SqliteStore>>();
 
+/** Most operations committed together (group commit). */
+const MAX_BATCH = 512;
+
 type EventBody = StoreEvent extends infer E ? (E extends StoreEvent ? Omit<E, 'origin'> : never) : never;
 
 export class SqliteStore implements Store {
@@ -135,6 +138,8 @@ export class SqliteStore implements Store {
   private readonly txn: Database.Transaction<(f: () => unknown) => unknown>;
   private readonly q;
   private closed = false;
+  private queue: Array<{ f: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
+  private flushScheduled = false;
   private readonly searchCache = new Map<string, Database.Statement>();
   private readonly peerKey: string | null;
 
@@ -147,7 +152,8 @@ export class SqliteStore implements Store {
     this.db = new Database(path);
     this.peerKey = path === ':memory:' || path === '' ? null : resolve(path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    // [PERSIST-1] FULL: a commit is on disk before the CRS answers (see OpenStoreOptions.durability)
+    this.db.pragma(opts.durability === 'normal' ? 'synchronous = NORMAL' : 'synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
     if (this.peerKey) {
@@ -240,24 +246,59 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Run `f` in one BEGIN IMMEDIATE transaction; emit the events it queued after the commit. */
-  private tx<T>(f: () => T): T {
-    if (this.closed) throw new Error('store: closed');
-    this.pending = [];
-    let result: T;
+  /**
+   * Runs `f` as one atomic operation, with group commit: every operation queued during one turn of
+   * the event loop runs in a single BEGIN IMMEDIATE transaction, each inside its own savepoint (an
+   * operation that throws undoes only itself), so that one WAL sync covers them all. Results and
+   * events are released after the commit, so nothing is reported before it is durable [PERSIST-1].
+   */
+  private tx<T>(f: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('store: closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ f, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue.splice(0, MAX_BATCH);
+    if (this.queue.length > 0) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    if (batch.length === 0) return;
+    const outcomes: Array<{ ok: true; value: unknown; events: StoreEvent[] } | { ok: false; error: unknown }> = [];
     try {
-      result = this.txn.immediate(f) as T;
-    } catch (e) {
+      this.txn.immediate(() => {
+        for (const item of batch) {
+          this.pending = [];
+          try {
+            // nested: better-sqlite3 runs it in a savepoint
+            outcomes.push({ ok: true, value: this.txn(item.f), events: this.pending });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      // the commit failed: nothing of the batch happened
       this.pending = [];
-      throw e;
+      for (const item of batch) item.reject(error);
+      return;
     }
-    const events = this.pending;
     this.pending = [];
-    if (events.length > 0) {
-      const targets = this.peerKey ? (peers.get(this.peerKey) ?? [this]) : [this];
-      for (const e of events) for (const s of targets) s.deliver(e);
-    }
-    return result;
+    const targets = this.peerKey ? [...(peers.get(this.peerKey) ?? [this])] : [this];
+    batch.forEach((item, i) => {
+      const o = outcomes[i];
+      if (o.ok) {
+        for (const e of o.events) for (const s of targets) s.deliver(e);
+        item.resolve(o.value);
+      } else item.reject(o.error);
+    });
   }
 
   private emit(e: EventBody): void {
@@ -291,7 +332,7 @@ export class SqliteStore implements Store {
   async registerUser(user: NewUser, now: number): Promise<RegisterResult> {
     const bad = validateNewUser(user);
     if (bad) return { ok: false, error: 'invalid', detail: bad };
-    const info = this.tx(() =>
+    const info = await this.tx(() =>
       this.q.insertUser.run({
         username: user.username,
         salt: user.verifier.salt,
@@ -505,7 +546,7 @@ export class SqliteStore implements Store {
   async renewMs(ms: MsRef, now: number, leaseMs: number, load?: number): Promise<RenewResult> {
     const l = load === undefined || !Number.isSafeInteger(load) || load < 0 ? null : load;
     const leaseExpiresAt = now + leaseMs;
-    const info = this.tx(() => this.q.renewMs.run(now, leaseExpiresAt, l, ms.msId, ms.incarnation, now));
+    const info = await this.tx(() => this.q.renewMs.run(now, leaseExpiresAt, l, ms.msId, ms.incarnation, now));
     return info.changes === 1 ? { ok: true, leaseExpiresAt } : { ok: false, error: 'ms-unknown' };
   }
 
@@ -793,6 +834,8 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // operations already queued are committed before the file closes
+    while (this.queue.length > 0) this.flush();
     this.closed = true;
     this.listeners.clear();
     if (this.peerKey) {

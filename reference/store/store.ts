@@ -17,7 +17,7 @@
 // - Changes are announced through `onChange` (in process for SQLite, LISTEN/NOTIFY for
 //   PostgreSQL) to every store instance on the same data, the originating one included; an
 //   event's `origin` is the `id` of the store instance that made the change.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 // ---------------------------------------------------------------------------------------------
 // Values
@@ -360,12 +360,17 @@ export interface StoreLimits {
   maxTextValue: number;
 }
 
+/** A registry file, found from the sources (reference/store/) or from compiled output (dist/reference/store/, any depth). */
+function readRegistry(name: string): unknown {
+  for (let depth = 2; depth <= 6; depth++) {
+    const url = new URL(`${'../'.repeat(depth)}spec/registry/${name}`, import.meta.url);
+    if (existsSync(url)) return JSON.parse(readFileSync(url, 'utf8'));
+  }
+  throw new Error(`store: spec/registry/${name} not found`);
+}
+
 interface LimitEntry { name: string; value: number }
-const registryLimits: Map<string, number> = new Map(
-  (JSON.parse(readFileSync(new URL('../../spec/registry/limits.json', import.meta.url), 'utf8')) as { limits: LimitEntry[] }).limits.map(
-    (l) => [l.name, l.value],
-  ),
-);
+const registryLimits: Map<string, number> = new Map((readRegistry('limits.json') as { limits: LimitEntry[] }).limits.map((l) => [l.name, l.value]));
 function registryLimit(name: string): number {
   const v = registryLimits.get(name);
   if (v === undefined) throw new Error(`spec/registry/limits.json has no ${name}`);
@@ -388,9 +393,7 @@ export const DEFAULT_SQLITE_PATH = './imsp.db';
 
 // Value syntaxes, from spec/registry/value-types.json.
 interface ValueType { pattern: string }
-const valueTypes = (JSON.parse(readFileSync(new URL('../../spec/registry/value-types.json', import.meta.url), 'utf8')) as {
-  types: Record<string, ValueType>;
-}).types;
+const valueTypes = (readRegistry('value-types.json') as { types: Record<string, ValueType> }).types;
 function valuePattern(name: string): RegExp {
   const t = valueTypes[name];
   if (!t) throw new Error(`spec/registry/value-types.json has no ${name}`);
@@ -480,4 +483,8 @@ export function actorMs(a: Actor): MsRef | undefined {
 
 export interface OpenStoreOptions {
   limits?: Partial<StoreLimits>;
+  /** SQLite: 'full' (default) syncs the WAL at every commit, so a reported change survives a power
+   *  loss [PERSIST-1]; 'normal' syncs at checkpoints only (survives a process crash, not a power
+   *  loss), for load tests. PostgreSQL follows the server's synchronous_commit. */
+  durability?: 'full' | 'normal';
 }

@@ -142,7 +142,7 @@ function diagramError(d: Diagram, error: string): string {
 function localToc(p: RenderedPage): string {
   const items = p.headings.filter((h) => h.depth >= 2 && h.depth <= 3);
   if (items.length < 2) return '';
-  const out = ['<nav class="toc" aria-label="On this page"><h2>On this page</h2><ul>'];
+  const out = [`<nav class="toc${items.length > 14 ? ' long' : ''}" aria-label="On this page"><h2>On this page</h2><ul>`];
   let depth = 2;
   let first = true;
   for (const h of items) {
@@ -351,7 +351,8 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
   const notes: string[] = [];
   if (!data.fromGenerated) notes.push('generated/requirements.json is absent: requirements were extracted from spec/text directly.');
   if (data.generatedOnly.length > 0) notes.push(`generated/requirements.json lists IDs the text does not contain (stale? run make generate): ${data.generatedOnly.join(', ')}`);
-  write('requirements.html', 'Requirement index', requirementsPage(report, L, notes));
+  // Cross-linked like the text: "Section 11.2", error codes and IDs in the sentences become links.
+  write('requirements.html', 'Requirement index', linkify(requirementsPage(report, L, notes), ctxFor('requirements.html')));
 
   // 6. API reference.
   let typedoc: TypedocResult | null = null;

@@ -133,7 +133,7 @@ export function linkify(html: string, ctx: LinkContext): string {
       const name = m[2].toLowerCase();
       const closing = m[1] === '/';
       const d = closing ? -1 : 1;
-      if (name === 'pre') inPre = Math.max(0, inPre + d);
+      if (name === 'pre' || name === 'script' || name === 'style') inPre = Math.max(0, inPre + d);
       else if (name === 'a') {
         inA = Math.max(0, inA + d);
         const frag = closing ? null : /^<a href="#([^"]+)"/.exec(tok);

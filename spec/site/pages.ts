@@ -502,6 +502,12 @@ export function requirementsPage(report: Report, L: Linker, notes: string[]): st
       `MUSTs tested: ${mustTested} of ${c.must}; <a href="#musts-without-test">MUSTs with no test: ${report.mustsWithoutTest.length}</a>.</p>`,
   );
   for (const n of notes) out.push(`<p class="note">${e(n)}</p>`);
+  // A filter for readers (the table works without it).
+  out.push(
+    '<form class="filter" role="search" onsubmit="return false"><label>Filter <input id="req-filter" type="search" placeholder="ID, word, file&hellip;" autocomplete="off"></label> ' +
+      '<label><input id="req-must-open" type="checkbox"> only MUSTs with no test</label> <span id="req-count" class="small"></span></form>',
+  );
+
   out.push('<table class="reqs"><thead><tr><th>ID</th><th>Level</th><th>Section</th><th>Requirement</th><th>Tests</th></tr></thead><tbody>');
   for (const row of report.rows) {
     const r = row.req;
@@ -520,6 +526,27 @@ export function requirementsPage(report: Report, L: Linker, notes: string[]): st
     );
   }
   out.push('</tbody></table>');
+  out.push(`<script>
+(() => {
+  const input = document.getElementById('req-filter');
+  const open = document.getElementById('req-must-open');
+  const count = document.getElementById('req-count');
+  const rows = [...document.querySelectorAll('table.reqs tbody tr')];
+  const apply = () => {
+    const q = input.value.trim().toLowerCase();
+    let shown = 0;
+    for (const tr of rows) {
+      const ok = (!q || tr.textContent.toLowerCase().includes(q)) && (!open.checked || (tr.classList.contains('lvl-must') && tr.classList.contains('cov-none')));
+      tr.hidden = !ok;
+      if (ok) shown++;
+    }
+    count.textContent = shown + ' of ' + rows.length + ' shown';
+  };
+  input.addEventListener('input', apply);
+  open.addEventListener('change', apply);
+  apply();
+})();
+</script>`);
   out.push(`<h2 id="musts-without-test">MUSTs with no test (${report.mustsWithoutTest.length}) <a class="self" href="#musts-without-test" aria-label="Link to this list">&para;</a></h2>`);
   if (report.mustsWithoutTest.length === 0) out.push('<p>None.</p>');
   else

@@ -102,7 +102,7 @@ test('linkify leaves text without IDs unchanged and never breaks tags', () => {
   const ctx = ctxFor(MD, 'spec/text/05-methods.md');
   fc.assert(
     fc.property(fc.stringMatching(/^[a-z .,;()]{0,60}$/), (text) => {
-      const html = `<p>${text}</p><pre><code class="x">${text} ${br("⟦LOGIN-1⟧")}</code></pre>`;
+      const html = `<p>${text}</p><pre><code class="x">${text} ${br("⟦LOGIN-1⟧")}</code></pre><script>x = a ${br("⟦LOGIN-1⟧")} < b; // Section 5.1</script>`;
       assert.equal(linkify(html, ctx), html);
     }),
     { numRuns: 200 },
@@ -189,4 +189,28 @@ test('requirementsPage lists every requirement with its anchor and coverage', ()
 test('typedoc entry points tolerate missing files and expand one-level globs', () => {
   const eps = resolveEntryPoints(REPO_ROOT, ['spec/site/build.ts', 'no/such/file.ts', 'spec/*/build.ts']);
   assert.deepEqual(eps, ['spec/site/build.ts']);
+});
+
+test('the site lock is exclusive across holders and re-entrant within one process', async () => {
+  const { mkdtempSync, existsSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { acquireSiteLock, withSiteLock } = await import('../../spec/site/lock.js');
+  const dir = mkdtempSync(join(tmpdir(), 'imsp-site-lock-'));
+  try {
+    const release = await acquireSiteLock(dir);
+    assert.ok(existsSync(join(dir, '.lock', 'pid')));
+    // Re-entrant: a build inside the test's lock proceeds.
+    assert.equal(await withSiteLock(dir, async () => 42), 42);
+    assert.ok(existsSync(join(dir, '.lock')), 'the inner release keeps the outer hold');
+    release();
+    assert.ok(!existsSync(join(dir, '.lock')));
+    // A lock left by a process that no longer exists is taken over.
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync(join(dir, '.lock'));
+    writeFileSync(join(dir, '.lock', 'pid'), '999999999');
+    assert.equal(await withSiteLock(dir, async () => 'taken', 5_000), 'taken');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -3,10 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { ImspClient, type ClientOptions } from '../../reference/client/client.js';
-import { next } from './p2p-harness.js';
+import { RawPeer, next } from './p2p-harness.js';
 
 async function setup(t: { after: (fn: () => Promise<void> | void) => void }, users: string[]) {
   const cluster = await startCluster({ ms: 2, users });
@@ -93,7 +94,7 @@ test('[MSG-1] [PRESENCE-7] buddies on different MSs: ADD/grant, presence with ad
   assert.equal(alice.contacts.get('bob')?.status, 'busy');
 });
 
-test('[P2P-14] [LOGOUT-2] [INV-5] no session key survives a logout, on either side', async (t) => {
+test('[P2P-14] [LOGOUT-2] [INV-5] [MSG-6] [P2P-5] no session key survives a logout, on either side', async (t) => {
   const { make } = await setup(t, ['alice', 'bob']);
   const alice = make('alice', 0);
   const bob = make('bob', 1);
@@ -105,6 +106,7 @@ test('[P2P-14] [LOGOUT-2] [INV-5] no session key survives a logout, on either si
   await m;
   const keys = [...alice.sessionKeys(), ...bob.sessionKeys()];
   assert.equal(keys.length, 4);
+  const aliceAddress = alice.address;
   const ended = next(bob, 'session-end');
   const offline = next(bob, 'presence', (e) => e.user === 'alice' && e.status === 'offline');
   await alice.logout();
@@ -116,6 +118,8 @@ test('[P2P-14] [LOGOUT-2] [INV-5] no session key survives a logout, on either si
   // Bob no longer has an address or key for alice, so no session can be opened to a stale address.
   assert.equal(bob.contacts.buddyKey('alice'), undefined);
   await assert.rejects(bob.send('alice', 'are you there?'), { code: 'ERR_UNAVAILABLE' });
+  // [P2P-5] logged out, alice answers no INIT: her peer address no longer accepts connections.
+  await assert.rejects(RawPeer.connect(aliceAddress));
 });
 
 test('[ADD-2] [ADD-3] [REM-1] an ADD to an offline user is stored (202) and delivered at the next login; deny; REM ends the buddy relation', async (t) => {
@@ -278,4 +282,45 @@ test('[P2P-3] an INIT that overtakes the PRESENCE carrying its key is accepted a
   await alice.send('bob', 'early bird');
   assert.equal((await got).text, 'early bird');
   assert.ok(bob.contacts.buddyKey('alice'));
+});
+
+/** A TCP relay to `target` that can be told to drop everything from then on (a silent, half-open MS). */
+async function relay(target: string): Promise<{ address: string; silence: () => void; close: () => Promise<void> }> {
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  let silent = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((inbound) => {
+    const outbound = connect({ host, port });
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => sockets.delete(s));
+    }
+    inbound.on('data', (b) => silent || outbound.write(b));
+    outbound.on('data', (b) => silent || inbound.write(b));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const a = server.address() as AddressInfo;
+  return {
+    address: `127.0.0.1:${a.port}`,
+    silence: () => (silent = true),
+    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+  };
+}
+
+test('[HB-6] [LOGOUT-4] a client whose MS goes silent ends its session after sessionTimeout, keys dropped', async (t) => {
+  const cluster = await startCluster({ ms: 1, users: ['alice'], limits: { clientHeartbeatInterval: 100 } });
+  const r = await relay(cluster.ms[0].address);
+  const alice = new ImspClient({ user: 'alice', password: 'pw-alice', ms: r.address, limits: { sessionTimeout: 300 } });
+  t.after(async () => {
+    await alice.close();
+    await r.close();
+    await cluster.dispose();
+  });
+  await alice.login();
+  const out = next(alice, 'logout');
+  r.silence();
+  assert.match((await out).reason, /ERR_TIMEOUT/);
+  assert.equal(alice.loggedIn, false);
+  assert.equal(alice.sessionKeyCount(), 0);
 });

@@ -65,7 +65,7 @@ test('[FILE-3] a file at exactly maxFileSize passes, one octet more is refused b
   });
 });
 
-test('[FILE-2] [FILE-4] [FILE-5] out-of-order chunks, oversize chunks, excess octets and a wrong digest are refused and leave no file', async () => {
+test('[FILE-1] [FILE-2] [FILE-4] [FILE-5] out-of-order or inconsistent chunks, oversize chunks, excess octets and a wrong digest are refused and leave no file', async () => {
   await withDir(async (dir) => {
     const src = join(dir, 'a.txt');
     await writeFile(src, Buffer.alloc(3000, 65));

@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Header, RequestMessage, ResponseMessage, ErrorCode } from '../../generated/index.js';
+import { header, type Header, type RequestMessage, type ResponseMessage, type ErrorCode } from '../../generated/index.js';
 import { b64, unb64 } from '../crypto/b64.js';
 import { generateKeyShare, x25519 } from '../crypto/keys.js';
 import { enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys, makeNonce } from '../crypto/scram.js';
@@ -39,6 +39,9 @@ export interface CrsOptions {
   logger?: Logger;
   metrics?: ServerMetrics;
   now?: () => number;
+  /** [PERSIST-2] End every enrollment and session at start. Default: true on SQLite (one CRS per
+   *  file), false on PostgreSQL (other CRS processes may be serving the same data). */
+  resetSessions?: boolean;
 }
 
 interface MsConn {
@@ -85,6 +88,8 @@ export class CrsServer extends EventEmitter<CrsEvents> {
   private sweeper: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   private eventChain: Promise<void> = Promise.resolve();
+  /** Online users and their MS, learned from the change feed (every CRS process sees every event). */
+  private readonly userMs = new Map<string, { msId: string }>();
   private closing = false;
   private boundAddress = '';
 
@@ -102,11 +107,10 @@ export class CrsServer extends EventEmitter<CrsEvents> {
   static async start(opts: CrsOptions): Promise<CrsServer> {
     if (opts.msKey.length < 32) throw new Error('MS key shorter than 32 octets');
     const crs = new CrsServer(opts);
-    if (opts.store.kind === 'sqlite') {
+    if (opts.resetSessions ?? opts.store.kind === 'sqlite') {
       // [PERSIST-2] a CRS starts with no MS enrolled and every record offline. (On PostgreSQL other
       // CRS processes may be serving the same data: their MSs expire by lease instead.)
-      await opts.store.expireMs(Number.MAX_SAFE_INTEGER);
-      await opts.store.expireLocks(Number.MAX_SAFE_INTEGER);
+      await opts.store.resetSessions();
     }
     await crs.listen(opts.host ?? '127.0.0.1', opts.port ?? 7000, opts.tls);
     return crs;
@@ -142,7 +146,7 @@ export class CrsServer extends EventEmitter<CrsEvents> {
       this.eventChain = this.eventChain.then(() => this.onStoreEvent(e)).catch((err: unknown) => this.logger.error({ err }, 'push failed'));
     });
     const tick = Math.max(20, Math.min(this.limits.msLease, this.limits.lockLease) / 5);
-    this.sweeper = setInterval(() => void this.sweep(), tick);
+    this.sweeper = setInterval(() => this.track(this.sweep()), tick);
     this.sweeper.unref();
     this.logger.info({ address: this.boundAddress, store: this.store.kind, tls: !!tlsOpts }, 'CRS listening');
   }
@@ -203,11 +207,16 @@ export class CrsServer extends EventEmitter<CrsEvents> {
         // [STATE-1] anything else before enrollment is out of state.
         return this.refuse('ERR_OUT_OF_STATE');
       };
-      const link = new Link(socket, serverLinkOptions(this.limits, 'crs', role, handler, { rateLimit: role === 'client' }));
+      const counted = async (m: RequestMessage, l: Link): Promise<ResponseMessage | undefined> => {
+        const r = await handler(m, l);
+        if (r && r.status >= 400) this.metrics.errors.inc({ code: header(r, 'Error-code') ?? String(r.status) });
+        return r;
+      };
+      const link = new Link(socket, serverLinkOptions(this.limits, 'crs', role, counted, { rateLimit: role === 'client' }));
       this.links.add(link);
       link.on('protocolError', (err) => this.metrics.errors.inc({ code: err.code }));
       link.on('notification', (m) => {
-        if (ms) void this.renew(ms);
+        if (ms) this.track(this.renew(ms));
         this.logger.debug({ method: m.method }, 'notification from MS ignored');
       });
       link.on('close', (reason) => {
@@ -219,10 +228,12 @@ export class CrsServer extends EventEmitter<CrsEvents> {
           this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
           this.logger.info({ ms: c.ref, reason: reason?.code }, 'MS link closed: ending its enrollment');
           // [ENROLL-10] a closed or failed MS link ends the enrollment at once, with its locks and sessions.
-          void this.store
-            .leaveMs(c.ref)
-            .catch((err: unknown) => this.logger.error({ err }, 'ending enrollment failed'))
-            .finally(() => this.emit('ms-closed', c.ref));
+          this.track(
+            this.store
+              .leaveMs(c.ref)
+              .catch((err: unknown) => this.logger.error({ err }, 'ending enrollment failed'))
+              .finally(() => this.emit('ms-closed', c.ref)),
+          );
         } else if (c) {
           this.emit('ms-closed', c.ref);
         }
@@ -231,24 +242,25 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     });
   }
 
+  /** Background store work (not tied to a response) that close() waits for. */
+  private readonly background = new Set<Promise<unknown>>();
+  private track(p: Promise<unknown>): void {
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
   private refuse(code: ErrorCode, extra: Fields = {}): ResponseMessage {
-    this.metrics.errors.inc({ code });
     return fail(code, extra);
   }
 
-  private locate(): Promise<ResponseMessage> {
-    return this.store.listMs().then((list) => {
-      const now = this.now();
-      const live = list
-        .filter((m) => m.leaseExpiresAt > now && m.load < m.capacity)
-        // [LOCATE-1] lowest load/capacity first, then lower load, then Ms-id in octet order.
-        .sort((a, b) => a.load / a.capacity - b.load / b.capacity || a.load - b.load || (a.msId < b.msId ? -1 : a.msId > b.msId ? 1 : 0));
-      // [LOCATE-3] no MS that is not full: 503 with Retry-after.
-      if (live.length === 0) return this.refuse('ERR_UNAVAILABLE', { 'Retry-after': this.limits.msHeartbeatInterval, Reason: 'no Messaging Server available' });
-      // [LOCATE-2] the Listen address each MS gave in its ENROLL, at most three.
-      const headers: Header[] = live.slice(0, 3).map((m) => ['Server', m.listen]);
-      return ok(200, {}, undefined, headers);
-    });
+  private async locate(): Promise<ResponseMessage> {
+    // [LOCATE-1] at most three, lowest load/capacity first, then lower load, then Ms-id.
+    const live = await this.store.locateMs(this.now(), 3);
+    // [LOCATE-3] no MS that is not full: 503 with Retry-after.
+    if (live.length === 0) return this.refuse('ERR_UNAVAILABLE', { 'Retry-after': this.limits.msHeartbeatInterval, Reason: 'no Messaging Server available' });
+    // [LOCATE-2] the Listen address each MS gave in its ENROLL.
+    const headers: Header[] = live.map((m) => ['Server', m.listen]);
+    return ok(200, {}, undefined, headers);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -293,7 +305,6 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     // [ENROLL-4] the proof is HMAC(MSkey, "ms," + auth), compared in constant time.
     if (!verifyProof(msProof(this.msKey, auth), proof)) {
       this.logger.warn({ msId: p.msId }, 'enrollment proof failed');
-      this.metrics.errors.inc({ code: 'ERR_AUTH_FAILED' });
       closeSoon(link);
       return { response: fail('ERR_AUTH_FAILED') };
     }
@@ -349,10 +360,13 @@ export class CrsServer extends EventEmitter<CrsEvents> {
         return ok(200, { Lease: this.limits.msLease });
       }
       case 'LEAVE': {
+        // [ENROLL-9] end the enrollment, answer 200, close. The link leaves the table first, so
+        // that the store's 'ms-gone' event (which may arrive before leaveMs resolves) does not
+        // close it before the 200 is written.
+        if (this.msConns.get(ms.ref.msId) === ms) this.msConns.delete(ms.ref.msId);
+        this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
         const r = await s.leaveMs(ms.ref);
         this.logger.info({ ms: ms.ref, freed: r.ok ? r.freed : null, reason: get(m, 'Reason') }, 'MS left');
-        this.msConns.delete(ms.ref.msId);
-        this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
         closeSoon(ms.link);
         return ok(200);
       }
@@ -400,7 +414,7 @@ export class CrsServer extends EventEmitter<CrsEvents> {
         return fail('ERR_INTERNAL');
       }
       case 'UNLOCK': {
-        const r = await s.unlock(must(m, 'User'), Number(must(m, 'Epoch')));
+        const r = await s.unlock(must(m, 'User'), Number(must(m, 'Epoch')), ms.ref);
         return r.ok ? ok(200) : fail('ERR_STALE_EPOCH'); // [LOCK-6]
       }
       case 'ONLINE': {
@@ -414,20 +428,20 @@ export class CrsServer extends EventEmitter<CrsEvents> {
         return ok(200, { 'Key-blob': r.keyBlob, 'Public-key': r.publicKey, 'Content-type': rec.contentType }, rec.body);
       }
       case 'OFFLINE': {
-        const r = await s.goOffline(must(m, 'User'), Number(must(m, 'Epoch')));
+        const r = await s.goOffline(must(m, 'User'), Number(must(m, 'Epoch')), ms.ref);
         return r.ok ? ok(200) : fail('ERR_STALE_EPOCH');
       }
       case 'STATUS': {
         const status = must(m, 'Status');
         if (!isStatus(status)) return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
-        const r = await s.setStatus(must(m, 'User'), Number(must(m, 'Epoch')), status);
+        const r = await s.setStatus(must(m, 'User'), Number(must(m, 'Epoch')), status, ms.ref);
         return r.ok ? ok(200) : fail('ERR_STALE_EPOCH');
       }
       case 'PROFILE':
-        return this.profile(m);
+        return this.profile(ms, m);
       case 'PASSWD': {
         const r = await s.passwd(
-          { user: must(m, 'User'), epoch: Number(must(m, 'Epoch')) },
+          { user: must(m, 'User'), epoch: Number(must(m, 'Epoch')), ms: ms.ref },
           { salt: must(m, 'Salt'), iterations: Number(must(m, 'Iterations')), storedKey: must(m, 'Stored-key'), serverKey: must(m, 'Server-key') },
           must(m, 'Key-blob'),
         );
@@ -436,18 +450,18 @@ export class CrsServer extends EventEmitter<CrsEvents> {
       }
       case 'SEARCH': {
         const from = must(m, 'From');
-        const chk = await s.checkSession(from, Number(must(m, 'Epoch')));
+        const chk = await s.checkSession(from, Number(must(m, 'Epoch')), ms.ref);
         if (!chk.ok) return fail('ERR_STALE_EPOCH');
         const limitH = get(m, 'Limit');
         const limit = Math.min(limitH === undefined ? this.limits.maxSearchResults : Number(limitH), this.limits.maxSearchResults); // [SEARCH-3]
         const field = (get(m, 'Field') ?? 'any') as 'username' | 'name' | 'location' | 'any';
-        const page = await s.searchUsers(must(m, 'Query'), field, get(m, 'Cursor') ?? null, Math.max(1, limit), from);
+        const page = await s.searchUsers(must(m, 'Query'), field, get(m, 'Cursor') ?? null, Math.max(1, limit));
         if (!page.ok) return fail('ERR_BAD_VALUE', { Reason: page.detail });
         const rec = records(page.results.map((u) => fieldsOf({ User: u.username, 'Full-name': u.fullName || undefined, Location: u.location || undefined })));
         return ok(200, { 'Next-cursor': page.nextCursor ?? undefined, 'Content-type': rec.contentType }, rec.body);
       }
       case 'ADD': {
-        const r = await s.addRequest({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')) }, must(m, 'To'), now);
+        const r = await s.addRequest({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')), ms: ms.ref }, must(m, 'To'), now);
         if (r.ok) {
           switch (r.outcome) {
             case 'delivered':
@@ -466,6 +480,8 @@ export class CrsServer extends EventEmitter<CrsEvents> {
             return fail('ERR_ALREADY_BUDDY'); // [ADD-4]
           case 'self': // [ADD-6]
             return fail('ERR_FORBIDDEN', { Reason: 'cannot ADD oneself' });
+          case 'forbidden': // [ADD-6]
+            return fail('ERR_FORBIDDEN', { Reason: 'the user is on your block list' });
           case 'limit':
             return fail('ERR_LIMIT', { Reason: r.which === 'contacts' ? 'contact list full' : 'too many pending requests for that user' });
           case 'stale':
@@ -475,7 +491,7 @@ export class CrsServer extends EventEmitter<CrsEvents> {
       }
       case 'ANSWER': {
         const decision = must(m, 'Decision') as 'grant' | 'deny';
-        const r = await s.answer({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')) }, must(m, 'To'), decision, now);
+        const r = await s.answer({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')), ms: ms.ref }, must(m, 'To'), decision, now);
         if (r.ok) return ok(200);
         switch (r.error) {
           case 'no-pending':
@@ -488,12 +504,12 @@ export class CrsServer extends EventEmitter<CrsEvents> {
         return fail('ERR_INTERNAL');
       }
       case 'REM': {
-        const r = await s.remove({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')) }, must(m, 'User'));
+        const r = await s.remove({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')), ms: ms.ref }, must(m, 'User'));
         if (r.ok) return ok(200);
         return r.error === 'not-contact' ? fail('ERR_NOT_CONTACT') : fail('ERR_STALE_EPOCH');
       }
       case 'BLOCK': {
-        const r = await s.block({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')) }, must(m, 'User'));
+        const r = await s.block({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')), ms: ms.ref }, must(m, 'User'));
         if (r.ok) return ok(200);
         switch (r.error) {
           case 'unknown':
@@ -508,13 +524,13 @@ export class CrsServer extends EventEmitter<CrsEvents> {
         return fail('ERR_INTERNAL');
       }
       case 'UNBLOCK': {
-        const r = await s.unblock({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')) }, must(m, 'User'));
+        const r = await s.unblock({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')), ms: ms.ref }, must(m, 'User'));
         if (r.ok) return ok(200);
         return r.error === 'not-blocked' ? fail('ERR_NOT_CONTACT') : fail('ERR_STALE_EPOCH');
       }
       case 'LIST': {
         const user = must(m, 'User');
-        const chk = await s.checkSession(user, Number(must(m, 'Epoch')));
+        const chk = await s.checkSession(user, Number(must(m, 'Epoch')), ms.ref);
         if (!chk.ok) return fail('ERR_STALE_EPOCH');
         const [contacts, pending] = await Promise.all([s.listContacts(user), s.pendingFor(user)]);
         const rec = records([...contacts.map(contactRecord), ...pending.map(pendingRecord)]);
@@ -527,7 +543,7 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     }
   }
 
-  private async profile(m: RequestMessage): Promise<ResponseMessage> {
+  private async profile(ms: MsConn, m: RequestMessage): Promise<ResponseMessage> {
     const from = must(m, 'From');
     const epoch = Number(must(m, 'Epoch'));
     const target = get(m, 'User') ?? from;
@@ -541,10 +557,10 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     if (Object.keys(change).length > 0) {
       // [PROFILE-3] only one's own profile may be changed.
       if (target !== from) return fail('ERR_FORBIDDEN');
-      const r = await this.store.setProfile({ user: from, epoch }, change);
+      const r = await this.store.setProfile({ user: from, epoch, ms: ms.ref }, change);
       if (!r.ok) return r.error === 'stale' ? fail('ERR_STALE_EPOCH') : fail('ERR_BAD_VALUE', { Reason: r.detail });
     } else {
-      const chk = await this.store.checkSession(from, epoch);
+      const chk = await this.store.checkSession(from, epoch, ms.ref);
       if (!chk.ok) return fail('ERR_STALE_EPOCH');
     }
     const p = await this.store.getProfile(target);
@@ -562,8 +578,10 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     return c;
   }
 
-  /** The MS link (on this process) of an online user, if any. */
+  /** The MS link (on this process) of an online user, if any: from the presence feed, else the store. */
   private async msOfUser(user: string): Promise<MsConn | undefined> {
+    const known = this.userMs.get(user);
+    if (known) return this.linkOf(known);
     const u = await this.store.getUser(user);
     if (!u || u.state.kind !== 'online') return undefined;
     return this.linkOf(u.state);
@@ -578,6 +596,10 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     if (this.closing) return;
     switch (e.type) {
       case 'presence': {
+        if (!e.to) {
+          if (e.status === 'offline') this.userMs.delete(e.user);
+          else if (e.msId) this.userMs.set(e.user, { msId: e.msId });
+        }
         const visible = e.status !== 'offline';
         const base: Fields = { User: e.user, Status: e.status, Address: visible ? e.address : undefined, 'Public-key': visible ? e.publicKey : undefined };
         if (e.to) {
@@ -586,12 +608,11 @@ export class CrsServer extends EventEmitter<CrsEvents> {
           if (c) this.push(c, req('PRESENCE', { ...base, To: e.to }));
           return;
         }
-        // [PRES-2] each watcher (an online buddy, neither blocking the other) gets the change at its MS.
-        const watchers = await this.store.watchers(e.user);
-        for (const w of watchers) {
-          const c = this.linkOf(w);
-          if (c) this.push(c, req('PRESENCE', { ...base, To: w.user }));
-        }
+        // [PRESENCE-2] [PRESENCE-3] every enrolled MS gets the change; each forwards it to its clients
+        // that have the user as a buddy [PRESENCE-4]. A block removes the buddy relation both ways
+        // [BLOCK-1] (and its CONTACT push reaches the MS first [CONTACT-1]), so no block leaks.
+        const msg = req('PRESENCE', base);
+        for (const c of this.msConns.values()) this.push(c, msg);
         return;
       }
       case 'contact': {
@@ -669,10 +690,14 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     this.unsubscribe?.();
     const server = this.server;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    const linksClosed = [...this.links].map((l) => new Promise<void>((resolve) => (l.isClosed && !this.links.has(l) ? resolve() : l.once('close', () => resolve()))));
     for (const l of this.links) l.close();
     for (const so of this.sockets) so.destroy();
     await closed;
+    await Promise.all(linksClosed);
+    await new Promise<void>((resolve) => setImmediate(resolve)); // close handlers queue their store work
     await this.eventChain;
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
   }
 }
 

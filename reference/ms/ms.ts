@@ -427,7 +427,12 @@ export class MsServer extends EventEmitter<MsEvents> {
     }
     socket.on('error', () => undefined);
     const conn: ClientConn = { link: null as unknown as Link, socket, ip: socket.remoteAddress ?? '?', state: 'idle', attempt: null, session: null, buffered: null };
-    const link = new Link(socket, serverLinkOptions(this.limits, 'ms', 'client', (m) => this.onClientRequest(conn, m), { rateLimit: true }));
+    const handler = async (m: RequestMessage): Promise<ResponseMessage | undefined> => {
+      const r = await this.onClientRequest(conn, m);
+      if (r && r.status >= 400) this.metrics.errors.inc({ code: get(r, 'Error-code') ?? String(r.status) });
+      return r;
+    };
+    const link = new Link(socket, serverLinkOptions(this.limits, 'ms', 'client', handler, { rateLimit: true }));
     conn.link = link;
     this.conns.add(conn);
     // [CONN-4] the login must complete within handshakeTimeout.
@@ -474,7 +479,6 @@ export class MsServer extends EventEmitter<MsEvents> {
       // [RATE-2] the per-user limit, across all of one user's activity here.
       const b = this.bucketOf(this.userBuckets, s.user, this.limits.userRateLimitPerSecond, this.limits.userRateLimitPerSecond * 2);
       if (!b.take(this.now())) {
-        this.metrics.errors.inc({ code: 'ERR_RATE_LIMITED' });
         return fail('ERR_RATE_LIMITED', { 'Retry-after': Math.max(1, b.retryAfter(this.now())), Reason: 'user rate limit' });
       }
     }
@@ -707,7 +711,6 @@ export class MsServer extends EventEmitter<MsEvents> {
       return fail('ERR_SESSION_ENDED');
     }
     if (code !== undefined) {
-      this.metrics.errors.inc({ code });
       return fail(code as ErrorCode, pick(r, ['Reason', 'Retry-after']));
     }
     const h: Header[] = r.headers.filter(([k]) => !/^(tag|content-length)$/i.test(k));

@@ -106,11 +106,11 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   } else if (opts.store === 'postgres') {
     const db = await freshPgSchema(opts.storeLimits);
     store = await db.open();
-    cleanups.push(() => store.close(), () => db.drop());
+    cleanups.push(() => db.drop(), () => store.close());
   } else {
     const dir = mkdtempSync(join(tmpdir(), 'imsp-cluster-'));
     store = await SqliteStore.open(join(dir, 'imsp.db'), { limits: opts.storeLimits });
-    cleanups.push(() => store.close(), () => rmSync(dir, { recursive: true, force: true }));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }), () => store.close());
   }
   const msKey = randomBytes(32);
   const limits = opts.limits ?? {};

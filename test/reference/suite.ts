@@ -209,11 +209,14 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       assert.equal((await cb.request('ANSWER', { User: a, Decision: 'grant' })).status, 404, '[ADD-9] nothing pending any more');
     });
 
-    test('[ADD-2] From is stamped from the session: the target sees the real sender', async () => {
+    test('[AUTH-10] From is stamped from the session: a client cannot give From; the target sees the real sender', async () => {
       const a = await user('sa');
       const b = await user('sb');
       const ca = track(await online(cluster, 0, a));
       const cb = track(await online(cluster, 0, b));
+      const forged = await ca.request('ADD', { To: b, From: 'mallory' });
+      assert.equal(forged.status, 422);
+      assert.equal(h(forged, 'Error-code'), 'ERR_HEADER_NOT_ALLOWED');
       assert.equal((await ca.request('ADD', { To: b })).status, 200);
       const add = await cb.waitFor('ADD');
       assert.equal(h(add, 'From'), a);
@@ -283,39 +286,47 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       assert.ok(!recordsOf(out.result!).some((x) => x.From === a));
     });
 
-    test('[BLOCK-1] a blocked user sees the blocker go offline and then nothing; ADD from him is dropped silently', async () => {
+    test('[BLOCK-1] BLOCK ends the relation both ways: the blocked user sees an offline and a REM, then nothing of the blocker', async () => {
       const a = await user('ba');
       const b = await user('bb');
-      const w = await user('bw'); // a buddy of b, used as a barrier for "nothing arrived"
+      const w = await user('bw'); // a buddy of both, used as a barrier for "nothing arrived"
       const ca = track(await online(cluster, 0, a));
       const cb = track(await online(cluster, 1, b));
       const cw = track(await online(cluster, 0, w));
       await befriend(ca, cb, a, b);
       await befriend(cw, cb, w, b);
+      await befriend(cw, ca, w, a);
       assert.equal((await ca.request('BLOCK', { User: b })).status, 200);
+      // [BLOCK-2] the blocker sees Relation blocked; the blocked user an offline and a REM.
       await ca.waitFor('CONTACT', (m) => h(m, 'User') === b && h(m, 'Relation') === 'blocked');
       await cb.waitFor('PRESENCE', (m) => h(m, 'User') === a && h(m, 'Status') === 'offline');
+      await cb.waitFor('CONTACT', (m) => h(m, 'User') === a && h(m, 'Relation') === 'none');
+      assert.ok(!recordsOf(await cb.request('LIST')).some((x) => x.User === a), '[BLOCK-4] looks like a REM');
       const before = cb.seen('PRESENCE', byUser(a)).length;
       assert.equal((await ca.request('STATUS', { Status: 'busy' })).status, 200);
+      // w sees a's change; b, later in the same push order, does not [BLOCK-8].
+      await cw.waitFor('PRESENCE', (m) => h(m, 'User') === a && h(m, 'Status') === 'busy');
       assert.equal((await cw.request('STATUS', { Status: 'away' })).status, 200);
       await cb.waitFor('PRESENCE', (m) => h(m, 'User') === w && h(m, 'Status') === 'away');
       assert.equal(cb.seen('PRESENCE', byUser(a)).length, before, 'no presence of the blocker after the block');
-      // b's list shows a offline, with no address.
-      const rec = recordsOf(await cb.request('LIST')).find((x) => x.User === a);
-      assert.equal(rec?.Status, 'offline');
-      assert.equal(rec?.Address, undefined);
-      // a sees nothing of b either.
+      // ... nor the blocker of the blocked user.
       const aBefore = ca.seen('PRESENCE', byUser(b)).length;
       assert.equal((await cb.request('STATUS', { Status: 'away' })).status, 200);
       await cw.waitFor('PRESENCE', (m) => h(m, 'User') === b && h(m, 'Status') === 'away');
-      assert.equal((await ca.request('PING')).status, 200);
+      assert.equal((await cw.request('STATUS', { Status: 'busy' })).status, 200);
+      await ca.waitFor('PRESENCE', (m) => h(m, 'User') === w && h(m, 'Status') === 'busy');
       assert.equal(ca.seen('PRESENCE', byUser(b)).length, aBefore, 'the blocker gets no presence of the blocked user');
-      // UNBLOCK: 200; a second UNBLOCK: 404.
+      // [BLOCK-7] again: 200, nothing changes; oneself: 403. [BLOCK-5] UNBLOCK, then [BLOCK-9] 404.
+      assert.equal((await ca.request('BLOCK', { User: b })).status, 200);
+      assert.equal((await ca.request('BLOCK', { User: a })).status, 403);
       assert.equal((await ca.request('UNBLOCK', { User: b })).status, 200);
-      assert.equal((await ca.request('UNBLOCK', { User: b })).status, 404);
+      await ca.waitFor('CONTACT', (m) => h(m, 'User') === b && h(m, 'Relation') === 'none');
+      const again = await ca.request('UNBLOCK', { User: b });
+      assert.equal(again.status, 404);
+      assert.equal(h(again, 'Error-code'), 'ERR_NOT_CONTACT');
     });
 
-    test('[BLOCK-4] an ADD from a blocked user is answered 202 and dropped', async () => {
+    test('[BLOCK-6] an ADD from a blocked user is answered 202 and never delivered while the block lasts', async () => {
       const a = await user('xa');
       const b = await user('xb');
       const ca = track(await online(cluster, 0, a));
@@ -323,8 +334,8 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       const cb = track(await online(cluster, 1, b));
       const r = await cb.request('ADD', { To: a });
       assert.equal(r.status, 202, 'blocking is not revealed');
-      const recs = recordsOf(await ca.request('LIST'));
-      assert.ok(!recs.some((x) => x.From === b), 'no pending request stored');
+      assert.ok(!recordsOf(await ca.request('LIST')).some((x) => x.From === b), 'not delivered');
+      assert.equal((await ca.request('ADD', { To: b })).status, 403, '[ADD-6] an ADD to a user on one\'s block list');
       assert.equal((await ca.request('BLOCK', { User: uname('nobody') })).status, 404);
     });
 
@@ -565,7 +576,7 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
     });
 
     test('[HB-4] an MS frozen mid-login: its lock is freed when its lease ends; the user logs in elsewhere', async (t) => {
-      const cluster = await open({ ms: 2, limits: { msLease: 300, msHeartbeatInterval: 60, lockLease: 5000 } });
+      const cluster = await open({ ms: 2, limits: { msLease: 1000, msHeartbeatInterval: 100, lockLease: 10000 } });
       t.after(() => cluster.dispose());
       await cluster.addUser('kit');
       const c = await ProtoClient.connect(cluster.ms[0]!.address);
@@ -573,16 +584,14 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       assert.equal((await c.login('kit', 'pw-kit', { stopAfterChallenge: true })).challenge.status, 300);
       const expired = new Promise<void>((resolve) => cluster.crs.once('ms-expired', () => resolve()));
       cluster.ms[0]!.freeze();
-      const blocked = await ProtoClient.connect(cluster.ms[1]!.address);
-      t.after(() => blocked.destroy());
-      assert.equal((await blocked.login('kit', 'pw-kit')).challenge.status, 423, 'still locked before the lease ends');
+      assert.equal((await cluster.store.getUser('kit'))?.state.kind, 'locked', 'still locked: a frozen MS keeps its link open');
       await expired;
       const c2 = await online(cluster, 1, 'kit');
       t.after(() => c2.destroy());
     });
 
     test('[HB-4] a dead MS: the CRS sets its users offline and pushes it to their buddies', async (t) => {
-      const cluster = await open({ ms: 2, limits: { msLease: 300, msHeartbeatInterval: 60 } });
+      const cluster = await open({ ms: 2, limits: { msLease: 1000, msHeartbeatInterval: 100 } });
       t.after(() => cluster.dispose());
       await cluster.addUser('dan');
       await cluster.addUser('ivy');
@@ -701,6 +710,21 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       assert.equal(r.challenge.status, 429);
       assert.equal(h(r.challenge, 'Error-code'), 'ERR_RATE_LIMITED');
       assert.ok(Number(h(r.challenge, 'Retry-after')) > 0);
+    });
+
+    test('[RATE-2] the per-user rate limit refuses with 429 and Retry-after', async (t) => {
+      const cluster = await open({ ms: 1, msLimits: { userRateLimitPerSecond: 1 } });
+      t.after(() => cluster.dispose());
+      await cluster.addUser('uma');
+      const c = await online(cluster, 0, 'uma');
+      t.after(() => c.destroy());
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await c.request('PING');
+        statuses.push(r.status);
+        if (r.status === 429) assert.ok(Number(h(r, 'Retry-after')) > 0);
+      }
+      assert.ok(statuses.includes(429), statuses.join(','));
     });
 
     test('[ADD-LIMIT-3] ADDs per minute per user are limited (429)', async (t) => {

@@ -71,6 +71,14 @@ async function visit(page: Page, file: string): Promise<PageReport> {
       const images = [...document.images].map((i) => ({ src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0, width: i.naturalWidth }));
       return { ids: [...ids, ...names], links, images };
     })()`)) as { ids: string[]; links: PageReport['links']; images: PageReport['images'] };
+    // Anchors must be unique on a page, or a link lands on the wrong element (typedoc's own pages excepted).
+    if (!file.startsWith('api/')) {
+      const seen = new Set<string>();
+      for (const id of data.ids) {
+        if (seen.has(id)) errors.push(`duplicate id "${id}"`);
+        seen.add(id);
+      }
+    }
     return { file, ids: new Set(data.ids), links: data.links, images: data.images, errors };
   } finally {
     page.off('console', onConsole);

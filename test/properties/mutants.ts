@@ -15,6 +15,8 @@ interface Mutant {
   replace: string;
   test: string;
   pattern: string;
+  /** The failure must say this (not some unrelated error such as a timeout). */
+  expect: RegExp;
   env?: Record<string, string>;
 }
 
@@ -22,6 +24,7 @@ const MODEL = 'test/properties/invariants.test.ts';
 const MUTANTS: Mutant[] = [
   {
     inv: 'INV-1',
+    expect: /outcomes .* for MSs|exactly one|second login/,
     what: 'the CRS grants the lock to a user who is online (double login)',
     file: 'reference/store/sqlite.ts',
     find: "if (r.state === 'online') return { ok: false, error: 'online' };\n      // [LOCK-1]",
@@ -31,6 +34,7 @@ const MUTANTS: Mutant[] = [
   },
   {
     inv: 'INV-2',
+    expect: /store: u\d is locked/,
     what: 'locks are never released (UNLOCK ignored, leases never expire)',
     file: 'reference/store/sqlite.ts',
     find: 'const users = this.q.expiredLocks.all(now) as string[];',
@@ -41,6 +45,7 @@ const MUTANTS: Mutant[] = [
   },
   {
     inv: 'INV-3',
+    expect: /sees u\d as .*\"status\":\"(online|busy)\".*model says .*away/,
     what: "the MS drops PRESENCE pushes whose status is 'away' (presence never converges)",
     file: 'reference/ms/ms.ts',
     find: "c.status = must(m, 'Status');",
@@ -51,6 +56,7 @@ const MUTANTS: Mutant[] = [
   },
   {
     inv: 'INV-4',
+    expect: /requests delivered to/,
     what: 'the login bundle leaves out the pending ADD requests',
     file: 'reference/store/sqlite.ts',
     find: 'pending: this.pendingOf(r.username) };',
@@ -61,6 +67,7 @@ const MUTANTS: Mutant[] = [
   },
   {
     inv: 'INV-5',
+    expect: /still has a peer session/,
     what: 'a client keeps its peer session when the peer goes offline',
     file: 'reference/client/client.ts',
     find: "if (status === 'offline') this.dropSession(user, 'peer went offline');",
@@ -71,6 +78,7 @@ const MUTANTS: Mutant[] = [
   },
   {
     inv: 'INV-6',
+    expect: /\[INV-6\]/,
     what: 'the MS forwards presence to pending contacts too (a leak to a non-buddy)',
     file: 'reference/ms/ms.ts',
     find: "if (!c || c.relation !== 'buddy') return;\n        c.status",
@@ -81,6 +89,7 @@ const MUTANTS: Mutant[] = [
   },
   {
     inv: 'INV-7',
+    expect: /\[INV-7\]|\[INV-9\]|sees u\d as/,
     what: 'a CRS restart forgets the buddy relations',
     file: 'reference/store/sqlite.ts',
     find: 'this.q.resetUsers.run();',
@@ -91,6 +100,7 @@ const MUTANTS: Mutant[] = [
   },
   {
     inv: 'INV-8',
+    expect: /bob saw the stale session act|alice must stay online|the session is the new one|no stale status/,
     what: 'the CRS accepts STATUS without checking the epoch (a stale holder acts)',
     file: 'reference/store/sqlite.ts',
     find: "const bad = sessionStale(r, epoch, ms, 'online'); // [LOCK-6]\n      if (bad) return bad;",
@@ -100,6 +110,7 @@ const MUTANTS: Mutant[] = [
   },
   {
     inv: 'INV-9',
+    expect: /\[INV-9\]/,
     what: 'a granted ADD makes only one side a buddy',
     file: 'reference/store/sqlite.ts',
     find: 'this.q.addBuddy.run(b, a, now);',
@@ -157,11 +168,11 @@ try {
     const started = Date.now();
     const r = runTest(m);
     writeFileSync(path, original);
-    const killed = r.failed;
+    const killed = r.failed && m.expect.test(r.stdout);
     if (killed) caught++;
     const why = /error: \|-?\n\s+(.*)\n(?:\s+counterexample: (.*)\n)?(?:\s+error: (.*))?/.exec(r.stdout);
     const detail = why ? [why[3] ?? why[1], why[2]].filter(Boolean).join(' | ') : '';
-    process.stdout.write(`${m.inv}  ${killed ? 'caught  ' : 'SURVIVED'}  ${m.what}  (${Math.round((Date.now() - started) / 1000)} s)${detail ? `\n        ${detail.slice(0, 300)}` : ''}\n`);
+    process.stdout.write(`${m.inv}  ${killed ? 'caught  ' : r.failed ? 'FAILED FOR ANOTHER REASON' : 'SURVIVED'}  ${m.what}  (${Math.round((Date.now() - started) / 1000)} s)${detail ? `\n        ${detail.slice(0, 300)}` : ''}\n`);
   }
 } catch (e) {
   if (!(e instanceof Error && e.message === 'baseline fails')) throw e;

@@ -16,11 +16,12 @@ import { Model } from './model.js';
 
 /** Short leases and heartbeats so crashes and timeouts resolve in well under a second. */
 export const FAST_LIMITS = {
-  msLease: 400,
-  msHeartbeatInterval: 80,
+  // Tolerant of a loaded 2-core machine (event-loop stalls of a few hundred ms), still sub-second-ish.
+  msLease: 1500,
+  msHeartbeatInterval: 200,
   lockLease: 2000,
-  sessionTimeout: 600,
-  clientHeartbeatInterval: 100,
+  sessionTimeout: 1500,
+  clientHeartbeatInterval: 300,
   // Handshake and request timeouts stay at their defaults: a loaded machine must not fail a run.
   // Property runs send bursts; rate limits have their own tests.
   rateLimitPerSecond: 100000,
@@ -208,7 +209,7 @@ export class World {
   }
 
   /** Resolves when `check` returns null; re-checked on every event and every 25 ms; fails after `ms`. */
-  async until(check: () => Promise<string | null>, ms = 4000): Promise<void> {
+  async until(check: () => Promise<string | null>, ms = 8000): Promise<void> {
     const deadline = Date.now() + ms;
     let last: string | null = await check();
     while (last !== null) {
@@ -266,7 +267,7 @@ export class World {
     return null;
   }
 
-  async settle(ms = 4000): Promise<void> {
+  async settle(ms = 8000): Promise<void> {
     await this.until(() => this.mismatch(), ms);
   }
 

@@ -102,8 +102,26 @@ export function sectionHref(number: string, ctx: Pick<LinkContext, 'page' | 'sec
   return `${page === ctx.page ? '' : page}#${sectionAnchor(number)}`;
 }
 
+/** Source files the site renders: a code span naming one links to its page. */
+const FILE_PAGES: Record<string, string> = {
+  'grammar/imsp.peggy': 'grammar.html',
+  'spec/registry/methods.json': 'methods.html',
+  'spec/registry/headers.json': 'headers.html',
+  'spec/registry/value-types.json': 'headers.html#value-types',
+  'spec/registry/status-codes.json': 'status-codes.html',
+  'spec/registry/errors.json': 'errors.html',
+  'spec/registry/limits.json': 'limits.html',
+  'spec/untested.json': 'requirements.html',
+  'generated/requirements.json': 'requirements.html',
+  'generated/requirements.ts': 'requirements.html',
+  'generated/machines.ts': 'machines.html',
+};
+
 function codeLink(text: string, ctx: LinkContext): string | null {
   const t = text.trim();
+  if (FILE_PAGES[t]) return FILE_PAGES[t];
+  if (/^spec\/machines\/([a-z0-9-]+)\.json$/.test(t)) return `machines.html#machine-${t.slice(14, -5)}`;
+  if (t === 'spec/machines/*.json' || /^generated\/diagrams\//.test(t)) return 'machines.html';
   if (ctx.errors.has(t)) return `errors.html#${errorAnchor(t)}`;
   if (ctx.methods.has(t)) return `methods.html#${methodAnchor(t)}`;
   const h = ctx.headers.get(t.toLowerCase());

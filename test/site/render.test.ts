@@ -98,6 +98,14 @@ test('linkify sends a fragment link to the page that holds the anchor', () => {
   );
 });
 
+test('linkify links code spans naming rendered source files', () => {
+  const ctx = ctxFor(MD, 'spec/text/05-methods.md');
+  assert.equal(
+    linkify('<p><code>grammar/imsp.peggy</code> <code>spec/machines/user-record.json</code> <code>spec/other.json</code></p>', ctx),
+    '<p><a class="sym" href="grammar.html"><code>grammar/imsp.peggy</code></a> <a class="sym" href="machines.html#machine-user-record"><code>spec/machines/user-record.json</code></a> <code>spec/other.json</code></p>',
+  );
+});
+
 test('linkify leaves text without IDs unchanged and never breaks tags', () => {
   const ctx = ctxFor(MD, 'spec/text/05-methods.md');
   fc.assert(

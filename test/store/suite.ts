@@ -874,6 +874,108 @@ export function storeSuite(h: StoreHarness): void {
     });
 
     describe('properties', () => {
+      test('[INV-9][ADD-8] concurrent mutual ADDs from two store instances: one stored, one granted, buddies both ways', async (t) => {
+        const { store, open } = await setup(t, h);
+        const other = await open();
+        const N = 12;
+        await users(store, ...Array.from({ length: N }, (_, i) => `a${i}`), ...Array.from({ length: N }, (_, i) => `b${i}`));
+        const rs = await Promise.all(
+          Array.from({ length: N }, (_, i) =>
+            Promise.all([store.addRequest({ user: `a${i}`, admin: true }, `b${i}`, T0), other.addRequest({ user: `b${i}`, admin: true }, `a${i}`, T0)]),
+          ),
+        );
+        for (let i = 0; i < N; i++) {
+          const outcomes = rs[i].map((r) => (r.ok ? r.outcome : r.error)).sort();
+          assert.deepEqual(outcomes, ['granted', 'stored'], `pair ${i}`);
+          assert.deepEqual(await store.listContacts(`a${i}`), [{ user: `b${i}`, relation: 'buddy', status: 'offline' }]);
+          assert.deepEqual(await other.listContacts(`b${i}`), [{ user: `a${i}`, relation: 'buddy', status: 'offline' }]);
+          assert.deepEqual(await store.pendingFor(`a${i}`), []);
+          assert.deepEqual(await store.pendingFor(`b${i}`), []);
+        }
+      });
+
+      test('[ADD-LIMIT-2] concurrent ADDs to one target from two store instances never exceed maxPendingAdds', async (t) => {
+        const { store, open } = await setup(t, h, { limits: { maxPendingAdds: 5 } });
+        const other = await open();
+        const senders = Array.from({ length: 16 }, (_, i) => `s${i}`);
+        await users(store, 'target', ...senders);
+        const rs = await Promise.all(senders.map((u, i) => (i % 2 ? store : other).addRequest({ user: u, admin: true }, 'target', T0 + i)));
+        assert.equal(rs.filter((r) => r.ok).length, 5);
+        assert.ok(rs.every((r) => r.ok || (r.error === 'limit' && r.which === 'pending')));
+        assert.equal((await store.pendingFor('target')).length, 5);
+      });
+
+      test('[INV-9][ADD-4][ADD-8][BLOCK-1] random concurrent contact operations keep the relations consistent', async (t) => {
+        const names = ['ann', 'bea', 'cid', 'dan'];
+        type Op = { op: 'add' | 'grant' | 'deny' | 'rem' | 'block' | 'unblock'; a: number; b: number; inst: 0 | 1 };
+        const opArb: fc.Arbitrary<Op> = fc.record({
+          op: fc.constantFrom('add' as const, 'add' as const, 'grant' as const, 'deny' as const, 'rem' as const, 'block' as const, 'unblock' as const),
+          a: fc.integer({ min: 0, max: 3 }),
+          b: fc.integer({ min: 0, max: 3 }),
+          inst: fc.constantFrom(0 as const, 1 as const),
+        });
+        await fc.assert(
+          fc.asyncProperty(fc.array(fc.array(opArb, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 }), async (rounds) => {
+            const data = await h.create();
+            const s0 = await data.open({ limits: { maxContacts: 2 } });
+            const s1 = await data.open({ limits: { maxContacts: 2 } });
+            try {
+              await users(s0, ...names);
+              for (const round of rounds) {
+                // the operations of a round run concurrently, spread over both instances
+                await Promise.all(
+                  round.map(({ op, a, b, inst }) => {
+                    const s = inst ? s1 : s0;
+                    const me = { user: names[a], admin: true as const };
+                    const other = names[b];
+                    switch (op) {
+                      case 'add':
+                        return s.addRequest(me, other, T0);
+                      case 'grant':
+                      case 'deny':
+                        return s.answer(me, other, op, T0);
+                      case 'rem':
+                        return s.remove(me, other);
+                      case 'block':
+                        return s.block(me, other);
+                      case 'unblock':
+                        return s.unblock(me, other);
+                    }
+                  }),
+                );
+              }
+              const lists = new Map<string, Map<string, string>>();
+              for (const n of names) lists.set(n, new Map((await s0.listContacts(n)).map((c) => [c.user, c.relation])));
+              const rel = (x: string, y: string) => lists.get(x)?.get(y);
+              for (const x of names) {
+                assert.ok((lists.get(x)?.size ?? 0) <= 2 + 3, 'bounded'); // maxContacts, plus blocked entries
+                const counted = [...(lists.get(x)?.values() ?? [])].filter((r) => r !== 'blocked').length;
+                assert.ok(counted <= 2, `[ADD-LIMIT-1] ${x} has ${counted}`);
+                for (const y of names) {
+                  if (x === y) continue;
+                  // [INV-9] buddies both ways or neither
+                  if (rel(x, y) === 'buddy') assert.equal(rel(y, x), 'buddy', `[INV-9] ${x} has ${y}`);
+                  // [ADD-8] never pending in both directions
+                  assert.ok(!(rel(x, y) === 'pending' && rel(y, x) === 'pending'), `[ADD-8] ${x}<->${y}`);
+                  // [ADD-4] no pending between buddies
+                  const incoming = (await s0.pendingFor(x)).map((p) => p.from);
+                  if (rel(x, y) === 'buddy') assert.ok(!incoming.includes(y), `[ADD-4] ${y}->${x}`);
+                  // [BLOCK-1] a block leaves no buddy relation
+                  if (rel(x, y) === 'blocked') assert.notEqual(rel(y, x), 'buddy', `[BLOCK-1] ${x} blocks ${y}`);
+                  // [BLOCK-6] withheld: nothing from a blocked user in the pending list
+                  if (rel(x, y) === 'blocked') assert.ok(!incoming.includes(y), `[BLOCK-6] ${y}->${x}`);
+                }
+              }
+            } finally {
+              await s0.close();
+              await s1.close();
+              await data.destroy();
+            }
+          }),
+          { numRuns: 12 },
+        );
+      });
+
       test('[LOCK-1][LOCK-6] random lock operations agree with the DESIGN 4 model', async (t) => {
         const { store } = await setup(t, h);
         await users(store, 'alice');

@@ -1,6 +1,6 @@
 // `make site`: builds the static, offline IMSP specification site under site/.
 //
-//   node --import tsx spec/site/build.ts [--out DIR] [--force] [--no-typedoc] [--no-diagrams]
+//   node --import tsx spec/site/build.ts [--out DIR] [--cache DIR] [--force] [--no-typedoc] [--no-diagrams]
 //
 // Inputs: spec/text/NN-slug.md (rendered with marked), spec/registry/*.json, grammar/imsp.peggy,
 // spec/machines/*.json and generated/diagrams/*.mmd, generated/requirements.json,
@@ -422,8 +422,10 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
 
 async function main(argv: readonly string[]): Promise<number> {
   const outIdx = argv.indexOf('--out');
+  const cacheIdx = argv.indexOf('--cache');
   const res = await buildSite({
     out: outIdx >= 0 ? resolve(argv[outIdx + 1] ?? 'site') : undefined,
+    cacheDir: cacheIdx >= 0 ? resolve(argv[cacheIdx + 1] ?? '.cache') : undefined,
     force: argv.includes('--force'),
     typedoc: !argv.includes('--no-typedoc'),
     diagrams: !argv.includes('--no-diagrams'),

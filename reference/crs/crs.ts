@@ -189,7 +189,7 @@ export class CrsServer extends EventEmitter<CrsEvents> {
           return this.locate();
         }
         if (m.method === 'ENROLL' && !pending) {
-          const r = await this.enroll(m);
+          const r = await this.enroll(m); // a refusal (ERR_VERSION, ERR_MS_CONFLICT, shutdown) closes [ERR-5]
           if (r.pending) pending = r.pending;
           else closeSoon(link); // [ENROLL-6] a refused ENROLL ends the connection
           return r.response;

@@ -499,7 +499,10 @@ export class MsServer extends EventEmitter<MsEvents> {
   // LOGIN (DESIGN 3.1 steps 1-3)
   private async login(conn: ClientConn, m: RequestMessage): Promise<ResponseMessage> {
     const user = must(m, 'User');
-    if (get(m, 'Imsp-version') !== '1') return fail('ERR_VERSION'); // [CONN-2]
+    if (get(m, 'Imsp-version') !== '1') {
+      closeSoon(conn.link); // [CONN-2] [ERR-5] answered, then closed
+      return fail('ERR_VERSION');
+    }
     if (this.stopping) return fail('ERR_SHUTDOWN');
     // [RATE-4] [RATE-5] failed-login limits per user and per address.
     const wait = Math.max(this.failedByUser.retryAfter(user), this.failedByAddress.retryAfter(conn.ip));

@@ -137,13 +137,18 @@ export function h(msg: RequestMessage | ResponseMessage, name: string): string |
 
 /**
  * Writes raw octets to host:port and resolves with everything received: until the peer closes, or
- * (with `untilHead`) as soon as one complete head has arrived. For malformed-input tests.
+ * (with `untilHead`) as soon as one complete head has arrived; with `end`, half-closes after
+ * writing. For malformed-input tests.
  */
-export function rawExchange(address: string, bytes: string | Buffer, opts: { untilHead?: boolean } = {}): Promise<string> {
+export function rawExchange(address: string, bytes: string | Buffer, opts: { untilHead?: boolean; end?: boolean } = {}): Promise<string> {
   const i = address.lastIndexOf(':');
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const s = net.connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) }, () => s.write(bytes));
+    const s = net.connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) }, () => {
+      s.write(bytes);
+      // With `end`, half-close after writing: the server must answer what it got and close.
+      if (opts.end) s.end();
+    });
     const text = (): string => Buffer.concat(chunks).toString('latin1');
     s.on('data', (d: Buffer) => {
       chunks.push(d);

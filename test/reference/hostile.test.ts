@@ -1,7 +1,7 @@
 // Hostile input at the servers' front doors [STATE-1] [CONN-8]: random and mutated messages sent
 // raw to an MS (before login) and to the CRS. Every answer must be a registered status whose
-// Error-code is the registry's for that status, the connection must end (no hang: a short
-// handshakeTimeout bounds each case), and the servers must keep serving real logins afterwards.
+// Error-code is the registry's for that status, the connection must end once the sender half-closes
+// (no hang), and the servers must keep serving real logins afterwards.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -47,15 +47,15 @@ function checkAnswers(text: string): void {
 }
 
 test('[STATE-1] hostile input at an MS and at the CRS: registry errors only, no hang, still serving', async (t) => {
-  const cluster = await startCluster({ ms: 1, limits: { handshakeTimeout: 100 }, users: ['hank'] });
+  const cluster = await startCluster({ ms: 1, users: ['hank'] });
   t.after(() => cluster.dispose());
   const targets = [cluster.ms[0]!.address, cluster.crsAddress];
   await fc.assert(
     fc.asyncProperty(fc.oneof(message, junk), fc.constantFrom(0, 1), async (input, which) => {
-      const text = await rawExchange(targets[which]!, input);
+      const text = await rawExchange(targets[which]!, input, { end: true });
       checkAnswers(text);
     }),
-    { numRuns: 40 },
+    { numRuns: 150 },
   );
   const c = await ProtoClient.connect(cluster.ms[0]!.address);
   t.after(() => c.destroy());

@@ -185,6 +185,8 @@ export async function runTui(client: ImspClient, term: Terminal = { input: proce
   client.on('notice', (e) => say(`notice from server: ${e.code}${e.reason ? ` (${e.reason})` : ''}`));
   client.on('message', (e) => {
     s.typing.delete(e.from);
+    // With no conversation open, the first one to write opens it.
+    if (s.chat === undefined) s.chat = e.from;
     note(e.from, e.from, e.text);
   });
   client.on('typing', (e) => {

@@ -5,6 +5,7 @@
 // instance open on the same file in this process (not other processes: use PostgreSQL for that).
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
+import { chmodSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   DEFAULT_LIMITS,
@@ -149,8 +150,13 @@ export class SqliteStore implements Store {
 
   constructor(path: string, opts: OpenStoreOptions = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    const file = path === ':memory:' || path === '' ? null : resolve(path);
+    const created = file !== null && !existsSync(file);
     this.db = new Database(path);
-    this.peerKey = path === ':memory:' || path === '' ? null : resolve(path);
+    // Verifiers and sealed key blobs: readable by the CRS's user only. SQLite gives the WAL and
+    // shared-memory files the database file's permissions.
+    if (created && file) chmodSync(file, 0o600);
+    this.peerKey = file;
     this.db.pragma('journal_mode = WAL');
     // [PERSIST-1] FULL: a commit is on disk before the CRS answers (see OpenStoreOptions.durability)
     this.db.pragma(opts.durability === 'normal' ? 'synchronous = NORMAL' : 'synchronous = FULL');

@@ -1,7 +1,7 @@
 // Registration: registerUser() and `imsp user add|list|del`. What is stored must let the real
 // login math succeed with the password and fail without it, and must not contain the password.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -68,7 +68,12 @@ test('no password and no private key at rest: the database files hold neither', 
   assert.ok(r.ok);
   const blob = (await store.getUser('carol'))?.keyBlob ?? '';
   const id = openKeyBlob(password, 'carol', blob);
+  const open = await readdir(dir);
+  assert.ok(open.includes('imsp.db-wal'), open.join());
+  for (const f of open) assert.equal((await stat(join(dir, f))).mode & 0o777, 0o600, f);
   await store.close();
+  // a new database file is the CRS user's only, and so are its WAL files
+  for (const f of await readdir(dir)) assert.equal((await stat(join(dir, f))).mode & 0o777, 0o600, f);
   for (const f of await readdir(dir)) {
     const bytes = await readFile(join(dir, f));
     assert.equal(bytes.includes(Buffer.from(password)), false, f);

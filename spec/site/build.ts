@@ -87,8 +87,8 @@ export function siteInputsHash(root: string, opts: Pick<BuildOptions, 'typedoc' 
   h.update(JSON.stringify({ typedoc: opts.typedoc !== false, diagrams: opts.diagrams !== false }));
   const files = new Set<string>();
   for (const [dir, suffixes] of INPUT_DIRS) {
-    // With typedoc: 'reuse', the sources of the API reference are not inputs.
-    if (opts.typedoc === 'reuse' && ['generated', 'reference'].includes(dir)) continue;
+    // With typedoc: 'reuse', generated/ is not an input (reference/ still is: its citations are).
+    if (opts.typedoc === 'reuse' && dir === 'generated') continue;
     for (const f of listFiles(root, dir, suffixes)) files.add(f);
   }
   for (const f of INPUT_FILES) if (existsSync(join(root, f))) files.add(f);

@@ -493,7 +493,7 @@ export function requirementsPage(report: Report, L: Linker, notes: string[]): st
   const out: string[] = [];
   out.push('<h1>Requirement index</h1>');
   out.push(
-    '<p class="lede">Every requirement of the specification: its ID, level, sentence, and the tests that cite it (found by scanning <code>test/</code> and <code>conformance/</code> for the bracketed ID), or the reason it is deliberately untested (<code>spec/untested.json</code>). <code>make requirements</code> prints the same report.</p>',
+    '<p class="lede">Every requirement of the specification: its ID, level, sentence, and the tests that cite it (found by scanning <code>test/</code> and <code>conformance/</code> for the bracketed ID), or the reason it is deliberately untested (<code>spec/untested.json</code>), and where the reference implementation (<code>reference/</code>) cites it in the code that enforces it. <code>make requirements</code> prints the same report.</p>',
   );
   const mustTested = report.rows.filter((r) => r.req.level === 'MUST' && r.coverage === 'tested').length;
   out.push(
@@ -520,6 +520,11 @@ export function requirementsPage(report: Report, L: Linker, notes: string[]): st
       tests = `<span class="untested">untested: ${e(row.reason ?? '')}</span>`;
     } else {
       tests = '<span class="notest">no test yet</span>';
+    }
+    if (row.code.length > 0) {
+      tests += `<details class="code"><summary>enforced in ${row.code.length} place${row.code.length === 1 ? '' : 's'}</summary><ul class="cites">${row.code
+        .map((ci) => `<li><code>${e(ci.file)}:${ci.line}</code></li>`)
+        .join('')}</ul></details>`;
     }
     out.push(
       `<tr id="${reqAnchor(r.id)}" class="cov-${row.coverage} lvl-${r.level.toLowerCase()}"><td><a href="${sentenceHref}"><code>${e(r.id)}</code></a></td><td><span class="level">${r.level}</span></td><td><a href="${secHref}">${e(r.section)}</a></td><td>${inlineCode(r.sentence)}</td><td>${tests}</td></tr>`,

@@ -398,6 +398,8 @@ export interface RequirementData {
   /** All occurrences in the text, in document order (the renderer places anchors from these). */
   occurrences: Occurrence[];
   citations: Map<string, Citation[]>;
+  /** Where the reference implementation cites each ID (code that enforces it, `// [ID]`). */
+  codeCitations: Map<string, Citation[]>;
   untested: Map<string, string>;
   /** Where the data came from, for messages. */
   fromGenerated: boolean;
@@ -442,6 +444,7 @@ export function loadRequirementData(root: string, sources: SpecSource[] = loadSp
     requirements,
     occurrences,
     citations: collectCitations(root),
+    codeCitations: collectCitations(root, ['reference']),
     untested,
     fromGenerated: generated.length > 0,
     generatedOnly,
@@ -456,6 +459,8 @@ export type Coverage = 'tested' | 'untested' | 'none';
 export interface ReportRow {
   req: Requirement;
   citations: Citation[];
+  /** Code of the reference implementation that cites the ID (not a test). */
+  code: Citation[];
   coverage: Coverage;
   /** The reason from spec/untested.json when coverage is 'untested'. */
   reason?: string;
@@ -472,13 +477,16 @@ export interface Report {
   counts: { total: number; must: number; should: number; may: number; info: number; tested: number; untested: number; none: number };
 }
 
-export function buildReport(data: Pick<RequirementData, 'requirements' | 'citations' | 'untested'>): Report {
+export function buildReport(
+  data: Pick<RequirementData, 'requirements' | 'citations' | 'untested'> & Partial<Pick<RequirementData, 'codeCitations'>>,
+): Report {
   const rows: ReportRow[] = data.requirements.map((req) => {
     const citations = data.citations.get(req.id) ?? [];
-    if (citations.length > 0) return { req, citations, coverage: 'tested' };
+    const code = data.codeCitations?.get(req.id) ?? [];
+    if (citations.length > 0) return { req, citations, code, coverage: 'tested' };
     const reason = data.untested.get(req.id);
-    if (reason !== undefined) return { req, citations, coverage: 'untested', reason };
-    return { req, citations, coverage: 'none' };
+    if (reason !== undefined) return { req, citations, code, coverage: 'untested', reason };
+    return { req, citations, code, coverage: 'none' };
   });
   const known = new Set(data.requirements.map((r) => r.id));
   const unknownCited = [...data.citations.entries()]

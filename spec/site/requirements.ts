@@ -44,7 +44,8 @@ export function formatReport(report: Report, opts: { verbose?: boolean } = {}): 
   lines.push(
     `Summary: ${c.total} requirements (${c.must} MUST, ${c.should} SHOULD, ${c.may} MAY${c.info ? `, ${c.info} without keyword` : ''}); ` +
       `${c.tested} tested, ${c.untested} deliberately untested, ${c.none} with no test; ` +
-      `MUSTs tested ${mustTested}/${c.must}, MUSTs with no test ${report.mustsWithoutTest.length}.`,
+      `MUSTs tested ${mustTested}/${c.must}, MUSTs with no test ${report.mustsWithoutTest.length}; ` +
+      `${report.rows.filter((r) => r.code.length > 0).length} cited by reference/ code.`,
   );
   return lines.join('\n') + '\n';
 }

@@ -6,6 +6,7 @@ import { header, request, type Header, type ResponseMessage } from '../../genera
 import type { KitConfig, RoleModule } from '../cli.js';
 import { wireCases } from '../cases/wire.js';
 import { wireFuzzCase } from '../cases/fuzz-wire.js';
+import { msStateCases } from '../cases/ms/state.js';
 import type { WireTarget } from '../cases/wire.js';
 import { checkError } from '../cases/wire.js';
 import { loginOn } from '../lib/as-client.js';
@@ -239,6 +240,7 @@ export const msCases = (limits: Limits): CaseDef<MsContext>[] => [
     },
   },
   wireFuzzCase<MsContext>(msWireTarget(), limits, 'ms/fuzz/1'),
+  ...msStateCases,
 ];
 
 export class MsDriver implements Driver<MsContext> {

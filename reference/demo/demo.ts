@@ -10,6 +10,7 @@
 // 4. Everything is stopped; the exit status is 0 only when every step did what it should.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -74,8 +75,26 @@ interface Proc {
   address: string;
 }
 
+/** Every child started, so that no server outlives the demo, however the demo ends. */
+const children = new Set<ChildProcess>();
+let workDir: string | undefined;
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    process.exitCode = 130;
+    process.exit(); // runs the 'exit' handler above
+  });
+}
+// A closed stdout (`make demo | head`) must not leave the servers running either.
+process.stdout.on('error', () => process.exit(1));
+
 function startServer(name: string, args: string[]): Promise<Proc> {
   const child = spawn(process.execPath, [IMSP, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   const errLines: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (l) => {
     errLines.push(l);
@@ -137,6 +156,7 @@ async function loginWithRetry(c: ImspClient): Promise<void> {
 
 async function main(): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'imsp-demo-'));
+  workDir = dir;
   const procs: Proc[] = [];
   const clients: ImspClient[] = [];
   try {

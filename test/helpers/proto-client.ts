@@ -28,6 +28,19 @@ export class ProtoClient {
   readonly closed: Promise<ImspError | undefined>;
   private waiters: Array<{ pred: (m: RequestMessage) => boolean; resolve: (m: RequestMessage) => void }> = [];
   user: string | undefined;
+  /** PINGs received from the MS (each answered 200). */
+  pings = 0;
+  private onPing: (() => void) | undefined;
+
+  /** Resolves at the next PING from the MS. */
+  nextPing(): Promise<void> {
+    return new Promise((resolve) => {
+      this.onPing = () => {
+        this.onPing = undefined;
+        resolve();
+      };
+    });
+  }
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
@@ -35,7 +48,12 @@ export class ProtoClient {
     this.link = new Link(socket, {
       local: 'client',
       remote: 'ms',
-      handler: (m) => (m.method === 'PING' ? { kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) } : undefined),
+      handler: (m) => {
+        if (m.method !== 'PING') return undefined;
+        this.pings += 1;
+        this.onPing?.();
+        return { kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) };
+      },
     });
     this.link.on('notification', (m) => {
       this.pushes.push(m);

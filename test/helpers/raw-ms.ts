@@ -15,6 +15,12 @@ export class RawMs {
   readonly pushes: RequestMessage[] = [];
   readonly closed: Promise<ImspError | undefined>;
   private waiters: Array<{ pred: (m: RequestMessage) => boolean; resolve: (m: RequestMessage) => void }> = [];
+  private onPing: (() => void) | undefined;
+
+  /** Resolves at the next PING from the CRS. */
+  nextPing(): Promise<void> {
+    return new Promise((resolve) => (this.onPing = resolve));
+  }
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
@@ -22,7 +28,13 @@ export class RawMs {
     this.link = new Link(socket, {
       local: 'ms',
       remote: 'crs',
-      handler: (m) => (m.method === 'PING' ? { kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) } : undefined),
+      handler: (m) => {
+        if (m.method !== 'PING') return undefined;
+        const f = this.onPing;
+        this.onPing = undefined;
+        f?.();
+        return { kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) };
+      },
     });
     this.link.on('notification', (m) => {
       this.pushes.push(m);

@@ -257,6 +257,29 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       assert.ok(!recordsOf(out2.result!).some((x) => x.From === a), 'answered: no longer delivered');
     });
 
+    test('[ADD-8] an ADD answering a pending ADD the other way grants both at once', async () => {
+      const a = await user('ma');
+      const b = await user('mb');
+      const ca = track(await online(cluster, 0, a));
+      const cb = track(await online(cluster, 1, b));
+      assert.equal((await ca.request('ADD', { To: b })).status, 200);
+      assert.equal((await cb.request('ADD', { To: a })).status, 200);
+      await ca.waitFor('CONTACT', (m) => h(m, 'User') === b && h(m, 'Relation') === 'buddy');
+      await cb.waitFor('CONTACT', (m) => h(m, 'User') === a && h(m, 'Relation') === 'buddy');
+      assert.ok(!recordsOf(await cb.request('LIST')).some((x) => x.From === a), 'no pending request left');
+    });
+
+    test('[REM-4] REM of a blocked user unblocks it', async () => {
+      const a = await user('qa');
+      const b = await user('qb');
+      const ca = track(await online(cluster, 0, a));
+      assert.equal((await ca.request('BLOCK', { User: b })).status, 200);
+      assert.equal(recordsOf(await ca.request('LIST')).find((x) => x.User === b)?.Relation, 'blocked');
+      assert.equal((await ca.request('REM', { User: b })).status, 200);
+      assert.ok(!recordsOf(await ca.request('LIST')).some((x) => x.User === b));
+      assert.equal((await ca.request('UNBLOCK', { User: b })).status, 404);
+    });
+
     test('[ADD-5] ADD to an unknown user: 404 ERR_UNKNOWN_USER; to oneself: 403 [ADD-6]', async () => {
       const a = await user('ua');
       const ca = track(await online(cluster, 0, a));
@@ -626,6 +649,20 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       t.after(() => other.destroy());
       const status = (await other.login('lea', 'pw-lea', { stopAfterChallenge: true })).challenge.status;
       assert.equal(status, 300, 'the lock expired');
+    });
+
+    test('[HB-8] [HB-9] the MS PINGs an idle client, the CRS PINGs an idle MS', async (t) => {
+      const cluster = await open({ ms: 1, limits: { clientHeartbeatInterval: 100, msHeartbeatInterval: 100, msLease: 2000 } });
+      t.after(() => cluster.dispose());
+      await cluster.addUser('pia');
+      const c = await online(cluster, 0, 'pia');
+      t.after(() => c.destroy());
+      await c.nextPing();
+      assert.ok(c.pings >= 1);
+      const ms = await RawMs.connect(cluster.crsAddress);
+      t.after(() => ms.destroy());
+      assert.ok((await ms.enroll(cluster.msKey, { msId: 'idle-ms' })).ok);
+      await ms.nextPing();
     });
 
     test('[HB-2] a silent client session ends after sessionTimeout: NOTICE ERR_SESSION_ENDED, buddies see offline', async (t) => {

@@ -1,0 +1,133 @@
+// Functional tests of the load generator (reference/load) against an in-process cluster: the numbers
+// it reports are sane and consistent with what happened. Timing goals belong to bench/load.ts, never here.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { startCluster } from '../helpers/cluster.js';
+import { SqliteStore } from '../../reference/store/sqlite.js';
+import { buddiesOf, populateSqlite, userName, LOAD_PASSWORD } from '../../reference/load/population.js';
+import { runLoad } from '../../reference/load/run.js';
+import { percentile } from '../../reference/load/stats.js';
+import { renderSvg } from '../../reference/load/plot.js';
+import { reportRows, table } from '../../reference/load/report.js';
+import { openKeyBlob } from '../../reference/crypto/key-blob.js';
+
+/** An in-process cluster on a SQLite file of our own: the synthetic users are written there directly. */
+async function clusterOnFile(ms: number): Promise<{ cluster: Awaited<ReturnType<typeof startCluster>>; storePath: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'imsp-load-test-'));
+  const storePath = join(dir, 'crs.db');
+  const store = await SqliteStore.open(storePath, { durability: 'normal' });
+  const cluster = await startCluster({ ms, store });
+  const dispose = cluster.dispose.bind(cluster);
+  cluster.dispose = async () => {
+    await dispose();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { cluster, storePath };
+}
+
+test('buddiesOf: a mutual ring lattice with exactly K contacts, never oneself (property)', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 2, max: 60 }), fc.integer({ min: 1, max: 12 }), (n, k) => {
+      const lists = Array.from({ length: n }, (_, i) => buddiesOf(i, n, k));
+      for (let i = 0; i < n; i++) {
+        const l = lists[i]!;
+        assert.equal(new Set(l).size, l.length, 'no duplicates');
+        assert.ok(!l.includes(i), 'not oneself');
+        if (k < n && (k % 2 === 0 || n % 2 === 0)) assert.equal(l.length, Math.min(k, n - 1) - (k === n - 1 && k % 2 === 1 && n % 2 === 1 ? 1 : 0));
+        for (const j of l) assert.ok(lists[j]!.includes(i), `mutual ${i} ${j}`);
+      }
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('percentile by nearest rank', () => {
+  assert.equal(percentile([5, 1, 3, 2, 4], 50), 3);
+  assert.equal(percentile([5, 1, 3, 2, 4], 99), 5);
+  assert.equal(percentile([7], 1), 7);
+  assert.ok(Number.isNaN(percentile([], 50)));
+});
+
+test('[USER-1] populateSqlite registers users the store can read, with mutual buddies and an openable key blob', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'imsp-load-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'crs.db');
+  const pop = await populateSqlite(path, { users: 12, buddies: 4, prefix: 'p' });
+  assert.equal(pop.users, 12);
+  const store = await SqliteStore.open(path);
+  t.after(() => store.close());
+  assert.equal(await store.countUsers(), 12);
+  const u = await store.getUser(userName(3, 'p'));
+  assert.ok(u);
+  assert.equal(u.verifier.salt, pop.credentials.salt);
+  const contacts = await store.listContacts(userName(3, 'p'));
+  assert.deepEqual(contacts.map((c) => c.user).sort(), [1, 2, 4, 5].map((i) => userName(i, 'p')));
+  assert.ok(contacts.every((c) => c.relation === 'buddy'));
+  // The blob opens with the shared password and matches the stored public key [KEYBLOB-4].
+  const id = openKeyBlob(LOAD_PASSWORD, u.username, u.keyBlob, u.publicKey);
+  assert.equal(id.publicKey, u.publicKey);
+});
+
+test('[LOGIN-1] a 20-user storm against an in-process cluster: every login succeeds and the report is consistent', async (t) => {
+  const { cluster, storePath } = await clusterOnFile(2);
+  t.after(() => cluster.dispose());
+  const report = await runLoad({
+    scenario: 'storm',
+    users: 20,
+    buddies: 4,
+    concurrency: 5,
+    processes: 0,
+    probes: 4,
+    rate: 200,
+    ms: cluster.ms.map((m) => m.address),
+    store: storePath,
+    prefix: 's',
+    heartbeats: false,
+  });
+  assert.equal(report.logins.attempted, 20);
+  assert.equal(report.logins.ok, 20, JSON.stringify(report.errors));
+  assert.deepEqual(report.errors, {});
+  assert.ok(report.logins.perSecond > 0);
+  assert.ok(report.logins.latency.p50 > 0 && report.logins.latency.p50 <= report.logins.latency.p99);
+  assert.equal(report.relogins.ok, 4);
+  // Every probe's online buddies (4 each) were told.
+  assert.equal(report.fanout.expected, 16);
+  assert.equal(report.fanout.delivered, 16);
+  assert.equal(report.fanout.fromLogin.n, 4);
+  assert.ok(report.fanout.fromLogin.p50 >= 0 && report.fanout.fromProof.p99 >= report.fanout.fromLogin.p99);
+  assert.equal(report.sessions.held, 20);
+  assert.equal(report.series.at(-1)?.sessions, 20);
+  const text = table(reportRows(report));
+  assert.match(text, /logins\/s/);
+  const svg = renderSvg('t', report.series);
+  assert.match(svg, /^<\?xml/);
+  assert.match(svg, /<polyline/);
+});
+
+test('[P2P-1] chat: two buddies open a peer session and exchange pipelined MSGs, all answered 200', async (t) => {
+  const { cluster, storePath } = await clusterOnFile(1);
+  t.after(() => cluster.dispose());
+  const report = await runLoad({
+    scenario: 'chat',
+    users: 4,
+    buddies: 2,
+    processes: 0,
+    ms: cluster.ms.map((m) => m.address),
+    store: storePath,
+    prefix: 'c',
+    durationMs: 5000,
+    chatMax: 500,
+    chatWindow: 32,
+    heartbeats: false,
+  });
+  assert.ok(report.chat);
+  assert.equal(report.chat.messages, 500, JSON.stringify(report.chat.errors));
+  assert.equal(report.chat.bytes, 500 * 100);
+  assert.deepEqual(report.chat.errors, {});
+  assert.ok(report.chat.msgsPerSecond > 0);
+});

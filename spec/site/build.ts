@@ -104,7 +104,11 @@ export function siteInputsHash(root: string, opts: Pick<BuildOptions, 'typedoc' 
 function readJson<T>(root: string, rel: string, fallback: T): T {
   const p = join(root, rel);
   if (!existsSync(p)) return fallback;
-  return JSON.parse(readFileSync(p, 'utf8')) as T;
+  try {
+    return JSON.parse(stripStamp(readFileSync(p, 'utf8'))) as T;
+  } catch (e) {
+    throw new Error(`${rel}: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 function loadRegistries(root: string): Registries {

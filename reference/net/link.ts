@@ -233,12 +233,12 @@ export class Link extends EventEmitter<LinkEvents> {
    * the client right after sending the last clear request (or on reading INIT-ACK).
    * With `strict`, no clear message at all is accepted from now on (both ends of a peer session after
    * INIT-ACK [P2P-16]).
-   * The link takes ownership of the key buffers: it zeroes them when it closes [SEAL-2]; pass copies
-   * if the caller needs them afterwards (it should not).
+   * The link keeps its own copies of the keys and zeroes them when it closes [SEAL-2]; the caller
+   * should erase its own.
    */
   enableSealing(keys: LinkKeys, opts: { strict?: boolean } = {}): void {
     if (this.sendKey) throw new Error('sealing is already enabled on this link');
-    // The link owns the key buffers from now on and zeroes them when it closes [SEAL-2].
+    // The link keeps its own copies of the keys and zeroes them when it closes [SEAL-2].
     this.sendKey = Buffer.from(keys.send);
     this.receiveKey = Buffer.from(keys.receive);
     this.sealState = opts.strict ? 'sealed' : 'armed';
@@ -275,6 +275,11 @@ export class Link extends EventEmitter<LinkEvents> {
 
   private expect(msg: RequestMessage, opts: RequestOptions, handshake: boolean): Promise<Message> {
     if (this.isClosed) return Promise.reject(this.closedError());
+    const rule = linkRule(msg.method, this.local, this.remote);
+    if (rule && !rule.answered) {
+      // a notification gets no response [CONN-11]: waiting for one would only time out
+      return Promise.reject(linkError('ERR_METHOD_NOT_ALLOWED', `${msg.method} gets no response on ${this.local} -> ${this.remote}; use notify()`));
+    }
     const out = opts.tag !== undefined ? (withTag(msg, opts.tag) as RequestMessage) : msg;
     return new Promise<Message>((resolve, reject) => {
       const p: Pending = { method: out.method, tag: header(out, 'Tag'), handshake, timedOut: false, timer: undefined, resolve, reject };

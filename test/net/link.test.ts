@@ -437,12 +437,14 @@ test('[P2P-16] strict sealing: after INIT-ACK even a clear error status closes t
 });
 
 test('[SEAL-2] the link zeroes both direction keys when it closes', async () => {
-  const keys = { send: k(K1), receive: k(K2) };
   const { link, closed } = linkAndRaw({ local: 'ms', remote: 'client' });
-  link.enableSealing(keys);
+  link.enableSealing({ send: k(K1), receive: k(K2) });
+  const inner = link as unknown as { sendKey: Buffer; receiveKey: Buffer };
+  const held = [inner.sendKey, inner.receiveKey];
+  assert.ok(held.every((b) => b.some((x) => x !== 0)));
   link.close();
   await closed;
-  assert.ok(keys.send.every((x) => x === 0) && keys.receive.every((x) => x === 0));
+  assert.ok(held.every((b) => b.every((x) => x === 0)));
 });
 
 test('[SEAL-8] the link closes rather than let Seq pass 2^53 - 1', async () => {
@@ -480,4 +482,12 @@ test('[ERR-5] after a framing error nothing more is read from the connection', a
   await peer.waitEnd();
   assert.equal(served, 0);
   assert.equal(peer.messages.length, 1);
+});
+
+test('[CONN-11] request() refuses at once a method that gets no response on this link', async (t) => {
+  const { link, peer } = linkAndRaw({ local: 'ms', remote: 'client' });
+  t.after(() => link.close());
+  await assert.rejects(link.request(request('PRESENCE', { User: 'bob', Status: 'online' })), code('ERR_METHOD_NOT_ALLOWED'));
+  assert.equal(peer.messages.length, 0);
+  assert.equal(link.isClosed, false);
 });

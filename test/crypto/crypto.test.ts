@@ -210,3 +210,31 @@ test('[CRYPTO-1] the crypto module uses node:crypto and nothing hand-written or 
     }
   }
 });
+
+test('hostile strings: unb64, parsePublicKey, parseKeyBlob, openKeyBlob and parseMsKey fail only with typed errors', () => {
+  const typed = (f: () => unknown): void => {
+    try {
+      f();
+    } catch (e) {
+      assert.ok(e instanceof CryptoError, String(e));
+    }
+  };
+  const id = generateIdentity();
+  const blob = sealKeyBlob('pw', 'alice', id, { log2N: 10 });
+  fc.assert(fc.property(fc.string({ maxLength: 200 }), fc.nat(), (s, at) => {
+    typed(() => unb64(s));
+    typed(() => unb64(s, 32));
+    typed(() => parsePublicKey(s));
+    typed(() => parseKeyBlob(s));
+    typed(() => parseMsKey(s));
+    // a blob with one character replaced
+    const i = at % blob.length;
+    typed(() => parseKeyBlob(blob.slice(0, i) + (s[0] ?? '.') + blob.slice(i + 1)));
+  }), { numRuns: 300 });
+  fc.assert(fc.property(fc.nat(), fc.string({ minLength: 1, maxLength: 1 }), (at, ch) => {
+    const i = at % blob.length;
+    const bad = blob.slice(0, i) + ch + blob.slice(i + 1);
+    if (bad.split('.')[2] !== '10') return; // keep the scrypt cost at 2^10 (a changed log2N could ask for 1 GiB)
+    typed(() => openKeyBlob('pw', 'alice', bad));
+  }), { numRuns: 40 });
+});

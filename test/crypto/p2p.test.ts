@@ -130,3 +130,34 @@ test('[P2P-6] INIT-ACK refusals: wrong signer, wrong names, tampered, skewed', (
   assert.equal(header(good, 'Nonce')!.length, 24);
   assert.equal(unb64(header(good, 'Key-share')!).length, 32);
 });
+
+test('[P2P-6] hostile INIT / INIT-ACK input: any mutation gives a typed error, never another exception', async () => {
+  const fc = (await import('fast-check')).default;
+  const { ImspError } = await import('../../generated/index.js');
+  const { message, pending } = buildInit({ from: 'joe', to: 'alice', identity: joe, peerPublicKey: alice.publicKey, time: T });
+  const acc = openInit(message, { self: 'alice', identity: alice, lookup: buddy(joe), now: T, maxClockSkew: SKEW });
+  const { message: ack } = buildInitAck({ init: acc, identity: alice, time: T });
+  const mutate = (m: Message, which: number, at: number, flip: number, text: string): Message => {
+    if (which % 3 === 0) {
+      const body = Buffer.from(m.body);
+      if (body.length) body[at % body.length]! ^= flip;
+      return { ...m, body };
+    }
+    const headers = m.headers.map(([n, v], i) => (i === at % m.headers.length ? [n, which % 3 === 1 ? text : v.slice(0, at % (v.length + 1))] : [n, v]) as [string, string]);
+    return { ...m, headers };
+  };
+  fc.assert(fc.property(fc.nat(), fc.nat(), fc.integer({ min: 1, max: 255 }), fc.string({ maxLength: 60 }), (which, at, flip, text) => {
+    const bad = mutate(message, which, at, flip, text);
+    try {
+      openInit(bad, { self: 'alice', identity: alice, lookup: buddy(joe), now: T, maxClockSkew: SKEW });
+    } catch (e) {
+      assert.ok(e instanceof ImspError, String(e));
+    }
+    const badAck = mutate(ack, which, at, flip, text);
+    try {
+      openInitAck(badAck, pending, { now: T, maxClockSkew: SKEW });
+    } catch (e) {
+      assert.ok(e instanceof ImspError, String(e));
+    }
+  }), { numRuns: 300 });
+});

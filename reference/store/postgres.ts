@@ -14,6 +14,8 @@
 //   hears them.
 // - The schema is created on connect, idempotently, under an advisory lock.
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { buddyEntry, checkSearch, mergeContacts, msFromRow, searchPage, sessionStale, userFromRow, type MsRow, type PeerRow, type UserRow } from './rows.js';
 import {
@@ -139,6 +141,8 @@ type Q = (sql: string, params?: unknown[]) => Promise<pg.QueryResult>;
 /** Largest NOTIFY payload we send (PostgreSQL's limit is 8000 octets). */
 const MAX_PAYLOAD = 7000;
 const MAX_ATTEMPTS = 5;
+/** Attempts to re-open a lost LISTEN connection (backoff 0.1 s doubling to 5 s: about 8 minutes). */
+const MAX_RELISTEN = 100;
 
 function retryable(e: unknown): boolean {
   const code = (e as { code?: string } | null)?.code;
@@ -157,7 +161,13 @@ export class PostgresStore implements Store {
   private readonly url: string;
   private closed = false;
   private seq = 0;
-  private reconnects = 0;
+  private readonly stop = new AbortController();
+  /**
+   * The LISTEN connection's state: 'down' when it is lost (changes made by other processes are
+   * missed until it is back: a CRS should then re-read what it pushes), 'up' when it is back,
+   * 'failed' after MAX_RELISTEN attempts.
+   */
+  readonly feed = new EventEmitter();
 
   static async connect(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const s = new PostgresStore(url, opts);
@@ -204,7 +214,7 @@ export class PostgresStore implements Store {
     await this.listen();
   }
 
-  /** The LISTEN connection; re-opened (a bounded number of times) when it fails. */
+  /** The LISTEN connection. When it is lost it is opened again, with backoff (see `feed`). */
   private async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.url, types });
     client.on('notification', (n) => {
@@ -218,19 +228,45 @@ export class PostgresStore implements Store {
       if (!Array.isArray(events)) return;
       for (const e of events as StoreEvent[]) this.deliver(e);
     });
-    client.on('error', () => {
-      if (this.closed || this.listenClient !== client) return;
-      this.listenClient = null;
+    client.on('error', () => this.lost(client));
+    client.on('end', () => this.lost(client));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${this.channel}`);
+    } catch (e) {
       client.end().catch(() => undefined);
-      if (this.reconnects++ < 100) this.listen().catch(() => undefined);
-    });
-    await client.connect();
-    await client.query(`LISTEN ${this.channel}`);
+      throw e;
+    }
     if (this.closed) {
       await client.end().catch(() => undefined);
       return;
     }
     this.listenClient = client;
+  }
+
+  private lost(client: pg.Client): void {
+    if (this.closed || this.listenClient !== client) return;
+    this.listenClient = null;
+    client.end().catch(() => undefined);
+    this.feed.emit('down');
+    void this.relisten();
+  }
+
+  private async relisten(): Promise<void> {
+    for (let attempt = 0; attempt < MAX_RELISTEN && !this.closed; attempt++) {
+      try {
+        await this.listen();
+        if (this.listenClient) this.feed.emit('up');
+        return;
+      } catch {
+        try {
+          await sleep(Math.min(100 * 2 ** attempt, 5000), undefined, { signal: this.stop.signal });
+        } catch {
+          return; // closed
+        }
+      }
+    }
+    this.feed.emit('failed');
   }
 
   private deliver(e: StoreEvent): void {
@@ -948,6 +984,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stop.abort();
     this.listeners.clear();
     const l = this.listenClient;
     this.listenClient = null;

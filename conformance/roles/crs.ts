@@ -5,6 +5,7 @@ import { wireCases } from '../cases/wire.js';
 import { enrollCases } from '../cases/crs/enroll.js';
 import { lockCases } from '../cases/crs/lock.js';
 import { contactCases } from '../cases/crs/contacts.js';
+import { relationCases } from '../cases/crs/relation.js';
 import { crsFuzzCases, crsWireTarget } from '../cases/crs/fuzz.js';
 import { header, request } from '../../generated/index.js';
 import { parseHostPort } from '../lib/conn.js';
@@ -15,7 +16,7 @@ import type { CaseDef } from '../lib/case.js';
 
 export function crsCases(limits: Limits): CaseDef<CrsContext>[] {
   const wire = wireCases<CrsContext>(crsWireTarget, limits, 'crs');
-  return [...wire, ...enrollCases, ...lockCases, ...contactCases, ...crsFuzzCases(limits)];
+  return [...wire, ...enrollCases, ...lockCases, ...contactCases, ...crsFuzzCases(limits), ...relationCases];
 }
 
 export const crsRole: RoleModule<CrsContext> = {

@@ -1,0 +1,165 @@
+// State-machine fuzzing of the buddy relation at the CRS (spec/machines/buddy-relation.json through
+// generated/machines.ts): two online users send each other random ADD, ANSWER grant/deny, REM, BLOCK
+// and UNBLOCK. Each request feeds the actor's machine (toward the other) and, where the table says
+// so, the other's (GRANT, DENY, PEER_REM, PEER_BLOCK); the answer must be the one the transition's
+// actions name, and after every step both users' LIST must show the relations of the model and an
+// incoming request exactly when an ADD is pending and not withheld by a block.
+import fc from 'fast-check';
+import { findTransition, header, type Header, type MachineTransition } from '../../../generated/index.js';
+import type { CaseDef } from '../../lib/case.js';
+import type { CrsContext, Session } from '../../roles/crs-driver.js';
+import { rec } from '../../roles/crs-driver.js';
+import { answerOf } from './fuzz.js';
+
+type Rel = 'none' | 'pending' | 'buddy' | 'blocked';
+/** rel[i]: user i's relation toward the other. */
+interface Model {
+  rel: [Rel, Rel];
+}
+interface Real {
+  ctx: CrsContext;
+  s: [Session, Session];
+  log: string[];
+}
+
+const take = (state: Rel, event: string, guards: Record<string, boolean> = {}): MachineTransition | null =>
+  findTransition('buddy-relation', state as never, event as never, guards as never) as MachineTransition | null;
+
+type Op = 'ADD' | 'GRANT' | 'DENY' | 'REM' | 'BLOCK' | 'UNBLOCK';
+
+class RelationCmd implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly op: Op,
+    readonly actor: 0 | 1,
+  ) {}
+  check(m: Readonly<Model>): boolean {
+    // Requests whose answer the text leaves open are not drawn: BLOCK of someone blocked already,
+    // UNBLOCK of someone not blocked.
+    if (this.op === 'BLOCK') return m.rel[this.actor] !== 'blocked';
+    if (this.op === 'UNBLOCK') return m.rel[this.actor] === 'blocked';
+    return true;
+  }
+  toString(): string {
+    return `${this.actor === 0 ? 'A' : 'B'}:${this.op}`;
+  }
+  async run(m: Model, r: Real): Promise<void> {
+    const ctx: CrsContext = r.ctx;
+    const me = this.actor;
+    const other = (1 - me) as 0 | 1;
+    const mine = m.rel[me];
+    const theirs = m.rel[other];
+    let tMine: MachineTransition | null = null;
+    let tTheirs: MachineTransition | null = null;
+    let expected: number | null = null;
+    let valid = true;
+    switch (this.op) {
+      case 'ADD':
+        tMine = take(mine, 'ADD', { 'blocked-by-peer': theirs === 'blocked', 'peer-pending': theirs === 'pending' });
+        if (tMine?.name === 'add-crossing') tTheirs = take(theirs, 'GRANT');
+        expected = answerOf(tMine);
+        break;
+      case 'GRANT':
+      case 'DENY':
+        // Answering needs an ADD from the other that was delivered (pending, not withheld by my block).
+        valid = theirs === 'pending' && mine !== 'blocked';
+        tTheirs = valid ? take(theirs, this.op) : null;
+        tMine = valid && this.op === 'GRANT' ? take(mine, 'GRANT') : null;
+        expected = valid ? 200 : null;
+        break;
+      case 'REM':
+        tMine = take(mine, 'REM');
+        if (tMine?.name === 'remove') tTheirs = take(theirs, 'PEER_REM');
+        valid = tMine !== null;
+        expected = valid ? (answerOf(tMine) ?? 200) : null;
+        break;
+      case 'BLOCK':
+        tMine = take(mine, 'BLOCK');
+        tTheirs = take(theirs, 'PEER_BLOCK');
+        expected = answerOf(tMine) ?? 200;
+        break;
+      case 'UNBLOCK':
+        tMine = take(mine, 'UNBLOCK');
+        expected = answerOf(tMine) ?? 200;
+        break;
+    }
+    const s = r.s[me];
+    const o = r.s[other];
+    const hs: [string, string][] =
+      this.op === 'ADD'
+        ? [['From', s.user.name], ['To', o.user.name], ['Epoch', s.epoch]]
+        : this.op === 'GRANT' || this.op === 'DENY'
+          ? [['From', s.user.name], ['To', o.user.name], ['Decision', this.op === 'GRANT' ? 'grant' : 'deny'], ['Epoch', s.epoch]]
+          : [['From', s.user.name], ['User', o.user.name], ['Epoch', s.epoch]];
+    const method = this.op === 'GRANT' || this.op === 'DENY' ? 'ANSWER' : this.op;
+    const res = await s.ms.req(method, hs);
+    r.log.push(`${this.toString()} with A:${m.rel[0]} B:${m.rel[1]} -> ${res.status} ${header(res, 'Error-code') ?? ''} (transitions ${tMine?.name ?? '-'} / ${tTheirs?.name ?? '-'})`);
+    const cite = tMine?.reqs[0] ?? tTheirs?.reqs[0] ?? 'STATE-4';
+    if (expected !== null && valid && (tMine || tTheirs)) {
+      ctx.must(res.status === expected, cite, `${this.toString()} with A:${m.rel[0]} B:${m.rel[1]}: transition '${tMine?.name ?? tTheirs?.name}' answers ${expected}, got ${res.status} ${header(res, 'Error-code') ?? ''}`);
+      if (tMine) m.rel[me] = tMine.to as Rel;
+      if (tTheirs) m.rel[other] = tTheirs.to as Rel;
+    } else {
+      ctx.must(res.status >= 400, 'STATE-4', `${this.toString()} with A:${m.rel[0]} B:${m.rel[1]}: nothing in the table allows it, it must be refused; got ${res.status}`);
+    }
+    // Both users' LIST must agree with the model.
+    for (const i of [0, 1] as const) {
+      const list = await ctx.list(r.s[i]);
+      const peer = r.s[1 - i]!.user.name;
+      const c = list.find((x) => rec(x, 'User') === peer);
+      const shown = (c ? rec(c, 'Relation') : undefined) ?? 'none';
+      const want = m.rel[i];
+      ctx.must(shown === want, want === 'buddy' || shown === 'buddy' ? 'INV-9' : cite, `after ${this.toString()}: ${i === 0 ? 'A' : 'B'}'s LIST shows ${peer} as '${shown}', the machine says '${want}'\n  ${r.log.join('\n  ')}`);
+      const incoming = list.filter((x: Header[]) => rec(x, 'From') === peer).length;
+      const delivered = m.rel[1 - i] === 'pending' && m.rel[i] !== 'blocked' ? 1 : 0;
+      ctx.must(incoming === delivered, 'INV-4', `after ${this.toString()}: ${i === 0 ? 'A' : 'B'}'s LIST carries ${incoming} request(s) from ${peer}, expected ${delivered}\n  ${r.log.join('\n  ')}`);
+    }
+    for (const x of r.s) x.ms.conn.takeEvents();
+  }
+}
+
+const commands = [
+  fc.tuple(fc.constantFrom<Op>('ADD', 'ADD', 'GRANT', 'GRANT', 'DENY', 'REM', 'REM', 'BLOCK', 'UNBLOCK'), fc.constantFrom<0 | 1>(0, 1)).map(([op, a]) => new RelationCmd(op, a)),
+];
+
+export const relationCases: CaseDef<CrsContext>[] = [
+  {
+    id: 'crs/fuzz/3',
+    section: 'fuzz',
+    title: 'state-machine fuzzing of the buddy relation: random ADD, ANSWER, REM, BLOCK and UNBLOCK between two online users follow the machine table, LIST agrees after every step',
+    reqs: ['ADD-2', 'ADD-4', 'ANSWER-2', 'ANSWER-3', 'REM-1', 'REM-3', 'BLOCK-1', 'BLOCK-4', 'BLOCK-5', 'INV-4', 'INV-9'],
+    fuzz: true,
+    async run(ctx: CrsContext) {
+      const m1 = await ctx.enroll();
+      const m2 = await ctx.enroll();
+      let lastLog: string[] = [];
+      const runOnce = async (cmds: Iterable<fc.AsyncCommand<Model, Real>>): Promise<void> => {
+        const [a, b] = await ctx.users(2);
+        const sa = await ctx.login(m1, a!);
+        const sb = await ctx.login(m2, b!);
+        const real: Real = { ctx, s: [sa, sb], log: [] };
+        lastLog = real.log;
+        try {
+          await fc.asyncModelRun(() => ({ model: { rel: ['none', 'none'] } as Model, real }), cmds);
+        } finally {
+          await ctx.logout(sa).catch(() => undefined);
+          await ctx.logout(sb).catch(() => undefined);
+        }
+      };
+      const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 10, size: 'medium' }), runOnce);
+      const details = await fc.check(prop, { seed: ctx.opts.seed, numRuns: Math.max(1, Math.min(ctx.opts.runs, 20)), ...(ctx.opts.path ? { path: ctx.opts.path, endOnFailure: true } : {}) });
+      ctx.meta.seed = details.seed;
+      ctx.note(`fast-check: ${details.numRuns} command sequences, seed ${details.seed}`);
+      if (details.failed) {
+        const shrunk = details.counterexample ? String(details.counterexample[0]) : '?';
+        if (details.counterexample) {
+          ctx.note(`shrunk sequence: ${shrunk}`);
+          await runOnce(details.counterexample[0]).catch(() => undefined);
+        }
+        ctx.meta.path = details.counterexamplePath ?? undefined;
+        ctx.meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs|replay|json|junit|html) \S+/g, '')} --only crs/fuzz/3 --seed ${details.seed} --path '${details.counterexamplePath}'`;
+        const err = details.errorInstance as { req?: string; message?: string } | null;
+        ctx.must(false, err?.req ?? 'STATE-4', `${err?.message?.split('\n')[0] ?? 'model mismatch'}\n  minimal sequence: ${shrunk}\n  ${lastLog.join('\n  ')}`);
+      }
+    },
+  },
+];

@@ -25,7 +25,6 @@
 import { CLASS, C_METHOD_FIRST, C_METHOD_CHAR, C_DIGIT, C_REASON_CHAR, C_NAME_CHAR, C_WSP, C_TEXT_OCTET } from './internal/tables.js';
 import { LIMITS, LIMIT_SPECS, WIRE_LIMITS, type ErrorCode, type WireLimits } from './registry.js';
 import { ImspError } from './errors.js';
-import { internName } from './internal/names.js';
 import type { Header, Message } from './types.js';
 
 /** Buffer's latin1 fast paths (present at run time, absent from @types/node). */
@@ -144,9 +143,14 @@ export class Decoder {
     let fromStore = this.storeLen > 0;
     /** Where the chunk starts in the store, when the store is used. */
     let chunkAt = 0;
+    /** Octets of the chunk copied into the store so far. */
+    let taken = 0;
     if (fromStore) {
+      // A message is buffered: copy in only what it needs (its body's remainder, or a
+      // growing piece for a head), then go on in the chunk itself.
       chunkAt = this.storeLen;
-      this.append(input);
+      taken = Math.min(input.length, this.phase === BODY ? this.bodyRel + this.contentLength - this.storeLen : 512);
+      this.append(input.subarray(0, taken));
       data = this.store;
       end = this.storeLen;
     } else {
@@ -157,14 +161,24 @@ export class Decoder {
     try {
       for (;;) {
         const msg = this.step(data, m, end, fromStore);
-        if (msg === null) break;
+        if (msg === null) {
+          if (fromStore && taken < input.length) {
+            // The buffered message needs more of the chunk.
+            const more = Math.min(input.length - taken, Math.max(taken, this.phase === BODY ? this.bodyRel + this.contentLength - this.storeLen : 512));
+            this.append(input.subarray(taken, taken + more));
+            taken += more;
+            data = this.store;
+            end = this.storeLen;
+            continue;
+          }
+          break;
+        }
         out.push(msg);
         const size = this.bodyRel + this.contentLength;
         m += size;
         this.base += size;
         this.reset();
-        if (m === end) break;
-        if (fromStore && m >= chunkAt) {
+        if (fromStore) {
           // The buffered message is complete: go on in the chunk itself (no copies).
           m -= chunkAt;
           data = input;
@@ -172,6 +186,7 @@ export class Decoder {
           fromStore = false;
           this.storeLen = 0;
         }
+        if (m === end) break;
       }
     } catch (err) {
       const e = err instanceof ImspError ? err : new ImspError('ERR_INTERNAL', this.base, String(err));
@@ -373,7 +388,7 @@ export class Decoder {
       this.reason = h.slice(4, e0);
     } else return false;
     // Header lines.
-    const list: Header[] = [];
+    const list: Header[] = new Array<Header>(lines - 1);
     let cl = -1;
     for (let k = 1; k < lines; k++) {
       const s = ends[k - 1]! - m + 2;
@@ -381,7 +396,7 @@ export class Decoder {
       let j = s;
       while ((CLASS[h.charCodeAt(j)]! & C_NAME_CHAR) !== 0) j++;
       if (j === s || h.charCodeAt(j) !== COLON) return false;
-      const name = internName(h, s, j);
+      const name = h.slice(s, j);
       let vs = j + 1;
       while (vs < e && (CLASS[h.charCodeAt(vs)]! & C_WSP) !== 0) vs++;
       let ve = e;
@@ -396,7 +411,7 @@ export class Decoder {
         }
         if (cl > lim.maxBodySize) return false;
       }
-      list.push([name, h.slice(vs, ve)]);
+      list[k - 1] = [name, h.slice(vs, ve)];
     }
     this.headerList = list;
     this.contentLength = cl < 0 ? 0 : cl;

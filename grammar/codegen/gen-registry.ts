@@ -178,29 +178,6 @@ export function validatorsModule(reg: Registries): string {
   return lines.join('\n');
 }
 
-/** internName(): registered header names reuse one string instead of a fresh slice. */
-export function namesModule(reg: Registries): string {
-  const byLength = new Map<number, string[]>();
-  for (const h of reg.headers) byLength.set(h.name.length, [...(byLength.get(h.name.length) ?? []), h.name]);
-  const cases = [...byLength.entries()]
-    .sort((a, b) => a[0] - b[0])
-    .map(([n, names]) => `    case ${n}:\n${names.map((x) => `      if (h.startsWith(${JSON.stringify(x)}, s)) return ${JSON.stringify(x)};`).join('\n')}\n      break;`);
-  return [
-    '// Header-name interning for the decoder, generated from spec/registry/headers.json: a name',
-    '// spelled exactly like a registered header (the canonical spelling) returns the one string',
-    '// constant, so decoding allocates nothing for it.',
-    '',
-    '/** h.slice(s, e), or the registry\'s string when that is the same text. */',
-    'export function internName(h: string, s: number, e: number): string {',
-    '  switch (e - s) {',
-    ...cases,
-    '  }',
-    '  return h.slice(s, e);',
-    '}',
-    '',
-  ].join('\n');
-}
-
 const pascal = (s: string): string =>
   s
     .split(/[^A-Za-z0-9]+/)
@@ -284,7 +261,6 @@ const generate: Generator = (ctx): GeneratedFile[] => {
     { path: 'registry.ts', content: registryModule(reg), sources: REG_FILES },
     { path: 'validators.ts', content: validatorsModule(reg), sources: [`${R}value-types.json`, `${R}headers.json`] },
     { path: 'messages.ts', content: messagesModule(reg), sources: [`${R}methods.json`, `${R}headers.json`] },
-    { path: 'internal/names.ts', content: namesModule(reg), sources: [`${R}headers.json`] },
   ];
 };
 export default generate;

@@ -37,8 +37,10 @@ dist/.built: install $(shell find generated reference conformance bench -name '*
 bench: dist/.built
 	node dist/bench/codec.js
 
+# The servers read spec/registry/*.json at run time, relative to their modules: copied next to dist/.
 bench-load: dist/.built
-	node dist/bench/load.js
+	mkdir -p dist/spec/registry && cp spec/registry/*.json dist/spec/registry/
+	node dist/bench/load.js $(ARGS)
 
 bench-store: dist/.built
 	node dist/bench/store.js

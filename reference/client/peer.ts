@@ -2,7 +2,8 @@
 // starts with INIT / INIT-ACK in clear and then carries SEALED envelopes only (MSG, TYPING, PING,
 // BYE), under keys derived from the handshake. The session keys live in this object only (and in
 // the Link's copy) and are zeroed when the session ends, whatever ends it.
-import { ImspError, errorResponse, header, response, type ErrorCode, type Header, type Message, type RequestMessage } from '../../generated/index.js';
+import { randomBytes } from 'node:crypto';
+import { ImspError, errorResponse, header, response, type ErrorCode, type Header, type Message, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
 import type { LinkKeys } from '../crypto/scram.js';
 import { linkError, type Link } from '../net/link.js';
 import { FileError, FileReceiver, chunkHeaders, isFileChunk, prepareFile, readChunks, type FileLimits, type OutgoingFile, type ReceivedFile, type FileProgress } from './files.js';
@@ -24,6 +25,8 @@ export interface PeerHooks {
 
 /** [TYPING-2] a `typing` state not renewed for this long is shown as `paused`. */
 export const TYPING_STALE_MS = 30_000;
+/** File chunks in flight at once: 4 x fileChunkSize (1 MiB) of memory, well under maxOutboundQueue. */
+export const FILE_WINDOW = 4;
 /** [TYPING-1] at most one TYPING per second per session. */
 export const TYPING_MIN_INTERVAL_MS = 1000;
 
@@ -183,18 +186,58 @@ export class PeerSession {
     await this.request(msg);
   }
 
-  /** Sends a file as chunked MSGs, one chunk in flight at a time; reports progress per acknowledged chunk. */
+  /**
+   * Sends a file as chunked MSGs [FILE-1] [FILE-2], up to FILE_WINDOW chunks in flight (responses come
+   * in order); progress is reported per acknowledged chunk. A peer that answers 429 cannot take a
+   * window: the file is then sent again, one chunk at a time, under a new File-id.
+   */
   async sendFile(path: string): Promise<OutgoingFile> {
     const file = await prepareFile(path, this.fileLimits);
-    let i = 0;
-    let done = 0;
-    for await (const body of readChunks(file, this.fileLimits.fileChunkSize)) {
-      await this.request(this.msg(chunkHeaders(file, i), body));
-      i++;
-      done += body.length;
-      this.hooks.fileProgress(this.peer, 'out', { fileId: file.fileId, name: file.name, size: file.size, done });
+    try {
+      await this.sendChunks(file, FILE_WINDOW);
+      return file;
+    } catch (e) {
+      if (!(e instanceof ImspError && e.code === 'ERR_RATE_LIMITED') || !this.live) throw e;
+      const again = { ...file, fileId: randomBytes(12).toString('base64url') };
+      await this.sendChunks(again, 1);
+      return again;
     }
-    return file;
+  }
+
+  private async sendChunks(file: OutgoingFile, window: number): Promise<void> {
+    type Outcome = { res?: ResponseMessage; err?: unknown; len: number };
+    const inflight: Promise<Outcome>[] = [];
+    let done = 0;
+    const settle = async (): Promise<void> => {
+      const o = await inflight.shift()!;
+      if (o.err !== undefined) throw o.err;
+      const res = o.res!;
+      if (res.status !== 200) {
+        const code = (header(res, 'Error-code') ?? 'ERR_INTERNAL') as ErrorCode;
+        throw linkError(code, `${this.peer} answered ${res.status} ${res.reason}`);
+      }
+      done += o.len;
+      this.hooks.fileProgress(this.peer, 'out', { fileId: file.fileId, name: file.name, size: file.size, done });
+    };
+    try {
+      let i = 0;
+      for await (const body of readChunks(file, this.fileLimits.fileChunkSize)) {
+        if (!this.live) throw linkError('ERR_SESSION_ENDED', `no session with ${this.peer}`);
+        const msg = this.msg(chunkHeaders(file, i++), body);
+        if (window === 1) {
+          await this.request(msg);
+          done += body.length;
+          this.hooks.fileProgress(this.peer, 'out', { fileId: file.fileId, name: file.name, size: file.size, done });
+          continue;
+        }
+        // Every outcome is caught here, so an abandoned window leaves no unhandled rejection.
+        inflight.push(this.link.request(msg).then((res) => ({ res, len: body.length }), (err: unknown) => ({ err, len: body.length })));
+        if (inflight.length >= window) await settle();
+      }
+      while (inflight.length > 0) await settle();
+    } finally {
+      inflight.length = 0;
+    }
   }
 
   private typingSent: TypingState | undefined;

@@ -403,3 +403,35 @@ test('[RATE-6] a peer answering MSG 429 with Retry-after gets the same MSG again
   await alice.client.send('bob', 'patient');
   assert.deepEqual(bodies, ['patient', 'patient']);
 });
+
+test('[RATE-6] [FILE-4] a file to a peer that answers 429 is sent again one chunk at a time under a new File-id', async (t) => {
+  const alice = await makePeer('alice');
+  t.after(() => closePeers(alice));
+  const ids: string[] = [];
+  const { bob, address } = await fakeResponder(t, alice, {
+    script: async (raw, keys) => {
+      let seq = 0;
+      let first: string | undefined;
+      for (;;) {
+        const env = await raw.read();
+        if (!env) return;
+        const m = RawPeer.open(keys.receive, env);
+        const id = header(m, 'File-id') ?? '';
+        if (!ids.includes(id)) ids.push(id);
+        first ??= id;
+        const reply = id !== first
+          ? { status: 200, reason: 'OK', headers: [] as [string, string][] }
+          : header(m, 'Chunk')?.startsWith('0/')
+            ? { status: 429, reason: 'Rate limited', headers: [['Error-code', 'ERR_RATE_LIMITED'], ['Retry-after', '10']] as [string, string][] }
+            : { status: 422, reason: 'Invalid header', headers: [['Error-code', 'ERR_BAD_VALUE']] as [string, string][] };
+        raw.write(raw.sealed(keys.send, seq++, { kind: 'response', ...reply, body: Buffer.alloc(0) }));
+      }
+    },
+  });
+  alice.client.contacts.load([contactRecord(bob, 'buddy', address)]);
+  const src = join(alice.dir, 'three-chunks.bin');
+  await writeFile(src, Buffer.alloc(600_000, 3));
+  const sent = await alice.client.sendFile('bob', src);
+  assert.equal(ids.length, 2);
+  assert.equal(sent.fileId, ids[1]);
+});

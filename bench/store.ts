@@ -81,7 +81,8 @@ async function login(store: Store, i: number): Promise<number> {
 }
 
 /** Logins per second over SECONDS: `workers` loops, each on its own slice of the users. */
-async function run(stores: Store[], workers: number): Promise<{ rate: number; n: number; p50: number; p99: number }> {
+async function run(stores: Store[], workers: number): Promise<Result> {
+  const cpu0 = process.cpuUsage();
   const deadline = performance.now() + SECONDS * 1000;
   const lat: number[] = [];
   let n = 0;
@@ -101,16 +102,35 @@ async function run(stores: Store[], workers: number): Promise<{ rate: number; n:
       }
     }),
   );
-  const t = SECONDS;
+  const cpu = process.cpuUsage(cpu0);
   lat.sort((a, b) => a - b);
-  return { rate: n / t, n, p50: lat[Math.floor(lat.length / 2)] ?? 0, p99: lat[Math.floor(lat.length * 0.99)] ?? 0 };
+  return {
+    rate: n / SECONDS,
+    n,
+    p50: lat[Math.floor(lat.length / 2)] ?? 0,
+    p99: lat[Math.floor(lat.length * 0.99)] ?? 0,
+    cpuUs: (cpu.user + cpu.system) / Math.max(1, n),
+  };
 }
 
-function report(name: string, r: { rate: number; n: number; p50: number; p99: number }): void {
-  console.log(`${name.padEnd(44)} ${r.rate.toFixed(0).padStart(7)} logins/s  (${r.n} in ${SECONDS} s; login p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms)`);
+interface Result {
+  rate: number;
+  n: number;
+  p50: number;
+  p99: number;
+  /** CPU time of this process per login cycle (independent of other load on the machine; for
+   *  PostgreSQL the server's own CPU is not included). */
+  cpuUs: number;
 }
 
-console.log(`store bench: ${USERS} users, ${BUDDIES} buddies each; a login = tryLock + goOnline (bundle), then goOffline`);
+function report(name: string, r: Result): void {
+  console.log(
+    `${name.padEnd(44)} ${r.rate.toFixed(0).padStart(7)} logins/s  (${r.n} in ${SECONDS} s; login p50 ${r.p50.toFixed(3)} ms, p99 ${r.p99.toFixed(3)} ms; ` +
+      `${r.cpuUs.toFixed(0)} us CPU/cycle here = ${(1e6 / r.cpuUs).toFixed(0)}/s per core)`,
+  );
+}
+
+console.log(`store bench: ${USERS} users, ${BUDDIES} buddies each; a cycle = tryLock + goOnline (returns the bundle), then goOffline`);
 if (args.only !== 'postgres') {
   const dir = await mkdtemp(join(tmpdir(), 'imsp-bench-'));
   try {

@@ -222,6 +222,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   /** LOCATE (when a CRS is given), then LOGIN / PROOF; resolves when the login bundle is applied. */
   async login(): Promise<void> {
     if (this.ms) throw new ClientError('ERR_OUT_OF_STATE', 425, 'already logged in or logging in');
+    if (this.reloginTimer) clearTimeout(this.reloginTimer);
+    this.reloginTimer = undefined;
     this.loggingOut = false;
     this.shutdownNotice = false;
     this.closing = false;

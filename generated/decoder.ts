@@ -40,7 +40,7 @@ const COLON = 58;
 const SP = 32;
 const MAX_CL_DIGITS: number = LIMITS.maxContentLengthDigits;
 const EMPTY = Buffer.alloc(0);
-const NO_WORDS: Uint32Array = new Uint32Array(0);
+const NO_VIEW = new DataView(new ArrayBuffer(0));
 /** Lower-case "content-length", for a case-insensitive comparison with | 0x20. */
 const CL_NAME = Buffer.from('content-length', 'latin1');
 
@@ -113,10 +113,9 @@ export class Decoder {
   private contentLength = -1;
   /** Line ends found by the fast path (reused). */
   private lineEnds: Int32Array;
-  /** A 32-bit view of the octets last scanned by the fast path, and its alignment. */
-  private words: Uint32Array = NO_WORDS;
-  private wordsFor: Buffer | null = null;
-  private wordSkew = 0;
+  /** A view of the octets last scanned by the fast path. */
+  private view: DataView = NO_VIEW;
+  private viewFor: Buffer | null = null;
 
   constructor(opts: DecoderOptions = {}) {
     this.limits = Object.freeze(resolveLimits(opts.limits));
@@ -197,8 +196,8 @@ export class Decoder {
       this.storeLen = 0;
       throw e;
     }
-    this.wordsFor = null; // do not keep the chunk alive through the word view
-    this.words = NO_WORDS;
+    this.viewFor = null; // do not keep the chunk alive through the view
+    this.view = NO_VIEW;
     // Keep the leftover of the current message.
     const left = end - m;
     if (fromStore) {
@@ -246,15 +245,13 @@ export class Decoder {
     this.contentLength = -1;
   }
 
-  /** The aligned 32-bit view of data: words[k] holds data[wordSkew + 4k .. + 4). */
-  private wordsOf(data: Buffer): Uint32Array {
-    if (this.wordsFor !== data) {
-      const skew = (4 - (data.byteOffset & 3)) & 3;
-      this.wordSkew = skew;
-      this.words = data.length > skew ? new Uint32Array(data.buffer, data.byteOffset + skew, (data.length - skew) >> 2) : new Uint32Array(0);
-      this.wordsFor = data;
+  /** A DataView of data for the four-octet scan (kept while data is the same buffer). */
+  private viewOf(data: Buffer): DataView {
+    if (this.viewFor !== data) {
+      this.view = new DataView(data.buffer, data.byteOffset, data.length);
+      this.viewFor = data;
     }
-    return this.words;
+    return this.view;
   }
 
   /** The text of data[a, b). */
@@ -330,20 +327,15 @@ export class Decoder {
     let lineStart = m;
     let i = m;
     let headEnd = -1;
-    const words = this.wordsOf(data);
-    const skew = this.wordSkew;
-    const wordsEnd = (stop - skew) >> 2;
+    const view = this.viewOf(data);
+    const stop4 = stop - 4;
     for (;;) {
       // Four octets at a time while they are all printable (0x20-0x7E): no byte below 0x20,
       // none above 0x7E (SWAR "hasless"/"hasmore" tests, exact as yes/no answers).
-      if (((i - skew) & 3) === 0) {
-        let k = (i - skew) >> 2;
-        while (k < wordsEnd) {
-          const w = words[k]!;
-          if ((((w - 0x20202020) & ~w) | (w + 0x01010101) | w) & 0x80808080) break;
-          k++;
-        }
-        if (k << 2 > i - skew) i = skew + (k << 2);
+      while (i <= stop4) {
+        const w = view.getUint32(i, true);
+        if ((((w - 0x20202020) & ~w) | (w + 0x01010101) | w) & 0x80808080) break;
+        i += 4;
       }
       if (i >= stop) break;
       const c = data[i]!;

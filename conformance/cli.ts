@@ -13,6 +13,9 @@ import { loadRequirements } from './lib/requirements.js';
 
 export type RoleName = 'crs' | 'ms' | 'client';
 
+/** The requirement index of the rendered spec site (`make site`), whose anchors are req-<ID>. */
+export const DEFAULT_SPEC_BASE = new URL('../site/requirements.html', import.meta.url).href;
+
 export interface KitConfig {
   role: RoleName;
   target?: string;
@@ -76,7 +79,7 @@ function program(): Command {
     .option('--json <file>', 'write every case with its wire log as JSON')
     .option('--junit <file>', 'write JUnit XML')
     .option('--html <dir>', 'write an HTML requirement-by-verdict matrix')
-    .option('--spec-base <url>', 'spec page that holds the req-<ID> anchors (for --html links)', 'https://imsp.example/spec/index.html')
+    .option('--spec-base <url>', 'spec page that holds the req-<ID> anchors (for --html links); default: site/requirements.html of this checkout (make site)', DEFAULT_SPEC_BASE)
     .option('--list', 'list the cases that would run, with their requirements, and exit')
     .option('--quiet', 'no progress lines, only the summary')
     .exitOverride()

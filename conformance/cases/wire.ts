@@ -26,6 +26,8 @@ export interface WireTarget {
   firstOk: (r: ResponseMessage) => boolean;
   /** The role tells connections apart by their first message and closes after any other (CRS, CONN-1). */
   firstMessageDecides?: boolean;
+  /** The sender role a first message with this method implies (CRS: ENROLL comes from an MS); default `from`. */
+  senderFor?: (method: string) => Role;
 }
 
 /** Check that `r` is the registry's error response for `code` (status MUST, Error-code MUST). */

@@ -1,21 +1,15 @@
 // The kit against the reference CRS, MS and client, each started through `node reference/bin/imsp.js`
 // (as conformance/selftest.ts does for `make conformance`), with a bounded number of fuzz runs.
-// Every case must pass, except the reference deviations listed below (each one a finding of the kit
+// Every case must pass, except the reference deviations listed in conformance/selftest.ts (each one a finding of the kit
 // against the spec text, reported to the reference's owners); a listed case that starts passing
 // fails this test too, so the list cannot go stale.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { selftestRole } from '../../conformance/selftest.js';
+import { KNOWN_REFERENCE_DEVIATIONS, selftestRole } from '../../conformance/selftest.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Case id -> the spec requirement the reference breaks there. */
-const KNOWN_REFERENCE_DEVIATIONS: Record<string, string> = {
-  'crs/registry/19': 'CONN-1: after an unknown first message the reference CRS neither closes nor serves LOCATE (405 ERR_METHOD_NOT_ALLOWED)',
-  'crs/registry/20': 'CONN-1: after a refused first message the reference CRS neither closes nor serves LOCATE',
-  'ms/state/1': 'STATE-5: a clear PING/STATUS/LOGOUT before login is answered 405 ERR_METHOD_NOT_ALLOWED (not 425) and the connection stays open',
-};
 
 for (const role of ['crs', 'ms', 'client'] as const) {
   test(`[CONF-6] the kit passes against the reference ${role.toUpperCase()}`, async () => {

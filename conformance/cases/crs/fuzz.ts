@@ -18,6 +18,8 @@ export const crsWireTarget: WireTarget = {
   first: () => request('LOCATE', [['Imsp-version', '1']]),
   firstOk: (r) => r.status === 200 || r.status === 503,
   firstMessageDecides: true,
+  // [CONN-1] ENROLL as a first message opens an MS connection.
+  senderFor: (method) => (method === 'ENROLL' ? 'ms' : 'client'),
 };
 
 type State = 'offline' | 'locked' | 'online';

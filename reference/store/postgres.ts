@@ -13,7 +13,7 @@
 //   payloads of at most ~7,000 octets, and every store instance on the database (this one included)
 //   hears them.
 // - The schema is created on connect, idempotently, under an advisory lock.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -143,6 +143,18 @@ const MAX_PAYLOAD = 7000;
 const MAX_ATTEMPTS = 5;
 /** Attempts to re-open a lost LISTEN connection (backoff 0.1 s doubling to 5 s: about 8 minutes). */
 const MAX_RELISTEN = 100;
+
+const statementNames = new Map<string, string>();
+/** Every statement is a named prepared statement (parsed and planned once per connection); the
+ *  name is derived from the text, so each text has one name. */
+function prepared(text: string, values?: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = 'imsp_' + createHash('sha256').update(text).digest('base64url').slice(0, 20);
+    if (statementNames.size < 10_000) statementNames.set(text, name);
+  }
+  return { name, text, values: values ?? [] };
+}
 
 function retryable(e: unknown): boolean {
   const code = (e as { code?: string } | null)?.code;
@@ -312,7 +324,7 @@ export class PostgresStore implements Store {
       const events: EventBody[] = [];
       try {
         await c.query('BEGIN');
-        const result = await f((sql, params) => c.query(sql, params), (e) => events.push(e));
+        const result = await f((sql, params) => c.query(prepared(sql, params)), (e) => events.push(e));
         if (events.length) await c.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [this.channel, this.payloads(events)]);
         await c.query('COMMIT');
         c.off('error', onError);
@@ -331,7 +343,7 @@ export class PostgresStore implements Store {
 
   private q(sql: string, params?: unknown[]): Promise<pg.QueryResult> {
     if (this.closed) return Promise.reject(new Error('store: closed'));
-    return this.pool.query(sql, params);
+    return this.pool.query(prepared(sql, params));
   }
 
   /** Locks the named user rows in username order; returns the rows found, by name. */

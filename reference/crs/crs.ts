@@ -44,6 +44,9 @@ export interface CrsOptions {
   resetSessions?: boolean;
 }
 
+/** Requests of one MS whose handlers may be in flight at once (bounded memory per MS link). */
+const MS_LINK_CONCURRENCY = 256;
+
 interface MsConn {
   ref: MsRef;
   listen: string;
@@ -178,7 +181,9 @@ export class CrsServer extends EventEmitter<CrsEvents> {
       const handler = async (m: RequestMessage, link: Link): Promise<ResponseMessage | undefined> => {
         this.metrics.requests.inc({ method: m.method });
         if (ms) {
-          await this.renew(ms);
+          // [HB-4] renewed alongside, not before: the store checks the enrollment in every operation
+          // anyway, and requests keep their arrival order into the store (the link overlaps handlers).
+          this.track(this.renew(ms));
           return this.handleMs(ms, m);
         }
         if (role === 'client') {
@@ -212,7 +217,9 @@ export class CrsServer extends EventEmitter<CrsEvents> {
         if (r && r.status >= 400) this.metrics.errors.inc({ code: header(r, 'Error-code') ?? String(r.status) });
         return r;
       };
-      const link = new Link(socket, serverLinkOptions(this.limits, 'crs', role, counted, { rateLimit: role === 'client' }));
+      // An MS link carries many logins at once: their handlers overlap so that the store can share one
+      // commit (one WAL sync) among them; answers still go out in arrival order [CONN-9].
+      const link = new Link(socket, { ...serverLinkOptions(this.limits, 'crs', role, counted, { rateLimit: role === 'client' }), ...(role === 'ms' ? { concurrency: MS_LINK_CONCURRENCY } : {}) });
       this.links.add(link);
       link.on('protocolError', (err) => this.metrics.errors.inc({ code: err.code }));
       link.on('notification', (m) => {

@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { after, test } from 'node:test';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
+import { run } from '../../reference/cli/user.js';
 import { PostgresStore } from '../../reference/store/postgres.js';
 import { openStore } from '../../reference/store/index.js';
 import { sharedPg } from '../helpers/pg.js';
@@ -86,6 +90,21 @@ if (!server) {
     assert.equal((await stores[3].getUser('bob'))?.username, 'bob');
     const version = await admin(server.url, (c) => c.query(`SELECT value FROM ${schema}.meta WHERE key = 'schema_version'`));
     assert.equal(version.rows[0].value, '1');
+  });
+
+  test('imsp user add/list/del on a postgres:// store (schema imsp)', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'imsp-pgcli-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    t.after(() => admin(server.url, (c) => c.query('DROP SCHEMA IF EXISTS imsp CASCADE').then(() => undefined)));
+    await writeFile(join(dir, 'pw'), 'pw\n');
+    const out: string[] = [];
+    const io = { stdin: process.stdin, stdout: { write: (x: string) => out.push(x) }, stderr: { write: (x: string) => out.push(x) }, env: {} };
+    assert.equal(await run(['user', 'add', 'pgu', '--store', server.url, '--password-file', join(dir, 'pw'), '--log2n', '10'], io), 0);
+    assert.equal(await run(['user', 'add', 'pgu', '--store', server.url, '--password-file', join(dir, 'pw'), '--log2n', '10'], io), 1);
+    out.length = 0;
+    assert.equal(await run(['user', 'list', '--store', server.url], io), 0);
+    assert.equal(out.join(''), 'pgu\toffline\n');
+    assert.equal(await run(['user', 'del', 'pgu', '--store', server.url], io), 0);
   });
 
   test('a connection that cannot be made is an error, not a hang', async () => {

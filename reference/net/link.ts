@@ -69,6 +69,14 @@ export interface LinkOptions {
    * the timed-out request's slot is kept so that later responses still match in order.
    */
   closeOnRequestTimeout?: boolean;
+  /**
+   * Requests of the peer whose handlers may run at once (default 1: one at a time). Responses are
+   * still written in arrival order [CONN-9]; only the handlers overlap. For a link whose handler waits
+   * on shared I/O and whose requests do not depend on each other's effects in flight (the CRS's MS
+   * links: a commit shared by many logins). With more than 1, a notification is emitted when it is
+   * reached, possibly before the responses to earlier requests are written.
+   */
+  concurrency?: number;
   /** Clock in ms (tests); Date.now by default. */
   clock?: () => number;
 }
@@ -156,6 +164,9 @@ export class Link extends EventEmitter<LinkEvents> {
   private readonly maxOutboundQueue: number;
   private readonly rateLimiter: RateLimiter | undefined;
   private readonly closeOnRequestTimeout: boolean;
+  private readonly concurrency: number;
+  /** Pipelined handlers (concurrency > 1): each resolves with the writing of its answer, run in order. */
+  private readonly inflight: Array<Promise<() => void>> = [];
   private readonly clock: () => number;
 
   private sendKey: Buffer | undefined;
@@ -197,6 +208,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.maxOutboundQueue = opts.maxOutboundQueue ?? limit('maxOutboundQueue');
     this.rateLimiter = opts.rateLimiter;
     this.closeOnRequestTimeout = opts.closeOnRequestTimeout ?? true;
+    this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? 1));
     this.clock = opts.clock ?? Date.now;
     this.lastReceived = this.lastSent = this.clock();
     socket.on('data', (chunk: Buffer | string) => this.onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
@@ -624,8 +636,9 @@ export class Link extends EventEmitter<LinkEvents> {
     p.resolve(msg);
   }
 
-  /** Runs the handler on queued requests one at a time, in order. */
+  /** Runs the handler on queued requests one at a time, in order (or overlapped, see concurrency). */
   private async drainHandlers(): Promise<void> {
+    if (this.concurrency > 1) return this.drainPipelined();
     if (this.handlerBusy) return;
     this.handlerBusy = true;
     try {
@@ -641,6 +654,62 @@ export class Link extends EventEmitter<LinkEvents> {
     } finally {
       this.handlerBusy = false;
     }
+  }
+
+  /** Starts queued jobs while fewer than `concurrency` are in flight. */
+  private fillPipeline(): void {
+    while (this.handlerQueue.length > 0 && this.inflight.length < this.concurrency && !this.isClosed) {
+      const job = this.handlerQueue.shift()!;
+      if ('req' in job) this.inflight.push(this.answerOf(job.req));
+      else {
+        const { answer, close } = job;
+        this.inflight.push(Promise.resolve(() => {
+          for (const m of answer) this.send(m);
+          if (close) this.close(close);
+        }));
+      }
+    }
+    this.updateFlow();
+  }
+
+  /** concurrency > 1: handlers overlap, answers are written in arrival order [CONN-9]. */
+  private async drainPipelined(): Promise<void> {
+    this.fillPipeline();
+    if (this.handlerBusy) return;
+    this.handlerBusy = true;
+    try {
+      while (this.inflight.length > 0 && !this.isClosed) {
+        const write = await this.inflight[0]!;
+        this.inflight.shift();
+        if (!this.isClosed) write();
+        this.fillPipeline();
+      }
+    } finally {
+      this.inflight.length = 0;
+      this.handlerBusy = false;
+    }
+  }
+
+  /** Runs the handler on one request; resolves with the writing of its answer (never rejects). */
+  private async answerOf(req: RequestMessage): Promise<() => void> {
+    const rule = linkRule(req.method, this.remote, this.local);
+    if (rule && !rule.answered) {
+      this.emit('notification', req);
+      return () => undefined;
+    }
+    const tag = header(req, 'Tag');
+    let res: Message | undefined;
+    try {
+      res = this.handler ? await this.handler(req, this) : errorResponse(linkError('ERR_UNAVAILABLE', 'no handler'));
+    } catch (e) {
+      if (!(e instanceof ImspError)) this.emit('handlerError', e, req);
+      res = errorResponse(e instanceof ImspError ? e : linkError('ERR_INTERNAL'));
+    }
+    return () => {
+      if (res === undefined || this.isClosed) return;
+      if (tag !== undefined && res.kind === 'response' && header(res, 'Tag') === undefined) res = withTag(res, tag);
+      this.send(res);
+    };
   }
 
   private async handleOne(req: RequestMessage): Promise<void> {

@@ -31,7 +31,7 @@ const headerLines = (w: Buffer): number[] => lineStarts(w).slice(1, -1);
 
 const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
   bareCR: {
-    req: 'WIRE-3',
+    req: '[WIRE-3]',
     mutate: (w, k) => {
       const cands = [...Array(headEnd(w)).keys()].filter((p) => p > 0 && w[p - 1] !== 13);
       const p = cands[k % cands.length]!;
@@ -39,7 +39,7 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     },
   },
   bareLF: {
-    req: 'WIRE-3',
+    req: '[WIRE-3]',
     mutate: (w, k) => {
       const cands = [...Array(headEnd(w)).keys()].filter((p) => p > 0 && w[p - 1] !== 13);
       const p = cands[k % cands.length]!;
@@ -47,7 +47,7 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     },
   },
   nonAscii: {
-    req: 'WIRE-9',
+    req: '[WIRE-9]',
     mutate: (w, k) => {
       const cands = [...Array(headEnd(w)).keys()].filter((p) => w[p] !== 13 && w[p] !== 10);
       const p = cands[k % cands.length]!;
@@ -55,7 +55,7 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     },
   },
   folded: {
-    req: 'WIRE-8',
+    req: '[WIRE-8]',
     mutate: (w, k) => {
       const ls = headerLines(w);
       if (ls.length === 0) return null;
@@ -64,7 +64,7 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     },
   },
   spaceBeforeColon: {
-    req: 'WIRE-6',
+    req: '[WIRE-6]',
     mutate: (w, k) => {
       const ls = headerLines(w);
       if (ls.length === 0) return null;
@@ -73,7 +73,7 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     },
   },
   missingColon: {
-    req: 'WIRE-6',
+    req: '[WIRE-6]',
     mutate: (w, k) => {
       const ls = headerLines(w);
       if (ls.length === 0) return null;
@@ -85,7 +85,7 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     },
   },
   badMethod: {
-    req: 'WIRE-4',
+    req: '[WIRE-4]',
     mutate: (w, k) => {
       if (w[0]! < 65 || w[0]! > 90) return null;
       const end = w.indexOf('\r\n');
@@ -94,7 +94,7 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     },
   },
   badStatusLine: {
-    req: 'WIRE-5',
+    req: '[WIRE-5]',
     mutate: (w, k) => {
       if (w[0]! < 48 || w[0]! > 57) return null;
       const eol = w.indexOf('\r\n');
@@ -104,9 +104,9 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
       return { wire: splice(w, p, 0, ins), code: 'ERR_BAD_STATUS_LINE', offset };
     },
   },
-  emptyStartLine: { req: 'WIRE-4', mutate: (w) => ({ wire: splice(w, 0, 0, '\r\n'), code: 'ERR_EMPTY_START_LINE', offset: 0 }) },
+  emptyStartLine: { req: '[WIRE-4]', mutate: (w) => ({ wire: splice(w, 0, 0, '\r\n'), code: 'ERR_EMPTY_START_LINE', offset: 0 }) },
   badContentLength: {
-    req: 'WIRE-10',
+    req: '[WIRE-10]',
     mutate: (w, k) => {
       const s = lineStarts(w)[1]!;
       const v = ['', '-1', '1 2', '12345678901', '0x10', '+5'][k % 6]!;
@@ -114,7 +114,7 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     },
   },
   duplicateContentLength: {
-    req: 'WIRE-11',
+    req: '[WIRE-11]',
     mutate: (w) => {
       const ls = lineStarts(w);
       const e = ls[ls.length - 1]!;
@@ -124,7 +124,7 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     },
   },
   truncated: {
-    req: 'WIRE-12',
+    req: '[WIRE-12]',
     mutate: (w, k) => {
       const n = k % w.length;
       // A cut inside the start line or a header line may leave it malformed-looking but
@@ -133,14 +133,14 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     },
   },
   lineTooLong: {
-    req: 'WIRE-LIMIT-1',
+    req: '[WIRE-LIMIT-1]',
     mutate: (w) => {
       const s = lineStarts(w)[1]!;
       return { wire: splice(w, s, 0, `X-Long: ${'x'.repeat(300)}\r\n`), code: 'ERR_LINE_TOO_LONG', offset: s + 256, limits: smallLimits };
     },
   },
   tooManyHeaders: {
-    req: 'WIRE-LIMIT-2',
+    req: '[WIRE-LIMIT-2]',
     mutate: (w) => {
       if (headEnd(w) > 800) return null;
       const s = lineStarts(w)[1]!;
@@ -149,7 +149,7 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     },
   },
   headTooLarge: {
-    req: 'WIRE-LIMIT-3',
+    req: '[WIRE-LIMIT-3]',
     mutate: (w) => {
       const s = lineStarts(w)[1]!;
       if (headEnd(w) > 400) return null;
@@ -157,7 +157,7 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     },
   },
   bodyTooLarge: {
-    req: 'WIRE-LIMIT-4',
+    req: '[WIRE-LIMIT-4]',
     mutate: (w) => {
       const s = lineStarts(w)[1]!;
       return { wire: splice(w, s, 0, 'Content-length: 1025\r\n'), code: 'ERR_BODY_TOO_LARGE', offset: s + 16, limits: smallLimits };
@@ -168,7 +168,7 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
 const noContentLength = (m: Message): boolean => !m.headers.some(([n]) => n.toLowerCase() === 'content-length');
 
 for (const [name, { req, mutate }] of Object.entries(MUTATORS)) {
-  test(`[${req}] mutation ${name} is rejected with its rule's code and offset`, () => {
+  test(`${req} mutation ${name} is rejected with its rule's code and offset`, () => {
     fc.assert(
       fc.property(message, fc.nat(), chunking, (m, k, sizes) => {
         if (['badContentLength', 'duplicateContentLength', 'bodyTooLarge'].includes(name) && !noContentLength(m)) return;

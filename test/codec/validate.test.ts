@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   Decoder, ImspError, decode, encode, encodeRecords, errorResponse, request, response, typed, validate, validateResponse,
-  METHODS, HEADERS, VALUE_TYPES, VALUE_VALIDATORS, type Message, type ErrorCode,
+  METHODS, HEADERS, LIMITS, VALUE_TYPES, VALUE_VALIDATORS, parseRecords, type Message, type ErrorCode,
 } from '../../generated/index.js';
 
 const KEY = 'A'.repeat(43);
@@ -140,7 +140,7 @@ test('[WIRE-12] a failed decoder stays failed; errors are ImspError with the reg
   assert.deepEqual([json.code, json.status, json.reason, json.offset], ['ERR_LOCKED', 423, 'Locked', 3]);
 });
 
-test('[WIRE-LIMIT-1] decoder limits must lie within the registry bounds', () => {
+test('[REG-14] [WIRE-LIMIT-1] decoder limits are configurable within the registry bounds only', () => {
   assert.throws(() => new Decoder({ limits: { maxLineLength: 10 } }), RangeError);
   assert.throws(() => new Decoder({ limits: { maxBodySize: 1.5 } }), RangeError);
   assert.equal(new Decoder({ limits: { maxHeaders: 16 } }).limits.maxHeaders, 16);
@@ -178,4 +178,17 @@ test('[REG-1] every link of every method names only registered headers', () => {
   for (const m of Object.values(METHODS)) {
     for (const l of m.links) for (const h of [...l.required, ...l.optional]) assert.ok(h in HEADERS, `${m.name}: ${h}`);
   }
+});
+
+test('[REC-3] a records body with more than maxRecordsPerBody records is ERR_BAD_RECORDS', () => {
+  const one = 'User: a\r\n';
+  const ok = Buffer.from(Array<string>(LIMITS.maxRecordsPerBody).fill(one).join('\r\n'));
+  assert.equal(parseRecords(ok).length, LIMITS.maxRecordsPerBody);
+  const tooMany = Buffer.from(Array<string>(LIMITS.maxRecordsPerBody + 1).fill(one).join('\r\n'));
+  assert.throws(() => parseRecords(tooMany), (e: unknown) => e instanceof ImspError && e.code === 'ERR_BAD_RECORDS');
+});
+
+test('[REC-4] record fields the receiver does not know are ignored', () => {
+  const body = encodeRecords([[['User', 'alice'], ['Relation', 'buddy'], ['Mood', 'anything at all'], ['X-Note', 'x']]]);
+  assert.equal(validateResponse(response(200, { 'Content-type': 'application/imsp-records' }, body), 'LIST', CM), null);
 });

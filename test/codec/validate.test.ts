@@ -192,3 +192,9 @@ test('[REC-4] record fields the receiver does not know are ignored', () => {
   const body = encodeRecords([[['User', 'alice'], ['Relation', 'buddy'], ['Mood', 'anything at all'], ['X-Note', 'x']]]);
   assert.equal(validateResponse(response(200, { 'Content-type': 'application/imsp-records' }, body), 'LIST', CM), null);
 });
+
+test('[WIRE-16] the reason phrase is not acted on: any phrase validates, response() uses the registry\'s', () => {
+  const odd = { ...response(200), reason: 'Fine thanks' };
+  assert.equal(validateResponse(odd, 'PING', CM), null);
+  assert.equal(response(404).reason, 'Not found');
+});

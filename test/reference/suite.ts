@@ -758,6 +758,22 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       assert.ok(Number(h(r.challenge, 'Retry-after')) > 0);
     });
 
+    test('[RATE-5] failed logins per address: after maxFailedLoginsPerAddress, LOGIN of any user from it gets 429', async (t) => {
+      const cluster = await open({ ms: 1, msLimits: { maxFailedLoginsPerAddress: 2 } });
+      t.after(() => cluster.dispose());
+      await cluster.addUser('abe');
+      for (const u of ['x1', 'x2']) {
+        const c = await ProtoClient.connect(cluster.ms[0]!.address);
+        assert.equal((await c.login(u, 'nope')).result?.status, 401, 'unknown users fail like wrong passwords');
+        await c.closed;
+      }
+      const c = await ProtoClient.connect(cluster.ms[0]!.address);
+      t.after(() => c.destroy());
+      const r = await c.login('abe', 'pw-abe');
+      assert.equal(r.challenge.status, 429);
+      assert.equal(h(r.challenge, 'Error-code'), 'ERR_RATE_LIMITED');
+    });
+
     test('[RATE-2] the per-user rate limit refuses with 429 and Retry-after', async (t) => {
       const cluster = await open({ ms: 1, msLimits: { userRateLimitPerSecond: 1 } });
       t.after(() => cluster.dispose());

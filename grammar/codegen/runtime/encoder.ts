@@ -1,48 +1,43 @@
 // The encoder and the message constructors. encode() refuses (ImspError, offset -1) any
-// message the decoder would not give back unchanged: the checks use the same octet tables.
-import { CLASS, C_METHOD_FIRST, C_METHOD_CHAR, C_REASON_CHAR, C_NAME_CHAR, C_WSP, C_TEXT_OCTET } from '../../../generated/internal/tables.js';
+// message the decoder would not give back unchanged: the checks are built from the grammar's
+// character classes (generated/internal/tables.ts).
+import { CLASS_SOURCE } from '../../../generated/internal/tables.js';
 import { ERRORS, STATUS_CODES, type ErrorCode } from '../../../generated/registry.js';
 import { ImspError } from './errors.js';
 import type { Header, HeaderInit, Message, RequestMessage, ResponseMessage } from './types.js';
 
 /** Buffer's latin1 fast paths (present at run time, absent from @types/node). */
 interface Latin1Buffer {
-  latin1Slice(start: number, end: number): string;
   latin1Write(s: string, offset: number, length: number): number;
 }
-const latin1 = (b: Uint8Array, s: number, e: number): string => (b as unknown as Latin1Buffer).latin1Slice(s, e);
 
 const EMPTY = Buffer.alloc(0);
 
-function all(s: string, cls: number, from = 0): boolean {
-  for (let i = from; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 255 || (CLASS[c]! & cls) === 0) return false;
-  }
-  return true;
-}
+// The syntax checks as regular expressions built from the grammar's character classes.
+const C = CLASS_SOURCE;
+const METHOD_RE = new RegExp(`^[${C.method_first}][${C.method_char}]*$`);
+const REASON_RE = new RegExp(`^[${C.reason_char}]+(?: [${C.reason_char}]+)*$`);
+const NAME_RE = new RegExp(`^[${C.name_char}]+$`);
+const VALUE_RE = new RegExp(`^(?:[${C.field_vchar}](?:[${C.text_octet}]*[${C.field_vchar}])?)?$`);
 
 /** A method per grammar rule `method`. [WIRE-4] */
 export function isMethod(s: string): boolean {
-  return s.length > 0 && all(s.slice(0, 1), C_METHOD_FIRST) && all(s, C_METHOD_CHAR, 1);
+  return METHOD_RE.test(s);
 }
 
 /** A reason phrase per grammar rule `reason_phrase`: words separated by single spaces. [WIRE-5] */
 export function isReasonPhrase(s: string): boolean {
-  if (s.length === 0) return false;
-  return s.split(' ').every((w) => w.length > 0 && all(w, C_REASON_CHAR));
+  return REASON_RE.test(s);
 }
 
 /** A header name per grammar rule `field_name`. [WIRE-6] */
 export function isHeaderName(s: string): boolean {
-  return s.length > 0 && all(s, C_NAME_CHAR);
+  return NAME_RE.test(s);
 }
 
 /** A header value per grammar rule `field_value`: text octets, no space or tab at either end. [WIRE-7] */
 export function isHeaderValue(s: string): boolean {
-  if (!all(s, C_TEXT_OCTET)) return false;
-  if (s.length === 0) return true;
-  return (CLASS[s.charCodeAt(0)]! & C_WSP) === 0 && (CLASS[s.charCodeAt(s.length - 1)]! & C_WSP) === 0;
+  return VALUE_RE.test(s);
 }
 
 /**

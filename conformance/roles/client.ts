@@ -16,7 +16,6 @@ import {
   loginServerProof,
   makeVerifier,
   newIdentity,
-  nonce18,
   sealKeyBlob,
   unb64,
   verifyClientProof,
@@ -452,6 +451,73 @@ export const clientCases: CaseDef<ClientContext>[] = [
       ctx.must(header(m.msg, 'From') === a.name && header(m.msg, 'To') === p.name, 'MSG-1', 'MSG must carry From and To');
     },
   },
+  {
+    id: 'client/p2p/8',
+    section: 'p2p',
+    title: 'an INIT addressed to another user is refused 403 ERR_FORBIDDEN',
+    reqs: ['P2P-4'],
+    async run(ctx: ClientContext) {
+      const buddy = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(buddy)]);
+      await ctx.startLoggedIn(a);
+      const conn = await ctx.connect(ctx.clientAddress(a), 'misdirected');
+      // Encrypted to the client's key, but To names someone else.
+      conn.send(buildInit(buddy.name, buddy.identity, ctx.uniq('other'), a.identity.publicKey).msg);
+      await expectRefusal(ctx, conn, 'ERR_FORBIDDEN', 'an INIT addressed to another user');
+    },
+  },
+  {
+    id: 'client/p2p/9',
+    section: 'p2p',
+    title: 'when the MS reports a peer offline, the client ends its session with that peer (BYE, close)',
+    reqs: ['P2P-13', 'INV-5'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      await ctx.startLoggedIn(a);
+      const conn = await ctx.initFrom(p, a);
+      ctx.svc.sessions.get(a.name)!.send(request('PRESENCE', [['User', p.name], ['Status', 'offline']]));
+      const bye = await conn.waitEvent((m) => m.method === 'BYE', ctx.timeout);
+      ctx.should(bye, 'P2P-13', 'the client should say BYE on the session with a peer reported offline');
+      ctx.must(await conn.closedWithin(ctx.timeout), 'P2P-13', 'the client must close the session with a peer reported offline');
+    },
+  },
+  {
+    id: 'client/p2p/10',
+    section: 'p2p',
+    title: 'a MSG whose From is not the session\'s peer is refused 403 ERR_FORBIDDEN',
+    reqs: ['MSG-2'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      const c = await ctx.startLoggedIn(a);
+      const conn = await ctx.initFrom(p, a);
+      const r = await conn.request(request('MSG', [['From', ctx.uniq('mallory')], ['To', a.name], ['Content-type', 'text/plain; charset=utf-8']], Buffer.from('forged')), ctx.timeout);
+      ctx.must(r.status === 403, 'MSG-2', `a MSG with a forged From must be refused 403, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
+      ctx.should(header(r, 'Error-code') === 'ERR_FORBIDDEN', 'MSG-2', `expected Error-code ERR_FORBIDDEN, got ${header(r, 'Error-code')}`);
+      ctx.must(!(await c.waitFor((e) => e.event === 'message' && e.text === 'forged', 200)), 'MSG-2', 'a refused MSG must not be delivered');
+    },
+  },
+  {
+    id: 'client/p2p/11',
+    section: 'p2p',
+    title: 'a SEALED envelope out of sequence on a peer session is refused 450 ERR_REPLAY and the session closed',
+    reqs: ['SEAL-3'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      await ctx.startLoggedIn(a);
+      const conn = await ctx.initFrom(p, a);
+      conn.sealing!.sendSeq = 5;
+      conn.send(request('PING', []));
+      const r = await conn.nextResponse(ctx.timeout, 'an answer to the out-of-order envelope').catch(() => null);
+      if (r) {
+        ctx.must(r.status === 450, 'SEAL-3', `an envelope out of sequence must be refused 450, got ${r.status}`);
+        ctx.should(header(r, 'Error-code') === 'ERR_REPLAY', 'SEAL-3', `expected ERR_REPLAY, got ${header(r, 'Error-code')}`);
+      }
+      ctx.must(await conn.closedWithin(ctx.timeout), 'SEAL-3', 'the client must close the session after a bad Seq');
+    },
+  },
 ];
 
 class ClientDriver implements Driver<ClientContext> {
@@ -498,4 +564,3 @@ export async function selftestClient(o: { root: string }, _w: Workdir, base: Kit
   return { role: 'client', results, status };
 }
 
-void nonce18;

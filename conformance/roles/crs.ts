@@ -7,7 +7,7 @@ import { lockCases } from '../cases/crs/lock.js';
 import { contactCases } from '../cases/crs/contacts.js';
 import { relationCases } from '../cases/crs/relation.js';
 import { crsFuzzCases, crsWireTarget } from '../cases/crs/fuzz.js';
-import { header, request } from '../../generated/index.js';
+import { request } from '../../generated/index.js';
 import { parseHostPort } from '../lib/conn.js';
 import type { Limits } from '../lib/registry.js';
 import type { RunOptions } from '../lib/runner.js';
@@ -49,4 +49,3 @@ export const crsRole: RoleModule<CrsContext> = {
     return 20 * cfg.timeoutMs + 3 * Math.max(l.get('msLease'), l.get('lockLease'), l.get('handshakeTimeout')) + cfg.runs * 200;
   },
 };
-void header;

@@ -2,7 +2,6 @@
 import { encode, header, request } from '../../../generated/index.js';
 import { enrollOn } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';
-import { Conn } from '../../lib/conn.js';
 import { sealBody, unb64 } from '../../lib/crypto.js';
 import { valueRegex } from '../../lib/registry.js';
 import type { CrsContext } from '../../roles/crs-driver.js';
@@ -175,4 +174,3 @@ export const enrollCases: CaseDef<CrsContext>[] = [
   },
 ];
 
-void Conn;

@@ -25,7 +25,9 @@ import {
   isAdmin,
   isHostPort,
   isKeyBlob,
+  isMsId,
   isStatus,
+  isUsername,
   stale,
   validateEnrollment,
   validateNewUser,
@@ -387,11 +389,14 @@ export class PostgresStore implements Store {
   }
 
   async getUser(username: string): Promise<UserRecord | null> {
+    // names outside the registry syntax (a NUL, above all, which PostgreSQL text refuses) match no row
+    if (!isUsername(username)) return null;
     const r = await this.q('SELECT * FROM users WHERE username = $1', [username]);
     return r.rows.length ? userFromRow(r.rows[0] as UserRow) : null;
   }
 
   async listUsers(cursor: string | null, limit: number): Promise<string[]> {
+    if (cursor !== null && !isUsername(cursor)) return [];
     const r = await this.q('SELECT username FROM users WHERE username > $1 ORDER BY username LIMIT $2', [cursor ?? '', Math.max(0, Math.min(limit, 100000))]);
     return r.rows.map((x: { username: string }) => x.username);
   }
@@ -402,6 +407,7 @@ export class PostgresStore implements Store {
   }
 
   async deleteUser(username: string, force = false): Promise<DeleteResult> {
+    if (!isUsername(username)) return { ok: false, error: 'unknown' };
     return this.tx(async (q, emit): Promise<DeleteResult> => {
       const row = (await this.lockUsers(q, [username])).get(username);
       if (!row) return { ok: false, error: 'unknown' };
@@ -421,6 +427,9 @@ export class PostgresStore implements Store {
   // The lock (DESIGN 4)
 
   async tryLock(username: string, ms: MsRef, now: number, leaseMs: number): Promise<LockResult> {
+    // names outside the registry syntax (a NUL, above all, which PostgreSQL text refuses) match no row
+    if (!isUsername(username)) return { ok: false, error: 'unknown' };
+    if (!isMsId(ms.msId)) return { ok: false, error: 'ms-unknown' };
     const leaseExpiresAt = now + leaseMs;
     // One statement: the conditional UPDATE is the lock [LOCK-1]; `cur` (the statement's snapshot)
     // says why when it did not match.
@@ -448,6 +457,8 @@ export class PostgresStore implements Store {
   }
 
   async unlock(username: string, epoch: number, ms?: MsRef): Promise<OkResult | Stale | Unknown> {
+    if (!isUsername(username)) return { ok: false, error: 'unknown' };
+    if (ms && !isMsId(ms.msId)) return stale('wrong-ms');
     const r = await this.q(
       `WITH cur AS (SELECT epoch, state, ms_id, ms_incarnation FROM users WHERE username = $1),
             upd AS (UPDATE users SET state = 'offline', ms_id = NULL, ms_incarnation = NULL, lease_expires_at = NULL, address = NULL, status = NULL
@@ -465,6 +476,8 @@ export class PostgresStore implements Store {
   }
 
   async goOnline(username: string, epoch: number, ms: MsRef, address: string, status: UserStatus, now: number): Promise<OnlineResult> {
+    if (!isUsername(username)) return { ok: false, error: 'unknown' };
+    if (!isMsId(ms.msId)) return stale('wrong-ms');
     if (!isHostPort(address) || !isStatus(status)) return stale('state');
     // The presence event carries the public key, which only the statement reads: the payload is
     // built around a marker that the statement replaces ('#' appears in no name, address or key).
@@ -528,6 +541,8 @@ export class PostgresStore implements Store {
   }
 
   async goOffline(username: string, epoch: number, ms?: MsRef): Promise<OfflineResult> {
+    if (!isUsername(username)) return { ok: false, error: 'unknown' };
+    if (ms && !isMsId(ms.msId)) return stale('wrong-ms');
     // One statement: `old` locks the row (READ COMMITTED then reads its latest version), the
     // UPDATE acts on what `old` saw, and the presence event is sent when the user was online.
     const r = await this.q(
@@ -558,6 +573,8 @@ export class PostgresStore implements Store {
   }
 
   async setStatus(username: string, epoch: number, status: UserStatus, ms?: MsRef): Promise<OkResult | Stale | Unknown> {
+    if (!isUsername(username)) return { ok: false, error: 'unknown' };
+    if (ms && !isMsId(ms.msId)) return stale('wrong-ms');
     if (!isStatus(status)) return stale('state');
     return this.tx(async (q, emit): Promise<OkResult | Stale | Unknown> => {
       const row = (await this.lockUsers(q, [username])).get(username);
@@ -571,6 +588,8 @@ export class PostgresStore implements Store {
   }
 
   async checkSession(username: string, epoch: number, ms?: MsRef): Promise<SessionCheck> {
+    if (!isUsername(username)) return { ok: false, error: 'unknown' };
+    if (ms && !isMsId(ms.msId)) return stale('wrong-ms');
     const r = await this.q('SELECT epoch, state, ms_id, ms_incarnation FROM users WHERE username = $1', [username]);
     if (!r.rows.length) return { ok: false, error: 'unknown' };
     return sessionStale(r.rows[0] as UserRow, epoch, ms, 'online') ?? { ok: true };
@@ -587,6 +606,7 @@ export class PostgresStore implements Store {
   }
 
   async offlineAllOfMs(msId: string, olderThanIncarnation?: number): Promise<FreedUsers> {
+    if (!isMsId(msId)) return { offline: [], unlocked: [] };
     return this.tx((q, emit) => this.freeUsersOf(q, emit, msId, olderThanIncarnation));
   }
 
@@ -656,6 +676,7 @@ export class PostgresStore implements Store {
   }
 
   async renewMs(ms: MsRef, now: number, leaseMs: number, load?: number): Promise<RenewResult> {
+    if (!isMsId(ms.msId)) return { ok: false, error: 'ms-unknown' };
     const l = load === undefined || !Number.isSafeInteger(load) || load < 0 || load > 2 ** 31 - 1 ? null : load;
     const leaseExpiresAt = now + leaseMs;
     const r = await this.q(
@@ -666,6 +687,7 @@ export class PostgresStore implements Store {
   }
 
   async leaveMs(ms: MsRef): Promise<LeaveResult> {
+    if (!isMsId(ms.msId)) return { ok: false, error: 'ms-unknown' };
     return this.tx(async (q, emit): Promise<LeaveResult> => {
       await q(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`imsp-ms:${this.schema}:${ms.msId}`]);
       const del = await q('DELETE FROM ms WHERE ms_id = $1 AND incarnation = $2', [ms.msId, ms.incarnation]);
@@ -698,6 +720,7 @@ export class PostgresStore implements Store {
   }
 
   async getMs(msId: string): Promise<MsInfo | null> {
+    if (!isMsId(msId)) return null;
     const r = await this.q('SELECT * FROM ms WHERE ms_id = $1', [msId]);
     return r.rows.length ? msFromRow(r.rows[0] as MsRow) : null;
   }
@@ -761,6 +784,8 @@ export class PostgresStore implements Store {
   }
 
   async addRequest(actor: Actor, to: string, now: number): Promise<AddResult> {
+    if (!isUsername(actor.user)) return stale('state');
+    if (!isUsername(to)) return { ok: false, error: 'unknown' };
     return this.tx(async (q, emit): Promise<AddResult> => {
       const rows = await this.lockUsers(q, [actor.user, to]);
       const bad = this.checkActor(actor, rows.get(actor.user));
@@ -804,6 +829,8 @@ export class PostgresStore implements Store {
   }
 
   async answer(actor: Actor, from: string, decision: Decision, now: number): Promise<AnswerResult> {
+    if (!isUsername(actor.user)) return stale('state');
+    if (!isUsername(from)) return { ok: false, error: 'no-pending' };
     return this.tx(async (q, emit): Promise<AnswerResult> => {
       const rows = await this.lockUsers(q, [actor.user, from]);
       const bad = this.checkActor(actor, rows.get(actor.user));
@@ -824,6 +851,8 @@ export class PostgresStore implements Store {
   }
 
   async remove(actor: Actor, other: string): Promise<RemoveResult> {
+    if (!isUsername(actor.user)) return stale('state');
+    if (!isUsername(other)) return { ok: false, error: 'not-contact' };
     return this.tx(async (q, emit): Promise<RemoveResult> => {
       const rows = await this.lockUsers(q, [actor.user, other]);
       const bad = this.checkActor(actor, rows.get(actor.user));
@@ -849,6 +878,8 @@ export class PostgresStore implements Store {
   }
 
   async block(actor: Actor, other: string): Promise<BlockResult> {
+    if (!isUsername(actor.user)) return stale('state');
+    if (!isUsername(other)) return { ok: false, error: 'unknown' };
     return this.tx(async (q, emit): Promise<BlockResult> => {
       const rows = await this.lockUsers(q, [actor.user, other]);
       const bad = this.checkActor(actor, rows.get(actor.user));
@@ -881,6 +912,8 @@ export class PostgresStore implements Store {
   }
 
   async unblock(actor: Actor, other: string): Promise<UnblockResult> {
+    if (!isUsername(actor.user)) return stale('state');
+    if (!isUsername(other)) return { ok: false, error: 'not-blocked' };
     return this.tx(async (q, emit): Promise<UnblockResult> => {
       const rows = await this.lockUsers(q, [actor.user, other]);
       const bad = this.checkActor(actor, rows.get(actor.user));
@@ -893,10 +926,12 @@ export class PostgresStore implements Store {
   }
 
   async listContacts(username: string): Promise<ContactEntry[]> {
+    if (!isUsername(username)) return [];
     return (await this.contactsAndPending(username)).contacts;
   }
 
   async pendingFor(username: string): Promise<PendingAdd[]> {
+    if (!isUsername(username)) return [];
     // [ADD-3][BLOCK-6] withheld while the target blocks the sender
     const r = await this.q(
       `SELECT from_user AS "from", to_user AS "to", time FROM adds a WHERE a.to_user = $1
@@ -907,6 +942,7 @@ export class PostgresStore implements Store {
   }
 
   async watchers(username: string): Promise<Watcher[]> {
+    if (!isUsername(username)) return [];
     const r = await this.q(
       `SELECT u.username AS "user", u.ms_id AS "msId", u.ms_incarnation AS incarnation
        FROM buddies b JOIN users u ON u.username = b.other
@@ -923,6 +959,7 @@ export class PostgresStore implements Store {
   // Profile, search, password
 
   async getProfile(username: string): Promise<Profile | null> {
+    if (!isUsername(username)) return null;
     const r = await this.q('SELECT full_name, location, about FROM users WHERE username = $1', [username]);
     if (!r.rows.length) return null;
     const x = r.rows[0] as { full_name: string; location: string; about: string };
@@ -930,6 +967,7 @@ export class PostgresStore implements Store {
   }
 
   async setProfile(actor: Actor, profile: Partial<Profile>): Promise<ProfileResult> {
+    if (!isUsername(actor.user)) return stale('state');
     const bad = validateProfile(profile);
     if (bad) return { ok: false, error: 'invalid', detail: bad };
     return this.tx(async (q): Promise<ProfileResult> => {
@@ -967,6 +1005,7 @@ export class PostgresStore implements Store {
   }
 
   async passwd(actor: Actor, verifier: Verifier, keyBlob: string): Promise<PasswdResult> {
+    if (!isUsername(actor.user)) return stale('state');
     const bad = validateVerifier(verifier) ?? (isKeyBlob(keyBlob) ? null : 'keyBlob');
     if (bad) return { ok: false, error: 'invalid', detail: bad };
     return this.tx(async (q): Promise<PasswdResult> => {

@@ -449,6 +449,9 @@ export function isKeyBlob(s: string): boolean {
   const log2N = Number(s.split('.')[2]);
   return log2N >= 10 && log2N <= 20;
 }
+export function isMsId(s: string): boolean {
+  return typeof s === 'string' && MS_ID_RE.test(s);
+}
 export function isHostPort(s: string): boolean {
   return HOSTPORT_RE.test(s);
 }

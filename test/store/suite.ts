@@ -874,6 +874,33 @@ export function storeSuite(h: StoreHarness): void {
     });
 
     describe('properties', () => {
+      test('hostile strings (names, queries, cursors, profile texts) get typed results, never exceptions', async (t) => {
+        const { store } = await setup(t, h);
+        await users(store, 'alice');
+        await enroll(store);
+        const a = await login(store, 'alice');
+        const str = fc.oneof(fc.string({ maxLength: 80 }), fc.constantFrom("'; DROP TABLE users; --", '%', '_%\\', '\u0000', 'é', 'a'.repeat(5000)));
+        await fc.assert(
+          fc.asyncProperty(str, str, fc.constantFrom('username', 'name', 'location', 'any') as fc.Arbitrary<'username' | 'name' | 'location' | 'any'>, async (x, y, field) => {
+            const r = await store.searchUsers(x, field, y === '' ? null : y, 10);
+            assert.ok(r.ok || r.error === 'invalid');
+            const u = await store.getUser(x);
+            assert.ok(u === null || u.username === x);
+            const l = await store.tryLock(x, MS1, T0, LEASE);
+            if (l.ok) assert.deepEqual(await store.unlock(x, l.epoch, MS1), { ok: true }); // a name an earlier run registered
+            else assert.ok(['unknown', 'online'].includes(l.error), l.error);
+            const add = await store.addRequest(a, x, T0);
+            assert.ok(add.ok || ['unknown', 'self', 'duplicate'].includes(add.error));
+            const p = await store.setProfile(a, { about: x });
+            assert.ok(p.ok || p.error === 'invalid');
+            const reg = await store.registerUser({ ...newUser('zz'), username: x }, T0);
+            assert.ok(reg.ok || reg.error === 'invalid' || reg.error === 'exists');
+          }),
+          { numRuns: 40 },
+        );
+        assert.equal((await store.getUser('alice'))?.state.kind, 'online');
+      });
+
       test('[INV-9][ADD-8] concurrent mutual ADDs from two store instances: one stored, one granted, buddies both ways', async (t) => {
         const { store, open } = await setup(t, h);
         const other = await open();

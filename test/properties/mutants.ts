@@ -134,7 +134,7 @@ let broken = 0;
 function runTest(m: Mutant): { failed: boolean; stdout: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-name-pattern=${m.pattern}`, m.test], {
     cwd: tree,
-    env: { ...process.env, IMSP_SKIP_PG: '1', ...m.env },
+    env: { ...process.env, IMSP_SKIP_PG: '1', IMSP_PROP_SECONDS: '400', ...m.env },
     encoding: 'utf8',
     timeout: 600_000,
   });
@@ -149,7 +149,7 @@ try {
   for (const m of baselines.values()) {
     const b = runTest(m);
     if (b.failed) {
-      process.stdout.write(`baseline FAILS without any mutation: ${m.test} (${m.pattern}); fix that first\n${b.stdout.slice(-2000)}\n`);
+      process.stdout.write(`baseline FAILS without any mutation: ${m.test} (${m.pattern}); fix that first\n${b.stdout.split('\n').filter((l) => !/^\s+(at |async |process\.)/.test(l)).join('\n').slice(0, 4000)}\n`);
       process.exitCode = 1;
       throw new Error('baseline fails');
     }

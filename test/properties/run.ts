@@ -11,6 +11,8 @@ export interface RunOptions extends WorldOptions {
   path?: string;
   /** The test file and name, for the replay command. */
   replay: string;
+  /** Stop starting new runs after this many ms (the runs done count; shrinking is not cut short). */
+  timeLimitMs?: number;
 }
 
 /** Commands executed and distinct command sequences (interleavings of actions) explored. */
@@ -33,7 +35,8 @@ export async function runModel(opts: RunOptions): Promise<RunStats> {
     Array.from({ length: opts.users }, (_, i) => `u${i}`),
     opts.ms + 2,
   );
-  const property = fc.asyncProperty(fc.commands(cmds, { maxCommands: opts.maxCommands, size: 'max' }), async (commands) => {
+  const replayPath = process.env.IMSP_PROP_REPLAY;
+  const property = fc.asyncProperty(fc.commands(cmds, { maxCommands: opts.maxCommands, size: 'max', ...(replayPath ? { replayPath } : {}) }), async (commands) => {
     const world = await World.create({ ...opts, loginAll: true });
     stats.runs++;
     try {
@@ -51,9 +54,18 @@ export async function runModel(opts: RunOptions): Promise<RunStats> {
       await world.dispose();
     }
   });
-  const details = await fc.check(property, { numRuns: opts.runs, seed: opts.seed, path: opts.path, endOnFailure: opts.path === undefined ? false : true });
+  const details = await fc.check(property, {
+    numRuns: opts.runs,
+    seed: opts.seed,
+    path: opts.path,
+    endOnFailure: opts.path !== undefined,
+    ...(opts.timeLimitMs ? { interruptAfterTimeLimit: opts.timeLimitMs } : {}),
+  });
   if (details.failed) {
-    const cmd = `IMSP_PROP_SEED=${details.seed} IMSP_PROP_PATH=${details.counterexamplePath} ${opts.replay}`;
+    // fc.commands needs its own replay hint besides seed and path to rebuild the exact sequence.
+    const shown = details.counterexample ? String(details.counterexample[0]) : '';
+    const hint = /replayPath="([^"]*)"/.exec(shown)?.[1];
+    const cmd = `IMSP_PROP_SEED=${details.seed} IMSP_PROP_PATH=${details.counterexamplePath}${hint ? ` IMSP_PROP_REPLAY='${hint}'` : ''} ${opts.replay}`;
     const err = details.errorInstance instanceof Error ? `${details.errorInstance.message}\n${details.errorInstance.stack ?? ''}` : String(details.errorInstance);
     throw new Error(
       `property failed after ${details.numRuns} runs; shrunk ${details.numShrinks} times\n` +

@@ -33,6 +33,9 @@ export interface CodecIo {
   stderr: { write(chunk: string | Uint8Array): boolean };
 }
 
+/** A usage error found after commander's own parsing. */
+class UsageError extends Error {}
+
 const defaultIo = (): CodecIo => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
 
 /** The JSON line of one decoded message. */
@@ -183,7 +186,7 @@ export async function run(argv: string[], io: CodecIo = defaultIo()): Promise<nu
       .option('--max-head-size <n>', 'limit maxHeadSize', positive)
       .option('--max-body-size <n>', 'limit maxBodySize', positive)
       .action((opts: { validate?: boolean; from?: Role; to?: Role } & Partial<WireLimits>) => {
-        if ((opts.from === undefined) !== (opts.to === undefined)) throw new InvalidArgumentError('--from and --to go together');
+        if ((opts.from === undefined) !== (opts.to === undefined)) throw new UsageError('--from and --to go together');
         result = decodeCommand(opts, io);
       });
   } else if (name === 'encode') {
@@ -197,11 +200,11 @@ export async function run(argv: string[], io: CodecIo = defaultIo()): Promise<nu
   try {
     cmd.parse(rest, { from: 'user' });
   } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    if (e instanceof InvalidArgumentError) {
+    if (e instanceof UsageError) {
       io.stderr.write(`imsp ${name}: ${e.message}\n`);
       return 2;
     }
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (e instanceof RangeError) {
       io.stderr.write(`imsp ${name}: ${e.message}\n`);
       return 2;

@@ -89,7 +89,10 @@ export function applyEdit(wire: Buffer, e: Edit): Buffer {
 export const nearValid = fc.tuple(stream, fc.array(edit, { maxLength: 3 })).map(([s, edits]) => edits.reduce(applyEdit, s.wire));
 
 /** Split points of a buffer of length n, as chunk sizes. */
-export const chunking = fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 20 });
+export const chunking = fc.array(fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 64 }) }, { weight: 1, arbitrary: fc.integer({ min: 65, max: 3000 }) }), {
+  minLength: 1,
+  maxLength: 20,
+});
 
 /** Small limits within the registry's bounds, so that limit paths are reached. */
 export const smallLimits: Partial<WireLimits> = { maxLineLength: 256, maxHeaders: 16, maxHeadSize: 1024, maxBodySize: 1024 };

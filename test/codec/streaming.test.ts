@@ -68,3 +68,19 @@ test('[WIRE-12] messages completed before an error in the same chunk are not los
     assert.equal(e.messages.length, 2);
   }
 });
+
+test('[WIRE-1] a long head split after a few octets is completed from the next chunk', () => {
+  const long = request('PING', Array.from({ length: 40 }, (_, i) => [`X-${i}`, 'v'.repeat(100)] as [string, string]));
+  const wire = Buffer.concat([encode(long), encode(request('PING')), encode(long)]);
+  for (const first of [1, 3, 10, 600, 2000]) {
+    const d = new Decoder();
+    assert.equal(d.idle, true);
+    const out = [...d.push(wire.subarray(0, first))];
+    assert.equal(d.idle, false);
+    out.push(...d.push(wire.subarray(first)));
+    d.end();
+    assert.equal(d.idle, true);
+    assert.equal(d.offset, wire.length);
+    assert.deepEqual(out, [long, request('PING'), long]);
+  }
+});

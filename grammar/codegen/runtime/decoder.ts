@@ -68,7 +68,7 @@ export function resolveLimits(limits: Partial<WireLimits> = {}): WireLimits {
  * The first octet error in data[s, e), or null. Every CR inside the range is bare (the line's
  * LF is not inside), except a CR at e-1 when crAtEndOk (its successor is not in view).
  */
-export function octetError(data: Uint8Array, s: number, e: number, base: number, crAtEndOk: boolean): ImspError | null {
+function octetError(data: Uint8Array, s: number, e: number, base: number, crAtEndOk: boolean): ImspError | null {
   for (let i = s; i < e; i++) {
     const b = data[i]!;
     if ((CLASS[b]! & C_TEXT_OCTET) !== 0) continue;

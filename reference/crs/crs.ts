@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { header, type Header, type RequestMessage, type ResponseMessage, type ErrorCode } from '../../generated/index.js';
+import { header, encode, type Header, type RequestMessage, type ResponseMessage, type ErrorCode, type Role } from '../../generated/index.js';
 import { b64, unb64 } from '../crypto/b64.js';
 import { generateKeyShare, x25519 } from '../crypto/keys.js';
 import { enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys, makeNonce } from '../crypto/scram.js';
@@ -19,7 +19,7 @@ import type { Store, StoreEvent, MsRef, ContactEntry, PendingAdd, Presence } fro
 import { isStatus } from '../store/store.js';
 import { silentLogger } from '../ops/log.js';
 import { createMetrics, type ServerMetrics } from '../ops/metrics.js';
-import { resolveLimits, type ServerLimits } from '../ops/limits.js';
+import { resolveLimits, wireLimits, type ServerLimits } from '../ops/limits.js';
 import { req, ok, fail, get, must, records, type Fields } from '../ops/proto.js';
 import { Link } from '../net/link.js';
 import { startHeartbeat } from '../net/heartbeat.js';
@@ -171,11 +171,20 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     }, this.limits.handshakeTimeout);
     deadline.unref();
     let ms: MsConn | null = null;
-    void sniffPeer(socket, this.limits.handshakeTimeout).then((role) => {
-      if (role === null || this.closing) {
+    void sniffPeer(socket, this.limits.handshakeTimeout, wireLimits(this.limits)).then((first) => {
+      if (first === null || this.closing) {
         socket.destroy();
         return;
       }
+      if (first === 'other') {
+        // [CONN-1] a first message other than ENROLL or LOCATE: 425, then close.
+        this.metrics.errors.inc({ code: 'ERR_OUT_OF_STATE' });
+        socket.end(encode(fail('ERR_OUT_OF_STATE', { Reason: 'the first message must be ENROLL or LOCATE' })));
+        return;
+      }
+      const role: Role = first;
+      let handled = false;
+      let refusedFirst = false;
       let pending: PendingEnroll | null = null;
       let located = false;
       const handler = async (m: RequestMessage, link: Link): Promise<ResponseMessage | undefined> => {
@@ -184,7 +193,7 @@ export class CrsServer extends EventEmitter<CrsEvents> {
           // [HB-4] renewed alongside, not before: the store checks the enrollment in every operation
           // anyway, and requests keep their arrival order into the store (the link overlaps handlers).
           this.track(this.renew(ms));
-          return this.handleMs(ms, m);
+          return this.perUser(get(m, 'User') ?? get(m, 'From'), () => this.handleMs(ms!, m));
         }
         if (role === 'client') {
           // A client connection carries one LOCATE [LOCATE-1]; the client closes it.
@@ -213,6 +222,11 @@ export class CrsServer extends EventEmitter<CrsEvents> {
         return this.refuse('ERR_OUT_OF_STATE');
       };
       const counted = async (m: RequestMessage, l: Link): Promise<ResponseMessage | undefined> => {
+        if (refusedFirst) {
+          l.close(); // [CONN-1] nothing after a refused first message is served
+          return undefined;
+        }
+        handled = true;
         const r = await handler(m, l);
         if (r && r.status >= 400) this.metrics.errors.inc({ code: header(r, 'Error-code') ?? String(r.status) });
         return r;
@@ -221,7 +235,14 @@ export class CrsServer extends EventEmitter<CrsEvents> {
       // commit (one WAL sync) among them; answers still go out in arrival order [CONN-9].
       const link = new Link(socket, { ...serverLinkOptions(this.limits, 'crs', role, counted, { rateLimit: role === 'client' }), ...(role === 'ms' ? { concurrency: MS_LINK_CONCURRENCY } : {}) });
       this.links.add(link);
-      link.on('protocolError', (err) => this.metrics.errors.inc({ code: err.code }));
+      link.on('protocolError', (err) => {
+        this.metrics.errors.inc({ code: err.code });
+        // [CONN-1] a refused first message (bad headers, say) ends the connection after its answer.
+        if (!handled) {
+          refusedFirst = true;
+          setImmediate(() => link.close());
+        }
+      });
       link.on('notification', (m) => {
         if (ms) this.track(this.renew(ms));
         this.logger.debug({ method: m.method }, 'notification from MS ignored');
@@ -247,6 +268,21 @@ export class CrsServer extends EventEmitter<CrsEvents> {
       });
       socket.resume();
     });
+  }
+
+  /** Requests about one user run one after another, in arrival order, even when an MS link
+   *  overlaps its handlers: an UNLOCK then a LOCK of the same user must not be reordered. */
+  private readonly userChains = new Map<string, Promise<unknown>>();
+  private perUser<T>(user: string | undefined, f: () => Promise<T>): Promise<T> {
+    if (user === undefined) return f();
+    const prev = this.userChains.get(user) ?? Promise.resolve();
+    const next = prev.then(f, f);
+    const tail = next.catch(() => undefined);
+    this.userChains.set(user, tail);
+    void tail.then(() => {
+      if (this.userChains.get(user) === tail) this.userChains.delete(user);
+    });
+    return next;
   }
 
   /** Background store work (not tied to a response) that close() waits for. */

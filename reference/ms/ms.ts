@@ -578,7 +578,8 @@ export class MsServer extends EventEmitter<MsEvents> {
       conn.state = 'ended';
       this.loggingIn.delete(a.user);
       // [AUTH-8] wrong password and unknown user look the same: 401 in clear, then close.
-      if (a.lock) void this.crsRequest(req('UNLOCK', { User: a.user, Epoch: a.lock.epoch }));
+      // [LOGIN-9] the lock is given back before the client hears of the failure.
+      if (a.lock) await this.crsRequest(req('UNLOCK', { User: a.user, Epoch: a.lock.epoch }));
       this.failedByUser.fail(a.user);
       this.failedByAddress.fail(conn.ip);
       this.metrics.logins.inc({ result: 'auth_failed' });

@@ -3,7 +3,7 @@
 import type { Socket, AddressInfo } from 'node:net';
 import type { LinkOptions, RequestHandler } from '../net/link.js';
 import { RateLimiter } from '../net/rate-limit.js';
-import type { Role } from '../../generated/index.js';
+import { Decoder, type Message, type Role, type WireLimits } from '../../generated/index.js';
 import { wireLimits, type ServerLimits } from './limits.js';
 
 /** host:port of a bound socket address (IPv6 in brackets). */
@@ -36,35 +36,46 @@ export function serverLinkOptions(
   return o;
 }
 
+/** What the first line of a CRS connection says it is. */
+export type FirstMessage = 'ms' | 'client' | 'other';
+
 /**
- * Waits for the first octets of a connection to tell a client's LOCATE from an MS's ENROLL
- * (DESIGN 1: "the CRS tells an MS connection from a client connection by its first message").
- * Only the method name is looked at; the link's decoder reads everything, these octets included.
- * Resolves 'client' when the first message starts with LOCATE, 'ms' otherwise (so that any other
- * message is validated, and refused, as coming from an MS), null when the socket closes first.
+ * Reads the first message of a connection to tell an MS's ENROLL from a client's LOCATE (DESIGN 1:
+ * "the CRS tells an MS connection from a client connection by its first message"), framing it with
+ * the generated Decoder; the octets are put back for the link, which decodes them again.
+ * - 'ms' for ENROLL, 'client' for LOCATE;
+ * - 'other' for any other well-framed first message: the CRS answers 425 and closes [CONN-1];
+ * - 'ms' for a framing error, so that the link answers it with the decoder's error (framing first);
+ * - null when the socket closes (or nothing comes within timeoutMs).
  */
-export function sniffPeer(socket: Socket, timeoutMs: number): Promise<Role | null> {
+export function sniffPeer(socket: Socket, timeoutMs: number, limits?: Partial<WireLimits>): Promise<FirstMessage | null> {
   return new Promise((resolve) => {
-    let seen = Buffer.alloc(0);
-    const done = (role: Role | null): void => {
+    const chunks: Buffer[] = [];
+    const decoder = new Decoder(limits ? { limits } : undefined);
+    const done = (role: FirstMessage | null): void => {
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('close', onClose);
       socket.pause();
-      if (seen.length > 0) socket.unshift(seen);
+      if (chunks.length > 0) socket.unshift(Buffer.concat(chunks));
       resolve(role);
     };
     const onData = (chunk: Buffer): void => {
-      seen = Buffer.concat([seen, chunk]);
-      const want = Buffer.from('LOCATE');
-      const n = Math.min(seen.length, want.length + 1);
-      const prefix = seen.subarray(0, n);
-      const isLocate = prefix.subarray(0, Math.min(n, want.length)).equals(want.subarray(0, Math.min(n, want.length)));
-      if (!isLocate) return done('ms');
-      if (seen.length > want.length) return done(/[\r\n ]/.test(String.fromCharCode(seen[want.length]!)) ? 'client' : 'ms');
+      chunks.push(chunk);
+      let msgs: Message[];
+      try {
+        msgs = decoder.push(chunk);
+      } catch {
+        return done('ms');
+      }
+      const m = msgs[0];
+      if (!m) return;
+      if (m.kind === 'request' && m.method === 'ENROLL') return done('ms');
+      if (m.kind === 'request' && m.method === 'LOCATE') return done('client');
+      return done('other');
     };
     const onClose = (): void => done(null);
-    const timer = setTimeout(() => done(seen.length > 0 ? 'ms' : null), timeoutMs);
+    const timer = setTimeout(() => done(chunks.length > 0 ? 'ms' : null), timeoutMs);
     socket.on('data', onData);
     socket.once('close', onClose);
   });

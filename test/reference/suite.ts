@@ -489,13 +489,19 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       assert.equal(out.result?.status, 401);
       assert.equal(h(out.result!, 'Error-code'), 'ERR_AUTH_FAILED');
       await bad.closed;
+      // [CONN-1] a first message other than ENROLL or LOCATE: 425, then the connection is closed.
       const early = await RawMs.connect(cluster.crsAddress);
       const r = await early.request('PING');
-      assert.equal(r.status, 405, 'PING in clear: it must be sealed [SEAL-7]');
-      const proof = await early.request('PROOF', { Proof: 'A'.repeat(43) });
-      assert.equal(proof.status, 425, 'PROOF before ENROLL is out of state');
-      early.destroy();
-      const text = await rawExchange(cluster.crsAddress, 'GARBAGE LINE\r\n\r\n');
+      assert.equal(r.status, 425);
+      assert.equal(h(r, 'Error-code'), 'ERR_OUT_OF_STATE');
+      await early.closed;
+      const proof = await rawExchange(cluster.crsAddress, `PROOF\r\nProof: ${'A'.repeat(43)}\r\n\r\n`);
+      assert.match(proof, /^425 .*Error-code: ERR_OUT_OF_STATE/s);
+      // A refused first LOCATE (a bad header) is answered, then the connection closed.
+      const badLocate = await rawExchange(cluster.crsAddress, 'LOCATE\r\nImsp-version: x\r\n\r\nLOCATE\r\n\r\n');
+      assert.match(badLocate, /^422 /);
+      assert.doesNotMatch(badLocate, /\r\n200 OK/);
+      const text = await rawExchange(cluster.crsAddress, 'garbage line\r\n\r\n');
       assert.match(text, /^400 /);
       const good = await RawMs.connect(cluster.crsAddress);
       const ok = await good.enroll(cluster.msKey, { msId: uname('fine') });

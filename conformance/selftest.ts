@@ -13,8 +13,6 @@ import { FAST_LIMITS, startReferenceCrs, workdir } from './lib/spawn.js';
  * test/conformance/selftest.test.ts also fails when a listed case starts passing (list gone stale).
  */
 export const KNOWN_REFERENCE_DEVIATIONS: Record<string, string> = {
-  'crs/registry/19': 'CONN-1: after an unknown first message the reference CRS neither closes nor serves LOCATE (405 ERR_METHOD_NOT_ALLOWED)',
-  'crs/registry/20': 'CONN-1: after a refused first message the reference CRS neither closes nor serves LOCATE',
   'crs/wire/29': 'WIRE-3: the streaming Decoder (generated/decoder.ts) waits instead of failing on a bare CR that opens the head-ending line (push("LOCATE\\r\\nX-a: b\\r\\n\\rX") returns [] while decode() reports ERR_BARE_CR at 25), so the server never answers',
   'ms/wire/29': 'WIRE-3: same codec bug as crs/wire/29 (generated Decoder.push misses a bare CR opening the head-ending line)',
   'ms/state/1': 'STATE-5: a clear PING/STATUS/LOGOUT before login is answered 405 ERR_METHOD_NOT_ALLOWED (not 425) and the connection stays open',

@@ -6,7 +6,7 @@ NODE_TEST := node --import tsx --test --test-reporter=spec --enable-source-maps
 TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 
 .PHONY: install generate check-generated typecheck test test-fast coverage bench bench-load bench-store site demo \
-        requirements conformance mutants soak fuzz clean
+        requirements conformance mutants soak prop-mutants fuzz clean
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -62,6 +62,9 @@ mutants: install
 
 soak: install
 	node --import tsx test/properties/soak.ts $(ARGS)
+
+prop-mutants: install
+	node --import tsx test/properties/mutants.ts $(ARGS)
 
 fuzz: install
 	node --import tsx test/codec/fuzz-long.ts $(ARGS)

@@ -145,7 +145,7 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     server.on('error', (err) => this.logger.error({ err }, 'listener error'));
     this.boundAddress = formatAddress(server.address() as AddressInfo);
     this.unsubscribe = this.store.onChange((e) => {
-      // Pushes go out in the order of the feed [PRES-1].
+      // Pushes go out in the order of the feed [PRESENCE-5].
       this.eventChain = this.eventChain.then(() => this.onStoreEvent(e)).catch((err: unknown) => this.logger.error({ err }, 'push failed'));
     });
     const tick = Math.max(20, Math.min(this.limits.msLease, this.limits.lockLease) / 5);

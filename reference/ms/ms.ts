@@ -393,7 +393,7 @@ export class MsServer extends EventEmitter<MsEvents> {
       case 'PRESENCE': {
         const user = must(m, 'User');
         const c = s.contacts.get(user);
-        // [PRES-3] only to a client that has the user as a buddy (not pending, not blocked by it).
+        // [PRESENCE-4] only to a client that has the user as a buddy (not pending, not blocked by it).
         if (!c || c.relation !== 'buddy') return;
         c.status = must(m, 'Status');
         send(req('PRESENCE', pick(m, ['User', 'Status', 'Address', 'Public-key'])));

@@ -32,7 +32,7 @@ function tempDir(t: { after: (f: () => void) => void }): string {
   return d;
 }
 
-test('[OPS-1] configuration: flags over IMSP_* environment over the config file over defaults', (t) => {
+test('configuration: flags over IMSP_* environment over the config file over defaults', (t) => {
   const dir = tempDir(t);
   const file = join(dir, 'c.json');
   writeFileSync(file, JSON.stringify({ port: 7001, store: 'file.db', msKeyFile: 'k', limits: { msLease: 5000 } }));
@@ -51,7 +51,7 @@ test('[OPS-1] configuration: flags over IMSP_* environment over the config file 
   assert.throws(() => resolveOptions(DEFS, { limit: ['nonsense'] }, {}), /name=value/);
 });
 
-test('[OPS-2] limits: registry defaults; only configurable limits within [min, max] may be overridden', () => {
+test('limits: registry defaults; only configurable limits within [min, max] may be overridden', () => {
   const l = resolveLimits({ msLease: 500 });
   assert.equal(l.msLease, 500);
   assert.equal(l.lockLease, REGISTRY_LIMITS.lockLease);
@@ -60,7 +60,7 @@ test('[OPS-2] limits: registry defaults; only configurable limits within [min, m
   assert.throws(() => resolveLimits({ noSuchLimit: 1 }), /unknown limit/);
 });
 
-test('[OPS-3] the metrics endpoint serves Prometheus text on /metrics and 404 elsewhere', async (t) => {
+test('[METRICS-1] the metrics endpoint serves Prometheus text on /metrics and 404 elsewhere', async (t) => {
   const m = createMetrics('ms');
   m.logins.inc({ result: 'ok' });
   m.errors.inc({ code: 'ERR_LOCKED' });
@@ -124,7 +124,7 @@ function startCli(args: string[], t: { after: (f: () => void) => void }): Promis
   });
 }
 
-test('[OPS-4] imsp crs and imsp ms: start on port 0, print the address, serve a login, stop on SIGTERM', async (t) => {
+test('imsp crs and imsp ms: start on port 0, print the address, serve a login, stop on SIGTERM', async (t) => {
   const dir = tempDir(t);
   const keyFile = join(dir, 'ms.key');
   writeFileSync(keyFile, randomBytes(32).toString('base64url') + '\n');
@@ -151,7 +151,7 @@ test('[OPS-4] imsp crs and imsp ms: start on port 0, print the address, serve a 
   assert.equal(await crs.exited, 0);
 });
 
-test('[OPS-5] imsp crs --help prints the options; a missing MS key file is a usage error', async () => {
+test('imsp crs --help prints the options; a missing MS key file is a usage error', async () => {
   const out = execFileSync(process.execPath, [BIN, 'crs', '--help'], { encoding: 'utf8' });
   assert.match(out, /--ms-key-file/);
   assert.match(out, /IMSP_STORE/);

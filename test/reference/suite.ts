@@ -163,7 +163,7 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       );
     });
 
-    test('[PRES-2] presence: buddies on different MSs see login, status changes and logout', async () => {
+    test('[PRESENCE-2] [PRESENCE-3] [PRESENCE-4] presence: buddies on different MSs see login, status changes and logout', async () => {
       const a = await user('pa');
       const b = await user('pb');
       const ca = track(await online(cluster, 0, a));

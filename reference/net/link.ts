@@ -136,6 +136,9 @@ function withTag(msg: Message, tag: string): Message {
   return { ...msg, headers };
 }
 
+/** The protocol version this implementation speaks (CONN-2). */
+const PROTOCOL_VERSION = '1';
+
 /** Grace period after an end() before the socket is destroyed if the peer does not close. */
 const CLOSE_GRACE_MS = 2000;
 /** Incoming requests queued for the handler before the socket is paused (backpressure). */
@@ -340,9 +343,22 @@ export class Link extends EventEmitter<LinkEvents> {
         body: sealEnvelope(this.sendKey, seq, bytes),
       });
     }
+    if (!this.corked) {
+      // Messages written in one turn of the event loop (pipelined answers, a burst of MSGs) leave in
+      // one writev instead of one syscall each; the socket is uncorked on the next tick.
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     this.socket.write(bytes);
     this.lastSent = this.clock();
   }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   /** Closes the link in order: pending requests are rejected, the socket is ended. */
   close(reason?: ImspError): void {
@@ -596,6 +612,21 @@ export class Link extends EventEmitter<LinkEvents> {
     const verr = validate(msg, { from: this.remote, to: this.local });
     if (verr) {
       refuse(verr);
+      return;
+    }
+    const version = header(msg, 'Imsp-version');
+    if (version !== undefined && version !== PROTOCOL_VERSION) {
+      // [CONN-2] a version this receiver does not speak: 400 ERR_VERSION, then close.
+      const err = linkError('ERR_VERSION', `Imsp-version ${version} not supported (this receiver speaks ${PROTOCOL_VERSION})`);
+      this.emit('protocolError', err, msg);
+      this.enqueue({ answer: answers ? [errorResponse(err, tagged())] : [], close: err });
+      return;
+    }
+    if (rule && rule.sealed && !wasSealed && this.sealState === 'clear') {
+      // [STATE-5] a session method before the handshake completed has no transition: 425, then close.
+      const err = linkError('ERR_OUT_OF_STATE', `${msg.method} before the handshake completed`);
+      this.emit('protocolError', err, msg);
+      this.enqueue({ answer: answers ? [errorResponse(err, tagged())] : [], close: err });
       return;
     }
     if (rule && rule.sealed !== wasSealed) {

@@ -1872,8 +1872,8 @@ export const VALUE_TYPES = {
     text: "a registered error code",
   },
   version: {
-    pattern: "^1$",
-    text: "the protocol version; this document defines 1",
+    pattern: "^[0-9]{1,4}$",
+    text: "decimal protocol version; this document defines 1",
   },
   chunk: {
     pattern: "^(0|[1-9][0-9]{0,9})/([1-9][0-9]{0,9})$",

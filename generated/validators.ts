@@ -27,7 +27,7 @@ export const VALUE_VALIDATORS: { readonly [T in ValueTypeName]: (value: string) 
   "digest": (v) => /^sha-256=[A-Za-z0-9_-]{43}$/.test(v),
   "text": (v) => /^[\t -~]{0,256}$/.test(v),
   "error-code": (v) => /^ERR_[A-Z0-9_]{1,60}$/.test(v),
-  "version": (v) => /^1$/.test(v),
+  "version": (v) => /^[0-9]{1,4}$/.test(v),
   "chunk": (v) => /^(0|[1-9][0-9]{0,9})\/([1-9][0-9]{0,9})$/.test(v),
   "timestamp": (v) => /^(0|[1-9][0-9]{0,15})$/.test(v),
 };

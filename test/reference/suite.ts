@@ -439,10 +439,7 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       const p = await c.request('PROOF', { Proof: 'A'.repeat(43) });
       assert.equal(p.status, 425);
       assert.equal(h(p, 'Error-code'), 'ERR_OUT_OF_STATE');
-      // A session method in clear before login: refused (it must be sealed) [SEAL-7].
-      const l = await c.request('LIST');
-      assert.equal(l.status, 405);
-      assert.equal(h(l, 'Error-code'), 'ERR_METHOD_NOT_ALLOWED');
+      // A session method in clear before login: 425, then the close [STATE-5] (tested below).
       // LOGIN missing a required header: 422 ERR_MISSING_HEADER.
       const miss = await c.request('LOGIN', { 'Imsp-version': 1, User: a });
       assert.equal(miss.status, 422);
@@ -476,10 +473,29 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       track(await online(cluster, 1, a));
     });
 
-    test('[CONN-2] LOGIN with an unsupported Imsp-version is refused', async () => {
+    test('[CONN-2] an unsupported Imsp-version gets 400 ERR_VERSION and the close: LOGIN at the MS, ENROLL and LOCATE at the CRS', async () => {
       const c = track(await ProtoClient.connect(cluster.ms[0]!.address));
       const r = await c.request('LOGIN', { 'Imsp-version': 2, User: 'someone', Nonce: 'x'.repeat(24), 'Key-share': 'A'.repeat(43), Address: '127.0.0.1:1' });
-      assert.ok(r.status === 400 || r.status === 422, `got ${r.status}`);
+      assert.equal(r.status, 400);
+      assert.equal(h(r, 'Error-code'), 'ERR_VERSION');
+      await c.closed;
+      // rawExchange resolves when the server closes: each answer is followed by the close.
+      const loc = await rawExchange(cluster.crsAddress, 'LOCATE\r\nImsp-version: 2\r\n\r\n');
+      assert.match(loc, /^400 [^\r]*\r\n(.*\r\n)*Error-code: ERR_VERSION\r\n/);
+      const enr = await rawExchange(cluster.crsAddress, `ENROLL\r\nImsp-version: 2\r\nMs-id: ms-x\r\nIncarnation: 1\r\nNonce: ${'x'.repeat(24)}\r\nKey-share: ${'A'.repeat(43)}\r\nListen: 127.0.0.1:1\r\nCapacity: 10\r\n\r\n`);
+      assert.match(enr, /^400 [^\r]*\r\n(.*\r\n)*Error-code: ERR_VERSION\r\n/);
+      track(await online(cluster, 0, await user('vv')));
+    });
+
+    test('[STATE-5] a session method in clear before login gets 425 ERR_OUT_OF_STATE and the close', async () => {
+      const c = track(await ProtoClient.connect(cluster.ms[1]!.address));
+      const l = await c.request('LIST');
+      assert.equal(l.status, 425);
+      assert.equal(h(l, 'Error-code'), 'ERR_OUT_OF_STATE');
+      await c.closed;
+      const raw = await rawExchange(cluster.ms[1]!.address, 'PING\r\n\r\n');
+      assert.match(raw, /^425 [^\r]*\r\n(.*\r\n)*Error-code: ERR_OUT_OF_STATE\r\n/);
+      track(await online(cluster, 1, await user('st')));
     });
 
     test('[ENROLL-4] the CRS refuses an MS with a wrong key (401), ENROLL-less requests (425) and garbage (400), and keeps serving', async () => {

@@ -15,7 +15,6 @@ import { FAST_LIMITS, startReferenceCrs, workdir } from './lib/spawn.js';
 export const KNOWN_REFERENCE_DEVIATIONS: Record<string, string> = {
   'crs/wire/29': 'WIRE-3: the streaming Decoder (generated/decoder.ts) waits instead of failing on a bare CR that opens the head-ending line (push("LOCATE\\r\\nX-a: b\\r\\n\\rX") returns [] while decode() reports ERR_BARE_CR at 25), so the server never answers',
   'ms/wire/29': 'WIRE-3: same codec bug as crs/wire/29 (generated Decoder.push misses a bare CR opening the head-ending line)',
-  'ms/state/1': 'STATE-5: a clear PING/STATUS/LOGOUT before login is answered 405 ERR_METHOD_NOT_ALLOWED (not 425) and the connection stays open',
 };
 
 export interface SelftestOptions {

@@ -20,8 +20,10 @@
 //     ERR_BODY_TOO_LARGE at the value [WIRE-LIMIT-4] (decided from the header alone).
 //  6. The empty line ends the head; then exactly Content-length octets of body (none
 //     without the header).
-// end() inside a message: the octet checks of the partial line, then ERR_TRUNCATED at the
-// end of the stream. [WIRE-12]
+// The octets of a partial line are checked as they arrive (so a bare CR or a non-ASCII octet
+// is reported at once); its syntax waits for its end, since an octet error later in the line
+// would come first. end() inside a message: the octet checks of the partial line, then
+// ERR_TRUNCATED at the end of the stream. [WIRE-12]
 import { CLASS, C_METHOD_FIRST, C_METHOD_CHAR, C_DIGIT, C_REASON_CHAR, C_NAME_CHAR, C_WSP, C_TEXT_OCTET } from './internal/tables.js';
 import { LIMITS, LIMIT_SPECS, WIRE_LIMITS, type ErrorCode, type WireLimits } from './registry.js';
 import { ImspError } from './errors.js';
@@ -104,6 +106,8 @@ export class Decoder {
   private phase = HEAD;
   private lineRel = 0;
   private scanRel = 0;
+  /** Octets of the current partial line already found valid (a trailing CR excluded). */
+  private checkedRel = 0;
   private bodyRel = 0;
   private isRequest = false;
   private method = '';
@@ -237,6 +241,7 @@ export class Decoder {
     this.phase = HEAD;
     this.lineRel = 0;
     this.scanRel = 0;
+    this.checkedRel = 0;
     this.bodyRel = 0;
     this.method = '';
     this.reason = '';
@@ -280,6 +285,12 @@ export class Decoder {
           // [WIRE-LIMIT-1] [WIRE-LIMIT-3]
           throw octetError(data, s, cut, base, true) ?? new ImspError(lineCut <= headCut ? 'ERR_LINE_TOO_LONG' : 'ERR_HEAD_TOO_LARGE', base + cut);
         }
+        // A partial line: its octets are judged as they arrive (an octet error is final
+        // whatever follows; syntax waits for the line end). [WIRE-3] [WIRE-9]
+        const from = Math.max(s, m + this.checkedRel);
+        const oe = octetError(data, from, end, base, true);
+        if (oe) throw oe;
+        this.checkedRel = (data[end - 1] === CR ? end - 1 : end) - m;
         this.scanRel = end - m;
         return null;
       }
@@ -295,6 +306,7 @@ export class Decoder {
       } else this.headerLine(data, s, e, base);
       this.lineRel = lf + 1 - m;
       this.scanRel = this.lineRel;
+      this.checkedRel = this.lineRel;
     }
     const bodyStart = m + this.bodyRel;
     const len = this.contentLength;

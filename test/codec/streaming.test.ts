@@ -84,3 +84,19 @@ test('[WIRE-1] a long head split after a few octets is completed from the next c
     assert.deepEqual(out, [long, request('PING'), long]);
   }
 });
+
+test('[WIRE-3] a bare CR in a partial line is reported as soon as the octet after it arrives', () => {
+  const d = new Decoder();
+  assert.deepEqual(d.push(Buffer.from('PING\r\n\r')), []);
+  assert.throws(() => d.push(Buffer.from('X')), (e: unknown) => e instanceof ImspError && e.code === 'ERR_BARE_CR' && e.offset === 6);
+  const one = new Decoder();
+  assert.throws(() => one.push(Buffer.from('PING\r\nTag: a\rb')), (e: unknown) => e instanceof ImspError && e.code === 'ERR_BARE_CR' && e.offset === 12);
+});
+
+test('[WIRE-9] a non-ASCII octet in a partial line is reported at once; syntax waits for the line end', () => {
+  const d = new Decoder();
+  assert.throws(() => d.push(Buffer.from('PING\r\nTag: caf\xe9', 'latin1')), (e: unknown) => e instanceof ImspError && e.code === 'ERR_NON_ASCII' && e.offset === 14);
+  const s = new Decoder();
+  assert.deepEqual(s.push(Buffer.from('LOG IN')), [], 'a later octet error in the line would come first');
+  assert.throws(() => s.push(Buffer.from('\r\n')), (e: unknown) => e instanceof ImspError && e.code === 'ERR_BAD_METHOD' && e.offset === 3);
+});

@@ -28,7 +28,8 @@ import {
   verifyClientProof,
   serverProof,
   loginLinkKeys,
-  fakeSalt,
+  decoyKey,
+  decoySalt,
   SCRAM_MIN_ITERATIONS,
 } from '../crypto/scram.js';
 import { TokenBucket } from '../net/rate-limit.js';
@@ -133,8 +134,8 @@ export class MsServer extends EventEmitter<MsEvents> {
   readonly capacity: number;
   private readonly opts: MsOptions;
   private readonly msKey: Buffer;
-  /** Secret for fake salts of unknown users; stable for this process [AUTH-8]. */
-  private readonly fakeSecret = randomBytes(32);
+  /** [AUTH-14] the decoy key, HMAC(MS key, "imsp1 decoy key"): every MS of the service gives the same decoy salt. */
+  private readonly decoy: Buffer;
   private readonly now: () => number;
   private server: net.Server | null = null;
   private listenAddr = '';
@@ -165,6 +166,7 @@ export class MsServer extends EventEmitter<MsEvents> {
     this.opts = opts;
     this.msId = opts.msId;
     this.msKey = opts.msKey;
+    this.decoy = decoyKey(opts.msKey);
     this.capacity = opts.capacity ?? 1000;
     this.logger = (opts.logger ?? silentLogger()).child({ ms: opts.msId });
     this.metrics = opts.metrics ?? createMetrics('ms');
@@ -545,8 +547,9 @@ export class MsServer extends EventEmitter<MsEvents> {
         lock: { epoch: Number(must(r, 'Epoch')), storedKey: unb64(must(r, 'Stored-key')), serverKey: unb64(must(r, 'Server-key')) },
       };
     } else if (r.status === 404) {
-      // [AUTH-8] an unknown user gets a challenge like any other: a stable fake salt, 4096 iterations.
-      attempt = { ...base, nonce: base.cnonce + makeNonce(), salt: b64(fakeSalt(this.fakeSecret, user)), iterations: SCRAM_MIN_ITERATIONS };
+      // [AUTH-8] [AUTH-9] an unknown user gets a challenge like any other: the decoy salt, 4096 iterations;
+      // [AUTH-14] from the decoy key, so every MS gives the same salt for the same name.
+      attempt = { ...base, nonce: base.cnonce + makeNonce(), salt: b64(decoySalt(this.decoy, user)), iterations: SCRAM_MIN_ITERATIONS };
     } else {
       conn.state = 'idle';
       this.loggingIn.delete(user);

@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import { startCluster, type Cluster, type ClusterOptions } from '../helpers/cluster.js';
 import { ProtoClient, recordsOf, h, rawExchange } from '../helpers/proto-client.js';
 import { RawMs } from '../helpers/raw-ms.js';
-import { makeVerifier } from '../../reference/crypto/scram.js';
+import { makeVerifier, decoyKey, decoySalt } from '../../reference/crypto/scram.js';
+import { b64 } from '../../reference/crypto/b64.js';
 import { sealKeyBlob, openKeyBlob } from '../../reference/crypto/key-blob.js';
 import { generateIdentity } from '../../reference/crypto/keys.js';
 import type { StoreEvent } from '../../reference/store/store.js';
@@ -124,6 +125,26 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       const c2 = track(await ProtoClient.connect(cluster.ms[0]!.address));
       const o2 = await c2.login(ghost, 'whatever', { stopAfterChallenge: true });
       assert.equal(h(o2.challenge, 'Salt'), h(o1.challenge, 'Salt'), 'the fake salt is stable per user');
+    });
+
+    test('[AUTH-14] [AUTH-9] every MS gives the same decoy salt for an unknown name, HMAC(decoy key, name), different per name', async () => {
+      const salts = async (msIndex: number, name: string): Promise<string | undefined> => {
+        const c = track(await ProtoClient.connect(cluster.ms[msIndex]!.address));
+        const o = await c.login(name, 'whatever', { stopAfterChallenge: true });
+        assert.equal(o.challenge.status, 300);
+        assert.equal(h(o.challenge, 'Iterations'), '4096');
+        c.destroy();
+        return h(o.challenge, 'Salt');
+      };
+      const g1 = uname('nobody');
+      const g2 = uname('nobody');
+      const s0 = await salts(0, g1);
+      assert.equal(await salts(1, g1), s0, 'the two MSs agree');
+      assert.equal(s0, b64(decoySalt(decoyKey(cluster.msKey), g1)), 'derived from the MS key as the spec says');
+      assert.notEqual(await salts(1, g2), s0, 'another name, another salt');
+      // A known user's real salt is not the decoy.
+      const real = await user('known');
+      assert.notEqual(await salts(0, real), b64(decoySalt(decoyKey(cluster.msKey), real)));
     });
 
     test('[LOCK-2] login while already online: 409 ERR_ALREADY_ONLINE, the connection stays open', async () => {

@@ -7,10 +7,10 @@ import fc from 'fast-check';
 import { startCluster, type Cluster, type ClusterOptions } from '../helpers/cluster.js';
 import { ProtoClient, recordsOf, h, rawExchange } from '../helpers/proto-client.js';
 import { RawMs } from '../helpers/raw-ms.js';
-import { makeVerifier, decoyKey, decoySalt } from '../../reference/crypto/scram.js';
-import { b64 } from '../../reference/crypto/b64.js';
+import { makeVerifier, decoyKey, decoySalt, makeNonce, loginAuthMessage, clientLogin } from '../../reference/crypto/scram.js';
+import { b64, unb64 } from '../../reference/crypto/b64.js';
 import { sealKeyBlob, openKeyBlob } from '../../reference/crypto/key-blob.js';
-import { generateIdentity } from '../../reference/crypto/keys.js';
+import { generateIdentity, generateKeyShare } from '../../reference/crypto/keys.js';
 import type { StoreEvent } from '../../reference/store/store.js';
 import type { RequestMessage } from '../../generated/index.js';
 
@@ -692,6 +692,35 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       t.after(() => other.destroy());
       const status = (await other.login('lea', 'pw-lea', { stopAfterChallenge: true })).challenge.status;
       assert.equal(status, 300, 'the lock expired');
+    });
+
+    test('[LOGIN-8] ONLINE refused 410 ERR_STALE_EPOCH (the lock lease ran out before the PROOF): PROOF answered 503 ERR_UNAVAILABLE, then the close', async (t) => {
+      const cluster = await open({ ms: 1, limits: { lockLease: 200, handshakeTimeout: 10000 } });
+      t.after(() => cluster.dispose());
+      await cluster.addUser('lou');
+      const c = await ProtoClient.connect(cluster.ms[0]!.address);
+      t.after(() => c.destroy());
+      // The client side of LOGIN by hand, so that the PROOF (with the right password) goes after the lease.
+      const share = generateKeyShare();
+      const cnonce = makeNonce();
+      const eC = b64(share.publicKey);
+      const address = '127.0.0.1:7200';
+      const expired = new Promise<string[]>((resolve) => cluster.crs.on('locks-expired', resolve));
+      const challenge = await c.request('LOGIN', { 'Imsp-version': 1, User: 'lou', Nonce: cnonce, 'Key-share': eC, Address: address });
+      assert.equal(challenge.status, 300);
+      assert.deepEqual(await expired, ['lou']);
+      const salt = h(challenge, 'Salt')!;
+      const iterations = Number(h(challenge, 'Iterations'));
+      const eS = h(challenge, 'Key-share')!;
+      const auth = loginAuthMessage({ user: 'lou', cnonce, nonce: h(challenge, 'Nonce')!, salt, iterations, eC, eS, address });
+      const cl = clientLogin('pw-lou', unb64(salt), iterations, auth);
+      const r = await c.request('PROOF', { Proof: b64(cl.proof) });
+      assert.equal(r.status, 503);
+      assert.equal(h(r, 'Error-code'), 'ERR_UNAVAILABLE');
+      await c.closed;
+      assert.equal((await cluster.store.getUser('lou'))?.state.kind, 'offline', 'no session was opened');
+      const again = await online(cluster, 0, 'lou');
+      t.after(() => again.destroy());
     });
 
     test('[HB-8] [HB-9] the MS PINGs an idle client, the CRS PINGs an idle MS', async (t) => {

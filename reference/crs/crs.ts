@@ -21,7 +21,7 @@ import { silentLogger } from '../ops/log.js';
 import { createMetrics, type ServerMetrics } from '../ops/metrics.js';
 import { resolveLimits, wireLimits, type ServerLimits } from '../ops/limits.js';
 import { req, ok, fail, get, must, records, type Fields } from '../ops/proto.js';
-import { Link } from '../net/link.js';
+import { Link, linkError } from '../net/link.js';
 import { startHeartbeat } from '../net/heartbeat.js';
 import { formatAddress, serverLinkOptions, sniffPeer } from '../ops/server-link.js';
 
@@ -74,6 +74,8 @@ export interface CrsEvents {
   'ms-expired': [ms: MsRef[]];
   /** Users whose login lock lease ended (the sweeper freed them). */
   'locks-expired': [users: string[]];
+  /** The store's change feed came back after a loss; the links of these MSs are being closed [PERSIST-3]. */
+  'feed-resumed': [ms: MsRef[]];
 }
 
 export class CrsServer extends EventEmitter<CrsEvents> {
@@ -90,6 +92,7 @@ export class CrsServer extends EventEmitter<CrsEvents> {
   private readonly msConns = new Map<string, MsConn>();
   private sweeper: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
+  private offFeed: (() => void) | null = null;
   private eventChain: Promise<void> = Promise.resolve();
   /** Online users and their MS, learned from the change feed (every CRS process sees every event). */
   private readonly userMs = new Map<string, { msId: string }>();
@@ -148,6 +151,16 @@ export class CrsServer extends EventEmitter<CrsEvents> {
       // Pushes go out in the order of the feed [PRESENCE-5].
       this.eventChain = this.eventChain.then(() => this.onStoreEvent(e)).catch((err: unknown) => this.logger.error({ err }, 'push failed'));
     });
+    // [PERSIST-3] a store whose change feed can be interrupted (PostgreSQL: its LISTEN connection): the
+    // changes made meanwhile through other CRS processes were never pushed, so this CRS can no longer
+    // vouch for its MSs' copies of presence and contact lists. When the feed is back it closes their
+    // links; they end their sessions and enroll again [ENROLL-12], and each login reads fresh state.
+    const feed = (this.store as { feed?: unknown }).feed;
+    if (feed instanceof EventEmitter) {
+      const onUp = (): void => this.feedResumed();
+      feed.on('up', onUp);
+      this.offFeed = () => feed.off('up', onUp);
+    }
     const tick = Math.max(20, Math.min(this.limits.msLease, this.limits.lockLease) / 5);
     this.sweeper = setInterval(() => this.track(this.sweep()), tick);
     this.sweeper.unref();
@@ -714,6 +727,15 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     }
   }
 
+  /** [PERSIST-3] the store's change feed is back after a loss: close every MS link (see listen). */
+  private feedResumed(): void {
+    if (this.closing) return;
+    const conns = [...this.msConns.values()];
+    this.logger.warn({ ms: conns.map((c) => c.ref.msId) }, 'change feed back after a loss: closing the MS links so that their sessions start again');
+    this.emit('feed-resumed', conns.map((c) => c.ref));
+    for (const c of conns) c.link.close(linkError('ERR_UNAVAILABLE', 'the CRS missed changes (change feed interrupted)'));
+  }
+
   /** Closes the link of an MS as if the connection broke (tests, operators). The enrollment stays until its lease ends or the MS re-enrolls. */
   async dropMs(msId: string): Promise<boolean> {
     const c = this.msConns.get(msId);
@@ -731,6 +753,7 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     this.closing = true;
     if (this.sweeper) clearInterval(this.sweeper);
     this.unsubscribe?.();
+    this.offFeed?.();
     const server = this.server;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     const linksClosed = [...this.links].map((l) => new Promise<void>((resolve) => (l.isClosed && !this.links.has(l) ? resolve() : l.once('close', () => resolve()))));

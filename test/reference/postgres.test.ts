@@ -8,6 +8,7 @@ import { freshPgSchema } from '../helpers/cluster.js';
 import { CrsServer } from '../../reference/crs/crs.js';
 import { MsServer } from '../../reference/ms/ms.js';
 import { registerUser } from '../../reference/store/register.js';
+import type { PostgresStore } from '../../reference/store/postgres.js';
 import { ProtoClient, h } from '../helpers/proto-client.js';
 import { serverSuite, befriend } from './suite.js';
 
@@ -19,6 +20,37 @@ if (!server) {
   serverSuite('postgres');
 
   describe('reference servers on postgres: several CRS processes on one database', () => {
+    test('[PERSIST-3] [ENROLL-12] when the store\'s change feed comes back after a loss, the CRS closes its MS links: sessions end, the MS re-enrolls, users log in again', async (t) => {
+      const db = await freshPgSchema();
+      t.after(() => db.drop());
+      const store = await db.open();
+      t.after(() => store.close());
+      const msKey = randomBytes(32);
+      const crs = await CrsServer.start({ store, msKey, port: 0 });
+      t.after(() => crs.close());
+      const ms = await MsServer.start({ crs: crs.address, msKey, msId: 'pg-feed-ms', port: 0 });
+      t.after(() => ms.kill());
+      await ms.ready();
+      assert.ok((await registerUser(store, 'fey', 'pw-fey', { log2N: 10 })).ok);
+      const c = await ProtoClient.connect(ms.address);
+      t.after(() => c.destroy());
+      assert.equal((await c.login('fey', 'pw-fey')).result?.status, 200);
+      const resumed = new Promise<string[]>((resolve) => crs.once('feed-resumed', (refs) => resolve(refs.map((r) => r.msId))));
+      const reEnrolled = new Promise<number>((resolve) => ms.once('enrolled', resolve));
+      const left = new Promise<void>((resolve) => crs.once('ms-closed', () => resolve()));
+      // The store's LISTEN connection came back (test/store/postgres.test.ts kills it for real).
+      (store as PostgresStore).feed.emit('up');
+      assert.deepEqual(await resumed, ['pg-feed-ms']);
+      const notice = await c.waitFor('NOTICE', (m) => h(m, 'Error-code') === 'ERR_SESSION_ENDED');
+      assert.equal(notice.method, 'NOTICE');
+      assert.ok((await reEnrolled) > 1, 'a higher incarnation');
+      await left; // the CRS ended the enrollment (leaveMs): its users are offline
+      assert.equal((await store.getUser('fey'))?.state.kind, 'offline');
+      const again = await ProtoClient.connect(ms.address);
+      t.after(() => again.destroy());
+      assert.equal((await again.login('fey', 'pw-fey')).result?.status, 200);
+    });
+
     test('[CRS-SCALE-1] two CRS processes share the data: login, ADD and presence cross between them', async (t) => {
       const db = await freshPgSchema();
       t.after(() => db.drop());

@@ -117,7 +117,7 @@ test('[P2P-1] chat: two buddies open a peer session and exchange pipelined MSGs,
     users: 4,
     buddies: 2,
     processes: 0,
-    ms: cluster.ms.map((m) => m.address),
+    crs: cluster.crsAddress, // the MS comes from LOCATE
     store: storePath,
     prefix: 'c',
     durationMs: 5000,

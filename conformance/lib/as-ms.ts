@@ -1,5 +1,5 @@
 // The kit playing a Messaging Server against a CRS under test: the enrollment handshake
-// (spec/DESIGN.md 3.2) with the kit's own crypto, then requests on the sealed MS-CRS link.
+// (spec section 7.1) with the kit's own crypto, then requests on the sealed MS-CRS link.
 import { header, request, response, type HeaderInit, type ResponseMessage } from '../../generated/index.js';
 import { Conn, type HostPort, type Transcript } from './conn.js';
 import { b64, enrollAuth, enrollLinkKeys, enrollProof, enrollServerProof, nonce18, safeEqual, unb64, x25519, x25519Pair } from './crypto.js';

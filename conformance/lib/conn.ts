@@ -1,5 +1,5 @@
 // One TCP connection as the kit sees it: raw writes for wire tests, encoded messages through the
-// generated codec, the SEALED layer (spec/DESIGN.md 3.3) with the kit's own crypto, in-order response
+// generated codec, the SEALED layer (spec section 6.4) with the kit's own crypto, in-order response
 // matching, a queue of the peer's requests and notifications, and a wire transcript of everything.
 // Anything the target sends that does not decode, is not sealed when it must be, or fails to
 // authenticate is recorded as a violation; the runner fails the case on any violation.

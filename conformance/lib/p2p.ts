@@ -1,4 +1,4 @@
-// INIT / INIT-ACK (spec/DESIGN.md 3.5) for the kit's peers, on the kit's own crypto.
+// INIT / INIT-ACK (spec section 10.1) for the kit's peers, on the kit's own crypto.
 import { encodeRecords, header, parseRecords, type Header, type RequestMessage } from '../../generated/index.js';
 import {
   aeadOpen,

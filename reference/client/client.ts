@@ -1,4 +1,4 @@
-// ImspClient: the reference IMSP client library (DESIGN sections 1, 3.1, 3.4, 3.5, 3.6, 5).
+// ImspClient: the reference IMSP client library (spec section 3, 3.1, 3.4, 3.5, 3.6, 5).
 //
 // - login(): LOCATE at the CRS (unless an MS is given), LOGIN / 300 Challenge / PROOF at the MS with
 //   the SCRAM-shaped proof; checks the Server-proof; opens the sealed key blob with the password;

@@ -1,4 +1,4 @@
-// The reference Central Repository Server (spec/DESIGN.md sections 1, 3.2, 4, 5).
+// The reference Central Repository Server (spec section 3, 3.2, 4, 5).
 //
 // One TCP (optionally TLS) listener. The first message of a connection says what it is:
 // ENROLL starts an MS link (challenge-response on the MS key, then SEALED both ways), LOCATE is a
@@ -320,7 +320,7 @@ export class CrsServer extends EventEmitter<CrsEvents> {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Enrollment (DESIGN 3.2)
+  // Enrollment (spec section 7.1)
 
   private async enroll(m: RequestMessage): Promise<{ response: ResponseMessage; pending?: PendingEnroll }> {
     if (get(m, 'Imsp-version') !== '1') return { response: fail('ERR_VERSION') };
@@ -773,13 +773,13 @@ function fieldsOf(obj: Fields): Header[] {
   return out;
 }
 
-/** A contact record (DESIGN 2): User, Relation, Status, and Address/Public-key when visible. */
+/** A contact record (spec section 4.8): User, Relation, Status, and Address/Public-key when visible. */
 export function contactRecord(c: ContactEntry): Header[] {
   const status: Presence = c.status;
   return fieldsOf({ User: c.user, Relation: c.relation, Status: status, Address: c.address, 'Public-key': c.publicKey });
 }
 
-/** An incoming-request record (DESIGN 2): From, Time. */
+/** An incoming-request record (spec section 4.8): From, Time. */
 export function pendingRecord(p: PendingAdd): Header[] {
   return fieldsOf({ From: p.from, Time: p.time });
 }

@@ -1,5 +1,5 @@
 /**
- * Raw 32-octet X25519 and Ed25519 keys on top of node:crypto (spec/DESIGN.md sections 3.1, 3.4, 3.5).
+ * Raw 32-octet X25519 and Ed25519 keys on top of node:crypto (spec section 6.1-6.3 and 8.1, 3.4, 3.5).
  * Keys travel and rest as raw octets; they are wrapped into Node KeyObjects with the fixed
  * PKCS#8 / SPKI DER prefixes of RFC 8410. No curve arithmetic is done here.
  * @module

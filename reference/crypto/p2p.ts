@@ -1,5 +1,5 @@
 /**
- * The peer-to-peer handshake INIT / INIT-ACK (spec/DESIGN.md section 3.5).
+ * The peer-to-peer handshake INIT / INIT-ACK (spec section 10.1).
  *
  * Initiator I (Joe) to responder R (Alice):
  * - INIT: `Imsp-version`, `Key-share` eI, `Nonce` nI; body = AES-256-GCM(k1, iv = 12 zero octets,

@@ -1,4 +1,4 @@
-// The reference Messaging Server (spec/DESIGN.md sections 1, 3.1, 3.2, 4, 5; the client-session
+// The reference Messaging Server (spec section 3, 3.1, 3.2, 4, 5; the client-session
 // machine in spec/machines/client-session.json, whose state names this file uses).
 //
 // An MS enrolls with the CRS (challenge-response on the MS key, incarnation = start time in ms) and
@@ -233,7 +233,7 @@ export class MsServer extends EventEmitter<MsEvents> {
   }
 
   // -------------------------------------------------------------------------------------------
-  // The CRS link (DESIGN 3.2)
+  // The CRS link (spec section 7.1)
 
   private connectCrs(): void {
     if (this.stopping) return;
@@ -356,7 +356,7 @@ export class MsServer extends EventEmitter<MsEvents> {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Pushes CRS -> MS -> client (DESIGN 5)
+  // Pushes CRS -> MS -> client (spec section 9)
 
   private targetsOf(m: RequestMessage): ClientConn[] {
     const to = get(m, 'To');
@@ -498,7 +498,7 @@ export class MsServer extends EventEmitter<MsEvents> {
     }
   }
 
-  // LOGIN (DESIGN 3.1 steps 1-3)
+  // LOGIN (spec section 6.1-6.3 and 8.1 steps 1-3)
   private async login(conn: ClientConn, m: RequestMessage): Promise<ResponseMessage> {
     const user = must(m, 'User');
     if (get(m, 'Imsp-version') !== '1') {
@@ -565,7 +565,7 @@ export class MsServer extends EventEmitter<MsEvents> {
     return ok(300, { Nonce: attempt.nonce, Salt: attempt.salt, Iterations: attempt.iterations, 'Key-share': attempt.eS });
   }
 
-  // PROOF (DESIGN 3.1 steps 4-6)
+  // PROOF (spec section 6.1-6.3 and 8.1 steps 4-6)
   private async proof(conn: ClientConn, m: RequestMessage): Promise<ResponseMessage> {
     const a = conn.attempt!;
     const auth = loginAuthMessage({ user: a.user, cnonce: a.cnonce, nonce: a.nonce, salt: a.salt, iterations: a.iterations, eC: a.eC, eS: a.eS, address: a.address });

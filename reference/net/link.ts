@@ -2,7 +2,7 @@
  * The IMSP link layer over a byte stream (a net.Socket or any Duplex): framing through the generated
  * streaming Decoder, registry validation for the link's roles, in-order matching of responses to this
  * side's requests, dispatch of the peer's requests to a handler and of its notifications to listeners,
- * SEALED envelopes after the handshake (spec/DESIGN.md sections 1, 2 and 3.3), an outbound queue bound
+ * SEALED envelopes after the handshake (spec section 3, 2 and 3.3), an outbound queue bound
  * and an optional per-connection rate limit.
  *
  * Rules it enforces:

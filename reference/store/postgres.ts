@@ -424,7 +424,7 @@ export class PostgresStore implements Store {
   }
 
   // ------------------------------------------------------------------------------------------
-  // The lock (DESIGN 4)
+  // The lock (spec section 8.3)
 
   async tryLock(username: string, ms: MsRef, now: number, leaseMs: number): Promise<LockResult> {
     // names outside the registry syntax (a NUL, above all, which PostgreSQL text refuses) match no row
@@ -739,7 +739,7 @@ export class PostgresStore implements Store {
   }
 
   // ------------------------------------------------------------------------------------------
-  // Contacts (DESIGN 5)
+  // Contacts (spec section 9)
 
   private async one(q: Q, sql: string, params: unknown[]): Promise<boolean> {
     return (await q(sql, params)).rows.length > 0;

@@ -387,7 +387,7 @@ export class SqliteStore implements Store {
   }
 
   // ------------------------------------------------------------------------------------------
-  // The lock (DESIGN 4)
+  // The lock (spec section 8.3)
 
   async tryLock(username: string, ms: MsRef, now: number, leaseMs: number): Promise<LockResult> {
     return this.tx((): LockResult => {
@@ -600,7 +600,7 @@ export class SqliteStore implements Store {
   }
 
   // ------------------------------------------------------------------------------------------
-  // Contacts (DESIGN 5)
+  // Contacts (spec section 9)
 
   private contactCount(user: string): number {
     // [ADD-LIMIT-1] buddies and ADDs sent, unanswered

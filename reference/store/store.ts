@@ -1,5 +1,5 @@
 // The CRS's storage: ONE async interface for everything the Central Repository Server keeps
-// (spec/DESIGN.md sections 3.1, 3.4, 4 and 5), with two implementations that pass the same
+// (spec section 6.1-6.3 and 8.1, 3.4, 4 and 5), with two implementations that pass the same
 // test suite: embedded SQLite (reference/store/sqlite.ts, the default) and PostgreSQL
 // (reference/store/postgres.ts, several CRS processes on one database).
 //
@@ -32,7 +32,7 @@ export type Decision = 'grant' | 'deny';
 /** The profile field a search matches (value type `search-field`). */
 export type SearchField = 'username' | 'name' | 'location' | 'any';
 
-/** SCRAM-SHA-256 verifier (DESIGN 3.1); every binary value in base64url without padding. */
+/** SCRAM-SHA-256 verifier (spec section 6.1-6.3 and 8.1); every binary value in base64url without padding. */
 export interface Verifier {
   salt: string;
   iterations: number;
@@ -50,9 +50,9 @@ export interface Profile {
 export interface NewUser {
   username: string;
   verifier: Verifier;
-  /** b64(Ed25519 public) + "." + b64(X25519 public) (DESIGN 3.4). */
+  /** b64(Ed25519 public) + "." + b64(X25519 public) (spec section 6.5). */
   publicKey: string;
-  /** v1.salt.log2N.iv.ciphertext (DESIGN 3.4). */
+  /** v1.salt.log2N.iv.ciphertext (spec section 6.5). */
   keyBlob: string;
   profile?: Partial<Profile>;
 }
@@ -63,7 +63,7 @@ export interface MsRef {
   incarnation: number;
 }
 
-/** The user record state machine (DESIGN 4). `epoch` is the epoch of the current grant. */
+/** The user record state machine (spec section 8.3). `epoch` is the epoch of the current grant. */
 export type UserState =
   | { kind: 'offline' }
   | { kind: 'locked'; msId: string; incarnation: number; epoch: number; leaseExpiresAt: number }
@@ -81,7 +81,7 @@ export interface UserRecord {
   state: UserState;
 }
 
-/** One entry of a user's contact list, as LIST and the login bundle show it (DESIGN 2). */
+/** One entry of a user's contact list, as LIST and the login bundle show it (spec section 4.8). */
 export interface ContactEntry {
   user: string;
   relation: Exclude<Relation, 'none'>;
@@ -92,14 +92,14 @@ export interface ContactEntry {
   publicKey?: string;
 }
 
-/** An unanswered ADD (DESIGN 5): from `from` to `to`, sent at `time`. */
+/** An unanswered ADD (spec section 9): from `from` to `to`, sent at `time`. */
 export interface PendingAdd {
   from: string;
   to: string;
   time: number;
 }
 
-/** What ONLINE returns to the MS (DESIGN 3.1 step 5). */
+/** What ONLINE returns to the MS (spec section 6.1-6.3 and 8.1 step 5). */
 export interface LoginBundle {
   keyBlob: string;
   publicKey: string;
@@ -275,7 +275,7 @@ export interface Store {
   /** Deletes a user and every relation naming it; refused while locked or online unless `force`. */
   deleteUser(username: string, force?: boolean): Promise<DeleteResult>;
 
-  // The lock and the session (DESIGN 4)
+  // The lock and the session (spec section 8.3)
   /** [LOCK-1][LOCK-2] Grant the login lock: offline, or locked with an expired lease. Raises the epoch. */
   tryLock(username: string, ms: MsRef, now: number, leaseMs: number): Promise<LockResult>;
   /** [LOCK-8] Release a lock without logging in (wrong password): current epoch (from the holder
@@ -315,7 +315,7 @@ export interface Store {
   /** The first of locateMs, or null. */
   pickMs(now: number): Promise<MsInfo | null>;
 
-  // Contacts (DESIGN 5)
+  // Contacts (spec section 9)
   addRequest(actor: Actor, to: string, now: number): Promise<AddResult>;
   /** `actor` answers the pending ADD that `from` sent. */
   answer(actor: Actor, from: string, decision: Decision, now: number): Promise<AnswerResult>;

@@ -173,7 +173,7 @@ export function makeVectors(): Record<string, unknown> {
   const innerOk = encode({ kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) });
   return {
     'login.json': {
-      $comment: `Login proof (spec/DESIGN.md 3.1). ${FIXED_RULE}. Inputs: the '*Private' keys are X25519 private keys; eC/eS are their public keys. okm = HKDF-SHA-256(ikm = x25519Shared || clientKey, salt = SHA-256(auth), info, 64); clientToMsKey = okm[0:32], msToClientKey = okm[32:64].`,
+      $comment: `Login proof (spec section 6.1-6.3 and 8.1). ${FIXED_RULE}. Inputs: the '*Private' keys are X25519 private keys; eC/eS are their public keys. okm = HKDF-SHA-256(ikm = x25519Shared || clientKey, salt = SHA-256(auth), info, 64); clientToMsKey = okm[0:32], msToClientKey = okm[32:64].`,
       vectors: [
         loginVector('login-1', 'pencil', 'alice', 4096, '127.0.0.1:7200'),
         loginVector('login-2', 'p\u00e4ssw\u00f6rd \u2603', 'bob.b-2', 5000, '[::1]:7201'),
@@ -184,11 +184,11 @@ export function makeVectors(): Record<string, unknown> {
       },
     },
     'enroll.json': {
-      $comment: `MS enrollment (spec/DESIGN.md 3.2). ${FIXED_RULE}. proof = HMAC(msKey, "ms," + auth); serverProof = HMAC(msKey, "crs," + auth); okm = HKDF-SHA-256(x25519Shared || msKey, SHA-256(auth), info, 64); msToCrsKey = okm[0:32], crsToMsKey = okm[32:64].`,
+      $comment: `MS enrollment (spec section 7.1). ${FIXED_RULE}. proof = HMAC(msKey, "ms," + auth); serverProof = HMAC(msKey, "crs," + auth); okm = HKDF-SHA-256(x25519Shared || msKey, SHA-256(auth), info, 64); msToCrsKey = okm[0:32], crsToMsKey = okm[32:64].`,
       vectors: [enrollVector('enroll-1')],
     },
     'sealed.json': {
-      $comment: `SEALED envelope (spec/DESIGN.md 3.3). ${FIXED_RULE}. body = AES-256-GCM(key, iv = 4 zero octets || seq as 8-octet big-endian, aad, inner) || 16-octet tag; envelope = the complete wire encoding of the SEALED message.`,
+      $comment: `SEALED envelope (spec section 6.4). ${FIXED_RULE}. body = AES-256-GCM(key, iv = 4 zero octets || seq as 8-octet big-endian, aad, inner) || 16-octet tag; envelope = the complete wire encoding of the SEALED message.`,
       vectors: [
         sealedVector('sealed-1', 0, innerPing),
         sealedVector('sealed-2', 1, innerMsg),
@@ -196,11 +196,11 @@ export function makeVectors(): Record<string, unknown> {
       ],
     },
     'key-blob.json': {
-      $comment: `Sealed key blob (spec/DESIGN.md 3.4). ${FIXED_RULE}. key = scrypt(password UTF-8, salt, 32, N, r, p); blob = v1.salt.log2N.iv.b64(AES-256-GCM(key, iv, aad, plaintext) || tag); plaintext = edSeed || xPrivate.`,
+      $comment: `Sealed key blob (spec section 6.5). ${FIXED_RULE}. key = scrypt(password UTF-8, salt, 32, N, r, p); blob = v1.salt.log2N.iv.b64(AES-256-GCM(key, iv, aad, plaintext) || tag); plaintext = edSeed || xPrivate.`,
       vectors: [keyBlobVector('key-blob-1', 'pencil', 'alice'), keyBlobVector('key-blob-2', 'p\u00e4ssw\u00f6rd', 'bob')],
     },
     'p2p.json': {
-      $comment: `INIT / INIT-ACK (spec/DESIGN.md 3.5). ${FIXED_RULE}. 'record' is the application/imsp-records body (one record) before encryption; 'wire' the complete message as sent. k1 = HKDF-SHA-256(x25519(eI, responder X25519 public), salt empty, info, 32); okm = HKDF-SHA-256(secret || x25519(eR, eI), ASCII(nI + nR), info, 96); ackKey = okm[64:96]; initiatorToResponderKey = okm[0:32]; responderToInitiatorKey = okm[32:64].`,
+      $comment: `INIT / INIT-ACK (spec section 10.1). ${FIXED_RULE}. 'record' is the application/imsp-records body (one record) before encryption; 'wire' the complete message as sent. k1 = HKDF-SHA-256(x25519(eI, responder X25519 public), salt empty, info, 32); okm = HKDF-SHA-256(secret || x25519(eR, eI), ASCII(nI + nR), info, 96); ackKey = okm[64:96]; initiatorToResponderKey = okm[0:32]; responderToInitiatorKey = okm[32:64].`,
       vectors: [p2pVector('p2p-1', 'joe', 'alice', 1767225600000)],
     },
   };

@@ -1,4 +1,4 @@
-// Smoke tests of the codec API (spec/DESIGN.md section 6).
+// Smoke tests of the codec API (spec Appendix B).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {

@@ -1,4 +1,4 @@
-// The kit's own crypto (conformance/lib/crypto.ts, written from spec/DESIGN.md section 3 without
+// The kit's own crypto (conformance/lib/crypto.ts, written from spec section 6 without
 // reference/) re-derives every vector in spec/test-vectors/*.json, made from the reference crypto.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // The one test suite every Store implementation passes (SQLite and PostgreSQL call it with their
-// own harness). Requirement IDs in test names are those of spec/registry and spec/DESIGN.md.
+// own harness). Requirement IDs in test names are those of spec/registry and spec/text.
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import fc from 'fast-check';
@@ -131,7 +131,7 @@ export function storeSuite(h: StoreHarness): void {
       });
     });
 
-    describe('the lock (DESIGN 4)', () => {
+    describe('the lock (spec section 8.3)', () => {
       test('[LOCK-1] a live lock refuses every other lock; each grant raises the epoch', async (t) => {
         const { store } = await setup(t, h);
         await users(store, 'alice');
@@ -453,7 +453,7 @@ export function storeSuite(h: StoreHarness): void {
       });
     });
 
-    describe('contacts (DESIGN 5)', () => {
+    describe('contacts (spec section 9)', () => {
       test('an ADD is stored while the target is offline, delivered when online, refused twice or between buddies [ADD-4]', async (t) => {
         const { store } = await setup(t, h);
         await users(store, 'alice', 'bob', 'carol');
@@ -1003,7 +1003,7 @@ export function storeSuite(h: StoreHarness): void {
         );
       });
 
-      test('[LOCK-1][LOCK-6] random lock operations agree with the DESIGN 4 model', async (t) => {
+      test('[LOCK-1][LOCK-6] random lock operations agree with the spec section 8.3 model', async (t) => {
         const { store } = await setup(t, h);
         await users(store, 'alice');
         await enroll(store, MS1, 100, 0);

@@ -1,4 +1,4 @@
-// Sections "presence", "ADD", "ANSWER", "REM", "BLOCK" (spec/DESIGN.md 5), CRS side: what the CRS
+// Sections "presence", "ADD", "ANSWER", "REM", "BLOCK" (spec section 9), CRS side: what the CRS
 // stores, what it pushes to every MS, and what each login bundle carries.
 import { header, type Header, type RequestMessage } from '../../../generated/index.js';
 import type { CaseDef } from '../../lib/case.js';

@@ -1,4 +1,4 @@
-// Section "MS enrollment" (spec/DESIGN.md 3.2) and "SEALED" (3.3) on the MS-CRS link, CRS side.
+// Section "MS enrollment" (spec section 7.1) and "SEALED" (3.3) on the MS-CRS link, CRS side.
 import { encode, header, request } from '../../../generated/index.js';
 import { enrollOn } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';

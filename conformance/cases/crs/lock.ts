@@ -1,4 +1,4 @@
-// Sections "registration", "the lock at the CRS" (spec/DESIGN.md 4) and "login" (3.1, CRS side):
+// Sections "registration", "the lock at the CRS" (spec section 8.3) and "login" (3.1, CRS side):
 // REGISTER, LOCK/UNLOCK/ONLINE/OFFLINE with fencing epochs and leases, the login bundle.
 import { header, type ResponseMessage } from '../../../generated/index.js';
 import type { CaseDef } from '../../lib/case.js';

@@ -1,4 +1,4 @@
-// The message model of the codec (spec/DESIGN.md section 6).
+// The message model of the codec (spec Appendix B).
 
 /** One header line: the name as on the wire, the value without surrounding spaces and tabs. */
 export type Header = [name: string, value: string];

@@ -10,6 +10,8 @@ import {
   serverProof, verifyServerProof, loginLinkKeys, checkChallenge, generateIdentity, sealKeyBlob, openKeyBlob,
 } from '../../reference/crypto/index.js';
 import { Link } from '../../reference/net/index.js';
+import { makePeer, closePeers } from '../client/p2p-harness.js';
+import { rawExchange } from '../helpers/proto-client.js';
 
 const USER = 'alice';
 const PASSWORD = 'correct horse battery staple';
@@ -155,4 +157,12 @@ test('a connection reset closes the link with ERR_UNAVAILABLE and rejects pendin
   const [reason] = (await closed) as [ImspError | undefined];
   assert.ok(reason === undefined || reason.code === 'ERR_UNAVAILABLE');
   assert.equal((await pending as ImspError).code, 'ERR_UNAVAILABLE');
+});
+
+test('[CONN-2] the reference client answers an INIT with Imsp-version 2 with 400 ERR_VERSION and closes', async (t) => {
+  const vic = await makePeer('vic');
+  t.after(() => closePeers(vic));
+  const text = await rawExchange(vic.client.address!, `INIT\r\nImsp-version: 2\r\nKey-share: ${'A'.repeat(43)}\r\nNonce: ${'N'.repeat(24)}\r\nContent-length: 1\r\n\r\nx`);
+  // rawExchange resolves when the client closes the connection.
+  assert.match(text, /^400 [^\r]*\r\n(.*\r\n)*Error-code: ERR_VERSION\r\n/);
 });

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { ClientError } from '../../reference/client/client.js';
 import { ProtoClient } from '../helpers/proto-client.js';
 import type { Model, Status } from './model.js';
-import type { World } from './world.js';
+import { FAST_LIMITS, type World } from './world.js';
 
 type Cmd = fc.AsyncCommand<Model, World>;
 
@@ -102,12 +102,27 @@ export class SilentSession implements Cmd {
   }
   async run(m: Model, w: World): Promise<void> {
     w.beginStep(this.toString());
-    const p = await ProtoClient.connect(w.cluster.ms[this.ms].address);
+    const ms = w.cluster.ms[this.ms];
+    const p = await ProtoClient.connect(ms.address);
     try {
       const r = await p.login(this.user, m.passwords.get(this.user)!);
       assert.ok(r.ok, `silent login of ${this.user}: ${r.result?.status ?? r.challenge.status}`);
-      // The session must end by itself; the link closes without our doing anything.
-      await p.closed;
+      // Silent means silent: stop reading, so that not even the MS's PINGs are answered [HB-5].
+      const ended = new Promise<string>((resolve) => {
+        const on = (user: string, reason: string): void => {
+          if (user !== this.user) return;
+          ms.off('logout', on);
+          resolve(reason);
+        };
+        ms.on('logout', on);
+      });
+      p.socket.pause();
+      // The MS must end the session by itself [HB-2], within a bound; settle() then checks the record.
+      let timer: NodeJS.Timeout | undefined;
+      const bound = 4 * FAST_LIMITS.sessionTimeout + 5000;
+      const outcome = await Promise.race([ended, new Promise<null>((r) => (timer = setTimeout(() => r(null), bound)))]);
+      clearTimeout(timer);
+      assert.notEqual(outcome, null, `[HB-2] the MS did not end ${this.user}'s silent session within ${bound} ms`);
     } finally {
       p.destroy();
     }

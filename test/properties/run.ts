@@ -68,7 +68,7 @@ export async function runModel(opts: RunOptions): Promise<RunStats> {
     const cmd = `IMSP_PROP_SEED=${details.seed} IMSP_PROP_PATH=${details.counterexamplePath}${hint ? ` IMSP_PROP_REPLAY='${hint}'` : ''} ${opts.replay}`;
     const err = details.errorInstance instanceof Error ? `${details.errorInstance.message}\n${details.errorInstance.stack ?? ''}` : String(details.errorInstance);
     throw new Error(
-      `property failed after ${details.numRuns} runs; shrunk ${details.numShrinks} times\n` +
+      `property failed after ${details.numRuns} runs; shrunk ${details.numShrinks} times${details.interrupted ? ' (interrupted)' : ''}${details.numSkips ? `, ${details.numSkips} skipped` : ''}\n` +
         `counterexample: ${details.counterexample ? String(details.counterexample[0]) : '?'}\n` +
         `error: ${err}\nreplay: ${cmd}`,
     );

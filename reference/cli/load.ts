@@ -43,6 +43,7 @@ export async function run(argv: string[]): Promise<number> {
     .option('--no-heartbeats', 'no PING from the simulated clients')
     .option('--server-limit <name=value...>', 'spawned servers: --limit overrides', [])
     .option('--server-node-flag <flag...>', 'spawned servers: node flags, e.g. --cpu-prof', [])
+    .addOption(new Option('--server-durability <level>', 'spawned CRS: --durability (default: the CRS default, full)').choices(['full', 'normal']))
     .option('--json <file>', 'write the report as JSON')
     .option('--plot <file.svg>', 'draw logins/s, sessions and latency over the run as SVG')
     .option('--quiet', 'no progress line', false);
@@ -82,6 +83,7 @@ export async function run(argv: string[]): Promise<number> {
     heartbeats: v.heartbeats !== false,
     serverLimits: v.serverLimit as string[],
     serverNodeFlags: v.serverNodeFlag as string[],
+    ...(v.serverDurability === 'full' || v.serverDurability === 'normal' ? { serverDurability: v.serverDurability } : {}),
     progress: v.quiet ? undefined : (line) => process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`),
   };
   try {

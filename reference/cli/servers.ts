@@ -31,6 +31,9 @@ const COMMON: OptionDef[] = [
 export const CRS_OPTIONS: OptionDef[] = [
   { key: 'port', flags: '--port <port>', type: 'int', help: 'TCP port (0 picks a free one)', default: 7000 },
   { key: 'store', flags: '--store <path|url>', type: 'string', help: 'SQLite file (WAL mode) or postgres://user@host:port/db', default: DEFAULT_SQLITE_PATH },
+  // [PERSIST-4] full: a reported change survives an OS crash or power loss; normal (WAL, synchronous=NORMAL):
+  // it survives a CRS process crash or restart, the last commits before an OS crash may be lost
+  { key: 'durability', flags: '--durability <level>', type: 'string', choices: ['full', 'normal'], help: 'SQLite commit durability: full syncs the WAL at every commit; normal survives a CRS crash or restart but not an OS crash or power loss (PostgreSQL: the server\'s synchronous_commit)', default: 'full' },
   ...COMMON,
 ];
 
@@ -81,7 +84,7 @@ export async function run(argv: string[]): Promise<number> {
     const metricsServer = metricsPort > 0 ? await serveMetrics(metrics, metricsPort, String(v.metricsHost)) : null;
     if (metricsServer) logger.info({ address: metricsServer.address }, 'metrics endpoint');
     if (which === 'crs') {
-      const store = await openStore(String(v.store));
+      const store = await openStore(String(v.store), { durability: v.durability === 'normal' ? 'normal' : 'full' });
       const crs = await CrsServer.start({ store, msKey, host: String(v.host), port: Number(v.port), tls: tlsOpts, limits, logger, metrics });
       process.stdout.write(`listening ${crs.address}\n`);
       stopper = async () => {

@@ -54,6 +54,8 @@ export interface LoadOptions {
   serverLimits: string[];
   /** node flags for spawned servers (profiling: --cpu-prof --cpu-prof-dir=DIR). */
   serverNodeFlags: string[];
+  /** `--durability` of a spawned CRS (default: its own default, full). */
+  serverDurability?: 'full' | 'normal';
   /** Running servers: a CRS to LOCATE MSs from, or the MS addresses themselves. */
   crs?: string;
   ms?: string[];
@@ -294,7 +296,7 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
       let pop: Population | null = null;
       say(`registering ${o.users} users with ${o.buddies} buddies...`);
       cluster = await spawnServers(
-        { ms: o.spawnMs, capacity: Math.max(1000, Math.ceil(o.users / o.spawnMs) + 100), limits: o.serverLimits, nodeFlags: o.serverNodeFlags },
+        { ms: o.spawnMs, capacity: Math.max(1000, Math.ceil(o.users / o.spawnMs) + 100), limits: o.serverLimits, nodeFlags: o.serverNodeFlags, durability: o.serverDurability },
         async (path) => {
           pop = await populateSqlite(path, { users: o.users, buddies: o.buddies, prefix: o.prefix });
         },

@@ -33,6 +33,8 @@ export interface SpawnOptions {
   cwd?: string;
   /** Log level of the servers (default warn). */
   logLevel?: string;
+  /** The CRS's `--durability` (default: the CRS's own default, full). */
+  durability?: 'full' | 'normal';
 }
 
 /** The spawned cluster. */
@@ -132,7 +134,7 @@ export async function spawnServers(opts: SpawnOptions, beforeCrs?: (storePath: s
     if (!keepDir) rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const crs = await startServer('crs', 'crs', ['--port', '0', '--store', storePath, '--metrics-port', String(await freePort()), ...common], dir, opts);
+    const crs = await startServer('crs', 'crs', ['--port', '0', '--store', storePath, ...(opts.durability ? ['--durability', opts.durability] : []), '--metrics-port', String(await freePort()), ...common], dir, opts);
     all.push(crs);
     const ms: ServerProcess[] = [];
     for (let i = 0; i < opts.ms; i++) {

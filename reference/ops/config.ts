@@ -14,6 +14,8 @@ export interface OptionDef {
   type: OptionType;
   help: string;
   default?: string | number | boolean;
+  /** For a string option: the only values accepted (anything else is a ConfigError). */
+  choices?: readonly string[];
 }
 
 /** The environment variable of an option: IMSP_ + the key in upper snake case (msKeyFile -> IMSP_MS_KEY_FILE). */
@@ -38,13 +40,16 @@ function coerce(def: OptionDef, raw: unknown, source: string): string | number |
     throw new ConfigError(`${source}: ${def.key} must be a boolean, got ${JSON.stringify(raw)}`);
   }
   if (typeof raw !== 'string' && typeof raw !== 'number') throw new ConfigError(`${source}: ${def.key} must be a string`);
+  if (def.choices && !def.choices.includes(String(raw))) {
+    throw new ConfigError(`${source}: ${def.key} must be one of ${def.choices.join(', ')}, got ${JSON.stringify(raw)}`);
+  }
   return String(raw);
 }
 
 /** Adds one commander option per definition (no commander defaults: precedence is resolved here). */
 export function addOptions(cmd: Command, defs: readonly OptionDef[]): Command {
   for (const d of defs) {
-    const help = `${d.help} [env ${envName(d.key)}]` + (d.default !== undefined ? ` (default: ${JSON.stringify(d.default)})` : '');
+    const help = `${d.help}` + (d.choices ? ` (${d.choices.join('|')})` : '') + ` [env ${envName(d.key)}]` + (d.default !== undefined ? ` (default: ${JSON.stringify(d.default)})` : '');
     cmd.addOption(new Option(d.flags, help));
   }
   cmd.addOption(new Option('--config <file>', 'JSON config file; keys are the camelCase option names, plus "limits" [env IMSP_CONFIG]'));

@@ -18,6 +18,7 @@ import { MsServer } from '../../reference/ms/ms.js';
 import { SqliteStore } from '../../reference/store/sqlite.js';
 import { registerUser } from '../../reference/store/register.js';
 import { ProtoClient, rawExchange } from '../helpers/proto-client.js';
+import { CRS_OPTIONS } from '../../reference/cli/servers.js';
 
 const DEFS: OptionDef[] = [
   { key: 'port', flags: '--port <port>', type: 'int', help: 'port', default: 7000 },
@@ -49,6 +50,18 @@ test('configuration: flags over IMSP_* environment over the config file over def
   writeFileSync(file, '{not json');
   assert.throws(() => resolveOptions(DEFS, { config: file }, {}), ConfigError);
   assert.throws(() => resolveOptions(DEFS, { limit: ['nonsense'] }, {}), /name=value/);
+});
+
+test('[PERSIST-4] imsp crs --durability: full by default, normal by flag, IMSP_DURABILITY or config file; anything else refused', (t) => {
+  assert.equal(resolveOptions(CRS_OPTIONS, {}, {}).values.durability, 'full');
+  assert.equal(resolveOptions(CRS_OPTIONS, { durability: 'normal' }, {}).values.durability, 'normal');
+  assert.equal(resolveOptions(CRS_OPTIONS, {}, { IMSP_DURABILITY: 'normal' }).values.durability, 'normal');
+  assert.equal(resolveOptions(CRS_OPTIONS, { durability: 'full' }, { IMSP_DURABILITY: 'normal' }).values.durability, 'full');
+  const file = join(tempDir(t), 'c.json');
+  writeFileSync(file, JSON.stringify({ durability: 'normal' }));
+  assert.equal(resolveOptions(CRS_OPTIONS, { config: file }, {}).values.durability, 'normal');
+  assert.throws(() => resolveOptions(CRS_OPTIONS, { durability: 'off' }, {}), /durability must be one of full, normal/);
+  assert.throws(() => resolveOptions(CRS_OPTIONS, {}, { IMSP_DURABILITY: 'FULL' }), ConfigError);
 });
 
 test('limits: registry defaults; only configurable limits within [min, max] may be overridden', () => {
@@ -132,7 +145,7 @@ test('imsp crs and imsp ms: start on port 0, print the address, serve a login, s
   const seed = await SqliteStore.open(dbPath);
   assert.ok((await registerUser(seed, 'olga', 'pw-olga', { log2N: 10 })).ok);
   await seed.close();
-  const crs = await startCli(['crs', '--port', '0', '--store', dbPath, '--ms-key-file', keyFile, '--log-level', 'warn'], t);
+  const crs = await startCli(['crs', '--port', '0', '--store', dbPath, '--durability', 'normal', '--ms-key-file', keyFile, '--log-level', 'warn'], t);
   const ms = await startCli(['ms', '--port', '0', '--crs', crs.address, '--ms-key-file', keyFile, '--ms-id', 'cli-ms', '--log-level', 'warn'], t);
   // LOCATE names the MS once it has enrolled; the client then logs in there.
   let located = '';
@@ -155,6 +168,8 @@ test('imsp crs --help prints the options; a missing MS key file is a usage error
   const out = execFileSync(process.execPath, [BIN, 'crs', '--help'], { encoding: 'utf8' });
   assert.match(out, /--ms-key-file/);
   assert.match(out, /IMSP_STORE/);
+  assert.match(out, /--durability <level>.*\(full\|normal\)/s);
+  assert.match(out, /IMSP_DURABILITY/);
   const r = spawn(process.execPath, [BIN, 'crs', '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   r.stderr!.on('data', (d: Buffer) => (err += d.toString()));

@@ -41,7 +41,7 @@ const MUTANTS: Mutant[] = [
     replace: 'const users: string[] = [];',
     test: MODEL,
     pattern: 'SQLite',
-    env: { IMSP_PROP_RUNS: '25' },
+    env: { IMSP_PROP_RUNS: '15' },
   },
   {
     inv: 'INV-3',
@@ -52,7 +52,7 @@ const MUTANTS: Mutant[] = [
     replace: "if (must(m, 'Status') === 'away') return;\n        c.status = must(m, 'Status');",
     test: MODEL,
     pattern: 'SQLite',
-    env: { IMSP_PROP_RUNS: '25' },
+    env: { IMSP_PROP_RUNS: '15' },
   },
   {
     inv: 'INV-4',
@@ -63,7 +63,7 @@ const MUTANTS: Mutant[] = [
     replace: 'pending: [] };',
     test: MODEL,
     pattern: 'SQLite',
-    env: { IMSP_PROP_RUNS: '25' },
+    env: { IMSP_PROP_RUNS: '15' },
   },
   {
     inv: 'INV-5',
@@ -74,7 +74,7 @@ const MUTANTS: Mutant[] = [
     replace: '',
     test: MODEL,
     pattern: 'SQLite',
-    env: { IMSP_PROP_RUNS: '40' },
+    env: { IMSP_PROP_RUNS: '20' },
   },
   {
     inv: 'INV-6',
@@ -85,7 +85,7 @@ const MUTANTS: Mutant[] = [
     replace: "if (!c || c.relation === 'blocked') return;\n        c.status",
     test: MODEL,
     pattern: 'SQLite',
-    env: { IMSP_PROP_RUNS: '25' },
+    env: { IMSP_PROP_RUNS: '15' },
   },
   {
     inv: 'INV-7',
@@ -96,7 +96,7 @@ const MUTANTS: Mutant[] = [
     replace: "this.q.resetUsers.run();\n      this.db.exec('DELETE FROM buddies');",
     test: MODEL,
     pattern: 'SQLite',
-    env: { IMSP_PROP_RUNS: '40' },
+    env: { IMSP_PROP_RUNS: '20' },
   },
   {
     inv: 'INV-8',
@@ -117,7 +117,7 @@ const MUTANTS: Mutant[] = [
     replace: '',
     test: MODEL,
     pattern: 'SQLite',
-    env: { IMSP_PROP_RUNS: '25' },
+    env: { IMSP_PROP_RUNS: '15' },
   },
 ];
 

@@ -380,7 +380,10 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     this.msConns.set(p.msId, conn);
     this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
     // [HB-9] PING an MS we sent nothing to for msHeartbeatInterval; [HB-4] is the sweeper's (store lease).
-    startHeartbeat(link, { interval: this.limits.msHeartbeatInterval, timeout: 0 });
+    // [HB-3] every message from the MS renews its lease, the answers to these PINGs too: an MS that
+    // answers our PINGs has sent something and so sends no PING of its own; without this its lease
+    // ran out while it was alive and talking, and every session on it ended.
+    startHeartbeat(link, { interval: this.limits.msHeartbeatInterval, timeout: 0, onAnswer: () => this.track(this.renew(conn)) });
     // [SEAL-1] the 200 is the first SEALED envelope CRS->MS; the MS seals from its next message on.
     link.enableSealing(enrollLinkKeys('crs', shared, this.msKey, auth));
     this.logger.info({ ms: conn.ref, listen: p.listen, capacity: p.capacity, replaced: r.replaced }, 'MS enrolled');

@@ -4,7 +4,7 @@
  * Timers are injectable; node:test's mock.timers also works with the defaults.
  * @module
  */
-import { ImspError, type RequestMessage } from '../../generated/index.js';
+import { ImspError, type Message, type RequestMessage } from '../../generated/index.js';
 import { linkError, type Link } from './link.js';
 
 /** Timer functions (defaults: the globals). */
@@ -26,6 +26,8 @@ export interface HeartbeatOptions {
   ping?: () => RequestMessage;
   /** Called when the peer timed out, before the link is closed. */
   onTimeout?: () => void;
+  /** Called with the peer's answer to one of our PINGs (e.g. to count it as a sign of life). */
+  onAnswer?: (answer: Message) => void;
 }
 
 /** A running heartbeat; stop() it (it also stops when the link closes). */
@@ -65,7 +67,7 @@ export function startHeartbeat(link: Link, opts: HeartbeatOptions): Heartbeat {
     if (opts.interval > 0 && now - link.lastSent >= opts.interval) {
       const ping: RequestMessage = opts.ping ? opts.ping() : { kind: 'request', method: 'PING', headers: [], body: Buffer.alloc(0) };
       // [HB-1] [HB-3] the answer (or its absence) does not matter: any octets received count.
-      link.request(ping).catch((e: unknown) => {
+      link.request(ping).then((answer) => opts.onAnswer?.(answer), (e: unknown) => {
         if (!(e instanceof ImspError)) throw e;
       });
     }

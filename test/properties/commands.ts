@@ -275,6 +275,23 @@ export class Relate implements Cmd {
   }
 }
 
+/** ADD then grant: two users become buddies (so that presence, sessions and blocks have buddies to act on). */
+export class Befriend implements Cmd {
+  constructor(readonly user: string, readonly other: string) {}
+  check(m: Readonly<Model>): boolean {
+    return m.isOnline(this.user) && m.isOnline(this.other) && this.user !== this.other;
+  }
+  async run(m: Model, w: World): Promise<void> {
+    const add = new Relate('add', this.user, this.other);
+    await add.run(m, w);
+    const grant = new Relate('grant', this.other, this.user);
+    if (grant.check(m)) await grant.run(m, w);
+  }
+  toString(): string {
+    return `befriend(${this.user}, ${this.other})`;
+  }
+}
+
 /** [P2P-3][INV-5][INV-6] A message reaches a buddy; anyone else refuses it and sees nothing. */
 export class Send implements Cmd {
   private static n = 0;
@@ -351,9 +368,10 @@ export function commandArbitraries(users: readonly string[], maxMs: number): Arr
     ...weighted(3, fc.tuple(user, ms).map(([u, i]) => new Login(u, i))),
     user.map((u) => new Logout(u)),
     user.map((u) => new Vanish(u)),
-    ...weighted(6, fc.tuple(rel, two).map(([op, [a, b]]) => new Relate(op, a, b))),
+    ...weighted(5, fc.tuple(rel, two).map(([op, [a, b]]) => new Relate(op, a, b))),
+    ...weighted(3, two.map(([a, b]) => new Befriend(a, b))),
     fc.tuple(user, fc.constantFrom<Status>('online', 'busy', 'away')).map(([u, s]) => new SetStatus(u, s)),
-    ...weighted(2, two.map(([a, b]) => new Send(a, b))),
+    ...weighted(3, two.map(([a, b]) => new Send(a, b))),
     ms.map((i) => new CrashMs(i)),
     fc.constant(new StartMs()),
     fc.constant(new RestartCrs()),

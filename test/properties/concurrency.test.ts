@@ -40,6 +40,10 @@ for (const store of stores) {
           for (const o of outcomes) assert.ok(['ok', 'ERR_LOCKED', 'ERR_ALREADY_ONLINE'].includes(o), `unexpected refusal ${o}`);
           const rec = await cluster.store.getUser('alice');
           assert.equal(rec?.state.kind, 'online');
+          // [LOCK-2] and once the winner is online, a later login anywhere is refused as already online.
+          const late = new ImspClient({ user: 'alice', password: 'pw-alice', ms: cluster.ms[msOrder[0]].address, limits: FAST_LIMITS });
+          clients.push(late);
+          assert.equal(await attempt(late.login()), 'ERR_ALREADY_ONLINE', 'a login while online must be refused');
         } finally {
           const winner = clients.find((c) => c.loggedIn);
           await winner?.logout();

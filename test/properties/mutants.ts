@@ -31,6 +31,7 @@ const MUTANTS: Mutant[] = [
     replace: '// [LOCK-1]',
     test: 'test/properties/concurrency.test.ts',
     pattern: 'concurrent logins',
+    env: { IMSP_PROP_RUNS: '4' },
   },
   {
     inv: 'INV-2',
@@ -131,15 +132,18 @@ let caught = 0;
 let total = 0;
 let broken = 0;
 
-function runTest(m: Mutant): { failed: boolean; stdout: string } {
+function runTest(m: Mutant): { failed: boolean; crashed: boolean; stdout: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-name-pattern=${m.pattern}`, m.test], {
     cwd: tree,
     env: { ...process.env, IMSP_SKIP_PG: '1', IMSP_PROP_SECONDS: '400', ...m.env },
     encoding: 'utf8',
     timeout: 600_000,
   });
-  const failedLine = /^# fail (\d+)/m.exec(r.stdout ?? '');
-  return { failed: r.status !== 0 && failedLine !== null && Number(failedLine[1]) > 0, stdout: r.stdout ?? '' };
+  const out = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
+  const count = (what: string): number => Number(new RegExp(`^# ${what} (\\d+)`, 'm').exec(out)?.[1] ?? -1);
+  // A run that did not report its tests (crashed, timed out) is neither a pass nor a catch.
+  if (count('pass') < 0 || count('fail') < 0 || count('pass') + count('fail') === 0) return { failed: false, crashed: true, stdout: out };
+  return { failed: r.status !== 0 && count('fail') > 0, crashed: false, stdout: out };
 }
 
 try {
@@ -148,7 +152,7 @@ try {
   for (const m of MUTANTS) if (!only || m.inv === only) baselines.set(`${m.test}|${m.pattern}|${JSON.stringify(m.env ?? {})}`, m);
   for (const m of baselines.values()) {
     const b = runTest(m);
-    if (b.failed) {
+    if (b.failed || b.crashed) {
       process.stdout.write(`baseline FAILS without any mutation: ${m.test} (${m.pattern}); fix that first\n${b.stdout.split('\n').filter((l) => !/^\s+(at |async |process\.)/.test(l)).join('\n').slice(0, 4000)}\n`);
       process.exitCode = 1;
       throw new Error('baseline fails');
@@ -169,10 +173,11 @@ try {
     const r = runTest(m);
     writeFileSync(path, original);
     const killed = r.failed && m.expect.test(r.stdout);
+    if (r.crashed) broken++;
     if (killed) caught++;
     const why = /error: \|-?\n\s+(.*)\n(?:\s+counterexample: (.*)\n)?(?:\s+error: (.*))?/.exec(r.stdout);
     const detail = why ? [why[3] ?? why[1], why[2]].filter(Boolean).join(' | ') : '';
-    process.stdout.write(`${m.inv}  ${killed ? 'caught  ' : r.failed ? 'FAILED FOR ANOTHER REASON' : 'SURVIVED'}  ${m.what}  (${Math.round((Date.now() - started) / 1000)} s)${detail ? `\n        ${detail.slice(0, 300)}` : ''}\n`);
+    process.stdout.write(`${m.inv}  ${killed ? 'caught  ' : r.crashed ? 'TEST RUN CRASHED' : r.failed ? 'FAILED FOR ANOTHER REASON' : 'SURVIVED'}  ${m.what}  (${Math.round((Date.now() - started) / 1000)} s)${detail ? `\n        ${detail.slice(0, 300)}` : ''}\n`);
   }
 } catch (e) {
   if (!(e instanceof Error && e.message === 'baseline fails')) throw e;

@@ -133,6 +133,30 @@ export class SilentSession implements Cmd {
   }
 }
 
+/** [INV-2][LOCK-3] A client stops after the challenge and keeps its connection: only the lock lease frees the record. */
+export class StallAfterChallenge implements Cmd {
+  constructor(readonly user: string, readonly ms: number) {}
+  check(m: Readonly<Model>): boolean {
+    return !m.isOnline(this.user) && m.msUp[this.ms] === true;
+  }
+  async run(m: Model, w: World): Promise<void> {
+    w.beginStep(this.toString());
+    const p = await ProtoClient.connect(w.cluster.ms[this.ms].address);
+    try {
+      const r = await p.login(this.user, m.passwords.get(this.user)!, { stopAfterChallenge: true });
+      assert.equal(r.challenge.status, 300, 'challenge');
+      p.socket.pause();
+      // The MS's handshakeTimeout (10 s) is longer than settle's bound: the lease (2 s) must end the lock.
+      await w.settle();
+    } finally {
+      p.destroy();
+    }
+  }
+  toString(): string {
+    return `stallAfterChallenge(${this.user}, ms${this.ms})`;
+  }
+}
+
 /** [INV-2][LOCK-3] The MS dies between granting the lock (challenge sent) and the proof. */
 export class KillMidLogin implements Cmd {
   constructor(readonly user: string, readonly ms: number) {}
@@ -376,6 +400,7 @@ export function commandArbitraries(users: readonly string[], maxMs: number): Arr
     fc.constant(new StartMs()),
     fc.constant(new RestartCrs()),
     fc.tuple(user, ms).map(([u, i]) => new KillMidLogin(u, i)),
+    fc.tuple(user, ms).map(([u, i]) => new StallAfterChallenge(u, i)),
     fc.tuple(user, ms).map(([u, i]) => new SilentSession(u, i)),
     user.map((u) => new Passwd(u)),
     fc.tuple(user, ms).map(([u, i]) => new WrongPassword(u, i)),

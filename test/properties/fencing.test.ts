@@ -145,3 +145,58 @@ for (const store of stores) {
     t.diagnostic(`${explored} stale-holder scenarios explored`);
   });
 }
+
+/**
+ * [INV-8][LOCK-6][LOCK-11] The stale holder keeps a live link: an MS whose lock lease ran out keeps
+ * answering the CRS and then tries every epoch-bound write with its old epoch while another MS holds
+ * the user's new session. Each try must be refused 410, and the new session must not change.
+ */
+for (const store of stores) {
+  test(`[INV-8][LOCK-6][LOCK-11] an MS holding an expired epoch is refused on a live link, whatever it tries (${store})`, { timeout: 120_000 }, async (t) => {
+    const { RawMs } = await import('../helpers/raw-ms.js');
+    const cluster = await startCluster({ ms: 0, store, limits: { ...FAST_LIMITS, lockLease: 300 }, users: ['dora'] });
+    t.after(() => cluster.dispose());
+    let explored = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom('ONLINE', 'STATUS', 'OFFLINE', 'UNLOCK', 'LIST', 'PROFILE'), { minLength: 1, maxLength: 4 }),
+        async (tries) => {
+          explored++;
+          const stale = await RawMs.connect(cluster.crsAddress);
+          const fresh = await RawMs.connect(cluster.crsAddress);
+          try {
+            assert.ok((await stale.enroll(cluster.msKey, { msId: `stale-${explored}` })).ok);
+            assert.ok((await fresh.enroll(cluster.msKey, { msId: `fresh-${explored}` })).ok);
+            const lock = await stale.request('LOCK', { User: 'dora' });
+            assert.equal(lock.status, 200);
+            const old = Number(lock.headers.find(([n]) => n === 'Epoch')![1]);
+            // The stale MS lets its lock lease run out (it stays enrolled: it answers the CRS's PINGs).
+            await until('the lock lease expired', async () => (await fresh.request('LOCK', { User: 'dora' })).status === 200);
+            const rec = (await cluster.store.getUser('dora'))!.state;
+            assert.ok(rec.kind === 'locked' && rec.epoch > old, 'the fresh MS holds a newer epoch');
+            const epoch = rec.kind === 'locked' ? rec.epoch : 0;
+            assert.equal((await fresh.request('ONLINE', { User: 'dora', Epoch: epoch, Address: '127.0.0.1:9', Status: 'online' })).status, 200);
+            for (const method of tries) {
+              const fields: Record<string, string | number> =
+                method === 'ONLINE' ? { User: 'dora', Epoch: old, Address: '127.0.0.1:8', Status: 'busy' }
+                : method === 'STATUS' ? { User: 'dora', Epoch: old, Status: 'busy' }
+                : method === 'PROFILE' ? { From: 'dora', Epoch: old, 'Full-name': 'Mallory' }
+                : { User: 'dora', Epoch: old };
+              const r = await stale.request(method, fields);
+              assert.equal(r.status, 410, `${method} with the stale epoch ${old} got ${r.status}`);
+            }
+            const after = (await cluster.store.getUser('dora'))!;
+            assert.ok(after.state.kind === 'online' && after.state.epoch === epoch && after.state.status === 'online' && after.state.address === '127.0.0.1:9', `the new session changed: ${JSON.stringify(after.state)}`);
+            assert.notEqual(after.profile.fullName, 'Mallory');
+            assert.equal((await fresh.request('OFFLINE', { User: 'dora', Epoch: epoch })).status, 200);
+          } finally {
+            stale.destroy();
+            fresh.destroy();
+          }
+        },
+      ),
+      { numRuns: 5, ...seedFromEnv() },
+    );
+    t.diagnostic(`${explored} stale-epoch sequences explored`);
+  });
+}

@@ -35,7 +35,7 @@ const MUTANTS: Mutant[] = [
   },
   {
     inv: 'INV-2',
-    expect: /store: u\d is locked/,
+    expect: /store: u\d is locked, model says offline/,
     what: 'locks are never released (UNLOCK ignored, leases never expire)',
     file: 'reference/store/sqlite.ts',
     find: 'const users = this.q.expiredLocks.all(now) as string[];',
@@ -101,13 +101,13 @@ const MUTANTS: Mutant[] = [
   },
   {
     inv: 'INV-8',
-    expect: /bob saw the stale session act|alice must stay online|the session is the new one|no stale status/,
+    expect: /with the stale epoch|the new session changed/,
     what: 'the CRS accepts STATUS without checking the epoch (a stale holder acts)',
     file: 'reference/store/sqlite.ts',
     find: "const bad = sessionStale(r, epoch, ms, 'online'); // [LOCK-6]\n      if (bad) return bad;",
     replace: "const bad = r.state === 'online' ? null : sessionStale(r, epoch, ms, 'online');\n      if (bad) return bad;",
     test: 'test/properties/fencing.test.ts',
-    pattern: 'frozen MS',
+    pattern: 'expired epoch',
   },
   {
     inv: 'INV-9',

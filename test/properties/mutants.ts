@@ -53,7 +53,7 @@ const MUTANTS: Mutant[] = [
     replace: "if (must(m, 'Status') === 'away') return;\n        c.status = must(m, 'Status');",
     test: MODEL,
     pattern: 'SQLite',
-    env: { IMSP_PROP_RUNS: '15' },
+    env: { IMSP_PROP_RUNS: '40' },
   },
   {
     inv: 'INV-4',
@@ -75,7 +75,7 @@ const MUTANTS: Mutant[] = [
     replace: '',
     test: MODEL,
     pattern: 'SQLite',
-    env: { IMSP_PROP_RUNS: '20' },
+    env: { IMSP_PROP_RUNS: '40' },
   },
   {
     inv: 'INV-6',
@@ -86,7 +86,7 @@ const MUTANTS: Mutant[] = [
     replace: "if (!c || c.relation === 'blocked') return;\n        c.status",
     test: MODEL,
     pattern: 'SQLite',
-    env: { IMSP_PROP_RUNS: '15' },
+    env: { IMSP_PROP_RUNS: '40' },
   },
   {
     inv: 'INV-7',
@@ -101,7 +101,7 @@ const MUTANTS: Mutant[] = [
   },
   {
     inv: 'INV-8',
-    expect: /with the stale epoch|the new session changed/,
+    expect: /with the stale epoch|the new session changed|Counterexample: \[\[.*"(STATUS|ONLINE|OFFLINE|UNLOCK|LIST|PROFILE)"/,
     what: 'the CRS accepts STATUS without checking the epoch (a stale holder acts)',
     file: 'reference/store/sqlite.ts',
     find: "const bad = sessionStale(r, epoch, ms, 'online'); // [LOCK-6]\n      if (bad) return bad;",

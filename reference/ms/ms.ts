@@ -31,6 +31,7 @@ import {
   decoyKey,
   decoySalt,
   SCRAM_MIN_ITERATIONS,
+  type LoginTranscript,
 } from '../crypto/scram.js';
 import { TokenBucket } from '../net/rate-limit.js';
 import { silentLogger } from '../ops/log.js';
@@ -78,16 +79,9 @@ interface Contact {
 
 type ConnState = 'idle' | 'locking' | 'challenged' | 'onlining' | 'active' | 'ended';
 
-interface LoginAttempt {
-  user: string;
-  cnonce: string;
-  nonce: string;
-  salt: string;
-  iterations: number;
-  eC: string;
-  eS: string;
+/** A login between LOGIN and the end of PROOF: the transcript the proof is bound to, and the MS's state. */
+interface LoginAttempt extends LoginTranscript {
   ePriv: Buffer;
-  address: string;
   status: 'online' | 'busy' | 'away';
   /** Absent for an unknown user: the fake challenge [AUTH-8]. */
   lock?: { epoch: number; storedKey: Buffer; serverKey: Buffer };
@@ -568,7 +562,7 @@ export class MsServer extends EventEmitter<MsEvents> {
   // PROOF (spec section 6.1-6.3 and 8.1 steps 4-6)
   private async proof(conn: ClientConn, m: RequestMessage): Promise<ResponseMessage> {
     const a = conn.attempt!;
-    const auth = loginAuthMessage({ user: a.user, cnonce: a.cnonce, nonce: a.nonce, salt: a.salt, iterations: a.iterations, eC: a.eC, eS: a.eS, address: a.address });
+    const auth = loginAuthMessage(a);
     let clientKey: Buffer | null = null;
     let shared: Buffer | null = null;
     try {

@@ -214,15 +214,15 @@ export class World {
     let last: string | null = await check();
     while (last !== null) {
       if (Date.now() > deadline) throw new Error(`not settled after ${ms} ms: ${last}\nmodel: ${this.model}`);
+      // Woken by any client or store event, or after 25 ms for changes no event announces (lease expiry).
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, 25);
-        function done(): void {
+        const done = (): void => {
           clearTimeout(timer);
-          wakers.delete(done);
+          this.wakers.delete(done);
           resolve();
-        }
-        const wakers = this.wakers;
-        wakers.add(done);
+        };
+        const timer = setTimeout(done, 25);
+        this.wakers.add(done);
       });
       last = await check();
     }

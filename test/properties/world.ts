@@ -213,6 +213,8 @@ export class World {
     const deadline = Date.now() + ms;
     let last: string | null = await check();
     while (last !== null) {
+      // A safety violation is never undone: fail at once instead of waiting out the bound.
+      if (this.violations.length) throw new Error(this.violations.join('\n'));
       if (Date.now() > deadline) throw new Error(`not settled after ${ms} ms: ${last}\nmodel: ${this.model}`);
       // Woken by any client or store event, or after 25 ms for changes no event announces (lease expiry).
       await new Promise<void>((resolve) => {

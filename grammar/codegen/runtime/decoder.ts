@@ -41,6 +41,8 @@ const COLON = 58;
 const SP = 32;
 const MAX_CL_DIGITS: number = LIMITS.maxContentLengthDigits;
 const EMPTY = Buffer.alloc(0);
+/** Line ends found by the fast path, shared by all decoders (grown to the largest maxHeaders + 1). */
+let lineEnds = new Int32Array(0);
 const NO_VIEW = new DataView(new ArrayBuffer(0));
 /** Lower-case "content-length", for a case-insensitive comparison with | 0x20. */
 const CL_NAME = Buffer.from('content-length', 'latin1');
@@ -114,15 +116,12 @@ export class Decoder {
   private reason = '';
   private headerList: Header[] = [];
   private contentLength = -1;
-  /** Line ends found by the fast path (reused). */
-  private lineEnds: Int32Array;
   /** A view of the octets last scanned by the fast path. */
   private view: DataView = NO_VIEW;
   private viewFor: Buffer | null = null;
 
   constructor(opts: DecoderOptions = {}) {
     this.limits = Object.freeze(resolveLimits(opts.limits));
-    this.lineEnds = new Int32Array(this.limits.maxHeaders + 1);
   }
 
   /** Octets consumed by completed messages so far (the stream offset of the next message). */
@@ -210,6 +209,8 @@ export class Decoder {
       this.storeLen = 0;
       if (left > 0) this.append(data.subarray(m, end));
     }
+    // An idle decoder holds no buffer: most links sit between messages most of the time.
+    if (this.storeLen === 0) this.store = EMPTY;
     return out;
   }
 
@@ -333,7 +334,10 @@ export class Decoder {
     const lim = this.limits;
     const stop = Math.min(end, m + lim.maxHeadSize);
     const maxLines = lim.maxHeaders + 1;
-    const ends = this.lineEnds;
+    // One scratch array for every decoder: fastHead runs to completion without yielding, and a
+    // per-decoder array (4 KiB at the default maxHeaders) was the largest object of an idle session.
+    if (lineEnds.length < maxLines) lineEnds = new Int32Array(maxLines);
+    const ends = lineEnds;
     let lines = 0;
     let lineStart = m;
     let i = m;

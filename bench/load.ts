@@ -10,7 +10,8 @@
 // a deployment on one disk would choose for throughput; `--durability full` measures the default.
 //
 // Runs (each bounded in count and time; the whole set is meant to stay within ~10 minutes):
-// 1. storm: 10,000 users with 50 buddies log in (2 MSs), then fan-out probes with all 10,000 online;
+// 1. storm: 10,000 users with 50 buddies log in (2 MSs, 100 in flight as in the anchors' runs), then
+//    fan-out probes with all 10,000 online;
 // 2. memory: ~15,000 sessions per MS (2 MSs, 30,000 users, 10 buddies), RSS per session;
 // 3. scale: as many concurrent sessions as the MS processes hold (aim 100,000: 6 MSs, 6 client
 //    workers, 5 loopback source addresses), bounded by --scale-seconds of logging in;
@@ -65,7 +66,8 @@ const storm = await phase('storm: 10,000 users x 50 buddies, then fan-out probes
   scenario: 'storm',
   users: quick ? 2000 : 10_000,
   buddies: 50,
-  concurrency: 200,
+  // 100 logins in flight: the scenario the ejabberd and Prosody figures of issue 8 were measured in.
+  concurrency: 100,
   spawnMs: 2,
   processes: 2,
   probes: 200,

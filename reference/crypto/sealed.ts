@@ -10,18 +10,26 @@ import { cryptoError } from './errors.js';
 
 /** The associated data of every SEALED envelope. */
 export const SEALED_AAD = 'imsp1 sealed';
+const SEALED_AAD_OCTETS = Buffer.from(SEALED_AAD, 'ascii');
+
+const TWO_32 = 2 ** 32;
 
 /** The 12-octet GCM iv of envelope `seq`: 4 zero octets, then seq as an unsigned 64-bit big-endian number. */
 export function sealedIv(seq: number): Buffer {
   if (!Number.isSafeInteger(seq) || seq < 0) throw cryptoError('ERR_REPLAY', `bad Seq ${seq}`);
   const iv = Buffer.alloc(12);
-  iv.writeBigUInt64BE(BigInt(seq), 4);
+  // seq < 2^53: the high 32 bits and the low 32 bits, each exact in a double (no BigInt per envelope)
+  iv.writeUInt32BE(Math.floor(seq / TWO_32), 4);
+  iv.writeUInt32BE(seq % TWO_32, 8);
   return iv;
 }
 
-/** Seals one inner message's wire octets as envelope `seq`. */
-export function sealEnvelope(key: Uint8Array, seq: number, inner: Uint8Array): Buffer {
-  return aeadSeal(key, sealedIv(seq), SEALED_AAD, inner);
+/**
+ * Seals one inner message's wire octets as envelope `seq`. With `headroom`, the body starts after
+ * that many octets left for the caller (the envelope's head), see aeadSeal.
+ */
+export function sealEnvelope(key: Uint8Array, seq: number, inner: Uint8Array, headroom = 0): Buffer {
+  return aeadSeal(key, sealedIv(seq), SEALED_AAD_OCTETS, inner, headroom);
 }
 
 /**
@@ -29,5 +37,5 @@ export function sealEnvelope(key: Uint8Array, seq: number, inner: Uint8Array): B
  * @throws CryptoError ERR_DECRYPT when it does not authenticate under this key and Seq
  */
 export function openEnvelope(key: Uint8Array, seq: number, body: Uint8Array): Buffer {
-  return aeadOpen(key, sealedIv(seq), SEALED_AAD, body);
+  return aeadOpen(key, sealedIv(seq), SEALED_AAD_OCTETS, body);
 }

@@ -21,7 +21,6 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import {
   Decoder,
-  decode,
   encode,
   errorResponse,
   header,
@@ -38,10 +37,11 @@ import {
   type Role,
   type WireLimits,
 } from '../../generated/index.js';
+import { TAG_LENGTH } from '../crypto/aead.js';
 import { openEnvelope, sealEnvelope } from '../crypto/sealed.js';
 import type { LinkKeys } from '../crypto/scram.js';
 import type { RateLimiter } from './rate-limit.js';
-import { linkRule, methodKind } from './registry.js';
+import { linkRule as registryRule, methodKind, type LinkRule } from './registry.js';
 
 /** Handles one request from the peer; returns its response (or, for INIT, the INIT-ACK or an error). */
 export type RequestHandler = (req: RequestMessage, link: Link) => Message | undefined | Promise<Message | undefined>;
@@ -134,6 +134,61 @@ function typedError(e: unknown): ImspError {
 function withTag(msg: Message, tag: string): Message {
   const headers: Header[] = [...msg.headers.filter(([n]) => n.toLowerCase() !== 'tag'), ['Tag', tag]];
   return { ...msg, headers };
+}
+
+/**
+ * The head of SEALED envelope `seq` with a body of `length` octets, as encode() writes it for
+ * { method: 'SEALED', headers: [['Seq', seq]], body } (Content-length appended after the headers).
+ */
+export function sealedHead(seq: number, length: number): string {
+  return `SEALED\r\nSeq: ${seq}\r\nContent-length: ${length}\r\n\r\n`;
+}
+
+/**
+ * registryRule, remembered per sender, receiver and method (looked up two or three times per
+ * message). Only methods the registry knows are remembered, so a peer's made-up names cannot grow it.
+ */
+const RULES = new Map<Role, Map<Role, Map<string, LinkRule | undefined>>>();
+function linkRule(method: string, from: Role, to: Role): LinkRule | undefined {
+  let byTo = RULES.get(from);
+  if (!byTo) RULES.set(from, (byTo = new Map()));
+  let byMethod = byTo.get(to);
+  if (!byMethod) byTo.set(to, (byMethod = new Map()));
+  const known = byMethod.get(method);
+  if (known !== undefined || byMethod.has(method)) return known;
+  const rule = registryRule(method, from, to);
+  if (methodKind(method) !== undefined) byMethod.set(method, rule);
+  return rule;
+}
+
+/**
+ * Decoders of the inner messages of SEALED envelopes, one per limits object (DEFAULT_LIMITS for
+ * none), shared by the links of the process: an inner message is decoded at once (push, then end),
+ * which leaves the decoder idle, so one decoder serves every envelope instead of a new Decoder (and
+ * its resolved limits and line table) per envelope. A decoder that failed is dropped.
+ */
+const INNER_DECODERS = new WeakMap<object, Decoder>();
+const DEFAULT_LIMITS = {};
+
+/** decode(plain, { limits }): the messages of one envelope's plaintext; errors as decode() reports them. */
+function decodeInner(plain: Buffer, limits: Partial<WireLimits> | undefined): Message[] {
+  const key = limits ?? DEFAULT_LIMITS;
+  let d = INNER_DECODERS.get(key);
+  if (!d) INNER_DECODERS.set(key, (d = new Decoder(limits ? { limits } : undefined)));
+  const at = d.offset;
+  try {
+    const out = d.push(plain);
+    d.end(); // a message cut short is ERR_TRUNCATED (or its partial line's error), as decode() says
+    return out;
+  } catch (e) {
+    INNER_DECODERS.delete(key);
+    if (!(e instanceof ImspError) || at === 0 || e.offset < 0) throw e;
+    // offsets within this plaintext, as decode(plain) gives them
+    const r = new ImspError(e.code, e.offset - at);
+    r.messageOffset = e.messageOffset;
+    r.messages = e.messages;
+    throw r;
+  }
 }
 
 /** The protocol version this implementation speaks (CONN-2). */
@@ -336,12 +391,11 @@ export class Link extends EventEmitter<LinkEvents> {
     let bytes = encode(msg);
     if (this.sendKey) {
       const seq = this.sendSeq++;
-      bytes = encode({
-        kind: 'request',
-        method: 'SEALED',
-        headers: [['Seq', String(seq)]],
-        body: sealEnvelope(this.sendKey, seq, bytes),
-      });
+      // The envelope's head is written straight into the octets in front of its body, exactly as
+      // encode() would frame { SEALED, Seq, body } (one inner message per envelope, spec 6.4).
+      const head = sealedHead(seq, bytes.length + TAG_LENGTH);
+      bytes = sealEnvelope(this.sendKey, seq, bytes, head.length);
+      bytes.write(head, 0, head.length, 'latin1');
     }
     if (!this.corked) {
       // Messages written in one turn of the event loop (pipelined answers, a burst of MSGs) leave in
@@ -550,7 +604,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.sealState = 'sealed';
     let inner: Message[];
     try {
-      inner = decode(plain, this.limits ? { limits: this.limits } : undefined);
+      inner = decodeInner(plain, this.limits);
     } catch (e) {
       this.fail(typedError(e), true);
       return undefined;

@@ -510,3 +510,51 @@ test('[STATE-5] a session method in clear before the handshake completed gets 42
   assert.equal((await closed)?.code, 'ERR_OUT_OF_STATE');
   assert.equal(handled, 0);
 });
+
+test('[SEAL-3] each envelope on the wire is exactly the encoding of { SEALED, Seq, body } and opens to one inner message', async (t) => {
+  const { encode, decode } = await import('../../generated/index.js');
+  const { openEnvelope } = await import('../../reference/crypto/index.js');
+  const [a, b] = duplexPair();
+  const wire: Buffer[] = [];
+  b.on('data', (c: Buffer) => wire.push(c));
+  const link = new Link(a, { local: 'client', remote: 'client' });
+  t.after(() => link.close());
+  link.enableSealing({ send: k(K1), receive: k(K2) }, { strict: true });
+  // bodies whose envelope Content-length crosses a digit boundary (16 + inner length)
+  const sent: Message[] = [0, 1, 60, 70, 1000].map((n) => request('MSG', { From: 'alice', To: 'bob', 'Content-type': 'text/plain' }, Buffer.alloc(n, 'z')));
+  sent.push(response(200));
+  for (const m of sent) link.notify(m);
+  await new Promise<void>((r) => setImmediate(r));
+  const octets = Buffer.concat(wire);
+  const envelopes = decode(octets);
+  assert.equal(envelopes.length, sent.length);
+  assert.deepEqual(Buffer.concat(envelopes.map((e) => encode(e))), octets);
+  envelopes.forEach((e, i) => {
+    assert.ok(e.kind === 'request' && e.method === 'SEALED');
+    assert.deepEqual(e.headers.map(([n]) => n), ['Seq', 'Content-length']);
+    assert.equal(header(e, 'Seq'), String(i));
+    assert.deepEqual(openEnvelope(K1, i, e.body), encode(sent[i]!));
+  });
+});
+
+test('[WIRE-14] a framing error inside an envelope reports its offset within the inner message, whatever other links decoded before', async (t) => {
+  const { sealEnvelope } = await import('../../reference/crypto/index.js');
+  const { encode, decode } = await import('../../generated/index.js');
+  const one = await sealedServer(t); // has opened an envelope already
+  const two = await sealedServer(t);
+  // a bare LF at octet 12 of the inner message
+  const bad = Buffer.from('PING\r\nTag: x\n\r\n');
+  assert.throws(() => decode(bad), (e: unknown) => e instanceof ImspError && e.code === 'ERR_BARE_LF' && e.offset === 12 && e.messageOffset === 12);
+  two.peer.write(encode(request('SEALED', { Seq: 1 }, sealEnvelope(K2, 1, bad))));
+  const reason = await two.closed;
+  assert.equal(reason?.code, 'ERR_BARE_LF');
+  assert.equal(reason?.offset, 12);
+  assert.equal(reason?.messageOffset, 12);
+  await two.peer.waitEnd();
+  assert.equal(header(two.peer.messages.at(-1)!, 'Offset'), '12');
+  // the other link still opens and answers envelopes (inner messages cut short are refused too)
+  one.peer.write(one.peer.bytes(ping(), true));
+  assert.equal((await one.peer.waitFor(2))[1]!.kind, 'response');
+  one.peer.write(encode(request('SEALED', { Seq: 2 }, sealEnvelope(K2, 2, Buffer.from('PING\r\nTag: x\r\n')))));
+  assert.equal((await one.closed)?.code, 'ERR_TRUNCATED');
+});

@@ -56,7 +56,8 @@ for (const store of stores) {
           }
         }
       }),
-      { numRuns: runs, ...seedFromEnv() },
+      // The report names the assertion that failed (fast-check 4 otherwise keeps it in `cause` only).
+      { numRuns: runs, includeErrorInReport: true, ...seedFromEnv() },
     );
     t.diagnostic(`${interleavings} interleavings explored`);
   });

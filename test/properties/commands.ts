@@ -45,7 +45,7 @@ export class Login implements Cmd {
       m.online.set(this.user, { ms: this.ms, status: 'online' });
       w.clients.set(this.user, client);
       // [ADD-3][INV-4] every unanswered, deliverable ADD is in the login bundle.
-      assert.deepEqual([...client.contacts.requests.keys()].sort(), m.deliverableRequests(this.user), `requests delivered to ${this.user} at login`);
+      assert.deepEqual([...client.contacts.requests.keys()].sort(), m.deliverableRequests(this.user), `[INV-4] requests delivered to ${this.user} at login`);
     }
     w.modelChanged();
     await w.settle();

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { Befriend, Logout, Relate, Send, SetStatus, Vanish, Login } from './commands.js';
+import { Befriend, Logout, Relate, RestartCrs, Send, SetStatus, Vanish, Login } from './commands.js';
 import type { Status } from './model.js';
 import { ClientError } from '../../reference/client/client.js';
 import { World } from './world.js';
@@ -40,6 +40,34 @@ test('[INV-3][PRESENCE-2] buddies see every presence state the other sets, in an
         for (const s of states) await new SetStatus('u0', s).run(w.model, w);
       });
     }),
+  );
+});
+
+test('[INV-4][ADD-2][ADD-3] an unanswered ADD is in its target\'s login bundle at every login until answered, whatever happens between', { timeout: 120_000 }, async () => {
+  await check(
+    fc.asyncProperty(
+      fc.boolean(),
+      fc.array(fc.constantFrom('restartCrs', 'senderLeaves', 'targetRelogin'), { maxLength: 3 }),
+      async (targetOnline, between) => {
+        await inWorld(async (w) => {
+          // Pushed at once (u1 online, 200) or stored (u1 offline, 202) [ADD-2]: either way it waits for an answer.
+          if (!targetOnline) await new Logout('u1').run(w.model, w);
+          await new Relate('add', 'u0', 'u1').run(w.model, w);
+          for (const b of between) {
+            if (b === 'restartCrs') await new RestartCrs().run(w.model, w);
+            else if (b === 'senderLeaves') {
+              if (w.model.isOnline('u0')) await new Logout('u0').run(w.model, w);
+            } else {
+              if (w.model.isOnline('u1')) await new Logout('u1').run(w.model, w);
+              await new Login('u1', 0).run(w.model, w);
+            }
+          }
+          // Login checks that the bundle carries exactly the model's deliverable ADDs: here u0's [INV-4].
+          if (w.model.isOnline('u1')) await new Logout('u1').run(w.model, w);
+          await new Login('u1', 1).run(w.model, w);
+        });
+      },
+    ),
   );
 });
 

@@ -188,7 +188,9 @@ try {
     if (r.crashed) broken++;
     if (killed) caught++;
     const why = /error: \|-?\n\s+(.*)\n(?:\s+counterexample: (.*)\n)?(?:\s+error: (.*))?/.exec(r.stdout);
-    const detail = why ? [why[3] ?? why[1], why[2]].filter(Boolean).join(' | ') : '';
+    // fast-check's includeErrorInReport puts the failed assertion on a 'Got ...' line.
+    const got = /^\s+Got (?:AssertionError \[ERR_ASSERTION\]: )?(.*)$/m.exec(r.stdout)?.[1];
+    const detail = got ?? (why ? [why[3] ?? why[1], why[2]].filter(Boolean).join(' | ') : '');
     process.stdout.write(`${m.inv}  ${killed ? 'caught  ' : r.crashed ? 'TEST RUN CRASHED' : r.failed ? 'FAILED FOR ANOTHER REASON' : 'SURVIVED'}  ${m.what}  (${Math.round((Date.now() - started) / 1000)} s)${detail ? `\n        ${detail.slice(0, 300)}` : ''}\n`);
   }
 } catch (e) {

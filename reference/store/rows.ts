@@ -104,11 +104,20 @@ export function byUser(a: { user: string }, b: { user: string }): number {
 /** A contact list from its parts: buddies (with presence), ADDs sent, users blocked. A blocked
  *  user shows as 'blocked' only, whatever else it is [BLOCK-3]. */
 export function mergeContacts(buddyPeers: PeerRow[], outgoing: string[], blockedList: string[]): ContactEntry[] {
-  const blocked = new Set(blockedList);
-  const out: ContactEntry[] = [];
-  for (const p of buddyPeers) if (!blocked.has(p.user)) out.push(buddyEntry(p));
-  for (const to of outgoing) if (!blocked.has(to)) out.push({ user: to, relation: 'pending', status: 'offline' });
-  for (const b of blocked) out.push({ user: b, relation: 'blocked', status: 'offline' });
+  return contactList(buddyPeers.map(buddyEntry), outgoing, blockedList);
+}
+
+/** The same from buddy entries already made (an array the result may reuse). */
+export function contactList(buddies: ContactEntry[], outgoing: string[], blockedList: string[]): ContactEntry[] {
+  let out = buddies;
+  if (blockedList.length > 0) {
+    const blocked = new Set(blockedList);
+    out = buddies.filter((e) => !blocked.has(e.user));
+    for (const to of outgoing) if (!blocked.has(to)) out.push({ user: to, relation: 'pending', status: 'offline' });
+    for (const b of blocked) out.push({ user: b, relation: 'blocked', status: 'offline' });
+  } else {
+    for (const to of outgoing) out.push({ user: to, relation: 'pending', status: 'offline' });
+  }
   return out.sort(byUser);
 }
 

@@ -42,6 +42,7 @@ import {
   type OpenStoreOptions,
   type PasswdResult,
   type PendingAdd,
+  type Presence,
   type Profile,
   type ProfileResult,
   type RegisterResult,
@@ -62,10 +63,15 @@ import {
   type Verifier,
   type Watcher,
 } from './store.js';
-import { buddyEntry, checkSearch, mergeContacts, msFromRow, searchPage, sessionStale, userFromRow, type MsRow, type PeerRow, type UserRow } from './rows.js';
+import { buddyEntry, checkSearch, contactList, msFromRow, searchPage, sessionStale, userFromRow, type MsRow, type PeerRow, type UserRow } from './rows.js';
+
+/** What goOnline reads of the users row. */
+type OnlineRow = Pick<UserRow, 'username' | 'epoch' | 'state' | 'ms_id' | 'ms_incarnation' | 'lease_expires_at' | 'public_key' | 'key_blob'>;
+/** A row of the buddyPeers statement (raw): user, visible (1: online and not blocking), status, address, public key. */
+type BuddyPeerRow = [string, number, string | null, string | null, string | null];
 
 /** Schema version kept in PRAGMA user_version. */
-export const SQLITE_SCHEMA_VERSION = 1;
+export const SQLITE_SCHEMA_VERSION = 2;
 
 const SCHEMA_V1 = `
 CREATE TABLE users (
@@ -121,6 +127,12 @@ CREATE TABLE ms (
 );
 `;
 
+/** Version 2: the presence of online users in one covering index, so that a contact list (the login
+ *  bundle, LIST) costs one lookup in a small index per buddy and reads no users row at all. */
+const SCHEMA_V2 = `
+CREATE INDEX users_online ON users (username, status, address, public_key) WHERE state = 'online';
+`;
+
 /** Open instances by resolved file path, so that the change feed reaches all of them. */
 const peers = new Map<string, Set<SqliteStore>>();
 
@@ -171,6 +183,9 @@ export class SqliteStore implements Store {
     const p = (sql: string) => this.db.prepare(sql);
     this.q = {
       user: p('SELECT * FROM users WHERE username = ?'),
+      // the login path reads only what it needs (the users row also holds the profile)
+      lockRow: p('SELECT state, lease_expires_at, salt, iterations, stored_key, server_key FROM users WHERE username = ?'),
+      onlineRow: p('SELECT username, epoch, state, ms_id, ms_incarnation, lease_expires_at, public_key, key_blob FROM users WHERE username = ?'),
       userState: p('SELECT username, epoch, state, ms_id, ms_incarnation, lease_expires_at, public_key, address, status FROM users WHERE username = ?'),
       exists: p('SELECT 1 FROM users WHERE username = ?').pluck(),
       insertUser: p(`INSERT OR IGNORE INTO users (username, salt, iterations, stored_key, server_key, public_key, key_blob, full_name, location, about, created_at)
@@ -216,9 +231,16 @@ export class SqliteStore implements Store {
       delBlock: p('DELETE FROM blocks WHERE owner = ? AND blocked = ?'),
       blockCount: p('SELECT count(*) FROM blocks WHERE owner = ?').pluck(),
       blockedBy: p('SELECT blocked FROM blocks WHERE owner = ? ORDER BY blocked').pluck(),
-      buddyPeers: p(`SELECT b.other AS user, u.state, u.status, u.address, u.public_key,
-                       EXISTS (SELECT 1 FROM blocks k WHERE k.owner = b.other AND k.blocked = b.owner) AS blocked_by_them
-                     FROM buddies b JOIN users u ON u.username = b.other WHERE b.owner = ? ORDER BY b.other`),
+      // One row per buddy, as an array [user, visible, status, address, public key]: visible (1) when
+      // the buddy is online and does not block the owner. Only online buddies are found in
+      // users_online (a small covering index), and only for them is the block asked. A LEFT JOIN,
+      // where a join on users would drop a buddy row naming no user: there is none, deleteUser
+      // removes the user's buddy rows in the same transaction.
+      buddyPeers: p(`SELECT b.other,
+                       CASE WHEN o.username IS NULL THEN 0 ELSE NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = b.other AND k.blocked = b.owner) END,
+                       o.status, o.address, o.public_key
+                     FROM buddies b LEFT JOIN users o INDEXED BY users_online ON o.username = b.other AND o.state = 'online'
+                     WHERE b.owner = ? ORDER BY b.other`).raw(),
       buddyPeer: p(`SELECT u.username AS user, u.state, u.status, u.address, u.public_key,
                       EXISTS (SELECT 1 FROM blocks k WHERE k.owner = u.username AND k.blocked = ?) AS blocked_by_them
                     FROM users u WHERE u.username = ?`),
@@ -244,9 +266,10 @@ export class SqliteStore implements Store {
     if (version > SQLITE_SCHEMA_VERSION) {
       throw new Error(`store: database schema version ${version} is newer than this program's (${SQLITE_SCHEMA_VERSION})`);
     }
-    if (version < 1) {
+    if (version < SQLITE_SCHEMA_VERSION) {
       this.db.transaction(() => {
-        this.db.exec(SCHEMA_V1);
+        if (version < 1) this.db.exec(SCHEMA_V1);
+        if (version < 2) this.db.exec(SCHEMA_V2);
         this.db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
       }).immediate();
     }
@@ -391,7 +414,7 @@ export class SqliteStore implements Store {
 
   async tryLock(username: string, ms: MsRef, now: number, leaseMs: number): Promise<LockResult> {
     return this.tx((): LockResult => {
-      const r = this.q.user.get(username) as UserRow | undefined;
+      const r = this.q.lockRow.get(username) as Pick<UserRow, 'state' | 'lease_expires_at' | 'salt' | 'iterations' | 'stored_key' | 'server_key'> | undefined;
       if (!r) return { ok: false, error: 'unknown' };
       const inc = this.q.msIncarnation.get(ms.msId, now) as number | undefined;
       if (inc !== ms.incarnation) return { ok: false, error: 'ms-unknown' };
@@ -427,7 +450,7 @@ export class SqliteStore implements Store {
   async goOnline(username: string, epoch: number, ms: MsRef, address: string, status: UserStatus, now: number): Promise<OnlineResult> {
     if (!isHostPort(address) || !isStatus(status)) return stale('state');
     return this.tx((): OnlineResult => {
-      const r = this.q.user.get(username) as UserRow | undefined;
+      const r = this.q.onlineRow.get(username) as OnlineRow | undefined;
       if (!r) return { ok: false, error: 'unknown' };
       if (r.epoch !== epoch) return stale('epoch'); // [LOCK-6]
       if (r.state !== 'locked') return stale('state');
@@ -440,7 +463,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  private bundle(r: UserRow, status: UserStatus): LoginBundle {
+  private bundle(r: OnlineRow, status: UserStatus): LoginBundle {
     return { keyBlob: r.key_blob, publicKey: r.public_key, status, contacts: this.contactsOf(r.username), pending: this.pendingOf(r.username) };
   }
 
@@ -751,7 +774,16 @@ export class SqliteStore implements Store {
   }
 
   private contactsOf(user: string): ContactEntry[] {
-    return mergeContacts(this.q.buddyPeers.all(user) as PeerRow[], this.q.outgoing.all(user) as string[], this.q.blockedBy.all(user) as string[]);
+    const buddies: ContactEntry[] = [];
+    for (const [other, visible, status, address, publicKey] of this.q.buddyPeers.all(user) as BuddyPeerRow[]) {
+      // the same entries as buddyEntry: a buddy who blocks `user` shows offline, without address or key [BLOCK-2]
+      buddies.push(
+        visible
+          ? { user: other, relation: 'buddy', status: (status ?? 'online') as Presence, address: address ?? '', publicKey: publicKey ?? '' }
+          : { user: other, relation: 'buddy', status: 'offline' },
+      );
+    }
+    return contactList(buddies, this.q.outgoing.all(user) as string[], this.q.blockedBy.all(user) as string[]);
   }
 
   private pendingOf(user: string): PendingAdd[] {

@@ -28,19 +28,55 @@ function linkOf(method: string, link: { from: Role; to: Role }): LinkRules | nul
   return m.links.find((l) => l.from === link.from && l.to === link.to) ?? null;
 }
 
-function check(msg: Message, required: readonly string[], optional: readonly string[], body: string): ImspError | null {
-  const allowed = new Set<string>([...required, ...optional, 'Content-length']);
-  const seen = new Set<HeaderName>();
-  for (const [n, v] of msg.headers) {
-    const lower = n.toLowerCase();
-    if (lower.startsWith('x-')) continue; // [HDR-6]
-    const canonical = HEADER_BY_LOWER.get(lower);
+/** One set of rules made ready for checking: the allowed headers as a set, built once. */
+interface Compiled {
+  readonly allowed: ReadonlySet<string>;
+  readonly required: readonly string[];
+  readonly body: string;
+}
+const COMPILED = new WeakMap<Rules, Compiled>();
+
+function compiled(r: Rules): Compiled {
+  let c = COMPILED.get(r);
+  if (c === undefined) {
+    c = { allowed: new Set<string>([...r.required, ...r.optional, 'Content-length']), required: r.required, body: r.body };
+    COMPILED.set(r, c);
+  }
+  return c;
+}
+
+/** The rules of an error response: the error response headers plus those listed for the status. */
+const ERROR_RULES: Rules = { required: ERROR_RESPONSE_HEADERS.required, optional: ERROR_RESPONSE_HEADERS.optional, body: 'none' };
+const ERROR_RULES_WITH = new WeakMap<Rules, Rules>();
+function errorRules(listed: Rules | undefined): Rules {
+  if (listed === undefined) return ERROR_RULES;
+  let r = ERROR_RULES_WITH.get(listed);
+  if (r === undefined) {
+    const er = ERROR_RESPONSE_HEADERS;
+    r = { required: [...er.required, ...listed.required], optional: [...er.optional, ...listed.optional], body: listed.body };
+    ERROR_RULES_WITH.set(listed, r);
+  }
+  return r;
+}
+
+/** Registered names as written in the registry (the usual spelling), before the case-insensitive map. */
+const HEADER_BY_NAME: ReadonlyMap<string, HeaderName> = new Map((Object.keys(HEADERS) as HeaderName[]).map((n) => [n, n]));
+
+function check(msg: Message, rules: Rules): ImspError | null {
+  const { allowed, required, body } = compiled(rules);
+  const hs = msg.headers;
+  // Headers seen so far, in order (a message has few: an array is cheaper than a set).
+  const seen: HeaderName[] = [];
+  for (let i = 0; i < hs.length; i++) {
+    const [n, v] = hs[i]!;
+    if ((n.charCodeAt(0) | 0x20) === 0x78 && n.charCodeAt(1) === 0x2d) continue; // [HDR-6] x- or X-
+    const canonical = HEADER_BY_NAME.get(n) ?? HEADER_BY_LOWER.get(n.toLowerCase());
     if (canonical === undefined || !allowed.has(canonical)) return new ImspError('ERR_HEADER_NOT_ALLOWED', -1, n); // [REG-4]
-    if (seen.has(canonical) && !HEADERS[canonical].repeatable) return new ImspError('ERR_DUPLICATE_HEADER', -1, n); // [REG-5]
-    seen.add(canonical);
+    if (seen.includes(canonical) && !HEADERS[canonical].repeatable) return new ImspError('ERR_DUPLICATE_HEADER', -1, n); // [REG-5]
+    seen.push(canonical);
     if (!HEADER_VALIDATORS[canonical](v)) return new ImspError('ERR_BAD_VALUE', -1, `${n}: ${JSON.stringify(v)}`); // [REG-6]
   }
-  for (const r of required) if (!seen.has(r as HeaderName)) return new ImspError('ERR_MISSING_HEADER', -1, r); // [REG-3]
+  for (const r of required) if (!seen.includes(r as HeaderName)) return new ImspError('ERR_MISSING_HEADER', -1, r); // [REG-3]
   if (body === 'none' && msg.body.length > 0) return new ImspError('ERR_UNEXPECTED_BODY', -1); // [REG-7]
   if (body === 'records') {
     let records;
@@ -74,7 +110,7 @@ export function validate(msg: Message, link: { from: Role; to: Role; sealed?: bo
   if (l === null) return new ImspError('ERR_METHOD_NOT_ALLOWED', -1, `${msg.method} ${link.from} -> ${link.to}`); // [REG-2]
   if (link.sealed === false && l.sealed) return new ImspError('ERR_METHOD_NOT_ALLOWED', -1, `${msg.method} must travel inside SEALED`); // [REG-2]
   if (link.sealed === true && msg.method === 'SEALED') return new ImspError('ERR_DECRYPT', -1, 'SEALED inside SEALED'); // [SEAL-6]
-  return check(msg, l.required, l.optional, l.body);
+  return check(msg, l);
 }
 
 /**
@@ -89,10 +125,7 @@ export function validateResponse(msg: ResponseMessage, method: string, link: { f
   if (l === undefined) return new ImspError('ERR_UNKNOWN_METHOD', -1, method);
   if (l === null) return new ImspError('ERR_METHOD_NOT_ALLOWED', -1, `${method} ${link.from} -> ${link.to}`);
   const listed = l.responses?.[String(msg.status)];
-  if (msg.status >= 400) {
-    const er = ERROR_RESPONSE_HEADERS;
-    return check(msg, [...er.required, ...(listed?.required ?? [])], [...er.optional, ...(listed?.optional ?? [])], listed?.body ?? 'none');
-  }
+  if (msg.status >= 400) return check(msg, errorRules(listed));
   if (!listed) return new ImspError('ERR_UNKNOWN_STATUS', -1, `${msg.status} is not an answer to ${method}`);
-  return check(msg, listed.required, listed.optional, listed.body);
+  return check(msg, listed);
 }

@@ -39,7 +39,7 @@ const MUTANTS: Mutant[] = [
   {
     inv: 'INV-2',
     expect: /store: u\d is locked, model says offline/,
-    what: 'locks are never released (UNLOCK ignored, leases never expire)',
+    what: 'expired lock leases are never swept (a lock outlives its lease)',
     file: 'reference/store/sqlite.ts',
     find: 'const users = this.q.expiredLocks.all(now) as string[];',
     replace: 'const users: string[] = [];',

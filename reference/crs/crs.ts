@@ -205,7 +205,7 @@ export class CrsServer extends EventEmitter<CrsEvents> {
         if (ms) {
           // [HB-4] renewed alongside, not before: the store checks the enrollment in every operation
           // anyway, and requests keep their arrival order into the store (the link overlaps handlers).
-          this.track(this.renew(ms));
+          this.renewSoon(ms);
           return this.perUser(get(m, 'User') ?? get(m, 'From'), () => this.handleMs(ms!, m));
         }
         if (role === 'client') {
@@ -257,7 +257,7 @@ export class CrsServer extends EventEmitter<CrsEvents> {
         }
       });
       link.on('notification', (m) => {
-        if (ms) this.track(this.renew(ms));
+        if (ms) this.renewSoon(ms);
         this.logger.debug({ method: m.method }, 'notification from MS ignored');
       });
       link.on('close', (reason) => {
@@ -390,6 +390,12 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     this.emit('enrolled', conn.ref);
     const response = ok(200, { 'Server-proof': b64(crsProof(this.msKey, auth)), Lease: this.limits.msLease, Heartbeat: this.limits.msHeartbeatInterval });
     return { response, conn };
+  }
+
+  /** [HB-4] renew on a message from the MS: decided here, so that the messages in between (most of
+   *  them) cost no promise. */
+  private renewSoon(ms: MsConn): void {
+    if (this.now() - ms.lastRenew >= this.limits.msLease / 10) this.track(this.renew(ms));
   }
 
   /** [HB-4] every message from an MS renews its lease (written at most every msLease/10). */
@@ -776,15 +782,26 @@ function fieldsOf(obj: Fields): Header[] {
   return out;
 }
 
-/** A contact record (spec section 4.8): User, Relation, Status, and Address/Public-key when visible. */
+/** A contact record (spec section 4.8): User, Relation, Status, and Address/Public-key when visible.
+ *  Built directly (a login bundle holds one per contact). */
 export function contactRecord(c: ContactEntry): Header[] {
   const status: Presence = c.status;
-  return fieldsOf({ User: c.user, Relation: c.relation, Status: status, Address: c.address, 'Public-key': c.publicKey });
+  const h: Header[] = [
+    ['User', c.user],
+    ['Relation', c.relation],
+    ['Status', status],
+  ];
+  if (c.address !== undefined) h.push(['Address', c.address]);
+  if (c.publicKey !== undefined) h.push(['Public-key', c.publicKey]);
+  return h;
 }
 
 /** An incoming-request record (spec section 4.8): From, Time. */
 export function pendingRecord(p: PendingAdd): Header[] {
-  return fieldsOf({ From: p.from, Time: p.time });
+  return [
+    ['From', p.from],
+    ['Time', String(p.time)],
+  ];
 }
 
 /** Closes a link after the response being returned now has been written. */

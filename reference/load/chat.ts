@@ -4,7 +4,7 @@
 // or count). Both log in through the MS for real so that each gets the other's Public-key from the
 // MS (login bundle or PRESENCE push), and open their own key blob with the password.
 import net from 'node:net';
-import { header, parseRecords, response, errorResponse, type RequestMessage } from '../../generated/index.js';
+import { header, parseRecords, response, errorResponse, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
 import { Link, linkError } from '../net/link.js';
 import { buildInit, buildInitAck, openInit, openInitAck, openKeyBlobAsync, NonceCache, type Identity } from '../crypto/index.js';
 import { LOAD_PASSWORD, type SharedCredentials } from './population.js';
@@ -65,6 +65,8 @@ export async function startResponder(user: string, creds: SharedCredentials, msA
   const nonces = new NonceCache(2 * MAX_CLOCK_SKEW);
   const links = new Set<Link>();
   let count = 0;
+  // One answer object for every MSG: the link only reads it (and copies it to echo a Tag).
+  const ok = response(200);
   server.on('connection', (socket) => {
     socket.on('error', () => undefined);
     let open = false;
@@ -74,12 +76,12 @@ export async function startResponder(user: string, creds: SharedCredentials, msA
       remote: 'client',
       handler: (m: RequestMessage, l: Link) => {
         if (open) {
-          if (m.method === 'PING') return response(200);
+          if (m.method === 'PING') return ok;
           if (m.method !== 'MSG') return errorResponse('ERR_METHOD_NOT_ALLOWED');
           // [MSG-2] the session's two users, sender first
           if (header(m, 'From') !== peer || header(m, 'To') !== user) return errorResponse(linkError('ERR_FORBIDDEN', 'MSG names another pair'));
           count++;
-          return response(200);
+          return ok;
         }
         if (m.method !== 'INIT') {
           l.notify(errorResponse(linkError('ERR_OUT_OF_STATE', `${m.method} before INIT`)));
@@ -174,44 +176,57 @@ export async function runInitiator(user: string, peer: string, creds: SharedCred
     link.enableSealing(keys, { strict: true });
     const handshakeMs = nowMs() - t0;
     const body = Buffer.alloc(opts.size, 'x');
-    const msg = (): RequestMessage => ({
+    // One MSG object for the whole run: the link only reads what it sends.
+    const msg: RequestMessage = {
       kind: 'request',
       method: 'MSG',
       headers: [['From', user], ['To', peer], ['Content-type', 'text/plain; charset=utf-8'], ['Content-length', String(body.length)]],
       body,
-    });
+    };
+    const count = (c: string): void => {
+      errors[c] = (errors[c] ?? 0) + 1;
+    };
     let sent = 0;
     let done = 0;
     const start = nowMs();
     const deadline = start + opts.durationMs;
     await new Promise<void>((resolve) => {
       let inFlight = 0;
-      let finished = false;
+      /** No more MSGs are sent (count, time or a closed link); resolve once the last is answered. */
+      let stopped = false;
+      // Refills the window to full when half of it is answered, so that MSGs leave in bursts.
       const pump = (): void => {
-        while (!finished && inFlight < opts.window && sent < opts.maxMessages && nowMs() < deadline && !link.isClosed) {
+        if (stopped) return;
+        if (sent >= opts.maxMessages || nowMs() >= deadline || link.isClosed) {
+          stopped = true;
+          if (inFlight === 0) resolve();
+          return;
+        }
+        const n = Math.min(opts.window - inFlight, opts.maxMessages - sent);
+        for (let i = 0; i < n; i++) {
           sent++;
           inFlight++;
-          link.request(msg()).then(
-            (res) => {
-              if (res.status === 200) done++;
-              else errors[header(res, 'Error-code') ?? String(res.status)] = (errors[header(res, 'Error-code') ?? String(res.status)] ?? 0) + 1;
-            },
-            (e: unknown) => {
-              const c = (e as { code?: string }).code ?? 'ERR_INTERNAL';
-              errors[c] = (errors[c] ?? 0) + 1;
-            },
-          ).finally(() => {
-            inFlight--;
-            if (inFlight === 0 && (sent >= opts.maxMessages || nowMs() >= deadline || link.isClosed)) {
-              finished = true;
-              resolve();
-            } else if (inFlight <= opts.window / 2) pump();
-          });
+          link.request(msg).then(answered, failed);
         }
         if (inFlight === 0) {
-          finished = true;
+          stopped = true; // a window of 0: nothing to wait for
           resolve();
         }
+      };
+      const after = (): void => {
+        inFlight--;
+        if (stopped) {
+          if (inFlight === 0) resolve();
+        } else if (inFlight <= opts.window / 2) pump();
+      };
+      const answered = (res: ResponseMessage): void => {
+        if (res.status === 200) done++;
+        else count(header(res, 'Error-code') ?? String(res.status));
+        after();
+      };
+      const failed = (e: unknown): void => {
+        count((e as { code?: string }).code ?? 'ERR_INTERNAL');
+        after();
       };
       pump();
     });

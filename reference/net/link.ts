@@ -109,9 +109,23 @@ interface Pending {
   tag: string | undefined;
   handshake: boolean;
   timedOut: boolean;
-  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Answered, rejected or timed out. */
+  settled: boolean;
+  /** The timer that watches it, shared with the requests sent in the same turn. */
+  batch: TimerBatch;
   resolve: (m: Message) => void;
   reject: (e: ImspError) => void;
+}
+
+/**
+ * One timer for the requests sent in one turn of the event loop with the same timeout (a pipelined
+ * burst sends hundreds): it fires when they all are due [CONN-5], and is cleared when the last is settled.
+ */
+interface TimerBatch {
+  ms: number;
+  open: number;
+  entries: Pending[];
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 const limit = (name: string): number => {
@@ -128,6 +142,10 @@ export function linkError(code: ErrorCode, detail?: string): ImspError {
 function typedError(e: unknown): ImspError {
   if (e instanceof ImspError) return e;
   return linkError('ERR_INTERNAL', e instanceof Error ? e.message : String(e));
+}
+
+function isThenable<T>(x: T | PromiseLike<T>): x is PromiseLike<T> {
+  return typeof x === 'object' && x !== null && typeof (x as { then?: unknown }).then === 'function';
 }
 
 /** Headers of `msg` without Content-length (encode sets it). */
@@ -352,19 +370,63 @@ export class Link extends EventEmitter<LinkEvents> {
     }
     const out = opts.tag !== undefined ? (withTag(msg, opts.tag) as RequestMessage) : msg;
     return new Promise<Message>((resolve, reject) => {
-      const p: Pending = { method: out.method, tag: header(out, 'Tag'), handshake, timedOut: false, timer: undefined, resolve, reject };
-      const ms = opts.timeout ?? this.requestTimeout;
-      p.timer = setTimeout(() => {
-        // The slot stays in the queue so that later responses still match in order.
-        p.timedOut = true;
-        p.timer = undefined;
-        const err = linkError('ERR_TIMEOUT', `no response to ${out.method} within ${ms} ms`);
-        reject(err); // [CONN-5]
-        if (this.closeOnRequestTimeout) this.close(err);
-      }, ms);
+      const batch = this.timerBatch(opts.timeout ?? this.requestTimeout);
+      const p: Pending = { method: out.method, tag: header(out, 'Tag'), handshake, timedOut: false, settled: false, batch, resolve, reject };
+      batch.entries.push(p);
+      batch.open += 1;
       this.pending.push(p);
       this.send(out);
     });
+  }
+
+  /** The timer batch of this turn for timeout `ms` (a new one, armed, when there is none yet). */
+  private timerBatch(ms: number): TimerBatch {
+    const current = this.batch;
+    if (current !== undefined && current.ms === ms) return current;
+    const b: TimerBatch = { ms, open: 0, entries: [], timer: undefined };
+    b.timer = setTimeout(() => this.expire(b), ms);
+    if (current === undefined) process.nextTick(this.endBatch);
+    this.batch = b;
+    return b;
+  }
+
+  private batch: TimerBatch | undefined;
+  /** Requests sent from the next turn on get a timer of their own. */
+  private readonly endBatch = (): void => {
+    this.batch = undefined;
+  };
+
+  /** The requests of `b` still unanswered are due [CONN-5]. */
+  private expire(b: TimerBatch): void {
+    b.timer = undefined;
+    if (this.batch === b) this.batch = undefined;
+    for (const p of b.entries) {
+      if (p.settled) continue;
+      // The slot stays in the queue so that later responses still match in order.
+      p.timedOut = true;
+      this.settle(p);
+      const err = linkError('ERR_TIMEOUT', `no response to ${p.method} within ${b.ms} ms`);
+      p.reject(err); // [CONN-5]
+      if (this.closeOnRequestTimeout) {
+        this.close(err); // rejects the others as the link closes
+        break;
+      }
+    }
+    b.entries.length = 0;
+  }
+
+  /** p is answered, rejected or timed out: its batch's timer is cleared with the last of them. */
+  private settle(p: Pending): void {
+    if (p.settled) return;
+    p.settled = true;
+    const b = p.batch;
+    b.open -= 1;
+    if (b.open === 0) {
+      if (b.timer !== undefined) clearTimeout(b.timer);
+      b.timer = undefined;
+      b.entries.length = 0;
+      if (this.batch === b) this.batch = undefined;
+    }
   }
 
   /**
@@ -476,8 +538,9 @@ export class Link extends EventEmitter<LinkEvents> {
   private rejectAll(): void {
     const err = this.closedError();
     for (const p of this.pending.splice(0)) {
-      if (p.timer) clearTimeout(p.timer);
-      if (!p.timedOut) p.reject(err);
+      if (p.timedOut) continue;
+      this.settle(p);
+      p.reject(err);
     }
   }
 
@@ -630,8 +693,8 @@ export class Link extends EventEmitter<LinkEvents> {
     if (head?.handshake && methodKind(msg.method) === 'handshake') {
       // The peer's handshake reply (INIT-ACK) answers our handshake request (INIT).
       this.pending.shift();
-      if (head.timer) clearTimeout(head.timer);
       if (head.timedOut) return;
+      this.settle(head);
       const err = validate(msg, { from: this.remote, to: this.local });
       if (err) {
         this.emit('protocolError', err, msg);
@@ -703,8 +766,8 @@ export class Link extends EventEmitter<LinkEvents> {
       this.emit('protocolError', linkError('ERR_OUT_OF_STATE', 'response to no request'), msg);
       return;
     }
-    if (p.timer) clearTimeout(p.timer);
     if (p.timedOut) return;
+    this.settle(p);
     const err = validateResponse(msg, p.method, { from: this.local, to: this.remote });
     if (err) {
       this.emit('protocolError', err, msg);
@@ -722,24 +785,48 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   /** Runs the handler on queued requests one at a time, in order (or overlapped, see concurrency). */
-  private async drainHandlers(): Promise<void> {
-    if (this.concurrency > 1) return this.drainPipelined();
+  private drainHandlers(): void {
+    if (this.concurrency > 1) {
+      void this.drainPipelined();
+      return;
+    }
     if (this.handlerBusy) return;
     this.handlerBusy = true;
     try {
       while (this.handlerQueue.length > 0 && !this.isClosed) {
         const job = this.handlerQueue.shift()!;
         this.updateFlow();
-        if ('req' in job) await this.handleOne(job.req);
-        else {
+        if ('req' in job) {
+          // A handler that answers at once is answered at once; one that returns a promise holds the
+          // queue until it settles (one at a time, in order) [CONN-9].
+          const wait = this.handleOne(job.req);
+          if (wait !== undefined) {
+            wait.then(this.resumeHandlers, this.handlersFailed);
+            return; // stays busy
+          }
+        } else {
           for (const m of job.answer) this.send(m);
           if (job.close) this.close(job.close);
         }
       }
-    } finally {
+    } catch (e) {
+      // not from a handler (handleOne catches those): e.g. a response that cannot be encoded
       this.handlerBusy = false;
+      void Promise.reject(e);
+      return;
     }
+    this.handlerBusy = false;
   }
+
+  private readonly resumeHandlers = (): void => {
+    this.handlerBusy = false;
+    this.drainHandlers();
+  };
+
+  private readonly handlersFailed = (e: unknown): void => {
+    this.handlerBusy = false;
+    void Promise.reject(e);
+  };
 
   /** Starts queued jobs while fewer than `concurrency` are in flight. */
   private fillPipeline(): void {
@@ -797,21 +884,42 @@ export class Link extends EventEmitter<LinkEvents> {
     };
   }
 
-  private async handleOne(req: RequestMessage): Promise<void> {
+  /**
+   * Runs the handler on one request and sends its answer: at once when the handler returns a message
+   * (or nothing), else when its promise settles (the returned promise, which never rejects).
+   */
+  private handleOne(req: RequestMessage): Promise<void> | undefined {
     const rule = linkRule(req.method, this.remote, this.local);
     if (rule && !rule.answered) {
       this.emit('notification', req);
-      return;
+      return undefined;
     }
-    const tag = header(req, 'Tag');
-    let res: Message | undefined;
+    let res: Message | undefined | Promise<Message | undefined>;
     try {
-      res = this.handler ? await this.handler(req, this) : errorResponse(linkError('ERR_UNAVAILABLE', 'no handler'));
+      res = this.handler ? this.handler(req, this) : errorResponse(linkError('ERR_UNAVAILABLE', 'no handler'));
     } catch (e) {
-      if (!(e instanceof ImspError)) this.emit('handlerError', e, req);
-      res = errorResponse(e instanceof ImspError ? e : linkError('ERR_INTERNAL'));
+      res = this.handlerFailure(e, req);
     }
+    if (isThenable(res)) {
+      return Promise.resolve(res).then(
+        (r) => this.answer(req, r),
+        (e: unknown) => this.answer(req, this.handlerFailure(e, req)),
+      );
+    }
+    this.answer(req, res);
+    return undefined;
+  }
+
+  /** The answer to a request whose handler threw `e`. */
+  private handlerFailure(e: unknown, req: RequestMessage): Message {
+    if (!(e instanceof ImspError)) this.emit('handlerError', e, req);
+    return errorResponse(e instanceof ImspError ? e : linkError('ERR_INTERNAL'));
+  }
+
+  /** Sends the handler's answer to `req`, echoing its Tag. */
+  private answer(req: RequestMessage, res: Message | undefined): void {
     if (res === undefined || this.isClosed) return;
+    const tag = header(req, 'Tag');
     if (tag !== undefined && res.kind === 'response' && header(res, 'Tag') === undefined) res = withTag(res, tag);
     this.send(res);
   }

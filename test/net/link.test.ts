@@ -558,3 +558,75 @@ test('[WIRE-14] a framing error inside an envelope reports its offset within the
   one.peer.write(encode(request('SEALED', { Seq: 2 }, sealEnvelope(K2, 2, Buffer.from('PING\r\nTag: x\r\n')))));
   assert.equal((await one.closed)?.code, 'ERR_TRUNCATED');
 });
+
+test('[CONN-5] requests sent in one turn share a timer and each times out with its own error; a later turn gets its own full timeout', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { link, peer } = linkAndRaw({ local: 'client', remote: 'crs', requestTimeout: 1000, closeOnRequestTimeout: false });
+  t.after(() => link.close());
+  const burst = ['a', 'b', 'c'].map((tag) => link.request(locate(tag)).catch((e: unknown) => e));
+  await new Promise<void>((r) => setImmediate(r)); // the next turn
+  mock.timers.tick(500);
+  const later = link.request(locate('d')).catch((e: unknown) => e);
+  let laterDone = false;
+  void later.then(() => { laterDone = true; });
+  mock.timers.tick(500);
+  for (const r of await Promise.all(burst)) {
+    assert.ok(code('ERR_TIMEOUT')(r));
+    assert.match((r as ImspError).message, /no response to LOCATE within 1000 ms/);
+  }
+  await new Promise<void>((r) => setImmediate(r));
+  assert.equal(laterDone, false, 'the request of the later turn is not due yet');
+  mock.timers.tick(499);
+  await new Promise<void>((r) => setImmediate(r));
+  assert.equal(laterDone, false);
+  mock.timers.tick(1);
+  assert.ok(code('ERR_TIMEOUT')(await later));
+  // the timed-out slots still match in order: the next request gets the fifth response
+  const next = link.request(locate('e'));
+  await peer.waitFor(5);
+  for (const tag of ['a', 'b', 'c', 'd', 'e']) peer.write(`200 OK\r\nServer: 127.0.0.1:1\r\nTag: ${tag}\r\n\r\n`);
+  assert.equal(header(await next, 'Tag'), 'e');
+});
+
+test('[CONN-5] a burst of requests arms one timer, cleared when the last is answered', async (t) => {
+  const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const { link, peer } = linkAndRaw({ local: 'client', remote: 'crs', requestTimeout: 60_000 });
+  t.after(() => link.close());
+  const before = timers();
+  const burst = ['a', 'b', 'c', 'd'].map((tag) => link.request(locate(tag)));
+  assert.equal(timers(), before + 1);
+  await peer.waitFor(4);
+  peer.write(['a', 'b', 'c'].map((tag) => `200 OK\r\nServer: 127.0.0.1:1\r\nTag: ${tag}\r\n\r\n`).join(''));
+  await Promise.all(burst.slice(0, 3));
+  assert.equal(timers(), before + 1, 'one request still waits');
+  peer.write('200 OK\r\nServer: 127.0.0.1:1\r\nTag: d\r\n\r\n');
+  await burst[3];
+  assert.equal(timers(), before);
+});
+
+test('[CONN-9] handlers that answer at once and handlers that return a promise are answered in arrival order, one at a time', async (t) => {
+  const order: string[] = [];
+  const { link, peer } = linkAndRaw({
+    local: 'crs', remote: 'client',
+    handler: (req) => {
+      const tag = header(req, 'Tag')!;
+      order.push(`start ${tag}`);
+      if (tag === 'b' || tag === 'd') {
+        return new Promise((r) => setImmediate(() => {
+          order.push(`end ${tag}`);
+          r(response(200, { Server: '127.0.0.1:1' }));
+        }));
+      }
+      if (tag === 'c') throw new Error('boom'); // answered 500, the queue goes on
+      order.push(`end ${tag}`);
+      return response(200, { Server: '127.0.0.1:1' });
+    },
+  });
+  t.after(() => link.close());
+  peer.write(Buffer.concat(['a', 'b', 'c', 'd', 'e'].map((x) => peer.bytes(locate(x)))));
+  const ms: Message[] = await peer.waitFor(5);
+  assert.deepEqual(ms.map((m) => header(m, 'Tag')), ['a', 'b', 'c', 'd', 'e']);
+  assert.deepEqual(ms.map((m) => (m.kind === 'response' ? m.status : 0)), [200, 200, 500, 200, 200]);
+  assert.deepEqual(order, ['start a', 'end a', 'start b', 'end b', 'start c', 'start d', 'end d', 'start e', 'end e']);
+});

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { header, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
 import { Link } from '../net/link.js';
-import { b64, unb64, clientProof, generateKeyShare, loginAuthMessage, loginLinkKeys, makeNonce, verifyServerProof, x25519 } from '../crypto/index.js';
+import { b64, unb64, clientProof, generateEphemeralKey, loginAuthMessage, loginLinkKeys, makeNonce, verifyServerProof, x25519 } from '../crypto/index.js';
 import { req } from '../ops/proto.js';
 import type { SharedCredentials } from './population.js';
 
@@ -107,7 +107,7 @@ export class SimClient {
       }
     });
     try {
-      const share = generateKeyShare();
+      const share = generateEphemeralKey();
       const cnonce = makeNonce();
       const eC = b64(share.publicKey);
       const address = opts.address ?? '127.0.0.1:7200';

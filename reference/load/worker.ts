@@ -199,11 +199,33 @@ if (process.send && process.argv.includes('--imsp-load-worker')) {
     if (process.connected) process.send!(m);
   };
   const core = new WorkerCore((p) => send({ progress: p }));
+  // Profiling a worker (node refuses --cpu-prof in NODE_OPTIONS, and the coordinator's own profiling
+  // flags are not passed on): IMSP_LOAD_WORKER_CPU_PROF=DIR writes DIR/worker-<pid>.cpuprofile at shutdown.
+  const profDir = process.env['IMSP_LOAD_WORKER_CPU_PROF'];
+  const profiler = profDir ? startProfiler(profDir).catch(() => null) : Promise.resolve(null);
   process.on('message', (m: { id: number; cmd: WorkerCommand }) => {
-    void core.handle(m.cmd).then((reply) => {
+    void core.handle(m.cmd).then(async (reply) => {
+      const stop = m.cmd.op === 'shutdown' ? await profiler : null;
+      if (stop) await stop().catch(() => undefined);
       send({ id: m.id, reply });
       if (m.cmd.op === 'shutdown') setImmediate(() => process.disconnect());
     });
   });
   process.on('disconnect', () => process.exit(0));
+}
+
+/** Starts the V8 CPU profiler in this process; the returned function stops it and writes the profile into `dir`. */
+async function startProfiler(dir: string): Promise<() => Promise<void>> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFile, mkdir } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    await mkdir(dir, { recursive: true });
+    await writeFile(`${dir}/worker-${process.pid}.cpuprofile`, JSON.stringify(profile));
+    session.disconnect();
+  };
 }

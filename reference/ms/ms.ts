@@ -9,14 +9,13 @@
 // from the session and the lock epoch as fencing token, and forwards the CRS's pushes.
 import net from 'node:net';
 import tls from 'node:tls';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Header, RequestMessage, ResponseMessage, ErrorCode } from '../../generated/index.js';
-import { parseRecords } from '../../generated/index.js';
 import { b64, unb64 } from '../crypto/b64.js';
-import { generateKeyShare, x25519 } from '../crypto/keys.js';
+import { generateEphemeralKey, x25519 } from '../crypto/keys.js';
 import {
   enrollAuthMessage,
   msProof,
@@ -71,17 +70,19 @@ export interface MsOptions {
   reconnectDelay?: number;
 }
 
-/** One entry of a session's contact list, as the MS keeps it to filter pushes. */
-interface Contact {
-  relation: 'buddy' | 'pending' | 'blocked';
-  status: string;
-}
+/**
+ * One entry of a session's contact list, as the MS keeps it to filter pushes: the relation only (the
+ * MS forwards a PRESENCE by relation [PRESENCE-4] and never reads a contact's status; one string per
+ * contact, no object, keeps the per-session memory down).
+ */
+type Relation = 'buddy' | 'pending' | 'blocked';
 
 type ConnState = 'idle' | 'locking' | 'challenged' | 'onlining' | 'active' | 'ended';
 
 /** A login between LOGIN and the end of PROOF: the transcript the proof is bound to, and the MS's state. */
 interface LoginAttempt extends LoginTranscript {
-  ePriv: Buffer;
+  /** The MS's ephemeral X25519 key of this login (kept as a KeyObject, never exported). */
+  ePriv: KeyObject;
   status: 'online' | 'busy' | 'away';
   /** Absent for an unknown user: the fake challenge [AUTH-8]. */
   lock?: { epoch: number; storedKey: Buffer; serverKey: Buffer };
@@ -94,7 +95,7 @@ interface Session {
   address: string;
   status: string;
   conn: ClientConn;
-  contacts: Map<string, Contact>;
+  contacts: Map<string, Relation>;
   lastSeen: number;
 }
 
@@ -144,6 +145,15 @@ export class MsServer extends EventEmitter<MsEvents> {
   private readonly sessions = new Map<string, Session>();
   /** user -> local sessions whose contact list holds that user (any relation): who may watch it. */
   private readonly watchIndex = new Map<string, Set<Session>>();
+  /**
+   * Connections whose ONLINE is in flight (state 'onlining', no session yet): an untargeted PRESENCE is
+   * buffered for each (the contact list is not known yet), a targeted push for the one of its user.
+   * Kept apart from `conns` so that a push does not scan every connection.
+   */
+  private readonly onlining = new Set<ClientConn>();
+  /** The last push from the CRS and what the MS forwards of it to any local target (built once). */
+  private fwdOf: RequestMessage | null = null;
+  private fwd: RequestMessage | null = null;
   /** Users with a login in progress at this MS (between LOGIN and the end of ONLINE). */
   private readonly loggingIn = new Set<string>();
   private readonly failedByUser: FailureWindow;
@@ -258,7 +268,7 @@ export class MsServer extends EventEmitter<MsEvents> {
   }
 
   private async enroll(link: Link): Promise<void> {
-    const share = generateKeyShare();
+    const share = generateEphemeralKey();
     const mnonce = makeNonce();
     const eM = b64(share.publicKey);
     const listen = this.opts.advertise ?? this.listenAddr;
@@ -357,60 +367,79 @@ export class MsServer extends EventEmitter<MsEvents> {
     if (to !== undefined) {
       const s = this.sessions.get(to);
       if (s) return [s.conn];
-      const pendingConn = [...this.conns].find((c) => c.state === 'onlining' && c.attempt?.user === to);
-      return pendingConn ? [pendingConn] : [];
+      for (const c of this.onlining) if (c.attempt?.user === to) return [c];
+      return [];
     }
     // An untargeted PRESENCE: the local sessions that list the user, and logins in flight.
     if (m.method !== 'PRESENCE') return [];
     const out: ClientConn[] = [];
     for (const s of this.watchIndex.get(must(m, 'User')) ?? []) out.push(s.conn);
-    for (const c of this.conns) if (c.buffered !== null && c.session === null) out.push(c);
+    for (const c of this.onlining) out.push(c);
     return out;
   }
 
   private onPush(m: RequestMessage): void {
+    let sent = 0;
     for (const c of this.targetsOf(m)) {
       if (c.buffered) {
         // ONLINE is in flight, or its 200 is not written yet: keep the order bundle -> pushes.
         c.buffered.push(m);
         continue;
       }
-      if (c.session) this.deliver(c.session, m);
+      if (c.session && this.deliver(c.session, m)) sent++;
     }
+    if (sent > 0) this.metrics.pushes.inc({ method: m.method }, sent);
   }
 
-  /** Applies one push to a session's contact list and forwards what the client may see. */
-  private deliver(s: Session, m: RequestMessage): void {
-    const send = (msg: RequestMessage): void => {
-      this.metrics.pushes.inc({ method: msg.method });
-      s.conn.link.notify(msg);
-    };
+  /** What the MS forwards of push `m` to a client that may see it (the same for every local target). */
+  private forwarded(m: RequestMessage): RequestMessage {
+    if (this.fwdOf === m && this.fwd) return this.fwd;
+    let f: RequestMessage;
+    switch (m.method) {
+      case 'PRESENCE':
+        f = req('PRESENCE', pick(m, ['User', 'Status', 'Address', 'Public-key']));
+        break;
+      case 'CONTACT':
+        f = req('CONTACT', pick(m, ['User', 'Relation', 'Status', 'Address', 'Public-key']));
+        break;
+      case 'ADD':
+        f = req('ADD', pick(m, ['From', 'Time']));
+        break;
+      default:
+        f = req('ANSWER', pick(m, ['From', 'Decision']));
+    }
+    this.fwdOf = m;
+    this.fwd = f;
+    return f;
+  }
+
+  /**
+   * Applies one push to a session's contact list and forwards what the client may see.
+   * @returns whether a message was sent to the client (the caller counts pushes in the metrics)
+   */
+  private deliver(s: Session, m: RequestMessage): boolean {
     switch (m.method) {
       case 'PRESENCE': {
-        const user = must(m, 'User');
-        const c = s.contacts.get(user);
         // [PRESENCE-4] only to a client that has the user as a buddy (not pending, not blocked by it).
-        if (!c || c.relation !== 'buddy') return;
-        c.status = must(m, 'Status');
-        send(req('PRESENCE', pick(m, ['User', 'Status', 'Address', 'Public-key'])));
-        return;
+        if (s.contacts.get(must(m, 'User')) !== 'buddy') return false;
+        break;
       }
       case 'CONTACT': {
         const user = must(m, 'User');
         const relation = must(m, 'Relation');
         // [CONTACT-1] applied to the MS's copy before it is forwarded (and before later PRESENCE).
         if (relation === 'none') this.unsetContact(s, user);
-        else this.setContact(s, user, { relation: relation as Contact['relation'], status: must(m, 'Status') });
-        send(req('CONTACT', pick(m, ['User', 'Relation', 'Status', 'Address', 'Public-key'])));
-        return;
+        else if (relation === 'buddy' || relation === 'pending' || relation === 'blocked') this.setContact(s, user, relation);
+        break;
       }
       case 'ADD':
-        send(req('ADD', pick(m, ['From', 'Time'])));
-        return;
       case 'ANSWER':
-        send(req('ANSWER', pick(m, ['From', 'Decision'])));
-        return;
+        break;
+      default:
+        return false;
     }
+    s.conn.link.notify(this.forwarded(m));
+    return true;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -451,6 +480,7 @@ export class MsServer extends EventEmitter<MsEvents> {
 
   private onClientClosed(conn: ClientConn): void {
     this.conns.delete(conn);
+    this.onlining.delete(conn);
     const prev = conn.state;
     conn.state = 'ended';
     if (prev === 'challenged' && conn.attempt?.lock) {
@@ -529,7 +559,7 @@ export class MsServer extends EventEmitter<MsEvents> {
       if (r.status === 200) void this.crsRequest(req('UNLOCK', { User: user, Epoch: must(r, 'Epoch') }));
       return fail('ERR_SESSION_ENDED');
     }
-    const share = generateKeyShare();
+    const share = generateEphemeralKey();
     const base = { user, cnonce: must(m, 'Nonce'), eC: must(m, 'Key-share'), address: must(m, 'Address'), status: statusH, ePriv: share.privateKey, eS: b64(share.publicKey) } as const;
     let attempt: LoginAttempt;
     if (r.status === 200) {
@@ -585,7 +615,10 @@ export class MsServer extends EventEmitter<MsEvents> {
     }
     conn.state = 'onlining';
     conn.buffered = [];
+    this.onlining.add(conn);
     const r = await this.crsRequest(req('ONLINE', { User: a.user, Epoch: a.lock.epoch, Address: a.address, Status: a.status }));
+    // From here on (synchronously) the connection has a session or is ended: pushes find it by its session.
+    this.onlining.delete(conn);
     this.loggingIn.delete(a.user);
     if (r.status !== 200) {
       conn.state = 'ended';
@@ -604,11 +637,8 @@ export class MsServer extends EventEmitter<MsEvents> {
     }
     const session: Session = { id: b64(randomBytes(16)), // [LOGIN-11]
        user: a.user, epoch: a.lock.epoch, address: a.address, status: a.status, conn, contacts: new Map(), lastSeen: this.now() };
-    for (const rec of parseRecords(r.body)) {
-      const h = (n: string): string | undefined => rec.find(([k]) => k.toLowerCase() === n.toLowerCase())?.[1];
-      const user = h('User');
-      const relation = h('Relation');
-      if (user && (relation === 'buddy' || relation === 'pending' || relation === 'blocked')) this.setContact(session, user, { relation, status: h('Status') ?? 'offline' });
+    for (const [user, relation] of bundleContacts(r.body)) {
+      if (user && (relation === 'buddy' || relation === 'pending' || relation === 'blocked')) this.setContact(session, user, relation);
     }
     conn.session = session;
     conn.state = 'active';
@@ -626,7 +656,9 @@ export class MsServer extends EventEmitter<MsEvents> {
     setImmediate(() => {
       const buffered = conn.buffered ?? [];
       conn.buffered = null;
-      if (conn.session === session && this.sessions.get(session.user) === session) for (const p of buffered) this.deliver(session, p);
+      if (conn.session === session && this.sessions.get(session.user) === session) {
+        for (const p of buffered) if (this.deliver(session, p)) this.metrics.pushes.inc({ method: p.method });
+      }
     });
     this.logger.info({ user: a.user, epoch: a.lock.epoch }, 'login');
     this.emit('login', a.user);
@@ -729,8 +761,8 @@ export class MsServer extends EventEmitter<MsEvents> {
     this.emit('logout', s.user, code);
   }
 
-  private setContact(s: Session, user: string, c: Contact): void {
-    s.contacts.set(user, c);
+  private setContact(s: Session, user: string, relation: Relation): void {
+    s.contacts.set(user, relation);
     let set = this.watchIndex.get(user);
     if (!set) this.watchIndex.set(user, (set = new Set()));
     set.add(s);
@@ -845,6 +877,61 @@ export class MsServer extends EventEmitter<MsEvents> {
     this.enrolledFlag = false;
     this.stopped = true;
   }
+}
+
+const CR = 13;
+const LF = 10;
+const COLON = 58;
+
+/** Whether body[at..at+lower.length) is the ASCII letters of `lower` in any case (header names are case-insensitive). */
+function nameIs(body: Buffer, at: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) if ((body[at + i]! | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+/** The value of a header line body[from..end) after its colon, without the surrounding spaces and tabs. */
+function lineValue(body: Buffer, from: number, end: number): string {
+  while (from < end && (body[from] === 32 || body[from] === 9)) from++;
+  while (end > from && (body[end - 1] === 32 || body[end - 1] === 9)) end--;
+  return body.toString('latin1', from, end);
+}
+
+/**
+ * [User, Relation] of each record of a login bundle (application/imsp-records, spec 4.3), the first
+ * of each per record, undefined when absent. The body is the CRS's ONLINE response, which the Link has
+ * already validated in full (registry validation of a records body parses it, [REC-2]): this only picks
+ * the two fields the MS keeps, without making strings of the others (Status, Address, Public-key), and
+ * gives what parseRecords would for a valid body (test/reference/ms-push.test.ts checks both agree).
+ */
+export function bundleContacts(body: Buffer): Array<[user: string | undefined, relation: string | undefined]> {
+  const out: Array<[string | undefined, string | undefined]> = [];
+  let user: string | undefined;
+  let relation: string | undefined;
+  let fields = 0;
+  let pos = 0;
+  const len = body.length;
+  while (pos < len) {
+    const lf = body.indexOf(LF, pos);
+    const next = lf === -1 ? len : lf + 1;
+    const end = lf === -1 ? len : lf > pos && body[lf - 1] === CR ? lf - 1 : lf;
+    if (end === pos) {
+      // the empty line between two records
+      if (fields > 0) out.push([user, relation]);
+      user = relation = undefined;
+      fields = 0;
+    } else {
+      fields++;
+      const colon = body.indexOf(COLON, pos);
+      if (colon !== -1 && colon < end) {
+        const n = colon - pos;
+        if (n === 4 && user === undefined && nameIs(body, pos, 'user')) user = lineValue(body, colon + 1, end);
+        else if (n === 8 && relation === undefined && nameIs(body, pos, 'relation')) relation = lineValue(body, colon + 1, end);
+      }
+    }
+    pos = next;
+  }
+  if (fields > 0) out.push([user, relation]);
+  return out;
 }
 
 function pick(m: RequestMessage | ResponseMessage, names: string[]): Fields {

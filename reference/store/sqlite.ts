@@ -71,7 +71,7 @@ type OnlineRow = Pick<UserRow, 'username' | 'epoch' | 'state' | 'ms_id' | 'ms_in
 type BuddyPeerRow = [string, number, string | null, string | null, string | null];
 
 /** Schema version kept in PRAGMA user_version. */
-export const SQLITE_SCHEMA_VERSION = 2;
+export const SQLITE_SCHEMA_VERSION = 3;
 
 const SCHEMA_V1 = `
 CREATE TABLE users (
@@ -131,6 +131,14 @@ CREATE TABLE ms (
  *  bundle, LIST) costs one lookup in a small index per buddy and reads no users row at all. */
 const SCHEMA_V2 = `
 CREATE INDEX users_online ON users (username, status, address, public_key) WHERE state = 'online';
+`;
+
+/** Version 3: users_by_ms holds the same rows (ms_id is set exactly while a user is locked or online)
+ *  under a condition that does not name state, so that a lock turning into a session (goOnline)
+ *  leaves the index alone: one page fewer written per login. */
+const SCHEMA_V3 = `
+DROP INDEX users_by_ms;
+CREATE INDEX users_by_ms ON users (ms_id, ms_incarnation) WHERE ms_id IS NOT NULL;
 `;
 
 /** Open instances by resolved file path, so that the change feed reaches all of them. */
@@ -270,6 +278,7 @@ export class SqliteStore implements Store {
       this.db.transaction(() => {
         if (version < 1) this.db.exec(SCHEMA_V1);
         if (version < 2) this.db.exec(SCHEMA_V2);
+        if (version < 3) this.db.exec(SCHEMA_V3);
         this.db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
       }).immediate();
     }

@@ -111,7 +111,7 @@ describe('sqlite: contact lists and schema', () => {
     assert.deepEqual(o.contacts, model(me));
   });
 
-  test('a version 1 file is migrated to version 2 (users_online) on open, its data kept', async (t) => {
+  test('a version 1 file is migrated to version 3 (users_online, users_by_ms without state) on open, its data kept', async (t) => {
     const path = await tempPath(t);
     const s1 = await SqliteStore.open(path);
     assert.deepEqual(await s1.registerUser(newUser('alice'), 1), { ok: true });
@@ -122,6 +122,7 @@ describe('sqlite: contact lists and schema', () => {
     // back to what version 1 wrote
     const db = new Database(path);
     db.exec('DROP INDEX users_online');
+    db.exec(`DROP INDEX users_by_ms; CREATE INDEX users_by_ms ON users (ms_id, ms_incarnation) WHERE state <> 'offline'`);
     db.pragma('user_version = 1');
     db.prepare(`UPDATE users SET state = 'online', ms_id = 'ms1', ms_incarnation = 1, address = '127.0.0.1:2000', status = 'away' WHERE username = 'bob'`).run();
     db.close();
@@ -132,8 +133,11 @@ describe('sqlite: contact lists and schema', () => {
     const check = new Database(path, { readonly: true });
     t.after(() => check.close());
     assert.equal(check.pragma('user_version', { simple: true }), SQLITE_SCHEMA_VERSION);
-    assert.equal(SQLITE_SCHEMA_VERSION, 2);
+    assert.equal(SQLITE_SCHEMA_VERSION, 3);
     assert.equal(check.prepare(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'users_online'`).pluck().get(), 1);
+    assert.match(String(check.prepare(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'users_by_ms'`).pluck().get()), /WHERE ms_id IS NOT NULL$/);
+    // the MS's users are still found through it [LOCK-9]
+    assert.deepEqual(await s2.offlineAllOfMs('ms1'), { offline: ['bob'], unlocked: [] });
   });
 
   test('a file of a newer schema version is refused', async (t) => {

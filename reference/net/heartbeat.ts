@@ -35,32 +35,73 @@ export interface Heartbeat {
   stop(): void;
 }
 
-/**
- * Starts heartbeats on `link`. The check runs every min(interval, timeout) / 4 ms (at least 10 ms),
- * so a PING goes out at most a quarter interval late.
- */
-export function startHeartbeat(link: Link, opts: HeartbeatOptions): Heartbeat {
-  const timers: HeartbeatTimers = opts.timers ?? {
-    setInterval: (fn, ms) => setInterval(fn, ms),
-    clearInterval: (h) => clearInterval(h as ReturnType<typeof setInterval>),
+/** Heartbeats that share one interval timer (same period, same setInterval). */
+interface Group {
+  members: Set<Beat>;
+  handle: ReturnType<typeof setInterval>;
+  clear: typeof clearInterval;
+}
+/** Groups by the setInterval function in force when they were made (node:test mock.timers swaps it), then period. */
+const GROUPS = new Map<typeof setInterval, Map<number, Group>>();
+
+/** The heartbeat of one link: one object and one closure (a server holds thousands of them). */
+class Beat implements Heartbeat {
+  private stopped = false;
+  /** The injected timers' handle; undefined in a shared group. */
+  private handle: unknown;
+  private group: Group | undefined;
+  private byTick: Map<number, Group> | undefined;
+
+  constructor(
+    private readonly link: Link,
+    private readonly opts: HeartbeatOptions,
+    private readonly clock: () => number,
+    private readonly tick: number,
+  ) {
+    const timers = opts.timers;
+    if (timers) this.handle = timers.setInterval(() => this.check(), tick);
+    else this.join();
+    link.on('close', this.stop);
+  }
+
+  /** Joins the interval shared by every heartbeat of this period (made on first use). */
+  private join(): void {
+    const si = globalThis.setInterval;
+    let byTick = GROUPS.get(si);
+    if (!byTick) GROUPS.set(si, (byTick = new Map()));
+    let group = byTick.get(this.tick);
+    if (!group) {
+      const members = new Set<Beat>();
+      group = { members, handle: si(() => { for (const b of members) b.check(); }, this.tick), clear: globalThis.clearInterval };
+      byTick.set(this.tick, group);
+    }
+    group.members.add(this);
+    this.group = group;
+    this.byTick = byTick;
+  }
+
+  readonly stop = (): void => {
+    if (this.stopped) return;
+    this.stopped = true;
+    const g = this.group;
+    if (g) {
+      g.members.delete(this);
+      if (g.members.size === 0) {
+        g.clear(g.handle);
+        if (this.byTick!.get(this.tick) === g) this.byTick!.delete(this.tick);
+      }
+    } else this.opts.timers!.clearInterval(this.handle);
+    this.link.off('close', this.stop);
   };
-  const clock = opts.clock ?? Date.now;
-  const periods = [opts.interval, opts.timeout].filter((x) => x > 0);
-  if (periods.length === 0) return { stop: () => undefined };
-  const tick = Math.max(10, Math.floor(Math.min(...periods) / 4));
-  let stopped = false;
-  const stop = (): void => {
-    if (stopped) return;
-    stopped = true;
-    timers.clearInterval(handle);
-    link.off('close', stop);
-  };
-  const handle = timers.setInterval(() => {
-    if (link.isClosed) return stop();
-    const now = clock();
+
+  check(): void {
+    if (this.stopped) return;
+    const { link, opts } = this;
+    if (link.isClosed) return this.stop();
+    const now = this.clock();
     if (opts.timeout > 0 && now - link.lastReceived >= opts.timeout) {
       opts.onTimeout?.();
-      stop();
+      this.stop();
       link.close(linkError('ERR_TIMEOUT', `nothing received for ${opts.timeout} ms`)); // [HB-2] [HB-4]
       return;
     }
@@ -71,7 +112,16 @@ export function startHeartbeat(link: Link, opts: HeartbeatOptions): Heartbeat {
         if (!(e instanceof ImspError)) throw e;
       });
     }
-  }, tick);
-  link.on('close', stop);
-  return { stop };
+  }
+}
+
+/**
+ * Starts heartbeats on `link`. The check runs every min(interval, timeout) / 4 ms (at least 10 ms),
+ * so a PING goes out at most a quarter interval late. With the default timers, the heartbeats of one
+ * period share one interval timer (a link's first check then comes within one period).
+ */
+export function startHeartbeat(link: Link, opts: HeartbeatOptions): Heartbeat {
+  const shortest = Math.min(opts.interval > 0 ? opts.interval : Infinity, opts.timeout > 0 ? opts.timeout : Infinity);
+  if (shortest === Infinity) return { stop: () => undefined };
+  return new Beat(link, opts, opts.clock ?? Date.now, Math.max(10, Math.floor(shortest / 4)));
 }

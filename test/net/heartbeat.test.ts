@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { header, response, type ImspError, type RequestMessage } from '../../generated/index.js';
+import { header, request, response, type ImspError, type RequestMessage } from '../../generated/index.js';
 import { Link, startHeartbeat, type HeartbeatTimers } from '../../reference/net/index.js';
 import { duplexPair, RawPeer } from './helpers.js';
 
@@ -93,4 +93,35 @@ test('a heartbeat with nothing to do starts no timer, and stops when the link cl
   link.close();
   await closed;
   assert.ok(timers.cleared);
+});
+
+test('[HB-1] heartbeats of one period share one interval timer, which goes when the last of them stops', async () => {
+  const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const pairs = [0, 1, 2].map(() => {
+    const [a, b] = duplexPair();
+    let pinged: () => void = () => undefined;
+    const ping = new Promise<RequestMessage>((resolve) => { pinged = () => resolve(request('PING')); });
+    const peer = new Link(b, { local: 'ms', remote: 'client', handler: () => { pinged(); return response(200); } });
+    const link = new Link(a, { local: 'client', remote: 'ms' });
+    peer.enableSealing({ send: Buffer.from(K1), receive: Buffer.from(K2) });
+    link.enableSealing({ send: Buffer.from(K2), receive: Buffer.from(K1) });
+    return { link, peer, ping };
+  });
+  const before = timers();
+  const beats = pairs.map((p) => startHeartbeat(p.link, { interval: 40, timeout: 0 }));
+  try {
+    assert.equal(timers(), before + 1);
+    // each link sends its own PING through the shared timer
+    await Promise.all(pairs.map((p) => p.ping));
+    beats[0]!.stop();
+    const closed = once(pairs[1]!.link, 'close');
+    pairs[1]!.link.close(); // a closed link leaves its group too
+    await closed;
+    assert.equal(timers(), before + 1);
+    beats[2]!.stop();
+    assert.equal(timers(), before);
+  } finally {
+    for (const b of beats) b.stop();
+    for (const p of pairs) { p.link.close(); p.peer.close(); }
+  }
 });

@@ -385,16 +385,16 @@ export class Link extends EventEmitter<LinkEvents> {
     if (current !== undefined && current.ms === ms) return current;
     const b: TimerBatch = { ms, open: 0, entries: [], timer: undefined };
     b.timer = setTimeout(() => this.expire(b), ms);
-    if (current === undefined) process.nextTick(this.endBatch);
+    if (current === undefined) process.nextTick(Link.endBatch, this);
     this.batch = b;
     return b;
   }
 
   private batch: TimerBatch | undefined;
   /** Requests sent from the next turn on get a timer of their own. */
-  private readonly endBatch = (): void => {
-    this.batch = undefined;
-  };
+  private static endBatch(link: Link): void {
+    link.batch = undefined;
+  }
 
   /** The requests of `b` still unanswered are due [CONN-5]. */
   private expire(b: TimerBatch): void {
@@ -464,17 +464,17 @@ export class Link extends EventEmitter<LinkEvents> {
       // one writev instead of one syscall each; the socket is uncorked on the next tick.
       this.corked = true;
       this.socket.cork();
-      process.nextTick(this.uncork);
+      process.nextTick(Link.uncork, this);
     }
     this.socket.write(bytes);
     this.lastSent = this.clock();
   }
 
   private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
-  };
+  private static uncork(link: Link): void {
+    link.corked = false;
+    link.socket.uncork();
+  }
 
   /** Closes the link in order: pending requests are rejected, the socket is ended. */
   close(reason?: ImspError): void {
@@ -801,7 +801,7 @@ export class Link extends EventEmitter<LinkEvents> {
           // queue until it settles (one at a time, in order) [CONN-9].
           const wait = this.handleOne(job.req);
           if (wait !== undefined) {
-            wait.then(this.resumeHandlers, this.handlersFailed);
+            wait.then(() => this.resumeHandlers(), (e: unknown) => this.handlersFailed(e));
             return; // stays busy
           }
         } else {
@@ -818,15 +818,15 @@ export class Link extends EventEmitter<LinkEvents> {
     this.handlerBusy = false;
   }
 
-  private readonly resumeHandlers = (): void => {
+  private resumeHandlers(): void {
     this.handlerBusy = false;
     this.drainHandlers();
-  };
+  }
 
-  private readonly handlersFailed = (e: unknown): void => {
+  private handlersFailed(e: unknown): void {
     this.handlerBusy = false;
     void Promise.reject(e);
-  };
+  }
 
   /** Starts queued jobs while fewer than `concurrency` are in flight. */
   private fillPipeline(): void {

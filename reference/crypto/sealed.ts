@@ -25,11 +25,23 @@ export function sealedIv(seq: number): Buffer {
 }
 
 /**
+ * The iv of envelope `seq` written into one scratch buffer: the cipher copies its iv when it is made,
+ * so seal and open (synchronous) need no new buffer per envelope.
+ */
+const IV_SCRATCH = Buffer.alloc(12);
+function scratchIv(seq: number): Buffer {
+  if (!Number.isSafeInteger(seq) || seq < 0) throw cryptoError('ERR_REPLAY', `bad Seq ${seq}`);
+  IV_SCRATCH.writeUInt32BE(Math.floor(seq / TWO_32), 4);
+  IV_SCRATCH.writeUInt32BE(seq % TWO_32, 8);
+  return IV_SCRATCH;
+}
+
+/**
  * Seals one inner message's wire octets as envelope `seq`. With `headroom`, the body starts after
  * that many octets left for the caller (the envelope's head), see aeadSeal.
  */
 export function sealEnvelope(key: Uint8Array, seq: number, inner: Uint8Array, headroom = 0): Buffer {
-  return aeadSeal(key, sealedIv(seq), SEALED_AAD_OCTETS, inner, headroom);
+  return aeadSeal(key, scratchIv(seq), SEALED_AAD_OCTETS, inner, headroom);
 }
 
 /**
@@ -37,5 +49,5 @@ export function sealEnvelope(key: Uint8Array, seq: number, inner: Uint8Array, he
  * @throws CryptoError ERR_DECRYPT when it does not authenticate under this key and Seq
  */
 export function openEnvelope(key: Uint8Array, seq: number, body: Uint8Array): Buffer {
-  return aeadOpen(key, sealedIv(seq), SEALED_AAD_OCTETS, body);
+  return aeadOpen(key, scratchIv(seq), SEALED_AAD_OCTETS, body);
 }

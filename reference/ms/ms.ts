@@ -108,6 +108,8 @@ interface ClientConn {
   session: Session | null;
   /** Pushes that arrived while ONLINE was in flight, delivered after the login response. */
   buffered: RequestMessage[] | null;
+  /** performance.now() at accept: the login must be complete by since + handshakeTimeout [CONN-4]. */
+  since: number;
 }
 
 export interface MsEvents {
@@ -151,9 +153,11 @@ export class MsServer extends EventEmitter<MsEvents> {
    * Kept apart from `conns` so that a push does not scan every connection.
    */
   private readonly onlining = new Set<ClientConn>();
-  /** The last push from the CRS and what the MS forwards of it to any local target (built once). */
-  private fwdOf: RequestMessage | null = null;
-  private fwd: RequestMessage | null = null;
+  /**
+   * What the MS forwards of a push from the CRS, built once for all its local targets: those of
+   * onPush and those that take it from their buffer after their login (interleaved, per session).
+   */
+  private readonly forwards = new WeakMap<RequestMessage, RequestMessage>();
   /** Users with a login in progress at this MS (between LOGIN and the end of ONLINE). */
   private readonly loggingIn = new Set<string>();
   private readonly failedByUser: FailureWindow;
@@ -161,6 +165,17 @@ export class MsServer extends EventEmitter<MsEvents> {
   private readonly userBuckets = new Map<string, TokenBucket>();
   private readonly addBuckets = new Map<string, TokenBucket>();
   private sweeper: NodeJS.Timeout | null = null;
+  /**
+   * [CONN-4] connections in accept order, each to be closed at since + handshakeTimeout unless its login
+   * is complete by then: one timer for all (armed for the oldest) instead of a timer per connection,
+   * which a session kept (through its close listener) for as long as it lived.
+   */
+  private handshakeQueue: Array<ClientConn | undefined> = [];
+  private handshakeHead = 0;
+  private handshakeTimer: NodeJS.Timeout | null = null;
+  private readonly countProtocolError = (err: { code: string }): void => {
+    this.metrics.errors.inc({ code: err.code });
+  };
   private stopping = false;
   private stopped = false;
   private enrollWaiters: Array<() => void> = [];
@@ -393,8 +408,8 @@ export class MsServer extends EventEmitter<MsEvents> {
 
   /** What the MS forwards of push `m` to a client that may see it (the same for every local target). */
   private forwarded(m: RequestMessage): RequestMessage {
-    if (this.fwdOf === m && this.fwd) return this.fwd;
-    let f: RequestMessage;
+    let f = this.forwards.get(m);
+    if (f) return f;
     switch (m.method) {
       case 'PRESENCE':
         f = req('PRESENCE', pick(m, ['User', 'Status', 'Address', 'Public-key']));
@@ -408,8 +423,7 @@ export class MsServer extends EventEmitter<MsEvents> {
       default:
         f = req('ANSWER', pick(m, ['From', 'Decision']));
     }
-    this.fwdOf = m;
-    this.fwd = f;
+    this.forwards.set(m, f);
     return f;
   }
 
@@ -451,7 +465,7 @@ export class MsServer extends EventEmitter<MsEvents> {
       return;
     }
     socket.on('error', () => undefined);
-    const conn: ClientConn = { link: null as unknown as Link, socket, ip: socket.remoteAddress ?? '?', state: 'idle', attempt: null, session: null, buffered: null };
+    const conn: ClientConn = { link: null as unknown as Link, socket, ip: socket.remoteAddress ?? '?', state: 'idle', attempt: null, session: null, buffered: null, since: performance.now() };
     const handler = async (m: RequestMessage): Promise<ResponseMessage | undefined> => {
       const r = await this.onClientRequest(conn, m);
       if (r && r.status >= 400) this.metrics.errors.inc({ code: get(r, 'Error-code') ?? String(r.status) });
@@ -461,22 +475,48 @@ export class MsServer extends EventEmitter<MsEvents> {
     conn.link = link;
     this.conns.add(conn);
     // [CONN-4] the login must complete within handshakeTimeout.
-    const deadline = setTimeout(() => {
-      if (conn.state !== 'active' && conn.state !== 'ended') {
-        this.logger.info({ ip: conn.ip, state: conn.state }, 'login did not complete in time');
-        link.close();
-      }
-    }, this.limits.handshakeTimeout);
-    deadline.unref();
-    link.on('close', () => {
-      clearTimeout(deadline);
-      this.onClientClosed(conn);
-    });
-    link.on('protocolError', (err) => this.metrics.errors.inc({ code: err.code }));
+    this.handshakeQueue.push(conn);
+    if (!this.handshakeTimer) this.armHandshakeTimer();
+    link.on('close', () => this.onClientClosed(conn));
+    link.on('protocolError', this.countProtocolError);
     link.on('notification', () => {
       if (conn.session) conn.session.lastSeen = this.now();
     });
   }
+
+  /** Arms the handshake timer for the oldest connection still queued (none: the queue is reset). */
+  private armHandshakeTimer(): void {
+    const head = this.handshakeQueue[this.handshakeHead];
+    if (!head) {
+      this.handshakeQueue = [];
+      this.handshakeHead = 0;
+      return;
+    }
+    const delay = Math.max(0, head.since + this.limits.handshakeTimeout - performance.now());
+    this.handshakeTimer = setTimeout(this.onHandshakeTimer, delay);
+    this.handshakeTimer.unref();
+  }
+
+  /** [CONN-4] closes every queued connection whose time is up and whose login is not complete. */
+  private readonly onHandshakeTimer = (): void => {
+    this.handshakeTimer = null;
+    const now = performance.now();
+    const q = this.handshakeQueue;
+    while (this.handshakeHead < q.length) {
+      const conn = q[this.handshakeHead]!;
+      if (conn.since + this.limits.handshakeTimeout > now) break;
+      q[this.handshakeHead++] = undefined;
+      if (conn.state !== 'active' && conn.state !== 'ended') {
+        this.logger.info({ ip: conn.ip, state: conn.state }, 'login did not complete in time');
+        conn.link.close();
+      }
+    }
+    if (this.handshakeHead > 1024 && this.handshakeHead * 2 > q.length) {
+      q.splice(0, this.handshakeHead);
+      this.handshakeHead = 0;
+    }
+    if (!this.stopping) this.armHandshakeTimer();
+  };
 
   private onClientClosed(conn: ClientConn): void {
     this.conns.delete(conn);
@@ -831,6 +871,7 @@ export class MsServer extends EventEmitter<MsEvents> {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.heartbeat?.stop();
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     const offline: Promise<unknown>[] = [];
     for (const s of [...this.sessions.values()]) {
       this.forget(s);
@@ -861,6 +902,7 @@ export class MsServer extends EventEmitter<MsEvents> {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.heartbeat?.stop();
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.crsSocket?.pause();
     for (const c of this.conns) c.socket.pause();
   }
@@ -871,6 +913,7 @@ export class MsServer extends EventEmitter<MsEvents> {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.heartbeat?.stop();
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.server?.close();
     for (const c of [...this.conns]) c.socket.destroy();
     this.crsSocket?.destroy();

@@ -30,7 +30,7 @@ const quick = argv.includes('--quick');
 const jsonPath = flag('--json') ?? 'dist/bench-load.json';
 const plotPath = flag('--plot') ?? 'dist/bench-load-storm.svg';
 const scaleUsers = Number(flag('--scale-users') ?? (quick ? 20_000 : 100_000));
-const scaleSeconds = Number(flag('--scale-seconds') ?? (quick ? 60 : 180));
+const scaleSeconds = Number(flag('--scale-seconds') ?? (quick ? 60 : 360));
 const durabilityFlag = flag('--durability') ?? 'normal';
 if (durabilityFlag !== 'normal' && durabilityFlag !== 'full') {
   process.stderr.write(`--durability: expected normal or full, got ${durabilityFlag}\n`);

@@ -19,7 +19,7 @@ import { header } from '../../generated/index.js';
 import { Link } from '../net/link.js';
 import { req } from '../ops/proto.js';
 import { buddiesOf, populateSqlite, userName, type Population } from './population.js';
-import { childExecArgv, entryPath, rssOf, scrapeMetrics, metric, spawnServers, type SpawnedCluster } from './spawn.js';
+import { WORKER_GC_FLAGS, childExecArgv, entryPath, rssOf, scrapeMetrics, metric, spawnServers, type SpawnedCluster } from './spawn.js';
 import { WorkerCore, type LoginRecord, type PresenceReceipt, type WorkerCommand, type WorkerProgress, type WorkerReply } from './worker.js';
 import { count, summarize, percentile, type Summary } from './stats.js';
 import type { ChatResult } from './chat.js';
@@ -170,7 +170,7 @@ function localWorker(onProgress: (p: WorkerProgress) => void): WorkerHandle {
 }
 
 function childWorker(onProgress: (p: WorkerProgress) => void): WorkerHandle {
-  const child: ChildProcess = fork(entryPath('worker'), ['--imsp-load-worker'], { execArgv: childExecArgv(), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(entryPath('worker'), ['--imsp-load-worker'], { execArgv: [...childExecArgv(), ...WORKER_GC_FLAGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let nextId = 1;
   const waiting = new Map<number, (r: WorkerReply) => void>();
   child.on('message', (m: { id?: number; reply?: WorkerReply; progress?: WorkerProgress }) => {

@@ -10,7 +10,6 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   hkdfSync,
   pbkdf2Sync,
   randomBytes,
@@ -51,9 +50,11 @@ export interface RawKeyPair {
 }
 
 function pairFromJwk(kind: 'x25519' | 'ed25519'): RawKeyPair {
-  const { privateKey } = generateKeyPairSync(kind as 'x25519');
-  const jwk = privateKey.export({ format: 'jwk' });
-  return { publicKey: unb64(jwk.x as string), privateKey: unb64(jwk.d as string) };
+  // Any 32 octets are an X25519 scalar or an Ed25519 seed. Not generateKeyPairSync: on Node 20.20 a
+  // garbage collection that destroys its KeyGenJob while the new key is being exported deadlocks.
+  const d = randomBytes(32);
+  const jwk = createPublicKey(privateKeyObject(kind === 'x25519' ? 'X25519' : 'Ed25519', d)).export({ format: 'jwk' });
+  return { publicKey: unb64(jwk.x as string), privateKey: d };
 }
 
 /** Private KeyObject from a raw 32-octet private key (X25519 scalar or Ed25519 seed). */

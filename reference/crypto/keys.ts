@@ -8,7 +8,6 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   randomBytes,
   sign as nodeSign,
   verify as nodeVerify,
@@ -132,10 +131,19 @@ export interface EphemeralKey {
   publicKey: Buffer;
 }
 
-/** Generates an {@link EphemeralKey} (the CSPRNG of OpenSSL, as randomBytes). */
+/**
+ * Generates an {@link EphemeralKey} from 32 octets of randomBytes, imported once.
+ *
+ * Not generateKeyPairSync: on Node 20.20 its KeyGenJob shares the new key's mutex, and a garbage
+ * collection that runs the job's destructor while that key is being used (a JWK export allocating a
+ * string, say) locks the mutex the export already holds. The thread deadlocks for good: an MS was
+ * seen frozen that way in a load run (gdb: ExportJWKEdKey -> GC -> ~KeyGenJob -> pthread_mutex_lock).
+ */
 export function generateEphemeralKey(): EphemeralKey {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  return { privateKey, publicKey: rawPublic(publicKey) };
+  const raw = randomBytes(32);
+  const privateKey = x25519PrivateKey(raw);
+  raw.fill(0);
+  return { privateKey, publicKey: rawPublic(createPublicKey(privateKey)) };
 }
 
 /**
@@ -183,9 +191,8 @@ export function identityFromPrivate(edSeed: Uint8Array, xPrivate: Uint8Array): I
 
 /** Generates a fresh identity (registration; `imsp user add`). */
 export function generateIdentity(): Identity {
-  const ed = generateKeyPairSync('ed25519');
-  const edSeed = Buffer.from(ed.privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(-32));
-  return identityFromPrivate(edSeed, randomBytes(32));
+  // Any 32 octets are an Ed25519 seed (RFC 8032 5.1.5); not generateKeyPairSync (see generateEphemeralKey).
+  return identityFromPrivate(randomBytes(32), randomBytes(32));
 }
 
 /** The two raw public keys of a user. */

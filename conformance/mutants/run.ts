@@ -121,7 +121,11 @@ export const MUTANTS: Mutant[] = [
     only: ['ms/presence/1'],
     patches: [
       { file: 'reference/ms/ms.ts', find: /for \(const s of this\.watchIndex\.get\(must\(m, 'User'\)\) \?\? \[\]\) out\.push\(s\.conn\);/, replace: 'for (const s of this.sessions.values()) out.push(s.conn);' },
-      { file: 'reference/ms/ms.ts', find: /if \(!c \|\| c\.relation !== 'buddy'\) return;/, replace: 'if (!c) { send(req(\'PRESENCE\', pick(m, [\'User\', \'Status\']))); return; }' },
+      {
+        file: 'reference/ms/ms.ts',
+        find: "if (s.contacts.get(must(m, 'User')) !== 'buddy') return false;",
+        replace: "if (!s.contacts.has(must(m, 'User'))) { s.conn.link.notify(req('PRESENCE', pick(m, ['User', 'Status']))); return true; }\n        if (s.contacts.get(must(m, 'User')) !== 'buddy') return false;",
+      },
     ],
   },
   {

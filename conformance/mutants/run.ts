@@ -98,7 +98,11 @@ export const MUTANTS: Mutant[] = [
     fault: 'Content-length off by one in every message the reference sends',
     role: 'crs',
     only: ['crs/enroll/1', 'crs/login/1'],
-    patches: [{ file: 'generated/encoder.ts', find: 'Content-length: ${', replace: 'Content-length: ${1 + ' }],
+    patches: [
+      { file: 'generated/encoder.ts', find: 'Content-length: ${', replace: 'Content-length: ${1 + ' },
+      // SEALED envelopes get their head from the Link's sealedHead (8bb68ae), not from encode().
+      { file: 'reference/net/link.ts', find: 'Content-length: ${length}', replace: 'Content-length: ${1 + length}' },
+    ],
   },
   {
     name: 'crash-long-header',

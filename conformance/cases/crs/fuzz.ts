@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { findTransition, header, request, type MachineTransition, type ResponseMessage } from '../../../generated/index.js';
 import type { MsLink } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';
+import { checkModel } from '../../lib/model-fuzz.js';
 import type { CrsContext, TestUser } from '../../roles/crs-driver.js';
 import { wireFuzzCase } from '../fuzz-wire.js';
 import type { WireTarget } from '../wire.js';
@@ -123,31 +124,14 @@ export const crsFuzzCases = (limits: Limits): CaseDef<CrsContext>[] => [
     async run(ctx: CrsContext) {
       const links = [await ctx.enroll(), await ctx.enroll()];
       let lastLog: string[] = [];
-      const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 12 }), async (cmds) => {
+      const runOnce = async (cmds: Iterable<fc.AsyncCommand<Model, Real>>): Promise<void> => {
         const user = await ctx.user();
         const real: Real = { ctx, links, user, log: [] };
         lastLog = real.log;
         await fc.asyncModelRun(() => ({ model: { state: 'offline', holder: null, epoch: 0 } as Model, real }), cmds);
-      });
-      const runs = Math.max(1, Math.min(ctx.opts.runs, 30));
-      const details = await fc.check(prop, { seed: ctx.opts.seed, numRuns: runs, ...(ctx.opts.path ? { path: ctx.opts.path, endOnFailure: true } : {}) });
-      ctx.meta.seed = details.seed;
-      ctx.note(`fast-check: ${details.numRuns} command sequences, seed ${details.seed}`);
-      if (details.failed) {
-        const shrunk = details.counterexample ? String(details.counterexample[0]) : '?';
-        // Replay the minimal sequence once, for the transcript.
-        if (details.counterexample) {
-          ctx.note(`shrunk sequence: ${shrunk}`);
-          const user = await ctx.user();
-          const real: Real = { ctx, links, user, log: [] };
-          lastLog = real.log;
-          await fc.asyncModelRun(() => ({ model: { state: 'offline', holder: null, epoch: 0 } as Model, real }), details.counterexample[0]).catch(() => undefined);
-        }
-        ctx.meta.path = details.counterexamplePath ?? undefined;
-        ctx.meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs|replay|json|junit|html) \S+/g, '')} --only crs/fuzz/2 --seed ${details.seed} --path '${details.counterexamplePath}'`;
-        const err = details.errorInstance as { req?: string; message?: string } | null;
-        ctx.must(false, err?.req ?? 'STATE-1', `${err?.message ?? 'model mismatch'}\n  minimal sequence: ${shrunk}\n  ${lastLog.join('\n  ')}`);
-      }
+      };
+      const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 12 }), runOnce);
+      await checkModel(ctx, { id: 'crs/fuzz/2', maxRuns: 30, req: 'STATE-1', prop, replay: runOnce, log: () => lastLog });
     },
   },
 ];

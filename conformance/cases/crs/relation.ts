@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { findTransition, header, type Header, type MachineTransition } from '../../../generated/index.js';
 import type { CaseDef } from '../../lib/case.js';
+import { checkModel } from '../../lib/model-fuzz.js';
 import type { CrsContext, Session } from '../../roles/crs-driver.js';
 import { rec } from '../../roles/crs-driver.js';
 import { answerOf } from './fuzz.js';
@@ -146,20 +147,7 @@ export const relationCases: CaseDef<CrsContext>[] = [
         }
       };
       const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 10, size: 'medium' }), runOnce);
-      const details = await fc.check(prop, { seed: ctx.opts.seed, numRuns: Math.max(1, Math.min(ctx.opts.runs, 20)), ...(ctx.opts.path ? { path: ctx.opts.path, endOnFailure: true } : {}) });
-      ctx.meta.seed = details.seed;
-      ctx.note(`fast-check: ${details.numRuns} command sequences, seed ${details.seed}`);
-      if (details.failed) {
-        const shrunk = details.counterexample ? String(details.counterexample[0]) : '?';
-        if (details.counterexample) {
-          ctx.note(`shrunk sequence: ${shrunk}`);
-          await runOnce(details.counterexample[0]).catch(() => undefined);
-        }
-        ctx.meta.path = details.counterexamplePath ?? undefined;
-        ctx.meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs|replay|json|junit|html) \S+/g, '')} --only crs/fuzz/3 --seed ${details.seed} --path '${details.counterexamplePath}'`;
-        const err = details.errorInstance as { req?: string; message?: string } | null;
-        ctx.must(false, err?.req ?? 'STATE-4', `${err?.message?.split('\n')[0] ?? 'model mismatch'}\n  minimal sequence: ${shrunk}\n  ${lastLog.join('\n  ')}`);
-      }
+      await checkModel(ctx, { id: 'crs/fuzz/3', maxRuns: 20, req: 'STATE-4', prop, replay: runOnce, log: () => lastLog, firstLine: true });
     },
   },
 ];

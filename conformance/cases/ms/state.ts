@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { findTransition, header, request, type MachineTransition, type ResponseMessage } from '../../../generated/index.js';
 import type { CaseDef } from '../../lib/case.js';
+import { checkModel } from '../../lib/model-fuzz.js';
 import type { Conn } from '../../lib/conn.js';
 import { b64, clientProof, loginAuth, loginLinkKeys, nonce18, scramKeys, unb64, x25519, x25519Pair } from '../../lib/crypto.js';
 import type { KitUser } from '../../lib/as-crs.js';
@@ -174,20 +175,7 @@ export const msStateCases: CaseDef<MsContext>[] = [
         }
       };
       const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 8 }), runOnce);
-      const details = await fc.check(prop, { seed: ctx.opts.seed, numRuns: Math.max(1, Math.min(ctx.opts.runs, 25)), ...(ctx.opts.path ? { path: ctx.opts.path, endOnFailure: true } : {}) });
-      ctx.meta.seed = details.seed;
-      ctx.note(`fast-check: ${details.numRuns} command sequences, seed ${details.seed}`);
-      if (details.failed) {
-        const shrunk = details.counterexample ? String(details.counterexample[0]) : '?';
-        if (details.counterexample) {
-          ctx.note(`shrunk sequence: ${shrunk}`);
-          await runOnce(details.counterexample[0]).catch(() => undefined);
-        }
-        ctx.meta.path = details.counterexamplePath ?? undefined;
-        ctx.meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs|replay|json|junit|html) \S+/g, '')} --only ms/fuzz/2 --seed ${details.seed} --path '${details.counterexamplePath}'`;
-        const err = details.errorInstance as { req?: string; message?: string } | null;
-        ctx.must(false, err?.req ?? 'STATE-1', `${err?.message ?? 'model mismatch'}\n  minimal sequence: ${shrunk}\n  ${lastLog.join('\n  ')}`);
-      }
+      await checkModel(ctx, { id: 'ms/fuzz/2', maxRuns: 25, req: 'STATE-1', prop, replay: runOnce, log: () => lastLog });
     },
   },
 ];

@@ -1,0 +1,50 @@
+// The common end of the kit's state-machine fuzzing cases (crs/fuzz/2, crs/fuzz/3, ms/fuzz/2): run
+// the model-based property with the run's seed, run count and replay path, and on failure replay the
+// shrunk sequence once (so the transcript shows it), record seed, path and a replay command line, and
+// fail with the requirement the model named.
+import fc from 'fast-check';
+import type { Checks } from './case.js';
+import type { CaseMeta, RunOptions } from './runner.js';
+
+/** What a fuzzing case needs of its role context. */
+export interface FuzzContext extends Checks {
+  readonly meta: CaseMeta;
+  readonly opts: RunOptions;
+}
+
+export interface ModelCheck<T> {
+  /** The case id, for the replay command. */
+  id: string;
+  /** Most runs, whatever --runs asks. */
+  maxRuns: number;
+  /** Requirement failed when the model's error names none. */
+  req: string;
+  prop: fc.IAsyncPropertyWithHooks<[T]>;
+  /** Runs the shrunk counterexample once more, for the transcript. */
+  replay: (counterexample: T) => Promise<unknown>;
+  /** The wire log of the last run. */
+  log: () => string[];
+  /** Report only the first line of the model's error message. */
+  firstLine?: boolean;
+}
+
+export async function checkModel<T>(ctx: FuzzContext, o: ModelCheck<T>): Promise<void> {
+  const details = await fc.check(o.prop, {
+    seed: ctx.opts.seed,
+    numRuns: Math.max(1, Math.min(ctx.opts.runs, o.maxRuns)),
+    ...(ctx.opts.path ? { path: ctx.opts.path, endOnFailure: true } : {}),
+  });
+  ctx.meta.seed = details.seed;
+  ctx.note(`fast-check: ${details.numRuns} command sequences, seed ${details.seed}`);
+  if (!details.failed) return;
+  const shrunk = details.counterexample ? String(details.counterexample[0]) : '?';
+  if (details.counterexample) {
+    ctx.note(`shrunk sequence: ${shrunk}`);
+    await o.replay(details.counterexample[0]).catch(() => undefined);
+  }
+  ctx.meta.path = details.counterexamplePath ?? undefined;
+  ctx.meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs|replay|json|junit|html) \S+/g, '')} --only ${o.id} --seed ${details.seed} --path '${details.counterexamplePath}'`;
+  const err = details.errorInstance as { req?: string; message?: string } | null;
+  const message = o.firstLine ? err?.message?.split('\n')[0] : err?.message;
+  ctx.must(false, err?.req ?? o.req, `${message ?? 'model mismatch'}\n  minimal sequence: ${shrunk}\n  ${o.log().join('\n  ')}`);
+}

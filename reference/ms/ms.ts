@@ -96,7 +96,6 @@ interface Session {
   status: string;
   conn: ClientConn;
   contacts: Map<string, Relation>;
-  lastSeen: number;
 }
 
 interface ClientConn {
@@ -471,7 +470,8 @@ export class MsServer extends EventEmitter<MsEvents> {
       if (r && r.status >= 400) this.metrics.errors.inc({ code: get(r, 'Error-code') ?? String(r.status) });
       return r;
     };
-    const link = new Link(socket, serverLinkOptions(this.limits, 'ms', 'client', handler, { rateLimit: true }));
+    // The link's clock is the MS's, so the session sweep can read link.lastReceived [HB-2].
+    const link = new Link(socket, { ...serverLinkOptions(this.limits, 'ms', 'client', handler, { rateLimit: true }), clock: this.now });
     conn.link = link;
     this.conns.add(conn);
     // [CONN-4] the login must complete within handshakeTimeout.
@@ -479,9 +479,6 @@ export class MsServer extends EventEmitter<MsEvents> {
     if (!this.handshakeTimer) this.armHandshakeTimer();
     link.on('close', () => this.onClientClosed(conn));
     link.on('protocolError', this.countProtocolError);
-    link.on('notification', () => {
-      if (conn.session) conn.session.lastSeen = this.now();
-    });
   }
 
   /** Arms the handshake timer for the oldest connection still queued (none: the queue is reset). */
@@ -541,7 +538,6 @@ export class MsServer extends EventEmitter<MsEvents> {
     this.metrics.requests.inc({ method: m.method });
     const s = conn.session;
     if (s) {
-      s.lastSeen = this.now();
       // [RATE-2] the per-user limit, across all of one user's activity here.
       const b = this.bucketOf(this.userBuckets, s.user, this.limits.userRateLimitPerSecond, this.limits.userRateLimitPerSecond * 2);
       if (!b.take(this.now())) {
@@ -676,7 +672,7 @@ export class MsServer extends EventEmitter<MsEvents> {
       return fail('ERR_SESSION_ENDED');
     }
     const session: Session = { id: b64(randomBytes(16)), // [LOGIN-11]
-       user: a.user, epoch: a.lock.epoch, address: a.address, status: a.status, conn, contacts: new Map(), lastSeen: this.now() };
+       user: a.user, epoch: a.lock.epoch, address: a.address, status: a.status, conn, contacts: new Map() };
     for (const [user, relation] of bundleContacts(r.body)) {
       if (user && (relation === 'buddy' || relation === 'pending' || relation === 'blocked')) this.setContact(session, user, relation);
     }
@@ -850,7 +846,7 @@ export class MsServer extends EventEmitter<MsEvents> {
     const now = this.now();
     for (const s of [...this.sessions.values()]) {
       // [HB-2] nothing arrived (request, response or notification) for sessionTimeout.
-      if (now - Math.max(s.lastSeen, s.conn.link.lastReceived) > this.limits.sessionTimeout) {
+      if (now - s.conn.link.lastReceived > this.limits.sessionTimeout) {
         this.logger.info({ user: s.user }, 'session timed out');
         this.endSession(s, 'ERR_SESSION_ENDED', 'no heartbeat within sessionTimeout');
       }

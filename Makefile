@@ -9,7 +9,7 @@ TEST_FILES = $(shell find test -name '*.test.ts' | sort)
         requirements conformance mutants soak prop-mutants fuzz clean
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	.ci/npm-install
 	touch $@
 
 install: node_modules/.installed
@@ -71,3 +71,10 @@ fuzz: install
 
 clean:
 	rm -rf dist site coverage .demo
+
+# --- client (issue 17) ---
+.PHONY: system-deps
+# The Debian packages the tests need (chromium, postgresql, tmux, spin); nothing when all are there.
+system-deps:
+	.ci/system-deps
+test: system-deps

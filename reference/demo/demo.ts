@@ -196,42 +196,49 @@ async function main(): Promise<number> {
 
     section('Login: alice at ms-a, bob at ms-b');
     const alice = client('alice', { ms: msA });
+    line('alice', '-> LOGIN');
     await within(loginWithRetry(alice), 'alice to log in');
     line('alice', `logged in at ${alice.msAddress}; peer address ${alice.address}; Server-proof verified, key blob opened`);
     const bob = client('bob', { crs: crs.address, ms: msB });
+    line('bob', '-> LOGIN');
     await within(loginWithRetry(bob), 'bob to log in');
     line('bob', `logged in at ${bob.msAddress}; peer address ${bob.address}`);
     check(alice.msAddress !== bob.msAddress, 'alice and bob are on different MSs');
 
     section('ADD to an online user: alice asks bob, bob grants');
     const bobAsked = waitFor(bob, 'request', (e) => e.from === 'alice', 'bob to get the ADD');
+    line('alice', '-> ADD bob');
     const r1 = await alice.add('bob');
-    line('alice', `-> ADD bob: ${r1}`);
+    line('alice', `   ADD bob: ${r1}`);
     check(r1 === 'delivered', 'ADD to an online user is delivered at once (200)');
     await bobAsked;
     const aliceSeesBob = waitFor(alice, 'presence', (e) => e.user === 'bob' && e.status === 'online' && e.address !== undefined, 'alice to see bob online');
     const granted = waitFor(alice, 'answer', (e) => e.from === 'bob', 'the ANSWER to reach alice');
-    await bob.answer('alice', 'grant');
     line('bob', '-> ANSWER alice grant');
+    await bob.answer('alice', 'grant');
     await granted;
     await aliceSeesBob;
     check(alice.contacts.isBuddy('bob') && bob.contacts.isBuddy('alice'), 'alice and bob are buddies, each sees the other online');
 
     section('ADD to an offline user: alice asks carol (not logged in)');
+    line('alice', '-> ADD carol');
     const r2 = await alice.add('carol');
-    line('alice', `-> ADD carol: ${r2}`);
+    line('alice', `   ADD carol: ${r2}`);
     check(r2 === 'stored', 'ADD to an offline user is stored (202)');
 
     section('Peer to peer: INIT / INIT-ACK, MSG, TYPING, a file');
     const opened = waitFor(bob, 'session', (e) => e.user === 'alice', 'the session at bob');
     const msg = waitFor(bob, 'message', (e) => e.from === 'alice', 'the MSG at bob');
+    line('alice', '-> MSG bob (opens the peer session first: INIT)');
     await alice.send('bob', 'Hello Bob! This travels straight to you, sealed with our session key.');
     await opened;
     check((await msg).text.startsWith('Hello Bob!'), 'bob got alice\'s message');
     const typing = waitFor(alice, 'typing', (e) => e.from === 'bob' && e.state === 'typing', 'alice to see bob typing');
+    line('bob', '-> TYPING alice typing');
     await bob.typing('alice', 'typing');
     await typing;
     const reply = waitFor(alice, 'message', (e) => e.from === 'bob', 'the reply at alice');
+    line('bob', '-> MSG alice');
     await bob.send('alice', 'Hi Alice, got it.');
     await reply;
     const src = join(dir, 'holiday-notes.txt');
@@ -245,35 +252,36 @@ async function main(): Promise<number> {
 
     section('Presence state change: bob goes away');
     const away = waitFor(alice, 'presence', (e) => e.user === 'bob' && e.status === 'away', 'alice to see bob away');
-    await bob.setStatus('away');
     line('bob', '-> STATUS away');
+    await bob.setStatus('away');
     await away;
     check(alice.contacts.get('bob')?.status === 'away', 'alice sees bob away');
 
     section('The stored ADD is delivered when carol logs in (at ms-b)');
     const carol = client('carol', { ms: msB });
     const carolAsked = waitFor(carol, 'request', (e) => e.from === 'alice', 'carol to get the stored ADD');
+    line('carol', '-> LOGIN');
     await within(loginWithRetry(carol), 'carol to log in');
     line('carol', `logged in at ${carol.msAddress}`);
     await carolAsked;
     const carolGrant = waitFor(alice, 'answer', (e) => e.from === 'carol', 'carol\'s answer at alice');
-    await carol.answer('alice', 'grant');
     line('carol', '-> ANSWER alice grant');
+    await carol.answer('alice', 'grant');
     await carolGrant;
     check(alice.contacts.isBuddy('carol'), 'alice and carol are buddies');
 
     section('REM: alice removes bob');
     const bobLoses = waitFor(bob, 'contact', (e) => e.user === 'alice' && e.relation === 'none', 'bob to lose alice');
-    await alice.rem('bob');
     line('alice', '-> REM bob');
+    await alice.rem('bob');
     await bobLoses;
     check(!alice.contacts.isBuddy('bob') && !bob.contacts.isBuddy('alice'), 'the buddy relation is gone both ways');
     check(alice.sessionKeyCount() === 0 && bob.sessionKeyCount() === 0, 'the alice-bob session keys were dropped');
 
     section('Logout');
     for (const c of [carol, bob, alice]) {
-      await within(c.logout(), `${c.user} to log out`);
       line(c.user, '-> LOGOUT');
+      await within(c.logout(), `${c.user} to log out`);
     }
     check(clients.every((c) => !c.loggedIn && c.sessionKeyCount() === 0), 'everyone is logged out, no session key is left');
     section('Demo complete');

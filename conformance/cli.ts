@@ -3,52 +3,19 @@
 // standalone bin without it. Both return the exit status: 0 all passed, 1 any FAIL, 2 usage error.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import type { CaseDef, CaseResult } from './lib/case.js';
+import type { CaseResult } from './lib/case.js';
 import { parseHostPort, fmtHostPort } from './lib/conn.js';
 import { parseMsKey } from './lib/crypto.js';
 import { Limits } from './lib/registry.js';
 import { toHtml, toJson, toJunit, writeFile, writeHtml, type RunInfo } from './lib/report.js';
-import { runCases, select, summaryLine, type Driver, type RunOptions } from './lib/runner.js';
+import { runCases, select, summaryLine, type RunOptions } from './lib/runner.js';
 import { loadRequirements } from './lib/requirements.js';
+import type { KitConfig, RoleModule, RoleName } from './lib/config.js';
 
-export type RoleName = 'crs' | 'ms' | 'client';
+export type { KitConfig, RoleModule, RoleName } from './lib/config.js';
 
 /** The requirement index of the rendered spec site (`make site`), whose anchors are req-<ID>. */
 export const DEFAULT_SPEC_BASE = new URL('../site/requirements.html', import.meta.url).href;
-
-export interface KitConfig {
-  role: RoleName;
-  target?: string;
-  listen?: string;
-  msKey?: Buffer;
-  clientCmd?: string;
-  seed: number;
-  runs: number;
-  timeoutMs: number;
-  only: string[];
-  exclude: string[];
-  strict: boolean;
-  slow: boolean;
-  path?: string;
-  limits: Limits;
-  json?: string;
-  junit?: string;
-  html?: string;
-  specBase: string;
-  list: boolean;
-  quiet: boolean;
-  replay?: string;
-  /** The --set overrides, kept for replay command lines. */
-  sets?: Record<string, number>;
-}
-
-/** A role's plug-in: its cases, and a driver set up for one run. */
-export interface RoleModule<C = unknown> {
-  cases(limits: Limits): CaseDef<C>[];
-  setup(cfg: KitConfig, run: RunOptions): Promise<{ driver: Driver<C>; target: string; teardown(): Promise<void> }>;
-  /** Most time one case may take, given the limits (leases the case waits out). */
-  caseBudgetMs(cfg: KitConfig): number;
-}
 
 export const ROLES: Record<RoleName, () => Promise<RoleModule>> = {
   crs: async () => (await import('./roles/crs.js')).crsRole as RoleModule,

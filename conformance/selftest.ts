@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { runKit, type KitConfig, type RoleName } from './cli.js';
 import type { CaseResult } from './lib/case.js';
 import { Limits } from './lib/registry.js';
-import { FAST_LIMITS, startReferenceCrs, workdir } from './lib/spawn.js';
+import { FAST_LIMITS, startReferenceCrs, startReferenceMs, workdir } from './lib/spawn.js';
 
 /**
  * Cases in which the kit finds the reference breaking the spec text, listed with the requirement
@@ -70,11 +70,22 @@ export async function selftestRole(role: RoleName, o: SelftestOptions): Promise<
       }
     }
     if (role === 'ms') {
-      const { selftestMs } = await import('./roles/ms.js');
-      return await selftestMs(o, w, baseConfig('ms', o), out);
+      // The kit CRS on port 0, the reference MS spawned against it once the kit listens.
+      let ms: { stop(): Promise<void> } | null = null;
+      const cfg = { ...baseConfig('ms', o), listen: '127.0.0.1:0', msKey: w.msKey, onListen: async (addr: string) => {
+        ms = await startReferenceMs(o.root, w, addr);
+      } };
+      try {
+        const { results, status } = await runKit(cfg, out);
+        return { role, results, status };
+      } finally {
+        await (ms as { stop(): Promise<void> } | null)?.stop();
+      }
     }
-    const { selftestClient } = await import('./roles/client.js');
-    return await selftestClient(o, w, baseConfig('client', o), out);
+    // The reference client, started per case through reference/bin/imsp.js.
+    const cfg = { ...baseConfig('client', o), clientCmd: `${process.execPath} reference/bin/imsp.js client --control --crs {crs}`, cwd: o.root };
+    const { results, status } = await runKit(cfg as KitConfig, out);
+    return { role, results, status };
   } catch (e) {
     return { role, results: [], status: 2, error: (e as Error).message };
   } finally {

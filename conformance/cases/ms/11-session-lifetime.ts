@@ -1,7 +1,7 @@
 // Section "session lifetime" (spec 11), MS side.
 import type { CaseDef } from '../../lib/case.js';
-import type { MsContext } from '../../roles/ms.js';
-import { since, sentSince } from './helpers.js';
+import type { MsContext } from '../../lib/ms-context.js';
+import { since, sentSince } from '../../lib/ms-context.js';
 
 export const msHeartbeatCases: CaseDef<MsContext>[] = [
   {

@@ -6,7 +6,7 @@ import type { Conn } from '../../lib/conn.js';
 import { newIdentity } from '../../lib/crypto.js';
 import { buildInit, buildInitAck, openInit } from '../../lib/p2p.js';
 import { errorSpec } from '../../lib/registry.js';
-import type { ClientContext } from '../../roles/client.js';
+import type { ClientContext } from '../../lib/client-context.js';
 
 const tagOf = (m: RequestMessage): Header[] => (header(m, 'Tag') ? [['Tag', header(m, 'Tag')!]] : []);
 

@@ -1,7 +1,7 @@
 // Section "presence" (spec 9), client side.
 import { request } from '../../../generated/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import type { ClientContext } from '../../roles/client.js';
+import type { ClientContext } from '../../lib/client-context.js';
 
 export const clientPresenceCases: CaseDef<ClientContext>[] = [
   {

@@ -1,4 +1,4 @@
-// State-machine fuzzing of the buddy relation at the CRS (spec/machines/buddy-relation.json through
+// Spec 12.6: state-machine fuzzing of the buddy relation at the CRS (spec/machines/buddy-relation.json through
 // generated/machines.ts): two online users send each other random ADD, ANSWER grant/deny, REM, BLOCK
 // and UNBLOCK. Each request feeds the actor's machine (toward the other) and, where the table says
 // so, the other's (GRANT, DENY, PEER_REM, PEER_BLOCK); the answer must be the one the transition's
@@ -8,9 +8,8 @@ import fc from 'fast-check';
 import { findTransition, header, type Header, type MachineTransition } from '../../../generated/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { checkModel } from '../../lib/model-fuzz.js';
-import type { CrsContext, Session } from '../../roles/crs-driver.js';
-import { rec } from '../../roles/crs-driver.js';
-import { answerOf } from './fuzz.js';
+import { rec, type CrsContext, type Session } from '../../lib/crs-context.js';
+import { answerOf } from '../../lib/wire-target.js';
 
 type Rel = 'none' | 'pending' | 'buddy' | 'blocked';
 /** rel[i]: user i's relation toward the other. */

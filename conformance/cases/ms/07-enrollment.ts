@@ -1,6 +1,6 @@
 // Section "MS enrollment" (spec 7), MS side.
 import type { CaseDef } from '../../lib/case.js';
-import type { MsContext } from '../../roles/ms.js';
+import type { MsContext } from '../../lib/ms-context.js';
 
 export const msEnrollCases: CaseDef<MsContext>[] = [
   {

@@ -1,13 +1,15 @@
-// Driver for a CRS under test: the kit plays Messaging Servers (with the MS key the user gives) and
+// The context of the CRS-role cases, its driver and the run set-up for a CRS under test: the kit plays Messaging Servers (with the MS key the user gives) and
 // clients (LOCATE). Test users are provisioned with REGISTER over an enrolled MS link.
 import { randomBytes } from 'node:crypto';
 import { header, parseRecords, request, type Header, type ResponseMessage } from '../../generated/index.js';
-import { enrollOn, MsLink, type EnrollParams } from '../lib/as-ms.js';
-import type { CaseDef, Finding } from '../lib/case.js';
-import { Conn, Transcript, type HostPort } from '../lib/conn.js';
-import { b64, makeVerifier, newIdentity, sealKeyBlob, type Identity } from '../lib/crypto.js';
-import { errorSpec, type Limits } from '../lib/registry.js';
-import { Checker, type Driver, type RunOptions } from '../lib/runner.js';
+import { enrollOn, MsLink, type EnrollParams } from './as-ms.js';
+import type { CaseDef, Finding } from './case.js';
+import { Conn, Transcript, type HostPort } from './conn.js';
+import { b64, makeVerifier, newIdentity, sealKeyBlob, type Identity } from './crypto.js';
+import { errorSpec, type Limits } from './registry.js';
+import { Checker, type Driver, type RunOptions } from './runner.js';
+import { parseHostPort } from './conn.js';
+import type { KitConfig, RoleSetup } from './config.js';
 
 export interface CrsEnv {
   target: HostPort;
@@ -275,4 +277,34 @@ export class CrsDriver implements Driver<CrsContext> {
       c.destroy();
     }
   }
+}
+
+/** Set up a run against a CRS: the kit enrolls as MSs with the given MS key. */
+export async function setupCrs(cfg: KitConfig, run: RunOptions, cases: CaseDef<CrsContext>[]): Promise<RoleSetup<CrsContext>> {
+    const env: CrsEnv = {
+      target: parseHostPort(cfg.target!),
+      msKey: cfg.msKey!,
+      opts: run,
+      runId: randomBytes(3).toString('hex').replace(/^[0-9]/, 'k'),
+      counter: 0,
+      provisioning: null,
+    };
+    const driver = new CrsDriver(env, cases);
+    return {
+      driver,
+      target: cfg.target!,
+      async teardown() {
+        const p = env.provisioning;
+        if (p && !p.conn.closed) {
+          p.stopHeartbeat();
+          await p.conn.request(request('LEAVE', []), run.timeoutMs).catch(() => undefined);
+          p.conn.destroy();
+        }
+      },
+    };
+}
+
+export function crsCaseBudgetMs(cfg: KitConfig): number {
+  const l = cfg.limits;
+  return 20 * cfg.timeoutMs + 3 * Math.max(l.get('msLease'), l.get('lockLease'), l.get('handshakeTimeout')) + cfg.runs * 200;
 }

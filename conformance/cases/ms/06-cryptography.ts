@@ -1,8 +1,8 @@
 // Section "SEALED" (spec 6), on the client link of an MS.
 import { request } from '../../../generated/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import type { MsContext } from '../../roles/ms.js';
-import { checkError } from '../wire.js';
+import type { MsContext } from '../../lib/ms-context.js';
+import { checkError } from '../../lib/wire-target.js';
 
 export const msSealCases: CaseDef<MsContext>[] = [
   {

@@ -4,7 +4,7 @@ import type { CaseDef } from '../../lib/case.js';
 import { fmtHostPort } from '../../lib/conn.js';
 import { ControlledClient } from '../../lib/control.js';
 import { unb64 } from '../../lib/crypto.js';
-import type { ClientContext } from '../../roles/client.js';
+import type { ClientContext } from '../../lib/client-context.js';
 
 export const clientLoginCases: CaseDef<ClientContext>[] = [
   {

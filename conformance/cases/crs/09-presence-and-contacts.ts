@@ -2,9 +2,8 @@
 // stores, what it pushes to every MS, and what each login bundle carries.
 import { header, type Header, type RequestMessage } from '../../../generated/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import type { CrsContext, Session } from '../../roles/crs-driver.js';
-import { rec } from '../../roles/crs-driver.js';
-import { checkError } from '../wire.js';
+import { rec, type CrsContext, type Session } from '../../lib/crs-context.js';
+import { checkError } from '../../lib/wire-target.js';
 
 const contactOf = (records: Header[][], user: string): Header[] | undefined => records.find((r) => rec(r, 'User') === user);
 const requestsFrom = (records: Header[][], user: string): Header[][] => records.filter((r) => rec(r, 'From') === user);

@@ -1,4 +1,4 @@
-// State-machine fuzzing of the client session at an MS (spec/machines/client-session.json through
+// Spec 12.2: state-machine fuzzing of the client session at an MS (spec/machines/client-session.json through
 // generated/machines.ts): random sequences of LOGIN (known or unknown user), PROOF (right or wrong
 // password), PING, STATUS, LOGOUT on one client connection, in and out of state. The expected
 // answer of each event is the "answer NNN" of the transition the table takes (following the
@@ -11,8 +11,8 @@ import { checkModel } from '../../lib/model-fuzz.js';
 import type { Conn } from '../../lib/conn.js';
 import { b64, clientProof, loginAuth, loginLinkKeys, nonce18, scramKeys, unb64, x25519, x25519Pair } from '../../lib/crypto.js';
 import type { KitUser } from '../../lib/as-crs.js';
-import { answerOf } from '../crs/fuzz.js';
-import type { MsContext } from '../../roles/ms.js';
+import type { MsContext } from '../../lib/ms-context.js';
+import { answerOf } from '../../lib/wire-target.js';
 
 type State = 'idle' | 'locking' | 'challenged' | 'onlining' | 'active' | 'ended';
 interface Model {

@@ -1,27 +1,14 @@
-// Fuzzing a CRS: wire fuzzing on the client/MS port, and state-machine fuzzing of the user record
+// Spec 12.4 (user record at the CRS): state-machine fuzzing of the user record
 // (spec/machines/user-record.json through generated/machines.ts): random sequences of LOCK, UNLOCK,
 // ONLINE, OFFLINE and STATUS from two MS links with current and stale epochs, checked against the
 // machine table (expected answers are read from each transition's "answer NNN" action).
 import fc from 'fast-check';
-import { findTransition, header, request, type MachineTransition, type ResponseMessage } from '../../../generated/index.js';
+import { findTransition, header, type MachineTransition, type ResponseMessage } from '../../../generated/index.js';
 import type { MsLink } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';
 import { checkModel } from '../../lib/model-fuzz.js';
-import type { CrsContext, TestUser } from '../../roles/crs-driver.js';
-import { wireFuzzCase } from '../fuzz-wire.js';
-import type { WireTarget } from '../wire.js';
-import type { Limits } from '../../lib/registry.js';
-
-export const crsWireTarget: WireTarget = {
-  role: 'crs',
-  from: 'client',
-  start: 'LOCATE',
-  first: () => request('LOCATE', [['Imsp-version', '1']]),
-  firstOk: (r) => r.status === 200 || r.status === 503,
-  firstMessageDecides: true,
-  // [CONN-1] ENROLL as a first message opens an MS connection.
-  senderFor: (method) => (method === 'ENROLL' ? 'ms' : 'client'),
-};
+import type { CrsContext, TestUser } from '../../lib/crs-context.js';
+import { answerOf } from '../../lib/wire-target.js';
 
 type State = 'offline' | 'locked' | 'online';
 interface Model {
@@ -34,16 +21,6 @@ interface Real {
   links: MsLink[];
   user: TestUser;
   log: string[];
-}
-
-/** The status a transition's actions say to answer, e.g. "answer 423 ERR_LOCKED" -> 423. */
-export function answerOf(t: MachineTransition | null): number | null {
-  if (!t) return null;
-  for (const a of t.actions) {
-    const m = /\banswer (\d{3})\b/.exec(a);
-    if (m) return Number(m[1]);
-  }
-  return null;
 }
 
 type Ev = 'LOCK' | 'UNLOCK' | 'ONLINE' | 'OFFLINE' | 'STATUS';
@@ -113,8 +90,7 @@ const commands = [
   ),
 ];
 
-export const crsFuzzCases = (limits: Limits): CaseDef<CrsContext>[] => [
-  wireFuzzCase<CrsContext>(crsWireTarget, limits, 'crs/fuzz/1'),
+export const crsUserRecordCases: CaseDef<CrsContext>[] = [
   {
     id: 'crs/fuzz/2',
     section: 'fuzz',

@@ -1,49 +1,12 @@
 // Section "message format" (spec 4) and "registry validation": the same cases run against any server
 // role. Framing errors must be answered with the registry's status and Error-code, then the connection
 // closed; validation errors are answered and the connection goes on.
-import { decode, encode, header, validate, type Header, type Message, type ResponseMessage, type Role } from '../../generated/index.js';
-import type { CaseDef } from '../lib/case.js';
-import type { Conn } from '../lib/conn.js';
-import { errorSpec, type Limits } from '../lib/registry.js';
-import type { Checker } from '../lib/runner.js';
-import { framingSpecimens, oracle } from '../lib/specimens.js';
-
-export interface WireCtx extends Checker {
-  connect(name?: string): Promise<Conn>;
-  readonly timeout: number;
-  readonly limits: Limits;
-}
-
-export interface WireTarget {
-  role: Role;
-  /** The sender role the kit plays on this connection. */
-  from: Role;
-  /** The start line of the harmless first message (e.g. LOCATE). */
-  start: string;
-  /** A complete harmless first message with the headers it needs. */
-  first: () => Message;
-  /** Is this an acceptable answer to `first`? */
-  firstOk: (r: ResponseMessage) => boolean;
-  /** The role tells connections apart by their first message and closes after any other (CRS, CONN-1). */
-  firstMessageDecides?: boolean;
-  /** The sender role a first message with this method implies (CRS: ENROLL comes from an MS); default `from`. */
-  senderFor?: (method: string) => Role;
-}
-
-/** Check that `r` is the registry's error response for `code` (status MUST, Error-code MUST). */
-export function checkError(ctx: Checker, r: ResponseMessage | null, code: string, what: string, offsetOrReq?: number | string): void {
-  const e = { ...errorSpec(code), ...(typeof offsetOrReq === 'string' ? { req: offsetOrReq } : {}) };
-  const offset = typeof offsetOrReq === 'number' ? offsetOrReq : undefined;
-  ctx.must(r, e.req, `${what}: expected ${e.status} ${code}, the connection was closed without an answer`);
-  ctx.must(r.status === e.status, e.req, `${what}: expected status ${e.status} (${code}), got ${r.status} ${r.reason}`);
-  const got = header(r, 'Error-code');
-  ctx.must(got !== undefined, 'ERR-1', `${what}: an error response must carry Error-code`);
-  ctx.must(got === code, e.req, `${what}: expected Error-code ${code}, got ${got}`);
-  if (offset !== undefined) {
-    const off = header(r, 'Offset');
-    ctx.should(off === undefined || off === String(offset), e.req, `${what}: Offset ${off}, the grammar puts the error at ${offset}`);
-  }
-}
+import { encode, header, validate, type ResponseMessage, } from '../../../generated/index.js';
+import type { CaseDef } from '../../lib/case.js';
+import { errorSpec, type Limits } from '../../lib/registry.js';
+import { framingSpecimens, oracle } from '../../lib/specimens.js';
+import { checkError, oracleDecode, withBody, withHeaders, type WireCtx, type WireTarget } from '../../lib/wire-target.js';
+import { runWireFuzz, type FuzzCtx } from '../../lib/wire-fuzz.js';
 
 export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, prefix: string): CaseDef<C>[] {
   const cases: CaseDef<C>[] = [];
@@ -223,13 +186,17 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
   return cases;
 }
 
-export function withHeaders(m: Message, extra: Header[]): Buffer {
-  return encode({ ...m, headers: [...m.headers, ...extra] } as Message);
-}
-export function withBody(m: Message, body: Buffer): Buffer {
-  return encode({ ...m, body } as Message);
-}
-/** The message the generated codec reads from these octets (the oracle of the validation cases). */
-function oracleDecode(b: Buffer): Message {
-  return decode(b)[0]!;
+/** Wire fuzzing (lib/wire-fuzz.ts): the same property against any server role. */
+export function wireFuzzCase<C extends FuzzCtx>(t: WireTarget, limits: Limits, id: string): CaseDef<C> {
+  return {
+    id,
+    section: 'fuzz',
+    title: `wire fuzzing: valid, near-valid and mutated ${t.start} messages, split writes and abrupt closes are answered per the registry and the target keeps serving`,
+    reqs: ['WIRE-1', 'REG-9', 'ERR-1', 'CONN-8'],
+    fuzz: true,
+    noProbe: false,
+    async run(ctx: C) {
+      await runWireFuzz(ctx, t, limits, id);
+    },
+  };
 }

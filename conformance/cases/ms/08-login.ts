@@ -2,9 +2,9 @@
 import { request } from '../../../generated/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { loginOn } from '../../lib/as-client.js';
-import type { MsContext } from '../../roles/ms.js';
-import { checkError } from '../wire.js';
-import { since, sentSince } from './helpers.js';
+import type { MsContext } from '../../lib/ms-context.js';
+import { checkError } from '../../lib/wire-target.js';
+import { since, sentSince } from '../../lib/ms-context.js';
 
 export const msLoginCases: CaseDef<MsContext>[] = [
   {

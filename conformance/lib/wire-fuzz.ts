@@ -7,10 +7,9 @@
 // command line that replays it (--seed S --path P --only ID).
 import fc from 'fast-check';
 import { decode, encode, header, ImspError, validate, type Header, type Message, type ResponseMessage, type Role } from '../../generated/index.js';
-import type { CaseDef } from '../lib/case.js';
-import { Conn, Transcript } from '../lib/conn.js';
-import { errorSpec, HEADER_LIST, METHOD_LIST, type Limits } from '../lib/registry.js';
-import type { WireCtx, WireTarget } from './wire.js';
+import { Conn, Transcript } from './conn.js';
+import { errorSpec, HEADER_LIST, METHOD_LIST, type Limits } from './registry.js';
+import type { WireCtx, WireTarget } from './wire-target.js';
 
 export interface FuzzCtx extends WireCtx {
   connectWith(tr: Transcript, name: string): Promise<Conn>;
@@ -225,39 +224,30 @@ async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcr
   return { ok: true, req: '', why: '' };
 }
 
-export function wireFuzzCase<C extends FuzzCtx>(t: WireTarget, limits: Limits, id: string): CaseDef<C> {
-  return {
-    id,
-    section: 'fuzz',
-    title: `wire fuzzing: valid, near-valid and mutated ${t.start} messages, split writes and abrupt closes are answered per the registry and the target keeps serving`,
-    reqs: ['WIRE-1', 'REG-9', 'ERR-1', 'CONN-8'],
-    fuzz: true,
-    noProbe: false,
-    async run(ctx: C) {
-      const arb = wireInput(t, limits);
-      let last: Outcome = { ok: true, req: '', why: '' };
-      const prop = fc.asyncProperty(arb, async (input) => {
-        last = await runOne(ctx, t, input, new Transcript(200));
-        return last.ok;
-      });
-      const details = await fc.check(prop, {
-        seed: ctx.opts.seed,
-        numRuns: ctx.opts.runs,
-        ...(ctx.opts.path ? { path: ctx.opts.path, endOnFailure: true } : {}),
-      });
-      (ctx as unknown as { meta: { seed?: number; path?: string; replay?: string } }).meta.seed = details.seed;
-      ctx.note(`fast-check: ${details.numRuns} runs, seed ${details.seed}`);
-      if (details.failed && details.counterexample) {
-        const [input] = details.counterexample;
-        // Replay the shrunk input once, recording its wire transcript in the case's log.
-        ctx.note(`shrunk counterexample after ${details.numShrinks} shrinks: ${input.label}; octets: ${JSON.stringify(input.bytes.toString('latin1'))}`);
-        const out = await runOne(ctx, t, input, ctx.tr);
-        const final = out.ok ? last : out;
-        const meta = (ctx as unknown as { meta: { seed?: number; path?: string; replay?: string } }).meta;
-        meta.path = details.counterexamplePath ?? undefined;
-        meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs|replay|json|junit|html) \S+/g, '')} --only ${id} --seed ${details.seed} --path '${details.counterexamplePath}'`;
-        ctx.must(false, final.req || 'WIRE-1', `${final.why} [input: ${input.label}]`);
-      }
-    },
-  };
+/** Run the wire-fuzzing property of case `id` against `t`, failing the case on a counterexample. */
+export async function runWireFuzz<C extends FuzzCtx>(ctx: C, t: WireTarget, limits: Limits, id: string): Promise<void> {
+  const arb = wireInput(t, limits);
+  let last: Outcome = { ok: true, req: '', why: '' };
+  const prop = fc.asyncProperty(arb, async (input) => {
+    last = await runOne(ctx, t, input, new Transcript(200));
+    return last.ok;
+  });
+  const details = await fc.check(prop, {
+    seed: ctx.opts.seed,
+    numRuns: ctx.opts.runs,
+    ...(ctx.opts.path ? { path: ctx.opts.path, endOnFailure: true } : {}),
+  });
+  (ctx as unknown as { meta: { seed?: number; path?: string; replay?: string } }).meta.seed = details.seed;
+  ctx.note(`fast-check: ${details.numRuns} runs, seed ${details.seed}`);
+  if (details.failed && details.counterexample) {
+    const [input] = details.counterexample;
+    // Replay the shrunk input once, recording its wire transcript in the case's log.
+    ctx.note(`shrunk counterexample after ${details.numShrinks} shrinks: ${input.label}; octets: ${JSON.stringify(input.bytes.toString('latin1'))}`);
+    const out = await runOne(ctx, t, input, ctx.tr);
+    const final = out.ok ? last : out;
+    const meta = (ctx as unknown as { meta: { seed?: number; path?: string; replay?: string } }).meta;
+    meta.path = details.counterexamplePath ?? undefined;
+    meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs|replay|json|junit|html) \S+/g, '')} --only ${id} --seed ${details.seed} --path '${details.counterexamplePath}'`;
+    ctx.must(false, final.req || 'WIRE-1', `${final.why} [input: ${input.label}]`);
+  }
 }

@@ -1,0 +1,282 @@
+// The context of the client-role cases: the kit plays the CRS (LOCATE), the MS (login with the kit's own SCRAM check,
+// pushes) and the peers (INIT/INIT-ACK, SEALED MSG) and drives the client under test through the
+// control interface (spec/text/90-conformance.md): a fresh client process per case, started from
+// --client-cmd with {crs} (and {user} {password} {ms}) substituted.
+import * as net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { encodeRecords, header, response, type Header, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
+import type { KitConfig, RoleSetup } from './config.js';
+import type { CaseDef, Finding } from './case.js';
+import { Conn, Transcript, fmtHostPort, parseHostPort, type HostPort } from './conn.js';
+import { ControlledClient } from './control.js';
+import {
+  b64,
+  loginAuth,
+  loginLinkKeys,
+  loginServerProof,
+  makeVerifier,
+  newIdentity,
+  sealKeyBlob,
+  unb64,
+  verifyClientProof,
+  x25519,
+  x25519Pair,
+  type Identity,
+} from './crypto.js';
+import { buildInit, openInitAck } from './p2p.js';
+import type { Limits } from './registry.js';
+import { Checker, type Driver, type RunOptions } from './runner.js';
+
+interface KitAccount {
+  name: string;
+  password: string;
+  identity: Identity;
+  salt: Buffer;
+  iterations: number;
+  storedKey: Buffer;
+  serverKey: Buffer;
+  keyBlob: string;
+  bundle: Header[][];
+  /** Faults the kit MS injects into this user's login. */
+  badServerProof?: boolean;
+  challengeIterations?: number;
+}
+
+/** The kit's CRS (LOCATE only) and MS (login, session requests, pushes) for a client under test. */
+class KitServices {
+  readonly crs = net.createServer((s) => this.onCrs(s));
+  readonly ms = net.createServer((s) => this.onMs(s));
+  crsAddr!: HostPort;
+  msAddr!: HostPort;
+  readonly accounts = new Map<string, KitAccount>();
+  /** Live client sessions by user. */
+  readonly sessions = new Map<string, Conn>();
+  /** Every session request received, with its user. */
+  readonly requests: { user: string; msg: RequestMessage }[] = [];
+  tr: Transcript = new Transcript();
+  proofsSeen = 0;
+
+  constructor(private readonly limits: Limits) {}
+
+  async start(): Promise<void> {
+    const listen = (s: net.Server): Promise<HostPort> =>
+      new Promise((res) => s.listen(0, '127.0.0.1', () => res({ host: '127.0.0.1', port: (s.address() as net.AddressInfo).port })));
+    this.crsAddr = await listen(this.crs);
+    this.msAddr = await listen(this.ms);
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.sessions.values()) c.destroy();
+    await Promise.all([new Promise((r) => this.crs.close(r)), new Promise((r) => this.ms.close(r))]);
+  }
+
+  private onCrs(socket: net.Socket): void {
+    const c = new Conn(socket, 'kit-crs', this.tr);
+    c.auto = (req) => (req.method === 'LOCATE' ? response(200, [...tagOf(req), ['Server', fmtHostPort(this.msAddr)]]) : response(425, [['Error-code', 'ERR_OUT_OF_STATE']]));
+  }
+
+  private async onMs(socket: net.Socket): Promise<void> {
+    const c = new Conn(socket, 'kit-ms', this.tr);
+    // The kit is patient as a server: a slow client under load is not what these cases test.
+    const hs = Math.max(this.limits.get('handshakeTimeout'), 15000);
+    const login = await c.waitEvent(() => true, hs);
+    if (!login || login.method !== 'LOGIN') return c.destroy();
+    const user = header(login, 'User') ?? '';
+    const acct = this.accounts.get(user);
+    if (!acct) {
+      c.send(response(503, [['Error-code', 'ERR_UNAVAILABLE']]));
+      return c.end();
+    }
+    const eph = x25519Pair();
+    const cnonce = header(login, 'Nonce') ?? '';
+    const nonce = cnonce + b64(randomBytes(18));
+    const iterations = acct.challengeIterations ?? acct.iterations;
+    const salt = b64(acct.salt);
+    const eS = b64(eph.publicKey);
+    c.send(response(300, [['Nonce', nonce], ['Salt', salt], ['Iterations', String(iterations)], ['Key-share', eS]]));
+    const proof = await c.waitEvent(() => true, hs);
+    if (!proof || proof.method !== 'PROOF') return c.destroy();
+    this.proofsSeen++;
+    const address = header(login, 'Address') ?? '';
+    const auth = loginAuth({ user, cnonce, nonce, salt, iterations, eC: header(login, 'Key-share') ?? '', eS, address });
+    const clientKey = verifyClientProof(unb64(header(proof, 'Proof') ?? ''), acct.storedKey, auth);
+    if (!clientKey) {
+      c.send(response(401, [['Error-code', 'ERR_AUTH_FAILED']]));
+      return c.end();
+    }
+    const keys = loginLinkKeys(x25519(eph.privateKey, unb64(header(login, 'Key-share') ?? '')), clientKey, auth);
+    c.sealing = { send: keys.down, recv: keys.up, sendSeq: 0, recvSeq: 0 };
+    const sp = acct.badServerProof ? randomBytes(32) : loginServerProof(acct.serverKey, auth);
+    c.send(
+      response(
+        200,
+        [
+          ['Server-proof', b64(sp)],
+          ['Session', b64(randomBytes(16))],
+          ['Heartbeat', String(this.limits.get('clientHeartbeatInterval'))],
+          ['Key-blob', acct.keyBlob],
+          ['Public-key', acct.identity.publicKey],
+          ['Status', header(login, 'Status') ?? 'online'],
+          ['Content-type', 'application/imsp-records'],
+        ],
+        encodeRecords(acct.bundle),
+      ),
+    );
+    this.sessions.set(user, c);
+    c.auto = (req) => {
+      this.requests.push({ user, msg: req });
+      if (req.method === 'LOGOUT') {
+        setImmediate(() => c.end());
+        return response(200, tagOf(req));
+      }
+      if (req.method === 'LIST') return response(200, [...tagOf(req), ['Content-type', 'application/imsp-records']], encodeRecords(acct.bundle));
+      if (req.method === 'ADD') return response(202, tagOf(req));
+      if (req.method === 'PROFILE') return response(200, [...tagOf(req), ['User', header(req, 'User') ?? user]]);
+      return response(200, tagOf(req));
+    };
+  }
+}
+
+const tagOf = (m: RequestMessage): Header[] => (header(m, 'Tag') ? [['Tag', header(m, 'Tag')!]] : []);
+
+interface ClientEnv {
+  svc: KitServices;
+  opts: RunOptions;
+  template: string;
+  cwd?: string;
+  runId: string;
+  counter: number;
+}
+
+/** A kit peer: a buddy of the client with its own identity and a listener for the client's INITs. */
+interface Peer {
+  name: string;
+  identity: Identity;
+  server: net.Server;
+  address: string;
+  inbound: Conn[];
+}
+
+export class ClientContext extends Checker {
+  client: ControlledClient | null = null;
+  readonly conns: Conn[] = [];
+  readonly peers: Peer[] = [];
+  constructor(
+    readonly env: ClientEnv,
+    tr: Transcript,
+    findings: Finding[],
+  ) {
+    super(findings, tr);
+  }
+  get timeout(): number {
+    return this.env.opts.timeoutMs;
+  }
+  get svc(): KitServices {
+    return this.env.svc;
+  }
+  uniq(p: string): string {
+    return `${p}${this.env.runId}${(this.env.counter++).toString(36)}`;
+  }
+
+  account(bundle: Header[][] = [], extra: Partial<KitAccount> = {}): KitAccount {
+    const name = this.uniq('c');
+    const password = b64(randomBytes(9));
+    const identity = newIdentity();
+    const v = makeVerifier(password, 4096);
+    const a: KitAccount = { name, password, identity, salt: v.salt, iterations: 4096, storedKey: v.storedKey, serverKey: v.serverKey, keyBlob: sealKeyBlob(password, name, identity, 10), bundle, ...extra };
+    this.svc.accounts.set(name, a);
+    return a;
+  }
+
+  async peer(): Promise<Peer> {
+    const name = this.uniq('p');
+    const identity = newIdentity();
+    const p: Peer = { name, identity, server: net.createServer(), address: '', inbound: [] };
+    p.server.on('connection', (s) => p.inbound.push(new Conn(s, `peer-${name}-in`, this.tr)));
+    await new Promise<void>((res) => p.server.listen(0, '127.0.0.1', () => res()));
+    p.address = `127.0.0.1:${(p.server.address() as net.AddressInfo).port}`;
+    this.peers.push(p);
+    return p;
+  }
+
+  buddyRecord(p: Peer, online = true): Header[] {
+    return online
+      ? [['User', p.name], ['Relation', 'buddy'], ['Status', 'online'], ['Address', p.address], ['Public-key', p.identity.publicKey]]
+      : [['User', p.name], ['Relation', 'buddy'], ['Status', 'offline']];
+  }
+
+  /** Start a fresh client process and log it in as `a`. */
+  async startLoggedIn(a: KitAccount): Promise<ControlledClient> {
+    const c = ControlledClient.start(this.env.template, { crs: fmtHostPort(this.svc.crsAddr), ms: fmtHostPort(this.svc.msAddr), user: a.name, password: a.password }, this.tr, this.env.cwd);
+    this.client = c;
+    this.must(await c.ready(this.timeout * 3), 'CTL-1', `the client did not print {"event":"ready"} (${c.stderr.slice(-300)})`);
+    const r = await c.command(`login ${a.name} ${a.password}`, this.timeout * 4);
+    this.must(r?.event === 'ok', 'LOGIN-7', `the client could not log in to the kit: ${JSON.stringify(r)} ${c.stderr.slice(-300)}`);
+    return c;
+  }
+
+  /** The client's peer address, as it sent it in LOGIN. */
+  clientAddress(a: KitAccount): HostPort {
+    const c = this.svc.sessions.get(a.name);
+    this.must(c, 'LOGIN-7', 'the client has no session at the kit MS');
+    const login = c.received.find((m) => m.msg.kind === 'request' && m.msg.method === 'LOGIN')?.msg as RequestMessage | undefined;
+    const addr = login ? header(login, 'Address') : undefined;
+    this.must(addr, 'LOGIN-1', 'LOGIN must carry the client Address');
+    return parseHostPort(addr);
+  }
+
+  async connect(addr: HostPort, name: string): Promise<Conn> {
+    const c = await Conn.connect(addr, name, this.tr, this.timeout);
+    this.conns.push(c);
+    return c;
+  }
+
+  /** Open a peer session from kit peer `p` to the client `a`; returns the sealed connection. */
+  async initFrom(p: Peer, a: KitAccount): Promise<Conn> {
+    const conn = await this.connect(this.clientAddress(a), `peer-${p.name}`);
+    const { msg, state } = buildInit(p.name, p.identity, a.name, a.identity.publicKey);
+    conn.send(msg);
+    const ack = await conn.waitEvent((m) => m.method === 'INIT-ACK', this.timeout);
+    this.must(ack, 'P2P-9', `a valid INIT from a buddy must be answered INIT-ACK (got ${conn.received.at(-1)?.msg.kind === 'response' ? (conn.received.at(-1)!.msg as ResponseMessage).status : 'nothing'})`);
+    const o = openInitAck(state, ack, a.identity.publicKey);
+    this.must('keys' in o, 'P2P-9', `INIT-ACK: ${'error' in o ? o.error : ''}`);
+    conn.sealing = { send: o.keys.i2r, recv: o.keys.r2i, sendSeq: 0, recvSeq: 0 };
+    return conn;
+  }
+}
+
+class ClientDriver implements Driver<ClientContext> {
+  constructor(
+    readonly env: ClientEnv,
+    readonly cases: CaseDef<ClientContext>[],
+  ) {}
+  context(tr: Transcript, findings: Finding[]): ClientContext {
+    this.env.svc.tr = tr;
+    return new ClientContext(this.env, tr, findings);
+  }
+  async cleanup(ctx: ClientContext): Promise<{ req: string; text: string }[]> {
+    const v: { req: string; text: string }[] = [];
+    await ctx.client?.stop();
+    for (const c of [...ctx.conns, ...ctx.peers.flatMap((p) => p.inbound), ...this.env.svc.sessions.values()]) {
+      v.push(...c.violations);
+      c.destroy();
+    }
+    this.env.svc.sessions.clear();
+    for (const p of ctx.peers) p.server.close();
+    return v;
+  }
+  async probe(): Promise<string | null> {
+    return null; // every case starts a fresh client process; a crash shows in the case itself
+  }
+}
+
+/** Set up a run against a client: the kit's CRS and MS listen; each case starts the client. */
+export async function setupClient(cfg: KitConfig, run: RunOptions, cases: CaseDef<ClientContext>[]): Promise<RoleSetup<ClientContext>> {
+    const svc = new KitServices(cfg.limits);
+    await svc.start();
+    const env: ClientEnv = { svc, opts: run, template: cfg.clientCmd!, runId: randomBytes(2).toString('hex').replace(/^[0-9]/, 'z'), counter: 0, ...((cfg as KitConfig & { cwd?: string }).cwd ? { cwd: (cfg as KitConfig & { cwd?: string }).cwd! } : {}) };
+    return { driver: new ClientDriver(env, cases), target: `client command: ${cfg.clientCmd}`, teardown: () => svc.close() };
+}
+
+export const clientCaseBudgetMs = (cfg: KitConfig): number => 30 * cfg.timeoutMs;
+

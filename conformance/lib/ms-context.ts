@@ -1,0 +1,142 @@
+// The context of the MS-role cases: the kit listens as the CRS (--listen, with the MS key) and acts
+// as clients on the address the MS enrolled with. Also the driver and the run set-up.
+import { randomBytes } from 'node:crypto';
+import { header, type Header, type RequestMessage } from '../../generated/index.js';
+import type { KitConfig, RoleSetup } from './config.js';
+import { loginOn } from './as-client.js';
+import { KitCrs, type KitUser } from './as-crs.js';
+import type { CaseDef, Finding } from './case.js';
+import { Conn, Transcript, parseHostPort, fmtHostPort, type HostPort } from './conn.js';
+import { b64, makeVerifier, newIdentity, sealKeyBlob } from './crypto.js';
+import type { Limits } from './registry.js';
+import { Checker, type Driver, type RunOptions } from './runner.js';
+import { msWireTarget } from './wire-target.js';
+
+
+export interface MsEnv {
+  crs: KitCrs;
+  opts: RunOptions;
+  runId: string;
+  counter: number;
+}
+
+export class MsContext extends Checker {
+  readonly conns: Conn[] = [];
+  constructor(
+    readonly env: MsEnv,
+    tr: Transcript,
+    findings: Finding[],
+    readonly caseDef: CaseDef<MsContext>,
+  ) {
+    super(findings, tr);
+  }
+  get timeout(): number {
+    return this.env.opts.timeoutMs;
+  }
+  get limits(): Limits {
+    return this.env.opts.limits;
+  }
+  get opts(): RunOptions {
+    return this.env.opts;
+  }
+  get crs(): KitCrs {
+    return this.env.crs;
+  }
+  target(): HostPort {
+    this.must(this.crs.listenAddr, 'ENROLL-2', 'the MS under test has not enrolled with the kit');
+    return parseHostPort(this.crs.listenAddr);
+  }
+  async connectWith(tr: Transcript, name: string): Promise<Conn> {
+    return Conn.connect(this.target(), name, tr, this.timeout);
+  }
+  async connect(name = 'c'): Promise<Conn> {
+    const c = await Conn.connect(this.target(), `${name}${this.conns.length}`, this.tr, this.timeout);
+    this.conns.push(c);
+    return c;
+  }
+  uniq(p: string): string {
+    return `${p}${this.env.runId}${(this.env.counter++).toString(36)}`;
+  }
+  /** A user known to the kit CRS, with the given contact records in its bundle. */
+  user(bundle: Header[][] = []): KitUser {
+    const name = this.uniq('m');
+    const password = b64(randomBytes(9));
+    const id = newIdentity();
+    const v = makeVerifier(password, 4096);
+    const u: KitUser = { name, password, salt: b64(v.salt), iterations: 4096, storedKey: b64(v.storedKey), serverKey: b64(v.serverKey), keyBlob: sealKeyBlob(password, name, id, 10), publicKey: id.publicKey, bundle };
+    this.crs.users.set(name, u);
+    return u;
+  }
+  async login(u: KitUser): Promise<Conn> {
+    const c = await this.connect('cl');
+    const out = await loginOn(c, u.name, u.password, `127.0.0.1:${41000 + (this.env.counter++ % 9000)}`, this.timeout);
+    this.must(out.challenge?.status === 300, 'LOGIN-4', `LOGIN must be answered 300 Challenge, got ${out.challenge?.status ?? 'close'}`);
+    this.must(out.salt === u.salt, 'LOGIN-4', 'the challenge must carry the verifier\'s Salt');
+    this.must(out.result?.status === 200, 'LOGIN-7', `a correct PROOF must be answered 200, got ${out.result?.status ?? 'close'} ${out.result ? header(out.result, 'Error-code') ?? '' : ''}`);
+    this.must(c.received.at(-1)?.sealed, 'LOGIN-7', 'the 200 to PROOF must be the first SEALED envelope');
+    this.must(out.serverProofOk, 'LOGIN-7', 'Server-proof must be HMAC(ServerKey, auth)');
+    c.auto = (req) => (req.method === 'PING' ? { kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) } : undefined);
+    return c;
+  }
+}
+
+export class MsDriver implements Driver<MsContext> {
+  constructor(
+    readonly env: MsEnv,
+    readonly cases: CaseDef<MsContext>[],
+  ) {}
+  context(tr: Transcript, findings: Finding[], c: CaseDef<MsContext>): MsContext {
+    return new MsContext(this.env, tr, findings, c);
+  }
+  async cleanup(ctx: MsContext): Promise<{ req: string; text: string }[]> {
+    const v: { req: string; text: string }[] = [];
+    for (const c of ctx.conns) {
+      v.push(...c.violations);
+      c.destroy();
+    }
+    if (this.env.crs.link) v.push(...this.env.crs.link.violations.splice(0));
+    return v;
+  }
+  async probe(tr: Transcript): Promise<string | null> {
+    if (!this.env.crs.listenAddr) return 'the MS is not enrolled';
+    let c: Conn;
+    try {
+      c = await Conn.connect(parseHostPort(this.env.crs.listenAddr), 'probe', tr, this.env.opts.timeoutMs);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    try {
+      const r = await c.request(msWireTarget().first() as never, this.env.opts.timeoutMs);
+      return r.status === 300 ? null : `LOGIN answered ${r.status}`;
+    } catch (e) {
+      return (e as Error).message;
+    } finally {
+      c.destroy();
+    }
+  }
+}
+
+/** Set up a run against an MS: the kit CRS listens and waits for the MS under test to enroll. */
+export async function setupMs(cfg: KitConfig, run: RunOptions, cases: CaseDef<MsContext>[]): Promise<RoleSetup<MsContext>> {
+    const crs = new KitCrs(cfg.msKey!, cfg.limits);
+    const addr = await crs.listen(parseHostPort(cfg.listen ?? '127.0.0.1:7000'));
+    run.progress(`kit CRS listening on ${fmtHostPort(addr)}: start the MS under test with --crs ${fmtHostPort(addr)} and the same MS key`);
+    const env: MsEnv = { crs, opts: run, runId: randomBytes(2).toString('hex').replace(/^[0-9]/, 'q'), counter: 0 };
+    (cfg as KitConfig & { onListen?: (a: string) => Promise<void> }).onListen && (await (cfg as KitConfig & { onListen: (a: string) => Promise<void> }).onListen(fmtHostPort(addr)));
+    const ok = await crs.until(() => crs.enrollments > 0, Math.max(60000, run.timeoutMs));
+    if (!ok) run.progress(`the MS did not enroll within the wait (${crs.lastEnrollError ?? 'no connection'})`);
+    return {
+      driver: new MsDriver(env, cases),
+      target: crs.listenAddr ?? 'not enrolled',
+      teardown: () => crs.close(),
+  };
+}
+
+export const msCaseBudgetMs = (cfg: KitConfig): number => 20 * cfg.timeoutMs + 4 * cfg.limits.get('sessionTimeout') + cfg.runs * 200;
+
+
+/** How many requests the kit CRS has received so far (a mark for sentSince). */
+export const since = (ctx: MsContext): number => ctx.crs.requests.length;
+/** The first request with this method (and User or From) the MS sent to the kit CRS after mark n. */
+export const sentSince = (ctx: MsContext, n: number, method: string, user?: string): RequestMessage | undefined =>
+  ctx.crs.requests.slice(n).find((m) => m.method === method && (user === undefined || header(m, 'User') === user || header(m, 'From') === user));

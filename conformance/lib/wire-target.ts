@@ -1,0 +1,88 @@
+// What the wire cases need from a role: the connection it opens and the harmless first message of
+// each server role (CRS: LOCATE, MS: LOGIN), the registry's error check, and the answer a state-machine
+// transition names. Shared by cases/common (section 4) and by the role sections.
+import { randomBytes } from 'node:crypto';
+import { decode, encode, header, request, type Header, type MachineTransition, type Message, type ResponseMessage, type Role } from '../../generated/index.js';
+import type { Conn } from './conn.js';
+import { b64 } from './crypto.js';
+import { errorSpec, type Limits } from './registry.js';
+import type { Checker } from './runner.js';
+
+export interface WireCtx extends Checker {
+  connect(name?: string): Promise<Conn>;
+  readonly timeout: number;
+  readonly limits: Limits;
+}
+
+export interface WireTarget {
+  role: Role;
+  /** The sender role the kit plays on this connection. */
+  from: Role;
+  /** The start line of the harmless first message (e.g. LOCATE). */
+  start: string;
+  /** A complete harmless first message with the headers it needs. */
+  first: () => Message;
+  /** Is this an acceptable answer to `first`? */
+  firstOk: (r: ResponseMessage) => boolean;
+  /** The role tells connections apart by their first message and closes after any other (CRS, CONN-1). */
+  firstMessageDecides?: boolean;
+  /** The sender role a first message with this method implies (CRS: ENROLL comes from an MS); default `from`. */
+  senderFor?: (method: string) => Role;
+}
+
+/** Check that `r` is the registry's error response for `code` (status MUST, Error-code MUST). */
+export function checkError(ctx: Checker, r: ResponseMessage | null, code: string, what: string, offsetOrReq?: number | string): void {
+  const e = { ...errorSpec(code), ...(typeof offsetOrReq === 'string' ? { req: offsetOrReq } : {}) };
+  const offset = typeof offsetOrReq === 'number' ? offsetOrReq : undefined;
+  ctx.must(r, e.req, `${what}: expected ${e.status} ${code}, the connection was closed without an answer`);
+  ctx.must(r.status === e.status, e.req, `${what}: expected status ${e.status} (${code}), got ${r.status} ${r.reason}`);
+  const got = header(r, 'Error-code');
+  ctx.must(got !== undefined, 'ERR-1', `${what}: an error response must carry Error-code`);
+  ctx.must(got === code, e.req, `${what}: expected Error-code ${code}, got ${got}`);
+  if (offset !== undefined) {
+    const off = header(r, 'Offset');
+    ctx.should(off === undefined || off === String(offset), e.req, `${what}: Offset ${off}, the grammar puts the error at ${offset}`);
+  }
+}
+
+export function withHeaders(m: Message, extra: Header[]): Buffer {
+  return encode({ ...m, headers: [...m.headers, ...extra] } as Message);
+}
+export function withBody(m: Message, body: Buffer): Buffer {
+  return encode({ ...m, body } as Message);
+}
+/** The message the generated codec reads from these octets (the oracle of the validation cases). */
+export function oracleDecode(b: Buffer): Message {
+  return decode(b)[0]!;
+}
+
+export const crsWireTarget: WireTarget = {
+  role: 'crs',
+  from: 'client',
+  start: 'LOCATE',
+  first: () => request('LOCATE', [['Imsp-version', '1']]),
+  firstOk: (r) => r.status === 200 || r.status === 503,
+  firstMessageDecides: true,
+  // [CONN-1] ENROLL as a first message opens an MS connection.
+  senderFor: (method) => (method === 'ENROLL' ? 'ms' : 'client'),
+};
+
+export const msWireTarget = (ctx: { uniq?: (p: string) => string } = {}): WireTarget => ({
+  role: 'ms',
+  from: 'client',
+  start: 'LOGIN',
+  first: () =>
+    request('LOGIN', [['Imsp-version', '1'], ['User', (ctx.uniq ?? ((p: string) => p + randomBytes(3).toString('hex')))('ghost')], ['Nonce', b64(randomBytes(18))], ['Key-share', b64(randomBytes(32))], ['Address', '127.0.0.1:9']]),
+  firstOk: (r: ResponseMessage) => r.status === 300,
+});
+
+/** The status a transition's actions say to answer, e.g. "answer 423 ERR_LOCKED" -> 423. */
+export function answerOf(t: MachineTransition | null): number | null {
+  if (!t) return null;
+  for (const a of t.actions) {
+    const m = /\banswer (\d{3})\b/.exec(a);
+    if (m) return Number(m[1]);
+  }
+  return null;
+}
+

@@ -2,6 +2,7 @@
 // The IMSP codec: the one import for everything generated from grammar/ and spec/registry/.
 export * from './decoder.js';
 export * from './encoder.js';
+export * from './error-handling.js';
 export * from './errors.js';
 export * from './machines.js';
 export * from './messages.js';

@@ -102,7 +102,7 @@ export const METHODS = {
         responses: {
           "200": {
             required: ["Server-proof", "Session", "Heartbeat", "Key-blob", "Public-key", "Status"],
-            optional: ["Tag", "Content-type", "Content-length"],
+            optional: ["Tag", "Session-timeout", "Content-type", "Content-length"],
             body: "records",
           },
           "401": {
@@ -1570,6 +1570,12 @@ export const HEADERS = {
     text: "Heartbeat interval the receiver must keep, in ms.",
     repeatable: false,
   },
+  "Session-timeout": {
+    name: "Session-timeout",
+    type: "uint",
+    text: "In the 200 to a client's PROOF: the MS's sessionTimeout in ms, after which each end ends a silent session (HB-6, HB-11).",
+    repeatable: false,
+  },
   Server: {
     name: "Server",
     type: "hostport",
@@ -2019,6 +2025,19 @@ export const ERRORS = {
     reason: "Bare CR in head",
     req: "WIRE-3",
     text: "A CR not followed by LF in the head.",
+    offset: "the CR",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_BARE_LF: {
     code: "ERR_BARE_LF",
@@ -2026,6 +2045,19 @@ export const ERRORS = {
     reason: "Bare LF in head",
     req: "WIRE-3",
     text: "An LF not preceded by CR in the head.",
+    offset: "the LF",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_NON_ASCII: {
     code: "ERR_NON_ASCII",
@@ -2033,6 +2065,19 @@ export const ERRORS = {
     reason: "Non-ASCII octet in head",
     req: "WIRE-9",
     text: "An octet above 0x7E, or a control character other than tab where text is allowed, in the head.",
+    offset: "the octet",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_EMPTY_START_LINE: {
     code: "ERR_EMPTY_START_LINE",
@@ -2040,6 +2085,19 @@ export const ERRORS = {
     reason: "Empty start line",
     req: "WIRE-4",
     text: "The message starts with an empty line.",
+    offset: "the CR of the empty line",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_BAD_METHOD: {
     code: "ERR_BAD_METHOD",
@@ -2047,6 +2105,19 @@ export const ERRORS = {
     reason: "Malformed method",
     req: "WIRE-4",
     text: "A request start line that is not an upper-case letter followed by upper-case letters, digits and '-'.",
+    offset: "the first octet of the start line that cannot continue a method",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_BAD_STATUS_LINE: {
     code: "ERR_BAD_STATUS_LINE",
@@ -2054,6 +2125,19 @@ export const ERRORS = {
     reason: "Malformed status line",
     req: "WIRE-5",
     text: "A response start line that is not three digits, one space and a reason phrase.",
+    offset: "the first octet of the start line that cannot continue a status line",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_BAD_HEADER_NAME: {
     code: "ERR_BAD_HEADER_NAME",
@@ -2061,6 +2145,19 @@ export const ERRORS = {
     reason: "Malformed header name",
     req: "WIRE-6",
     text: "A header name with a character other than letters, digits and '-', or empty, or whitespace before the colon.",
+    offset: "the first octet of the line that cannot continue a header name",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_MISSING_COLON: {
     code: "ERR_MISSING_COLON",
@@ -2068,13 +2165,30 @@ export const ERRORS = {
     reason: "Header line without colon",
     req: "WIRE-6",
     text: "A header line with no ':'.",
+    offset: "the first octet after the name that is not a colon (the space, or the CR of the line end)",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_BAD_HEADER_VALUE: {
     code: "ERR_BAD_HEADER_VALUE",
     status: 400,
     reason: "Malformed header value",
-    req: "WIRE-7",
+    req: "WIRE-21",
     text: "A header value with a character other than printable ASCII and tab.",
+    class: "framing",
+    action: "never",
+    answer: "none",
+    actionReq: "WIRE-21",
   },
   ERR_FOLDED_HEADER: {
     code: "ERR_FOLDED_HEADER",
@@ -2082,6 +2196,19 @@ export const ERRORS = {
     reason: "Folded header line",
     req: "WIRE-8",
     text: "A header line that starts with a space or tab (obsolete line folding).",
+    offset: "the space or tab that starts the line",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_BAD_CONTENT_LENGTH: {
     code: "ERR_BAD_CONTENT_LENGTH",
@@ -2089,6 +2216,19 @@ export const ERRORS = {
     reason: "Malformed Content-length",
     req: "WIRE-10",
     text: "A Content-length that is not 1 to 10 decimal digits.",
+    offset: "the first octet of the value, after the spaces and tabs that precede it",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_DUPLICATE_CONTENT_LENGTH: {
     code: "ERR_DUPLICATE_CONTENT_LENGTH",
@@ -2096,6 +2236,19 @@ export const ERRORS = {
     reason: "Duplicate Content-length",
     req: "WIRE-11",
     text: "Content-length appears more than once.",
+    offset: "the first octet of the second Content-length line",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_LINE_TOO_LONG: {
     code: "ERR_LINE_TOO_LONG",
@@ -2103,6 +2256,19 @@ export const ERRORS = {
     reason: "Line too long",
     req: "WIRE-LIMIT-1",
     text: "A start or header line longer than maxLineLength.",
+    offset: "the first octet beyond maxLineLength octets of the line",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_TOO_MANY_HEADERS: {
     code: "ERR_TOO_MANY_HEADERS",
@@ -2110,6 +2276,19 @@ export const ERRORS = {
     reason: "Too many headers",
     req: "WIRE-LIMIT-2",
     text: "More than maxHeaders header lines.",
+    offset: "the first octet of the header line beyond maxHeaders",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_HEAD_TOO_LARGE: {
     code: "ERR_HEAD_TOO_LARGE",
@@ -2117,6 +2296,19 @@ export const ERRORS = {
     reason: "Head too large",
     req: "WIRE-LIMIT-3",
     text: "A head larger than maxHeadSize.",
+    offset: "the first octet beyond maxHeadSize octets of the head",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_BODY_TOO_LARGE: {
     code: "ERR_BODY_TOO_LARGE",
@@ -2124,6 +2316,19 @@ export const ERRORS = {
     reason: "Body too large",
     req: "WIRE-LIMIT-4",
     text: "A Content-length above maxBodySize.",
+    offset: "the first octet of the Content-length value",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-14",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_TRUNCATED: {
     code: "ERR_TRUNCATED",
@@ -2131,6 +2336,25 @@ export const ERRORS = {
     reason: "Truncated message",
     req: "WIRE-12",
     text: "The input ended inside a message.",
+    offset: "the end of the input, one past its last octet",
+    class: "framing",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "WIRE-20",
+    cases: [
+      {
+        when: "closed",
+        action: "close",
+        answer: "none",
+        req: "WIRE-12",
+      },
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_UNKNOWN_METHOD: {
     code: "ERR_UNKNOWN_METHOD",
@@ -2138,6 +2362,24 @@ export const ERRORS = {
     reason: "Unknown method",
     req: "REG-1",
     text: "A method that the registry does not define.",
+    class: "validation",
+    action: "answer",
+    answer: "link",
+    actionReq: "REG-9",
+    cases: [
+      {
+        when: "INIT",
+        action: "answer-close",
+        answer: "clear",
+        req: "P2P-18",
+      },
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_METHOD_NOT_ALLOWED: {
     code: "ERR_METHOD_NOT_ALLOWED",
@@ -2145,6 +2387,30 @@ export const ERRORS = {
     reason: "Method not allowed on this link",
     req: "REG-2",
     text: "A registered method that this sender may not send to this receiver.",
+    class: "validation",
+    action: "answer",
+    answer: "link",
+    actionReq: "REG-9",
+    cases: [
+      {
+        when: "clear-on-sealed",
+        action: "answer-close",
+        answer: "link",
+        req: "SEAL-7",
+      },
+      {
+        when: "INIT",
+        action: "answer-close",
+        answer: "clear",
+        req: "P2P-18",
+      },
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_MISSING_HEADER: {
     code: "ERR_MISSING_HEADER",
@@ -2152,6 +2418,24 @@ export const ERRORS = {
     reason: "Missing required header",
     req: "REG-3",
     text: "A header the method requires on this link is absent.",
+    class: "validation",
+    action: "answer",
+    answer: "link",
+    actionReq: "REG-9",
+    cases: [
+      {
+        when: "INIT",
+        action: "answer-close",
+        answer: "clear",
+        req: "P2P-18",
+      },
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_HEADER_NOT_ALLOWED: {
     code: "ERR_HEADER_NOT_ALLOWED",
@@ -2159,6 +2443,24 @@ export const ERRORS = {
     reason: "Header not allowed",
     req: "REG-4",
     text: "A registered, non-extension header this method does not allow on this link.",
+    class: "validation",
+    action: "answer",
+    answer: "link",
+    actionReq: "REG-9",
+    cases: [
+      {
+        when: "INIT",
+        action: "answer-close",
+        answer: "clear",
+        req: "P2P-18",
+      },
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_DUPLICATE_HEADER: {
     code: "ERR_DUPLICATE_HEADER",
@@ -2166,6 +2468,24 @@ export const ERRORS = {
     reason: "Duplicate header",
     req: "REG-5",
     text: "A non-repeatable header appears more than once.",
+    class: "validation",
+    action: "answer",
+    answer: "link",
+    actionReq: "REG-9",
+    cases: [
+      {
+        when: "INIT",
+        action: "answer-close",
+        answer: "clear",
+        req: "P2P-18",
+      },
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_BAD_VALUE: {
     code: "ERR_BAD_VALUE",
@@ -2173,6 +2493,24 @@ export const ERRORS = {
     reason: "Invalid header value",
     req: "REG-6",
     text: "A header value that does not match its registered syntax.",
+    class: "validation",
+    action: "answer",
+    answer: "link",
+    actionReq: "REG-9",
+    cases: [
+      {
+        when: "INIT",
+        action: "answer-close",
+        answer: "clear",
+        req: "P2P-18",
+      },
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_UNEXPECTED_BODY: {
     code: "ERR_UNEXPECTED_BODY",
@@ -2180,6 +2518,24 @@ export const ERRORS = {
     reason: "Unexpected body",
     req: "REG-7",
     text: "A body on a message whose registry entry allows none.",
+    class: "validation",
+    action: "answer",
+    answer: "link",
+    actionReq: "REG-9",
+    cases: [
+      {
+        when: "INIT",
+        action: "answer-close",
+        answer: "clear",
+        req: "P2P-18",
+      },
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_BAD_RECORDS: {
     code: "ERR_BAD_RECORDS",
@@ -2187,6 +2543,24 @@ export const ERRORS = {
     reason: "Malformed records body",
     req: "REC-2",
     text: "An application/imsp-records body that does not parse.",
+    class: "validation",
+    action: "answer",
+    answer: "link",
+    actionReq: "REG-9",
+    cases: [
+      {
+        when: "INIT",
+        action: "answer-close",
+        answer: "clear",
+        req: "P2P-18",
+      },
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_UNKNOWN_STATUS: {
     code: "ERR_UNKNOWN_STATUS",
@@ -2194,6 +2568,18 @@ export const ERRORS = {
     reason: "Unknown status code",
     req: "REG-8",
     text: "A response status that the registry does not define.",
+    class: "validation",
+    action: "never",
+    answer: "none",
+    actionReq: "REG-8",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "REG-10",
+      },
+    ],
   },
   ERR_VERSION: {
     code: "ERR_VERSION",
@@ -2201,6 +2587,10 @@ export const ERRORS = {
     reason: "Unsupported version",
     req: "CONN-2",
     text: "An Imsp-version this receiver does not speak.",
+    class: "state",
+    action: "answer-close",
+    answer: "clear",
+    actionReq: "CONN-2",
   },
   ERR_OUT_OF_STATE: {
     code: "ERR_OUT_OF_STATE",
@@ -2208,6 +2598,18 @@ export const ERRORS = {
     reason: "Out of state",
     req: "STATE-1",
     text: "The method is not allowed in the connection's current state.",
+    class: "state",
+    action: "answer",
+    answer: "link",
+    actionReq: "STATE-1",
+    cases: [
+      {
+        when: "handshake",
+        action: "answer-close",
+        answer: "clear",
+        req: "STATE-5",
+      },
+    ],
   },
   ERR_AUTH_FAILED: {
     code: "ERR_AUTH_FAILED",
@@ -2215,6 +2617,10 @@ export const ERRORS = {
     reason: "Authentication failed",
     req: "AUTH-8",
     text: "A login or enrollment proof did not verify, or the user is unknown.",
+    class: "auth",
+    action: "answer-close",
+    answer: "clear",
+    actionReq: "AUTH-8",
   },
   ERR_BAD_SIGNATURE: {
     code: "ERR_BAD_SIGNATURE",
@@ -2222,6 +2628,18 @@ export const ERRORS = {
     reason: "Bad signature",
     req: "P2P-6",
     text: "A handshake signature did not verify.",
+    class: "auth",
+    action: "answer-close",
+    answer: "clear",
+    actionReq: "P2P-6",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "P2P-10",
+      },
+    ],
   },
   ERR_DECRYPT: {
     code: "ERR_DECRYPT",
@@ -2229,6 +2647,18 @@ export const ERRORS = {
     reason: "Decryption failed",
     req: "SEAL-4",
     text: "A SEALED envelope, INIT or INIT-ACK did not decrypt and authenticate.",
+    class: "seal",
+    action: "answer-close",
+    answer: "clear",
+    actionReq: "SEAL-4",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "P2P-10",
+      },
+    ],
   },
   ERR_REPLAY: {
     code: "ERR_REPLAY",
@@ -2236,6 +2666,18 @@ export const ERRORS = {
     reason: "Replay or reorder",
     req: "SEAL-3",
     text: "A sequence number that is not the next expected one, a repeated nonce, or a time outside the allowed skew.",
+    class: "seal",
+    action: "answer-close",
+    answer: "clear",
+    actionReq: "SEAL-3",
+    cases: [
+      {
+        when: "response",
+        action: "close",
+        answer: "none",
+        req: "P2P-10",
+      },
+    ],
   },
   ERR_NOT_BUDDY: {
     code: "ERR_NOT_BUDDY",
@@ -2243,6 +2685,10 @@ export const ERRORS = {
     reason: "Not a buddy",
     req: "P2P-3",
     text: "The other user is not a buddy of the receiver.",
+    class: "application",
+    action: "answer-close",
+    answer: "clear",
+    actionReq: "P2P-3",
   },
   ERR_BLOCKED: {
     code: "ERR_BLOCKED",
@@ -2250,6 +2696,10 @@ export const ERRORS = {
     reason: "Blocked",
     req: "BLOCK-3",
     text: "The receiver has blocked the sender.",
+    class: "application",
+    action: "answer-close",
+    answer: "clear",
+    actionReq: "BLOCK-3",
   },
   ERR_FORBIDDEN: {
     code: "ERR_FORBIDDEN",
@@ -2257,6 +2707,18 @@ export const ERRORS = {
     reason: "Forbidden",
     req: "PROFILE-3",
     text: "The sender may not do this (for example change another user's profile).",
+    class: "application",
+    action: "answer",
+    answer: "link",
+    actionReq: "PROFILE-3",
+    cases: [
+      {
+        when: "INIT",
+        action: "answer-close",
+        answer: "clear",
+        req: "P2P-4",
+      },
+    ],
   },
   ERR_UNKNOWN_USER: {
     code: "ERR_UNKNOWN_USER",
@@ -2264,6 +2726,10 @@ export const ERRORS = {
     reason: "Unknown user",
     req: "USER-2",
     text: "No registered user has this name.",
+    class: "application",
+    action: "answer",
+    answer: "link",
+    actionReq: "USER-2",
   },
   ERR_NO_PENDING: {
     code: "ERR_NO_PENDING",
@@ -2271,6 +2737,10 @@ export const ERRORS = {
     reason: "No such pending request",
     req: "ADD-9",
     text: "There is no unanswered ADD from that user.",
+    class: "application",
+    action: "answer",
+    answer: "link",
+    actionReq: "ADD-9",
   },
   ERR_NOT_CONTACT: {
     code: "ERR_NOT_CONTACT",
@@ -2278,6 +2748,10 @@ export const ERRORS = {
     reason: "Not a contact",
     req: "REM-2",
     text: "The user is not in the contact or block list.",
+    class: "application",
+    action: "answer",
+    answer: "link",
+    actionReq: "REM-2",
   },
   ERR_ALREADY_ONLINE: {
     code: "ERR_ALREADY_ONLINE",
@@ -2285,6 +2759,10 @@ export const ERRORS = {
     reason: "Already online",
     req: "LOCK-2",
     text: "The user is logged in already.",
+    class: "application",
+    action: "answer",
+    answer: "link",
+    actionReq: "LOGIN-5",
   },
   ERR_ALREADY_BUDDY: {
     code: "ERR_ALREADY_BUDDY",
@@ -2292,6 +2770,10 @@ export const ERRORS = {
     reason: "Already a buddy",
     req: "ADD-4",
     text: "The users are buddies already, or an ADD between them is pending.",
+    class: "application",
+    action: "answer",
+    answer: "link",
+    actionReq: "ADD-4",
   },
   ERR_USER_EXISTS: {
     code: "ERR_USER_EXISTS",
@@ -2299,6 +2781,10 @@ export const ERRORS = {
     reason: "User exists",
     req: "REGISTER-2",
     text: "A user of that name is registered already.",
+    class: "application",
+    action: "answer",
+    answer: "link",
+    actionReq: "REGISTER-2",
   },
   ERR_MS_CONFLICT: {
     code: "ERR_MS_CONFLICT",
@@ -2306,6 +2792,10 @@ export const ERRORS = {
     reason: "MS conflict",
     req: "ENROLL-6",
     text: "An MS of that id is enrolled with an equal or higher incarnation.",
+    class: "application",
+    action: "answer-close",
+    answer: "clear",
+    actionReq: "ENROLL-6",
   },
   ERR_LOCKED: {
     code: "ERR_LOCKED",
@@ -2313,6 +2803,10 @@ export const ERRORS = {
     reason: "Locked",
     req: "LOCK-1",
     text: "Another login holds the user's lock.",
+    class: "application",
+    action: "answer",
+    answer: "link",
+    actionReq: "LOGIN-5",
   },
   ERR_STALE_EPOCH: {
     code: "ERR_STALE_EPOCH",
@@ -2320,6 +2814,10 @@ export const ERRORS = {
     reason: "Stale epoch",
     req: "LOCK-6",
     text: "The epoch is not the user's current epoch.",
+    class: "application",
+    action: "answer",
+    answer: "link",
+    actionReq: "LOCK-6",
   },
   ERR_RATE_LIMITED: {
     code: "ERR_RATE_LIMITED",
@@ -2327,6 +2825,18 @@ export const ERRORS = {
     reason: "Rate limited",
     req: "RATE-1",
     text: "A rate limit was exceeded.",
+    class: "server",
+    action: "answer",
+    answer: "link",
+    actionReq: "RATE-1",
+    cases: [
+      {
+        when: "final",
+        action: "notice-close",
+        answer: "link",
+        req: "RATE-3",
+      },
+    ],
   },
   ERR_LIMIT: {
     code: "ERR_LIMIT",
@@ -2334,6 +2844,10 @@ export const ERRORS = {
     reason: "Limit reached",
     req: "ADD-LIMIT-1",
     text: "A per-user limit (contacts, block list, pending requests) is reached.",
+    class: "application",
+    action: "answer",
+    answer: "link",
+    actionReq: "ADD-LIMIT-1",
   },
   ERR_TIMEOUT: {
     code: "ERR_TIMEOUT",
@@ -2341,6 +2855,18 @@ export const ERRORS = {
     reason: "Timeout",
     req: "CONN-4",
     text: "A handshake or request did not complete in time.",
+    class: "server",
+    action: "answer-close",
+    answer: "clear",
+    actionReq: "CONN-4",
+    cases: [
+      {
+        when: "no-request",
+        action: "close",
+        answer: "none",
+        req: "CONN-4",
+      },
+    ],
   },
   ERR_UNAVAILABLE: {
     code: "ERR_UNAVAILABLE",
@@ -2348,6 +2874,24 @@ export const ERRORS = {
     reason: "Unavailable",
     req: "CONN-7",
     text: "The service cannot take the request now.",
+    class: "server",
+    action: "answer",
+    answer: "link",
+    actionReq: "CONN-7",
+    cases: [
+      {
+        when: "PROOF",
+        action: "answer-close",
+        answer: "clear",
+        req: "LOGIN-8",
+      },
+      {
+        when: "INIT",
+        action: "answer-close",
+        answer: "clear",
+        req: "P2P-7",
+      },
+    ],
   },
   ERR_SHUTDOWN: {
     code: "ERR_SHUTDOWN",
@@ -2355,6 +2899,18 @@ export const ERRORS = {
     reason: "Shutting down",
     req: "MS-SHUTDOWN-1",
     text: "The server is shutting down; log in again elsewhere.",
+    class: "server",
+    action: "answer-close",
+    answer: "clear",
+    actionReq: "MS-SHUTDOWN-3",
+    cases: [
+      {
+        when: "unsolicited",
+        action: "notice-close",
+        answer: "link",
+        req: "MS-SHUTDOWN-1",
+      },
+    ],
   },
   ERR_SESSION_ENDED: {
     code: "ERR_SESSION_ENDED",
@@ -2362,6 +2918,18 @@ export const ERRORS = {
     reason: "Session ended",
     req: "HB-2",
     text: "The session was ended (timeout, MS lost, or a newer epoch).",
+    class: "server",
+    action: "answer-close",
+    answer: "link",
+    actionReq: "LOCK-12",
+    cases: [
+      {
+        when: "unsolicited",
+        action: "notice-close",
+        answer: "link",
+        req: "HB-2",
+      },
+    ],
   },
   ERR_INTERNAL: {
     code: "ERR_INTERNAL",
@@ -2369,6 +2937,10 @@ export const ERRORS = {
     reason: "Internal error",
     req: "CONN-8",
     text: "The server failed.",
+    class: "server",
+    action: "answer",
+    answer: "link",
+    actionReq: "CONN-8",
   },
 } as const;
 export type ErrorCode = keyof typeof ERRORS;
@@ -2403,6 +2975,7 @@ export const LIMITS = {
   rateLimitBurst: 100,
   rateLimitWarnings: 3,
   userRateLimitPerSecond: 100,
+  userRateLimitBurst: 200,
   maxFailedLoginsPerUser: 5,
   maxFailedLoginsPerAddress: 20,
   maxAddsPerMinute: 20,
@@ -2680,6 +3253,16 @@ export const LIMIT_SPECS = {
     max: 100000,
     req: "RATE-2",
     text: "Sustained requests per second across all of one user's activity at an MS.",
+  },
+  userRateLimitBurst: {
+    name: "userRateLimitBurst",
+    value: 200,
+    unit: "requests",
+    configurable: true,
+    min: 1,
+    max: 1000000,
+    req: "RATE-2",
+    text: "Bucket size of the per-user rate limit: requests one user may send at once across its activity at an MS (two seconds of userRateLimitPerSecond).",
   },
   maxFailedLoginsPerUser: {
     name: "maxFailedLoginsPerUser",

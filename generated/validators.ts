@@ -54,6 +54,7 @@ export const HEADER_VALIDATORS: { readonly [H in HeaderName]: (value: string) =>
   "Load": VALUE_VALIDATORS["uint"],
   "Lease": VALUE_VALIDATORS["uint"],
   "Heartbeat": VALUE_VALIDATORS["uint"],
+  "Session-timeout": VALUE_VALIDATORS["uint"],
   "Server": VALUE_VALIDATORS["hostport"],
   "User": VALUE_VALIDATORS["username"],
   "From": VALUE_VALIDATORS["username"],

@@ -240,6 +240,11 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     });
     this.ms = link;
     this.msAddress = msAddr;
+    // [PRESENCE-9] Pushes that follow the 200 to PROOF wait, in order, until the bundle is applied:
+    // none is dropped while the Server-proof is checked and the key blob opened (scrypt).
+    const early: RequestMessage[] = [];
+    let bundleApplied = false;
+    link.on('notification', (m) => (bundleApplied ? this.onPush(m) : early.push(m)));
     try {
       await this.authenticate(link);
     } catch (e) {
@@ -249,8 +254,9 @@ export class ImspClient extends EventEmitter<ClientEvents> {
       await this.stopListening();
       throw asClientError(e);
     }
-    link.on('notification', (m) => this.onPush(m));
+    bundleApplied = true;
     link.on('close', (reason) => this.onMsClosed(reason?.code));
+    for (const m of early.splice(0)) this.onPush(m);
   }
 
   private async locate(): Promise<string> {
@@ -353,6 +359,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
 
   private onPush(m: RequestMessage): void {
     const h = (n: string) => header(m, n);
+    if (m.method === 'PRESENCE' || m.method === 'CONTACT') for (const l of this.listReplay) l.push(m);
     switch (m.method) {
       case 'PRESENCE': {
         const user = h('User') ?? '';
@@ -495,10 +502,30 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     if (this.contacts.isBlocked(user)) this.contacts.contact(user, 'none', 'offline');
   }
 
+  /** Pushes received while a LIST is in flight, re-applied on top of its answer [PRESENCE-10]. */
+  private listReplay: RequestMessage[][] = [];
+
   /** LIST: refreshes the contact book from the MS. */
   async list(): Promise<void> {
-    const res = await this.call('LIST', []);
-    this.contacts.load(res.body.length > 0 ? parseRecords(res.body) : []);
+    const since: RequestMessage[] = [];
+    this.listReplay.push(since);
+    try {
+      const res = await this.call('LIST', []);
+      this.contacts.load(res.body.length > 0 ? parseRecords(res.body) : []);
+      // [PRESENCE-10] the snapshot, then every push received since the LIST was sent, in order.
+      for (const m of since) this.replay(m);
+    } finally {
+      this.listReplay = this.listReplay.filter((l) => l !== since);
+    }
+  }
+
+  /** Applies a push to the contact book again, silently (its events were emitted when it came). */
+  private replay(m: RequestMessage): void {
+    const h = (n: string) => header(m, n);
+    const user = h('User') ?? '';
+    const status = (h('Status') ?? 'offline') as Presence;
+    if (m.method === 'PRESENCE') this.contacts.presence(user, status, h('Address'), h('Public-key'));
+    else if (m.method === 'CONTACT') this.contacts.contact(user, (h('Relation') ?? 'none') as Relation, status, h('Address'), h('Public-key'));
   }
 
   async profile(user?: string): Promise<Record<string, string>> {

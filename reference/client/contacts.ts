@@ -113,10 +113,13 @@ export class ContactBook {
     return c?.relation === 'blocked' ? c.publicKey : undefined;
   }
 
-  /** PRESENCE push: only a known contact's presence changes; others are ignored. */
+  /**
+   * PRESENCE push: only a buddy's presence changes; others are ignored [PRESENCE-11]. (The login
+   * bundle is applied before any push, PRESENCE-9, so a buddy is never "not yet in the list".)
+   */
   presence(user: string, status: Presence, address?: string, publicKey?: string): ContactChange | undefined {
     const before = this.contacts.get(user);
-    if (!before) return undefined;
+    if (before?.relation !== 'buddy') return undefined;
     return { user, before, after: this.set(user, before.relation, status, address ?? before.address, publicKey ?? before.publicKey) };
   }
 

@@ -67,3 +67,15 @@ test('the book is bounded whatever an MS pushes', () => {
   b.contact('u0', 'buddy', 'online', '127.0.0.1:1', PK);
   assert.equal(b.buddyKey('u0'), PK, 'existing entries still change');
 });
+
+test('[PRESENCE-11] a PRESENCE about a user who is not a buddy changes nothing; a CONTACT always applies', () => {
+  const book = new ContactBook();
+  book.load([[['User', 'bob'], ['Relation', 'pending'], ['Status', 'offline']]]);
+  assert.equal(book.presence('bob', 'online', '127.0.0.1:1', 'k'), undefined);
+  assert.equal(book.get('bob')?.status, 'offline');
+  assert.equal(book.presence('carol', 'online', '127.0.0.1:2', 'k'), undefined);
+  assert.equal(book.get('carol'), undefined);
+  book.contact('carol', 'buddy', 'online', '127.0.0.1:2', 'k');
+  assert.equal(book.get('carol')?.status, 'online');
+  assert.equal(book.presence('carol', 'away')?.after?.status, 'away');
+});

@@ -381,6 +381,48 @@ export class WrongPassword implements Cmd {
   }
 }
 
+/**
+ * [INV-3][PRESENCE-9] Two users log in at (nearly) the same moment, the second `gapMs` after the
+ * first, each over a link that delivers in bursts of `burstMs` (so that the login bundle and the
+ * pushes right after it arrive together while the client opens its key blob). Whoever of the two
+ * is online logs out first. Both logins must succeed, and settle() then checks that each sees the
+ * other as the model says (buddies see each other online) [INV-3].
+ */
+export class LoginTogether implements Cmd {
+  constructor(
+    readonly a: string,
+    readonly b: string,
+    readonly msA: number,
+    readonly msB: number,
+    readonly gapMs: number,
+    readonly burstMs: number,
+  ) {}
+  check(m: Readonly<Model>): boolean {
+    return this.a !== this.b && m.msUp[this.msA] === true && m.msUp[this.msB] === true;
+  }
+  async run(m: Model, w: World): Promise<void> {
+    for (const u of [this.a, this.b]) if (m.isOnline(u)) await new Logout(u).run(m, w);
+    w.beginStep(this.toString());
+    const [ca, cb] = await Promise.all([w.newBurstClient(this.a, this.msA, this.burstMs), w.newBurstClient(this.b, this.msB, this.burstMs)]);
+    // The model moves first: pushes about the two logins may reach their buddies before login() returns.
+    m.online.set(this.a, { ms: this.msA, status: 'online' });
+    m.online.set(this.b, { ms: this.msB, status: 'online' });
+    w.modelChanged();
+    // The gap is part of the scenario (two people pressing enter 0 to 40 ms apart), not a wait for a result.
+    const second = new Promise<{ status: number; code?: string }>((resolve) => setTimeout(() => resolve(outcome(cb.login())), this.gapMs));
+    const [ga, gb] = await Promise.all([outcome(ca.login()), second]);
+    // Held by the world either way, so that dispose() closes them if an assertion below fails.
+    w.clients.set(this.a, ca);
+    w.clients.set(this.b, cb);
+    expectOutcome(ga, { status: 200 }, `login of ${this.a}`);
+    expectOutcome(gb, { status: 200 }, `login of ${this.b}`);
+    await w.settle();
+  }
+  toString(): string {
+    return `loginTogether(${this.a}@ms${this.msA}, ${this.b}@ms${this.msB}, gap ${this.gapMs} ms, burst ${this.burstMs} ms)`;
+  }
+}
+
 /** The command generators over `users` and MS indexes below `maxMs`. */
 export function commandArbitraries(users: readonly string[], maxMs: number): Array<fc.Arbitrary<Cmd>> {
   const user = fc.constantFrom(...users);
@@ -394,6 +436,7 @@ export function commandArbitraries(users: readonly string[], maxMs: number): Arr
     user.map((u) => new Vanish(u)),
     ...weighted(5, fc.tuple(rel, two).map(([op, [a, b]]) => new Relate(op, a, b))),
     ...weighted(3, two.map(([a, b]) => new Befriend(a, b))),
+    ...weighted(2, fc.tuple(two, ms, ms, fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 150 })).map(([[a, b], i, j, gap, burst]) => new LoginTogether(a, b, i, j, gap, burst))),
     fc.tuple(user, fc.constantFrom<Status>('online', 'busy', 'away')).map(([u, s]) => new SetStatus(u, s)),
     ...weighted(3, two.map(([a, b]) => new Send(a, b))),
     ms.map((i) => new CrashMs(i)),

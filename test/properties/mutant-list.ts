@@ -55,6 +55,22 @@ export const MUTANTS: Mutant[] = [
     env: { IMSP_PROP_RUNS_SCENARIO: '10' },
   },
   {
+    inv: 'INV-3',
+    // Issue 14's login race, as the reference client had it: the pushes that arrive while the client
+    // opens its key blob (after the 200 to PROOF) were dropped, so a buddy who logged in at the same
+    // moment stayed offline. The patch reverts the fix [PRESENCE-9]. Shrunk counterexample of a run:
+    // [0,0,0,1] (both at ms0, no gap, a 1 ms burst): "u0 sees u1 as {relation: buddy, status: offline},
+    // model says online".
+    expect: /sees u\d as .*"status":"offline".*model says .*"status":"online"/,
+    what: 'the client drops the pushes that arrive while it opens its key blob (the login race of issue 14)',
+    file: 'reference/client/client.ts',
+    find: '(bundleApplied ? this.onPush(m) : early.push(m))',
+    replace: '(bundleApplied ? this.onPush(m) : undefined)',
+    test: 'test/properties/scenarios.test.ts',
+    pattern: 'same moment',
+    env: { IMSP_PROP_RUNS_SCENARIO: '6' },
+  },
+  {
     inv: 'INV-4',
     // The directed property: in the model run (15 runs) an ADD followed by its target's login came
     // by chance, and the mutant survived one full run of 2.

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { Befriend, Logout, Relate, RestartCrs, Send, SetStatus, Vanish, Login } from './commands.js';
+import { Befriend, Logout, Relate, RestartCrs, Send, SetStatus, Vanish, Login, LoginTogether } from './commands.js';
 import type { Status } from './model.js';
 import { ClientError } from '../../reference/client/client.js';
 import { World } from './world.js';
@@ -40,6 +40,24 @@ test('[INV-3][PRESENCE-2] buddies see every presence state the other sets, in an
         for (const s of states) await new SetStatus('u0', s).run(w.model, w);
       });
     }),
+  );
+});
+
+test('[INV-3][PRESENCE-8][PRESENCE-9] buddies who log in at the same moment see each other, whatever the delays between bundle and pushes', { timeout: 120_000 }, async () => {
+  await check(
+    fc.asyncProperty(
+      fc.integer({ min: 0, max: 1 }),
+      fc.integer({ min: 0, max: 1 }),
+      fc.integer({ min: 0, max: 40 }),
+      fc.integer({ min: 1, max: 150 }),
+      async (msA, msB, gap, burst) => {
+        await inWorld(async (w) => {
+          await new Befriend('u0', 'u1').run(w.model, w);
+          // Both log out, then in again together over bursty links; settle() checks each sees the other [INV-3].
+          await new LoginTogether('u0', 'u1', msA, msB, gap, burst).run(w.model, w);
+        });
+      },
+    ),
   );
 });
 

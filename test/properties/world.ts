@@ -13,6 +13,7 @@ import { CrsServer } from '../../reference/crs/crs.js';
 import { SqliteStore } from '../../reference/store/sqlite.js';
 import type { Store } from '../../reference/store/store.js';
 import { Model } from './model.js';
+import { BurstProxy } from '../helpers/burst-proxy.js';
 
 /** Short leases and heartbeats so crashes and timeouts resolve in well under a second. */
 export const FAST_LIMITS = {
@@ -171,11 +172,23 @@ export class World {
     return this.allowedBefore.has(k) || this.allowedAfter.has(k);
   }
 
-  newClient(user: string, ms: number, password = this.model.passwords.get(user)!): ImspClient {
+  private readonly proxies: BurstProxy[] = [];
+
+  /**
+   * A client whose MS link delivers in bursts of `burstMs` (test/helpers/burst-proxy.ts): the login
+   * bundle and the pushes that follow it reach the client together, as on a slow link [PRESENCE-9].
+   */
+  async newBurstClient(user: string, ms: number, burstMs: number): Promise<ImspClient> {
+    const proxy = await BurstProxy.start(this.cluster.ms[ms].address, burstMs);
+    this.proxies.push(proxy);
+    return this.newClient(user, ms, this.model.passwords.get(user)!, proxy.address);
+  }
+
+  newClient(user: string, ms: number, password = this.model.passwords.get(user)!, msAddress = this.cluster.ms[ms].address): ImspClient {
     const c = new ImspClient({
       user,
       password,
-      ms: this.cluster.ms[ms].address,
+      ms: msAddress,
       downloadDir: join(this.downloadDir, user),
       limits: { clientHeartbeatInterval: FAST_LIMITS.clientHeartbeatInterval },
     });
@@ -277,6 +290,7 @@ export class World {
     this.unsubscribeStore?.();
     await Promise.all([...this.clients.values()].map((c) => c.close().catch(() => undefined)));
     this.clients.clear();
+    await Promise.all(this.proxies.map((p) => p.close()));
     if (this.crs !== this.cluster.crs) await this.crs.close();
     await this.cluster.dispose();
     if (this.sqlitePath) {

@@ -78,3 +78,11 @@ clean:
 system-deps:
 	.ci/system-deps
 test: system-deps
+
+# --- bench (issue 15) ---
+.PHONY: bench-xmpp
+# IMSP and ejabberd (PLAIN; SCRAM-SHA-256 + TLS) and Prosody in one run, every ratio from that run.
+# Installs ejabberd/Prosody from Debian when missing (root); stops everything it starts.
+bench-xmpp: dist/.built
+	mkdir -p dist/spec/registry && cp spec/registry/*.json dist/spec/registry/
+	node dist/bench/xmpp.js $(ARGS)

@@ -1,7 +1,8 @@
 // `make bench-load`: the standard load set of issue 8 on this machine, CRS on SQLite and MSs as
-// separate processes, clients in worker processes; prints one table of goal, measured figure, ratio
-// to the goal and to the ejabberd / Prosody anchors measured on the same machine (issue 8). Every
-// figure comes from a measurement in this run. Compiled by tsc first (never benchmark through tsx).
+// separate processes, clients in worker processes; prints one table of goal, measured figure and
+// ratio to the goal. Every figure comes from a measurement in this run; the comparison with
+// ejabberd and Prosody is `make bench-xmpp` (bench/xmpp.ts), which measures them in the same run
+// (issue 15). Compiled by tsc first (never benchmark through tsx).
 //
 //   node dist/bench/load.js [--quick] [--durability normal|full] [--json FILE] [--plot FILE.svg] [--scale-users N] [--scale-seconds S]
 //
@@ -47,8 +48,6 @@ interface Row {
   higher: boolean;
   unit: string;
   measured: number | null;
-  ejabberd?: number;
-  prosody?: number;
   note?: string;
 }
 
@@ -67,7 +66,7 @@ const storm = await phase('storm: 10,000 users x 50 buddies, then fan-out probes
   scenario: 'storm',
   users: quick ? 2000 : 10_000,
   buddies: 50,
-  // 100 logins in flight: the scenario the ejabberd and Prosody figures of issue 8 were measured in.
+  // 100 logins in flight: the scenario of the XMPP anchors (make bench-xmpp, issue 15).
   concurrency: 100,
   spawnMs: 2,
   processes: 2,
@@ -119,11 +118,11 @@ const msRss = (r: LoadReport | null): number | null => {
 const msSessions = (r: LoadReport | null): string => (r ? r.memory.filter((m) => m.name.startsWith('ms')).map((m) => m.sessions).join('+') : '-');
 
 const rows: Row[] = [
-  { goal: 'storm logins/s (10k users, 50 buddies)', target: 5000, higher: true, unit: '/s', measured: storm?.logins.perSecond ?? null, ejabberd: 702, prosody: 33, note: storm ? `${storm.logins.ok}/${storm.logins.attempted} ok` : 'failed' },
-  { goal: 'storm login p99', target: 100, higher: false, unit: 'ms', measured: storm?.logins.latency.p99 ?? null, ejabberd: 231, prosody: 5100 },
-  { goal: 'fan-out p99 (10k online, 50 buddies), from the 200', target: 25, higher: false, unit: 'ms', measured: storm?.fanout.fromLogin.p99 ?? null, ejabberd: 30, prosody: 151, note: storm ? `p50 ${fmt(storm.fanout.fromLogin.p50, 2)} ms; ${storm.fanout.delivered}/${storm.fanout.expected} delivered` : '' },
-  { goal: 'fan-out p99, from PROOF sent (conservative)', target: 25, higher: false, unit: 'ms', measured: storm?.fanout.fromProof.p99 ?? null, ejabberd: 30, prosody: 151, note: storm ? `p50 ${fmt(storm.fanout.fromProof.p50, 2)} ms` : '' },
-  { goal: 'MS RSS per session (~15k per MS)', target: 16, higher: false, unit: 'kB', measured: msRss(memory), ejabberd: 380, prosody: 56, note: `sessions per MS ${msSessions(memory)}` },
+  { goal: 'storm logins/s (10k users, 50 buddies)', target: 5000, higher: true, unit: '/s', measured: storm?.logins.perSecond ?? null, note: storm ? `${storm.logins.ok}/${storm.logins.attempted} ok` : 'failed' },
+  { goal: 'storm login p99', target: 100, higher: false, unit: 'ms', measured: storm?.logins.latency.p99 ?? null },
+  { goal: 'fan-out p99 (10k online, 50 buddies), from the 200', target: 25, higher: false, unit: 'ms', measured: storm?.fanout.fromLogin.p99 ?? null, note: storm ? `p50 ${fmt(storm.fanout.fromLogin.p50, 2)} ms; ${storm.fanout.delivered}/${storm.fanout.expected} delivered` : '' },
+  { goal: 'fan-out p99, from PROOF sent (conservative)', target: 25, higher: false, unit: 'ms', measured: storm?.fanout.fromProof.p99 ?? null, note: storm ? `p50 ${fmt(storm.fanout.fromProof.p50, 2)} ms` : '' },
+  { goal: 'MS RSS per session (~15k per MS)', target: 16, higher: false, unit: 'kB', measured: msRss(memory), note: `sessions per MS ${msSessions(memory)}` },
   { goal: 'concurrent sessions across MS processes', target: 100_000, higher: true, unit: '', measured: scale?.sessions.peak ?? null, note: scale ? `${scale.options.spawnMs} MSs (${msSessions(scale)}), ${fmt(scale.logins.perSecond, 0)} logins/s, RSS/session ${fmt(msRss(scale), 1)} kB` : 'failed' },
   { goal: 'MSG/s per P2P pair', target: 100_000, higher: true, unit: '/s', measured: chat?.chat?.msgsPerSecond ?? null, note: chat?.chat ? `${fmt(chat.chat.mbPerSecond, 2)} MB/s of 100-octet text` : 'failed' },
 ];
@@ -132,22 +131,20 @@ const ratio = (r: Row, other: number | undefined | null): string => {
   if (r.measured === null || other === undefined || other === null || !(r.measured > 0)) return '-';
   return `${(r.higher ? r.measured / other : other / r.measured).toFixed(2)}x`;
 };
-const head = ['goal', 'target', 'measured', 'vs goal', 'met', 'vs ejabberd', 'vs Prosody', 'note'];
+const head = ['goal', 'target', 'measured', 'vs goal', 'met', 'note'];
 const body = rows.map((r) => [
   r.goal,
   `${r.higher ? '>=' : '<='} ${r.target.toLocaleString('en-US')} ${r.unit}`.trim(),
   r.measured === null ? '-' : `${fmt(r.measured, r.measured < 100 ? 2 : 0)} ${r.unit}`.trim(),
   ratio(r, r.target),
   r.measured === null ? 'no' : (r.higher ? r.measured >= r.target : r.measured <= r.target) ? 'yes' : 'no',
-  ratio(r, r.ejabberd),
-  ratio(r, r.prosody),
   r.note ?? '',
 ]);
 const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
 const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
 process.stdout.write(`\n\nIMSP load benchmark (${quick ? 'quick' : 'standard'} set), ${new Date().toISOString()}, ${(performance.now() - t0) / 1000 | 0} s\n`);
 process.stdout.write(`CRS on SQLite with --durability ${durability} (${durability === 'normal' ? 'WAL, synchronous=NORMAL: survives a CRS crash or restart, not an OS crash or power loss' : 'WAL, synchronous=FULL: survives an OS crash or power loss'}), 2 MSs unless noted\n`);
-process.stdout.write('ratios: >1 means better than the goal / the anchor (ejabberd 23.01 and Prosody 0.12 measured on this machine, issue 8)\n\n');
+process.stdout.write('ratios: >1 means better than the goal; for ratios to ejabberd and Prosody measured in the same run: make bench-xmpp\n\n');
 process.stdout.write(`${line(head)}\n${line(widths.map((w) => '-'.repeat(w)))}\n${body.map(line).join('\n')}\n`);
 const errs = (r: LoadReport | null): string => (r ? Object.entries({ ...r.errors }).map(([k, v]) => `${k} ${v}`).join(', ') || 'none' : '-');
 process.stdout.write(`\nclient errors: storm ${errs(storm)}; memory ${errs(memory)}; scale ${errs(scale)}; chat ${errs(chat)}\n`);

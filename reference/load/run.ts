@@ -25,6 +25,7 @@ import { count, summarize, percentile, type Summary } from './stats.js';
 import type { ChatResult } from './chat.js';
 import type { SeriesPoint } from './plot.js';
 import { connectTcp, nowMs } from './sim-client.js';
+import { cpuWindow, waitIdle, type CpuReport, type Tracked } from './cpu.js';
 
 export type Scenario = 'steady' | 'storm' | 'churn' | 'chat';
 
@@ -75,6 +76,11 @@ export interface LoadOptions {
   timeoutMs: number;
   /** Progress line writer (default: none). */
   progress?: (line: string) => void;
+  /**
+   * CPU accounting of the login phase (issue 15): CPU time per process from /proc, from the first
+   * login until the servers went idle again (at most this many ms after the last login); 0 = off.
+   */
+  cpuIdleMaxMs?: number;
 }
 
 export const DEFAULT_OPTIONS: LoadOptions = {
@@ -153,6 +159,8 @@ export interface LoadReport {
   /** imsp_errors_total of the servers, by code (spawned or --metrics servers). */
   serverErrors: Record<string, number>;
   series: SeriesPoint[];
+  /** With cpuIdleMaxMs: CPU seconds per process over the login phase and the servers' tail after it. */
+  cpu?: CpuReport & { tailMs: number };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -337,6 +345,12 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
       },
     }))));
 
+    const tracked: Tracked[] = [
+      ...(cluster ? [...cluster.ms.map((m): Tracked => ({ name: m.name, pid: m.child.pid, role: 'server' })), { name: 'crs', pid: cluster.crs.child.pid, role: 'server' } as Tracked] : []),
+      ...workers.map((w, i): Tracked => ({ name: `load worker ${i + 1}`, pid: w.pid ?? process.pid, role: 'generator' })),
+      ...(workers.some((w) => w.pid === undefined) ? [] : [{ name: 'load coordinator', pid: process.pid, role: 'generator' } as Tracked]),
+    ];
+    let cpu: LoadReport['cpu'];
     const before = await Promise.all(sampled.map(sample));
     const errors: Record<string, number> = {};
     let logins: LoginRecord[] = [];
@@ -379,8 +393,15 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
         // 3b. Everyone logs in.
         say(`logging in ${o.users} users, ${o.concurrency} in flight, ${nw} worker(s)...`);
         loginT0 = nowMs();
+        const window = o.cpuIdleMaxMs ? cpuWindow(tracked) : null;
         const per = Math.max(1, Math.ceil(o.concurrency / nw));
         const replies = await Promise.all(workers.map((w) => must(w.call({ op: 'login', concurrency: per, maxMs: o.loginTimeoutMs }))));
+        if (window) {
+          const tLast = nowMs();
+          say('waiting for the servers to go idle after the logins...');
+          await waitIdle(tracked.filter((t) => t.role === 'server').map((t) => t.pid), { maxMs: o.cpuIdleMaxMs });
+          cpu = { ...window(), tailMs: nowMs() - tLast };
+        }
         logins = replies.flatMap((r) => r.logins ?? []);
         for (const r of logins) if (!r.ok) count(errors, r.code ?? '?');
         const online = new Set(logins.filter((r) => r.ok).map((r) => r.user));
@@ -490,6 +511,7 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
       errors,
       serverErrors,
       series: series(logins, first),
+      ...(cpu ? { cpu } : {}),
     };
   } finally {
     await Promise.all(workers.map((w) => Promise.race([w.call({ op: 'shutdown' }), new Promise((r) => setTimeout(r, 15_000))])));

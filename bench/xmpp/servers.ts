@@ -1,0 +1,372 @@
+// The XMPP anchors of issue 15, run in the same sitting as IMSP: ejabberd 23.01 and Prosody 0.12 from
+// Debian, each in a temporary directory, on 127.0.0.1 only, with the same users and mutual rosters as
+// the IMSP population, stopped at the end (epmd included). Recipes: /work/shared/TOOLCHAIN.md.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findPids } from '../../reference/load/cpu.js';
+
+/** The password every synthetic XMPP user has. */
+export const XMPP_PASSWORD = 'imsp-xmpp-load-password';
+export const XMPP_DOMAIN = 'localhost';
+
+/** A running anchor server. */
+export interface XmppServer {
+  name: string;
+  /** The process doing the work (beam.smp, lua). */
+  pid: number;
+  port: number;
+  dir: string;
+  /** Stops it (SIGTERM, SIGKILL after a bound) and anything it started. */
+  stop(): Promise<void>;
+}
+
+const run = (cmd: string, args: string[], env?: NodeJS.ProcessEnv, timeoutMs = 300_000): string =>
+  execFileSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+
+const installed = (pkg: string): boolean => {
+  try {
+    return /Status: install ok installed/.test(run('dpkg', ['-s', pkg]));
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Installs ejabberd and Prosody from Debian when missing, without starting them: a temporary
+ * /usr/sbin/policy-rc.d that exits 101 stops the packages' services from starting.
+ */
+export function ensureInstalled(log: (s: string) => void): void {
+  const missing = ['ejabberd', 'prosody', 'openssl'].filter((p) => !installed(p));
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0) throw new Error(`${missing.join(', ')} missing and not root: apt-get install -y ${missing.join(' ')}`);
+  const policy = '/usr/sbin/policy-rc.d';
+  if (existsSync(policy)) throw new Error(`${policy} exists already: not touching it`);
+  log(`installing ${missing.join(', ')} from Debian (services kept stopped)...`);
+  writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  try {
+    run('apt-get', ['update'], { DEBIAN_FRONTEND: 'noninteractive' }, 600_000);
+    run('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { DEBIAN_FRONTEND: 'noninteractive' }, 600_000);
+  } finally {
+    unlinkSync(policy);
+  }
+}
+
+function ids(user: string): { uid: number; gid: number } {
+  return { uid: Number(run('id', ['-u', user]).trim()), gid: Number(run('id', ['-g', user]).trim()) };
+}
+
+function chownR(path: string, uid: number, gid: number): void {
+  chownSync(path, uid, gid);
+  if (statSync(path).isDirectory()) for (const e of readdirSync(path)) chownR(join(path, e), uid, gid);
+}
+
+/** A free port on 127.0.0.1 (an external server cannot bind port 0 and tell us). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function waitPort(port: number, child: ChildProcess, maxMs: number, what: string): Promise<void> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < maxMs) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}) before listening`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what} did not listen on ${port} within ${maxMs / 1000} s`);
+}
+
+function stopChild(child: ChildProcess, pid: number, maxMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const gone = (): boolean => child.exitCode !== null || child.signalCode !== null;
+    if (gone()) return resolve();
+    const kill = setTimeout(() => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      child.kill('SIGKILL');
+    }, maxMs);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      child.kill('SIGTERM');
+    }
+  });
+}
+
+/** The users as `{<<"u0000000">>,[<<"u0000001">>,...]}.` lines for file:consult. */
+function rosterTerms(names: string[], buddies: (i: number) => number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < names.length; i++) out.push(`{<<"${names[i]}">>,[${buddies(i).map((b) => `<<"${names[b]}">>`).join(',')}]}.`);
+  return `${out.join('\n')}\n`;
+}
+
+// Runs on a hidden provisioning node; the work happens on the ejabberd node through rpc with
+// external funs only (fun mnesia:dirty_write/1), in chunks.
+//  passwd: registers the first user the regular way (ejabberd_auth:try_register computes the stored
+//          form: plain, or SCRAM-SHA-256 with a fresh salt), then writes the same record for everyone;
+//  roster: writes the mutual 'both' roster items (record arity checked against the table);
+//  clear:  empties the passwd table (so that a restart in SCRAM format has nothing to convert).
+const PROVISION = String.raw`
+N = list_to_atom(os:getenv("EJ_NODE")), S = <<"localhost">>, P = list_to_binary(os:getenv("EJ_PASS")),
+Ops = string:tokens(os:getenv("EJ_OPS"), ","),
+R = fun(M, F, A) -> case rpc:call(N, M, F, A, 600000) of {badrpc, E} -> throw({badrpc, M, F, E}); V -> V end end,
+W = fun(Recs) -> lists:foreach(fun(C) -> ok = R(lists, foreach, [fun mnesia:dirty_write/1, C]) end, Chunks(Recs)) end,
+try
+  pong = net_adm:ping(N),
+  {ok, Terms} = file:consult(os:getenv("EJ_TERMS")),
+  [begin
+     case Op of
+       "clear" -> {atomic, ok} = R(mnesia, clear_table, [passwd]);
+       "passwd" ->
+         [{U0, _} | _] = Terms,
+         ok = R(ejabberd_auth, try_register, [U0, S, P]),
+         [Rec] = R(mnesia, dirty_read, [passwd, {U0, S}]),
+         W([setelement(2, Rec, {U, S}) || {U, _} <- Terms]);
+       "roster" ->
+         10 = R(mnesia, table_info, [roster, arity]),
+         W([{roster, {U, S, {C, S, <<>>}}, {U, S}, {C, S, <<>>}, C, both, none, [], <<>>, []} || {U, Cs} <- Terms, C <- Cs])
+     end
+   end || Op <- Ops],
+  io:format("provisioned~n"), halt(0)
+catch K:E:St -> io:format("provision failed: ~p:~p ~p~n", [K, E, St]), halt(1)
+end.`;
+
+const CHUNKS = String.raw`Chunks = fun Ch([]) -> []; Ch(L) when length(L) =< 5000 -> [L]; Ch(L) -> {A, B} = lists:split(5000, L), [A | Ch(B)] end,`;
+
+/** ejabberd in one of the two configurations of issue 15. */
+export type EjabberdMode = 'plain' | 'scram-tls';
+
+/** An ejabberd installation in a temp dir: provision once, then start it in either mode. */
+export class EjabberdAnchor {
+  readonly dir: string;
+  readonly node: string;
+  private readonly cookie = randomBytes(16).toString('hex');
+  private readonly ej = ids('ejabberd');
+  private readonly termsPath: string;
+  private rosterDone = false;
+  private readonly epmdBefore: boolean;
+
+  constructor(names: string[], buddies: (i: number) => number[]) {
+    this.dir = mkdtempSync(join(tmpdir(), 'imsp-ejabberd-'));
+    this.node = `imspbench${randomBytes(3).toString('hex')}@localhost`;
+    for (const d of ['spool', 'logs', 'modules.d']) mkdirSync(join(this.dir, d));
+    this.termsPath = join(this.dir, 'users.terms');
+    writeFileSync(this.termsPath, rosterTerms(names, buddies));
+    writeFileSync(join(this.dir, 'inetrc'), '{lookup,["file","native"]}.\n{host,{127,0,0,1}, ["localhost"]}.\n{file, resolv, "/etc/resolv.conf"}.\n');
+    // A P-256 certificate for the TLS configuration (ECDSA: the cheapest common choice for the server).
+    run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=localhost', '-days', '2',
+      '-keyout', join(this.dir, 'key.pem'), '-out', join(this.dir, 'cert.pem')]);
+    writeFileSync(join(this.dir, 'ejabberd.pem'), run('cat', [join(this.dir, 'cert.pem'), join(this.dir, 'key.pem')]), { mode: 0o600 });
+    writeFileSync(join(this.dir, 'ejabberdctl.cfg'), [
+      `ERLANG_NODE=${this.node}`,
+      'ERL_EPMD_ADDRESS=127.0.0.1',
+      'INET_DIST_INTERFACE=127.0.0.1',
+      `ERL_OPTIONS="-setcookie ${this.cookie} -env ERL_CRASH_DUMP_BYTES 0"`,
+      `EJABBERD_PID_PATH=${join(this.dir, 'ejabberd.pid')}`,
+      `CONTRIB_MODULES_CONF_DIR=${join(this.dir, 'modules.d')}`,
+      '',
+    ].join('\n'));
+    chownR(this.dir, this.ej.uid, this.ej.gid);
+    this.epmdBefore = findPids('epmd').length > 0;
+  }
+
+  private config(mode: EjabberdMode, port: number): string {
+    const tls = mode === 'scram-tls';
+    return [
+      'hosts: [localhost]',
+      'loglevel: warning',
+      'log_rotate_count: 0',
+      ...(tls ? [`certfiles: ["${join(this.dir, 'ejabberd.pem')}"]`] : []),
+      'listen:',
+      `  - port: ${port}`,
+      '    ip: "127.0.0.1"',
+      '    module: ejabberd_c2s',
+      // ejabberd's default accept backlog is 5: 100 connects at once would overflow it and wait for
+      // SYN retransmits (1, 3, 7 s...). Node's servers (IMSP) listen with 511.
+      '    backlog: 511',
+      '    max_stanza_size: 262144',
+      '    shaper: c2s_shaper',
+      '    access: c2s',
+      ...(tls ? ['    starttls_required: true', '    protocol_options: ["no_sslv3", "no_tlsv1", "no_tlsv1_1", "cipher_server_preference", "no_compression"]'] : ['    starttls: false']),
+      'auth_method: internal',
+      `auth_password_format: ${tls ? 'scram' : 'plain'}`,
+      'auth_scram_hash: sha256',
+      'shaper_rules:',
+      '  max_user_sessions: 10',
+      '  c2s_shaper: none',
+      'acl:',
+      '  local:',
+      '    user_regexp: ""',
+      'access_rules:',
+      '  local:',
+      '    allow: local',
+      '  c2s:',
+      '    allow: all',
+      'modules:',
+      '  mod_roster: {}',
+      '',
+    ].join('\n');
+  }
+
+  private provision(ops: string[]): void {
+    const prov = `prov${randomBytes(3).toString('hex')}@localhost`;
+    const out = run('setpriv', ['--reuid=ejabberd', '--regid=ejabberd', '--init-groups', 'erl', '-sname', prov, '-setcookie', this.cookie, '-hidden', '-noinput',
+      '-kernel', 'inet_dist_use_interface', '{127,0,0,1}', '-eval', `${CHUNKS}${PROVISION}`],
+    { HOME: '/var/lib/ejabberd', ERL_EPMD_ADDRESS: '127.0.0.1', EJ_NODE: this.node, EJ_PASS: XMPP_PASSWORD, EJ_OPS: ops.join(','), EJ_TERMS: this.termsPath }, 600_000);
+    if (!out.includes('provisioned')) throw new Error(`ejabberd provisioning: ${out.slice(0, 2000)}`);
+  }
+
+  /** Starts ejabberd in `mode` with every user's password (in that mode's stored form) and roster. */
+  async start(mode: EjabberdMode, log: (s: string) => void): Promise<XmppServer> {
+    const port = await freePort();
+    const cfg = join(this.dir, `ejabberd-${mode}.yml`);
+    writeFileSync(cfg, this.config(mode, port));
+    chownSync(cfg, this.ej.uid, this.ej.gid);
+    const child = spawn('setpriv', ['--reuid=ejabberd', '--regid=ejabberd', '--init-groups', '/usr/sbin/ejabberdctl',
+      '--config-dir', this.dir, '--config', cfg, '--ctl-config', join(this.dir, 'ejabberdctl.cfg'), '--logs', join(this.dir, 'logs'),
+      '--spool', join(this.dir, 'spool'), 'foreground'], { cwd: this.dir, env: { ...process.env, HOME: '/var/lib/ejabberd' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => void (err = (err + d.toString()).slice(-4000)));
+    const name = mode === 'plain' ? 'ejabberd PLAIN' : 'ejabberd SCRAM+TLS';
+    let beam = 0;
+    const stop = async (): Promise<void> => {
+      if (beam) await stopChild(child, beam, 20_000);
+      else child.kill('SIGKILL');
+      for (const p of findPids('beam', this.node)) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+    };
+    try {
+      await waitPort(port, child, 90_000, name);
+      beam = findPids('beam', this.node)[0] ?? 0;
+      if (!beam) throw new Error('no beam.smp process found');
+      const t0 = performance.now();
+      this.provision([...(this.rosterDone ? [] : ['roster']), 'passwd']);
+      log(`${name}: provisioned in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      this.rosterDone = true;
+    } catch (e) {
+      await stop();
+      throw new Error(`${name}: ${e instanceof Error ? e.message : String(e)}; ${err.slice(-500)}`);
+    }
+    return {
+      name,
+      pid: beam,
+      port,
+      dir: this.dir,
+      stop: async () => {
+        try {
+          // A restart in SCRAM format would convert plain passwords one PBKDF2 at a time.
+          if (child.exitCode === null) this.provision(['clear']);
+        } catch {
+          // stopping anyway
+        }
+        await stop();
+      },
+    };
+  }
+
+  /** Removes the temp dir and stops the epmd ejabberd started (when none ran before). */
+  dispose(): void {
+    for (const p of findPids('beam', this.node)) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    if (!this.epmdBefore) {
+      try {
+        const names = run('epmd', ['-names'], { ERL_EPMD_ADDRESS: '127.0.0.1' }, 5000);
+        if (!/^name /m.test(names)) run('epmd', ['-kill'], { ERL_EPMD_ADDRESS: '127.0.0.1' }, 5000);
+      } catch {
+        // not running
+      }
+      for (const p of findPids('epmd')) {
+        try {
+          if (!this.epmdBefore) process.kill(p, 'SIGTERM');
+        } catch {
+          // gone
+        }
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Prosody with internal_plain storage in a temp dir, PLAIN without TLS, users written as its data files. */
+export async function startProsody(names: string[], buddies: (i: number) => number[], log: (s: string) => void): Promise<XmppServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'imsp-prosody-'));
+  const port = await freePort();
+  const data = join(dir, 'data');
+  const host = join(data, XMPP_DOMAIN); // "localhost" needs no escaping in Prosody's datamanager
+  mkdirSync(join(host, 'accounts'), { recursive: true });
+  mkdirSync(join(host, 'roster'), { recursive: true });
+  const t0 = performance.now();
+  for (let i = 0; i < names.length; i++) {
+    writeFileSync(join(host, 'accounts', `${names[i]}.dat`), `return {\n\t["password"] = "${XMPP_PASSWORD}";\n};\n`);
+    const items = buddies(i).map((b) => `\t["${names[b]}@${XMPP_DOMAIN}"] = {\n\t\t["subscription"] = "both";\n\t\t["groups"] = {};\n\t};\n`).join('');
+    writeFileSync(join(host, 'roster', `${names[i]}.dat`), `return {\n\t[false] = {\n\t\t["version"] = 1;\n\t\t["pending"] = {};\n\t};\n${items}};\n`);
+  }
+  log(`Prosody: provisioned in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const cfg = join(dir, 'prosody.cfg.lua');
+  writeFileSync(cfg, [
+    `data_path = "${data}"`,
+    'interfaces = { "127.0.0.1" }',
+    `c2s_ports = { ${port} }`,
+    'modules_enabled = { "roster"; "saslauth"; "disco"; }',
+    'modules_disabled = { "s2s"; "posix"; }',
+    'network_settings = { tcp_backlog = 511 }', // as Node's servers (IMSP) listen
+    'authentication = "internal_plain"',
+    'storage = "internal"',
+    'c2s_require_encryption = false',
+    'allow_unencrypted_plain_auth = true',
+    `log = { warn = "${join(dir, 'prosody.log')}" }`,
+    `VirtualHost "${XMPP_DOMAIN}"`,
+    '',
+  ].join('\n'));
+  const p = ids('prosody');
+  chownR(dir, p.uid, p.gid);
+  const child = spawn('setpriv', ['--reuid=prosody', '--regid=prosody', '--init-groups', '/usr/bin/prosody', '-F', '--config', cfg], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => void (err = (err + d.toString()).slice(-4000)));
+  const stop = async (): Promise<void> => {
+    if (child.pid) await stopChild(child, child.pid, 15_000);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitPort(port, child, 30_000, 'Prosody');
+  } catch (e) {
+    await stop();
+    throw new Error(`${e instanceof Error ? e.message : String(e)}; ${err.slice(-500)}`);
+  }
+  // setpriv execs prosody's interpreter: the child's pid is the server's.
+  return { name: 'Prosody PLAIN', pid: child.pid!, port, dir, stop };
+}

@@ -1,0 +1,141 @@
+// The storm scenario of issue 15 against an XMPP server: every user logs in with `concurrency` logins
+// in flight, the server works off the presence wave, then fan-out probes with everyone online. The
+// same shape as the IMSP storm (reference/load/run.ts), so that the figures compare in one table.
+import { summarize, type Summary } from '../../reference/load/stats.js';
+import { cpuWindow, waitIdle, type CpuReport } from '../../reference/load/cpu.js';
+import { XmppClient, markedPresence, type XmppLogin, type XmppTarget } from './client.js';
+
+export interface StormOptions {
+  target: XmppTarget;
+  names: string[];
+  buddies: (i: number) => number[];
+  concurrency: number;
+  probes: number;
+  /** Probes started per second. */
+  rate: number;
+  /** Bound of the login phase (ms). */
+  maxMs: number;
+  /** Bound of the wait for the server to go idle after the storm (ms). */
+  idleMaxMs: number;
+  serverPid: number;
+  serverName: string;
+  progress?: (s: string) => void;
+}
+
+/** What the comparison table needs from one storm (IMSP's is built from its LoadReport alike). */
+export interface StormResult {
+  server: string;
+  users: number;
+  attempted: number;
+  ok: number;
+  perSecond: number;
+  /** connect to the bind result (XMPP) / to the 200 (IMSP), ms. */
+  latency: Summary;
+  /** Fan-out from the trigger (the marked presence sent / PROOF sent) to the last contact's receipt. */
+  fanout: Summary;
+  expected: number;
+  delivered: number;
+  /** CPU seconds per process from the storm's start until the servers went idle, and the machine's. */
+  cpu: CpuReport;
+  /** ms the servers stayed busy after the last login completed. */
+  tailMs: number;
+  errors: Record<string, number>;
+}
+
+/** Runs the storm and the probes; closes every client it opened. */
+export async function xmppStorm(o: StormOptions): Promise<StormResult> {
+  const say = o.progress ?? (() => undefined);
+  const receipts = new Map<number, { count: number; last: number }>();
+  let recording = false;
+  const onMarker = (user: number, t: number): void => {
+    const r = receipts.get(user);
+    if (r) {
+      r.count++;
+      if (t > r.last) r.last = t;
+    } else receipts.set(user, { count: 1, last: t });
+  };
+  const clients = o.names.map((n, i) => new XmppClient(i, n, onMarker, () => recording));
+  const errors: Record<string, number> = {};
+  const logins: XmppLogin[] = [];
+  try {
+    const window = cpuWindow([
+      { name: o.serverName, pid: o.serverPid, role: 'server' },
+      { name: 'load generator', pid: process.pid, role: 'generator' },
+    ]);
+    const deadline = performance.now() + o.maxMs;
+    let next = 0;
+    const ticker = setInterval(() => say(`${o.serverName}: ${logins.filter((l) => l.ok).length}/${o.names.length} logged in`), 1000);
+    try {
+      const lane = async (): Promise<void> => {
+        while (next < clients.length && performance.now() < deadline) {
+          const r = await clients[next++]!.login(o.target);
+          logins.push(r);
+          if (!r.ok) errors[r.error ?? '?'] = (errors[r.error ?? '?'] ?? 0) + 1;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(o.concurrency, clients.length) }, lane));
+    } finally {
+      clearInterval(ticker);
+    }
+    const lastDone = performance.now();
+    say(`${o.serverName}: waiting for the server to work off the presence wave...`);
+    await waitIdle([o.serverPid], { maxMs: o.idleMaxMs });
+    const tailMs = performance.now() - lastDone;
+    const cpu = window();
+    const ok = logins.filter((l) => l.ok);
+    const first = logins.length ? Math.min(...logins.map((l) => l.tStart)) : 0;
+    const last = ok.length ? Math.max(...ok.map((l) => l.tDone)) : first;
+
+    // Probes: evenly spaced users, none another's contact (spacing > half the list), re-logged in at
+    // `rate`; every online contact must see the marked presence.
+    const half = Math.floor(o.buddies(0).length / 2);
+    const n = Math.min(o.probes, Math.floor(o.names.length / (half + 1)));
+    const pick = [...new Set(Array.from({ length: n }, (_, j) => Math.floor((j * o.names.length) / n)))].filter((k) => clients[k]!.online);
+    say(`${o.serverName}: ${pick.length} fan-out probes at ${o.rate}/s...`);
+    recording = true;
+    const fan: number[] = [];
+    let expected = 0;
+    let delivered = 0;
+    const probe = async (k: number): Promise<void> => {
+      const c = clients[k]!;
+      const online = o.buddies(k).filter((b) => clients[b]!.online).length;
+      await c.logout();
+      const r = await c.login(o.target, markedPresence(k));
+      if (!r.ok) {
+        errors[`probe: ${r.error}`] = (errors[`probe: ${r.error}`] ?? 0) + 1;
+        return;
+      }
+      // Bounded wait for the last receipt (1 s after the presence is plenty; a miss is counted).
+      const until = performance.now() + 2000;
+      while (performance.now() < until && (receipts.get(k)?.count ?? 0) < online) await new Promise((res) => setTimeout(res, 5));
+      const got = receipts.get(k);
+      expected += online;
+      delivered += Math.min(online, got?.count ?? 0);
+      if (got && got.count >= online && online > 0) fan.push(got.last - r.tPresence);
+    };
+    const inflight: Promise<void>[] = [];
+    for (const k of pick) {
+      inflight.push(probe(k));
+      await new Promise((res) => setTimeout(res, 1000 / o.rate));
+    }
+    await Promise.all(inflight);
+    recording = false;
+    return {
+      server: o.serverName,
+      users: o.names.length,
+      attempted: logins.length,
+      ok: ok.length,
+      perSecond: ok.length / Math.max(1e-3, (last - first) / 1000),
+      latency: summarize(ok.map((l) => l.tDone - l.tStart)),
+      fanout: summarize(fan),
+      expected,
+      delivered,
+      cpu,
+      tailMs,
+      errors,
+    };
+  } finally {
+    for (const c of clients) c.close();
+    await Promise.all(clients.map((c) => Promise.race([c.closed(), new Promise((r) => setTimeout(r, 2000))])));
+  }
+}

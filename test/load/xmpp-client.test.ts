@@ -1,0 +1,160 @@
+// The lean XMPP load generator of `make bench-xmpp` (issue 15): its SCRAM-SHA-256 client against
+// RFC 7677's example, its marker scan across every chunk border, and a PLAIN and a SCRAM login with
+// a marked presence against a scripted in-process server; and the /proc CPU reader.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import net from 'node:net';
+import fc from 'fast-check';
+import { XmppClient, markedPresence, scanMarks, scramFinal, type Mechanism } from '../../bench/xmpp/client.js';
+import { cpuSeconds, cpuWindow, findPids } from '../../reference/load/cpu.js';
+
+test('SCRAM-SHA-256 client-final and server signature match RFC 7677 section 3', () => {
+  const r = scramFinal('pencil', 'n=user,r=rOprNGfwEbeRWgbNEkqO', 'rOprNGfwEbeRWgbNEkqO', 'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096');
+  assert.equal(r.final, 'c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=');
+  assert.equal(r.serverSignature, '6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=');
+});
+
+test('SCRAM: a server nonce that does not extend ours, or a low iteration count, is refused', () => {
+  assert.throws(() => scramFinal('p', 'n=u,r=abc', 'abc', 'r=xyz123,s=AAAA,i=4096'), /nonce/);
+  assert.throws(() => scramFinal('p', 'n=u,r=abc', 'abc', 'r=abc123,s=AAAA,i=100'), /iteration/);
+});
+
+test('scanMarks counts every marker once, wherever the stream is cut', () => {
+  const stream = `<presence from='a'/>${markedPresence(7)}<presence>x</presence>${markedPresence(1234567)}${markedPresence(0)}<message/>`;
+  fc.assert(fc.property(fc.uniqueArray(fc.integer({ min: 1, max: stream.length - 1 }), { maxLength: 8 }), (cuts) => {
+    const at = [0, ...cuts.sort((a, b) => a - b), stream.length];
+    const seen: number[] = [];
+    let tail = '';
+    for (let i = 1; i < at.length; i++) tail = scanMarks(tail, stream.slice(at[i - 1], at[i]), 0, (u) => seen.push(u));
+    assert.deepEqual(seen, [7, 1234567, 0]);
+  }));
+});
+
+/** A scripted XMPP server: one account, PLAIN and SCRAM-SHA-256, bind, and an echo of the presence. */
+async function fakeServer(t: { after: (f: () => void) => void }, password: string): Promise<{ port: number; presences: string[] }> {
+  const salt = randomBytes(16);
+  const salted = pbkdf2Sync(password, salt, 4096, 32, 'sha256');
+  const storedKey = createHash('sha256').update(createHmac('sha256', salted).update('Client Key').digest()).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  const presences: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    let buf = '';
+    let authed = false;
+    let scram: { bare: string; first: string } | null = null;
+    const features = (): string => (authed ? "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"
+      : "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism><mechanism>SCRAM-SHA-256</mechanism></mechanisms></stream:features>");
+    const text = (el: string): string => Buffer.from(buf.slice(buf.indexOf('>', buf.indexOf(el)) + 1, buf.indexOf('</', buf.indexOf(el))), 'base64').toString();
+    s.on('data', (d) => {
+      buf += d.toString();
+      for (;;) {
+        if (buf.startsWith("<?xml") && buf.includes("'>", buf.indexOf('<stream:stream'))) {
+          buf = buf.slice(buf.indexOf("'>", buf.indexOf('<stream:stream')) + 2);
+          s.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='x' version='1.0'>${features()}`);
+        } else if (buf.includes('</auth>') && buf.includes("mechanism='PLAIN'")) {
+          authed = text('<auth') === `\0alice\0${password}`;
+          buf = buf.slice(buf.indexOf('</auth>') + 7);
+          s.write(authed ? "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>" : "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>");
+        } else if (buf.includes('</auth>')) {
+          const bare = text('<auth').slice(3);
+          const first = `r=${bare.split('r=')[1]}srv,s=${salt.toString('base64')},i=4096`;
+          scram = { bare, first };
+          buf = buf.slice(buf.indexOf('</auth>') + 7);
+          s.write(`<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(first).toString('base64')}</challenge>`);
+        } else if (buf.includes('</response>') && scram) {
+          const final = text('<response');
+          const withoutProof = final.slice(0, final.indexOf(',p='));
+          const auth = `${scram.bare},${scram.first},${withoutProof}`;
+          const proof = Buffer.from(final.slice(final.indexOf(',p=') + 3), 'base64');
+          const sig = createHmac('sha256', storedKey).update(auth).digest();
+          for (let i = 0; i < sig.length; i++) sig[i]! ^= proof[i]!;
+          authed = createHash('sha256').update(sig).digest().equals(storedKey);
+          buf = buf.slice(buf.indexOf('</response>') + 11);
+          s.write(authed ? `<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(`v=${createHmac('sha256', serverKey).update(auth).digest('base64')}`).toString('base64')}</success>`
+            : "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>");
+        } else if (buf.includes('</iq>')) {
+          buf = buf.slice(buf.indexOf('</iq>') + 5);
+          s.write("<iq type='result' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/load</jid></bind></iq>");
+        } else if (buf.includes('</presence>') || buf.includes('<presence/>')) {
+          const end = buf.includes('</presence>') ? buf.indexOf('</presence>') + 11 : buf.indexOf('<presence/>') + 11;
+          presences.push(buf.slice(0, end));
+          // Echo it as if from a contact, cut in two writes.
+          const p = buf.slice(0, end);
+          buf = buf.slice(end);
+          s.write(p.slice(0, 12));
+          s.write(p.slice(12));
+        } else if (buf.includes('</stream:stream>')) {
+          s.end('</stream:stream>');
+          buf = '';
+        } else break;
+      }
+    });
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  return { port: (server.address() as net.AddressInfo).port, presences };
+}
+
+for (const mechanism of ['PLAIN', 'SCRAM-SHA-256'] as Mechanism[]) {
+  test(`a ${mechanism} login binds, sends the marked presence and sees its echo once`, async (t) => {
+    const srv = await fakeServer(t, 'secret');
+    const marks: number[] = [];
+    let recording = false;
+    const c = new XmppClient(3, 'alice', (u) => marks.push(u), () => recording);
+    t.after(() => c.close());
+    recording = true;
+    const r = await c.login({ host: '127.0.0.1', port: srv.port, domain: 'localhost', password: 'secret', mechanism, starttls: false, timeoutMs: 5000 }, markedPresence(3));
+    assert.equal(r.ok, true, r.error);
+    assert.ok(r.tDone >= r.tStart && r.tPresence >= r.tDone);
+    await c.logout();
+    assert.deepEqual(srv.presences, [markedPresence(3)]);
+    assert.deepEqual(marks, [3]);
+  });
+}
+
+test('a wrong password fails the login with a typed record, not a throw or a hang', async (t) => {
+  const srv = await fakeServer(t, 'secret');
+  for (const mechanism of ['PLAIN', 'SCRAM-SHA-256'] as Mechanism[]) {
+    const c = new XmppClient(0, 'alice', () => undefined, () => false);
+    const r = await c.login({ host: '127.0.0.1', port: srv.port, domain: 'localhost', password: 'wrong', mechanism, starttls: false, timeoutMs: 5000 });
+    assert.equal(r.ok, false);
+    assert.match(r.error ?? '', /SASL failure/);
+    c.close();
+  }
+});
+
+test('a server that offers no STARTTLS is refused when TLS is required', async (t) => {
+  const srv = await fakeServer(t, 'secret');
+  const c = new XmppClient(0, 'alice', () => undefined, () => false);
+  const r = await c.login({ host: '127.0.0.1', port: srv.port, domain: 'localhost', password: 'secret', mechanism: 'PLAIN', starttls: true, timeoutMs: 5000 });
+  assert.equal(r.ok, false);
+  assert.match(r.error ?? '', /STARTTLS/);
+  c.close();
+});
+
+test('cpuSeconds reads this process from /proc and a CPU window sees work done in it', () => {
+  assert.ok((cpuSeconds(process.pid) ?? -1) >= 0);
+  assert.equal(cpuSeconds(2 ** 22 + 12345), null);
+  const w = cpuWindow([{ name: 'self', pid: process.pid, role: 'generator' }]);
+  // Spin for 100 ms of this process's own CPU time (wall time would depend on the machine's load).
+  const c0 = process.cpuUsage();
+  let x = 0;
+  const used = (): number => {
+    const d = process.cpuUsage(c0);
+    return (d.user + d.system) / 1e6;
+  };
+  while (used() < 0.1) x += Math.sqrt(x + 1);
+  const r = w();
+  const own = used();
+  assert.ok(x > 0);
+  // /proc counts in ticks of 10 ms.
+  assert.ok(Math.abs(r.uses[0]!.seconds - own) <= 0.03, `/proc ${r.uses[0]!.seconds} s, cpuUsage ${own} s`);
+  assert.ok(r.machineBusySeconds >= r.uses[0]!.seconds - 0.03);
+  assert.ok(findPids('node').includes(process.pid));
+});

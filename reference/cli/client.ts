@@ -8,7 +8,10 @@ import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
 import { ImspClient, ClientError } from '../client/client.js';
 import { runControl } from '../client/control.js';
-import { runTui } from '../client/tui.js';
+import { runTui, stagingDir } from '../client/tui.js';
+import { humanError, retryText } from '../client/messages.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 interface Flags {
   crs?: string;
@@ -20,7 +23,11 @@ interface Flags {
   downloads?: string;
   status?: string;
   control?: boolean;
+  logDir?: string;
 }
+
+/** Wrong passwords asked again before giving up. */
+const MAX_PASSWORD_TRIES = 3;
 
 /** Reads a password from the terminal without echo (or one line from a non-terminal stdin). */
 export async function promptPassword(prompt: string, input: NodeJS.ReadStream = process.stdin, output: NodeJS.WriteStream = process.stderr): Promise<string> {
@@ -53,6 +60,27 @@ export async function promptPassword(prompt: string, input: NodeJS.ReadStream = 
   });
 }
 
+/** Waits `ms`, or until Ctrl-C on a terminal stdin (then true). */
+function waitOrCtrlC(ms: number): Promise<boolean> {
+  const input = process.stdin;
+  return new Promise((resolve) => {
+    const finish = (aborted: boolean) => {
+      clearTimeout(timer);
+      input.off('data', onData);
+      if (input.isTTY) input.setRawMode(false);
+      input.pause();
+      resolve(aborted);
+    };
+    const onData = (chunk: Buffer) => {
+      if (chunk.includes(3)) finish(true);
+    };
+    const timer = setTimeout(() => finish(false), ms);
+    if (input.isTTY) input.setRawMode(true);
+    input.on('data', onData);
+    input.resume();
+  });
+}
+
 export async function run(argv: string[]): Promise<number> {
   const [, ...rest] = argv;
   const cmd = new Command('imsp client')
@@ -65,6 +93,7 @@ export async function run(argv: string[]): Promise<number> {
     .option('--advertise <host:port>', 'address to announce to buddies (default: the listening address)')
     .option('--downloads <dir>', 'where received files are saved')
     .option('--status <status>', 'initial status: online, busy or away')
+    .option('--log-dir <dir>', 'keep a log of every conversation in DIR (one file per buddy, mode 0600)')
     .option('--control', 'line commands on stdin, JSON events on stdout (see reference/client/control.ts)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
@@ -96,25 +125,44 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write('imsp client: give --user NAME\n');
     return 2;
   }
-  let password: string;
-  try {
-    password = f.passwordFile ? ((await readFile(f.passwordFile, 'utf8')).split(/\r?\n/)[0] ?? '') : await promptPassword(`Password for ${f.user}: `);
-  } catch (e) {
-    process.stderr.write(`imsp client: ${e instanceof Error ? e.message : String(e)}\n`);
-    return 2;
+  const downloads = f.downloads ?? join(tmpdir(), `imsp-${f.user}`);
+  // A wrong password asks again; a lockout says when the next try is allowed [LOGIN-6] [RATE-4].
+  let client: ImspClient | undefined;
+  for (let tries = 1; ; tries++) {
+    let password: string;
+    try {
+      password = f.passwordFile ? ((await readFile(f.passwordFile, 'utf8')).split(/\r?\n/)[0] ?? '') : await promptPassword(`Password for ${f.user}: `);
+    } catch (e) {
+      process.stderr.write(`imsp client: ${e instanceof Error ? e.message : String(e)}\n`);
+      return 2;
+    }
+    // With a CRS to ask, an MS shutting down is not the end: log in again elsewhere (MS-SHUTDOWN-4).
+    const c = new ImspClient({ ...common, downloadDir: stagingDir(downloads), user: f.user, password, relogin: f.crs !== undefined });
+    try {
+      await c.login();
+      client = c;
+      break;
+    } catch (e) {
+      await c.close();
+      const err = e instanceof ClientError ? e : undefined;
+      const text = err ? humanError(err.code, { cmd: 'login', self: f.user, ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}) }) : e instanceof Error ? e.message : String(e);
+      process.stderr.write(`${text}\n`);
+      const wrongPassword = err?.code === 'ERR_AUTH_FAILED' || err?.code === 'ERR_DECRYPT';
+      if (err?.code === 'ERR_RATE_LIMITED' && err.retryAfter !== undefined && !f.passwordFile && process.stdin.isTTY) {
+        const until = new Date(Date.now() + err.retryAfter);
+        process.stderr.write(`Waiting until ${until.toLocaleTimeString()} (${retryText(err.retryAfter)}); Ctrl-C to give up.\n`);
+        const aborted = await waitOrCtrlC(err.retryAfter);
+        if (aborted) return 1;
+        continue;
+      }
+      if (!wrongPassword || f.passwordFile || tries >= MAX_PASSWORD_TRIES) {
+        process.stderr.write(`imsp client: login failed${err ? ` (${err.code})` : ''}\n`);
+        return 1;
+      }
+    }
   }
-  // With a CRS to ask, an MS shutting down is not the end: log in again elsewhere (MS-SHUTDOWN-4).
-  const client = new ImspClient({ ...common, user: f.user, password, relogin: f.crs !== undefined });
   try {
-    await client.login();
-  } catch (e) {
-    const err = e instanceof ClientError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
-    process.stderr.write(`imsp client: login failed: ${err}\n`);
-    await client.close();
-    return 1;
-  }
-  try {
-    await runTui(client);
+    await runTui(client, { downloads, ...(f.logDir ? { logDir: f.logDir } : {}) });
   } finally {
     await client.close();
   }

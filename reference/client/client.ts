@@ -108,6 +108,8 @@ export class ClientError extends Error {
     readonly code: string,
     readonly status: number,
     message: string,
+    /** Retry-after of the refusal in ms, when it carried one (a lockout after failed logins [RATE-4]). */
+    readonly retryAfter?: number,
   ) {
     super(message);
     this.name = 'ClientError';
@@ -146,7 +148,9 @@ function connectTo(addr: string, timeout: number): Promise<Socket> {
 
 function fromResponse(res: ResponseMessage, what: string): ClientError {
   const code = header(res, 'Error-code') ?? `ERR_STATUS_${res.status}`;
-  return new ClientError(code, res.status, `${what}: ${res.status} ${res.reason} (${code})`);
+  const ra = header(res, 'Retry-after');
+  const retryAfter = ra !== undefined && /^[0-9]{1,10}$/.test(ra) ? Number(ra) : undefined;
+  return new ClientError(code, res.status, `${what}: ${res.status} ${res.reason} (${code})`, retryAfter);
 }
 
 function asClientError(e: unknown): ClientError {

@@ -1,220 +1,316 @@
-// The interactive terminal client: a buddy list with presence on the left, the conversation with
-// the selected buddy on the right, an information line (typing indicators, ADD requests, errors)
-// and an input line. Plain ANSI escapes and raw key input: no terminal library.
+// The interactive terminal client, on Ink 6 (React for terminals): the buddy list on the left, the
+// open conversation on the right with its own scrollback, a status line and an input line with
+// line editing, history and tab completion. The state and the layout are in tui-model.ts (pure,
+// tested without a terminal); this file wires the client's events and the commands to it.
 //
-// Everything a peer or a server sends is shown through `clean()`, which removes control
-// characters: a message may not move the cursor, change colours or retitle the terminal.
-import { emitKeypressEvents } from 'node:readline';
-import type { ImspClient } from './client.js';
-import type { Contact, Presence } from './contacts.js';
+// The input line is our own LineEditor rather than ink-text-input: ink-text-input moves its cursor
+// by UTF-16 code units (Backspace after an emoji leaves half a surrogate pair), inserts Ctrl-letters
+// as text, has no Home/End or word deletion, and leaves its cursor where it was when the value is
+// replaced (history, completion). Widths come from string-width, as Ink's own layout does.
+//
+// Files: the protocol pushes a file's chunks without asking (spec section 10.3), so the offer is
+// local: files arrive in a staging directory (`<downloads>/.incoming`, mode 0700), the user is asked,
+// and only /accept-file moves one into the downloads directory (never over an existing file,
+// FILE-6); /decline-file, or quitting without an answer, deletes it.
+import { EventEmitter } from 'node:events';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { link, mkdir, rm, stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import React from 'react';
+import { Box, Text, render, useInput, useStdout, type Key } from 'ink';
+import { ClientError, type ImspClient } from './client.js';
+import { humanError, type ErrorContext } from './messages.js';
+import { COMMANDS, ChatModel, complete, helpLines, type FileOffer, type Row } from './tui-model.js';
 import type { TypingState } from './events.js';
 
-export interface Line {
-  time: number;
-  who: string;
-  text: string;
-}
+export { clean } from './tui-model.js';
 
-export interface TuiState {
-  user: string;
-  ms: string;
-  status: Presence;
-  contacts: Contact[];
-  requests: string[];
-  chat: string | undefined;
-  /** Conversation per buddy, each bounded. */
-  history: Map<string, Line[]>;
-  typing: Map<string, TypingState>;
-  unread: Set<string>;
-  info: string;
-  input: string;
-}
-
-const HISTORY_LIMIT = 500;
+const h = React.createElement;
 const PAUSE_AFTER_MS = 4000;
 
-/** Removes every C0/C1 control character and DEL, so no input can drive the terminal. */
-export function clean(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => (c === '\t' ? ' ' : c === '\n' ? ' ' : '\u00b7'));
+/** Events the presence issue adds to ImspClient (automatic reconnection). */
+interface ReconnectEvents {
+  reconnecting: [{ attempt: number; delayMs: number; reason: string }];
+  reconnected: [Record<string, never>];
 }
 
-function fit(text: string, width: number): string {
-  if (width <= 0) return '';
-  const t = [...text];
-  return t.length > width ? t.slice(0, Math.max(0, width - 1)).join('') + '\u2026' : text + ' '.repeat(width - t.length);
+export interface TuiOptions {
+  /** Where accepted files are saved; incoming files wait in `<downloads>/.incoming` (the client's downloadDir). */
+  downloads: string;
+  /** Keep a log of every conversation in this directory (one file per buddy, mode 0600). */
+  logDir?: string;
+  stdin?: NodeJS.ReadStream;
+  stdout?: NodeJS.WriteStream;
 }
 
-function wrap(text: string, width: number): string[] {
-  if (width <= 0) return [];
-  const chars = [...text];
-  if (chars.length === 0) return [''];
-  const out: string[] = [];
-  for (let i = 0; i < chars.length; i += width) out.push(chars.slice(i, i + width).join(''));
-  return out;
+/** The staging directory the client must receive files into, for `downloads`. */
+export function stagingDir(downloads: string): string {
+  return join(downloads, '.incoming');
 }
 
-const MARK: Record<Presence, string> = { online: '*', busy: '!', away: '~', offline: ' ' };
-
-function hhmm(t: number): string {
-  const d = new Date(t);
-  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
-}
-
-/** The whole screen as lines of exactly `cols` characters (plus SGR codes). Pure: tested without a terminal. */
-export function renderScreen(s: TuiState, cols: number, rows: number): string[] {
-  const width = Math.max(20, cols);
-  const height = Math.max(6, rows);
-  const left = Math.min(28, Math.floor(width / 3));
-  const right = width - left - 1;
-  const bodyRows = height - 3;
-  const title = ` IMSP  ${s.user}@${s.ms}  [${s.status}]  /help for commands`;
-  const out: string[] = ['\x1b[7m' + fit(clean(title), width) + '\x1b[0m'];
-
-  const leftLines: string[] = ['Buddies'];
-  for (const c of s.contacts) {
-    const rel = c.relation === 'buddy' ? c.status : c.relation;
-    const flag = s.unread.has(c.user) ? '+' : ' ';
-    const sel = c.user === s.chat ? '>' : ' ';
-    leftLines.push(`${sel}${MARK[c.status]}${flag}${c.user} (${rel})`);
+/** Appends conversations to `<dir>/<peer>.log`, one line per event, files 0600 in a 0700 directory. */
+export class ChatLog {
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
-  if (s.contacts.length === 0) leftLines.push(' (no contacts: /add USER)');
-  if (s.requests.length > 0) {
-    leftLines.push('', 'Requests');
-    for (const r of s.requests) leftLines.push(` ? ${r}`);
+  write(peer: string, who: string, text: string): void {
+    // user names are [a-z0-9._-]: safe as file names; anything else is refused
+    if (!/^[a-z][a-z0-9._-]{0,31}$/.test(peer)) return;
+    const line = `${new Date().toISOString()} ${who === '*' ? '*' : `<${who}>`} ${text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')}\n`;
+    appendFileSync(join(this.dir, `${peer}.log`), line, { mode: 0o600 });
   }
-
-  const rightLines: string[] = [];
-  if (s.chat === undefined) {
-    rightLines.push('No conversation. /chat USER to start one.');
-  } else {
-    rightLines.push(`Chat with ${s.chat}`);
-    const hist = s.history.get(s.chat) ?? [];
-    const wrapped: string[] = [];
-    for (const l of hist) wrapped.push(...wrap(`[${hhmm(l.time)}] ${l.who}: ${clean(l.text)}`, right));
-    rightLines.push(...wrapped.slice(Math.max(0, wrapped.length - (bodyRows - 1))));
-  }
-  for (let i = 0; i < bodyRows; i++) {
-    out.push(fit(clean(leftLines[i] ?? ''), left) + '\u2502' + fit(rightLines[i] ?? '', right));
-  }
-
-  const typingNote = s.chat !== undefined ? s.typing.get(s.chat) : undefined;
-  const info = typingNote === 'typing' ? `${s.chat} is typing...` : typingNote === 'paused' ? `${s.chat} has typed something` : s.info;
-  out.push('\x1b[2m' + fit(clean(info), width) + '\x1b[0m');
-  const prompt = `${s.chat ?? ''}> `;
-  const room = width - prompt.length - 1;
-  const shown = [...s.input];
-  out.push(fit(prompt + (shown.length > room ? shown.slice(shown.length - room).join('') : s.input), width));
-  return out;
 }
 
-export const HELP =
-  '/chat USER  /add USER  /accept USER  /deny USER  /rem USER  /block USER  /unblock USER  ' +
-  '/status online|busy|away  /send-file PATH  /bye  /quit';
+/** A name in `dir` that does not exist yet: name, name (1), name (2)... */
+async function freeName(dir: string, name: string): Promise<string> {
+  const ext = extname(name);
+  const stem = name.slice(0, name.length - ext.length);
+  for (let i = 0; i < 10_000; i++) {
+    const p = join(dir, i === 0 ? name : `${stem} (${i})${ext}`);
+    try {
+      await stat(p);
+    } catch {
+      return p;
+    }
+  }
+  throw new Error('no free file name');
+}
 
-interface Terminal {
-  input: NodeJS.ReadStream;
-  output: NodeJS.WriteStream;
+function sizeText(n: number): string {
+  if (n < 1024) return `${n} octets`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function RowView({ row }: { row: Row }): React.ReactElement {
+  return h(
+    Text,
+    { wrap: 'truncate' },
+    ...row.map((s, i) =>
+      h(
+        Text,
+        {
+          key: i,
+          ...(s.color ? { color: s.color } : {}),
+          ...(s.inverse ? { inverse: true } : {}),
+          ...(s.dim ? { dimColor: true } : {}),
+          ...(s.bold ? { bold: true } : {}),
+        },
+        s.text,
+      ),
+    ),
+  );
+}
+
+function Screen({ model, onKey }: { model: ChatModel; onKey: (input: string, key: Key) => void }): React.ReactElement {
+  const { stdout } = useStdout();
+  const [, setTick] = React.useState(0);
+  const [size, setSize] = React.useState({ cols: stdout.columns || 80, rows: stdout.rows || 24 });
+  React.useEffect(() => model.onChange(() => setTick((t) => t + 1)), [model]);
+  React.useEffect(() => {
+    const onResize = () => setSize({ cols: stdout.columns || 80, rows: stdout.rows || 24 });
+    stdout.on('resize', onResize);
+    // notices expire: look again every second
+    const timer = setInterval(() => setTick((t) => t + 1), 1000);
+    return () => {
+      stdout.off('resize', onResize);
+      clearInterval(timer);
+    };
+  }, [stdout]);
+  useInput(onKey);
+  // One row less than the terminal: Ink clears the whole screen on every frame that fills it.
+  const rows = model.layout(size.cols, size.rows - 1);
+  return h(Box, { flexDirection: 'column', width: size.cols }, ...rows.map((r, i) => h(RowView, { key: i, row: r })));
 }
 
 /** Runs the terminal UI on a logged-in client until /quit or Ctrl-C. Resolves when the client has logged out. */
-export async function runTui(client: ImspClient, term: Terminal = { input: process.stdin, output: process.stdout }): Promise<void> {
-  const s: TuiState = {
-    user: client.user,
-    ms: client.msAddress,
-    status: client.status,
-    contacts: client.contacts.list(),
-    requests: [...client.contacts.requests.keys()],
-    chat: undefined,
-    history: new Map(),
-    typing: new Map(),
-    unread: new Set(),
-    info: client.contacts.requests.size > 0 ? `Pending requests: ${[...client.contacts.requests.keys()].join(', ')} (/accept USER or /deny USER)` : 'Logged in. /help for commands.',
-    input: '',
-  };
-  const { input, output } = term;
+export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void> {
+  const model = new ChatModel(client.user);
+  const log = opts.logDir ? new ChatLog(opts.logDir) : undefined;
+  const staging = stagingDir(opts.downloads);
+  await mkdir(staging, { recursive: true, mode: 0o700 });
   let sentTyping: TypingState | undefined;
   let pauseTimer: NodeJS.Timeout | undefined;
-  let drawScheduled = false;
+  let quitting = false;
 
-  const draw = () => {
-    drawScheduled = false;
-    const lines = renderScreen(s, output.columns || 80, output.rows || 24);
-    output.write('\x1b[H' + lines.map((l) => l + '\x1b[K').join('\r\n') + `\x1b[${lines.length};${Math.min([...(`${s.chat ?? ''}> ` + s.input)].length + 1, output.columns || 80)}H`);
-  };
-  const redraw = () => {
-    if (!drawScheduled) {
-      drawScheduled = true;
-      setImmediate(draw);
-    }
-  };
   const refresh = () => {
-    s.contacts = client.contacts.list();
-    s.requests = [...client.contacts.requests.keys()];
-    s.status = client.status;
-    redraw();
+    model.contacts = client.contacts.list();
+    model.requests = [...client.contacts.requests.keys()];
+    model.status = client.status;
+    model.ms = client.msAddress;
+    model.changed();
   };
-  const say = (text: string) => {
-    s.info = text;
-    redraw();
+  refresh();
+  const note = (peer: string, who: string, text: string, kind: 'in' | 'out' | 'system' | 'error' = 'in') => {
+    model.add(peer, who, text, kind);
+    log?.write(peer, who, text);
   };
-  const note = (peer: string, who: string, text: string) => {
-    let h = s.history.get(peer);
-    if (!h) s.history.set(peer, (h = []));
-    h.push({ time: Date.now(), who, text });
-    if (h.length > HISTORY_LIMIT) h.splice(0, h.length - HISTORY_LIMIT);
-    if (peer !== s.chat) s.unread.add(peer);
-    redraw();
+  const ctx = (cmd: string, user?: string): ErrorContext => ({ cmd, self: client.user, ...(user !== undefined ? { user } : {}) });
+  const failText = (err: unknown, c: ErrorContext): string => {
+    if (err instanceof ClientError) return humanError(err.code, { ...c, ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}) });
+    const e = err as { code?: unknown };
+    if (typeof e?.code === 'string' && e.code.startsWith('ERR_')) return humanError(e.code, c);
+    if (typeof e?.code === 'string' && e.code === 'ENOENT') return 'No such file.';
+    if (typeof e?.code === 'string' && e.code === 'EISDIR') return 'That is a directory, not a file.';
+    return err instanceof Error ? err.message : String(err);
   };
-  const fail = (err: unknown) => say(`error: ${err instanceof Error ? err.message : String(err)}`);
 
-  client.on('presence', refresh);
+  model.print(`Logged in as ${client.user} at ${client.msAddress}. /help lists the commands.`);
+  if (client.contacts.requests.size > 0) model.print(`Buddy requests waiting: ${[...client.contacts.requests.keys()].join(', ')} (/accept USER or /deny USER)`);
+
+  // ------------------------------------------------------------ the client's events
+  const lastStatus = new Map<string, string>(client.contacts.list().map((c) => [c.user, c.status]));
+  client.on('presence', (e) => {
+    const before = lastStatus.get(e.user);
+    lastStatus.set(e.user, e.status);
+    refresh();
+    const c = client.contacts.get(e.user);
+    if (before === e.status || !c || c.relation !== 'buddy') return;
+    // the change shows in the buddy's conversation (offline: the peer session is gone with it)
+    note(e.user, '*', e.status === 'offline' ? `${e.user} went offline` : before === 'offline' || before === undefined ? `${e.user} is online${e.status !== 'online' ? ` (${e.status})` : ''}` : `${e.user} is now ${e.status}`, 'system');
+    if (e.status === 'offline') model.typing.delete(e.user);
+  });
   client.on('contact', (e) => {
     refresh();
-    if (e.relation === 'none') say(`${e.user} is no longer a contact`);
-    else if (e.relation === 'buddy') say(`${e.user} is now your buddy`);
+    if (e.relation === 'none') {
+      note(e.user, '*', `${e.user} is no longer a contact`, 'system');
+      model.say(`${e.user} is no longer a contact`);
+    } else if (e.relation === 'buddy') {
+      note(e.user, '*', `${e.user} is now your buddy`, 'system');
+      model.say(`${e.user} is now your buddy: /chat ${e.user}`);
+    }
   });
   client.on('request', (e) => {
     refresh();
-    say(`${e.from} wants to add you as a buddy: /accept ${e.from} or /deny ${e.from}`);
+    model.say(`${e.from} wants to add you as a buddy: /accept ${e.from} or /deny ${e.from}`);
+    model.print(`${e.from} wants to add you as a buddy: /accept ${e.from} or /deny ${e.from}`);
   });
   client.on('answer', (e) => {
     refresh();
-    say(`${e.from} ${e.decision === 'grant' ? 'accepted' : 'declined'} your request`);
+    model.say(`${e.from} ${e.decision === 'grant' ? 'accepted' : 'declined'} your buddy request`);
   });
-  client.on('notice', (e) => say(`notice from server: ${e.code}${e.reason ? ` (${e.reason})` : ''}`));
+  client.on('notice', (e) => {
+    const c: ErrorContext = { self: client.user, ...(e.retryAfter !== undefined ? { retryAfter: e.retryAfter } : {}) };
+    model.say(`Server: ${humanError(e.code, c)}`, 'error');
+  });
   client.on('message', (e) => {
-    s.typing.delete(e.from);
-    // With no conversation open, the first one to write opens it.
-    if (s.chat === undefined) s.chat = e.from;
+    model.typing.delete(e.from);
+    // Before any conversation was opened, the first one to write opens it; later, unread counts show.
+    if (model.chat === undefined && !model.everOpened) model.open(e.from);
     note(e.from, e.from, e.text);
   });
   client.on('typing', (e) => {
-    if (e.state === 'erased') s.typing.delete(e.from);
-    else s.typing.set(e.from, e.state);
-    redraw();
+    if (e.state === 'erased') model.typing.delete(e.from);
+    else model.typing.set(e.from, e.state);
+    model.changed();
   });
-  client.on('file-progress', (e) => {
-    if (e.done === e.size || e.size < 1 || e.done % (1024 * 1024) < 262144) say(`${e.direction === 'in' ? 'receiving' : 'sending'} ${e.name}: ${e.done}/${e.size} octets`);
-  });
-  client.on('file', (e) => note(e.from, e.from, `[file ${e.name}, ${e.size} octets, saved to ${e.path}]`));
-  client.on('session-end', (e) => {
-    s.typing.delete(e.user);
-    redraw();
-  });
-  client.on('refused', (e) => say(`${e.direction === 'in' ? 'refused' : 'refused by'} ${e.user ?? 'peer'}: ${e.code} ${e.reason}`));
-  client.on('warning', (e) => say(`warning: ${e.message}`));
 
+  // file offers (local accept / decline, see the top of this file)
+  const offerById = new Map<string, FileOffer>();
+  const settle = async (o: FileOffer): Promise<void> => {
+    if (o.state === 'accepted' && o.path) {
+      try {
+        await mkdir(opts.downloads, { recursive: true });
+        // link + rm: never over an existing file, unlike rename [FILE-6]
+        for (let tries = 0; ; tries++) {
+          const target = await freeName(opts.downloads, o.name);
+          try {
+            await link(o.path, target);
+            o.saved = target;
+            break;
+          } catch (e) {
+            if ((e as { code?: string }).code !== 'EEXIST' || tries > 5) throw e;
+          }
+        }
+        await rm(o.path, { force: true });
+        o.state = 'saved';
+        note(o.from, '*', `file ${o.name} saved to ${o.saved}`, 'system');
+        model.say(`saved ${o.name} to ${o.saved}`);
+      } catch (e) {
+        o.state = 'failed';
+        model.say(`could not save ${o.name}: ${failText(e, ctx('accept-file'))}`, 'error');
+      }
+    } else if (o.state === 'declined' && o.path) {
+      await rm(o.path, { force: true });
+      o.path = undefined;
+    }
+    model.changed();
+  };
+  client.on('file-progress', (e) => {
+    if (e.direction === 'out') {
+      if (e.done === e.size) model.say(`sent ${e.name} (${sizeText(e.size)})`);
+      else model.say(`sending ${e.name}: ${Math.floor((100 * e.done) / Math.max(1, e.size))}%`);
+      return;
+    }
+    let o = offerById.get(e.fileId);
+    if (!o) {
+      o = { n: model.offers.length + 1, from: e.peer, fileId: e.fileId, name: basename(e.name), size: e.size, received: 0, state: 'receiving' };
+      offerById.set(e.fileId, o);
+      model.offers.push(o);
+      note(e.peer, '*', `${e.peer} offers the file ${o.name} (${sizeText(e.size)}): /accept-file ${o.n} or /decline-file ${o.n}`, 'in');
+      model.say(`${e.peer} offers ${o.name} (${sizeText(e.size)}): /accept-file ${o.n} or /decline-file ${o.n}`);
+    }
+    o.received = e.done;
+    model.changed();
+  });
+  client.on('file', (e) => {
+    const o = offerById.get(e.fileId);
+    if (!o) return;
+    o.path = e.path;
+    if (o.state === 'receiving') o.state = 'complete';
+    void settle(o);
+  });
+  client.on('session-end', (e) => {
+    model.typing.delete(e.user);
+    model.changed();
+  });
+  client.on('refused', (e) => {
+    const who = e.user ?? 'a peer';
+    model.say(e.direction === 'in' ? `refused a connection from ${who}: ${humanError(e.code, { user: who })}` : humanError(e.code, ctx('chat', who)), 'error');
+  });
+  client.on('warning', (e) => model.say(`warning: ${e.message}`, 'error'));
+  client.on('login', () => {
+    refresh();
+    model.reconnecting = undefined;
+    model.say(`logged in again at ${client.msAddress}`);
+  });
+  // [presence issue] automatic reconnection, shown until it is back
+  const rc = client as unknown as EventEmitter<ReconnectEvents>;
+  rc.on('reconnecting', (e) => {
+    model.reconnecting = `Connection lost (${e.reason}); reconnecting in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt})...`;
+    refresh();
+  });
+  rc.on('reconnected', () => {
+    model.reconnecting = undefined;
+    refresh();
+    model.say(`reconnected at ${client.msAddress}`);
+  });
+
+  let quit!: () => void;
+  const done = new Promise<void>((resolve) => (quit = resolve));
+  client.on('logout', (e) => {
+    if (e.reconnecting) {
+      model.reconnecting = 'The server is shutting down: logging in again elsewhere...';
+      refresh();
+      return;
+    }
+    if (quitting) return;
+    model.say(`logged out: ${e.reason}`, 'error');
+    quit();
+  });
+
+  // ------------------------------------------------------------ typing notifications
   const setTyping = (state: TypingState) => {
-    if (s.chat === undefined || sentTyping === state) return;
+    if (model.chat === undefined || sentTyping === state) return;
     sentTyping = state;
-    client.typing(s.chat, state).catch(() => undefined);
+    client.typing(model.chat, state).catch(() => undefined);
   };
   const afterEdit = () => {
     if (pauseTimer) clearTimeout(pauseTimer);
     pauseTimer = undefined;
-    if (s.input.startsWith('/') || s.chat === undefined) return;
-    if (s.input.length > 0) {
+    const text = model.editor.text;
+    if (model.secret || text.startsWith('/') || model.chat === undefined) return;
+    if (text.length > 0) {
       setTyping('typing');
       pauseTimer = setTimeout(() => setTyping('paused'), PAUSE_AFTER_MS);
       pauseTimer.unref();
@@ -223,147 +319,287 @@ export async function runTui(client: ImspClient, term: Terminal = { input: proce
     }
   };
 
-  let quit!: () => void;
-  const done = new Promise<void>((resolve) => (quit = resolve));
-  client.on('logout', (e) => {
-    if (e.reconnecting) {
-      refresh();
-      say(`the MS is shutting down: logging in again elsewhere...`);
-      return;
-    }
-    say(`logged out: ${e.reason}`);
-    quit();
-  });
-  client.on('login', (e) => {
-    s.ms = e.ms;
-    refresh();
-    say(`logged in again at ${e.ms}`);
-  });
+  // ------------------------------------------------------------ commands
+  const ask = (prompt: string): Promise<string | undefined> =>
+    new Promise((resolve) => {
+      model.editor.set('');
+      model.secret = {
+        prompt,
+        resolve: (v) => {
+          model.secret = undefined;
+          model.changed();
+          resolve(v);
+        },
+      };
+      model.changed();
+    });
 
+  const offerArg = (arg: string): FileOffer => {
+    const open = model.offers.filter((o) => o.state === 'receiving' || o.state === 'complete');
+    const o = arg === '' ? open[open.length - 1] : model.offers.find((x) => String(x.n) === arg);
+    if (!o) throw new Error(arg === '' ? 'No file is waiting for an answer.' : `There is no file offer ${arg} (/files lists them).`);
+    if (o.state !== 'receiving' && o.state !== 'complete') throw new Error(`File ${o.n} was ${o.state} already.`);
+    return o;
+  };
+
+  /** Runs one command line; resolves true when the line is done with (the input may be cleared). */
   const command = async (line: string): Promise<void> => {
-    const [cmd, ...rest] = line.slice(1).split(/\s+/);
+    const [word, ...rest] = line.slice(1).split(/\s+/);
+    const cmd = word.toLowerCase();
     const arg = rest.join(' ').trim();
-    const need = () => {
-      if (!arg) throw new Error(`/${cmd} needs an argument`);
+    const doc = COMMANDS.find((c) => c.name === cmd);
+    const need = (what = doc?.args || 'an argument') => {
+      if (!arg) throw new Error(`/${cmd} needs ${what}: /${cmd} ${doc?.args ?? ''}`.trimEnd());
       return arg;
+    };
+    const c = (user?: string) => ctx(cmd, user);
+    const attempt = async <T>(f: () => Promise<T>, user?: string): Promise<T> => {
+      try {
+        return await f();
+      } catch (e) {
+        throw new Error(failText(e, c(user)));
+      }
     };
     switch (cmd) {
       case 'help':
-        return say(HELP);
+        for (const l of helpLines()) model.print(l);
+        return;
       case 'quit':
       case 'exit':
-        say('logging out...');
+        quitting = true;
+        model.say('logging out...');
         await client.logout().catch(() => undefined);
         return quit();
-      case 'chat':
-        s.chat = need();
-        s.unread.delete(s.chat);
+      case 'chat': {
+        const u = need();
+        const ct = client.contacts.get(u);
+        // [P2P-3] only buddies can be talked to: refused here, and the line stays for correcting
+        if (u === client.user) throw new Error("You can't chat with yourself.");
+        if (!ct || ct.relation !== 'buddy') throw new Error(`${u} is not your buddy${ct?.relation === 'pending' ? ' yet (your request is waiting for an answer)' : `: /add ${u} first`}.`);
+        model.open(u);
         sentTyping = undefined;
-        return say(`chatting with ${s.chat}`);
+        model.say(`chatting with ${u}${ct.status === 'offline' ? ` (${u} is offline)` : ''}`);
+        return;
+      }
+      case 'close':
+        model.open(undefined);
+        return;
       case 'add': {
         const u = need();
-        const r = await client.add(u);
-        return say(r === 'stored' ? `request to ${u} stored; delivered when ${u} logs in` : `request sent to ${u}`);
+        const r = await attempt(() => client.add(u), u);
+        refresh();
+        model.say(r === 'stored' ? `request to ${u} stored; delivered when ${u} logs in` : `request sent to ${u}`);
+        return;
       }
       case 'accept':
-        await client.answer(need(), 'grant');
+      case 'deny': {
+        const u = need();
+        await attempt(() => client.answer(u, cmd === 'accept' ? 'grant' : 'deny'), u);
         refresh();
-        return say(`accepted ${arg}`);
-      case 'deny':
-        await client.answer(need(), 'deny');
-        refresh();
-        return say(`denied ${arg}`);
+        model.say(`${cmd === 'accept' ? 'accepted' : 'declined'} ${u}'s request`);
+        return;
+      }
       case 'rem':
-        await client.rem(need());
-        refresh();
-        return say(`removed ${arg}`);
       case 'block':
-        await client.block(need());
+      case 'unblock': {
+        const u = need();
+        await attempt(() => (cmd === 'rem' ? client.rem(u) : cmd === 'block' ? client.block(u) : client.unblock(u)), u);
         refresh();
-        return say(`blocked ${arg}`);
-      case 'unblock':
-        await client.unblock(need());
-        refresh();
-        return say(`unblocked ${arg}`);
+        model.say(`${cmd === 'rem' ? 'removed' : cmd === 'block' ? 'blocked' : 'unblocked'} ${u}`);
+        return;
+      }
       case 'status': {
         const st = need();
-        if (st !== 'online' && st !== 'busy' && st !== 'away') throw new Error('status is online, busy or away');
-        await client.setStatus(st);
+        if (st !== 'online' && st !== 'busy' && st !== 'away') throw new Error('The status is online, busy or away.');
+        await attempt(() => client.setStatus(st));
         refresh();
-        return say(`status ${st}`);
+        model.say(`your status is ${st}`);
+        return;
       }
       case 'send-file': {
-        if (s.chat === undefined) throw new Error('choose a buddy first: /chat USER');
-        const peer = s.chat;
-        const f = await client.sendFile(peer, need());
-        return note(peer, s.user, `[sent file ${f.name}, ${f.size} octets]`);
+        if (model.chat === undefined) throw new Error('Open a conversation first: /chat USER');
+        const peer = model.chat;
+        const f = await attempt(() => client.sendFile(peer, need()), peer);
+        note(peer, client.user, `[sent file ${f.name}, ${sizeText(f.size)}]`, 'out');
+        return;
+      }
+      case 'files': {
+        if (model.offers.length === 0) return model.print('No file was offered to you.');
+        for (const o of model.offers) model.print(`${o.n}. ${o.name} from ${o.from}, ${sizeText(o.size)}: ${o.state === 'receiving' ? `receiving (${Math.floor((100 * o.received) / Math.max(1, o.size))}%)` : o.state}${o.saved ? ` (${o.saved})` : ''}`);
+        return;
+      }
+      case 'accept-file':
+      case 'decline-file': {
+        const o = offerArg(arg);
+        o.state = cmd === 'accept-file' ? 'accepted' : 'declined';
+        if (o.path) await settle(o);
+        else model.say(cmd === 'accept-file' ? `${o.name} will be saved when it has arrived` : `declined ${o.name}`);
+        if (cmd === 'decline-file') note(o.from, '*', `declined the file ${o.name}`, 'system');
+        model.changed();
+        return;
+      }
+      case 'profile': {
+        const p = await attempt(() => client.profile(arg || undefined), arg || undefined);
+        model.print(`Profile of ${p.User ?? (arg || client.user)}:`);
+        model.print(`  Full name: ${p['Full-name'] ?? '-'}`);
+        model.print(`  Location:  ${p.Location ?? '-'}`);
+        model.print(`  About:     ${p.About ?? '-'}`);
+        return;
+      }
+      case 'set-profile': {
+        const m = /^(name|location|about)\s+(.*)$/s.exec(arg);
+        if (!m) throw new Error('Use /set-profile name|location|about TEXT');
+        const fields = m[1] === 'name' ? { fullName: m[2] } : m[1] === 'location' ? { location: m[2] } : { about: m[2] };
+        await attempt(() => client.setProfile(fields));
+        model.say(`profile ${m[1]} set`);
+        return;
+      }
+      case 'search': {
+        const q = need('TEXT');
+        const found = await attempt(() => client.search(q));
+        if (found.length === 0) return model.print(`No user matches "${q}".`);
+        model.print(`Users matching "${q}":`);
+        for (const r of found) model.print(`  ${r.User ?? '?'}${r['Full-name'] ? ` - ${r['Full-name']}` : ''}${r.Location ? `, ${r.Location}` : ''}`);
+        return;
+      }
+      case 'passwd': {
+        const current = await ask('Current password: ');
+        if (current === undefined) return model.say('password not changed');
+        const next = await ask('New password: ');
+        if (next === undefined || next === '') return model.say('password not changed');
+        const again = await ask('New password (again): ');
+        if (again !== next) throw new Error('The new passwords differ; password not changed.');
+        model.say('changing the password...');
+        await attempt(() => client.passwd(current, next));
+        model.say('Password changed. Use the new one at your next login.');
+        return;
       }
       case 'bye':
-        if (s.chat !== undefined) await client.bye(s.chat);
-        return say('session closed');
+        if (model.chat === undefined) throw new Error('No conversation is open.');
+        await client.bye(model.chat);
+        note(model.chat, '*', 'peer session closed (keys forgotten)', 'system');
+        return;
+      case 'clear':
+        model.conv(model.chat ?? '').lines.length = 0;
+        model.conv(model.chat ?? '').scroll = 0;
+        model.changed();
+        return;
       default:
-        throw new Error(`unknown command /${cmd}; ${HELP}`);
+        throw new Error(`Unknown command /${cmd}. /help lists the commands.`);
     }
   };
 
   const submit = async (line: string): Promise<void> => {
     if (line.trim() === '') return;
     if (line.startsWith('/')) return command(line.trim());
-    if (s.chat === undefined) throw new Error('choose a buddy first: /chat USER');
-    const peer = s.chat;
-    await client.send(peer, line);
+    if (model.chat === undefined) throw new Error('Open a conversation first: /chat USER (Tab completes names).');
+    const peer = model.chat;
+    try {
+      await client.send(peer, line);
+    } catch (e) {
+      throw new Error(failText(e, ctx('send', peer)));
+    }
     sentTyping = undefined;
-    note(peer, s.user, line);
+    note(peer, client.user, line, 'out');
   };
 
-  const onKey = (str: string | undefined, key: { name?: string; ctrl?: boolean; meta?: boolean; sequence?: string } | undefined) => {
-    if (key?.ctrl && (key.name === 'c' || key.name === 'd')) {
-      void command('/quit');
+  // ------------------------------------------------------------ keys
+  const onKey = (input: string, key: Key): void => {
+    // A paste (or keys typed faster than they are read) arrives as one chunk: each line end in it
+    // is an Enter.
+    if (!key.return && !key.ctrl && !key.meta && input.length > 1 && /[\r\n\t]/.test(input)) {
+      for (const part of input.split(/(\r\n|\r|\n|\t)/)) {
+        if (part === '') continue;
+        if (part === '\t') onKey('', { ...key, tab: true });
+        else if (/^[\r\n]/.test(part)) onKey('\r', { ...key, return: true });
+        else onKey(part, key);
+      }
       return;
     }
-    if (key?.name === 'return' || key?.name === 'enter') {
-      const line = s.input;
-      s.input = '';
+    const ed = model.editor;
+    if (key.ctrl && input === 'c') {
+      if (model.secret) return model.secret.resolve(undefined);
+      if (!quitting) void command('/quit');
+      return;
+    }
+    if (model.secret) {
+      if (key.return) {
+        const v = ed.text;
+        ed.set('');
+        model.secret.resolve(v);
+      } else if (key.escape) {
+        ed.set('');
+        model.secret.resolve(undefined);
+      } else if (key.backspace || key.delete) ed.backspace();
+      else if (input && !key.ctrl && !key.meta) ed.insert(input);
+      model.changed();
+      return;
+    }
+    if (key.return) {
+      const line = ed.text;
+      ed.set('');
+      model.history.push(line);
       if (pauseTimer) clearTimeout(pauseTimer);
-      redraw();
-      submit(line).catch(fail);
+      model.changed();
+      submit(line).catch((e: unknown) => {
+        model.say(e instanceof Error ? e.message : String(e), 'error');
+        // the line is not lost: back in the input (unless something else was typed since)
+        if (ed.text === '') ed.set(line);
+        model.changed();
+      });
       return;
     }
-    if (key?.name === 'backspace') {
-      s.input = [...s.input].slice(0, -1).join('');
-      afterEdit();
-      redraw();
-      return;
-    }
-    if (key?.ctrl && key.name === 'u') {
-      s.input = '';
-      afterEdit();
-      redraw();
-      return;
-    }
-    if (str !== undefined && !key?.ctrl && !key?.meta && clean(str) === str && str.length > 0) {
-      if (s.input.length < 4000) s.input += str;
-      afterEdit();
-      redraw();
-    }
+    if (key.pageUp) model.scrollBy(1);
+    else if (key.pageDown) model.scrollBy(-1);
+    else if (key.upArrow) {
+      const v = model.history.up(ed.text);
+      if (v !== undefined) ed.set(v);
+    } else if (key.downArrow) {
+      const v = model.history.down();
+      if (v !== undefined) ed.set(v);
+    } else if (key.tab) {
+      const [before, , after] = ed.parts();
+      const r = complete(before, model.names());
+      if (r.line !== before) {
+        ed.set(r.line + (ed.cursor < ed.text.length ? after : ''));
+        ed.cursor = [...new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(r.line)].length;
+      }
+      if (r.candidates.length > 1) model.say(r.candidates.join('  '));
+    } else if (key.leftArrow) key.ctrl || key.meta ? ed.wordLeft() : ed.left();
+    else if (key.rightArrow) key.ctrl || key.meta ? ed.wordRight() : ed.right();
+    else if (key.home || (key.ctrl && input === 'a')) ed.home();
+    else if (key.end || (key.ctrl && input === 'e')) ed.end();
+    else if (key.ctrl && input === 'u') ed.killStart();
+    else if (key.ctrl && input === 'k') ed.killEnd();
+    else if (key.ctrl && input === 'w') ed.killWord();
+    else if (key.ctrl && input === 'd') ed.del();
+    else if (key.meta && input === 'b') ed.wordLeft();
+    else if (key.meta && input === 'f') ed.wordRight();
+    else if (key.backspace || key.delete) ed.backspace();
+    else if (key.escape) return;
+    else if (input && !key.ctrl && !key.meta) ed.insert(input);
+    else return;
+    afterEdit();
+    model.changed();
   };
 
-  emitKeypressEvents(input);
-  if (input.isTTY) input.setRawMode(true);
-  input.on('keypress', onKey);
-  input.resume();
-  const onResize = () => redraw();
-  output.on('resize', onResize);
-  output.write('\x1b[?1049h\x1b[2J');
-  draw();
+  const stdout = opts.stdout ?? process.stdout;
+  stdout.write('\x1b[?1049h\x1b[2J\x1b[H');
+  const app = render(h(Screen, { model, onKey }), {
+    stdin: opts.stdin ?? process.stdin,
+    stdout,
+    exitOnCtrlC: false,
+    patchConsole: false,
+  });
   try {
     await done;
   } finally {
     if (pauseTimer) clearTimeout(pauseTimer);
-    input.off('keypress', onKey);
-    output.off('resize', onResize);
-    if (input.isTTY) input.setRawMode(false);
-    input.pause();
-    output.write('\x1b[?1049l');
+    app.unmount();
+    await app.waitUntilExit().catch(() => undefined);
+    stdout.write('\x1b[?1049l');
+    // files never answered are not kept
+    for (const o of model.offers) if (o.state !== 'saved' && o.path) await rm(o.path, { force: true }).catch(() => undefined);
+    await rm(staging, { recursive: true, force: true }).catch(() => undefined);
   }
 }

@@ -1,135 +1,251 @@
-// The terminal client driven through tmux against an in-process cluster: keys are sent with
-// send-keys, the screen is read with capture-pane. The other side is a library client whose events
-// the test awaits. The screen can only be observed by reading it, so screen checks poll capture-pane
-// (every 50 ms, with a deadline) until the expected text shows.
+// The terminal client driven through tmux against an in-process cluster (test/client/tui-harness.ts).
+// The other side is a library client whose events the test awaits. Each test stops its tmux server,
+// its clients and its cluster.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import stringWidth from 'string-width';
 import { startCluster } from '../helpers/cluster.js';
 import { ImspClient } from '../../reference/client/client.js';
 import { next } from './p2p-harness.js';
+import { hasTmux, startTui } from './tui-harness.js';
 
-const run = promisify(execFile);
-const IMSP = fileURLToPath(new URL('../../reference/bin/imsp.js', import.meta.url));
+const skip = !(await hasTmux()) && 'tmux not installed';
 
-async function hasTmux(): Promise<boolean> {
-  try {
-    await run('tmux', ['-V']);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-test('the terminal client: password without echo, buddy list, ADD prompt, chat, typing, presence, status, file, quit', { skip: !(await hasTmux()) && 'tmux not installed', timeout: 60_000 }, async (t) => {
-  const cluster = await startCluster({ ms: 2, users: ['alice', 'bob'] });
+test('the terminal client: login prompts, errors in words, buddies, chat, completion, history, scrollback, widths, files, logs, profile, search, passwd, offline, quit', { skip, timeout: 180_000 }, async (t) => {
+  const cluster = await startCluster({ ms: 2, users: ['alice', 'bob', 'carol'] });
   const dir = await mkdtemp(join(tmpdir(), 'imsp-tui-'));
-  const sock = `imsp-tui-${process.pid}`;
-  const tmux = (...args: string[]) => run('tmux', ['-L', sock, ...args]);
+  const downloads = join(dir, 'downloads');
+  const logDir = join(dir, 'logs');
   const bob = new ImspClient({ user: 'bob', password: 'pw-bob', ms: cluster.ms[1].address, downloadDir: join(dir, 'bob') });
+  const ui = await startTui(['--ms', cluster.ms[0].address, '--user', 'alice', '--downloads', downloads, '--log-dir', logDir]);
   t.after(async () => {
-    await tmux('kill-server').catch(() => undefined);
+    await ui.stop();
     await bob.close();
     await cluster.dispose();
     await rm(dir, { recursive: true, force: true });
   });
-  const cmd = [process.execPath, IMSP, 'client', '--ms', cluster.ms[0].address, '--user', 'alice', '--downloads', join(dir, 'alice')]
-    .map((a) => `'${a}'`)
-    .join(' ');
-  await tmux('new-session', '-d', '-s', 'ui', '-x', '110', '-y', '30', `${cmd}; echo EXITED $?; sleep 30`);
-  let lastScreen = '';
-  const screen = async () => (await tmux('capture-pane', '-p', '-t', 'ui')).stdout;
-  const waitScreen = async (re: RegExp, what: string): Promise<string> => {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const s = await screen();
-      if (re.test(s)) return s;
-      if (Date.now() > deadline) assert.fail(`screen never showed ${what}:\n${s}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  const keys = async (text: string) => {
-    await tmux('send-keys', '-t', 'ui', '-l', text);
-  };
-  const enter = async () => {
-    await tmux('send-keys', '-t', 'ui', 'Enter');
-  };
 
-  // The password is prompted with echo off: typed, it never shows.
-  await waitScreen(/Password for alice:/, 'the password prompt');
-  await keys('pw-alice');
-  assert.doesNotMatch(await screen(), /pw-alice/);
-  await enter();
-  await waitScreen(/IMSP\s+alice@/, 'the title bar');
-  await waitScreen(/no contacts/, 'an empty buddy list');
-  await bob.login();
+  // The password is prompted with echo off; a wrong one asks again instead of ending the program.
+  await ui.waitScreen(/Password for alice:/, 'the password prompt');
+  await ui.keys('wrong-one');
+  assert.doesNotMatch(await ui.screen(), /wrong-one/);
+  await ui.press('Enter');
+  await ui.waitScreen(/Wrong user name or password\.[\s\S]*Password for alice:/, 'a second prompt after a wrong password');
+  await ui.keys('pw-alice');
+  assert.doesNotMatch(await ui.screen(), /pw-alice/);
+  await ui.press('Enter');
+  await ui.waitScreen(/IMSP\s+alice@/, 'the title bar');
+  await ui.waitScreen(/no contacts/, 'an empty buddy list');
+
+  // /help lists every command.
+  await ui.line('/help');
+  let s = await ui.waitScreen(/\/quit\s+log out/, 'the help list');
+  await ui.shot('help');
+  // the start of the list is above: PgUp shows it
+  await ui.press('PPage');
+  s += await ui.waitScreen(/\/chat USER\s+open the conversation/, 'the top of the help list');
+  for (const c of ['/chat', '/add', '/accept', '/deny', '/rem', '/block', '/unblock', '/status', '/send-file', '/accept-file', '/decline-file', '/profile', '/search', '/passwd', '/quit']) assert.match(s, new RegExp(`${c.replace('/', '\\/')} `));
+  await ui.line('/clear');
+
+  // Errors in words, not protocol jargon.
+  await ui.line('/add alice');
+  await ui.waitScreen(/You can't add yourself\./, 'the human message for ADD to oneself');
+  assert.doesNotMatch(await ui.screen(), /ERR_FORBIDDEN|403/);
+  // /chat with a non-buddy is refused, and the typed line stays in the input for correcting.
+  await ui.press('C-u');
+  await ui.line('/chat carol');
+  s = await ui.waitScreen(/carol is not your buddy/, 'the refusal of /chat with a non-buddy');
+  assert.match(s, /^> \/chat carol/m);
+  await ui.press('C-u');
 
   // An incoming ADD request shows as a prompt; /accept answers it.
+  await bob.login();
   await bob.add('alice');
-  await waitScreen(/bob wants to add you/, 'the ADD prompt');
-  await waitScreen(/\? bob/, 'the request in the side pane');
+  await ui.waitScreen(/bob wants to add you/, 'the ADD prompt');
+  await ui.waitScreen(/\? bob/, 'the request in the side pane');
   const granted = next(bob, 'answer', (e) => e.from === 'alice');
-  await keys('/accept bob');
-  await enter();
+  await ui.line('/accept bob');
   assert.equal((await granted).decision, 'grant');
-  await waitScreen(/bob \(online\)/, 'bob online in the buddy list');
+  await ui.waitScreen(/\* bob online/, 'bob online in the buddy list');
 
-  // Typing shows at the peer; Enter sends the message.
-  await keys('/chat bob');
-  await enter();
-  await waitScreen(/Chat with bob/, 'the conversation view');
+  // Tab completes the command, then the buddy's name.
+  await ui.keys('/ch');
+  await ui.press('Tab');
+  await ui.waitScreen(/^> \/chat\s*$/m, 'the command completed');
+  await ui.keys('b');
+  await ui.press('Tab');
+  await ui.waitScreen(/^> \/chat bob\s*$/m, 'the name completed');
+  await ui.press('Enter');
+  await ui.waitScreen(/Chat with bob \(online\)/, 'the conversation view');
+
   const msg = next(bob, 'message', (e) => e.from === 'alice');
-  await keys('hello bob');
-  await enter();
+  await ui.line('hello bob');
   assert.equal((await msg).text, 'hello bob');
-  await waitScreen(/alice: hello bob/, 'our own line in the conversation');
+  await ui.waitScreen(/alice: hello bob/, 'our own line in the conversation');
+  // Up recalls the line sent; Left + typing edits in the middle; Enter sends the edited line.
+  await ui.press('Up');
+  await ui.waitScreen(/^bob> hello bob/m, 'the line recalled by Up');
+  const edited = next(bob, 'message', (e) => e.from === 'alice');
+  await ui.press('Left', 'Left', 'Left');
+  await ui.keys('dear ');
+  await ui.waitScreen(/^bob> hello dear bob/m, 'the edited line');
+  await ui.press('Enter');
+  assert.equal((await edited).text, 'hello dear bob');
+
   // With the session open, typing is announced, and erasing everything too [TYPING-1] [TYPING-3].
   const typing = next(bob, 'typing', (e) => e.from === 'alice' && e.state === 'typing');
-  await keys('x');
+  await ui.keys('x');
   await typing;
   const erased = next(bob, 'typing', (e) => e.from === 'alice' && e.state === 'erased');
-  await tmux('send-keys', '-t', 'ui', 'BSpace');
+  await ui.press('BSpace');
   await erased;
 
-  // The peer's typing indicator, message and presence change.
+  // The peer's typing indicator, control characters neutralised, presence changes.
   await bob.typing('alice', 'typing');
-  await waitScreen(/bob is typing/, 'the typing indicator');
+  await ui.waitScreen(/bob is typing/, 'the typing indicator');
   await bob.send('alice', 'hi alice \x1b[31mred?');
-  await waitScreen(/bob: hi alice ·\[31mred\?/, 'bob\'s message, control characters neutralised');
+  await ui.waitScreen(/bob: hi alice ·\[31mred\?/, "bob's message, control characters neutralised");
   await bob.setStatus('away');
-  await waitScreen(/bob \(away\)/, 'bob away');
+  await ui.waitScreen(/bob away/, 'bob away');
+  await ui.waitScreen(/bob is now away/, 'the change in the conversation');
+
+  // CJK and emoji take two columns each: the layout stays aligned and the title stays whole.
+  await bob.send('alice', '漢字のテスト 😀👍🏽 café');
+  s = await ui.waitScreen(/漢字のテスト 😀👍🏽 café/, 'the CJK and emoji line');
+  const rows = s.split('\n');
+  assert.match(rows[0], /^ IMSP {2}alice@/);
+  const borders = new Set(rows.filter((r) => r.includes('\u2502')).map((r) => stringWidth(r.slice(0, r.indexOf('\u2502')))));
+  assert.equal(borders.size, 1, `the pane border moved:\n${s}`);
+  // A long line wraps at word boundaries.
+  const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliett', 'kilo', 'lima', 'mike', 'november', 'oscar', 'papa', 'quebec', 'romeo', 'sierra', 'tango', 'uniform', 'victor', 'whiskey', 'xray', 'yankee', 'zulu'];
+  await bob.send('alice', words.join(' '));
+  s = await ui.waitScreen(/zulu/, 'the long line');
+  for (const w of words) assert.match(s, new RegExp(`(^|[ :])${w}( |$)`, 'm'), `${w} was cut:\n${s}`);
+  await ui.shot('chat');
+
+  // Scrollback: 40 more lines push the first ones off; PgUp brings them back, PgDn returns.
+  for (let i = 0; i < 40; i++) await bob.send('alice', `numbered line ${i}`);
+  s = await ui.waitScreen(/numbered line 39/, 'the newest line');
+  assert.doesNotMatch(s, /numbered line 0\b/);
+  for (let i = 0; i < 4; i++) await ui.press('PPage');
+  await ui.waitScreen(/numbered line 0\b/, 'the oldest lines after PgUp');
+  await ui.waitScreen(/scrolled back/, 'the scroll indicator');
+  await ui.shot('scrollback');
+  for (let i = 0; i < 6; i++) await ui.press('NPage');
+  await ui.waitScreen(/numbered line 39/, 'the newest line after PgDn');
+
+  // Unread counts while another conversation is on screen.
+  await ui.line('/close');
+  await ui.waitScreen(/Console/, 'the console');
+  await bob.send('alice', 'unread one');
+  await bob.send('alice', 'unread two');
+  await ui.waitScreen(/bob away \(2\)/, 'the unread count by bob');
+  await ui.waitScreen(/2 unread/, 'the unread count in the title');
+  await ui.line('/chat bob');
+  s = await ui.waitScreen(/unread two/, 'the conversation again');
+  assert.doesNotMatch(s, /unread one[\s\S]*\(2\)|2 unread/);
 
   // Our own status change reaches the buddy.
   const busy = next(bob, 'presence', (e) => e.user === 'alice' && e.status === 'busy');
-  await keys('/status busy');
-  await enter();
+  await ui.line('/status busy');
   await busy;
-  await waitScreen(/\[busy\]/, 'our status in the title bar');
+  await ui.waitScreen(/\[busy\]/, 'our status in the title bar');
 
   // /send-file sends to the current conversation.
   const file = join(dir, 'report.txt');
   await writeFile(file, 'quarterly numbers\n'.repeat(1000));
   const got = next(bob, 'file', (e) => e.from === 'alice');
-  await keys(`/send-file ${file}`);
-  await enter();
+  await ui.line(`/send-file ${file}`);
   assert.equal((await got).name, 'report.txt');
-  await waitScreen(/sent file report\.txt/, 'the file line');
+  await ui.waitScreen(/sent file report\.txt/, 'the file line');
+
+  // Incoming files are offered: accepted ones are saved in the downloads directory, declined ones deleted.
+  const offer1 = join(dir, 'photo.txt');
+  await writeFile(offer1, 'a picture, really\n');
+  await bob.sendFile('alice', offer1);
+  await ui.waitScreen(/bob offers the file photo\.txt .*\/accept-file 1/, 'the first offer');
+  assert.deepEqual(await readdir(downloads).then((x) => x.filter((n) => !n.startsWith('.'))), [], 'nothing saved before the answer');
+  await ui.shot('file-offer');
+  await ui.line('/accept-file 1');
+  await ui.waitScreen(/file photo\.txt saved to/, 'the saved file');
+  assert.equal(await readFile(join(downloads, 'photo.txt'), 'utf8'), 'a picture, really\n');
+  const offer2 = join(dir, 'virus.exe');
+  await writeFile(offer2, 'MZ');
+  await bob.sendFile('alice', offer2);
+  await ui.waitScreen(/offers the file virus\.exe/, 'the second offer');
+  await ui.line('/decline-file 2');
+  await ui.waitScreen(/declined the file virus\.exe/, 'the declined file');
+  assert.deepEqual((await readdir(downloads)).filter((n) => !n.startsWith('.')), ['photo.txt']);
+  assert.deepEqual(await readdir(join(downloads, '.incoming')), [], 'the declined file is gone from the staging directory');
+
+  // Profile and search.
+  await ui.line('/set-profile name Alice Liddell');
+  await ui.waitScreen(/profile name set/, 'the profile change');
+  await ui.line('/profile');
+  await ui.waitScreen(/Full name: Alice Liddell/, 'our profile');
+  await ui.line('/search Liddell');
+  await ui.waitScreen(/alice - Alice Liddell/, 'the search result');
+  await ui.line('/search nobody-like-this');
+  await ui.waitScreen(/No user matches "nobody-like-this"/, 'an empty search');
+
+  // /passwd asks three times without echo and changes the password.
+  await ui.line('/passwd');
+  await ui.waitScreen(/^Current password:/m, 'the current-password prompt');
+  await ui.line('pw-alice');
+  await ui.waitScreen(/^New password:/m, 'the new-password prompt');
+  await ui.line('pw-alice-2');
+  await ui.waitScreen(/^New password \(again\):/m, 'the confirmation prompt');
+  await ui.keys('pw-alice-2');
+  assert.doesNotMatch(await ui.screen(), /pw-alice/);
+  await ui.press('Enter');
+  await ui.waitScreen(/Password changed/, 'the password changed');
+
+  // A buddy going offline shows in the conversation.
+  await bob.logout();
+  await ui.waitScreen(/bob went offline/, 'bob offline in the conversation');
+  await ui.shot('offline');
 
   // Unknown commands are explained, not fatal.
-  await keys('/fly');
-  await enter();
-  lastScreen = await waitScreen(/unknown command \/fly/, 'the error line');
+  await ui.line('/fly');
+  await ui.waitScreen(/Unknown command \/fly/, 'the error line');
 
-  // /quit logs out: the buddy sees us offline and the program exits 0.
-  const offline = next(bob, 'presence', (e) => e.user === 'alice' && e.status === 'offline');
-  await keys('/quit');
-  await enter();
-  await offline;
-  await waitScreen(/EXITED 0/, 'a clean exit');
-  if (process.env.IMSP_SHOW_SCREEN) process.stdout.write(lastScreen);
+  // /quit logs out and exits 0.
+  await ui.press('C-u');
+  await ui.line('/quit');
+  await ui.waitScreen(/EXITED 0/, 'a clean exit');
+
+  // The conversation log (--log-dir): one file per buddy, 0600, with both sides and the events.
+  const logFile = join(logDir, 'bob.log');
+  const text = await readFile(logFile, 'utf8');
+  assert.match(text, /^\S+Z <alice> hello bob$/m);
+  assert.match(text, /^\S+Z <bob> hi alice .\[31mred\?$/m);
+  assert.match(text, /\* bob went offline/);
+  assert.equal((await stat(logFile)).mode & 0o777, 0o600);
+  assert.equal((await stat(logDir)).mode & 0o777, 0o700);
+
+  // The new password works.
+  const again = new ImspClient({ user: 'alice', password: 'pw-alice-2', ms: cluster.ms[0].address });
+  await again.login();
+  await again.close();
+});
+
+test('the terminal client after a lockout: the retry time, in words', { skip, timeout: 90_000 }, async (t) => {
+  const cluster = await startCluster({ ms: 1, users: ['alice'], limits: { maxFailedLoginsPerUser: 1 } });
+  const ui = await startTui(['--ms', cluster.ms[0].address, '--user', 'alice']);
+  t.after(async () => {
+    await ui.stop();
+    await cluster.dispose();
+  });
+  await ui.waitScreen(/Password for alice:/, 'the password prompt');
+  await ui.line('wrong-1');
+  await ui.waitScreen(/Wrong user name or password\./, 'the wrong-password message');
+  await ui.waitScreen(/Password for alice:[\s\S]*Password for alice:/, 'the second prompt');
+  await ui.line('pw-alice');
+  const s = await ui.waitScreen(/Too many failed logins\. You can try again in \d+ (s|min)\./, 'the lockout with its retry time');
+  assert.match(s, /Waiting until .* Ctrl-C to give up/);
+  await ui.press('C-c');
+  await ui.waitScreen(/EXITED 1/, 'the exit after Ctrl-C');
 });

@@ -86,3 +86,18 @@ test: system-deps
 bench-xmpp: dist/.built
 	mkdir -p dist/spec/registry && cp spec/registry/*.json dist/spec/registry/
 	node dist/bench/xmpp.js $(ARGS)
+
+# --- kittool (issues 12, 16) ---
+.PHONY: build pack-kit kit-mutation
+BUILD_INPUTS = tsconfig.build.json conformance/package/build.ts $(shell find generated reference conformance spec/fixtures spec/registry -type f 2>/dev/null)
+# The shipped code compiled to dist/ with the spec data it reads at run time (conformance/package/build.ts).
+# The installed bins (npm pack / npm install -g) run this; `npm pack` runs it first (prepack).
+dist/.build: $(BUILD_INPUTS)
+	node --import tsx conformance/package/build.ts
+	touch $@
+
+build: install dist/.build
+
+# The kit alone as an npm package, its libraries bundled: dist/imsp-conformance-VERSION.tgz.
+pack-kit: build
+	node --import tsx conformance/package/pack.ts

@@ -11,6 +11,7 @@ import { toHtml, toJson, toJunit, writeFile, writeHtml, type RunInfo } from './l
 import { runCases, select, summaryLine, type RunOptions } from './lib/runner.js';
 import { loadRequirements } from './lib/requirements.js';
 import type { KitConfig, RoleModule, RoleName } from './lib/config.js';
+import { packageVersion } from './lib/version.js';
 
 export type { KitConfig, RoleModule, RoleName } from './lib/config.js';
 
@@ -28,6 +29,7 @@ const collect = (v: string, prev: string[]): string[] => [...prev, ...v.split(',
 function program(): Command {
   return new Command('imsp conformance')
     .description('Test a CRS, MS or client implementation against the IMSP specification. The kit plays every other role.')
+    .version(`imsp-conformance ${packageVersion(import.meta.url, ['imsp', 'imsp-conformance'])}`, '-V, --version')
     .addOption(new Option('--role <role>', 'the role under test').choices(['crs', 'ms', 'client']).makeOptionMandatory())
     .option('--target <host:port>', 'CRS under test: its address')
     .option('--listen <host:port>', 'MS under test: where the kit listens as the CRS (point the MS at it)', '127.0.0.1:7000')

@@ -1,9 +1,8 @@
-// The registries as the kit reads them (spec/registry/*.json): expected outcomes are derived from
-// here, never retyped in a case. Limits can be overridden with --set to match the target's config.
-import { readFileSync } from 'node:fs';
-
-const root = new URL('../../', import.meta.url);
-const readJson = <T>(rel: string): T => JSON.parse(readFileSync(new URL(rel, root), 'utf8')) as T;
+// The registries as the kit reads them (spec/registry/*.json, through the tables `make generate`
+// derives from them in generated/registry.ts, so the installed kit needs no spec/ files at run time):
+// expected outcomes are derived from here, never retyped in a case. Limits can be overridden with
+// --set to match the target's config.
+import { ERRORS, HEADERS, LIMIT_SPECS, METHODS, STATUS_CODES, VALUE_TYPES as GENERATED_VALUE_TYPES } from '../../generated/index.js';
 
 export interface ResponseSpec {
   required: string[];
@@ -49,14 +48,15 @@ export interface HeaderSpec {
   repeatable?: boolean;
 }
 
-export const METHOD_LIST = readJson<{ methods: MethodSpec[] }>('spec/registry/methods.json').methods;
+// The generated tables are deeply readonly literal types; the kit reads them through these plain shapes.
+export const METHOD_LIST = Object.values(METHODS) as unknown as MethodSpec[];
 export const METHODS_BY_NAME = new Map(METHOD_LIST.map((m) => [m.name, m]));
-export const ERROR_LIST = readJson<{ errors: ErrorSpec[] }>('spec/registry/errors.json').errors;
+export const ERROR_LIST = Object.values(ERRORS) as unknown as ErrorSpec[];
 export const ERRORS_BY_CODE = new Map(ERROR_LIST.map((e) => [e.code, e]));
-export const HEADER_LIST = readJson<{ headers: HeaderSpec[] }>('spec/registry/headers.json').headers;
-export const VALUE_TYPES = readJson<{ types: Record<string, { pattern: string; max?: number }> }>('spec/registry/value-types.json').types;
-export const LIMIT_LIST = readJson<{ limits: LimitSpec[] }>('spec/registry/limits.json').limits;
-export const STATUS_LIST = readJson<{ statusCodes: { code: number; reason: string; class: string }[] }>('spec/registry/status-codes.json').statusCodes;
+export const HEADER_LIST = Object.values(HEADERS) as unknown as HeaderSpec[];
+export const VALUE_TYPES = GENERATED_VALUE_TYPES as unknown as Record<string, { pattern: string; max?: number }>;
+export const LIMIT_LIST = Object.values(LIMIT_SPECS) as unknown as LimitSpec[];
+export const STATUS_LIST = Object.values(STATUS_CODES) as unknown as { code: number; reason: string; class: string }[];
 
 export type LimitName = string;
 

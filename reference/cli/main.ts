@@ -1,5 +1,8 @@
 // The `imsp` command: one dispatcher, each subcommand in the module of the layer it belongs to.
 // Each module exports `run(argv)`, parses its own flags (commander) and returns an exit status.
+// Subcommand modules are imported only when named, so `imsp --help` and `--version` load nothing else.
+import { packageVersion } from './version.js';
+
 type Runner = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Runner }> }> = {
@@ -16,7 +19,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Run
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return `Usage: imsp <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'imsp <command> --help' for a command's options.\n`;
+  return `Usage: imsp <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun 'imsp <command> --help' for a command's options, 'imsp --version' for the version.\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -24,6 +27,10 @@ export async function main(argv: string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`imsp ${packageVersion(import.meta.url, ['imsp'])}\n`);
+    return 0;
   }
   const command = COMMANDS[name];
   if (!command) {

@@ -257,6 +257,7 @@ class ClientDriver implements Driver<ClientContext> {
   async cleanup(ctx: ClientContext): Promise<{ req: string; text: string }[]> {
     const v: { req: string; text: string }[] = [];
     await ctx.client?.stop();
+    v.push(...(ctx.client?.violations ?? [])); // [CONF-12] control lines that break the schema [CTL-7]
     for (const c of [...ctx.conns, ...ctx.peers.flatMap((p) => p.inbound), ...this.env.svc.sessions.values()]) {
       v.push(...c.violations);
       c.destroy();

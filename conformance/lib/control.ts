@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Transcript } from './conn.js';
+import { checkControlLine } from './control-schema.js';
 
 export interface ControlEvent {
   event: string;
@@ -12,6 +13,8 @@ export interface ControlEvent {
 
 export class ControlledClient {
   readonly events: ControlEvent[] = [];
+  /** Output lines that break the control schema [CTL-7]; the driver fails the case with them [CONF-12]. */
+  readonly violations: { req: string; text: string }[] = [];
   private n = 0;
   private wakers = new Set<() => void>();
   exited: number | null = null;
@@ -32,6 +35,9 @@ export class ControlledClient {
         ev = { event: 'unparsed', line };
       }
       this.tr.add('client', 'in', `control: ${line}`);
+      // [CONF-12] every line the client writes must validate against spec/registry/control.schema.json [CTL-7]
+      const bad = checkControlLine(line);
+      if (bad !== null && this.violations.length < 5) this.violations.push({ req: 'CTL-7', text: `the control line ${line.slice(0, 200)} breaks spec/registry/control.schema.json: ${bad}` });
       this.events.push(ev);
       this.wake();
     });

@@ -24,7 +24,8 @@ typecheck: install
 	npx tsc -p tsconfig.json --noEmit
 
 test: install typecheck check-generated
-	$(NODE_TEST) $(TEST_FILES)
+	run=imsp-$$$$-$$(date +%s%N); IMSP_TEST_RUN=$$run $(NODE_TEST) $(TEST_FILES); rc=$$?; \
+	  node --import tsx test/helpers/leftovers.ts $$run || rc=1; exit $$rc
 
 coverage: install
 	npx c8 --all --include 'reference/**/*.ts' --include 'conformance/**/*.ts' --include 'generated/**/*.ts' \

@@ -1,12 +1,14 @@
 // A throwaway PostgreSQL cluster for tests: initdb into a temporary directory owned by the
 // `postgres` user, pg_ctl start on a free loopback port with its unix socket inside that
-// directory, one database; stopped and removed by `stop()`.
+// directory, one database; stopped and removed by `stop()`. The shared cluster (`sharedPg()`) is
+// stopped when its test process exits, whether or not a test called `stop()` (issue 14: every
+// `make test` used to leave three PostgreSQL servers running).
 //
 // - IMSP_PG_URL set: that server is used as is (nothing is started or removed).
 // - No PostgreSQL binaries: an Error with a clear message, unless IMSP_SKIP_PG=1, when
 //   `startPg()` resolves to null and the caller skips its PostgreSQL tests.
-import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,8 +21,10 @@ const run = promisify(execFile);
 export interface PgServer {
   /** postgres://... of a database the tests may use freely. */
   url: string;
-  /** Stops and removes the cluster (nothing for IMSP_PG_URL). */
+  /** Stops and removes the cluster (nothing for IMSP_PG_URL). Idempotent. */
   stop(): Promise<void>;
+  /** The same, synchronously: for a process's 'exit' handler. Idempotent. */
+  stopSync(): void;
 }
 
 /** The newest /usr/lib/postgresql/<version>/bin, or null. */
@@ -61,15 +65,22 @@ async function postgresUser(): Promise<PgUser | null> {
 
 let shared: Promise<PgServer | null> | null = null;
 
-/** One cluster per test process, started on first use. */
+/** One cluster per test process, started on first use, stopped when the process exits. */
 export function sharedPg(): Promise<PgServer | null> {
-  shared ??= startPg();
+  if (!shared) {
+    shared = startPg();
+    // 'exit' runs however the test runner ends the process (normal end, process.exit); only
+    // synchronous work is possible there, hence stopSync. A test's own after(() => stop()) comes first.
+    shared.then((server) => {
+      if (server) process.once('exit', () => server.stopSync());
+    }, () => undefined);
+  }
   return shared;
 }
 
 export async function startPg(): Promise<PgServer | null> {
   const given = process.env.IMSP_PG_URL;
-  if (given) return { url: given, stop: async () => {} };
+  if (given) return { url: given, stop: async () => {}, stopSync: () => {} };
   const bin = findPgBin();
   if (!bin) {
     if (process.env.IMSP_SKIP_PG === '1') return null;
@@ -110,11 +121,21 @@ export async function startPg(): Promise<PgServer | null> {
     } finally {
       await admin.end();
     }
+    let stopped = false;
+    const stopArgs = as(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
     return {
       url,
       async stop() {
-        await run(...as(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']), { timeout: 60_000 }).catch(() => undefined);
+        if (stopped) return;
+        stopped = true;
+        await run(...stopArgs, { timeout: 60_000 }).catch(() => undefined);
         await rm(dir, { recursive: true, force: true });
+      },
+      stopSync() {
+        if (stopped) return;
+        stopped = true;
+        spawnSync(stopArgs[0], stopArgs[1], { timeout: 60_000, stdio: 'ignore' });
+        rmSync(dir, { recursive: true, force: true });
       },
     };
   } catch (e) {

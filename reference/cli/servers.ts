@@ -14,6 +14,7 @@ import { onShutdown } from '../ops/shutdown.js';
 import { CrsServer } from '../crs/crs.js';
 import { MsServer } from '../ms/ms.js';
 import { parseMsKey } from '../crypto/scram.js';
+import { CryptoError } from '../crypto/errors.js';
 import type { Store } from '../store/store.js';
 import { DEFAULT_SQLITE_PATH } from '../store/store.js';
 import { openStore } from '../store/index.js';
@@ -77,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
     const limits = resolveLimits(limitOverrides);
     const level = String(v.logLevel) as LevelWithSilent;
     const logger = createLogger({ level, name: which, destination: process.stderr.isTTY ? undefined : process.stderr, pretty: process.stderr.isTTY === true });
-    const msKey = parseMsKey(readFileSync(need(v.msKeyFile, '--ms-key-file (or IMSP_MS_KEY_FILE)'), 'utf8'));
+    const msKey = readMsKeyFile(need(v.msKeyFile, '--ms-key-file (or IMSP_MS_KEY_FILE)'));
     const tlsOpts = v.tlsCert || v.tlsKey ? { cert: readFileSync(need(v.tlsCert, '--tls-cert')), key: readFileSync(need(v.tlsKey, '--tls-key')) } : undefined;
     const metrics = createMetrics(which, { defaultMetrics: true });
     const metricsPort = Number(v.metricsPort);
@@ -128,5 +129,22 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`imsp ${which}: ${e instanceof Error ? e.message : String(e)}\n`);
     await stopper?.();
     return 1;
+  }
+}
+
+/**
+ * Reads the MS key file: the key as base64url text on one line, at least 32 octets; anything else
+ * (raw key octets above all) stops the server at start with a message naming the file and the
+ * format, instead of failing every enrollment later with ERR_AUTH_FAILED [ENROLL-14].
+ */
+export function readMsKeyFile(path: string): Buffer {
+  const text = readFileSync(path, 'utf8');
+  try {
+    return parseMsKey(text);
+  } catch (e) {
+    if (!(e instanceof CryptoError)) throw e;
+    throw new ConfigError(
+      `--ms-key-file ${path}: ${e.message}. The file must hold the MS key as base64url text on one line, at least 32 octets (43 characters), e.g. head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' > ms.key [ENROLL-14]`,
+    );
   }
 }

@@ -340,8 +340,11 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     this.contacts.load(records);
     const hb = Number(header(ok, 'Heartbeat'));
     const interval = Number.isSafeInteger(hb) && hb >= 50 ? Math.min(hb, this.limits.clientHeartbeatInterval) : this.limits.clientHeartbeatInterval;
-    // [HB-1] PING when nothing else was sent for an interval; [HB-6] an MS silent for sessionTimeout ends the session.
-    this.heartbeat = startHeartbeat(link, { interval, timeout: Math.max(this.limits.sessionTimeout, 2 * interval) });
+    // [HB-1] PING when nothing else was sent for an interval; [HB-6] an MS silent for the Session-timeout it
+    // announced [HB-11] ends the session (three Heartbeat intervals when it announced none; never under two).
+    const st = Number(header(ok, 'Session-timeout'));
+    const timeout = Math.max(Number.isSafeInteger(st) && st > 0 ? st : 3 * interval, 2 * interval);
+    this.heartbeat = startHeartbeat(link, { interval, timeout });
     this.emit('login', {
       user: this.user,
       ms: this.msAddress,

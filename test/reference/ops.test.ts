@@ -178,6 +178,20 @@ test('imsp crs --help prints the options; a missing MS key file is a usage error
   assert.match(err, /ms-key-file/);
 });
 
+test('[ENROLL-14] an MS key file of raw octets stops the server at start, naming the file and the format', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'imsp-key-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const raw = join(dir, 'raw.key');
+  writeFileSync(raw, randomBytes(32));
+  const r = spawn(process.execPath, [BIN, 'crs', '--port', '0', '--ms-key-file', raw, '--store', join(dir, 'x.db')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  r.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => r.once('exit', resolve));
+  assert.equal(code, 2);
+  assert.ok(err.includes(raw), `the message names the file: ${err}`);
+  assert.match(err, /base64url text on one line, at least 32 octets/);
+});
+
 test('[CONN-9] TLS underneath: a CRS with a certificate, an MS that verifies it, a login through both', async (t) => {
   const dir = tempDir(t);
   const key = join(dir, 'key.pem');

@@ -2,6 +2,7 @@
 // Each module exports `run(argv)`, parses its own flags (commander) and returns an exit status.
 // Subcommand modules are imported only when named, so `imsp --help` and `--version` load nothing else.
 import { packageVersion } from './version.js';
+import { quietOnEpipe } from './epipe.js';
 
 type Runner = (argv: string[]) => Promise<number>;
 
@@ -14,6 +15,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run: Run
   client: { summary: 'run the interactive terminal client', load: () => import('./client.js') },
   conformance: { summary: 'test a CRS, MS or client against the spec', load: () => import('../../conformance/cli.js') },
   load: { summary: 'drive simulated clients against running servers', load: () => import('./load.js') },
+  admin: { summary: 'ask a running server: admin sessions | ms | kick USER', load: () => import('./admin.js') },
+  key: { summary: 'create or check the shared MS key file (key generate FILE)', load: () => import('./key.js') },
 };
 
 function usage(): string {
@@ -23,6 +26,8 @@ function usage(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `imsp user list | head`: the reader went away; stop quietly, as the shell's own tools do.
+  quietOnEpipe();
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());

@@ -9,23 +9,27 @@ import type { LevelWithSilent } from 'pino';
 import { addOptions, resolveOptions, ConfigError, type OptionDef } from '../ops/config.js';
 import { resolveLimits } from '../ops/limits.js';
 import { createLogger } from '../ops/log.js';
-import { createMetrics, serveMetrics } from '../ops/metrics.js';
+import { createMetrics, serveMetrics, type Readiness } from '../ops/metrics.js';
+import { serveAdmin, type AdminServer } from '../ops/admin.js';
+import { crsAdminHandlers, crsReadiness, msAdminHandlers, msReadiness } from '../ops/admin-handlers.js';
 import { onShutdown } from '../ops/shutdown.js';
 import { CrsServer } from '../crs/crs.js';
 import { MsServer } from '../ms/ms.js';
 import { parseMsKey } from '../crypto/scram.js';
 import { CryptoError } from '../crypto/errors.js';
+import { looseMode } from './key.js';
 import type { Store } from '../store/store.js';
 import { DEFAULT_SQLITE_PATH } from '../store/store.js';
 import { openStore } from '../store/index.js';
 
 const COMMON: OptionDef[] = [
   { key: 'host', flags: '--host <host>', type: 'string', help: 'address to listen on', default: '127.0.0.1' },
-  { key: 'msKeyFile', flags: '--ms-key-file <path>', type: 'string', help: 'file holding the shared MS key (base64url, at least 32 octets)' },
+  { key: 'msKeyFile', flags: '--ms-key-file <path>', type: 'string', help: 'file holding the shared MS key (base64 or base64url, at least 32 octets; `imsp key generate FILE` makes one, mode 0600)' },
   { key: 'tlsCert', flags: '--tls-cert <path>', type: 'string', help: 'serve TLS with this certificate (PEM)' },
   { key: 'tlsKey', flags: '--tls-key <path>', type: 'string', help: 'private key of --tls-cert (PEM)' },
   { key: 'metricsPort', flags: '--metrics-port <port>', type: 'int', help: 'Prometheus /metrics on this port (0 = off)', default: 0 },
   { key: 'metricsHost', flags: '--metrics-host <host>', type: 'string', help: 'address of the metrics endpoint', default: '127.0.0.1' },
+  { key: 'adminSocket', flags: '--admin-socket <path>', type: 'string', help: 'serve `imsp admin` on this unix socket (mode 0600; its directory is created 0700); off when not given' },
   { key: 'logLevel', flags: '--log-level <level>', type: 'string', help: 'trace, debug, info, warn, error, fatal or silent', default: 'info' },
 ];
 
@@ -78,21 +82,28 @@ export async function run(argv: string[]): Promise<number> {
     const limits = resolveLimits(limitOverrides);
     const level = String(v.logLevel) as LevelWithSilent;
     const logger = createLogger({ level, name: which, destination: process.stderr.isTTY ? undefined : process.stderr, pretty: process.stderr.isTTY === true });
-    const msKey = readMsKeyFile(need(v.msKeyFile, '--ms-key-file (or IMSP_MS_KEY_FILE)'));
+    const msKey = readMsKeyFile(need(v.msKeyFile, '--ms-key-file (or IMSP_MS_KEY_FILE)'), logger);
     const tlsOpts = v.tlsCert || v.tlsKey ? { cert: readFileSync(need(v.tlsCert, '--tls-cert')), key: readFileSync(need(v.tlsKey, '--tls-key')) } : undefined;
     const metrics = createMetrics(which, { defaultMetrics: true });
     const metricsPort = Number(v.metricsPort);
-    const metricsServer = metricsPort > 0 ? await serveMetrics(metrics, metricsPort, String(v.metricsHost)) : null;
-    if (metricsServer) logger.info({ address: metricsServer.address }, 'metrics endpoint');
+    // /readyz asks the server started below; until then it is not ready
+    let readiness: () => Promise<Readiness> | Readiness = () => ({ ready: false, checks: { started: 'starting' } });
+    const metricsServer = metricsPort > 0 ? await serveMetrics(metrics, metricsPort, String(v.metricsHost), () => readiness()) : null;
+    if (metricsServer) logger.info({ address: metricsServer.address }, 'metrics endpoint (/metrics, /healthz, /readyz)');
+    const adminPath = typeof v.adminSocket === 'string' && v.adminSocket !== '' ? v.adminSocket : undefined;
+    let admin: AdminServer | undefined;
     if (which === 'crs') {
       const store = await openStore(String(v.store), { durability: v.durability === 'normal' ? 'normal' : 'full' });
       const crs = await CrsServer.start({ store, msKey, host: String(v.host), port: Number(v.port), tls: tlsOpts, limits, logger, metrics });
-      process.stdout.write(`listening ${crs.address}\n`);
+      readiness = () => crsReadiness(crs);
       stopper = async () => {
+        await admin?.close();
         await crs.close();
         await store.close();
         await metricsServer?.close();
       };
+      if (adminPath) admin = await serveAdmin(adminPath, crsAdminHandlers(crs), logger);
+      process.stdout.write(`listening ${crs.address}\n`);
     } else {
       const ca = v.crsTlsCa ? readFileSync(String(v.crsTlsCa)) : undefined;
       const crsTls = v.crsTls || ca ? { ca, rejectUnauthorized: ca !== undefined } : undefined;
@@ -110,11 +121,14 @@ export async function run(argv: string[]): Promise<number> {
         logger,
         metrics,
       });
-      process.stdout.write(`listening ${ms.address}\n`);
+      readiness = () => msReadiness(ms);
       stopper = async () => {
+        await admin?.close();
         await ms.stop('SIGTERM');
         await metricsServer?.close();
       };
+      if (adminPath) admin = await serveAdmin(adminPath, msAdminHandlers(ms, String(v.crs)), logger);
+      process.stdout.write(`listening ${ms.address}\n`);
     }
     const stop = stopper;
     return await new Promise<number>((resolve) => {
@@ -137,14 +151,20 @@ export async function run(argv: string[]): Promise<number> {
  * (raw key octets above all) stops the server at start with a message naming the file and the
  * format, instead of failing every enrollment later with ERR_AUTH_FAILED [ENROLL-14].
  */
-export function readMsKeyFile(path: string): Buffer {
+export function readMsKeyFile(path: string, logger?: { warn(o: object, m: string): void }): Buffer {
   const text = readFileSync(path, 'utf8');
+  let key: Buffer;
   try {
-    return parseMsKey(text);
+    key = parseMsKey(text);
   } catch (e) {
     if (!(e instanceof CryptoError)) throw e;
+    const detail = /\((.*)\)$/s.exec(e.message)?.[1] ?? e.message;
     throw new ConfigError(
-      `--ms-key-file ${path}: ${e.message}. The file must hold the MS key as base64url text on one line, at least 32 octets (43 characters), e.g. head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' > ms.key [ENROLL-14]`,
+      `--ms-key-file ${path}: ${detail}. The file must hold the MS key as base64url text on one line, at least 32 octets, or standard base64 (openssl rand -base64 32); make one with: imsp key generate FILE [ENROLL-14]`,
     );
   }
+  // [ENROLL-16] a key others can read is reported
+  const loose = looseMode(path);
+  if (loose) logger?.warn({ event: 'key_file_mode', file: path }, `MS key file ${loose}`);
+  return key;
 }

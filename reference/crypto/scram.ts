@@ -5,7 +5,7 @@
  * @module
  */
 import { createHash, createHmac, hkdfSync, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { b64, unb64 } from './b64.js';
+import { b64, decodeKeyText, unb64 } from './b64.js';
 import { cryptoError, type CryptoError } from './errors.js';
 
 /** Fewest PBKDF2 iterations a verifier may use (limits.json scramMinIterations) [AUTH-5]. */
@@ -183,7 +183,8 @@ export function verifyProof(expected: Uint8Array, received: Uint8Array): boolean
  * @throws CryptoError ERR_BAD_VALUE
  */
 export function parseMsKey(text: string): Buffer {
-  const key = unb64(text.trim(), undefined, 'MS key');
+  // base64url or standard base64 (openssl rand -base64 32), with a clear error for anything else
+  const key = decodeKeyText(text, 'MS key');
   if (key.length < 32) throw cryptoError('ERR_BAD_VALUE', 'MS key shorter than 32 octets');
   return key;
 }

@@ -42,10 +42,36 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Serves GET /metrics on host:port (port 0 picks a free port). Loopback by default. */
-export async function serveMetrics(metrics: ServerMetrics, port: number, host = '127.0.0.1'): Promise<MetricsServer> {
+/** What /readyz reports: ready, and each check by name (true, or why not). */
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, true | string>;
+}
+
+/**
+ * Serves, on host:port (port 0 picks a free port; loopback by default):
+ * - GET /metrics: Prometheus text;
+ * - GET /healthz: 200 while the process serves (liveness);
+ * - GET /readyz: 200 when `ready()` says so (an MS: enrolled at the CRS; a CRS: its store open and
+ *   answering), else 503; both with a JSON body naming each check.
+ */
+export async function serveMetrics(metrics: ServerMetrics, port: number, host = '127.0.0.1', ready?: () => Promise<Readiness> | Readiness): Promise<MetricsServer> {
   const server = http.createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }) + '\n');
+      return;
+    }
+    if (req.method === 'GET' && path === '/readyz') {
+      Promise.resolve()
+        .then(() => (ready ? ready() : { ready: true, checks: {} }))
+        .then(
+          (r) => res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: r.ready ? 'ready' : 'not ready', checks: r.checks }) + '\n'),
+          (e: unknown) => res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'not ready', error: e instanceof Error ? e.message : String(e) }) + '\n'),
+        );
+      return;
+    }
+    if (req.method !== 'GET' || (path !== '/metrics' && path !== '/')) {
       res.writeHead(404).end();
       return;
     }

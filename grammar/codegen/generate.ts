@@ -23,6 +23,7 @@ export function stamp(path: string, sources: readonly string[]): string {
   if (/\.(ts|js|mjs|cjs)$/.test(path)) return `// ${text}\n`;
   if (/\.(md|html|svg)$/.test(path)) return `<!-- ${text} -->\n`;
   if (/\.css$/.test(path)) return `/* ${text} */\n`;
+  if (/\.abnf$/.test(path)) return `; ${text}\n`;
   return `# ${text}\n`;
 }
 

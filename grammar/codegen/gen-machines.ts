@@ -81,15 +81,27 @@ function mermaidId(state: string): string {
   return state.replace(/[^A-Za-z0-9]/g, '_');
 }
 
-/** The mermaid stateDiagram-v2 text of one machine. */
+/**
+ * The mermaid stateDiagram-v2 text of one machine. Transitions between the same two states are
+ * drawn as one edge whose label lists their events one per line (in table order): parallel edges
+ * and stacked self-loops each carried a label of their own, and the layout piled those labels on
+ * one another (test/site/site.test.ts checks that no two edge labels overlap).
+ */
 export function machineDiagram(m: MachineSpec): string {
   const lines = ['stateDiagram-v2'];
   for (const s of m.states) lines.push(`  state "${s.name}" as ${mermaidId(s.name)}`);
   lines.push(`  [*] --> ${mermaidId(m.initial)}`);
+  const edges = new Map<string, { from: string; to: string; labels: string[] }>();
   for (const t of m.transitions) {
     const label = t.guard ? `${t.event} [${t.guard}]` : t.event;
-    for (const f of fromStates(t)) lines.push(`  ${mermaidId(f)} --> ${mermaidId(t.to)} : ${label}`);
+    for (const f of fromStates(t)) {
+      const key = `${f}\u0000${t.to}`;
+      const e = edges.get(key) ?? { from: f, to: t.to, labels: [] };
+      if (!e.labels.includes(label)) e.labels.push(label);
+      edges.set(key, e);
+    }
   }
+  for (const e of edges.values()) lines.push(`  ${mermaidId(e.from)} --> ${mermaidId(e.to)} : ${e.labels.join('<br/>')}`);
   return lines.join('\n') + '\n';
 }
 

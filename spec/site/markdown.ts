@@ -36,7 +36,7 @@ export interface RenderedPage {
 }
 
 /** Bumped whenever the diagram rendering options change, so cached SVGs are redone. */
-export const DIAGRAM_RENDER_VERSION = 'mermaid-11/htmlLabels-false/default-theme/dejavu/wrap-170-90/v3';
+export const DIAGRAM_RENDER_VERSION = 'mermaid-11/htmlLabels-false/default-theme/dejavu/wrap-170-90/state-elk/v4';
 
 export function diagramHash(definition: string): string {
   return createHash('sha256').update(DIAGRAM_RENDER_VERSION).update('\0').update(definition.trim()).digest('hex').slice(0, 20);
@@ -87,7 +87,7 @@ export function renderMarkdown(markdown: string, source: string): RenderedPage {
         const anchor = anchors.unique(headingAnchor(plain));
         headings.push({ depth: token.depth, number, text: plain, title, anchor });
         current = plain;
-        return `<h${token.depth} id="${anchor}">${inner} <a class="self" href="#${anchor}" aria-label="Link to this section">&para;</a></h${token.depth}>\n`;
+        return `<h${token.depth} id="${anchor}">${inner} <a class="self" href="#${anchor}" aria-label="Link to this section" data-pagefind-ignore>&para;</a></h${token.depth}>\n`;
       },
       code(token: Tokens.Code): string {
         const lang = (token.lang ?? '').trim().split(/\s+/)[0];

@@ -35,6 +35,10 @@ import {
 import { buildReport, listFiles, loadRequirementData, loadSpecSources, stripStamp, type Report } from './scan.js';
 import { buildApiDocs, type TypedocResult } from './typedoc.js';
 import { withSiteLock } from './lock.js';
+import { anchorRequirementsAtSentenceStart } from './req-anchors.js';
+import { buildSearchIndex, searchPage } from './search.js';
+import { singlePage, type SinglePageSource } from './single-page.js';
+import { readStatus, statusLine, statusSection } from './status.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(HERE, '../..');
@@ -79,7 +83,7 @@ const INPUT_DIRS: Array<[string, string[]]> = [
   ['generated', ['.ts']],
   ['reference', ['.ts']],
 ];
-const INPUT_FILES = ['generated/requirements.json', 'spec/untested.json', 'typedoc.json'];
+const INPUT_FILES = ['generated/imsp.abnf', 'generated/requirements.json', 'spec/untested.json', 'typedoc.json'];
 
 /** Hash of every input of the site: equal hashes mean the previous build is still fresh. */
 export function siteInputsHash(root: string, opts: Pick<BuildOptions, 'typedoc' | 'diagrams'> = {}): string {
@@ -309,17 +313,22 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
 
   // 5. Pages.
   const pages: string[] = [];
-  const write = (file: string, title: string, body: string, prev?: NavItem, next?: NavItem): void => {
-    writeFileSync(join(out, file), layout({ file, title, body, prev, next }));
+  const siteStatus = readStatus(root);
+  const status = statusLine(siteStatus);
+  const write = (file: string, title: string, body: string, prev?: NavItem, next?: NavItem, searchable = true): void => {
+    writeFileSync(join(out, file), layout({ file, title, body, prev, next, status, searchable }));
     pages.push(file);
   };
+  const onePage: SinglePageSource[] = [];
   copyFileSync(join(HERE, 'style.css'), join(out, 'style.css'));
 
   rendered.forEach((p, i) => {
     const prev = i > 0 ? { href: rendered[i - 1].page, label: rendered[i - 1].title } : { href: 'index.html', label: 'Contents' };
     const next = i + 1 < rendered.length ? { href: rendered[i + 1].page, label: rendered[i + 1].title } : { href: 'grammar.html', label: 'Grammar' };
     let body = withFigures(p.html, p.diagrams);
-    body = linkify(body, ctxFor(p.page));
+    body = anchorRequirementsAtSentenceStart(linkify(body, ctxFor(p.page)));
+    const top = p.headings.find((h) => h.depth === 1) ?? p.headings[0];
+    onePage.push({ page: p.page, title: p.title, topAnchor: top ? top.anchor : null, html: body });
     // The local table of contents goes right after the page's first heading.
     const toc = localToc(p);
     const h1End = body.indexOf('</h1>');
@@ -327,8 +336,12 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
     write(p.page, p.title, body, prev, next);
   });
 
+  write('spec.html', 'The specification on one page', singlePage(onePage), undefined, undefined, false);
+  write('search.html', 'Search', searchPage(), undefined, undefined, false);
+
   const grammarPath = join(root, 'grammar/imsp.peggy');
-  write('grammar.html', 'Grammar', grammarPage(existsSync(grammarPath) ? readFileSync(grammarPath, 'utf8') : null, L));
+  const abnfPath = join(root, 'generated/imsp.abnf');
+  write('grammar.html', 'Grammar', grammarPage(existsSync(grammarPath) ? readFileSync(grammarPath, 'utf8') : null, L, existsSync(abnfPath) ? readFileSync(abnfPath, 'utf8') : null));
   write('methods.html', 'Methods', methodsPage(R, L));
   write('headers.html', 'Headers', headersPage(R, L));
   write('status-codes.html', 'Status codes', statusPage(R, L));
@@ -403,9 +416,16 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
   index.push(
     `<script>if (/^#req-[A-Z0-9-]+$/.test(location.hash)) location.replace('requirements.html' + location.hash);</script>`,
   );
+  index.push(statusSection(siteStatus));
   index.push(`<nav class="toc" aria-label="Table of contents"><h2 id="contents">Table of contents</h2>${rendered.length > 0 ? siteToc(rendered) : '<p class="missing">spec/text/ has no sections yet.</p>'}</nav>`);
-  writeFileSync(join(out, 'index.html'), layout({ file: 'index.html', title: 'Contents', body: index.join('\n'), next: intro ? { href: intro.page, label: intro.title } : undefined }));
+  writeFileSync(join(out, 'index.html'), layout({ file: 'index.html', title: 'Contents', body: index.join('\n'), status, next: intro ? { href: intro.page, label: intro.title } : undefined }));
   pages.unshift('index.html');
+
+  // 8. The search index, over the pages written above (typedoc's and the single page excluded).
+  const search = await buildSearchIndex(out);
+  log(`search: ${search.pages} pages indexed`);
+  for (const e of search.errors) warnings.push(`pagefind: ${e}`);
+  if (search.pages === 0) warnings.push('pagefind indexed no page');
 
   for (const f of dstats.failures) warnings.push(`diagram failed: ${f.diagram.origin}: ${f.error.split('\n')[0]}`);
   const ok = dstats.failures.length === 0 && opts.diagrams !== false;

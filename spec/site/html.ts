@@ -18,6 +18,7 @@ export const NAV: NavItem[] = [
   { href: 'machines.html', label: 'State machines' },
   { href: 'requirements.html', label: 'Requirements' },
   { href: 'api/index.html', label: 'API' },
+  { href: 'spec.html', label: 'One page' },
 ];
 
 export interface PageOptions {
@@ -27,6 +28,10 @@ export interface PageOptions {
   body: string;
   prev?: NavItem;
   next?: NavItem;
+  /** The status line under the header (status.ts statusLine()); none on pages that predate it. */
+  status?: string;
+  /** Whether pagefind indexes the page (default true; false for the single-page copy). */
+  searchable?: boolean;
 }
 
 export function layout(o: PageOptions): string {
@@ -54,8 +59,10 @@ export function layout(o: PageOptions): string {
   <nav aria-label="Site">
       ${nav}
   </nav>
+  <form class="search" action="search.html" role="search"><input type="search" name="q" placeholder="Search the spec" aria-label="Search the specification"></form>
 </header>
-<main>
+${o.status ?? ''}
+<main${o.searchable === false ? '' : ' data-pagefind-body'}>
 ${o.body}
 ${pager}
 </main>

@@ -210,24 +210,145 @@ test('index.html#req-ID (as the conformance report links) lands on the requireme
   }
 });
 
-test('screenshots of the front page and a diagram page', async () => {
+test('[issue 17] a reader searches the spec: the header form opens search.html, which lists pages that hold the words', async () => {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  try {
+    await page.goto(server.url + '08-login-and-logout.html', { waitUntil: 'load' });
+    await page.fill('header.site form.search input[name="q"]', 'fencing epoch');
+    await Promise.all([page.waitForURL('**/search.html?q=fencing+epoch'), page.press('header.site form.search input[name="q"]', 'Enter')]);
+    const first = page.locator('.pagefind-ui__result-link').first();
+    await first.waitFor({ timeout: 30_000 });
+    const hrefs = await page.locator('.pagefind-ui__result-link').evaluateAll((as) => as.map((a) => (a as unknown as { href: string }).href));
+    assert.ok(hrefs.length > 0, 'search found something');
+    // Results are relative to the site's folder and land on pages of the site.
+    for (const h of hrefs) {
+      const u = new URL(h);
+      assert.equal(u.origin, new URL(server.url).origin, h);
+      assert.ok(existsSync(join(OUT, u.pathname.slice(1))), `${h} is a page of the site`);
+    }
+    assert.ok(hrefs.some((h) => /\/08-login-and-logout\.html/.test(h)), `the login section is among ${hrefs.join(', ')}`);
+    await page.screenshot({ path: join(OUT, 'screenshots', 'search.png') });
+  } finally {
+    await page.close();
+  }
+});
+
+test('[issue 17] spec.html holds the whole text on one page, every section and requirement anchor included', () => {
+  const one = reports.get('spec.html');
+  assert.ok(one, 'spec.html was visited (and had no duplicate id, broken link or console error)');
+  for (const row of build.report.rows) assert.ok(one.ids.has(`req-${row.req.id}`), `spec.html has req-${row.req.id}`);
+  const html = readFileSync(join(OUT, 'spec.html'), 'utf8');
+  for (const f of listFiles(OUT, '.', ['.html']).filter((x) => /^[0-9]{2}-[^/]+\.html$/.test(x))) {
+    const ids = [...readFileSync(join(OUT, f), 'utf8').matchAll(/<h[1-6] id="([^"]+)"/g)].map((m) => m[1]);
+    for (const id of ids) assert.ok(one.ids.has(id) || one.ids.has(`${f.replace(/\.html$/, '')}--${id}`), `spec.html has ${f}#${id}`);
+  }
+  // In-page links only between sections: no link leads back to a page of the multi-page text.
+  assert.doesNotMatch(html, /href="[0-9]{2}-[a-z0-9-]+\.html/, 'links between sections stay on the page');
+});
+
+/** The text between a requirement's start anchor and its tag: one sentence, starting with its subject. */
+function sentenceOf(html: string, id: string): string | null {
+  const start = html.indexOf(`<span class="req-start" id="req-${id}"></span>`);
+  if (start < 0) return null;
+  const tag = html.indexOf(`[${id}]</a>`, start);
+  if (tag < 0) return null;
+  return html.slice(start, tag).replace(/<[^>]+>/g, '').replace(/&[a-z#0-9]+;/g, ' ').replace(/\[[A-Z0-9-]+\]/g, '').trim();
+}
+
+test('[issue 17] #req-ID lands at the start of the requirement sentence, not at the tag at its end', async () => {
+  const problems: string[] = [];
+  for (const row of build.report.rows) {
+    const html = readFileSync(join(OUT, row.req.page), 'utf8');
+    const sentence = sentenceOf(html, row.req.id);
+    if (sentence === null) problems.push(`${row.req.id}: no start anchor before its tag on ${row.req.page}`);
+    else if (/[.?!] [A-Z]/.test(sentence.replace(/\b(e\.g|i\.e|cf|vs)\. /g, ''))) problems.push(`${row.req.id}: the anchor is before another sentence: ${sentence.slice(0, 100)}`);
+    else if (sentence.length < 12) problems.push(`${row.req.id}: the anchor is not before its sentence: "${sentence}"`);
+  }
+  assert.deepEqual(problems.slice(0, 20), [], `${problems.length} anchors misplaced`);
+  // In the browser: the start of the sentence is in view, below the sticky header.
+  const id = build.report.rows.find((r) => r.req.page.startsWith('08-'))?.req.id ?? build.report.rows[0].req.id;
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  try {
+    const row = build.report.rows.find((r) => r.req.id === id);
+    await page.goto(`${server.url}${row?.req.page}#req-${id}`, { waitUntil: 'load' });
+    const pos = (await page.evaluate(`(() => {
+      const a = document.getElementById('req-${id}').getBoundingClientRect();
+      const h = document.querySelector('header.site').getBoundingClientRect();
+      return { top: a.top, header: h.bottom, height: innerHeight };
+    })()`)) as { top: number; header: number; height: number };
+    assert.ok(pos.top >= pos.header - 1 && pos.top < pos.height / 2, `sentence start at ${pos.top}px, header ends at ${pos.header}px`);
+    await page.screenshot({ path: join(OUT, 'screenshots', 'requirement-anchor.png') });
+  } finally {
+    await page.close();
+  }
+});
+
+test('[issue 17] every page shows the status block: version, the date of the last spec change, what changed', () => {
+  const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  for (const f of ['index.html', '01-introduction.html', 'grammar.html', 'requirements.html', 'spec.html']) {
+    const html = readFileSync(join(OUT, f), 'utf8');
+    assert.match(html, new RegExp(`<div class="status" role="note"><strong>IMSP ${version.replace(/\./g, '\\.')}</strong>`), `${f} has the status line`);
+  }
+  const index = readFileSync(join(OUT, 'index.html'), 'utf8');
+  assert.match(index, /<h2 id="status">Status of this document<\/h2>/);
+  assert.match(index, /<dt>Date<\/dt><dd><time datetime="[0-9]{4}-[0-9]{2}-[0-9]{2}">/);
+  assert.match(index, /<h3 id="changes">What changed<\/h3>\n<ul class="changes">\n<li>/);
+});
+
+test('[issue 17] no two edge labels of a state diagram overlap', async () => {
+  const page = await browser.newPage();
+  const problems: string[] = [];
+  let diagrams = 0;
+  try {
+    for (const f of listFiles(OUT, 'diagrams', ['.svg'])) {
+      if (!/statediagram/i.test(readFileSync(join(OUT, f), 'utf8').slice(0, 4000))) continue;
+      diagrams++;
+      await page.goto(server.url + f, { waitUntil: 'load' });
+      const boxes = (await page.evaluate(`[...document.querySelectorAll('g.edgeLabel')]
+        .map((g) => { const r = g.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height, t: (g.textContent || '').trim() }; })
+        .filter((b) => b.w > 1 && b.h > 1)`)) as Array<{ x: number; y: number; w: number; h: number; t: string }>;
+      for (let i = 0; i < boxes.length; i++)
+        for (let j = i + 1; j < boxes.length; j++) {
+          const [a, b] = [boxes[i], boxes[j]];
+          if (a.x < b.x + b.w - 1 && b.x < a.x + a.w - 1 && a.y < b.y + b.h - 1 && b.y < a.y + a.h - 1) problems.push(`${f}: "${a.t}" overlaps "${b.t}"`);
+        }
+    }
+  } finally {
+    await page.close();
+  }
+  assert.ok(diagrams >= 6, `every state machine's diagram was checked (${diagrams})`);
+  assert.deepEqual(problems, []);
+});
+
+test('screenshots of every page type', async () => {
   const dir = join(OUT, 'screenshots');
   mkdirSync(dir, { recursive: true });
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  // One page of each kind a reader meets; the search page and a requirement anchor are shot above.
+  const shots: Array<[string, string]> = [
+    ['index.png', 'index.html'],
+    ['text.png', '08-login-and-logout.html'],
+    ['single-page.png', 'spec.html'],
+    ['grammar.png', 'grammar.html'],
+    ['registry.png', 'methods.html'],
+    ['machines.png', 'machines.html'],
+    ['requirements.png', 'requirements.html'],
+    ['api.png', 'api/index.html'],
+  ];
   try {
-    await page.goto(server.url + 'index.html', { waitUntil: 'load' });
-    await page.screenshot({ path: join(dir, 'index.png') });
-    // The first spec page with a diagram, else the state machines page.
+    for (const [png, file] of shots) {
+      await page.goto(server.url + file, { waitUntil: 'load' });
+      await page.screenshot({ path: join(dir, png) });
+    }
+    // The first spec page with a diagram, scrolled to it.
     const withDiagram =
       [...reports.values()].find((r) => /^[0-9]{2}-/.test(r.file) && r.images.some((i) => i.src.includes('/diagrams/')))?.file ?? 'machines.html';
     await page.goto(server.url + withDiagram, { waitUntil: 'load' });
     const fig = page.locator('figure.diagram').first();
     if ((await fig.count()) > 0) await fig.scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(dir, 'diagram.png') });
-    await page.goto(server.url + 'machines.html', { waitUntil: 'load' });
-    await page.screenshot({ path: join(dir, 'machines.png'), fullPage: false });
   } finally {
     await page.close();
   }
-  for (const f of ['index.png', 'diagram.png']) assert.ok(readFileSync(join(dir, f)).length > 1000, `${f} written`);
+  for (const [png] of [...shots, ['diagram.png']]) assert.ok(readFileSync(join(dir, png)).length > 1000, `${png} written`);
 });

@@ -2,7 +2,7 @@
 // each server role (CRS: LOCATE, MS: LOGIN), the registry's error check, and the answer a state-machine
 // transition names. Shared by cases/common (section 4) and by the role sections.
 import { randomBytes } from 'node:crypto';
-import { decode, encode, header, request, type Header, type MachineTransition, type Message, type ResponseMessage, type Role } from '../../generated/index.js';
+import { decode, encode, ERROR_HANDLING, header, request, type ErrorCode, type Header, type MachineTransition, type Message, type ResponseMessage, type Role } from '../../generated/index.js';
 import type { Conn } from './conn.js';
 import { b64 } from './crypto.js';
 import { errorSpec, type Limits } from './registry.js';
@@ -41,8 +41,10 @@ export function checkError(ctx: Checker, r: ResponseMessage | null, code: string
   ctx.must(got === code, e.req, `${what}: expected Error-code ${code}, got ${got}`);
   if (offset !== undefined) {
     const off = header(r, 'Offset');
-    ctx.should(off === undefined || off === String(offset), e.req, `${what}: Offset ${off}, the grammar puts the error at ${offset}`);
+    ctx.should(off === undefined || off === String(offset), 'WIRE-22', `${what}: Offset ${off}, the grammar puts the error at ${offset}`);
   }
+  // [WIRE-22] a validation error has no offset: its response carries no Offset.
+  if (code in ERROR_HANDLING && ERROR_HANDLING[code as ErrorCode].class === 'validation') ctx.must(header(r, 'Offset') === undefined, 'WIRE-22', `${what}: a validation error (${code}) must not carry Offset`);
 }
 
 export function withHeaders(m: Message, extra: Header[]): Buffer {

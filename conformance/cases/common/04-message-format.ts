@@ -1,7 +1,7 @@
 // Section "message format" (spec 4) and "registry validation": the same cases run against any server
 // role. Framing errors must be answered with the registry's status and Error-code, then the connection
 // closed; validation errors are answered and the connection goes on.
-import { encode, header, validate, type ResponseMessage, } from '../../../generated/index.js';
+import { closesConnection, encode, ERROR_HANDLING, errorRule, header, validate, type ErrorCode, type ResponseMessage } from '../../../generated/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { errorSpec, type Limits } from '../../lib/registry.js';
 import { framingSpecimens, oracle } from '../../lib/specimens.js';
@@ -17,7 +17,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
     cases.push({
       id: id('wire'),
       section: 'wire',
-      title: `${sp.what} is answered ${spec.status} ${sp.code} and the connection closed`,
+      title: sp.halfClose ? `${sp.what}: answered ${spec.status} ${sp.code} while the connection can still be written (WIRE-20), and the connection closed` : `${sp.what} is answered ${spec.status} ${sp.code} and the connection closed`,
       reqs: [spec.req, 'REG-9'],
       async run(ctx: C) {
         // The expected code is the grammar's verdict on the same octets.
@@ -29,10 +29,15 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
         c.writeRaw(sp.bytes);
         if (sp.halfClose) c.socket.end();
         const r = await c.nextResponse(ctx.timeout, `an answer to ${sp.what}`);
-        if (sp.halfClose && r === null) return; // a clean close is an acceptable answer to a cut message
+        // What the receiver does comes from the error table (spec 14.3, ERR-8): a half-closed connection
+        // can still be written, so ERR_TRUNCATED SHOULD be answered there (WIRE-20); a silent close is a WARN.
+        const rule = errorRule(code as ErrorCode, {});
+        if (sp.halfClose && r === null) {
+          ctx.should(false, rule.req, `after a half-close inside a message the receiver should answer ${spec.status} ${code} before it closes; it closed without an answer`);
+          return;
+        }
         checkError(ctx, r, code, sp.what, o?.offset);
-        const closed = await c.closedWithin(ctx.timeout);
-        ctx.must(closed, spec.req, `after a framing error (${code}) the receiver must close the connection`);
+        if (closesConnection(rule)) ctx.must(await c.closedWithin(ctx.timeout), rule.req, `after ${code} the receiver must close the connection (${rule.action}, ${rule.req})`);
       },
     });
   }
@@ -56,7 +61,9 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
         if (!c.closed) c.send(t.first());
         const again = c.closed ? null : await c.nextResponse(ctx.timeout, `an answer to ${t.start}`);
         if (again === null) {
-          ctx.must(t.firstMessageDecides, 'REG-9', 'after a validation error the connection must go on; it was closed');
+          const code = r ? header(r, 'Error-code') : undefined;
+          const rule = code !== undefined && code in ERROR_HANDLING ? errorRule(code as ErrorCode, {}) : undefined;
+          ctx.must(t.firstMessageDecides || (rule !== undefined && closesConnection(rule)), rule?.req ?? 'REG-9', `after ${code ?? 'a validation error'} the connection must go on (${rule?.action ?? 'answer'}); it was closed`);
           return;
         }
         ctx.must(

@@ -3,6 +3,7 @@
 // benchmark through tsx).
 //
 //   node dist/bench/xmpp.js [--quick] [--sizes 2000,10000] [--prosody-max N] [--no-extras] [--json FILE]
+//                           [--servers ejabberd,prosody,imsp] [--server-node-flag FLAG ...]
 //
 // For each size (default 2,000 and 10,000 users, 50 mutual contacts, 100 logins in flight):
 //   1. ejabberd 23.01, SASL PLAIN without TLS (its fastest path);
@@ -23,7 +24,7 @@ import { runLoad, type LoadOptions, type LoadReport } from '../reference/load/ru
 import { buddiesOf, userName } from '../reference/load/population.js';
 import { fmt } from '../reference/load/stats.js';
 import { machineLoad, othersShare, type CpuReport } from '../reference/load/cpu.js';
-import { EjabberdAnchor, ensureInstalled, startProsody, XMPP_DOMAIN, XMPP_PASSWORD, type XmppServer } from './xmpp/servers.js';
+import { EjabberdAnchor, cleanUpOnSignal, ensureInstalled, startProsody, XMPP_DOMAIN, XMPP_PASSWORD, type XmppServer } from './xmpp/servers.js';
 import { xmppStorm, type StormResult } from './xmpp/storm.js';
 
 const argv = process.argv.slice(2);
@@ -35,6 +36,10 @@ const quick = argv.includes('--quick');
 const sizes = (flag('--sizes') ?? (quick ? '500,2000' : '2000,10000')).split(',').map(Number).filter((n) => n >= 100);
 const prosodyMax = Number(flag('--prosody-max') ?? 2000);
 const extras = !argv.includes('--no-extras');
+// Development: --servers imsp (or ejabberd,prosody) runs only those; the table needs all three.
+const servers = new Set((flag('--servers') ?? 'ejabberd,prosody,imsp').split(','));
+// Development: node flags for the spawned IMSP servers, e.g. --server-node-flag --cpu-prof.
+const serverNodeFlags = argv.flatMap((a, i) => (a === '--server-node-flag' && argv[i + 1] ? [argv[i + 1]!] : []));
 const jsonPath = flag('--json') ?? 'dist/bench-xmpp.json';
 const BUDDIES = 50;
 const CONCURRENCY = 100;
@@ -91,13 +96,14 @@ async function xmppPhase(server: XmppServer, names: string[], bud: (i: number) =
 
 const imspBase: Partial<LoadOptions> = { spawn: true, progress: say, heartbeats: true, serverDurability: 'normal' };
 
+cleanUpOnSignal();
 ensureInstalled(note);
 for (const users of sizes) {
   const names = Array.from({ length: users }, (_, i) => userName(i));
   const bud = (i: number): number[] => buddiesOf(i, users, BUDDIES);
   note(`== ${users} users x ${BUDDIES} mutual contacts, ${CONCURRENCY} logins in flight, ${probesFor(users)} fan-out probes`);
   let ej: EjabberdAnchor | null = null;
-  try {
+  if (servers.has('ejabberd')) try {
     ej = new EjabberdAnchor(names, bud);
     await xmppPhase(await ej.start('plain', note), names, bud, 'PLAIN', false);
     await xmppPhase(await ej.start('scram-tls', note), names, bud, 'SCRAM-SHA-256', true);
@@ -106,14 +112,14 @@ for (const users of sizes) {
   } finally {
     ej?.dispose();
   }
-  if (users <= prosodyMax) {
+  if (servers.has('prosody') && users <= prosodyMax) {
     try {
       await xmppPhase(await startProsody(names, bud, note), names, bud, 'PLAIN', false);
     } catch (e) {
       failures.push(`Prosody at ${users}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  try {
+  if (servers.has('imsp')) try {
     note(`IMSP at ${users}`);
     results.push(imspResult(await runLoad({
       ...imspBase,
@@ -127,6 +133,7 @@ for (const users of sizes) {
       rate: RATE,
       loginTimeoutMs: 600_000,
       cpuIdleMaxMs: IDLE_MAX_MS,
+      serverNodeFlags,
     })));
   } catch (e) {
     failures.push(`IMSP at ${users}: ${e instanceof Error ? e.message : String(e)}`);
@@ -140,7 +147,7 @@ let codec: { ratio: number; peggyRatio?: number } | null = null;
 if (extras) {
   try {
     note('== P2P: one pair, pipelined MSGs');
-    chat = await runLoad({ ...imspBase, scenario: 'chat', users: 4, buddies: 2, spawnMs: 1, processes: 2, durationMs: quick ? 3000 : 10_000, chatWindow: 256, chatSize: 100 });
+    chat = await runLoad({ ...imspBase, scenario: 'chat', users: 4, buddies: 2, spawnMs: 1, processes: 2, durationMs: quick ? 3000 : 10_000, chatWindow: 256, chatSize: 100, cpuIdleMaxMs: 1 });
   } catch (e) {
     failures.push(`chat: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -215,6 +222,14 @@ if (extras) {
   const kb = sessions > 0 ? ms.reduce((a, m) => a + (m.rssPerSession ?? 0) * m.sessions, 0) / sessions / 1024 : Number.NaN;
   goals.push({ goal: 'MS RSS/session <= 12 kB (~15k per MS)', measured: `${fmt(kb, 1)} kB (${ms.map((m) => m.sessions).join('+')} sessions)`, ratio: x(12 / kb), met: Number.isFinite(kb) ? kb <= 12 : null });
 }
+/** CPU per MSG of each process over the chat (workers renamed by their role: worker 1 initiates). */
+function p2pCpu(r: LoadReport): Array<[string, number]> {
+  const n = r.chat?.messages ?? 0;
+  return (r.cpu?.uses ?? []).filter((u) => u.seconds > 0 || u.role === 'generator').map((u): [string, number] => [
+    u.name === 'load worker 1' ? 'initiator' : u.name === 'load worker 2' ? 'responder' : u.name,
+    n > 0 ? (u.seconds * 1e6) / n : Number.NaN,
+  ]);
+}
 const goalTable = pad([['goal', 'measured', 'ratio', 'met'], ...goals.map((g) => [g.goal, g.measured, g.ratio, g.met === null ? '-' : g.met ? 'yes' : 'no'])]);
 
 const load1 = machineLoad();
@@ -233,7 +248,8 @@ const out = [
   byProcess,
   '',
   goalTable,
-  ...(extras && chat?.chat ? ['', `P2P: ${fmt(chat.chat.msgsPerSecond, 0)} MSG/s, ${fmt(chat.chat.mbPerSecond, 2)} MB/s of 100-octet text, handshake ${fmt(chat.chat.handshakeMs, 1)} ms`] : []),
+  ...(extras && chat?.chat ? ['', `P2P: ${fmt(chat.chat.msgsPerSecond, 0)} MSG/s, ${fmt(chat.chat.mbPerSecond, 2)} MB/s of 100-octet text, handshake ${fmt(chat.chat.handshakeMs, 1)} ms; others used ${chat.cpu ? fmt(othersShare(chat.cpu) * 100, 0) : '-'}% of the cores`,
+    ...(chat.cpu ? [`P2P CPU per MSG (us): ${p2pCpu(chat).map(([n, us]) => `${n} ${fmt(us, 1)}`).join(', ')}; with a core for each end at most ${fmt(1e6 / Math.max(...p2pCpu(chat).filter(([n]) => n.startsWith('initiator') || n.startsWith('responder')).map(([, us]) => us)), 0)} MSG/s`] : [])] : []),
   ...(failures.length ? ['', 'FAILED:', ...failures.map((f) => `  ${f}`)] : []),
   ...results.filter((r) => Object.keys(r.errors).length).map((r) => `errors ${r.users} ${r.server}: ${JSON.stringify(r.errors)}`),
   '',

@@ -2,12 +2,55 @@
 // Debian, each in a temporary directory, on 127.0.0.1 only, with the same users and mutual rosters as
 // the IMSP population, stopped at the end (epmd included). Recipes: /work/shared/TOOLCHAIN.md.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findPids } from '../../reference/load/cpu.js';
+import { findPids, waitIdle } from '../../reference/load/cpu.js';
+
+/** Synchronous clean-ups of what is running now, for a signal that ends the run early. */
+const live = new Set<() => void>();
+
+/**
+ * On SIGINT, SIGTERM or SIGHUP: runs the live clean-ups (ejabberd, epmd, Prosody, temp dirs), SIGTERMs
+ * every other child of this process (the IMSP servers and load workers), and exits.
+ */
+export function cleanUpOnSignal(): void {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      for (const f of live) {
+        try {
+          f();
+        } catch {
+          // next
+        }
+      }
+      for (const pid of childrenOf(process.pid)) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // gone
+        }
+      }
+      process.exit(130);
+    });
+  }
+}
+
+function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'latin1');
+      if (Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === ppid) out.push(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
 
 /** The password every synthetic XMPP user has. */
 export const XMPP_PASSWORD = 'imsp-xmpp-load-password';
@@ -135,6 +178,12 @@ N = list_to_atom(os:getenv("EJ_NODE")), S = <<"localhost">>, P = list_to_binary(
 Ops = string:tokens(os:getenv("EJ_OPS"), ","),
 R = fun(M, F, A) -> case rpc:call(N, M, F, A, 600000) of {badrpc, E} -> throw({badrpc, M, F, E}); V -> V end end,
 W = fun(Recs) -> lists:foreach(fun(C) -> ok = R(lists, foreach, [fun mnesia:dirty_write/1, C]) end, Chunks(Recs)) end,
+% Dirty writes to a disc_copies table go one by one through Mnesia's log: as ram_copies, then back to
+% disc_copies, the table is written to disc once.
+Bulk = fun(T, Recs) ->
+  {atomic, ok} = R(mnesia, change_table_copy_type, [T, N, ram_copies]),
+  W(Recs),
+  {atomic, ok} = R(mnesia, change_table_copy_type, [T, N, disc_copies]) end,
 try
   pong = net_adm:ping(N),
   {ok, Terms} = file:consult(os:getenv("EJ_TERMS")),
@@ -145,10 +194,10 @@ try
          [{U0, _} | _] = Terms,
          ok = R(ejabberd_auth, try_register, [U0, S, P]),
          [Rec] = R(mnesia, dirty_read, [passwd, {U0, S}]),
-         W([setelement(2, Rec, {U, S}) || {U, _} <- Terms]);
+         Bulk(passwd, [setelement(2, Rec, {U, S}) || {U, _} <- Terms]);
        "roster" ->
          10 = R(mnesia, table_info, [roster, arity]),
-         W([{roster, {U, S, {C, S, <<>>}}, {U, S}, {C, S, <<>>}, C, both, none, [], <<>>, []} || {U, Cs} <- Terms, C <- Cs])
+         Bulk(roster, [{roster, {U, S, {C, S, <<>>}}, {U, S}, {C, S, <<>>}, C, both, none, [], <<>>, []} || {U, Cs} <- Terms, C <- Cs])
      end
    end || Op <- Ops],
   io:format("provisioned~n"), halt(0)
@@ -192,6 +241,7 @@ export class EjabberdAnchor {
     ].join('\n'));
     chownR(this.dir, this.ej.uid, this.ej.gid);
     this.epmdBefore = findPids('epmd').length > 0;
+    live.add(this.disposer);
   }
 
   private config(mode: EjabberdMode, port: number): string {
@@ -270,8 +320,10 @@ export class EjabberdAnchor {
       if (!beam) throw new Error('no beam.smp process found');
       const t0 = performance.now();
       this.provision([...(this.rosterDone ? [] : ['roster']), 'passwd']);
-      log(`${name}: provisioned in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       this.rosterDone = true;
+      // Mnesia dumps the provisioning writes to its table files in the background: not the storm's work.
+      const idle = await waitIdle([beam], { maxMs: 120_000 });
+      log(`${name}: provisioned in ${((performance.now() - t0) / 1000).toFixed(1)} s (idle after ${(idle / 1000).toFixed(1)} s)`);
     } catch (e) {
       await stop();
       throw new Error(`${name}: ${e instanceof Error ? e.message : String(e)}; ${err.slice(-500)}`);
@@ -293,8 +345,11 @@ export class EjabberdAnchor {
     };
   }
 
+  private readonly disposer = (): void => this.dispose();
+
   /** Removes the temp dir and stops the epmd ejabberd started (when none ran before). */
   dispose(): void {
+    live.delete(this.disposer);
     for (const p of findPids('beam', this.node)) {
       try {
         process.kill(p, 'SIGKILL');
@@ -357,7 +412,13 @@ export async function startProsody(names: string[], buddies: (i: number) => numb
   const child = spawn('setpriv', ['--reuid=prosody', '--regid=prosody', '--init-groups', '/usr/bin/prosody', '-F', '--config', cfg], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => void (err = (err + d.toString()).slice(-4000)));
+  const kill = (): void => {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  live.add(kill);
   const stop = async (): Promise<void> => {
+    live.delete(kill);
     if (child.pid) await stopChild(child, child.pid, 15_000);
     rmSync(dir, { recursive: true, force: true });
   };

@@ -96,22 +96,14 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
     const fan: number[] = [];
     let expected = 0;
     let delivered = 0;
+    const want = new Map<number, { online: number; tPresence: number }>();
     const probe = async (k: number): Promise<void> => {
       const c = clients[k]!;
       const online = o.buddies(k).filter((b) => clients[b]!.online).length;
       await c.logout();
       const r = await c.login(o.target, markedPresence(k));
-      if (!r.ok) {
-        errors[`probe: ${r.error}`] = (errors[`probe: ${r.error}`] ?? 0) + 1;
-        return;
-      }
-      // Bounded wait for the last receipt (1 s after the presence is plenty; a miss is counted).
-      const until = performance.now() + 2000;
-      while (performance.now() < until && (receipts.get(k)?.count ?? 0) < online) await new Promise((res) => setTimeout(res, 5));
-      const got = receipts.get(k);
-      expected += online;
-      delivered += Math.min(online, got?.count ?? 0);
-      if (got && got.count >= online && online > 0) fan.push(got.last - r.tPresence);
+      if (!r.ok) errors[`probe: ${r.error}`] = (errors[`probe: ${r.error}`] ?? 0) + 1;
+      else want.set(k, { online, tPresence: r.tPresence });
     };
     const inflight: Promise<void>[] = [];
     for (const k of pick) {
@@ -119,6 +111,16 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
       await new Promise((res) => setTimeout(res, 1000 / o.rate));
     }
     await Promise.all(inflight);
+    // Stragglers: wait until every expected receipt arrived, at most 10 s (a miss is counted).
+    const complete = (): boolean => [...want].every(([k, w]) => (receipts.get(k)?.count ?? 0) >= w.online);
+    const until = performance.now() + 10_000;
+    while (!complete() && performance.now() < until) await new Promise((res) => setTimeout(res, 50));
+    for (const [k, w] of want) {
+      const got = receipts.get(k);
+      expected += w.online;
+      delivered += Math.min(w.online, got?.count ?? 0);
+      if (got && got.count >= w.online && w.online > 0) fan.push(got.last - w.tPresence);
+    }
     recording = false;
     return {
       server: o.serverName,

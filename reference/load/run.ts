@@ -385,7 +385,10 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
         if (!buddiesOf(0, o.users, o.buddies).includes(1)) throw new Error('chat: the first two users must be buddies (use --buddies 2 or more)');
         const rw = workers[workers.length - 1]!;
         await must(rw.call({ op: 'chat-responder', name: b, ms: msAddrs[1 % msAddrs.length]! }));
+        // CPU of each end over the chat (login and handshake included: small against the stream).
+        const window = o.cpuIdleMaxMs ? cpuWindow(tracked) : null;
         const r = await must(workers[0]!.call({ op: 'chat-initiator', name: a, peer: b, ms: msAddrs[0]!, opts: { durationMs: o.durationMs, maxMessages: o.chatMax, window: o.chatWindow, size: o.chatSize } }));
+        if (window) cpu = { ...window(), tailMs: 0 };
         chat = r.chat;
         await must(rw.call({ op: 'chat-stop' }));
         for (const [c, n] of Object.entries(chat?.errors ?? {})) count(errors, c, n);

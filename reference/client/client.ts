@@ -36,6 +36,7 @@ import { NonceCache, buildInit, buildInitAck, openInit, openInitAck, type PeerLo
 import { clientLogin, loginAuthMessage, loginLinkKeys, makeNonce, makeVerifier, verifyServerProof } from '../crypto/scram.js';
 import { startHeartbeat, type Heartbeat } from '../net/heartbeat.js';
 import { Link, linkError } from '../net/link.js';
+import { parseHostPort } from '../net/address.js';
 import { ContactBook, type Presence, type Relation, type SettableStatus } from './contacts.js';
 import type { ClientEvents, TypingState } from './events.js';
 import type { FileLimits, OutgoingFile } from './files.js';
@@ -116,11 +117,7 @@ export class ClientError extends Error {
   }
 }
 
-export function parseHostPort(s: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):([0-9]{1,5})$/.exec(s.trim());
-  if (!m || Number(m[3]) > 65535) throw new Error(`expected host:port, got '${s}'`);
-  return { host: m[1] ?? m[2], port: Number(m[3]) };
-}
+export { parseHostPort };
 
 function fmtHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;

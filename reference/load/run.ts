@@ -17,7 +17,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { header } from '../../generated/index.js';
 import { Link } from '../net/link.js';
-import { req } from '../ops/proto.js';
+import { parseHostPort } from '../net/address.js';
+import { req } from '../proto/messages.js';
 import { buddiesOf, populateSqlite, userName, type Population } from './population.js';
 import { WORKER_GC_FLAGS, childExecArgv, entryPath, rssOf, scrapeMetrics, metric, spawnServers, type SpawnedCluster } from './spawn.js';
 import { WorkerCore, type LoginRecord, type PresenceReceipt, type WorkerCommand, type WorkerProgress, type WorkerReply } from './worker.js';
@@ -232,7 +233,7 @@ export async function locate(crs: string): Promise<string[]> {
 }
 
 function isLoopback(hostPort: string): boolean {
-  const host = hostPort.slice(0, hostPort.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  const { host } = parseHostPort(hostPort);
   return host === 'localhost' || host === '::1' || (net.isIPv4(host) && host.startsWith('127.'));
 }
 

@@ -5,8 +5,9 @@
 import net from 'node:net';
 import { header, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
 import { Link } from '../net/link.js';
+import { parseHostPort } from '../net/address.js';
 import { b64, unb64, clientProof, generateEphemeralKey, loginAuthMessage, loginLinkKeys, makeNonce, verifyServerProof, x25519 } from '../crypto/index.js';
-import { req } from '../ops/proto.js';
+import { req } from '../proto/messages.js';
 import type { SharedCredentials } from './population.js';
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes on one machine. */
@@ -14,16 +15,10 @@ export function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** Splits host:port (IPv6 in brackets). */
-export function splitHostPort(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(':');
-  if (i < 0) throw new Error(`not host:port: ${address}`);
-  return { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)) };
-}
 
 /** Opens TCP to `address`, from `localAddress` when given (one of several loopback sources). */
 export function connectTcp(address: string, localAddress?: string, timeoutMs = 10_000): Promise<net.Socket> {
-  const { host, port } = splitHostPort(address);
+  const { host, port } = parseHostPort(address);
   return new Promise((resolve, reject) => {
     const s = net.connect({ host, port, ...(localAddress ? { localAddress } : {}) });
     const timer = setTimeout(() => {

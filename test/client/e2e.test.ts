@@ -7,6 +7,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { ImspClient, type ClientOptions } from '../../reference/client/client.js';
+import { parseHostPort } from '../../reference/net/address.js';
 import { RawPeer, next } from './p2p-harness.js';
 
 async function setup(t: { after: (fn: () => Promise<void> | void) => void }, users: string[]) {
@@ -286,7 +287,7 @@ test('[P2P-3] an INIT that overtakes the PRESENCE carrying its key is accepted a
 
 /** A TCP relay to `target` that can be told to drop everything from then on (a silent, half-open MS). */
 async function relay(target: string): Promise<{ address: string; silence: () => void; close: () => Promise<void> }> {
-  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  const { host, port } = parseHostPort(target);
   let silent = false;
   const sockets = new Set<Socket>();
   const server = createServer((inbound) => {

@@ -5,10 +5,11 @@ import net from 'node:net';
 import type { RequestMessage, ResponseMessage, ImspError } from '../../generated/index.js';
 import { header, parseRecords, type Header } from '../../generated/index.js';
 import { Link } from '../../reference/net/link.js';
+import { parseHostPort } from '../../reference/net/address.js';
 import { b64, unb64 } from '../../reference/crypto/b64.js';
 import { generateKeyShare, x25519 } from '../../reference/crypto/keys.js';
 import { makeNonce, loginAuthMessage, clientLogin, verifyServerProof, loginLinkKeys } from '../../reference/crypto/scram.js';
-import { req, type Fields } from '../../reference/ops/proto.js';
+import { req, type Fields } from '../../reference/proto/messages.js';
 
 export interface LoginOutcome {
   /** The response to LOGIN (300, or an error). */
@@ -69,9 +70,7 @@ export class ProtoClient {
 
   /** Opens a TCP connection to an MS (host:port). */
   static connect(address: string): Promise<ProtoClient> {
-    const i = address.lastIndexOf(':');
-    const host = address.slice(0, i).replace(/^\[|\]$/g, '');
-    const port = Number(address.slice(i + 1));
+    const { host, port } = parseHostPort(address);
     return new Promise((resolve, reject) => {
       const s = net.connect({ host, port }, () => {
         s.off('error', reject);
@@ -159,10 +158,10 @@ export function h(msg: RequestMessage | ResponseMessage, name: string): string |
  * writing. For malformed-input tests.
  */
 export function rawExchange(address: string, bytes: string | Buffer, opts: { untilHead?: boolean; end?: boolean } = {}): Promise<string> {
-  const i = address.lastIndexOf(':');
+  const { host, port } = parseHostPort(address);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const s = net.connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) }, () => {
+    const s = net.connect({ host, port }, () => {
       s.write(bytes);
       // With `end`, half-close after writing: the server must answer what it got and close.
       if (opts.end) s.end();

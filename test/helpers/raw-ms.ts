@@ -4,10 +4,11 @@ import net from 'node:net';
 import type { RequestMessage, ResponseMessage, ImspError } from '../../generated/index.js';
 import { header } from '../../generated/index.js';
 import { Link } from '../../reference/net/link.js';
+import { parseHostPort } from '../../reference/net/address.js';
 import { b64, unb64 } from '../../reference/crypto/b64.js';
 import { generateKeyShare, x25519 } from '../../reference/crypto/keys.js';
 import { enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys, makeNonce } from '../../reference/crypto/scram.js';
-import { req, type Fields } from '../../reference/ops/proto.js';
+import { req, type Fields } from '../../reference/proto/messages.js';
 
 export class RawMs {
   readonly link: Link;
@@ -49,9 +50,9 @@ export class RawMs {
   }
 
   static connect(address: string): Promise<RawMs> {
-    const i = address.lastIndexOf(':');
+    const { host, port } = parseHostPort(address);
     return new Promise((resolve, reject) => {
-      const s = net.connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) }, () => {
+      const s = net.connect({ host, port }, () => {
         s.off('error', reject);
         resolve(new RawMs(s));
       });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import fc from 'fast-check';
 import { ImspClient } from '../../reference/client/client.js';
+import { parseHostPort } from '../../reference/net/address.js';
 import { startCluster } from '../helpers/cluster.js';
 import { FAST_LIMITS } from './world.js';
 import { seedFromEnv } from './run.js';
@@ -19,8 +20,7 @@ class FreezableProxy {
   private constructor(readonly server: net.Server) {}
 
   static async start(target: string): Promise<FreezableProxy> {
-    const i = target.lastIndexOf(':');
-    const [host, port] = [target.slice(0, i), Number(target.slice(i + 1))];
+    const { host, port } = parseHostPort(target);
     const server = net.createServer();
     const proxy = new FreezableProxy(server);
     server.on('connection', (down) => {

@@ -77,14 +77,14 @@ export const MUTANTS: Mutant[] = [
     fault: 'a pending ADD delivered twice in one bundle',
     role: 'crs',
     only: ['crs/add/1'],
-    patches: [{ file: 'reference/crs/crs.ts', find: 'const rec = records([...r.contacts.map(contactRecord), ...r.pending.map(pendingRecord)]);', replace: 'const rec = records([...r.contacts.map(contactRecord), ...r.pending.map(pendingRecord), ...r.pending.map(pendingRecord)]);' }],
+    patches: [{ file: 'reference/crs/mod-session.ts', find: 'const rec = records([...r.contacts.map(contactRecord), ...r.pending.map(pendingRecord)]);', replace: 'const rec = records([...r.contacts.map(contactRecord), ...r.pending.map(pendingRecord), ...r.pending.map(pendingRecord)]);' }],
   },
   {
     name: 'replayed-enrollment',
     fault: 'a replayed enrollment accepted: the MS proof is not checked',
     role: 'crs',
     only: ['enroll'],
-    patches: [{ file: 'reference/crs/crs.ts', find: 'if (!verifyProof(msProof(this.msKey, auth), proof)) {', replace: 'if (false && !verifyProof(msProof(this.msKey, auth), proof)) {' }],
+    patches: [{ file: 'reference/crs/mod-enroll.ts', find: 'if (!verifyProof(msProof(this.msKey, auth), proof)) {', replace: 'if (false && !verifyProof(msProof(this.msKey, auth), proof)) {' }],
   },
   {
     name: 'ms-lease-ignored',
@@ -101,7 +101,7 @@ export const MUTANTS: Mutant[] = [
     patches: [
       { file: 'generated/encoder.ts', find: 'Content-length: ${', replace: 'Content-length: ${1 + ' },
       // SEALED envelopes get their head from the Link's sealedHead (8bb68ae), not from encode().
-      { file: 'reference/net/link.ts', find: 'Content-length: ${length}', replace: 'Content-length: ${1 + length}' },
+      { file: 'reference/net/sender.ts', find: 'Content-length: ${length}', replace: 'Content-length: ${1 + length}' },
     ],
   },
   {
@@ -109,14 +109,14 @@ export const MUTANTS: Mutant[] = [
     fault: 'a crash on an over-long header line',
     role: 'crs',
     only: ['crs/wire/14'],
-    patches: [{ file: 'reference/net/link.ts', find: '      const err = typedError(e);\n', replace: "      const err = typedError(e);\n      if ((err as { code?: string }).code === 'ERR_LINE_TOO_LONG') process.exit(70);\n" }],
+    patches: [{ file: 'reference/net/receiver.ts', find: '      const err = typedError(e);\n', replace: "      const err = typedError(e);\n      if ((err as { code?: string }).code === 'ERR_LINE_TOO_LONG') process.exit(70);\n" }],
   },
   {
     name: 'wrong-password-accepted',
     fault: 'a wrong password accepted: the MS does not check the proof',
     role: 'ms',
     only: ['ms/login/2'],
-    patches: [{ file: 'reference/ms/ms.ts', find: 'if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(must(m, \'Proof\')));', replace: "if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(must(m, 'Proof'))) ?? Buffer.alloc(32);" }],
+    patches: [{ file: 'reference/ms/mod-session.ts', find: 'if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(requiredHeader(m, \'Proof\')));', replace: "if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(requiredHeader(m, 'Proof'))) ?? Buffer.alloc(32);" }],
   },
   {
     name: 'presence-leak',
@@ -124,11 +124,11 @@ export const MUTANTS: Mutant[] = [
     role: 'ms',
     only: ['ms/presence/1'],
     patches: [
-      { file: 'reference/ms/ms.ts', find: /for \(const s of this\.watchIndex\.get\(must\(m, 'User'\)\) \?\? \[\]\) out\.push\(s\.conn\);/, replace: 'for (const s of this.sessions.values()) out.push(s.conn);' },
+      { file: 'reference/ms/mod-presence.ts', find: /for \(const s of this\.watchIndex\.get\(requiredHeader\(m, 'User'\)\) \?\? \[\]\) out\.push\(s\.conn\);/, replace: 'for (const s of this.ms.sessions.values()) out.push(s.conn);' },
       {
-        file: 'reference/ms/ms.ts',
-        find: "if (s.contacts.get(must(m, 'User')) !== 'buddy') return false;",
-        replace: "if (!s.contacts.has(must(m, 'User'))) { s.conn.link.notify(req('PRESENCE', pick(m, ['User', 'Status']))); return true; }\n        if (s.contacts.get(must(m, 'User')) !== 'buddy') return false;",
+        file: 'reference/ms/mod-presence.ts',
+        find: "if (s.contacts.get(requiredHeader(m, 'User')) !== 'buddy') return false;",
+        replace: "if (!s.contacts.has(requiredHeader(m, 'User'))) { s.conn.link.notify(req('PRESENCE', pick(m, ['User', 'Status']))); return true; }\n        if (s.contacts.get(requiredHeader(m, 'User')) !== 'buddy') return false;",
       },
     ],
   },

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { Command, CommanderError } from 'commander';
 import type { LevelWithSilent } from 'pino';
 import { addOptions, resolveOptions, ConfigError, type OptionDef } from '../ops/config.js';
-import { resolveLimits } from '../ops/limits.js';
+import { resolveLimits } from '../proto/limits.js';
 import { createLogger } from '../ops/log.js';
 import { createMetrics, serveMetrics, type Readiness } from '../ops/metrics.js';
 import { serveAdmin, type AdminServer } from '../ops/admin.js';

@@ -1,29 +1,36 @@
-// The reference Central Repository Server (spec section 3, 3.2, 4, 5).
+// The reference Central Repository Server (spec sections 3, 4, 5).
 //
-// One TCP (optionally TLS) listener. The first message of a connection says what it is:
-// ENROLL starts an MS link (challenge-response on the MS key, then SEALED both ways), LOCATE is a
-// client asking where to log in. Every MS->CRS method of spec/registry/methods.json is served from
-// the Store; pushes (PRESENCE, CONTACT, ADD, ANSWER) are driven by the store's change feed, so that
-// several CRS processes on one PostgreSQL database each push to the MSs connected to them.
-// A sweeper expires dead MSs (no message for msLease [HB-4]) and lock leases [LOCK-3].
+// One TCP (optionally TLS) listener. The first message of a connection says what it is: ENROLL
+// starts an MS link (challenge-response on the MS key, then SEALED both ways), LOCATE is a client
+// asking where to log in. This file holds the connections and routes an enrolled MS's requests
+// through a handler table keyed by the registry's MS -> CRS methods; the methods live in one module
+// per family, as Prosody's mod_*: mod-enroll.ts (ENROLL, PROOF, PING, LEAVE, LOCATE), mod-session.ts
+// (LOCK, UNLOCK, ONLINE, OFFLINE), mod-presence.ts (STATUS and the pushes of the store's change
+// feed), mod-contacts.ts (ADD, ANSWER, REM, BLOCK, UNBLOCK, LIST), mod-profile.ts (REGISTER,
+// PROFILE, PASSWD, SEARCH). A sweeper expires dead MSs (no message for msLease [HB-4]) and lock
+// leases [LOCK-3].
 import net from 'node:net';
 import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { header, encode, type Header, type RequestMessage, type ResponseMessage, type ErrorCode, type Role } from '../../generated/index.js';
-import { b64, unb64 } from '../crypto/b64.js';
-import { generateKeyShare, x25519 } from '../crypto/keys.js';
-import { enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys, makeNonce } from '../crypto/scram.js';
-import type { Store, StoreEvent, MsRef, ContactEntry, PendingAdd, Presence } from '../store/store.js';
-import { isStatus } from '../store/store.js';
+import { header, encode, type RequestMessage, type ResponseMessage, type Role } from '../../generated/index.js';
+import type { Store, MsRef } from '../store/store.js';
 import { silentLogger } from '../ops/log.js';
 import { createMetrics, type ServerMetrics } from '../ops/metrics.js';
-import { resolveLimits, wireLimits, type ServerLimits } from '../ops/limits.js';
-import { req, ok, fail, get, must, records, type Fields } from '../ops/proto.js';
+import { resolveLimits, wireLimits, type ServerLimits } from '../proto/limits.js';
+import { fail } from '../proto/messages.js';
+import { formatAddress } from '../net/address.js';
 import { Link, linkError } from '../net/link.js';
-import { startHeartbeat } from '../net/heartbeat.js';
-import { formatAddress, serverLinkOptions, sniffPeer } from '../ops/server-link.js';
+import { closeSoon, serverLinkOptions, sniffPeer, type FirstMessage } from '../net/server-link.js';
+import type { CrsContext, MsConn, MsHandlers } from './context.js';
+import { Enrollment, type PendingEnroll } from './mod-enroll.js';
+import { sessionModule } from './mod-session.js';
+import { presenceModule, CrsPushes } from './mod-presence.js';
+import { contactsModule } from './mod-contacts.js';
+import { profileModule } from './mod-profile.js';
+
+export { contactRecord, pendingRecord } from './mod-contacts.js';
 
 export interface CrsOptions {
   store: Store;
@@ -47,26 +54,6 @@ export interface CrsOptions {
 /** Requests of one MS whose handlers may be in flight at once (bounded memory per MS link). */
 const MS_LINK_CONCURRENCY = 256;
 
-interface MsConn {
-  ref: MsRef;
-  listen: string;
-  capacity: number;
-  link: Link;
-  lastRenew: number;
-}
-
-interface PendingEnroll {
-  msId: string;
-  incarnation: number;
-  listen: string;
-  capacity: number;
-  mnonce: string;
-  cnonce: string;
-  eM: string;
-  eR: string;
-  ePriv: Buffer;
-}
-
 export interface CrsEvents {
   enrolled: [ms: MsRef];
   'ms-closed': [ms: MsRef];
@@ -78,35 +65,56 @@ export interface CrsEvents {
   'feed-resumed': [ms: MsRef[]];
 }
 
-export class CrsServer extends EventEmitter<CrsEvents> {
+/** One connection, from accept to close: what its first message made it, and its handshake. */
+interface PeerConn {
+  readonly socket: net.Socket;
+  /** [CONN-4] the handshake (ENROLL/PROOF) or the LOCATE must come within handshakeTimeout. */
+  readonly deadline: NodeJS.Timeout;
+  role: Role;
+  /** Set by a successful PROOF: the connection is an enrolled MS link. */
+  ms: MsConn | null;
+  /** A request was served (a protocol error after that does not end the connection). */
+  handled: boolean;
+  /** [CONN-1] the first message was refused: nothing after it is served. */
+  refusedFirst: boolean;
+  /** An ENROLL answered, waiting for its PROOF. */
+  pending: PendingEnroll | null;
+  /** [LOCATE-1] the one LOCATE of a client connection was answered. */
+  located: boolean;
+}
+
+export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
   readonly store: Store;
   readonly logger: Logger;
   readonly metrics: ServerMetrics;
   readonly limits: ServerLimits;
-  private readonly msKey: Buffer;
-  private readonly now: () => number;
+  /** @internal */
+  readonly now: () => number;
   private server: net.Server | null = null;
   private readonly links = new Set<Link>();
   private readonly sockets = new Set<net.Socket>();
-  /** Enrolled MS links on this process, by Ms-id. */
-  private readonly msConns = new Map<string, MsConn>();
+  /** @internal Enrolled MS links on this process, by Ms-id. */
+  readonly msConns = new Map<string, MsConn>();
+  private readonly enrollment: Enrollment;
+  private readonly pushes: CrsPushes;
+  private readonly handlers: MsHandlers;
   private sweeper: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   private offFeed: (() => void) | null = null;
   private eventChain: Promise<void> = Promise.resolve();
-  /** Online users and their MS, learned from the change feed (every CRS process sees every event). */
-  private readonly userMs = new Map<string, { msId: string }>();
   private closing = false;
   private boundAddress = '';
 
   private constructor(opts: CrsOptions) {
     super();
     this.store = opts.store;
-    this.msKey = opts.msKey;
     this.logger = opts.logger ?? silentLogger();
     this.metrics = opts.metrics ?? createMetrics('crs');
     this.limits = resolveLimits(opts.limits ?? {});
     this.now = opts.now ?? Date.now;
+    this.enrollment = new Enrollment(this, opts.msKey);
+    this.pushes = new CrsPushes(this);
+    this.handlers = { ...this.enrollment.handlers(), ...sessionModule(this), ...presenceModule(this), ...contactsModule(this), ...profileModule(this) };
   }
 
   /** Starts a CRS listening on host:port; resolves once it accepts connections. */
@@ -129,6 +137,10 @@ export class CrsServer extends EventEmitter<CrsEvents> {
   get port(): number {
     return (this.server?.address() as AddressInfo).port;
   }
+  /** @internal */
+  get isClosing(): boolean {
+    return this.closing;
+  }
   /** Ms-ids of the MSs enrolled through this process. */
   enrolledMs(): MsRef[] {
     return [...this.msConns.values()].map((c) => c.ref);
@@ -149,7 +161,7 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     this.boundAddress = formatAddress(server.address() as AddressInfo);
     this.unsubscribe = this.store.onChange((e) => {
       // Pushes go out in the order of the feed [PRESENCE-5].
-      this.eventChain = this.eventChain.then(() => this.onStoreEvent(e)).catch((err: unknown) => this.logger.error({ err }, 'push failed'));
+      this.eventChain = this.eventChain.then(() => this.pushes.onStoreEvent(e)).catch((err: unknown) => this.logger.error({ err }, 'push failed'));
     });
     // [PERSIST-3] a store whose change feed can be interrupted (PostgreSQL: its LISTEN connection): the
     // changes made meanwhile through other CRS processes were never pushed, so this CRS can no longer
@@ -178,109 +190,123 @@ export class CrsServer extends EventEmitter<CrsEvents> {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     socket.on('error', () => undefined);
-    // [CONN-4] the handshake (ENROLL/PROOF) or the LOCATE must come within handshakeTimeout.
     const deadline = setTimeout(() => {
-      if (!ms) socket.destroy();
+      if (!c.ms) socket.destroy();
     }, this.limits.handshakeTimeout);
     deadline.unref();
-    let ms: MsConn | null = null;
-    void sniffPeer(socket, this.limits.handshakeTimeout, wireLimits(this.limits)).then((first) => {
-      if (first === null || this.closing) {
-        socket.destroy();
-        return;
+    const c: PeerConn = { socket, deadline, role: 'ms', ms: null, handled: false, refusedFirst: false, pending: null, located: false };
+    void sniffPeer(socket, this.limits.handshakeTimeout, wireLimits(this.limits)).then((first) => this.onFirstMessage(c, first));
+  }
+
+  /** The first message says what the connection is: an MS link, a client's LOCATE, or neither. */
+  private onFirstMessage(c: PeerConn, first: FirstMessage | null): void {
+    const socket = c.socket;
+    if (first === null || this.closing) {
+      socket.destroy();
+      return;
+    }
+    if (first === 'other') {
+      // [CONN-1] a first message other than ENROLL or LOCATE: 425, then close.
+      this.metrics.errors.inc({ code: 'ERR_OUT_OF_STATE' });
+      socket.end(encode(fail('ERR_OUT_OF_STATE', { Reason: 'the first message must be ENROLL or LOCATE' })));
+      return;
+    }
+    c.role = first;
+    const counted = async (m: RequestMessage, l: Link): Promise<ResponseMessage | undefined> => {
+      if (c.refusedFirst) {
+        l.close(); // [CONN-1] nothing after a refused first message is served
+        return undefined;
       }
-      if (first === 'other') {
-        // [CONN-1] a first message other than ENROLL or LOCATE: 425, then close.
-        this.metrics.errors.inc({ code: 'ERR_OUT_OF_STATE' });
-        socket.end(encode(fail('ERR_OUT_OF_STATE', { Reason: 'the first message must be ENROLL or LOCATE' })));
-        return;
+      c.handled = true;
+      const r = await this.onRequest(c, m, l);
+      if (r && r.status >= 400) this.metrics.errors.inc({ code: header(r, 'Error-code') ?? String(r.status) });
+      return r;
+    };
+    // An MS link carries many logins at once: their handlers overlap so that the store can share one
+    // commit (one WAL sync) among them; answers still go out in arrival order [CONN-9].
+    const link = new Link(socket, { ...serverLinkOptions(this.limits, 'crs', c.role, counted, { rateLimit: c.role === 'client' }), ...(c.role === 'ms' ? { concurrency: MS_LINK_CONCURRENCY } : {}) });
+    this.links.add(link);
+    link.on('protocolError', (err) => {
+      this.metrics.errors.inc({ code: err.code });
+      // [CONN-1] a refused first message (bad headers, say) ends the connection after its answer.
+      if (!c.handled) {
+        c.refusedFirst = true;
+        setImmediate(() => link.close());
       }
-      const role: Role = first;
-      let handled = false;
-      let refusedFirst = false;
-      let pending: PendingEnroll | null = null;
-      let located = false;
-      const handler = async (m: RequestMessage, link: Link): Promise<ResponseMessage | undefined> => {
-        this.metrics.requests.inc({ method: m.method });
-        if (ms) {
-          // [HB-4] renewed alongside, not before: the store checks the enrollment in every operation
-          // anyway, and requests keep their arrival order into the store (the link overlaps handlers).
-          this.renewSoon(ms);
-          return this.perUser(get(m, 'User') ?? get(m, 'From'), () => this.handleMs(ms!, m));
-        }
-        if (role === 'client') {
-          // A client connection carries one LOCATE [LOCATE-1]; the client closes it.
-          if (m.method !== 'LOCATE' || located) return this.refuse('ERR_OUT_OF_STATE');
-          located = true;
-          clearTimeout(deadline);
-          return this.locate();
-        }
-        if (m.method === 'ENROLL' && !pending) {
-          const r = await this.enroll(m); // a refusal (ERR_VERSION, ERR_MS_CONFLICT, shutdown) closes [ERR-5]
-          if (r.pending) pending = r.pending;
-          else closeSoon(link); // [ENROLL-6] a refused ENROLL ends the connection
-          return r.response;
-        }
-        if (m.method === 'PROOF' && pending) {
-          const p = pending;
-          pending = null;
-          const r = await this.proof(link, p, m);
-          if (r.conn) {
-            ms = r.conn;
-            clearTimeout(deadline);
-          }
-          return r.response;
-        }
-        // [STATE-1] anything else before enrollment is out of state.
-        return this.refuse('ERR_OUT_OF_STATE');
-      };
-      const counted = async (m: RequestMessage, l: Link): Promise<ResponseMessage | undefined> => {
-        if (refusedFirst) {
-          l.close(); // [CONN-1] nothing after a refused first message is served
-          return undefined;
-        }
-        handled = true;
-        const r = await handler(m, l);
-        if (r && r.status >= 400) this.metrics.errors.inc({ code: header(r, 'Error-code') ?? String(r.status) });
-        return r;
-      };
-      // An MS link carries many logins at once: their handlers overlap so that the store can share one
-      // commit (one WAL sync) among them; answers still go out in arrival order [CONN-9].
-      const link = new Link(socket, { ...serverLinkOptions(this.limits, 'crs', role, counted, { rateLimit: role === 'client' }), ...(role === 'ms' ? { concurrency: MS_LINK_CONCURRENCY } : {}) });
-      this.links.add(link);
-      link.on('protocolError', (err) => {
-        this.metrics.errors.inc({ code: err.code });
-        // [CONN-1] a refused first message (bad headers, say) ends the connection after its answer.
-        if (!handled) {
-          refusedFirst = true;
-          setImmediate(() => link.close());
-        }
-      });
-      link.on('notification', (m) => {
-        if (ms) this.renewSoon(ms);
-        this.logger.debug({ method: m.method }, 'notification from MS ignored');
-      });
-      link.on('close', (reason) => {
-        clearTimeout(deadline);
-        this.links.delete(link);
-        const c = ms as MsConn | null;
-        if (c && this.msConns.get(c.ref.msId) === c) {
-          this.msConns.delete(c.ref.msId);
-          this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
-          this.logger.info({ ms: c.ref, reason: reason?.code }, 'MS link closed: ending its enrollment');
-          // [ENROLL-10] a closed or failed MS link ends the enrollment at once, with its locks and sessions.
-          this.track(
-            this.store
-              .leaveMs(c.ref)
-              .catch((err: unknown) => this.logger.error({ err }, 'ending enrollment failed'))
-              .finally(() => this.emit('ms-closed', c.ref)),
-          );
-        } else if (c) {
-          this.emit('ms-closed', c.ref);
-        }
-      });
-      socket.resume();
     });
+    link.on('notification', (m) => {
+      if (c.ms) this.enrollment.renewSoon(c.ms);
+      this.logger.debug({ method: m.method }, 'notification from MS ignored');
+    });
+    link.on('close', (reason) => this.onLinkClosed(c, link, reason?.code));
+    socket.resume();
+  }
+
+  /** One request: an enrolled MS's through the handler table, else the handshake or the LOCATE. */
+  private async onRequest(c: PeerConn, m: RequestMessage, link: Link): Promise<ResponseMessage | undefined> {
+    this.metrics.requests.inc({ method: m.method });
+    const ms = c.ms;
+    if (ms) {
+      // [HB-4] renewed alongside, not before: the store checks the enrollment in every operation
+      // anyway, and requests keep their arrival order into the store (the link overlaps handlers).
+      this.enrollment.renewSoon(ms);
+      return this.perUser(header(m, 'User') ?? header(m, 'From'), () => this.route(ms, m));
+    }
+    if (c.role === 'client') {
+      // A client connection carries one LOCATE [LOCATE-1]; the client closes it.
+      if (m.method !== 'LOCATE' || c.located) return fail('ERR_OUT_OF_STATE');
+      c.located = true;
+      clearTimeout(c.deadline);
+      return this.enrollment.locate();
+    }
+    if (m.method === 'ENROLL' && !c.pending) {
+      const r = await this.enrollment.enroll(m); // a refusal (ERR_VERSION, ERR_MS_CONFLICT, shutdown) closes [ERR-5]
+      if (r.pending) c.pending = r.pending;
+      else closeSoon(link); // [ENROLL-6] a refused ENROLL ends the connection
+      return r.response;
+    }
+    if (m.method === 'PROOF' && c.pending) {
+      const p = c.pending;
+      c.pending = null;
+      const r = await this.enrollment.proof(link, p, m);
+      if (r.conn) {
+        c.ms = r.conn;
+        clearTimeout(c.deadline);
+      }
+      return r.response;
+    }
+    // [STATE-1] anything else before enrollment is out of state.
+    return fail('ERR_OUT_OF_STATE');
+  }
+
+  /** An enrolled MS's request, by the handler table. */
+  private route(ms: MsConn, m: RequestMessage): Promise<ResponseMessage | undefined> {
+    const now = this.now();
+    const h = Object.hasOwn(this.handlers, m.method) ? this.handlers[m.method as keyof MsHandlers] : undefined;
+    // Registered methods the registry lets an MS send but that are not requests here
+    // (validation rejects the rest before this point).
+    if (!h) return Promise.resolve(fail('ERR_METHOD_NOT_ALLOWED'));
+    return h(ms, m, now);
+  }
+
+  private onLinkClosed(c: PeerConn, link: Link, code: string | undefined): void {
+    clearTimeout(c.deadline);
+    this.links.delete(link);
+    const ms = c.ms;
+    if (ms && this.msConns.get(ms.ref.msId) === ms) {
+      this.msConns.delete(ms.ref.msId);
+      this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
+      this.logger.info({ ms: ms.ref, reason: code }, 'MS link closed: ending its enrollment');
+      // [ENROLL-10] a closed or failed MS link ends the enrollment at once, with its locks and sessions.
+      this.track(
+        this.store
+          .leaveMs(ms.ref)
+          .catch((err: unknown) => this.logger.error({ err }, 'ending enrollment failed'))
+          .finally(() => this.emit('ms-closed', ms.ref)),
+      );
+    } else if (ms) {
+      this.emit('ms-closed', ms.ref);
+    }
   }
 
   /** Requests about one user run one after another, in arrival order, even when an MS link
@@ -300,418 +326,10 @@ export class CrsServer extends EventEmitter<CrsEvents> {
 
   /** Background store work (not tied to a response) that close() waits for. */
   private readonly background = new Set<Promise<unknown>>();
-  private track(p: Promise<unknown>): void {
+  /** @internal */
+  track(p: Promise<unknown>): void {
     this.background.add(p);
     void p.finally(() => this.background.delete(p));
-  }
-
-  private refuse(code: ErrorCode, extra: Fields = {}): ResponseMessage {
-    return fail(code, extra);
-  }
-
-  private async locate(): Promise<ResponseMessage> {
-    // [LOCATE-1] at most three, lowest load/capacity first, then lower load, then Ms-id.
-    const live = await this.store.locateMs(this.now(), 3);
-    // [LOCATE-3] no MS that is not full: 503 with Retry-after.
-    if (live.length === 0) return this.refuse('ERR_UNAVAILABLE', { 'Retry-after': this.limits.msHeartbeatInterval, Reason: 'no Messaging Server available' });
-    // [LOCATE-2] the Listen address each MS gave in its ENROLL.
-    const headers: Header[] = live.map((m) => ['Server', m.listen]);
-    return ok(200, {}, undefined, headers);
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Enrollment (spec section 7.1)
-
-  private async enroll(m: RequestMessage): Promise<{ response: ResponseMessage; pending?: PendingEnroll }> {
-    if (get(m, 'Imsp-version') !== '1') return { response: fail('ERR_VERSION') };
-    if (this.closing) return { response: fail('ERR_SHUTDOWN') };
-    const msId = must(m, 'Ms-id');
-    const incarnation = Number(must(m, 'Incarnation'));
-    const existing = await this.store.getMs(msId);
-    // [ENROLL-6] an equal or higher incarnation is enrolled already.
-    if (existing && existing.incarnation >= incarnation && existing.leaseExpiresAt > this.now()) {
-      return { response: fail('ERR_MS_CONFLICT') };
-    }
-    const share = generateKeyShare();
-    const p: PendingEnroll = {
-      msId,
-      incarnation,
-      listen: must(m, 'Listen'),
-      capacity: Number(must(m, 'Capacity')),
-      mnonce: must(m, 'Nonce'),
-      cnonce: makeNonce(), // [ENROLL-3] fresh each time: a captured exchange cannot be replayed
-      eM: must(m, 'Key-share'),
-      eR: b64(share.publicKey),
-      ePriv: share.privateKey,
-    };
-    return { response: ok(300, { Nonce: p.cnonce, 'Key-share': p.eR }), pending: p };
-  }
-
-  private async proof(link: Link, p: PendingEnroll, m: RequestMessage): Promise<{ response: ResponseMessage; conn?: MsConn }> {
-    const auth = enrollAuthMessage({ msId: p.msId, incarnation: p.incarnation, listen: p.listen, capacity: p.capacity, mnonce: p.mnonce, cnonce: p.cnonce, eM: p.eM, eR: p.eR });
-    let shared: Buffer;
-    let proof: Buffer;
-    try {
-      proof = unb64(must(m, 'Proof'));
-      shared = x25519(p.ePriv, unb64(p.eM));
-    } catch {
-      closeSoon(link);
-      return { response: fail('ERR_AUTH_FAILED') };
-    }
-    // [ENROLL-4] the proof is HMAC(MSkey, "ms," + auth), compared in constant time.
-    if (!verifyProof(msProof(this.msKey, auth), proof)) {
-      this.logger.warn({ msId: p.msId }, 'enrollment proof failed');
-      closeSoon(link);
-      return { response: fail('ERR_AUTH_FAILED') };
-    }
-    const now = this.now();
-    const r = await this.store.enrollMs({ msId: p.msId, incarnation: p.incarnation, listen: p.listen, capacity: p.capacity }, now, this.limits.msLease);
-    if (!r.ok) {
-      closeSoon(link);
-      return { response: fail(r.error === 'conflict' ? 'ERR_MS_CONFLICT' : 'ERR_BAD_VALUE') };
-    }
-    // A higher incarnation replaced an older one: its link (if on this process) is dead now [ENROLL-7].
-    const old = this.msConns.get(p.msId);
-    if (old) {
-      this.msConns.delete(p.msId);
-      old.link.close();
-    }
-    const conn: MsConn = { ref: { msId: p.msId, incarnation: p.incarnation }, listen: p.listen, capacity: p.capacity, link, lastRenew: now };
-    this.msConns.set(p.msId, conn);
-    this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
-    // [HB-9] PING an MS we sent nothing to for msHeartbeatInterval; [HB-4] is the sweeper's (store lease).
-    // [HB-3] every message from the MS renews its lease, the answers to these PINGs too: an MS that
-    // answers our PINGs has sent something and so sends no PING of its own; without this its lease
-    // ran out while it was alive and talking, and every session on it ended.
-    startHeartbeat(link, { interval: this.limits.msHeartbeatInterval, timeout: 0, onAnswer: () => this.track(this.renew(conn)) });
-    // [SEAL-1] the 200 is the first SEALED envelope CRS->MS; the MS seals from its next message on.
-    link.enableSealing(enrollLinkKeys('crs', shared, this.msKey, auth));
-    this.logger.info({ ms: conn.ref, listen: p.listen, capacity: p.capacity, replaced: r.replaced }, 'MS enrolled');
-    this.emit('enrolled', conn.ref);
-    const response = ok(200, { 'Server-proof': b64(crsProof(this.msKey, auth)), Lease: this.limits.msLease, Heartbeat: this.limits.msHeartbeatInterval });
-    return { response, conn };
-  }
-
-  /** [HB-4] renew on a message from the MS: decided here, so that the messages in between (most of
-   *  them) cost no promise. */
-  private renewSoon(ms: MsConn): void {
-    if (this.now() - ms.lastRenew >= this.limits.msLease / 10) this.track(this.renew(ms));
-  }
-
-  /** [HB-4] every message from an MS renews its lease (written at most every msLease/10). */
-  private async renew(ms: MsConn, load?: number): Promise<void> {
-    const now = this.now();
-    if (load === undefined && now - ms.lastRenew < this.limits.msLease / 10) return;
-    ms.lastRenew = now;
-    const r = await this.store.renewMs(ms.ref, now, this.limits.msLease, load);
-    if (!r.ok) {
-      // The lease ended (or a newer incarnation took over): this link is dead.
-      this.logger.warn({ ms: ms.ref }, 'message from an expired MS enrollment: closing');
-      ms.link.notify(req('NOTICE', { 'Error-code': 'ERR_SESSION_ENDED', Reason: 'MS lease expired; enroll again' }));
-      closeSoon(ms.link);
-    }
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // MS -> CRS methods
-
-  private async handleMs(ms: MsConn, m: RequestMessage): Promise<ResponseMessage | undefined> {
-    const now = this.now();
-    const s = this.store;
-    switch (m.method) {
-      case 'PING': {
-        const load = get(m, 'Load');
-        if (load !== undefined) await this.renew(ms, Number(load));
-        return ok(200, { Lease: this.limits.msLease });
-      }
-      case 'LEAVE': {
-        // [ENROLL-9] end the enrollment, answer 200, close. The link leaves the table first, so
-        // that the store's 'ms-gone' event (which may arrive before leaveMs resolves) does not
-        // close it before the 200 is written.
-        if (this.msConns.get(ms.ref.msId) === ms) this.msConns.delete(ms.ref.msId);
-        this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
-        const r = await s.leaveMs(ms.ref);
-        this.logger.info({ ms: ms.ref, freed: r.ok ? r.freed : null, reason: get(m, 'Reason') }, 'MS left');
-        closeSoon(ms.link);
-        return ok(200);
-      }
-      case 'REGISTER': {
-        const r = await s.registerUser(
-          {
-            username: must(m, 'User'),
-            verifier: { salt: must(m, 'Salt'), iterations: Number(must(m, 'Iterations')), storedKey: must(m, 'Stored-key'), serverKey: must(m, 'Server-key') },
-            publicKey: must(m, 'Public-key'),
-            keyBlob: must(m, 'Key-blob'),
-            profile: { fullName: get(m, 'Full-name'), location: get(m, 'Location'), about: get(m, 'About') },
-          },
-          now,
-        );
-        if (r.ok) return ok(201);
-        return r.error === 'exists' ? fail('ERR_USER_EXISTS') : fail('ERR_BAD_VALUE', { Reason: r.detail });
-      }
-      case 'LOCK': {
-        const user = must(m, 'User');
-        const r = await s.tryLock(user, ms.ref, now, this.limits.lockLease);
-        if (r.ok) {
-          return ok(200, {
-            Epoch: r.epoch,
-            Lease: this.limits.lockLease,
-            Salt: r.verifier.salt,
-            Iterations: r.verifier.iterations,
-            'Stored-key': r.verifier.storedKey,
-            'Server-key': r.verifier.serverKey,
-          });
-        }
-        switch (r.error) {
-          case 'unknown':
-            return fail('ERR_UNKNOWN_USER');
-          case 'online': // [LOCK-2]
-            this.metrics.lockContention.inc({ result: 'online' });
-            return fail('ERR_ALREADY_ONLINE');
-          case 'locked': // [LOCK-1]
-            this.metrics.lockContention.inc({ result: 'locked' });
-            return fail('ERR_LOCKED');
-          case 'ms-unknown':
-            ms.link.notify(req('NOTICE', { 'Error-code': 'ERR_SESSION_ENDED', Reason: 'MS enrollment expired; enroll again' }));
-            closeSoon(ms.link);
-            return fail('ERR_LOCKED');
-        }
-        return fail('ERR_INTERNAL');
-      }
-      case 'UNLOCK': {
-        const r = await s.unlock(must(m, 'User'), Number(must(m, 'Epoch')), ms.ref);
-        return r.ok ? ok(200) : fail('ERR_STALE_EPOCH'); // [LOCK-6]
-      }
-      case 'ONLINE': {
-        const user = must(m, 'User');
-        const status = must(m, 'Status');
-        if (!isStatus(status)) return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
-        const r = await s.goOnline(user, Number(must(m, 'Epoch')), ms.ref, must(m, 'Address'), status, now);
-        if (!r.ok) return fail('ERR_STALE_EPOCH'); // [LOCK-6] stale, expired, or another MS
-        this.metrics.logins.inc({ result: 'ok' });
-        const rec = records([...r.contacts.map(contactRecord), ...r.pending.map(pendingRecord)]);
-        return ok(200, { 'Key-blob': r.keyBlob, 'Public-key': r.publicKey, 'Content-type': rec.contentType }, rec.body);
-      }
-      case 'OFFLINE': {
-        const r = await s.goOffline(must(m, 'User'), Number(must(m, 'Epoch')), ms.ref);
-        return r.ok ? ok(200) : fail('ERR_STALE_EPOCH');
-      }
-      case 'STATUS': {
-        const status = must(m, 'Status');
-        if (!isStatus(status)) return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
-        const r = await s.setStatus(must(m, 'User'), Number(must(m, 'Epoch')), status, ms.ref);
-        return r.ok ? ok(200) : fail('ERR_STALE_EPOCH');
-      }
-      case 'PROFILE':
-        return this.profile(ms, m);
-      case 'PASSWD': {
-        const r = await s.passwd(
-          { user: must(m, 'User'), epoch: Number(must(m, 'Epoch')), ms: ms.ref },
-          { salt: must(m, 'Salt'), iterations: Number(must(m, 'Iterations')), storedKey: must(m, 'Stored-key'), serverKey: must(m, 'Server-key') },
-          must(m, 'Key-blob'),
-        );
-        if (r.ok) return ok(200);
-        return r.error === 'stale' ? fail('ERR_STALE_EPOCH') : fail('ERR_BAD_VALUE', { Reason: r.detail });
-      }
-      case 'SEARCH': {
-        const from = must(m, 'From');
-        const chk = await s.checkSession(from, Number(must(m, 'Epoch')), ms.ref);
-        if (!chk.ok) return fail('ERR_STALE_EPOCH');
-        const limitH = get(m, 'Limit');
-        const limit = Math.min(limitH === undefined ? this.limits.maxSearchResults : Number(limitH), this.limits.maxSearchResults); // [SEARCH-3]
-        const field = (get(m, 'Field') ?? 'any') as 'username' | 'name' | 'location' | 'any';
-        const page = await s.searchUsers(must(m, 'Query'), field, get(m, 'Cursor') ?? null, Math.max(1, limit));
-        if (!page.ok) return fail('ERR_BAD_VALUE', { Reason: page.detail });
-        const rec = records(page.results.map((u) => fieldsOf({ User: u.username, 'Full-name': u.fullName || undefined, Location: u.location || undefined })));
-        return ok(200, { 'Next-cursor': page.nextCursor ?? undefined, 'Content-type': rec.contentType }, rec.body);
-      }
-      case 'ADD': {
-        const r = await s.addRequest({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')), ms: ms.ref }, must(m, 'To'), now);
-        if (r.ok) {
-          switch (r.outcome) {
-            case 'delivered':
-            case 'granted':
-              return ok(200);
-            case 'stored':
-            case 'blocked-silently': // [BLOCK-4] answered like a stored ADD: blocking is not revealed
-              return ok(202);
-          }
-        }
-        switch (r.error) {
-          case 'unknown':
-            return fail('ERR_UNKNOWN_USER');
-          case 'buddy':
-          case 'duplicate':
-            return fail('ERR_ALREADY_BUDDY'); // [ADD-4]
-          case 'self': // [ADD-6]
-            return fail('ERR_FORBIDDEN', { Reason: 'cannot ADD oneself' });
-          case 'forbidden': // [ADD-6]
-            return fail('ERR_FORBIDDEN', { Reason: 'the user is on your block list' });
-          case 'limit':
-            return fail('ERR_LIMIT', { Reason: r.which === 'contacts' ? 'contact list full' : 'too many pending requests for that user' });
-          case 'stale':
-            return fail('ERR_STALE_EPOCH');
-        }
-        return fail('ERR_INTERNAL');
-      }
-      case 'ANSWER': {
-        const decision = must(m, 'Decision') as 'grant' | 'deny';
-        const r = await s.answer({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')), ms: ms.ref }, must(m, 'To'), decision, now);
-        if (r.ok) return ok(200);
-        switch (r.error) {
-          case 'no-pending':
-            return fail('ERR_NO_PENDING'); // [ADD-9]
-          case 'limit':
-            return fail('ERR_LIMIT', { Reason: 'contact list full' });
-          case 'stale':
-            return fail('ERR_STALE_EPOCH');
-        }
-        return fail('ERR_INTERNAL');
-      }
-      case 'REM': {
-        const r = await s.remove({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')), ms: ms.ref }, must(m, 'User'));
-        if (r.ok) return ok(200);
-        return r.error === 'not-contact' ? fail('ERR_NOT_CONTACT') : fail('ERR_STALE_EPOCH');
-      }
-      case 'BLOCK': {
-        const r = await s.block({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')), ms: ms.ref }, must(m, 'User'));
-        if (r.ok) return ok(200);
-        switch (r.error) {
-          case 'unknown':
-            return fail('ERR_UNKNOWN_USER');
-          case 'self': // [BLOCK-7]
-            return fail('ERR_FORBIDDEN', { Reason: 'cannot BLOCK oneself' });
-          case 'limit':
-            return fail('ERR_LIMIT', { Reason: 'block list full' });
-          case 'stale':
-            return fail('ERR_STALE_EPOCH');
-        }
-        return fail('ERR_INTERNAL');
-      }
-      case 'UNBLOCK': {
-        const r = await s.unblock({ user: must(m, 'From'), epoch: Number(must(m, 'Epoch')), ms: ms.ref }, must(m, 'User'));
-        if (r.ok) return ok(200);
-        return r.error === 'not-blocked' ? fail('ERR_NOT_CONTACT') : fail('ERR_STALE_EPOCH');
-      }
-      case 'LIST': {
-        const user = must(m, 'User');
-        const chk = await s.checkSession(user, Number(must(m, 'Epoch')), ms.ref);
-        if (!chk.ok) return fail('ERR_STALE_EPOCH');
-        const [contacts, pending] = await Promise.all([s.listContacts(user), s.pendingFor(user)]);
-        const rec = records([...contacts.map(contactRecord), ...pending.map(pendingRecord)]);
-        return ok(200, { 'Content-type': rec.contentType }, rec.body);
-      }
-      default:
-        // Registered methods the registry lets an MS send but that are not requests here
-        // (validation rejects the rest before this point).
-        return fail('ERR_METHOD_NOT_ALLOWED');
-    }
-  }
-
-  private async profile(ms: MsConn, m: RequestMessage): Promise<ResponseMessage> {
-    const from = must(m, 'From');
-    const epoch = Number(must(m, 'Epoch'));
-    const target = get(m, 'User') ?? from;
-    const change: { fullName?: string; location?: string; about?: string } = {};
-    const fn = get(m, 'Full-name');
-    const loc = get(m, 'Location');
-    const about = get(m, 'About');
-    if (fn !== undefined) change.fullName = fn;
-    if (loc !== undefined) change.location = loc;
-    if (about !== undefined) change.about = about;
-    if (Object.keys(change).length > 0) {
-      // [PROFILE-3] only one's own profile may be changed.
-      if (target !== from) return fail('ERR_FORBIDDEN');
-      const r = await this.store.setProfile({ user: from, epoch, ms: ms.ref }, change);
-      if (!r.ok) return r.error === 'stale' ? fail('ERR_STALE_EPOCH') : fail('ERR_BAD_VALUE', { Reason: r.detail });
-    } else {
-      const chk = await this.store.checkSession(from, epoch, ms.ref);
-      if (!chk.ok) return fail('ERR_STALE_EPOCH');
-    }
-    const p = await this.store.getProfile(target);
-    if (!p) return fail('ERR_UNKNOWN_USER');
-    return ok(200, { User: target, 'Full-name': p.fullName || undefined, Location: p.location || undefined, About: p.about || undefined });
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Pushes from the change feed
-
-  private linkOf(ref: MsRef | { msId: string; incarnation?: number }): MsConn | undefined {
-    const c = this.msConns.get(ref.msId);
-    if (!c) return undefined;
-    if (ref.incarnation !== undefined && c.ref.incarnation !== ref.incarnation) return undefined;
-    return c;
-  }
-
-  /** The MS link (on this process) of an online user, if any: from the presence feed, else the store. */
-  private async msOfUser(user: string): Promise<MsConn | undefined> {
-    const known = this.userMs.get(user);
-    if (known) return this.linkOf(known);
-    const u = await this.store.getUser(user);
-    if (!u || u.state.kind !== 'online') return undefined;
-    return this.linkOf(u.state);
-  }
-
-  private push(conn: MsConn, msg: RequestMessage): void {
-    this.metrics.pushes.inc({ method: msg.method });
-    conn.link.notify(msg);
-  }
-
-  private async onStoreEvent(e: StoreEvent): Promise<void> {
-    if (this.closing) return;
-    switch (e.type) {
-      case 'presence': {
-        if (!e.to) {
-          if (e.status === 'offline') this.userMs.delete(e.user);
-          else if (e.msId) this.userMs.set(e.user, { msId: e.msId });
-        }
-        const visible = e.status !== 'offline';
-        const base: Fields = { User: e.user, Status: e.status, Address: visible ? e.address : undefined, 'Public-key': visible ? e.publicKey : undefined };
-        if (e.to) {
-          // A block or unblock: only that user is told [BLOCK-2].
-          const c = await this.msOfUser(e.to);
-          if (c) this.push(c, req('PRESENCE', { ...base, To: e.to }));
-          return;
-        }
-        // [PRESENCE-2] [PRESENCE-3] every enrolled MS gets the change; each forwards it to its clients
-        // that have the user as a buddy [PRESENCE-4]. A block removes the buddy relation both ways
-        // [BLOCK-1] (and its CONTACT push reaches the MS first [CONTACT-1]), so no block leaks.
-        const msg = req('PRESENCE', base);
-        for (const c of this.msConns.values()) this.push(c, msg);
-        return;
-      }
-      case 'contact': {
-        const c = await this.msOfUser(e.owner);
-        if (!c) return;
-        const k = e.contact;
-        const full = 'address' in k ? k : undefined;
-        this.push(c, req('CONTACT', { To: e.owner, User: k.user, Relation: k.relation, Status: k.status, Address: full?.address, 'Public-key': full?.publicKey }));
-        return;
-      }
-      case 'add': {
-        const c = await this.msOfUser(e.to);
-        if (c) this.push(c, req('ADD', { From: e.from, To: e.to, Time: e.time }));
-        return;
-      }
-      case 'answer': {
-        const c = await this.msOfUser(e.to);
-        if (c) this.push(c, req('ANSWER', { From: e.from, To: e.to, Decision: e.decision }));
-        return;
-      }
-      case 'ms-gone': {
-        const c = this.linkOf(e);
-        if (c) {
-          this.logger.warn({ ms: c.ref, reason: e.reason }, 'MS enrollment ended: closing its link');
-          this.msConns.delete(c.ref.msId);
-          this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
-          if (e.reason === 'expired') c.link.notify(req('NOTICE', { 'Error-code': 'ERR_SESSION_ENDED', Reason: 'MS lease expired' }));
-          closeSoon(c.link);
-        }
-        return;
-      }
-      case 'ms-enrolled':
-        return;
-    }
   }
 
   /** [HB-4] [LOCK-3] expire dead MSs and stale locks. Safe to run on several CRS processes. */
@@ -776,35 +394,3 @@ export class CrsServer extends EventEmitter<CrsEvents> {
   }
 }
 
-function fieldsOf(obj: Fields): Header[] {
-  const out: Header[] = [];
-  for (const [k, v] of Object.entries(obj)) if (v !== undefined && v !== null) out.push([k, String(v)]);
-  return out;
-}
-
-/** A contact record (spec section 4.8): User, Relation, Status, and Address/Public-key when visible.
- *  Built directly (a login bundle holds one per contact). */
-export function contactRecord(c: ContactEntry): Header[] {
-  const status: Presence = c.status;
-  const h: Header[] = [
-    ['User', c.user],
-    ['Relation', c.relation],
-    ['Status', status],
-  ];
-  if (c.address !== undefined) h.push(['Address', c.address]);
-  if (c.publicKey !== undefined) h.push(['Public-key', c.publicKey]);
-  return h;
-}
-
-/** An incoming-request record (spec section 4.8): From, Time. */
-export function pendingRecord(p: PendingAdd): Header[] {
-  return [
-    ['From', p.from],
-    ['Time', String(p.time)],
-  ];
-}
-
-/** Closes a link after the response being returned now has been written. */
-function closeSoon(link: Link): void {
-  setImmediate(() => link.close());
-}

@@ -1,46 +1,36 @@
-// The reference Messaging Server (spec section 3, 3.1, 3.2, 4, 5; the client-session
-// machine in spec/machines/client-session.json, whose state names this file uses).
+// The reference Messaging Server (spec sections 3, 4, 5; the client-session machine in
+// spec/machines/client-session.json, whose state names ConnState is).
 //
-// An MS enrolls with the CRS (challenge-response on the MS key, incarnation = start time in ms) and
-// keeps one SEALED link to it, PINGing every msHeartbeatInterval; when the link is lost, every local
-// session is ended (the CRS frees them when this MS re-enrolls) and the MS re-enrolls with a higher
-// incarnation, with exponential backoff. Clients log in with LOGIN/PROOF (the per-user lock at the
-// CRS), then talk over a SEALED link; the MS relays their requests to the CRS with From stamped
-// from the session and the lock epoch as fencing token, and forwards the CRS's pushes.
+// This file holds the connections: it accepts clients, closes logins that take too long [CONN-4],
+// ends silent sessions [HB-2], and routes each client request through a handler table keyed by the
+// registry's client -> MS methods. The methods themselves live in one module per family, as
+// Prosody's mod_*: mod-session.ts (LOGIN, PROOF, LOGOUT, PING), mod-presence.ts (STATUS and the
+// pushes), mod-contacts.ts (ADD, ANSWER, REM, BLOCK, UNBLOCK, LIST), mod-profile.ts (PROFILE,
+// PASSWD, SEARCH); the link to the CRS (enrollment, heartbeat, re-enrollment) is crs-uplink.ts.
 import net from 'node:net';
 import tls from 'node:tls';
-import { randomBytes, type KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Header, RequestMessage, ResponseMessage, ErrorCode } from '../../generated/index.js';
-import { b64, unb64 } from '../crypto/b64.js';
-import { generateEphemeralKey, x25519 } from '../crypto/keys.js';
-import {
-  enrollAuthMessage,
-  msProof,
-  crsProof,
-  verifyProof,
-  enrollLinkKeys,
-  makeNonce,
-  loginAuthMessage,
-  verifyClientProof,
-  serverProof,
-  loginLinkKeys,
-  decoyKey,
-  decoySalt,
-  SCRAM_MIN_ITERATIONS,
-  type LoginTranscript,
-} from '../crypto/scram.js';
+import { header, type Header, type RequestMessage, type ResponseMessage, type ErrorCode } from '../../generated/index.js';
+import { decoyKey } from '../crypto/scram.js';
+import { formatAddress } from '../net/address.js';
+import { Link } from '../net/link.js';
 import { TokenBucket } from '../net/rate-limit.js';
+import { closeSoon, serverLinkOptions } from '../net/server-link.js';
 import { silentLogger } from '../ops/log.js';
 import { createMetrics, type ServerMetrics } from '../ops/metrics.js';
-import { resolveLimits, type ServerLimits } from '../ops/limits.js';
-import { req, ok, fail, get, must, type Fields } from '../ops/proto.js';
-import { Link } from '../net/link.js';
-import { startHeartbeat, type Heartbeat } from '../net/heartbeat.js';
-import { formatAddress, serverLinkOptions } from '../ops/server-link.js';
+import { resolveLimits, type ServerLimits } from '../proto/limits.js';
+import { req, ok, fail, pick } from '../proto/messages.js';
+import { bucketOf, type ClientConn, type ClientHandlers, type MsContext, type Session } from './context.js';
+import { CrsUplink } from './crs-uplink.js';
 import { FailureWindow } from './failures.js';
+import { contactsModule } from './mod-contacts.js';
+import { presenceModule, Pushes } from './mod-presence.js';
+import { profileModule } from './mod-profile.js';
+import { sessionModule } from './mod-session.js';
+
+export { bundleContacts } from './mod-presence.js';
 
 export interface MsOptions {
   /** host:port of the CRS. */
@@ -70,47 +60,6 @@ export interface MsOptions {
   reconnectDelay?: number;
 }
 
-/**
- * One entry of a session's contact list, as the MS keeps it to filter pushes: the relation only (the
- * MS forwards a PRESENCE by relation [PRESENCE-4] and never reads a contact's status; one string per
- * contact, no object, keeps the per-session memory down).
- */
-type Relation = 'buddy' | 'pending' | 'blocked';
-
-type ConnState = 'idle' | 'locking' | 'challenged' | 'onlining' | 'active' | 'ended';
-
-/** A login between LOGIN and the end of PROOF: the transcript the proof is bound to, and the MS's state. */
-interface LoginAttempt extends LoginTranscript {
-  /** The MS's ephemeral X25519 key of this login (kept as a KeyObject, never exported). */
-  ePriv: KeyObject;
-  status: 'online' | 'busy' | 'away';
-  /** Absent for an unknown user: the fake challenge [AUTH-8]. */
-  lock?: { epoch: number; storedKey: Buffer; serverKey: Buffer };
-}
-
-interface Session {
-  id: string;
-  user: string;
-  epoch: number;
-  address: string;
-  status: string;
-  conn: ClientConn;
-  contacts: Map<string, Relation>;
-}
-
-interface ClientConn {
-  link: Link;
-  socket: net.Socket;
-  ip: string;
-  state: ConnState;
-  attempt: LoginAttempt | null;
-  session: Session | null;
-  /** Pushes that arrived while ONLINE was in flight, delivered after the login response. */
-  buffered: RequestMessage[] | null;
-  /** performance.now() at accept: the login must be complete by since + handshakeTimeout [CONN-4]. */
-  since: number;
-}
-
 export interface MsEvents {
   enrolled: [incarnation: number];
   /** An enrollment attempt failed (connection refused, TLS, refused by the CRS); it is retried. */
@@ -120,49 +69,39 @@ export interface MsEvents {
   logout: [user: string, reason: string];
 }
 
-const SESSION_METHODS = new Set(['LOGOUT', 'STATUS', 'PROFILE', 'PASSWD', 'SEARCH', 'ADD', 'ANSWER', 'REM', 'BLOCK', 'UNBLOCK', 'LIST', 'PING']);
-
-export class MsServer extends EventEmitter<MsEvents> {
+export class MsServer extends EventEmitter<MsEvents> implements MsContext {
   readonly msId: string;
   readonly logger: Logger;
   readonly metrics: ServerMetrics;
   readonly limits: ServerLimits;
   readonly capacity: number;
+  /** @internal [AUTH-14] the decoy key, HMAC(MS key, "imsp1 decoy key"): every MS of the service gives the same decoy salt. */
+  readonly decoy: Buffer;
+  /** @internal */
+  readonly now: () => number;
   private readonly opts: MsOptions;
-  private readonly msKey: Buffer;
-  /** [AUTH-14] the decoy key, HMAC(MS key, "imsp1 decoy key"): every MS of the service gives the same decoy salt. */
-  private readonly decoy: Buffer;
-  private readonly now: () => number;
   private server: net.Server | null = null;
   private listenAddr = '';
-  private crsLink: Link | null = null;
-  private crsSocket: net.Socket | null = null;
-  private enrolledFlag = false;
-  private incarnationValue: number;
-  private heartbeat: Heartbeat | null = null;
-  private reconnectTimer: NodeJS.Timeout | null = null;
-  private reconnectDelay: number;
+  private readonly uplink: CrsUplink;
   private readonly conns = new Set<ClientConn>();
-  private readonly sessions = new Map<string, Session>();
-  /** user -> local sessions whose contact list holds that user (any relation): who may watch it. */
-  private readonly watchIndex = new Map<string, Set<Session>>();
+  /** @internal live sessions by user */
+  readonly sessions = new Map<string, Session>();
   /**
-   * Connections whose ONLINE is in flight (state 'onlining', no session yet): an untargeted PRESENCE is
-   * buffered for each (the contact list is not known yet), a targeted push for the one of its user.
-   * Kept apart from `conns` so that a push does not scan every connection.
+   * @internal Connections whose ONLINE is in flight (state 'onlining', no session yet): an untargeted
+   * PRESENCE is buffered for each (the contact list is not known yet), a targeted push for the one of its
+   * user. Kept apart from `conns` so that a push does not scan every connection.
    */
-  private readonly onlining = new Set<ClientConn>();
-  /**
-   * What the MS forwards of a push from the CRS, built once for all its local targets: those of
-   * onPush and those that take it from their buffer after their login (interleaved, per session).
-   */
-  private readonly forwards = new WeakMap<RequestMessage, RequestMessage>();
-  /** Users with a login in progress at this MS (between LOGIN and the end of ONLINE). */
-  private readonly loggingIn = new Set<string>();
-  private readonly failedByUser: FailureWindow;
-  private readonly failedByAddress: FailureWindow;
+  readonly onlining = new Set<ClientConn>();
+  /** @internal Users with a login in progress at this MS (between LOGIN and the end of ONLINE). */
+  readonly loggingIn = new Set<string>();
+  /** @internal */
+  readonly failedByUser: FailureWindow;
+  /** @internal */
+  readonly failedByAddress: FailureWindow;
+  /** @internal */
+  readonly pushes: Pushes;
+  private readonly handlers: ClientHandlers;
   private readonly userBuckets = new Map<string, TokenBucket>();
-  private readonly addBuckets = new Map<string, TokenBucket>();
   private sweeper: NodeJS.Timeout | null = null;
   /**
    * [CONN-4] connections in accept order, each to be closed at since + handshakeTimeout unless its login
@@ -177,23 +116,22 @@ export class MsServer extends EventEmitter<MsEvents> {
   };
   private stopping = false;
   private stopped = false;
-  private enrollWaiters: Array<() => void> = [];
 
   private constructor(opts: MsOptions) {
     super();
     this.opts = opts;
     this.msId = opts.msId;
-    this.msKey = opts.msKey;
     this.decoy = decoyKey(opts.msKey);
     this.capacity = opts.capacity ?? 1000;
     this.logger = (opts.logger ?? silentLogger()).child({ ms: opts.msId });
     this.metrics = opts.metrics ?? createMetrics('ms');
     this.limits = resolveLimits(opts.limits ?? {});
     this.now = opts.now ?? Date.now;
-    this.incarnationValue = opts.incarnation ?? Date.now();
-    this.reconnectDelay = opts.reconnectDelay ?? 200;
     this.failedByUser = new FailureWindow({ max: this.limits.maxFailedLoginsPerUser, windowMs: 5 * 60_000, now: this.now });
     this.failedByAddress = new FailureWindow({ max: this.limits.maxFailedLoginsPerAddress, windowMs: 60_000, now: this.now });
+    this.pushes = new Pushes(this);
+    this.uplink = new CrsUplink(this, opts);
+    this.handlers = { ...sessionModule(this), ...presenceModule(this), ...contactsModule(this), ...profileModule(this) };
   }
 
   /** Starts listening and begins enrollment; resolves when listening (see `ready()` for enrollment). */
@@ -201,7 +139,7 @@ export class MsServer extends EventEmitter<MsEvents> {
     if (opts.msKey.length < 32) throw new Error('MS key shorter than 32 octets');
     const ms = new MsServer(opts);
     await ms.listen(opts.host ?? '127.0.0.1', opts.port ?? 7100);
-    ms.connectCrs();
+    ms.uplink.connect();
     return ms;
   }
 
@@ -209,11 +147,19 @@ export class MsServer extends EventEmitter<MsEvents> {
   get address(): string {
     return this.listenAddr;
   }
+  /** @internal the address the uplink sends in ENROLL unless `advertise` says otherwise */
+  get listenAddress(): string {
+    return this.listenAddr;
+  }
   get incarnation(): number {
-    return this.incarnationValue;
+    return this.uplink.incarnation;
   }
   get enrolled(): boolean {
-    return this.enrolledFlag;
+    return this.uplink.enrolled;
+  }
+  /** @internal */
+  get isStopping(): boolean {
+    return this.stopping;
   }
   /** Number of live client sessions. */
   get load(): number {
@@ -226,8 +172,7 @@ export class MsServer extends EventEmitter<MsEvents> {
 
   /** Resolves when the MS is enrolled with the CRS (at once if it is). */
   ready(): Promise<void> {
-    if (this.enrolledFlag) return Promise.resolve();
-    return new Promise((resolve) => this.enrollWaiters.push(resolve));
+    return this.uplink.ready();
   }
 
   private async listen(host: string, port: number): Promise<void> {
@@ -250,209 +195,9 @@ export class MsServer extends EventEmitter<MsEvents> {
     this.logger.info({ address: this.listenAddr }, 'MS listening');
   }
 
-  // -------------------------------------------------------------------------------------------
-  // The CRS link (spec section 7.1)
-
-  private connectCrs(): void {
-    if (this.stopping) return;
-    const [host, portText] = splitHostPort(this.opts.crs);
-    const socket = this.opts.crsTls ? tls.connect({ host, port: Number(portText), ...this.opts.crsTls }) : net.connect({ host, port: Number(portText) });
-    socket.on('error', (err) => {
-      if (!this.enrolledFlag) this.emit('enroll-failed', err.message);
-    });
-    const link = new Link(socket, serverLinkOptions(this.limits, 'ms', 'crs', async (m) => this.onCrsRequest(m)));
-    this.crsLink = link;
-    this.crsSocket = socket;
-    link.on('close', (reason) => this.onCrsClosed(link, reason?.message ?? 'closed'));
-    link.on('notification', (m) => this.onCrsNotification(m));
-    link.on('protocolError', (err) => {
-      this.metrics.errors.inc({ code: err.code });
-      this.logger.warn({ code: err.code, err: err.message }, 'protocol error on the CRS link');
-    });
-    const started = (): void => {
-      this.enroll(link).catch((err: unknown) => {
-        const reason = err instanceof Error ? err.message : String(err);
-        this.logger.warn({ err: reason }, 'enrollment failed');
-        this.emit('enroll-failed', reason);
-        link.close();
-      });
-    };
-    if (this.opts.crsTls) socket.once('secureConnect', started);
-    else socket.once('connect', started);
-  }
-
-  private async enroll(link: Link): Promise<void> {
-    const share = generateEphemeralKey();
-    const mnonce = makeNonce();
-    const eM = b64(share.publicKey);
-    const listen = this.opts.advertise ?? this.listenAddr;
-    const inc = this.incarnationValue;
-    const r1 = await link.request(req('ENROLL', { 'Imsp-version': 1, 'Ms-id': this.msId, Incarnation: inc, Nonce: mnonce, 'Key-share': eM, Listen: listen, Capacity: this.capacity }));
-    if (r1.status !== 300) {
-      const code = get(r1, 'Error-code');
-      if (code === 'ERR_MS_CONFLICT') this.incarnationValue = Math.max(this.incarnationValue + 1, Date.now()); // [ENROLL-6] try higher
-      throw new Error(`ENROLL refused: ${r1.status} ${code ?? ''}`);
-    }
-    const cnonce = must(r1, 'Nonce');
-    const eR = must(r1, 'Key-share');
-    const auth = enrollAuthMessage({ msId: this.msId, incarnation: inc, listen, capacity: this.capacity, mnonce, cnonce, eM, eR });
-    const keys = enrollLinkKeys('ms', x25519(share.privateKey, unb64(eR)), this.msKey, auth);
-    // [SEAL-1] our PROOF is the last clear message; the CRS's 200 is its first SEALED envelope.
-    const proofDone = link.request(req('PROOF', { Proof: b64(msProof(this.msKey, auth)) }));
-    link.enableSealing(keys);
-    const r2 = await proofDone;
-    if (r2.status !== 200) throw new Error(`PROOF refused: ${r2.status} ${get(r2, 'Error-code') ?? ''}`);
-    // [ENROLL-5] the CRS proves it holds the MS key too.
-    if (!verifyProof(crsProof(this.msKey, auth), unb64(must(r2, 'Server-proof')))) throw new Error('CRS Server-proof did not verify');
-    const hb = Number(get(r2, 'Heartbeat') ?? this.limits.msHeartbeatInterval);
-    this.enrolledFlag = true;
-    this.reconnectDelay = this.opts.reconnectDelay ?? 200;
-    this.startHeartbeat(link, Math.max(10, Math.min(hb, this.limits.msHeartbeatInterval)));
-    this.logger.info({ incarnation: inc, crs: this.opts.crs }, 'enrolled');
-    const waiters = this.enrollWaiters;
-    this.enrollWaiters = [];
-    for (const w of waiters) w();
-    this.emit('enrolled', inc);
-  }
-
-  private startHeartbeat(link: Link, interval: number): void {
-    this.heartbeat?.stop();
-    // [HB-3] PING the CRS when we sent nothing for the interval (it renews all our leases);
-    // [ENROLL-12] nothing from the CRS for msLease: the link is lost.
-    this.heartbeat = startHeartbeat(link, { interval, timeout: this.limits.msLease, ping: () => req('PING', { Load: this.sessions.size }) });
-  }
-
-  private onCrsClosed(link: Link, reason: string): void {
-    if (this.crsLink !== link) return;
-    this.crsLink = null;
-    const was = this.enrolledFlag;
-    this.enrolledFlag = false;
-    this.heartbeat?.stop();
-    this.heartbeat = null;
-    if (this.stopping) return;
-    if (was) {
-      this.logger.warn({ reason }, 'CRS link lost: ending every session');
-      this.emit('crs-lost', reason);
-      // The CRS frees this incarnation's sessions; ours are void [HB-2].
-      for (const s of [...this.sessions.values()]) this.endSession(s, 'ERR_SESSION_ENDED', 'Messaging Server lost the CRS', false);
-      this.incarnationValue = Math.max(this.incarnationValue + 1, Date.now()); // [ENROLL-7]
-    }
-    const delay = this.reconnectDelay;
-    this.reconnectDelay = Math.min(this.reconnectDelay * 2, 30_000);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      this.connectCrs();
-    }, delay);
-    this.reconnectTimer.unref();
-  }
-
-  private crsRequest(m: RequestMessage): Promise<ResponseMessage> {
-    const link = this.crsLink;
-    if (!link || !this.enrolledFlag) return Promise.resolve(fail('ERR_UNAVAILABLE', { Reason: 'CRS unreachable' }));
-    return link.request(m).catch(() => fail('ERR_UNAVAILABLE', { Reason: 'CRS did not answer' }));
-  }
-
-  /** Requests from the CRS (PING). */
-  private async onCrsRequest(m: RequestMessage): Promise<ResponseMessage | undefined> {
-    if (m.method === 'PING') return ok(200);
-    return fail('ERR_METHOD_NOT_ALLOWED');
-  }
-
-  /** Pushes from the CRS. */
-  private onCrsNotification(m: RequestMessage): void {
-    switch (m.method) {
-      case 'NOTICE':
-        this.logger.warn({ code: get(m, 'Error-code'), reason: get(m, 'Reason') }, 'NOTICE from the CRS');
-        return;
-      case 'PRESENCE':
-      case 'CONTACT':
-      case 'ADD':
-      case 'ANSWER':
-        this.onPush(m);
-        return;
-    }
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Pushes CRS -> MS -> client (spec section 9)
-
-  private targetsOf(m: RequestMessage): ClientConn[] {
-    const to = get(m, 'To');
-    if (to !== undefined) {
-      const s = this.sessions.get(to);
-      if (s) return [s.conn];
-      for (const c of this.onlining) if (c.attempt?.user === to) return [c];
-      return [];
-    }
-    // An untargeted PRESENCE: the local sessions that list the user, and logins in flight.
-    if (m.method !== 'PRESENCE') return [];
-    const out: ClientConn[] = [];
-    for (const s of this.watchIndex.get(must(m, 'User')) ?? []) out.push(s.conn);
-    for (const c of this.onlining) out.push(c);
-    return out;
-  }
-
-  private onPush(m: RequestMessage): void {
-    let sent = 0;
-    for (const c of this.targetsOf(m)) {
-      if (c.buffered) {
-        // ONLINE is in flight, or its 200 is not written yet: keep the order bundle -> pushes.
-        c.buffered.push(m);
-        continue;
-      }
-      if (c.session && this.deliver(c.session, m)) sent++;
-    }
-    if (sent > 0) this.metrics.pushes.inc({ method: m.method }, sent);
-  }
-
-  /** What the MS forwards of push `m` to a client that may see it (the same for every local target). */
-  private forwarded(m: RequestMessage): RequestMessage {
-    let f = this.forwards.get(m);
-    if (f) return f;
-    switch (m.method) {
-      case 'PRESENCE':
-        f = req('PRESENCE', pick(m, ['User', 'Status', 'Address', 'Public-key']));
-        break;
-      case 'CONTACT':
-        f = req('CONTACT', pick(m, ['User', 'Relation', 'Status', 'Address', 'Public-key']));
-        break;
-      case 'ADD':
-        f = req('ADD', pick(m, ['From', 'Time']));
-        break;
-      default:
-        f = req('ANSWER', pick(m, ['From', 'Decision']));
-    }
-    this.forwards.set(m, f);
-    return f;
-  }
-
-  /**
-   * Applies one push to a session's contact list and forwards what the client may see.
-   * @returns whether a message was sent to the client (the caller counts pushes in the metrics)
-   */
-  private deliver(s: Session, m: RequestMessage): boolean {
-    switch (m.method) {
-      case 'PRESENCE': {
-        // [PRESENCE-4] only to a client that has the user as a buddy (not pending, not blocked by it).
-        if (s.contacts.get(must(m, 'User')) !== 'buddy') return false;
-        break;
-      }
-      case 'CONTACT': {
-        const user = must(m, 'User');
-        const relation = must(m, 'Relation');
-        // [CONTACT-1] applied to the MS's copy before it is forwarded (and before later PRESENCE).
-        if (relation === 'none') this.unsetContact(s, user);
-        else if (relation === 'buddy' || relation === 'pending' || relation === 'blocked') this.setContact(s, user, relation);
-        break;
-      }
-      case 'ADD':
-      case 'ANSWER':
-        break;
-      default:
-        return false;
-    }
-    s.conn.link.notify(this.forwarded(m));
-    return true;
+  /** @internal */
+  crsRequest(m: RequestMessage): Promise<ResponseMessage> {
+    return this.uplink.request(m);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -467,7 +212,7 @@ export class MsServer extends EventEmitter<MsEvents> {
     const conn: ClientConn = { link: null as unknown as Link, socket, ip: socket.remoteAddress ?? '?', state: 'idle', attempt: null, session: null, buffered: null, since: performance.now() };
     const handler = async (m: RequestMessage): Promise<ResponseMessage | undefined> => {
       const r = await this.onClientRequest(conn, m);
-      if (r && r.status >= 400) this.metrics.errors.inc({ code: get(r, 'Error-code') ?? String(r.status) });
+      if (r && r.status >= 400) this.metrics.errors.inc({ code: header(r, 'Error-code') ?? String(r.status) });
       return r;
     };
     // The link's clock is the MS's, so the session sweep can read link.lastReceived [HB-2].
@@ -534,247 +279,35 @@ export class MsServer extends EventEmitter<MsEvents> {
     }
   }
 
+  /** Routes a client request by the handler table; [STATE-1] a method outside its state is 425. */
   private async onClientRequest(conn: ClientConn, m: RequestMessage): Promise<ResponseMessage | undefined> {
     this.metrics.requests.inc({ method: m.method });
     const s = conn.session;
     if (s) {
       // [RATE-2] the per-user limit, across all of one user's activity here.
-      const b = this.bucketOf(this.userBuckets, s.user, this.limits.userRateLimitPerSecond, this.limits.userRateLimitPerSecond * 2);
+      const rate = this.limits.userRateLimitPerSecond;
+      const b = bucketOf(this.userBuckets, s.user, () => new TokenBucket(rate, Math.max(1, rate * 2), this.now()));
       if (!b.take(this.now())) {
         return fail('ERR_RATE_LIMITED', { 'Retry-after': Math.max(1, b.retryAfter(this.now())), Reason: 'user rate limit' });
       }
     }
-    switch (m.method) {
-      case 'LOGIN':
-        if (conn.state !== 'idle') return fail('ERR_OUT_OF_STATE'); // [STATE-1]
-        return this.login(conn, m);
-      case 'PROOF':
-        if (conn.state !== 'challenged') return fail('ERR_OUT_OF_STATE');
-        return this.proof(conn, m);
-      default:
-        if (!SESSION_METHODS.has(m.method)) return fail('ERR_METHOD_NOT_ALLOWED');
-        if (conn.state !== 'active' || !s) return fail('ERR_OUT_OF_STATE'); // [STATE-1]
-        return this.sessionRequest(s, m);
+    const h = Object.hasOwn(this.handlers, m.method) ? this.handlers[m.method as keyof ClientHandlers] : undefined;
+    if (!h) return fail('ERR_METHOD_NOT_ALLOWED');
+    if (h.state === 'active') {
+      if (conn.state !== 'active' || !s) return fail('ERR_OUT_OF_STATE'); // [STATE-1]
+      return h.run(s, m);
     }
-  }
-
-  // LOGIN (spec section 6.1-6.3 and 8.1 steps 1-3)
-  private async login(conn: ClientConn, m: RequestMessage): Promise<ResponseMessage> {
-    const user = must(m, 'User');
-    if (get(m, 'Imsp-version') !== '1') {
-      closeSoon(conn.link); // [CONN-2] [ERR-5] answered, then closed
-      return fail('ERR_VERSION');
-    }
-    if (this.stopping) return fail('ERR_SHUTDOWN');
-    // [RATE-4] [RATE-5] failed-login limits per user and per address.
-    const wait = Math.max(this.failedByUser.retryAfter(user), this.failedByAddress.retryAfter(conn.ip));
-    if (wait > 0) {
-      this.metrics.logins.inc({ result: 'rate_limited' });
-      return fail('ERR_RATE_LIMITED', { 'Retry-after': wait, Reason: 'too many failed logins' });
-    }
-    if (!this.enrolledFlag) {
-      this.metrics.logins.inc({ result: 'unavailable' });
-      return fail('ERR_UNAVAILABLE', { Reason: 'CRS unreachable' });
-    }
-    if (this.sessions.size + this.loggingIn.size >= this.capacity) {
-      this.metrics.logins.inc({ result: 'unavailable' });
-      return fail('ERR_UNAVAILABLE', { Reason: 'Messaging Server full' });
-    }
-    const statusH = get(m, 'Status') ?? 'online';
-    if (statusH !== 'online' && statusH !== 'busy' && statusH !== 'away') return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
-    if (this.sessions.has(user)) {
-      this.metrics.logins.inc({ result: 'already_online' });
-      return fail('ERR_ALREADY_ONLINE'); // [LOCK-2]
-    }
-    conn.state = 'locking';
-    this.loggingIn.add(user);
-    const r = await this.crsRequest(req('LOCK', { User: user }));
-    if (conn.state !== 'locking') {
-      // The client went away while we waited: give the lock back.
-      this.loggingIn.delete(user);
-      if (r.status === 200) void this.crsRequest(req('UNLOCK', { User: user, Epoch: must(r, 'Epoch') }));
-      return fail('ERR_SESSION_ENDED');
-    }
-    const share = generateEphemeralKey();
-    const base = { user, cnonce: must(m, 'Nonce'), eC: must(m, 'Key-share'), address: must(m, 'Address'), status: statusH, ePriv: share.privateKey, eS: b64(share.publicKey) } as const;
-    let attempt: LoginAttempt;
-    if (r.status === 200) {
-      attempt = {
-        ...base,
-        nonce: base.cnonce + makeNonce(),
-        salt: must(r, 'Salt'),
-        iterations: Number(must(r, 'Iterations')),
-        lock: { epoch: Number(must(r, 'Epoch')), storedKey: unb64(must(r, 'Stored-key')), serverKey: unb64(must(r, 'Server-key')) },
-      };
-    } else if (r.status === 404) {
-      // [AUTH-8] [AUTH-9] an unknown user gets a challenge like any other: the decoy salt, 4096 iterations;
-      // [AUTH-14] from the decoy key, so every MS gives the same salt for the same name.
-      attempt = { ...base, nonce: base.cnonce + makeNonce(), salt: b64(decoySalt(this.decoy, user)), iterations: SCRAM_MIN_ITERATIONS };
-    } else {
-      conn.state = 'idle';
-      this.loggingIn.delete(user);
-      const code = (get(r, 'Error-code') ?? 'ERR_UNAVAILABLE') as ErrorCode;
-      if (code === 'ERR_ALREADY_ONLINE') this.metrics.logins.inc({ result: 'already_online' });
-      else if (code === 'ERR_LOCKED') this.metrics.logins.inc({ result: 'locked' });
-      else this.metrics.logins.inc({ result: 'unavailable' });
-      // [LOCK-1] [LOCK-2] 423 and 409 go to the client as they are; the connection stays open.
-      return code === 'ERR_ALREADY_ONLINE' || code === 'ERR_LOCKED' ? fail(code) : fail('ERR_UNAVAILABLE', { Reason: 'CRS refused the lock' });
-    }
-    conn.attempt = attempt;
-    conn.state = 'challenged';
-    return ok(300, { Nonce: attempt.nonce, Salt: attempt.salt, Iterations: attempt.iterations, 'Key-share': attempt.eS });
-  }
-
-  // PROOF (spec section 6.1-6.3 and 8.1 steps 4-6)
-  private async proof(conn: ClientConn, m: RequestMessage): Promise<ResponseMessage> {
-    const a = conn.attempt!;
-    const auth = loginAuthMessage(a);
-    let clientKey: Buffer | null = null;
-    let shared: Buffer | null = null;
-    try {
-      if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(must(m, 'Proof')));
-      if (clientKey) shared = x25519(a.ePriv, unb64(a.eC));
-    } catch {
-      clientKey = null;
-    }
-    if (!clientKey || !shared || !a.lock) {
-      conn.state = 'ended';
-      this.loggingIn.delete(a.user);
-      // [AUTH-8] wrong password and unknown user look the same: 401 in clear, then close.
-      // [LOGIN-9] the lock is given back before the client hears of the failure.
-      if (a.lock) await this.crsRequest(req('UNLOCK', { User: a.user, Epoch: a.lock.epoch }));
-      this.failedByUser.fail(a.user);
-      this.failedByAddress.fail(conn.ip);
-      this.metrics.logins.inc({ result: 'auth_failed' });
-      closeSoon(conn.link);
-      return fail('ERR_AUTH_FAILED');
-    }
-    conn.state = 'onlining';
-    conn.buffered = [];
-    this.onlining.add(conn);
-    const r = await this.crsRequest(req('ONLINE', { User: a.user, Epoch: a.lock.epoch, Address: a.address, Status: a.status }));
-    // From here on (synchronously) the connection has a session or is ended: pushes find it by its session.
-    this.onlining.delete(conn);
-    this.loggingIn.delete(a.user);
-    if (r.status !== 200) {
-      conn.state = 'ended';
-      conn.buffered = null;
-      closeSoon(conn.link);
-      this.metrics.logins.inc({ result: 'unavailable' });
-      // 410: the lock lease ran out before the proof came [LOCK-3].
-      // [LOGIN-8] ONLINE failed (410: the lock lease ran out first, or no answer): 503, then close.
-      return fail('ERR_UNAVAILABLE', { Reason: get(r, 'Error-code') === 'ERR_STALE_EPOCH' ? 'login lock expired' : 'CRS did not confirm the login' });
-    }
-    if ((conn.state as ConnState) === 'ended') {
-      conn.buffered = null;
-      // The client left while ONLINE was in flight: end the session we just opened.
-      void this.crsRequest(req('OFFLINE', { User: a.user, Epoch: a.lock.epoch }));
-      return fail('ERR_SESSION_ENDED');
-    }
-    const session: Session = { id: b64(randomBytes(16)), // [LOGIN-11]
-       user: a.user, epoch: a.lock.epoch, address: a.address, status: a.status, conn, contacts: new Map() };
-    for (const [user, relation] of bundleContacts(r.body)) {
-      if (user && (relation === 'buddy' || relation === 'pending' || relation === 'blocked')) this.setContact(session, user, relation);
-    }
-    conn.session = session;
-    conn.state = 'active';
-    conn.attempt = null;
-    this.sessions.set(a.user, session);
-    this.failedByUser.clear(a.user);
-    this.metrics.sessions.set({ kind: 'client' }, this.sessions.size);
-    this.metrics.logins.inc({ result: 'ok' });
-    // [SEAL-1] this 200 is the first SEALED envelope MS->client; from now on everything is sealed.
-    const keys = loginLinkKeys('ms', shared, clientKey, auth);
-    conn.link.enableSealing(keys);
-    // [HB-8] PING a client we sent nothing to for clientHeartbeatInterval ([HB-2] is sweepSessions').
-    startHeartbeat(conn.link, { interval: this.limits.clientHeartbeatInterval, timeout: 0 });
-    // Pushes that came while ONLINE was in flight follow the 200 (written when this returns).
-    setImmediate(() => {
-      const buffered = conn.buffered ?? [];
-      conn.buffered = null;
-      if (conn.session === session && this.sessions.get(session.user) === session) {
-        for (const p of buffered) if (this.deliver(session, p)) this.metrics.pushes.inc({ method: p.method });
-      }
-    });
-    this.logger.info({ user: a.user, epoch: a.lock.epoch }, 'login');
-    this.emit('login', a.user);
-    const fields: Fields = {
-      'Server-proof': b64(serverProof(a.lock.serverKey, auth)),
-      Session: session.id,
-      Heartbeat: this.limits.clientHeartbeatInterval,
-      'Key-blob': must(r, 'Key-blob'),
-      'Public-key': must(r, 'Public-key'),
-      Status: a.status,
-      'Content-type': r.body.length > 0 ? 'application/imsp-records' : undefined,
-    };
-    return ok(200, fields, r.body);
+    if (conn.state !== h.state) return fail('ERR_OUT_OF_STATE'); // [STATE-1]
+    return h.run(conn, m);
   }
 
   // -------------------------------------------------------------------------------------------
-  // Session requests (client -> MS -> CRS)
+  // Sessions
 
-  private async sessionRequest(s: Session, m: RequestMessage): Promise<ResponseMessage> {
-    const fence = { User: s.user, Epoch: s.epoch };
-    const from = { From: s.user, Epoch: s.epoch };
-    switch (m.method) {
-      case 'PING':
-        return ok(200);
-      case 'LOGOUT': {
-        // [LOGOUT-1] OFFLINE to the CRS, 200, close.
-        this.forget(s);
-        s.conn.state = 'ended';
-        await this.crsRequest(req('OFFLINE', fence));
-        closeSoon(s.conn.link);
-        this.emit('logout', s.user, 'logout');
-        return ok(200);
-      }
-      case 'STATUS': {
-        const status = must(m, 'Status');
-        if (status !== 'online' && status !== 'busy' && status !== 'away') return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
-        const r = await this.relay(s, req('STATUS', { ...fence, Status: status }));
-        if (r.status === 200) s.status = status;
-        return r;
-      }
-      case 'PROFILE': {
-        const target = get(m, 'User');
-        const changing = ['Full-name', 'Location', 'About'].some((n) => get(m, n) !== undefined);
-        // [PROFILE-3] only one's own profile may be changed.
-        if (changing && target !== undefined && target !== s.user) return fail('ERR_FORBIDDEN');
-        return this.relay(s, req('PROFILE', { ...from, User: target, ...pick(m, ['Full-name', 'Location', 'About']) }));
-      }
-      case 'PASSWD': {
-        const it = Number(must(m, 'Iterations'));
-        if (it < SCRAM_MIN_ITERATIONS) return fail('ERR_BAD_VALUE', { Reason: `Iterations below ${SCRAM_MIN_ITERATIONS}` }); // [AUTH-5]
-        return this.relay(s, req('PASSWD', { ...fence, ...pick(m, ['Salt', 'Iterations', 'Stored-key', 'Server-key', 'Key-blob']) }));
-      }
-      case 'SEARCH':
-        return this.relay(s, req('SEARCH', { ...from, ...pick(m, ['Query', 'Field', 'Cursor', 'Limit']) }));
-      case 'ADD': {
-        const to = must(m, 'To');
-        // [ADD-LIMIT-3] ADDs per user per minute.
-        const b = this.bucketOf(this.addBuckets, s.user, this.limits.maxAddsPerMinute / 60, this.limits.maxAddsPerMinute);
-        if (!b.take(this.now())) return fail('ERR_RATE_LIMITED', { 'Retry-after': Math.max(1, b.retryAfter(this.now())), Reason: 'too many ADD requests' });
-        if (to === s.user) return fail('ERR_FORBIDDEN', { Reason: 'cannot ADD oneself' }); // [ADD-6]
-        // [ADD-2] From is stamped from the session; a client's From is never used.
-        return this.relay(s, req('ADD', { From: s.user, To: to, Epoch: s.epoch }));
-      }
-      case 'ANSWER':
-        return this.relay(s, req('ANSWER', { From: s.user, To: must(m, 'User'), Decision: must(m, 'Decision'), Epoch: s.epoch }));
-      case 'REM':
-      case 'BLOCK':
-      case 'UNBLOCK':
-        return this.relay(s, req(m.method, { ...from, User: must(m, 'User') }));
-      case 'LIST':
-        return this.relay(s, req('LIST', fence));
-      default:
-        return fail('ERR_METHOD_NOT_ALLOWED');
-    }
-  }
-
-  /** Relays a request to the CRS and its answer back; a stale epoch ends the session [LOCK-6]. */
-  private async relay(s: Session, m: RequestMessage): Promise<ResponseMessage> {
+  /** @internal Relays a request to the CRS and its answer back; a stale epoch ends the session [LOCK-6]. */
+  async relay(s: Session, m: RequestMessage): Promise<ResponseMessage> {
     const r = await this.crsRequest(m);
-    const code = get(r, 'Error-code');
+    const code = header(r, 'Error-code');
     if (code === 'ERR_STALE_EPOCH') {
       this.endSession(s, 'ERR_SESSION_ENDED', 'session no longer valid at the CRS', false);
       return fail('ERR_SESSION_ENDED');
@@ -786,8 +319,8 @@ export class MsServer extends EventEmitter<MsEvents> {
     return ok(r.status, {}, r.body.length > 0 ? r.body : undefined, h);
   }
 
-  /** Ends a session from the server side: NOTICE to the client, OFFLINE to the CRS, close. */
-  private endSession(s: Session, code: ErrorCode, reason: string, tellCrs = true): void {
+  /** @internal Ends a session from the server side: NOTICE to the client, OFFLINE to the CRS, close. */
+  endSession(s: Session, code: ErrorCode, reason: string, tellCrs = true): void {
     this.forget(s);
     s.conn.state = 'ended';
     this.metrics.errors.inc({ code });
@@ -797,48 +330,11 @@ export class MsServer extends EventEmitter<MsEvents> {
     this.emit('logout', s.user, code);
   }
 
-  private setContact(s: Session, user: string, relation: Relation): void {
-    s.contacts.set(user, relation);
-    let set = this.watchIndex.get(user);
-    if (!set) this.watchIndex.set(user, (set = new Set()));
-    set.add(s);
-  }
-
-  private unsetContact(s: Session, user: string): void {
-    s.contacts.delete(user);
-    const set = this.watchIndex.get(user);
-    if (set) {
-      set.delete(s);
-      if (set.size === 0) this.watchIndex.delete(user);
-    }
-  }
-
-  /** Removes a session from the tables (idempotent). */
-  private forget(s: Session): void {
+  /** @internal Removes a session from the tables (idempotent). */
+  forget(s: Session): void {
     if (this.sessions.get(s.user) === s) this.sessions.delete(s.user);
-    this.unindex(s);
+    this.pushes.unindex(s);
     this.metrics.sessions.set({ kind: 'client' }, this.sessions.size);
-  }
-
-  /** Drops a session from the watch index (its contact list is no longer watched). */
-  private unindex(s: Session): void {
-    for (const user of s.contacts.keys()) {
-      const set = this.watchIndex.get(user);
-      if (set) {
-        set.delete(s);
-        if (set.size === 0) this.watchIndex.delete(user);
-      }
-    }
-  }
-
-  private bucketOf(map: Map<string, TokenBucket>, user: string, rate: number, burst: number): TokenBucket {
-    let b = map.get(user);
-    if (!b) {
-      b = new TokenBucket(rate, Math.max(1, burst), this.now());
-      if (map.size > 100_000) map.clear();
-      map.set(user, b);
-    }
-    return b;
   }
 
   /** [HB-2] end sessions silent for sessionTimeout; [CONN-4] drop unfinished logins. */
@@ -857,6 +353,12 @@ export class MsServer extends EventEmitter<MsEvents> {
   // -------------------------------------------------------------------------------------------
   // Shutdown
 
+  private stopTimers(): void {
+    this.uplink.stopTimers();
+    if (this.sweeper) clearInterval(this.sweeper);
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+  }
+
   /**
    * [MS-SHUTDOWN-1] Graceful stop: NOTICE ERR_SHUTDOWN and OFFLINE for every session, LEAVE, close.
    */
@@ -864,10 +366,7 @@ export class MsServer extends EventEmitter<MsEvents> {
     if (this.stopping) return;
     this.stopping = true;
     this.server?.close();
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.heartbeat?.stop();
-    if (this.sweeper) clearInterval(this.sweeper);
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.stopTimers();
     const offline: Promise<unknown>[] = [];
     for (const s of [...this.sessions.values()]) {
       this.forget(s);
@@ -880,12 +379,7 @@ export class MsServer extends EventEmitter<MsEvents> {
     await Promise.all(offline);
     this.metrics.sessions.set({ kind: 'client' }, 0);
     for (const c of [...this.conns]) c.link.close();
-    const link = this.crsLink;
-    if (link && this.enrolledFlag) {
-      await link.request(req('LEAVE', { Reason: reason })).catch(() => undefined);
-    }
-    this.enrolledFlag = false;
-    link?.close();
+    await this.uplink.leave(reason);
     this.stopped = true;
   }
 
@@ -895,102 +389,18 @@ export class MsServer extends EventEmitter<MsEvents> {
    */
   freeze(): void {
     this.stopping = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.heartbeat?.stop();
-    if (this.sweeper) clearInterval(this.sweeper);
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    this.crsSocket?.pause();
+    this.stopTimers();
+    this.uplink.pause();
     for (const c of this.conns) c.socket.pause();
   }
 
   /** Abrupt stop, as if the process died: every socket destroyed, nothing said (tests). */
   kill(): void {
     this.stopping = true;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.heartbeat?.stop();
-    if (this.sweeper) clearInterval(this.sweeper);
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.stopTimers();
     this.server?.close();
     for (const c of [...this.conns]) c.socket.destroy();
-    this.crsSocket?.destroy();
-    this.enrolledFlag = false;
+    this.uplink.destroy();
     this.stopped = true;
   }
-}
-
-const CR = 13;
-const LF = 10;
-const COLON = 58;
-
-/** Whether body[at..at+lower.length) is the ASCII letters of `lower` in any case (header names are case-insensitive). */
-function nameIs(body: Buffer, at: number, lower: string): boolean {
-  for (let i = 0; i < lower.length; i++) if ((body[at + i]! | 0x20) !== lower.charCodeAt(i)) return false;
-  return true;
-}
-
-/** The value of a header line body[from..end) after its colon, without the surrounding spaces and tabs. */
-function lineValue(body: Buffer, from: number, end: number): string {
-  while (from < end && (body[from] === 32 || body[from] === 9)) from++;
-  while (end > from && (body[end - 1] === 32 || body[end - 1] === 9)) end--;
-  return body.toString('latin1', from, end);
-}
-
-/**
- * [User, Relation] of each record of a login bundle (application/imsp-records, spec 4.3), the first
- * of each per record, undefined when absent. The body is the CRS's ONLINE response, which the Link has
- * already validated in full (registry validation of a records body parses it, [REC-2]): this only picks
- * the two fields the MS keeps, without making strings of the others (Status, Address, Public-key), and
- * gives what parseRecords would for a valid body (test/reference/ms-push.test.ts checks both agree).
- */
-export function bundleContacts(body: Buffer): Array<[user: string | undefined, relation: string | undefined]> {
-  const out: Array<[string | undefined, string | undefined]> = [];
-  let user: string | undefined;
-  let relation: string | undefined;
-  let fields = 0;
-  let pos = 0;
-  const len = body.length;
-  while (pos < len) {
-    const lf = body.indexOf(LF, pos);
-    const next = lf === -1 ? len : lf + 1;
-    const end = lf === -1 ? len : lf > pos && body[lf - 1] === CR ? lf - 1 : lf;
-    if (end === pos) {
-      // the empty line between two records
-      if (fields > 0) out.push([user, relation]);
-      user = relation = undefined;
-      fields = 0;
-    } else {
-      fields++;
-      const colon = body.indexOf(COLON, pos);
-      if (colon !== -1 && colon < end) {
-        const n = colon - pos;
-        if (n === 4 && user === undefined && nameIs(body, pos, 'user')) user = lineValue(body, colon + 1, end);
-        else if (n === 8 && relation === undefined && nameIs(body, pos, 'relation')) relation = lineValue(body, colon + 1, end);
-      }
-    }
-    pos = next;
-  }
-  if (fields > 0) out.push([user, relation]);
-  return out;
-}
-
-function pick(m: RequestMessage | ResponseMessage, names: string[]): Fields {
-  const out: Fields = {};
-  for (const n of names) {
-    const v = get(m, n);
-    if (v !== undefined) out[n] = v;
-  }
-  return out;
-}
-
-export function splitHostPort(hp: string): [string, string] {
-  const i = hp.lastIndexOf(':');
-  if (i <= 0) throw new Error(`expected host:port, got ${hp}`);
-  let host = hp.slice(0, i);
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
-  return [host, hp.slice(i + 1)];
-}
-
-/** Closes a link after the response being returned now has been written. */
-function closeSoon(link: Link): void {
-  setImmediate(() => link.close());
 }

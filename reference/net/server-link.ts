@@ -1,15 +1,14 @@
 // Glue between the servers and the link layer (reference/net/link.ts): link options from the
-// server's limits, address formatting, and the CRS's choice of a connection's peer role.
-import type { Socket, AddressInfo } from 'node:net';
-import type { LinkOptions, RequestHandler } from '../net/link.js';
-import { RateLimiter } from '../net/rate-limit.js';
+// server's limits, closing after an answer, and the CRS's choice of a connection's peer role.
+import type { Socket } from 'node:net';
+import type { Link, LinkOptions, RequestHandler } from './link.js';
+import { RateLimiter } from './rate-limit.js';
 import { Decoder, type Message, type Role, type WireLimits } from '../../generated/index.js';
-import { wireLimits, type ServerLimits } from './limits.js';
+import { wireLimits, type ServerLimits } from '../proto/limits.js';
 
-/** host:port of a bound socket address (IPv6 in brackets). */
-export function formatAddress(a: AddressInfo | { address: string; port: number; family?: string }): string {
-  const v6 = a.family === 'IPv6' || a.address.includes(':');
-  return `${v6 ? `[${a.address}]` : a.address}:${a.port}`;
+/** Closes a link after the response being returned now has been written. */
+export function closeSoon(link: Link): void {
+  setImmediate(() => link.close());
 }
 
 /** Link options for one connection of a server. */

@@ -1,7 +1,7 @@
 // The limits a server runs with: spec/registry/limits.json's values, with operator overrides for the
 // limits the registry marks configurable, each checked against the registry's [min, max].
 import { readFileSync } from 'node:fs';
-import { ConfigError } from './config.js';
+import { ConfigError } from '../ops/config.js';
 
 interface LimitEntry {
   name: string;

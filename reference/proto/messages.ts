@@ -1,4 +1,4 @@
-// Small protocol helpers shared by the reference servers: building messages from plain objects,
+// Message helpers shared by the reference servers: building messages from plain objects,
 // error responses by registry code, and record bodies. Everything on the wire goes through the
 // generated codec (generated/index.ts); this file only shapes arguments for it.
 import {
@@ -43,17 +43,26 @@ export function statusOf(code: ErrorCode): number {
   return ERRORS[code].status;
 }
 
+/** The named headers of `m` that are present, as fields (to copy them into another message). */
+export function pick(m: Message, names: readonly string[]): Fields {
+  const out: Fields = {};
+  for (const n of names) {
+    const v = header(m, n);
+    if (v !== undefined) out[n] = v;
+  }
+  return out;
+}
+
 /** A records body (application/imsp-records) with its Content-type header. */
 export function records(list: Header[][]): { body: Buffer; contentType: string } {
   return { body: encodeRecords(list), contentType: 'application/imsp-records' };
 }
 
-export function get(msg: Message, name: string): string | undefined {
-  return header(msg, name);
-}
-
-/** Like get, for a header the registry validation already made required. */
-export function must(msg: Message, name: string): string {
+/**
+ * The value of a header that registry validation already made required on this message (a missing
+ * one is a bug in the caller, not the peer's fault: it throws). For optional headers use `header`.
+ */
+export function requiredHeader(msg: Message, name: string): string {
   const v = header(msg, name);
   if (v === undefined) throw new Error(`missing ${name} after validation`);
   return v;

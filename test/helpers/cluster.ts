@@ -18,7 +18,7 @@ import type { Store, StoreLimits } from '../../reference/store/store.js';
 import { SqliteStore } from '../../reference/store/sqlite.js';
 import { openStore } from '../../reference/store/index.js';
 import { createLogger } from '../../reference/ops/log.js';
-import type { ServerLimits } from '../../reference/ops/limits.js';
+import type { ServerLimits } from '../../reference/proto/limits.js';
 import { makeVerifier } from '../../reference/crypto/scram.js';
 import { generateIdentity, type Identity } from '../../reference/crypto/keys.js';
 import { sealKeyBlob } from '../../reference/crypto/key-blob.js';

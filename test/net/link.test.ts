@@ -433,8 +433,8 @@ test('[P2P-16] strict sealing: after INIT-ACK even a clear error status closes t
 test('[SEAL-2] the link zeroes both direction keys when it closes', async () => {
   const { link, closed } = linkAndRaw({ local: 'ms', remote: 'client' });
   link.enableSealing({ send: k(K1), receive: k(K2) });
-  const inner = link as unknown as { sendKey: Buffer; receiveKey: Buffer };
-  const held = [inner.sendKey, inner.receiveKey];
+  const inner = link as unknown as { sender: { key: Buffer }; receiver: { key: Buffer } };
+  const held = [inner.sender.key, inner.receiver.key];
   assert.ok(held.every((b) => b.some((x) => x !== 0)));
   link.close();
   await closed;
@@ -444,7 +444,7 @@ test('[SEAL-2] the link zeroes both direction keys when it closes', async () => 
 test('[SEAL-8] the link closes rather than let Seq pass 2^53 - 1', async () => {
   const { link, peer, closed } = linkAndRaw({ local: 'ms', remote: 'client' });
   link.enableSealing({ send: k(K1), receive: k(K2) });
-  (link as unknown as { sendSeq: number }).sendSeq = Number.MAX_SAFE_INTEGER;
+  (link as unknown as { sender: { seq: number } }).sender.seq = Number.MAX_SAFE_INTEGER;
   assert.equal(link.send(request('PRESENCE', { User: 'bob', Status: 'online' })), true);
   assert.equal(link.send(request('PRESENCE', { User: 'bob', Status: 'away' })), false);
   assert.equal((await closed)?.code, 'ERR_INTERNAL');

@@ -43,7 +43,7 @@ test('[HB-2] a heartbeating client keeps its session on an MS whose CRS heartbea
   server.on('crs-lost', (reason) => lost.push(reason));
   // Force the losing phase of the race: the MS's own CRS heartbeat stops, so it only answers the
   // CRS's PINGs (what it does whenever the CRS PINGs first).
-  (server as unknown as { heartbeat: { stop(): void } | null }).heartbeat?.stop();
+  (server as unknown as { uplink: { heartbeat: { stop(): void } | null } }).uplink.heartbeat?.stop();
   const c = await ProtoClient.connect(server.address);
   t.after(() => c.destroy());
   const out = await c.login('hal', 'pw-hal');

@@ -1,4 +1,4 @@
-// The MS's login bundle and push paths (reference/ms/ms.ts): the contact list taken from the CRS's
+// The MS's login bundle and push paths (reference/ms/mod-presence.ts, mod-session.ts): the contact list taken from the CRS's
 // ONLINE records, and the pushes that arrive while ONLINE is in flight.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { b64, unb64 } from '../../reference/crypto/b64.js';
 import { generateIdentity, generateKeyShare, x25519 } from '../../reference/crypto/keys.js';
 import { sealKeyBlob } from '../../reference/crypto/key-blob.js';
 import { makeVerifier, makeNonce, enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys } from '../../reference/crypto/scram.js';
-import { req, ok, must, records } from '../../reference/ops/proto.js';
+import { req, ok, requiredHeader, records } from '../../reference/proto/messages.js';
 import { ProtoClient, h, recordsOf } from '../helpers/proto-client.js';
 
 /** What the MS took from a bundle before bundleContacts: the first User and Relation of each record, names in any case. */
@@ -100,15 +100,15 @@ async function fakeCrs(msKey: Buffer, held: string, password: string, bundles: R
             const cnonce = makeNonce();
             const eR = b64(share.publicKey);
             const auth = enrollAuthMessage({
-              msId: must(m, 'Ms-id'), incarnation: must(m, 'Incarnation'), listen: must(m, 'Listen'), capacity: must(m, 'Capacity'),
-              mnonce: must(m, 'Nonce'), cnonce, eM: must(m, 'Key-share'), eR,
+              msId: requiredHeader(m, 'Ms-id'), incarnation: requiredHeader(m, 'Incarnation'), listen: requiredHeader(m, 'Listen'), capacity: requiredHeader(m, 'Capacity'),
+              mnonce: requiredHeader(m, 'Nonce'), cnonce, eM: requiredHeader(m, 'Key-share'), eR,
             });
-            enroll = { auth, shared: x25519(share.privateKey, unb64(must(m, 'Key-share'))) };
+            enroll = { auth, shared: x25519(share.privateKey, unb64(requiredHeader(m, 'Key-share'))) };
             return ok(300, { Nonce: cnonce, 'Key-share': eR });
           }
           case 'PROOF': {
             const e = enroll!;
-            assert.ok(verifyProof(msProof(msKey, e.auth), unb64(must(m, 'Proof'))));
+            assert.ok(verifyProof(msProof(msKey, e.auth), unb64(requiredHeader(m, 'Proof'))));
             link.enableSealing(enrollLinkKeys('crs', e.shared, msKey, e.auth));
             msLink = link;
             return ok(200, { 'Server-proof': b64(crsProof(msKey, e.auth)), Lease: 60_000, Heartbeat: 30_000 });
@@ -116,7 +116,7 @@ async function fakeCrs(msKey: Buffer, held: string, password: string, bundles: R
           case 'LOCK':
             return ok(200, { Epoch: 7, Lease: 10_000, Salt: verifier.salt, Iterations: verifier.iterations, 'Stored-key': verifier.storedKey, 'Server-key': verifier.serverKey });
           case 'ONLINE': {
-            const user = must(m, 'User');
+            const user = requiredHeader(m, 'User');
             const bundle = (list: Header[][]): ResponseMessage => {
               const rec = records(list);
               return ok(200, { 'Key-blob': keyBlob(user), 'Public-key': identity.publicKey, 'Content-type': rec.contentType }, rec.body);

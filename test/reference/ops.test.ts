@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import http from 'node:http';
 import { resolveOptions, envName, ConfigError, type OptionDef } from '../../reference/ops/config.js';
-import { resolveLimits, REGISTRY_LIMITS } from '../../reference/ops/limits.js';
+import { resolveLimits, REGISTRY_LIMITS } from '../../reference/proto/limits.js';
 import { createMetrics, serveMetrics } from '../../reference/ops/metrics.js';
 import { FailureWindow } from '../../reference/ms/failures.js';
 import { CrsServer } from '../../reference/crs/crs.js';

@@ -1,0 +1,110 @@
+// CRS contacts (spec section 10): ADD, ANSWER, REM, BLOCK, UNBLOCK and LIST on the store, and the
+// contact and incoming-request records of LIST and of the login bundle.
+import type { Header } from '../../generated/index.js';
+import type { ContactEntry, PendingAdd, Presence } from '../store/store.js';
+import { ok, fail, records, requiredHeader } from '../proto/messages.js';
+import type { CrsContext, MsHandlers } from './context.js';
+
+export function contactsModule(crs: CrsContext): Pick<MsHandlers, 'ADD' | 'ANSWER' | 'REM' | 'BLOCK' | 'UNBLOCK' | 'LIST'> {
+  const s = crs.store;
+  return {
+    async ADD(ms, m, now) {
+      const r = await s.addRequest({ user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref }, requiredHeader(m, 'To'), now);
+      if (r.ok) {
+        switch (r.outcome) {
+          case 'delivered':
+          case 'granted':
+            return ok(200);
+          case 'stored':
+          case 'blocked-silently': // [BLOCK-4] answered like a stored ADD: blocking is not revealed
+            return ok(202);
+        }
+      }
+      switch (r.error) {
+        case 'unknown':
+          return fail('ERR_UNKNOWN_USER');
+        case 'buddy':
+        case 'duplicate':
+          return fail('ERR_ALREADY_BUDDY'); // [ADD-4]
+        case 'self': // [ADD-6]
+          return fail('ERR_FORBIDDEN', { Reason: 'cannot ADD oneself' });
+        case 'forbidden': // [ADD-6]
+          return fail('ERR_FORBIDDEN', { Reason: 'the user is on your block list' });
+        case 'limit':
+          return fail('ERR_LIMIT', { Reason: r.which === 'contacts' ? 'contact list full' : 'too many pending requests for that user' });
+        case 'stale':
+          return fail('ERR_STALE_EPOCH');
+      }
+      return fail('ERR_INTERNAL');
+    },
+    async ANSWER(ms, m, now) {
+      const decision = requiredHeader(m, 'Decision') as 'grant' | 'deny';
+      const r = await s.answer({ user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref }, requiredHeader(m, 'To'), decision, now);
+      if (r.ok) return ok(200);
+      switch (r.error) {
+        case 'no-pending':
+          return fail('ERR_NO_PENDING'); // [ADD-9]
+        case 'limit':
+          return fail('ERR_LIMIT', { Reason: 'contact list full' });
+        case 'stale':
+          return fail('ERR_STALE_EPOCH');
+      }
+      return fail('ERR_INTERNAL');
+    },
+    async REM(ms, m) {
+      const r = await s.remove({ user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref }, requiredHeader(m, 'User'));
+      if (r.ok) return ok(200);
+      return r.error === 'not-contact' ? fail('ERR_NOT_CONTACT') : fail('ERR_STALE_EPOCH');
+    },
+    async BLOCK(ms, m) {
+      const r = await s.block({ user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref }, requiredHeader(m, 'User'));
+      if (r.ok) return ok(200);
+      switch (r.error) {
+        case 'unknown':
+          return fail('ERR_UNKNOWN_USER');
+        case 'self': // [BLOCK-7]
+          return fail('ERR_FORBIDDEN', { Reason: 'cannot BLOCK oneself' });
+        case 'limit':
+          return fail('ERR_LIMIT', { Reason: 'block list full' });
+        case 'stale':
+          return fail('ERR_STALE_EPOCH');
+      }
+      return fail('ERR_INTERNAL');
+    },
+    async UNBLOCK(ms, m) {
+      const r = await s.unblock({ user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref }, requiredHeader(m, 'User'));
+      if (r.ok) return ok(200);
+      return r.error === 'not-blocked' ? fail('ERR_NOT_CONTACT') : fail('ERR_STALE_EPOCH');
+    },
+    async LIST(ms, m) {
+      const user = requiredHeader(m, 'User');
+      const chk = await s.checkSession(user, Number(requiredHeader(m, 'Epoch')), ms.ref);
+      if (!chk.ok) return fail('ERR_STALE_EPOCH');
+      const [contacts, pending] = await Promise.all([s.listContacts(user), s.pendingFor(user)]);
+      const rec = records([...contacts.map(contactRecord), ...pending.map(pendingRecord)]);
+      return ok(200, { 'Content-type': rec.contentType }, rec.body);
+    },
+  };
+}
+
+/** A contact record (spec section 4.8): User, Relation, Status, and Address/Public-key when visible.
+ *  Built directly (a login bundle holds one per contact). */
+export function contactRecord(c: ContactEntry): Header[] {
+  const status: Presence = c.status;
+  const h: Header[] = [
+    ['User', c.user],
+    ['Relation', c.relation],
+    ['Status', status],
+  ];
+  if (c.address !== undefined) h.push(['Address', c.address]);
+  if (c.publicKey !== undefined) h.push(['Public-key', c.publicKey]);
+  return h;
+}
+
+/** An incoming-request record (spec section 4.8): From, Time. */
+export function pendingRecord(p: PendingAdd): Header[] {
+  return [
+    ['From', p.from],
+    ['Time', String(p.time)],
+  ];
+}

@@ -1,0 +1,157 @@
+// CRS enrollment and discovery (spec sections 7.1 and 7.2): ENROLL and PROOF from an MS (the
+// challenge-response on the MS key), its lease (renewed by every message [HB-4]), PING and LEAVE;
+// LOCATE from a client.
+import type { Header, RequestMessage, ResponseMessage } from '../../generated/index.js';
+import { header } from '../../generated/index.js';
+import { b64, unb64 } from '../crypto/b64.js';
+import { generateKeyShare, x25519 } from '../crypto/keys.js';
+import { enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys, makeNonce } from '../crypto/scram.js';
+import { startHeartbeat } from '../net/heartbeat.js';
+import type { Link } from '../net/link.js';
+import { closeSoon } from '../net/server-link.js';
+import { req, ok, fail, requiredHeader } from '../proto/messages.js';
+import type { CrsContext, MsConn, MsHandlers } from './context.js';
+
+/** An ENROLL answered with its challenge, waiting for the MS's PROOF. */
+export interface PendingEnroll {
+  msId: string;
+  incarnation: number;
+  listen: string;
+  capacity: number;
+  mnonce: string;
+  cnonce: string;
+  eM: string;
+  eR: string;
+  ePriv: Buffer;
+}
+
+export class Enrollment {
+  constructor(
+    private readonly crs: CrsContext,
+    private readonly msKey: Buffer,
+  ) {}
+
+  /** PING and LEAVE of an enrolled MS. */
+  handlers(): Pick<MsHandlers, 'PING' | 'LEAVE'> {
+    const crs = this.crs;
+    return {
+      PING: async (ms, m) => {
+        const load = header(m, 'Load');
+        if (load !== undefined) await this.renew(ms, Number(load));
+        return ok(200, { Lease: crs.limits.msLease });
+      },
+      LEAVE: async (ms, m) => {
+        // [ENROLL-9] end the enrollment, answer 200, close. The link leaves the table first, so
+        // that the store's 'ms-gone' event (which may arrive before leaveMs resolves) does not
+        // close it before the 200 is written.
+        if (crs.msConns.get(ms.ref.msId) === ms) crs.msConns.delete(ms.ref.msId);
+        crs.metrics.sessions.set({ kind: 'ms' }, crs.msConns.size);
+        const r = await crs.store.leaveMs(ms.ref);
+        crs.logger.info({ ms: ms.ref, freed: r.ok ? r.freed : null, reason: header(m, 'Reason') }, 'MS left');
+        closeSoon(ms.link);
+        return ok(200);
+      },
+    };
+  }
+
+  /** LOCATE [LOCATE-1]: at most three MSs, lowest load/capacity first, then lower load, then Ms-id. */
+  async locate(): Promise<ResponseMessage> {
+    const live = await this.crs.store.locateMs(this.crs.now(), 3);
+    // [LOCATE-3] no MS that is not full: 503 with Retry-after.
+    if (live.length === 0) return fail('ERR_UNAVAILABLE', { 'Retry-after': this.crs.limits.msHeartbeatInterval, Reason: 'no Messaging Server available' });
+    // [LOCATE-2] the Listen address each MS gave in its ENROLL.
+    const headers: Header[] = live.map((m) => ['Server', m.listen]);
+    return ok(200, {}, undefined, headers);
+  }
+
+  async enroll(m: RequestMessage): Promise<{ response: ResponseMessage; pending?: PendingEnroll }> {
+    if (header(m, 'Imsp-version') !== '1') return { response: fail('ERR_VERSION') };
+    if (this.crs.isClosing) return { response: fail('ERR_SHUTDOWN') };
+    const msId = requiredHeader(m, 'Ms-id');
+    const incarnation = Number(requiredHeader(m, 'Incarnation'));
+    const existing = await this.crs.store.getMs(msId);
+    // [ENROLL-6] an equal or higher incarnation is enrolled already.
+    if (existing && existing.incarnation >= incarnation && existing.leaseExpiresAt > this.crs.now()) {
+      return { response: fail('ERR_MS_CONFLICT') };
+    }
+    const share = generateKeyShare();
+    const p: PendingEnroll = {
+      msId,
+      incarnation,
+      listen: requiredHeader(m, 'Listen'),
+      capacity: Number(requiredHeader(m, 'Capacity')),
+      mnonce: requiredHeader(m, 'Nonce'),
+      cnonce: makeNonce(), // [ENROLL-3] fresh each time: a captured exchange cannot be replayed
+      eM: requiredHeader(m, 'Key-share'),
+      eR: b64(share.publicKey),
+      ePriv: share.privateKey,
+    };
+    return { response: ok(300, { Nonce: p.cnonce, 'Key-share': p.eR }), pending: p };
+  }
+
+  async proof(link: Link, p: PendingEnroll, m: RequestMessage): Promise<{ response: ResponseMessage; conn?: MsConn }> {
+    const crs = this.crs;
+    const auth = enrollAuthMessage({ msId: p.msId, incarnation: p.incarnation, listen: p.listen, capacity: p.capacity, mnonce: p.mnonce, cnonce: p.cnonce, eM: p.eM, eR: p.eR });
+    let shared: Buffer;
+    let proof: Buffer;
+    try {
+      proof = unb64(requiredHeader(m, 'Proof'));
+      shared = x25519(p.ePriv, unb64(p.eM));
+    } catch {
+      closeSoon(link);
+      return { response: fail('ERR_AUTH_FAILED') };
+    }
+    // [ENROLL-4] the proof is HMAC(MSkey, "ms," + auth), compared in constant time.
+    if (!verifyProof(msProof(this.msKey, auth), proof)) {
+      crs.logger.warn({ msId: p.msId }, 'enrollment proof failed');
+      closeSoon(link);
+      return { response: fail('ERR_AUTH_FAILED') };
+    }
+    const now = crs.now();
+    const r = await crs.store.enrollMs({ msId: p.msId, incarnation: p.incarnation, listen: p.listen, capacity: p.capacity }, now, crs.limits.msLease);
+    if (!r.ok) {
+      closeSoon(link);
+      return { response: fail(r.error === 'conflict' ? 'ERR_MS_CONFLICT' : 'ERR_BAD_VALUE') };
+    }
+    // A higher incarnation replaced an older one: its link (if on this process) is dead now [ENROLL-7].
+    const old = crs.msConns.get(p.msId);
+    if (old) {
+      crs.msConns.delete(p.msId);
+      old.link.close();
+    }
+    const conn: MsConn = { ref: { msId: p.msId, incarnation: p.incarnation }, listen: p.listen, capacity: p.capacity, link, lastRenew: now };
+    crs.msConns.set(p.msId, conn);
+    crs.metrics.sessions.set({ kind: 'ms' }, crs.msConns.size);
+    // [HB-9] PING an MS we sent nothing to for msHeartbeatInterval; [HB-4] is the sweeper's (store lease).
+    // [HB-3] every message from the MS renews its lease, the answers to these PINGs too: an MS that
+    // answers our PINGs has sent something and so sends no PING of its own; without this its lease
+    // ran out while it was alive and talking, and every session on it ended.
+    startHeartbeat(link, { interval: crs.limits.msHeartbeatInterval, timeout: 0, onAnswer: () => crs.track(this.renew(conn)) });
+    // [SEAL-1] the 200 is the first SEALED envelope CRS->MS; the MS seals from its next message on.
+    link.enableSealing(enrollLinkKeys('crs', shared, this.msKey, auth));
+    crs.logger.info({ ms: conn.ref, listen: p.listen, capacity: p.capacity, replaced: r.replaced }, 'MS enrolled');
+    crs.emit('enrolled', conn.ref);
+    const response = ok(200, { 'Server-proof': b64(crsProof(this.msKey, auth)), Lease: crs.limits.msLease, Heartbeat: crs.limits.msHeartbeatInterval });
+    return { response, conn };
+  }
+
+  /** [HB-4] renew on a message from the MS: decided here, so that the messages in between (most of
+   *  them) cost no promise. */
+  renewSoon(ms: MsConn): void {
+    if (this.crs.now() - ms.lastRenew >= this.crs.limits.msLease / 10) this.crs.track(this.renew(ms));
+  }
+
+  /** [HB-4] every message from an MS renews its lease (written at most every msLease/10). */
+  private async renew(ms: MsConn, load?: number): Promise<void> {
+    const now = this.crs.now();
+    if (load === undefined && now - ms.lastRenew < this.crs.limits.msLease / 10) return;
+    ms.lastRenew = now;
+    const r = await this.crs.store.renewMs(ms.ref, now, this.crs.limits.msLease, load);
+    if (!r.ok) {
+      // The lease ended (or a newer incarnation took over): this link is dead.
+      this.crs.logger.warn({ ms: ms.ref }, 'message from an expired MS enrollment: closing');
+      ms.link.notify(req('NOTICE', { 'Error-code': 'ERR_SESSION_ENDED', Reason: 'MS lease expired; enroll again' }));
+      closeSoon(ms.link);
+    }
+  }
+}

@@ -1,0 +1,70 @@
+// CRS accounts (spec sections 5 and 11): REGISTER, PROFILE, PASSWD and SEARCH on the store.
+import type { Header } from '../../generated/index.js';
+import { header } from '../../generated/index.js';
+import { ok, fail, fields, records, requiredHeader } from '../proto/messages.js';
+import type { CrsContext, MsHandlers } from './context.js';
+
+export function profileModule(crs: CrsContext): Pick<MsHandlers, 'REGISTER' | 'PROFILE' | 'PASSWD' | 'SEARCH'> {
+  const s = crs.store;
+  return {
+    async REGISTER(_ms, m, now) {
+      const r = await s.registerUser(
+        {
+          username: requiredHeader(m, 'User'),
+          verifier: { salt: requiredHeader(m, 'Salt'), iterations: Number(requiredHeader(m, 'Iterations')), storedKey: requiredHeader(m, 'Stored-key'), serverKey: requiredHeader(m, 'Server-key') },
+          publicKey: requiredHeader(m, 'Public-key'),
+          keyBlob: requiredHeader(m, 'Key-blob'),
+          profile: { fullName: header(m, 'Full-name'), location: header(m, 'Location'), about: header(m, 'About') },
+        },
+        now,
+      );
+      if (r.ok) return ok(201);
+      return r.error === 'exists' ? fail('ERR_USER_EXISTS') : fail('ERR_BAD_VALUE', { Reason: r.detail });
+    },
+    async PROFILE(ms, m) {
+      const from = requiredHeader(m, 'From');
+      const epoch = Number(requiredHeader(m, 'Epoch'));
+      const target = header(m, 'User') ?? from;
+      const change: { fullName?: string; location?: string; about?: string } = {};
+      const fn = header(m, 'Full-name');
+      const loc = header(m, 'Location');
+      const about = header(m, 'About');
+      if (fn !== undefined) change.fullName = fn;
+      if (loc !== undefined) change.location = loc;
+      if (about !== undefined) change.about = about;
+      if (Object.keys(change).length > 0) {
+        // [PROFILE-3] only one's own profile may be changed.
+        if (target !== from) return fail('ERR_FORBIDDEN');
+        const r = await s.setProfile({ user: from, epoch, ms: ms.ref }, change);
+        if (!r.ok) return r.error === 'stale' ? fail('ERR_STALE_EPOCH') : fail('ERR_BAD_VALUE', { Reason: r.detail });
+      } else {
+        const chk = await s.checkSession(from, epoch, ms.ref);
+        if (!chk.ok) return fail('ERR_STALE_EPOCH');
+      }
+      const p = await s.getProfile(target);
+      if (!p) return fail('ERR_UNKNOWN_USER');
+      return ok(200, { User: target, 'Full-name': p.fullName || undefined, Location: p.location || undefined, About: p.about || undefined });
+    },
+    async PASSWD(ms, m) {
+      const r = await s.passwd(
+        { user: requiredHeader(m, 'User'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref },
+        { salt: requiredHeader(m, 'Salt'), iterations: Number(requiredHeader(m, 'Iterations')), storedKey: requiredHeader(m, 'Stored-key'), serverKey: requiredHeader(m, 'Server-key') },
+        requiredHeader(m, 'Key-blob'),
+      );
+      if (r.ok) return ok(200);
+      return r.error === 'stale' ? fail('ERR_STALE_EPOCH') : fail('ERR_BAD_VALUE', { Reason: r.detail });
+    },
+    async SEARCH(ms, m) {
+      const from = requiredHeader(m, 'From');
+      const chk = await s.checkSession(from, Number(requiredHeader(m, 'Epoch')), ms.ref);
+      if (!chk.ok) return fail('ERR_STALE_EPOCH');
+      const limitH = header(m, 'Limit');
+      const limit = Math.min(limitH === undefined ? crs.limits.maxSearchResults : Number(limitH), crs.limits.maxSearchResults); // [SEARCH-3]
+      const field = (header(m, 'Field') ?? 'any') as 'username' | 'name' | 'location' | 'any';
+      const page = await s.searchUsers(requiredHeader(m, 'Query'), field, header(m, 'Cursor') ?? null, Math.max(1, limit));
+      if (!page.ok) return fail('ERR_BAD_VALUE', { Reason: page.detail });
+      const rec = records(page.results.map((u): Header[] => fields({ User: u.username, 'Full-name': u.fullName || undefined, Location: u.location || undefined })));
+      return ok(200, { 'Next-cursor': page.nextCursor ?? undefined, 'Content-type': rec.contentType }, rec.body);
+    },
+  };
+}

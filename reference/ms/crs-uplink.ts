@@ -1,0 +1,220 @@
+// The MS's link to the CRS (spec section 7.1): enrollment (challenge-response on the MS key,
+// incarnation = start time in ms), one SEALED link PINGed every msHeartbeatInterval, re-enrollment
+// with a higher incarnation and exponential backoff when it is lost, and the CRS's pushes.
+import net from 'node:net';
+import tls from 'node:tls';
+import type { RequestMessage, ResponseMessage } from '../../generated/index.js';
+import { header } from '../../generated/index.js';
+import { b64, unb64 } from '../crypto/b64.js';
+import { generateEphemeralKey, x25519 } from '../crypto/keys.js';
+import { enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys, makeNonce } from '../crypto/scram.js';
+import { parseHostPort } from '../net/address.js';
+import { startHeartbeat, type Heartbeat } from '../net/heartbeat.js';
+import { Link } from '../net/link.js';
+import { serverLinkOptions } from '../net/server-link.js';
+import { req, ok, fail, requiredHeader } from '../proto/messages.js';
+import type { MsContext } from './context.js';
+
+/** What the uplink needs of the MS beyond the module context. */
+export interface UplinkHost extends Pick<MsContext, 'msId' | 'logger' | 'metrics' | 'limits' | 'capacity' | 'sessions' | 'pushes' | 'endSession' | 'isStopping'> {
+  readonly listenAddress: string;
+  emit(event: 'enrolled', incarnation: number): boolean;
+  emit(event: 'enroll-failed' | 'crs-lost', reason: string): boolean;
+}
+
+export interface UplinkOptions {
+  /** host:port of the CRS. */
+  crs: string;
+  msKey: Buffer;
+  /** The `Listen` address sent in ENROLL; default the bound address. */
+  advertise?: string;
+  incarnation?: number;
+  crsTls?: tls.ConnectionOptions;
+  /** First re-enrollment delay (doubles up to 30 s). Default 200 ms. */
+  reconnectDelay?: number;
+}
+
+export class CrsUplink {
+  private link: Link | null = null;
+  private socket: net.Socket | null = null;
+  private enrolledFlag = false;
+  private incarnationValue: number;
+  /** The PINGs to the CRS (a field so that tests can stop them). */
+  heartbeat: Heartbeat | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private reconnectDelay: number;
+  private enrollWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly ms: UplinkHost,
+    private readonly opts: UplinkOptions,
+  ) {
+    this.incarnationValue = opts.incarnation ?? Date.now();
+    this.reconnectDelay = opts.reconnectDelay ?? 200;
+  }
+
+  get enrolled(): boolean {
+    return this.enrolledFlag;
+  }
+  get incarnation(): number {
+    return this.incarnationValue;
+  }
+  /** The CRS link while it is open (shutdown sends LEAVE on it). */
+  get current(): Link | null {
+    return this.link;
+  }
+
+  /** Resolves when the MS is enrolled with the CRS (at once if it is). */
+  ready(): Promise<void> {
+    if (this.enrolledFlag) return Promise.resolve();
+    return new Promise((resolve) => this.enrollWaiters.push(resolve));
+  }
+
+  connect(): void {
+    if (this.ms.isStopping) return;
+    const { host, port } = parseHostPort(this.opts.crs);
+    const socket = this.opts.crsTls ? tls.connect({ host, port, ...this.opts.crsTls }) : net.connect({ host, port });
+    socket.on('error', (err) => {
+      if (!this.enrolledFlag) this.ms.emit('enroll-failed', err.message);
+    });
+    const link = new Link(socket, serverLinkOptions(this.ms.limits, 'ms', 'crs', async (m) => this.onRequest(m)));
+    this.link = link;
+    this.socket = socket;
+    link.on('close', (reason) => this.onClosed(link, reason?.message ?? 'closed'));
+    link.on('notification', (m) => this.onNotification(m));
+    link.on('protocolError', (err) => {
+      this.ms.metrics.errors.inc({ code: err.code });
+      this.ms.logger.warn({ code: err.code, err: err.message }, 'protocol error on the CRS link');
+    });
+    const started = (): void => {
+      this.enroll(link).catch((err: unknown) => {
+        const reason = err instanceof Error ? err.message : String(err);
+        this.ms.logger.warn({ err: reason }, 'enrollment failed');
+        this.ms.emit('enroll-failed', reason);
+        link.close();
+      });
+    };
+    if (this.opts.crsTls) socket.once('secureConnect', started);
+    else socket.once('connect', started);
+  }
+
+  private async enroll(link: Link): Promise<void> {
+    const { msId, capacity } = this.ms;
+    const msKey = this.opts.msKey;
+    const share = generateEphemeralKey();
+    const mnonce = makeNonce();
+    const eM = b64(share.publicKey);
+    const listen = this.opts.advertise ?? this.ms.listenAddress;
+    const inc = this.incarnationValue;
+    const r1 = await link.request(req('ENROLL', { 'Imsp-version': 1, 'Ms-id': msId, Incarnation: inc, Nonce: mnonce, 'Key-share': eM, Listen: listen, Capacity: capacity }));
+    if (r1.status !== 300) {
+      const code = header(r1, 'Error-code');
+      if (code === 'ERR_MS_CONFLICT') this.incarnationValue = Math.max(this.incarnationValue + 1, Date.now()); // [ENROLL-6] try higher
+      throw new Error(`ENROLL refused: ${r1.status} ${code ?? ''}`);
+    }
+    const cnonce = requiredHeader(r1, 'Nonce');
+    const eR = requiredHeader(r1, 'Key-share');
+    const auth = enrollAuthMessage({ msId, incarnation: inc, listen, capacity, mnonce, cnonce, eM, eR });
+    const keys = enrollLinkKeys('ms', x25519(share.privateKey, unb64(eR)), msKey, auth);
+    // [SEAL-1] our PROOF is the last clear message; the CRS's 200 is its first SEALED envelope.
+    const proofDone = link.request(req('PROOF', { Proof: b64(msProof(msKey, auth)) }));
+    link.enableSealing(keys);
+    const r2 = await proofDone;
+    if (r2.status !== 200) throw new Error(`PROOF refused: ${r2.status} ${header(r2, 'Error-code') ?? ''}`);
+    // [ENROLL-5] the CRS proves it holds the MS key too.
+    if (!verifyProof(crsProof(msKey, auth), unb64(requiredHeader(r2, 'Server-proof')))) throw new Error('CRS Server-proof did not verify');
+    const hb = Number(header(r2, 'Heartbeat') ?? this.ms.limits.msHeartbeatInterval);
+    this.enrolledFlag = true;
+    this.reconnectDelay = this.opts.reconnectDelay ?? 200;
+    this.startHeartbeat(link, Math.max(10, Math.min(hb, this.ms.limits.msHeartbeatInterval)));
+    this.ms.logger.info({ incarnation: inc, crs: this.opts.crs }, 'enrolled');
+    const waiters = this.enrollWaiters;
+    this.enrollWaiters = [];
+    for (const w of waiters) w();
+    this.ms.emit('enrolled', inc);
+  }
+
+  private startHeartbeat(link: Link, interval: number): void {
+    this.heartbeat?.stop();
+    // [HB-3] PING the CRS when we sent nothing for the interval (it renews all our leases);
+    // [ENROLL-12] nothing from the CRS for msLease: the link is lost.
+    this.heartbeat = startHeartbeat(link, { interval, timeout: this.ms.limits.msLease, ping: () => req('PING', { Load: this.ms.sessions.size }) });
+  }
+
+  private onClosed(link: Link, reason: string): void {
+    if (this.link !== link) return;
+    this.link = null;
+    const was = this.enrolledFlag;
+    this.enrolledFlag = false;
+    this.heartbeat?.stop();
+    this.heartbeat = null;
+    if (this.ms.isStopping) return;
+    if (was) {
+      this.ms.logger.warn({ reason }, 'CRS link lost: ending every session');
+      this.ms.emit('crs-lost', reason);
+      // The CRS frees this incarnation's sessions; ours are void [HB-2].
+      for (const s of [...this.ms.sessions.values()]) this.ms.endSession(s, 'ERR_SESSION_ENDED', 'Messaging Server lost the CRS', false);
+      this.incarnationValue = Math.max(this.incarnationValue + 1, Date.now()); // [ENROLL-7]
+    }
+    const delay = this.reconnectDelay;
+    this.reconnectDelay = Math.min(this.reconnectDelay * 2, 30_000);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect();
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  /** A request to the CRS; a 503 response when the link is down or the CRS does not answer. */
+  request(m: RequestMessage): Promise<ResponseMessage> {
+    const link = this.link;
+    if (!link || !this.enrolledFlag) return Promise.resolve(fail('ERR_UNAVAILABLE', { Reason: 'CRS unreachable' }));
+    return link.request(m).catch(() => fail('ERR_UNAVAILABLE', { Reason: 'CRS did not answer' }));
+  }
+
+  /** Requests from the CRS (PING). */
+  private async onRequest(m: RequestMessage): Promise<ResponseMessage | undefined> {
+    if (m.method === 'PING') return ok(200);
+    return fail('ERR_METHOD_NOT_ALLOWED');
+  }
+
+  /** Pushes from the CRS. */
+  private onNotification(m: RequestMessage): void {
+    switch (m.method) {
+      case 'NOTICE':
+        this.ms.logger.warn({ code: header(m, 'Error-code'), reason: header(m, 'Reason') }, 'NOTICE from the CRS');
+        return;
+      case 'PRESENCE':
+      case 'CONTACT':
+      case 'ADD':
+      case 'ANSWER':
+        this.ms.pushes.onPush(m);
+        return;
+    }
+  }
+
+  /** [MS-SHUTDOWN-1] LEAVE when enrolled, then close the link. */
+  async leave(reason: string): Promise<void> {
+    const link = this.link;
+    if (link && this.enrolledFlag) await link.request(req('LEAVE', { Reason: reason })).catch(() => undefined);
+    this.enrolledFlag = false;
+    link?.close();
+  }
+
+  /** Stops the timers (stop, freeze, kill). */
+  stopTimers(): void {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.heartbeat?.stop();
+  }
+
+  /** Pauses the socket: nothing read any more (freeze, for tests). */
+  pause(): void {
+    this.socket?.pause();
+  }
+
+  /** Destroys the socket, nothing said (kill, for tests). */
+  destroy(): void {
+    this.socket?.destroy();
+    this.enrolledFlag = false;
+  }
+}

@@ -1,0 +1,32 @@
+// MS account methods (spec sections 5 and 11): PROFILE, PASSWD and SEARCH, relayed to the CRS.
+import { header } from '../../generated/index.js';
+import { SCRAM_MIN_ITERATIONS } from '../crypto/scram.js';
+import { fail, pick, req, requiredHeader } from '../proto/messages.js';
+import type { ClientHandlers, MsContext } from './context.js';
+
+export function profileModule(ms: MsContext): Pick<ClientHandlers, 'PROFILE' | 'PASSWD' | 'SEARCH'> {
+  return {
+    PROFILE: {
+      state: 'active',
+      async run(s, m) {
+        const target = header(m, 'User');
+        const changing = ['Full-name', 'Location', 'About'].some((n) => header(m, n) !== undefined);
+        // [PROFILE-3] only one's own profile may be changed.
+        if (changing && target !== undefined && target !== s.user) return fail('ERR_FORBIDDEN');
+        return ms.relay(s, req('PROFILE', { From: s.user, Epoch: s.epoch, User: target, ...pick(m, ['Full-name', 'Location', 'About']) }));
+      },
+    },
+    PASSWD: {
+      state: 'active',
+      async run(s, m) {
+        const it = Number(requiredHeader(m, 'Iterations'));
+        if (it < SCRAM_MIN_ITERATIONS) return fail('ERR_BAD_VALUE', { Reason: `Iterations below ${SCRAM_MIN_ITERATIONS}` }); // [AUTH-5]
+        return ms.relay(s, req('PASSWD', { User: s.user, Epoch: s.epoch, ...pick(m, ['Salt', 'Iterations', 'Stored-key', 'Server-key', 'Key-blob']) }));
+      },
+    },
+    SEARCH: {
+      state: 'active',
+      run: (s, m) => ms.relay(s, req('SEARCH', { From: s.user, Epoch: s.epoch, ...pick(m, ['Query', 'Field', 'Cursor', 'Limit']) })),
+    },
+  };
+}

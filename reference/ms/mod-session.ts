@@ -1,0 +1,192 @@
+// MS lock and session (spec sections 6 and 8.1): LOGIN and PROOF (the per-user lock at the CRS,
+// the challenge, the proof, ONLINE and the login bundle), LOGOUT and PING.
+import { randomBytes } from 'node:crypto';
+import { header, type ErrorCode, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
+import { b64, unb64 } from '../crypto/b64.js';
+import { generateEphemeralKey, x25519 } from '../crypto/keys.js';
+import {
+  makeNonce,
+  loginAuthMessage,
+  verifyClientProof,
+  serverProof,
+  loginLinkKeys,
+  decoySalt,
+  SCRAM_MIN_ITERATIONS,
+} from '../crypto/scram.js';
+import { startHeartbeat } from '../net/heartbeat.js';
+import { closeSoon } from '../net/server-link.js';
+import { req, ok, fail, requiredHeader, type Fields } from '../proto/messages.js';
+import type { ClientConn, ClientHandlers, ConnState, LoginAttempt, MsContext, Session } from './context.js';
+import { bundleContacts } from './mod-presence.js';
+
+export function sessionModule(ms: MsContext): Pick<ClientHandlers, 'LOGIN' | 'PROOF' | 'LOGOUT' | 'PING'> {
+  return {
+    LOGIN: { state: 'idle', run: (conn, m) => login(ms, conn, m) },
+    PROOF: { state: 'challenged', run: (conn, m) => proof(ms, conn, m) },
+    LOGOUT: {
+      state: 'active',
+      async run(s) {
+        // [LOGOUT-1] OFFLINE to the CRS, 200, close.
+        ms.forget(s);
+        s.conn.state = 'ended';
+        await ms.crsRequest(req('OFFLINE', { User: s.user, Epoch: s.epoch }));
+        closeSoon(s.conn.link);
+        ms.emit('logout', s.user, 'logout');
+        return ok(200);
+      },
+    },
+    PING: { state: 'active', run: async () => ok(200) },
+  };
+}
+
+// LOGIN (spec section 6.1-6.3 and 8.1 steps 1-3)
+async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promise<ResponseMessage> {
+  const user = requiredHeader(m, 'User');
+  if (header(m, 'Imsp-version') !== '1') {
+    closeSoon(conn.link); // [CONN-2] [ERR-5] answered, then closed
+    return fail('ERR_VERSION');
+  }
+  if (ms.isStopping) return fail('ERR_SHUTDOWN');
+  // [RATE-4] [RATE-5] failed-login limits per user and per address.
+  const wait = Math.max(ms.failedByUser.retryAfter(user), ms.failedByAddress.retryAfter(conn.ip));
+  if (wait > 0) {
+    ms.metrics.logins.inc({ result: 'rate_limited' });
+    return fail('ERR_RATE_LIMITED', { 'Retry-after': wait, Reason: 'too many failed logins' });
+  }
+  if (!ms.enrolled) {
+    ms.metrics.logins.inc({ result: 'unavailable' });
+    return fail('ERR_UNAVAILABLE', { Reason: 'CRS unreachable' });
+  }
+  if (ms.sessions.size + ms.loggingIn.size >= ms.capacity) {
+    ms.metrics.logins.inc({ result: 'unavailable' });
+    return fail('ERR_UNAVAILABLE', { Reason: 'Messaging Server full' });
+  }
+  const statusH = header(m, 'Status') ?? 'online';
+  if (statusH !== 'online' && statusH !== 'busy' && statusH !== 'away') return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
+  if (ms.sessions.has(user)) {
+    ms.metrics.logins.inc({ result: 'already_online' });
+    return fail('ERR_ALREADY_ONLINE'); // [LOCK-2]
+  }
+  conn.state = 'locking';
+  ms.loggingIn.add(user);
+  const r = await ms.crsRequest(req('LOCK', { User: user }));
+  if (conn.state !== 'locking') {
+    // The client went away while we waited: give the lock back.
+    ms.loggingIn.delete(user);
+    if (r.status === 200) void ms.crsRequest(req('UNLOCK', { User: user, Epoch: requiredHeader(r, 'Epoch') }));
+    return fail('ERR_SESSION_ENDED');
+  }
+  const share = generateEphemeralKey();
+  const base = { user, cnonce: requiredHeader(m, 'Nonce'), eC: requiredHeader(m, 'Key-share'), address: requiredHeader(m, 'Address'), status: statusH, ePriv: share.privateKey, eS: b64(share.publicKey) } as const;
+  let attempt: LoginAttempt;
+  if (r.status === 200) {
+    attempt = {
+      ...base,
+      nonce: base.cnonce + makeNonce(),
+      salt: requiredHeader(r, 'Salt'),
+      iterations: Number(requiredHeader(r, 'Iterations')),
+      lock: { epoch: Number(requiredHeader(r, 'Epoch')), storedKey: unb64(requiredHeader(r, 'Stored-key')), serverKey: unb64(requiredHeader(r, 'Server-key')) },
+    };
+  } else if (r.status === 404) {
+    // [AUTH-8] [AUTH-9] an unknown user gets a challenge like any other: the decoy salt, 4096 iterations;
+    // [AUTH-14] from the decoy key, so every MS gives the same salt for the same name.
+    attempt = { ...base, nonce: base.cnonce + makeNonce(), salt: b64(decoySalt(ms.decoy, user)), iterations: SCRAM_MIN_ITERATIONS };
+  } else {
+    conn.state = 'idle';
+    ms.loggingIn.delete(user);
+    const code = (header(r, 'Error-code') ?? 'ERR_UNAVAILABLE') as ErrorCode;
+    if (code === 'ERR_ALREADY_ONLINE') ms.metrics.logins.inc({ result: 'already_online' });
+    else if (code === 'ERR_LOCKED') ms.metrics.logins.inc({ result: 'locked' });
+    else ms.metrics.logins.inc({ result: 'unavailable' });
+    // [LOCK-1] [LOCK-2] 423 and 409 go to the client as they are; the connection stays open.
+    return code === 'ERR_ALREADY_ONLINE' || code === 'ERR_LOCKED' ? fail(code) : fail('ERR_UNAVAILABLE', { Reason: 'CRS refused the lock' });
+  }
+  conn.attempt = attempt;
+  conn.state = 'challenged';
+  return ok(300, { Nonce: attempt.nonce, Salt: attempt.salt, Iterations: attempt.iterations, 'Key-share': attempt.eS });
+}
+
+// PROOF (spec section 6.1-6.3 and 8.1 steps 4-6)
+async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promise<ResponseMessage> {
+  const a = conn.attempt!;
+  const auth = loginAuthMessage(a);
+  let clientKey: Buffer | null = null;
+  let shared: Buffer | null = null;
+  try {
+    if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(requiredHeader(m, 'Proof')));
+    if (clientKey) shared = x25519(a.ePriv, unb64(a.eC));
+  } catch {
+    clientKey = null;
+  }
+  if (!clientKey || !shared || !a.lock) {
+    conn.state = 'ended';
+    ms.loggingIn.delete(a.user);
+    // [AUTH-8] wrong password and unknown user look the same: 401 in clear, then close.
+    // [LOGIN-9] the lock is given back before the client hears of the failure.
+    if (a.lock) await ms.crsRequest(req('UNLOCK', { User: a.user, Epoch: a.lock.epoch }));
+    ms.failedByUser.fail(a.user);
+    ms.failedByAddress.fail(conn.ip);
+    ms.metrics.logins.inc({ result: 'auth_failed' });
+    closeSoon(conn.link);
+    return fail('ERR_AUTH_FAILED');
+  }
+  conn.state = 'onlining';
+  conn.buffered = [];
+  ms.onlining.add(conn);
+  const r = await ms.crsRequest(req('ONLINE', { User: a.user, Epoch: a.lock.epoch, Address: a.address, Status: a.status }));
+  // From here on (synchronously) the connection has a session or is ended: pushes find it by its session.
+  ms.onlining.delete(conn);
+  ms.loggingIn.delete(a.user);
+  if (r.status !== 200) {
+    conn.state = 'ended';
+    conn.buffered = null;
+    closeSoon(conn.link);
+    ms.metrics.logins.inc({ result: 'unavailable' });
+    // 410: the lock lease ran out before the proof came [LOCK-3].
+    // [LOGIN-8] ONLINE failed (410: the lock lease ran out first, or no answer): 503, then close.
+    return fail('ERR_UNAVAILABLE', { Reason: header(r, 'Error-code') === 'ERR_STALE_EPOCH' ? 'login lock expired' : 'CRS did not confirm the login' });
+  }
+  if ((conn.state as ConnState) === 'ended') {
+    conn.buffered = null;
+    // The client left while ONLINE was in flight: end the session we just opened.
+    void ms.crsRequest(req('OFFLINE', { User: a.user, Epoch: a.lock.epoch }));
+    return fail('ERR_SESSION_ENDED');
+  }
+  const session: Session = { id: b64(randomBytes(16)), // [LOGIN-11]
+     user: a.user, epoch: a.lock.epoch, address: a.address, status: a.status, conn, contacts: new Map() };
+  for (const [user, relation] of bundleContacts(r.body)) {
+    if (user && (relation === 'buddy' || relation === 'pending' || relation === 'blocked')) ms.pushes.setContact(session, user, relation);
+  }
+  conn.session = session;
+  conn.state = 'active';
+  conn.attempt = null;
+  ms.sessions.set(a.user, session);
+  ms.failedByUser.clear(a.user);
+  ms.metrics.sessions.set({ kind: 'client' }, ms.sessions.size);
+  ms.metrics.logins.inc({ result: 'ok' });
+  // [SEAL-1] this 200 is the first SEALED envelope MS->client; from now on everything is sealed.
+  const keys = loginLinkKeys('ms', shared, clientKey, auth);
+  conn.link.enableSealing(keys);
+  // [HB-8] PING a client we sent nothing to for clientHeartbeatInterval ([HB-2] is the session sweep's).
+  startHeartbeat(conn.link, { interval: ms.limits.clientHeartbeatInterval, timeout: 0 });
+  // Pushes that came while ONLINE was in flight follow the 200 (written when this returns).
+  setImmediate(() => {
+    const buffered = conn.buffered ?? [];
+    conn.buffered = null;
+    if (conn.session === session && ms.sessions.get(session.user) === session) {
+      for (const p of buffered) if (ms.pushes.deliver(session, p)) ms.metrics.pushes.inc({ method: p.method });
+    }
+  });
+  ms.logger.info({ user: a.user, epoch: a.lock.epoch }, 'login');
+  ms.emit('login', a.user);
+  const fields: Fields = {
+    'Server-proof': b64(serverProof(a.lock.serverKey, auth)),
+    Session: session.id,
+    Heartbeat: ms.limits.clientHeartbeatInterval,
+    'Key-blob': requiredHeader(r, 'Key-blob'),
+    'Public-key': requiredHeader(r, 'Public-key'),
+    Status: a.status,
+    'Content-type': r.body.length > 0 ? 'application/imsp-records' : undefined,
+  };
+  return ok(200, fields, r.body);
+}

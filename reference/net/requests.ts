@@ -1,0 +1,165 @@
+/**
+ * The request tracker of a Link: this side's requests waiting for their responses, matched in order
+ * [CONN-5] (with `Tag` checked when both carry one), and their timeouts, one timer per burst.
+ * @module
+ */
+import { header, validate, validateResponse, type ImspError, type Message, type Role } from '../../generated/index.js';
+import { linkError } from './link-error.js';
+
+interface Pending {
+  method: string;
+  tag: string | undefined;
+  handshake: boolean;
+  timedOut: boolean;
+  /** Answered, rejected or timed out. */
+  settled: boolean;
+  /** The timer that watches it, shared with the requests sent in the same turn. */
+  batch: TimerBatch;
+  resolve: (m: Message) => void;
+  reject: (e: ImspError) => void;
+}
+
+/**
+ * One timer for the requests sent in one turn of the event loop with the same timeout (a pipelined
+ * burst sends hundreds): it fires when they all are due [CONN-5], and is cleared when the last is settled.
+ */
+interface TimerBatch {
+  ms: number;
+  open: number;
+  entries: Pending[];
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** What the tracker calls on its Link. */
+export interface TrackerHost {
+  readonly local: Role;
+  readonly remote: Role;
+  /** A response broke the registry or its Tag did not match (for logs and metrics). */
+  protocolError(err: ImspError, msg: Message): void;
+  /** A request timed out and the link closes on timeouts [CONN-5]. */
+  close(err: ImspError): void;
+}
+
+export class RequestTracker {
+  private readonly pending: Pending[] = [];
+  private batch: TimerBatch | undefined;
+
+  constructor(
+    private readonly host: TrackerHost,
+    private readonly closeOnTimeout: boolean,
+  ) {}
+
+  /**
+   * Registers request `method` (with its `tag`) as the next to be answered, before it is sent; the
+   * promise settles with its response (or the peer's handshake reply when `handshake`).
+   */
+  track(method: string, tag: string | undefined, timeout: number, handshake: boolean): Promise<Message> {
+    return new Promise<Message>((resolve, reject) => {
+      const batch = this.timerBatch(timeout);
+      const p: Pending = { method, tag, handshake, timedOut: false, settled: false, batch, resolve, reject };
+      batch.entries.push(p);
+      batch.open += 1;
+      this.pending.push(p);
+    });
+  }
+
+  /** Whether the oldest request waiting is a handshake (INIT), which a handshake message answers. */
+  get awaitingHandshake(): boolean {
+    return this.pending[0]?.handshake === true;
+  }
+
+  /** The peer's handshake reply (INIT-ACK) answers our handshake request (INIT). */
+  onHandshakeReply(msg: Message): void {
+    const head = this.pending.shift()!;
+    if (head.timedOut) return;
+    this.settle(head);
+    const err = validate(msg, { from: this.host.remote, to: this.host.local });
+    if (err) {
+      this.host.protocolError(err, msg);
+      head.reject(err);
+    } else head.resolve(msg);
+  }
+
+  /** A response: it answers the oldest request waiting. */
+  onResponse(msg: Message & { kind: 'response' }): void {
+    const p = this.pending.shift();
+    if (!p) {
+      this.host.protocolError(linkError('ERR_OUT_OF_STATE', 'response to no request'), msg);
+      return;
+    }
+    if (p.timedOut) return;
+    this.settle(p);
+    const err = validateResponse(msg, p.method, { from: this.host.local, to: this.host.remote });
+    if (err) {
+      this.host.protocolError(err, msg);
+      p.reject(err);
+      return;
+    }
+    const tag = header(msg, 'Tag');
+    if (p.tag !== undefined && tag !== undefined && tag !== p.tag) {
+      const e = linkError('ERR_BAD_VALUE', `Tag ${tag} does not match ${p.tag}`);
+      this.host.protocolError(e, msg);
+      p.reject(e);
+      return;
+    }
+    p.resolve(msg);
+  }
+
+  /** The link closed: every request still waiting is rejected with `err`. */
+  rejectAll(err: ImspError): void {
+    for (const p of this.pending.splice(0)) {
+      if (p.timedOut) continue;
+      this.settle(p);
+      p.reject(err);
+    }
+  }
+
+  /** The timer batch of this turn for timeout `ms` (a new one, armed, when there is none yet). */
+  private timerBatch(ms: number): TimerBatch {
+    const current = this.batch;
+    if (current !== undefined && current.ms === ms) return current;
+    const b: TimerBatch = { ms, open: 0, entries: [], timer: undefined };
+    b.timer = setTimeout(() => this.expire(b), ms);
+    if (current === undefined) process.nextTick(RequestTracker.endBatch, this);
+    this.batch = b;
+    return b;
+  }
+
+  /** Requests sent from the next turn on get a timer of their own. */
+  private static endBatch(tracker: RequestTracker): void {
+    tracker.batch = undefined;
+  }
+
+  /** The requests of `b` still unanswered are due [CONN-5]. */
+  private expire(b: TimerBatch): void {
+    b.timer = undefined;
+    if (this.batch === b) this.batch = undefined;
+    for (const p of b.entries) {
+      if (p.settled) continue;
+      // The slot stays in the queue so that later responses still match in order.
+      p.timedOut = true;
+      this.settle(p);
+      const err = linkError('ERR_TIMEOUT', `no response to ${p.method} within ${b.ms} ms`);
+      p.reject(err); // [CONN-5]
+      if (this.closeOnTimeout) {
+        this.host.close(err); // rejects the others as the link closes
+        break;
+      }
+    }
+    b.entries.length = 0;
+  }
+
+  /** p is answered, rejected or timed out: its batch's timer is cleared with the last of them. */
+  private settle(p: Pending): void {
+    if (p.settled) return;
+    p.settled = true;
+    const b = p.batch;
+    b.open -= 1;
+    if (b.open === 0) {
+      if (b.timer !== undefined) clearTimeout(b.timer);
+      b.timer = undefined;
+      b.entries.length = 0;
+      if (this.batch === b) this.batch = undefined;
+    }
+  }
+}

@@ -33,7 +33,7 @@ import { CryptoError } from '../crypto/errors.js';
 import { openKeyBlobAsync, sealKeyBlobAsync, parseKeyBlob } from '../crypto/key-blob.js';
 import { generateKeyShare, x25519, type Identity } from '../crypto/keys.js';
 import { NonceCache, buildInit, buildInitAck, openInit, openInitAck, type PeerLookup } from '../crypto/p2p.js';
-import { clientLogin, loginAuthMessage, loginLinkKeys, makeNonce, makeVerifier, verifyServerProof } from '../crypto/scram.js';
+import { clientKey as deriveClientKey, clientLogin, clientProof, loginAuthMessage, loginLinkKeys, makeNonce, makeVerifier, saltedPassword, serverKey as deriveServerKey, verifyServerProof } from '../crypto/scram.js';
 import { startHeartbeat, type Heartbeat } from '../net/heartbeat.js';
 import { Link, linkError } from '../net/link.js';
 import { parseHostPort } from '../net/address.js';
@@ -58,6 +58,10 @@ export interface ClientLimits extends FileLimits {
   maxPeerSessions: number;
   /** [TYPING-2] a peer's `typing` not renewed for this long is reported as `paused` (30 s). */
   typingStaleMs: number;
+  /** [RECONNECT-2] upper bound of the first reconnect delay; each later bound doubles. */
+  clientReconnectDelay: number;
+  /** [RECONNECT-2] largest reconnect delay. */
+  clientReconnectMaxDelay: number;
 }
 
 export function defaultLimits(): ClientLimits {
@@ -75,6 +79,8 @@ export function defaultLimits(): ClientLimits {
     scramMinIterations: LIMIT.scramMinIterations,
     maxPeerSessions: 64,
     typingStaleMs: 30_000,
+    clientReconnectDelay: LIMIT.clientReconnectDelay,
+    clientReconnectMaxDelay: LIMIT.clientReconnectMaxDelay,
   };
 }
 
@@ -101,6 +107,22 @@ export interface ClientOptions {
    */
   relogin?: boolean;
   reloginDelayMax?: number;
+  /**
+   * [RECONNECT-1] When the session ends without LOGOUT (the MS died or shut down, the CRS restarted,
+   * the link went silent), log in again by itself: LOCATE (with `crs`) and a new login, with backoff
+   * and jitter (limits clientReconnectDelay, clientReconnectMaxDelay), keeping ClientKey, ServerKey
+   * and the opened private keys, never the password. Default true (`relogin: false` also turns it off).
+   * Events: `reconnecting` before each attempt, `reconnected` after a successful one.
+   */
+  reconnect?: boolean;
+}
+
+/** What a client keeps to log in again without the password [RECONNECT-4]: RFC 5802's cached keys. */
+interface ProofKeys {
+  salt: string;
+  iterations: number;
+  clientKey: Buffer;
+  serverKey: Buffer;
 }
 
 /** A refusal from a server or a peer, with the registry's code and status. */
@@ -165,8 +187,18 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   readonly user: string;
   readonly contacts: ContactBook;
   readonly limits: ClientLimits;
-  private password: string;
   private readonly opts: ClientOptions;
+  /** Held only until the first login completes [RECONNECT-4]; login(password) gives it again. */
+  private password: string | undefined;
+  /** ClientKey and ServerKey of the last login, with their Salt and Iterations [RECONNECT-4]. */
+  private proofKeys: ProofKeys | undefined;
+  /** A session is established on `ms` (the bundle applied). */
+  private active = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Attempts since the session ended; 0 when none is pending. */
+  private reconnectAttempt = 0;
+  /** Retry-after (ms) of the last refused attempt [LOGIN-6]. */
+  private retryAfterMs = 0;
   private readonly now: () => number;
   private readonly downloadDir: string;
   private readonly nonces: NonceCache;
@@ -220,14 +252,28 @@ export class ImspClient extends EventEmitter<ClientEvents> {
 
   // ---------------------------------------------------------------- login
 
-  /** LOCATE (when a CRS is given), then LOGIN / PROOF; resolves when the login bundle is applied. */
-  async login(): Promise<void> {
+  /**
+   * LOCATE (when a CRS is given), then LOGIN / PROOF; resolves when the login bundle is applied.
+   * The password of the options serves the first login only [RECONNECT-4]: a later login after an
+   * explicit logout (which forgets the private keys, LOGOUT-4) needs it again, as `password`.
+   */
+  async login(password?: string): Promise<void> {
     if (this.ms) throw new ClientError('ERR_OUT_OF_STATE', 425, 'already logged in or logging in');
+    if (password !== undefined) this.password = password;
+    this.cancelReconnect();
+    this.closing = false;
+    await this.connectAndLogin();
+  }
+
+  /** One login attempt (the user's, or a reconnect's). */
+  private async connectAndLogin(): Promise<void> {
     if (this.reloginTimer) clearTimeout(this.reloginTimer);
     this.reloginTimer = undefined;
     this.loggingOut = false;
     this.shutdownNotice = false;
-    this.closing = false;
+    if (this.password === undefined && !(this.proofKeys && this.identity)) {
+      throw new ClientError('ERR_OUT_OF_STATE', 425, 'the password is needed to log in again');
+    }
     const msAddr = (this.preferLocate ? undefined : this.opts.ms) ?? (await this.locate());
     await this.listen();
     const socket = await connectTo(msAddr, this.limits.handshakeTimeout);
@@ -251,11 +297,15 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     } catch (e) {
       link.close();
       this.ms = undefined;
-      this.forgetIdentity();
+      // A reconnect attempt that failed keeps the private keys for the next one [LOGOUT-4].
+      if (this.reconnectAttempt === 0) this.forgetIdentity();
       await this.stopListening();
       throw asClientError(e);
     }
     bundleApplied = true;
+    this.active = true;
+    // [RECONNECT-4] the password is not kept once a login completed: ClientKey and ServerKey serve the next.
+    this.password = undefined;
     link.on('close', (reason) => this.onMsClosed(reason?.code));
     for (const m of early.splice(0)) this.onPush(m);
   }
@@ -273,6 +323,18 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     } finally {
       link.close();
     }
+  }
+
+  /**
+   * The SCRAM proof for this challenge: from the password when the client has it, else from the kept
+   * ClientKey when the challenge's Salt and Iterations are those it was derived from [RECONNECT-4];
+   * other ones mean the password changed, and only the user can go on [RECONNECT-5].
+   */
+  private proof(salt: string, iterations: number, auth: string): { proof: Buffer; clientKey: Buffer; serverKey: Buffer } {
+    if (this.password !== undefined) return clientLogin(this.password, unb64(salt), iterations, auth);
+    const k = this.proofKeys;
+    if (!k || k.salt !== salt || k.iterations !== iterations) throw new ClientError('ERR_AUTH_FAILED', 401, 'the password has changed: it is needed to log in again');
+    return { proof: clientProof(k.clientKey, auth), clientKey: k.clientKey, serverKey: k.serverKey };
   }
 
   private async authenticate(link: Link): Promise<void> {
@@ -300,7 +362,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
       throw new ClientError('ERR_BAD_VALUE', 422, `challenge Iterations ${iterations} outside ${this.limits.scramMinIterations}..${this.limits.scramMaxIterations}`);
     }
     const auth = loginAuthMessage({ user: this.user, cnonce, nonce, salt: saltText, iterations, eC, eS, address: this.address });
-    const scram = clientLogin(this.password, unb64(saltText), iterations, auth);
+    const scram = this.proof(saltText, iterations, auth);
     const keys = loginLinkKeys('client', x25519(eph.privateKey, unb64(eS, 32)), scram.clientKey, auth);
     const proofDone = link.request(req('PROOF', [['Proof', b64(scram.proof)]]));
     // The PROOF was the last clear message: its answer is the first SEALED envelope (or a clear error).
@@ -321,12 +383,22 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     const blob = header(ok, 'Key-blob') ?? '';
     const publicKey = header(ok, 'Public-key') ?? '';
     let identity: Identity;
-    try {
-      identity = await openKeyBlobAsync(this.password, this.user, blob);
-    } catch (e) {
-      throw new ClientError(e instanceof CryptoError ? e.code : 'ERR_DECRYPT', 401, 'the key blob does not open with this password');
+    if (this.password === undefined && this.identity) {
+      // [RECONNECT-6] logged in with kept keys: the private keys are those already open, and the
+      // bundle must name the same public key; no KDF, no password.
+      identity = this.identity;
+      if (identity.publicKey !== publicKey) throw new ClientError('ERR_BAD_VALUE', 422, 'the Public-key the MS delivered is not the one this client holds');
+    } else {
+      try {
+        identity = await openKeyBlobAsync(this.password ?? '', this.user, blob);
+      } catch (e) {
+        throw new ClientError(e instanceof CryptoError ? e.code : 'ERR_DECRYPT', 401, 'the key blob does not open with this password');
+      }
+      if (identity.publicKey !== publicKey) throw new ClientError('ERR_BAD_VALUE', 422, 'the key blob does not match the Public-key the MS delivered');
+      if (this.identity && this.identity !== identity) this.forgetIdentity();
     }
-    if (identity.publicKey !== publicKey) throw new ClientError('ERR_BAD_VALUE', 422, 'the key blob does not match the Public-key the MS delivered');
+    this.proofKeys?.clientKey.fill(0);
+    this.proofKeys = { salt: saltText, iterations, clientKey: Buffer.from(scram.clientKey), serverKey: Buffer.from(scram.serverKey) };
     this.identity = identity;
     this.keyBlob = blob;
     this.blobLog2N = parseKeyBlob(blob).log2N;
@@ -426,31 +498,88 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   private onMsClosed(code: string | undefined): void {
     this.heartbeat?.stop();
     this.heartbeat = undefined;
-    const reason = this.loggingOut ? 'logout' : `connection to the MS closed${code ? ` (${code})` : ''}`;
-    // [LOGOUT-4] BYE on every peer session, every session key and the private keys forgotten.
+    this.active = false;
+    const reason = this.loggingOut ? 'logout' : this.shutdownNotice ? 'the MS is shutting down' : `connection to the MS closed${code ? ` (${code})` : ''}`;
+    // [LOGOUT-4] BYE on every peer session, every session key forgotten; the private keys too,
+    // unless the client reconnects [RECONNECT-1] (then they stay until it is back or gives up).
     this.endAllSessions(reason);
-    this.forgetIdentity();
     this.status = 'offline';
     this.ms = undefined;
     void this.stopListening();
-    const again = !this.loggingOut && !this.closing && this.shutdownNotice && this.opts.relogin === true && this.opts.crs !== undefined;
+    const again = !this.loggingOut && !this.closing && this.reconnectEnabled() && this.proofKeys !== undefined && this.identity !== undefined;
+    if (!again) this.forgetIdentity();
+    // The MS given in the options shut down: the next login asks the CRS [MS-SHUTDOWN-4].
+    if (this.shutdownNotice && this.opts.crs !== undefined) this.preferLocate = true;
     this.emit('logout', { reason, reconnecting: again });
-    if (again) this.scheduleRelogin();
+    if (again) this.scheduleReconnect(reason);
   }
 
-  /** [MS-SHUTDOWN-4] a random delay, so that the clients of one MS do not all arrive at once. */
-  private scheduleRelogin(): void {
-    const delay = Math.floor(Math.random() * (this.opts.reloginDelayMax ?? 3000));
-    this.reloginTimer = setTimeout(() => {
-      this.reloginTimer = undefined;
-      this.preferLocate = true;
-      this.login().catch((e: unknown) => {
-        const err = asClientError(e);
-        this.emit('warning', { message: `logging in again failed: ${err.message}`, code: err.code });
-        this.emit('logout', { reason: `logging in again failed (${err.code})`, reconnecting: false });
-      });
-    }, delay);
-    this.reloginTimer.unref();
+  private reconnectEnabled(): boolean {
+    return this.opts.reconnect ?? this.opts.relogin ?? true;
+  }
+
+  /**
+   * [RECONNECT-2] The delay before attempt n: uniform in [b/2, b], b = min(max, base x 2^(n-1)), and
+   * not before the last refusal's Retry-after [LOGIN-6]. `reloginDelayMax` (older option) sets the base.
+   */
+  reconnectDelay(attempt: number, random: () => number = Math.random): number {
+    const base = this.opts.reloginDelayMax ?? this.limits.clientReconnectDelay;
+    const b = Math.min(this.limits.clientReconnectMaxDelay, base * 2 ** Math.min(attempt - 1, 30));
+    return Math.max(Math.round(b / 2 + random() * (b / 2)), this.retryAfterMs);
+  }
+
+  private scheduleReconnect(reason: string): void {
+    this.reconnectAttempt++;
+    const attempt = this.reconnectAttempt;
+    const delayMs = this.reconnectDelay(attempt);
+    this.retryAfterMs = 0;
+    this.emit('reconnecting', { attempt, delayMs, reason });
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.closing) return;
+      // [RECONNECT-3] a complete login each time: LOCATE when a CRS is known, then LOGIN and PROOF.
+      if (this.opts.crs !== undefined) this.preferLocate = true;
+      this.connectAndLogin().then(
+        () => {
+          this.reconnectAttempt = 0;
+          this.emit('reconnected', {});
+        },
+        (e: unknown) => {
+          const err = asClientError(e);
+          if (this.closing || this.ms) return;
+          // [RECONNECT-5] refused credentials (or another identity): only the user can go on.
+          if (err.status === 401 || err.code === 'ERR_BAD_VALUE') {
+            this.reconnectAttempt = 0;
+            this.forgetIdentity();
+            this.forgetProofKeys();
+            this.emit('logout', { reason: `logging in again failed: ${err.message}`, reconnecting: false });
+            return;
+          }
+          this.retryAfterMs = Math.min(err.retryAfter ?? 0, this.limits.clientReconnectMaxDelay);
+          this.scheduleReconnect(`${err.code}: ${err.message}`);
+        },
+      );
+    }, delayMs);
+    this.reconnectTimer.unref();
+  }
+
+  /** Stops a pending reconnect (the user logs in, logs out or closes). */
+  private cancelReconnect(): void {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.reconnectAttempt = 0;
+    this.retryAfterMs = 0;
+  }
+
+  /** Whether a reconnect is pending (the session ended; the client will log in again by itself). */
+  get reconnecting(): boolean {
+    return this.reconnectAttempt > 0;
+  }
+
+  private forgetProofKeys(): void {
+    this.proofKeys?.clientKey.fill(0);
+    this.proofKeys?.serverKey.fill(0);
+    this.proofKeys = undefined;
   }
 
   /** Sends one request on the MS link and returns its response when its status is in `ok`. */
@@ -580,8 +709,12 @@ export class ImspClient extends EventEmitter<ClientEvents> {
       ['Server-key', v.serverKey],
       ['Key-blob', blob],
     ]);
-    this.password = newPassword;
     this.keyBlob = blob;
+    // [RECONNECT-4] the kept proof keys follow the new verifier (the password itself is not kept).
+    const salted = saltedPassword(newPassword, unb64(v.salt), v.iterations);
+    this.forgetProofKeys();
+    this.proofKeys = { salt: v.salt, iterations: v.iterations, clientKey: deriveClientKey(salted), serverKey: deriveServerKey(salted) };
+    salted.fill(0);
   }
 
   /** Overwrites and drops the private keys (LOGOUT-4). */
@@ -596,7 +729,17 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   /** LOGOUT: BYE to every peer, keys dropped, then LOGOUT at the MS and close. */
   async logout(): Promise<void> {
     const link = this.ms;
-    if (!link) return;
+    if (!link || !this.active) {
+      // Between sessions (a reconnect pending or in flight): stop it; the keys go [LOGOUT-4].
+      if (this.reconnecting || link) {
+        this.loggingOut = true;
+        this.cancelReconnect();
+        link?.close();
+        this.forgetIdentity();
+        this.emit('logout', { reason: 'logout', reconnecting: false });
+      }
+      return;
+    }
     this.loggingOut = true;
     this.endAllSessions('logout');
     if (!link.isClosed) {
@@ -616,7 +759,11 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     this.closing = true;
     if (this.reloginTimer) clearTimeout(this.reloginTimer);
     this.reloginTimer = undefined;
-    if (this.ms) {
+    this.cancelReconnect();
+    if (this.ms && !this.active) {
+      // A login in flight: it fails on the closed link (no session, so no logout event to wait for).
+      this.ms.close();
+    } else if (this.ms) {
       const link = this.ms;
       const closed = new Promise<void>((resolve) => this.once('logout', () => resolve()));
       link.close();
@@ -624,6 +771,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     }
     this.endAllSessions('closed');
     this.forgetIdentity();
+    this.forgetProofKeys();
     await this.stopListening();
   }
 

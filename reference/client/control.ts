@@ -46,7 +46,7 @@ export const CONTROL_VERSION = 1;
 
 export const CONTROL_EVENTS: readonly ClientEventName[] = [
   'login', 'presence', 'contact', 'request', 'answer', 'notice', 'session', 'session-end', 'message',
-  'typing', 'file-progress', 'file', 'refused', 'logout', 'warning',
+  'typing', 'file-progress', 'file', 'refused', 'logout', 'reconnecting', 'reconnected', 'warning',
 ];
 
 export interface ControlOptions extends Omit<ClientOptions, 'user' | 'password'> {
@@ -139,7 +139,9 @@ export async function runControl(opts: ControlOptions): Promise<number> {
         let result: Record<string, unknown> = {};
         if (cmd === 'login') {
           if (client?.loggedIn) throw Object.assign(new Error('already logged in'), { code: 'ERR_OUT_OF_STATE', status: 425 });
-          const c = new ImspClient({ ...clientOpts, user: args[0], password: args[1] });
+          // A driven client reconnects only when its driver asked for it (`reconnect` in the options): a
+          // test harness decides itself when a session ends, and sees `reconnecting` when it does [RECONNECT-1].
+          const c = new ImspClient({ reconnect: false, ...clientOpts, user: args[0], password: args[1] });
           attach(c);
           try {
             await c.login();

@@ -33,6 +33,13 @@ export interface ClientEvents {
   refused: [{ user?: string; direction: 'in' | 'out'; code: string; status: number; reason: string }];
   /** The MS session ended: LOGOUT done, the MS closed, or a fatal link error. */
   logout: [{ reason: string; reconnecting?: boolean }];
+  /**
+   * [RECONNECT-1] The session ended by itself and the client will log in again: attempt n starts
+   * after delayMs (spec 8.5); `reason` says why the session (or the last attempt) ended.
+   */
+  reconnecting: [{ attempt: number; delayMs: number; reason: string }];
+  /** Logged in again after `reconnecting` (a `login` event came just before). */
+  reconnected: [Record<string, never>];
   /** A non-fatal problem worth showing (a bad push, a failed background request). */
   warning: [{ message: string; code?: string }];
 }

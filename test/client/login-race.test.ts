@@ -13,7 +13,7 @@ const ROUNDS = Number(process.env.IMSP_RACE_ROUNDS ?? 100);
 const BOUND_MS = 5000;
 
 function client(cluster: Cluster, user: string, ms: number): ImspClient {
-  return new ImspClient({ user, password: `pw-${user}`, ms: cluster.ms[ms].address });
+  return new ImspClient({ user, password: `pw-${user}`, ms: cluster.ms[ms].address, reconnect: false });
 }
 
 /** Resolves when `c` shows `other` online; rejects after BOUND_MS. */

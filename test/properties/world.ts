@@ -191,6 +191,8 @@ export class World {
       ms: msAddress,
       downloadDir: join(this.downloadDir, user),
       limits: { clientHeartbeatInterval: FAST_LIMITS.clientHeartbeatInterval },
+      // The model has no reconnect: a session that ends stays ended (reconnect has its own tests).
+      reconnect: false,
     });
     c.on('presence', (p) => {
       // [INV-6] no client learns the presence of a non-buddy or of someone who blocks it.

@@ -147,7 +147,7 @@ const pk = generateIdentity().publicKey;
 const presence = (user: string, status: string): RequestMessage => req('PRESENCE', { User: user, Status: status, Address: '127.0.0.1:7300', 'Public-key': pk });
 const summary = (m: RequestMessage): string => `${m.method} ${h(m, 'User') ?? h(m, 'From')} ${(m.method === 'CONTACT' ? h(m, 'Relation') : h(m, 'Status')) ?? ''}`.trim();
 
-test('[PRESENCE-4] [CONTACT-1] pushes that arrive while ONLINE is in flight follow the login bundle: only those the contact list allows, in order; later pushes go by the updated list', { timeout: 20_000 }, async (t) => {
+test('[PRESENCE-4] [PRESENCE-8] [CONTACT-1] pushes that arrive while ONLINE is in flight follow the login bundle: only those the contact list allows, in order; later pushes go by the updated list', { timeout: 20_000 }, async (t) => {
   const msKey = randomBytes(32);
   const crs = await fakeCrs(msKey, 'alice', 'pw', { dan: [[['User', 'zed'], ['Relation', 'buddy'], ['Status', 'online']]] });
   t.after(() => crs.close());

@@ -8,7 +8,6 @@ import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
 import { ImspClient, ClientError } from '../client/client.js';
 import { runControl } from '../client/control.js';
-import { runTui, stagingDir } from '../client/tui.js';
 import { humanError, retryText } from '../client/messages.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,6 +124,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write('imsp client: give --user NAME\n');
     return 2;
   }
+  // Ink and React load only here: --control (the conformance kit's path) never pays for them.
+  const { runTui, stagingDir } = await import('../client/tui.js');
   const downloads = f.downloads ?? join(tmpdir(), `imsp-${f.user}`);
   // A wrong password asks again; a lockout says when the next try is allowed [LOGIN-6] [RATE-4].
   let client: ImspClient | undefined;

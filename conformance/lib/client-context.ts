@@ -171,6 +171,14 @@ export class ClientContext extends Checker {
   get timeout(): number {
     return this.env.opts.timeoutMs;
   }
+  /**
+   * How long a freshly started client may take to print its ready line (CTL-1). Starting a process is not
+   * protocol timing: on a loaded machine a client that compiles its sources at start took 19 s, so this
+   * is at least 60 s, whatever --timeout says for the protocol.
+   */
+  get readyTimeout(): number {
+    return Math.max(60_000, this.timeout * 3);
+  }
   get svc(): KitServices {
     return this.env.svc;
   }
@@ -209,7 +217,7 @@ export class ClientContext extends Checker {
   async startLoggedIn(a: KitAccount): Promise<ControlledClient> {
     const c = ControlledClient.start(this.env.template, { crs: fmtHostPort(this.svc.crsAddr), ms: fmtHostPort(this.svc.msAddr), user: a.name, password: a.password }, this.tr, this.env.cwd);
     this.client = c;
-    this.must(await c.ready(this.timeout * 3), 'CTL-1', `the client did not print {"event":"ready"} (${c.stderr.slice(-300)})`);
+    this.must(await c.ready(this.readyTimeout), 'CTL-1', `the client did not print {"event":"ready"} (${c.stderr.slice(-300)})`);
     const r = await c.command(`login ${a.name} ${a.password}`, this.timeout * 4);
     this.must(r?.event === 'ok', 'LOGIN-7', `the client could not log in to the kit: ${JSON.stringify(r)} ${c.stderr.slice(-300)}`);
     return c;
@@ -279,5 +287,6 @@ export async function setupClient(cfg: KitConfig, run: RunOptions, cases: CaseDe
     return { driver: new ClientDriver(env, cases), target: `client command: ${cfg.clientCmd}`, teardown: () => svc.close() };
 }
 
-export const clientCaseBudgetMs = (cfg: KitConfig): number => 30 * cfg.timeoutMs;
+// A case starts a client process: its start (readyTimeout, up to 60 s on a loaded machine) comes on top.
+export const clientCaseBudgetMs = (cfg: KitConfig): number => 30 * cfg.timeoutMs + 60_000;
 

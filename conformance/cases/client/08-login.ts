@@ -33,7 +33,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
       const a = ctx.account([], { badServerProof: true });
       const c = ControlledClient.start(ctx.env.template, { crs: fmtHostPort(ctx.svc.crsAddr), ms: fmtHostPort(ctx.svc.msAddr), user: a.name, password: a.password }, ctx.tr, ctx.env.cwd);
       ctx.client = c;
-      ctx.must(await c.ready(ctx.timeout * 3), 'CTL-1', 'the client did not become ready');
+      ctx.must(await c.ready(ctx.readyTimeout), 'CTL-1', 'the client did not become ready');
       const r = await c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
       ctx.must(r?.event === 'error', 'AUTH-11', `a login with a wrong Server-proof must fail, the client reported ${JSON.stringify(r)}`);
     },
@@ -48,7 +48,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
       const before = ctx.svc.proofsSeen;
       const c = ControlledClient.start(ctx.env.template, { crs: fmtHostPort(ctx.svc.crsAddr), ms: fmtHostPort(ctx.svc.msAddr), user: a.name, password: a.password }, ctx.tr, ctx.env.cwd);
       ctx.client = c;
-      ctx.must(await c.ready(ctx.timeout * 3), 'CTL-1', 'the client did not become ready');
+      ctx.must(await c.ready(ctx.readyTimeout), 'CTL-1', 'the client did not become ready');
       const r = await c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
       ctx.must(r?.event === 'error', 'AUTH-6', `a challenge above scramMaxIterations must be refused, the client reported ${JSON.stringify(r)}`);
       ctx.must(ctx.svc.proofsSeen === before, 'AUTH-6', 'the client must not answer such a challenge with PROOF');

@@ -27,6 +27,8 @@ export interface SelftestOptions {
   only?: string[];
   exclude?: string[];
   quiet?: boolean;
+  /** Stop each role at its first FAIL (make kit-mutation). */
+  failFast?: boolean;
   out?: (line: string) => void;
 }
 
@@ -52,6 +54,7 @@ function baseConfig(role: RoleName, o: SelftestOptions): KitConfig {
     specBase: '../site/index.html',
     list: false,
     quiet: o.quiet ?? false,
+    failFast: o.failFast ?? false,
   };
 }
 

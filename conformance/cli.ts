@@ -12,11 +12,15 @@ import { runCases, select, summaryLine, type RunOptions } from './lib/runner.js'
 import { loadRequirements } from './lib/requirements.js';
 import type { KitConfig, RoleModule, RoleName } from './lib/config.js';
 import { packageVersion } from './lib/version.js';
+import { REQUIREMENTS } from '../generated/index.js';
 
 export type { KitConfig, RoleModule, RoleName } from './lib/config.js';
 
-/** The requirement index of the rendered spec site (`make site`), whose anchors are req-<ID>. */
-export const DEFAULT_SPEC_BASE = new URL('../site/requirements.html', import.meta.url).href;
+/**
+ * No default spec page: without --spec-base the HTML report links each requirement to its own row,
+ * which quotes the requirement's sentence (never to a file:// path of the machine that ran the kit).
+ */
+export const DEFAULT_SPEC_BASE = '';
 
 export const ROLES: Record<RoleName, () => Promise<RoleModule>> = {
   crs: async () => (await import('./roles/crs.js')).crsRole as RoleModule,
@@ -44,13 +48,15 @@ function program(): Command {
     .option('--slow', 'run cases that wait out leases and timeouts longer than 5 s')
     .option('--set <name=value>', 'a limit the target is configured with, e.g. msLease=600 (repeatable)', collect, [] as string[])
     .option('--path <path>', 'fast-check replay path of a shrunk counterexample (with --seed and --only ID)')
+    .option('--replay-path <path>', 'state-machine fuzzing: which commands of the shrunk sequence ran (printed with --path)')
     .option('--replay <file>', 'replay the octets of a failing fuzz run saved in a JSON report (the case id and seed are read from it)')
     .option('--json <file>', 'write every case with its wire log as JSON')
     .option('--junit <file>', 'write JUnit XML')
     .option('--html <dir>', 'write an HTML requirement-by-verdict matrix')
-    .option('--spec-base <url>', 'spec page that holds the req-<ID> anchors (for --html links); default: site/requirements.html of this checkout (make site)', DEFAULT_SPEC_BASE)
+    .option('--spec-base <url>', 'URL (absolute or relative to the report) of the spec page holding the req-<ID> anchors, e.g. the requirement index of the spec site (make site); default: links stay inside the report', DEFAULT_SPEC_BASE)
     .option('--list', 'list the cases that would run, with their requirements, and exit')
     .option('--quiet', 'no progress lines, only the summary')
+    .option('--fail-fast', 'stop at the first failing case')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
 }
@@ -78,6 +84,7 @@ function parseConfig(cmd: Command): KitConfig {
     list: !!o.list,
     quiet: !!o.quiet,
     sets: overrides,
+    failFast: !!o.failFast,
   };
   if (!Number.isInteger(cfg.seed)) throw new Error('--seed must be an integer');
   if (typeof o.target === 'string') cfg.target = fmtHostPort(parseHostPort(o.target));
@@ -85,16 +92,18 @@ function parseConfig(cmd: Command): KitConfig {
   if (typeof o.msKeyFile === 'string') cfg.msKey = parseMsKey(readFileSync(o.msKeyFile, 'utf8'));
   if (typeof o.clientCmd === 'string') cfg.clientCmd = o.clientCmd;
   if (typeof o.path === 'string') cfg.path = o.path;
+  if (typeof o.replayPath === 'string') cfg.replayPath = o.replayPath;
   if (typeof o.json === 'string') cfg.json = o.json;
   if (typeof o.junit === 'string') cfg.junit = o.junit;
   if (typeof o.html === 'string') cfg.html = o.html;
   if (typeof o.replay === 'string') {
-    const rep = JSON.parse(readFileSync(o.replay, 'utf8')) as { cases?: { id: string; verdict: string; seed?: number; path?: string }[]; id?: string; seed?: number; path?: string };
+    const rep = JSON.parse(readFileSync(o.replay, 'utf8')) as { cases?: { id: string; verdict: string; seed?: number; path?: string; replayPath?: string }[]; id?: string; seed?: number; path?: string; replayPath?: string };
     const failing = rep.cases?.find((c) => c.verdict === 'FAIL' && c.seed !== undefined) ?? (rep.id ? rep : undefined);
     if (!failing || failing.seed === undefined) throw new Error(`--replay: no failing fuzz case with a seed in ${o.replay}`);
     cfg.only = [failing.id!];
     cfg.seed = failing.seed;
     if (failing.path) cfg.path = failing.path;
+    if (failing.replayPath) cfg.replayPath = failing.replayPath;
     cfg.replay = o.replay;
   }
   if (!cfg.list) {
@@ -139,9 +148,13 @@ export async function runKit(cfg: KitConfig, out: (line: string) => void = (l) =
     progress: cfg.quiet ? () => undefined : out,
     commandLine,
     ...(cfg.path ? { path: cfg.path } : {}),
+    ...(cfg.replayPath ? { replayPath: cfg.replayPath } : {}),
+    ...(cfg.failFast ? { failFast: true } : {}),
   };
   const started = new Date();
-  const { driver, target, teardown } = await mod.setup(cfg, runOpts);
+  // A set-up failure (target unreachable, MS key refused, a --set value the target contradicts)
+  // throws SetupError here, before any case: main() prints its one message and exits 2.
+  const { driver, target, teardown, createdUsers } = await mod.setup(cfg, runOpts);
   let results: CaseResult[] = [];
   try {
     if (!cfg.quiet) out(`imsp-conformance: role ${cfg.role}, target ${target}, ${selected.length} cases, seed ${cfg.seed}, runs ${cfg.runs}`);
@@ -149,10 +162,21 @@ export async function runKit(cfg: KitConfig, out: (line: string) => void = (l) =
   } finally {
     await teardown();
   }
-  const info: RunInfo = { role: cfg.role, target, seed: cfg.seed, runs: cfg.runs, startedAt: started.toISOString(), durationMs: Date.now() - started.getTime(), commandLine };
+  const created = createdUsers?.();
+  const info: RunInfo = {
+    role: cfg.role,
+    target,
+    seed: cfg.seed,
+    runs: cfg.runs,
+    startedAt: started.toISOString(),
+    durationMs: Date.now() - started.getTime(),
+    commandLine,
+    ...(created ? { createdUsers: created } : {}),
+  };
   if (cfg.json) writeFile(cfg.json, toJson(info, results));
   if (cfg.junit) writeFile(cfg.junit, toJunit(info, results));
-  if (cfg.html) out(`HTML report: ${writeHtml(cfg.html, toHtml(info, results, cfg.specBase, reqs?.levels))}`);
+  if (cfg.html) out(`HTML report: ${writeHtml(cfg.html, toHtml(info, results, cfg.specBase, reqs?.levels, new Map(REQUIREMENTS.map((q) => [q.id as string, q.text]))))}`);
+  if (created && !cfg.quiet) out(`users created on the target: ${created.count}, all named ${created.prefix}*; ${created.note}`);
   const unknown = reqs ? [...new Set(selected.flatMap((c) => c.reqs))].filter((r) => !reqs.levels.has(r)) : [];
   if (unknown.length && !cfg.quiet) out(`note: requirement IDs not (yet) defined by the spec: ${unknown.join(', ')}`);
   const line = summaryLine(results);

@@ -56,6 +56,7 @@ export interface CaseResult {
   /** For fuzz cases: the seed, and the fast-check path of the shrunk counterexample. */
   seed?: number;
   path?: string;
+  replayPath?: string;
   replay?: string;
   transcript: Transcript;
 }

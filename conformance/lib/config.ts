@@ -20,6 +20,8 @@ export interface KitConfig {
   strict: boolean;
   slow: boolean;
   path?: string;
+  /** fc.commands' replay path of a shrunk state-machine sequence (printed with --path). */
+  replayPath?: string;
   limits: Limits;
   json?: string;
   junit?: string;
@@ -30,6 +32,8 @@ export interface KitConfig {
   replay?: string;
   /** The --set overrides, kept for replay command lines. */
   sets?: Record<string, number>;
+  /** --fail-fast: stop at the first FAIL. */
+  failFast?: boolean;
 }
 
 /** What a role's set-up returns: the driver, a description of the target, and how to tear down. */
@@ -37,7 +41,18 @@ export interface RoleSetup<C> {
   driver: Driver<C>;
   target: string;
   teardown(): Promise<void>;
+  /** The users the kit created on the target (CRS role): their common prefix, count, and their fate. */
+  createdUsers?(): { prefix: string; count: number; note: string };
 }
+
+/**
+ * The run cannot start: the target is unreachable, refuses the kit's MS key, or announces a value
+ * that contradicts a --set. Thrown by a role's setup before any case; the kit exits 2 with its message.
+ */
+export class SetupError extends Error {}
+
+/** Every name the kit gives a user (or an MS) it creates on a target starts with this (spec 90.5, CONF-13). */
+export const KIT_NAME_PREFIX = 'kit.';
 
 /** A role's plug-in: its cases, and a driver set up for one run. */
 export interface RoleModule<C = unknown> {

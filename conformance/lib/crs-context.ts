@@ -9,7 +9,8 @@ import { b64, makeVerifier, newIdentity, sealKeyBlob, type Identity } from './cr
 import { errorSpec, type Limits } from './registry.js';
 import { Checker, type Driver, type RunOptions } from './runner.js';
 import { parseHostPort } from './conn.js';
-import type { KitConfig, RoleSetup } from './config.js';
+import { KIT_NAME_PREFIX, SetupError, type KitConfig, type RoleSetup } from './config.js';
+import { connectMs } from './as-ms.js';
 
 export interface CrsEnv {
   target: HostPort;
@@ -19,6 +20,8 @@ export interface CrsEnv {
   runId: string;
   counter: number;
   provisioning: MsLink | null;
+  /** The user names the kit sent REGISTER for (they stay in the target's store: IMSP cannot delete a user). */
+  created: Set<string>;
 }
 
 export interface TestUser {
@@ -64,8 +67,9 @@ export class CrsContext extends Checker {
     return this.env.opts;
   }
 
+  /** A fresh name, `kit.<run id>.<prefix><n>` ([CONF-13]): recognisable in the target's store. */
   uniq(prefix: string): string {
-    return `${prefix}${this.env.runId}${(this.env.counter++).toString(36)}`;
+    return `${KIT_NAME_PREFIX}${this.env.runId}.${prefix}${(this.env.counter++).toString(36)}`;
   }
 
   /** A connection logged to another transcript (fuzz runs), closed by the caller. */
@@ -108,7 +112,7 @@ export class CrsContext extends Checker {
   async provisioner(): Promise<MsLink> {
     const p = this.env.provisioning;
     if (p && !p.conn.closed) return p;
-    const params = this.msParams({ msId: `kit-prov-${this.env.runId}` });
+    const params = this.msParams({ msId: `${KIT_NAME_PREFIX}${this.env.runId}.prov` });
     const conn = await Conn.connect(this.env.target, 'prov', this.tr, this.timeout);
     const out = await enrollOn(conn, this.env.msKey, params, this.timeout);
     this.must(out.result?.status === 200 && out.serverProofOk, 'ENROLL-4', `the kit cannot enroll to provision users: ${out.result?.status ?? 'closed'}`);
@@ -138,6 +142,7 @@ export class CrsContext extends Checker {
   }
 
   registerHeaders(u: TestUser): Header[] {
+    this.env.created.add(u.name);
     return [
       ['User', u.name],
       ['Salt', u.salt],
@@ -279,6 +284,42 @@ export class CrsDriver implements Driver<CrsContext> {
   }
 }
 
+/**
+ * Before any case [CONF-14]: the CRS must be reachable, accept one enrollment with the kit's MS key,
+ * and announce the Lease and Heartbeat the kit was told to expect (the registry's, or --set's).
+ * Anything else is a set-up error, not a finding: one message, exit status 2.
+ */
+async function preflightCrs(cfg: KitConfig, run: RunOptions, runId: string): Promise<void> {
+  const tr = new Transcript();
+  let conn: Conn;
+  try {
+    conn = await connectMs(parseHostPort(cfg.target!), 'preflight', tr, run.timeoutMs);
+  } catch (e) {
+    throw new SetupError(`cannot reach the CRS at ${cfg.target}: ${(e as Error).message}`);
+  }
+  try {
+    // A CRS that answers the handshake wrongly is judged by the enrollment cases (ENROLL-2, ENROLL-4);
+    // only a refused key or a contradicted limit makes every case meaningless.
+    const out = await enrollOn(conn, cfg.msKey!, { msId: `${KIT_NAME_PREFIX}${runId}.preflight`, incarnation: Date.now() * 10, listen: '127.0.0.1:9', capacity: 1 }, run.timeoutMs).catch(() => null);
+    if (!out || out.challenge?.status !== 300) return;
+    const code = (m: ResponseMessage | null): string => (m ? `${m.status} ${header(m, 'Error-code') ?? ''}`.trim() : 'no answer (connection closed)');
+    if (out.result?.status === 401 || (out.result?.status === 200 && !out.serverProofOk))
+      throw new SetupError(`the CRS at ${cfg.target} refused the kit's MS key (PROOF answered ${code(out.result)}${out.result?.status === 200 ? ', Server-proof does not verify' : ''}): --ms-key-file must hold the key the CRS was started with`);
+    if (out.result?.status !== 200) return;
+    for (const [hdr, limit] of [['Lease', 'msLease'], ['Heartbeat', 'msHeartbeatInterval']] as const) {
+      const announced = header(out.result, hdr);
+      const expected = cfg.limits.get(limit);
+      if (announced !== undefined && Number(announced) !== expected) {
+        const from = cfg.sets?.[limit] !== undefined ? `--set ${limit}=${expected}` : `the registry default ${limit}=${expected}`;
+        throw new SetupError(`the CRS at ${cfg.target} announces ${hdr} ${announced} ms, which contradicts ${from}: run the kit with --set ${limit}=${announced}`);
+      }
+    }
+    conn.send(request('LEAVE', []));
+  } finally {
+    conn.destroy();
+  }
+}
+
 /** Set up a run against a CRS: the kit enrolls as MSs with the given MS key. */
 export async function setupCrs(cfg: KitConfig, run: RunOptions, cases: CaseDef<CrsContext>[]): Promise<RoleSetup<CrsContext>> {
     const env: CrsEnv = {
@@ -288,11 +329,18 @@ export async function setupCrs(cfg: KitConfig, run: RunOptions, cases: CaseDef<C
       runId: randomBytes(3).toString('hex').replace(/^[0-9]/, 'k'),
       counter: 0,
       provisioning: null,
+      created: new Set(),
     };
+    await preflightCrs(cfg, run, env.runId);
     const driver = new CrsDriver(env, cases);
     return {
       driver,
       target: cfg.target!,
+      createdUsers: () => ({
+        prefix: `${KIT_NAME_PREFIX}${env.runId}.`,
+        count: env.created.size,
+        note: 'IMSP has no method to delete a user, so they stay in the CRS store: remove them with its own tools (the reference: imsp user del NAME, or imsp user list to find them).',
+      }),
       async teardown() {
         const p = env.provisioning;
         if (p && !p.conn.closed) {

@@ -28,6 +28,9 @@ export interface ModelCheck<T> {
   firstLine?: boolean;
 }
 
+/** The run's command line without the options a replay line sets itself. */
+export const replayBase = (commandLine: string): string => commandLine.replace(/ --(only|seed|path|replay-path|runs|replay|json|junit|html|fail-fast)(?: (?:'[^']*'|[^\s-]\S*))?(?= |$)/g, '');
+
 export async function checkModel<T>(ctx: FuzzContext, o: ModelCheck<T>): Promise<void> {
   const details = await fc.check(o.prop, {
     seed: ctx.opts.seed,
@@ -43,7 +46,12 @@ export async function checkModel<T>(ctx: FuzzContext, o: ModelCheck<T>): Promise
     await o.replay(details.counterexample[0]).catch(() => undefined);
   }
   ctx.meta.path = details.counterexamplePath ?? undefined;
-  ctx.meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs|replay|json|junit|html) \S+/g, '')} --only ${o.id} --seed ${details.seed} --path '${details.counterexamplePath}'`;
+  // fc.commands shrinks only the commands that ran, so a replay needs their record too (its
+  // `replayPath`, printed inside the counterexample): without it fast-check answers "Unable to
+  // replay, got wrong path". Cases pass ctx.opts.replayPath to fc.commands.
+  const replayPath = /replayPath="([^"]*)"/.exec(shrunk)?.[1];
+  if (replayPath !== undefined) ctx.meta.replayPath = replayPath;
+  ctx.meta.replay = `${replayBase(ctx.opts.commandLine)} --only ${o.id} --seed ${details.seed} --path '${details.counterexamplePath}'${replayPath !== undefined ? ` --replay-path '${replayPath}'` : ''}`;
   const err = details.errorInstance as { req?: string; message?: string } | null;
   const message = o.firstLine ? err?.message?.split('\n')[0] : err?.message;
   ctx.must(false, err?.req ?? o.req, `${message ?? 'model mismatch'}\n  minimal sequence: ${shrunk}\n  ${o.log().join('\n  ')}`);

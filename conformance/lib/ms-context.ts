@@ -2,7 +2,7 @@
 // as clients on the address the MS enrolled with. Also the driver and the run set-up.
 import { randomBytes } from 'node:crypto';
 import { header, type Header, type RequestMessage } from '../../generated/index.js';
-import type { KitConfig, RoleSetup } from './config.js';
+import { SetupError, type KitConfig, type RoleSetup } from './config.js';
 import { loginOn } from './as-client.js';
 import { KitCrs, type KitUser } from './as-crs.js';
 import type { CaseDef, Finding } from './case.js';
@@ -123,8 +123,14 @@ export async function setupMs(cfg: KitConfig, run: RunOptions, cases: CaseDef<Ms
     run.progress(`kit CRS listening on ${fmtHostPort(addr)}: start the MS under test with --crs ${fmtHostPort(addr)} and the same MS key`);
     const env: MsEnv = { crs, opts: run, runId: randomBytes(2).toString('hex').replace(/^[0-9]/, 'q'), counter: 0 };
     (cfg as KitConfig & { onListen?: (a: string) => Promise<void> }).onListen && (await (cfg as KitConfig & { onListen: (a: string) => Promise<void> }).onListen(fmtHostPort(addr)));
-    const ok = await crs.until(() => crs.enrollments > 0, Math.max(60000, run.timeoutMs));
-    if (!ok) run.progress(`the MS did not enroll within the wait (${crs.lastEnrollError ?? 'no connection'})`);
+    // [CONF-14] The first enrollment decides whether the run can start: a PROOF that does not verify
+    // with the kit's MS key, or no MS at all, stops the run before any case (exit status 2).
+    const ok = await crs.until(() => crs.enrollments > 0 || crs.lastEnrollError !== null, Math.max(60000, run.timeoutMs));
+    if (crs.enrollments === 0) {
+      await crs.close();
+      const why = crs.lastEnrollError === 'the MS proof did not verify' ? 'its PROOF does not verify with --ms-key-file: the MS must use the same MS key as the kit' : crs.lastEnrollError ?? 'no connection';
+      throw new SetupError(ok ? `the MS under test could not enroll with the kit's CRS at ${fmtHostPort(addr)}: ${why}` : `no MS enrolled with the kit's CRS at ${fmtHostPort(addr)} within ${Math.max(60000, run.timeoutMs) / 1000} s (${why})`);
+    }
     return {
       driver: new MsDriver(env, cases),
       target: crs.listenAddr ?? 'not enrolled',

@@ -13,12 +13,16 @@ export interface RunOptions {
   strict: boolean;
   /** fast-check replay path for --only ID --seed S --path P. */
   path?: string;
+  /** fc.commands' own replay path (--replay-path): which commands of the shrunk sequence ran. */
+  replayPath?: string;
   limits: Limits;
   /** Run cases that wait for a lease, a lock or a session timeout longer than a few seconds. */
   slow: boolean;
   progress: (line: string) => void;
   /** The command line that reproduces this run (for replay lines). */
   commandLine: string;
+  /** Stop at the first FAIL (--fail-fast; make kit-mutation, where one FAIL decides). */
+  failFast?: boolean;
 }
 
 /** What a role driver provides to the runner. */
@@ -35,6 +39,7 @@ export interface Driver<C> {
 export interface CaseMeta {
   seed?: number;
   path?: string;
+  replayPath?: string;
   replay?: string;
 }
 
@@ -123,6 +128,7 @@ export async function runCases<C>(driver: Driver<C>, selected: CaseDef<C>[], o: 
     const meta = (ctx as unknown as { meta?: CaseMeta }).meta;
     if (meta?.seed !== undefined) result.seed = meta.seed;
     if (meta?.path !== undefined) result.path = meta.path;
+    if (meta?.replayPath !== undefined) result.replayPath = meta.replayPath;
     if (meta?.replay !== undefined) result.replay = meta.replay;
     const violations = await driver.cleanup(ctx).catch((e: Error) => [{ req: '', text: `cleanup failed: ${e.message}` }]);
     for (const v of violations) findings.push({ verdict: 'FAIL', req: v.req, text: `target broke the wire rules: ${v.text}` });
@@ -152,6 +158,7 @@ export async function runCases<C>(driver: Driver<C>, selected: CaseDef<C>[], o: 
         (skipReason ? `: ${skipReason}` : first ? `\n        [${first.req}] ${first.text.split('\n')[0]}` : '') +
         (result.replay && verdict === 'FAIL' ? `\n        replay: ${result.replay}` : ''),
     );
+    if (o.failFast && verdict === 'FAIL') break;
   }
   return results;
 }

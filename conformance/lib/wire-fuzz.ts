@@ -5,6 +5,7 @@
 // and after every input the target must still answer a fresh connection. A failure is shrunk by
 // fast-check to a minimal input, replayed once to record its wire transcript, and printed with the
 // command line that replays it (--seed S --path P --only ID).
+import { replayBase } from './model-fuzz.js';
 import fc from 'fast-check';
 import { decode, encode, header, ImspError, validate, type Header, type Message, type ResponseMessage, type Role } from '../../generated/index.js';
 import { Conn, Transcript } from './conn.js';
@@ -247,7 +248,7 @@ export async function runWireFuzz<C extends FuzzCtx>(ctx: C, t: WireTarget, limi
     const final = out.ok ? last : out;
     const meta = (ctx as unknown as { meta: { seed?: number; path?: string; replay?: string } }).meta;
     meta.path = details.counterexamplePath ?? undefined;
-    meta.replay = `${ctx.opts.commandLine.replace(/ --(only|seed|path|runs|replay|json|junit|html) \S+/g, '')} --only ${id} --seed ${details.seed} --path '${details.counterexamplePath}'`;
+    meta.replay = `${replayBase(ctx.opts.commandLine)} --only ${id} --seed ${details.seed} --path '${details.counterexamplePath}'`;
     ctx.must(false, final.req || 'WIRE-1', `${final.why} [input: ${input.label}]`);
   }
 }

@@ -106,7 +106,7 @@ export const crsUserRecordCases: CaseDef<CrsContext>[] = [
         lastLog = real.log;
         await fc.asyncModelRun(() => ({ model: { state: 'offline', holder: null, epoch: 0 } as Model, real }), cmds);
       };
-      const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 12 }), runOnce);
+      const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 12, replayPath: ctx.opts.replayPath }), runOnce);
       await checkModel(ctx, { id: 'crs/fuzz/2', maxRuns: 30, req: 'STATE-1', prop, replay: runOnce, log: () => lastLog });
     },
   },

@@ -145,7 +145,7 @@ export const relationCases: CaseDef<CrsContext>[] = [
           await ctx.logout(sb).catch(() => undefined);
         }
       };
-      const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 10, size: 'medium' }), runOnce);
+      const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 10, size: 'medium', replayPath: ctx.opts.replayPath }), runOnce);
       await checkModel(ctx, { id: 'crs/fuzz/3', maxRuns: 20, req: 'STATE-4', prop, replay: runOnce, log: () => lastLog, firstLine: true });
     },
   },

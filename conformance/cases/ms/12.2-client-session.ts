@@ -174,7 +174,7 @@ export const msStateCases: CaseDef<MsContext>[] = [
           conn.destroy();
         }
       };
-      const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 8 }), runOnce);
+      const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 8, replayPath: ctx.opts.replayPath }), runOnce);
       await checkModel(ctx, { id: 'ms/fuzz/2', maxRuns: 25, req: 'STATE-1', prop, replay: runOnce, log: () => lastLog });
     },
   },

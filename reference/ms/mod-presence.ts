@@ -80,7 +80,7 @@ export class Pushes {
     let sent = 0;
     for (const c of this.targetsOf(m)) {
       if (c.buffered) {
-        // ONLINE is in flight, or its 200 is not written yet: keep the order bundle -> pushes.
+        // [PRESENCE-8] ONLINE is in flight, or its 200 is not written yet: kept, to follow the bundle in order.
         c.buffered.push(m);
         continue;
       }

@@ -131,6 +131,7 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     return fail('ERR_AUTH_FAILED');
   }
   conn.state = 'onlining';
+  // [PRESENCE-8] from before ONLINE is sent: a change the bundle misses is committed after it was read.
   conn.buffered = [];
   ms.onlining.add(conn);
   const r = await ms.crsRequest(req('ONLINE', { User: a.user, Epoch: a.lock.epoch, Address: a.address, Status: a.status }));
@@ -169,7 +170,8 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
   conn.link.enableSealing(keys);
   // [HB-8] PING a client we sent nothing to for clientHeartbeatInterval ([HB-2] is the session sweep's).
   startHeartbeat(conn.link, { interval: ms.limits.clientHeartbeatInterval, timeout: 0 });
-  // Pushes that came while ONLINE was in flight follow the 200 (written when this returns).
+  // [PRESENCE-8] Pushes that came while ONLINE was in flight follow the 200 (written when this returns),
+  // in the order received, through the contact list of the new session; a failed ONLINE discards them.
   setImmediate(() => {
     const buffered = conn.buffered ?? [];
     conn.buffered = null;

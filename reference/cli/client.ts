@@ -137,8 +137,8 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`imsp client: ${e instanceof Error ? e.message : String(e)}\n`);
       return 2;
     }
-    // With a CRS to ask, an MS shutting down is not the end: log in again elsewhere (MS-SHUTDOWN-4).
-    const c = new ImspClient({ ...common, downloadDir: stagingDir(downloads), user: f.user, password, relogin: f.crs !== undefined });
+    // [RECONNECT-1] a lost MS is not the end: log in again (through LOCATE when a CRS is given)
+    const c = new ImspClient({ ...common, downloadDir: stagingDir(downloads), user: f.user, password, reconnect: true });
     try {
       await c.login();
       client = c;

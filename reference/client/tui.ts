@@ -278,11 +278,13 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
   const rc = client as unknown as EventEmitter<ReconnectEvents>;
   rc.on('reconnecting', (e) => {
     model.reconnecting = `Connection lost (${e.reason}); reconnecting in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt})...`;
+    if (e.attempt === 1) model.print(`Connection to the server lost (${e.reason}); reconnecting...`, 'error');
     refresh();
   });
   rc.on('reconnected', () => {
     model.reconnecting = undefined;
     refresh();
+    model.print(`Reconnected at ${client.msAddress}.`);
     model.say(`reconnected at ${client.msAddress}`);
   });
 
@@ -290,7 +292,7 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
   const done = new Promise<void>((resolve) => (quit = resolve));
   client.on('logout', (e) => {
     if (e.reconnecting) {
-      model.reconnecting = 'The server is shutting down: logging in again elsewhere...';
+      model.reconnecting = `Connection to the server lost (${e.reason}); reconnecting...`;
       refresh();
       return;
     }

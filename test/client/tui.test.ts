@@ -249,3 +249,27 @@ test('the terminal client after a lockout: the retry time, in words', { skip, ti
   await ui.press('C-c');
   await ui.waitScreen(/EXITED 1/, 'the exit after Ctrl-C');
 });
+
+test('the terminal client shows reconnecting when its MS dies, and carries on at another one [RECONNECT-1]', { skip, timeout: 90_000 }, async (t) => {
+  const cluster = await startCluster({ ms: 2, users: ['alice'] });
+  const dir = await mkdtemp(join(tmpdir(), 'imsp-tui-'));
+  await writeFile(join(dir, 'pw'), 'pw-alice\n');
+  const ui = await startTui(['--crs', cluster.crsAddress, '--user', 'alice', '--password-file', join(dir, 'pw'), '--downloads', join(dir, 'dl')]);
+  t.after(async () => {
+    await ui.stop();
+    await cluster.dispose();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const s = await ui.waitScreen(/IMSP\s+alice@(\S+)/, 'the title bar');
+  const at = /alice@(\S+)/.exec(s)![1];
+  const victim = cluster.ms.find((m) => m.address === at);
+  assert.ok(victim, `alice is on one of the MSs (${at})`);
+  victim.kill();
+  await ui.waitScreen(/Connection to the server lost[\s\S]*reconnecting/, 'the reconnecting line');
+  const back = await ui.waitScreen(/Reconnected at \S+\./, 'the reconnected line');
+  const other = cluster.ms.find((m) => m !== victim)!;
+  assert.match(back, new RegExp(`IMSP\\s+alice@${other.address.replace(/\./g, '\\.')}`), 'the title shows the new MS');
+  await ui.shot('reconnected');
+  await ui.line('/quit');
+  await ui.waitScreen(/EXITED 0/, 'a clean exit');
+});

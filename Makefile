@@ -28,11 +28,11 @@ test: install typecheck check-generated
 	  node --import tsx test/helpers/leftovers.ts $$run || rc=1; exit $$rc
 
 coverage: install
-	npx c8 --all --include 'reference/**/*.ts' --include 'conformance/**/*.ts' --include 'generated/**/*.ts' \
+	npx c8 --all --include 'reference/**/*.ts' --include 'conformance/**/*.ts' --include 'generated/**/*.ts' --include 'codec/**/*.ts' \
 	  --exclude '**/*.d.ts' --reporter text --reporter html --check-coverage --lines 80 \
 	  $(NODE_TEST) $(TEST_FILES)
 
-dist/.built: install $(shell find generated reference conformance bench -name '*.ts' 2>/dev/null)
+dist/.built: install $(shell find generated codec reference conformance bench -name '*.ts' 2>/dev/null)
 	rm -rf dist && npx tsc -p tsconfig.json --outDir dist && touch $@
 
 bench: dist/.built
@@ -90,7 +90,7 @@ bench-xmpp: dist/.built
 
 # --- kittool (issues 12, 16) ---
 .PHONY: build pack-kit kit-mutation
-BUILD_INPUTS = tsconfig.build.json conformance/package/build.ts $(shell find generated reference conformance spec/fixtures spec/registry -type f 2>/dev/null)
+BUILD_INPUTS = tsconfig.build.json conformance/package/build.ts $(shell find generated codec reference conformance spec/fixtures spec/registry -type f 2>/dev/null)
 # The shipped code compiled to dist/ with the spec data it reads at run time (conformance/package/build.ts).
 # The installed bins (npm pack / npm install -g) run this; `npm pack` runs it first (prepack).
 dist/.build: $(BUILD_INPUTS)

@@ -13,7 +13,7 @@
 // each ratio the median of the per-round ratios.
 // Usage: node dist/bench/codec.js [--messages N] [--runs R] [--json]
 import { createRequire } from 'node:module';
-import { Decoder, encode, parseHeadWithGrammar, request, type Message } from '../generated/index.js';
+import { Decoder, encode, parseHeadWithGrammar, request, type Message } from '../codec/index.js';
 
 const require = createRequire(import.meta.url);
 

@@ -12,7 +12,7 @@ import { runCases, select, summaryLine, type RunOptions } from './lib/runner.js'
 import { loadRequirements } from './lib/requirements.js';
 import type { KitConfig, RoleModule, RoleName } from './lib/config.js';
 import { packageVersion } from './lib/version.js';
-import { REQUIREMENTS } from '../generated/index.js';
+import { REQUIREMENTS } from '../codec/index.js';
 
 export type { KitConfig, RoleModule, RoleName } from './lib/config.js';
 

@@ -1,6 +1,6 @@
 // The kit playing a client against an MS under test: LOGIN / 300 Challenge / PROOF with the kit's
 // own SCRAM and link-key derivation (spec section 6.1-6.3 and 8.1), then requests on the sealed link.
-import { header, request, type ResponseMessage } from '../../generated/index.js';
+import { header, request, type ResponseMessage } from '../../codec/index.js';
 import type { Conn } from './conn.js';
 import { b64, clientProof, loginAuth, loginLinkKeys, loginServerProof, nonce18, safeEqual, scramKeys, unb64, x25519, x25519Pair } from './crypto.js';
 

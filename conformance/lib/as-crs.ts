@@ -2,7 +2,7 @@
 // with the kit's own crypto), answers LOCK/UNLOCK/ONLINE/OFFLINE/STATUS/LIST/PING from a small user
 // table, records every request the MS makes, and can push PRESENCE and other notifications.
 import * as net from 'node:net';
-import { encodeRecords, header, request, response, type Header, type RequestMessage } from '../../generated/index.js';
+import { encodeRecords, header, request, response, type Header, type RequestMessage } from '../../codec/index.js';
 import { Conn, Transcript, type HostPort } from './conn.js';
 import { b64, enrollAuth, enrollLinkKeys, enrollProof, enrollServerProof, nonce18, safeEqual, unb64, x25519, x25519Pair } from './crypto.js';
 import type { Limits } from './registry.js';

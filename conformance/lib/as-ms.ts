@@ -1,6 +1,6 @@
 // The kit playing a Messaging Server against a CRS under test: the enrollment handshake
 // (spec section 7.1) with the kit's own crypto, then requests on the sealed MS-CRS link.
-import { header, request, response, type HeaderInit, type ResponseMessage } from '../../generated/index.js';
+import { header, request, response, type HeaderInit, type ResponseMessage } from '../../codec/index.js';
 import { Conn, type HostPort, type Transcript } from './conn.js';
 import { b64, enrollAuth, enrollLinkKeys, enrollProof, enrollServerProof, nonce18, safeEqual, unb64, x25519, x25519Pair } from './crypto.js';
 
@@ -43,7 +43,7 @@ export async function enrollOn(
     ['Listen', p.listen],
     ['Capacity', String(p.capacity)],
   ]);
-  const { encode } = await import('../../generated/index.js');
+  const { encode } = await import('../../codec/index.js');
   const sentEnroll = encode(enroll);
   conn.send(enroll);
   const challenge = await conn.nextResponse(timeoutMs, 'the ENROLL challenge');

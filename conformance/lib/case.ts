@@ -1,7 +1,7 @@
 // What a conformance case is, and the verdicts it can reach.
 // A case throws Failure for a broken MUST, records warnings for SHOULDs through ctx.should, and
 // throws Skip when the configuration cannot test it. Each case cites the requirement IDs it checks.
-import type { Role } from '../../generated/index.js';
+import type { Role } from '../../codec/index.js';
 import type { Transcript } from './conn.js';
 
 export type Verdict = 'PASS' | 'FAIL' | 'WARN' | 'INFO' | 'SKIP';

@@ -4,7 +4,7 @@
 // --client-cmd with {crs} (and {user} {password} {ms}) substituted.
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { encodeRecords, header, response, type Header, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
+import { encodeRecords, header, response, type Header, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
 import type { KitConfig, RoleSetup } from './config.js';
 import type { CaseDef, Finding } from './case.js';
 import { Conn, Transcript, fmtHostPort, parseHostPort, type HostPort } from './conn.js';

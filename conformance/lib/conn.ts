@@ -4,7 +4,7 @@
 // Anything the target sends that does not decode, is not sealed when it must be, or fails to
 // authenticate is recorded as a violation; the runner fails the case on any violation.
 import * as net from 'node:net';
-import { Decoder, decode, encode, header, ImspError, type Message, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
+import { Decoder, decode, encode, header, ImspError, type Message, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
 import { openBody, sealBody } from './crypto.js';
 import { METHODS_BY_NAME } from './registry.js';
 

@@ -1,7 +1,7 @@
 // The context of the CRS-role cases, its driver and the run set-up for a CRS under test: the kit plays Messaging Servers (with the MS key the user gives) and
 // clients (LOCATE). Test users are provisioned with REGISTER over an enrolled MS link.
 import { randomBytes } from 'node:crypto';
-import { header, parseRecords, request, type Header, type ResponseMessage } from '../../generated/index.js';
+import { header, parseRecords, request, type Header, type ResponseMessage } from '../../codec/index.js';
 import { enrollOn, MsLink, type EnrollParams } from './as-ms.js';
 import type { CaseDef, Finding } from './case.js';
 import { Conn, Transcript, type HostPort } from './conn.js';

@@ -1,7 +1,7 @@
 // The context of the MS-role cases: the kit listens as the CRS (--listen, with the MS key) and acts
 // as clients on the address the MS enrolled with. Also the driver and the run set-up.
 import { randomBytes } from 'node:crypto';
-import { header, type Header, type RequestMessage } from '../../generated/index.js';
+import { header, type Header, type RequestMessage } from '../../codec/index.js';
 import { SetupError, type KitConfig, type RoleSetup } from './config.js';
 import { loginOn } from './as-client.js';
 import { KitCrs, type KitUser } from './as-crs.js';

@@ -1,5 +1,5 @@
 // INIT / INIT-ACK (spec section 10.1) for the kit's peers, on the kit's own crypto.
-import { encodeRecords, header, parseRecords, type Header, type RequestMessage } from '../../generated/index.js';
+import { encodeRecords, header, parseRecords, type Header, type RequestMessage } from '../../codec/index.js';
 import {
   aeadOpen,
   aeadSeal,

@@ -2,7 +2,7 @@
 // derives from them in generated/registry.ts, so the installed kit needs no spec/ files at run time):
 // expected outcomes are derived from here, never retyped in a case. Limits can be overridden with
 // --set to match the target's config.
-import { ERRORS, HEADERS, LIMIT_SPECS, METHODS, STATUS_CODES, VALUE_TYPES as GENERATED_VALUE_TYPES } from '../../generated/index.js';
+import { ERRORS, HEADERS, LIMIT_SPECS, METHODS, STATUS_CODES, VALUE_TYPES as GENERATED_VALUE_TYPES } from '../../codec/index.js';
 
 export interface ResponseSpec {
   required: string[];

@@ -1,7 +1,7 @@
 // The spec's requirement IDs, for --html levels and for checking that every case cites a defined ID.
 // From generated/requirements.ts, completed by a scan of spec/text/*.md (sections not yet generated).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { REQUIREMENTS } from '../../generated/index.js';
+import { REQUIREMENTS } from '../../codec/index.js';
 
 export interface Requirements {
   /** ID -> level (MUST, SHOULD, MAY, or '' when unknown). */

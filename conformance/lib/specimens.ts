@@ -1,7 +1,7 @@
 // Malformed-input specimens, one per framing error of spec/registry/errors.json, built from the
 // limits in force. The expected outcome of each is not typed here: it is what the generated codec
 // (the grammar's executable form) says about the same octets, mapped to the registry's status.
-import { decode, ImspError } from '../../generated/index.js';
+import { decode, ImspError } from '../../codec/index.js';
 import type { Limits } from './registry.js';
 
 export interface Specimen {

@@ -7,7 +7,7 @@
 // command line that replays it (--seed S --path P --only ID).
 import { replayBase } from './model-fuzz.js';
 import fc from 'fast-check';
-import { decode, encode, header, ImspError, validate, type Header, type Message, type ResponseMessage, type Role } from '../../generated/index.js';
+import { decode, encode, header, ImspError, validate, type Header, type Message, type ResponseMessage, type Role } from '../../codec/index.js';
 import { Conn, Transcript } from './conn.js';
 import { errorSpec, HEADER_LIST, METHOD_LIST, type Limits } from './registry.js';
 import type { WireCtx, WireTarget } from './wire-target.js';

@@ -2,7 +2,7 @@
 // each server role (CRS: LOCATE, MS: LOGIN), the registry's error check, and the answer a state-machine
 // transition names. Shared by cases/common (section 4) and by the role sections.
 import { randomBytes } from 'node:crypto';
-import { decode, encode, ERROR_HANDLING, header, request, type ErrorCode, type Header, type MachineTransition, type Message, type ResponseMessage, type Role } from '../../generated/index.js';
+import { decode, encode, ERROR_HANDLING, header, request, type ErrorCode, type Header, type MachineTransition, type Message, type ResponseMessage, type Role } from '../../codec/index.js';
 import type { Conn } from './conn.js';
 import { b64 } from './crypto.js';
 import { errorSpec, type Limits } from './registry.js';

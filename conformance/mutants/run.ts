@@ -1,6 +1,6 @@
 // `make mutants`: build faulty variants of the reference implementation by script and prove the kit
 // catches each one, naming the requirement. For every mutant: copy the parts of the repository the
-// reference runs from (reference/, generated/, spec/, package.json, tsconfig.json; node_modules is
+// reference runs from (reference/, codec/, generated/, spec/, package.json, tsconfig.json; node_modules is
 // linked) into a temp dir, apply one textual patch (the shipped code has no fault switches), start
 // the mutant through its CLI, run the kit's cases for the role and sections concerned, and record
 // whether some case FAILed and with which requirement.
@@ -99,7 +99,7 @@ export const MUTANTS: Mutant[] = [
     role: 'crs',
     only: ['crs/enroll/1', 'crs/login/1'],
     patches: [
-      { file: 'generated/encoder.ts', find: 'Content-length: ${', replace: 'Content-length: ${1 + ' },
+      { file: 'codec/encoder.ts', find: 'Content-length: ${', replace: 'Content-length: ${1 + ' },
       // SEALED envelopes get their head from the Link's sealedHead (8bb68ae), not from encode().
       { file: 'reference/net/sender.ts', find: 'Content-length: ${length}', replace: 'Content-length: ${1 + length}' },
     ],
@@ -172,7 +172,7 @@ export interface MutantOutcome {
 
 function makeCopy(root: string, m: Mutant): string {
   const dir = mkdtempSync(join(tmpdir(), `imsp-mutant-${m.name}-`));
-  for (const d of ['reference', 'generated', 'spec']) cpSync(join(root, d), join(dir, d), { recursive: true });
+  for (const d of ['reference', 'codec', 'generated', 'spec']) cpSync(join(root, d), join(dir, d), { recursive: true });
   for (const f of ['package.json', 'tsconfig.json']) if (existsSync(join(root, f))) cpSync(join(root, f), join(dir, f));
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
   for (const p of m.patches) {

@@ -1,5 +1,5 @@
 // `make pack-kit`: the conformance kit as its own npm package, `imsp-conformance`, for implementers
-// who never clone this repository. It holds the compiled kit (dist/conformance, dist/generated), the
+// who never clone this repository. It holds the compiled kit (dist/conformance, dist/codec, dist/generated), the
 // spec data the kit reads at run time (dist/spec/fixtures), the same launcher as the repository's
 // (conformance/bin/imsp-conformance.js, which runs dist/ when no TypeScript source is beside it) and
 // its two run-time libraries, commander and fast-check, bundled (bundleDependencies): installing it
@@ -57,6 +57,7 @@ export function packKit(opts: { dist?: string; out?: string } = {}): PackResult 
   const onlyJs = (src: string): boolean => !src.endsWith('.map') && !src.endsWith('.d.ts');
   cpSync(join(dist, 'conformance'), join(stage, 'dist', 'conformance'), { recursive: true, filter: onlyJs });
   cpSync(join(dist, 'generated'), join(stage, 'dist', 'generated'), { recursive: true, filter: onlyJs });
+  cpSync(join(dist, 'codec'), join(stage, 'dist', 'codec'), { recursive: true, filter: onlyJs });
   if (existsSync(join(dist, 'spec', 'fixtures'))) cpSync(join(dist, 'spec', 'fixtures'), join(stage, 'dist', 'spec', 'fixtures'), { recursive: true });
   cpSync(join(root, 'conformance', 'bin', 'imsp-conformance.js'), join(stage, 'conformance', 'bin', 'imsp-conformance.js'));
   cpSync(join(root, 'conformance', 'README.md'), join(stage, 'README.md'));

@@ -2,7 +2,7 @@
 //   generated/registry.ts    METHODS, HEADERS, STATUS_CODES, ERRORS, LIMITS, VALUE_TYPES,
 //                            ERROR_RESPONSE_HEADERS (all `as const`) and their union types;
 //   generated/validators.ts  one compiled validator per value type and per header;
-//   generated/messages.ts    one typed interface per method and link, and typed().
+//   generated/messages.ts    one typed interface per method and link (typed() is codec/typed.ts).
 import type { GeneratedFile, Generator, GeneratorContext } from './plugin.js';
 
 const R = 'spec/registry/';
@@ -192,14 +192,10 @@ export function interfaceName(method: string, from: string, to: string): string 
 export function messagesModule(reg: Registries): string {
   const repeatable = new Set(reg.headers.filter((h) => h.repeatable).map((h) => h.name));
   const out: string[] = [
-    '// One typed view per method and link, generated from spec/registry/methods.json.',
-    '// typed(msg, link) validates a request or notification against the registry and returns',
-    '// its view: header fields keyed by canonical name, optional ones optional, repeatable',
-    '// ones arrays. Extension headers (X-) are left out of the view.',
-    "import type { Message, RequestMessage } from './types.js';",
-    "import type { Role } from './registry.js';",
-    "import { HEADER_BY_LOWER, HEADERS } from './registry.js';",
-    "import { validate } from './validate.js';",
+    '// One typed view per method and link, generated from spec/registry/methods.json: header',
+    '// fields keyed by canonical name, optional ones optional, repeatable ones arrays. Extension',
+    '// headers (X-) are left out of the view. codec/typed.ts (hand-written) validates a message',
+    '// and returns its view with the message itself: typed(msg, link).',
     '',
   ];
   const names: string[] = [];
@@ -220,7 +216,6 @@ export function messagesModule(reg: Registries): string {
         ...l.optional.filter((h) => !l.required.includes(h)).map((h) => field(h, true)),
         '  };',
         '  readonly body: Buffer;',
-        '  readonly message: RequestMessage;',
         '}',
         '',
       );
@@ -228,25 +223,7 @@ export function messagesModule(reg: Registries): string {
   }
   out.push(
     '/** Every typed request, notification, handshake and envelope view. */',
-    `export type TypedMessage =\n${names.map((n) => `  | ${n}`).join('\n')};`,
-    '',
-    '/**',
-    ' * Validates msg (a request) as sent from link.from to link.to and returns its typed view.',
-    ' * Throws the ImspError of the first registry check that fails. [REG-1]..[REG-7]',
-    ' */',
-    'export function typed(msg: Message, link: { from: Role; to: Role }): TypedMessage {',
-    '  const err = validate(msg, link);',
-    '  if (err) throw err;',
-    "  if (msg.kind !== 'request') throw new TypeError('typed() takes a request, notification or envelope');",
-    '  const fields: Record<string, string | string[]> = {};',
-    '  for (const [n, v] of msg.headers) {',
-    '    const canonical = HEADER_BY_LOWER.get(n.toLowerCase());',
-    '    if (canonical === undefined) continue;',
-    '    if (HEADERS[canonical].repeatable) ((fields[canonical] ??= []) as string[]).push(v);',
-    '    else fields[canonical] ??= v;',
-    '  }',
-    '  return { method: msg.method, from: link.from, to: link.to, headers: fields, body: msg.body, message: msg } as unknown as TypedMessage;',
-    '}',
+    `export type TypedView =\n${names.map((n) => `  | ${n}`).join('\n')};`,
     '',
   );
   return out.join('\n');

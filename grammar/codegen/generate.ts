@@ -57,7 +57,7 @@ function indexModule(files: readonly GeneratedFile[]): GeneratedFile {
     .map((f) => f.path.replace(/\.ts$/, ''))
     .sort();
   const lines = [
-    '// The IMSP codec: the one import for everything generated from grammar/ and spec/registry/.',
+    '// Everything generated from grammar/ and spec/registry/ (the codec runtime that runs on it, and the one import for both, is codec/index.ts).',
     ...modules.map((m) => `export * from './${m}.js';`),
     '',
   ];

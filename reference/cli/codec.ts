@@ -25,7 +25,7 @@ import {
   type Message,
   type Role,
   type WireLimits,
-} from '../../generated/index.js';
+} from '../../codec/index.js';
 
 export interface CodecIo {
   stdin: AsyncIterable<Buffer | string>;

@@ -27,7 +27,7 @@ import {
   type Message,
   type RequestMessage,
   type ResponseMessage,
-} from '../../generated/index.js';
+} from '../../codec/index.js';
 import { b64, unb64 } from '../crypto/b64.js';
 import { CryptoError } from '../crypto/errors.js';
 import { openKeyBlobAsync, sealKeyBlobAsync, parseKeyBlob } from '../crypto/key-blob.js';

@@ -7,7 +7,7 @@
 // A message may depend on what the user was doing (the command and its USER argument): the same
 // 403 ERR_FORBIDDEN means "you can't add yourself" for /add and "you can't change another user's
 // profile" for /profile.
-import type { ErrorCode } from '../../generated/index.js';
+import type { ErrorCode } from '../../codec/index.js';
 
 /** What the user was doing when the error came back. */
 export interface ErrorContext {

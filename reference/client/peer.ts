@@ -3,7 +3,7 @@
 // BYE), under keys derived from the handshake. The session keys live in this object only (and in
 // the Link's copy) and are zeroed when the session ends, whatever ends it.
 import { randomBytes } from 'node:crypto';
-import { ImspError, errorResponse, header, response, type ErrorCode, type Header, type Message, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
+import { ImspError, errorResponse, header, response, type ErrorCode, type Header, type Message, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
 import type { LinkKeys } from '../crypto/scram.js';
 import { linkError, type Link } from '../net/link.js';
 import { FileError, FileReceiver, chunkHeaders, isFileChunk, prepareFile, readChunks, type FileLimits, type OutgoingFile, type ReceivedFile, type FileProgress } from './files.js';

@@ -1,7 +1,7 @@
 // What the CRS's method modules (mod-*.ts) share with the server that holds the connections
 // (crs.ts): the MS link records and the server operations they call.
 import type { Logger } from 'pino';
-import type { RequestMessage, ResponseMessage } from '../../generated/index.js';
+import type { RequestMessage, ResponseMessage } from '../../codec/index.js';
 import type { Link } from '../net/link.js';
 import type { ServerMetrics } from '../ops/metrics.js';
 import type { ServerLimits } from '../proto/limits.js';

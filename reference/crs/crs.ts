@@ -14,7 +14,7 @@ import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { header, encode, type RequestMessage, type ResponseMessage, type Role } from '../../generated/index.js';
+import { header, encode, type RequestMessage, type ResponseMessage, type Role } from '../../codec/index.js';
 import type { Store, MsRef } from '../store/store.js';
 import { silentLogger } from '../ops/log.js';
 import { createMetrics, type ServerMetrics } from '../ops/metrics.js';

@@ -1,6 +1,6 @@
 // CRS contacts (spec section 10): ADD, ANSWER, REM, BLOCK, UNBLOCK and LIST on the store, and the
 // contact and incoming-request records of LIST and of the login bundle.
-import type { Header } from '../../generated/index.js';
+import type { Header } from '../../codec/index.js';
 import type { ContactEntry, PendingAdd, Presence } from '../store/store.js';
 import { ok, fail, records, requiredHeader } from '../proto/messages.js';
 import type { CrsContext, MsHandlers } from './context.js';

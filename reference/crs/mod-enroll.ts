@@ -1,8 +1,8 @@
 // CRS enrollment and discovery (spec sections 7.1 and 7.2): ENROLL and PROOF from an MS (the
 // challenge-response on the MS key), its lease (renewed by every message [HB-4]), PING and LEAVE;
 // LOCATE from a client.
-import type { Header, RequestMessage, ResponseMessage } from '../../generated/index.js';
-import { header } from '../../generated/index.js';
+import type { Header, RequestMessage, ResponseMessage } from '../../codec/index.js';
+import { header } from '../../codec/index.js';
 import { b64, unb64 } from '../crypto/b64.js';
 import { generateKeyShare, x25519 } from '../crypto/keys.js';
 import { enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys, makeNonce } from '../crypto/scram.js';

@@ -1,7 +1,7 @@
 // CRS presence (spec sections 5 and 9): STATUS from an MS, and the pushes to the MSs (PRESENCE,
 // CONTACT, ADD, ANSWER), driven by the store's change feed so that several CRS processes on one
 // PostgreSQL database each push to the MSs connected to them.
-import type { RequestMessage } from '../../generated/index.js';
+import type { RequestMessage } from '../../codec/index.js';
 import { closeSoon } from '../net/server-link.js';
 import { req, ok, fail, requiredHeader, type Fields } from '../proto/messages.js';
 import { isStatus, type MsRef, type StoreEvent } from '../store/store.js';

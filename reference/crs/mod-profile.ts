@@ -1,6 +1,6 @@
 // CRS accounts (spec sections 5 and 11): REGISTER, PROFILE, PASSWD and SEARCH on the store.
-import type { Header } from '../../generated/index.js';
-import { header } from '../../generated/index.js';
+import type { Header } from '../../codec/index.js';
+import { header } from '../../codec/index.js';
 import { ok, fail, fields, records, requiredHeader } from '../proto/messages.js';
 import type { CrsContext, MsHandlers } from './context.js';
 

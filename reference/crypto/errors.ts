@@ -4,7 +4,7 @@
  * it on the wire as is with errorResponse().
  * @module
  */
-import { ImspError } from '../../generated/index.js';
+import { ImspError } from '../../codec/index.js';
 
 /** Error codes the crypto layer can raise. */
 export type CryptoErrorCode =

@@ -17,7 +17,7 @@
  * @module
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
-import { encodeRecords, parseRecords, type Header, type RequestMessage } from '../../generated/index.js';
+import { encodeRecords, parseRecords, type Header, type RequestMessage } from '../../codec/index.js';
 import { aeadOpen, aeadSeal } from './aead.js';
 import { b64, unb64 } from './b64.js';
 import { cryptoError, CryptoError, type CryptoErrorCode } from './errors.js';

@@ -4,7 +4,7 @@
 // or count). Both log in through the MS for real so that each gets the other's Public-key from the
 // MS (login bundle or PRESENCE push), and open their own key blob with the password.
 import net from 'node:net';
-import { header, parseRecords, response, errorResponse, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
+import { header, parseRecords, response, errorResponse, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
 import { Link, linkError } from '../net/link.js';
 import { buildInit, buildInitAck, openInit, openInitAck, openKeyBlobAsync, NonceCache, type Identity } from '../crypto/index.js';
 import { LOAD_PASSWORD, type SharedCredentials } from './population.js';

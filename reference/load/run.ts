@@ -15,7 +15,7 @@
 // was sent (the ONLINE transaction at the CRS included).
 import { fork, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { header } from '../../generated/index.js';
+import { header } from '../../codec/index.js';
 import { Link } from '../net/link.js';
 import { parseHostPort } from '../net/address.js';
 import { req } from '../proto/messages.js';

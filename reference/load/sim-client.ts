@@ -3,7 +3,7 @@
 // answers and heartbeats, PRESENCE receipts with timestamps, LOGOUT. No contact book, no UI, no
 // peer listener: one process holds thousands of these.
 import net from 'node:net';
-import { header, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
+import { header, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
 import { Link } from '../net/link.js';
 import { parseHostPort } from '../net/address.js';
 import { b64, unb64, clientProof, generateEphemeralKey, loginAuthMessage, loginLinkKeys, makeNonce, verifyServerProof, x25519 } from '../crypto/index.js';

@@ -4,7 +4,7 @@
 import type { KeyObject } from 'node:crypto';
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import type { ErrorCode, RequestMessage, ResponseMessage, StateOf } from '../../generated/index.js';
+import type { ErrorCode, RequestMessage, ResponseMessage, StateOf } from '../../codec/index.js';
 import type { LoginTranscript } from '../crypto/scram.js';
 import type { Link } from '../net/link.js';
 import type { TokenBucket } from '../net/rate-limit.js';

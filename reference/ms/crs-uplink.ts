@@ -3,8 +3,8 @@
 // with a higher incarnation and exponential backoff when it is lost, and the CRS's pushes.
 import net from 'node:net';
 import tls from 'node:tls';
-import type { RequestMessage, ResponseMessage } from '../../generated/index.js';
-import { header } from '../../generated/index.js';
+import type { RequestMessage, ResponseMessage } from '../../codec/index.js';
+import { header } from '../../codec/index.js';
 import { b64, unb64 } from '../crypto/b64.js';
 import { generateEphemeralKey, x25519 } from '../crypto/keys.js';
 import { enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys, makeNonce } from '../crypto/scram.js';

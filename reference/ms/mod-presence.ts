@@ -1,7 +1,7 @@
 // MS presence (spec sections 5 and 9): STATUS from a client, and the pushes CRS -> MS -> client
 // (PRESENCE, CONTACT, ADD, ANSWER), filtered by each session's copy of its contact list.
-import type { RequestMessage } from '../../generated/index.js';
-import { header } from '../../generated/index.js';
+import type { RequestMessage } from '../../codec/index.js';
+import { header } from '../../codec/index.js';
 import { fail, pick, req, requiredHeader } from '../proto/messages.js';
 import type { ClientConn, ClientHandlers, MsContext, Relation, Session } from './context.js';
 

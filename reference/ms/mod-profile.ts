@@ -1,5 +1,5 @@
 // MS account methods (spec sections 5 and 11): PROFILE, PASSWD and SEARCH, relayed to the CRS.
-import { header } from '../../generated/index.js';
+import { header } from '../../codec/index.js';
 import { SCRAM_MIN_ITERATIONS } from '../crypto/scram.js';
 import { fail, pick, req, requiredHeader } from '../proto/messages.js';
 import type { ClientHandlers, MsContext } from './context.js';

@@ -1,7 +1,7 @@
 // MS lock and session (spec sections 6 and 8.1): LOGIN and PROOF (the per-user lock at the CRS,
 // the challenge, the proof, ONLINE and the login bundle), LOGOUT and PING.
 import { randomBytes } from 'node:crypto';
-import { header, type ErrorCode, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
+import { header, type ErrorCode, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
 import { b64, unb64 } from '../crypto/b64.js';
 import { generateEphemeralKey, x25519 } from '../crypto/keys.js';
 import {

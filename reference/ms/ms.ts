@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { header, type Header, type RequestMessage, type ResponseMessage, type ErrorCode } from '../../generated/index.js';
+import { header, type Header, type RequestMessage, type ResponseMessage, type ErrorCode } from '../../codec/index.js';
 import { decoyKey } from '../crypto/scram.js';
 import { formatAddress } from '../net/address.js';
 import { Link } from '../net/link.js';

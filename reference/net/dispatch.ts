@@ -5,7 +5,7 @@
  * (errors found by the receiver or by validation) take their place in the same order.
  * @module
  */
-import { errorResponse, header, ImspError, type Header, type Message, type RequestMessage } from '../../generated/index.js';
+import { errorResponse, header, ImspError, type Header, type Message, type RequestMessage } from '../../codec/index.js';
 import type { Link, RequestHandler } from './link.js';
 import { linkError } from './link-error.js';
 import type { LinkRule } from './registry.js';

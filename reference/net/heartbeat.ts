@@ -4,7 +4,7 @@
  * Timers are injectable; node:test's mock.timers also works with the defaults.
  * @module
  */
-import { ImspError, type Message, type RequestMessage } from '../../generated/index.js';
+import { ImspError, type Message, type RequestMessage } from '../../codec/index.js';
 import { linkError, type Link } from './link.js';
 
 /** Timer functions (defaults: the globals). */

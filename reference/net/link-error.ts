@@ -1,5 +1,5 @@
 // The typed errors of the link layer: every failure is an ImspError with a registry code.
-import { ImspError, type ErrorCode } from '../../generated/index.js';
+import { ImspError, type ErrorCode } from '../../codec/index.js';
 
 /** The typed error the link raises for `code`. */
 export function linkError(code: ErrorCode, detail?: string): ImspError {

@@ -31,7 +31,7 @@ import {
   type ResponseMessage,
   type Role,
   type WireLimits,
-} from '../../generated/index.js';
+} from '../../codec/index.js';
 import type { LinkKeys } from '../crypto/scram.js';
 import { HandlerQueue, withTag, type Job } from './dispatch.js';
 import { linkError } from './link-error.js';

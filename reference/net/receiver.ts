@@ -18,7 +18,7 @@ import {
   type RequestMessage,
   type Role,
   type WireLimits,
-} from '../../generated/index.js';
+} from '../../codec/index.js';
 import { openEnvelope } from '../crypto/sealed.js';
 import { linkError, typedError } from './link-error.js';
 

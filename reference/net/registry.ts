@@ -3,7 +3,7 @@
  * sender -> receiver link whether the method travels sealed and whether it is answered.
  * @module
  */
-import { METHODS, type Role } from '../../generated/index.js';
+import { METHODS, type Role } from '../../codec/index.js';
 
 /** The link-layer view of one method on one link. */
 export interface LinkRule {

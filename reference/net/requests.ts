@@ -3,7 +3,7 @@
  * [CONN-5] (with `Tag` checked when both carry one), and their timeouts, one timer per burst.
  * @module
  */
-import { header, validate, validateResponse, type ImspError, type Message, type Role } from '../../generated/index.js';
+import { header, validate, validateResponse, type ImspError, type Message, type Role } from '../../codec/index.js';
 import { linkError } from './link-error.js';
 
 interface Pending {

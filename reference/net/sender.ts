@@ -5,7 +5,7 @@
  * @module
  */
 import type { Duplex } from 'node:stream';
-import { encode, type Message } from '../../generated/index.js';
+import { encode, type Message } from '../../codec/index.js';
 import { TAG_LENGTH } from '../crypto/aead.js';
 import { sealEnvelope } from '../crypto/sealed.js';
 

@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import type { Link, LinkOptions, RequestHandler } from './link.js';
 import { RateLimiter } from './rate-limit.js';
-import { Decoder, type Message, type Role, type WireLimits } from '../../generated/index.js';
+import { Decoder, type Message, type Role, type WireLimits } from '../../codec/index.js';
 import { wireLimits, type ServerLimits } from '../proto/limits.js';
 
 /** Closes a link after the response being returned now has been written. */

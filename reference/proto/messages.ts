@@ -1,6 +1,6 @@
 // Message helpers shared by the reference servers: building messages from plain objects,
 // error responses by registry code, and record bodies. Everything on the wire goes through the
-// generated codec (generated/index.ts); this file only shapes arguments for it.
+// codec (codec/index.ts); this file only shapes arguments for it.
 import {
   request as codecRequest,
   response as codecResponse,
@@ -13,7 +13,7 @@ import {
   type ResponseMessage,
   type Message,
   type ErrorCode,
-} from '../../generated/index.js';
+} from '../../codec/index.js';
 
 export type Fields = Record<string, string | number | undefined | null>;
 

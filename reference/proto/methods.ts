@@ -1,7 +1,7 @@
 // The method names of one link direction, from the generated method registry: the keys of the
 // servers' handler tables, so that a table that misses a method, or names one that is not sent on
 // that link, does not compile.
-import type { METHODS, MethodName, Role } from '../../generated/index.js';
+import type { METHODS, MethodName, Role } from '../../codec/index.js';
 
 type LinksOf<M extends MethodName> = (typeof METHODS)[M]['links'][number];
 

@@ -81,6 +81,7 @@ const INPUT_DIRS: Array<[string, string[]]> = [
   ['test', ['.ts']],
   ['conformance', ['.ts']],
   ['generated', ['.ts']],
+  ['codec', ['.ts']],
   ['reference', ['.ts']],
 ];
 const INPUT_FILES = ['generated/imsp.abnf', 'generated/requirements.json', 'spec/untested.json', 'typedoc.json'];
@@ -92,7 +93,7 @@ export function siteInputsHash(root: string, opts: Pick<BuildOptions, 'typedoc' 
   const files = new Set<string>();
   for (const [dir, suffixes] of INPUT_DIRS) {
     // With typedoc: 'reuse', generated/ is not an input (reference/ still is: its citations are).
-    if (opts.typedoc === 'reuse' && dir === 'generated') continue;
+    if (opts.typedoc === 'reuse' && (dir === 'generated' || dir === 'codec')) continue;
     for (const f of listFiles(root, dir, suffixes)) files.add(f);
   }
   for (const f of INPUT_FILES) if (existsSync(join(root, f))) files.add(f);

@@ -44,7 +44,7 @@ function inputsHash(root: string, entryPoints: readonly string[]): string {
   const h = createHash('sha256');
   h.update(readFileSync(join(root, 'typedoc.json')));
   h.update(entryPoints.join('\n'));
-  for (const dir of ['generated', 'reference', 'conformance']) {
+  for (const dir of ['generated', 'codec', 'reference', 'conformance']) {
     for (const f of listFiles(root, dir, ['.ts'])) {
       h.update(f);
       h.update(readFileSync(join(root, f)));
@@ -80,9 +80,9 @@ export async function buildApiDocs(root: string, outDir: string, opts: { force?:
   const force = opts.force === true;
   const cfgPath = join(root, 'typedoc.json');
   const cfg = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, 'utf8')) as TypedocConfig) : {};
-  const entryPoints = resolveEntryPoints(root, cfg.entryPoints ?? ['generated/index.ts']);
+  const entryPoints = resolveEntryPoints(root, cfg.entryPoints ?? ['codec/index.ts']);
   if (entryPoints.length === 0) {
-    placeholder(outDir, 'No public module exists yet (typedoc.json lists generated/index.ts and the reference and conformance entry points).');
+    placeholder(outDir, 'No public module exists yet (typedoc.json lists codec/index.ts and the reference and conformance entry points).');
     return { ran: false, ok: true, entryPoints, message: 'no entry points yet; wrote a placeholder' };
   }
   const stampPath = join(outDir, '.imsp-stamp');

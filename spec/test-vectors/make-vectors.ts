@@ -13,7 +13,7 @@ import { createHash, createHmac, hkdfSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encode, encodeRecords, type Header } from '../../generated/index.js';
+import { encode, encodeRecords, type Header } from '../../codec/index.js';
 import {
   b64, saltedPassword, clientKey, storedKey, serverKey, loginAuthMessage, clientProof, serverProof,
   enrollAuthMessage, msProof, crsProof, loginLinkKeys, enrollLinkKeys, generateKeyShare, x25519,

@@ -5,7 +5,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Decoder, encode, header, type Message } from '../../generated/index.js';
+import { Decoder, encode, header, type Message } from '../../codec/index.js';
 import { generateIdentity, type Identity } from '../../reference/crypto/keys.js';
 import { openEnvelope, sealEnvelope } from '../../reference/crypto/sealed.js';
 import { ImspClient, parseHostPort, type ClientLimits } from '../../reference/client/client.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { header } from '../../generated/index.js';
+import { header } from '../../codec/index.js';
 import { buildInit, buildInitAck, openInit, openInitAck } from '../../reference/crypto/p2p.js';
 import { generateIdentity } from '../../reference/crypto/keys.js';
 import { RawPeer, befriend, closePeers, contactRecord, makePeer, next, rawListener } from './p2p-harness.js';

@@ -2,7 +2,7 @@
 // with wire-breaking octets inserted, replaced or removed), and split points. Shared by the
 // property tests and test/codec/fuzz-long.ts.
 import fc from 'fast-check';
-import { METHODS, encode, Decoder, ImspError, type Header, type Message, type WireLimits } from '../../generated/index.js';
+import { METHODS, encode, Decoder, ImspError, type Header, type Message, type WireLimits } from '../../codec/index.js';
 
 const upper = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 const nameChars = `${upper}abcdefghijklmnopqrstuvwxyz0123456789-`;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import {
   Decoder, decode, encode, request, response, errorResponse, header, headers, validate, validateResponse,
   parseRecords, encodeRecords, typed, ImspError, METHODS, HEADERS, STATUS_CODES, ERRORS, LIMITS, decodeWithGrammar,
-} from '../../generated/index.js';
+} from '../../codec/index.js';
 
 const KEY = 'A'.repeat(43);
 const login = request('LOGIN', { 'Imsp-version': 1, User: 'bob', Nonce: 'N'.repeat(24), 'Key-share': KEY, Address: '127.0.0.1:7200' });

@@ -1,7 +1,7 @@
 // Reader of the wire fixtures in spec/fixtures/wire/*.md (format: that directory's README).
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { WireLimits } from '../../generated/index.js';
+import type { WireLimits } from '../../codec/index.js';
 
 export interface FixtureCase {
   file: string;

@@ -2,7 +2,7 @@
 // one octet at a time) and the grammar's reference decoder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ImspError, decodeWithGrammar, parseRecords, parseRecordsWithGrammar, type Message } from '../../generated/index.js';
+import { ImspError, decodeWithGrammar, parseRecords, parseRecordsWithGrammar, type Message } from '../../codec/index.js';
 import { fastOutcome } from './arbitraries.js';
 import { loadFixtures } from './fixture-format.js';
 

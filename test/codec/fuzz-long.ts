@@ -13,7 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { decodeWithGrammar, encodeRecords, parseRecords, parseRecordsWithGrammar, ImspError } from '../../generated/index.js';
+import { decodeWithGrammar, encodeRecords, parseRecords, parseRecordsWithGrammar, ImspError } from '../../codec/index.js';
 import { stream, nearValid, chunking, smallLimits, fastOutcome, headerName, headerValue } from './arbitraries.js';
 
 function arg(name: string, dflt: number): number {

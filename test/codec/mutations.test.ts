@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { encode, decodeWithGrammar, type Message, type ErrorCode } from '../../generated/index.js';
+import { encode, decodeWithGrammar, type Message, type ErrorCode } from '../../codec/index.js';
 import { message, fastOutcome, chunking, smallLimits } from './arbitraries.js';
 
 const RUNS = Number(process.env.IMSP_PROP_RUNS ?? 150);

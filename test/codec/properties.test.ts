@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decode, decodeWithGrammar, encode, parseRecords, parseRecordsWithGrammar, encodeRecords, ImspError } from '../../generated/index.js';
+import { decode, decodeWithGrammar, encode, parseRecords, parseRecordsWithGrammar, encodeRecords, ImspError } from '../../codec/index.js';
 import { message, stream, nearValid, chunking, smallLimits, fastOutcome, headerName, headerValue } from './arbitraries.js';
 
 const RUNS = Number(process.env.IMSP_PROP_RUNS ?? 300);

@@ -2,7 +2,7 @@
 // bodies and messages split anywhere come out whole.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Decoder, ImspError, LIMITS, encode, request } from '../../generated/index.js';
+import { Decoder, ImspError, LIMITS, encode, request } from '../../codec/index.js';
 
 test('[WIRE-LIMIT-6] a line without end fails as soon as it can no longer fit maxLineLength', () => {
   const d = new Decoder();

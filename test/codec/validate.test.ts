@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import {
   Decoder, ImspError, decode, encode, encodeRecords, errorResponse, request, response, typed, validate, validateResponse,
   METHODS, HEADERS, LIMITS, VALUE_TYPES, VALUE_VALIDATORS, parseRecords, type Message, type ErrorCode,
-} from '../../generated/index.js';
+} from '../../codec/index.js';
 
 const KEY = 'A'.repeat(43);
 const CM = { from: 'client', to: 'ms' } as const;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as c from '../../conformance/lib/crypto.js';
 import { buildInitAck, openInit, openInitAck } from '../../conformance/lib/p2p.js';
-import { decode, encodeRecords } from '../../generated/index.js';
+import { decode, encodeRecords } from '../../codec/index.js';
 
 type V = Record<string, unknown> & { inputs: Record<string, string | number> };
 const vectors = (name: string): V[] => (JSON.parse(readFileSync(new URL(`../../spec/test-vectors/${name}.json`, import.meta.url), 'utf8')) as { vectors: V[] }).vectors;

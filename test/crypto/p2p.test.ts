@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decode, encode, header, validate, type Message } from '../../generated/index.js';
+import { decode, encode, header, validate, type Message } from '../../codec/index.js';
 import { generateIdentity, b64, unb64, CryptoError, type Identity } from '../../reference/crypto/index.js';
 import { buildInit, openInit, buildInitAck, openInitAck, NonceCache, type PeerLookup } from '../../reference/crypto/p2p.js';
 
@@ -94,7 +94,7 @@ test('[P2P-7] [P2P-8] NonceCache forgets after the window, stays bounded, and re
 });
 
 test('[P2P-18] an INIT whose decrypted block is not one record is refused with ERR_BAD_RECORDS', async () => {
-  const { encodeRecords } = await import('../../generated/index.js');
+  const { encodeRecords } = await import('../../codec/index.js');
   const { aeadSeal, x25519, generateKeyShare } = await import('../../reference/crypto/index.js');
   const { initKey, INIT_AAD } = await import('../../reference/crypto/p2p.js');
   const e = generateKeyShare();
@@ -133,7 +133,7 @@ test('[P2P-6] INIT-ACK refusals: wrong signer, wrong names, tampered, skewed', (
 
 test('[P2P-6] hostile INIT / INIT-ACK input: any mutation gives a typed error, never another exception', async () => {
   const fc = (await import('fast-check')).default;
-  const { ImspError } = await import('../../generated/index.js');
+  const { ImspError } = await import('../../codec/index.js');
   const { message, pending } = buildInit({ from: 'joe', to: 'alice', identity: joe, peerPublicKey: alice.publicKey, time: T });
   const acc = openInit(message, { self: 'alice', identity: alice, lookup: buddy(joe), now: T, maxClockSkew: SKEW });
   const { message: ack } = buildInitAck({ init: acc, identity: alice, time: T });

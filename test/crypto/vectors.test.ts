@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, pbkdf2Sync, scryptSync, verify } from 'node:crypto';
 import { makeVectors, vectorText, fixed } from '../../spec/test-vectors/make-vectors.js';
-import { decode, encodeRecords, parseRecords, header } from '../../generated/index.js';
+import { decode, encodeRecords, parseRecords, header } from '../../codec/index.js';
 import { openKeyBlob, openEnvelope } from '../../reference/crypto/index.js';
 import { openInit, openInitAck, buildInit } from '../../reference/crypto/p2p.js';
 import { identityFromPrivate } from '../../reference/crypto/keys.js';

@@ -2,8 +2,8 @@
 // proof and link keys from reference/crypto), then sends requests over the SEALED link and records
 // every push. It checks nothing the tests should check themselves; it exposes raw responses.
 import net from 'node:net';
-import type { RequestMessage, ResponseMessage, ImspError } from '../../generated/index.js';
-import { header, parseRecords, type Header } from '../../generated/index.js';
+import type { RequestMessage, ResponseMessage, ImspError } from '../../codec/index.js';
+import { header, parseRecords, type Header } from '../../codec/index.js';
 import { Link } from '../../reference/net/link.js';
 import { parseHostPort } from '../../reference/net/address.js';
 import { b64, unb64 } from '../../reference/crypto/b64.js';

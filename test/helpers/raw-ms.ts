@@ -1,8 +1,8 @@
 // Speaks the MS side of the CRS link by hand, for CRS tests: enrollment (ENROLL/PROOF on the MS
 // key), then raw requests on the SEALED link, recording every push from the CRS.
 import net from 'node:net';
-import type { RequestMessage, ResponseMessage, ImspError } from '../../generated/index.js';
-import { header } from '../../generated/index.js';
+import type { RequestMessage, ResponseMessage, ImspError } from '../../codec/index.js';
+import { header } from '../../codec/index.js';
 import { Link } from '../../reference/net/link.js';
 import { parseHostPort } from '../../reference/net/address.js';
 import { b64, unb64 } from '../../reference/crypto/b64.js';

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { header, request, response, type ResponseMessage } from '../../generated/index.js';
+import { header, request, response, type ResponseMessage } from '../../codec/index.js';
 import { Link } from '../../reference/net/index.js';
 
 async function pair(t: { after: (f: () => void) => void }): Promise<[net.Socket, net.Socket]> {

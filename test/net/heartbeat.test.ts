@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { header, request, response, type ImspError, type RequestMessage } from '../../generated/index.js';
+import { header, request, response, type ImspError, type RequestMessage } from '../../codec/index.js';
 import { Link, startHeartbeat, type HeartbeatTimers } from '../../reference/net/index.js';
 import { duplexPair, RawPeer } from './helpers.js';
 

@@ -1,6 +1,6 @@
 // Test helpers for the link layer: an in-memory duplex pair and a raw peer that reads decoded messages.
 import { Duplex } from 'node:stream';
-import { Decoder, decode, encode, header, type Message } from '../../generated/index.js';
+import { Decoder, decode, encode, header, type Message } from '../../codec/index.js';
 import { openEnvelope, sealEnvelope } from '../../reference/crypto/index.js';
 
 /** Two connected in-memory duplex streams (what one writes, the other reads). */

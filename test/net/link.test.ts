@@ -2,7 +2,7 @@ import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Duplex } from 'node:stream';
-import { Decoder, ImspError, errorResponse, header, request, response, type Message, type RequestMessage } from '../../generated/index.js';
+import { Decoder, ImspError, errorResponse, header, request, response, type Message, type RequestMessage } from '../../codec/index.js';
 import { Link, RateLimiter, type LinkOptions } from '../../reference/net/index.js';
 import { duplexPair, RawPeer } from './helpers.js';
 
@@ -307,7 +307,7 @@ test('[SEAL-6] a nested SEALED (a decryption failure) or an envelope holding two
   assert.equal(header(peer.messages.at(-1)!, 'Error-code'), 'ERR_DECRYPT');
   const two = await sealedServer(t);
   const { sealEnvelope } = await import('../../reference/crypto/index.js');
-  const { encode } = await import('../../generated/index.js');
+  const { encode } = await import('../../codec/index.js');
   const inner = Buffer.concat([encode(ping()), encode(ping())]);
   two.peer.write(encode(request('SEALED', { Seq: 1 }, sealEnvelope(K2, 1, inner))));
   assert.equal((await two.closed)?.code, 'ERR_TRUNCATED');
@@ -405,7 +405,7 @@ test('[SEAL-4] the peer refusing one of our envelopes in clear closes the link w
 test('[WIRE-3] a framing error inside a sealed envelope is answered and closes the link', async (t) => {
   const { peer, closed } = await sealedServer(t);
   const { sealEnvelope } = await import('../../reference/crypto/index.js');
-  const { encode } = await import('../../generated/index.js');
+  const { encode } = await import('../../codec/index.js');
   peer.write(encode(request('SEALED', { Seq: 1 }, sealEnvelope(K2, 1, Buffer.from('PING\nTag: x\r\n\r\n')))));
   assert.equal((await closed)?.code, 'ERR_BARE_LF');
 });
@@ -512,7 +512,7 @@ test('[STATE-5] a session method in clear before the handshake completed gets 42
 });
 
 test('[SEAL-3] each envelope on the wire is exactly the encoding of { SEALED, Seq, body } and opens to one inner message', async (t) => {
-  const { encode, decode } = await import('../../generated/index.js');
+  const { encode, decode } = await import('../../codec/index.js');
   const { openEnvelope } = await import('../../reference/crypto/index.js');
   const [a, b] = duplexPair();
   const wire: Buffer[] = [];
@@ -539,7 +539,7 @@ test('[SEAL-3] each envelope on the wire is exactly the encoding of { SEALED, Se
 
 test('[WIRE-14] a framing error inside an envelope reports its offset within the inner message, whatever other links decoded before', async (t) => {
   const { sealEnvelope } = await import('../../reference/crypto/index.js');
-  const { encode, decode } = await import('../../generated/index.js');
+  const { encode, decode } = await import('../../codec/index.js');
   const one = await sealedServer(t); // has opened an envelope already
   const two = await sealedServer(t);
   // a bare LF at octet 12 of the inner message

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
-import { errorResponse, header, request, response, type ImspError, type RequestMessage } from '../../generated/index.js';
+import { errorResponse, header, request, response, type ImspError, type RequestMessage } from '../../codec/index.js';
 import {
   b64, unb64, makeVerifier, makeNonce, generateKeyShare, x25519, loginAuthMessage, clientLogin, verifyClientProof,
   serverProof, verifyServerProof, loginLinkKeys, checkChallenge, generateIdentity, sealKeyBlob, openKeyBlob,

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import fc from 'fast-check';
-import { ImspError, header, request, response, type Message } from '../../generated/index.js';
+import { ImspError, header, request, response, type Message } from '../../codec/index.js';
 import { Link } from '../../reference/net/index.js';
 import { duplexPair, RawPeer } from './helpers.js';
 

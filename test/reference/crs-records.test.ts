@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { contactRecord, pendingRecord } from '../../reference/crs/crs.js';
-import { encodeRecords, parseRecords } from '../../generated/index.js';
+import { encodeRecords, parseRecords } from '../../codec/index.js';
 
 test('contact records: User, Relation, Status, then Address and Public-key of a visible buddy only', () => {
   const key = `${'A'.repeat(43)}.${'B'.repeat(43)}`;

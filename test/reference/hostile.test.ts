@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ERRORS, STATUS_CODES } from '../../generated/index.js';
+import { ERRORS, STATUS_CODES } from '../../codec/index.js';
 import { startCluster } from '../helpers/cluster.js';
 import { rawExchange, ProtoClient } from '../helpers/proto-client.js';
 

@@ -6,7 +6,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { parseRecords, type Header, type RequestMessage, type ResponseMessage } from '../../generated/index.js';
+import { parseRecords, type Header, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
 import { bundleContacts, MsServer } from '../../reference/ms/ms.js';
 import { Link } from '../../reference/net/link.js';
 import { b64, unb64 } from '../../reference/crypto/b64.js';

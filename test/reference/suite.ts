@@ -12,7 +12,7 @@ import { b64, unb64 } from '../../reference/crypto/b64.js';
 import { sealKeyBlob, openKeyBlob } from '../../reference/crypto/key-blob.js';
 import { generateIdentity, generateKeyShare } from '../../reference/crypto/keys.js';
 import type { StoreEvent } from '../../reference/store/store.js';
-import type { RequestMessage } from '../../generated/index.js';
+import type { RequestMessage } from '../../codec/index.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
 

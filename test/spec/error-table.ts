@@ -1,6 +1,6 @@
 // How Section 14.3 writes the handling of an error code: the one rendering that the spec text and
 // spec/registry/errors.json (through generated/error-handling.ts) must agree on [ERR-8].
-import { ERROR_HANDLING, type ErrorCode, type ErrorRule } from '../../generated/index.js';
+import { ERROR_HANDLING, type ErrorCode, type ErrorRule } from '../../codec/index.js';
 
 /** One rule as the table writes it: `answer-close, link (WIRE-14)`, `close (REG-10)`, `never sent (WIRE-21)`. */
 export function ruleText(r: ErrorRule): string {

@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ERRORS, ERROR_HANDLING, MACHINES, errorRule, closesConnection, answerSealed, type ErrorCode, type ErrorSituation } from '../../generated/index.js';
+import { ERRORS, ERROR_HANDLING, MACHINES, errorRule, closesConnection, answerSealed, type ErrorCode, type ErrorSituation } from '../../codec/index.js';
 import { handlingCell } from './error-table.js';
 
 const ROOT = new URL('../../', import.meta.url);

@@ -2,7 +2,7 @@
 // codec, and those shown whole validate against the registry for their link.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decode, validate, type Role } from '../../generated/index.js';
+import { decode, validate, type Role } from '../../codec/index.js';
 import { specText } from './helpers.js';
 
 interface Example { file: string; lines: string[] }

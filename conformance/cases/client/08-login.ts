@@ -1,5 +1,5 @@
 // Section "login" (spec 8), client side: what the client sends and what it must refuse.
-import { header, request, type RequestMessage } from '../../../generated/index.js';
+import { header, request, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { fmtHostPort } from '../../lib/conn.js';
 import { ControlledClient } from '../../lib/control.js';

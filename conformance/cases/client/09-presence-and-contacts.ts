@@ -1,5 +1,5 @@
 // Section "presence" (spec 9), client side.
-import { request } from '../../../generated/index.js';
+import { request } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
 

@@ -1,6 +1,6 @@
 // Section "peer to peer" (spec 10), client side: INIT/INIT-ACK both ways, every refusal, MSG, SEALED on peer sessions, no session key after logout.
 import { randomBytes } from 'node:crypto';
-import { header, request, response, type Header, type RequestMessage } from '../../../generated/index.js';
+import { header, request, response, type Header, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { Conn } from '../../lib/conn.js';
 import { newIdentity } from '../../lib/crypto.js';

@@ -1,7 +1,7 @@
 // Section "message format" (spec 4) and "registry validation": the same cases run against any server
 // role. Framing errors must be answered with the registry's status and Error-code, then the connection
 // closed; validation errors are answered and the connection goes on.
-import { closesConnection, encode, ERROR_HANDLING, errorRule, header, validate, type ErrorCode, type ResponseMessage } from '../../../generated/index.js';
+import { closesConnection, encode, ERROR_HANDLING, errorRule, header, validate, type ErrorCode, type ResponseMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { errorSpec, type Limits } from '../../lib/registry.js';
 import { framingSpecimens, oracle } from '../../lib/specimens.js';

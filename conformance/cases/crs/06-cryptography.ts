@@ -1,5 +1,5 @@
 // Spec 6 (cryptography and link protection), CRS side: the SEALED envelope on an enrolled MS link.
-import { encode, request } from '../../../generated/index.js';
+import { encode, request } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { sealBody, } from '../../lib/crypto.js';
 import type { CrsContext } from '../../lib/crs-context.js';

@@ -1,5 +1,5 @@
 // Spec 7 (MS enrollment and discovery), CRS side: ENROLL/PROOF, replays, incarnations, the handshake timer.
-import { header, request } from '../../../generated/index.js';
+import { header, request } from '../../../codec/index.js';
 import { enrollOn } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';
 import { unb64 } from '../../lib/crypto.js';

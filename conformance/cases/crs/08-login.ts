@@ -1,6 +1,6 @@
 // Sections "registration", "the lock at the CRS" (spec section 8.3) and "login" (3.1, CRS side):
 // REGISTER, LOCK/UNLOCK/ONLINE/OFFLINE with fencing epochs and leases, the login bundle.
-import { header, type ResponseMessage } from '../../../generated/index.js';
+import { header, type ResponseMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { type CrsContext } from '../../lib/crs-context.js';
 import { checkError } from '../../lib/wire-target.js';

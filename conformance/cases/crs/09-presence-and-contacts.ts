@@ -1,6 +1,6 @@
 // Sections "presence", "ADD", "ANSWER", "REM", "BLOCK" (spec section 9), CRS side: what the CRS
 // stores, what it pushes to every MS, and what each login bundle carries.
-import { header, type Header, type RequestMessage } from '../../../generated/index.js';
+import { header, type Header, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { rec, type CrsContext, type Session } from '../../lib/crs-context.js';
 import { checkError } from '../../lib/wire-target.js';

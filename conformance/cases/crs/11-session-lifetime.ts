@@ -1,5 +1,5 @@
 // Spec 11 (session lifetime), CRS side: MS heartbeats (PING renews the lease) and MS death.
-import { header } from '../../../generated/index.js';
+import { header } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { CrsContext } from '../../lib/crs-context.js';
 

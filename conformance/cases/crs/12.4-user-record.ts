@@ -3,7 +3,7 @@
 // ONLINE, OFFLINE and STATUS from two MS links with current and stale epochs, checked against the
 // machine table (expected answers are read from each transition's "answer NNN" action).
 import fc from 'fast-check';
-import { findTransition, header, type MachineTransition, type ResponseMessage } from '../../../generated/index.js';
+import { findTransition, header, type MachineTransition, type ResponseMessage } from '../../../codec/index.js';
 import type { MsLink } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';
 import { checkModel } from '../../lib/model-fuzz.js';

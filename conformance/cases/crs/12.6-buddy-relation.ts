@@ -5,7 +5,7 @@
 // actions name, and after every step both users' LIST must show the relations of the model and an
 // incoming request exactly when an ADD is pending and not withheld by a block.
 import fc from 'fast-check';
-import { findTransition, header, type Header, type MachineTransition } from '../../../generated/index.js';
+import { findTransition, header, type Header, type MachineTransition } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { checkModel } from '../../lib/model-fuzz.js';
 import { rec, type CrsContext, type Session } from '../../lib/crs-context.js';

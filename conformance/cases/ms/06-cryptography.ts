@@ -1,5 +1,5 @@
 // Section "SEALED" (spec 6), on the client link of an MS.
-import { request } from '../../../generated/index.js';
+import { request } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { MsContext } from '../../lib/ms-context.js';
 import { checkError } from '../../lib/wire-target.js';

@@ -1,5 +1,5 @@
 // Section "login" (spec 8), MS side: challenge, proofs, the decoy for unknown users, LOCK refusals relayed.
-import { request } from '../../../generated/index.js';
+import { request } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { loginOn } from '../../lib/as-client.js';
 import type { MsContext } from '../../lib/ms-context.js';

@@ -1,6 +1,6 @@
 // Spec 9 (presence and contacts), MS side: presence forwarded only to buddies; From stamped on
 // the requests the MS forwards for a user.
-import { header, request } from '../../../generated/index.js';
+import { header, request } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { newIdentity } from '../../lib/crypto.js';
 import { since, sentSince, type MsContext } from '../../lib/ms-context.js';

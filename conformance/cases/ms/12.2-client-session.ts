@@ -5,7 +5,7 @@
 // MS's automatic steps: LOCK_GRANTED / LOCK_UNKNOWN after LOGIN, ONLINE_OK after a good PROOF);
 // an event with no transition must be refused with ERR_OUT_OF_STATE and the session goes on.
 import fc from 'fast-check';
-import { findTransition, header, request, type MachineTransition, type ResponseMessage } from '../../../generated/index.js';
+import { findTransition, header, request, type MachineTransition, type ResponseMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { checkModel } from '../../lib/model-fuzz.js';
 import type { Conn } from '../../lib/conn.js';

@@ -4,8 +4,8 @@
 // not repeated [REG-5], value syntax [REG-6]), required headers [REG-3], body [REG-7]
 // [REC-2]. Headers starting with X- are extensions and ignored [HDR-6]. Content-length is
 // a framing header: allowed on every message, required where the registry says so.
-import { ERROR_RESPONSE_HEADERS, HEADER_BY_LOWER, HEADERS, METHODS, STATUS_CODES, type HeaderName, type Role } from '../../../generated/registry.js';
-import { HEADER_VALIDATORS } from '../../../generated/validators.js';
+import { ERROR_RESPONSE_HEADERS, HEADER_BY_LOWER, HEADERS, METHODS, STATUS_CODES, type HeaderName, type Role } from '../generated/registry.js';
+import { HEADER_VALIDATORS } from '../generated/validators.js';
 import { ImspError } from './errors.js';
 import { parseRecords } from './records.js';
 import type { Message, ResponseMessage } from './types.js';

@@ -1,7 +1,7 @@
 // The one error type of the codec: every bad input becomes an ImspError with a stable code
 // from spec/registry/errors.json, the status to answer with, a fixed reason and the octet
 // offset where it was found (-1 when no offset applies, e.g. registry checks).
-import { ERRORS, type ErrorCode } from '../../../generated/registry.js';
+import { ERRORS, type ErrorCode } from '../generated/registry.js';
 import type { Message } from './types.js';
 
 export class ImspError extends Error {

@@ -329,7 +329,14 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
   /** @internal */
   track(p: Promise<unknown>): void {
     this.background.add(p);
-    void p.finally(() => this.background.delete(p));
+    // A failure here has no request to answer: it is logged, never left as an unhandled
+    // rejection (which ends a Node process). While closing, the store may already be shut:
+    // the work is moot then, not an error.
+    void p
+      .catch((err: unknown) => {
+        if (!this.closing) this.logger.error({ err }, 'background store work failed');
+      })
+      .finally(() => this.background.delete(p));
   }
 
   /** [HB-4] [LOCK-3] expire dead MSs and stale locks. Safe to run on several CRS processes. */

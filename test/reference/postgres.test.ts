@@ -52,10 +52,17 @@ if (!server) {
     });
 
     test('[CRS-SCALE-1] two CRS processes share the data: login, ADD and presence cross between them', async (t) => {
-      const db = await freshPgSchema();
-      t.after(() => db.drop());
-      const [s1, s2] = [await db.open(), await db.open()];
+      // Teardown in the reverse order of set-up (node:test runs after-hooks in the order they are
+      // added): clients, MSs, CRSs, stores, then the schema. Dropping the schema or closing a
+      // store first failed the test under load: a CRS still renewing an MS lease found no table.
+      const undo: Array<() => unknown> = [];
       t.after(async () => {
+        for (const f of undo.reverse()) await f();
+      });
+      const db = await freshPgSchema();
+      undo.push(() => db.drop());
+      const [s1, s2] = [await db.open(), await db.open()];
+      undo.push(async () => {
         await s1.close();
         await s2.close();
       });
@@ -63,23 +70,23 @@ if (!server) {
       const limits = { msLease: 2000, msHeartbeatInterval: 200 };
       const crs1 = await CrsServer.start({ store: s1, msKey, port: 0, limits });
       const crs2 = await CrsServer.start({ store: s2, msKey, port: 0, limits });
-      t.after(async () => {
+      undo.push(async () => {
         await crs1.close();
         await crs2.close();
       });
       const ms1 = await MsServer.start({ crs: crs1.address, msKey, msId: 'pg-ms-1', port: 0, limits });
       const ms2 = await MsServer.start({ crs: crs2.address, msKey, msId: 'pg-ms-2', port: 0, limits });
-      t.after(() => (ms1.kill(), ms2.kill()));
+      undo.push(() => (ms1.kill(), ms2.kill()));
       await Promise.all([ms1.ready(), ms2.ready()]);
       for (const u of ['joe', 'ann']) assert.ok((await registerUser(s1, u, `pw-${u}`, { log2N: 10 })).ok);
       const joe = await ProtoClient.connect(ms1.address);
       const ann = await ProtoClient.connect(ms2.address);
-      t.after(() => (joe.destroy(), ann.destroy()));
+      undo.push(() => (joe.destroy(), ann.destroy()));
       assert.equal((await joe.login('joe', 'pw-joe')).result?.status, 200);
       assert.equal((await ann.login('ann', 'pw-ann')).result?.status, 200);
       // joe is online through CRS 1: ann's login through CRS 2 refuses a second joe.
       const dup = await ProtoClient.connect(ms2.address);
-      t.after(() => dup.destroy());
+      undo.push(() => dup.destroy());
       assert.equal((await dup.login('joe', 'pw-joe')).challenge.status, 409);
       await befriend(joe, ann, 'joe', 'ann');
       assert.equal((await ann.request('STATUS', { Status: 'busy' })).status, 200);

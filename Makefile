@@ -108,3 +108,11 @@ pack-kit: build
 # mutants on a quiet 2-core machine. ARGS: --sample N --seed S --concurrency C --runs N --timeout MS
 kit-mutation: install
 	node --import tsx conformance/mutation/run.ts $(ARGS)
+
+# --- kit (issue 12) ---
+.PHONY: requirements-check
+# Tracing check (spec/site/coverage.ts): every wire MUST/SHOULD binding a CRS, MS or client has a kit
+# case for that role or an entry in spec/exceptions.json; no case names a requirement it does not
+# declare. make test runs it through test/conformance/requirements-check.test.ts.
+requirements-check: install
+	node --import tsx spec/site/requirements.ts --check

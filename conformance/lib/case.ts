@@ -58,6 +58,8 @@ export interface CaseResult {
   path?: string;
   replayPath?: string;
   replay?: string;
+  /** Requirement IDs the case's checks named but its `reqs` does not declare (must be empty). */
+  undeclared?: string[];
   transcript: Transcript;
 }
 

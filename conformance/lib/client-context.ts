@@ -217,19 +217,19 @@ export class ClientContext extends Checker {
   async startLoggedIn(a: KitAccount): Promise<ControlledClient> {
     const c = ControlledClient.start(this.env.template, { crs: fmtHostPort(this.svc.crsAddr), ms: fmtHostPort(this.svc.msAddr), user: a.name, password: a.password }, this.tr, this.env.cwd);
     this.client = c;
-    this.must(await c.ready(this.readyTimeout), 'CTL-1', `the client did not print {"event":"ready"} (${c.stderr.slice(-300)})`);
+    this.pre(await c.ready(this.readyTimeout), 'CTL-1', `the client did not print {"event":"ready"} (${c.stderr.slice(-300)})`);
     const r = await c.command(`login ${a.name} ${a.password}`, this.timeout * 4);
-    this.must(r?.event === 'ok', 'LOGIN-7', `the client could not log in to the kit: ${JSON.stringify(r)} ${c.stderr.slice(-300)}`);
+    this.pre(r?.event === 'ok', 'LOGIN-7', `the client could not log in to the kit: ${JSON.stringify(r)} ${c.stderr.slice(-300)}`);
     return c;
   }
 
   /** The client's peer address, as it sent it in LOGIN. */
   clientAddress(a: KitAccount): HostPort {
     const c = this.svc.sessions.get(a.name);
-    this.must(c, 'LOGIN-7', 'the client has no session at the kit MS');
+    this.pre(c, 'LOGIN-7', 'the client has no session at the kit MS');
     const login = c.received.find((m) => m.msg.kind === 'request' && m.msg.method === 'LOGIN')?.msg as RequestMessage | undefined;
     const addr = login ? header(login, 'Address') : undefined;
-    this.must(addr, 'LOGIN-1', 'LOGIN must carry the client Address');
+    this.pre(addr, 'LOGIN-1', 'LOGIN must carry the client Address');
     return parseHostPort(addr);
   }
 

@@ -97,9 +97,9 @@ export class CrsContext extends Checker {
     const params = this.msParams(p);
     const conn = await this.connect('ms');
     const out = await enrollOn(conn, this.env.msKey, params, this.timeout);
-    this.must(out.challenge?.status === 300, 'ENROLL-2', `ENROLL must be answered 300 Challenge, got ${out.challenge?.status ?? 'close'}`);
-    this.must(out.result?.status === 200, 'ENROLL-4', `a correct PROOF must be answered 200, got ${out.result?.status ?? 'close'} ${out.result ? header(out.result, 'Error-code') ?? '' : ''}`);
-    this.must(out.serverProofOk, 'ENROLL-4', 'the Server-proof must be HMAC(MSkey, "crs," + auth)');
+    this.pre(out.challenge?.status === 300, 'ENROLL-2', `ENROLL must be answered 300 Challenge, got ${out.challenge?.status ?? 'close'}`);
+    this.pre(out.result?.status === 200, 'ENROLL-4', `a correct PROOF must be answered 200, got ${out.result?.status ?? 'close'} ${out.result ? header(out.result, 'Error-code') ?? '' : ''}`);
+    this.pre(out.serverProofOk, 'ENROLL-4', 'the Server-proof must be HMAC(MSkey, "crs," + auth)');
     const link = new MsLink(conn, params, this.timeout);
     link.lease = Number(header(out.result, 'Lease') ?? 0);
     link.heartbeat = Number(header(out.result, 'Heartbeat') ?? 0);
@@ -115,7 +115,7 @@ export class CrsContext extends Checker {
     const params = this.msParams({ msId: `${KIT_NAME_PREFIX}${this.env.runId}.prov` });
     const conn = await Conn.connect(this.env.target, 'prov', this.tr, this.timeout);
     const out = await enrollOn(conn, this.env.msKey, params, this.timeout);
-    this.must(out.result?.status === 200 && out.serverProofOk, 'ENROLL-4', `the kit cannot enroll to provision users: ${out.result?.status ?? 'closed'}`);
+    this.pre(out.result?.status === 200 && out.serverProofOk, 'ENROLL-4', `the kit cannot enroll to provision users: ${out.result?.status ?? 'closed'}`);
     const link = new MsLink(conn, params, this.timeout);
     link.heartbeat = Number(header(out.result, 'Heartbeat') ?? 0);
     link.startHeartbeat();
@@ -159,7 +159,7 @@ export class CrsContext extends Checker {
     const u = this.makeUser();
     const ms = await this.provisioner();
     const r = await ms.req('REGISTER', this.registerHeaders(u));
-    this.must(r.status === 201, 'REGISTER-1', `REGISTER of a new user must be answered 201, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
+    this.pre(r.status === 201, 'REGISTER-1', `REGISTER of a new user must be answered 201, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
     return u;
   }
 
@@ -182,10 +182,16 @@ export class CrsContext extends Checker {
     this.must(r.status === status, req, `${what}: expected ${status}, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
   }
 
+  /** expectStatus inside a helper: a precondition for cases that do not declare `req` (see Checker.pre). */
+  preStatus(r: ResponseMessage | null, status: number, req: string, what: string): asserts r is ResponseMessage {
+    this.pre(r, req, `${what}: expected ${status}, the connection closed`);
+    this.pre(r.status === status, req, `${what}: expected ${status}, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
+  }
+
   /** LOCK + ONLINE through an MS link: the user is online with a fresh address. */
   async login(ms: MsLink, u: TestUser, status = 'online'): Promise<Session> {
     const lock = await ms.req('LOCK', [['User', u.name]]);
-    this.expectStatus(lock, 200, 'LOCK-1', `LOCK of offline user ${u.name}`);
+    this.preStatus(lock, 200, 'LOCK-1', `LOCK of offline user ${u.name}`);
     const epoch = header(lock, 'Epoch') ?? '';
     const address = `127.0.0.1:${30000 + (this.env.counter++ % 30000)}`;
     const online = await ms.req('ONLINE', [
@@ -194,12 +200,12 @@ export class CrsContext extends Checker {
       ['Address', address],
       ['Status', status],
     ]);
-    this.expectStatus(online, 200, 'LOGIN-10', `ONLINE with the current epoch`);
+    this.preStatus(online, 200, 'LOGIN-10', `ONLINE with the current epoch`);
     let records: Header[][] = [];
     try {
       records = online.body.length ? parseRecords(online.body) : [];
     } catch (e) {
-      this.must(false, 'REC-2', `the login bundle does not parse as records: ${(e as Error).message}`);
+      this.pre(false, 'REC-2', `the login bundle does not parse as records: ${(e as Error).message}`);
     }
     return { user: u, ms, epoch, address, bundle: online, records };
   }
@@ -209,7 +215,7 @@ export class CrsContext extends Checker {
       ['User', s.user.name],
       ['Epoch', s.epoch],
     ]);
-    this.expectStatus(r, 200, 'LOGOUT-5', `OFFLINE of ${s.user.name}`);
+    this.preStatus(r, 200, 'LOGOUT-5', `OFFLINE of ${s.user.name}`);
   }
 
   /** Make two users buddies: ADD one way, GRANT the other (both online on the given links). */
@@ -219,14 +225,14 @@ export class CrsContext extends Checker {
       ['To', b.user.name],
       ['Epoch', a.epoch],
     ]);
-    this.must(add.status === 200 || add.status === 202, 'ADD-2', `ADD between strangers must be 200 or 202, got ${add.status} ${header(add, 'Error-code') ?? ''}`);
+    this.pre(add.status === 200 || add.status === 202, 'ADD-2', `ADD between strangers must be 200 or 202, got ${add.status} ${header(add, 'Error-code') ?? ''}`);
     const ans = await b.ms.req('ANSWER', [
       ['From', b.user.name],
       ['To', a.user.name],
       ['Decision', 'grant'],
       ['Epoch', b.epoch],
     ]);
-    this.expectStatus(ans, 200, 'ANSWER-2', `ANSWER grant of a pending ADD`);
+    this.preStatus(ans, 200, 'ANSWER-2', `ANSWER grant of a pending ADD`);
   }
 
   async list(s: Session): Promise<Header[][]> {
@@ -234,7 +240,7 @@ export class CrsContext extends Checker {
       ['User', s.user.name],
       ['Epoch', s.epoch],
     ]);
-    this.expectStatus(r, 200, 'ADD-3', 'LIST');
+    this.preStatus(r, 200, 'ADD-3', 'LIST');
     return r.body.length ? parseRecords(r.body) : [];
   }
 }

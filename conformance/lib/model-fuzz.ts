@@ -3,8 +3,19 @@
 // shrunk sequence once (so the transcript shows it), record seed, path and a replay command line, and
 // fail with the requirement the model named.
 import fc from 'fast-check';
+import { MACHINES, type MachineName } from '../../generated/index.js';
 import type { Checks } from './case.js';
 import type { CaseMeta, RunOptions } from './runner.js';
+
+/**
+ * The requirements a machine's transitions name (the first of each transition's reqs is the one a
+ * mismatch cites): a fuzzing case over the machine declares them all, with `extra` (its own checks).
+ */
+export function machineReqs(name: MachineName, extra: string[] = []): string[] {
+  const out = new Set(extra);
+  for (const t of MACHINES[name].transitions as readonly { reqs: readonly string[] }[]) if (t.reqs[0]) out.add(t.reqs[0]);
+  return [...out];
+}
 
 /** What a fuzzing case needs of its role context. */
 export interface FuzzContext extends Checks {

@@ -45,14 +45,33 @@ export interface CaseMeta {
 
 export class Checker {
   readonly meta: CaseMeta = {};
+  /** The case's declared reqs (set by the runner); a check naming another ID is recorded in `undeclared`. */
+  declared: ReadonlySet<string> | null = null;
+  /** Requirement IDs this case's checks named without declaring them (an error of the kit, see test/conformance). */
+  readonly undeclared = new Set<string>();
   constructor(
     readonly findings: Finding[],
     readonly tr: Transcript,
   ) {}
+  /** Every check names a requirement; the case must declare it in `reqs`, pass or fail ([CONF-6]). */
+  protected named(req: string): void {
+    if (this.declared && req && !this.declared.has(req)) this.undeclared.add(req);
+  }
   must(cond: unknown, req: string, text: string): asserts cond {
+    this.named(req);
     if (!cond) throw new Failure(req, text);
   }
+  /**
+   * A check made by a context helper (enroll, provision, log in, befriend): a real check of `req` for
+   * a case that declares it, and for any other case a precondition whose failure skips the case
+   * (naming the requirement), since that case is not about `req`.
+   */
+  pre(cond: unknown, req: string, text: string): asserts cond {
+    if (!this.declared || this.declared.has(req)) return this.must(cond, req, text);
+    if (!cond) throw new Skip(`precondition failed [${req}]: ${text}`);
+  }
   should(cond: unknown, req: string, text: string): boolean {
+    this.named(req);
     if (!cond) {
       this.findings.push({ verdict: 'WARN', req, text });
       this.tr.note(`WARN [${req}] ${text}`);
@@ -111,6 +130,7 @@ export async function runCases<C>(driver: Driver<C>, selected: CaseDef<C>[], o: 
       continue;
     }
     const ctx = driver.context(tr, findings, c);
+    if (ctx instanceof Checker) ctx.declared = new Set(c.reqs);
     try {
       await withBudget(c.run(ctx), caseBudgetMs);
     } catch (e) {
@@ -130,6 +150,7 @@ export async function runCases<C>(driver: Driver<C>, selected: CaseDef<C>[], o: 
     if (meta?.path !== undefined) result.path = meta.path;
     if (meta?.replayPath !== undefined) result.replayPath = meta.replayPath;
     if (meta?.replay !== undefined) result.replay = meta.replay;
+    if (ctx instanceof Checker && ctx.undeclared.size) result.undeclared = [...ctx.undeclared].sort();
     const violations = await driver.cleanup(ctx).catch((e: Error) => [{ req: '', text: `cleanup failed: ${e.message}` }]);
     for (const v of violations) findings.push({ verdict: 'FAIL', req: v.req, text: `target broke the wire rules: ${v.text}` });
     if (!c.noProbe) {

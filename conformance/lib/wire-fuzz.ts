@@ -9,7 +9,7 @@ import { replayBase } from './model-fuzz.js';
 import fc from 'fast-check';
 import { decode, encode, header, ImspError, validate, type Header, type Message, type ResponseMessage, type Role } from '../../codec/index.js';
 import { Conn, Transcript } from './conn.js';
-import { errorSpec, HEADER_LIST, METHOD_LIST, type Limits } from './registry.js';
+import { ERROR_LIST, errorSpec, HEADER_LIST, METHOD_LIST, type Limits } from './registry.js';
 import type { WireCtx, WireTarget } from './wire-target.js';
 
 export interface FuzzCtx extends WireCtx {
@@ -223,6 +223,12 @@ async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcr
     probe.destroy();
   }
   return { ok: true, req: '', why: '' };
+}
+
+/** Every requirement a wire-fuzzing finding can name: the framing and validation errors' own, and the serving rules. */
+export function wireFuzzReqs(t: WireTarget): string[] {
+  const codes = ERROR_LIST.filter((e) => e.status === 400 || e.status === 405 || e.status === 413 || e.status === 422).map((e) => e.req).filter((r) => /^(WIRE|REG|HDR|CONN)-/.test(r));
+  return [...new Set(['WIRE-1', 'REG-9', 'ERR-1', 'CONN-8', 'CONN-9', 'WIRE-12', 'WIRE-14', 'WIRE-20', 'WIRE-21', 'WIRE-22', ...(t.firstMessageDecides ? ['CONN-1'] : []), ...codes])];
 }
 
 /** Run the wire-fuzzing property of case `id` against `t`, failing the case on a counterexample. */

@@ -4,7 +4,7 @@
 //
 // Inputs: spec/text/NN-slug.md (rendered with marked), spec/registry/*.json, grammar/imsp.peggy,
 // spec/machines/*.json and generated/diagrams/*.mmd, generated/requirements.json,
-// spec/untested.json, test/**/*.ts and conformance/**/*.ts (requirement citations), typedoc.json.
+// spec/exceptions.json, test/**/*.ts and conformance/**/*.ts (requirement citations), typedoc.json.
 // Outputs: index.html, one page per spec file, grammar.html, methods/headers/status-codes/errors/
 // limits.html, machines.html, requirements.html, diagrams/*.svg, api/ (typedoc), style.css.
 // A rebuild with unchanged inputs is skipped (site/.build.json); diagrams are cached by content
@@ -32,6 +32,7 @@ import {
   type MachineDef,
   type Registries,
 } from './pages.js';
+import { loadKitCaseMap } from './coverage.js';
 import { buildReport, listFiles, loadRequirementData, loadSpecSources, stripStamp, type Report } from './scan.js';
 import { buildApiDocs, type TypedocResult } from './typedoc.js';
 import { withSiteLock } from './lock.js';
@@ -84,7 +85,7 @@ const INPUT_DIRS: Array<[string, string[]]> = [
   ['codec', ['.ts']],
   ['reference', ['.ts']],
 ];
-const INPUT_FILES = ['generated/imsp.abnf', 'generated/requirements.json', 'spec/untested.json', 'typedoc.json'];
+const INPUT_FILES = ['generated/imsp.abnf', 'generated/requirements.json', 'spec/exceptions.json', 'typedoc.json'];
 
 /** Hash of every input of the site: equal hashes mean the previous build is still fresh. */
 export function siteInputsHash(root: string, opts: Pick<BuildOptions, 'typedoc' | 'diagrams'> = {}): string {
@@ -209,7 +210,7 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
   const hash = siteInputsHash(root, opts);
   const sources = loadSpecSources(root);
   const data = loadRequirementData(root, sources);
-  const report = buildReport(data);
+  const report = buildReport({ ...data, kitCases: await loadKitCaseMap(root) });
   if (!opts.force && existsSync(stampPath)) {
     try {
       const stamp = JSON.parse(readFileSync(stampPath, 'utf8')) as { hash?: string; pages?: string[]; ok?: boolean };

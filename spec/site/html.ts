@@ -118,7 +118,7 @@ const FILE_PAGES: Record<string, string> = {
   'spec/registry/status-codes.json': 'status-codes.html',
   'spec/registry/errors.json': 'errors.html',
   'spec/registry/limits.json': 'limits.html',
-  'spec/untested.json': 'requirements.html',
+  'spec/exceptions.json': 'requirements.html',
   'generated/requirements.json': 'requirements.html',
   'generated/requirements.ts': 'requirements.html',
   'generated/machines.ts': 'machines.html',

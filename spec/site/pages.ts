@@ -533,12 +533,12 @@ export function requirementsPage(report: Report, L: Linker, notes: string[]): st
   const out: string[] = [];
   out.push('<h1>Requirement index</h1>');
   out.push(
-    '<p class="lede">Every requirement of the specification: its ID, level, sentence, and the tests that cite it (found by scanning <code>test/</code> and <code>conformance/</code> for the bracketed ID), or the reason it is deliberately untested (<code>spec/untested.json</code>), and where the reference implementation (<code>reference/</code>) cites it in the code that enforces it. <code>make requirements</code> prints the same report.</p>',
+    '<p class="lede">Every requirement of the specification, in ID order: its level, sentence, the conformance-kit cases that check it (a case declares the ID in its <code>reqs</code>), the tests that check it (a test whose <em>name</em> cites the ID under <code>test/</code>), or the reason no wire peer can observe it (<code>spec/exceptions.json</code>), and where the reference implementation (<code>reference/</code>) cites it in the code that enforces it. <code>make requirements</code> prints the same report; <code>make requirements-check</code> fails when a wire requirement of a role has no kit case for that role.</p>',
   );
   const mustTested = report.rows.filter((r) => r.req.level === 'MUST' && r.coverage === 'tested').length;
   out.push(
     `<p class="summary"><strong>${c.total}</strong> requirements: ${c.must} MUST, ${c.should} SHOULD, ${c.may} MAY${c.info ? `, ${c.info} without a keyword` : ''}. ` +
-      `<strong>${c.tested}</strong> tested, ${c.untested} deliberately untested, ${c.none} with no test yet. ` +
+      `<strong>${c.tested}</strong> checked (${report.rows.filter((r) => r.kit.length > 0).length} by a kit case, ${report.rows.filter((r) => r.citations.length > 0).length} by a named test), ${c.untested} not observable on the wire, ${c.none} with neither yet. ` +
       `MUSTs tested: ${mustTested} of ${c.must}; <a href="#musts-without-test">MUSTs with no test: ${report.mustsWithoutTest.length}</a>.</p>`,
   );
   for (const n of notes) out.push(`<p class="note">${e(n)}</p>`);
@@ -548,18 +548,29 @@ export function requirementsPage(report: Report, L: Linker, notes: string[]): st
       '<label><input id="req-must-open" type="checkbox"> only MUSTs with no test</label> <span id="req-count" class="small"></span></form>',
   );
 
-  out.push('<table class="reqs"><thead><tr><th>ID</th><th>Level</th><th>Section</th><th>Requirement</th><th>Tests</th></tr></thead><tbody>');
-  for (const row of report.rows) {
+  out.push('<table class="reqs"><thead><tr><th>ID</th><th>Level</th><th>Section</th><th>Requirement</th><th>Kit cases and tests</th></tr></thead><tbody>');
+  const natural = (a: string, b: string): number => {
+    const pa = /^(.*)-(\d+)$/.exec(a);
+    const pb = /^(.*)-(\d+)$/.exec(b);
+    if (!pa || !pb) return a.localeCompare(b);
+    return pa[1] === pb[1] ? Number(pa[2]) - Number(pb[2]) : pa[1]!.localeCompare(pb[1]!);
+  };
+  const sorted = [...report.rows].sort((a, b) => natural(a.req.id, b.req.id));
+  const caseAnchor = (id: string): string => `case-${id.replace(/[^a-z0-9]+/gi, '-')}`;
+  const testAnchor = (file: string, line: number): string => `test-${file.replace(/[^a-z0-9]+/gi, '-')}-${line}`;
+  for (const row of sorted) {
     const r = row.req;
     const sentenceHref = `${r.page}#${reqAnchor(r.id)}`;
     const secHref = `${r.page}#${r.sectionAnchor}`;
     let tests: string;
     if (row.coverage === 'tested') {
-      tests = `<ul class="cites">${row.citations.map((ci) => `<li><code>${e(ci.file)}:${ci.line}</code></li>`).join('')}</ul>`;
+      tests =
+        (row.kit.length ? `<ul class="cites kit">${row.kit.map((k) => `<li><a href="#${caseAnchor(k.id)}">kit ${e(k.id)}</a></li>`).join('')}</ul>` : '') +
+        (row.citations.length ? `<ul class="cites">${row.citations.map((ci) => `<li><a href="#${testAnchor(ci.file, ci.line)}"><code>${e(ci.file)}:${ci.line}</code></a></li>`).join('')}</ul>` : '');
     } else if (row.coverage === 'untested') {
-      tests = `<span class="untested">untested: ${e(row.reason ?? '')}</span>`;
+      tests = `<span class="untested">not observable on the wire: ${e(row.reason ?? '')}</span>`;
     } else {
-      tests = '<span class="notest">no test yet</span>';
+      tests = '<span class="notest">no kit case or test yet</span>';
     }
     if (row.code.length > 0) {
       tests += `<details class="code"><summary>enforced in ${row.code.length} place${row.code.length === 1 ? '' : 's'}</summary><ul class="cites">${row.code
@@ -592,6 +603,35 @@ export function requirementsPage(report: Report, L: Linker, notes: string[]): st
   apply();
 })();
 </script>`);
+  // The link targets: every kit case and every named test, with what it is.
+  const cases = new Map<string, { role: string; id: string; title: string; file: string; reqs: string[] }>();
+  const named = new Map<string, { file: string; line: number; reqs: string[] }>();
+  for (const row of sorted) {
+    for (const k of row.kit) {
+      const c = cases.get(k.id) ?? { ...k, reqs: [] };
+      c.reqs.push(row.req.id);
+      cases.set(k.id, c);
+    }
+    for (const ci of row.citations) {
+      const key = testAnchor(ci.file, ci.line);
+      const t = named.get(key) ?? { file: ci.file, line: ci.line, reqs: [] };
+      t.reqs.push(row.req.id);
+      named.set(key, t);
+    }
+  }
+  const reqLinks = (ids: string[]): string => ids.map((id) => `<a href="#${reqAnchor(id)}"><code>${e(id)}</code></a>`).join(' ');
+  out.push(`<h2 id="kit-cases">Conformance-kit cases (${cases.size}) <a class="self" href="#kit-cases" aria-label="Link to this list">&para;</a></h2>`);
+  out.push('<table class="kit-cases"><thead><tr><th>Case</th><th>Role</th><th>Checks</th><th>Module</th><th>Requirements</th></tr></thead><tbody>');
+  for (const c of [...cases.values()].sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))) {
+    out.push(`<tr id="${caseAnchor(c.id)}"><td><code>${e(c.id)}</code></td><td>${e(c.role)}</td><td>${e(c.title)}</td><td><code>${e(c.file)}</code></td><td>${reqLinks(c.reqs)}</td></tr>`);
+  }
+  out.push('</tbody></table>');
+  out.push(`<h2 id="named-tests">Tests that name a requirement (${named.size}) <a class="self" href="#named-tests" aria-label="Link to this list">&para;</a></h2>`);
+  out.push('<table class="named-tests"><thead><tr><th>Test</th><th>Requirements</th></tr></thead><tbody>');
+  for (const [key, t] of [...named.entries()].sort((a, b) => a[0].localeCompare(b[0], 'en', { numeric: true }))) {
+    out.push(`<tr id="${key}"><td><code>${e(t.file)}:${t.line}</code></td><td>${reqLinks(t.reqs)}</td></tr>`);
+  }
+  out.push('</tbody></table>');
   out.push(`<h2 id="musts-without-test">MUSTs with no test (${report.mustsWithoutTest.length}) <a class="self" href="#musts-without-test" aria-label="Link to this list">&para;</a></h2>`);
   if (report.mustsWithoutTest.length === 0) out.push('<p>None.</p>');
   else
@@ -605,7 +645,7 @@ export function requirementsPage(report: Report, L: Linker, notes: string[]): st
     out.push('</tbody></table>');
   }
   if (report.unknownUntested.length > 0) {
-    out.push(`<h2 id="unknown-untested">IDs in spec/untested.json not defined in the text</h2><p>${report.unknownUntested.map((id) => `<code>${e(id)}</code>`).join(' ')}</p>`);
+    out.push(`<h2 id="unknown-untested">IDs in spec/exceptions.json not defined in the text</h2><p>${report.unknownUntested.map((id) => `<code>${e(id)}</code>`).join(' ')}</p>`);
   }
   return out.join('\n');
 }

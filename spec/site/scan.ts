@@ -299,6 +299,30 @@ export function listFiles(root: string, dir: string, suffixes: readonly string[]
   return out;
 }
 
+/**
+ * Tests whose NAME cites a requirement: test('... [LOGIN-4] ...') (also it, describe, suite) in
+ * test/. An [ID] in a comment, a helper or an assertion message is not a test of it (issue 12).
+ */
+export function collectNamedTests(root: string): Map<string, Array<Citation & { name: string }>> {
+  const map = new Map<string, Array<Citation & { name: string }>>();
+  const call = /\b(?:test|it|describe|suite)(?:\.(?:skip|only|todo))?\(\s*(`|'|")((?:\\.|(?!\1)[^\\])*)\1/g;
+  const id = /\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-[0-9]+)\]/g;
+  for (const file of listFiles(root, 'test', ['.ts'])) {
+    const text = readFileSync(join(root, file), 'utf8');
+    for (const m of text.matchAll(call)) {
+      const name = m[2]!;
+      const line = text.slice(0, m.index).split('\n').length;
+      for (const x of new Set([...name.matchAll(id)].map((y) => y[1]!))) {
+        const t = { file, line, name: name.replace(/\s+/g, ' ').slice(0, 200) };
+        const list = map.get(x);
+        if (list) list.push(t);
+        else map.set(x, [t]);
+      }
+    }
+  }
+  return map;
+}
+
 /** Where the tests cite requirement IDs: scans test/ (every .ts file) and conformance/ cases. */
 export function collectCitations(root: string, dirs: readonly string[] = ['test', 'conformance']): Map<string, Citation[]> {
   const map = new Map<string, Citation[]>();
@@ -337,6 +361,10 @@ export function parseUntested(json: unknown): Untested[] {
     const o = json as Record<string, unknown>;
     const list = Array.isArray(o.untested) ? o.untested : Array.isArray(o.requirements) ? o.requirements : null;
     if (list) list.forEach((e) => fromEntry(e));
+    else if (Array.isArray(o.exceptions)) {
+      // spec/exceptions.json: only the requirements no wire peer can observe excuse a missing test.
+      o.exceptions.filter((e) => !e || typeof e !== 'object' || (e as { kind?: unknown }).kind === undefined || (e as { kind?: unknown }).kind === 'unobservable').forEach((e) => fromEntry(e));
+    }
     else for (const [k, v] of Object.entries(o)) if (!k.startsWith('$')) fromEntry(v, k);
   }
   return out;
@@ -439,11 +467,12 @@ export function loadRequirementData(root: string, sources: SpecSource[] = loadSp
     if (level) r.level = level;
     if (g.text && g.text.trim() !== '') r.sentence = g.text.replace(/\s+/g, ' ').trim();
   }
-  const untested = new Map(parseUntested(readJsonIfExists(join(root, 'spec/untested.json'))).map((u) => [u.id, u.reason] as const));
+  const untested = new Map(parseUntested(readJsonIfExists(join(root, 'spec/exceptions.json'))).map((u) => [u.id, u.reason] as const));
   return {
     requirements,
     occurrences,
-    citations: collectCitations(root),
+    // A test is a test of an ID when its name cites it (issue 12), not any [ID] under test/.
+    citations: new Map([...collectNamedTests(root)].map(([k, v]) => [k, v.map(({ file, line }) => ({ file, line }))] as const)),
     codeCitations: collectCitations(root, ['reference']),
     untested,
     fromGenerated: generated.length > 0,
@@ -456,13 +485,24 @@ export function loadRequirementData(root: string, sources: SpecSource[] = loadSp
 
 export type Coverage = 'tested' | 'untested' | 'none';
 
+/** A conformance-kit case that declares a requirement in its reqs. */
+export interface KitCaseRef {
+  role: string;
+  id: string;
+  title: string;
+  file: string;
+}
+
 export interface ReportRow {
   req: Requirement;
+  /** Tests whose name cites the ID. */
   citations: Citation[];
+  /** Kit cases that declare the ID ("a kit case checks it"). */
+  kit: KitCaseRef[];
   /** Code of the reference implementation that cites the ID (not a test). */
   code: Citation[];
   coverage: Coverage;
-  /** The reason from spec/untested.json when coverage is 'untested'. */
+  /** The reason from spec/exceptions.json when coverage is 'untested'. */
   reason?: string;
 }
 
@@ -472,21 +512,22 @@ export interface Report {
   mustsWithoutTest: ReportRow[];
   /** IDs cited by tests that the text does not define (typos or removed requirements). */
   unknownCited: Array<{ id: string; citations: Citation[] }>;
-  /** IDs in spec/untested.json that the text does not define. */
+  /** IDs in spec/exceptions.json that the text does not define. */
   unknownUntested: string[];
   counts: { total: number; must: number; should: number; may: number; info: number; tested: number; untested: number; none: number };
 }
 
 export function buildReport(
-  data: Pick<RequirementData, 'requirements' | 'citations' | 'untested'> & Partial<Pick<RequirementData, 'codeCitations'>>,
+  data: Pick<RequirementData, 'requirements' | 'citations' | 'untested'> & Partial<Pick<RequirementData, 'codeCitations'>> & { kitCases?: Map<string, KitCaseRef[]> },
 ): Report {
   const rows: ReportRow[] = data.requirements.map((req) => {
     const citations = data.citations.get(req.id) ?? [];
+    const kit = data.kitCases?.get(req.id) ?? [];
     const code = data.codeCitations?.get(req.id) ?? [];
-    if (citations.length > 0) return { req, citations, code, coverage: 'tested' };
+    if (citations.length > 0 || kit.length > 0) return { req, citations, kit, code, coverage: 'tested' };
     const reason = data.untested.get(req.id);
-    if (reason !== undefined) return { req, citations, code, coverage: 'untested', reason };
-    return { req, citations, code, coverage: 'none' };
+    if (reason !== undefined) return { req, citations, kit, code, coverage: 'untested', reason };
+    return { req, citations, kit, code, coverage: 'none' };
   });
   const known = new Set(data.requirements.map((r) => r.id));
   const unknownCited = [...data.citations.entries()]

@@ -36,7 +36,7 @@ this is not a diagram
 \`\`\`
 `),
   );
-  writeFileSync(join(root, 'test/x/a.test.ts'), br("// checks ⟦DEMO-1⟧\n"));
+  writeFileSync(join(root, 'test/x/a.test.ts'), br("test('checks ⟦DEMO-1⟧', () => {});\n"));
   const out = join(root, 'site');
   const opts = { root, out, cacheDir: join(root, 'cache'), typedoc: false } as const;
 

@@ -11,7 +11,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
     id: 'client/login/1',
     section: 'login',
     title: 'the client locates its MS and logs in: LOGIN with version, fresh nonce, key share and address; a PROOF that verifies',
-    reqs: ['LOGIN-1', 'AUTH-12', 'HB-7'],
+    reqs: ['LOGIN-1', 'AUTH-12', 'HB-7', 'CONN-2'],
     async run(ctx: ClientContext) {
       const a = ctx.account();
       await ctx.startLoggedIn(a);
@@ -28,7 +28,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
     id: 'client/login/2',
     section: 'login',
     title: 'a wrong Server-proof makes the client abandon the login (the MS is not authenticated)',
-    reqs: ['AUTH-11'],
+    reqs: ['AUTH-11', 'CTL-1'],
     async run(ctx: ClientContext) {
       const a = ctx.account([], { badServerProof: true });
       const c = ControlledClient.start(ctx.env.template, { crs: fmtHostPort(ctx.svc.crsAddr), ms: fmtHostPort(ctx.svc.msAddr), user: a.name, password: a.password }, ctx.tr, ctx.env.cwd);
@@ -42,7 +42,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
     id: 'client/login/3',
     section: 'login',
     title: 'a challenge with more iterations than scramMaxIterations is refused without a PROOF',
-    reqs: ['AUTH-6'],
+    reqs: ['AUTH-6', 'CTL-1'],
     async run(ctx: ClientContext) {
       const a = ctx.account([], { challengeIterations: 1_000_001 });
       const before = ctx.svc.proofsSeen;

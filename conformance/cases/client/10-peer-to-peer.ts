@@ -71,7 +71,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
     id: 'client/p2p/4',
     section: 'p2p',
     title: 'a replayed INIT (same octets on a new connection) is refused 450 ERR_REPLAY',
-    reqs: ['P2P-8'],
+    reqs: ['P2P-8', 'P2P-9', 'SEAL-3'],
     async run(ctx: ClientContext) {
       const buddy = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(buddy)]);
@@ -89,7 +89,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
     id: 'client/p2p/5',
     section: 'p2p',
     title: 'an INIT whose Time is outside maxClockSkew is refused 450 ERR_REPLAY',
-    reqs: ['P2P-8'],
+    reqs: ['P2P-8', 'SEAL-3'],
     async run(ctx: ClientContext) {
       const buddy = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(buddy)]);
@@ -103,7 +103,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
     id: 'client/p2p/6',
     section: 'p2p',
     title: 'after the client logs out, its old session key is no longer accepted: a MSG on the old session is not delivered',
-    reqs: ['INV-5', 'P2P-14', 'LOGOUT-4'],
+    reqs: ['INV-5', 'P2P-14', 'LOGOUT-4', 'LOGOUT-1', 'MSG-1', 'P2P-9'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)]);
@@ -157,7 +157,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
     id: 'client/p2p/8',
     section: 'p2p',
     title: 'an INIT addressed to another user is refused 403 ERR_FORBIDDEN',
-    reqs: ['P2P-4'],
+    reqs: ['P2P-4', 'PROFILE-3'],
     async run(ctx: ClientContext) {
       const buddy = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(buddy)]);
@@ -172,7 +172,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
     id: 'client/p2p/9',
     section: 'p2p',
     title: 'when the MS reports a peer offline, the client ends its session with that peer (BYE, close)',
-    reqs: ['P2P-13', 'INV-5'],
+    reqs: ['P2P-13', 'INV-5', 'P2P-9'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)]);
@@ -188,7 +188,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
     id: 'client/p2p/10',
     section: 'p2p',
     title: 'a MSG whose From is not the session\'s peer is refused 403 ERR_FORBIDDEN',
-    reqs: ['MSG-2'],
+    reqs: ['MSG-2', 'P2P-9'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)]);
@@ -204,7 +204,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
     id: 'client/p2p/11',
     section: 'p2p',
     title: 'a SEALED envelope out of sequence on a peer session is refused 450 ERR_REPLAY and the session closed',
-    reqs: ['SEAL-3'],
+    reqs: ['SEAL-3', 'P2P-9'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)]);

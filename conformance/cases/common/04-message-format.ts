@@ -6,7 +6,7 @@ import type { CaseDef } from '../../lib/case.js';
 import { errorSpec, type Limits } from '../../lib/registry.js';
 import { framingSpecimens, oracle } from '../../lib/specimens.js';
 import { checkError, oracleDecode, withBody, withHeaders, type WireCtx, type WireTarget } from '../../lib/wire-target.js';
-import { runWireFuzz, type FuzzCtx } from '../../lib/wire-fuzz.js';
+import { runWireFuzz, wireFuzzReqs, type FuzzCtx } from '../../lib/wire-fuzz.js';
 
 export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, prefix: string): CaseDef<C>[] {
   const cases: CaseDef<C>[] = [];
@@ -14,11 +14,15 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
   const id = (section: string): string => `${prefix}/${section}/${n++}`;
   for (const sp of framingSpecimens(t.start, limits)) {
     const spec = errorSpec(sp.code);
+    // The codec's verdict decides the expected code (see run); its requirement is named too.
+    const o0 = sp.halfClose ? null : oracle(sp.bytes, limits);
+    const named = o0 ? errorSpec(o0.code).req : spec.req;
+    const ruleReq = errorRule((o0?.code ?? (sp.halfClose ? 'ERR_TRUNCATED' : sp.code)) as ErrorCode, {}).req;
     cases.push({
       id: id('wire'),
       section: 'wire',
       title: sp.halfClose ? `${sp.what}: answered ${spec.status} ${sp.code} while the connection can still be written (WIRE-20), and the connection closed` : `${sp.what} is answered ${spec.status} ${sp.code} and the connection closed`,
-      reqs: [spec.req, 'REG-9'],
+      reqs: [...new Set([spec.req, named, ruleReq, 'REG-9', 'ERR-1', 'WIRE-22', ...(sp.halfClose ? ['WIRE-20'] : [])])],
       async run(ctx: C) {
         // The expected code is the grammar's verdict on the same octets.
         const o = sp.halfClose ? null : oracle(sp.bytes, ctx.limits);
@@ -47,7 +51,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
       id: id('registry'),
       section: 'registry',
       title,
-      reqs,
+      reqs: [...reqs, 'REG-9', 'ERR-1', 'WIRE-22', ...(t.firstMessageDecides ? ['CONN-1'] : [])],
       async run(ctx: C) {
         const c = await ctx.connect();
         const m = msg();
@@ -177,7 +181,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
     id: id('wire'),
     section: 'wire',
     title: 'a bare CR where the empty line ends the head is answered 400 ERR_BARE_CR at once and the connection closed',
-    reqs: ['WIRE-3', 'WIRE-2'],
+    reqs: ['WIRE-3', 'WIRE-2', 'ERR-1'],
     async run(ctx: C) {
       const bytes = Buffer.from(`${t.start}\r\nX-a: b\r\n\rX`, 'latin1');
       const o = oracle(bytes, ctx.limits);
@@ -199,7 +203,8 @@ export function wireFuzzCase<C extends FuzzCtx>(t: WireTarget, limits: Limits, i
     id,
     section: 'fuzz',
     title: `wire fuzzing: valid, near-valid and mutated ${t.start} messages, split writes and abrupt closes are answered per the registry and the target keeps serving`,
-    reqs: ['WIRE-1', 'REG-9', 'ERR-1', 'CONN-8'],
+    // A finding names the requirement of the error the codec expects, or CONN-8/CONN-9/WIRE-12/CONN-1.
+    reqs: wireFuzzReqs(t),
     fuzz: true,
     noProbe: false,
     async run(ctx: C) {

@@ -10,7 +10,7 @@ export const crsCryptoCases: CaseDef<CrsContext>[] = [
     id: 'crs/seal/1',
     section: 'seal',
     title: 'a SEALED envelope with a skipped sequence number is refused 450 ERR_REPLAY and the link closed',
-    reqs: ['SEAL-3'],
+    reqs: ['SEAL-3', 'ERR-1'],
     async run(ctx: CrsContext) {
       const ms = await ctx.enroll({}, false);
       const s = ms.conn.sealing!;
@@ -26,7 +26,7 @@ export const crsCryptoCases: CaseDef<CrsContext>[] = [
     id: 'crs/seal/2',
     section: 'seal',
     title: 'a SEALED envelope that fails to authenticate is refused 401 ERR_DECRYPT and the link closed',
-    reqs: ['SEAL-4'],
+    reqs: ['SEAL-4', 'ERR-1'],
     async run(ctx: CrsContext) {
       const ms = await ctx.enroll({}, false);
       const s = ms.conn.sealing!;

@@ -12,7 +12,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     id: 'crs/enroll/1',
     section: 'enroll',
     title: 'ENROLL is challenged with a fresh nonce and key share; a correct PROOF gets 200 sealed with a valid Server-proof, Lease and Heartbeat',
-    reqs: ['ENROLL-2', 'ENROLL-4', 'ENROLL-8', 'SEAL-5'],
+    reqs: ['ENROLL-2', 'ENROLL-4', 'ENROLL-8', 'SEAL-5', 'HB-3'],
     async run(ctx: CrsContext) {
       const conn = await ctx.connect('ms');
       const out = await enrollOn(conn, ctx.env.msKey, ctx.msParams(), ctx.timeout);
@@ -34,7 +34,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     id: 'crs/enroll/2',
     section: 'enroll',
     title: 'a PROOF made with the wrong MS key is answered 401 ERR_AUTH_FAILED in clear and the connection closed',
-    reqs: ['ENROLL-5'],
+    reqs: ['ENROLL-5', 'AUTH-8', 'ENROLL-2', 'ERR-1'],
     async run(ctx: CrsContext) {
       const conn = await ctx.connect('ms');
       const out = await enrollOn(conn, ctx.env.msKey, ctx.msParams(), ctx.timeout, { proof: (p) => Buffer.from(p.map((b) => b ^ 0x5a)) });
@@ -47,7 +47,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     id: 'crs/enroll/3',
     section: 'enroll',
     title: 'a captured ENROLL and PROOF replayed on a new connection do not enroll (the CRS nonce is fresh)',
-    reqs: ['ENROLL-2', 'ENROLL-5'],
+    reqs: ['ENROLL-2', 'ENROLL-5', 'AUTH-8', 'ENROLL-4', 'ERR-1'],
     async run(ctx: CrsContext) {
       const params = ctx.msParams();
       const first = await ctx.connect('ms');
@@ -75,7 +75,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     id: 'crs/enroll/4',
     section: 'enroll',
     title: 'an ENROLL with an Ms-id already enrolled at an equal incarnation is refused 409 ERR_MS_CONFLICT',
-    reqs: ['ENROLL-6'],
+    reqs: ['ENROLL-6', 'ERR-1'],
     async run(ctx: CrsContext) {
       const a = await ctx.enroll();
       const conn = await ctx.connect('ms-dup');

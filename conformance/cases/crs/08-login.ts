@@ -12,7 +12,7 @@ export const lockCases: CaseDef<CrsContext>[] = [
     id: 'crs/register/1',
     section: 'register',
     title: 'REGISTER creates a user (201); the same name again is refused 409 ERR_USER_EXISTS',
-    reqs: ['REGISTER-1', 'REGISTER-2'],
+    reqs: ['REGISTER-1', 'REGISTER-2', 'ERR-1'],
     async run(ctx: CrsContext) {
       const ms = await ctx.enroll();
       const u = ctx.makeUser();
@@ -26,7 +26,7 @@ export const lockCases: CaseDef<CrsContext>[] = [
     id: 'crs/lock/1',
     section: 'lock',
     title: 'LOCK of a registered offline user returns the stored verifier and a new epoch; LOCK of an unknown user is 404',
-    reqs: ['LOCK-4', 'USER-2'],
+    reqs: ['LOCK-4', 'USER-2', 'ERR-1', 'LOCK-1'],
     async run(ctx: CrsContext) {
       const u = await ctx.user();
       const ms = await ctx.enroll();
@@ -43,7 +43,7 @@ export const lockCases: CaseDef<CrsContext>[] = [
     id: 'crs/lock/2',
     section: 'lock',
     title: 'a second LOCK while the lock is held is refused 423 ERR_LOCKED, from the same MS or another',
-    reqs: ['LOCK-1'],
+    reqs: ['LOCK-1', 'ERR-1'],
     async run(ctx: CrsContext) {
       const u = await ctx.user();
       const a = await ctx.enroll();
@@ -57,7 +57,7 @@ export const lockCases: CaseDef<CrsContext>[] = [
     id: 'crs/lock/3',
     section: 'lock',
     title: 'a user online is refused a second login: LOCK answers 409 ERR_ALREADY_ONLINE',
-    reqs: ['LOCK-2', 'INV-1'],
+    reqs: ['LOCK-2', 'INV-1', 'ERR-1'],
     async run(ctx: CrsContext) {
       const u = await ctx.user();
       const a = await ctx.enroll();
@@ -71,7 +71,7 @@ export const lockCases: CaseDef<CrsContext>[] = [
     id: 'crs/lock/4',
     section: 'lock',
     title: 'UNLOCK releases the lock; every new LOCK raises the epoch; a stale epoch is refused 410 ERR_STALE_EPOCH',
-    reqs: ['LOCK-4', 'LOCK-5', 'LOCK-6', 'LOCK-8'],
+    reqs: ['LOCK-4', 'LOCK-5', 'LOCK-6', 'LOCK-8', 'ERR-1', 'LOCK-1'],
     async run(ctx: CrsContext) {
       const u = await ctx.user();
       const ms = await ctx.enroll();
@@ -90,7 +90,7 @@ export const lockCases: CaseDef<CrsContext>[] = [
     id: 'crs/lock/5',
     section: 'lock',
     title: 'OFFLINE ends the session and frees the lock: the user can log in again, through another MS',
-    reqs: ['LOGOUT-5', 'LOCK-6', 'INV-1'],
+    reqs: ['LOGOUT-5', 'LOCK-6', 'INV-1', 'ERR-1', 'LOCK-2', 'LOCK-5'],
     async run(ctx: CrsContext) {
       const u = await ctx.user();
       const a = await ctx.enroll();
@@ -107,7 +107,7 @@ export const lockCases: CaseDef<CrsContext>[] = [
     id: 'crs/lock/6',
     section: 'lock',
     title: 'a lock neither converted nor released expires after lockLease: another MS can then lock the user',
-    reqs: ['LOCK-3', 'INV-2'],
+    reqs: ['LOCK-3', 'INV-2', 'LOCK-1'],
     async run(ctx: CrsContext) {
       const lease = ctx.limits.get('lockLease');
       if (lease > 5000 && !ctx.opts.slow) ctx.skip(`lockLease is ${lease} ms; pass --slow, or --set lockLease=N matching a target configured shorter`);
@@ -150,7 +150,7 @@ export const lockCases: CaseDef<CrsContext>[] = [
     id: 'crs/login/2',
     section: 'login',
     title: 'concurrent LOCKs of one user through several MS links: exactly one wins',
-    reqs: ['LOCK-1', 'INV-1'],
+    reqs: ['LOCK-1', 'INV-1', 'ERR-1'],
     async run(ctx: CrsContext) {
       const rounds = Math.max(1, Math.min(ctx.opts.runs, 20));
       const links = [await ctx.enroll(), await ctx.enroll(), await ctx.enroll()];

@@ -44,7 +44,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
     id: 'crs/presence/2',
     section: 'presence',
     title: 'a STATUS change and a logout are pushed as PRESENCE',
-    reqs: ['PRESENCE-3', 'LOGOUT-5', 'LOCK-6'],
+    reqs: ['PRESENCE-3', 'LOGOUT-5', 'LOCK-6', 'ERR-1'],
     async run(ctx: CrsContext) {
       const [alice, bob] = await ctx.users(2);
       const m1 = await ctx.enroll();
@@ -82,7 +82,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
     id: 'crs/add/1',
     section: 'add',
     title: 'ADD to an offline user is stored (202) and delivered in every login bundle, exactly once, until answered',
-    reqs: ['ADD-1', 'ADD-2', 'ADD-3', 'INV-4'],
+    reqs: ['ADD-1', 'ADD-2', 'ADD-3', 'INV-4', 'ANSWER-3'],
     async run(ctx: CrsContext) {
       const [alice, bob] = await ctx.users(2);
       const m1 = await ctx.enroll();
@@ -129,7 +129,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
     id: 'crs/add/3',
     section: 'add',
     title: 'ADD to an unknown user is 404; ADD between buddies or while pending is 409 ERR_ALREADY_BUDDY',
-    reqs: ['ADD-4', 'USER-2'],
+    reqs: ['ADD-4', 'USER-2', 'ADD-2', 'ERR-1'],
     async run(ctx: CrsContext) {
       const [alice, bob, carol] = await ctx.users(3);
       const m1 = await ctx.enroll();
@@ -146,7 +146,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
     id: 'crs/rem/1',
     section: 'rem',
     title: 'REM removes the buddy relation in both directions and PRESENCE stops flowing',
-    reqs: ['REM-1', 'INV-6'],
+    reqs: ['REM-1', 'INV-6', 'ERR-1', 'REM-2'],
     async run(ctx: CrsContext) {
       const [alice, bob] = await ctx.users(2);
       const m1 = await ctx.enroll();
@@ -169,7 +169,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
     id: 'crs/rem/2',
     section: 'rem',
     title: 'REM withdraws an unanswered ADD: it is not delivered at the next login',
-    reqs: ['REM-3', 'ADD-3'],
+    reqs: ['REM-3', 'ADD-3', 'ADD-2'],
     async run(ctx: CrsContext) {
       const [alice, bob] = await ctx.users(2);
       const m1 = await ctx.enroll();
@@ -184,7 +184,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
     id: 'crs/block/1',
     section: 'block',
     title: 'a blocked buddy sees the blocker offline: PRESENCE offline targeted to him, no Address in his bundle, no later PRESENCE',
-    reqs: ['BLOCK-1', 'BLOCK-2', 'INV-6'],
+    reqs: ['BLOCK-1', 'BLOCK-2', 'INV-6', 'PRESENCE-3'],
     async run(ctx: CrsContext) {
       const [alice, mallory] = await ctx.users(2);
       const m1 = await ctx.enroll();
@@ -212,7 +212,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
     id: 'crs/block/2',
     section: 'block',
     title: 'an ADD from a blocked user is answered 202 and never delivered',
-    reqs: ['BLOCK-4', 'INV-6'],
+    reqs: ['BLOCK-4', 'INV-6', 'BLOCK-1'],
     async run(ctx: CrsContext) {
       const [alice, mallory] = await ctx.users(2);
       const m1 = await ctx.enroll();

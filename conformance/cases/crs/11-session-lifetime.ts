@@ -28,7 +28,7 @@ export const crsLifetimeCases: CaseDef<CrsContext>[] = [
     id: 'crs/heartbeat/2',
     section: 'heartbeat',
     title: 'PING from an MS is answered 200 with the renewed Lease',
-    reqs: ['HB-3'],
+    reqs: ['HB-3', 'CONN-3'],
     async run(ctx: CrsContext) {
       const ms = await ctx.enroll({}, false);
       const r = await ms.req('PING', [['Tag', 'hb'], ['Load', '0']]);

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { findTransition, header, type MachineTransition, type ResponseMessage } from '../../../codec/index.js';
 import type { MsLink } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';
-import { checkModel } from '../../lib/model-fuzz.js';
+import { checkModel, machineReqs } from '../../lib/model-fuzz.js';
 import type { CrsContext, TestUser } from '../../lib/crs-context.js';
 import { answerOf } from '../../lib/wire-target.js';
 
@@ -95,7 +95,7 @@ export const crsUserRecordCases: CaseDef<CrsContext>[] = [
     id: 'crs/fuzz/2',
     section: 'fuzz',
     title: 'state-machine fuzzing of the user record: random LOCK/UNLOCK/ONLINE/OFFLINE/STATUS from two MSs with current and stale epochs follow the machine table',
-    reqs: ['LOCK-1', 'LOCK-2', 'LOCK-4', 'LOCK-5', 'LOCK-6', 'LOCK-8', 'LOGIN-10', 'LOGOUT-5', 'INV-1'],
+    reqs: machineReqs('user-record', ['LOCK-1', 'LOCK-2', 'LOCK-4', 'LOCK-5', 'LOCK-6', 'LOCK-8', 'LOGIN-10', 'LOGOUT-5', 'INV-1', 'STATE-1']),
     fuzz: true,
     async run(ctx: CrsContext) {
       const links = [await ctx.enroll(), await ctx.enroll()];

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { findTransition, header, type Header, type MachineTransition } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import { checkModel } from '../../lib/model-fuzz.js';
+import { checkModel, machineReqs } from '../../lib/model-fuzz.js';
 import { rec, type CrsContext, type Session } from '../../lib/crs-context.js';
 import { answerOf } from '../../lib/wire-target.js';
 
@@ -126,7 +126,7 @@ export const relationCases: CaseDef<CrsContext>[] = [
     id: 'crs/fuzz/3',
     section: 'fuzz',
     title: 'state-machine fuzzing of the buddy relation: random ADD, ANSWER, REM, BLOCK and UNBLOCK between two online users follow the machine table, LIST agrees after every step',
-    reqs: ['ADD-2', 'ADD-4', 'ANSWER-2', 'ANSWER-3', 'REM-1', 'REM-3', 'BLOCK-1', 'BLOCK-4', 'BLOCK-5', 'INV-4', 'INV-9'],
+    reqs: machineReqs('buddy-relation', ['ADD-2', 'ADD-4', 'ANSWER-2', 'ANSWER-3', 'REM-1', 'REM-3', 'BLOCK-1', 'BLOCK-4', 'BLOCK-5', 'INV-4', 'INV-9', 'ADD-1', 'ADD-6', 'REM-4', 'STATE-4']),
     fuzz: true,
     async run(ctx: CrsContext) {
       const m1 = await ctx.enroll();

@@ -9,7 +9,7 @@ export const msSealCases: CaseDef<MsContext>[] = [
     id: 'ms/seal/1',
     section: 'seal',
     title: 'a client envelope with a replayed sequence number is refused 450 ERR_REPLAY and the session closed',
-    reqs: ['SEAL-3'],
+    reqs: ['SEAL-3', 'ERR-1'],
     async run(ctx: MsContext) {
       const u = ctx.user();
       const c = await ctx.login(u);

@@ -11,7 +11,7 @@ export const msLoginCases: CaseDef<MsContext>[] = [
     id: 'ms/login/1',
     section: 'login',
     title: 'a correct login: challenge with the verifier salt, 200 sealed with a valid Server-proof, Key-blob and bundle; LOCK and ONLINE sent to the CRS',
-    reqs: ['LOGIN-2', 'LOGIN-4', 'LOGIN-7', 'AUTH-7', 'AUTH-13'],
+    reqs: ['LOGIN-2', 'LOGIN-4', 'LOGIN-7', 'AUTH-7', 'AUTH-13', 'HB-1'],
     async run(ctx: MsContext) {
       const u = ctx.user();
       const n = since(ctx);
@@ -26,7 +26,7 @@ export const msLoginCases: CaseDef<MsContext>[] = [
     id: 'ms/login/2',
     section: 'login',
     title: 'a wrong password is answered 401 ERR_AUTH_FAILED, the connection closed and the lock released (UNLOCK)',
-    reqs: ['AUTH-8'],
+    reqs: ['AUTH-8', 'ERR-1', 'LOGIN-4'],
     async run(ctx: MsContext) {
       const u = ctx.user();
       const n = since(ctx);
@@ -43,7 +43,7 @@ export const msLoginCases: CaseDef<MsContext>[] = [
     id: 'ms/login/3',
     section: 'login',
     title: 'an unknown user is not revealed: a challenge with a decoy salt (the same each time), then 401 ERR_AUTH_FAILED',
-    reqs: ['AUTH-9', 'AUTH-8'],
+    reqs: ['AUTH-9', 'AUTH-8', 'ERR-1'],
     async run(ctx: MsContext) {
       const ghost = ctx.uniq('ghost');
       const c1 = await ctx.connect('cl');
@@ -59,7 +59,7 @@ export const msLoginCases: CaseDef<MsContext>[] = [
     id: 'ms/login/4',
     section: 'login',
     title: 'a user already online (CRS answers 409) gets 409 ERR_ALREADY_ONLINE and the connection stays open',
-    reqs: ['LOGIN-5', 'LOCK-2'],
+    reqs: ['LOGIN-5', 'LOCK-2', 'ERR-1'],
     async run(ctx: MsContext) {
       const u = ctx.user();
       ctx.crs.lockOverride.set(u.name, 409);

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { findTransition, header, request, type MachineTransition, type ResponseMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import { checkModel } from '../../lib/model-fuzz.js';
+import { checkModel, machineReqs } from '../../lib/model-fuzz.js';
 import type { Conn } from '../../lib/conn.js';
 import { b64, clientProof, loginAuth, loginLinkKeys, nonce18, scramKeys, unb64, x25519, x25519Pair } from '../../lib/crypto.js';
 import type { KitUser } from '../../lib/as-crs.js';
@@ -160,7 +160,7 @@ export const msStateCases: CaseDef<MsContext>[] = [
     id: 'ms/fuzz/2',
     section: 'fuzz',
     title: 'state-machine fuzzing of the client session: LOGIN, PROOF, PING, STATUS and LOGOUT in and out of state follow the machine table',
-    reqs: ['STATE-5', 'LOGIN-4', 'AUTH-8', 'AUTH-9', 'LOGIN-7', 'LOGOUT-1'],
+    reqs: machineReqs('client-session', ['STATE-5', 'LOGIN-4', 'AUTH-8', 'AUTH-9', 'LOGIN-7', 'LOGOUT-1', 'STATE-1']),
     fuzz: true,
     async run(ctx: MsContext) {
       let lastLog: string[] = [];

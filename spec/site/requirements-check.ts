@@ -2,11 +2,14 @@
 // SHOULD that binds a CRS, an MS or a client has neither a kit case for that role nor an entry in
 // spec/exceptions.json, when a backlog entry has its case now, when a case names a requirement it
 // does not declare, or when an entry of spec/exceptions.json has no reason. Prints a one-line summary.
-// --verbose also prints the backlog.
+// --verbose also prints the backlog. --update-backlog rewrites the backlog of spec/exceptions.json:
+// adds the uncovered wire requirement-role pairs, drops the ones that have a case now (a new wire
+// requirement without a case goes there with a reason, in the same commit as the requirement).
 
-import { dirname, resolve } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkCoverage, checkFailed, collectNamedTests, formatCheck, loadExceptions, loadKitCases, staticUndeclared, type CheckResult } from './coverage.js';
+import { checkCoverage, checkFailed, compareIds, collectNamedTests, formatCheck, loadExceptions, loadKitCases, staticUndeclared, type CheckResult } from './coverage.js';
 import { loadRequirementData } from './scan.js';
 
 export async function runCheck(root: string): Promise<CheckResult> {
@@ -16,8 +19,31 @@ export async function runCheck(root: string): Promise<CheckResult> {
   return checkCoverage(reqs, cases, collectNamedTests(root), loadExceptions(root), staticUndeclared(root, cases));
 }
 
+/** Rewrites the backlog of spec/exceptions.json from a check result (one entry per line, natural order). */
+export function updateBacklog(root: string, r: CheckResult): void {
+  const path = join(root, 'spec/exceptions.json');
+  const doc = JSON.parse(readFileSync(path, 'utf8')) as { $comment: string; exceptions: unknown[]; backlog: { id: string; roles: string[]; reason: string }[] };
+  const by = new Map<string, { id: string; roles: string[]; reason: string }>(doc.backlog.map((b) => [b.id, { ...b, roles: [...b.roles] }]));
+  for (const u of r.uncovered) {
+    const b = by.get(u.id) ?? { id: u.id, roles: [], reason: 'observable on the wire; no kit case yet' };
+    if (!b.roles.includes(u.role)) b.roles.push(u.role);
+    by.set(u.id, b);
+  }
+  for (const s of r.staleBacklog) {
+    const b = by.get(s.id);
+    if (b) b.roles = b.roles.filter((x) => x !== s.role);
+  }
+  const backlog = [...by.values()].filter((b) => b.roles.length > 0).sort((a, b) => compareIds(a.id, b.id));
+  const lines = (xs: unknown[]): string => xs.map((x, i) => `  ${JSON.stringify(x)}${i < xs.length - 1 ? ',' : ''}`).join('\n');
+  writeFileSync(path, `{\n "$comment": ${JSON.stringify(doc.$comment)},\n "exceptions": [\n${lines(doc.exceptions)}\n ],\n "backlog": [\n${lines(backlog)}\n ]\n}\n`);
+}
+
 export async function main(argv: readonly string[], root: string): Promise<number> {
-  const r = await runCheck(root);
+  let r = await runCheck(root);
+  if (argv.includes('--update-backlog')) {
+    updateBacklog(root, r);
+    r = await runCheck(root);
+  }
   if (argv.includes('--verbose') || argv.includes('-v')) {
     for (const row of r.rows) if (row.missing.length) process.stdout.write(`backlog ${row.id.padEnd(14)} ${row.missing.join(',')}\n`);
   }

@@ -51,7 +51,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
       id: id('registry'),
       section: 'registry',
       title,
-      reqs: [...reqs, 'REG-9', 'ERR-1', 'WIRE-22', ...(t.firstMessageDecides ? ['CONN-1'] : [])],
+      reqs: [...reqs, 'REG-9', 'ERR-1', 'WIRE-22', ...(t.firstMessageDecides ? ['CONN-1', 'STATE-1'] : [])],
       async run(ctx: C) {
         const c = await ctx.connect();
         const m = msg();
@@ -181,7 +181,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
     id: id('wire'),
     section: 'wire',
     title: 'a bare CR where the empty line ends the head is answered 400 ERR_BARE_CR at once and the connection closed',
-    reqs: ['WIRE-3', 'WIRE-2', 'ERR-1'],
+    reqs: ['WIRE-3', 'WIRE-2', 'ERR-1', 'WIRE-22'],
     async run(ctx: C) {
       const bytes = Buffer.from(`${t.start}\r\nX-a: b\r\n\rX`, 'latin1');
       const o = oracle(bytes, ctx.limits);

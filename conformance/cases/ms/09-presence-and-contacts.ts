@@ -32,7 +32,7 @@ export const msAddCases: CaseDef<MsContext>[] = [
     id: 'ms/add/1',
     section: 'add',
     title: 'the MS stamps From from the session on requests it forwards, and refuses a client-supplied From',
-    reqs: ['AUTH-10', 'REG-4', 'ADD-2', 'ERR-1'],
+    reqs: ['AUTH-10', 'REG-4', 'ADD-2', 'ERR-1', 'WIRE-22'],
     async run(ctx: MsContext) {
       const u = ctx.user();
       const c = await ctx.login(u);

@@ -106,6 +106,9 @@ export class Pushes {
       default:
         f = req('ANSWER', pick(m, ['From', 'Decision']));
     }
+    // Frozen: the same object goes to every local target, and the Sender encodes it once for all.
+    Object.freeze(f);
+    Object.freeze(f.headers);
     this.forwards.set(m, f);
     return f;
   }

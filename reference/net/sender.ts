@@ -17,6 +17,23 @@ export function sealedHead(seq: number, length: number): string {
   return `SEALED\r\nSeq: ${seq}\r\nContent-length: ${length}\r\n\r\n`;
 }
 
+/**
+ * Wire octets of frozen messages, encoded once (issue 15): the MS forwards one push to many local
+ * sessions; each envelope is sealed apart, but the inner message's encoding is the same for all.
+ * Only a frozen message is cached, so that a caller who edits a message after sending it cannot get
+ * stale octets.
+ */
+const encodedOnce = new WeakMap<Message, Buffer>();
+export function encodeShared(msg: Message): Buffer {
+  if (!Object.isFrozen(msg)) return encode(msg);
+  let b = encodedOnce.get(msg);
+  if (!b) {
+    b = encode(msg);
+    encodedOnce.set(msg, b);
+  }
+  return b;
+}
+
 export class Sender {
   private key: Buffer | undefined;
   private seq = 0;
@@ -59,7 +76,7 @@ export class Sender {
 
   /** Writes one message, sealed when sealing is on. */
   write(msg: Message): void {
-    let bytes = encode(msg);
+    let bytes = encodeShared(msg);
     if (this.key) {
       const seq = this.seq++;
       // The envelope's head is written straight into the octets in front of its body, exactly as

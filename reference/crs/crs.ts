@@ -286,7 +286,12 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
     // Registered methods the registry lets an MS send but that are not requests here
     // (validation rejects the rest before this point).
     if (!h) return Promise.resolve(fail('ERR_METHOD_NOT_ALLOWED'));
-    return h(ms, m, now);
+    if (!this.logger.isLevelEnabled('debug')) return h(ms, m, now);
+    // --log-level debug: every MS request with its answer (names only: no header value is a secret here)
+    return h(ms, m, now).then((r) => {
+      this.logger.debug({ ms: ms.ref.msId, method: m.method, user: header(m, 'User') ?? header(m, 'From'), status: r?.status, code: r ? header(r, 'Error-code') : undefined, ms_elapsed: this.now() - now }, `MS ${ms.ref.msId} ${m.method} -> ${r?.status ?? 'no answer'}`);
+      return r;
+    });
   }
 
   private onLinkClosed(c: PeerConn, link: Link, code: string | undefined): void {
@@ -296,7 +301,7 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
     if (ms && this.msConns.get(ms.ref.msId) === ms) {
       this.msConns.delete(ms.ref.msId);
       this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
-      this.logger.info({ ms: ms.ref, reason: code }, 'MS link closed: ending its enrollment');
+      this.logger.warn({ event: 'ms_lost', ms: ms.ref, reason: code ?? 'link closed' }, `MS ${ms.ref.msId} lost (${code ?? 'link closed'}): ending its enrollment and its users' sessions`);
       // [ENROLL-10] a closed or failed MS link ends the enrollment at once, with its locks and sessions.
       this.track(
         this.store
@@ -347,7 +352,7 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
     try {
       const now = this.now();
       const gone = await this.store.expireMs(now);
-      for (const g of gone) this.logger.warn({ ms: { msId: g.msId, incarnation: g.incarnation }, freed: g.freed }, 'MS lease expired');
+      for (const g of gone) this.logger.warn({ event: 'ms_lost', ms: { msId: g.msId, incarnation: g.incarnation }, reason: 'lease expired', freed: g.freed }, `MS ${g.msId} lost (lease expired): its users are offline`);
       if (gone.length > 0) this.emit('ms-expired', gone.map((g) => ({ msId: g.msId, incarnation: g.incarnation })));
       const users = await this.store.expireLocks(now);
       if (users.length > 0) {

@@ -47,7 +47,7 @@ export class Enrollment {
         if (crs.msConns.get(ms.ref.msId) === ms) crs.msConns.delete(ms.ref.msId);
         crs.metrics.sessions.set({ kind: 'ms' }, crs.msConns.size);
         const r = await crs.store.leaveMs(ms.ref);
-        crs.logger.info({ ms: ms.ref, freed: r.ok ? r.freed : null, reason: header(m, 'Reason') }, 'MS left');
+        crs.logger.info({ event: 'ms_left', ms: ms.ref, freed: r.ok ? r.freed : null, reason: header(m, 'Reason') }, `MS ${ms.ref.msId} left`);
         closeSoon(ms.link);
         return ok(200);
       },
@@ -103,7 +103,7 @@ export class Enrollment {
     }
     // [ENROLL-4] the proof is HMAC(MSkey, "ms," + auth), compared in constant time.
     if (!verifyProof(msProof(this.msKey, auth), proof)) {
-      crs.logger.warn({ msId: p.msId }, 'enrollment proof failed');
+      crs.logger.warn({ event: 'enroll_failed', msId: p.msId, listen: p.listen, reason: 'bad proof' }, `enrollment of MS ${p.msId} failed: its MS key differs from ours`);
       closeSoon(link);
       return { response: fail('ERR_AUTH_FAILED') };
     }
@@ -129,7 +129,7 @@ export class Enrollment {
     startHeartbeat(link, { interval: crs.limits.msHeartbeatInterval, timeout: 0, onAnswer: () => crs.track(this.renew(conn)) });
     // [SEAL-1] the 200 is the first SEALED envelope CRS->MS; the MS seals from its next message on.
     link.enableSealing(enrollLinkKeys('crs', shared, this.msKey, auth));
-    crs.logger.info({ ms: conn.ref, listen: p.listen, capacity: p.capacity, replaced: r.replaced }, 'MS enrolled');
+    crs.logger.info({ event: 'ms_enrolled', ms: conn.ref, listen: p.listen, capacity: p.capacity, replaced: r.replaced }, `MS ${p.msId} enrolled (incarnation ${p.incarnation}, clients at ${p.listen})`);
     crs.emit('enrolled', conn.ref);
     const response = ok(200, { 'Server-proof': b64(crsProof(this.msKey, auth)), Lease: crs.limits.msLease, Heartbeat: crs.limits.msHeartbeatInterval });
     return { response, conn };

@@ -41,6 +41,14 @@ export interface Session {
   status: string;
   conn: ClientConn;
   contacts: Map<string, Relation>;
+  /** When the login completed (ms since the epoch), for the operators' `imsp admin sessions`. */
+  startedAt: number;
+}
+
+/** The client's TCP address as the MS sees it (ip:port), for the operators' log lines. */
+export function clientAddress(conn: ClientConn): string {
+  const port = conn.socket.remotePort;
+  return port === undefined ? conn.ip : conn.ip.includes(':') ? `[${conn.ip}]:${port}` : `${conn.ip}:${port}`;
 }
 
 export interface ClientConn {
@@ -98,6 +106,8 @@ export interface MsContext {
   endSession(s: Session, code: ErrorCode, reason: string, tellCrs?: boolean): void;
   /** Removes a session from the tables (idempotent). */
   forget(s: Session): void;
+  /** Logs the end of a session (event logout, with the client's address) and emits 'logout'. */
+  sessionEnded(s: Session, reason: string, code?: string): void;
   emit(event: 'login', user: string): boolean;
   emit(event: 'logout', user: string, reason: string): boolean;
 }

@@ -44,6 +44,9 @@ export class CrsUplink {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private reconnectDelay: number;
   private enrollWaiters: Array<() => void> = [];
+  /** Why the last connection to the CRS failed, and how many failed in a row (the operators' log line). */
+  private lastFailure = '';
+  private failures = 0;
 
   constructor(
     private readonly ms: UplinkHost,
@@ -75,6 +78,7 @@ export class CrsUplink {
     const { host, port } = parseHostPort(this.opts.crs);
     const socket = this.opts.crsTls ? tls.connect({ host, port, ...this.opts.crsTls }) : net.connect({ host, port });
     socket.on('error', (err) => {
+      this.lastFailure = err.message;
       if (!this.enrolledFlag) this.ms.emit('enroll-failed', err.message);
     });
     const link = new Link(socket, serverLinkOptions(this.ms.limits, 'ms', 'crs', async (m) => this.onRequest(m)));
@@ -89,7 +93,8 @@ export class CrsUplink {
     const started = (): void => {
       this.enroll(link).catch((err: unknown) => {
         const reason = err instanceof Error ? err.message : String(err);
-        this.ms.logger.warn({ err: reason }, 'enrollment failed');
+        this.lastFailure = reason;
+        this.ms.logger.warn({ event: 'enroll_failed', crs: this.opts.crs, err: reason }, `enrollment at the CRS ${this.opts.crs} failed: ${reason}`);
         this.ms.emit('enroll-failed', reason);
         link.close();
       });
@@ -125,9 +130,12 @@ export class CrsUplink {
     if (!verifyProof(crsProof(msKey, auth), unb64(requiredHeader(r2, 'Server-proof')))) throw new Error('CRS Server-proof did not verify');
     const hb = Number(header(r2, 'Heartbeat') ?? this.ms.limits.msHeartbeatInterval);
     this.enrolledFlag = true;
+    if (this.failures > 0) this.ms.logger.info({ event: 'crs_reachable', crs: this.opts.crs, failures: this.failures }, `the CRS ${this.opts.crs} is reachable again`);
+    this.failures = 0;
+    this.lastFailure = '';
     this.reconnectDelay = this.opts.reconnectDelay ?? 200;
     this.startHeartbeat(link, Math.max(10, Math.min(hb, this.ms.limits.msHeartbeatInterval)));
-    this.ms.logger.info({ incarnation: inc, crs: this.opts.crs }, 'enrolled');
+    this.ms.logger.info({ event: 'enrolled', msId, incarnation: inc, crs: this.opts.crs, listen, capacity }, `enrolled at the CRS ${this.opts.crs} as ${msId}`);
     const waiters = this.enrollWaiters;
     this.enrollWaiters = [];
     for (const w of waiters) w();
@@ -150,7 +158,7 @@ export class CrsUplink {
     this.heartbeat = null;
     if (this.ms.isStopping) return;
     if (was) {
-      this.ms.logger.warn({ reason }, 'CRS link lost: ending every session');
+      this.ms.logger.error({ event: 'crs_lost', crs: this.opts.crs, reason, sessions: this.ms.sessions.size }, `lost the CRS at ${this.opts.crs} (${reason}): ending every session; clients get 503 until it is back`);
       this.ms.emit('crs-lost', reason);
       // The CRS frees this incarnation's sessions; ours are void [HB-2].
       for (const s of [...this.ms.sessions.values()]) this.ms.endSession(s, 'ERR_SESSION_ENDED', 'Messaging Server lost the CRS', false);
@@ -158,6 +166,15 @@ export class CrsUplink {
     }
     const delay = this.reconnectDelay;
     this.reconnectDelay = Math.min(this.reconnectDelay * 2, 30_000);
+    if (!was) {
+      // Not enrolled: every LOGIN here is answered 503 until the CRS is back. Said at the first
+      // failure and then every 10th (each one at debug level), so the log is clear but not flooded.
+      this.failures++;
+      const fields = { event: 'crs_unreachable', crs: this.opts.crs, err: this.lastFailure || reason, failures: this.failures, retryInMs: delay };
+      const text = `cannot reach the CRS at ${this.opts.crs} (${this.lastFailure || reason}); clients get 503 until it is back; retrying in ${delay} ms`;
+      if (this.failures === 1 || this.failures % 10 === 0) this.ms.logger.error(fields, text);
+      else this.ms.logger.debug(fields, text);
+    }
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       this.connect();
@@ -168,8 +185,21 @@ export class CrsUplink {
   /** A request to the CRS; a 503 response when the link is down or the CRS does not answer. */
   request(m: RequestMessage): Promise<ResponseMessage> {
     const link = this.link;
-    if (!link || !this.enrolledFlag) return Promise.resolve(fail('ERR_UNAVAILABLE', { Reason: 'CRS unreachable' }));
-    return link.request(m).catch(() => fail('ERR_UNAVAILABLE', { Reason: 'CRS did not answer' }));
+    if (!link || !this.enrolledFlag) {
+      this.ms.logger.debug({ method: m.method }, `${m.method} to the CRS not sent: not enrolled (503)`);
+      return Promise.resolve(fail('ERR_UNAVAILABLE', { Reason: 'CRS unreachable' }));
+    }
+    const t0 = Date.now();
+    return link.request(m).then(
+      (r) => {
+        if (this.ms.logger.isLevelEnabled('debug')) this.ms.logger.debug({ method: m.method, user: header(m, 'User') ?? header(m, 'From'), status: r.status, code: header(r, 'Error-code'), ms: Date.now() - t0 }, `CRS ${m.method} -> ${r.status}`);
+        return r;
+      },
+      (e: unknown) => {
+        this.ms.logger.warn({ event: 'crs_no_answer', method: m.method, err: e instanceof Error ? e.message : String(e) }, `the CRS did not answer ${m.method}: 503 to the client`);
+        return fail('ERR_UNAVAILABLE', { Reason: 'CRS did not answer' });
+      },
+    );
   }
 
   /** Requests from the CRS (PING). */
@@ -188,6 +218,7 @@ export class CrsUplink {
       case 'CONTACT':
       case 'ADD':
       case 'ANSWER':
+        if (this.ms.logger.isLevelEnabled('debug')) this.ms.logger.debug({ method: m.method, to: header(m, 'To'), user: header(m, 'User') ?? header(m, 'From') }, `push ${m.method} from the CRS`);
         this.ms.pushes.onPush(m);
         return;
     }

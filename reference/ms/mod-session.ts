@@ -16,7 +16,7 @@ import {
 import { startHeartbeat } from '../net/heartbeat.js';
 import { closeSoon } from '../net/server-link.js';
 import { req, ok, fail, requiredHeader, type Fields } from '../proto/messages.js';
-import type { ClientConn, ClientHandlers, ConnState, LoginAttempt, MsContext, Session } from './context.js';
+import { clientAddress, type ClientConn, type ClientHandlers, type ConnState, type LoginAttempt, type MsContext, type Session } from './context.js';
 import { bundleContacts } from './mod-presence.js';
 
 export function sessionModule(ms: MsContext): Pick<ClientHandlers, 'LOGIN' | 'PROOF' | 'LOGOUT' | 'PING'> {
@@ -31,7 +31,7 @@ export function sessionModule(ms: MsContext): Pick<ClientHandlers, 'LOGIN' | 'PR
         s.conn.state = 'ended';
         await ms.crsRequest(req('OFFLINE', { User: s.user, Epoch: s.epoch }));
         closeSoon(s.conn.link);
-        ms.emit('logout', s.user, 'logout');
+        ms.sessionEnded(s, 'logout');
         return ok(200);
       },
     },
@@ -51,10 +51,13 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
   const wait = Math.max(ms.failedByUser.retryAfter(user), ms.failedByAddress.retryAfter(conn.ip));
   if (wait > 0) {
     ms.metrics.logins.inc({ result: 'rate_limited' });
+    // the line fail2ban-like tools watch: who, from where, for how long
+    ms.logger.warn({ event: 'lockout', user, client: clientAddress(conn), retryAfterMs: wait }, `login refused: too many failed logins for ${user} or from ${conn.ip}; retry in ${Math.ceil(wait / 1000)} s`);
     return fail('ERR_RATE_LIMITED', { 'Retry-after': wait, Reason: 'too many failed logins' });
   }
   if (!ms.enrolled) {
     ms.metrics.logins.inc({ result: 'unavailable' });
+    ms.logger.warn({ event: 'login_unavailable', user, client: clientAddress(conn) }, 'login refused with 503: this MS is not enrolled at the CRS (is the CRS reachable?)');
     return fail('ERR_UNAVAILABLE', { Reason: 'CRS unreachable' });
   }
   if (ms.sessions.size + ms.loggingIn.size >= ms.capacity) {
@@ -98,6 +101,7 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     if (code === 'ERR_ALREADY_ONLINE') ms.metrics.logins.inc({ result: 'already_online' });
     else if (code === 'ERR_LOCKED') ms.metrics.logins.inc({ result: 'locked' });
     else ms.metrics.logins.inc({ result: 'unavailable' });
+    ms.logger.info({ event: 'login_refused', user, client: clientAddress(conn), code, status: r.status }, `login of ${user} refused by the CRS: ${code}`);
     // [LOCK-1] [LOCK-2] 423 and 409 go to the client as they are; the connection stays open.
     return code === 'ERR_ALREADY_ONLINE' || code === 'ERR_LOCKED' ? fail(code) : fail('ERR_UNAVAILABLE', { Reason: 'CRS refused the lock' });
   }
@@ -127,6 +131,8 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     ms.failedByUser.fail(a.user);
     ms.failedByAddress.fail(conn.ip);
     ms.metrics.logins.inc({ result: 'auth_failed' });
+    // [AUTH-8] the client cannot tell an unknown user from a wrong password; the operator can
+    ms.logger.warn({ event: 'login_failed', user: a.user, client: clientAddress(conn), reason: a.lock ? 'wrong password' : 'unknown user' }, `login failed for ${a.user} from ${clientAddress(conn)}: ${a.lock ? 'wrong password' : 'unknown user'}`);
     closeSoon(conn.link);
     return fail('ERR_AUTH_FAILED');
   }
@@ -154,7 +160,7 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     return fail('ERR_SESSION_ENDED');
   }
   const session: Session = { id: b64(randomBytes(16)), // [LOGIN-11]
-     user: a.user, epoch: a.lock.epoch, address: a.address, status: a.status, conn, contacts: new Map() };
+     user: a.user, epoch: a.lock.epoch, address: a.address, status: a.status, conn, contacts: new Map(), startedAt: ms.now() };
   for (const [user, relation] of bundleContacts(r.body)) {
     if (user && (relation === 'buddy' || relation === 'pending' || relation === 'blocked')) ms.pushes.setContact(session, user, relation);
   }
@@ -179,7 +185,7 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
       for (const p of buffered) if (ms.pushes.deliver(session, p)) ms.metrics.pushes.inc({ method: p.method });
     }
   });
-  ms.logger.info({ user: a.user, epoch: a.lock.epoch }, 'login');
+  ms.logger.info({ event: 'login_ok', user: a.user, client: clientAddress(conn), address: a.address, epoch: a.lock.epoch, session: session.id, status: a.status }, `login ${a.user} from ${clientAddress(conn)}`);
   ms.emit('login', a.user);
   const fields: Fields = {
     'Server-proof': b64(serverProof(a.lock.serverKey, auth)),

@@ -22,7 +22,7 @@ import { silentLogger } from '../ops/log.js';
 import { createMetrics, type ServerMetrics } from '../ops/metrics.js';
 import { resolveLimits, type ServerLimits } from '../proto/limits.js';
 import { req, ok, fail, pick } from '../proto/messages.js';
-import { bucketOf, type ClientConn, type ClientHandlers, type MsContext, type Session } from './context.js';
+import { bucketOf, clientAddress, type ClientConn, type ClientHandlers, type MsContext, type Session } from './context.js';
 import { CrsUplink } from './crs-uplink.js';
 import { FailureWindow } from './failures.js';
 import { contactsModule } from './mod-contacts.js';
@@ -213,6 +213,10 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     const handler = async (m: RequestMessage): Promise<ResponseMessage | undefined> => {
       const r = await this.onClientRequest(conn, m);
       if (r && r.status >= 400) this.metrics.errors.inc({ code: header(r, 'Error-code') ?? String(r.status) });
+      // --log-level debug: every client request with its answer (no header values: they may be secrets)
+      if (this.logger.isLevelEnabled('debug')) {
+        this.logger.debug({ user: conn.session?.user ?? conn.attempt?.user, client: clientAddress(conn), method: m.method, status: r?.status, code: r ? header(r, 'Error-code') : undefined, state: conn.state }, `client ${m.method} -> ${r?.status ?? 'no answer'}`);
+      }
       return r;
     };
     // The link's clock is the MS's, so the session sweep can read link.lastReceived [HB-2].
@@ -224,6 +228,7 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     if (!this.handshakeTimer) this.armHandshakeTimer();
     link.on('close', () => this.onClientClosed(conn));
     link.on('protocolError', this.countProtocolError);
+    this.logger.debug({ client: clientAddress(conn) }, 'client connected');
   }
 
   /** Arms the handshake timer for the oldest connection still queued (none: the queue is reset). */
@@ -249,7 +254,7 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
       if (conn.since + this.limits.handshakeTimeout > now) break;
       q[this.handshakeHead++] = undefined;
       if (conn.state !== 'active' && conn.state !== 'ended') {
-        this.logger.info({ ip: conn.ip, state: conn.state }, 'login did not complete in time');
+        this.logger.info({ event: 'login_timeout', client: clientAddress(conn), user: conn.attempt?.user, state: conn.state }, 'login did not complete in time: connection closed');
         conn.link.close();
       }
     }
@@ -275,7 +280,7 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
       this.forget(s);
       // [LOGOUT-3] a closed connection ends the session as LOGOUT would.
       void this.crsRequest(req('OFFLINE', { User: s.user, Epoch: s.epoch }));
-      this.emit('logout', s.user, 'closed');
+      this.sessionEnded(s, 'connection closed');
     }
   }
 
@@ -327,7 +332,27 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     s.conn.link.notify(req('NOTICE', { 'Error-code': code, Reason: reason }));
     closeSoon(s.conn.link);
     if (tellCrs) void this.crsRequest(req('OFFLINE', { User: s.user, Epoch: s.epoch }));
+    this.sessionEnded(s, `${code}: ${reason}`, code);
+  }
+
+  /** @internal The end of a session: the operators' log line (with the client's address), then 'logout'. */
+  sessionEnded(s: Session, reason: string, code = reason): void {
+    this.logger.info({ event: 'logout', user: s.user, client: clientAddress(s.conn), reason, session: s.id, seconds: Math.round((this.now() - s.startedAt) / 1000) }, `logout ${s.user} from ${clientAddress(s.conn)}: ${reason}`);
     this.emit('logout', s.user, code);
+  }
+
+  /** The sessions here, for `imsp admin sessions`. */
+  adminSessions(): Array<{ user: string; ms: string; status: string; address: string; client: string; since: number }> {
+    return [...this.sessions.values()].map((s) => ({ user: s.user, ms: this.msId, status: s.status, address: s.address, client: clientAddress(s.conn), since: s.startedAt }));
+  }
+
+  /** `imsp admin kick USER`: ends USER's session here (NOTICE ERR_SESSION_ENDED, OFFLINE, close); false when there is none. */
+  kick(user: string, reason = 'ended by the operator'): boolean {
+    const s = this.sessions.get(user);
+    if (!s) return false;
+    this.logger.warn({ event: 'kick', user, client: clientAddress(s.conn) }, `session of ${user} ended by the operator`);
+    this.endSession(s, 'ERR_SESSION_ENDED', reason);
+    return true;
   }
 
   /** @internal Removes a session from the tables (idempotent). */
@@ -343,7 +368,7 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     for (const s of [...this.sessions.values()]) {
       // [HB-2] nothing arrived (request, response or notification) for sessionTimeout.
       if (now - s.conn.link.lastReceived > this.limits.sessionTimeout) {
-        this.logger.info({ user: s.user }, 'session timed out');
+        this.logger.debug({ user: s.user, silentMs: now - s.conn.link.lastReceived }, 'session silent for sessionTimeout');
         this.endSession(s, 'ERR_SESSION_ENDED', 'no heartbeat within sessionTimeout');
       }
     }
@@ -374,7 +399,7 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
       s.conn.link.notify(req('NOTICE', { 'Error-code': 'ERR_SHUTDOWN', Reason: 'Messaging Server shutting down; log in again' }));
       closeSoon(s.conn.link);
       offline.push(this.crsRequest(req('OFFLINE', { User: s.user, Epoch: s.epoch })));
-      this.emit('logout', s.user, 'ERR_SHUTDOWN');
+      this.sessionEnded(s, 'MS shutting down', 'ERR_SHUTDOWN');
     }
     await Promise.all(offline);
     this.metrics.sessions.set({ kind: 'client' }, 0);

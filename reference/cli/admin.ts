@@ -16,7 +16,7 @@ export interface AdminIo {
 }
 
 function table(rows: Record<string, unknown>[], cols: string[]): string {
-  const cells = rows.map((r) => cols.map((c) => (r[c] === undefined ? '-' : typeof r[c] === 'number' && /At$/.test(c) ? new Date(r[c] as number).toISOString() : String(r[c]))));
+  const cells = rows.map((r) => cols.map((c) => (r[c] === undefined ? '-' : typeof r[c] === 'number' && /At$|^since$/.test(c) ? new Date(r[c] as number).toISOString() : String(r[c]))));
   const w = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
   const line = (xs: string[]) => xs.map((x, i) => x.padEnd(w[i])).join('  ').trimEnd();
   return [line(cols.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n') + '\n';

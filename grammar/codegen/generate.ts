@@ -24,7 +24,21 @@ export function stamp(path: string, sources: readonly string[]): string {
   if (/\.(md|html|svg)$/.test(path)) return `<!-- ${text} -->\n`;
   if (/\.css$/.test(path)) return `/* ${text} */\n`;
   if (/\.abnf$/.test(path)) return `; ${text}\n`;
+  if (/\.mmd$/.test(path)) return `%% ${text}\n`;
   return `# ${text}\n`;
+}
+
+/**
+ * A generated file's text with its provenance: a stamp comment in the file's own comment syntax, or
+ * for JSON (which has no comments) a leading "$generated" member, so that the file stays valid JSON.
+ */
+export function stamped(path: string, sources: readonly string[], content: string): string {
+  const body = content.endsWith('\n') ? content : `${content}\n`;
+  if (/\.json$/.test(path)) {
+    const text = `${STAMP_MARK} from ${[...sources].sort().join(', ')}. Do not edit.`;
+    return `${JSON.stringify({ $generated: text, ...(JSON.parse(body) as Record<string, unknown>) }, null, 2)}\n`;
+  }
+  return stamp(path, sources) + body;
 }
 
 function context(root: string): GeneratorContext {
@@ -79,8 +93,7 @@ export async function generateAll(root = ROOT): Promise<Map<string, string>> {
   for (const f of files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
     if (out.has(f.path)) throw new Error(`generated/${f.path} is produced twice`);
     if (f.path.startsWith('/') || f.path.split('/').includes('..')) throw new Error(`bad output path ${f.path}`);
-    const body = f.content.endsWith('\n') ? f.content : `${f.content}\n`;
-    out.set(f.path, stamp(f.path, f.sources) + body);
+    out.set(f.path, stamped(f.path, f.sources, f.content));
   }
   return out;
 }

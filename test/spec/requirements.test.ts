@@ -66,7 +66,7 @@ test('the generator emits requirements.ts and requirements.json in document orde
 test('generated/requirements.* and generated/machines.ts are what the plugins produce from the text and the machines', async () => {
   // The same comparison as `make check-generated`, limited to this area's outputs so that it does not
   // depend on other plugins; the stamp is generate.ts's own.
-  const { stamp } = await import('../../grammar/codegen/generate.js');
+  const { stamped } = await import('../../grammar/codegen/generate.js');
   const gm = (await import('../../grammar/codegen/gen-machines.js')).default;
   const outputs = [
     ...(await generate(context())).map((f) => ({ ...f, plugin: 'grammar/codegen/gen-requirements.ts' })),
@@ -75,7 +75,7 @@ test('generated/requirements.* and generated/machines.ts are what the plugins pr
   for (const f of outputs) {
     const file = join(ROOT, 'generated', f.path);
     assert.ok(existsSync(file), `generated/${f.path} exists (run make generate)`);
-    const want = stamp(f.path, [...new Set([...f.sources, f.plugin])]) + (f.content.endsWith('\n') ? f.content : `${f.content}\n`);
+    const want = stamped(f.path, [...new Set([...f.sources, f.plugin])], f.content);
     assert.equal(readFileSync(file, 'utf8'), want, `generated/${f.path} is stale: run make generate`);
   }
 });

@@ -116,3 +116,19 @@ kit-mutation: install
 # declare. make test runs it through test/conformance/requirements-check.test.ts.
 requirements-check: install
 	node --import tsx spec/site/requirements.ts --check
+
+# --- refactor (issue 16) ---
+.PHONY: lint lint-fix
+# Lint and format (Biome 2, biome.json), dependency rules (dependency-cruiser, .dependency-cruiser.cjs:
+# generated/ self-contained, codec/ on generated/ only, conformance/ and reference/ apart, no cycles),
+# and requirement citations in one form, checked against generated/requirements.json (tools/citations.ts).
+lint: install
+	npx biome check .
+	npx depcruise --config .dependency-cruiser.cjs --output-type err generated codec reference conformance
+	node --import tsx tools/citations.ts
+
+# What the lead's final sweep runs once (see /work/coord/notes/refactor-sweep.md): format and safe and
+# unsafe lint fixes, citations rewritten into the one form.
+lint-fix: install
+	npx biome check --write --unsafe .
+	node --import tsx tools/citations.ts --fix

@@ -135,7 +135,8 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
     return this.boundAddress;
   }
   get port(): number {
-    return (this.server?.address() as AddressInfo).port;
+    const bound = this.server?.address() as AddressInfo | null | undefined;
+    return bound?.port ?? 0;
   }
   /** @internal */
   get isClosing(): boolean {

@@ -3,7 +3,7 @@
 // shrunk sequence once (so the transcript shows it), record seed, path and a replay command line, and
 // fail with the requirement the model named.
 import fc from 'fast-check';
-import { MACHINES, type MachineName } from '../../generated/index.js';
+import { MACHINES, type MachineName } from '../../codec/index.js';
 import type { Checks } from './case.js';
 import type { CaseMeta, RunOptions } from './runner.js';
 

@@ -442,11 +442,14 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
           const probeNames = pick.map((k) => names[k]!);
           const got = await Promise.all(workers.map((w) => must(w.call({ op: 'presence', names: probeNames }))));
           const byUser = new Map(relogins.map((r) => [r.user, r]));
+          const probeSet = new Set(pick);
           for (const k of pick) {
             const n = names[k]!;
             const r = byUser.get(n);
             if (!r?.ok) continue;
-            const buddies = buddiesOf(k, o.users, o.buddies).filter((b) => online.has(names[b]!));
+            // A buddy that is itself a probe logs out and in meanwhile: it may learn of this login from
+            // its own login bundle instead of a push (spec 9.1.1), so it is not counted as a receiver.
+            const buddies = buddiesOf(k, o.users, o.buddies).filter((b) => online.has(names[b]!) && !probeSet.has(b));
             expected += buddies.length;
             let last = -Infinity;
             let seen = 0;

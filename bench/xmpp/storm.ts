@@ -111,10 +111,21 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
       await new Promise((res) => setTimeout(res, 1000 / o.rate));
     }
     await Promise.all(inflight);
-    // Stragglers: wait until every expected receipt arrived, at most 10 s (a miss is counted).
+    // Stragglers: wait until every expected receipt arrived, or none came for 10 s (at most 60 s); a
+    // miss is counted.
+    const total = (): number => [...want.keys()].reduce((a, k) => a + (receipts.get(k)?.count ?? 0), 0);
     const complete = (): boolean => [...want].every(([k, w]) => (receipts.get(k)?.count ?? 0) >= w.online);
-    const until = performance.now() + 10_000;
-    while (!complete() && performance.now() < until) await new Promise((res) => setTimeout(res, 50));
+    const hardEnd = performance.now() + 60_000;
+    let seen = total();
+    let quietSince = performance.now();
+    while (!complete() && performance.now() < hardEnd && performance.now() - quietSince < 10_000) {
+      await new Promise((res) => setTimeout(res, 50));
+      const now = total();
+      if (now !== seen) {
+        seen = now;
+        quietSince = performance.now();
+      }
+    }
     for (const [k, w] of want) {
       const got = receipts.get(k);
       expected += w.online;

@@ -140,7 +140,32 @@ export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Ou
   return { outcomes, score };
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+/**
+ * The outcome so far of a run that was stopped (or is still going): every mutant run-mutant.ts has
+ * finished, from runs.jsonl. Stryker's own timeouts are not in it (it kills the command).
+ */
+export function summarizePartial(out: string): string {
+  const sample = JSON.parse(readFileSync(join(out, 'sample.json'), 'utf8')) as { seed: number; size: number; of: number };
+  const runs = readFileSync(join(out, 'runs.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { id: string; file?: string; verdict: string; detail: string; ms: number })
+    .filter((r) => r.id !== 'dry-run');
+  const done = [...new Map(runs.map((r) => [r.id, r])).values()];
+  const killed = done.filter((r) => r.verdict === 'killed');
+  const survived = done.filter((r) => r.verdict === 'survived');
+  const minutes = done.reduce((a, r) => a + r.ms, 0) / 60000;
+  return (
+    `kit-mutation (partial; seed ${sample.seed}, sample ${sample.size} of ${sample.of}): ${done.length} mutants finished, killed ${killed.length}, survived ${survived.length}` +
+    ` (score so far ${done.length ? ((killed.length / done.length) * 100).toFixed(1) : '0'}%; ${minutes.toFixed(0)} mutant-minutes of kit runs)\n` +
+    survived.map((r) => `  survived: mutant ${r.id} in ${r.file}\n`).join('')
+  );
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && process.argv.includes('--summarize')) {
+  const i = process.argv.indexOf('--out');
+  process.stdout.write(summarizePartial(i >= 0 ? process.argv[i + 1]! : join(root, 'reports/kit-mutation')));
+} else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
   const num = (flag: string, dflt: number): number => {
     const i = args.indexOf(flag);

@@ -22,7 +22,7 @@ export function stamp(path: string, sources: readonly string[]): string {
   const text = `${STAMP_MARK} from ${[...sources].sort().join(', ')}. Do not edit.`;
   if (/\.(ts|js|mjs|cjs)$/.test(path)) return `// ${text}\n`;
   if (/\.(md|html|svg)$/.test(path)) return `<!-- ${text} -->\n`;
-  if (/\.css$/.test(path)) return `/* ${text} */\n`;
+  if (/\.(css|pml)$/.test(path)) return `/* ${text} */\n`;
   if (/\.abnf$/.test(path)) return `; ${text}\n`;
   if (/\.mmd$/.test(path)) return `%% ${text}\n`;
   return `# ${text}\n`;

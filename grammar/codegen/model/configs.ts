@@ -1,0 +1,107 @@
+// The cluster configurations the model is checked in (issue 18). Each is selected with -DCFG=<n>
+// when Spin runs; generated/model/imsp.pml holds one #if block per configuration.
+
+export interface ModelClient {
+  user: number;
+  ms: number;
+}
+
+export interface ModelConfig {
+  id: number;
+  name: string;
+  text: string;
+  ms: number;
+  users: number;
+  clients: ModelClient[];
+  /** Users start as buddies of each other (else: no relation). */
+  buddies: boolean;
+  /** Login attempts per client (a new connection each). */
+  logins: number;
+  /** STATUS changes per client. */
+  status: number;
+  /** LOGOUTs per client. */
+  logouts: number;
+  /** ADD / ANSWER / REM / BLOCK requests per client. */
+  contactOps: number;
+  /** Faults in the whole run, and which kinds may happen. */
+  faults: number;
+  kinds: Array<'crash' | 'ms-lease' | 'vanish' | 'crs-restart' | 'hang'>;
+}
+
+export const MODEL_CONFIGS: ModelConfig[] = [
+  {
+    id: 1,
+    name: 'presence',
+    text: 'two buddies on two MSs log in at the same time, change status and log out; one fault of any kind',
+    ms: 2,
+    users: 2,
+    clients: [
+      { user: 0, ms: 0 },
+      { user: 1, ms: 1 },
+    ],
+    buddies: true,
+    logins: 2,
+    status: 1,
+    logouts: 1,
+    contactOps: 0,
+    faults: 1,
+    kinds: ['crash', 'ms-lease', 'vanish', 'crs-restart'],
+  },
+  {
+    id: 2,
+    name: 'lock',
+    text: 'one user with a client on each of two MSs racing for the lock; a buddy; one fault of any kind, a hung login handler included',
+    ms: 2,
+    users: 2,
+    clients: [
+      { user: 0, ms: 0 },
+      { user: 0, ms: 1 },
+      { user: 1, ms: 1 },
+    ],
+    buddies: true,
+    logins: 1,
+    status: 0,
+    logouts: 0,
+    contactOps: 0,
+    faults: 1,
+    kinds: ['crash', 'ms-lease', 'vanish', 'crs-restart', 'hang'],
+  },
+  {
+    id: 3,
+    name: 'contacts',
+    text: 'two users on two MSs, not yet buddies: ADD, ANSWER, REM and BLOCK in any order, logins before and after',
+    ms: 2,
+    users: 2,
+    clients: [
+      { user: 0, ms: 0 },
+      { user: 1, ms: 1 },
+    ],
+    buddies: false,
+    logins: 2,
+    status: 0,
+    logouts: 1,
+    contactOps: 2,
+    faults: 0,
+    kinds: [],
+  },
+  {
+    id: 4,
+    name: 'cluster-3x3',
+    text: 'three users on three MSs, buddies, a second client of one user; logins, status, logout, contacts; one fault of any kind',
+    ms: 3,
+    users: 3,
+    clients: [
+      { user: 0, ms: 0 },
+      { user: 1, ms: 1 },
+      { user: 2, ms: 2 },
+      { user: 0, ms: 2 },
+    ],
+    buddies: true,
+    logins: 1,
+    status: 1,
+    logouts: 1,
+    contactOps: 1,
+    faults: 1,
+    kinds: ['crash', 'ms-lease', 'vanish', 'crs-restart', 'hang'],
+  },
+];

@@ -132,3 +132,14 @@ lint: install
 lint-fix: install
 	npx biome check --write --unsafe .
 	node --import tsx tools/citations.ts --fix
+
+# --- model (issue 18) ---
+.PHONY: model-check model-mutants
+# The protocol model-checked: generated/model/imsp.pml (make generate) verified by Spin; installs spin with apt if missing.
+model-check: install
+	node --import tsx spec/model/check.ts $(ARGS)
+
+model-mutants: install
+	node --import tsx spec/model/mutants.ts $(ARGS)
+
+test: model-check

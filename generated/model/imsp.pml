@@ -23,7 +23,10 @@
 #define NC 2
 #define INIT_BUDDIES 1
 #ifndef LOGINS
-#define LOGINS 2
+#define LOGINS 1
+#endif
+#ifndef RECONNECTS
+#define RECONNECTS 1
 #endif
 #ifndef NSTATUS
 #define NSTATUS 1
@@ -52,6 +55,9 @@
 #ifndef F_HANG
 #define F_HANG 0
 #endif
+#ifndef F_LOCK_LEASE
+#define F_LOCK_LEASE 0
+#endif
 inline init_clients() {
   cu[0] = 0; cm[0] = 0; clientOf[0] = 0;
   cu[1] = 1; cm[1] = 1; clientOf[3] = 1;
@@ -73,6 +79,9 @@ inline init_clients() {
 #define INIT_BUDDIES 1
 #ifndef LOGINS
 #define LOGINS 1
+#endif
+#ifndef RECONNECTS
+#define RECONNECTS 1
 #endif
 #ifndef NSTATUS
 #define NSTATUS 0
@@ -101,6 +110,9 @@ inline init_clients() {
 #ifndef F_HANG
 #define F_HANG 1
 #endif
+#ifndef F_LOCK_LEASE
+#define F_LOCK_LEASE 1
+#endif
 inline init_clients() {
   cu[0] = 0; cm[0] = 0; clientOf[0] = 0;
   cu[1] = 0; cm[1] = 1; clientOf[2] = 1;
@@ -123,6 +135,9 @@ inline init_clients() {
 #define INIT_BUDDIES 0
 #ifndef LOGINS
 #define LOGINS 2
+#endif
+#ifndef RECONNECTS
+#define RECONNECTS 0
 #endif
 #ifndef NSTATUS
 #define NSTATUS 0
@@ -151,6 +166,9 @@ inline init_clients() {
 #ifndef F_HANG
 #define F_HANG 0
 #endif
+#ifndef F_LOCK_LEASE
+#define F_LOCK_LEASE 0
+#endif
 inline init_clients() {
   cu[0] = 0; cm[0] = 0; clientOf[0] = 0;
   cu[1] = 1; cm[1] = 1; clientOf[3] = 1;
@@ -172,6 +190,9 @@ inline init_clients() {
 #define INIT_BUDDIES 1
 #ifndef LOGINS
 #define LOGINS 1
+#endif
+#ifndef RECONNECTS
+#define RECONNECTS 1
 #endif
 #ifndef NSTATUS
 #define NSTATUS 1
@@ -199,6 +220,9 @@ inline init_clients() {
 #endif
 #ifndef F_HANG
 #define F_HANG 1
+#endif
+#ifndef F_LOCK_LEASE
+#define F_LOCK_LEASE 1
 #endif
 inline init_clients() {
   cu[0] = 0; cm[0] = 0; clientOf[0] = 0;
@@ -665,7 +689,7 @@ inline BR_step(st, ev, G_blocked_by_peer, G_peer_pending, nxt, tid) {
             if /* add-blocked: ADD-6 */
             :: ((st == BR_blocked) && ev == BR_E_ADD) -> nxt = BR_blocked; tid = BR_T_add_blocked
             :: else ->
-              if /* granted: ANSWER-2 */
+              if /* granted: ANSWER-2, ANSWER-5 */
               :: ((st == BR_pending) && ev == BR_E_GRANT) -> nxt = BR_buddy; tid = BR_T_granted
               :: else ->
                 if /* grant: ANSWER-2 */
@@ -752,7 +776,7 @@ mtype = {
 chan m2c[NMS] = [QCRS] of { mtype, byte, byte, byte, byte, int };  /* MS -> CRS: kind, incarnation, user, a, b, c */
 chan c2m[NMS] = [QMS] of { mtype, byte, byte, byte, byte, int };   /* CRS -> MS: kind, incarnation, user, a, b, c */
 chan up[NC] = [QUP] of { mtype, byte, byte, byte };                /* client -> MS: kind, connection, a, b */
-chan cq[NC] = [4] of { mtype, byte, byte, int };                   /* pushes a client keeps until its bundle is applied (PRESENCE-9) */
+chan cq[NC] = [8] of { mtype, byte, byte, int };                   /* pushes a client keeps until its bundle is applied (PRESENCE-9) */
 
 /* CRS: user records (12.4), buddy relations (12.6), enrollments (12.1). */
 byte rec[NU]; byte ep[NU]; byte hm[NU]; byte hi[NU]; bool lexp[NU]; byte pst[NU]; byte pseq[NU];
@@ -765,10 +789,12 @@ byte g_ep[NU]; byte g_m[NU]; byte g_i[NU]; bool g_live[NU]; bool orphan[NU];
 byte minc[NMS]; byte ss[NMS * NU]; byte sep[NMS * NU]; byte scn[NMS * NU]; byte mbud[NMS * NU];
 /* Clients: connection machine (12.3), connection number, budgets, the view. */
 byte cu[NC]; byte cm[NC]; byte clientOf[NMS * NU];
-byte cs[NC]; byte ccn[NC]; byte logins[NC]; byte nstat[NC]; byte nlogout[NC]; byte nops[NC]; byte cst[NC];
+byte cs[NC]; byte ccn[NC]; byte logins[NC]; byte reconn[NC]; byte nstat[NC]; byte nlogout[NC]; byte nops[NC]; byte cst[NC];
 byte cview[NC * NU]; byte cseq[NC * NU]; byte cbud[NC]; byte cin[NC]; byte unblk[NC]; bool hung[NC];
 bool loading[NC]; int pending[NC];
 
+/* RECONNECT: a client whose session the MS or the CRS ended logs in again (8.5), once in the model. */
+#define RECONNECT(c) if :: reconn[c] > 0 -> reconn[c]--; logins[c]++ :: else -> skip fi
 #define FENCED(u, m, i, e) ((e) == ep[u] && hm[u] == (m) && hi[u] == (i))
 #define ONLINE_AT(u) (rec[u] == UR_online && me[hm[u]] == ME_enrolled && cinc[hm[u]] == hi[u])
 #define VISIBLE(u, v) (rel[IX(u, v)] == BR_buddy && rec[v] == UR_online)
@@ -793,7 +819,12 @@ bool loading[NC]; int pending[NC];
 inline push_all(kind, uu, aa, bb, cc) {
   w = 0;
   do
-  :: w < NMS -> if :: me[w] == ME_enrolled -> c2m[w]!kind, cinc[w], uu, aa, bb, cc :: else -> skip fi; w++
+  :: w < NMS ->
+     if
+     :: me[w] == ME_enrolled -> printf("@ CRS MS%d PRESENCE User=u%d Status=%d\n", w, uu, aa); c2m[w]!kind, cinc[w], uu, aa, bb, cc
+     :: else -> skip
+     fi;
+     w++
   :: else -> break
   od;
   w = 0
@@ -818,13 +849,12 @@ inline presence_changed(uu) {
 #if PRESENCE_SEQ
   pseq[uu] = (pseq[uu] + 1) % 16;
 #endif
-  printf("@ CRS * PRESENCE User=u%d Status=%d Seq=%d (to every MS)\n", uu, pst[uu], pseq[uu]);
   push_all(pPRESENCE, uu, pst[uu], NOTO, pseq[uu])
 }
 
 /* CONTACT To: owner about contact, with the relation of the (owner, contact) instance. */
 inline contact_to(owner, contact) {
-  printf("@ CRS u%d CONTACT User=u%d Relation=%d\n", owner, contact, rel[IX(owner, contact)]);
+  if :: ONLINE_AT(owner) -> printf("@ CRS MS%d CONTACT To=u%d User=u%d Relation=%d\n", hm[owner], owner, contact, rel[IX(owner, contact)]) :: else -> skip fi;
   e = EXPECT(owner, contact);
   e = e | (pseq[contact] << 2);
   push_to(owner, pCONTACT, contact, rel[IX(owner, contact)], e);
@@ -881,7 +911,7 @@ inline br_grant(owner, contact) {
   BR_step(rel[IX(owner, contact)], BR_E_GRANT, rel[IX(contact, owner)] == BR_blocked, rel[IX(contact, owner)] == BR_pending, nx2, tid2);
   rel[IX(owner, contact)] = nx2;
   if
-  :: tid2 == BR_T_granted -> printf("@ CRS u%d ANSWER From=u%d Decision=grant\n", owner, contact); push_to(owner, pANSWER, contact, 1, 0); contact_to(owner, contact)
+  :: tid2 == BR_T_granted -> if :: ONLINE_AT(owner) -> printf("@ CRS MS%d ANSWER To=u%d From=u%d Decision=grant\n", hm[owner], owner, contact) :: else -> skip fi; push_to(owner, pANSWER, contact, 1, 0); contact_to(owner, contact)
   :: tid2 == BR_T_grant -> contact_to(owner, contact)
   :: else -> skip
   fi
@@ -970,7 +1000,7 @@ inline crs_request() {
            if
            :: tid == BR_T_add ->
               if
-              :: ONLINE_AT(x) -> printf("@ CRS u%d ADD From=u%d\n", x, u); push_to(x, pADD, u, 0, 0)
+              :: ONLINE_AT(x) -> printf("@ CRS MS%d ADD From=u%d To=u%d\n", hm[x], u, x); push_to(x, pADD, u, 0, 0)
               :: else -> skip   /* 202 Stored: delivered in the bundle (ADD-3) */
               fi
            :: tid == BR_T_add_crossing -> br_grant(x, u); contact_to(u, x)
@@ -978,7 +1008,7 @@ inline crs_request() {
            fi
         :: k == mANSWER ->
            if
-           :: rel[IX(x, u)] != BR_pending -> skip   /* ADD-9: 404 ERR_NO_PENDING */
+           :: rel[IX(x, u)] != BR_pending || rel[IX(u, x)] == BR_blocked -> skip   /* ADD-9: 404 ERR_NO_PENDING (also for an ADD withheld by the answerer's block) */
            :: else ->
               if
               :: c / 256 == 1 -> br_grant(x, u); br_grant(u, x)
@@ -986,7 +1016,7 @@ inline crs_request() {
                  BR_step(rel[IX(x, u)], BR_E_DENY, rel[IX(u, x)] == BR_blocked, rel[IX(u, x)] == BR_pending, nx, tid);
                  rel[IX(x, u)] = nx;
                  if
-                 :: tid == BR_T_denied -> printf("@ CRS u%d ANSWER From=u%d Decision=deny\n", x, u); push_to(x, pANSWER, u, 0, 0)
+                 :: tid == BR_T_denied -> if :: ONLINE_AT(x) -> printf("@ CRS MS%d ANSWER To=u%d From=u%d Decision=deny\n", hm[x], x, u) :: else -> skip fi; push_to(x, pANSWER, u, 0, 0)
                  :: else -> skip
                  fi
               fi
@@ -1010,13 +1040,13 @@ inline crs_request() {
            if
            :: tid == BR_T_block ->
               rel[IX(u, x)] = nx;
-              printf("@ CRS u%d PRESENCE To=u%d User=u%d Status=offline\n", x, x, u);
+              if :: ONLINE_AT(x) -> printf("@ CRS MS%d PRESENCE To=u%d User=u%d Status=0\n", hm[x], x, u) :: else -> skip fi;
               presence_to(x, u);
               BR_step(rel[IX(x, u)], BR_E_PEER_BLOCK, rel[IX(u, x)] == BR_blocked, rel[IX(u, x)] == BR_pending, nx2, tid2);
               rel[IX(x, u)] = nx2;
               if
               :: tid2 == BR_T_blocked_while_buddy -> contact_to(x, u)
-              :: tid2 == BR_T_blocked_while_pending -> printf("@ CRS u%d ANSWER From=u%d Decision=deny\n", x, u); push_to(x, pANSWER, u, 0, 0)
+              :: tid2 == BR_T_blocked_while_pending -> if :: ONLINE_AT(x) -> printf("@ CRS MS%d ANSWER To=u%d From=u%d Decision=deny\n", hm[x], x, u) :: else -> skip fi; push_to(x, pANSWER, u, 0, 0)
               :: else -> skip
               fi;
               contact_to(u, x)   /* BLOCK-2: CONTACT Relation blocked to the sender */
@@ -1100,18 +1130,18 @@ proctype Timer() {
 end:
   do
 #ifndef MUT_LEASE_NEVER_RUNS_OUT
-  :: atomic { rec[0] == UR_locked && !lexp[0] -> lease_runs_out(0) }
+  :: atomic { F_LOCK_LEASE && rec[0] == UR_locked && !lexp[0] -> lease_runs_out(0) }
 #endif
   :: atomic { rec[0] == UR_locked && lexp[0] -> lock_sweep(0) }
 #if NU > 1
 #ifndef MUT_LEASE_NEVER_RUNS_OUT
-  :: atomic { rec[1] == UR_locked && !lexp[1] -> lease_runs_out(1) }
+  :: atomic { F_LOCK_LEASE && rec[1] == UR_locked && !lexp[1] -> lease_runs_out(1) }
 #endif
   :: atomic { rec[1] == UR_locked && lexp[1] -> lock_sweep(1) }
 #endif
 #if NU > 2
 #ifndef MUT_LEASE_NEVER_RUNS_OUT
-  :: atomic { rec[2] == UR_locked && !lexp[2] -> lease_runs_out(2) }
+  :: atomic { F_LOCK_LEASE && rec[2] == UR_locked && !lexp[2] -> lease_runs_out(2) }
 #endif
   :: atomic { rec[2] == UR_locked && lexp[2] -> lock_sweep(2) }
 #endif
@@ -1198,17 +1228,17 @@ inline deliver(dc, dk, dv, da, db) {
      fi
 #else
      if
-     :: loading[dc] -> cq[dc]!dk, dv, da, db   /* PRESENCE-9: kept until the bundle is applied */
+     :: loading[dc] -> assert(len(cq[dc]) < 8); cq[dc]!dk, dv, da, db   /* PRESENCE-9: kept until the bundle is applied */
      :: else -> apply_push(dc, dk, dv, da, db)
      fi
 #endif
   :: dk == dANSWER -> skip
   :: dk == dNOTICE_END ->
      CV_step(cs[dc], CV_E_NOTICE_END, 1, 1, dnx, dtid); cs[dc] = dnx;
-     if :: dtid == CV_T_session_ended -> view_clear(dc) :: else -> skip fi
+     if :: dtid == CV_T_session_ended -> view_clear(dc); RECONNECT(dc) :: else -> skip fi
   :: dk == dCLOSED ->
      CV_step(cs[dc], CV_E_CLOSED, 1, 1, dnx, dtid);
-     cs[dc] = CV_ended; view_clear(dc)   /* closed before the session: the connection is gone too */
+     cs[dc] = CV_ended; view_clear(dc); RECONNECT(dc)   /* closed before the session: the connection is gone too */
   :: else -> skip
   fi
 }
@@ -1233,7 +1263,7 @@ inline deliver_all() {
 
 /* ENROLL-12: the CRS link is lost: end every session, enroll again with a higher incarnation. */
 inline ms_link_lost() {
-  printf("@ CRS MS%d LINK CLOSED\n", m);
+  printf("@ MS%d MS%d CRS link closed: sessions end, enroll again\n", m, m);
   u = 0;
   do
   :: u < NU ->
@@ -1274,7 +1304,7 @@ inline ms_crs_message() {
      if
      :: ss[s] == CS_locking && scn[s] == a ->
         CS_step(ss[s], CS_E_LOCK_REFUSED, 1, 1, 1, nx, tid); ss[s] = nx;
-        printf("@ MS%d u%d 423/409 LOGIN\n", m, u);
+        printf("@ MS%d u%d 423 LOGIN (or 409)\n", m, u);
         to_client(u, dREFUSED, 0, 0, 0)
      :: else -> skip
      fi
@@ -1310,7 +1340,7 @@ inline ms_crs_message() {
      :: x < NU ->
         if
         :: ss[IX(m, x)] == CS_active && ((b == NOTO && (mbud[IX(m, x)] & BIT(u)) != 0) || b == x) ->   /* PRESENCE-4 */
-           printf("@ MS%d u%d PRESENCE User=u%d Status=%d Seq=%d\n", m, x, u, a, c);
+           printf("@ MS%d u%d PRESENCE User=u%d Status=%d\n", m, x, u, a);
            to_client(x, dPRESENCE, u, a, c)
         :: else -> skip
         fi;
@@ -1454,12 +1484,11 @@ end:
 }
 
 inline pick_other() {   /* v := some user other than this client's */
-  v = 0;
-  do
-  :: v == cu[c] -> v++
-  :: v != cu[c] && v < NU - 1 -> v++
-  :: v != cu[c] -> break
-  od
+  if
+  :: cu[c] != 0 -> v = 0
+  :: cu[c] != 1 -> v = 1
+  :: NU > 2 && cu[c] != 2 -> v = 2
+  fi
 }
 
 inline client_clear() {
@@ -1530,7 +1559,7 @@ init {
     init_clients();
     j = 0;
     do
-    :: j < NC -> logins[j] = LOGINS; nstat[j] = NSTATUS; nlogout[j] = NLOGOUT; nops[j] = NOPS; j++
+    :: j < NC -> logins[j] = LOGINS; reconn[j] = RECONNECTS; nstat[j] = NSTATUS; nlogout[j] = NLOGOUT; nops[j] = NOPS; j++
     :: else -> break
     od;
     j = 0;

@@ -40,6 +40,7 @@ import { anchorRequirementsAtSentenceStart } from './req-anchors.js';
 import { buildSearchIndex, searchPage } from './search.js';
 import { singlePage, type SinglePageSource } from './single-page.js';
 import { readStatus, statusLine, statusSection } from './status.js';
+import { modelPages } from './model.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(HERE, '../..');
@@ -85,7 +86,7 @@ const INPUT_DIRS: Array<[string, string[]]> = [
   ['codec', ['.ts']],
   ['reference', ['.ts']],
 ];
-const INPUT_FILES = ['generated/imsp.abnf', 'generated/requirements.json', 'spec/exceptions.json', 'typedoc.json'];
+const INPUT_FILES = ['generated/imsp.abnf', 'generated/requirements.json', 'spec/exceptions.json', 'typedoc.json', 'spec/model/results.json', 'spec/model/mutants.json'];
 
 /** Hash of every input of the site: equal hashes mean the previous build is still fresh. */
 export function siteInputsHash(root: string, opts: Pick<BuildOptions, 'typedoc' | 'diagrams'> = {}): string {
@@ -292,7 +293,8 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
   }
 
   // 4. Diagrams to SVG.
-  const allDiagrams = [...rendered.flatMap((p) => p.diagrams), ...machineDiagrams.map((m) => m.diagram)];
+  const modelPageList = modelPages(root); // issue 18: model.html and a page per checked property
+  const allDiagrams = [...rendered.flatMap((p) => p.diagrams), ...machineDiagrams.map((m) => m.diagram), ...modelPageList.flatMap((p) => p.diagrams)];
   let dstats = { rendered: 0, cached: 0, failures: [] as DiagramFailure[] };
   if (opts.diagrams !== false && allDiagrams.length > 0) {
     log(`rendering ${allDiagrams.length} diagrams`);
@@ -366,6 +368,7 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
     else machineBody.push(`<section class="machine" id="${machineAnchor(md.name)}"><h2>${escapeHtml(md.name)}</h2>${fig}</section>`);
   }
   write('machines.html', 'State machines', machineBody.join('\n'));
+  for (const mp of modelPageList) write(mp.file, mp.title, withFigures(mp.body, mp.diagrams));
 
   const notes: string[] = [];
   if (!data.fromGenerated) notes.push('generated/requirements.json is absent: requirements were extracted from spec/text directly.');

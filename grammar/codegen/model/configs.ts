@@ -15,7 +15,7 @@ export interface ModelConfig {
   clients: ModelClient[];
   /** Users start as buddies of each other (else: no relation). */
   buddies: boolean;
-  /** Login attempts per client (a new connection each). */
+  /** Login attempts per client (a new connection each); a client whose session a fault ended logs in once more. */
   logins: number;
   /** STATUS changes per client. */
   status: number;
@@ -26,6 +26,8 @@ export interface ModelConfig {
   /** Faults in the whole run, and which kinds may happen. */
   faults: number;
   kinds: Array<'crash' | 'ms-lease' | 'vanish' | 'crs-restart' | 'hang'>;
+  /** A lock's lease may run out (at any moment) while the login goes on. */
+  lockLease: boolean;
 }
 
 export const MODEL_CONFIGS: ModelConfig[] = [
@@ -40,12 +42,13 @@ export const MODEL_CONFIGS: ModelConfig[] = [
       { user: 1, ms: 1 },
     ],
     buddies: true,
-    logins: 2,
+    logins: 1,
     status: 1,
     logouts: 1,
     contactOps: 0,
     faults: 1,
     kinds: ['crash', 'ms-lease', 'vanish', 'crs-restart'],
+    lockLease: false,
   },
   {
     id: 2,
@@ -65,6 +68,7 @@ export const MODEL_CONFIGS: ModelConfig[] = [
     contactOps: 0,
     faults: 1,
     kinds: ['crash', 'ms-lease', 'vanish', 'crs-restart', 'hang'],
+    lockLease: true,
   },
   {
     id: 3,
@@ -83,6 +87,7 @@ export const MODEL_CONFIGS: ModelConfig[] = [
     contactOps: 2,
     faults: 0,
     kinds: [],
+    lockLease: false,
   },
   {
     id: 4,
@@ -103,5 +108,6 @@ export const MODEL_CONFIGS: ModelConfig[] = [
     contactOps: 1,
     faults: 1,
     kinds: ['crash', 'ms-lease', 'vanish', 'crs-restart', 'hang'],
+    lockLease: true,
   },
 ];

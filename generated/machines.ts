@@ -52,6 +52,7 @@ export const MACHINES = {
       { name: "proof-bad", from: ["challenged"], event: "PROOF", guard: "!proof-ok", to: "ended", actions: ["send UNLOCK unless the challenge was a decoy", "answer 401 ERR_AUTH_FAILED in clear", "close"], reqs: ["AUTH-8"] },
       { name: "online-ok", from: ["onlining"], event: "ONLINE_OK", guard: null, to: "active", actions: ["derive link keys", "answer 200 with Server-proof and the bundle as SEALED Seq 0", "start the session timer"], reqs: ["LOGIN-7"] },
       { name: "online-failed", from: ["onlining"], event: "ONLINE_FAILED", guard: null, to: "ended", actions: ["answer 503 ERR_UNAVAILABLE", "close"], reqs: ["LOGIN-8"] },
+      { name: "online-after-close", from: ["ended"], event: "ONLINE_OK", guard: null, to: "ended", actions: ["send OFFLINE with the login's Epoch to the CRS"], reqs: ["LOGIN-9"] },
       { name: "handshake-timeout", from: ["idle", "locking", "challenged", "onlining"], event: "TIMEOUT", guard: null, to: "ended", actions: ["send UNLOCK if a lock is held", "answer 408 ERR_TIMEOUT to the outstanding LOGIN or PROOF (locking, onlining)", "close"], reqs: ["CONN-4"] },
       { name: "handshake-closed", from: ["idle", "locking", "challenged", "onlining"], event: "CLOSED", guard: null, to: "ended", actions: ["send UNLOCK if a lock is held"], reqs: ["LOGIN-9"] },
       { name: "request", from: ["active"], event: "REQUEST", guard: null, to: "active", actions: ["stamp From and Epoch", "serve or forward to the CRS", "restart the session timer"], reqs: ["AUTH-10"] },

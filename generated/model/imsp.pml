@@ -71,11 +71,11 @@ inline init_clients() {
 #define ORPHAN0 (rec[0] != UR_offline && !SESSION_LIVE(0))
 #endif
 
-#if CFG == 2 /* lock: one user with a client on each of two MSs racing for the lock; a buddy; one fault of any kind, a hung login handler included */
+#if CFG == 2 /* lock: one user with a client on each of two MSs racing for the lock; one fault of any kind, a hung login handler included; lock leases run out at any moment */
 #define CFG_NAME "lock"
 #define NMS 2
-#define NU 2
-#define NC 3
+#define NU 1
+#define NC 2
 #define INIT_BUDDIES 1
 #ifndef LOGINS
 #define LOGINS 1
@@ -115,19 +115,18 @@ inline init_clients() {
 #endif
 inline init_clients() {
   cu[0] = 0; cm[0] = 0; clientOf[0] = 0;
-  cu[1] = 0; cm[1] = 1; clientOf[2] = 1;
-  cu[2] = 1; cm[2] = 1; clientOf[3] = 2;
+  cu[1] = 0; cm[1] = 1; clientOf[1] = 1;
 }
-#define INV1 ((((ss[0] == CS_active && me[0] == ME_enrolled && cinc[0] == minc[0] -> 1 : 0) + (ss[2] == CS_active && me[1] == ME_enrolled && cinc[1] == minc[1] -> 1 : 0)) <= 1) && (((ss[1] == CS_active && me[0] == ME_enrolled && cinc[0] == minc[0] -> 1 : 0) + (ss[3] == CS_active && me[1] == ME_enrolled && cinc[1] == minc[1] -> 1 : 0)) <= 1))
-#define INV9 (((rel[1] == BR_buddy) == (rel[2] == BR_buddy)))
-#define QUIET (len(m2c[0]) == 0 && len(c2m[0]) == 0 && len(m2c[1]) == 0 && len(c2m[1]) == 0 && len(up[0]) == 0 && loading[0] == 0 && len(up[1]) == 0 && loading[1] == 0 && len(up[2]) == 0 && loading[2] == 0)
-#define CONVERGED ((cs[0] != CV_active || (cview[1] == EXPECT(0, 1))) && (cs[1] != CV_active || (cview[3] == EXPECT(0, 1))) && (cs[2] != CV_active || (cview[4] == EXPECT(1, 0))))
-#define ADDS_DELIVERED ((cs[0] != CV_active || ((!DELIVERABLE(1, 0) || (cin[0] & (1 << 1)) != 0 || (unblk[0] & (1 << 1)) != 0))) && (cs[1] != CV_active || ((!DELIVERABLE(1, 0) || (cin[1] & (1 << 1)) != 0 || (unblk[1] & (1 << 1)) != 0))) && (cs[2] != CV_active || ((!DELIVERABLE(0, 1) || (cin[2] & (1 << 0)) != 0 || (unblk[2] & (1 << 0)) != 0))))
+#define INV1 ((((ss[0] == CS_active && me[0] == ME_enrolled && cinc[0] == minc[0] -> 1 : 0) + (ss[1] == CS_active && me[1] == ME_enrolled && cinc[1] == minc[1] -> 1 : 0)) <= 1))
+#define INV9 (1)
+#define QUIET (len(m2c[0]) == 0 && len(c2m[0]) == 0 && len(m2c[1]) == 0 && len(c2m[1]) == 0 && len(up[0]) == 0 && loading[0] == 0 && len(up[1]) == 0 && loading[1] == 0)
+#define CONVERGED ((cs[0] != CV_active || (1)) && (cs[1] != CV_active || (1)))
+#define ADDS_DELIVERED ((cs[0] != CV_active || (1)) && (cs[1] != CV_active || (1)))
 #define LOCKED0 (rec[0] == UR_locked)
 #define ORPHAN0 (rec[0] != UR_offline && !SESSION_LIVE(0))
 #endif
 
-#if CFG == 3 /* contacts: two users on two MSs, not yet buddies: ADD, ANSWER, REM and BLOCK in any order, logins before and after */
+#if CFG == 3 /* contacts: two users on two MSs, not yet buddies: one ADD, ANSWER, REM or BLOCK each, in any order, logins before and after */
 #define CFG_NAME "contacts"
 #define NMS 2
 #define NU 2
@@ -146,7 +145,7 @@ inline init_clients() {
 #define NLOGOUT 1
 #endif
 #ifndef NOPS
-#define NOPS 2
+#define NOPS 1
 #endif
 #ifndef FAULTS
 #define FAULTS 0
@@ -235,6 +234,61 @@ inline init_clients() {
 #define QUIET (len(m2c[0]) == 0 && len(c2m[0]) == 0 && len(m2c[1]) == 0 && len(c2m[1]) == 0 && len(m2c[2]) == 0 && len(c2m[2]) == 0 && len(up[0]) == 0 && loading[0] == 0 && len(up[1]) == 0 && loading[1] == 0 && len(up[2]) == 0 && loading[2] == 0 && len(up[3]) == 0 && loading[3] == 0)
 #define CONVERGED ((cs[0] != CV_active || (cview[1] == EXPECT(0, 1) && cview[2] == EXPECT(0, 2))) && (cs[1] != CV_active || (cview[3] == EXPECT(1, 0) && cview[5] == EXPECT(1, 2))) && (cs[2] != CV_active || (cview[6] == EXPECT(2, 0) && cview[7] == EXPECT(2, 1))) && (cs[3] != CV_active || (cview[10] == EXPECT(0, 1) && cview[11] == EXPECT(0, 2))))
 #define ADDS_DELIVERED ((cs[0] != CV_active || ((!DELIVERABLE(1, 0) || (cin[0] & (1 << 1)) != 0 || (unblk[0] & (1 << 1)) != 0) && (!DELIVERABLE(2, 0) || (cin[0] & (1 << 2)) != 0 || (unblk[0] & (1 << 2)) != 0))) && (cs[1] != CV_active || ((!DELIVERABLE(0, 1) || (cin[1] & (1 << 0)) != 0 || (unblk[1] & (1 << 0)) != 0) && (!DELIVERABLE(2, 1) || (cin[1] & (1 << 2)) != 0 || (unblk[1] & (1 << 2)) != 0))) && (cs[2] != CV_active || ((!DELIVERABLE(0, 2) || (cin[2] & (1 << 0)) != 0 || (unblk[2] & (1 << 0)) != 0) && (!DELIVERABLE(1, 2) || (cin[2] & (1 << 1)) != 0 || (unblk[2] & (1 << 1)) != 0))) && (cs[3] != CV_active || ((!DELIVERABLE(1, 0) || (cin[3] & (1 << 1)) != 0 || (unblk[3] & (1 << 1)) != 0) && (!DELIVERABLE(2, 0) || (cin[3] & (1 << 2)) != 0 || (unblk[3] & (1 << 2)) != 0))))
+#define LOCKED0 (rec[0] == UR_locked)
+#define ORPHAN0 (rec[0] != UR_offline && !SESSION_LIVE(0))
+#endif
+
+#if CFG == 5 /* contacts-2: two users on two MSs, not yet buddies, one login each: two of ADD, ANSWER, REM and BLOCK each, in any order */
+#define CFG_NAME "contacts-2"
+#define NMS 2
+#define NU 2
+#define NC 2
+#define INIT_BUDDIES 0
+#ifndef LOGINS
+#define LOGINS 1
+#endif
+#ifndef RECONNECTS
+#define RECONNECTS 0
+#endif
+#ifndef NSTATUS
+#define NSTATUS 0
+#endif
+#ifndef NLOGOUT
+#define NLOGOUT 0
+#endif
+#ifndef NOPS
+#define NOPS 2
+#endif
+#ifndef FAULTS
+#define FAULTS 0
+#endif
+#ifndef F_CRASH
+#define F_CRASH 0
+#endif
+#ifndef F_MS_LEASE
+#define F_MS_LEASE 0
+#endif
+#ifndef F_VANISH
+#define F_VANISH 0
+#endif
+#ifndef F_CRS_RESTART
+#define F_CRS_RESTART 0
+#endif
+#ifndef F_HANG
+#define F_HANG 0
+#endif
+#ifndef F_LOCK_LEASE
+#define F_LOCK_LEASE 0
+#endif
+inline init_clients() {
+  cu[0] = 0; cm[0] = 0; clientOf[0] = 0;
+  cu[1] = 1; cm[1] = 1; clientOf[3] = 1;
+}
+#define INV1 ((((ss[0] == CS_active && me[0] == ME_enrolled && cinc[0] == minc[0] -> 1 : 0) + (ss[2] == CS_active && me[1] == ME_enrolled && cinc[1] == minc[1] -> 1 : 0)) <= 1) && (((ss[1] == CS_active && me[0] == ME_enrolled && cinc[0] == minc[0] -> 1 : 0) + (ss[3] == CS_active && me[1] == ME_enrolled && cinc[1] == minc[1] -> 1 : 0)) <= 1))
+#define INV9 (((rel[1] == BR_buddy) == (rel[2] == BR_buddy)))
+#define QUIET (len(m2c[0]) == 0 && len(c2m[0]) == 0 && len(m2c[1]) == 0 && len(c2m[1]) == 0 && len(up[0]) == 0 && loading[0] == 0 && len(up[1]) == 0 && loading[1] == 0)
+#define CONVERGED ((cs[0] != CV_active || (cview[1] == EXPECT(0, 1))) && (cs[1] != CV_active || (cview[2] == EXPECT(1, 0))))
+#define ADDS_DELIVERED ((cs[0] != CV_active || ((!DELIVERABLE(1, 0) || (cin[0] & (1 << 1)) != 0 || (unblk[0] & (1 << 1)) != 0))) && (cs[1] != CV_active || ((!DELIVERABLE(0, 1) || (cin[1] & (1 << 0)) != 0 || (unblk[1] & (1 << 0)) != 0))))
 #define LOCKED0 (rec[0] == UR_locked)
 #define ORPHAN0 (rec[0] != UR_offline && !SESSION_LIVE(0))
 #endif
@@ -356,17 +410,18 @@ inline UR_step(st, ev, G_lease_expired, G_fenced, nxt, tid) {
 #define CS_T_proof_bad 7
 #define CS_T_online_ok 8
 #define CS_T_online_failed 9
-#define CS_T_handshake_timeout 10
-#define CS_T_handshake_closed 11
-#define CS_T_request 12
-#define CS_T_ping 13
-#define CS_T_rate_warning 14
-#define CS_T_rate_disconnect 15
-#define CS_T_logout 16
-#define CS_T_silence 17
-#define CS_T_session_lost 18
-#define CS_T_shutdown 19
-#define CS_T_closed 20
+#define CS_T_online_after_close 10
+#define CS_T_handshake_timeout 11
+#define CS_T_handshake_closed 12
+#define CS_T_request 13
+#define CS_T_ping 14
+#define CS_T_rate_warning 15
+#define CS_T_rate_disconnect 16
+#define CS_T_logout 17
+#define CS_T_silence 18
+#define CS_T_session_lost 19
+#define CS_T_shutdown 20
+#define CS_T_closed 21
 inline CS_step(st, ev, G_login_allowed, G_proof_ok, G_warnings_left, nxt, tid) {
   d_step {
   nxt = st; tid = CS_T_NONE;
@@ -397,40 +452,44 @@ inline CS_step(st, ev, G_login_allowed, G_proof_ok, G_warnings_left, nxt, tid) {
                   if /* online-failed: LOGIN-8 */
                   :: ((st == CS_onlining) && ev == CS_E_ONLINE_FAILED) -> nxt = CS_ended; tid = CS_T_online_failed
                   :: else ->
-                    if /* handshake-timeout: CONN-4 */
-                    :: ((st == CS_idle || st == CS_locking || st == CS_challenged || st == CS_onlining) && ev == CS_E_TIMEOUT) -> nxt = CS_ended; tid = CS_T_handshake_timeout
+                    if /* online-after-close: LOGIN-9 */
+                    :: ((st == CS_ended) && ev == CS_E_ONLINE_OK) -> nxt = CS_ended; tid = CS_T_online_after_close
                     :: else ->
-                      if /* handshake-closed: LOGIN-9 */
-                      :: ((st == CS_idle || st == CS_locking || st == CS_challenged || st == CS_onlining) && ev == CS_E_CLOSED) -> nxt = CS_ended; tid = CS_T_handshake_closed
+                      if /* handshake-timeout: CONN-4 */
+                      :: ((st == CS_idle || st == CS_locking || st == CS_challenged || st == CS_onlining) && ev == CS_E_TIMEOUT) -> nxt = CS_ended; tid = CS_T_handshake_timeout
                       :: else ->
-                        if /* request: AUTH-10 */
-                        :: ((st == CS_active) && ev == CS_E_REQUEST) -> nxt = CS_active; tid = CS_T_request
+                        if /* handshake-closed: LOGIN-9 */
+                        :: ((st == CS_idle || st == CS_locking || st == CS_challenged || st == CS_onlining) && ev == CS_E_CLOSED) -> nxt = CS_ended; tid = CS_T_handshake_closed
                         :: else ->
-                          if /* ping: HB-1 */
-                          :: ((st == CS_active) && ev == CS_E_PING) -> nxt = CS_active; tid = CS_T_ping
+                          if /* request: AUTH-10 */
+                          :: ((st == CS_active) && ev == CS_E_REQUEST) -> nxt = CS_active; tid = CS_T_request
                           :: else ->
-                            if /* rate-warning: RATE-3 */
-                            :: ((st == CS_active) && ev == CS_E_RATE_EXCEEDED && (G_warnings_left)) -> nxt = CS_active; tid = CS_T_rate_warning
+                            if /* ping: HB-1 */
+                            :: ((st == CS_active) && ev == CS_E_PING) -> nxt = CS_active; tid = CS_T_ping
                             :: else ->
-                              if /* rate-disconnect: RATE-3 */
-                              :: ((st == CS_active) && ev == CS_E_RATE_EXCEEDED && !(G_warnings_left)) -> nxt = CS_ended; tid = CS_T_rate_disconnect
+                              if /* rate-warning: RATE-3 */
+                              :: ((st == CS_active) && ev == CS_E_RATE_EXCEEDED && (G_warnings_left)) -> nxt = CS_active; tid = CS_T_rate_warning
                               :: else ->
-                                if /* logout: LOGOUT-1 */
-                                :: ((st == CS_active) && ev == CS_E_LOGOUT) -> nxt = CS_ended; tid = CS_T_logout
+                                if /* rate-disconnect: RATE-3 */
+                                :: ((st == CS_active) && ev == CS_E_RATE_EXCEEDED && !(G_warnings_left)) -> nxt = CS_ended; tid = CS_T_rate_disconnect
                                 :: else ->
-                                  if /* silence: HB-2 */
-                                  :: ((st == CS_active) && ev == CS_E_SILENCE) -> nxt = CS_ended; tid = CS_T_silence
+                                  if /* logout: LOGOUT-1 */
+                                  :: ((st == CS_active) && ev == CS_E_LOGOUT) -> nxt = CS_ended; tid = CS_T_logout
                                   :: else ->
-                                    if /* session-lost: LOCK-7 */
-                                    :: ((st == CS_active) && ev == CS_E_SESSION_LOST) -> nxt = CS_ended; tid = CS_T_session_lost
+                                    if /* silence: HB-2 */
+                                    :: ((st == CS_active) && ev == CS_E_SILENCE) -> nxt = CS_ended; tid = CS_T_silence
                                     :: else ->
-                                      if /* shutdown: MS-SHUTDOWN-1 */
-                                      :: ((st == CS_active) && ev == CS_E_SHUTDOWN) -> nxt = CS_ended; tid = CS_T_shutdown
+                                      if /* session-lost: LOCK-7 */
+                                      :: ((st == CS_active) && ev == CS_E_SESSION_LOST) -> nxt = CS_ended; tid = CS_T_session_lost
                                       :: else ->
-                                        if /* closed: LOGOUT-3 */
-                                        :: ((st == CS_active) && ev == CS_E_CLOSED) -> nxt = CS_ended; tid = CS_T_closed
+                                        if /* shutdown: MS-SHUTDOWN-1 */
+                                        :: ((st == CS_active) && ev == CS_E_SHUTDOWN) -> nxt = CS_ended; tid = CS_T_shutdown
                                         :: else ->
-                                          skip
+                                          if /* closed: LOGOUT-3 */
+                                          :: ((st == CS_active) && ev == CS_E_CLOSED) -> nxt = CS_ended; tid = CS_T_closed
+                                          :: else ->
+                                            skip
+                                          fi
                                         fi
                                       fi
                                     fi
@@ -1318,7 +1377,7 @@ inline ms_crs_message() {
      :: else ->   /* the session ended while ONLINE was in flight */
         CS_step(CS_ended, CS_E_ONLINE_OK, 1, 1, 1, nx, tid);
         if
-
+        :: tid == CS_T_online_after_close -> printf("@ MS%d CRS OFFLINE User=u%d Epoch=%d (session gone)\n", m, u, b); m2c[m]!mOFFLINE, minc[m], u, b, 0, 0   /* LOGIN-9 */
         :: else -> skip
         fi
      fi

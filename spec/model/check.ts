@@ -29,9 +29,10 @@ export const CHECK_RUNS: SpinRun[] = [
   { id: 'presence', properties: SAFETY, cfg: 1, defines: [], mode: 'safety' },
   { id: 'lock', properties: SAFETY, cfg: 2, defines: [], mode: 'safety' },
   { id: 'contacts', properties: SAFETY, cfg: 3, defines: [], mode: 'safety' },
+  { id: 'contacts-2', properties: SAFETY, cfg: 5, defines: [], mode: 'safety' },
   { id: 'inv2-lock', properties: ['INV-2'], cfg: 2, defines: ['-DF_CRASH=0', '-DF_MS_LEASE=0', '-DF_CRS_RESTART=0'], mode: 'ltl', ltl: 'inv2_lock' },
   { id: 'inv2-orphan', properties: ['INV-2'], cfg: 2, defines: ['-DF_CRS_RESTART=0'], mode: 'ltl', ltl: 'inv2_orphan' },
-  { id: 'cluster-3x3', properties: SAFETY, cfg: 4, defines: [], mode: 'bitstate', minutes: 1 },
+  { id: 'cluster-3x3', properties: SAFETY, cfg: 4, defines: [], mode: 'bitstate', minutes: 2 },
 ];
 
 export function line(r: SpinResult): string {

@@ -84,7 +84,8 @@ export function runSpin(model: string, run: SpinRun): SpinResult {
     const a = sh('spin', ['-a', ...defs, 'imsp.pml'], dir);
     cpu += a.cpu;
     if (a.code !== 0 || !existsSync(join(dir, 'pan.c'))) throw new Error(`spin -a failed for ${run.id}:\n${a.out}`);
-    const cc = ['-O0', '-w', '-DCOLLAPSE', '-DVECTORSZ=4096', '-DMEMLIM=3072'];
+    const cc = ['-O0', '-w', '-DVECTORSZ=4096', '-DMEMLIM=3072'];
+    if (run.mode !== 'bitstate') cc.push('-DCOLLAPSE');
     if (run.mode !== 'ltl') cc.push('-DNOCLAIM');
     if (run.mode === 'bitstate') cc.push('-DBITSTATE');
     if (run.mode === 'ltl') cc.push('-DNFAIR=3');
@@ -94,7 +95,7 @@ export function runSpin(model: string, run: SpinRun): SpinResult {
     const pan = ['-m1000000'];
     if (run.mode === 'ltl') pan.push('-a', '-f', '-N', run.ltl ?? '');
     else pan.push('-E');
-    if (run.mode === 'bitstate') pan.push('-w30', '-k3');
+    if (run.mode === 'bitstate') pan.push('-w29', '-k3');
     if (run.minutes) pan.push(`-Q${run.minutes}`);
     pan.push(...(run.pan ?? []));
     const p = sh('./pan', pan, dir);
@@ -104,7 +105,7 @@ export function runSpin(model: string, run: SpinRun): SpinResult {
     const errLine = /^pan:\d*:?\s*(.*(?:violated|acceptance cycle|invalid end state).*)$/m.exec(out);
     let trail: string[] | null = null;
     if (errors > 0 && existsSync(join(dir, 'imsp.pml.trail'))) {
-      const r = sh('./pan', ['-r', '-S', 'imsp.pml.trail'], dir);
+      const r = sh('./pan', ['-r', '-S', ...(run.mode === 'ltl' ? ['-N', run.ltl ?? ''] : []), 'imsp.pml.trail'], dir);
       trail = r.out
         .split('\n')
         .map((l) => l.trim())

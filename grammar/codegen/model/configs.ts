@@ -53,13 +53,12 @@ export const MODEL_CONFIGS: ModelConfig[] = [
   {
     id: 2,
     name: 'lock',
-    text: 'one user with a client on each of two MSs racing for the lock; a buddy; one fault of any kind, a hung login handler included',
+    text: 'one user with a client on each of two MSs racing for the lock; one fault of any kind, a hung login handler included; lock leases run out at any moment',
     ms: 2,
-    users: 2,
+    users: 1,
     clients: [
       { user: 0, ms: 0 },
       { user: 0, ms: 1 },
-      { user: 1, ms: 1 },
     ],
     buddies: true,
     logins: 1,
@@ -73,7 +72,7 @@ export const MODEL_CONFIGS: ModelConfig[] = [
   {
     id: 3,
     name: 'contacts',
-    text: 'two users on two MSs, not yet buddies: ADD, ANSWER, REM and BLOCK in any order, logins before and after',
+    text: 'two users on two MSs, not yet buddies: one ADD, ANSWER, REM or BLOCK each, in any order, logins before and after',
     ms: 2,
     users: 2,
     clients: [
@@ -84,7 +83,7 @@ export const MODEL_CONFIGS: ModelConfig[] = [
     logins: 2,
     status: 0,
     logouts: 1,
-    contactOps: 2,
+    contactOps: 1,
     faults: 0,
     kinds: [],
     lockLease: false,
@@ -109,5 +108,24 @@ export const MODEL_CONFIGS: ModelConfig[] = [
     faults: 1,
     kinds: ['crash', 'ms-lease', 'vanish', 'crs-restart', 'hang'],
     lockLease: true,
+  },
+  {
+    id: 5,
+    name: 'contacts-2',
+    text: 'two users on two MSs, not yet buddies, one login each: two of ADD, ANSWER, REM and BLOCK each, in any order',
+    ms: 2,
+    users: 2,
+    clients: [
+      { user: 0, ms: 0 },
+      { user: 1, ms: 1 },
+    ],
+    buddies: false,
+    logins: 1,
+    status: 0,
+    logouts: 0,
+    contactOps: 2,
+    faults: 0,
+    kinds: [],
+    lockLease: false,
   },
 ];

@@ -4,8 +4,8 @@
 //
 //   node --import tsx spec/model/check.ts [--record] [--only <id>]
 //
-// --record writes the results to spec/model/results.json, which the site's model pages show.
-import { writeFileSync } from 'node:fs';
+// --record writes each run's result to spec/model/results/<id>.json, which the site's model pages show.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureSpin, generatedModel, runSpin, type SpinResult, type SpinRun } from './spin.js';
@@ -58,8 +58,9 @@ async function main(argv: string[]): Promise<number> {
   const cpu = results.reduce((s, r) => s + r.cpuSeconds, 0);
   process.stdout.write(`model-check: ${results.length} runs, ${failed} failed, ${Math.round(cpu)} s CPU\n`);
   if (argv.includes('--record')) {
-    writeFileSync(join(ROOT, 'spec/model/results.json'), `${JSON.stringify({ check: results }, null, 1)}\n`);
-    process.stdout.write('model-check: wrote spec/model/results.json\n');
+    mkdirSync(join(ROOT, 'spec/model/results'), { recursive: true });
+    for (const r of results) writeFileSync(join(ROOT, `spec/model/results/${r.id}.json`), `${JSON.stringify(r, null, 1)}\n`);
+    process.stdout.write(`model-check: wrote ${results.map((r) => `spec/model/results/${r.id}.json`).join(', ')}\n`);
   }
   return failed > 0 ? 1 : 0;
 }

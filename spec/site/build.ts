@@ -78,6 +78,7 @@ const INPUT_DIRS: Array<[string, string[]]> = [
   ['spec/registry', ['.json']],
   ['spec/machines', ['.json']],
   ['spec/site', ['.ts', '.css']],
+  ['spec/model', ['.json']],
   ['grammar', ['.peggy']],
   ['generated/diagrams', ['.mmd']],
   ['test', ['.ts']],
@@ -86,7 +87,7 @@ const INPUT_DIRS: Array<[string, string[]]> = [
   ['codec', ['.ts']],
   ['reference', ['.ts']],
 ];
-const INPUT_FILES = ['generated/imsp.abnf', 'generated/requirements.json', 'spec/exceptions.json', 'typedoc.json', 'spec/model/results.json', 'spec/model/mutants.json'];
+const INPUT_FILES = ['generated/imsp.abnf', 'generated/requirements.json', 'spec/exceptions.json', 'typedoc.json', 'spec/model/mutants.json'];
 
 /** Hash of every input of the site: equal hashes mean the previous build is still fresh. */
 export function siteInputsHash(root: string, opts: Pick<BuildOptions, 'typedoc' | 'diagrams'> = {}): string {

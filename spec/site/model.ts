@@ -1,14 +1,14 @@
 // The model-checking pages of the spec site (issue 18): model.html (what is modelled, every run with
 // its states, depth, memory and time, the mutants) and one page per checked property with its result
 // and, where a mutant broke it, the counterexample as a message sequence and a mermaid diagram.
-// Inputs: spec/model/results.json (make model-check ARGS=--record) and spec/model/mutants.json
+// Inputs: spec/model/results/*.json (make model-check ARGS=--record) and spec/model/mutants.json
 // (make model-mutants ARGS=--record); the pages say so when a file is missing.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { escapeHtml } from './anchors.js';
 import { diagramHash, figureHtml, type Diagram } from './markdown.js';
 import { MODEL_CONFIGS } from '../../grammar/codegen/model/configs.js';
-import { PROPERTIES } from '../model/check.js';
+import { CHECK_RUNS, PROPERTIES } from '../model/check.js';
 import { readTrail, sequenceMermaid, sequenceText } from '../model/trail.js';
 import type { SpinResult } from '../model/spin.js';
 
@@ -56,7 +56,14 @@ function counterexample(m: MutantRecord, diagrams: Diagram[]): string {
 
 /** The pages; root is the repository root. */
 export function modelPages(root: string): ModelPage[] {
-  const check = read<{ check: SpinResult[] }>(root, 'spec/model/results.json')?.check ?? null;
+  const dir = join(root, 'spec/model/results');
+  const order = CHECK_RUNS.map((r) => r.id);
+  const check = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as SpinResult)
+        .sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id))
+    : null;
   const mutants = read<{ mutants: MutantRecord[] }>(root, 'spec/model/mutants.json')?.mutants ?? null;
   const pages: ModelPage[] = [];
   const diagrams: Diagram[] = [];
@@ -76,7 +83,7 @@ export function modelPages(root: string): ModelPage[] {
   for (const [id, text] of Object.entries(PROPERTIES)) b.push(`<li><a href="${propertyFile(id)}">${id}</a>: ${escapeHtml(text)}</li>`);
   b.push('</ul>');
   b.push('<h2>Runs</h2>');
-  if (!check) b.push('<p class="missing">spec/model/results.json is absent: run <code>make model-check ARGS=--record</code>.</p>');
+  if (!check) b.push('<p class="missing">spec/model/results/ is absent: run <code>make model-check ARGS=--record</code>.</p>');
   else b.push(`<table>${RUN_HEAD}${check.map(runRow).join('')}</table>`);
   b.push('<h2>Mutants</h2>');
   if (!mutants) b.push('<p class="missing">spec/model/mutants.json is absent: run <code>make model-mutants ARGS=--record</code>.</p>');

@@ -1282,7 +1282,7 @@ inline deliver(dc, dk, dv, da, db) {
   :: (dk == dPRESENCE || dk == dCONTACT || dk == dADD) && cs[dc] == CV_active ->
 #if CLIENT_RULE == 1
      if   /* the reference before the presence fix: a PRESENCE about a user not (yet) in the list is dropped */
-     :: dk == dPRESENCE && (cbud[dc] & BIT(dv)) == 0 -> skip
+     :: dk == dPRESENCE && (cbud[dc] & BIT(dv)) == 0 -> printf("@ c%d c%d PRESENCE about u%d dropped: not in the list yet\n", dc, dc, dv)
      :: else -> apply_push(dc, dk, dv, da, db)
      fi
 #else
@@ -1562,7 +1562,7 @@ end:
        CV_step(cs[c], CV_E_SEND_LOGIN, 1, 1, nx, tid); cs[c] = nx; logins[c]--;
        printf("@ c%d MS%d LOGIN User=u%d\n", c, cm[c], cu[c]);
        up[c]!cLOGIN, ccn[c], 0, 0; client_clear() }
-  :: atomic { cs[c] == CV_active && loading[c] -> loading[c] = 0; load_bundle(c, pending[c]); pending[c] = 0;
+  :: atomic { cs[c] == CV_active && loading[c] -> loading[c] = 0; printf("@ c%d c%d key blob open: the bundle is applied\n", c, c); load_bundle(c, pending[c]); pending[c] = 0;
        do   /* PRESENCE-9: then every push kept meanwhile, in the order received */
        :: cq[c]?qk, qv, qa, qb -> apply_push(c, qk, qv, qa, qb)
        :: empty(cq[c]) -> break

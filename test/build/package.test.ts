@@ -101,8 +101,22 @@ test('imsp --help answers in under 300 ms (median of 5; CPU time when the machin
 });
 
 /** Spawn the installed bin directly (as an operator's service manager does), SIGTERM it, collect its exit. */
-async function sigterm(args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; address: string }> {
+async function sigterm(args: string[], readyLog?: RegExp): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; address: string }> {
   const s = await spawnListening(installed, imsp(), args, 20000);
+  if (readyLog && !readyLog.test(s.stderr())) {
+    // An MS prints `listening` before it has enrolled; signal it once it has (a log line, not a sleep).
+    await new Promise<void>((res) => {
+      const t = setTimeout(res, 30000);
+      const on = (): void => {
+        if (readyLog.test(s.stderr())) {
+          clearTimeout(t);
+          s.child.stderr!.off('data', on);
+          res();
+        }
+      };
+      s.child.stderr!.on('data', on);
+    });
+  }
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => s.child.once('exit', (code, signal) => res({ code, signal })));
   s.child.kill('SIGTERM');
   const timer = setTimeout(() => s.child.kill('SIGKILL'), 15000);
@@ -115,8 +129,8 @@ test('SIGTERM reaches the compiled CRS and MS: each logs its graceful stop and e
   const limits = Object.entries(FAST_LIMITS).flatMap(([k, v]) => ['--limit', `${k}=${v}`]);
   const crs = await spawnListening(installed, imsp(), ['crs', '--port', '0', '--store', join(w.dir, 'crs.db'), '--ms-key-file', w.keyFile, '--log-level', 'info', ...limits], 20000);
   try {
-    const ms = await sigterm(['ms', '--port', '0', '--crs', crs.address, '--ms-key-file', w.keyFile, '--ms-id', 'bin-test', '--log-level', 'info', ...limits]);
-    assert.equal(ms.signal, null, 'the MS exits by itself, not killed by the signal');
+    const ms = await sigterm(['ms', '--port', '0', '--crs', crs.address, '--ms-key-file', w.keyFile, '--ms-id', 'bin-test', '--log-level', 'info', ...limits], /"event":"enrolled"/);
+    assert.equal(ms.signal, null, `the MS exits by itself, not killed by the signal\n${ms.stderr.slice(-3000)}`);
     assert.equal(ms.code, 0, ms.stderr);
     assert.match(ms.stderr, /"msg":"shutting down"/);
     assert.match(ms.stderr, /"msg":"stopped"/);

@@ -114,6 +114,7 @@ class KitServices {
           ['Server-proof', b64(sp)],
           ['Session', b64(randomBytes(16))],
           ['Heartbeat', String(this.limits.get('clientHeartbeatInterval'))],
+          ['Session-timeout', String(this.limits.get('sessionTimeout'))], // [HB-11]
           ['Key-blob', acct.keyBlob],
           ['Public-key', acct.identity.publicKey],
           ['Status', header(login, 'Status') ?? 'online'],

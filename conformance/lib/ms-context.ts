@@ -75,6 +75,9 @@ export class MsContext extends Checker {
     this.pre(out.result?.status === 200, 'LOGIN-7', `a correct PROOF must be answered 200, got ${out.result?.status ?? 'close'} ${out.result ? header(out.result, 'Error-code') ?? '' : ''}`);
     this.pre(c.received.at(-1)?.sealed, 'LOGIN-7', 'the 200 to PROOF must be the first SEALED envelope');
     this.pre(out.serverProofOk, 'LOGIN-7', 'Server-proof must be HMAC(ServerKey, auth)');
+    // [HB-11] the MS announces its sessionTimeout, so that the client ends a silent session in step with it (HB-6).
+    const st = header(out.result, 'Session-timeout');
+    this.must(st !== undefined && Number(st) > 0, 'HB-11', `the 200 to PROOF must carry Session-timeout (the MS's sessionTimeout), got ${st ?? 'none'}`);
     c.auto = (req) => (req.method === 'PING' ? { kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) } : undefined);
     return c;
   }

@@ -128,17 +128,27 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
   cases.push({
     id: id('registry'),
     section: 'registry',
-    title: 'pipelined requests in one write are answered in order, each echoing its Tag',
-    reqs: ['CONN-9', 'CONN-10', 'CONN-12'],
+    title: 'pipelined requests in one write are answered in order, each echoing its Tag, up to an error that closes the connection',
+    reqs: ['CONN-9', 'CONN-10', 'CONN-12', 'CONN-16'],
     async run(ctx: C) {
       const c = await ctx.connect();
       const tags = ['p1', 'p2', 'p3'];
       const bytes = Buffer.concat(tags.map((tg) => withHeaders(t.first(), [['Tag', tg]])));
       c.writeRaw(bytes);
+      // Before the handshake completes, a repeated first message is out of state (STATE-5): whether its
+      // refusal closes, and so whether the requests behind it get answers (CONN-16), is the error table's call.
       for (const tg of tags) {
         const r = await c.nextResponse(ctx.timeout, `the answer tagged ${tg}`);
         ctx.must(r, 'CONN-9', `pipelined request ${tg} got no answer`);
         ctx.must(header(r, 'Tag') === tg, 'CONN-9', `responses must come in request order: expected Tag ${tg}, got ${header(r, 'Tag')}`);
+        const code = r.status >= 400 ? header(r, 'Error-code') : undefined;
+        if (code === undefined || !(code in ERROR_HANDLING)) continue;
+        const rule = errorRule(code as ErrorCode, { handshake: true, method: t.start });
+        if (!closesConnection(rule)) continue;
+        ctx.must(await c.closedWithin(ctx.timeout), rule.req, `${code} to the pipelined request ${tg} must close the connection (${rule.action}, ${rule.req})`);
+        const answers = c.received.filter((m) => m.msg.kind === 'response').length;
+        ctx.must(answers === tags.indexOf(tg) + 1, 'CONN-16', `after ${code} closed the connection, the requests behind ${tg} must get no answer`);
+        return;
       }
     },
   });

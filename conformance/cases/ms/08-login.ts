@@ -1,5 +1,8 @@
 // Section "login" (spec 8), MS side: challenge, proofs, the decoy for unknown users, LOCK refusals relayed.
+import { randomBytes } from 'node:crypto';
 import { request } from '../../../codec/index.js';
+import { b64 } from '../../lib/crypto.js';
+import { msWireTarget } from '../../lib/wire-target.js';
 import type { CaseDef } from '../../lib/case.js';
 import { loginOn } from '../../lib/as-client.js';
 import type { MsContext } from '../../lib/ms-context.js';
@@ -67,6 +70,25 @@ export const msLoginCases: CaseDef<MsContext>[] = [
       const out = await loginOn(c, u.name, u.password, '127.0.0.1:9', ctx.timeout);
       checkError(ctx, out.challenge, 'ERR_ALREADY_ONLINE', 'LOGIN of a user online elsewhere');
       ctx.must(!(await c.closedWithin(200)), 'LOGIN-5', 'the connection must stay open after 409');
+    },
+  },
+  {
+    id: 'ms/login/5',
+    section: 'login',
+    title: 'LOGIN with Status offline, or with a client Nonce that is not 18 octets, is refused 422 ERR_BAD_VALUE before LOCK, and the connection stays idle',
+    reqs: ['LOGIN-14', 'AUTH-15', 'LOGIN-3'],
+    async run(ctx: MsContext) {
+      const n = since(ctx);
+      const c = await ctx.connect('cl');
+      const login = msWireTarget().first();
+      const u = ctx.user();
+      const withHeader = (name: string, value: string) => ({ ...login, headers: [...login.headers.filter(([k]) => k !== name && k !== 'User'), ['User', u.name], [name, value]] as [string, string][] });
+      c.send(withHeader('Status', 'offline'));
+      checkError(ctx, await c.nextResponse(ctx.timeout, 'the answer to LOGIN Status: offline'), 'ERR_BAD_VALUE', 'LOGIN with Status offline', 'LOGIN-14');
+      c.send(withHeader('Nonce', b64(randomBytes(16))));
+      checkError(ctx, await c.nextResponse(ctx.timeout, 'the answer to LOGIN with a 16-octet nonce'), 'ERR_BAD_VALUE', 'LOGIN with a 16-octet client Nonce', 'AUTH-15');
+      ctx.must(!sentSince(ctx, n, 'LOCK', u.name), 'LOGIN-14', 'a refused LOGIN must not LOCK the user');
+      ctx.must(!(await c.closedWithin(200)), 'LOGIN-3', 'the connection must stay open and idle after a refused LOGIN');
     },
   },
 ];

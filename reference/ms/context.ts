@@ -103,7 +103,7 @@ export interface MsContext {
   /** Relays a request to the CRS and its answer back; a stale epoch ends the session [LOCK-6]. */
   relay(s: Session, m: RequestMessage): Promise<ResponseMessage>;
   /** Ends a session from the server side: NOTICE to the client, OFFLINE to the CRS, close. */
-  endSession(s: Session, code: ErrorCode, reason: string, tellCrs?: boolean): void;
+  endSession(s: Session, code: ErrorCode, reason: string, tellCrs?: boolean, notice?: boolean): void;
   /** Removes a session from the tables (idempotent). */
   forget(s: Session): void;
   /** Logs the end of a session (event logout, with the client's address) and emits 'logout'. */

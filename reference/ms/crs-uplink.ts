@@ -211,9 +211,13 @@ export class CrsUplink {
   /** Pushes from the CRS. */
   private onNotification(m: RequestMessage): void {
     switch (m.method) {
-      case 'NOTICE':
-        this.ms.logger.warn({ code: header(m, 'Error-code'), reason: header(m, 'Reason') }, 'NOTICE from the CRS');
+      case 'NOTICE': {
+        const code = header(m, 'Error-code');
+        this.ms.logger.warn({ code, reason: header(m, 'Reason') }, 'NOTICE from the CRS');
+        // [ERR-9] the CRS ends our enrollment: act as on a lost link (end the sessions, enroll again [ENROLL-12]).
+        if (code === 'ERR_SHUTDOWN' || code === 'ERR_SESSION_ENDED') this.link?.close();
         return;
+      }
       case 'PRESENCE':
       case 'CONTACT':
       case 'ADD':

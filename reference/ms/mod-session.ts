@@ -65,7 +65,11 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     return fail('ERR_UNAVAILABLE', { Reason: 'Messaging Server full' });
   }
   const statusH = header(m, 'Status') ?? 'online';
+  // [LOGIN-14] a user logs in present; [LOGIN-3] the refused LOGIN leaves the connection idle
   if (statusH !== 'online' && statusH !== 'busy' && statusH !== 'away') return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
+  // [AUTH-15] the challenge Nonce is the client's text followed by 24 characters: only 18-octet client
+  // nonces make that the b64 of the concatenated octets too.
+  if (requiredHeader(m, 'Nonce').length !== 24) return fail('ERR_BAD_VALUE', { Reason: 'Nonce must be 18 octets (24 characters)' });
   if (ms.sessions.has(user)) {
     ms.metrics.logins.inc({ result: 'already_online' });
     return fail('ERR_ALREADY_ONLINE'); // [LOCK-2]
@@ -191,6 +195,7 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     'Server-proof': b64(serverProof(a.lock.serverKey, auth)),
     Session: session.id,
     Heartbeat: ms.limits.clientHeartbeatInterval,
+    'Session-timeout': ms.limits.sessionTimeout, // [HB-11] the client ends a silent session in step with us [HB-6]
     'Key-blob': requiredHeader(r, 'Key-blob'),
     'Public-key': requiredHeader(r, 'Public-key'),
     Status: a.status,

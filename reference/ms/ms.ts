@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { header, type Header, type RequestMessage, type ResponseMessage, type ErrorCode } from '../../codec/index.js';
+import { errorRule, header, type Header, type RequestMessage, type ResponseMessage, type ErrorCode } from '../../codec/index.js';
 import { decoyKey } from '../crypto/scram.js';
 import { formatAddress } from '../net/address.js';
 import { Link } from '../net/link.js';
@@ -255,6 +255,10 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
       q[this.handshakeHead++] = undefined;
       if (conn.state !== 'active' && conn.state !== 'ended') {
         this.logger.info({ event: 'login_timeout', client: clientAddress(conn), user: conn.attempt?.user, state: conn.state }, 'login did not complete in time: connection closed');
+        // [CONN-4] a LOGIN (locking) or PROOF (onlining) still outstanding gets 408 ERR_TIMEOUT; with none
+        // outstanding (idle, challenged) the connection closes without an answer, as the error table says.
+        const rule = errorRule('ERR_TIMEOUT', { handshake: true, noRequest: conn.state !== 'locking' && conn.state !== 'onlining' });
+        if (rule.action === 'answer-close') conn.link.send(fail('ERR_TIMEOUT', { Reason: 'login did not complete within handshakeTimeout' }));
         conn.link.close();
       }
     }
@@ -291,7 +295,8 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     if (s) {
       // [RATE-2] the per-user limit, across all of one user's activity here.
       const rate = this.limits.userRateLimitPerSecond;
-      const b = bucketOf(this.userBuckets, s.user, () => new TokenBucket(rate, Math.max(1, rate * 2), this.now()));
+      const burst = this.limits.userRateLimitBurst;
+      const b = bucketOf(this.userBuckets, s.user, () => new TokenBucket(rate, Math.max(1, burst), this.now()));
       if (!b.take(this.now())) {
         return fail('ERR_RATE_LIMITED', { 'Retry-after': Math.max(1, b.retryAfter(this.now())), Reason: 'user rate limit' });
       }
@@ -314,8 +319,10 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     const r = await this.crsRequest(m);
     const code = header(r, 'Error-code');
     if (code === 'ERR_STALE_EPOCH') {
-      this.endSession(s, 'ERR_SESSION_ENDED', 'session no longer valid at the CRS', false);
-      return fail('ERR_SESSION_ENDED');
+      // [LOCK-12] the client's request gets its one response, 410 ERR_SESSION_ENDED, in place of the NOTICE
+      // of LOCK-7; the Link closes after it, as the error table says (answer-close), and no OFFLINE is sent.
+      this.endSession(s, 'ERR_SESSION_ENDED', 'session no longer valid at the CRS', false, false);
+      return fail('ERR_SESSION_ENDED', { Reason: 'session no longer valid at the CRS' });
     }
     if (code !== undefined) {
       return fail(code as ErrorCode, pick(r, ['Reason', 'Retry-after']));
@@ -324,13 +331,18 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     return ok(r.status, {}, r.body.length > 0 ? r.body : undefined, h);
   }
 
-  /** @internal Ends a session from the server side: NOTICE to the client, OFFLINE to the CRS, close. */
-  endSession(s: Session, code: ErrorCode, reason: string, tellCrs = true): void {
+  /**
+   * @internal Ends a session from the server side: NOTICE to the client, OFFLINE to the CRS, close. With
+   * `notice` false the caller answers a request with the code instead, and the Link closes after it [LOCK-12].
+   */
+  endSession(s: Session, code: ErrorCode, reason: string, tellCrs = true, notice = true): void {
     this.forget(s);
     s.conn.state = 'ended';
     this.metrics.errors.inc({ code });
-    s.conn.link.notify(req('NOTICE', { 'Error-code': code, Reason: reason }));
-    closeSoon(s.conn.link);
+    if (notice) {
+      s.conn.link.notify(req('NOTICE', { 'Error-code': code, Reason: reason }));
+      closeSoon(s.conn.link);
+    }
     if (tellCrs) void this.crsRequest(req('OFFLINE', { User: s.user, Epoch: s.epoch }));
     this.sessionEnded(s, `${code}: ${reason}`, code);
   }

@@ -5,7 +5,7 @@
  * (errors found by the receiver or by validation) take their place in the same order.
  * @module
  */
-import { errorResponse, header, ImspError, type Header, type Message, type RequestMessage } from '../../codec/index.js';
+import { closesConnection, errorResponse, errorRule, header, ImspError, isErrorCode, type Header, type Message, type RequestMessage } from '../../codec/index.js';
 import type { Link, RequestHandler } from './link.js';
 import { linkError } from './link-error.js';
 import type { LinkRule } from './registry.js';
@@ -150,6 +150,7 @@ export class HandlerQueue {
       if (res === undefined || this.link.isClosed) return;
       if (tag !== undefined && res.kind === 'response' && header(res, 'Tag') === undefined) res = withTag(res, tag);
       this.link.send(res);
+      this.closeIfTableSays(req, res);
     };
   }
 
@@ -191,5 +192,20 @@ export class HandlerQueue {
     const tag = header(req, 'Tag');
     if (tag !== undefined && res.kind === 'response' && header(res, 'Tag') === undefined) res = withTag(res, tag);
     this.link.send(res);
+    this.closeIfTableSays(req, res);
+  }
+
+  /**
+   * [ERR-8] [ERR-5] A handler answers with an error response; whether the connection ends after it is the
+   * error table's call (generated/error-handling.ts), for this method and this stage of the link: e.g.
+   * 425 before the handshake [STATE-5] [STATE-6], 401 ERR_AUTH_FAILED, 503 to PROOF [LOGIN-8], 410
+   * ERR_SESSION_ENDED [LOCK-12]. Closing drops every request queued behind it unanswered [CONN-16].
+   */
+  private closeIfTableSays(req: RequestMessage, res: Message): void {
+    if (res.kind !== 'response' || res.status < 400) return;
+    const code = header(res, 'Error-code');
+    if (code === undefined || !isErrorCode(code)) return;
+    const rule = errorRule(code, { method: req.method, handshake: !this.link.handshakeComplete });
+    if (closesConnection(rule)) this.link.close(linkError(code, `${req.method} answered ${res.status} ${code}: ${rule.action} (${rule.req})`));
   }
 }

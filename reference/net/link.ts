@@ -20,9 +20,12 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import {
+  closesConnection,
   errorResponse,
+  errorRule,
   header,
   validate,
+  type ErrorSituation,
   ImspError,
   LIMITS,
   type Header,
@@ -197,6 +200,11 @@ export class Link extends EventEmitter<LinkEvents> {
   /** True once the link is closing or closed: nothing more is sent or dispatched. */
   get isClosed(): boolean {
     return this.closing || this.closed;
+  }
+
+  /** True once the link's handshake is complete (sealing enabled): the error table's *handshake* situation is over. */
+  get handshakeComplete(): boolean {
+    return this.receiver.sealState !== 'clear';
   }
 
   /** Whether outgoing messages are sealed now. */
@@ -388,25 +396,35 @@ export class Link extends EventEmitter<LinkEvents> {
     // [CONN-11] a notification is never answered, not even with an error
     const answers = rule === undefined || rule.answered;
     const tagged = (extra: Header[] = []): Header[] => (tag !== undefined ? [...extra, ['Tag', tag]] : extra);
+    // [ERR-8] every refusal below does what the error table (generated/error-handling.ts) says for its
+    // code in this situation: answer; answer, then close; NOTICE, then close [ERR-5] [CONN-16].
+    const refuse = (err: ImspError, situation: ErrorSituation = {}, extra: Header[] = []): void => {
+      this.emit('protocolError', err, msg);
+      const r = errorRule(err.code, { method: msg.method, handshake: !this.handshakeComplete, ...situation });
+      const out: Message[] = [];
+      const notice: Message = { kind: 'request', method: 'NOTICE', headers: [['Error-code', err.code], ...extra.filter(([n]) => n === 'Retry-after')], body: Buffer.alloc(0) };
+      if (r.action === 'notice-close' && linkRule('NOTICE', this.local, this.remote)) out.push(notice);
+      else if (r.action !== 'close' && r.action !== 'never' && answers) out.push(errorResponse(err, tagged(extra)));
+      this.enqueue(closesConnection(r) ? { answer: out, close: err } : { answer: out });
+    };
     if (this.rateLimiter) {
       const verdict = this.rateLimiter.check(this.clock(), msg.method === 'PING');
       if (verdict.action !== 'allow') {
         const err = linkError('ERR_RATE_LIMITED', 'rate limit exceeded'); // [RATE-1]
-        this.emit('protocolError', err, msg);
-        const out: Message[] = answers ? [errorResponse(err, tagged([['Retry-after', String(verdict.retryAfter)]]))] : [];
+        const retry: Header[] = [['Retry-after', String(verdict.retryAfter)]];
+        if (verdict.action === 'disconnect') {
+          // [RATE-3] [RATE-10] warnings used up: the NOTICE alone, no 429, then close (notice-close)
+          refuse(err, { final: true }, retry);
+          return;
+        }
+        refuse(err, {}, retry);
         if (verdict.action === 'warn' && linkRule('NOTICE', this.local, this.remote)) {
           // [RATE-3] a warning (NOTICE 429) where the link carries NOTICE
-          out.push({ kind: 'request', method: 'NOTICE', headers: [['Error-code', 'ERR_RATE_LIMITED'], ['Retry-after', String(verdict.retryAfter)]], body: Buffer.alloc(0) });
+          this.enqueue({ answer: [{ kind: 'request', method: 'NOTICE', headers: [['Error-code', 'ERR_RATE_LIMITED'], ...retry], body: Buffer.alloc(0) }] });
         }
-        // [RATE-3] warnings used up: disconnect after the 429
-        this.enqueue(verdict.action === 'disconnect' ? { answer: out, close: err } : { answer: out });
         return;
       }
     }
-    const refuse = (err: ImspError): void => {
-      this.emit('protocolError', err, msg);
-      if (answers) this.enqueue({ answer: [errorResponse(err, tagged())] });
-    };
     const verr = validate(msg, { from: this.remote, to: this.local });
     if (verr) {
       refuse(verr);
@@ -415,21 +433,22 @@ export class Link extends EventEmitter<LinkEvents> {
     const version = header(msg, 'Imsp-version');
     if (version !== undefined && version !== PROTOCOL_VERSION) {
       // [CONN-2] a version this receiver does not speak: 400 ERR_VERSION, then close.
-      const err = linkError('ERR_VERSION', `Imsp-version ${version} not supported (this receiver speaks ${PROTOCOL_VERSION})`);
-      this.emit('protocolError', err, msg);
-      this.enqueue({ answer: answers ? [errorResponse(err, tagged())] : [], close: err });
+      refuse(linkError('ERR_VERSION', `Imsp-version ${version} not supported (this receiver speaks ${PROTOCOL_VERSION})`));
       return;
     }
     if (rule && rule.sealed && !wasSealed && this.receiver.sealState === 'clear') {
       // [STATE-5] a session method before the handshake completed has no transition: 425, then close.
-      const err = linkError('ERR_OUT_OF_STATE', `${msg.method} before the handshake completed`);
-      this.emit('protocolError', err, msg);
-      this.enqueue({ answer: answers ? [errorResponse(err, tagged())] : [], close: err });
+      refuse(linkError('ERR_OUT_OF_STATE', `${msg.method} before the handshake completed`), { handshake: true });
+      return;
+    }
+    if (rule && !rule.sealed && wasSealed) {
+      // [REG-15] a clear-only (handshake) method inside SEALED is out of state: 425, sealed, and the link goes on
+      refuse(linkError('ERR_OUT_OF_STATE', `${msg.method} travels in clear, not inside SEALED`), { handshake: false });
       return;
     }
     if (rule && rule.sealed !== wasSealed) {
-      // [REG-2] a method that must travel inside SEALED on this link and did not (or the reverse)
-      refuse(linkError('ERR_METHOD_NOT_ALLOWED', rule.sealed ? `${msg.method} must be sealed` : `${msg.method} must be sent in clear`));
+      // [REG-2] a method that must travel inside SEALED on this link and did not
+      refuse(linkError('ERR_METHOD_NOT_ALLOWED', `${msg.method} must be sealed`));
       return;
     }
     this.enqueue({ req: msg });

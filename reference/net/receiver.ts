@@ -9,6 +9,8 @@
  * @module
  */
 import {
+  answerSealed,
+  errorRule,
   Decoder,
   header,
   validate,
@@ -180,7 +182,9 @@ export class Receiver {
         return;
       }
       if (this.sealState === 'sealed' || (this.sealState === 'armed' && !clearError)) {
-        this.host.fail(linkError('ERR_METHOD_NOT_ALLOWED', 'clear message on a sealed link'), true, true); // [SEAL-7]
+        // [SEAL-7] refused and closed; [SEAL-9] the refusal travels inside SEALED, as the error table says
+        const seal7 = errorRule('ERR_METHOD_NOT_ALLOWED', { clearOnSealed: true });
+        this.host.fail(linkError('ERR_METHOD_NOT_ALLOWED', 'clear message on a sealed link'), seal7.action !== 'close', !answerSealed(seal7, true));
         return;
       }
       this.host.dispatch(msg, false);

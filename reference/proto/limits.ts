@@ -23,7 +23,7 @@ export type LimitName =
   | 'maxTextValue' | 'maxContacts' | 'maxBlocked' | 'maxPendingAdds' | 'maxSearchResults' | 'maxQueryLength'
   | 'maxRecordsPerBody' | 'maxFileSize' | 'fileChunkSize' | 'clientHeartbeatInterval' | 'sessionTimeout'
   | 'msHeartbeatInterval' | 'msLease' | 'lockLease' | 'handshakeTimeout' | 'requestTimeout' | 'rateLimitPerSecond'
-  | 'rateLimitBurst' | 'rateLimitWarnings' | 'userRateLimitPerSecond' | 'maxFailedLoginsPerUser'
+  | 'rateLimitBurst' | 'rateLimitWarnings' | 'userRateLimitPerSecond' | 'userRateLimitBurst' | 'maxFailedLoginsPerUser'
   | 'maxFailedLoginsPerAddress' | 'maxAddsPerMinute' | 'maxOutboundQueue' | 'scramMinIterations'
   | 'scramMaxIterations' | 'maxClockSkew';
 

@@ -289,13 +289,14 @@ test('[SEAL-4] a tampered envelope closes the link with 401 ERR_DECRYPT', async 
   assert.equal(header(peer.messages.at(-1)!, 'Error-code'), 'ERR_DECRYPT');
 });
 
-test('[SEAL-7] a clear message on a sealed link closes it', async (t) => {
+test('[SEAL-7] [SEAL-9] a clear message on a sealed link closes it; the refusal travels inside SEALED', async (t) => {
   const { peer, closed } = await sealedServer(t);
   peer.write(peer.bytes(ping()));
   assert.equal((await closed)?.code, 'ERR_METHOD_NOT_ALLOWED');
   await peer.waitEnd();
-  // the refusal itself is in clear
-  assert.match(Buffer.concat(peer.raw).toString('latin1'), /405 [^\r]*\r\nError-code: ERR_METHOD_NOT_ALLOWED/);
+  // the refusal is sealed (the error table's answer: link), so nothing of it is readable in clear
+  assert.doesNotMatch(Buffer.concat(peer.raw).toString('latin1'), /Error-code: ERR_METHOD_NOT_ALLOWED/);
+  assert.equal(header(peer.messages.at(-1)!, 'Error-code'), 'ERR_METHOD_NOT_ALLOWED');
   // A method that must be sealed, sent in clear before the handshake: see the [STATE-5] test below.
 });
 
@@ -325,7 +326,7 @@ test('[CONN-4] a SEALED envelope before sealing is held, and refused when the ha
   assert.equal((await closed)?.code, 'ERR_OUT_OF_STATE');
 });
 
-test('[RATE-1] [RATE-3] over the rate: 429 with Retry-after and a NOTICE warning, then disconnect', async (t) => {
+test('[RATE-1] [RATE-3] [RATE-10] over the rate: 429 with Retry-after and a NOTICE warning; the final refusal is the NOTICE alone, then disconnect', async (t) => {
   let now = 0;
   const { link, peer, closed } = linkAndRaw({
     local: 'ms', remote: 'client', handler: () => response(200),
@@ -339,7 +340,7 @@ test('[RATE-1] [RATE-3] over the rate: 429 with Retry-after and a NOTICE warning
   assert.equal((await closed)?.code, 'ERR_RATE_LIMITED');
   await peer.waitEnd();
   const summary = peer.messages.map((m) => (m.kind === 'response' ? `${m.status}` : `${m.method} ${header(m, 'Error-code')}`));
-  assert.deepEqual(summary, ['200', '200', '429', 'NOTICE ERR_RATE_LIMITED', '429', 'NOTICE ERR_RATE_LIMITED', '429']);
+  assert.deepEqual(summary, ['200', '200', '429', 'NOTICE ERR_RATE_LIMITED', '429', 'NOTICE ERR_RATE_LIMITED', 'NOTICE ERR_RATE_LIMITED']);
   assert.equal(header(peer.messages[2]!, 'Retry-after'), '1000');
   assert.equal(header(peer.messages[2]!, 'Tag'), 'p2');
   now = 0;

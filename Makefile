@@ -38,9 +38,8 @@ dist/.built: install $(shell find generated codec reference conformance bench -n
 bench: dist/.built
 	node dist/bench/codec.js
 
-# The servers read spec/registry/*.json at run time, relative to their modules: copied next to dist/.
+# The compiled servers read the registries from generated/ only (no spec/ beside dist/).
 bench-load: dist/.built
-	mkdir -p dist/spec/registry && cp spec/registry/*.json dist/spec/registry/
 	node dist/bench/load.js $(ARGS)
 
 bench-store: dist/.built

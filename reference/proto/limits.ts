@@ -1,6 +1,6 @@
-// The limits a server runs with: spec/registry/limits.json's values, with operator overrides for the
+// The limits a server runs with: the registry's values (generated from spec/registry/limits.json), with operator overrides for the
 // limits the registry marks configurable, each checked against the registry's [min, max].
-import { readFileSync } from 'node:fs';
+import { LIMIT_SPECS, type LimitName } from '../../codec/index.js';
 import { ConfigError } from '../ops/config.js';
 
 interface LimitEntry {
@@ -9,14 +9,12 @@ interface LimitEntry {
   configurable: boolean;
   min?: number;
   max?: number;
-  unit: string;
-  text: string;
 }
 
-const TABLE: readonly LimitEntry[] = (
-  JSON.parse(readFileSync(new URL('../../spec/registry/limits.json', import.meta.url), 'utf8')) as { limits: LimitEntry[] }
-).limits;
+/** The registry's limits with their bounds (generated/registry.ts LIMIT_SPECS, from spec/registry/limits.json). */
+const TABLE: readonly LimitEntry[] = Object.values(LIMIT_SPECS) as readonly LimitEntry[];
 
+<<<<<<< HEAD
 /** The names of the registry's limits. */
 export type LimitName =
   | 'maxLineLength' | 'maxHeaders' | 'maxHeadSize' | 'maxBodySize' | 'maxContentLengthDigits' | 'maxUsernameLength'
@@ -26,6 +24,9 @@ export type LimitName =
   | 'rateLimitBurst' | 'rateLimitWarnings' | 'userRateLimitPerSecond' | 'userRateLimitBurst' | 'maxFailedLoginsPerUser'
   | 'maxFailedLoginsPerAddress' | 'maxAddsPerMinute' | 'maxOutboundQueue' | 'scramMinIterations'
   | 'scramMaxIterations' | 'maxClockSkew';
+=======
+export type { LimitName };
+>>>>>>> 10ff0c5 (The reference reads the registries from generated/ only; a test fails if anything else opens spec/registry (issue 16))
 
 export type ServerLimits = Record<LimitName, number>;
 

@@ -17,7 +17,7 @@
 // - Changes are announced through `onChange` (in process for SQLite, LISTEN/NOTIFY for
 //   PostgreSQL) to every store instance on the same data, the originating one included; an
 //   event's `origin` is the `id` of the store instance that made the change.
-import { existsSync, readFileSync } from 'node:fs';
+import { LIMITS, VALUE_TYPES, type LimitName, type ValueTypeName } from '../../codec/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Values
@@ -360,21 +360,9 @@ export interface StoreLimits {
   maxTextValue: number;
 }
 
-/** A registry file, found from the sources (reference/store/) or from compiled output (dist/reference/store/, any depth). */
-function readRegistry(name: string): unknown {
-  for (let depth = 2; depth <= 6; depth++) {
-    const url = new URL(`${'../'.repeat(depth)}spec/registry/${name}`, import.meta.url);
-    if (existsSync(url)) return JSON.parse(readFileSync(url, 'utf8'));
-  }
-  throw new Error(`store: spec/registry/${name} not found`);
-}
-
-interface LimitEntry { name: string; value: number }
-const registryLimits: Map<string, number> = new Map((readRegistry('limits.json') as { limits: LimitEntry[] }).limits.map((l) => [l.name, l.value]));
-function registryLimit(name: string): number {
-  const v = registryLimits.get(name);
-  if (v === undefined) throw new Error(`spec/registry/limits.json has no ${name}`);
-  return v;
+/** A limit of the registry (generated/registry.ts, from spec/registry/limits.json). */
+function registryLimit(name: LimitName): number {
+  return LIMITS[name];
 }
 
 /** The registry's defaults (spec/registry/limits.json). */
@@ -391,13 +379,9 @@ export const DEFAULT_LIMITS: Readonly<StoreLimits> = Object.freeze({
 /** Where the CRS and `imsp user` keep their data unless told otherwise. */
 export const DEFAULT_SQLITE_PATH = './imsp.db';
 
-// Value syntaxes, from spec/registry/value-types.json.
-interface ValueType { pattern: string }
-const valueTypes = (readRegistry('value-types.json') as { types: Record<string, ValueType> }).types;
-function valuePattern(name: string): RegExp {
-  const t = valueTypes[name];
-  if (!t) throw new Error(`spec/registry/value-types.json has no ${name}`);
-  return new RegExp(t.pattern);
+// Value syntaxes, from spec/registry/value-types.json (generated/registry.ts).
+function valuePattern(name: ValueTypeName): RegExp {
+  return new RegExp(VALUE_TYPES[name].pattern);
 }
 export const USERNAME_RE = valuePattern('username');
 const MS_ID_RE = valuePattern('ms-id');

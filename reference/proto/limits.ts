@@ -14,19 +14,7 @@ interface LimitEntry {
 /** The registry's limits with their bounds (generated/registry.ts LIMIT_SPECS, from spec/registry/limits.json). */
 const TABLE: readonly LimitEntry[] = Object.values(LIMIT_SPECS) as readonly LimitEntry[];
 
-<<<<<<< HEAD
-/** The names of the registry's limits. */
-export type LimitName =
-  | 'maxLineLength' | 'maxHeaders' | 'maxHeadSize' | 'maxBodySize' | 'maxContentLengthDigits' | 'maxUsernameLength'
-  | 'maxTextValue' | 'maxContacts' | 'maxBlocked' | 'maxPendingAdds' | 'maxSearchResults' | 'maxQueryLength'
-  | 'maxRecordsPerBody' | 'maxFileSize' | 'fileChunkSize' | 'clientHeartbeatInterval' | 'sessionTimeout'
-  | 'msHeartbeatInterval' | 'msLease' | 'lockLease' | 'handshakeTimeout' | 'requestTimeout' | 'rateLimitPerSecond'
-  | 'rateLimitBurst' | 'rateLimitWarnings' | 'userRateLimitPerSecond' | 'userRateLimitBurst' | 'maxFailedLoginsPerUser'
-  | 'maxFailedLoginsPerAddress' | 'maxAddsPerMinute' | 'maxOutboundQueue' | 'scramMinIterations'
-  | 'scramMaxIterations' | 'maxClockSkew';
-=======
 export type { LimitName };
->>>>>>> 10ff0c5 (The reference reads the registries from generated/ only; a test fails if anything else opens spec/registry (issue 16))
 
 export type ServerLimits = Record<LimitName, number>;
 

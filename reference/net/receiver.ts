@@ -165,6 +165,14 @@ export class Receiver {
       const msg = this.inbox[0]!;
       if (msg.kind === 'request' && msg.method === 'SEALED') {
         if (!this.key) {
+          // [REG-3] registry validation comes before state (REG-16, Appendix A.7): a malformed
+          // envelope is refused at once; only a well-formed one waits for the link's keys.
+          const verr = validate(msg, { from: this.roles.remote, to: this.roles.local });
+          if (verr) {
+            this.inbox.shift();
+            this.host.fail(verr, true, true);
+            return;
+          }
           this.hold();
           return;
         }

@@ -77,6 +77,7 @@ export async function run(argv: string[]): Promise<number> {
     throw e;
   }
   let stopper: (() => Promise<void>) | null = null;
+  let address = '';
   try {
     const { values: v, limits: limitOverrides } = resolveOptions(which === 'crs' ? CRS_OPTIONS : MS_OPTIONS, cmd.opts());
     const limits = resolveLimits(limitOverrides);
@@ -103,7 +104,7 @@ export async function run(argv: string[]): Promise<number> {
         await metricsServer?.close();
       };
       if (adminPath) admin = await serveAdmin(adminPath, crsAdminHandlers(crs), logger);
-      process.stdout.write(`listening ${crs.address}\n`);
+      address = crs.address;
     } else {
       const ca = v.crsTlsCa ? readFileSync(String(v.crsTlsCa)) : undefined;
       const crsTls = v.crsTls || ca ? { ca, rejectUnauthorized: ca !== undefined } : undefined;
@@ -128,12 +129,16 @@ export async function run(argv: string[]): Promise<number> {
         await metricsServer?.close();
       };
       if (adminPath) admin = await serveAdmin(adminPath, msAdminHandlers(ms, String(v.crs)), logger);
-      process.stdout.write(`listening ${ms.address}\n`);
+      address = ms.address;
     }
     const stop = stopper;
-    return await new Promise<number>((resolve) => {
-      onShutdown(() => stop(), { logger, exit: resolve });
-    });
+    // The signal handlers go in before `listening` is printed: whoever reads that line may signal at
+    // once (a service manager, a test), and on a busy machine that can come before our next statement.
+    let exited!: (code: number) => void;
+    const done = new Promise<number>((resolve) => (exited = resolve));
+    onShutdown(() => stop(), { logger, exit: exited });
+    process.stdout.write(`listening ${address}\n`);
+    return await done;
   } catch (e) {
     if (e instanceof ConfigError || (e instanceof Error && 'code' in e && (e as { code: unknown }).code === 'ENOENT')) {
       process.stderr.write(`imsp ${which}: ${e.message}\n`);

@@ -23,7 +23,7 @@ check-generated: install
 typecheck: install
 	npx tsc -p tsconfig.json --noEmit
 
-test: install typecheck check-generated
+test: install typecheck check-generated lint
 	run=imsp-$$$$-$$(date +%s%N); IMSP_TEST_RUN=$$run $(NODE_TEST) $(TEST_FILES); rc=$$?; \
 	  node --import tsx test/helpers/leftovers.ts $$run || rc=1; exit $$rc
 

@@ -33,7 +33,10 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-const b64 = (n: number, seed: number): string => Buffer.alloc(n, seed).toString('base64url').slice(0, Math.ceil((n * 4) / 3));
+const b64 = (n: number, seed: number): string =>
+  Buffer.alloc(n, seed)
+    .toString('base64url')
+    .slice(0, Math.ceil((n * 4) / 3));
 const KEY = `${b64(32, 1)}.${b64(32, 2)}`;
 
 /** The mix, cycled: 1 LOGIN, 5 PRESENCE, 3 MSG (100 octets), 1 MSG (4 KiB) per 10. */
@@ -45,12 +48,33 @@ export function workload(n: number): Message[] {
     const k = i % 10;
     const user = `user${i % 997}`;
     if (k === 0) {
-      out.push(request('LOGIN', { 'Imsp-version': 1, User: user, Nonce: b64(18, i & 255), 'Key-share': b64(32, 3), Address: '10.1.2.3:7200', Tag: `t${i}` }));
+      out.push(
+        request('LOGIN', {
+          'Imsp-version': 1,
+          User: user,
+          Nonce: b64(18, i & 255),
+          'Key-share': b64(32, 3),
+          Address: '10.1.2.3:7200',
+          Tag: `t${i}`,
+        }),
+      );
     } else if (k <= 5) {
       out.push(request('PRESENCE', { User: user, Status: 'online', Address: '10.1.2.3:7200', 'Public-key': KEY }));
     } else {
       const body = k === 9 ? large : small;
-      out.push(request('MSG', { From: user, To: 'alice', 'Content-type': 'text/plain; charset=utf-8', Tag: `m${i}`, 'Content-length': body.length }, body));
+      out.push(
+        request(
+          'MSG',
+          {
+            From: user,
+            To: 'alice',
+            'Content-type': 'text/plain; charset=utf-8',
+            Tag: `m${i}`,
+            'Content-length': body.length,
+          },
+          body,
+        ),
+      );
     }
   }
   return out;
@@ -210,10 +234,13 @@ export function main(argv: string[]): void {
   const ratio = roundRatio(0);
   const peggyRatio = roundRatio(2);
   if (args.json) {
-    process.stdout.write(`${JSON.stringify({ messages: msgs.length, octets: wire.length, httpOctets: http.length, runs: args.runs, rows, ratio, peggyRatio })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ messages: msgs.length, octets: wire.length, httpOctets: http.length, runs: args.runs, rows, ratio, peggyRatio })}\n`,
+    );
     return;
   }
-  const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+  const fmt = (n: number, d = 0): string =>
+    n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
   const lines = [
     `IMSP codec benchmark: ${fmt(msgs.length)} messages per run (per 10: 1 LOGIN, 5 PRESENCE, 3 MSG 100 B, 1 MSG 4 KiB),`,
     `${fmt(wire.length / 1e6, 1)} MB IMSP / ${fmt(http.length / 1e6, 1)} MB HTTP, 64 KiB chunks, median of ${args.runs} runs (process CPU time), node ${process.version}`,
@@ -227,4 +254,5 @@ export function main(argv: string[]): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'))) main(process.argv.slice(2));
+if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/')))
+  main(process.argv.slice(2));

@@ -7,7 +7,7 @@
 //   node dist/bench/load.js [--quick] [--durability normal|full] [--json FILE] [--plot FILE.svg] [--scale-users N] [--scale-seconds S]
 //
 // The CRS runs with `--durability normal` (SQLite WAL, synchronous=NORMAL: every reported change
-// survives a CRS crash or restart, PERSIST-4; the last commits before an OS crash may be lost), as
+// survives a CRS crash or restart, [PERSIST-4]; the last commits before an OS crash may be lost), as
 // a deployment on one disk would choose for throughput; `--durability full` measures the default.
 //
 // Runs (each bounded in count and time; the whole set stays within ~15 minutes):
@@ -39,7 +39,8 @@ if (durabilityFlag !== 'normal' && durabilityFlag !== 'full') {
   process.exit(2);
 }
 const durability: 'normal' | 'full' = durabilityFlag;
-const progress = (line: string): void => void process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}` : `${line}\n`);
+const progress = (line: string): void =>
+  void process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}` : `${line}\n`);
 
 interface Row {
   goal: string;
@@ -115,16 +116,68 @@ const msRss = (r: LoadReport | null): number | null => {
   const sessions = ms.reduce((a, m) => a + m.sessions, 0);
   return sessions > 0 ? ms.reduce((a, m) => a + (m.rssPerSession ?? 0) * m.sessions, 0) / sessions / 1024 : null;
 };
-const msSessions = (r: LoadReport | null): string => (r ? r.memory.filter((m) => m.name.startsWith('ms')).map((m) => m.sessions).join('+') : '-');
+const msSessions = (r: LoadReport | null): string =>
+  r
+    ? r.memory
+        .filter((m) => m.name.startsWith('ms'))
+        .map((m) => m.sessions)
+        .join('+')
+    : '-';
 
 const rows: Row[] = [
-  { goal: 'storm logins/s (10k users, 50 buddies)', target: 5000, higher: true, unit: '/s', measured: storm?.logins.perSecond ?? null, note: storm ? `${storm.logins.ok}/${storm.logins.attempted} ok` : 'failed' },
+  {
+    goal: 'storm logins/s (10k users, 50 buddies)',
+    target: 5000,
+    higher: true,
+    unit: '/s',
+    measured: storm?.logins.perSecond ?? null,
+    note: storm ? `${storm.logins.ok}/${storm.logins.attempted} ok` : 'failed',
+  },
   { goal: 'storm login p99', target: 100, higher: false, unit: 'ms', measured: storm?.logins.latency.p99 ?? null },
-  { goal: 'fan-out p99 (10k online, 50 buddies), from the 200', target: 25, higher: false, unit: 'ms', measured: storm?.fanout.fromLogin.p99 ?? null, note: storm ? `p50 ${fmt(storm.fanout.fromLogin.p50, 2)} ms; ${storm.fanout.delivered}/${storm.fanout.expected} delivered` : '' },
-  { goal: 'fan-out p99, from PROOF sent (conservative)', target: 25, higher: false, unit: 'ms', measured: storm?.fanout.fromProof.p99 ?? null, note: storm ? `p50 ${fmt(storm.fanout.fromProof.p50, 2)} ms` : '' },
-  { goal: 'MS RSS per session (~15k per MS)', target: 16, higher: false, unit: 'kB', measured: msRss(memory), note: `sessions per MS ${msSessions(memory)}` },
-  { goal: 'concurrent sessions across MS processes', target: 100_000, higher: true, unit: '', measured: scale?.sessions.peak ?? null, note: scale ? `${scale.options.spawnMs} MSs (${msSessions(scale)}), ${fmt(scale.logins.perSecond, 0)} logins/s, RSS/session ${fmt(msRss(scale), 1)} kB` : 'failed' },
-  { goal: 'MSG/s per P2P pair', target: 100_000, higher: true, unit: '/s', measured: chat?.chat?.msgsPerSecond ?? null, note: chat?.chat ? `${fmt(chat.chat.mbPerSecond, 2)} MB/s of 100-octet text` : 'failed' },
+  {
+    goal: 'fan-out p99 (10k online, 50 buddies), from the 200',
+    target: 25,
+    higher: false,
+    unit: 'ms',
+    measured: storm?.fanout.fromLogin.p99 ?? null,
+    note: storm
+      ? `p50 ${fmt(storm.fanout.fromLogin.p50, 2)} ms; ${storm.fanout.delivered}/${storm.fanout.expected} delivered`
+      : '',
+  },
+  {
+    goal: 'fan-out p99, from PROOF sent (conservative)',
+    target: 25,
+    higher: false,
+    unit: 'ms',
+    measured: storm?.fanout.fromProof.p99 ?? null,
+    note: storm ? `p50 ${fmt(storm.fanout.fromProof.p50, 2)} ms` : '',
+  },
+  {
+    goal: 'MS RSS per session (~15k per MS)',
+    target: 16,
+    higher: false,
+    unit: 'kB',
+    measured: msRss(memory),
+    note: `sessions per MS ${msSessions(memory)}`,
+  },
+  {
+    goal: 'concurrent sessions across MS processes',
+    target: 100_000,
+    higher: true,
+    unit: '',
+    measured: scale?.sessions.peak ?? null,
+    note: scale
+      ? `${scale.options.spawnMs} MSs (${msSessions(scale)}), ${fmt(scale.logins.perSecond, 0)} logins/s, RSS/session ${fmt(msRss(scale), 1)} kB`
+      : 'failed',
+  },
+  {
+    goal: 'MSG/s per P2P pair',
+    target: 100_000,
+    higher: true,
+    unit: '/s',
+    measured: chat?.chat?.msgsPerSecond ?? null,
+    note: chat?.chat ? `${fmt(chat.chat.mbPerSecond, 2)} MB/s of 100-octet text` : 'failed',
+  },
 ];
 
 const ratio = (r: Row, other: number | undefined | null): string => {
@@ -141,16 +194,39 @@ const body = rows.map((r) => [
   r.note ?? '',
 ]);
 const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-process.stdout.write(`\n\nIMSP load benchmark (${quick ? 'quick' : 'standard'} set), ${new Date().toISOString()}, ${(performance.now() - t0) / 1000 | 0} s\n`);
-process.stdout.write(`CRS on SQLite with --durability ${durability} (${durability === 'normal' ? 'WAL, synchronous=NORMAL: survives a CRS crash or restart, not an OS crash or power loss' : 'WAL, synchronous=FULL: survives an OS crash or power loss'}), 2 MSs unless noted\n`);
-process.stdout.write('ratios: >1 means better than the goal; for ratios to ejabberd and Prosody measured in the same run: make bench-xmpp\n\n');
+const line = (cells: string[]): string =>
+  cells
+    .map((c, i) => c.padEnd(widths[i]!))
+    .join('  ')
+    .trimEnd();
+process.stdout.write(
+  `\n\nIMSP load benchmark (${quick ? 'quick' : 'standard'} set), ${new Date().toISOString()}, ${((performance.now() - t0) / 1000) | 0} s\n`,
+);
+process.stdout.write(
+  `CRS on SQLite with --durability ${durability} (${durability === 'normal' ? 'WAL, synchronous=NORMAL: survives a CRS crash or restart, not an OS crash or power loss' : 'WAL, synchronous=FULL: survives an OS crash or power loss'}), 2 MSs unless noted\n`,
+);
+process.stdout.write(
+  'ratios: >1 means better than the goal; for ratios to ejabberd and Prosody measured in the same run: make bench-xmpp\n\n',
+);
 process.stdout.write(`${line(head)}\n${line(widths.map((w) => '-'.repeat(w)))}\n${body.map(line).join('\n')}\n`);
-const errs = (r: LoadReport | null): string => (r ? Object.entries({ ...r.errors }).map(([k, v]) => `${k} ${v}`).join(', ') || 'none' : '-');
-process.stdout.write(`\nclient errors: storm ${errs(storm)}; memory ${errs(memory)}; scale ${errs(scale)}; chat ${errs(chat)}\n`);
+const errs = (r: LoadReport | null): string =>
+  r
+    ? Object.entries({ ...r.errors })
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ') || 'none'
+    : '-';
+process.stdout.write(
+  `\nclient errors: storm ${errs(storm)}; memory ${errs(memory)}; scale ${errs(scale)}; chat ${errs(chat)}\n`,
+);
 try {
   writeFileSync(jsonPath, JSON.stringify({ durability, rows, storm, memory, scale, chat }, null, 2) + '\n');
-  if (storm) writeFileSync(plotPath, renderSvg('IMSP storm: 10,000 users, 50 buddies', storm.series, [`logins/s ${fmt(storm.logins.perSecond, 0)}, p99 ${fmt(storm.logins.latency.p99)} ms`]));
+  if (storm)
+    writeFileSync(
+      plotPath,
+      renderSvg('IMSP storm: 10,000 users, 50 buddies', storm.series, [
+        `logins/s ${fmt(storm.logins.perSecond, 0)}, p99 ${fmt(storm.logins.latency.p99)} ms`,
+      ]),
+    );
   process.stdout.write(`report: ${jsonPath}${storm ? `, plot: ${plotPath}` : ''}\n`);
 } catch (e) {
   process.stderr.write(`could not write the report: ${e instanceof Error ? e.message : String(e)}\n`);

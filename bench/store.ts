@@ -49,9 +49,11 @@ function user(i: number): NewUser {
 /** Runs `f(i)` for i < n, `width` at a time. */
 async function parallel(n: number, width: number, f: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < n) await f(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) await f(next++);
+    }),
+  );
 }
 
 async function seed(store: Store): Promise<void> {
@@ -130,7 +132,9 @@ function report(name: string, r: Result): void {
   );
 }
 
-console.log(`store bench: ${USERS} users, ${BUDDIES} buddies each; a cycle = tryLock + goOnline (returns the bundle), then goOffline`);
+console.log(
+  `store bench: ${USERS} users, ${BUDDIES} buddies each; a cycle = tryLock + goOnline (returns the bundle), then goOffline`,
+);
 if (args.only !== 'postgres') {
   const dir = await mkdtemp(join(tmpdir(), 'imsp-bench-'));
   try {

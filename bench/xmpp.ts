@@ -24,7 +24,15 @@ import { runLoad, type LoadOptions, type LoadReport } from '../reference/load/ru
 import { buddiesOf, userName } from '../reference/load/population.js';
 import { fmt } from '../reference/load/stats.js';
 import { machineLoad, othersShare, type CpuReport } from '../reference/load/cpu.js';
-import { EjabberdAnchor, cleanUpOnSignal, ensureInstalled, startProsody, XMPP_DOMAIN, XMPP_PASSWORD, type XmppServer } from './xmpp/servers.js';
+import {
+  EjabberdAnchor,
+  cleanUpOnSignal,
+  ensureInstalled,
+  startProsody,
+  XMPP_DOMAIN,
+  XMPP_PASSWORD,
+  type XmppServer,
+} from './xmpp/servers.js';
 import { xmppStorm, type StormResult } from './xmpp/storm.js';
 
 const argv = process.argv.slice(2);
@@ -33,7 +41,10 @@ const flag = (name: string): string | undefined => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 const quick = argv.includes('--quick');
-const sizes = (flag('--sizes') ?? (quick ? '500,2000' : '2000,10000')).split(',').map(Number).filter((n) => n >= 100);
+const sizes = (flag('--sizes') ?? (quick ? '500,2000' : '2000,10000'))
+  .split(',')
+  .map(Number)
+  .filter((n) => n >= 100);
 const prosodyMax = Number(flag('--prosody-max') ?? 2000);
 const extras = !argv.includes('--no-extras');
 // Development: --servers imsp (or ejabberd,prosody) runs only those; the table needs all three.
@@ -74,21 +85,37 @@ function imspResult(r: LoadReport): StormResult {
   };
 }
 
-async function xmppPhase(server: XmppServer, names: string[], bud: (i: number) => number[], mechanism: 'PLAIN' | 'SCRAM-SHA-256', starttls: boolean): Promise<void> {
+async function xmppPhase(
+  server: XmppServer,
+  names: string[],
+  bud: (i: number) => number[],
+  mechanism: 'PLAIN' | 'SCRAM-SHA-256',
+  starttls: boolean,
+): Promise<void> {
   try {
-    results.push(await xmppStorm({
-      target: { host: '127.0.0.1', port: server.port, domain: XMPP_DOMAIN, password: XMPP_PASSWORD, mechanism, starttls, timeoutMs: 60_000 },
-      names,
-      buddies: bud,
-      concurrency: CONCURRENCY,
-      probes: probesFor(names.length),
-      rate: RATE,
-      maxMs: 600_000,
-      idleMaxMs: IDLE_MAX_MS,
-      serverPid: server.pid,
-      serverName: server.name,
-      progress: say,
-    }));
+    results.push(
+      await xmppStorm({
+        target: {
+          host: '127.0.0.1',
+          port: server.port,
+          domain: XMPP_DOMAIN,
+          password: XMPP_PASSWORD,
+          mechanism,
+          starttls,
+          timeoutMs: 60_000,
+        },
+        names,
+        buddies: bud,
+        concurrency: CONCURRENCY,
+        probes: probesFor(names.length),
+        rate: RATE,
+        maxMs: 600_000,
+        idleMaxMs: IDLE_MAX_MS,
+        serverPid: server.pid,
+        serverName: server.name,
+        progress: say,
+      }),
+    );
   } finally {
     await server.stop();
   }
@@ -101,17 +128,20 @@ ensureInstalled(note);
 for (const users of sizes) {
   const names = Array.from({ length: users }, (_, i) => userName(i));
   const bud = (i: number): number[] => buddiesOf(i, users, BUDDIES);
-  note(`== ${users} users x ${BUDDIES} mutual contacts, ${CONCURRENCY} logins in flight, ${probesFor(users)} fan-out probes`);
+  note(
+    `== ${users} users x ${BUDDIES} mutual contacts, ${CONCURRENCY} logins in flight, ${probesFor(users)} fan-out probes`,
+  );
   let ej: EjabberdAnchor | null = null;
-  if (servers.has('ejabberd')) try {
-    ej = new EjabberdAnchor(names, bud);
-    await xmppPhase(await ej.start('plain', note), names, bud, 'PLAIN', false);
-    await xmppPhase(await ej.start('scram-tls', note), names, bud, 'SCRAM-SHA-256', true);
-  } catch (e) {
-    failures.push(`ejabberd at ${users}: ${e instanceof Error ? e.message : String(e)}`);
-  } finally {
-    ej?.dispose();
-  }
+  if (servers.has('ejabberd'))
+    try {
+      ej = new EjabberdAnchor(names, bud);
+      await xmppPhase(await ej.start('plain', note), names, bud, 'PLAIN', false);
+      await xmppPhase(await ej.start('scram-tls', note), names, bud, 'SCRAM-SHA-256', true);
+    } catch (e) {
+      failures.push(`ejabberd at ${users}: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      ej?.dispose();
+    }
   if (servers.has('prosody') && users <= prosodyMax) {
     try {
       await xmppPhase(await startProsody(names, bud, note), names, bud, 'PLAIN', false);
@@ -119,25 +149,30 @@ for (const users of sizes) {
       failures.push(`Prosody at ${users}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  if (servers.has('imsp')) try {
-    note(`IMSP at ${users}`);
-    results.push(imspResult(await runLoad({
-      ...imspBase,
-      scenario: 'storm',
-      users,
-      buddies: BUDDIES,
-      concurrency: CONCURRENCY,
-      spawnMs: 2,
-      processes: 2,
-      probes: probesFor(users),
-      rate: RATE,
-      loginTimeoutMs: 600_000,
-      cpuIdleMaxMs: IDLE_MAX_MS,
-      serverNodeFlags,
-    })));
-  } catch (e) {
-    failures.push(`IMSP at ${users}: ${e instanceof Error ? e.message : String(e)}`);
-  }
+  if (servers.has('imsp'))
+    try {
+      note(`IMSP at ${users}`);
+      results.push(
+        imspResult(
+          await runLoad({
+            ...imspBase,
+            scenario: 'storm',
+            users,
+            buddies: BUDDIES,
+            concurrency: CONCURRENCY,
+            spawnMs: 2,
+            processes: 2,
+            probes: probesFor(users),
+            rate: RATE,
+            loginTimeoutMs: 600_000,
+            cpuIdleMaxMs: IDLE_MAX_MS,
+            serverNodeFlags,
+          }),
+        ),
+      );
+    } catch (e) {
+      failures.push(`IMSP at ${users}: ${e instanceof Error ? e.message : String(e)}`);
+    }
 }
 
 // IMSP only: P2P, codec, memory.
@@ -147,20 +182,51 @@ let codec: { ratio: number; peggyRatio?: number } | null = null;
 if (extras) {
   try {
     note('== P2P: one pair, pipelined MSGs');
-    chat = await runLoad({ ...imspBase, scenario: 'chat', users: 4, buddies: 2, spawnMs: 1, processes: 2, durationMs: quick ? 3000 : 10_000, chatWindow: 256, chatSize: 100, cpuIdleMaxMs: 1 });
+    chat = await runLoad({
+      ...imspBase,
+      scenario: 'chat',
+      users: 4,
+      buddies: 2,
+      spawnMs: 1,
+      processes: 2,
+      durationMs: quick ? 3000 : 10_000,
+      chatWindow: 256,
+      chatSize: 100,
+      cpuIdleMaxMs: 1,
+    });
   } catch (e) {
     failures.push(`chat: ${e instanceof Error ? e.message : String(e)}`);
   }
   try {
     note('== codec: decode against llhttp');
-    const out = execFileSync(process.execPath, [join(fileURLToPath(import.meta.url), '..', 'codec.js'), '--json', ...(quick ? ['--messages', '20000', '--runs', '3'] : [])], { encoding: 'utf8', timeout: 600_000 });
+    const out = execFileSync(
+      process.execPath,
+      [
+        join(fileURLToPath(import.meta.url), '..', 'codec.js'),
+        '--json',
+        ...(quick ? ['--messages', '20000', '--runs', '3'] : []),
+      ],
+      { encoding: 'utf8', timeout: 600_000 },
+    );
     codec = JSON.parse(out.trim().split('\n').pop()!) as { ratio: number; peggyRatio?: number };
   } catch (e) {
     failures.push(`codec: ${e instanceof Error ? e.message : String(e)}`);
   }
   try {
     note('== memory: ~15,000 sessions per MS');
-    memory = await runLoad({ ...imspBase, scenario: 'steady', users: quick ? 4000 : 30_000, buddies: 10, concurrency: 200, spawnMs: 2, processes: 2, sources: ['127.0.0.2', '127.0.0.3'], durationMs: 2000, probes: 0, loginTimeoutMs: 300_000 });
+    memory = await runLoad({
+      ...imspBase,
+      scenario: 'steady',
+      users: quick ? 4000 : 30_000,
+      buddies: 10,
+      concurrency: 200,
+      spawnMs: 2,
+      processes: 2,
+      sources: ['127.0.0.2', '127.0.0.3'],
+      durationMs: 2000,
+      probes: 0,
+      loginTimeoutMs: 300_000,
+    });
   } catch (e) {
     failures.push(`memory: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -168,27 +234,56 @@ if (extras) {
 
 // ------------------------------------------------------------------------------------------------
 // The table: every figure and every ratio from this run.
-const perLogin = (r: StormResult, role: 'server' | 'generator'): number => (r.ok > 0 ? (r.cpu.uses.filter((u) => u.role === role).reduce((a, u) => a + u.seconds, 0) * 1000) / r.ok : Number.NaN);
+const perLogin = (r: StormResult, role: 'server' | 'generator'): number =>
+  r.ok > 0 ? (r.cpu.uses.filter((u) => u.role === role).reduce((a, u) => a + u.seconds, 0) * 1000) / r.ok : Number.NaN;
 const pad = (rows: string[][]): string => {
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === 0 || i === 1 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === 0 || i === 1 ? c.padEnd(w[i]!) : c.padStart(w[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 };
-const head = ['users', 'server', 'logins/s', 'login p50', 'p99 ms', 'fan-out p50', 'p99 ms', 'delivered', 'server CPU/login', 'gen CPU/login', 'tail s', 'others'];
-const storms = pad([head, ...results.map((r) => [
-  String(r.users),
-  r.server,
-  fmt(r.perSecond, 0),
-  fmt(r.latency.p50, 1),
-  fmt(r.latency.p99, 0),
-  fmt(r.fanout.p50, 2),
-  fmt(r.fanout.p99, 2),
-  `${r.delivered}/${r.expected}`,
-  `${fmt(perLogin(r, 'server'), 2)} ms`,
-  `${fmt(perLogin(r, 'generator'), 2)} ms`,
-  fmt(r.tailMs / 1000, 1),
-  `${fmt(othersShare(r.cpu) * 100, 0)}%`,
-])]);
-const byProcess = results.map((r) => `  ${r.users} ${r.server}: ${r.cpu.uses.map((u) => `${u.name} ${fmt(r.ok ? (u.seconds * 1000) / r.ok : Number.NaN, 2)}`).join(', ')}`).join('\n');
+const head = [
+  'users',
+  'server',
+  'logins/s',
+  'login p50',
+  'p99 ms',
+  'fan-out p50',
+  'p99 ms',
+  'delivered',
+  'server CPU/login',
+  'gen CPU/login',
+  'tail s',
+  'others',
+];
+const storms = pad([
+  head,
+  ...results.map((r) => [
+    String(r.users),
+    r.server,
+    fmt(r.perSecond, 0),
+    fmt(r.latency.p50, 1),
+    fmt(r.latency.p99, 0),
+    fmt(r.fanout.p50, 2),
+    fmt(r.fanout.p99, 2),
+    `${r.delivered}/${r.expected}`,
+    `${fmt(perLogin(r, 'server'), 2)} ms`,
+    `${fmt(perLogin(r, 'generator'), 2)} ms`,
+    fmt(r.tailMs / 1000, 1),
+    `${fmt(othersShare(r.cpu) * 100, 0)}%`,
+  ]),
+]);
+const byProcess = results
+  .map(
+    (r) =>
+      `  ${r.users} ${r.server}: ${r.cpu.uses.map((u) => `${u.name} ${fmt(r.ok ? (u.seconds * 1000) / r.ok : Number.NaN, 2)}`).join(', ')}`,
+  )
+  .join('\n');
 
 interface Goal {
   goal: string;
@@ -197,40 +292,89 @@ interface Goal {
   met: boolean | null;
 }
 const goals: Goal[] = [];
-const find = (users: number, server: string): StormResult | undefined => results.find((r) => r.users === users && r.server.startsWith(server));
+const find = (users: number, server: string): StormResult | undefined =>
+  results.find((r) => r.users === users && r.server.startsWith(server));
 const x = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '-');
 for (const users of sizes) {
   const i = find(users, 'IMSP');
   const plain = find(users, 'ejabberd PLAIN');
   const scram = find(users, 'ejabberd SCRAM');
   if (!i) continue;
-  if (plain) goals.push({ goal: `${users}: logins/s >= 1x ejabberd PLAIN`, measured: `${fmt(i.perSecond, 0)} vs ${fmt(plain.perSecond, 0)}`, ratio: x(i.perSecond / plain.perSecond), met: i.perSecond >= plain.perSecond });
-  if (scram) goals.push({ goal: `${users}: logins/s >= 2x ejabberd SCRAM+TLS`, measured: `${fmt(i.perSecond, 0)} vs ${fmt(scram.perSecond, 0)}`, ratio: x(i.perSecond / scram.perSecond), met: i.perSecond >= 2 * scram.perSecond });
+  if (plain)
+    goals.push({
+      goal: `${users}: logins/s >= 1x ejabberd PLAIN`,
+      measured: `${fmt(i.perSecond, 0)} vs ${fmt(plain.perSecond, 0)}`,
+      ratio: x(i.perSecond / plain.perSecond),
+      met: i.perSecond >= plain.perSecond,
+    });
+  if (scram)
+    goals.push({
+      goal: `${users}: logins/s >= 2x ejabberd SCRAM+TLS`,
+      measured: `${fmt(i.perSecond, 0)} vs ${fmt(scram.perSecond, 0)}`,
+      ratio: x(i.perSecond / scram.perSecond),
+      met: i.perSecond >= 2 * scram.perSecond,
+    });
   for (const e of [plain, scram]) {
     if (!e) continue;
-    goals.push({ goal: `${users}: login p99 below ${e.server}'s`, measured: `${fmt(i.latency.p99, 0)} vs ${fmt(e.latency.p99, 0)} ms`, ratio: x(e.latency.p99 / i.latency.p99), met: i.latency.p99 < e.latency.p99 });
-    goals.push({ goal: `${users}: server CPU/login below ${e.server}'s`, measured: `${fmt(perLogin(i, 'server'), 2)} vs ${fmt(perLogin(e, 'server'), 2)} ms`, ratio: x(perLogin(e, 'server') / perLogin(i, 'server')), met: perLogin(i, 'server') < perLogin(e, 'server') });
-    goals.push({ goal: `${users}: fan-out p99 (from PROOF) below ${e.server}'s, all delivered`, measured: `${fmt(i.fanout.p99, 2)} vs ${fmt(e.fanout.p99, 2)} ms; ${i.delivered}/${i.expected}`, ratio: x(e.fanout.p99 / i.fanout.p99), met: i.fanout.p99 < e.fanout.p99 && i.delivered === i.expected });
+    goals.push({
+      goal: `${users}: login p99 below ${e.server}'s`,
+      measured: `${fmt(i.latency.p99, 0)} vs ${fmt(e.latency.p99, 0)} ms`,
+      ratio: x(e.latency.p99 / i.latency.p99),
+      met: i.latency.p99 < e.latency.p99,
+    });
+    goals.push({
+      goal: `${users}: server CPU/login below ${e.server}'s`,
+      measured: `${fmt(perLogin(i, 'server'), 2)} vs ${fmt(perLogin(e, 'server'), 2)} ms`,
+      ratio: x(perLogin(e, 'server') / perLogin(i, 'server')),
+      met: perLogin(i, 'server') < perLogin(e, 'server'),
+    });
+    goals.push({
+      goal: `${users}: fan-out p99 (from PROOF) below ${e.server}'s, all delivered`,
+      measured: `${fmt(i.fanout.p99, 2)} vs ${fmt(e.fanout.p99, 2)} ms; ${i.delivered}/${i.expected}`,
+      ratio: x(e.fanout.p99 / i.fanout.p99),
+      met: i.fanout.p99 < e.fanout.p99 && i.delivered === i.expected,
+    });
   }
 }
 if (extras) {
   const mps = chat?.chat?.msgsPerSecond ?? Number.NaN;
-  goals.push({ goal: 'P2P MSG/s per pair >= 100,000 (AEAD)', measured: `${fmt(mps, 0)} /s`, ratio: x(mps / 100_000), met: chat?.chat ? mps >= 100_000 : null });
-  goals.push({ goal: 'codec decode >= 3x llhttp (same run)', measured: codec ? `${fmt(codec.ratio, 2)}x llhttp` : '-', ratio: codec ? x(codec.ratio / 3) : '-', met: codec ? codec.ratio >= 3 : null });
+  goals.push({
+    goal: 'P2P MSG/s per pair >= 100,000 (AEAD)',
+    measured: `${fmt(mps, 0)} /s`,
+    ratio: x(mps / 100_000),
+    met: chat?.chat ? mps >= 100_000 : null,
+  });
+  goals.push({
+    goal: 'codec decode >= 3x llhttp (same run)',
+    measured: codec ? `${fmt(codec.ratio, 2)}x llhttp` : '-',
+    ratio: codec ? x(codec.ratio / 3) : '-',
+    met: codec ? codec.ratio >= 3 : null,
+  });
   const ms = memory?.memory.filter((m) => m.name.startsWith('ms') && m.rssPerSession !== null) ?? [];
   const sessions = ms.reduce((a, m) => a + m.sessions, 0);
-  const kb = sessions > 0 ? ms.reduce((a, m) => a + (m.rssPerSession ?? 0) * m.sessions, 0) / sessions / 1024 : Number.NaN;
-  goals.push({ goal: 'MS RSS/session <= 12 kB (~15k per MS)', measured: `${fmt(kb, 1)} kB (${ms.map((m) => m.sessions).join('+')} sessions)`, ratio: x(12 / kb), met: Number.isFinite(kb) ? kb <= 12 : null });
+  const kb =
+    sessions > 0 ? ms.reduce((a, m) => a + (m.rssPerSession ?? 0) * m.sessions, 0) / sessions / 1024 : Number.NaN;
+  goals.push({
+    goal: 'MS RSS/session <= 12 kB (~15k per MS)',
+    measured: `${fmt(kb, 1)} kB (${ms.map((m) => m.sessions).join('+')} sessions)`,
+    ratio: x(12 / kb),
+    met: Number.isFinite(kb) ? kb <= 12 : null,
+  });
 }
 /** CPU per MSG of each process over the chat (workers renamed by their role: worker 1 initiates). */
 function p2pCpu(r: LoadReport): Array<[string, number]> {
   const n = r.chat?.messages ?? 0;
-  return (r.cpu?.uses ?? []).filter((u) => u.seconds > 0 || u.role === 'generator').map((u): [string, number] => [
-    u.name === 'load worker 1' ? 'initiator' : u.name === 'load worker 2' ? 'responder' : u.name,
-    n > 0 ? (u.seconds * 1e6) / n : Number.NaN,
-  ]);
+  return (r.cpu?.uses ?? [])
+    .filter((u) => u.seconds > 0 || u.role === 'generator')
+    .map((u): [string, number] => [
+      u.name === 'load worker 1' ? 'initiator' : u.name === 'load worker 2' ? 'responder' : u.name,
+      n > 0 ? (u.seconds * 1e6) / n : Number.NaN,
+    ]);
 }
-const goalTable = pad([['goal', 'measured', 'ratio', 'met'], ...goals.map((g) => [g.goal, g.measured, g.ratio, g.met === null ? '-' : g.met ? 'yes' : 'no'])]);
+const goalTable = pad([
+  ['goal', 'measured', 'ratio', 'met'],
+  ...goals.map((g) => [g.goal, g.measured, g.ratio, g.met === null ? '-' : g.met ? 'yes' : 'no']),
+]);
 
 const load1 = machineLoad();
 const out = [
@@ -248,15 +392,43 @@ const out = [
   byProcess,
   '',
   goalTable,
-  ...(extras && chat?.chat ? ['', `P2P: ${fmt(chat.chat.msgsPerSecond, 0)} MSG/s, ${fmt(chat.chat.mbPerSecond, 2)} MB/s of 100-octet text, handshake ${fmt(chat.chat.handshakeMs, 1)} ms; others used ${chat.cpu ? fmt(othersShare(chat.cpu) * 100, 0) : '-'}% of the cores`,
-    ...(chat.cpu ? [`P2P CPU per MSG (us): ${p2pCpu(chat).map(([n, us]) => `${n} ${fmt(us, 1)}`).join(', ')}; with a core for each end at most ${fmt(1e6 / Math.max(...p2pCpu(chat).filter(([n]) => n.startsWith('initiator') || n.startsWith('responder')).map(([, us]) => us)), 0)} MSG/s`] : [])] : []),
+  ...(extras && chat?.chat
+    ? [
+        '',
+        `P2P: ${fmt(chat.chat.msgsPerSecond, 0)} MSG/s, ${fmt(chat.chat.mbPerSecond, 2)} MB/s of 100-octet text, handshake ${fmt(chat.chat.handshakeMs, 1)} ms; others used ${chat.cpu ? fmt(othersShare(chat.cpu) * 100, 0) : '-'}% of the cores`,
+        ...(chat.cpu
+          ? [
+              `P2P CPU per MSG (us): ${p2pCpu(chat)
+                .map(([n, us]) => `${n} ${fmt(us, 1)}`)
+                .join(', ')}; with a core for each end at most ${fmt(
+                1e6 /
+                  Math.max(
+                    ...p2pCpu(chat)
+                      .filter(([n]) => n.startsWith('initiator') || n.startsWith('responder'))
+                      .map(([, us]) => us),
+                  ),
+                0,
+              )} MSG/s`,
+            ]
+          : []),
+      ]
+    : []),
   ...(failures.length ? ['', 'FAILED:', ...failures.map((f) => `  ${f}`)] : []),
-  ...results.filter((r) => Object.keys(r.errors).length).map((r) => `errors ${r.users} ${r.server}: ${JSON.stringify(r.errors)}`),
+  ...results
+    .filter((r) => Object.keys(r.errors).length)
+    .map((r) => `errors ${r.users} ${r.server}: ${JSON.stringify(r.errors)}`),
   '',
 ].join('\n');
 process.stdout.write(out);
 try {
-  writeFileSync(jsonPath, JSON.stringify({ sizes, results, goals, chat: chat?.chat ?? null, codec, memory: memory?.memory ?? null, failures }, null, 2) + '\n');
+  writeFileSync(
+    jsonPath,
+    JSON.stringify(
+      { sizes, results, goals, chat: chat?.chat ?? null, codec, memory: memory?.memory ?? null, failures },
+      null,
+      2,
+    ) + '\n',
+  );
   process.stdout.write(`report: ${jsonPath}\n`);
 } catch (e) {
   process.stderr.write(`could not write the report: ${e instanceof Error ? e.message : String(e)}\n`);

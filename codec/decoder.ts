@@ -23,7 +23,16 @@
 // is reported at once); its syntax waits for its end, since an octet error later in the line
 // would come first. end() inside a message: the octet checks of the partial line, then
 // ERR_TRUNCATED at the end of the stream. [WIRE-12]
-import { CLASS, C_METHOD_FIRST, C_METHOD_CHAR, C_DIGIT, C_REASON_CHAR, C_NAME_CHAR, C_WSP, C_TEXT_OCTET } from '../generated/internal/tables.js';
+import {
+  CLASS,
+  C_METHOD_FIRST,
+  C_METHOD_CHAR,
+  C_DIGIT,
+  C_REASON_CHAR,
+  C_NAME_CHAR,
+  C_WSP,
+  C_TEXT_OCTET,
+} from '../generated/internal/tables.js';
 import { LIMITS, LIMIT_SPECS, WIRE_LIMITS, type ErrorCode, type WireLimits } from '../generated/registry.js';
 import { ImspError } from './errors.js';
 import type { Header, Message } from './types.js';
@@ -46,7 +55,6 @@ let lineEnds = new Int32Array(0);
 const NO_VIEW = new DataView(new ArrayBuffer(0));
 /** Lower-case "content-length", for a case-insensitive comparison with | 0x20. */
 const CL_NAME = Buffer.from('content-length', 'latin1');
-
 
 export interface DecoderOptions {
   /** Wire limits; each must lie within the bounds limits.json gives. */
@@ -165,7 +173,10 @@ export class Decoder {
         if (msg === null) {
           if (fromStore && taken < input.length) {
             // The buffered message needs more of the chunk.
-            const more = Math.min(input.length - taken, Math.max(taken, this.phase === BODY ? this.bodyRel + this.contentLength - this.storeLen : 512));
+            const more = Math.min(
+              input.length - taken,
+              Math.max(taken, this.phase === BODY ? this.bodyRel + this.contentLength - this.storeLen : 512),
+            );
             this.append(input.subarray(taken, taken + more));
             taken += more;
             data = this.store;
@@ -272,7 +283,13 @@ export class Decoder {
     if (this.lineRel === 0 && this.scanRel === 0) this.fastHead(data, m, end);
     while (this.phase === HEAD) {
       const s = m + this.lineRel;
-      if (this.lineRel !== 0 && this.headerList.length >= lim.maxHeaders && s < end && data[s] !== CR && data[s] !== LF) {
+      if (
+        this.lineRel !== 0 &&
+        this.headerList.length >= lim.maxHeaders &&
+        s < end &&
+        data[s] !== CR &&
+        data[s] !== LF
+      ) {
         throw new ImspError('ERR_TOO_MANY_HEADERS', base + s); // [WIRE-LIMIT-2] [WIRE-LIMIT-6]
       }
       const lineCut = s + lim.maxLineLength;
@@ -283,7 +300,10 @@ export class Decoder {
       if (lf === -1 || lf >= cut) {
         if (end >= cut) {
           // [WIRE-LIMIT-1] [WIRE-LIMIT-3]
-          throw octetError(data, s, cut, base, true) ?? new ImspError(lineCut <= headCut ? 'ERR_LINE_TOO_LONG' : 'ERR_HEAD_TOO_LARGE', base + cut);
+          throw (
+            octetError(data, s, cut, base, true) ??
+            new ImspError(lineCut <= headCut ? 'ERR_LINE_TOO_LONG' : 'ERR_HEAD_TOO_LARGE', base + cut)
+          );
         }
         // A partial line: its octets are judged as they arrive (an octet error is final
         // whatever follows; syntax waits for the line end). [WIRE-3] [WIRE-9]
@@ -379,7 +399,13 @@ export class Decoder {
       this.isRequest = true;
       this.method = h.slice(0, e0);
     } else if ((c0 & C_DIGIT) !== 0) {
-      if (e0 < 5 || (CLASS[h.charCodeAt(1)]! & C_DIGIT) === 0 || (CLASS[h.charCodeAt(2)]! & C_DIGIT) === 0 || h.charCodeAt(3) !== SP) return false;
+      if (
+        e0 < 5 ||
+        (CLASS[h.charCodeAt(1)]! & C_DIGIT) === 0 ||
+        (CLASS[h.charCodeAt(2)]! & C_DIGIT) === 0 ||
+        h.charCodeAt(3) !== SP
+      )
+        return false;
       let prevSpace = true;
       for (let j = 4; j < e0; j++) {
         const c = h.charCodeAt(j);

@@ -80,7 +80,8 @@ export function encode(msg: Message): Buffer {
 /** Header list from a HeaderInit. Object values that are arrays give one header each. */
 export function headerList(init?: HeaderInit): Header[] {
   if (init === undefined) return [];
-  if (Array.isArray(init)) return (init as readonly (readonly [string, string | number])[]).map(([n, v]) => [n, String(v)]);
+  if (Array.isArray(init))
+    return (init as readonly (readonly [string, string | number])[]).map(([n, v]) => [n, String(v)]);
   const out: Header[] = [];
   for (const [n, v] of Object.entries(init as Record<string, unknown>)) {
     if (v === undefined) continue;

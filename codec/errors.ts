@@ -35,5 +35,5 @@ export class ImspError extends Error {
 }
 
 export function isErrorCode(s: string): s is ErrorCode {
-  return Object.prototype.hasOwnProperty.call(ERRORS, s);
+  return Object.hasOwn(ERRORS, s);
 }

@@ -1,4 +1,4 @@
-// application/imsp-records bodies ([REC-1]..[REC-3]): records of header lines, separated by
+// application/imsp-records bodies ([REC-1] [REC-2] [REC-3]): records of header lines, separated by
 // one empty line, the body ending with the CRLF of the last record's last line; an empty
 // list is an empty body. Same line syntax as head headers (grammar rule records_body).
 import { CLASS, C_NAME_CHAR, C_WSP, C_TEXT_OCTET } from '../generated/internal/tables.js';

@@ -30,14 +30,23 @@ interface PeggyFailure {
 }
 
 /** Runs a grammar rule; a failure becomes the ImspError the grammar names, at base + offset. */
-function rule<T>(text: string, startRule: 'start_line' | 'header_line' | 'message_head' | 'records_body', base: number, fallback: ErrorCode): T {
+function rule<T>(
+  text: string,
+  startRule: 'start_line' | 'header_line' | 'message_head' | 'records_body',
+  base: number,
+  fallback: ErrorCode,
+): T {
   try {
     return peggyParse(text, { startRule }) as T;
   } catch (e) {
     const f = e as PeggyFailure;
     if (f === null || typeof f !== 'object' || typeof f.message !== 'string') throw e;
     const offset = f.location?.start.offset ?? 0;
-    throw new ImspError(isErrorCode(f.message) ? f.message : fallback, base + offset, isErrorCode(f.message) ? undefined : f.message);
+    throw new ImspError(
+      isErrorCode(f.message) ? f.message : fallback,
+      base + offset,
+      isErrorCode(f.message) ? undefined : f.message,
+    );
   }
 }
 
@@ -68,7 +77,11 @@ export interface ReferenceResult {
  * for anything else (the caller then goes line by line, which finds the first error in
  * order). Only saves parser calls: the outcome is the same.
  */
-function wholeHead(buf: Buffer, m: number, lim: ReturnType<typeof resolveLimits>): { start: StartLine; headers: HeaderField[]; end: number } | null {
+function wholeHead(
+  buf: Buffer,
+  m: number,
+  lim: ReturnType<typeof resolveLimits>,
+): { start: StartLine; headers: HeaderField[]; end: number } | null {
   let s = m;
   let lines = 0;
   for (;;) {
@@ -83,7 +96,10 @@ function wholeHead(buf: Buffer, m: number, lim: ReturnType<typeof resolveLimits>
   }
   const end = s + 2;
   try {
-    const head = peggyParse(latin1(buf, m, end), { startRule: 'message_head' }) as { start: StartLine; headers: HeaderField[] };
+    const head = peggyParse(latin1(buf, m, end), { startRule: 'message_head' }) as {
+      start: StartLine;
+      headers: HeaderField[];
+    };
     return { ...head, end };
   } catch {
     return null;
@@ -111,7 +127,8 @@ export function decodeWithGrammar(input: Uint8Array, opts: DecoderOptions = {}):
           if (h.name.toLowerCase() === 'content-length') {
             if (contentLength >= 0) throw new ImspError('ERR_DUPLICATE_CONTENT_LENGTH', lineStart);
             const at = m + h.valueOffset;
-            if (!VALUE_VALIDATORS.length(h.value) || h.value.length > LIMITS.maxContentLengthDigits) throw new ImspError('ERR_BAD_CONTENT_LENGTH', at);
+            if (!VALUE_VALIDATORS.length(h.value) || h.value.length > LIMITS.maxContentLengthDigits)
+              throw new ImspError('ERR_BAD_CONTENT_LENGTH', at);
             contentLength = Number(h.value);
             if (contentLength > lim.maxBodySize) throw new ImspError('ERR_BODY_TOO_LARGE', at);
           }
@@ -123,14 +140,26 @@ export function decodeWithGrammar(input: Uint8Array, opts: DecoderOptions = {}):
       }
       for (; whole === null; ) {
         const s = pos;
-        if (start !== null && headers.length >= lim.maxHeaders && s < buf.length && buf[s] !== 0x0d && buf[s] !== 0x0a) {
+        if (
+          start !== null &&
+          headers.length >= lim.maxHeaders &&
+          s < buf.length &&
+          buf[s] !== 0x0d &&
+          buf[s] !== 0x0a
+        ) {
           throw new ImspError('ERR_TOO_MANY_HEADERS', s);
         }
         const cut = Math.min(s + lim.maxLineLength, m + lim.maxHeadSize);
         let j = s;
         while (j < buf.length && j < cut && buf[j] !== 0x0a) j++;
         if (j === cut) {
-          throw octets(buf, s, cut, true) ?? new ImspError(s + lim.maxLineLength <= m + lim.maxHeadSize ? 'ERR_LINE_TOO_LONG' : 'ERR_HEAD_TOO_LARGE', cut);
+          throw (
+            octets(buf, s, cut, true) ??
+            new ImspError(
+              s + lim.maxLineLength <= m + lim.maxHeadSize ? 'ERR_LINE_TOO_LONG' : 'ERR_HEAD_TOO_LARGE',
+              cut,
+            )
+          );
         }
         if (j === buf.length) throw octets(buf, s, j, true) ?? new ImspError('ERR_TRUNCATED', buf.length);
         if (j === s || buf[j - 1] !== 0x0d) throw octets(buf, s, j, false) ?? new ImspError('ERR_BARE_LF', j);
@@ -159,7 +188,11 @@ export function decodeWithGrammar(input: Uint8Array, opts: DecoderOptions = {}):
       const body = Buffer.from(buf.subarray(pos, pos + len));
       pos += len;
       const sl = start as StartLine; // set by the whole-head parse or by the first line
-      messages.push(sl.kind === 'request' ? { kind: 'request', method: sl.method, headers, body } : { kind: 'response', status: sl.status, reason: sl.reason, headers, body });
+      messages.push(
+        sl.kind === 'request'
+          ? { kind: 'request', method: sl.method, headers, body }
+          : { kind: 'response', status: sl.status, reason: sl.reason, headers, body },
+      );
     }
   } catch (e) {
     if (e instanceof ImspError) {

@@ -10,7 +10,7 @@ export type TypedMessage = TypedView & { readonly message: RequestMessage };
 
 /**
  * Validates msg (a request) as sent from link.from to link.to and returns its typed view.
- * Throws the ImspError of the first registry check that fails. [REG-1]..[REG-7]
+ * Throws the ImspError of the first registry check that fails. [REG-1] [REG-2] [REG-3] [REG-4] [REG-5] [REG-6] [REG-7]
  */
 export function typed(msg: Message, link: { from: Role; to: Role }): TypedMessage {
   const err = validate(msg, link);
@@ -23,5 +23,12 @@ export function typed(msg: Message, link: { from: Role; to: Role }): TypedMessag
     if (HEADERS[canonical].repeatable) ((fields[canonical] ??= []) as string[]).push(v);
     else fields[canonical] ??= v;
   }
-  return { method: msg.method, from: link.from, to: link.to, headers: fields, body: msg.body, message: msg } as unknown as TypedMessage;
+  return {
+    method: msg.method,
+    from: link.from,
+    to: link.to,
+    headers: fields,
+    body: msg.body,
+    message: msg,
+  } as unknown as TypedMessage;
 }

@@ -4,7 +4,15 @@
 // not repeated [REG-5], value syntax [REG-6]), required headers [REG-3], body [REG-7]
 // [REC-2]. Headers starting with X- are extensions and ignored [HDR-6]. Content-length is
 // a framing header: allowed on every message, required where the registry says so.
-import { ERROR_RESPONSE_HEADERS, HEADER_BY_LOWER, HEADERS, METHODS, STATUS_CODES, type HeaderName, type Role } from '../generated/registry.js';
+import {
+  ERROR_RESPONSE_HEADERS,
+  HEADER_BY_LOWER,
+  HEADERS,
+  METHODS,
+  STATUS_CODES,
+  type HeaderName,
+  type Role,
+} from '../generated/registry.js';
 import { HEADER_VALIDATORS } from '../generated/validators.js';
 import { ImspError } from './errors.js';
 import { parseRecords } from './records.js';
@@ -39,28 +47,42 @@ const COMPILED = new WeakMap<Rules, Compiled>();
 function compiled(r: Rules): Compiled {
   let c = COMPILED.get(r);
   if (c === undefined) {
-    c = { allowed: new Set<string>([...r.required, ...r.optional, 'Content-length']), required: r.required, body: r.body };
+    c = {
+      allowed: new Set<string>([...r.required, ...r.optional, 'Content-length']),
+      required: r.required,
+      body: r.body,
+    };
     COMPILED.set(r, c);
   }
   return c;
 }
 
 /** The rules of an error response: the error response headers plus those listed for the status. */
-const ERROR_RULES: Rules = { required: ERROR_RESPONSE_HEADERS.required, optional: ERROR_RESPONSE_HEADERS.optional, body: 'none' };
+const ERROR_RULES: Rules = {
+  required: ERROR_RESPONSE_HEADERS.required,
+  optional: ERROR_RESPONSE_HEADERS.optional,
+  body: 'none',
+};
 const ERROR_RULES_WITH = new WeakMap<Rules, Rules>();
 function errorRules(listed: Rules | undefined): Rules {
   if (listed === undefined) return ERROR_RULES;
   let r = ERROR_RULES_WITH.get(listed);
   if (r === undefined) {
     const er = ERROR_RESPONSE_HEADERS;
-    r = { required: [...er.required, ...listed.required], optional: [...er.optional, ...listed.optional], body: listed.body };
+    r = {
+      required: [...er.required, ...listed.required],
+      optional: [...er.optional, ...listed.optional],
+      body: listed.body,
+    };
     ERROR_RULES_WITH.set(listed, r);
   }
   return r;
 }
 
 /** Registered names as written in the registry (the usual spelling), before the case-insensitive map. */
-const HEADER_BY_NAME: ReadonlyMap<string, HeaderName> = new Map((Object.keys(HEADERS) as HeaderName[]).map((n) => [n, n]));
+const HEADER_BY_NAME: ReadonlyMap<string, HeaderName> = new Map(
+  (Object.keys(HEADERS) as HeaderName[]).map((n) => [n, n]),
+);
 
 function check(msg: Message, rules: Rules): ImspError | null {
   const { allowed, required, body } = compiled(rules);
@@ -91,7 +113,8 @@ function check(msg: Message, rules: Rules): ImspError | null {
     for (const r of records) {
       for (const [n, v] of r) {
         const canonical = HEADER_BY_LOWER.get(n.toLowerCase());
-        if (canonical !== undefined && !HEADER_VALIDATORS[canonical](v)) return new ImspError('ERR_BAD_RECORDS', -1, `${n}: ${JSON.stringify(v)}`);
+        if (canonical !== undefined && !HEADER_VALIDATORS[canonical](v))
+          return new ImspError('ERR_BAD_RECORDS', -1, `${n}: ${JSON.stringify(v)}`);
       }
     }
   }
@@ -108,7 +131,8 @@ export function validate(msg: Message, link: { from: Role; to: Role; sealed?: bo
   const l = linkOf(msg.method, link);
   if (l === undefined) return new ImspError('ERR_UNKNOWN_METHOD', -1, msg.method); // [REG-1]
   if (l === null) return new ImspError('ERR_METHOD_NOT_ALLOWED', -1, `${msg.method} ${link.from} -> ${link.to}`); // [REG-2]
-  if (link.sealed === false && l.sealed) return new ImspError('ERR_METHOD_NOT_ALLOWED', -1, `${msg.method} must travel inside SEALED`); // [REG-2]
+  if (link.sealed === false && l.sealed)
+    return new ImspError('ERR_METHOD_NOT_ALLOWED', -1, `${msg.method} must travel inside SEALED`); // [REG-2]
   if (link.sealed === true && msg.method === 'SEALED') return new ImspError('ERR_DECRYPT', -1, 'SEALED inside SEALED'); // [SEAL-6]
   return check(msg, l);
 }
@@ -118,7 +142,11 @@ export function validate(msg: Message, link: { from: Role; to: Role; sealed?: bo
  * direction). Any registered error status (4xx, 5xx) may answer any request, with the
  * error response headers; other statuses must be listed for the method. [REG-8]
  */
-export function validateResponse(msg: ResponseMessage, method: string, link: { from: Role; to: Role }): ImspError | null {
+export function validateResponse(
+  msg: ResponseMessage,
+  method: string,
+  link: { from: Role; to: Role },
+): ImspError | null {
   const entry = (STATUS_CODES as Record<number, unknown>)[msg.status];
   if (entry === undefined) return new ImspError('ERR_UNKNOWN_STATUS', -1, String(msg.status)); // [REG-8]
   const l = linkOf(method, link);

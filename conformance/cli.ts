@@ -28,32 +28,74 @@ export const ROLES: Record<RoleName, () => Promise<RoleModule>> = {
   client: async () => (await import('./roles/client.js')).clientRole as RoleModule,
 };
 
-const collect = (v: string, prev: string[]): string[] => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+const collect = (v: string, prev: string[]): string[] => [
+  ...prev,
+  ...v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
 
 function program(): Command {
   return new Command('imsp conformance')
-    .description('Test a CRS, MS or client implementation against the IMSP specification. The kit plays every other role.')
+    .description(
+      'Test a CRS, MS or client implementation against the IMSP specification. The kit plays every other role.',
+    )
     .version(`imsp-conformance ${packageVersion(import.meta.url, ['imsp', 'imsp-conformance'])}`, '-V, --version')
-    .addOption(new Option('--role <role>', 'the role under test').choices(['crs', 'ms', 'client']).makeOptionMandatory())
+    .addOption(
+      new Option('--role <role>', 'the role under test').choices(['crs', 'ms', 'client']).makeOptionMandatory(),
+    )
     .option('--target <host:port>', 'CRS under test: its address')
-    .option('--listen <host:port>', 'MS under test: where the kit listens as the CRS (point the MS at it)', '127.0.0.1:7000')
+    .option(
+      '--listen <host:port>',
+      'MS under test: where the kit listens as the CRS (point the MS at it)',
+      '127.0.0.1:7000',
+    )
     .option('--ms-key-file <file>', 'the MS key file (b64 of >= 32 octets) shared with the CRS or MS under test')
-    .option('--client-cmd <template>', "client under test: command line with {crs} (also {user} {password} {ms}) placeholders, speaking the control interface on stdin/stdout")
+    .option(
+      '--client-cmd <template>',
+      'client under test: command line with {crs} (also {user} {password} {ms}) placeholders, speaking the control interface on stdin/stdout',
+    )
     .option('--seed <n>', 'seed for every random choice (default: random, printed)')
     .option('--runs <n>', 'runs per fuzz case and rounds per concurrency case', '50')
     .option('--timeout <ms>', 'time allowed for one answer', '3000')
-    .option('--only <sel>', 'run only cases matching a section, case id or requirement ID (repeatable, comma-separated)', collect, [] as string[])
-    .option('--exclude <sel>', 'skip cases matching a section, case id or requirement ID (repeatable)', collect, [] as string[])
+    .option(
+      '--only <sel>',
+      'run only cases matching a section, case id or requirement ID (repeatable, comma-separated)',
+      collect,
+      [] as string[],
+    )
+    .option(
+      '--exclude <sel>',
+      'skip cases matching a section, case id or requirement ID (repeatable)',
+      collect,
+      [] as string[],
+    )
     .option('--strict', 'SHOULD failures (WARN) count as failures')
     .option('--slow', 'run cases that wait out leases and timeouts longer than 5 s')
-    .option('--set <name=value>', 'a limit the target is configured with, e.g. msLease=600 (repeatable)', collect, [] as string[])
+    .option(
+      '--set <name=value>',
+      'a limit the target is configured with, e.g. msLease=600 (repeatable)',
+      collect,
+      [] as string[],
+    )
     .option('--path <path>', 'fast-check replay path of a shrunk counterexample (with --seed and --only ID)')
-    .option('--replay-path <path>', 'state-machine fuzzing: which commands of the shrunk sequence ran (printed with --path)')
-    .option('--replay <file>', 'replay the octets of a failing fuzz run saved in a JSON report (the case id and seed are read from it)')
+    .option(
+      '--replay-path <path>',
+      'state-machine fuzzing: which commands of the shrunk sequence ran (printed with --path)',
+    )
+    .option(
+      '--replay <file>',
+      'replay the octets of a failing fuzz run saved in a JSON report (the case id and seed are read from it)',
+    )
     .option('--json <file>', 'write every case with its wire log as JSON')
     .option('--junit <file>', 'write JUnit XML')
     .option('--html <dir>', 'write an HTML requirement-by-verdict matrix')
-    .option('--spec-base <url>', 'URL (absolute or relative to the report) of the spec page holding the req-<ID> anchors, e.g. the requirement index of the spec site (make site); default: links stay inside the report', DEFAULT_SPEC_BASE)
+    .option(
+      '--spec-base <url>',
+      'URL (absolute or relative to the report) of the spec page holding the req-<ID> anchors, e.g. the requirement index of the spec site (make site); default: links stay inside the report',
+      DEFAULT_SPEC_BASE,
+    )
     .option('--list', 'list the cases that would run, with their requirements, and exit')
     .option('--quiet', 'no progress lines, only the summary')
     .option('--fail-fast', 'stop at the first failing case')
@@ -97,9 +139,16 @@ function parseConfig(cmd: Command): KitConfig {
   if (typeof o.junit === 'string') cfg.junit = o.junit;
   if (typeof o.html === 'string') cfg.html = o.html;
   if (typeof o.replay === 'string') {
-    const rep = JSON.parse(readFileSync(o.replay, 'utf8')) as { cases?: { id: string; verdict: string; seed?: number; path?: string; replayPath?: string }[]; id?: string; seed?: number; path?: string; replayPath?: string };
+    const rep = JSON.parse(readFileSync(o.replay, 'utf8')) as {
+      cases?: { id: string; verdict: string; seed?: number; path?: string; replayPath?: string }[];
+      id?: string;
+      seed?: number;
+      path?: string;
+      replayPath?: string;
+    };
     const failing = rep.cases?.find((c) => c.verdict === 'FAIL' && c.seed !== undefined) ?? (rep.id ? rep : undefined);
-    if (!failing || failing.seed === undefined) throw new Error(`--replay: no failing fuzz case with a seed in ${o.replay}`);
+    if (!failing || failing.seed === undefined)
+      throw new Error(`--replay: no failing fuzz case with a seed in ${o.replay}`);
     cfg.only = [failing.id!];
     cfg.seed = failing.seed;
     if (failing.path) cfg.path = failing.path;
@@ -107,8 +156,10 @@ function parseConfig(cmd: Command): KitConfig {
     cfg.replay = o.replay;
   }
   if (!cfg.list) {
-    if (role === 'crs' && (!cfg.target || !cfg.msKey)) throw new Error('--role crs needs --target host:port and --ms-key-file');
-    if (role === 'ms' && !cfg.msKey) throw new Error('--role ms needs --ms-key-file (the MS under test must use the same key)');
+    if (role === 'crs' && (!cfg.target || !cfg.msKey))
+      throw new Error('--role crs needs --target host:port and --ms-key-file');
+    if (role === 'ms' && !cfg.msKey)
+      throw new Error('--role ms needs --ms-key-file (the MS under test must use the same key)');
     if (role === 'client' && !cfg.clientCmd) throw new Error("--role client needs --client-cmd 'command ... {crs}'");
   }
   return cfg;
@@ -127,17 +178,29 @@ export function commandLineOf(cfg: KitConfig, extra: { only?: string; path?: str
 }
 
 /** Run the kit with a parsed configuration; returns the results (used by tests and selftest). */
-export async function runKit(cfg: KitConfig, out: (line: string) => void = (l) => process.stdout.write(l + '\n'), rawArgs: string[] = []): Promise<{ results: CaseResult[]; status: number }> {
+export async function runKit(
+  cfg: KitConfig,
+  out: (line: string) => void = (l) => process.stdout.write(l + '\n'),
+  rawArgs: string[] = [],
+): Promise<{ results: CaseResult[]; status: number }> {
   const mod = await ROLES[cfg.role]();
   const all = mod.cases(cfg.limits);
   const selected = select(all, cfg.only, cfg.exclude);
   const reqs = await loadRequirements();
   if (cfg.list) {
-    for (const c of selected) out(`${c.id.padEnd(22)} ${c.reqs.map((r) => `[${r}]`).join('').padEnd(34)} ${c.level && c.level !== 'MUST' ? `(${c.level}) ` : ''}${c.fuzz ? '(fuzz) ' : ''}${c.title}`);
+    for (const c of selected)
+      out(
+        `${c.id.padEnd(22)} ${c.reqs
+          .map((r) => `[${r}]`)
+          .join('')
+          .padEnd(34)} ${c.level && c.level !== 'MUST' ? `(${c.level}) ` : ''}${c.fuzz ? '(fuzz) ' : ''}${c.title}`,
+      );
     out(`${selected.length} cases`);
     return { results: [], status: 0 };
   }
-  const commandLine = rawArgs.length ? `npx imsp conformance ${rawArgs.map((a) => (/[\s'{}]/.test(a) ? `'${a}'` : a)).join(' ')}` : commandLineOf(cfg);
+  const commandLine = rawArgs.length
+    ? `npx imsp conformance ${rawArgs.map((a) => (/[\s'{}]/.test(a) ? `'${a}'` : a)).join(' ')}`
+    : commandLineOf(cfg);
   const runOpts: RunOptions = {
     seed: cfg.seed,
     runs: cfg.runs,
@@ -157,7 +220,10 @@ export async function runKit(cfg: KitConfig, out: (line: string) => void = (l) =
   const { driver, target, teardown, createdUsers } = await mod.setup(cfg, runOpts);
   let results: CaseResult[] = [];
   try {
-    if (!cfg.quiet) out(`imsp-conformance: role ${cfg.role}, target ${target}, ${selected.length} cases, seed ${cfg.seed}, runs ${cfg.runs}`);
+    if (!cfg.quiet)
+      out(
+        `imsp-conformance: role ${cfg.role}, target ${target}, ${selected.length} cases, seed ${cfg.seed}, runs ${cfg.runs}`,
+      );
     results = await runCases(driver, selected, runOpts, mod.caseBudgetMs(cfg));
   } finally {
     await teardown();
@@ -175,8 +241,12 @@ export async function runKit(cfg: KitConfig, out: (line: string) => void = (l) =
   };
   if (cfg.json) writeFile(cfg.json, toJson(info, results));
   if (cfg.junit) writeFile(cfg.junit, toJunit(info, results));
-  if (cfg.html) out(`HTML report: ${writeHtml(cfg.html, toHtml(info, results, cfg.specBase, reqs?.levels, new Map(REQUIREMENTS.map((q) => [q.id as string, q.text]))))}`);
-  if (created && !cfg.quiet) out(`users created on the target: ${created.count}, all named ${created.prefix}*; ${created.note}`);
+  if (cfg.html)
+    out(
+      `HTML report: ${writeHtml(cfg.html, toHtml(info, results, cfg.specBase, reqs?.levels, new Map(REQUIREMENTS.map((q) => [q.id as string, q.text]))))}`,
+    );
+  if (created && !cfg.quiet)
+    out(`users created on the target: ${created.count}, all named ${created.prefix}*; ${created.note}`);
   const unknown = reqs ? [...new Set(selected.flatMap((c) => c.reqs))].filter((r) => !reqs.levels.has(r)) : [];
   if (unknown.length && !cfg.quiet) out(`note: requirement IDs not (yet) defined by the spec: ${unknown.join(', ')}`);
   const line = summaryLine(results);

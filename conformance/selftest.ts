@@ -13,7 +13,7 @@ import { FAST_LIMITS, startReferenceCrs, startReferenceMs, workdir } from './lib
  * test/conformance/selftest.test.ts also fails when a listed case starts passing (list gone stale).
  */
 export const KNOWN_REFERENCE_DEVIATIONS: Record<string, string> = {
-  // Empty: crs/wire/29 and ms/wire/29 (a bare CR opening the head-ending line, WIRE-3) were a
+  // Empty: crs/wire/29 and ms/wire/29 (a bare CR opening the head-ending line, [WIRE-3]) were a
   // decoder bug, fixed in the generated codec. A new entry needs a reason and an owner.
 };
 
@@ -75,9 +75,14 @@ export async function selftestRole(role: RoleName, o: SelftestOptions): Promise<
     if (role === 'ms') {
       // The kit CRS on port 0, the reference MS spawned against it once the kit listens.
       let ms: { stop(): Promise<void> } | null = null;
-      const cfg = { ...baseConfig('ms', o), listen: '127.0.0.1:0', msKey: w.msKey, onListen: async (addr: string) => {
-        ms = await startReferenceMs(o.root, w, addr);
-      } };
+      const cfg = {
+        ...baseConfig('ms', o),
+        listen: '127.0.0.1:0',
+        msKey: w.msKey,
+        onListen: async (addr: string) => {
+          ms = await startReferenceMs(o.root, w, addr);
+        },
+      };
       try {
         const { results, status } = await runKit(cfg, out);
         return { role, results, status };
@@ -86,7 +91,11 @@ export async function selftestRole(role: RoleName, o: SelftestOptions): Promise<
       }
     }
     // The reference client, started per case through reference/bin/imsp.js.
-    const cfg = { ...baseConfig('client', o), clientCmd: `${process.execPath} reference/bin/imsp.js client --control --crs {crs}`, cwd: o.root };
+    const cfg = {
+      ...baseConfig('client', o),
+      clientCmd: `${process.execPath} reference/bin/imsp.js client --control --crs {crs}`,
+      cwd: o.root,
+    };
     const { results, status } = await runKit(cfg as KitConfig, out);
     return { role, results, status };
   } catch (e) {

@@ -27,7 +27,9 @@ interface Finding {
 }
 
 function knownIds(root: string): Set<string> {
-  const data = JSON.parse(readFileSync(join(root, 'generated/requirements.json'), 'utf8')) as { requirements: { id: string }[] };
+  const data = JSON.parse(readFileSync(join(root, 'generated/requirements.json'), 'utf8')) as {
+    requirements: { id: string }[];
+  };
   return new Set(data.requirements.map((r) => r.id));
 }
 
@@ -67,13 +69,16 @@ const brackets = (list: string[]): string => list.map((i) => `[${i}]`).join(' ')
 export function fixComment(text: string, ids: Set<string>): string {
   let s = text;
   // ranges: [A-1]..[A-3], [A-1]..[A-3] with -, A-1..A-3, [A-1..3]
-  s = s.replace(new RegExp(String.raw`\[?(${ID})\]?\s*(?:\.\.|–)\s*\[?(${ID}|[0-9]+)\]?`, 'g'), (m, a: string, b: string) => {
-    const pa = /^(.*)-([0-9]+)$/.exec(a)!;
-    const pb = /^(?:(.*)-)?([0-9]+)$/.exec(b)!;
-    if (pb[1] !== undefined && pb[1] !== pa[1]) return m;
-    const list = expand(pa[1]!, Number(pa[2]), Number(pb[2]), ids);
-    return list.length > 0 ? brackets(list) : m;
-  });
+  s = s.replace(
+    new RegExp(String.raw`\[?(${ID})\]?\s*(?:\.\.|–)\s*\[?(${ID}|[0-9]+)\]?`, 'g'),
+    (m, a: string, b: string) => {
+      const pa = /^(.*)-([0-9]+)$/.exec(a)!;
+      const pb = /^(?:(.*)-)?([0-9]+)$/.exec(b)!;
+      if (pb[1] !== undefined && pb[1] !== pa[1]) return m;
+      const list = expand(pa[1]!, Number(pa[2]), Number(pb[2]), ids);
+      return list.length > 0 ? brackets(list) : m;
+    },
+  );
   // [A][B] -> [A] [B]
   s = s.replace(new RegExp(String.raw`\[(${ID})\](?=\[)`, 'g'), '[$1] ');
   // (A) and (A, B) -> [A] [B]
@@ -82,7 +87,9 @@ export function fixComment(text: string, ids: Set<string>): string {
     return parts.every((p) => ids.has(p)) ? brackets(parts) : m;
   });
   // bare IDs (known ones only) -> [A]
-  s = s.replace(new RegExp(String.raw`(^|[^\[\w-])(${ID})(?![\w\]-])`, 'g'), (m, pre: string, id: string) => (ids.has(id) ? `${pre}[${id}]` : m));
+  s = s.replace(new RegExp(String.raw`(^|[^\[\w-])(${ID})(?![\w\]-])`, 'g'), (m, pre: string, id: string) =>
+    ids.has(id) ? `${pre}[${id}]` : m,
+  );
   return s;
 }
 
@@ -90,13 +97,17 @@ export function checkFile(file: string, src: string, ids: Set<string>, prose: bo
   const out: Finding[] = [];
   src.split('\n').forEach((line, i) => {
     for (const m of line.matchAll(new RegExp(String.raw`\[(${ID})\]`, 'g'))) {
-      if (!ids.has(m[1]!) && !m[1]!.includes('A-Z')) out.push({ file, line: i + 1, what: `unknown requirement ${m[1]} (not in generated/requirements.json)` });
+      if (!ids.has(m[1]!) && !m[1]!.includes('A-Z'))
+        out.push({ file, line: i + 1, what: `unknown requirement ${m[1]} (not in generated/requirements.json)` });
     }
     const c = commentOf(line);
     if (!c) return;
-    if (fixComment(c.text, ids) !== c.text) out.push({ file, line: i + 1, what: `citation not in the form [ID] [ID]: ${c.text.trim().slice(0, 100)}` });
+    if (fixComment(c.text, ids) !== c.text)
+      out.push({ file, line: i + 1, what: `citation not in the form [ID] [ID]: ${c.text.trim().slice(0, 100)}` });
     if (prose) {
-      for (const m of c.text.matchAll(/\b(?:spec(?:ification)?|sections?)\s+[0-9]+(?:\.[0-9]+)*|§\s*[0-9]+(?:\.[0-9]+)*/gi)) {
+      for (const m of c.text.matchAll(
+        /\b(?:spec(?:ification)?|sections?)\s+[0-9]+(?:\.[0-9]+)*|§\s*[0-9]+(?:\.[0-9]+)*/gi,
+      )) {
         out.push({ file, line: i + 1, what: `prose section number '${m[0]}': cite the requirement ID instead` });
       }
     }
@@ -134,7 +145,9 @@ export function main(argv: string[], root = process.cwd()): number {
   }
   for (const x of findings) process.stdout.write(`${x.file}:${x.line}: ${x.what}\n`);
   const failing = findings.filter((x) => !x.what.startsWith('prose'));
-  process.stdout.write(`citations: ${failing.length} problems${prose ? `, ${findings.length - failing.length} prose section numbers` : ''}\n`);
+  process.stdout.write(
+    `citations: ${failing.length} problems${prose ? `, ${findings.length - failing.length} prose section numbers` : ''}\n`,
+  );
   return failing.length > 0 ? 1 : 0;
 }
 

@@ -37,19 +37,28 @@ export interface XmppLogin {
   tPresence: number;
 }
 
-const NS_STREAM = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' to='";
+const NS_STREAM =
+  "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0' to='";
 
 // SCRAM-SHA-256 keys for one (password, salt, iterations): every synthetic user shares the password,
 // and a client may cache SaltedPassword-derived keys (RFC 5802 section 5.1), as the IMSP load
 // clients do. The server's per-login work is unchanged.
 const scramCache = new Map<string, { clientKey: Buffer; storedKey: Buffer; serverKey: Buffer }>();
-function scramKeys(password: string, salt: Buffer, iterations: number): { clientKey: Buffer; storedKey: Buffer; serverKey: Buffer } {
+function scramKeys(
+  password: string,
+  salt: Buffer,
+  iterations: number,
+): { clientKey: Buffer; storedKey: Buffer; serverKey: Buffer } {
   const k = `${password}\0${salt.toString('base64')}\0${iterations}`;
   let v = scramCache.get(k);
   if (!v) {
     const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
     const clientKey = createHmac('sha256', salted).update('Client Key').digest();
-    v = { clientKey, storedKey: createHash('sha256').update(clientKey).digest(), serverKey: createHmac('sha256', salted).update('Server Key').digest() };
+    v = {
+      clientKey,
+      storedKey: createHash('sha256').update(clientKey).digest(),
+      serverKey: createHmac('sha256', salted).update('Server Key').digest(),
+    };
     scramCache.set(k, v);
   }
   return v;
@@ -60,20 +69,30 @@ function scramKeys(password: string, salt: Buffer, iterations: number): { client
  * message (RFC 5802 section 3, gs2 header "n,,": no channel binding). Throws on a malformed or
  * unsafe server-first (nonce not extending ours, iteration count below 4096).
  */
-export function scramFinal(password: string, clientFirstBare: string, clientNonce: string, serverFirst: string): { final: string; serverSignature: string } {
+export function scramFinal(
+  password: string,
+  clientFirstBare: string,
+  clientNonce: string,
+  serverFirst: string,
+): { final: string; serverSignature: string } {
   const attrs = new Map<string, string>();
   for (const part of serverFirst.split(',')) attrs.set(part.slice(0, 1), part.slice(2));
   const nonce = attrs.get('r') ?? '';
   const salt = Buffer.from(attrs.get('s') ?? '', 'base64');
   const iterations = Number(attrs.get('i'));
-  if (!nonce.startsWith(clientNonce) || nonce.length <= clientNonce.length) throw new Error('SCRAM: server nonce does not extend the client nonce');
-  if (!Number.isInteger(iterations) || iterations < 4096 || iterations > 1_000_000) throw new Error(`SCRAM: iteration count ${attrs.get('i')}`);
+  if (!nonce.startsWith(clientNonce) || nonce.length <= clientNonce.length)
+    throw new Error('SCRAM: server nonce does not extend the client nonce');
+  if (!Number.isInteger(iterations) || iterations < 4096 || iterations > 1_000_000)
+    throw new Error(`SCRAM: iteration count ${attrs.get('i')}`);
   const { clientKey, storedKey, serverKey } = scramKeys(password, salt, iterations);
   const withoutProof = `c=biws,r=${nonce}`;
   const authMessage = `${clientFirstBare},${serverFirst},${withoutProof}`;
   const sig = createHmac('sha256', storedKey).update(authMessage).digest();
   for (let i = 0; i < sig.length; i++) sig[i]! ^= clientKey[i]!;
-  return { final: `${withoutProof},p=${sig.toString('base64')}`, serverSignature: createHmac('sha256', serverKey).update(authMessage).digest('base64') };
+  return {
+    final: `${withoutProof},p=${sig.toString('base64')}`,
+    serverSignature: createHmac('sha256', serverKey).update(authMessage).digest('base64'),
+  };
 }
 
 /** Escapes a SASL username for SCRAM (RFC 5802: "=" and ","). */
@@ -156,7 +175,8 @@ export class XmppClient {
         return;
       }
     }
-    if (this.buf.includes('<stream:error') || this.buf.includes('</stream:stream>')) this.fail(new Error(`stream error: ${this.buf.slice(0, 200)}`));
+    if (this.buf.includes('<stream:error') || this.buf.includes('</stream:stream>'))
+      this.fail(new Error(`stream error: ${this.buf.slice(0, 200)}`));
   }
 
   /** Resolves with everything up to and including the first of `needles`. */
@@ -205,7 +225,12 @@ export class XmppClient {
         await this.expect('<proceed');
         raw.removeListener('data', this.onData);
         this.buf = '';
-        const sec = tls.connect({ socket: raw, servername: t.domain, rejectUnauthorized: false, minVersion: 'TLSv1.2' });
+        const sec = tls.connect({
+          socket: raw,
+          servername: t.domain,
+          rejectUnauthorized: false,
+          minVersion: 'TLSv1.2',
+        });
         sec.on('error', (e) => this.fail(e));
         await new Promise<void>((resolve, reject) => {
           sec.once('secureConnect', resolve);
@@ -219,7 +244,9 @@ export class XmppClient {
       if (!features.includes(`>${t.mechanism}<`)) throw new Error(`server does not offer ${t.mechanism}`);
       const sasl = "xmlns='urn:ietf:params:xml:ns:xmpp-sasl'";
       if (t.mechanism === 'PLAIN') {
-        this.write(`<auth ${sasl} mechanism='PLAIN'>${Buffer.from(`\0${this.user}\0${t.password}`).toString('base64')}</auth>`);
+        this.write(
+          `<auth ${sasl} mechanism='PLAIN'>${Buffer.from(`\0${this.user}\0${t.password}`).toString('base64')}</auth>`,
+        );
         const r = await this.expect('<success', '<failure');
         if (r.endsWith('<failure')) throw new Error('SASL failure');
       } else {
@@ -239,7 +266,9 @@ export class XmppClient {
       this.buf = '';
       this.write(header);
       await this.expect('</stream:features>');
-      this.write("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>load</resource></bind></iq>");
+      this.write(
+        "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>load</resource></bind></iq>",
+      );
       const bound = await this.expect('</iq>');
       if (!bound.includes('result')) throw new Error('bind refused');
       rec.tDone = performance.now();

@@ -2,7 +2,18 @@
 // Debian, each in a temporary directory, on 127.0.0.1 only, with the same users and mutual rosters as
 // the IMSP population, stopped at the end (epmd included). Recipes: /work/shared/TOOLCHAIN.md.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -68,7 +79,12 @@ export interface XmppServer {
 }
 
 const run = (cmd: string, args: string[], env?: NodeJS.ProcessEnv, timeoutMs = 300_000): string =>
-  execFileSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync(cmd, args, {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: timeoutMs,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 
 const installed = (pkg: string): boolean => {
   try {
@@ -85,14 +101,20 @@ const installed = (pkg: string): boolean => {
 export function ensureInstalled(log: (s: string) => void): void {
   const missing = ['ejabberd', 'prosody', 'openssl'].filter((p) => !installed(p));
   if (missing.length === 0) return;
-  if (process.getuid?.() !== 0) throw new Error(`${missing.join(', ')} missing and not root: apt-get install -y ${missing.join(' ')}`);
+  if (process.getuid?.() !== 0)
+    throw new Error(`${missing.join(', ')} missing and not root: apt-get install -y ${missing.join(' ')}`);
   const policy = '/usr/sbin/policy-rc.d';
   if (existsSync(policy)) throw new Error(`${policy} exists already: not touching it`);
   log(`installing ${missing.join(', ')} from Debian (services kept stopped)...`);
   writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
   try {
     run('apt-get', ['update'], { DEBIAN_FRONTEND: 'noninteractive' }, 600_000);
-    run('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { DEBIAN_FRONTEND: 'noninteractive' }, 600_000);
+    run(
+      'apt-get',
+      ['install', '-y', '--no-install-recommends', ...missing],
+      { DEBIAN_FRONTEND: 'noninteractive' },
+      600_000,
+    );
   } finally {
     unlinkSync(policy);
   }
@@ -122,7 +144,8 @@ function freePort(): Promise<number> {
 async function waitPort(port: number, child: ChildProcess, maxMs: number, what: string): Promise<void> {
   const t0 = Date.now();
   while (Date.now() - t0 < maxMs) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}) before listening`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`${what} exited (${child.exitCode ?? child.signalCode}) before listening`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect({ host: '127.0.0.1', port }, () => {
         s.destroy();
@@ -163,7 +186,12 @@ function stopChild(child: ChildProcess, pid: number, maxMs: number): Promise<voi
 /** The users as `{<<"u0000000">>,[<<"u0000001">>,...]}.` lines for file:consult. */
 function rosterTerms(names: string[], buddies: (i: number) => number[]): string {
   const out: string[] = [];
-  for (let i = 0; i < names.length; i++) out.push(`{<<"${names[i]}">>,[${buddies(i).map((b) => `<<"${names[b]}">>`).join(',')}]}.`);
+  for (let i = 0; i < names.length; i++)
+    out.push(
+      `{<<"${names[i]}">>,[${buddies(i)
+        .map((b) => `<<"${names[b]}">>`)
+        .join(',')}]}.`,
+    );
   return `${out.join('\n')}\n`;
 }
 
@@ -225,20 +253,43 @@ export class EjabberdAnchor {
     for (const d of ['spool', 'logs', 'modules.d']) mkdirSync(join(this.dir, d));
     this.termsPath = join(this.dir, 'users.terms');
     writeFileSync(this.termsPath, rosterTerms(names, buddies));
-    writeFileSync(join(this.dir, 'inetrc'), '{lookup,["file","native"]}.\n{host,{127,0,0,1}, ["localhost"]}.\n{file, resolv, "/etc/resolv.conf"}.\n');
+    writeFileSync(
+      join(this.dir, 'inetrc'),
+      '{lookup,["file","native"]}.\n{host,{127,0,0,1}, ["localhost"]}.\n{file, resolv, "/etc/resolv.conf"}.\n',
+    );
     // A P-256 certificate for the TLS configuration (ECDSA: the cheapest common choice for the server).
-    run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=localhost', '-days', '2',
-      '-keyout', join(this.dir, 'key.pem'), '-out', join(this.dir, 'cert.pem')]);
-    writeFileSync(join(this.dir, 'ejabberd.pem'), run('cat', [join(this.dir, 'cert.pem'), join(this.dir, 'key.pem')]), { mode: 0o600 });
-    writeFileSync(join(this.dir, 'ejabberdctl.cfg'), [
-      `ERLANG_NODE=${this.node}`,
-      'ERL_EPMD_ADDRESS=127.0.0.1',
-      'INET_DIST_INTERFACE=127.0.0.1',
-      `ERL_OPTIONS="-setcookie ${this.cookie} -env ERL_CRASH_DUMP_BYTES 0"`,
-      `EJABBERD_PID_PATH=${join(this.dir, 'ejabberd.pid')}`,
-      `CONTRIB_MODULES_CONF_DIR=${join(this.dir, 'modules.d')}`,
-      '',
-    ].join('\n'));
+    run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-days',
+      '2',
+      '-keyout',
+      join(this.dir, 'key.pem'),
+      '-out',
+      join(this.dir, 'cert.pem'),
+    ]);
+    writeFileSync(join(this.dir, 'ejabberd.pem'), run('cat', [join(this.dir, 'cert.pem'), join(this.dir, 'key.pem')]), {
+      mode: 0o600,
+    });
+    writeFileSync(
+      join(this.dir, 'ejabberdctl.cfg'),
+      [
+        `ERLANG_NODE=${this.node}`,
+        'ERL_EPMD_ADDRESS=127.0.0.1',
+        'INET_DIST_INTERFACE=127.0.0.1',
+        `ERL_OPTIONS="-setcookie ${this.cookie} -env ERL_CRASH_DUMP_BYTES 0"`,
+        `EJABBERD_PID_PATH=${join(this.dir, 'ejabberd.pid')}`,
+        `CONTRIB_MODULES_CONF_DIR=${join(this.dir, 'modules.d')}`,
+        '',
+      ].join('\n'),
+    );
     chownR(this.dir, this.ej.uid, this.ej.gid);
     this.epmdBefore = findPids('epmd').length > 0;
     live.add(this.disposer);
@@ -261,7 +312,12 @@ export class EjabberdAnchor {
       '    max_stanza_size: 262144',
       '    shaper: c2s_shaper',
       '    access: c2s',
-      ...(tls ? ['    starttls_required: true', '    protocol_options: ["no_sslv3", "no_tlsv1", "no_tlsv1_1", "cipher_server_preference", "no_compression"]'] : ['    starttls: false']),
+      ...(tls
+        ? [
+            '    starttls_required: true',
+            '    protocol_options: ["no_sslv3", "no_tlsv1", "no_tlsv1_1", "cipher_server_preference", "no_compression"]',
+          ]
+        : ['    starttls: false']),
       'auth_method: internal',
       `auth_password_format: ${tls ? 'scram' : 'plain'}`,
       'auth_scram_hash: sha256',
@@ -284,9 +340,35 @@ export class EjabberdAnchor {
 
   private provision(ops: string[]): void {
     const prov = `prov${randomBytes(3).toString('hex')}@localhost`;
-    const out = run('setpriv', ['--reuid=ejabberd', '--regid=ejabberd', '--init-groups', 'erl', '-sname', prov, '-setcookie', this.cookie, '-hidden', '-noinput',
-      '-kernel', 'inet_dist_use_interface', '{127,0,0,1}', '-eval', `${CHUNKS}${PROVISION}`],
-    { HOME: '/var/lib/ejabberd', ERL_EPMD_ADDRESS: '127.0.0.1', EJ_NODE: this.node, EJ_PASS: XMPP_PASSWORD, EJ_OPS: ops.join(','), EJ_TERMS: this.termsPath }, 600_000);
+    const out = run(
+      'setpriv',
+      [
+        '--reuid=ejabberd',
+        '--regid=ejabberd',
+        '--init-groups',
+        'erl',
+        '-sname',
+        prov,
+        '-setcookie',
+        this.cookie,
+        '-hidden',
+        '-noinput',
+        '-kernel',
+        'inet_dist_use_interface',
+        '{127,0,0,1}',
+        '-eval',
+        `${CHUNKS}${PROVISION}`,
+      ],
+      {
+        HOME: '/var/lib/ejabberd',
+        ERL_EPMD_ADDRESS: '127.0.0.1',
+        EJ_NODE: this.node,
+        EJ_PASS: XMPP_PASSWORD,
+        EJ_OPS: ops.join(','),
+        EJ_TERMS: this.termsPath,
+      },
+      600_000,
+    );
     if (!out.includes('provisioned')) throw new Error(`ejabberd provisioning: ${out.slice(0, 2000)}`);
   }
 
@@ -296,9 +378,27 @@ export class EjabberdAnchor {
     const cfg = join(this.dir, `ejabberd-${mode}.yml`);
     writeFileSync(cfg, this.config(mode, port));
     chownSync(cfg, this.ej.uid, this.ej.gid);
-    const child = spawn('setpriv', ['--reuid=ejabberd', '--regid=ejabberd', '--init-groups', '/usr/sbin/ejabberdctl',
-      '--config-dir', this.dir, '--config', cfg, '--ctl-config', join(this.dir, 'ejabberdctl.cfg'), '--logs', join(this.dir, 'logs'),
-      '--spool', join(this.dir, 'spool'), 'foreground'], { cwd: this.dir, env: { ...process.env, HOME: '/var/lib/ejabberd' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      'setpriv',
+      [
+        '--reuid=ejabberd',
+        '--regid=ejabberd',
+        '--init-groups',
+        '/usr/sbin/ejabberdctl',
+        '--config-dir',
+        this.dir,
+        '--config',
+        cfg,
+        '--ctl-config',
+        join(this.dir, 'ejabberdctl.cfg'),
+        '--logs',
+        join(this.dir, 'logs'),
+        '--spool',
+        join(this.dir, 'spool'),
+        'foreground',
+      ],
+      { cwd: this.dir, env: { ...process.env, HOME: '/var/lib/ejabberd' }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let err = '';
     child.stderr!.on('data', (d: Buffer) => void (err = (err + d.toString()).slice(-4000)));
     const name = mode === 'plain' ? 'ejabberd PLAIN' : 'ejabberd SCRAM+TLS';
@@ -323,7 +423,9 @@ export class EjabberdAnchor {
       this.rosterDone = true;
       // Mnesia dumps the provisioning writes to its table files in the background: not the storm's work.
       const idle = await waitIdle([beam], { maxMs: 120_000 });
-      log(`${name}: provisioned in ${((performance.now() - t0) / 1000).toFixed(1)} s (idle after ${(idle / 1000).toFixed(1)} s)`);
+      log(
+        `${name}: provisioned in ${((performance.now() - t0) / 1000).toFixed(1)} s (idle after ${(idle / 1000).toFixed(1)} s)`,
+      );
     } catch (e) {
       await stop();
       throw new Error(`${name}: ${e instanceof Error ? e.message : String(e)}; ${err.slice(-500)}`);
@@ -377,7 +479,11 @@ export class EjabberdAnchor {
 }
 
 /** Prosody with internal_plain storage in a temp dir, PLAIN without TLS, users written as its data files. */
-export async function startProsody(names: string[], buddies: (i: number) => number[], log: (s: string) => void): Promise<XmppServer> {
+export async function startProsody(
+  names: string[],
+  buddies: (i: number) => number[],
+  log: (s: string) => void,
+): Promise<XmppServer> {
   const dir = mkdtempSync(join(tmpdir(), 'imsp-prosody-'));
   const port = await freePort();
   const data = join(dir, 'data');
@@ -387,29 +493,41 @@ export async function startProsody(names: string[], buddies: (i: number) => numb
   const t0 = performance.now();
   for (let i = 0; i < names.length; i++) {
     writeFileSync(join(host, 'accounts', `${names[i]}.dat`), `return {\n\t["password"] = "${XMPP_PASSWORD}";\n};\n`);
-    const items = buddies(i).map((b) => `\t["${names[b]}@${XMPP_DOMAIN}"] = {\n\t\t["subscription"] = "both";\n\t\t["groups"] = {};\n\t};\n`).join('');
-    writeFileSync(join(host, 'roster', `${names[i]}.dat`), `return {\n\t[false] = {\n\t\t["version"] = 1;\n\t\t["pending"] = {};\n\t};\n${items}};\n`);
+    const items = buddies(i)
+      .map((b) => `\t["${names[b]}@${XMPP_DOMAIN}"] = {\n\t\t["subscription"] = "both";\n\t\t["groups"] = {};\n\t};\n`)
+      .join('');
+    writeFileSync(
+      join(host, 'roster', `${names[i]}.dat`),
+      `return {\n\t[false] = {\n\t\t["version"] = 1;\n\t\t["pending"] = {};\n\t};\n${items}};\n`,
+    );
   }
   log(`Prosody: provisioned in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const cfg = join(dir, 'prosody.cfg.lua');
-  writeFileSync(cfg, [
-    `data_path = "${data}"`,
-    'interfaces = { "127.0.0.1" }',
-    `c2s_ports = { ${port} }`,
-    'modules_enabled = { "roster"; "saslauth"; "disco"; }',
-    'modules_disabled = { "s2s"; "posix"; }',
-    'network_settings = { tcp_backlog = 511 }', // as Node's servers (IMSP) listen
-    'authentication = "internal_plain"',
-    'storage = "internal"',
-    'c2s_require_encryption = false',
-    'allow_unencrypted_plain_auth = true',
-    `log = { warn = "${join(dir, 'prosody.log')}" }`,
-    `VirtualHost "${XMPP_DOMAIN}"`,
-    '',
-  ].join('\n'));
+  writeFileSync(
+    cfg,
+    [
+      `data_path = "${data}"`,
+      'interfaces = { "127.0.0.1" }',
+      `c2s_ports = { ${port} }`,
+      'modules_enabled = { "roster"; "saslauth"; "disco"; }',
+      'modules_disabled = { "s2s"; "posix"; }',
+      'network_settings = { tcp_backlog = 511 }', // as Node's servers (IMSP) listen
+      'authentication = "internal_plain"',
+      'storage = "internal"',
+      'c2s_require_encryption = false',
+      'allow_unencrypted_plain_auth = true',
+      `log = { warn = "${join(dir, 'prosody.log')}" }`,
+      `VirtualHost "${XMPP_DOMAIN}"`,
+      '',
+    ].join('\n'),
+  );
   const p = ids('prosody');
   chownR(dir, p.uid, p.gid);
-  const child = spawn('setpriv', ['--reuid=prosody', '--regid=prosody', '--init-groups', '/usr/bin/prosody', '-F', '--config', cfg], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    'setpriv',
+    ['--reuid=prosody', '--regid=prosody', '--init-groups', '/usr/bin/prosody', '-F', '--config', cfg],
+    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let err = '';
   child.stderr!.on('data', (d: Buffer) => void (err = (err + d.toString()).slice(-4000)));
   const kill = (): void => {

@@ -64,7 +64,10 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
     ]);
     const deadline = performance.now() + o.maxMs;
     let next = 0;
-    const ticker = setInterval(() => say(`${o.serverName}: ${logins.filter((l) => l.ok).length}/${o.names.length} logged in`), 1000);
+    const ticker = setInterval(
+      () => say(`${o.serverName}: ${logins.filter((l) => l.ok).length}/${o.names.length} logged in`),
+      1000,
+    );
     try {
       const lane = async (): Promise<void> => {
         while (next < clients.length && performance.now() < deadline) {
@@ -90,7 +93,9 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
     // `rate`; every online contact must see the marked presence.
     const half = Math.floor(o.buddies(0).length / 2);
     const n = Math.min(o.probes, Math.floor(o.names.length / (half + 1)));
-    const pick = [...new Set(Array.from({ length: n }, (_, j) => Math.floor((j * o.names.length) / n)))].filter((k) => clients[k]!.online);
+    const pick = [...new Set(Array.from({ length: n }, (_, j) => Math.floor((j * o.names.length) / n)))].filter(
+      (k) => clients[k]!.online,
+    );
     say(`${o.serverName}: ${pick.length} fan-out probes at ${o.rate}/s...`);
     recording = true;
     const fan: number[] = [];

@@ -2,7 +2,19 @@
 // own SCRAM and link-key derivation (spec section 6.1-6.3 and 8.1), then requests on the sealed link.
 import { header, request, type ResponseMessage } from '../../codec/index.js';
 import type { Conn } from './conn.js';
-import { b64, clientProof, loginAuth, loginLinkKeys, loginServerProof, nonce18, safeEqual, scramKeys, unb64, x25519, x25519Pair } from './crypto.js';
+import {
+  b64,
+  clientProof,
+  loginAuth,
+  loginLinkKeys,
+  loginServerProof,
+  nonce18,
+  safeEqual,
+  scramKeys,
+  unb64,
+  x25519,
+  x25519Pair,
+} from './crypto.js';
 
 export interface LoginOutcome {
   challenge: ResponseMessage | null;
@@ -11,11 +23,25 @@ export interface LoginOutcome {
   salt: string;
 }
 
-export async function loginOn(conn: Conn, user: string, password: string, address: string, timeoutMs: number): Promise<LoginOutcome> {
+export async function loginOn(
+  conn: Conn,
+  user: string,
+  password: string,
+  address: string,
+  timeoutMs: number,
+): Promise<LoginOutcome> {
   const eph = x25519Pair();
   const cnonce = nonce18();
   const eC = b64(eph.publicKey);
-  conn.send(request('LOGIN', [['Imsp-version', '1'], ['User', user], ['Nonce', cnonce], ['Key-share', eC], ['Address', address]]));
+  conn.send(
+    request('LOGIN', [
+      ['Imsp-version', '1'],
+      ['User', user],
+      ['Nonce', cnonce],
+      ['Key-share', eC],
+      ['Address', address],
+    ]),
+  );
   const challenge = await conn.nextResponse(timeoutMs, 'the LOGIN challenge');
   if (!challenge || challenge.status !== 300) return { challenge, result: null, serverProofOk: false, salt: '' };
   const nonce = header(challenge, 'Nonce') ?? '';

@@ -4,7 +4,18 @@
 import * as net from 'node:net';
 import { encodeRecords, header, request, response, type Header, type RequestMessage } from '../../codec/index.js';
 import { Conn, Transcript, type HostPort } from './conn.js';
-import { b64, enrollAuth, enrollLinkKeys, enrollProof, enrollServerProof, nonce18, safeEqual, unb64, x25519, x25519Pair } from './crypto.js';
+import {
+  b64,
+  enrollAuth,
+  enrollLinkKeys,
+  enrollProof,
+  enrollServerProof,
+  nonce18,
+  safeEqual,
+  unb64,
+  x25519,
+  x25519Pair,
+} from './crypto.js';
 import type { Limits } from './registry.js';
 
 export interface KitUser {
@@ -99,10 +110,24 @@ export class KitCrs {
       const eph = x25519Pair();
       const cnonce = nonce18();
       const eR = b64(eph.publicKey);
-      conn.send(response(300, [['Nonce', cnonce], ['Key-share', eR]]));
+      conn.send(
+        response(300, [
+          ['Nonce', cnonce],
+          ['Key-share', eR],
+        ]),
+      );
       const proof = await conn.waitEvent(() => true, timeout);
       const g = (n: string): string => header(enroll, n) ?? '';
-      const auth = enrollAuth({ msId: g('Ms-id'), incarnation: g('Incarnation'), listen: g('Listen'), capacity: g('Capacity'), mnonce: g('Nonce'), cnonce, eM: g('Key-share'), eR });
+      const auth = enrollAuth({
+        msId: g('Ms-id'),
+        incarnation: g('Incarnation'),
+        listen: g('Listen'),
+        capacity: g('Capacity'),
+        mnonce: g('Nonce'),
+        cnonce,
+        eM: g('Key-share'),
+        eR,
+      });
       const p = proof && proof.method === 'PROOF' ? unb64(header(proof, 'Proof') ?? '') : Buffer.alloc(0);
       if (!safeEqual(p, enrollProof(this.msKey, auth))) {
         this.lastEnrollError = 'the MS proof did not verify';
@@ -112,7 +137,13 @@ export class KitCrs {
       }
       const keys = enrollLinkKeys(x25519(eph.privateKey, unb64(g('Key-share'))), this.msKey, auth);
       conn.sealing = { send: keys.down, recv: keys.up, sendSeq: 0, recvSeq: 0 };
-      conn.send(response(200, [['Server-proof', b64(enrollServerProof(this.msKey, auth))], ['Lease', String(this.limits.get('msLease'))], ['Heartbeat', String(this.limits.get('msHeartbeatInterval'))]]));
+      conn.send(
+        response(200, [
+          ['Server-proof', b64(enrollServerProof(this.msKey, auth))],
+          ['Lease', String(this.limits.get('msLease'))],
+          ['Heartbeat', String(this.limits.get('msHeartbeatInterval'))],
+        ]),
+      );
       this.link?.destroy();
       this.link = conn;
       this.listenAddr = g('Listen');
@@ -134,7 +165,8 @@ export class KitCrs {
     this.requests.push(req);
     queueMicrotask(() => this.wake());
     const tag: Header[] = header(req, 'Tag') ? [['Tag', header(req, 'Tag')!]] : [];
-    const err = (status: number, code: string): ReturnType<typeof response> => response(status, [...tag, ['Error-code', code]]);
+    const err = (status: number, code: string): ReturnType<typeof response> =>
+      response(status, [...tag, ['Error-code', code]]);
     const user = header(req, 'User') ?? '';
     const u = this.users.get(user);
     switch (req.method) {
@@ -150,7 +182,15 @@ export class KitCrs {
         if (r.state === 'locked') return err(423, 'ERR_LOCKED');
         r.state = 'locked';
         r.epoch++;
-        return response(200, [...tag, ['Epoch', String(r.epoch)], ['Lease', String(this.limits.get('lockLease'))], ['Salt', u.salt], ['Iterations', String(u.iterations)], ['Stored-key', u.storedKey], ['Server-key', u.serverKey]]);
+        return response(200, [
+          ...tag,
+          ['Epoch', String(r.epoch)],
+          ['Lease', String(this.limits.get('lockLease'))],
+          ['Salt', u.salt],
+          ['Iterations', String(u.iterations)],
+          ['Stored-key', u.storedKey],
+          ['Server-key', u.serverKey],
+        ]);
       }
       case 'UNLOCK':
       case 'OFFLINE': {
@@ -164,7 +204,11 @@ export class KitCrs {
         if (!u || String(r.epoch) !== header(req, 'Epoch') || r.state !== 'locked') return err(410, 'ERR_STALE_EPOCH');
         r.state = 'online';
         r.address = header(req, 'Address') ?? '';
-        return response(200, [...tag, ['Key-blob', u.keyBlob], ['Public-key', u.publicKey], ['Content-type', 'application/imsp-records']], encodeRecords(u.bundle));
+        return response(
+          200,
+          [...tag, ['Key-blob', u.keyBlob], ['Public-key', u.publicKey], ['Content-type', 'application/imsp-records']],
+          encodeRecords(u.bundle),
+        );
       }
       case 'LIST':
         return response(200, [...tag, ['Content-type', 'application/imsp-records']], encodeRecords(u?.bundle ?? []));

@@ -2,7 +2,18 @@
 // (spec section 7.1) with the kit's own crypto, then requests on the sealed MS-CRS link.
 import { header, request, response, type HeaderInit, type ResponseMessage } from '../../codec/index.js';
 import { Conn, type HostPort, type Transcript } from './conn.js';
-import { b64, enrollAuth, enrollLinkKeys, enrollProof, enrollServerProof, nonce18, safeEqual, unb64, x25519, x25519Pair } from './crypto.js';
+import {
+  b64,
+  enrollAuth,
+  enrollLinkKeys,
+  enrollProof,
+  enrollServerProof,
+  nonce18,
+  safeEqual,
+  unb64,
+  x25519,
+  x25519Pair,
+} from './crypto.js';
 
 export interface EnrollParams {
   msId: string;
@@ -47,11 +58,26 @@ export async function enrollOn(
   const sentEnroll = encode(enroll);
   conn.send(enroll);
   const challenge = await conn.nextResponse(timeoutMs, 'the ENROLL challenge');
-  const empty: EnrollOutcome = { challenge, result: null, serverProofOk: false, sentEnroll, sentProof: Buffer.alloc(0) };
+  const empty: EnrollOutcome = {
+    challenge,
+    result: null,
+    serverProofOk: false,
+    sentEnroll,
+    sentProof: Buffer.alloc(0),
+  };
   if (!challenge || challenge.status !== 300) return empty;
   const cnonce = header(challenge, 'Nonce') ?? '';
   const eR = header(challenge, 'Key-share') ?? '';
-  const auth = enrollAuth({ msId: p.msId, incarnation: p.incarnation, listen: p.listen, capacity: p.capacity, mnonce, cnonce, eM, eR });
+  const auth = enrollAuth({
+    msId: p.msId,
+    incarnation: p.incarnation,
+    listen: p.listen,
+    capacity: p.capacity,
+    mnonce,
+    cnonce,
+    eM,
+    eR,
+  });
   let proof = enrollProof(msKey, auth);
   if (tamper?.proof) proof = tamper.proof(proof);
   const proofMsg = request('PROOF', [['Proof', b64(proof)]]);

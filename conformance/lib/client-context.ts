@@ -4,7 +4,14 @@
 // --client-cmd with {crs} (and {user} {password} {ms}) substituted.
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { encodeRecords, header, response, type Header, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
+import {
+  encodeRecords,
+  header,
+  response,
+  type Header,
+  type RequestMessage,
+  type ResponseMessage,
+} from '../../codec/index.js';
 import type { KitConfig, RoleSetup } from './config.js';
 import type { CaseDef, Finding } from './case.js';
 import { Conn, Transcript, fmtHostPort, parseHostPort, type HostPort } from './conn.js';
@@ -60,7 +67,9 @@ class KitServices {
 
   async start(): Promise<void> {
     const listen = (s: net.Server): Promise<HostPort> =>
-      new Promise((res) => s.listen(0, '127.0.0.1', () => res({ host: '127.0.0.1', port: (s.address() as net.AddressInfo).port })));
+      new Promise((res) =>
+        s.listen(0, '127.0.0.1', () => res({ host: '127.0.0.1', port: (s.address() as net.AddressInfo).port })),
+      );
     this.crsAddr = await listen(this.crs);
     this.msAddr = await listen(this.ms);
   }
@@ -72,7 +81,10 @@ class KitServices {
 
   private onCrs(socket: net.Socket): void {
     const c = new Conn(socket, 'kit-crs', this.tr);
-    c.auto = (req) => (req.method === 'LOCATE' ? response(200, [...tagOf(req), ['Server', fmtHostPort(this.msAddr)]]) : response(425, [['Error-code', 'ERR_OUT_OF_STATE']]));
+    c.auto = (req) =>
+      req.method === 'LOCATE'
+        ? response(200, [...tagOf(req), ['Server', fmtHostPort(this.msAddr)]])
+        : response(425, [['Error-code', 'ERR_OUT_OF_STATE']]);
   }
 
   private async onMs(socket: net.Socket): Promise<void> {
@@ -93,12 +105,28 @@ class KitServices {
     const iterations = acct.challengeIterations ?? acct.iterations;
     const salt = b64(acct.salt);
     const eS = b64(eph.publicKey);
-    c.send(response(300, [['Nonce', nonce], ['Salt', salt], ['Iterations', String(iterations)], ['Key-share', eS]]));
+    c.send(
+      response(300, [
+        ['Nonce', nonce],
+        ['Salt', salt],
+        ['Iterations', String(iterations)],
+        ['Key-share', eS],
+      ]),
+    );
     const proof = await c.waitEvent(() => true, hs);
     if (!proof || proof.method !== 'PROOF') return c.destroy();
     this.proofsSeen++;
     const address = header(login, 'Address') ?? '';
-    const auth = loginAuth({ user, cnonce, nonce, salt, iterations, eC: header(login, 'Key-share') ?? '', eS, address });
+    const auth = loginAuth({
+      user,
+      cnonce,
+      nonce,
+      salt,
+      iterations,
+      eC: header(login, 'Key-share') ?? '',
+      eS,
+      address,
+    });
     const clientKey = verifyClientProof(unb64(header(proof, 'Proof') ?? ''), acct.storedKey, auth);
     if (!clientKey) {
       c.send(response(401, [['Error-code', 'ERR_AUTH_FAILED']]));
@@ -130,7 +158,8 @@ class KitServices {
         setImmediate(() => c.end());
         return response(200, tagOf(req));
       }
-      if (req.method === 'LIST') return response(200, [...tagOf(req), ['Content-type', 'application/imsp-records']], encodeRecords(acct.bundle));
+      if (req.method === 'LIST')
+        return response(200, [...tagOf(req), ['Content-type', 'application/imsp-records']], encodeRecords(acct.bundle));
       if (req.method === 'ADD') return response(202, tagOf(req));
       if (req.method === 'PROFILE') return response(200, [...tagOf(req), ['User', header(req, 'User') ?? user]]);
       return response(200, tagOf(req));
@@ -173,7 +202,7 @@ export class ClientContext extends Checker {
     return this.env.opts.timeoutMs;
   }
   /**
-   * How long a freshly started client may take to print its ready line (CTL-1). Starting a process is not
+   * How long a freshly started client may take to print its ready line [CTL-1]. Starting a process is not
    * protocol timing: on a loaded machine a client that compiles its sources at start took 19 s, so this
    * is at least 60 s, whatever --timeout says for the protocol.
    */
@@ -192,7 +221,18 @@ export class ClientContext extends Checker {
     const password = b64(randomBytes(9));
     const identity = newIdentity();
     const v = makeVerifier(password, 4096);
-    const a: KitAccount = { name, password, identity, salt: v.salt, iterations: 4096, storedKey: v.storedKey, serverKey: v.serverKey, keyBlob: sealKeyBlob(password, name, identity, 10), bundle, ...extra };
+    const a: KitAccount = {
+      name,
+      password,
+      identity,
+      salt: v.salt,
+      iterations: 4096,
+      storedKey: v.storedKey,
+      serverKey: v.serverKey,
+      keyBlob: sealKeyBlob(password, name, identity, 10),
+      bundle,
+      ...extra,
+    };
     this.svc.accounts.set(name, a);
     return a;
   }
@@ -210,17 +250,40 @@ export class ClientContext extends Checker {
 
   buddyRecord(p: Peer, online = true): Header[] {
     return online
-      ? [['User', p.name], ['Relation', 'buddy'], ['Status', 'online'], ['Address', p.address], ['Public-key', p.identity.publicKey]]
-      : [['User', p.name], ['Relation', 'buddy'], ['Status', 'offline']];
+      ? [
+          ['User', p.name],
+          ['Relation', 'buddy'],
+          ['Status', 'online'],
+          ['Address', p.address],
+          ['Public-key', p.identity.publicKey],
+        ]
+      : [
+          ['User', p.name],
+          ['Relation', 'buddy'],
+          ['Status', 'offline'],
+        ];
   }
 
   /** Start a fresh client process and log it in as `a`. */
   async startLoggedIn(a: KitAccount): Promise<ControlledClient> {
-    const c = ControlledClient.start(this.env.template, { crs: fmtHostPort(this.svc.crsAddr), ms: fmtHostPort(this.svc.msAddr), user: a.name, password: a.password }, this.tr, this.env.cwd);
+    const c = ControlledClient.start(
+      this.env.template,
+      { crs: fmtHostPort(this.svc.crsAddr), ms: fmtHostPort(this.svc.msAddr), user: a.name, password: a.password },
+      this.tr,
+      this.env.cwd,
+    );
     this.client = c;
-    this.pre(await c.ready(this.readyTimeout), 'CTL-1', `the client did not print {"event":"ready"} (${c.stderr.slice(-300)})`);
+    this.pre(
+      await c.ready(this.readyTimeout),
+      'CTL-1',
+      `the client did not print {"event":"ready"} (${c.stderr.slice(-300)})`,
+    );
     const r = await c.command(`login ${a.name} ${a.password}`, this.timeout * 4);
-    this.pre(r?.event === 'ok', 'LOGIN-7', `the client could not log in to the kit: ${JSON.stringify(r)} ${c.stderr.slice(-300)}`);
+    this.pre(
+      r?.event === 'ok',
+      'LOGIN-7',
+      `the client could not log in to the kit: ${JSON.stringify(r)} ${c.stderr.slice(-300)}`,
+    );
     return c;
   }
 
@@ -228,7 +291,9 @@ export class ClientContext extends Checker {
   clientAddress(a: KitAccount): HostPort {
     const c = this.svc.sessions.get(a.name);
     this.pre(c, 'LOGIN-7', 'the client has no session at the kit MS');
-    const login = c.received.find((m) => m.msg.kind === 'request' && m.msg.method === 'LOGIN')?.msg as RequestMessage | undefined;
+    const login = c.received.find((m) => m.msg.kind === 'request' && m.msg.method === 'LOGIN')?.msg as
+      | RequestMessage
+      | undefined;
     const addr = login ? header(login, 'Address') : undefined;
     this.pre(addr, 'LOGIN-1', 'LOGIN must carry the client Address');
     return parseHostPort(addr);
@@ -246,7 +311,11 @@ export class ClientContext extends Checker {
     const { msg, state } = buildInit(p.name, p.identity, a.name, a.identity.publicKey);
     conn.send(msg);
     const ack = await conn.waitEvent((m) => m.method === 'INIT-ACK', this.timeout);
-    this.must(ack, 'P2P-9', `a valid INIT from a buddy must be answered INIT-ACK (got ${conn.received.at(-1)?.msg.kind === 'response' ? (conn.received.at(-1)!.msg as ResponseMessage).status : 'nothing'})`);
+    this.must(
+      ack,
+      'P2P-9',
+      `a valid INIT from a buddy must be answered INIT-ACK (got ${conn.received.at(-1)?.msg.kind === 'response' ? (conn.received.at(-1)!.msg as ResponseMessage).status : 'nothing'})`,
+    );
     const o = openInitAck(state, ack, a.identity.publicKey);
     this.must('keys' in o, 'P2P-9', `INIT-ACK: ${'error' in o ? o.error : ''}`);
     conn.sealing = { send: o.keys.i2r, recv: o.keys.r2i, sendSeq: 0, recvSeq: 0 };
@@ -281,13 +350,29 @@ class ClientDriver implements Driver<ClientContext> {
 }
 
 /** Set up a run against a client: the kit's CRS and MS listen; each case starts the client. */
-export async function setupClient(cfg: KitConfig, run: RunOptions, cases: CaseDef<ClientContext>[]): Promise<RoleSetup<ClientContext>> {
-    const svc = new KitServices(cfg.limits);
-    await svc.start();
-    const env: ClientEnv = { svc, opts: run, template: cfg.clientCmd!, runId: randomBytes(2).toString('hex').replace(/^[0-9]/, 'z'), counter: 0, ...((cfg as KitConfig & { cwd?: string }).cwd ? { cwd: (cfg as KitConfig & { cwd?: string }).cwd! } : {}) };
-    return { driver: new ClientDriver(env, cases), target: `client command: ${cfg.clientCmd}`, teardown: () => svc.close() };
+export async function setupClient(
+  cfg: KitConfig,
+  run: RunOptions,
+  cases: CaseDef<ClientContext>[],
+): Promise<RoleSetup<ClientContext>> {
+  const svc = new KitServices(cfg.limits);
+  await svc.start();
+  const env: ClientEnv = {
+    svc,
+    opts: run,
+    template: cfg.clientCmd!,
+    runId: randomBytes(2)
+      .toString('hex')
+      .replace(/^[0-9]/, 'z'),
+    counter: 0,
+    ...((cfg as KitConfig & { cwd?: string }).cwd ? { cwd: (cfg as KitConfig & { cwd?: string }).cwd! } : {}),
+  };
+  return {
+    driver: new ClientDriver(env, cases),
+    target: `client command: ${cfg.clientCmd}`,
+    teardown: () => svc.close(),
+  };
 }
 
 // A case starts a client process: its start (readyTimeout, up to 60 s on a loaded machine) comes on top.
 export const clientCaseBudgetMs = (cfg: KitConfig): number => 30 * cfg.timeoutMs + 60_000;
-

@@ -4,7 +4,16 @@
 // Anything the target sends that does not decode, is not sealed when it must be, or fails to
 // authenticate is recorded as a violation; the runner fails the case on any violation.
 import * as net from 'node:net';
-import { Decoder, decode, encode, header, ImspError, type Message, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
+import {
+  Decoder,
+  decode,
+  encode,
+  header,
+  type ImspError,
+  type Message,
+  type RequestMessage,
+  type ResponseMessage,
+} from '../../codec/index.js';
 import { openBody, sealBody } from './crypto.js';
 import { METHODS_BY_NAME } from './registry.js';
 
@@ -20,7 +29,8 @@ export function parseHostPort(s: string): HostPort {
   if (!m) throw new Error(`expected host:port, got '${s}'`);
   return { host: m[1] ?? m[2]!, port: Number(m[3]) };
 }
-export const fmtHostPort = (a: HostPort): string => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
+export const fmtHostPort = (a: HostPort): string =>
+  a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 
 /** Escape octets for a readable transcript: printable ASCII as is, CR LF as \r\n, others \xNN. */
 export function escapeBytes(b: Buffer, max = 4096): string {
@@ -62,7 +72,10 @@ export class Transcript {
   }
   render(): string {
     return this.entries
-      .map((e) => `${String(e.t).padStart(6)}ms ${e.conn} ${e.dir === 'out' ? '>>' : e.dir === 'in' ? '<<' : '--'}${e.sealed ? ' [sealed]' : ''} ${e.text.replace(/\n(?!$)/g, '\n' + ' '.repeat(12))}`)
+      .map(
+        (e) =>
+          `${String(e.t).padStart(6)}ms ${e.conn} ${e.dir === 'out' ? '>>' : e.dir === 'in' ? '<<' : '--'}${e.sealed ? ' [sealed]' : ''} ${e.text.replace(/\n(?!$)/g, '\n' + ' '.repeat(12))}`,
+      )
       .join('\n');
   }
 }
@@ -176,7 +189,10 @@ export class Conn {
     } catch (e) {
       this.tr.add(this.name, 'in', escapeBytes(chunk, 512));
       const err = e as ImspError;
-      this.violate('WIRE-1', `target sent octets that do not decode: ${err.code ?? ''} ${err.message} (offset ${err.offset ?? '?'})`);
+      this.violate(
+        'WIRE-1',
+        `target sent octets that do not decode: ${err.code ?? ''} ${err.message} (offset ${err.offset ?? '?'})`,
+      );
       this.destroy();
       return;
     }
@@ -212,7 +228,10 @@ export class Conn {
           this.destroy();
           return;
         }
-        if (inners.length !== 1 || inners[0]!.kind === 'request' && (inners[0] as RequestMessage).method === 'SEALED') {
+        if (
+          inners.length !== 1 ||
+          (inners[0]!.kind === 'request' && (inners[0] as RequestMessage).method === 'SEALED')
+        ) {
           this.violate('SEAL-6', `a SEALED envelope must hold exactly one non-SEALED message, held ${inners.length}`);
           this.destroy();
           return;
@@ -270,7 +289,9 @@ export class Conn {
     const seq = this.sealing.sendSeq++;
     const body = sealBody(this.sealing.send, seq, wire);
     this.tr.add(this.name, 'out', escapeBytes(wire, 2048), true);
-    this.socket.write(Buffer.concat([Buffer.from(`SEALED\r\nSeq: ${seq}\r\nContent-length: ${body.length}\r\n\r\n`, 'ascii'), body]));
+    this.socket.write(
+      Buffer.concat([Buffer.from(`SEALED\r\nSeq: ${seq}\r\nContent-length: ${body.length}\r\n\r\n`, 'ascii'), body]),
+    );
   }
 
   /** Wait until `check` returns a value, the connection closes (one last check), or the time runs out. */

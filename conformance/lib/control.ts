@@ -37,7 +37,11 @@ export class ControlledClient {
       this.tr.add('client', 'in', `control: ${line}`);
       // [CONF-12] every line the client writes must validate against spec/registry/control.schema.json [CTL-7]
       const bad = checkControlLine(line);
-      if (bad !== null && this.violations.length < 5) this.violations.push({ req: 'CTL-7', text: `the control line ${line.slice(0, 200)} breaks spec/registry/control.schema.json: ${bad}` });
+      if (bad !== null && this.violations.length < 5)
+        this.violations.push({
+          req: 'CTL-7',
+          text: `the control line ${line.slice(0, 200)} breaks spec/registry/control.schema.json: ${bad}`,
+        });
       this.events.push(ev);
       this.wake();
     });

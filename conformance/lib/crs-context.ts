@@ -97,8 +97,16 @@ export class CrsContext extends Checker {
     const params = this.msParams(p);
     const conn = await this.connect('ms');
     const out = await enrollOn(conn, this.env.msKey, params, this.timeout);
-    this.pre(out.challenge?.status === 300, 'ENROLL-2', `ENROLL must be answered 300 Challenge, got ${out.challenge?.status ?? 'close'}`);
-    this.pre(out.result?.status === 200, 'ENROLL-4', `a correct PROOF must be answered 200, got ${out.result?.status ?? 'close'} ${out.result ? header(out.result, 'Error-code') ?? '' : ''}`);
+    this.pre(
+      out.challenge?.status === 300,
+      'ENROLL-2',
+      `ENROLL must be answered 300 Challenge, got ${out.challenge?.status ?? 'close'}`,
+    );
+    this.pre(
+      out.result?.status === 200,
+      'ENROLL-4',
+      `a correct PROOF must be answered 200, got ${out.result?.status ?? 'close'} ${out.result ? (header(out.result, 'Error-code') ?? '') : ''}`,
+    );
     this.pre(out.serverProofOk, 'ENROLL-4', 'the Server-proof must be HMAC(MSkey, "crs," + auth)');
     const link = new MsLink(conn, params, this.timeout);
     link.lease = Number(header(out.result, 'Lease') ?? 0);
@@ -115,7 +123,11 @@ export class CrsContext extends Checker {
     const params = this.msParams({ msId: `${KIT_NAME_PREFIX}${this.env.runId}.prov` });
     const conn = await Conn.connect(this.env.target, 'prov', this.tr, this.timeout);
     const out = await enrollOn(conn, this.env.msKey, params, this.timeout);
-    this.pre(out.result?.status === 200 && out.serverProofOk, 'ENROLL-4', `the kit cannot enroll to provision users: ${out.result?.status ?? 'closed'}`);
+    this.pre(
+      out.result?.status === 200 && out.serverProofOk,
+      'ENROLL-4',
+      `the kit cannot enroll to provision users: ${out.result?.status ?? 'closed'}`,
+    );
     const link = new MsLink(conn, params, this.timeout);
     link.heartbeat = Number(header(out.result, 'Heartbeat') ?? 0);
     link.startHeartbeat();
@@ -159,7 +171,11 @@ export class CrsContext extends Checker {
     const u = this.makeUser();
     const ms = await this.provisioner();
     const r = await ms.req('REGISTER', this.registerHeaders(u));
-    this.pre(r.status === 201, 'REGISTER-1', `REGISTER of a new user must be answered 201, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
+    this.pre(
+      r.status === 201,
+      'REGISTER-1',
+      `REGISTER of a new user must be answered 201, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+    );
     return u;
   }
 
@@ -173,13 +189,25 @@ export class CrsContext extends Checker {
   expectError(r: ResponseMessage | null, code: string, what: string, req = errorSpec(code).req): void {
     const e = errorSpec(code);
     this.must(r, req, `${what}: expected ${e.status} ${code}, the connection closed`);
-    this.must(r.status === e.status, req, `${what}: expected ${e.status} ${code}, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
-    this.should(header(r, 'Error-code') === code, req, `${what}: expected Error-code ${code}, got ${header(r, 'Error-code') ?? 'none'}`);
+    this.must(
+      r.status === e.status,
+      req,
+      `${what}: expected ${e.status} ${code}, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+    );
+    this.should(
+      header(r, 'Error-code') === code,
+      req,
+      `${what}: expected Error-code ${code}, got ${header(r, 'Error-code') ?? 'none'}`,
+    );
   }
 
   expectStatus(r: ResponseMessage | null, status: number, req: string, what: string): asserts r is ResponseMessage {
     this.must(r, req, `${what}: expected ${status}, the connection closed`);
-    this.must(r.status === status, req, `${what}: expected ${status}, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
+    this.must(
+      r.status === status,
+      req,
+      `${what}: expected ${status}, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+    );
   }
 
   /** expectStatus inside a helper: a precondition for cases that do not declare `req` (see Checker.pre). */
@@ -225,7 +253,11 @@ export class CrsContext extends Checker {
       ['To', b.user.name],
       ['Epoch', a.epoch],
     ]);
-    this.pre(add.status === 200 || add.status === 202, 'ADD-2', `ADD between strangers must be 200 or 202, got ${add.status} ${header(add, 'Error-code') ?? ''}`);
+    this.pre(
+      add.status === 200 || add.status === 202,
+      'ADD-2',
+      `ADD between strangers must be 200 or 202, got ${add.status} ${header(add, 'Error-code') ?? ''}`,
+    );
     const ans = await b.ms.req('ANSWER', [
       ['From', b.user.name],
       ['To', a.user.name],
@@ -245,7 +277,8 @@ export class CrsContext extends Checker {
   }
 }
 
-export const rec = (r: Header[], name: string): string | undefined => r.find(([n]) => n.toLowerCase() === name.toLowerCase())?.[1];
+export const rec = (r: Header[], name: string): string | undefined =>
+  r.find(([n]) => n.toLowerCase() === name.toLowerCase())?.[1];
 
 export class CrsDriver implements Driver<CrsContext> {
   constructor(
@@ -304,20 +337,39 @@ async function preflightCrs(cfg: KitConfig, run: RunOptions, runId: string): Pro
     throw new SetupError(`cannot reach the CRS at ${cfg.target}: ${(e as Error).message}`);
   }
   try {
-    // A CRS that answers the handshake wrongly is judged by the enrollment cases (ENROLL-2, ENROLL-4);
+    // A CRS that answers the handshake wrongly is judged by the enrollment cases [ENROLL-2] [ENROLL-4];
     // only a refused key or a contradicted limit makes every case meaningless.
-    const out = await enrollOn(conn, cfg.msKey!, { msId: `${KIT_NAME_PREFIX}${runId}.preflight`, incarnation: Date.now() * 10, listen: '127.0.0.1:9', capacity: 1 }, run.timeoutMs).catch(() => null);
+    const out = await enrollOn(
+      conn,
+      cfg.msKey!,
+      {
+        msId: `${KIT_NAME_PREFIX}${runId}.preflight`,
+        incarnation: Date.now() * 10,
+        listen: '127.0.0.1:9',
+        capacity: 1,
+      },
+      run.timeoutMs,
+    ).catch(() => null);
     if (!out || out.challenge?.status !== 300) return;
-    const code = (m: ResponseMessage | null): string => (m ? `${m.status} ${header(m, 'Error-code') ?? ''}`.trim() : 'no answer (connection closed)');
+    const code = (m: ResponseMessage | null): string =>
+      m ? `${m.status} ${header(m, 'Error-code') ?? ''}`.trim() : 'no answer (connection closed)';
     if (out.result?.status === 401 || (out.result?.status === 200 && !out.serverProofOk))
-      throw new SetupError(`the CRS at ${cfg.target} refused the kit's MS key (PROOF answered ${code(out.result)}${out.result?.status === 200 ? ', Server-proof does not verify' : ''}): --ms-key-file must hold the key the CRS was started with`);
+      throw new SetupError(
+        `the CRS at ${cfg.target} refused the kit's MS key (PROOF answered ${code(out.result)}${out.result?.status === 200 ? ', Server-proof does not verify' : ''}): --ms-key-file must hold the key the CRS was started with`,
+      );
     if (out.result?.status !== 200) return;
-    for (const [hdr, limit] of [['Lease', 'msLease'], ['Heartbeat', 'msHeartbeatInterval']] as const) {
+    for (const [hdr, limit] of [
+      ['Lease', 'msLease'],
+      ['Heartbeat', 'msHeartbeatInterval'],
+    ] as const) {
       const announced = header(out.result, hdr);
       const expected = cfg.limits.get(limit);
       if (announced !== undefined && Number(announced) !== expected) {
-        const from = cfg.sets?.[limit] !== undefined ? `--set ${limit}=${expected}` : `the registry default ${limit}=${expected}`;
-        throw new SetupError(`the CRS at ${cfg.target} announces ${hdr} ${announced} ms, which contradicts ${from}: run the kit with --set ${limit}=${announced}`);
+        const from =
+          cfg.sets?.[limit] !== undefined ? `--set ${limit}=${expected}` : `the registry default ${limit}=${expected}`;
+        throw new SetupError(
+          `the CRS at ${cfg.target} announces ${hdr} ${announced} ms, which contradicts ${from}: run the kit with --set ${limit}=${announced}`,
+        );
       }
     }
     conn.send(request('LEAVE', []));
@@ -327,38 +379,46 @@ async function preflightCrs(cfg: KitConfig, run: RunOptions, runId: string): Pro
 }
 
 /** Set up a run against a CRS: the kit enrolls as MSs with the given MS key. */
-export async function setupCrs(cfg: KitConfig, run: RunOptions, cases: CaseDef<CrsContext>[]): Promise<RoleSetup<CrsContext>> {
-    const env: CrsEnv = {
-      target: parseHostPort(cfg.target!),
-      msKey: cfg.msKey!,
-      opts: run,
-      runId: randomBytes(3).toString('hex').replace(/^[0-9]/, 'k'),
-      counter: 0,
-      provisioning: null,
-      created: new Set(),
-    };
-    await preflightCrs(cfg, run, env.runId);
-    const driver = new CrsDriver(env, cases);
-    return {
-      driver,
-      target: cfg.target!,
-      createdUsers: () => ({
-        prefix: `${KIT_NAME_PREFIX}${env.runId}.`,
-        count: env.created.size,
-        note: 'IMSP has no method to delete a user, so they stay in the CRS store: remove them with its own tools (the reference: imsp user del NAME, or imsp user list to find them).',
-      }),
-      async teardown() {
-        const p = env.provisioning;
-        if (p && !p.conn.closed) {
-          p.stopHeartbeat();
-          await p.conn.request(request('LEAVE', []), run.timeoutMs).catch(() => undefined);
-          p.conn.destroy();
-        }
-      },
-    };
+export async function setupCrs(
+  cfg: KitConfig,
+  run: RunOptions,
+  cases: CaseDef<CrsContext>[],
+): Promise<RoleSetup<CrsContext>> {
+  const env: CrsEnv = {
+    target: parseHostPort(cfg.target!),
+    msKey: cfg.msKey!,
+    opts: run,
+    runId: randomBytes(3)
+      .toString('hex')
+      .replace(/^[0-9]/, 'k'),
+    counter: 0,
+    provisioning: null,
+    created: new Set(),
+  };
+  await preflightCrs(cfg, run, env.runId);
+  const driver = new CrsDriver(env, cases);
+  return {
+    driver,
+    target: cfg.target!,
+    createdUsers: () => ({
+      prefix: `${KIT_NAME_PREFIX}${env.runId}.`,
+      count: env.created.size,
+      note: 'IMSP has no method to delete a user, so they stay in the CRS store: remove them with its own tools (the reference: imsp user del NAME, or imsp user list to find them).',
+    }),
+    async teardown() {
+      const p = env.provisioning;
+      if (p && !p.conn.closed) {
+        p.stopHeartbeat();
+        await p.conn.request(request('LEAVE', []), run.timeoutMs).catch(() => undefined);
+        p.conn.destroy();
+      }
+    },
+  };
 }
 
 export function crsCaseBudgetMs(cfg: KitConfig): number {
   const l = cfg.limits;
-  return 20 * cfg.timeoutMs + 3 * Math.max(l.get('msLease'), l.get('lockLease'), l.get('handshakeTimeout')) + cfg.runs * 200;
+  return (
+    20 * cfg.timeoutMs + 3 * Math.max(l.get('msLease'), l.get('lockLease'), l.get('handshakeTimeout')) + cfg.runs * 200
+  );
 }

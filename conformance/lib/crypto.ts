@@ -60,7 +60,10 @@ function pairFromJwk(kind: 'x25519' | 'ed25519'): RawKeyPair {
 /** Private KeyObject from a raw 32-octet private key (X25519 scalar or Ed25519 seed). */
 export function privateKeyObject(crv: 'X25519' | 'Ed25519', d: Buffer): KeyObject {
   // PKCS#8 DER: fixed prefix + 32 octets (RFC 8410).
-  const prefix = Buffer.from(crv === 'X25519' ? '302e020100300506032b656e04220420' : '302e020100300506032b657004220420', 'hex');
+  const prefix = Buffer.from(
+    crv === 'X25519' ? '302e020100300506032b656e04220420' : '302e020100300506032b657004220420',
+    'hex',
+  );
   return createPrivateKey({ key: Buffer.concat([prefix, d]), format: 'der', type: 'pkcs8' });
 }
 
@@ -78,7 +81,10 @@ export const x25519Pair = (): RawKeyPair => pairFromJwk('x25519');
 export const ed25519Pair = (): RawKeyPair => pairFromJwk('ed25519');
 
 export function x25519(privateKey: Buffer, peerPublic: Buffer): Buffer {
-  return diffieHellman({ privateKey: privateKeyObject('X25519', privateKey), publicKey: publicKeyObject('X25519', peerPublic) });
+  return diffieHellman({
+    privateKey: privateKeyObject('X25519', privateKey),
+    publicKey: publicKeyObject('X25519', peerPublic),
+  });
 }
 
 export function ed25519Sign(seed: Buffer, data: string | Buffer): Buffer {
@@ -142,9 +148,26 @@ export function aeadOpen(key: Buffer, iv: Buffer, aad: string, sealed: Buffer): 
 
 // ---------------------------------------------------------------- key blob (3.4)
 
-export function sealKeyBlob(password: string, username: string, id: Identity, log2N = 10, salt: Buffer = randomBytes(16), iv: Buffer = randomBytes(12)): string {
-  const key = scryptSync(Buffer.from(password, 'utf8'), salt, 32, { N: 2 ** log2N, r: 8, p: 1, maxmem: 256 * 2 ** log2N * 8 + 1024 * 1024 });
-  const ct = aeadSeal(key, iv, `imsp1 key-blob,${username}`, Buffer.concat([id.signing.privateKey, id.agreement.privateKey]));
+export function sealKeyBlob(
+  password: string,
+  username: string,
+  id: Identity,
+  log2N = 10,
+  salt: Buffer = randomBytes(16),
+  iv: Buffer = randomBytes(12),
+): string {
+  const key = scryptSync(Buffer.from(password, 'utf8'), salt, 32, {
+    N: 2 ** log2N,
+    r: 8,
+    p: 1,
+    maxmem: 256 * 2 ** log2N * 8 + 1024 * 1024,
+  });
+  const ct = aeadSeal(
+    key,
+    iv,
+    `imsp1 key-blob,${username}`,
+    Buffer.concat([id.signing.privateKey, id.agreement.privateKey]),
+  );
   return `v1.${b64(salt)}.${log2N}.${b64(iv)}.${b64(ct)}`;
 }
 
@@ -153,7 +176,12 @@ export function openKeyBlob(password: string, username: string, blob: string): I
   if (!m) return null;
   const log2N = Number(m[2]);
   if (log2N < 10 || log2N > 20) return null;
-  const key = scryptSync(Buffer.from(password, 'utf8'), unb64(m[1]!), 32, { N: 2 ** log2N, r: 8, p: 1, maxmem: 256 * 2 ** log2N * 8 + 1024 * 1024 });
+  const key = scryptSync(Buffer.from(password, 'utf8'), unb64(m[1]!), 32, {
+    N: 2 ** log2N,
+    r: 8,
+    p: 1,
+    maxmem: 256 * 2 ** log2N * 8 + 1024 * 1024,
+  });
   const pt = aeadOpen(key, unb64(m[3]!), `imsp1 key-blob,${username}`, unb64(m[4]!));
   if (!pt || pt.length !== 64) return null;
   return identityFromPrivate(pt.subarray(0, 32), pt.subarray(32, 64));
@@ -263,8 +291,10 @@ export function sealedIv(seq: number | bigint): Buffer {
   iv.writeBigUInt64BE(BigInt(seq), 4);
   return iv;
 }
-export const sealBody = (key: Buffer, seq: number | bigint, inner: Buffer): Buffer => aeadSeal(key, sealedIv(seq), 'imsp1 sealed', inner);
-export const openBody = (key: Buffer, seq: number | bigint, body: Buffer): Buffer | null => aeadOpen(key, sealedIv(seq), 'imsp1 sealed', body);
+export const sealBody = (key: Buffer, seq: number | bigint, inner: Buffer): Buffer =>
+  aeadSeal(key, sealedIv(seq), 'imsp1 sealed', inner);
+export const openBody = (key: Buffer, seq: number | bigint, body: Buffer): Buffer | null =>
+  aeadOpen(key, sealedIv(seq), 'imsp1 sealed', body);
 
 // ---------------------------------------------------------------- peer to peer (3.5)
 
@@ -276,10 +306,23 @@ export const initKey = (eIPriv: Buffer, rX25519Pub: Buffer, eI: string, nI: stri
 export const initKeyResponder = (rXPriv: Buffer, eIPub: Buffer, eI: string, nI: string): Buffer =>
   hkdf(x25519(rXPriv, eIPub), Buffer.alloc(0), `imsp1 init,${eI},${nI}`, 32);
 
-export const initSigInput = (from: string, to: string, time: string | number, nI: string, eI: string, secret: string): string =>
-  `imsp1-init,${from},${to},${time},${nI},${eI},${secret}`;
-export const initAckSigInput = (from: string, to: string, time: string | number, nI: string, nR: string, eI: string, eR: string): string =>
-  `imsp1-init-ack,${from},${to},${time},${nI},${nR},${eI},${eR}`;
+export const initSigInput = (
+  from: string,
+  to: string,
+  time: string | number,
+  nI: string,
+  eI: string,
+  secret: string,
+): string => `imsp1-init,${from},${to},${time},${nI},${eI},${secret}`;
+export const initAckSigInput = (
+  from: string,
+  to: string,
+  time: string | number,
+  nI: string,
+  nR: string,
+  eI: string,
+  eR: string,
+): string => `imsp1-init-ack,${from},${to},${time},${nI},${nR},${eI},${eR}`;
 
 export interface P2pKeys {
   /** Seals initiator -> responder. */
@@ -290,8 +333,20 @@ export interface P2pKeys {
   ack: Buffer;
 }
 
-export function p2pKeys(secret: Buffer, shared: Buffer, nI: string, nR: string, initiator: string, responder: string): P2pKeys {
-  const okm = hkdf(Buffer.concat([secret, shared]), Buffer.from(nI + nR, 'ascii'), `imsp1 p2p,${initiator},${responder}`, 96);
+export function p2pKeys(
+  secret: Buffer,
+  shared: Buffer,
+  nI: string,
+  nR: string,
+  initiator: string,
+  responder: string,
+): P2pKeys {
+  const okm = hkdf(
+    Buffer.concat([secret, shared]),
+    Buffer.from(nI + nR, 'ascii'),
+    `imsp1 p2p,${initiator},${responder}`,
+    96,
+  );
   return { i2r: okm.subarray(0, 32), r2i: okm.subarray(32, 64), ack: okm.subarray(64, 96) };
 }
 

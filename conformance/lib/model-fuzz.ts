@@ -13,7 +13,8 @@ import type { CaseMeta, RunOptions } from './runner.js';
  */
 export function machineReqs(name: MachineName, extra: string[] = []): string[] {
   const out = new Set(extra);
-  for (const t of MACHINES[name].transitions as readonly { reqs: readonly string[] }[]) if (t.reqs[0]) out.add(t.reqs[0]);
+  for (const t of MACHINES[name].transitions as readonly { reqs: readonly string[] }[])
+    if (t.reqs[0]) out.add(t.reqs[0]);
   return [...out];
 }
 
@@ -40,7 +41,11 @@ export interface ModelCheck<T> {
 }
 
 /** The run's command line without the options a replay line sets itself. */
-export const replayBase = (commandLine: string): string => commandLine.replace(/ --(only|seed|path|replay-path|runs|replay|json|junit|html|fail-fast)(?: (?:'[^']*'|[^\s-]\S*))?(?= |$)/g, '');
+export const replayBase = (commandLine: string): string =>
+  commandLine.replace(
+    / --(only|seed|path|replay-path|runs|replay|json|junit|html|fail-fast)(?: (?:'[^']*'|[^\s-]\S*))?(?= |$)/g,
+    '',
+  );
 
 export async function checkModel<T>(ctx: FuzzContext, o: ModelCheck<T>): Promise<void> {
   const details = await fc.check(o.prop, {
@@ -65,5 +70,9 @@ export async function checkModel<T>(ctx: FuzzContext, o: ModelCheck<T>): Promise
   ctx.meta.replay = `${replayBase(ctx.opts.commandLine)} --only ${o.id} --seed ${details.seed} --path '${details.counterexamplePath}'${replayPath !== undefined ? ` --replay-path '${replayPath}'` : ''}`;
   const err = details.errorInstance as { req?: string; message?: string } | null;
   const message = o.firstLine ? err?.message?.split('\n')[0] : err?.message;
-  ctx.must(false, err?.req ?? o.req, `${message ?? 'model mismatch'}\n  minimal sequence: ${shrunk}\n  ${o.log().join('\n  ')}`);
+  ctx.must(
+    false,
+    err?.req ?? o.req,
+    `${message ?? 'model mismatch'}\n  minimal sequence: ${shrunk}\n  ${o.log().join('\n  ')}`,
+  );
 }

@@ -6,12 +6,11 @@ import { SetupError, type KitConfig, type RoleSetup } from './config.js';
 import { loginOn } from './as-client.js';
 import { KitCrs, type KitUser } from './as-crs.js';
 import type { CaseDef, Finding } from './case.js';
-import { Conn, Transcript, parseHostPort, fmtHostPort, type HostPort } from './conn.js';
+import { Conn, type Transcript, parseHostPort, fmtHostPort, type HostPort } from './conn.js';
 import { b64, makeVerifier, newIdentity, sealKeyBlob } from './crypto.js';
 import type { Limits } from './registry.js';
 import { Checker, type Driver, type RunOptions } from './runner.js';
 import { msWireTarget } from './wire-target.js';
-
 
 export interface MsEnv {
   crs: KitCrs;
@@ -63,22 +62,47 @@ export class MsContext extends Checker {
     const password = b64(randomBytes(9));
     const id = newIdentity();
     const v = makeVerifier(password, 4096);
-    const u: KitUser = { name, password, salt: b64(v.salt), iterations: 4096, storedKey: b64(v.storedKey), serverKey: b64(v.serverKey), keyBlob: sealKeyBlob(password, name, id, 10), publicKey: id.publicKey, bundle };
+    const u: KitUser = {
+      name,
+      password,
+      salt: b64(v.salt),
+      iterations: 4096,
+      storedKey: b64(v.storedKey),
+      serverKey: b64(v.serverKey),
+      keyBlob: sealKeyBlob(password, name, id, 10),
+      publicKey: id.publicKey,
+      bundle,
+    };
     this.crs.users.set(name, u);
     return u;
   }
   async login(u: KitUser): Promise<Conn> {
     const c = await this.connect('cl');
     const out = await loginOn(c, u.name, u.password, `127.0.0.1:${41000 + (this.env.counter++ % 9000)}`, this.timeout);
-    this.pre(out.challenge?.status === 300, 'LOGIN-4', `LOGIN must be answered 300 Challenge, got ${out.challenge?.status ?? 'close'}`);
-    this.pre(out.salt === u.salt, 'LOGIN-4', 'the challenge must carry the verifier\'s Salt');
-    this.pre(out.result?.status === 200, 'LOGIN-7', `a correct PROOF must be answered 200, got ${out.result?.status ?? 'close'} ${out.result ? header(out.result, 'Error-code') ?? '' : ''}`);
+    this.pre(
+      out.challenge?.status === 300,
+      'LOGIN-4',
+      `LOGIN must be answered 300 Challenge, got ${out.challenge?.status ?? 'close'}`,
+    );
+    this.pre(out.salt === u.salt, 'LOGIN-4', "the challenge must carry the verifier's Salt");
+    this.pre(
+      out.result?.status === 200,
+      'LOGIN-7',
+      `a correct PROOF must be answered 200, got ${out.result?.status ?? 'close'} ${out.result ? (header(out.result, 'Error-code') ?? '') : ''}`,
+    );
     this.pre(c.received.at(-1)?.sealed, 'LOGIN-7', 'the 200 to PROOF must be the first SEALED envelope');
     this.pre(out.serverProofOk, 'LOGIN-7', 'Server-proof must be HMAC(ServerKey, auth)');
-    // [HB-11] the MS announces its sessionTimeout, so that the client ends a silent session in step with it (HB-6).
+    // [HB-11] the MS announces its sessionTimeout, so that the client ends a silent session in step with it [HB-6].
     const st = header(out.result, 'Session-timeout');
-    this.must(st !== undefined && Number(st) > 0, 'HB-11', `the 200 to PROOF must carry Session-timeout (the MS's sessionTimeout), got ${st ?? 'none'}`);
-    c.auto = (req) => (req.method === 'PING' ? { kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) } : undefined);
+    this.must(
+      st !== undefined && Number(st) > 0,
+      'HB-11',
+      `the 200 to PROOF must carry Session-timeout (the MS's sessionTimeout), got ${st ?? 'none'}`,
+    );
+    c.auto = (req) =>
+      req.method === 'PING'
+        ? { kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) }
+        : undefined;
     return c;
   }
 }
@@ -120,32 +144,57 @@ export class MsDriver implements Driver<MsContext> {
 }
 
 /** Set up a run against an MS: the kit CRS listens and waits for the MS under test to enroll. */
-export async function setupMs(cfg: KitConfig, run: RunOptions, cases: CaseDef<MsContext>[]): Promise<RoleSetup<MsContext>> {
-    const crs = new KitCrs(cfg.msKey!, cfg.limits);
-    const addr = await crs.listen(parseHostPort(cfg.listen ?? '127.0.0.1:7000'));
-    run.progress(`kit CRS listening on ${fmtHostPort(addr)}: start the MS under test with --crs ${fmtHostPort(addr)} and the same MS key`);
-    const env: MsEnv = { crs, opts: run, runId: randomBytes(2).toString('hex').replace(/^[0-9]/, 'q'), counter: 0 };
-    (cfg as KitConfig & { onListen?: (a: string) => Promise<void> }).onListen && (await (cfg as KitConfig & { onListen: (a: string) => Promise<void> }).onListen(fmtHostPort(addr)));
-    // [CONF-14] The first enrollment decides whether the run can start: a PROOF that does not verify
-    // with the kit's MS key, or no MS at all, stops the run before any case (exit status 2).
-    const ok = await crs.until(() => crs.enrollments > 0 || crs.lastEnrollError !== null, Math.max(60000, run.timeoutMs));
-    if (crs.enrollments === 0) {
-      await crs.close();
-      const why = crs.lastEnrollError === 'the MS proof did not verify' ? 'its PROOF does not verify with --ms-key-file: the MS must use the same MS key as the kit' : crs.lastEnrollError ?? 'no connection';
-      throw new SetupError(ok ? `the MS under test could not enroll with the kit's CRS at ${fmtHostPort(addr)}: ${why}` : `no MS enrolled with the kit's CRS at ${fmtHostPort(addr)} within ${Math.max(60000, run.timeoutMs) / 1000} s (${why})`);
-    }
-    return {
-      driver: new MsDriver(env, cases),
-      target: crs.listenAddr ?? 'not enrolled',
-      teardown: () => crs.close(),
+export async function setupMs(
+  cfg: KitConfig,
+  run: RunOptions,
+  cases: CaseDef<MsContext>[],
+): Promise<RoleSetup<MsContext>> {
+  const crs = new KitCrs(cfg.msKey!, cfg.limits);
+  const addr = await crs.listen(parseHostPort(cfg.listen ?? '127.0.0.1:7000'));
+  run.progress(
+    `kit CRS listening on ${fmtHostPort(addr)}: start the MS under test with --crs ${fmtHostPort(addr)} and the same MS key`,
+  );
+  const env: MsEnv = {
+    crs,
+    opts: run,
+    runId: randomBytes(2)
+      .toString('hex')
+      .replace(/^[0-9]/, 'q'),
+    counter: 0,
+  };
+  (cfg as KitConfig & { onListen?: (a: string) => Promise<void> }).onListen &&
+    (await (cfg as KitConfig & { onListen: (a: string) => Promise<void> }).onListen(fmtHostPort(addr)));
+  // [CONF-14] The first enrollment decides whether the run can start: a PROOF that does not verify
+  // with the kit's MS key, or no MS at all, stops the run before any case (exit status 2).
+  const ok = await crs.until(() => crs.enrollments > 0 || crs.lastEnrollError !== null, Math.max(60000, run.timeoutMs));
+  if (crs.enrollments === 0) {
+    await crs.close();
+    const why =
+      crs.lastEnrollError === 'the MS proof did not verify'
+        ? 'its PROOF does not verify with --ms-key-file: the MS must use the same MS key as the kit'
+        : (crs.lastEnrollError ?? 'no connection');
+    throw new SetupError(
+      ok
+        ? `the MS under test could not enroll with the kit's CRS at ${fmtHostPort(addr)}: ${why}`
+        : `no MS enrolled with the kit's CRS at ${fmtHostPort(addr)} within ${Math.max(60000, run.timeoutMs) / 1000} s (${why})`,
+    );
+  }
+  return {
+    driver: new MsDriver(env, cases),
+    target: crs.listenAddr ?? 'not enrolled',
+    teardown: () => crs.close(),
   };
 }
 
-export const msCaseBudgetMs = (cfg: KitConfig): number => 20 * cfg.timeoutMs + 4 * cfg.limits.get('sessionTimeout') + cfg.runs * 200;
-
+export const msCaseBudgetMs = (cfg: KitConfig): number =>
+  20 * cfg.timeoutMs + 4 * cfg.limits.get('sessionTimeout') + cfg.runs * 200;
 
 /** How many requests the kit CRS has received so far (a mark for sentSince). */
 export const since = (ctx: MsContext): number => ctx.crs.requests.length;
 /** The first request with this method (and User or From) the MS sent to the kit CRS after mark n. */
 export const sentSince = (ctx: MsContext, n: number, method: string, user?: string): RequestMessage | undefined =>
-  ctx.crs.requests.slice(n).find((m) => m.method === method && (user === undefined || header(m, 'User') === user || header(m, 'From') === user));
+  ctx.crs.requests
+    .slice(n)
+    .find(
+      (m) => m.method === method && (user === undefined || header(m, 'User') === user || header(m, 'From') === user),
+    );

@@ -39,7 +39,13 @@ export interface InitOptions {
 }
 
 /** Build an INIT from `from` (with identity `id`) to `to` whose Public-key is `toPublicKey`. */
-export function buildInit(from: string, id: Identity, to: string, toPublicKey: string, o: InitOptions = {}): { msg: RequestMessage; state: InitState } {
+export function buildInit(
+  from: string,
+  id: Identity,
+  to: string,
+  toPublicKey: string,
+  o: InitOptions = {},
+): { msg: RequestMessage; state: InitState } {
   const pk = parsePublicKey(toPublicKey);
   if (!pk) throw new Error(`bad Public-key ${toPublicKey}`);
   const eph = x25519Pair();
@@ -48,14 +54,34 @@ export function buildInit(from: string, id: Identity, to: string, toPublicKey: s
   const secret = randomBytes(32);
   const time = o.time ?? Date.now();
   const sig = ed25519Sign((o.signWith ?? id).signing.privateKey, initSigInput(from, to, time, nI, eI, b64(secret)));
-  const rec: Header[] = [['From', from], ['To', to], ['Time', String(time)], ['Secret', b64(secret)], ['Signature', b64(sig)]];
+  const rec: Header[] = [
+    ['From', from],
+    ['To', to],
+    ['Time', String(time)],
+    ['Secret', b64(secret)],
+    ['Signature', b64(sig)],
+  ];
   const body = aeadSeal(initKey(eph.privateKey, pk.x, eI, nI), ZERO_IV, 'imsp1 init', encodeRecords([rec]));
-  const msg: RequestMessage = { kind: 'request', method: 'INIT', headers: [['Imsp-version', '1'], ['Key-share', eI], ['Nonce', nI], ['Content-length', String(body.length)]], body };
+  const msg: RequestMessage = {
+    kind: 'request',
+    method: 'INIT',
+    headers: [
+      ['Imsp-version', '1'],
+      ['Key-share', eI],
+      ['Nonce', nI],
+      ['Content-length', String(body.length)],
+    ],
+    body,
+  };
   return { msg, state: { from, to, eIPriv: eph.privateKey, eI, nI, secret } };
 }
 
 /** The initiator's check of an INIT-ACK: null (with a reason) when it does not verify. */
-export function openInitAck(st: InitState, ack: RequestMessage, responderPublicKey: string): { keys: P2pKeys } | { error: string } {
+export function openInitAck(
+  st: InitState,
+  ack: RequestMessage,
+  responderPublicKey: string,
+): { keys: P2pKeys } | { error: string } {
   const eR = header(ack, 'Key-share') ?? '';
   const nR = header(ack, 'Nonce') ?? '';
   let keys: P2pKeys;
@@ -69,9 +95,14 @@ export function openInitAck(st: InitState, ack: RequestMessage, responderPublicK
   const recs = parseRecords(pt);
   const r = recs[0] ?? [];
   const g = (n: string): string => r.find(([k]) => k === n)?.[1] ?? '';
-  if (g('From') !== st.to || g('To') !== st.from) return { error: `INIT-ACK record From/To ${g('From')}/${g('To')}, expected ${st.to}/${st.from}` };
+  if (g('From') !== st.to || g('To') !== st.from)
+    return { error: `INIT-ACK record From/To ${g('From')}/${g('To')}, expected ${st.to}/${st.from}` };
   const pk = parsePublicKey(responderPublicKey);
-  if (!pk || !ed25519Verify(pk.ed, initAckSigInput(g('From'), g('To'), g('Time'), st.nI, nR, st.eI, eR), unb64(g('Signature')))) return { error: 'the INIT-ACK signature does not verify' };
+  if (
+    !pk ||
+    !ed25519Verify(pk.ed, initAckSigInput(g('From'), g('To'), g('Time'), st.nI, nR, st.eI, eR), unb64(g('Signature')))
+  )
+    return { error: 'the INIT-ACK signature does not verify' };
   return { keys };
 }
 
@@ -86,7 +117,11 @@ export interface OpenedInit {
 }
 
 /** The responder's side: decrypt an INIT addressed to `me`, check the signature against `fromPublicKey`. */
-export function openInit(init: RequestMessage, me: Identity, publicKeyOf: (user: string) => string | undefined): OpenedInit | { error: string } {
+export function openInit(
+  init: RequestMessage,
+  me: Identity,
+  publicKeyOf: (user: string) => string | undefined,
+): OpenedInit | { error: string } {
   const eI = header(init, 'Key-share') ?? '';
   const nI = header(init, 'Nonce') ?? '';
   let pt: Buffer | null = null;
@@ -100,7 +135,8 @@ export function openInit(init: RequestMessage, me: Identity, publicKeyOf: (user:
   const g = (n: string): string => r.find(([k]) => k === n)?.[1] ?? '';
   const from = g('From');
   const pk = parsePublicKey(publicKeyOf(from) ?? '');
-  const signatureOk = !!pk && ed25519Verify(pk.ed, initSigInput(from, g('To'), g('Time'), nI, eI, g('Secret')), unb64(g('Signature')));
+  const signatureOk =
+    !!pk && ed25519Verify(pk.ed, initSigInput(from, g('To'), g('Time'), nI, eI, g('Secret')), unb64(g('Signature')));
   return { from, to: g('To'), time: Number(g('Time')), eI, nI, secret: unb64(g('Secret')), signatureOk };
 }
 
@@ -112,7 +148,24 @@ export function buildInitAck(o: OpenedInit, me: Identity): { msg: RequestMessage
   const keys = p2pKeys(o.secret, x25519(eph.privateKey, unb64(o.eI)), o.nI, nR, o.from, o.to);
   const time = Date.now();
   const sig = ed25519Sign(me.signing.privateKey, initAckSigInput(o.to, o.from, time, o.nI, nR, o.eI, eR));
-  const rec: Header[] = [['From', o.to], ['To', o.from], ['Time', String(time)], ['Signature', b64(sig)]];
+  const rec: Header[] = [
+    ['From', o.to],
+    ['To', o.from],
+    ['Time', String(time)],
+    ['Signature', b64(sig)],
+  ];
   const body = aeadSeal(keys.ack, ZERO_IV, 'imsp1 init-ack', encodeRecords([rec]));
-  return { msg: { kind: 'request', method: 'INIT-ACK', headers: [['Key-share', eR], ['Nonce', nR], ['Content-length', String(body.length)]], body }, keys };
+  return {
+    msg: {
+      kind: 'request',
+      method: 'INIT-ACK',
+      headers: [
+        ['Key-share', eR],
+        ['Nonce', nR],
+        ['Content-length', String(body.length)],
+      ],
+      body,
+    },
+    keys,
+  };
 }

@@ -2,7 +2,14 @@
 // derives from them in generated/registry.ts, so the installed kit needs no spec/ files at run time):
 // expected outcomes are derived from here, never retyped in a case. Limits can be overridden with
 // --set to match the target's config.
-import { ERRORS, HEADERS, LIMIT_SPECS, METHODS, STATUS_CODES, VALUE_TYPES as GENERATED_VALUE_TYPES } from '../../codec/index.js';
+import {
+  ERRORS,
+  HEADERS,
+  LIMIT_SPECS,
+  METHODS,
+  STATUS_CODES,
+  VALUE_TYPES as GENERATED_VALUE_TYPES,
+} from '../../codec/index.js';
 
 export interface ResponseSpec {
   required: string[];
@@ -99,4 +106,5 @@ export function allowedStatuses(method: string, from: string, to: string): numbe
 }
 
 export const valueRegex = (type: string): RegExp => new RegExp(VALUE_TYPES[type]!.pattern);
-export const headerType = (name: string): string | undefined => HEADER_LIST.find((h) => h.name.toLowerCase() === name.toLowerCase())?.type;
+export const headerType = (name: string): string | undefined =>
+  HEADER_LIST.find((h) => h.name.toLowerCase() === name.toLowerCase())?.type;

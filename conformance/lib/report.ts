@@ -45,7 +45,9 @@ export function toJson(info: RunInfo, results: CaseResult[]): string {
 }
 
 const xml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!).replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '?');
+  s
+    .replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!)
+    .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, '?');
 
 export function toJunit(info: RunInfo, results: CaseResult[]): string {
   const bySection = new Map<string, CaseResult[]>();
@@ -61,7 +63,8 @@ export function toJunit(info: RunInfo, results: CaseResult[]): string {
         const f = r.findings.find((x) => x.verdict === 'FAIL' || x.verdict === 'WARN');
         inner = `<failure message="${xml(f ? `[${f.req}] ${f.text.split('\n')[0]}` : 'failed')}">${xml(r.findings.map((x) => `${x.verdict} [${x.req}] ${x.text}`).join('\n'))}\n${r.replay ? xml(`replay: ${r.replay}`) : ''}</failure><system-out>${xml(r.transcript.render())}</system-out>`;
       } else if (r.verdict === 'SKIP') inner = `<skipped message="${xml(r.skipReason ?? '')}"/>`;
-      else if (r.verdict === 'WARN') inner = `<system-out>${xml(r.findings.map((x) => `${x.verdict} [${x.req}] ${x.text}`).join('\n'))}</system-out>`;
+      else if (r.verdict === 'WARN')
+        inner = `<system-out>${xml(r.findings.map((x) => `${x.verdict} [${x.req}] ${x.text}`).join('\n'))}</system-out>`;
       return `    <testcase classname="imsp.${xml(info.role)}.${xml(section)}" name="${name}" time="${(r.durationMs / 1000).toFixed(3)}">${inner}</testcase>`;
     });
     return `  <testsuite name="${xml(`${info.role}/${section}`)}" tests="${rs.length}" failures="${failures}" skipped="${skipped}" time="${time.toFixed(3)}">\n${cases.join('\n')}\n  </testsuite>`;
@@ -81,7 +84,8 @@ const cls = (v: ReqVerdict): string => v.toLowerCase().replace(' ', '-');
  * requirement is the case's first cited one.
  */
 export function verdictFor(r: CaseResult, req: string): ReqVerdict {
-  const named = (v: 'FAIL' | 'WARN'): boolean => r.findings.some((f) => f.verdict === v && (f.req || r.reqs[0]) === req);
+  const named = (v: 'FAIL' | 'WARN'): boolean =>
+    r.findings.some((f) => f.verdict === v && (f.req || r.reqs[0]) === req);
   if (r.verdict === 'FAIL' || r.verdict === 'WARN') {
     if (named('FAIL')) return r.verdict;
     if (named('WARN')) return 'WARN';
@@ -110,8 +114,15 @@ const worstOf = (vs: ReqVerdict[]): ReqVerdict => ORDER.find((v) => vs.includes(
  * given (--spec-base, e.g. the published spec site); otherwise to the requirement's own row, which
  * quotes its sentence. Nothing links to the file system of the machine that ran the kit.
  */
-export function toHtml(info: RunInfo, results: CaseResult[], specBase: string, levels: Map<string, string> = new Map(), texts: Map<string, string> = new Map()): string {
-  const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+export function toHtml(
+  info: RunInfo,
+  results: CaseResult[],
+  specBase: string,
+  levels: Map<string, string> = new Map(),
+  texts: Map<string, string> = new Map(),
+): string {
+  const esc = (s: string): string =>
+    s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
   const matrix = requirementMatrix(results);
   const reqHref = (id: string): string => (specBase ? `${esc(specBase)}#req-${esc(id)}` : `#req-${esc(id)}`);
   const ids = [...matrix.keys()].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
@@ -129,14 +140,18 @@ export function toHtml(info: RunInfo, results: CaseResult[], specBase: string, l
     .join('\n');
   const details = results
     .map(
-      (r) => `<section id="case-${esc(r.id)}" class="case v-${cls(r.verdict)}"><h3><span class="badge v-${cls(r.verdict)}">${r.verdict}</span> ${esc(r.id)}: ${esc(r.title)}</h3>
+      (
+        r,
+      ) => `<section id="case-${esc(r.id)}" class="case v-${cls(r.verdict)}"><h3><span class="badge v-${cls(r.verdict)}">${r.verdict}</span> ${esc(r.id)}: ${esc(r.title)}</h3>
 <p>Requirements: ${r.reqs.map((q) => `<a href="${reqHref(q)}">${esc(q)}</a>`).join(', ')} &middot; ${r.durationMs} ms${r.skipReason ? ` &middot; skipped: ${esc(r.skipReason)}` : ''}</p>
 ${r.findings.length ? `<ul class="findings">${r.findings.map((f) => `<li class="f-${f.verdict.toLowerCase()}"><b>${f.verdict}</b> [${esc(f.req)}] ${esc(f.text)}</li>`).join('')}</ul>` : ''}
 ${r.replay ? `<p>Replay: <code>${esc(r.replay)}</code></p>` : ''}
 <details><summary>wire log (${r.transcript.entries.length} entries)</summary><pre>${esc(r.transcript.render())}</pre></details></section>`,
     )
     .join('\n');
-  const counts = ORDER.slice(0, 5).map((v) => `<span class="badge v-${cls(v)}">${v} ${results.filter((r) => r.verdict === v).length}</span>`).join(' ');
+  const counts = ORDER.slice(0, 5)
+    .map((v) => `<span class="badge v-${cls(v)}">${v} ${results.filter((r) => r.verdict === v).length}</span>`)
+    .join(' ');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>IMSP conformance: ${esc(info.role)} ${esc(info.target)}</title>
 <style>
 :root{--fail:#c62828;--warn:#b26a00;--pass:#2e7d32;--info:#1565c0;--skip:#757575;--nr:#9e9e9e;--line:#e0e0e0}

@@ -19,12 +19,20 @@ export async function loadRequirements(): Promise<Requirements | null> {
   // ... then the text itself, for sections written since the last `make generate`.
   const dir = new URL('spec/text/', root);
   if (existsSync(dir)) {
-    for (const f of readdirSync(dir).filter((n) => n.endsWith('.md')).sort()) {
+    for (const f of readdirSync(dir)
+      .filter((n) => n.endsWith('.md'))
+      .sort()) {
       const text = readFileSync(new URL(f, dir), 'utf8');
       for (const sentence of text.split(/(?<=\])\s/)) {
         for (const m of sentence.matchAll(ID)) {
           if (levels.has(m[1]!)) continue;
-          const level = /\b(MUST|SHALL|REQUIRED)\b/.test(sentence) ? 'MUST' : /\b(SHOULD|RECOMMENDED)\b/.test(sentence) ? 'SHOULD' : /\b(MAY|OPTIONAL)\b/.test(sentence) ? 'MAY' : '';
+          const level = /\b(MUST|SHALL|REQUIRED)\b/.test(sentence)
+            ? 'MUST'
+            : /\b(SHOULD|RECOMMENDED)\b/.test(sentence)
+              ? 'SHOULD'
+              : /\b(MAY|OPTIONAL)\b/.test(sentence)
+                ? 'MAY'
+                : '';
           levels.set(m[1]!, level);
         }
       }

@@ -94,11 +94,21 @@ export class Checker {
 export function matches(c: CaseDef<unknown>, sel: string): boolean {
   const s = sel.trim();
   if (!s) return false;
-  return c.id === s || c.id.startsWith(s.endsWith('/') ? s : `${s}/`) || c.section === s || c.reqs.includes(s) || c.id.split('/').slice(1).join('/') === s;
+  return (
+    c.id === s ||
+    c.id.startsWith(s.endsWith('/') ? s : `${s}/`) ||
+    c.section === s ||
+    c.reqs.includes(s) ||
+    c.id.split('/').slice(1).join('/') === s
+  );
 }
 
 export function select<C>(cases: CaseDef<C>[], only: string[], exclude: string[]): CaseDef<C>[] {
-  return cases.filter((c) => (only.length === 0 || only.some((s) => matches(c as CaseDef<unknown>, s))) && !exclude.some((s) => matches(c as CaseDef<unknown>, s)));
+  return cases.filter(
+    (c) =>
+      (only.length === 0 || only.some((s) => matches(c as CaseDef<unknown>, s))) &&
+      !exclude.some((s) => matches(c as CaseDef<unknown>, s)),
+  );
 }
 
 function withBudget<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -111,7 +121,12 @@ function withBudget<T>(p: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(t));
 }
 
-export async function runCases<C>(driver: Driver<C>, selected: CaseDef<C>[], o: RunOptions, caseBudgetMs: number): Promise<CaseResult[]> {
+export async function runCases<C>(
+  driver: Driver<C>,
+  selected: CaseDef<C>[],
+  o: RunOptions,
+  caseBudgetMs: number,
+): Promise<CaseResult[]> {
   const results: CaseResult[] = [];
   let dead: string | null = null;
   for (let i = 0; i < selected.length; i++) {
@@ -121,7 +136,16 @@ export async function runCases<C>(driver: Driver<C>, selected: CaseDef<C>[], o: 
     const t0 = Date.now();
     let verdict: Verdict = 'PASS';
     let skipReason: string | undefined;
-    const result: CaseResult = { id: c.id, section: c.section, title: c.title, reqs: c.reqs, verdict, findings, durationMs: 0, transcript: tr };
+    const result: CaseResult = {
+      id: c.id,
+      section: c.section,
+      title: c.title,
+      reqs: c.reqs,
+      verdict,
+      findings,
+      durationMs: 0,
+      transcript: tr,
+    };
     if (dead) {
       result.verdict = 'SKIP';
       result.skipReason = `the target is not answering (${dead})`;
@@ -140,9 +164,17 @@ export async function runCases<C>(driver: Driver<C>, selected: CaseDef<C>[], o: 
       } else if (e instanceof Failure) {
         findings.push({ verdict: 'FAIL', req: e.req, text: e.message });
       } else if (e instanceof TimeoutError || e instanceof ClosedError) {
-        findings.push({ verdict: 'FAIL', req: c.reqs[0] ?? '', text: `the target did not answer as required: ${e.message}` });
+        findings.push({
+          verdict: 'FAIL',
+          req: c.reqs[0] ?? '',
+          text: `the target did not answer as required: ${e.message}`,
+        });
       } else {
-        findings.push({ verdict: 'FAIL', req: c.reqs[0] ?? '', text: `unexpected: ${(e as Error).stack ?? String(e)}` });
+        findings.push({
+          verdict: 'FAIL',
+          req: c.reqs[0] ?? '',
+          text: `unexpected: ${(e as Error).stack ?? String(e)}`,
+        });
       }
     }
     const meta = (ctx as unknown as { meta?: CaseMeta }).meta;
@@ -151,12 +183,19 @@ export async function runCases<C>(driver: Driver<C>, selected: CaseDef<C>[], o: 
     if (meta?.replayPath !== undefined) result.replayPath = meta.replayPath;
     if (meta?.replay !== undefined) result.replay = meta.replay;
     if (ctx instanceof Checker && ctx.undeclared.size) result.undeclared = [...ctx.undeclared].sort();
-    const violations = await driver.cleanup(ctx).catch((e: Error) => [{ req: '', text: `cleanup failed: ${e.message}` }]);
-    for (const v of violations) findings.push({ verdict: 'FAIL', req: v.req, text: `target broke the wire rules: ${v.text}` });
+    const violations = await driver
+      .cleanup(ctx)
+      .catch((e: Error) => [{ req: '', text: `cleanup failed: ${e.message}` }]);
+    for (const v of violations)
+      findings.push({ verdict: 'FAIL', req: v.req, text: `target broke the wire rules: ${v.text}` });
     if (!c.noProbe) {
       const bad = await driver.probe(tr).catch((e: Error) => e.message);
       if (bad) {
-        findings.push({ verdict: 'FAIL', req: c.reqs[0] ?? 'CONN-8', text: `health probe after the case failed: ${bad}` });
+        findings.push({
+          verdict: 'FAIL',
+          req: c.reqs[0] ?? 'CONN-8',
+          text: `health probe after the case failed: ${bad}`,
+        });
         const again = await driver.probe(new Transcript()).catch((e: Error) => e.message);
         if (again) dead = `${again}; since case ${c.id}`;
       }
@@ -166,7 +205,8 @@ export async function runCases<C>(driver: Driver<C>, selected: CaseDef<C>[], o: 
     if (verdict !== 'SKIP') {
       if (fails.length > 0) verdict = c.level === 'SHOULD' ? 'WARN' : 'FAIL';
       else if (warns.length > 0) verdict = 'WARN';
-      else if (c.level === 'INFO' || findings.some((f) => f.verdict === 'INFO')) verdict = c.level === 'INFO' ? 'INFO' : 'PASS';
+      else if (c.level === 'INFO' || findings.some((f) => f.verdict === 'INFO'))
+        verdict = c.level === 'INFO' ? 'INFO' : 'PASS';
       if (verdict === 'WARN' && o.strict) verdict = 'FAIL';
     }
     result.verdict = verdict;

@@ -14,14 +14,26 @@ export interface Spawned {
 }
 
 /** Spawn `node <bin> args...` in `cwd` and wait for its `listening HOST:PORT` line. */
-export function spawnListening(cwd: string, bin: string, args: string[], timeoutMs = 20000, env: NodeJS.ProcessEnv = {}): Promise<Spawned> {
+export function spawnListening(
+  cwd: string,
+  bin: string,
+  args: string[],
+  timeoutMs = 20000,
+  env: NodeJS.ProcessEnv = {},
+): Promise<Spawned> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let out = '';
     let err = '';
     const t = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${bin} ${args.join(' ')} did not print 'listening' within ${timeoutMs} ms\n${err.slice(-2000)}`));
+      reject(
+        new Error(`${bin} ${args.join(' ')} did not print 'listening' within ${timeoutMs} ms\n${err.slice(-2000)}`),
+      );
     }, timeoutMs);
     child.stderr!.on('data', (d: Buffer) => {
       err = (err + d.toString()).slice(-20000);
@@ -84,15 +96,39 @@ export const FAST_LIMITS: Record<string, number> = {
 /** Start the reference CRS of the repository at `root` (a checkout or a mutant copy). */
 export function startReferenceCrs(root: string, w: Workdir, limits = FAST_LIMITS): Promise<Spawned> {
   return spawnListening(root, 'reference/bin/imsp.js', [
-    'crs', '--port', '0', '--store', join(w.dir, `crs-${Date.now()}.db`), '--ms-key-file', w.keyFile, '--log-level', 'silent',
+    'crs',
+    '--port',
+    '0',
+    '--store',
+    join(w.dir, `crs-${Date.now()}.db`),
+    '--ms-key-file',
+    w.keyFile,
+    '--log-level',
+    'silent',
     ...Object.entries(limits).flatMap(([k, v]) => ['--limit', `${k}=${v}`]),
   ]);
 }
 
 /** Start the reference MS of the repository at `root`, enrolling with the CRS at `crs`. */
-export function startReferenceMs(root: string, w: Workdir, crs: string, limits = FAST_LIMITS, msId = `ref-ms-${randomBytes(3).toString('hex')}`): Promise<Spawned> {
+export function startReferenceMs(
+  root: string,
+  w: Workdir,
+  crs: string,
+  limits = FAST_LIMITS,
+  msId = `ref-ms-${randomBytes(3).toString('hex')}`,
+): Promise<Spawned> {
   return spawnListening(root, 'reference/bin/imsp.js', [
-    'ms', '--port', '0', '--crs', crs, '--ms-key-file', w.keyFile, '--ms-id', msId, '--log-level', 'silent',
+    'ms',
+    '--port',
+    '0',
+    '--crs',
+    crs,
+    '--ms-key-file',
+    w.keyFile,
+    '--ms-id',
+    msId,
+    '--log-level',
+    'silent',
     ...Object.entries(limits).flatMap(([k, v]) => ['--limit', `${k}=${v}`]),
   ]);
 }

@@ -34,19 +34,49 @@ export function framingSpecimens(start: string, limits: Limits): Specimen[] {
     { code: 'ERR_BAD_STATUS_LINE', what: 'status line with two digits', bytes: A(`20 OK\r\n\r\n`) },
     { code: 'ERR_BAD_HEADER_NAME', what: 'space inside a header name', bytes: A(`${start}\r\nX a: b\r\n\r\n`) },
     { code: 'ERR_MISSING_COLON', what: 'header line without a colon', bytes: A(`${start}\r\nX-a b\r\n\r\n`) },
-    { code: 'ERR_BAD_HEADER_VALUE', what: 'control octet 0x01 in a header value', bytes: A(`${start}\r\nX-a: b\x01c\r\n\r\n`) },
+    {
+      code: 'ERR_BAD_HEADER_VALUE',
+      what: 'control octet 0x01 in a header value',
+      bytes: A(`${start}\r\nX-a: b\x01c\r\n\r\n`),
+    },
     { code: 'ERR_FOLDED_HEADER', what: 'folded header line', bytes: A(`${start}\r\nX-a: b\r\n c\r\n\r\n`) },
-    { code: 'ERR_BAD_CONTENT_LENGTH', what: 'Content-length with a letter', bytes: A(`${start}\r\nContent-length: 1a\r\n\r\n`) },
-    { code: 'ERR_BAD_CONTENT_LENGTH', what: 'Content-length of 11 digits', bytes: A(`${start}\r\nContent-length: 00000000000\r\n\r\n`) },
-    { code: 'ERR_DUPLICATE_CONTENT_LENGTH', what: 'Content-length twice', bytes: A(`${start}\r\nContent-length: 0\r\nContent-length: 0\r\n\r\n`) },
-    { code: 'ERR_LINE_TOO_LONG', what: `header line of ${maxLine + 1} octets`, bytes: A(`${start}\r\nX-a: ${'a'.repeat(maxLine)}\r\n\r\n`) },
-    { code: 'ERR_TOO_MANY_HEADERS', what: `${maxHeaders + 1} header lines`, bytes: A(`${start}\r\n${'X-a: b\r\n'.repeat(maxHeaders + 1)}\r\n`) },
+    {
+      code: 'ERR_BAD_CONTENT_LENGTH',
+      what: 'Content-length with a letter',
+      bytes: A(`${start}\r\nContent-length: 1a\r\n\r\n`),
+    },
+    {
+      code: 'ERR_BAD_CONTENT_LENGTH',
+      what: 'Content-length of 11 digits',
+      bytes: A(`${start}\r\nContent-length: 00000000000\r\n\r\n`),
+    },
+    {
+      code: 'ERR_DUPLICATE_CONTENT_LENGTH',
+      what: 'Content-length twice',
+      bytes: A(`${start}\r\nContent-length: 0\r\nContent-length: 0\r\n\r\n`),
+    },
+    {
+      code: 'ERR_LINE_TOO_LONG',
+      what: `header line of ${maxLine + 1} octets`,
+      bytes: A(`${start}\r\nX-a: ${'a'.repeat(maxLine)}\r\n\r\n`),
+    },
+    {
+      code: 'ERR_TOO_MANY_HEADERS',
+      what: `${maxHeaders + 1} header lines`,
+      bytes: A(`${start}\r\n${'X-a: b\r\n'.repeat(maxHeaders + 1)}\r\n`),
+    },
     {
       code: 'ERR_HEAD_TOO_LARGE',
       what: `head above ${maxHead} octets`,
-      bytes: A(`${start}\r\n${Array.from({ length: headLines }, (_, i) => `X-${i}: ${'h'.repeat(lineLen)}\r\n`).join('')}\r\n`),
+      bytes: A(
+        `${start}\r\n${Array.from({ length: headLines }, (_, i) => `X-${i}: ${'h'.repeat(lineLen)}\r\n`).join('')}\r\n`,
+      ),
     },
-    { code: 'ERR_BODY_TOO_LARGE', what: `Content-length ${maxBody + 1} (body not sent)`, bytes: A(`${start}\r\nContent-length: ${maxBody + 1}\r\n\r\n`) },
+    {
+      code: 'ERR_BODY_TOO_LARGE',
+      what: `Content-length ${maxBody + 1} (body not sent)`,
+      bytes: A(`${start}\r\nContent-length: ${maxBody + 1}\r\n\r\n`),
+    },
     { code: 'ERR_TRUNCATED', what: 'head cut short, then half-close', bytes: A(`${start}\r\nX-a: b`), halfClose: true },
   ];
 }

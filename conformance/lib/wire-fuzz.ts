@@ -7,8 +7,18 @@
 // command line that replays it (--seed S --path P --only ID).
 import { replayBase } from './model-fuzz.js';
 import fc from 'fast-check';
-import { decode, encode, header, ImspError, validate, type Header, type Message, type ResponseMessage, type Role } from '../../codec/index.js';
-import { Conn, Transcript } from './conn.js';
+import {
+  decode,
+  encode,
+  header,
+  ImspError,
+  validate,
+  type Header,
+  type Message,
+  type ResponseMessage,
+  type Role,
+} from '../../codec/index.js';
+import { type Conn, Transcript } from './conn.js';
 import { ERROR_LIST, errorSpec, HEADER_LIST, METHOD_LIST, type Limits } from './registry.js';
 import type { WireCtx, WireTarget } from './wire-target.js';
 
@@ -31,24 +41,41 @@ export interface WireInput {
 
 const tokenChars = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~-';
 const token = fc.string({ unit: fc.constantFrom(...tokenChars.split('')), minLength: 1, maxLength: 24 });
-const extName = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-'.split('')), minLength: 1, maxLength: 12 }).map((s) => `X-${s}`);
-const printable = fc.string({ unit: fc.constantFrom(...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i))), maxLength: 40 }).map((s) => s.trim());
-const caseVariant = (name: string): fc.Arbitrary<string> => fc.constantFrom(name, name.toLowerCase(), name.toUpperCase());
+const extName = fc
+  .string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-'.split('')), minLength: 1, maxLength: 12 })
+  .map((s) => `X-${s}`);
+const printable = fc
+  .string({
+    unit: fc.constantFrom(...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i))),
+    maxLength: 40,
+  })
+  .map((s) => s.trim());
+const caseVariant = (name: string): fc.Arbitrary<string> =>
+  fc.constantFrom(name, name.toLowerCase(), name.toUpperCase());
 
 function valid(t: WireTarget): fc.Arbitrary<{ msg: Message; label: string }> {
   return fc
-    .record({ tag: fc.option(token, { nil: undefined }), ext: fc.array(fc.tuple(extName, printable), { maxLength: 4 }), tagName: caseVariant('Tag') })
+    .record({
+      tag: fc.option(token, { nil: undefined }),
+      ext: fc.array(fc.tuple(extName, printable), { maxLength: 4 }),
+      tagName: caseVariant('Tag'),
+    })
     .map(({ tag, ext, tagName }) => {
       const base = t.first();
       const hs: Header[] = [...base.headers, ...ext.map(([n, v]) => [n, v] as Header)];
       if (tag !== undefined) hs.push([tagName, tag]);
-      return { msg: { ...base, headers: hs } as Message, label: `valid ${t.start}${tag ? ' tagged' : ''} with ${ext.length} extension header(s)` };
+      return {
+        msg: { ...base, headers: hs } as Message,
+        label: `valid ${t.start}${tag ? ' tagged' : ''} with ${ext.length} extension header(s)`,
+      };
     });
 }
 
 /** One targeted fault in an otherwise valid message: each breaks one wire or registry rule. */
 function nearValid(t: WireTarget, limits: Limits): fc.Arbitrary<{ bytes: Buffer; label: string }> {
-  const registered = HEADER_LIST.map((h) => h.name).filter((n) => !['Content-length', 'Tag', 'Imsp-version'].includes(n));
+  const registered = HEADER_LIST.map((h) => h.name).filter(
+    (n) => !['Content-length', 'Tag', 'Imsp-version'].includes(n),
+  );
   const methods = METHOD_LIST.map((m) => m.name);
   const maxLine = limits.get('maxLineLength');
   const maxHeaders = limits.get('maxHeaders');
@@ -70,28 +97,63 @@ function nearValid(t: WireTarget, limits: Limits): fc.Arbitrary<{ bytes: Buffer;
     fc.tuple(fc.nat(), fc.integer({ min: 0x80, max: 0xff })).map(([p, o]) => {
       const s = base();
       const i = 1 + (p % Math.max(1, headEnd(s) - 1));
-      return { bytes: Buffer.from(insertAt(s, i, String.fromCharCode(o)), 'latin1'), label: `octet 0x${o.toString(16)} inserted in the head` };
+      return {
+        bytes: Buffer.from(insertAt(s, i, String.fromCharCode(o)), 'latin1'),
+        label: `octet 0x${o.toString(16)} inserted in the head`,
+      };
     }),
     fc.tuple(fc.nat(), fc.integer({ min: 0, max: 0x1f })).map(([p, o]) => {
       const s = base();
       const i = 1 + (p % Math.max(1, headEnd(s) - 1));
-      return { bytes: Buffer.from(insertAt(s, i, String.fromCharCode(o)), 'latin1'), label: `control octet 0x${o.toString(16)} inserted in the head` };
+      return {
+        bytes: Buffer.from(insertAt(s, i, String.fromCharCode(o)), 'latin1'),
+        label: `control octet 0x${o.toString(16)} inserted in the head`,
+      };
     }),
-    fc.integer({ min: 1, max: 3 }).map((k) => ({ bytes: Buffer.from(base().replace('\r\n', `\r\nX-long: ${'x'.repeat(maxLine * k)}\r\n`), 'latin1'), label: `header line ${k}x maxLineLength` })),
-    fc.integer({ min: 1, max: 50 }).map((k) => ({ bytes: Buffer.from(base().replace('\r\n', `\r\n${'X-h: v\r\n'.repeat(maxHeaders + k)}`), 'latin1'), label: `${maxHeaders + k} header lines` })),
+    fc.integer({ min: 1, max: 3 }).map((k) => ({
+      bytes: Buffer.from(base().replace('\r\n', `\r\nX-long: ${'x'.repeat(maxLine * k)}\r\n`), 'latin1'),
+      label: `header line ${k}x maxLineLength`,
+    })),
+    fc.integer({ min: 1, max: 50 }).map((k) => ({
+      bytes: Buffer.from(base().replace('\r\n', `\r\n${'X-h: v\r\n'.repeat(maxHeaders + k)}`), 'latin1'),
+      label: `${maxHeaders + k} header lines`,
+    })),
     fc.integer({ min: 1, max: 4 }).map((k) => {
       const line = `X-big: ${'y'.repeat(Math.min(maxLine - 16, 4000))}\r\n`;
       const n = Math.ceil(maxHead / line.length) + k;
-      return { bytes: Buffer.from(base().replace('\r\n', `\r\n${line.repeat(n)}`), 'latin1'), label: `head of ${n} long lines (above maxHeadSize)` };
+      return {
+        bytes: Buffer.from(base().replace('\r\n', `\r\n${line.repeat(n)}`), 'latin1'),
+        label: `head of ${n} long lines (above maxHeadSize)`,
+      };
     }),
     fc.constantFrom(...registered).chain((name) =>
-      printable.map((v) => ({ bytes: Buffer.from(base().replace('\r\n', `\r\n${name}: ${v || 'v'}\r\n`), 'latin1'), label: `registered header ${name} added` })),
+      printable.map((v) => ({
+        bytes: Buffer.from(base().replace('\r\n', `\r\n${name}: ${v || 'v'}\r\n`), 'latin1'),
+        label: `registered header ${name} added`,
+      })),
     ),
-    fc.constantFrom(...methods).map((m) => ({ bytes: Buffer.from(`${m}\r\n\r\n`, 'latin1'), label: `bare ${m} with no headers` })),
-    fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZ-0123456789'.split('')), minLength: 1, maxLength: 20 }).map((m) => ({ bytes: Buffer.from(`Q${m}\r\n\r\n`, 'latin1'), label: `unregistered method Q${m}` })),
-    fc.bigInt({ min: 0n, max: 99999999999n }).map((n) => ({ bytes: Buffer.from(base().replace('\r\n\r\n', `\r\nContent-length: ${n}\r\n\r\n`), 'latin1'), label: `Content-length ${n} with no body` })),
-    fc.constant({ bytes: Buffer.from(base().replace('\r\n', '\r\nContent-length: 0\r\nContent-length: 0\r\n'), 'latin1'), label: 'Content-length twice' }),
-    fc.constant({ bytes: Buffer.from(base().replace('\r\n', '\r\nX-a: b\r\n folded\r\n'), 'latin1'), label: 'folded header line' }),
+    fc
+      .constantFrom(...methods)
+      .map((m) => ({ bytes: Buffer.from(`${m}\r\n\r\n`, 'latin1'), label: `bare ${m} with no headers` })),
+    fc
+      .string({
+        unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZ-0123456789'.split('')),
+        minLength: 1,
+        maxLength: 20,
+      })
+      .map((m) => ({ bytes: Buffer.from(`Q${m}\r\n\r\n`, 'latin1'), label: `unregistered method Q${m}` })),
+    fc.bigInt({ min: 0n, max: 99999999999n }).map((n) => ({
+      bytes: Buffer.from(base().replace('\r\n\r\n', `\r\nContent-length: ${n}\r\n\r\n`), 'latin1'),
+      label: `Content-length ${n} with no body`,
+    })),
+    fc.constant({
+      bytes: Buffer.from(base().replace('\r\n', '\r\nContent-length: 0\r\nContent-length: 0\r\n'), 'latin1'),
+      label: 'Content-length twice',
+    }),
+    fc.constant({
+      bytes: Buffer.from(base().replace('\r\n', '\r\nX-a: b\r\n folded\r\n'), 'latin1'),
+      label: 'folded header line',
+    }),
   );
 }
 
@@ -123,7 +185,10 @@ export function wireInput(t: WireTarget, limits: Limits): fc.Arbitrary<WireInput
   return fc
     .record({
       c: content,
-      chunks: fc.oneof({ weight: 3, arbitrary: fc.constant([] as number[]) }, { weight: 1, arbitrary: fc.array(fc.integer({ min: 1, max: 16 }), { maxLength: 12 }) }),
+      chunks: fc.oneof(
+        { weight: 3, arbitrary: fc.constant([] as number[]) },
+        { weight: 1, arbitrary: fc.array(fc.integer({ min: 1, max: 16 }), { maxLength: 12 }) },
+      ),
       after: fc.constantFrom('wait' as const, 'wait' as const, 'wait' as const, 'fin' as const, 'reset' as const),
     })
     .map(({ c, chunks, after }) => ({ kind: c.kind, bytes: c.bytes, label: c.label, chunks, after }));
@@ -139,7 +204,14 @@ export type Expectation =
 export function expectationFor(bytes: Buffer, t: WireTarget, limits: Limits): Expectation {
   let msgs: Message[];
   try {
-    msgs = decode(bytes, { limits: { maxLineLength: limits.get('maxLineLength'), maxHeaders: limits.get('maxHeaders'), maxHeadSize: limits.get('maxHeadSize'), maxBodySize: limits.get('maxBodySize') } });
+    msgs = decode(bytes, {
+      limits: {
+        maxLineLength: limits.get('maxLineLength'),
+        maxHeaders: limits.get('maxHeaders'),
+        maxHeadSize: limits.get('maxHeadSize'),
+        maxBodySize: limits.get('maxBodySize'),
+      },
+    });
   } catch (e) {
     if (!(e instanceof ImspError)) throw e;
     // Messages completed before the framing error are answered first (the error comes after them).
@@ -150,7 +222,10 @@ export function expectationFor(bytes: Buffer, t: WireTarget, limits: Limits): Ex
   const m = msgs[0]!;
   // Where the first message decides the sender's role (a CRS), the message is judged on every link
   // it could open; a refusal valid on any of them is accepted.
-  const senders = m.kind === 'request' && t.senderFor ? [...new Set([t.senderFor(m.method), ...(t.firstMessageDecides ? (['client', 'ms'] as Role[]) : [])])] : [t.from];
+  const senders =
+    m.kind === 'request' && t.senderFor
+      ? [...new Set([t.senderFor(m.method), ...(t.firstMessageDecides ? (['client', 'ms'] as Role[]) : [])])]
+      : [t.from];
   const errs = senders.map((from) => validate(m, { from, to: t.role }));
   if (errs.every((e) => e !== null)) {
     const alts = errs.map((e) => ({ code: e!.code, status: e!.status }));
@@ -168,7 +243,9 @@ interface Outcome {
 
 async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcript): Promise<Outcome> {
   const exp = expectationFor(input.bytes, t, ctx.limits);
-  tr.note(`input: ${input.label} (${input.kind}); writes ${input.chunks.length ? input.chunks.join('+') + '+rest' : 'one'}; then ${input.after}; expected: ${JSON.stringify(exp)}`);
+  tr.note(
+    `input: ${input.label} (${input.kind}); writes ${input.chunks.length ? input.chunks.join('+') + '+rest' : 'one'}; then ${input.after}; expected: ${JSON.stringify(exp)}`,
+  );
   const c = await ctx.connectWith(tr, 'fuzz');
   try {
     let off = 0;
@@ -183,30 +260,62 @@ async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcr
       c.socket.resetAndDestroy();
     } else {
       if (input.after === 'fin') c.socket.end();
-      const r: ResponseMessage | null = await c.nextResponse(ctx.timeout, 'an answer').catch(() => undefined as unknown as ResponseMessage | null);
+      const r: ResponseMessage | null = await c
+        .nextResponse(ctx.timeout, 'an answer')
+        .catch(() => undefined as unknown as ResponseMessage | null);
       if (c.violations.length) return { ok: false, req: c.violations[0]!.req, why: c.violations[0]!.text };
       if (r === undefined) {
         // No answer in time. Acceptable only for an incomplete message on an open connection.
         if (exp.kind === 'framing' && exp.code === 'ERR_TRUNCATED') {
-          if (input.after === 'fin') return { ok: false, req: 'WIRE-12', why: 'a message cut by the end of input got neither an answer nor a close' };
-        } else return { ok: false, req: exp.kind === 'framing' || exp.kind === 'validation' ? errorSpec(exp.code).req : 'CONN-9', why: `no answer within ${ctx.timeout} ms` };
+          if (input.after === 'fin')
+            return {
+              ok: false,
+              req: 'WIRE-12',
+              why: 'a message cut by the end of input got neither an answer nor a close',
+            };
+        } else
+          return {
+            ok: false,
+            req: exp.kind === 'framing' || exp.kind === 'validation' ? errorSpec(exp.code).req : 'CONN-9',
+            why: `no answer within ${ctx.timeout} ms`,
+          };
       } else if (r === null) {
         // Closed without an answer: a clean close is acceptable for a cut message only.
         if (!(exp.kind === 'any' || (exp.kind === 'framing' && exp.code === 'ERR_TRUNCATED') || input.after === 'fin'))
-          return { ok: false, req: exp.kind === 'served' ? 'CONN-9' : errorSpec((exp as { code: string }).code).req, why: `the target closed without answering (expected ${JSON.stringify(exp)})` };
-      } else if (exp.kind === 'validation' && t.firstMessageDecides && r.status === 425 && header(r, 'Error-code') === 'ERR_OUT_OF_STATE') {
+          return {
+            ok: false,
+            req: exp.kind === 'served' ? 'CONN-9' : errorSpec((exp as { code: string }).code).req,
+            why: `the target closed without answering (expected ${JSON.stringify(exp)})`,
+          };
+      } else if (
+        exp.kind === 'validation' &&
+        t.firstMessageDecides &&
+        r.status === 425 &&
+        header(r, 'Error-code') === 'ERR_OUT_OF_STATE'
+      ) {
         // [CONN-1] a CRS may refuse any first message other than ENROLL/LOCATE as out of state.
       } else if (exp.kind === 'framing' || exp.kind === 'validation') {
         const e = errorSpec(exp.code);
         const alts = exp.kind === 'validation' ? exp.alts : [{ code: exp.code, status: exp.status }];
         const want = alts.map((a) => `${a.status} ${a.code}`).join(' or ');
-        if (!alts.some((a) => a.status === r.status)) return { ok: false, req: e.req, why: `expected ${want}, got ${r.status} ${header(r, 'Error-code') ?? ''}` };
+        if (!alts.some((a) => a.status === r.status))
+          return { ok: false, req: e.req, why: `expected ${want}, got ${r.status} ${header(r, 'Error-code') ?? ''}` };
         if (!header(r, 'Error-code')) return { ok: false, req: e.req, why: 'an error response without Error-code' };
-        if (input.kind === 'near-valid' && !alts.some((a) => a.code === header(r, 'Error-code'))) return { ok: false, req: e.req, why: `expected Error-code ${want}, got ${header(r, 'Error-code')}` };
+        if (input.kind === 'near-valid' && !alts.some((a) => a.code === header(r, 'Error-code')))
+          return { ok: false, req: e.req, why: `expected Error-code ${want}, got ${header(r, 'Error-code')}` };
         if (exp.kind === 'framing' && input.after === 'wait' && !(await c.closedWithin(ctx.timeout)))
-          return { ok: false, req: errorSpec(exp.code).req, why: `the connection stayed open after a framing error (${exp.code})` };
+          return {
+            ok: false,
+            req: errorSpec(exp.code).req,
+            why: `the connection stayed open after a framing error (${exp.code})`,
+          };
       } else if (exp.kind === 'served') {
-        if (!t.firstOk(r)) return { ok: false, req: 'CONN-9', why: `a valid ${t.start} got ${r.status} ${header(r, 'Error-code') ?? ''}` };
+        if (!t.firstOk(r))
+          return {
+            ok: false,
+            req: 'CONN-9',
+            why: `a valid ${t.start} got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+          };
       }
     }
   } finally {
@@ -214,7 +323,8 @@ async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcr
   }
   // The target keeps serving.
   const probe = await ctx.connectWith(tr, 'probe').catch((e: Error) => e);
-  if (probe instanceof Error) return { ok: false, req: 'CONN-8', why: `the target stopped accepting connections: ${probe.message}` };
+  if (probe instanceof Error)
+    return { ok: false, req: 'CONN-8', why: `the target stopped accepting connections: ${probe.message}` };
   try {
     const r = await probe.request(t.first() as never, ctx.timeout).catch((e: Error) => e);
     if (r instanceof Error) return { ok: false, req: 'CONN-8', why: `the target stopped answering: ${r.message}` };
@@ -227,8 +337,25 @@ async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcr
 
 /** Every requirement a wire-fuzzing finding can name: the framing and validation errors' own, and the serving rules. */
 export function wireFuzzReqs(t: WireTarget): string[] {
-  const codes = ERROR_LIST.filter((e) => e.status === 400 || e.status === 405 || e.status === 413 || e.status === 422).map((e) => e.req).filter((r) => /^(WIRE|REG|HDR|CONN)-/.test(r));
-  return [...new Set(['WIRE-1', 'REG-9', 'ERR-1', 'CONN-8', 'CONN-9', 'WIRE-12', 'WIRE-14', 'WIRE-20', 'WIRE-21', 'WIRE-22', ...(t.firstMessageDecides ? ['CONN-1'] : []), ...codes])];
+  const codes = ERROR_LIST.filter((e) => e.status === 400 || e.status === 405 || e.status === 413 || e.status === 422)
+    .map((e) => e.req)
+    .filter((r) => /^(WIRE|REG|HDR|CONN)-/.test(r));
+  return [
+    ...new Set([
+      'WIRE-1',
+      'REG-9',
+      'ERR-1',
+      'CONN-8',
+      'CONN-9',
+      'WIRE-12',
+      'WIRE-14',
+      'WIRE-20',
+      'WIRE-21',
+      'WIRE-22',
+      ...(t.firstMessageDecides ? ['CONN-1'] : []),
+      ...codes,
+    ]),
+  ];
 }
 
 /** Run the wire-fuzzing property of case `id` against `t`, failing the case on a counterexample. */
@@ -249,7 +376,9 @@ export async function runWireFuzz<C extends FuzzCtx>(ctx: C, t: WireTarget, limi
   if (details.failed && details.counterexample) {
     const [input] = details.counterexample;
     // Replay the shrunk input once, recording its wire transcript in the case's log.
-    ctx.note(`shrunk counterexample after ${details.numShrinks} shrinks: ${input.label}; octets: ${JSON.stringify(input.bytes.toString('latin1'))}`);
+    ctx.note(
+      `shrunk counterexample after ${details.numShrinks} shrinks: ${input.label}; octets: ${JSON.stringify(input.bytes.toString('latin1'))}`,
+    );
     const out = await runOne(ctx, t, input, ctx.tr);
     const final = out.ok ? last : out;
     const meta = (ctx as unknown as { meta: { seed?: number; path?: string; replay?: string } }).meta;

@@ -2,7 +2,19 @@
 // each server role (CRS: LOCATE, MS: LOGIN), the registry's error check, and the answer a state-machine
 // transition names. Shared by cases/common (section 4) and by the role sections.
 import { randomBytes } from 'node:crypto';
-import { decode, encode, ERROR_HANDLING, header, request, type ErrorCode, type Header, type MachineTransition, type Message, type ResponseMessage, type Role } from '../../codec/index.js';
+import {
+  decode,
+  encode,
+  ERROR_HANDLING,
+  header,
+  request,
+  type ErrorCode,
+  type Header,
+  type MachineTransition,
+  type Message,
+  type ResponseMessage,
+  type Role,
+} from '../../codec/index.js';
 import type { Conn } from './conn.js';
 import { b64 } from './crypto.js';
 import { errorSpec, type Limits } from './registry.js';
@@ -24,14 +36,20 @@ export interface WireTarget {
   first: () => Message;
   /** Is this an acceptable answer to `first`? */
   firstOk: (r: ResponseMessage) => boolean;
-  /** The role tells connections apart by their first message and closes after any other (CRS, CONN-1). */
+  /** The role tells connections apart by their first message and closes after any other (CRS, [CONN-1]). */
   firstMessageDecides?: boolean;
   /** The sender role a first message with this method implies (CRS: ENROLL comes from an MS); default `from`. */
   senderFor?: (method: string) => Role;
 }
 
 /** Check that `r` is the registry's error response for `code` (status MUST, Error-code MUST). */
-export function checkError(ctx: Checker, r: ResponseMessage | null, code: string, what: string, offsetOrReq?: number | string): void {
+export function checkError(
+  ctx: Checker,
+  r: ResponseMessage | null,
+  code: string,
+  what: string,
+  offsetOrReq?: number | string,
+): void {
   const e = { ...errorSpec(code), ...(typeof offsetOrReq === 'string' ? { req: offsetOrReq } : {}) };
   const offset = typeof offsetOrReq === 'number' ? offsetOrReq : undefined;
   ctx.must(r, e.req, `${what}: expected ${e.status} ${code}, the connection was closed without an answer`);
@@ -41,10 +59,19 @@ export function checkError(ctx: Checker, r: ResponseMessage | null, code: string
   ctx.must(got === code, e.req, `${what}: expected Error-code ${code}, got ${got}`);
   if (offset !== undefined) {
     const off = header(r, 'Offset');
-    ctx.should(off === undefined || off === String(offset), 'WIRE-22', `${what}: Offset ${off}, the grammar puts the error at ${offset}`);
+    ctx.should(
+      off === undefined || off === String(offset),
+      'WIRE-22',
+      `${what}: Offset ${off}, the grammar puts the error at ${offset}`,
+    );
   }
   // [WIRE-22] a validation error has no offset: its response carries no Offset.
-  if (code in ERROR_HANDLING && ERROR_HANDLING[code as ErrorCode].class === 'validation') ctx.must(header(r, 'Offset') === undefined, 'WIRE-22', `${what}: a validation error (${code}) must not carry Offset`);
+  if (code in ERROR_HANDLING && ERROR_HANDLING[code as ErrorCode].class === 'validation')
+    ctx.must(
+      header(r, 'Offset') === undefined,
+      'WIRE-22',
+      `${what}: a validation error (${code}) must not carry Offset`,
+    );
 }
 
 export function withHeaders(m: Message, extra: Header[]): Buffer {
@@ -74,7 +101,13 @@ export const msWireTarget = (ctx: { uniq?: (p: string) => string } = {}): WireTa
   from: 'client',
   start: 'LOGIN',
   first: () =>
-    request('LOGIN', [['Imsp-version', '1'], ['User', (ctx.uniq ?? ((p: string) => p + randomBytes(3).toString('hex')))('ghost')], ['Nonce', b64(randomBytes(18))], ['Key-share', b64(randomBytes(32))], ['Address', '127.0.0.1:9']]),
+    request('LOGIN', [
+      ['Imsp-version', '1'],
+      ['User', (ctx.uniq ?? ((p: string) => p + randomBytes(3).toString('hex')))('ghost')],
+      ['Nonce', b64(randomBytes(18))],
+      ['Key-share', b64(randomBytes(32))],
+      ['Address', '127.0.0.1:9'],
+    ]),
   firstOk: (r: ResponseMessage) => r.status === 300,
 });
 
@@ -87,4 +120,3 @@ export function answerOf(t: MachineTransition | null): number | null {
   }
   return null;
 }
-

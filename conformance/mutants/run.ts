@@ -29,7 +29,13 @@ export const MUTANTS: Mutant[] = [
     fault: 'a double login allowed: LOCK of an online user is granted',
     role: 'crs',
     only: ['lock'],
-    patches: [{ file: 'reference/store/sqlite.ts', find: "if (r.state === 'online') return { ok: false, error: 'online' };", replace: "if (r.state === 'online' && false) return { ok: false, error: 'online' };" }],
+    patches: [
+      {
+        file: 'reference/store/sqlite.ts',
+        find: "if (r.state === 'online') return { ok: false, error: 'online' };",
+        replace: "if (r.state === 'online' && false) return { ok: false, error: 'online' };",
+      },
+    ],
   },
   {
     name: 'lock-never-expires',
@@ -37,8 +43,16 @@ export const MUTANTS: Mutant[] = [
     role: 'crs',
     only: ['crs/lock/6'],
     patches: [
-      { file: 'reference/store/sqlite.ts', find: 'for (const u of users) this.q.setOffline.run(u); // [LOCK-3]', replace: 'for (const u of users.slice(users.length)) this.q.setOffline.run(u); // [LOCK-3]' },
-      { file: 'reference/store/sqlite.ts', find: "if (r.state === 'locked' && (r.lease_expires_at ?? 0) > now) return { ok: false, error: 'locked' };", replace: "if (r.state === 'locked') return { ok: false, error: 'locked' };" },
+      {
+        file: 'reference/store/sqlite.ts',
+        find: 'for (const u of users) this.q.setOffline.run(u); // [LOCK-3]',
+        replace: 'for (const u of users.slice(users.length)) this.q.setOffline.run(u); // [LOCK-3]',
+      },
+      {
+        file: 'reference/store/sqlite.ts',
+        find: "if (r.state === 'locked' && (r.lease_expires_at ?? 0) > now) return { ok: false, error: 'locked' };",
+        replace: "if (r.state === 'locked') return { ok: false, error: 'locked' };",
+      },
     ],
   },
   {
@@ -46,7 +60,14 @@ export const MUTANTS: Mutant[] = [
     fault: 'a live lock is taken over by a second LOCK',
     role: 'crs',
     only: ['crs/lock/2', 'crs/login/2'],
-    patches: [{ file: 'reference/store/sqlite.ts', find: "if (r.state === 'locked' && (r.lease_expires_at ?? 0) > now) return { ok: false, error: 'locked' };", replace: "if (r.state === 'locked' && (r.lease_expires_at ?? 0) > now + 1e12) return { ok: false, error: 'locked' };" }],
+    patches: [
+      {
+        file: 'reference/store/sqlite.ts',
+        find: "if (r.state === 'locked' && (r.lease_expires_at ?? 0) > now) return { ok: false, error: 'locked' };",
+        replace:
+          "if (r.state === 'locked' && (r.lease_expires_at ?? 0) > now + 1e12) return { ok: false, error: 'locked' };",
+      },
+    ],
   },
   {
     name: 'stale-epoch-accepted',
@@ -54,7 +75,11 @@ export const MUTANTS: Mutant[] = [
     role: 'crs',
     only: ['crs/lock/4', 'crs/lock/5'],
     patches: [
-      { file: 'reference/store/sqlite.ts', find: "if (r.epoch !== epoch) return stale('epoch');", replace: "if (false) return stale('epoch');" },
+      {
+        file: 'reference/store/sqlite.ts',
+        find: "if (r.epoch !== epoch) return stale('epoch');",
+        replace: "if (false) return stale('epoch');",
+      },
       { file: 'reference/store/rows.ts', find: "  if (r.epoch !== epoch) return stale('epoch');\n", replace: '' },
     ],
   },
@@ -63,35 +88,62 @@ export const MUTANTS: Mutant[] = [
     fault: 'REM ignored: answered 200 but the relation stays',
     role: 'crs',
     only: ['rem'],
-    patches: [{ file: 'reference/store/sqlite.ts', find: '        this.q.delBuddy.run(me, other);\n        this.q.delBuddy.run(other, me);', replace: '        void 0;' }],
+    patches: [
+      {
+        file: 'reference/store/sqlite.ts',
+        find: '        this.q.delBuddy.run(me, other);\n        this.q.delBuddy.run(other, me);',
+        replace: '        void 0;',
+      },
+    ],
   },
   {
     name: 'pending-add-lost',
     fault: 'a pending ADD lost: never delivered in the login bundle',
     role: 'crs',
     only: ['crs/add/1'],
-    patches: [{ file: 'reference/store/sqlite.ts', find: /(pendingFor: p\(`SELECT[^`]*? WHERE )/, replace: '$10 AND ' }],
+    patches: [
+      { file: 'reference/store/sqlite.ts', find: /(pendingFor: p\(`SELECT[^`]*? WHERE )/, replace: '$10 AND ' },
+    ],
   },
   {
     name: 'pending-add-twice',
     fault: 'a pending ADD delivered twice in one bundle',
     role: 'crs',
     only: ['crs/add/1'],
-    patches: [{ file: 'reference/crs/mod-session.ts', find: 'const rec = records([...r.contacts.map(contactRecord), ...r.pending.map(pendingRecord)]);', replace: 'const rec = records([...r.contacts.map(contactRecord), ...r.pending.map(pendingRecord), ...r.pending.map(pendingRecord)]);' }],
+    patches: [
+      {
+        file: 'reference/crs/mod-session.ts',
+        find: 'const rec = records([...r.contacts.map(contactRecord), ...r.pending.map(pendingRecord)]);',
+        replace:
+          'const rec = records([...r.contacts.map(contactRecord), ...r.pending.map(pendingRecord), ...r.pending.map(pendingRecord)]);',
+      },
+    ],
   },
   {
     name: 'replayed-enrollment',
     fault: 'a replayed enrollment accepted: the MS proof is not checked',
     role: 'crs',
     only: ['enroll'],
-    patches: [{ file: 'reference/crs/mod-enroll.ts', find: 'if (!verifyProof(msProof(this.msKey, auth), proof)) {', replace: 'if (false && !verifyProof(msProof(this.msKey, auth), proof)) {' }],
+    patches: [
+      {
+        file: 'reference/crs/mod-enroll.ts',
+        find: 'if (!verifyProof(msProof(this.msKey, auth), proof)) {',
+        replace: 'if (false && !verifyProof(msProof(this.msKey, auth), proof)) {',
+      },
+    ],
   },
   {
     name: 'ms-lease-ignored',
     fault: 'heartbeat timeout ignored: a silent MS is never declared dead',
     role: 'crs',
     only: ['crs/heartbeat/1'],
-    patches: [{ file: 'reference/crs/crs.ts', find: 'const gone = await this.store.expireMs(now);', replace: 'const gone = (await this.store.expireMs(now - 1e12)).slice(0, 0);' }],
+    patches: [
+      {
+        file: 'reference/crs/crs.ts',
+        find: 'const gone = await this.store.expireMs(now);',
+        replace: 'const gone = (await this.store.expireMs(now - 1e12)).slice(0, 0);',
+      },
+    ],
   },
   {
     name: 'content-length-off-by-one',
@@ -109,14 +161,28 @@ export const MUTANTS: Mutant[] = [
     fault: 'a crash on an over-long header line',
     role: 'crs',
     only: ['crs/wire/14'],
-    patches: [{ file: 'reference/net/receiver.ts', find: '      const err = typedError(e);\n', replace: "      const err = typedError(e);\n      if ((err as { code?: string }).code === 'ERR_LINE_TOO_LONG') process.exit(70);\n" }],
+    patches: [
+      {
+        file: 'reference/net/receiver.ts',
+        find: '      const err = typedError(e);\n',
+        replace:
+          "      const err = typedError(e);\n      if ((err as { code?: string }).code === 'ERR_LINE_TOO_LONG') process.exit(70);\n",
+      },
+    ],
   },
   {
     name: 'wrong-password-accepted',
     fault: 'a wrong password accepted: the MS does not check the proof',
     role: 'ms',
     only: ['ms/login/2'],
-    patches: [{ file: 'reference/ms/mod-session.ts', find: 'if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(requiredHeader(m, \'Proof\')));', replace: "if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(requiredHeader(m, 'Proof'))) ?? Buffer.alloc(32);" }],
+    patches: [
+      {
+        file: 'reference/ms/mod-session.ts',
+        find: "if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(requiredHeader(m, 'Proof')));",
+        replace:
+          "if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(requiredHeader(m, 'Proof'))) ?? Buffer.alloc(32);",
+      },
+    ],
   },
   {
     name: 'presence-leak',
@@ -124,11 +190,16 @@ export const MUTANTS: Mutant[] = [
     role: 'ms',
     only: ['ms/presence/1'],
     patches: [
-      { file: 'reference/ms/mod-presence.ts', find: /for \(const s of this\.watchIndex\.get\(requiredHeader\(m, 'User'\)\) \?\? \[\]\) out\.push\(s\.conn\);/, replace: 'for (const s of this.ms.sessions.values()) out.push(s.conn);' },
+      {
+        file: 'reference/ms/mod-presence.ts',
+        find: /for \(const s of this\.watchIndex\.get\(requiredHeader\(m, 'User'\)\) \?\? \[\]\) out\.push\(s\.conn\);/,
+        replace: 'for (const s of this.ms.sessions.values()) out.push(s.conn);',
+      },
       {
         file: 'reference/ms/mod-presence.ts',
         find: "if (s.contacts.get(requiredHeader(m, 'User')) !== 'buddy') return false;",
-        replace: "if (!s.contacts.has(requiredHeader(m, 'User'))) { s.conn.link.notify(req('PRESENCE', pick(m, ['User', 'Status']))); return true; }\n        if (s.contacts.get(requiredHeader(m, 'User')) !== 'buddy') return false;",
+        replace:
+          "if (!s.contacts.has(requiredHeader(m, 'User'))) { s.conn.link.notify(req('PRESENCE', pick(m, ['User', 'Status']))); return true; }\n        if (s.contacts.get(requiredHeader(m, 'User')) !== 'buddy') return false;",
       },
     ],
   },
@@ -137,7 +208,13 @@ export const MUTANTS: Mutant[] = [
     fault: 'heartbeat timeout ignored at the MS: silent clients are never logged out',
     role: 'ms',
     only: ['ms/heartbeat/1'],
-    patches: [{ file: 'reference/ms/ms.ts', find: /if \(now - [^\n]*> this\.limits\.sessionTimeout\) \{/, replace: 'if (false) {' }],
+    patches: [
+      {
+        file: 'reference/ms/ms.ts',
+        find: /if \(now - [^\n]*> this\.limits\.sessionTimeout\) \{/,
+        replace: 'if (false) {',
+      },
+    ],
   },
   {
     name: 'init-non-buddy-accepted',
@@ -145,20 +222,37 @@ export const MUTANTS: Mutant[] = [
     role: 'client',
     only: ['client/p2p/2'],
     patches: [
-      { file: 'reference/crypto/p2p.ts', find: /if \(\(peer\.relation !== 'buddy' && !blocked\) \|\| peer\.publicKey === undefined\) throw cryptoError\('ERR_NOT_BUDDY'\);/, replace: '' },
-      { file: 'reference/crypto/p2p.ts', find: /edPublic = parsePublicKey\(peer\.publicKey\)\.edPublic;/, replace: 'edPublic = peer.publicKey ? parsePublicKey(peer.publicKey).edPublic : Buffer.alloc(32);' },
-      { file: 'reference/crypto/p2p.ts', find: /if \(!verifySignature\(edPublic,/, replace: 'if (peer.publicKey !== undefined && !verifySignature(edPublic,' },
+      {
+        file: 'reference/crypto/p2p.ts',
+        find: /if \(\(peer\.relation !== 'buddy' && !blocked\) \|\| peer\.publicKey === undefined\) throw cryptoError\('ERR_NOT_BUDDY'\);/,
+        replace: '',
+      },
+      {
+        file: 'reference/crypto/p2p.ts',
+        find: /edPublic = parsePublicKey\(peer\.publicKey\)\.edPublic;/,
+        replace: 'edPublic = peer.publicKey ? parsePublicKey(peer.publicKey).edPublic : Buffer.alloc(32);',
+      },
+      {
+        file: 'reference/crypto/p2p.ts',
+        find: /if \(!verifySignature\(edPublic,/,
+        replace: 'if (peer.publicKey !== undefined && !verifySignature(edPublic,',
+      },
     ],
   },
   {
     name: 'stale-session-key',
-    fault: 'a stale session key accepted after logout: peer sessions and their keys survive the logout and still deliver',
+    fault:
+      'a stale session key accepted after logout: peer sessions and their keys survive the logout and still deliver',
     role: 'client',
     only: ['client/p2p/6'],
     patches: [
       { file: 'reference/client/client.ts', find: /this\.endAllSessions\(/g, replace: 'void (' },
       { file: 'reference/client/client.ts', find: /for \(const l of this\.peerLinks\) l\.close\(\);/g, replace: '' },
-      { file: 'reference/client/peer.ts', find: /if \(lost\) return this\.refuse\(/, replace: 'if (lost && false) return this.refuse(' },
+      {
+        file: 'reference/client/peer.ts',
+        find: /if \(lost\) return this\.refuse\(/,
+        replace: 'if (lost && false) return this.refuse(',
+      },
     ],
   },
 ];
@@ -178,23 +272,48 @@ function makeCopy(root: string, m: Mutant): string {
   for (const p of m.patches) {
     const file = join(dir, p.file);
     const text = readFileSync(file, 'utf8');
-    const hit = typeof p.find === 'string' ? text.includes(p.find) : new RegExp(p.find.source, p.find.flags.replace('g', '')).test(text);
+    const hit =
+      typeof p.find === 'string'
+        ? text.includes(p.find)
+        : new RegExp(p.find.source, p.find.flags.replace('g', '')).test(text);
     if (!hit) {
       rmSync(dir, { recursive: true, force: true });
       throw new Error(`mutant ${m.name}: the patch does not apply to ${p.file} (the reference changed)`);
     }
-    writeFileSync(file, typeof p.find === 'string' ? text.split(p.find).join(p.replace) : text.replace(p.find, p.replace));
+    writeFileSync(
+      file,
+      typeof p.find === 'string' ? text.split(p.find).join(p.replace) : text.replace(p.find, p.replace),
+    );
   }
   return dir;
 }
 
 /** Cases that fail on the unmutated reference cannot prove a catch: find them first. */
-export async function baseline(root: string, role: RoleName, only: string[], o: { runs: number; seed: number; timeoutMs: number }): Promise<Set<string>> {
-  const r = await selftestRole(role, { root, roles: [role], runs: o.runs, seed: o.seed, timeoutMs: o.timeoutMs, only, quiet: true, out: () => undefined });
+export async function baseline(
+  root: string,
+  role: RoleName,
+  only: string[],
+  o: { runs: number; seed: number; timeoutMs: number },
+): Promise<Set<string>> {
+  const r = await selftestRole(role, {
+    root,
+    roles: [role],
+    runs: o.runs,
+    seed: o.seed,
+    timeoutMs: o.timeoutMs,
+    only,
+    quiet: true,
+    out: () => undefined,
+  });
   return new Set(r.results.filter((x) => x.verdict === 'FAIL').map((x) => x.id));
 }
 
-export async function runMutant(root: string, m: Mutant, o: { runs: number; seed: number; timeoutMs: number }, failingOnBaseline: Set<string> = new Set()): Promise<MutantOutcome> {
+export async function runMutant(
+  root: string,
+  m: Mutant,
+  o: { runs: number; seed: number; timeoutMs: number },
+  failingOnBaseline: Set<string> = new Set(),
+): Promise<MutantOutcome> {
   let dir: string;
   try {
     dir = makeCopy(root, m);
@@ -202,10 +321,25 @@ export async function runMutant(root: string, m: Mutant, o: { runs: number; seed
     return { mutant: m, caught: false, by: '', detail: (e as Error).message };
   }
   try {
-    const r = await selftestRole(m.role, { root: dir, roles: [m.role], runs: o.runs, seed: o.seed, timeoutMs: o.timeoutMs, only: m.only, quiet: true, out: () => undefined });
+    const r = await selftestRole(m.role, {
+      root: dir,
+      roles: [m.role],
+      runs: o.runs,
+      seed: o.seed,
+      timeoutMs: o.timeoutMs,
+      only: m.only,
+      quiet: true,
+      out: () => undefined,
+    });
     const failed = r.results.filter((x) => x.verdict === 'FAIL' && !failingOnBaseline.has(x.id));
     const first = failed[0]?.findings.find((f) => f.verdict === 'FAIL');
-    if (failed.length) return { mutant: m, caught: true, by: `${failed[0]!.id} [${first?.req ?? '?'}]`, detail: first?.text.split('\n')[0] ?? '' };
+    if (failed.length)
+      return {
+        mutant: m,
+        caught: true,
+        by: `${failed[0]!.id} [${first?.req ?? '?'}]`,
+        detail: first?.text.split('\n')[0] ?? '',
+      };
     if (r.error) return { mutant: m, caught: true, by: `(start-up) `, detail: r.error.split('\n')[0]! };
     return { mutant: m, caught: false, by: '', detail: `${r.results.length} cases passed` };
   } finally {
@@ -223,7 +357,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     for (const m of list) process.stdout.write(`${m.name.padEnd(26)} ${m.role.padEnd(6)} ${m.fault}\n`);
     process.exit(0);
   }
-  const o = { runs: Number(get('--runs') ?? 10), seed: Number(get('--seed') ?? 1), timeoutMs: Number(get('--timeout') ?? 2000) };
+  const o = {
+    runs: Number(get('--runs') ?? 10),
+    seed: Number(get('--seed') ?? 1),
+    timeoutMs: Number(get('--timeout') ?? 2000),
+  };
   let caught = 0;
   const roles = [...new Set(list.map((m) => m.role))];
   const failing = new Set<string>();
@@ -231,11 +369,16 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     const b = await baseline(root, role, [...new Set(list.filter((m) => m.role === role).flatMap((m) => m.only))], o);
     for (const id of b) failing.add(id);
   }
-  if (failing.size) process.stdout.write(`baseline: these cases fail on the unmutated reference and do not count: ${[...failing].join(', ')}\n`);
+  if (failing.size)
+    process.stdout.write(
+      `baseline: these cases fail on the unmutated reference and do not count: ${[...failing].join(', ')}\n`,
+    );
   for (const m of list) {
     const r = await runMutant(root, m, o, failing);
     if (r.caught) caught++;
-    process.stdout.write(`${r.caught ? 'CAUGHT ' : 'MISSED '} ${m.name.padEnd(26)} ${r.caught ? `by ${r.by}` : ''} ${r.detail}\n`);
+    process.stdout.write(
+      `${r.caught ? 'CAUGHT ' : 'MISSED '} ${m.name.padEnd(26)} ${r.caught ? `by ${r.by}` : ''} ${r.detail}\n`,
+    );
   }
   process.stdout.write(`${caught}/${list.length} mutants caught\n`);
   process.exitCode = caught === list.length ? 0 : 1;

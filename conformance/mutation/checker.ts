@@ -18,7 +18,8 @@ class SampleChecker implements Checker {
   async init(): Promise<void> {
     const file = process.env[SAMPLE_ENV];
     const root = process.env[ROOT_ENV];
-    if (!file || !root) throw new Error(`kit-sample checker: ${SAMPLE_ENV} and ${ROOT_ENV} must be set (make kit-mutation sets them)`);
+    if (!file || !root)
+      throw new Error(`kit-sample checker: ${SAMPLE_ENV} and ${ROOT_ENV} must be set (make kit-mutation sets them)`);
     this.keys = new Set((JSON.parse(readFileSync(file, 'utf8')) as { keys: string[] }).keys);
     this.root = root;
   }
@@ -26,7 +27,9 @@ class SampleChecker implements Checker {
   async check(mutants: Mutant[]): Promise<Record<string, CheckResult>> {
     const out: Record<string, CheckResult> = {};
     for (const m of mutants) {
-      out[m.id] = this.keys.has(keyOfStrykerMutant(m, this.root)) ? { status: CheckStatus.Passed } : { status: CheckStatus.CompileError, reason: 'outside the seeded sample (not run)' };
+      out[m.id] = this.keys.has(keyOfStrykerMutant(m, this.root))
+        ? { status: CheckStatus.Passed }
+        : { status: CheckStatus.CompileError, reason: 'outside the seeded sample (not run)' };
     }
     return out;
   }

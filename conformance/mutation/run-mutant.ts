@@ -50,18 +50,33 @@ async function main(): Promise<number> {
   let verdict = 'survived';
   let detail = '';
   for (const role of roles) {
-    const o = await selftestRole(role, { root, roles: [role], runs, seed, timeoutMs: role === 'client' ? timeoutMs * 4 : timeoutMs, quiet: true, failFast: true, out: () => undefined });
+    const o = await selftestRole(role, {
+      root,
+      roles: [role],
+      runs,
+      seed,
+      timeoutMs: role === 'client' ? timeoutMs * 4 : timeoutMs,
+      quiet: true,
+      failFast: true,
+      out: () => undefined,
+    });
     const failed = o.results.filter((r) => r.verdict === 'FAIL' && !KNOWN_REFERENCE_DEVIATIONS[r.id]);
     if (o.error || failed.length) {
       verdict = 'killed';
       const f = failed[0];
       const finding = f?.findings.find((x) => x.verdict === 'FAIL');
-      detail = o.error ? `${role}: setup: ${o.error.split('\n')[0]}` : `${f!.id} [${finding?.req ?? ''}] ${(finding?.text ?? '').split('\n')[0]!.slice(0, 200)}`;
+      detail = o.error
+        ? `${role}: setup: ${o.error.split('\n')[0]}`
+        : `${f!.id} [${finding?.req ?? ''}] ${(finding?.text ?? '').split('\n')[0]!.slice(0, 200)}`;
       break;
     }
   }
   const log = process.env[LOG_ENV];
-  if (log) appendFileSync(log, `${JSON.stringify({ id: id ?? 'dry-run', file, roles, verdict, detail, ms: Date.now() - t0 })}\n`);
+  if (log)
+    appendFileSync(
+      log,
+      `${JSON.stringify({ id: id ?? 'dry-run', file, roles, verdict, detail, ms: Date.now() - t0 })}\n`,
+    );
   process.stdout.write(`mutant ${id ?? '(none)'} ${file ?? ''} ${roles.join(',')}: ${verdict} ${detail}\n`);
   return verdict === 'killed' ? 1 : 0;
 }

@@ -54,10 +54,19 @@ export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Ou
   rmSync(o.out, { recursive: true, force: true });
   mkdirSync(o.out, { recursive: true });
   const sampleFile = join(o.out, 'sample.json');
-  writeFileSync(sampleFile, JSON.stringify({ seed: o.seed, size: sample.length, of: all.length, keys: sample.map(keyOf), mutants: sample }, null, 1));
+  writeFileSync(
+    sampleFile,
+    JSON.stringify(
+      { seed: o.seed, size: sample.length, of: all.length, keys: sample.map(keyOf), mutants: sample },
+      null,
+      1,
+    ),
+  );
   const log = join(o.out, 'runs.jsonl');
   writeFileSync(log, '');
-  process.stdout.write(`kit-mutation: ${all.length} mutants in ${files.length} files; seeded sample of ${sample.length} (seed ${o.seed})\n`);
+  process.stdout.write(
+    `kit-mutation: ${all.length} mutants in ${files.length} files; seeded sample of ${sample.length} (seed ${o.seed})\n`,
+  );
   process.env[SAMPLE_ENV] = sampleFile;
   process.env[ROOT_ENV] = root;
   process.env[LOG_ENV] = log;
@@ -80,7 +89,19 @@ export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Ou
     jsonReporter: { fileName: join(o.out, 'stryker.json') },
     htmlReporter: { fileName: join(o.out, 'stryker.html') },
     tempDirName: join(o.out, '.stryker-tmp'),
-    ignorePatterns: ['dist', 'site', 'coverage', '.demo', 'reports', 'bench/results', '*.db', '*.db-wal', '*.db-shm', '.scratch', 'tmp'],
+    ignorePatterns: [
+      'dist',
+      'site',
+      'coverage',
+      '.demo',
+      'reports',
+      'bench/results',
+      '*.db',
+      '*.db-wal',
+      '*.db-shm',
+      '.scratch',
+      'tmp',
+    ],
     disableTypeChecks: 'reference/**/*.ts',
     cleanTempDir: true,
     logLevel: 'warn' as PartialStrykerOptions['logLevel'],
@@ -145,7 +166,11 @@ export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Ou
  * finished, from runs.jsonl. Stryker's own timeouts are not in it (it kills the command).
  */
 export function summarizePartial(out: string): string {
-  const sample = JSON.parse(readFileSync(join(out, 'sample.json'), 'utf8')) as { seed: number; size: number; of: number };
+  const sample = JSON.parse(readFileSync(join(out, 'sample.json'), 'utf8')) as {
+    seed: number;
+    size: number;
+    of: number;
+  };
   const runs = readFileSync(join(out, 'runs.jsonl'), 'utf8')
     .split('\n')
     .filter(Boolean)
@@ -182,5 +207,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && pro
     mutantTimeoutMs: num('--mutant-timeout', 420_000),
     out: i >= 0 ? args[i + 1]! : join(root, 'reports/kit-mutation'),
   });
-  if (existsSync(join(root, 'reports/kit-mutation/.stryker-tmp'))) rmSync(join(root, 'reports/kit-mutation/.stryker-tmp'), { recursive: true, force: true });
+  if (existsSync(join(root, 'reports/kit-mutation/.stryker-tmp')))
+    rmSync(join(root, 'reports/kit-mutation/.stryker-tmp'), { recursive: true, force: true });
 }

@@ -13,7 +13,14 @@ import type { Mutant } from '@stryker-mutator/api/core';
  * peer of the kit can reach: the terminal UI (the kit drives a client through its control interface)
  * and the PostgreSQL store (the kit's runs start the reference CRS on SQLite).
  */
-export const MUTATE_DIRS = ['reference/crs', 'reference/ms', 'reference/client', 'reference/net', 'reference/store', 'reference/crypto'];
+export const MUTATE_DIRS = [
+  'reference/crs',
+  'reference/ms',
+  'reference/client',
+  'reference/net',
+  'reference/store',
+  'reference/crypto',
+];
 export const NOT_MUTATED = [/^reference\/client\/tui[^/]*\.ts$/, /^reference\/store\/postgres\.ts$/, /\.d\.ts$/];
 
 /** A mutant as the sample names it: file, 0-based location, mutator, replacement. */
@@ -27,13 +34,25 @@ export interface SampledMutant {
   replacement: string;
 }
 
-export const keyOf = (m: SampledMutant): string => `${m.file}:${m.line}:${m.column}-${m.endLine}:${m.endColumn}:${m.mutator}:${m.replacement}`;
+export const keyOf = (m: SampledMutant): string =>
+  `${m.file}:${m.line}:${m.column}-${m.endLine}:${m.endColumn}:${m.mutator}:${m.replacement}`;
 
 /** The same key from a mutant as Stryker hands it to a checker (fileName absolute or relative). */
-export function keyOfStrykerMutant(m: Pick<Mutant, 'fileName' | 'location' | 'mutatorName' | 'replacement'>, root: string): string {
+export function keyOfStrykerMutant(
+  m: Pick<Mutant, 'fileName' | 'location' | 'mutatorName' | 'replacement'>,
+  root: string,
+): string {
   const rel = relative(root, m.fileName).replaceAll('\\', '/');
   const file = rel.startsWith('..') ? m.fileName.slice(m.fileName.lastIndexOf('reference/')) : rel;
-  return keyOf({ file, line: m.location.start.line, column: m.location.start.column, endLine: m.location.end.line, endColumn: m.location.end.column, mutator: m.mutatorName, replacement: m.replacement });
+  return keyOf({
+    file,
+    line: m.location.start.line,
+    column: m.location.start.column,
+    endLine: m.location.end.line,
+    endColumn: m.location.end.column,
+    mutator: m.mutatorName,
+    replacement: m.replacement,
+  });
 }
 
 const quiet: Logger = {
@@ -98,4 +117,5 @@ export function sampleMutants(all: SampledMutant[], size: number, seed: number):
 }
 
 /** Stryker `mutate` patterns selecting exactly the sampled mutants' nodes (lines 1-based, columns 0-based). */
-export const mutateRange = (m: SampledMutant): string => `${m.file}:${m.line + 1}:${m.column}-${m.endLine + 1}:${m.endColumn}`;
+export const mutateRange = (m: SampledMutant): string =>
+  `${m.file}:${m.line + 1}:${m.column}-${m.endLine + 1}:${m.endColumn}`;

@@ -16,8 +16,13 @@ export const RUNTIME_DATA = ['spec/fixtures', 'spec/registry'].filter((d) => exi
 /** Compile into `out` (replacing what an earlier build left there) and copy the run-time data. */
 export function buildDist(out: string = join(root, 'dist')): string {
   const dist = resolve(out);
-  for (const d of ['generated', 'codec', 'reference', 'conformance', 'spec']) rmSync(join(dist, d), { recursive: true, force: true });
-  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', dist], { cwd: root, stdio: 'inherit' });
+  for (const d of ['generated', 'codec', 'reference', 'conformance', 'spec'])
+    rmSync(join(dist, d), { recursive: true, force: true });
+  execFileSync(
+    process.execPath,
+    [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', dist],
+    { cwd: root, stdio: 'inherit' },
+  );
   for (const d of RUNTIME_DATA) cpSync(join(root, d), join(dist, d), { recursive: true });
   return dist;
 }

@@ -32,7 +32,8 @@ function closure(nodeModules: string, names: readonly string[]): string[] {
   const visit = (name: string): void => {
     if (seen.has(name)) return;
     const dir = join(nodeModules, name);
-    if (!existsSync(join(dir, 'package.json'))) throw new Error(`pack-kit: ${name} is not installed in ${nodeModules} (run make install)`);
+    if (!existsSync(join(dir, 'package.json')))
+      throw new Error(`pack-kit: ${name} is not installed in ${nodeModules} (run make install)`);
     seen.add(name);
     for (const dep of Object.keys(readManifest(dir).dependencies ?? {})) visit(dep);
   };
@@ -49,7 +50,8 @@ export interface PackResult {
 export function packKit(opts: { dist?: string; out?: string } = {}): PackResult {
   const dist = resolve(opts.dist ?? join(root, 'dist'));
   const out = resolve(opts.out ?? join(root, 'dist'));
-  if (!existsSync(join(dist, 'conformance', 'cli.js'))) throw new Error(`pack-kit: no compiled kit in ${dist} (run make build)`);
+  if (!existsSync(join(dist, 'conformance', 'cli.js')))
+    throw new Error(`pack-kit: no compiled kit in ${dist} (run make build)`);
   const rootManifest = readManifest(root);
   const stage = join(out, 'imsp-conformance');
   rmSync(stage, { recursive: true, force: true });
@@ -58,12 +60,18 @@ export function packKit(opts: { dist?: string; out?: string } = {}): PackResult 
   cpSync(join(dist, 'conformance'), join(stage, 'dist', 'conformance'), { recursive: true, filter: onlyJs });
   cpSync(join(dist, 'generated'), join(stage, 'dist', 'generated'), { recursive: true, filter: onlyJs });
   cpSync(join(dist, 'codec'), join(stage, 'dist', 'codec'), { recursive: true, filter: onlyJs });
-  if (existsSync(join(dist, 'spec', 'fixtures'))) cpSync(join(dist, 'spec', 'fixtures'), join(stage, 'dist', 'spec', 'fixtures'), { recursive: true });
-  cpSync(join(root, 'conformance', 'bin', 'imsp-conformance.js'), join(stage, 'conformance', 'bin', 'imsp-conformance.js'));
+  if (existsSync(join(dist, 'spec', 'fixtures')))
+    cpSync(join(dist, 'spec', 'fixtures'), join(stage, 'dist', 'spec', 'fixtures'), { recursive: true });
+  cpSync(
+    join(root, 'conformance', 'bin', 'imsp-conformance.js'),
+    join(stage, 'conformance', 'bin', 'imsp-conformance.js'),
+  );
   cpSync(join(root, 'conformance', 'README.md'), join(stage, 'README.md'));
-  const version = (name: string): string => rootManifest.dependencies?.[name] ?? rootManifest.devDependencies?.[name] ?? '*';
+  const version = (name: string): string =>
+    rootManifest.dependencies?.[name] ?? rootManifest.devDependencies?.[name] ?? '*';
   const bundled = closure(join(root, 'node_modules'), KIT_RUNTIME_DEPENDENCIES);
-  for (const name of bundled) cpSync(join(root, 'node_modules', name), join(stage, 'node_modules', name), { recursive: true, dereference: true });
+  for (const name of bundled)
+    cpSync(join(root, 'node_modules', name), join(stage, 'node_modules', name), { recursive: true, dereference: true });
   const manifest = {
     name: 'imsp-conformance',
     version: rootManifest.version,
@@ -77,11 +85,15 @@ export function packKit(opts: { dist?: string; out?: string } = {}): PackResult 
     bundleDependencies: [...KIT_RUNTIME_DEPENDENCIES],
   };
   writeFileSync(join(stage, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  const name = execFileSync('npm', ['pack', '--pack-destination', out, '--ignore-scripts', '--offline', '--silent', '--no-fund', '--no-audit'], {
-    cwd: stage,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const name = execFileSync(
+    'npm',
+    ['pack', '--pack-destination', out, '--ignore-scripts', '--offline', '--silent', '--no-fund', '--no-audit'],
+    {
+      cwd: stage,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
     .trim()
     .split('\n')
     .pop()!;

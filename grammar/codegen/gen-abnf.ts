@@ -24,7 +24,12 @@ type Node =
   | { type: 'labeled'; expression: Node }
   | { type: 'text' | 'group' | 'optional' | 'zero_or_more' | 'one_or_more'; expression: Node }
   | { type: 'simple_and' | 'simple_not'; expression: Node }
-  | { type: 'repeated'; expression: Node; min: { type: 'constant'; value: number } | null; max: { type: 'constant'; value: number | null } }
+  | {
+      type: 'repeated';
+      expression: Node;
+      min: { type: 'constant'; value: number } | null;
+      max: { type: 'constant'; value: number | null };
+    }
   | { type: 'semantic_and' | 'semantic_not' }
   | { type: 'rule_ref'; name: string }
   | { type: 'literal'; value: string; ignoreCase: boolean }
@@ -70,7 +75,8 @@ export function peggyToAbnf(source: string): AbnfTranslation {
   const byName = new Map(ast.rules.map((r) => [r.name, r] as const));
   const isErrorRule = (r: Rule): boolean => JSON.stringify(r.expression).includes('reject(');
   const isPredicateOnly = (n: Node): boolean => {
-    if (n.type === 'named' || n.type === 'group' || n.type === 'labeled' || n.type === 'text') return isPredicateOnly(n.expression);
+    if (n.type === 'named' || n.type === 'group' || n.type === 'labeled' || n.type === 'text')
+      return isPredicateOnly(n.expression);
     if (n.type === 'action') return isPredicateOnly(n.expression);
     if (n.type === 'choice') return n.alternatives.every(isPredicateOnly);
     if (n.type === 'sequence') return n.elements.every(isPredicateOnly);
@@ -162,7 +168,10 @@ export function peggyToAbnf(source: string): AbnfTranslation {
     const body = expr(rule.expression, false);
     if (body === null) continue;
     const display = rule.expression.type === 'named' ? rule.expression.name : null;
-    const said = [display, notes.size > 0 ? `lookahead omitted (it only disambiguates): ${[...notes].join(', ')}` : null].filter(Boolean);
+    const said = [
+      display,
+      notes.size > 0 ? `lookahead omitted (it only disambiguates): ${[...notes].join(', ')}` : null,
+    ].filter(Boolean);
     names.push(abnfName(name));
     out.push(`${said.length > 0 ? `; ${said.join('; ')}\n` : ''}${abnfName(name)} = ${body}`);
   }
@@ -170,7 +179,7 @@ export function peggyToAbnf(source: string): AbnfTranslation {
     '; IMSP wire grammar in ABNF (RFC 5234; %s"..." is RFC 7405 case-sensitive text).',
     '; Derived from grammar/imsp.peggy, which stays the source of truth. Core rules used:',
     '; CRLF, DIGIT, SP, WSP (RFC 5234 Appendix B.1). Input is one octet per character.',
-    '; Limits, octet checks and Content-length are the framer\'s (spec Section 4), not syntax.',
+    "; Limits, octet checks and Content-length are the framer's (spec Section 4), not syntax.",
     '',
   ];
   return { text: `${header.join('\n')}${out.join('\n\n')}\n`, rules: names };

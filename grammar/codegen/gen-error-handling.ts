@@ -12,7 +12,15 @@ const ACTIONS = ['answer', 'answer-close', 'close', 'notice-close', 'never'] as 
 const ANSWERS = ['link', 'clear', 'none'] as const;
 const CLASSES = ['framing', 'validation', 'state', 'auth', 'seal', 'application', 'server'] as const;
 /** Situations a case may name besides a method name (the request the error answers). */
-export const CONDITIONS = ['handshake', 'response', 'closed', 'clear-on-sealed', 'final', 'no-request', 'unsolicited'] as const;
+export const CONDITIONS = [
+  'handshake',
+  'response',
+  'closed',
+  'clear-on-sealed',
+  'final',
+  'no-request',
+  'unsolicited',
+] as const;
 
 interface RuleJson {
   action: string;
@@ -31,26 +39,36 @@ interface ErrorJson {
 
 function requirementIds(ctx: GeneratorContext): Set<string> {
   const ids = new Set<string>();
-  for (const f of ctx.list('spec/text', '.md')) for (const m of ctx.readText(f).matchAll(/\[([A-Z][A-Z0-9]*(?:-[A-Z][A-Z0-9]*)*-\d+)\]/g)) ids.add(m[1]!);
+  for (const f of ctx.list('spec/text', '.md'))
+    for (const m of ctx.readText(f).matchAll(/\[([A-Z][A-Z0-9]*(?:-[A-Z][A-Z0-9]*)*-\d+)\]/g)) ids.add(m[1]!);
   return ids;
 }
 
 function checkRule(where: string, r: RuleJson, ids: Set<string>): void {
-  if (!(ACTIONS as readonly string[]).includes(r.action)) throw new Error(`${SRC}: ${where}: unknown action ${r.action}`);
-  if (!(ANSWERS as readonly string[]).includes(r.answer)) throw new Error(`${SRC}: ${where}: unknown answer ${r.answer}`);
+  if (!(ACTIONS as readonly string[]).includes(r.action))
+    throw new Error(`${SRC}: ${where}: unknown action ${r.action}`);
+  if (!(ANSWERS as readonly string[]).includes(r.answer))
+    throw new Error(`${SRC}: ${where}: unknown answer ${r.answer}`);
   const answers = r.action === 'answer' || r.action === 'answer-close' || r.action === 'notice-close';
-  if (answers === (r.answer === 'none')) throw new Error(`${SRC}: ${where}: action ${r.action} with answer ${r.answer}`);
+  if (answers === (r.answer === 'none'))
+    throw new Error(`${SRC}: ${where}: action ${r.action} with answer ${r.answer}`);
   if (!ids.has(r.req)) throw new Error(`${SRC}: ${where}: requirement ${r.req} is not defined in spec/text`);
 }
 
-export function errorHandlingModule(errors: readonly ErrorJson[], methods: ReadonlySet<string>, ids: Set<string>): string {
+export function errorHandlingModule(
+  errors: readonly ErrorJson[],
+  methods: ReadonlySet<string>,
+  ids: Set<string>,
+): string {
   const rows: string[] = [];
   for (const e of errors) {
-    if (!(CLASSES as readonly string[]).includes(e.class)) throw new Error(`${SRC}: ${e.code}: unknown class ${e.class}`);
+    if (!(CLASSES as readonly string[]).includes(e.class))
+      throw new Error(`${SRC}: ${e.code}: unknown class ${e.class}`);
     checkRule(e.code, { action: e.action, answer: e.answer, req: e.actionReq }, ids);
     const cases = (e.cases ?? []).map((c, i) => {
       checkRule(`${e.code} case ${i + 1}`, c, ids);
-      if (!(CONDITIONS as readonly string[]).includes(c.when) && !methods.has(c.when)) throw new Error(`${SRC}: ${e.code}: case 'when' ${c.when} is neither a situation nor a method`);
+      if (!(CONDITIONS as readonly string[]).includes(c.when) && !methods.has(c.when))
+        throw new Error(`${SRC}: ${e.code}: case 'when' ${c.when} is neither a situation nor a method`);
       return `{ when: ${JSON.stringify(c.when)}, action: ${JSON.stringify(c.action)}, answer: ${JSON.stringify(c.answer)}, req: ${JSON.stringify(c.req)} }`;
     });
     rows.push(
@@ -149,7 +167,9 @@ export function answerSealed(r: ErrorRule, linkSealed: boolean): boolean {
 
 const generate: Generator = (ctx) => {
   const errors = ctx.readJson<{ errors: ErrorJson[] }>(SRC).errors;
-  const methods = new Set(ctx.readJson<{ methods: { name: string }[] }>('spec/registry/methods.json').methods.map((m) => m.name));
+  const methods = new Set(
+    ctx.readJson<{ methods: { name: string }[] }>('spec/registry/methods.json').methods.map((m) => m.name),
+  );
   const ids = requirementIds(ctx);
   const file: GeneratedFile = {
     path: 'error-handling.ts',

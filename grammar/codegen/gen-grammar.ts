@@ -38,7 +38,9 @@ interface RuleNode {
 export function classMembers(node: ClassNode): boolean[] {
   const member = new Array<boolean>(256).fill(false);
   for (let b = 0; b < 256; b++) {
-    const chars = node.ignoreCase ? [String.fromCharCode(b).toLowerCase(), String.fromCharCode(b).toUpperCase()] : [String.fromCharCode(b)];
+    const chars = node.ignoreCase
+      ? [String.fromCharCode(b).toLowerCase(), String.fromCharCode(b).toUpperCase()]
+      : [String.fromCharCode(b)];
     let hit = false;
     for (const ch of chars) {
       for (const part of node.parts) {
@@ -54,7 +56,7 @@ export function classMembers(node: ClassNode): boolean[] {
 function reChar(c: string): string {
   const code = c.charCodeAt(0);
   if (code < 0x20 || code > 0x7e) return `\\x${code.toString(16).padStart(2, '0')}`;
-  return /[\\\]\[^-]/.test(c) ? `\\${c}` : c;
+  return /[\\\][^-]/.test(c) ? `\\${c}` : c;
 }
 
 function constName(rule: string): string {
@@ -62,7 +64,9 @@ function constName(rule: string): string {
 }
 
 export function tablesModule(grammarText: string): string {
-  const ast = peggy.parser.parse(grammarText, { grammarSource: GRAMMAR, reservedWords: [] }) as unknown as { rules: RuleNode[] };
+  const ast = peggy.parser.parse(grammarText, { grammarSource: GRAMMAR, reservedWords: [] }) as unknown as {
+    rules: RuleNode[];
+  };
   const bits = new Array<number>(256).fill(0);
   const consts: string[] = [];
   const sources: string[] = [];
@@ -72,8 +76,11 @@ export function tablesModule(grammarText: string): string {
     const e = rule.expression as { type: string; expression?: unknown };
     const expr = (e.type === 'named' ? e.expression : e) as ClassNode;
     if (expr.type !== 'class') throw new Error(`${GRAMMAR}: rule ${name} must be a single character class`);
-    if (expr.inverted || expr.ignoreCase) throw new Error(`${GRAMMAR}: table rule ${name} must be a plain, case-sensitive class`);
-    sources.push(`  ${name}: ${JSON.stringify(expr.parts.map((p) => (typeof p === 'string' ? reChar(p) : `${reChar(p[0])}-${reChar(p[1])}`)).join(''))},`);
+    if (expr.inverted || expr.ignoreCase)
+      throw new Error(`${GRAMMAR}: table rule ${name} must be a plain, case-sensitive class`);
+    sources.push(
+      `  ${name}: ${JSON.stringify(expr.parts.map((p) => (typeof p === 'string' ? reChar(p) : `${reChar(p[0])}-${reChar(p[1])}`)).join(''))},`,
+    );
     classMembers(expr).forEach((m, b) => {
       if (m) bits[b] |= 1 << i;
     });

@@ -3,7 +3,10 @@
 // describes. Pure function of the machine files: stable order (files sorted, tables in file order).
 import type { GeneratedFile, Generator, GeneratorContext } from './plugin.js';
 
-export interface MachineNamed { name: string; text: string }
+export interface MachineNamed {
+  name: string;
+  text: string;
+}
 export interface MachineTransitionSpec {
   name: string;
   from: string | string[];
@@ -73,7 +76,9 @@ export function checkMachine(m: MachineSpec): string[] {
 }
 
 /** Reads every spec/machines/*.json through the generator context, sorted by file name. */
-export function loadMachines(ctx: Pick<GeneratorContext, 'list' | 'readJson'>): { file: string; machine: MachineSpec }[] {
+export function loadMachines(
+  ctx: Pick<GeneratorContext, 'list' | 'readJson'>,
+): { file: string; machine: MachineSpec }[] {
   return ctx.list('spec/machines', '.json').map((file) => ({ file, machine: ctx.readJson<MachineSpec>(file) }));
 }
 
@@ -101,7 +106,8 @@ export function machineDiagram(m: MachineSpec): string {
       edges.set(key, e);
     }
   }
-  for (const e of edges.values()) lines.push(`  ${mermaidId(e.from)} --> ${mermaidId(e.to)} : ${e.labels.join('<br/>')}`);
+  for (const e of edges.values())
+    lines.push(`  ${mermaidId(e.from)} --> ${mermaidId(e.to)} : ${e.labels.join('<br/>')}`);
   return lines.join('\n') + '\n';
 }
 

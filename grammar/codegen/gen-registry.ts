@@ -48,7 +48,9 @@ export interface Registries {
 }
 
 export function loadRegistries(ctx: GeneratorContext): Registries {
-  const m = ctx.readJson<{ methods: MethodJson[]; errorResponseHeaders: { required: string[]; optional: string[] } }>(`${R}methods.json`);
+  const m = ctx.readJson<{ methods: MethodJson[]; errorResponseHeaders: { required: string[]; optional: string[] } }>(
+    `${R}methods.json`,
+  );
   return {
     methods: m.methods,
     errorResponseHeaders: m.errorResponseHeaders,
@@ -85,15 +87,23 @@ function check(reg: Registries): void {
   const statuses = new Set(reg.statusCodes.map((s) => String(s.code)));
   for (const m of reg.methods) {
     for (const l of m.links) {
-      for (const h of [...l.required, ...l.optional]) if (!headerNames.has(h)) throw new Error(`methods.json: ${m.name} ${l.from}->${l.to} names unknown header ${h}`);
+      for (const h of [...l.required, ...l.optional])
+        if (!headerNames.has(h))
+          throw new Error(`methods.json: ${m.name} ${l.from}->${l.to} names unknown header ${h}`);
       for (const [code, r] of Object.entries(l.responses ?? {})) {
-        if (!statuses.has(code)) throw new Error(`methods.json: ${m.name} response ${code} is not in status-codes.json`);
-        for (const h of [...r.required, ...r.optional]) if (!headerNames.has(h)) throw new Error(`methods.json: ${m.name} response ${code} names unknown header ${h}`);
+        if (!statuses.has(code))
+          throw new Error(`methods.json: ${m.name} response ${code} is not in status-codes.json`);
+        for (const h of [...r.required, ...r.optional])
+          if (!headerNames.has(h))
+            throw new Error(`methods.json: ${m.name} response ${code} names unknown header ${h}`);
       }
     }
   }
-  for (const e of reg.errors) if (!statuses.has(String(e.status))) throw new Error(`errors.json: ${String(e.code)} has unregistered status ${String(e.status)}`);
-  for (const h of [...reg.errorResponseHeaders.required, ...reg.errorResponseHeaders.optional]) if (!headerNames.has(h)) throw new Error(`methods.json errorResponseHeaders: unknown header ${h}`);
+  for (const e of reg.errors)
+    if (!statuses.has(String(e.status)))
+      throw new Error(`errors.json: ${String(e.code)} has unregistered status ${String(e.status)}`);
+  for (const h of [...reg.errorResponseHeaders.required, ...reg.errorResponseHeaders.optional])
+    if (!headerNames.has(h)) throw new Error(`methods.json errorResponseHeaders: unknown header ${h}`);
 }
 
 export function registryModule(reg: Registries): string {
@@ -229,7 +239,14 @@ export function messagesModule(reg: Registries): string {
   return out.join('\n');
 }
 
-const REG_FILES = ['methods.json', 'headers.json', 'value-types.json', 'status-codes.json', 'errors.json', 'limits.json'].map((f) => R + f);
+const REG_FILES = [
+  'methods.json',
+  'headers.json',
+  'value-types.json',
+  'status-codes.json',
+  'errors.json',
+  'limits.json',
+].map((f) => R + f);
 
 const generate: Generator = (ctx): GeneratedFile[] => {
   const reg = loadRegistries(ctx);

@@ -45,7 +45,8 @@ export interface Extraction {
 }
 
 export const REQ_ID_RE = /\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-[0-9]+)\]/g;
-const KEYWORD_RE = /(?<!["'`A-Za-z])(MUST NOT|MUST|REQUIRED|SHALL NOT|SHALL|SHOULD NOT|SHOULD|NOT RECOMMENDED|RECOMMENDED|MAY|OPTIONAL)(?![A-Za-z"'`])/g;
+const KEYWORD_RE =
+  /(?<!["'`A-Za-z])(MUST NOT|MUST|REQUIRED|SHALL NOT|SHALL|SHOULD NOT|SHOULD|NOT RECOMMENDED|RECOMMENDED|MAY|OPTIONAL)(?![A-Za-z"'`])/g;
 const HEADING_RE = /^(#{1,6})\s+(.*?)\s*#*\s*$/;
 const SECTION_RE = /^((?:[0-9]+|[A-Z])(?:\.[0-9]+)*)\.\s+(.*)$/;
 
@@ -55,9 +56,17 @@ export function sectionAnchor(section: string): string {
 }
 
 const LEVEL_OF: Record<string, RequirementLevel> = {
-  'MUST NOT': 'MUST', MUST: 'MUST', REQUIRED: 'MUST', 'SHALL NOT': 'MUST', SHALL: 'MUST',
-  'SHOULD NOT': 'SHOULD', SHOULD: 'SHOULD', 'NOT RECOMMENDED': 'SHOULD', RECOMMENDED: 'SHOULD',
-  MAY: 'MAY', OPTIONAL: 'MAY',
+  'MUST NOT': 'MUST',
+  MUST: 'MUST',
+  REQUIRED: 'MUST',
+  'SHALL NOT': 'MUST',
+  SHALL: 'MUST',
+  'SHOULD NOT': 'SHOULD',
+  SHOULD: 'SHOULD',
+  'NOT RECOMMENDED': 'SHOULD',
+  RECOMMENDED: 'SHOULD',
+  MAY: 'MAY',
+  OPTIONAL: 'MAY',
 };
 const RANK: Record<RequirementLevel, number> = { MUST: 3, SHOULD: 2, MAY: 1 };
 
@@ -94,7 +103,10 @@ function cleanSentence(s: string): string {
     .trim();
 }
 
-interface Block { text: string; line: number }
+interface Block {
+  text: string;
+  line: number;
+}
 
 function blocksOf(source: string, onHeading: (level: number, text: string, line: number) => void): Block[] {
   const lines = source.split(/\r?\n/);
@@ -113,15 +125,35 @@ function blocksOf(source: string, onHeading: (level: number, text: string, line:
       if (fm && fm[1].startsWith(fence)) fence = null;
       return;
     }
-    if (fm) { flush(); fence = fm[1]; return; }
-    if (comment) { if (line.includes('-->')) comment = false; return; }
-    if (/^\s*<!--/.test(line)) { flush(); if (!line.includes('-->')) comment = true; return; }
+    if (fm) {
+      flush();
+      fence = fm[1];
+      return;
+    }
+    if (comment) {
+      if (line.includes('-->')) comment = false;
+      return;
+    }
+    if (/^\s*<!--/.test(line)) {
+      flush();
+      if (!line.includes('-->')) comment = true;
+      return;
+    }
     const h = HEADING_RE.exec(line);
-    if (h) { flush(); onHeading(h[1].length, h[2], i + 1); return; }
-    if (line.trim() === '') { flush(); return; }
+    if (h) {
+      flush();
+      onHeading(h[1].length, h[2], i + 1);
+      return;
+    }
+    if (line.trim() === '') {
+      flush();
+      return;
+    }
     const startsItem = /^\s*(?:[-*+]|\d+\.)\s+/.test(line) || /^\s*\|/.test(line) || /^\s*>/.test(line);
-    if (startsItem || cur === null) { flush(); cur = { text: line, line: i + 1 }; }
-    else cur.text += ' ' + line.trim();
+    if (startsItem || cur === null) {
+      flush();
+      cur = { text: line, line: i + 1 };
+    } else cur.text += ' ' + line.trim();
   });
   flush();
   return blocks;
@@ -177,8 +209,14 @@ export function extractRequirements(files: { file: string; text: string }[]): Ex
         covered.push([prevEnd + start, tagEnd]);
         const level = levelOf(sentence);
         const req: ExtractedRequirement = {
-          id, level: level ?? 'MAY', section, anchor: sectionAnchor(section || '0'), heading, file,
-          line: block.line, text: sentence.endsWith('.') ? sentence : `${sentence}.`,
+          id,
+          level: level ?? 'MAY',
+          section,
+          anchor: sectionAnchor(section || '0'),
+          heading,
+          file,
+          line: block.line,
+          text: sentence.endsWith('.') ? sentence : `${sentence}.`,
         };
         if (seen.has(id)) duplicates.push(id);
         seen.add(id);
@@ -189,7 +227,10 @@ export function extractRequirements(files: { file: string; text: string }[]): Ex
       }
       let rest = '';
       let pos = 0;
-      for (const [a, b] of covered) { rest += block.text.slice(pos, a) + ' '; pos = b; }
+      for (const [a, b] of covered) {
+        rest += block.text.slice(pos, a) + ' ';
+        pos = b;
+      }
       rest += block.text.slice(pos);
       if (keywords(rest).length > 0) untagged.push({ file, line: block.line, text: cleanSentence(rest) });
     }
@@ -206,7 +247,10 @@ function requirementsModule(reqs: ExtractedRequirement[]): string {
   const lit = (v: unknown): string => JSON.stringify(v);
   const ids = reqs.map((r) => `  ${lit(r.id)},`).join('\n');
   const rows = reqs
-    .map((r) => `  { id: ${lit(r.id)}, level: ${lit(r.level)}, section: ${lit(r.section)}, anchor: ${lit(r.anchor)}, heading: ${lit(r.heading)}, file: ${lit(r.file)}, text: ${lit(r.text)} },`)
+    .map(
+      (r) =>
+        `  { id: ${lit(r.id)}, level: ${lit(r.level)}, section: ${lit(r.section)}, anchor: ${lit(r.anchor)}, heading: ${lit(r.heading)}, file: ${lit(r.file)}, text: ${lit(r.text)} },`,
+    )
     .join('\n');
   return `// Every requirement of the IMSP specification (spec/text/), in document order: its ID, level
 // (the strongest BCP 14 keyword of its sentence), section, anchor and sentence.
@@ -258,7 +302,8 @@ const generate: Generator = (ctx) => {
   if (ex.duplicates.length > 0) throw new Error(`spec/text defines requirement IDs twice: ${ex.duplicates.join(', ')}`);
   const sources = files.map((f) => f.file);
   const json = {
-    $comment: 'Every requirement of spec/text in document order. Produced from the text; see generated/requirements.ts.',
+    $comment:
+      'Every requirement of spec/text in document order. Produced from the text; see generated/requirements.ts.',
     requirements: ex.requirements.map(({ line: _line, ...r }) => r),
   };
   const out: GeneratedFile[] = [

@@ -106,7 +106,8 @@ function existingGenerated(): string[] {
     for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
       if (statSync(p).isDirectory()) walk(p);
-      else if (readFileSync(p, 'utf8').slice(0, 300).includes(STAMP_MARK)) found.push(relative(OUT, p).split(sep).join('/'));
+      else if (readFileSync(p, 'utf8').slice(0, 300).includes(STAMP_MARK))
+        found.push(relative(OUT, p).split(sep).join('/'));
     }
   };
   walk(OUT);
@@ -139,7 +140,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (check) {
     if (problems.length > 0) {
-      process.stderr.write(`generated/ is not fresh; run 'make generate':\n${problems.map((p) => `  ${p}\n`).join('')}`);
+      process.stderr.write(
+        `generated/ is not fresh; run 'make generate':\n${problems.map((p) => `  ${p}\n`).join('')}`,
+      );
       return 1;
     }
     process.stdout.write(`generated/ is fresh (${want.size} files)\n`);

@@ -16,17 +16,34 @@ export interface AdminIo {
 }
 
 function table(rows: Record<string, unknown>[], cols: string[]): string {
-  const cells = rows.map((r) => cols.map((c) => (r[c] === undefined ? '-' : typeof r[c] === 'number' && /At$|^since$/.test(c) ? new Date(r[c] as number).toISOString() : String(r[c]))));
+  const cells = rows.map((r) =>
+    cols.map((c) =>
+      r[c] === undefined
+        ? '-'
+        : typeof r[c] === 'number' && /At$|^since$/.test(c)
+          ? new Date(r[c] as number).toISOString()
+          : String(r[c]),
+    ),
+  );
   const w = cols.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)));
-  const line = (xs: string[]) => xs.map((x, i) => x.padEnd(w[i])).join('  ').trimEnd();
+  const line = (xs: string[]) =>
+    xs
+      .map((x, i) => x.padEnd(w[i]))
+      .join('  ')
+      .trimEnd();
   return [line(cols.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n') + '\n';
 }
 
-export async function run(argv: string[], io: AdminIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+export async function run(
+  argv: string[],
+  io: AdminIo = { stdout: process.stdout, stderr: process.stderr, env: process.env },
+): Promise<number> {
   const [, ...rest] = argv;
   let status = 0;
   const program = new Command('imsp admin')
-    .description("Ask a running CRS or MS through its admin socket (the server's --admin-socket; owner-only, mode 0600).")
+    .description(
+      "Ask a running CRS or MS through its admin socket (the server's --admin-socket; owner-only, mode 0600).",
+    )
     .option('--socket <path>', 'the admin socket (default $IMSP_ADMIN_SOCKET)')
     .option('--json', 'print the answer as JSON')
     .exitOverride()
@@ -35,7 +52,7 @@ export async function run(argv: string[], io: AdminIo = { stdout: process.stdout
     const o = program.opts<{ socket?: string; json?: boolean }>();
     const socket = o.socket ?? io.env.IMSP_ADMIN_SOCKET;
     if (!socket) {
-      io.stderr.write('imsp admin: give --socket PATH (the server\'s --admin-socket) or set IMSP_ADMIN_SOCKET\n');
+      io.stderr.write("imsp admin: give --socket PATH (the server's --admin-socket) or set IMSP_ADMIN_SOCKET\n");
       status = 2;
       return;
     }
@@ -55,11 +72,31 @@ export async function run(argv: string[], io: AdminIo = { stdout: process.stdout
   program
     .command('sessions')
     .description('the sessions: user, MS, status, client address')
-    .action(() => ask({ cmd: 'sessions' }, (r) => ((r as SessionRow[]).length === 0 ? 'no sessions\n' : table(r as unknown as Record<string, unknown>[], ['user', 'ms', 'status', 'address', 'since']))));
+    .action(() =>
+      ask({ cmd: 'sessions' }, (r) =>
+        (r as SessionRow[]).length === 0
+          ? 'no sessions\n'
+          : table(r as unknown as Record<string, unknown>[], ['user', 'ms', 'status', 'address', 'since']),
+      ),
+    );
   program
     .command('ms')
     .description('the Messaging Servers: id, incarnation, address, load/capacity, lease')
-    .action(() => ask({ cmd: 'ms' }, (r) => ((r as MsRow[]).length === 0 ? 'no MS enrolled\n' : table(r as unknown as Record<string, unknown>[], ['msId', 'incarnation', 'listen', 'load', 'capacity', 'enrolled', 'leaseExpiresAt']))));
+    .action(() =>
+      ask({ cmd: 'ms' }, (r) =>
+        (r as MsRow[]).length === 0
+          ? 'no MS enrolled\n'
+          : table(r as unknown as Record<string, unknown>[], [
+              'msId',
+              'incarnation',
+              'listen',
+              'load',
+              'capacity',
+              'enrolled',
+              'leaseExpiresAt',
+            ]),
+      ),
+    );
   program
     .command('kick')
     .description("end USER's session (at an MS's socket; the CRS's says which MS)")
@@ -72,7 +109,8 @@ export async function run(argv: string[], io: AdminIo = { stdout: process.stdout
     }
     await program.parseAsync(rest, { from: 'user' });
   } catch (e) {
-    if (e instanceof CommanderError) return e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.exitCode === 0 ? 0 : 2;
+    if (e instanceof CommanderError)
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.exitCode === 0 ? 0 : 2;
     throw e;
   }
   return status;

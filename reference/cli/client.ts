@@ -29,7 +29,11 @@ interface Flags {
 const MAX_PASSWORD_TRIES = 3;
 
 /** Reads a password from the terminal without echo (or one line from a non-terminal stdin). */
-export async function promptPassword(prompt: string, input: NodeJS.ReadStream = process.stdin, output: NodeJS.WriteStream = process.stderr): Promise<string> {
+export async function promptPassword(
+  prompt: string,
+  input: NodeJS.ReadStream = process.stdin,
+  output: NodeJS.WriteStream = process.stderr,
+): Promise<string> {
   output.write(prompt);
   return new Promise((resolve, reject) => {
     let value = '';
@@ -83,7 +87,9 @@ function waitOrCtrlC(ms: number): Promise<boolean> {
 export async function run(argv: string[]): Promise<number> {
   const [, ...rest] = argv;
   const cmd = new Command('imsp client')
-    .description('Run the interactive IMSP terminal client (or, with --control, the control interface on stdin/stdout).')
+    .description(
+      'Run the interactive IMSP terminal client (or, with --control, the control interface on stdin/stdout).',
+    )
     .option('--crs <host:port>', 'CRS to ask (LOCATE) which MS to use')
     .option('--ms <host:port>', 'log in at this MS directly (skips LOCATE)')
     .option('--user <name>', 'username')
@@ -132,13 +138,21 @@ export async function run(argv: string[]): Promise<number> {
   for (let tries = 1; ; tries++) {
     let password: string;
     try {
-      password = f.passwordFile ? ((await readFile(f.passwordFile, 'utf8')).split(/\r?\n/)[0] ?? '') : await promptPassword(`Password for ${f.user}: `);
+      password = f.passwordFile
+        ? ((await readFile(f.passwordFile, 'utf8')).split(/\r?\n/)[0] ?? '')
+        : await promptPassword(`Password for ${f.user}: `);
     } catch (e) {
       process.stderr.write(`imsp client: ${e instanceof Error ? e.message : String(e)}\n`);
       return 2;
     }
     // [RECONNECT-1] a lost MS is not the end: log in again (through LOCATE when a CRS is given)
-    const c = new ImspClient({ ...common, downloadDir: stagingDir(downloads), user: f.user, password, reconnect: true });
+    const c = new ImspClient({
+      ...common,
+      downloadDir: stagingDir(downloads),
+      user: f.user,
+      password,
+      reconnect: true,
+    });
     try {
       await c.login();
       client = c;
@@ -146,12 +160,22 @@ export async function run(argv: string[]): Promise<number> {
     } catch (e) {
       await c.close();
       const err = e instanceof ClientError ? e : undefined;
-      const text = err ? humanError(err.code, { cmd: 'login', self: f.user, ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}) }) : e instanceof Error ? e.message : String(e);
+      const text = err
+        ? humanError(err.code, {
+            cmd: 'login',
+            self: f.user,
+            ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}),
+          })
+        : e instanceof Error
+          ? e.message
+          : String(e);
       process.stderr.write(`${text}\n`);
       const wrongPassword = err?.code === 'ERR_AUTH_FAILED' || err?.code === 'ERR_DECRYPT';
       if (err?.code === 'ERR_RATE_LIMITED' && err.retryAfter !== undefined && !f.passwordFile && process.stdin.isTTY) {
         const until = new Date(Date.now() + err.retryAfter);
-        process.stderr.write(`Waiting until ${until.toLocaleTimeString()} (${retryText(err.retryAfter)}); Ctrl-C to give up.\n`);
+        process.stderr.write(
+          `Waiting until ${until.toLocaleTimeString()} (${retryText(err.retryAfter)}); Ctrl-C to give up.\n`,
+        );
         const aborted = await waitOrCtrlC(err.retryAfter);
         if (aborted) return 1;
         continue;

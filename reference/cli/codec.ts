@@ -63,7 +63,9 @@ function positive(v: string): number {
 /** Registry check of a decoded message for the CLI (see the header comment). */
 function check(m: Message, from?: Role, to?: Role): ImspError | null {
   if (m.kind === 'response') {
-    return (STATUS_CODES as Record<number, unknown>)[m.status] === undefined ? new ImspError('ERR_UNKNOWN_STATUS', -1, String(m.status)) : null;
+    return (STATUS_CODES as Record<number, unknown>)[m.status] === undefined
+      ? new ImspError('ERR_UNKNOWN_STATUS', -1, String(m.status))
+      : null;
   }
   if (from && to) return validate(m, { from, to });
   const entry = (METHODS as Record<string, { links: readonly { from: Role; to: Role }[] } | undefined>)[m.method];
@@ -77,9 +79,13 @@ function check(m: Message, from?: Role, to?: Role): ImspError | null {
   return first;
 }
 
-async function decodeCommand(opts: { validate?: boolean; from?: Role; to?: Role } & Partial<WireLimits>, io: CodecIo): Promise<number> {
+async function decodeCommand(
+  opts: { validate?: boolean; from?: Role; to?: Role } & Partial<WireLimits>,
+  io: CodecIo,
+): Promise<number> {
   const limits: Partial<WireLimits> = {};
-  for (const k of ['maxLineLength', 'maxHeaders', 'maxHeadSize', 'maxBodySize'] as const) if (opts[k] !== undefined) limits[k] = opts[k];
+  for (const k of ['maxLineLength', 'maxHeaders', 'maxHeadSize', 'maxBodySize'] as const)
+    if (opts[k] !== undefined) limits[k] = opts[k];
   const decoder = new Decoder({ limits });
   let index = 0;
   let status = 0;
@@ -97,7 +103,8 @@ async function decodeCommand(opts: { validate?: boolean; from?: Role; to?: Role 
     }
   };
   try {
-    for await (const chunk of io.stdin) emit(decoder.push(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk));
+    for await (const chunk of io.stdin)
+      emit(decoder.push(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk));
     decoder.end();
   } catch (e) {
     if (!(e instanceof ImspError)) throw e;
@@ -121,7 +128,16 @@ export function messageFromJson(v: unknown): Message {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('a message is a JSON object');
   const j = v as JsonMessage;
   const hs = j.headers ?? [];
-  if (!Array.isArray(hs) || !hs.every((h) => Array.isArray(h) && h.length === 2 && typeof h[0] === 'string' && (typeof h[1] === 'string' || typeof h[1] === 'number'))) {
+  if (
+    !Array.isArray(hs) ||
+    !hs.every(
+      (h) =>
+        Array.isArray(h) &&
+        h.length === 2 &&
+        typeof h[0] === 'string' &&
+        (typeof h[1] === 'string' || typeof h[1] === 'number'),
+    )
+  ) {
     throw new Error('"headers" is a list of [name, value] pairs');
   }
   const headers = hs.map(([n, val]) => [n, String(val)] as Header);
@@ -178,7 +194,7 @@ export async function run(argv: string[], io: CodecIo = defaultIo()): Promise<nu
   if (name === 'decode') {
     cmd
       .description('decode IMSP messages from stdin to JSON lines')
-      .option('--validate', "also check each message against the registry")
+      .option('--validate', 'also check each message against the registry')
       .option('--from <role>', 'sender role of the requests (crs, ms, client)', role)
       .option('--to <role>', 'receiver role of the requests (crs, ms, client)', role)
       .option('--max-line-length <n>', 'limit maxLineLength', positive)

@@ -3,7 +3,11 @@
 // other error on stdout or stderr still ends the process with status 1 and one line.
 let installed = false;
 
-export function quietOnEpipe(out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr, exit: (code: number) => void = (c) => process.exit(c)): void {
+export function quietOnEpipe(
+  out: NodeJS.WriteStream = process.stdout,
+  err: NodeJS.WriteStream = process.stderr,
+  exit: (code: number) => void = (c) => process.exit(c),
+): void {
   if (installed && out === process.stdout) return;
   if (out === process.stdout) installed = true;
   const onError = (e: NodeJS.ErrnoException) => {

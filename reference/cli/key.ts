@@ -44,7 +44,10 @@ export function looseMode(path: string): string | undefined {
   return `${path} has mode ${mode.toString(8).padStart(4, '0')}: readable by ${mode & 0o007 ? 'everyone' : 'its group'}; chmod 600 ${path}`;
 }
 
-export async function run(argv: string[], io: KeyIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function run(
+  argv: string[],
+  io: KeyIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   const [, ...rest] = argv;
   let status = 0;
   const program = new Command('imsp key')
@@ -62,7 +65,11 @@ export async function run(argv: string[], io: KeyIo = { stdout: process.stdout, 
         io.stdout.write(`wrote ${file} (mode 0600)\n`);
       } catch (e) {
         const code = (e as { code?: string }).code;
-        io.stderr.write(code === 'EEXIST' ? `imsp key: ${file} exists already (--force replaces it)\n` : `imsp key: ${(e as Error).message}\n`);
+        io.stderr.write(
+          code === 'EEXIST'
+            ? `imsp key: ${file} exists already (--force replaces it)\n`
+            : `imsp key: ${(e as Error).message}\n`,
+        );
         status = 1;
       }
     });
@@ -91,7 +98,8 @@ export async function run(argv: string[], io: KeyIo = { stdout: process.stdout, 
     }
     await program.parseAsync(rest, { from: 'user' });
   } catch (e) {
-    if (e instanceof CommanderError) return e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.exitCode === 0 ? 0 : 2;
+    if (e instanceof CommanderError)
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.exitCode === 0 ? 0 : 2;
     throw e;
   }
   return status;

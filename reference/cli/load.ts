@@ -7,25 +7,38 @@ import { runLoad, type LoadOptions, type Scenario } from '../load/run.js';
 import { reportRows, table } from '../load/report.js';
 import { renderSvg } from '../load/plot.js';
 
-const int = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new CommanderError(2, 'imsp.load', `${name} must be a non-negative integer`);
-  return n;
-};
-const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+const int =
+  (name: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 0)
+      throw new CommanderError(2, 'imsp.load', `${name} must be a non-negative integer`);
+    return n;
+  };
+const list = (v: string): string[] =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 /** Entry point: argv[0] === 'load'. Resolves with the exit status. */
 export async function run(argv: string[]): Promise<number> {
   const cmd = new Command('imsp load')
-    .description('Drive simulated clients through the real protocol (LOGIN/PROOF, SEALED links, PRESENCE, PING, P2P MSG) and report.')
+    .description(
+      'Drive simulated clients through the real protocol (LOGIN/PROOF, SEALED links, PRESENCE, PING, P2P MSG) and report.',
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) })
-    .addOption(new Option('--scenario <name>', 'steady | storm | churn | chat').choices(['steady', 'storm', 'churn', 'chat']).default('storm'))
+    .addOption(
+      new Option('--scenario <name>', 'steady | storm | churn | chat')
+        .choices(['steady', 'storm', 'churn', 'chat'])
+        .default('storm'),
+    )
     .option('--spawn', 'start a CRS (temp SQLite store) and --spawn-ms MS processes', false)
     .option('--spawn-ms <n>', 'MS processes to spawn', int('--spawn-ms'), 2)
     .option('--crs <host:port>', 'a running CRS: the MSs come from its LOCATE answer')
     .option('--ms <host:port,...>', 'running MSs to log in at (instead of LOCATE)', list)
-    .option('--store <file>', 'with running servers: the CRS\'s SQLite file, where the synthetic users are registered')
+    .option('--store <file>', "with running servers: the CRS's SQLite file, where the synthetic users are registered")
     .option('--metrics <host:port,...>', 'with running servers: their Prometheus endpoints (memory per session)', list)
     .option('--users <n>', 'synthetic users', int('--users'), 1000)
     .option('--buddies <k>', 'mutual contact-list size', int('--buddies'), 10)
@@ -43,7 +56,12 @@ export async function run(argv: string[]): Promise<number> {
     .option('--no-heartbeats', 'no PING from the simulated clients')
     .option('--server-limit <name=value...>', 'spawned servers: --limit overrides', [])
     .option('--server-node-flag <flag...>', 'spawned servers: node flags, e.g. --cpu-prof', [])
-    .addOption(new Option('--server-durability <level>', 'spawned CRS: --durability (default: the CRS default, full)').choices(['full', 'normal']))
+    .addOption(
+      new Option('--server-durability <level>', 'spawned CRS: --durability (default: the CRS default, full)').choices([
+        'full',
+        'normal',
+      ]),
+    )
     .option('--json <file>', 'write the report as JSON')
     .option('--plot <file.svg>', 'draw logins/s, sessions and latency over the run as SVG')
     .option('--quiet', 'no progress line', false);
@@ -83,7 +101,9 @@ export async function run(argv: string[]): Promise<number> {
     heartbeats: v.heartbeats !== false,
     serverLimits: v.serverLimit as string[],
     serverNodeFlags: v.serverNodeFlag as string[],
-    ...(v.serverDurability === 'full' || v.serverDurability === 'normal' ? { serverDurability: v.serverDurability } : {}),
+    ...(v.serverDurability === 'full' || v.serverDurability === 'normal'
+      ? { serverDurability: v.serverDurability }
+      : {}),
     progress: v.quiet ? undefined : (line) => process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`),
   };
   try {
@@ -92,10 +112,17 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(table(reportRows(report)));
     if (typeof v.json === 'string') writeFileSync(v.json, JSON.stringify(report, null, 2) + '\n');
     if (typeof v.plot === 'string') {
-      writeFileSync(v.plot, renderSvg(`imsp load: ${report.scenario}, ${report.options.users} users, ${report.options.buddies} buddies`, report.series, [
-        `logins/s ${report.logins.perSecond.toFixed(0)}, login p99 ${report.logins.latency.p99.toFixed(1)} ms, fan-out p99 ${report.fanout.fromLogin.p99.toFixed(2)} ms`,
-        `started ${report.startedAt}`,
-      ]));
+      writeFileSync(
+        v.plot,
+        renderSvg(
+          `imsp load: ${report.scenario}, ${report.options.users} users, ${report.options.buddies} buddies`,
+          report.series,
+          [
+            `logins/s ${report.logins.perSecond.toFixed(0)}, login p99 ${report.logins.latency.p99.toFixed(1)} ms, fan-out p99 ${report.fanout.fromLogin.p99.toFixed(2)} ms`,
+            `started ${report.startedAt}`,
+          ],
+        ),
+      );
     }
     return report.logins.failed > 0 && report.logins.ok === 0 && report.scenario !== 'chat' ? 1 : 0;
   } catch (e) {

@@ -18,38 +18,99 @@ import { MsServer } from '../ms/ms.js';
 import { parseMsKey } from '../crypto/scram.js';
 import { CryptoError } from '../crypto/errors.js';
 import { looseMode } from './key.js';
-import type { Store } from '../store/store.js';
 import { DEFAULT_SQLITE_PATH } from '../store/store.js';
 import { openStore } from '../store/index.js';
 
 const COMMON: OptionDef[] = [
   { key: 'host', flags: '--host <host>', type: 'string', help: 'address to listen on', default: '127.0.0.1' },
-  { key: 'msKeyFile', flags: '--ms-key-file <path>', type: 'string', help: 'file holding the shared MS key (base64 or base64url, at least 32 octets; `imsp key generate FILE` makes one, mode 0600)' },
+  {
+    key: 'msKeyFile',
+    flags: '--ms-key-file <path>',
+    type: 'string',
+    help: 'file holding the shared MS key (base64 or base64url, at least 32 octets; `imsp key generate FILE` makes one, mode 0600)',
+  },
   { key: 'tlsCert', flags: '--tls-cert <path>', type: 'string', help: 'serve TLS with this certificate (PEM)' },
   { key: 'tlsKey', flags: '--tls-key <path>', type: 'string', help: 'private key of --tls-cert (PEM)' },
-  { key: 'metricsPort', flags: '--metrics-port <port>', type: 'int', help: 'Prometheus /metrics on this port (0 = off)', default: 0 },
-  { key: 'metricsHost', flags: '--metrics-host <host>', type: 'string', help: 'address of the metrics endpoint', default: '127.0.0.1' },
-  { key: 'adminSocket', flags: '--admin-socket <path>', type: 'string', help: 'serve `imsp admin` on this unix socket (mode 0600; its directory is created 0700); off when not given' },
-  { key: 'logLevel', flags: '--log-level <level>', type: 'string', help: 'trace, debug, info, warn, error, fatal or silent', default: 'info' },
+  {
+    key: 'metricsPort',
+    flags: '--metrics-port <port>',
+    type: 'int',
+    help: 'Prometheus /metrics on this port (0 = off)',
+    default: 0,
+  },
+  {
+    key: 'metricsHost',
+    flags: '--metrics-host <host>',
+    type: 'string',
+    help: 'address of the metrics endpoint',
+    default: '127.0.0.1',
+  },
+  {
+    key: 'adminSocket',
+    flags: '--admin-socket <path>',
+    type: 'string',
+    help: 'serve `imsp admin` on this unix socket (mode 0600; its directory is created 0700); off when not given',
+  },
+  {
+    key: 'logLevel',
+    flags: '--log-level <level>',
+    type: 'string',
+    help: 'trace, debug, info, warn, error, fatal or silent',
+    default: 'info',
+  },
 ];
 
 export const CRS_OPTIONS: OptionDef[] = [
   { key: 'port', flags: '--port <port>', type: 'int', help: 'TCP port (0 picks a free one)', default: 7000 },
-  { key: 'store', flags: '--store <path|url>', type: 'string', help: 'SQLite file (WAL mode) or postgres://user@host:port/db', default: DEFAULT_SQLITE_PATH },
+  {
+    key: 'store',
+    flags: '--store <path|url>',
+    type: 'string',
+    help: 'SQLite file (WAL mode) or postgres://user@host:port/db',
+    default: DEFAULT_SQLITE_PATH,
+  },
   // [PERSIST-4] full: a reported change survives an OS crash or power loss; normal (WAL, synchronous=NORMAL):
   // it survives a CRS process crash or restart, the last commits before an OS crash may be lost
-  { key: 'durability', flags: '--durability <level>', type: 'string', choices: ['full', 'normal'], help: 'SQLite commit durability: full syncs the WAL at every commit; normal survives a CRS crash or restart but not an OS crash or power loss (PostgreSQL: the server\'s synchronous_commit)', default: 'full' },
+  {
+    key: 'durability',
+    flags: '--durability <level>',
+    type: 'string',
+    choices: ['full', 'normal'],
+    help: "SQLite commit durability: full syncs the WAL at every commit; normal survives a CRS crash or restart but not an OS crash or power loss (PostgreSQL: the server's synchronous_commit)",
+    default: 'full',
+  },
   ...COMMON,
 ];
 
 export const MS_OPTIONS: OptionDef[] = [
-  { key: 'port', flags: '--port <port>', type: 'int', help: 'TCP port for clients (0 picks a free one)', default: 7100 },
+  {
+    key: 'port',
+    flags: '--port <port>',
+    type: 'int',
+    help: 'TCP port for clients (0 picks a free one)',
+    default: 7100,
+  },
   { key: 'crs', flags: '--crs <host:port>', type: 'string', help: 'address of the CRS', default: '127.0.0.1:7000' },
-  { key: 'msId', flags: '--ms-id <id>', type: 'string', help: 'this MS\'s name, unique among enrolled MSs (default: hostname-port)' },
+  {
+    key: 'msId',
+    flags: '--ms-id <id>',
+    type: 'string',
+    help: "this MS's name, unique among enrolled MSs (default: hostname-port)",
+  },
   { key: 'capacity', flags: '--capacity <n>', type: 'int', help: 'most client sessions', default: 1000 },
-  { key: 'advertise', flags: '--advertise <host:port>', type: 'string', help: 'address given to clients by LOCATE (default: the listening address)' },
+  {
+    key: 'advertise',
+    flags: '--advertise <host:port>',
+    type: 'string',
+    help: 'address given to clients by LOCATE (default: the listening address)',
+  },
   { key: 'crsTls', flags: '--crs-tls', type: 'bool', help: 'connect to the CRS over TLS', default: false },
-  { key: 'crsTlsCa', flags: '--crs-tls-ca <path>', type: 'string', help: 'CA certificate (PEM) to verify the CRS with (implies --crs-tls)' },
+  {
+    key: 'crsTlsCa',
+    flags: '--crs-tls-ca <path>',
+    type: 'string',
+    help: 'CA certificate (PEM) to verify the CRS with (implies --crs-tls)',
+  },
   ...COMMON,
 ];
 
@@ -79,23 +140,45 @@ export async function run(argv: string[]): Promise<number> {
   let stopper: (() => Promise<void>) | null = null;
   let address = '';
   try {
-    const { values: v, limits: limitOverrides } = resolveOptions(which === 'crs' ? CRS_OPTIONS : MS_OPTIONS, cmd.opts());
+    const { values: v, limits: limitOverrides } = resolveOptions(
+      which === 'crs' ? CRS_OPTIONS : MS_OPTIONS,
+      cmd.opts(),
+    );
     const limits = resolveLimits(limitOverrides);
     const level = String(v.logLevel) as LevelWithSilent;
-    const logger = createLogger({ level, name: which, destination: process.stderr.isTTY ? undefined : process.stderr, pretty: process.stderr.isTTY === true });
+    const logger = createLogger({
+      level,
+      name: which,
+      destination: process.stderr.isTTY ? undefined : process.stderr,
+      pretty: process.stderr.isTTY === true,
+    });
     const msKey = readMsKeyFile(need(v.msKeyFile, '--ms-key-file (or IMSP_MS_KEY_FILE)'), logger);
-    const tlsOpts = v.tlsCert || v.tlsKey ? { cert: readFileSync(need(v.tlsCert, '--tls-cert')), key: readFileSync(need(v.tlsKey, '--tls-key')) } : undefined;
+    const tlsOpts =
+      v.tlsCert || v.tlsKey
+        ? { cert: readFileSync(need(v.tlsCert, '--tls-cert')), key: readFileSync(need(v.tlsKey, '--tls-key')) }
+        : undefined;
     const metrics = createMetrics(which, { defaultMetrics: true });
     const metricsPort = Number(v.metricsPort);
     // /readyz asks the server started below; until then it is not ready
     let readiness: () => Promise<Readiness> | Readiness = () => ({ ready: false, checks: { started: 'starting' } });
-    const metricsServer = metricsPort > 0 ? await serveMetrics(metrics, metricsPort, String(v.metricsHost), () => readiness()) : null;
-    if (metricsServer) logger.info({ address: metricsServer.address }, 'metrics endpoint (/metrics, /healthz, /readyz)');
+    const metricsServer =
+      metricsPort > 0 ? await serveMetrics(metrics, metricsPort, String(v.metricsHost), () => readiness()) : null;
+    if (metricsServer)
+      logger.info({ address: metricsServer.address }, 'metrics endpoint (/metrics, /healthz, /readyz)');
     const adminPath = typeof v.adminSocket === 'string' && v.adminSocket !== '' ? v.adminSocket : undefined;
     let admin: AdminServer | undefined;
     if (which === 'crs') {
       const store = await openStore(String(v.store), { durability: v.durability === 'normal' ? 'normal' : 'full' });
-      const crs = await CrsServer.start({ store, msKey, host: String(v.host), port: Number(v.port), tls: tlsOpts, limits, logger, metrics });
+      const crs = await CrsServer.start({
+        store,
+        msKey,
+        host: String(v.host),
+        port: Number(v.port),
+        tls: tlsOpts,
+        limits,
+        logger,
+        metrics,
+      });
       readiness = () => crsReadiness(crs);
       stopper = async () => {
         await admin?.close();
@@ -111,7 +194,8 @@ export async function run(argv: string[]): Promise<number> {
       const ms = await MsServer.start({
         crs: String(v.crs),
         msKey,
-        msId: typeof v.msId === 'string' && v.msId ? v.msId : `${hostname().replace(/[^A-Za-z0-9._-]/g, '-')}-${v.port}`,
+        msId:
+          typeof v.msId === 'string' && v.msId ? v.msId : `${hostname().replace(/[^A-Za-z0-9._-]/g, '-')}-${v.port}`,
         capacity: Number(v.capacity),
         host: String(v.host),
         port: Number(v.port),

@@ -22,7 +22,12 @@ export interface UserIo {
   env: Record<string, string | undefined>;
 }
 
-const defaultIo = (): UserIo => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
+const defaultIo = (): UserIo => ({
+  stdin: process.stdin,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+});
 
 /** Longest password accepted from any source (bounds the input read). */
 const MAX_PASSWORD = 1024;
@@ -138,32 +143,50 @@ export async function run(argv: string[], io: UserIo = defaultIo()): Promise<num
     .option('--location <text>', 'profile: location')
     .option('--about <text>', 'profile: about')
     .option('--iterations <n>', 'PBKDF2 iterations of the verifier', intIn(4096, 1_000_000))
-    .option('--log2n <n>', 'scrypt cost of the sealed key (2^n); 15 by default, 10 only for synthetic users', intIn(10, 20))
-    .action(async (name: string, o: { store?: string; passwordFile?: string; passwordStdin?: boolean; fullName?: string; location?: string; about?: string; iterations?: number; log2n?: number }) => {
-      const password = await readPassword(io, o);
-      const profile: Partial<Profile> = {
-        ...(o.fullName !== undefined ? { fullName: o.fullName } : {}),
-        ...(o.location !== undefined ? { location: o.location } : {}),
-        ...(o.about !== undefined ? { about: o.about } : {}),
-      };
-      const location = o.store ?? storeOpt();
-      const r = await withStore(location, (s) =>
-        registerUser(s, name, password, {
-          profile,
-          ...(o.iterations !== undefined ? { iterations: o.iterations } : {}),
-          ...(o.log2n !== undefined ? { log2N: o.log2n } : {}),
-        }),
-      );
-      if (r.ok) {
-        io.stdout.write(`registered ${name}\npublic key ${r.publicKey}\n`);
-      } else if (r.error === 'exists') {
-        io.stderr.write(`imsp user add: ${name} exists already\n`);
-        status = 1;
-      } else {
-        io.stderr.write(`imsp user add: invalid ${r.detail}\n`);
-        status = 1;
-      }
-    });
+    .option(
+      '--log2n <n>',
+      'scrypt cost of the sealed key (2^n); 15 by default, 10 only for synthetic users',
+      intIn(10, 20),
+    )
+    .action(
+      async (
+        name: string,
+        o: {
+          store?: string;
+          passwordFile?: string;
+          passwordStdin?: boolean;
+          fullName?: string;
+          location?: string;
+          about?: string;
+          iterations?: number;
+          log2n?: number;
+        },
+      ) => {
+        const password = await readPassword(io, o);
+        const profile: Partial<Profile> = {
+          ...(o.fullName !== undefined ? { fullName: o.fullName } : {}),
+          ...(o.location !== undefined ? { location: o.location } : {}),
+          ...(o.about !== undefined ? { about: o.about } : {}),
+        };
+        const location = o.store ?? storeOpt();
+        const r = await withStore(location, (s) =>
+          registerUser(s, name, password, {
+            profile,
+            ...(o.iterations !== undefined ? { iterations: o.iterations } : {}),
+            ...(o.log2n !== undefined ? { log2N: o.log2n } : {}),
+          }),
+        );
+        if (r.ok) {
+          io.stdout.write(`registered ${name}\npublic key ${r.publicKey}\n`);
+        } else if (r.error === 'exists') {
+          io.stderr.write(`imsp user add: ${name} exists already\n`);
+          status = 1;
+        } else {
+          io.stderr.write(`imsp user add: invalid ${r.detail}\n`);
+          status = 1;
+        }
+      },
+    );
 
   program
     .command('list')
@@ -200,7 +223,11 @@ export async function run(argv: string[], io: UserIo = defaultIo()): Promise<num
       const r = await withStore(o.store ?? storeOpt(), (s) => s.deleteUser(name, o.force === true));
       if (r.ok) io.stdout.write(`deleted ${name}\n`);
       else {
-        io.stderr.write(r.error === 'unknown' ? `imsp user del: no user ${name}\n` : `imsp user del: ${name} is logged in (use --force)\n`);
+        io.stderr.write(
+          r.error === 'unknown'
+            ? `imsp user del: no user ${name}\n`
+            : `imsp user del: ${name} is logged in (use --force)\n`,
+        );
         status = 1;
       }
     });
@@ -212,7 +239,8 @@ export async function run(argv: string[], io: UserIo = defaultIo()): Promise<num
     }
     await program.parseAsync(rest, { from: 'user' });
   } catch (e) {
-    if (e instanceof CommanderError) return e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.exitCode === 0 ? 0 : 2;
+    if (e instanceof CommanderError)
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.exitCode === 0 ? 0 : 2;
     if (e instanceof UsageError) {
       io.stderr.write(`imsp user: ${e.message}\n`);
       return 2;

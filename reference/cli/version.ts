@@ -8,7 +8,8 @@ export function packageVersion(from: string | URL, names: string[]): string {
     const file = new URL('package.json', dir);
     if (existsSync(file)) {
       const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown; version?: unknown };
-      if (typeof pkg.name === 'string' && names.includes(pkg.name) && typeof pkg.version === 'string') return pkg.version;
+      if (typeof pkg.name === 'string' && names.includes(pkg.name) && typeof pkg.version === 'string')
+        return pkg.version;
     }
     dir = new URL('../', dir);
   }

@@ -33,7 +33,18 @@ import { CryptoError } from '../crypto/errors.js';
 import { openKeyBlobAsync, sealKeyBlobAsync, parseKeyBlob } from '../crypto/key-blob.js';
 import { generateKeyShare, x25519, type Identity } from '../crypto/keys.js';
 import { NonceCache, buildInit, buildInitAck, openInit, openInitAck, type PeerLookup } from '../crypto/p2p.js';
-import { clientKey as deriveClientKey, clientLogin, clientProof, loginAuthMessage, loginLinkKeys, makeNonce, makeVerifier, saltedPassword, serverKey as deriveServerKey, verifyServerProof } from '../crypto/scram.js';
+import {
+  clientKey as deriveClientKey,
+  clientLogin,
+  clientProof,
+  loginAuthMessage,
+  loginLinkKeys,
+  makeNonce,
+  makeVerifier,
+  saltedPassword,
+  serverKey as deriveServerKey,
+  verifyServerProof,
+} from '../crypto/scram.js';
 import { startHeartbeat, type Heartbeat } from '../net/heartbeat.js';
 import { Link, linkError } from '../net/link.js';
 import { parseHostPort } from '../net/address.js';
@@ -175,7 +186,8 @@ function fromResponse(res: ResponseMessage, what: string): ClientError {
 function asClientError(e: unknown): ClientError {
   if (e instanceof ClientError) return e;
   const x = e as { code?: unknown; status?: unknown; message?: unknown };
-  if (typeof x?.code === 'string' && typeof x.status === 'number') return new ClientError(x.code, x.status, String(x.message ?? x.code));
+  if (typeof x?.code === 'string' && typeof x.status === 'number')
+    return new ClientError(x.code, x.status, String(x.message ?? x.code));
   return new ClientError('ERR_INTERNAL', 500, e instanceof Error ? e.message : String(e));
 }
 
@@ -239,7 +251,10 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     this.password = opts.password;
     this.limits = { ...defaultLimits(), ...opts.limits };
     // The book holds no more than the CRS may store for one user.
-    this.contacts = new ContactBook({ maxEntries: LIMIT.maxContacts + LIMIT.maxBlocked, maxRequests: LIMIT.maxPendingAdds });
+    this.contacts = new ContactBook({
+      maxEntries: LIMIT.maxContacts + LIMIT.maxBlocked,
+      maxRequests: LIMIT.maxPendingAdds,
+    });
     this.now = opts.now ?? Date.now;
     this.downloadDir = opts.downloadDir ?? join(tmpdir(), `imsp-${opts.user}`);
     // [P2P-8] an INIT nonce is remembered as long as its Time could still be accepted.
@@ -255,7 +270,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   /**
    * LOCATE (when a CRS is given), then LOGIN / PROOF; resolves when the login bundle is applied.
    * The password of the options serves the first login only [RECONNECT-4]: a later login after an
-   * explicit logout (which forgets the private keys, LOGOUT-4) needs it again, as `password`.
+   * explicit logout (which forgets the private keys, [LOGOUT-4]) needs it again, as `password`.
    */
   async login(password?: string): Promise<void> {
     if (this.ms) throw new ClientError('ERR_OUT_OF_STATE', 425, 'already logged in or logging in');
@@ -330,10 +345,15 @@ export class ImspClient extends EventEmitter<ClientEvents> {
    * ClientKey when the challenge's Salt and Iterations are those it was derived from [RECONNECT-4];
    * other ones mean the password changed, and only the user can go on [RECONNECT-5].
    */
-  private proof(salt: string, iterations: number, auth: string): { proof: Buffer; clientKey: Buffer; serverKey: Buffer } {
+  private proof(
+    salt: string,
+    iterations: number,
+    auth: string,
+  ): { proof: Buffer; clientKey: Buffer; serverKey: Buffer } {
     if (this.password !== undefined) return clientLogin(this.password, unb64(salt), iterations, auth);
     const k = this.proofKeys;
-    if (!k || k.salt !== salt || k.iterations !== iterations) throw new ClientError('ERR_AUTH_FAILED', 401, 'the password has changed: it is needed to log in again');
+    if (!k || k.salt !== salt || k.iterations !== iterations)
+      throw new ClientError('ERR_AUTH_FAILED', 401, 'the password has changed: it is needed to log in again');
     return { proof: clientProof(k.clientKey, auth), clientKey: k.clientKey, serverKey: k.serverKey };
   }
 
@@ -356,12 +376,30 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     const iterations = Number(header(challenge, 'Iterations'));
     const eS = header(challenge, 'Key-share') ?? '';
     // The server's nonce must extend ours, or an old challenge could be replayed to us.
-    if (!nonce.startsWith(cnonce) || nonce.length <= cnonce.length) throw new ClientError('ERR_AUTH_FAILED', 401, 'challenge nonce does not extend the client nonce');
+    if (!nonce.startsWith(cnonce) || nonce.length <= cnonce.length)
+      throw new ClientError('ERR_AUTH_FAILED', 401, 'challenge nonce does not extend the client nonce');
     // [AUTH-6] a server cannot make us work without bound (nor accept a verifier below the minimum).
-    if (!Number.isSafeInteger(iterations) || iterations < this.limits.scramMinIterations || iterations > this.limits.scramMaxIterations) {
-      throw new ClientError('ERR_BAD_VALUE', 422, `challenge Iterations ${iterations} outside ${this.limits.scramMinIterations}..${this.limits.scramMaxIterations}`);
+    if (
+      !Number.isSafeInteger(iterations) ||
+      iterations < this.limits.scramMinIterations ||
+      iterations > this.limits.scramMaxIterations
+    ) {
+      throw new ClientError(
+        'ERR_BAD_VALUE',
+        422,
+        `challenge Iterations ${iterations} outside ${this.limits.scramMinIterations}..${this.limits.scramMaxIterations}`,
+      );
     }
-    const auth = loginAuthMessage({ user: this.user, cnonce, nonce, salt: saltText, iterations, eC, eS, address: this.address });
+    const auth = loginAuthMessage({
+      user: this.user,
+      cnonce,
+      nonce,
+      salt: saltText,
+      iterations,
+      eC,
+      eS,
+      address: this.address,
+    });
     const scram = this.proof(saltText, iterations, auth);
     const keys = loginLinkKeys('client', x25519(eph.privateKey, unb64(eS, 32)), scram.clientKey, auth);
     const proofDone = link.request(req('PROOF', [['Proof', b64(scram.proof)]]));
@@ -379,7 +417,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     } catch {
       proven = false;
     }
-    if (!proven) throw new ClientError('ERR_AUTH_FAILED', 401, 'the MS did not prove it holds the verifier (Server-proof)');
+    if (!proven)
+      throw new ClientError('ERR_AUTH_FAILED', 401, 'the MS did not prove it holds the verifier (Server-proof)');
     const blob = header(ok, 'Key-blob') ?? '';
     const publicKey = header(ok, 'Public-key') ?? '';
     let identity: Identity;
@@ -387,18 +426,29 @@ export class ImspClient extends EventEmitter<ClientEvents> {
       // [RECONNECT-6] logged in with kept keys: the private keys are those already open, and the
       // bundle must name the same public key; no KDF, no password.
       identity = this.identity;
-      if (identity.publicKey !== publicKey) throw new ClientError('ERR_BAD_VALUE', 422, 'the Public-key the MS delivered is not the one this client holds');
+      if (identity.publicKey !== publicKey)
+        throw new ClientError('ERR_BAD_VALUE', 422, 'the Public-key the MS delivered is not the one this client holds');
     } else {
       try {
         identity = await openKeyBlobAsync(this.password ?? '', this.user, blob);
       } catch (e) {
-        throw new ClientError(e instanceof CryptoError ? e.code : 'ERR_DECRYPT', 401, 'the key blob does not open with this password');
+        throw new ClientError(
+          e instanceof CryptoError ? e.code : 'ERR_DECRYPT',
+          401,
+          'the key blob does not open with this password',
+        );
       }
-      if (identity.publicKey !== publicKey) throw new ClientError('ERR_BAD_VALUE', 422, 'the key blob does not match the Public-key the MS delivered');
+      if (identity.publicKey !== publicKey)
+        throw new ClientError('ERR_BAD_VALUE', 422, 'the key blob does not match the Public-key the MS delivered');
       if (this.identity && this.identity !== identity) this.forgetIdentity();
     }
     this.proofKeys?.clientKey.fill(0);
-    this.proofKeys = { salt: saltText, iterations, clientKey: Buffer.from(scram.clientKey), serverKey: Buffer.from(scram.serverKey) };
+    this.proofKeys = {
+      salt: saltText,
+      iterations,
+      clientKey: Buffer.from(scram.clientKey),
+      serverKey: Buffer.from(scram.serverKey),
+    };
     this.identity = identity;
     this.keyBlob = blob;
     this.blobLog2N = parseKeyBlob(blob).log2N;
@@ -408,7 +458,10 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     if (ok.body.length > 0) records = parseRecords(ok.body);
     this.contacts.load(records);
     const hb = Number(header(ok, 'Heartbeat'));
-    const interval = Number.isSafeInteger(hb) && hb >= 50 ? Math.min(hb, this.limits.clientHeartbeatInterval) : this.limits.clientHeartbeatInterval;
+    const interval =
+      Number.isSafeInteger(hb) && hb >= 50
+        ? Math.min(hb, this.limits.clientHeartbeatInterval)
+        : this.limits.clientHeartbeatInterval;
     // [HB-1] PING when nothing else was sent for an interval; [HB-6] an MS silent for the Session-timeout it
     // announced [HB-11] ends the session (three Heartbeat intervals when it announced none; never under two).
     const st = Number(header(ok, 'Session-timeout'));
@@ -422,7 +475,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
       contacts: this.contacts.contacts.size,
       requests: this.contacts.requests.size,
     });
-    for (const r of this.contacts.requests.values()) this.emit('request', r.time === undefined ? { from: r.from } : { from: r.from, time: r.time });
+    for (const r of this.contacts.requests.values())
+      this.emit('request', r.time === undefined ? { from: r.from } : { from: r.from, time: r.time });
   }
 
   // ---------------------------------------------------------------- MS link
@@ -444,7 +498,10 @@ export class ImspClient extends EventEmitter<ClientEvents> {
         if (!change) return;
         // [P2P-10] the peer went offline: its session key is dropped.
         if (status === 'offline') this.dropSession(user, 'peer went offline');
-        this.emit('presence', change.after?.address ? { user, status, address: change.after.address } : { user, status });
+        this.emit(
+          'presence',
+          change.after?.address ? { user, status, address: change.after.address } : { user, status },
+        );
         return;
       }
       case 'CONTACT': {
@@ -455,7 +512,11 @@ export class ImspClient extends EventEmitter<ClientEvents> {
         // [P2P-10] no longer a buddy (removed or blocked): the session key is dropped.
         if (relation !== 'buddy' || status === 'offline') this.dropSession(user, `relation ${relation}`);
         this.emit('contact', { user, relation, status });
-        if (change.before?.status !== status) this.emit('presence', change.after?.address ? { user, status, address: change.after.address } : { user, status });
+        if (change.before?.status !== status)
+          this.emit(
+            'presence',
+            change.after?.address ? { user, status, address: change.after.address } : { user, status },
+          );
         return;
       }
       case 'ADD': {
@@ -477,9 +538,13 @@ export class ImspClient extends EventEmitter<ClientEvents> {
         const code = h('Error-code') ?? 'ERR_INTERNAL';
         const reason = h('Reason');
         const ra = h('Retry-after');
-        this.emit('notice', { code, ...(reason !== undefined ? { reason } : {}), ...(ra !== undefined ? { retryAfter: Number(ra) } : {}) });
+        this.emit('notice', {
+          code,
+          ...(reason !== undefined ? { reason } : {}),
+          ...(ra !== undefined ? { retryAfter: Number(ra) } : {}),
+        });
         if (code === 'ERR_RATE_LIMITED') this.slowDown(ra);
-        // [ERR-7] the MS is going away or ended the session: the session is over (LOGOUT-4).
+        // [ERR-7] the MS is going away or ended the session: the session is over [LOGOUT-4].
         if (code === 'ERR_SHUTDOWN') this.shutdownNotice = true;
         if (code === 'ERR_SHUTDOWN' || code === 'ERR_SESSION_ENDED') this.ms?.close();
         return;
@@ -499,14 +564,23 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     this.heartbeat?.stop();
     this.heartbeat = undefined;
     this.active = false;
-    const reason = this.loggingOut ? 'logout' : this.shutdownNotice ? 'the MS is shutting down' : `connection to the MS closed${code ? ` (${code})` : ''}`;
+    const reason = this.loggingOut
+      ? 'logout'
+      : this.shutdownNotice
+        ? 'the MS is shutting down'
+        : `connection to the MS closed${code ? ` (${code})` : ''}`;
     // [LOGOUT-4] BYE on every peer session, every session key forgotten; the private keys too,
     // unless the client reconnects [RECONNECT-1] (then they stay until it is back or gives up).
     this.endAllSessions(reason);
     this.status = 'offline';
     this.ms = undefined;
     void this.stopListening();
-    const again = !this.loggingOut && !this.closing && this.reconnectEnabled() && this.proofKeys !== undefined && this.identity !== undefined;
+    const again =
+      !this.loggingOut &&
+      !this.closing &&
+      this.reconnectEnabled() &&
+      this.proofKeys !== undefined &&
+      this.identity !== undefined;
     if (!again) this.forgetIdentity();
     // The MS given in the options shut down: the next login asks the CRS [MS-SHUTDOWN-4].
     if (this.shutdownNotice && this.opts.crs !== undefined) this.preferLocate = true;
@@ -613,7 +687,10 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   }
 
   async answer(user: string, decision: 'grant' | 'deny'): Promise<void> {
-    await this.call('ANSWER', [['User', user], ['Decision', decision]]);
+    await this.call('ANSWER', [
+      ['User', user],
+      ['Decision', decision],
+    ]);
     this.contacts.removeRequest(user);
   }
 
@@ -658,7 +735,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     const user = h('User') ?? '';
     const status = (h('Status') ?? 'offline') as Presence;
     if (m.method === 'PRESENCE') this.contacts.presence(user, status, h('Address'), h('Public-key'));
-    else if (m.method === 'CONTACT') this.contacts.contact(user, (h('Relation') ?? 'none') as Relation, status, h('Address'), h('Public-key'));
+    else if (m.method === 'CONTACT')
+      this.contacts.contact(user, (h('Relation') ?? 'none') as Relation, status, h('Address'), h('Public-key'));
   }
 
   async profile(user?: string): Promise<Record<string, string>> {
@@ -679,7 +757,10 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     await this.call('PROFILE', hs);
   }
 
-  async search(query: string, opts: { field?: 'username' | 'name' | 'location' | 'any'; cursor?: string; limit?: number } = {}): Promise<Record<string, string>[]> {
+  async search(
+    query: string,
+    opts: { field?: 'username' | 'name' | 'location' | 'any'; cursor?: string; limit?: number } = {},
+  ): Promise<Record<string, string>[]> {
     const hs: Header[] = [['Query', query]];
     if (opts.field) hs.push(['Field', opts.field]);
     if (opts.cursor) hs.push(['Cursor', opts.cursor]);
@@ -713,11 +794,16 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     // [RECONNECT-4] the kept proof keys follow the new verifier (the password itself is not kept).
     const salted = saltedPassword(newPassword, unb64(v.salt), v.iterations);
     this.forgetProofKeys();
-    this.proofKeys = { salt: v.salt, iterations: v.iterations, clientKey: deriveClientKey(salted), serverKey: deriveServerKey(salted) };
+    this.proofKeys = {
+      salt: v.salt,
+      iterations: v.iterations,
+      clientKey: deriveClientKey(salted),
+      serverKey: deriveServerKey(salted),
+    };
     salted.fill(0);
   }
 
-  /** Overwrites and drops the private keys (LOGOUT-4). */
+  /** Overwrites and drops the private keys [LOGOUT-4]. */
   private forgetIdentity(): void {
     const id = this.identity;
     this.identity = undefined;
@@ -749,7 +835,9 @@ export class ImspClient extends EventEmitter<ClientEvents> {
         // the MS is gone already: the session is over either way
       }
     }
-    const closed = new Promise<void>((resolve) => (link.isClosed && !this.ms ? resolve() : this.once('logout', () => resolve())));
+    const closed = new Promise<void>((resolve) =>
+      link.isClosed && !this.ms ? resolve() : this.once('logout', () => resolve()),
+    );
     link.close();
     await closed;
   }
@@ -835,9 +923,19 @@ export class ImspClient extends EventEmitter<ClientEvents> {
       allowed: this.allowed,
       message: (from, text) => this.emit('message', { from, to: this.user, text, time: this.now() }),
       typing: (from, state) => this.emit('typing', { from, state }),
-      fileProgress: (peer, direction, p) => this.emit('file-progress', { peer, direction, fileId: p.fileId, name: p.name, done: p.done, size: p.size }),
-      file: (from, f) => this.emit('file', { from, fileId: f.fileId, name: f.name, size: f.size, path: f.path, contentType: f.contentType }),
-      refused: (peer, err) => this.emit('refused', { user: peer, direction: 'in', code: err.code, status: err.status, reason: err.message }),
+      fileProgress: (peer, direction, p) =>
+        this.emit('file-progress', { peer, direction, fileId: p.fileId, name: p.name, done: p.done, size: p.size }),
+      file: (from, f) =>
+        this.emit('file', {
+          from,
+          fileId: f.fileId,
+          name: f.name,
+          size: f.size,
+          path: f.path,
+          contentType: f.contentType,
+        }),
+      refused: (peer, err) =>
+        this.emit('refused', { user: peer, direction: 'in', code: err.code, status: err.status, reason: err.message }),
       ended: (s, reason) => {
         if (this.sessions.get(s.peer) === s) {
           this.sessions.delete(s.peer);
@@ -847,7 +945,10 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     };
   }
 
-  private peerLink(socket: Socket, handler: (m: RequestMessage, link: Link) => Promise<Message | undefined> | Message | undefined): Link {
+  private peerLink(
+    socket: Socket,
+    handler: (m: RequestMessage, link: Link) => Promise<Message | undefined> | Message | undefined,
+  ): Link {
     const link = new Link(socket, {
       local: 'client',
       remote: 'client',
@@ -865,9 +966,15 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   private onPeerConnection(socket: Socket): void {
     socket.setNoDelay(true);
     if (!this.identity || this.peerLinks.size >= this.limits.maxPeerSessions) {
-      // [P2P-7] at capacity (or logged out, P2P-5): answered in clear, then closed.
+      // [P2P-7] at capacity (or logged out, [P2P-5]): answered in clear, then closed.
       socket.on('error', () => undefined);
-      socket.end(encode(errorResponse(linkError(this.identity ? 'ERR_UNAVAILABLE' : 'ERR_SESSION_ENDED', 'not accepting peer sessions'))));
+      socket.end(
+        encode(
+          errorResponse(
+            linkError(this.identity ? 'ERR_UNAVAILABLE' : 'ERR_SESSION_ENDED', 'not accepting peer sessions'),
+          ),
+        ),
+      );
       return;
     }
     let session: PeerSession | undefined;
@@ -906,7 +1013,15 @@ export class ImspClient extends EventEmitter<ClientEvents> {
       return undefined;
     };
     if (!identity) return refuse('ERR_SESSION_ENDED', 410, 'not logged in');
-    const open = () => openInit(m, { self: this.user, identity, lookup: this.lookup, now: this.now(), maxClockSkew: this.limits.maxClockSkew, nonces: this.nonces });
+    const open = () =>
+      openInit(m, {
+        self: this.user,
+        identity,
+        lookup: this.lookup,
+        now: this.now(),
+        maxClockSkew: this.limits.maxClockSkew,
+        nonces: this.nonces,
+      });
     let accepted;
     try {
       try {
@@ -978,12 +1093,21 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     if (!key || !c.address) throw new ClientError('ERR_UNAVAILABLE', 503, `${user} is offline`);
     const socket = await connectTo(c.address, this.limits.handshakeTimeout);
     let session: PeerSession | undefined;
-    const link = this.peerLink(socket, (m) => (session ? session.handle(m) : errorResponse(linkError('ERR_OUT_OF_STATE', 'handshake not complete'))));
+    const link = this.peerLink(socket, (m) =>
+      session ? session.handle(m) : errorResponse(linkError('ERR_OUT_OF_STATE', 'handshake not complete')),
+    );
     try {
-      const { message, pending } = buildInit({ from: this.user, to: user, identity, peerPublicKey: key, time: this.now() });
+      const { message, pending } = buildInit({
+        from: this.user,
+        to: user,
+        identity,
+        peerPublicKey: key,
+        time: this.now(),
+      });
       const reply = await link.handshake(message, { timeout: this.limits.handshakeTimeout });
       if (reply.kind === 'response') throw fromResponse(reply, `INIT to ${user}`);
-      if (reply.method !== 'INIT-ACK') throw new ClientError('ERR_OUT_OF_STATE', 425, `${user} answered ${reply.method}`);
+      if (reply.method !== 'INIT-ACK')
+        throw new ClientError('ERR_OUT_OF_STATE', 425, `${user} answered ${reply.method}`);
       const keys = openInitAck(reply, pending, { now: this.now(), maxClockSkew: this.limits.maxClockSkew });
       pending.secret.fill(0);
       link.enableSealing(keys);
@@ -1047,7 +1171,10 @@ export class ImspClient extends EventEmitter<ClientEvents> {
 
   /** Users with a live peer session. */
   sessionUsers(): string[] {
-    return [...this.sessions.values()].filter((s) => s.live).map((s) => s.peer).sort();
+    return [...this.sessions.values()]
+      .filter((s) => s.live)
+      .map((s) => s.peer)
+      .sort();
   }
 
   /** How many session keys this client holds: 0 after logout [P2P-10]. */

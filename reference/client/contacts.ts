@@ -74,7 +74,13 @@ export class ContactBook {
       if (user !== undefined) {
         const relation = asRelation(field(r, 'Relation'));
         if (relation === undefined || relation === 'none') continue;
-        this.set(user, relation, asPresence(field(r, 'Status')) ?? 'offline', field(r, 'Address'), field(r, 'Public-key'));
+        this.set(
+          user,
+          relation,
+          asPresence(field(r, 'Status')) ?? 'offline',
+          field(r, 'Address'),
+          field(r, 'Public-key'),
+        );
       } else if (from !== undefined) {
         const t = field(r, 'Time');
         this.addRequest(from, t !== undefined && /^\d{1,16}$/.test(t) ? Number(t) : undefined);
@@ -115,12 +121,16 @@ export class ContactBook {
 
   /**
    * PRESENCE push: only a buddy's presence changes; others are ignored [PRESENCE-11]. (The login
-   * bundle is applied before any push, PRESENCE-9, so a buddy is never "not yet in the list".)
+   * bundle is applied before any push, [PRESENCE-9], so a buddy is never "not yet in the list".)
    */
   presence(user: string, status: Presence, address?: string, publicKey?: string): ContactChange | undefined {
     const before = this.contacts.get(user);
     if (before?.relation !== 'buddy') return undefined;
-    return { user, before, after: this.set(user, before.relation, status, address ?? before.address, publicKey ?? before.publicKey) };
+    return {
+      user,
+      before,
+      after: this.set(user, before.relation, status, address ?? before.address, publicKey ?? before.publicKey),
+    };
   }
 
   /** CONTACT push: the relation changed (granted, removed, blocked, unblocked). */
@@ -131,7 +141,17 @@ export class ContactBook {
       return { user, before, after: undefined };
     }
     if (relation === 'buddy') this.requests.delete(user);
-    return { user, before, after: this.set(user, relation, status, address, publicKey ?? (relation === 'blocked' ? before?.publicKey : undefined)) };
+    return {
+      user,
+      before,
+      after: this.set(
+        user,
+        relation,
+        status,
+        address,
+        publicKey ?? (relation === 'blocked' ? before?.publicKey : undefined),
+      ),
+    };
   }
 
   /** ANSWER push: our pending ADD to `user` was answered. A grant is followed by a CONTACT push. */
@@ -159,7 +179,13 @@ export class ContactBook {
     return this.requests.delete(from);
   }
 
-  private set(user: string, relation: Exclude<Relation, 'none'>, status: Presence, address?: string, publicKey?: string): Contact {
+  private set(
+    user: string,
+    relation: Exclude<Relation, 'none'>,
+    status: Presence,
+    address?: string,
+    publicKey?: string,
+  ): Contact {
     const c: Contact = { user, relation, status };
     // An offline or non-buddy contact has no address and no key: a stale one must never be used to
     // reach anyone. A blocked user's last key is kept only to recognise (and refuse) his INIT.

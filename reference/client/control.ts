@@ -45,8 +45,23 @@ import type { ClientEventName, ClientEvents } from './events.js';
 export const CONTROL_VERSION = 1;
 
 export const CONTROL_EVENTS: readonly ClientEventName[] = [
-  'login', 'presence', 'contact', 'request', 'answer', 'notice', 'session', 'session-end', 'message',
-  'typing', 'file-progress', 'file', 'refused', 'logout', 'reconnecting', 'reconnected', 'warning',
+  'login',
+  'presence',
+  'contact',
+  'request',
+  'answer',
+  'notice',
+  'session',
+  'session-end',
+  'message',
+  'typing',
+  'file-progress',
+  'file',
+  'refused',
+  'logout',
+  'reconnecting',
+  'reconnected',
+  'warning',
 ];
 
 export interface ControlOptions extends Omit<ClientOptions, 'user' | 'password'> {
@@ -60,9 +75,27 @@ export interface ParsedCommand {
 }
 
 const ARITY: Record<string, [min: number, max: number, restIsText?: boolean]> = {
-  login: [2, 2], logout: [0, 0], status: [1, 1], add: [1, 1], answer: [2, 2], rem: [1, 1], block: [1, 1],
-  unblock: [1, 1], list: [0, 0], profile: [0, 1], setprofile: [2, 2, true], search: [1, 1, true], passwd: [2, 2], init: [1, 1],
-  send: [2, 2, true], sendfile: [2, 2, true], typing: [2, 2], bye: [1, 1], contacts: [0, 0], sessions: [0, 0], quit: [0, 0],
+  login: [2, 2],
+  logout: [0, 0],
+  status: [1, 1],
+  add: [1, 1],
+  answer: [2, 2],
+  rem: [1, 1],
+  block: [1, 1],
+  unblock: [1, 1],
+  list: [0, 0],
+  profile: [0, 1],
+  setprofile: [2, 2, true],
+  search: [1, 1, true],
+  passwd: [2, 2],
+  init: [1, 1],
+  send: [2, 2, true],
+  sendfile: [2, 2, true],
+  typing: [2, 2],
+  bye: [1, 1],
+  contacts: [0, 0],
+  sessions: [0, 0],
+  quit: [0, 0],
 };
 
 /** Splits a command line; the last argument of `send`, `sendfile` and `search` takes the rest of the line. */
@@ -127,7 +160,14 @@ export async function runControl(opts: ControlOptions): Promise<number> {
       n++;
       const parsed = parseCommand(line);
       if ('error' in parsed) {
-        write({ event: 'error', n, cmd: line.trim().split(/\s+/)[0] ?? '', code: 'ERR_CONTROL', status: 0, reason: parsed.error });
+        write({
+          event: 'error',
+          n,
+          cmd: line.trim().split(/\s+/)[0] ?? '',
+          code: 'ERR_CONTROL',
+          status: 0,
+          reason: parsed.error,
+        });
         continue;
       }
       const { cmd, args } = parsed;
@@ -138,7 +178,8 @@ export async function runControl(opts: ControlOptions): Promise<number> {
       try {
         let result: Record<string, unknown> = {};
         if (cmd === 'login') {
-          if (client?.loggedIn) throw Object.assign(new Error('already logged in'), { code: 'ERR_OUT_OF_STATE', status: 425 });
+          if (client?.loggedIn)
+            throw Object.assign(new Error('already logged in'), { code: 'ERR_OUT_OF_STATE', status: 425 });
           // A driven client reconnects only when its driver asked for it (`reconnect` in the options): a
           // test harness decides itself when a session ends, and sees `reconnecting` when it does [RECONNECT-1].
           const c = new ImspClient({ reconnect: false, ...clientOpts, user: args[0], password: args[1] });
@@ -154,7 +195,8 @@ export async function runControl(opts: ControlOptions): Promise<number> {
         } else if (cmd === 'contacts' && !client) {
           result = { contacts: [], requests: [] };
         } else {
-          if (!client || !client.loggedIn) throw Object.assign(new Error('not logged in'), { code: 'ERR_OUT_OF_STATE', status: 425 });
+          if (!client || !client.loggedIn)
+            throw Object.assign(new Error('not logged in'), { code: 'ERR_OUT_OF_STATE', status: 425 });
           result = await execute(client, cmd, args);
         }
         write({ event: 'ok', n, cmd, ...result });
@@ -225,7 +267,8 @@ async function execute(c: ImspClient, cmd: string, a: string[]): Promise<Record<
       return { user: a[0], fileId: f.fileId, name: f.name, size: f.size, digest: f.digest };
     }
     case 'typing':
-      if (a[1] !== 'typing' && a[1] !== 'paused' && a[1] !== 'erased') throw new Error('typing USER typing|paused|erased');
+      if (a[1] !== 'typing' && a[1] !== 'paused' && a[1] !== 'erased')
+        throw new Error('typing USER typing|paused|erased');
       // sent is false when no session with USER is open (TYPING never opens one).
       return { user: a[0], state: a[1], sent: await c.typing(a[0], a[1]) };
     case 'bye':

@@ -26,7 +26,9 @@ export interface ClientEvents {
   message: [{ from: string; to: string; text: string; time: number }];
   typing: [{ from: string; state: TypingState }];
   /** Progress of a file transfer in either direction. */
-  'file-progress': [{ peer: string; direction: 'in' | 'out'; fileId: string; name: string; done: number; size: number }];
+  'file-progress': [
+    { peer: string; direction: 'in' | 'out'; fileId: string; name: string; done: number; size: number },
+  ];
   /** A file arrived whole, its digest checked. */
   file: [{ from: string; fileId: string; name: string; size: number; path: string; contentType: string }];
   /** We refused a peer (INIT or MSG) or a peer refused us, with the registry's error. */

@@ -46,9 +46,17 @@ export interface OutgoingFile {
 }
 
 const MIME_BY_EXT: Record<string, string> = {
-  '.txt': 'text/plain', '.md': 'text/markdown', '.json': 'application/json', '.png': 'image/png',
-  '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.pdf': 'application/pdf',
-  '.html': 'text/html', '.csv': 'text/csv', '.zip': 'application/zip',
+  '.txt': 'text/plain',
+  '.md': 'text/markdown',
+  '.json': 'application/json',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.pdf': 'application/pdf',
+  '.html': 'text/html',
+  '.csv': 'text/csv',
+  '.zip': 'application/zip',
 };
 
 /** A filename that fits the disposition syntax: printable ASCII without quote or backslash, 1..255. */
@@ -69,7 +77,8 @@ export async function prepareFile(path: string, limits: FileLimits): Promise<Out
   const st = await stat(path);
   if (!st.isFile()) throw new Error(`${path}: not a regular file`);
   // [FILE-3] a transfer never announces more than maxFileSize.
-  if (st.size > limits.maxFileSize) throw new FileError('ERR_LIMIT', 413, `${path}: ${st.size} octets is above maxFileSize ${limits.maxFileSize}`);
+  if (st.size > limits.maxFileSize)
+    throw new FileError('ERR_LIMIT', 413, `${path}: ${st.size} octets is above maxFileSize ${limits.maxFileSize}`);
   const hash = createHash('sha256');
   let seen = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: limits.fileChunkSize })) {
@@ -145,7 +154,12 @@ export interface ChunkHeaders {
 }
 
 export function isFileChunk(h: ChunkHeaders): boolean {
-  return h.fileId !== undefined || h.chunk !== undefined || h.fileSize !== undefined || /^attachment/i.test(h.disposition ?? '');
+  return (
+    h.fileId !== undefined ||
+    h.chunk !== undefined ||
+    h.fileSize !== undefined ||
+    /^attachment/i.test(h.disposition ?? '')
+  );
 }
 
 export interface FileProgress {
@@ -205,31 +219,56 @@ export class FileReceiver {
     }
   }
 
-  private async take(fileId: string, h: ChunkHeaders, body: Buffer): Promise<{ progress: FileProgress; file?: ReceivedFile }> {
+  private async take(
+    fileId: string,
+    h: ChunkHeaders,
+    body: Buffer,
+  ): Promise<{ progress: FileProgress; file?: ReceivedFile }> {
     const size = Number(h.fileSize);
     const m = /^(\d+)\/(\d+)$/.exec(h.chunk ?? '');
     if (!m) throw badValue('Chunk is not index/count');
     const index = Number(m[1]);
     const count = Number(m[2]);
     // [FILE-2] no chunk above fileChunkSize.
-    if (body.length > this.limits.fileChunkSize) throw new FileError('ERR_LIMIT', 413, `chunk of ${body.length} octets is above fileChunkSize`);
+    if (body.length > this.limits.fileChunkSize)
+      throw new FileError('ERR_LIMIT', 413, `chunk of ${body.length} octets is above fileChunkSize`);
     let t = this.transfers.get(fileId);
     if (!t) {
       if (index !== 0) throw badValue(`chunk ${index} of an unknown transfer`);
       // [FILE-3] the announced size is bounded.
-      if (!Number.isSafeInteger(size) || size > this.limits.maxFileSize) throw new FileError('ERR_LIMIT', 413, `File-size ${h.fileSize} is above maxFileSize ${this.limits.maxFileSize}`);
+      if (!Number.isSafeInteger(size) || size > this.limits.maxFileSize)
+        throw new FileError(
+          'ERR_LIMIT',
+          413,
+          `File-size ${h.fileSize} is above maxFileSize ${this.limits.maxFileSize}`,
+        );
       // [FILE-2] the count is File-size / fileChunkSize rounded up (one chunk for an empty file).
-      if (count !== chunkCount(size, this.limits.fileChunkSize)) throw badValue(`${count} chunks for ${size} octets (expected ${chunkCount(size, this.limits.fileChunkSize)})`);
-      if (this.transfers.size >= this.limits.maxActiveTransfers) throw new FileError('ERR_LIMIT', 413, 'too many transfers at once');
+      if (count !== chunkCount(size, this.limits.fileChunkSize))
+        throw badValue(`${count} chunks for ${size} octets (expected ${chunkCount(size, this.limits.fileChunkSize)})`);
+      if (this.transfers.size >= this.limits.maxActiveTransfers)
+        throw new FileError('ERR_LIMIT', 413, 'too many transfers at once');
       await mkdir(this.dir, { recursive: true });
       const name = safeFileName(/filename="([^"]*)"/.exec(h.disposition ?? '')?.[1] ?? fileId);
       const tmp = join(this.dir, `.imsp-${randomBytes(9).toString('base64url')}.part`);
       const fh = await open(tmp, 'wx', 0o600);
-      t = { fileId, name, size, count, next: 0, received: 0, digest: h.digest ?? '', contentType: h.contentType, hash: createHash('sha256'), tmp, fh };
+      t = {
+        fileId,
+        name,
+        size,
+        count,
+        next: 0,
+        received: 0,
+        digest: h.digest ?? '',
+        contentType: h.contentType,
+        hash: createHash('sha256'),
+        tmp,
+        fh,
+      };
       this.transfers.set(fileId, t);
     }
     // [FILE-1] every chunk repeats the same announcement; [FILE-4] in index order.
-    if (index !== t.next || count !== t.count || size !== t.size || h.digest !== t.digest) throw badValue(`chunk ${index}/${count} out of order or inconsistent`);
+    if (index !== t.next || count !== t.count || size !== t.size || h.digest !== t.digest)
+      throw badValue(`chunk ${index}/${count} out of order or inconsistent`);
     // [FILE-2] every chunk but the last is exactly fileChunkSize; the last carries the rest.
     const expected = index < t.count - 1 ? this.limits.fileChunkSize : t.size - t.received;
     if (body.length !== expected) throw badValue(`chunk ${index} has ${body.length} octets, expected ${expected}`);

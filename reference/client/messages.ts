@@ -31,20 +31,25 @@ const BROKEN = 'The server and this client disagree about the protocol; this is 
 export const HUMAN_ERRORS: Record<ErrorCode, Message> = {
   ERR_BARE_CR: BROKEN,
   ERR_BARE_LF: BROKEN,
-  ERR_NON_ASCII: (c) => (c.cmd === 'profile' || c.cmd === 'search' ? 'Profiles and searches accept plain ASCII text only.' : 'That text contains characters the protocol cannot carry here (only ASCII is allowed).'),
+  ERR_NON_ASCII: (c) =>
+    c.cmd === 'profile' || c.cmd === 'search'
+      ? 'Profiles and searches accept plain ASCII text only.'
+      : 'That text contains characters the protocol cannot carry here (only ASCII is allowed).',
   ERR_EMPTY_START_LINE: BROKEN,
   ERR_BAD_METHOD: BROKEN,
   ERR_BAD_STATUS_LINE: BROKEN,
   ERR_BAD_HEADER_NAME: BROKEN,
   ERR_MISSING_COLON: BROKEN,
-  ERR_BAD_HEADER_VALUE: 'That text contains characters the protocol cannot carry (only printable ASCII is allowed here).',
+  ERR_BAD_HEADER_VALUE:
+    'That text contains characters the protocol cannot carry (only printable ASCII is allowed here).',
   ERR_FOLDED_HEADER: BROKEN,
   ERR_BAD_CONTENT_LENGTH: BROKEN,
   ERR_DUPLICATE_CONTENT_LENGTH: BROKEN,
   ERR_LINE_TOO_LONG: 'That is too long to send in one piece.',
   ERR_TOO_MANY_HEADERS: BROKEN,
   ERR_HEAD_TOO_LARGE: 'That is too long to send in one piece.',
-  ERR_BODY_TOO_LARGE: (c) => (c.cmd === 'send' ? 'That message is too long; split it into several.' : 'That is too large to send in one piece.'),
+  ERR_BODY_TOO_LARGE: (c) =>
+    c.cmd === 'send' ? 'That message is too long; split it into several.' : 'That is too large to send in one piece.',
   ERR_TRUNCATED: 'The connection broke in the middle of a message.',
   ERR_UNKNOWN_METHOD: 'The server does not know this command (it may run an older version).',
   ERR_METHOD_NOT_ALLOWED: 'The server does not allow this here.',
@@ -63,11 +68,16 @@ export const HUMAN_ERRORS: Record<ErrorCode, Message> = {
   ERR_BAD_RECORDS: BROKEN,
   ERR_UNKNOWN_STATUS: BROKEN,
   ERR_VERSION: 'The server speaks another version of the protocol; update this client.',
-  ERR_OUT_OF_STATE: (c) => (c.cmd === 'login' ? 'You are logged in already.' : 'You are not logged in (the connection to the server is down).'),
+  ERR_OUT_OF_STATE: (c) =>
+    c.cmd === 'login' ? 'You are logged in already.' : 'You are not logged in (the connection to the server is down).',
   ERR_AUTH_FAILED: (c) => (c.cmd === 'passwd' ? 'That is not your current password.' : 'Wrong user name or password.'),
   ERR_BAD_SIGNATURE: (c) => `${c.user ?? 'The other side'} could not prove who they are; the conversation was refused.`,
-  ERR_DECRYPT: (c) => (c.cmd === 'login' ? 'Wrong password: your keys do not open with it.' : 'A message could not be decrypted; the conversation was closed for safety.'),
-  ERR_REPLAY: 'A message arrived twice or out of order (or a clock is far off); the conversation was closed for safety.',
+  ERR_DECRYPT: (c) =>
+    c.cmd === 'login'
+      ? 'Wrong password: your keys do not open with it.'
+      : 'A message could not be decrypted; the conversation was closed for safety.',
+  ERR_REPLAY:
+    'A message arrived twice or out of order (or a clock is far off); the conversation was closed for safety.',
   ERR_NOT_BUDDY: (c) => `${c.user ?? 'That user'} is not your buddy (yet): /add ${c.user ?? 'USER'} first.`,
   ERR_BLOCKED: (c) => (c.user ? `${c.user} is on a block list (yours or theirs).` : 'You are blocked.'),
   ERR_FORBIDDEN: (c) =>
@@ -82,9 +92,11 @@ export const HUMAN_ERRORS: Record<ErrorCode, Message> = {
             : "You aren't allowed to do that.",
   ERR_UNKNOWN_USER: (c) => `There is no user called ${them(c)}.`,
   ERR_NO_PENDING: (c) => `${c.user ?? 'That user'} has not asked to be your buddy.`,
-  ERR_NOT_CONTACT: (c) => `${c.user ?? 'That user'} is not in your contacts${c.cmd === 'unblock' ? ' or your block list' : ''}.`,
+  ERR_NOT_CONTACT: (c) =>
+    `${c.user ?? 'That user'} is not in your contacts${c.cmd === 'unblock' ? ' or your block list' : ''}.`,
   ERR_ALREADY_ONLINE: 'You are logged in already somewhere else; log out there first.',
-  ERR_ALREADY_BUDDY: (c) => `${c.user ?? 'That user'} is your buddy already, or a request between you is waiting for an answer.`,
+  ERR_ALREADY_BUDDY: (c) =>
+    `${c.user ?? 'That user'} is your buddy already, or a request between you is waiting for an answer.`,
   ERR_USER_EXISTS: 'A user of that name exists already.',
   ERR_MS_CONFLICT: 'The server is misconfigured (two servers share one name); tell its operator.',
   ERR_LOCKED: 'Someone is logging in to this account right now; try again in a moment.',
@@ -102,7 +114,10 @@ export const HUMAN_ERRORS: Record<ErrorCode, Message> = {
           ? 'Your block list is full.'
           : 'A limit is reached.',
   ERR_TIMEOUT: (c) => (c.user ? `${c.user} did not answer in time.` : 'The server did not answer in time.'),
-  ERR_UNAVAILABLE: (c) => (c.cmd === 'chat' || c.cmd === 'send' || c.cmd === 'send-file' ? `${c.user ?? 'That user'} is offline.` : 'The service is not available right now; try again in a moment.'),
+  ERR_UNAVAILABLE: (c) =>
+    c.cmd === 'chat' || c.cmd === 'send' || c.cmd === 'send-file'
+      ? `${c.user ?? 'That user'} is offline.`
+      : 'The service is not available right now; try again in a moment.',
   ERR_SHUTDOWN: 'The server is shutting down.',
   ERR_SESSION_ENDED: 'Your session has ended.',
   ERR_INTERNAL: 'The server had an internal error; try again, and tell its operator if it persists.',

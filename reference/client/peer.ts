@@ -3,10 +3,31 @@
 // BYE), under keys derived from the handshake. The session keys live in this object only (and in
 // the Link's copy) and are zeroed when the session ends, whatever ends it.
 import { randomBytes } from 'node:crypto';
-import { ImspError, errorResponse, header, response, type ErrorCode, type Header, type Message, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
+import {
+  ImspError,
+  errorResponse,
+  header,
+  response,
+  type ErrorCode,
+  type Header,
+  type Message,
+  type RequestMessage,
+  type ResponseMessage,
+} from '../../codec/index.js';
 import type { LinkKeys } from '../crypto/scram.js';
 import { linkError, type Link } from '../net/link.js';
-import { FileError, FileReceiver, chunkHeaders, isFileChunk, prepareFile, readChunks, type FileLimits, type OutgoingFile, type ReceivedFile, type FileProgress } from './files.js';
+import {
+  FileError,
+  FileReceiver,
+  chunkHeaders,
+  isFileChunk,
+  prepareFile,
+  readChunks,
+  type FileLimits,
+  type OutgoingFile,
+  type ReceivedFile,
+  type FileProgress,
+} from './files.js';
 import type { TypingState } from './events.js';
 
 export interface PeerHooks {
@@ -70,7 +91,13 @@ export class PeerSession {
     const from = header(req, 'From');
     const to = header(req, 'To');
     // [MSG-2] a MSG names the session's two users, sender first; [MSG-4] a refused MSG does not end the session.
-    if (from !== this.peer || to !== this.hooks.self) return this.answerError(linkError('ERR_FORBIDDEN', `MSG from ${from ?? '?'} to ${to ?? '?'} in a session of ${this.peer} and ${this.hooks.self}`));
+    if (from !== this.peer || to !== this.hooks.self)
+      return this.answerError(
+        linkError(
+          'ERR_FORBIDDEN',
+          `MSG from ${from ?? '?'} to ${to ?? '?'} in a session of ${this.peer} and ${this.hooks.self}`,
+        ),
+      );
     const contentType = header(req, 'Content-type') ?? 'application/octet-stream';
     const chunk = {
       contentType,
@@ -82,7 +109,10 @@ export class PeerSession {
     };
     if (!isFileChunk(chunk)) {
       // [MSG-3] text is taken; other content outside a file transfer is refused.
-      if (!/^text\/plain\s*(;|$)/i.test(contentType) || (/charset=/i.test(contentType) && !/charset="?utf-8"?/i.test(contentType))) {
+      if (
+        !/^text\/plain\s*(;|$)/i.test(contentType) ||
+        (/charset=/i.test(contentType) && !/charset="?utf-8"?/i.test(contentType))
+      ) {
         return this.answerError(linkError('ERR_BAD_VALUE', `content type ${contentType} is not accepted as a message`));
       }
       this.clearTyping();
@@ -150,18 +180,26 @@ export class PeerSession {
   }
 
   private base(): Header[] {
-    return [['From', this.hooks.self], ['To', this.peer]];
+    return [
+      ['From', this.hooks.self],
+      ['To', this.peer],
+    ];
   }
 
   /** MSG requires Content-length even for an empty body; encode() fills in the value. */
   private msg(hs: Header[], body: Buffer): RequestMessage {
-    return { kind: 'request', method: 'MSG', headers: [...this.base(), ...hs, ['Content-length', String(body.length)]], body };
+    return {
+      kind: 'request',
+      method: 'MSG',
+      headers: [...this.base(), ...hs, ['Content-length', String(body.length)]],
+      body,
+    };
   }
 
   private async request(msg: RequestMessage): Promise<void> {
     if (!this.live) throw linkError('ERR_SESSION_ENDED', `no session with ${this.peer}`);
     let res = await this.link.request(msg);
-    // [RATE-6] a peer that rate-limits MSG (RATE-7) says when to try again: wait, then resend, a few times.
+    // [RATE-6] a peer that rate-limits MSG [RATE-7] says when to try again: wait, then resend, a few times.
     for (let attempt = 0; res.status === 429 && attempt < 3 && this.live; attempt++) {
       const ra = Number(header(res, 'Retry-after') ?? '1000');
       await new Promise((r) => setTimeout(r, Number.isFinite(ra) ? Math.min(Math.max(ra, 1), 60_000) : 1000));
@@ -182,7 +220,11 @@ export class PeerSession {
     this.typingSent = undefined;
     this.typingPending = undefined;
     // [WIRE-LIMIT-4] the sealed envelope (inner message + 16-octet tag) must fit in maxBodySize.
-    if (body.length + 200 > maxInner) throw linkError('ERR_BODY_TOO_LARGE', `text of ${body.length} octets does not fit in one message (at most ${maxInner - 200})`);
+    if (body.length + 200 > maxInner)
+      throw linkError(
+        'ERR_BODY_TOO_LARGE',
+        `text of ${body.length} octets does not fit in one message (at most ${maxInner - 200})`,
+      );
     await this.request(msg);
   }
 
@@ -231,7 +273,12 @@ export class PeerSession {
           continue;
         }
         // Every outcome is caught here, so an abandoned window leaves no unhandled rejection.
-        inflight.push(this.link.request(msg).then((res) => ({ res, len: body.length }), (err: unknown) => ({ err, len: body.length })));
+        inflight.push(
+          this.link.request(msg).then(
+            (res) => ({ res, len: body.length }),
+            (err: unknown) => ({ err, len: body.length }),
+          ),
+        );
         if (inflight.length >= window) await settle();
       }
       while (inflight.length > 0) await settle();
@@ -268,7 +315,12 @@ export class PeerSession {
     if (state === undefined || state === this.typingSent || !this.live) return;
     this.typingSent = state;
     this.typingAt = now;
-    this.link.notify({ kind: 'request', method: 'TYPING', headers: [...this.base(), ['Typing', state]], body: Buffer.alloc(0) });
+    this.link.notify({
+      kind: 'request',
+      method: 'TYPING',
+      headers: [...this.base(), ['Typing', state]],
+      body: Buffer.alloc(0),
+    });
   }
 
   /** Ends the session: BYE when `sayBye`, close, keys zeroed, partial files removed. Idempotent. */
@@ -278,7 +330,12 @@ export class PeerSession {
     this.clearTyping();
     if (this.typingFlush) clearTimeout(this.typingFlush);
     if (sayBye && !this.link.isClosed) {
-      this.link.notify({ kind: 'request', method: 'BYE', headers: [['Reason', reason.replace(/[^\t -~]/g, '?').slice(0, 256)]], body: Buffer.alloc(0) });
+      this.link.notify({
+        kind: 'request',
+        method: 'BYE',
+        headers: [['Reason', reason.replace(/[^\t -~]/g, '?').slice(0, 256)]],
+        body: Buffer.alloc(0),
+      });
     }
     this.link.close();
     // [P2P-12] [P2P-13] [P2P-14] [P2P-17] session keys are forgotten: zeroed, then dropped.

@@ -206,9 +206,19 @@ export interface CommandDoc {
 }
 
 export const COMMANDS: CommandDoc[] = [
-  { name: 'chat', args: 'USER', help: 'open the conversation with a buddy; plain lines are sent to it', completes: 'user' },
+  {
+    name: 'chat',
+    args: 'USER',
+    help: 'open the conversation with a buddy; plain lines are sent to it',
+    completes: 'user',
+  },
   { name: 'close', args: '', help: 'close the open conversation (back to the console)' },
-  { name: 'add', args: 'USER', help: 'ask USER to be your buddy (delivered later if USER is offline)', completes: 'user' },
+  {
+    name: 'add',
+    args: 'USER',
+    help: 'ask USER to be your buddy (delivered later if USER is offline)',
+    completes: 'user',
+  },
   { name: 'accept', args: 'USER', help: "accept USER's buddy request", completes: 'user' },
   { name: 'deny', args: 'USER', help: "decline USER's buddy request", completes: 'user' },
   { name: 'rem', args: 'USER', help: 'remove a buddy (both ways), or withdraw your request', completes: 'user' },
@@ -454,9 +464,13 @@ export class ChatModel {
     const body = l.kind === 'system' || l.kind === 'error' || l.who === '*' ? `* ${text}` : `${clean(l.who)}: ${text}`;
     // continuation lines are indented under the text, past the time stamp
     const indent = w > 24 ? stamp.length : 0;
-    const wrapped = wrapWords(body, w - indent).map((t, i) => (indent === 0 ? t : (i === 0 ? stamp : ' '.repeat(indent)) + t));
+    const wrapped = wrapWords(body, w - indent).map((t, i) =>
+      indent === 0 ? t : (i === 0 ? stamp : ' '.repeat(indent)) + t,
+    );
     const color: Segment['color'] = l.kind === 'error' ? 'red' : l.kind === 'out' ? 'cyan' : undefined;
-    return wrapped.map((t) => [{ text: fit(t, w), ...(color ? { color } : {}), ...(l.kind === 'system' ? { dim: true } : {}) }]);
+    return wrapped.map((t) => [
+      { text: fit(t, w), ...(color ? { color } : {}), ...(l.kind === 'system' ? { dim: true } : {}) },
+    ]);
   }
 
   /** The whole screen: rows of segments, each row exactly `cols` columns wide. */
@@ -479,8 +493,11 @@ export class ChatModel {
       const sel = c.user === this.chat ? '>' : ' ';
       const rel = c.relation === 'buddy' ? c.status : c.relation;
       const n = conv && conv.unread > 0 ? ` (${conv.unread})` : '';
-      const color: Segment['color'] = c.relation !== 'buddy' ? 'gray' : c.status === 'offline' ? 'gray' : c.status === 'online' ? 'green' : 'yellow';
-      leftRows.push([{ text: fit(`${sel}${MARK[c.status]} ${clean(c.user)} ${rel}${n}`, left), color, ...(n ? { bold: true } : {}) }]);
+      const color: Segment['color'] =
+        c.relation !== 'buddy' ? 'gray' : c.status === 'offline' ? 'gray' : c.status === 'online' ? 'green' : 'yellow';
+      leftRows.push([
+        { text: fit(`${sel}${MARK[c.status]} ${clean(c.user)} ${rel}${n}`, left), color, ...(n ? { bold: true } : {}) },
+      ]);
     }
     if (this.contacts.length === 0) leftRows.push([{ text: fit(' (no contacts: /add USER)', left), dim: true }]);
     if (this.requests.length > 0) {
@@ -508,13 +525,20 @@ export class ChatModel {
     const end = wrapped.length - conv.scroll;
     const shown = wrapped.slice(Math.max(0, end - view), end);
     const contact = this.chat !== undefined ? this.contacts.find((c) => c.user === this.chat) : undefined;
-    let header = this.chat === undefined ? 'Console (no conversation open: /chat USER)' : `Chat with ${clean(this.chat)}${contact ? ` (${contact.relation === 'buddy' ? contact.status : contact.relation})` : ''}`;
+    let header =
+      this.chat === undefined
+        ? 'Console (no conversation open: /chat USER)'
+        : `Chat with ${clean(this.chat)}${contact ? ` (${contact.relation === 'buddy' ? contact.status : contact.relation})` : ''}`;
     if (conv.scroll > 0) header += `  -- scrolled back: ${conv.scroll} more below, PgDn --`;
     else if (end > view || older) header += '  (PgUp: older)';
     const rightRows: Row[] = [[{ text: fit(header, right), bold: true }], ...shown];
 
     for (let i = 0; i < bodyRows; i++) {
-      out.push([...(leftRows[i] ?? [{ text: ' '.repeat(left) }]), { text: '\u2502', dim: true }, ...(rightRows[i] ?? [{ text: ' '.repeat(right) }])]);
+      out.push([
+        ...(leftRows[i] ?? [{ text: ' '.repeat(left) }]),
+        { text: '\u2502', dim: true },
+        ...(rightRows[i] ?? [{ text: ' '.repeat(right) }]),
+      ]);
     }
 
     out.push(this.statusRow(W));
@@ -529,7 +553,8 @@ export class ChatModel {
     if (t === 'typing') return [{ text: fit(`${clean(this.chat!)} is typing...`, W), dim: true }];
     if (t === 'paused') return [{ text: fit(`${clean(this.chat!)} has typed something`, W), dim: true }];
     const n = this.notice;
-    if (n && n.until > this.now()) return [{ text: fit(clean(n.text), W), ...(n.kind === 'error' ? { color: 'red' as const } : { dim: true }) }];
+    if (n && n.until > this.now())
+      return [{ text: fit(clean(n.text), W), ...(n.kind === 'error' ? { color: 'red' as const } : { dim: true }) }];
     return [{ text: ' '.repeat(W) }];
   }
 
@@ -552,7 +577,12 @@ export class ChatModel {
     }
     const beforeShown = bg.join('');
     const used = width(prompt) + bw + width(at);
-    return [{ text: prompt, bold: true }, { text: beforeShown }, { text: at, inverse: true }, { text: fit(after, Math.max(0, W - used)) }];
+    return [
+      { text: prompt, bold: true },
+      { text: beforeShown },
+      { text: at, inverse: true },
+      { text: fit(after, Math.max(0, W - used)) },
+    ];
   }
 }
 

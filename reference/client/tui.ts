@@ -11,8 +11,8 @@
 // Files: the protocol pushes a file's chunks without asking (spec section 10.3), so the offer is
 // local: files arrive in a staging directory (`<downloads>/.incoming`, mode 0700), the user is asked,
 // and only /accept-file moves one into the downloads directory (never over an existing file,
-// FILE-6); /decline-file, or quitting without an answer, deletes it.
-import { EventEmitter } from 'node:events';
+// [FILE-6]); /decline-file, or quitting without an answer, deletes it.
+import type { EventEmitter } from 'node:events';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { link, mkdir, rm, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
@@ -145,9 +145,14 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
     model.add(peer, who, text, kind);
     log?.write(peer, who, text);
   };
-  const ctx = (cmd: string, user?: string): ErrorContext => ({ cmd, self: client.user, ...(user !== undefined ? { user } : {}) });
+  const ctx = (cmd: string, user?: string): ErrorContext => ({
+    cmd,
+    self: client.user,
+    ...(user !== undefined ? { user } : {}),
+  });
   const failText = (err: unknown, c: ErrorContext): string => {
-    if (err instanceof ClientError) return humanError(err.code, { ...c, ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}) });
+    if (err instanceof ClientError)
+      return humanError(err.code, { ...c, ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}) });
     const e = err as { code?: unknown };
     if (typeof e?.code === 'string' && e.code.startsWith('ERR_')) return humanError(e.code, c);
     if (typeof e?.code === 'string' && e.code === 'ENOENT') return 'No such file.';
@@ -156,7 +161,10 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
   };
 
   model.print(`Logged in as ${client.user} at ${client.msAddress}. /help lists the commands.`);
-  if (client.contacts.requests.size > 0) model.print(`Buddy requests waiting: ${[...client.contacts.requests.keys()].join(', ')} (/accept USER or /deny USER)`);
+  if (client.contacts.requests.size > 0)
+    model.print(
+      `Buddy requests waiting: ${[...client.contacts.requests.keys()].join(', ')} (/accept USER or /deny USER)`,
+    );
 
   // ------------------------------------------------------------ the client's events
   const lastStatus = new Map<string, string>(client.contacts.list().map((c) => [c.user, c.status]));
@@ -167,7 +175,16 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
     const c = client.contacts.get(e.user);
     if (before === e.status || !c || c.relation !== 'buddy') return;
     // the change shows in the buddy's conversation (offline: the peer session is gone with it)
-    note(e.user, '*', e.status === 'offline' ? `${e.user} went offline` : before === 'offline' || before === undefined ? `${e.user} is online${e.status !== 'online' ? ` (${e.status})` : ''}` : `${e.user} is now ${e.status}`, 'system');
+    note(
+      e.user,
+      '*',
+      e.status === 'offline'
+        ? `${e.user} went offline`
+        : before === 'offline' || before === undefined
+          ? `${e.user} is online${e.status !== 'online' ? ` (${e.status})` : ''}`
+          : `${e.user} is now ${e.status}`,
+      'system',
+    );
     if (e.status === 'offline') model.typing.delete(e.user);
   });
   client.on('contact', (e) => {
@@ -244,10 +261,23 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
     }
     let o = offerById.get(e.fileId);
     if (!o) {
-      o = { n: model.offers.length + 1, from: e.peer, fileId: e.fileId, name: basename(e.name), size: e.size, received: 0, state: 'receiving' };
+      o = {
+        n: model.offers.length + 1,
+        from: e.peer,
+        fileId: e.fileId,
+        name: basename(e.name),
+        size: e.size,
+        received: 0,
+        state: 'receiving',
+      };
       offerById.set(e.fileId, o);
       model.offers.push(o);
-      note(e.peer, '*', `${e.peer} offers the file ${o.name} (${sizeText(e.size)}): /accept-file ${o.n} or /decline-file ${o.n}`, 'in');
+      note(
+        e.peer,
+        '*',
+        `${e.peer} offers the file ${o.name} (${sizeText(e.size)}): /accept-file ${o.n} or /decline-file ${o.n}`,
+        'in',
+      );
       model.say(`${e.peer} offers ${o.name} (${sizeText(e.size)}): /accept-file ${o.n} or /decline-file ${o.n}`);
     }
     o.received = e.done;
@@ -266,7 +296,12 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
   });
   client.on('refused', (e) => {
     const who = e.user ?? 'a peer';
-    model.say(e.direction === 'in' ? `refused a connection from ${who}: ${humanError(e.code, { user: who })}` : humanError(e.code, ctx('chat', who)), 'error');
+    model.say(
+      e.direction === 'in'
+        ? `refused a connection from ${who}: ${humanError(e.code, { user: who })}`
+        : humanError(e.code, ctx('chat', who)),
+      'error',
+    );
   });
   client.on('warning', (e) => model.say(`warning: ${e.message}`, 'error'));
   client.on('login', () => {
@@ -339,7 +374,10 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
   const offerArg = (arg: string): FileOffer => {
     const open = model.offers.filter((o) => o.state === 'receiving' || o.state === 'complete');
     const o = arg === '' ? open[open.length - 1] : model.offers.find((x) => String(x.n) === arg);
-    if (!o) throw new Error(arg === '' ? 'No file is waiting for an answer.' : `There is no file offer ${arg} (/files lists them).`);
+    if (!o)
+      throw new Error(
+        arg === '' ? 'No file is waiting for an answer.' : `There is no file offer ${arg} (/files lists them).`,
+      );
     if (o.state !== 'receiving' && o.state !== 'complete') throw new Error(`File ${o.n} was ${o.state} already.`);
     return o;
   };
@@ -377,7 +415,10 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
         const ct = client.contacts.get(u);
         // [P2P-3] only buddies can be talked to: refused here, and the line stays for correcting
         if (u === client.user) throw new Error("You can't chat with yourself.");
-        if (!ct || ct.relation !== 'buddy') throw new Error(`${u} is not your buddy${ct?.relation === 'pending' ? ' yet (your request is waiting for an answer)' : `: /add ${u} first`}.`);
+        if (!ct || ct.relation !== 'buddy')
+          throw new Error(
+            `${u} is not your buddy${ct?.relation === 'pending' ? ' yet (your request is waiting for an answer)' : `: /add ${u} first`}.`,
+          );
         model.open(u);
         sentTyping = undefined;
         model.say(`chatting with ${u}${ct.status === 'offline' ? ` (${u} is offline)` : ''}`);
@@ -427,7 +468,10 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
       }
       case 'files': {
         if (model.offers.length === 0) return model.print('No file was offered to you.');
-        for (const o of model.offers) model.print(`${o.n}. ${o.name} from ${o.from}, ${sizeText(o.size)}: ${o.state === 'receiving' ? `receiving (${Math.floor((100 * o.received) / Math.max(1, o.size))}%)` : o.state}${o.saved ? ` (${o.saved})` : ''}`);
+        for (const o of model.offers)
+          model.print(
+            `${o.n}. ${o.name} from ${o.from}, ${sizeText(o.size)}: ${o.state === 'receiving' ? `receiving (${Math.floor((100 * o.received) / Math.max(1, o.size))}%)` : o.state}${o.saved ? ` (${o.saved})` : ''}`,
+          );
         return;
       }
       case 'accept-file':
@@ -451,7 +495,8 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
       case 'set-profile': {
         const m = /^(name|location|about)\s+(.*)$/s.exec(arg);
         if (!m) throw new Error('Use /set-profile name|location|about TEXT');
-        const fields = m[1] === 'name' ? { fullName: m[2] } : m[1] === 'location' ? { location: m[2] } : { about: m[2] };
+        const fields =
+          m[1] === 'name' ? { fullName: m[2] } : m[1] === 'location' ? { location: m[2] } : { about: m[2] };
         await attempt(() => client.setProfile(fields));
         model.say(`profile ${m[1]} set`);
         return;
@@ -461,7 +506,10 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
         const found = await attempt(() => client.search(q));
         if (found.length === 0) return model.print(`No user matches "${q}".`);
         model.print(`Users matching "${q}":`);
-        for (const r of found) model.print(`  ${r.User ?? '?'}${r['Full-name'] ? ` - ${r['Full-name']}` : ''}${r.Location ? `, ${r.Location}` : ''}`);
+        for (const r of found)
+          model.print(
+            `  ${r.User ?? '?'}${r['Full-name'] ? ` - ${r['Full-name']}` : ''}${r.Location ? `, ${r.Location}` : ''}`,
+          );
         return;
       }
       case 'passwd': {
@@ -601,7 +649,8 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
     await app.waitUntilExit().catch(() => undefined);
     stdout.write('\x1b[?1049l');
     // files never answered are not kept
-    for (const o of model.offers) if (o.state !== 'saved' && o.path) await rm(o.path, { force: true }).catch(() => undefined);
+    for (const o of model.offers)
+      if (o.state !== 'saved' && o.path) await rm(o.path, { force: true }).catch(() => undefined);
     await rm(staging, { recursive: true, force: true }).catch(() => undefined);
   }
 }

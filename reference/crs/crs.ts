@@ -114,7 +114,13 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
     this.now = opts.now ?? Date.now;
     this.enrollment = new Enrollment(this, opts.msKey);
     this.pushes = new CrsPushes(this);
-    this.handlers = { ...this.enrollment.handlers(), ...sessionModule(this), ...presenceModule(this), ...contactsModule(this), ...profileModule(this) };
+    this.handlers = {
+      ...this.enrollment.handlers(),
+      ...sessionModule(this),
+      ...presenceModule(this),
+      ...contactsModule(this),
+      ...profileModule(this),
+    };
   }
 
   /** Starts a CRS listening on host:port; resolves once it accepts connections. */
@@ -149,7 +155,9 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
 
   private async listen(host: string, port: number, tlsOpts?: CrsOptions['tls']): Promise<void> {
     const onConn = (socket: net.Socket): void => this.accept(socket);
-    const server = tlsOpts ? tls.createServer({ cert: tlsOpts.cert, key: tlsOpts.key }, onConn) : net.createServer(onConn);
+    const server = tlsOpts
+      ? tls.createServer({ cert: tlsOpts.cert, key: tlsOpts.key }, onConn)
+      : net.createServer(onConn);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -162,7 +170,9 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
     this.boundAddress = formatAddress(server.address() as AddressInfo);
     this.unsubscribe = this.store.onChange((e) => {
       // Pushes go out in the order of the feed [PRESENCE-5].
-      this.eventChain = this.eventChain.then(() => this.pushes.onStoreEvent(e)).catch((err: unknown) => this.logger.error({ err }, 'push failed'));
+      this.eventChain = this.eventChain
+        .then(() => this.pushes.onStoreEvent(e))
+        .catch((err: unknown) => this.logger.error({ err }, 'push failed'));
     });
     // [PERSIST-3] a store whose change feed can be interrupted (PostgreSQL: its LISTEN connection): the
     // changes made meanwhile through other CRS processes were never pushed, so this CRS can no longer
@@ -195,8 +205,19 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
       if (!c.ms) socket.destroy();
     }, this.limits.handshakeTimeout);
     deadline.unref();
-    const c: PeerConn = { socket, deadline, role: 'ms', ms: null, handled: false, refusedFirst: false, pending: null, located: false };
-    void sniffPeer(socket, this.limits.handshakeTimeout, wireLimits(this.limits)).then((first) => this.onFirstMessage(c, first));
+    const c: PeerConn = {
+      socket,
+      deadline,
+      role: 'ms',
+      ms: null,
+      handled: false,
+      refusedFirst: false,
+      pending: null,
+      located: false,
+    };
+    void sniffPeer(socket, this.limits.handshakeTimeout, wireLimits(this.limits)).then((first) =>
+      this.onFirstMessage(c, first),
+    );
   }
 
   /** The first message says what the connection is: an MS link, a client's LOCATE, or neither. */
@@ -225,7 +246,10 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
     };
     // An MS link carries many logins at once: their handlers overlap so that the store can share one
     // commit (one WAL sync) among them; answers still go out in arrival order [CONN-9].
-    const link = new Link(socket, { ...serverLinkOptions(this.limits, 'crs', c.role, counted, { rateLimit: c.role === 'client' }), ...(c.role === 'ms' ? { concurrency: MS_LINK_CONCURRENCY } : {}) });
+    const link = new Link(socket, {
+      ...serverLinkOptions(this.limits, 'crs', c.role, counted, { rateLimit: c.role === 'client' }),
+      ...(c.role === 'ms' ? { concurrency: MS_LINK_CONCURRENCY } : {}),
+    });
     this.links.add(link);
     link.on('protocolError', (err) => {
       this.metrics.errors.inc({ code: err.code });
@@ -290,7 +314,17 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
     if (!this.logger.isLevelEnabled('debug')) return h(ms, m, now);
     // --log-level debug: every MS request with its answer (names only: no header value is a secret here)
     return h(ms, m, now).then((r) => {
-      this.logger.debug({ ms: ms.ref.msId, method: m.method, user: header(m, 'User') ?? header(m, 'From'), status: r?.status, code: r ? header(r, 'Error-code') : undefined, ms_elapsed: this.now() - now }, `MS ${ms.ref.msId} ${m.method} -> ${r?.status ?? 'no answer'}`);
+      this.logger.debug(
+        {
+          ms: ms.ref.msId,
+          method: m.method,
+          user: header(m, 'User') ?? header(m, 'From'),
+          status: r?.status,
+          code: r ? header(r, 'Error-code') : undefined,
+          ms_elapsed: this.now() - now,
+        },
+        `MS ${ms.ref.msId} ${m.method} -> ${r?.status ?? 'no answer'}`,
+      );
       return r;
     });
   }
@@ -302,7 +336,10 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
     if (ms && this.msConns.get(ms.ref.msId) === ms) {
       this.msConns.delete(ms.ref.msId);
       this.metrics.sessions.set({ kind: 'ms' }, this.msConns.size);
-      this.logger.warn({ event: 'ms_lost', ms: ms.ref, reason: code ?? 'link closed' }, `MS ${ms.ref.msId} lost (${code ?? 'link closed'}): ending its enrollment and its users' sessions`);
+      this.logger.warn(
+        { event: 'ms_lost', ms: ms.ref, reason: code ?? 'link closed' },
+        `MS ${ms.ref.msId} lost (${code ?? 'link closed'}): ending its enrollment and its users' sessions`,
+      );
       // [ENROLL-10] a closed or failed MS link ends the enrollment at once, with its locks and sessions.
       this.track(
         this.store
@@ -353,8 +390,21 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
     try {
       const now = this.now();
       const gone = await this.store.expireMs(now);
-      for (const g of gone) this.logger.warn({ event: 'ms_lost', ms: { msId: g.msId, incarnation: g.incarnation }, reason: 'lease expired', freed: g.freed }, `MS ${g.msId} lost (lease expired): its users are offline`);
-      if (gone.length > 0) this.emit('ms-expired', gone.map((g) => ({ msId: g.msId, incarnation: g.incarnation })));
+      for (const g of gone)
+        this.logger.warn(
+          {
+            event: 'ms_lost',
+            ms: { msId: g.msId, incarnation: g.incarnation },
+            reason: 'lease expired',
+            freed: g.freed,
+          },
+          `MS ${g.msId} lost (lease expired): its users are offline`,
+        );
+      if (gone.length > 0)
+        this.emit(
+          'ms-expired',
+          gone.map((g) => ({ msId: g.msId, incarnation: g.incarnation })),
+        );
       const users = await this.store.expireLocks(now);
       if (users.length > 0) {
         this.logger.info({ users }, 'lock leases expired');
@@ -371,9 +421,16 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
   private feedResumed(): void {
     if (this.closing) return;
     const conns = [...this.msConns.values()];
-    this.logger.warn({ ms: conns.map((c) => c.ref.msId) }, 'change feed back after a loss: closing the MS links so that their sessions start again');
-    this.emit('feed-resumed', conns.map((c) => c.ref));
-    for (const c of conns) c.link.close(linkError('ERR_UNAVAILABLE', 'the CRS missed changes (change feed interrupted)'));
+    this.logger.warn(
+      { ms: conns.map((c) => c.ref.msId) },
+      'change feed back after a loss: closing the MS links so that their sessions start again',
+    );
+    this.emit(
+      'feed-resumed',
+      conns.map((c) => c.ref),
+    );
+    for (const c of conns)
+      c.link.close(linkError('ERR_UNAVAILABLE', 'the CRS missed changes (change feed interrupted)'));
   }
 
   /** Closes the link of an MS as if the connection broke (tests, operators). The enrollment stays until its lease ends or the MS re-enrolls. */
@@ -396,7 +453,12 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
     this.offFeed?.();
     const server = this.server;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    const linksClosed = [...this.links].map((l) => new Promise<void>((resolve) => (l.isClosed && !this.links.has(l) ? resolve() : l.once('close', () => resolve()))));
+    const linksClosed = [...this.links].map(
+      (l) =>
+        new Promise<void>((resolve) =>
+          l.isClosed && !this.links.has(l) ? resolve() : l.once('close', () => resolve()),
+        ),
+    );
     for (const l of this.links) l.close();
     for (const so of this.sockets) so.destroy();
     await closed;
@@ -406,4 +468,3 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
     while (this.background.size > 0) await Promise.allSettled([...this.background]);
   }
 }
-

@@ -5,11 +5,17 @@ import type { ContactEntry, PendingAdd, Presence } from '../store/store.js';
 import { ok, fail, records, requiredHeader } from '../proto/messages.js';
 import type { CrsContext, MsHandlers } from './context.js';
 
-export function contactsModule(crs: CrsContext): Pick<MsHandlers, 'ADD' | 'ANSWER' | 'REM' | 'BLOCK' | 'UNBLOCK' | 'LIST'> {
+export function contactsModule(
+  crs: CrsContext,
+): Pick<MsHandlers, 'ADD' | 'ANSWER' | 'REM' | 'BLOCK' | 'UNBLOCK' | 'LIST'> {
   const s = crs.store;
   return {
     async ADD(ms, m, now) {
-      const r = await s.addRequest({ user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref }, requiredHeader(m, 'To'), now);
+      const r = await s.addRequest(
+        { user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref },
+        requiredHeader(m, 'To'),
+        now,
+      );
       if (r.ok) {
         switch (r.outcome) {
           case 'delivered':
@@ -31,7 +37,9 @@ export function contactsModule(crs: CrsContext): Pick<MsHandlers, 'ADD' | 'ANSWE
         case 'forbidden': // [ADD-6]
           return fail('ERR_FORBIDDEN', { Reason: 'the user is on your block list' });
         case 'limit':
-          return fail('ERR_LIMIT', { Reason: r.which === 'contacts' ? 'contact list full' : 'too many pending requests for that user' });
+          return fail('ERR_LIMIT', {
+            Reason: r.which === 'contacts' ? 'contact list full' : 'too many pending requests for that user',
+          });
         case 'stale':
           return fail('ERR_STALE_EPOCH');
       }
@@ -39,7 +47,12 @@ export function contactsModule(crs: CrsContext): Pick<MsHandlers, 'ADD' | 'ANSWE
     },
     async ANSWER(ms, m, now) {
       const decision = requiredHeader(m, 'Decision') as 'grant' | 'deny';
-      const r = await s.answer({ user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref }, requiredHeader(m, 'To'), decision, now);
+      const r = await s.answer(
+        { user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref },
+        requiredHeader(m, 'To'),
+        decision,
+        now,
+      );
       if (r.ok) return ok(200);
       switch (r.error) {
         case 'no-pending':
@@ -52,12 +65,18 @@ export function contactsModule(crs: CrsContext): Pick<MsHandlers, 'ADD' | 'ANSWE
       return fail('ERR_INTERNAL');
     },
     async REM(ms, m) {
-      const r = await s.remove({ user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref }, requiredHeader(m, 'User'));
+      const r = await s.remove(
+        { user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref },
+        requiredHeader(m, 'User'),
+      );
       if (r.ok) return ok(200);
       return r.error === 'not-contact' ? fail('ERR_NOT_CONTACT') : fail('ERR_STALE_EPOCH');
     },
     async BLOCK(ms, m) {
-      const r = await s.block({ user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref }, requiredHeader(m, 'User'));
+      const r = await s.block(
+        { user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref },
+        requiredHeader(m, 'User'),
+      );
       if (r.ok) return ok(200);
       switch (r.error) {
         case 'unknown':
@@ -72,7 +91,10 @@ export function contactsModule(crs: CrsContext): Pick<MsHandlers, 'ADD' | 'ANSWE
       return fail('ERR_INTERNAL');
     },
     async UNBLOCK(ms, m) {
-      const r = await s.unblock({ user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref }, requiredHeader(m, 'User'));
+      const r = await s.unblock(
+        { user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref },
+        requiredHeader(m, 'User'),
+      );
       if (r.ok) return ok(200);
       return r.error === 'not-blocked' ? fail('ERR_NOT_CONTACT') : fail('ERR_STALE_EPOCH');
     },

@@ -47,7 +47,10 @@ export class Enrollment {
         if (crs.msConns.get(ms.ref.msId) === ms) crs.msConns.delete(ms.ref.msId);
         crs.metrics.sessions.set({ kind: 'ms' }, crs.msConns.size);
         const r = await crs.store.leaveMs(ms.ref);
-        crs.logger.info({ event: 'ms_left', ms: ms.ref, freed: r.ok ? r.freed : null, reason: header(m, 'Reason') }, `MS ${ms.ref.msId} left`);
+        crs.logger.info(
+          { event: 'ms_left', ms: ms.ref, freed: r.ok ? r.freed : null, reason: header(m, 'Reason') },
+          `MS ${ms.ref.msId} left`,
+        );
         closeSoon(ms.link);
         return ok(200);
       },
@@ -58,7 +61,11 @@ export class Enrollment {
   async locate(): Promise<ResponseMessage> {
     const live = await this.crs.store.locateMs(this.crs.now(), 3);
     // [LOCATE-3] no MS that is not full: 503 with Retry-after.
-    if (live.length === 0) return fail('ERR_UNAVAILABLE', { 'Retry-after': this.crs.limits.msHeartbeatInterval, Reason: 'no Messaging Server available' });
+    if (live.length === 0)
+      return fail('ERR_UNAVAILABLE', {
+        'Retry-after': this.crs.limits.msHeartbeatInterval,
+        Reason: 'no Messaging Server available',
+      });
     // [LOCATE-2] the Listen address each MS gave in its ENROLL.
     const headers: Header[] = live.map((m) => ['Server', m.listen]);
     return ok(200, {}, undefined, headers);
@@ -91,7 +98,16 @@ export class Enrollment {
 
   async proof(link: Link, p: PendingEnroll, m: RequestMessage): Promise<{ response: ResponseMessage; conn?: MsConn }> {
     const crs = this.crs;
-    const auth = enrollAuthMessage({ msId: p.msId, incarnation: p.incarnation, listen: p.listen, capacity: p.capacity, mnonce: p.mnonce, cnonce: p.cnonce, eM: p.eM, eR: p.eR });
+    const auth = enrollAuthMessage({
+      msId: p.msId,
+      incarnation: p.incarnation,
+      listen: p.listen,
+      capacity: p.capacity,
+      mnonce: p.mnonce,
+      cnonce: p.cnonce,
+      eM: p.eM,
+      eR: p.eR,
+    });
     let shared: Buffer;
     let proof: Buffer;
     try {
@@ -103,12 +119,19 @@ export class Enrollment {
     }
     // [ENROLL-4] the proof is HMAC(MSkey, "ms," + auth), compared in constant time.
     if (!verifyProof(msProof(this.msKey, auth), proof)) {
-      crs.logger.warn({ event: 'enroll_failed', msId: p.msId, listen: p.listen, reason: 'bad proof' }, `enrollment of MS ${p.msId} failed: its MS key differs from ours`);
+      crs.logger.warn(
+        { event: 'enroll_failed', msId: p.msId, listen: p.listen, reason: 'bad proof' },
+        `enrollment of MS ${p.msId} failed: its MS key differs from ours`,
+      );
       closeSoon(link);
       return { response: fail('ERR_AUTH_FAILED') };
     }
     const now = crs.now();
-    const r = await crs.store.enrollMs({ msId: p.msId, incarnation: p.incarnation, listen: p.listen, capacity: p.capacity }, now, crs.limits.msLease);
+    const r = await crs.store.enrollMs(
+      { msId: p.msId, incarnation: p.incarnation, listen: p.listen, capacity: p.capacity },
+      now,
+      crs.limits.msLease,
+    );
     if (!r.ok) {
       closeSoon(link);
       return { response: fail(r.error === 'conflict' ? 'ERR_MS_CONFLICT' : 'ERR_BAD_VALUE') };
@@ -119,19 +142,36 @@ export class Enrollment {
       crs.msConns.delete(p.msId);
       old.link.close();
     }
-    const conn: MsConn = { ref: { msId: p.msId, incarnation: p.incarnation }, listen: p.listen, capacity: p.capacity, link, lastRenew: now };
+    const conn: MsConn = {
+      ref: { msId: p.msId, incarnation: p.incarnation },
+      listen: p.listen,
+      capacity: p.capacity,
+      link,
+      lastRenew: now,
+    };
     crs.msConns.set(p.msId, conn);
     crs.metrics.sessions.set({ kind: 'ms' }, crs.msConns.size);
     // [HB-9] PING an MS we sent nothing to for msHeartbeatInterval; [HB-4] is the sweeper's (store lease).
     // [HB-3] every message from the MS renews its lease, the answers to these PINGs too: an MS that
     // answers our PINGs has sent something and so sends no PING of its own; without this its lease
     // ran out while it was alive and talking, and every session on it ended.
-    startHeartbeat(link, { interval: crs.limits.msHeartbeatInterval, timeout: 0, onAnswer: () => crs.track(this.renew(conn)) });
+    startHeartbeat(link, {
+      interval: crs.limits.msHeartbeatInterval,
+      timeout: 0,
+      onAnswer: () => crs.track(this.renew(conn)),
+    });
     // [SEAL-1] the 200 is the first SEALED envelope CRS->MS; the MS seals from its next message on.
     link.enableSealing(enrollLinkKeys('crs', shared, this.msKey, auth));
-    crs.logger.info({ event: 'ms_enrolled', ms: conn.ref, listen: p.listen, capacity: p.capacity, replaced: r.replaced }, `MS ${p.msId} enrolled (incarnation ${p.incarnation}, clients at ${p.listen})`);
+    crs.logger.info(
+      { event: 'ms_enrolled', ms: conn.ref, listen: p.listen, capacity: p.capacity, replaced: r.replaced },
+      `MS ${p.msId} enrolled (incarnation ${p.incarnation}, clients at ${p.listen})`,
+    );
     crs.emit('enrolled', conn.ref);
-    const response = ok(200, { 'Server-proof': b64(crsProof(this.msKey, auth)), Lease: crs.limits.msLease, Heartbeat: crs.limits.msHeartbeatInterval });
+    const response = ok(200, {
+      'Server-proof': b64(crsProof(this.msKey, auth)),
+      Lease: crs.limits.msLease,
+      Heartbeat: crs.limits.msHeartbeatInterval,
+    });
     return { response, conn };
   }
 

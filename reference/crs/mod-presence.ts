@@ -12,7 +12,12 @@ export function presenceModule(crs: CrsContext): Pick<MsHandlers, 'STATUS'> {
     async STATUS(ms, m) {
       const status = requiredHeader(m, 'Status');
       if (!isStatus(status)) return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
-      const r = await crs.store.setStatus(requiredHeader(m, 'User'), Number(requiredHeader(m, 'Epoch')), status, ms.ref);
+      const r = await crs.store.setStatus(
+        requiredHeader(m, 'User'),
+        Number(requiredHeader(m, 'Epoch')),
+        status,
+        ms.ref,
+      );
       return r.ok ? ok(200) : fail('ERR_STALE_EPOCH');
     },
   };
@@ -56,7 +61,17 @@ export class CrsPushes {
         if (!c) return;
         const k = e.contact;
         const full = 'address' in k ? k : undefined;
-        this.push(c, req('CONTACT', { To: e.owner, User: k.user, Relation: k.relation, Status: k.status, Address: full?.address, 'Public-key': full?.publicKey }));
+        this.push(
+          c,
+          req('CONTACT', {
+            To: e.owner,
+            User: k.user,
+            Relation: k.relation,
+            Status: k.status,
+            Address: full?.address,
+            'Public-key': full?.publicKey,
+          }),
+        );
         return;
       }
       case 'add': {
@@ -75,7 +90,8 @@ export class CrsPushes {
           this.crs.logger.warn({ ms: c.ref, reason: e.reason }, 'MS enrollment ended: closing its link');
           this.crs.msConns.delete(c.ref.msId);
           this.crs.metrics.sessions.set({ kind: 'ms' }, this.crs.msConns.size);
-          if (e.reason === 'expired') c.link.notify(req('NOTICE', { 'Error-code': 'ERR_SESSION_ENDED', Reason: 'MS lease expired' }));
+          if (e.reason === 'expired')
+            c.link.notify(req('NOTICE', { 'Error-code': 'ERR_SESSION_ENDED', Reason: 'MS lease expired' }));
           closeSoon(c.link);
         }
         return;
@@ -91,7 +107,12 @@ export class CrsPushes {
       else if (e.msId) this.userMs.set(e.user, { msId: e.msId });
     }
     const visible = e.status !== 'offline';
-    const base: Fields = { User: e.user, Status: e.status, Address: visible ? e.address : undefined, 'Public-key': visible ? e.publicKey : undefined };
+    const base: Fields = {
+      User: e.user,
+      Status: e.status,
+      Address: visible ? e.address : undefined,
+      'Public-key': visible ? e.publicKey : undefined,
+    };
     if (e.to) {
       // A block or unblock: only that user is told [BLOCK-2].
       const c = await this.msOfUser(e.to);

@@ -11,7 +11,12 @@ export function profileModule(crs: CrsContext): Pick<MsHandlers, 'REGISTER' | 'P
       const r = await s.registerUser(
         {
           username: requiredHeader(m, 'User'),
-          verifier: { salt: requiredHeader(m, 'Salt'), iterations: Number(requiredHeader(m, 'Iterations')), storedKey: requiredHeader(m, 'Stored-key'), serverKey: requiredHeader(m, 'Server-key') },
+          verifier: {
+            salt: requiredHeader(m, 'Salt'),
+            iterations: Number(requiredHeader(m, 'Iterations')),
+            storedKey: requiredHeader(m, 'Stored-key'),
+            serverKey: requiredHeader(m, 'Server-key'),
+          },
           publicKey: requiredHeader(m, 'Public-key'),
           keyBlob: requiredHeader(m, 'Key-blob'),
           profile: { fullName: header(m, 'Full-name'), location: header(m, 'Location'), about: header(m, 'About') },
@@ -43,12 +48,22 @@ export function profileModule(crs: CrsContext): Pick<MsHandlers, 'REGISTER' | 'P
       }
       const p = await s.getProfile(target);
       if (!p) return fail('ERR_UNKNOWN_USER');
-      return ok(200, { User: target, 'Full-name': p.fullName || undefined, Location: p.location || undefined, About: p.about || undefined });
+      return ok(200, {
+        User: target,
+        'Full-name': p.fullName || undefined,
+        Location: p.location || undefined,
+        About: p.about || undefined,
+      });
     },
     async PASSWD(ms, m) {
       const r = await s.passwd(
         { user: requiredHeader(m, 'User'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref },
-        { salt: requiredHeader(m, 'Salt'), iterations: Number(requiredHeader(m, 'Iterations')), storedKey: requiredHeader(m, 'Stored-key'), serverKey: requiredHeader(m, 'Server-key') },
+        {
+          salt: requiredHeader(m, 'Salt'),
+          iterations: Number(requiredHeader(m, 'Iterations')),
+          storedKey: requiredHeader(m, 'Stored-key'),
+          serverKey: requiredHeader(m, 'Server-key'),
+        },
         requiredHeader(m, 'Key-blob'),
       );
       if (r.ok) return ok(200);
@@ -59,11 +74,23 @@ export function profileModule(crs: CrsContext): Pick<MsHandlers, 'REGISTER' | 'P
       const chk = await s.checkSession(from, Number(requiredHeader(m, 'Epoch')), ms.ref);
       if (!chk.ok) return fail('ERR_STALE_EPOCH');
       const limitH = header(m, 'Limit');
-      const limit = Math.min(limitH === undefined ? crs.limits.maxSearchResults : Number(limitH), crs.limits.maxSearchResults); // [SEARCH-3]
+      const limit = Math.min(
+        limitH === undefined ? crs.limits.maxSearchResults : Number(limitH),
+        crs.limits.maxSearchResults,
+      ); // [SEARCH-3]
       const field = (header(m, 'Field') ?? 'any') as 'username' | 'name' | 'location' | 'any';
-      const page = await s.searchUsers(requiredHeader(m, 'Query'), field, header(m, 'Cursor') ?? null, Math.max(1, limit));
+      const page = await s.searchUsers(
+        requiredHeader(m, 'Query'),
+        field,
+        header(m, 'Cursor') ?? null,
+        Math.max(1, limit),
+      );
       if (!page.ok) return fail('ERR_BAD_VALUE', { Reason: page.detail });
-      const rec = records(page.results.map((u): Header[] => fields({ User: u.username, 'Full-name': u.fullName || undefined, Location: u.location || undefined })));
+      const rec = records(
+        page.results.map((u): Header[] =>
+          fields({ User: u.username, 'Full-name': u.fullName || undefined, Location: u.location || undefined }),
+        ),
+      );
       return ok(200, { 'Next-cursor': page.nextCursor ?? undefined, 'Content-type': rec.contentType }, rec.body);
     },
   };

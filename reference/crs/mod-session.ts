@@ -32,7 +32,9 @@ export function sessionModule(crs: CrsContext): Pick<MsHandlers, 'LOCK' | 'UNLOC
           crs.metrics.lockContention.inc({ result: 'locked' });
           return fail('ERR_LOCKED');
         case 'ms-unknown':
-          ms.link.notify(req('NOTICE', { 'Error-code': 'ERR_SESSION_ENDED', Reason: 'MS enrollment expired; enroll again' }));
+          ms.link.notify(
+            req('NOTICE', { 'Error-code': 'ERR_SESSION_ENDED', Reason: 'MS enrollment expired; enroll again' }),
+          );
           closeSoon(ms.link);
           return fail('ERR_LOCKED');
       }
@@ -46,7 +48,14 @@ export function sessionModule(crs: CrsContext): Pick<MsHandlers, 'LOCK' | 'UNLOC
       const user = requiredHeader(m, 'User');
       const status = requiredHeader(m, 'Status');
       if (!isStatus(status)) return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
-      const r = await s.goOnline(user, Number(requiredHeader(m, 'Epoch')), ms.ref, requiredHeader(m, 'Address'), status, now);
+      const r = await s.goOnline(
+        user,
+        Number(requiredHeader(m, 'Epoch')),
+        ms.ref,
+        requiredHeader(m, 'Address'),
+        status,
+        now,
+      );
       if (!r.ok) return fail('ERR_STALE_EPOCH'); // [LOCK-6] stale, expired, or another MS
       crs.metrics.logins.inc({ result: 'ok' });
       const rec = records([...r.contacts.map(contactRecord), ...r.pending.map(pendingRecord)]);

@@ -19,7 +19,13 @@ function aadOctets(aad: string | Uint8Array): Uint8Array {
  * With `headroom`, the result starts with that many octets left for the caller to fill (e.g. a
  * message head), so that framing the ciphertext costs no further copy.
  */
-export function aeadSeal(key: Uint8Array, iv: Uint8Array, aad: string | Uint8Array, plaintext: Uint8Array, headroom = 0): Buffer {
+export function aeadSeal(
+  key: Uint8Array,
+  iv: Uint8Array,
+  aad: string | Uint8Array,
+  plaintext: Uint8Array,
+  headroom = 0,
+): Buffer {
   const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_LENGTH });
   c.setAAD(aadOctets(aad));
   const head = c.update(plaintext);

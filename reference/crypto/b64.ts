@@ -45,14 +45,19 @@ export function decodeKeyText(raw: string, what = 'key'): Buffer {
   const bad = /[^A-Za-z0-9+/=_-]/.exec(text);
   if (bad) {
     const c = bad[0];
-    const shown = /[\x21-\x7e]/.test(c) ? `'${c}'` : `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    const shown = /[\x21-\x7e]/.test(c)
+      ? `'${c}'`
+      : `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
     throw cryptoError('ERR_BAD_VALUE', `${expected}; character ${bad.index + 1} is ${shown}`);
   }
-  if (/[+/]/.test(text) && /[-_]/.test(text)) throw cryptoError('ERR_BAD_VALUE', `${expected}; it mixes the two alphabets ('+' or '/' with '-' or '_')`);
+  if (/[+/]/.test(text) && /[-_]/.test(text))
+    throw cryptoError('ERR_BAD_VALUE', `${expected}; it mixes the two alphabets ('+' or '/' with '-' or '_')`);
   if (B64URL.test(text)) return unb64(text, undefined, what);
-  if (!B64STD.test(text) || text.replace(/=+$/, '').length % 4 === 1) throw cryptoError('ERR_BAD_VALUE', `${expected}; '=' padding only at the end`);
+  if (!B64STD.test(text) || text.replace(/=+$/, '').length % 4 === 1)
+    throw cryptoError('ERR_BAD_VALUE', `${expected}; '=' padding only at the end`);
   const out = Buffer.from(text, 'base64');
   const canon = out.toString('base64');
-  if (canon !== text && canon.replace(/=+$/, '') !== text) throw cryptoError('ERR_BAD_VALUE', `${what}: not canonical base64`);
+  if (canon !== text && canon.replace(/=+$/, '') !== text)
+    throw cryptoError('ERR_BAD_VALUE', `${what}: not canonical base64`);
   return out;
 }

@@ -53,7 +53,9 @@ export function keyBlobKey(password: string, salt: Uint8Array, log2N: number): B
 export function keyBlobKeyAsync(password: string, salt: Uint8Array, log2N: number): Promise<Buffer> {
   checkLog2N(log2N);
   return new Promise((resolve, reject) => {
-    scrypt(Buffer.from(password, 'utf8'), salt, 32, scryptParams(log2N), (err, key) => (err ? reject(err) : resolve(key)));
+    scrypt(Buffer.from(password, 'utf8'), salt, 32, scryptParams(log2N), (err, key) =>
+      err ? reject(err) : resolve(key),
+    );
   });
 }
 
@@ -107,7 +109,12 @@ export function sealKeyBlob(password: string, username: string, identity: Identi
 }
 
 /** sealKeyBlob off the event loop. */
-export async function sealKeyBlobAsync(password: string, username: string, identity: Identity, opts: SealOptions = {}): Promise<string> {
+export async function sealKeyBlobAsync(
+  password: string,
+  username: string,
+  identity: Identity,
+  opts: SealOptions = {},
+): Promise<string> {
   const { salt, iv, log2N } = saltIv(opts);
   return assemble(await keyBlobKeyAsync(password, salt, log2N), salt, log2N, iv, username, identity);
 }
@@ -132,7 +139,12 @@ export function openKeyBlob(password: string, username: string, blob: string, ex
 }
 
 /** openKeyBlob off the event loop. */
-export async function openKeyBlobAsync(password: string, username: string, blob: string, expectedPublicKey?: string): Promise<Identity> {
+export async function openKeyBlobAsync(
+  password: string,
+  username: string,
+  blob: string,
+  expectedPublicKey?: string,
+): Promise<Identity> {
   const parts = parseKeyBlob(blob);
   return matching(unseal(await keyBlobKeyAsync(password, parts.salt, parts.log2N), parts, username), expectedPublicKey);
 }

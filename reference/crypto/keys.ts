@@ -39,7 +39,11 @@ function jwkPrivate(crv: Okp, raw: Buffer): KeyObject {
   return createPrivateKey({ key: { kty: 'OKP', crv, d: raw.toString('base64url'), x: '' }, format: 'jwk' });
 }
 function derPrivate(crv: Okp, raw: Buffer): KeyObject {
-  return createPrivateKey({ key: Buffer.concat([crv === 'X25519' ? X25519_PKCS8 : ED25519_PKCS8, raw]), format: 'der', type: 'pkcs8' });
+  return createPrivateKey({
+    key: Buffer.concat([crv === 'X25519' ? X25519_PKCS8 : ED25519_PKCS8, raw]),
+    format: 'der',
+    type: 'pkcs8',
+  });
 }
 
 const JWK_PRIVATE_OK: boolean = (() => {
@@ -69,7 +73,11 @@ function okpPublic(crv: Okp, raw: Buffer): KeyObject {
   try {
     return createPublicKey({ key: { kty: 'OKP', crv, x: raw.toString('base64url') }, format: 'jwk' });
   } catch {
-    return createPublicKey({ key: Buffer.concat([crv === 'X25519' ? X25519_SPKI : ED25519_SPKI, raw]), format: 'der', type: 'spki' });
+    return createPublicKey({
+      key: Buffer.concat([crv === 'X25519' ? X25519_SPKI : ED25519_SPKI, raw]),
+      format: 'der',
+      type: 'spki',
+    });
   }
 }
 
@@ -153,7 +161,8 @@ export function generateEphemeralKey(): EphemeralKey {
  */
 export function x25519(privateKey: Uint8Array | KeyObject, peerPublic: Uint8Array): Buffer {
   const priv = privateKey instanceof Uint8Array ? x25519PrivateKey(privateKey) : privateKey;
-  if (priv.type !== 'private' || priv.asymmetricKeyType !== 'x25519') throw cryptoError('ERR_BAD_VALUE', 'X25519 private key expected');
+  if (priv.type !== 'private' || priv.asymmetricKeyType !== 'x25519')
+    throw cryptoError('ERR_BAD_VALUE', 'X25519 private key expected');
   const pub = x25519PublicKey(peerPublic);
   let shared: Buffer;
   try {
@@ -220,7 +229,12 @@ export function sign(edSeed: Uint8Array, data: string | Uint8Array): Buffer {
 export function verifySignature(edPublic: Uint8Array, data: string | Uint8Array, signature: Uint8Array): boolean {
   if (signature.length !== 64 || edPublic.length !== 32) return false;
   try {
-    return nodeVerify(null, typeof data === 'string' ? Buffer.from(data, 'utf8') : data, ed25519PublicKey(edPublic), signature);
+    return nodeVerify(
+      null,
+      typeof data === 'string' ? Buffer.from(data, 'utf8') : data,
+      ed25519PublicKey(edPublic),
+      signature,
+    );
   } catch {
     return false;
   }

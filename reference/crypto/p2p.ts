@@ -21,7 +21,15 @@ import { encodeRecords, parseRecords, type Header, type RequestMessage } from '.
 import { aeadOpen, aeadSeal } from './aead.js';
 import { b64, unb64 } from './b64.js';
 import { cryptoError, CryptoError, type CryptoErrorCode } from './errors.js';
-import { generateKeyShare, parsePublicKey, sign, verifySignature, x25519, type Identity, type KeyShare } from './keys.js';
+import {
+  generateKeyShare,
+  parsePublicKey,
+  sign,
+  verifySignature,
+  x25519,
+  type Identity,
+  type KeyShare,
+} from './keys.js';
 import type { LinkKeys } from './scram.js';
 
 const ZERO_IV = Buffer.alloc(12);
@@ -35,7 +43,15 @@ export function initTranscript(from: string, to: string, time: number, nI: strin
   return `imsp1-init,${from},${to},${time},${nI},${eI},${secret}`;
 }
 /** INIT-ACK transcript signed by the responder (from = responder, to = initiator). */
-export function initAckTranscript(from: string, to: string, time: number, nI: string, nR: string, eI: string, eR: string): string {
+export function initAckTranscript(
+  from: string,
+  to: string,
+  time: number,
+  nI: string,
+  nR: string,
+  eI: string,
+  eR: string,
+): string {
   return `imsp1-init-ack,${from},${to},${time},${nI},${nR},${eI},${eR}`;
 }
 
@@ -45,8 +61,23 @@ export function initKey(shared: Uint8Array, eI: string, nI: string): Buffer {
 }
 
 /** okm = HKDF(secret || X25519(eR, eI), salt = ASCII(nI + nR), info = "imsp1 p2p," + joe + "," + alice, 96). */
-export function p2pOkm(secret: Uint8Array, shared: Uint8Array, nI: string, nR: string, initiator: string, responder: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', Buffer.concat([secret, shared]), Buffer.from(nI + nR, 'ascii'), `imsp1 p2p,${initiator},${responder}`, 96));
+export function p2pOkm(
+  secret: Uint8Array,
+  shared: Uint8Array,
+  nI: string,
+  nR: string,
+  initiator: string,
+  responder: string,
+): Buffer {
+  return Buffer.from(
+    hkdfSync(
+      'sha256',
+      Buffer.concat([secret, shared]),
+      Buffer.from(nI + nR, 'ascii'),
+      `imsp1 p2p,${initiator},${responder}`,
+      96,
+    ),
+  );
 }
 
 function sessionKeys(okm: Buffer, role: 'initiator' | 'responder'): LinkKeys {
@@ -142,10 +173,18 @@ export function buildInit(p: BuildInitParams): { message: RequestMessage; pendin
   const message: RequestMessage = {
     kind: 'request',
     method: 'INIT',
-    headers: [['Imsp-version', '1'], ['Key-share', eI], ['Nonce', nI], ['Content-length', String(body.length)]],
+    headers: [
+      ['Imsp-version', '1'],
+      ['Key-share', eI],
+      ['Nonce', nI],
+      ['Content-length', String(body.length)],
+    ],
     body,
   };
-  return { message, pending: { from: p.from, to: p.to, peerPublicKey: p.peerPublicKey, ephemeral, nI, eI, secret, time } };
+  return {
+    message,
+    pending: { from: p.from, to: p.to, peerPublicKey: p.peerPublicKey, ephemeral, nI, eI, secret, time },
+  };
 }
 
 /** The relation of a user as the responder's contact book knows it. */
@@ -168,7 +207,10 @@ export class NonceCache {
    * @param windowMs how long a nonce is remembered: 2 x maxClockSkew [P2P-7]
    * @param maxEntries bound on memory
    */
-  constructor(private readonly windowMs: number, private readonly maxEntries = 100_000) {}
+  constructor(
+    private readonly windowMs: number,
+    private readonly maxEntries = 100_000,
+  ) {}
 
   /** Records `nonce` at `now` unless it was seen within the window ('seen') or the cache is full ('full'). */
   check(nonce: string, now: number): 'fresh' | 'seen' | 'full' {
@@ -301,7 +343,16 @@ export function buildInitAck(p: BuildInitAckParams): { message: RequestMessage; 
     ['Signature', b64(signature)],
   ];
   const body = aeadSeal(okm.subarray(64, 96), ZERO_IV, INIT_ACK_AAD, encodeRecords([record]));
-  const message: RequestMessage = { kind: 'request', method: 'INIT-ACK', headers: [['Key-share', eR], ['Nonce', nR], ['Content-length', String(body.length)]], body };
+  const message: RequestMessage = {
+    kind: 'request',
+    method: 'INIT-ACK',
+    headers: [
+      ['Key-share', eR],
+      ['Nonce', nR],
+      ['Content-length', String(body.length)],
+    ],
+    body,
+  };
   return { message, keys: sessionKeys(okm, 'responder') };
 }
 
@@ -318,12 +369,23 @@ export interface OpenInitAckParams {
  * @returns the initiator's session keys
  * @throws CryptoError
  */
-export function openInitAck(msg: { headers: Header[]; body: Buffer }, pending: PendingInit, p: OpenInitAckParams): LinkKeys {
+export function openInitAck(
+  msg: { headers: Header[]; body: Buffer },
+  pending: PendingInit,
+  p: OpenInitAckParams,
+): LinkKeys {
   const eR = headerOf(msg, 'Key-share', 'ERR_DECRYPT');
   const nR = headerOf(msg, 'Nonce', 'ERR_DECRYPT');
   let okm: Buffer;
   try {
-    okm = p2pOkm(pending.secret, x25519(pending.ephemeral.privateKey, unb64(eR, 32, 'Key-share')), pending.nI, nR, pending.from, pending.to);
+    okm = p2pOkm(
+      pending.secret,
+      x25519(pending.ephemeral.privateKey, unb64(eR, 32, 'Key-share')),
+      pending.nI,
+      nR,
+      pending.from,
+      pending.to,
+    );
   } catch (e) {
     if (e instanceof CryptoError) throw cryptoError('ERR_DECRYPT', 'bad Key-share');
     throw e;
@@ -333,11 +395,15 @@ export function openInitAck(msg: { headers: Header[]; body: Buffer }, pending: P
   const to = need(record, 'To');
   const time = parseTime(need(record, 'Time'));
   const sigText = need(record, 'Signature');
-  if (from !== pending.to || to !== pending.from) throw cryptoError('ERR_BAD_SIGNATURE', 'INIT-ACK from or to the wrong user');
+  if (from !== pending.to || to !== pending.from)
+    throw cryptoError('ERR_BAD_SIGNATURE', 'INIT-ACK from or to the wrong user');
   let ok = false;
   try {
-    ok = verifySignature(parsePublicKey(pending.peerPublicKey).edPublic,
-      initAckTranscript(from, to, time, pending.nI, nR, pending.eI, eR), unb64(sigText, 64, 'Signature'));
+    ok = verifySignature(
+      parsePublicKey(pending.peerPublicKey).edPublic,
+      initAckTranscript(from, to, time, pending.nI, nR, pending.eI, eR),
+      unb64(sigText, 64, 'Signature'),
+    );
   } catch {
     ok = false;
   }

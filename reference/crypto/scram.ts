@@ -5,7 +5,7 @@
  * @module
  */
 import { createHash, createHmac, hkdfSync, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { b64, decodeKeyText, unb64 } from './b64.js';
+import { b64, decodeKeyText } from './b64.js';
 import { cryptoError, type CryptoError } from './errors.js';
 
 /** Fewest PBKDF2 iterations a verifier may use (limits.json scramMinIterations) [AUTH-5]. */
@@ -198,7 +198,12 @@ function linkOkm(shared: Uint8Array, secret: Uint8Array, auth: string): Buffer {
  * okm[0:32] seals client->MS, okm[32:64] seals MS->client.
  * @param role the end asking: its `send` key seals its own direction
  */
-export function loginLinkKeys(role: 'client' | 'ms', shared: Uint8Array, clientKeyValue: Uint8Array, auth: string): LinkKeys {
+export function loginLinkKeys(
+  role: 'client' | 'ms',
+  shared: Uint8Array,
+  clientKeyValue: Uint8Array,
+  auth: string,
+): LinkKeys {
   const okm = linkOkm(shared, clientKeyValue, auth);
   const c2s = okm.subarray(0, 32);
   const s2c = okm.subarray(32, 64);
@@ -241,8 +246,11 @@ export function fakeSalt(secret: Uint8Array, user: string): Buffer {
  * @returns null when the challenge is acceptable, else the typed error
  */
 export function checkChallenge(cnonce: string, nonce: string, iterations: number): CryptoError | null {
-  if (!nonce.startsWith(cnonce) || nonce.length < cnonce.length + 22) return cryptoError('ERR_AUTH_FAILED', 'challenge nonce does not extend the client nonce');
-  if (!Number.isSafeInteger(iterations) || iterations < SCRAM_MIN_ITERATIONS) return cryptoError('ERR_AUTH_FAILED', 'challenge Iterations below scramMinIterations');
-  if (iterations > SCRAM_MAX_ITERATIONS) return cryptoError('ERR_AUTH_FAILED', 'challenge Iterations above scramMaxIterations');
+  if (!nonce.startsWith(cnonce) || nonce.length < cnonce.length + 22)
+    return cryptoError('ERR_AUTH_FAILED', 'challenge nonce does not extend the client nonce');
+  if (!Number.isSafeInteger(iterations) || iterations < SCRAM_MIN_ITERATIONS)
+    return cryptoError('ERR_AUTH_FAILED', 'challenge Iterations below scramMinIterations');
+  if (iterations > SCRAM_MAX_ITERATIONS)
+    return cryptoError('ERR_AUTH_FAILED', 'challenge Iterations above scramMaxIterations');
   return null;
 }

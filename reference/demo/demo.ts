@@ -50,7 +50,12 @@ function within<T>(p: Promise<T>, what: string, ms = STEP_TIMEOUT): Promise<T> {
   ]);
 }
 
-function waitFor<K extends keyof ClientEvents>(c: ImspClient, name: K, pred: (e: ClientEvents[K][0]) => boolean, what: string): Promise<ClientEvents[K][0]> {
+function waitFor<K extends keyof ClientEvents>(
+  c: ImspClient,
+  name: K,
+  pred: (e: ClientEvents[K][0]) => boolean,
+  what: string,
+): Promise<ClientEvents[K][0]> {
   return within(
     new Promise((resolve) => {
       const f = (e: ClientEvents[K][0]) => {
@@ -107,7 +112,9 @@ function startServer(name: string, args: string[]): Promise<Proc> {
         const m = /^listening (\S+)$/.exec(l.trim());
         if (m) resolve({ name, child, address: m[1] });
       });
-      child.once('exit', (code) => reject(new StepFailed(`${name} exited with ${code} before listening:\n${errLines.join('\n')}`)));
+      child.once('exit', (code) =>
+        reject(new StepFailed(`${name} exited with ${code} before listening:\n${errLines.join('\n')}`)),
+      );
     }),
     `${name} to listen`,
   );
@@ -127,14 +134,20 @@ function narrate(c: ImspClient): void {
   const who = c.user;
   c.on('presence', (e) => line(who, `<- PRESENCE ${e.user} is ${e.status}${e.address ? ` at ${e.address}` : ''}`, 33));
   c.on('contact', (e) => line(who, `<- CONTACT ${e.user}: ${e.relation}, ${e.status}`, 33));
-  c.on('request', (e) => line(who, `<- ADD from ${e.from}${e.time ? ` (sent ${new Date(e.time).toISOString()})` : ''}`, 33));
+  c.on('request', (e) =>
+    line(who, `<- ADD from ${e.from}${e.time ? ` (sent ${new Date(e.time).toISOString()})` : ''}`, 33),
+  );
   c.on('answer', (e) => line(who, `<- ANSWER from ${e.from}: ${e.decision}`, 33));
   c.on('notice', (e) => line(who, `<- NOTICE ${e.code}${e.reason ? ` ${e.reason}` : ''}`, 33));
-  c.on('session', (e) => line(who, `peer session with ${e.user} up (${e.initiator ? 'we sent INIT' : 'we answered INIT-ACK'})`, 35));
+  c.on('session', (e) =>
+    line(who, `peer session with ${e.user} up (${e.initiator ? 'we sent INIT' : 'we answered INIT-ACK'})`, 35),
+  );
   c.on('session-end', (e) => line(who, `peer session with ${e.user} ended: ${e.reason}; session keys dropped`, 35));
   c.on('message', (e) => line(who, `<- MSG from ${e.from}: "${e.text}"`, 32));
   c.on('typing', (e) => line(who, `<- TYPING ${e.from} ${e.state}`, 35));
-  c.on('file-progress', (e) => line(who, `   file ${e.name} ${e.direction === 'in' ? 'received' : 'sent'} ${e.done}/${e.size} octets`, 2));
+  c.on('file-progress', (e) =>
+    line(who, `   file ${e.name} ${e.direction === 'in' ? 'received' : 'sent'} ${e.done}/${e.size} octets`, 2),
+  );
   c.on('file', (e) => line(who, `<- file ${e.name} (${e.size} octets, sha-256 checked) saved to ${e.path}`, 32));
   c.on('refused', (e) => line(who, `refused (${e.direction}) ${e.user ?? ''} ${e.status} ${e.code}`, 31));
   c.on('logout', (e) => line(who, `session ended: ${e.reason}`, 2));
@@ -176,10 +189,34 @@ async function main(): Promise<number> {
     await store.close();
 
     section('Servers: one CRS and two MSs as child processes');
-    const crs = await startServer('crs', ['crs', '--port', '0', '--store', dbPath, '--ms-key-file', keyFile, '--log-level', 'warn']);
+    const crs = await startServer('crs', [
+      'crs',
+      '--port',
+      '0',
+      '--store',
+      dbPath,
+      '--ms-key-file',
+      keyFile,
+      '--log-level',
+      'warn',
+    ]);
     procs.push(crs);
     line('crs', `listening on ${crs.address}`);
-    const starting = ['ms-a', 'ms-b'].map((id) => startServer(id, ['ms', '--port', '0', '--crs', crs.address, '--ms-key-file', keyFile, '--ms-id', id, '--log-level', 'warn']));
+    const starting = ['ms-a', 'ms-b'].map((id) =>
+      startServer(id, [
+        'ms',
+        '--port',
+        '0',
+        '--crs',
+        crs.address,
+        '--ms-key-file',
+        keyFile,
+        '--ms-id',
+        id,
+        '--log-level',
+        'warn',
+      ]),
+    );
     // Both start at once; each is recorded as soon as it is up, so a failure of one still stops the other.
     const started = await Promise.allSettled(starting.map((p) => p.then((ms) => (procs.push(ms), ms))));
     for (const r of started) if (r.status === 'rejected') throw r.reason;
@@ -188,7 +225,12 @@ async function main(): Promise<number> {
     const [msA, msB] = [procs[1].address, procs[2].address];
     const downloads = join(dir, 'downloads');
     const client = (user: string, opts: Partial<ClientOptions>) => {
-      const c = new ImspClient({ user, password: `${user}-demo-password`, downloadDir: join(downloads, user), ...opts });
+      const c = new ImspClient({
+        user,
+        password: `${user}-demo-password`,
+        downloadDir: join(downloads, user),
+        ...opts,
+      });
       clients.push(c);
       narrate(c);
       return c;
@@ -198,7 +240,10 @@ async function main(): Promise<number> {
     const alice = client('alice', { ms: msA });
     line('alice', '-> LOGIN');
     await within(loginWithRetry(alice), 'alice to log in');
-    line('alice', `logged in at ${alice.msAddress}; peer address ${alice.address}; Server-proof verified, key blob opened`);
+    line(
+      'alice',
+      `logged in at ${alice.msAddress}; peer address ${alice.address}; Server-proof verified, key blob opened`,
+    );
     const bob = client('bob', { crs: crs.address, ms: msB });
     line('bob', '-> LOGIN');
     await within(loginWithRetry(bob), 'bob to log in');
@@ -212,13 +257,21 @@ async function main(): Promise<number> {
     line('alice', `   ADD bob: ${r1}`);
     check(r1 === 'delivered', 'ADD to an online user is delivered at once (200)');
     await bobAsked;
-    const aliceSeesBob = waitFor(alice, 'presence', (e) => e.user === 'bob' && e.status === 'online' && e.address !== undefined, 'alice to see bob online');
+    const aliceSeesBob = waitFor(
+      alice,
+      'presence',
+      (e) => e.user === 'bob' && e.status === 'online' && e.address !== undefined,
+      'alice to see bob online',
+    );
     const granted = waitFor(alice, 'answer', (e) => e.from === 'bob', 'the ANSWER to reach alice');
     line('bob', '-> ANSWER alice grant');
     await bob.answer('alice', 'grant');
     await granted;
     await aliceSeesBob;
-    check(alice.contacts.isBuddy('bob') && bob.contacts.isBuddy('alice'), 'alice and bob are buddies, each sees the other online');
+    check(
+      alice.contacts.isBuddy('bob') && bob.contacts.isBuddy('alice'),
+      'alice and bob are buddies, each sees the other online',
+    );
 
     section('ADD to an offline user: alice asks carol (not logged in)');
     line('alice', '-> ADD carol');
@@ -232,7 +285,7 @@ async function main(): Promise<number> {
     line('alice', '-> MSG bob (opens the peer session first: INIT)');
     await alice.send('bob', 'Hello Bob! This travels straight to you, sealed with our session key.');
     await opened;
-    check((await msg).text.startsWith('Hello Bob!'), 'bob got alice\'s message');
+    check((await msg).text.startsWith('Hello Bob!'), "bob got alice's message");
     const typing = waitFor(alice, 'typing', (e) => e.from === 'bob' && e.state === 'typing', 'alice to see bob typing');
     line('bob', '-> TYPING alice typing');
     await bob.typing('alice', 'typing');
@@ -242,7 +295,9 @@ async function main(): Promise<number> {
     await bob.send('alice', 'Hi Alice, got it.');
     await reply;
     const src = join(dir, 'holiday-notes.txt');
-    const content = Buffer.from(Array.from({ length: 12_000 }, (_, i) => `line ${i}: the quick brown fox jumps over the lazy dog\n`).join(''));
+    const content = Buffer.from(
+      Array.from({ length: 12_000 }, (_, i) => `line ${i}: the quick brown fox jumps over the lazy dog\n`).join(''),
+    );
     await writeFile(src, content);
     line('alice', `-> sending file ${src} (${content.length} octets, in chunks of at most 262144)`);
     const got = waitFor(bob, 'file', (e) => e.from === 'alice', 'the file at bob');
@@ -264,7 +319,7 @@ async function main(): Promise<number> {
     await within(loginWithRetry(carol), 'carol to log in');
     line('carol', `logged in at ${carol.msAddress}`);
     await carolAsked;
-    const carolGrant = waitFor(alice, 'answer', (e) => e.from === 'carol', 'carol\'s answer at alice');
+    const carolGrant = waitFor(alice, 'answer', (e) => e.from === 'carol', "carol's answer at alice");
     line('carol', '-> ANSWER alice grant');
     await carol.answer('alice', 'grant');
     await carolGrant;
@@ -283,7 +338,10 @@ async function main(): Promise<number> {
       line(c.user, '-> LOGOUT');
       await within(c.logout(), `${c.user} to log out`);
     }
-    check(clients.every((c) => !c.loggedIn && c.sessionKeyCount() === 0), 'everyone is logged out, no session key is left');
+    check(
+      clients.every((c) => !c.loggedIn && c.sessionKeyCount() === 0),
+      'everyone is logged out, no session key is left',
+    );
     section('Demo complete');
     return 0;
   } catch (e) {

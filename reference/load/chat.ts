@@ -4,9 +4,24 @@
 // or count). Both log in through the MS for real so that each gets the other's Public-key from the
 // MS (login bundle or PRESENCE push), and open their own key blob with the password.
 import net from 'node:net';
-import { header, parseRecords, response, errorResponse, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
+import {
+  header,
+  parseRecords,
+  response,
+  errorResponse,
+  type RequestMessage,
+  type ResponseMessage,
+} from '../../codec/index.js';
 import { Link, linkError } from '../net/link.js';
-import { buildInit, buildInitAck, openInit, openInitAck, openKeyBlobAsync, NonceCache, type Identity } from '../crypto/index.js';
+import {
+  buildInit,
+  buildInitAck,
+  openInit,
+  openInitAck,
+  openKeyBlobAsync,
+  NonceCache,
+  type Identity,
+} from '../crypto/index.js';
 import { LOAD_PASSWORD, type SharedCredentials } from './population.js';
 import { SimClient, connectTcp, nowMs, type LoginResult } from './sim-client.js';
 
@@ -20,7 +35,12 @@ interface ChatEnd {
   login: LoginResult;
 }
 
-async function loginEnd(user: string, creds: SharedCredentials, msAddress: string, peerAddress: string): Promise<ChatEnd> {
+async function loginEnd(
+  user: string,
+  creds: SharedCredentials,
+  msAddress: string,
+  peerAddress: string,
+): Promise<ChatEnd> {
   const keys = new Map<string, string>();
   const client = new SimClient(user, creds);
   const login = await client.login(msAddress, { address: peerAddress });
@@ -50,7 +70,11 @@ export interface ChatResponder {
 }
 
 /** Logs `user` in with a peer listener on 127.0.0.1 and serves one or more peer sessions. */
-export async function startResponder(user: string, creds: SharedCredentials, msAddress: string): Promise<ChatResponder> {
+export async function startResponder(
+  user: string,
+  creds: SharedCredentials,
+  msAddress: string,
+): Promise<ChatResponder> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const a = server.address() as net.AddressInfo;
@@ -79,7 +103,8 @@ export async function startResponder(user: string, creds: SharedCredentials, msA
           if (m.method === 'PING') return ok;
           if (m.method !== 'MSG') return errorResponse('ERR_METHOD_NOT_ALLOWED');
           // [MSG-2] the session's two users, sender first
-          if (header(m, 'From') !== peer || header(m, 'To') !== user) return errorResponse(linkError('ERR_FORBIDDEN', 'MSG names another pair'));
+          if (header(m, 'From') !== peer || header(m, 'To') !== user)
+            return errorResponse(linkError('ERR_FORBIDDEN', 'MSG names another pair'));
           count++;
           return ok;
         }
@@ -154,7 +179,13 @@ export interface ChatResult {
 }
 
 /** Logs `user` in, opens a peer session to `peer` (who must be online as a buddy) and streams MSGs. */
-export async function runInitiator(user: string, peer: string, creds: SharedCredentials, msAddress: string, opts: ChatOptions): Promise<ChatResult> {
+export async function runInitiator(
+  user: string,
+  peer: string,
+  creds: SharedCredentials,
+  msAddress: string,
+  opts: ChatOptions,
+): Promise<ChatResult> {
   const end = await loginEnd(user, creds, msAddress, '127.0.0.1:7200');
   const errors: Record<string, number> = {};
   try {
@@ -166,11 +197,22 @@ export async function runInitiator(user: string, peer: string, creds: SharedCred
     if (!address || !key) throw new Error(`chat: ${peer} is not an online buddy of ${user}`);
     const socket = await connectTcp(address);
     socket.on('error', () => undefined);
-    const link = new Link(socket, { local: 'client', remote: 'client', handler: (m) => (m.method === 'PING' ? response(200) : errorResponse('ERR_METHOD_NOT_ALLOWED')) });
+    const link = new Link(socket, {
+      local: 'client',
+      remote: 'client',
+      handler: (m) => (m.method === 'PING' ? response(200) : errorResponse('ERR_METHOD_NOT_ALLOWED')),
+    });
     const t0 = nowMs();
-    const { message, pending } = buildInit({ from: user, to: peer, identity: end.identity, peerPublicKey: key, time: Date.now() });
+    const { message, pending } = buildInit({
+      from: user,
+      to: peer,
+      identity: end.identity,
+      peerPublicKey: key,
+      time: Date.now(),
+    });
     const reply = await link.handshake(message);
-    if (reply.kind === 'response' || reply.method !== 'INIT-ACK') throw new Error(`chat: INIT refused: ${reply.kind === 'response' ? reply.status : reply.method}`);
+    if (reply.kind === 'response' || reply.method !== 'INIT-ACK')
+      throw new Error(`chat: INIT refused: ${reply.kind === 'response' ? reply.status : reply.method}`);
     const keys = openInitAck(reply, pending, { now: Date.now(), maxClockSkew: MAX_CLOCK_SKEW });
     pending.secret.fill(0);
     link.enableSealing(keys, { strict: true });
@@ -180,7 +222,12 @@ export async function runInitiator(user: string, peer: string, creds: SharedCred
     const msg: RequestMessage = {
       kind: 'request',
       method: 'MSG',
-      headers: [['From', user], ['To', peer], ['Content-type', 'text/plain; charset=utf-8'], ['Content-length', String(body.length)]],
+      headers: [
+        ['From', user],
+        ['To', peer],
+        ['Content-type', 'text/plain; charset=utf-8'],
+        ['Content-length', String(body.length)],
+      ],
       body,
     };
     const count = (c: string): void => {
@@ -232,7 +279,15 @@ export async function runInitiator(user: string, peer: string, creds: SharedCred
     });
     const seconds = (nowMs() - start) / 1000;
     link.close();
-    return { messages: done, bytes: done * opts.size, seconds, msgsPerSecond: done / seconds, mbPerSecond: (done * opts.size) / seconds / 1e6, handshakeMs, errors };
+    return {
+      messages: done,
+      bytes: done * opts.size,
+      seconds,
+      msgsPerSecond: done / seconds,
+      mbPerSecond: (done * opts.size) / seconds / 1e6,
+      handshakeMs,
+      errors,
+    };
   } finally {
     await end.client.logout();
     end.identity.edSeed.fill(0);

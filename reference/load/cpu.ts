@@ -24,7 +24,9 @@ export function cpuSeconds(pid: number | undefined): number | null {
 export function machineLoad(): { load1: number; cores: number } {
   try {
     const load1 = Number(readFileSync('/proc/loadavg', 'latin1').split(' ')[0]);
-    const cores = readFileSync('/proc/cpuinfo', 'latin1').split('\n').filter((l) => l.startsWith('processor')).length;
+    const cores = readFileSync('/proc/cpuinfo', 'latin1')
+      .split('\n')
+      .filter((l) => l.startsWith('processor')).length;
     return { load1, cores };
   } catch {
     return { load1: Number.NaN, cores: 0 };
@@ -87,7 +89,9 @@ export interface CpuReport {
 /** Others' share of the machine over a window: busy time not used by the tracked processes / capacity. */
 export function othersShare(r: CpuReport): number {
   const ours = r.uses.reduce((a, u) => a + u.seconds, 0);
-  return r.cores > 0 && r.wallSeconds > 0 ? Math.max(0, r.machineBusySeconds - ours) / (r.wallSeconds * r.cores) : Number.NaN;
+  return r.cores > 0 && r.wallSeconds > 0
+    ? Math.max(0, r.machineBusySeconds - ours) / (r.wallSeconds * r.cores)
+    : Number.NaN;
 }
 
 /** Starts a CPU window over `procs`; the returned function ends it. A process that died counts 0 after. */
@@ -98,7 +102,11 @@ export function cpuWindow(procs: Tracked[]): () => CpuReport {
   return () => {
     const m1 = machineTicks();
     return {
-      uses: procs.map((p, i) => ({ name: p.name, role: p.role, seconds: Math.max(0, (cpuSeconds(p.pid) ?? start[i]!) - start[i]!) })),
+      uses: procs.map((p, i) => ({
+        name: p.name,
+        role: p.role,
+        seconds: Math.max(0, (cpuSeconds(p.pid) ?? start[i]!) - start[i]!),
+      })),
       wallSeconds: (performance.now() - t0) / 1000,
       machineBusySeconds: (m1.busy - m0.busy) / CLK_TCK,
       cores: machineLoad().cores,
@@ -110,7 +118,10 @@ export function cpuWindow(procs: Tracked[]): () => CpuReport {
  * Waits until the `pids` together use less than `share` of one core over `stepMs` (the server has
  * worked off the presence wave a storm leaves behind), at most `maxMs`. Returns the ms waited.
  */
-export async function waitIdle(pids: Array<number | undefined>, opts: { share?: number; stepMs?: number; maxMs?: number } = {}): Promise<number> {
+export async function waitIdle(
+  pids: Array<number | undefined>,
+  opts: { share?: number; stepMs?: number; maxMs?: number } = {},
+): Promise<number> {
   const share = opts.share ?? 0.05;
   const step = opts.stepMs ?? 1000;
   const max = opts.maxMs ?? 60_000;

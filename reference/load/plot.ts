@@ -15,7 +15,8 @@ export interface SeriesPoint {
   p99: number;
 }
 
-const esc = (s: string): string => s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
+const esc = (s: string): string =>
+  s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
 
 function niceMax(v: number): number {
   if (!(v > 0)) return 1;
@@ -24,13 +25,43 @@ function niceMax(v: number): number {
   return 10 * e;
 }
 
-interface Line { label: string; color: string; values: Array<[number, number]>; axis: 'left' | 'right' }
+interface Line {
+  label: string;
+  color: string;
+  values: Array<[number, number]>;
+  axis: 'left' | 'right';
+}
 
-function panel(y0: number, h: number, w: number, xMax: number, title: string, leftLabel: string, rightLabel: string, lines: Line[]): string {
+function panel(
+  y0: number,
+  h: number,
+  w: number,
+  xMax: number,
+  title: string,
+  leftLabel: string,
+  rightLabel: string,
+  lines: Line[],
+): string {
   const x0 = 70;
   const pw = w - x0 - 80;
-  const lmax = niceMax(Math.max(0, ...lines.filter((l) => l.axis === 'left').flatMap((l) => l.values.map(([, v]) => v)).filter(Number.isFinite)));
-  const rmax = niceMax(Math.max(0, ...lines.filter((l) => l.axis === 'right').flatMap((l) => l.values.map(([, v]) => v)).filter(Number.isFinite)));
+  const lmax = niceMax(
+    Math.max(
+      0,
+      ...lines
+        .filter((l) => l.axis === 'left')
+        .flatMap((l) => l.values.map(([, v]) => v))
+        .filter(Number.isFinite),
+    ),
+  );
+  const rmax = niceMax(
+    Math.max(
+      0,
+      ...lines
+        .filter((l) => l.axis === 'right')
+        .flatMap((l) => l.values.map(([, v]) => v))
+        .filter(Number.isFinite),
+    ),
+  );
   const X = (t: number): number => x0 + (xMax > 0 ? (t / xMax) * pw : 0);
   const Y = (v: number, max: number): number => y0 + h - (v / max) * h;
   const out: string[] = [];
@@ -42,14 +73,26 @@ function panel(y0: number, h: number, w: number, xMax: number, title: string, le
     out.push(`<text x="${x0 - 6}" y="${y + 4}" text-anchor="end">${+((lmax * i) / 4).toPrecision(3)}</text>`);
     out.push(`<text x="${x0 + pw + 6}" y="${y + 4}">${+((rmax * i) / 4).toPrecision(3)}</text>`);
   }
-  for (let i = 0; i <= 5; i++) out.push(`<text x="${X((xMax * i) / 5)}" y="${y0 + h + 16}" text-anchor="middle">${+((xMax * i) / 5).toPrecision(3)}</text>`);
-  out.push(`<text x="${14}" y="${y0 + h / 2}" transform="rotate(-90 14 ${y0 + h / 2})" text-anchor="middle">${esc(leftLabel)}</text>`);
-  out.push(`<text x="${w - 14}" y="${y0 + h / 2}" transform="rotate(90 ${w - 14} ${y0 + h / 2})" text-anchor="middle">${esc(rightLabel)}</text>`);
+  for (let i = 0; i <= 5; i++)
+    out.push(
+      `<text x="${X((xMax * i) / 5)}" y="${y0 + h + 16}" text-anchor="middle">${+((xMax * i) / 5).toPrecision(3)}</text>`,
+    );
+  out.push(
+    `<text x="${14}" y="${y0 + h / 2}" transform="rotate(-90 14 ${y0 + h / 2})" text-anchor="middle">${esc(leftLabel)}</text>`,
+  );
+  out.push(
+    `<text x="${w - 14}" y="${y0 + h / 2}" transform="rotate(90 ${w - 14} ${y0 + h / 2})" text-anchor="middle">${esc(rightLabel)}</text>`,
+  );
   let lx = x0 + 200;
   for (const l of lines) {
-    const pts = l.values.filter(([, v]) => Number.isFinite(v)).map(([t, v]) => `${X(t).toFixed(1)},${Y(v, l.axis === 'left' ? lmax : rmax).toFixed(1)}`);
-    if (pts.length > 0) out.push(`<polyline fill="none" stroke="${l.color}" stroke-width="1.8" points="${pts.join(' ')}"/>`);
-    out.push(`<rect x="${lx}" y="${y0 - 18}" width="12" height="4" fill="${l.color}"/><text x="${lx + 16}" y="${y0 - 13}">${esc(l.label)}</text>`);
+    const pts = l.values
+      .filter(([, v]) => Number.isFinite(v))
+      .map(([t, v]) => `${X(t).toFixed(1)},${Y(v, l.axis === 'left' ? lmax : rmax).toFixed(1)}`);
+    if (pts.length > 0)
+      out.push(`<polyline fill="none" stroke="${l.color}" stroke-width="1.8" points="${pts.join(' ')}"/>`);
+    out.push(
+      `<rect x="${lx}" y="${y0 - 18}" width="12" height="4" fill="${l.color}"/><text x="${lx + 16}" y="${y0 - 13}">${esc(l.label)}</text>`,
+    );
     lx += 30 + l.label.length * 7;
   }
   return out.join('\n');

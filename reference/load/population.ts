@@ -11,7 +11,19 @@
 //   exactly K entries and the relation is mutual.
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { aeadSeal, b64, clientKey, generateIdentity, keyBlobAad, keyBlobKey, makeVerifier, saltedPassword, serverKey, storedKey, type Identity } from '../crypto/index.js';
+import {
+  aeadSeal,
+  b64,
+  clientKey,
+  generateIdentity,
+  keyBlobAad,
+  keyBlobKey,
+  makeVerifier,
+  saltedPassword,
+  serverKey,
+  storedKey,
+  type Identity,
+} from '../crypto/index.js';
 import { SqliteStore } from '../store/sqlite.js';
 
 /** The password of every synthetic user. */
@@ -93,7 +105,8 @@ export async function populateSqlite(path: string, opts: PopulateOptions): Promi
   const salt = randomBytes(16);
   const verifier = makeVerifier(LOAD_PASSWORD, { salt, iterations: 4096 });
   const credentials = sharedCredentials(salt);
-  if (b64(storedKey(Buffer.from(credentials.clientKey, 'base64url'))) !== verifier.storedKey) throw new Error('populate: verifier mismatch');
+  if (b64(storedKey(Buffer.from(credentials.clientKey, 'base64url'))) !== verifier.storedKey)
+    throw new Error('populate: verifier mismatch');
   const pool = identityPool(Math.max(1, Math.min(opts.identityPool ?? 64, opts.users)));
   const blobSalt = randomBytes(16);
   const blobKey = keyBlobKey(LOAD_PASSWORD, blobSalt, LOAD_LOG2N);
@@ -101,7 +114,8 @@ export async function populateSqlite(path: string, opts: PopulateOptions): Promi
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    const insertUser = db.prepare(`INSERT INTO users (username, salt, iterations, stored_key, server_key, public_key, key_blob, created_at)
+    const insertUser =
+      db.prepare(`INSERT INTO users (username, salt, iterations, stored_key, server_key, public_key, key_blob, created_at)
                                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     const insertBuddy = db.prepare('INSERT OR IGNORE INTO buddies (owner, other, since) VALUES (?, ?, ?)');
     const now = Date.now();
@@ -112,7 +126,16 @@ export async function populateSqlite(path: string, opts: PopulateOptions): Promi
         const iv = randomBytes(12);
         const sealed = aeadSeal(blobKey, iv, keyBlobAad(name), Buffer.concat([id.edSeed, id.xPrivate]));
         const blob = `v1.${b64(blobSalt)}.${LOAD_LOG2N}.${b64(iv)}.${b64(sealed)}`;
-        insertUser.run(name, verifier.salt, verifier.iterations, verifier.storedKey, verifier.serverKey, id.publicKey, blob, now);
+        insertUser.run(
+          name,
+          verifier.salt,
+          verifier.iterations,
+          verifier.storedKey,
+          verifier.serverKey,
+          id.publicKey,
+          blob,
+          now,
+        );
         for (const j of buddiesOf(i, opts.users, opts.buddies)) insertBuddy.run(name, userName(j, prefix), now);
       }
     })();

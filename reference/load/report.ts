@@ -8,14 +8,20 @@ const mb = (v: number | null | undefined): string => (v === null || v === undefi
 /** Rows of [figure, value] for a report. */
 export function reportRows(r: LoadReport): Array<[string, string]> {
   const rows: Array<[string, string]> = [
-    ['scenario', `${r.scenario}: ${r.options.users} users, ${r.options.buddies} buddies, ${r.options.concurrency} in flight, ${Math.max(1, r.options.processes)} worker(s)`],
+    [
+      'scenario',
+      `${r.scenario}: ${r.options.users} users, ${r.options.buddies} buddies, ${r.options.concurrency} in flight, ${Math.max(1, r.options.processes)} worker(s)`,
+    ],
     ['registration', `${r.registration.users} users in ${fmt(r.registration.seconds)} s`],
   ];
   if (r.scenario !== 'chat') {
     rows.push(
       ['logins ok / attempted', `${r.logins.ok} / ${r.logins.attempted}`],
       ['logins/s', fmt(r.logins.perSecond, 0)],
-      ['login latency p50 / p99 / max (ms)', `${fmt(r.logins.latency.p50)} / ${fmt(r.logins.latency.p99)} / ${fmt(r.logins.latency.max)}`],
+      [
+        'login latency p50 / p99 / max (ms)',
+        `${fmt(r.logins.latency.p50)} / ${fmt(r.logins.latency.p99)} / ${fmt(r.logins.latency.max)}`,
+      ],
       ['re-logins ok / failed, p99 (ms)', `${r.relogins.ok} / ${r.relogins.failed}, ${fmt(r.relogins.latency.p99)}`],
       ['fan-out probes (delivered/expected)', `${r.fanout.probes} (${r.fanout.delivered}/${r.fanout.expected})`],
       ['fan-out from 200, p50 / p99 (ms)', `${fmt(r.fanout.fromLogin.p50, 2)} / ${fmt(r.fanout.fromLogin.p99, 2)}`],
@@ -24,7 +30,10 @@ export function reportRows(r: LoadReport): Array<[string, string]> {
     );
   }
   for (const m of r.memory) {
-    rows.push([`${m.name}: sessions, RSS MB before->after, heap MB before->after`, `${m.sessions}, ${mb(m.rssBefore)}->${mb(m.rssAfter)}, ${mb(m.heapBefore)}->${mb(m.heapAfter)}`]);
+    rows.push([
+      `${m.name}: sessions, RSS MB before->after, heap MB before->after`,
+      `${m.sessions}, ${mb(m.rssBefore)}->${mb(m.rssAfter)}, ${mb(m.heapBefore)}->${mb(m.heapAfter)}`,
+    ]);
     rows.push([`${m.name}: RSS / heap per session (kB)`, `${kb(m.rssPerSession)} / ${kb(m.heapPerSession)}`]);
   }
   rows.push(['load generator RSS / heap (MB)', `${mb(r.generator.rss)} / ${mb(r.generator.heap)}`]);
@@ -36,9 +45,17 @@ export function reportRows(r: LoadReport): Array<[string, string]> {
       ['chat: INIT to INIT-ACK (ms)', fmt(r.chat.handshakeMs, 2)],
     );
   }
-  const errs = Object.entries(r.errors).map(([k, v]) => `${k} ${v}`).join(', ');
-  const serr = Object.entries(r.serverErrors).map(([k, v]) => `${k} ${v}`).join(', ');
-  rows.push(['client errors by code', errs || 'none'], ['server errors by code', serr || 'none'], ['elapsed (s)', fmt(r.elapsedSeconds)]);
+  const errs = Object.entries(r.errors)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  const serr = Object.entries(r.serverErrors)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  rows.push(
+    ['client errors by code', errs || 'none'],
+    ['server errors by code', serr || 'none'],
+    ['elapsed (s)', fmt(r.elapsedSeconds)],
+  );
   return rows;
 }
 

@@ -20,8 +20,24 @@ import { Link } from '../net/link.js';
 import { parseHostPort } from '../net/address.js';
 import { req } from '../proto/messages.js';
 import { buddiesOf, populateSqlite, userName, type Population } from './population.js';
-import { WORKER_GC_FLAGS, childExecArgv, entryPath, rssOf, scrapeMetrics, metric, spawnServers, type SpawnedCluster } from './spawn.js';
-import { WorkerCore, type LoginRecord, type PresenceReceipt, type WorkerCommand, type WorkerProgress, type WorkerReply } from './worker.js';
+import {
+  WORKER_GC_FLAGS,
+  childExecArgv,
+  entryPath,
+  rssOf,
+  scrapeMetrics,
+  metric,
+  spawnServers,
+  type SpawnedCluster,
+} from './spawn.js';
+import {
+  WorkerCore,
+  type LoginRecord,
+  type PresenceReceipt,
+  type WorkerCommand,
+  type WorkerProgress,
+  type WorkerReply,
+} from './worker.js';
 import { count, summarize, percentile, type Summary } from './stats.js';
 import type { ChatResult } from './chat.js';
 import type { SeriesPoint } from './plot.js';
@@ -179,7 +195,10 @@ function localWorker(onProgress: (p: WorkerProgress) => void): WorkerHandle {
 }
 
 function childWorker(onProgress: (p: WorkerProgress) => void): WorkerHandle {
-  const child: ChildProcess = fork(entryPath('worker'), ['--imsp-load-worker'], { execArgv: [...childExecArgv(), ...WORKER_GC_FLAGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(entryPath('worker'), ['--imsp-load-worker'], {
+    execArgv: [...childExecArgv(), ...WORKER_GC_FLAGS],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   let nextId = 1;
   const waiting = new Map<number, (r: WorkerReply) => void>();
   child.on('message', (m: { id?: number; reply?: WorkerReply; progress?: WorkerProgress }) => {
@@ -244,7 +263,9 @@ interface Sampled {
   kind: 'client' | 'online_users';
 }
 
-async function sample(s: Sampled): Promise<{ rss: number | null; heap: number | null; sessions: number; errors: Record<string, number> }> {
+async function sample(
+  s: Sampled,
+): Promise<{ rss: number | null; heap: number | null; sessions: number; errors: Record<string, number> }> {
   let rss = rssOf(s.pid);
   let heap: number | null = null;
   let sessions = 0;
@@ -291,7 +312,8 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
   const startedAt = new Date().toISOString();
   if (o.scenario === 'chat') o.users = Math.max(o.users, 2);
   if (!(o.users >= 1) || !(o.concurrency >= 1)) throw new Error('users and concurrency must be at least 1');
-  for (const s of o.sources) if (!net.isIPv4(s) || !s.startsWith('127.')) throw new Error(`source ${s} is not a 127.x address`);
+  for (const s of o.sources)
+    if (!net.isIPv4(s) || !s.startsWith('127.')) throw new Error(`source ${s} is not a 127.x address`);
 
   let cluster: SpawnedCluster | null = null;
   const workers: WorkerHandle[] = [];
@@ -305,7 +327,13 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
       let pop: Population | null = null;
       say(`registering ${o.users} users with ${o.buddies} buddies...`);
       cluster = await spawnServers(
-        { ms: o.spawnMs, capacity: Math.max(1000, Math.ceil(o.users / o.spawnMs) + 100), limits: o.serverLimits, nodeFlags: o.serverNodeFlags, durability: o.serverDurability },
+        {
+          ms: o.spawnMs,
+          capacity: Math.max(1000, Math.ceil(o.users / o.spawnMs) + 100),
+          limits: o.serverLimits,
+          nodeFlags: o.serverNodeFlags,
+          durability: o.serverDurability,
+        },
         async (path) => {
           pop = await populateSqlite(path, { users: o.users, buddies: o.buddies, prefix: o.prefix });
         },
@@ -317,14 +345,18 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
         { name: 'crs', pid: cluster.crs.child.pid, metrics: cluster.crs.metrics, kind: 'online_users' },
       ];
     } else {
-      if (!o.store) throw new Error('running servers: --store FILE (the CRS\'s SQLite file) is needed to register the synthetic users');
+      if (!o.store)
+        throw new Error(
+          "running servers: --store FILE (the CRS's SQLite file) is needed to register the synthetic users",
+        );
       msAddrs = o.ms && o.ms.length > 0 ? o.ms : o.crs ? await locate(o.crs) : [];
       if (msAddrs.length === 0) throw new Error('no MS: give --ms HOST:PORT,... or --crs HOST:PORT');
       say(`registering ${o.users} users with ${o.buddies} buddies in ${o.store}...`);
       population = await populateSqlite(o.store, { users: o.users, buddies: o.buddies, prefix: o.prefix });
       sampled = (o.metrics ?? []).map((m, i): Sampled => ({ name: `server${i + 1}@${m}`, metrics: m, kind: 'client' }));
     }
-    for (const a of msAddrs) if (!isLoopback(a)) throw new Error(`${a} is not a loopback address: load runs stay on this machine`);
+    for (const a of msAddrs)
+      if (!isLoopback(a)) throw new Error(`${a} is not a loopback address: load runs stay on this machine`);
     say(`registered in ${(population.elapsedMs / 1000).toFixed(1)} s; MS: ${msAddrs.join(', ')}`);
 
     // 2. Workers.
@@ -333,23 +365,38 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
     for (let w = 0; w < nw; w++) workers.push(o.processes === 0 ? localWorker(onProgress) : childWorker(onProgress));
     const owner = (i: number): number => i % nw;
     const names = Array.from({ length: o.users }, (_, i) => userName(i, o.prefix));
-    await Promise.all(workers.map((w, wi) => must(w.call({
-      op: 'init',
-      init: {
-        index: wi,
-        credentials: population.credentials,
-        ms: msAddrs,
-        sources: o.sources,
-        users: names.map((n, i): [number, string] => [i, n]).filter(([i]) => owner(i) === wi),
-        timeoutMs: o.timeoutMs,
-        heartbeats: o.heartbeats,
-      },
-    }))));
+    await Promise.all(
+      workers.map((w, wi) =>
+        must(
+          w.call({
+            op: 'init',
+            init: {
+              index: wi,
+              credentials: population.credentials,
+              ms: msAddrs,
+              sources: o.sources,
+              users: names.map((n, i): [number, string] => [i, n]).filter(([i]) => owner(i) === wi),
+              timeoutMs: o.timeoutMs,
+              heartbeats: o.heartbeats,
+            },
+          }),
+        ),
+      ),
+    );
 
     const tracked: Tracked[] = [
-      ...(cluster ? [...cluster.ms.map((m): Tracked => ({ name: m.name, pid: m.child.pid, role: 'server' })), { name: 'crs', pid: cluster.crs.child.pid, role: 'server' } as Tracked] : []),
-      ...workers.map((w, i): Tracked => ({ name: `load worker ${i + 1}`, pid: w.pid ?? process.pid, role: 'generator' })),
-      ...(workers.some((w) => w.pid === undefined) ? [] : [{ name: 'load coordinator', pid: process.pid, role: 'generator' } as Tracked]),
+      ...(cluster
+        ? [
+            ...cluster.ms.map((m): Tracked => ({ name: m.name, pid: m.child.pid, role: 'server' })),
+            { name: 'crs', pid: cluster.crs.child.pid, role: 'server' } as Tracked,
+          ]
+        : []),
+      ...workers.map(
+        (w, i): Tracked => ({ name: `load worker ${i + 1}`, pid: w.pid ?? process.pid, role: 'generator' }),
+      ),
+      ...(workers.some((w) => w.pid === undefined)
+        ? []
+        : [{ name: 'load coordinator', pid: process.pid, role: 'generator' } as Tracked]),
     ];
     let cpu: LoadReport['cpu'];
     const before = await Promise.all(sampled.map(sample));
@@ -383,12 +430,21 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
         // 3a. Chat: the responder in one worker, the initiator in another (both ends get a core).
         const a = names[0]!;
         const b = names[1]!;
-        if (!buddiesOf(0, o.users, o.buddies).includes(1)) throw new Error('chat: the first two users must be buddies (use --buddies 2 or more)');
+        if (!buddiesOf(0, o.users, o.buddies).includes(1))
+          throw new Error('chat: the first two users must be buddies (use --buddies 2 or more)');
         const rw = workers[workers.length - 1]!;
         await must(rw.call({ op: 'chat-responder', name: b, ms: msAddrs[1 % msAddrs.length]! }));
         // CPU of each end over the chat (login and handshake included: small against the stream).
         const window = o.cpuIdleMaxMs ? cpuWindow(tracked) : null;
-        const r = await must(workers[0]!.call({ op: 'chat-initiator', name: a, peer: b, ms: msAddrs[0]!, opts: { durationMs: o.durationMs, maxMessages: o.chatMax, window: o.chatWindow, size: o.chatSize } }));
+        const r = await must(
+          workers[0]!.call({
+            op: 'chat-initiator',
+            name: a,
+            peer: b,
+            ms: msAddrs[0]!,
+            opts: { durationMs: o.durationMs, maxMessages: o.chatMax, window: o.chatWindow, size: o.chatSize },
+          }),
+        );
         if (window) cpu = { ...window(), tailMs: 0 };
         chat = r.chat;
         await must(rw.call({ op: 'chat-stop' }));
@@ -399,11 +455,16 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
         loginT0 = nowMs();
         const window = o.cpuIdleMaxMs ? cpuWindow(tracked) : null;
         const per = Math.max(1, Math.ceil(o.concurrency / nw));
-        const replies = await Promise.all(workers.map((w) => must(w.call({ op: 'login', concurrency: per, maxMs: o.loginTimeoutMs }))));
+        const replies = await Promise.all(
+          workers.map((w) => must(w.call({ op: 'login', concurrency: per, maxMs: o.loginTimeoutMs }))),
+        );
         if (window) {
           const tLast = nowMs();
           say('waiting for the servers to go idle after the logins...');
-          await waitIdle(tracked.filter((t) => t.role === 'server').map((t) => t.pid), { maxMs: o.cpuIdleMaxMs });
+          await waitIdle(
+            tracked.filter((t) => t.role === 'server').map((t) => t.pid),
+            { maxMs: o.cpuIdleMaxMs },
+          );
           cpu = { ...window(), tailMs: nowMs() - tLast };
         }
         logins = replies.flatMap((r) => r.logins ?? []);
@@ -417,13 +478,22 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
         }
 
         // 3c. Fan-out probes (and churn): distinct users, re-logged in at `rate` per second.
-        const nProbes = o.scenario === 'churn' ? Math.min(online.size, Math.max(1, Math.ceil((o.rate * o.durationMs) / 1000))) : Math.min(o.probes, online.size);
+        const nProbes =
+          o.scenario === 'churn'
+            ? Math.min(online.size, Math.max(1, Math.ceil((o.rate * o.durationMs) / 1000)))
+            : Math.min(o.probes, online.size);
         if (nProbes > 0) {
           // Evenly spaced users: with users/probes > buddies/2 no probe is another probe's buddy.
-          const pick = [...new Set(Array.from({ length: nProbes }, (_, j) => Math.floor((j * o.users) / nProbes)))].filter((k) => online.has(names[k]!));
-          say(`${o.scenario === 'churn' ? 'churning' : 'probing fan-out with'} ${pick.length} re-logins at ${o.rate}/s...`);
+          const pick = [
+            ...new Set(Array.from({ length: nProbes }, (_, j) => Math.floor((j * o.users) / nProbes))),
+          ].filter((k) => online.has(names[k]!));
+          say(
+            `${o.scenario === 'churn' ? 'churning' : 'probing fan-out with'} ${pick.length} re-logins at ${o.rate}/s...`,
+          );
           await Promise.all(workers.map((w) => must(w.call({ op: 'record', on: true }))));
-          const deadline = nowMs() + (o.scenario === 'churn' ? o.durationMs : Math.max(o.durationMs, (pick.length / o.rate) * 1000 * 2 + 5000));
+          const deadline =
+            nowMs() +
+            (o.scenario === 'churn' ? o.durationMs : Math.max(o.durationMs, (pick.length / o.rate) * 1000 * 2 + 5000));
           const inflight = new Set<Promise<void>>();
           for (let j = 0; j < pick.length && nowMs() < deadline; j++) {
             const k = pick[j]!;
@@ -491,8 +561,18 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
       const a = after[i]!;
       // The CRS's gauge counts enrolled MSs; its sessions are all the logged-in users.
       const n = s.kind === 'online_users' && a.sessions === 0 ? held : a.sessions;
-      const per = (x: number | null, y: number | null): number | null => (x !== null && y !== null && n > 0 ? (y - x) / n : null);
-      return { name: s.name, sessions: n, rssBefore: b.rss, rssAfter: a.rss, heapBefore: b.heap, heapAfter: a.heap, rssPerSession: per(b.rss, a.rss), heapPerSession: per(b.heap, a.heap) };
+      const per = (x: number | null, y: number | null): number | null =>
+        x !== null && y !== null && n > 0 ? (y - x) / n : null;
+      return {
+        name: s.name,
+        sessions: n,
+        rssBefore: b.rss,
+        rssAfter: a.rss,
+        heapBefore: b.heap,
+        heapAfter: a.heap,
+        rssPerSession: per(b.rss, a.rss),
+        heapPerSession: per(b.heap, a.heap),
+      };
     });
     const serverErrors: Record<string, number> = {};
     for (const a of after) for (const [c, n] of Object.entries(a.errors)) count(serverErrors, c, n);
@@ -508,9 +588,26 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
       startedAt,
       elapsedSeconds: (nowMs() - started) / 1000,
       registration: { users: population.users, buddies: population.buddies, seconds: population.elapsedMs / 1000 },
-      logins: { attempted: logins.length, ok: ok.length, failed: logins.length - ok.length, perSecond: ok.length / seconds, seconds, latency: summarize(ok.map((r) => r.tDone - r.tStart)) },
-      relogins: { ok: relogins.filter((r) => r.ok).length, failed: relogins.filter((r) => !r.ok).length, latency: summarize(relogins.filter((r) => r.ok).map((r) => r.tDone - r.tStart)) },
-      fanout: { probes: fanFromLogin.length, expected, delivered, fromLogin: summarize(fanFromLogin), fromProof: summarize(fanFromProof) },
+      logins: {
+        attempted: logins.length,
+        ok: ok.length,
+        failed: logins.length - ok.length,
+        perSecond: ok.length / seconds,
+        seconds,
+        latency: summarize(ok.map((r) => r.tDone - r.tStart)),
+      },
+      relogins: {
+        ok: relogins.filter((r) => r.ok).length,
+        failed: relogins.filter((r) => !r.ok).length,
+        latency: summarize(relogins.filter((r) => r.ok).map((r) => r.tDone - r.tStart)),
+      },
+      fanout: {
+        probes: fanFromLogin.length,
+        expected,
+        delivered,
+        fromLogin: summarize(fanFromLogin),
+        fromProof: summarize(fanFromProof),
+      },
       sessions: { peak, held },
       memory,
       generator: { rss: genRss, heap: genHeap },
@@ -521,7 +618,9 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
       ...(cpu ? { cpu } : {}),
     };
   } finally {
-    await Promise.all(workers.map((w) => Promise.race([w.call({ op: 'shutdown' }), new Promise((r) => setTimeout(r, 15_000))])));
+    await Promise.all(
+      workers.map((w) => Promise.race([w.call({ op: 'shutdown' }), new Promise((r) => setTimeout(r, 15_000))])),
+    );
     for (const w of workers) w.kill();
     await cluster?.stop();
   }

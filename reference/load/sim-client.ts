@@ -6,7 +6,17 @@ import net from 'node:net';
 import { header, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
 import { Link } from '../net/link.js';
 import { parseHostPort } from '../net/address.js';
-import { b64, unb64, clientProof, generateEphemeralKey, loginAuthMessage, loginLinkKeys, makeNonce, verifyServerProof, x25519 } from '../crypto/index.js';
+import {
+  b64,
+  unb64,
+  clientProof,
+  generateEphemeralKey,
+  loginAuthMessage,
+  loginLinkKeys,
+  makeNonce,
+  verifyServerProof,
+  x25519,
+} from '../crypto/index.js';
 import { req } from '../proto/messages.js';
 import type { SharedCredentials } from './population.js';
 
@@ -14,7 +24,6 @@ import type { SharedCredentials } from './population.js';
 export function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
-
 
 /** Opens TCP to `address`, from `localAddress` when given (one of several loopback sources). */
 export function connectTcp(address: string, localAddress?: string, timeoutMs = 10_000): Promise<net.Socket> {
@@ -67,12 +76,19 @@ export class SimClient {
   online = false;
   private closedPromise: Promise<void> | null = null;
 
-  constructor(user: string, private readonly creds: SharedCredentials, private readonly onPresence?: PresenceListener) {
+  constructor(
+    user: string,
+    private readonly creds: SharedCredentials,
+    private readonly onPresence?: PresenceListener,
+  ) {
     this.user = user;
   }
 
   /** LOGIN then PROOF on a new connection to `msAddress` (from `source` when given). Never throws. */
-  async login(msAddress: string, opts: { source?: string; address?: string; timeoutMs?: number } = {}): Promise<LoginResult> {
+  async login(
+    msAddress: string,
+    opts: { source?: string; address?: string; timeoutMs?: number } = {},
+  ): Promise<LoginResult> {
     const tStart = nowMs();
     const r: LoginResult = { user: this.user, ok: false, tStart, tProof: tStart, tDone: tStart };
     let socket: net.Socket;
@@ -91,10 +107,12 @@ export class SimClient {
       handler: (m) => (m.method === 'PING' ? PONG : undefined),
     });
     this.link = link;
-    this.closedPromise = new Promise((resolve) => link.once('close', () => {
-      this.online = false;
-      resolve();
-    }));
+    this.closedPromise = new Promise((resolve) =>
+      link.once('close', () => {
+        this.online = false;
+        resolve();
+      }),
+    );
     link.on('notification', (m: RequestMessage) => {
       if (m.method === 'PRESENCE' && this.onPresence) {
         const u = header(m, 'User');
@@ -106,7 +124,9 @@ export class SimClient {
       const cnonce = makeNonce();
       const eC = b64(share.publicKey);
       const address = opts.address ?? '127.0.0.1:7200';
-      const challenge = await link.request(req('LOGIN', { 'Imsp-version': 1, User: this.user, Nonce: cnonce, 'Key-share': eC, Address: address }));
+      const challenge = await link.request(
+        req('LOGIN', { 'Imsp-version': 1, User: this.user, Nonce: cnonce, 'Key-share': eC, Address: address }),
+      );
       if (challenge.status !== 300) return this.refused(r, challenge);
       const nonce = header(challenge, 'Nonce') ?? '';
       const salt = header(challenge, 'Salt') ?? '';
@@ -122,7 +142,8 @@ export class SimClient {
       const result = await pending;
       if (result.status !== 200) return this.refused(r, result);
       const sp = header(result, 'Server-proof');
-      if (sp === undefined || !verifyServerProof(unb64(this.creds.serverKey), auth, unb64(sp))) return this.local(r, 'BAD_SERVER_PROOF');
+      if (sp === undefined || !verifyServerProof(unb64(this.creds.serverKey), auth, unb64(sp)))
+        return this.local(r, 'BAD_SERVER_PROOF');
       this.heartbeat = Number(header(result, 'Heartbeat') ?? 0);
       this.online = true;
       r.ok = true;

@@ -65,7 +65,9 @@ export const WORKER_GC_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
 export function childExecArgv(): string[] {
   const own = process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--prof'));
   const ts = fileURLToPath(import.meta.url).endsWith('.ts');
-  const hasTsx = own.some((a, i) => a === 'tsx' || a.startsWith('--import=tsx') || (a === '--import' && own[i + 1] === 'tsx'));
+  const hasTsx = own.some(
+    (a, i) => a === 'tsx' || a.startsWith('--import=tsx') || (a === '--import' && own[i + 1] === 'tsx'),
+  );
   return ts && !hasTsx ? [...own, '--import', import.meta.resolve('tsx')] : own;
 }
 
@@ -87,12 +89,22 @@ export function freePort(): Promise<number> {
   });
 }
 
-function startServer(role: 'crs' | 'ms', name: string, args: string[], dir: string, opts: SpawnOptions): Promise<ServerProcess> {
+function startServer(
+  role: 'crs' | 'ms',
+  name: string,
+  args: string[],
+  dir: string,
+  opts: SpawnOptions,
+): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...childExecArgv(), ...(opts.nodeFlags ?? []), entryPath('server-entry'), role, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      cwd: opts.cwd ?? process.cwd(),
-    });
+    const child = spawn(
+      process.execPath,
+      [...childExecArgv(), ...(opts.nodeFlags ?? []), entryPath('server-entry'), role, ...args],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: opts.cwd ?? process.cwd(),
+      },
+    );
     const log = createWriteStream(join(dir, `${name}.log`));
     child.stderr!.pipe(log);
     let out = '';
@@ -119,36 +131,83 @@ function startServer(role: 'crs' | 'ms', name: string, args: string[], dir: stri
 }
 
 /** Starts one CRS on a fresh SQLite file in a temp dir and `opts.ms` MSs enrolled with it. */
-export async function spawnServers(opts: SpawnOptions, beforeCrs?: (storePath: string) => Promise<void>): Promise<SpawnedCluster> {
+export async function spawnServers(
+  opts: SpawnOptions,
+  beforeCrs?: (storePath: string) => Promise<void>,
+): Promise<SpawnedCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'imsp-load-'));
   const storePath = join(dir, 'crs.db');
   const keyFile = join(dir, 'ms.key');
   writeFileSync(keyFile, randomBytes(32).toString('base64url'), { mode: 0o600 });
   if (beforeCrs) await beforeCrs(storePath);
-  const common = ['--ms-key-file', keyFile, '--log-level', opts.logLevel ?? 'warn', ...(opts.limits ?? []).flatMap((l) => ['--limit', l])];
+  const common = [
+    '--ms-key-file',
+    keyFile,
+    '--log-level',
+    opts.logLevel ?? 'warn',
+    ...(opts.limits ?? []).flatMap((l) => ['--limit', l]),
+  ];
   const all: ServerProcess[] = [];
   let keepDir = false;
   const stop = async (): Promise<void> => {
     // MSs first (they tell the CRS), then the CRS.
     for (const group of [all.filter((s) => s.role === 'ms'), all.filter((s) => s.role === 'crs')]) {
-      await Promise.all(group.map((s) => new Promise<void>((resolve) => {
-        if (s.child.exitCode !== null || s.child.signalCode !== null) return resolve();
-        const kill = setTimeout(() => s.child.kill('SIGKILL'), 10_000);
-        s.child.once('exit', () => {
-          clearTimeout(kill);
-          resolve();
-        });
-        s.child.kill('SIGTERM');
-      })));
+      await Promise.all(
+        group.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              if (s.child.exitCode !== null || s.child.signalCode !== null) return resolve();
+              const kill = setTimeout(() => s.child.kill('SIGKILL'), 10_000);
+              s.child.once('exit', () => {
+                clearTimeout(kill);
+                resolve();
+              });
+              s.child.kill('SIGTERM');
+            }),
+        ),
+      );
     }
     if (!keepDir) rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const crs = await startServer('crs', 'crs', ['--port', '0', '--store', storePath, ...(opts.durability ? ['--durability', opts.durability] : []), '--metrics-port', String(await freePort()), ...common], dir, opts);
+    const crs = await startServer(
+      'crs',
+      'crs',
+      [
+        '--port',
+        '0',
+        '--store',
+        storePath,
+        ...(opts.durability ? ['--durability', opts.durability] : []),
+        '--metrics-port',
+        String(await freePort()),
+        ...common,
+      ],
+      dir,
+      opts,
+    );
     all.push(crs);
     const ms: ServerProcess[] = [];
     for (let i = 0; i < opts.ms; i++) {
-      const s = await startServer('ms', `ms${i + 1}`, ['--port', '0', '--crs', crs.address, '--ms-id', `load-ms-${i + 1}`, '--capacity', String(opts.capacity), '--metrics-port', String(await freePort()), ...common], dir, opts);
+      const s = await startServer(
+        'ms',
+        `ms${i + 1}`,
+        [
+          '--port',
+          '0',
+          '--crs',
+          crs.address,
+          '--ms-id',
+          `load-ms-${i + 1}`,
+          '--capacity',
+          String(opts.capacity),
+          '--metrics-port',
+          String(await freePort()),
+          ...common,
+        ],
+        dir,
+        opts,
+      );
       all.push(s);
       ms.push(s);
     }

@@ -17,7 +17,12 @@ export interface Summary {
 }
 
 export function summarize(values: readonly number[]): Summary {
-  return { n: values.length, p50: percentile(values, 50), p99: percentile(values, 99), max: values.length ? Math.max(...values.slice(0, 1e6)) : Number.NaN };
+  return {
+    n: values.length,
+    p50: percentile(values, 50),
+    p99: percentile(values, 99),
+    max: values.length ? Math.max(...values.slice(0, 1e6)) : Number.NaN,
+  };
 }
 
 /** Adds `n` to `counts[key]`. */

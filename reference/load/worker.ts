@@ -46,7 +46,17 @@ export interface PresenceReceipt {
 }
 
 export type WorkerReply =
-  | { ok: true; logins?: LoginRecord[]; login?: LoginRecord; presence?: Record<string, PresenceReceipt>; address?: string; chat?: ChatResult; online?: number; rss?: number; heap?: number }
+  | {
+      ok: true;
+      logins?: LoginRecord[];
+      login?: LoginRecord;
+      presence?: Record<string, PresenceReceipt>;
+      address?: string;
+      chat?: ChatResult;
+      online?: number;
+      rss?: number;
+      heap?: number;
+    }
   | { ok: false; error: string };
 
 /** Progress a worker reports about twice a second. */
@@ -87,14 +97,16 @@ export class WorkerCore {
   }
 
   private report(): void {
-    if (this.init) this.progress?.({ index: this.init.index, online: this.online(), logins: this.logins, failures: this.failures });
+    if (this.init)
+      this.progress?.({ index: this.init.index, online: this.online(), logins: this.logins, failures: this.failures });
   }
 
   private async loginOne(name: string): Promise<LoginRecord> {
     const init = this.init!;
     const i = this.indexOf.get(name) ?? 0;
     const old = this.clients.get(name);
-    if (old?.online) return { user: name, ok: false, code: 'LOCAL_ALREADY_ONLINE', tStart: nowMs(), tProof: nowMs(), tDone: nowMs() };
+    if (old?.online)
+      return { user: name, ok: false, code: 'LOCAL_ALREADY_ONLINE', tStart: nowMs(), tProof: nowMs(), tDone: nowMs() };
     const c = new SimClient(name, init.credentials, this.onPresence);
     this.clients.set(name, c);
     const source = init.sources.length > 0 ? init.sources[this.connCounter++ % init.sources.length] : undefined;

@@ -16,7 +16,11 @@ import { req, ok, fail, requiredHeader } from '../proto/messages.js';
 import type { MsContext } from './context.js';
 
 /** What the uplink needs of the MS beyond the module context. */
-export interface UplinkHost extends Pick<MsContext, 'msId' | 'logger' | 'metrics' | 'limits' | 'capacity' | 'sessions' | 'pushes' | 'endSession' | 'isStopping'> {
+export interface UplinkHost
+  extends Pick<
+    MsContext,
+    'msId' | 'logger' | 'metrics' | 'limits' | 'capacity' | 'sessions' | 'pushes' | 'endSession' | 'isStopping'
+  > {
   readonly listenAddress: string;
   emit(event: 'enrolled', incarnation: number): boolean;
   emit(event: 'enroll-failed' | 'crs-lost', reason: string): boolean;
@@ -81,7 +85,10 @@ export class CrsUplink {
       this.lastFailure = err.message;
       if (!this.enrolledFlag) this.ms.emit('enroll-failed', err.message);
     });
-    const link = new Link(socket, serverLinkOptions(this.ms.limits, 'ms', 'crs', async (m) => this.onRequest(m)));
+    const link = new Link(
+      socket,
+      serverLinkOptions(this.ms.limits, 'ms', 'crs', async (m) => this.onRequest(m)),
+    );
     this.link = link;
     this.socket = socket;
     link.on('close', (reason) => this.onClosed(link, reason?.message ?? 'closed'));
@@ -94,7 +101,10 @@ export class CrsUplink {
       this.enroll(link).catch((err: unknown) => {
         const reason = err instanceof Error ? err.message : String(err);
         this.lastFailure = reason;
-        this.ms.logger.warn({ event: 'enroll_failed', crs: this.opts.crs, err: reason }, `enrollment at the CRS ${this.opts.crs} failed: ${reason}`);
+        this.ms.logger.warn(
+          { event: 'enroll_failed', crs: this.opts.crs, err: reason },
+          `enrollment at the CRS ${this.opts.crs} failed: ${reason}`,
+        );
         this.ms.emit('enroll-failed', reason);
         link.close();
       });
@@ -111,7 +121,17 @@ export class CrsUplink {
     const eM = b64(share.publicKey);
     const listen = this.opts.advertise ?? this.ms.listenAddress;
     const inc = this.incarnationValue;
-    const r1 = await link.request(req('ENROLL', { 'Imsp-version': 1, 'Ms-id': msId, Incarnation: inc, Nonce: mnonce, 'Key-share': eM, Listen: listen, Capacity: capacity }));
+    const r1 = await link.request(
+      req('ENROLL', {
+        'Imsp-version': 1,
+        'Ms-id': msId,
+        Incarnation: inc,
+        Nonce: mnonce,
+        'Key-share': eM,
+        Listen: listen,
+        Capacity: capacity,
+      }),
+    );
     if (r1.status !== 300) {
       const code = header(r1, 'Error-code');
       if (code === 'ERR_MS_CONFLICT') this.incarnationValue = Math.max(this.incarnationValue + 1, Date.now()); // [ENROLL-6] try higher
@@ -127,15 +147,23 @@ export class CrsUplink {
     const r2 = await proofDone;
     if (r2.status !== 200) throw new Error(`PROOF refused: ${r2.status} ${header(r2, 'Error-code') ?? ''}`);
     // [ENROLL-5] the CRS proves it holds the MS key too.
-    if (!verifyProof(crsProof(msKey, auth), unb64(requiredHeader(r2, 'Server-proof')))) throw new Error('CRS Server-proof did not verify');
+    if (!verifyProof(crsProof(msKey, auth), unb64(requiredHeader(r2, 'Server-proof'))))
+      throw new Error('CRS Server-proof did not verify');
     const hb = Number(header(r2, 'Heartbeat') ?? this.ms.limits.msHeartbeatInterval);
     this.enrolledFlag = true;
-    if (this.failures > 0) this.ms.logger.info({ event: 'crs_reachable', crs: this.opts.crs, failures: this.failures }, `the CRS ${this.opts.crs} is reachable again`);
+    if (this.failures > 0)
+      this.ms.logger.info(
+        { event: 'crs_reachable', crs: this.opts.crs, failures: this.failures },
+        `the CRS ${this.opts.crs} is reachable again`,
+      );
     this.failures = 0;
     this.lastFailure = '';
     this.reconnectDelay = this.opts.reconnectDelay ?? 200;
     this.startHeartbeat(link, Math.max(10, Math.min(hb, this.ms.limits.msHeartbeatInterval)));
-    this.ms.logger.info({ event: 'enrolled', msId, incarnation: inc, crs: this.opts.crs, listen, capacity }, `enrolled at the CRS ${this.opts.crs} as ${msId}`);
+    this.ms.logger.info(
+      { event: 'enrolled', msId, incarnation: inc, crs: this.opts.crs, listen, capacity },
+      `enrolled at the CRS ${this.opts.crs} as ${msId}`,
+    );
     const waiters = this.enrollWaiters;
     this.enrollWaiters = [];
     for (const w of waiters) w();
@@ -146,7 +174,11 @@ export class CrsUplink {
     this.heartbeat?.stop();
     // [HB-3] PING the CRS when we sent nothing for the interval (it renews all our leases);
     // [ENROLL-12] nothing from the CRS for msLease: the link is lost.
-    this.heartbeat = startHeartbeat(link, { interval, timeout: this.ms.limits.msLease, ping: () => req('PING', { Load: this.ms.sessions.size }) });
+    this.heartbeat = startHeartbeat(link, {
+      interval,
+      timeout: this.ms.limits.msLease,
+      ping: () => req('PING', { Load: this.ms.sessions.size }),
+    });
   }
 
   private onClosed(link: Link, reason: string): void {
@@ -158,10 +190,14 @@ export class CrsUplink {
     this.heartbeat = null;
     if (this.ms.isStopping) return;
     if (was) {
-      this.ms.logger.error({ event: 'crs_lost', crs: this.opts.crs, reason, sessions: this.ms.sessions.size }, `lost the CRS at ${this.opts.crs} (${reason}): ending every session; clients get 503 until it is back`);
+      this.ms.logger.error(
+        { event: 'crs_lost', crs: this.opts.crs, reason, sessions: this.ms.sessions.size },
+        `lost the CRS at ${this.opts.crs} (${reason}): ending every session; clients get 503 until it is back`,
+      );
       this.ms.emit('crs-lost', reason);
       // The CRS frees this incarnation's sessions; ours are void [HB-2].
-      for (const s of [...this.ms.sessions.values()]) this.ms.endSession(s, 'ERR_SESSION_ENDED', 'Messaging Server lost the CRS', false);
+      for (const s of [...this.ms.sessions.values()])
+        this.ms.endSession(s, 'ERR_SESSION_ENDED', 'Messaging Server lost the CRS', false);
       this.incarnationValue = Math.max(this.incarnationValue + 1, Date.now()); // [ENROLL-7]
     }
     const delay = this.reconnectDelay;
@@ -170,7 +206,13 @@ export class CrsUplink {
       // Not enrolled: every LOGIN here is answered 503 until the CRS is back. Said at the first
       // failure and then every 10th (each one at debug level), so the log is clear but not flooded.
       this.failures++;
-      const fields = { event: 'crs_unreachable', crs: this.opts.crs, err: this.lastFailure || reason, failures: this.failures, retryInMs: delay };
+      const fields = {
+        event: 'crs_unreachable',
+        crs: this.opts.crs,
+        err: this.lastFailure || reason,
+        failures: this.failures,
+        retryInMs: delay,
+      };
       const text = `cannot reach the CRS at ${this.opts.crs} (${this.lastFailure || reason}); clients get 503 until it is back; retrying in ${delay} ms`;
       if (this.failures === 1 || this.failures % 10 === 0) this.ms.logger.error(fields, text);
       else this.ms.logger.debug(fields, text);
@@ -192,11 +234,24 @@ export class CrsUplink {
     const t0 = Date.now();
     return link.request(m).then(
       (r) => {
-        if (this.ms.logger.isLevelEnabled('debug')) this.ms.logger.debug({ method: m.method, user: header(m, 'User') ?? header(m, 'From'), status: r.status, code: header(r, 'Error-code'), ms: Date.now() - t0 }, `CRS ${m.method} -> ${r.status}`);
+        if (this.ms.logger.isLevelEnabled('debug'))
+          this.ms.logger.debug(
+            {
+              method: m.method,
+              user: header(m, 'User') ?? header(m, 'From'),
+              status: r.status,
+              code: header(r, 'Error-code'),
+              ms: Date.now() - t0,
+            },
+            `CRS ${m.method} -> ${r.status}`,
+          );
         return r;
       },
       (e: unknown) => {
-        this.ms.logger.warn({ event: 'crs_no_answer', method: m.method, err: e instanceof Error ? e.message : String(e) }, `the CRS did not answer ${m.method}: 503 to the client`);
+        this.ms.logger.warn(
+          { event: 'crs_no_answer', method: m.method, err: e instanceof Error ? e.message : String(e) },
+          `the CRS did not answer ${m.method}: 503 to the client`,
+        );
         return fail('ERR_UNAVAILABLE', { Reason: 'CRS did not answer' });
       },
     );
@@ -222,7 +277,11 @@ export class CrsUplink {
       case 'CONTACT':
       case 'ADD':
       case 'ANSWER':
-        if (this.ms.logger.isLevelEnabled('debug')) this.ms.logger.debug({ method: m.method, to: header(m, 'To'), user: header(m, 'User') ?? header(m, 'From') }, `push ${m.method} from the CRS`);
+        if (this.ms.logger.isLevelEnabled('debug'))
+          this.ms.logger.debug(
+            { method: m.method, to: header(m, 'To'), user: header(m, 'User') ?? header(m, 'From') },
+            `push ${m.method} from the CRS`,
+          );
         this.ms.pushes.onPush(m);
         return;
     }

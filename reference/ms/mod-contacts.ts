@@ -4,7 +4,9 @@ import { TokenBucket } from '../net/rate-limit.js';
 import { fail, req, requiredHeader } from '../proto/messages.js';
 import { bucketOf, type ClientHandler, type ClientHandlers, type MsContext } from './context.js';
 
-export function contactsModule(ms: MsContext): Pick<ClientHandlers, 'ADD' | 'ANSWER' | 'REM' | 'BLOCK' | 'UNBLOCK' | 'LIST'> {
+export function contactsModule(
+  ms: MsContext,
+): Pick<ClientHandlers, 'ADD' | 'ANSWER' | 'REM' | 'BLOCK' | 'UNBLOCK' | 'LIST'> {
   const addBuckets = new Map<string, TokenBucket>();
   /** REM, BLOCK and UNBLOCK: the same request with From and Epoch from the session. */
   const aboutUser: ClientHandler = {
@@ -19,7 +21,11 @@ export function contactsModule(ms: MsContext): Pick<ClientHandlers, 'ADD' | 'ANS
         // [ADD-LIMIT-3] ADDs per user per minute.
         const perMinute = ms.limits.maxAddsPerMinute;
         const b = bucketOf(addBuckets, s.user, () => new TokenBucket(perMinute / 60, Math.max(1, perMinute), ms.now()));
-        if (!b.take(ms.now())) return fail('ERR_RATE_LIMITED', { 'Retry-after': Math.max(1, b.retryAfter(ms.now())), Reason: 'too many ADD requests' });
+        if (!b.take(ms.now()))
+          return fail('ERR_RATE_LIMITED', {
+            'Retry-after': Math.max(1, b.retryAfter(ms.now())),
+            Reason: 'too many ADD requests',
+          });
         if (to === s.user) return fail('ERR_FORBIDDEN', { Reason: 'cannot ADD oneself' }); // [ADD-6]
         // [ADD-2] From is stamped from the session; a client's From is never used.
         return ms.relay(s, req('ADD', { From: s.user, To: to, Epoch: s.epoch }));
@@ -27,7 +33,16 @@ export function contactsModule(ms: MsContext): Pick<ClientHandlers, 'ADD' | 'ANS
     },
     ANSWER: {
       state: 'active',
-      run: (s, m) => ms.relay(s, req('ANSWER', { From: s.user, To: requiredHeader(m, 'User'), Decision: requiredHeader(m, 'Decision'), Epoch: s.epoch })),
+      run: (s, m) =>
+        ms.relay(
+          s,
+          req('ANSWER', {
+            From: s.user,
+            To: requiredHeader(m, 'User'),
+            Decision: requiredHeader(m, 'Decision'),
+            Epoch: s.epoch,
+          }),
+        ),
     },
     REM: aboutUser,
     BLOCK: aboutUser,

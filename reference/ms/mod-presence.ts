@@ -11,7 +11,8 @@ export function presenceModule(ms: MsContext): Pick<ClientHandlers, 'STATUS'> {
       state: 'active',
       async run(s, m) {
         const status = requiredHeader(m, 'Status');
-        if (status !== 'online' && status !== 'busy' && status !== 'away') return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
+        if (status !== 'online' && status !== 'busy' && status !== 'away')
+          return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
         const r = await ms.relay(s, req('STATUS', { User: s.user, Epoch: s.epoch, Status: status }));
         if (r.status === 200) s.status = status;
         return r;
@@ -129,7 +130,8 @@ export class Pushes {
         const relation = requiredHeader(m, 'Relation');
         // [CONTACT-1] applied to the MS's copy before it is forwarded (and before later PRESENCE).
         if (relation === 'none') this.unsetContact(s, user);
-        else if (relation === 'buddy' || relation === 'pending' || relation === 'blocked') this.setContact(s, user, relation);
+        else if (relation === 'buddy' || relation === 'pending' || relation === 'blocked')
+          this.setContact(s, user, relation);
         break;
       }
       case 'ADD':
@@ -189,7 +191,8 @@ export function bundleContacts(body: Buffer): Array<[user: string | undefined, r
       if (colon !== -1 && colon < end) {
         const n = colon - pos;
         if (n === 4 && user === undefined && nameIs(body, pos, 'user')) user = lineValue(body, colon + 1, end);
-        else if (n === 8 && relation === undefined && nameIs(body, pos, 'relation')) relation = lineValue(body, colon + 1, end);
+        else if (n === 8 && relation === undefined && nameIs(body, pos, 'relation'))
+          relation = lineValue(body, colon + 1, end);
       }
     }
     pos = next;

@@ -13,20 +13,37 @@ export function profileModule(ms: MsContext): Pick<ClientHandlers, 'PROFILE' | '
         const changing = ['Full-name', 'Location', 'About'].some((n) => header(m, n) !== undefined);
         // [PROFILE-3] only one's own profile may be changed.
         if (changing && target !== undefined && target !== s.user) return fail('ERR_FORBIDDEN');
-        return ms.relay(s, req('PROFILE', { From: s.user, Epoch: s.epoch, User: target, ...pick(m, ['Full-name', 'Location', 'About']) }));
+        return ms.relay(
+          s,
+          req('PROFILE', {
+            From: s.user,
+            Epoch: s.epoch,
+            User: target,
+            ...pick(m, ['Full-name', 'Location', 'About']),
+          }),
+        );
       },
     },
     PASSWD: {
       state: 'active',
       async run(s, m) {
         const it = Number(requiredHeader(m, 'Iterations'));
-        if (it < SCRAM_MIN_ITERATIONS) return fail('ERR_BAD_VALUE', { Reason: `Iterations below ${SCRAM_MIN_ITERATIONS}` }); // [AUTH-5]
-        return ms.relay(s, req('PASSWD', { User: s.user, Epoch: s.epoch, ...pick(m, ['Salt', 'Iterations', 'Stored-key', 'Server-key', 'Key-blob']) }));
+        if (it < SCRAM_MIN_ITERATIONS)
+          return fail('ERR_BAD_VALUE', { Reason: `Iterations below ${SCRAM_MIN_ITERATIONS}` }); // [AUTH-5]
+        return ms.relay(
+          s,
+          req('PASSWD', {
+            User: s.user,
+            Epoch: s.epoch,
+            ...pick(m, ['Salt', 'Iterations', 'Stored-key', 'Server-key', 'Key-blob']),
+          }),
+        );
       },
     },
     SEARCH: {
       state: 'active',
-      run: (s, m) => ms.relay(s, req('SEARCH', { From: s.user, Epoch: s.epoch, ...pick(m, ['Query', 'Field', 'Cursor', 'Limit']) })),
+      run: (s, m) =>
+        ms.relay(s, req('SEARCH', { From: s.user, Epoch: s.epoch, ...pick(m, ['Query', 'Field', 'Cursor', 'Limit']) })),
     },
   };
 }

@@ -16,7 +16,15 @@ import {
 import { startHeartbeat } from '../net/heartbeat.js';
 import { closeSoon } from '../net/server-link.js';
 import { req, ok, fail, requiredHeader, type Fields } from '../proto/messages.js';
-import { clientAddress, type ClientConn, type ClientHandlers, type ConnState, type LoginAttempt, type MsContext, type Session } from './context.js';
+import {
+  clientAddress,
+  type ClientConn,
+  type ClientHandlers,
+  type ConnState,
+  type LoginAttempt,
+  type MsContext,
+  type Session,
+} from './context.js';
 import { bundleContacts } from './mod-presence.js';
 
 export function sessionModule(ms: MsContext): Pick<ClientHandlers, 'LOGIN' | 'PROOF' | 'LOGOUT' | 'PING'> {
@@ -52,12 +60,18 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
   if (wait > 0) {
     ms.metrics.logins.inc({ result: 'rate_limited' });
     // the line fail2ban-like tools watch: who, from where, for how long
-    ms.logger.warn({ event: 'lockout', user, client: clientAddress(conn), retryAfterMs: wait }, `login refused: too many failed logins for ${user} or from ${conn.ip}; retry in ${Math.ceil(wait / 1000)} s`);
+    ms.logger.warn(
+      { event: 'lockout', user, client: clientAddress(conn), retryAfterMs: wait },
+      `login refused: too many failed logins for ${user} or from ${conn.ip}; retry in ${Math.ceil(wait / 1000)} s`,
+    );
     return fail('ERR_RATE_LIMITED', { 'Retry-after': wait, Reason: 'too many failed logins' });
   }
   if (!ms.enrolled) {
     ms.metrics.logins.inc({ result: 'unavailable' });
-    ms.logger.warn({ event: 'login_unavailable', user, client: clientAddress(conn) }, 'login refused with 503: this MS is not enrolled at the CRS (is the CRS reachable?)');
+    ms.logger.warn(
+      { event: 'login_unavailable', user, client: clientAddress(conn) },
+      'login refused with 503: this MS is not enrolled at the CRS (is the CRS reachable?)',
+    );
     return fail('ERR_UNAVAILABLE', { Reason: 'CRS unreachable' });
   }
   if (ms.sessions.size + ms.loggingIn.size >= ms.capacity) {
@@ -66,10 +80,12 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
   }
   const statusH = header(m, 'Status') ?? 'online';
   // [LOGIN-14] a user logs in present; [LOGIN-3] the refused LOGIN leaves the connection idle
-  if (statusH !== 'online' && statusH !== 'busy' && statusH !== 'away') return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
+  if (statusH !== 'online' && statusH !== 'busy' && statusH !== 'away')
+    return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
   // [AUTH-15] the challenge Nonce is the client's text followed by 24 characters: only 18-octet client
   // nonces make that the b64 of the concatenated octets too.
-  if (requiredHeader(m, 'Nonce').length !== 24) return fail('ERR_BAD_VALUE', { Reason: 'Nonce must be 18 octets (24 characters)' });
+  if (requiredHeader(m, 'Nonce').length !== 24)
+    return fail('ERR_BAD_VALUE', { Reason: 'Nonce must be 18 octets (24 characters)' });
   if (ms.sessions.has(user)) {
     ms.metrics.logins.inc({ result: 'already_online' });
     return fail('ERR_ALREADY_ONLINE'); // [LOCK-2]
@@ -84,7 +100,15 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     return fail('ERR_SESSION_ENDED');
   }
   const share = generateEphemeralKey();
-  const base = { user, cnonce: requiredHeader(m, 'Nonce'), eC: requiredHeader(m, 'Key-share'), address: requiredHeader(m, 'Address'), status: statusH, ePriv: share.privateKey, eS: b64(share.publicKey) } as const;
+  const base = {
+    user,
+    cnonce: requiredHeader(m, 'Nonce'),
+    eC: requiredHeader(m, 'Key-share'),
+    address: requiredHeader(m, 'Address'),
+    status: statusH,
+    ePriv: share.privateKey,
+    eS: b64(share.publicKey),
+  } as const;
   let attempt: LoginAttempt;
   if (r.status === 200) {
     attempt = {
@@ -92,12 +116,21 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
       nonce: base.cnonce + makeNonce(),
       salt: requiredHeader(r, 'Salt'),
       iterations: Number(requiredHeader(r, 'Iterations')),
-      lock: { epoch: Number(requiredHeader(r, 'Epoch')), storedKey: unb64(requiredHeader(r, 'Stored-key')), serverKey: unb64(requiredHeader(r, 'Server-key')) },
+      lock: {
+        epoch: Number(requiredHeader(r, 'Epoch')),
+        storedKey: unb64(requiredHeader(r, 'Stored-key')),
+        serverKey: unb64(requiredHeader(r, 'Server-key')),
+      },
     };
   } else if (r.status === 404) {
     // [AUTH-8] [AUTH-9] an unknown user gets a challenge like any other: the decoy salt, 4096 iterations;
     // [AUTH-14] from the decoy key, so every MS gives the same salt for the same name.
-    attempt = { ...base, nonce: base.cnonce + makeNonce(), salt: b64(decoySalt(ms.decoy, user)), iterations: SCRAM_MIN_ITERATIONS };
+    attempt = {
+      ...base,
+      nonce: base.cnonce + makeNonce(),
+      salt: b64(decoySalt(ms.decoy, user)),
+      iterations: SCRAM_MIN_ITERATIONS,
+    };
   } else {
     conn.state = 'idle';
     ms.loggingIn.delete(user);
@@ -105,9 +138,14 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     if (code === 'ERR_ALREADY_ONLINE') ms.metrics.logins.inc({ result: 'already_online' });
     else if (code === 'ERR_LOCKED') ms.metrics.logins.inc({ result: 'locked' });
     else ms.metrics.logins.inc({ result: 'unavailable' });
-    ms.logger.info({ event: 'login_refused', user, client: clientAddress(conn), code, status: r.status }, `login of ${user} refused by the CRS: ${code}`);
+    ms.logger.info(
+      { event: 'login_refused', user, client: clientAddress(conn), code, status: r.status },
+      `login of ${user} refused by the CRS: ${code}`,
+    );
     // [LOCK-1] [LOCK-2] 423 and 409 go to the client as they are; the connection stays open.
-    return code === 'ERR_ALREADY_ONLINE' || code === 'ERR_LOCKED' ? fail(code) : fail('ERR_UNAVAILABLE', { Reason: 'CRS refused the lock' });
+    return code === 'ERR_ALREADY_ONLINE' || code === 'ERR_LOCKED'
+      ? fail(code)
+      : fail('ERR_UNAVAILABLE', { Reason: 'CRS refused the lock' });
   }
   conn.attempt = attempt;
   conn.state = 'challenged';
@@ -136,7 +174,15 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     ms.failedByAddress.fail(conn.ip);
     ms.metrics.logins.inc({ result: 'auth_failed' });
     // [AUTH-8] the client cannot tell an unknown user from a wrong password; the operator can
-    ms.logger.warn({ event: 'login_failed', user: a.user, client: clientAddress(conn), reason: a.lock ? 'wrong password' : 'unknown user' }, `login failed for ${a.user} from ${clientAddress(conn)}: ${a.lock ? 'wrong password' : 'unknown user'}`);
+    ms.logger.warn(
+      {
+        event: 'login_failed',
+        user: a.user,
+        client: clientAddress(conn),
+        reason: a.lock ? 'wrong password' : 'unknown user',
+      },
+      `login failed for ${a.user} from ${clientAddress(conn)}: ${a.lock ? 'wrong password' : 'unknown user'}`,
+    );
     closeSoon(conn.link);
     return fail('ERR_AUTH_FAILED');
   }
@@ -144,7 +190,9 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
   // [PRESENCE-8] from before ONLINE is sent: a change the bundle misses is committed after it was read.
   conn.buffered = [];
   ms.onlining.add(conn);
-  const r = await ms.crsRequest(req('ONLINE', { User: a.user, Epoch: a.lock.epoch, Address: a.address, Status: a.status }));
+  const r = await ms.crsRequest(
+    req('ONLINE', { User: a.user, Epoch: a.lock.epoch, Address: a.address, Status: a.status }),
+  );
   // From here on (synchronously) the connection has a session or is ended: pushes find it by its session.
   ms.onlining.delete(conn);
   ms.loggingIn.delete(a.user);
@@ -155,7 +203,9 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     ms.metrics.logins.inc({ result: 'unavailable' });
     // 410: the lock lease ran out before the proof came [LOCK-3].
     // [LOGIN-8] ONLINE failed (410: the lock lease ran out first, or no answer): 503, then close.
-    return fail('ERR_UNAVAILABLE', { Reason: header(r, 'Error-code') === 'ERR_STALE_EPOCH' ? 'login lock expired' : 'CRS did not confirm the login' });
+    return fail('ERR_UNAVAILABLE', {
+      Reason: header(r, 'Error-code') === 'ERR_STALE_EPOCH' ? 'login lock expired' : 'CRS did not confirm the login',
+    });
   }
   if ((conn.state as ConnState) === 'ended') {
     conn.buffered = null;
@@ -163,10 +213,19 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     void ms.crsRequest(req('OFFLINE', { User: a.user, Epoch: a.lock.epoch }));
     return fail('ERR_SESSION_ENDED');
   }
-  const session: Session = { id: b64(randomBytes(16)), // [LOGIN-11]
-     user: a.user, epoch: a.lock.epoch, address: a.address, status: a.status, conn, contacts: new Map(), startedAt: ms.now() };
+  const session: Session = {
+    id: b64(randomBytes(16)), // [LOGIN-11]
+    user: a.user,
+    epoch: a.lock.epoch,
+    address: a.address,
+    status: a.status,
+    conn,
+    contacts: new Map(),
+    startedAt: ms.now(),
+  };
   for (const [user, relation] of bundleContacts(r.body)) {
-    if (user && (relation === 'buddy' || relation === 'pending' || relation === 'blocked')) ms.pushes.setContact(session, user, relation);
+    if (user && (relation === 'buddy' || relation === 'pending' || relation === 'blocked'))
+      ms.pushes.setContact(session, user, relation);
   }
   conn.session = session;
   conn.state = 'active';
@@ -189,7 +248,18 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
       for (const p of buffered) if (ms.pushes.deliver(session, p)) ms.metrics.pushes.inc({ method: p.method });
     }
   });
-  ms.logger.info({ event: 'login_ok', user: a.user, client: clientAddress(conn), address: a.address, epoch: a.lock.epoch, session: session.id, status: a.status }, `login ${a.user} from ${clientAddress(conn)}`);
+  ms.logger.info(
+    {
+      event: 'login_ok',
+      user: a.user,
+      client: clientAddress(conn),
+      address: a.address,
+      epoch: a.lock.epoch,
+      session: session.id,
+      status: a.status,
+    },
+    `login ${a.user} from ${clientAddress(conn)}`,
+  );
   ms.emit('login', a.user);
   const fields: Fields = {
     'Server-proof': b64(serverProof(a.lock.serverKey, auth)),

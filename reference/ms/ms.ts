@@ -12,7 +12,14 @@ import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { errorRule, header, type Header, type RequestMessage, type ResponseMessage, type ErrorCode } from '../../codec/index.js';
+import {
+  errorRule,
+  header,
+  type Header,
+  type RequestMessage,
+  type ResponseMessage,
+  type ErrorCode,
+} from '../../codec/index.js';
 import { decoyKey } from '../crypto/scram.js';
 import { formatAddress } from '../net/address.js';
 import { Link } from '../net/link.js';
@@ -22,7 +29,14 @@ import { silentLogger } from '../ops/log.js';
 import { createMetrics, type ServerMetrics } from '../ops/metrics.js';
 import { resolveLimits, type ServerLimits } from '../proto/limits.js';
 import { req, ok, fail, pick } from '../proto/messages.js';
-import { bucketOf, clientAddress, type ClientConn, type ClientHandlers, type MsContext, type Session } from './context.js';
+import {
+  bucketOf,
+  clientAddress,
+  type ClientConn,
+  type ClientHandlers,
+  type MsContext,
+  type Session,
+} from './context.js';
 import { CrsUplink } from './crs-uplink.js';
 import { FailureWindow } from './failures.js';
 import { contactsModule } from './mod-contacts.js';
@@ -127,11 +141,24 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     this.metrics = opts.metrics ?? createMetrics('ms');
     this.limits = resolveLimits(opts.limits ?? {});
     this.now = opts.now ?? Date.now;
-    this.failedByUser = new FailureWindow({ max: this.limits.maxFailedLoginsPerUser, windowMs: 5 * 60_000, now: this.now });
-    this.failedByAddress = new FailureWindow({ max: this.limits.maxFailedLoginsPerAddress, windowMs: 60_000, now: this.now });
+    this.failedByUser = new FailureWindow({
+      max: this.limits.maxFailedLoginsPerUser,
+      windowMs: 5 * 60_000,
+      now: this.now,
+    });
+    this.failedByAddress = new FailureWindow({
+      max: this.limits.maxFailedLoginsPerAddress,
+      windowMs: 60_000,
+      now: this.now,
+    });
     this.pushes = new Pushes(this);
     this.uplink = new CrsUplink(this, opts);
-    this.handlers = { ...sessionModule(this), ...presenceModule(this), ...contactsModule(this), ...profileModule(this) };
+    this.handlers = {
+      ...sessionModule(this),
+      ...presenceModule(this),
+      ...contactsModule(this),
+      ...profileModule(this),
+    };
   }
 
   /** Starts listening and begins enrollment; resolves when listening (see `ready()` for enrollment). */
@@ -209,18 +236,40 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
       return;
     }
     socket.on('error', () => undefined);
-    const conn: ClientConn = { link: null as unknown as Link, socket, ip: socket.remoteAddress ?? '?', state: 'idle', attempt: null, session: null, buffered: null, since: performance.now() };
+    const conn: ClientConn = {
+      link: null as unknown as Link,
+      socket,
+      ip: socket.remoteAddress ?? '?',
+      state: 'idle',
+      attempt: null,
+      session: null,
+      buffered: null,
+      since: performance.now(),
+    };
     const handler = async (m: RequestMessage): Promise<ResponseMessage | undefined> => {
       const r = await this.onClientRequest(conn, m);
       if (r && r.status >= 400) this.metrics.errors.inc({ code: header(r, 'Error-code') ?? String(r.status) });
       // --log-level debug: every client request with its answer (no header values: they may be secrets)
       if (this.logger.isLevelEnabled('debug')) {
-        this.logger.debug({ user: conn.session?.user ?? conn.attempt?.user, client: clientAddress(conn), method: m.method, status: r?.status, code: r ? header(r, 'Error-code') : undefined, state: conn.state }, `client ${m.method} -> ${r?.status ?? 'no answer'}`);
+        this.logger.debug(
+          {
+            user: conn.session?.user ?? conn.attempt?.user,
+            client: clientAddress(conn),
+            method: m.method,
+            status: r?.status,
+            code: r ? header(r, 'Error-code') : undefined,
+            state: conn.state,
+          },
+          `client ${m.method} -> ${r?.status ?? 'no answer'}`,
+        );
       }
       return r;
     };
     // The link's clock is the MS's, so the session sweep can read link.lastReceived [HB-2].
-    const link = new Link(socket, { ...serverLinkOptions(this.limits, 'ms', 'client', handler, { rateLimit: true }), clock: this.now });
+    const link = new Link(socket, {
+      ...serverLinkOptions(this.limits, 'ms', 'client', handler, { rateLimit: true }),
+      clock: this.now,
+    });
     conn.link = link;
     this.conns.add(conn);
     // [CONN-4] the login must complete within handshakeTimeout.
@@ -254,11 +303,18 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
       if (conn.since + this.limits.handshakeTimeout > now) break;
       q[this.handshakeHead++] = undefined;
       if (conn.state !== 'active' && conn.state !== 'ended') {
-        this.logger.info({ event: 'login_timeout', client: clientAddress(conn), user: conn.attempt?.user, state: conn.state }, 'login did not complete in time: connection closed');
+        this.logger.info(
+          { event: 'login_timeout', client: clientAddress(conn), user: conn.attempt?.user, state: conn.state },
+          'login did not complete in time: connection closed',
+        );
         // [CONN-4] a LOGIN (locking) or PROOF (onlining) still outstanding gets 408 ERR_TIMEOUT; with none
         // outstanding (idle, challenged) the connection closes without an answer, as the error table says.
-        const rule = errorRule('ERR_TIMEOUT', { handshake: true, noRequest: conn.state !== 'locking' && conn.state !== 'onlining' });
-        if (rule.action === 'answer-close') conn.link.send(fail('ERR_TIMEOUT', { Reason: 'login did not complete within handshakeTimeout' }));
+        const rule = errorRule('ERR_TIMEOUT', {
+          handshake: true,
+          noRequest: conn.state !== 'locking' && conn.state !== 'onlining',
+        });
+        if (rule.action === 'answer-close')
+          conn.link.send(fail('ERR_TIMEOUT', { Reason: 'login did not complete within handshakeTimeout' }));
         conn.link.close();
       }
     }
@@ -298,7 +354,10 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
       const burst = this.limits.userRateLimitBurst;
       const b = bucketOf(this.userBuckets, s.user, () => new TokenBucket(rate, Math.max(1, burst), this.now()));
       if (!b.take(this.now())) {
-        return fail('ERR_RATE_LIMITED', { 'Retry-after': Math.max(1, b.retryAfter(this.now())), Reason: 'user rate limit' });
+        return fail('ERR_RATE_LIMITED', {
+          'Retry-after': Math.max(1, b.retryAfter(this.now())),
+          Reason: 'user rate limit',
+        });
       }
     }
     const h = Object.hasOwn(this.handlers, m.method) ? this.handlers[m.method as keyof ClientHandlers] : undefined;
@@ -320,7 +379,7 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     const code = header(r, 'Error-code');
     if (code === 'ERR_STALE_EPOCH') {
       // [LOCK-12] the client's request gets its one response, 410 ERR_SESSION_ENDED, in place of the NOTICE
-      // of LOCK-7; the Link closes after it, as the error table says (answer-close), and no OFFLINE is sent.
+      // of [LOCK-7]; the Link closes after it, as the error table says (answer-close), and no OFFLINE is sent.
       this.endSession(s, 'ERR_SESSION_ENDED', 'session no longer valid at the CRS', false, false);
       return fail('ERR_SESSION_ENDED', { Reason: 'session no longer valid at the CRS' });
     }
@@ -349,20 +408,40 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
 
   /** @internal The end of a session: the operators' log line (with the client's address), then 'logout'. */
   sessionEnded(s: Session, reason: string, code = reason): void {
-    this.logger.info({ event: 'logout', user: s.user, client: clientAddress(s.conn), reason, session: s.id, seconds: Math.round((this.now() - s.startedAt) / 1000) }, `logout ${s.user} from ${clientAddress(s.conn)}: ${reason}`);
+    this.logger.info(
+      {
+        event: 'logout',
+        user: s.user,
+        client: clientAddress(s.conn),
+        reason,
+        session: s.id,
+        seconds: Math.round((this.now() - s.startedAt) / 1000),
+      },
+      `logout ${s.user} from ${clientAddress(s.conn)}: ${reason}`,
+    );
     this.emit('logout', s.user, code);
   }
 
   /** The sessions here, for `imsp admin sessions`. */
   adminSessions(): Array<{ user: string; ms: string; status: string; address: string; client: string; since: number }> {
-    return [...this.sessions.values()].map((s) => ({ user: s.user, ms: this.msId, status: s.status, address: s.address, client: clientAddress(s.conn), since: s.startedAt }));
+    return [...this.sessions.values()].map((s) => ({
+      user: s.user,
+      ms: this.msId,
+      status: s.status,
+      address: s.address,
+      client: clientAddress(s.conn),
+      since: s.startedAt,
+    }));
   }
 
   /** `imsp admin kick USER`: ends USER's session here (NOTICE ERR_SESSION_ENDED, OFFLINE, close); false when there is none. */
   kick(user: string, reason = 'ended by the operator'): boolean {
     const s = this.sessions.get(user);
     if (!s) return false;
-    this.logger.warn({ event: 'kick', user, client: clientAddress(s.conn) }, `session of ${user} ended by the operator`);
+    this.logger.warn(
+      { event: 'kick', user, client: clientAddress(s.conn) },
+      `session of ${user} ended by the operator`,
+    );
     this.endSession(s, 'ERR_SESSION_ENDED', reason);
     return true;
   }
@@ -380,7 +459,10 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     for (const s of [...this.sessions.values()]) {
       // [HB-2] nothing arrived (request, response or notification) for sessionTimeout.
       if (now - s.conn.link.lastReceived > this.limits.sessionTimeout) {
-        this.logger.debug({ user: s.user, silentMs: now - s.conn.link.lastReceived }, 'session silent for sessionTimeout');
+        this.logger.debug(
+          { user: s.user, silentMs: now - s.conn.link.lastReceived },
+          'session silent for sessionTimeout',
+        );
         this.endSession(s, 'ERR_SESSION_ENDED', 'no heartbeat within sessionTimeout');
       }
     }
@@ -408,7 +490,9 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     for (const s of [...this.sessions.values()]) {
       this.forget(s);
       s.conn.state = 'ended';
-      s.conn.link.notify(req('NOTICE', { 'Error-code': 'ERR_SHUTDOWN', Reason: 'Messaging Server shutting down; log in again' }));
+      s.conn.link.notify(
+        req('NOTICE', { 'Error-code': 'ERR_SHUTDOWN', Reason: 'Messaging Server shutting down; log in again' }),
+      );
       closeSoon(s.conn.link);
       offline.push(this.crsRequest(req('OFFLINE', { User: s.user, Epoch: s.epoch })));
       this.sessionEnded(s, 'MS shutting down', 'ERR_SHUTDOWN');

@@ -5,7 +5,17 @@
  * (errors found by the receiver or by validation) take their place in the same order.
  * @module
  */
-import { closesConnection, errorResponse, errorRule, header, ImspError, isErrorCode, type Header, type Message, type RequestMessage } from '../../codec/index.js';
+import {
+  closesConnection,
+  errorResponse,
+  errorRule,
+  header,
+  ImspError,
+  isErrorCode,
+  type Header,
+  type Message,
+  type RequestMessage,
+} from '../../codec/index.js';
 import type { Link, RequestHandler } from './link.js';
 import { linkError } from './link-error.js';
 import type { LinkRule } from './registry.js';
@@ -70,7 +80,10 @@ export class HandlerQueue {
           // queue until it settles (one at a time, in order) [CONN-9].
           const wait = this.handleOne(job.req);
           if (wait !== undefined) {
-            wait.then(() => this.resumeHandlers(), (e: unknown) => this.handlersFailed(e));
+            wait.then(
+              () => this.resumeHandlers(),
+              (e: unknown) => this.handlersFailed(e),
+            );
             return; // stays busy
           }
         } else {
@@ -104,10 +117,12 @@ export class HandlerQueue {
       if ('req' in job) this.inflight.push(this.answerOf(job.req));
       else {
         const { answer, close } = job;
-        this.inflight.push(Promise.resolve(() => {
-          for (const m of answer) this.link.send(m);
-          if (close) this.link.close(close);
-        }));
+        this.inflight.push(
+          Promise.resolve(() => {
+            for (const m of answer) this.link.send(m);
+            if (close) this.link.close(close);
+          }),
+        );
       }
     }
     this.link.updateFlow();
@@ -141,7 +156,9 @@ export class HandlerQueue {
     const tag = header(req, 'Tag');
     let res: Message | undefined;
     try {
-      res = this.handler ? await this.handler(req, this.link) : errorResponse(linkError('ERR_UNAVAILABLE', 'no handler'));
+      res = this.handler
+        ? await this.handler(req, this.link)
+        : errorResponse(linkError('ERR_UNAVAILABLE', 'no handler'));
     } catch (e) {
       if (!(e instanceof ImspError)) this.link.emit('handlerError', e, req);
       res = errorResponse(e instanceof ImspError ? e : linkError('ERR_INTERNAL'));
@@ -206,6 +223,7 @@ export class HandlerQueue {
     const code = header(res, 'Error-code');
     if (code === undefined || !isErrorCode(code)) return;
     const rule = errorRule(code, { method: req.method, handshake: !this.link.handshakeComplete });
-    if (closesConnection(rule)) this.link.close(linkError(code, `${req.method} answered ${res.status} ${code}: ${rule.action} (${rule.req})`));
+    if (closesConnection(rule))
+      this.link.close(linkError(code, `${req.method} answered ${res.status} ${code}: ${rule.action} (${rule.req})`));
   }
 }

@@ -72,7 +72,13 @@ class Beat implements Heartbeat {
     let group = byTick.get(this.tick);
     if (!group) {
       const members = new Set<Beat>();
-      group = { members, handle: si(() => { for (const b of members) b.check(); }, this.tick), clear: globalThis.clearInterval };
+      group = {
+        members,
+        handle: si(() => {
+          for (const b of members) b.check();
+        }, this.tick),
+        clear: globalThis.clearInterval,
+      };
       byTick.set(this.tick, group);
     }
     group.members.add(this);
@@ -106,11 +112,16 @@ class Beat implements Heartbeat {
       return;
     }
     if (opts.interval > 0 && now - link.lastSent >= opts.interval) {
-      const ping: RequestMessage = opts.ping ? opts.ping() : { kind: 'request', method: 'PING', headers: [], body: Buffer.alloc(0) };
+      const ping: RequestMessage = opts.ping
+        ? opts.ping()
+        : { kind: 'request', method: 'PING', headers: [], body: Buffer.alloc(0) };
       // [HB-1] [HB-3] the answer (or its absence) does not matter: any octets received count.
-      link.request(ping).then((answer) => opts.onAnswer?.(answer), (e: unknown) => {
-        if (!(e instanceof ImspError)) throw e;
-      });
+      link.request(ping).then(
+        (answer) => opts.onAnswer?.(answer),
+        (e: unknown) => {
+          if (!(e instanceof ImspError)) throw e;
+        },
+      );
     }
   }
 }

@@ -26,7 +26,7 @@ import {
   header,
   validate,
   type ErrorSituation,
-  ImspError,
+  type ImspError,
   LIMITS,
   type Header,
   type Message,
@@ -105,7 +105,6 @@ export interface LinkEvents {
   close: [reason: ImspError | undefined];
 }
 
-
 /**
  * registryRule, remembered per sender, receiver and method (looked up two or three times per
  * message). Only methods the registry knows are remembered, so a peer's made-up names cannot grow it.
@@ -170,14 +169,29 @@ export class Link extends EventEmitter<LinkEvents> {
     this.requestTimeout = opts.requestTimeout ?? LIMITS.requestTimeout;
     this.rateLimiter = opts.rateLimiter;
     const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 1));
-    this.queue = new HandlerQueue(this, opts.handler, concurrency, (method) => linkRule(method, this.remote, this.local));
-    this.receiver = new Receiver(this, { local: opts.local, remote: opts.remote }, opts.limits, opts.handshakeTimeout ?? LIMITS.handshakeTimeout, this.clock);
+    this.queue = new HandlerQueue(this, opts.handler, concurrency, (method) =>
+      linkRule(method, this.remote, this.local),
+    );
+    this.receiver = new Receiver(
+      this,
+      { local: opts.local, remote: opts.remote },
+      opts.limits,
+      opts.handshakeTimeout ?? LIMITS.handshakeTimeout,
+      this.clock,
+    );
     this.sender = new Sender(socket, this.clock, opts.maxOutboundQueue ?? LIMITS.maxOutboundQueue);
     this.tracker = new RequestTracker(
-      { local: opts.local, remote: opts.remote, protocolError: (err, msg) => this.emit('protocolError', err, msg), close: (err) => this.close(err) },
+      {
+        local: opts.local,
+        remote: opts.remote,
+        protocolError: (err, msg) => this.emit('protocolError', err, msg),
+        close: (err) => this.close(err),
+      },
       opts.closeOnRequestTimeout ?? true,
     );
-    socket.on('data', (chunk: Buffer | string) => this.receiver.onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+    socket.on('data', (chunk: Buffer | string) =>
+      this.receiver.onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk),
+    );
     socket.on('end', () => this.onEnd());
     socket.on('error', (e: Error) => this.abort(linkError('ERR_UNAVAILABLE', `socket: ${e.message}`)));
     socket.on('close', () => this.onSocketClose());
@@ -262,7 +276,12 @@ export class Link extends EventEmitter<LinkEvents> {
     const rule = linkRule(msg.method, this.local, this.remote);
     if (rule && !rule.answered) {
       // a notification gets no response [CONN-11]: waiting for one would only time out
-      return Promise.reject(linkError('ERR_METHOD_NOT_ALLOWED', `${msg.method} gets no response on ${this.local} -> ${this.remote}; use notify()`));
+      return Promise.reject(
+        linkError(
+          'ERR_METHOD_NOT_ALLOWED',
+          `${msg.method} gets no response on ${this.local} -> ${this.remote}; use notify()`,
+        ),
+      );
     }
     const out = opts.tag !== undefined ? (withTag(msg, opts.tag) as RequestMessage) : msg;
     const answered = this.tracker.track(out.method, header(out, 'Tag'), opts.timeout ?? this.requestTimeout, handshake);
@@ -402,7 +421,12 @@ export class Link extends EventEmitter<LinkEvents> {
       this.emit('protocolError', err, msg);
       const r = errorRule(err.code, { method: msg.method, handshake: !this.handshakeComplete, ...situation });
       const out: Message[] = [];
-      const notice: Message = { kind: 'request', method: 'NOTICE', headers: [['Error-code', err.code], ...extra.filter(([n]) => n === 'Retry-after')], body: Buffer.alloc(0) };
+      const notice: Message = {
+        kind: 'request',
+        method: 'NOTICE',
+        headers: [['Error-code', err.code], ...extra.filter(([n]) => n === 'Retry-after')],
+        body: Buffer.alloc(0),
+      };
       if (r.action === 'notice-close' && linkRule('NOTICE', this.local, this.remote)) out.push(notice);
       else if (r.action !== 'close' && r.action !== 'never' && answers) out.push(errorResponse(err, tagged(extra)));
       this.enqueue(closesConnection(r) ? { answer: out, close: err } : { answer: out });
@@ -420,7 +444,16 @@ export class Link extends EventEmitter<LinkEvents> {
         refuse(err, {}, retry);
         if (verdict.action === 'warn' && linkRule('NOTICE', this.local, this.remote)) {
           // [RATE-3] a warning (NOTICE 429) where the link carries NOTICE
-          this.enqueue({ answer: [{ kind: 'request', method: 'NOTICE', headers: [['Error-code', 'ERR_RATE_LIMITED'], ...retry], body: Buffer.alloc(0) }] });
+          this.enqueue({
+            answer: [
+              {
+                kind: 'request',
+                method: 'NOTICE',
+                headers: [['Error-code', 'ERR_RATE_LIMITED'], ...retry],
+                body: Buffer.alloc(0),
+              },
+            ],
+          });
         }
         return;
       }
@@ -433,7 +466,9 @@ export class Link extends EventEmitter<LinkEvents> {
     const version = header(msg, 'Imsp-version');
     if (version !== undefined && version !== PROTOCOL_VERSION) {
       // [CONN-2] a version this receiver does not speak: 400 ERR_VERSION, then close.
-      refuse(linkError('ERR_VERSION', `Imsp-version ${version} not supported (this receiver speaks ${PROTOCOL_VERSION})`));
+      refuse(
+        linkError('ERR_VERSION', `Imsp-version ${version} not supported (this receiver speaks ${PROTOCOL_VERSION})`),
+      );
       return;
     }
     if (rule && rule.sealed && !wasSealed && this.receiver.sealState === 'clear') {

@@ -15,7 +15,11 @@ export class TokenBucket {
    * @param burst bucket size
    * @param now the clock reading at creation, ms
    */
-  constructor(readonly ratePerSecond: number, readonly burst: number, now: number) {
+  constructor(
+    readonly ratePerSecond: number,
+    readonly burst: number,
+    now: number,
+  ) {
     if (!(ratePerSecond > 0) || !(burst >= 1)) throw new RangeError('rate and burst must be positive');
     this.tokens = burst;
     this.last = now;

@@ -165,7 +165,7 @@ export class Receiver {
       const msg = this.inbox[0]!;
       if (msg.kind === 'request' && msg.method === 'SEALED') {
         if (!this.key) {
-          // [REG-3] registry validation comes before state (REG-16, Appendix A.7): a malformed
+          // [REG-3] registry validation comes before state ([REG-16], Appendix A.7): a malformed
           // envelope is refused at once; only a well-formed one waits for the link's keys.
           const verr = validate(msg, { from: this.roles.remote, to: this.roles.local });
           if (verr) {
@@ -186,13 +186,20 @@ export class Receiver {
       if (this.sealState === 'sealed' && clearError) {
         // The peer's answer to an envelope of ours that failed (sent in clear, spec 6.4): it closes.
         const c = header(msg, 'Error-code');
-        this.host.fail(linkError(c !== undefined && isErrorCode(c) ? c : 'ERR_DECRYPT', `peer refused: ${msg.status} ${msg.reason}`), false);
+        this.host.fail(
+          linkError(c !== undefined && isErrorCode(c) ? c : 'ERR_DECRYPT', `peer refused: ${msg.status} ${msg.reason}`),
+          false,
+        );
         return;
       }
       if (this.sealState === 'sealed' || (this.sealState === 'armed' && !clearError)) {
         // [SEAL-7] refused and closed; [SEAL-9] the refusal travels inside SEALED, as the error table says
         const seal7 = errorRule('ERR_METHOD_NOT_ALLOWED', { clearOnSealed: true });
-        this.host.fail(linkError('ERR_METHOD_NOT_ALLOWED', 'clear message on a sealed link'), seal7.action !== 'close', !answerSealed(seal7, true));
+        this.host.fail(
+          linkError('ERR_METHOD_NOT_ALLOWED', 'clear message on a sealed link'),
+          seal7.action !== 'close',
+          !answerSealed(seal7, true),
+        );
         return;
       }
       this.host.dispatch(msg, false);

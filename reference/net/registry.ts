@@ -18,7 +18,9 @@ interface MethodView {
   links: readonly { from: string; to: string; sealed: boolean; responses?: Readonly<Record<string, unknown>> }[];
 }
 
-const TABLE: ReadonlyMap<string, MethodView> = new Map(Object.entries(METHODS as unknown as Record<string, MethodView>));
+const TABLE: ReadonlyMap<string, MethodView> = new Map(
+  Object.entries(METHODS as unknown as Record<string, MethodView>),
+);
 
 /** The registry kind of a method (request, notification, handshake, envelope), or undefined when unknown. */
 export function methodKind(method: string): string | undefined {

@@ -30,7 +30,11 @@ export function serverLinkOptions(
   if (handler) o.handler = handler;
   if (opts.rateLimit) {
     // [RATE-1] [RATE-3] per-connection token bucket, warnings then disconnect.
-    o.rateLimiter = new RateLimiter({ perSecond: limits.rateLimitPerSecond, burst: limits.rateLimitBurst, warnings: limits.rateLimitWarnings });
+    o.rateLimiter = new RateLimiter({
+      perSecond: limits.rateLimitPerSecond,
+      burst: limits.rateLimitBurst,
+      warnings: limits.rateLimitWarnings,
+    });
   }
   return o;
 }
@@ -47,7 +51,11 @@ export type FirstMessage = 'ms' | 'client' | 'other';
  * - 'ms' for a framing error, so that the link answers it with the decoder's error (framing first);
  * - null when the socket closes (or nothing comes within timeoutMs).
  */
-export function sniffPeer(socket: Socket, timeoutMs: number, limits?: Partial<WireLimits>): Promise<FirstMessage | null> {
+export function sniffPeer(
+  socket: Socket,
+  timeoutMs: number,
+  limits?: Partial<WireLimits>,
+): Promise<FirstMessage | null> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const decoder = new Decoder(limits ? { limits } : undefined);

@@ -41,7 +41,8 @@ export function crsAdminHandlers(crs: CrsServer): AdminHandlers {
         scanned += page.length;
         for (const name of page) {
           const u = await crs.store.getUser(name);
-          if (u?.state.kind === 'online') out.push({ user: name, ms: u.state.msId, status: u.state.status, address: u.state.address });
+          if (u?.state.kind === 'online')
+            out.push({ user: name, ms: u.state.msId, status: u.state.status, address: u.state.address });
           else if (u?.state.kind === 'locked') out.push({ user: name, ms: u.state.msId, status: 'logging-in' });
         }
         cursor = page[page.length - 1];
@@ -49,7 +50,15 @@ export function crsAdminHandlers(crs: CrsServer): AdminHandlers {
       return out;
     },
     async ms(): Promise<MsRow[]> {
-      return (await crs.store.listMs()).map((m) => ({ msId: m.msId, incarnation: m.incarnation, listen: m.listen, load: m.load, capacity: m.capacity, enrolledAt: m.enrolledAt, leaseExpiresAt: m.leaseExpiresAt }));
+      return (await crs.store.listMs()).map((m) => ({
+        msId: m.msId,
+        incarnation: m.incarnation,
+        listen: m.listen,
+        load: m.load,
+        capacity: m.capacity,
+        enrolledAt: m.enrolledAt,
+        leaseExpiresAt: m.leaseExpiresAt,
+      }));
     },
     async kick(req) {
       if (!req.user) throw new Error('kick needs a user');
@@ -57,7 +66,9 @@ export function crsAdminHandlers(crs: CrsServer): AdminHandlers {
       if (!u) throw new Error(`no user ${req.user}`);
       if (u.state.kind !== 'online') throw new Error(`${req.user} is not online`);
       // The CRS has no request that ends one session at an MS: the MS's own admin socket does it.
-      throw new Error(`${req.user} is on MS ${u.state.msId}: run imsp admin --socket <that MS's admin socket> kick ${req.user}`);
+      throw new Error(
+        `${req.user} is on MS ${u.state.msId}: run imsp admin --socket <that MS's admin socket> kick ${req.user}`,
+      );
     },
   };
 }
@@ -74,7 +85,9 @@ export async function crsReadiness(crs: CrsServer): Promise<Readiness> {
 
 /** An MS is ready when it is enrolled at the CRS (it refuses logins with 503 otherwise). */
 export function msReadiness(ms: MsServer): Readiness {
-  return ms.enrolled ? { ready: true, checks: { enrolled: true } } : { ready: false, checks: { enrolled: 'not enrolled at the CRS' } };
+  return ms.enrolled
+    ? { ready: true, checks: { enrolled: true } }
+    : { ready: false, checks: { enrolled: 'not enrolled at the CRS' } };
 }
 
 /** The session details an MS gives its admin (MsServer.adminSessions when it has it). */
@@ -87,10 +100,22 @@ export function msAdminHandlers(ms: MsServer, crsAddress: string): AdminHandlers
   const view = ms as MsServer & MsAdminView;
   return {
     sessions(): SessionRow[] {
-      return view.adminSessions ? view.adminSessions() : ms.users().map((user) => ({ user, ms: ms.msId, status: 'online' }));
+      return view.adminSessions
+        ? view.adminSessions()
+        : ms.users().map((user) => ({ user, ms: ms.msId, status: 'online' }));
     },
     ms(): MsRow[] {
-      return [{ msId: ms.msId, incarnation: ms.incarnation, listen: ms.address, load: ms.load, capacity: ms.capacity, crs: crsAddress, enrolled: ms.enrolled }];
+      return [
+        {
+          msId: ms.msId,
+          incarnation: ms.incarnation,
+          listen: ms.address,
+          load: ms.load,
+          capacity: ms.capacity,
+          crs: crsAddress,
+          enrolled: ms.enrolled,
+        },
+      ];
     },
     kick(req) {
       if (!req.user) throw new Error('kick needs a user');

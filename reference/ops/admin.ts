@@ -41,7 +41,8 @@ function parseRequest(line: string): AdminRequest {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new AdminError('request is not a JSON object');
   const o = v as Record<string, unknown>;
   if (typeof o.cmd !== 'string' || !/^[a-z-]{1,32}$/.test(o.cmd)) throw new AdminError('cmd must be a command name');
-  if (o.user !== undefined && (typeof o.user !== 'string' || o.user.length > 64)) throw new AdminError('user must be a user name');
+  if (o.user !== undefined && (typeof o.user !== 'string' || o.user.length > 64))
+    throw new AdminError('user must be a user name');
   return { cmd: o.cmd, ...(typeof o.user === 'string' ? { user: o.user } : {}) };
 }
 
@@ -72,7 +73,8 @@ export async function serveAdmin(path: string, handlers: AdminHandlers, logger?:
     sock.on('data', (chunk: string) => {
       if (done) return;
       buf += chunk;
-      if (buf.length > ADMIN_MAX_REQUEST) return reply({ ok: false, error: `request longer than ${ADMIN_MAX_REQUEST} octets` });
+      if (buf.length > ADMIN_MAX_REQUEST)
+        return reply({ ok: false, error: `request longer than ${ADMIN_MAX_REQUEST} octets` });
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
       done = true;
@@ -83,8 +85,12 @@ export async function serveAdmin(path: string, handlers: AdminHandlers, logger?:
         return reply({ ok: false, error: (e as Error).message });
       }
       const h = handlers[req.cmd];
-      if (!h) return reply({ ok: false, error: `unknown command '${req.cmd}' (known: ${Object.keys(handlers).join(', ')})` });
-      logger?.info({ event: 'admin', cmd: req.cmd, ...(req.user ? { user: req.user } : {}) }, `admin command ${req.cmd}`);
+      if (!h)
+        return reply({ ok: false, error: `unknown command '${req.cmd}' (known: ${Object.keys(handlers).join(', ')})` });
+      logger?.info(
+        { event: 'admin', cmd: req.cmd, ...(req.user ? { user: req.user } : {}) },
+        `admin command ${req.cmd}`,
+      );
       Promise.resolve()
         .then(() => h(req))
         .then(

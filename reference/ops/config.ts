@@ -2,7 +2,7 @@
 // variables < command-line flags. One table of option definitions drives commander, the environment
 // names, the config-file keys and the --help text, so the four never disagree.
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 
 export type OptionType = 'string' | 'int' | 'bool';
 
@@ -29,8 +29,14 @@ export class ConfigError extends Error {
 
 function coerce(def: OptionDef, raw: unknown, source: string): string | number | boolean {
   if (def.type === 'int') {
-    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?[0-9]+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
-    if (!Number.isSafeInteger(n)) throw new ConfigError(`${source}: ${def.key} must be an integer, got ${JSON.stringify(raw)}`);
+    const n =
+      typeof raw === 'number'
+        ? raw
+        : typeof raw === 'string' && /^-?[0-9]+$/.test(raw.trim())
+          ? Number(raw.trim())
+          : NaN;
+    if (!Number.isSafeInteger(n))
+      throw new ConfigError(`${source}: ${def.key} must be an integer, got ${JSON.stringify(raw)}`);
     return n;
   }
   if (def.type === 'bool') {
@@ -39,7 +45,8 @@ function coerce(def: OptionDef, raw: unknown, source: string): string | number |
     if (typeof raw === 'string' && /^(0|false|no|off|)$/i.test(raw)) return false;
     throw new ConfigError(`${source}: ${def.key} must be a boolean, got ${JSON.stringify(raw)}`);
   }
-  if (typeof raw !== 'string' && typeof raw !== 'number') throw new ConfigError(`${source}: ${def.key} must be a string`);
+  if (typeof raw !== 'string' && typeof raw !== 'number')
+    throw new ConfigError(`${source}: ${def.key} must be a string`);
   if (def.choices && !def.choices.includes(String(raw))) {
     throw new ConfigError(`${source}: ${def.key} must be one of ${def.choices.join(', ')}, got ${JSON.stringify(raw)}`);
   }
@@ -49,11 +56,25 @@ function coerce(def: OptionDef, raw: unknown, source: string): string | number |
 /** Adds one commander option per definition (no commander defaults: precedence is resolved here). */
 export function addOptions(cmd: Command, defs: readonly OptionDef[]): Command {
   for (const d of defs) {
-    const help = `${d.help}` + (d.choices ? ` (${d.choices.join('|')})` : '') + ` [env ${envName(d.key)}]` + (d.default !== undefined ? ` (default: ${JSON.stringify(d.default)})` : '');
+    const help =
+      `${d.help}` +
+      (d.choices ? ` (${d.choices.join('|')})` : '') +
+      ` [env ${envName(d.key)}]` +
+      (d.default !== undefined ? ` (default: ${JSON.stringify(d.default)})` : '');
     cmd.addOption(new Option(d.flags, help));
   }
-  cmd.addOption(new Option('--config <file>', 'JSON config file; keys are the camelCase option names, plus "limits" [env IMSP_CONFIG]'));
-  cmd.addOption(new Option('--limit <name=value...>', 'override a configurable limit of spec/registry/limits.json (repeatable), e.g. --limit msLease=5000'));
+  cmd.addOption(
+    new Option(
+      '--config <file>',
+      'JSON config file; keys are the camelCase option names, plus "limits" [env IMSP_CONFIG]',
+    ),
+  );
+  cmd.addOption(
+    new Option(
+      '--limit <name=value...>',
+      'override a configurable limit of spec/registry/limits.json (repeatable), e.g. --limit msLease=5000',
+    ),
+  );
   return cmd;
 }
 
@@ -83,12 +104,14 @@ export function resolveOptions(
       throw new ConfigError(`config file ${file}: ${(e as Error).message}`);
     }
     const known = new Set([...defs.map((d) => d.key), 'limits']);
-    for (const k of Object.keys(fileObj)) if (!known.has(k)) throw new ConfigError(`config file ${file}: unknown key "${k}"`);
+    for (const k of Object.keys(fileObj))
+      if (!known.has(k)) throw new ConfigError(`config file ${file}: unknown key "${k}"`);
   }
   const values: Resolved['values'] = {};
   for (const d of defs) {
     const ev = env[envName(d.key)];
-    if (flags[d.key] !== undefined) values[d.key] = coerce(d, flags[d.key], `--${d.flags.split(/[ ,]/)[0]!.replace(/^-+/, '')}`);
+    if (flags[d.key] !== undefined)
+      values[d.key] = coerce(d, flags[d.key], `--${d.flags.split(/[ ,]/)[0]!.replace(/^-+/, '')}`);
     else if (ev !== undefined && ev !== '') values[d.key] = coerce(d, ev, envName(d.key));
     else if (fileObj[d.key] !== undefined) values[d.key] = coerce(d, fileObj[d.key], `config file ${file}`);
     else values[d.key] = d.default;
@@ -100,12 +123,18 @@ export function resolveOptions(
     limits[name] = n;
   };
   if (fileObj.limits !== undefined) {
-    if (fileObj.limits === null || typeof fileObj.limits !== 'object') throw new ConfigError(`config file ${file}: "limits" must be an object`);
+    if (fileObj.limits === null || typeof fileObj.limits !== 'object')
+      throw new ConfigError(`config file ${file}: "limits" must be an object`);
     for (const [k, v] of Object.entries(fileObj.limits as Record<string, unknown>)) put(k, v, `config file ${file}`);
   }
   for (const [k, v] of Object.entries(env)) {
     const m = /^IMSP_LIMIT_([A-Z0-9_]+)$/.exec(k);
-    if (m && v !== undefined) put(m[1]!.toLowerCase().replace(/_([a-z0-9])/g, (_s, c: string) => c.toUpperCase()), v, k);
+    if (m && v !== undefined)
+      put(
+        m[1]!.toLowerCase().replace(/_([a-z0-9])/g, (_s, c: string) => c.toUpperCase()),
+        v,
+        k,
+      );
   }
   const flagLimits = flags.limit;
   if (Array.isArray(flagLimits)) {

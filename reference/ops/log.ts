@@ -21,12 +21,18 @@ export function createLogger(opts: LogOptions = {}): Logger {
   const base = {
     level,
     name: opts.name,
-    redact: { paths: ['password', 'msKey', '*.password', '*.msKey', 'proof', 'storedKey', 'serverKey'], censor: '[redacted]' },
+    redact: {
+      paths: ['password', 'msKey', '*.password', '*.msKey', 'proof', 'storedKey', 'serverKey'],
+      censor: '[redacted]',
+    },
   };
   if (opts.destination) return pino(base, opts.destination as pino.DestinationStream);
   const pretty = opts.pretty ?? (process.stdout.isTTY === true && level !== 'silent');
   if (pretty) {
-    return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } });
+    return pino({
+      ...base,
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } },
+    });
   }
   return pino(base);
 }

@@ -27,12 +27,42 @@ export function createMetrics(role: 'crs' | 'ms', opts: { defaultMetrics?: boole
   const registers = [registry];
   return {
     registry,
-    sessions: new Gauge({ name: 'imsp_sessions', help: 'Live sessions by kind (client, ms, online_users)', labelNames: ['kind'], registers }),
-    logins: new Counter({ name: 'imsp_logins_total', help: 'Login attempts by result', labelNames: ['result'], registers }),
-    lockContention: new Counter({ name: 'imsp_lock_contention_total', help: 'Lock requests refused: locked (423) or already online (409)', labelNames: ['result'], registers }),
-    pushes: new Counter({ name: 'imsp_pushes_total', help: 'Pushes sent by method', labelNames: ['method'], registers }),
-    errors: new Counter({ name: 'imsp_errors_total', help: 'Error responses and notices by Error-code', labelNames: ['code'], registers }),
-    requests: new Counter({ name: 'imsp_requests_total', help: 'Requests handled by method', labelNames: ['method'], registers }),
+    sessions: new Gauge({
+      name: 'imsp_sessions',
+      help: 'Live sessions by kind (client, ms, online_users)',
+      labelNames: ['kind'],
+      registers,
+    }),
+    logins: new Counter({
+      name: 'imsp_logins_total',
+      help: 'Login attempts by result',
+      labelNames: ['result'],
+      registers,
+    }),
+    lockContention: new Counter({
+      name: 'imsp_lock_contention_total',
+      help: 'Lock requests refused: locked (423) or already online (409)',
+      labelNames: ['result'],
+      registers,
+    }),
+    pushes: new Counter({
+      name: 'imsp_pushes_total',
+      help: 'Pushes sent by method',
+      labelNames: ['method'],
+      registers,
+    }),
+    errors: new Counter({
+      name: 'imsp_errors_total',
+      help: 'Error responses and notices by Error-code',
+      labelNames: ['code'],
+      registers,
+    }),
+    requests: new Counter({
+      name: 'imsp_requests_total',
+      help: 'Requests handled by method',
+      labelNames: ['method'],
+      registers,
+    }),
   };
 }
 
@@ -55,7 +85,12 @@ export interface Readiness {
  * - GET /readyz: 200 when `ready()` says so (an MS: enrolled at the CRS; a CRS: its store open and
  *   answering), else 503; both with a JSON body naming each check.
  */
-export async function serveMetrics(metrics: ServerMetrics, port: number, host = '127.0.0.1', ready?: () => Promise<Readiness> | Readiness): Promise<MetricsServer> {
+export async function serveMetrics(
+  metrics: ServerMetrics,
+  port: number,
+  host = '127.0.0.1',
+  ready?: () => Promise<Readiness> | Readiness,
+): Promise<MetricsServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'GET' && path === '/healthz') {
@@ -66,8 +101,14 @@ export async function serveMetrics(metrics: ServerMetrics, port: number, host = 
       Promise.resolve()
         .then(() => (ready ? ready() : { ready: true, checks: {} }))
         .then(
-          (r) => res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: r.ready ? 'ready' : 'not ready', checks: r.checks }) + '\n'),
-          (e: unknown) => res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'not ready', error: e instanceof Error ? e.message : String(e) }) + '\n'),
+          (r) =>
+            res
+              .writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' })
+              .end(JSON.stringify({ status: r.ready ? 'ready' : 'not ready', checks: r.checks }) + '\n'),
+          (e: unknown) =>
+            res
+              .writeHead(503, { 'content-type': 'application/json' })
+              .end(JSON.stringify({ status: 'not ready', error: e instanceof Error ? e.message : String(e) }) + '\n'),
         );
       return;
     }
@@ -87,6 +128,10 @@ export async function serveMetrics(metrics: ServerMetrics, port: number, host = 
   const a = server.address() as AddressInfo;
   return {
     address: `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

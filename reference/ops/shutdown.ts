@@ -30,10 +30,20 @@ export function onShutdown(stop: (signal: NodeJS.Signals) => Promise<void>, opts
     }, opts.deadlineMs ?? 10_000);
     timer.unref();
     stop(signal).then(
-      () => { clearTimeout(timer); opts.logger.info('stopped'); exit(0); },
-      (err: unknown) => { clearTimeout(timer); opts.logger.error({ err }, 'shutdown failed'); exit(1); },
+      () => {
+        clearTimeout(timer);
+        opts.logger.info('stopped');
+        exit(0);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        opts.logger.error({ err }, 'shutdown failed');
+        exit(1);
+      },
     );
   };
   for (const s of signals) process.on(s, handler);
-  return () => { for (const s of signals) process.off(s, handler); };
+  return () => {
+    for (const s of signals) process.off(s, handler);
+  };
 }

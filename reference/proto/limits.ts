@@ -35,7 +35,11 @@ export function resolveLimits(overrides: Partial<Record<string, number>>): Serve
     if (!e) throw new ConfigError(`unknown limit ${name} (see spec/registry/limits.json)`);
     if (value === e.value) continue;
     if (!e.configurable) throw new ConfigError(`limit ${name} is not configurable`);
-    if (!Number.isSafeInteger(value) || (e.min !== undefined && value < e.min) || (e.max !== undefined && value > e.max)) {
+    if (
+      !Number.isSafeInteger(value) ||
+      (e.min !== undefined && value < e.min) ||
+      (e.max !== undefined && value > e.max)
+    ) {
       throw new ConfigError(`limit ${name}=${value} outside [${e.min}, ${e.max}]`);
     }
     out[name] = value;
@@ -44,6 +48,16 @@ export function resolveLimits(overrides: Partial<Record<string, number>>): Serve
 }
 
 /** The decoder limits of a server's links. */
-export function wireLimits(l: ServerLimits): { maxLineLength: number; maxHeaders: number; maxHeadSize: number; maxBodySize: number } {
-  return { maxLineLength: l.maxLineLength, maxHeaders: l.maxHeaders, maxHeadSize: l.maxHeadSize, maxBodySize: l.maxBodySize };
+export function wireLimits(l: ServerLimits): {
+  maxLineLength: number;
+  maxHeaders: number;
+  maxHeadSize: number;
+  maxBodySize: number;
+} {
+  return {
+    maxLineLength: l.maxLineLength,
+    maxHeaders: l.maxHeaders,
+    maxHeadSize: l.maxHeadSize,
+    maxBodySize: l.maxBodySize,
+  };
 }

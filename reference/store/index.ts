@@ -18,7 +18,10 @@ export function isPostgresLocation(location: string): boolean {
  * (schema created if missing); anything else is a SQLite file path (':memory:' for a private,
  * throwaway one), created if missing. Default: DEFAULT_SQLITE_PATH (./imsp.db).
  */
-export async function openStore(location: string = DEFAULT_SQLITE_PATH, opts: OpenStoreOptions & Pick<PostgresStoreOptions, 'schema' | 'poolSize'> = {}): Promise<Store> {
+export async function openStore(
+  location: string = DEFAULT_SQLITE_PATH,
+  opts: OpenStoreOptions & Pick<PostgresStoreOptions, 'schema' | 'poolSize'> = {},
+): Promise<Store> {
   if (isPostgresLocation(location)) return PostgresStore.connect(location, opts);
   return SqliteStore.open(location, opts);
 }

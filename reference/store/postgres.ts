@@ -17,7 +17,18 @@ import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { buddyEntry, checkSearch, mergeContacts, msFromRow, searchPage, sessionStale, userFromRow, type MsRow, type PeerRow, type UserRow } from './rows.js';
+import {
+  buddyEntry,
+  checkSearch,
+  mergeContacts,
+  msFromRow,
+  searchPage,
+  sessionStale,
+  userFromRow,
+  type MsRow,
+  type PeerRow,
+  type UserRow,
+} from './rows.js';
 import {
   DEFAULT_LIMITS,
   actorMs,
@@ -201,7 +212,12 @@ export class PostgresStore implements Store {
     if (!/^[a-z_][a-z0-9_]{0,40}$/.test(schema)) throw new Error(`store: bad schema name '${schema}'`);
     this.schema = schema;
     this.channel = `imsp_store_${schema}`;
-    this.pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, types, options: `-c search_path=${schema}` });
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: opts.poolSize ?? 10,
+      types,
+      options: `-c search_path=${schema}`,
+    });
     // An idle connection that fails is dropped by the pool; the next query opens another.
     this.pool.on('error', () => undefined);
   }
@@ -214,9 +230,13 @@ export class PostgresStore implements Store {
       await c.query(schemaSql(this.schema));
       const v = await c.query(`SELECT value FROM ${this.schema}.meta WHERE key = 'schema_version'`);
       const have = v.rows.length ? Number(v.rows[0].value) : 0;
-      if (have > PG_SCHEMA_VERSION) throw new Error(`store: database schema version ${have} is newer than this program's (${PG_SCHEMA_VERSION})`);
+      if (have > PG_SCHEMA_VERSION)
+        throw new Error(`store: database schema version ${have} is newer than this program's (${PG_SCHEMA_VERSION})`);
       if (have < PG_SCHEMA_VERSION) {
-        await c.query(`INSERT INTO ${this.schema}.meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = $1`, [String(PG_SCHEMA_VERSION)]);
+        await c.query(
+          `INSERT INTO ${this.schema}.meta (key, value) VALUES ('schema_version', $1) ON CONFLICT (key) DO UPDATE SET value = $1`,
+          [String(PG_SCHEMA_VERSION)],
+        );
       }
       await c.query('COMMIT');
     } catch (e) {
@@ -326,8 +346,12 @@ export class PostgresStore implements Store {
       const events: EventBody[] = [];
       try {
         await c.query('BEGIN');
-        const result = await f((sql, params) => c.query(prepared(sql, params)), (e) => events.push(e));
-        if (events.length) await c.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [this.channel, this.payloads(events)]);
+        const result = await f(
+          (sql, params) => c.query(prepared(sql, params)),
+          (e) => events.push(e),
+        );
+        if (events.length)
+          await c.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [this.channel, this.payloads(events)]);
         await c.query('COMMIT');
         c.off('error', onError);
         c.release();
@@ -350,7 +374,9 @@ export class PostgresStore implements Store {
 
   /** Locks the named user rows in username order; returns the rows found, by name. */
   private async lockUsers(q: Q, names: string[]): Promise<Map<string, UserRow>> {
-    const r = await q('SELECT * FROM users WHERE username = ANY($1::text[]) ORDER BY username FOR UPDATE', [[...new Set(names)]]);
+    const r = await q('SELECT * FROM users WHERE username = ANY($1::text[]) ORDER BY username FOR UPDATE', [
+      [...new Set(names)],
+    ]);
     return new Map((r.rows as UserRow[]).map((u) => [u.username, u]));
   }
 
@@ -397,7 +423,10 @@ export class PostgresStore implements Store {
 
   async listUsers(cursor: string | null, limit: number): Promise<string[]> {
     if (cursor !== null && !isUsername(cursor)) return [];
-    const r = await this.q('SELECT username FROM users WHERE username > $1 ORDER BY username LIMIT $2', [cursor ?? '', Math.max(0, Math.min(limit, 100000))]);
+    const r = await this.q('SELECT username FROM users WHERE username > $1 ORDER BY username LIMIT $2', [
+      cursor ?? '',
+      Math.max(0, Math.min(limit, 100000)),
+    ]);
     return r.rows.map((x: { username: string }) => x.username);
   }
 
@@ -412,13 +441,16 @@ export class PostgresStore implements Store {
       const row = (await this.lockUsers(q, [username])).get(username);
       if (!row) return { ok: false, error: 'unknown' };
       if (row.state !== 'offline' && !force) return { ok: false, error: 'online' };
-      const buddies = (await q('SELECT other FROM buddies WHERE owner = $1', [username])).rows.map((x: { other: string }) => x.other);
+      const buddies = (await q('SELECT other FROM buddies WHERE owner = $1', [username])).rows.map(
+        (x: { other: string }) => x.other,
+      );
       await q('DELETE FROM buddies WHERE owner = $1 OR other = $1', [username]);
       await q('DELETE FROM adds WHERE from_user = $1 OR to_user = $1', [username]);
       await q('DELETE FROM blocks WHERE owner = $1 OR blocked = $1', [username]);
       await q('DELETE FROM users WHERE username = $1', [username]);
       if (row.state === 'online') emit({ type: 'presence', user: username, status: 'offline' });
-      for (const b of buddies) emit({ type: 'contact', owner: b, contact: { user: username, relation: 'none', status: 'offline' } });
+      for (const b of buddies)
+        emit({ type: 'contact', owner: b, contact: { user: username, relation: 'none', status: 'offline' } });
       return { ok: true };
     });
   }
@@ -446,9 +478,23 @@ export class PostgresStore implements Store {
       [username, ms.msId, ms.incarnation, now, leaseExpiresAt],
     );
     if (!r.rows.length) return { ok: false, error: 'unknown' };
-    const row = r.rows[0] as { state: string; lease_expires_at: number | null; ms_ok: boolean; epoch: number | null; salt: string; iterations: number; stored_key: string; server_key: string };
+    const row = r.rows[0] as {
+      state: string;
+      lease_expires_at: number | null;
+      ms_ok: boolean;
+      epoch: number | null;
+      salt: string;
+      iterations: number;
+      stored_key: string;
+      server_key: string;
+    };
     if (row.epoch !== null && row.epoch !== undefined) {
-      return { ok: true, epoch: row.epoch, leaseExpiresAt, verifier: { salt: row.salt, iterations: row.iterations, storedKey: row.stored_key, serverKey: row.server_key } };
+      return {
+        ok: true,
+        epoch: row.epoch,
+        leaseExpiresAt,
+        verifier: { salt: row.salt, iterations: row.iterations, storedKey: row.stored_key, serverKey: row.server_key },
+      };
     }
     if (!row.ms_ok) return { ok: false, error: 'ms-unknown' };
     if (row.state === 'online') return { ok: false, error: 'online' }; // [LOCK-2]
@@ -475,13 +521,22 @@ export class PostgresStore implements Store {
     return sessionStale(row, epoch, ms, 'locked') ?? stale('state');
   }
 
-  async goOnline(username: string, epoch: number, ms: MsRef, address: string, status: UserStatus, now: number): Promise<OnlineResult> {
+  async goOnline(
+    username: string,
+    epoch: number,
+    ms: MsRef,
+    address: string,
+    status: UserStatus,
+    now: number,
+  ): Promise<OnlineResult> {
     if (!isUsername(username)) return { ok: false, error: 'unknown' };
     if (!isMsId(ms.msId)) return stale('wrong-ms');
     if (!isHostPort(address) || !isStatus(status)) return stale('state');
     // The presence event carries the public key, which only the statement reads: the payload is
     // built around a marker that the statement replaces ('#' appears in no name, address or key).
-    const [pre, post] = this.payloads([{ type: 'presence', user: username, status, msId: ms.msId, address, publicKey: '#KEY#' }])[0].split('#KEY#');
+    const [pre, post] = this.payloads([
+      { type: 'presence', user: username, status, msId: ms.msId, address, publicKey: '#KEY#' },
+    ])[0].split('#KEY#');
     const r = await this.q(
       `WITH cur AS (SELECT epoch, state, lease_expires_at, ms_id, ms_incarnation FROM users WHERE username = $1),
             upd AS (
@@ -515,7 +570,10 @@ export class PostgresStore implements Store {
     return { ok: true, keyBlob: row.key_blob, publicKey: row.public_key, status, contacts, pending };
   }
 
-  private async contactsAndPending(user: string, q: Q = (s, p) => this.q(s, p)): Promise<{ contacts: ContactEntry[]; pending: PendingAdd[] }> {
+  private async contactsAndPending(
+    user: string,
+    q: Q = (s, p) => this.q(s, p),
+  ): Promise<{ contacts: ContactEntry[]; pending: PendingAdd[] }> {
     const r = await q(
       `SELECT 'b' AS kind, b.other AS "user", u.state, u.status, u.address, u.public_key,
               EXISTS (SELECT 1 FROM blocks k WHERE k.owner = b.other AND k.blocked = b.owner)::int AS blocked_by_them, NULL::bigint AS time
@@ -554,7 +612,14 @@ export class PostgresStore implements Store {
               RETURNING old.state AS was)
        SELECT old.*, upd.was, CASE WHEN upd.was = 'online' THEN pg_notify($5, $6) END AS notified
        FROM old LEFT JOIN upd ON true`,
-      [username, epoch, ms?.msId ?? null, ms?.incarnation ?? null, this.channel, this.payloads([{ type: 'presence', user: username, status: 'offline' }])[0]],
+      [
+        username,
+        epoch,
+        ms?.msId ?? null,
+        ms?.incarnation ?? null,
+        this.channel,
+        this.payloads([{ type: 'presence', user: username, status: 'offline' }])[0],
+      ],
     );
     if (!r.rows.length) return { ok: false, error: 'unknown' };
     const row = r.rows[0] as UserRow & { was: string | null };
@@ -572,7 +637,12 @@ export class PostgresStore implements Store {
     );
   }
 
-  async setStatus(username: string, epoch: number, status: UserStatus, ms?: MsRef): Promise<OkResult | Stale | Unknown> {
+  async setStatus(
+    username: string,
+    epoch: number,
+    status: UserStatus,
+    ms?: MsRef,
+  ): Promise<OkResult | Stale | Unknown> {
     if (!isUsername(username)) return { ok: false, error: 'unknown' };
     if (ms && !isMsId(ms.msId)) return stale('wrong-ms');
     if (!isStatus(status)) return stale('state');
@@ -582,7 +652,14 @@ export class PostgresStore implements Store {
       const bad = sessionStale(row, epoch, ms, 'online'); // [LOCK-6]
       if (bad) return bad;
       await q('UPDATE users SET status = $1 WHERE username = $2', [status, username]);
-      emit({ type: 'presence', user: username, status, msId: row.ms_id ?? undefined, address: row.address ?? undefined, publicKey: row.public_key });
+      emit({
+        type: 'presence',
+        user: username,
+        status,
+        msId: row.ms_id ?? undefined,
+        address: row.address ?? undefined,
+        publicKey: row.public_key,
+      });
       return { ok: true };
     });
   }
@@ -616,7 +693,10 @@ export class PostgresStore implements Store {
       await q('LOCK TABLE ms IN EXCLUSIVE MODE');
       const r = await q(`SELECT username, state FROM users WHERE state <> 'offline' ORDER BY username FOR UPDATE`);
       const rows = r.rows as Array<{ username: string; state: string }>;
-      await this.setOffline(q, rows.map((x) => x.username));
+      await this.setOffline(
+        q,
+        rows.map((x) => x.username),
+      );
       await q('DELETE FROM ms');
       const freed: FreedUsers = { offline: [], unlocked: [] };
       for (const x of rows) (x.state === 'online' ? freed.offline : freed.unlocked).push(x.username);
@@ -657,12 +737,18 @@ export class PostgresStore implements Store {
       await q(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`imsp-ms:${this.schema}:${ms.msId}`]);
       const old = (await q('SELECT * FROM ms WHERE ms_id = $1', [ms.msId])).rows[0] as MsRow | undefined;
       // [ENROLL-6]
-      if (old && old.lease_expires_at > now && old.incarnation >= ms.incarnation) return { ok: false, error: 'conflict', incarnation: old.incarnation };
+      if (old && old.lease_expires_at > now && old.incarnation >= ms.incarnation)
+        return { ok: false, error: 'conflict', incarnation: old.incarnation };
       const freed = await this.freeUsersOf(q, emit, ms.msId);
       let replaced: { incarnation: number; freed: FreedUsers } | null = null;
       if (old) {
         replaced = { incarnation: old.incarnation, freed };
-        emit({ type: 'ms-gone', msId: old.ms_id, incarnation: old.incarnation, reason: old.lease_expires_at > now ? 'replaced' : 'expired' });
+        emit({
+          type: 'ms-gone',
+          msId: old.ms_id,
+          incarnation: old.incarnation,
+          reason: old.lease_expires_at > now ? 'replaced' : 'expired',
+        });
       }
       const leaseExpiresAt = now + leaseMs;
       await q(
@@ -706,7 +792,9 @@ export class PostgresStore implements Store {
         [now],
       );
       const out: Array<MsRef & { freed: FreedUsers }> = [];
-      for (const r of (del.rows as Array<{ ms_id: string; incarnation: number }>).sort((a, b) => (a.ms_id < b.ms_id ? -1 : 1))) {
+      for (const r of (del.rows as Array<{ ms_id: string; incarnation: number }>).sort((a, b) =>
+        a.ms_id < b.ms_id ? -1 : 1,
+      )) {
         const freed = await this.freeUsersOf(q, emit, r.ms_id); // [HB-4]
         emit({ type: 'ms-gone', msId: r.ms_id, incarnation: r.incarnation, reason: 'expired' });
         out.push({ msId: r.ms_id, incarnation: r.incarnation, freed });
@@ -727,10 +815,10 @@ export class PostgresStore implements Store {
 
   async locateMs(now: number, n = 3): Promise<MsInfo[]> {
     // [LOCATE-1] ratio, then load, then Ms-id in octet order
-    const r = await this.q('SELECT * FROM ms WHERE lease_expires_at > $1 AND load < capacity ORDER BY load::float8 / capacity, load, ms_id COLLATE "C" LIMIT $2', [
-      now,
-      Math.max(0, Math.min(n, 1000)),
-    ]);
+    const r = await this.q(
+      'SELECT * FROM ms WHERE lease_expires_at > $1 AND load < capacity ORDER BY load::float8 / capacity, load, ms_id COLLATE "C" LIMIT $2',
+      [now, Math.max(0, Math.min(n, 1000))],
+    );
     return (r.rows as MsRow[]).map(msFromRow);
   }
 
@@ -755,7 +843,10 @@ export class PostgresStore implements Store {
   }
   private async contactCount(q: Q, user: string): Promise<number> {
     // [ADD-LIMIT-1] buddies and ADDs sent, unanswered
-    const r = await q('SELECT (SELECT count(*) FROM buddies WHERE owner = $1) + (SELECT count(*) FROM adds WHERE from_user = $1) AS n', [user]);
+    const r = await q(
+      'SELECT (SELECT count(*) FROM buddies WHERE owner = $1) + (SELECT count(*) FROM adds WHERE from_user = $1) AS n',
+      [user],
+    );
     return Number(r.rows[0].n);
   }
 
@@ -772,12 +863,18 @@ export class PostgresStore implements Store {
   private async emitBuddy(q: Q, emit: (e: EventBody) => void, owner: string, other: string): Promise<void> {
     const p = await this.buddyPeer(q, owner, other);
     if (!p) return;
-    const contact: ContactEntry = (await this.isBlocked(q, owner, other)) ? { user: other, relation: 'blocked', status: 'offline' } : buddyEntry(p);
+    const contact: ContactEntry = (await this.isBlocked(q, owner, other))
+      ? { user: other, relation: 'blocked', status: 'offline' }
+      : buddyEntry(p);
     emit({ type: 'contact', owner, contact });
   }
 
   private async makeBuddies(q: Q, emit: (e: EventBody) => void, a: string, b: string, now: number): Promise<void> {
-    await q('INSERT INTO buddies (owner, other, since) VALUES ($1, $2, $3), ($2, $1, $3) ON CONFLICT DO NOTHING', [a, b, now]);
+    await q('INSERT INTO buddies (owner, other, since) VALUES ($1, $2, $3), ($2, $1, $3) ON CONFLICT DO NOTHING', [
+      a,
+      b,
+      now,
+    ]);
     await q('DELETE FROM adds WHERE (from_user = $1 AND to_user = $2) OR (from_user = $2 AND to_user = $1)', [a, b]);
     await this.emitBuddy(q, emit, a, b);
     await this.emitBuddy(q, emit, b, a);
@@ -799,11 +896,13 @@ export class PostgresStore implements Store {
       if (await this.addExists(q, from, to)) return { ok: false, error: 'duplicate' }; // [ADD-4]
       if (await this.addExists(q, to, from)) {
         // [ADD-8] granted at once
-        if ((await this.contactCount(q, from)) >= this.limits.maxContacts) return { ok: false, error: 'limit', which: 'contacts' };
+        if ((await this.contactCount(q, from)) >= this.limits.maxContacts)
+          return { ok: false, error: 'limit', which: 'contacts' };
         await this.makeBuddies(q, emit, from, to, now);
         return { ok: true, outcome: 'granted' };
       }
-      if ((await this.contactCount(q, from)) >= this.limits.maxContacts) return { ok: false, error: 'limit', which: 'contacts' }; // [ADD-LIMIT-1]
+      if ((await this.contactCount(q, from)) >= this.limits.maxContacts)
+        return { ok: false, error: 'limit', which: 'contacts' }; // [ADD-LIMIT-1]
       if (await this.isBlocked(q, to, from)) {
         // [BLOCK-6] stored, withheld from the target, nothing revealed
         await q('INSERT INTO adds (from_user, to_user, time) VALUES ($1, $2, $3)', [from, to, now]);
@@ -822,7 +921,12 @@ export class PostgresStore implements Store {
       emit({ type: 'add', from, to, time: now });
       if (target.state === 'online') {
         // [ADD-2]
-        return { ok: true, outcome: 'delivered', time: now, targetMs: { msId: target.ms_id ?? '', incarnation: target.ms_incarnation ?? 0 } };
+        return {
+          ok: true,
+          outcome: 'delivered',
+          time: now,
+          targetMs: { msId: target.ms_id ?? '', incarnation: target.ms_incarnation ?? 0 },
+        };
       }
       return { ok: true, outcome: 'stored', time: now };
     });
@@ -837,13 +941,15 @@ export class PostgresStore implements Store {
       if (bad) return bad;
       const me = actor.user;
       // [ADD-9] an ADD withheld by a block cannot be answered either
-      if (!(await this.addExists(q, from, me)) || (await this.isBlocked(q, me, from))) return { ok: false, error: 'no-pending' };
+      if (!(await this.addExists(q, from, me)) || (await this.isBlocked(q, me, from)))
+        return { ok: false, error: 'no-pending' };
       if (decision === 'deny') {
         await q('DELETE FROM adds WHERE from_user = $1 AND to_user = $2', [from, me]);
         emit({ type: 'answer', from: me, to: from, decision: 'deny' });
         return { ok: true, outcome: 'denied' };
       }
-      if ((await this.contactCount(q, me)) >= this.limits.maxContacts) return { ok: false, error: 'limit', which: 'contacts' };
+      if ((await this.contactCount(q, me)) >= this.limits.maxContacts)
+        return { ok: false, error: 'limit', which: 'contacts' };
       await this.makeBuddies(q, emit, me, from, now);
       emit({ type: 'answer', from: me, to: from, decision: 'grant' });
       return { ok: true, outcome: 'granted' };
@@ -894,11 +1000,15 @@ export class PostgresStore implements Store {
       const wereBuddies = await this.isBuddy(q, me, other);
       const theirAdd = await this.addExists(q, other, me);
       await q('DELETE FROM buddies WHERE (owner = $1 AND other = $2) OR (owner = $2 AND other = $1)', [me, other]);
-      await q('DELETE FROM adds WHERE (from_user = $1 AND to_user = $2) OR (from_user = $2 AND to_user = $1)', [me, other]);
+      await q('DELETE FROM adds WHERE (from_user = $1 AND to_user = $2) OR (from_user = $2 AND to_user = $1)', [
+        me,
+        other,
+      ]);
       await q('INSERT INTO blocks (owner, blocked) VALUES ($1, $2)', [me, other]);
-      // [BLOCK-2][BLOCK-4] to the blocked user it looks like a logout, a REM or a denial
+      // [BLOCK-2] [BLOCK-4] to the blocked user it looks like a logout, a REM or a denial
       emit({ type: 'presence', user: me, status: 'offline', to: other });
-      if (wereBuddies) emit({ type: 'contact', owner: other, contact: { user: me, relation: 'none', status: 'offline' } });
+      if (wereBuddies)
+        emit({ type: 'contact', owner: other, contact: { user: me, relation: 'none', status: 'offline' } });
       if (theirAdd) emit({ type: 'answer', from: me, to: other, decision: 'deny' });
       emit({ type: 'contact', owner: me, contact: { user: other, relation: 'blocked', status: 'offline' } });
       return { ok: true, already: false };
@@ -932,7 +1042,7 @@ export class PostgresStore implements Store {
 
   async pendingFor(username: string): Promise<PendingAdd[]> {
     if (!isUsername(username)) return [];
-    // [ADD-3][BLOCK-6] withheld while the target blocks the sender
+    // [ADD-3] [BLOCK-6] withheld while the target blocks the sender
     const r = await this.q(
       `SELECT from_user AS "from", to_user AS "to", time FROM adds a WHERE a.to_user = $1
          AND NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = a.to_user AND k.blocked = a.from_user) ORDER BY time, from_user`,
@@ -973,12 +1083,10 @@ export class PostgresStore implements Store {
     return this.tx(async (q): Promise<ProfileResult> => {
       const s = this.checkActor(actor, (await this.lockUsers(q, [actor.user])).get(actor.user)); // [PROFILE-3]
       if (s) return s;
-      await q('UPDATE users SET full_name = coalesce($1, full_name), location = coalesce($2, location), about = coalesce($3, about) WHERE username = $4', [
-        profile.fullName ?? null,
-        profile.location ?? null,
-        profile.about ?? null,
-        actor.user,
-      ]);
+      await q(
+        'UPDATE users SET full_name = coalesce($1, full_name), location = coalesce($2, location), about = coalesce($3, about) WHERE username = $4',
+        [profile.fullName ?? null, profile.location ?? null, profile.about ?? null, actor.user],
+      );
       return { ok: true };
     });
   }
@@ -987,7 +1095,10 @@ export class PostgresStore implements Store {
     const bad = checkSearch(query, field, cursor, this.limits);
     if (bad) return bad;
     // [SEARCH-3]
-    const n = Math.max(1, Math.min(Number.isSafeInteger(limit) ? limit : this.limits.maxSearchResults, this.limits.maxSearchResults));
+    const n = Math.max(
+      1,
+      Math.min(Number.isSafeInteger(limit) ? limit : this.limits.maxSearchResults, this.limits.maxSearchResults),
+    );
     // [SEARCH-1] a prefix of the username, a substring of Full-name or Location, case-insensitive
     const prefix = escapeLike(query) + '%';
     const sub = '%' + escapeLike(query) + '%';
@@ -998,9 +1109,15 @@ export class PostgresStore implements Store {
           ? [`full_name ILIKE $3 ESCAPE '\\'`, [sub]]
           : field === 'location'
             ? [`location ILIKE $3 ESCAPE '\\'`, [sub]]
-            : [`(username ILIKE $3 ESCAPE '\\' OR full_name ILIKE $4 ESCAPE '\\' OR location ILIKE $4 ESCAPE '\\')`, [prefix, sub]];
+            : [
+                `(username ILIKE $3 ESCAPE '\\' OR full_name ILIKE $4 ESCAPE '\\' OR location ILIKE $4 ESCAPE '\\')`,
+                [prefix, sub],
+              ];
     // users.username is COLLATE "C": octet order, and the primary key index serves the page
-    const r = await this.q(`SELECT username, full_name, location FROM users WHERE username > $1 AND ${cond} ORDER BY username LIMIT $2`, [cursor ?? '', n + 1, ...params]);
+    const r = await this.q(
+      `SELECT username, full_name, location FROM users WHERE username > $1 AND ${cond} ORDER BY username LIMIT $2`,
+      [cursor ?? '', n + 1, ...params],
+    );
     return searchPage(r.rows as Array<{ username: string; full_name: string; location: string }>, n);
   }
 
@@ -1011,14 +1128,10 @@ export class PostgresStore implements Store {
     return this.tx(async (q): Promise<PasswdResult> => {
       const s = this.checkActor(actor, (await this.lockUsers(q, [actor.user])).get(actor.user));
       if (s) return s;
-      await q('UPDATE users SET salt = $1, iterations = $2, stored_key = $3, server_key = $4, key_blob = $5 WHERE username = $6', [
-        verifier.salt,
-        verifier.iterations,
-        verifier.storedKey,
-        verifier.serverKey,
-        keyBlob,
-        actor.user,
-      ]);
+      await q(
+        'UPDATE users SET salt = $1, iterations = $2, stored_key = $3, server_key = $4, key_blob = $5 WHERE username = $6',
+        [verifier.salt, verifier.iterations, verifier.storedKey, verifier.serverKey, keyBlob, actor.user],
+      );
       return { ok: true };
     });
   }

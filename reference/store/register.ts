@@ -23,20 +23,32 @@ export interface RegisterOptions {
   now?: number;
 }
 
-export type RegisterUserResult = ({ ok: true; publicKey: string } | Exclude<RegisterResult, { ok: true }>);
+export type RegisterUserResult = { ok: true; publicKey: string } | Exclude<RegisterResult, { ok: true }>;
 
 /** Registers `username` with `password` in `store`. */
-export async function registerUser(store: Store, username: string, password: string, opts: RegisterOptions = {}): Promise<RegisterUserResult> {
+export async function registerUser(
+  store: Store,
+  username: string,
+  password: string,
+  opts: RegisterOptions = {},
+): Promise<RegisterUserResult> {
   // [USER-1] checked before any expensive key derivation
   if (!isUsername(username)) return { ok: false, error: 'invalid', detail: 'username' };
   if (password.length === 0) return { ok: false, error: 'invalid', detail: 'password' };
   const it = opts.iterations;
-  if (it !== undefined && (!Number.isInteger(it) || it < SCRAM_MIN_ITERATIONS || it > SCRAM_MAX_ITERATIONS)) return { ok: false, error: 'invalid', detail: 'iterations' };
+  if (it !== undefined && (!Number.isInteger(it) || it < SCRAM_MIN_ITERATIONS || it > SCRAM_MAX_ITERATIONS))
+    return { ok: false, error: 'invalid', detail: 'iterations' };
   const n = opts.log2N;
-  if (n !== undefined && (!Number.isInteger(n) || n < KEY_BLOB_MIN_LOG2N || n > KEY_BLOB_MAX_LOG2N)) return { ok: false, error: 'invalid', detail: 'log2N' };
+  if (n !== undefined && (!Number.isInteger(n) || n < KEY_BLOB_MIN_LOG2N || n > KEY_BLOB_MAX_LOG2N))
+    return { ok: false, error: 'invalid', detail: 'log2N' };
   const verifier = makeVerifier(password, opts.iterations !== undefined ? { iterations: opts.iterations } : {});
   const identity = generateIdentity();
-  const keyBlob = await sealKeyBlobAsync(password, username, identity, opts.log2N !== undefined ? { log2N: opts.log2N } : {});
+  const keyBlob = await sealKeyBlobAsync(
+    password,
+    username,
+    identity,
+    opts.log2N !== undefined ? { log2N: opts.log2N } : {},
+  );
   // Only the seed-free parts leave this function: the private keys live on inside keyBlob only.
   identity.edSeed.fill(0);
   identity.xPrivate.fill(0);

@@ -65,12 +65,28 @@ export function userFromRow(r: UserRow): UserRecord {
     epoch: r.epoch,
   };
   if (r.state === 'locked') {
-    return { ...base, state: { kind: 'locked', msId: r.ms_id ?? '', incarnation: r.ms_incarnation ?? 0, epoch: r.epoch, leaseExpiresAt: r.lease_expires_at ?? 0 } };
+    return {
+      ...base,
+      state: {
+        kind: 'locked',
+        msId: r.ms_id ?? '',
+        incarnation: r.ms_incarnation ?? 0,
+        epoch: r.epoch,
+        leaseExpiresAt: r.lease_expires_at ?? 0,
+      },
+    };
   }
   if (r.state === 'online') {
     return {
       ...base,
-      state: { kind: 'online', msId: r.ms_id ?? '', incarnation: r.ms_incarnation ?? 0, epoch: r.epoch, address: r.address ?? '', status: (r.status ?? 'online') as UserStatus },
+      state: {
+        kind: 'online',
+        msId: r.ms_id ?? '',
+        incarnation: r.ms_incarnation ?? 0,
+        epoch: r.epoch,
+        address: r.address ?? '',
+        status: (r.status ?? 'online') as UserStatus,
+      },
     };
   }
   return { ...base, state: { kind: 'offline' } };
@@ -92,7 +108,13 @@ export function msFromRow(r: MsRow): MsInfo {
 /** The contact entry of a buddy as `viewer` sees it. */
 export function buddyEntry(p: PeerRow): ContactEntry {
   if (p.state === 'online' && !p.blocked_by_them) {
-    return { user: p.user, relation: 'buddy', status: (p.status ?? 'online') as Presence, address: p.address ?? '', publicKey: p.public_key };
+    return {
+      user: p.user,
+      relation: 'buddy',
+      status: (p.status ?? 'online') as Presence,
+      address: p.address ?? '',
+      publicKey: p.public_key,
+    };
   }
   return { user: p.user, relation: 'buddy', status: 'offline' };
 }
@@ -122,7 +144,12 @@ export function contactList(buddies: ContactEntry[], outgoing: string[], blocked
 }
 
 /** [LOCK-6] Why a session-bound request with `epoch` (from `ms`, when given) is refused, or null. */
-export function sessionStale(r: Pick<UserRow, 'epoch' | 'state' | 'ms_id' | 'ms_incarnation'>, epoch: number, ms: MsRef | undefined, want: 'online' | 'locked'): Stale | null {
+export function sessionStale(
+  r: Pick<UserRow, 'epoch' | 'state' | 'ms_id' | 'ms_incarnation'>,
+  epoch: number,
+  ms: MsRef | undefined,
+  want: 'online' | 'locked',
+): Stale | null {
   if (r.epoch !== epoch) return stale('epoch');
   if (r.state !== want) return stale('state');
   if (ms && (r.ms_id !== ms.msId || r.ms_incarnation !== ms.incarnation)) return stale('wrong-ms');
@@ -134,8 +161,18 @@ export function sortPending(p: PendingAdd[]): PendingAdd[] {
 }
 
 /** Shared by both stores: the query rules of SEARCH. */
-export function checkSearch(query: string, field: SearchField, cursor: string | null, limits: StoreLimits): SearchPage | null {
-  if (typeof query !== 'string' || query.length === 0 || query.length > limits.maxQueryLength || !/^[\t -~]*$/.test(query)) {
+export function checkSearch(
+  query: string,
+  field: SearchField,
+  cursor: string | null,
+  limits: StoreLimits,
+): SearchPage | null {
+  if (
+    typeof query !== 'string' ||
+    query.length === 0 ||
+    query.length > limits.maxQueryLength ||
+    !/^[\t -~]*$/.test(query)
+  ) {
     return { ok: false, error: 'invalid', detail: 'query' }; // [SEARCH-2]
   }
   if (!['username', 'name', 'location', 'any'].includes(field)) return { ok: false, error: 'invalid', detail: 'field' };
@@ -143,7 +180,10 @@ export function checkSearch(query: string, field: SearchField, cursor: string | 
   return null;
 }
 
-export function searchPage(rows: Array<{ username: string; full_name: string; location: string }>, n: number): SearchPage {
+export function searchPage(
+  rows: Array<{ username: string; full_name: string; location: string }>,
+  n: number,
+): SearchPage {
   const more = rows.length > n;
   const page = more ? rows.slice(0, n) : rows;
   return {

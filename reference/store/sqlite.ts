@@ -63,10 +63,24 @@ import {
   type Verifier,
   type Watcher,
 } from './store.js';
-import { buddyEntry, checkSearch, contactList, msFromRow, searchPage, sessionStale, userFromRow, type MsRow, type PeerRow, type UserRow } from './rows.js';
+import {
+  buddyEntry,
+  checkSearch,
+  contactList,
+  msFromRow,
+  searchPage,
+  sessionStale,
+  userFromRow,
+  type MsRow,
+  type PeerRow,
+  type UserRow,
+} from './rows.js';
 
 /** What goOnline reads of the users row. */
-type OnlineRow = Pick<UserRow, 'username' | 'epoch' | 'state' | 'ms_id' | 'ms_incarnation' | 'lease_expires_at' | 'public_key' | 'key_blob'>;
+type OnlineRow = Pick<
+  UserRow,
+  'username' | 'epoch' | 'state' | 'ms_id' | 'ms_incarnation' | 'lease_expires_at' | 'public_key' | 'key_blob'
+>;
 /** A row of the buddyPeers statement (raw): user, visible (1: online and not blocking), status, address, public key. */
 type BuddyPeerRow = [string, number, string | null, string | null, string | null];
 
@@ -192,32 +206,51 @@ export class SqliteStore implements Store {
     this.q = {
       user: p('SELECT * FROM users WHERE username = ?'),
       // the login path reads only what it needs (the users row also holds the profile)
-      lockRow: p('SELECT state, lease_expires_at, salt, iterations, stored_key, server_key FROM users WHERE username = ?'),
-      onlineRow: p('SELECT username, epoch, state, ms_id, ms_incarnation, lease_expires_at, public_key, key_blob FROM users WHERE username = ?'),
-      userState: p('SELECT username, epoch, state, ms_id, ms_incarnation, lease_expires_at, public_key, address, status FROM users WHERE username = ?'),
+      lockRow: p(
+        'SELECT state, lease_expires_at, salt, iterations, stored_key, server_key FROM users WHERE username = ?',
+      ),
+      onlineRow: p(
+        'SELECT username, epoch, state, ms_id, ms_incarnation, lease_expires_at, public_key, key_blob FROM users WHERE username = ?',
+      ),
+      userState: p(
+        'SELECT username, epoch, state, ms_id, ms_incarnation, lease_expires_at, public_key, address, status FROM users WHERE username = ?',
+      ),
       exists: p('SELECT 1 FROM users WHERE username = ?').pluck(),
-      insertUser: p(`INSERT OR IGNORE INTO users (username, salt, iterations, stored_key, server_key, public_key, key_blob, full_name, location, about, created_at)
+      insertUser:
+        p(`INSERT OR IGNORE INTO users (username, salt, iterations, stored_key, server_key, public_key, key_blob, full_name, location, about, created_at)
                      VALUES (@username, @salt, @iterations, @storedKey, @serverKey, @publicKey, @keyBlob, @fullName, @location, @about, @createdAt)`),
       listUsers: p('SELECT username FROM users WHERE username > ? ORDER BY username LIMIT ?').pluck(),
       countUsers: p('SELECT count(*) FROM users').pluck(),
-      grantLock: p(`UPDATE users SET state = 'locked', epoch = epoch + 1, ms_id = ?, ms_incarnation = ?, lease_expires_at = ?, address = NULL, status = NULL
+      grantLock:
+        p(`UPDATE users SET state = 'locked', epoch = epoch + 1, ms_id = ?, ms_incarnation = ?, lease_expires_at = ?, address = NULL, status = NULL
                     WHERE username = ? RETURNING epoch`).pluck(),
-      setOnline: p(`UPDATE users SET state = 'online', address = ?, status = ?, lease_expires_at = NULL WHERE username = ?`),
-      setOffline: p(`UPDATE users SET state = 'offline', ms_id = NULL, ms_incarnation = NULL, lease_expires_at = NULL, address = NULL, status = NULL WHERE username = ?`),
+      setOnline: p(
+        `UPDATE users SET state = 'online', address = ?, status = ?, lease_expires_at = NULL WHERE username = ?`,
+      ),
+      setOffline: p(
+        `UPDATE users SET state = 'offline', ms_id = NULL, ms_incarnation = NULL, lease_expires_at = NULL, address = NULL, status = NULL WHERE username = ?`,
+      ),
       setStatus: p('UPDATE users SET status = ? WHERE username = ?'),
       expiredLocks: p(`SELECT username FROM users WHERE state = 'locked' AND lease_expires_at <= ?`).pluck(),
       usersOfMs: p(`SELECT username, state, ms_incarnation FROM users WHERE ms_id = ? AND state <> 'offline'`),
       msRow: p('SELECT * FROM ms WHERE ms_id = ?'),
       msIncarnation: p('SELECT incarnation FROM ms WHERE ms_id = ? AND lease_expires_at > ?').pluck(),
-      insertMs: p(`INSERT OR REPLACE INTO ms (ms_id, incarnation, listen, capacity, load, enrolled_at, last_seen, lease_expires_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)`),
-      renewMs: p(`UPDATE ms SET last_seen = ?, lease_expires_at = ?, load = coalesce(?, load) WHERE ms_id = ? AND incarnation = ? AND lease_expires_at > ?`),
+      insertMs: p(
+        `INSERT OR REPLACE INTO ms (ms_id, incarnation, listen, capacity, load, enrolled_at, last_seen, lease_expires_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)`,
+      ),
+      renewMs: p(
+        `UPDATE ms SET last_seen = ?, lease_expires_at = ?, load = coalesce(?, load) WHERE ms_id = ? AND incarnation = ? AND lease_expires_at > ?`,
+      ),
       deleteMs: p('DELETE FROM ms WHERE ms_id = ?'),
       expiredMs: p('SELECT ms_id, incarnation FROM ms WHERE lease_expires_at <= ?'),
       listMs: p('SELECT * FROM ms ORDER BY ms_id'),
       // [LOCATE-1] ratio, then load, then Ms-id in octet order (BINARY collation)
-      locateMs: p('SELECT * FROM ms WHERE lease_expires_at > ? AND load < capacity ORDER BY CAST(load AS REAL) / capacity, load, ms_id COLLATE BINARY LIMIT ?'),
+      locateMs: p(
+        'SELECT * FROM ms WHERE lease_expires_at > ? AND load < capacity ORDER BY CAST(load AS REAL) / capacity, load, ms_id COLLATE BINARY LIMIT ?',
+      ),
       heldUsers: p(`SELECT username, state FROM users WHERE state <> 'offline'`),
-      resetUsers: p(`UPDATE users SET state = 'offline', ms_id = NULL, ms_incarnation = NULL, lease_expires_at = NULL, address = NULL, status = NULL
+      resetUsers:
+        p(`UPDATE users SET state = 'offline', ms_id = NULL, ms_incarnation = NULL, lease_expires_at = NULL, address = NULL, status = NULL
                      WHERE state <> 'offline'`),
       resetMs: p('DELETE FROM ms'),
       isBuddy: p('SELECT 1 FROM buddies WHERE owner = ? AND other = ?').pluck(),
@@ -229,8 +262,10 @@ export class SqliteStore implements Store {
       delAdd: p('DELETE FROM adds WHERE from_user = ? AND to_user = ?'),
       outgoingCount: p('SELECT count(*) FROM adds WHERE from_user = ?').pluck(),
       // [ADD-LIMIT-2] deliverable ADDs only: those withheld by a block are bounded by their senders' maxContacts
-      incomingCount: p('SELECT count(*) FROM adds a WHERE a.to_user = ? AND NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = a.to_user AND k.blocked = a.from_user)').pluck(),
-      // [ADD-3][BLOCK-6] withheld while the target blocks the sender
+      incomingCount: p(
+        'SELECT count(*) FROM adds a WHERE a.to_user = ? AND NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = a.to_user AND k.blocked = a.from_user)',
+      ).pluck(),
+      // [ADD-3] [BLOCK-6] withheld while the target blocks the sender
       pendingFor: p(`SELECT from_user AS "from", to_user AS "to", time FROM adds a WHERE a.to_user = ?
                        AND NOT EXISTS (SELECT 1 FROM blocks k WHERE k.owner = a.to_user AND k.blocked = a.from_user) ORDER BY time, from_user`),
       outgoing: p('SELECT to_user FROM adds WHERE from_user = ? ORDER BY to_user').pluck(),
@@ -260,8 +295,12 @@ export class SqliteStore implements Store {
                    ORDER BY u.username`),
       buddiesOf: p('SELECT other FROM buddies WHERE owner = ?').pluck(),
       profile: p('SELECT full_name, location, about FROM users WHERE username = ?'),
-      setProfile: p('UPDATE users SET full_name = coalesce(?, full_name), location = coalesce(?, location), about = coalesce(?, about) WHERE username = ?'),
-      passwd: p('UPDATE users SET salt = ?, iterations = ?, stored_key = ?, server_key = ?, key_blob = ? WHERE username = ?'),
+      setProfile: p(
+        'UPDATE users SET full_name = coalesce(?, full_name), location = coalesce(?, location), about = coalesce(?, about) WHERE username = ?',
+      ),
+      passwd: p(
+        'UPDATE users SET salt = ?, iterations = ?, stored_key = ?, server_key = ?, key_blob = ? WHERE username = ?',
+      ),
       delUserBuddies: p('DELETE FROM buddies WHERE owner = ? OR other = ?'),
       delUserAdds: p('DELETE FROM adds WHERE from_user = ? OR to_user = ?'),
       delUserBlocks: p('DELETE FROM blocks WHERE owner = ? OR blocked = ?'),
@@ -272,15 +311,19 @@ export class SqliteStore implements Store {
   private migrate(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > SQLITE_SCHEMA_VERSION) {
-      throw new Error(`store: database schema version ${version} is newer than this program's (${SQLITE_SCHEMA_VERSION})`);
+      throw new Error(
+        `store: database schema version ${version} is newer than this program's (${SQLITE_SCHEMA_VERSION})`,
+      );
     }
     if (version < SQLITE_SCHEMA_VERSION) {
-      this.db.transaction(() => {
-        if (version < 1) this.db.exec(SCHEMA_V1);
-        if (version < 2) this.db.exec(SCHEMA_V2);
-        if (version < 3) this.db.exec(SCHEMA_V3);
-        this.db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
-      }).immediate();
+      this.db
+        .transaction(() => {
+          if (version < 1) this.db.exec(SCHEMA_V1);
+          if (version < 2) this.db.exec(SCHEMA_V2);
+          if (version < 3) this.db.exec(SCHEMA_V3);
+          this.db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
+        })
+        .immediate();
     }
   }
 
@@ -413,7 +456,8 @@ export class SqliteStore implements Store {
       this.q.delUserBlocks.run(username, username);
       this.q.delUser.run(username);
       if (r.state === 'online') this.emit({ type: 'presence', user: username, status: 'offline' });
-      for (const b of buddies) this.emit({ type: 'contact', owner: b, contact: { user: username, relation: 'none', status: 'offline' } });
+      for (const b of buddies)
+        this.emit({ type: 'contact', owner: b, contact: { user: username, relation: 'none', status: 'offline' } });
       return { ok: true };
     });
   }
@@ -423,7 +467,9 @@ export class SqliteStore implements Store {
 
   async tryLock(username: string, ms: MsRef, now: number, leaseMs: number): Promise<LockResult> {
     return this.tx((): LockResult => {
-      const r = this.q.lockRow.get(username) as Pick<UserRow, 'state' | 'lease_expires_at' | 'salt' | 'iterations' | 'stored_key' | 'server_key'> | undefined;
+      const r = this.q.lockRow.get(username) as
+        | Pick<UserRow, 'state' | 'lease_expires_at' | 'salt' | 'iterations' | 'stored_key' | 'server_key'>
+        | undefined;
       if (!r) return { ok: false, error: 'unknown' };
       const inc = this.q.msIncarnation.get(ms.msId, now) as number | undefined;
       if (inc !== ms.incarnation) return { ok: false, error: 'ms-unknown' };
@@ -456,7 +502,14 @@ export class SqliteStore implements Store {
     });
   }
 
-  async goOnline(username: string, epoch: number, ms: MsRef, address: string, status: UserStatus, now: number): Promise<OnlineResult> {
+  async goOnline(
+    username: string,
+    epoch: number,
+    ms: MsRef,
+    address: string,
+    status: UserStatus,
+    now: number,
+  ): Promise<OnlineResult> {
     if (!isHostPort(address) || !isStatus(status)) return stale('state');
     return this.tx((): OnlineResult => {
       const r = this.q.onlineRow.get(username) as OnlineRow | undefined;
@@ -473,7 +526,13 @@ export class SqliteStore implements Store {
   }
 
   private bundle(r: OnlineRow, status: UserStatus): LoginBundle {
-    return { keyBlob: r.key_blob, publicKey: r.public_key, status, contacts: this.contactsOf(r.username), pending: this.pendingOf(r.username) };
+    return {
+      keyBlob: r.key_blob,
+      publicKey: r.public_key,
+      status,
+      contacts: this.contactsOf(r.username),
+      pending: this.pendingOf(r.username),
+    };
   }
 
   async goOffline(username: string, epoch: number, ms?: MsRef): Promise<OfflineResult> {
@@ -490,7 +549,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  async setStatus(username: string, epoch: number, status: UserStatus, ms?: MsRef): Promise<OkResult | Stale | Unknown> {
+  async setStatus(
+    username: string,
+    epoch: number,
+    status: UserStatus,
+    ms?: MsRef,
+  ): Promise<OkResult | Stale | Unknown> {
     if (!isStatus(status)) return stale('state');
     return this.tx((): OkResult | Stale | Unknown => {
       const r = this.q.userState.get(username) as UserRow | undefined;
@@ -498,7 +562,14 @@ export class SqliteStore implements Store {
       const bad = sessionStale(r, epoch, ms, 'online'); // [LOCK-6]
       if (bad) return bad;
       this.q.setStatus.run(status, username);
-      this.emit({ type: 'presence', user: username, status, msId: r.ms_id ?? undefined, address: r.address ?? undefined, publicKey: r.public_key });
+      this.emit({
+        type: 'presence',
+        user: username,
+        status,
+        msId: r.ms_id ?? undefined,
+        address: r.address ?? undefined,
+        publicKey: r.public_key,
+      });
       return { ok: true };
     });
   }
@@ -572,7 +643,12 @@ export class SqliteStore implements Store {
       const freed = this.freeUsersOf(ms.msId);
       if (old) {
         replaced = { incarnation: old.incarnation, freed };
-        this.emit({ type: 'ms-gone', msId: old.ms_id, incarnation: old.incarnation, reason: old.lease_expires_at > now ? 'replaced' : 'expired' });
+        this.emit({
+          type: 'ms-gone',
+          msId: old.ms_id,
+          incarnation: old.incarnation,
+          reason: old.lease_expires_at > now ? 'replaced' : 'expired',
+        });
       }
       const leaseExpiresAt = now + leaseMs;
       this.q.insertMs.run(ms.msId, ms.incarnation, ms.listen, ms.capacity, now, now, leaseExpiresAt);
@@ -644,7 +720,9 @@ export class SqliteStore implements Store {
     const p = this.q.buddyPeer.get(owner, other) as PeerRow | undefined;
     if (!p) return;
     const blockedByOwner = !!this.q.isBlocked.get(owner, other);
-    const contact: ContactEntry = blockedByOwner ? { user: other, relation: 'blocked', status: 'offline' } : buddyEntry(p);
+    const contact: ContactEntry = blockedByOwner
+      ? { user: other, relation: 'blocked', status: 'offline' }
+      : buddyEntry(p);
     this.emit({ type: 'contact', owner, contact });
   }
 
@@ -680,12 +758,18 @@ export class SqliteStore implements Store {
         this.q.insertAdd.run(from, to, now);
         return { ok: true, outcome: 'blocked-silently', time: now };
       }
-      if ((this.q.incomingCount.get(to) as number) >= this.limits.maxPendingAdds) return { ok: false, error: 'limit', which: 'pending' }; // [ADD-LIMIT-2]
+      if ((this.q.incomingCount.get(to) as number) >= this.limits.maxPendingAdds)
+        return { ok: false, error: 'limit', which: 'pending' }; // [ADD-LIMIT-2]
       this.q.insertAdd.run(from, to, now); // [ADD-1]
       this.emit({ type: 'add', from, to, time: now });
       if (target.state === 'online') {
         // [ADD-2] pushed at once, answered 200
-        return { ok: true, outcome: 'delivered', time: now, targetMs: { msId: target.ms_id ?? '', incarnation: target.ms_incarnation ?? 0 } };
+        return {
+          ok: true,
+          outcome: 'delivered',
+          time: now,
+          targetMs: { msId: target.ms_id ?? '', incarnation: target.ms_incarnation ?? 0 },
+        };
       }
       return { ok: true, outcome: 'stored', time: now };
     });
@@ -746,7 +830,8 @@ export class SqliteStore implements Store {
       if (other === me) return { ok: false, error: 'self' }; // [BLOCK-7]
       if (!this.q.exists.get(other)) return { ok: false, error: 'unknown' }; // [USER-2]
       if (this.q.isBlocked.get(me, other)) return { ok: true, already: true }; // [BLOCK-7]
-      if ((this.q.blockCount.get(me) as number) >= this.limits.maxBlocked) return { ok: false, error: 'limit', which: 'blocked' }; // [BLOCK-LIMIT-1]
+      if ((this.q.blockCount.get(me) as number) >= this.limits.maxBlocked)
+        return { ok: false, error: 'limit', which: 'blocked' }; // [BLOCK-LIMIT-1]
       // [BLOCK-1] no relation and no unanswered ADD either way, then the block
       const wereBuddies = !!this.q.isBuddy.get(me, other);
       const theirAdd = !!this.q.addExists.get(other, me);
@@ -755,9 +840,10 @@ export class SqliteStore implements Store {
       this.q.delAdd.run(me, other);
       this.q.delAdd.run(other, me);
       this.q.insertBlock.run(me, other);
-      // [BLOCK-2][BLOCK-4] to the blocked user it looks like a logout, a REM or a denial
+      // [BLOCK-2] [BLOCK-4] to the blocked user it looks like a logout, a REM or a denial
       this.emit({ type: 'presence', user: me, status: 'offline', to: other });
-      if (wereBuddies) this.emit({ type: 'contact', owner: other, contact: { user: me, relation: 'none', status: 'offline' } });
+      if (wereBuddies)
+        this.emit({ type: 'contact', owner: other, contact: { user: me, relation: 'none', status: 'offline' } });
       if (theirAdd) this.emit({ type: 'answer', from: me, to: other, decision: 'deny' });
       this.emit({ type: 'contact', owner: me, contact: { user: other, relation: 'blocked', status: 'offline' } });
       return { ok: true, already: false };
@@ -788,7 +874,13 @@ export class SqliteStore implements Store {
       // the same entries as buddyEntry: a buddy who blocks `user` shows offline, without address or key [BLOCK-2]
       buddies.push(
         visible
-          ? { user: other, relation: 'buddy', status: (status ?? 'online') as Presence, address: address ?? '', publicKey: publicKey ?? '' }
+          ? {
+              user: other,
+              relation: 'buddy',
+              status: (status ?? 'online') as Presence,
+              address: address ?? '',
+              publicKey: publicKey ?? '',
+            }
           : { user: other, relation: 'buddy', status: 'offline' },
       );
     }
@@ -834,14 +926,18 @@ export class SqliteStore implements Store {
     const bad = checkSearch(query, field, cursor, this.limits);
     if (bad) return bad;
     // [SEARCH-3] pages of at most maxSearchResults
-    const n = Math.max(1, Math.min(Number.isSafeInteger(limit) ? limit : this.limits.maxSearchResults, this.limits.maxSearchResults));
+    const n = Math.max(
+      1,
+      Math.min(Number.isSafeInteger(limit) ? limit : this.limits.maxSearchResults, this.limits.maxSearchResults),
+    );
     // SQLite's LIKE ignores ASCII case; profile texts are ASCII [HDR-TEXT-1]
     const prefix = escapeLike(query) + '%';
     const sub = '%' + escapeLike(query) + '%';
     const u = `username LIKE @prefix ESCAPE '\\'`;
     const name = `full_name LIKE @sub ESCAPE '\\'`;
     const loc = `location LIKE @sub ESCAPE '\\'`;
-    const cond = field === 'username' ? u : field === 'name' ? name : field === 'location' ? loc : `(${u} OR ${name} OR ${loc})`;
+    const cond =
+      field === 'username' ? u : field === 'name' ? name : field === 'location' ? loc : `(${u} OR ${name} OR ${loc})`;
     const sql = `SELECT username, full_name, location FROM users WHERE username > @cursor AND ${cond} ORDER BY username LIMIT @n`;
     let stmt = this.searchCache.get(sql);
     if (!stmt) {
@@ -865,7 +961,14 @@ export class SqliteStore implements Store {
     return this.tx((): PasswdResult => {
       const s = this.checkActor(actor);
       if (s) return s;
-      this.q.passwd.run(verifier.salt, verifier.iterations, verifier.storedKey, verifier.serverKey, keyBlob, actor.user);
+      this.q.passwd.run(
+        verifier.salt,
+        verifier.iterations,
+        verifier.storedKey,
+        verifier.serverKey,
+        keyBlob,
+        actor.user,
+      );
       return { ok: true };
     });
   }

@@ -245,9 +245,23 @@ export type SessionCheck = { ok: true } | Stale | Unknown;
 
 export type StoreEvent =
   /** A user's presence changed. With `to`, only that user is to be told (a block/unblock). */
-  | { type: 'presence'; origin: string; user: string; status: Presence; msId?: string; address?: string; publicKey?: string; to?: string }
+  | {
+      type: 'presence';
+      origin: string;
+      user: string;
+      status: Presence;
+      msId?: string;
+      address?: string;
+      publicKey?: string;
+      to?: string;
+    }
   /** An entry of `owner`'s contact list changed; relation 'none' = removed. */
-  | { type: 'contact'; origin: string; owner: string; contact: ContactEntry | { user: string; relation: 'none'; status: 'offline' } }
+  | {
+      type: 'contact';
+      origin: string;
+      owner: string;
+      contact: ContactEntry | { user: string; relation: 'none'; status: 'offline' };
+    }
   /** A new ADD to push to `to` when online [ADD-2] (none for an ADD withheld by a block). */
   | { type: 'add'; origin: string; from: string; to: string; time: number }
   /** `from` answered the ADD that `to` had sent. */
@@ -276,14 +290,21 @@ export interface Store {
   deleteUser(username: string, force?: boolean): Promise<DeleteResult>;
 
   // The lock and the session (spec section 8.3)
-  /** [LOCK-1][LOCK-2] Grant the login lock: offline, or locked with an expired lease. Raises the epoch. */
+  /** [LOCK-1] [LOCK-2] Grant the login lock: offline, or locked with an expired lease. Raises the epoch. */
   tryLock(username: string, ms: MsRef, now: number, leaseMs: number): Promise<LockResult>;
   /** [LOCK-8] Release a lock without logging in (wrong password): current epoch (from the holder
    *  `ms` when given); a record already offline with that epoch is answered ok and unchanged. */
   unlock(username: string, epoch: number, ms?: MsRef): Promise<OkResult | Stale | Unknown>;
-  /** [LOGIN-10][LOCK-11] Convert the lock into a session: current epoch, lease not expired, held by
+  /** [LOGIN-10] [LOCK-11] Convert the lock into a session: current epoch, lease not expired, held by
    *  that same MS enrollment, which is still enrolled. Returns the login bundle [LOGIN-12]. */
-  goOnline(username: string, epoch: number, ms: MsRef, address: string, status: UserStatus, now: number): Promise<OnlineResult>;
+  goOnline(
+    username: string,
+    epoch: number,
+    ms: MsRef,
+    address: string,
+    status: UserStatus,
+    now: number,
+  ): Promise<OnlineResult>;
   /** [LOGOUT-5] End the session (or the lock) of that epoch; already offline with it: ok, unchanged. */
   goOffline(username: string, epoch: number, ms?: MsRef): Promise<OfflineResult>;
   /** [PRESENCE-3] */
@@ -319,7 +340,7 @@ export interface Store {
   addRequest(actor: Actor, to: string, now: number): Promise<AddResult>;
   /** `actor` answers the pending ADD that `from` sent. */
   answer(actor: Actor, from: string, decision: Decision, now: number): Promise<AnswerResult>;
-  /** REM: remove a buddy (both directions), withdraw one's unanswered ADD, or unblock [REM-1..4]. */
+  /** REM: remove a buddy (both directions), withdraw one's unanswered ADD, or unblock [REM-1] [REM-2] [REM-3] [REM-4]. */
   remove(actor: Actor, other: string): Promise<RemoveResult>;
   block(actor: Actor, other: string): Promise<BlockResult>;
   unblock(actor: Actor, other: string): Promise<UnblockResult>;
@@ -334,7 +355,7 @@ export interface Store {
   getProfile(username: string): Promise<Profile | null>;
   /** [PROFILE-3] Set fields of the actor's own profile (absent fields unchanged). */
   setProfile(actor: Actor, profile: Partial<Profile>): Promise<ProfileResult>;
-  /** [SEARCH-1..4] Case-insensitive: a prefix of the username, a substring of Full-name or
+  /** [SEARCH-1] [SEARCH-2] [SEARCH-3] [SEARCH-4] Case-insensitive: a prefix of the username, a substring of Full-name or
    *  Location, or any of the three; by username after `cursor` (the last username of the previous
    *  page); at most min(limit, maxSearchResults). Reveals no block lists [SEARCH-5]. */
   searchUsers(query: string, field: SearchField, cursor: string | null, limit: number): Promise<SearchPage>;
@@ -427,7 +448,7 @@ export function validateNewUser(u: NewUser): string | null {
   return u.profile ? validateProfile(u.profile) : null;
 }
 
-/** [REGISTER-4][PASSWD-3] The key blob's syntax, and its log2N from 10 to 20. */
+/** [REGISTER-4] [PASSWD-3] The key blob's syntax, and its log2N from 10 to 20. */
 export function isKeyBlob(s: string): boolean {
   if (!KEY_BLOB_RE.test(s)) return false;
   const log2N = Number(s.split('.')[2]);

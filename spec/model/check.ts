@@ -15,10 +15,14 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The properties, as the site names them. */
 export const PROPERTIES: Record<string, string> = {
   'INV-1': 'At most one session per user: at most one MS with a live CRS link holds an active session for a user.',
-  'INV-2': 'No lock held forever: every lock ends, and every record held for a session that no longer exists ends (LTL, weak fairness).',
-  'INV-3': 'Presence converges: when nothing is in flight, every logged-in client sees each buddy as the CRS records it.',
-  'INV-4': 'Pending ADDs are delivered until answered: when nothing is in flight, every logged-in client has been given every deliverable ADD to it.',
-  'INV-8': 'A stale holder never acts: every write the CRS does for an MS is for the live grant of the lock (its epoch, its MS incarnation, its lease).',
+  'INV-2':
+    'No lock held forever: every lock ends, and every record held for a session that no longer exists ends (LTL, weak fairness).',
+  'INV-3':
+    'Presence converges: when nothing is in flight, every logged-in client sees each buddy as the CRS records it.',
+  'INV-4':
+    'Pending ADDs are delivered until answered: when nothing is in flight, every logged-in client has been given every deliverable ADD to it.',
+  'INV-8':
+    'A stale holder never acts: every write the CRS does for an MS is for the live grant of the lock (its epoch, its MS incarnation, its lease).',
   'INV-9': 'Buddy relations are mutual, in every state.',
 };
 
@@ -30,7 +34,14 @@ export const CHECK_RUNS: SpinRun[] = [
   { id: 'lock', properties: SAFETY, cfg: 2, defines: [], mode: 'safety' },
   { id: 'contacts', properties: SAFETY, cfg: 3, defines: [], mode: 'safety' },
   { id: 'contacts-2', properties: SAFETY, cfg: 5, defines: [], mode: 'safety' },
-  { id: 'inv2-lock', properties: ['INV-2'], cfg: 2, defines: ['-DF_CRASH=0', '-DF_MS_LEASE=0', '-DF_CRS_RESTART=0'], mode: 'ltl', ltl: 'inv2_lock' },
+  {
+    id: 'inv2-lock',
+    properties: ['INV-2'],
+    cfg: 2,
+    defines: ['-DF_CRASH=0', '-DF_MS_LEASE=0', '-DF_CRS_RESTART=0'],
+    mode: 'ltl',
+    ltl: 'inv2_lock',
+  },
   { id: 'inv2-orphan', properties: ['INV-2'], cfg: 2, defines: ['-DF_CRS_RESTART=0'], mode: 'ltl', ltl: 'inv2_orphan' },
   { id: 'cluster-3x3', properties: SAFETY, cfg: 4, defines: [], mode: 'bitstate', minutes: 2 },
 ];
@@ -59,7 +70,8 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(`model-check: ${results.length} runs, ${failed} failed, ${Math.round(cpu)} s CPU\n`);
   if (argv.includes('--record')) {
     mkdirSync(join(ROOT, 'spec/model/results'), { recursive: true });
-    for (const r of results) writeFileSync(join(ROOT, `spec/model/results/${r.id}.json`), `${JSON.stringify(r, null, 1)}\n`);
+    for (const r of results)
+      writeFileSync(join(ROOT, `spec/model/results/${r.id}.json`), `${JSON.stringify(r, null, 1)}\n`);
     process.stdout.write(`model-check: wrote ${results.map((r) => `spec/model/results/${r.id}.json`).join(', ')}\n`);
   }
   return failed > 0 ? 1 : 0;

@@ -38,19 +38,38 @@ export const MUTANTS: ModelMutant[] = [
     machines: (ms) => {
       for (const n of ['unlock', 'online', 'status', 'offline']) delete transition(ms, 'user-record', n).guard;
     },
-    run: { id: 'mut-fencing-off', properties: ['INV-8'], cfg: 2, defines: ['-DF_CRASH=0', '-DF_MS_LEASE=0', '-DF_CRS_RESTART=0', '-DF_HANG=0'], mode: 'safety' },
+    run: {
+      id: 'mut-fencing-off',
+      properties: ['INV-8'],
+      cfg: 2,
+      defines: ['-DF_CRASH=0', '-DF_MS_LEASE=0', '-DF_CRS_RESTART=0', '-DF_HANG=0'],
+      mode: 'safety',
+    },
     expect: 'INV-8',
   },
   {
     id: 'lease-never-expires',
     text: 'The lock lease never runs out (the lockLease timer is gone).',
-    run: { id: 'mut-lease', properties: ['INV-2'], cfg: 2, defines: ['-DMUT_LEASE_NEVER_RUNS_OUT', '-DF_CRASH=0', '-DF_MS_LEASE=0', '-DF_CRS_RESTART=0', '-DF_VANISH=0'], mode: 'ltl', ltl: 'inv2_orphan' },
+    run: {
+      id: 'mut-lease',
+      properties: ['INV-2'],
+      cfg: 2,
+      defines: ['-DMUT_LEASE_NEVER_RUNS_OUT', '-DF_CRASH=0', '-DF_MS_LEASE=0', '-DF_CRS_RESTART=0', '-DF_VANISH=0'],
+      mode: 'ltl',
+      ltl: 'inv2_orphan',
+    },
     expect: 'INV-2',
   },
   {
     id: 'presence-before-fix',
     text: 'The bundle/push ordering of the reference before the presence fix: the client applies the bundle after opening the key blob, drops a PRESENCE about a user not yet in its list meanwhile, then loads the older bundle over it.',
-    run: { id: 'mut-presence', properties: ['INV-3'], cfg: 1, defines: ['-DCLIENT_RULE=1', '-DFAULTS=0'], mode: 'safety' },
+    run: {
+      id: 'mut-presence',
+      properties: ['INV-3'],
+      cfg: 1,
+      defines: ['-DCLIENT_RULE=1', '-DFAULTS=0'],
+      mode: 'safety',
+    },
     expect: 'INV-3',
   },
   {
@@ -65,7 +84,13 @@ export const MUTANTS: ModelMutant[] = [
   {
     id: 'bundle-without-adds',
     text: 'The login bundle leaves out the pending ADDs.',
-    run: { id: 'mut-bundle-adds', properties: ['INV-4'], cfg: 3, defines: ['-DMUT_BUNDLE_WITHOUT_ADDS'], mode: 'safety' },
+    run: {
+      id: 'mut-bundle-adds',
+      properties: ['INV-4'],
+      cfg: 3,
+      defines: ['-DMUT_BUNDLE_WITHOUT_ADDS'],
+      mode: 'safety',
+    },
     expect: 'INV-4',
   },
   {
@@ -109,7 +134,9 @@ async function main(argv: string[]): Promise<number> {
     const ok = as === mut.expect;
     if (!ok) missed++;
     out.push({ mutant: mut.id, text: mut.text, expect: mut.expect, caughtAs: as, result: r });
-    process.stdout.write(`model-mutants: ${mut.id.padEnd(22)} ${ok ? 'caught' : 'MISSED'} as ${as ?? '-'} (expected ${mut.expect}); ${line(r)}\n`);
+    process.stdout.write(
+      `model-mutants: ${mut.id.padEnd(22)} ${ok ? 'caught' : 'MISSED'} as ${as ?? '-'} (expected ${mut.expect}); ${line(r)}\n`,
+    );
   }
   process.stdout.write(`model-mutants: ${out.length - missed}/${out.length} caught\n`);
   if (argv.includes('--record')) {

@@ -55,9 +55,17 @@ function sh(cmd: string, args: string[], cwd: string): { out: string; cpu: numbe
   if (!TIME) {
     const t0 = process.hrtime.bigint();
     const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
-    return { out: `${r.stdout ?? ''}${r.stderr ?? ''}`, cpu: Number(process.hrtime.bigint() - t0) / 1e9, code: r.status ?? 1 };
+    return {
+      out: `${r.stdout ?? ''}${r.stderr ?? ''}`,
+      cpu: Number(process.hrtime.bigint() - t0) / 1e9,
+      code: r.status ?? 1,
+    };
   }
-  const r = spawnSync('/usr/bin/time', ['-f', '@@cpu %U %S', cmd, ...args], { cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const r = spawnSync('/usr/bin/time', ['-f', '@@cpu %U %S', cmd, ...args], {
+    cwd,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
   const err = r.stderr ?? '';
   const m = /@@cpu ([0-9.]+) ([0-9.]+)/.exec(err);
   const cpu = m ? Number(m[1]) + Number(m[2]) : 0;
@@ -70,7 +78,10 @@ export function ensureSpin(log: (s: string) => void): void {
   log('spin is missing: installing the Debian package spin');
   const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
   const run = (args: string[]): void => {
-    const r = spawnSync(sudo.length ? 'sudo' : args[0], sudo.length ? args : args.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    const r = spawnSync(sudo.length ? 'sudo' : args[0], sudo.length ? args : args.slice(1), {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
     if (r.status !== 0) throw new Error(`${args.join(' ')} failed`);
   };
   run(['apt-get', 'update']);

@@ -57,7 +57,11 @@ export function readTrail(lines: readonly string[], cfgId: number): Step[] {
 
 /** The numbered message sequence, one line per step. */
 export function sequenceText(steps: readonly Step[]): string {
-  return steps.map((s, i) => `${String(i + 1).padStart(3)}. ${s.note ? `[${s.from}] ${s.text}` : `${s.from} -> ${s.to}: ${s.text}`}`).join('\n');
+  return steps
+    .map(
+      (s, i) => `${String(i + 1).padStart(3)}. ${s.note ? `[${s.from}] ${s.text}` : `${s.from} -> ${s.to}: ${s.text}`}`,
+    )
+    .join('\n');
 }
 
 function pid(p: string): string {

@@ -87,7 +87,13 @@ const INPUT_DIRS: Array<[string, string[]]> = [
   ['codec', ['.ts']],
   ['reference', ['.ts']],
 ];
-const INPUT_FILES = ['generated/imsp.abnf', 'generated/requirements.json', 'spec/exceptions.json', 'typedoc.json', 'spec/model/mutants.json'];
+const INPUT_FILES = [
+  'generated/imsp.abnf',
+  'generated/requirements.json',
+  'spec/exceptions.json',
+  'typedoc.json',
+  'spec/model/mutants.json',
+];
 
 /** Hash of every input of the site: equal hashes mean the previous build is still fresh. */
 export function siteInputsHash(root: string, opts: Pick<BuildOptions, 'typedoc' | 'diagrams'> = {}): string {
@@ -154,7 +160,9 @@ function diagramError(d: Diagram, error: string): string {
 function localToc(p: RenderedPage): string {
   const items = p.headings.filter((h) => h.depth >= 2 && h.depth <= 3);
   if (items.length < 2) return '';
-  const out = [`<nav class="toc${items.length > 14 ? ' long' : ''}" aria-label="On this page"><h2>On this page</h2><ul>`];
+  const out = [
+    `<nav class="toc${items.length > 14 ? ' long' : ''}" aria-label="On this page"><h2>On this page</h2><ul>`,
+  ];
   let depth = 2;
   let first = true;
   for (const h of items) {
@@ -163,7 +171,9 @@ function localToc(p: RenderedPage): string {
     else if (!first) out.push('</li>');
     depth = h.depth;
     first = false;
-    out.push(`<li><a href="#${h.anchor}">${h.number ? `<span class="num">${escapeHtml(h.number)}</span> ` : ''}${escapeHtml(h.title)}</a>`);
+    out.push(
+      `<li><a href="#${h.anchor}">${h.number ? `<span class="num">${escapeHtml(h.number)}</span> ` : ''}${escapeHtml(h.title)}</a>`,
+    );
   }
   out.push('</li>');
   while (depth > 2) {
@@ -178,12 +188,17 @@ function siteToc(pages: readonly RenderedPage[]): string {
   const out = ['<ul>'];
   for (const p of pages) {
     const top = p.headings.find((h) => h.depth === 1) ?? p.headings[0];
-    const label = top ? `${top.number ? `<span class="num">${escapeHtml(top.number)}</span> ` : ''}${escapeHtml(top.title)}` : escapeHtml(p.page);
+    const label = top
+      ? `${top.number ? `<span class="num">${escapeHtml(top.number)}</span> ` : ''}${escapeHtml(top.title)}`
+      : escapeHtml(p.page);
     out.push(`<li><a href="${p.page}${top ? `#${top.anchor}` : ''}">${label}</a>`);
     const subs = p.headings.filter((h) => h.depth === 2);
     if (subs.length > 0) {
       out.push('<ul>');
-      for (const h of subs) out.push(`<li><a href="${p.page}#${h.anchor}">${h.number ? `<span class="num">${escapeHtml(h.number)}</span> ` : ''}${escapeHtml(h.title)}</a></li>`);
+      for (const h of subs)
+        out.push(
+          `<li><a href="${p.page}#${h.anchor}">${h.number ? `<span class="num">${escapeHtml(h.number)}</span> ` : ''}${escapeHtml(h.title)}</a></li>`,
+        );
       out.push('</ul>');
     }
     out.push('</li>');
@@ -245,7 +260,8 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
 
   // 2. What links need to know.
   const sectionPage = new Map<string, string>();
-  for (const p of rendered) for (const h of p.headings) if (h.number && !sectionPage.has(h.number)) sectionPage.set(h.number, p.page);
+  for (const p of rendered)
+    for (const h of p.headings) if (h.number && !sectionPage.has(h.number)) sectionPage.set(h.number, p.page);
   const reqPage = new Map(data.requirements.map((r) => [r.id, r.page] as const));
   const anchorPage = new Map<string, string>();
   for (const p of rendered) for (const h of p.headings) if (!anchorPage.has(h.anchor)) anchorPage.set(h.anchor, p.page);
@@ -267,7 +283,11 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
     section: (n) => sectionHref(n, { page: '', sectionPage }),
     methodSection: (name) => {
       const exact = headingsByTitle.find(({ h }) => h.title === name || h.title.replace(/[`*]/g, '') === name);
-      const loose = exact ?? headingsByTitle.find(({ h }) => new RegExp(`^${name.replace(/[-]/g, '\\-')}\\b(?![-])`).test(h.title.replace(/[`*]/g, '')));
+      const loose =
+        exact ??
+        headingsByTitle.find(({ h }) =>
+          new RegExp(`^${name.replace(/[-]/g, '\\-')}\\b(?![-])`).test(h.title.replace(/[`*]/g, '')),
+        );
       if (!loose) return null;
       return { href: `${loose.p.page}#${loose.h.anchor}`, label: `Section ${loose.h.number ?? loose.h.title}` };
     },
@@ -277,25 +297,49 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
   const machines = loadMachines(root, warnings);
   const machineDiagrams: Array<{ machine: MachineDef | null; name: string; diagram: Diagram }> = [];
   const mmdFiles = listFiles(root, 'generated/diagrams', ['.mmd']);
-  const mmdByName = new Map(mmdFiles.map((f) => [f.split('/').pop()?.replace(/\.mmd$/, '') ?? f, f] as const));
+  const mmdByName = new Map(
+    mmdFiles.map(
+      (f) =>
+        [
+          f
+            .split('/')
+            .pop()
+            ?.replace(/\.mmd$/, '') ?? f,
+          f,
+        ] as const,
+    ),
+  );
   for (const m of machines) {
     const f = mmdByName.get(m.name);
     const definition = f ? stripStamp(readFileSync(join(root, f), 'utf8')) : machineMermaid(m);
     machineDiagrams.push({
       machine: m,
       name: m.name,
-      diagram: { hash: diagramHash(definition), definition, origin: f ?? `spec/machines/${m.name}.json`, alt: `State diagram: ${m.title ?? m.name}` },
+      diagram: {
+        hash: diagramHash(definition),
+        definition,
+        origin: f ?? `spec/machines/${m.name}.json`,
+        alt: `State diagram: ${m.title ?? m.name}`,
+      },
     });
   }
   for (const [name, f] of mmdByName) {
     if (machines.some((m) => m.name === name)) continue;
     const definition = stripStamp(readFileSync(join(root, f), 'utf8'));
-    machineDiagrams.push({ machine: null, name, diagram: { hash: diagramHash(definition), definition, origin: f, alt: `State diagram: ${name}` } });
+    machineDiagrams.push({
+      machine: null,
+      name,
+      diagram: { hash: diagramHash(definition), definition, origin: f, alt: `State diagram: ${name}` },
+    });
   }
 
   // 4. Diagrams to SVG.
   const modelPageList = modelPages(root); // issue 18: model.html and a page per checked property
-  const allDiagrams = [...rendered.flatMap((p) => p.diagrams), ...machineDiagrams.map((m) => m.diagram), ...modelPageList.flatMap((p) => p.diagrams)];
+  const allDiagrams = [
+    ...rendered.flatMap((p) => p.diagrams),
+    ...machineDiagrams.map((m) => m.diagram),
+    ...modelPageList.flatMap((p) => p.diagrams),
+  ];
   let dstats = { rendered: 0, cached: 0, failures: [] as DiagramFailure[] };
   if (opts.diagrams !== false && allDiagrams.length > 0) {
     log(`rendering ${allDiagrams.length} diagrams`);
@@ -304,7 +348,8 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
     log(`diagrams: ${s.rendered} rendered, ${s.cached} from cache, ${s.failures.length} failed (${s.ms} ms)`);
   }
   const failed = new Map(dstats.failures.map((f) => [f.diagram.hash, f.error] as const));
-  if (opts.diagrams === false) for (const d of allDiagrams) failed.set(d.hash, 'diagram rendering was disabled (--no-diagrams)');
+  if (opts.diagrams === false)
+    for (const d of allDiagrams) failed.set(d.hash, 'diagram rendering was disabled (--no-diagrams)');
   const withFigures = (html: string, diagrams: readonly Diagram[]): string => {
     let s = html;
     for (const d of diagrams) {
@@ -320,7 +365,14 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
   const pages: string[] = [];
   const siteStatus = readStatus(root);
   const status = statusLine(siteStatus);
-  const write = (file: string, title: string, body: string, prev?: NavItem, next?: NavItem, searchable = true): void => {
+  const write = (
+    file: string,
+    title: string,
+    body: string,
+    prev?: NavItem,
+    next?: NavItem,
+    searchable = true,
+  ): void => {
     writeFileSync(join(out, file), layout({ file, title, body, prev, next, status, searchable }));
     pages.push(file);
   };
@@ -328,8 +380,12 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
   copyFileSync(join(HERE, 'style.css'), join(out, 'style.css'));
 
   rendered.forEach((p, i) => {
-    const prev = i > 0 ? { href: rendered[i - 1].page, label: rendered[i - 1].title } : { href: 'index.html', label: 'Contents' };
-    const next = i + 1 < rendered.length ? { href: rendered[i + 1].page, label: rendered[i + 1].title } : { href: 'grammar.html', label: 'Grammar' };
+    const prev =
+      i > 0 ? { href: rendered[i - 1].page, label: rendered[i - 1].title } : { href: 'index.html', label: 'Contents' };
+    const next =
+      i + 1 < rendered.length
+        ? { href: rendered[i + 1].page, label: rendered[i + 1].title }
+        : { href: 'grammar.html', label: 'Grammar' };
     let body = withFigures(p.html, p.diagrams);
     body = anchorRequirementsAtSentenceStart(linkify(body, ctxFor(p.page)));
     const top = p.headings.find((h) => h.depth === 1) ?? p.headings[0];
@@ -346,7 +402,15 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
 
   const grammarPath = join(root, 'grammar/imsp.peggy');
   const abnfPath = join(root, 'generated/imsp.abnf');
-  write('grammar.html', 'Grammar', grammarPage(existsSync(grammarPath) ? readFileSync(grammarPath, 'utf8') : null, L, existsSync(abnfPath) ? readFileSync(abnfPath, 'utf8') : null));
+  write(
+    'grammar.html',
+    'Grammar',
+    grammarPage(
+      existsSync(grammarPath) ? readFileSync(grammarPath, 'utf8') : null,
+      L,
+      existsSync(abnfPath) ? readFileSync(abnfPath, 'utf8') : null,
+    ),
+  );
   write('methods.html', 'Methods', methodsPage(R, L));
   write('headers.html', 'Headers', headersPage(R, L));
   write('status-codes.html', 'Status codes', statusPage(R, L));
@@ -360,28 +424,43 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
   if (machineDiagrams.length === 0) machineBody.push('<p class="missing">No state machine is defined yet.</p>');
   else {
     machineBody.push('<nav class="toc"><h2>Machines</h2><ul>');
-    for (const md of machineDiagrams) machineBody.push(`<li><a href="#${machineAnchor(md.name)}">${escapeHtml(md.machine?.title ?? md.name)}</a></li>`);
+    for (const md of machineDiagrams)
+      machineBody.push(`<li><a href="#${machineAnchor(md.name)}">${escapeHtml(md.machine?.title ?? md.name)}</a></li>`);
     machineBody.push('</ul></nav>');
   }
   for (const md of machineDiagrams) {
     const fig = withFigures(figureHtml(md.diagram, null), [md.diagram]);
     if (md.machine) machineBody.push(machineSection(md.machine, fig, L));
-    else machineBody.push(`<section class="machine" id="${machineAnchor(md.name)}"><h2>${escapeHtml(md.name)}</h2>${fig}</section>`);
+    else
+      machineBody.push(
+        `<section class="machine" id="${machineAnchor(md.name)}"><h2>${escapeHtml(md.name)}</h2>${fig}</section>`,
+      );
   }
   write('machines.html', 'State machines', machineBody.join('\n'));
   for (const mp of modelPageList) write(mp.file, mp.title, withFigures(mp.body, mp.diagrams));
 
   const notes: string[] = [];
-  if (!data.fromGenerated) notes.push('generated/requirements.json is absent: requirements were extracted from spec/text directly.');
-  if (data.generatedOnly.length > 0) notes.push(`generated/requirements.json lists IDs the text does not contain (stale? run make generate): ${data.generatedOnly.join(', ')}`);
+  if (!data.fromGenerated)
+    notes.push('generated/requirements.json is absent: requirements were extracted from spec/text directly.');
+  if (data.generatedOnly.length > 0)
+    notes.push(
+      `generated/requirements.json lists IDs the text does not contain (stale? run make generate): ${data.generatedOnly.join(', ')}`,
+    );
   // Cross-linked like the text: "Section 11.2", error codes and IDs in the sentences become links.
-  write('requirements.html', 'Requirement index', linkify(requirementsPage(report, L, notes), ctxFor('requirements.html')));
+  write(
+    'requirements.html',
+    'Requirement index',
+    linkify(requirementsPage(report, L, notes), ctxFor('requirements.html')),
+  );
 
   // 6. API reference.
   let typedoc: TypedocResult | null = null;
   if (opts.typedoc !== false) {
     try {
-      typedoc = await buildApiDocs(root, join(out, 'api'), { force: opts.force === true, reuse: opts.typedoc === 'reuse' });
+      typedoc = await buildApiDocs(root, join(out, 'api'), {
+        force: opts.force === true,
+        reuse: opts.typedoc === 'reuse',
+      });
       log(`api: ${typedoc.message}`);
       if (!typedoc.ok) warnings.push(`typedoc: ${typedoc.message}`);
     } catch (e) {
@@ -393,8 +472,11 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
     mkdirSync(join(out, 'api'), { recursive: true });
     writeFileSync(
       join(out, 'api/index.html'),
-      layout({ file: 'api/index.html', title: 'API reference', body: '<h1>API reference</h1><p>The API reference was not built (<code>--no-typedoc</code> or typedoc failed).</p>' })
-        .replace(/href="(?!data:|#|https?:)([^"]+)"/g, 'href="../$1"'),
+      layout({
+        file: 'api/index.html',
+        title: 'API reference',
+        body: '<h1>API reference</h1><p>The API reference was not built (<code>--no-typedoc</code> or typedoc failed).</p>',
+      }).replace(/href="(?!data:|#|https?:)([^"]+)"/g, 'href="../$1"'),
     );
   }
 
@@ -407,7 +489,10 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
     '<p class="lede">IMSP is the formal, executable specification of a hybrid instant-messaging protocol: one Central Repository Server (CRS), Messaging Servers (MS) that enroll with it and authenticate clients, and clients that talk peer to peer. This site renders the normative text, the grammar, the registries, the state machines, the requirement index and the API reference of the generated codec, the reference implementation and the conformance kit.</p>',
   );
   index.push('<div class="cards">');
-  if (intro) index.push(`<a href="${intro.page}"><strong>Read the specification</strong>Start at ${escapeHtml(intro.title)}.</a>`);
+  if (intro)
+    index.push(
+      `<a href="${intro.page}"><strong>Read the specification</strong>Start at ${escapeHtml(intro.title)}.</a>`,
+    );
   index.push('<a href="grammar.html"><strong>Grammar</strong>The wire syntax, rule by rule.</a>');
   index.push('<a href="methods.html"><strong>Methods</strong>Every method per link: headers, body, responses.</a>');
   index.push('<a href="headers.html"><strong>Headers</strong>Every header and the syntax of its value.</a>');
@@ -415,7 +500,9 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
   index.push('<a href="errors.html"><strong>Error codes</strong>Stable codes, status, reason, requirement.</a>');
   index.push('<a href="limits.html"><strong>Limits</strong>Every size and rate, with defaults.</a>');
   index.push('<a href="machines.html"><strong>State machines</strong>States, events, guards, transitions.</a>');
-  index.push(`<a href="requirements.html"><strong>Requirement index</strong>${c.total} requirements, ${c.tested} cited by tests.</a>`);
+  index.push(
+    `<a href="requirements.html"><strong>Requirement index</strong>${c.total} requirements, ${c.tested} cited by tests.</a>`,
+  );
   index.push('<a href="api/index.html"><strong>API reference</strong>typedoc of the codec, reference and kit.</a>');
   index.push('</div>');
   // Links written as index.html#req-ID (the conformance kit's HTML report, for one) land on the index entry.
@@ -423,8 +510,19 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
     `<script>if (/^#req-[A-Z0-9-]+$/.test(location.hash)) location.replace('requirements.html' + location.hash);</script>`,
   );
   index.push(statusSection(siteStatus));
-  index.push(`<nav class="toc" aria-label="Table of contents"><h2 id="contents">Table of contents</h2>${rendered.length > 0 ? siteToc(rendered) : '<p class="missing">spec/text/ has no sections yet.</p>'}</nav>`);
-  writeFileSync(join(out, 'index.html'), layout({ file: 'index.html', title: 'Contents', body: index.join('\n'), status, next: intro ? { href: intro.page, label: intro.title } : undefined }));
+  index.push(
+    `<nav class="toc" aria-label="Table of contents"><h2 id="contents">Table of contents</h2>${rendered.length > 0 ? siteToc(rendered) : '<p class="missing">spec/text/ has no sections yet.</p>'}</nav>`,
+  );
+  writeFileSync(
+    join(out, 'index.html'),
+    layout({
+      file: 'index.html',
+      title: 'Contents',
+      body: index.join('\n'),
+      status,
+      next: intro ? { href: intro.page, label: intro.title } : undefined,
+    }),
+  );
   pages.unshift('index.html');
 
   // 8. The search index, over the pages written above (typedoc's and the single page excluded).
@@ -440,7 +538,12 @@ async function buildUnlocked(opts: BuildOptions): Promise<BuildResult> {
     built: true,
     out,
     pages,
-    diagrams: { total: new Set(allDiagrams.map((d) => d.hash)).size, rendered: dstats.rendered, cached: dstats.cached, failures: dstats.failures },
+    diagrams: {
+      total: new Set(allDiagrams.map((d) => d.hash)).size,
+      rendered: dstats.rendered,
+      cached: dstats.cached,
+      failures: dstats.failures,
+    },
     typedoc,
     report,
     warnings,

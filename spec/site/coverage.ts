@@ -130,7 +130,8 @@ export function bindingRoles(id: string, sentence: string): KitRole[] {
   if (/\bCRS\b/.test(pre)) r.add('crs');
   if (/\bMSs?\b|\bMessaging Servers?\b/.test(pre)) r.add('ms');
   if (/\bclients?\b/i.test(pre)) r.add('client');
-  if (r.size === 0 && /\b(?:receivers?|recipients?|implementations?|endpoints?|either side|both sides)\b/i.test(pre)) for (const x of KIT_ROLES) r.add(x);
+  if (r.size === 0 && /\b(?:receivers?|recipients?|implementations?|endpoints?|either side|both sides)\b/i.test(pre))
+    for (const x of KIT_ROLES) r.add(x);
   if (r.size === 0 && /\bservers?\b/i.test(pre)) {
     r.add('crs');
     r.add('ms');
@@ -147,27 +148,46 @@ export async function loadKitCases(root: string): Promise<KitCase[]> {
   if (!existsSync(join(root, 'conformance/roles'))) return [];
   const files = listFiles(root, 'conformance/cases', ['.ts']);
   const where = new Map<string, string>();
-  for (const f of files) for (const m of readFileSync(join(root, f), 'utf8').matchAll(/\bid: '([a-z]+\/[a-z0-9-]+\/\d+)'/g)) where.set(m[1]!, f);
-  const { Limits } = (await import(pathToFileURL(join(root, 'conformance/lib/registry.ts')).href)) as { Limits: new () => unknown };
+  for (const f of files)
+    for (const m of readFileSync(join(root, f), 'utf8').matchAll(/\bid: '([a-z]+\/[a-z0-9-]+\/\d+)'/g))
+      where.set(m[1]!, f);
+  const { Limits } = (await import(pathToFileURL(join(root, 'conformance/lib/registry.ts')).href)) as {
+    Limits: new () => unknown;
+  };
   const out: KitCase[] = [];
   for (const role of KIT_ROLES) {
-    const mod = (await import(pathToFileURL(join(root, `conformance/roles/${role}.ts`)).href)) as Record<string, { cases(l: unknown): { id: string; title: string; reqs: string[] }[] }>;
-    const rm = Object.values(mod).find((v) => v && typeof v === 'object' && typeof (v as { cases?: unknown }).cases === 'function');
+    const mod = (await import(pathToFileURL(join(root, `conformance/roles/${role}.ts`)).href)) as Record<
+      string,
+      { cases(l: unknown): { id: string; title: string; reqs: string[] }[] }
+    >;
+    const rm = Object.values(mod).find(
+      (v) => v && typeof v === 'object' && typeof (v as { cases?: unknown }).cases === 'function',
+    );
     if (!rm) throw new Error(`conformance/roles/${role}.ts exports no role module`);
-    for (const c of rm.cases(new Limits())) out.push({ role, id: c.id, title: c.title, reqs: [...c.reqs], file: where.get(c.id) ?? 'conformance/cases/common/04-message-format.ts' });
+    for (const c of rm.cases(new Limits()))
+      out.push({
+        role,
+        id: c.id,
+        title: c.title,
+        reqs: [...c.reqs],
+        file: where.get(c.id) ?? 'conformance/cases/common/04-message-format.ts',
+      });
   }
   return out;
 }
 
 export function parseExceptions(json: unknown): ExceptionsFile {
   const o = (json && typeof json === 'object' ? json : {}) as Record<string, unknown>;
-  const roles = (v: unknown): KitRole[] | undefined => (Array.isArray(v) ? v.filter((x): x is KitRole => KIT_ROLES.includes(x as KitRole)) : undefined);
-  const exceptions: Exception[] = (Array.isArray(o.exceptions) ? o.exceptions : []).map((e: Record<string, unknown>) => ({
-    id: String(e.id),
-    kind: e.kind === 'not-bound' ? 'not-bound' : 'unobservable',
-    ...(roles(e.roles) ? { roles: roles(e.roles)! } : {}),
-    reason: typeof e.reason === 'string' ? e.reason : '',
-  }));
+  const roles = (v: unknown): KitRole[] | undefined =>
+    Array.isArray(v) ? v.filter((x): x is KitRole => KIT_ROLES.includes(x as KitRole)) : undefined;
+  const exceptions: Exception[] = (Array.isArray(o.exceptions) ? o.exceptions : []).map(
+    (e: Record<string, unknown>) => ({
+      id: String(e.id),
+      kind: e.kind === 'not-bound' ? 'not-bound' : 'unobservable',
+      ...(roles(e.roles) ? { roles: roles(e.roles)! } : {}),
+      reason: typeof e.reason === 'string' ? e.reason : '',
+    }),
+  );
   const backlog: BacklogEntry[] = (Array.isArray(o.backlog) ? o.backlog : []).map((e: Record<string, unknown>) => ({
     id: String(e.id),
     roles: roles(e.roles) ?? [],
@@ -213,7 +233,11 @@ export function staticUndeclared(root: string, cases: KitCase[]): { id: string; 
       const body = text.slice(m.index, i + 1 < starts.length ? starts[i + 1]!.index : text.length);
       const c = byId.get(m[1]!);
       if (!c) return;
-      const named = new Set([...body.matchAll(/'([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-[0-9]+)'/g)].map((x) => x[1]!).filter((x) => BARE_ID.test(x)));
+      const named = new Set(
+        [...body.matchAll(/'([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-[0-9]+)'/g)]
+          .map((x) => x[1]!)
+          .filter((x) => BARE_ID.test(x)),
+      );
       const missing = [...named].filter((x) => !c.reqs.includes(x)).sort(compareIds);
       if (missing.length) out.push({ id: c.id, file, ids: missing });
     });
@@ -256,7 +280,13 @@ export interface CheckResult {
   counts: { bound: number; pairs: number; covered: number; backlog: number; unobservable: number; notBound: number };
 }
 
-export function checkCoverage(reqs: ReqInfo[], cases: KitCase[], tests: Map<string, NamedTest[]>, ex: ExceptionsFile, undeclared: CheckResult['undeclared'] = []): CheckResult {
+export function checkCoverage(
+  reqs: ReqInfo[],
+  cases: KitCase[],
+  tests: Map<string, NamedTest[]>,
+  ex: ExceptionsFile,
+  undeclared: CheckResult['undeclared'] = [],
+): CheckResult {
   const known = new Set(reqs.map((r) => r.id));
   const exc = new Map<string, Exception[]>();
   for (const e of ex.exceptions) exc.set(e.id, [...(exc.get(e.id) ?? []), e]);
@@ -288,7 +318,15 @@ export function checkCoverage(reqs: ReqInfo[], cases: KitCase[], tests: Map<stri
         else uncovered.push({ id: r.id, role });
       }
     }
-    rows.push({ id: r.id, level: r.level, roles, kit, tests: tests.get(r.id) ?? [], ...(es[0] ? { exception: unobservable ?? es[0] } : {}), missing });
+    rows.push({
+      id: r.id,
+      level: r.level,
+      roles,
+      kit,
+      tests: tests.get(r.id) ?? [],
+      ...(es[0] ? { exception: unobservable ?? es[0] } : {}),
+      missing,
+    });
   }
   const badEntries = [
     ...ex.exceptions.filter((e) => !known.has(e.id)).map((e) => `exception ${e.id}: not defined by the spec`),
@@ -296,7 +334,9 @@ export function checkCoverage(reqs: ReqInfo[], cases: KitCase[], tests: Map<stri
     ...ex.backlog.filter((e) => !known.has(e.id)).map((e) => `backlog ${e.id}: not defined by the spec`),
     ...ex.backlog.filter((e) => e.roles.length === 0).map((e) => `backlog ${e.id}: no roles`),
   ];
-  const unknownDeclared = cases.map((c) => ({ id: c.id, ids: c.reqs.filter((x) => !known.has(x)) })).filter((x) => x.ids.length > 0);
+  const unknownDeclared = cases
+    .map((c) => ({ id: c.id, ids: c.reqs.filter((x) => !known.has(x)) }))
+    .filter((x) => x.ids.length > 0);
   return {
     rows,
     uncovered,
@@ -316,18 +356,25 @@ export function checkCoverage(reqs: ReqInfo[], cases: KitCase[], tests: Map<stri
 }
 
 export function checkFailed(r: CheckResult): boolean {
-  return r.uncovered.length + r.staleBacklog.length + r.badEntries.length + r.undeclared.length + r.unknownDeclared.length > 0;
+  return (
+    r.uncovered.length + r.staleBacklog.length + r.badEntries.length + r.undeclared.length + r.unknownDeclared.length >
+    0
+  );
 }
 
 export function formatCheck(r: CheckResult): string {
   const lines: string[] = [];
   const c = r.counts;
   if (r.uncovered.length) {
-    lines.push(`Wire MUST/SHOULD with no kit case for a role it binds, and not in spec/exceptions.json (${r.uncovered.length}):`);
+    lines.push(
+      `Wire MUST/SHOULD with no kit case for a role it binds, and not in spec/exceptions.json (${r.uncovered.length}):`,
+    );
     for (const u of r.uncovered) lines.push(`  ${u.id.padEnd(14)} ${u.role}`);
   }
   if (r.staleBacklog.length) {
-    lines.push(`Backlog entries that now have a kit case: remove them from spec/exceptions.json (${r.staleBacklog.length}):`);
+    lines.push(
+      `Backlog entries that now have a kit case: remove them from spec/exceptions.json (${r.staleBacklog.length}):`,
+    );
     for (const u of r.staleBacklog) lines.push(`  ${u.id.padEnd(14)} ${u.role}`);
   }
   if (r.undeclared.length) {

@@ -36,7 +36,9 @@ export interface PageOptions {
 
 export function layout(o: PageOptions): string {
   const nav = NAV.map((n) =>
-    n.href === o.file ? `<a href="${n.href}" aria-current="page">${escapeHtml(n.label)}</a>` : `<a href="${n.href}">${escapeHtml(n.label)}</a>`,
+    n.href === o.file
+      ? `<a href="${n.href}" aria-current="page">${escapeHtml(n.label)}</a>`
+      : `<a href="${n.href}">${escapeHtml(n.label)}</a>`,
   ).join('\n      ');
   const pager =
     o.prev || o.next
@@ -91,10 +93,13 @@ export interface LinkContext {
 }
 
 const BRACKET_ID = /\[([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-[0-9]+)\]/g;
-const BARE_ID = /(?<![\w\[/.#-])([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-[0-9]+)(?![\w\]-])/g;
+const BARE_ID = /(?<![\w[/.#-])([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-[0-9]+)(?![\w\]-])/g;
 const SECNUM = String.raw`(?:[0-9]+(?:\.[0-9]+)*|[A-Z](?:\.[0-9]+)*)\b`;
 /** "Section 5.3", "Sections 4.1 to 4.6", "Sections 9.2, 9.3 and 9.5", "Appendix A". */
-const SECTION_REF = new RegExp(String.raw`\b(Sections?|Appendix|§)((?:\s|&nbsp;)+)(${SECNUM}(?:(?:,\s*|,?\s+(?:and|or|to)\s+|\s*-\s*)${SECNUM})*)`, 'g');
+const SECTION_REF = new RegExp(
+  String.raw`\b(Sections?|Appendix|§)((?:\s|&nbsp;)+)(${SECNUM}(?:(?:,\s*|,?\s+(?:and|or|to)\s+|\s*-\s*)${SECNUM})*)`,
+  'g',
+);
 const ONE_SECNUM = new RegExp(SECNUM, 'g');
 
 export function reqHref(id: string, ctx: Pick<LinkContext, 'page' | 'reqPage'>): string {
@@ -167,8 +172,7 @@ export function linkify(html: string, ctx: LinkContext): string {
           out += tok.replace(`href="#${frag[1]}"`, `href="${page}#${frag[1]}"`);
           continue;
         }
-      }
-      else if (/^h[1-6]$/.test(name)) inHeading = Math.max(0, inHeading + d);
+      } else if (/^h[1-6]$/.test(name)) inHeading = Math.max(0, inHeading + d);
       else if (name === 'code') {
         // Inline code naming a registry entry becomes a link to it.
         if (!closing && tok === '<code>' && inPre === 0 && inA === 0 && inHeading === 0) {
@@ -195,10 +199,21 @@ export function linkify(html: string, ctx: LinkContext): string {
 }
 
 function unescape(s: string): string {
-  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+  return s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, '&');
 }
 
-function linkText(text: string, ctx: LinkContext, counts: Map<string, number>, inA: boolean, inHeading: boolean): string {
+function linkText(
+  text: string,
+  ctx: LinkContext,
+  counts: Map<string, number>,
+  inA: boolean,
+  inHeading: boolean,
+): string {
   // 1. Bracketed IDs: count every occurrence (the ordinals must match scan.ts), anchor the definition.
   const parts: string[] = [];
   let last = 0;
@@ -211,7 +226,10 @@ function linkText(text: string, ctx: LinkContext, counts: Map<string, number>, i
     parts.push(plainLinks(text.slice(last, m.index), ctx, inA || inHeading));
     const isDef = ctx.reqPage.get(id) === ctx.page && ctx.reqOrdinal.get(id) === n;
     if (inA) parts.push(m[0]);
-    else if (isDef) parts.push(`<a class="req" id="${reqAnchor(id)}" href="requirements.html#${reqAnchor(id)}" title="Requirement ${id} in the index">[${id}]</a>`);
+    else if (isDef)
+      parts.push(
+        `<a class="req" id="${reqAnchor(id)}" href="requirements.html#${reqAnchor(id)}" title="Requirement ${id} in the index">[${id}]</a>`,
+      );
     else parts.push(`<a class="req-ref" href="${reqHref(id, ctx)}">[${id}]</a>`);
     last = m.index + m[0].length;
   }

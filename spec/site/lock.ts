@@ -62,7 +62,8 @@ export async function acquireSiteLock(out: string, timeoutMs = 300_000): Promise
   const deadline = Date.now() + timeoutMs;
   let ownerless = 0;
   while (!tryTake(lockDir)) {
-    if (Date.now() > deadline) throw new Error(`could not lock ${lockDir} within ${timeoutMs} ms (held by another build)`);
+    if (Date.now() > deadline)
+      throw new Error(`could not lock ${lockDir} within ${timeoutMs} ms (held by another build)`);
     // A lock directory without a pid file for a few seconds is a crashed creator: remove it.
     try {
       readFileSync(join(lockDir, 'pid'));

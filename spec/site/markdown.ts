@@ -39,7 +39,12 @@ export interface RenderedPage {
 export const DIAGRAM_RENDER_VERSION = 'mermaid-11/htmlLabels-false/default-theme/dejavu/wrap-170-90/state-elk/v4';
 
 export function diagramHash(definition: string): string {
-  return createHash('sha256').update(DIAGRAM_RENDER_VERSION).update('\0').update(definition.trim()).digest('hex').slice(0, 20);
+  return createHash('sha256')
+    .update(DIAGRAM_RENDER_VERSION)
+    .update('\0')
+    .update(definition.trim())
+    .digest('hex')
+    .slice(0, 20);
 }
 
 export function diagramKind(definition: string): string {

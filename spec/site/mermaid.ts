@@ -35,7 +35,15 @@ export const MERMAID_CONFIG = {
   securityLevel: 'strict',
   // Sequence diagrams wrap long messages and notes at the actor spacing, so that a five-actor
   // flow fits a window (about 1200 px) at a legible size instead of growing to 3000 px.
-  sequence: { wrap: true, width: 170, actorMargin: 90, messageFontSize: 14, noteFontSize: 13, actorFontSize: 14, noteMargin: 8 },
+  sequence: {
+    wrap: true,
+    width: 170,
+    actorMargin: 90,
+    messageFontSize: 14,
+    noteFontSize: 13,
+    actorFontSize: 14,
+    noteMargin: 8,
+  },
 } as const;
 
 /**
@@ -46,7 +54,8 @@ export const MERMAID_CONFIG = {
  * overlap. Parallel transitions are already merged into one edge by the diagram generator.
  */
 export function configFor(definition: string): Record<string, unknown> {
-  if (/^\s*stateDiagram/.test(definition)) return { ...MERMAID_CONFIG, layout: 'elk', elk: { nodePlacementStrategy: 'NETWORK_SIMPLEX', mergeEdges: false } };
+  if (/^\s*stateDiagram/.test(definition))
+    return { ...MERMAID_CONFIG, layout: 'elk', elk: { nodePlacementStrategy: 'NETWORK_SIMPLEX', mergeEdges: false } };
   return { ...MERMAID_CONFIG };
 }
 
@@ -91,7 +100,8 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 }
 
 export async function launchBrowser(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set IMSP_CHROMIUM)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set IMSP_CHROMIUM)`);
   process.env.PUPPETEER_SKIP_DOWNLOAD = '1';
   const { default: puppeteer } = await import('puppeteer');
   return puppeteer.launch({ executablePath: CHROMIUM, headless: 'shell', args: CHROMIUM_FLAGS });
@@ -101,7 +111,12 @@ export async function launchBrowser(): Promise<Browser> {
  * Writes diagrams/<hash>.svg under outDir for every diagram, from the cache or by rendering.
  * A diagram that fails to render is reported, not thrown; the page shows its source instead.
  */
-export async function renderDiagrams(diagrams: readonly Diagram[], outDir: string, cacheDir: string, concurrency = 2): Promise<DiagramStats> {
+export async function renderDiagrams(
+  diagrams: readonly Diagram[],
+  outDir: string,
+  cacheDir: string,
+  concurrency = 2,
+): Promise<DiagramStats> {
   const t0 = Date.now();
   const unique = new Map<string, Diagram>();
   for (const d of diagrams) if (!unique.has(d.hash)) unique.set(d.hash, d);
@@ -144,7 +159,10 @@ export async function renderDiagrams(diagrams: readonly Diagram[], outDir: strin
           writeFileSync(join(dest, `${d.hash}.svg`), svg);
           rendered++;
         } catch (e) {
-          failures.push({ diagram: d, error: e instanceof Error ? e.message.split('\n').slice(0, 6).join('\n') : String(e) });
+          failures.push({
+            diagram: d,
+            error: e instanceof Error ? e.message.split('\n').slice(0, 6).join('\n') : String(e),
+          });
         }
       }
     };

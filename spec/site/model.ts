@@ -39,17 +39,28 @@ export function propertyFile(id: string): string {
 
 function runRow(r: SpinResult): string {
   const verdict = r.errors > 0 ? `violated: ${r.error ?? ''}` : r.complete ? 'holds' : 'holds (search bounded)';
-  const how = r.mode === 'ltl' ? `LTL ${r.ltl}, pan -a -f (weak fairness)` : r.mode === 'bitstate' ? `bitstate (hash factor ${r.hashFactor ?? '?'})` : 'exhaustive';
+  const how =
+    r.mode === 'ltl'
+      ? `LTL ${r.ltl}, pan -a -f (weak fairness)`
+      : r.mode === 'bitstate'
+        ? `bitstate (hash factor ${r.hashFactor ?? '?'})`
+        : 'exhaustive';
   return `<tr><td><code>${escapeHtml(r.id)}</code></td><td>${escapeHtml(r.cfgName)} (CFG ${r.cfg})${r.defines.length ? ` <code>${escapeHtml(r.defines.join(' '))}</code>` : ''}</td><td>${escapeHtml(how)}</td><td>${escapeHtml(verdict)}</td><td>${r.states.toLocaleString('en')}</td><td>${r.depth}</td><td>${r.memoryMB} MB</td><td>${r.panSeconds} s / ${r.cpuSeconds} s</td></tr>`;
 }
 
-const RUN_HEAD = '<tr><th>Run</th><th>Configuration</th><th>Search</th><th>Result</th><th>States</th><th>Depth</th><th>Memory</th><th>Time (pan / CPU)</th></tr>';
+const RUN_HEAD =
+  '<tr><th>Run</th><th>Configuration</th><th>Search</th><th>Result</th><th>States</th><th>Depth</th><th>Memory</th><th>Time (pan / CPU)</th></tr>';
 
 function counterexample(m: MutantRecord, diagrams: Diagram[]): string {
   if (!m.result.trail || m.result.trail.length === 0) return '<p>No trail was recorded.</p>';
   const steps = readTrail(m.result.trail, m.result.cfg);
   const definition = sequenceMermaid(steps);
-  const d: Diagram = { hash: diagramHash(definition), definition, origin: `spec/model/mutants.json (${m.mutant})`, alt: `Counterexample of mutant ${m.mutant}` };
+  const d: Diagram = {
+    hash: diagramHash(definition),
+    definition,
+    origin: `spec/model/mutants.json (${m.mutant})`,
+    alt: `Counterexample of mutant ${m.mutant}`,
+  };
   diagrams.push(d);
   return `${figureHtml(d, `Counterexample: ${m.mutant}`)}<details><summary>The trail as a message sequence (${steps.length} steps)</summary><pre>${escapeHtml(sequenceText(steps))}</pre></details>`;
 }
@@ -72,7 +83,9 @@ export function modelPages(root: string): ModelPage[] {
   b.push(
     '<p class="lede"><code>make generate</code> turns the state machines (<code>spec/machines/*.json</code>) and the rules of this specification into a Promela model, <code>generated/model/imsp.pml</code>; <code>make model-check</code> verifies it with Spin in every interleaving of a small cluster, with faults; <code>make model-mutants</code> plants faults in the model and Spin must find each. <code>generated/model/README.md</code> lists what is abstracted.</p>',
   );
-  b.push('<h2>Configurations</h2><table><tr><th>CFG</th><th>Name</th><th>MSs</th><th>Users</th><th>Clients</th><th>Faults</th><th>What runs</th></tr>');
+  b.push(
+    '<h2>Configurations</h2><table><tr><th>CFG</th><th>Name</th><th>MSs</th><th>Users</th><th>Clients</th><th>Faults</th><th>What runs</th></tr>',
+  );
   for (const c of MODEL_CONFIGS) {
     b.push(
       `<tr><td>${c.id}</td><td>${escapeHtml(c.name)}</td><td>${c.ms}</td><td>${c.users}</td><td>${escapeHtml(c.clients.map((k) => `u${k.user}@MS${k.ms}`).join(', '))}</td><td>${c.faults} of: ${escapeHtml(c.kinds.join(', ') || 'none')}${c.lockLease ? '; lock leases run out' : ''}</td><td>${escapeHtml(c.text)}</td></tr>`,
@@ -80,15 +93,22 @@ export function modelPages(root: string): ModelPage[] {
   }
   b.push('</table>');
   b.push('<h2>Properties</h2><ul>');
-  for (const [id, text] of Object.entries(PROPERTIES)) b.push(`<li><a href="${propertyFile(id)}">${id}</a>: ${escapeHtml(text)}</li>`);
+  for (const [id, text] of Object.entries(PROPERTIES))
+    b.push(`<li><a href="${propertyFile(id)}">${id}</a>: ${escapeHtml(text)}</li>`);
   b.push('</ul>');
   b.push('<h2>Runs</h2>');
-  if (!check) b.push('<p class="missing">spec/model/results/ is absent: run <code>make model-check ARGS=--record</code>.</p>');
+  if (!check)
+    b.push('<p class="missing">spec/model/results/ is absent: run <code>make model-check ARGS=--record</code>.</p>');
   else b.push(`<table>${RUN_HEAD}${check.map(runRow).join('')}</table>`);
   b.push('<h2>Mutants</h2>');
-  if (!mutants) b.push('<p class="missing">spec/model/mutants.json is absent: run <code>make model-mutants ARGS=--record</code>.</p>');
+  if (!mutants)
+    b.push(
+      '<p class="missing">spec/model/mutants.json is absent: run <code>make model-mutants ARGS=--record</code>.</p>',
+    );
   else {
-    b.push('<table><tr><th>Mutant</th><th>Fault planted</th><th>Must be caught by</th><th>Spin found</th><th>States</th><th>Depth</th></tr>');
+    b.push(
+      '<table><tr><th>Mutant</th><th>Fault planted</th><th>Must be caught by</th><th>Spin found</th><th>States</th><th>Depth</th></tr>',
+    );
     for (const m of mutants) {
       b.push(
         `<tr><td><code>${escapeHtml(m.mutant)}</code></td><td>${escapeHtml(m.text)}</td><td><a href="${propertyFile(m.expect)}">${m.expect}</a></td><td>${m.caughtAs === m.expect ? 'caught' : `MISSED (${escapeHtml(m.caughtAs ?? 'nothing')})`}</td><td>${m.result.states.toLocaleString('en')}</td><td>${m.result.depth}</td></tr>`,
@@ -100,14 +120,20 @@ export function modelPages(root: string): ModelPage[] {
 
   for (const [id, text] of Object.entries(PROPERTIES)) {
     const d: Diagram[] = [];
-    const p: string[] = [`<h1>${id}, model-checked</h1>`, `<p class="lede">${escapeHtml(text)}</p>`, '<p><a href="model.html">All runs and mutants</a></p>'];
+    const p: string[] = [
+      `<h1>${id}, model-checked</h1>`,
+      `<p class="lede">${escapeHtml(text)}</p>`,
+      '<p><a href="model.html">All runs and mutants</a></p>',
+    ];
     const runs = (check ?? []).filter((r) => r.properties.includes(id));
     p.push('<h2>Result</h2>');
     if (runs.length === 0) p.push('<p class="missing">No recorded run checks this property.</p>');
     else p.push(`<table>${RUN_HEAD}${runs.map(runRow).join('')}</table>`);
     const muts = (mutants ?? []).filter((m) => m.expect === id);
     for (const m of muts) {
-      p.push(`<h2>Mutant <code>${escapeHtml(m.mutant)}</code></h2><p>${escapeHtml(m.text)} Spin: ${m.caughtAs === m.expect ? `caught, ${escapeHtml(m.result.error ?? '')}` : 'MISSED'}.</p>`);
+      p.push(
+        `<h2>Mutant <code>${escapeHtml(m.mutant)}</code></h2><p>${escapeHtml(m.text)} Spin: ${m.caughtAs === m.expect ? `caught, ${escapeHtml(m.result.error ?? '')}` : 'MISSED'}.</p>`,
+      );
       p.push(counterexample(m, d));
     }
     diagrams.push(...d);

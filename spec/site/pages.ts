@@ -27,7 +27,18 @@ export interface Registries {
   types: { types: Record<string, { pattern: string; max?: number; text?: string }> };
   statusCodes: { statusCodes: Array<{ code: number; reason: string; class?: string; text?: string }> };
   errors: { errors: Array<{ code: string; status: number; reason: string; req?: string; text?: string }> };
-  limits: { limits: Array<{ name: string; value: number; unit?: string; configurable?: boolean; min?: number; max?: number; req?: string; text?: string }> };
+  limits: {
+    limits: Array<{
+      name: string;
+      value: number;
+      unit?: string;
+      configurable?: boolean;
+      min?: number;
+      max?: number;
+      req?: string;
+      text?: string;
+    }>;
+  };
 }
 
 export interface ResponseSpec {
@@ -78,7 +89,13 @@ function reqLink(id: string | undefined, L: Linker): string {
 
 function headerLinks(names: readonly string[] | undefined, known: Set<string>): string {
   if (!names || names.length === 0) return '<span class="none">none</span>';
-  return names.map((n) => (known.has(n.toLowerCase()) ? `<a href="headers.html#${headerAnchor(n)}"><code>${e(n)}</code></a>` : `<code>${e(n)}</code>`)).join(', ');
+  return names
+    .map((n) =>
+      known.has(n.toLowerCase())
+        ? `<a href="headers.html#${headerAnchor(n)}"><code>${e(n)}</code></a>`
+        : `<code>${e(n)}</code>`,
+    )
+    .join(', ');
 }
 
 function statusLink(code: string | number, known: Set<number>): string {
@@ -104,15 +121,21 @@ export function methodsPage(R: Registries, L: Linker): string {
       `<p>Every error response (4xx, 5xx) carries ${headerLinks(erh.required, knownHeaders)} and may carry ${headerLinks(erh.optional, knownHeaders)}.</p>`,
     );
   }
-  out.push('<table class="compact"><thead><tr><th>Method</th><th>Kind</th><th>Links</th><th>Summary</th></tr></thead><tbody>');
+  out.push(
+    '<table class="compact"><thead><tr><th>Method</th><th>Kind</th><th>Links</th><th>Summary</th></tr></thead><tbody>',
+  );
   for (const m of R.methods.methods) {
     const links = m.links.map((l) => `${role(l.from)}&rarr;${role(l.to)}`).join(', ');
-    out.push(`<tr><td><a href="#${methodAnchor(m.name)}"><code>${e(m.name)}</code></a></td><td>${e(m.kind)}</td><td>${links}</td><td>${e(m.summary ?? '')}</td></tr>`);
+    out.push(
+      `<tr><td><a href="#${methodAnchor(m.name)}"><code>${e(m.name)}</code></a></td><td>${e(m.kind)}</td><td>${links}</td><td>${e(m.summary ?? '')}</td></tr>`,
+    );
   }
   out.push('</tbody></table>');
   for (const m of R.methods.methods) {
     out.push(`<section class="entry" id="${methodAnchor(m.name)}">`);
-    out.push(`<h2><code>${e(m.name)}</code> <span class="kind">${e(m.kind)}</span> <a class="self" href="#${methodAnchor(m.name)}" aria-label="Link to ${e(m.name)}">&para;</a></h2>`);
+    out.push(
+      `<h2><code>${e(m.name)}</code> <span class="kind">${e(m.kind)}</span> <a class="self" href="#${methodAnchor(m.name)}" aria-label="Link to ${e(m.name)}">&para;</a></h2>`,
+    );
     if (m.summary) out.push(`<p>${e(m.summary)}</p>`);
     const facts: string[] = [];
     const sec = L.methodSection(m.name);
@@ -132,7 +155,9 @@ export function methodsPage(R: Registries, L: Linker): string {
     }
     if (facts.length > 0) out.push(`<p class="facts">${facts.join(' ')}</p>`);
     for (const l of m.links) {
-      out.push(`<h3>${role(l.from)} &rarr; ${role(l.to)}${l.sealed ? ' <span class="tag">inside SEALED</span>' : ''}</h3>`);
+      out.push(
+        `<h3>${role(l.from)} &rarr; ${role(l.to)}${l.sealed ? ' <span class="tag">inside SEALED</span>' : ''}</h3>`,
+      );
       out.push('<table class="kv"><tbody>');
       out.push(`<tr><th>Required headers</th><td>${headerLinks(l.required, knownHeaders)}</td></tr>`);
       out.push(`<tr><th>Optional headers</th><td>${headerLinks(l.optional, knownHeaders)}</td></tr>`);
@@ -140,12 +165,16 @@ export function methodsPage(R: Registries, L: Linker): string {
       out.push('</tbody></table>');
       const responses = Object.entries(l.responses ?? {});
       if (responses.length > 0) {
-        out.push('<table class="compact responses"><thead><tr><th>Response</th><th>Required headers</th><th>Optional headers</th><th>Body</th></tr></thead><tbody>');
+        out.push(
+          '<table class="compact responses"><thead><tr><th>Response</th><th>Required headers</th><th>Optional headers</th><th>Body</th></tr></thead><tbody>',
+        );
         for (const [code, r] of responses) {
           const reason = reasons.get(Number(code));
           // Error responses also carry the headers every error response has (errorResponseHeaders).
           const isError = Number(code) >= 400 && erh !== undefined;
-          const union = (a: string[] | undefined, b: string[] | undefined): string[] => [...new Set([...(a ?? []), ...(b ?? [])])];
+          const union = (a: string[] | undefined, b: string[] | undefined): string[] => [
+            ...new Set([...(a ?? []), ...(b ?? [])]),
+          ];
           const req = isError ? union(erh?.required, r.required) : r.required;
           const opt = isError ? union(erh?.optional, r.optional).filter((h) => !(req ?? []).includes(h)) : r.optional;
           out.push(
@@ -178,18 +207,26 @@ export function headersPage(R: Registries, L: Linker): string {
   out.push(
     '<p class="lede">Every header IMSP defines, from <code>spec/registry/headers.json</code>. Names match case-insensitively; the spelling here is canonical. Values are checked against their value type (below) after optional surrounding whitespace is removed. Headers named <code>X-</code>&hellip; are extensions that receivers ignore.</p>',
   );
-  out.push('<table><thead><tr><th>Header</th><th>Value type</th><th>Repeatable</th><th>Meaning</th><th>Used by</th></tr></thead><tbody>');
+  out.push(
+    '<table><thead><tr><th>Header</th><th>Value type</th><th>Repeatable</th><th>Meaning</th><th>Used by</th></tr></thead><tbody>',
+  );
   for (const h of R.headers.headers) {
     const t = R.types.types[h.type];
     const typeCell = t ? `<a href="#${typeAnchor(h.type)}">${e(h.type)}</a>` : e(h.type);
-    const users = [...(usedBy.get(h.name.toLowerCase()) ?? [])].map((n) => `<a href="methods.html#${methodAnchor(n)}">${e(n)}</a>`).join(', ');
+    const users = [...(usedBy.get(h.name.toLowerCase()) ?? [])]
+      .map((n) => `<a href="methods.html#${methodAnchor(n)}">${e(n)}</a>`)
+      .join(', ');
     out.push(
       `<tr id="${headerAnchor(h.name)}"><td><code>${e(h.name)}</code></td><td>${typeCell}</td><td>${h.repeatable ? 'yes' : 'no'}</td><td>${e(h.text ?? '')}</td><td class="small">${users}</td></tr>`,
     );
   }
   out.push('</tbody></table>');
-  out.push('<h2 id="value-types">Value types <a class="self" href="#value-types" aria-label="Link to value types">&para;</a></h2>');
-  out.push('<p>From <code>spec/registry/value-types.json</code>: each value type is an anchored regular expression over the value, with numeric bounds where given.</p>');
+  out.push(
+    '<h2 id="value-types">Value types <a class="self" href="#value-types" aria-label="Link to value types">&para;</a></h2>',
+  );
+  out.push(
+    '<p>From <code>spec/registry/value-types.json</code>: each value type is an anchored regular expression over the value, with numeric bounds where given.</p>',
+  );
   out.push('<table><thead><tr><th>Type</th><th>Syntax</th><th>Pattern</th><th>Max</th></tr></thead><tbody>');
   for (const [name, t] of Object.entries(R.types.types)) {
     out.push(
@@ -216,10 +253,16 @@ export function statusPage(R: Registries, L: Linker): string {
   out.push(
     '<p class="lede">From <code>spec/registry/status-codes.json</code>. A receiver of an unknown code in a known class treats it as that class&rsquo;s x00. Error responses carry the <a href="errors.html">error code</a> in <code>Error-code</code>.</p>',
   );
-  out.push('<table><thead><tr><th>Code</th><th>Reason</th><th>Class</th><th>Meaning</th><th>Error codes</th></tr></thead><tbody>');
+  out.push(
+    '<table><thead><tr><th>Code</th><th>Reason</th><th>Class</th><th>Meaning</th><th>Error codes</th></tr></thead><tbody>',
+  );
   for (const s of R.statusCodes.statusCodes) {
-    const errs = (byStatus.get(s.code) ?? []).map((c) => `<a href="errors.html#${errorAnchor(c)}"><code>${e(c)}</code></a>`).join(' ');
-    out.push(`<tr id="${statusAnchor(s.code)}"><td>${s.code}</td><td>${e(s.reason)}</td><td>${e(s.class ?? '')}</td><td>${e(s.text ?? '')}</td><td class="small">${errs}</td></tr>`);
+    const errs = (byStatus.get(s.code) ?? [])
+      .map((c) => `<a href="errors.html#${errorAnchor(c)}"><code>${e(c)}</code></a>`)
+      .join(' ');
+    out.push(
+      `<tr id="${statusAnchor(s.code)}"><td>${s.code}</td><td>${e(s.reason)}</td><td>${e(s.class ?? '')}</td><td>${e(s.text ?? '')}</td><td class="small">${errs}</td></tr>`,
+    );
   }
   out.push('</tbody></table>');
   return out.join('\n');
@@ -232,7 +275,9 @@ export function errorsPage(R: Registries, L: Linker): string {
   out.push(
     '<p class="lede">From <code>spec/registry/errors.json</code>: each stable error code, the status it is answered with, its fixed reason phrase, and the requirement it enforces. Decoders report the code, status, reason and the octet offset of the error.</p>',
   );
-  out.push('<table><thead><tr><th>Code</th><th>Status</th><th>Reason</th><th>Requirement</th><th>When</th></tr></thead><tbody>');
+  out.push(
+    '<table><thead><tr><th>Code</th><th>Status</th><th>Reason</th><th>Requirement</th><th>When</th></tr></thead><tbody>',
+  );
   for (const er of R.errors.errors) {
     out.push(
       `<tr id="${errorAnchor(er.code)}"><td><code>${e(er.code)}</code></td><td>${statusLink(er.status, knownStatus)}</td><td>${e(er.reason)}</td><td>${reqLink(er.req, L)}</td><td>${e(er.text ?? '')}</td></tr>`,
@@ -248,9 +293,13 @@ export function limitsPage(R: Registries, L: Linker): string {
   out.push(
     '<p class="lede">From <code>spec/registry/limits.json</code>: every size and rate in IMSP. Configurable limits may be changed by an operator within the range shown.</p>',
   );
-  out.push('<table><thead><tr><th>Limit</th><th>Default</th><th>Unit</th><th>Configurable</th><th>Requirement</th><th>Meaning</th></tr></thead><tbody>');
+  out.push(
+    '<table><thead><tr><th>Limit</th><th>Default</th><th>Unit</th><th>Configurable</th><th>Requirement</th><th>Meaning</th></tr></thead><tbody>',
+  );
   for (const l of R.limits.limits) {
-    const range = l.configurable ? `yes${l.min !== undefined || l.max !== undefined ? ` (${l.min ?? ''} to ${l.max ?? ''})` : ''}` : 'no';
+    const range = l.configurable
+      ? `yes${l.min !== undefined || l.max !== undefined ? ` (${l.min ?? ''} to ${l.max ?? ''})` : ''}`
+      : 'no';
     out.push(
       `<tr id="${limitAnchor(l.name)}"><td><code>${e(l.name)}</code></td><td class="num">${e(String(l.value))}</td><td>${e(l.unit ?? '')}</td><td>${range}</td><td>${reqLink(l.req, L)}</td><td>${e(l.text ?? '')}</td></tr>`,
     );
@@ -310,7 +359,13 @@ export function parseGrammar(text: string): ParsedGrammar {
     const nextIsEq = start && !/=/.test(line.slice(start[0].length - 1)) ? /^\s*=/.test(lines[i + 1] ?? '') : true;
     if (start && nextIsEq && !/^\s/.test(line)) {
       flush();
-      cur = { name: start[1], group, display: start[2] ?? start[3] ?? null, doc: uncomment(pending).trim(), code: [line] };
+      cur = {
+        name: start[1],
+        group,
+        display: start[2] ?? start[3] ?? null,
+        doc: uncomment(pending).trim(),
+        code: [line],
+      };
       group = null;
       pending = [];
       continue;
@@ -352,7 +407,9 @@ function linkGrammarCode(code: string, names: Set<string>, L: Linker): string {
         return e(t);
       }
       // Rule references link to their rule; labels ("name:" before an expression) and JavaScript do not.
-      return e(t).replace(/\b([A-Za-z_][A-Za-z0-9_]*)\b(?!:[^:])/g, (w) => (names.has(w) ? `<a href="#${ruleAnchor(w)}">${w}</a>` : w));
+      return e(t).replace(/\b([A-Za-z_][A-Za-z0-9_]*)\b(?!:[^:])/g, (w) =>
+        names.has(w) ? `<a href="#${ruleAnchor(w)}">${w}</a>` : w,
+      );
     })
     .join('');
 }
@@ -383,19 +440,27 @@ export function grammarPage(text: string | null, L: Linker, abnf: string | null 
   }
   const g = parseGrammar(text);
   const names = new Set(g.rules.map((r) => r.name));
-  out.push('<p class="lede">The wire syntax of IMSP: first in ABNF (RFC 5234), then as its source, <code>grammar/imsp.peggy</code> (peggy), rule by rule. The peggy grammar is the source of truth for the syntax; <code>make generate</code> derives the codec and the ABNF from it.</p>');
+  out.push(
+    '<p class="lede">The wire syntax of IMSP: first in ABNF (RFC 5234), then as its source, <code>grammar/imsp.peggy</code> (peggy), rule by rule. The peggy grammar is the source of truth for the syntax; <code>make generate</code> derives the codec and the ABNF from it.</p>',
+  );
   if (abnf !== null) out.push(abnfSection(abnf));
   out.push('<section id="grammar-header"><h2>About this grammar</h2>');
   out.push(proseHtml(g.header, L));
   out.push('</section>');
   out.push('<nav class="toc"><h2>Rules</h2><ul class="rules">');
-  for (const r of g.rules) out.push(`<li><a href="#${ruleAnchor(r.name)}"><code>${e(r.name)}</code></a>${r.display ? ` <span class="small">${e(r.display)}</span>` : ''}</li>`);
+  for (const r of g.rules)
+    out.push(
+      `<li><a href="#${ruleAnchor(r.name)}"><code>${e(r.name)}</code></a>${r.display ? ` <span class="small">${e(r.display)}</span>` : ''}</li>`,
+    );
   out.push('</ul></nav>');
-  if (g.preamble) out.push(`<h2 id="initializers">Initializers</h2><pre class="grammar"><code>${e(g.preamble)}</code></pre>`);
+  if (g.preamble)
+    out.push(`<h2 id="initializers">Initializers</h2><pre class="grammar"><code>${e(g.preamble)}</code></pre>`);
   for (const r of g.rules) {
     if (r.group) out.push(`<h2 class="group">${linkReqs(e(r.group), L)}</h2>`);
     out.push(`<section class="rule" id="${ruleAnchor(r.name)}">`);
-    out.push(`<h3><code>${e(r.name)}</code>${r.display ? ` <span class="kind">${e(r.display)}</span>` : ''} <a class="self" href="#${ruleAnchor(r.name)}" aria-label="Link to rule ${e(r.name)}">&para;</a></h3>`);
+    out.push(
+      `<h3><code>${e(r.name)}</code>${r.display ? ` <span class="kind">${e(r.display)}</span>` : ''} <a class="self" href="#${ruleAnchor(r.name)}" aria-label="Link to rule ${e(r.name)}">&para;</a></h3>`,
+    );
     if (r.doc) out.push(proseHtml(r.doc, L));
     out.push(`<pre class="grammar"><code>${linkGrammarCode(r.code, names, L)}</code></pre>`);
     out.push('</section>');
@@ -434,7 +499,10 @@ export function abnfSection(abnf: string): string {
         ['SP', '%x20', 'space'],
         ['WSP', '<a href="#abnf-sp">SP</a> / <a href="#abnf-htab">HTAB</a>', 'white space'],
       ]
-        .map(([n, def, note]) => `<span id="abnf-${n.toLowerCase()}"><strong>${n}</strong></span> = ${def} <span class="comment">; ${note}</span>`)
+        .map(
+          ([n, def, note]) =>
+            `<span id="abnf-${n.toLowerCase()}"><strong>${n}</strong></span> = ${def} <span class="comment">; ${note}</span>`,
+        )
         .join('\n') +
       '</code></pre>',
     '</section>',
@@ -455,11 +523,20 @@ export interface MachineDef {
   initial?: string;
   events?: Array<{ name: string; text?: string }>;
   guards?: Array<{ name: string; text?: string }>;
-  transitions: Array<{ name?: string; from: string | string[]; event: string | string[]; guard?: string | string[]; to: string; actions?: string[]; reqs?: string[] }>;
+  transitions: Array<{
+    name?: string;
+    from: string | string[];
+    event: string | string[];
+    guard?: string | string[];
+    to: string;
+    actions?: string[];
+    reqs?: string[];
+  }>;
 }
 
 /** A list-or-single field of a machine definition as a list. */
-const many = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+const many = (v: string | string[] | undefined): string[] =>
+  v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
 
 /** A mermaid stateDiagram-v2 of a machine, used when generated/diagrams/<name>.mmd is absent. */
 export function machineMermaid(m: MachineDef): string {
@@ -481,23 +558,30 @@ export function machineMermaid(m: MachineDef): string {
   return lines.join('\n');
 }
 
-const codes = (v: string | string[] | undefined): string => many(v).map((x) => `<code>${e(x)}</code>`).join(' ');
+const codes = (v: string | string[] | undefined): string =>
+  many(v)
+    .map((x) => `<code>${e(x)}</code>`)
+    .join(' ');
 
 export function machineSection(m: MachineDef, figure: string, L: Linker): string {
   const out: string[] = [];
   const a = machineAnchor(m.name);
   out.push(`<section class="machine" id="${a}">`);
-  out.push(`<h2>${e(m.title ?? m.name)} <a class="self" href="#${a}" aria-label="Link to ${e(m.name)}">&para;</a></h2>`);
+  out.push(
+    `<h2>${e(m.title ?? m.name)} <a class="self" href="#${a}" aria-label="Link to ${e(m.name)}">&para;</a></h2>`,
+  );
   const facts: string[] = [`Machine <code>${e(m.name)}</code>`];
   if (m.viewpoint) facts.push(`as the ${e(role(m.viewpoint))} sees it`);
   const sec = m.section ? L.section(m.section) : null;
-  if (m.section) facts.push(sec ? `specified in <a href="${sec}">Section ${e(m.section)}</a>` : `Section ${e(m.section)}`);
+  if (m.section)
+    facts.push(sec ? `specified in <a href="${sec}">Section ${e(m.section)}</a>` : `Section ${e(m.section)}`);
   if (m.initial) facts.push(`initial state <code>${e(m.initial)}</code>`);
   out.push(`<p class="facts">${facts.join(', ')}.</p>`);
   if (m.$comment) out.push(`<p>${e(m.$comment)}</p>`);
   out.push(figure);
   out.push('<table class="compact"><thead><tr><th>State</th><th>Meaning</th></tr></thead><tbody>');
-  for (const s of m.states) out.push(`<tr id="${a}-state-${e(s.name)}"><td><code>${e(s.name)}</code></td><td>${e(s.text ?? '')}</td></tr>`);
+  for (const s of m.states)
+    out.push(`<tr id="${a}-state-${e(s.name)}"><td><code>${e(s.name)}</code></td><td>${e(s.text ?? '')}</td></tr>`);
   out.push('</tbody></table>');
   if (m.events && m.events.length > 0) {
     out.push('<table class="compact"><thead><tr><th>Event</th><th>Meaning</th></tr></thead><tbody>');
@@ -509,10 +593,16 @@ export function machineSection(m: MachineDef, figure: string, L: Linker): string
     for (const g of m.guards) out.push(`<tr><td><code>${e(g.name)}</code></td><td>${e(g.text ?? '')}</td></tr>`);
     out.push('</tbody></table>');
   }
-  out.push('<table class="transitions"><thead><tr><th>Transition</th><th>From</th><th>Event</th><th>Guard</th><th>To</th><th>Actions</th><th>Requirements</th></tr></thead><tbody>');
+  out.push(
+    '<table class="transitions"><thead><tr><th>Transition</th><th>From</th><th>Event</th><th>Guard</th><th>To</th><th>Actions</th><th>Requirements</th></tr></thead><tbody>',
+  );
   for (const t of m.transitions) {
     out.push(
-      `<tr><td>${t.name ? `<code>${e(String(t.name))}</code>` : ''}</td><td>${codes(t.from)}</td><td>${codes(t.event)}</td><td>${codes(t.guard)}</td><td>${codes(t.to)}</td><td>${many(t.actions).map((a) => e(a)).join('; ')}</td><td>${(t.reqs ?? []).map((r) => reqLink(r, L)).join(' ')}</td></tr>`,
+      `<tr><td>${t.name ? `<code>${e(String(t.name))}</code>` : ''}</td><td>${codes(t.from)}</td><td>${codes(t.event)}</td><td>${codes(t.guard)}</td><td>${codes(t.to)}</td><td>${many(
+        t.actions,
+      )
+        .map((a) => e(a))
+        .join('; ')}</td><td>${(t.reqs ?? []).map((r) => reqLink(r, L)).join(' ')}</td></tr>`,
     );
   }
   out.push('</tbody></table>');
@@ -548,7 +638,9 @@ export function requirementsPage(report: Report, L: Linker, notes: string[]): st
       '<label><input id="req-must-open" type="checkbox"> only MUSTs with no test</label> <span id="req-count" class="small"></span></form>',
   );
 
-  out.push('<table class="reqs"><thead><tr><th>ID</th><th>Level</th><th>Section</th><th>Requirement</th><th>Kit cases and tests</th></tr></thead><tbody>');
+  out.push(
+    '<table class="reqs"><thead><tr><th>ID</th><th>Level</th><th>Section</th><th>Requirement</th><th>Kit cases and tests</th></tr></thead><tbody>',
+  );
   const natural = (a: string, b: string): number => {
     const pa = /^(.*)-(\d+)$/.exec(a);
     const pb = /^(.*)-(\d+)$/.exec(b);
@@ -565,8 +657,12 @@ export function requirementsPage(report: Report, L: Linker, notes: string[]): st
     let tests: string;
     if (row.coverage === 'tested') {
       tests =
-        (row.kit.length ? `<ul class="cites kit">${row.kit.map((k) => `<li><a href="#${caseAnchor(k.id)}">kit ${e(k.id)}</a></li>`).join('')}</ul>` : '') +
-        (row.citations.length ? `<ul class="cites">${row.citations.map((ci) => `<li><a href="#${testAnchor(ci.file, ci.line)}"><code>${e(ci.file)}:${ci.line}</code></a></li>`).join('')}</ul>` : '');
+        (row.kit.length
+          ? `<ul class="cites kit">${row.kit.map((k) => `<li><a href="#${caseAnchor(k.id)}">kit ${e(k.id)}</a></li>`).join('')}</ul>`
+          : '') +
+        (row.citations.length
+          ? `<ul class="cites">${row.citations.map((ci) => `<li><a href="#${testAnchor(ci.file, ci.line)}"><code>${e(ci.file)}:${ci.line}</code></a></li>`).join('')}</ul>`
+          : '');
     } else if (row.coverage === 'untested') {
       tests = `<span class="untested">not observable on the wire: ${e(row.reason ?? '')}</span>`;
     } else {
@@ -619,33 +715,51 @@ export function requirementsPage(report: Report, L: Linker, notes: string[]): st
       named.set(key, t);
     }
   }
-  const reqLinks = (ids: string[]): string => ids.map((id) => `<a href="#${reqAnchor(id)}"><code>${e(id)}</code></a>`).join(' ');
-  out.push(`<h2 id="kit-cases">Conformance-kit cases (${cases.size}) <a class="self" href="#kit-cases" aria-label="Link to this list">&para;</a></h2>`);
-  out.push('<table class="kit-cases"><thead><tr><th>Case</th><th>Role</th><th>Checks</th><th>Module</th><th>Requirements</th></tr></thead><tbody>');
+  const reqLinks = (ids: string[]): string =>
+    ids.map((id) => `<a href="#${reqAnchor(id)}"><code>${e(id)}</code></a>`).join(' ');
+  out.push(
+    `<h2 id="kit-cases">Conformance-kit cases (${cases.size}) <a class="self" href="#kit-cases" aria-label="Link to this list">&para;</a></h2>`,
+  );
+  out.push(
+    '<table class="kit-cases"><thead><tr><th>Case</th><th>Role</th><th>Checks</th><th>Module</th><th>Requirements</th></tr></thead><tbody>',
+  );
   for (const c of [...cases.values()].sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))) {
-    out.push(`<tr id="${caseAnchor(c.id)}"><td><code>${e(c.id)}</code></td><td>${e(c.role)}</td><td>${e(c.title)}</td><td><code>${e(c.file)}</code></td><td>${reqLinks(c.reqs)}</td></tr>`);
+    out.push(
+      `<tr id="${caseAnchor(c.id)}"><td><code>${e(c.id)}</code></td><td>${e(c.role)}</td><td>${e(c.title)}</td><td><code>${e(c.file)}</code></td><td>${reqLinks(c.reqs)}</td></tr>`,
+    );
   }
   out.push('</tbody></table>');
-  out.push(`<h2 id="named-tests">Tests that name a requirement (${named.size}) <a class="self" href="#named-tests" aria-label="Link to this list">&para;</a></h2>`);
+  out.push(
+    `<h2 id="named-tests">Tests that name a requirement (${named.size}) <a class="self" href="#named-tests" aria-label="Link to this list">&para;</a></h2>`,
+  );
   out.push('<table class="named-tests"><thead><tr><th>Test</th><th>Requirements</th></tr></thead><tbody>');
   for (const [key, t] of [...named.entries()].sort((a, b) => a[0].localeCompare(b[0], 'en', { numeric: true }))) {
     out.push(`<tr id="${key}"><td><code>${e(t.file)}:${t.line}</code></td><td>${reqLinks(t.reqs)}</td></tr>`);
   }
   out.push('</tbody></table>');
-  out.push(`<h2 id="musts-without-test">MUSTs with no test (${report.mustsWithoutTest.length}) <a class="self" href="#musts-without-test" aria-label="Link to this list">&para;</a></h2>`);
+  out.push(
+    `<h2 id="musts-without-test">MUSTs with no test (${report.mustsWithoutTest.length}) <a class="self" href="#musts-without-test" aria-label="Link to this list">&para;</a></h2>`,
+  );
   if (report.mustsWithoutTest.length === 0) out.push('<p>None.</p>');
   else
     out.push(
       `<ul class="columns">${report.mustsWithoutTest.map((r) => `<li><a href="#${reqAnchor(r.req.id)}"><code>${e(r.req.id)}</code></a></li>`).join('')}</ul>`,
     );
   if (report.unknownCited.length > 0) {
-    out.push(`<h2 id="unknown-cited">IDs cited by tests but not defined in the text (${report.unknownCited.length})</h2>`);
+    out.push(
+      `<h2 id="unknown-cited">IDs cited by tests but not defined in the text (${report.unknownCited.length})</h2>`,
+    );
     out.push('<table class="compact"><thead><tr><th>ID</th><th>Cited at</th></tr></thead><tbody>');
-    for (const u of report.unknownCited) out.push(`<tr><td><code>${e(u.id)}</code></td><td>${u.citations.map((ci) => `<code>${e(ci.file)}:${ci.line}</code>`).join(' ')}</td></tr>`);
+    for (const u of report.unknownCited)
+      out.push(
+        `<tr><td><code>${e(u.id)}</code></td><td>${u.citations.map((ci) => `<code>${e(ci.file)}:${ci.line}</code>`).join(' ')}</td></tr>`,
+      );
     out.push('</tbody></table>');
   }
   if (report.unknownUntested.length > 0) {
-    out.push(`<h2 id="unknown-untested">IDs in spec/exceptions.json not defined in the text</h2><p>${report.unknownUntested.map((id) => `<code>${e(id)}</code>`).join(' ')}</p>`);
+    out.push(
+      `<h2 id="unknown-untested">IDs in spec/exceptions.json not defined in the text</h2><p>${report.unknownUntested.map((id) => `<code>${e(id)}</code>`).join(' ')}</p>`,
+    );
   }
   return out.join('\n');
 }

@@ -9,7 +9,17 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkCoverage, checkFailed, compareIds, collectNamedTests, formatCheck, loadExceptions, loadKitCases, staticUndeclared, type CheckResult } from './coverage.js';
+import {
+  checkCoverage,
+  checkFailed,
+  compareIds,
+  collectNamedTests,
+  formatCheck,
+  loadExceptions,
+  loadKitCases,
+  staticUndeclared,
+  type CheckResult,
+} from './coverage.js';
 import { loadRequirementData } from './scan.js';
 
 export async function runCheck(root: string): Promise<CheckResult> {
@@ -22,8 +32,14 @@ export async function runCheck(root: string): Promise<CheckResult> {
 /** Rewrites the backlog of spec/exceptions.json from a check result (one entry per line, natural order). */
 export function updateBacklog(root: string, r: CheckResult): void {
   const path = join(root, 'spec/exceptions.json');
-  const doc = JSON.parse(readFileSync(path, 'utf8')) as { $comment: string; exceptions: unknown[]; backlog: { id: string; roles: string[]; reason: string }[] };
-  const by = new Map<string, { id: string; roles: string[]; reason: string }>(doc.backlog.map((b) => [b.id, { ...b, roles: [...b.roles] }]));
+  const doc = JSON.parse(readFileSync(path, 'utf8')) as {
+    $comment: string;
+    exceptions: unknown[];
+    backlog: { id: string; roles: string[]; reason: string }[];
+  };
+  const by = new Map<string, { id: string; roles: string[]; reason: string }>(
+    doc.backlog.map((b) => [b.id, { ...b, roles: [...b.roles] }]),
+  );
   for (const u of r.uncovered) {
     const b = by.get(u.id) ?? { id: u.id, roles: [], reason: 'observable on the wire; no kit case yet' };
     if (!b.roles.includes(u.role)) b.roles.push(u.role);
@@ -34,8 +50,12 @@ export function updateBacklog(root: string, r: CheckResult): void {
     if (b) b.roles = b.roles.filter((x) => x !== s.role);
   }
   const backlog = [...by.values()].filter((b) => b.roles.length > 0).sort((a, b) => compareIds(a.id, b.id));
-  const lines = (xs: unknown[]): string => xs.map((x, i) => `  ${JSON.stringify(x)}${i < xs.length - 1 ? ',' : ''}`).join('\n');
-  writeFileSync(path, `{\n "$comment": ${JSON.stringify(doc.$comment)},\n "exceptions": [\n${lines(doc.exceptions)}\n ],\n "backlog": [\n${lines(backlog)}\n ]\n}\n`);
+  const lines = (xs: unknown[]): string =>
+    xs.map((x, i) => `  ${JSON.stringify(x)}${i < xs.length - 1 ? ',' : ''}`).join('\n');
+  writeFileSync(
+    path,
+    `{\n "$comment": ${JSON.stringify(doc.$comment)},\n "exceptions": [\n${lines(doc.exceptions)}\n ],\n "backlog": [\n${lines(backlog)}\n ]\n}\n`,
+  );
 }
 
 export async function main(argv: readonly string[], root: string): Promise<number> {
@@ -45,7 +65,8 @@ export async function main(argv: readonly string[], root: string): Promise<numbe
     r = await runCheck(root);
   }
   if (argv.includes('--verbose') || argv.includes('-v')) {
-    for (const row of r.rows) if (row.missing.length) process.stdout.write(`backlog ${row.id.padEnd(14)} ${row.missing.join(',')}\n`);
+    for (const row of r.rows)
+      if (row.missing.length) process.stdout.write(`backlog ${row.id.padEnd(14)} ${row.missing.join(',')}\n`);
   }
   process.stdout.write(formatCheck(r));
   return checkFailed(r) ? 1 : 0;

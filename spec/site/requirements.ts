@@ -29,14 +29,17 @@ export function formatReport(report: Report, opts: { verbose?: boolean } = {}): 
     }
   }
   lines.push('');
-  lines.push(`MUSTs with neither a kit case nor a named test, and not listed in spec/exceptions.json (${report.mustsWithoutTest.length}):`);
+  lines.push(
+    `MUSTs with neither a kit case nor a named test, and not listed in spec/exceptions.json (${report.mustsWithoutTest.length}):`,
+  );
   for (const row of report.mustsWithoutTest) {
     lines.push(`  ${row.req.id.padEnd(width)}  ${row.req.source}:${row.req.line}  ${row.req.sentence}`);
   }
   if (report.unknownCited.length > 0) {
     lines.push('');
     lines.push(`IDs cited by tests but not defined in spec/text (${report.unknownCited.length}):`);
-    for (const u of report.unknownCited) lines.push(`  ${u.id.padEnd(width)}  ${u.citations.map((c) => `${c.file}:${c.line}`).join(', ')}`);
+    for (const u of report.unknownCited)
+      lines.push(`  ${u.id.padEnd(width)}  ${u.citations.map((c) => `${c.file}:${c.line}`).join(', ')}`);
   }
   if (report.unknownUntested.length > 0) {
     lines.push('');
@@ -61,7 +64,11 @@ export async function main(argv: readonly string[], root: string): Promise<numbe
     process.stdout.write('No requirement IDs found in spec/text/*.md yet.\n');
     return 0;
   }
-  process.stdout.write(formatReport(buildReport({ ...data, kitCases: await loadKitCaseMap(root) }), { verbose: argv.includes('--verbose') || argv.includes('-v') }));
+  process.stdout.write(
+    formatReport(buildReport({ ...data, kitCases: await loadKitCaseMap(root) }), {
+      verbose: argv.includes('--verbose') || argv.includes('-v'),
+    }),
+  );
   return 0;
 }
 

@@ -214,7 +214,9 @@ export function extractOccurrences(markdown: string, source: string): Occurrence
         ordinals.set(id, ordinal + 1);
         const at = raw.indexOf(`[${id}]`, cursor);
         if (at >= 0) cursor = at + 1;
-        const sentence = unmask(b.kind === 'heading' ? b.text.replace(reqIdRegex(), '').trim() : sentenceBefore(b.text, m.index));
+        const sentence = unmask(
+          b.kind === 'heading' ? b.text.replace(reqIdRegex(), '').trim() : sentenceBefore(b.text, m.index),
+        );
         out.push({
           id,
           source,
@@ -292,7 +294,8 @@ export function listFiles(root: string, dir: string, suffixes: readonly string[]
       if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
       const p = join(abs, entry.name);
       if (entry.isDirectory()) walk(p, depth + 1);
-      else if (entry.isFile() && suffixes.some((s) => entry.name.endsWith(s))) out.push(relative(root, p).replace(/\\/g, '/'));
+      else if (entry.isFile() && suffixes.some((s) => entry.name.endsWith(s)))
+        out.push(relative(root, p).replace(/\\/g, '/'));
     }
   };
   if (statSync(base).isDirectory()) walk(base, 0);
@@ -324,7 +327,10 @@ export function collectNamedTests(root: string): Map<string, Array<Citation & { 
 }
 
 /** Where the tests cite requirement IDs: scans test/ (every .ts file) and conformance/ cases. */
-export function collectCitations(root: string, dirs: readonly string[] = ['test', 'conformance']): Map<string, Citation[]> {
+export function collectCitations(
+  root: string,
+  dirs: readonly string[] = ['test', 'conformance'],
+): Map<string, Citation[]> {
   const map = new Map<string, Citation[]>();
   for (const dir of dirs) {
     for (const file of listFiles(root, dir, ['.ts'])) {
@@ -352,7 +358,14 @@ export function parseUntested(json: unknown): Untested[] {
     else if (e && typeof e === 'object') {
       const o = e as Record<string, unknown>;
       const id = typeof o.id === 'string' ? o.id : typeof o.req === 'string' ? o.req : key;
-      const reason = typeof o.reason === 'string' ? o.reason : typeof o.why === 'string' ? o.why : typeof o.text === 'string' ? o.text : '';
+      const reason =
+        typeof o.reason === 'string'
+          ? o.reason
+          : typeof o.why === 'string'
+            ? o.why
+            : typeof o.text === 'string'
+              ? o.text
+              : '';
       if (id) out.push({ id: id.replace(/^\[|\]$/g, ''), reason });
     }
   };
@@ -363,9 +376,16 @@ export function parseUntested(json: unknown): Untested[] {
     if (list) list.forEach((e) => fromEntry(e));
     else if (Array.isArray(o.exceptions)) {
       // spec/exceptions.json: only the requirements no wire peer can observe excuse a missing test.
-      o.exceptions.filter((e) => !e || typeof e !== 'object' || (e as { kind?: unknown }).kind === undefined || (e as { kind?: unknown }).kind === 'unobservable').forEach((e) => fromEntry(e));
-    }
-    else for (const [k, v] of Object.entries(o)) if (!k.startsWith('$')) fromEntry(v, k);
+      o.exceptions
+        .filter(
+          (e) =>
+            !e ||
+            typeof e !== 'object' ||
+            (e as { kind?: unknown }).kind === undefined ||
+            (e as { kind?: unknown }).kind === 'unobservable',
+        )
+        .forEach((e) => fromEntry(e));
+    } else for (const [k, v] of Object.entries(o)) if (!k.startsWith('$')) fromEntry(v, k);
   }
   return out;
 }
@@ -385,7 +405,8 @@ export function parseGeneratedRequirements(json: unknown): GeneratedRequirement[
   const list = Array.isArray(json)
     ? json
     : json && typeof json === 'object'
-      ? (((json as Record<string, unknown>).requirements ?? Object.values(json as Record<string, unknown>).find(Array.isArray)) as unknown)
+      ? (((json as Record<string, unknown>).requirements ??
+          Object.values(json as Record<string, unknown>).find(Array.isArray)) as unknown)
       : null;
   if (!Array.isArray(list)) return [];
   const out: GeneratedRequirement[] = [];
@@ -393,8 +414,15 @@ export function parseGeneratedRequirements(json: unknown): GeneratedRequirement[
     if (!e || typeof e !== 'object') continue;
     const o = e as Record<string, unknown>;
     if (typeof o.id !== 'string') continue;
-    const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined);
-    out.push({ id: o.id, section: str(o.section), anchor: str(o.anchor), level: str(o.level), text: str(o.text ?? o.sentence) });
+    const str = (v: unknown): string | undefined =>
+      typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined;
+    out.push({
+      id: o.id,
+      section: str(o.section),
+      anchor: str(o.anchor),
+      level: str(o.level),
+      text: str(o.text ?? o.sentence),
+    });
   }
   return out;
 }
@@ -418,7 +446,10 @@ export interface SpecSource {
 }
 
 export function loadSpecSources(root: string): SpecSource[] {
-  return listFiles(root, 'spec/text', ['.md']).map((source) => ({ source, markdown: readFileSync(join(root, source), 'utf8') }));
+  return listFiles(root, 'spec/text', ['.md']).map((source) => ({
+    source,
+    markdown: readFileSync(join(root, source), 'utf8'),
+  }));
 }
 
 export interface RequirementData {
@@ -467,12 +498,16 @@ export function loadRequirementData(root: string, sources: SpecSource[] = loadSp
     if (level) r.level = level;
     if (g.text && g.text.trim() !== '') r.sentence = g.text.replace(/\s+/g, ' ').trim();
   }
-  const untested = new Map(parseUntested(readJsonIfExists(join(root, 'spec/exceptions.json'))).map((u) => [u.id, u.reason] as const));
+  const untested = new Map(
+    parseUntested(readJsonIfExists(join(root, 'spec/exceptions.json'))).map((u) => [u.id, u.reason] as const),
+  );
   return {
     requirements,
     occurrences,
     // A test is a test of an ID when its name cites it (issue 12), not any [ID] under test/.
-    citations: new Map([...collectNamedTests(root)].map(([k, v]) => [k, v.map(({ file, line }) => ({ file, line }))] as const)),
+    citations: new Map(
+      [...collectNamedTests(root)].map(([k, v]) => [k, v.map(({ file, line }) => ({ file, line }))] as const),
+    ),
     codeCitations: collectCitations(root, ['reference']),
     untested,
     fromGenerated: generated.length > 0,
@@ -514,11 +549,21 @@ export interface Report {
   unknownCited: Array<{ id: string; citations: Citation[] }>;
   /** IDs in spec/exceptions.json that the text does not define. */
   unknownUntested: string[];
-  counts: { total: number; must: number; should: number; may: number; info: number; tested: number; untested: number; none: number };
+  counts: {
+    total: number;
+    must: number;
+    should: number;
+    may: number;
+    info: number;
+    tested: number;
+    untested: number;
+    none: number;
+  };
 }
 
 export function buildReport(
-  data: Pick<RequirementData, 'requirements' | 'citations' | 'untested'> & Partial<Pick<RequirementData, 'codeCitations'>> & { kitCases?: Map<string, KitCaseRef[]> },
+  data: Pick<RequirementData, 'requirements' | 'citations' | 'untested'> &
+    Partial<Pick<RequirementData, 'codeCitations'>> & { kitCases?: Map<string, KitCaseRef[]> },
 ): Report {
   const rows: ReportRow[] = data.requirements.map((req) => {
     const citations = data.citations.get(req.id) ?? [];

@@ -31,20 +31,26 @@ export function singlePage(sources: readonly SinglePageSource[]): string {
     }
     let html = s.html;
     if (renamed.size > 0) {
-      html = html.replace(/(\s(?:id|href)=")(#?)([^"]+)"/g, (whole: string, pre: string, hash: string, value: string) => {
-        const to = renamed.get(value);
-        if (!to || (pre.includes('href') && hash !== '#')) return whole;
-        return `${pre}${hash}${to}"`;
-      });
+      html = html.replace(
+        /(\s(?:id|href)=")(#?)([^"]+)"/g,
+        (whole: string, pre: string, hash: string, value: string) => {
+          const to = renamed.get(value);
+          if (!to || (pre.includes('href') && hash !== '#')) return whole;
+          return `${pre}${hash}${to}"`;
+        },
+      );
     }
     for (const m of html.matchAll(/\sid="([^"]+)"/g)) seen.add(m[1]);
     // 2. Links to another page of the text become in-page links.
-    html = html.replace(/\shref="([0-9][0-9A-Za-z-]*\.html)(#[^"]*)?"/g, (whole: string, page: string, frag: string | undefined) => {
-      const target = pages.get(page);
-      if (!target) return whole;
-      if (frag) return ` href="${frag}"`;
-      return target.topAnchor ? ` href="#${target.topAnchor}"` : whole;
-    });
+    html = html.replace(
+      /\shref="([0-9][0-9A-Za-z-]*\.html)(#[^"]*)?"/g,
+      (whole: string, page: string, frag: string | undefined) => {
+        const target = pages.get(page);
+        if (!target) return whole;
+        if (frag) return ` href="${frag}"`;
+        return target.topAnchor ? ` href="#${target.topAnchor}"` : whole;
+      },
+    );
     chunks.push(`<article class="single-section" data-source="${escapeHtml(s.page)}">\n${html}\n</article>`);
   }
   const toc = sources.map((s) => `<li><a href="#${s.topAnchor ?? ''}">${escapeHtml(s.title)}</a></li>`).join('');

@@ -51,7 +51,12 @@ export function readStatus(root: string, maxChanges = 12): SiteStatus {
     const [date, hash, ...rest] = line.split('\t');
     const subject = rest.join('\t');
     // Commit subjects here can be long: the first clause, cut at a word near 140 characters.
-    if (date && hash) changes.push({ date, hash, subject: subject.length <= 140 ? subject : `${subject.slice(0, 140).replace(/\s+\S*$/, '')} …` });
+    if (date && hash)
+      changes.push({
+        date,
+        hash,
+        subject: subject.length <= 140 ? subject : `${subject.slice(0, 140).replace(/\s+\S*$/, '')} …`,
+      });
   }
   return { version, date: changes[0]?.date ?? null, commit: changes[0]?.hash ?? null, changes };
 }
@@ -65,7 +70,10 @@ export function statusLine(s: SiteStatus): string {
 
 /** The full block of the front page: version, date and the newest changes to the normative sources. */
 export function statusSection(s: SiteStatus): string {
-  const out = ['<section class="status-block" aria-labelledby="status">', '<h2 id="status">Status of this document</h2>'];
+  const out = [
+    '<section class="status-block" aria-labelledby="status">',
+    '<h2 id="status">Status of this document</h2>',
+  ];
   out.push(
     `<dl><dt>Version</dt><dd>${escapeHtml(s.version)}</dd><dt>Date</dt><dd>${s.date ? `<time datetime="${s.date}">${s.date}</time>` : 'unknown (not built from a git checkout)'}</dd>` +
       `<dt>Maturity</dt><dd>Editor's draft: the reference implementation and the conformance kit track this text; it may still change incompatibly.</dd></dl>`,
@@ -74,7 +82,10 @@ export function statusSection(s: SiteStatus): string {
   if (s.changes.length === 0) out.push('<p class="missing">No history available (not built from a git checkout).</p>');
   else {
     out.push('<ul class="changes">');
-    for (const c of s.changes) out.push(`<li><time datetime="${c.date}">${c.date}</time> <code>${escapeHtml(c.hash)}</code> ${escapeHtml(c.subject)}</li>`);
+    for (const c of s.changes)
+      out.push(
+        `<li><time datetime="${c.date}">${c.date}</time> <code>${escapeHtml(c.hash)}</code> ${escapeHtml(c.subject)}</li>`,
+      );
     out.push('</ul>');
   }
   out.push('</section>');

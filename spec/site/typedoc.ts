@@ -76,13 +76,20 @@ function relinkSpecRoot(root: string, outDir: string): void {
   void root;
 }
 
-export async function buildApiDocs(root: string, outDir: string, opts: { force?: boolean; reuse?: boolean } = {}): Promise<TypedocResult> {
+export async function buildApiDocs(
+  root: string,
+  outDir: string,
+  opts: { force?: boolean; reuse?: boolean } = {},
+): Promise<TypedocResult> {
   const force = opts.force === true;
   const cfgPath = join(root, 'typedoc.json');
   const cfg = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, 'utf8')) as TypedocConfig) : {};
   const entryPoints = resolveEntryPoints(root, cfg.entryPoints ?? ['codec/index.ts']);
   if (entryPoints.length === 0) {
-    placeholder(outDir, 'No public module exists yet (typedoc.json lists codec/index.ts and the reference and conformance entry points).');
+    placeholder(
+      outDir,
+      'No public module exists yet (typedoc.json lists codec/index.ts and the reference and conformance entry points).',
+    );
     return { ran: false, ok: true, entryPoints, message: 'no entry points yet; wrote a placeholder' };
   }
   const stampPath = join(outDir, '.imsp-stamp');
@@ -90,7 +97,12 @@ export async function buildApiDocs(root: string, outDir: string, opts: { force?:
     return { ran: false, ok: true, entryPoints, message: 'kept the existing build (reuse)' };
   }
   const hash = inputsHash(root, entryPoints);
-  if (!force && existsSync(stampPath) && existsSync(join(outDir, 'index.html')) && readFileSync(stampPath, 'utf8') === hash) {
+  if (
+    !force &&
+    existsSync(stampPath) &&
+    existsSync(join(outDir, 'index.html')) &&
+    readFileSync(stampPath, 'utf8') === hash
+  ) {
     return { ran: false, ok: true, entryPoints, message: 'unchanged; kept the previous build' };
   }
   const td = await import('typedoc');
@@ -105,7 +117,10 @@ export async function buildApiDocs(root: string, outDir: string, opts: { force?:
     [new td.TypeDocReader(), new td.TSConfigReader()],
   );
   // The file readers ran after the options above; put back what must win.
-  app.options.setValue('entryPoints', entryPoints.map((p) => join(root, p)));
+  app.options.setValue(
+    'entryPoints',
+    entryPoints.map((p) => join(root, p)),
+  );
   app.options.setValue('out', outDir);
   const project = await app.convert();
   if (!project) {

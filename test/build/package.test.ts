@@ -26,7 +26,8 @@ before(() => {
   w = workdir();
   installed = join(tmp, 'imsp');
   buildDist(join(installed, 'dist'));
-  for (const bin of ['reference/bin/imsp.js', 'conformance/bin/imsp-conformance.js']) cpSync(join(root, bin), join(installed, bin));
+  for (const bin of ['reference/bin/imsp.js', 'conformance/bin/imsp-conformance.js'])
+    cpSync(join(root, bin), join(installed, bin));
   cpSync(join(root, 'package.json'), join(installed, 'package.json'));
   mkdirSync(join(installed, 'node_modules'));
   // The run-time dependencies, and nothing of tsx: a compiled bin that still needed it would fail here.
@@ -62,7 +63,13 @@ function timed(args: string[]): Timed {
     : spawnSync(process.execPath, args, { cwd: tmp, encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const m = /cpu ([0-9.]+) ([0-9.]+)\s*$/.exec(r.stderr);
-  return { ms, cpuMs: m ? (Number(m[1]) + Number(m[2])) * 1000 : null, status: r.status, stdout: r.stdout, stderr: m ? r.stderr.slice(0, m.index) : r.stderr };
+  return {
+    ms,
+    cpuMs: m ? (Number(m[1]) + Number(m[2])) * 1000 : null,
+    status: r.status,
+    stdout: r.stdout,
+    stderr: m ? r.stderr.slice(0, m.index) : r.stderr,
+  };
 }
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -90,18 +97,26 @@ test('imsp --help answers in under 300 ms (median of 5; CPU time when the machin
     wall.push(h.ms);
     if (h.cpuMs !== null) cpu.push(h.cpuMs);
   }
-  process.stdout.write(`# imsp --help: median ${median(wall).toFixed(0)} ms wall${cpu.length ? `, ${median(cpu).toFixed(0)} ms CPU` : ''}\n`);
+  process.stdout.write(
+    `# imsp --help: median ${median(wall).toFixed(0)} ms wall${cpu.length ? `, ${median(cpu).toFixed(0)} ms CPU` : ''}\n`,
+  );
   // Wall time is what the issue states; on a machine shared by several jobs a start-up that waits for
   // a core is not slower code, so CPU time (user + system) is the judge when it is known.
   const judged = cpu.length ? median(cpu) : median(wall);
-  assert.ok(judged < 300 || median(wall) < 300, `imsp --help took ${median(wall).toFixed(0)} ms wall, ${cpu.length ? median(cpu).toFixed(0) : '?'} ms CPU`);
+  assert.ok(
+    judged < 300 || median(wall) < 300,
+    `imsp --help took ${median(wall).toFixed(0)} ms wall, ${cpu.length ? median(cpu).toFixed(0) : '?'} ms CPU`,
+  );
   const kit = timed([kitBin(), '--help']);
   assert.equal(kit.status, 0, kit.stderr);
   assert.match(kit.stdout, /--role <role>/);
 });
 
 /** Spawn the installed bin directly (as an operator's service manager does), SIGTERM it, collect its exit. */
-async function sigterm(args: string[], readyLog?: RegExp): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; address: string }> {
+async function sigterm(
+  args: string[],
+  readyLog?: RegExp,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; address: string }> {
   const s = await spawnListening(installed, imsp(), args, 20000);
   if (readyLog && !readyLog.test(s.stderr())) {
     // An MS prints `listening` before it has enrolled; signal it once it has (a log line, not a sleep).
@@ -117,7 +132,9 @@ async function sigterm(args: string[], readyLog?: RegExp): Promise<{ code: numbe
       s.child.stderr!.on('data', on);
     });
   }
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => s.child.once('exit', (code, signal) => res({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    s.child.once('exit', (code, signal) => res({ code, signal })),
+  );
   s.child.kill('SIGTERM');
   const timer = setTimeout(() => s.child.kill('SIGKILL'), 15000);
   const r = await exited;
@@ -127,9 +144,41 @@ async function sigterm(args: string[], readyLog?: RegExp): Promise<{ code: numbe
 
 test('SIGTERM reaches the compiled CRS and MS: each logs its graceful stop and exits 0', async () => {
   const limits = Object.entries(FAST_LIMITS).flatMap(([k, v]) => ['--limit', `${k}=${v}`]);
-  const crs = await spawnListening(installed, imsp(), ['crs', '--port', '0', '--store', join(w.dir, 'crs.db'), '--ms-key-file', w.keyFile, '--log-level', 'info', ...limits], 20000);
+  const crs = await spawnListening(
+    installed,
+    imsp(),
+    [
+      'crs',
+      '--port',
+      '0',
+      '--store',
+      join(w.dir, 'crs.db'),
+      '--ms-key-file',
+      w.keyFile,
+      '--log-level',
+      'info',
+      ...limits,
+    ],
+    20000,
+  );
   try {
-    const ms = await sigterm(['ms', '--port', '0', '--crs', crs.address, '--ms-key-file', w.keyFile, '--ms-id', 'bin-test', '--log-level', 'info', ...limits], /"event":"enrolled"/);
+    const ms = await sigterm(
+      [
+        'ms',
+        '--port',
+        '0',
+        '--crs',
+        crs.address,
+        '--ms-key-file',
+        w.keyFile,
+        '--ms-id',
+        'bin-test',
+        '--log-level',
+        'info',
+        ...limits,
+      ],
+      /"event":"enrolled"/,
+    );
     assert.equal(ms.signal, null, `the MS exits by itself, not killed by the signal\n${ms.stderr.slice(-3000)}`);
     assert.equal(ms.code, 0, ms.stderr);
     assert.match(ms.stderr, /"msg":"shutting down"/);
@@ -137,24 +186,56 @@ test('SIGTERM reaches the compiled CRS and MS: each logs its graceful stop and e
   } finally {
     await crs.stop();
   }
-  const c = await sigterm(['crs', '--port', '0', '--store', join(w.dir, 'crs2.db'), '--ms-key-file', w.keyFile, '--log-level', 'info']);
+  const c = await sigterm([
+    'crs',
+    '--port',
+    '0',
+    '--store',
+    join(w.dir, 'crs2.db'),
+    '--ms-key-file',
+    w.keyFile,
+    '--log-level',
+    'info',
+  ]);
   assert.equal(c.signal, null);
   assert.equal(c.code, 0, c.stderr);
   assert.match(c.stderr, /"msg":"stopped"/);
 });
 
-test('the kit package installs offline into a fresh prefix and tests a reference CRS as compiled JavaScript', { timeout: 240_000 }, async () => {
+test('the kit package installs offline into a fresh prefix and tests a reference CRS as compiled JavaScript', {
+  timeout: 240_000,
+}, async () => {
   const { tarball } = packKit({ dist: join(installed, 'dist'), out: join(tmp, 'pack') });
   assert.match(tarball, /imsp-conformance-[0-9.]+\.tgz$/);
   const prefix = join(tmp, 'prefix');
-  execFileSync('npm', ['install', '-g', '--prefix', prefix, '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--cache', join(tmp, 'npm-cache'), tarball], {
-    cwd: tmp,
-    stdio: 'pipe',
-    env: { ...process.env, npm_config_update_notifier: 'false' },
-  });
+  execFileSync(
+    'npm',
+    [
+      'install',
+      '-g',
+      '--prefix',
+      prefix,
+      '--offline',
+      '--no-audit',
+      '--no-fund',
+      '--ignore-scripts',
+      '--cache',
+      join(tmp, 'npm-cache'),
+      tarball,
+    ],
+    {
+      cwd: tmp,
+      stdio: 'pipe',
+      env: { ...process.env, npm_config_update_notifier: 'false' },
+    },
+  );
   const pkgDir = join(prefix, 'lib/node_modules/imsp-conformance');
   const files = (dir: string): string[] => readdirSync(dir, { recursive: true, encoding: 'utf8' });
-  assert.deepEqual(files(pkgDir).filter((f) => /\.(m|c)?ts$/.test(f) && !f.endsWith('.d.ts') && !f.includes('node_modules')), [], 'no TypeScript is installed');
+  assert.deepEqual(
+    files(pkgDir).filter((f) => /\.(m|c)?ts$/.test(f) && !f.endsWith('.d.ts') && !f.includes('node_modules')),
+    [],
+    'no TypeScript is installed',
+  );
   assert.ok(!existsSync(join(pkgDir, 'node_modules/tsx')), 'tsx is not installed');
   const bin = join(prefix, 'bin/imsp-conformance');
   const v = spawnSync(bin, ['--version'], { cwd: tmp, encoding: 'utf8' });
@@ -162,7 +243,26 @@ test('the kit package installs offline into a fresh prefix and tests a reference
   const crs = await startReferenceCrs(root, w);
   try {
     const sets = Object.entries(FAST_LIMITS).flatMap(([k, val]) => ['--set', `${k}=${val}`]);
-    const run = spawn(bin, ['--role', 'crs', '--target', crs.address, '--ms-key-file', w.keyFile, '--only', 'ENROLL-2,REGISTER-1,LOCK-1,WIRE-3', '--seed', '1', '--runs', '3', '--quiet', ...sets], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = spawn(
+      bin,
+      [
+        '--role',
+        'crs',
+        '--target',
+        crs.address,
+        '--ms-key-file',
+        w.keyFile,
+        '--only',
+        'ENROLL-2,REGISTER-1,LOCK-1,WIRE-3',
+        '--seed',
+        '1',
+        '--runs',
+        '3',
+        '--quiet',
+        ...sets,
+      ],
+      { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     run.stdout.on('data', (d: Buffer) => (out += d.toString()));
     run.stderr.on('data', (d: Buffer) => (out += d.toString()));

@@ -7,14 +7,44 @@ const PK = 'A'.repeat(43) + '.' + 'B'.repeat(43);
 test('the login bundle fills contacts and pending requests; keys only for online buddies', () => {
   const b = new ContactBook();
   b.load([
-    [['User', 'bob'], ['Relation', 'buddy'], ['Status', 'busy'], ['Address', '127.0.0.1:1'], ['Public-key', PK]],
-    [['User', 'carol'], ['Relation', 'pending'], ['Status', 'offline']],
-    [['User', 'dave'], ['Relation', 'blocked'], ['Status', 'online'], ['Address', '127.0.0.1:2'], ['Public-key', PK]],
-    [['User', 'erin'], ['Relation', 'buddy'], ['Status', 'offline']],
-    [['From', 'frank'], ['Time', '1700000000000']],
-    [['User', 'bad'], ['Relation', 'friend'], ['Status', 'online']],
+    [
+      ['User', 'bob'],
+      ['Relation', 'buddy'],
+      ['Status', 'busy'],
+      ['Address', '127.0.0.1:1'],
+      ['Public-key', PK],
+    ],
+    [
+      ['User', 'carol'],
+      ['Relation', 'pending'],
+      ['Status', 'offline'],
+    ],
+    [
+      ['User', 'dave'],
+      ['Relation', 'blocked'],
+      ['Status', 'online'],
+      ['Address', '127.0.0.1:2'],
+      ['Public-key', PK],
+    ],
+    [
+      ['User', 'erin'],
+      ['Relation', 'buddy'],
+      ['Status', 'offline'],
+    ],
+    [
+      ['From', 'frank'],
+      ['Time', '1700000000000'],
+    ],
+    [
+      ['User', 'bad'],
+      ['Relation', 'friend'],
+      ['Status', 'online'],
+    ],
   ]);
-  assert.deepEqual(b.list().map((c) => c.user), ['bob', 'carol', 'dave', 'erin']);
+  assert.deepEqual(
+    b.list().map((c) => c.user),
+    ['bob', 'carol', 'dave', 'erin'],
+  );
   assert.equal(b.buddyKey('bob'), PK);
   assert.equal(b.buddyKey('dave'), undefined);
   assert.equal(b.get('dave')?.address, undefined);
@@ -27,7 +57,15 @@ test('the login bundle fills contacts and pending requests; keys only for online
 
 test('[P2P-3] presence offline drops the address and key; unknown users are ignored', () => {
   const b = new ContactBook();
-  b.load([[['User', 'bob'], ['Relation', 'buddy'], ['Status', 'online'], ['Address', '127.0.0.1:1'], ['Public-key', PK]]]);
+  b.load([
+    [
+      ['User', 'bob'],
+      ['Relation', 'buddy'],
+      ['Status', 'online'],
+      ['Address', '127.0.0.1:1'],
+      ['Public-key', PK],
+    ],
+  ]);
   assert.equal(b.presence('zed', 'online', '127.0.0.1:9', PK), undefined);
   assert.equal(b.get('zed'), undefined);
   b.presence('bob', 'offline');
@@ -70,7 +108,13 @@ test('the book is bounded whatever an MS pushes', () => {
 
 test('[PRESENCE-11] a PRESENCE about a user who is not a buddy changes nothing; a CONTACT always applies', () => {
   const book = new ContactBook();
-  book.load([[['User', 'bob'], ['Relation', 'pending'], ['Status', 'offline']]]);
+  book.load([
+    [
+      ['User', 'bob'],
+      ['Relation', 'pending'],
+      ['Status', 'offline'],
+    ],
+  ]);
   assert.equal(book.presence('bob', 'online', '127.0.0.1:1', 'k'), undefined);
   assert.equal(book.get('bob')?.status, 'offline');
   assert.equal(book.presence('carol', 'online', '127.0.0.1:2', 'k'), undefined);

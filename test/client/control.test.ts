@@ -44,10 +44,14 @@ class Ctl {
 }
 
 function spawnCtl(args: string[]): Ctl {
-  return new Ctl(spawn(process.execPath, [IMSP, 'client', '--control', ...args], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  return new Ctl(
+    spawn(process.execPath, [IMSP, 'client', '--control', ...args], { stdio: ['pipe', 'pipe', 'inherit'] }),
+  );
 }
 
-test('control interface v1: login, add/answer, presence, status, init/send/typing, sendfile, errors, logout, quit', { timeout: 60_000 }, async (t) => {
+test('control interface v1: login, add/answer, presence, status, init/send/typing, sendfile, errors, logout, quit', {
+  timeout: 60_000,
+}, async (t) => {
   const cluster = await startCluster({ ms: 2, users: ['alice', 'bob'] });
   const dir = await mkdtemp(join(tmpdir(), 'imsp-ctl-'));
   const a = spawnCtl(['--crs', cluster.crsAddress, '--downloads', join(dir, 'a')]);

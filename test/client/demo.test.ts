@@ -11,13 +11,19 @@ const DEMO = fileURLToPath(new URL('../../reference/demo/demo.ts', import.meta.u
 
 test('the demo passes and prints each command before its effects', { timeout: 90_000 }, async () => {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', DEMO], { timeout: 80_000 });
-  const lines = stdout.split('\n').map((l) => l.replace(/^\s*[0-9.]+s\s+/, '').replace(/\s+/g, ' ').trim());
+  const lines = stdout.split('\n').map((l) =>
+    l
+      .replace(/^\s*[0-9.]+s\s+/, '')
+      .replace(/\s+/g, ' ')
+      .trim(),
+  );
   const at = (re: RegExp) => {
     const i = lines.findIndex((l) => re.test(l));
     assert.ok(i >= 0, `no line matches ${re}:\n${stdout}`);
     return i;
   };
-  const before = (cause: RegExp, effect: RegExp) => assert.ok(at(cause) < at(effect), `${cause} should come before ${effect}:\n${stdout}`);
+  const before = (cause: RegExp, effect: RegExp) =>
+    assert.ok(at(cause) < at(effect), `${cause} should come before ${effect}:\n${stdout}`);
   before(/^bob -> ANSWER alice grant$/, /^bob <- CONTACT alice: buddy/);
   before(/^bob -> ANSWER alice grant$/, /^alice <- ANSWER from bob: grant/);
   before(/^alice -> ADD bob$/, /^bob <- ADD from alice/);

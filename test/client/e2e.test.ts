@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { startCluster } from '../helpers/cluster.js';
 import { ImspClient, type ClientOptions } from '../../reference/client/client.js';
 import { parseHostPort } from '../../reference/net/address.js';
 import { RawPeer, next } from './p2p-harness.js';
@@ -115,7 +115,10 @@ test('[P2P-14] [LOGOUT-2] [INV-5] [MSG-6] [P2P-5] no session key survives a logo
   await offline;
   assert.equal(alice.sessionKeyCount(), 0);
   assert.equal(bob.sessionKeyCount(), 0);
-  assert.ok(keys.every((k) => k.every((b) => b === 0)), 'every key octet is overwritten');
+  assert.ok(
+    keys.every((k) => k.every((b) => b === 0)),
+    'every key octet is overwritten',
+  );
   // Bob no longer has an address or key for alice, so no session can be opened to a stale address.
   assert.equal(bob.contacts.buddyKey('alice'), undefined);
   await assert.rejects(bob.send('alice', 'are you there?'), { code: 'ERR_UNAVAILABLE' });
@@ -165,7 +168,9 @@ test('[P2P-13] [CONTACT-2] after BLOCK the blocked buddy sees us offline and its
   await gone;
   assert.equal(alice.sessionKeyCount(), 0);
   // Whatever bob's book says now (alice offline, or no longer a contact), he cannot reach her.
-  await assert.rejects(bob.send('alice', 'still there?'), (e: { code?: string }) => ['ERR_UNAVAILABLE', 'ERR_NOT_BUDDY', 'ERR_BLOCKED'].includes(e.code ?? ''));
+  await assert.rejects(bob.send('alice', 'still there?'), (e: { code?: string }) =>
+    ['ERR_UNAVAILABLE', 'ERR_NOT_BUDDY', 'ERR_BLOCKED'].includes(e.code ?? ''),
+  );
   assert.equal(bob.sessionKeyCount(), 0);
 });
 
@@ -221,8 +226,17 @@ test('[LOGIN-1] logout then login again with the same client object', async (t) 
 });
 
 test('[HB-1] [HB-5] heartbeats keep an idle session alive well past sessionTimeout', async (t) => {
-  const cluster = await startCluster({ ms: 1, users: ['alice'], limits: { clientHeartbeatInterval: 100, sessionTimeout: 400 } });
-  const alice = new ImspClient({ user: 'alice', password: 'pw-alice', ms: cluster.ms[0].address, limits: { sessionTimeout: 400 } });
+  const cluster = await startCluster({
+    ms: 1,
+    users: ['alice'],
+    limits: { clientHeartbeatInterval: 100, sessionTimeout: 400 },
+  });
+  const alice = new ImspClient({
+    user: 'alice',
+    password: 'pw-alice',
+    ms: cluster.ms[0].address,
+    limits: { sessionTimeout: 400 },
+  });
   t.after(async () => {
     await alice.close();
     await cluster.dispose();
@@ -307,7 +321,11 @@ async function relay(target: string): Promise<{ address: string; silence: () => 
   return {
     address: `127.0.0.1:${a.port}`,
     silence: () => (silent = true),
-    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 

@@ -4,13 +4,28 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { FileError, FileReceiver, chunkHeaders, prepareFile, readChunks, safeFileName, type ChunkHeaders } from '../../reference/client/files.js';
+import {
+  FileError,
+  FileReceiver,
+  chunkHeaders,
+  prepareFile,
+  readChunks,
+  safeFileName,
+  type ChunkHeaders,
+} from '../../reference/client/files.js';
 
 const limits = { fileChunkSize: 1024, maxFileSize: 64 * 1024, maxActiveTransfers: 2 };
 
 function toChunkHeaders(h: [string, string][]): ChunkHeaders {
   const get = (n: string) => h.find(([k]) => k === n)?.[1];
-  return { contentType: get('Content-type') ?? '', disposition: get('Content-disposition'), fileId: get('File-id'), fileSize: get('File-size'), chunk: get('Chunk'), digest: get('Digest') };
+  return {
+    contentType: get('Content-type') ?? '',
+    disposition: get('Content-disposition'),
+    fileId: get('File-id'),
+    fileSize: get('File-size'),
+    chunk: get('Chunk'),
+    digest: get('Digest'),
+  };
 }
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -52,15 +67,28 @@ test('[FILE-3] a file at exactly maxFileSize passes, one octet more is refused b
   await withDir(async (dir) => {
     const src = join(dir, 'big.bin');
     await writeFile(src, Buffer.alloc(limits.maxFileSize + 1));
-    await assert.rejects(prepareFile(src, limits), (e: unknown) => e instanceof FileError && e.code === 'ERR_LIMIT' && e.status === 413);
+    await assert.rejects(
+      prepareFile(src, limits),
+      (e: unknown) => e instanceof FileError && e.code === 'ERR_LIMIT' && e.status === 413,
+    );
     const rx = new FileReceiver(dir, limits);
-    const h: ChunkHeaders = { contentType: 'application/octet-stream', fileId: 'f1', fileSize: String(limits.maxFileSize + 1), chunk: '0/65', digest: 'sha-256=' + 'A'.repeat(43) };
-    await assert.rejects(rx.chunk(h, Buffer.alloc(10)), (e: unknown) => e instanceof FileError && e.code === 'ERR_LIMIT');
+    const h: ChunkHeaders = {
+      contentType: 'application/octet-stream',
+      fileId: 'f1',
+      fileSize: String(limits.maxFileSize + 1),
+      chunk: '0/65',
+      digest: 'sha-256=' + 'A'.repeat(43),
+    };
+    await assert.rejects(
+      rx.chunk(h, Buffer.alloc(10)),
+      (e: unknown) => e instanceof FileError && e.code === 'ERR_LIMIT',
+    );
     await writeFile(src, Buffer.alloc(limits.maxFileSize, 1));
     const file = await prepareFile(src, limits);
     let i = 0;
     let done;
-    for await (const body of readChunks(file, limits.fileChunkSize)) done = await rx.chunk(toChunkHeaders(chunkHeaders(file, i++)), body);
+    for await (const body of readChunks(file, limits.fileChunkSize))
+      done = await rx.chunk(toChunkHeaders(chunkHeaders(file, i++)), body);
     assert.equal(done?.file?.size, limits.maxFileSize);
   });
 });
@@ -80,7 +108,10 @@ test('[FILE-1] [FILE-2] [FILE-4] [FILE-5] out-of-order or inconsistent chunks, o
     await assert.rejects(rx.chunk(hs(2), chunks[2]), /out of order/);
     assert.equal(rx.active, 0);
     await rx.chunk(hs(0), chunks[0]);
-    await assert.rejects(rx.chunk(hs(1), Buffer.alloc(limits.fileChunkSize + 1)), (e: unknown) => e instanceof FileError && e.status === 413);
+    await assert.rejects(
+      rx.chunk(hs(1), Buffer.alloc(limits.fileChunkSize + 1)),
+      (e: unknown) => e instanceof FileError && e.status === 413,
+    );
     const bad = { ...hs(0), digest: 'sha-256=' + 'B'.repeat(43) };
     await rx.chunk(bad, chunks[0]);
     await rx.chunk({ ...hs(1), digest: bad.digest }, chunks[1]);
@@ -88,14 +119,23 @@ test('[FILE-1] [FILE-2] [FILE-4] [FILE-5] out-of-order or inconsistent chunks, o
     await assert.rejects(rx.chunk({ ...hs(0), chunk: '0/1' }, chunks[0]), /expected 3/);
     // [FILE-2] a short chunk that is not the last one is refused.
     await assert.rejects(rx.chunk(hs(0), chunks[0].subarray(1)), /expected 1024/);
-    assert.deepEqual((await readdir(out)).filter((n) => !n.startsWith('x')), []);
+    assert.deepEqual(
+      (await readdir(out)).filter((n) => !n.startsWith('x')),
+      [],
+    );
   });
 });
 
 test('[FILE-4] transfers at once per session are bounded; close removes partial files', async () => {
   await withDir(async (dir) => {
     const rx = new FileReceiver(dir, limits);
-    const h = (id: string): ChunkHeaders => ({ contentType: 'text/plain', fileId: id, fileSize: '2000', chunk: '0/2', digest: 'sha-256=' + 'A'.repeat(43) });
+    const h = (id: string): ChunkHeaders => ({
+      contentType: 'text/plain',
+      fileId: id,
+      fileSize: '2000',
+      chunk: '0/2',
+      digest: 'sha-256=' + 'A'.repeat(43),
+    });
     await rx.chunk(h('a'), Buffer.alloc(1024));
     await rx.chunk(h('b'), Buffer.alloc(1024));
     await assert.rejects(rx.chunk(h('c'), Buffer.alloc(1024)), /too many/);
@@ -110,7 +150,10 @@ test('[FILE-6] file names are made safe for the disposition header and the downl
   assert.equal(safeFileName('quo"te.txt'), 'quo_te.txt');
   assert.equal(safeFileName('.hidden'), '_hidden');
   assert.equal(safeFileName('é.txt'), '_.txt');
-  fc.assert(fc.property(fc.string(), (s) => /^[ !#-[\]-~]{1,255}$/.test(safeFileName(s))), { numRuns: 200 });
+  fc.assert(
+    fc.property(fc.string(), (s) => /^[ !#-[\]-~]{1,255}$/.test(safeFileName(s))),
+    { numRuns: 200 },
+  );
 });
 
 test('[FILE-6] a received file never overwrites an existing one', async () => {

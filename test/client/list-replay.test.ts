@@ -13,19 +13,63 @@ function push(headers: Array<[string, string]>, method = 'PRESENCE'): RequestMes
 
 test('[PRESENCE-10] pushes received while a LIST is in flight are applied again on top of its answer', async () => {
   const c = new ImspClient({ user: 'alice', password: 'pw', reconnect: false });
-  c.contacts.load([[['User', 'bob'], ['Relation', 'buddy'], ['Status', 'online'], ['Address', '127.0.0.1:1'], ['Public-key', 'k1']]]);
+  c.contacts.load([
+    [
+      ['User', 'bob'],
+      ['Relation', 'buddy'],
+      ['Status', 'online'],
+      ['Address', '127.0.0.1:1'],
+      ['Public-key', 'k1'],
+    ],
+  ]);
   const onPush = Reflect.get(c, 'onPush') as (m: RequestMessage) => void;
   // The snapshot the CRS read: bob online, carol a buddy offline.
   const snapshot = encodeRecords([
-    [['User', 'bob'], ['Relation', 'buddy'], ['Status', 'online'], ['Address', '127.0.0.1:1'], ['Public-key', 'k1']],
-    [['User', 'carol'], ['Relation', 'buddy'], ['Status', 'offline']],
+    [
+      ['User', 'bob'],
+      ['Relation', 'buddy'],
+      ['Status', 'online'],
+      ['Address', '127.0.0.1:1'],
+      ['Public-key', 'k1'],
+    ],
+    [
+      ['User', 'carol'],
+      ['Relation', 'buddy'],
+      ['Status', 'offline'],
+    ],
   ]);
   Reflect.set(c, 'call', async (method: string): Promise<ResponseMessage> => {
     assert.equal(method, 'LIST');
     // Newer than the snapshot, and received before its answer: bob went away, carol came online.
-    onPush.call(c, push([['User', 'bob'], ['Status', 'away'], ['Address', '127.0.0.1:1'], ['Public-key', 'k1']]));
-    onPush.call(c, push([['User', 'carol'], ['Relation', 'buddy'], ['Status', 'online'], ['Address', '127.0.0.1:2'], ['Public-key', 'k2']], 'CONTACT'));
-    return { kind: 'response', status: 200, reason: 'OK', headers: [['Content-type', 'application/imsp-records']], body: snapshot };
+    onPush.call(
+      c,
+      push([
+        ['User', 'bob'],
+        ['Status', 'away'],
+        ['Address', '127.0.0.1:1'],
+        ['Public-key', 'k1'],
+      ]),
+    );
+    onPush.call(
+      c,
+      push(
+        [
+          ['User', 'carol'],
+          ['Relation', 'buddy'],
+          ['Status', 'online'],
+          ['Address', '127.0.0.1:2'],
+          ['Public-key', 'k2'],
+        ],
+        'CONTACT',
+      ),
+    );
+    return {
+      kind: 'response',
+      status: 200,
+      reason: 'OK',
+      headers: [['Content-type', 'application/imsp-records']],
+      body: snapshot,
+    };
   });
   await c.list();
   assert.equal(c.contacts.get('bob')?.status, 'away', 'the push about bob replayed on top of the snapshot');

@@ -29,7 +29,11 @@ function seesOnline(c: ImspClient, other: string, round: number): Promise<void> 
     const onPresence = (): void => void check();
     const timer = setTimeout(() => {
       c.off('presence', onPresence);
-      reject(new Error(`[INV-3] round ${round}: ${c.user} still sees ${other} as ${c.contacts.get(other)?.status ?? 'absent'} ${BOUND_MS} ms after both logged in`));
+      reject(
+        new Error(
+          `[INV-3] round ${round}: ${c.user} still sees ${other} as ${c.contacts.get(other)?.status ?? 'absent'} ${BOUND_MS} ms after both logged in`,
+        ),
+      );
     }, BOUND_MS);
     c.on('presence', onPresence);
     check();
@@ -67,7 +71,9 @@ async function rounds(cluster: Cluster, msA: number, msB: number): Promise<numbe
   return seen;
 }
 
-test('[INV-3][PRESENCE-8][PRESENCE-9] two buddies logging in at the same moment see each other 100 times out of 100, on one MS and across two', { timeout: 300_000 }, async (t) => {
+test('[INV-3][PRESENCE-8][PRESENCE-9] two buddies logging in at the same moment see each other 100 times out of 100, on one MS and across two', {
+  timeout: 300_000,
+}, async (t) => {
   const cluster = await startCluster({ ms: 2, users: ['alice', 'bob'] });
   t.after(() => cluster.dispose());
   await befriend(cluster);

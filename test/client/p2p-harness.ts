@@ -34,8 +34,16 @@ export async function closePeers(...peers: Peer[]): Promise<void> {
   }
 }
 
-export function contactRecord(p: { name: string; identity: Identity; client?: ImspClient }, relation = 'buddy', address?: string): Header[] {
-  const r: Header[] = [['User', p.name], ['Relation', relation], ['Status', 'online']];
+export function contactRecord(
+  p: { name: string; identity: Identity; client?: ImspClient },
+  relation = 'buddy',
+  address?: string,
+): Header[] {
+  const r: Header[] = [
+    ['User', p.name],
+    ['Relation', relation],
+    ['Status', 'online'],
+  ];
   const addr = address ?? p.client?.address;
   if (addr) r.push(['Address', addr]);
   r.push(['Public-key', p.identity.publicKey]);
@@ -48,7 +56,11 @@ export function befriend(...peers: Peer[]): void {
 }
 
 /** Resolves with the next `name` event that passes `pred`. */
-export function next<K extends keyof ClientEvents>(c: ImspClient, name: K, pred: (e: ClientEvents[K][0]) => boolean = () => true): Promise<ClientEvents[K][0]> {
+export function next<K extends keyof ClientEvents>(
+  c: ImspClient,
+  name: K,
+  pred: (e: ClientEvents[K][0]) => boolean = () => true,
+): Promise<ClientEvents[K][0]> {
   return new Promise((resolve) => {
     const f = (e: ClientEvents[K][0]) => {
       if (!pred(e)) return;
@@ -109,10 +121,16 @@ export class RawPeer {
     while (!this.closed) await new Promise<void>((r) => this.waiters.push(r));
   }
   sealed(key: Buffer, seq: number, inner: Message): Buffer {
-    return encode({ kind: 'request', method: 'SEALED', headers: [['Seq', String(seq)]], body: sealEnvelope(key, seq, encode(inner)) });
+    return encode({
+      kind: 'request',
+      method: 'SEALED',
+      headers: [['Seq', String(seq)]],
+      body: sealEnvelope(key, seq, encode(inner)),
+    });
   }
   static open(key: Buffer, env: Message): Message {
-    if (env.kind !== 'request' || env.method !== 'SEALED') throw new Error(`expected SEALED, got ${env.kind === 'request' ? env.method : env.status}`);
+    if (env.kind !== 'request' || env.method !== 'SEALED')
+      throw new Error(`expected SEALED, got ${env.kind === 'request' ? env.method : env.status}`);
     const d = new Decoder();
     const plain = openEnvelope(key, Number(header(env, 'Seq')), env.body);
     const [m] = d.push(plain);
@@ -124,7 +142,9 @@ export class RawPeer {
 }
 
 /** A listening hand-driven peer: each accepted connection is handed over as a RawPeer. */
-export async function rawListener(onPeer: (p: RawPeer) => void): Promise<{ address: string; server: Server; close: () => Promise<void> }> {
+export async function rawListener(
+  onPeer: (p: RawPeer) => void,
+): Promise<{ address: string; server: Server; close: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   const server = createServer((s) => {
     sockets.add(s);

@@ -46,7 +46,12 @@ async function rawInit(toAddr: string, opts: Parameters<typeof buildInit>[0]) {
   return { raw, reply, pending, message };
 }
 
-async function expectRefusal(addr: string, opts: Parameters<typeof buildInit>[0], status: number, code: string): Promise<void> {
+async function expectRefusal(
+  addr: string,
+  opts: Parameters<typeof buildInit>[0],
+  status: number,
+  code: string,
+): Promise<void> {
   const { raw, reply } = await rawInit(addr, opts);
   assert.ok(reply && reply.kind === 'response', 'an error response');
   assert.equal(reply.status, status);
@@ -60,15 +65,31 @@ test('[P2P-3] INIT from a user who is not a buddy (or only pending) is refused 4
   t.after(() => closePeers(bob));
   const mallory = { name: 'mallory', identity: generateIdentity() };
   const refused = next(bob.client, 'refused');
-  await expectRefusal(bob.client.address, { from: 'mallory', to: 'bob', identity: mallory.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() }, 403, 'ERR_NOT_BUDDY');
+  await expectRefusal(
+    bob.client.address,
+    { from: 'mallory', to: 'bob', identity: mallory.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() },
+    403,
+    'ERR_NOT_BUDDY',
+  );
   assert.equal((await refused).code, 'ERR_NOT_BUDDY');
   bob.client.contacts.load([contactRecord(mallory, 'pending', '127.0.0.1:1')]);
-  await expectRefusal(bob.client.address, { from: 'mallory', to: 'bob', identity: mallory.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() }, 403, 'ERR_NOT_BUDDY');
+  await expectRefusal(
+    bob.client.address,
+    { from: 'mallory', to: 'bob', identity: mallory.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() },
+    403,
+    'ERR_NOT_BUDDY',
+  );
   // [P2P-4] an INIT addressed to someone else is refused 403 (ERR_FORBIDDEN in the spec; the
   // crypto layer's openInit still says ERR_NOT_BUDDY).
   bob.client.contacts.load([contactRecord(mallory, 'buddy', '127.0.0.1:1')]);
   {
-    const { raw, reply } = await rawInit(bob.client.address, { from: 'mallory', to: 'carol', identity: mallory.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() });
+    const { raw, reply } = await rawInit(bob.client.address, {
+      from: 'mallory',
+      to: 'carol',
+      identity: mallory.identity,
+      peerPublicKey: bob.identity.publicKey,
+      time: Date.now(),
+    });
     assert.ok(reply?.kind === 'response' && reply.status === 403);
     assert.ok(['ERR_FORBIDDEN', 'ERR_NOT_BUDDY'].includes(header(reply, 'Error-code') ?? ''));
     await raw.closedPromise();
@@ -81,7 +102,12 @@ test('[BLOCK-3] INIT from a blocked user is refused 403 ERR_BLOCKED, then closed
   t.after(() => closePeers(bob));
   const mallory = { name: 'mallory', identity: generateIdentity() };
   bob.client.contacts.load([contactRecord(mallory, 'blocked', '127.0.0.1:1')]);
-  await expectRefusal(bob.client.address, { from: 'mallory', to: 'bob', identity: mallory.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() }, 403, 'ERR_BLOCKED');
+  await expectRefusal(
+    bob.client.address,
+    { from: 'mallory', to: 'bob', identity: mallory.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() },
+    403,
+    'ERR_BLOCKED',
+  );
   await assert.rejects(bob.client.send('mallory', 'x'), { code: 'ERR_BLOCKED' });
 });
 
@@ -91,7 +117,12 @@ test('[P2P-6] INIT signed by a key other than the one the MS delivered is refuse
   const alice = { name: 'alice', identity: generateIdentity() };
   const impostor = generateIdentity();
   bob.client.contacts.load([contactRecord(alice, 'buddy', '127.0.0.1:1')]);
-  await expectRefusal(bob.client.address, { from: 'alice', to: 'bob', identity: impostor, peerPublicKey: bob.identity.publicKey, time: Date.now() }, 401, 'ERR_BAD_SIGNATURE');
+  await expectRefusal(
+    bob.client.address,
+    { from: 'alice', to: 'bob', identity: impostor, peerPublicKey: bob.identity.publicKey, time: Date.now() },
+    401,
+    'ERR_BAD_SIGNATURE',
+  );
 });
 
 test('[SEAL-4] INIT not encrypted to our key is refused 401 ERR_DECRYPT', async (t) => {
@@ -99,7 +130,18 @@ test('[SEAL-4] INIT not encrypted to our key is refused 401 ERR_DECRYPT', async 
   t.after(() => closePeers(bob));
   const alice = { name: 'alice', identity: generateIdentity() };
   bob.client.contacts.load([contactRecord(alice, 'buddy', '127.0.0.1:1')]);
-  await expectRefusal(bob.client.address, { from: 'alice', to: 'bob', identity: alice.identity, peerPublicKey: generateIdentity().publicKey, time: Date.now() }, 401, 'ERR_DECRYPT');
+  await expectRefusal(
+    bob.client.address,
+    {
+      from: 'alice',
+      to: 'bob',
+      identity: alice.identity,
+      peerPublicKey: generateIdentity().publicKey,
+      time: Date.now(),
+    },
+    401,
+    'ERR_DECRYPT',
+  );
 });
 
 test('[P2P-8] a replayed INIT and an INIT outside the clock skew are refused 450 ERR_REPLAY', async (t) => {
@@ -107,7 +149,13 @@ test('[P2P-8] a replayed INIT and an INIT outside the clock skew are refused 450
   t.after(() => closePeers(bob));
   const alice = { name: 'alice', identity: generateIdentity() };
   bob.client.contacts.load([contactRecord(alice, 'buddy', '127.0.0.1:1')]);
-  const params = { from: 'alice', to: 'bob', identity: alice.identity, peerPublicKey: bob.identity.publicKey, time: Date.now() };
+  const params = {
+    from: 'alice',
+    to: 'bob',
+    identity: alice.identity,
+    peerPublicKey: bob.identity.publicKey,
+    time: Date.now(),
+  };
   const first = await rawInit(bob.client.address, params);
   assert.equal(first.reply?.kind === 'request' && first.reply.method, 'INIT-ACK');
   // The same octets again, on a new connection: a captured INIT replayed.
@@ -128,7 +176,16 @@ test('[STATE-1] anything but INIT first is refused 425 ERR_OUT_OF_STATE, then cl
   const bob = await makePeer('bob');
   t.after(() => closePeers(bob));
   const raw = await RawPeer.connect(bob.client.address);
-  raw.write({ kind: 'request', method: 'MSG', headers: [['From', 'alice'], ['To', 'bob'], ['Content-type', 'text/plain']], body: Buffer.from('hi') });
+  raw.write({
+    kind: 'request',
+    method: 'MSG',
+    headers: [
+      ['From', 'alice'],
+      ['To', 'bob'],
+      ['Content-type', 'text/plain'],
+    ],
+    body: Buffer.from('hi'),
+  });
   const r = await raw.read();
   assert.ok(r?.kind === 'response');
   assert.ok(r.status === 425 || r.status === 405, `status ${r.status}`);
@@ -137,7 +194,13 @@ test('[STATE-1] anything but INIT first is refused 425 ERR_OUT_OF_STATE, then cl
 
 /** A complete handshake by hand; returns the raw peer and its session keys. */
 async function handshake(bobAddr: string, bobPk: string, alice: { identity: ReturnType<typeof generateIdentity> }) {
-  const { raw, reply, pending } = await rawInit(bobAddr, { from: 'alice', to: 'bob', identity: alice.identity, peerPublicKey: bobPk, time: Date.now() });
+  const { raw, reply, pending } = await rawInit(bobAddr, {
+    from: 'alice',
+    to: 'bob',
+    identity: alice.identity,
+    peerPublicKey: bobPk,
+    time: Date.now(),
+  });
   assert.ok(reply?.kind === 'request' && reply.method === 'INIT-ACK');
   const keys = openInitAck(reply, pending, { now: Date.now(), maxClockSkew: 300000 });
   return { raw, keys };
@@ -149,7 +212,16 @@ test('[SEAL-3] a replayed or reordered SEALED MSG is refused 450 ERR_REPLAY and 
   const alice = { name: 'alice', identity: generateIdentity() };
   bob.client.contacts.load([contactRecord(alice, 'buddy', '127.0.0.1:1')]);
   const { raw, keys } = await handshake(bob.client.address, bob.identity.publicKey, alice);
-  const msg = { kind: 'request' as const, method: 'MSG', headers: [['From', 'alice'], ['To', 'bob'], ['Content-type', 'text/plain; charset=utf-8']] as [string, string][], body: Buffer.from('once') };
+  const msg = {
+    kind: 'request' as const,
+    method: 'MSG',
+    headers: [
+      ['From', 'alice'],
+      ['To', 'bob'],
+      ['Content-type', 'text/plain; charset=utf-8'],
+    ] as [string, string][],
+    body: Buffer.from('once'),
+  };
   const env = raw.sealed(keys.send, 0, msg);
   const got = next(bob.client, 'message');
   raw.write(env);
@@ -173,7 +245,16 @@ test('[MSG-2] [MSG-3] [MSG-4] a MSG with a forged From or a non-text type is ref
   t.after(() => closePeers(bob));
   const alice = { name: 'alice', identity: generateIdentity() };
   bob.client.contacts.load([contactRecord(alice, 'buddy', '127.0.0.1:1')]);
-  const mk = (from: string, type = 'text/plain; charset=utf-8') => ({ kind: 'request' as const, method: 'MSG', headers: [['From', from], ['To', 'bob'], ['Content-type', type]] as [string, string][], body: Buffer.from('x') });
+  const mk = (from: string, type = 'text/plain; charset=utf-8') => ({
+    kind: 'request' as const,
+    method: 'MSG',
+    headers: [
+      ['From', from],
+      ['To', 'bob'],
+      ['Content-type', type],
+    ] as [string, string][],
+    body: Buffer.from('x'),
+  });
   const { raw, keys } = await handshake(bob.client.address, bob.identity.publicKey, alice);
   t.after(() => raw.destroy());
   raw.write(raw.sealed(keys.send, 0, mk('carol')));
@@ -200,7 +281,18 @@ test('[P2P-13] [BLOCK-3] a MSG after the peer was blocked mid-session is refused
   const { raw, keys } = await handshake(bob.client.address, bob.identity.publicKey, alice);
   // The book changes under a live session (as a CONTACT push would, minus the session drop).
   bob.client.contacts.contact('alice', 'blocked', 'offline');
-  raw.write(raw.sealed(keys.send, 0, { kind: 'request', method: 'MSG', headers: [['From', 'alice'], ['To', 'bob'], ['Content-type', 'text/plain']], body: Buffer.from('x') }));
+  raw.write(
+    raw.sealed(keys.send, 0, {
+      kind: 'request',
+      method: 'MSG',
+      headers: [
+        ['From', 'alice'],
+        ['To', 'bob'],
+        ['Content-type', 'text/plain'],
+      ],
+      body: Buffer.from('x'),
+    }),
+  );
   const err = RawPeer.open(keys.receive, (await raw.read())!);
   assert.ok(err.kind === 'response' && err.status === 403);
   assert.equal(header(err, 'Error-code'), 'ERR_BLOCKED');
@@ -239,7 +331,8 @@ test('[FILE-2] [FILE-3] files up to maxFileSize arrive intact with progress in b
     await writeFile(src, data);
     const inProgress: number[] = [];
     const outProgress: number[] = [];
-    const onIn = (e: { direction: string; done: number }) => (e.direction === 'in' ? inProgress : outProgress).push(e.done);
+    const onIn = (e: { direction: string; done: number }) =>
+      (e.direction === 'in' ? inProgress : outProgress).push(e.done);
     bob.client.on('file-progress', onIn);
     alice.client.on('file-progress', onIn);
     const got = next(bob.client, 'file');
@@ -311,7 +404,19 @@ test('[MSG-1] inside a session PING is answered 200 and an empty text message is
   const pong = RawPeer.open(keys.receive, (await raw.read())!);
   assert.ok(pong.kind === 'response' && pong.status === 200);
   const got = next(bob.client, 'message');
-  raw.write(raw.sealed(keys.send, 1, { kind: 'request', method: 'MSG', headers: [['From', 'alice'], ['To', 'bob'], ['Content-type', 'text/plain'], ['Content-length', '0']], body: Buffer.alloc(0) }));
+  raw.write(
+    raw.sealed(keys.send, 1, {
+      kind: 'request',
+      method: 'MSG',
+      headers: [
+        ['From', 'alice'],
+        ['To', 'bob'],
+        ['Content-type', 'text/plain'],
+        ['Content-length', '0'],
+      ],
+      body: Buffer.alloc(0),
+    }),
+  );
   assert.equal((await got).text, '');
   const ok = RawPeer.open(keys.receive, (await raw.read())!);
   assert.ok(ok.kind === 'response' && ok.status === 200);
@@ -347,7 +452,10 @@ test('[TYPING-2] a typing state not renewed in time is reported as paused; [TYPI
 async function fakeResponder(
   t: { after: (fn: () => Promise<void> | void) => void },
   alice: { name: string; identity: ReturnType<typeof generateIdentity> },
-  opts: { signWith?: ReturnType<typeof generateIdentity>; script?: (raw: RawPeer, keys: { send: Buffer; receive: Buffer }) => Promise<void> },
+  opts: {
+    signWith?: ReturnType<typeof generateIdentity>;
+    script?: (raw: RawPeer, keys: { send: Buffer; receive: Buffer }) => Promise<void>;
+  },
 ) {
   const bob = { name: 'bob', identity: generateIdentity() };
   let report!: (closedWithoutMore: boolean) => void;
@@ -356,8 +464,18 @@ async function fakeResponder(
     void (async () => {
       const init = await raw.read();
       if (!init || init.kind !== 'request' || init.method !== 'INIT') return;
-      const accepted = openInit(init, { self: 'bob', identity: bob.identity, lookup: () => ({ relation: 'buddy', publicKey: alice.identity.publicKey }), now: Date.now(), maxClockSkew: 300000 });
-      const { message, keys } = buildInitAck({ init: accepted, identity: opts.signWith ?? bob.identity, time: Date.now() });
+      const accepted = openInit(init, {
+        self: 'bob',
+        identity: bob.identity,
+        lookup: () => ({ relation: 'buddy', publicKey: alice.identity.publicKey }),
+        now: Date.now(),
+        maxClockSkew: 300000,
+      });
+      const { message, keys } = buildInitAck({
+        init: accepted,
+        identity: opts.signWith ?? bob.identity,
+        time: Date.now(),
+      });
       raw.write(message);
       if (opts.script) await opts.script(raw, keys);
       else {
@@ -393,9 +511,24 @@ test('[RATE-6] a peer answering MSG 429 with Retry-after gets the same MSG again
         if (!env) return;
         const m = RawPeer.open(keys.receive, env);
         if (m.kind === 'request') bodies.push(m.body.toString());
-        raw.write(raw.sealed(keys.send, seq++, i === 0
-          ? { kind: 'response', status: 429, reason: 'Rate limited', headers: [['Error-code', 'ERR_RATE_LIMITED'], ['Retry-after', '20']], body: Buffer.alloc(0) }
-          : { kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) }));
+        raw.write(
+          raw.sealed(
+            keys.send,
+            seq++,
+            i === 0
+              ? {
+                  kind: 'response',
+                  status: 429,
+                  reason: 'Rate limited',
+                  headers: [
+                    ['Error-code', 'ERR_RATE_LIMITED'],
+                    ['Retry-after', '20'],
+                  ],
+                  body: Buffer.alloc(0),
+                }
+              : { kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) },
+          ),
+        );
       }
     },
   });
@@ -419,11 +552,23 @@ test('[RATE-6] [FILE-4] a file to a peer that answers 429 is sent again one chun
         const id = header(m, 'File-id') ?? '';
         if (!ids.includes(id)) ids.push(id);
         first ??= id;
-        const reply = id !== first
-          ? { status: 200, reason: 'OK', headers: [] as [string, string][] }
-          : header(m, 'Chunk')?.startsWith('0/')
-            ? { status: 429, reason: 'Rate limited', headers: [['Error-code', 'ERR_RATE_LIMITED'], ['Retry-after', '10']] as [string, string][] }
-            : { status: 422, reason: 'Invalid header', headers: [['Error-code', 'ERR_BAD_VALUE']] as [string, string][] };
+        const reply =
+          id !== first
+            ? { status: 200, reason: 'OK', headers: [] as [string, string][] }
+            : header(m, 'Chunk')?.startsWith('0/')
+              ? {
+                  status: 429,
+                  reason: 'Rate limited',
+                  headers: [
+                    ['Error-code', 'ERR_RATE_LIMITED'],
+                    ['Retry-after', '10'],
+                  ] as [string, string][],
+                }
+              : {
+                  status: 422,
+                  reason: 'Invalid header',
+                  headers: [['Error-code', 'ERR_BAD_VALUE']] as [string, string][],
+                };
         raw.write(raw.sealed(keys.send, seq++, { kind: 'response', ...reply, body: Buffer.alloc(0) }));
       }
     },

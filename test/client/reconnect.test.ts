@@ -11,7 +11,12 @@ import { makeVerifier } from '../../reference/crypto/scram.js';
 import { sealKeyBlob } from '../../reference/crypto/key-blob.js';
 
 /** Small delays so that the test is quick; the bound below is computed from them as spec 8.5 says. */
-const LIMITS = { clientReconnectDelay: 100, clientReconnectMaxDelay: 800, requestTimeout: 2000, handshakeTimeout: 2000 };
+const LIMITS = {
+  clientReconnectDelay: 100,
+  clientReconnectMaxDelay: 800,
+  requestTimeout: 2000,
+  handshakeTimeout: 2000,
+};
 /**
  * [RECONNECT-2] logged in again within clientReconnectMaxDelay, plus one failed attempt (at most
  * requestTimeout), plus one login (bounded here by handshakeTimeout), of the moment a login can succeed.
@@ -26,7 +31,15 @@ function clients(cluster: Cluster): ImspClient[] {
 /** Resolves with the ms from `since` to `c`'s `reconnected`; rejects after `bound` ms. */
 function reconnected(c: ImspClient, since: () => number, bound: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`[RECONNECT-2] ${c.user} not logged in again ${bound} ms after logins could succeed (attempt ${c.reconnecting ? 'pending' : 'none'})`)), bound + 10_000);
+    const timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `[RECONNECT-2] ${c.user} not logged in again ${bound} ms after logins could succeed (attempt ${c.reconnecting ? 'pending' : 'none'})`,
+          ),
+        ),
+      bound + 10_000,
+    );
     c.once('reconnected', () => {
       clearTimeout(timer);
       resolve(Date.now() - since());
@@ -45,7 +58,10 @@ function seesOnline(c: ImspClient, other: string, bound: number): Promise<void> 
       return true;
     };
     const check = (): void => void done();
-    const timer = setTimeout(() => reject(new Error(`${c.user} does not see ${other} online after reconnecting`)), bound);
+    const timer = setTimeout(
+      () => reject(new Error(`${c.user} does not see ${other} online after reconnecting`)),
+      bound,
+    );
     c.on('presence', check);
     done();
   });
@@ -64,7 +80,9 @@ function holdsPassword(c: ImspClient): boolean {
   return Reflect.get(c, 'password') !== undefined;
 }
 
-test('[RECONNECT-1][RECONNECT-2][RECONNECT-3][RECONNECT-4] after their MS is killed, every client logs in again at another MS within the bound, without the password', { timeout: 120_000 }, async (t) => {
+test('[RECONNECT-1][RECONNECT-2][RECONNECT-3][RECONNECT-4] after their MS is killed, every client logs in again at another MS within the bound, without the password', {
+  timeout: 120_000,
+}, async (t) => {
   const cluster = await startCluster({ ms: 2, users: USERS });
   const cs = clients(cluster);
   t.after(async () => {
@@ -74,7 +92,10 @@ test('[RECONNECT-1][RECONNECT-2][RECONNECT-3][RECONNECT-4] after their MS is kil
   for (const c of cs) await c.login();
   await befriend(cs[0], cs[1]);
   // [RECONNECT-4] the password is gone once logged in: only ClientKey and ServerKey are kept.
-  assert.deepEqual(cs.filter(holdsPassword).map((c) => c.user), []);
+  assert.deepEqual(
+    cs.filter(holdsPassword).map((c) => c.user),
+    [],
+  );
   const victim = cluster.ms.findIndex((ms) => ms.address === cs[0].msAddress);
   const onVictim = cs.filter((c) => c.msAddress === cluster.ms[victim].address);
   const others = cs.filter((c) => !onVictim.includes(c));
@@ -89,11 +110,21 @@ test('[RECONNECT-1][RECONNECT-2][RECONNECT-3][RECONNECT-4] after their MS is kil
   killedAt = Date.now();
   cluster.ms[victim].kill();
   const took = await Promise.all(back);
-  t.diagnostic(`reconnected ${onVictim.length} clients in ${Math.min(...took)}..${Math.max(...took)} ms after the MS died (bound ${BOUND_MS} ms)`);
+  t.diagnostic(
+    `reconnected ${onVictim.length} clients in ${Math.min(...took)}..${Math.max(...took)} ms after the MS died (bound ${BOUND_MS} ms)`,
+  );
   assert.ok(Math.max(...took) <= BOUND_MS, `[RECONNECT-2] slowest ${Math.max(...took)} ms > ${BOUND_MS} ms`);
-  assert.deepEqual(logouts, onVictim.map(() => true), 'each said it is reconnecting');
+  assert.deepEqual(
+    logouts,
+    onVictim.map(() => true),
+    'each said it is reconnecting',
+  );
   // [RECONNECT-2] the first delay is drawn from [base/2, base].
-  for (const a of attempts.filter((x) => x.attempt === 1)) assert.ok(a.delayMs >= LIMITS.clientReconnectDelay / 2 && a.delayMs <= LIMITS.clientReconnectDelay, JSON.stringify(a));
+  for (const a of attempts.filter((x) => x.attempt === 1))
+    assert.ok(
+      a.delayMs >= LIMITS.clientReconnectDelay / 2 && a.delayMs <= LIMITS.clientReconnectDelay,
+      JSON.stringify(a),
+    );
   for (const c of onVictim) {
     assert.ok(c.loggedIn, `${c.user} logged in again`);
     // [RECONNECT-3] through LOCATE: the survivor MS, since the dead one is no longer enrolled.
@@ -101,7 +132,7 @@ test('[RECONNECT-1][RECONNECT-2][RECONNECT-3][RECONNECT-4] after their MS is kil
     assert.equal(holdsPassword(c), false, `[RECONNECT-4] ${c.user} holds no password`);
   }
   for (const c of others) assert.ok(c.loggedIn, `${c.user} at the other MS was not disturbed`);
-  // [INV-3][RECONNECT-7] the new bundle and pushes converge: the two buddies see each other online again.
+  // [INV-3] [RECONNECT-7] the new bundle and pushes converge: the two buddies see each other online again.
   await Promise.all([seesOnline(cs[0], cs[1].user, BOUND_MS), seesOnline(cs[1], cs[0].user, BOUND_MS)]);
   // [RECONNECT-7] peer sessions are not resumed: a new one opens on the next message.
   const got = new Promise<string>((resolve) => cs[1].once('message', (m) => resolve(m.text)));
@@ -109,7 +140,9 @@ test('[RECONNECT-1][RECONNECT-2][RECONNECT-3][RECONNECT-4] after their MS is kil
   assert.equal(await got, 'after the reconnect');
 });
 
-test('[RECONNECT-1][RECONNECT-2][ENROLL-12][PERSIST-2] after a CRS restart, every client logs in again within the bound', { timeout: 120_000 }, async (t) => {
+test('[RECONNECT-1][RECONNECT-2][ENROLL-12][PERSIST-2] after a CRS restart, every client logs in again within the bound', {
+  timeout: 120_000,
+}, async (t) => {
   const cluster = await startCluster({ ms: 2, users: USERS });
   const cs = clients(cluster);
   let crs: CrsServer | undefined;
@@ -121,7 +154,9 @@ test('[RECONNECT-1][RECONNECT-2][ENROLL-12][PERSIST-2] after a CRS restart, ever
   for (const c of cs) await c.login();
   let enrolledAt = 0;
   const back = cs.map((c) => reconnected(c, () => enrolledAt, BOUND_MS));
-  const reEnrolled = Promise.all(cluster.ms.map((ms) => new Promise<void>((resolve) => ms.once('enrolled', () => resolve()))));
+  const reEnrolled = Promise.all(
+    cluster.ms.map((ms) => new Promise<void>((resolve) => ms.once('enrolled', () => resolve()))),
+  );
   const port = cluster.crs.port;
   await cluster.crs.close();
   crs = await CrsServer.start({ store: cluster.store, msKey: cluster.msKey, host: '127.0.0.1', port });
@@ -130,12 +165,16 @@ test('[RECONNECT-1][RECONNECT-2][ENROLL-12][PERSIST-2] after a CRS restart, ever
   enrolledAt = Date.now();
   await reEnrolled;
   const took = await Promise.all(back);
-  t.diagnostic(`reconnected ${cs.length} clients ${Math.min(...took)}..${Math.max(...took)} ms after an MS enrolled at the restarted CRS (bound ${BOUND_MS} ms)`);
+  t.diagnostic(
+    `reconnected ${cs.length} clients ${Math.min(...took)}..${Math.max(...took)} ms after an MS enrolled at the restarted CRS (bound ${BOUND_MS} ms)`,
+  );
   assert.ok(Math.max(...took) <= BOUND_MS, `[RECONNECT-2] slowest ${Math.max(...took)} ms > ${BOUND_MS} ms`);
   for (const c of cs) assert.ok(c.loggedIn, `${c.user} logged in again`);
 });
 
-test('[RECONNECT-5] a client whose password changed meanwhile stops reconnecting and says the password is needed', { timeout: 60_000 }, async (t) => {
+test('[RECONNECT-5] a client whose password changed meanwhile stops reconnecting and says the password is needed', {
+  timeout: 60_000,
+}, async (t) => {
   const cluster = await startCluster({ ms: 1, users: ['alice'] });
   const alice = new ImspClient({ user: 'alice', password: 'pw-alice', crs: cluster.crsAddress, limits: LIMITS });
   t.after(async () => {
@@ -145,9 +184,15 @@ test('[RECONNECT-5] a client whose password changed meanwhile stops reconnecting
   await alice.login();
   const { identity } = await cluster.addUser('zed');
   // The password changes elsewhere (an operator, as an admin actor): alice's kept keys no longer fit.
-  const changed = await cluster.store.passwd({ user: 'alice', admin: true }, makeVerifier('new-pw', { iterations: 4096 }), sealKeyBlob('new-pw', 'alice', identity, { log2N: 10 }));
+  const changed = await cluster.store.passwd(
+    { user: 'alice', admin: true },
+    makeVerifier('new-pw', { iterations: 4096 }),
+    sealKeyBlob('new-pw', 'alice', identity, { log2N: 10 }),
+  );
   assert.ok(changed.ok);
-  const gaveUp = new Promise<string>((resolve) => alice.on('logout', (e) => (e.reconnecting ? undefined : resolve(e.reason))));
+  const gaveUp = new Promise<string>((resolve) =>
+    alice.on('logout', (e) => (e.reconnecting ? undefined : resolve(e.reason))),
+  );
   cluster.ms[0].kill();
   await cluster.startMs();
   const reason = await gaveUp;

@@ -6,7 +6,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import stringWidth from 'string-width';
-import { ChatModel, InputHistory, LineEditor, clean, complete, fit, graphemes, helpLines, rowText, wrapWords, COMMANDS, NOTICE_MS } from '../../reference/client/tui-model.js';
+import {
+  ChatModel,
+  InputHistory,
+  LineEditor,
+  clean,
+  complete,
+  fit,
+  graphemes,
+  helpLines,
+  rowText,
+  wrapWords,
+  COMMANDS,
+  NOTICE_MS,
+} from '../../reference/client/tui-model.js';
 import { parseCommand } from '../../reference/client/control.js';
 
 function model(now = () => 0): ChatModel {
@@ -43,15 +56,19 @@ test('the screen shows buddies with presence, requests, the conversation, typing
 
 test('CJK and emoji: every row is exactly the screen width, the title bar included', () => {
   fc.assert(
-    fc.property(fc.array(fc.constantFrom('漢', '字', '😀', '👍🏽', 'é', 'a', ' ', 'ｶ', '🇫🇷'), { maxLength: 200 }), fc.integer({ min: 30, max: 120 }), (chars, cols) => {
-      const m = model();
-      m.user = chars.slice(0, 20).join('');
-      m.open('bob');
-      m.add('bob', 'bob', chars.join(''));
-      m.editor.set(chars.join(''));
-      m.say(chars.join(''));
-      for (const l of screen(m, cols, 10)) assert.equal(stringWidth(l), cols, JSON.stringify(l));
-    }),
+    fc.property(
+      fc.array(fc.constantFrom('漢', '字', '😀', '👍🏽', 'é', 'a', ' ', 'ｶ', '🇫🇷'), { maxLength: 200 }),
+      fc.integer({ min: 30, max: 120 }),
+      (chars, cols) => {
+        const m = model();
+        m.user = chars.slice(0, 20).join('');
+        m.open('bob');
+        m.add('bob', 'bob', chars.join(''));
+        m.editor.set(chars.join(''));
+        m.say(chars.join(''));
+        for (const l of screen(m, cols, 10)) assert.equal(stringWidth(l), cols, JSON.stringify(l));
+      },
+    ),
     { numRuns: 150 },
   );
 });
@@ -61,14 +78,23 @@ test('long lines wrap at word boundaries; only a word longer than the line is cu
   assert.deepEqual(wrapWords('abcdefghijkl xy', 5), ['abcde', 'fghij', 'kl xy']);
   assert.deepEqual(wrapWords('漢字漢字漢字', 5), ['漢字', '漢字', '漢字']);
   fc.assert(
-    fc.property(fc.array(fc.stringMatching(/^[a-z漢😀]{1,8}$/), { maxLength: 30 }), fc.integer({ min: 8, max: 40 }), (words, w) => {
-      const text = words.join(' ');
-      const lines = wrapWords(text, w);
-      for (const l of lines) assert.ok(stringWidth(l) <= w);
-      // nothing lost, and every word that fits a line stays whole
-      assert.equal(lines.join(' ').replace(/ /g, ''), text.replace(/ /g, ''));
-      for (const word of words) if (stringWidth(word) <= w) assert.ok(lines.some((l) => l.split(' ').includes(word)), `${word} split in ${JSON.stringify(lines)}`);
-    }),
+    fc.property(
+      fc.array(fc.stringMatching(/^[a-z漢😀]{1,8}$/u), { maxLength: 30 }),
+      fc.integer({ min: 8, max: 40 }),
+      (words, w) => {
+        const text = words.join(' ');
+        const lines = wrapWords(text, w);
+        for (const l of lines) assert.ok(stringWidth(l) <= w);
+        // nothing lost, and every word that fits a line stays whole
+        assert.equal(lines.join(' ').replace(/ /g, ''), text.replace(/ /g, ''));
+        for (const word of words)
+          if (stringWidth(word) <= w)
+            assert.ok(
+              lines.some((l) => l.split(' ').includes(word)),
+              `${word} split in ${JSON.stringify(lines)}`,
+            );
+      },
+    ),
     { numRuns: 200 },
   );
   assert.equal(stringWidth(fit('漢字漢字', 5)), 5);
@@ -155,18 +181,33 @@ test('the line editor moves and deletes whole graphemes (no half emoji), with Ct
   e.killStart();
   assert.equal(e.text, '');
   fc.assert(
-    fc.property(fc.array(fc.oneof(fc.constant('L'), fc.constant('R'), fc.constant('B'), fc.constant('D'), fc.string({ unit: 'grapheme', maxLength: 3 }))), (ops) => {
-      const ed = new LineEditor();
-      for (const op of ops) {
-        if (op === 'L') ed.left();
-        else if (op === 'R') ed.right();
-        else if (op === 'B') ed.backspace();
-        else if (op === 'D') ed.del();
-        else ed.insert(op);
-        assert.ok(ed.cursor >= 0 && ed.cursor <= graphemes(ed.text).length);
-        assert.doesNotMatch(ed.text, /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/, 'a lone surrogate');
-      }
-    }),
+    fc.property(
+      fc.array(
+        fc.oneof(
+          fc.constant('L'),
+          fc.constant('R'),
+          fc.constant('B'),
+          fc.constant('D'),
+          fc.string({ unit: 'grapheme', maxLength: 3 }),
+        ),
+      ),
+      (ops) => {
+        const ed = new LineEditor();
+        for (const op of ops) {
+          if (op === 'L') ed.left();
+          else if (op === 'R') ed.right();
+          else if (op === 'B') ed.backspace();
+          else if (op === 'D') ed.del();
+          else ed.insert(op);
+          assert.ok(ed.cursor >= 0 && ed.cursor <= graphemes(ed.text).length);
+          assert.doesNotMatch(
+            ed.text,
+            /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/,
+            'a lone surrogate',
+          );
+        }
+      },
+    ),
     { numRuns: 200 },
   );
 });
@@ -198,8 +239,27 @@ test('tab completion of commands, names and command words', () => {
 test('/help lists every command the client understands', () => {
   const help = helpLines().join('\n');
   for (const c of COMMANDS) assert.match(help, new RegExp(`^/${c.name}\\b`, 'm'));
-  for (const must of ['chat', 'add', 'accept', 'deny', 'rem', 'block', 'unblock', 'status', 'send-file', 'accept-file', 'decline-file', 'profile', 'search', 'passwd', 'quit']) {
-    assert.ok(COMMANDS.some((c) => c.name === must), must);
+  for (const must of [
+    'chat',
+    'add',
+    'accept',
+    'deny',
+    'rem',
+    'block',
+    'unblock',
+    'status',
+    'send-file',
+    'accept-file',
+    'decline-file',
+    'profile',
+    'search',
+    'passwd',
+    'quit',
+  ]) {
+    assert.ok(
+      COMMANDS.some((c) => c.name === must),
+      must,
+    );
   }
   assert.match(help, /PgUp/);
 });

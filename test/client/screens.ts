@@ -26,7 +26,14 @@ export function ansiToHtml(text: string): string {
   const open = () => {
     const f = inverse ? (bg ?? '#1e1e1e') : fg;
     const b = inverse ? (fg ?? '#d4d4d4') : bg;
-    const st = [f ? `color:${f}` : '', b ? `background:${b}` : '', bold ? 'font-weight:bold' : '', dim ? 'opacity:0.6' : ''].filter(Boolean).join(';');
+    const st = [
+      f ? `color:${f}` : '',
+      b ? `background:${b}` : '',
+      bold ? 'font-weight:bold' : '',
+      dim ? 'opacity:0.6' : '',
+    ]
+      .filter(Boolean)
+      .join(';');
     return st ? `<span style="${st}">` : '<span>';
   };
   for (const part of text.split(/(\x1b\[[0-9;]*m)/)) {
@@ -67,8 +74,28 @@ if (dir) {
     const html = join(dir, f.replace(/\.ansi$/, '.html'));
     const png = join(dir, f.replace(/\.ansi$/, '.png'));
     const body = ansiToHtml(readFileSync(join(dir, f), 'utf8'));
-    writeFileSync(html, `<!doctype html><meta charset="utf-8"><style>body{margin:0;background:#1e1e1e;color:#d4d4d4}pre{margin:8px;font:14px/1.25 "DejaVu Sans Mono","Noto Sans Mono CJK JP",monospace}</style><pre>${body}</pre>`);
-    execFileSync(CHROMIUM, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--hide-scrollbars', `--screenshot=${png}`, '--window-size=1000,600', `file://${html}`], { stdio: 'ignore', timeout: 60_000 });
+    writeFileSync(
+      html,
+      `<!doctype html><meta charset="utf-8"><style>body{margin:0;background:#1e1e1e;color:#d4d4d4}pre{margin:8px;font:14px/1.25 "DejaVu Sans Mono","Noto Sans Mono CJK JP",monospace}</style><pre>${body}</pre>`,
+    );
+    execFileSync(
+      CHROMIUM,
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-dev-shm-usage',
+        '--hide-scrollbars',
+        `--screenshot=${png}`,
+        '--window-size=1000,600',
+        `file://${html}`,
+      ],
+      { stdio: 'ignore', timeout: 60_000 },
+    );
     process.stdout.write(`${png}\n`);
   }
 }

@@ -41,7 +41,17 @@ export async function startTui(args: string[], size = { cols: 110, rows: 30 }): 
   const sock = `imsp-tui-${process.pid}-${counter++}`;
   const tmux = (...a: string[]) => run('tmux', ['-L', sock, ...a]);
   const cmd = [process.execPath, IMSP, 'client', ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  await tmux('new-session', '-d', '-s', 'ui', '-x', String(size.cols), '-y', String(size.rows), `${cmd}; echo EXITED $?; sleep 60`);
+  await tmux(
+    'new-session',
+    '-d',
+    '-s',
+    'ui',
+    '-x',
+    String(size.cols),
+    '-y',
+    String(size.rows),
+    `${cmd}; echo EXITED $?; sleep 60`,
+  );
   const screen = async () => (await tmux('capture-pane', '-p', '-t', 'ui')).stdout;
   return {
     screen,

@@ -14,13 +14,30 @@ import { hasTmux, startTui } from './tui-harness.js';
 
 const skip = !(await hasTmux()) && 'tmux not installed';
 
-test('the terminal client: login prompts, errors in words, buddies, chat, completion, history, scrollback, widths, files, logs, profile, search, passwd, offline, quit', { skip, timeout: 180_000 }, async (t) => {
+test('the terminal client: login prompts, errors in words, buddies, chat, completion, history, scrollback, widths, files, logs, profile, search, passwd, offline, quit', {
+  skip,
+  timeout: 180_000,
+}, async (t) => {
   const cluster = await startCluster({ ms: 2, users: ['alice', 'bob', 'carol'] });
   const dir = await mkdtemp(join(tmpdir(), 'imsp-tui-'));
   const downloads = join(dir, 'downloads');
   const logDir = join(dir, 'logs');
-  const bob = new ImspClient({ user: 'bob', password: 'pw-bob', ms: cluster.ms[1].address, downloadDir: join(dir, 'bob') });
-  const ui = await startTui(['--ms', cluster.ms[0].address, '--user', 'alice', '--downloads', downloads, '--log-dir', logDir]);
+  const bob = new ImspClient({
+    user: 'bob',
+    password: 'pw-bob',
+    ms: cluster.ms[1].address,
+    downloadDir: join(dir, 'bob'),
+  });
+  const ui = await startTui([
+    '--ms',
+    cluster.ms[0].address,
+    '--user',
+    'alice',
+    '--downloads',
+    downloads,
+    '--log-dir',
+    logDir,
+  ]);
   t.after(async () => {
     await ui.stop();
     await bob.close();
@@ -33,7 +50,10 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
   await ui.keys('wrong-one');
   assert.doesNotMatch(await ui.screen(), /wrong-one/);
   await ui.press('Enter');
-  await ui.waitScreen(/Wrong user name or password\.[\s\S]*Password for alice:/, 'a second prompt after a wrong password');
+  await ui.waitScreen(
+    /Wrong user name or password\.[\s\S]*Password for alice:/,
+    'a second prompt after a wrong password',
+  );
   await ui.keys('pw-alice');
   assert.doesNotMatch(await ui.screen(), /pw-alice/);
   await ui.press('Enter');
@@ -47,7 +67,24 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
   // the start of the list is above: PgUp shows it
   await ui.press('PPage');
   s += await ui.waitScreen(/\/chat USER\s+open the conversation/, 'the top of the help list');
-  for (const c of ['/chat', '/add', '/accept', '/deny', '/rem', '/block', '/unblock', '/status', '/send-file', '/accept-file', '/decline-file', '/profile', '/search', '/passwd', '/quit']) assert.match(s, new RegExp(`${c.replace('/', '\\/')} `));
+  for (const c of [
+    '/chat',
+    '/add',
+    '/accept',
+    '/deny',
+    '/rem',
+    '/block',
+    '/unblock',
+    '/status',
+    '/send-file',
+    '/accept-file',
+    '/decline-file',
+    '/profile',
+    '/search',
+    '/passwd',
+    '/quit',
+  ])
+    assert.match(s, new RegExp(`${c.replace('/', '\\/')} `));
   await ui.line('/clear');
 
   // Errors in words, not protocol jargon.
@@ -117,10 +154,39 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
   s = await ui.waitScreen(/漢字のテスト 😀👍🏽 café/, 'the CJK and emoji line');
   const rows = s.split('\n');
   assert.match(rows[0], /^ IMSP {2}alice@/);
-  const borders = new Set(rows.filter((r) => r.includes('\u2502')).map((r) => stringWidth(r.slice(0, r.indexOf('\u2502')))));
+  const borders = new Set(
+    rows.filter((r) => r.includes('\u2502')).map((r) => stringWidth(r.slice(0, r.indexOf('\u2502')))),
+  );
   assert.equal(borders.size, 1, `the pane border moved:\n${s}`);
   // A long line wraps at word boundaries.
-  const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliett', 'kilo', 'lima', 'mike', 'november', 'oscar', 'papa', 'quebec', 'romeo', 'sierra', 'tango', 'uniform', 'victor', 'whiskey', 'xray', 'yankee', 'zulu'];
+  const words = [
+    'alpha',
+    'bravo',
+    'charlie',
+    'delta',
+    'echo',
+    'foxtrot',
+    'golf',
+    'hotel',
+    'india',
+    'juliett',
+    'kilo',
+    'lima',
+    'mike',
+    'november',
+    'oscar',
+    'papa',
+    'quebec',
+    'romeo',
+    'sierra',
+    'tango',
+    'uniform',
+    'victor',
+    'whiskey',
+    'xray',
+    'yankee',
+    'zulu',
+  ];
   await bob.send('alice', words.join(' '));
   s = await ui.waitScreen(/zulu/, 'the long line');
   for (const w of words) assert.match(s, new RegExp(`(^|[ :])${w}( |$)`, 'm'), `${w} was cut:\n${s}`);
@@ -167,7 +233,11 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
   await writeFile(offer1, 'a picture, really\n');
   await bob.sendFile('alice', offer1);
   await ui.waitScreen(/bob offers the file photo\.txt .*\/accept-file 1/, 'the first offer');
-  assert.deepEqual(await readdir(downloads).then((x) => x.filter((n) => !n.startsWith('.'))), [], 'nothing saved before the answer');
+  assert.deepEqual(
+    await readdir(downloads).then((x) => x.filter((n) => !n.startsWith('.'))),
+    [],
+    'nothing saved before the answer',
+  );
   await ui.shot('file-offer');
   await ui.line('/accept-file 1');
   await ui.waitScreen(/file photo\.txt saved to/, 'the saved file');
@@ -178,8 +248,15 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
   await ui.waitScreen(/offers the file virus\.exe/, 'the second offer');
   await ui.line('/decline-file 2');
   await ui.waitScreen(/declined the file virus\.exe/, 'the declined file');
-  assert.deepEqual((await readdir(downloads)).filter((n) => !n.startsWith('.')), ['photo.txt']);
-  assert.deepEqual(await readdir(join(downloads, '.incoming')), [], 'the declined file is gone from the staging directory');
+  assert.deepEqual(
+    (await readdir(downloads)).filter((n) => !n.startsWith('.')),
+    ['photo.txt'],
+  );
+  assert.deepEqual(
+    await readdir(join(downloads, '.incoming')),
+    [],
+    'the declined file is gone from the staging directory',
+  );
 
   // Profile and search.
   await ui.line('/set-profile name Alice Liddell');
@@ -245,16 +322,31 @@ test('the terminal client after a lockout: the retry time, in words', { skip, ti
   await ui.waitScreen(/Password for alice:[\s\S]*Password for alice:/, 'the second prompt');
   await ui.line('pw-alice');
   // both lines are written one after the other: wait for the second too
-  await ui.waitScreen(/Too many failed logins\. You can try again in \d+ (s|min)\.[\s\S]*Waiting until .* Ctrl-C to give up/, 'the lockout with its retry time');
+  await ui.waitScreen(
+    /Too many failed logins\. You can try again in \d+ (s|min)\.[\s\S]*Waiting until .* Ctrl-C to give up/,
+    'the lockout with its retry time',
+  );
   await ui.press('C-c');
   await ui.waitScreen(/EXITED 1/, 'the exit after Ctrl-C');
 });
 
-test('the terminal client shows reconnecting when its MS dies, and carries on at another one [RECONNECT-1]', { skip, timeout: 90_000 }, async (t) => {
+test('the terminal client shows reconnecting when its MS dies, and carries on at another one [RECONNECT-1]', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
   const cluster = await startCluster({ ms: 2, users: ['alice'] });
   const dir = await mkdtemp(join(tmpdir(), 'imsp-tui-'));
   await writeFile(join(dir, 'pw'), 'pw-alice\n');
-  const ui = await startTui(['--crs', cluster.crsAddress, '--user', 'alice', '--password-file', join(dir, 'pw'), '--downloads', join(dir, 'dl')]);
+  const ui = await startTui([
+    '--crs',
+    cluster.crsAddress,
+    '--user',
+    'alice',
+    '--password-file',
+    join(dir, 'pw'),
+    '--downloads',
+    join(dir, 'dl'),
+  ]);
   t.after(async () => {
     await ui.stop();
     await cluster.dispose();

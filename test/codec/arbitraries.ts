@@ -28,14 +28,19 @@ export const headerName = fc.oneof(
 export const headerValue = fc.oneof(
   fc.constant(''),
   str(vchars, 100, 250),
-  fc.array(str(vchars, 1, 12), { minLength: 1, maxLength: 4 }).chain((words) =>
-    fc.array(fc.constantFrom(' ', '\t', '  '), { minLength: words.length - 1, maxLength: words.length - 1 }).map((seps) =>
-      words.map((w, i) => (i === 0 ? w : seps[i - 1] + w)).join(''),
+  fc
+    .array(str(vchars, 1, 12), { minLength: 1, maxLength: 4 })
+    .chain((words) =>
+      fc
+        .array(fc.constantFrom(' ', '\t', '  '), { minLength: words.length - 1, maxLength: words.length - 1 })
+        .map((seps) => words.map((w, i) => (i === 0 ? w : seps[i - 1] + w)).join('')),
     ),
-  ),
 );
 const reason = fc.array(str(vchars, 1, 10), { minLength: 1, maxLength: 3 }).map((w) => w.join(' '));
-const body = fc.oneof(fc.constant(Buffer.alloc(0)), fc.uint8Array({ minLength: 1, maxLength: 300 }).map((a) => Buffer.from(a)));
+const body = fc.oneof(
+  fc.constant(Buffer.alloc(0)),
+  fc.uint8Array({ minLength: 1, maxLength: 300 }).map((a) => Buffer.from(a)),
+);
 
 const headerList = fc
   .array(fc.tuple(headerName, headerValue), { maxLength: 8 })
@@ -47,23 +52,46 @@ export const message: fc.Arbitrary<Message> = fc
   .map(([isReq, m, status, r, hs, b, clAt]) => {
     const headers: Header[] = [...hs];
     if (b.length > 0) headers.splice(Math.min(clAt, headers.length), 0, ['Content-length', String(b.length)]);
-    return isReq ? { kind: 'request', method: m, headers, body: b } : { kind: 'response', status, reason: r, headers, body: b };
+    return isReq
+      ? { kind: 'request', method: m, headers, body: b }
+      : { kind: 'response', status, reason: r, headers, body: b };
   });
 
-export const stream = fc.array(message, { minLength: 1, maxLength: 4 }).map((ms) => ({ ms, wire: Buffer.concat(ms.map(encode)) }));
+export const stream = fc
+  .array(message, { minLength: 1, maxLength: 4 })
+  .map((ms) => ({ ms, wire: Buffer.concat(ms.map(encode)) }));
 
 const nasty = [13, 10, 32, 9, 58, 0x80, 0xff, 0, 127, 97, 65, 48, 45, 1];
 /** One edit of the wire: insert, replace or delete octets, or repeat a slice (long lines). */
 const edit = fc.oneof(
-  fc.record({ op: fc.constant('insert' as const), at: fc.nat(), bytes: fc.array(fc.constantFrom(...nasty), { minLength: 1, maxLength: 3 }) }),
-  fc.record({ op: fc.constant('replace' as const), at: fc.nat(), bytes: fc.array(fc.constantFrom(...nasty), { minLength: 1, maxLength: 2 }) }),
+  fc.record({
+    op: fc.constant('insert' as const),
+    at: fc.nat(),
+    bytes: fc.array(fc.constantFrom(...nasty), { minLength: 1, maxLength: 3 }),
+  }),
+  fc.record({
+    op: fc.constant('replace' as const),
+    at: fc.nat(),
+    bytes: fc.array(fc.constantFrom(...nasty), { minLength: 1, maxLength: 2 }),
+  }),
   fc.record({ op: fc.constant('delete' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 3 }) }),
-  fc.record({ op: fc.constant('repeat' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 40 }), times: fc.integer({ min: 2, max: 120 }) }),
+  fc.record({
+    op: fc.constant('repeat' as const),
+    at: fc.nat(),
+    n: fc.integer({ min: 1, max: 40 }),
+    times: fc.integer({ min: 2, max: 120 }),
+  }),
   fc.record({
     op: fc.constant('insert' as const),
     at: fc.nat(),
     bytes: fc
-      .constantFrom('Content-length: 2000\r\n', 'Content-length: 00012\r\n', 'content-LENGTH:\t7 \r\n', 'Content-length: 1x\r\n', `X-Pad: ${'p'.repeat(240)}\r\n`)
+      .constantFrom(
+        'Content-length: 2000\r\n',
+        'Content-length: 00012\r\n',
+        'content-LENGTH:\t7 \r\n',
+        'Content-length: 1x\r\n',
+        `X-Pad: ${'p'.repeat(240)}\r\n`,
+      )
       .map((t) => [...Buffer.from(t, 'latin1')]),
   }),
 );
@@ -86,16 +114,29 @@ export function applyEdit(wire: Buffer, e: Edit): Buffer {
 }
 
 /** A wire that is valid, or valid with 1 to 3 edits. */
-export const nearValid = fc.tuple(stream, fc.array(edit, { maxLength: 3 })).map(([s, edits]) => edits.reduce(applyEdit, s.wire));
+export const nearValid = fc
+  .tuple(stream, fc.array(edit, { maxLength: 3 }))
+  .map(([s, edits]) => edits.reduce(applyEdit, s.wire));
 
 /** Split points of a buffer of length n, as chunk sizes. */
-export const chunking = fc.array(fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 64 }) }, { weight: 1, arbitrary: fc.integer({ min: 65, max: 3000 }) }), {
-  minLength: 1,
-  maxLength: 20,
-});
+export const chunking = fc.array(
+  fc.oneof(
+    { weight: 4, arbitrary: fc.integer({ min: 1, max: 64 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 65, max: 3000 }) },
+  ),
+  {
+    minLength: 1,
+    maxLength: 20,
+  },
+);
 
 /** Small limits within the registry's bounds, so that limit paths are reached. */
-export const smallLimits: Partial<WireLimits> = { maxLineLength: 256, maxHeaders: 16, maxHeadSize: 1024, maxBodySize: 1024 };
+export const smallLimits: Partial<WireLimits> = {
+  maxLineLength: 256,
+  maxHeaders: 16,
+  maxHeadSize: 1024,
+  maxBodySize: 1024,
+};
 
 export interface Outcome {
   messages: Message[];

@@ -2,17 +2,44 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Decoder, decode, encode, request, response, errorResponse, header, headers, validate, validateResponse,
-  parseRecords, encodeRecords, typed, ImspError, METHODS, HEADERS, STATUS_CODES, ERRORS, LIMITS, decodeWithGrammar,
+  Decoder,
+  decode,
+  encode,
+  request,
+  response,
+  errorResponse,
+  header,
+  headers,
+  validate,
+  validateResponse,
+  parseRecords,
+  encodeRecords,
+  typed,
+  ImspError,
+  METHODS,
+  HEADERS,
+  STATUS_CODES,
+  ERRORS,
+  LIMITS,
+  decodeWithGrammar,
 } from '../../codec/index.js';
 
 const KEY = 'A'.repeat(43);
-const login = request('LOGIN', { 'Imsp-version': 1, User: 'bob', Nonce: 'N'.repeat(24), 'Key-share': KEY, Address: '127.0.0.1:7200' });
+const login = request('LOGIN', {
+  'Imsp-version': 1,
+  User: 'bob',
+  Nonce: 'N'.repeat(24),
+  'Key-share': KEY,
+  Address: '127.0.0.1:7200',
+});
 
 test('[WIRE-1] encode then decode gives the message back', () => {
   const msg = response(200, { Tag: 't1', 'Content-type': 'text/plain' }, Buffer.from('hello'));
   const wire = encode(msg);
-  assert.equal(wire.toString('latin1'), '200 OK\r\nTag: t1\r\nContent-type: text/plain\r\nContent-length: 5\r\n\r\nhello');
+  assert.equal(
+    wire.toString('latin1'),
+    '200 OK\r\nTag: t1\r\nContent-type: text/plain\r\nContent-length: 5\r\n\r\nhello',
+  );
   assert.deepEqual(decode(wire), [{ ...msg, headers: [...msg.headers, ['Content-length', '5']] }]);
   assert.deepEqual(decode(encode(login)), [login]);
 });
@@ -26,11 +53,20 @@ test('[WIRE-12] the decoder is split-invariant and end() reports truncation', ()
   assert.deepEqual(out, decode(wire));
   const t = new Decoder();
   t.push(wire.subarray(0, wire.length - 1));
-  assert.throws(() => t.end(), (e: unknown) => e instanceof ImspError && e.code === 'ERR_TRUNCATED' && e.offset === wire.length - 1);
+  assert.throws(
+    () => t.end(),
+    (e: unknown) => e instanceof ImspError && e.code === 'ERR_TRUNCATED' && e.offset === wire.length - 1,
+  );
 });
 
 test('[WIRE-4] errors carry code, status, reason and offset', () => {
-  const e = (() => { try { decode(Buffer.from('LOG IN\r\n\r\n')); } catch (x) { return x; } })();
+  const e = (() => {
+    try {
+      decode(Buffer.from('LOG IN\r\n\r\n'));
+    } catch (x) {
+      return x;
+    }
+  })();
   assert.ok(e instanceof ImspError);
   assert.deepEqual([e.code, e.status, e.reason, e.offset], ['ERR_BAD_METHOD', 400, 'Malformed method', 3]);
   assert.deepEqual(decodeWithGrammar(Buffer.from('LOG IN\r\n\r\n')).error?.toJSON().code, 'ERR_BAD_METHOD');
@@ -51,7 +87,16 @@ test('[REG-1] validate and typed follow the registry', () => {
 });
 
 test('[REC-1] records round-trip', () => {
-  const recs: [string, string][][] = [[['User', 'alice'], ['Relation', 'buddy']], [['From', 'carol'], ['Time', '1']]];
+  const recs: [string, string][][] = [
+    [
+      ['User', 'alice'],
+      ['Relation', 'buddy'],
+    ],
+    [
+      ['From', 'carol'],
+      ['Time', '1'],
+    ],
+  ];
   const body = encodeRecords(recs);
   assert.equal(body.toString(), 'User: alice\r\nRelation: buddy\r\n\r\nFrom: carol\r\nTime: 1\r\n');
   assert.deepEqual(parseRecords(body), recs);

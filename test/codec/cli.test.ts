@@ -36,7 +36,12 @@ async function imspIn(args: string[], input: Buffer | string): Promise<Run> {
   return { code, stdout: Buffer.concat(out), stderr: err.join('') };
 }
 
-const lines = (b: Buffer): unknown[] => b.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown);
+const lines = (b: Buffer): unknown[] =>
+  b
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as unknown);
 const WIRE = 'FROB\r\nWhatever: x  \r\n\r\n200 OK\r\nContent-length: 2\r\n\r\nhi';
 
 test('[CLI-1] imsp decode prints one JSON object per message, any well-formed message', async () => {
@@ -65,7 +70,10 @@ test('[WIRE-3] imsp decode reports a malformed message and exits 1', async () =>
 test('[REG-3] imsp decode --validate adds the registry checks', async () => {
   const ok = await imspIn(['decode', '--validate', '--from', 'client', '--to', 'ms'], 'PING\r\n\r\n');
   assert.equal(ok.code, 0, ok.stderr);
-  const bad = await imspIn(['decode', '--validate', '--from', 'client', '--to', 'ms'], 'LOGIN\r\nUser: bob\r\n\r\nPING\r\n\r\n');
+  const bad = await imspIn(
+    ['decode', '--validate', '--from', 'client', '--to', 'ms'],
+    'LOGIN\r\nUser: bob\r\n\r\nPING\r\n\r\n',
+  );
   assert.equal(bad.code, 1);
   assert.equal(lines(bad.stdout).length, 2);
   assert.deepEqual((JSON.parse(bad.stderr) as { message: number; error: { code: string } }).message, 0);

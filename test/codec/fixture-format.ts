@@ -70,7 +70,8 @@ export function parseFixtureFile(file: string, text: string): FixtureCase[] {
   const flush = (): void => {
     if (cur.title === undefined) return;
     if (!cur.kind || !cur.input) throw new Error(`${file}: "${cur.title}" has no input block`);
-    if (cur.json === undefined && cur.error === undefined) throw new Error(`${file}: "${cur.title}" has no expected result`);
+    if (cur.json === undefined && cur.error === undefined)
+      throw new Error(`${file}: "${cur.title}" has no expected result`);
     cases.push(cur as FixtureCase);
   };
   const lines = text.split('\n');

@@ -13,7 +13,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { decodeWithGrammar, encodeRecords, parseRecords, parseRecordsWithGrammar, ImspError } from '../../codec/index.js';
+import {
+  decodeWithGrammar,
+  encodeRecords,
+  parseRecords,
+  parseRecordsWithGrammar,
+  ImspError,
+} from '../../codec/index.js';
 import { stream, nearValid, chunking, smallLimits, fastOutcome, headerName, headerValue } from './arbitraries.js';
 
 function arg(name: string, dflt: number): number {
@@ -59,24 +65,38 @@ const outcome = (f: () => unknown): unknown => {
     return e.code;
   }
 };
-const recordsProperty = fc.property(recordsInput, (body) => isDeepStrictEqual(outcome(() => parseRecords(body)), outcome(() => parseRecordsWithGrammar(body))));
+const recordsProperty = fc.property(recordsInput, (body) =>
+  isDeepStrictEqual(
+    outcome(() => parseRecords(body)),
+    outcome(() => parseRecordsWithGrammar(body)),
+  ),
+);
 
 function run(name: string, prop: fc.IRawProperty<unknown, false>, n: number): boolean {
   const t0 = Date.now();
   const r = fc.check(prop, { numRuns: n, seed });
   const secs = (Date.now() - t0) / 1000;
   if (r.failed) {
-    process.stderr.write(`${name}: FAILED after ${r.numRuns} runs (seed ${r.seed}, path ${r.counterexamplePath ?? ''})\n`);
+    process.stderr.write(
+      `${name}: FAILED after ${r.numRuns} runs (seed ${r.seed}, path ${r.counterexamplePath ?? ''})\n`,
+    );
     process.stderr.write(`${fc.stringify(r.counterexample)}\n${r.errorInstance ? String(r.errorInstance) : ''}\n`);
     return false;
   }
-  process.stdout.write(`${name}: ${n.toLocaleString('en-US')} cases agree (seed ${seed}, ${secs.toFixed(1)} s, ${Math.round(n / secs).toLocaleString('en-US')}/s)\n`);
+  process.stdout.write(
+    `${name}: ${n.toLocaleString('en-US')} cases agree (seed ${seed}, ${secs.toFixed(1)} s, ${Math.round(n / secs).toLocaleString('en-US')}/s)\n`,
+  );
   return true;
 }
 
 function fuzzHere(): void {
   const okWire = run('fast path == grammar (messages)', wireProperty, runs);
-  process.stdout.write(`  outcomes: ${[...counts.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+  process.stdout.write(
+    `  outcomes: ${[...counts.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}\n`,
+  );
   const okRecords = run('fast path == grammar (records)', recordsProperty, Math.max(1, Math.floor(runs / 10)));
   process.exitCode = okWire && okRecords ? 0 : 1;
 }
@@ -85,23 +105,54 @@ function fuzzHere(): void {
 async function compileAndRun(): Promise<void> {
   const out = 'dist/fuzz';
   process.stdout.write(`compiling the fuzzer into ${out}/ ...\n`);
-  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '--target', 'ES2022', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--lib', 'ES2023', '--types', 'node', '--strict', '--skipLibCheck', '--rootDir', '.', '--outDir', out, 'test/codec/fuzz-long.ts'], { stdio: 'inherit' });
+  const tsc = spawnSync(
+    process.execPath,
+    [
+      'node_modules/typescript/bin/tsc',
+      '--target',
+      'ES2022',
+      '--module',
+      'NodeNext',
+      '--moduleResolution',
+      'NodeNext',
+      '--lib',
+      'ES2023',
+      '--types',
+      'node',
+      '--strict',
+      '--skipLibCheck',
+      '--rootDir',
+      '.',
+      '--outDir',
+      out,
+      'test/codec/fuzz-long.ts',
+    ],
+    { stdio: 'inherit' },
+  );
   if (tsc.status !== 0) {
     process.exitCode = 1;
     return;
   }
   writeFileSync(`${out}/package.json`, '{"type": "module"}\n');
   const per = Math.ceil(runs / workers);
-  process.stdout.write(`${workers} workers x ${per.toLocaleString('en-US')} cases, seeds ${seed}..${seed + workers - 1}\n`);
+  process.stdout.write(
+    `${workers} workers x ${per.toLocaleString('en-US')} cases, seeds ${seed}..${seed + workers - 1}\n`,
+  );
   const codes = await Promise.all(
-    Array.from({ length: workers }, (_, k) =>
-      new Promise<number>((resolve) => {
-        const child = spawn(process.execPath, [`${out}/test/codec/fuzz-long.js`, '--runs', String(per), '--seed', String(seed + k)], {
-          stdio: 'inherit',
-          env: { ...process.env, IMSP_FUZZ_WORKER: '1' },
-        });
-        child.on('close', (code) => resolve(code ?? 1));
-      }),
+    Array.from(
+      { length: workers },
+      (_, k) =>
+        new Promise<number>((resolve) => {
+          const child = spawn(
+            process.execPath,
+            [`${out}/test/codec/fuzz-long.js`, '--runs', String(per), '--seed', String(seed + k)],
+            {
+              stdio: 'inherit',
+              env: { ...process.env, IMSP_FUZZ_WORKER: '1' },
+            },
+          );
+          child.on('close', (code) => resolve(code ?? 1));
+        }),
     ),
   );
   process.exitCode = codes.every((c) => c === 0) ? 0 : 1;

@@ -51,7 +51,11 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     mutate: (w, k) => {
       const cands = [...Array(headEnd(w)).keys()].filter((p) => w[p] !== 13 && w[p] !== 10);
       const p = cands[k % cands.length]!;
-      return { wire: splice(w, p, 1, Buffer.from([[0x80, 0xff, 0x00, 0x7f, 0x1b][k % 5]!])), code: 'ERR_NON_ASCII', offset: p };
+      return {
+        wire: splice(w, p, 1, Buffer.from([[0x80, 0xff, 0x00, 0x7f, 0x1b][k % 5]!])),
+        code: 'ERR_NON_ASCII',
+        offset: p,
+      };
     },
   },
   folded: {
@@ -81,7 +85,11 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
       const lineEnd = w.indexOf('\r\n', s);
       const line = w.subarray(s, lineEnd).toString('latin1').replace(':', '');
       const n = /^[A-Za-z0-9-]*/.exec(line)![0].length;
-      return { wire: splice(w, s, lineEnd - s, line), code: line.includes(':') || n === 0 ? 'ERR_BAD_HEADER_NAME' : 'ERR_MISSING_COLON', offset: s + n };
+      return {
+        wire: splice(w, s, lineEnd - s, line),
+        code: line.includes(':') || n === 0 ? 'ERR_BAD_HEADER_NAME' : 'ERR_MISSING_COLON',
+        offset: s + n,
+      };
     },
   },
   badMethod: {
@@ -99,12 +107,20 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
       if (w[0]! < 48 || w[0]! > 57) return null;
       const eol = w.indexOf('\r\n');
       // [insert at, text, offset of the error]: a double space, a tab, four digits, a trailing space.
-      const cases: [number, string, number][] = [[3, ' ', 4], [3, '\t', 3], [0, '1', 3], [eol, ' ', eol + 1]];
+      const cases: [number, string, number][] = [
+        [3, ' ', 4],
+        [3, '\t', 3],
+        [0, '1', 3],
+        [eol, ' ', eol + 1],
+      ];
       const [p, ins, offset] = cases[k % cases.length]!;
       return { wire: splice(w, p, 0, ins), code: 'ERR_BAD_STATUS_LINE', offset };
     },
   },
-  emptyStartLine: { req: '[WIRE-4]', mutate: (w) => ({ wire: splice(w, 0, 0, '\r\n'), code: 'ERR_EMPTY_START_LINE', offset: 0 }) },
+  emptyStartLine: {
+    req: '[WIRE-4]',
+    mutate: (w) => ({ wire: splice(w, 0, 0, '\r\n'), code: 'ERR_EMPTY_START_LINE', offset: 0 }),
+  },
   badContentLength: {
     req: '[WIRE-10]',
     mutate: (w, k) => {
@@ -120,7 +136,11 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
       const e = ls[ls.length - 1]!;
       const w2 = splice(w, 1 === ls.length ? e : ls[1]!, 0, 'Content-length: 0\r\n');
       const ls2 = lineStarts(w2);
-      return { wire: splice(w2, ls2[ls2.length - 1]!, 0, 'content-length: 0\r\n'), code: 'ERR_DUPLICATE_CONTENT_LENGTH', offset: ls2[ls2.length - 1]! };
+      return {
+        wire: splice(w2, ls2[ls2.length - 1]!, 0, 'content-length: 0\r\n'),
+        code: 'ERR_DUPLICATE_CONTENT_LENGTH',
+        offset: ls2[ls2.length - 1]!,
+      };
     },
   },
   truncated: {
@@ -136,7 +156,12 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     req: '[WIRE-LIMIT-1]',
     mutate: (w) => {
       const s = lineStarts(w)[1]!;
-      return { wire: splice(w, s, 0, `X-Long: ${'x'.repeat(300)}\r\n`), code: 'ERR_LINE_TOO_LONG', offset: s + 256, limits: smallLimits };
+      return {
+        wire: splice(w, s, 0, `X-Long: ${'x'.repeat(300)}\r\n`),
+        code: 'ERR_LINE_TOO_LONG',
+        offset: s + 256,
+        limits: smallLimits,
+      };
     },
   },
   tooManyHeaders: {
@@ -145,7 +170,12 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
       if (headEnd(w) > 800) return null;
       const s = lineStarts(w)[1]!;
       // 17 header lines inserted first: the 17th is beyond maxHeaders = 16.
-      return { wire: splice(w, s, 0, 'X-A: 1\r\n'.repeat(17)), code: 'ERR_TOO_MANY_HEADERS', offset: s + 8 * 16, limits: smallLimits };
+      return {
+        wire: splice(w, s, 0, 'X-A: 1\r\n'.repeat(17)),
+        code: 'ERR_TOO_MANY_HEADERS',
+        offset: s + 8 * 16,
+        limits: smallLimits,
+      };
     },
   },
   headTooLarge: {
@@ -153,14 +183,24 @@ const MUTATORS: Record<string, { req: string; mutate: Mutator }> = {
     mutate: (w) => {
       const s = lineStarts(w)[1]!;
       if (headEnd(w) > 400) return null;
-      return { wire: splice(w, s, 0, `X-P: ${'p'.repeat(240)}\r\n`.repeat(5)), code: 'ERR_HEAD_TOO_LARGE', offset: 1024, limits: smallLimits };
+      return {
+        wire: splice(w, s, 0, `X-P: ${'p'.repeat(240)}\r\n`.repeat(5)),
+        code: 'ERR_HEAD_TOO_LARGE',
+        offset: 1024,
+        limits: smallLimits,
+      };
     },
   },
   bodyTooLarge: {
     req: '[WIRE-LIMIT-4]',
     mutate: (w) => {
       const s = lineStarts(w)[1]!;
-      return { wire: splice(w, s, 0, 'Content-length: 1025\r\n'), code: 'ERR_BODY_TOO_LARGE', offset: s + 16, limits: smallLimits };
+      return {
+        wire: splice(w, s, 0, 'Content-length: 1025\r\n'),
+        code: 'ERR_BODY_TOO_LARGE',
+        offset: s + 16,
+        limits: smallLimits,
+      };
     },
   },
 };
@@ -171,14 +211,23 @@ for (const [name, { req, mutate }] of Object.entries(MUTATORS)) {
   test(`${req} mutation ${name} is rejected with its rule's code and offset`, () => {
     fc.assert(
       fc.property(message, fc.nat(), chunking, (m, k, sizes) => {
-        if (['badContentLength', 'duplicateContentLength', 'bodyTooLarge'].includes(name) && !noContentLength(m)) return;
+        if (['badContentLength', 'duplicateContentLength', 'bodyTooLarge'].includes(name) && !noContentLength(m))
+          return;
         const wire = encode(m);
         const b = mutate(wire, k);
         if (b === null) return;
         const want = { code: b.code, offset: b.offset };
         const ref = decodeWithGrammar(b.wire, { limits: b.limits });
-        assert.deepEqual(ref.error && { code: ref.error.code, offset: ref.error.offset }, want, `grammar on ${JSON.stringify(b.wire.toString('latin1'))}`);
-        assert.deepEqual(fastOutcome(b.wire, sizes, b.limits).error, want, `fast path on ${JSON.stringify(b.wire.toString('latin1'))}`);
+        assert.deepEqual(
+          ref.error && { code: ref.error.code, offset: ref.error.offset },
+          want,
+          `grammar on ${JSON.stringify(b.wire.toString('latin1'))}`,
+        );
+        assert.deepEqual(
+          fastOutcome(b.wire, sizes, b.limits).error,
+          want,
+          `fast path on ${JSON.stringify(b.wire.toString('latin1'))}`,
+        );
       }),
       { numRuns: RUNS },
     );

@@ -31,9 +31,14 @@ test('nothing outside grammar/ and spec/site reads spec/registry at run time', (
       .forEach((line, i) => {
         const code = line.trimStart();
         if (code.startsWith('//') || code.startsWith('*') || code.startsWith('/*')) return;
-        if (/spec\/registry/.test(line) && /new URL\(|readFileSync|readFile\(|join\(|import\(|createRequire/.test(line)) readers.push(`${f}:${i + 1}`);
+        if (/spec\/registry/.test(line) && /new URL\(|readFileSync|readFile\(|join\(|import\(|createRequire/.test(line))
+          readers.push(`${f}:${i + 1}`);
       });
   }
   const unexpected = readers.filter((r) => !(r.split(':')[0]! in KNOWN));
-  assert.deepEqual(unexpected, [], `spec/registry read at run time (use the generated tables of codec/index.ts): ${unexpected.join(', ')}`);
+  assert.deepEqual(
+    unexpected,
+    [],
+    `spec/registry read at run time (use the generated tables of codec/index.ts): ${unexpected.join(', ')}`,
+  );
 });

@@ -44,7 +44,10 @@ test('[WIRE-LIMIT-4] a Content-length above maxBodySize fails before any body oc
 test('[WIRE-1] a large body split in many chunks comes out whole, and in-place bodies are intact', () => {
   const body = Buffer.alloc(LIMITS.maxBodySize, 7);
   for (let i = 0; i < body.length; i += 4099) body[i] = i & 255;
-  const wire = Buffer.concat([encode(request('MSG', { From: 'a', To: 'b', 'Content-type': 'application/octet-stream' }, body)), encode(request('PING'))]);
+  const wire = Buffer.concat([
+    encode(request('MSG', { From: 'a', To: 'b', 'Content-type': 'application/octet-stream' }, body)),
+    encode(request('PING')),
+  ]);
   const d = new Decoder();
   const out = [];
   for (let i = 0; i < wire.length; i += 65536) out.push(...d.push(wire.subarray(i, i + 65536)));
@@ -70,7 +73,10 @@ test('[WIRE-12] messages completed before an error in the same chunk are not los
 });
 
 test('[WIRE-1] a long head split after a few octets is completed from the next chunk', () => {
-  const long = request('PING', Array.from({ length: 40 }, (_, i) => [`X-${i}`, 'v'.repeat(100)] as [string, string]));
+  const long = request(
+    'PING',
+    Array.from({ length: 40 }, (_, i) => [`X-${i}`, 'v'.repeat(100)] as [string, string]),
+  );
   const wire = Buffer.concat([encode(long), encode(request('PING')), encode(long)]);
   for (const first of [1, 3, 10, 600, 2000]) {
     const d = new Decoder();
@@ -88,15 +94,27 @@ test('[WIRE-1] a long head split after a few octets is completed from the next c
 test('[WIRE-3] a bare CR in a partial line is reported as soon as the octet after it arrives', () => {
   const d = new Decoder();
   assert.deepEqual(d.push(Buffer.from('PING\r\n\r')), []);
-  assert.throws(() => d.push(Buffer.from('X')), (e: unknown) => e instanceof ImspError && e.code === 'ERR_BARE_CR' && e.offset === 6);
+  assert.throws(
+    () => d.push(Buffer.from('X')),
+    (e: unknown) => e instanceof ImspError && e.code === 'ERR_BARE_CR' && e.offset === 6,
+  );
   const one = new Decoder();
-  assert.throws(() => one.push(Buffer.from('PING\r\nTag: a\rb')), (e: unknown) => e instanceof ImspError && e.code === 'ERR_BARE_CR' && e.offset === 12);
+  assert.throws(
+    () => one.push(Buffer.from('PING\r\nTag: a\rb')),
+    (e: unknown) => e instanceof ImspError && e.code === 'ERR_BARE_CR' && e.offset === 12,
+  );
 });
 
 test('[WIRE-9] a non-ASCII octet in a partial line is reported at once; syntax waits for the line end', () => {
   const d = new Decoder();
-  assert.throws(() => d.push(Buffer.from('PING\r\nTag: caf\xe9', 'latin1')), (e: unknown) => e instanceof ImspError && e.code === 'ERR_NON_ASCII' && e.offset === 14);
+  assert.throws(
+    () => d.push(Buffer.from('PING\r\nTag: caf\xe9', 'latin1')),
+    (e: unknown) => e instanceof ImspError && e.code === 'ERR_NON_ASCII' && e.offset === 14,
+  );
   const s = new Decoder();
   assert.deepEqual(s.push(Buffer.from('LOG IN')), [], 'a later octet error in the line would come first');
-  assert.throws(() => s.push(Buffer.from('\r\n')), (e: unknown) => e instanceof ImspError && e.code === 'ERR_BAD_METHOD' && e.offset === 3);
+  assert.throws(
+    () => s.push(Buffer.from('\r\n')),
+    (e: unknown) => e instanceof ImspError && e.code === 'ERR_BAD_METHOD' && e.offset === 3,
+  );
 });

@@ -36,21 +36,31 @@ test('[CONF-1] every case has a unique id, a section, and cites only requirement
 test('[CONF-2] --only and --exclude select by section, id, id prefix and requirement ID', async () => {
   const cases = (await ROLES.crs()).cases(new Limits());
   assert.ok(select(cases, ['enroll'], []).every((c) => c.section === 'enroll'));
-  assert.deepEqual(select(cases, ['crs/lock/2'], []).map((c) => c.id), ['crs/lock/2']);
+  assert.deepEqual(
+    select(cases, ['crs/lock/2'], []).map((c) => c.id),
+    ['crs/lock/2'],
+  );
   assert.ok(select(cases, ['LOCK-6'], []).every((c) => c.reqs.includes('LOCK-6')));
   assert.ok(select(cases, ['LOCK-6'], []).length >= 2);
   assert.ok(select(cases, [], ['fuzz']).every((c) => c.section !== 'fuzz'));
 });
 
 test('[CONF-3] --list prints every case with its requirements and exits 0; a missing --target is a usage error (2)', () => {
-  const list = spawnSync(process.execPath, [bin, '--role', 'crs', '--list', '--only', 'enroll'], { cwd: root, encoding: 'utf8' });
+  const list = spawnSync(process.execPath, [bin, '--role', 'crs', '--list', '--only', 'enroll'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   assert.equal(list.status, 0, list.stderr);
   assert.match(list.stdout, /crs\/enroll\/1 +\[ENROLL-2\]/);
   assert.match(list.stdout, /\d+ cases/);
   const bad = spawnSync(process.execPath, [bin, '--role', 'crs'], { cwd: root, encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--target/);
-  const dispatched = spawnSync(process.execPath, [join(root, 'reference/bin/imsp.js'), 'conformance', '--role', 'ms', '--list'], { cwd: root, encoding: 'utf8' });
+  const dispatched = spawnSync(
+    process.execPath,
+    [join(root, 'reference/bin/imsp.js'), 'conformance', '--role', 'ms', '--list'],
+    { cwd: root, encoding: 'utf8' },
+  );
   assert.equal(dispatched.status, 0, dispatched.stderr);
   assert.match(dispatched.stdout, /ms\/login\/2/);
 });
@@ -64,17 +74,39 @@ test('[CONF-4] against the reference CRS: the summary line, JSON with wire logs,
   t.after(() => rmSync(out, { recursive: true, force: true }));
   const lines: string[] = [];
   const cfg: KitConfig = {
-    role: 'crs', target: crs.address, msKey: w.msKey, seed: 1, runs: 3, timeoutMs: 3000, only: ['crs/enroll/1', 'crs/lock/2', 'crs/wire/1'], exclude: [],
-    strict: false, slow: false, limits: new Limits(FAST_LIMITS), specBase: 'spec.html', list: false, quiet: false,
-    json: join(out, 'r.json'), junit: join(out, 'r.xml'), html: join(out, 'html'),
+    role: 'crs',
+    target: crs.address,
+    msKey: w.msKey,
+    seed: 1,
+    runs: 3,
+    timeoutMs: 3000,
+    only: ['crs/enroll/1', 'crs/lock/2', 'crs/wire/1'],
+    exclude: [],
+    strict: false,
+    slow: false,
+    limits: new Limits(FAST_LIMITS),
+    specBase: 'spec.html',
+    list: false,
+    quiet: false,
+    json: join(out, 'r.json'),
+    junit: join(out, 'r.xml'),
+    html: join(out, 'html'),
   };
   const { results, status } = await runKit(cfg, (l) => lines.push(l));
   assert.equal(status, 0, lines.join('\n'));
   assert.equal(results.length, 3);
   assert.equal(lines.at(-1), '3 passed, 0 failed, 0 warned, 0 skipped');
-  assert.ok(lines.some((l) => l.startsWith('[1/3] PASS crs/wire/1')), 'progress lines');
-  const json = JSON.parse(readFileSync(cfg.json!, 'utf8')) as { cases: { id: string; wire: { dir: string; text: string }[] }[] };
-  assert.ok(json.cases[0]!.wire.some((e) => e.dir === 'out') && json.cases[0]!.wire.some((e) => e.dir === 'in'), 'wire log per case');
+  assert.ok(
+    lines.some((l) => l.startsWith('[1/3] PASS crs/wire/1')),
+    'progress lines',
+  );
+  const json = JSON.parse(readFileSync(cfg.json!, 'utf8')) as {
+    cases: { id: string; wire: { dir: string; text: string }[] }[];
+  };
+  assert.ok(
+    json.cases[0]!.wire.some((e) => e.dir === 'out') && json.cases[0]!.wire.some((e) => e.dir === 'in'),
+    'wire log per case',
+  );
   const xml = readFileSync(cfg.junit!, 'utf8');
   assert.match(xml, /<testsuites[^>]* tests="3"/);
   assert.match(xml, /<testcase classname="imsp\.crs\.enroll"/);
@@ -94,8 +126,20 @@ test('[CONF-5] a target that answers wrongly fails with a non-zero status, namin
   const port = (server.address() as import('node:net').AddressInfo).port;
   const lines: string[] = [];
   const cfg: KitConfig = {
-    role: 'crs', target: `127.0.0.1:${port}`, msKey: w.msKey, seed: 1, runs: 2, timeoutMs: 300, only: ['crs/wire/1'], exclude: [],
-    strict: false, slow: false, limits: new Limits(), specBase: 's', list: false, quiet: true,
+    role: 'crs',
+    target: `127.0.0.1:${port}`,
+    msKey: w.msKey,
+    seed: 1,
+    runs: 2,
+    timeoutMs: 300,
+    only: ['crs/wire/1'],
+    exclude: [],
+    strict: false,
+    slow: false,
+    limits: new Limits(),
+    specBase: 's',
+    list: false,
+    quiet: true,
   };
   const { results, status } = await runKit(cfg, (l) => lines.push(l));
   assert.equal(status, 1);

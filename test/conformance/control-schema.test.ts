@@ -11,12 +11,31 @@ import { runControl } from '../../reference/client/control.js';
 
 test('[CTL-7] the schema accepts well-formed events and results and names what is wrong with a malformed one', () => {
   assert.equal(checkControlLine('{"event":"ready","version":1}'), null);
-  assert.equal(checkControlLine('{"event":"login","user":"joe","ms":"127.0.0.1:7100","address":"127.0.0.1:7200","status":"online","contacts":2,"requests":0}'), null);
+  assert.equal(
+    checkControlLine(
+      '{"event":"login","user":"joe","ms":"127.0.0.1:7100","address":"127.0.0.1:7200","status":"online","contacts":2,"requests":0}',
+    ),
+    null,
+  );
   assert.equal(checkControlLine('{"event":"ok","n":3,"cmd":"add","user":"bob","result":"stored"}'), null);
-  assert.match(checkControlLine('{"event":"session","user":"bob","initiator":"yes"}') ?? '', /initiator must be boolean/);
-  assert.match(checkControlLine('{"event":"login","user":"joe","ms":"127.0.0.1:7100","address":"127.0.0.1:7200","status":"online","contacts":[],"requests":0}') ?? '', /contacts must be integer/);
-  assert.match(checkControlLine('{"event":"logout","reason":"bye","reconnecting":"no"}') ?? '', /reconnecting must be boolean/);
-  assert.match(checkControlLine('{"event":"error","n":1,"cmd":"add","code":"NOPE","status":404,"reason":"x"}') ?? '', /code must match/);
+  assert.match(
+    checkControlLine('{"event":"session","user":"bob","initiator":"yes"}') ?? '',
+    /initiator must be boolean/,
+  );
+  assert.match(
+    checkControlLine(
+      '{"event":"login","user":"joe","ms":"127.0.0.1:7100","address":"127.0.0.1:7200","status":"online","contacts":[],"requests":0}',
+    ) ?? '',
+    /contacts must be integer/,
+  );
+  assert.match(
+    checkControlLine('{"event":"logout","reason":"bye","reconnecting":"no"}') ?? '',
+    /reconnecting must be boolean/,
+  );
+  assert.match(
+    checkControlLine('{"event":"error","n":1,"cmd":"add","code":"NOPE","status":404,"reason":"x"}') ?? '',
+    /code must match/,
+  );
   assert.equal(checkControlLine('not json'), 'not a JSON object');
 });
 
@@ -37,7 +56,14 @@ test('[CTL-7] every line the reference client writes without a server (ready, re
   const input = new PassThrough();
   const output = new PassThrough();
   const lines: string[] = [];
-  output.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter((l) => l !== '')));
+  output.on('data', (d: Buffer) =>
+    lines.push(
+      ...d
+        .toString()
+        .split('\n')
+        .filter((l) => l !== ''),
+    ),
+  );
   const done = runControl({ input, output, crs: '127.0.0.1:9' } as Parameters<typeof runControl>[0]);
   input.end('contacts\nsessions\nfrobnicate\nstatus online\nadd\nquit\n');
   assert.equal(await done, 0);

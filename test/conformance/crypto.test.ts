@@ -8,7 +8,12 @@ import { buildInitAck, openInit, openInitAck } from '../../conformance/lib/p2p.j
 import { decode, encodeRecords } from '../../codec/index.js';
 
 type V = Record<string, unknown> & { inputs: Record<string, string | number> };
-const vectors = (name: string): V[] => (JSON.parse(readFileSync(new URL(`../../spec/test-vectors/${name}.json`, import.meta.url), 'utf8')) as { vectors: V[] }).vectors;
+const vectors = (name: string): V[] =>
+  (
+    JSON.parse(readFileSync(new URL(`../../spec/test-vectors/${name}.json`, import.meta.url), 'utf8')) as {
+      vectors: V[];
+    }
+  ).vectors;
 const u = c.unb64;
 
 test('[AUTH-4] [AUTH-11] SCRAM login keys, proof, server proof and link keys match spec/test-vectors/login.json', () => {
@@ -24,7 +29,16 @@ test('[AUTH-4] [AUTH-11] SCRAM login keys, proof, server proof and link keys mat
     assert.equal(eC, v.eC);
     assert.equal(eS, v.eS);
     const nonce = String(i.cnonce) + String(i.snonce);
-    const auth = c.loginAuth({ user: String(i.user), cnonce: String(i.cnonce), nonce, salt: String(i.salt), iterations: i.iterations, eC, eS, address: String(i.address) });
+    const auth = c.loginAuth({
+      user: String(i.user),
+      cnonce: String(i.cnonce),
+      nonce,
+      salt: String(i.salt),
+      iterations: i.iterations,
+      eC,
+      eS,
+      address: String(i.address),
+    });
     assert.equal(auth, v.auth);
     assert.equal(c.b64(c.clientProof(k.clientKey, k.storedKey, auth)), v.proof);
     assert.ok(c.verifyClientProof(u(String(v.proof)), k.storedKey, auth));
@@ -44,7 +58,16 @@ test('[ENROLL-4] enrollment proofs and link keys match spec/test-vectors/enroll.
     const eR = c.b64(c.publicFromPrivate('X25519', u(String(i.eRPrivate))));
     assert.equal(eM, v.eM);
     assert.equal(eR, v.eR);
-    const auth = c.enrollAuth({ msId: String(i.msId), incarnation: i.incarnation, listen: String(i.listen), capacity: i.capacity, mnonce: String(i.mnonce), cnonce: String(i.cnonce), eM, eR });
+    const auth = c.enrollAuth({
+      msId: String(i.msId),
+      incarnation: i.incarnation,
+      listen: String(i.listen),
+      capacity: i.capacity,
+      mnonce: String(i.mnonce),
+      cnonce: String(i.cnonce),
+      eM,
+      eR,
+    });
     assert.equal(auth, v.auth);
     const key = u(String(i.msKey));
     assert.equal(c.b64(c.enrollProof(key, auth)), v.proof);
@@ -73,7 +96,14 @@ test('[KEYBLOB-1] key blobs match spec/test-vectors/key-blob.json and open with 
     const i = v.inputs;
     const id = c.identityFromPrivate(u(String(i.edSeed)), u(String(i.xPrivate)));
     assert.equal(id.publicKey, v.publicKey);
-    const blob = c.sealKeyBlob(String(i.password), String(i.username), id, Number(i.log2N), u(String(i.salt)), u(String(i.iv)));
+    const blob = c.sealKeyBlob(
+      String(i.password),
+      String(i.username),
+      id,
+      Number(i.log2N),
+      u(String(i.salt)),
+      u(String(i.iv)),
+    );
     assert.equal(blob, v.blob);
     assert.equal(c.openKeyBlob(String(i.password), String(i.username), blob)?.publicKey, v.publicKey);
     assert.equal(c.openKeyBlob(String(i.password) + 'x', String(i.username), blob), null);
@@ -97,10 +127,28 @@ test('[P2P-2] [P2P-9] INIT and INIT-ACK from spec/test-vectors/p2p.json open wit
     assert.ok(!('error' in opened));
     assert.equal(opened.signatureOk, true);
     assert.equal(c.b64(opened.secret), i.secret);
-    assert.equal(encodeRecords([[['From', 'joe'], ['To', 'alice'], ['Time', String(i.time)], ['Secret', String(i.secret)], ['Signature', init.signature!]]]).toString(), init.record);
+    assert.equal(
+      encodeRecords([
+        [
+          ['From', 'joe'],
+          ['To', 'alice'],
+          ['Time', String(i.time)],
+          ['Secret', String(i.secret)],
+          ['Signature', init.signature!],
+        ],
+      ]).toString(),
+      init.record,
+    );
     const ackMsg = decode(u(ack.wire!))[0]!;
     assert.ok(ackMsg.kind === 'request');
-    const st = { from: 'joe', to: 'alice', eIPriv: Buffer.from(u(String(i.eIPrivate))), eI: init.eI!, nI: String(i.nI), secret: Buffer.from(u(String(i.secret))) };
+    const st = {
+      from: 'joe',
+      to: 'alice',
+      eIPriv: Buffer.from(u(String(i.eIPrivate))),
+      eI: init.eI!,
+      nI: String(i.nI),
+      secret: Buffer.from(u(String(i.secret))),
+    };
     const done = openInitAck(st, ackMsg, alice.publicKey);
     assert.ok('keys' in done, 'error' in done ? done.error : '');
     assert.equal(c.b64(done.keys.i2r), v.initiatorToResponderKey);

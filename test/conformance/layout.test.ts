@@ -23,10 +23,25 @@ async function cruiseKit(): Promise<ICruiseResult> {
         forbidden: [
           { name: 'no-circular', severity: 'error', from: { path: '^conformance/' }, to: { circular: true } },
           // lib/ is below cases/ and roles/: a context or helper never reaches up into them.
-          { name: 'lib-below-cases', severity: 'error', from: { path: '^conformance/lib/' }, to: { path: '^conformance/(cases|roles)/' } },
+          {
+            name: 'lib-below-cases',
+            severity: 'error',
+            from: { path: '^conformance/lib/' },
+            to: { path: '^conformance/(cases|roles)/' },
+          },
           // A section module depends on lib/ and generated/ only, never on a role or another section.
-          { name: 'cases-below-roles', severity: 'error', from: { path: '^conformance/cases/' }, to: { path: '^conformance/(roles|cli|selftest)' } },
-          { name: 'cases-independent', severity: 'error', from: { path: '^conformance/cases/' }, to: { path: '^conformance/cases/', pathNot: '^conformance/cases/common/' } },
+          {
+            name: 'cases-below-roles',
+            severity: 'error',
+            from: { path: '^conformance/cases/' },
+            to: { path: '^conformance/(roles|cli|selftest)' },
+          },
+          {
+            name: 'cases-independent',
+            severity: 'error',
+            from: { path: '^conformance/cases/' },
+            to: { path: '^conformance/cases/', pathNot: '^conformance/cases/common/' },
+          },
         ],
       },
     },
@@ -38,7 +53,10 @@ async function cruiseKit(): Promise<ICruiseResult> {
 test('conformance/ has no import cycle and keeps lib < cases < roles', async () => {
   const r = await cruiseKit();
   assert.ok(r.summary.totalCruised > 40, `cruised ${r.summary.totalCruised} modules: the cruise did not see the kit`);
-  const bad = r.summary.violations.map((v) => `${v.rule.name}: ${v.from} -> ${v.to}${v.cycle ? ` (cycle ${v.cycle.map((c) => c.name).join(' -> ')})` : ''}`);
+  const bad = r.summary.violations.map(
+    (v) =>
+      `${v.rule.name}: ${v.from} -> ${v.to}${v.cycle ? ` (cycle ${v.cycle.map((c) => c.name).join(' -> ')})` : ''}`,
+  );
   assert.deepEqual(bad, []);
 });
 
@@ -50,7 +68,16 @@ test('the rule catches a cycle when there is one (the check can fail)', async ()
   try {
     writeFileSync(join(dir, 'a.ts'), "import { b } from './b.js';\nexport const a = () => b;\n");
     writeFileSync(join(dir, 'b.ts'), "import { a } from './a.js';\nexport const b = () => a;\n");
-    const out = await cruise(['.'], { baseDir: dir, tsPreCompilationDeps: true, validate: true, ruleSet: { forbidden: [{ name: 'no-circular', severity: 'error', from: {}, to: { circular: true } }] } }, { extensions: ['.ts'] });
+    const out = await cruise(
+      ['.'],
+      {
+        baseDir: dir,
+        tsPreCompilationDeps: true,
+        validate: true,
+        ruleSet: { forbidden: [{ name: 'no-circular', severity: 'error', from: {}, to: { circular: true } }] },
+      },
+      { extensions: ['.ts'] },
+    );
     assert.ok((out.output as ICruiseResult).summary.error >= 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });

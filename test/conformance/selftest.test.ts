@@ -10,10 +10,17 @@ import { KNOWN_REFERENCE_DEVIATIONS, selftestRole } from '../../conformance/self
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
-
 for (const role of ['crs', 'ms', 'client'] as const) {
   test(`[CONF-6] the kit passes against the reference ${role.toUpperCase()}`, async () => {
-    const r = await selftestRole(role, { root, roles: [role], runs: 4, seed: 20261122, timeoutMs: 3000, quiet: true, out: () => undefined });
+    const r = await selftestRole(role, {
+      root,
+      roles: [role],
+      runs: 4,
+      seed: 20261122,
+      timeoutMs: 3000,
+      quiet: true,
+      out: () => undefined,
+    });
     assert.equal(r.error, undefined, r.error);
     assert.ok(r.results.length > 5, `${role}: cases ran`);
     const failed = r.results.filter((x) => x.verdict === 'FAIL');
@@ -29,7 +36,9 @@ for (const role of ['crs', 'ms', 'client'] as const) {
       [],
       'checks naming requirements their case does not declare in reqs',
     );
-    const fixed = Object.keys(KNOWN_REFERENCE_DEVIATIONS).filter((id) => id.startsWith(`${role}/`) && r.results.some((x) => x.id === id && x.verdict === 'PASS'));
+    const fixed = Object.keys(KNOWN_REFERENCE_DEVIATIONS).filter(
+      (id) => id.startsWith(`${role}/`) && r.results.some((x) => x.id === id && x.verdict === 'PASS'),
+    );
     assert.deepEqual(fixed, [], 'these reference deviations are fixed: remove them from KNOWN_REFERENCE_DEVIATIONS');
   });
 }

@@ -23,7 +23,10 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const kit = join(root, 'conformance/bin/imsp-conformance.js');
 
 /** Run the kit's command; its exit status and output. */
-function runBin(args: string[], timeoutMs = 120_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runBin(
+  args: string[],
+  timeoutMs = 120_000,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [kit, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -58,11 +61,24 @@ class Noop implements fc.AsyncCommand<Counter, Counter> {
   toString = (): string => 'noop';
 }
 
-async function fuzzToy(opts: Partial<RunOptions>): Promise<{ failure: Failure | null; ctx: Checker & { opts: RunOptions } }> {
-  const run: RunOptions = { seed: 42, runs: 30, timeoutMs: 1000, strict: false, limits: new Limits(), slow: false, progress: () => undefined, commandLine: 'imsp-conformance --role crs --target 127.0.0.1:7000 --seed 42 --runs 30', ...opts };
+async function fuzzToy(
+  opts: Partial<RunOptions>,
+): Promise<{ failure: Failure | null; ctx: Checker & { opts: RunOptions } }> {
+  const run: RunOptions = {
+    seed: 42,
+    runs: 30,
+    timeoutMs: 1000,
+    strict: false,
+    limits: new Limits(),
+    slow: false,
+    progress: () => undefined,
+    commandLine: 'imsp-conformance --role crs --target 127.0.0.1:7000 --seed 42 --runs 30',
+    ...opts,
+  };
   const ctx = Object.assign(new Checker([], new Transcript()), { opts: run });
   const commands = [fc.constant(new Inc()), fc.constant(new Noop())];
-  const runOnce = async (cmds: Iterable<fc.AsyncCommand<Counter, Counter>>): Promise<void> => fc.asyncModelRun(() => ({ model: { n: 0 }, real: { n: 0 } }), cmds);
+  const runOnce = async (cmds: Iterable<fc.AsyncCommand<Counter, Counter>>): Promise<void> =>
+    fc.asyncModelRun(() => ({ model: { n: 0 }, real: { n: 0 } }), cmds);
   const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 12, replayPath: run.replayPath }), runOnce);
   try {
     await checkModel(ctx, { id: 'crs/fuzz/2', maxRuns: 30, req: 'STATE-1', prop, replay: runOnce, log: () => [] });
@@ -74,33 +90,69 @@ async function fuzzToy(opts: Partial<RunOptions>): Promise<{ failure: Failure | 
 }
 
 /** The value of a flag in a printed command line (quoted or not). */
-const flag = (line: string, name: string): string | undefined => new RegExp(` --${name} (?:'([^']*)'|(\\S+))`).exec(line)?.slice(1).find((x) => x !== undefined);
+const flag = (line: string, name: string): string | undefined =>
+  new RegExp(` --${name} (?:'([^']*)'|(\\S+))`)
+    .exec(line)
+    ?.slice(1)
+    .find((x) => x !== undefined);
 
 test('[CONF-15] the replay command printed for a state-machine fuzz failure reproduces that failure', async () => {
   const first = await fuzzToy({});
   assert.ok(first.failure, 'the planted fault is found');
   const replay = first.ctx.meta.replay!;
   assert.match(replay, / --only crs\/fuzz\/2 --seed 42 --path '[0-9:]+' --replay-path '[^']+'$/);
-  assert.equal(replayBase('x --runs 3 --path \'1:2\' --set a=1 --replay-path \'AB:C\' --fail-fast'), 'x --set a=1');
+  assert.equal(replayBase("x --runs 3 --path '1:2' --set a=1 --replay-path 'AB:C' --fail-fast"), 'x --set a=1');
   // Replay exactly what the line says: the same failure, at once, with the same minimal sequence.
-  const again = await fuzzToy({ seed: Number(flag(replay, 'seed')), path: flag(replay, 'path')!, replayPath: flag(replay, 'replay-path')!, runs: 50 });
+  const again = await fuzzToy({
+    seed: Number(flag(replay, 'seed')),
+    path: flag(replay, 'path')!,
+    replayPath: flag(replay, 'replay-path')!,
+    runs: 50,
+  });
   assert.ok(again.failure, `the replay fails again: ${replay}`);
   assert.equal(again.failure.req, first.failure.req);
   const minimal = (f: Failure): string => /minimal sequence: (.*)/.exec(f.message)![1]!;
   assert.equal(minimal(again.failure), minimal(first.failure));
   // And the kit's command line accepts the option it prints.
-  const listed = await runBin(['--role', 'crs', '--list', '--only', 'crs/fuzz/2', '--seed', '42', '--path', '4:1:2', '--replay-path', 'AB:C']);
+  const listed = await runBin([
+    '--role',
+    'crs',
+    '--list',
+    '--only',
+    'crs/fuzz/2',
+    '--seed',
+    '42',
+    '--path',
+    '4:1:2',
+    '--replay-path',
+    'AB:C',
+  ]);
   assert.equal(listed.status, 0, listed.stderr);
 });
 
-function result(id: string, reqs: string[], verdict: CaseResult['verdict'], findings: CaseResult['findings'] = []): CaseResult {
+function result(
+  id: string,
+  reqs: string[],
+  verdict: CaseResult['verdict'],
+  findings: CaseResult['findings'] = [],
+): CaseResult {
   return { id, section: 's', title: id, reqs, verdict, findings, durationMs: 1, transcript: new Transcript() };
 }
-const info: RunInfo = { role: 'crs', target: '127.0.0.1:7000', seed: 1, runs: 1, startedAt: '2026-01-01T00:00:00Z', durationMs: 1, commandLine: 'imsp-conformance --role crs' };
+const info: RunInfo = {
+  role: 'crs',
+  target: '127.0.0.1:7000',
+  seed: 1,
+  runs: 1,
+  startedAt: '2026-01-01T00:00:00Z',
+  durationMs: 1,
+  commandLine: 'imsp-conformance --role crs',
+};
 
 test('[CONF-4] the HTML matrix attributes a failure to the requirement its finding names, not to every requirement the case cites', () => {
   const results = [
-    result('crs/x/1', ['LOCK-1', 'LOCK-2', 'LOCK-4', 'LOCK-5', 'LOCK-6', 'LOCK-8', 'LOGIN-10', 'INV-1'], 'FAIL', [{ verdict: 'FAIL', req: 'LOCK-6', text: 'stale epoch accepted' }]),
+    result('crs/x/1', ['LOCK-1', 'LOCK-2', 'LOCK-4', 'LOCK-5', 'LOCK-6', 'LOCK-8', 'LOGIN-10', 'INV-1'], 'FAIL', [
+      { verdict: 'FAIL', req: 'LOCK-6', text: 'stale epoch accepted' },
+    ]),
     result('crs/x/2', ['LOCK-1'], 'PASS'),
   ];
   const m = requirementMatrix(results);
@@ -113,12 +165,22 @@ test('[CONF-4] the HTML matrix attributes a failure to the requirement its findi
   assert.match(row('LOCK-6'), /badge v-fail">FAIL/);
   assert.match(row('LOCK-1'), /badge v-pass">PASS/);
   assert.match(row('INV-1'), /badge v-not-reached">NOT REACHED/);
-  assert.equal((html.match(/<tr id="req-[^"]*" class="row-fail"/g) ?? []).length, 1, 'one fault, one failed requirement');
+  assert.equal(
+    (html.match(/<tr id="req-[^"]*" class="row-fail"/g) ?? []).length,
+    1,
+    'one fault, one failed requirement',
+  );
 });
 
 test('[CONF-4] the HTML report is styled and self-contained: in-report or --spec-base links, never file:// paths', () => {
   const results = [result('crs/x/1', ['LOCK-6'], 'FAIL', [{ verdict: 'FAIL', req: 'LOCK-6', text: 'x' }])];
-  const own = toHtml(info, results, '', new Map([['LOCK-6', 'MUST']]), new Map([['LOCK-6', 'An MS MUST present the current epoch.']]));
+  const own = toHtml(
+    info,
+    results,
+    '',
+    new Map([['LOCK-6', 'MUST']]),
+    new Map([['LOCK-6', 'An MS MUST present the current epoch.']]),
+  );
   assert.match(own, /<style>[^]*\.badge[^]*<\/style>/);
   assert.match(own, /<meta name="viewport"/);
   assert.match(own, /href="#req-LOCK-6"/);
@@ -129,7 +191,9 @@ test('[CONF-4] the HTML report is styled and self-contained: in-report or --spec
   assert.doesNotMatch(linked, /file:\/\//);
 });
 
-test('[CONF-14] set-up failures stop the run before any case with one message and exit status 2', { timeout: 200_000 }, async (t) => {
+test('[CONF-14] set-up failures stop the run before any case with one message and exit status 2', {
+  timeout: 200_000,
+}, async (t) => {
   const w = workdir();
   t.after(() => w.dispose());
   // 1. Nothing listens on the target.
@@ -137,7 +201,16 @@ test('[CONF-14] set-up failures stop the run before any case with one message an
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
   const port = (probe.address() as AddressInfo).port;
   await new Promise<void>((r) => probe.close(() => r()));
-  const down = await runBin(['--role', 'crs', '--target', `127.0.0.1:${port}`, '--ms-key-file', w.keyFile, '--seed', '1']);
+  const down = await runBin([
+    '--role',
+    'crs',
+    '--target',
+    `127.0.0.1:${port}`,
+    '--ms-key-file',
+    w.keyFile,
+    '--seed',
+    '1',
+  ]);
   assert.equal(down.status, 2, down.stdout + down.stderr);
   assert.match(down.stderr, /^imsp conformance: cannot reach the CRS at 127\.0\.0\.1:\d+: .+\n$/);
   assert.doesNotMatch(down.stdout, /\[1\//, 'no case ran');
@@ -147,32 +220,92 @@ test('[CONF-14] set-up failures stop the run before any case with one message an
   const sets = Object.entries(FAST_LIMITS).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
   const otherKey = join(w.dir, 'other.key');
   writeFileSync(otherKey, `${Buffer.alloc(32, 7).toString('base64url')}\n`);
-  const wrongKey = await runBin(['--role', 'crs', '--target', crs.address, '--ms-key-file', otherKey, '--seed', '1', ...sets]);
+  const wrongKey = await runBin([
+    '--role',
+    'crs',
+    '--target',
+    crs.address,
+    '--ms-key-file',
+    otherKey,
+    '--seed',
+    '1',
+    ...sets,
+  ]);
   assert.equal(wrongKey.status, 2, wrongKey.stdout + wrongKey.stderr);
   assert.match(wrongKey.stderr, /refused the kit's MS key \(PROOF answered 401 ERR_AUTH_FAILED\)/);
   assert.equal(wrongKey.stderr.trim().split('\n').length, 1, 'one message');
   assert.doesNotMatch(wrongKey.stdout, /\[1\//);
-  const lease = await runBin(['--role', 'crs', '--target', crs.address, '--ms-key-file', w.keyFile, '--seed', '1', ...Object.entries(FAST_LIMITS).filter(([k]) => k !== 'msLease').flatMap(([k, v]) => ['--set', `${k}=${v}`]), '--set', 'msLease=30000']);
+  const lease = await runBin([
+    '--role',
+    'crs',
+    '--target',
+    crs.address,
+    '--ms-key-file',
+    w.keyFile,
+    '--seed',
+    '1',
+    ...Object.entries(FAST_LIMITS)
+      .filter(([k]) => k !== 'msLease')
+      .flatMap(([k, v]) => ['--set', `${k}=${v}`]),
+    '--set',
+    'msLease=30000',
+  ]);
   assert.equal(lease.status, 2, lease.stdout + lease.stderr);
-  assert.match(lease.stderr, /announces Lease 1500 ms, which contradicts --set msLease=30000: run the kit with --set msLease=1500/);
+  assert.match(
+    lease.stderr,
+    /announces Lease 1500 ms, which contradicts --set msLease=30000: run the kit with --set msLease=1500/,
+  );
   assert.doesNotMatch(lease.stdout, /\[1\//);
 });
 
-test('[CONF-13] the users the kit creates on a CRS carry the kit. prefix, and the report says so', { timeout: 200_000 }, async (t) => {
+test('[CONF-13] the users the kit creates on a CRS carry the kit. prefix, and the report says so', {
+  timeout: 200_000,
+}, async (t) => {
   const w = workdir();
   t.after(() => w.dispose());
   const store = join(w.dir, 'crs.db');
-  const crs = await spawnListening(root, 'reference/bin/imsp.js', ['crs', '--port', '0', '--store', store, '--ms-key-file', w.keyFile, '--log-level', 'silent', ...Object.entries(FAST_LIMITS).flatMap(([k, v]) => ['--limit', `${k}=${v}`])]);
+  const crs = await spawnListening(root, 'reference/bin/imsp.js', [
+    'crs',
+    '--port',
+    '0',
+    '--store',
+    store,
+    '--ms-key-file',
+    w.keyFile,
+    '--log-level',
+    'silent',
+    ...Object.entries(FAST_LIMITS).flatMap(([k, v]) => ['--limit', `${k}=${v}`]),
+  ]);
   t.after(() => crs.stop());
   const out = mkdtempSync(join(tmpdir(), 'imsp-kit-report-'));
   t.after(() => rmSync(out, { recursive: true, force: true }));
   const sets = Object.entries(FAST_LIMITS).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
-  const r = await runBin(['--role', 'crs', '--target', crs.address, '--ms-key-file', w.keyFile, '--seed', '3', '--runs', '2', '--only', 'REGISTER-1,LOCK-1,ADD-4', '--json', join(out, 'r.json'), '--html', join(out, 'html'), ...sets]);
+  const r = await runBin([
+    '--role',
+    'crs',
+    '--target',
+    crs.address,
+    '--ms-key-file',
+    w.keyFile,
+    '--seed',
+    '3',
+    '--runs',
+    '2',
+    '--only',
+    'REGISTER-1,LOCK-1,ADD-4',
+    '--json',
+    join(out, 'r.json'),
+    '--html',
+    join(out, 'html'),
+    ...sets,
+  ]);
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const said = /users created on the target: (\d+), all named (kit\.[a-z0-9]+\.)\*/.exec(r.stdout);
   assert.ok(said, r.stdout);
   assert.ok(Number(said[1]) > 0);
-  const json = JSON.parse(readFileSync(join(out, 'r.json'), 'utf8')) as { createdUsers?: { prefix: string; count: number } };
+  const json = JSON.parse(readFileSync(join(out, 'r.json'), 'utf8')) as {
+    createdUsers?: { prefix: string; count: number };
+  };
   assert.equal(json.createdUsers?.prefix, said[2]);
   const html = readFileSync(join(out, 'html/index.html'), 'utf8');
   assert.ok(html.includes(`<code>${said[2]}*</code>`), 'the HTML report names the prefix');
@@ -180,12 +313,19 @@ test('[CONF-13] the users the kit creates on a CRS carry the kit. prefix, and th
   await crs.stop();
   // Every user in the CRS's store is one the kit named with its prefix.
   const list = await new Promise<string>((resolve) => {
-    const p = spawn(process.execPath, [join(root, 'reference/bin/imsp.js'), 'user', 'list', '--store', store], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [join(root, 'reference/bin/imsp.js'), 'user', 'list', '--store', store], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let s = '';
     p.stdout.on('data', (d: Buffer) => (s += d.toString()));
     p.once('exit', () => resolve(s));
   });
-  const users = list.split('\n').map((l) => l.trim().split(/\s+/)[0]!).filter(Boolean);
+  const users = list
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0]!)
+    .filter(Boolean);
   assert.ok(users.length >= Number(said[1]) - 2 && users.length > 0, list);
-  for (const u of users) assert.ok(u.startsWith(said[2]!) && u.startsWith(KIT_NAME_PREFIX), `user ${u} lacks the prefix`);
+  for (const u of users)
+    assert.ok(u.startsWith(said[2]!) && u.startsWith(KIT_NAME_PREFIX), `user ${u} lacks the prefix`);
 });

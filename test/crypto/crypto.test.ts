@@ -2,13 +2,47 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  b64, unb64, CryptoError,
-  saltedPassword, clientKey, storedKey, serverKey, makeVerifier, loginAuthMessage, clientProof, clientLogin,
-  verifyClientProof, serverProof, verifyServerProof, enrollAuthMessage, msProof, crsProof, verifyProof,
-  loginLinkKeys, enrollLinkKeys, parseMsKey, fakeSalt, decoyKey, decoySalt, checkChallenge, makeNonce,
-  generateKeyShare, x25519, generateIdentity, identityFromPrivate, parsePublicKey, sign, verifySignature,
-  sealKeyBlob, openKeyBlob, openKeyBlobAsync, sealKeyBlobAsync, parseKeyBlob,
-  sealEnvelope, openEnvelope, sealedIv,
+  b64,
+  unb64,
+  CryptoError,
+  saltedPassword,
+  clientKey,
+  storedKey,
+  serverKey,
+  makeVerifier,
+  loginAuthMessage,
+  clientProof,
+  clientLogin,
+  verifyClientProof,
+  serverProof,
+  verifyServerProof,
+  enrollAuthMessage,
+  msProof,
+  crsProof,
+  verifyProof,
+  loginLinkKeys,
+  enrollLinkKeys,
+  parseMsKey,
+  fakeSalt,
+  decoyKey,
+  decoySalt,
+  checkChallenge,
+  makeNonce,
+  generateKeyShare,
+  x25519,
+  generateIdentity,
+  identityFromPrivate,
+  parsePublicKey,
+  sign,
+  verifySignature,
+  sealKeyBlob,
+  openKeyBlob,
+  openKeyBlobAsync,
+  sealKeyBlobAsync,
+  parseKeyBlob,
+  sealEnvelope,
+  openEnvelope,
+  sealedIv,
 } from '../../reference/crypto/index.js';
 
 const hex = (s: string): Buffer => Buffer.from(s, 'hex');
@@ -22,16 +56,20 @@ test('b64: base64url without padding, strict canonical decoding', () => {
   assert.deepEqual(unb64('-_8'), Buffer.from([0xfb, 0xff]));
   for (const bad of ['-_8=', '+/8', 'ab c', 'a', '-_9']) assert.throws(() => unb64(bad), isCode('ERR_BAD_VALUE'), bad);
   assert.throws(() => unb64('AAAA', 4), isCode('ERR_BAD_VALUE'));
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 80 }), (a) => {
-    const s = b64(a);
-    assert.match(s, /^[A-Za-z0-9_-]*$/);
-    assert.deepEqual(new Uint8Array(unb64(s, a.length)), a);
-  }), { numRuns: 200 });
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 80 }), (a) => {
+      const s = b64(a);
+      assert.match(s, /^[A-Za-z0-9_-]*$/);
+      assert.deepEqual(new Uint8Array(unb64(s, a.length)), a);
+    }),
+    { numRuns: 200 },
+  );
 });
 
 test('SCRAM primitives reproduce RFC 7677 (SCRAM-SHA-256) example', () => {
   const salt = Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64');
-  const auth = 'n=user,r=rOprNGfwEbeRWgbNEkqO,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,' +
+  const auth =
+    'n=user,r=rOprNGfwEbeRWgbNEkqO,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,' +
     's=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0';
   const salted = saltedPassword('pencil', salt, 4096);
   const ck = clientKey(salted);
@@ -48,7 +86,16 @@ test('[AUTH-4] [AUTH-8] login proof verifies with the verifier only; a wrong pas
   assert.equal(cnonce.length, 24);
   const eC = generateKeyShare();
   const eS = generateKeyShare();
-  const t = { user: 'alice', cnonce, nonce: cnonce + makeNonce(), salt: v.salt, iterations: v.iterations, eC: b64(eC.publicKey), eS: b64(eS.publicKey), address: '127.0.0.1:7200' };
+  const t = {
+    user: 'alice',
+    cnonce,
+    nonce: cnonce + makeNonce(),
+    salt: v.salt,
+    iterations: v.iterations,
+    eC: b64(eC.publicKey),
+    eS: b64(eS.publicKey),
+    address: '127.0.0.1:7200',
+  };
   const auth = loginAuthMessage(t);
   assert.equal(auth, `imsp1-login,alice,${t.cnonce},${t.nonce},${v.salt},4096,${t.eC},${t.eS},127.0.0.1:7200`);
   const c = clientLogin('correct horse', unb64(v.salt), v.iterations, auth);
@@ -90,7 +137,14 @@ test('[AUTH-3] [AUTH-6] the client checks a challenge before computing a proof',
   const n = c + makeNonce();
   assert.equal(checkChallenge(c, n, 4096), null);
   assert.equal(checkChallenge(c, n, 1_000_000), null);
-  for (const [nonce, it] of [[makeNonce() + makeNonce(), 4096], [c, 4096], [c + 'x', 4096], [n, 4095], [n, 1_000_001], [n, 1.5]] as const) {
+  for (const [nonce, it] of [
+    [makeNonce() + makeNonce(), 4096],
+    [c, 4096],
+    [c + 'x', 4096],
+    [n, 4095],
+    [n, 1_000_001],
+    [n, 1.5],
+  ] as const) {
     assert.equal(checkChallenge(c, nonce, it)?.code, 'ERR_AUTH_FAILED', `${nonce} ${it}`);
   }
 });
@@ -100,7 +154,16 @@ test('enrollment proofs: MS and CRS proofs differ, verify, and link keys mirror'
   assert.throws(() => parseMsKey(b64(Buffer.alloc(31))), isCode('ERR_BAD_VALUE'));
   const eM = generateKeyShare();
   const eR = generateKeyShare();
-  const auth = enrollAuthMessage({ msId: 'ms-1', incarnation: 5, listen: '127.0.0.1:7100', capacity: 100, mnonce: 'm'.repeat(24), cnonce: 'c'.repeat(24), eM: b64(eM.publicKey), eR: b64(eR.publicKey) });
+  const auth = enrollAuthMessage({
+    msId: 'ms-1',
+    incarnation: 5,
+    listen: '127.0.0.1:7100',
+    capacity: 100,
+    mnonce: 'm'.repeat(24),
+    cnonce: 'c'.repeat(24),
+    eM: b64(eM.publicKey),
+    eR: b64(eR.publicKey),
+  });
   assert.ok(auth.startsWith('imsp1-enroll,ms-1,5,127.0.0.1:7100,100,'));
   assert.ok(verifyProof(msProof(key, auth), msProof(key, auth)));
   assert.equal(verifyProof(msProof(key, auth), crsProof(key, auth)), false);
@@ -122,10 +185,16 @@ test('X25519 reproduces RFC 7748 section 6.1 and refuses low-order keys', () => 
 });
 
 test('Ed25519 reproduces RFC 8032 test 1; identities and Public-key', () => {
-  const id = identityFromPrivate(hex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'), Buffer.alloc(32, 1));
+  const id = identityFromPrivate(
+    hex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'),
+    Buffer.alloc(32, 1),
+  );
   assert.equal(id.edPublic.toString('hex'), 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a');
   const sig = sign(id.edSeed, Buffer.alloc(0));
-  assert.equal(sig.toString('hex'), 'e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b');
+  assert.equal(
+    sig.toString('hex'),
+    'e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b',
+  );
   assert.ok(verifySignature(id.edPublic, Buffer.alloc(0), sig));
   const g = generateIdentity();
   assert.match(g.publicKey, /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/);
@@ -138,7 +207,8 @@ test('Ed25519 reproduces RFC 8032 test 1; identities and Public-key', () => {
   assert.equal(verifySignature(g.edPublic, 'imsp1-init,transcripT', s), false);
   assert.equal(verifySignature(id.edPublic, 'imsp1-init,transcript', s), false);
   assert.equal(verifySignature(g.edPublic, 'x', s.subarray(1)), false);
-  for (const bad of ['a.b', 'x', `${b64(g.edPublic)}.${b64(g.xPublic)}.x`]) assert.throws(() => parsePublicKey(bad), isCode('ERR_BAD_VALUE'));
+  for (const bad of ['a.b', 'x', `${b64(g.edPublic)}.${b64(g.xPublic)}.x`])
+    assert.throws(() => parsePublicKey(bad), isCode('ERR_BAD_VALUE'));
   // the two keys agree across identities (X25519 part)
   assert.deepEqual(x25519(g.xPrivate, id.xPublic), x25519(id.xPrivate, g.xPublic));
 });
@@ -157,7 +227,15 @@ test('[KEYBLOB-1] [KEYBLOB-2] [KEYBLOB-4] key blob seals and opens; wrong passwo
   const tampered = `v1.${b64(p.salt)}.10.${b64(p.iv)}.${b64(p.sealed)}`;
   assert.throws(() => openKeyBlob('pw', 'alice', tampered), isCode('ERR_DECRYPT'));
   await assert.rejects(openKeyBlobAsync('pw', 'alice', tampered), isCode('ERR_DECRYPT'));
-  for (const bad of ['', 'v2.a.10.b.c', blob.replace('.10.', '.9.'), blob.replace('.10.', '.21.'), blob.replace('.10.', '.x.'), blob + 'A', blob.slice(0, -1)]) {
+  for (const bad of [
+    '',
+    'v2.a.10.b.c',
+    blob.replace('.10.', '.9.'),
+    blob.replace('.10.', '.21.'),
+    blob.replace('.10.', '.x.'),
+    blob + 'A',
+    blob.slice(0, -1),
+  ]) {
     assert.throws(() => openKeyBlob('pw', 'alice', bad), isCode('ERR_BAD_VALUE'), bad);
   }
   assert.throws(() => sealKeyBlob('pw', 'alice', id, { log2N: 9 }), isCode('ERR_BAD_VALUE'));
@@ -176,16 +254,19 @@ test('[SEAL-4] SEALED envelope round trip; wrong key, wrong Seq or any flipped b
   assert.equal(sealedIv(258).toString('hex'), '000000000000000000000102');
   assert.equal(sealedIv(2 ** 53 - 1).toString('hex'), '00000000001fffffffffffff');
   assert.throws(() => sealedIv(-1), isCode('ERR_REPLAY'));
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(1000), fc.nat(), (inner, seq, flip) => {
-    const body = sealEnvelope(key, seq, inner);
-    assert.equal(body.length, inner.length + 16);
-    assert.deepEqual(new Uint8Array(openEnvelope(key, seq, body)), inner);
-    assert.throws(() => openEnvelope(key, seq + 1, body), isCode('ERR_DECRYPT'));
-    assert.throws(() => openEnvelope(Buffer.alloc(32, 4), seq, body), isCode('ERR_DECRYPT'));
-    const t = Buffer.from(body);
-    t[flip % t.length]! ^= 1 << (flip % 8);
-    assert.throws(() => openEnvelope(key, seq, t), isCode('ERR_DECRYPT'));
-  }), { numRuns: 100 });
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(1000), fc.nat(), (inner, seq, flip) => {
+      const body = sealEnvelope(key, seq, inner);
+      assert.equal(body.length, inner.length + 16);
+      assert.deepEqual(new Uint8Array(openEnvelope(key, seq, body)), inner);
+      assert.throws(() => openEnvelope(key, seq + 1, body), isCode('ERR_DECRYPT'));
+      assert.throws(() => openEnvelope(Buffer.alloc(32, 4), seq, body), isCode('ERR_DECRYPT'));
+      const t = Buffer.from(body);
+      t[flip % t.length]! ^= 1 << (flip % 8);
+      assert.throws(() => openEnvelope(key, seq, t), isCode('ERR_DECRYPT'));
+    }),
+    { numRuns: 100 },
+  );
   assert.throws(() => openEnvelope(key, 0, Buffer.alloc(15)), isCode('ERR_DECRYPT'));
 });
 
@@ -206,7 +287,10 @@ test('[CRYPTO-1] the crypto module uses node:crypto and nothing hand-written or 
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.ts'))) {
     const src = readFileSync(new URL(f, dir), 'utf8');
     for (const m of src.matchAll(/from '([^']+)'/g)) {
-      assert.ok(m[1] === 'node:crypto' || m[1]!.startsWith('./') || m[1] === '../../codec/index.js', `${f} imports ${m[1]}`);
+      assert.ok(
+        m[1] === 'node:crypto' || m[1]!.startsWith('./') || m[1] === '../../codec/index.js',
+        `${f} imports ${m[1]}`,
+      );
     }
   }
 });
@@ -221,20 +305,26 @@ test('hostile strings: unb64, parsePublicKey, parseKeyBlob, openKeyBlob and pars
   };
   const id = generateIdentity();
   const blob = sealKeyBlob('pw', 'alice', id, { log2N: 10 });
-  fc.assert(fc.property(fc.string({ maxLength: 200 }), fc.nat(), (s, at) => {
-    typed(() => unb64(s));
-    typed(() => unb64(s, 32));
-    typed(() => parsePublicKey(s));
-    typed(() => parseKeyBlob(s));
-    typed(() => parseMsKey(s));
-    // a blob with one character replaced
-    const i = at % blob.length;
-    typed(() => parseKeyBlob(blob.slice(0, i) + (s[0] ?? '.') + blob.slice(i + 1)));
-  }), { numRuns: 300 });
-  fc.assert(fc.property(fc.nat(), fc.string({ minLength: 1, maxLength: 1 }), (at, ch) => {
-    const i = at % blob.length;
-    const bad = blob.slice(0, i) + ch + blob.slice(i + 1);
-    if (bad.split('.')[2] !== '10') return; // keep the scrypt cost at 2^10 (a changed log2N could ask for 1 GiB)
-    typed(() => openKeyBlob('pw', 'alice', bad));
-  }), { numRuns: 40 });
+  fc.assert(
+    fc.property(fc.string({ maxLength: 200 }), fc.nat(), (s, at) => {
+      typed(() => unb64(s));
+      typed(() => unb64(s, 32));
+      typed(() => parsePublicKey(s));
+      typed(() => parseKeyBlob(s));
+      typed(() => parseMsKey(s));
+      // a blob with one character replaced
+      const i = at % blob.length;
+      typed(() => parseKeyBlob(blob.slice(0, i) + (s[0] ?? '.') + blob.slice(i + 1)));
+    }),
+    { numRuns: 300 },
+  );
+  fc.assert(
+    fc.property(fc.nat(), fc.string({ minLength: 1, maxLength: 1 }), (at, ch) => {
+      const i = at % blob.length;
+      const bad = blob.slice(0, i) + ch + blob.slice(i + 1);
+      if (bad.split('.')[2] !== '10') return; // keep the scrypt cost at 2^10 (a changed log2N could ask for 1 GiB)
+      typed(() => openKeyBlob('pw', 'alice', bad));
+    }),
+    { numRuns: 40 },
+  );
 });

@@ -4,7 +4,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, pbkdf2Sync, scryptSync, verify } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  hkdfSync,
+  pbkdf2Sync,
+  scryptSync,
+  verify,
+} from 'node:crypto';
 import { makeVectors, vectorText, fixed } from '../../spec/test-vectors/make-vectors.js';
 import { decode, encodeRecords, parseRecords, header } from '../../codec/index.js';
 import { openKeyBlob, openEnvelope } from '../../reference/crypto/index.js';
@@ -18,7 +30,8 @@ const u = (s: string): Buffer => Buffer.from(s, 'base64url');
 const b = (x: Uint8Array): string => Buffer.from(x).toString('base64url');
 const hmac = (k: Buffer, d: string | Buffer): Buffer => createHmac('sha256', k).update(d).digest();
 const sha = (d: string | Buffer): Buffer => createHash('sha256').update(d).digest();
-const hkdf = (ikm: Buffer, salt: Buffer, info: string, n: number): Buffer => Buffer.from(hkdfSync('sha256', ikm, salt, info, n));
+const hkdf = (ikm: Buffer, salt: Buffer, info: string, n: number): Buffer =>
+  Buffer.from(hkdfSync('sha256', ikm, salt, info, n));
 const xor = (a: Buffer, c: Buffer): Buffer => Buffer.from(a.map((x, i) => x ^ c[i]!));
 
 // X25519 through JWK (a different path from the reference code's DER prefixes).
@@ -33,7 +46,12 @@ function dh(priv: Buffer, pub: Buffer): Buffer {
   });
 }
 function edVerify(pub: Buffer, text: string, sig: Buffer): boolean {
-  return verify(null, Buffer.from(text), createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b(pub) }, format: 'jwk' }), sig);
+  return verify(
+    null,
+    Buffer.from(text),
+    createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b(pub) }, format: 'jwk' }),
+    sig,
+  );
 }
 function gcmOpen(key: Buffer, iv: Buffer, aad: string, sealed: Buffer): Buffer {
   const d = createDecipheriv('aes-256-gcm', key, iv);
@@ -49,7 +67,11 @@ function gcmSeal(key: Buffer, iv: Buffer, aad: string, plain: Buffer): Buffer {
 
 test('test vectors: the committed files are what make-vectors.ts derives', () => {
   for (const [file, content] of Object.entries(makeVectors())) {
-    assert.equal(readFileSync(new URL(file, dir), 'utf8'), vectorText(content), `spec/test-vectors/${file} is stale: run node --import tsx spec/test-vectors/make-vectors.ts`);
+    assert.equal(
+      readFileSync(new URL(file, dir), 'utf8'),
+      vectorText(content),
+      `spec/test-vectors/${file} is stale: run node --import tsx spec/test-vectors/make-vectors.ts`,
+    );
   }
   assert.equal(fixed('x', 4).toString('hex'), sha('imsp test vector x').subarray(0, 4).toString('hex'));
 });
@@ -120,7 +142,10 @@ test('[SEAL-4] SEALED vectors re-derived, and the envelope decodes and opens', (
     assert.equal(b(gcmSeal(u(i.key), iv, 'imsp1 sealed', u(i.inner))), v.body);
     assert.equal(u(i.inner).toString('latin1'), i.innerText);
     const wire = u(v.envelope);
-    assert.equal(wire.toString('latin1'), `SEALED\r\nSeq: ${i.seq}\r\nContent-length: ${u(v.body).length}\r\n\r\n${u(v.body).toString('latin1')}`);
+    assert.equal(
+      wire.toString('latin1'),
+      `SEALED\r\nSeq: ${i.seq}\r\nContent-length: ${u(v.body).length}\r\n\r\n${u(v.body).toString('latin1')}`,
+    );
     const [env] = decode(wire);
     assert.equal(header(env!, 'Seq'), String(i.seq));
     assert.deepEqual(openEnvelope(u(i.key), i.seq, env!.body), u(i.inner));
@@ -141,7 +166,11 @@ test('key blob vectors re-derived with scrypt, and the reference opens them', ()
     assert.equal(v.blob, `v1.${i.salt}.${i.log2N}.${i.iv}.${b(sealed)}`);
     const id = openKeyBlob(i.password, i.username, v.blob);
     assert.equal(id.publicKey, v.publicKey);
-    const edPub = u(createPublicKey(createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: i.edSeed, x: b(Buffer.alloc(32)) }, format: 'jwk' })).export({ format: 'jwk' }).x!);
+    const edPub = u(
+      createPublicKey(
+        createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: i.edSeed, x: b(Buffer.alloc(32)) }, format: 'jwk' }),
+      ).export({ format: 'jwk' }).x!,
+    );
     assert.equal(v.publicKey, `${b(edPub)}.${b(xPub(u(i.xPrivate)))}`);
   }
 });
@@ -172,7 +201,10 @@ test('[P2P-6] INIT / INIT-ACK vectors re-derived from the formulas, and the refe
     assert.equal(gcmOpen(k1, Buffer.alloc(12), 'imsp1 init', u(n.body)).toString('latin1'), rec);
     const [init] = decode(u(n.wire));
     assert.ok(init && init.kind === 'request' && init.method === 'INIT');
-    assert.deepEqual(init.headers.map(([h]) => h), ['Imsp-version', 'Key-share', 'Nonce', 'Content-length']);
+    assert.deepEqual(
+      init.headers.map(([h]) => h),
+      ['Imsp-version', 'Key-share', 'Nonce', 'Content-length'],
+    );
     assert.equal(header(init, 'Key-share'), n.eI);
     assert.equal(header(init, 'Nonce'), i.nI);
     // INIT-ACK
@@ -196,9 +228,24 @@ test('[P2P-6] INIT / INIT-ACK vectors re-derived from the formulas, and the refe
     // the reference accepts the recorded messages
     const joe = identityFromPrivate(u(i.initiatorEdSeed), u(i.initiatorXPrivate));
     const alice = identityFromPrivate(u(i.responderEdSeed), u(i.responderXPrivate));
-    const acc = openInit(init, { self: i.responder, identity: alice, lookup: () => ({ relation: 'buddy', publicKey: joe.publicKey }), now: i.time, maxClockSkew: 300000 });
+    const acc = openInit(init, {
+      self: i.responder,
+      identity: alice,
+      lookup: () => ({ relation: 'buddy', publicKey: joe.publicKey }),
+      now: i.time,
+      maxClockSkew: 300000,
+    });
     assert.equal(b(acc.secret), i.secret);
-    const { pending } = buildInit({ from: i.initiator, to: i.responder, identity: joe, peerPublicKey: alice.publicKey, time: i.time, ephemeralPrivate: u(i.eIPrivate), nonce: i.nI, secret: u(i.secret) });
+    const { pending } = buildInit({
+      from: i.initiator,
+      to: i.responder,
+      identity: joe,
+      peerPublicKey: alice.publicKey,
+      time: i.time,
+      ephemeralPrivate: u(i.eIPrivate),
+      nonce: i.nI,
+      secret: u(i.secret),
+    });
     const [ack] = decode(u(a.wire));
     const keys = openInitAck(ack!, pending, { now: i.ackTime, maxClockSkew: 300000 });
     assert.equal(b(keys.send), v.initiatorToResponderKey);

@@ -2,7 +2,7 @@
 // within `burstMs` of the first one are held and written to the client together. It models a slow
 // or congested link, on which the login bundle and the pushes that follow it reach the client in one
 // read (spec 9.1.1: a client must not drop a push that arrives while it opens its key blob). The
-// client's own bytes pass at once. Order is kept: the proxy delays, it never reorders (SEAL-3 would
+// client's own bytes pass at once. Order is kept: the proxy delays, it never reorders ([SEAL-3] would
 // refuse a reordered envelope anyway). Loopback only; close() stops the listener and every
 // connection it carries.
 import { createServer, connect, type Server, type Socket } from 'node:net';

@@ -61,7 +61,11 @@ export interface Cluster {
   /** The shared MS key. */
   msKey: Buffer;
   /** Registers a user directly in the store (cheap key blob: scrypt log2N 10; 4096 iterations). */
-  addUser(name: string, password?: string, profile?: { fullName?: string; location?: string; about?: string }): Promise<TestUser>;
+  addUser(
+    name: string,
+    password?: string,
+    profile?: { fullName?: string; location?: string; about?: string },
+  ): Promise<TestUser>;
   /** Starts one more MS (enrolled when this resolves). */
   startMs(opts?: Partial<MsOptions>): Promise<MsServer>;
   /** Everything the cluster started is stopped; temp files removed. Idempotent. */
@@ -74,7 +78,9 @@ let msCounter = 0;
  * A fresh schema on the shared throwaway PostgreSQL server (test/helpers/pg.ts, or IMSP_PG_URL);
  * `open()` gives a store on it (call it twice for two CRS processes on one database), `drop()` removes it.
  */
-export async function freshPgSchema(limits?: Partial<StoreLimits>): Promise<{ url: string; schema: string; open: () => Promise<Store>; drop: () => Promise<void> }> {
+export async function freshPgSchema(
+  limits?: Partial<StoreLimits>,
+): Promise<{ url: string; schema: string; open: () => Promise<Store>; drop: () => Promise<void> }> {
   const { sharedPg } = await import('./pg.js');
   const server = await sharedPg();
   if (!server) throw new Error('PostgreSQL unavailable (IMSP_SKIP_PG=1 and no PostgreSQL binaries)');
@@ -97,7 +103,7 @@ export async function freshPgSchema(limits?: Partial<StoreLimits>): Promise<{ ur
 }
 
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
-  const level = opts.logLevel ?? ((process.env.IMSP_TEST_LOG as LevelWithSilent | undefined) ?? 'silent');
+  const level = opts.logLevel ?? (process.env.IMSP_TEST_LOG as LevelWithSilent | undefined) ?? 'silent';
   const logger = createLogger({ level, pretty: false, destination: process.stderr });
   const cleanups: Array<() => Promise<void> | void> = [];
   let store: Store;
@@ -106,17 +112,30 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   } else if (opts.store === 'postgres') {
     const db = await freshPgSchema(opts.storeLimits);
     store = await db.open();
-    cleanups.push(() => db.drop(), () => store.close());
+    cleanups.push(
+      () => db.drop(),
+      () => store.close(),
+    );
   } else {
     const dir = mkdtempSync(join(tmpdir(), 'imsp-cluster-'));
     store = await SqliteStore.open(join(dir, 'imsp.db'), { limits: opts.storeLimits });
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }), () => store.close());
+    cleanups.push(
+      () => rmSync(dir, { recursive: true, force: true }),
+      () => store.close(),
+    );
   }
   const msKey = randomBytes(32);
   const limits = opts.limits ?? {};
   let crs: CrsServer;
   try {
-    crs = await CrsServer.start({ store, msKey, host: '127.0.0.1', port: 0, limits: { ...limits, ...opts.crsLimits }, logger: logger.child({ role: 'crs' }) });
+    crs = await CrsServer.start({
+      store,
+      msKey,
+      host: '127.0.0.1',
+      port: 0,
+      limits: { ...limits, ...opts.crsLimits },
+      logger: logger.child({ role: 'crs' }),
+    });
   } catch (e) {
     for (const c of cleanups.reverse()) await c();
     throw e;
@@ -141,10 +160,20 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await ms.ready();
     return ms;
   };
-  const addUser = async (name: string, password = `pw-${name}`, profile?: { fullName?: string; location?: string; about?: string }): Promise<TestUser> => {
+  const addUser = async (
+    name: string,
+    password = `pw-${name}`,
+    profile?: { fullName?: string; location?: string; about?: string },
+  ): Promise<TestUser> => {
     const identity = generateIdentity();
     const r = await store.registerUser(
-      { username: name, verifier: makeVerifier(password, { iterations: 4096 }), publicKey: identity.publicKey, keyBlob: sealKeyBlob(password, name, identity, { log2N: 10 }), profile },
+      {
+        username: name,
+        verifier: makeVerifier(password, { iterations: 4096 }),
+        publicKey: identity.publicKey,
+        keyBlob: sealKeyBlob(password, name, identity, { log2N: 10 }),
+        profile,
+      },
       Date.now(),
     );
     if (!r.ok) throw new Error(`registering ${name}: ${r.error}`);

@@ -24,7 +24,8 @@ export function leftovers(run: string): Leftover[] {
     try {
       const env = readFileSync(`/proc/${pid}/environ`);
       // The last variable has no trailing NUL in some kernels' view: match it too.
-      if (env.indexOf(marker) < 0 && !env.subarray(env.length - marker.length + 1).equals(marker.subarray(0, -1))) continue;
+      if (env.indexOf(marker) < 0 && !env.subarray(env.length - marker.length + 1).equals(marker.subarray(0, -1)))
+        continue;
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       // A zombie has exited already; its parent just has not reaped it yet.
       if (/\) Z /.test(stat)) continue;
@@ -56,7 +57,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   const left = await waitForLeftovers(run);
   if (left.length > 0) {
-    process.stderr.write(`processes started by the tests are still running (issue 14: tests stop every server they start):\n`);
+    process.stderr.write(
+      `processes started by the tests are still running (issue 14: tests stop every server they start):\n`,
+    );
     for (const l of left) process.stderr.write(`  ${l.pid}  ${l.command.slice(0, 200)}\n`);
     process.exit(1);
   }

@@ -71,9 +71,12 @@ export function sharedPg(): Promise<PgServer | null> {
     shared = startPg();
     // 'exit' runs however the test runner ends the process (normal end, process.exit); only
     // synchronous work is possible there, hence stopSync. A test's own after(() => stop()) comes first.
-    shared.then((server) => {
-      if (server) process.once('exit', () => server.stopSync());
-    }, () => undefined);
+    shared.then(
+      (server) => {
+        if (server) process.once('exit', () => server.stopSync());
+      },
+      () => undefined,
+    );
   }
   return shared;
 }
@@ -95,11 +98,27 @@ export async function startPg(): Promise<PgServer | null> {
   // Running as root, the cluster must belong to another user: initdb and postgres refuse root.
   const asRoot = process.getuid?.() === 0;
   const owner = asRoot ? await postgresUser() : null;
-  if (asRoot && !owner) throw new Error('PostgreSQL tests run as root need a `postgres` system user (from the postgresql package)');
-  const as = (cmd: string, args: string[]): [string, string[]] => (owner ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]);
+  if (asRoot && !owner)
+    throw new Error('PostgreSQL tests run as root need a `postgres` system user (from the postgresql package)');
+  const as = (cmd: string, args: string[]): [string, string[]] =>
+    owner ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
   try {
     if (owner) await chown(dir, owner.uid, owner.gid);
-    await run(...as(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync']), { timeout: 60_000 });
+    await run(
+      ...as(join(bin, 'initdb'), [
+        '-D',
+        data,
+        '-A',
+        'trust',
+        '-U',
+        'postgres',
+        '-E',
+        'UTF8',
+        '--locale=C',
+        '--no-sync',
+      ]),
+      { timeout: 60_000 },
+    );
     await run(...as('mkdir', ['-p', sock]));
     const port = await freePort();
     const opts = [
@@ -112,7 +131,9 @@ export async function startPg(): Promise<PgServer | null> {
       '-c max_connections=100',
       '-c shared_buffers=32MB',
     ].join(' ');
-    await run(...as(join(bin, 'pg_ctl'), ['-D', data, '-o', opts, '-l', join(dir, 'log'), '-w', '-t', '60', 'start']), { timeout: 90_000 });
+    await run(...as(join(bin, 'pg_ctl'), ['-D', data, '-o', opts, '-l', join(dir, 'log'), '-w', '-t', '60', 'start']), {
+      timeout: 90_000,
+    });
     const url = `postgres://postgres@127.0.0.1:${port}/imsp_test`;
     const admin = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` });
     await admin.connect();

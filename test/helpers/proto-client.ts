@@ -8,7 +8,13 @@ import { Link } from '../../reference/net/link.js';
 import { parseHostPort } from '../../reference/net/address.js';
 import { b64, unb64 } from '../../reference/crypto/b64.js';
 import { generateKeyShare, x25519 } from '../../reference/crypto/keys.js';
-import { makeNonce, loginAuthMessage, clientLogin, verifyServerProof, loginLinkKeys } from '../../reference/crypto/scram.js';
+import {
+  makeNonce,
+  loginAuthMessage,
+  clientLogin,
+  verifyServerProof,
+  loginLinkKeys,
+} from '../../reference/crypto/scram.js';
 import { req, type Fields } from '../../reference/proto/messages.js';
 
 export interface LoginOutcome {
@@ -81,7 +87,11 @@ export class ProtoClient {
   }
 
   /** Waits for a push matching `method` (and `pred`); looks at pushes already received first. */
-  waitFor(method: string, pred: (m: RequestMessage) => boolean = () => true, opts: { fresh?: boolean } = {}): Promise<RequestMessage> {
+  waitFor(
+    method: string,
+    pred: (m: RequestMessage) => boolean = () => true,
+    opts: { fresh?: boolean } = {},
+  ): Promise<RequestMessage> {
     const match = (m: RequestMessage): boolean => m.method === method && pred(m);
     if (!opts.fresh) {
       const seen = this.pushes.find(match);
@@ -99,12 +109,26 @@ export class ProtoClient {
    * LOGIN then, on a 300, PROOF. `address` is the peer-connection address sent in LOGIN.
    * With `stopAfterChallenge`, returns after the 300 (mid-login tests).
    */
-  async login(user: string, password: string, opts: { address?: string; status?: string; stopAfterChallenge?: boolean; extra?: Fields } = {}): Promise<LoginOutcome> {
+  async login(
+    user: string,
+    password: string,
+    opts: { address?: string; status?: string; stopAfterChallenge?: boolean; extra?: Fields } = {},
+  ): Promise<LoginOutcome> {
     const share = generateKeyShare();
     const cnonce = makeNonce();
     const eC = b64(share.publicKey);
     const address = opts.address ?? '127.0.0.1:7200';
-    const challenge = await this.link.request(req('LOGIN', { 'Imsp-version': 1, User: user, Nonce: cnonce, 'Key-share': eC, Address: address, Status: opts.status, ...opts.extra }));
+    const challenge = await this.link.request(
+      req('LOGIN', {
+        'Imsp-version': 1,
+        User: user,
+        Nonce: cnonce,
+        'Key-share': eC,
+        Address: address,
+        Status: opts.status,
+        ...opts.extra,
+      }),
+    );
     if (challenge.status !== 300 || opts.stopAfterChallenge) return { challenge, ok: false };
     const nonce = header(challenge, 'Nonce')!;
     const salt = header(challenge, 'Salt')!;
@@ -157,7 +181,11 @@ export function h(msg: RequestMessage | ResponseMessage, name: string): string |
  * (with `untilHead`) as soon as one complete head has arrived; with `end`, half-closes after
  * writing. For malformed-input tests.
  */
-export function rawExchange(address: string, bytes: string | Buffer, opts: { untilHead?: boolean; end?: boolean } = {}): Promise<string> {
+export function rawExchange(
+  address: string,
+  bytes: string | Buffer,
+  opts: { untilHead?: boolean; end?: boolean } = {},
+): Promise<string> {
   const { host, port } = parseHostPort(address);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

@@ -7,7 +7,14 @@ import { Link } from '../../reference/net/link.js';
 import { parseHostPort } from '../../reference/net/address.js';
 import { b64, unb64 } from '../../reference/crypto/b64.js';
 import { generateKeyShare, x25519 } from '../../reference/crypto/keys.js';
-import { enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys, makeNonce } from '../../reference/crypto/scram.js';
+import {
+  enrollAuthMessage,
+  msProof,
+  crsProof,
+  verifyProof,
+  enrollLinkKeys,
+  makeNonce,
+} from '../../reference/crypto/scram.js';
 import { req, type Fields } from '../../reference/proto/messages.js';
 
 export class RawMs {
@@ -61,14 +68,27 @@ export class RawMs {
   }
 
   /** ENROLL + PROOF; returns both responses. With a wrong key the PROOF gets 401. */
-  async enroll(msKey: Buffer, opts: { msId: string; incarnation?: number; listen?: string; capacity?: number }): Promise<{ challenge: ResponseMessage; result?: ResponseMessage; ok: boolean }> {
+  async enroll(
+    msKey: Buffer,
+    opts: { msId: string; incarnation?: number; listen?: string; capacity?: number },
+  ): Promise<{ challenge: ResponseMessage; result?: ResponseMessage; ok: boolean }> {
     const share = generateKeyShare();
     const mnonce = makeNonce();
     const eM = b64(share.publicKey);
     const inc = opts.incarnation ?? Date.now();
     const listen = opts.listen ?? '127.0.0.1:1';
     const capacity = opts.capacity ?? 10;
-    const challenge = await this.link.request(req('ENROLL', { 'Imsp-version': 1, 'Ms-id': opts.msId, Incarnation: inc, Nonce: mnonce, 'Key-share': eM, Listen: listen, Capacity: capacity }));
+    const challenge = await this.link.request(
+      req('ENROLL', {
+        'Imsp-version': 1,
+        'Ms-id': opts.msId,
+        Incarnation: inc,
+        Nonce: mnonce,
+        'Key-share': eM,
+        Listen: listen,
+        Capacity: capacity,
+      }),
+    );
     if (challenge.status !== 300) return { challenge, ok: false };
     const cnonce = header(challenge, 'Nonce')!;
     const eR = header(challenge, 'Key-share')!;

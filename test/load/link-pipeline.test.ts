@@ -43,14 +43,22 @@ test('[CONN-9] with concurrency > 1 the handlers overlap and the responses keep 
     client.close();
     server.close();
   });
-  const replies = [0, 1, 2, 3, 4].map((i) => client.request(request('LOCATE', { 'Imsp-version': 1 }), { tag: String(i) }));
+  const replies = [0, 1, 2, 3, 4].map((i) =>
+    client.request(request('LOCATE', { 'Imsp-version': 1 }), { tag: String(i) }),
+  );
   // All five handlers run at once (one at a time would deadlock here).
   await everyoneIn;
   // Finish them in reverse order: the answers still come in request order.
   for (const i of [4, 3, 2, 1, 0]) gates[i]!(response(200, { Server: `127.0.0.1:${7100 + i}` }));
   const rs = await Promise.all(replies);
-  assert.deepEqual(rs.map((r) => header(r, 'Tag')), ['0', '1', '2', '3', '4']);
-  assert.deepEqual(rs.map((r) => header(r, 'Server')), [0, 1, 2, 3, 4].map((i) => `127.0.0.1:${7100 + i}`));
+  assert.deepEqual(
+    rs.map((r) => header(r, 'Tag')),
+    ['0', '1', '2', '3', '4'],
+  );
+  assert.deepEqual(
+    rs.map((r) => header(r, 'Server')),
+    [0, 1, 2, 3, 4].map((i) => `127.0.0.1:${7100 + i}`),
+  );
 });
 
 test('[CONN-9] concurrency bounds the handlers in flight; a throwing handler is answered 500 in its place', async (t) => {
@@ -75,8 +83,13 @@ test('[CONN-9] concurrency bounds the handlers in flight; a throwing handler is 
     client.close();
     server.close();
   });
-  const rs = await Promise.all(Array.from({ length: 12 }, (_, i) => client.request(request('LOCATE', { 'Imsp-version': 1 }), { tag: String(i) })));
-  assert.deepEqual(rs.map((r) => header(r, 'Tag')), Array.from({ length: 12 }, (_, i) => String(i)));
+  const rs = await Promise.all(
+    Array.from({ length: 12 }, (_, i) => client.request(request('LOCATE', { 'Imsp-version': 1 }), { tag: String(i) })),
+  );
+  assert.deepEqual(
+    rs.map((r) => header(r, 'Tag')),
+    Array.from({ length: 12 }, (_, i) => String(i)),
+  );
   assert.equal(rs[5]!.status, 500);
   assert.ok(rs.every((r, i) => i === 5 || r.status === 200));
   assert.ok(peak <= 3 && peak >= 2, `peak ${peak}`);

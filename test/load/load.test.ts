@@ -16,7 +16,9 @@ import { reportRows, table } from '../../reference/load/report.js';
 import { openKeyBlob } from '../../reference/crypto/key-blob.js';
 
 /** An in-process cluster on a SQLite file of our own: the synthetic users are written there directly. */
-async function clusterOnFile(ms: number): Promise<{ cluster: Awaited<ReturnType<typeof startCluster>>; storePath: string }> {
+async function clusterOnFile(
+  ms: number,
+): Promise<{ cluster: Awaited<ReturnType<typeof startCluster>>; storePath: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'imsp-load-test-'));
   const storePath = join(dir, 'crs.db');
   const store = await SqliteStore.open(storePath, { durability: 'normal' });
@@ -38,7 +40,8 @@ test('buddiesOf: a mutual ring lattice with exactly K contacts, never oneself (p
         const l = lists[i]!;
         assert.equal(new Set(l).size, l.length, 'no duplicates');
         assert.ok(!l.includes(i), 'not oneself');
-        if (k < n && (k % 2 === 0 || n % 2 === 0)) assert.equal(l.length, Math.min(k, n - 1) - (k === n - 1 && k % 2 === 1 && n % 2 === 1 ? 1 : 0));
+        if (k < n && (k % 2 === 0 || n % 2 === 0))
+          assert.equal(l.length, Math.min(k, n - 1) - (k === n - 1 && k % 2 === 1 && n % 2 === 1 ? 1 : 0));
         for (const j of l) assert.ok(lists[j]!.includes(i), `mutual ${i} ${j}`);
       }
     }),
@@ -66,7 +69,10 @@ test('[USER-1] populateSqlite registers users the store can read, with mutual bu
   assert.ok(u);
   assert.equal(u.verifier.salt, pop.credentials.salt);
   const contacts = await store.listContacts(userName(3, 'p'));
-  assert.deepEqual(contacts.map((c) => c.user).sort(), [1, 2, 4, 5].map((i) => userName(i, 'p')));
+  assert.deepEqual(
+    contacts.map((c) => c.user).sort(),
+    [1, 2, 4, 5].map((i) => userName(i, 'p')),
+  );
   assert.ok(contacts.every((c) => c.relation === 'buddy'));
   // The blob opens with the shared password and matches the stored public key [KEYBLOB-4].
   const id = openKeyBlob(LOAD_PASSWORD, u.username, u.keyBlob, u.publicKey);

@@ -10,8 +10,16 @@ import { XmppClient, markedPresence, scanMarks, scramFinal, type Mechanism } fro
 import { cpuSeconds, cpuWindow, findPids } from '../../reference/load/cpu.js';
 
 test('SCRAM-SHA-256 client-final and server signature match RFC 7677 section 3', () => {
-  const r = scramFinal('pencil', 'n=user,r=rOprNGfwEbeRWgbNEkqO', 'rOprNGfwEbeRWgbNEkqO', 'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096');
-  assert.equal(r.final, 'c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=');
+  const r = scramFinal(
+    'pencil',
+    'n=user,r=rOprNGfwEbeRWgbNEkqO',
+    'rOprNGfwEbeRWgbNEkqO',
+    'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096',
+  );
+  assert.equal(
+    r.final,
+    'c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=',
+  );
   assert.equal(r.serverSignature, '6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=');
 });
 
@@ -22,17 +30,23 @@ test('SCRAM: a server nonce that does not extend ours, or a low iteration count,
 
 test('scanMarks counts every marker once, wherever the stream is cut', () => {
   const stream = `<presence from='a'/>${markedPresence(7)}<presence>x</presence>${markedPresence(1234567)}${markedPresence(0)}<message/>`;
-  fc.assert(fc.property(fc.uniqueArray(fc.integer({ min: 1, max: stream.length - 1 }), { maxLength: 8 }), (cuts) => {
-    const at = [0, ...cuts.sort((a, b) => a - b), stream.length];
-    const seen: number[] = [];
-    let tail = '';
-    for (let i = 1; i < at.length; i++) tail = scanMarks(tail, stream.slice(at[i - 1], at[i]), 0, (u) => seen.push(u));
-    assert.deepEqual(seen, [7, 1234567, 0]);
-  }));
+  fc.assert(
+    fc.property(fc.uniqueArray(fc.integer({ min: 1, max: stream.length - 1 }), { maxLength: 8 }), (cuts) => {
+      const at = [0, ...cuts.sort((a, b) => a - b), stream.length];
+      const seen: number[] = [];
+      let tail = '';
+      for (let i = 1; i < at.length; i++)
+        tail = scanMarks(tail, stream.slice(at[i - 1], at[i]), 0, (u) => seen.push(u));
+      assert.deepEqual(seen, [7, 1234567, 0]);
+    }),
+  );
 });
 
 /** A scripted XMPP server: one account, PLAIN and SCRAM-SHA-256, bind, and an echo of the presence. */
-async function fakeServer(t: { after: (f: () => void) => void }, password: string): Promise<{ port: number; presences: string[] }> {
+async function fakeServer(
+  t: { after: (f: () => void) => void },
+  password: string,
+): Promise<{ port: number; presences: string[] }> {
   const salt = randomBytes(16);
   const salted = pbkdf2Sync(password, salt, 4096, 32, 'sha256');
   const storedKey = createHash('sha256').update(createHmac('sha256', salted).update('Client Key').digest()).digest();
@@ -44,25 +58,39 @@ async function fakeServer(t: { after: (f: () => void) => void }, password: strin
     let buf = '';
     let authed = false;
     let scram: { bare: string; first: string } | null = null;
-    const features = (): string => (authed ? "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"
-      : "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism><mechanism>SCRAM-SHA-256</mechanism></mechanisms></stream:features>");
-    const text = (el: string): string => Buffer.from(buf.slice(buf.indexOf('>', buf.indexOf(el)) + 1, buf.indexOf('</', buf.indexOf(el))), 'base64').toString();
+    const features = (): string =>
+      authed
+        ? "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"
+        : "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism><mechanism>SCRAM-SHA-256</mechanism></mechanisms></stream:features>";
+    const text = (el: string): string =>
+      Buffer.from(
+        buf.slice(buf.indexOf('>', buf.indexOf(el)) + 1, buf.indexOf('</', buf.indexOf(el))),
+        'base64',
+      ).toString();
     s.on('data', (d) => {
       buf += d.toString();
       for (;;) {
-        if (buf.startsWith("<?xml") && buf.includes("'>", buf.indexOf('<stream:stream'))) {
+        if (buf.startsWith('<?xml') && buf.includes("'>", buf.indexOf('<stream:stream'))) {
           buf = buf.slice(buf.indexOf("'>", buf.indexOf('<stream:stream')) + 2);
-          s.write(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='x' version='1.0'>${features()}`);
+          s.write(
+            `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='x' version='1.0'>${features()}`,
+          );
         } else if (buf.includes('</auth>') && buf.includes("mechanism='PLAIN'")) {
           authed = text('<auth') === `\0alice\0${password}`;
           buf = buf.slice(buf.indexOf('</auth>') + 7);
-          s.write(authed ? "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>" : "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>");
+          s.write(
+            authed
+              ? "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+              : "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>",
+          );
         } else if (buf.includes('</auth>')) {
           const bare = text('<auth').slice(3);
           const first = `r=${bare.split('r=')[1]}srv,s=${salt.toString('base64')},i=4096`;
           scram = { bare, first };
           buf = buf.slice(buf.indexOf('</auth>') + 7);
-          s.write(`<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(first).toString('base64')}</challenge>`);
+          s.write(
+            `<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(first).toString('base64')}</challenge>`,
+          );
         } else if (buf.includes('</response>') && scram) {
           const final = text('<response');
           const withoutProof = final.slice(0, final.indexOf(',p='));
@@ -72,11 +100,16 @@ async function fakeServer(t: { after: (f: () => void) => void }, password: strin
           for (let i = 0; i < sig.length; i++) sig[i]! ^= proof[i]!;
           authed = createHash('sha256').update(sig).digest().equals(storedKey);
           buf = buf.slice(buf.indexOf('</response>') + 11);
-          s.write(authed ? `<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(`v=${createHmac('sha256', serverKey).update(auth).digest('base64')}`).toString('base64')}</success>`
-            : "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>");
+          s.write(
+            authed
+              ? `<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(`v=${createHmac('sha256', serverKey).update(auth).digest('base64')}`).toString('base64')}</success>`
+              : "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>",
+          );
         } else if (buf.includes('</iq>')) {
           buf = buf.slice(buf.indexOf('</iq>') + 5);
-          s.write("<iq type='result' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/load</jid></bind></iq>");
+          s.write(
+            "<iq type='result' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/load</jid></bind></iq>",
+          );
         } else if (buf.includes('</presence>') || buf.includes('<presence/>')) {
           const end = buf.includes('</presence>') ? buf.indexOf('</presence>') + 11 : buf.indexOf('<presence/>') + 11;
           presences.push(buf.slice(0, end));
@@ -106,10 +139,26 @@ for (const mechanism of ['PLAIN', 'SCRAM-SHA-256'] as Mechanism[]) {
     const srv = await fakeServer(t, 'secret');
     const marks: number[] = [];
     let recording = false;
-    const c = new XmppClient(3, 'alice', (u) => marks.push(u), () => recording);
+    const c = new XmppClient(
+      3,
+      'alice',
+      (u) => marks.push(u),
+      () => recording,
+    );
     t.after(() => c.close());
     recording = true;
-    const r = await c.login({ host: '127.0.0.1', port: srv.port, domain: 'localhost', password: 'secret', mechanism, starttls: false, timeoutMs: 5000 }, markedPresence(3));
+    const r = await c.login(
+      {
+        host: '127.0.0.1',
+        port: srv.port,
+        domain: 'localhost',
+        password: 'secret',
+        mechanism,
+        starttls: false,
+        timeoutMs: 5000,
+      },
+      markedPresence(3),
+    );
     assert.equal(r.ok, true, r.error);
     assert.ok(r.tDone >= r.tStart && r.tPresence >= r.tDone);
     await c.logout();
@@ -121,8 +170,21 @@ for (const mechanism of ['PLAIN', 'SCRAM-SHA-256'] as Mechanism[]) {
 test('a wrong password fails the login with a typed record, not a throw or a hang', async (t) => {
   const srv = await fakeServer(t, 'secret');
   for (const mechanism of ['PLAIN', 'SCRAM-SHA-256'] as Mechanism[]) {
-    const c = new XmppClient(0, 'alice', () => undefined, () => false);
-    const r = await c.login({ host: '127.0.0.1', port: srv.port, domain: 'localhost', password: 'wrong', mechanism, starttls: false, timeoutMs: 5000 });
+    const c = new XmppClient(
+      0,
+      'alice',
+      () => undefined,
+      () => false,
+    );
+    const r = await c.login({
+      host: '127.0.0.1',
+      port: srv.port,
+      domain: 'localhost',
+      password: 'wrong',
+      mechanism,
+      starttls: false,
+      timeoutMs: 5000,
+    });
     assert.equal(r.ok, false);
     assert.match(r.error ?? '', /SASL failure/);
     c.close();
@@ -131,8 +193,21 @@ test('a wrong password fails the login with a typed record, not a throw or a han
 
 test('a server that offers no STARTTLS is refused when TLS is required', async (t) => {
   const srv = await fakeServer(t, 'secret');
-  const c = new XmppClient(0, 'alice', () => undefined, () => false);
-  const r = await c.login({ host: '127.0.0.1', port: srv.port, domain: 'localhost', password: 'secret', mechanism: 'PLAIN', starttls: true, timeoutMs: 5000 });
+  const c = new XmppClient(
+    0,
+    'alice',
+    () => undefined,
+    () => false,
+  );
+  const r = await c.login({
+    host: '127.0.0.1',
+    port: srv.port,
+    domain: 'localhost',
+    password: 'secret',
+    mechanism: 'PLAIN',
+    starttls: true,
+    timeoutMs: 5000,
+  });
   assert.equal(r.ok, false);
   assert.match(r.error ?? '', /STARTTLS/);
   c.close();

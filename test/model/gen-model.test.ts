@@ -10,7 +10,8 @@ import { readTrail, sequenceMermaid, sequenceText } from '../../spec/model/trail
 
 function machines(): Map<string, MachineSpec> {
   const out = new Map<string, MachineSpec>();
-  for (const n of Object.keys(MODEL_MACHINES)) out.set(n, JSON.parse(readFileSync(`spec/machines/${n}.json`, 'utf8')) as MachineSpec);
+  for (const n of Object.keys(MODEL_MACHINES))
+    out.set(n, JSON.parse(readFileSync(`spec/machines/${n}.json`, 'utf8')) as MachineSpec);
   return out;
 }
 
@@ -19,7 +20,13 @@ test('every transition of a modelled machine is in the model, in table order', (
   const pml = promelaModel([...ms.values()]);
   for (const [name, prefix] of Object.entries(MODEL_MACHINES)) {
     const m = ms.get(name)!;
-    m.transitions.forEach((t, i) => assert.match(pml, new RegExp(`#define ${prefix}_T_${t.name.replace(/-/g, '_')} ${i + 1}\\b`), `${name}/${t.name}`));
+    m.transitions.forEach((t, i) =>
+      assert.match(
+        pml,
+        new RegExp(`#define ${prefix}_T_${t.name.replace(/-/g, '_')} ${i + 1}\\b`),
+        `${name}/${t.name}`,
+      ),
+    );
   }
 });
 
@@ -36,7 +43,14 @@ test('a changed to-state or guard in spec/machines changes the model', () => {
 
 test('a transition new to the model fails generation; a removed one is never taken', () => {
   const ms = machines();
-  ms.get('user-record')!.transitions.push({ name: 'steal', from: 'online', event: 'LOCK', to: 'locked', actions: ['take the lock'], reqs: ['LOCK-1'] });
+  ms.get('user-record')!.transitions.push({
+    name: 'steal',
+    from: 'online',
+    event: 'LOCK',
+    to: 'locked',
+    actions: ['take the lock'],
+    reqs: ['LOCK-1'],
+  });
   assert.throws(() => promelaModel([...ms.values()]), /transition 'steal' is new to the model/);
   const ms2 = machines();
   const ur = ms2.get('user-record')!;
@@ -45,8 +59,26 @@ test('a transition new to the model fails generation; a removed one is never tak
 });
 
 test('a trail reads as a message sequence and a mermaid diagram', () => {
-  const steps = readTrail(['c0 MS0 LOGIN User=u0', 'MS0 CRS LOCK User=u0', 'CRS MS0 PRESENCE User=u1 Status=2', 'MS0 u0 300 Challenge', 'CRS CRS VIOLATION INV-3'], 1);
-  assert.deepEqual(steps.map((s) => [s.from, s.to]), [['c0 (u0@MS0)', 'MS0'], ['MS0', 'CRS'], ['CRS', 'MS0'], ['MS0', 'c0 (u0@MS0)'], ['CRS', 'CRS']]);
+  const steps = readTrail(
+    [
+      'c0 MS0 LOGIN User=u0',
+      'MS0 CRS LOCK User=u0',
+      'CRS MS0 PRESENCE User=u1 Status=2',
+      'MS0 u0 300 Challenge',
+      'CRS CRS VIOLATION INV-3',
+    ],
+    1,
+  );
+  assert.deepEqual(
+    steps.map((s) => [s.from, s.to]),
+    [
+      ['c0 (u0@MS0)', 'MS0'],
+      ['MS0', 'CRS'],
+      ['CRS', 'MS0'],
+      ['MS0', 'c0 (u0@MS0)'],
+      ['CRS', 'CRS'],
+    ],
+  );
   assert.match(sequenceText(steps), /CRS -> MS0: PRESENCE User: u1 Status: away/);
   const mmd = sequenceMermaid(steps);
   assert.match(mmd, /^sequenceDiagram\n/);

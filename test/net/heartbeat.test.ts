@@ -14,8 +14,14 @@ function manualTimers(): HeartbeatTimers & { tick: () => void; period: number; c
   const t = {
     period: 0,
     cleared: false,
-    setInterval: (f: () => void, ms: number) => { fn = f; t.period = ms; return 1; },
-    clearInterval: () => { t.cleared = true; },
+    setInterval: (f: () => void, ms: number) => {
+      fn = f;
+      t.period = ms;
+      return 1;
+    },
+    clearInterval: () => {
+      t.cleared = true;
+    },
     tick: () => fn?.(),
   };
   return t;
@@ -26,9 +32,20 @@ test('[HB-1] [HB-3] a PING goes out when nothing was sent for the interval; its 
   const clock = (): number => now;
   const [a, b] = duplexPair();
   const pings: RequestMessage[] = [];
-  const ms = new Link(b, { local: 'ms', remote: 'client', clock, handler: (req) => { pings.push(req); return response(200); } });
+  const ms = new Link(b, {
+    local: 'ms',
+    remote: 'client',
+    clock,
+    handler: (req) => {
+      pings.push(req);
+      return response(200);
+    },
+  });
   const client = new Link(a, { local: 'client', remote: 'ms', clock });
-  t.after(() => { client.close(); ms.close(); });
+  t.after(() => {
+    client.close();
+    ms.close();
+  });
   ms.enableSealing({ send: Buffer.from(K1), receive: Buffer.from(K2) });
   client.enableSealing({ send: Buffer.from(K2), receive: Buffer.from(K1) });
   const timers = manualTimers();
@@ -66,7 +83,15 @@ test('[HB-2] [HB-4] silence from the peer for the timeout closes the link with E
   const closed = once(link, 'close');
   const timers = manualTimers();
   let timedOut = false;
-  startHeartbeat(link, { interval: 0, timeout: 3000, clock, timers, onTimeout: () => { timedOut = true; } });
+  startHeartbeat(link, {
+    interval: 0,
+    timeout: 3000,
+    clock,
+    timers,
+    onTimeout: () => {
+      timedOut = true;
+    },
+  });
   now = 2999;
   timers.tick();
   assert.equal(link.isClosed, false);
@@ -100,8 +125,17 @@ test('[HB-1] heartbeats of one period share one interval timer, which goes when 
   const pairs = [0, 1, 2].map(() => {
     const [a, b] = duplexPair();
     let pinged: () => void = () => undefined;
-    const ping = new Promise<RequestMessage>((resolve) => { pinged = () => resolve(request('PING')); });
-    const peer = new Link(b, { local: 'ms', remote: 'client', handler: () => { pinged(); return response(200); } });
+    const ping = new Promise<RequestMessage>((resolve) => {
+      pinged = () => resolve(request('PING'));
+    });
+    const peer = new Link(b, {
+      local: 'ms',
+      remote: 'client',
+      handler: () => {
+        pinged();
+        return response(200);
+      },
+    });
     const link = new Link(a, { local: 'client', remote: 'ms' });
     peer.enableSealing({ send: Buffer.from(K1), receive: Buffer.from(K2) });
     link.enableSealing({ send: Buffer.from(K2), receive: Buffer.from(K1) });
@@ -122,6 +156,9 @@ test('[HB-1] heartbeats of one period share one interval timer, which goes when 
     assert.equal(timers(), before);
   } finally {
     for (const b of beats) b.stop();
-    for (const p of pairs) { p.link.close(); p.peer.close(); }
+    for (const p of pairs) {
+      p.link.close();
+      p.peer.close();
+    }
   }
 });

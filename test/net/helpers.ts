@@ -23,7 +23,10 @@ export function duplexPair(): [Duplex, Duplex] {
         cb(err);
       },
     });
-  sides.push(make(() => sides[1]!), make(() => sides[0]!));
+  sides.push(
+    make(() => sides[1]!),
+    make(() => sides[0]!),
+  );
   return [sides[0]!, sides[1]!];
 }
 
@@ -90,6 +93,11 @@ export class RawPeer {
     const inner = encode(msg);
     if (!sealed) return inner;
     const s = seq ?? this.sendSeq++;
-    return encode({ kind: 'request', method: 'SEALED', headers: [['Seq', String(s)]], body: sealEnvelope(this.sendKey!, s, inner) });
+    return encode({
+      kind: 'request',
+      method: 'SEALED',
+      headers: [['Seq', String(s)]],
+      body: sealEnvelope(this.sendKey!, s, inner),
+    });
   }
 }

@@ -2,11 +2,21 @@ import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Duplex } from 'node:stream';
-import { Decoder, ImspError, errorResponse, header, request, response, type Message, type RequestMessage } from '../../codec/index.js';
+import {
+  Decoder,
+  ImspError,
+  errorResponse,
+  header,
+  request,
+  response,
+  type Message,
+  type RequestMessage,
+} from '../../codec/index.js';
 import { Link, RateLimiter, type LinkOptions } from '../../reference/net/index.js';
 import { duplexPair, RawPeer } from './helpers.js';
 
-const locate = (tag?: string): RequestMessage => request('LOCATE', tag ? { 'Imsp-version': 1, Tag: tag } : { 'Imsp-version': 1 });
+const locate = (tag?: string): RequestMessage =>
+  request('LOCATE', tag ? { 'Imsp-version': 1, Tag: tag } : { 'Imsp-version': 1 });
 const ping = (): RequestMessage => request('PING');
 const K1 = Buffer.alloc(32, 1);
 const K2 = Buffer.alloc(32, 2);
@@ -29,7 +39,8 @@ test('[CONN-5] [CONN-9] [CONN-10] [CONN-12] pipelined requests get their own res
   const [a, b] = duplexPair();
   let n = 0;
   const server = new Link(b, {
-    local: 'crs', remote: 'client',
+    local: 'crs',
+    remote: 'client',
     handler: async (req) => {
       const i = ++n;
       // later requests finish first: the link still answers in order
@@ -38,17 +49,39 @@ test('[CONN-5] [CONN-9] [CONN-10] [CONN-12] pipelined requests get their own res
     },
   });
   const client = new Link(a, { local: 'client', remote: 'crs' });
-  t.after(() => { client.close(); server.close(); });
-  const rs = await Promise.all([client.request(locate(), { tag: 'a' }), client.request(locate(), { tag: 'b' }), client.request(locate())]);
-  assert.deepEqual(rs.map((r) => header(r, 'Server')), ['127.0.0.1:7101', '127.0.0.1:7102', '127.0.0.1:7103']);
-  assert.deepEqual(rs.map((r) => header(r, 'Tag')), ['a', 'b', undefined]);
+  t.after(() => {
+    client.close();
+    server.close();
+  });
+  const rs = await Promise.all([
+    client.request(locate(), { tag: 'a' }),
+    client.request(locate(), { tag: 'b' }),
+    client.request(locate()),
+  ]);
+  assert.deepEqual(
+    rs.map((r) => header(r, 'Server')),
+    ['127.0.0.1:7101', '127.0.0.1:7102', '127.0.0.1:7103'],
+  );
+  assert.deepEqual(
+    rs.map((r) => header(r, 'Tag')),
+    ['a', 'b', undefined],
+  );
 });
 
 test('notifications go to listeners, not the handler; requests without a handler get 503', async (t) => {
   const [a, b] = duplexPair();
   const ms = new Link(b, { local: 'ms', remote: 'client' });
-  const client = new Link(a, { local: 'client', remote: 'ms', handler: () => { throw new Error('not for notifications'); } });
-  t.after(() => { client.close(); ms.close(); });
+  const client = new Link(a, {
+    local: 'client',
+    remote: 'ms',
+    handler: () => {
+      throw new Error('not for notifications');
+    },
+  });
+  t.after(() => {
+    client.close();
+    ms.close();
+  });
   ms.enableSealing({ send: k(K1), receive: k(K2) });
   client.enableSealing({ send: k(K2), receive: k(K1) });
   const got = once(client, 'notification');
@@ -62,7 +95,11 @@ test('notifications go to listeners, not the handler; requests without a handler
 });
 
 test('[REG-3] a validation error is answered and the connection goes on', async (t) => {
-  const { link, peer } = linkAndRaw({ local: 'crs', remote: 'client', handler: () => response(200, { Server: '127.0.0.1:7100' }) });
+  const { link, peer } = linkAndRaw({
+    local: 'crs',
+    remote: 'client',
+    handler: () => response(200, { Server: '127.0.0.1:7100' }),
+  });
   t.after(() => link.close());
   const errors: string[] = [];
   link.on('protocolError', (e) => errors.push(e.code));
@@ -71,8 +108,14 @@ test('[REG-3] a validation error is answered and the connection goes on', async 
   peer.write('PING\r\n\r\n'); // not allowed client -> crs
   peer.write('LOCATE\r\nTag: t2\r\n\r\n');
   const ms = await peer.waitFor(4);
-  assert.deepEqual(ms.map((m) => (m.kind === 'response' ? m.status : 0)), [422, 405, 405, 200]);
-  assert.deepEqual(ms.map((m) => header(m, 'Error-code')), ['ERR_BAD_VALUE', 'ERR_UNKNOWN_METHOD', 'ERR_METHOD_NOT_ALLOWED', undefined]);
+  assert.deepEqual(
+    ms.map((m) => (m.kind === 'response' ? m.status : 0)),
+    [422, 405, 405, 200],
+  );
+  assert.deepEqual(
+    ms.map((m) => header(m, 'Error-code')),
+    ['ERR_BAD_VALUE', 'ERR_UNKNOWN_METHOD', 'ERR_METHOD_NOT_ALLOWED', undefined],
+  );
   assert.equal(header(ms[0]!, 'Tag'), 't1');
   assert.equal(header(ms[3]!, 'Tag'), 't2');
   assert.deepEqual(errors, ['ERR_BAD_VALUE', 'ERR_UNKNOWN_METHOD', 'ERR_METHOD_NOT_ALLOWED']);
@@ -80,7 +123,11 @@ test('[REG-3] a validation error is answered and the connection goes on', async 
 });
 
 test('[WIRE-3] a framing error is answered with its status and offset, then the link closes', async () => {
-  const { link, peer, closed } = linkAndRaw({ local: 'crs', remote: 'client', handler: () => response(200, { Server: '127.0.0.1:7100' }) });
+  const { link, peer, closed } = linkAndRaw({
+    local: 'crs',
+    remote: 'client',
+    handler: () => response(200, { Server: '127.0.0.1:7100' }),
+  });
   // the complete message before the error in the same chunk is still served
   peer.write('LOCATE\r\n\r\nLOCATE\nTag: x\r\n\r\n');
   const reason = await closed;
@@ -99,7 +146,10 @@ test('[WIRE-3] a framing error is answered with its status and offset, then the 
   assert.ok(expected !== undefined);
   assert.equal(header(last, 'Offset'), expected);
   // [CONN-9] the request before the error was answered first
-  assert.deepEqual(peer.messages.map((m) => (m as { status: number }).status), [200, 400]);
+  assert.deepEqual(
+    peer.messages.map((m) => (m as { status: number }).status),
+    [200, 400],
+  );
   assert.equal(link.isClosed, true);
   assert.equal(link.send(ping()), false);
   await assert.rejects(link.request(locate()), code('ERR_UNAVAILABLE'));
@@ -120,7 +170,12 @@ test('[WIRE-12] the peer ending mid-message closes with ERR_TRUNCATED; an orderl
 test('[CONN-5] a request times out; its late response is dropped and the next one still matches', async (t) => {
   mock.timers.enable({ apis: ['setTimeout'] });
   t.after(() => mock.timers.reset());
-  const { link, peer } = linkAndRaw({ local: 'client', remote: 'crs', requestTimeout: 1000, closeOnRequestTimeout: false });
+  const { link, peer } = linkAndRaw({
+    local: 'client',
+    remote: 'crs',
+    requestTimeout: 1000,
+    closeOnRequestTimeout: false,
+  });
   t.after(() => link.close());
   const first = link.request(locate('one'));
   const firstResult = first.catch((e: unknown) => e);
@@ -170,7 +225,10 @@ test('[SEAL-3] sealed links: only SEALED envelopes on the wire, Seq from 0 each 
   a.on('data', (c: Buffer) => wire.push(c));
   const ms = new Link(b, { local: 'ms', remote: 'client', handler: () => response(200) });
   const client = new Link(a, { local: 'client', remote: 'ms', handler: () => response(200) });
-  t.after(() => { client.close(); ms.close(); });
+  t.after(() => {
+    client.close();
+    ms.close();
+  });
   ms.enableSealing({ send: k(K1), receive: k(K2) });
   client.enableSealing({ send: k(K2), receive: k(K1) });
   assert.throws(() => client.enableSealing({ send: k(K2), receive: k(K1) }));
@@ -180,18 +238,29 @@ test('[SEAL-3] sealed links: only SEALED envelopes on the wire, Seq from 0 each 
   const starts = [...text.matchAll(/(?:^|\r\n\r\n)[^]*?(?=\r\n)/g)];
   assert.ok(starts.length > 0);
   assert.ok(!text.includes('PING') && !text.includes('200 OK') && !text.includes('Tag'));
-  assert.deepEqual([...text.matchAll(/Seq: (\d+)/g)].map((m) => Number(m[1])), [0, 1, 2, 3]);
+  assert.deepEqual(
+    [...text.matchAll(/Seq: (\d+)/g)].map((m) => Number(m[1])),
+    [0, 1, 2, 3],
+  );
 });
 
 test('[SEAL-3] the switch to SEALED is exact even when the first envelope shares a chunk with the last clear message', async (t) => {
   // server side: PROOF (clear) and the client's first sealed PING arrive in one chunk
   const { link, peer } = linkAndRaw({
-    local: 'ms', remote: 'client',
+    local: 'ms',
+    remote: 'client',
     handler: async (req) => {
       if (req.method === 'PROOF') {
         await new Promise((r) => setImmediate(r)); // e.g. the MS asks the CRS first
         link.enableSealing({ send: k(K1), receive: k(K2) });
-        return response(200, { 'Server-proof': 'A'.repeat(43), Session: 's1', Heartbeat: 30000, 'Key-blob': `v1.${'A'.repeat(22)}.15.${'A'.repeat(16)}.${'A'.repeat(107)}`, 'Public-key': `${'A'.repeat(43)}.${'A'.repeat(43)}`, Status: 'online' });
+        return response(200, {
+          'Server-proof': 'A'.repeat(43),
+          Session: 's1',
+          Heartbeat: 30000,
+          'Key-blob': `v1.${'A'.repeat(22)}.15.${'A'.repeat(16)}.${'A'.repeat(107)}`,
+          'Public-key': `${'A'.repeat(43)}.${'A'.repeat(43)}`,
+          Status: 'online',
+        });
       }
       return response(200);
     },
@@ -199,30 +268,49 @@ test('[SEAL-3] the switch to SEALED is exact even when the first envelope shares
   t.after(() => link.close());
   peer.sendKey = K2;
   peer.receiveKey = K1;
-  peer.write(Buffer.concat([peer.bytes(request('PROOF', { Proof: 'B'.repeat(43) })), peer.bytes(request('PING', { Tag: 'p' }), true)]));
+  peer.write(
+    Buffer.concat([
+      peer.bytes(request('PROOF', { Proof: 'B'.repeat(43) })),
+      peer.bytes(request('PING', { Tag: 'p' }), true),
+    ]),
+  );
   const ms = await peer.waitFor(2);
   assert.equal((ms[0] as { status: number }).status, 200);
   assert.equal(header(ms[0]!, 'Session'), 's1');
   assert.equal((ms[1] as { status: number }).status, 200);
   assert.equal(header(ms[1]!, 'Tag'), 'p');
   // both responses were sealed
-  assert.deepEqual(Buffer.concat(peer.raw).toString('latin1').match(/^SEALED|\r\n\r\nSEALED/g)?.length, 1);
+  assert.deepEqual(
+    Buffer.concat(peer.raw)
+      .toString('latin1')
+      .match(/^SEALED|\r\n\r\nSEALED/g)?.length,
+    1,
+  );
   assert.ok(Buffer.concat(peer.raw).toString('latin1').startsWith('SEALED\r\nSeq: 0\r\n'));
 });
 
 test('[SEAL-3] initiator side: INIT-ACK and the first envelope in one chunk, sealing enabled after reading INIT-ACK', async (t) => {
   const { link, peer } = linkAndRaw({ local: 'client', remote: 'client', handler: () => response(200) });
   t.after(() => link.close());
-  const init = request('INIT', { 'Imsp-version': 1, 'Key-share': 'A'.repeat(43), Nonce: 'N'.repeat(24), 'Content-length': 0 }, Buffer.from('x'));
+  const init = request(
+    'INIT',
+    { 'Imsp-version': 1, 'Key-share': 'A'.repeat(43), Nonce: 'N'.repeat(24), 'Content-length': 0 },
+    Buffer.from('x'),
+  );
   const reply = link.handshake(init);
   await peer.waitFor(1);
   assert.equal((peer.messages[0] as RequestMessage).method, 'INIT');
   peer.sendKey = K2;
   peer.receiveKey = K1;
-  peer.write(Buffer.concat([
-    peer.bytes(request('INIT-ACK', { 'Key-share': 'B'.repeat(43), Nonce: 'M'.repeat(24) }, Buffer.from('y'))),
-    peer.bytes(request('MSG', { From: 'alice', To: 'joe', 'Content-type': 'text/plain', Tag: 'm0' }, Buffer.from('hi')), true),
-  ]));
+  peer.write(
+    Buffer.concat([
+      peer.bytes(request('INIT-ACK', { 'Key-share': 'B'.repeat(43), Nonce: 'M'.repeat(24) }, Buffer.from('y'))),
+      peer.bytes(
+        request('MSG', { From: 'alice', To: 'joe', 'Content-type': 'text/plain', Tag: 'm0' }, Buffer.from('hi')),
+        true,
+      ),
+    ]),
+  );
   const ack = await reply;
   assert.ok(ack.kind === 'request' && ack.method === 'INIT-ACK');
   link.enableSealing({ send: k(K1), receive: k(K2) });
@@ -234,7 +322,9 @@ test('[SEAL-3] initiator side: INIT-ACK and the first envelope in one chunk, sea
 test('[P2P-6] an error status answers a handshake; the initiator can still read it after enabling sealing', async (t) => {
   const { link, peer } = linkAndRaw({ local: 'client', remote: 'client' });
   t.after(() => link.close());
-  const reply = link.handshake(request('INIT', { 'Imsp-version': 1, 'Key-share': 'A'.repeat(43), Nonce: 'N'.repeat(24) }, Buffer.from('x')));
+  const reply = link.handshake(
+    request('INIT', { 'Imsp-version': 1, 'Key-share': 'A'.repeat(43), Nonce: 'N'.repeat(24) }, Buffer.from('x')),
+  );
   peer.write(peer.bytes(errorResponse('ERR_NOT_BUDDY')));
   const r = await reply;
   assert.ok(r.kind === 'response' && r.status === 403);
@@ -329,8 +419,11 @@ test('[CONN-4] a SEALED envelope before sealing is held, and refused when the ha
 test('[RATE-1] [RATE-3] [RATE-10] over the rate: 429 with Retry-after and a NOTICE warning; the final refusal is the NOTICE alone, then disconnect', async (t) => {
   let now = 0;
   const { link, peer, closed } = linkAndRaw({
-    local: 'ms', remote: 'client', handler: () => response(200),
-    rateLimiter: new RateLimiter({ perSecond: 1, burst: 2, warnings: 2 }, 0), clock: () => now,
+    local: 'ms',
+    remote: 'client',
+    handler: () => response(200),
+    rateLimiter: new RateLimiter({ perSecond: 1, burst: 2, warnings: 2 }, 0),
+    clock: () => now,
   });
   t.after(() => link.close());
   link.enableSealing({ send: k(K1), receive: k(K2) });
@@ -339,15 +432,30 @@ test('[RATE-1] [RATE-3] [RATE-10] over the rate: 429 with Retry-after and a NOTI
   for (let i = 0; i < 5; i++) peer.write(peer.bytes(request('STATUS', { Status: 'away', Tag: `p${i}` }), true));
   assert.equal((await closed)?.code, 'ERR_RATE_LIMITED');
   await peer.waitEnd();
-  const summary = peer.messages.map((m) => (m.kind === 'response' ? `${m.status}` : `${m.method} ${header(m, 'Error-code')}`));
-  assert.deepEqual(summary, ['200', '200', '429', 'NOTICE ERR_RATE_LIMITED', '429', 'NOTICE ERR_RATE_LIMITED', 'NOTICE ERR_RATE_LIMITED']);
+  const summary = peer.messages.map((m) =>
+    m.kind === 'response' ? `${m.status}` : `${m.method} ${header(m, 'Error-code')}`,
+  );
+  assert.deepEqual(summary, [
+    '200',
+    '200',
+    '429',
+    'NOTICE ERR_RATE_LIMITED',
+    '429',
+    'NOTICE ERR_RATE_LIMITED',
+    'NOTICE ERR_RATE_LIMITED',
+  ]);
   assert.equal(header(peer.messages[2]!, 'Retry-after'), '1000');
   assert.equal(header(peer.messages[2]!, 'Tag'), 'p2');
   now = 0;
 });
 
 test('[CONN-6] a peer that does not read is cut off when the outbound queue passes maxOutboundQueue', async () => {
-  const stalled = new Duplex({ read() {}, write(_c, _e, _cb) { /* never completes: the peer does not read */ } });
+  const stalled = new Duplex({
+    read() {},
+    write(_c, _e, _cb) {
+      /* never completes: the peer does not read */
+    },
+  });
   const link = new Link(stalled, { local: 'ms', remote: 'client', maxOutboundQueue: 65536 });
   const closed = once(link, 'close');
   const big = request('PRESENCE', { User: 'bob', Status: 'online', 'X-pad': 'x'.repeat(4000) });
@@ -360,7 +468,8 @@ test('[CONN-6] a peer that does not read is cut off when the outbound queue pass
 
 test('a handler that throws: an ImspError is answered as is, anything else as 500 and reported', async (t) => {
   const { link, peer } = linkAndRaw({
-    local: 'crs', remote: 'client',
+    local: 'crs',
+    remote: 'client',
     handler: (req) => {
       if (header(req, 'Tag') === 'a') throw new ImspError('ERR_UNAVAILABLE', -1, 'busy');
       throw new TypeError('bug');
@@ -371,14 +480,21 @@ test('a handler that throws: an ImspError is answered as is, anything else as 50
   peer.write(peer.bytes(locate('a')));
   peer.write(peer.bytes(locate('b')));
   const ms = await peer.waitFor(2);
-  assert.deepEqual(ms.map((m) => [(m as { status: number }).status, header(m, 'Error-code'), header(m, 'Tag')]), [[503, 'ERR_UNAVAILABLE', 'a'], [500, 'ERR_INTERNAL', 'b']]);
+  assert.deepEqual(
+    ms.map((m) => [(m as { status: number }).status, header(m, 'Error-code'), header(m, 'Tag')]),
+    [
+      [503, 'ERR_UNAVAILABLE', 'a'],
+      [500, 'ERR_INTERNAL', 'b'],
+    ],
+  );
   assert.ok((await reported)[0] instanceof TypeError);
 });
 
 test('incoming requests wait for the handler one at a time, in order', async (t) => {
   const order: string[] = [];
   const { link, peer } = linkAndRaw({
-    local: 'crs', remote: 'client',
+    local: 'crs',
+    remote: 'client',
     handler: async (req) => {
       const tag = header(req, 'Tag')!;
       order.push(`start ${tag}`);
@@ -390,11 +506,14 @@ test('incoming requests wait for the handler one at a time, in order', async (t)
   t.after(() => link.close());
   peer.write(Buffer.concat(['a', 'b', 'c'].map((x) => peer.bytes(locate(x)))));
   const ms: Message[] = await peer.waitFor(3);
-  assert.deepEqual(ms.map((m) => header(m, 'Tag')), ['a', 'b', 'c']);
+  assert.deepEqual(
+    ms.map((m) => header(m, 'Tag')),
+    ['a', 'b', 'c'],
+  );
   assert.deepEqual(order, ['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
 });
 
-test('[SEAL-4] the peer refusing one of our envelopes in clear closes the link with the peer\'s error code', async (t) => {
+test("[SEAL-4] the peer refusing one of our envelopes in clear closes the link with the peer's error code", async (t) => {
   const { peer, closed } = await sealedServer(t);
   peer.write(peer.bytes(errorResponse('ERR_DECRYPT')));
   assert.equal((await closed)?.code, 'ERR_DECRYPT');
@@ -414,7 +533,9 @@ test('[WIRE-3] a framing error inside a sealed envelope is answered and closes t
 test('[P2P-10] an INIT-ACK that breaks the registry rejects the handshake', async (t) => {
   const { link, peer } = linkAndRaw({ local: 'client', remote: 'client' });
   t.after(() => link.close());
-  const reply = link.handshake(request('INIT', { 'Imsp-version': 1, 'Key-share': 'A'.repeat(43), Nonce: 'N'.repeat(24) }, Buffer.from('x')));
+  const reply = link.handshake(
+    request('INIT', { 'Imsp-version': 1, 'Key-share': 'A'.repeat(43), Nonce: 'N'.repeat(24) }, Buffer.from('x')),
+  );
   peer.write(peer.bytes(request('INIT-ACK', { 'Key-share': 'short', Nonce: 'M'.repeat(24) }, Buffer.from('y'))));
   await assert.rejects(reply, code('ERR_BAD_VALUE'));
 });
@@ -470,7 +591,14 @@ test('[CONN-11] a notification is never answered, not even when it is invalid', 
 
 test('[ERR-5] after a framing error nothing more is read from the connection', async () => {
   let served = 0;
-  const { peer, closed } = linkAndRaw({ local: 'crs', remote: 'client', handler: () => { served++; return response(200, { Server: '127.0.0.1:1' }); } });
+  const { peer, closed } = linkAndRaw({
+    local: 'crs',
+    remote: 'client',
+    handler: () => {
+      served++;
+      return response(200, { Server: '127.0.0.1:1' });
+    },
+  });
   peer.write('LOCATE\r\nBad Header: x\r\n\r\nLOCATE\r\n\r\n');
   peer.write('LOCATE\r\n\r\n');
   assert.equal((await closed)?.code, 'ERR_BAD_HEADER_NAME');
@@ -482,16 +610,25 @@ test('[ERR-5] after a framing error nothing more is read from the connection', a
 test('[CONN-11] request() refuses at once a method that gets no response on this link', async (t) => {
   const { link, peer } = linkAndRaw({ local: 'ms', remote: 'client' });
   t.after(() => link.close());
-  await assert.rejects(link.request(request('PRESENCE', { User: 'bob', Status: 'online' })), code('ERR_METHOD_NOT_ALLOWED'));
+  await assert.rejects(
+    link.request(request('PRESENCE', { User: 'bob', Status: 'online' })),
+    code('ERR_METHOD_NOT_ALLOWED'),
+  );
   assert.equal(peer.messages.length, 0);
   assert.equal(link.isClosed, false);
 });
 
 test('[CONN-2] a first message with an unsupported Imsp-version (INIT 2 at a client) gets 400 ERR_VERSION, then the close', async (t) => {
   let handled = 0;
-  const { link, peer, closed } = linkAndRaw({ local: 'client', remote: 'client', handler: () => (handled++, response(200)) });
+  const { link, peer, closed } = linkAndRaw({
+    local: 'client',
+    remote: 'client',
+    handler: () => (handled++, response(200)),
+  });
   t.after(() => link.close());
-  peer.write(`INIT\r\nImsp-version: 2\r\nKey-share: ${'A'.repeat(43)}\r\nNonce: ${'N'.repeat(24)}\r\nContent-length: 1\r\n\r\nx`);
+  peer.write(
+    `INIT\r\nImsp-version: 2\r\nKey-share: ${'A'.repeat(43)}\r\nNonce: ${'N'.repeat(24)}\r\nContent-length: 1\r\n\r\nx`,
+  );
   const [r] = await peer.waitFor(1);
   assert.equal((r as { status: number }).status, 400);
   assert.equal(header(r!, 'Error-code'), 'ERR_VERSION');
@@ -501,7 +638,11 @@ test('[CONN-2] a first message with an unsupported Imsp-version (INIT 2 at a cli
 
 test('[STATE-5] a session method in clear before the handshake completed gets 425 ERR_OUT_OF_STATE, then the close', async (t) => {
   let handled = 0;
-  const { link, peer, closed } = linkAndRaw({ local: 'ms', remote: 'client', handler: () => (handled++, response(200)) });
+  const { link, peer, closed } = linkAndRaw({
+    local: 'ms',
+    remote: 'client',
+    handler: () => (handled++, response(200)),
+  });
   t.after(() => link.close());
   peer.write('PING\r\nTag: p1\r\n\r\n');
   const [r] = await peer.waitFor(1);
@@ -522,7 +663,9 @@ test('[SEAL-3] each envelope on the wire is exactly the encoding of { SEALED, Se
   t.after(() => link.close());
   link.enableSealing({ send: k(K1), receive: k(K2) }, { strict: true });
   // bodies whose envelope Content-length crosses a digit boundary (16 + inner length)
-  const sent: Message[] = [0, 1, 60, 70, 1000].map((n) => request('MSG', { From: 'alice', To: 'bob', 'Content-type': 'text/plain' }, Buffer.alloc(n, 'z')));
+  const sent: Message[] = [0, 1, 60, 70, 1000].map((n) =>
+    request('MSG', { From: 'alice', To: 'bob', 'Content-type': 'text/plain' }, Buffer.alloc(n, 'z')),
+  );
   sent.push(response(200));
   for (const m of sent) link.notify(m);
   await new Promise<void>((r) => setImmediate(r));
@@ -532,7 +675,10 @@ test('[SEAL-3] each envelope on the wire is exactly the encoding of { SEALED, Se
   assert.deepEqual(Buffer.concat(envelopes.map((e) => encode(e))), octets);
   envelopes.forEach((e, i) => {
     assert.ok(e.kind === 'request' && e.method === 'SEALED');
-    assert.deepEqual(e.headers.map(([n]) => n), ['Seq', 'Content-length']);
+    assert.deepEqual(
+      e.headers.map(([n]) => n),
+      ['Seq', 'Content-length'],
+    );
     assert.equal(header(e, 'Seq'), String(i));
     assert.deepEqual(openEnvelope(K1, i, e.body), encode(sent[i]!));
   });
@@ -545,7 +691,10 @@ test('[WIRE-14] a framing error inside an envelope reports its offset within the
   const two = await sealedServer(t);
   // a bare LF at octet 12 of the inner message
   const bad = Buffer.from('PING\r\nTag: x\n\r\n');
-  assert.throws(() => decode(bad), (e: unknown) => e instanceof ImspError && e.code === 'ERR_BARE_LF' && e.offset === 12 && e.messageOffset === 12);
+  assert.throws(
+    () => decode(bad),
+    (e: unknown) => e instanceof ImspError && e.code === 'ERR_BARE_LF' && e.offset === 12 && e.messageOffset === 12,
+  );
   two.peer.write(encode(request('SEALED', { Seq: 1 }, sealEnvelope(K2, 1, bad))));
   const reason = await two.closed;
   assert.equal(reason?.code, 'ERR_BARE_LF');
@@ -563,14 +712,21 @@ test('[WIRE-14] a framing error inside an envelope reports its offset within the
 test('[CONN-5] requests sent in one turn share a timer and each times out with its own error; a later turn gets its own full timeout', async (t) => {
   mock.timers.enable({ apis: ['setTimeout'] });
   t.after(() => mock.timers.reset());
-  const { link, peer } = linkAndRaw({ local: 'client', remote: 'crs', requestTimeout: 1000, closeOnRequestTimeout: false });
+  const { link, peer } = linkAndRaw({
+    local: 'client',
+    remote: 'crs',
+    requestTimeout: 1000,
+    closeOnRequestTimeout: false,
+  });
   t.after(() => link.close());
   const burst = ['a', 'b', 'c'].map((tag) => link.request(locate(tag)).catch((e: unknown) => e));
   await new Promise<void>((r) => setImmediate(r)); // the next turn
   mock.timers.tick(500);
   const later = link.request(locate('d')).catch((e: unknown) => e);
   let laterDone = false;
-  void later.then(() => { laterDone = true; });
+  void later.then(() => {
+    laterDone = true;
+  });
   mock.timers.tick(500);
   for (const r of await Promise.all(burst)) {
     assert.ok(code('ERR_TIMEOUT')(r));
@@ -609,15 +765,18 @@ test('[CONN-5] a burst of requests arms one timer, cleared when the last is answ
 test('[CONN-9] handlers that answer at once and handlers that return a promise are answered in arrival order, one at a time', async (t) => {
   const order: string[] = [];
   const { link, peer } = linkAndRaw({
-    local: 'crs', remote: 'client',
+    local: 'crs',
+    remote: 'client',
     handler: (req) => {
       const tag = header(req, 'Tag')!;
       order.push(`start ${tag}`);
       if (tag === 'b' || tag === 'd') {
-        return new Promise((r) => setImmediate(() => {
-          order.push(`end ${tag}`);
-          r(response(200, { Server: '127.0.0.1:1' }));
-        }));
+        return new Promise((r) =>
+          setImmediate(() => {
+            order.push(`end ${tag}`);
+            r(response(200, { Server: '127.0.0.1:1' }));
+          }),
+        );
       }
       if (tag === 'c') throw new Error('boom'); // answered 500, the queue goes on
       order.push(`end ${tag}`);
@@ -627,7 +786,13 @@ test('[CONN-9] handlers that answer at once and handlers that return a promise a
   t.after(() => link.close());
   peer.write(Buffer.concat(['a', 'b', 'c', 'd', 'e'].map((x) => peer.bytes(locate(x)))));
   const ms: Message[] = await peer.waitFor(5);
-  assert.deepEqual(ms.map((m) => header(m, 'Tag')), ['a', 'b', 'c', 'd', 'e']);
-  assert.deepEqual(ms.map((m) => (m.kind === 'response' ? m.status : 0)), [200, 200, 500, 200, 200]);
+  assert.deepEqual(
+    ms.map((m) => header(m, 'Tag')),
+    ['a', 'b', 'c', 'd', 'e'],
+  );
+  assert.deepEqual(
+    ms.map((m) => (m.kind === 'response' ? m.status : 0)),
+    [200, 200, 500, 200, 200],
+  );
   assert.deepEqual(order, ['start a', 'end a', 'start b', 'end b', 'start c', 'start d', 'end d', 'start e', 'end e']);
 });

@@ -6,8 +6,22 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { errorResponse, header, request, response, type ImspError, type RequestMessage } from '../../codec/index.js';
 import {
-  b64, unb64, makeVerifier, makeNonce, generateKeyShare, x25519, loginAuthMessage, clientLogin, verifyClientProof,
-  serverProof, verifyServerProof, loginLinkKeys, checkChallenge, generateIdentity, sealKeyBlob, openKeyBlob,
+  b64,
+  unb64,
+  makeVerifier,
+  makeNonce,
+  generateKeyShare,
+  x25519,
+  loginAuthMessage,
+  clientLogin,
+  verifyClientProof,
+  serverProof,
+  verifyServerProof,
+  loginLinkKeys,
+  checkChallenge,
+  generateIdentity,
+  sealKeyBlob,
+  openKeyBlob,
 } from '../../reference/crypto/index.js';
 import { Link } from '../../reference/net/index.js';
 import { makePeer, closePeers } from '../client/p2p-harness.js';
@@ -20,20 +34,41 @@ const identity = generateIdentity();
 const blob = sealKeyBlob(PASSWORD, USER, identity, { log2N: 10 });
 
 /** A one-user MS: LOGIN -> 300, PROOF -> sealed 200 or clear 401 and close; then PING and STATUS. */
-async function miniMs(t: { after: (fn: () => Promise<void> | void) => void }): Promise<{ port: number; links: Link[] }> {
+async function miniMs(t: {
+  after: (fn: () => Promise<void> | void) => void;
+}): Promise<{ port: number; links: Link[] }> {
   const links: Link[] = [];
   const server = net.createServer((socket) => {
     let login: { auth: string; eS: Buffer; eC: Buffer } | undefined;
     const link: Link = new Link(socket, {
-      local: 'ms', remote: 'client',
+      local: 'ms',
+      remote: 'client',
       handler: (req: RequestMessage) => {
         if (req.method === 'LOGIN') {
           const eS = generateKeyShare();
           const cnonce = header(req, 'Nonce')!;
           const nonce = cnonce + makeNonce();
           const eC = header(req, 'Key-share')!;
-          login = { auth: loginAuthMessage({ user: header(req, 'User')!, cnonce, nonce, salt: verifier.salt, iterations: verifier.iterations, eC, eS: b64(eS.publicKey), address: header(req, 'Address')! }), eS: eS.privateKey, eC: unb64(eC, 32) };
-          return response(300, { Nonce: nonce, Salt: verifier.salt, Iterations: verifier.iterations, 'Key-share': b64(eS.publicKey) });
+          login = {
+            auth: loginAuthMessage({
+              user: header(req, 'User')!,
+              cnonce,
+              nonce,
+              salt: verifier.salt,
+              iterations: verifier.iterations,
+              eC,
+              eS: b64(eS.publicKey),
+              address: header(req, 'Address')!,
+            }),
+            eS: eS.privateKey,
+            eC: unb64(eC, 32),
+          };
+          return response(300, {
+            Nonce: nonce,
+            Salt: verifier.salt,
+            Iterations: verifier.iterations,
+            'Key-share': b64(eS.publicKey),
+          });
         }
         if (req.method === 'PROOF' && login) {
           const ck = verifyClientProof(unb64(verifier.storedKey), login.auth, unb64(header(req, 'Proof')!));
@@ -44,8 +79,12 @@ async function miniMs(t: { after: (fn: () => Promise<void> | void) => void }): P
           }
           link.enableSealing(loginLinkKeys('ms', x25519(login.eS, login.eC), ck, login.auth));
           return response(200, {
-            'Server-proof': b64(serverProof(unb64(verifier.serverKey), login.auth)), Session: 's-1', Heartbeat: 30000,
-            'Key-blob': blob, 'Public-key': identity.publicKey, Status: 'online',
+            'Server-proof': b64(serverProof(unb64(verifier.serverKey), login.auth)),
+            Session: 's-1',
+            Heartbeat: 30000,
+            'Key-blob': blob,
+            'Public-key': identity.publicKey,
+            Status: 'online',
           });
         }
         return response(200);
@@ -74,13 +113,30 @@ async function login(link: Link, password: string) {
   const eC = generateKeyShare();
   const cnonce = makeNonce();
   const address = '127.0.0.1:7200';
-  const ch = await link.request(request('LOGIN', { 'Imsp-version': 1, User: USER, Nonce: cnonce, 'Key-share': b64(eC.publicKey), Address: address }));
+  const ch = await link.request(
+    request('LOGIN', {
+      'Imsp-version': 1,
+      User: USER,
+      Nonce: cnonce,
+      'Key-share': b64(eC.publicKey),
+      Address: address,
+    }),
+  );
   assert.equal(ch.status, 300);
   const nonce = header(ch, 'Nonce')!;
   const iterations = Number(header(ch, 'Iterations'));
   assert.equal(checkChallenge(cnonce, nonce, iterations), null);
   const eS = header(ch, 'Key-share')!;
-  const auth = loginAuthMessage({ user: USER, cnonce, nonce, salt: header(ch, 'Salt')!, iterations, eC: b64(eC.publicKey), eS, address });
+  const auth = loginAuthMessage({
+    user: USER,
+    cnonce,
+    nonce,
+    salt: header(ch, 'Salt')!,
+    iterations,
+    eC: b64(eC.publicKey),
+    eS,
+    address,
+  });
   const c = clientLogin(password, unb64(header(ch, 'Salt')!), iterations, auth);
   const reply = link.request(request('PROOF', { Proof: b64(c.proof) }));
   // the switch point: right after the last clear request; the 200 comes sealed, a 401 in clear
@@ -100,8 +156,13 @@ test('[AUTH-11] [SEAL-5] login over loopback TCP, then sealed pipelined requests
   assert.equal(res.status, 200);
   assert.ok(verifyServerProof(serverKey, auth, unb64(header(res, 'Server-proof')!)));
   assert.deepEqual(openKeyBlob(PASSWORD, USER, header(res, 'Key-blob')!, header(res, 'Public-key')), identity);
-  const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => client.request(request('STATUS', { Status: 'away' }), { tag: `s${i}` })));
-  assert.deepEqual(rs.map((r) => header(r, 'Tag')), Array.from({ length: 20 }, (_, i) => `s${i}`));
+  const rs = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => client.request(request('STATUS', { Status: 'away' }), { tag: `s${i}` })),
+  );
+  assert.deepEqual(
+    rs.map((r) => header(r, 'Tag')),
+    Array.from({ length: 20 }, (_, i) => `s${i}`),
+  );
   // the MS's requests to the client go the other way on the same link
   const pushed = once(client, 'notification');
   links[0]!.notify(request('PRESENCE', { User: 'bob', Status: 'busy' }));
@@ -111,7 +172,11 @@ test('[AUTH-11] [SEAL-5] login over loopback TCP, then sealed pipelined requests
   const text = Buffer.concat(wire).toString('latin1');
   const afterChallenge = text.slice(text.indexOf('\r\n\r\n') + 4);
   assert.ok(afterChallenge.startsWith('SEALED\r\nSeq: 0\r\n'));
-  assert.ok(!afterChallenge.includes('Server-proof') && !afterChallenge.includes('PRESENCE') && !afterChallenge.includes(identity.publicKey));
+  assert.ok(
+    !afterChallenge.includes('Server-proof') &&
+      !afterChallenge.includes('PRESENCE') &&
+      !afterChallenge.includes(identity.publicKey),
+  );
   // an orderly close on one end closes both, with no error
   const serverClosed = once(links[0]!, 'close');
   client.close();
@@ -156,13 +221,16 @@ test('a connection reset closes the link with ERR_UNAVAILABLE and rejects pendin
   const pending: Promise<unknown> = link.request(request('LOCATE')).catch((e: unknown) => e);
   const [reason] = (await closed) as [ImspError | undefined];
   assert.ok(reason === undefined || reason.code === 'ERR_UNAVAILABLE');
-  assert.equal((await pending as ImspError).code, 'ERR_UNAVAILABLE');
+  assert.equal(((await pending) as ImspError).code, 'ERR_UNAVAILABLE');
 });
 
 test('[CONN-2] the reference client answers an INIT with Imsp-version 2 with 400 ERR_VERSION and closes', async (t) => {
   const vic = await makePeer('vic');
   t.after(() => closePeers(vic));
-  const text = await rawExchange(vic.client.address!, `INIT\r\nImsp-version: 2\r\nKey-share: ${'A'.repeat(43)}\r\nNonce: ${'N'.repeat(24)}\r\nContent-length: 1\r\n\r\nx`);
+  const text = await rawExchange(
+    vic.client.address!,
+    `INIT\r\nImsp-version: 2\r\nKey-share: ${'A'.repeat(43)}\r\nNonce: ${'N'.repeat(24)}\r\nContent-length: 1\r\n\r\nx`,
+  );
   // rawExchange resolves when the client closes the connection.
   assert.match(text, /^400 [^\r]*\r\n(.*\r\n)*Error-code: ERR_VERSION\r\n/);
 });

@@ -24,12 +24,17 @@ function clientStream(n: number): Buffer {
 }
 
 /** An MS-side Link that turns sealing on when it answers PROOF; resolves with what the peer read and the close reason. */
-async function serve(chunks: Buffer[], expect: number, end: boolean): Promise<{ got: Message[]; reason: ImspError | undefined | 'open' }> {
+async function serve(
+  chunks: Buffer[],
+  expect: number,
+  end: boolean,
+): Promise<{ got: Message[]; reason: ImspError | undefined | 'open' }> {
   const [a, b] = duplexPair();
   const peer = new RawPeer(b);
   peer.receiveKey = K1;
   const link = new Link(a, {
-    local: 'ms', remote: 'client',
+    local: 'ms',
+    remote: 'client',
     // an envelope held for a handshake that a corrupted PROOF never completes is refused quickly
     handshakeTimeout: 20,
     handler: (req) => {
@@ -63,7 +68,10 @@ test('[SEAL-3] any chunking of a clear handshake followed by pipelined envelopes
   await fc.assert(
     fc.asyncProperty(fc.array(fc.nat(), { maxLength: 12 }), async (cuts) => {
       const { got } = await serve(split(stream, cuts), 5, false);
-      assert.deepEqual(got.map((m) => header(m, 'Tag')), ['proof', 's0', 's1', 's2', 's3']);
+      assert.deepEqual(
+        got.map((m) => header(m, 'Tag')),
+        ['proof', 's0', 's1', 's2', 's3'],
+      );
       assert.ok(got.every((m) => m.kind === 'response' && m.status === 200));
     }),
     { numRuns: 60 },
@@ -73,20 +81,31 @@ test('[SEAL-3] any chunking of a clear handshake followed by pipelined envelopes
 test('[SEAL-4] any single corrupted octet ends in answers, then a typed close: never a crash or a hang', async () => {
   const stream = clientStream(3);
   await fc.assert(
-    fc.asyncProperty(fc.nat(), fc.integer({ min: 1, max: 255 }), fc.array(fc.nat(), { maxLength: 4 }), async (at, flip, cuts) => {
-      const bad = Buffer.from(stream);
-      bad[at % bad.length]! ^= flip;
-      const { got, reason } = await serve(split(bad, cuts), 0, true);
-      assert.ok(reason === undefined || reason instanceof ImspError);
-      // every answer is a well-formed response; never more answers than requests
-      assert.ok(got.length <= 4);
-      for (const m of got) assert.equal(m.kind, 'response');
-      // what was answered before the corruption is answered in order
-      const order = ['proof', 's0', 's1', 's2'];
-      const idx = got.map((m) => header(m, 'Tag')).filter((t) => t !== undefined && order.includes(t)).map((t) => order.indexOf(t!));
-      assert.deepEqual(idx, [...idx].sort((x, y) => x - y));
-      assert.equal(new Set(idx).size, idx.length);
-    }),
+    fc.asyncProperty(
+      fc.nat(),
+      fc.integer({ min: 1, max: 255 }),
+      fc.array(fc.nat(), { maxLength: 4 }),
+      async (at, flip, cuts) => {
+        const bad = Buffer.from(stream);
+        bad[at % bad.length]! ^= flip;
+        const { got, reason } = await serve(split(bad, cuts), 0, true);
+        assert.ok(reason === undefined || reason instanceof ImspError);
+        // every answer is a well-formed response; never more answers than requests
+        assert.ok(got.length <= 4);
+        for (const m of got) assert.equal(m.kind, 'response');
+        // what was answered before the corruption is answered in order
+        const order = ['proof', 's0', 's1', 's2'];
+        const idx = got
+          .map((m) => header(m, 'Tag'))
+          .filter((t) => t !== undefined && order.includes(t))
+          .map((t) => order.indexOf(t!));
+        assert.deepEqual(
+          idx,
+          [...idx].sort((x, y) => x - y),
+        );
+        assert.equal(new Set(idx).size, idx.length);
+      },
+    ),
     { numRuns: 150 },
   );
 });

@@ -15,19 +15,24 @@ test('[RATE-1] token bucket: burst at once, then the sustained rate', () => {
 });
 
 test('[RATE-1] token bucket never allows more than burst + rate * elapsed', () => {
-  fc.assert(fc.property(
-    fc.integer({ min: 1, max: 200 }), fc.integer({ min: 1, max: 50 }),
-    fc.array(fc.integer({ min: 0, max: 200 }), { maxLength: 300 }),
-    (rate, burst, gaps) => {
-      const b = new TokenBucket(rate, burst, 0);
-      let now = 0;
-      let allowed = 0;
-      for (const g of gaps) {
-        now += g;
-        if (b.take(now)) allowed++;
-      }
-      assert.ok(allowed <= burst + (rate * now) / 1000 + 1e-6);
-    }), { numRuns: 200 });
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 200 }),
+      fc.integer({ min: 1, max: 50 }),
+      fc.array(fc.integer({ min: 0, max: 200 }), { maxLength: 300 }),
+      (rate, burst, gaps) => {
+        const b = new TokenBucket(rate, burst, 0);
+        let now = 0;
+        let allowed = 0;
+        for (const g of gaps) {
+          now += g;
+          if (b.take(now)) allowed++;
+        }
+        assert.ok(allowed <= burst + (rate * now) / 1000 + 1e-6);
+      },
+    ),
+    { numRuns: 200 },
+  );
 });
 
 test('[RATE-3] limiter: warnings then disconnect', () => {

@@ -7,7 +7,10 @@ import { encode, request } from '../../codec/index.js';
 import { encodeShared } from '../../reference/net/sender.js';
 
 test('a frozen message is encoded once, and exactly as encode() encodes it', () => {
-  const m = request('PRESENCE', [['User', 'alice'], ['Status', 'online']]);
+  const m = request('PRESENCE', [
+    ['User', 'alice'],
+    ['Status', 'online'],
+  ]);
   Object.freeze(m);
   const a = encodeShared(m);
   assert.deepEqual(a, encode(m));
@@ -15,7 +18,10 @@ test('a frozen message is encoded once, and exactly as encode() encodes it', () 
 });
 
 test('a message that is not frozen is encoded at each send (edits after a send are seen)', () => {
-  const m = request('PRESENCE', [['User', 'alice'], ['Status', 'online']]);
+  const m = request('PRESENCE', [
+    ['User', 'alice'],
+    ['Status', 'online'],
+  ]);
   const a = encodeShared(m);
   m.headers[1] = ['Status', 'away'];
   const b = encodeShared(m);

@@ -9,18 +9,26 @@ import { join } from 'node:path';
 import { startCluster } from '../helpers/cluster.js';
 import { ImspClient } from '../../reference/client/client.js';
 import { serveAdmin, adminRequest } from '../../reference/ops/admin.js';
-import { crsAdminHandlers, msAdminHandlers, crsReadiness, msReadiness } from '../../reference/ops/admin-handlers.js';
-import { createMetrics, serveMetrics } from '../../reference/ops/metrics.js';
+import { crsAdminHandlers, msAdminHandlers } from '../../reference/ops/admin-handlers.js';
 import { run as adminCmd } from '../../reference/cli/admin.js';
-import type { MsServer } from '../../reference/ms/ms.js';
 
 function io(socket?: string) {
   const out: string[] = [];
   const err: string[] = [];
-  return { io: { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) }, env: socket ? { IMSP_ADMIN_SOCKET: socket } : {} }, out: () => out.join(''), err: () => err.join('') };
+  return {
+    io: {
+      stdout: { write: (s: string) => out.push(s) },
+      stderr: { write: (s: string) => err.push(s) },
+      env: socket ? { IMSP_ADMIN_SOCKET: socket } : {},
+    },
+    out: () => out.join(''),
+    err: () => err.join(''),
+  };
 }
 
-test('imsp admin: sessions and ms at the CRS and at an MS; the socket is 0600; bad requests answered', { timeout: 60_000 }, async (t) => {
+test('imsp admin: sessions and ms at the CRS and at an MS; the socket is 0600; bad requests answered', {
+  timeout: 60_000,
+}, async (t) => {
   const cluster = await startCluster({ ms: 2, users: ['alice', 'bob'] });
   const dir = await mkdtemp(join(tmpdir(), 'imsp-admin-'));
   const crsSock = join(dir, 'run', 'crs.sock');
@@ -55,7 +63,10 @@ test('imsp admin: sessions and ms at the CRS and at an MS; the socket is 0600; b
   assert.match(r.out(), /^alice\s/m);
 
   // bad requests get an answer, not a hang; no socket is a clear message
-  assert.deepEqual(await adminRequest(crsSock, { cmd: 'reboot' }), { ok: false, error: "unknown command 'reboot' (known: sessions, ms, kick)" });
+  assert.deepEqual(await adminRequest(crsSock, { cmd: 'reboot' }), {
+    ok: false,
+    error: "unknown command 'reboot' (known: sessions, ms, kick)",
+  });
   const raw = await new Promise<string>((resolve) => {
     const s = connect(crsSock);
     let b = '';
@@ -75,7 +86,9 @@ test('imsp admin: sessions and ms at the CRS and at an MS; the socket is 0600; b
   await assert.rejects(serveAdmin(join(dir, 'file'), {}), /exists and is not a socket/);
 });
 
-test('imsp admin kick: the CRS says which MS; the MS ends the session and the CRS sees the user offline', { timeout: 60_000 }, async (t) => {
+test('imsp admin kick: the CRS says which MS; the MS ends the session and the CRS sees the user offline', {
+  timeout: 60_000,
+}, async (t) => {
   const cluster = await startCluster({ ms: 1, users: ['alice'] });
   const dir = await mkdtemp(join(tmpdir(), 'imsp-admin-'));
   const crsSock = join(dir, 'crs.sock');

@@ -25,7 +25,11 @@ const IMSP = join(ROOT, 'reference/bin/imsp.js');
 function io() {
   const out: string[] = [];
   const err: string[] = [];
-  return { io: { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } }, out, err };
+  return {
+    io: { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } },
+    out,
+    err,
+  };
 }
 
 test('[ENROLL-14] keys are accepted in base64url and in base64 (openssl rand -base64 32), with or without padding', () => {
@@ -94,12 +98,24 @@ test('the servers refuse a bad key file with one clear line', async (t) => {
   t.after(() => rm(dir, { recursive: true, force: true }));
   const bad = join(dir, 'bad.key');
   await writeFile(bad, 'not a key!\n', { mode: 0o600 });
-  const r = await run(process.execPath, [IMSP, 'crs', '--port', '0', '--store', join(dir, 'x.db'), '--ms-key-file', bad]).then(
+  const r = await run(process.execPath, [
+    IMSP,
+    'crs',
+    '--port',
+    '0',
+    '--store',
+    join(dir, 'x.db'),
+    '--ms-key-file',
+    bad,
+  ]).then(
     () => assert.fail('started with a bad key'),
     (e: { code: number; stderr: string }) => e,
   );
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /--ms-key-file .*bad\.key: MS key: expected base64 or base64url .*character 4 is ' '|character 4 is U\+0020/);
+  assert.match(
+    r.stderr,
+    /--ms-key-file .*bad\.key: MS key: expected base64 or base64url .*character 4 is ' '|character 4 is U\+0020/,
+  );
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
 
@@ -112,9 +128,17 @@ test('imsp user list | head: no EPIPE crash, exit 0, nothing on stderr', async (
   const verifier = makeVerifier('pw', { iterations: 4096 });
   const identity = generateIdentity();
   const keyBlob = await sealKeyBlobAsync('pw', 'u', identity, { log2N: 10 });
-  for (let i = 0; i < 600; i++) await store.registerUser({ username: `user${String(i).padStart(4, '0')}`, verifier, publicKey: identity.publicKey, keyBlob }, Date.now());
+  for (let i = 0; i < 600; i++)
+    await store.registerUser(
+      { username: `user${String(i).padStart(4, '0')}`, verifier, publicKey: identity.publicKey, keyBlob },
+      Date.now(),
+    );
   await store.close();
-  const child = spawn('/bin/bash', ['-c', `set -o pipefail; '${process.execPath}' '${IMSP}' user list --store '${db}' | head -2`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    '/bin/bash',
+    ['-c', `set -o pipefail; '${process.execPath}' '${IMSP}' user list --store '${db}' | head -2`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
@@ -129,7 +153,9 @@ test('quietOnEpipe: EPIPE exits 0, any other write error exits 1 with one line',
   const exits: number[] = [];
   const out = new EventEmitter() as unknown as NodeJS.WriteStream;
   const errLines: string[] = [];
-  const err = Object.assign(new EventEmitter(), { write: (s: string) => errLines.push(s) }) as unknown as NodeJS.WriteStream;
+  const err = Object.assign(new EventEmitter(), {
+    write: (s: string) => errLines.push(s),
+  }) as unknown as NodeJS.WriteStream;
   quietOnEpipe(out, err, (c) => exits.push(c));
   out.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
   out.emit('error', Object.assign(new Error('no space left'), { code: 'ENOSPC' }));

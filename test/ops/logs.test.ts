@@ -23,7 +23,11 @@ interface Proc {
   address: Promise<string>;
   lines: Record<string, unknown>[];
   /** Resolves with the first log line (seen so far or later) that matches. */
-  waitLog(pred: (l: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  waitLog(
+    pred: (l: Record<string, unknown>) => boolean,
+    what: string,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -56,7 +60,13 @@ function start(args: string[]): Proc {
       for (;;) {
         const hit = lines.find(pred);
         if (hit) return hit;
-        if (Date.now() > deadline) assert.fail(`no log line ${what}; last lines:\n${lines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`);
+        if (Date.now() > deadline)
+          assert.fail(
+            `no log line ${what}; last lines:\n${lines
+              .slice(-15)
+              .map((l) => JSON.stringify(l))
+              .join('\n')}`,
+          );
         await new Promise<void>((r) => {
           waiters.push(r);
           setTimeout(r, 200).unref();
@@ -88,7 +98,19 @@ test('an MS that cannot reach the CRS says so clearly, and is not ready', { time
   await writeFile(key, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
   const deadPort = await freePort();
   const metricsPort = await freePort();
-  const ms = start(['ms', '--port', '0', '--crs', `127.0.0.1:${deadPort}`, '--ms-key-file', key, '--ms-id', 'lonely', '--metrics-port', String(metricsPort)]);
+  const ms = start([
+    'ms',
+    '--port',
+    '0',
+    '--crs',
+    `127.0.0.1:${deadPort}`,
+    '--ms-key-file',
+    key,
+    '--ms-id',
+    'lonely',
+    '--metrics-port',
+    String(metricsPort),
+  ]);
   t.after(async () => {
     await ms.stop();
     await rm(dir, { recursive: true, force: true });
@@ -103,7 +125,9 @@ test('an MS that cannot reach the CRS says so clearly, and is not ready', { time
   assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status, 200);
 });
 
-test('login ok, login failed, lockout, logout with user and client address; enrollment; MS death; debug lines', { timeout: 120_000 }, async (t) => {
+test('login ok, login failed, lockout, logout with user and client address; enrollment; MS death; debug lines', {
+  timeout: 120_000,
+}, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'imsp-logs-'));
   const key = join(dir, 'ms.key');
   await writeFile(key, randomBytes(32).toString('base64') + '\n', { mode: 0o600 }); // openssl-style base64
@@ -114,7 +138,23 @@ test('login ok, login failed, lockout, logout with user and client address; enro
   const metricsPort = await freePort();
   const crs = start(['crs', '--port', '0', '--store', db, '--ms-key-file', key, '--log-level', 'debug']);
   const crsAddr = await crs.address;
-  const ms = start(['ms', '--port', '0', '--crs', crsAddr, '--ms-key-file', key, '--ms-id', 'ms-logs', '--log-level', 'debug', '--metrics-port', String(metricsPort), '--limit', 'maxFailedLoginsPerUser=1']);
+  const ms = start([
+    'ms',
+    '--port',
+    '0',
+    '--crs',
+    crsAddr,
+    '--ms-key-file',
+    key,
+    '--ms-id',
+    'ms-logs',
+    '--log-level',
+    'debug',
+    '--metrics-port',
+    String(metricsPort),
+    '--limit',
+    'maxFailedLoginsPerUser=1',
+  ]);
   const clients: ImspClient[] = [];
   t.after(async () => {
     for (const c of clients) await c.close();
@@ -159,9 +199,15 @@ test('login ok, login failed, lockout, logout with user and client address; enro
   assert.equal(out.client, okLine.client);
 
   // debug says what each request did, at both ends, and never a secret
-  await ms.waitLog((x) => x.level === 20 && /^client LOGIN -> 300$/.test(String(x.msg)), 'the MS debug line of a LOGIN');
+  await ms.waitLog(
+    (x) => x.level === 20 && /^client LOGIN -> 300$/.test(String(x.msg)),
+    'the MS debug line of a LOGIN',
+  );
   await ms.waitLog((x) => x.level === 20 && /^CRS LOCK -> 200$/.test(String(x.msg)), 'the MS debug line of a LOCK');
-  await crs.waitLog((x) => x.level === 20 && /^MS ms-logs ONLINE -> 200$/.test(String(x.msg)), 'the CRS debug line of an ONLINE');
+  await crs.waitLog(
+    (x) => x.level === 20 && /^MS ms-logs ONLINE -> 200$/.test(String(x.msg)),
+    'the CRS debug line of an ONLINE',
+  );
   const all = JSON.stringify([...ms.lines, ...crs.lines]);
   assert.doesNotMatch(all, /pw-bob|pw-alice|Stored-key|Proof"/);
 

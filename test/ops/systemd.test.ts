@@ -38,18 +38,26 @@ test('contrib/systemd units pass systemd-analyze verify without a warning', { sk
     await writeFile(join(dir, name), text);
     toVerify.push(join(dir, name));
   }
-  const r = await run('systemd-analyze', ['verify', ...toVerify]).catch((e: { code: number; stdout: string; stderr: string }) => e);
+  const r = await run('systemd-analyze', ['verify', ...toVerify]).catch(
+    (e: { code: number; stdout: string; stderr: string }) => e,
+  );
   const out = `${'stdout' in r ? r.stdout : ''}${'stderr' in r ? r.stderr : ''}`;
   assert.ok(!('code' in r) || r.code === 0, out);
   assert.equal(out.trim(), '', `systemd-analyze verify printed:\n${out}`);
   await copyFile(join(UNITS, 'imsp-crs.service'), join(dir, 'broken.service'));
-  await writeFile(join(dir, 'broken.service'), (await readFile(join(dir, 'imsp-crs.service'), 'utf8')).replace('[Service]', '[Service]\nRestartt=always'));
+  await writeFile(
+    join(dir, 'broken.service'),
+    (await readFile(join(dir, 'imsp-crs.service'), 'utf8')).replace('[Service]', '[Service]\nRestartt=always'),
+  );
   const bad = await run('systemd-analyze', ['verify', join(dir, 'broken.service')]).catch((e: { stderr: string }) => e);
   assert.match(bad.stderr, /Unknown key/, 'the check can fail');
 });
 
-test('every option in the units\' ExecStart lines is an option of imsp crs / imsp ms', async () => {
-  for (const [file, defs] of [['imsp-crs.service', CRS_OPTIONS], ['imsp-ms@.service', MS_OPTIONS]] as const) {
+test("every option in the units' ExecStart lines is an option of imsp crs / imsp ms", async () => {
+  for (const [file, defs] of [
+    ['imsp-crs.service', CRS_OPTIONS],
+    ['imsp-ms@.service', MS_OPTIONS],
+  ] as const) {
     const text = await readFile(join(UNITS, file), 'utf8');
     const exec = /^ExecStart=(.*)$/m.exec(text)?.[1] ?? '';
     const flags = new Set(defs.map((d) => d.flags.split(/[ ,]/)[0]).concat(['--config', '--limit']));

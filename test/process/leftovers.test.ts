@@ -18,9 +18,12 @@ test('the leftover check names a process that carries the run marker, and nothin
   try {
     await new Promise((r) => child.once('spawn', r));
     const found = leftovers(run);
-    assert.deepEqual(found.map((l) => l.pid), [child.pid]);
+    assert.deepEqual(
+      found.map((l) => l.pid),
+      [child.pid],
+    );
     assert.match(found[0].command, /sleep 60/);
-    assert.deepEqual(leftovers(`other-${run}`), [], 'another run\'s marker does not match');
+    assert.deepEqual(leftovers(`other-${run}`), [], "another run's marker does not match");
   } finally {
     child.kill('SIGKILL');
     await exited;
@@ -28,13 +31,21 @@ test('the leftover check names a process that carries the run marker, and nothin
   assert.deepEqual(await waitForLeftovers(run, 2000), []);
 });
 
-test('the shared PostgreSQL cluster of a test process is stopped when the process exits', { skip: findPgBin() ? false : 'no PostgreSQL binaries', timeout: 120_000 }, async () => {
+test('the shared PostgreSQL cluster of a test process is stopped when the process exits', {
+  skip: findPgBin() ? false : 'no PostgreSQL binaries',
+  timeout: 120_000,
+}, async () => {
   const run = `pg-${randomBytes(6).toString('hex')}`;
   // A test process that starts the shared cluster, uses it, and exits without stopping it.
-  const script = "const { sharedPg } = await import('./test/helpers/pg.ts'); const s = await sharedPg(); if (!s) process.exit(3); console.log(s.url);";
+  const script =
+    "const { sharedPg } = await import('./test/helpers/pg.ts'); const s = await sharedPg(); if (!s) process.exit(3); console.log(s.url);";
   const env: NodeJS.ProcessEnv = { ...process.env, IMSP_TEST_RUN: run };
   delete env.IMSP_PG_URL;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));

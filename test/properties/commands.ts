@@ -21,14 +21,25 @@ async function outcome(p: Promise<unknown>): Promise<{ status: number; code?: st
   }
 }
 
-function expectOutcome(got: { status: number; code?: string }, want: { status: number; code?: string }, what: string): void {
-  assert.equal(got.status, want.status, `${what}: status ${got.status} ${got.code ?? ''}, spec requires ${want.status} ${want.code ?? ''}`);
+function expectOutcome(
+  got: { status: number; code?: string },
+  want: { status: number; code?: string },
+  what: string,
+): void {
+  assert.equal(
+    got.status,
+    want.status,
+    `${what}: status ${got.status} ${got.code ?? ''}, spec requires ${want.status} ${want.code ?? ''}`,
+  );
   if (want.code) assert.equal(got.code, want.code, `${what}: error code`);
 }
 
-/** [LOGIN-*][INV-1][INV-4] Log in at an MS; refused while already online; the bundle carries the pending ADDs. */
+/** [LOGIN-*][INV-1] [INV-4] Log in at an MS; refused while already online; the bundle carries the pending ADDs. */
 export class Login implements Cmd {
-  constructor(readonly user: string, readonly ms: number) {}
+  constructor(
+    readonly user: string,
+    readonly ms: number,
+  ) {}
   check(m: Readonly<Model>): boolean {
     return m.msUp[this.ms] === true;
   }
@@ -44,8 +55,12 @@ export class Login implements Cmd {
       expectOutcome(got, { status: 200 }, `login of ${this.user}`);
       m.online.set(this.user, { ms: this.ms, status: 'online' });
       w.clients.set(this.user, client);
-      // [ADD-3][INV-4] every unanswered, deliverable ADD is in the login bundle.
-      assert.deepEqual([...client.contacts.requests.keys()].sort(), m.deliverableRequests(this.user), `[INV-4] requests delivered to ${this.user} at login`);
+      // [ADD-3] [INV-4] every unanswered, deliverable ADD is in the login bundle.
+      assert.deepEqual(
+        [...client.contacts.requests.keys()].sort(),
+        m.deliverableRequests(this.user),
+        `[INV-4] requests delivered to ${this.user} at login`,
+      );
     }
     w.modelChanged();
     await w.settle();
@@ -96,7 +111,10 @@ export class Vanish implements Cmd {
 
 /** [HB-2] A client that logs in and then says nothing is logged out by the session timeout. */
 export class SilentSession implements Cmd {
-  constructor(readonly user: string, readonly ms: number) {}
+  constructor(
+    readonly user: string,
+    readonly ms: number,
+  ) {}
   check(m: Readonly<Model>): boolean {
     return !m.isOnline(this.user) && m.msUp[this.ms] === true;
   }
@@ -133,9 +151,12 @@ export class SilentSession implements Cmd {
   }
 }
 
-/** [INV-2][LOCK-3] A client stops after the challenge and keeps its connection: only the lock lease frees the record. */
+/** [INV-2] [LOCK-3] A client stops after the challenge and keeps its connection: only the lock lease frees the record. */
 export class StallAfterChallenge implements Cmd {
-  constructor(readonly user: string, readonly ms: number) {}
+  constructor(
+    readonly user: string,
+    readonly ms: number,
+  ) {}
   check(m: Readonly<Model>): boolean {
     return !m.isOnline(this.user) && m.msUp[this.ms] === true;
   }
@@ -157,9 +178,12 @@ export class StallAfterChallenge implements Cmd {
   }
 }
 
-/** [INV-2][LOCK-3] The MS dies between granting the lock (challenge sent) and the proof. */
+/** [INV-2] [LOCK-3] The MS dies between granting the lock (challenge sent) and the proof. */
 export class KillMidLogin implements Cmd {
-  constructor(readonly user: string, readonly ms: number) {}
+  constructor(
+    readonly user: string,
+    readonly ms: number,
+  ) {}
   check(m: Readonly<Model>): boolean {
     return !m.isOnline(this.user) && m.msUp[this.ms] === true && m.upMs().length > 1;
   }
@@ -209,7 +233,7 @@ export class StartMs implements Cmd {
   }
 }
 
-/** [INV-7][PERSIST-1][PERSIST-2] The CRS restarts: sessions end, everything accepted survives. */
+/** [INV-7] [PERSIST-1] [PERSIST-2] The CRS restarts: sessions end, everything accepted survives. */
 export class RestartCrs implements Cmd {
   check(): boolean {
     return true;
@@ -227,7 +251,10 @@ export class RestartCrs implements Cmd {
 }
 
 export class SetStatus implements Cmd {
-  constructor(readonly user: string, readonly status: Status) {}
+  constructor(
+    readonly user: string,
+    readonly status: Status,
+  ) {}
   check(m: Readonly<Model>): boolean {
     return m.isOnline(this.user);
   }
@@ -253,7 +280,8 @@ export class Relate implements Cmd {
   check(m: Readonly<Model>): boolean {
     if (!m.isOnline(this.user) || this.user === this.other) return false;
     // An answer is only sent for a request the client was shown.
-    if (this.op === 'grant' || this.op === 'deny') return m.hasPending(this.other, this.user) && !m.blocksUser(this.user, this.other);
+    if (this.op === 'grant' || this.op === 'deny')
+      return m.hasPending(this.other, this.user) && !m.blocksUser(this.user, this.other);
     return true;
   }
   async run(m: Model, w: World): Promise<void> {
@@ -301,7 +329,10 @@ export class Relate implements Cmd {
 
 /** ADD then grant: two users become buddies (so that presence, sessions and blocks have buddies to act on). */
 export class Befriend implements Cmd {
-  constructor(readonly user: string, readonly other: string) {}
+  constructor(
+    readonly user: string,
+    readonly other: string,
+  ) {}
   check(m: Readonly<Model>): boolean {
     return m.isOnline(this.user) && m.isOnline(this.other) && this.user !== this.other;
   }
@@ -316,10 +347,13 @@ export class Befriend implements Cmd {
   }
 }
 
-/** [P2P-3][INV-5][INV-6] A message reaches a buddy; anyone else refuses it and sees nothing. */
+/** [P2P-3] [INV-5] [INV-6] A message reaches a buddy; anyone else refuses it and sees nothing. */
 export class Send implements Cmd {
   private static n = 0;
-  constructor(readonly from: string, readonly to: string) {}
+  constructor(
+    readonly from: string,
+    readonly to: string,
+  ) {}
   check(m: Readonly<Model>): boolean {
     return m.isOnline(this.from) && m.isOnline(this.to) && this.from !== this.to;
   }
@@ -364,7 +398,10 @@ export class Passwd implements Cmd {
 
 /** [AUTH-8] A wrong password is refused and leaves the user's record as it was. */
 export class WrongPassword implements Cmd {
-  constructor(readonly user: string, readonly ms: number) {}
+  constructor(
+    readonly user: string,
+    readonly ms: number,
+  ) {}
   check(m: Readonly<Model>): boolean {
     return !m.isOnline(this.user) && m.msUp[this.ms] === true;
   }
@@ -382,7 +419,7 @@ export class WrongPassword implements Cmd {
 }
 
 /**
- * [INV-3][PRESENCE-9] Two users log in at (nearly) the same moment, the second `gapMs` after the
+ * [INV-3] [PRESENCE-9] Two users log in at (nearly) the same moment, the second `gapMs` after the
  * first, each over a link that delivers in bursts of `burstMs` (so that the login bundle and the
  * pushes right after it arrive together while the client opens its key blob). Whoever of the two
  * is online logs out first. Both logins must succeed, and settle() then checks that each sees the
@@ -403,13 +440,18 @@ export class LoginTogether implements Cmd {
   async run(m: Model, w: World): Promise<void> {
     for (const u of [this.a, this.b]) if (m.isOnline(u)) await new Logout(u).run(m, w);
     w.beginStep(this.toString());
-    const [ca, cb] = await Promise.all([w.newBurstClient(this.a, this.msA, this.burstMs), w.newBurstClient(this.b, this.msB, this.burstMs)]);
+    const [ca, cb] = await Promise.all([
+      w.newBurstClient(this.a, this.msA, this.burstMs),
+      w.newBurstClient(this.b, this.msB, this.burstMs),
+    ]);
     // The model moves first: pushes about the two logins may reach their buddies before login() returns.
     m.online.set(this.a, { ms: this.msA, status: 'online' });
     m.online.set(this.b, { ms: this.msB, status: 'online' });
     w.modelChanged();
     // The gap is part of the scenario (two people pressing enter 0 to 40 ms apart), not a wait for a result.
-    const second = new Promise<{ status: number; code?: string }>((resolve) => setTimeout(() => resolve(outcome(cb.login())), this.gapMs));
+    const second = new Promise<{ status: number; code?: string }>((resolve) =>
+      setTimeout(() => resolve(outcome(cb.login())), this.gapMs),
+    );
     const [ga, gb] = await Promise.all([outcome(ca.login()), second]);
     // Held by the world either way, so that dispose() closes them if an assertion below fails.
     w.clients.set(this.a, ca);
@@ -429,16 +471,34 @@ export function commandArbitraries(users: readonly string[], maxMs: number): Arr
   const ms = fc.integer({ min: 0, max: maxMs - 1 });
   const two = fc.tuple(user, user).filter(([a, b]) => a !== b);
   const rel = fc.constantFrom('add', 'add', 'grant', 'deny', 'rem', 'block', 'unblock') as fc.Arbitrary<Relate['op']>;
-  const weighted = <T>(weight: number, arbitrary: fc.Arbitrary<T>): fc.Arbitrary<T>[] => Array.from({ length: weight }, () => arbitrary);
+  const weighted = <T>(weight: number, arbitrary: fc.Arbitrary<T>): fc.Arbitrary<T>[] =>
+    Array.from({ length: weight }, () => arbitrary);
   return [
-    ...weighted(3, fc.tuple(user, ms).map(([u, i]) => new Login(u, i))),
+    ...weighted(
+      3,
+      fc.tuple(user, ms).map(([u, i]) => new Login(u, i)),
+    ),
     user.map((u) => new Logout(u)),
     user.map((u) => new Vanish(u)),
-    ...weighted(5, fc.tuple(rel, two).map(([op, [a, b]]) => new Relate(op, a, b))),
-    ...weighted(3, two.map(([a, b]) => new Befriend(a, b))),
-    ...weighted(2, fc.tuple(two, ms, ms, fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 150 })).map(([[a, b], i, j, gap, burst]) => new LoginTogether(a, b, i, j, gap, burst))),
+    ...weighted(
+      5,
+      fc.tuple(rel, two).map(([op, [a, b]]) => new Relate(op, a, b)),
+    ),
+    ...weighted(
+      3,
+      two.map(([a, b]) => new Befriend(a, b)),
+    ),
+    ...weighted(
+      2,
+      fc
+        .tuple(two, ms, ms, fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 150 }))
+        .map(([[a, b], i, j, gap, burst]) => new LoginTogether(a, b, i, j, gap, burst)),
+    ),
     fc.tuple(user, fc.constantFrom<Status>('online', 'busy', 'away')).map(([u, s]) => new SetStatus(u, s)),
-    ...weighted(3, two.map(([a, b]) => new Send(a, b))),
+    ...weighted(
+      3,
+      two.map(([a, b]) => new Send(a, b)),
+    ),
     ms.map((i) => new CrashMs(i)),
     fc.constant(new StartMs()),
     fc.constant(new RestartCrs()),

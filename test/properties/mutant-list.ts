@@ -44,11 +44,12 @@ export const MUTANTS: Mutant[] = [
   },
   {
     inv: 'INV-3',
-    expect: /sees u\d as .*\"status\":\"(online|busy)\".*model says .*away/,
+    expect: /sees u\d as .*"status":"(online|busy)".*model says .*away/,
     what: "the MS drops PRESENCE pushes whose status is 'away' (presence never converges)",
     file: 'reference/ms/mod-presence.ts',
     find: "if (s.contacts.get(requiredHeader(m, 'User')) !== 'buddy') return false;",
-    replace: "if (s.contacts.get(requiredHeader(m, 'User')) !== 'buddy') return false;\n        if (requiredHeader(m, 'Status') === 'away') return false;",
+    replace:
+      "if (s.contacts.get(requiredHeader(m, 'User')) !== 'buddy') return false;\n        if (requiredHeader(m, 'Status') === 'away') return false;",
     test: 'test/properties/scenarios.test.ts',
     pattern: 'presence state',
     // Only a run that sets 'away' can catch it: 10 runs, not 6, so that all missing it is negligible.
@@ -126,7 +127,8 @@ export const MUTANTS: Mutant[] = [
     what: 'the CRS accepts STATUS without checking the epoch (a stale holder acts)',
     file: 'reference/store/sqlite.ts',
     find: "const bad = sessionStale(r, epoch, ms, 'online'); // [LOCK-6]\n      if (bad) return bad;",
-    replace: "const bad = r.state === 'online' ? null : sessionStale(r, epoch, ms, 'online');\n      if (bad) return bad;",
+    replace:
+      "const bad = r.state === 'online' ? null : sessionStale(r, epoch, ms, 'online');\n      if (bad) return bad;",
     test: 'test/properties/fencing.test.ts',
     pattern: 'expired epoch',
     // Only a run that tries STATUS can catch it (1 to 4 of 6 methods): 5 runs would miss about 1 time in 10.
@@ -144,4 +146,3 @@ export const MUTANTS: Mutant[] = [
     env: { IMSP_PROP_RUNS: '15' },
   },
 ];
-

@@ -16,10 +16,20 @@ const source = (file: string): string => readFileSync(resolve(root, file), 'utf8
 test('every prop-mutants patch applies to the current tree (one per invariant INV-1..INV-9)', () => {
   const missing = PROP_MUTANTS.filter((m) => !source(m.file).includes(m.find)).map((m) => `${m.inv} ${m.file}`);
   assert.deepEqual(missing, []);
-  assert.deepEqual([...new Set(PROP_MUTANTS.map((m) => m.inv))].sort(), ['INV-1', 'INV-2', 'INV-3', 'INV-4', 'INV-5', 'INV-6', 'INV-7', 'INV-8', 'INV-9']);
+  assert.deepEqual([...new Set(PROP_MUTANTS.map((m) => m.inv))].sort(), [
+    'INV-1',
+    'INV-2',
+    'INV-3',
+    'INV-4',
+    'INV-5',
+    'INV-6',
+    'INV-7',
+    'INV-8',
+    'INV-9',
+  ]);
 });
 
-test('every patch of the conformance kit\'s mutants applies to the current tree', () => {
+test("every patch of the conformance kit's mutants applies to the current tree", () => {
   const missing: string[] = [];
   for (const m of KIT_MUTANTS) {
     for (const p of m.patches) {

@@ -28,18 +28,26 @@ function runTest(m: Mutant): { failed: boolean; crashed: boolean; stdout: string
   const out = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
   const count = (what: string): number => Number(new RegExp(`^# ${what} (\\d+)`, 'm').exec(out)?.[1] ?? -1);
   // A run that did not report its tests (crashed, timed out) is neither a pass nor a catch.
-  if (count('pass') < 0 || count('fail') < 0 || count('pass') + count('fail') === 0) return { failed: false, crashed: true, stdout: out };
+  if (count('pass') < 0 || count('fail') < 0 || count('pass') + count('fail') === 0)
+    return { failed: false, crashed: true, stdout: out };
   return { failed: r.status !== 0 && count('fail') > 0, crashed: false, stdout: out };
 }
 
 try {
   // A mutant only counts as caught if the same property passes on the unmutated code.
   const baselines = new Map<string, Mutant>();
-  for (const m of MUTANTS) if (!only || m.inv === only) baselines.set(`${m.test}|${m.pattern}|${JSON.stringify(m.env ?? {})}`, m);
+  for (const m of MUTANTS)
+    if (!only || m.inv === only) baselines.set(`${m.test}|${m.pattern}|${JSON.stringify(m.env ?? {})}`, m);
   for (const m of baselines.values()) {
     const b = runTest(m);
     if (b.failed || b.crashed) {
-      process.stdout.write(`baseline FAILS without any mutation: ${m.test} (${m.pattern}); fix that first\n${b.stdout.split('\n').filter((l) => !/^\s+(at |async |process\.)/.test(l)).join('\n').slice(0, 4000)}\n`);
+      process.stdout.write(
+        `baseline FAILS without any mutation: ${m.test} (${m.pattern}); fix that first\n${b.stdout
+          .split('\n')
+          .filter((l) => !/^\s+(at |async |process\.)/.test(l))
+          .join('\n')
+          .slice(0, 4000)}\n`,
+      );
       process.exitCode = 1;
       throw new Error('baseline fails');
     }
@@ -65,7 +73,9 @@ try {
     // fast-check's includeErrorInReport puts the failed assertion on a 'Got ...' line.
     const got = /^\s+Got (?:AssertionError \[ERR_ASSERTION\]: )?(.*)$/m.exec(r.stdout)?.[1];
     const detail = got ?? (why ? [why[3] ?? why[1], why[2]].filter(Boolean).join(' | ') : '');
-    process.stdout.write(`${m.inv}  ${killed ? 'caught  ' : r.crashed ? 'TEST RUN CRASHED' : r.failed ? 'FAILED FOR ANOTHER REASON' : 'SURVIVED'}  ${m.what}  (${Math.round((Date.now() - started) / 1000)} s)${detail ? `\n        ${detail.slice(0, 300)}` : ''}\n`);
+    process.stdout.write(
+      `${m.inv}  ${killed ? 'caught  ' : r.crashed ? 'TEST RUN CRASHED' : r.failed ? 'FAILED FOR ANOTHER REASON' : 'SURVIVED'}  ${m.what}  (${Math.round((Date.now() - started) / 1000)} s)${detail ? `\n        ${detail.slice(0, 300)}` : ''}\n`,
+    );
   }
 } catch (e) {
   if (!(e instanceof Error && e.message === 'baseline fails')) throw e;

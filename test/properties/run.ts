@@ -36,24 +36,27 @@ export async function runModel(opts: RunOptions): Promise<RunStats> {
     opts.ms + 2,
   );
   const replayPath = process.env.IMSP_PROP_REPLAY;
-  const property = fc.asyncProperty(fc.commands(cmds, { maxCommands: opts.maxCommands, size: 'max', ...(replayPath ? { replayPath } : {}) }), async (commands) => {
-    const world = await World.create({ ...opts, loginAll: true });
-    stats.runs++;
-    try {
-      // The commands iterable itself, not a copy: fast-check records which ran, for shrinking.
+  const property = fc.asyncProperty(
+    fc.commands(cmds, { maxCommands: opts.maxCommands, size: 'max', ...(replayPath ? { replayPath } : {}) }),
+    async (commands) => {
+      const world = await World.create({ ...opts, loginAll: true });
+      stats.runs++;
       try {
-        await fc.asyncModelRun(() => ({ model: world.model, real: world }), commands);
-      } catch (e) {
-        const msg = e instanceof Error ? e.message : String(e);
-        throw new Error(`${msg}\n  after: ${world.trace.join(' ; ')}\n  model: ${world.model}`);
+        // The commands iterable itself, not a copy: fast-check records which ran, for shrinking.
+        try {
+          await fc.asyncModelRun(() => ({ model: world.model, real: world }), commands);
+        } catch (e) {
+          const msg = e instanceof Error ? e.message : String(e);
+          throw new Error(`${msg}\n  after: ${world.trace.join(' ; ')}\n  model: ${world.model}`);
+        }
+        stats.commands += world.steps;
+        stats.traces.push(world.trace.join(' ; '));
+        if (world.violations.length) throw new Error(world.violations.join('\n'));
+      } finally {
+        await world.dispose();
       }
-      stats.commands += world.steps;
-      stats.traces.push(world.trace.join(' ; '));
-      if (world.violations.length) throw new Error(world.violations.join('\n'));
-    } finally {
-      await world.dispose();
-    }
-  });
+    },
+  );
   const details = await fc.check(property, {
     numRuns: opts.runs,
     seed: opts.seed,
@@ -66,7 +69,10 @@ export async function runModel(opts: RunOptions): Promise<RunStats> {
     const shown = details.counterexample ? String(details.counterexample[0]) : '';
     const hint = /replayPath="([^"]*)"/.exec(shown)?.[1];
     const cmd = `IMSP_PROP_SEED=${details.seed} IMSP_PROP_PATH=${details.counterexamplePath}${hint ? ` IMSP_PROP_REPLAY='${hint}'` : ''} ${opts.replay}`;
-    const err = details.errorInstance instanceof Error ? `${details.errorInstance.message}\n${details.errorInstance.stack ?? ''}` : String(details.errorInstance);
+    const err =
+      details.errorInstance instanceof Error
+        ? `${details.errorInstance.message}\n${details.errorInstance.stack ?? ''}`
+        : String(details.errorInstance);
     throw new Error(
       `property failed after ${details.numRuns} runs; shrunk ${details.numShrinks} times${details.interrupted ? ' (interrupted)' : ''}${details.numSkips ? `, ${details.numSkips} skipped` : ''}\n` +
         `counterexample: ${details.counterexample ? String(details.counterexample[0]) : '?'}\n` +

@@ -11,7 +11,7 @@ import { World } from './world.js';
 import { seedFromEnv } from './run.js';
 
 const runs = Number(process.env.IMSP_PROP_RUNS_SCENARIO ?? 4);
-/** The users u0 may not watch in the INV-6 property: u1 (pending), u3 (blocked by u0), u4 (blocks u0). */
+/** The users u0 may not watch in the [INV-6] property: u1 (pending), u3 (blocked by u0), u4 (blocks u0). */
 const WATCHED = ['u1', 'u3', 'u4'] as const;
 
 /** fc.assert, but the failure names the assertion that failed, the counterexample, seed and path. */
@@ -19,7 +19,9 @@ async function check<T>(property: fc.IAsyncPropertyWithHooks<T>): Promise<void> 
   const d = await fc.check(property, { numRuns: runs, ...seedFromEnv() });
   if (!d.failed) return;
   const why = d.errorInstance instanceof Error ? d.errorInstance.message : String(d.errorInstance);
-  throw new Error(`${why}\ncounterexample: ${fc.stringify(d.counterexample)}\nreplay: IMSP_PROP_SEED=${d.seed} IMSP_PROP_PATH=${d.counterexamplePath} node --import tsx --test test/properties/scenarios.test.ts`);
+  throw new Error(
+    `${why}\ncounterexample: ${fc.stringify(d.counterexample)}\nreplay: IMSP_PROP_SEED=${d.seed} IMSP_PROP_PATH=${d.counterexamplePath} node --import tsx --test test/properties/scenarios.test.ts`,
+  );
 }
 
 async function inWorld(body: (w: World) => Promise<void>, users = 3): Promise<void> {
@@ -32,18 +34,25 @@ async function inWorld(body: (w: World) => Promise<void>, users = 3): Promise<vo
   }
 }
 
-test('[INV-3][PRESENCE-2] buddies see every presence state the other sets, in any order', { timeout: 120_000 }, async () => {
+test('[INV-3][PRESENCE-2] buddies see every presence state the other sets, in any order', {
+  timeout: 120_000,
+}, async () => {
   await check(
-    fc.asyncProperty(fc.array(fc.constantFrom<Status>('online', 'busy', 'away'), { minLength: 1, maxLength: 5 }), async (states) => {
-      await inWorld(async (w) => {
-        await new Befriend('u0', 'u1').run(w.model, w);
-        for (const s of states) await new SetStatus('u0', s).run(w.model, w);
-      });
-    }),
+    fc.asyncProperty(
+      fc.array(fc.constantFrom<Status>('online', 'busy', 'away'), { minLength: 1, maxLength: 5 }),
+      async (states) => {
+        await inWorld(async (w) => {
+          await new Befriend('u0', 'u1').run(w.model, w);
+          for (const s of states) await new SetStatus('u0', s).run(w.model, w);
+        });
+      },
+    ),
   );
 });
 
-test('[INV-3][PRESENCE-8][PRESENCE-9] buddies who log in at the same moment see each other, whatever the delays between bundle and pushes', { timeout: 120_000 }, async () => {
+test('[INV-3][PRESENCE-8][PRESENCE-9] buddies who log in at the same moment see each other, whatever the delays between bundle and pushes', {
+  timeout: 120_000,
+}, async () => {
   await check(
     fc.asyncProperty(
       fc.integer({ min: 0, max: 1 }),
@@ -61,7 +70,9 @@ test('[INV-3][PRESENCE-8][PRESENCE-9] buddies who log in at the same moment see 
   );
 });
 
-test('[INV-4][ADD-2][ADD-3] an unanswered ADD is in its target\'s login bundle at every login until answered, whatever happens between', { timeout: 120_000 }, async () => {
+test("[INV-4][ADD-2][ADD-3] an unanswered ADD is in its target's login bundle at every login until answered, whatever happens between", {
+  timeout: 120_000,
+}, async () => {
   await check(
     fc.asyncProperty(
       fc.boolean(),
@@ -89,7 +100,9 @@ test('[INV-4][ADD-2][ADD-3] an unanswered ADD is in its target\'s login bundle a
   );
 });
 
-test('[INV-5][P2P-12][P2P-13][P2P-14][SEAL-2] no peer session outlives either side, however the session ends', { timeout: 120_000 }, async () => {
+test('[INV-5][P2P-12][P2P-13][P2P-14][SEAL-2] no peer session outlives either side, however the session ends', {
+  timeout: 120_000,
+}, async () => {
   await check(
     fc.asyncProperty(fc.constantFrom('logout', 'vanish'), fc.boolean(), async (how, initiatorLeaves) => {
       await inWorld(async (w) => {
@@ -102,26 +115,51 @@ test('[INV-5][P2P-12][P2P-13][P2P-14][SEAL-2] no peer session outlives either si
         // The key buffers themselves (not copies): forgetting a key means erasing its octets [SEAL-2].
         const keys = [...gone.sessionKeys(), ...stays.sessionKeys()];
         assert.equal(keys.length, 4, 'before the end both sides hold the session keys (send and receive)');
-        assert.ok(keys.every((k) => k.some((b) => b !== 0)), 'before the end the session keys are not zero');
+        assert.ok(
+          keys.every((k) => k.some((b) => b !== 0)),
+          'before the end the session keys are not zero',
+        );
         await (how === 'logout' ? new Logout(leaver) : new Vanish(leaver)).run(w.model, w);
         // The World does not wait for a vanished client's teardown; its end is part of the session's end.
         if (how === 'vanish') await gone.close();
         // [INV-5] the session has ended on both sides (settled): not one octet of its keys is left,
-        // on the side that left (P2P-14) nor on the side that stayed (P2P-12, P2P-13).
+        // on the side that left [P2P-14] nor on the side that stayed [P2P-12] [P2P-13].
         const kept = keys.filter((k) => k.some((b) => b !== 0)).length;
-        assert.equal(kept, 0, `[INV-5] ${kept} of the 4 session keys of ${leaver} and ${stayer} not erased after ${leaver}'s session ended (${how})`);
+        assert.equal(
+          kept,
+          0,
+          `[INV-5] ${kept} of the 4 session keys of ${leaver} and ${stayer} not erased after ${leaver}'s session ended (${how})`,
+        );
         // [INV-5] neither side can still use the session: no TYPING, no MSG either way.
-        assert.equal(await stays.typing(leaver, 'typing'), false, `[INV-5] ${stayer} sent TYPING to ${leaver} after ${leaver}'s session ended`);
+        assert.equal(
+          await stays.typing(leaver, 'typing'),
+          false,
+          `[INV-5] ${stayer} sent TYPING to ${leaver} after ${leaver}'s session ended`,
+        );
         const late = `after ${how}`;
-        await assert.rejects(stays.send(leaver, late), ClientError, `[INV-5] ${stayer} sent a MSG to ${leaver} after ${leaver}'s session ended`);
-        await assert.rejects(gone.send(stayer, late), ClientError, `[INV-5] ${leaver} sent a MSG to ${stayer} after its session ended`);
-        assert.deepEqual(w.received.filter((r) => r.endsWith(`:${late}`)), [], `[INV-5] a MSG was delivered after ${leaver}'s session ended`);
+        await assert.rejects(
+          stays.send(leaver, late),
+          ClientError,
+          `[INV-5] ${stayer} sent a MSG to ${leaver} after ${leaver}'s session ended`,
+        );
+        await assert.rejects(
+          gone.send(stayer, late),
+          ClientError,
+          `[INV-5] ${leaver} sent a MSG to ${stayer} after its session ended`,
+        );
+        assert.deepEqual(
+          w.received.filter((r) => r.endsWith(`:${late}`)),
+          [],
+          `[INV-5] a MSG was delivered after ${leaver}'s session ended`,
+        );
       });
     }),
   );
 });
 
-test('[INV-6][PRESENCE-1][PRESENCE-4][LOGIN-12] a pending, blocked or blocking contact learns nothing of the other\'s presence, address or key', { timeout: 120_000 }, async () => {
+test("[INV-6][PRESENCE-1][PRESENCE-4][LOGIN-12] a pending, blocked or blocking contact learns nothing of the other's presence, address or key", {
+  timeout: 120_000,
+}, async () => {
   await check(
     fc.asyncProperty(
       fc.array(fc.constantFrom('busy', 'away', 'relogin'), { minLength: 1, maxLength: 4 }),
@@ -152,7 +190,10 @@ test('[INV-6][PRESENCE-1][PRESENCE-4][LOGIN-12] a pending, blocked or blocking c
             const book = w.clients.get(watcher)!.contacts;
             for (const u of WATCHED) {
               const e = book.get(u);
-              assert.ok(e?.address === undefined && e?.publicKey === undefined, `[INV-6] ${watcher} holds the address or key of ${u} (${e?.relation ?? 'no contact'})`);
+              assert.ok(
+                e?.address === undefined && e?.publicKey === undefined,
+                `[INV-6] ${watcher} holds the address or key of ${u} (${e?.relation ?? 'no contact'})`,
+              );
             }
           }
         }, 5);

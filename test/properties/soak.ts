@@ -14,9 +14,12 @@ const { values } = parseArgs({
   },
 });
 const seconds = Number(values.seconds);
-const stores = values.store === 'both' ? (['sqlite', 'postgres'] as const) : ([values.store] as Array<'sqlite' | 'postgres'>);
+const stores =
+  values.store === 'both' ? (['sqlite', 'postgres'] as const) : ([values.store] as Array<'sqlite' | 'postgres'>);
 if (!Number.isFinite(seconds) || seconds <= 0 || stores.some((s) => s !== 'sqlite' && s !== 'postgres')) {
-  process.stderr.write('usage: soak.ts [--seconds N] [--store sqlite|postgres|both] [--users N] [--ms N] [--max-commands N]\n');
+  process.stderr.write(
+    'usage: soak.ts [--seconds N] [--store sqlite|postgres|both] [--users N] [--ms N] [--max-commands N]\n',
+  );
   process.exit(2);
 }
 const deadline = Date.now() + seconds * 1000;
@@ -39,7 +42,9 @@ outer: while (Date.now() < deadline) {
       totals.runs += s.runs;
       totals.commands += s.commands;
       totals.batches++;
-      process.stdout.write(`\r${store}: ${totals.runs} runs, ${totals.commands} commands, ${Math.max(0, Math.round((deadline - Date.now()) / 1000))} s left   `);
+      process.stdout.write(
+        `\r${store}: ${totals.runs} runs, ${totals.commands} commands, ${Math.max(0, Math.round((deadline - Date.now()) / 1000))} s left   `,
+      );
     } catch (e) {
       process.stdout.write(`\n${store}: FAILED with seed ${seed}\n${e instanceof Error ? e.message : String(e)}\n`);
       failed = true;
@@ -47,5 +52,7 @@ outer: while (Date.now() < deadline) {
     }
   }
 }
-process.stdout.write(`\nsoak: ${totals.runs} runs, ${totals.commands} commands in ${totals.batches} batches on ${stores.join(' and ')}${failed ? ', FAILED' : ''}\n`);
+process.stdout.write(
+  `\nsoak: ${totals.runs} runs, ${totals.commands} commands in ${totals.batches} batches on ${stores.join(' and ')}${failed ? ', FAILED' : ''}\n`,
+);
 process.exit(failed ? 1 : 0);

@@ -77,19 +77,22 @@ export class World {
   static async create(opts: WorldOptions, extra: Partial<ClusterOptions> = {}): Promise<World> {
     const names = Array.from({ length: opts.users }, (_, i) => `u${i}`);
     // On SQLite the world opens the file itself, so that a CRS restart can close and reopen it.
-    const sqlitePath = opts.store === 'sqlite' ? join(mkdtempSync(join(tmpdir(), 'imsp-prop-db-')), 'imsp.db') : undefined;
+    const sqlitePath =
+      opts.store === 'sqlite' ? join(mkdtempSync(join(tmpdir(), 'imsp-prop-db-')), 'imsp.db') : undefined;
     const store = sqlitePath ? await SqliteStore.open(sqlitePath) : opts.store;
     const cluster = await startCluster({ ms: opts.ms, store, limits: FAST_LIMITS, users: names, ...extra });
     const world = new World(cluster, new Model(names, opts.ms), sqlitePath);
     if (opts.loginAll) {
       try {
         // Everyone starts online, spread over the MSs, so that every command has something to act on.
-        await Promise.all(names.map(async (u, i) => {
-          const c = world.newClient(u, i % opts.ms);
-          await c.login();
-          world.clients.set(u, c);
-          world.model.online.set(u, { ms: i % opts.ms, status: 'online' });
-        }));
+        await Promise.all(
+          names.map(async (u, i) => {
+            const c = world.newClient(u, i % opts.ms);
+            await c.login();
+            world.clients.set(u, c);
+            world.model.online.set(u, { ms: i % opts.ms, status: 'online' });
+          }),
+        );
         await world.settle();
       } catch (e) {
         await world.dispose();
@@ -124,13 +127,15 @@ export class World {
   }
 
   /**
-   * [INV-7][PERSIST-1] Stops the CRS (and, on SQLite, closes the store file), then starts a new CRS
-   * on the same port over the reopened store. Sessions end (PERSIST-2); the MSs enroll again.
+   * [INV-7] [PERSIST-1] Stops the CRS (and, on SQLite, closes the store file), then starts a new CRS
+   * on the same port over the reopened store. Sessions end [PERSIST-2]; the MSs enroll again.
    */
   async restartCrs(): Promise<void> {
     const port = this.crs.port;
     const up = this.cluster.ms.filter((_, i) => this.model.msUp[i]);
-    const reEnrolled = Promise.all(up.map((ms) => new Promise<void>((resolve) => ms.once('enrolled', () => resolve()))));
+    const reEnrolled = Promise.all(
+      up.map((ms) => new Promise<void>((resolve) => ms.once('enrolled', () => resolve()))),
+    );
     await this.crs.close();
     this.unsubscribeStore?.();
     if (this.sqlitePath) {
@@ -138,7 +143,13 @@ export class World {
       this.store = await SqliteStore.open(this.sqlitePath);
     }
     this.unsubscribeStore = this.store.onChange(() => this.wake());
-    this.crs = await CrsServer.start({ store: this.store, msKey: this.cluster.msKey, host: '127.0.0.1', port, limits: FAST_LIMITS });
+    this.crs = await CrsServer.start({
+      store: this.store,
+      msKey: this.cluster.msKey,
+      host: '127.0.0.1',
+      port,
+      limits: FAST_LIMITS,
+    });
     // Every MS loses its CRS link and ends its sessions [ENROLL-12].
     for (const u of [...this.model.online.keys()]) {
       this.model.online.delete(u);
@@ -184,7 +195,12 @@ export class World {
     return this.newClient(user, ms, this.model.passwords.get(user)!, proxy.address);
   }
 
-  newClient(user: string, ms: number, password = this.model.passwords.get(user)!, msAddress = this.cluster.ms[ms].address): ImspClient {
+  newClient(
+    user: string,
+    ms: number,
+    password = this.model.passwords.get(user)!,
+    msAddress = this.cluster.ms[ms].address,
+  ): ImspClient {
     const c = new ImspClient({
       user,
       password,
@@ -196,11 +212,13 @@ export class World {
     });
     c.on('presence', (p) => {
       // [INV-6] no client learns the presence of a non-buddy or of someone who blocks it.
-      if (p.status !== 'offline' && !this.allowed(user, p.user)) this.violations.push(`[INV-6] ${user} learned ${p.user} is ${p.status}`);
+      if (p.status !== 'offline' && !this.allowed(user, p.user))
+        this.violations.push(`[INV-6] ${user} learned ${p.user} is ${p.status}`);
       this.wake();
     });
     c.on('contact', (e) => {
-      if (e.status !== 'offline' && !this.allowed(user, e.user)) this.violations.push(`[INV-6] ${user} learned ${e.user} is ${e.status} by CONTACT`);
+      if (e.status !== 'offline' && !this.allowed(user, e.user))
+        this.violations.push(`[INV-6] ${user} learned ${e.user} is ${e.status} by CONTACT`);
       this.wake();
     });
     c.on('message', (m) => {
@@ -208,7 +226,8 @@ export class World {
       this.received.push(`${m.from}>${m.to}:${m.text}`);
       this.wake();
     });
-    for (const ev of ['request', 'answer', 'session', 'session-end', 'logout', 'notice'] as const) c.on(ev, () => this.wake());
+    for (const ev of ['request', 'answer', 'session', 'session-end', 'logout', 'notice'] as const)
+      c.on(ev, () => this.wake());
     c.on('warning', () => undefined);
     return c;
   }
@@ -245,7 +264,7 @@ export class World {
     }
   }
 
-  /** [INV-1][INV-2][INV-3][INV-5] The real system equals the model's quiet state. */
+  /** [INV-1] [INV-2] [INV-3] [INV-5] The real system equals the model's quiet state. */
   async mismatch(): Promise<string | null> {
     if (this.violations.length) return this.violations[0];
     const m = this.model;
@@ -258,8 +277,14 @@ export class World {
     }
     // [INV-9] buddy relations are mutual at the CRS.
     const buddyOf = new Map<string, Set<string>>();
-    for (const u of m.users) buddyOf.set(u, new Set((await this.store.listContacts(u)).filter((c) => c.relation === 'buddy').map((c) => c.user)));
-    for (const [u, set] of buddyOf) for (const v of set) if (!buddyOf.get(v)?.has(u)) return `[INV-9] ${v} is a buddy of ${u} but not the other way round`;
+    for (const u of m.users)
+      buddyOf.set(
+        u,
+        new Set((await this.store.listContacts(u)).filter((c) => c.relation === 'buddy').map((c) => c.user)),
+      );
+    for (const [u, set] of buddyOf)
+      for (const v of set)
+        if (!buddyOf.get(v)?.has(u)) return `[INV-9] ${v} is a buddy of ${u} but not the other way round`;
     for (const u of m.users) {
       const want = m.users.filter((v) => v !== u && m.areBuddies(u, v)).sort();
       const got = [...buddyOf.get(u)!].sort();

@@ -7,13 +7,16 @@ import { encodeRecords, parseRecords } from '../../codec/index.js';
 
 test('contact records: User, Relation, Status, then Address and Public-key of a visible buddy only', () => {
   const key = `${'A'.repeat(43)}.${'B'.repeat(43)}`;
-  assert.deepEqual(contactRecord({ user: 'bob', relation: 'buddy', status: 'busy', address: '127.0.0.1:7200', publicKey: key }), [
-    ['User', 'bob'],
-    ['Relation', 'buddy'],
-    ['Status', 'busy'],
-    ['Address', '127.0.0.1:7200'],
-    ['Public-key', key],
-  ]);
+  assert.deepEqual(
+    contactRecord({ user: 'bob', relation: 'buddy', status: 'busy', address: '127.0.0.1:7200', publicKey: key }),
+    [
+      ['User', 'bob'],
+      ['Relation', 'buddy'],
+      ['Status', 'busy'],
+      ['Address', '127.0.0.1:7200'],
+      ['Public-key', key],
+    ],
+  );
   assert.deepEqual(contactRecord({ user: 'carol', relation: 'buddy', status: 'offline' }), [
     ['User', 'carol'],
     ['Relation', 'buddy'],
@@ -31,6 +34,9 @@ test('pending records: From and Time; a bundle body round-trips through the reco
     ['From', 'erin'],
     ['Time', '1700000000123'],
   ]);
-  const list = [contactRecord({ user: 'bob', relation: 'pending', status: 'offline' }), pendingRecord({ from: 'erin', to: 'x', time: 5 })];
+  const list = [
+    contactRecord({ user: 'bob', relation: 'pending', status: 'offline' }),
+    pendingRecord({ from: 'erin', to: 'x', time: 5 }),
+  ];
   assert.deepEqual(parseRecords(encodeRecords(list)), list);
 });

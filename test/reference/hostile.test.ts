@@ -10,8 +10,33 @@ import { startCluster } from '../helpers/cluster.js';
 import { rawExchange, ProtoClient } from '../helpers/proto-client.js';
 
 const METHODS = ['LOGIN', 'PROOF', 'ENROLL', 'LOCATE', 'LOCK', 'PING', 'SEALED', 'ADD', 'FOO', 'login', ''];
-const HEADERS = ['Imsp-version', 'User', 'Nonce', 'Key-share', 'Address', 'Proof', 'Seq', 'Content-length', 'X-Junk', 'Bad Name', ''];
-const VALUES = ['1', '2', 'alice', 'A'.repeat(43), 'x'.repeat(24), '127.0.0.1:1', '-1', '99999999999', '\u00e9', '', ' ', 'a\tb'];
+const HEADERS = [
+  'Imsp-version',
+  'User',
+  'Nonce',
+  'Key-share',
+  'Address',
+  'Proof',
+  'Seq',
+  'Content-length',
+  'X-Junk',
+  'Bad Name',
+  '',
+];
+const VALUES = [
+  '1',
+  '2',
+  'alice',
+  'A'.repeat(43),
+  'x'.repeat(24),
+  '127.0.0.1:1',
+  '-1',
+  '99999999999',
+  '\u00e9',
+  '',
+  ' ',
+  'a\tb',
+];
 
 const message = fc
   .record(
@@ -25,7 +50,8 @@ const message = fc
     { noNullPrototype: true },
   )
   .map(({ method, headers, body, eol, cut }) => {
-    let text = method + eol + headers.map(([n, v]) => `${n}: ${v}`).join(eol) + (headers.length ? eol : '') + eol + body;
+    let text =
+      method + eol + headers.map(([n, v]) => `${n}: ${v}`).join(eol) + (headers.length ? eol : '') + eol + body;
     if (cut !== undefined) text = text.slice(0, cut);
     return text;
   });

@@ -7,7 +7,9 @@ import { ProtoClient } from '../helpers/proto-client.js';
 
 const handshakeTimeout = 300;
 
-test('[CONN-4] [LOCK-4] the MS closes a connection that has not logged in within handshakeTimeout (silent, or stopped after the challenge: the lock is released); a logged-in session outlives the deadline', { timeout: 20_000 }, async (t) => {
+test('[CONN-4] [LOCK-4] the MS closes a connection that has not logged in within handshakeTimeout (silent, or stopped after the challenge: the lock is released); a logged-in session outlives the deadline', {
+  timeout: 20_000,
+}, async (t) => {
   const cluster = await startCluster({ ms: 1, msLimits: { handshakeTimeout } });
   t.after(() => cluster.dispose());
   await cluster.addUser('ann');

@@ -50,10 +50,18 @@ test('[HB-2] a heartbeating client keeps its session on an MS whose CRS heartbea
   assert.equal(out.result?.status, 200);
   // The MS PINGs its idle client every 100 ms [HB-8] and the client answers [HB-5]: 20 of them span
   // more than three MS leases.
-  const ended = c.closed.then(() => assert.fail(`the session ended: ${JSON.stringify(c.pushes.map((m) => h(m, 'Error-code')))}, crs-lost ${JSON.stringify(lost)}`));
+  const ended = c.closed.then(() =>
+    assert.fail(
+      `the session ended: ${JSON.stringify(c.pushes.map((m) => h(m, 'Error-code')))}, crs-lost ${JSON.stringify(lost)}`,
+    ),
+  );
   for (let i = 0; i < 20; i++) await Promise.race([c.nextPing(), ended]);
   assert.deepEqual(lost, [], 'the MS kept its CRS link');
-  assert.equal(c.pushes.find((m) => m.method === 'NOTICE' && h(m, 'Error-code') === 'ERR_SESSION_ENDED'), undefined, 'no ERR_SESSION_ENDED');
+  assert.equal(
+    c.pushes.find((m) => m.method === 'NOTICE' && h(m, 'Error-code') === 'ERR_SESSION_ENDED'),
+    undefined,
+    'no ERR_SESSION_ENDED',
+  );
   assert.equal((await c.request('PING')).status, 200, 'the session is alive');
   assert.equal((await cluster.store.getUser('hal'))?.state.kind, 'online');
 });

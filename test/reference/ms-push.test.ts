@@ -12,7 +12,15 @@ import { Link } from '../../reference/net/link.js';
 import { b64, unb64 } from '../../reference/crypto/b64.js';
 import { generateIdentity, generateKeyShare, x25519 } from '../../reference/crypto/keys.js';
 import { sealKeyBlob } from '../../reference/crypto/key-blob.js';
-import { makeVerifier, makeNonce, enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys } from '../../reference/crypto/scram.js';
+import {
+  makeVerifier,
+  makeNonce,
+  enrollAuthMessage,
+  msProof,
+  crsProof,
+  verifyProof,
+  enrollLinkKeys,
+} from '../../reference/crypto/scram.js';
 import { req, ok, requiredHeader, records } from '../../reference/proto/messages.js';
 import { ProtoClient, h, recordsOf } from '../helpers/proto-client.js';
 
@@ -24,11 +32,31 @@ function viaParseRecords(body: Buffer): Array<[string | undefined, string | unde
   });
 }
 
-const names = ['User', 'user', 'USER', 'uSeR', 'Relation', 'relation', 'RELATION', 'Status', 'Public-key', 'Address', 'Users', 'Use', 'Relations', 'X-user', 'Userx'];
+const names = [
+  'User',
+  'user',
+  'USER',
+  'uSeR',
+  'Relation',
+  'relation',
+  'RELATION',
+  'Status',
+  'Public-key',
+  'Address',
+  'Users',
+  'Use',
+  'Relations',
+  'X-user',
+  'Userx',
+];
 const value = fc.stringMatching(/^([!-~]([ -~\t]{0,12}[!-~])?)?$/);
 const wsp = fc.constantFrom('', ' ', '  ', '\t', ' \t ');
-const field = fc.tuple(fc.constantFrom(...names), wsp, value, wsp).map(([n, pre, v, post]) => `${n}:${pre}${v}${post}\r\n`);
-const body = fc.array(fc.array(field, { minLength: 1, maxLength: 6 }), { maxLength: 6 }).map((recs) => Buffer.from(recs.map((r) => r.join('')).join('\r\n'), 'latin1'));
+const field = fc
+  .tuple(fc.constantFrom(...names), wsp, value, wsp)
+  .map(([n, pre, v, post]) => `${n}:${pre}${v}${post}\r\n`);
+const body = fc
+  .array(fc.array(field, { minLength: 1, maxLength: 6 }), { maxLength: 6 })
+  .map((recs) => Buffer.from(recs.map((r) => r.join('')).join('\r\n'), 'latin1'));
 
 test('[REC-2] bundleContacts gives what parseRecords gives for every valid records body (first User and Relation per record, any case, spaces trimmed)', () => {
   fc.assert(
@@ -76,7 +104,12 @@ interface FakeCrs {
   close: () => void;
 }
 
-async function fakeCrs(msKey: Buffer, held: string, password: string, bundles: Record<string, Header[][]>): Promise<FakeCrs> {
+async function fakeCrs(
+  msKey: Buffer,
+  held: string,
+  password: string,
+  bundles: Record<string, Header[][]>,
+): Promise<FakeCrs> {
   const verifier = makeVerifier(password, { iterations: 4096 });
   const identity = generateIdentity();
   const blobs = new Map<string, string>();
@@ -100,8 +133,14 @@ async function fakeCrs(msKey: Buffer, held: string, password: string, bundles: R
             const cnonce = makeNonce();
             const eR = b64(share.publicKey);
             const auth = enrollAuthMessage({
-              msId: requiredHeader(m, 'Ms-id'), incarnation: requiredHeader(m, 'Incarnation'), listen: requiredHeader(m, 'Listen'), capacity: requiredHeader(m, 'Capacity'),
-              mnonce: requiredHeader(m, 'Nonce'), cnonce, eM: requiredHeader(m, 'Key-share'), eR,
+              msId: requiredHeader(m, 'Ms-id'),
+              incarnation: requiredHeader(m, 'Incarnation'),
+              listen: requiredHeader(m, 'Listen'),
+              capacity: requiredHeader(m, 'Capacity'),
+              mnonce: requiredHeader(m, 'Nonce'),
+              cnonce,
+              eM: requiredHeader(m, 'Key-share'),
+              eR,
             });
             enroll = { auth, shared: x25519(share.privateKey, unb64(requiredHeader(m, 'Key-share'))) };
             return ok(300, { Nonce: cnonce, 'Key-share': eR });
@@ -114,15 +153,28 @@ async function fakeCrs(msKey: Buffer, held: string, password: string, bundles: R
             return ok(200, { 'Server-proof': b64(crsProof(msKey, e.auth)), Lease: 60_000, Heartbeat: 30_000 });
           }
           case 'LOCK':
-            return ok(200, { Epoch: 7, Lease: 10_000, Salt: verifier.salt, Iterations: verifier.iterations, 'Stored-key': verifier.storedKey, 'Server-key': verifier.serverKey });
+            return ok(200, {
+              Epoch: 7,
+              Lease: 10_000,
+              Salt: verifier.salt,
+              Iterations: verifier.iterations,
+              'Stored-key': verifier.storedKey,
+              'Server-key': verifier.serverKey,
+            });
           case 'ONLINE': {
             const user = requiredHeader(m, 'User');
             const bundle = (list: Header[][]): ResponseMessage => {
               const rec = records(list);
-              return ok(200, { 'Key-blob': keyBlob(user), 'Public-key': identity.publicKey, 'Content-type': rec.contentType }, rec.body);
+              return ok(
+                200,
+                { 'Key-blob': keyBlob(user), 'Public-key': identity.publicKey, 'Content-type': rec.contentType },
+                rec.body,
+              );
             };
             if (user !== held) return bundle(bundles[user] ?? []);
-            return new Promise<ResponseMessage>((resolve) => arrived({ user, release: (list) => resolve(bundle(list)) }));
+            return new Promise<ResponseMessage>((resolve) =>
+              arrived({ user, release: (list) => resolve(bundle(list)) }),
+            );
           }
           default:
             return ok(200); // PING, OFFLINE, UNLOCK
@@ -144,12 +196,24 @@ async function fakeCrs(msKey: Buffer, held: string, password: string, bundles: R
 }
 
 const pk = generateIdentity().publicKey;
-const presence = (user: string, status: string): RequestMessage => req('PRESENCE', { User: user, Status: status, Address: '127.0.0.1:7300', 'Public-key': pk });
-const summary = (m: RequestMessage): string => `${m.method} ${h(m, 'User') ?? h(m, 'From')} ${(m.method === 'CONTACT' ? h(m, 'Relation') : h(m, 'Status')) ?? ''}`.trim();
+const presence = (user: string, status: string): RequestMessage =>
+  req('PRESENCE', { User: user, Status: status, Address: '127.0.0.1:7300', 'Public-key': pk });
+const summary = (m: RequestMessage): string =>
+  `${m.method} ${h(m, 'User') ?? h(m, 'From')} ${(m.method === 'CONTACT' ? h(m, 'Relation') : h(m, 'Status')) ?? ''}`.trim();
 
-test('[PRESENCE-4] [PRESENCE-8] [CONTACT-1] pushes that arrive while ONLINE is in flight follow the login bundle: only those the contact list allows, in order; later pushes go by the updated list', { timeout: 20_000 }, async (t) => {
+test('[PRESENCE-4] [PRESENCE-8] [CONTACT-1] pushes that arrive while ONLINE is in flight follow the login bundle: only those the contact list allows, in order; later pushes go by the updated list', {
+  timeout: 20_000,
+}, async (t) => {
   const msKey = randomBytes(32);
-  const crs = await fakeCrs(msKey, 'alice', 'pw', { dan: [[['User', 'zed'], ['Relation', 'buddy'], ['Status', 'online']]] });
+  const crs = await fakeCrs(msKey, 'alice', 'pw', {
+    dan: [
+      [
+        ['User', 'zed'],
+        ['Relation', 'buddy'],
+        ['Status', 'online'],
+      ],
+    ],
+  });
   t.after(() => crs.close());
   const ms = await MsServer.start({ crs: crs.address, msKey, msId: 'ms-push', host: '127.0.0.1', port: 0 });
   t.after(() => ms.kill());
@@ -171,8 +235,16 @@ test('[PRESENCE-4] [PRESENCE-8] [CONTACT-1] pushes that arrive while ONLINE is i
   link.notify(presence('bob', 'busy'));
   // The ONLINE answer follows them on the same ordered link: the MS has them all before it.
   online.release([
-    [['User', 'bob'], ['Relation', 'buddy'], ['Status', 'offline']],
-    [['User', 'pat'], ['Relation', 'pending'], ['Status', 'offline']],
+    [
+      ['User', 'bob'],
+      ['Relation', 'buddy'],
+      ['Status', 'offline'],
+    ],
+    [
+      ['User', 'pat'],
+      ['Relation', 'pending'],
+      ['Status', 'offline'],
+    ],
   ]);
   const outcome = await login;
   assert.ok(outcome.ok, 'login succeeded');
@@ -196,7 +268,12 @@ test('[PRESENCE-4] [PRESENCE-8] [CONTACT-1] pushes that arrive while ONLINE is i
   link.notify(presence('bob', 'online'));
   link.notify(presence('zed', 'busy'));
   await client.waitFor('PRESENCE', (m) => h(m, 'User') === 'zed' && h(m, 'Status') === 'busy');
-  assert.deepEqual(client.pushes.slice(3).map(summary), ['CONTACT zed buddy', 'PRESENCE zed away', 'CONTACT bob none', 'PRESENCE zed busy']);
+  assert.deepEqual(client.pushes.slice(3).map(summary), [
+    'CONTACT zed buddy',
+    'PRESENCE zed away',
+    'CONTACT bob none',
+    'PRESENCE zed busy',
+  ]);
   await dan.waitFor('PRESENCE', (m) => h(m, 'User') === 'zed' && h(m, 'Status') === 'busy');
   assert.deepEqual(dan.pushes.map(summary), ['PRESENCE zed away', 'PRESENCE zed busy']);
   // [METRICS-1] every push forwarded is counted once, by method.

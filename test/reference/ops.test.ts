@@ -56,7 +56,10 @@ test('[PERSIST-4] imsp crs --durability: full by default, normal by flag, IMSP_D
   assert.equal(resolveOptions(CRS_OPTIONS, {}, {}).values.durability, 'full');
   assert.equal(resolveOptions(CRS_OPTIONS, { durability: 'normal' }, {}).values.durability, 'normal');
   assert.equal(resolveOptions(CRS_OPTIONS, {}, { IMSP_DURABILITY: 'normal' }).values.durability, 'normal');
-  assert.equal(resolveOptions(CRS_OPTIONS, { durability: 'full' }, { IMSP_DURABILITY: 'normal' }).values.durability, 'full');
+  assert.equal(
+    resolveOptions(CRS_OPTIONS, { durability: 'full' }, { IMSP_DURABILITY: 'normal' }).values.durability,
+    'full',
+  );
   const file = join(tempDir(t), 'c.json');
   writeFileSync(file, JSON.stringify({ durability: 'normal' }));
   assert.equal(resolveOptions(CRS_OPTIONS, { config: file }, {}).values.durability, 'normal');
@@ -81,11 +84,13 @@ test('[METRICS-1] the metrics endpoint serves Prometheus text on /metrics and 40
   t.after(() => srv.close());
   const get = (path: string): Promise<{ status: number; body: string }> =>
     new Promise((resolve, reject) => {
-      http.get(`http://${srv.address}${path}`, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      }).on('error', reject);
+      http
+        .get(`http://${srv.address}${path}`, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        })
+        .on('error', reject);
     });
   const ok = await get('/metrics');
   assert.equal(ok.status, 200);
@@ -118,7 +123,10 @@ test('[RATE-4] failed-login window: refuses after max failures in the window, fo
 
 const BIN = new URL('../../reference/bin/imsp.js', import.meta.url).pathname;
 
-function startCli(args: string[], t: { after: (f: () => void) => void }): Promise<{ child: ChildProcess; address: string; exited: Promise<number | null> }> {
+function startCli(
+  args: string[],
+  t: { after: (f: () => void) => void },
+): Promise<{ child: ChildProcess; address: string; exited: Promise<number | null> }> {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -145,8 +153,26 @@ test('imsp crs and imsp ms: start on port 0, print the address, serve a login, s
   const seed = await SqliteStore.open(dbPath);
   assert.ok((await registerUser(seed, 'olga', 'pw-olga', { log2N: 10 })).ok);
   await seed.close();
-  const crs = await startCli(['crs', '--port', '0', '--store', dbPath, '--durability', 'normal', '--ms-key-file', keyFile, '--log-level', 'warn'], t);
-  const ms = await startCli(['ms', '--port', '0', '--crs', crs.address, '--ms-key-file', keyFile, '--ms-id', 'cli-ms', '--log-level', 'warn'], t);
+  const crs = await startCli(
+    [
+      'crs',
+      '--port',
+      '0',
+      '--store',
+      dbPath,
+      '--durability',
+      'normal',
+      '--ms-key-file',
+      keyFile,
+      '--log-level',
+      'warn',
+    ],
+    t,
+  );
+  const ms = await startCli(
+    ['ms', '--port', '0', '--crs', crs.address, '--ms-key-file', keyFile, '--ms-id', 'cli-ms', '--log-level', 'warn'],
+    t,
+  );
   // LOCATE names the MS once it has enrolled; the client then logs in there.
   let located = '';
   for (let i = 0; i < 100 && !located.includes(ms.address); i++) {
@@ -183,7 +209,9 @@ test('[ENROLL-14] an MS key file of raw octets stops the server at start, naming
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const raw = join(dir, 'raw.key');
   writeFileSync(raw, randomBytes(32));
-  const r = spawn(process.execPath, [BIN, 'crs', '--port', '0', '--ms-key-file', raw, '--store', join(dir, 'x.db')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = spawn(process.execPath, [BIN, 'crs', '--port', '0', '--ms-key-file', raw, '--store', join(dir, 'x.db')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   r.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const code = await new Promise<number | null>((resolve) => r.once('exit', resolve));
@@ -196,14 +224,47 @@ test('[CONN-9] TLS underneath: a CRS with a certificate, an MS that verifies it,
   const dir = tempDir(t);
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore' },
+  );
   const store = await SqliteStore.open(':memory:');
   t.after(() => store.close());
   assert.ok((await registerUser(store, 'tina', 'pw-tina', { log2N: 10 })).ok);
   const msKey = randomBytes(32);
-  const crs = await CrsServer.start({ store, msKey, port: 0, tls: { cert: readFileSync(cert), key: readFileSync(key) } });
+  const crs = await CrsServer.start({
+    store,
+    msKey,
+    port: 0,
+    tls: { cert: readFileSync(cert), key: readFileSync(key) },
+  });
   t.after(() => crs.close());
-  const ms = await MsServer.start({ crs: crs.address, msKey, msId: 'tls-ms', port: 0, crsTls: { ca: readFileSync(cert) } });
+  const ms = await MsServer.start({
+    crs: crs.address,
+    msKey,
+    msId: 'tls-ms',
+    port: 0,
+    crsTls: { ca: readFileSync(cert) },
+  });
   t.after(() => ms.kill());
   await ms.ready();
   const c = await ProtoClient.connect(ms.address);
@@ -211,7 +272,14 @@ test('[CONN-9] TLS underneath: a CRS with a certificate, an MS that verifies it,
   const out = await c.login('tina', 'pw-tina');
   assert.equal(out.result?.status, 200);
   // An MS that does not trust the certificate never enrolls.
-  const bad = await MsServer.start({ crs: crs.address, msKey, msId: 'tls-bad', port: 0, crsTls: {}, reconnectDelay: 10_000 });
+  const bad = await MsServer.start({
+    crs: crs.address,
+    msKey,
+    msId: 'tls-bad',
+    port: 0,
+    crsTls: {},
+    reconnectDelay: 10_000,
+  });
   t.after(() => bad.kill());
   const reason = await new Promise<string>((resolve) => bad.once('enroll-failed', resolve));
   assert.match(reason, /certificate/i);

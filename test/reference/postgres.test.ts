@@ -20,7 +20,7 @@ if (!server) {
   serverSuite('postgres');
 
   describe('reference servers on postgres: several CRS processes on one database', () => {
-    test('[PERSIST-3] [ENROLL-12] when the store\'s change feed comes back after a loss, the CRS closes its MS links: sessions end, the MS re-enrolls, users log in again', async (t) => {
+    test("[PERSIST-3] [ENROLL-12] when the store's change feed comes back after a loss, the CRS closes its MS links: sessions end, the MS re-enrolls, users log in again", async (t) => {
       const db = await freshPgSchema();
       t.after(() => db.drop());
       const store = await db.open();
@@ -35,7 +35,9 @@ if (!server) {
       const c = await ProtoClient.connect(ms.address);
       t.after(() => c.destroy());
       assert.equal((await c.login('fey', 'pw-fey')).result?.status, 200);
-      const resumed = new Promise<string[]>((resolve) => crs.once('feed-resumed', (refs) => resolve(refs.map((r) => r.msId))));
+      const resumed = new Promise<string[]>((resolve) =>
+        crs.once('feed-resumed', (refs) => resolve(refs.map((r) => r.msId))),
+      );
       const reEnrolled = new Promise<number>((resolve) => ms.once('enrolled', resolve));
       const left = new Promise<void>((resolve) => crs.once('ms-closed', () => resolve()));
       // The store's LISTEN connection came back (test/store/postgres.test.ts kills it for real).

@@ -7,7 +7,14 @@ import fc from 'fast-check';
 import { startCluster, type Cluster, type ClusterOptions } from '../helpers/cluster.js';
 import { ProtoClient, recordsOf, h, rawExchange } from '../helpers/proto-client.js';
 import { RawMs } from '../helpers/raw-ms.js';
-import { makeVerifier, decoyKey, decoySalt, makeNonce, loginAuthMessage, clientLogin } from '../../reference/crypto/scram.js';
+import {
+  makeVerifier,
+  decoyKey,
+  decoySalt,
+  makeNonce,
+  loginAuthMessage,
+  clientLogin,
+} from '../../reference/crypto/scram.js';
 import { b64, unb64 } from '../../reference/crypto/b64.js';
 import { sealKeyBlob, openKeyBlob } from '../../reference/crypto/key-blob.js';
 import { generateIdentity, generateKeyShare } from '../../reference/crypto/keys.js';
@@ -23,10 +30,19 @@ export function uname(base: string): string {
 }
 
 /** Logs a user in at an MS and returns the connected client; fails the test when login fails. */
-export async function online(cluster: Cluster, msIndex: number, user: string, opts: { status?: string; address?: string } = {}): Promise<ProtoClient> {
+export async function online(
+  cluster: Cluster,
+  msIndex: number,
+  user: string,
+  opts: { status?: string; address?: string } = {},
+): Promise<ProtoClient> {
   const c = await ProtoClient.connect(cluster.ms[msIndex]!.address);
   const out = await c.login(user, `pw-${user}`, opts);
-  assert.equal(out.result?.status, 200, `login of ${user}: ${out.challenge.status} ${h(out.challenge, 'Error-code') ?? ''} ${out.result ? h(out.result, 'Error-code') : ''}`);
+  assert.equal(
+    out.result?.status,
+    200,
+    `login of ${user}: ${out.challenge.status} ${h(out.challenge, 'Error-code') ?? ''} ${out.result ? h(out.result, 'Error-code') : ''}`,
+  );
   assert.ok(out.ok, 'Server-proof verifies');
   return c;
 }
@@ -53,7 +69,10 @@ function nextStoreEvent(cluster: Cluster, pred: (e: StoreEvent) => boolean): Pro
   });
 }
 
-const byUser = (u: string) => (m: RequestMessage): boolean => h(m, 'User') === u;
+const byUser =
+  (u: string) =>
+  (m: RequestMessage): boolean =>
+    h(m, 'User') === u;
 
 export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {}): void {
   const open = (o: ClusterOptions = {}): Promise<Cluster> => startCluster({ ...base, ...o, store: kind });
@@ -62,7 +81,10 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
     let cluster: Cluster;
     const clients: ProtoClient[] = [];
     const track = (c: ProtoClient): ProtoClient => (clients.push(c), c);
-    const user = async (base: string, profile?: { fullName?: string; location?: string; about?: string }): Promise<string> => {
+    const user = async (
+      base: string,
+      profile?: { fullName?: string; location?: string; about?: string },
+    ): Promise<string> => {
       const n = uname(base);
       await cluster.addUser(n, undefined, profile);
       return n;
@@ -167,7 +189,9 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       await fc.assert(
         fc.asyncProperty(fc.array(fc.constantFrom(0, 1), { minLength: 2, maxLength: 4 }), async (where) => {
           const eve = await user('eve');
-          const cs = await Promise.all(where.map(async (i) => track(await ProtoClient.connect(cluster.ms[i]!.address))));
+          const cs = await Promise.all(
+            where.map(async (i) => track(await ProtoClient.connect(cluster.ms[i]!.address))),
+          );
           const outs = await Promise.all(cs.map((c) => c.login(eve, `pw-${eve}`)));
           const winners = outs.filter((o) => o.result?.status === 200);
           assert.equal(winners.length, 1, outs.map((o) => `${o.challenge.status}/${o.result?.status}`).join(' '));
@@ -236,7 +260,11 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       const again = await ca.request('ADD', { To: b });
       assert.equal(again.status, 409);
       assert.equal(h(again, 'Error-code'), 'ERR_ALREADY_BUDDY');
-      assert.equal((await cb.request('ANSWER', { User: a, Decision: 'grant' })).status, 404, '[ADD-9] nothing pending any more');
+      assert.equal(
+        (await cb.request('ANSWER', { User: a, Decision: 'grant' })).status,
+        404,
+        '[ADD-9] nothing pending any more',
+      );
     });
 
     test('[AUTH-10] From is stamped from the session: a client cannot give From; the target sees the real sender', async () => {
@@ -261,13 +289,19 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       for (let i = 0; i < 2; i++) {
         const cb = await online(cluster, i % 2, b);
         const recs = recordsOf(await cb.request('LIST'));
-        assert.ok(recs.some((x) => x.From === a && x.Time), `login ${i}: pending ADD listed`);
+        assert.ok(
+          recs.some((x) => x.From === a && x.Time),
+          `login ${i}: pending ADD listed`,
+        );
         assert.equal((await cb.request('LOGOUT')).status, 200);
         await cb.closed;
       }
       const cb = track(await ProtoClient.connect(cluster.ms[1]!.address));
       const out = await cb.login(b, `pw-${b}`);
-      assert.ok(recordsOf(out.result!).some((x) => x.From === a), 'in the login bundle');
+      assert.ok(
+        recordsOf(out.result!).some((x) => x.From === a),
+        'in the login bundle',
+      );
       assert.equal((await cb.request('ANSWER', { User: a, Decision: 'deny' })).status, 200);
       const ans = await ca.waitFor('ANSWER', (m) => h(m, 'From') === b);
       assert.equal(h(ans, 'Decision'), 'deny');
@@ -388,11 +422,11 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       const r = await cb.request('ADD', { To: a });
       assert.equal(r.status, 202, 'blocking is not revealed');
       assert.ok(!recordsOf(await ca.request('LIST')).some((x) => x.From === b), 'not delivered');
-      assert.equal((await ca.request('ADD', { To: b })).status, 403, '[ADD-6] an ADD to a user on one\'s block list');
+      assert.equal((await ca.request('ADD', { To: b })).status, 403, "[ADD-6] an ADD to a user on one's block list");
       assert.equal((await ca.request('BLOCK', { User: uname('nobody') })).status, 404);
     });
 
-    test('[PROFILE-1] PROFILE: set one\'s own, read another\'s; changing another\'s is 403 ERR_FORBIDDEN', async () => {
+    test("[PROFILE-1] PROFILE: set one's own, read another's; changing another's is 403 ERR_FORBIDDEN", async () => {
       const a = await user('fa', { fullName: 'Alice A', location: 'Paris' });
       const b = await user('fb');
       const cb = track(await online(cluster, 0, b));
@@ -426,10 +460,16 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       const cursor = h(p1, 'Next-cursor');
       assert.ok(cursor);
       const p2 = await c.request('SEARCH', { Query: prefix, Field: 'username', Limit: 2, Cursor: cursor });
-      assert.deepEqual(recordsOf(p2).map((x) => x.User), names.slice(2));
+      assert.deepEqual(
+        recordsOf(p2).map((x) => x.User),
+        names.slice(2),
+      );
       assert.equal(h(p2, 'Next-cursor'), undefined);
       const byName = await c.request('SEARCH', { Query: `zed ${prefix}b`, Field: 'name' });
-      assert.deepEqual(recordsOf(byName).map((x) => x.User), [`${prefix}b`]);
+      assert.deepEqual(
+        recordsOf(byName).map((x) => x.User),
+        [`${prefix}b`],
+      );
       assert.equal(recordsOf(byName)[0]?.['Full-name'], `Zed ${prefix}b`);
     });
 
@@ -438,9 +478,21 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       const c = track(await online(cluster, 0, a));
       const v = makeVerifier('new secret');
       const blob = sealKeyBlob('new secret', a, generateIdentity(), { log2N: 10 });
-      const r = await c.request('PASSWD', { Salt: v.salt, Iterations: v.iterations, 'Stored-key': v.storedKey, 'Server-key': v.serverKey, 'Key-blob': blob });
+      const r = await c.request('PASSWD', {
+        Salt: v.salt,
+        Iterations: v.iterations,
+        'Stored-key': v.storedKey,
+        'Server-key': v.serverKey,
+        'Key-blob': blob,
+      });
       assert.equal(r.status, 200);
-      const low = await c.request('PASSWD', { Salt: v.salt, Iterations: 1000, 'Stored-key': v.storedKey, 'Server-key': v.serverKey, 'Key-blob': blob });
+      const low = await c.request('PASSWD', {
+        Salt: v.salt,
+        Iterations: 1000,
+        'Stored-key': v.storedKey,
+        'Server-key': v.serverKey,
+        'Key-blob': blob,
+      });
       assert.equal(low.status, 422, '[AUTH-5] fewer than 4096 iterations refused');
       assert.equal((await c.request('LOGOUT')).status, 200);
       await c.closed;
@@ -453,7 +505,7 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       assert.equal(h(out.result!, 'Key-blob'), blob);
     });
 
-    test('[STATE-1] out-of-state and malformed messages get the registry\'s error and the MS keeps serving', async () => {
+    test("[STATE-1] out-of-state and malformed messages get the registry's error and the MS keeps serving", async () => {
       const a = await user('ma');
       const c = track(await ProtoClient.connect(cluster.ms[0]!.address));
       // PROOF before LOGIN: 425.
@@ -466,11 +518,19 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       assert.equal(miss.status, 422);
       assert.equal(h(miss, 'Error-code'), 'ERR_MISSING_HEADER');
       // A bad header value: 422 ERR_BAD_VALUE.
-      const bad = await c.request('LOGIN', { 'Imsp-version': 1, User: 'Not A Name', Nonce: 'x'.repeat(24), 'Key-share': 'A'.repeat(43), Address: '127.0.0.1:1' });
+      const bad = await c.request('LOGIN', {
+        'Imsp-version': 1,
+        User: 'Not A Name',
+        Nonce: 'x'.repeat(24),
+        'Key-share': 'A'.repeat(43),
+        Address: '127.0.0.1:1',
+      });
       assert.equal(bad.status, 422);
       assert.equal(h(bad, 'Error-code'), 'ERR_BAD_VALUE');
       // An unknown method: 405 ERR_UNKNOWN_METHOD; then a LOGIN on the same connection is served.
-      const unk = await rawExchange(cluster.ms[0]!.address, 'FROBNICATE\r\n\r\nLOGIN\r\nImsp-version: 1\r\n\r\n', { untilHead: true });
+      const unk = await rawExchange(cluster.ms[0]!.address, 'FROBNICATE\r\n\r\nLOGIN\r\nImsp-version: 1\r\n\r\n', {
+        untilHead: true,
+      });
       assert.match(unk, /^405 .*\r\nError-code: ERR_UNKNOWN_METHOD\r\n/s);
       // A method not allowed client -> MS: 405 ERR_METHOD_NOT_ALLOWED.
       const lock = await rawExchange(cluster.ms[0]!.address, `LOCK\r\nUser: ${a}\r\n\r\n`, { untilHead: true });
@@ -479,7 +539,13 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       const out = await c.login(a, `pw-${a}`);
       assert.equal(out.result?.status, 200);
       // LOGIN again inside the session (sealed, where LOGIN travels in clear): refused [SEAL-7].
-      const again = await c.request('LOGIN', { 'Imsp-version': 1, User: a, Nonce: 'x'.repeat(24), 'Key-share': 'A'.repeat(43), Address: '127.0.0.1:1' });
+      const again = await c.request('LOGIN', {
+        'Imsp-version': 1,
+        User: a,
+        Nonce: 'x'.repeat(24),
+        'Key-share': 'A'.repeat(43),
+        Address: '127.0.0.1:1',
+      });
       assert.equal(again.status, 405);
       assert.equal((await c.request('PING')).status, 200);
     });
@@ -496,14 +562,23 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
 
     test('[CONN-2] an unsupported Imsp-version gets 400 ERR_VERSION and the close: LOGIN at the MS, ENROLL and LOCATE at the CRS', async () => {
       const c = track(await ProtoClient.connect(cluster.ms[0]!.address));
-      const r = await c.request('LOGIN', { 'Imsp-version': 2, User: 'someone', Nonce: 'x'.repeat(24), 'Key-share': 'A'.repeat(43), Address: '127.0.0.1:1' });
+      const r = await c.request('LOGIN', {
+        'Imsp-version': 2,
+        User: 'someone',
+        Nonce: 'x'.repeat(24),
+        'Key-share': 'A'.repeat(43),
+        Address: '127.0.0.1:1',
+      });
       assert.equal(r.status, 400);
       assert.equal(h(r, 'Error-code'), 'ERR_VERSION');
       await c.closed;
       // rawExchange resolves when the server closes: each answer is followed by the close.
       const loc = await rawExchange(cluster.crsAddress, 'LOCATE\r\nImsp-version: 2\r\n\r\n');
       assert.match(loc, /^400 [^\r]*\r\n(.*\r\n)*Error-code: ERR_VERSION\r\n/);
-      const enr = await rawExchange(cluster.crsAddress, `ENROLL\r\nImsp-version: 2\r\nMs-id: ms-x\r\nIncarnation: 1\r\nNonce: ${'x'.repeat(24)}\r\nKey-share: ${'A'.repeat(43)}\r\nListen: 127.0.0.1:1\r\nCapacity: 10\r\n\r\n`);
+      const enr = await rawExchange(
+        cluster.crsAddress,
+        `ENROLL\r\nImsp-version: 2\r\nMs-id: ms-x\r\nIncarnation: 1\r\nNonce: ${'x'.repeat(24)}\r\nKey-share: ${'A'.repeat(43)}\r\nListen: 127.0.0.1:1\r\nCapacity: 10\r\n\r\n`,
+      );
       assert.match(enr, /^400 [^\r]*\r\n(.*\r\n)*Error-code: ERR_VERSION\r\n/);
       track(await online(cluster, 0, await user('vv')));
     });
@@ -556,7 +631,12 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
         const lock = await ms.request('LOCK', { User: a });
         assert.equal(lock.status, 200);
         const epoch = Number(h(lock, 'Epoch'));
-        const stale = await ms.request('ONLINE', { User: a, Epoch: epoch - 1, Address: '127.0.0.1:9', Status: 'online' });
+        const stale = await ms.request('ONLINE', {
+          User: a,
+          Epoch: epoch - 1,
+          Address: '127.0.0.1:9',
+          Status: 'online',
+        });
         assert.equal(stale.status, 410);
         assert.equal(h(stale, 'Error-code'), 'ERR_STALE_EPOCH');
         const relock = await ms.request('LOCK', { User: a });
@@ -589,7 +669,15 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
         const n = uname('reg');
         const v = makeVerifier('pw');
         const id = generateIdentity();
-        const fields = { User: n, Salt: v.salt, Iterations: v.iterations, 'Stored-key': v.storedKey, 'Server-key': v.serverKey, 'Key-blob': sealKeyBlob('pw', n, id, { log2N: 10 }), 'Public-key': id.publicKey };
+        const fields = {
+          User: n,
+          Salt: v.salt,
+          Iterations: v.iterations,
+          'Stored-key': v.storedKey,
+          'Server-key': v.serverKey,
+          'Key-blob': sealKeyBlob('pw', n, id, { log2N: 10 }),
+          'Public-key': id.publicKey,
+        };
         assert.equal((await ms.request('REGISTER', fields)).status, 201);
         const dup = await ms.request('REGISTER', fields);
         assert.equal(dup.status, 409);
@@ -659,7 +747,11 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       assert.equal((await c.login('kit', 'pw-kit', { stopAfterChallenge: true })).challenge.status, 300);
       const expired = new Promise<void>((resolve) => cluster.crs.once('ms-expired', () => resolve()));
       cluster.ms[0]!.freeze();
-      assert.equal((await cluster.store.getUser('kit'))?.state.kind, 'locked', 'still locked: a frozen MS keeps its link open');
+      assert.equal(
+        (await cluster.store.getUser('kit'))?.state.kind,
+        'locked',
+        'still locked: a frozen MS keeps its link open',
+      );
       await expired;
       const c2 = await online(cluster, 1, 'kit');
       t.after(() => c2.destroy());
@@ -706,13 +798,28 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       const eC = b64(share.publicKey);
       const address = '127.0.0.1:7200';
       const expired = new Promise<string[]>((resolve) => cluster.crs.on('locks-expired', resolve));
-      const challenge = await c.request('LOGIN', { 'Imsp-version': 1, User: 'lou', Nonce: cnonce, 'Key-share': eC, Address: address });
+      const challenge = await c.request('LOGIN', {
+        'Imsp-version': 1,
+        User: 'lou',
+        Nonce: cnonce,
+        'Key-share': eC,
+        Address: address,
+      });
       assert.equal(challenge.status, 300);
       assert.deepEqual(await expired, ['lou']);
       const salt = h(challenge, 'Salt')!;
       const iterations = Number(h(challenge, 'Iterations'));
       const eS = h(challenge, 'Key-share')!;
-      const auth = loginAuthMessage({ user: 'lou', cnonce, nonce: h(challenge, 'Nonce')!, salt, iterations, eC, eS, address });
+      const auth = loginAuthMessage({
+        user: 'lou',
+        cnonce,
+        nonce: h(challenge, 'Nonce')!,
+        salt,
+        iterations,
+        eC,
+        eS,
+        address,
+      });
       const cl = clientLogin('pw-lou', unb64(salt), iterations, auth);
       const r = await c.request('PROOF', { Proof: b64(cl.proof) });
       assert.equal(r.status, 503);
@@ -724,7 +831,10 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
     });
 
     test('[HB-8] [HB-9] the MS PINGs an idle client, the CRS PINGs an idle MS', async (t) => {
-      const cluster = await open({ ms: 1, limits: { clientHeartbeatInterval: 100, msHeartbeatInterval: 100, msLease: 2000 } });
+      const cluster = await open({
+        ms: 1,
+        limits: { clientHeartbeatInterval: 100, msHeartbeatInterval: 100, msLease: 2000 },
+      });
       t.after(() => cluster.dispose());
       await cluster.addUser('pia');
       const c = await online(cluster, 0, 'pia');
@@ -797,12 +907,22 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
     });
 
     test('[RATE-1] [RATE-3] per-connection rate limit: 429 with warnings, then disconnect', async (t) => {
-      const cluster = await open({ ms: 1, msLimits: { rateLimitBurst: 5, rateLimitPerSecond: 1, rateLimitWarnings: 2 } });
+      const cluster = await open({
+        ms: 1,
+        msLimits: { rateLimitBurst: 5, rateLimitPerSecond: 1, rateLimitWarnings: 2 },
+      });
       t.after(() => cluster.dispose());
       await cluster.addUser('rob');
       const c = await online(cluster, 0, 'rob');
       t.after(() => c.destroy());
-      const results = await Promise.all(Array.from({ length: 10 }, () => c.request('PING').then((r) => r.status, () => 0)));
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          c.request('PING').then(
+            (r) => r.status,
+            () => 0,
+          ),
+        ),
+      );
       assert.ok(results.includes(429), `some requests refused: ${results.join(',')}`);
       const notice = await c.waitFor('NOTICE');
       assert.equal(h(notice, 'Error-code'), 'ERR_RATE_LIMITED');

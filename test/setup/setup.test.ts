@@ -62,7 +62,10 @@ test('system-deps runs apt-get update once, then installs only what is missing, 
 test('system-deps with IMSP_NO_APT=1 only says what to install, and fails', async (t) => {
   const s = await stubDir(['chromium', 'spin'], true);
   t.after(() => rm(s.dir, { recursive: true, force: true }));
-  await assert.rejects(deps({ ...s.env, IMSP_NO_APT: '1' }), (e: { code: number; stderr: string }) => e.code === 1 && /apt-get install -y tmux/.test(e.stderr));
+  await assert.rejects(
+    deps({ ...s.env, IMSP_NO_APT: '1' }),
+    (e: { code: number; stderr: string }) => e.code === 1 && /apt-get install -y tmux/.test(e.stderr),
+  );
   assert.deepEqual(await s.calls(), []);
 });
 
@@ -73,16 +76,22 @@ test('make test and .ci/run both call the same system-deps step', async () => {
   assert.match(await readFile(join(ROOT, 'Makefile'), 'utf8'), /\.ci\/npm-install/);
 });
 
-test('npm-install prints a progress line per 50 packages and passes npm\'s exit status on', async (t) => {
+test("npm-install prints a progress line per 50 packages and passes npm's exit status on", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'imsp-npm-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const npm = join(dir, 'npm');
-  await writeFile(npm, '#!/bin/bash\nfor i in $(seq 1 120); do echo "npm http fetch GET 200 https://registry.npmjs.org/p$i 5ms" >&2; done\necho "> better-sqlite3 install"\nexit ${STUB_EXIT:-0}\n');
+  await writeFile(
+    npm,
+    '#!/bin/bash\nfor i in $(seq 1 120); do echo "npm http fetch GET 200 https://registry.npmjs.org/p$i 5ms" >&2; done\necho "> better-sqlite3 install"\nexit ${STUB_EXIT:-0}\n',
+  );
   await chmod(npm, 0o755);
   const ok = await run('/bin/bash', [join(ROOT, '.ci/npm-install')], { env: { ...process.env, IMSP_NPM: npm } });
   assert.match(ok.stdout, /npm ci: 50 packages fetched/);
   assert.match(ok.stdout, /npm ci: 100 packages fetched/);
   assert.match(ok.stdout, /better-sqlite3 install/);
   assert.match(ok.stdout, /npm ci: done in \d+ s/);
-  await assert.rejects(run('/bin/bash', [join(ROOT, '.ci/npm-install')], { env: { ...process.env, IMSP_NPM: npm, STUB_EXIT: '3' } }), (e: { code: number }) => e.code === 3);
+  await assert.rejects(
+    run('/bin/bash', [join(ROOT, '.ci/npm-install')], { env: { ...process.env, IMSP_NPM: npm, STUB_EXIT: '3' } }),
+    (e: { code: number }) => e.code === 3,
+  );
 });

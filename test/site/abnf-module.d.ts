@@ -5,7 +5,12 @@ declare module 'abnf' {
     first: string | null;
     /** Rules by upper-cased name. */
     defs: Record<string, unknown>;
-    toFormat(opts: { format: 'peggy' | 'pest'; startRule?: string | string[]; stubs?: boolean; unused?: boolean }): string;
+    toFormat(opts: {
+      format: 'peggy' | 'pest';
+      startRule?: string | string[];
+      stubs?: boolean;
+      unused?: boolean;
+    }): string;
   }
   export function parseString(text: string, grammarSource?: string): AbnfRules;
 }

@@ -61,7 +61,15 @@ function heads(wire: Buffer): string[] {
 test('generated/imsp.abnf is what gen-abnf makes of grammar/imsp.peggy, and parses as RFC 5234 ABNF', () => {
   assert.ok(abnfText.endsWith(peggyToAbnf(PEGGY_SOURCE).text), 'generated/imsp.abnf is stale: run make generate');
   assert.equal(rules.first, 'MESSAGE-HEAD');
-  for (const name of ['MESSAGE-HEAD', 'RECORDS-BODY', 'START-LINE', 'HEADER-FIELD', 'FIELD-VALUE', 'METHOD', 'STATUS-LINE'])
+  for (const name of [
+    'MESSAGE-HEAD',
+    'RECORDS-BODY',
+    'START-LINE',
+    'HEADER-FIELD',
+    'FIELD-VALUE',
+    'METHOD',
+    'STATUS-LINE',
+  ])
     assert.ok(rules.defs[name], `the ABNF defines ${name.toLowerCase()}`);
 });
 
@@ -73,7 +81,11 @@ test('[WIRE-1] the ABNF accepts exactly the message heads of the wire fixtures t
     const inputs = c.kind === 'records' ? [c.input.toString('latin1')] : heads(c.input);
     for (const input of inputs) {
       const want = accepts(original, input, start);
-      assert.equal(accepts(fromAbnf, input, start), want, `${c.file}: ${c.title}: ${JSON.stringify(input.slice(0, 120))}`);
+      assert.equal(
+        accepts(fromAbnf, input, start),
+        want,
+        `${c.file}: ${c.title}: ${JSON.stringify(input.slice(0, 120))}`,
+      );
       if (want) accepted++;
       else rejected++;
     }
@@ -84,8 +96,12 @@ test('[WIRE-1] the ABNF accepts exactly the message heads of the wire fixtures t
 
 test('[WIRE-1] the ABNF and the peggy grammar agree on generated valid and near-valid heads', () => {
   const agree = (wire: Buffer): void => {
-    for (const h of heads(wire)) assert.equal(accepts(fromAbnf, h, 'message_head'), accepts(original, h, 'message_head'), JSON.stringify(h));
+    for (const h of heads(wire))
+      assert.equal(accepts(fromAbnf, h, 'message_head'), accepts(original, h, 'message_head'), JSON.stringify(h));
   };
-  fc.assert(fc.property(stream, (s) => agree(s.wire)), { numRuns: 300 });
+  fc.assert(
+    fc.property(stream, (s) => agree(s.wire)),
+    { numRuns: 300 },
+  );
   fc.assert(fc.property(nearValid, agree), { numRuns: 1000 });
 });

@@ -51,13 +51,30 @@ this is not a diagram
   assert.match(page, /<img src="diagrams\/[0-9a-f]+\.svg"/);
   assert.match(page, /id="req-DEMO-1"/);
   assert.match(page, /<a class="xref" href="#section-1-2">Section 1\.2<\/a>/);
-  assert.deepEqual(first.report.rows.map((r) => [r.req.id, r.coverage, r.citations.map((c) => `${c.file}:${c.line}`)]), [['DEMO-1', 'tested', ['test/x/a.test.ts:1']]]);
-  for (const f of ['index.html', 'grammar.html', 'methods.html', 'machines.html', 'requirements.html', 'api/index.html']) assert.ok(existsSync(join(out, f)), f);
+  assert.deepEqual(
+    first.report.rows.map((r) => [r.req.id, r.coverage, r.citations.map((c) => `${c.file}:${c.line}`)]),
+    [['DEMO-1', 'tested', ['test/x/a.test.ts:1']]],
+  );
+  for (const f of [
+    'index.html',
+    'grammar.html',
+    'methods.html',
+    'machines.html',
+    'requirements.html',
+    'api/index.html',
+  ])
+    assert.ok(existsSync(join(out, f)), f);
   assert.match(readFileSync(join(out, 'grammar.html'), 'utf8'), /does not exist yet/);
 
   // Fix the diagram: the build succeeds, the good diagram comes from the cache, and another run
   // with the same inputs is skipped.
-  writeFileSync(join(root, 'spec/text/01-only.md'), readFileSync(join(root, 'spec/text/01-only.md'), 'utf8').replace('this is not a diagram', 'sequenceDiagram\n  B->>A: bye'));
+  writeFileSync(
+    join(root, 'spec/text/01-only.md'),
+    readFileSync(join(root, 'spec/text/01-only.md'), 'utf8').replace(
+      'this is not a diagram',
+      'sequenceDiagram\n  B->>A: bye',
+    ),
+  );
   const second = await buildSite(opts);
   assert.equal(second.built, true);
   assert.deepEqual([second.diagrams.failures.length, second.diagrams.cached, second.diagrams.rendered], [0, 1, 1]);

@@ -57,7 +57,10 @@ test('renderMarkdown: numbered headings get stable anchors, mermaid becomes an <
   const p = renderMarkdown(MD, 'spec/text/05-methods.md');
   assert.equal(p.page, '05-methods.html');
   assert.equal(p.title, '5. Methods');
-  assert.deepEqual(p.headings.map((h) => h.anchor), ['section-5', 'section-5-1', 'section-5-2']);
+  assert.deepEqual(
+    p.headings.map((h) => h.anchor),
+    ['section-5', 'section-5-1', 'section-5-2'],
+  );
   assert.match(p.html, /<h2 id="section-5-1">5\.1\. LOGIN/);
   assert.equal(p.diagrams.length, 1);
   assert.equal(p.diagrams[0].hash, diagramHash(p.diagrams[0].definition));
@@ -91,7 +94,13 @@ test('linkify links section references, including lists and ranges', () => {
 });
 
 test('linkify sends a fragment link to the page that holds the anchor', () => {
-  const ctx = { ...ctxFor(MD, 'spec/text/05-methods.md'), anchorPage: new Map([['section-6-1', '06-crypto.html'], ['section-5-1', '05-methods.html']]) };
+  const ctx = {
+    ...ctxFor(MD, 'spec/text/05-methods.md'),
+    anchorPage: new Map([
+      ['section-6-1', '06-crypto.html'],
+      ['section-5-1', '05-methods.html'],
+    ]),
+  };
   assert.equal(
     linkify('<p><a href="#section-6-1">x</a> <a href="#section-5-1">y</a> <a href="#nowhere">z</a></p>', ctx),
     '<p><a href="06-crypto.html#section-6-1">x</a> <a href="#section-5-1">y</a> <a href="#nowhere">z</a></p>',
@@ -101,7 +110,10 @@ test('linkify sends a fragment link to the page that holds the anchor', () => {
 test('linkify links code spans naming rendered source files', () => {
   const ctx = ctxFor(MD, 'spec/text/05-methods.md');
   assert.equal(
-    linkify('<p><code>grammar/imsp.peggy</code> <code>spec/machines/user-record.json</code> <code>spec/other.json</code></p>', ctx),
+    linkify(
+      '<p><code>grammar/imsp.peggy</code> <code>spec/machines/user-record.json</code> <code>spec/other.json</code></p>',
+      ctx,
+    ),
     '<p><a class="sym" href="grammar.html"><code>grammar/imsp.peggy</code></a> <a class="sym" href="machines.html#machine-user-record"><code>spec/machines/user-record.json</code></a> <code>spec/other.json</code></p>',
   );
 });
@@ -110,7 +122,7 @@ test('linkify leaves text without IDs unchanged and never breaks tags', () => {
   const ctx = ctxFor(MD, 'spec/text/05-methods.md');
   fc.assert(
     fc.property(fc.stringMatching(/^[a-z .,;()]{0,60}$/), (text) => {
-      const html = `<p>${text}</p><pre><code class="x">${text} ${br("⟦LOGIN-1⟧")}</code></pre><script>x = a ${br("⟦LOGIN-1⟧")} < b; // Section 5.1</script>`;
+      const html = `<p>${text}</p><pre><code class="x">${text} ${br('⟦LOGIN-1⟧')}</code></pre><script>x = a ${br('⟦LOGIN-1⟧')} < b; // Section 5.1</script>`;
       assert.equal(linkify(html, ctx), html);
     }),
     { numRuns: 200 },
@@ -135,15 +147,16 @@ test('rewriteHref maps spec sources to pages and leaves other targets alone', ()
 });
 
 test('parseGrammar splits the prose header, banners, rule docs and rules', () => {
-  const g = parseGrammar(br(`// The grammar.
+  const g = parseGrammar(
+    br(`// The grammar.
 //
-// It parses heads ⟦WIRE-1⟧.
+// It parses heads ⟦[WIRE-1]⟧.
 
 {{
   function at() {}
 }}
 
-// ------------------------------------------ start line ⟦WIRE-4⟧
+// ------------------------------------------ start line ⟦[WIRE-4]⟧
 
 // A start line.
 start_line "start line"
@@ -154,14 +167,18 @@ request_line
   = m:method eol { return m; }
 
 method "method" = $([A-Z]+)
-`));
+`),
+  );
   assert.equal(g.header, br('The grammar.\n\nIt parses heads ⟦WIRE-1⟧.'));
   assert.match(g.preamble, /function at/);
-  assert.deepEqual(g.rules.map((r) => [r.name, r.display, r.group, r.doc]), [
-    ['start_line', 'start line', br('start line ⟦WIRE-4⟧'), 'A start line.'],
-    ['request_line', null, null, ''],
-    ['method', 'method', null, ''],
-  ]);
+  assert.deepEqual(
+    g.rules.map((r) => [r.name, r.display, r.group, r.doc]),
+    [
+      ['start_line', 'start line', br('start line ⟦WIRE-4⟧'), 'A start line.'],
+      ['request_line', null, null, ''],
+      ['method', 'method', null, ''],
+    ],
+  );
   assert.equal(g.rules[0].code, 'start_line "start line"\n  = request_line\n  / status_line');
 });
 
@@ -175,12 +192,26 @@ test('machineMermaid draws every transition, expanding lists of from-states', ()
       { from: 'b-c', event: 'BACK', to: 'a' },
     ],
   });
-  assert.equal(d, ['stateDiagram-v2', '  state "b-c" as b_c', '  [*] --> a', '  a --> b_c: GO [ok]', '  b_c --> b_c: GO [ok]', '  b_c --> a: BACK'].join('\n'));
+  assert.equal(
+    d,
+    [
+      'stateDiagram-v2',
+      '  state "b-c" as b_c',
+      '  [*] --> a',
+      '  a --> b_c: GO [ok]',
+      '  b_c --> b_c: GO [ok]',
+      '  b_c --> a: BACK',
+    ].join('\n'),
+  );
 });
 
 test('sizeSvg gives the SVG the natural size of its viewBox', () => {
-  const svg = '<svg id="x" width="100%" xmlns="http://www.w3.org/2000/svg" style="max-width: 450px;" viewBox="-50 -10 450.2 259"><g/></svg>';
-  assert.equal(sizeSvg(svg), '<svg width="451" height="259" id="x" xmlns="http://www.w3.org/2000/svg" style="max-width: 450px;" viewBox="-50 -10 450.2 259"><g/></svg>');
+  const svg =
+    '<svg id="x" width="100%" xmlns="http://www.w3.org/2000/svg" style="max-width: 450px;" viewBox="-50 -10 450.2 259"><g/></svg>';
+  assert.equal(
+    sizeSvg(svg),
+    '<svg width="451" height="259" id="x" xmlns="http://www.w3.org/2000/svg" style="max-width: 450px;" viewBox="-50 -10 450.2 259"><g/></svg>',
+  );
   assert.equal(sizeSvg('<svg><g/></svg>'), '<svg><g/></svg>');
 });
 

@@ -30,8 +30,10 @@ import {
 const br = (s: string): string => s.replace(/⟦/g, '[').replace(/⟧/g, ']');
 
 test('requirement ID regex accepts the spec syntax and rejects near misses', () => {
-  for (const ok of ['LOGIN-4', 'WIRE-LIMIT-1', 'MS-SHUTDOWN-12', 'A-0', 'P2P-3', 'HDR-TEXT-1']) assert.ok(isReqId(ok), ok);
-  for (const bad of ['login-4', 'LOGIN', 'LOGIN-', '-4', 'LOGIN-4a', '4LOGIN-1', 'LOGIN--4', 'LOGIN 4']) assert.ok(!isReqId(bad), bad);
+  for (const ok of ['LOGIN-4', 'WIRE-LIMIT-1', 'MS-SHUTDOWN-12', 'A-0', 'P2P-3', 'HDR-TEXT-1'])
+    assert.ok(isReqId(ok), ok);
+  for (const bad of ['login-4', 'LOGIN', 'LOGIN-', '-4', 'LOGIN-4a', '4LOGIN-1', 'LOGIN--4', 'LOGIN 4'])
+    assert.ok(!isReqId(bad), bad);
   const found = [...br('x ⟦LOGIN-4⟧ y ⟦WIRE-LIMIT-1⟧ ⟦nope-1⟧ ⟦Z-9⟧').matchAll(reqIdRegex())].map((m) => m[1]);
   assert.deepEqual(found, ['LOGIN-4', 'WIRE-LIMIT-1', 'Z-9']);
 });
@@ -139,7 +141,10 @@ test('extractOccurrences finds every ID outside code, with section, line and sen
 
 test('groupRequirements picks the normative occurrence as the definition', () => {
   const reqs = groupRequirements(extractOccurrences(SPEC, 'spec/text/05-methods.md'));
-  assert.deepEqual(reqs.map((r) => r.id), ['LOGIN-1', 'LOGIN-2', 'LOGIN-3', 'LOGIN-5', 'LOGIN-6']);
+  assert.deepEqual(
+    reqs.map((r) => r.id),
+    ['LOGIN-1', 'LOGIN-2', 'LOGIN-3', 'LOGIN-5', 'LOGIN-6'],
+  );
   const six = reqs.find((r) => r.id === 'LOGIN-6');
   assert.equal(six?.ordinal, 1);
   assert.equal(six?.line, 24);
@@ -148,7 +153,9 @@ test('groupRequirements picks the normative occurrence as the definition', () =>
 });
 
 test('scanCitations reports each ID once per line with its line number', () => {
-  const src = br("import x;\ntest('⟦LOGIN-4⟧ a second login is refused ⟦LOGIN-4⟧', () => {\n  // ⟦WIRE-3⟧ and ⟦LOCK-2⟧\n});\n");
+  const src = br(
+    "import x;\ntest('⟦LOGIN-4⟧ a second login is refused ⟦LOGIN-4⟧', () => {\n  // ⟦WIRE-3⟧ and ⟦LOCK-2⟧\n});\n",
+  );
   assert.deepEqual(scanCitations(src, 'test/a.test.ts'), [
     { id: 'LOGIN-4', file: 'test/a.test.ts', line: 2 },
     { id: 'WIRE-3', file: 'test/a.test.ts', line: 3 },
@@ -158,14 +165,28 @@ test('scanCitations reports each ID once per line with its line number', () => {
 
 test('scanCitations ignores character classes of regular expressions', () => {
   const src = br('const re = /^\\⟦(⟦A-Z⟧⟦A-Z0-9⟧*)⟧/; const c = /⟦A-Z0-9⟧+/; // but ⟦LOCK-2⟧ counts');
-  assert.deepEqual(scanCitations(src, 'x.ts').map((c) => c.id), ['LOCK-2']);
+  assert.deepEqual(
+    scanCitations(src, 'x.ts').map((c) => c.id),
+    ['LOCK-2'],
+  );
 });
 
 test('parseUntested accepts the plausible shapes of spec/untested.json', () => {
-  const want = [{ id: 'A-1', reason: 'r1' }, { id: 'B-2', reason: 'r2' }];
+  const want = [
+    { id: 'A-1', reason: 'r1' },
+    { id: 'B-2', reason: 'r2' },
+  ];
   assert.deepEqual(parseUntested(want), want);
   assert.deepEqual(parseUntested({ untested: want }), want);
-  assert.deepEqual(parseUntested({ requirements: [{ req: 'A-1', why: 'r1' }, { id: br('⟦B-2⟧'), reason: 'r2' }] }), want);
+  assert.deepEqual(
+    parseUntested({
+      requirements: [
+        { req: 'A-1', why: 'r1' },
+        { id: br('⟦B-2⟧'), reason: 'r2' },
+      ],
+    }),
+    want,
+  );
   assert.deepEqual(parseUntested({ $comment: 'x', 'A-1': 'r1', 'B-2': { reason: 'r2' } }), want);
   assert.deepEqual(parseUntested(null), []);
 });
@@ -184,34 +205,50 @@ test('buildReport classifies tested, deliberately untested and missing MUSTs', (
     ['LOGIN-1', [{ file: 'test/x.test.ts', line: 3 }]],
     ['NOPE-1', [{ file: 'test/y.test.ts', line: 9 }]],
   ]);
-  const untested = new Map([['LOGIN-5', 'needs a real network'], ['GONE-1', 'x']]);
-  const r = buildReport({ requirements: reqs, citations, untested });
-  assert.deepEqual(r.rows.map((x) => [x.req.id, x.coverage]), [
-    ['LOGIN-1', 'tested'],
-    ['LOGIN-2', 'none'],
-    ['LOGIN-3', 'none'],
-    ['LOGIN-5', 'untested'],
-    ['LOGIN-6', 'none'],
+  const untested = new Map([
+    ['LOGIN-5', 'needs a real network'],
+    ['GONE-1', 'x'],
   ]);
-  assert.deepEqual(r.mustsWithoutTest.map((x) => x.req.id), ['LOGIN-6']);
-  assert.deepEqual(r.unknownCited.map((x) => x.id), ['NOPE-1']);
+  const r = buildReport({ requirements: reqs, citations, untested });
+  assert.deepEqual(
+    r.rows.map((x) => [x.req.id, x.coverage]),
+    [
+      ['LOGIN-1', 'tested'],
+      ['LOGIN-2', 'none'],
+      ['LOGIN-3', 'none'],
+      ['LOGIN-5', 'untested'],
+      ['LOGIN-6', 'none'],
+    ],
+  );
+  assert.deepEqual(
+    r.mustsWithoutTest.map((x) => x.req.id),
+    ['LOGIN-6'],
+  );
+  assert.deepEqual(
+    r.unknownCited.map((x) => x.id),
+    ['NOPE-1'],
+  );
   assert.deepEqual(r.unknownUntested, ['GONE-1']);
   assert.equal(r.counts.must, 3);
   assert.equal(r.counts.tested + r.counts.untested + r.counts.none, r.counts.total);
 });
 
 test('extraction never throws and finds every well-formed ID in plain paragraphs', () => {
-  const idArb = fc
-    .tuple(fc.stringMatching(/^[A-Z][0-9A-Z]{0,5}$/), fc.nat({ max: 999 }))
-    .map(([a, n]) => `${a}-${n}`);
+  const idArb = fc.tuple(fc.stringMatching(/^[A-Z][0-9A-Z]{0,5}$/), fc.nat({ max: 999 })).map(([a, n]) => `${a}-${n}`);
   const wordArb = fc.stringMatching(/^[a-z]{1,8}$/);
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.array(wordArb, { minLength: 1, maxLength: 6 }), idArb), { maxLength: 8 }), (sentences) => {
-      const md = sentences.map(([words, id]) => `${words.join(' ')} MUST hold [${id}].`).join(' ');
-      const occ = extractOccurrences(`## 1. Sec\n\n${md}\n`, 'spec/text/01-x.md');
-      assert.deepEqual(occ.map((o) => o.id), sentences.map(([, id]) => id));
-      occ.forEach((o, i) => assert.equal(o.sentence, `${sentences[i][0].join(' ')} MUST hold`));
-    }),
+    fc.property(
+      fc.array(fc.tuple(fc.array(wordArb, { minLength: 1, maxLength: 6 }), idArb), { maxLength: 8 }),
+      (sentences) => {
+        const md = sentences.map(([words, id]) => `${words.join(' ')} MUST hold [${id}].`).join(' ');
+        const occ = extractOccurrences(`## 1. Sec\n\n${md}\n`, 'spec/text/01-x.md');
+        assert.deepEqual(
+          occ.map((o) => o.id),
+          sentences.map(([, id]) => id),
+        );
+        occ.forEach((o, i) => assert.equal(o.sentence, `${sentences[i][0].join(' ')} MUST hold`));
+      },
+    ),
     { numRuns: 200 },
   );
 });

@@ -93,17 +93,36 @@ test('the site builds with every diagram rendered', () => {
     [],
     'diagrams that failed to render',
   );
-  for (const f of ['index.html', 'grammar.html', 'methods.html', 'headers.html', 'status-codes.html', 'errors.html', 'limits.html', 'machines.html', 'requirements.html', 'api/index.html', 'style.css'])
+  for (const f of [
+    'index.html',
+    'grammar.html',
+    'methods.html',
+    'headers.html',
+    'status-codes.html',
+    'errors.html',
+    'limits.html',
+    'machines.html',
+    'requirements.html',
+    'api/index.html',
+    'style.css',
+  ])
     assert.ok(existsSync(join(OUT, f)), `site/${f} exists`);
 });
 
 /** The same facts read from the HTML file alone (ids, links, images), for the bulk of typedoc's pages. */
 function readStatically(file: string): PageReport {
   const html = readFileSync(join(OUT, file), 'utf8');
-  const unescape = (s: string): string => s.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'");
+  const unescape = (s: string): string =>
+    s
+      .replace(/&amp;/g, '&')
+      .replace(/&quot;/g, '"')
+      .replace(/&#39;/g, "'");
   const ids = new Set([...html.matchAll(/\s(?:id|name)="([^"]*)"/g)].map((m) => unescape(m[1])));
   const base = server.url + file;
-  const links = [...html.matchAll(/<a\b[^>]*?\shref="([^"]*)"/g)].map((m) => ({ href: new URL(unescape(m[1]), base).href, text: '' }));
+  const links = [...html.matchAll(/<a\b[^>]*?\shref="([^"]*)"/g)].map((m) => ({
+    href: new URL(unescape(m[1]), base).href,
+    text: '',
+  }));
   const images = [...html.matchAll(/<img\b[^>]*?\ssrc="([^"]*)"/g)].map((m) => {
     const u = new URL(unescape(m[1]), base);
     const ok = u.protocol === 'data:' || existsSync(join(OUT, decodeURIComponent(u.pathname.slice(1))));
@@ -161,7 +180,8 @@ test('every page opens in chromium without console errors, broken links or missi
     for (const l of r.links) {
       const u = new URL(l.href);
       if (u.origin !== origin) {
-        if (u.protocol === 'http:' || u.protocol === 'https:') problems.push(`${r.file}: external link (the site must work offline): ${l.href}`);
+        if (u.protocol === 'http:' || u.protocol === 'https:')
+          problems.push(`${r.file}: external link (the site must work offline): ${l.href}`);
         continue;
       }
       let target = decodeURIComponent(u.pathname.slice(1));
@@ -215,10 +235,15 @@ test('[issue 17] a reader searches the spec: the header form opens search.html, 
   try {
     await page.goto(server.url + '08-login-and-logout.html', { waitUntil: 'load' });
     await page.fill('header.site form.search input[name="q"]', 'fencing epoch');
-    await Promise.all([page.waitForURL('**/search.html?q=fencing+epoch'), page.press('header.site form.search input[name="q"]', 'Enter')]);
+    await Promise.all([
+      page.waitForURL('**/search.html?q=fencing+epoch'),
+      page.press('header.site form.search input[name="q"]', 'Enter'),
+    ]);
     const first = page.locator('.pagefind-ui__result-link').first();
     await first.waitFor({ timeout: 30_000 });
-    const hrefs = await page.locator('.pagefind-ui__result-link').evaluateAll((as) => as.map((a) => (a as unknown as { href: string }).href));
+    const hrefs = await page
+      .locator('.pagefind-ui__result-link')
+      .evaluateAll((as) => as.map((a) => (a as unknown as { href: string }).href));
     assert.ok(hrefs.length > 0, 'search found something');
     // Results are relative to the site's folder and land on pages of the site.
     for (const h of hrefs) {
@@ -226,7 +251,10 @@ test('[issue 17] a reader searches the spec: the header form opens search.html, 
       assert.equal(u.origin, new URL(server.url).origin, h);
       assert.ok(existsSync(join(OUT, u.pathname.slice(1))), `${h} is a page of the site`);
     }
-    assert.ok(hrefs.some((h) => /\/08-login-and-logout\.html/.test(h)), `the login section is among ${hrefs.join(', ')}`);
+    assert.ok(
+      hrefs.some((h) => /\/08-login-and-logout\.html/.test(h)),
+      `the login section is among ${hrefs.join(', ')}`,
+    );
     await page.screenshot({ path: join(OUT, 'screenshots', 'search.png') });
   } finally {
     await page.close();
@@ -240,7 +268,8 @@ test('[issue 17] spec.html holds the whole text on one page, every section and r
   const html = readFileSync(join(OUT, 'spec.html'), 'utf8');
   for (const f of listFiles(OUT, '.', ['.html']).filter((x) => /^[0-9]{2}-[^/]+\.html$/.test(x))) {
     const ids = [...readFileSync(join(OUT, f), 'utf8').matchAll(/<h[1-6] id="([^"]+)"/g)].map((m) => m[1]);
-    for (const id of ids) assert.ok(one.ids.has(id) || one.ids.has(`${f.replace(/\.html$/, '')}--${id}`), `spec.html has ${f}#${id}`);
+    for (const id of ids)
+      assert.ok(one.ids.has(id) || one.ids.has(`${f.replace(/\.html$/, '')}--${id}`), `spec.html has ${f}#${id}`);
   }
   // In-page links only between sections: no link leads back to a page of the multi-page text.
   assert.doesNotMatch(html, /href="[0-9]{2}-[a-z0-9-]+\.html/, 'links between sections stay on the page');
@@ -252,7 +281,12 @@ function sentenceOf(html: string, id: string): string | null {
   if (start < 0) return null;
   const tag = html.indexOf(`[${id}]</a>`, start);
   if (tag < 0) return null;
-  return html.slice(start, tag).replace(/<[^>]+>/g, '').replace(/&[a-z#0-9]+;/g, ' ').replace(/\[[A-Z0-9-]+\]/g, '').trim();
+  return html
+    .slice(start, tag)
+    .replace(/<[^>]+>/g, '')
+    .replace(/&[a-z#0-9]+;/g, ' ')
+    .replace(/\[[A-Z0-9-]+\]/g, '')
+    .trim();
 }
 
 test('[issue 17] #req-ID lands at the start of the requirement sentence, not at the tag at its end', async () => {
@@ -261,7 +295,8 @@ test('[issue 17] #req-ID lands at the start of the requirement sentence, not at 
     const html = readFileSync(join(OUT, row.req.page), 'utf8');
     const sentence = sentenceOf(html, row.req.id);
     if (sentence === null) problems.push(`${row.req.id}: no start anchor before its tag on ${row.req.page}`);
-    else if (/[.?!] [A-Z]/.test(sentence.replace(/\b(e\.g|i\.e|cf|vs)\. /g, ''))) problems.push(`${row.req.id}: the anchor is before another sentence: ${sentence.slice(0, 100)}`);
+    else if (/[.?!] [A-Z]/.test(sentence.replace(/\b(e\.g|i\.e|cf|vs)\. /g, '')))
+      problems.push(`${row.req.id}: the anchor is before another sentence: ${sentence.slice(0, 100)}`);
     else if (sentence.length < 12) problems.push(`${row.req.id}: the anchor is not before its sentence: "${sentence}"`);
   }
   assert.deepEqual(problems.slice(0, 20), [], `${problems.length} anchors misplaced`);
@@ -276,7 +311,10 @@ test('[issue 17] #req-ID lands at the start of the requirement sentence, not at 
       const h = document.querySelector('header.site').getBoundingClientRect();
       return { top: a.top, header: h.bottom, height: innerHeight };
     })()`)) as { top: number; header: number; height: number };
-    assert.ok(pos.top >= pos.header - 1 && pos.top < pos.height / 2, `sentence start at ${pos.top}px, header ends at ${pos.header}px`);
+    assert.ok(
+      pos.top >= pos.header - 1 && pos.top < pos.height / 2,
+      `sentence start at ${pos.top}px, header ends at ${pos.header}px`,
+    );
     await page.screenshot({ path: join(OUT, 'screenshots', 'requirement-anchor.png') });
   } finally {
     await page.close();
@@ -287,7 +325,11 @@ test('[issue 17] every page shows the status block: version, the date of the las
   const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   for (const f of ['index.html', '01-introduction.html', 'grammar.html', 'requirements.html', 'spec.html']) {
     const html = readFileSync(join(OUT, f), 'utf8');
-    assert.match(html, new RegExp(`<div class="status" role="note"><strong>IMSP ${version.replace(/\./g, '\\.')}</strong>`), `${f} has the status line`);
+    assert.match(
+      html,
+      new RegExp(`<div class="status" role="note"><strong>IMSP ${version.replace(/\./g, '\\.')}</strong>`),
+      `${f} has the status line`,
+    );
   }
   const index = readFileSync(join(OUT, 'index.html'), 'utf8');
   assert.match(index, /<h2 id="status">Status of this document<\/h2>/);
@@ -310,7 +352,8 @@ test('[issue 17] no two edge labels of a state diagram overlap', async () => {
       for (let i = 0; i < boxes.length; i++)
         for (let j = i + 1; j < boxes.length; j++) {
           const [a, b] = [boxes[i], boxes[j]];
-          if (a.x < b.x + b.w - 1 && b.x < a.x + a.w - 1 && a.y < b.y + b.h - 1 && b.y < a.y + a.h - 1) problems.push(`${f}: "${a.t}" overlaps "${b.t}"`);
+          if (a.x < b.x + b.w - 1 && b.x < a.x + a.w - 1 && a.y < b.y + b.h - 1 && b.y < a.y + a.h - 1)
+            problems.push(`${f}: "${a.t}" overlaps "${b.t}"`);
         }
     }
   } finally {
@@ -342,7 +385,8 @@ test('screenshots of every page type', async () => {
     }
     // The first spec page with a diagram, scrolled to it.
     const withDiagram =
-      [...reports.values()].find((r) => /^[0-9]{2}-/.test(r.file) && r.images.some((i) => i.src.includes('/diagrams/')))?.file ?? 'machines.html';
+      [...reports.values()].find((r) => /^[0-9]{2}-/.test(r.file) && r.images.some((i) => i.src.includes('/diagrams/')))
+        ?.file ?? 'machines.html';
     await page.goto(server.url + withDiagram, { waitUntil: 'load' });
     const fig = page.locator('figure.diagram').first();
     if ((await fig.count()) > 0) await fig.scrollIntoViewIfNeeded();
@@ -350,5 +394,6 @@ test('screenshots of every page type', async () => {
   } finally {
     await page.close();
   }
-  for (const [png] of [...shots, ['diagram.png']]) assert.ok(readFileSync(join(dir, png)).length > 1000, `${png} written`);
+  for (const [png] of [...shots, ['diagram.png']])
+    assert.ok(readFileSync(join(dir, png)).length > 1000, `${png} written`);
 });

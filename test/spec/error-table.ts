@@ -2,7 +2,7 @@
 // spec/registry/errors.json (through generated/error-handling.ts) must agree on [ERR-8].
 import { ERROR_HANDLING, type ErrorCode, type ErrorRule } from '../../codec/index.js';
 
-/** One rule as the table writes it: `answer-close, link (WIRE-14)`, `close (REG-10)`, `never sent (WIRE-21)`. */
+/** One rule as the table writes it: `answer-close, link [WIRE-14]`, `close [REG-10]`, `never sent [WIRE-21]`. */
 export function ruleText(r: ErrorRule): string {
   if (r.action === 'never') return `never sent (${r.req})`;
   return `${r.action}${r.answer === 'none' ? '' : `, ${r.answer}`} (${r.req})`;

@@ -4,7 +4,16 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ERRORS, ERROR_HANDLING, MACHINES, errorRule, closesConnection, answerSealed, type ErrorCode, type ErrorSituation } from '../../codec/index.js';
+import {
+  ERRORS,
+  ERROR_HANDLING,
+  MACHINES,
+  errorRule,
+  closesConnection,
+  answerSealed,
+  type ErrorCode,
+  type ErrorSituation,
+} from '../../codec/index.js';
 import { handlingCell } from './error-table.js';
 
 const ROOT = new URL('../../', import.meta.url);
@@ -18,7 +27,12 @@ function tableAfter(md: string, heading: string): string[][] {
   const lines = md.slice(at).split('\n');
   const start = lines.findIndex((l) => l.startsWith('|'));
   const rows: string[][] = [];
-  for (let i = start + 2; i < lines.length && lines[i]!.startsWith('|'); i++) rows.push(lines[i]!.slice(1, -1).split(' | ').map((c) => c.trim()));
+  for (let i = start + 2; i < lines.length && lines[i]!.startsWith('|'); i++)
+    rows.push(
+      lines[i]!.slice(1, -1)
+        .split(' | ')
+        .map((c) => c.trim()),
+    );
   return rows;
 }
 
@@ -30,7 +44,10 @@ test('[ERR-8] Section 14.3 lists every registered error code once, and nothing e
 });
 
 test('[ERR-8] [ERR-1] each row of Section 14.3 has the registry status, reason, requirement and handling', () => {
-  for (const [code, status, reason, req, handling] of tableAfter(text('14-error-handling.md'), '## 14.3. Error Codes')) {
+  for (const [code, status, reason, req, handling] of tableAfter(
+    text('14-error-handling.md'),
+    '## 14.3. Error Codes',
+  )) {
     const e = ERRORS[code as ErrorCode];
     assert.equal(Number(status), e.status, `${code}: status`);
     assert.equal(reason, e.reason, `${code}: reason`);
@@ -50,24 +67,36 @@ test('[WIRE-22] the offset table of Section 4.6 and the offset field of every fr
     }),
   );
   assert.deepEqual(fromText, fromRegistry);
-  for (const c of fromRegistry.keys()) assert.equal(ERROR_HANDLING[c as ErrorCode].class, 'framing', `${c} has an offset but is not a framing error`);
+  for (const c of fromRegistry.keys())
+    assert.equal(ERROR_HANDLING[c as ErrorCode].class, 'framing', `${c} has an offset but is not a framing error`);
 });
 
 test('[ERR-8] errorRule picks the first exception that holds, else the default', () => {
   assert.deepEqual(errorRule('ERR_OUT_OF_STATE'), { action: 'answer', answer: 'link', req: 'STATE-1' });
-  assert.deepEqual(errorRule('ERR_OUT_OF_STATE', { handshake: true }), { action: 'answer-close', answer: 'clear', req: 'STATE-5' });
+  assert.deepEqual(errorRule('ERR_OUT_OF_STATE', { handshake: true }), {
+    action: 'answer-close',
+    answer: 'clear',
+    req: 'STATE-5',
+  });
   assert.equal(errorRule('ERR_RATE_LIMITED', { final: true }).action, 'notice-close');
   assert.equal(errorRule('ERR_TIMEOUT', { noRequest: true }).action, 'close');
   assert.equal(errorRule('ERR_BAD_RECORDS', { method: 'INIT' }).action, 'answer-close');
   assert.equal(errorRule('ERR_BAD_RECORDS', { method: 'MSG' }).action, 'answer');
   assert.equal(errorRule('ERR_METHOD_NOT_ALLOWED', { clearOnSealed: true }).req, 'SEAL-7');
-  assert.equal(answerSealed(errorRule('ERR_METHOD_NOT_ALLOWED', { clearOnSealed: true }), true), true, '[SEAL-9] the SEAL-7 refusal is sealed');
+  assert.equal(
+    answerSealed(errorRule('ERR_METHOD_NOT_ALLOWED', { clearOnSealed: true }), true),
+    true,
+    '[SEAL-9] the SEAL-7 refusal is sealed',
+  );
   assert.equal(answerSealed(errorRule('ERR_DECRYPT'), true), false, '[SEAL-9] the answer to ERR_DECRYPT is in clear');
   assert.equal(closesConnection(errorRule('ERR_BAD_VALUE')), false);
   for (const c of CODES) {
     // A response can never be answered [REG-10]: no rule may answer one.
     const r = errorRule(c, { response: true });
-    assert.ok(r.action === 'close' || r.action === 'never' || !['framing', 'validation'].includes(ERROR_HANDLING[c].class), `${c}: an error in a response must close`);
+    assert.ok(
+      r.action === 'close' || r.action === 'never' || !['framing', 'validation'].includes(ERROR_HANDLING[c].class),
+      `${c}: an error in a response must close`,
+    );
   }
 });
 
@@ -114,23 +143,50 @@ test('[ERR-8] [STATE-3] the state tables of Section 12 do with each error code w
       seen.add(key);
       const act = t.actions[i]!;
       const closes = t.actions.slice(i + 1).some((a) => /^close\b/.test(a));
-      const observed = act.startsWith('send NOTICE') ? (closes ? 'notice-close' : 'notice') : act.startsWith('answer') ? (closes ? 'answer-close' : 'answer') : 'other';
+      const observed = act.startsWith('send NOTICE')
+        ? closes
+          ? 'notice-close'
+          : 'notice'
+        : act.startsWith('answer')
+          ? closes
+            ? 'answer-close'
+            : 'answer'
+          : 'other';
       for (const [, status, code] of act.matchAll(/(?:(\d{3}) )?(ERR_[A-Z_]+)/g)) {
         const c = code as ErrorCode;
         assert.ok(c in ERRORS, `${key}: ${c} is not a registered error code`);
-        if (status !== undefined) assert.equal(Number(status), ERRORS[c].status, `${key}: ${c} is answered ${ERRORS[c].status}, not ${status}`);
+        if (status !== undefined)
+          assert.equal(Number(status), ERRORS[c].status, `${key}: ${c} is answered ${ERRORS[c].status}, not ${status}`);
         const rule = errorRule(c, s);
-        assert.equal(observed, rule.action, `${key}: the table does '${act}'${closes ? ' then closes' : ''}, errors.json says ${rule.action} (${rule.req}) for ${c}`);
-        if (/in clear/.test(act)) assert.equal(rule.answer, 'clear', `${key}: the table answers ${c} in clear, errors.json says ${rule.answer}`);
+        assert.equal(
+          observed,
+          rule.action,
+          `${key}: the table does '${act}'${closes ? ' then closes' : ''}, errors.json says ${rule.action} (${rule.req}) for ${c}`,
+        );
+        if (/in clear/.test(act))
+          assert.equal(
+            rule.answer,
+            'clear',
+            `${key}: the table answers ${c} in clear, errors.json says ${rule.answer}`,
+          );
       }
     }
   }
-  assert.deepEqual([...seen].sort(), Object.keys(SITUATIONS).sort(), 'SITUATIONS lists a transition that no longer names an error code');
+  assert.deepEqual(
+    [...seen].sort(),
+    Object.keys(SITUATIONS).sort(),
+    'SITUATIONS lists a transition that no longer names an error code',
+  );
 });
 
 test('[CONN-4] a handshake timeout with no request outstanding closes without an answer, in the table and in errors.json', () => {
-  const t = (MACHINES['ms-enrollment'] as unknown as { transitions: readonly T[] }).transitions.find((x) => x.name === 'handshake-timeout');
+  const t = (MACHINES['ms-enrollment'] as unknown as { transitions: readonly T[] }).transitions.find(
+    (x) => x.name === 'handshake-timeout',
+  );
   assert.ok(t);
-  assert.ok(!t.actions.some((a) => /ERR_TIMEOUT/.test(a)), 'the CRS has no outstanding request to answer during enrollment');
+  assert.ok(
+    !t.actions.some((a) => /ERR_TIMEOUT/.test(a)),
+    'the CRS has no outstanding request to answer during enrollment',
+  );
   assert.equal(errorRule('ERR_TIMEOUT', { noRequest: true }).action, 'close');
 });

@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { decode, validate, type Role } from '../../codec/index.js';
 import { specText } from './helpers.js';
 
-interface Example { file: string; lines: string[] }
+interface Example {
+  file: string;
+  lines: string[];
+}
 
 /** Fenced blocks (no language) whose first line is a method and whose next lines are headers. */
 function examples(): Example[] {
@@ -18,8 +21,12 @@ function examples(): Example[] {
         else if (line.startsWith('```')) block = ['<other language>'];
         continue;
       }
-      if (line !== '```') { block.push(line); continue; }
-      if (/^[A-Z][A-Z0-9-]*$/.test(block[0] ?? '') && /^[A-Za-z0-9-]+: /.test(block[1] ?? '')) out.push({ file, lines: block });
+      if (line !== '```') {
+        block.push(line);
+        continue;
+      }
+      if (/^[A-Z][A-Z0-9-]*$/.test(block[0] ?? '') && /^[A-Za-z0-9-]+: /.test(block[1] ?? ''))
+        out.push({ file, lines: block });
       block = null;
     }
   }
@@ -40,6 +47,7 @@ test('[WIRE-1] every example message in the text decodes (a body placeholder sta
     const msgs = decode(wire);
     assert.equal(msgs.length, 1, `${file}: ${lines[0]}`);
     const link = LINKS[lines[0]];
-    if (link) assert.equal(validate(msgs[0], link), null, `${file}: ${lines[0]} validates on ${link.from} -> ${link.to}`);
+    if (link)
+      assert.equal(validate(msgs[0], link), null, `${file}: ${lines[0]} validates on ${link.from} -> ${link.to}`);
   }
 });

@@ -30,7 +30,10 @@ export function context(root = ROOT): GeneratorContext {
   };
 }
 
-export interface SpecFile { file: string; text: string }
+export interface SpecFile {
+  file: string;
+  text: string;
+}
 
 let cachedText: SpecFile[] | null = null;
 export function specText(): SpecFile[] {
@@ -54,7 +57,12 @@ export function registry<T>(name: string): T {
 
 /** The text of the spec file whose name starts with the given section number ("14" -> 14-*.md). */
 export function sectionFile(num: string): SpecFile {
-  const f = specText().find((s) => s.file.split('/').pop()!.startsWith(`${num.padStart(2, '0')}-`));
+  const f = specText().find((s) =>
+    s.file
+      .split('/')
+      .pop()!
+      .startsWith(`${num.padStart(2, '0')}-`),
+  );
   if (!f) throw new Error(`no spec/text file for section ${num}`);
   return f;
 }
@@ -85,13 +93,23 @@ export function textMachineTables(): Map<string, MachineRow[]> {
       const rows: MachineRow[] = [];
       let j = i + 3; // the marker, the header row, the separator row
       for (; j < lines.length && lines[j].trim().startsWith('|'); j++) {
-        const cells = lines[j].trim().replace(/^\||\|$/g, '').split('|').map((c) => c.trim());
+        const cells = lines[j]
+          .trim()
+          .replace(/^\||\|$/g, '')
+          .split('|')
+          .map((c) => c.trim());
         const [name, from, event, guard, to, actions, reqs] = cells;
         rows.push({
-          name, event, to, actions,
+          name,
+          event,
+          to,
+          actions,
           from: from.split(',').map((s) => s.trim()),
           guard: guard === '—' || guard === '' ? null : guard,
-          reqs: reqs.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+          reqs: reqs
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== ''),
         });
       }
       if (tables.has(m[1])) throw new Error(`two transition tables for machine ${m[1]}`);

@@ -6,13 +6,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
-import generate, { checkMachine, fromStates, machineDiagram, machinesModule, type MachineSpec } from '../../grammar/codegen/gen-machines.js';
+import generate, {
+  checkMachine,
+  fromStates,
+  machineDiagram,
+  machinesModule,
+  type MachineSpec,
+} from '../../grammar/codegen/gen-machines.js';
 import { context, machines } from './helpers.js';
 
 interface GeneratedMachines {
   transition(machine: string, state: string, event: string, guards?: Record<string, boolean>): string | null;
-  findTransition(machine: string, state: string, event: string, guards?: Record<string, boolean>): { name: string } | null;
-  MACHINES: Record<string, { states: readonly string[]; events: readonly string[]; guards: readonly string[]; initial: string }>;
+  findTransition(
+    machine: string,
+    state: string,
+    event: string,
+    guards?: Record<string, boolean>,
+  ): { name: string } | null;
+  MACHINES: Record<
+    string,
+    { states: readonly string[]; events: readonly string[]; guards: readonly string[]; initial: string }
+  >;
   MACHINE_NAMES: readonly string[];
 }
 
@@ -43,7 +57,10 @@ const EXPECTED = ['buddy-relation', 'client-session', 'client-view', 'ms-enrollm
 
 test('the six machines of the spec exist, each sound: known states, events and guards, all reachable, all used', () => {
   const ms = machines();
-  assert.deepEqual(ms.map((m) => m.name), EXPECTED);
+  assert.deepEqual(
+    ms.map((m) => m.name),
+    EXPECTED,
+  );
   for (const m of ms) assert.deepEqual(checkMachine(m), [], m.name);
 });
 
@@ -86,27 +103,49 @@ test('the generated client and enrollment tables fail closed on bad proofs', asy
 test('[STATE-4] transition() takes the first matching row in table order, for every machine, state, event and guard values', async (t) => {
   const g = await loadGenerated(t);
   const ms = machines();
-  assert.deepEqual([...g.MACHINE_NAMES], ms.map((m) => m.name));
-  const arb = fc.constantFrom(...ms).chain((m) =>
-    fc.record({
-      m: fc.constant(m),
-      state: fc.constantFrom(...m.states.map((s) => s.name)),
-      event: fc.constantFrom(...m.events.map((e) => e.name)),
-      guards: fc.dictionary(fc.constantFrom(...(m.guards.length ? m.guards.map((x) => x.name) : ['none'])), fc.boolean(), { noNullPrototype: true }),
-    }, { noNullPrototype: true }),
+  assert.deepEqual(
+    [...g.MACHINE_NAMES],
+    ms.map((m) => m.name),
   );
-  fc.assert(fc.property(arb, ({ m, state, event, guards }) => {
-    assert.equal(g.transition(m.name, state, event, guards), reference(m, state, event, guards));
-  }), { numRuns: 500 });
+  const arb = fc.constantFrom(...ms).chain((m) =>
+    fc.record(
+      {
+        m: fc.constant(m),
+        state: fc.constantFrom(...m.states.map((s) => s.name)),
+        event: fc.constantFrom(...m.events.map((e) => e.name)),
+        guards: fc.dictionary(
+          fc.constantFrom(...(m.guards.length ? m.guards.map((x) => x.name) : ['none'])),
+          fc.boolean(),
+          { noNullPrototype: true },
+        ),
+      },
+      { noNullPrototype: true },
+    ),
+  );
+  fc.assert(
+    fc.property(arb, ({ m, state, event, guards }) => {
+      assert.equal(g.transition(m.name, state, event, guards), reference(m, state, event, guards));
+    }),
+    { numRuns: 500 },
+  );
 });
 
 test('the generated tables carry every state, event and guard of the data, and the initial state', async (t) => {
   const g = await loadGenerated(t);
   for (const m of machines()) {
     const gm = g.MACHINES[m.name];
-    assert.deepEqual([...gm.states], m.states.map((s) => s.name));
-    assert.deepEqual([...gm.events], m.events.map((e) => e.name));
-    assert.deepEqual([...gm.guards], m.guards.map((x) => x.name));
+    assert.deepEqual(
+      [...gm.states],
+      m.states.map((s) => s.name),
+    );
+    assert.deepEqual(
+      [...gm.events],
+      m.events.map((e) => e.name),
+    );
+    assert.deepEqual(
+      [...gm.guards],
+      m.guards.map((x) => x.name),
+    );
     assert.equal(gm.initial, m.initial);
   }
 });
@@ -136,7 +175,10 @@ test('the generator is deterministic and emits the module and one diagram per ma
   const a = await generate(context());
   const b = await generate(context());
   assert.deepEqual(a, b);
-  assert.deepEqual(a.map((f) => f.path), ['machines.ts', ...EXPECTED.map((n) => `diagrams/${n}.mmd`)]);
+  assert.deepEqual(
+    a.map((f) => f.path),
+    ['machines.ts', ...EXPECTED.map((n) => `diagrams/${n}.mmd`)],
+  );
 });
 
 test('the committed generated/machines.ts is literal-typed: unknown states, events and guards do not compile', async () => {

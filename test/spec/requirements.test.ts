@@ -21,22 +21,51 @@ test('level is the strongest keyword of the sentence', () => {
 });
 
 test('sentences start after the previous sentence and the previous ID, and carry section and anchor', () => {
-  const ex = one('# 9. Top\n\n## 9.2. Sub\n\nIntro text. The MS MUST do a ' + tag('X-1') + '. Then the CRS SHOULD do b\ncontinued ' + tag('X-2') + '. Trailing text.\n\n- item MAY c ' + tag('X-3') + ';\n- item two ' + tag('REF-1') + ' without keyword\n');
-  assert.deepEqual(ex.requirements.map((r) => [r.id, r.level, r.section, r.anchor, r.text]), [
-    ['X-1', 'MUST', '9.2', 'section-9-2', 'The MS MUST do a.'],
-    ['X-2', 'SHOULD', '9.2', 'section-9-2', 'Then the CRS SHOULD do b continued.'],
-    ['X-3', 'MAY', '9.2', 'section-9-2', 'item MAY c.'],
-    ['REF-1', 'MAY', '9.2', 'section-9-2', 'item two.'],
-  ]);
-  assert.deepEqual(ex.keywordless.map((r) => r.id), ['REF-1']);
+  const ex = one(
+    '# 9. Top\n\n## 9.2. Sub\n\nIntro text. The MS MUST do a ' +
+      tag('X-1') +
+      '. Then the CRS SHOULD do b\ncontinued ' +
+      tag('X-2') +
+      '. Trailing text.\n\n- item MAY c ' +
+      tag('X-3') +
+      ';\n- item two ' +
+      tag('REF-1') +
+      ' without keyword\n',
+  );
+  assert.deepEqual(
+    ex.requirements.map((r) => [r.id, r.level, r.section, r.anchor, r.text]),
+    [
+      ['X-1', 'MUST', '9.2', 'section-9-2', 'The MS MUST do a.'],
+      ['X-2', 'SHOULD', '9.2', 'section-9-2', 'Then the CRS SHOULD do b continued.'],
+      ['X-3', 'MAY', '9.2', 'section-9-2', 'item MAY c.'],
+      ['REF-1', 'MAY', '9.2', 'section-9-2', 'item two.'],
+    ],
+  );
+  assert.deepEqual(
+    ex.keywordless.map((r) => r.id),
+    ['REF-1'],
+  );
   assert.deepEqual(ex.untagged, []);
 });
 
 test('keywords without an ID, duplicate IDs, code blocks and comments', () => {
-  const ex = one('# 1. A\n\nThis MUST have an ID but has none.\n\n```\nMUST ' + tag('C-1') + '\n```\n\n<!-- MUST ' + tag('C-2') + ' -->\n\nOne MUST ' + tag('D-1') + '. Two MUST ' + tag('D-1') + '.\n');
+  const ex = one(
+    '# 1. A\n\nThis MUST have an ID but has none.\n\n```\nMUST ' +
+      tag('C-1') +
+      '\n```\n\n<!-- MUST ' +
+      tag('C-2') +
+      ' -->\n\nOne MUST ' +
+      tag('D-1') +
+      '. Two MUST ' +
+      tag('D-1') +
+      '.\n',
+  );
   assert.equal(ex.untagged.length, 1);
   assert.match(ex.untagged[0].text, /has none/);
-  assert.deepEqual(ex.requirements.map((r) => r.id), ['D-1', 'D-1']);
+  assert.deepEqual(
+    ex.requirements.map((r) => r.id),
+    ['D-1', 'D-1'],
+  );
   assert.deepEqual(ex.duplicates, ['D-1']);
 });
 
@@ -52,9 +81,17 @@ test('the generator emits requirements.ts and requirements.json in document orde
   const a = await generate(context());
   const b = await generate(context());
   assert.deepEqual(a, b);
-  assert.deepEqual(a.map((f) => f.path), ['requirements.ts', 'requirements.json']);
-  const json = JSON.parse(a[1].content) as { requirements: { id: string; level: string; section: string; anchor: string; text: string }[] };
-  assert.deepEqual(json.requirements.map((r) => r.id), extraction().requirements.map((r) => r.id));
+  assert.deepEqual(
+    a.map((f) => f.path),
+    ['requirements.ts', 'requirements.json'],
+  );
+  const json = JSON.parse(a[1].content) as {
+    requirements: { id: string; level: string; section: string; anchor: string; text: string }[];
+  };
+  assert.deepEqual(
+    json.requirements.map((r) => r.id),
+    extraction().requirements.map((r) => r.id),
+  );
   for (const r of json.requirements) {
     assert.match(r.level, /^(MUST|SHOULD|MAY)$/);
     assert.match(r.anchor, /^section-[0-9a-z-]+$/);

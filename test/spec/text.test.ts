@@ -6,13 +6,28 @@ import { join } from 'node:path';
 import { fromStates } from '../../grammar/codegen/gen-machines.js';
 import { REQ_ID_RE } from '../../grammar/codegen/gen-requirements.js';
 import {
-  ROOT, extraction, machines, registry, sectionFile, specText, textMachineTables, withoutCode,
+  ROOT,
+  extraction,
+  machines,
+  registry,
+  sectionFile,
+  specText,
+  textMachineTables,
+  withoutCode,
 } from './helpers.js';
 
-interface ErrorsReg { errors: { code: string; status: number; req: string }[] }
-interface LimitsReg { limits: { name: string; value: number; req: string }[] }
-interface StatusReg { statusCodes: { code: number; reason: string }[] }
-interface MethodsReg { methods: { name: string; drives?: string }[] }
+interface ErrorsReg {
+  errors: { code: string; status: number; req: string }[];
+}
+interface LimitsReg {
+  limits: { name: string; value: number; req: string }[];
+}
+interface StatusReg {
+  statusCodes: { code: number; reason: string }[];
+}
+interface MethodsReg {
+  methods: { name: string; drives?: string }[];
+}
 
 /** A requirement ID without brackets (built from REQ_ID_RE so this file cites no ID-like text). */
 const BARE_ID_RE = new RegExp(`(?<![\\w[-])${REQ_ID_RE.source.slice(2, -2)}(?![\\w\\]])`, 'g');
@@ -26,7 +41,11 @@ test('requirement IDs are unique across the text', () => {
 test('every sentence with a BCP 14 keyword carries a requirement ID', () => {
   const ex = extraction();
   assert.deepEqual(ex.untagged, [], 'normative keywords outside a tagged sentence');
-  assert.deepEqual(ex.keywordless.map((r) => `${r.id}: ${r.text}`), [], 'IDs on sentences without a keyword');
+  assert.deepEqual(
+    ex.keywordless.map((r) => `${r.id}: ${r.text}`),
+    [],
+    'IDs on sentences without a keyword',
+  );
 });
 
 test('every requirement ID cited by a registry is defined by a sentence of the text', () => {
@@ -53,7 +72,8 @@ test('an error code and the requirement it cites agree: the sentence names the c
 test('every requirement ID a machine transition implements is defined in the text', () => {
   const ids = defined();
   const missing: string[] = [];
-  for (const m of machines()) for (const t of m.transitions) for (const r of t.reqs) if (!ids.has(r)) missing.push(`${m.name}.${t.name}: ${r}`);
+  for (const m of machines())
+    for (const t of m.transitions) for (const r of t.reqs) if (!ids.has(r)) missing.push(`${m.name}.${t.name}: ${r}`);
   assert.deepEqual(missing, []);
 });
 
@@ -77,8 +97,13 @@ test('[STATE-3] every transition of every machine is in the text table, and ever
   for (const m of data) {
     const rows = tables.get(m.name)!;
     const want = m.transitions.map((t) => ({
-      name: t.name, from: fromStates(t), event: t.event, guard: t.guard ?? null, to: t.to,
-      actions: t.actions.join('; '), reqs: t.reqs,
+      name: t.name,
+      from: fromStates(t),
+      event: t.event,
+      guard: t.guard ?? null,
+      to: t.to,
+      actions: t.actions.join('; '),
+      reqs: t.reqs,
     }));
     assert.deepEqual(rows, want, `machine ${m.name}: text table and spec/machines/${m.name}.json differ`);
   }
@@ -105,7 +130,10 @@ test("every method's drives field names a machine and an event that exists", () 
       const [mname, event] = d.split(':');
       const m = byName.get(mname);
       assert.ok(m, `${method.name}: machine ${mname}`);
-      assert.ok(m.events.some((e) => e.name === event), `${method.name}: event ${event} of ${mname}`);
+      assert.ok(
+        m.events.some((e) => e.name === event),
+        `${method.name}: event ${event} of ${mname}`,
+      );
     }
   }
 });
@@ -114,8 +142,14 @@ test('every method of methods.json has its own subsection in section 5, in regis
   const text = sectionFile('5').text;
   const headings = [...text.matchAll(/^## 5\.(\d+)\. (\S+)$/gm)].map((m) => [Number(m[1]), m[2]] as const);
   const names = registry<MethodsReg>('methods').methods.map((m) => m.name);
-  assert.deepEqual(headings.map(([, n]) => n), names);
-  assert.deepEqual(headings.map(([i]) => i), names.map((_, i) => i + 1));
+  assert.deepEqual(
+    headings.map(([, n]) => n),
+    names,
+  );
+  assert.deepEqual(
+    headings.map(([i]) => i),
+    names.map((_, i) => i + 1),
+  );
 });
 
 test('every error code and every status code appears in the error-handling section', () => {
@@ -149,7 +183,8 @@ test('section files, headings and anchors are consistent and unique', () => {
     const num = Number(base.slice(0, 2));
     assert.ok(first[1] === String(num) || /^[A-Z]$/.test(first[1]), `${file}: heading ${first[1]}`);
     // Subsection numbers start with their top-level number.
-    for (const s of sections.filter((x) => x.file === file)) assert.ok(s.number.split('.')[0] === first[1], `${file}: ${s.number}`);
+    for (const s of sections.filter((x) => x.file === file))
+      assert.ok(s.number.split('.')[0] === first[1], `${file}: ${s.number}`);
   }
 });
 
@@ -197,7 +232,9 @@ test('every "Section N.M" cross-reference names a section that exists', () => {
     for (const m of withoutCode(text).matchAll(/\bSections? ((?:[0-9]+|[A-Z])(?:\.[0-9]+)*)/g)) {
       if (!numbers.has(m[1])) dangling.push(`${file}: Section ${m[1]}`);
     }
-    for (const m of withoutCode(text).matchAll(/\bSections ((?:[0-9]+|[A-Z])(?:\.[0-9]+)*) (?:to|and) ((?:[0-9]+|[A-Z])(?:\.[0-9]+)*)/g)) {
+    for (const m of withoutCode(text).matchAll(
+      /\bSections ((?:[0-9]+|[A-Z])(?:\.[0-9]+)*) (?:to|and) ((?:[0-9]+|[A-Z])(?:\.[0-9]+)*)/g,
+    )) {
       if (!numbers.has(m[2])) dangling.push(`${file}: Section ${m[2]}`);
     }
   }
@@ -210,13 +247,18 @@ test('every limit the text names exists in limits.json, and every limit is named
   const unknown: string[] = [];
   for (const { file, text } of specText()) {
     if (file.includes('/16-')) continue;
-    for (const m of withoutCode(text).matchAll(/\b((?:max|min|scram|rate|user|client|ms|lock|handshake|request|session|file)[A-Z][A-Za-z]*|fileChunkSize|msLease|lockLease|sessionTimeout)\b/g)) {
+    for (const m of withoutCode(text).matchAll(
+      /\b((?:max|min|scram|rate|user|client|ms|lock|handshake|request|session|file)[A-Z][A-Za-z]*|fileChunkSize|msLease|lockLease|sessionTimeout)\b/g,
+    )) {
       if (limits.has(m[1])) used.add(m[1]);
       else unknown.push(`${file}: ${m[1]}`);
     }
   }
   assert.deepEqual(unknown, []);
-  assert.deepEqual([...limits].filter((l) => !used.has(l)), []);
+  assert.deepEqual(
+    [...limits].filter((l) => !used.has(l)),
+    [],
+  );
 });
 
 test('a limit and the requirement it cites agree: the sentence names the limit', () => {
@@ -231,10 +273,25 @@ test('a limit and the requirement it cites agree: the sentence names the limit',
 
 test('every flow of the specification has its sequence diagram', () => {
   const flows: Record<string, string> = {
-    '7.1': 'enrollment', '7.2': 'de-enrollment and MS death', '7.3': 'LOCATE and load balancing', '8.1': 'login',
-    '8.4': 'logout', '9.1': 'presence', '9.3': 'ADD', '9.4': 'ANSWER', '9.5': 'REM', '9.6': 'block', '9.7': 'PROFILE',
-    '9.8': 'PASSWD', '9.9': 'SEARCH', '10.1': 'INIT/INIT-ACK/MSG/TYPING/BYE', '10.3': 'files', '10.4': 'typing',
-    '11.1': 'heartbeats', '11.2': 'rate limits', '11.4': 'MS shutdown',
+    '7.1': 'enrollment',
+    '7.2': 'de-enrollment and MS death',
+    '7.3': 'LOCATE and load balancing',
+    '8.1': 'login',
+    '8.4': 'logout',
+    '9.1': 'presence',
+    '9.3': 'ADD',
+    '9.4': 'ANSWER',
+    '9.5': 'REM',
+    '9.6': 'block',
+    '9.7': 'PROFILE',
+    '9.8': 'PASSWD',
+    '9.9': 'SEARCH',
+    '10.1': 'INIT/INIT-ACK/MSG/TYPING/BYE',
+    '10.3': 'files',
+    '10.4': 'typing',
+    '11.1': 'heartbeats',
+    '11.2': 'rate limits',
+    '11.4': 'MS shutdown',
   };
   for (const [num, name] of Object.entries(flows)) {
     const file = sectionFile(num.split('.')[0]).text;
@@ -263,6 +320,11 @@ test('wherever the text or a machine pairs a status with an error code, the regi
 });
 
 test('every requirement sentence is a whole sentence: it starts with a capital letter and names its subject', () => {
-  const fragments = extraction().requirements.filter((r) => !/^[A-Z`"(]/.test(r.text) || /^(MUST|SHOULD|MAY)\b/.test(r.text));
-  assert.deepEqual(fragments.map((r) => `${r.id}: ${r.text}`), []);
+  const fragments = extraction().requirements.filter(
+    (r) => !/^[A-Z`"(]/.test(r.text) || /^(MUST|SHOULD|MAY)\b/.test(r.text),
+  );
+  assert.deepEqual(
+    fragments.map((r) => `${r.id}: ${r.text}`),
+    [],
+  );
 });

@@ -7,14 +7,15 @@ import { SqliteStore } from '../../reference/store/sqlite.js';
 import { newUser } from './fixtures.js';
 
 const [path, level, most] = process.argv.slice(2);
-if (!path || (level !== 'normal' && level !== 'full')) throw new Error('usage: durability-writer.ts FILE normal|full [MOST]');
+if (!path || (level !== 'normal' && level !== 'full'))
+  throw new Error('usage: durability-writer.ts FILE normal|full [MOST]');
 const store = await SqliteStore.open(path, { durability: level });
 const bound = Number(most ?? 100_000);
 for (let i = 0; i < bound; i++) {
   const u = newUser(`d${String(i).padStart(5, '0')}`);
   const r = await store.registerUser(u, Date.now());
   if (!r.ok) throw new Error(`register ${u.username}: ${JSON.stringify(r)}`);
-  // Reported done: the store's promise resolved (the CRS answers only after this, PERSIST-1).
+  // Reported done: the store's promise resolved (the CRS answers only after this, [PERSIST-1]).
   process.stdout.write(`${u.username} ${u.publicKey}\n`);
 }
 await store.close();

@@ -16,7 +16,9 @@ const WRITER = fileURLToPath(new URL('./durability-writer.ts', import.meta.url))
 /** Runs the writer on `path`, kills it with SIGKILL once it has reported `after` users, returns the reported users. */
 function writeThenKill(path: string, level: 'normal' | 'full', after: number): Promise<Map<string, string>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', WRITER, path, level], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', WRITER, path, level], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const reported = new Map<string, string>();
     let buf = '';
     let err = '';

@@ -53,7 +53,8 @@ if (!server) {
       const schema = fresh();
       return {
         open: (opts) => PostgresStore.connect(server.url, { ...opts, schema, poolSize: 4 }),
-        destroy: () => admin(server.url, (c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).then(() => undefined)),
+        destroy: () =>
+          admin(server.url, (c) => c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).then(() => undefined)),
       };
     },
   });
@@ -67,7 +68,9 @@ if (!server) {
     const down = once(store.feed, 'down');
     const up = once(store.feed, 'up');
     const killed = await admin(server.url, (c) =>
-      c.query(`SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE query = $1`, [`LISTEN imsp_store_${schema}`]),
+      c.query(`SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE query = $1`, [
+        `LISTEN imsp_store_${schema}`,
+      ]),
     );
     assert.equal(killed.rows.length, 1);
     await down;
@@ -88,7 +91,9 @@ if (!server) {
     assert.ok(stores.every((s) => s.kind === 'postgres'));
     assert.deepEqual(await stores[0].registerUser(newUser('bob'), 1), { ok: true });
     assert.equal((await stores[3].getUser('bob'))?.username, 'bob');
-    const version = await admin(server.url, (c) => c.query(`SELECT value FROM ${schema}.meta WHERE key = 'schema_version'`));
+    const version = await admin(server.url, (c) =>
+      c.query(`SELECT value FROM ${schema}.meta WHERE key = 'schema_version'`),
+    );
     assert.equal(version.rows[0].value, '1');
   });
 
@@ -98,9 +103,20 @@ if (!server) {
     t.after(() => admin(server.url, (c) => c.query('DROP SCHEMA IF EXISTS imsp CASCADE').then(() => undefined)));
     await writeFile(join(dir, 'pw'), 'pw\n');
     const out: string[] = [];
-    const io = { stdin: process.stdin, stdout: { write: (x: string) => out.push(x) }, stderr: { write: (x: string) => out.push(x) }, env: {} };
-    assert.equal(await run(['user', 'add', 'pgu', '--store', server.url, '--password-file', join(dir, 'pw'), '--log2n', '10'], io), 0);
-    assert.equal(await run(['user', 'add', 'pgu', '--store', server.url, '--password-file', join(dir, 'pw'), '--log2n', '10'], io), 1);
+    const io = {
+      stdin: process.stdin,
+      stdout: { write: (x: string) => out.push(x) },
+      stderr: { write: (x: string) => out.push(x) },
+      env: {},
+    };
+    assert.equal(
+      await run(['user', 'add', 'pgu', '--store', server.url, '--password-file', join(dir, 'pw'), '--log2n', '10'], io),
+      0,
+    );
+    assert.equal(
+      await run(['user', 'add', 'pgu', '--store', server.url, '--password-file', join(dir, 'pw'), '--log2n', '10'], io),
+      1,
+    );
     out.length = 0;
     assert.equal(await run(['user', 'list', '--store', server.url], io), 0);
     assert.equal(out.join(''), 'pgu\toffline\n');

@@ -25,7 +25,15 @@ function io(stdinText?: string, tty = false): UserIo & { out: string[]; err: str
   if (stdinText !== undefined) input.end(stdinText);
   const out: string[] = [];
   const err: string[] = [];
-  return { stdin: input, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) }, env: {}, out, err, input };
+  return {
+    stdin: input,
+    stdout: { write: (s: string) => out.push(s) },
+    stderr: { write: (s: string) => err.push(s) },
+    env: {},
+    out,
+    err,
+    input,
+  };
 }
 
 test('[AUTH-5] registerUser stores a verifier the login proof checks against, and a key blob the password opens', async (t) => {
@@ -54,8 +62,16 @@ test('[USER-1] registerUser refuses bad names, empty passwords and out-of-range 
   t.after(() => store.close());
   assert.deepEqual(await registerUser(store, 'Bad', 'pw'), { ok: false, error: 'invalid', detail: 'username' });
   assert.deepEqual(await registerUser(store, 'ok', ''), { ok: false, error: 'invalid', detail: 'password' });
-  assert.deepEqual(await registerUser(store, 'ok', 'pw', { iterations: 100 }), { ok: false, error: 'invalid', detail: 'iterations' });
-  assert.deepEqual(await registerUser(store, 'ok', 'pw', { log2N: 9 }), { ok: false, error: 'invalid', detail: 'log2N' });
+  assert.deepEqual(await registerUser(store, 'ok', 'pw', { iterations: 100 }), {
+    ok: false,
+    error: 'invalid',
+    detail: 'iterations',
+  });
+  assert.deepEqual(await registerUser(store, 'ok', 'pw', { log2N: 9 }), {
+    ok: false,
+    error: 'invalid',
+    detail: 'log2N',
+  });
   assert.equal(await store.countUsers(), 0);
 });
 
@@ -88,21 +104,48 @@ test('imsp user add (file, stdin), list, del, and their errors', async (t) => {
   const db = join(dir, 'u.db');
   await writeFile(join(dir, 'pw'), 'first line\nsecond line\n');
   let o = io();
-  assert.equal(await run(['user', 'add', 'alice', '--store', db, '--password-file', join(dir, 'pw'), '--full-name', 'Alice L', '--log2n', '10'], o), 0);
+  assert.equal(
+    await run(
+      [
+        'user',
+        'add',
+        'alice',
+        '--store',
+        db,
+        '--password-file',
+        join(dir, 'pw'),
+        '--full-name',
+        'Alice L',
+        '--log2n',
+        '10',
+      ],
+      o,
+    ),
+    0,
+  );
   assert.match(o.out.join(''), /^registered alice\npublic key [A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}\n$/);
   o = io('s3cret\n');
   assert.equal(await run(['user', 'add', 'bob', '--store', db, '--password-stdin', '--log2n', '10'], o), 0);
   o = io();
-  assert.equal(await run(['user', 'add', 'bob', '--store', db, '--password-file', join(dir, 'pw'), '--log2n', '10'], o), 1);
+  assert.equal(
+    await run(['user', 'add', 'bob', '--store', db, '--password-file', join(dir, 'pw'), '--log2n', '10'], o),
+    1,
+  );
   assert.match(o.err.join(''), /bob exists already/);
   o = io('');
   assert.equal(await run(['user', 'add', 'carol', '--store', db], o), 2);
   assert.match(o.err.join(''), /not a terminal/);
   o = io();
-  assert.equal(await run(['user', 'add', 'Carol', '--store', db, '--password-file', join(dir, 'pw'), '--log2n', '10'], o), 1);
+  assert.equal(
+    await run(['user', 'add', 'Carol', '--store', db, '--password-file', join(dir, 'pw'), '--log2n', '10'], o),
+    1,
+  );
   assert.match(o.err.join(''), /invalid username/);
   o = io();
-  assert.equal(await run(['user', 'add', 'carol', '--store', db, '--password-file', join(dir, 'pw'), '--log2n', '9'], o), 2);
+  assert.equal(
+    await run(['user', 'add', 'carol', '--store', db, '--password-file', join(dir, 'pw'), '--log2n', '9'], o),
+    2,
+  );
   o = io();
   assert.equal(await run(['user', 'list', '--store', db], o), 0);
   assert.equal(o.out.join(''), 'alice\toffline\tAlice L\nbob\toffline\n');
@@ -116,7 +159,13 @@ test('imsp user add (file, stdin), list, del, and their errors', async (t) => {
   const u = await store.getUser('alice');
   assert.ok(u);
   const auth = 'x';
-  assert.ok(verifyClientProof(unb64(u.verifier.storedKey), auth, clientLogin('first line', unb64(u.verifier.salt), 4096, auth).proof));
+  assert.ok(
+    verifyClientProof(
+      unb64(u.verifier.storedKey),
+      auth,
+      clientLogin('first line', unb64(u.verifier.salt), 4096, auth).proof,
+    ),
+  );
   assert.deepEqual(await store.listUsers(null, 10), ['alice']);
 });
 
@@ -139,7 +188,9 @@ test('imsp user add prompts twice on a terminal, echo off; different answers are
   t.after(() => store.close());
   const u = await store.getUser('dora');
   assert.ok(u);
-  assert.ok(verifyClientProof(unb64(u.verifier.storedKey), 'a', clientLogin('pass', unb64(u.verifier.salt), 4096, 'a').proof));
+  assert.ok(
+    verifyClientProof(unb64(u.verifier.storedKey), 'a', clientLogin('pass', unb64(u.verifier.salt), 4096, 'a').proof),
+  );
   assert.equal(await store.getUser('eve'), null);
 });
 

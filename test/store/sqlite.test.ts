@@ -43,7 +43,7 @@ describe('sqlite: contact lists and schema', () => {
     await created.close();
     // a deterministic pseudo-random generator, so that a failure replays
     let seed = 12345;
-    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const online = new Map<string, { status: string; address: string }>();
     const buddy = new Set<string>();
     const adds = new Set<string>();
@@ -52,11 +52,18 @@ describe('sqlite: contact lists and schema', () => {
     for (const n of names) {
       const x = rnd();
       if (x < 0.4) {
-        const st = { status: ['online', 'busy', 'away'][Math.floor(rnd() * 3)], address: `127.0.0.1:${2000 + online.size}` };
+        const st = {
+          status: ['online', 'busy', 'away'][Math.floor(rnd() * 3)],
+          address: `127.0.0.1:${2000 + online.size}`,
+        };
         online.set(n, st);
-        db.prepare(`UPDATE users SET state = 'online', ms_id = 'ms1', ms_incarnation = 1, address = ?, status = ? WHERE username = ?`).run(st.address, st.status, n);
+        db.prepare(
+          `UPDATE users SET state = 'online', ms_id = 'ms1', ms_incarnation = 1, address = ?, status = ? WHERE username = ?`,
+        ).run(st.address, st.status, n);
       } else if (x < 0.55) {
-        db.prepare(`UPDATE users SET state = 'locked', ms_id = 'ms1', ms_incarnation = 1, lease_expires_at = 99 WHERE username = ?`).run(n);
+        db.prepare(
+          `UPDATE users SET state = 'locked', ms_id = 'ms1', ms_incarnation = 1, lease_expires_at = 99 WHERE username = ?`,
+        ).run(n);
       }
     }
     for (const a of names)
@@ -66,10 +73,14 @@ describe('sqlite: contact lists and schema', () => {
         if (rnd() < 0.15) adds.add(`${a} ${b}`);
         if (rnd() < 0.12) blocks.add(`${a} ${b}`);
       }
-    for (const k of buddy) db.prepare('INSERT INTO buddies (owner, other, since) VALUES (?, ?, 1)').run(...k.split(' '));
-    for (const k of adds) db.prepare('INSERT INTO adds (from_user, to_user, time) VALUES (?, ?, 1)').run(...k.split(' '));
+    for (const k of buddy)
+      db.prepare('INSERT INTO buddies (owner, other, since) VALUES (?, ?, 1)').run(...k.split(' '));
+    for (const k of adds)
+      db.prepare('INSERT INTO adds (from_user, to_user, time) VALUES (?, ?, 1)').run(...k.split(' '));
     for (const k of blocks) db.prepare('INSERT INTO blocks (owner, blocked) VALUES (?, ?)').run(...k.split(' '));
-    const keys = new Map(names.map((n) => [n, (db.prepare('SELECT public_key FROM users WHERE username = ?').pluck().get(n) as string)]));
+    const keys = new Map(
+      names.map((n) => [n, db.prepare('SELECT public_key FROM users WHERE username = ?').pluck().get(n) as string]),
+    );
     db.close();
     const model = (me: string): ContactEntry[] => {
       const out: ContactEntry[] = [];
@@ -82,7 +93,17 @@ describe('sqlite: contact lists and schema', () => {
         }
         if (buddy.has(`${me} ${o}`)) {
           const on = online.get(o);
-          out.push(on && !blocks.has(`${o} ${me}`) ? { user: o, relation: 'buddy', status: on.status as Presence, address: on.address, publicKey: keys.get(o) } : { user: o, relation: 'buddy', status: 'offline' });
+          out.push(
+            on && !blocks.has(`${o} ${me}`)
+              ? {
+                  user: o,
+                  relation: 'buddy',
+                  status: on.status as Presence,
+                  address: on.address,
+                  publicKey: keys.get(o),
+                }
+              : { user: o, relation: 'buddy', status: 'offline' },
+          );
         }
         if (adds.has(`${me} ${o}`)) out.push({ user: o, relation: 'pending', status: 'offline' });
       }
@@ -122,20 +143,34 @@ describe('sqlite: contact lists and schema', () => {
     // back to what version 1 wrote
     const db = new Database(path);
     db.exec('DROP INDEX users_online');
-    db.exec(`DROP INDEX users_by_ms; CREATE INDEX users_by_ms ON users (ms_id, ms_incarnation) WHERE state <> 'offline'`);
+    db.exec(
+      `DROP INDEX users_by_ms; CREATE INDEX users_by_ms ON users (ms_id, ms_incarnation) WHERE state <> 'offline'`,
+    );
     db.pragma('user_version = 1');
-    db.prepare(`UPDATE users SET state = 'online', ms_id = 'ms1', ms_incarnation = 1, address = '127.0.0.1:2000', status = 'away' WHERE username = 'bob'`).run();
+    db.prepare(
+      `UPDATE users SET state = 'online', ms_id = 'ms1', ms_incarnation = 1, address = '127.0.0.1:2000', status = 'away' WHERE username = 'bob'`,
+    ).run();
     db.close();
     const s2 = await SqliteStore.open(path);
     t.after(() => s2.close());
     const bobKey = (await s2.getUser('bob'))?.publicKey;
-    assert.deepEqual(await s2.listContacts('alice'), [{ user: 'bob', relation: 'buddy', status: 'away', address: '127.0.0.1:2000', publicKey: bobKey }]);
+    assert.deepEqual(await s2.listContacts('alice'), [
+      { user: 'bob', relation: 'buddy', status: 'away', address: '127.0.0.1:2000', publicKey: bobKey },
+    ]);
     const check = new Database(path, { readonly: true });
     t.after(() => check.close());
     assert.equal(check.pragma('user_version', { simple: true }), SQLITE_SCHEMA_VERSION);
     assert.equal(SQLITE_SCHEMA_VERSION, 3);
-    assert.equal(check.prepare(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'users_online'`).pluck().get(), 1);
-    assert.match(String(check.prepare(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'users_by_ms'`).pluck().get()), /WHERE ms_id IS NOT NULL$/);
+    assert.equal(
+      check.prepare(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'users_online'`).pluck().get(),
+      1,
+    );
+    assert.match(
+      String(
+        check.prepare(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'users_by_ms'`).pluck().get(),
+      ),
+      /WHERE ms_id IS NOT NULL$/,
+    );
     // the MS's users are still found through it [LOCK-9]
     assert.deepEqual(await s2.offlineAllOfMs('ms1'), { offline: ['bob'], unlocked: [] });
   });

@@ -24,7 +24,11 @@ const MS_LEASE = 30_000;
 const MS1: MsRef = { msId: 'ms1', incarnation: 1 };
 const MS2: MsRef = { msId: 'ms2', incarnation: 1 };
 
-async function setup(t: TestContext, h: StoreHarness, opts?: OpenStoreOptions): Promise<{ store: Store; data: DataSet; open: () => Promise<Store> }> {
+async function setup(
+  t: TestContext,
+  h: StoreHarness,
+  opts?: OpenStoreOptions,
+): Promise<{ store: Store; data: DataSet; open: () => Promise<Store> }> {
   const data = await h.create();
   const opened: Store[] = [];
   const open = async (): Promise<Store> => {
@@ -50,7 +54,13 @@ async function users(store: Store, ...names: string[]): Promise<void> {
 }
 
 /** Lock and log in; returns the epoch (the actor of session-bound operations). */
-async function login(store: Store, user: string, ms: MsRef = MS1, now = T0, status: 'online' | 'busy' | 'away' = 'online'): Promise<Actor & { epoch: number }> {
+async function login(
+  store: Store,
+  user: string,
+  ms: MsRef = MS1,
+  now = T0,
+  status: 'online' | 'busy' | 'away' = 'online',
+): Promise<Actor & { epoch: number }> {
   const l = await store.tryLock(user, ms, now, LEASE);
   assert.equal(l.ok, true, JSON.stringify(l));
   if (!l.ok) throw new Error('unreachable');
@@ -145,7 +155,13 @@ export function storeSuite(h: StoreHarness): void {
         assert.deepEqual(await store.tryLock('alice', MS2, T0 + 1, LEASE), { ok: false, error: 'locked' });
         assert.deepEqual(await store.tryLock('alice', MS1, T0 + 1, LEASE), { ok: false, error: 'locked' });
         const rec = await store.getUser('alice');
-        assert.deepEqual(rec?.state, { kind: 'locked', msId: 'ms1', incarnation: 1, epoch: 1, leaseExpiresAt: T0 + LEASE });
+        assert.deepEqual(rec?.state, {
+          kind: 'locked',
+          msId: 'ms1',
+          incarnation: 1,
+          epoch: 1,
+          leaseExpiresAt: T0 + LEASE,
+        });
         assert.deepEqual(await store.unlock('alice', 1), { ok: true });
         const b = await store.tryLock('alice', MS2, T0 + 2, LEASE);
         assert.ok(b.ok);
@@ -170,7 +186,10 @@ export function storeSuite(h: StoreHarness): void {
         assert.deepEqual(await store.tryLock('nobody', MS1, T0, LEASE), { ok: false, error: 'unknown' });
         assert.deepEqual(await store.tryLock('alice', MS1, T0, LEASE), { ok: false, error: 'ms-unknown' });
         await enroll(store, MS1);
-        assert.deepEqual(await store.tryLock('alice', { msId: 'ms1', incarnation: 0 }, T0, LEASE), { ok: false, error: 'ms-unknown' });
+        assert.deepEqual(await store.tryLock('alice', { msId: 'ms1', incarnation: 0 }, T0, LEASE), {
+          ok: false,
+          error: 'ms-unknown',
+        });
         // an MS whose lease ended cannot take locks
         assert.deepEqual(await store.tryLock('alice', MS1, T0 + MS_LEASE, LEASE), { ok: false, error: 'ms-unknown' });
       });
@@ -187,7 +206,11 @@ export function storeSuite(h: StoreHarness): void {
         assert.ok(b.ok);
         assert.equal(b.epoch, a.epoch + 1);
         // [LOCK-6] the first MS's epoch is stale now
-        assert.deepEqual(await store.goOnline('alice', a.epoch, MS1, '127.0.0.1:1', 'online', T0 + LEASE), { ok: false, error: 'stale', detail: 'epoch' });
+        assert.deepEqual(await store.goOnline('alice', a.epoch, MS1, '127.0.0.1:1', 'online', T0 + LEASE), {
+          ok: false,
+          error: 'stale',
+          detail: 'epoch',
+        });
         assert.deepEqual(await store.unlock('alice', a.epoch), { ok: false, error: 'stale', detail: 'epoch' });
         const o = await store.goOnline('alice', b.epoch, MS2, '127.0.0.1:2', 'away', T0 + LEASE + 1);
         assert.ok(o.ok);
@@ -201,7 +224,11 @@ export function storeSuite(h: StoreHarness): void {
         const b = await store.tryLock('bob', MS1, T0 + 5000, LEASE);
         assert.ok(a.ok && b.ok);
         await login(store, 'carol');
-        assert.deepEqual(await store.goOnline('alice', a.epoch, MS1, '127.0.0.1:1', 'online', T0 + LEASE), { ok: false, error: 'stale', detail: 'expired' });
+        assert.deepEqual(await store.goOnline('alice', a.epoch, MS1, '127.0.0.1:1', 'online', T0 + LEASE), {
+          ok: false,
+          error: 'stale',
+          detail: 'expired',
+        });
         assert.deepEqual(await store.expireLocks(T0 + LEASE), ['alice']);
         assert.deepEqual((await store.getUser('alice'))?.state, { kind: 'offline' });
         assert.equal((await store.getUser('bob'))?.state.kind, 'locked');
@@ -218,21 +245,47 @@ export function storeSuite(h: StoreHarness): void {
         await users(store, 'alice');
         await enroll(store, MS1);
         await enroll(store, MS2);
-        assert.deepEqual(await store.goOnline('alice', 0, MS1, '127.0.0.1:1', 'online', T0), { ok: false, error: 'stale', detail: 'state' });
-        assert.deepEqual(await store.goOnline('nobody', 1, MS1, '127.0.0.1:1', 'online', T0), { ok: false, error: 'unknown' });
+        assert.deepEqual(await store.goOnline('alice', 0, MS1, '127.0.0.1:1', 'online', T0), {
+          ok: false,
+          error: 'stale',
+          detail: 'state',
+        });
+        assert.deepEqual(await store.goOnline('nobody', 1, MS1, '127.0.0.1:1', 'online', T0), {
+          ok: false,
+          error: 'unknown',
+        });
         const a = await store.tryLock('alice', MS1, T0, LEASE);
         assert.ok(a.ok);
-        assert.deepEqual(await store.goOnline('alice', a.epoch, MS2, '127.0.0.1:1', 'online', T0), { ok: false, error: 'stale', detail: 'wrong-ms' });
-        assert.deepEqual(await store.goOnline('alice', a.epoch + 1, MS1, '127.0.0.1:1', 'online', T0), { ok: false, error: 'stale', detail: 'epoch' });
+        assert.deepEqual(await store.goOnline('alice', a.epoch, MS2, '127.0.0.1:1', 'online', T0), {
+          ok: false,
+          error: 'stale',
+          detail: 'wrong-ms',
+        });
+        assert.deepEqual(await store.goOnline('alice', a.epoch + 1, MS1, '127.0.0.1:1', 'online', T0), {
+          ok: false,
+          error: 'stale',
+          detail: 'epoch',
+        });
         const o = await store.goOnline('alice', a.epoch, MS1, '127.0.0.1:4000', 'busy', T0 + 1);
         assert.ok(o.ok);
         assert.equal(o.status, 'busy');
         const rec = await store.getUser('alice');
         assert.equal(o.keyBlob, rec?.keyBlob);
         assert.equal(o.publicKey, rec?.publicKey);
-        assert.deepEqual(rec?.state, { kind: 'online', msId: 'ms1', incarnation: 1, epoch: a.epoch, address: '127.0.0.1:4000', status: 'busy' });
+        assert.deepEqual(rec?.state, {
+          kind: 'online',
+          msId: 'ms1',
+          incarnation: 1,
+          epoch: a.epoch,
+          address: '127.0.0.1:4000',
+          status: 'busy',
+        });
         // a second ONLINE of that epoch finds no lock
-        assert.deepEqual(await store.goOnline('alice', a.epoch, MS1, '127.0.0.1:1', 'online', T0 + 2), { ok: false, error: 'stale', detail: 'state' });
+        assert.deepEqual(await store.goOnline('alice', a.epoch, MS1, '127.0.0.1:1', 'online', T0 + 2), {
+          ok: false,
+          error: 'stale',
+          detail: 'state',
+        });
         // UNLOCK cannot end a session
         assert.deepEqual(await store.unlock('alice', a.epoch), { ok: false, error: 'stale', detail: 'state' });
       });
@@ -243,16 +296,28 @@ export function storeSuite(h: StoreHarness): void {
         await enroll(store, MS1);
         const a = await login(store, 'alice');
         assert.deepEqual(await store.checkSession('alice', a.epoch), { ok: true });
-        assert.deepEqual(await store.checkSession('alice', a.epoch - 1), { ok: false, error: 'stale', detail: 'epoch' });
+        assert.deepEqual(await store.checkSession('alice', a.epoch - 1), {
+          ok: false,
+          error: 'stale',
+          detail: 'epoch',
+        });
         assert.deepEqual(await store.checkSession('nobody', 1), { ok: false, error: 'unknown' });
-        assert.deepEqual(await store.setStatus('alice', a.epoch - 1, 'away'), { ok: false, error: 'stale', detail: 'epoch' });
+        assert.deepEqual(await store.setStatus('alice', a.epoch - 1, 'away'), {
+          ok: false,
+          error: 'stale',
+          detail: 'epoch',
+        });
         assert.deepEqual(await store.setStatus('alice', a.epoch, 'away'), { ok: true });
         const rec = await store.getUser('alice');
         assert.equal(rec?.state.kind === 'online' && rec.state.status, 'away');
         assert.deepEqual(await store.goOffline('alice', a.epoch + 1), { ok: false, error: 'stale', detail: 'epoch' });
         assert.deepEqual(await store.goOffline('alice', a.epoch), { ok: true, wasOnline: true });
         assert.deepEqual(await store.goOffline('alice', a.epoch), { ok: true, wasOnline: false });
-        assert.deepEqual(await store.setStatus('alice', a.epoch, 'online'), { ok: false, error: 'stale', detail: 'state' });
+        assert.deepEqual(await store.setStatus('alice', a.epoch, 'online'), {
+          ok: false,
+          error: 'stale',
+          detail: 'state',
+        });
         assert.deepEqual(await store.checkSession('alice', a.epoch), { ok: false, error: 'stale', detail: 'state' });
       });
 
@@ -268,7 +333,11 @@ export function storeSuite(h: StoreHarness): void {
         assert.deepEqual(await store.addRequest({ ...a, ms: MS2 }, 'bob', T0), wrong);
         assert.deepEqual(await store.goOffline('alice', a.epoch, MS2), wrong);
         assert.deepEqual(await store.checkSession('alice', a.epoch, MS1), { ok: true });
-        assert.deepEqual(await store.addRequest({ ...a, ms: MS1 }, 'bob', T0), { ok: true, outcome: 'stored', time: T0 });
+        assert.deepEqual(await store.addRequest({ ...a, ms: MS1 }, 'bob', T0), {
+          ok: true,
+          outcome: 'stored',
+          time: T0,
+        });
         assert.deepEqual(await store.goOffline('alice', a.epoch, MS1), { ok: true, wasOnline: true });
         const l = await store.tryLock('bob', MS1, T0, LEASE);
         assert.ok(l.ok);
@@ -288,7 +357,8 @@ export function storeSuite(h: StoreHarness): void {
         assert.ok(b.ok);
         assert.deepEqual(await store.resetSessions(), { offline: ['alice'], unlocked: ['bob'] });
         assert.deepEqual(await store.listMs(), []);
-        for (const u of ['alice', 'bob', 'carol']) assert.deepEqual((await store.getUser(u))?.state, { kind: 'offline' });
+        for (const u of ['alice', 'bob', 'carol'])
+          assert.deepEqual((await store.getUser(u))?.state, { kind: 'offline' });
         await enroll(store, { msId: 'ms1', incarnation: 2 });
         const a2 = await store.tryLock('alice', { msId: 'ms1', incarnation: 2 }, T0, LEASE);
         assert.ok(a2.ok);
@@ -300,7 +370,9 @@ export function storeSuite(h: StoreHarness): void {
         await users(store, 'alice');
         await enroll(store, MS1);
         await enroll(store, MS2);
-        const results = await Promise.all(Array.from({ length: 40 }, (_, i) => store.tryLock('alice', i % 2 ? MS1 : MS2, T0, LEASE)));
+        const results = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => store.tryLock('alice', i % 2 ? MS1 : MS2, T0, LEASE)),
+        );
         const won = results.filter((r) => r.ok);
         assert.equal(won.length, 1);
         assert.ok(results.every((r) => r.ok || r.error === 'locked'));
@@ -331,32 +403,56 @@ export function storeSuite(h: StoreHarness): void {
         await users(store, 'alice', 'bob', 'carol');
         await enroll(store, { msId: 'ms1', incarnation: 5 });
         await enroll(store, MS2);
-        assert.deepEqual(await store.enrollMs({ msId: 'ms1', incarnation: 5, listen: '127.0.0.1:1', capacity: 1 }, T0, MS_LEASE), {
-          ok: false,
-          error: 'conflict',
-          incarnation: 5,
-        });
-        assert.deepEqual(await store.enrollMs({ msId: 'ms1', incarnation: 4, listen: '127.0.0.1:1', capacity: 1 }, T0, MS_LEASE), {
-          ok: false,
-          error: 'conflict',
-          incarnation: 5,
-        });
+        assert.deepEqual(
+          await store.enrollMs({ msId: 'ms1', incarnation: 5, listen: '127.0.0.1:1', capacity: 1 }, T0, MS_LEASE),
+          {
+            ok: false,
+            error: 'conflict',
+            incarnation: 5,
+          },
+        );
+        assert.deepEqual(
+          await store.enrollMs({ msId: 'ms1', incarnation: 4, listen: '127.0.0.1:1', capacity: 1 }, T0, MS_LEASE),
+          {
+            ok: false,
+            error: 'conflict',
+            incarnation: 5,
+          },
+        );
         const old = { msId: 'ms1', incarnation: 5 };
         await login(store, 'alice', old);
         const lb = await store.tryLock('bob', old, T0, LEASE);
         assert.ok(lb.ok);
         await login(store, 'carol', MS2);
         const gone = nextEvent(store, (e) => e.type === 'ms-gone');
-        const r = await store.enrollMs({ msId: 'ms1', incarnation: 6, listen: '127.0.0.1:7106', capacity: 10 }, T0 + 1, MS_LEASE);
-        assert.deepEqual(r, { ok: true, leaseExpiresAt: T0 + 1 + MS_LEASE, replaced: { incarnation: 5, freed: { offline: ['alice'], unlocked: ['bob'] } } });
-        assert.deepEqual(await gone, { type: 'ms-gone', origin: store.id, msId: 'ms1', incarnation: 5, reason: 'replaced' });
+        const r = await store.enrollMs(
+          { msId: 'ms1', incarnation: 6, listen: '127.0.0.1:7106', capacity: 10 },
+          T0 + 1,
+          MS_LEASE,
+        );
+        assert.deepEqual(r, {
+          ok: true,
+          leaseExpiresAt: T0 + 1 + MS_LEASE,
+          replaced: { incarnation: 5, freed: { offline: ['alice'], unlocked: ['bob'] } },
+        });
+        assert.deepEqual(await gone, {
+          type: 'ms-gone',
+          origin: store.id,
+          msId: 'ms1',
+          incarnation: 5,
+          reason: 'replaced',
+        });
         assert.deepEqual((await store.getUser('alice'))?.state, { kind: 'offline' });
         assert.deepEqual((await store.getUser('bob'))?.state, { kind: 'offline' });
         assert.equal((await store.getUser('carol'))?.state.kind, 'online');
         // the old incarnation can neither take locks nor renew
         assert.deepEqual(await store.tryLock('alice', old, T0 + 2, LEASE), { ok: false, error: 'ms-unknown' });
         assert.deepEqual(await store.renewMs(old, T0 + 2, MS_LEASE), { ok: false, error: 'ms-unknown' });
-        assert.deepEqual(await store.goOnline('bob', lb.epoch, old, '127.0.0.1:1', 'online', T0 + 2), { ok: false, error: 'stale', detail: 'state' });
+        assert.deepEqual(await store.goOnline('bob', lb.epoch, old, '127.0.0.1:1', 'online', T0 + 2), {
+          ok: false,
+          error: 'stale',
+          detail: 'state',
+        });
         assert.equal((await store.getMs('ms1'))?.incarnation, 6);
       });
 
@@ -372,10 +468,15 @@ export function storeSuite(h: StoreHarness): void {
         assert.equal(m?.load, 7);
         assert.equal(m?.lastSeen, T0 + 20_000);
         assert.deepEqual(await store.expireMs(T0 + MS_LEASE - 1), []);
-        assert.deepEqual(await store.expireMs(T0 + MS_LEASE), [{ msId: 'ms2', incarnation: 1, freed: { offline: ['bob'], unlocked: [] } }]);
+        assert.deepEqual(await store.expireMs(T0 + MS_LEASE), [
+          { msId: 'ms2', incarnation: 1, freed: { offline: ['bob'], unlocked: [] } },
+        ]);
         assert.deepEqual((await store.getUser('bob'))?.state, { kind: 'offline' });
         assert.equal((await store.getUser('alice'))?.state.kind, 'online');
-        assert.deepEqual((await store.listMs()).map((x) => x.msId), ['ms1']);
+        assert.deepEqual(
+          (await store.listMs()).map((x) => x.msId),
+          ['ms1'],
+        );
         // a renew after the lease ended is refused: the MS must enroll again
         assert.deepEqual(await store.renewMs(MS1, T0 + 50_000, MS_LEASE), { ok: false, error: 'ms-unknown' });
         // and an MS whose lease ended may enroll again with the same incarnation
@@ -415,8 +516,14 @@ export function storeSuite(h: StoreHarness): void {
           await store.renewMs({ msId: id, incarnation: 1 }, T0, MS_LEASE, load);
         }
         // ratios: m-c .25 (load 1), m-g .25 (1), m-e .25 (2), m_f .5 (1), m-b .5 (5), m-a .5 (10), m-d full
-        assert.deepEqual((await store.locateMs(T0)).map((m) => m.msId), ['m-c', 'm-g', 'm-e']);
-        assert.deepEqual((await store.locateMs(T0, 10)).map((m) => m.msId), ['m-c', 'm-g', 'm-e', 'm_f', 'm-b', 'm-a']);
+        assert.deepEqual(
+          (await store.locateMs(T0)).map((m) => m.msId),
+          ['m-c', 'm-g', 'm-e'],
+        );
+        assert.deepEqual(
+          (await store.locateMs(T0, 10)).map((m) => m.msId),
+          ['m-c', 'm-g', 'm-e', 'm_f', 'm-b', 'm-a'],
+        );
         assert.equal((await store.pickMs(T0))?.msId, 'm-c');
       });
 
@@ -465,14 +572,22 @@ export function storeSuite(h: StoreHarness): void {
         assert.deepEqual(await store.addRequest(a, 'alice', T0), { ok: false, error: 'self' }); // [ADD-6]
         assert.deepEqual(await store.addRequest(a, 'nobody', T0), { ok: false, error: 'unknown' }); // [ADD-5]
         await login(store, 'carol');
-        assert.deepEqual(await store.addRequest(a, 'carol', T0 + 7), { ok: true, outcome: 'delivered', time: T0 + 7, targetMs: MS1 });
+        assert.deepEqual(await store.addRequest(a, 'carol', T0 + 7), {
+          ok: true,
+          outcome: 'delivered',
+          time: T0 + 7,
+          targetMs: MS1,
+        });
         assert.deepEqual(await store.listContacts('alice'), [
           { user: 'bob', relation: 'pending', status: 'offline' },
           { user: 'carol', relation: 'pending', status: 'offline' },
         ]);
         assert.deepEqual(await store.pendingFor('bob'), [{ from: 'alice', to: 'bob', time: T0 + 5 }]);
         await buddies(store, 'bob', 'carol');
-        assert.deepEqual(await store.addRequest({ user: 'bob', admin: true }, 'carol', T0), { ok: false, error: 'buddy' });
+        assert.deepEqual(await store.addRequest({ user: 'bob', admin: true }, 'carol', T0), {
+          ok: false,
+          error: 'buddy',
+        });
       });
 
       test('[ADD-9] a pending ADD is delivered at every login until answered, and never after', async (t) => {
@@ -504,7 +619,15 @@ export function storeSuite(h: StoreHarness): void {
         assert.deepEqual(o, [{ user: 'alice', relation: 'buddy', status: 'offline' }]);
         assert.deepEqual(await store.pendingFor(b2.user), []);
         assert.deepEqual(await store.listContacts('carol'), []);
-        assert.deepEqual(await store.listContacts('alice'), [{ user: 'bob', relation: 'buddy', status: 'online', address: '127.0.0.1:20003', publicKey: (await store.getUser('bob'))?.publicKey }]);
+        assert.deepEqual(await store.listContacts('alice'), [
+          {
+            user: 'bob',
+            relation: 'buddy',
+            status: 'online',
+            address: '127.0.0.1:20003',
+            publicKey: (await store.getUser('bob'))?.publicKey,
+          },
+        ]);
       });
 
       test('[ADD-8] a pending ADD in both directions is granted at once by the second ADD, with CONTACT to both', async (t) => {
@@ -515,7 +638,10 @@ export function storeSuite(h: StoreHarness): void {
         await first;
         const rec = recorder(store);
         const second = nextEvent(store, (e) => e.type === 'contact' && e.owner === 'alice');
-        assert.deepEqual(await store.addRequest({ user: 'bob', admin: true }, 'alice', T0), { ok: true, outcome: 'granted' });
+        assert.deepEqual(await store.addRequest({ user: 'bob', admin: true }, 'alice', T0), {
+          ok: true,
+          outcome: 'granted',
+        });
         await second;
         rec.stop();
         assert.deepEqual(
@@ -587,7 +713,13 @@ export function storeSuite(h: StoreHarness): void {
         // [BLOCK-4] blocking a user whose ADD is unanswered looks like a denial to him
         const denial = nextEvent(store, (e) => e.type === 'answer' && e.to === 'mallory');
         assert.deepEqual(await store.block(a, 'mallory'), { ok: true, already: false });
-        assert.deepEqual(await denial, { type: 'answer', origin: store.id, from: 'alice', to: 'mallory', decision: 'deny' });
+        assert.deepEqual(await denial, {
+          type: 'answer',
+          origin: store.id,
+          from: 'alice',
+          to: 'mallory',
+          decision: 'deny',
+        });
         assert.deepEqual(await store.pendingFor('alice'), []);
         assert.deepEqual(await store.listContacts('mallory'), []);
       });
@@ -601,9 +733,15 @@ export function storeSuite(h: StoreHarness): void {
         await store.block(a, 'mallory');
         assert.deepEqual(await store.addRequest(a, 'mallory', T0), { ok: false, error: 'forbidden' });
         const rec = recorder(store);
-        assert.deepEqual(await store.addRequest(m, 'alice', T0 + 9), { ok: true, outcome: 'blocked-silently', time: T0 + 9 });
+        assert.deepEqual(await store.addRequest(m, 'alice', T0 + 9), {
+          ok: true,
+          outcome: 'blocked-silently',
+          time: T0 + 9,
+        });
         // pending in mallory's list, as any stored ADD; a second one is a duplicate, as any
-        assert.deepEqual(await store.listContacts('mallory'), [{ user: 'alice', relation: 'pending', status: 'offline' }]);
+        assert.deepEqual(await store.listContacts('mallory'), [
+          { user: 'alice', relation: 'pending', status: 'offline' },
+        ]);
         assert.deepEqual(await store.addRequest(m, 'alice', T0 + 10), { ok: false, error: 'duplicate' });
         // withheld: not in alice's pending list, nor in her bundle, nor answerable
         assert.deepEqual(await store.pendingFor('alice'), []);
@@ -611,9 +749,17 @@ export function storeSuite(h: StoreHarness): void {
         // [BLOCK-5] UNBLOCK: CONTACT none to alice; the ADD becomes deliverable
         const done = nextEvent(store, (e) => e.type === 'contact' && e.owner === 'alice');
         assert.deepEqual(await store.unblock(a, 'mallory'), { ok: true });
-        assert.deepEqual(await done, { type: 'contact', origin: store.id, owner: 'alice', contact: { user: 'mallory', relation: 'none', status: 'offline' } });
+        assert.deepEqual(await done, {
+          type: 'contact',
+          origin: store.id,
+          owner: 'alice',
+          contact: { user: 'mallory', relation: 'none', status: 'offline' },
+        });
         rec.stop();
-        assert.deepEqual(rec.events.filter((e) => e.type === 'add'), []);
+        assert.deepEqual(
+          rec.events.filter((e) => e.type === 'add'),
+          [],
+        );
         assert.deepEqual(await store.pendingFor('alice'), [{ from: 'mallory', to: 'alice', time: T0 + 9 }]);
         assert.deepEqual(await store.unblock(a, 'mallory'), { ok: false, error: 'not-blocked' });
         assert.deepEqual(await store.answer(a, 'mallory', 'grant', T0), { ok: true, outcome: 'granted' });
@@ -626,18 +772,33 @@ export function storeSuite(h: StoreHarness): void {
         for (const u of ['u1', 'u2', 'u3']) assert.equal((await store.addRequest(A, u, T0)).ok, true);
         assert.deepEqual(await store.addRequest(A, 'u4', T0), { ok: false, error: 'limit', which: 'contacts' });
         // a grant turns a pending entry into a buddy: the requester's count does not grow
-        assert.deepEqual(await store.answer({ user: 'u1', admin: true }, 'alice', 'grant', T0), { ok: true, outcome: 'granted' });
+        assert.deepEqual(await store.answer({ user: 'u1', admin: true }, 'alice', 'grant', T0), {
+          ok: true,
+          outcome: 'granted',
+        });
         // but the answerer's does: u5 has three contacts, alice's grant would be a fourth
         for (const u of ['u2', 'u3', 'u4']) await store.addRequest({ user: 'u5', admin: true }, u, T0);
         await store.addRequest({ user: 'bob', admin: true }, 'u5', T0);
-        assert.deepEqual(await store.answer({ user: 'u5', admin: true }, 'bob', 'grant', T0), { ok: false, error: 'limit', which: 'contacts' });
+        assert.deepEqual(await store.answer({ user: 'u5', admin: true }, 'bob', 'grant', T0), {
+          ok: false,
+          error: 'limit',
+          which: 'contacts',
+        });
         // [ADD-LIMIT-2] u4 has 1 pending (from u5); one more fits, then full
         assert.equal((await store.addRequest({ user: 'u1', admin: true }, 'u4', T0)).ok, true);
-        assert.deepEqual(await store.addRequest({ user: 'u2', admin: true }, 'u4', T0), { ok: false, error: 'limit', which: 'pending' });
+        assert.deepEqual(await store.addRequest({ user: 'u2', admin: true }, 'u4', T0), {
+          ok: false,
+          error: 'limit',
+          which: 'pending',
+        });
         // [BLOCK-LIMIT-1]
         assert.equal((await store.block({ user: 'bob', admin: true }, 'u1')).ok, true);
         assert.equal((await store.block({ user: 'bob', admin: true }, 'u2')).ok, true);
-        assert.deepEqual(await store.block({ user: 'bob', admin: true }, 'u3'), { ok: false, error: 'limit', which: 'blocked' });
+        assert.deepEqual(await store.block({ user: 'bob', admin: true }, 'u3'), {
+          ok: false,
+          error: 'limit',
+          which: 'blocked',
+        });
       });
 
       test('[LOCK-6] every session-bound write refuses a stale epoch or a user not online', async (t) => {
@@ -656,7 +817,11 @@ export function storeSuite(h: StoreHarness): void {
         assert.deepEqual(await store.passwd(old, verifier(), newUser('x').keyBlob), st);
         const offline: Actor = { user: 'bob', epoch: 0 };
         assert.deepEqual(await store.addRequest(offline, 'alice', T0), { ok: false, error: 'stale', detail: 'state' });
-        assert.deepEqual(await store.addRequest({ user: 'ghost', epoch: 1 }, 'alice', T0), { ok: false, error: 'stale', detail: 'state' });
+        assert.deepEqual(await store.addRequest({ user: 'ghost', epoch: 1 }, 'alice', T0), {
+          ok: false,
+          error: 'stale',
+          detail: 'state',
+        });
         assert.deepEqual(await store.pendingFor('bob'), []);
       });
 
@@ -693,7 +858,11 @@ export function storeSuite(h: StoreHarness): void {
         assert.deepEqual(await store.setProfile(a, { fullName: 'Alice', location: 'Paris' }), { ok: true });
         assert.deepEqual(await store.setProfile(a, { about: 'hi' }), { ok: true });
         assert.deepEqual(await store.getProfile('alice'), { fullName: 'Alice', location: 'Paris', about: 'hi' });
-        assert.deepEqual(await store.setProfile(a, { location: 'x'.repeat(300) }), { ok: false, error: 'invalid', detail: 'location' });
+        assert.deepEqual(await store.setProfile(a, { location: 'x'.repeat(300) }), {
+          ok: false,
+          error: 'invalid',
+          detail: 'location',
+        });
         assert.equal(await store.getProfile('nobody'), null);
       });
 
@@ -704,7 +873,11 @@ export function storeSuite(h: StoreHarness): void {
         const a = await login(store, 'alice');
         const v = verifier();
         const blob = newUser('x').keyBlob;
-        assert.deepEqual(await store.passwd(a, { ...v, iterations: 10 }, blob), { ok: false, error: 'invalid', detail: 'iterations' });
+        assert.deepEqual(await store.passwd(a, { ...v, iterations: 10 }, blob), {
+          ok: false,
+          error: 'invalid',
+          detail: 'iterations',
+        });
         assert.deepEqual(await store.passwd(a, v, 'garbage'), { ok: false, error: 'invalid', detail: 'keyBlob' });
         assert.deepEqual(await store.passwd(a, v, blob), { ok: true });
         const rec = await store.getUser('alice');
@@ -721,7 +894,10 @@ export function storeSuite(h: StoreHarness): void {
         const { store } = await setup(t, h);
         for (let i = 0; i < 120; i++) {
           const name = `user${String(i).padStart(3, '0')}`;
-          await store.registerUser(newUser(name, { fullName: i % 2 ? 'Odd Person' : 'Even Person', location: i < 10 ? 'Lyon' : '' }), T0);
+          await store.registerUser(
+            newUser(name, { fullName: i % 2 ? 'Odd Person' : 'Even Person', location: i < 10 ? 'Lyon' : '' }),
+            T0,
+          );
         }
         await users(store, 'zed');
         const seen: string[] = [];
@@ -751,7 +927,11 @@ export function storeSuite(h: StoreHarness): void {
         assert.ok(any.ok);
         assert.deepEqual(any.results, [{ username: 'zed' }]);
         // a username matches by prefix only; names and locations by substring
-        assert.deepEqual(await store.searchUsers('ser0', 'username', null, 50), { ok: true, results: [], nextCursor: null });
+        assert.deepEqual(await store.searchUsers('ser0', 'username', null, 50), {
+          ok: true,
+          results: [],
+          nextCursor: null,
+        });
         const sub = await store.searchUsers('yo', 'any', null, 50);
         assert.ok(sub.ok);
         assert.equal(sub.results.length, 10);
@@ -760,9 +940,21 @@ export function storeSuite(h: StoreHarness): void {
           const r = await store.searchUsers(q, 'any', null, 50);
           assert.deepEqual(r, { ok: true, results: [], nextCursor: null }, q);
         }
-        assert.deepEqual(await store.searchUsers('x'.repeat(65), 'any', null, 10), { ok: false, error: 'invalid', detail: 'query' });
-        assert.deepEqual(await store.searchUsers('', 'any', null, 10), { ok: false, error: 'invalid', detail: 'query' });
-        assert.deepEqual(await store.searchUsers('x', 'any', 'Not A Name', 10), { ok: false, error: 'invalid', detail: 'cursor' });
+        assert.deepEqual(await store.searchUsers('x'.repeat(65), 'any', null, 10), {
+          ok: false,
+          error: 'invalid',
+          detail: 'query',
+        });
+        assert.deepEqual(await store.searchUsers('', 'any', null, 10), {
+          ok: false,
+          error: 'invalid',
+          detail: 'query',
+        });
+        assert.deepEqual(await store.searchUsers('x', 'any', 'Not A Name', 10), {
+          ok: false,
+          error: 'invalid',
+          detail: 'cursor',
+        });
       });
 
       test('[SEARCH-5] search reveals no block: a user who blocks the searcher is found as any other', async (t) => {
@@ -771,7 +963,10 @@ export function storeSuite(h: StoreHarness): void {
         await store.block({ user: 'anne', admin: true }, 'annie');
         const r = await store.searchUsers('ann', 'username', null, 10);
         assert.ok(r.ok);
-        assert.deepEqual(r.results.map((x) => x.username), ['anna', 'anne', 'annie']);
+        assert.deepEqual(
+          r.results.map((x) => x.username),
+          ['anna', 'anne', 'annie'],
+        );
       });
     });
 
@@ -801,18 +996,61 @@ export function storeSuite(h: StoreHarness): void {
         const alice = await store.getUser('alice');
         const bob = await store.getUser('bob');
         assert.deepEqual(ev, [
-          { type: 'presence', user: 'alice', status: 'online', msId: 'ms1', address: '127.0.0.1:20005', publicKey: alice?.publicKey },
-          { type: 'presence', user: 'bob', status: 'online', msId: 'ms1', address: '127.0.0.1:20003', publicKey: bob?.publicKey },
+          {
+            type: 'presence',
+            user: 'alice',
+            status: 'online',
+            msId: 'ms1',
+            address: '127.0.0.1:20005',
+            publicKey: alice?.publicKey,
+          },
+          {
+            type: 'presence',
+            user: 'bob',
+            status: 'online',
+            msId: 'ms1',
+            address: '127.0.0.1:20003',
+            publicKey: bob?.publicKey,
+          },
           { type: 'add', from: 'alice', to: 'bob', time: T0 + 1 },
-          { type: 'contact', owner: 'bob', contact: { user: 'alice', relation: 'buddy', status: 'online', address: '127.0.0.1:20005', publicKey: alice?.publicKey } },
-          { type: 'contact', owner: 'alice', contact: { user: 'bob', relation: 'buddy', status: 'online', address: '127.0.0.1:20003', publicKey: bob?.publicKey } },
+          {
+            type: 'contact',
+            owner: 'bob',
+            contact: {
+              user: 'alice',
+              relation: 'buddy',
+              status: 'online',
+              address: '127.0.0.1:20005',
+              publicKey: alice?.publicKey,
+            },
+          },
+          {
+            type: 'contact',
+            owner: 'alice',
+            contact: {
+              user: 'bob',
+              relation: 'buddy',
+              status: 'online',
+              address: '127.0.0.1:20003',
+              publicKey: bob?.publicKey,
+            },
+          },
           { type: 'answer', from: 'bob', to: 'alice', decision: 'grant' },
-          { type: 'presence', user: 'bob', status: 'away', msId: 'ms1', address: '127.0.0.1:20003', publicKey: bob?.publicKey },
+          {
+            type: 'presence',
+            user: 'bob',
+            status: 'away',
+            msId: 'ms1',
+            address: '127.0.0.1:20003',
+            publicKey: bob?.publicKey,
+          },
           { type: 'presence', user: 'alice', status: 'offline' },
         ]);
       });
 
-      test('another store instance on the same data hears the changes (a second CRS process)', { skip: !h.separateConnections }, async (t) => {
+      test('another store instance on the same data hears the changes (a second CRS process)', {
+        skip: !h.separateConnections,
+      }, async (t) => {
         const { store, open } = await setup(t, h);
         const other = await open();
         await users(store, 'alice');
@@ -824,7 +1062,13 @@ export function storeSuite(h: StoreHarness): void {
         assert.notEqual(other.id, store.id);
         const gone = nextEvent(other, (x) => x.type === 'ms-gone');
         await store.leaveMs(MS1);
-        assert.deepEqual(await gone, { type: 'ms-gone', origin: store.id, msId: 'ms1', incarnation: 1, reason: 'left' });
+        assert.deepEqual(await gone, {
+          type: 'ms-gone',
+          origin: store.id,
+          msId: 'ms1',
+          incarnation: 1,
+          reason: 'left',
+        });
         assert.equal(a.user, 'alice');
       });
 
@@ -879,23 +1123,34 @@ export function storeSuite(h: StoreHarness): void {
         await users(store, 'alice');
         await enroll(store);
         const a = await login(store, 'alice');
-        const str = fc.oneof(fc.string({ maxLength: 80 }), fc.constantFrom("'; DROP TABLE users; --", '%', '_%\\', '\u0000', 'é', 'a'.repeat(5000)));
+        const str = fc.oneof(
+          fc.string({ maxLength: 80 }),
+          fc.constantFrom("'; DROP TABLE users; --", '%', '_%\\', '\u0000', 'é', 'a'.repeat(5000)),
+        );
         await fc.assert(
-          fc.asyncProperty(str, str, fc.constantFrom('username', 'name', 'location', 'any') as fc.Arbitrary<'username' | 'name' | 'location' | 'any'>, async (x, y, field) => {
-            const r = await store.searchUsers(x, field, y === '' ? null : y, 10);
-            assert.ok(r.ok || r.error === 'invalid');
-            const u = await store.getUser(x);
-            assert.ok(u === null || u.username === x);
-            const l = await store.tryLock(x, MS1, T0, LEASE);
-            if (l.ok) assert.deepEqual(await store.unlock(x, l.epoch, MS1), { ok: true }); // a name an earlier run registered
-            else assert.ok(['unknown', 'online'].includes(l.error), l.error);
-            const add = await store.addRequest(a, x, T0);
-            assert.ok(add.ok || ['unknown', 'self', 'duplicate'].includes(add.error));
-            const p = await store.setProfile(a, { about: x });
-            assert.ok(p.ok || p.error === 'invalid');
-            const reg = await store.registerUser({ ...newUser('zz'), username: x }, T0);
-            assert.ok(reg.ok || reg.error === 'invalid' || reg.error === 'exists');
-          }),
+          fc.asyncProperty(
+            str,
+            str,
+            fc.constantFrom('username', 'name', 'location', 'any') as fc.Arbitrary<
+              'username' | 'name' | 'location' | 'any'
+            >,
+            async (x, y, field) => {
+              const r = await store.searchUsers(x, field, y === '' ? null : y, 10);
+              assert.ok(r.ok || r.error === 'invalid');
+              const u = await store.getUser(x);
+              assert.ok(u === null || u.username === x);
+              const l = await store.tryLock(x, MS1, T0, LEASE);
+              if (l.ok)
+                assert.deepEqual(await store.unlock(x, l.epoch, MS1), { ok: true }); // a name an earlier run registered
+              else assert.ok(['unknown', 'online'].includes(l.error), l.error);
+              const add = await store.addRequest(a, x, T0);
+              assert.ok(add.ok || ['unknown', 'self', 'duplicate'].includes(add.error));
+              const p = await store.setProfile(a, { about: x });
+              assert.ok(p.ok || p.error === 'invalid');
+              const reg = await store.registerUser({ ...newUser('zz'), username: x }, T0);
+              assert.ok(reg.ok || reg.error === 'invalid' || reg.error === 'exists');
+            },
+          ),
           { numRuns: 40 },
         );
         assert.equal((await store.getUser('alice'))?.state.kind, 'online');
@@ -905,17 +1160,28 @@ export function storeSuite(h: StoreHarness): void {
         const { store, open } = await setup(t, h);
         const other = await open();
         const N = 12;
-        await users(store, ...Array.from({ length: N }, (_, i) => `a${i}`), ...Array.from({ length: N }, (_, i) => `b${i}`));
+        await users(
+          store,
+          ...Array.from({ length: N }, (_, i) => `a${i}`),
+          ...Array.from({ length: N }, (_, i) => `b${i}`),
+        );
         const rs = await Promise.all(
           Array.from({ length: N }, (_, i) =>
-            Promise.all([store.addRequest({ user: `a${i}`, admin: true }, `b${i}`, T0), other.addRequest({ user: `b${i}`, admin: true }, `a${i}`, T0)]),
+            Promise.all([
+              store.addRequest({ user: `a${i}`, admin: true }, `b${i}`, T0),
+              other.addRequest({ user: `b${i}`, admin: true }, `a${i}`, T0),
+            ]),
           ),
         );
         for (let i = 0; i < N; i++) {
           const outcomes = rs[i].map((r) => (r.ok ? r.outcome : r.error)).sort();
           assert.deepEqual(outcomes, ['granted', 'stored'], `pair ${i}`);
-          assert.deepEqual(await store.listContacts(`a${i}`), [{ user: `b${i}`, relation: 'buddy', status: 'offline' }]);
-          assert.deepEqual(await other.listContacts(`b${i}`), [{ user: `a${i}`, relation: 'buddy', status: 'offline' }]);
+          assert.deepEqual(await store.listContacts(`a${i}`), [
+            { user: `b${i}`, relation: 'buddy', status: 'offline' },
+          ]);
+          assert.deepEqual(await other.listContacts(`b${i}`), [
+            { user: `a${i}`, relation: 'buddy', status: 'offline' },
+          ]);
           assert.deepEqual(await store.pendingFor(`a${i}`), []);
           assert.deepEqual(await store.pendingFor(`b${i}`), []);
         }
@@ -926,7 +1192,9 @@ export function storeSuite(h: StoreHarness): void {
         const other = await open();
         const senders = Array.from({ length: 16 }, (_, i) => `s${i}`);
         await users(store, 'target', ...senders);
-        const rs = await Promise.all(senders.map((u, i) => (i % 2 ? store : other).addRequest({ user: u, admin: true }, 'target', T0 + i)));
+        const rs = await Promise.all(
+          senders.map((u, i) => (i % 2 ? store : other).addRequest({ user: u, admin: true }, 'target', T0 + i)),
+        );
         assert.equal(rs.filter((r) => r.ok).length, 5);
         assert.ok(rs.every((r) => r.ok || (r.error === 'limit' && r.which === 'pending')));
         assert.equal((await store.pendingFor('target')).length, 5);
@@ -936,69 +1204,81 @@ export function storeSuite(h: StoreHarness): void {
         const names = ['ann', 'bea', 'cid', 'dan'];
         type Op = { op: 'add' | 'grant' | 'deny' | 'rem' | 'block' | 'unblock'; a: number; b: number; inst: 0 | 1 };
         const opArb: fc.Arbitrary<Op> = fc.record({
-          op: fc.constantFrom('add' as const, 'add' as const, 'grant' as const, 'deny' as const, 'rem' as const, 'block' as const, 'unblock' as const),
+          op: fc.constantFrom(
+            'add' as const,
+            'add' as const,
+            'grant' as const,
+            'deny' as const,
+            'rem' as const,
+            'block' as const,
+            'unblock' as const,
+          ),
           a: fc.integer({ min: 0, max: 3 }),
           b: fc.integer({ min: 0, max: 3 }),
           inst: fc.constantFrom(0 as const, 1 as const),
         });
         await fc.assert(
-          fc.asyncProperty(fc.array(fc.array(opArb, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 }), async (rounds) => {
-            const data = await h.create();
-            const s0 = await data.open({ limits: { maxContacts: 2 } });
-            const s1 = await data.open({ limits: { maxContacts: 2 } });
-            try {
-              await users(s0, ...names);
-              for (const round of rounds) {
-                // the operations of a round run concurrently, spread over both instances
-                await Promise.all(
-                  round.map(({ op, a, b, inst }) => {
-                    const s = inst ? s1 : s0;
-                    const me = { user: names[a], admin: true as const };
-                    const other = names[b];
-                    switch (op) {
-                      case 'add':
-                        return s.addRequest(me, other, T0);
-                      case 'grant':
-                      case 'deny':
-                        return s.answer(me, other, op, T0);
-                      case 'rem':
-                        return s.remove(me, other);
-                      case 'block':
-                        return s.block(me, other);
-                      case 'unblock':
-                        return s.unblock(me, other);
-                    }
-                  }),
-                );
-              }
-              const lists = new Map<string, Map<string, string>>();
-              for (const n of names) lists.set(n, new Map((await s0.listContacts(n)).map((c) => [c.user, c.relation])));
-              const rel = (x: string, y: string) => lists.get(x)?.get(y);
-              for (const x of names) {
-                assert.ok((lists.get(x)?.size ?? 0) <= 2 + 3, 'bounded'); // maxContacts, plus blocked entries
-                const counted = [...(lists.get(x)?.values() ?? [])].filter((r) => r !== 'blocked').length;
-                assert.ok(counted <= 2, `[ADD-LIMIT-1] ${x} has ${counted}`);
-                for (const y of names) {
-                  if (x === y) continue;
-                  // [INV-9] buddies both ways or neither
-                  if (rel(x, y) === 'buddy') assert.equal(rel(y, x), 'buddy', `[INV-9] ${x} has ${y}`);
-                  // [ADD-8] never pending in both directions
-                  assert.ok(!(rel(x, y) === 'pending' && rel(y, x) === 'pending'), `[ADD-8] ${x}<->${y}`);
-                  // [ADD-4] no pending between buddies
-                  const incoming = (await s0.pendingFor(x)).map((p) => p.from);
-                  if (rel(x, y) === 'buddy') assert.ok(!incoming.includes(y), `[ADD-4] ${y}->${x}`);
-                  // [BLOCK-1] a block leaves no buddy relation
-                  if (rel(x, y) === 'blocked') assert.notEqual(rel(y, x), 'buddy', `[BLOCK-1] ${x} blocks ${y}`);
-                  // [BLOCK-6] withheld: nothing from a blocked user in the pending list
-                  if (rel(x, y) === 'blocked') assert.ok(!incoming.includes(y), `[BLOCK-6] ${y}->${x}`);
+          fc.asyncProperty(
+            fc.array(fc.array(opArb, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 }),
+            async (rounds) => {
+              const data = await h.create();
+              const s0 = await data.open({ limits: { maxContacts: 2 } });
+              const s1 = await data.open({ limits: { maxContacts: 2 } });
+              try {
+                await users(s0, ...names);
+                for (const round of rounds) {
+                  // the operations of a round run concurrently, spread over both instances
+                  await Promise.all(
+                    round.map(({ op, a, b, inst }) => {
+                      const s = inst ? s1 : s0;
+                      const me = { user: names[a], admin: true as const };
+                      const other = names[b];
+                      switch (op) {
+                        case 'add':
+                          return s.addRequest(me, other, T0);
+                        case 'grant':
+                        case 'deny':
+                          return s.answer(me, other, op, T0);
+                        case 'rem':
+                          return s.remove(me, other);
+                        case 'block':
+                          return s.block(me, other);
+                        case 'unblock':
+                          return s.unblock(me, other);
+                      }
+                    }),
+                  );
                 }
+                const lists = new Map<string, Map<string, string>>();
+                for (const n of names)
+                  lists.set(n, new Map((await s0.listContacts(n)).map((c) => [c.user, c.relation])));
+                const rel = (x: string, y: string) => lists.get(x)?.get(y);
+                for (const x of names) {
+                  assert.ok((lists.get(x)?.size ?? 0) <= 2 + 3, 'bounded'); // maxContacts, plus blocked entries
+                  const counted = [...(lists.get(x)?.values() ?? [])].filter((r) => r !== 'blocked').length;
+                  assert.ok(counted <= 2, `[ADD-LIMIT-1] ${x} has ${counted}`);
+                  for (const y of names) {
+                    if (x === y) continue;
+                    // [INV-9] buddies both ways or neither
+                    if (rel(x, y) === 'buddy') assert.equal(rel(y, x), 'buddy', `[INV-9] ${x} has ${y}`);
+                    // [ADD-8] never pending in both directions
+                    assert.ok(!(rel(x, y) === 'pending' && rel(y, x) === 'pending'), `[ADD-8] ${x}<->${y}`);
+                    // [ADD-4] no pending between buddies
+                    const incoming = (await s0.pendingFor(x)).map((p) => p.from);
+                    if (rel(x, y) === 'buddy') assert.ok(!incoming.includes(y), `[ADD-4] ${y}->${x}`);
+                    // [BLOCK-1] a block leaves no buddy relation
+                    if (rel(x, y) === 'blocked') assert.notEqual(rel(y, x), 'buddy', `[BLOCK-1] ${x} blocks ${y}`);
+                    // [BLOCK-6] withheld: nothing from a blocked user in the pending list
+                    if (rel(x, y) === 'blocked') assert.ok(!incoming.includes(y), `[BLOCK-6] ${y}->${x}`);
+                  }
+                }
+              } finally {
+                await s0.close();
+                await s1.close();
+                await data.destroy();
               }
-            } finally {
-              await s0.close();
-              await s1.close();
-              await data.destroy();
-            }
-          }),
+            },
+          ),
           { numRuns: 12 },
         );
       });
@@ -1016,9 +1296,22 @@ export function storeSuite(h: StoreHarness): void {
           | { op: 'expire'; dt: number };
         const ms = [MS1, MS2];
         const opArb: fc.Arbitrary<Op> = fc.oneof(
-          fc.record({ op: fc.constant('lock' as const), ms: fc.constantFrom(0 as const, 1 as const), dt: fc.integer({ min: 0, max: 20_000 }) }),
-          fc.record({ op: fc.constant('online' as const), ms: fc.constantFrom(0 as const, 1 as const), epochDelta: fc.constantFrom(0, 0, -1), dt: fc.integer({ min: 0, max: 20_000 }) }),
-          fc.record({ op: fc.constantFrom('unlock' as const, 'offline' as const), epochDelta: fc.constantFrom(0, 0, -1), dt: fc.integer({ min: 0, max: 20_000 }) }),
+          fc.record({
+            op: fc.constant('lock' as const),
+            ms: fc.constantFrom(0 as const, 1 as const),
+            dt: fc.integer({ min: 0, max: 20_000 }),
+          }),
+          fc.record({
+            op: fc.constant('online' as const),
+            ms: fc.constantFrom(0 as const, 1 as const),
+            epochDelta: fc.constantFrom(0, 0, -1),
+            dt: fc.integer({ min: 0, max: 20_000 }),
+          }),
+          fc.record({
+            op: fc.constantFrom('unlock' as const, 'offline' as const),
+            epochDelta: fc.constantFrom(0, 0, -1),
+            dt: fc.integer({ min: 0, max: 20_000 }),
+          }),
           fc.record({ op: fc.constant('expire' as const), dt: fc.integer({ min: 0, max: 20_000 }) }),
         );
         let now = 0;
@@ -1048,7 +1341,8 @@ export function storeSuite(h: StoreHarness): void {
                 }
               } else if (o.op === 'online') {
                 const r = await store.goOnline('alice', epoch + o.epochDelta, ms[o.ms], '127.0.0.1:1', 'online', now);
-                const okNow: boolean = o.epochDelta === 0 && state.k === 'locked' && state.until > now && state.ms === o.ms;
+                const okNow: boolean =
+                  o.epochDelta === 0 && state.k === 'locked' && state.until > now && state.ms === o.ms;
                 assert.equal(r.ok, okNow, JSON.stringify({ r, state, o, now }));
                 if (okNow) state = { k: 'online', ms: o.ms };
               } else if (o.op === 'unlock') {

@@ -18,5 +18,9 @@ test('the codemod rewrites [A][B], (A), bare IDs and ranges into [A] [B]', () =>
 test('the check reports unknown IDs and citations not in the form, and prose section numbers on request', () => {
   const src = "// [LOCK-9] no such\n// (LOCK-1) old shape\n// see spec 6.4\nconst s = '[LOCK-1]';\n";
   const found = checkFile('x.ts', src, ids, true).map((f) => `${f.line}: ${f.what.split(':')[0]}`);
-  assert.deepEqual(found, ['1: unknown requirement LOCK-9 (not in generated/requirements.json)', '2: citation not in the form [ID] [ID]', "3: prose section number 'spec 6.4'"]);
+  assert.deepEqual(found, [
+    '1: unknown requirement LOCK-9 (not in generated/requirements.json)',
+    '2: citation not in the form [ID] [ID]',
+    "3: prose section number 'spec 6.4'",
+  ]);
 });

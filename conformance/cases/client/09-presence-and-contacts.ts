@@ -13,8 +13,18 @@ export const clientPresenceCases: CaseDef<ClientContext>[] = [
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p, false)]);
       const c = await ctx.startLoggedIn(a);
-      ctx.svc.sessions.get(a.name)!.send(request('PRESENCE', [['User', p.name], ['Status', 'busy'], ['Address', p.address], ['Public-key', p.identity.publicKey]]));
-      const ev = await c.waitFor((e) => e.event === 'presence' && e.user === p.name && e.status === 'busy', ctx.timeout);
+      ctx.svc.sessions.get(a.name)!.send(
+        request('PRESENCE', [
+          ['User', p.name],
+          ['Status', 'busy'],
+          ['Address', p.address],
+          ['Public-key', p.identity.publicKey],
+        ]),
+      );
+      const ev = await c.waitFor(
+        (e) => e.event === 'presence' && e.user === p.name && e.status === 'busy',
+        ctx.timeout,
+      );
       ctx.must(ev, 'PRESENCE-7', 'the client must take the PRESENCE push (no presence event seen)');
     },
   },

@@ -16,8 +16,16 @@ export async function expectRefusal(ctx: ClientContext, conn: Conn, code: string
   const ack = conn.received.find((m) => m.msg.kind === 'request' && m.msg.method === 'INIT-ACK');
   ctx.must(!ack, e.req, `${what} must be refused, the client answered INIT-ACK`);
   ctx.must(r, e.req, `${what} must be answered ${e.status} ${code}, got nothing`);
-  ctx.must(r.status === e.status, e.req, `${what}: expected ${e.status} ${code}, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
-  ctx.should(header(r, 'Error-code') === code, e.req, `${what}: expected Error-code ${code}, got ${header(r, 'Error-code')}`);
+  ctx.must(
+    r.status === e.status,
+    e.req,
+    `${what}: expected ${e.status} ${code}, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+  );
+  ctx.should(
+    header(r, 'Error-code') === code,
+    e.req,
+    `${what}: expected Error-code ${code}, got ${header(r, 'Error-code')}`,
+  );
   ctx.must(await conn.closedWithin(ctx.timeout), e.req, `${what}: the client must close the connection after refusing`);
 }
 
@@ -25,7 +33,8 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
   {
     id: 'client/p2p/1',
     section: 'p2p',
-    title: 'a valid INIT from a buddy is answered with an INIT-ACK that opens and verifies; a SEALED MSG is answered 200 and delivered',
+    title:
+      'a valid INIT from a buddy is answered with an INIT-ACK that opens and verifies; a SEALED MSG is answered 200 and delivered',
     reqs: ['P2P-9', 'MSG-1'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
@@ -33,9 +42,24 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
       const c = await ctx.startLoggedIn(a);
       const conn = await ctx.initFrom(p, a);
       const text = `hello ${randomBytes(4).toString('hex')}`;
-      const r = await conn.request(request('MSG', [['From', p.name], ['To', a.name], ['Content-type', 'text/plain; charset=utf-8']], Buffer.from(text)), ctx.timeout);
+      const r = await conn.request(
+        request(
+          'MSG',
+          [
+            ['From', p.name],
+            ['To', a.name],
+            ['Content-type', 'text/plain; charset=utf-8'],
+          ],
+          Buffer.from(text),
+        ),
+        ctx.timeout,
+      );
       ctx.must(r.status === 200, 'MSG-1', `MSG must be answered 200, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
-      ctx.must(await c.waitFor((e) => e.event === 'message' && e.text === text, ctx.timeout), 'MSG-1', 'the message must be delivered to the user');
+      ctx.must(
+        await c.waitFor((e) => e.event === 'message' && e.text === text, ctx.timeout),
+        'MSG-1',
+        'the message must be delivered to the user',
+      );
     },
   },
   {
@@ -79,7 +103,11 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
       const { msg } = buildInit(buddy.name, buddy.identity, a.name, a.identity.publicKey);
       const first = await ctx.connect(ctx.clientAddress(a), 'peer');
       first.send(msg);
-      ctx.must(await first.waitEvent((m) => m.method === 'INIT-ACK', ctx.timeout), 'P2P-9', 'the original INIT must be accepted');
+      ctx.must(
+        await first.waitEvent((m) => m.method === 'INIT-ACK', ctx.timeout),
+        'P2P-9',
+        'the original INIT must be accepted',
+      );
       const again = await ctx.connect(ctx.clientAddress(a), 'replayer');
       again.send(msg);
       await expectRefusal(ctx, again, 'ERR_REPLAY', 'a replayed INIT');
@@ -95,29 +123,64 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
       const a = ctx.account([ctx.buddyRecord(buddy)]);
       await ctx.startLoggedIn(a);
       const conn = await ctx.connect(ctx.clientAddress(a), 'peer');
-      conn.send(buildInit(buddy.name, buddy.identity, a.name, a.identity.publicKey, { time: Date.now() - 2 * ctx.env.opts.limits.get('maxClockSkew') }).msg);
+      conn.send(
+        buildInit(buddy.name, buddy.identity, a.name, a.identity.publicKey, {
+          time: Date.now() - 2 * ctx.env.opts.limits.get('maxClockSkew'),
+        }).msg,
+      );
       await expectRefusal(ctx, conn, 'ERR_REPLAY', 'an INIT with an old Time');
     },
   },
   {
     id: 'client/p2p/6',
     section: 'p2p',
-    title: 'after the client logs out, its old session key is no longer accepted: a MSG on the old session is not delivered',
+    title:
+      'after the client logs out, its old session key is no longer accepted: a MSG on the old session is not delivered',
     reqs: ['INV-5', 'P2P-14', 'LOGOUT-4', 'LOGOUT-1', 'MSG-1', 'P2P-9'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)]);
       const c = await ctx.startLoggedIn(a);
       const conn = await ctx.initFrom(p, a);
-      const r1 = await conn.request(request('MSG', [['From', p.name], ['To', a.name], ['Content-type', 'text/plain; charset=utf-8']], Buffer.from('before')), ctx.timeout);
+      const r1 = await conn.request(
+        request(
+          'MSG',
+          [
+            ['From', p.name],
+            ['To', a.name],
+            ['Content-type', 'text/plain; charset=utf-8'],
+          ],
+          Buffer.from('before'),
+        ),
+        ctx.timeout,
+      );
       ctx.must(r1.status === 200, 'MSG-1', 'MSG before logout must be answered 200');
       const out = await c.command('logout', ctx.timeout * 2);
       ctx.must(out?.event === 'ok', 'LOGOUT-1', `logout failed: ${JSON.stringify(out)}`);
       const secret = `after-logout-${randomBytes(3).toString('hex')}`;
-      if (!conn.closed) conn.send(request('MSG', [['From', p.name], ['To', a.name], ['Content-type', 'text/plain; charset=utf-8']], Buffer.from(secret)));
+      if (!conn.closed)
+        conn.send(
+          request(
+            'MSG',
+            [
+              ['From', p.name],
+              ['To', a.name],
+              ['Content-type', 'text/plain; charset=utf-8'],
+            ],
+            Buffer.from(secret),
+          ),
+        );
       const r2 = conn.closed ? null : await conn.nextResponse(ctx.timeout, 'an answer').catch(() => null);
-      ctx.must(!r2 || r2.status !== 200, 'INV-5', 'a MSG sealed under a session key of a logged-out user must not be accepted');
-      ctx.must(!(await c.waitFor((e) => e.event === 'message' && e.text === secret, 300)), 'INV-5', 'a MSG after logout must not be delivered');
+      ctx.must(
+        !r2 || r2.status !== 200,
+        'INV-5',
+        'a MSG sealed under a session key of a logged-out user must not be accepted',
+      );
+      ctx.must(
+        !(await c.waitFor((e) => e.event === 'message' && e.text === secret, 300)),
+        'INV-5',
+        'a MSG after logout must not be delivered',
+      );
     },
   },
   {
@@ -134,23 +197,40 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
       const deadline = Date.now() + ctx.timeout;
       while (p.inbound.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       const conn = p.inbound[0];
-      ctx.must(conn, 'P2P-1', 'the client did not connect to the buddy\'s Address');
+      ctx.must(conn, 'P2P-1', "the client did not connect to the buddy's Address");
       ctx.conns.push(conn);
       const init = await conn.waitEvent((m) => m.method === 'INIT', ctx.timeout);
       ctx.must(init, 'P2P-1', 'the client must open the session with INIT');
       const o = openInit(init, p.identity, (u) => (u === a.name ? a.identity.publicKey : undefined));
       ctx.must(!('error' in o), 'P2P-1', `INIT: ${'error' in o ? o.error : ''}`);
-      ctx.must(o.from === a.name && o.to === p.name, 'P2P-2', `INIT record From/To must be ${a.name}/${p.name}, got ${o.from}/${o.to}`);
-      ctx.must(o.signatureOk, 'P2P-2', 'the INIT signature must verify under the sender\'s Public-key');
+      ctx.must(
+        o.from === a.name && o.to === p.name,
+        'P2P-2',
+        `INIT record From/To must be ${a.name}/${p.name}, got ${o.from}/${o.to}`,
+      );
+      ctx.must(o.signatureOk, 'P2P-2', "the INIT signature must verify under the sender's Public-key");
       const { msg, keys } = buildInitAck(o, p.identity);
       conn.send(msg);
       conn.sealing = { send: keys.r2i, recv: keys.i2r, sendSeq: 0, recvSeq: 0 };
-      conn.auto = (req) => (req.method === 'MSG' ? response(200, tagOf(req)) : req.method === 'PING' ? response(200, tagOf(req)) : undefined);
+      conn.auto = (req) =>
+        req.method === 'MSG'
+          ? response(200, tagOf(req))
+          : req.method === 'PING'
+            ? response(200, tagOf(req))
+            : undefined;
       const done = await sent;
       ctx.must(done?.event === 'ok', 'MSG-1', `send failed: ${JSON.stringify(done)}`);
       const m = conn.received.find((x) => x.msg.kind === 'request' && x.msg.method === 'MSG');
-      ctx.must(m && m.sealed && m.msg.body.toString('utf8') === text, 'MSG-1', 'the MSG must arrive sealed with the text');
-      ctx.must(header(m.msg, 'From') === a.name && header(m.msg, 'To') === p.name, 'MSG-1', 'MSG must carry From and To');
+      ctx.must(
+        m && m.sealed && m.msg.body.toString('utf8') === text,
+        'MSG-1',
+        'the MSG must arrive sealed with the text',
+      );
+      ctx.must(
+        header(m.msg, 'From') === a.name && header(m.msg, 'To') === p.name,
+        'MSG-1',
+        'MSG must carry From and To',
+      );
     },
   },
   {
@@ -178,26 +258,58 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
       const a = ctx.account([ctx.buddyRecord(p)]);
       await ctx.startLoggedIn(a);
       const conn = await ctx.initFrom(p, a);
-      ctx.svc.sessions.get(a.name)!.send(request('PRESENCE', [['User', p.name], ['Status', 'offline']]));
+      ctx.svc.sessions.get(a.name)!.send(
+        request('PRESENCE', [
+          ['User', p.name],
+          ['Status', 'offline'],
+        ]),
+      );
       const bye = await conn.waitEvent((m) => m.method === 'BYE', ctx.timeout);
       ctx.should(bye, 'P2P-13', 'the client should say BYE on the session with a peer reported offline');
-      ctx.must(await conn.closedWithin(ctx.timeout), 'P2P-13', 'the client must close the session with a peer reported offline');
+      ctx.must(
+        await conn.closedWithin(ctx.timeout),
+        'P2P-13',
+        'the client must close the session with a peer reported offline',
+      );
     },
   },
   {
     id: 'client/p2p/10',
     section: 'p2p',
-    title: 'a MSG whose From is not the session\'s peer is refused 403 ERR_FORBIDDEN',
+    title: "a MSG whose From is not the session's peer is refused 403 ERR_FORBIDDEN",
     reqs: ['MSG-2', 'P2P-9'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)]);
       const c = await ctx.startLoggedIn(a);
       const conn = await ctx.initFrom(p, a);
-      const r = await conn.request(request('MSG', [['From', ctx.uniq('mallory')], ['To', a.name], ['Content-type', 'text/plain; charset=utf-8']], Buffer.from('forged')), ctx.timeout);
-      ctx.must(r.status === 403, 'MSG-2', `a MSG with a forged From must be refused 403, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
-      ctx.should(header(r, 'Error-code') === 'ERR_FORBIDDEN', 'MSG-2', `expected Error-code ERR_FORBIDDEN, got ${header(r, 'Error-code')}`);
-      ctx.must(!(await c.waitFor((e) => e.event === 'message' && e.text === 'forged', 200)), 'MSG-2', 'a refused MSG must not be delivered');
+      const r = await conn.request(
+        request(
+          'MSG',
+          [
+            ['From', ctx.uniq('mallory')],
+            ['To', a.name],
+            ['Content-type', 'text/plain; charset=utf-8'],
+          ],
+          Buffer.from('forged'),
+        ),
+        ctx.timeout,
+      );
+      ctx.must(
+        r.status === 403,
+        'MSG-2',
+        `a MSG with a forged From must be refused 403, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+      );
+      ctx.should(
+        header(r, 'Error-code') === 'ERR_FORBIDDEN',
+        'MSG-2',
+        `expected Error-code ERR_FORBIDDEN, got ${header(r, 'Error-code')}`,
+      );
+      ctx.must(
+        !(await c.waitFor((e) => e.event === 'message' && e.text === 'forged', 200)),
+        'MSG-2',
+        'a refused MSG must not be delivered',
+      );
     },
   },
   {
@@ -215,7 +327,11 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
       const r = await conn.nextResponse(ctx.timeout, 'an answer to the out-of-order envelope').catch(() => null);
       if (r) {
         ctx.must(r.status === 450, 'SEAL-3', `an envelope out of sequence must be refused 450, got ${r.status}`);
-        ctx.should(header(r, 'Error-code') === 'ERR_REPLAY', 'SEAL-3', `expected ERR_REPLAY, got ${header(r, 'Error-code')}`);
+        ctx.should(
+          header(r, 'Error-code') === 'ERR_REPLAY',
+          'SEAL-3',
+          `expected ERR_REPLAY, got ${header(r, 'Error-code')}`,
+        );
       }
       ctx.must(await conn.closedWithin(ctx.timeout), 'SEAL-3', 'the client must close the session after a bad Seq');
     },

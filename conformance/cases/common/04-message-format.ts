@@ -1,11 +1,27 @@
 // Section "message format" (spec 4) and "registry validation": the same cases run against any server
 // role. Framing errors must be answered with the registry's status and Error-code, then the connection
 // closed; validation errors are answered and the connection goes on.
-import { closesConnection, encode, ERROR_HANDLING, errorRule, header, validate, type ErrorCode, type ResponseMessage } from '../../../codec/index.js';
+import {
+  closesConnection,
+  encode,
+  ERROR_HANDLING,
+  errorRule,
+  header,
+  validate,
+  type ErrorCode,
+  type ResponseMessage,
+} from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { errorSpec, type Limits } from '../../lib/registry.js';
 import { framingSpecimens, oracle } from '../../lib/specimens.js';
-import { checkError, oracleDecode, withBody, withHeaders, type WireCtx, type WireTarget } from '../../lib/wire-target.js';
+import {
+  checkError,
+  oracleDecode,
+  withBody,
+  withHeaders,
+  type WireCtx,
+  type WireTarget,
+} from '../../lib/wire-target.js';
 import { runWireFuzz, wireFuzzReqs, type FuzzCtx } from '../../lib/wire-fuzz.js';
 
 export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, prefix: string): CaseDef<C>[] {
@@ -21,32 +37,48 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
     cases.push({
       id: id('wire'),
       section: 'wire',
-      title: sp.halfClose ? `${sp.what}: answered ${spec.status} ${sp.code} while the connection can still be written (WIRE-20), and the connection closed` : `${sp.what} is answered ${spec.status} ${sp.code} and the connection closed`,
+      title: sp.halfClose
+        ? `${sp.what}: answered ${spec.status} ${sp.code} while the connection can still be written (WIRE-20), and the connection closed`
+        : `${sp.what} is answered ${spec.status} ${sp.code} and the connection closed`,
       reqs: [...new Set([spec.req, named, ruleReq, 'REG-9', 'ERR-1', 'WIRE-22', ...(sp.halfClose ? ['WIRE-20'] : [])])],
       async run(ctx: C) {
         // The expected code is the grammar's verdict on the same octets.
         const o = sp.halfClose ? null : oracle(sp.bytes, ctx.limits);
-        const code = sp.halfClose ? 'ERR_TRUNCATED' : o?.code ?? sp.code;
+        const code = sp.halfClose ? 'ERR_TRUNCATED' : (o?.code ?? sp.code);
         if (!sp.halfClose && !o) ctx.skip(`the generated codec accepts this specimen (${sp.code}); nothing to expect`);
         if (code !== sp.code) ctx.note(`the codec reports ${code} for this specimen; expecting that`);
         const c = await ctx.connect();
         c.writeRaw(sp.bytes);
         if (sp.halfClose) c.socket.end();
         const r = await c.nextResponse(ctx.timeout, `an answer to ${sp.what}`);
-        // What the receiver does comes from the error table (spec 14.3, ERR-8): a half-closed connection
-        // can still be written, so ERR_TRUNCATED SHOULD be answered there (WIRE-20); a silent close is a WARN.
+        // What the receiver does comes from the error table (spec 14.3, [ERR-8]): a half-closed connection
+        // can still be written, so ERR_TRUNCATED SHOULD be answered there [WIRE-20]; a silent close is a WARN.
         const rule = errorRule(code as ErrorCode, {});
         if (sp.halfClose && r === null) {
-          ctx.should(false, rule.req, `after a half-close inside a message the receiver should answer ${spec.status} ${code} before it closes; it closed without an answer`);
+          ctx.should(
+            false,
+            rule.req,
+            `after a half-close inside a message the receiver should answer ${spec.status} ${code} before it closes; it closed without an answer`,
+          );
           return;
         }
         checkError(ctx, r, code, sp.what, o?.offset);
-        if (closesConnection(rule)) ctx.must(await c.closedWithin(ctx.timeout), rule.req, `after ${code} the receiver must close the connection (${rule.action}, ${rule.req})`);
+        if (closesConnection(rule))
+          ctx.must(
+            await c.closedWithin(ctx.timeout),
+            rule.req,
+            `after ${code} the receiver must close the connection (${rule.action}, ${rule.req})`,
+          );
       },
     });
   }
 
-  const validation = (title: string, reqs: string[], msg: () => Buffer, expect: (ctx: C, r: ResponseMessage | null, m: Buffer) => void): void => {
+  const validation = (
+    title: string,
+    reqs: string[],
+    msg: () => Buffer,
+    expect: (ctx: C, r: ResponseMessage | null, m: Buffer) => void,
+  ): void => {
     cases.push({
       id: id('registry'),
       section: 'registry',
@@ -67,7 +99,11 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
         if (again === null) {
           const code = r ? header(r, 'Error-code') : undefined;
           const rule = code !== undefined && code in ERROR_HANDLING ? errorRule(code as ErrorCode, {}) : undefined;
-          ctx.must(t.firstMessageDecides || (rule !== undefined && closesConnection(rule)), rule?.req ?? 'REG-9', `after ${code ?? 'a validation error'} the connection must go on (${rule?.action ?? 'answer'}); it was closed`);
+          ctx.must(
+            t.firstMessageDecides || (rule !== undefined && closesConnection(rule)),
+            rule?.req ?? 'REG-9',
+            `after ${code ?? 'a validation error'} the connection must go on (${rule?.action ?? 'answer'}); it was closed`,
+          );
           return;
         }
         ctx.must(
@@ -92,62 +128,108 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
     const err = parsed ? validate(parsed, link) : null;
     checkError(ctx, r, err?.code ?? fallback, 'validation');
   };
-  validation('an unknown method is answered 405 ERR_UNKNOWN_METHOD', ['REG-1'], () => Buffer.from('FROBNICATE\r\n\r\n'), (ctx, r, m) =>
-    expectValidate(ctx, r, m, 'ERR_UNKNOWN_METHOD'),
+  validation(
+    'an unknown method is answered 405 ERR_UNKNOWN_METHOD',
+    ['REG-1'],
+    () => Buffer.from('FROBNICATE\r\n\r\n'),
+    (ctx, r, m) => expectValidate(ctx, r, m, 'ERR_UNKNOWN_METHOD'),
   );
-  validation(`a registered method not allowed from ${t.from} to ${t.role} is answered 405 ERR_METHOD_NOT_ALLOWED`, ['REG-2'], () => Buffer.from('BYE\r\n\r\n'), (ctx, r, m) =>
-    expectValidate(ctx, r, m, 'ERR_METHOD_NOT_ALLOWED'),
+  validation(
+    `a registered method not allowed from ${t.from} to ${t.role} is answered 405 ERR_METHOD_NOT_ALLOWED`,
+    ['REG-2'],
+    () => Buffer.from('BYE\r\n\r\n'),
+    (ctx, r, m) => expectValidate(ctx, r, m, 'ERR_METHOD_NOT_ALLOWED'),
   );
-  validation(`a registered header not allowed on ${t.start} is answered 422 ERR_HEADER_NOT_ALLOWED`, ['REG-4'], () => withHeaders(t.first(), [['Decision', 'grant']]), (ctx, r, m) =>
-    expectValidate(ctx, r, m, 'ERR_HEADER_NOT_ALLOWED'),
+  validation(
+    `a registered header not allowed on ${t.start} is answered 422 ERR_HEADER_NOT_ALLOWED`,
+    ['REG-4'],
+    () => withHeaders(t.first(), [['Decision', 'grant']]),
+    (ctx, r, m) => expectValidate(ctx, r, m, 'ERR_HEADER_NOT_ALLOWED'),
   );
-  validation(`a body on ${t.start} is answered 422 ERR_UNEXPECTED_BODY`, ['REG-7'], () => withBody(t.first(), Buffer.from('abc')), (ctx, r, m) =>
-    expectValidate(ctx, r, m, 'ERR_UNEXPECTED_BODY'),
+  validation(
+    `a body on ${t.start} is answered 422 ERR_UNEXPECTED_BODY`,
+    ['REG-7'],
+    () => withBody(t.first(), Buffer.from('abc')),
+    (ctx, r, m) => expectValidate(ctx, r, m, 'ERR_UNEXPECTED_BODY'),
   );
-  validation(`a malformed Tag is answered 422 ERR_BAD_VALUE`, ['REG-6'], () => withHeaders(t.first(), [['Tag', 'a b']]), (ctx, r, m) =>
-    expectValidate(ctx, r, m, 'ERR_BAD_VALUE'),
+  validation(
+    `a malformed Tag is answered 422 ERR_BAD_VALUE`,
+    ['REG-6'],
+    () => withHeaders(t.first(), [['Tag', 'a b']]),
+    (ctx, r, m) => expectValidate(ctx, r, m, 'ERR_BAD_VALUE'),
   );
-  validation(`a repeated Tag is answered 422 ERR_DUPLICATE_HEADER`, ['REG-5'], () => withHeaders(t.first(), [['Tag', 'a'], ['Tag', 'b']]), (ctx, r, m) =>
-    expectValidate(ctx, r, m, 'ERR_DUPLICATE_HEADER'),
+  validation(
+    `a repeated Tag is answered 422 ERR_DUPLICATE_HEADER`,
+    ['REG-5'],
+    () =>
+      withHeaders(t.first(), [
+        ['Tag', 'a'],
+        ['Tag', 'b'],
+      ]),
+    (ctx, r, m) => expectValidate(ctx, r, m, 'ERR_DUPLICATE_HEADER'),
   );
 
   cases.push({
     id: id('registry'),
     section: 'registry',
-    title: 'an X- extension header is ignored, header names match case-insensitively, value whitespace is stripped, Tag is echoed',
+    title:
+      'an X- extension header is ignored, header names match case-insensitively, value whitespace is stripped, Tag is echoed',
     reqs: ['HDR-6', 'CONN-10'],
     async run(ctx: C) {
       const c = await ctx.connect();
-      const wire = encode(t.first()).toString('latin1').replace('\r\n', '\r\nX-Kit-Extension: anything at all\r\ntAG:   kit-tag-1  \r\n');
+      const wire = encode(t.first())
+        .toString('latin1')
+        .replace('\r\n', '\r\nX-Kit-Extension: anything at all\r\ntAG:   kit-tag-1  \r\n');
       c.writeRaw(Buffer.from(wire, 'latin1'));
       const r = await c.nextResponse(ctx.timeout, 'an answer');
-      ctx.must(r && t.firstOk(r), 'HDR-6', `an unknown X- header must be ignored: got ${r?.status ?? 'close'} ${r ? header(r, 'Error-code') ?? '' : ''}`);
-      ctx.must(header(r, 'Tag') === 'kit-tag-1', 'CONN-10', `Tag must be echoed unchanged without the surrounding whitespace, got ${header(r, 'Tag')}`);
+      ctx.must(
+        r && t.firstOk(r),
+        'HDR-6',
+        `an unknown X- header must be ignored: got ${r?.status ?? 'close'} ${r ? (header(r, 'Error-code') ?? '') : ''}`,
+      );
+      ctx.must(
+        header(r, 'Tag') === 'kit-tag-1',
+        'CONN-10',
+        `Tag must be echoed unchanged without the surrounding whitespace, got ${header(r, 'Tag')}`,
+      );
     },
   });
   cases.push({
     id: id('registry'),
     section: 'registry',
-    title: 'pipelined requests in one write are answered in order, each echoing its Tag, up to an error that closes the connection',
+    title:
+      'pipelined requests in one write are answered in order, each echoing its Tag, up to an error that closes the connection',
     reqs: ['CONN-9', 'CONN-10', 'CONN-12', 'CONN-16'],
     async run(ctx: C) {
       const c = await ctx.connect();
       const tags = ['p1', 'p2', 'p3'];
       const bytes = Buffer.concat(tags.map((tg) => withHeaders(t.first(), [['Tag', tg]])));
       c.writeRaw(bytes);
-      // Before the handshake completes, a repeated first message is out of state (STATE-5): whether its
-      // refusal closes, and so whether the requests behind it get answers (CONN-16), is the error table's call.
+      // Before the handshake completes, a repeated first message is out of state [STATE-5]: whether its
+      // refusal closes, and so whether the requests behind it get answers [CONN-16], is the error table's call.
       for (const tg of tags) {
         const r = await c.nextResponse(ctx.timeout, `the answer tagged ${tg}`);
         ctx.must(r, 'CONN-9', `pipelined request ${tg} got no answer`);
-        ctx.must(header(r, 'Tag') === tg, 'CONN-9', `responses must come in request order: expected Tag ${tg}, got ${header(r, 'Tag')}`);
+        ctx.must(
+          header(r, 'Tag') === tg,
+          'CONN-9',
+          `responses must come in request order: expected Tag ${tg}, got ${header(r, 'Tag')}`,
+        );
         const code = r.status >= 400 ? header(r, 'Error-code') : undefined;
         if (code === undefined || !(code in ERROR_HANDLING)) continue;
         const rule = errorRule(code as ErrorCode, { handshake: true, method: t.start });
         if (!closesConnection(rule)) continue;
-        ctx.must(await c.closedWithin(ctx.timeout), rule.req, `${code} to the pipelined request ${tg} must close the connection (${rule.action}, ${rule.req})`);
+        ctx.must(
+          await c.closedWithin(ctx.timeout),
+          rule.req,
+          `${code} to the pipelined request ${tg} must close the connection (${rule.action}, ${rule.req})`,
+        );
         const answers = c.received.filter((m) => m.msg.kind === 'response').length;
-        ctx.must(answers === tags.indexOf(tg) + 1, 'CONN-16', `after ${code} closed the connection, the requests behind ${tg} must get no answer`);
+        ctx.must(
+          answers === tags.indexOf(tg) + 1,
+          'CONN-16',
+          `after ${code} closed the connection, the requests behind ${tg} must get no answer`,
+        );
         return;
       }
     },
@@ -164,9 +246,17 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
         c.socket.write(bytes.subarray(i, i + 1));
         await new Promise<void>((res) => setImmediate(res));
       }
-      c.tr.add(c.name, 'out', `(${bytes.length} single-octet writes) ${bytes.toString('latin1').replace(/\r\n/g, '\\r\\n')}`);
+      c.tr.add(
+        c.name,
+        'out',
+        `(${bytes.length} single-octet writes) ${bytes.toString('latin1').replace(/\r\n/g, '\\r\\n')}`,
+      );
       const r = await c.nextResponse(ctx.timeout, 'an answer');
-      ctx.must(r && t.firstOk(r) && header(r, 'Tag') === 'slow', 'WIRE-1', `split writes must not change the meaning: got ${r?.status ?? 'close'}`);
+      ctx.must(
+        r && t.firstOk(r) && header(r, 'Tag') === 'slow',
+        'WIRE-1',
+        `split writes must not change the meaning: got ${r?.status ?? 'close'}`,
+      );
     },
   });
   cases.push({
@@ -195,13 +285,21 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
     async run(ctx: C) {
       const bytes = Buffer.from(`${t.start}\r\nX-a: b\r\n\rX`, 'latin1');
       const o = oracle(bytes, ctx.limits);
-      ctx.must(o?.code === 'ERR_BARE_CR', 'WIRE-3', `the generated codec must itself report ERR_BARE_CR here (got ${o?.code ?? 'no error'})`);
+      ctx.must(
+        o?.code === 'ERR_BARE_CR',
+        'WIRE-3',
+        `the generated codec must itself report ERR_BARE_CR here (got ${o?.code ?? 'no error'})`,
+      );
       const c = await ctx.connect();
       c.writeRaw(bytes);
       // No more octets follow: a receiver that waits for them never answers.
       const r = await c.nextResponse(ctx.timeout, 'an answer to a bare CR in the empty line').catch(() => null);
       checkError(ctx, r, 'ERR_BARE_CR', 'a bare CR where the empty line ends the head', o.offset);
-      ctx.must(await c.closedWithin(ctx.timeout), 'WIRE-3', 'after a framing error the receiver must close the connection');
+      ctx.must(
+        await c.closedWithin(ctx.timeout),
+        'WIRE-3',
+        'after a framing error the receiver must close the connection',
+      );
     },
   });
   return cases;
@@ -213,7 +311,7 @@ export function wireFuzzCase<C extends FuzzCtx>(t: WireTarget, limits: Limits, i
     id,
     section: 'fuzz',
     title: `wire fuzzing: valid, near-valid and mutated ${t.start} messages, split writes and abrupt closes are answered per the registry and the target keeps serving`,
-    // A finding names the requirement of the error the codec expects, or CONN-8/CONN-9/WIRE-12/CONN-1.
+    // A finding names the requirement of the error the codec expects, or [CONN-8]/[CONN-9]/[WIRE-12]/[CONN-1].
     reqs: wireFuzzReqs(t),
     fuzz: true,
     noProbe: false,

@@ -1,7 +1,7 @@
 // Spec 6 (cryptography and link protection), CRS side: the SEALED envelope on an enrolled MS link.
 import { encode, request } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import { sealBody, } from '../../lib/crypto.js';
+import { sealBody } from '../../lib/crypto.js';
 import type { CrsContext } from '../../lib/crs-context.js';
 import { checkError } from '../../lib/wire-target.js';
 
@@ -16,7 +16,9 @@ export const crsCryptoCases: CaseDef<CrsContext>[] = [
       const s = ms.conn.sealing!;
       const inner = encode(request('PING', []));
       const body = sealBody(s.send, s.sendSeq + 1, inner);
-      ms.conn.writeRaw(Buffer.concat([Buffer.from(`SEALED\r\nSeq: ${s.sendSeq + 1}\r\nContent-length: ${body.length}\r\n\r\n`), body]));
+      ms.conn.writeRaw(
+        Buffer.concat([Buffer.from(`SEALED\r\nSeq: ${s.sendSeq + 1}\r\nContent-length: ${body.length}\r\n\r\n`), body]),
+      );
       const r = await ms.conn.nextResponse(ctx.timeout, 'an answer to the out-of-order envelope');
       if (r) checkError(ctx, r, 'ERR_REPLAY', 'a skipped Seq');
       ctx.must(await ms.conn.closedWithin(ctx.timeout), 'SEAL-3', 'the CRS must close the link after a bad Seq');
@@ -32,10 +34,16 @@ export const crsCryptoCases: CaseDef<CrsContext>[] = [
       const s = ms.conn.sealing!;
       const body = sealBody(s.send, s.sendSeq, encode(request('PING', [])));
       body[0] = body[0]! ^ 1;
-      ms.conn.writeRaw(Buffer.concat([Buffer.from(`SEALED\r\nSeq: ${s.sendSeq}\r\nContent-length: ${body.length}\r\n\r\n`), body]));
+      ms.conn.writeRaw(
+        Buffer.concat([Buffer.from(`SEALED\r\nSeq: ${s.sendSeq}\r\nContent-length: ${body.length}\r\n\r\n`), body]),
+      );
       const r = await ms.conn.nextResponse(ctx.timeout, 'an answer to the tampered envelope');
       if (r) checkError(ctx, r, 'ERR_DECRYPT', 'a tampered envelope');
-      ctx.must(await ms.conn.closedWithin(ctx.timeout), 'SEAL-4', 'the CRS must close the link after an envelope that does not authenticate');
+      ctx.must(
+        await ms.conn.closedWithin(ctx.timeout),
+        'SEAL-4',
+        'the CRS must close the link after an envelope that does not authenticate',
+      );
     },
   },
   {
@@ -50,7 +58,11 @@ export const crsCryptoCases: CaseDef<CrsContext>[] = [
       await ms.conn.nextResponse(ctx.timeout, 'an answer').catch(() => null);
       const prov = await ctx.provisioner();
       const r = await prov.req('REGISTER', ctx.registerHeaders(u));
-      ctx.must(r.status === 201, 'SEAL-7', `a clear REGISTER on a sealed link must not be acted on (registering the same user again got ${r.status})`);
+      ctx.must(
+        r.status === 201,
+        'SEAL-7',
+        `a clear REGISTER on a sealed link must not be acted on (registering the same user again got ${r.status})`,
+      );
     },
   },
 ];

@@ -11,23 +11,48 @@ export const enrollCases: CaseDef<CrsContext>[] = [
   {
     id: 'crs/enroll/1',
     section: 'enroll',
-    title: 'ENROLL is challenged with a fresh nonce and key share; a correct PROOF gets 200 sealed with a valid Server-proof, Lease and Heartbeat',
+    title:
+      'ENROLL is challenged with a fresh nonce and key share; a correct PROOF gets 200 sealed with a valid Server-proof, Lease and Heartbeat',
     reqs: ['ENROLL-2', 'ENROLL-4', 'ENROLL-8', 'SEAL-5', 'HB-3'],
     async run(ctx: CrsContext) {
       const conn = await ctx.connect('ms');
       const out = await enrollOn(conn, ctx.env.msKey, ctx.msParams(), ctx.timeout);
-      ctx.must(out.challenge?.status === 300, 'ENROLL-2', `expected 300 Challenge, got ${out.challenge?.status ?? 'close'}`);
-      ctx.must(valueRegex('nonce').test(header(out.challenge, 'Nonce') ?? ''), 'ENROLL-2', 'the challenge must carry a Nonce');
-      ctx.must(valueRegex('key32').test(header(out.challenge, 'Key-share') ?? ''), 'ENROLL-2', 'the challenge must carry a Key-share');
-      ctx.must(unb64(header(out.challenge, 'Nonce')!).length >= 16, 'ENROLL-2', 'the CRS nonce must hold at least 16 random octets');
+      ctx.must(
+        out.challenge?.status === 300,
+        'ENROLL-2',
+        `expected 300 Challenge, got ${out.challenge?.status ?? 'close'}`,
+      );
+      ctx.must(
+        valueRegex('nonce').test(header(out.challenge, 'Nonce') ?? ''),
+        'ENROLL-2',
+        'the challenge must carry a Nonce',
+      );
+      ctx.must(
+        valueRegex('key32').test(header(out.challenge, 'Key-share') ?? ''),
+        'ENROLL-2',
+        'the challenge must carry a Key-share',
+      );
+      ctx.must(
+        unb64(header(out.challenge, 'Nonce')!).length >= 16,
+        'ENROLL-2',
+        'the CRS nonce must hold at least 16 random octets',
+      );
       ctx.must(out.result?.status === 200, 'ENROLL-4', `expected 200, got ${out.result?.status ?? 'close'}`);
       ctx.must(conn.received.at(-1)?.sealed, 'ENROLL-4', 'the 200 to PROOF must be the first SEALED envelope');
       ctx.must(out.serverProofOk, 'ENROLL-4', 'Server-proof must be HMAC(MSkey, "crs," + auth)');
-      ctx.must(Number(header(out.result, 'Lease')) > 0 && Number(header(out.result, 'Heartbeat')) > 0, 'ENROLL-4', 'the 200 must carry Lease and Heartbeat');
+      ctx.must(
+        Number(header(out.result, 'Lease')) > 0 && Number(header(out.result, 'Heartbeat')) > 0,
+        'ENROLL-4',
+        'the 200 must carry Lease and Heartbeat',
+      );
       // The link works: a sealed PING is answered.
       conn.sealing && conn.send(request('PING', [['Tag', 'after-enroll']]));
       const pong = await conn.nextResponse(ctx.timeout, 'the answer to PING');
-      ctx.must(pong?.status === 200 && header(pong, 'Tag') === 'after-enroll', 'HB-3', `a sealed PING on the new link must be answered 200, got ${pong?.status ?? 'close'}`);
+      ctx.must(
+        pong?.status === 200 && header(pong, 'Tag') === 'after-enroll',
+        'HB-3',
+        `a sealed PING on the new link must be answered 200, got ${pong?.status ?? 'close'}`,
+      );
     },
   },
   {
@@ -37,10 +62,20 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     reqs: ['ENROLL-5', 'AUTH-8', 'ENROLL-2', 'ERR-1'],
     async run(ctx: CrsContext) {
       const conn = await ctx.connect('ms');
-      const out = await enrollOn(conn, ctx.env.msKey, ctx.msParams(), ctx.timeout, { proof: (p) => Buffer.from(p.map((b) => b ^ 0x5a)) });
-      ctx.must(out.challenge?.status === 300, 'ENROLL-2', `expected 300 Challenge, got ${out.challenge?.status ?? 'close'}`);
+      const out = await enrollOn(conn, ctx.env.msKey, ctx.msParams(), ctx.timeout, {
+        proof: (p) => Buffer.from(p.map((b) => b ^ 0x5a)),
+      });
+      ctx.must(
+        out.challenge?.status === 300,
+        'ENROLL-2',
+        `expected 300 Challenge, got ${out.challenge?.status ?? 'close'}`,
+      );
       checkError(ctx, out.result, 'ERR_AUTH_FAILED', 'a wrong enrollment proof');
-      ctx.must(await conn.closedWithin(ctx.timeout), 'ENROLL-5', 'the CRS must close the connection after a failed enrollment');
+      ctx.must(
+        await conn.closedWithin(ctx.timeout),
+        'ENROLL-5',
+        'the CRS must close the connection after a failed enrollment',
+      );
     },
   },
   {
@@ -52,7 +87,11 @@ export const enrollCases: CaseDef<CrsContext>[] = [
       const params = ctx.msParams();
       const first = await ctx.connect('ms');
       const out = await enrollOn(first, ctx.env.msKey, params, ctx.timeout);
-      ctx.must(out.result?.status === 200, 'ENROLL-4', `the original enrollment must succeed, got ${out.result?.status ?? 'close'}`);
+      ctx.must(
+        out.result?.status === 200,
+        'ENROLL-4',
+        `the original enrollment must succeed, got ${out.result?.status ?? 'close'}`,
+      );
       const n1 = header(out.challenge!, 'Nonce');
       first.destroy();
       // The attacker replays the captured octets, with a higher incarnation impossible to forge.
@@ -101,10 +140,17 @@ export const enrollCases: CaseDef<CrsContext>[] = [
       await ctx.befriend(sa, sb);
       watcher.conn.takeEvents();
       const newer = await ctx.enroll({ msId: old.params.msId, incarnation: old.params.incarnation + 1 });
-      const off = await watcher.conn.waitEvent((m) => m.method === 'PRESENCE' && header(m, 'User') === alice!.name && header(m, 'Status') === 'offline', ctx.timeout);
+      const off = await watcher.conn.waitEvent(
+        (m) => m.method === 'PRESENCE' && header(m, 'User') === alice!.name && header(m, 'Status') === 'offline',
+        ctx.timeout,
+      );
       ctx.must(off, 'ENROLL-7', 'users of the replaced incarnation must be set offline and PRESENCE offline pushed');
       const lock = await newer.req('LOCK', [['User', alice!.name]]);
-      ctx.must(lock.status === 200, 'LOCK-9', `the user's lock must be free after re-enrollment, LOCK got ${lock.status}`);
+      ctx.must(
+        lock.status === 200,
+        'LOCK-9',
+        `the user's lock must be free after re-enrollment, LOCK got ${lock.status}`,
+      );
     },
   },
   {
@@ -115,15 +161,26 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     level: 'SHOULD',
     async run(ctx: CrsContext) {
       const limit = ctx.limits.get('handshakeTimeout');
-      if (limit > 15000 && !ctx.opts.slow) ctx.skip(`handshakeTimeout is ${limit} ms; pass --slow or --set handshakeTimeout=N matching the target`);
+      if (limit > 15000 && !ctx.opts.slow)
+        ctx.skip(`handshakeTimeout is ${limit} ms; pass --slow or --set handshakeTimeout=N matching the target`);
       const c = await ctx.connect('ms');
-      c.send(request('ENROLL', [
-        ['Imsp-version', '1'], ['Ms-id', ctx.uniq('kit-slow-')], ['Incarnation', String(Date.now())], ['Nonce', 'A'.repeat(24)],
-        ['Key-share', 'B'.repeat(43)], ['Listen', '127.0.0.1:1'], ['Capacity', '1'],
-      ]));
+      c.send(
+        request('ENROLL', [
+          ['Imsp-version', '1'],
+          ['Ms-id', ctx.uniq('kit-slow-')],
+          ['Incarnation', String(Date.now())],
+          ['Nonce', 'A'.repeat(24)],
+          ['Key-share', 'B'.repeat(43)],
+          ['Listen', '127.0.0.1:1'],
+          ['Capacity', '1'],
+        ]),
+      );
       await c.nextResponse(ctx.timeout, 'the challenge');
-      ctx.must(await c.closedWithin(limit + ctx.timeout), 'CONN-4', `the CRS must close a handshake not completed within ${limit} ms`);
+      ctx.must(
+        await c.closedWithin(limit + ctx.timeout),
+        'CONN-4',
+        `the CRS must close a handshake not completed within ${limit} ms`,
+      );
     },
   },
 ];
-

@@ -2,7 +2,7 @@
 // REGISTER, LOCK/UNLOCK/ONLINE/OFFLINE with fencing epochs and leases, the login bundle.
 import { header, type ResponseMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import { type CrsContext } from '../../lib/crs-context.js';
+import type { CrsContext } from '../../lib/crs-context.js';
 import { checkError } from '../../lib/wire-target.js';
 
 const epochOf = (r: ResponseMessage): number => Number(header(r, 'Epoch'));
@@ -25,15 +25,24 @@ export const lockCases: CaseDef<CrsContext>[] = [
   {
     id: 'crs/lock/1',
     section: 'lock',
-    title: 'LOCK of a registered offline user returns the stored verifier and a new epoch; LOCK of an unknown user is 404',
+    title:
+      'LOCK of a registered offline user returns the stored verifier and a new epoch; LOCK of an unknown user is 404',
     reqs: ['LOCK-4', 'USER-2', 'ERR-1', 'LOCK-1'],
     async run(ctx: CrsContext) {
       const u = await ctx.user();
       const ms = await ctx.enroll();
       const r = await ms.req('LOCK', [['User', u.name]]);
       ctx.expectStatus(r, 200, 'LOCK-1', 'LOCK of an offline user');
-      ctx.must(header(r, 'Salt') === u.salt && header(r, 'Iterations') === String(u.iterations), 'LOCK-4', 'LOCK must return the registered Salt and Iterations');
-      ctx.must(header(r, 'Stored-key') === u.storedKey && header(r, 'Server-key') === u.serverKey, 'LOCK-4', 'LOCK must return the registered Stored-key and Server-key');
+      ctx.must(
+        header(r, 'Salt') === u.salt && header(r, 'Iterations') === String(u.iterations),
+        'LOCK-4',
+        'LOCK must return the registered Salt and Iterations',
+      );
+      ctx.must(
+        header(r, 'Stored-key') === u.storedKey && header(r, 'Server-key') === u.serverKey,
+        'LOCK-4',
+        'LOCK must return the registered Stored-key and Server-key',
+      );
       ctx.must(Number(header(r, 'Lease')) > 0, 'LOCK-4', 'LOCK must grant a Lease');
       const unknown = await ms.req('LOCK', [['User', ctx.uniq('nobody')]]);
       checkError(ctx, unknown, 'ERR_UNKNOWN_USER', 'LOCK of an unknown user');
@@ -63,8 +72,18 @@ export const lockCases: CaseDef<CrsContext>[] = [
       const a = await ctx.enroll();
       const b = await ctx.enroll();
       await ctx.login(a, u);
-      checkError(ctx, await b.req('LOCK', [['User', u.name]]), 'ERR_ALREADY_ONLINE', 'LOCK of an online user from another MS');
-      checkError(ctx, await a.req('LOCK', [['User', u.name]]), 'ERR_ALREADY_ONLINE', 'LOCK of an online user from its own MS');
+      checkError(
+        ctx,
+        await b.req('LOCK', [['User', u.name]]),
+        'ERR_ALREADY_ONLINE',
+        'LOCK of an online user from another MS',
+      );
+      checkError(
+        ctx,
+        await a.req('LOCK', [['User', u.name]]),
+        'ERR_ALREADY_ONLINE',
+        'LOCK of an online user from its own MS',
+      );
     },
   },
   {
@@ -78,12 +97,38 @@ export const lockCases: CaseDef<CrsContext>[] = [
       const l1 = await ms.req('LOCK', [['User', u.name]]);
       ctx.expectStatus(l1, 200, 'LOCK-1', 'LOCK');
       const e1 = epochOf(l1);
-      checkError(ctx, await ms.req('UNLOCK', [['User', u.name], ['Epoch', String(e1 + 7)]]), 'ERR_STALE_EPOCH', 'UNLOCK with a wrong epoch');
-      ctx.expectStatus(await ms.req('UNLOCK', [['User', u.name], ['Epoch', String(e1)]]), 200, 'LOCK-8', 'UNLOCK with the current epoch');
+      checkError(
+        ctx,
+        await ms.req('UNLOCK', [
+          ['User', u.name],
+          ['Epoch', String(e1 + 7)],
+        ]),
+        'ERR_STALE_EPOCH',
+        'UNLOCK with a wrong epoch',
+      );
+      ctx.expectStatus(
+        await ms.req('UNLOCK', [
+          ['User', u.name],
+          ['Epoch', String(e1)],
+        ]),
+        200,
+        'LOCK-8',
+        'UNLOCK with the current epoch',
+      );
       const l2 = await ms.req('LOCK', [['User', u.name]]);
       ctx.expectStatus(l2, 200, 'LOCK-4', 'LOCK after UNLOCK');
       ctx.must(epochOf(l2) > e1, 'LOCK-5', `each lock grant must raise the epoch: ${e1} then ${epochOf(l2)}`);
-      checkError(ctx, await ms.req('ONLINE', [['User', u.name], ['Epoch', String(e1)], ['Address', '127.0.0.1:9'], ['Status', 'online']]), 'ERR_STALE_EPOCH', 'ONLINE with the previous epoch');
+      checkError(
+        ctx,
+        await ms.req('ONLINE', [
+          ['User', u.name],
+          ['Epoch', String(e1)],
+          ['Address', '127.0.0.1:9'],
+          ['Status', 'online'],
+        ]),
+        'ERR_STALE_EPOCH',
+        'ONLINE with the previous epoch',
+      );
     },
   },
   {
@@ -99,8 +144,21 @@ export const lockCases: CaseDef<CrsContext>[] = [
       await ctx.logout(s);
       const again = await ctx.login(b, u);
       ctx.must(Number(again.epoch) > Number(s.epoch), 'LOCK-5', 'the new session must have a higher epoch');
-      checkError(ctx, await a.req('OFFLINE', [['User', u.name], ['Epoch', s.epoch]]), 'ERR_STALE_EPOCH', 'OFFLINE with the old session epoch');
-      checkError(ctx, await a.req('LOCK', [['User', u.name]]), 'ERR_ALREADY_ONLINE', 'the new session must still stand after the stale OFFLINE');
+      checkError(
+        ctx,
+        await a.req('OFFLINE', [
+          ['User', u.name],
+          ['Epoch', s.epoch],
+        ]),
+        'ERR_STALE_EPOCH',
+        'OFFLINE with the old session epoch',
+      );
+      checkError(
+        ctx,
+        await a.req('LOCK', [['User', u.name]]),
+        'ERR_ALREADY_ONLINE',
+        'the new session must still stand after the stale OFFLINE',
+      );
     },
   },
   {
@@ -110,7 +168,8 @@ export const lockCases: CaseDef<CrsContext>[] = [
     reqs: ['LOCK-3', 'INV-2', 'LOCK-1'],
     async run(ctx: CrsContext) {
       const lease = ctx.limits.get('lockLease');
-      if (lease > 5000 && !ctx.opts.slow) ctx.skip(`lockLease is ${lease} ms; pass --slow, or --set lockLease=N matching a target configured shorter`);
+      if (lease > 5000 && !ctx.opts.slow)
+        ctx.skip(`lockLease is ${lease} ms; pass --slow, or --set lockLease=N matching a target configured shorter`);
       const u = await ctx.user();
       const a = await ctx.enroll();
       const b = await ctx.enroll();
@@ -125,7 +184,11 @@ export const lockCases: CaseDef<CrsContext>[] = [
         last = r.status;
         if (r.status === 200) {
           // [LOCK-1] a live lock excludes every other login until its lease runs out.
-          ctx.must(Date.now() - t0 >= granted * 0.9, 'LOCK-1', `the lock was granted to another MS after ${Date.now() - t0} ms, before its ${granted} ms lease ran out`);
+          ctx.must(
+            Date.now() - t0 >= granted * 0.9,
+            'LOCK-1',
+            `the lock was granted to another MS after ${Date.now() - t0} ms, before its ${granted} ms lease ran out`,
+          );
           return;
         }
         await new Promise<void>((res) => setTimeout(res, Math.max(25, granted / 10)));
@@ -142,8 +205,12 @@ export const lockCases: CaseDef<CrsContext>[] = [
       const u = await ctx.user();
       const ms = await ctx.enroll();
       const s = await ctx.login(ms, u);
-      ctx.must(header(s.bundle, 'Key-blob') === u.keyBlob, 'LOGIN-10', 'ONLINE must return the sealed key blob as registered');
-      ctx.must(header(s.bundle, 'Public-key') === u.publicKey, 'LOGIN-10', 'ONLINE must return the user\'s Public-key');
+      ctx.must(
+        header(s.bundle, 'Key-blob') === u.keyBlob,
+        'LOGIN-10',
+        'ONLINE must return the sealed key blob as registered',
+      );
+      ctx.must(header(s.bundle, 'Public-key') === u.publicKey, 'LOGIN-10', "ONLINE must return the user's Public-key");
     },
   },
   {
@@ -158,7 +225,11 @@ export const lockCases: CaseDef<CrsContext>[] = [
         const u = await ctx.user();
         const rs = await Promise.all(links.map((l) => l.req('LOCK', [['User', u.name]])));
         const wins = rs.filter((r) => r.status === 200).length;
-        ctx.must(wins === 1, 'INV-1', `round ${i}: ${wins} of ${links.length} simultaneous LOCKs won (${rs.map((r) => r.status).join(', ')})`);
+        ctx.must(
+          wins === 1,
+          'INV-1',
+          `round ${i}: ${wins} of ${links.length} simultaneous LOCKs won (${rs.map((r) => r.status).join(', ')})`,
+        );
         for (const r of rs) if (r.status !== 200) checkError(ctx, r, 'ERR_LOCKED', 'a losing LOCK');
       }
     },

@@ -5,13 +5,20 @@ import type { CaseDef } from '../../lib/case.js';
 import { rec, type CrsContext, type Session } from '../../lib/crs-context.js';
 import { checkError } from '../../lib/wire-target.js';
 
-const contactOf = (records: Header[][], user: string): Header[] | undefined => records.find((r) => rec(r, 'User') === user);
+const contactOf = (records: Header[][], user: string): Header[] | undefined =>
+  records.find((r) => rec(r, 'User') === user);
 const requestsFrom = (records: Header[][], user: string): Header[][] => records.filter((r) => rec(r, 'From') === user);
-const isPresence = (user: string, status?: string) => (m: RequestMessage): boolean =>
-  m.method === 'PRESENCE' && header(m, 'User') === user && (status === undefined || header(m, 'Status') === status);
+const isPresence =
+  (user: string, status?: string) =>
+  (m: RequestMessage): boolean =>
+    m.method === 'PRESENCE' && header(m, 'User') === user && (status === undefined || header(m, 'Status') === status);
 
 async function add(ctx: CrsContext, from: Session, to: string): Promise<number> {
-  const r = await from.ms.req('ADD', [['From', from.user.name], ['To', to], ['Epoch', from.epoch]]);
+  const r = await from.ms.req('ADD', [
+    ['From', from.user.name],
+    ['To', to],
+    ['Epoch', from.epoch],
+  ]);
   return r.status;
 }
 
@@ -19,7 +26,8 @@ export const contactCases: CaseDef<CrsContext>[] = [
   {
     id: 'crs/presence/1',
     section: 'presence',
-    title: 'a buddy logging in is pushed as PRESENCE online with Address and Public-key; its bundle lists the online buddy with Address and Public-key',
+    title:
+      'a buddy logging in is pushed as PRESENCE online with Address and Public-key; its bundle lists the online buddy with Address and Public-key',
     reqs: ['PRESENCE-2', 'LOGIN-12'],
     async run(ctx: CrsContext) {
       const [alice, bob] = await ctx.users(2);
@@ -32,12 +40,20 @@ export const contactCases: CaseDef<CrsContext>[] = [
       m1.conn.takeEvents();
       const sb2 = await ctx.login(m2, bob!);
       const p = await m1.conn.waitEvent(isPresence(bob!.name, 'online'), ctx.timeout);
-      ctx.must(p, 'PRESENCE-2', 'a buddy\'s login must be pushed as PRESENCE to the MSs');
-      ctx.must(header(p, 'Address') === sb2.address, 'PRESENCE-2', `PRESENCE online must carry the Address given at ONLINE (${sb2.address}), got ${header(p, 'Address')}`);
+      ctx.must(p, 'PRESENCE-2', "a buddy's login must be pushed as PRESENCE to the MSs");
+      ctx.must(
+        header(p, 'Address') === sb2.address,
+        'PRESENCE-2',
+        `PRESENCE online must carry the Address given at ONLINE (${sb2.address}), got ${header(p, 'Address')}`,
+      );
       ctx.must(header(p, 'Public-key') === bob!.publicKey, 'PRESENCE-2', 'PRESENCE online must carry the Public-key');
       const c = contactOf(sb2.records, alice!.name);
       ctx.must(c && rec(c, 'Relation') === 'buddy', 'LOGIN-12', 'the bundle must list the buddy');
-      ctx.must(rec(c, 'Address') === sa.address && rec(c, 'Public-key') === alice!.publicKey, 'LOGIN-12', 'an online buddy in the bundle must carry Address and Public-key');
+      ctx.must(
+        rec(c, 'Address') === sa.address && rec(c, 'Public-key') === alice!.publicKey,
+        'LOGIN-12',
+        'an online buddy in the bundle must carry Address and Public-key',
+      );
     },
   },
   {
@@ -53,17 +69,43 @@ export const contactCases: CaseDef<CrsContext>[] = [
       const sb = await ctx.login(m2, bob!);
       await ctx.befriend(sa, sb);
       m1.conn.takeEvents();
-      ctx.expectStatus(await m2.req('STATUS', [['User', bob!.name], ['Epoch', sb.epoch], ['Status', 'busy']]), 200, 'PRESENCE-3', 'STATUS busy');
-      ctx.must(await m1.conn.waitEvent(isPresence(bob!.name, 'busy'), ctx.timeout), 'PRESENCE-3', 'a STATUS change must be pushed as PRESENCE');
-      checkError(ctx, await m2.req('STATUS', [['User', bob!.name], ['Epoch', String(Number(sb.epoch) + 5)], ['Status', 'away']]), 'ERR_STALE_EPOCH', 'STATUS with a wrong epoch');
+      ctx.expectStatus(
+        await m2.req('STATUS', [
+          ['User', bob!.name],
+          ['Epoch', sb.epoch],
+          ['Status', 'busy'],
+        ]),
+        200,
+        'PRESENCE-3',
+        'STATUS busy',
+      );
+      ctx.must(
+        await m1.conn.waitEvent(isPresence(bob!.name, 'busy'), ctx.timeout),
+        'PRESENCE-3',
+        'a STATUS change must be pushed as PRESENCE',
+      );
+      checkError(
+        ctx,
+        await m2.req('STATUS', [
+          ['User', bob!.name],
+          ['Epoch', String(Number(sb.epoch) + 5)],
+          ['Status', 'away'],
+        ]),
+        'ERR_STALE_EPOCH',
+        'STATUS with a wrong epoch',
+      );
       await ctx.logout(sb);
-      ctx.must(await m1.conn.waitEvent(isPresence(bob!.name, 'offline'), ctx.timeout), 'LOGOUT-5', 'a logout must be pushed as PRESENCE offline');
+      ctx.must(
+        await m1.conn.waitEvent(isPresence(bob!.name, 'offline'), ctx.timeout),
+        'LOGOUT-5',
+        'a logout must be pushed as PRESENCE offline',
+      );
     },
   },
   {
     id: 'crs/presence/3',
     section: 'presence',
-    title: 'a non-buddy\'s bundle and LIST never carry a user\'s Address',
+    title: "a non-buddy's bundle and LIST never carry a user's Address",
     reqs: ['PRESENCE-1', 'LOGIN-12', 'INV-6'],
     async run(ctx: CrsContext) {
       const [alice, eve] = await ctx.users(2);
@@ -71,10 +113,13 @@ export const contactCases: CaseDef<CrsContext>[] = [
       const m2 = await ctx.enroll();
       const sa = await ctx.login(m1, alice!);
       const se = await ctx.login(m2, eve!);
-      const leak = (rs: Header[][]): boolean => rs.some((r) => rec(r, 'Address') === sa.address || rec(r, 'User') === alice!.name);
-      ctx.must(!leak(se.records), 'INV-6', 'a non-buddy\'s login bundle must not list the user');
-      ctx.must(!leak(await ctx.list(se)), 'INV-6', 'a non-buddy\'s LIST must not list the user');
-      const pushes = m2.conn.takeEvents((m) => m.method === 'PRESENCE' && header(m, 'User') === alice!.name && header(m, 'To') === eve!.name);
+      const leak = (rs: Header[][]): boolean =>
+        rs.some((r) => rec(r, 'Address') === sa.address || rec(r, 'User') === alice!.name);
+      ctx.must(!leak(se.records), 'INV-6', "a non-buddy's login bundle must not list the user");
+      ctx.must(!leak(await ctx.list(se)), 'INV-6', "a non-buddy's LIST must not list the user");
+      const pushes = m2.conn.takeEvents(
+        (m) => m.method === 'PRESENCE' && header(m, 'User') === alice!.name && header(m, 'To') === eve!.name,
+      );
       ctx.must(pushes.length === 0, 'INV-6', 'the CRS must not target PRESENCE of a user to a non-buddy');
     },
   },
@@ -92,21 +137,44 @@ export const contactCases: CaseDef<CrsContext>[] = [
       for (let i = 0; i < 2; i++) {
         const sb = await ctx.login(m2, bob!);
         const reqs = requestsFrom(sb.records, alice!.name);
-        ctx.must(reqs.length === 1, 'ADD-3', `login ${i + 1}: the bundle must carry the pending ADD exactly once, carried ${reqs.length}`);
+        ctx.must(
+          reqs.length === 1,
+          'ADD-3',
+          `login ${i + 1}: the bundle must carry the pending ADD exactly once, carried ${reqs.length}`,
+        );
         await ctx.logout(sb);
       }
       const sb = await ctx.login(m2, bob!);
-      ctx.expectStatus(await m2.req('ANSWER', [['From', bob!.name], ['To', alice!.name], ['Decision', 'deny'], ['Epoch', sb.epoch]]), 200, 'ANSWER-3', 'ANSWER deny');
+      ctx.expectStatus(
+        await m2.req('ANSWER', [
+          ['From', bob!.name],
+          ['To', alice!.name],
+          ['Decision', 'deny'],
+          ['Epoch', sb.epoch],
+        ]),
+        200,
+        'ANSWER-3',
+        'ANSWER deny',
+      );
       await ctx.logout(sb);
       const sb3 = await ctx.login(m2, bob!);
-      ctx.must(requestsFrom(sb3.records, alice!.name).length === 0, 'ADD-3', 'an answered ADD must not be delivered again');
-      ctx.must(!contactOf(sb3.records, alice!.name) || rec(contactOf(sb3.records, alice!.name)!, 'Relation') !== 'buddy', 'ANSWER-3', 'a denied ADD must not make buddies');
+      ctx.must(
+        requestsFrom(sb3.records, alice!.name).length === 0,
+        'ADD-3',
+        'an answered ADD must not be delivered again',
+      );
+      ctx.must(
+        !contactOf(sb3.records, alice!.name) || rec(contactOf(sb3.records, alice!.name)!, 'Relation') !== 'buddy',
+        'ANSWER-3',
+        'a denied ADD must not make buddies',
+      );
     },
   },
   {
     id: 'crs/add/2',
     section: 'add',
-    title: 'ADD to an online user is answered 200 and pushed to the target\'s MS; GRANT makes both buddies (CONTACT or ANSWER pushed)',
+    title:
+      "ADD to an online user is answered 200 and pushed to the target's MS; GRANT makes both buddies (CONTACT or ANSWER pushed)",
     reqs: ['ADD-2', 'ANSWER-2', 'INV-9'],
     async run(ctx: CrsContext) {
       const [alice, bob] = await ctx.users(2);
@@ -115,14 +183,36 @@ export const contactCases: CaseDef<CrsContext>[] = [
       const sa = await ctx.login(m1, alice!);
       const sb = await ctx.login(m2, bob!);
       ctx.must((await add(ctx, sa, bob!.name)) === 200, 'ADD-2', 'ADD to an online user must be answered 200');
-      const push = await m2.conn.waitEvent((m) => m.method === 'ADD' && header(m, 'From') === alice!.name && header(m, 'To') === bob!.name, ctx.timeout);
+      const push = await m2.conn.waitEvent(
+        (m) => m.method === 'ADD' && header(m, 'From') === alice!.name && header(m, 'To') === bob!.name,
+        ctx.timeout,
+      );
       ctx.must(push, 'ADD-2', 'the ADD must be pushed to the MS of the online target');
-      ctx.expectStatus(await m2.req('ANSWER', [['From', bob!.name], ['To', alice!.name], ['Decision', 'grant'], ['Epoch', sb.epoch]]), 200, 'ANSWER-2', 'ANSWER grant');
-      const told = await m1.conn.waitEvent((m) => (m.method === 'ANSWER' && header(m, 'From') === bob!.name) || (m.method === 'CONTACT' && header(m, 'User') === bob!.name), ctx.timeout);
-      ctx.must(told, 'ANSWER-2', 'the requester\'s MS must be told of the grant (ANSWER or CONTACT push)');
+      ctx.expectStatus(
+        await m2.req('ANSWER', [
+          ['From', bob!.name],
+          ['To', alice!.name],
+          ['Decision', 'grant'],
+          ['Epoch', sb.epoch],
+        ]),
+        200,
+        'ANSWER-2',
+        'ANSWER grant',
+      );
+      const told = await m1.conn.waitEvent(
+        (m) =>
+          (m.method === 'ANSWER' && header(m, 'From') === bob!.name) ||
+          (m.method === 'CONTACT' && header(m, 'User') === bob!.name),
+        ctx.timeout,
+      );
+      ctx.must(told, 'ANSWER-2', "the requester's MS must be told of the grant (ANSWER or CONTACT push)");
       const la = contactOf(await ctx.list(sa), bob!.name);
       const lb = contactOf(await ctx.list(sb), alice!.name);
-      ctx.must(la && rec(la, 'Relation') === 'buddy' && lb && rec(lb, 'Relation') === 'buddy', 'INV-9', 'after GRANT both must list each other as buddy');
+      ctx.must(
+        la && rec(la, 'Relation') === 'buddy' && lb && rec(lb, 'Relation') === 'buddy',
+        'INV-9',
+        'after GRANT both must list each other as buddy',
+      );
     },
   },
   {
@@ -135,11 +225,38 @@ export const contactCases: CaseDef<CrsContext>[] = [
       const m1 = await ctx.enroll();
       const sa = await ctx.login(m1, alice!);
       const sb = await ctx.login(m1, bob!);
-      checkError(ctx, await m1.req('ADD', [['From', alice!.name], ['To', ctx.uniq('ghost')], ['Epoch', sa.epoch]]), 'ERR_UNKNOWN_USER', 'ADD to an unknown user');
+      checkError(
+        ctx,
+        await m1.req('ADD', [
+          ['From', alice!.name],
+          ['To', ctx.uniq('ghost')],
+          ['Epoch', sa.epoch],
+        ]),
+        'ERR_UNKNOWN_USER',
+        'ADD to an unknown user',
+      );
       await ctx.befriend(sa, sb);
-      checkError(ctx, await m1.req('ADD', [['From', alice!.name], ['To', bob!.name], ['Epoch', sa.epoch]]), 'ERR_ALREADY_BUDDY', 'ADD between buddies');
+      checkError(
+        ctx,
+        await m1.req('ADD', [
+          ['From', alice!.name],
+          ['To', bob!.name],
+          ['Epoch', sa.epoch],
+        ]),
+        'ERR_ALREADY_BUDDY',
+        'ADD between buddies',
+      );
       ctx.must((await add(ctx, sa, carol!.name)) === 202, 'ADD-2', 'ADD to an offline user is 202');
-      checkError(ctx, await m1.req('ADD', [['From', alice!.name], ['To', carol!.name], ['Epoch', sa.epoch]]), 'ERR_ALREADY_BUDDY', 'a second ADD while one is pending');
+      checkError(
+        ctx,
+        await m1.req('ADD', [
+          ['From', alice!.name],
+          ['To', carol!.name],
+          ['Epoch', sa.epoch],
+        ]),
+        'ERR_ALREADY_BUDDY',
+        'a second ADD while one is pending',
+      );
     },
   },
   {
@@ -154,15 +271,41 @@ export const contactCases: CaseDef<CrsContext>[] = [
       const sa = await ctx.login(m1, alice!);
       const sb = await ctx.login(m2, bob!);
       await ctx.befriend(sa, sb);
-      ctx.expectStatus(await m1.req('REM', [['From', alice!.name], ['User', bob!.name], ['Epoch', sa.epoch]]), 200, 'REM-1', 'REM of a buddy');
+      ctx.expectStatus(
+        await m1.req('REM', [
+          ['From', alice!.name],
+          ['User', bob!.name],
+          ['Epoch', sa.epoch],
+        ]),
+        200,
+        'REM-1',
+        'REM of a buddy',
+      );
       const la = contactOf(await ctx.list(sa), bob!.name);
       const lb = contactOf(await ctx.list(sb), alice!.name);
       ctx.must(!la || rec(la, 'Relation') === 'none', 'REM-1', 'after REM the remover must not list the other');
-      ctx.must(!lb || rec(lb, 'Relation') === 'none', 'REM-1', 'after REM the removed user must not list the remover (both directions)');
+      ctx.must(
+        !lb || rec(lb, 'Relation') === 'none',
+        'REM-1',
+        'after REM the removed user must not list the remover (both directions)',
+      );
       await ctx.logout(sb);
       const sb2 = await ctx.login(m2, bob!);
-      ctx.must(!sb2.records.some((r) => rec(r, 'Address') === sa.address), 'INV-6', 'after REM a login bundle must not carry the other\'s Address');
-      checkError(ctx, await m1.req('REM', [['From', alice!.name], ['User', bob!.name], ['Epoch', sa.epoch]]), 'ERR_NOT_CONTACT', 'REM of someone not a contact');
+      ctx.must(
+        !sb2.records.some((r) => rec(r, 'Address') === sa.address),
+        'INV-6',
+        "after REM a login bundle must not carry the other's Address",
+      );
+      checkError(
+        ctx,
+        await m1.req('REM', [
+          ['From', alice!.name],
+          ['User', bob!.name],
+          ['Epoch', sa.epoch],
+        ]),
+        'ERR_NOT_CONTACT',
+        'REM of someone not a contact',
+      );
     },
   },
   {
@@ -175,7 +318,16 @@ export const contactCases: CaseDef<CrsContext>[] = [
       const m1 = await ctx.enroll();
       const sa = await ctx.login(m1, alice!);
       ctx.must((await add(ctx, sa, bob!.name)) === 202, 'ADD-2', 'ADD to an offline user is 202');
-      ctx.expectStatus(await m1.req('REM', [['From', alice!.name], ['User', bob!.name], ['Epoch', sa.epoch]]), 200, 'REM-3', 'REM of a pending ADD');
+      ctx.expectStatus(
+        await m1.req('REM', [
+          ['From', alice!.name],
+          ['User', bob!.name],
+          ['Epoch', sa.epoch],
+        ]),
+        200,
+        'REM-3',
+        'REM of a pending ADD',
+      );
       const sb = await ctx.login(m1, bob!);
       ctx.must(requestsFrom(sb.records, alice!.name).length === 0, 'REM-3', 'a withdrawn ADD must not be delivered');
     },
@@ -183,7 +335,8 @@ export const contactCases: CaseDef<CrsContext>[] = [
   {
     id: 'crs/block/1',
     section: 'block',
-    title: 'a blocked buddy sees the blocker offline: PRESENCE offline targeted to him, no Address in his bundle, no later PRESENCE',
+    title:
+      'a blocked buddy sees the blocker offline: PRESENCE offline targeted to him, no Address in his bundle, no later PRESENCE',
     reqs: ['BLOCK-1', 'BLOCK-2', 'INV-6', 'PRESENCE-3'],
     async run(ctx: CrsContext) {
       const [alice, mallory] = await ctx.users(2);
@@ -193,18 +346,59 @@ export const contactCases: CaseDef<CrsContext>[] = [
       const sm = await ctx.login(m2, mallory!);
       await ctx.befriend(sa, sm);
       m2.conn.takeEvents();
-      ctx.expectStatus(await m1.req('BLOCK', [['From', alice!.name], ['User', mallory!.name], ['Epoch', sa.epoch]]), 200, 'BLOCK-1', 'BLOCK');
-      const off = await m2.conn.waitEvent((m) => (m.method === 'PRESENCE' && header(m, 'User') === alice!.name && header(m, 'Status') === 'offline') || (m.method === 'CONTACT' && header(m, 'User') === alice!.name), ctx.timeout);
+      ctx.expectStatus(
+        await m1.req('BLOCK', [
+          ['From', alice!.name],
+          ['User', mallory!.name],
+          ['Epoch', sa.epoch],
+        ]),
+        200,
+        'BLOCK-1',
+        'BLOCK',
+      );
+      const off = await m2.conn.waitEvent(
+        (m) =>
+          (m.method === 'PRESENCE' && header(m, 'User') === alice!.name && header(m, 'Status') === 'offline') ||
+          (m.method === 'CONTACT' && header(m, 'User') === alice!.name),
+        ctx.timeout,
+      );
       ctx.must(off, 'BLOCK-2', 'the blocked user must be told the blocker is offline');
-      ctx.must(header(off, 'Address') === undefined, 'BLOCK-2', 'what the blocked user is told must not carry the blocker\'s Address');
+      ctx.must(
+        header(off, 'Address') === undefined,
+        'BLOCK-2',
+        "what the blocked user is told must not carry the blocker's Address",
+      );
       m2.conn.takeEvents();
-      ctx.expectStatus(await m1.req('STATUS', [['User', alice!.name], ['Epoch', sa.epoch], ['Status', 'away']]), 200, 'PRESENCE-3', 'STATUS away');
+      ctx.expectStatus(
+        await m1.req('STATUS', [
+          ['User', alice!.name],
+          ['Epoch', sa.epoch],
+          ['Status', 'away'],
+        ]),
+        200,
+        'PRESENCE-3',
+        'STATUS away',
+      );
       await ctx.logout(sm);
       const sm2 = await ctx.login(m2, mallory!);
-      ctx.must(!sm2.records.some((r) => rec(r, 'Address') === sa.address), 'BLOCK-2', 'the blocked user\'s bundle must not carry the blocker\'s Address');
+      ctx.must(
+        !sm2.records.some((r) => rec(r, 'Address') === sa.address),
+        'BLOCK-2',
+        "the blocked user's bundle must not carry the blocker's Address",
+      );
       const c = contactOf(sm2.records, alice!.name);
-      ctx.must(!c || rec(c, 'Status') === 'offline', 'BLOCK-2', `the blocked user must see the blocker offline, sees ${c ? rec(c, 'Status') : ''}`);
-      const leaked = m2.conn.takeEvents((m) => m.method === 'PRESENCE' && header(m, 'User') === alice!.name && header(m, 'To') === mallory!.name && header(m, 'Status') !== 'offline');
+      ctx.must(
+        !c || rec(c, 'Status') === 'offline',
+        'BLOCK-2',
+        `the blocked user must see the blocker offline, sees ${c ? rec(c, 'Status') : ''}`,
+      );
+      const leaked = m2.conn.takeEvents(
+        (m) =>
+          m.method === 'PRESENCE' &&
+          header(m, 'User') === alice!.name &&
+          header(m, 'To') === mallory!.name &&
+          header(m, 'Status') !== 'offline',
+      );
       ctx.must(leaked.length === 0, 'INV-6', 'no PRESENCE of the blocker may be targeted to the blocked user');
     },
   },
@@ -219,14 +413,34 @@ export const contactCases: CaseDef<CrsContext>[] = [
       const m2 = await ctx.enroll();
       const sa = await ctx.login(m1, alice!);
       const sm = await ctx.login(m2, mallory!);
-      ctx.expectStatus(await m1.req('BLOCK', [['From', alice!.name], ['User', mallory!.name], ['Epoch', sa.epoch]]), 200, 'BLOCK-1', 'BLOCK of a stranger');
+      ctx.expectStatus(
+        await m1.req('BLOCK', [
+          ['From', alice!.name],
+          ['User', mallory!.name],
+          ['Epoch', sa.epoch],
+        ]),
+        200,
+        'BLOCK-1',
+        'BLOCK of a stranger',
+      );
       m1.conn.takeEvents();
-      ctx.must((await add(ctx, sm, alice!.name)) === 202, 'BLOCK-4', 'ADD from a blocked user must be answered 202 (blocking is not revealed)');
-      const pushed = await m1.conn.waitEvent((m) => m.method === 'ADD' && header(m, 'From') === mallory!.name, Math.min(ctx.timeout, 500));
+      ctx.must(
+        (await add(ctx, sm, alice!.name)) === 202,
+        'BLOCK-4',
+        'ADD from a blocked user must be answered 202 (blocking is not revealed)',
+      );
+      const pushed = await m1.conn.waitEvent(
+        (m) => m.method === 'ADD' && header(m, 'From') === mallory!.name,
+        Math.min(ctx.timeout, 500),
+      );
       ctx.must(!pushed, 'BLOCK-4', 'an ADD from a blocked user must not be pushed');
       await ctx.logout(sa);
       const sa2 = await ctx.login(m1, alice!);
-      ctx.must(requestsFrom(sa2.records, mallory!.name).length === 0, 'BLOCK-4', 'an ADD from a blocked user must not be stored for delivery');
+      ctx.must(
+        requestsFrom(sa2.records, mallory!.name).length === 0,
+        'BLOCK-4',
+        'an ADD from a blocked user must not be stored for delivery',
+      );
     },
   },
 ];

@@ -7,11 +7,13 @@ export const crsLifetimeCases: CaseDef<CrsContext>[] = [
   {
     id: 'crs/heartbeat/1',
     section: 'heartbeat',
-    title: 'an MS that stops sending is declared dead after msLease: its users go offline (PRESENCE pushed) and their locks are free',
+    title:
+      'an MS that stops sending is declared dead after msLease: its users go offline (PRESENCE pushed) and their locks are free',
     reqs: ['HB-4', 'LOCK-9', 'INV-2'],
     async run(ctx: CrsContext) {
       const lease = ctx.limits.get('msLease');
-      if (lease > 5000 && !ctx.opts.slow) ctx.skip(`msLease is ${lease} ms; pass --slow, or --set msLease=N matching a target configured shorter`);
+      if (lease > 5000 && !ctx.opts.slow)
+        ctx.skip(`msLease is ${lease} ms; pass --slow, or --set msLease=N matching a target configured shorter`);
       const [alice, bob] = await ctx.users(2);
       const silent = await ctx.enroll({}, false);
       const watcher = await ctx.enroll();
@@ -19,8 +21,15 @@ export const crsLifetimeCases: CaseDef<CrsContext>[] = [
       const sb = await ctx.login(watcher, bob!);
       await ctx.befriend(sa, sb);
       silent.conn.auto = () => undefined; // not even PING answers from now on
-      const off = await watcher.conn.waitEvent((m) => m.method === 'PRESENCE' && header(m, 'User') === alice!.name && header(m, 'Status') === 'offline', lease * 3 + ctx.timeout);
-      ctx.must(off, 'HB-4', `the CRS must end the sessions of an MS silent for msLease (${lease} ms) and push PRESENCE offline`);
+      const off = await watcher.conn.waitEvent(
+        (m) => m.method === 'PRESENCE' && header(m, 'User') === alice!.name && header(m, 'Status') === 'offline',
+        lease * 3 + ctx.timeout,
+      );
+      ctx.must(
+        off,
+        'HB-4',
+        `the CRS must end the sessions of an MS silent for msLease (${lease} ms) and push PRESENCE offline`,
+      );
       ctx.expectStatus(await watcher.req('LOCK', [['User', alice!.name]]), 200, 'HB-4', 'LOCK of a user whose MS died');
     },
   },
@@ -31,7 +40,10 @@ export const crsLifetimeCases: CaseDef<CrsContext>[] = [
     reqs: ['HB-3', 'CONN-3'],
     async run(ctx: CrsContext) {
       const ms = await ctx.enroll({}, false);
-      const r = await ms.req('PING', [['Tag', 'hb'], ['Load', '0']]);
+      const r = await ms.req('PING', [
+        ['Tag', 'hb'],
+        ['Load', '0'],
+      ]);
       ctx.expectStatus(r, 200, 'HB-3', 'PING');
       ctx.should(Number(header(r, 'Lease')) > 0, 'HB-3', 'the answer to an MS PING should carry Lease');
       ctx.must(header(r, 'Tag') === 'hb', 'CONN-3', 'Tag must be echoed');

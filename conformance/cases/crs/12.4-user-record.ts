@@ -37,7 +37,12 @@ class EventCmd implements fc.AsyncCommand<Model, Real> {
   }
   async run(m: Model, r: Real): Promise<void> {
     const fenced = this.epochChoice === 'current' && m.holder === this.ms;
-    const t = findTransition('user-record', m.state as never, this.ev as never, { fenced, 'lease-expired': false } as never) as MachineTransition | null;
+    const t = findTransition(
+      'user-record',
+      m.state as never,
+      this.ev as never,
+      { fenced, 'lease-expired': false } as never,
+    ) as MachineTransition | null;
     const expected = answerOf(t);
     const epoch = this.epochChoice === 'current' ? m.epoch : m.epoch + 1000;
     const link = r.links[this.ms]!;
@@ -46,27 +51,58 @@ class EventCmd implements fc.AsyncCommand<Model, Real> {
       this.ev === 'LOCK'
         ? [['User', u]]
         : this.ev === 'ONLINE'
-          ? [['User', u], ['Epoch', String(epoch)], ['Address', `127.0.0.1:${40000 + this.ms}`], ['Status', this.status]]
+          ? [
+              ['User', u],
+              ['Epoch', String(epoch)],
+              ['Address', `127.0.0.1:${40000 + this.ms}`],
+              ['Status', this.status],
+            ]
           : this.ev === 'STATUS'
-            ? [['User', u], ['Epoch', String(epoch)], ['Status', this.status]]
-            : [['User', u], ['Epoch', String(epoch)]];
+            ? [
+                ['User', u],
+                ['Epoch', String(epoch)],
+                ['Status', this.status],
+              ]
+            : [
+                ['User', u],
+                ['Epoch', String(epoch)],
+              ];
     const res: ResponseMessage = await link.req(this.ev, headers);
-    r.log.push(`${this.toString()} -> ${res.status} ${header(res, 'Error-code') ?? ''} (model: ${m.state}, transition ${t?.name ?? 'none'})`);
+    r.log.push(
+      `${this.toString()} -> ${res.status} ${header(res, 'Error-code') ?? ''} (model: ${m.state}, transition ${t?.name ?? 'none'})`,
+    );
     const reqs = t ? t.reqs.join(',') : 'STATE-1';
     if (expected !== null) {
-      r.ctx.must(res.status === expected, t!.reqs[0] ?? 'STATE-1', `${this.toString()} in state ${m.state}: the machine's transition '${t!.name}' [${reqs}] answers ${expected}, got ${res.status} ${header(res, 'Error-code') ?? ''}`);
-    } else if (t === null && (this.ev === 'UNLOCK' || this.ev === 'OFFLINE') && this.epochChoice === 'current' && (m.state === 'offline' || m.holder === this.ms)) {
+      r.ctx.must(
+        res.status === expected,
+        t!.reqs[0] ?? 'STATE-1',
+        `${this.toString()} in state ${m.state}: the machine's transition '${t!.name}' [${reqs}] answers ${expected}, got ${res.status} ${header(res, 'Error-code') ?? ''}`,
+      );
+    } else if (
+      t === null &&
+      (this.ev === 'UNLOCK' || this.ev === 'OFFLINE') &&
+      this.epochChoice === 'current' &&
+      (m.state === 'offline' || m.holder === this.ms)
+    ) {
       // [LOCK-8] a repeated cleanup with the record's own epoch is answered 200 and changes nothing;
       // OFFLINE from the holder of a lock (spec/text 8: "On OFFLINE with the current epoch from the
       // holder, the CRS MUST set the record offline") has no row in the machine table: 200 or 410.
-      r.ctx.must(res.status === 200 || res.status === 410, 'LOCK-8', `${this.toString()} in state ${m.state} with the record's epoch: expected 200 (cleanup) or 410, got ${res.status}`);
+      r.ctx.must(
+        res.status === 200 || res.status === 410,
+        'LOCK-8',
+        `${this.toString()} in state ${m.state} with the record's epoch: expected 200 (cleanup) or 410, got ${res.status}`,
+      );
       if (res.status === 200) {
         m.state = 'offline';
         m.holder = null;
       }
       return;
     } else if (t === null) {
-      r.ctx.must(res.status >= 400, 'LOCK-6', `${this.toString()} in state ${m.state}: no transition allows it, it must be refused; got ${res.status}`);
+      r.ctx.must(
+        res.status >= 400,
+        'LOCK-6',
+        `${this.toString()} in state ${m.state}: no transition allows it, it must be refused; got ${res.status}`,
+      );
     }
     if (t && (expected === null || expected < 400)) {
       if (this.ev === 'LOCK') {
@@ -85,17 +121,34 @@ class EventCmd implements fc.AsyncCommand<Model, Real> {
 }
 
 const commands = [
-  fc.tuple(fc.constantFrom<Ev>('LOCK', 'UNLOCK', 'ONLINE', 'OFFLINE', 'STATUS'), fc.integer({ min: 0, max: 1 }), fc.constantFrom<'current' | 'stale'>('current', 'current', 'current', 'stale'), fc.constantFrom<'online' | 'busy' | 'away'>('online', 'busy', 'away')).map(
-    ([ev, ms, ep, st]) => new EventCmd(ev, ms, ep, st),
-  ),
+  fc
+    .tuple(
+      fc.constantFrom<Ev>('LOCK', 'UNLOCK', 'ONLINE', 'OFFLINE', 'STATUS'),
+      fc.integer({ min: 0, max: 1 }),
+      fc.constantFrom<'current' | 'stale'>('current', 'current', 'current', 'stale'),
+      fc.constantFrom<'online' | 'busy' | 'away'>('online', 'busy', 'away'),
+    )
+    .map(([ev, ms, ep, st]) => new EventCmd(ev, ms, ep, st)),
 ];
 
 export const crsUserRecordCases: CaseDef<CrsContext>[] = [
   {
     id: 'crs/fuzz/2',
     section: 'fuzz',
-    title: 'state-machine fuzzing of the user record: random LOCK/UNLOCK/ONLINE/OFFLINE/STATUS from two MSs with current and stale epochs follow the machine table',
-    reqs: machineReqs('user-record', ['LOCK-1', 'LOCK-2', 'LOCK-4', 'LOCK-5', 'LOCK-6', 'LOCK-8', 'LOGIN-10', 'LOGOUT-5', 'INV-1', 'STATE-1']),
+    title:
+      'state-machine fuzzing of the user record: random LOCK/UNLOCK/ONLINE/OFFLINE/STATUS from two MSs with current and stale epochs follow the machine table',
+    reqs: machineReqs('user-record', [
+      'LOCK-1',
+      'LOCK-2',
+      'LOCK-4',
+      'LOCK-5',
+      'LOCK-6',
+      'LOCK-8',
+      'LOGIN-10',
+      'LOGOUT-5',
+      'INV-1',
+      'STATE-1',
+    ]),
     fuzz: true,
     async run(ctx: CrsContext) {
       const links = [await ctx.enroll(), await ctx.enroll()];
@@ -106,8 +159,18 @@ export const crsUserRecordCases: CaseDef<CrsContext>[] = [
         lastLog = real.log;
         await fc.asyncModelRun(() => ({ model: { state: 'offline', holder: null, epoch: 0 } as Model, real }), cmds);
       };
-      const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 12, replayPath: ctx.opts.replayPath }), runOnce);
-      await checkModel(ctx, { id: 'crs/fuzz/2', maxRuns: 30, req: 'STATE-1', prop, replay: runOnce, log: () => lastLog });
+      const prop = fc.asyncProperty(
+        fc.commands(commands, { maxCommands: 12, replayPath: ctx.opts.replayPath }),
+        runOnce,
+      );
+      await checkModel(ctx, {
+        id: 'crs/fuzz/2',
+        maxRuns: 30,
+        req: 'STATE-1',
+        prop,
+        replay: runOnce,
+        log: () => lastLog,
+      });
     },
   },
 ];

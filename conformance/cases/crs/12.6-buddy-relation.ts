@@ -86,20 +86,43 @@ class RelationCmd implements fc.AsyncCommand<Model, Real> {
     const o = r.s[other];
     const hs: [string, string][] =
       this.op === 'ADD'
-        ? [['From', s.user.name], ['To', o.user.name], ['Epoch', s.epoch]]
+        ? [
+            ['From', s.user.name],
+            ['To', o.user.name],
+            ['Epoch', s.epoch],
+          ]
         : this.op === 'GRANT' || this.op === 'DENY'
-          ? [['From', s.user.name], ['To', o.user.name], ['Decision', this.op === 'GRANT' ? 'grant' : 'deny'], ['Epoch', s.epoch]]
-          : [['From', s.user.name], ['User', o.user.name], ['Epoch', s.epoch]];
+          ? [
+              ['From', s.user.name],
+              ['To', o.user.name],
+              ['Decision', this.op === 'GRANT' ? 'grant' : 'deny'],
+              ['Epoch', s.epoch],
+            ]
+          : [
+              ['From', s.user.name],
+              ['User', o.user.name],
+              ['Epoch', s.epoch],
+            ];
     const method = this.op === 'GRANT' || this.op === 'DENY' ? 'ANSWER' : this.op;
     const res = await s.ms.req(method, hs);
-    r.log.push(`${this.toString()} with A:${m.rel[0]} B:${m.rel[1]} -> ${res.status} ${header(res, 'Error-code') ?? ''} (transitions ${tMine?.name ?? '-'} / ${tTheirs?.name ?? '-'})`);
+    r.log.push(
+      `${this.toString()} with A:${m.rel[0]} B:${m.rel[1]} -> ${res.status} ${header(res, 'Error-code') ?? ''} (transitions ${tMine?.name ?? '-'} / ${tTheirs?.name ?? '-'})`,
+    );
     const cite = tMine?.reqs[0] ?? tTheirs?.reqs[0] ?? 'STATE-4';
     if (expected !== null && valid && (tMine || tTheirs)) {
-      ctx.must(res.status === expected, cite, `${this.toString()} with A:${m.rel[0]} B:${m.rel[1]}: transition '${tMine?.name ?? tTheirs?.name}' answers ${expected}, got ${res.status} ${header(res, 'Error-code') ?? ''}`);
+      ctx.must(
+        res.status === expected,
+        cite,
+        `${this.toString()} with A:${m.rel[0]} B:${m.rel[1]}: transition '${tMine?.name ?? tTheirs?.name}' answers ${expected}, got ${res.status} ${header(res, 'Error-code') ?? ''}`,
+      );
       if (tMine) m.rel[me] = tMine.to as Rel;
       if (tTheirs) m.rel[other] = tTheirs.to as Rel;
     } else {
-      ctx.must(res.status >= 400, 'STATE-4', `${this.toString()} with A:${m.rel[0]} B:${m.rel[1]}: nothing in the table allows it, it must be refused; got ${res.status}`);
+      ctx.must(
+        res.status >= 400,
+        'STATE-4',
+        `${this.toString()} with A:${m.rel[0]} B:${m.rel[1]}: nothing in the table allows it, it must be refused; got ${res.status}`,
+      );
     }
     // Both users' LIST must agree with the model.
     for (const i of [0, 1] as const) {
@@ -108,25 +131,55 @@ class RelationCmd implements fc.AsyncCommand<Model, Real> {
       const c = list.find((x) => rec(x, 'User') === peer);
       const shown = (c ? rec(c, 'Relation') : undefined) ?? 'none';
       const want = m.rel[i];
-      ctx.must(shown === want, want === 'buddy' || shown === 'buddy' ? 'INV-9' : cite, `after ${this.toString()}: ${i === 0 ? 'A' : 'B'}'s LIST shows ${peer} as '${shown}', the machine says '${want}'\n  ${r.log.join('\n  ')}`);
+      ctx.must(
+        shown === want,
+        want === 'buddy' || shown === 'buddy' ? 'INV-9' : cite,
+        `after ${this.toString()}: ${i === 0 ? 'A' : 'B'}'s LIST shows ${peer} as '${shown}', the machine says '${want}'\n  ${r.log.join('\n  ')}`,
+      );
       const incoming = list.filter((x: Header[]) => rec(x, 'From') === peer).length;
       const delivered = m.rel[1 - i] === 'pending' && m.rel[i] !== 'blocked' ? 1 : 0;
-      ctx.must(incoming === delivered, 'INV-4', `after ${this.toString()}: ${i === 0 ? 'A' : 'B'}'s LIST carries ${incoming} request(s) from ${peer}, expected ${delivered}\n  ${r.log.join('\n  ')}`);
+      ctx.must(
+        incoming === delivered,
+        'INV-4',
+        `after ${this.toString()}: ${i === 0 ? 'A' : 'B'}'s LIST carries ${incoming} request(s) from ${peer}, expected ${delivered}\n  ${r.log.join('\n  ')}`,
+      );
     }
     for (const x of r.s) x.ms.conn.takeEvents();
   }
 }
 
 const commands = [
-  fc.tuple(fc.constantFrom<Op>('ADD', 'ADD', 'GRANT', 'GRANT', 'DENY', 'REM', 'REM', 'BLOCK', 'UNBLOCK'), fc.constantFrom<0 | 1>(0, 1)).map(([op, a]) => new RelationCmd(op, a)),
+  fc
+    .tuple(
+      fc.constantFrom<Op>('ADD', 'ADD', 'GRANT', 'GRANT', 'DENY', 'REM', 'REM', 'BLOCK', 'UNBLOCK'),
+      fc.constantFrom<0 | 1>(0, 1),
+    )
+    .map(([op, a]) => new RelationCmd(op, a)),
 ];
 
 export const relationCases: CaseDef<CrsContext>[] = [
   {
     id: 'crs/fuzz/3',
     section: 'fuzz',
-    title: 'state-machine fuzzing of the buddy relation: random ADD, ANSWER, REM, BLOCK and UNBLOCK between two online users follow the machine table, LIST agrees after every step',
-    reqs: machineReqs('buddy-relation', ['ADD-2', 'ADD-4', 'ANSWER-2', 'ANSWER-3', 'REM-1', 'REM-3', 'BLOCK-1', 'BLOCK-4', 'BLOCK-5', 'INV-4', 'INV-9', 'ADD-1', 'ADD-6', 'REM-4', 'STATE-4']),
+    title:
+      'state-machine fuzzing of the buddy relation: random ADD, ANSWER, REM, BLOCK and UNBLOCK between two online users follow the machine table, LIST agrees after every step',
+    reqs: machineReqs('buddy-relation', [
+      'ADD-2',
+      'ADD-4',
+      'ANSWER-2',
+      'ANSWER-3',
+      'REM-1',
+      'REM-3',
+      'BLOCK-1',
+      'BLOCK-4',
+      'BLOCK-5',
+      'INV-4',
+      'INV-9',
+      'ADD-1',
+      'ADD-6',
+      'REM-4',
+      'STATE-4',
+    ]),
     fuzz: true,
     async run(ctx: CrsContext) {
       const m1 = await ctx.enroll();
@@ -145,8 +198,19 @@ export const relationCases: CaseDef<CrsContext>[] = [
           await ctx.logout(sb).catch(() => undefined);
         }
       };
-      const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 10, size: 'medium', replayPath: ctx.opts.replayPath }), runOnce);
-      await checkModel(ctx, { id: 'crs/fuzz/3', maxRuns: 20, req: 'STATE-4', prop, replay: runOnce, log: () => lastLog, firstLine: true });
+      const prop = fc.asyncProperty(
+        fc.commands(commands, { maxCommands: 10, size: 'medium', replayPath: ctx.opts.replayPath }),
+        runOnce,
+      );
+      await checkModel(ctx, {
+        id: 'crs/fuzz/3',
+        maxRuns: 20,
+        req: 'STATE-4',
+        prop,
+        replay: runOnce,
+        log: () => lastLog,
+        firstLine: true,
+      });
     },
   },
 ];

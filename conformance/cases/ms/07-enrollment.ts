@@ -9,8 +9,16 @@ export const msEnrollCases: CaseDef<MsContext>[] = [
     title: 'the MS enrolled with the kit CRS with a valid proof over a fresh handshake',
     reqs: ['ENROLL-2', 'ENROLL-13', 'ENROLL-3'],
     async run(ctx: MsContext) {
-      ctx.must(ctx.crs.enrollments > 0, 'ENROLL-3', `the MS did not enroll (${ctx.crs.lastEnrollError ?? 'no connection'})`);
-      ctx.must(ctx.crs.listenAddr && /:\d+$/.test(ctx.crs.listenAddr), 'ENROLL-2', 'ENROLL must carry the Listen address');
+      ctx.must(
+        ctx.crs.enrollments > 0,
+        'ENROLL-3',
+        `the MS did not enroll (${ctx.crs.lastEnrollError ?? 'no connection'})`,
+      );
+      ctx.must(
+        ctx.crs.listenAddr && /:\d+$/.test(ctx.crs.listenAddr),
+        'ENROLL-2',
+        'ENROLL must carry the Listen address',
+      );
     },
   },
 ];

@@ -13,7 +13,8 @@ export const msLoginCases: CaseDef<MsContext>[] = [
   {
     id: 'ms/login/1',
     section: 'login',
-    title: 'a correct login: challenge with the verifier salt, 200 sealed with a valid Server-proof, Key-blob and bundle; LOCK and ONLINE sent to the CRS',
+    title:
+      'a correct login: challenge with the verifier salt, 200 sealed with a valid Server-proof, Key-blob and bundle; LOCK and ONLINE sent to the CRS',
     reqs: ['LOGIN-2', 'LOGIN-4', 'LOGIN-7', 'AUTH-7', 'AUTH-13', 'HB-1'],
     async run(ctx: MsContext) {
       const u = ctx.user();
@@ -35,27 +36,44 @@ export const msLoginCases: CaseDef<MsContext>[] = [
       const n = since(ctx);
       const c = await ctx.connect('cl');
       const out = await loginOn(c, u.name, u.password + 'x', '127.0.0.1:9', ctx.timeout);
-      ctx.must(out.challenge?.status === 300, 'LOGIN-4', `LOGIN must be challenged, got ${out.challenge?.status ?? 'close'}`);
+      ctx.must(
+        out.challenge?.status === 300,
+        'LOGIN-4',
+        `LOGIN must be challenged, got ${out.challenge?.status ?? 'close'}`,
+      );
       checkError(ctx, out.result, 'ERR_AUTH_FAILED', 'PROOF with a wrong password');
       ctx.must(await c.closedWithin(ctx.timeout), 'AUTH-8', 'the MS must close the connection after a failed proof');
       ctx.must(!sentSince(ctx, n, 'ONLINE', u.name), 'AUTH-8', 'a failed proof must never bring the user online');
-      ctx.must(await ctx.crs.until(() => !!sentSince(ctx, n, 'UNLOCK', u.name), ctx.timeout), 'AUTH-8', 'the MS must UNLOCK the user after a failed proof');
+      ctx.must(
+        await ctx.crs.until(() => !!sentSince(ctx, n, 'UNLOCK', u.name), ctx.timeout),
+        'AUTH-8',
+        'the MS must UNLOCK the user after a failed proof',
+      );
     },
   },
   {
     id: 'ms/login/3',
     section: 'login',
-    title: 'an unknown user is not revealed: a challenge with a decoy salt (the same each time), then 401 ERR_AUTH_FAILED',
+    title:
+      'an unknown user is not revealed: a challenge with a decoy salt (the same each time), then 401 ERR_AUTH_FAILED',
     reqs: ['AUTH-9', 'AUTH-8', 'ERR-1'],
     async run(ctx: MsContext) {
       const ghost = ctx.uniq('ghost');
       const c1 = await ctx.connect('cl');
       const o1 = await loginOn(c1, ghost, 'whatever', '127.0.0.1:9', ctx.timeout);
-      ctx.must(o1.challenge?.status === 300, 'AUTH-9', `an unknown user must be challenged like a known one, got ${o1.challenge?.status ?? 'close'}`);
+      ctx.must(
+        o1.challenge?.status === 300,
+        'AUTH-9',
+        `an unknown user must be challenged like a known one, got ${o1.challenge?.status ?? 'close'}`,
+      );
       checkError(ctx, o1.result, 'ERR_AUTH_FAILED', 'PROOF for an unknown user');
       const c2 = await ctx.connect('cl');
       const o2 = await loginOn(c2, ghost, 'whatever', '127.0.0.1:9', ctx.timeout);
-      ctx.should(o2.salt === o1.salt, 'AUTH-9', 'the decoy salt should be the same for the same name (HMAC(ms-secret, user))');
+      ctx.should(
+        o2.salt === o1.salt,
+        'AUTH-9',
+        'the decoy salt should be the same for the same name (HMAC(ms-secret, user))',
+      );
     },
   },
   {
@@ -75,18 +93,37 @@ export const msLoginCases: CaseDef<MsContext>[] = [
   {
     id: 'ms/login/5',
     section: 'login',
-    title: 'LOGIN with Status offline, or with a client Nonce that is not 18 octets, is refused 422 ERR_BAD_VALUE before LOCK, and the connection stays idle',
+    title:
+      'LOGIN with Status offline, or with a client Nonce that is not 18 octets, is refused 422 ERR_BAD_VALUE before LOCK, and the connection stays idle',
     reqs: ['LOGIN-14', 'AUTH-15', 'LOGIN-3'],
     async run(ctx: MsContext) {
       const n = since(ctx);
       const c = await ctx.connect('cl');
       const login = msWireTarget().first();
       const u = ctx.user();
-      const withHeader = (name: string, value: string) => ({ ...login, headers: [...login.headers.filter(([k]) => k !== name && k !== 'User'), ['User', u.name], [name, value]] as [string, string][] });
+      const withHeader = (name: string, value: string) => ({
+        ...login,
+        headers: [...login.headers.filter(([k]) => k !== name && k !== 'User'), ['User', u.name], [name, value]] as [
+          string,
+          string,
+        ][],
+      });
       c.send(withHeader('Status', 'offline'));
-      checkError(ctx, await c.nextResponse(ctx.timeout, 'the answer to LOGIN Status: offline'), 'ERR_BAD_VALUE', 'LOGIN with Status offline', 'LOGIN-14');
+      checkError(
+        ctx,
+        await c.nextResponse(ctx.timeout, 'the answer to LOGIN Status: offline'),
+        'ERR_BAD_VALUE',
+        'LOGIN with Status offline',
+        'LOGIN-14',
+      );
       c.send(withHeader('Nonce', b64(randomBytes(16))));
-      checkError(ctx, await c.nextResponse(ctx.timeout, 'the answer to LOGIN with a 16-octet nonce'), 'ERR_BAD_VALUE', 'LOGIN with a 16-octet client Nonce', 'AUTH-15');
+      checkError(
+        ctx,
+        await c.nextResponse(ctx.timeout, 'the answer to LOGIN with a 16-octet nonce'),
+        'ERR_BAD_VALUE',
+        'LOGIN with a 16-octet client Nonce',
+        'AUTH-15',
+      );
       ctx.must(!sentSince(ctx, n, 'LOCK', u.name), 'LOGIN-14', 'a refused LOGIN must not LOCK the user');
       ctx.must(!(await c.closedWithin(200)), 'LOGIN-3', 'the connection must stay open and idle after a refused LOGIN');
     },

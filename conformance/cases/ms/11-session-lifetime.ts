@@ -11,13 +11,18 @@ export const msHeartbeatCases: CaseDef<MsContext>[] = [
     reqs: ['HB-2'],
     async run(ctx: MsContext) {
       const limit = ctx.limits.get('sessionTimeout');
-      if (limit > 5000 && !ctx.opts.slow) ctx.skip(`sessionTimeout is ${limit} ms; pass --slow or --set sessionTimeout=N matching the MS`);
+      if (limit > 5000 && !ctx.opts.slow)
+        ctx.skip(`sessionTimeout is ${limit} ms; pass --slow or --set sessionTimeout=N matching the MS`);
       const u = ctx.user();
       const c = await ctx.login(u);
       c.auto = () => undefined; // silent: not even PING answers
       const n = since(ctx);
-      ctx.must(await ctx.crs.until(() => !!sentSince(ctx, n, 'OFFLINE', u.name), limit * 3 + ctx.timeout), 'HB-2', `the MS must end a session silent for sessionTimeout (${limit} ms) with OFFLINE`);
-      ctx.must(await c.closedWithin(ctx.timeout), 'HB-2', 'the MS must close the silent client\'s connection');
+      ctx.must(
+        await ctx.crs.until(() => !!sentSince(ctx, n, 'OFFLINE', u.name), limit * 3 + ctx.timeout),
+        'HB-2',
+        `the MS must end a session silent for sessionTimeout (${limit} ms) with OFFLINE`,
+      );
+      ctx.must(await c.closedWithin(ctx.timeout), 'HB-2', "the MS must close the silent client's connection");
     },
   },
 ];

@@ -5,11 +5,29 @@
 // MS's automatic steps: LOCK_GRANTED / LOCK_UNKNOWN after LOGIN, ONLINE_OK after a good PROOF);
 // an event with no transition must be refused with ERR_OUT_OF_STATE and the session goes on.
 import fc from 'fast-check';
-import { closesConnection, errorRule, findTransition, header, request, type MachineTransition, type ResponseMessage } from '../../../codec/index.js';
+import {
+  closesConnection,
+  errorRule,
+  findTransition,
+  header,
+  request,
+  type MachineTransition,
+  type ResponseMessage,
+} from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { checkModel, machineReqs } from '../../lib/model-fuzz.js';
 import type { Conn } from '../../lib/conn.js';
-import { b64, clientProof, loginAuth, loginLinkKeys, nonce18, scramKeys, unb64, x25519, x25519Pair } from '../../lib/crypto.js';
+import {
+  b64,
+  clientProof,
+  loginAuth,
+  loginLinkKeys,
+  nonce18,
+  scramKeys,
+  unb64,
+  x25519,
+  x25519Pair,
+} from '../../lib/crypto.js';
 import type { KitUser } from '../../lib/as-crs.js';
 import type { MsContext } from '../../lib/ms-context.js';
 import { answerOf } from '../../lib/wire-target.js';
@@ -23,7 +41,14 @@ interface Real {
   ctx: MsContext;
   conn: Conn;
   user: KitUser;
-  pending: { user: string; known: boolean; cnonce: string; eC: string; ePriv: Buffer; challenge: ResponseMessage } | null;
+  pending: {
+    user: string;
+    known: boolean;
+    cnonce: string;
+    eC: string;
+    ePriv: Buffer;
+    challenge: ResponseMessage;
+  } | null;
   log: string[];
 }
 
@@ -41,7 +66,16 @@ class SessionCmd implements fc.AsyncCommand<Model, Real> {
     return m.state !== 'ended';
   }
   toString(): string {
-    const v = this.ev === 'LOGIN' ? (this.variant ? '(known user)' : '(unknown user)') : this.ev === 'PROOF' ? (this.variant ? '(right password)' : '(wrong password)') : '';
+    const v =
+      this.ev === 'LOGIN'
+        ? this.variant
+          ? '(known user)'
+          : '(unknown user)'
+        : this.ev === 'PROOF'
+          ? this.variant
+            ? '(right password)'
+            : '(wrong password)'
+          : '';
     return `${this.ev}${v}`;
   }
   async run(m: Model, r: Real): Promise<void> {
@@ -74,9 +108,23 @@ class SessionCmd implements fc.AsyncCommand<Model, Real> {
       const eph = x25519Pair();
       const name = this.variant ? r.user.name : ctx.uniq('ghost');
       const cnonce = nonce18();
-      msg = request('LOGIN', [['Imsp-version', '1'], ['User', name], ['Nonce', cnonce], ['Key-share', b64(eph.publicKey)], ['Address', '127.0.0.1:9']]);
+      msg = request('LOGIN', [
+        ['Imsp-version', '1'],
+        ['User', name],
+        ['Nonce', cnonce],
+        ['Key-share', b64(eph.publicKey)],
+        ['Address', '127.0.0.1:9'],
+      ]);
       // A LOGIN the machine refuses must not replace the login in progress.
-      if (t) r.pending = { user: name, known: this.variant, cnonce, eC: b64(eph.publicKey), ePriv: eph.privateKey, challenge: null as unknown as ResponseMessage };
+      if (t)
+        r.pending = {
+          user: name,
+          known: this.variant,
+          cnonce,
+          eC: b64(eph.publicKey),
+          ePriv: eph.privateKey,
+          challenge: null as unknown as ResponseMessage,
+        };
     } else if (this.ev === 'PROOF') {
       let proof = b64(Buffer.alloc(32, 7));
       const p = r.pending;
@@ -84,7 +132,16 @@ class SessionCmd implements fc.AsyncCommand<Model, Real> {
         const g = (n: string): string => header(p.challenge, n) ?? '';
         const pw = this.variant && p.known ? r.user.password : 'wrong-password';
         const k = scramKeys(pw, unb64(g('Salt')), Math.min(Number(g('Iterations')), 1_000_000));
-        const auth = loginAuth({ user: p.user, cnonce: p.cnonce, nonce: g('Nonce'), salt: g('Salt'), iterations: g('Iterations'), eC: p.eC, eS: g('Key-share'), address: '127.0.0.1:9' });
+        const auth = loginAuth({
+          user: p.user,
+          cnonce: p.cnonce,
+          nonce: g('Nonce'),
+          salt: g('Salt'),
+          iterations: g('Iterations'),
+          eC: p.eC,
+          eS: g('Key-share'),
+          address: '127.0.0.1:9',
+        });
         proof = b64(clientProof(k.clientKey, k.storedKey, auth));
         conn.send(request('PROOF', [['Proof', proof]]));
         try {
@@ -100,34 +157,60 @@ class SessionCmd implements fc.AsyncCommand<Model, Real> {
     const res = await conn.nextResponse(ctx.timeout, `the answer to ${this.ev}`);
     if (this.ev === 'PROOF' && m.state === 'challenged' && (!res || res.status !== 200)) conn.sealing = null;
     if (this.ev === 'LOGIN' && t && r.pending && res) r.pending.challenge = res;
-    r.log.push(`${this.toString()} in ${m.state} -> ${res ? `${res.status} ${header(res, 'Error-code') ?? ''}` : 'closed'} (transition ${t?.name ?? 'none'}, expected ${expected ?? 'refusal'})`);
+    r.log.push(
+      `${this.toString()} in ${m.state} -> ${res ? `${res.status} ${header(res, 'Error-code') ?? ''}` : 'closed'} (transition ${t?.name ?? 'none'}, expected ${expected ?? 'refusal'})`,
+    );
     if (t && expected !== null) {
-      ctx.must(res && res.status === expected, t.reqs[0] ?? 'STATE-1', `${this.toString()} in state ${m.state}: transition '${t.name}' answers ${expected}, got ${res ? res.status : 'a close'}`);
+      ctx.must(
+        res && res.status === expected,
+        t.reqs[0] ?? 'STATE-1',
+        `${this.toString()} in state ${m.state}: transition '${t.name}' answers ${expected}, got ${res ? res.status : 'a close'}`,
+      );
     } else if (!t) {
-      // No transition: the request must be refused and the state stays (STATE-5). The exact answer
+      // No transition: the request must be refused and the state stays [STATE-5]. The exact answer
       // (425 ERR_OUT_OF_STATE, and a close before the handshake completes) is checked strictly by
       // ms/state/1; here a different refusal is a warning and the model follows what the MS did.
-      ctx.must(res === null || res.status >= 400, 'STATE-5', `${this.toString()} in state ${m.state}: no transition allows it, it must be refused; got ${res?.status}`);
-      if (res) ctx.should(res.status === 425 && header(res, 'Error-code') === 'ERR_OUT_OF_STATE', 'STATE-5', `${this.toString()} in state ${m.state}: expected 425 ERR_OUT_OF_STATE, got ${res.status} ${header(res, 'Error-code') ?? ''}`);
+      ctx.must(
+        res === null || res.status >= 400,
+        'STATE-5',
+        `${this.toString()} in state ${m.state}: no transition allows it, it must be refused; got ${res?.status}`,
+      );
+      if (res)
+        ctx.should(
+          res.status === 425 && header(res, 'Error-code') === 'ERR_OUT_OF_STATE',
+          'STATE-5',
+          `${this.toString()} in state ${m.state}: expected 425 ERR_OUT_OF_STATE, got ${res.status} ${header(res, 'Error-code') ?? ''}`,
+        );
       if (m.state !== 'active' && (res === null || (await conn.closedWithin(Math.min(ctx.timeout, 400))))) {
         m.state = 'ended';
         return;
       }
       // [STATE-6] what the MS does comes from the error table: before the handshake an out-of-state refusal closes.
       const rule = errorRule('ERR_OUT_OF_STATE', { handshake: m.state !== 'active', method: this.ev });
-      if (closesConnection(rule)) ctx.must(false, 'STATE-6', `${this.toString()} in state ${m.state}: before the handshake completes an out-of-state request is answered and the connection closed (${rule.action}, ${rule.req}); the MS went on`);
+      if (closesConnection(rule))
+        ctx.must(
+          false,
+          'STATE-6',
+          `${this.toString()} in state ${m.state}: before the handshake completes an out-of-state request is answered and the connection closed (${rule.action}, ${rule.req}); the MS went on`,
+        );
       return;
     }
     if (this.ev === 'LOGIN' && t) m.known = this.variant;
     m.state = next;
     if (m.state === 'ended') {
-      ctx.must(await conn.closedWithin(ctx.timeout), t?.reqs[0] ?? 'STATE-1', `after '${t?.name}' the MS must close the connection`);
+      ctx.must(
+        await conn.closedWithin(ctx.timeout),
+        t?.reqs[0] ?? 'STATE-1',
+        `after '${t?.name}' the MS must close the connection`,
+      );
     }
   }
 }
 
 const commands = [
-  fc.tuple(fc.constantFrom<Ev>('LOGIN', 'LOGIN', 'PROOF', 'PROOF', 'PING', 'STATUS', 'LOGOUT'), fc.boolean()).map(([ev, v]) => new SessionCmd(ev, v)),
+  fc
+    .tuple(fc.constantFrom<Ev>('LOGIN', 'LOGIN', 'PROOF', 'PROOF', 'PING', 'STATUS', 'LOGOUT'), fc.boolean())
+    .map(([ev, v]) => new SessionCmd(ev, v)),
 ];
 
 /** Clear requests that have no transition in the idle state of the client session. */
@@ -142,27 +225,46 @@ export const msStateCases: CaseDef<MsContext>[] = [
   {
     id: 'ms/state/1',
     section: 'state',
-    title: 'a request with no transition before login (PROOF without a challenge, PING, STATUS, LOGOUT) is answered 425 ERR_OUT_OF_STATE and the connection closed',
+    title:
+      'a request with no transition before login (PROOF without a challenge, PING, STATUS, LOGOUT) is answered 425 ERR_OUT_OF_STATE and the connection closed',
     reqs: ['STATE-5', 'STATE-2'],
     async run(ctx: MsContext) {
       for (const [method, hs] of FIRST_OUT_OF_STATE) {
         const t = take('idle', method === 'STATUS' ? 'REQUEST' : method);
-        ctx.must(t === null, 'STATE-5', `the machine table has a transition for ${method} in idle; this case assumes none`);
+        ctx.must(
+          t === null,
+          'STATE-5',
+          `the machine table has a transition for ${method} in idle; this case assumes none`,
+        );
         const conn = await ctx.connect('cl');
         conn.send(request(method, hs));
         const res = await conn.nextResponse(ctx.timeout, `the answer to ${method}`);
         const req = method === 'PROOF' ? 'STATE-2' : 'STATE-5';
-        ctx.must(res, req, `${method} before login must be answered 425 ERR_OUT_OF_STATE; the connection closed without an answer`);
-        ctx.must(res.status === 425 && header(res, 'Error-code') === 'ERR_OUT_OF_STATE', req, `${method} before login: expected 425 ERR_OUT_OF_STATE, got ${res.status} ${header(res, 'Error-code') ?? ''}`);
+        ctx.must(
+          res,
+          req,
+          `${method} before login must be answered 425 ERR_OUT_OF_STATE; the connection closed without an answer`,
+        );
+        ctx.must(
+          res.status === 425 && header(res, 'Error-code') === 'ERR_OUT_OF_STATE',
+          req,
+          `${method} before login: expected 425 ERR_OUT_OF_STATE, got ${res.status} ${header(res, 'Error-code') ?? ''}`,
+        );
         const rule = errorRule('ERR_OUT_OF_STATE', { handshake: true, method });
-        if (closesConnection(rule)) ctx.must(await conn.closedWithin(ctx.timeout), rule.req, `${method} before login: the connection must be closed after the 425 (${rule.action})`);
+        if (closesConnection(rule))
+          ctx.must(
+            await conn.closedWithin(ctx.timeout),
+            rule.req,
+            `${method} before login: the connection must be closed after the 425 (${rule.action})`,
+          );
       }
     },
   },
   {
     id: 'ms/fuzz/2',
     section: 'fuzz',
-    title: 'state-machine fuzzing of the client session: LOGIN, PROOF, PING, STATUS and LOGOUT in and out of state follow the machine table',
+    title:
+      'state-machine fuzzing of the client session: LOGIN, PROOF, PING, STATUS and LOGOUT in and out of state follow the machine table',
     reqs: machineReqs('client-session', ['STATE-5', 'LOGIN-4', 'AUTH-8', 'AUTH-9', 'LOGIN-7', 'LOGOUT-1', 'STATE-1']),
     fuzz: true,
     async run(ctx: MsContext) {
@@ -177,8 +279,18 @@ export const msStateCases: CaseDef<MsContext>[] = [
           conn.destroy();
         }
       };
-      const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 8, replayPath: ctx.opts.replayPath }), runOnce);
-      await checkModel(ctx, { id: 'ms/fuzz/2', maxRuns: 25, req: 'STATE-1', prop, replay: runOnce, log: () => lastLog });
+      const prop = fc.asyncProperty(
+        fc.commands(commands, { maxCommands: 8, replayPath: ctx.opts.replayPath }),
+        runOnce,
+      );
+      await checkModel(ctx, {
+        id: 'ms/fuzz/2',
+        maxRuns: 25,
+        req: 'STATE-1',
+        prop,
+        replay: runOnce,
+        log: () => lastLog,
+      });
     },
   },
 ];

@@ -30,7 +30,9 @@ export function guardParam(g: string): string {
 /** The Promela block of one machine: defines and the step inline. */
 export function machineSteps(m: MachineSpec, prefix: string): string {
   const out: string[] = [];
-  out.push(`/* ---- machine ${m.name} (spec/machines/${m.name}.json, Section ${m.section}), initial ${m.initial} ---- */`);
+  out.push(
+    `/* ---- machine ${m.name} (spec/machines/${m.name}.json, Section ${m.section}), initial ${m.initial} ---- */`,
+  );
   m.states.forEach((s, i) => out.push(`#define ${prefix}_${ident(s.name)} ${i}`));
   m.events.forEach((e, i) => out.push(`#define ${prefix}_E_${ident(e.name)} ${i}`));
   out.push(`#define ${prefix}_T_NONE 0`);
@@ -41,7 +43,9 @@ export function machineSteps(m: MachineSpec, prefix: string): string {
   out.push('  nxt = st; tid = ' + `${prefix}_T_NONE;`);
   let depth = 0;
   for (const t of m.transitions) {
-    const from = fromStates(t).map((f) => `st == ${prefix}_${ident(f)}`).join(' || ');
+    const from = fromStates(t)
+      .map((f) => `st == ${prefix}_${ident(f)}`)
+      .join(' || ');
     const conds = [`(${from})`, `ev == ${prefix}_E_${ident(t.event)}`];
     if (t.guard) {
       const neg = t.guard.startsWith('!');

@@ -40,17 +40,23 @@ export function configBlock(c: ModelConfig): string {
   for (const k of FAULT_FLAGS) def(flag(k), c.kinds.includes(k) ? 1 : 0);
   def('F_LOCK_LEASE', c.lockLease ? 1 : 0);
   L.push('inline init_clients() {');
-  c.clients.forEach((cl, i) => L.push(`  cu[${i}] = ${cl.user}; cm[${i}] = ${cl.ms}; clientOf[${cl.ms * c.users + cl.user}] = ${i};`));
+  c.clients.forEach((cl, i) =>
+    L.push(`  cu[${i}] = ${cl.user}; cm[${i}] = ${cl.ms}; clientOf[${cl.ms * c.users + cl.user}] = ${i};`),
+  );
   L.push('}');
   // INV-1: at most one MS with a live link holds an active session for a user.
   const inv1 = range(c.users).map((u) => {
-    const terms = range(c.ms).map((m) => `(ss[${m * c.users + u}] == CS_active && me[${m}] == ME_enrolled && cinc[${m}] == minc[${m}] -> 1 : 0)`);
+    const terms = range(c.ms).map(
+      (m) => `(ss[${m * c.users + u}] == CS_active && me[${m}] == ME_enrolled && cinc[${m}] == minc[${m}] -> 1 : 0)`,
+    );
     return `((${terms.join(' + ')}) <= 1)`;
   });
   L.push(`#define INV1 (${inv1.join(' && ')})`);
   // INV-9: buddy relations are mutual.
   const inv9: string[] = [];
-  for (const x of range(c.users)) for (const y of range(c.users)) if (x < y) inv9.push(`((rel[${x * c.users + y}] == BR_buddy) == (rel[${y * c.users + x}] == BR_buddy))`);
+  for (const x of range(c.users))
+    for (const y of range(c.users))
+      if (x < y) inv9.push(`((rel[${x * c.users + y}] == BR_buddy) == (rel[${y * c.users + x}] == BR_buddy))`);
   L.push(`#define INV9 (${inv9.length > 0 ? inv9.join(' && ') : '1'})`);
   // Quiet: nothing in flight on any link, no client between the 200 to PROOF and loading its bundle.
   const quiet: string[] = [];
@@ -910,7 +916,8 @@ export function clientBranches(maxClients: number): string {
 
 export function hangable(maxUsers: number): string {
   const terms: string[] = [];
-  for (let u = 0; u < maxUsers; u++) terms.push(`(${u} < NU && ss[m * NU + ${u}] == CS_challenged && clientOf[m * NU + ${u}] != 255)`);
+  for (let u = 0; u < maxUsers; u++)
+    terms.push(`(${u} < NU && ss[m * NU + ${u}] == CS_challenged && clientOf[m * NU + ${u}] != 255)`);
   return `(${terms.join(' || ')})`;
 }
 

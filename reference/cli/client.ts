@@ -130,6 +130,13 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write('imsp client: give --user NAME\n');
     return 2;
   }
+  // Ink renders only the last frame when it believes it runs in CI (is-in-ci reads CI and
+  // CONTINUOUS_INTEGRATION when Ink is first imported). An interactive client on a terminal must
+  // draw every frame wherever it runs, so those variables are cleared before Ink loads.
+  if (process.stdout.isTTY) {
+    delete process.env.CI;
+    delete process.env.CONTINUOUS_INTEGRATION;
+  }
   // Ink and React load only here: --control (the conformance kit's path) never pays for them.
   const { runTui, stagingDir } = await import('../client/tui.js');
   const downloads = f.downloads ?? join(tmpdir(), `imsp-${f.user}`);

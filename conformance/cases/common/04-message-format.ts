@@ -199,7 +199,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
     section: 'registry',
     title:
       'pipelined requests in one write are answered in order, each echoing its Tag, up to an error that closes the connection',
-    reqs: ['CONN-9', 'CONN-10', 'CONN-12', 'CONN-16'],
+    reqs: ['CONN-9', 'CONN-10', 'CONN-12', 'CONN-16', 'STATE-5'],
     async run(ctx: C) {
       const c = await ctx.connect();
       const tags = ['p1', 'p2', 'p3'];

@@ -15,7 +15,7 @@ export const msLoginCases: CaseDef<MsContext>[] = [
     section: 'login',
     title:
       'a correct login: challenge with the verifier salt, 200 sealed with a valid Server-proof, Key-blob and bundle; LOCK and ONLINE sent to the CRS',
-    reqs: ['LOGIN-2', 'LOGIN-4', 'LOGIN-7', 'AUTH-7', 'AUTH-13', 'HB-1'],
+    reqs: ['LOGIN-2', 'LOGIN-4', 'LOGIN-7', 'AUTH-7', 'AUTH-13', 'HB-1', 'HB-11'],
     async run(ctx: MsContext) {
       const u = ctx.user();
       const n = since(ctx);
@@ -95,7 +95,7 @@ export const msLoginCases: CaseDef<MsContext>[] = [
     section: 'login',
     title:
       'LOGIN with Status offline, or with a client Nonce that is not 18 octets, is refused 422 ERR_BAD_VALUE before LOCK, and the connection stays idle',
-    reqs: ['LOGIN-14', 'AUTH-15', 'LOGIN-3'],
+    reqs: ['LOGIN-14', 'AUTH-15', 'LOGIN-3', 'ERR-1', 'WIRE-22'],
     async run(ctx: MsContext) {
       const n = since(ctx);
       const c = await ctx.connect('cl');

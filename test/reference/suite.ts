@@ -507,11 +507,12 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
 
     test("[STATE-1] out-of-state and malformed messages get the registry's error and the MS keeps serving", async () => {
       const a = await user('ma');
-      const c = track(await ProtoClient.connect(cluster.ms[0]!.address));
-      // PROOF before LOGIN: 425.
-      const p = await c.request('PROOF', { Proof: 'A'.repeat(43) });
+      // PROOF before LOGIN: 425, and the error table closes the connection after it [STATE-6].
+      const early = track(await ProtoClient.connect(cluster.ms[0]!.address));
+      const p = await early.request('PROOF', { Proof: 'A'.repeat(43) });
       assert.equal(p.status, 425);
       assert.equal(h(p, 'Error-code'), 'ERR_OUT_OF_STATE');
+      const c = track(await ProtoClient.connect(cluster.ms[0]!.address));
       // A session method in clear before login: 425, then the close [STATE-5] (tested below).
       // LOGIN missing a required header: 422 ERR_MISSING_HEADER.
       const miss = await c.request('LOGIN', { 'Imsp-version': 1, User: a });
@@ -538,7 +539,8 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       // The same connection still logs in.
       const out = await c.login(a, `pw-${a}`);
       assert.equal(out.result?.status, 200);
-      // LOGIN again inside the session (sealed, where LOGIN travels in clear): refused [SEAL-7].
+      // LOGIN again inside the session (sealed, where LOGIN travels in clear): out of state, 425,
+      // and the session goes on [REG-15].
       const again = await c.request('LOGIN', {
         'Imsp-version': 1,
         User: a,
@@ -546,7 +548,8 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
         'Key-share': 'A'.repeat(43),
         Address: '127.0.0.1:1',
       });
-      assert.equal(again.status, 405);
+      assert.equal(again.status, 425);
+      assert.equal(h(again, 'Error-code'), 'ERR_OUT_OF_STATE');
       assert.equal((await c.request('PING')).status, 200);
     });
 
@@ -967,7 +970,7 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
     });
 
     test('[RATE-2] the per-user rate limit refuses with 429 and Retry-after', async (t) => {
-      const cluster = await open({ ms: 1, msLimits: { userRateLimitPerSecond: 1 } });
+      const cluster = await open({ ms: 1, msLimits: { userRateLimitPerSecond: 1, userRateLimitBurst: 1 } });
       t.after(() => cluster.dispose());
       await cluster.addUser('uma');
       const c = await online(cluster, 0, 'uma');

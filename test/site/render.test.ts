@@ -150,13 +150,13 @@ test('parseGrammar splits the prose header, banners, rule docs and rules', () =>
   const g = parseGrammar(
     br(`// The grammar.
 //
-// It parses heads ⟦WIRE-1⟧.
+// It parses heads ⟦WIRE-${1}⟧.
 
 {{
   function at() {}
 }}
 
-// ------------------------------------------ start line ⟦WIRE-4⟧
+// ------------------------------------------ start line ⟦WIRE-${4}⟧
 
 // A start line.
 start_line "start line"

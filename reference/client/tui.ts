@@ -544,12 +544,14 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
     if (line.startsWith('/')) return command(line.trim());
     if (model.chat === undefined) throw new Error('Open a conversation first: /chat USER (Tab completes names).');
     const peer = model.chat;
+    // The message ends the composition [TYPING-1]: forget the state sent before the MSG leaves, so a
+    // key pressed while its 200 is on the way announces `typing` again (the peer resets on MSG too).
+    sentTyping = undefined;
     try {
       await client.send(peer, line);
     } catch (e) {
       throw new Error(failText(e, ctx('send', peer)));
     }
-    sentTyping = undefined;
     note(peer, client.user, line, 'out');
   };
 

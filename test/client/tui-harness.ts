@@ -37,6 +37,19 @@ export interface Tui {
   stop(): Promise<void>;
 }
 
+/** Awaits a promise the test cannot poll for, failing with its name after timeoutMs instead of hanging. */
+export async function within<T>(p: Promise<T>, what: string, timeoutMs = 20_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function startTui(args: string[], size = { cols: 110, rows: 30 }): Promise<Tui> {
   const sock = `imsp-tui-${process.pid}-${counter++}`;
   const tmux = (...a: string[]) => run('tmux', ['-L', sock, ...a]);

@@ -10,7 +10,7 @@ import stringWidth from 'string-width';
 import { startCluster } from '../helpers/cluster.js';
 import { ImspClient } from '../../reference/client/client.js';
 import { next } from './p2p-harness.js';
-import { hasTmux, startTui } from './tui-harness.js';
+import { hasTmux, startTui, within } from './tui-harness.js';
 
 const skip = !(await hasTmux()) && 'tmux not installed';
 
@@ -105,7 +105,7 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
   await ui.waitScreen(/\? bob/, 'the request in the side pane');
   const granted = next(bob, 'answer', (e) => e.from === 'alice');
   await ui.line('/accept bob');
-  assert.equal((await granted).decision, 'grant');
+  assert.equal((await within(granted, "bob's ANSWER")).decision, 'grant');
   await ui.waitScreen(/\* bob online/, 'bob online in the buddy list');
 
   // Tab completes the command, then the buddy's name.
@@ -120,7 +120,7 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
 
   const msg = next(bob, 'message', (e) => e.from === 'alice');
   await ui.line('hello bob');
-  assert.equal((await msg).text, 'hello bob');
+  assert.equal((await within(msg, 'the MSG at bob')).text, 'hello bob');
   await ui.waitScreen(/alice: hello bob/, 'our own line in the conversation');
   // Up recalls the line sent; Left + typing edits in the middle; Enter sends the edited line.
   await ui.press('Up');
@@ -130,15 +130,15 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
   await ui.keys('dear ');
   await ui.waitScreen(/^bob> hello dear bob/m, 'the edited line');
   await ui.press('Enter');
-  assert.equal((await edited).text, 'hello dear bob');
+  assert.equal((await within(edited, 'the edited MSG at bob')).text, 'hello dear bob');
 
   // With the session open, typing is announced, and erasing everything too [TYPING-1] [TYPING-3].
   const typing = next(bob, 'typing', (e) => e.from === 'alice' && e.state === 'typing');
   await ui.keys('x');
-  await typing;
+  await within(typing, 'TYPING typing at bob');
   const erased = next(bob, 'typing', (e) => e.from === 'alice' && e.state === 'erased');
   await ui.press('BSpace');
-  await erased;
+  await within(erased, 'TYPING erased at bob');
 
   // The peer's typing indicator, control characters neutralised, presence changes.
   await bob.typing('alice', 'typing');
@@ -217,7 +217,7 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
   // Our own status change reaches the buddy.
   const busy = next(bob, 'presence', (e) => e.user === 'alice' && e.status === 'busy');
   await ui.line('/status busy');
-  await busy;
+  await within(busy, "alice's busy PRESENCE at bob");
   await ui.waitScreen(/\[busy\]/, 'our status in the title bar');
 
   // /send-file sends to the current conversation.
@@ -225,7 +225,7 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
   await writeFile(file, 'quarterly numbers\n'.repeat(1000));
   const got = next(bob, 'file', (e) => e.from === 'alice');
   await ui.line(`/send-file ${file}`);
-  assert.equal((await got).name, 'report.txt');
+  assert.equal((await within(got, 'the file at bob')).name, 'report.txt');
   await ui.waitScreen(/sent file report\.txt/, 'the file line');
 
   // Incoming files are offered: accepted ones are saved in the downloads directory, declined ones deleted.
@@ -305,7 +305,7 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
 
   // The new password works.
   const again = new ImspClient({ user: 'alice', password: 'pw-alice-2', ms: cluster.ms[0].address });
-  await again.login();
+  await within(again.login(), 'the login with the new password');
   await again.close();
 });
 

@@ -299,8 +299,27 @@ export class ClientContext extends Checker {
     return parseHostPort(addr);
   }
 
-  async connect(addr: HostPort, name: string): Promise<Conn> {
-    const c = await Conn.connect(addr, name, this.tr, this.timeout);
+  get limits(): Limits {
+    return this.env.opts.limits;
+  }
+
+  /** The logged-in client the wire cases talk to (a buddy-less user), started on first use in a case. */
+  private wireAccount: KitAccount | undefined;
+
+  /**
+   * Connect to `addr`; with no address (the wire and registry cases of section 4, which see the client
+   * as a receiver on its own peer address), start a logged-in client first and connect to its Address.
+   */
+  async connect(addr?: HostPort | string, name?: string): Promise<Conn> {
+    if (addr === undefined || typeof addr === 'string') {
+      if (!this.wireAccount) {
+        const a = this.account();
+        await this.startLoggedIn(a);
+        this.wireAccount = a;
+      }
+      return this.connect(this.clientAddress(this.wireAccount), addr ?? 'kit-peer');
+    }
+    const c = await Conn.connect(addr, name ?? 'kit-peer', this.tr, this.timeout);
     this.conns.push(c);
     return c;
   }

@@ -40,6 +40,12 @@ export interface WireTarget {
   firstMessageDecides?: boolean;
   /** The sender role a first message with this method implies (CRS: ENROLL comes from an MS); default `from`. */
   senderFor?: (method: string) => Role;
+  /** A registered method the sender role may not send to this role (REG-2); default BYE. */
+  notAllowed?: string;
+  /** Whether `first` has a body of its own (then REG-7 cannot be shown with it, and is skipped). */
+  firstHasBody?: boolean;
+  /** The registry allows no Tag on `first` (INIT): the cases that echo a Tag do without one. */
+  noTag?: boolean;
 }
 
 /** Check that `r` is the registry's error response for `code` (status MUST, Error-code MUST). */
@@ -110,6 +116,33 @@ export const msWireTarget = (ctx: { uniq?: (p: string) => string } = {}): WireTa
     ]),
   firstOk: (r: ResponseMessage) => r.status === 300,
 });
+
+/**
+ * A client as a receiver on its own peer address (spec 10.1): the kit connects as another client. The
+ * harmless first message is an INIT whose body does not decrypt: every receiver must refuse it 401
+ * ERR_DECRYPT in clear and close [P2P-18], whoever the client's buddies are, so the answer is known
+ * without a session. BYE is registered client to client, so REG-2 is shown with LOCATE.
+ */
+export const clientWireTarget: WireTarget = {
+  role: 'client',
+  from: 'client',
+  start: 'INIT',
+  first: () =>
+    request(
+      'INIT',
+      [
+        ['Imsp-version', '1'],
+        ['Key-share', b64(randomBytes(32))],
+        ['Nonce', b64(randomBytes(18))],
+        ['Content-length', '80'],
+      ],
+      randomBytes(80),
+    ),
+  firstOk: (r) => r.status === 401 && header(r, 'Error-code') === 'ERR_DECRYPT',
+  notAllowed: 'LOCATE',
+  firstHasBody: true,
+  noTag: true,
+};
 
 /** The status a transition's actions say to answer, e.g. "answer 423 ERR_LOCKED" -> 423. */
 export function answerOf(t: MachineTransition | null): number | null {

@@ -1,15 +1,24 @@
 // The client role: the case list, assembled from the section modules in spec order.
+import { wireCases } from '../cases/common/04-message-format.js';
 import { clientLoginCases } from '../cases/client/08-login.js';
 import { clientPresenceCases } from '../cases/client/09-presence-and-contacts.js';
 import { clientP2pCases } from '../cases/client/10-peer-to-peer.js';
 import type { CaseDef } from '../lib/case.js';
 import { clientCaseBudgetMs, setupClient, type ClientContext } from '../lib/client-context.js';
 import type { RoleModule } from '../lib/config.js';
+import type { Limits } from '../lib/registry.js';
+import { clientWireTarget } from '../lib/wire-target.js';
 
-export const clientCases: CaseDef<ClientContext>[] = [...clientLoginCases, ...clientPresenceCases, ...clientP2pCases];
+// The client is a receiver on its peer address (spec 10.1): the section-4 wire and registry cases run there too.
+export const clientCases = (limits: Limits): CaseDef<ClientContext>[] => [
+  ...wireCases<ClientContext>(clientWireTarget, limits, 'client'),
+  ...clientLoginCases,
+  ...clientPresenceCases,
+  ...clientP2pCases,
+];
 
 export const clientRole: RoleModule<ClientContext> = {
-  cases: () => clientCases,
-  setup: (cfg, run) => setupClient(cfg, run, clientCases),
+  cases: clientCases,
+  setup: (cfg, run) => setupClient(cfg, run, clientCases(cfg.limits)),
   caseBudgetMs: clientCaseBudgetMs,
 };

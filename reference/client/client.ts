@@ -989,12 +989,9 @@ export class ImspClient extends EventEmitter<ClientEvents> {
       session = await this.acceptInit(m, l);
       return undefined;
     });
-    // [STATE-1] Before the handshake anything the link itself refuses (a MSG in clear, a bad INIT
-    // header) has been answered already: the connection then closes instead of idling to the timeout.
-    link.on('protocolError', () => {
-      // The link emits before it writes its answer: close once the answer is out.
-      if (!session) queueMicrotask(() => link.close());
-    });
+    // Before the handshake the link answers what it refuses as the error table says [ERR-8]: a MSG in
+    // clear (425, STATE-5) or a bad INIT (P2P-18) closes; an unknown or misdirected method is answered
+    // and the connection goes on [REG-9] until an INIT or the handshake timeout below.
     // [CONN-4] a connection that does not complete its handshake in time is closed.
     const timer = setTimeout(() => {
       if (!session) link.close(linkError('ERR_TIMEOUT', 'no INIT within handshakeTimeout'));

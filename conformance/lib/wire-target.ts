@@ -40,9 +40,9 @@ export interface WireTarget {
   firstMessageDecides?: boolean;
   /** The sender role a first message with this method implies (CRS: ENROLL comes from an MS); default `from`. */
   senderFor?: (method: string) => Role;
-  /** A registered method the sender role may not send to this role (REG-2); default BYE. */
+  /** A registered method the sender role may not send to this role [REG-2]; default BYE. */
   notAllowed?: string;
-  /** Whether `first` has a body of its own (then REG-7 cannot be shown with it, and is skipped). */
+  /** Whether `first` has a body of its own (then [REG-7] cannot be shown with it, and is skipped). */
   firstHasBody?: boolean;
   /** The registry allows no Tag on `first` (INIT): the cases that echo a Tag do without one. */
   noTag?: boolean;
@@ -121,7 +121,7 @@ export const msWireTarget = (ctx: { uniq?: (p: string) => string } = {}): WireTa
  * A client as a receiver on its own peer address (spec 10.1): the kit connects as another client. The
  * harmless first message is an INIT whose body does not decrypt: every receiver must refuse it 401
  * ERR_DECRYPT in clear and close [P2P-18], whoever the client's buddies are, so the answer is known
- * without a session. BYE is registered client to client, so REG-2 is shown with LOCATE.
+ * without a session. BYE is registered client to client, so [REG-2] is shown with LOCATE.
  */
 export const clientWireTarget: WireTarget = {
   role: 'client',

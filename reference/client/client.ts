@@ -990,7 +990,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
       return undefined;
     });
     // Before the handshake the link answers what it refuses as the error table says [ERR-8]: a MSG in
-    // clear (425, STATE-5) or a bad INIT (P2P-18) closes; an unknown or misdirected method is answered
+    // clear (425, [STATE-5]) or a bad INIT [P2P-18] closes; an unknown or misdirected method is answered
     // and the connection goes on [REG-9] until an INIT or the handshake timeout below.
     // [CONN-4] a connection that does not complete its handshake in time is closed.
     const timer = setTimeout(() => {

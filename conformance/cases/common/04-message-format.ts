@@ -99,7 +99,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
         if (again === null) {
           const code = r ? header(r, 'Error-code') : undefined;
           // Every registry case sends the first message of a new connection, before the handshake; the
-          // situation's method is the offending message's (an INIT refused for validation closes, P2P-18).
+          // situation's method is the offending message's (an INIT refused for validation closes [P2P-18]).
           const method = m.toString('latin1').split('\r\n', 1)[0];
           const rule =
             code !== undefined && code in ERROR_HANDLING

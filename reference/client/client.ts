@@ -442,13 +442,18 @@ export class ImspClient extends EventEmitter<ClientEvents> {
         throw new ClientError('ERR_BAD_VALUE', 422, 'the key blob does not match the Public-key the MS delivered');
       if (this.identity && this.identity !== identity) this.forgetIdentity();
     }
-    this.proofKeys?.clientKey.fill(0);
-    this.proofKeys = {
+    // Copied before the old keys are wiped: on a login with kept keys, scram.clientKey IS the kept
+    // buffer, and wiping it first left zeros to copy, so the second reconnect failed with 401 and the
+    // client stopped reconnecting (found by `make chaos`, issue 14) [RECONNECT-4].
+    const kept: ProofKeys = {
       salt: saltText,
       iterations,
       clientKey: Buffer.from(scram.clientKey),
       serverKey: Buffer.from(scram.serverKey),
     };
+    this.proofKeys?.clientKey.fill(0);
+    this.proofKeys?.serverKey.fill(0);
+    this.proofKeys = kept;
     this.identity = identity;
     this.keyBlob = blob;
     this.blobLog2N = parseKeyBlob(blob).log2N;

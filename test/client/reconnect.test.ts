@@ -140,6 +140,42 @@ test('[RECONNECT-1][RECONNECT-2][RECONNECT-3][RECONNECT-4] after their MS is kil
   assert.equal(await got, 'after the reconnect');
 });
 
+test('[RECONNECT-4] a client reconnects again and again with its kept keys: two MS deaths in a row, then a CRS restart', {
+  timeout: 120_000,
+}, async (t) => {
+  // `make chaos` found that the second reconnect of a client failed (PROOF 401, then no more attempts):
+  // the kept ClientKey was wiped before it was copied. One client, three losses of its session.
+  const cluster = await startCluster({ ms: 3, users: ['alice'] });
+  const alice = new ImspClient({ user: 'alice', password: 'pw-alice', crs: cluster.crsAddress, limits: LIMITS });
+  let crs: CrsServer | undefined;
+  t.after(async () => {
+    await alice.close();
+    await crs?.close();
+    await cluster.dispose();
+  });
+  const stops: string[] = [];
+  alice.on('logout', (e) => {
+    if (!e.reconnecting) stops.push(e.reason);
+  });
+  await alice.login();
+  for (let round = 1; round <= 2; round++) {
+    const victim = cluster.ms.find((ms) => ms.address === alice.msAddress);
+    assert.ok(victim, 'alice is at one of the MSs');
+    const back = reconnected(alice, () => 0, BOUND_MS);
+    victim.kill();
+    await back;
+    assert.ok(alice.loggedIn, `round ${round}: alice logged in again`);
+    assert.deepEqual(stops, [], `round ${round}: alice never gave up`);
+  }
+  const back = reconnected(alice, () => 0, BOUND_MS);
+  const port = cluster.crs.port;
+  await cluster.crs.close();
+  crs = await CrsServer.start({ store: cluster.store, msKey: cluster.msKey, host: '127.0.0.1', port });
+  await back;
+  assert.ok(alice.loggedIn, 'alice logged in again after the CRS restart (her third reconnect)');
+  assert.deepEqual(stops, []);
+});
+
 test('[RECONNECT-1][RECONNECT-2][ENROLL-12][PERSIST-2] after a CRS restart, every client logs in again within the bound', {
   timeout: 120_000,
 }, async (t) => {

@@ -149,7 +149,9 @@ export const ERROR_HANDLING: { readonly [C in ErrorCode]: ErrorHandling } = {
   ERR_RATE_LIMITED: { class: "server", action: "answer", answer: "link", req: "RATE-1", cases: [
     { when: "final", action: "notice-close", answer: "link", req: "RATE-3" },
   ] },
-  ERR_LIMIT: { class: "application", action: "answer", answer: "link", req: "ADD-LIMIT-1", cases: [] },
+  ERR_LIMIT: { class: "application", action: "answer", answer: "link", req: "ADD-LIMIT-1", cases: [
+    { when: "SEALED", action: "answer-close", answer: "link", req: "SEAL-11" },
+  ] },
   ERR_TIMEOUT: { class: "server", action: "answer-close", answer: "clear", req: "CONN-4", cases: [
     { when: "no-request", action: "close", answer: "none", req: "CONN-4" },
   ] },

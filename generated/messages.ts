@@ -644,7 +644,7 @@ export interface NoticeMsClient {
   readonly body: Buffer;
 }
 
-/** SEALED ms -> crs: Envelope carrying one whole IMSP message encrypted and authenticated under the link or session key. Body: sealed. */
+/** SEALED ms -> crs: Envelope carrying one or more whole IMSP messages, encrypted and authenticated together under the link or session key. Body: sealed. */
 export interface SealedMsCrs {
   readonly method: "SEALED";
   readonly from: "ms";
@@ -656,7 +656,7 @@ export interface SealedMsCrs {
   readonly body: Buffer;
 }
 
-/** SEALED crs -> ms: Envelope carrying one whole IMSP message encrypted and authenticated under the link or session key. Body: sealed. */
+/** SEALED crs -> ms: Envelope carrying one or more whole IMSP messages, encrypted and authenticated together under the link or session key. Body: sealed. */
 export interface SealedCrsMs {
   readonly method: "SEALED";
   readonly from: "crs";
@@ -668,7 +668,7 @@ export interface SealedCrsMs {
   readonly body: Buffer;
 }
 
-/** SEALED client -> ms: Envelope carrying one whole IMSP message encrypted and authenticated under the link or session key. Body: sealed. */
+/** SEALED client -> ms: Envelope carrying one or more whole IMSP messages, encrypted and authenticated together under the link or session key. Body: sealed. */
 export interface SealedClientMs {
   readonly method: "SEALED";
   readonly from: "client";
@@ -680,7 +680,7 @@ export interface SealedClientMs {
   readonly body: Buffer;
 }
 
-/** SEALED ms -> client: Envelope carrying one whole IMSP message encrypted and authenticated under the link or session key. Body: sealed. */
+/** SEALED ms -> client: Envelope carrying one or more whole IMSP messages, encrypted and authenticated together under the link or session key. Body: sealed. */
 export interface SealedMsClient {
   readonly method: "SEALED";
   readonly from: "ms";
@@ -692,7 +692,7 @@ export interface SealedMsClient {
   readonly body: Buffer;
 }
 
-/** SEALED client -> client: Envelope carrying one whole IMSP message encrypted and authenticated under the link or session key. Body: sealed. */
+/** SEALED client -> client: Envelope carrying one or more whole IMSP messages, encrypted and authenticated together under the link or session key. Body: sealed. */
 export interface SealedClientClient {
   readonly method: "SEALED";
   readonly from: "client";

@@ -1251,7 +1251,7 @@ export const METHODS = {
     name: "SEALED",
     kind: "envelope",
     section: "sealed",
-    summary: "Envelope carrying one whole IMSP message encrypted and authenticated under the link or session key.",
+    summary: "Envelope carrying one or more whole IMSP messages, encrypted and authenticated together under the link or session key.",
     links: [
       {
         from: "ms",
@@ -1377,7 +1377,7 @@ export const METHODS = {
         responses: {
           "200": {
             required: [],
-            optional: ["Tag"],
+            optional: ["Tag", "Count"],
             body: "none",
           },
           "403": {
@@ -1723,7 +1723,7 @@ export const HEADERS = {
   Seq: {
     name: "Seq",
     type: "uint",
-    text: "Sequence number of a SEALED envelope, from 0, one more for each envelope in the same direction.",
+    text: "Sequence number of a SEALED envelope: the number of messages sent inside SEALED in the same direction before its first one (0, then the previous Seq plus the previous envelope's message count).",
     repeatable: false,
   },
   Time: {
@@ -1772,6 +1772,12 @@ export const HEADERS = {
     name: "Digest",
     type: "digest",
     text: "SHA-256 of the whole file (on every chunk) or of the body.",
+    repeatable: false,
+  },
+  Count: {
+    name: "Count",
+    type: "ack-count",
+    text: "In a 200 to MSG: the number of consecutive MSG requests this one response answers (1 when absent).",
     repeatable: false,
   },
 } as const;
@@ -1888,6 +1894,11 @@ export const VALUE_TYPES = {
   timestamp: {
     pattern: "^(0|[1-9][0-9]{0,15})$",
     text: "milliseconds since the Unix epoch, UTC",
+  },
+  "ack-count": {
+    pattern: "^[1-9][0-9]{0,3}$",
+    max: 1024,
+    text: "a number of requests answered at once: decimal digits, no leading zero, from 1",
   },
 } as const;
 export type ValueTypeName = keyof typeof VALUE_TYPES;
@@ -2843,11 +2854,19 @@ export const ERRORS = {
     status: 413,
     reason: "Limit reached",
     req: "ADD-LIMIT-1",
-    text: "A per-user limit (contacts, block list, pending requests) is reached.",
+    text: "A per-user limit (contacts, block list, pending requests) is reached, or a SEALED envelope holds more than maxRecordsPerEnvelope messages.",
     class: "application",
     action: "answer",
     answer: "link",
     actionReq: "ADD-LIMIT-1",
+    cases: [
+      {
+        when: "SEALED",
+        action: "answer-close",
+        answer: "link",
+        req: "SEAL-11",
+      },
+    ],
   },
   ERR_TIMEOUT: {
     code: "ERR_TIMEOUT",
@@ -2982,6 +3001,8 @@ export const LIMITS = {
   maxOutboundQueue: 4194304,
   scramMinIterations: 4096,
   scramMaxIterations: 1000000,
+  maxRecordsPerEnvelope: 64,
+  maxAckCount: 1024,
   maxClockSkew: 300000,
 } as const;
 export type LimitName = keyof typeof LIMITS;
@@ -3319,6 +3340,22 @@ export const LIMIT_SPECS = {
     configurable: false,
     req: "AUTH-6",
     text: "Most iterations a client accepts in a challenge (stops a server forcing unbounded work).",
+  },
+  maxRecordsPerEnvelope: {
+    name: "maxRecordsPerEnvelope",
+    value: 64,
+    unit: "messages",
+    configurable: false,
+    req: "SEAL-11",
+    text: "Most messages in one SEALED envelope.",
+  },
+  maxAckCount: {
+    name: "maxAckCount",
+    value: 1024,
+    unit: "requests",
+    configurable: false,
+    req: "MSG-7",
+    text: "Most MSG requests one 200 with Count may answer.",
   },
   maxClockSkew: {
     name: "maxClockSkew",

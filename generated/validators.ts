@@ -30,6 +30,7 @@ export const VALUE_VALIDATORS: { readonly [T in ValueTypeName]: (value: string) 
   "version": (v) => /^[0-9]{1,4}$/.test(v),
   "chunk": (v) => /^(0|[1-9][0-9]{0,9})\/([1-9][0-9]{0,9})$/.test(v),
   "timestamp": (v) => /^(0|[1-9][0-9]{0,15})$/.test(v),
+  "ack-count": (v) => /^[1-9][0-9]{0,3}$/.test(v) && Number(v) <= 1024,
 };
 
 /** The validator of each registered header value. */
@@ -88,4 +89,5 @@ export const HEADER_VALIDATORS: { readonly [H in HeaderName]: (value: string) =>
   "File-size": VALUE_VALIDATORS["uint"],
   "Chunk": VALUE_VALIDATORS["chunk"],
   "Digest": VALUE_VALIDATORS["digest"],
+  "Count": VALUE_VALIDATORS["ack-count"],
 };

@@ -9,6 +9,7 @@ import {
   decode,
   encode,
   header,
+  LIMITS,
   type ImspError,
   type Message,
   type RequestMessage,
@@ -122,8 +123,8 @@ export class Conn {
   sealing: SealState | null = null;
   auto: AutoHandler | null = null;
   private bytesIn = 0;
-  /** One entry per request sent through send()/sendAndForget(), in order. */
-  private readonly expecting: ('keep' | 'drop')[] = [];
+  /** One entry per request sent through send()/sendAndForget(), in order: what its response is for. */
+  private readonly expecting: { mode: 'keep' | 'drop'; method: string; tag: string | undefined }[] = [];
   private readonly maxBytesIn: number;
 
   constructor(
@@ -201,8 +202,6 @@ export class Conn {
   }
 
   private onMessage(raw: Message): void {
-    let msg = raw;
-    let sealed = false;
     if (this.sealing) {
       if (raw.kind === 'request' && raw.method === 'SEALED') {
         const seq = header(raw, 'Seq');
@@ -219,25 +218,36 @@ export class Conn {
           this.destroy();
           return;
         }
-        this.sealing.recvSeq++;
         let inners: Message[];
         try {
           inners = decode(inner);
         } catch (e) {
-          this.violate('WIRE-1', `sealed inner message does not decode: ${(e as Error).message}`);
+          this.violate('SEAL-11', `sealed inner message does not decode: ${(e as Error).message}`);
           this.destroy();
           return;
         }
-        if (
-          inners.length !== 1 ||
-          (inners[0]!.kind === 'request' && (inners[0] as RequestMessage).method === 'SEALED')
-        ) {
-          this.violate('SEAL-6', `a SEALED envelope must hold exactly one non-SEALED message, held ${inners.length}`);
+        // [SEAL-11] one to maxRecordsPerEnvelope records; [SEAL-6] none of them an envelope
+        if (inners.length === 0 || inners.length > LIMITS.maxRecordsPerEnvelope) {
+          this.violate(
+            'SEAL-11',
+            `a SEALED envelope must hold 1 to ${LIMITS.maxRecordsPerEnvelope} messages, held ${inners.length}`,
+          );
           this.destroy();
           return;
         }
-        msg = inners[0]!;
-        sealed = true;
+        if (inners.some((m) => m.kind === 'request' && (m as RequestMessage).method === 'SEALED')) {
+          this.violate('SEAL-6', 'a SEALED envelope must not hold a SEALED envelope');
+          this.destroy();
+          return;
+        }
+        // [SEAL-5] Seq counts records: the next envelope's is this one's plus its record count
+        this.sealing.recvSeq += inners.length;
+        this.envelopesIn.push(inners.length);
+        for (const m of inners) {
+          if (this.closed) return;
+          this.onRecord(m, true);
+        }
+        return;
       } else if (!(raw.kind === 'response' && raw.status >= 400)) {
         // Only an error answer may come in clear after keys are set: to the handshake's proof, or the
         // last answer before a close when the sealed layer itself failed.
@@ -247,12 +257,41 @@ export class Conn {
         return;
       }
     }
+    this.onRecord(raw, false);
+  }
+
+  /** One message, as it arrived or as one record of an envelope. */
+  private onRecord(msg: Message, sealed: boolean): void {
     this.tr.add(this.name, 'in', escapeBytes(encode(msg), 2048), sealed);
     this.received.push({ msg, sealed });
     if (msg.kind === 'response') {
-      // Responses come in request order; those of fire-and-forget requests are dropped.
-      const pending = this.expecting.shift();
-      if (pending !== 'drop') this.responses.push(msg);
+      // Responses come in request order; those of fire-and-forget requests are dropped. A 200 with
+      // Count answers that many requests, each a MSG without Tag [MSG-7].
+      const count = msg.status === 200 ? header(msg, 'Count') : undefined;
+      const n = count === undefined ? 1 : /^[1-9][0-9]{0,3}$/.test(count) ? Number(count) : 0;
+      if (count !== undefined) {
+        const covered = this.expecting.slice(0, n);
+        const bad =
+          n === 0 || n > LIMITS.maxAckCount
+            ? `Count ${count} is not 1 to ${LIMITS.maxAckCount}`
+            : n > this.expecting.length
+              ? `Count ${n} where ${this.expecting.length} requests were unanswered`
+              : covered.find((e) => e.method !== 'MSG' || e.tag !== undefined);
+        if (bad !== undefined) {
+          this.violate(
+            'MSG-7',
+            typeof bad === 'string'
+              ? bad
+              : `a 200 with Count ${n} answers ${bad.method}${bad.tag !== undefined ? ` with Tag ${bad.tag}` : ''}, not only MSGs without Tag`,
+          );
+          this.destroy();
+          return;
+        }
+      }
+      for (let i = 0; i < n; i++) {
+        const pending = this.expecting.shift();
+        if (pending?.mode !== 'drop') this.responses.push(msg);
+      }
       return;
     }
     if (this.auto) {
@@ -272,6 +311,9 @@ export class Conn {
     this.socket.write(buf);
   }
 
+  /** The record count of each envelope received, in order. */
+  readonly envelopesIn: number[] = [];
+
   /** Send a request whose response nobody awaits (heartbeats). */
   sendAndForget(msg: RequestMessage): void {
     this.send(msg, 'drop');
@@ -279,7 +321,7 @@ export class Conn {
 
   /** Encode and send a message; sealed when the link is sealed. */
   send(msg: Message, expect: 'keep' | 'drop' = 'keep'): void {
-    if (msg.kind === 'request' && isRequestMethod(msg.method)) this.expecting.push(expect);
+    this.expect(msg, expect);
     const wire = encode(msg);
     if (!this.sealing) {
       this.writeRaw(wire);
@@ -292,6 +334,44 @@ export class Conn {
     this.socket.write(
       Buffer.concat([Buffer.from(`SEALED\r\nSeq: ${seq}\r\nContent-length: ${body.length}\r\n\r\n`, 'ascii'), body]),
     );
+  }
+
+  /** Notes that `msg`, a request the peer answers, is being sent: its response is matched in order. */
+  private expect(msg: Message, mode: 'keep' | 'drop'): void {
+    if (msg.kind === 'request' && isRequestMethod(msg.method))
+      this.expecting.push({ mode, method: msg.method, tag: header(msg, 'Tag') });
+  }
+
+  /**
+   * Sends several messages in one SEALED envelope (spec 6.4) at the next Seq, or at `o.seq`; the next
+   * Seq moves by the record count [SEAL-5]. `o.tamper` changes the sealed octets before they are sent
+   * (a forged tag); `o.plain` replaces the plaintext (any octets). Returns the envelope's wire octets
+   * (to replay them).
+   */
+  sendBatch(
+    msgs: Message[],
+    o: { seq?: number; tamper?: (body: Buffer) => void; plain?: Buffer; note?: string } = {},
+  ): Buffer {
+    if (!this.sealing) throw new Error('sendBatch needs a sealed link');
+    for (const m of msgs) this.expect(m, 'keep');
+    const plain = o.plain ?? Buffer.concat(msgs.map((m) => encode(m)));
+    const seq = o.seq ?? this.sealing.sendSeq;
+    if (o.seq === undefined) this.sealing.sendSeq += msgs.length;
+    const body = sealBody(this.sealing.send, seq, plain);
+    o.tamper?.(body);
+    const wire = Buffer.concat([
+      Buffer.from(`SEALED\r\nSeq: ${seq}\r\nContent-length: ${body.length}\r\n\r\n`, 'ascii'),
+      body,
+    ]);
+    if (this.closed || this.socket.destroyed) return wire;
+    this.tr.add(
+      this.name,
+      'out',
+      o.note ?? `SEALED Seq ${seq}, ${msgs.length} records:\n${msgs.map((m) => escapeBytes(encode(m), 512)).join('')}`,
+      true,
+    );
+    this.socket.write(wire);
+    return wire;
   }
 
   /** Wait until `check` returns a value, the connection closes (one last check), or the time runs out. */

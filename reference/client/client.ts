@@ -961,6 +961,9 @@ export class ImspClient extends EventEmitter<ClientEvents> {
       requestTimeout: this.limits.requestTimeout,
       handshakeTimeout: this.limits.handshakeTimeout,
       limits: { maxBodySize: this.limits.maxBodySize },
+      // [SEAL-14] the messages of one turn share an envelope; [MSG-7] the 200s of one turn share a Count
+      coalesce: true,
+      batchAcks: true,
     });
     this.peerLinks.add(link);
     link.on('close', () => this.peerLinks.delete(link));

@@ -98,6 +98,9 @@ export async function startResponder(
     const link: Link = new Link(socket, {
       local: 'client',
       remote: 'client',
+      // [SEAL-14] [MSG-7] one envelope and one Count per turn, as the reference client does
+      coalesce: true,
+      batchAcks: true,
       handler: (m: RequestMessage, l: Link) => {
         if (open) {
           if (m.method === 'PING') return ok;
@@ -200,6 +203,8 @@ export async function runInitiator(
     const link = new Link(socket, {
       local: 'client',
       remote: 'client',
+      coalesce: true,
+      batchAcks: true,
       handler: (m) => (m.method === 'PING' ? response(200) : errorResponse('ERR_METHOD_NOT_ALLOWED')),
     });
     const t0 = nowMs();

@@ -206,6 +206,13 @@ export class HandlerQueue {
   /** Sends the handler's answer to `req`, echoing its Tag. */
   private answer(req: RequestMessage, res: Message | undefined): void {
     if (res === undefined || this.link.isClosed) return;
+    if (req.method === 'MSG' && res.kind === 'response' && res.status === 200 && res.headers.length === 0) {
+      // [MSG-7] a plain 200 to a MSG: may join the turn's other 200s in one Count (never with a Tag)
+      if (header(req, 'Tag') === undefined) {
+        this.link.sendAck();
+        return;
+      }
+    }
     const tag = header(req, 'Tag');
     if (tag !== undefined && res.kind === 'response' && header(res, 'Tag') === undefined) res = withTag(res, tag);
     this.link.send(res);

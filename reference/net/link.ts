@@ -35,6 +35,7 @@ import {
   type Role,
   type WireLimits,
 } from '../../codec/index.js';
+import { TAG_LENGTH } from '../crypto/aead.js';
 import type { LinkKeys } from '../crypto/scram.js';
 import { HandlerQueue, withTag, type Job } from './dispatch.js';
 import { linkError } from './link-error.js';
@@ -83,6 +84,17 @@ export interface LinkOptions {
   concurrency?: number;
   /** Clock in ms (tests); Date.now by default. */
   clock?: () => number;
+  /**
+   * Seal the messages written in one turn of the event loop together, up to maxRecordsPerEnvelope per
+   * envelope (spec 6.4 [SEAL-14]); default false: one message per envelope. Every receiver accepts
+   * both forms [SEAL-13], so this is the sender's choice alone.
+   */
+  coalesce?: boolean;
+  /**
+   * With coalesce: answer the accepted MSGs of one turn (without Tag) with one `200 Count: n`
+   * [MSG-7]. Only a client -> client link has MSG.
+   */
+  batchAcks?: boolean;
 }
 
 /** Options of one request. */
@@ -151,6 +163,8 @@ export class Link extends EventEmitter<LinkEvents> {
   private readonly requestTimeout: number;
   private readonly rateLimiter: RateLimiter | undefined;
   private readonly clock: () => number;
+  /** [MSG-7] accepted MSGs of one turn are answered with one 200 Count: n. */
+  private readonly batchAcks: boolean;
 
   /** Work on the peer's requests, done strictly in arrival order so that responses keep that order [CONN-9]. */
   private readonly queue: HandlerQueue;
@@ -179,7 +193,11 @@ export class Link extends EventEmitter<LinkEvents> {
       opts.handshakeTimeout ?? LIMITS.handshakeTimeout,
       this.clock,
     );
-    this.sender = new Sender(socket, this.clock, opts.maxOutboundQueue ?? LIMITS.maxOutboundQueue);
+    this.sender = new Sender(socket, this.clock, opts.maxOutboundQueue ?? LIMITS.maxOutboundQueue, {
+      coalesce: opts.coalesce === true,
+      ...(opts.limits?.maxBodySize !== undefined ? { maxPlain: opts.limits.maxBodySize - TAG_LENGTH } : {}),
+    });
+    this.batchAcks = opts.batchAcks === true;
     this.tracker = new RequestTracker(
       {
         local: opts.local,
@@ -310,6 +328,20 @@ export class Link extends EventEmitter<LinkEvents> {
       this.abort(linkError('ERR_UNAVAILABLE', 'outbound queue over maxOutboundQueue (slow reader)'));
       return false;
     }
+    return true;
+  }
+
+  /**
+   * Answers an accepted MSG without Tag with 200 [MSG-1]; with batchAcks, the answers of one turn that
+   * follow each other leave as one `200 Count: n` [MSG-7]. Returns false when the link is closed.
+   */
+  sendAck(): boolean {
+    if (this.isClosed) return false;
+    if (this.sender.exhausted) {
+      this.close(linkError('ERR_INTERNAL', 'Seq space of this link exhausted')); // [SEAL-8]
+      return false;
+    }
+    this.sender.writeAck(this.batchAcks);
     return true;
   }
 

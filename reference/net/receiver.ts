@@ -16,6 +16,7 @@ import {
   validate,
   ImspError,
   isErrorCode,
+  LIMITS,
   type Message,
   type RequestMessage,
   type Role,
@@ -83,6 +84,8 @@ export class Receiver {
   broken = false;
   /** Clock reading of the last octets received. */
   lastReceived: number;
+  /** [SEAL-11] most records one envelope may hold (limits maxRecordsPerEnvelope). */
+  private readonly maxRecords: number;
 
   constructor(
     private readonly host: ReceiverHost,
@@ -93,6 +96,7 @@ export class Receiver {
   ) {
     this.decoder = new Decoder(limits ? { limits } : undefined);
     this.lastReceived = clock();
+    this.maxRecords = LIMITS.maxRecordsPerEnvelope;
   }
 
   /** Opens envelopes with a copy of `key` from now on; with `strict`, no clear message is accepted. */
@@ -177,8 +181,11 @@ export class Receiver {
           return;
         }
         this.inbox.shift();
-        const inner = this.unseal(msg);
-        if (inner) this.host.dispatch(inner, true);
+        const records = this.unseal(msg);
+        if (!records) return;
+        // [SEAL-12] the records in order, each as if it had come alone; a record that closes the link
+        // stops the rest [ERR-5]
+        for (let i = 0; i < records.length && !this.host.isClosed; i++) this.host.dispatch(records[i]!, true);
         continue;
       }
       this.inbox.shift();
@@ -215,8 +222,11 @@ export class Receiver {
     }, this.handshakeTimeout);
   }
 
-  /** Opens one envelope [SEAL-3] [SEAL-4]; on failure answers, closes and returns undefined. */
-  private unseal(env: RequestMessage): Message | undefined {
+  /**
+   * Opens one envelope [SEAL-3] [SEAL-4] and returns its records (1 to maxRecordsPerEnvelope [SEAL-11]);
+   * on failure answers, closes and returns undefined, having acted on none of its records.
+   */
+  private unseal(env: RequestMessage): Message[] | undefined {
     const verr = validate(env, { from: this.roles.remote, to: this.roles.local });
     if (verr) {
       this.host.fail(verr, true, true);
@@ -234,24 +244,33 @@ export class Receiver {
       this.host.fail(typedError(e), true, true); // [SEAL-4]
       return undefined;
     }
-    this.seq += 1;
     this.sealState = 'sealed';
     let inner: Message[];
     try {
       inner = decodeInner(plain, this.limits);
     } catch (e) {
-      this.host.fail(typedError(e), true);
+      this.host.fail(typedError(e), true); // [SEAL-11] a record cut short: none acted on
       return undefined;
     }
-    if (inner.length !== 1) {
-      this.host.fail(linkError('ERR_TRUNCATED', `SEALED envelope holds ${inner.length} messages, expected 1`), true);
+    if (inner.length === 0) {
+      this.host.fail(linkError('ERR_TRUNCATED', 'SEALED envelope holds no message'), true); // [SEAL-11]
       return undefined;
     }
-    const m = inner[0]!;
-    if (m.kind === 'request' && m.method === 'SEALED') {
-      this.host.fail(linkError('ERR_DECRYPT', 'SEALED inside SEALED'), true, true); // [SEAL-6]
+    if (inner.length > this.maxRecords) {
+      // [SEAL-11] refused inside SEALED (it authenticated), none of its records acted on, then closed
+      this.host.fail(
+        linkError('ERR_LIMIT', `SEALED envelope holds ${inner.length} messages, at most ${this.maxRecords}`),
+        true,
+      );
       return undefined;
     }
-    return m;
+    for (const m of inner) {
+      if (m.kind === 'request' && m.method === 'SEALED') {
+        this.host.fail(linkError('ERR_DECRYPT', 'SEALED inside SEALED'), true, true); // [SEAL-6]
+        return undefined;
+      }
+    }
+    this.seq += inner.length; // [SEAL-5] the next envelope's Seq: one more per record
+    return inner;
   }
 }

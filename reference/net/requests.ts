@@ -3,7 +3,16 @@
  * [CONN-5] (with `Tag` checked when both carry one), and their timeouts, one timer per burst.
  * @module
  */
-import { header, validate, validateResponse, type ImspError, type Message, type Role } from '../../codec/index.js';
+import {
+  header,
+  LIMITS,
+  validate,
+  validateResponse,
+  type ImspError,
+  type Message,
+  type ResponseMessage,
+  type Role,
+} from '../../codec/index.js';
 import { linkError } from './link-error.js';
 
 interface Pending {
@@ -80,8 +89,15 @@ export class RequestTracker {
     } else head.resolve(msg);
   }
 
-  /** A response: it answers the oldest request waiting. */
+  /** A response: it answers the oldest request waiting (or, with Count, the n oldest [MSG-8]). */
   onResponse(msg: Message & { kind: 'response' }): void {
+    if (msg.status === 200) {
+      const count = header(msg, 'Count');
+      if (count !== undefined) {
+        this.onCount(msg, count);
+        return;
+      }
+    }
     const p = this.pending.shift();
     if (!p) {
       this.host.protocolError(linkError('ERR_OUT_OF_STATE', 'response to no request'), msg);
@@ -103,6 +119,44 @@ export class RequestTracker {
       return;
     }
     p.resolve(msg);
+  }
+
+  /**
+   * [MSG-8] `200 Count: n` answers the n oldest requests, each a MSG without Tag [MSG-7]; any other
+   * Count fails every request it would answer with ERR_BAD_VALUE and closes the link [REG-10].
+   */
+  private onCount(msg: ResponseMessage, count: string): void {
+    const n = /^[1-9][0-9]{0,3}$/.test(count) ? Number(count) : 0;
+    let bad: string | undefined;
+    if (n === 0 || n > LIMITS.maxAckCount) bad = `Count ${count} is not 1 to ${LIMITS.maxAckCount}`;
+    else if (n > this.pending.length) bad = `Count ${n}, but ${this.pending.length} requests are unanswered`;
+    else {
+      for (let i = 0; i < n; i++) {
+        const p = this.pending[i]!;
+        if (p.method !== 'MSG' || p.tag !== undefined) {
+          bad = `Count ${n} would answer ${p.method}${p.tag !== undefined ? ` Tag ${p.tag}` : ''}`;
+          break;
+        }
+      }
+    }
+    const err =
+      bad === undefined ? validateResponse(msg, 'MSG', { from: this.host.local, to: this.host.remote }) : undefined;
+    if (bad !== undefined || err) {
+      const e = err ?? linkError('ERR_BAD_VALUE', bad!);
+      this.host.protocolError(e, msg);
+      for (const p of this.pending.splice(0, Math.max(1, Math.min(n, this.pending.length)))) {
+        if (p.timedOut) continue;
+        this.settle(p);
+        p.reject(e);
+      }
+      this.host.close(e);
+      return;
+    }
+    for (const p of this.pending.splice(0, n)) {
+      if (p.timedOut) continue;
+      this.settle(p);
+      p.resolve(msg);
+    }
   }
 
   /** The link closed: every request still waiting is rejected with `err`. */

@@ -1,11 +1,17 @@
 /**
- * The sending half of a Link, as ws's sender: encodes each message, seals it into one SEALED
- * envelope once sealing is on (Seq from 0, spec 6.4), corks the socket for the rest of the turn so
- * that a burst leaves in one writev, and tells the Link when the unsent queue passes its bound.
+ * The sending half of a Link, as ws's sender: encodes each message, seals it into SEALED envelopes
+ * once sealing is on (spec 6.4), corks the socket for the rest of the turn so that a burst leaves in
+ * one writev, and tells the Link when the unsent queue passes its bound.
+ *
+ * With `coalesce`, the messages written in one turn of the event loop are sealed together: one
+ * envelope of up to maxRecordsPerEnvelope records and one AEAD operation for them all [SEAL-14]. Its
+ * Seq is the number of its first record, so Seq advances by the record count [SEAL-5]; an envelope
+ * of one record is the old form, numbered as before [SEAL-13]. With `batchAcks` as well, a run of
+ * plain 200s to MSGs (sendAck) leaves as one `200 Count: n` [MSG-7].
  * @module
  */
 import type { Duplex } from 'node:stream';
-import { encode, type Message } from '../../codec/index.js';
+import { encode, LIMITS, type Message } from '../../codec/index.js';
 import { TAG_LENGTH } from '../crypto/aead.js';
 import { sealEnvelope } from '../crypto/sealed.js';
 
@@ -34,10 +40,39 @@ export function encodeShared(msg: Message): Buffer {
   return b;
 }
 
+/** `200 OK` answering `n` MSGs at once [MSG-7] (n = 1: a plain 200), as encode() writes it. */
+const ACK_CACHE: Buffer[] = [];
+export function ackOctets(n: number): Buffer {
+  let b = ACK_CACHE[n];
+  if (!b) {
+    b = Buffer.from(n === 1 ? '200 OK\r\n\r\n' : `200 OK\r\nCount: ${n}\r\n\r\n`, 'latin1');
+    if (n <= 64) ACK_CACHE[n] = b;
+  }
+  return b;
+}
+
+/** Options of the sealed batching. */
+export interface SenderBatching {
+  /** Seal the messages of one turn together (several records per envelope) [SEAL-14]. */
+  coalesce?: boolean;
+  /** Most records per envelope (limits maxRecordsPerEnvelope) [SEAL-11]. */
+  maxRecords?: number;
+  /** Most octets of plaintext per envelope: maxBodySize - 16 [WIRE-LIMIT-4]. */
+  maxPlain?: number;
+}
+
 export class Sender {
   private key: Buffer | undefined;
+  /** The number of the next record to seal in this direction [SEAL-5]. */
   private seq = 0;
   private corked = false;
+  /** Records of this turn not sealed yet (coalesce): wire octets, or the number of MSGs an ack run answers. */
+  private readonly pending: (Buffer | number)[] = [];
+  private pendingOctets = 0;
+  private flushQueued = false;
+  private readonly coalesce: boolean;
+  private readonly maxRecords: number;
+  private readonly maxPlain: number;
   /** Clock reading of the last octets written. */
   lastSent: number;
 
@@ -45,8 +80,15 @@ export class Sender {
     private readonly socket: Duplex,
     private readonly clock: () => number,
     private readonly maxOutboundQueue: number,
+    batching: SenderBatching = {},
   ) {
     this.lastSent = clock();
+    this.coalesce = batching.coalesce === true;
+    this.maxRecords = Math.max(
+      1,
+      Math.min(batching.maxRecords ?? LIMITS.maxRecordsPerEnvelope, LIMITS.maxRecordsPerEnvelope),
+    );
+    this.maxPlain = batching.maxPlain ?? LIMITS.maxBodySize - TAG_LENGTH;
   }
 
   /** Whether outgoing messages are sealed now. */
@@ -54,14 +96,14 @@ export class Sender {
     return this.key !== undefined;
   }
 
-  /** [SEAL-8] the Seq space is used up: sending more could repeat a key and iv pair. */
+  /** [SEAL-8] the record numbers are used up: sending more could repeat a key and iv pair. */
   get exhausted(): boolean {
-    return this.key !== undefined && this.seq > Number.MAX_SAFE_INTEGER;
+    return this.key !== undefined && this.seq + this.pending.length > Number.MAX_SAFE_INTEGER;
   }
 
   /** [CONN-6] more than maxOutboundQueue octets are unsent: the peer does not read. */
   get overflowing(): boolean {
-    return this.socket.writableLength > this.maxOutboundQueue;
+    return this.socket.writableLength + this.pendingOctets > this.maxOutboundQueue;
   }
 
   /** Seals every message from now on with a copy of `key`. */
@@ -69,22 +111,91 @@ export class Sender {
     this.key = Buffer.from(key);
   }
 
-  /** [SEAL-2] zeroes the key. */
+  /** Seals what is pending, then zeroes the key [SEAL-2]. */
   erase(): void {
+    this.flush();
     this.key?.fill(0);
   }
 
   /** Writes one message, sealed when sealing is on. */
   write(msg: Message): void {
-    let bytes = encodeShared(msg);
-    if (this.key) {
-      const seq = this.seq++;
-      // The envelope's head is written straight into the octets in front of its body, exactly as
-      // encode() would frame { SEALED, Seq, body } (one inner message per envelope, spec 6.4).
-      const head = sealedHead(seq, bytes.length + TAG_LENGTH);
-      bytes = sealEnvelope(this.key, seq, bytes, head.length);
-      bytes.write(head, 0, head.length, 'latin1');
+    const bytes = encodeShared(msg);
+    if (this.key && this.coalesce) {
+      this.add(bytes);
+      return;
     }
+    this.writeNow(this.key ? this.seal([bytes], bytes.length) : bytes);
+  }
+
+  /**
+   * Answers one MSG with 200 [MSG-1]; with batchAcks the answers of one turn that follow each other
+   * leave as one `200 Count: n` [MSG-7]. Only for a MSG without Tag that was accepted.
+   */
+  writeAck(batch: boolean): void {
+    if (!(batch && this.key && this.coalesce)) {
+      this.write({ kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) });
+      return;
+    }
+    const last = this.pending.length - 1;
+    const run = this.pending[last];
+    if (typeof run === 'number' && run < LIMITS.maxAckCount) {
+      this.pending[last] = run + 1;
+      return;
+    }
+    this.add(1);
+  }
+
+  /** Writes one message in clear even on a sealed link (the answer to an envelope that failed). */
+  writeClear(msg: Message): void {
+    this.flush(); // what was written before it leaves before it [CONN-9]
+    this.socket.write(encode(msg));
+    this.lastSent = this.clock();
+  }
+
+  /** Seals and writes the records of this turn (coalesce), in envelopes of at most maxRecords. */
+  flush(): void {
+    if (this.pending.length === 0 || !this.key) return;
+    const parts: Buffer[] = [];
+    let octets = 0;
+    for (let i = 0; i < this.pending.length; i++) {
+      const r = this.pending[i]!;
+      const p = typeof r === 'number' ? ackOctets(r) : r;
+      parts.push(p);
+      octets += p.length;
+    }
+    this.pending.length = 0;
+    this.pendingOctets = 0;
+    this.writeNow(this.seal(parts, octets));
+  }
+
+  /** Adds one record to this turn's envelope, sealing the envelope first when it is full. */
+  private add(bytes: Buffer | number): void {
+    const len = typeof bytes === 'number' ? 16 : bytes.length;
+    if (this.pending.length >= this.maxRecords || (this.pending.length > 0 && this.pendingOctets + len > this.maxPlain))
+      this.flush();
+    this.pending.push(bytes);
+    this.pendingOctets += len;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(Sender.flushTurn, this);
+    }
+    this.lastSent = this.clock();
+  }
+
+  /** One envelope of the records `parts` (their wire octets, `octets` in all): Seq, then the ciphertext. */
+  private seal(parts: Buffer[], octets: number): Buffer {
+    const seq = this.seq;
+    this.seq += parts.length; // [SEAL-5] the next envelope's Seq: one more per record
+    const plain = parts.length === 1 ? parts[0]! : Buffer.concat(parts, octets);
+    // The envelope's head is written straight into the octets in front of its body, exactly as
+    // encode() would frame { SEALED, Seq, body }.
+    const head = sealedHead(seq, plain.length + TAG_LENGTH);
+    const bytes = sealEnvelope(this.key!, seq, plain, head.length);
+    bytes.write(head, 0, head.length, 'latin1');
+    return bytes;
+  }
+
+  private writeNow(bytes: Buffer): void {
     if (!this.corked) {
       // Messages written in one turn of the event loop (pipelined answers, a burst of MSGs) leave in
       // one writev instead of one syscall each; the socket is uncorked on the next tick.
@@ -96,10 +207,9 @@ export class Sender {
     this.lastSent = this.clock();
   }
 
-  /** Writes one message in clear even on a sealed link (the answer to an envelope that failed). */
-  writeClear(msg: Message): void {
-    this.socket.write(encode(msg));
-    this.lastSent = this.clock();
+  private static flushTurn(sender: Sender): void {
+    sender.flushQueued = false;
+    if (sender.socket.writable) sender.flush();
   }
 
   private static uncork(sender: Sender): void {

@@ -87,13 +87,14 @@ function enrollVector(name: string): Record<string, unknown> {
   };
 }
 
-function sealedVector(name: string, seq: number, inner: Buffer): Record<string, unknown> {
+function sealedVector(name: string, seq: number, inner: Buffer, records = 1): Record<string, unknown> {
   const key = fixed(`${name} key`);
   const body = sealEnvelope(key, seq, inner);
   const wire = encode({ kind: 'request', method: 'SEALED', headers: [['Seq', String(seq)]], body });
   return {
     name,
     inputs: { key: b64(key), seq, inner: b64(inner), innerText: inner.toString('latin1') },
+    records, nextSeq: seq + records,
     iv: b64(sealedIv(seq)), aad: SEALED_AAD, body: b64(body), envelope: b64(wire),
   };
 }
@@ -171,6 +172,16 @@ export function makeVectors(): Record<string, unknown> {
   const innerPing = encode({ kind: 'request', method: 'PING', headers: [['Tag', 't1']], body: Buffer.alloc(0) });
   const innerMsg = encode({ kind: 'request', method: 'MSG', headers: [['From', 'joe'], ['To', 'alice'], ['Content-type', 'text/plain; charset=utf-8']], body: Buffer.from('hello, alice\n', 'utf8') });
   const innerOk = encode({ kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) });
+  // Several records in one envelope (6.4, SEAL-5): a batch of MSGs, and the batched answers (10.2.1, MSG-7)
+  const batch = Buffer.concat([
+    encode({ kind: 'request', method: 'MSG', headers: [['From', 'joe'], ['To', 'alice'], ['Content-type', 'text/plain; charset=utf-8']], body: Buffer.from('one', 'utf8') }),
+    encode({ kind: 'request', method: 'TYPING', headers: [['From', 'joe'], ['To', 'alice'], ['Typing', 'typing']], body: Buffer.alloc(0) }),
+    encode({ kind: 'request', method: 'MSG', headers: [['From', 'joe'], ['To', 'alice'], ['Content-type', 'text/plain; charset=utf-8']], body: Buffer.from('two', 'utf8') }),
+  ]);
+  const acks = Buffer.concat([
+    encode({ kind: 'response', status: 200, reason: 'OK', headers: [['Count', '2']], body: Buffer.alloc(0) }),
+    encode({ kind: 'response', status: 200, reason: 'OK', headers: [['Tag', 't5']], body: Buffer.alloc(0) }),
+  ]);
   return {
     'login.json': {
       $comment: `Login proof (spec section 6.1-6.3 and 8.1). ${FIXED_RULE}. Inputs: the '*Private' keys are X25519 private keys; eC/eS are their public keys. okm = HKDF-SHA-256(ikm = x25519Shared || clientKey, salt = SHA-256(auth), info, 64); clientToMsKey = okm[0:32], msToClientKey = okm[32:64].`,
@@ -188,11 +199,13 @@ export function makeVectors(): Record<string, unknown> {
       vectors: [enrollVector('enroll-1')],
     },
     'sealed.json': {
-      $comment: `SEALED envelope (spec section 6.4). ${FIXED_RULE}. body = AES-256-GCM(key, iv = 4 zero octets || seq as 8-octet big-endian, aad, inner) || 16-octet tag; envelope = the complete wire encoding of the SEALED message.`,
+      $comment: `SEALED envelope (spec section 6.4). ${FIXED_RULE}. inner = the wire encodings of one or more complete messages (records), one after the other; records = their number; nextSeq = seq + records, the Seq of the next envelope in that direction (SEAL-5). body = AES-256-GCM(key, iv = 4 zero octets || seq as 8-octet big-endian, aad, inner) || 16-octet tag; envelope = the complete wire encoding of the SEALED message. sealed-4 carries MSG, TYPING, MSG; sealed-5 the answers 200 Count: 2 (MSG-7) and 200 Tag: t5.`,
       vectors: [
         sealedVector('sealed-1', 0, innerPing),
         sealedVector('sealed-2', 1, innerMsg),
         sealedVector('sealed-3', 2 ** 32 + 5, innerOk),
+        sealedVector('sealed-4', 7, batch, 3),
+        sealedVector('sealed-5', 3, acks, 2),
       ],
     },
     'key-blob.json': {

@@ -128,13 +128,36 @@ export class RawPeer {
       body: sealEnvelope(key, seq, encode(inner)),
     });
   }
-  static open(key: Buffer, env: Message): Message {
+  /** The records of one envelope (spec 6.4: one or more messages) [SEAL-5]. */
+  static openAll(key: Buffer, env: Message): Message[] {
     if (env.kind !== 'request' || env.method !== 'SEALED')
       throw new Error(`expected SEALED, got ${env.kind === 'request' ? env.method : env.status}`);
     const d = new Decoder();
     const plain = openEnvelope(key, Number(header(env, 'Seq')), env.body);
-    const [m] = d.push(plain);
-    return m;
+    return d.push(plain);
+  }
+  private records: Message[] = [];
+  private nextSeq = 0;
+  /**
+   * The next sealed record: the next envelope is opened when the last one's records are used up; its
+   * Seq must be the number of records before it [SEAL-5]. A `200 Count: n` is read as n plain 200s
+   * [MSG-7]. Undefined once the connection closed.
+   */
+  async readOpen(key: Buffer): Promise<Message | undefined> {
+    while (this.records.length === 0) {
+      const env = await this.read();
+      if (!env) return undefined;
+      if (env.kind === 'response') return env; // an error answered in clear
+      if (Number(header(env, 'Seq')) !== this.nextSeq)
+        throw new Error(`SEALED Seq ${header(env, 'Seq')} where ${this.nextSeq} was due`);
+      const recs = RawPeer.openAll(key, env);
+      this.nextSeq += recs.length;
+      for (const r of recs) {
+        const n = r.kind === 'response' ? Number(header(r, 'Count') ?? '1') : 1;
+        for (let i = 0; i < n; i++) this.records.push(r);
+      }
+    }
+    return this.records.shift();
   }
   destroy(): void {
     this.socket.destroy();

@@ -226,7 +226,7 @@ test('[SEAL-3] a replayed or reordered SEALED MSG is refused 450 ERR_REPLAY and 
   const got = next(bob.client, 'message');
   raw.write(env);
   assert.equal((await got).text, 'once');
-  const ok = RawPeer.open(keys.receive, (await raw.read())!);
+  const ok = (await raw.readOpen(keys.receive))!;
   assert.ok(ok.kind === 'response' && ok.status === 200);
   const ended = next(bob.client, 'session-end');
   raw.write(env); // the same envelope again
@@ -258,16 +258,16 @@ test('[MSG-2] [MSG-3] [MSG-4] a MSG with a forged From or a non-text type is ref
   const { raw, keys } = await handshake(bob.client.address, bob.identity.publicKey, alice);
   t.after(() => raw.destroy());
   raw.write(raw.sealed(keys.send, 0, mk('carol')));
-  const forged = RawPeer.open(keys.receive, (await raw.read())!);
+  const forged = (await raw.readOpen(keys.receive))!;
   assert.ok(forged.kind === 'response' && forged.status === 403);
   assert.equal(header(forged, 'Error-code'), 'ERR_FORBIDDEN');
   raw.write(raw.sealed(keys.send, 1, mk('alice', 'image/png')));
-  const typed = RawPeer.open(keys.receive, (await raw.read())!);
+  const typed = (await raw.readOpen(keys.receive))!;
   assert.ok(typed.kind === 'response' && typed.status === 422);
   assert.equal(header(typed, 'Error-code'), 'ERR_BAD_VALUE');
   const got = next(bob.client, 'message');
   raw.write(raw.sealed(keys.send, 2, mk('alice')));
-  const ok = RawPeer.open(keys.receive, (await raw.read())!);
+  const ok = (await raw.readOpen(keys.receive))!;
   assert.ok(ok.kind === 'response' && ok.status === 200);
   assert.equal((await got).text, 'x');
   assert.equal(bob.client.sessionKeyCount(), 2);
@@ -293,10 +293,10 @@ test('[P2P-13] [BLOCK-3] a MSG after the peer was blocked mid-session is refused
       body: Buffer.from('x'),
     }),
   );
-  const err = RawPeer.open(keys.receive, (await raw.read())!);
+  const err = (await raw.readOpen(keys.receive))!;
   assert.ok(err.kind === 'response' && err.status === 403);
   assert.equal(header(err, 'Error-code'), 'ERR_BLOCKED');
-  const bye = RawPeer.open(keys.receive, (await raw.read())!);
+  const bye = (await raw.readOpen(keys.receive))!;
   assert.ok(bye.kind === 'request' && bye.method === 'BYE');
   await raw.closedPromise();
   assert.equal(bob.client.sessionKeyCount(), 0);
@@ -401,7 +401,7 @@ test('[MSG-1] inside a session PING is answered 200 and an empty text message is
   const { raw, keys } = await handshake(bob.client.address, bob.identity.publicKey, alice);
   t.after(() => raw.destroy());
   raw.write(raw.sealed(keys.send, 0, { kind: 'request', method: 'PING', headers: [], body: Buffer.alloc(0) }));
-  const pong = RawPeer.open(keys.receive, (await raw.read())!);
+  const pong = (await raw.readOpen(keys.receive))!;
   assert.ok(pong.kind === 'response' && pong.status === 200);
   const got = next(bob.client, 'message');
   raw.write(
@@ -418,7 +418,7 @@ test('[MSG-1] inside a session PING is answered 200 and an empty text message is
     }),
   );
   assert.equal((await got).text, '');
-  const ok = RawPeer.open(keys.receive, (await raw.read())!);
+  const ok = (await raw.readOpen(keys.receive))!;
   assert.ok(ok.kind === 'response' && ok.status === 200);
 });
 
@@ -507,9 +507,8 @@ test('[RATE-6] a peer answering MSG 429 with Retry-after gets the same MSG again
     script: async (raw, keys) => {
       let seq = 0;
       for (let i = 0; i < 2; i++) {
-        const env = await raw.read();
-        if (!env) return;
-        const m = RawPeer.open(keys.receive, env);
+        const m = await raw.readOpen(keys.receive);
+        if (!m) return;
         if (m.kind === 'request') bodies.push(m.body.toString());
         raw.write(
           raw.sealed(
@@ -546,9 +545,8 @@ test('[RATE-6] [FILE-4] a file to a peer that answers 429 is sent again one chun
       let seq = 0;
       let first: string | undefined;
       for (;;) {
-        const env = await raw.read();
-        if (!env) return;
-        const m = RawPeer.open(keys.receive, env);
+        const m = await raw.readOpen(keys.receive);
+        if (!m) return;
         const id = header(m, 'File-id') ?? '';
         if (!ids.includes(id)) ids.push(id);
         first ??= id;

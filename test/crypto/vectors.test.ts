@@ -18,7 +18,7 @@ import {
   verify,
 } from 'node:crypto';
 import { makeVectors, vectorText, fixed } from '../../spec/test-vectors/make-vectors.js';
-import { decode, encodeRecords, parseRecords, header } from '../../codec/index.js';
+import { decode, encode, encodeRecords, parseRecords, header } from '../../codec/index.js';
 import { openKeyBlob, openEnvelope } from '../../reference/crypto/index.js';
 import { openInit, openInitAck, buildInit } from '../../reference/crypto/p2p.js';
 import { identityFromPrivate } from '../../reference/crypto/keys.js';
@@ -130,9 +130,13 @@ test('enrollment vectors re-derived from the formulas', () => {
   }
 });
 
-test('[SEAL-4] SEALED vectors re-derived, and the envelope decodes and opens', () => {
+test('[SEAL-4] [SEAL-5] SEALED vectors re-derived, and the envelope decodes and opens to its records', () => {
   const vs = load('sealed.json').vectors as V[];
-  assert.equal(vs.length, 3);
+  assert.equal(vs.length, 5);
+  assert.ok(
+    vs.some((v) => v.records > 1),
+    'a vector with several records per envelope',
+  );
   for (const v of vs) {
     const i = v.inputs;
     const iv = Buffer.alloc(12);
@@ -149,7 +153,14 @@ test('[SEAL-4] SEALED vectors re-derived, and the envelope decodes and opens', (
     const [env] = decode(wire);
     assert.equal(header(env!, 'Seq'), String(i.seq));
     assert.deepEqual(openEnvelope(u(i.key), i.seq, env!.body), u(i.inner));
-    assert.equal(decode(u(i.inner)).length, 1);
+    const records = decode(u(i.inner));
+    assert.equal(records.length, v.records);
+    assert.equal(v.nextSeq, i.seq + records.length);
+    // the records are complete messages, one after the other: their encodings add up to the plaintext
+    assert.equal(
+      records.reduce((n, r) => n + encode(r).length, 0),
+      u(i.inner).length,
+    );
   }
 });
 

@@ -34,6 +34,8 @@ export function duplexPair(): [Duplex, Duplex] {
 export class RawPeer {
   readonly messages: Message[] = [];
   readonly raw: Buffer[] = [];
+  /** The record count of each envelope received. */
+  readonly envelopes: number[] = [];
   private readonly decoder = new Decoder();
   private waiters: (() => void)[] = [];
   ended = false;
@@ -47,9 +49,12 @@ export class RawPeer {
       this.raw.push(c);
       for (const m of this.decoder.push(c)) {
         if (this.receiveKey && m.kind === 'request' && m.method === 'SEALED') {
+          // [SEAL-5] an envelope of n records: Seq is its first record's number; the next is Seq + n
           const seq = Number(header(m, 'Seq'));
-          this.messages.push(decode(openEnvelope(this.receiveKey, seq, m.body))[0]!);
-          this.receiveSeq = seq + 1;
+          const records = decode(openEnvelope(this.receiveKey, seq, m.body));
+          this.messages.push(...records);
+          this.envelopes.push(records.length);
+          this.receiveSeq = seq + records.length;
         } else this.messages.push(m);
       }
       this.wake();
@@ -93,6 +98,18 @@ export class RawPeer {
     const inner = encode(msg);
     if (!sealed) return inner;
     const s = seq ?? this.sendSeq++;
+    return this.envelope(s, inner);
+  }
+
+  /** One envelope of several records at the next Seq (or `seq`); the next Seq moves by their count [SEAL-5]. */
+  batch(msgs: Message[], seq?: number): Buffer {
+    const s = seq ?? this.sendSeq;
+    if (seq === undefined) this.sendSeq += msgs.length;
+    return this.envelope(s, Buffer.concat(msgs.map((m) => encode(m))));
+  }
+
+  /** SEALED envelope `s` around the plaintext `inner`. */
+  envelope(s: number, inner: Buffer): Buffer {
     return encode({
       kind: 'request',
       method: 'SEALED',

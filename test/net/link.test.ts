@@ -390,7 +390,7 @@ test('[SEAL-7] [SEAL-9] a clear message on a sealed link closes it; the refusal 
   // A method that must be sealed, sent in clear before the handshake: see the [STATE-5] test below.
 });
 
-test('[SEAL-6] a nested SEALED (a decryption failure) or an envelope holding two messages closes the link', async (t) => {
+test('[SEAL-6] [SEAL-11] a nested SEALED (a decryption failure) or an envelope holding no message closes the link', async (t) => {
   const { peer, closed } = await sealedServer(t);
   peer.write(peer.bytes(request('SEALED', { Seq: 9 }, Buffer.alloc(20)), true));
   assert.equal((await closed)?.code, 'ERR_DECRYPT');
@@ -399,9 +399,15 @@ test('[SEAL-6] a nested SEALED (a decryption failure) or an envelope holding two
   const two = await sealedServer(t);
   const { sealEnvelope } = await import('../../reference/crypto/index.js');
   const { encode } = await import('../../codec/index.js');
-  const inner = Buffer.concat([encode(ping()), encode(ping())]);
-  two.peer.write(encode(request('SEALED', { Seq: 1 }, sealEnvelope(K2, 1, inner))));
+  two.peer.write(encode(request('SEALED', { Seq: 1 }, sealEnvelope(K2, 1, Buffer.alloc(0)))));
   assert.equal((await two.closed)?.code, 'ERR_TRUNCATED');
+  // a SEALED among several records is a decryption failure too, and none of the records is acted on
+  const three = await sealedServer(t);
+  const nested = Buffer.concat([encode(ping()), encode(request('SEALED', { Seq: 0 }, Buffer.alloc(20)))]);
+  three.peer.write(encode(request('SEALED', { Seq: 1 }, sealEnvelope(K2, 1, nested))));
+  assert.equal((await three.closed)?.code, 'ERR_DECRYPT');
+  await three.peer.waitEnd();
+  assert.equal(three.peer.messages.length, 2); // the first 200, then the clear 401: the PING got no answer
 });
 
 test('[CONN-4] a SEALED envelope before sealing is held, and refused when the handshake never completes', async (t) => {

@@ -33,7 +33,15 @@ import {
   C_WSP,
   C_TEXT_OCTET,
 } from '../generated/internal/tables.js';
-import { LIMITS, LIMIT_SPECS, WIRE_LIMITS, type ErrorCode, type WireLimits } from '../generated/registry.js';
+import {
+  HEADERS,
+  METHODS,
+  LIMITS,
+  LIMIT_SPECS,
+  WIRE_LIMITS,
+  type ErrorCode,
+  type WireLimits,
+} from '../generated/registry.js';
 import { ImspError } from './errors.js';
 import type { Header, Message } from './types.js';
 
@@ -50,11 +58,95 @@ const COLON = 58;
 const SP = 32;
 const MAX_CL_DIGITS: number = LIMITS.maxContentLengthDigits;
 const EMPTY = Buffer.alloc(0);
+/** The header list of a decoder between messages (the start line gives each message its own). */
+const NO_HEADERS: Header[] = [];
 /** Line ends found by the fast path, shared by all decoders (grown to the largest maxHeaders + 1). */
 let lineEnds = new Int32Array(0);
 const NO_VIEW = new DataView(new ArrayBuffer(0));
 /** Lower-case "content-length", for a case-insensitive comparison with | 0x20. */
 const CL_NAME = Buffer.from('content-length', 'latin1');
+
+/**
+ * A registered header name, for the fast path's name match: `name:` as the little-endian 32-bit
+ * words at octet offsets 0, 4, 8, ... (the last word ends at the colon, overlapping the one
+ * before when the length is not a multiple of four). A header line whose first octets equal
+ * them exactly has this name, spelled as on the wire; its text is then the registry's string
+ * (no copy, and an internalized string for the lookups that follow).
+ */
+interface KnownName {
+  readonly name: string;
+  readonly len: number;
+  readonly offsets: Int32Array;
+  readonly words: Int32Array;
+  readonly isContentLength: boolean;
+}
+
+/** Bucket of a name by its first two octets. */
+const nameBucket = (c0: number, c1: number): number => (c0 * 7 + c1) & 255;
+
+/**
+ * Registered names by bucket, each followed by its terminator octet (':' for header names,
+ * CR for methods). Only names the general path reads unchanged: every octet in class
+ * `inner` (and the first in `first`).
+ */
+function knownNames(
+  names: readonly string[],
+  end: string,
+  first: number,
+  inner: number,
+): (readonly KnownName[] | undefined)[] {
+  const buckets: KnownName[][] = [];
+  for (const name of names) {
+    const wire = Buffer.from(`${name}${end}`, 'latin1');
+    const n = wire.length;
+    if (
+      n < 4 ||
+      (CLASS[wire[0]!]! & first) === 0 ||
+      ![...wire.subarray(1, n - 1)].every((c) => (CLASS[c]! & inner) !== 0)
+    )
+      continue;
+    const offsets: number[] = [];
+    for (let o = 0; o + 4 <= n; o += 4) offsets.push(o);
+    if (n % 4 !== 0) offsets.push(n - 4);
+    const b = nameBucket(wire[0]!, wire[1]!);
+    (buckets[b] ??= []).push({
+      name,
+      len: n - 1,
+      offsets: Int32Array.from(offsets),
+      words: Int32Array.from(offsets, (o) => wire.readInt32LE(o)),
+      isContentLength: name.toLowerCase() === 'content-length',
+    });
+  }
+  return Array.from({ length: 256 }, (_, b) => buckets[b]);
+}
+
+/** Registered header names, `name:` (grammar rule field_name). [WIRE-6] */
+const KNOWN_HEADERS = knownNames(Object.keys(HEADERS), ':', C_NAME_CHAR, C_NAME_CHAR);
+/** Registered methods, `METHOD` CR (grammar rule method). [WIRE-4] */
+const KNOWN_METHODS = knownNames(Object.keys(METHODS), '\r', C_METHOD_FIRST, C_METHOD_CHAR);
+
+/**
+ * The registered name that the line data[s, e) starts with, followed by its terminator
+ * (the terminator at or before e), or null.
+ */
+function knownName(
+  table: readonly (readonly KnownName[] | undefined)[],
+  data: Buffer,
+  view: DataView,
+  s: number,
+  e: number,
+): KnownName | null {
+  const cands = table[nameBucket(data[s]!, data[s + 1]!)];
+  if (cands === undefined) return null;
+  next: for (let c = 0; c < cands.length; c++) {
+    const k = cands[c]!;
+    if (s + k.len > e) continue;
+    const { offsets, words } = k;
+    for (let w = 0; w < offsets.length; w++) if (view.getInt32(s + offsets[w]!, true) !== words[w]) continue next;
+    return k;
+  }
+  return null;
+}
 
 export interface DecoderOptions {
   /** Wire limits; each must lie within the bounds limits.json gives. */
@@ -122,7 +214,8 @@ export class Decoder {
   private method = '';
   private status = 0;
   private reason = '';
-  private headerList: Header[] = [];
+  /** The current message's headers (NO_HEADERS until its start line is read; never returned). */
+  private headerList: Header[] = NO_HEADERS;
   private contentLength = -1;
   /** A view of the octets last scanned by the fast path. */
   private view: DataView = NO_VIEW;
@@ -257,7 +350,7 @@ export class Decoder {
     this.method = '';
     this.reason = '';
     this.status = 0;
-    this.headerList = [];
+    this.headerList = NO_HEADERS;
     this.contentLength = -1;
   }
 
@@ -395,9 +488,13 @@ export class Decoder {
     const e0 = ends[0]! - m;
     const c0 = CLASS[h.charCodeAt(0)]!;
     if ((c0 & C_METHOD_FIRST) !== 0) {
-      for (let j = 1; j < e0; j++) if ((CLASS[h.charCodeAt(j)]! & C_METHOD_CHAR) === 0) return false;
+      const known = knownName(KNOWN_METHODS, data, view, m, ends[0]!);
+      if (known !== null && known.len === e0) this.method = known.name;
+      else {
+        for (let j = 1; j < e0; j++) if ((CLASS[h.charCodeAt(j)]! & C_METHOD_CHAR) === 0) return false;
+        this.method = h.slice(0, e0);
+      }
       this.isRequest = true;
-      this.method = h.slice(0, e0);
     } else if ((c0 & C_DIGIT) !== 0) {
       if (
         e0 < 5 ||
@@ -426,15 +523,26 @@ export class Decoder {
     for (let k = 1; k < lines; k++) {
       const s = ends[k - 1]! - m + 2;
       const e = ends[k]! - m;
-      let j = s;
-      while ((CLASS[h.charCodeAt(j)]! & C_NAME_CHAR) !== 0) j++;
-      if (j === s || h.charCodeAt(j) !== COLON) return false;
-      const name = h.slice(s, j);
+      let j: number;
+      let name: string;
+      let isCl: boolean;
+      const known = knownName(KNOWN_HEADERS, data, view, s + m, e + m - 1);
+      if (known !== null) {
+        j = s + known.len;
+        name = known.name;
+        isCl = known.isContentLength;
+      } else {
+        j = s;
+        while ((CLASS[h.charCodeAt(j)]! & C_NAME_CHAR) !== 0) j++;
+        if (j === s || h.charCodeAt(j) !== COLON) return false;
+        name = h.slice(s, j);
+        isCl = j - s === 14 && name.toLowerCase() === 'content-length';
+      }
       let vs = j + 1;
       while (vs < e && (CLASS[h.charCodeAt(vs)]! & C_WSP) !== 0) vs++;
       let ve = e;
       while (ve > vs && (CLASS[h.charCodeAt(ve - 1)]! & C_WSP) !== 0) ve--;
-      if (j - s === 14 && (name === 'Content-length' || name.toLowerCase() === 'content-length')) {
+      if (isCl) {
         if (cl >= 0 || ve - vs < 1 || ve - vs > MAX_CL_DIGITS) return false;
         cl = 0;
         for (let q = vs; q < ve; q++) {
@@ -455,6 +563,7 @@ export class Decoder {
 
   /** Grammar rule start_line over data[s, e). [WIRE-4] [WIRE-5] */
   private startLine(data: Buffer, s: number, e: number, base: number): void {
+    this.headerList = [];
     const c = CLASS[data[s]!]!;
     if (s < e && (c & C_METHOD_FIRST) !== 0) {
       let i = s + 1;

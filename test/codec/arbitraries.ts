@@ -2,7 +2,16 @@
 // with wire-breaking octets inserted, replaced or removed), and split points. Shared by the
 // property tests and test/codec/fuzz-long.ts.
 import fc from 'fast-check';
-import { METHODS, encode, Decoder, ImspError, type Header, type Message, type WireLimits } from '../../codec/index.js';
+import {
+  HEADERS,
+  METHODS,
+  encode,
+  Decoder,
+  ImspError,
+  type Header,
+  type Message,
+  type WireLimits,
+} from '../../codec/index.js';
 
 const upper = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 const nameChars = `${upper}abcdefghijklmnopqrstuvwxyz0123456789-`;
@@ -16,12 +25,35 @@ const str = (alphabet: string, min: number, max: number): fc.Arbitrary<string> =
     return out;
   });
 
+/**
+ * A registered name, or one a single step away from it (the decoder's fast path matches the
+ * registered spellings octet for octet): one more character, one less, one changed, case flipped.
+ */
+const nearName = (names: readonly string[], alphabet: string, flipCase: boolean): fc.Arbitrary<string> =>
+  fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom(...names) },
+    fc
+      .tuple(fc.constantFrom(...names), fc.nat(), fc.constantFrom(...alphabet), fc.nat(flipCase ? 3 : 2))
+      .map(([n, at, c, op]) => {
+        // The first character stays (a method's first must be a letter).
+        const i = n.length > 1 ? 1 + (at % (n.length - 1)) : 0;
+        if (i === 0) return n + c;
+        if (op === 0) return n + c;
+        if (op === 1) return n.length > 1 ? n.slice(0, -1) : n;
+        if (op === 2) return n.slice(0, i) + c + n.slice(i + 1);
+        return (
+          n.slice(0, i) + (n[i] === n[i]!.toLowerCase() ? n[i]!.toUpperCase() : n[i]!.toLowerCase()) + n.slice(i + 1)
+        );
+      }),
+  );
+
 export const method = fc.oneof(
-  fc.constantFrom(...(Object.keys(METHODS) as string[])),
+  nearName(Object.keys(METHODS), `${upper}0123456789-`, false),
   fc.tuple(str(upper, 1, 1), str(`${upper}0123456789-`, 0, 12)).map(([a, b]) => a + b),
 );
 export const headerName = fc.oneof(
   fc.constantFrom('User', 'From', 'To', 'Tag', 'Status', 'Content-type', 'X-Trace', 'content-LENGTH'),
+  nearName(Object.keys(HEADERS), nameChars, true),
   str(nameChars, 1, 20),
 );
 /** A value: visible characters with single interior spaces or tabs (never at the ends). */

@@ -441,7 +441,9 @@ export class Decoder {
    * error of any kind), leaving every decision about bad input to the general path, which
    * then reports the error the grammar names. One pass over the octets checks them against
    * the grammar's text_octet class and finds the CRLF line ends; the fields are then sliced
-   * from one latin1 string of the head.
+   * from one latin1 string of the head. Registered methods and header names, spelled as in the
+   * registry, are matched four octets at a time and given as the registry's strings (issue 15:
+   * no per-character class scan, no copy); any other spelling takes the class scan.
    */
   private fastHead(data: Buffer, m: number, end: number): boolean {
     const lim = this.limits;

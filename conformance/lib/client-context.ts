@@ -30,7 +30,7 @@ import {
   x25519Pair,
   type Identity,
 } from './crypto.js';
-import { buildInit, openInitAck } from './p2p.js';
+import { buildInit, buildInitAck, openInit, openInitAck } from './p2p.js';
 import type { Limits } from './registry.js';
 import { Checker, type Driver, type RunOptions } from './runner.js';
 
@@ -47,6 +47,13 @@ interface KitAccount {
   /** Faults the kit MS injects into this user's login. */
   badServerProof?: boolean;
   challengeIterations?: number;
+  /** A challenge Nonce that does not start with the client's own nonce [AUTH-3]. */
+  foreignNonce?: boolean;
+  /** The login response's Public-key is not the key sealed in the Key-blob [KEYBLOB-4]. */
+  wrongPublicKey?: boolean;
+  /** Heartbeat and Session-timeout the kit MS announces for this login (default: the limits). */
+  heartbeat?: number;
+  sessionTimeout?: number;
 }
 
 /** The kit's CRS (LOCATE only) and MS (login, session requests, pushes) for a client under test. */
@@ -59,7 +66,9 @@ class KitServices {
   /** Live client sessions by user. */
   readonly sessions = new Map<string, Conn>();
   /** Every session request received, with its user. */
-  readonly requests: { user: string; msg: RequestMessage }[] = [];
+  readonly requests: { user: string; msg: RequestMessage; at: number }[] = [];
+  /** Every connection a client opened to the kit CRS, in order. */
+  readonly crsConns: Conn[] = [];
   tr: Transcript = new Transcript();
   proofsSeen = 0;
 
@@ -81,6 +90,7 @@ class KitServices {
 
   private onCrs(socket: net.Socket): void {
     const c = new Conn(socket, 'kit-crs', this.tr);
+    this.crsConns.push(c);
     c.auto = (req) =>
       req.method === 'LOCATE'
         ? response(200, [...tagOf(req), ['Server', fmtHostPort(this.msAddr)]])
@@ -101,7 +111,7 @@ class KitServices {
     }
     const eph = x25519Pair();
     const cnonce = header(login, 'Nonce') ?? '';
-    const nonce = cnonce + b64(randomBytes(18));
+    const nonce = (acct.foreignNonce ? b64(randomBytes(18)) : cnonce) + b64(randomBytes(18));
     const iterations = acct.challengeIterations ?? acct.iterations;
     const salt = b64(acct.salt);
     const eS = b64(eph.publicKey);
@@ -141,10 +151,10 @@ class KitServices {
         [
           ['Server-proof', b64(sp)],
           ['Session', b64(randomBytes(16))],
-          ['Heartbeat', String(this.limits.get('clientHeartbeatInterval'))],
-          ['Session-timeout', String(this.limits.get('sessionTimeout'))], // [HB-11]
+          ['Heartbeat', String(acct.heartbeat ?? this.limits.get('clientHeartbeatInterval'))],
+          ['Session-timeout', String(acct.sessionTimeout ?? this.limits.get('sessionTimeout'))], // [HB-11]
           ['Key-blob', acct.keyBlob],
-          ['Public-key', acct.identity.publicKey],
+          ['Public-key', acct.wrongPublicKey ? newIdentity().publicKey : acct.identity.publicKey],
           ['Status', header(login, 'Status') ?? 'online'],
           ['Content-type', 'application/imsp-records'],
         ],
@@ -153,7 +163,7 @@ class KitServices {
     );
     this.sessions.set(user, c);
     c.auto = (req) => {
-      this.requests.push({ user, msg: req });
+      this.requests.push({ user, msg: req, at: Date.now() });
       if (req.method === 'LOGOUT') {
         setImmediate(() => c.end());
         return response(200, tagOf(req));
@@ -324,6 +334,43 @@ export class ClientContext extends Checker {
     return c;
   }
 
+  /** The client's session at the kit MS (a precondition of every case that pushes). */
+  ms(a: KitAccount): Conn {
+    const c = this.svc.sessions.get(a.name);
+    this.pre(c, 'LOGIN-7', 'the client has no session at the kit MS');
+    return c;
+  }
+
+  /** Session requests the kit MS received from `a` with this method. */
+  msRequests(a: KitAccount, method: string): { msg: RequestMessage; at: number }[] {
+    return this.svc.requests.filter((r) => r.user === a.name && r.msg.method === method);
+  }
+
+  /**
+   * Wait for the client `a` to connect to kit peer `p` and answer its INIT with an INIT-ACK, so that the
+   * client's own command (send, sendfile, typing...) goes on; the session answers MSG and PING 200.
+   * Returns null when the client opened no session within the timeout.
+   */
+  async acceptFrom(p: Peer, a: KitAccount): Promise<Conn | null> {
+    const deadline = Date.now() + this.timeout * 2;
+    while (p.inbound.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const conn = p.inbound[0];
+    if (!conn) return null;
+    this.conns.push(conn);
+    const init = await conn.waitEvent((m) => m.method === 'INIT', this.timeout);
+    this.must(init, 'P2P-1', 'the client must open the session with INIT');
+    const o = openInit(init, p.identity, (u) => (u === a.name ? a.identity.publicKey : undefined));
+    this.must(!('error' in o), 'P2P-1', `INIT: ${'error' in o ? o.error : ''}`);
+    const { msg, keys } = buildInitAck(o, p.identity);
+    conn.send(msg);
+    conn.sealing = { send: keys.r2i, recv: keys.i2r, sendSeq: 0, recvSeq: 0 };
+    conn.auto = (req) =>
+      req.method === 'MSG' || req.method === 'PING'
+        ? response(200, header(req, 'Tag') ? [['Tag', header(req, 'Tag')!]] : [])
+        : undefined;
+    return conn;
+  }
+
   /** Open a peer session from kit peer `p` to the client `a`; returns the sealed connection. */
   async initFrom(p: Peer, a: KitAccount): Promise<Conn> {
     const conn = await this.connect(this.clientAddress(a), `peer-${p.name}`);
@@ -360,6 +407,7 @@ class ClientDriver implements Driver<ClientContext> {
       c.destroy();
     }
     this.env.svc.sessions.clear();
+    for (const c of this.env.svc.crsConns.splice(0)) c.destroy();
     for (const p of ctx.peers) p.server.close();
     return v;
   }

@@ -3,6 +3,8 @@ import { wireCases } from '../cases/common/04-message-format.js';
 import { clientLoginCases } from '../cases/client/08-login.js';
 import { clientPresenceCases } from '../cases/client/09-presence-and-contacts.js';
 import { clientP2pCases } from '../cases/client/10-peer-to-peer.js';
+import { clientFileCases } from '../cases/client/10.3-files.js';
+import { clientTypingCases } from '../cases/client/10.4-typing.js';
 import type { CaseDef } from '../lib/case.js';
 import { clientCaseBudgetMs, setupClient, type ClientContext } from '../lib/client-context.js';
 import type { RoleModule } from '../lib/config.js';
@@ -15,6 +17,8 @@ export const clientCases = (limits: Limits): CaseDef<ClientContext>[] => [
   ...clientLoginCases,
   ...clientPresenceCases,
   ...clientP2pCases,
+  ...clientFileCases,
+  ...clientTypingCases,
 ];
 
 export const clientRole: RoleModule<ClientContext> = {

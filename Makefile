@@ -142,3 +142,12 @@ model-mutants: install
 	node --import tsx spec/model/mutants.ts $(ARGS)
 
 test: model-check
+
+# --- chaos (issue 14) ---
+.PHONY: chaos
+# The fault campaign (test/chaos/): the compiled CRS and three MSs as child processes, on SQLite
+# (durability full) then on a throwaway PostgreSQL cluster; kill -9, SIGSTOP/SIGCONT, partitions and
+# cut client links at random from a seed; INV-1, -2, -3, -7, -10 and the reconnect bound checked after
+# each fault. Stops by itself; writes reports/chaos-SEED.{md,json}. ARGS: --minutes N (20) --seed S --short
+chaos: build
+	node --import tsx test/chaos/cli.ts $(ARGS)

@@ -1,5 +1,5 @@
 // `make chaos --short` as part of `make test` (issue 14): the campaign's CLI in a child process, the
-// servers from the sources, one fault of each kind on SQLite and a CRS kill and an MS kill on
+// servers from the sources, one fault of each kind on SQLite and a CRS kill on
 // PostgreSQL. It must end by itself with exit status 0, a table with a row per fault kind, every fault
 // recovered and 0 violations, and the same in JSON. The leftover check of `make test` then finds
 // nothing it started (servers, PostgreSQL).

@@ -105,6 +105,7 @@ pack-kit: build
 # StrykerJS 9 over reference/ (crs, ms, client, net, store, crypto), the kit as the test command, on a
 # seeded sample of the mutants (conformance/mutation/). Not part of `make test`: about 1 h for 150
 # mutants on a quiet 2-core machine. ARGS: --sample N --seed S --concurrency C --runs N --timeout MS
+# --chunk N (resumable: outcomes kept in reports/kit-mutation/runs.jsonl) --rerun-survivors [REGEX] --report --fresh
 kit-mutation: install
 	node --import tsx conformance/mutation/run.ts $(ARGS)
 

@@ -4,10 +4,19 @@
 // kit inherit). It runs the kit against that reference, only for the role(s) whose code the mutant
 // is in, each stopping at its first FAIL, with the short timers of FAST_LIMITS (passed with --set).
 // Exit 1 when the kit fails the mutated reference (mutant killed), 0 when everything passes.
+//
+// Guard against false kills on a loaded machine: a kill must name a failing case and the
+// requirement its finding cites. The first failing case is run again alone with twice the timers;
+// only when it fails again is the mutant killed (by that case). A case that fails in the full run
+// but passes alone is written down and the role is run once more with twice the timers. A set-up
+// failure (the mutated reference did not start, or refused the kit's first enrollment) is retried
+// with twice the timers too; if it persists the mutant is logged as killed at set-up, which run.ts
+// counts apart and prints, so each one is looked at by hand.
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { selftestRole, KNOWN_REFERENCE_DEVIATIONS } from '../selftest.js';
+import { selftestRole, KNOWN_REFERENCE_DEVIATIONS, type RoleOutcome } from '../selftest.js';
+import { IDS_ENV, SAMPLE_ENV } from './checker.js';
 import type { RoleName } from '../lib/config.js';
 
 export const LOG_ENV = 'IMSP_KIT_MUTATION_LOG';
@@ -17,6 +26,10 @@ export function rolesFor(file: string): RoleName[] {
   if (/^reference\/(crs|store)\//.test(file)) return ['crs'];
   if (file.startsWith('reference/ms/')) return ['ms'];
   if (file.startsWith('reference/client/')) return ['client'];
+  // Shared layers serve the roles whose code imports them: the p2p handshake only the client, the
+  // key blob the client and the CRS (REGISTER and PASSWD check its log2N, store/register.ts).
+  if (file === 'reference/crypto/p2p.ts') return ['client'];
+  if (file === 'reference/crypto/key-blob.ts') return ['crs', 'client'];
   return ['crs', 'ms', 'client'];
 }
 
@@ -36,49 +49,143 @@ export function fileOfMutant(root: string, id: string): string | undefined {
   return walk('reference');
 }
 
+/** One mutant's outcome as runs.jsonl keeps it (the last line for a key is its current outcome). */
+export interface RunEntry {
+  id: string;
+  key?: string;
+  file?: string;
+  /** sha1 of the original (unmutated) source file: an outcome is kept only while the file is unchanged. */
+  fileHash?: string;
+  roles: RoleName[];
+  verdict: 'killed' | 'survived' | 'timeout';
+  /** How a killed mutant was caught: by a case (confirmed alone) or at set-up. */
+  kind?: 'case' | 'setup';
+  case?: string;
+  req?: string;
+  detail: string;
+  /** Runs that did not decide: set-up failures and failures that did not repeat alone. */
+  notes?: string[];
+  ms: number;
+  at: string;
+}
+
+interface Judged {
+  verdict: 'killed' | 'survived';
+  kind?: 'case' | 'setup';
+  case?: string;
+  req?: string;
+  detail: string;
+  notes: string[];
+}
+
+const firstFail = (o: RoleOutcome) => {
+  const f = o.results.find((r) => r.verdict === 'FAIL' && !KNOWN_REFERENCE_DEVIATIONS[r.id]);
+  const finding = f?.findings.find((x) => x.verdict === 'FAIL');
+  return f
+    ? { id: f.id, req: finding?.req ?? '', text: (finding?.text ?? '').split('\n')[0]!.slice(0, 200) }
+    : undefined;
+};
+
+/** The kit against the mutated reference in one role, with the false-kill guard described above. */
+export async function judgeRole(
+  role: RoleName,
+  root: string,
+  k: { runs: number; seed: number; timeoutMs: number },
+): Promise<Judged> {
+  const notes: string[] = [];
+  const run = (scale: number, only?: string[]) =>
+    selftestRole(role, {
+      root,
+      roles: [role],
+      runs: k.runs,
+      seed: k.seed,
+      timeoutMs: (role === 'client' ? k.timeoutMs * 4 : k.timeoutMs) * scale,
+      quiet: true,
+      failFast: true,
+      ...(only ? { only } : {}),
+      out: () => undefined,
+    });
+  let setupError = '';
+  for (const scale of [1, 2]) {
+    const o = await run(scale);
+    if (o.error) {
+      setupError = o.error.split('\n')[0]!;
+      notes.push(`${role} set-up failed (timers x${scale}): ${setupError}`);
+      continue;
+    }
+    const f = firstFail(o);
+    if (!f) return { verdict: 'survived', detail: '', notes };
+    const again = await run(scale * 2, [f.id]);
+    const g = again.error ? undefined : firstFail(again);
+    if (g)
+      return { verdict: 'killed', kind: 'case', case: g.id, req: g.req, detail: `${g.id} [${g.req}] ${g.text}`, notes };
+    notes.push(
+      `${f.id} [${f.req}] failed in the ${role} run (timers x${scale}) but not alone with timers x${scale * 2}` +
+        `${again.error ? ` (set-up: ${again.error.split('\n')[0]})` : ''}: not counted`,
+    );
+    setupError = '';
+  }
+  if (setupError) return { verdict: 'killed', kind: 'setup', detail: `${role}: set-up: ${setupError}`, notes };
+  return { verdict: 'survived', detail: '', notes };
+}
+
+interface RunSet {
+  keys: string[];
+  meta?: Record<string, { file: string; fileHash: string }>;
+}
+
 async function main(): Promise<number> {
   const root = process.cwd();
   const id = process.env.__STRYKER_ACTIVE_MUTANT__;
-  const seed = Number(process.env.IMSP_KIT_MUTATION_KIT_SEED ?? 1);
-  const runs = Number(process.env.IMSP_KIT_MUTATION_RUNS ?? 3);
-  const timeoutMs = Number(process.env.IMSP_KIT_MUTATION_TIMEOUT ?? 4000);
+  const k = {
+    seed: Number(process.env.IMSP_KIT_MUTATION_KIT_SEED ?? 1),
+    runs: Number(process.env.IMSP_KIT_MUTATION_RUNS ?? 3),
+    timeoutMs: Number(process.env.IMSP_KIT_MUTATION_TIMEOUT ?? 4000),
+  };
   const file = id === undefined ? undefined : fileOfMutant(root, id);
+  const idsFile = process.env[IDS_ENV];
+  const key =
+    id === undefined || !idsFile
+      ? undefined
+      : readFileSync(idsFile, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { id: string; key: string })
+          .find((e) => e.id === id)?.key;
+  const sampleFile = process.env[SAMPLE_ENV];
+  const fileHash =
+    key && sampleFile ? (JSON.parse(readFileSync(sampleFile, 'utf8')) as RunSet).meta?.[key]?.fileHash : undefined;
   // The initial (dry) run, with no mutant active, proves the set-up on the CRS role only: the
   // per-mutant time limit is set generously by run.ts rather than from this run.
   const roles: RoleName[] = id === undefined ? ['crs'] : file ? rolesFor(file) : ['crs', 'ms', 'client'];
   const t0 = Date.now();
-  let verdict = 'survived';
-  let detail = '';
+  let judged: Judged = { verdict: 'survived', detail: '', notes: [] };
+  const notes: string[] = [];
   for (const role of roles) {
-    const o = await selftestRole(role, {
-      root,
-      roles: [role],
-      runs,
-      seed,
-      timeoutMs: role === 'client' ? timeoutMs * 4 : timeoutMs,
-      quiet: true,
-      failFast: true,
-      out: () => undefined,
-    });
-    const failed = o.results.filter((r) => r.verdict === 'FAIL' && !KNOWN_REFERENCE_DEVIATIONS[r.id]);
-    if (o.error || failed.length) {
-      verdict = 'killed';
-      const f = failed[0];
-      const finding = f?.findings.find((x) => x.verdict === 'FAIL');
-      detail = o.error
-        ? `${role}: setup: ${o.error.split('\n')[0]}`
-        : `${f!.id} [${finding?.req ?? ''}] ${(finding?.text ?? '').split('\n')[0]!.slice(0, 200)}`;
-      break;
-    }
+    judged = await judgeRole(role, root, k);
+    notes.push(...judged.notes);
+    if (judged.verdict === 'killed') break;
   }
+  const entry: RunEntry = {
+    id: id ?? 'dry-run',
+    ...(key ? { key } : {}),
+    ...(file ? { file } : {}),
+    ...(fileHash ? { fileHash } : {}),
+    roles,
+    verdict: judged.verdict,
+    ...(judged.kind ? { kind: judged.kind } : {}),
+    ...(judged.case ? { case: judged.case, req: judged.req } : {}),
+    detail: judged.detail,
+    ...(notes.length ? { notes } : {}),
+    ms: Date.now() - t0,
+    at: new Date().toISOString(),
+  };
   const log = process.env[LOG_ENV];
-  if (log)
-    appendFileSync(
-      log,
-      `${JSON.stringify({ id: id ?? 'dry-run', file, roles, verdict, detail, ms: Date.now() - t0 })}\n`,
-    );
-  process.stdout.write(`mutant ${id ?? '(none)'} ${file ?? ''} ${roles.join(',')}: ${verdict} ${detail}\n`);
-  return verdict === 'killed' ? 1 : 0;
+  if (log) appendFileSync(log, `${JSON.stringify(entry)}\n`);
+  process.stdout.write(
+    `mutant ${id ?? '(none)'} ${file ?? ''} ${roles.join(',')}: ${judged.verdict} ${judged.detail}\n`,
+  );
+  return judged.verdict === 'killed' ? 1 : 0;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) process.exitCode = await main();

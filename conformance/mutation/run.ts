@@ -5,14 +5,32 @@
 // seeded random sample of the mutants keeps the run bounded (checker.ts lets only the sample through).
 // Prints killed, survived, timed out, no coverage and the score; writes reports/kit-mutation/
 // (Stryker's JSON and HTML reports, results.json with each sampled mutant's outcome and killing case).
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
+//
+// Resumable, in chunks: every outcome is appended to reports/kit-mutation/runs.jsonl under the
+// mutant's key (file, location, mutator, replacement) and the hash of its unmutated source file, and
+// is kept between runs while that file is unchanged. A run hands Stryker only the sampled mutants
+// with no kept outcome (at most --chunk of them); --rerun-survivors [REGEX] also re-runs the kept
+// survivors (whose key matches REGEX), e.g. after a case was added. Kept kills are not re-run: a
+// case added to the kit does not un-kill a mutant, but a changed case could; --fresh starts over.
+// The score is over every sampled mutant with an outcome, and says how many are still pending.
+import { createHash } from 'node:crypto';
+import { appendFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Stryker } from '@stryker-mutator/core';
 import type { PartialStrykerOptions } from '@stryker-mutator/api/core';
-import { keyOf, listMutants, MUTATE_DIRS, mutateRange, NOT_MUTATED, sampleMutants } from './sample.js';
-import { ROOT_ENV, SAMPLE_ENV } from './checker.js';
-import { LOG_ENV } from './run-mutant.js';
+import {
+  keyOf,
+  keyOfStrykerMutant,
+  listMutants,
+  MUTATE_DIRS,
+  mutateRange,
+  NOT_MUTATED,
+  type SampledMutant,
+  sampleMutants,
+} from './sample.js';
+import { IDS_ENV, ROOT_ENV, SAMPLE_ENV } from './checker.js';
+import { LOG_ENV, type RunEntry } from './run-mutant.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -27,6 +45,14 @@ export interface KitMutationOptions {
   /** Per-mutant limit (ms) beyond which Stryker calls the mutant "timed out". */
   mutantTimeoutMs: number;
   out: string;
+  /** Run at most this many pending mutants now (0: all of them). */
+  chunk: number;
+  /** Re-run kept survivors too (those whose key matches, when a RegExp). */
+  rerunSurvivors: boolean | RegExp;
+  /** Forget every kept outcome. */
+  fresh: boolean;
+  /** Only report the kept outcomes; run nothing. */
+  reportOnly: boolean;
 }
 
 function filesUnder(dir: string): string[] {
@@ -36,167 +62,242 @@ function filesUnder(dir: string): string[] {
     .sort();
 }
 
-interface Outcome {
+export interface Outcome {
   key: string;
   file: string;
+  /** 1-based line of the mutated node in the unmutated source. */
   line: number;
   mutator: string;
   replacement: string;
-  status: string;
+  status: 'Killed' | 'Survived' | 'Timeout' | 'Pending';
+  /** Killed: the case that failed (confirmed alone) and the requirement its finding named. */
   killedBy?: string;
+  req?: string;
+  /** Killed at set-up rather than by a case (printed apart, checked by hand). */
+  setup?: boolean;
+  notes?: string[];
+  /** When the kept outcome was produced. */
+  at?: string;
+}
+
+interface Triage {
+  survivors: { key?: string; verdict: string; why?: string; case?: string }[];
+}
+
+const sha1 = (s: string): string => createHash('sha1').update(s).digest('hex');
+
+/** The kept outcome of each key: the last line of runs.jsonl for it whose file hash still matches. */
+export function keptOutcomes(log: string, hashes: Map<string, string>): Map<string, RunEntry> {
+  const kept = new Map<string, RunEntry>();
+  if (!existsSync(log)) return kept;
+  for (const line of readFileSync(log, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const e = JSON.parse(line) as RunEntry;
+    if (!e.key || !e.file || e.fileHash !== hashes.get(e.file)) continue;
+    kept.set(e.key, e);
+  }
+  return kept;
 }
 
 export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Outcome[]; score: number }> {
   const t0 = Date.now();
   const files = MUTATE_DIRS.flatMap(filesUnder);
+  const hashes = new Map(files.map((f) => [f, sha1(readFileSync(join(root, f), 'utf8'))]));
   const all = await listMutants(root, files);
   const sample = sampleMutants(all, o.sample, o.seed);
-  rmSync(o.out, { recursive: true, force: true });
+  const log = join(o.out, 'runs.jsonl');
+  if (o.fresh) rmSync(o.out, { recursive: true, force: true });
   mkdirSync(o.out, { recursive: true });
+  const kept = keptOutcomes(log, hashes);
+  const rerun = (e: RunEntry | undefined): boolean =>
+    e === undefined ||
+    (e.verdict === 'survived' &&
+      (o.rerunSurvivors === true || (o.rerunSurvivors instanceof RegExp && o.rerunSurvivors.test(e.key ?? ''))));
+  // Pending mutants in an order that mixes files and roles (a chunk is a fair slice of the sample).
+  let todo = sample.filter((m) => rerun(kept.get(keyOf(m)))).sort((a, b) => (sha1(keyOf(a)) < sha1(keyOf(b)) ? -1 : 1));
+  if (o.chunk > 0) todo = todo.slice(0, o.chunk);
+  if (o.reportOnly) todo = [];
   const sampleFile = join(o.out, 'sample.json');
   writeFileSync(
     sampleFile,
     JSON.stringify(
-      { seed: o.seed, size: sample.length, of: all.length, keys: sample.map(keyOf), mutants: sample },
+      {
+        seed: o.seed,
+        size: sample.length,
+        of: all.length,
+        keys: todo.map(keyOf),
+        meta: Object.fromEntries(todo.map((m) => [keyOf(m), { file: m.file, fileHash: hashes.get(m.file) }])),
+        mutants: sample,
+      },
       null,
       1,
     ),
   );
-  const log = join(o.out, 'runs.jsonl');
-  writeFileSync(log, '');
+  const idsFile = join(o.out, 'ids.jsonl');
+  // One run at a time per --out: sample.json and ids.jsonl belong to the run in progress.
+  writeFileSync(idsFile, '');
+  const reruns = todo.filter((m) => kept.has(keyOf(m))).length;
   process.stdout.write(
-    `kit-mutation: ${all.length} mutants in ${files.length} files; seeded sample of ${sample.length} (seed ${o.seed})\n`,
+    `kit-mutation: ${all.length} mutants in ${files.length} files; seeded sample of ${sample.length} (seed ${o.seed}); ` +
+      `${sample.filter((m) => kept.has(keyOf(m))).length} with an outcome kept from earlier runs (${log}), running ${todo.length} now` +
+      `${reruns ? ` (${reruns} of them kept survivors re-run)` : ''}\n`,
   );
-  process.env[SAMPLE_ENV] = sampleFile;
-  process.env[ROOT_ENV] = root;
-  process.env[LOG_ENV] = log;
-  process.env.IMSP_KIT_MUTATION_RUNS = String(o.runs);
-  process.env.IMSP_KIT_MUTATION_TIMEOUT = String(o.timeoutMs);
-  process.env.IMSP_KIT_MUTATION_KIT_SEED = String(o.kitSeed);
-  const options: PartialStrykerOptions = {
-    testRunner: 'command',
-    commandRunner: { command: `${process.execPath} --import tsx conformance/mutation/run-mutant.ts` },
-    coverageAnalysis: 'off',
-    mutate: [...new Set(sample.map(mutateRange))],
-    checkers: ['kit-sample'],
-    checkerNodeArgs: ['--import', 'tsx'],
-    plugins: [join(root, 'conformance/mutation/checker.ts')],
-    concurrency: o.concurrency,
-    timeoutMS: o.mutantTimeoutMs,
-    timeoutFactor: 1,
-    dryRunTimeoutMinutes: 10,
-    reporters: ['progress', 'clear-text', 'json', 'html'],
-    jsonReporter: { fileName: join(o.out, 'stryker.json') },
-    htmlReporter: { fileName: join(o.out, 'stryker.html') },
-    tempDirName: join(o.out, '.stryker-tmp'),
-    ignorePatterns: [
-      'dist',
-      'site',
-      'coverage',
-      '.demo',
-      'reports',
-      'bench/results',
-      '*.db',
-      '*.db-wal',
-      '*.db-shm',
-      '.scratch',
-      'tmp',
-    ],
-    disableTypeChecks: 'reference/**/*.ts',
-    cleanTempDir: true,
-    logLevel: 'warn' as PartialStrykerOptions['logLevel'],
-    fileLogLevel: 'off' as PartialStrykerOptions['fileLogLevel'],
-  };
-  const results = await new Stryker(options).runMutationTest();
-  const runs = readFileSync(log, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { id: string; verdict: string; detail: string });
-  const byId = new Map(runs.map((r) => [r.id, r]));
-  // The sample checker marks every mutant outside the sample as a check failure (Stryker's
-  // CompileError; nothing else here compiles): what remains is the sample.
-  const outcomes: Outcome[] = results
-    .filter((m) => m.status !== 'CompileError')
-    .map((m) => ({
-      key: `${relative(root, m.fileName)}:${m.location.start.line}:${m.location.start.column}:${m.mutatorName}`,
-      file: relative(root, m.fileName),
-      line: m.location.start.line + 1,
-      mutator: m.mutatorName,
+  if (todo.length) {
+    process.env[SAMPLE_ENV] = sampleFile;
+    process.env[ROOT_ENV] = root;
+    process.env[LOG_ENV] = log;
+    process.env[IDS_ENV] = idsFile;
+    process.env.IMSP_KIT_MUTATION_RUNS = String(o.runs);
+    process.env.IMSP_KIT_MUTATION_TIMEOUT = String(o.timeoutMs);
+    process.env.IMSP_KIT_MUTATION_KIT_SEED = String(o.kitSeed);
+    const options: PartialStrykerOptions = {
+      testRunner: 'command',
+      commandRunner: { command: `${process.execPath} --import tsx conformance/mutation/run-mutant.ts` },
+      coverageAnalysis: 'off',
+      mutate: [...new Set(todo.map(mutateRange))],
+      checkers: ['kit-sample'],
+      checkerNodeArgs: ['--import', 'tsx'],
+      plugins: [join(root, 'conformance/mutation/checker.ts')],
+      concurrency: o.concurrency,
+      timeoutMS: o.mutantTimeoutMs,
+      timeoutFactor: 1,
+      dryRunTimeoutMinutes: 10,
+      reporters: ['progress', 'json', 'html'],
+      jsonReporter: { fileName: join(o.out, 'stryker.json') },
+      htmlReporter: { fileName: join(o.out, 'stryker.html') },
+      tempDirName: join(o.out, '.stryker-tmp'),
+      ignorePatterns: [
+        'dist',
+        'site',
+        'coverage',
+        '.demo',
+        'reports',
+        'bench/results',
+        '*.db',
+        '*.db-wal',
+        '*.db-shm',
+        '.scratch',
+        'tmp',
+      ],
+      disableTypeChecks: 'reference/**/*.ts',
+      cleanTempDir: true,
+      logLevel: 'warn' as PartialStrykerOptions['logLevel'],
+      fileLogLevel: 'off' as PartialStrykerOptions['fileLogLevel'],
+    };
+    const results = await new Stryker(options).runMutationTest();
+    // Stryker's own timeouts never reach run-mutant.ts (it kills the command): keep them here.
+    const inRun = new Set(todo.map(keyOf));
+    for (const m of results) {
+      if (m.status !== 'Timeout') continue;
+      const key = keyOfStrykerMutant(m, root);
+      if (!inRun.has(key)) continue;
+      const file = key.slice(0, key.indexOf(':'));
+      const entry: RunEntry = {
+        id: m.id,
+        key,
+        file,
+        fileHash: hashes.get(file)!,
+        roles: [],
+        verdict: 'timeout',
+        detail: `no verdict within ${o.mutantTimeoutMs} ms (Stryker timeout)`,
+        ms: o.mutantTimeoutMs,
+        at: new Date().toISOString(),
+      };
+      appendFileSync(log, `${JSON.stringify(entry)}\n`);
+    }
+  }
+  return report(o, sample, all.length, keptOutcomes(log, hashes), t0);
+}
+
+function report(
+  o: KitMutationOptions,
+  sample: SampledMutant[],
+  of: number,
+  kept: Map<string, RunEntry>,
+  t0: number,
+): { outcomes: Outcome[]; score: number } {
+  const status = { killed: 'Killed', survived: 'Survived', timeout: 'Timeout' } as const;
+  const outcomes: Outcome[] = sample.map((m) => {
+    const e = kept.get(keyOf(m));
+    return {
+      key: keyOf(m),
+      file: m.file,
+      line: m.line + 1,
+      mutator: m.mutator,
       replacement: m.replacement,
-      status: m.status,
-      ...(m.status === 'Killed' && byId.get(m.id)?.detail ? { killedBy: byId.get(m.id)!.detail } : {}),
-    }));
-  const count = (s: string): number => outcomes.filter((x) => x.status === s).length;
+      status: e ? status[e.verdict] : 'Pending',
+      ...(e?.verdict === 'killed'
+        ? e.kind === 'setup'
+          ? { setup: true, killedBy: e.detail }
+          : { killedBy: e.case, req: e.req }
+        : {}),
+      ...(e?.notes ? { notes: e.notes } : {}),
+      ...(e ? { at: e.at } : {}),
+    };
+  });
+  const triageFile = join(root, 'conformance/mutation/triage.json');
+  const triage = existsSync(triageFile) ? (JSON.parse(readFileSync(triageFile, 'utf8')) as Triage) : { survivors: [] };
+  const triaged = new Map(triage.survivors.filter((t) => t.key).map((t) => [t.key!, t]));
+  const count = (s: Outcome['status']): number => outcomes.filter((x) => x.status === s).length;
   const killed = count('Killed');
   const survived = count('Survived');
   const timedOut = count('Timeout');
-  const noCoverage = count('NoCoverage');
-  const errors = outcomes.length - killed - survived - timedOut - noCoverage;
-  const valid = killed + survived + timedOut + noCoverage;
-  const score = valid ? ((killed + timedOut) / valid) * 100 : 0;
+  const pending = count('Pending');
+  const setupKills = outcomes.filter((x) => x.setup);
+  const done = killed + survived + timedOut;
+  const equivalent = outcomes.filter(
+    (x) => x.status === 'Survived' && triaged.get(x.key)?.verdict === 'equivalent',
+  ).length;
+  const score = done ? ((killed + timedOut) / done) * 100 : 0;
+  const scoreNonEq = done - equivalent ? ((killed + timedOut) / (done - equivalent)) * 100 : 0;
   const minutes = ((Date.now() - t0) / 60000).toFixed(1);
   const summary = {
     seed: o.seed,
     sample: sample.length,
-    of: all.length,
+    of,
     killed,
+    killedAtSetup: setupKills.length,
     survived,
     timedOut,
-    noCoverage,
-    errors,
+    noCoverage: 0,
+    pending,
+    equivalent,
     score: Number(score.toFixed(1)),
+    scoreNonEquivalent: Number(scoreNonEq.toFixed(1)),
     minutes: Number(minutes),
     concurrency: o.concurrency,
     kit: { runs: o.runs, timeoutMs: o.timeoutMs, seed: o.kitSeed },
   };
   writeFileSync(join(o.out, 'results.json'), JSON.stringify({ summary, outcomes }, null, 1));
+  const line = (x: Outcome): string =>
+    `  ${x.file}:${x.line} ${x.mutator} -> ${x.replacement.split('\n')[0]!.slice(0, 70)}`;
+  const untriaged = outcomes.filter((x) => x.status === 'Survived' && !triaged.has(x.key));
   process.stdout.write(
-    `\nkit-mutation (seed ${o.seed}, ${sample.length} of ${all.length} mutants, ${minutes} min): killed ${killed}, survived ${survived}, timed out ${timedOut}, no coverage ${noCoverage}` +
-      `${errors ? `, errors ${errors}` : ''}; mutation score ${score.toFixed(1)}%\n` +
-      `survivors (triage them in conformance/mutation/triage.json):\n${outcomes
-        .filter((x) => x.status === 'Survived' || x.status === 'NoCoverage')
-        .map((x) => `  ${x.file}:${x.line} ${x.mutator} -> ${x.replacement.split('\n')[0]!.slice(0, 80)}`)
-        .join('\n')}\n`,
+    `\nkit-mutation (seed ${o.seed}, ${sample.length} of ${of} mutants; this run ${minutes} min): ` +
+      `killed ${killed}${setupKills.length ? ` (${setupKills.length} at set-up)` : ''}, survived ${survived}, timed out ${timedOut}, ` +
+      `no coverage 0 (the command runner has no per-test coverage)${pending ? `, not yet run ${pending}` : ''}; ` +
+      `mutation score ${score.toFixed(1)}%; over the ${done - equivalent} not triaged equivalent: ${scoreNonEq.toFixed(1)}%\n` +
+      (pending ? `  (partial: ${pending} sampled mutants have no outcome yet; run again to resume)\n` : '') +
+      (setupKills.length
+        ? `killed at set-up, not by a case (check each by hand):\n${setupKills.map((x) => `${line(x)}\n      ${x.killedBy}`).join('\n')}\n`
+        : '') +
+      (untriaged.length
+        ? `survivors not yet triaged in conformance/mutation/triage.json:\n${untriaged.map((x) => `${line(x)}\n      key ${x.key}`).join('\n')}\n`
+        : 'every survivor is triaged in conformance/mutation/triage.json\n'),
   );
   return { outcomes, score };
 }
 
-/**
- * The outcome so far of a run that was stopped (or is still going): every mutant run-mutant.ts has
- * finished, from runs.jsonl. Stryker's own timeouts are not in it (it kills the command).
- */
-export function summarizePartial(out: string): string {
-  const sample = JSON.parse(readFileSync(join(out, 'sample.json'), 'utf8')) as {
-    seed: number;
-    size: number;
-    of: number;
-  };
-  const runs = readFileSync(join(out, 'runs.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { id: string; file?: string; verdict: string; detail: string; ms: number })
-    .filter((r) => r.id !== 'dry-run');
-  const done = [...new Map(runs.map((r) => [r.id, r])).values()];
-  const killed = done.filter((r) => r.verdict === 'killed');
-  const survived = done.filter((r) => r.verdict === 'survived');
-  const minutes = done.reduce((a, r) => a + r.ms, 0) / 60000;
-  return (
-    `kit-mutation (partial; seed ${sample.seed}, sample ${sample.size} of ${sample.of}): ${done.length} mutants finished, killed ${killed.length}, survived ${survived.length}` +
-    ` (score so far ${done.length ? ((killed.length / done.length) * 100).toFixed(1) : '0'}%; ${minutes.toFixed(0)} mutant-minutes of kit runs)\n` +
-    survived.map((r) => `  survived: mutant ${r.id} in ${r.file}\n`).join('')
-  );
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && process.argv.includes('--summarize')) {
-  const i = process.argv.indexOf('--out');
-  process.stdout.write(summarizePartial(i >= 0 ? process.argv[i + 1]! : join(root, 'reports/kit-mutation')));
-} else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const args = process.argv.slice(2);
   const num = (flag: string, dflt: number): number => {
     const i = args.indexOf(flag);
     return i >= 0 ? Number(args[i + 1]) : dflt;
   };
   const i = args.indexOf('--out');
+  const r = args.indexOf('--rerun-survivors');
+  const rerunArg = r >= 0 ? args[r + 1] : undefined;
+  const out = i >= 0 ? args[i + 1]! : join(root, 'reports/kit-mutation');
   await kitMutation({
     sample: num('--sample', 150),
     seed: num('--seed', 12),
@@ -205,8 +306,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && pro
     timeoutMs: num('--timeout', 4000),
     kitSeed: num('--kit-seed', 1),
     mutantTimeoutMs: num('--mutant-timeout', 420_000),
-    out: i >= 0 ? args[i + 1]! : join(root, 'reports/kit-mutation'),
+    out,
+    chunk: num('--chunk', 0),
+    rerunSurvivors: r < 0 ? false : rerunArg && !rerunArg.startsWith('--') ? new RegExp(rerunArg) : true,
+    fresh: args.includes('--fresh'),
+    reportOnly: args.includes('--report') || args.includes('--summarize'),
   });
-  if (existsSync(join(root, 'reports/kit-mutation/.stryker-tmp')))
-    rmSync(join(root, 'reports/kit-mutation/.stryker-tmp'), { recursive: true, force: true });
+  if (existsSync(join(out, '.stryker-tmp'))) rmSync(join(out, '.stryker-tmp'), { recursive: true, force: true });
 }

@@ -1,9 +1,13 @@
 // The CRS role: the case list, assembled from the section modules in spec order.
 import { wireCases, wireFuzzCase } from '../cases/common/04-message-format.js';
+import { crsMethodCases } from '../cases/crs/05-methods.js';
 import { crsCryptoCases } from '../cases/crs/06-cryptography.js';
 import { enrollCases } from '../cases/crs/07-enrollment.js';
 import { lockCases } from '../cases/crs/08-login.js';
 import { contactCases } from '../cases/crs/09-presence-and-contacts.js';
+import { profileCases } from '../cases/crs/09.7-profile.js';
+import { passwdCases } from '../cases/crs/09.8-passwd.js';
+import { searchCases } from '../cases/crs/09.9-search.js';
 import { crsLifetimeCases } from '../cases/crs/11-session-lifetime.js';
 import { crsUserRecordCases } from '../cases/crs/12.4-user-record.js';
 import { relationCases } from '../cases/crs/12.6-buddy-relation.js';
@@ -16,11 +20,15 @@ import { crsWireTarget } from '../lib/wire-target.js';
 export function crsCases(limits: Limits): CaseDef<CrsContext>[] {
   return [
     ...wireCases<CrsContext>(crsWireTarget, limits, 'crs'),
+    ...crsMethodCases,
     ...enrollCases,
     ...crsCryptoCases,
     ...lockCases,
     ...crsLifetimeCases,
     ...contactCases,
+    ...profileCases,
+    ...passwdCases,
+    ...searchCases,
     wireFuzzCase<CrsContext>(crsWireTarget, limits, 'crs/fuzz/1'),
     ...crsUserRecordCases,
     ...relationCases,

@@ -1,5 +1,5 @@
 // Spec 7 (MS enrollment and discovery), CRS side: ENROLL/PROOF, replays, incarnations, the handshake timer.
-import { header, request } from '../../../codec/index.js';
+import { header, headers as allHeaders, request } from '../../../codec/index.js';
 import { enrollOn } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';
 import { unb64 } from '../../lib/crypto.js';
@@ -180,6 +180,125 @@ export const enrollCases: CaseDef<CrsContext>[] = [
         await c.closedWithin(limit + ctx.timeout),
         'CONN-4',
         `the CRS must close a handshake not completed within ${limit} ms`,
+      );
+    },
+  },
+  {
+    id: 'crs/enroll/7',
+    section: 'enroll',
+    title:
+      'an ENROLL with a bad header (Capacity not a number, Ms-id with a space) is answered 422 before any challenge',
+    reqs: ['ENROLL-3', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      for (const [name, value] of [
+        ['Capacity', 'many'],
+        ['Ms-id', 'kit ms'],
+      ] as const) {
+        const c = await ctx.connect('ms-bad');
+        const p = ctx.msParams();
+        const hs: [string, string][] = [
+          ['Imsp-version', '1'],
+          ['Ms-id', p.msId],
+          ['Incarnation', String(p.incarnation)],
+          ['Nonce', 'A'.repeat(24)],
+          ['Key-share', 'B'.repeat(43)],
+          ['Listen', p.listen],
+          ['Capacity', String(p.capacity)],
+        ];
+        const r = await c.request(
+          request(
+            'ENROLL',
+            hs.map(([n, v]): [string, string] => [n, n === name ? value : v]),
+          ),
+          ctx.timeout,
+        );
+        ctx.must(
+          r.status === 422,
+          'ENROLL-3',
+          `ENROLL with ${name}: ${value} must be answered 422 before the challenge, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+        );
+        ctx.must(header(r, 'Error-code') !== undefined, 'ERR-1', 'an error response must carry Error-code');
+        c.destroy();
+      }
+    },
+  },
+  {
+    id: 'crs/enroll/8',
+    section: 'enroll',
+    title:
+      'LEAVE ends the enrollment (200, connection closed) and frees its users at once; a closed MS connection frees them too, without waiting for the lease',
+    reqs: ['ENROLL-9', 'ENROLL-10', 'LOCK-9'],
+    async run(ctx: CrsContext) {
+      const [alice, bob] = await ctx.users(2);
+      const other = await ctx.enroll();
+      const leaving = await ctx.enroll();
+      await ctx.login(leaving, alice!);
+      const r = await leaving.req('LEAVE', []);
+      ctx.expectStatus(r, 200, 'ENROLL-9', 'LEAVE');
+      ctx.must(
+        await leaving.conn.closedWithin(ctx.timeout),
+        'ENROLL-9',
+        'after answering LEAVE the CRS must close the connection',
+      );
+      const lock = await other.req('LOCK', [['User', alice!.name]]);
+      ctx.must(
+        lock.status === 200,
+        'ENROLL-9',
+        `after LEAVE the users of that MS must be free at once: LOCK from another MS got ${lock.status} ${header(lock, 'Error-code') ?? ''}`,
+      );
+      // The lease is longer than the wait below: only the end of the enrollment can free the user.
+      const dropped = await ctx.enroll();
+      await ctx.login(dropped, bob!);
+      dropped.close();
+      const deadline = Date.now() + Math.min(ctx.timeout, Math.max(200, dropped.lease / 2 || 1000));
+      let got = 0;
+      while (Date.now() < deadline) {
+        const l = await other.req('LOCK', [['User', bob!.name]]);
+        got = l.status;
+        if (got === 200) break;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      ctx.must(
+        got === 200,
+        'ENROLL-10',
+        `when an MS connection closes, its users must be freed at once (before the lease): LOCK got ${got}`,
+      );
+    },
+  },
+  {
+    id: 'crs/locate/1',
+    section: 'locate',
+    title:
+      'LOCATE lists the Listen address of MSs that are not full, lowest load/Capacity first, at most three; a full MS is left out',
+    reqs: ['LOCATE-1', 'LOCATE-2'],
+    async run(ctx: CrsContext) {
+      const base = ctx.uniq('loc');
+      const full = await ctx.enroll({ msId: `${base}a`, capacity: 1 });
+      const busy = await ctx.enroll({ msId: `${base}b`, capacity: 100 });
+      const idle = await ctx.enroll({ msId: `${base}c`, capacity: 100 });
+      // Loads as the MSs report them in PING (spec 7.3: the reported Load counts when it is higher).
+      ctx.expectStatus(await full.req('PING', [['Load', '1']]), 200, 'LOCATE-1', 'PING with Load 1');
+      ctx.expectStatus(await busy.req('PING', [['Load', '40']]), 200, 'LOCATE-1', 'PING with Load 40');
+      const c = await ctx.connect('client');
+      const r = await c.request(request('LOCATE', [['Imsp-version', '1']]), ctx.timeout);
+      ctx.expectStatus(r, 200, 'LOCATE-1', 'LOCATE with MSs enrolled');
+      const servers = allHeaders(r, 'Server');
+      ctx.must(servers.length <= 3, 'LOCATE-1', `LOCATE must list at most three Servers, got ${servers.length}`);
+      ctx.must(
+        !servers.includes(full.params.listen),
+        'LOCATE-1',
+        `a full MS (Load 1 reported, Capacity 1) must not be listed, got ${servers.join(', ')}`,
+      );
+      ctx.must(
+        servers.includes(idle.params.listen),
+        'LOCATE-2',
+        `the idle MS must be listed by the Listen address of its ENROLL (${idle.params.listen}), got ${servers.join(', ')}`,
+      );
+      const iBusy = servers.indexOf(busy.params.listen);
+      ctx.must(
+        iBusy < 0 || servers.indexOf(idle.params.listen) < iBusy,
+        'LOCATE-1',
+        `the MS with load 0 must come before the one that reported Load 40 of 100, got ${servers.join(', ')}`,
       );
     },
   },

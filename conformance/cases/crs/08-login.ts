@@ -234,4 +234,32 @@ export const lockCases: CaseDef<CrsContext>[] = [
       }
     },
   },
+  {
+    id: 'crs/lock/7',
+    section: 'lock',
+    title: 'ONLINE after the lock lease expired is refused 410 ERR_STALE_EPOCH, though no other MS took the lock',
+    reqs: ['LOCK-11', 'LOCK-3', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      const [alice] = await ctx.users(1);
+      const ms = await ctx.enroll();
+      const lock = await ms.req('LOCK', [['User', alice!.name]]);
+      ctx.expectStatus(lock, 200, 'LOCK-3', 'LOCK of an offline user');
+      const lease = Number(header(lock, 'Lease') ?? ctx.limits.get('lockLease'));
+      if (lease > 5000 && !ctx.opts.slow)
+        ctx.skip(`the lock lease is ${lease} ms; pass --slow or --set lockLease=N matching the target`);
+      await new Promise((res) => setTimeout(res, lease + 20));
+      checkError(
+        ctx,
+        await ms.req('ONLINE', [
+          ['User', alice!.name],
+          ['Epoch', header(lock, 'Epoch') ?? ''],
+          ['Address', '127.0.0.1:30999'],
+          ['Status', 'online'],
+        ]),
+        'ERR_STALE_EPOCH',
+        `ONLINE ${lease + 20} ms after a LOCK with a lease of ${lease} ms (before or after a sweep of expired locks)`,
+        'LOCK-11',
+      );
+    },
+  },
 ];

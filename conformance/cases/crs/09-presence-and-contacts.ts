@@ -443,4 +443,252 @@ export const contactCases: CaseDef<CrsContext>[] = [
       );
     },
   },
+  {
+    id: 'crs/add/4',
+    section: 'add',
+    title:
+      'ADD refusals: to an unregistered user 404, to oneself 403; ANSWER with no unanswered ADD 404 ERR_NO_PENDING',
+    reqs: ['ADD-5', 'ADD-6', 'ADD-9', 'ADD-2', 'USER-2', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      const [alice, bob] = await ctx.users(2);
+      const m1 = await ctx.enroll();
+      const sa = await ctx.login(m1, alice!);
+      const sb = await ctx.login(m1, bob!);
+      const nobody = ctx.uniq('nobody');
+      const req = (s: Session, method: string, headers: [string, string][]) =>
+        s.ms.req(method, [['From', s.user.name], ...headers, ['Epoch', s.epoch]]);
+      checkError(
+        ctx,
+        await req(sa, 'ADD', [['To', nobody]]),
+        'ERR_UNKNOWN_USER',
+        'ADD to an unregistered user',
+        'ADD-5',
+      );
+      checkError(ctx, await req(sa, 'ADD', [['To', alice!.name]]), 'ERR_FORBIDDEN', 'ADD to oneself', 'ADD-6');
+      checkError(
+        ctx,
+        await req(sb, 'ANSWER', [
+          ['To', alice!.name],
+          ['Decision', 'grant'],
+        ]),
+        'ERR_NO_PENDING',
+        'ANSWER grant with no ADD from that user',
+        'ADD-9',
+      );
+      ctx.must((await add(ctx, sa, bob!.name)) === 200, 'ADD-2', 'ADD to an online user must be answered 200');
+      ctx.expectStatus(
+        await req(sb, 'ANSWER', [
+          ['To', alice!.name],
+          ['Decision', 'deny'],
+        ]),
+        200,
+        'ADD-9',
+        'ANSWER deny of the unanswered ADD',
+      );
+      checkError(
+        ctx,
+        await req(sb, 'ANSWER', [
+          ['To', alice!.name],
+          ['Decision', 'grant'],
+        ]),
+        'ERR_NO_PENDING',
+        'a second ANSWER to an ADD already answered',
+        'ADD-9',
+      );
+    },
+  },
+  {
+    id: 'crs/add/5',
+    section: 'add',
+    title:
+      "a grant pushes CONTACT buddy to both users' MSs, the requester's before its ANSWER, and both then see each other as online buddies",
+    reqs: ['ANSWER-2', 'ANSWER-5', 'LOGIN-12', 'PRESENCE-6'],
+    async run(ctx: CrsContext) {
+      const [alice, bob] = await ctx.users(2);
+      const m1 = await ctx.enroll();
+      const m2 = await ctx.enroll();
+      const sa = await ctx.login(m1, alice!);
+      const sb = await ctx.login(m2, bob!);
+      ctx.must((await add(ctx, sa, bob!.name)) === 200, 'ANSWER-2', 'ADD to an online user must be answered 200');
+      m1.conn.takeEvents();
+      ctx.expectStatus(
+        await m2.req('ANSWER', [
+          ['From', bob!.name],
+          ['To', alice!.name],
+          ['Decision', 'grant'],
+          ['Epoch', sb.epoch],
+        ]),
+        200,
+        'ANSWER-2',
+        'ANSWER grant',
+      );
+      // Arrival order: the queue only grows at its end, so the order in which the predicate first
+      // sees each pushed message is the order in which they arrived.
+      const seen: RequestMessage[] = [];
+      const isAnswer = (m: RequestMessage): boolean =>
+        m.method === 'ANSWER' && header(m, 'To') === alice!.name && header(m, 'From') === bob!.name;
+      const answer = await m1.conn.waitEvent((m) => {
+        if (!seen.includes(m)) seen.push(m);
+        return isAnswer(m);
+      }, ctx.timeout);
+      ctx.must(answer, 'ANSWER-2', "the grant must be pushed as ANSWER to the requester's MS");
+      const isContact = (m: RequestMessage): boolean =>
+        m.method === 'CONTACT' &&
+        header(m, 'To') === alice!.name &&
+        header(m, 'User') === bob!.name &&
+        header(m, 'Relation') === 'buddy';
+      const iAnswer = seen.indexOf(answer);
+      const iContact = seen.findIndex(isContact);
+      ctx.must(
+        iContact >= 0 && iContact < iAnswer,
+        'ANSWER-5',
+        `the CONTACT Relation buddy for the requester must come before the ANSWER push (arrived: ${seen
+          .map((m) => m.method)
+          .join(', ')})`,
+      );
+      const c = seen[iContact] ?? (await m1.conn.waitEvent(isContact, ctx.timeout));
+      ctx.must(
+        c && header(c, 'Address') === sb.address && header(c, 'Public-key') === bob!.publicKey,
+        'LOGIN-12',
+        'the CONTACT of an online new buddy must carry its Address and Public-key',
+      );
+      const la = contactOf(await ctx.list(sa), bob!.name);
+      ctx.must(
+        la && rec(la, 'Relation') === 'buddy' && rec(la, 'Address') === sb.address,
+        'LOGIN-12',
+        "after the grant, the requester's LIST must show the online buddy with its Address",
+      );
+      m1.conn.takeEvents();
+      await ctx.logout(sb);
+      const off = await m1.conn.waitEvent(isPresence(bob!.name, 'offline'), ctx.timeout);
+      ctx.must(off, 'PRESENCE-6', "a buddy's logout must be pushed as PRESENCE offline");
+      ctx.must(
+        header(off, 'Address') === undefined && header(off, 'Public-key') === undefined,
+        'PRESENCE-6',
+        'a PRESENCE with Status offline must not carry Address or Public-key',
+      );
+    },
+  },
+  {
+    id: 'crs/block/3',
+    section: 'block',
+    title:
+      'BLOCK of oneself 403, BLOCK twice 200 (no change), UNBLOCK of a user not blocked 404, an ADD to a blocked user 403, UNBLOCK 200 with CONTACT none',
+    reqs: ['BLOCK-7', 'BLOCK-9', 'ADD-6', 'BLOCK-5', 'USER-2', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      const [alice, bob] = await ctx.users(2);
+      const m1 = await ctx.enroll();
+      const sa = await ctx.login(m1, alice!);
+      const req = (method: string, user: string) =>
+        m1.req(method, [
+          ['From', alice!.name],
+          ['User', user],
+          ['Epoch', sa.epoch],
+        ]);
+      checkError(ctx, await req('BLOCK', alice!.name), 'ERR_FORBIDDEN', 'BLOCK of oneself', 'BLOCK-7');
+      checkError(ctx, await req('UNBLOCK', bob!.name), 'ERR_NOT_CONTACT', 'UNBLOCK of a user not blocked', 'BLOCK-9');
+      checkError(
+        ctx,
+        await req('BLOCK', ctx.uniq('nobody')),
+        'ERR_UNKNOWN_USER',
+        'BLOCK of an unregistered user',
+        'USER-2',
+      );
+      ctx.expectStatus(await req('BLOCK', bob!.name), 200, 'BLOCK-7', 'BLOCK');
+      ctx.expectStatus(await req('BLOCK', bob!.name), 200, 'BLOCK-7', 'BLOCK of a user already blocked');
+      checkError(
+        ctx,
+        await req('BLOCK', alice!.name),
+        'ERR_FORBIDDEN',
+        'BLOCK of oneself with a block list',
+        'BLOCK-7',
+      );
+      checkError(
+        ctx,
+        await m1.req('ADD', [
+          ['From', alice!.name],
+          ['To', bob!.name],
+          ['Epoch', sa.epoch],
+        ]),
+        'ERR_FORBIDDEN',
+        "ADD to a user on one's own block list",
+        'ADD-6',
+      );
+      const blocked = (await ctx.list(sa)).filter((r) => rec(r, 'User') === bob!.name);
+      ctx.must(
+        blocked.length === 1 && rec(blocked[0]!, 'Relation') === 'blocked',
+        'BLOCK-7',
+        `after BLOCK twice, LIST must show the user once as blocked, got ${JSON.stringify(blocked)}`,
+      );
+      m1.conn.takeEvents();
+      ctx.expectStatus(await req('UNBLOCK', bob!.name), 200, 'BLOCK-5', 'UNBLOCK of a blocked user');
+      const none = await m1.conn.waitEvent(
+        (m) =>
+          m.method === 'CONTACT' &&
+          header(m, 'To') === alice!.name &&
+          header(m, 'User') === bob!.name &&
+          header(m, 'Relation') === 'none',
+        ctx.timeout,
+      );
+      ctx.must(none, 'BLOCK-5', 'UNBLOCK must push CONTACT Relation none to the sender');
+      checkError(ctx, await req('UNBLOCK', bob!.name), 'ERR_NOT_CONTACT', 'UNBLOCK again', 'BLOCK-9');
+    },
+  },
+  {
+    id: 'crs/block/4',
+    section: 'block',
+    title:
+      'an ADD to a user who blocks the sender is answered 202 and never delivered while the block lasts; after UNBLOCK it is delivered at the next login',
+    reqs: ['BLOCK-6', 'BLOCK-5', 'BLOCK-8', 'ADD-3'],
+    async run(ctx: CrsContext) {
+      const [alice, mallory] = await ctx.users(2);
+      const m1 = await ctx.enroll();
+      const m2 = await ctx.enroll();
+      const sa = await ctx.login(m1, alice!);
+      const sm = await ctx.login(m2, mallory!);
+      ctx.expectStatus(
+        await m1.req('BLOCK', [
+          ['From', alice!.name],
+          ['User', mallory!.name],
+          ['Epoch', sa.epoch],
+        ]),
+        200,
+        'BLOCK-6',
+        'BLOCK',
+      );
+      m1.conn.takeEvents();
+      ctx.must(
+        (await add(ctx, sm, alice!.name)) === 202,
+        'BLOCK-6',
+        'an ADD to a user who blocks the sender must be answered 202 Stored',
+      );
+      const pushed = await m1.conn.waitEvent(
+        (m) => m.method === 'ADD' && header(m, 'From') === mallory!.name,
+        Math.min(ctx.timeout, 1000),
+      );
+      ctx.must(!pushed, 'BLOCK-8', 'an ADD from a blocked user must not be pushed to the blocker');
+      ctx.must(
+        requestsFrom(await ctx.list(sa), mallory!.name).length === 0,
+        'BLOCK-6',
+        "an ADD from a blocked user must not show in the blocker's LIST",
+      );
+      ctx.expectStatus(
+        await m1.req('UNBLOCK', [
+          ['From', alice!.name],
+          ['User', mallory!.name],
+          ['Epoch', sa.epoch],
+        ]),
+        200,
+        'BLOCK-5',
+        'UNBLOCK',
+      );
+      await ctx.logout(sa);
+      const sa2 = await ctx.login(m1, alice!);
+      ctx.must(
+        requestsFrom(sa2.records, mallory!.name).length === 1,
+        'BLOCK-5',
+        'after UNBLOCK, the withheld ADD must be delivered in the login bundle',
+      );
+    },
+  },
 ];

@@ -1,0 +1,38 @@
+// Account helpers of the CRS-role cases (PROFILE and SEARCH, spec 9.7 and 9.9): requests through a
+// session's MS link and the check of a profile answer.
+import { header, type ResponseMessage } from '../../codec/index.js';
+import type { CrsContext, Session } from './crs-context.js';
+
+export type ProfileFields = Partial<Record<'Full-name' | 'Location' | 'About', string>>;
+
+/** PROFILE through the session's MS link: From and Epoch of the session, then the given headers. */
+export function profile(s: Session, headers: [string, string][] = [], epoch = s.epoch): Promise<ResponseMessage> {
+  return s.ms.req('PROFILE', [['From', s.user.name], ['Epoch', epoch], ...headers]);
+}
+
+/** SEARCH through the session's MS link. */
+export function search(s: Session, headers: [string, string][], epoch = s.epoch): Promise<ResponseMessage> {
+  return s.ms.req('SEARCH', [['From', s.user.name], ['Epoch', epoch], ...headers]);
+}
+
+/** Check a 200 PROFILE answer: User, and exactly the profile fields expected (absent ones absent). */
+export function expectProfile(
+  ctx: CrsContext,
+  r: ResponseMessage,
+  req: string,
+  what: string,
+  user: string,
+  want: ProfileFields,
+): void {
+  ctx.expectStatus(r, 200, req, what);
+  ctx.must(header(r, 'User') === user, req, `${what}: the answer must carry User ${user}, got ${header(r, 'User')}`);
+  for (const f of ['Full-name', 'Location', 'About'] as const) {
+    const got = header(r, f);
+    const exp = want[f];
+    ctx.must(
+      exp === undefined ? got === undefined || got === '' : got === exp,
+      req,
+      `${what}: ${f} must be ${exp === undefined ? 'absent' : JSON.stringify(exp)}, got ${got === undefined ? 'none' : JSON.stringify(got)}`,
+    );
+  }
+}

@@ -5,6 +5,7 @@ import { clientPresenceCases } from '../cases/client/09-presence-and-contacts.js
 import { clientP2pCases } from '../cases/client/10-peer-to-peer.js';
 import { clientFileCases } from '../cases/client/10.3-files.js';
 import { clientTypingCases } from '../cases/client/10.4-typing.js';
+import { clientLifetimeCases } from '../cases/client/11-session-lifetime.js';
 import type { CaseDef } from '../lib/case.js';
 import { clientCaseBudgetMs, setupClient, type ClientContext } from '../lib/client-context.js';
 import type { RoleModule } from '../lib/config.js';
@@ -19,6 +20,7 @@ export const clientCases = (limits: Limits): CaseDef<ClientContext>[] => [
   ...clientP2pCases,
   ...clientFileCases,
   ...clientTypingCases,
+  ...clientLifetimeCases,
 ];
 
 export const clientRole: RoleModule<ClientContext> = {

@@ -12,7 +12,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
     section: 'login',
     title:
       'the client locates its MS and logs in: LOGIN with version, fresh nonce, key share and address; a PROOF that verifies',
-    reqs: ['LOGIN-1', 'AUTH-12', 'HB-7', 'CONN-2'],
+    reqs: ['LOGIN-1', 'AUTH-12', 'HB-7', 'HB-5', 'CONN-2'],
     async run(ctx: ClientContext) {
       const a = ctx.account();
       await ctx.startLoggedIn(a);
@@ -30,7 +30,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
         'LOGIN must carry an X25519 Key-share',
       );
       const ping = await c.request(request('PING', [['Tag', 'kit']]), ctx.timeout);
-      ctx.must(ping.status === 200, 'HB-7', 'the client must answer PING from its MS');
+      ctx.must(ping.status === 200, 'HB-5', `the client must answer PING from its MS with 200, got ${ping.status}`);
     },
   },
   {
@@ -79,6 +79,105 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
         `a challenge above scramMaxIterations must be refused, the client reported ${JSON.stringify(r)}`,
       );
       ctx.must(ctx.svc.proofsSeen === before, 'AUTH-6', 'the client must not answer such a challenge with PROOF');
+    },
+  },
+  {
+    id: 'client/login/4',
+    section: 'login',
+    title: "a challenge whose Nonce does not start with the client's own nonce is refused without a PROOF",
+    reqs: ['AUTH-3', 'CTL-1'],
+    async run(ctx: ClientContext) {
+      const a = ctx.account([], { foreignNonce: true });
+      const before = ctx.svc.proofsSeen;
+      const c = ControlledClient.start(
+        ctx.env.template,
+        { crs: fmtHostPort(ctx.svc.crsAddr), ms: fmtHostPort(ctx.svc.msAddr), user: a.name, password: a.password },
+        ctx.tr,
+        ctx.env.cwd,
+      );
+      ctx.client = c;
+      ctx.must(await c.ready(ctx.readyTimeout), 'CTL-1', 'the client did not become ready');
+      const r = await c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
+      ctx.must(
+        r?.event === 'error',
+        'AUTH-3',
+        `a challenge with a foreign Nonce must be refused, the client reported ${JSON.stringify(r)}`,
+      );
+      ctx.must(ctx.svc.proofsSeen === before, 'AUTH-3', 'the client must not compute a PROOF for such a challenge');
+    },
+  },
+  {
+    id: 'client/login/5',
+    section: 'login',
+    title: 'a login response whose Public-key is not the key in the Key-blob ends the session with an error',
+    reqs: ['KEYBLOB-4', 'CTL-1'],
+    async run(ctx: ClientContext) {
+      const a = ctx.account([], { wrongPublicKey: true });
+      const c = ControlledClient.start(
+        ctx.env.template,
+        { crs: fmtHostPort(ctx.svc.crsAddr), ms: fmtHostPort(ctx.svc.msAddr), user: a.name, password: a.password },
+        ctx.tr,
+        ctx.env.cwd,
+      );
+      ctx.client = c;
+      ctx.must(await c.ready(ctx.readyTimeout), 'CTL-1', 'the client did not become ready');
+      const r = await c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
+      ctx.must(
+        r?.event === 'error',
+        'KEYBLOB-4',
+        `the key blob does not match the delivered Public-key: the login must fail, the client reported ${JSON.stringify(r)}`,
+      );
+      const ms = ctx.svc.sessions.get(a.name);
+      ctx.must(
+        !ms || (await ms.closedWithin(ctx.timeout)),
+        'KEYBLOB-4',
+        'the client must end that session (close its MS connection)',
+      );
+    },
+  },
+  {
+    id: 'client/login/6',
+    section: 'login',
+    title: 'the client closes its CRS connection after the LOCATE response',
+    reqs: ['LOCATE-5'],
+    async run(ctx: ClientContext) {
+      const a = ctx.account();
+      const before = ctx.svc.crsConns.length;
+      await ctx.startLoggedIn(a);
+      const crs = ctx.svc.crsConns.slice(before);
+      ctx.pre(crs.length > 0, 'LOGIN-7', 'the client logged in without LOCATE at the kit CRS');
+      for (const c of crs)
+        ctx.must(
+          await c.closedWithin(ctx.timeout),
+          'LOCATE-5',
+          'the client must close its CRS connection after the LOCATE response',
+        );
+    },
+  },
+  {
+    id: 'client/login/7',
+    section: 'login',
+    title: 'logout: BYE on every peer session, then LOGOUT; the peer connection is closed',
+    reqs: ['LOGOUT-2', 'LOGOUT-1', 'P2P-9'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      const c = await ctx.startLoggedIn(a);
+      const conn = await ctx.initFrom(p, a);
+      const ms = ctx.ms(a);
+      let byeFirst: boolean | undefined;
+      const prev = ms.auto;
+      ms.auto = (req, link) => {
+        if (req.method === 'LOGOUT' && byeFirst === undefined)
+          byeFirst = conn.received.some((m) => m.msg.kind === 'request' && m.msg.method === 'BYE');
+        return prev?.(req, link);
+      };
+      const out = await c.command('logout', ctx.timeout * 2);
+      ctx.must(out?.event === 'ok', 'LOGOUT-1', `logout failed: ${JSON.stringify(out)}`);
+      const bye = await conn.waitEvent((m) => m.method === 'BYE', ctx.timeout);
+      ctx.must(bye, 'LOGOUT-2', 'the client must send BYE on its peer session when it logs out');
+      ctx.should(byeFirst !== false, 'LOGOUT-2', 'BYE must go out before LOGOUT (the MS saw LOGOUT first)');
+      ctx.must(await conn.closedWithin(ctx.timeout), 'LOGOUT-2', 'the peer connection must be closed at logout');
     },
   },
 ];

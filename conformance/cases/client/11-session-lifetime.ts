@@ -1,0 +1,115 @@
+// Section "session lifetime" (spec 11), client side: heartbeats to the MS, the silence timer, NOTICEs
+// that end the session or slow the client down.
+import { header, request } from '../../../codec/index.js';
+import type { CaseDef } from '../../lib/case.js';
+import type { ClientContext } from '../../lib/client-context.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export const clientLifetimeCases: CaseDef<ClientContext>[] = [
+  {
+    id: 'client/lifetime/1',
+    section: 'lifetime',
+    title: 'an idle client PINGs its MS at the Heartbeat interval of its login response',
+    reqs: ['HB-1'],
+    async run(ctx: ClientContext) {
+      const hb = 300;
+      const a = ctx.account([], { heartbeat: hb, sessionTimeout: 60_000 });
+      await ctx.startLoggedIn(a);
+      const since = Date.now();
+      await sleep(hb * 5 + 500);
+      const pings = ctx.msRequests(a, 'PING').filter((r) => r.at >= since);
+      ctx.must(
+        pings.length >= 3,
+        'HB-1',
+        `an idle client must PING every ${hb} ms (its Heartbeat); the kit MS saw ${pings.length} PINGs in ${Date.now() - since} ms`,
+      );
+    },
+  },
+  {
+    id: 'client/lifetime/2',
+    section: 'lifetime',
+    title: 'a client whose MS falls silent ends its session after the Session-timeout of its login response',
+    reqs: ['HB-6', 'CTL-4'],
+    async run(ctx: ClientContext) {
+      const st = 1200;
+      const a = ctx.account([], { heartbeat: 300, sessionTimeout: st });
+      const c = await ctx.startLoggedIn(a);
+      const ms = ctx.ms(a);
+      ms.auto = null; // silence: no answer, no push
+      const t0 = Date.now();
+      const out = await c.waitFor((e) => e.event === 'logout', st + 3 * ctx.timeout);
+      ctx.must(
+        out,
+        'HB-6',
+        `the MS was silent for ${Date.now() - t0} ms (Session-timeout ${st}): the client must end its session`,
+      );
+      ctx.must(
+        await ms.closedWithin(ctx.timeout),
+        'HB-6',
+        'the client must close the connection of a session it ended',
+      );
+    },
+  },
+  {
+    id: 'client/lifetime/3',
+    section: 'lifetime',
+    title: 'NOTICE ERR_SESSION_ENDED from the MS ends the session at once, even while the MS keeps the connection open',
+    reqs: ['ERR-7', 'CTL-4'],
+    async run(ctx: ClientContext) {
+      const a = ctx.account([], { sessionTimeout: 60_000 });
+      const c = await ctx.startLoggedIn(a);
+      const ms = ctx.ms(a);
+      ms.send(
+        request('NOTICE', [
+          ['Error-code', 'ERR_SESSION_ENDED'],
+          ['Reason', 'kit: session ended'],
+        ]),
+        'drop',
+      );
+      const out = await c.waitFor((e) => e.event === 'logout', ctx.timeout * 2);
+      ctx.must(
+        out,
+        'ERR-7',
+        'after NOTICE ERR_SESSION_ENDED the client must treat its session as ended (no logout event)',
+      );
+      ctx.must(
+        await ms.closedWithin(ctx.timeout),
+        'ERR-7',
+        'the client must close the connection of the ended session',
+      );
+    },
+  },
+  {
+    id: 'client/lifetime/4',
+    section: 'lifetime',
+    title:
+      'after NOTICE ERR_RATE_LIMITED with Retry-after, the client sends no request but PING before Retry-after has passed',
+    reqs: ['RATE-6', 'ERR-7', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      const retry = 1500;
+      const a = ctx.account([], { sessionTimeout: 60_000 });
+      const c = await ctx.startLoggedIn(a);
+      const ms = ctx.ms(a);
+      const t0 = Date.now();
+      ms.send(
+        request('NOTICE', [
+          ['Error-code', 'ERR_RATE_LIMITED'],
+          ['Retry-after', String(retry)],
+        ]),
+        'drop',
+      );
+      await c.waitFor((e) => e.event === 'notice', ctx.timeout);
+      const r = await c.command('status busy', retry + ctx.timeout * 3);
+      ctx.must(r?.event === 'ok', 'CTL-2', `status failed: ${JSON.stringify(r)}`);
+      const st = ctx.msRequests(a, 'STATUS')[0];
+      ctx.must(st, 'CTL-2', 'the client never sent STATUS');
+      ctx.must(
+        st.at - t0 >= retry - 50,
+        'RATE-6',
+        `STATUS came ${st.at - t0} ms after NOTICE ERR_RATE_LIMITED with Retry-after ${retry}`,
+      );
+      ctx.must(header(st.msg, 'Status') === 'busy', 'CTL-2', `STATUS carried ${header(st.msg, 'Status')}`);
+    },
+  },
+];

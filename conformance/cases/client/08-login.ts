@@ -139,7 +139,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
     id: 'client/login/6',
     section: 'login',
     title: 'the client closes its CRS connection after the LOCATE response',
-    reqs: ['LOCATE-5'],
+    reqs: ['LOCATE-5', 'LOGIN-7'],
     async run(ctx: ClientContext) {
       const a = ctx.account();
       const before = ctx.svc.crsConns.length;

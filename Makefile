@@ -152,3 +152,9 @@ test: model-check
 # each fault. Stops by itself; writes reports/chaos-SEED.{md,json}. ARGS: --minutes N (20) --seed S --short
 chaos: build
 	node --import tsx test/chaos/cli.ts $(ARGS)
+
+# --- p2p (issue 15) ---
+.PHONY: bench-p2p
+# The P2P phase of bench-xmpp alone: one pair, 256 pipelined MSGs, CPU per MSG of each end (/proc).
+bench-p2p: dist/.built
+	node dist/bench/p2p-chat.js $(ARGS)

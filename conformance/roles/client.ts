@@ -2,7 +2,7 @@
 import { wireCases } from '../cases/common/04-message-format.js';
 import { clientLoginCases } from '../cases/client/08-login.js';
 import { clientPresenceCases } from '../cases/client/09-presence-and-contacts.js';
-import { clientP2pCases } from '../cases/client/10-peer-to-peer.js';
+import { clientBatchCases, clientP2pCases } from '../cases/client/10-peer-to-peer.js';
 import { clientFileCases } from '../cases/client/10.3-files.js';
 import { clientTypingCases } from '../cases/client/10.4-typing.js';
 import { clientLifetimeCases } from '../cases/client/11-session-lifetime.js';
@@ -18,6 +18,7 @@ export const clientCases = (limits: Limits): CaseDef<ClientContext>[] => [
   ...clientLoginCases,
   ...clientPresenceCases,
   ...clientP2pCases,
+  ...clientBatchCases,
   ...clientFileCases,
   ...clientTypingCases,
   ...clientLifetimeCases,

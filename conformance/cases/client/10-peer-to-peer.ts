@@ -1,5 +1,8 @@
 // Section "peer to peer" (spec 10), client side: INIT/INIT-ACK both ways, every refusal, MSG, SEALED on peer sessions, no session key after logout.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { header, request, response, type Header, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { Conn } from '../../lib/conn.js';
@@ -27,6 +30,70 @@ export async function expectRefusal(ctx: ClientContext, conn: Conn, code: string
     `${what}: expected Error-code ${code}, got ${header(r, 'Error-code')}`,
   );
   ctx.must(await conn.closedWithin(ctx.timeout), e.req, `${what}: the client must close the connection after refusing`);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Several messages per SEALED envelope and batched answers (spec 6.4, 10.2.1; issue 15)
+
+const textMsg = (from: string, to: string, text: string): RequestMessage =>
+  request(
+    'MSG',
+    [
+      ['From', from],
+      ['To', to],
+      ['Content-type', 'text/plain; charset=utf-8'],
+    ],
+    Buffer.from(text),
+  );
+
+/** The texts the client reported as received messages, in order. */
+const delivered = (c: { events: { event: string; text?: unknown }[] }): string[] =>
+  c.events.filter((e) => e.event === 'message').map((e) => String(e.text));
+
+/** The refusal of an envelope: `code`'s status (the kit reads a clear or a sealed answer), then the close. */
+async function expectEnvelopeRefusal(
+  ctx: ClientContext,
+  conn: Conn,
+  code: string,
+  req: string,
+  what: string,
+): Promise<void> {
+  const e = errorSpec(code);
+  const r = await conn.nextResponse(ctx.timeout, `the refusal of ${what}`).catch(() => null);
+  if (r) {
+    ctx.must(
+      r.status === e.status,
+      req,
+      `${what}: expected ${e.status} ${code}, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+    );
+    ctx.should(
+      header(r, 'Error-code') === code,
+      req,
+      `${what}: expected Error-code ${code}, got ${header(r, 'Error-code')}`,
+    );
+  }
+  ctx.must(await conn.closedWithin(ctx.timeout), req, `${what}: the client must close the session`);
+}
+
+/** The client under test opens a session to kit peer `p` (its `send`/`sendfile` command is running): INIT answered. */
+async function acceptSession(
+  ctx: ClientContext,
+  p: Awaited<ReturnType<ClientContext['peer']>>,
+  a: ReturnType<ClientContext['account']>,
+): Promise<Conn> {
+  const deadline = Date.now() + ctx.timeout;
+  while (p.inbound.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  const conn = p.inbound[0];
+  ctx.pre(conn, 'P2P-1', "the client did not connect to the buddy's Address");
+  ctx.conns.push(conn);
+  const init = await conn.waitEvent((m) => m.method === 'INIT', ctx.timeout);
+  ctx.pre(init, 'P2P-1', 'the client must open the session with INIT');
+  const o = openInit(init, p.identity, (u) => (u === a.name ? a.identity.publicKey : undefined));
+  ctx.pre(!('error' in o), 'P2P-1', `INIT: ${'error' in o ? o.error : ''}`);
+  const { msg, keys } = buildInitAck(o, p.identity);
+  conn.send(msg);
+  conn.sealing = { send: keys.r2i, recv: keys.i2r, sendSeq: 0, recvSeq: 0 };
+  return conn;
 }
 
 export const clientP2pCases: CaseDef<ClientContext>[] = [
@@ -334,6 +401,290 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
         );
       }
       ctx.must(await conn.closedWithin(ctx.timeout), 'SEAL-3', 'the client must close the session after a bad Seq');
+    },
+  },
+];
+
+export const clientBatchCases: CaseDef<ClientContext>[] = [
+  {
+    id: 'client/p2p/12',
+    section: 'p2p',
+    title:
+      'an envelope of three MSGs is acted on in order, each MSG answered (alone or within a Count); the next envelope carries Seq 3',
+    reqs: ['SEAL-5', 'SEAL-12', 'SEAL-13', 'MSG-1', 'MSG-7'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      const c = await ctx.startLoggedIn(a);
+      const conn = await ctx.initFrom(p, a);
+      const tag = randomBytes(3).toString('hex');
+      const texts = ['one', 'two', 'three', 'four'].map((t) => `${t}-${tag}`);
+      conn.sendBatch(texts.slice(0, 3).map((t) => textMsg(p.name, a.name, t)));
+      for (let i = 0; i < 3; i++) {
+        const r = await conn.nextResponse(ctx.timeout, `the answer to MSG ${i + 1} of the envelope`);
+        ctx.must(r, 'SEAL-12', `the client closed the session on an envelope of 3 MSGs (answered ${i})`);
+        ctx.must(
+          r.status === 200,
+          'MSG-1',
+          `MSG ${i + 1} of the envelope: expected 200, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+        );
+      }
+      conn.sendBatch([textMsg(p.name, a.name, texts[3]!)]); // Seq 3: the envelope before held 3 records
+      const r4 = await conn.nextResponse(ctx.timeout, 'the answer to the MSG in the envelope at Seq 3');
+      ctx.must(
+        r4,
+        'SEAL-5',
+        'an envelope at Seq 3 after an envelope of 3 records at Seq 0 must be accepted, the client closed',
+      );
+      ctx.must(
+        r4.status === 200,
+        'SEAL-5',
+        `the MSG at Seq 3: expected 200, got ${r4.status} ${header(r4, 'Error-code') ?? ''}`,
+      );
+      ctx.must(
+        await c.waitFor((e) => e.event === 'message' && e.text === texts[3], ctx.timeout),
+        'SEAL-12',
+        'the four messages must be delivered',
+      );
+      const got = delivered(c).filter((t) => t.endsWith(tag));
+      ctx.must(
+        JSON.stringify(got) === JSON.stringify(texts),
+        'SEAL-12',
+        `the records must be delivered once each, in order: ${JSON.stringify(got)}`,
+      );
+    },
+  },
+  {
+    id: 'client/p2p/13',
+    section: 'p2p',
+    title:
+      'a replayed envelope of several MSGs is refused 450 ERR_REPLAY, the session closed, and no MSG delivered twice',
+    reqs: ['SEAL-3', 'SEAL-5', 'SEAL-12'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      const c = await ctx.startLoggedIn(a);
+      const conn = await ctx.initFrom(p, a);
+      const tag = randomBytes(3).toString('hex');
+      const texts = [`a-${tag}`, `b-${tag}`];
+      const wire = conn.sendBatch(texts.map((t) => textMsg(p.name, a.name, t)));
+      for (let i = 0; i < 2; i++) {
+        const r = await conn.nextResponse(ctx.timeout, `the answer to MSG ${i + 1}`);
+        ctx.pre(r && r.status === 200, 'SEAL-12', 'the original envelope of 2 MSGs must be answered 200, 200');
+      }
+      conn.writeRaw(wire, `SEALED Seq 0 again: the same ${wire.length} octets (a replay)`);
+      await expectEnvelopeRefusal(ctx, conn, 'ERR_REPLAY', 'SEAL-3', 'a replayed envelope');
+      await c.waitFor((e) => e.event === 'message' && e.text === texts[1], 200);
+      const got = delivered(c).filter((t) => t.endsWith(tag));
+      ctx.must(got.length === 2, 'SEAL-3', `a replayed envelope must not be delivered again: ${JSON.stringify(got)}`);
+    },
+  },
+  {
+    id: 'client/p2p/14',
+    section: 'p2p',
+    title:
+      'Seq counts records: after an envelope of 3 records at Seq 0, an envelope at Seq 1 is refused 450 ERR_REPLAY and not delivered',
+    reqs: ['SEAL-5', 'SEAL-3', 'SEAL-12'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      const c = await ctx.startLoggedIn(a);
+      const conn = await ctx.initFrom(p, a);
+      const tag = randomBytes(3).toString('hex');
+      conn.sendBatch(['x', 'y', 'z'].map((t) => textMsg(p.name, a.name, `${t}-${tag}`)));
+      for (let i = 0; i < 3; i++) {
+        const r = await conn.nextResponse(ctx.timeout, `the answer to MSG ${i + 1}`);
+        ctx.pre(r && r.status === 200, 'SEAL-12', 'the envelope of 3 MSGs must be answered');
+      }
+      const late = `renumbered-${tag}`;
+      conn.sendBatch([textMsg(p.name, a.name, late)], { seq: 1 });
+      await expectEnvelopeRefusal(ctx, conn, 'ERR_REPLAY', 'SEAL-5', 'an envelope at Seq 1 where Seq 3 was due');
+      ctx.must(
+        !(await c.waitFor((e) => e.event === 'message' && e.text === late, 200)),
+        'SEAL-5',
+        'the MSG of an envelope with the wrong Seq must not be delivered',
+      );
+    },
+  },
+  {
+    id: 'client/p2p/15',
+    section: 'p2p',
+    title: 'two envelopes delivered in swapped order are refused 450 ERR_REPLAY; no record of either is delivered',
+    reqs: ['SEAL-3', 'SEAL-5'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      const c = await ctx.startLoggedIn(a);
+      const conn = await ctx.initFrom(p, a);
+      const tag = randomBytes(3).toString('hex');
+      // the second envelope (Seq 2) first, then the first (Seq 0, two records)
+      conn.sendBatch([textMsg(p.name, a.name, `third-${tag}`)], { seq: 2 });
+      conn.sendBatch(
+        ['first', 'second'].map((t) => textMsg(p.name, a.name, `${t}-${tag}`)),
+        { seq: 0 },
+      );
+      await expectEnvelopeRefusal(ctx, conn, 'ERR_REPLAY', 'SEAL-3', 'an envelope ahead of its turn');
+      ctx.must(
+        !(await c.waitFor((e) => e.event === 'message' && String(e.text).endsWith(tag), 200)),
+        'SEAL-3',
+        `no record of reordered envelopes may be delivered: ${JSON.stringify(delivered(c))}`,
+      );
+    },
+  },
+  {
+    id: 'client/p2p/16',
+    section: 'p2p',
+    title:
+      'an envelope of several MSGs with a forged tag is refused 401 ERR_DECRYPT, the session closed, none delivered',
+    reqs: ['SEAL-4', 'SEAL-11'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      const c = await ctx.startLoggedIn(a);
+      const conn = await ctx.initFrom(p, a);
+      const tag = randomBytes(3).toString('hex');
+      conn.sendBatch(
+        ['m1', 'm2', 'm3'].map((t) => textMsg(p.name, a.name, `${t}-${tag}`)),
+        {
+          tamper: (body) => {
+            body[body.length - 1]! ^= 0x01; // the last octet of the GCM tag
+          },
+        },
+      );
+      await expectEnvelopeRefusal(ctx, conn, 'ERR_DECRYPT', 'SEAL-4', 'an envelope with a forged tag');
+      ctx.must(
+        !(await c.waitFor((e) => e.event === 'message' && String(e.text).endsWith(tag), 200)),
+        'SEAL-11',
+        'no record of an envelope that does not authenticate may be delivered',
+      );
+    },
+  },
+  {
+    id: 'client/p2p/17',
+    section: 'p2p',
+    title:
+      'an envelope of maxRecordsPerEnvelope + 1 MSGs is refused 413 ERR_LIMIT and the session closed, none delivered; an empty one 400 ERR_TRUNCATED',
+    reqs: ['SEAL-11'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      const c = await ctx.startLoggedIn(a);
+      const conn = await ctx.initFrom(p, a);
+      const tag = randomBytes(3).toString('hex');
+      const n = ctx.env.opts.limits.get('maxRecordsPerEnvelope') + 1;
+      conn.sendBatch(
+        Array.from({ length: n }, (_, i) => textMsg(p.name, a.name, `r${i}-${tag}`)),
+        { note: `SEALED Seq 0 with ${n} MSG records (one over maxRecordsPerEnvelope)` },
+      );
+      await expectEnvelopeRefusal(ctx, conn, 'ERR_LIMIT', 'SEAL-11', `an envelope of ${n} records`);
+      ctx.must(
+        !(await c.waitFor((e) => e.event === 'message' && String(e.text).endsWith(tag), 200)),
+        'SEAL-11',
+        `no record of an envelope over maxRecordsPerEnvelope may be acted on: ${delivered(c).length} delivered`,
+      );
+      const empty = await ctx.initFrom(p, a);
+      empty.sendBatch([], { plain: Buffer.alloc(0), note: 'SEALED Seq 0 with an empty plaintext (no record)' });
+      await expectEnvelopeRefusal(ctx, empty, 'ERR_TRUNCATED', 'SEAL-11', 'an envelope with no record');
+    },
+  },
+  {
+    id: 'client/p2p/18',
+    section: 'p2p',
+    title: 'the client takes one 200 with Count: n as the answer to its n MSGs in flight (a file of 3 chunks)',
+    reqs: ['MSG-8', 'MSG-9'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      const c = await ctx.startLoggedIn(a);
+      const chunk = ctx.env.opts.limits.get('fileChunkSize');
+      const dir = mkdtempSync(join(tmpdir(), 'imsp-kit-'));
+      const path = join(dir, 'three-chunks.bin');
+      writeFileSync(path, randomBytes(2 * chunk + 1000));
+      try {
+        const sent = c.command(`sendfile ${p.name} ${path}`, ctx.timeout * 6);
+        const conn = await acceptSession(ctx, p, a);
+        let answered = 0;
+        let counted = 0;
+        while (answered < 3) {
+          const first = await conn.waitEvent((m) => m.method === 'MSG', ctx.timeout);
+          ctx.must(
+            first,
+            'MSG-8',
+            `chunk ${answered + 1} of 3 never came (the client did not take the Count before it)`,
+          );
+          const run = [first];
+          // the chunks the client has in flight: those that arrive before it waits for an answer
+          while (answered + run.length < 3) {
+            const more = await conn.waitEvent((m) => m.method === 'MSG', 300);
+            if (!more) break;
+            run.push(more);
+          }
+          if (run.some((m) => header(m, 'Tag') !== undefined)) for (const m of run) conn.send(response(200, tagOf(m)));
+          else {
+            conn.send(response(200, [['Count', String(run.length)]]));
+            counted = Math.max(counted, run.length);
+          }
+          answered += run.length;
+        }
+        const done = await sent;
+        ctx.must(done?.event === 'ok', 'MSG-8', `a file answered with Count must be sent: ${JSON.stringify(done)}`);
+        ctx.should(
+          counted > 1,
+          'MSG-8',
+          'the client kept only one chunk in flight: a Count over several MSGs was not exercised',
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  },
+  {
+    id: 'client/p2p/19',
+    section: 'p2p',
+    title: 'a 200 with a Count greater than the MSGs in flight fails the MSG and the client closes the session',
+    reqs: ['MSG-8', 'MSG-1'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      const c = await ctx.startLoggedIn(a);
+      const sent = c.command(`send ${p.name} over-${randomBytes(3).toString('hex')}`, ctx.timeout * 3);
+      const conn = await acceptSession(ctx, p, a);
+      const m = await conn.waitEvent((x) => x.method === 'MSG', ctx.timeout);
+      ctx.pre(m, 'MSG-1', 'the client must send its MSG on the session it opened');
+      conn.send(response(200, [...tagOf(m), ['Count', '2']]));
+      ctx.must(
+        await conn.closedWithin(ctx.timeout),
+        'MSG-8',
+        'a Count over more MSGs than in flight must close the session',
+      );
+      const done = await sent;
+      ctx.must(
+        done?.event === 'error',
+        'MSG-8',
+        `the MSG answered by an invalid Count must fail: ${JSON.stringify(done)}`,
+      );
+    },
+  },
+  {
+    id: 'client/p2p/20',
+    section: 'p2p',
+    title: 'a MSG still unanswered when the session is cut is reported as not delivered',
+    reqs: ['MSG-9', 'MSG-1'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      const c = await ctx.startLoggedIn(a);
+      const sent = c.command(`send ${p.name} cut-${randomBytes(3).toString('hex')}`, ctx.timeout * 3);
+      const conn = await acceptSession(ctx, p, a);
+      const m = await conn.waitEvent((x) => x.method === 'MSG', ctx.timeout);
+      ctx.pre(m, 'MSG-1', 'the client must send its MSG on the session it opened');
+      conn.destroy(); // the session is cut before the MSG is answered
+      const done = await sent;
+      ctx.must(
+        done?.event === 'error',
+        'MSG-9',
+        `a MSG never answered must not be reported as sent: ${JSON.stringify(done)}`,
+      );
     },
   },
 ];

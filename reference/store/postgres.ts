@@ -814,9 +814,13 @@ export class PostgresStore implements Store {
   }
 
   async locateMs(now: number, n = 3): Promise<MsInfo[]> {
-    // [LOCATE-1] ratio, then load, then Ms-id in octet order
+    // [LOCATE-1] ratio, then load, then Ms-id in octet order. The load is the number of the MS's users
+    // held as locked or online, or its PING Load if higher (spec 7.3).
     const r = await this.q(
-      'SELECT * FROM ms WHERE lease_expires_at > $1 AND load < capacity ORDER BY load::float8 / capacity, load, ms_id COLLATE "C" LIMIT $2',
+      `SELECT * FROM (SELECT ms.*, GREATEST(load, (SELECT count(*) FROM users u
+                                              WHERE u.ms_id = ms.ms_id AND u.ms_incarnation = ms.incarnation)) AS held_load
+                        FROM ms WHERE lease_expires_at > $1) m
+        WHERE held_load < capacity ORDER BY held_load::float8 / capacity, held_load, ms_id COLLATE "C" LIMIT $2`,
       [now, Math.max(0, Math.min(n, 1000))],
     );
     return (r.rows as MsRow[]).map(msFromRow);

@@ -244,9 +244,14 @@ export class SqliteStore implements Store {
       deleteMs: p('DELETE FROM ms WHERE ms_id = ?'),
       expiredMs: p('SELECT ms_id, incarnation FROM ms WHERE lease_expires_at <= ?'),
       listMs: p('SELECT * FROM ms ORDER BY ms_id'),
-      // [LOCATE-1] ratio, then load, then Ms-id in octet order (BINARY collation)
+      // [LOCATE-1] ratio, then load, then Ms-id in octet order (BINARY collation). The load is the
+      // number of the MS's users held as locked or online, or its PING Load if higher (spec 7.3): the
+      // held users are counted in users_by_ms, so a burst of logins between two PINGs spreads at once.
       locateMs: p(
-        'SELECT * FROM ms WHERE lease_expires_at > ? AND load < capacity ORDER BY CAST(load AS REAL) / capacity, load, ms_id COLLATE BINARY LIMIT ?',
+        `SELECT *, max(load, (SELECT count(*) FROM users u INDEXED BY users_by_ms
+                               WHERE u.ms_id = ms.ms_id AND u.ms_incarnation = ms.incarnation)) AS held_load
+           FROM ms WHERE lease_expires_at > ? AND held_load < capacity
+          ORDER BY CAST(held_load AS REAL) / capacity, held_load, ms_id COLLATE BINARY LIMIT ?`,
       ),
       heldUsers: p(`SELECT username, state FROM users WHERE state <> 'offline'`),
       resetUsers:

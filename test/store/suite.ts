@@ -527,6 +527,37 @@ export function storeSuite(h: StoreHarness): void {
         assert.equal((await store.pickMs(T0))?.msId, 'm-c');
       });
 
+      test('[LOCATE-1] the load counts the users an MS holds locked or online when that is above its PING Load', async (t) => {
+        const { store } = await setup(t, h);
+        await users(store, 'u1', 'u2', 'u3', 'u4');
+        await enroll(store, MS1, 4);
+        await enroll(store, MS2, 4);
+        await store.renewMs(MS1, T0, MS_LEASE, 0);
+        await store.renewMs(MS2, T0, MS_LEASE, 1);
+        // No user held: ms1 (PING Load 0) before ms2 (1).
+        assert.deepEqual(
+          (await store.locateMs(T0)).map((m) => m.msId),
+          ['ms1', 'ms2'],
+        );
+        // Two sessions and one lock at ms1 make its load 3, above its PING Load: ms2 comes first.
+        await login(store, 'u1', MS1);
+        await login(store, 'u2', MS1);
+        assert.equal((await store.tryLock('u3', MS1, T0, LEASE)).ok, true);
+        assert.deepEqual(
+          (await store.locateMs(T0)).map((m) => m.msId),
+          ['ms2', 'ms1'],
+        );
+        // A fourth held user fills ms1 (Capacity 4): it is no longer offered.
+        await login(store, 'u4', MS1);
+        assert.deepEqual(
+          (await store.locateMs(T0)).map((m) => m.msId),
+          ['ms2'],
+        );
+        // A PING Load above the held count still wins.
+        await store.renewMs(MS2, T0, MS_LEASE, 4);
+        assert.deepEqual(await store.locateMs(T0), []);
+      });
+
       test('LOCATE picks the live MS with the lowest load/capacity and never a full one', async (t) => {
         const { store } = await setup(t, h);
         assert.equal(await store.pickMs(T0), null);

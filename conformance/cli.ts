@@ -56,6 +56,10 @@ function program(): Command {
       '--client-cmd <template>',
       'client under test: command line with {crs} (also {user} {password} {ms}) placeholders, speaking the control interface on stdin/stdout',
     )
+    .option(
+      '--ms-stop-cmd <cmd>',
+      'MS under test: a shell command that stops it on purpose (e.g. kill -TERM PID), for the shutdown case, which runs last; without it that case skips',
+    )
     .option('--seed <n>', 'seed for every random choice (default: random, printed)')
     .option('--runs <n>', 'runs per fuzz case and rounds per concurrency case', '50')
     .option('--timeout <ms>', 'time allowed for one answer', '3000')
@@ -133,6 +137,7 @@ function parseConfig(cmd: Command): KitConfig {
   if (typeof o.listen === 'string') cfg.listen = fmtHostPort(parseHostPort(o.listen));
   if (typeof o.msKeyFile === 'string') cfg.msKey = parseMsKey(readFileSync(o.msKeyFile, 'utf8'));
   if (typeof o.clientCmd === 'string') cfg.clientCmd = o.clientCmd;
+  if (typeof o.msStopCmd === 'string') cfg.msStopCmd = o.msStopCmd;
   if (typeof o.path === 'string') cfg.path = o.path;
   if (typeof o.replayPath === 'string') cfg.replayPath = o.replayPath;
   if (typeof o.json === 'string') cfg.json = o.json;

@@ -82,6 +82,10 @@ export async function selftestRole(role: RoleName, o: SelftestOptions): Promise<
         onListen: async (addr: string) => {
           ms = await startReferenceMs(o.root, w, addr);
         },
+        // The shutdown case stops the reference MS on purpose, as its operator would (SIGTERM).
+        stopMs: async () => {
+          await (ms as { stop(): Promise<void> } | null)?.stop();
+        },
       };
       try {
         const { results, status } = await runKit(cfg, out);

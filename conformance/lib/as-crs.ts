@@ -2,7 +2,15 @@
 // with the kit's own crypto), answers LOCK/UNLOCK/ONLINE/OFFLINE/STATUS/LIST/PING from a small user
 // table, records every request the MS makes, and can push PRESENCE and other notifications.
 import * as net from 'node:net';
-import { encodeRecords, header, request, response, type Header, type RequestMessage } from '../../codec/index.js';
+import {
+  encodeRecords,
+  header,
+  request,
+  response,
+  type Header,
+  type RequestMessage,
+  type ResponseMessage,
+} from '../../codec/index.js';
 import { Conn, Transcript, type HostPort } from './conn.js';
 import {
   b64,
@@ -43,6 +51,20 @@ export class KitCrs {
   readonly records = new Map<string, Record_>();
   /** Every request the MS sent after enrollment, in order. */
   readonly requests: RequestMessage[] = [];
+  /** When each of `requests` arrived (Date.now()). */
+  readonly times: number[] = [];
+  /** The Incarnation of each enrollment, in order. */
+  readonly incarnations: number[] = [];
+  /** Refuse (close at once) every new connection from the MS: its CRS is unreachable. */
+  refuseEnroll = false;
+  /**
+   * A case's own answer to a request of the MS: a response, 'hold' (answer nothing now; this and every
+   * later request wait for release(), then are answered in order), 'drop' (never answered), or
+   * undefined for the usual answer.
+   */
+  override: ((req: RequestMessage) => ResponseMessage | 'hold' | 'drop' | undefined) | null = null;
+  private held: RequestMessage[] = [];
+  private holding = false;
   link: Conn | null = null;
   enrollments = 0;
   lastEnrollError: string | null = null;
@@ -98,6 +120,10 @@ export class KitCrs {
   listenAddr: string | null = null;
 
   private async accept(socket: net.Socket): Promise<void> {
+    if (this.refuseEnroll) {
+      socket.destroy();
+      return;
+    }
     const conn = new Conn(socket, 'ms-link', this.tr);
     const timeout = Math.max(this.limits.get('handshakeTimeout'), 15000);
     try {
@@ -147,6 +173,9 @@ export class KitCrs {
       this.link?.destroy();
       this.link = conn;
       this.listenAddr = g('Listen');
+      this.incarnations.push(Number(g('Incarnation')));
+      // A new enrollment of the (one) MS under test ends the old one: its records go offline [ENROLL-7].
+      for (const r of this.records.values()) r.state = 'offline';
       this.enrollments++;
       conn.auto = (req) => this.serve(req);
       this.wake();
@@ -161,12 +190,57 @@ export class KitCrs {
     return r;
   }
 
-  private serve(req: RequestMessage): ReturnType<typeof response> {
+  private serve(req: RequestMessage): ResponseMessage | undefined {
     this.requests.push(req);
+    this.times.push(Date.now());
     queueMicrotask(() => this.wake());
+    const o = this.override?.(req);
+    if (o === 'drop') return undefined;
+    if (o === 'hold') this.holding = true;
+    if (this.holding) {
+      this.held.push(req);
+      return undefined;
+    }
+    return o && o !== 'hold' ? o : this.answer(req);
+  }
+
+  /** Answer the held requests in order and stop holding. */
+  release(): void {
+    this.holding = false;
+    for (const r of this.held.splice(0)) {
+      const o = this.override?.(r);
+      this.link?.send(o && o !== 'hold' && o !== 'drop' ? o : this.answer(r));
+    }
+  }
+
+  /** Close the MS link as a CRS restart would: every record of the MS goes offline [LOCK-9]. */
+  dropLink(): void {
+    this.link?.destroy();
+    this.link = null;
+    this.held = [];
+    this.holding = false;
+    for (const r of this.records.values()) r.state = 'offline';
+  }
+
+  /** Back to the usual behaviour after a case. */
+  reset(): void {
+    this.override = null;
+    this.refuseEnroll = false;
+    if (this.holding) this.release();
+  }
+
+  /** The first request with this method (and User or From) received at or after index n. */
+  sentSince(n: number, method: string, user?: string): RequestMessage | undefined {
+    return this.requests
+      .slice(n)
+      .find(
+        (m) => m.method === method && (user === undefined || header(m, 'User') === user || header(m, 'From') === user),
+      );
+  }
+
+  private answer(req: RequestMessage): ResponseMessage {
     const tag: Header[] = header(req, 'Tag') ? [['Tag', header(req, 'Tag')!]] : [];
-    const err = (status: number, code: string): ReturnType<typeof response> =>
-      response(status, [...tag, ['Error-code', code]]);
+    const err = (status: number, code: string): ResponseMessage => response(status, [...tag, ['Error-code', code]]);
     const user = header(req, 'User') ?? '';
     const u = this.users.get(user);
     switch (req.method) {

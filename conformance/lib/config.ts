@@ -12,6 +12,8 @@ export interface KitConfig {
   listen?: string;
   msKey?: Buffer;
   clientCmd?: string;
+  /** MS role: a shell command that stops the MS under test on purpose (the shutdown case). */
+  msStopCmd?: string;
   seed: number;
   runs: number;
   timeoutMs: number;

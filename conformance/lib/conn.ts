@@ -429,6 +429,11 @@ export class Conn {
     return out;
   }
 
+  /** How many responses arrived that no request of the kit is waiting for (a response to a notification [CONN-11]). */
+  unclaimedResponses(): number {
+    return this.responses.length;
+  }
+
   /** Resolves true when the peer closes within the time. */
   async closedWithin(timeoutMs: number): Promise<boolean> {
     await this.waitUntil(() => (this.closed ? true : undefined), timeoutMs);

@@ -1,9 +1,10 @@
 // The context of the MS-role cases: the kit listens as the CRS (--listen, with the MS key) and acts
 // as clients on the address the MS enrolled with. Also the driver and the run set-up.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { header, type Header, type RequestMessage } from '../../codec/index.js';
 import { SetupError, type KitConfig, type RoleSetup } from './config.js';
-import { loginOn } from './as-client.js';
+import { loginOn, type LoginOutcome } from './as-client.js';
 import { KitCrs, type KitUser } from './as-crs.js';
 import type { CaseDef, Finding } from './case.js';
 import { Conn, type Transcript, parseHostPort, fmtHostPort, type HostPort } from './conn.js';
@@ -17,10 +18,14 @@ export interface MsEnv {
   opts: RunOptions;
   runId: string;
   counter: number;
+  /** Stops the MS under test on purpose (SIGTERM, or --ms-stop-cmd); absent: the shutdown cases skip. */
+  stopMs?: () => Promise<void>;
 }
 
 export class MsContext extends Checker {
   readonly conns: Conn[] = [];
+  /** The outcome of the last login() of this case: the 200 to PROOF carries Session, Heartbeat, Session-timeout. */
+  lastLogin: LoginOutcome | null = null;
   constructor(
     readonly env: MsEnv,
     tr: Transcript,
@@ -79,6 +84,7 @@ export class MsContext extends Checker {
   async login(u: KitUser): Promise<Conn> {
     const c = await this.connect('cl');
     const out = await loginOn(c, u.name, u.password, `127.0.0.1:${41000 + (this.env.counter++ % 9000)}`, this.timeout);
+    this.lastLogin = out;
     this.pre(
       out.challenge?.status === 300,
       'LOGIN-4',
@@ -122,6 +128,9 @@ export class MsDriver implements Driver<MsContext> {
       c.destroy();
     }
     if (this.env.crs.link) v.push(...this.env.crs.link.violations.splice(0));
+    this.env.crs.reset();
+    // A case that took the CRS link away leaves it to the MS to enroll again before the next case.
+    if (!this.env.crs.link) await this.env.crs.until(() => this.env.crs.link !== null, 20000);
     return v;
   }
   async probe(tr: Transcript): Promise<string | null> {
@@ -154,7 +163,9 @@ export async function setupMs(
   run.progress(
     `kit CRS listening on ${fmtHostPort(addr)}: start the MS under test with --crs ${fmtHostPort(addr)} and the same MS key`,
   );
+  const hooks = cfg as KitConfig & { stopMs?: () => Promise<void> };
   const env: MsEnv = {
+    ...(hooks.stopMs ? { stopMs: hooks.stopMs } : cfg.msStopCmd ? { stopMs: () => runStopCmd(cfg.msStopCmd!) } : {}),
     crs,
     opts: run,
     runId: randomBytes(2)
@@ -188,6 +199,22 @@ export async function setupMs(
 
 export const msCaseBudgetMs = (cfg: KitConfig): number =>
   20 * cfg.timeoutMs + 4 * cfg.limits.get('sessionTimeout') + cfg.runs * 200;
+
+/** Run the --ms-stop-cmd shell command (it stops the MS under test on purpose, e.g. kill -TERM PID). */
+function runStopCmd(cmd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, { shell: true, stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', () => resolve());
+  });
+}
+
+/** The value of a limit the MS announced in the 200 to PROOF (Heartbeat, Session-timeout), else the kit's. */
+export function announced(ctx: MsContext, name: 'Heartbeat' | 'Session-timeout'): number {
+  const v = ctx.lastLogin?.result ? Number(header(ctx.lastLogin.result, name)) : Number.NaN;
+  if (Number.isFinite(v) && v > 0) return v;
+  return ctx.limits.get(name === 'Heartbeat' ? 'clientHeartbeatInterval' : 'sessionTimeout');
+}
 
 /** How many requests the kit CRS has received so far (a mark for sentSince). */
 export const since = (ctx: MsContext): number => ctx.crs.requests.length;

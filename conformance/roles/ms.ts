@@ -3,8 +3,8 @@ import { wireCases, wireFuzzCase } from '../cases/common/04-message-format.js';
 import { msSealCases } from '../cases/ms/06-cryptography.js';
 import { msEnrollCases } from '../cases/ms/07-enrollment.js';
 import { msLoginCases } from '../cases/ms/08-login.js';
-import { msAddCases, msPresenceCases } from '../cases/ms/09-presence-and-contacts.js';
-import { msHeartbeatCases } from '../cases/ms/11-session-lifetime.js';
+import { msAddCases, msPresenceCases, msRoutingCases } from '../cases/ms/09-presence-and-contacts.js';
+import { msHeartbeatCases, msShutdownCases } from '../cases/ms/11-session-lifetime.js';
 import { msStateCases } from '../cases/ms/12.2-client-session.js';
 import type { CaseDef } from '../lib/case.js';
 import type { RoleModule } from '../lib/config.js';
@@ -18,10 +18,13 @@ export const msCases = (limits: Limits): CaseDef<MsContext>[] => [
   ...msLoginCases,
   ...msPresenceCases,
   ...msAddCases,
+  ...msRoutingCases,
   ...msHeartbeatCases,
   ...msSealCases,
   wireFuzzCase<MsContext>(msWireTarget(), limits, 'ms/fuzz/1'),
   ...msStateCases,
+  // Last: it stops the MS under test.
+  ...msShutdownCases,
 ];
 
 export const msRole: RoleModule<MsContext> = {

@@ -1,8 +1,14 @@
 // Section "SEALED" (spec 6), on the client link of an MS.
-import { request } from '../../../codec/index.js';
+import { encode, header, request } from '../../../codec/index.js';
+import { sealBody } from '../../lib/crypto.js';
+import { msWireTarget } from '../../lib/wire-target.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { MsContext } from '../../lib/ms-context.js';
 import { checkError } from '../../lib/wire-target.js';
+
+/** The octets of a SEALED envelope with this Seq and body. */
+const envelope = (seq: number, body: Buffer): Buffer =>
+  Buffer.concat([Buffer.from(`SEALED\r\nSeq: ${seq}\r\nContent-length: ${body.length}\r\n\r\n`, 'ascii'), body]);
 
 export const msSealCases: CaseDef<MsContext>[] = [
   {
@@ -20,6 +26,129 @@ export const msSealCases: CaseDef<MsContext>[] = [
       const r = await c.nextResponse(ctx.timeout, 'an answer to the replayed envelope');
       if (r) checkError(ctx, r, 'ERR_REPLAY', 'a replayed Seq');
       ctx.must(await c.closedWithin(ctx.timeout), 'SEAL-3', 'the MS must close after a bad Seq');
+    },
+  },
+  {
+    id: 'ms/seal/2',
+    section: 'seal',
+    title:
+      'an envelope that does not authenticate is refused 401 ERR_DECRYPT in clear and the session closed; a PING pipelined behind it is not answered',
+    reqs: ['SEAL-4', 'SEAL-9', 'CONN-16', 'ERR-1'],
+    async run(ctx: MsContext) {
+      const c = await ctx.login(ctx.user());
+      const s = c.sealing!;
+      const seq = s.sendSeq++;
+      const body = sealBody(s.send, seq, encode(request('PING', [])));
+      body[body.length - 1]! ^= 0x01;
+      const bad = envelope(seq, body);
+      const next = s.sendSeq++;
+      const ping = envelope(next, sealBody(s.send, next, encode(request('PING', [['Tag', 'after']]))));
+      c.writeRaw(Buffer.concat([bad, ping]), `SEALED Seq ${seq} with a flipped tag octet, then a good SEALED PING`);
+      const r = await c.nextResponse(ctx.timeout, 'the answer to the forged envelope');
+      checkError(ctx, r, 'ERR_DECRYPT', 'an envelope that does not authenticate', 'SEAL-4');
+      ctx.must(!c.received.at(-1)?.sealed, 'SEAL-9', 'the answer to ERR_DECRYPT must be sent in clear');
+      ctx.must(await c.closedWithin(ctx.timeout), 'SEAL-4', 'the MS must close the connection after ERR_DECRYPT');
+      ctx.must(
+        !c.received.some((x) => x.msg.kind === 'response' && header(x.msg, 'Tag') === 'after'),
+        'CONN-16',
+        'the PING pipelined after the forged envelope must not be answered',
+      );
+    },
+  },
+  {
+    id: 'ms/seal/3',
+    section: 'seal',
+    title:
+      'a clear request on a sealed client link is refused ERR_METHOD_NOT_ALLOWED inside SEALED and the connection closed',
+    reqs: ['SEAL-7', 'SEAL-9', 'ERR-1', 'WIRE-22'],
+    async run(ctx: MsContext) {
+      const c = await ctx.login(ctx.user());
+      c.writeRaw(encode(request('PING', [])), 'PING in clear on the sealed link');
+      const r = await c.nextResponse(ctx.timeout, 'the answer to a clear PING');
+      checkError(ctx, r, 'ERR_METHOD_NOT_ALLOWED', 'a clear PING after the handshake', 'SEAL-7');
+      ctx.must(c.received.at(-1)?.sealed, 'SEAL-9', 'the refusal of a clear message must travel inside SEALED');
+      ctx.must(await c.closedWithin(ctx.timeout), 'SEAL-7', 'the MS must close the connection after the refusal');
+    },
+  },
+  {
+    id: 'ms/seal/4',
+    section: 'seal',
+    title: 'a SEALED envelope inside an envelope is treated as a decryption failure: 401 ERR_DECRYPT in clear, closed',
+    reqs: ['SEAL-6', 'SEAL-9', 'ERR-1'],
+    async run(ctx: MsContext) {
+      const c = await ctx.login(ctx.user());
+      const s = c.sealing!;
+      const innerSeq = s.sendSeq;
+      const inner = envelope(innerSeq + 1, sealBody(s.send, innerSeq + 1, encode(request('PING', []))));
+      const seq = s.sendSeq++;
+      c.writeRaw(envelope(seq, sealBody(s.send, seq, inner)), `SEALED Seq ${seq} holding another SEALED`);
+      const r = await c.nextResponse(ctx.timeout, 'the answer to a nested envelope');
+      checkError(ctx, r, 'ERR_DECRYPT', 'an envelope inside an envelope', 'SEAL-6');
+      ctx.must(!c.received.at(-1)?.sealed, 'SEAL-9', 'the answer to a nested envelope must be sent in clear');
+      ctx.must(await c.closedWithin(ctx.timeout), 'SEAL-6', 'the MS must close the connection after a nested envelope');
+    },
+  },
+  {
+    id: 'ms/seal/5',
+    section: 'seal',
+    title:
+      'LOGIN or PROOF inside SEALED after the handshake is answered 425 ERR_OUT_OF_STATE inside SEALED and the session goes on',
+    reqs: ['REG-15', 'ERR-1'],
+    async run(ctx: MsContext) {
+      const u = ctx.user();
+      const c = await ctx.login(u);
+      const login = msWireTarget().first();
+      for (const m of [login, request('PROOF', [['Proof', 'A'.repeat(43)]])]) {
+        const r = await c.request(m as never, ctx.timeout);
+        checkError(
+          ctx,
+          r,
+          'ERR_OUT_OF_STATE',
+          `${(m as { method: string }).method} inside SEALED after login`,
+          'REG-15',
+        );
+        ctx.must(c.received.at(-1)?.sealed, 'REG-15', 'the 425 must travel inside SEALED');
+      }
+      const p = await c.request(request('PING', []), ctx.timeout);
+      ctx.must(p.status === 200, 'REG-15', `the session must go on after the 425: PING got ${p.status}`);
+    },
+  },
+  {
+    id: 'ms/seal/6',
+    section: 'seal',
+    title: "the MS's envelopes on a client link start at Seq 0 and go up by one, answers and pushes alike",
+    reqs: ['SEAL-5', 'SEAL-9'],
+    async run(ctx: MsContext) {
+      const bob = ctx.uniq('bob');
+      const c = await ctx.login(
+        ctx.user([
+          [
+            ['User', bob],
+            ['Relation', 'buddy'],
+            ['Status', 'offline'],
+          ],
+        ]),
+      );
+      for (let i = 0; i < 3; i++) await c.request(request('PING', []), ctx.timeout);
+      ctx.crs.push('PRESENCE', [
+        ['User', bob],
+        ['Status', 'offline'],
+      ]);
+      await c.waitEvent((m) => m.method === 'PRESENCE', ctx.timeout);
+      await c.request(request('PING', []), ctx.timeout);
+      const sealed = c.received.filter((x) => x.sealed).length;
+      // The kit's Conn checks every Seq as it arrives (a wrong one is a violation of [SEAL-5]); here the count.
+      ctx.must(
+        c.sealing && c.sealing.recvSeq === sealed && sealed >= 6,
+        'SEAL-5',
+        `${sealed} envelopes received, the next Seq due is ${c.sealing?.recvSeq}`,
+      );
+      const afterHandshake = c.received.slice(c.received.findIndex((x) => x.sealed));
+      ctx.must(
+        afterHandshake.every((x) => x.sealed),
+        'SEAL-9',
+        'every message after the 200 to PROOF must travel inside SEALED',
+      );
     },
   },
 ];

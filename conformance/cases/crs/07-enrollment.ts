@@ -266,6 +266,31 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     },
   },
   {
+    id: 'crs/enroll/9',
+    section: 'enroll',
+    title:
+      'two ENROLLs of one Ms-id and incarnation at once: one is enrolled, the other refused 409 ERR_MS_CONFLICT (at ENROLL or at PROOF)',
+    reqs: ['ENROLL-6', 'ENROLL-4', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      const p = ctx.msParams();
+      const [c1, c2] = [await ctx.connect('ms-race'), await ctx.connect('ms-race')];
+      // Both ENROLLs go out before either PROOF: the CRS challenges both, and only the first PROOF
+      // may enroll; the second finds the Ms-id taken when it completes.
+      const outs = await Promise.all([c1, c2].map((c) => enrollOn(c, ctx.env.msKey, { ...p }, ctx.timeout)));
+      const finals = outs.map((o) => (o.challenge?.status === 300 ? o.result : o.challenge));
+      const ok = finals.filter((r) => r?.status === 200).length;
+      ctx.must(
+        ok === 1,
+        'ENROLL-6',
+        `exactly one of two simultaneous enrollments of one Ms-id and incarnation may succeed, ${ok} did (${finals
+          .map((r) => `${r?.status ?? 'closed'} ${r ? (header(r, 'Error-code') ?? '') : ''}`)
+          .join(', ')})`,
+      );
+      const refused = finals.find((r) => r?.status !== 200) ?? null;
+      checkError(ctx, refused, 'ERR_MS_CONFLICT', 'the second of two simultaneous enrollments', 'ENROLL-6');
+    },
+  },
+  {
     id: 'crs/locate/1',
     section: 'locate',
     title:

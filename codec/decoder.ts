@@ -168,6 +168,24 @@ export function resolveLimits(limits: Partial<WireLimits> = {}): WireLimits {
   return out;
 }
 
+const DEFAULT_RESOLVED: Readonly<WireLimits> = Object.freeze(resolveLimits());
+const RESOLVED = new WeakMap<Partial<WireLimits>, Readonly<WireLimits>>();
+
+/**
+ * resolveLimits(limits), frozen, and shared by the decoders given the same frozen limits object
+ * (a server's links all are): a session's decoder then holds no copy of its own.
+ */
+function resolvedLimits(limits: Partial<WireLimits> | undefined): Readonly<WireLimits> {
+  if (limits === undefined) return DEFAULT_RESOLVED;
+  if (!Object.isFrozen(limits)) return Object.freeze(resolveLimits(limits));
+  let r = RESOLVED.get(limits);
+  if (r === undefined) {
+    r = Object.freeze(resolveLimits(limits));
+    RESOLVED.set(limits, r);
+  }
+  return r;
+}
+
 /**
  * The first octet error in data[s, e), or null. Every CR inside the range is bare (the line's
  * LF is not inside), except a CR at e-1 when crAtEndOk (its successor is not in view).
@@ -222,7 +240,7 @@ export class Decoder {
   private viewFor: Buffer | null = null;
 
   constructor(opts: DecoderOptions = {}) {
-    this.limits = Object.freeze(resolveLimits(opts.limits));
+    this.limits = resolvedLimits(opts.limits);
   }
 
   /** Octets consumed by completed messages so far (the stream offset of the next message). */

@@ -24,6 +24,7 @@ import {
 } from '../../codec/index.js';
 import { openEnvelope } from '../crypto/sealed.js';
 import { linkError, typedError } from './link-error.js';
+import { keyCopy } from './sender.js';
 
 /** 'clear' before enableSealing; 'armed' after it until the first envelope; 'sealed' after that. */
 export type SealState = 'clear' | 'armed' | 'sealed';
@@ -101,7 +102,7 @@ export class Receiver {
 
   /** Opens envelopes with a copy of `key` from now on; with `strict`, no clear message is accepted. */
   enableSealing(key: Buffer, strict: boolean): void {
-    this.key = Buffer.from(key);
+    this.key = keyCopy(key);
     this.sealState = strict ? 'sealed' : 'armed';
     if (this.holding) {
       this.holding = false;

@@ -48,16 +48,36 @@ export function resolveLimits(overrides: Partial<Record<string, number>>): Serve
 }
 
 /** The decoder limits of a server's links. */
-export function wireLimits(l: ServerLimits): {
+export type ServerWireLimits = Readonly<{
   maxLineLength: number;
   maxHeaders: number;
   maxHeadSize: number;
   maxBodySize: number;
-} {
-  return {
-    maxLineLength: l.maxLineLength,
-    maxHeaders: l.maxHeaders,
-    maxHeadSize: l.maxHeadSize,
-    maxBodySize: l.maxBodySize,
-  };
+}>;
+
+const WIRE_LIMITS_OF = new WeakMap<ServerLimits, ServerWireLimits>();
+
+/**
+ * The decoder limits of a server's links: one frozen object per ServerLimits, shared by all its
+ * connections (issue 15, memory per session: the links' decoders then share their resolved limits
+ * and the SEALED inner decoder, instead of one copy of each per connection).
+ */
+export function wireLimits(l: ServerLimits): ServerWireLimits {
+  let w = WIRE_LIMITS_OF.get(l);
+  if (
+    w === undefined ||
+    w.maxLineLength !== l.maxLineLength ||
+    w.maxHeaders !== l.maxHeaders ||
+    w.maxHeadSize !== l.maxHeadSize ||
+    w.maxBodySize !== l.maxBodySize
+  ) {
+    w = Object.freeze({
+      maxLineLength: l.maxLineLength,
+      maxHeaders: l.maxHeaders,
+      maxHeadSize: l.maxHeadSize,
+      maxBodySize: l.maxBodySize,
+    });
+    WIRE_LIMITS_OF.set(l, w);
+  }
+  return w;
 }

@@ -31,7 +31,7 @@ import {
   type Identity,
 } from './crypto.js';
 import { buildInit, buildInitAck, openInit, openInitAck } from './p2p.js';
-import type { Limits } from './registry.js';
+import { errorSpec, type Limits } from './registry.js';
 import { Checker, type Driver, type RunOptions } from './runner.js';
 
 interface KitAccount {
@@ -54,6 +54,8 @@ interface KitAccount {
   /** Heartbeat and Session-timeout the kit MS announces for this login (default: the limits). */
   heartbeat?: number;
   sessionTimeout?: number;
+  /** Pushes the kit MS writes right behind the 200 to PROOF, before the client can act [PRESENCE-9]. */
+  pushAfterLogin?: RequestMessage[];
 }
 
 /** The kit's CRS (LOCATE only) and MS (login, session requests, pushes) for a client under test. */
@@ -161,6 +163,7 @@ class KitServices {
         encodeRecords(acct.bundle),
       ),
     );
+    for (const m of acct.pushAfterLogin ?? []) c.send(m);
     this.sessions.set(user, c);
     c.auto = (req) => {
       this.requests.push({ user, msg: req, at: Date.now() });
@@ -387,6 +390,26 @@ export class ClientContext extends Checker {
     conn.sealing = { send: o.keys.i2r, recv: o.keys.r2i, sendSeq: 0, recvSeq: 0 };
     return conn;
   }
+}
+
+/** An INIT refused as the error table says: the registry's status and code, no INIT-ACK, then the close. */
+export async function expectInitRefusal(ctx: ClientContext, conn: Conn, code: string, what: string): Promise<void> {
+  const e = errorSpec(code);
+  const r = await conn.nextResponse(ctx.timeout, `the refusal of ${what}`).catch(() => null);
+  const ack = conn.received.find((m) => m.msg.kind === 'request' && m.msg.method === 'INIT-ACK');
+  ctx.must(!ack, e.req, `${what} must be refused, the client answered INIT-ACK`);
+  ctx.must(r, e.req, `${what} must be answered ${e.status} ${code}, got nothing`);
+  ctx.must(
+    r.status === e.status,
+    e.req,
+    `${what}: expected ${e.status} ${code}, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+  );
+  ctx.should(
+    header(r, 'Error-code') === code,
+    e.req,
+    `${what}: expected Error-code ${code}, got ${header(r, 'Error-code')}`,
+  );
+  ctx.must(await conn.closedWithin(ctx.timeout), e.req, `${what}: the client must close the connection after refusing`);
 }
 
 class ClientDriver implements Driver<ClientContext> {

@@ -339,4 +339,81 @@ export const clientFileCases: CaseDef<ClientContext>[] = [
       await sessionGoesOn(ctx, conn, p.name, a.name);
     },
   },
+  {
+    id: 'client/files/7',
+    section: 'files',
+    title: 'sendfile of an empty file sends one chunk 0/1 with File-size 0 and an empty body',
+    reqs: ['FILE-2', 'FILE-1', 'P2P-1', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      const path = join(tmpdir(), `kit-empty-${randomBytes(4).toString('hex')}.txt`);
+      writeFileSync(path, Buffer.alloc(0));
+      try {
+        const p = await ctx.peer();
+        const a = ctx.account([ctx.buddyRecord(p)]);
+        const c = await ctx.startLoggedIn(a);
+        const done = c.command(`sendfile ${p.name} ${path}`, ctx.timeout * 4);
+        const conn = await ctx.acceptFrom(p, a);
+        ctx.must(conn, 'P2P-1', 'the client did not connect to the buddy to send the file');
+        const r = await done;
+        ctx.must(r?.event === 'ok', 'CTL-2', `sendfile failed: ${JSON.stringify(r)}`);
+        const chunks = conn.received
+          .filter((m) => m.msg.kind === 'request' && m.msg.method === 'MSG')
+          .map((m) => m.msg as RequestMessage);
+        ctx.must(
+          chunks.length === 1 && header(chunks[0]!, 'Chunk') === '0/1' && chunks[0]!.body.length === 0,
+          'FILE-2',
+          `an empty file is one chunk 0/1 with no octets; got ${chunks.map((m) => `${header(m, 'Chunk')} (${m.body.length})`).join(', ') || 'no chunk'}`,
+        );
+        ctx.must(
+          header(chunks[0]!, 'File-size') === '0',
+          'FILE-1',
+          `File-size ${header(chunks[0]!, 'File-size')} for an empty file`,
+        );
+        ctx.must(
+          header(chunks[0]!, 'Digest') === digestOf(Buffer.alloc(0)),
+          'FILE-1',
+          'the Digest of an empty file is the SHA-256 of no octets',
+        );
+      } finally {
+        rmSync(path, { force: true });
+      }
+    },
+  },
+  {
+    id: 'client/files/8',
+    section: 'files',
+    title: 'a MSG carrying File-id without the rest of a chunk announcement is refused 422 and not delivered as text',
+    reqs: ['FILE-1', 'MSG-4', 'MSG-3', 'P2P-9'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      const c = await ctx.startLoggedIn(a);
+      const conn = await ctx.initFrom(p, a);
+      const text = `partial ${randomBytes(3).toString('hex')}`;
+      const r = await conn.request(
+        request(
+          'MSG',
+          [
+            ['From', p.name],
+            ['To', a.name],
+            ['Content-type', 'text/plain; charset=utf-8'],
+            ['File-id', 'kit-partial'],
+          ],
+          Buffer.from(text),
+        ),
+        ctx.timeout,
+      );
+      ctx.must(
+        r.status === 422,
+        'FILE-1',
+        `a chunk without File-size, Chunk and Digest must be refused 422, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+      );
+      ctx.must(
+        !(await c.waitFor((e) => e.event === 'message' && e.text === text, 300)),
+        'FILE-1',
+        'a partial file chunk must not be delivered as a text message',
+      );
+      await sessionGoesOn(ctx, conn, p.name, a.name);
+    },
+  },
 ];

@@ -1,5 +1,5 @@
 // Section "SEALED" (spec 6), on the client link of an MS.
-import { encode, header, request } from '../../../codec/index.js';
+import { encode, header, LIMITS, request } from '../../../codec/index.js';
 import { sealBody } from '../../lib/crypto.js';
 import { msWireTarget } from '../../lib/wire-target.js';
 import type { CaseDef } from '../../lib/case.js';
@@ -149,6 +149,92 @@ export const msSealCases: CaseDef<MsContext>[] = [
         'SEAL-9',
         'every message after the 200 to PROOF must travel inside SEALED',
       );
+    },
+  },
+  {
+    id: 'ms/seal/7',
+    section: 'seal',
+    title:
+      'an envelope of three records is acted on record by record (three answers in order, each with its Tag); the next envelope counts Seq on by three',
+    reqs: ['SEAL-13', 'SEAL-12', 'SEAL-5'],
+    async run(ctx: MsContext) {
+      const c = await ctx.login(ctx.user());
+      const s0 = c.sealing!.sendSeq;
+      c.sendBatch([
+        request('PING', [['Tag', 'a']]),
+        request('STATUS', [
+          ['Status', 'busy'],
+          ['Tag', 'b'],
+        ]),
+        request('PING', [['Tag', 'c']]),
+      ]);
+      const tags: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await c.nextResponse(ctx.timeout, `answer ${i + 1} of 3 to one envelope`).catch(() => null);
+        if (!r) break;
+        tags.push(`${header(r, 'Tag') ?? '-'}:${r.status}`);
+      }
+      ctx.must(
+        tags.join(',') === 'a:200,b:200,c:200',
+        'SEAL-13',
+        `the three records of one envelope must each be answered, in order: got ${tags.join(',') || 'nothing'}`,
+      );
+      ctx.must(c.sealing!.sendSeq === s0 + 3, 'SEAL-5', 'the kit numbered the batch wrong');
+      const p = await c.request(request('PING', [['Tag', 'd']]), ctx.timeout).catch(() => null);
+      ctx.must(
+        p?.status === 200,
+        'SEAL-5',
+        `the envelope after a batch of three carries Seq ${s0 + 3}; the MS must accept it, got ${p ? `${p.status} ${header(p, 'Error-code') ?? ''}` : 'a close'}`,
+      );
+    },
+  },
+  {
+    id: 'ms/seal/8',
+    section: 'seal',
+    title:
+      "an error in one record of an envelope is that record's error: PING, LOGIN (425, the session goes on), PING are answered 200, 425, 200",
+    reqs: ['SEAL-12', 'REG-15'],
+    async run(ctx: MsContext) {
+      const c = await ctx.login(ctx.user());
+      const login = msWireTarget().first();
+      c.sendBatch([request('PING', [['Tag', 'a']]), login as never, request('PING', [['Tag', 'c']])]);
+      const got: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await c.nextResponse(ctx.timeout, `answer ${i + 1} of 3`).catch(() => null);
+        if (!r) break;
+        got.push(`${r.status}`);
+      }
+      ctx.must(
+        got.join(',') === '200,425,200',
+        'SEAL-12',
+        `PING, LOGIN, PING in one envelope must be answered 200, 425, 200; got ${got.join(',') || 'nothing'}`,
+      );
+    },
+  },
+  {
+    id: 'ms/seal/9',
+    section: 'seal',
+    title:
+      'an envelope of maxRecordsPerEnvelope + 1 records is refused 413 ERR_LIMIT inside SEALED with none acted on; an empty one 400 ERR_TRUNCATED; both close',
+    reqs: ['SEAL-11', 'ERR-1'],
+    async run(ctx: MsContext) {
+      const max = LIMITS.maxRecordsPerEnvelope;
+      const c = await ctx.login(ctx.user());
+      c.sendBatch(Array.from({ length: max + 1 }, (_, i) => request('PING', [['Tag', `t${i}`]])));
+      const r = await c.nextResponse(ctx.timeout, 'the answer to an envelope of too many records').catch(() => null);
+      checkError(ctx, r, 'ERR_LIMIT', `an envelope of ${max + 1} records`, 'SEAL-11');
+      ctx.must(c.received.at(-1)?.sealed, 'SEAL-11', 'the 413 to an authenticated envelope must travel inside SEALED');
+      ctx.must(await c.closedWithin(ctx.timeout), 'SEAL-11', 'the MS must close after an envelope of too many records');
+      ctx.must(
+        !c.received.some((x) => x.msg.kind === 'response' && /^t\d+$/.test(header(x.msg, 'Tag') ?? '')),
+        'SEAL-11',
+        'none of the records of a refused envelope may be acted on: a PING of it was answered 200',
+      );
+      const d = await ctx.login(ctx.user());
+      d.sendBatch([], { plain: Buffer.alloc(0), note: 'SEALED envelope with an empty plaintext' });
+      const e = await d.nextResponse(ctx.timeout, 'the answer to an empty envelope').catch(() => null);
+      checkError(ctx, e, 'ERR_TRUNCATED', 'an envelope with no record', 'SEAL-11');
+      ctx.must(await d.closedWithin(ctx.timeout), 'SEAL-11', 'the MS must close after an empty envelope');
     },
   },
 ];

@@ -18,7 +18,8 @@ export function spawnListening(
   cwd: string,
   bin: string,
   args: string[],
-  timeoutMs = 20000,
+  // make kit-mutation scales it on a loaded machine (run-mutant.ts) before it calls a set-up a kill.
+  timeoutMs = Number(process.env.IMSP_KIT_SPAWN_TIMEOUT_MS ?? 20000),
   env: NodeJS.ProcessEnv = {},
 ): Promise<Spawned> {
   return new Promise((resolve, reject) => {

@@ -106,11 +106,15 @@ export async function judgeRole(
       out: () => undefined,
     });
   let setupError = '';
-  for (const scale of [1, 2]) {
-    const o = await run(scale);
+  for (const scale of [1, 2, 3]) {
+    // The reference's start-up is also given more time on each try (20 s, 40 s, 60 s).
+    process.env.IMSP_KIT_SPAWN_TIMEOUT_MS = String(20000 * scale);
+    const o = await run(Math.min(scale, 2));
     if (o.error) {
-      setupError = o.error.split('\n')[0]!;
-      notes.push(`${role} set-up failed (timers x${scale}): ${setupError}`);
+      const lines = o.error.split('\n').filter((l) => l.trim());
+      // The first line, and the last line of the server's stderr (a crash shows there).
+      setupError = `${lines[0]!.replace(/ --limit \S+/g, '').slice(0, 160)}${lines.length > 1 ? ` | stderr: ${lines.at(-1)!.slice(0, 200)}` : ''}`;
+      notes.push(`${role} set-up failed (try ${scale}): ${setupError}`);
       continue;
     }
     const f = firstFail(o);

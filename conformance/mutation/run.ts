@@ -51,6 +51,8 @@ export interface KitMutationOptions {
   rerunSurvivors: boolean | RegExp;
   /** Forget every kept outcome. */
   fresh: boolean;
+  /** Re-run the kept kills that came at set-up (not by a case), e.g. after a load spike. */
+  rerunSetup: boolean;
   /** Only report the kept outcomes; run nothing. */
   reportOnly: boolean;
 }
@@ -111,6 +113,7 @@ export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Ou
   const kept = keptOutcomes(log, hashes);
   const rerun = (e: RunEntry | undefined): boolean =>
     e === undefined ||
+    (o.rerunSetup && e.verdict === 'killed' && e.kind === 'setup') ||
     (e.verdict === 'survived' &&
       (o.rerunSurvivors === true || (o.rerunSurvivors instanceof RegExp && o.rerunSurvivors.test(e.key ?? ''))));
   // Pending mutants in an order that mixes files and roles (a chunk is a fair slice of the sample).
@@ -140,7 +143,7 @@ export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Ou
   process.stdout.write(
     `kit-mutation: ${all.length} mutants in ${files.length} files; seeded sample of ${sample.length} (seed ${o.seed}); ` +
       `${sample.filter((m) => kept.has(keyOf(m))).length} with an outcome kept from earlier runs (${log}), running ${todo.length} now` +
-      `${reruns ? ` (${reruns} of them kept survivors re-run)` : ''}\n`,
+      `${reruns ? ` (${reruns} of them with a kept outcome, re-run)` : ''}\n`,
   );
   if (todo.length) {
     process.env[SAMPLE_ENV] = sampleFile;
@@ -310,6 +313,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     chunk: num('--chunk', 0),
     rerunSurvivors: r < 0 ? false : rerunArg && !rerunArg.startsWith('--') ? new RegExp(rerunArg) : true,
     fresh: args.includes('--fresh'),
+    rerunSetup: args.includes('--rerun-setup'),
     reportOnly: args.includes('--report') || args.includes('--summarize'),
   });
   if (existsSync(join(out, '.stryker-tmp'))) rmSync(join(out, '.stryker-tmp'), { recursive: true, force: true });

@@ -294,11 +294,15 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     id: 'crs/locate/1',
     section: 'locate',
     title:
-      'LOCATE lists the Listen address of MSs that are not full, lowest load/Capacity first, at most three; a full MS is left out',
+      'LOCATE lists the Listen address of MSs that are not full, lowest load/Capacity first, at most three; an MS full by its reported Load or by the users it holds is left out',
     reqs: ['LOCATE-1', 'LOCATE-2'],
     async run(ctx: CrsContext) {
+      const [alice] = await ctx.users(1);
       const base = ctx.uniq('loc');
       const full = await ctx.enroll({ msId: `${base}a`, capacity: 1 });
+      // Full by its users: the load counts the users the CRS holds as locked or online at an MS.
+      const held = await ctx.enroll({ msId: `${base}d`, capacity: 1 });
+      await ctx.login(held, alice!);
       const busy = await ctx.enroll({ msId: `${base}b`, capacity: 100 });
       const idle = await ctx.enroll({ msId: `${base}c`, capacity: 100 });
       // Loads as the MSs report them in PING (spec 7.3: the reported Load counts when it is higher).
@@ -313,6 +317,11 @@ export const enrollCases: CaseDef<CrsContext>[] = [
         !servers.includes(full.params.listen),
         'LOCATE-1',
         `a full MS (Load 1 reported, Capacity 1) must not be listed, got ${servers.join(', ')}`,
+      );
+      ctx.must(
+        !servers.includes(held.params.listen),
+        'LOCATE-1',
+        `an MS of Capacity 1 holding one online user is full and must not be listed, got ${servers.join(', ')}`,
       );
       ctx.must(
         servers.includes(idle.params.listen),

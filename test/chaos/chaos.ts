@@ -196,10 +196,22 @@ interface MsSlot {
   unhealthyUntil: number;
 }
 
+/** The phases' temporary directories, removed at exit however the process ends. */
+const tempDirs = new Set<string>();
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'imsp-chaos-'));
+  if (tempDirs.size === 0)
+    process.once('exit', () => {
+      for (const x of tempDirs) rmSync(x, { recursive: true, force: true });
+    });
+  tempDirs.add(d);
+  return d;
+}
+
 /** One phase: one store, its servers, population and ledger. */
 class Phase {
   readonly rows = new Map<FaultKind, KindRow>(FAULT_KINDS.map((k) => [k, emptyRow(k)]));
-  private readonly dir = mkdtempSync(join(tmpdir(), 'imsp-chaos-'));
+  private readonly dir = tempDir();
   private readonly keyFile = join(this.dir, 'ms.key');
   private readonly msKey = randomBytes(32);
   private store!: Store;

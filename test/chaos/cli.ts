@@ -39,6 +39,8 @@ if (
   process.exit(2);
 }
 
+// a closed stdout (`| head`) must not end the run before it has stopped what it started
+process.stdout.on('error', () => undefined);
 const abort = new AbortController();
 let interrupted = false;
 process.on('SIGINT', () => {

@@ -101,7 +101,8 @@ export const msHeartbeatCases: CaseDef<MsContext>[] = [
       };
       const t0 = Date.now();
       await c.closedWithin(window);
-      const slack = Math.max(250, hb / 2);
+      // Generous slack: a loaded machine delays timers; an MS that does not PING misses by whole intervals.
+      const slack = Math.max(500, hb);
       let last = t0;
       for (const t of [...pings, Date.now()]) {
         ctx.must(

@@ -6,3 +6,4 @@ export * from './messages.js';
 export * from './registry.js';
 export * from './requirements.js';
 export * from './validators.js';
+export * from './values.js';

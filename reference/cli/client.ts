@@ -6,6 +6,7 @@
 //   imsp client --control --crs 127.0.0.1:7000                    (commands on stdin, JSON lines on stdout)
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError } from 'commander';
+import type { Status } from '../../codec/index.js';
 import { ImspClient, ClientError } from '../client/client.js';
 import { runControl } from '../client/control.js';
 import { humanError, retryText } from '../client/messages.js';
@@ -119,7 +120,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(f.listen ? { listen: f.listen } : {}),
     ...(f.advertise ? { advertise: f.advertise } : {}),
     ...(f.downloads ? { downloadDir: f.downloads } : {}),
-    ...(f.status ? { status: f.status as 'online' | 'busy' | 'away' } : {}),
+    ...(f.status ? { status: f.status as Status } : {}),
   };
   if (f.control) return runControl({ ...common, input: process.stdin, output: process.stdout });
   if (!f.crs && !f.ms) {

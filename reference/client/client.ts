@@ -22,11 +22,13 @@ import {
   headers as allHeaders,
   parseRecords,
   response,
+  type Decision,
   type ErrorCode,
   type Header,
   type Message,
   type RequestMessage,
   type ResponseMessage,
+  type SearchField,
 } from '../../codec/index.js';
 import { b64, unb64 } from '../crypto/b64.js';
 import { CryptoError } from '../crypto/errors.js';
@@ -691,7 +693,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     return res.status === 202 ? 'stored' : 'delivered';
   }
 
-  async answer(user: string, decision: 'grant' | 'deny'): Promise<void> {
+  async answer(user: string, decision: Decision): Promise<void> {
     await this.call('ANSWER', [
       ['User', user],
       ['Decision', decision],
@@ -764,7 +766,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
 
   async search(
     query: string,
-    opts: { field?: 'username' | 'name' | 'location' | 'any'; cursor?: string; limit?: number } = {},
+    opts: { field?: SearchField; cursor?: string; limit?: number } = {},
   ): Promise<Record<string, string>[]> {
     const hs: Header[] = [['Query', query]];
     if (opts.field) hs.push(['Field', opts.field]);

@@ -3,15 +3,24 @@
 // (PRESENCE, CONTACT, ADD, ANSWER) update it. It decides nothing on its own; ImspClient asks it
 // "is this user a buddy whose key my MS delivered?" before it accepts a peer session.
 
+import {
+  PRESENCE_VALUES,
+  RELATION_VALUES,
+  type Decision,
+  type Presence,
+  type Relation,
+  type Status,
+} from '../../codec/index.js';
+
 /** A header as the codec represents it. */
 export type Header = [name: string, value: string];
 
-export type Relation = 'none' | 'pending' | 'buddy' | 'blocked';
-export type Presence = 'online' | 'busy' | 'away' | 'offline';
-export type SettableStatus = 'online' | 'busy' | 'away';
+// The value unions of spec/registry/value-types.json, generated (generated/values.ts).
+export type { Presence, Relation };
+export type SettableStatus = Status;
 
-export const RELATIONS: readonly Relation[] = ['none', 'pending', 'buddy', 'blocked'];
-export const PRESENCES: readonly Presence[] = ['online', 'busy', 'away', 'offline'];
+export const RELATIONS: readonly Relation[] = RELATION_VALUES;
+export const PRESENCES: readonly Presence[] = PRESENCE_VALUES;
 
 export interface Contact {
   user: string;
@@ -155,7 +164,7 @@ export class ContactBook {
   }
 
   /** ANSWER push: our pending ADD to `user` was answered. A grant is followed by a CONTACT push. */
-  answered(user: string, decision: 'grant' | 'deny'): ContactChange {
+  answered(user: string, decision: Decision): ContactChange {
     const before = this.contacts.get(user);
     if (decision === 'deny') {
       if (before?.relation === 'pending') this.contacts.delete(user);

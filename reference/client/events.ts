@@ -1,9 +1,11 @@
 // The events an ImspClient emits. The control interface writes each one as a JSON line with
 // `event` set to its name, so these shapes are part of the control protocol (control.ts): add
 // fields freely, never rename or remove one without raising CONTROL_VERSION.
+import type { Decision, Typing } from '../../codec/index.js';
 import type { Presence, Relation } from './contacts.js';
 
-export type TypingState = 'typing' | 'paused' | 'erased';
+/** Value type `typing` (generated/values.ts). */
+export type TypingState = Typing;
 
 export interface ClientEvents {
   /** Logged in: the login bundle has been applied. */
@@ -15,7 +17,7 @@ export interface ClientEvents {
   /** An ADD request to us (pushed, or delivered in the login bundle). */
   request: [{ from: string; time?: number }];
   /** Our ADD was answered. */
-  answer: [{ from: string; decision: 'grant' | 'deny' }];
+  answer: [{ from: string; decision: Decision }];
   /** NOTICE from the MS. */
   notice: [{ code: string; reason?: string; retryAfter?: number }];
   /** A peer session is up (either side opened it). */

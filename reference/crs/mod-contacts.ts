@@ -1,6 +1,6 @@
 // CRS contacts (spec section 10): ADD, ANSWER, REM, BLOCK, UNBLOCK and LIST on the store, and the
 // contact and incoming-request records of LIST and of the login bundle.
-import type { Header } from '../../codec/index.js';
+import type { Decision, Header } from '../../codec/index.js';
 import type { ContactEntry, PendingAdd, Presence } from '../store/store.js';
 import { ok, fail, records, requiredHeader } from '../proto/messages.js';
 import type { CrsContext, MsHandlers } from './context.js';
@@ -46,7 +46,7 @@ export function contactsModule(
       return fail('ERR_INTERNAL');
     },
     async ANSWER(ms, m, now) {
-      const decision = requiredHeader(m, 'Decision') as 'grant' | 'deny';
+      const decision = requiredHeader(m, 'Decision') as Decision;
       const r = await s.answer(
         { user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref },
         requiredHeader(m, 'To'),

@@ -1,5 +1,5 @@
 // CRS accounts (spec sections 5 and 11): REGISTER, PROFILE, PASSWD and SEARCH on the store.
-import type { Header } from '../../codec/index.js';
+import type { Header, SearchField } from '../../codec/index.js';
 import { header } from '../../codec/index.js';
 import { ok, fail, fields, records, requiredHeader } from '../proto/messages.js';
 import type { CrsContext, MsHandlers } from './context.js';
@@ -78,7 +78,7 @@ export function profileModule(crs: CrsContext): Pick<MsHandlers, 'REGISTER' | 'P
         limitH === undefined ? crs.limits.maxSearchResults : Number(limitH),
         crs.limits.maxSearchResults,
       ); // [SEARCH-3]
-      const field = (header(m, 'Field') ?? 'any') as 'username' | 'name' | 'location' | 'any';
+      const field = (header(m, 'Field') ?? 'any') as SearchField;
       const page = await s.searchUsers(
         requiredHeader(m, 'Query'),
         field,

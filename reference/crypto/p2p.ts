@@ -17,7 +17,7 @@
  * @module
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
-import { encodeRecords, parseRecords, type Header, type RequestMessage } from '../../codec/index.js';
+import { encodeRecords, parseRecords, type Header, type Relation, type RequestMessage } from '../../codec/index.js';
 import { aeadOpen, aeadSeal } from './aead.js';
 import { b64, unb64 } from './b64.js';
 import { cryptoError, CryptoError, type CryptoErrorCode } from './errors.js';
@@ -189,7 +189,7 @@ export function buildInit(p: BuildInitParams): { message: RequestMessage; pendin
 
 /** The relation of a user as the responder's contact book knows it. */
 export interface PeerLookup {
-  relation: 'buddy' | 'pending' | 'blocked' | 'none';
+  relation: Relation;
   /** The `Public-key` the MS delivered for this user, when a buddy. */
   publicKey?: string;
   /** The user is on the responder's block list (implied by relation 'blocked'). */

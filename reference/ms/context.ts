@@ -4,7 +4,14 @@
 import type { KeyObject } from 'node:crypto';
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import type { ErrorCode, RequestMessage, ResponseMessage, StateOf } from '../../codec/index.js';
+import type {
+  ErrorCode,
+  Relation as RelationValue,
+  RequestMessage,
+  ResponseMessage,
+  StateOf,
+  Status,
+} from '../../codec/index.js';
 import type { LoginTranscript } from '../crypto/scram.js';
 import type { Link } from '../net/link.js';
 import type { TokenBucket } from '../net/rate-limit.js';
@@ -19,7 +26,7 @@ import type { Pushes } from './mod-presence.js';
  * MS forwards a PRESENCE by relation [PRESENCE-4] and never reads a contact's status; one string per
  * contact, no object, keeps the per-session memory down).
  */
-export type Relation = 'buddy' | 'pending' | 'blocked';
+export type Relation = Exclude<RelationValue, 'none'>;
 
 /** A client connection's state: the client-session machine (spec/machines/client-session.json). */
 export type ConnState = StateOf<'client-session'>;
@@ -28,7 +35,7 @@ export type ConnState = StateOf<'client-session'>;
 export interface LoginAttempt extends LoginTranscript {
   /** The MS's ephemeral X25519 key of this login (kept as a KeyObject, never exported). */
   ePriv: KeyObject;
-  status: 'online' | 'busy' | 'away';
+  status: Status;
   /** Absent for an unknown user: the fake challenge [AUTH-8]. */
   lock?: { epoch: number; storedKey: Buffer; serverKey: Buffer };
 }
@@ -72,8 +79,11 @@ export type ClientMethod = RequestsOn<'client', 'ms'>;
  * state is 425), and what it does. Session methods ('active') get the connection's session.
  */
 export type ClientHandler =
-  | { state: 'idle' | 'challenged'; run: (conn: ClientConn, m: RequestMessage) => Promise<ResponseMessage> }
-  | { state: 'active'; run: (s: Session, m: RequestMessage) => Promise<ResponseMessage> };
+  | {
+      state: Extract<ConnState, 'idle' | 'challenged'>;
+      run: (conn: ClientConn, m: RequestMessage) => Promise<ResponseMessage>;
+    }
+  | { state: Extract<ConnState, 'active'>; run: (s: Session, m: RequestMessage) => Promise<ResponseMessage> };
 
 /** The MS's handler table: one entry per client method of the registry, no more, no less. */
 export type ClientHandlers = { readonly [M in ClientMethod]: ClientHandler };

@@ -1,4 +1,5 @@
 // Row shapes and conversions shared by the SQLite and PostgreSQL stores (same column names).
+import type { StateOf } from '../../codec/index.js';
 import {
   isUsername,
   stale,
@@ -15,6 +16,9 @@ import {
   type UserStatus,
 } from './store.js';
 
+/** A user's record state: the user-record machine (spec/machines/user-record.json). */
+export type UserState = StateOf<'user-record'>;
+
 export interface UserRow {
   username: string;
   salt: string;
@@ -28,7 +32,7 @@ export interface UserRow {
   about: string;
   created_at: number;
   epoch: number;
-  state: 'offline' | 'locked' | 'online';
+  state: UserState;
   ms_id: string | null;
   ms_incarnation: number | null;
   lease_expires_at: number | null;
@@ -47,7 +51,7 @@ export interface MsRow {
 }
 export interface PeerRow {
   user: string;
-  state: 'offline' | 'locked' | 'online';
+  state: UserState;
   status: string | null;
   address: string | null;
   public_key: string;
@@ -148,7 +152,7 @@ export function sessionStale(
   r: Pick<UserRow, 'epoch' | 'state' | 'ms_id' | 'ms_incarnation'>,
   epoch: number,
   ms: MsRef | undefined,
-  want: 'online' | 'locked',
+  want: Exclude<UserState, 'offline'>,
 ): Stale | null {
   if (r.epoch !== epoch) return stale('epoch');
   if (r.state !== want) return stale('state');

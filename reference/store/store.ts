@@ -17,20 +17,27 @@
 // - Changes are announced through `onChange` (in process for SQLite, LISTEN/NOTIFY for
 //   PostgreSQL) to every store instance on the same data, the originating one included; an
 //   event's `origin` is the `id` of the store instance that made the change.
-import { LIMITS, VALUE_TYPES, type LimitName, type ValueTypeName } from '../../codec/index.js';
+import {
+  LIMITS,
+  VALUE_TYPES,
+  type Decision,
+  type LimitName,
+  type Presence,
+  type Relation,
+  type SearchField,
+  type Status,
+  type ValueTypeName,
+} from '../../codec/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Values
 
+// The value unions are generated from spec/registry/value-types.json (generated/values.ts).
 /** A presence state a user may set (value type `status`). */
-export type UserStatus = 'online' | 'busy' | 'away';
-/** A presence as seen by others (value type `presence`). */
-export type Presence = UserStatus | 'offline';
-/** Relation of a contact in a user's list (value type `relation`). */
-export type Relation = 'none' | 'pending' | 'buddy' | 'blocked';
-export type Decision = 'grant' | 'deny';
-/** The profile field a search matches (value type `search-field`). */
-export type SearchField = 'username' | 'name' | 'location' | 'any';
+export type UserStatus = Status;
+/** A presence as seen by others (value type `presence`); relation of a contact (value type
+ *  `relation`); an ADD answer (value type `decision`); the profile field a search matches. */
+export type { Decision, Presence, Relation, SearchField };
 
 /** SCRAM-SHA-256 verifier (spec section 6.1-6.3 and 8.1); every binary value in base64url without padding. */
 export interface Verifier {
@@ -216,7 +223,7 @@ export type AnswerResult =
 
 export type RemoveResult =
   /** [REM-1] a buddy, both directions; [REM-3] one's unanswered ADD; [REM-4] a blocked user, unblocked. */
-  | { ok: true; removed: 'buddy' | 'pending' | 'blocked' }
+  | { ok: true; removed: Exclude<Relation, 'none'> }
   /** [REM-2] 404 */
   | { ok: false; error: 'not-contact' }
   | Stale;

@@ -91,7 +91,12 @@ export function headerList(init?: HeaderInit): Header[] {
   return out;
 }
 
-export function request(method: string, headers?: HeaderInit, body?: Buffer): RequestMessage {
+/** A request; its type keeps the method name, so that its headers can be read by name (codec/headers.ts). */
+export function request<M extends string>(
+  method: M,
+  headers?: HeaderInit,
+  body?: Buffer,
+): RequestMessage & { readonly method: M } {
   return { kind: 'request', method, headers: headerList(headers), body: body ?? EMPTY };
 }
 

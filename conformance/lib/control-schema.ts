@@ -1,10 +1,10 @@
-// The control interface's JSON Schema (spec/registry/control.schema.json, spec 90.6) compiled once with
+// The control interface's JSON Schema (spec/registry/control.schema.json, emitted by `make generate` as
+// generated/control-schema.ts, so nothing reads spec/ at run time) compiled once with
 // ajv: every line a client under test writes on standard output must validate [CTL-7]; the kit checks
 // each one and reports the first that does not, with the schema's complaint [CONF-12].
-import { readFileSync } from 'node:fs';
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { CONTROL_SCHEMA } from '../../generated/control-schema.js';
 
-const SCHEMA_URL = new URL('../../spec/registry/control.schema.json', import.meta.url);
 // ajv is CommonJS: under NodeNext its class is the module's `default`.
 const Ajv = AjvModule.default;
 
@@ -12,8 +12,7 @@ let compiled: ValidateFunction | undefined;
 
 function validator(): ValidateFunction {
   if (compiled === undefined) {
-    const schema = JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as object;
-    compiled = new Ajv({ allErrors: false, strict: false }).compile(schema);
+    compiled = new Ajv({ allErrors: false, strict: false }).compile(CONTROL_SCHEMA);
   }
   return compiled as ValidateFunction;
 }

@@ -178,9 +178,9 @@ export const MUTANTS: Mutant[] = [
     patches: [
       {
         file: 'reference/ms/mod-session.ts',
-        find: "if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(requiredHeader(m, 'Proof')));",
+        find: "if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(requiredHeaderOf(m, 'Proof')));",
         replace:
-          "if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(requiredHeader(m, 'Proof'))) ?? Buffer.alloc(32);",
+          "if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(requiredHeaderOf(m, 'Proof'))) ?? Buffer.alloc(32);",
       },
     ],
   },
@@ -192,14 +192,14 @@ export const MUTANTS: Mutant[] = [
     patches: [
       {
         file: 'reference/ms/mod-presence.ts',
-        find: /for \(const s of this\.watchIndex\.get\(requiredHeader\(m, 'User'\)\) \?\? \[\]\) out\.push\(s\.conn\);/,
+        find: /for \(const s of this\.watchIndex\.get\(requiredHeaderOf\(m, 'User'\)\) \?\? \[\]\) out\.push\(s\.conn\);/,
         replace: 'for (const s of this.ms.sessions.values()) out.push(s.conn);',
       },
       {
         file: 'reference/ms/mod-presence.ts',
-        find: "if (s.contacts.get(requiredHeader(m, 'User')) !== 'buddy') return false;",
+        find: "if (s.contacts.get(requiredHeaderOf(m, 'User')) !== 'buddy') return false;",
         replace:
-          "if (!s.contacts.has(requiredHeader(m, 'User'))) { s.conn.link.notify(req('PRESENCE', pick(m, ['User', 'Status']))); return true; }\n        if (s.contacts.get(requiredHeader(m, 'User')) !== 'buddy') return false;",
+          "if (!s.contacts.has(requiredHeaderOf(m, 'User'))) { s.conn.link.notify(req('PRESENCE', pick(m, ['User', 'Status']))); return true; }\n        if (s.contacts.get(requiredHeaderOf(m, 'User')) !== 'buddy') return false;",
       },
     ],
   },

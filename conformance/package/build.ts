@@ -1,7 +1,8 @@
 // `make build`: the shipped code (generated/, reference/, conformance/ without its dev-only tools;
 // see tsconfig.build.json) compiled by tsc to dist/, plus the spec data read at run time:
-// spec/fixtures (the kit's wire expectations) and, until the reference reads the generated tables
-// only (issue 16), spec/registry. The installed `imsp` and `imsp-conformance` bins run this tree.
+// spec/fixtures (the kit's wire expectations). The registries reach the code through generated/ only
+// (issue 16; test/codec/no-registry-at-runtime.test.ts), so spec/registry is not copied. The
+// installed `imsp` and `imsp-conformance` bins run this tree.
 // Usage: node --import tsx conformance/package/build.ts [--out DIR]   (default: dist)
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, rmSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Spec data the compiled code reads at run time, relative to the repository root and to dist/. */
-export const RUNTIME_DATA = ['spec/fixtures', 'spec/registry'].filter((d) => existsSync(join(root, d)));
+export const RUNTIME_DATA = ['spec/fixtures'].filter((d) => existsSync(join(root, d)));
 
 /** Compile into `out` (replacing what an earlier build left there) and copy the run-time data. */
 export function buildDist(out: string = join(root, 'dist')): string {

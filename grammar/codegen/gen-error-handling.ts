@@ -78,6 +78,7 @@ export function errorHandlingModule(
   const u = (xs: readonly string[]): string => xs.map((x) => JSON.stringify(x)).join(' | ');
   return `// Error handling as data: for every error code, what the receiver of the offending message does.
 // Source of truth: the action, answer, actionReq and cases fields of spec/registry/errors.json (spec 14.1, ERR-8).
+// The functions that read the table (errorRule, closesConnection, answerSealed) are hand-written: codec/error-rules.ts.
 import type { ErrorCode, MethodName } from './registry.js';
 
 /**
@@ -111,57 +112,6 @@ export interface ErrorHandling extends ErrorRule {
 export const ERROR_HANDLING: { readonly [C in ErrorCode]: ErrorHandling } = {
 ${rows.join('\n')}
 };
-
-/** The situation in which an error is found; every flag defaults to false. */
-export interface ErrorSituation {
-  /** The request the error answers (its method). */
-  method?: string;
-  /** The connection's handshake is not complete. */
-  handshake?: boolean;
-  /** The error was found in a response, which cannot be answered. */
-  response?: boolean;
-  /** The connection can no longer be written (the peer closed it, not only half-closed it). */
-  closed?: boolean;
-  /** A message arrived in clear on a sealed link. */
-  clearOnSealed?: boolean;
-  /** The refusal after the warnings are used up (RATE-3). */
-  final?: boolean;
-  /** No request is outstanding on the connection. */
-  noRequest?: boolean;
-  /** The receiver ends the session on its own, with no request to answer. */
-  unsolicited?: boolean;
-}
-
-const HOLDS: { readonly [K in ErrorCondition]: (s: ErrorSituation) => boolean } = {
-  handshake: (s) => s.handshake === true,
-  response: (s) => s.response === true,
-  closed: (s) => s.closed === true,
-  'clear-on-sealed': (s) => s.clearOnSealed === true,
-  final: (s) => s.final === true,
-  'no-request': (s) => s.noRequest === true,
-  unsolicited: (s) => s.unsolicited === true,
-};
-
-function holds(when: string, s: ErrorSituation): boolean {
-  return Object.prototype.hasOwnProperty.call(HOLDS, when) ? HOLDS[when as ErrorCondition](s) : s.method === when;
-}
-
-/** The rule for \`code\` in situation \`s\`: the first exception that holds, else the default [ERR-8]. */
-export function errorRule(code: ErrorCode, s: ErrorSituation = {}): ErrorRule {
-  const h = ERROR_HANDLING[code];
-  for (const c of h.cases) if (holds(c.when, s)) return { action: c.action, answer: c.answer, req: c.req };
-  return { action: h.action, answer: h.answer, req: h.req };
-}
-
-/** Does this rule end the connection? */
-export function closesConnection(r: ErrorRule): boolean {
-  return r.action !== 'answer';
-}
-
-/** Is the answer (response or NOTICE) sent inside SEALED, on a link that is or is not sealed? */
-export function answerSealed(r: ErrorRule, linkSealed: boolean): boolean {
-  return r.answer === 'link' && linkSealed;
-}
 `;
 }
 

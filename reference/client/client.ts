@@ -15,19 +15,23 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  anyHeader,
+  headerOf,
   LIMITS,
   encode,
   errorResponse,
-  header,
   headers as allHeaders,
   parseRecords,
   response,
   type Decision,
   type ErrorCode,
   type Header,
+  type HeaderName,
   type Message,
   type RequestMessage,
+  type RequestsOn,
   type ResponseMessage,
+  type ResponseTo,
   type SearchField,
 } from '../../codec/index.js';
 import { b64, unb64 } from '../crypto/b64.js';
@@ -179,8 +183,8 @@ function connectTo(addr: string, timeout: number): Promise<Socket> {
 }
 
 function fromResponse(res: ResponseMessage, what: string): ClientError {
-  const code = header(res, 'Error-code') ?? `ERR_STATUS_${res.status}`;
-  const ra = header(res, 'Retry-after');
+  const code = headerOf(res, 'Error-code') ?? `ERR_STATUS_${res.status}`;
+  const ra = headerOf(res, 'Retry-after');
   const retryAfter = ra !== undefined && /^[0-9]{1,10}$/.test(ra) ? Number(ra) : undefined;
   return new ClientError(code, res.status, `${what}: ${res.status} ${res.reason} (${code})`, retryAfter);
 }
@@ -193,7 +197,11 @@ function asClientError(e: unknown): ClientError {
   return new ClientError('ERR_INTERNAL', 500, e instanceof Error ? e.message : String(e));
 }
 
-function req(method: string, hs: Header[] = [], body: Buffer = Buffer.alloc(0)): RequestMessage {
+function req<M extends string>(
+  method: M,
+  hs: Header[] = [],
+  body: Buffer = Buffer.alloc(0),
+): RequestMessage & { readonly method: M } {
   return { kind: 'request', method, headers: hs, body };
 }
 
@@ -373,10 +381,10 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     if (this.opts.status) loginHeaders.push(['Status', this.opts.status]);
     const challenge = await link.request(req('LOGIN', loginHeaders));
     if (challenge.status !== 300) throw fromResponse(challenge, 'LOGIN');
-    const nonce = header(challenge, 'Nonce') ?? '';
-    const saltText = header(challenge, 'Salt') ?? '';
-    const iterations = Number(header(challenge, 'Iterations'));
-    const eS = header(challenge, 'Key-share') ?? '';
+    const nonce = headerOf(challenge, 'Nonce') ?? '';
+    const saltText = headerOf(challenge, 'Salt') ?? '';
+    const iterations = Number(headerOf(challenge, 'Iterations'));
+    const eS = headerOf(challenge, 'Key-share') ?? '';
     // The server's nonce must extend ours, or an old challenge could be replayed to us.
     if (!nonce.startsWith(cnonce) || nonce.length <= cnonce.length)
       throw new ClientError('ERR_AUTH_FAILED', 401, 'challenge nonce does not extend the client nonce');
@@ -411,7 +419,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     keys.receive.fill(0);
     const ok = await proofDone;
     if (ok.status !== 200) throw fromResponse(ok, 'PROOF');
-    const serverProof = header(ok, 'Server-proof') ?? '';
+    const serverProof = headerOf(ok, 'Server-proof') ?? '';
     // [AUTH-11] the MS must prove it holds the verifier before anything in the response is used.
     let proven = false;
     try {
@@ -421,8 +429,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     }
     if (!proven)
       throw new ClientError('ERR_AUTH_FAILED', 401, 'the MS did not prove it holds the verifier (Server-proof)');
-    const blob = header(ok, 'Key-blob') ?? '';
-    const publicKey = header(ok, 'Public-key') ?? '';
+    const blob = headerOf(ok, 'Key-blob') ?? '';
+    const publicKey = headerOf(ok, 'Public-key') ?? '';
     let identity: Identity;
     if (this.password === undefined && this.identity) {
       // [RECONNECT-6] logged in with kept keys: the private keys are those already open, and the
@@ -459,19 +467,19 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     this.identity = identity;
     this.keyBlob = blob;
     this.blobLog2N = parseKeyBlob(blob).log2N;
-    this.sessionId = header(ok, 'Session') ?? '';
-    this.status = (header(ok, 'Status') as Presence | undefined) ?? 'online';
+    this.sessionId = headerOf(ok, 'Session') ?? '';
+    this.status = (headerOf(ok, 'Status') as Presence | undefined) ?? 'online';
     let records: Header[][] = [];
     if (ok.body.length > 0) records = parseRecords(ok.body);
     this.contacts.load(records);
-    const hb = Number(header(ok, 'Heartbeat'));
+    const hb = Number(headerOf(ok, 'Heartbeat'));
     const interval =
       Number.isSafeInteger(hb) && hb >= 50
         ? Math.min(hb, this.limits.clientHeartbeatInterval)
         : this.limits.clientHeartbeatInterval;
     // [HB-1] PING when nothing else was sent for an interval; [HB-6] an MS silent for the Session-timeout it
     // announced [HB-11] ends the session (three Heartbeat intervals when it announced none; never under two).
-    const st = Number(header(ok, 'Session-timeout'));
+    const st = Number(headerOf(ok, 'Session-timeout'));
     const timeout = Math.max(Number.isSafeInteger(st) && st > 0 ? st : 3 * interval, 2 * interval);
     this.heartbeat = startHeartbeat(link, { interval, timeout });
     this.emit('login', {
@@ -495,7 +503,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   }
 
   private onPush(m: RequestMessage): void {
-    const h = (n: string) => header(m, n);
+    const h = (n: HeaderName) => anyHeader(m, n);
     if (m.method === 'PRESENCE' || m.method === 'CONTACT') for (const l of this.listReplay) l.push(m);
     switch (m.method) {
       case 'PRESENCE': {
@@ -664,19 +672,23 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   }
 
   /** Sends one request on the MS link and returns its response when its status is in `ok`. */
-  private async call(method: string, hs: Header[], ok: number[] = [200]): Promise<ResponseMessage> {
+  private async call<M extends RequestsOn<'client', 'ms'>>(
+    method: M,
+    hs: Header[],
+    ok: number[] = [200],
+  ): Promise<ResponseTo<M>> {
     const link = this.ms;
     if (!link || link.isClosed || !this.identity) throw new ClientError('ERR_OUT_OF_STATE', 425, 'not logged in');
     const wait = this.quietUntil - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     if (link.isClosed) throw new ClientError('ERR_OUT_OF_STATE', 425, 'not logged in');
-    let res: ResponseMessage;
+    let res: ResponseTo<M>;
     try {
       res = await link.request(req(method, hs));
     } catch (e) {
       throw asClientError(e);
     }
-    if (res.status === 429) this.slowDown(header(res, 'Retry-after'));
+    if (res.status === 429) this.slowDown(headerOf(res, 'Retry-after'));
     if (!ok.includes(res.status)) throw fromResponse(res, method);
     return res;
   }
@@ -738,7 +750,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
 
   /** Applies a push to the contact book again, silently (its events were emitted when it came). */
   private replay(m: RequestMessage): void {
-    const h = (n: string) => header(m, n);
+    const h = (n: HeaderName) => anyHeader(m, n);
     const user = h('User') ?? '';
     const status = (h('Status') ?? 'offline') as Presence;
     if (m.method === 'PRESENCE') this.contacts.presence(user, status, h('Address'), h('Public-key'));
@@ -749,8 +761,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   async profile(user?: string): Promise<Record<string, string>> {
     const res = await this.call('PROFILE', user ? [['User', user]] : []);
     const out: Record<string, string> = {};
-    for (const n of ['User', 'Full-name', 'Location', 'About']) {
-      const v = header(res, n);
+    for (const n of ['User', 'Full-name', 'Location', 'About'] as const) {
+      const v = headerOf(res, n);
       if (v !== undefined) out[n] = v;
     }
     return out;

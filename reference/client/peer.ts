@@ -4,14 +4,16 @@
 // the Link's copy) and are zeroed when the session ends, whatever ends it.
 import { randomBytes } from 'node:crypto';
 import {
+  headerOf,
+  isRequestOf,
   ImspError,
   errorResponse,
-  header,
   response,
   type ErrorCode,
   type Header,
   type Message,
   type RequestMessage,
+  type RequestOf,
   type ResponseMessage,
 } from '../../codec/index.js';
 import type { LinkKeys } from '../crypto/scram.js';
@@ -84,12 +86,12 @@ export class PeerSession {
   /** The request handler for the sealed phase: MSG and PING. */
   async handle(req: RequestMessage): Promise<Message | undefined> {
     if (req.method === 'PING') return response(200);
-    if (req.method !== 'MSG') return errorResponse('ERR_METHOD_NOT_ALLOWED');
+    if (!isRequestOf(req, 'MSG')) return errorResponse('ERR_METHOD_NOT_ALLOWED');
     // [P2P-13] [BLOCK-3] the peer is no longer an unblocked buddy: refuse, say BYE, close.
     const lost = this.hooks.allowed(this.peer);
     if (lost) return this.refuse(linkError(lost, `${this.peer} is no longer a buddy`));
-    const from = header(req, 'From');
-    const to = header(req, 'To');
+    const from = headerOf(req, 'From');
+    const to = headerOf(req, 'To');
     // [MSG-2] a MSG names the session's two users, sender first; [MSG-4] a refused MSG does not end the session.
     if (from !== this.peer || to !== this.hooks.self)
       return this.answerError(
@@ -98,14 +100,14 @@ export class PeerSession {
           `MSG from ${from ?? '?'} to ${to ?? '?'} in a session of ${this.peer} and ${this.hooks.self}`,
         ),
       );
-    const contentType = header(req, 'Content-type') ?? 'application/octet-stream';
+    const contentType = headerOf(req, 'Content-type') ?? 'application/octet-stream';
     const chunk = {
       contentType,
-      disposition: header(req, 'Content-disposition'),
-      fileId: header(req, 'File-id'),
-      fileSize: header(req, 'File-size'),
-      chunk: header(req, 'Chunk'),
-      digest: header(req, 'Digest'),
+      disposition: headerOf(req, 'Content-disposition'),
+      fileId: headerOf(req, 'File-id'),
+      fileSize: headerOf(req, 'File-size'),
+      chunk: headerOf(req, 'Chunk'),
+      digest: headerOf(req, 'Digest'),
     };
     if (!isFileChunk(chunk)) {
       // [MSG-3] text is taken; other content outside a file transfer is refused.
@@ -152,20 +154,20 @@ export class PeerSession {
   }
 
   private onNotification(m: RequestMessage): void {
-    if (m.method === 'BYE') {
+    if (isRequestOf(m, 'BYE')) {
       // [P2P-12] the receiver of BYE forgets the keys and closes.
-      this.end(`peer said bye${header(m, 'Reason') ? `: ${header(m, 'Reason')}` : ''}`, false);
+      this.end(`peer said bye${headerOf(m, 'Reason') ? `: ${headerOf(m, 'Reason')}` : ''}`, false);
       return;
     }
-    if (m.method === 'TYPING') {
+    if (isRequestOf(m, 'TYPING')) {
       const lost = this.hooks.allowed(this.peer);
       if (lost) {
         this.refuse(linkError(lost, `${this.peer} is no longer a buddy`));
         return;
       }
       // A notification gets no answer: a TYPING naming other users is dropped.
-      if (header(m, 'From') !== this.peer || header(m, 'To') !== this.hooks.self) return;
-      const state = header(m, 'Typing') as TypingState;
+      if (headerOf(m, 'From') !== this.peer || headerOf(m, 'To') !== this.hooks.self) return;
+      const state = headerOf(m, 'Typing') as TypingState;
       this.clearTyping();
       if (state === 'typing') {
         // [TYPING-2] a `typing` not renewed within 30 s counts as `paused`.
@@ -187,7 +189,7 @@ export class PeerSession {
   }
 
   /** MSG requires Content-length even for an empty body; encode() fills in the value. */
-  private msg(hs: Header[], body: Buffer): RequestMessage {
+  private msg(hs: Header[], body: Buffer): RequestOf<'MSG'> {
     return {
       kind: 'request',
       method: 'MSG',
@@ -196,18 +198,18 @@ export class PeerSession {
     };
   }
 
-  private async request(msg: RequestMessage): Promise<void> {
+  private async request(msg: RequestOf<'MSG'>): Promise<void> {
     if (!this.live) throw linkError('ERR_SESSION_ENDED', `no session with ${this.peer}`);
     let res = await this.link.request(msg);
     // [RATE-6] a peer that rate-limits MSG [RATE-7] says when to try again: wait, then resend, a few times.
     for (let attempt = 0; res.status === 429 && attempt < 3 && this.live; attempt++) {
-      const ra = Number(header(res, 'Retry-after') ?? '1000');
+      const ra = Number(headerOf(res, 'Retry-after') ?? '1000');
       await new Promise((r) => setTimeout(r, Number.isFinite(ra) ? Math.min(Math.max(ra, 1), 60_000) : 1000));
       if (!this.live) break;
       res = await this.link.request(msg);
     }
     if (res.status !== 200) {
-      const code = (header(res, 'Error-code') ?? 'ERR_INTERNAL') as ErrorCode;
+      const code = (headerOf(res, 'Error-code') ?? 'ERR_INTERNAL') as ErrorCode;
       throw linkError(code, `${this.peer} answered ${res.status} ${res.reason}`);
     }
   }
@@ -255,7 +257,7 @@ export class PeerSession {
       if (o.err !== undefined) throw o.err;
       const res = o.res!;
       if (res.status !== 200) {
-        const code = (header(res, 'Error-code') ?? 'ERR_INTERNAL') as ErrorCode;
+        const code = (headerOf(res, 'Error-code') ?? 'ERR_INTERNAL') as ErrorCode;
         throw linkError(code, `${this.peer} answered ${res.status} ${res.reason}`);
       }
       done += o.len;

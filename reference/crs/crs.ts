@@ -14,7 +14,15 @@ import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { header, encode, type RequestMessage, type ResponseMessage, type Role } from '../../codec/index.js';
+import {
+  anyHeader,
+  isRequestOf,
+  encode,
+  type RequestMessage,
+  type RequestOf,
+  type ResponseMessage,
+  type Role,
+} from '../../codec/index.js';
 import type { Store, MsRef } from '../store/store.js';
 import { silentLogger } from '../ops/log.js';
 import { createMetrics, type ServerMetrics } from '../ops/metrics.js';
@@ -23,7 +31,7 @@ import { fail } from '../proto/messages.js';
 import { formatAddress } from '../net/address.js';
 import { Link, linkError } from '../net/link.js';
 import { closeSoon, serverLinkOptions, sniffPeer, type FirstMessage } from '../net/server-link.js';
-import type { CrsContext, MsConn, MsHandlers } from './context.js';
+import type { CrsContext, MsConn, MsHandler, MsHandlers, MsMethod } from './context.js';
 import { Enrollment, type PendingEnroll } from './mod-enroll.js';
 import { sessionModule } from './mod-session.js';
 import { presenceModule, CrsPushes } from './mod-presence.js';
@@ -241,7 +249,7 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
       }
       c.handled = true;
       const r = await this.onRequest(c, m, l);
-      if (r && r.status >= 400) this.metrics.errors.inc({ code: header(r, 'Error-code') ?? String(r.status) });
+      if (r && r.status >= 400) this.metrics.errors.inc({ code: anyHeader(r, 'Error-code') ?? String(r.status) });
       return r;
     };
     // An MS link carries many logins at once: their handlers overlap so that the store can share one
@@ -275,7 +283,7 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
       // [HB-4] renewed alongside, not before: the store checks the enrollment in every operation
       // anyway, and requests keep their arrival order into the store (the link overlaps handlers).
       this.enrollment.renewSoon(ms);
-      return this.perUser(header(m, 'User') ?? header(m, 'From'), () => this.route(ms, m));
+      return this.perUser(anyHeader(m, 'User') ?? anyHeader(m, 'From'), () => this.route(ms, m));
     }
     if (c.role === 'client') {
       // A client connection carries one LOCATE [LOCATE-1]; the client closes it.
@@ -284,13 +292,13 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
       clearTimeout(c.deadline);
       return this.enrollment.locate();
     }
-    if (m.method === 'ENROLL' && !c.pending) {
+    if (isRequestOf(m, 'ENROLL') && !c.pending) {
       const r = await this.enrollment.enroll(m); // a refusal (ERR_VERSION, ERR_MS_CONFLICT, shutdown) closes [ERR-5]
       if (r.pending) c.pending = r.pending;
       else closeSoon(link); // [ENROLL-6] a refused ENROLL ends the connection
       return r.response;
     }
-    if (m.method === 'PROOF' && c.pending) {
+    if (isRequestOf(m, 'PROOF') && c.pending) {
       const p = c.pending;
       c.pending = null;
       const r = await this.enrollment.proof(link, p, m);
@@ -307,20 +315,24 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
   /** An enrolled MS's request, by the handler table. */
   private route(ms: MsConn, m: RequestMessage): Promise<ResponseMessage | undefined> {
     const now = this.now();
-    const h = Object.hasOwn(this.handlers, m.method) ? this.handlers[m.method as keyof MsHandlers] : undefined;
+    // The table's entry for m.method takes requests of that method (the one cast of the router).
+    const h = (Object.hasOwn(this.handlers, m.method) ? this.handlers[m.method as MsMethod] : undefined) as
+      | MsHandler
+      | undefined;
     // Registered methods the registry lets an MS send but that are not requests here
     // (validation rejects the rest before this point).
     if (!h) return Promise.resolve(fail('ERR_METHOD_NOT_ALLOWED'));
-    if (!this.logger.isLevelEnabled('debug')) return h(ms, m, now);
+    const req = m as RequestOf<MsMethod>;
+    if (!this.logger.isLevelEnabled('debug')) return h(ms, req, now);
     // --log-level debug: every MS request with its answer (names only: no header value is a secret here)
-    return h(ms, m, now).then((r) => {
+    return h(ms, req, now).then((r) => {
       this.logger.debug(
         {
           ms: ms.ref.msId,
           method: m.method,
-          user: header(m, 'User') ?? header(m, 'From'),
+          user: anyHeader(m, 'User') ?? anyHeader(m, 'From'),
           status: r?.status,
-          code: r ? header(r, 'Error-code') : undefined,
+          code: r ? anyHeader(r, 'Error-code') : undefined,
           ms_elapsed: this.now() - now,
         },
         `MS ${ms.ref.msId} ${m.method} -> ${r?.status ?? 'no answer'}`,

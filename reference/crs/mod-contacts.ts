@@ -1,8 +1,9 @@
 // CRS contacts (spec section 10): ADD, ANSWER, REM, BLOCK, UNBLOCK and LIST on the store, and the
 // contact and incoming-request records of LIST and of the login bundle.
+import { requiredHeaderOf } from '../../codec/index.js';
 import type { Decision, Header } from '../../codec/index.js';
 import type { ContactEntry, PendingAdd, Presence } from '../store/store.js';
-import { ok, fail, records, requiredHeader } from '../proto/messages.js';
+import { ok, fail, records } from '../proto/messages.js';
 import type { CrsContext, MsHandlers } from './context.js';
 
 export function contactsModule(
@@ -12,8 +13,8 @@ export function contactsModule(
   return {
     async ADD(ms, m, now) {
       const r = await s.addRequest(
-        { user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref },
-        requiredHeader(m, 'To'),
+        { user: requiredHeaderOf(m, 'From'), epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref },
+        requiredHeaderOf(m, 'To'),
         now,
       );
       if (r.ok) {
@@ -46,10 +47,10 @@ export function contactsModule(
       return fail('ERR_INTERNAL');
     },
     async ANSWER(ms, m, now) {
-      const decision = requiredHeader(m, 'Decision') as Decision;
+      const decision = requiredHeaderOf(m, 'Decision') as Decision;
       const r = await s.answer(
-        { user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref },
-        requiredHeader(m, 'To'),
+        { user: requiredHeaderOf(m, 'From'), epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref },
+        requiredHeaderOf(m, 'To'),
         decision,
         now,
       );
@@ -66,16 +67,16 @@ export function contactsModule(
     },
     async REM(ms, m) {
       const r = await s.remove(
-        { user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref },
-        requiredHeader(m, 'User'),
+        { user: requiredHeaderOf(m, 'From'), epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref },
+        requiredHeaderOf(m, 'User'),
       );
       if (r.ok) return ok(200);
       return r.error === 'not-contact' ? fail('ERR_NOT_CONTACT') : fail('ERR_STALE_EPOCH');
     },
     async BLOCK(ms, m) {
       const r = await s.block(
-        { user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref },
-        requiredHeader(m, 'User'),
+        { user: requiredHeaderOf(m, 'From'), epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref },
+        requiredHeaderOf(m, 'User'),
       );
       if (r.ok) return ok(200);
       switch (r.error) {
@@ -92,15 +93,15 @@ export function contactsModule(
     },
     async UNBLOCK(ms, m) {
       const r = await s.unblock(
-        { user: requiredHeader(m, 'From'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref },
-        requiredHeader(m, 'User'),
+        { user: requiredHeaderOf(m, 'From'), epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref },
+        requiredHeaderOf(m, 'User'),
       );
       if (r.ok) return ok(200);
       return r.error === 'not-blocked' ? fail('ERR_NOT_CONTACT') : fail('ERR_STALE_EPOCH');
     },
     async LIST(ms, m) {
-      const user = requiredHeader(m, 'User');
-      const chk = await s.checkSession(user, Number(requiredHeader(m, 'Epoch')), ms.ref);
+      const user = requiredHeaderOf(m, 'User');
+      const chk = await s.checkSession(user, Number(requiredHeaderOf(m, 'Epoch')), ms.ref);
       if (!chk.ok) return fail('ERR_STALE_EPOCH');
       const [contacts, pending] = await Promise.all([s.listContacts(user), s.pendingFor(user)]);
       const rec = records([...contacts.map(contactRecord), ...pending.map(pendingRecord)]);

@@ -1,15 +1,15 @@
 // CRS enrollment and discovery (spec sections 7.1 and 7.2): ENROLL and PROOF from an MS (the
 // challenge-response on the MS key), its lease (renewed by every message [HB-4]), PING and LEAVE;
 // LOCATE from a client.
-import type { Header, RequestMessage, ResponseMessage } from '../../codec/index.js';
-import { header } from '../../codec/index.js';
+import type { Header, RequestOf, ResponseMessage } from '../../codec/index.js';
+import { requiredHeaderOf, headerOf } from '../../codec/index.js';
 import { b64, unb64 } from '../crypto/b64.js';
 import { generateKeyShare, x25519 } from '../crypto/keys.js';
 import { enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys, makeNonce } from '../crypto/scram.js';
 import { startHeartbeat } from '../net/heartbeat.js';
 import type { Link } from '../net/link.js';
 import { closeSoon } from '../net/server-link.js';
-import { req, ok, fail, requiredHeader } from '../proto/messages.js';
+import { req, ok, fail } from '../proto/messages.js';
 import type { CrsContext, MsConn, MsHandlers } from './context.js';
 
 /** An ENROLL answered with its challenge, waiting for the MS's PROOF. */
@@ -36,7 +36,7 @@ export class Enrollment {
     const crs = this.crs;
     return {
       PING: async (ms, m) => {
-        const load = header(m, 'Load');
+        const load = headerOf(m, 'Load');
         if (load !== undefined) await this.renew(ms, Number(load));
         return ok(200, { Lease: crs.limits.msLease });
       },
@@ -48,7 +48,7 @@ export class Enrollment {
         crs.metrics.sessions.set({ kind: 'ms' }, crs.msConns.size);
         const r = await crs.store.leaveMs(ms.ref);
         crs.logger.info(
-          { event: 'ms_left', ms: ms.ref, freed: r.ok ? r.freed : null, reason: header(m, 'Reason') },
+          { event: 'ms_left', ms: ms.ref, freed: r.ok ? r.freed : null, reason: headerOf(m, 'Reason') },
           `MS ${ms.ref.msId} left`,
         );
         closeSoon(ms.link);
@@ -71,11 +71,11 @@ export class Enrollment {
     return ok(200, {}, undefined, headers);
   }
 
-  async enroll(m: RequestMessage): Promise<{ response: ResponseMessage; pending?: PendingEnroll }> {
-    if (header(m, 'Imsp-version') !== '1') return { response: fail('ERR_VERSION') };
+  async enroll(m: RequestOf<'ENROLL'>): Promise<{ response: ResponseMessage; pending?: PendingEnroll }> {
+    if (headerOf(m, 'Imsp-version') !== '1') return { response: fail('ERR_VERSION') };
     if (this.crs.isClosing) return { response: fail('ERR_SHUTDOWN') };
-    const msId = requiredHeader(m, 'Ms-id');
-    const incarnation = Number(requiredHeader(m, 'Incarnation'));
+    const msId = requiredHeaderOf(m, 'Ms-id');
+    const incarnation = Number(requiredHeaderOf(m, 'Incarnation'));
     const existing = await this.crs.store.getMs(msId);
     // [ENROLL-6] an equal or higher incarnation is enrolled already.
     if (existing && existing.incarnation >= incarnation && existing.leaseExpiresAt > this.crs.now()) {
@@ -85,18 +85,22 @@ export class Enrollment {
     const p: PendingEnroll = {
       msId,
       incarnation,
-      listen: requiredHeader(m, 'Listen'),
-      capacity: Number(requiredHeader(m, 'Capacity')),
-      mnonce: requiredHeader(m, 'Nonce'),
+      listen: requiredHeaderOf(m, 'Listen'),
+      capacity: Number(requiredHeaderOf(m, 'Capacity')),
+      mnonce: requiredHeaderOf(m, 'Nonce'),
       cnonce: makeNonce(), // [ENROLL-3] fresh each time: a captured exchange cannot be replayed
-      eM: requiredHeader(m, 'Key-share'),
+      eM: requiredHeaderOf(m, 'Key-share'),
       eR: b64(share.publicKey),
       ePriv: share.privateKey,
     };
     return { response: ok(300, { Nonce: p.cnonce, 'Key-share': p.eR }), pending: p };
   }
 
-  async proof(link: Link, p: PendingEnroll, m: RequestMessage): Promise<{ response: ResponseMessage; conn?: MsConn }> {
+  async proof(
+    link: Link,
+    p: PendingEnroll,
+    m: RequestOf<'PROOF'>,
+  ): Promise<{ response: ResponseMessage; conn?: MsConn }> {
     const crs = this.crs;
     const auth = enrollAuthMessage({
       msId: p.msId,
@@ -111,7 +115,7 @@ export class Enrollment {
     let shared: Buffer;
     let proof: Buffer;
     try {
-      proof = unb64(requiredHeader(m, 'Proof'));
+      proof = unb64(requiredHeaderOf(m, 'Proof'));
       shared = x25519(p.ePriv, unb64(p.eM));
     } catch {
       closeSoon(link);

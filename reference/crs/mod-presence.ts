@@ -1,20 +1,21 @@
 // CRS presence (spec sections 5 and 9): STATUS from an MS, and the pushes to the MSs (PRESENCE,
 // CONTACT, ADD, ANSWER), driven by the store's change feed so that several CRS processes on one
 // PostgreSQL database each push to the MSs connected to them.
+import { requiredHeaderOf } from '../../codec/index.js';
 import type { RequestMessage } from '../../codec/index.js';
 import { closeSoon } from '../net/server-link.js';
-import { req, ok, fail, requiredHeader, type Fields } from '../proto/messages.js';
+import { req, ok, fail, type Fields } from '../proto/messages.js';
 import { isStatus, type MsRef, type StoreEvent } from '../store/store.js';
 import type { CrsContext, MsConn, MsHandlers } from './context.js';
 
 export function presenceModule(crs: CrsContext): Pick<MsHandlers, 'STATUS'> {
   return {
     async STATUS(ms, m) {
-      const status = requiredHeader(m, 'Status');
+      const status = requiredHeaderOf(m, 'Status');
       if (!isStatus(status)) return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
       const r = await crs.store.setStatus(
-        requiredHeader(m, 'User'),
-        Number(requiredHeader(m, 'Epoch')),
+        requiredHeaderOf(m, 'User'),
+        Number(requiredHeaderOf(m, 'Epoch')),
         status,
         ms.ref,
       );

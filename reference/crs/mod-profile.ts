@@ -1,7 +1,7 @@
 // CRS accounts (spec sections 5 and 11): REGISTER, PROFILE, PASSWD and SEARCH on the store.
 import type { Header, SearchField } from '../../codec/index.js';
-import { header } from '../../codec/index.js';
-import { ok, fail, fields, records, requiredHeader } from '../proto/messages.js';
+import { requiredHeaderOf, headerOf } from '../../codec/index.js';
+import { ok, fail, fields, records } from '../proto/messages.js';
 import type { CrsContext, MsHandlers } from './context.js';
 
 export function profileModule(crs: CrsContext): Pick<MsHandlers, 'REGISTER' | 'PROFILE' | 'PASSWD' | 'SEARCH'> {
@@ -10,16 +10,20 @@ export function profileModule(crs: CrsContext): Pick<MsHandlers, 'REGISTER' | 'P
     async REGISTER(_ms, m, now) {
       const r = await s.registerUser(
         {
-          username: requiredHeader(m, 'User'),
+          username: requiredHeaderOf(m, 'User'),
           verifier: {
-            salt: requiredHeader(m, 'Salt'),
-            iterations: Number(requiredHeader(m, 'Iterations')),
-            storedKey: requiredHeader(m, 'Stored-key'),
-            serverKey: requiredHeader(m, 'Server-key'),
+            salt: requiredHeaderOf(m, 'Salt'),
+            iterations: Number(requiredHeaderOf(m, 'Iterations')),
+            storedKey: requiredHeaderOf(m, 'Stored-key'),
+            serverKey: requiredHeaderOf(m, 'Server-key'),
           },
-          publicKey: requiredHeader(m, 'Public-key'),
-          keyBlob: requiredHeader(m, 'Key-blob'),
-          profile: { fullName: header(m, 'Full-name'), location: header(m, 'Location'), about: header(m, 'About') },
+          publicKey: requiredHeaderOf(m, 'Public-key'),
+          keyBlob: requiredHeaderOf(m, 'Key-blob'),
+          profile: {
+            fullName: headerOf(m, 'Full-name'),
+            location: headerOf(m, 'Location'),
+            about: headerOf(m, 'About'),
+          },
         },
         now,
       );
@@ -27,13 +31,13 @@ export function profileModule(crs: CrsContext): Pick<MsHandlers, 'REGISTER' | 'P
       return r.error === 'exists' ? fail('ERR_USER_EXISTS') : fail('ERR_BAD_VALUE', { Reason: r.detail });
     },
     async PROFILE(ms, m) {
-      const from = requiredHeader(m, 'From');
-      const epoch = Number(requiredHeader(m, 'Epoch'));
-      const target = header(m, 'User') ?? from;
+      const from = requiredHeaderOf(m, 'From');
+      const epoch = Number(requiredHeaderOf(m, 'Epoch'));
+      const target = headerOf(m, 'User') ?? from;
       const change: { fullName?: string; location?: string; about?: string } = {};
-      const fn = header(m, 'Full-name');
-      const loc = header(m, 'Location');
-      const about = header(m, 'About');
+      const fn = headerOf(m, 'Full-name');
+      const loc = headerOf(m, 'Location');
+      const about = headerOf(m, 'About');
       if (fn !== undefined) change.fullName = fn;
       if (loc !== undefined) change.location = loc;
       if (about !== undefined) change.about = about;
@@ -57,32 +61,32 @@ export function profileModule(crs: CrsContext): Pick<MsHandlers, 'REGISTER' | 'P
     },
     async PASSWD(ms, m) {
       const r = await s.passwd(
-        { user: requiredHeader(m, 'User'), epoch: Number(requiredHeader(m, 'Epoch')), ms: ms.ref },
+        { user: requiredHeaderOf(m, 'User'), epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref },
         {
-          salt: requiredHeader(m, 'Salt'),
-          iterations: Number(requiredHeader(m, 'Iterations')),
-          storedKey: requiredHeader(m, 'Stored-key'),
-          serverKey: requiredHeader(m, 'Server-key'),
+          salt: requiredHeaderOf(m, 'Salt'),
+          iterations: Number(requiredHeaderOf(m, 'Iterations')),
+          storedKey: requiredHeaderOf(m, 'Stored-key'),
+          serverKey: requiredHeaderOf(m, 'Server-key'),
         },
-        requiredHeader(m, 'Key-blob'),
+        requiredHeaderOf(m, 'Key-blob'),
       );
       if (r.ok) return ok(200);
       return r.error === 'stale' ? fail('ERR_STALE_EPOCH') : fail('ERR_BAD_VALUE', { Reason: r.detail });
     },
     async SEARCH(ms, m) {
-      const from = requiredHeader(m, 'From');
-      const chk = await s.checkSession(from, Number(requiredHeader(m, 'Epoch')), ms.ref);
+      const from = requiredHeaderOf(m, 'From');
+      const chk = await s.checkSession(from, Number(requiredHeaderOf(m, 'Epoch')), ms.ref);
       if (!chk.ok) return fail('ERR_STALE_EPOCH');
-      const limitH = header(m, 'Limit');
+      const limitH = headerOf(m, 'Limit');
       const limit = Math.min(
         limitH === undefined ? crs.limits.maxSearchResults : Number(limitH),
         crs.limits.maxSearchResults,
       ); // [SEARCH-3]
-      const field = (header(m, 'Field') ?? 'any') as SearchField;
+      const field = (headerOf(m, 'Field') ?? 'any') as SearchField;
       const page = await s.searchUsers(
-        requiredHeader(m, 'Query'),
+        requiredHeaderOf(m, 'Query'),
         field,
-        header(m, 'Cursor') ?? null,
+        headerOf(m, 'Cursor') ?? null,
         Math.max(1, limit),
       );
       if (!page.ok) return fail('ERR_BAD_VALUE', { Reason: page.detail });

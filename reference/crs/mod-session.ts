@@ -1,8 +1,9 @@
 // CRS lock and session (spec sections 6 and 8.1): the per-user login lock with its lease and fencing
 // epoch (LOCK, UNLOCK), and the session it becomes (ONLINE with the login bundle, OFFLINE).
+import { requiredHeaderOf } from '../../codec/index.js';
 import { isStatus } from '../store/store.js';
 import { closeSoon } from '../net/server-link.js';
-import { req, ok, fail, records, requiredHeader } from '../proto/messages.js';
+import { req, ok, fail, records } from '../proto/messages.js';
 import type { CrsContext, MsHandlers } from './context.js';
 import { contactRecord, pendingRecord } from './mod-contacts.js';
 
@@ -10,7 +11,7 @@ export function sessionModule(crs: CrsContext): Pick<MsHandlers, 'LOCK' | 'UNLOC
   const s = crs.store;
   return {
     async LOCK(ms, m, now) {
-      const user = requiredHeader(m, 'User');
+      const user = requiredHeaderOf(m, 'User');
       const r = await s.tryLock(user, ms.ref, now, crs.limits.lockLease);
       if (r.ok) {
         return ok(200, {
@@ -41,18 +42,18 @@ export function sessionModule(crs: CrsContext): Pick<MsHandlers, 'LOCK' | 'UNLOC
       return fail('ERR_INTERNAL');
     },
     async UNLOCK(ms, m) {
-      const r = await s.unlock(requiredHeader(m, 'User'), Number(requiredHeader(m, 'Epoch')), ms.ref);
+      const r = await s.unlock(requiredHeaderOf(m, 'User'), Number(requiredHeaderOf(m, 'Epoch')), ms.ref);
       return r.ok ? ok(200) : fail('ERR_STALE_EPOCH'); // [LOCK-6]
     },
     async ONLINE(ms, m, now) {
-      const user = requiredHeader(m, 'User');
-      const status = requiredHeader(m, 'Status');
+      const user = requiredHeaderOf(m, 'User');
+      const status = requiredHeaderOf(m, 'Status');
       if (!isStatus(status)) return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
       const r = await s.goOnline(
         user,
-        Number(requiredHeader(m, 'Epoch')),
+        Number(requiredHeaderOf(m, 'Epoch')),
         ms.ref,
-        requiredHeader(m, 'Address'),
+        requiredHeaderOf(m, 'Address'),
         status,
         now,
       );
@@ -62,7 +63,7 @@ export function sessionModule(crs: CrsContext): Pick<MsHandlers, 'LOCK' | 'UNLOC
       return ok(200, { 'Key-blob': r.keyBlob, 'Public-key': r.publicKey, 'Content-type': rec.contentType }, rec.body);
     },
     async OFFLINE(ms, m) {
-      const r = await s.goOffline(requiredHeader(m, 'User'), Number(requiredHeader(m, 'Epoch')), ms.ref);
+      const r = await s.goOffline(requiredHeaderOf(m, 'User'), Number(requiredHeaderOf(m, 'Epoch')), ms.ref);
       return r.ok ? ok(200) : fail('ERR_STALE_EPOCH');
     },
   };

@@ -5,7 +5,8 @@
 // MS (login bundle or PRESENCE push), and open their own key blob with the password.
 import net from 'node:net';
 import {
-  header,
+  headerOf,
+  isRequestOf,
   parseRecords,
   response,
   errorResponse,
@@ -46,9 +47,10 @@ async function loginEnd(
   const login = await client.login(msAddress, { address: peerAddress });
   if (!login.ok || !login.response) throw new Error(`chat: login of ${user} failed: ${login.code ?? '?'}`);
   client.link!.on('notification', (m) => {
-    const u = header(m, 'User');
-    const k = header(m, 'Public-key');
-    if (m.method === 'PRESENCE' && u && k) keys.set(u, k);
+    if (!isRequestOf(m, 'PRESENCE')) return;
+    const u = headerOf(m, 'User');
+    const k = headerOf(m, 'Public-key');
+    if (u && k) keys.set(u, k);
   });
   for (const rec of parseRecords(login.response.body)) {
     const get = (n: string): string | undefined => rec.find(([k]) => k.toLowerCase() === n.toLowerCase())?.[1];
@@ -56,8 +58,8 @@ async function loginEnd(
     const k = get('Public-key');
     if (u && k && get('Relation') === 'buddy') keys.set(u, k);
   }
-  const blob = header(login.response, 'Key-blob') ?? '';
-  const identity = await openKeyBlobAsync(LOAD_PASSWORD, user, blob, header(login.response, 'Public-key'));
+  const blob = headerOf(login.response, 'Key-blob') ?? '';
+  const identity = await openKeyBlobAsync(LOAD_PASSWORD, user, blob, headerOf(login.response, 'Public-key'));
   return { client, identity, keys, login };
 }
 
@@ -104,9 +106,9 @@ export async function startResponder(
       handler: (m: RequestMessage, l: Link) => {
         if (open) {
           if (m.method === 'PING') return ok;
-          if (m.method !== 'MSG') return errorResponse('ERR_METHOD_NOT_ALLOWED');
+          if (!isRequestOf(m, 'MSG')) return errorResponse('ERR_METHOD_NOT_ALLOWED');
           // [MSG-2] the session's two users, sender first
-          if (header(m, 'From') !== peer || header(m, 'To') !== user)
+          if (headerOf(m, 'From') !== peer || headerOf(m, 'To') !== user)
             return errorResponse(linkError('ERR_FORBIDDEN', 'MSG names another pair'));
           count++;
           return ok;
@@ -273,7 +275,7 @@ export async function runInitiator(
       };
       const answered = (res: ResponseMessage): void => {
         if (res.status === 200) done++;
-        else count(header(res, 'Error-code') ?? String(res.status));
+        else count(headerOf(res, 'Error-code') ?? String(res.status));
         after();
       };
       const failed = (e: unknown): void => {

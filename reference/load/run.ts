@@ -15,7 +15,7 @@
 // was sent (the ONLINE transaction at the CRS included).
 import { fork, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { header } from '../../codec/index.js';
+import { headerOf } from '../../codec/index.js';
 import { Link } from '../net/link.js';
 import { parseHostPort } from '../net/address.js';
 import { req } from '../proto/messages.js';
@@ -244,7 +244,7 @@ export async function locate(crs: string): Promise<string[]> {
   const link = new Link(socket, { local: 'client', remote: 'crs' });
   try {
     const r = await link.request(req('LOCATE'));
-    if (r.status !== 200) throw new Error(`LOCATE at ${crs}: ${r.status} ${header(r, 'Error-code') ?? ''}`);
+    if (r.status !== 200) throw new Error(`LOCATE at ${crs}: ${r.status} ${headerOf(r, 'Error-code') ?? ''}`);
     return r.headers.filter(([n]) => n.toLowerCase() === 'server').map(([, v]) => v);
   } finally {
     link.close();

@@ -3,7 +3,7 @@
 // answers and heartbeats, PRESENCE receipts with timestamps, LOGOUT. No contact book, no UI, no
 // peer listener: one process holds thousands of these.
 import net from 'node:net';
-import { header, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
+import { headerOf, isRequestOf, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
 import { Link } from '../net/link.js';
 import { parseHostPort } from '../net/address.js';
 import {
@@ -114,9 +114,9 @@ export class SimClient {
       }),
     );
     link.on('notification', (m: RequestMessage) => {
-      if (m.method === 'PRESENCE' && this.onPresence) {
-        const u = header(m, 'User');
-        if (u !== undefined) this.onPresence(u, header(m, 'Status') ?? '', nowMs(), this);
+      if (isRequestOf(m, 'PRESENCE') && this.onPresence) {
+        const u = headerOf(m, 'User');
+        if (u !== undefined) this.onPresence(u, headerOf(m, 'Status') ?? '', nowMs(), this);
       }
     });
     try {
@@ -128,10 +128,10 @@ export class SimClient {
         req('LOGIN', { 'Imsp-version': 1, User: this.user, Nonce: cnonce, 'Key-share': eC, Address: address }),
       );
       if (challenge.status !== 300) return this.refused(r, challenge);
-      const nonce = header(challenge, 'Nonce') ?? '';
-      const salt = header(challenge, 'Salt') ?? '';
-      const iterations = Number(header(challenge, 'Iterations'));
-      const eS = header(challenge, 'Key-share') ?? '';
+      const nonce = headerOf(challenge, 'Nonce') ?? '';
+      const salt = headerOf(challenge, 'Salt') ?? '';
+      const iterations = Number(headerOf(challenge, 'Iterations'));
+      const eS = headerOf(challenge, 'Key-share') ?? '';
       if (salt !== this.creds.salt || iterations !== this.creds.iterations) return this.local(r, 'UNEXPECTED_SALT');
       const auth = loginAuthMessage({ user: this.user, cnonce, nonce, salt, iterations, eC, eS, address });
       const ck = unb64(this.creds.clientKey);
@@ -141,10 +141,10 @@ export class SimClient {
       link.enableSealing(keys);
       const result = await pending;
       if (result.status !== 200) return this.refused(r, result);
-      const sp = header(result, 'Server-proof');
+      const sp = headerOf(result, 'Server-proof');
       if (sp === undefined || !verifyServerProof(unb64(this.creds.serverKey), auth, unb64(sp)))
         return this.local(r, 'BAD_SERVER_PROOF');
-      this.heartbeat = Number(header(result, 'Heartbeat') ?? 0);
+      this.heartbeat = Number(headerOf(result, 'Heartbeat') ?? 0);
       this.online = true;
       r.ok = true;
       r.tDone = nowMs();
@@ -156,7 +156,7 @@ export class SimClient {
   }
 
   private refused(r: LoginResult, res: ResponseMessage): LoginResult {
-    r.code = header(res, 'Error-code') ?? String(res.status);
+    r.code = headerOf(res, 'Error-code') ?? String(res.status);
     r.tDone = nowMs();
     this.close();
     return r;

@@ -8,6 +8,8 @@ import type {
   ErrorCode,
   Relation as RelationValue,
   RequestMessage,
+  RequestOf,
+  RequestsOn,
   ResponseMessage,
   StateOf,
   Status,
@@ -17,7 +19,6 @@ import type { Link } from '../net/link.js';
 import type { TokenBucket } from '../net/rate-limit.js';
 import type { ServerMetrics } from '../ops/metrics.js';
 import type { ServerLimits } from '../proto/limits.js';
-import type { RequestsOn } from '../proto/methods.js';
 import type { FailureWindow } from './failures.js';
 import type { Pushes } from './mod-presence.js';
 
@@ -30,6 +31,10 @@ export type Relation = Exclude<RelationValue, 'none'>;
 
 /** A client connection's state: the client-session machine (spec/machines/client-session.json). */
 export type ConnState = StateOf<'client-session'>;
+
+/** The pushes the CRS sends an MS for its clients (one union member per method, so `switch (m.method)` narrows). */
+export type PushMethod = 'PRESENCE' | 'CONTACT' | 'ADD' | 'ANSWER';
+export type Push = { [M in PushMethod]: RequestOf<M> }[PushMethod];
 
 /** A login between LOGIN and the end of PROOF: the transcript the proof is bound to, and the MS's state. */
 export interface LoginAttempt extends LoginTranscript {
@@ -66,7 +71,7 @@ export interface ClientConn {
   attempt: LoginAttempt | null;
   session: Session | null;
   /** Pushes that arrived while ONLINE was in flight, delivered after the login response. */
-  buffered: RequestMessage[] | null;
+  buffered: Push[] | null;
   /** performance.now() at accept: the login must be complete by since + handshakeTimeout [CONN-4]. */
   since: number;
 }
@@ -78,15 +83,15 @@ export type ClientMethod = RequestsOn<'client', 'ms'>;
  * How the MS serves one client method: in which connection state it is allowed ([STATE-1]: any other
  * state is 425), and what it does. Session methods ('active') get the connection's session.
  */
-export type ClientHandler =
+export type ClientHandler<M extends ClientMethod = ClientMethod> =
   | {
       state: Extract<ConnState, 'idle' | 'challenged'>;
-      run: (conn: ClientConn, m: RequestMessage) => Promise<ResponseMessage>;
+      run: (conn: ClientConn, m: RequestOf<M>) => Promise<ResponseMessage>;
     }
-  | { state: Extract<ConnState, 'active'>; run: (s: Session, m: RequestMessage) => Promise<ResponseMessage> };
+  | { state: Extract<ConnState, 'active'>; run: (s: Session, m: RequestOf<M>) => Promise<ResponseMessage> };
 
 /** The MS's handler table: one entry per client method of the registry, no more, no less. */
-export type ClientHandlers = { readonly [M in ClientMethod]: ClientHandler };
+export type ClientHandlers = { readonly [M in ClientMethod]: ClientHandler<M> };
 
 export interface MsContext {
   readonly msId: string;

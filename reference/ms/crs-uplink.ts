@@ -3,8 +3,8 @@
 // with a higher incarnation and exponential backoff when it is lost, and the CRS's pushes.
 import net from 'node:net';
 import tls from 'node:tls';
-import type { RequestMessage, ResponseMessage } from '../../codec/index.js';
-import { header } from '../../codec/index.js';
+import type { RequestMessage, RequestOf, ResponseMessage } from '../../codec/index.js';
+import { anyHeader, headerOf, requiredHeaderOf } from '../../codec/index.js';
 import { b64, unb64 } from '../crypto/b64.js';
 import { generateEphemeralKey, x25519 } from '../crypto/keys.js';
 import { enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys, makeNonce } from '../crypto/scram.js';
@@ -12,8 +12,8 @@ import { parseHostPort } from '../net/address.js';
 import { startHeartbeat, type Heartbeat } from '../net/heartbeat.js';
 import { Link } from '../net/link.js';
 import { serverLinkOptions } from '../net/server-link.js';
-import { req, ok, fail, requiredHeader } from '../proto/messages.js';
-import type { MsContext } from './context.js';
+import { req, ok, fail } from '../proto/messages.js';
+import type { MsContext, Push } from './context.js';
 
 /** What the uplink needs of the MS beyond the module context. */
 export interface UplinkHost
@@ -133,23 +133,23 @@ export class CrsUplink {
       }),
     );
     if (r1.status !== 300) {
-      const code = header(r1, 'Error-code');
+      const code = headerOf(r1, 'Error-code');
       if (code === 'ERR_MS_CONFLICT') this.incarnationValue = Math.max(this.incarnationValue + 1, Date.now()); // [ENROLL-6] try higher
       throw new Error(`ENROLL refused: ${r1.status} ${code ?? ''}`);
     }
-    const cnonce = requiredHeader(r1, 'Nonce');
-    const eR = requiredHeader(r1, 'Key-share');
+    const cnonce = requiredHeaderOf(r1, 'Nonce');
+    const eR = requiredHeaderOf(r1, 'Key-share');
     const auth = enrollAuthMessage({ msId, incarnation: inc, listen, capacity, mnonce, cnonce, eM, eR });
     const keys = enrollLinkKeys('ms', x25519(share.privateKey, unb64(eR)), msKey, auth);
     // [SEAL-1] our PROOF is the last clear message; the CRS's 200 is its first SEALED envelope.
     const proofDone = link.request(req('PROOF', { Proof: b64(msProof(msKey, auth)) }));
     link.enableSealing(keys);
     const r2 = await proofDone;
-    if (r2.status !== 200) throw new Error(`PROOF refused: ${r2.status} ${header(r2, 'Error-code') ?? ''}`);
+    if (r2.status !== 200) throw new Error(`PROOF refused: ${r2.status} ${headerOf(r2, 'Error-code') ?? ''}`);
     // [ENROLL-5] the CRS proves it holds the MS key too.
-    if (!verifyProof(crsProof(msKey, auth), unb64(requiredHeader(r2, 'Server-proof'))))
+    if (!verifyProof(crsProof(msKey, auth), unb64(requiredHeaderOf(r2, 'Server-proof'))))
       throw new Error('CRS Server-proof did not verify');
-    const hb = Number(header(r2, 'Heartbeat') ?? this.ms.limits.msHeartbeatInterval);
+    const hb = Number(headerOf(r2, 'Heartbeat') ?? this.ms.limits.msHeartbeatInterval);
     this.enrolledFlag = true;
     if (this.failures > 0)
       this.ms.logger.info(
@@ -238,9 +238,9 @@ export class CrsUplink {
           this.ms.logger.debug(
             {
               method: m.method,
-              user: header(m, 'User') ?? header(m, 'From'),
+              user: anyHeader(m, 'User') ?? anyHeader(m, 'From'),
               status: r.status,
-              code: header(r, 'Error-code'),
+              code: anyHeader(r, 'Error-code'),
               ms: Date.now() - t0,
             },
             `CRS ${m.method} -> ${r.status}`,
@@ -267,8 +267,9 @@ export class CrsUplink {
   private onNotification(m: RequestMessage): void {
     switch (m.method) {
       case 'NOTICE': {
-        const code = header(m, 'Error-code');
-        this.ms.logger.warn({ code, reason: header(m, 'Reason') }, 'NOTICE from the CRS');
+        const notice = m as RequestOf<'NOTICE'>;
+        const code = headerOf(notice, 'Error-code');
+        this.ms.logger.warn({ code, reason: headerOf(notice, 'Reason') }, 'NOTICE from the CRS');
         // [ERR-9] the CRS ends our enrollment: act as on a lost link (end the sessions, enroll again [ENROLL-12]).
         if (code === 'ERR_SHUTDOWN' || code === 'ERR_SESSION_ENDED') this.link?.close();
         return;
@@ -279,10 +280,10 @@ export class CrsUplink {
       case 'ANSWER':
         if (this.ms.logger.isLevelEnabled('debug'))
           this.ms.logger.debug(
-            { method: m.method, to: header(m, 'To'), user: header(m, 'User') ?? header(m, 'From') },
+            { method: m.method, to: anyHeader(m, 'To'), user: anyHeader(m, 'User') ?? anyHeader(m, 'From') },
             `push ${m.method} from the CRS`,
           );
-        this.ms.pushes.onPush(m);
+        this.ms.pushes.onPush(m as Push); // narrowed by the cases above
         return;
     }
   }

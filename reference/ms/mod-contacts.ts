@@ -1,7 +1,8 @@
 // MS contacts (spec section 10): ADD, ANSWER, REM, BLOCK, UNBLOCK and LIST, relayed to the CRS with
 // From and the fencing epoch stamped from the session.
+import { requiredHeaderOf } from '../../codec/index.js';
 import { TokenBucket } from '../net/rate-limit.js';
-import { fail, req, requiredHeader } from '../proto/messages.js';
+import { fail, req } from '../proto/messages.js';
 import { bucketOf, type ClientHandler, type ClientHandlers, type MsContext } from './context.js';
 
 export function contactsModule(
@@ -11,13 +12,13 @@ export function contactsModule(
   /** REM, BLOCK and UNBLOCK: the same request with From and Epoch from the session. */
   const aboutUser: ClientHandler = {
     state: 'active',
-    run: (s, m) => ms.relay(s, req(m.method, { From: s.user, Epoch: s.epoch, User: requiredHeader(m, 'User') })),
+    run: (s, m) => ms.relay(s, req(m.method, { From: s.user, Epoch: s.epoch, User: requiredHeaderOf(m, 'User') })),
   };
   return {
     ADD: {
       state: 'active',
       async run(s, m) {
-        const to = requiredHeader(m, 'To');
+        const to = requiredHeaderOf(m, 'To');
         // [ADD-LIMIT-3] ADDs per user per minute.
         const perMinute = ms.limits.maxAddsPerMinute;
         const b = bucketOf(addBuckets, s.user, () => new TokenBucket(perMinute / 60, Math.max(1, perMinute), ms.now()));
@@ -38,8 +39,8 @@ export function contactsModule(
           s,
           req('ANSWER', {
             From: s.user,
-            To: requiredHeader(m, 'User'),
-            Decision: requiredHeader(m, 'Decision'),
+            To: requiredHeaderOf(m, 'User'),
+            Decision: requiredHeaderOf(m, 'Decision'),
             Epoch: s.epoch,
           }),
         ),

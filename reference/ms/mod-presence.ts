@@ -1,16 +1,16 @@
 // MS presence (spec sections 5 and 9): STATUS from a client, and the pushes CRS -> MS -> client
 // (PRESENCE, CONTACT, ADD, ANSWER), filtered by each session's copy of its contact list.
 import type { RequestMessage } from '../../codec/index.js';
-import { header } from '../../codec/index.js';
-import { fail, pick, req, requiredHeader } from '../proto/messages.js';
-import type { ClientConn, ClientHandlers, MsContext, Relation, Session } from './context.js';
+import { requiredHeaderOf, headerOf } from '../../codec/index.js';
+import { fail, pick, req } from '../proto/messages.js';
+import type { ClientConn, ClientHandlers, MsContext, Push, Relation, Session } from './context.js';
 
 export function presenceModule(ms: MsContext): Pick<ClientHandlers, 'STATUS'> {
   return {
     STATUS: {
       state: 'active',
       async run(s, m) {
-        const status = requiredHeader(m, 'Status');
+        const status = requiredHeaderOf(m, 'Status');
         if (status !== 'online' && status !== 'busy' && status !== 'away')
           return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
         const r = await ms.relay(s, req('STATUS', { User: s.user, Epoch: s.epoch, Status: status }));
@@ -60,8 +60,8 @@ export class Pushes {
     }
   }
 
-  private targetsOf(m: RequestMessage): ClientConn[] {
-    const to = header(m, 'To');
+  private targetsOf(m: Push): ClientConn[] {
+    const to = headerOf(m, 'To');
     if (to !== undefined) {
       const s = this.ms.sessions.get(to);
       if (s) return [s.conn];
@@ -71,13 +71,13 @@ export class Pushes {
     // An untargeted PRESENCE: the local sessions that list the user, and logins in flight.
     if (m.method !== 'PRESENCE') return [];
     const out: ClientConn[] = [];
-    for (const s of this.watchIndex.get(requiredHeader(m, 'User')) ?? []) out.push(s.conn);
+    for (const s of this.watchIndex.get(requiredHeaderOf(m, 'User')) ?? []) out.push(s.conn);
     for (const c of this.ms.onlining) out.push(c);
     return out;
   }
 
   /** A push from the CRS: delivered to its local targets, or buffered for a login in flight. */
-  onPush(m: RequestMessage): void {
+  onPush(m: Push): void {
     let sent = 0;
     for (const c of this.targetsOf(m)) {
       if (c.buffered) {
@@ -91,7 +91,7 @@ export class Pushes {
   }
 
   /** What the MS forwards of push `m` to a client that may see it (the same for every local target). */
-  private forwarded(m: RequestMessage): RequestMessage {
+  private forwarded(m: Push): RequestMessage {
     let f = this.forwards.get(m);
     if (f) return f;
     switch (m.method) {
@@ -118,16 +118,16 @@ export class Pushes {
    * Applies one push to a session's contact list and forwards what the client may see.
    * @returns whether a message was sent to the client (the caller counts pushes in the metrics)
    */
-  deliver(s: Session, m: RequestMessage): boolean {
+  deliver(s: Session, m: Push): boolean {
     switch (m.method) {
       case 'PRESENCE': {
         // [PRESENCE-4] only to a client that has the user as a buddy (not pending, not blocked by it).
-        if (s.contacts.get(requiredHeader(m, 'User')) !== 'buddy') return false;
+        if (s.contacts.get(requiredHeaderOf(m, 'User')) !== 'buddy') return false;
         break;
       }
       case 'CONTACT': {
-        const user = requiredHeader(m, 'User');
-        const relation = requiredHeader(m, 'Relation');
+        const user = requiredHeaderOf(m, 'User');
+        const relation = requiredHeaderOf(m, 'Relation');
         // [CONTACT-1] applied to the MS's copy before it is forwarded (and before later PRESENCE).
         if (relation === 'none') this.unsetContact(s, user);
         else if (relation === 'buddy' || relation === 'pending' || relation === 'blocked')

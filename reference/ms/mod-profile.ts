@@ -1,7 +1,7 @@
 // MS account methods (spec sections 5 and 11): PROFILE, PASSWD and SEARCH, relayed to the CRS.
-import { header } from '../../codec/index.js';
+import { requiredHeaderOf, headerOf } from '../../codec/index.js';
 import { SCRAM_MIN_ITERATIONS } from '../crypto/scram.js';
-import { fail, pick, req, requiredHeader } from '../proto/messages.js';
+import { fail, pick, req } from '../proto/messages.js';
 import type { ClientHandlers, MsContext } from './context.js';
 
 export function profileModule(ms: MsContext): Pick<ClientHandlers, 'PROFILE' | 'PASSWD' | 'SEARCH'> {
@@ -9,8 +9,8 @@ export function profileModule(ms: MsContext): Pick<ClientHandlers, 'PROFILE' | '
     PROFILE: {
       state: 'active',
       async run(s, m) {
-        const target = header(m, 'User');
-        const changing = ['Full-name', 'Location', 'About'].some((n) => header(m, n) !== undefined);
+        const target = headerOf(m, 'User');
+        const changing = (['Full-name', 'Location', 'About'] as const).some((n) => headerOf(m, n) !== undefined);
         // [PROFILE-3] only one's own profile may be changed.
         if (changing && target !== undefined && target !== s.user) return fail('ERR_FORBIDDEN');
         return ms.relay(
@@ -27,7 +27,7 @@ export function profileModule(ms: MsContext): Pick<ClientHandlers, 'PROFILE' | '
     PASSWD: {
       state: 'active',
       async run(s, m) {
-        const it = Number(requiredHeader(m, 'Iterations'));
+        const it = Number(requiredHeaderOf(m, 'Iterations'));
         if (it < SCRAM_MIN_ITERATIONS)
           return fail('ERR_BAD_VALUE', { Reason: `Iterations below ${SCRAM_MIN_ITERATIONS}` }); // [AUTH-5]
         return ms.relay(

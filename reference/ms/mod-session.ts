@@ -1,7 +1,7 @@
 // MS lock and session (spec sections 6 and 8.1): LOGIN and PROOF (the per-user lock at the CRS,
 // the challenge, the proof, ONLINE and the login bundle), LOGOUT and PING.
 import { randomBytes } from 'node:crypto';
-import { header, type ErrorCode, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
+import { requiredHeaderOf, headerOf, type ErrorCode, type RequestOf, type ResponseMessage } from '../../codec/index.js';
 import { b64, unb64 } from '../crypto/b64.js';
 import { generateEphemeralKey, x25519 } from '../crypto/keys.js';
 import {
@@ -15,7 +15,7 @@ import {
 } from '../crypto/scram.js';
 import { startHeartbeat } from '../net/heartbeat.js';
 import { closeSoon } from '../net/server-link.js';
-import { req, ok, fail, requiredHeader, type Fields } from '../proto/messages.js';
+import { req, ok, fail, type Fields } from '../proto/messages.js';
 import {
   clientAddress,
   type ClientConn,
@@ -48,9 +48,9 @@ export function sessionModule(ms: MsContext): Pick<ClientHandlers, 'LOGIN' | 'PR
 }
 
 // LOGIN (spec section 6.1-6.3 and 8.1 steps 1-3)
-async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promise<ResponseMessage> {
-  const user = requiredHeader(m, 'User');
-  if (header(m, 'Imsp-version') !== '1') {
+async function login(ms: MsContext, conn: ClientConn, m: RequestOf<'LOGIN'>): Promise<ResponseMessage> {
+  const user = requiredHeaderOf(m, 'User');
+  if (headerOf(m, 'Imsp-version') !== '1') {
     closeSoon(conn.link); // [CONN-2] [ERR-5] answered, then closed
     return fail('ERR_VERSION');
   }
@@ -78,13 +78,13 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     ms.metrics.logins.inc({ result: 'unavailable' });
     return fail('ERR_UNAVAILABLE', { Reason: 'Messaging Server full' });
   }
-  const statusH = header(m, 'Status') ?? 'online';
+  const statusH = headerOf(m, 'Status') ?? 'online';
   // [LOGIN-14] a user logs in present; [LOGIN-3] the refused LOGIN leaves the connection idle
   if (statusH !== 'online' && statusH !== 'busy' && statusH !== 'away')
     return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
   // [AUTH-15] the challenge Nonce is the client's text followed by 24 characters: only 18-octet client
   // nonces make that the b64 of the concatenated octets too.
-  if (requiredHeader(m, 'Nonce').length !== 24)
+  if (requiredHeaderOf(m, 'Nonce').length !== 24)
     return fail('ERR_BAD_VALUE', { Reason: 'Nonce must be 18 octets (24 characters)' });
   if (ms.sessions.has(user)) {
     ms.metrics.logins.inc({ result: 'already_online' });
@@ -96,15 +96,15 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
   if (conn.state !== 'locking') {
     // The client went away while we waited: give the lock back.
     ms.loggingIn.delete(user);
-    if (r.status === 200) void ms.crsRequest(req('UNLOCK', { User: user, Epoch: requiredHeader(r, 'Epoch') }));
+    if (r.status === 200) void ms.crsRequest(req('UNLOCK', { User: user, Epoch: requiredHeaderOf(r, 'Epoch') }));
     return fail('ERR_SESSION_ENDED');
   }
   const share = generateEphemeralKey();
   const base = {
     user,
-    cnonce: requiredHeader(m, 'Nonce'),
-    eC: requiredHeader(m, 'Key-share'),
-    address: requiredHeader(m, 'Address'),
+    cnonce: requiredHeaderOf(m, 'Nonce'),
+    eC: requiredHeaderOf(m, 'Key-share'),
+    address: requiredHeaderOf(m, 'Address'),
     status: statusH,
     ePriv: share.privateKey,
     eS: b64(share.publicKey),
@@ -114,12 +114,12 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     attempt = {
       ...base,
       nonce: base.cnonce + makeNonce(),
-      salt: requiredHeader(r, 'Salt'),
-      iterations: Number(requiredHeader(r, 'Iterations')),
+      salt: requiredHeaderOf(r, 'Salt'),
+      iterations: Number(requiredHeaderOf(r, 'Iterations')),
       lock: {
-        epoch: Number(requiredHeader(r, 'Epoch')),
-        storedKey: unb64(requiredHeader(r, 'Stored-key')),
-        serverKey: unb64(requiredHeader(r, 'Server-key')),
+        epoch: Number(requiredHeaderOf(r, 'Epoch')),
+        storedKey: unb64(requiredHeaderOf(r, 'Stored-key')),
+        serverKey: unb64(requiredHeaderOf(r, 'Server-key')),
       },
     };
   } else if (r.status === 404) {
@@ -134,7 +134,7 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
   } else {
     conn.state = 'idle';
     ms.loggingIn.delete(user);
-    const code = (header(r, 'Error-code') ?? 'ERR_UNAVAILABLE') as ErrorCode;
+    const code = (headerOf(r, 'Error-code') ?? 'ERR_UNAVAILABLE') as ErrorCode;
     if (code === 'ERR_ALREADY_ONLINE') ms.metrics.logins.inc({ result: 'already_online' });
     else if (code === 'ERR_LOCKED') ms.metrics.logins.inc({ result: 'locked' });
     else ms.metrics.logins.inc({ result: 'unavailable' });
@@ -153,39 +153,18 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
 }
 
 // PROOF (spec section 6.1-6.3 and 8.1 steps 4-6)
-async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promise<ResponseMessage> {
+async function proof(ms: MsContext, conn: ClientConn, m: RequestOf<'PROOF'>): Promise<ResponseMessage> {
   const a = conn.attempt!;
   const auth = loginAuthMessage(a);
   let clientKey: Buffer | null = null;
   let shared: Buffer | null = null;
   try {
-    if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(requiredHeader(m, 'Proof')));
+    if (a.lock) clientKey = verifyClientProof(a.lock.storedKey, auth, unb64(requiredHeaderOf(m, 'Proof')));
     if (clientKey) shared = x25519(a.ePriv, unb64(a.eC));
   } catch {
     clientKey = null;
   }
-  if (!clientKey || !shared || !a.lock) {
-    conn.state = 'ended';
-    ms.loggingIn.delete(a.user);
-    // [AUTH-8] wrong password and unknown user look the same: 401 in clear, then close.
-    // [LOGIN-9] the lock is given back before the client hears of the failure.
-    if (a.lock) await ms.crsRequest(req('UNLOCK', { User: a.user, Epoch: a.lock.epoch }));
-    ms.failedByUser.fail(a.user);
-    ms.failedByAddress.fail(conn.ip);
-    ms.metrics.logins.inc({ result: 'auth_failed' });
-    // [AUTH-8] the client cannot tell an unknown user from a wrong password; the operator can
-    ms.logger.warn(
-      {
-        event: 'login_failed',
-        user: a.user,
-        client: clientAddress(conn),
-        reason: a.lock ? 'wrong password' : 'unknown user',
-      },
-      `login failed for ${a.user} from ${clientAddress(conn)}: ${a.lock ? 'wrong password' : 'unknown user'}`,
-    );
-    closeSoon(conn.link);
-    return fail('ERR_AUTH_FAILED');
-  }
+  if (!clientKey || !shared || !a.lock) return proofFailed(ms, conn, a);
   conn.state = 'onlining';
   // [PRESENCE-8] from before ONLINE is sent: a change the bundle misses is committed after it was read.
   conn.buffered = [];
@@ -204,7 +183,7 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     // 410: the lock lease ran out before the proof came [LOCK-3].
     // [LOGIN-8] ONLINE failed (410: the lock lease ran out first, or no answer): 503, then close.
     return fail('ERR_UNAVAILABLE', {
-      Reason: header(r, 'Error-code') === 'ERR_STALE_EPOCH' ? 'login lock expired' : 'CRS did not confirm the login',
+      Reason: headerOf(r, 'Error-code') === 'ERR_STALE_EPOCH' ? 'login lock expired' : 'CRS did not confirm the login',
     });
   }
   if ((conn.state as ConnState) === 'ended') {
@@ -213,41 +192,13 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     void ms.crsRequest(req('OFFLINE', { User: a.user, Epoch: a.lock.epoch }));
     return fail('ERR_SESSION_ENDED');
   }
-  const session: Session = {
-    id: b64(randomBytes(16)), // [LOGIN-11]
-    user: a.user,
-    epoch: a.lock.epoch,
-    address: a.address,
-    status: a.status,
-    conn,
-    contacts: new Map(),
-    startedAt: ms.now(),
-  };
-  for (const [user, relation] of bundleContacts(r.body)) {
-    if (user && (relation === 'buddy' || relation === 'pending' || relation === 'blocked'))
-      ms.pushes.setContact(session, user, relation);
-  }
-  conn.session = session;
-  conn.state = 'active';
-  conn.attempt = null;
-  ms.sessions.set(a.user, session);
-  ms.failedByUser.clear(a.user);
-  ms.metrics.sessions.set({ kind: 'client' }, ms.sessions.size);
-  ms.metrics.logins.inc({ result: 'ok' });
+  const session = openSession(ms, conn, a, a.lock.epoch, r.body);
   // [SEAL-1] this 200 is the first SEALED envelope MS->client; from now on everything is sealed.
   const keys = loginLinkKeys('ms', shared, clientKey, auth);
   conn.link.enableSealing(keys);
   // [HB-8] PING a client we sent nothing to for clientHeartbeatInterval ([HB-2] is the session sweep's).
   startHeartbeat(conn.link, { interval: ms.limits.clientHeartbeatInterval, timeout: 0 });
-  // [PRESENCE-8] Pushes that came while ONLINE was in flight follow the 200 (written when this returns),
-  // in the order received, through the contact list of the new session; a failed ONLINE discards them.
-  setImmediate(() => {
-    const buffered = conn.buffered ?? [];
-    conn.buffered = null;
-    if (conn.session === session && ms.sessions.get(session.user) === session) {
-      for (const p of buffered) if (ms.pushes.deliver(session, p)) ms.metrics.pushes.inc({ method: p.method });
-    }
-  });
+  flushBuffered(ms, conn, session);
   ms.logger.info(
     {
       event: 'login_ok',
@@ -266,10 +217,74 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestMessage): Promis
     Session: session.id,
     Heartbeat: ms.limits.clientHeartbeatInterval,
     'Session-timeout': ms.limits.sessionTimeout, // [HB-11] the client ends a silent session in step with us [HB-6]
-    'Key-blob': requiredHeader(r, 'Key-blob'),
-    'Public-key': requiredHeader(r, 'Public-key'),
+    'Key-blob': requiredHeaderOf(r, 'Key-blob'),
+    'Public-key': requiredHeaderOf(r, 'Public-key'),
     Status: a.status,
     'Content-type': r.body.length > 0 ? 'application/imsp-records' : undefined,
   };
   return ok(200, fields, r.body);
+}
+
+/** A PROOF that does not verify, or of an unknown user: 401 in clear, then close. */
+async function proofFailed(ms: MsContext, conn: ClientConn, a: LoginAttempt): Promise<ResponseMessage> {
+  conn.state = 'ended';
+  ms.loggingIn.delete(a.user);
+  // [AUTH-8] wrong password and unknown user look the same: 401 in clear, then close.
+  // [LOGIN-9] the lock is given back before the client hears of the failure.
+  if (a.lock) await ms.crsRequest(req('UNLOCK', { User: a.user, Epoch: a.lock.epoch }));
+  ms.failedByUser.fail(a.user);
+  ms.failedByAddress.fail(conn.ip);
+  ms.metrics.logins.inc({ result: 'auth_failed' });
+  // [AUTH-8] the client cannot tell an unknown user from a wrong password; the operator can
+  ms.logger.warn(
+    {
+      event: 'login_failed',
+      user: a.user,
+      client: clientAddress(conn),
+      reason: a.lock ? 'wrong password' : 'unknown user',
+    },
+    `login failed for ${a.user} from ${clientAddress(conn)}: ${a.lock ? 'wrong password' : 'unknown user'}`,
+  );
+  closeSoon(conn.link);
+  return fail('ERR_AUTH_FAILED');
+}
+
+/** The session of a confirmed login: its contact list from the bundle (`body`), registered on the MS. */
+function openSession(ms: MsContext, conn: ClientConn, a: LoginAttempt, epoch: number, body: Buffer): Session {
+  const session: Session = {
+    id: b64(randomBytes(16)), // [LOGIN-11]
+    user: a.user,
+    epoch,
+    address: a.address,
+    status: a.status,
+    conn,
+    contacts: new Map(),
+    startedAt: ms.now(),
+  };
+  for (const [user, relation] of bundleContacts(body)) {
+    if (user && (relation === 'buddy' || relation === 'pending' || relation === 'blocked'))
+      ms.pushes.setContact(session, user, relation);
+  }
+  conn.session = session;
+  conn.state = 'active';
+  conn.attempt = null;
+  ms.sessions.set(a.user, session);
+  ms.failedByUser.clear(a.user);
+  ms.metrics.sessions.set({ kind: 'client' }, ms.sessions.size);
+  ms.metrics.logins.inc({ result: 'ok' });
+  return session;
+}
+
+/**
+ * [PRESENCE-8] Pushes that came while ONLINE was in flight follow the 200 (written when PROOF returns),
+ * in the order received, through the contact list of the new session; a failed ONLINE discards them.
+ */
+function flushBuffered(ms: MsContext, conn: ClientConn, session: Session): void {
+  setImmediate(() => {
+    const buffered = conn.buffered ?? [];
+    conn.buffered = null;
+    if (conn.session === session && ms.sessions.get(session.user) === session) {
+      for (const p of buffered) if (ms.pushes.deliver(session, p)) ms.metrics.pushes.inc({ method: p.method });
+    }
+  });
 }

@@ -13,10 +13,11 @@ import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import {
+  headerOf,
   errorRule,
-  header,
   type Header,
   type RequestMessage,
+  type RequestOf,
   type ResponseMessage,
   type ErrorCode,
 } from '../../codec/index.js';
@@ -33,7 +34,9 @@ import {
   bucketOf,
   clientAddress,
   type ClientConn,
+  type ClientHandler,
   type ClientHandlers,
+  type ClientMethod,
   type MsContext,
   type Session,
 } from './context.js';
@@ -248,7 +251,7 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     };
     const handler = async (m: RequestMessage): Promise<ResponseMessage | undefined> => {
       const r = await this.onClientRequest(conn, m);
-      if (r && r.status >= 400) this.metrics.errors.inc({ code: header(r, 'Error-code') ?? String(r.status) });
+      if (r && r.status >= 400) this.metrics.errors.inc({ code: headerOf(r, 'Error-code') ?? String(r.status) });
       // --log-level debug: every client request with its answer (no header values: they may be secrets)
       if (this.logger.isLevelEnabled('debug')) {
         this.logger.debug(
@@ -257,7 +260,7 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
             client: clientAddress(conn),
             method: m.method,
             status: r?.status,
-            code: r ? header(r, 'Error-code') : undefined,
+            code: r ? headerOf(r, 'Error-code') : undefined,
             state: conn.state,
           },
           `client ${m.method} -> ${r?.status ?? 'no answer'}`,
@@ -360,14 +363,18 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
         });
       }
     }
-    const h = Object.hasOwn(this.handlers, m.method) ? this.handlers[m.method as keyof ClientHandlers] : undefined;
+    // The table's entry for m.method takes requests of that method (the one cast of the router).
+    const h = (Object.hasOwn(this.handlers, m.method) ? this.handlers[m.method as ClientMethod] : undefined) as
+      | ClientHandler
+      | undefined;
     if (!h) return fail('ERR_METHOD_NOT_ALLOWED');
+    const req = m as RequestOf<ClientMethod>;
     if (h.state === 'active') {
       if (conn.state !== 'active' || !s) return fail('ERR_OUT_OF_STATE'); // [STATE-1]
-      return h.run(s, m);
+      return h.run(s, req);
     }
     if (conn.state !== h.state) return fail('ERR_OUT_OF_STATE'); // [STATE-1]
-    return h.run(conn, m);
+    return h.run(conn, req);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -376,7 +383,7 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
   /** @internal Relays a request to the CRS and its answer back; a stale epoch ends the session [LOCK-6]. */
   async relay(s: Session, m: RequestMessage): Promise<ResponseMessage> {
     const r = await this.crsRequest(m);
-    const code = header(r, 'Error-code');
+    const code = headerOf(r, 'Error-code');
     if (code === 'ERR_STALE_EPOCH') {
       // [LOCK-12] the client's request gets its one response, 410 ERR_SESSION_ENDED, in place of the NOTICE
       // of [LOCK-7]; the Link closes after it, as the error table says (answer-close), and no OFFLINE is sent.

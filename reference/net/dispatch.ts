@@ -6,10 +6,10 @@
  * @module
  */
 import {
+  anyHeader,
   closesConnection,
   errorResponse,
   errorRule,
-  header,
   ImspError,
   isErrorCode,
   type Header,
@@ -153,7 +153,7 @@ export class HandlerQueue {
       this.link.emit('notification', req);
       return () => undefined;
     }
-    const tag = header(req, 'Tag');
+    const tag = anyHeader(req, 'Tag');
     let res: Message | undefined;
     try {
       res = this.handler
@@ -165,7 +165,7 @@ export class HandlerQueue {
     }
     return () => {
       if (res === undefined || this.link.isClosed) return;
-      if (tag !== undefined && res.kind === 'response' && header(res, 'Tag') === undefined) res = withTag(res, tag);
+      if (tag !== undefined && res.kind === 'response' && anyHeader(res, 'Tag') === undefined) res = withTag(res, tag);
       this.link.send(res);
       this.closeIfTableSays(req, res);
     };
@@ -208,13 +208,13 @@ export class HandlerQueue {
     if (res === undefined || this.link.isClosed) return;
     if (req.method === 'MSG' && res.kind === 'response' && res.status === 200 && res.headers.length === 0) {
       // [MSG-7] a plain 200 to a MSG: may join the turn's other 200s in one Count (never with a Tag)
-      if (header(req, 'Tag') === undefined) {
+      if (anyHeader(req, 'Tag') === undefined) {
         this.link.sendAck();
         return;
       }
     }
-    const tag = header(req, 'Tag');
-    if (tag !== undefined && res.kind === 'response' && header(res, 'Tag') === undefined) res = withTag(res, tag);
+    const tag = anyHeader(req, 'Tag');
+    if (tag !== undefined && res.kind === 'response' && anyHeader(res, 'Tag') === undefined) res = withTag(res, tag);
     this.link.send(res);
     this.closeIfTableSays(req, res);
   }
@@ -227,7 +227,7 @@ export class HandlerQueue {
    */
   private closeIfTableSays(req: RequestMessage, res: Message): void {
     if (res.kind !== 'response' || res.status < 400) return;
-    const code = header(res, 'Error-code');
+    const code = anyHeader(res, 'Error-code');
     if (code === undefined || !isErrorCode(code)) return;
     const rule = errorRule(code, { method: req.method, handshake: !this.link.handshakeComplete });
     if (closesConnection(rule))

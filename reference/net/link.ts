@@ -20,10 +20,10 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import {
+  anyHeader,
   closesConnection,
   errorResponse,
   errorRule,
-  header,
   validate,
   type ErrorSituation,
   type ImspError,
@@ -31,7 +31,7 @@ import {
   type Header,
   type Message,
   type RequestMessage,
-  type ResponseMessage,
+  type ResponseTo,
   type Role,
   type WireLimits,
 } from '../../codec/index.js';
@@ -272,8 +272,11 @@ export class Link extends EventEmitter<LinkEvents> {
    * Rejects with ERR_TIMEOUT after requestTimeout, with the validation error when the response breaks
    * the registry, and with ERR_UNAVAILABLE when the link closes first.
    */
-  request(msg: RequestMessage, opts: RequestOptions = {}): Promise<ResponseMessage> {
-    return this.expect(msg, opts, false) as Promise<ResponseMessage>;
+  request<M extends string>(
+    msg: RequestMessage & { readonly method: M },
+    opts: RequestOptions = {},
+  ): Promise<ResponseTo<M>> {
+    return this.expect(msg, opts, false) as Promise<ResponseTo<M>>;
   }
 
   /**
@@ -302,7 +305,12 @@ export class Link extends EventEmitter<LinkEvents> {
       );
     }
     const out = opts.tag !== undefined ? (withTag(msg, opts.tag) as RequestMessage) : msg;
-    const answered = this.tracker.track(out.method, header(out, 'Tag'), opts.timeout ?? this.requestTimeout, handshake);
+    const answered = this.tracker.track(
+      out.method,
+      anyHeader(out, 'Tag'),
+      opts.timeout ?? this.requestTimeout,
+      handshake,
+    );
     try {
       this.send(out);
     } catch (e) {
@@ -442,7 +450,7 @@ export class Link extends EventEmitter<LinkEvents> {
       this.tracker.onHandshakeReply(msg);
       return;
     }
-    const tag = header(msg, 'Tag');
+    const tag = anyHeader(msg, 'Tag');
     const rule = linkRule(msg.method, this.remote, this.local);
     // [CONN-11] a notification is never answered, not even with an error
     const answers = rule === undefined || rule.answered;
@@ -495,7 +503,7 @@ export class Link extends EventEmitter<LinkEvents> {
       refuse(verr);
       return;
     }
-    const version = header(msg, 'Imsp-version');
+    const version = anyHeader(msg, 'Imsp-version');
     if (version !== undefined && version !== PROTOCOL_VERSION) {
       // [CONN-2] a version this receiver does not speak: 400 ERR_VERSION, then close.
       refuse(

@@ -9,10 +9,10 @@
  * @module
  */
 import {
+  anyHeader,
   answerSealed,
   errorRule,
   Decoder,
-  header,
   validate,
   ImspError,
   isErrorCode,
@@ -193,7 +193,7 @@ export class Receiver {
       const clearError = msg.kind === 'response' && msg.status >= 400;
       if (this.sealState === 'sealed' && clearError) {
         // The peer's answer to an envelope of ours that failed (sent in clear, spec 6.4): it closes.
-        const c = header(msg, 'Error-code');
+        const c = anyHeader(msg, 'Error-code');
         this.host.fail(
           linkError(c !== undefined && isErrorCode(c) ? c : 'ERR_DECRYPT', `peer refused: ${msg.status} ${msg.reason}`),
           false,
@@ -233,7 +233,7 @@ export class Receiver {
       this.host.fail(verr, true, true);
       return undefined;
     }
-    const seqText = header(env, 'Seq');
+    const seqText = anyHeader(env, 'Seq');
     if (seqText !== String(this.seq)) {
       this.host.fail(linkError('ERR_REPLAY', `Seq ${seqText ?? '(none)'}, expected ${this.seq}`), true, true); // [SEAL-3]
       return undefined;

@@ -4,7 +4,7 @@
  * @module
  */
 import {
-  header,
+  anyHeader,
   LIMITS,
   validate,
   validateResponse,
@@ -92,7 +92,7 @@ export class RequestTracker {
   /** A response: it answers the oldest request waiting (or, with Count, the n oldest [MSG-8]). */
   onResponse(msg: Message & { kind: 'response' }): void {
     if (msg.status === 200) {
-      const count = header(msg, 'Count');
+      const count = anyHeader(msg, 'Count');
       if (count !== undefined) {
         this.onCount(msg, count);
         return;
@@ -111,7 +111,7 @@ export class RequestTracker {
       p.reject(err);
       return;
     }
-    const tag = header(msg, 'Tag');
+    const tag = anyHeader(msg, 'Tag');
     if (p.tag !== undefined && tag !== undefined && tag !== p.tag) {
       const e = linkError('ERR_BAD_VALUE', `Tag ${tag} does not match ${p.tag}`);
       this.host.protocolError(e, msg);

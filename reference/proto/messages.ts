@@ -6,9 +6,10 @@ import {
   response as codecResponse,
   errorResponse as codecErrorResponse,
   encodeRecords,
-  header,
+  anyHeader,
   ERRORS,
   type Header,
+  type HeaderName,
   type RequestMessage,
   type ResponseMessage,
   type Message,
@@ -24,7 +25,12 @@ export function fields(obj: Fields): Header[] {
   return out;
 }
 
-export function req(method: string, obj: Fields = {}, body?: Buffer): RequestMessage {
+/** A request; its type keeps the method name, so that its response's headers are typed too. */
+export function req<M extends string>(
+  method: M,
+  obj: Fields = {},
+  body?: Buffer,
+): RequestMessage & { readonly method: M } {
   return codecRequest(method, fields(obj), body);
 }
 
@@ -44,10 +50,10 @@ export function statusOf(code: ErrorCode): number {
 }
 
 /** The named headers of `m` that are present, as fields (to copy them into another message). */
-export function pick(m: Message, names: readonly string[]): Fields {
+export function pick(m: Message, names: readonly HeaderName[]): Fields {
   const out: Fields = {};
   for (const n of names) {
-    const v = header(m, n);
+    const v = anyHeader(m, n);
     if (v !== undefined) out[n] = v;
   }
   return out;
@@ -58,17 +64,7 @@ export function records(list: Header[][]): { body: Buffer; contentType: string }
   return { body: encodeRecords(list), contentType: 'application/imsp-records' };
 }
 
-/**
- * The value of a header that registry validation already made required on this message (a missing
- * one is a bug in the caller, not the peer's fault: it throws). For optional headers use `header`.
- */
-export function requiredHeader(msg: Message, name: string): string {
-  const v = header(msg, name);
-  if (v === undefined) throw new Error(`missing ${name} after validation`);
-  return v;
-}
-
 /** The Error-code of a response, when it carries one. */
 export function errorCodeOf(msg: ResponseMessage): string | undefined {
-  return header(msg, 'Error-code');
+  return anyHeader(msg, 'Error-code');
 }

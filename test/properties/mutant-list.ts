@@ -47,9 +47,9 @@ export const MUTANTS: Mutant[] = [
     expect: /sees u\d as .*"status":"(online|busy)".*model says .*away/,
     what: "the MS drops PRESENCE pushes whose status is 'away' (presence never converges)",
     file: 'reference/ms/mod-presence.ts',
-    find: "if (s.contacts.get(requiredHeader(m, 'User')) !== 'buddy') return false;",
+    find: "if (s.contacts.get(requiredHeaderOf(m, 'User')) !== 'buddy') return false;",
     replace:
-      "if (s.contacts.get(requiredHeader(m, 'User')) !== 'buddy') return false;\n        if (requiredHeader(m, 'Status') === 'away') return false;",
+      "if (s.contacts.get(requiredHeaderOf(m, 'User')) !== 'buddy') return false;\n        if (requiredHeaderOf(m, 'Status') === 'away') return false;",
     test: 'test/properties/scenarios.test.ts',
     pattern: 'presence state',
     // Only a run that sets 'away' can catch it: 10 runs, not 6, so that all missing it is negligible.
@@ -104,8 +104,8 @@ export const MUTANTS: Mutant[] = [
     expect: /\[INV-6\] u0 (learned u1 is (online|busy|away)|holds the address or key of u1)/,
     what: 'the MS forwards presence to pending contacts too (a leak to a non-buddy)',
     file: 'reference/ms/mod-presence.ts',
-    find: "if (s.contacts.get(requiredHeader(m, 'User')) !== 'buddy') return false;",
-    replace: "if (s.contacts.get(requiredHeader(m, 'User')) === 'blocked') return false;",
+    find: "if (s.contacts.get(requiredHeaderOf(m, 'User')) !== 'buddy') return false;",
+    replace: "if (s.contacts.get(requiredHeaderOf(m, 'User')) === 'blocked') return false;",
     test: 'test/properties/scenarios.test.ts',
     pattern: 'learns nothing',
     env: { IMSP_PROP_RUNS_SCENARIO: '6' },

@@ -6,7 +6,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { parseRecords, type Header, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
+import { header, parseRecords, type Header, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
 import { bundleContacts, MsServer } from '../../reference/ms/ms.js';
 import { Link } from '../../reference/net/link.js';
 import { b64, unb64 } from '../../reference/crypto/b64.js';
@@ -21,7 +21,7 @@ import {
   verifyProof,
   enrollLinkKeys,
 } from '../../reference/crypto/scram.js';
-import { req, ok, requiredHeader, records } from '../../reference/proto/messages.js';
+import { req, ok, records } from '../../reference/proto/messages.js';
 import { ProtoClient, h, recordsOf } from '../helpers/proto-client.js';
 
 /** What the MS took from a bundle before bundleContacts: the first User and Relation of each record, names in any case. */
@@ -133,21 +133,21 @@ async function fakeCrs(
             const cnonce = makeNonce();
             const eR = b64(share.publicKey);
             const auth = enrollAuthMessage({
-              msId: requiredHeader(m, 'Ms-id'),
-              incarnation: requiredHeader(m, 'Incarnation'),
-              listen: requiredHeader(m, 'Listen'),
-              capacity: requiredHeader(m, 'Capacity'),
-              mnonce: requiredHeader(m, 'Nonce'),
+              msId: header(m, 'Ms-id')!,
+              incarnation: header(m, 'Incarnation')!,
+              listen: header(m, 'Listen')!,
+              capacity: header(m, 'Capacity')!,
+              mnonce: header(m, 'Nonce')!,
               cnonce,
-              eM: requiredHeader(m, 'Key-share'),
+              eM: header(m, 'Key-share')!,
               eR,
             });
-            enroll = { auth, shared: x25519(share.privateKey, unb64(requiredHeader(m, 'Key-share'))) };
+            enroll = { auth, shared: x25519(share.privateKey, unb64(header(m, 'Key-share')!)) };
             return ok(300, { Nonce: cnonce, 'Key-share': eR });
           }
           case 'PROOF': {
             const e = enroll!;
-            assert.ok(verifyProof(msProof(msKey, e.auth), unb64(requiredHeader(m, 'Proof'))));
+            assert.ok(verifyProof(msProof(msKey, e.auth), unb64(header(m, 'Proof')!)));
             link.enableSealing(enrollLinkKeys('crs', e.shared, msKey, e.auth));
             msLink = link;
             return ok(200, { 'Server-proof': b64(crsProof(msKey, e.auth)), Lease: 60_000, Heartbeat: 30_000 });
@@ -162,7 +162,7 @@ async function fakeCrs(
               'Server-key': verifier.serverKey,
             });
           case 'ONLINE': {
-            const user = requiredHeader(m, 'User');
+            const user = header(m, 'User')!;
             const bundle = (list: Header[][]): ResponseMessage => {
               const rec = records(list);
               return ok(

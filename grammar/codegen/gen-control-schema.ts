@@ -1,0 +1,20 @@
+// Generator plugin: the control interface's JSON Schema as a module.
+//   generated/control-schema.ts  CONTROL_SCHEMA: spec/registry/control.schema.json as a constant, so
+//                                that the kit validates a client's output lines (conformance/lib/
+//                                control-schema.ts) without reading spec/registry at run time.
+import type { GeneratedFile, Generator } from './plugin.js';
+
+const SOURCE = 'spec/registry/control.schema.json';
+
+const generate: Generator = (ctx): GeneratedFile[] => {
+  const schema = ctx.readJson<Record<string, unknown>>(SOURCE);
+  if (typeof schema !== 'object' || schema === null || !('$schema' in schema || 'type' in schema || 'oneOf' in schema))
+    throw new Error(`${SOURCE}: not a JSON Schema object`);
+  const content = [
+    `// The control interface's JSON Schema (${SOURCE}), for Ajv. See spec section Control interface.`,
+    `export const CONTROL_SCHEMA: Readonly<Record<string, unknown>> = ${JSON.stringify(schema, null, 2)};`,
+    '',
+  ].join('\n');
+  return [{ path: 'control-schema.ts', content, sources: [SOURCE] }];
+};
+export default generate;

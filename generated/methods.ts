@@ -77,7 +77,7 @@ export interface ResponseHeaders {
   readonly "SEALED": never;
   readonly "INIT": "Error-code" | "Offset" | "Retry-after" | "Tag" | "Reason";
   readonly "INIT-ACK": never;
-  readonly "MSG": "Tag" | "Error-code" | "Offset" | "Retry-after" | "Reason";
+  readonly "MSG": "Tag" | "Count" | "Error-code" | "Offset" | "Retry-after" | "Reason";
   readonly "TYPING": never;
   readonly "BYE": never;
 }

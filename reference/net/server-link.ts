@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import type { Link, LinkOptions, RequestHandler } from './link.js';
 import { RateLimiter } from './rate-limit.js';
-import { Decoder, type Message, type Role, type WireLimits } from '../../codec/index.js';
+import { Decoder, ImspError, type Message, type Role, type WireLimits } from '../../codec/index.js';
 import { wireLimits, type ServerLimits } from '../proto/limits.js';
 
 /** Closes a link after the response being returned now has been written. */
@@ -48,7 +48,8 @@ export type FirstMessage = 'ms' | 'client' | 'other';
  * the generated Decoder; the octets are put back for the link, which decodes them again.
  * - 'ms' for ENROLL, 'client' for LOCATE;
  * - 'other' for any other well-framed first message: the CRS answers 425 and closes [CONN-1];
- * - 'ms' for a framing error, so that the link answers it with the decoder's error (framing first);
+ * - 'ms' for a framing error inside the first message, so that the link answers it with the
+ *   decoder's error; a framing error after a complete first message leaves the first to decide;
  * - null when the socket closes (or nothing comes within timeoutMs).
  */
 export function sniffPeer(
@@ -72,8 +73,12 @@ export function sniffPeer(
       let msgs: Message[];
       try {
         msgs = decoder.push(chunk);
-      } catch {
-        return done('ms');
+      } catch (e) {
+        // [CONN-9] [WIRE-14] a first message completed before a framing error in the same octets
+        // still decides the connection (and is answered first); only an error inside the first
+        // message leaves it to the link, which answers the decoder's error.
+        if (!(e instanceof ImspError) || e.messages.length === 0) return done('ms');
+        msgs = e.messages;
       }
       const m = msgs[0];
       if (!m) return;

@@ -1,5 +1,5 @@
 // Wire fuzzing (fast-check): valid, near-valid and mutated messages generated from the registries,
-// oversized fields, slow and split writes, abrupt closes. The oracle is the generated codec (the
+// octets drawn from every octet class of the grammar and next to each class boundary, oversized fields, slow and split writes, abrupt closes. The oracle is the generated codec (the
 // grammar's executable form) plus the registry validator: a framing error must be answered with its
 // status and Error-code and the connection closed, a validation error answered, a valid message served;
 // and after every input the target must still answer a fresh connection. A failure is shrunk by
@@ -19,6 +19,7 @@ import {
   type Role,
 } from '../../codec/index.js';
 import { type Conn, Transcript } from './conn.js';
+import { classInput } from './octet-classes.js';
 import { ERROR_LIST, errorSpec, HEADER_LIST, METHOD_LIST, type Limits } from './registry.js';
 import type { WireCtx, WireTarget } from './wire-target.js';
 
@@ -30,7 +31,7 @@ export interface FuzzCtx extends WireCtx {
 
 /** One fuzz input: octets, how they are written, whether the writer then closes. */
 export interface WireInput {
-  kind: 'valid' | 'near-valid' | 'mutated';
+  kind: 'valid' | 'near-valid' | 'mutated' | 'octet-class';
   bytes: Buffer;
   /** Sizes of successive writes; the rest goes in one write. */
   chunks: number[];
@@ -181,6 +182,15 @@ export function wireInput(t: WireTarget, limits: Limits): fc.Arbitrary<WireInput
     { weight: 2, arbitrary: valid(t).map((v) => ({ kind: 'valid' as const, bytes: encode(v.msg), label: v.label })) },
     { weight: 4, arbitrary: nearValid(t, limits).map((v) => ({ kind: 'near-valid' as const, ...v })) },
     { weight: 3, arbitrary: mutated(t).map((v) => ({ kind: 'mutated' as const, ...v })) },
+    // [WIRE-4]..[WIRE-8] every octet class of the grammar, at and next to its boundaries (lib/octet-classes.ts).
+    {
+      weight: 3,
+      arbitrary: classInput(() => encode(t.first())).map((v) => ({
+        kind: 'octet-class' as const,
+        bytes: v.bytes,
+        label: v.label,
+      })),
+    },
   );
   return fc
     .record({
@@ -301,7 +311,10 @@ async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcr
         if (!alts.some((a) => a.status === r.status))
           return { ok: false, req: e.req, why: `expected ${want}, got ${r.status} ${header(r, 'Error-code') ?? ''}` };
         if (!header(r, 'Error-code')) return { ok: false, req: e.req, why: 'an error response without Error-code' };
-        if (input.kind === 'near-valid' && !alts.some((a) => a.code === header(r, 'Error-code')))
+        if (
+          (input.kind === 'near-valid' || input.kind === 'octet-class') &&
+          !alts.some((a) => a.code === header(r, 'Error-code'))
+        )
           return { ok: false, req: e.req, why: `expected Error-code ${want}, got ${header(r, 'Error-code')}` };
         if (exp.kind === 'framing' && input.after === 'wait' && !(await c.closedWithin(ctx.timeout)))
           return {

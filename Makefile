@@ -158,3 +158,11 @@ chaos: build
 # The P2P phase of bench-xmpp alone: one pair, 256 pipelined MSGs, CPU per MSG of each end (/proc).
 bench-p2p: dist/.built
 	node dist/bench/p2p-chat.js $(ARGS)
+
+# --- fuzz (issues 12, 14) ---
+.PHONY: fuzz-roles
+# The kit's wire and state fuzzers at scale against the reference CRS, MS and client (loopback only,
+# bounded by --count and --max-seconds per role; every process started is stopped). ARGS e.g.
+# ARGS="--role crs --count 100000 --max-seconds 300 --json out.json".
+fuzz-roles: install
+	node --import tsx conformance/fuzz-roles.ts $(ARGS)

@@ -182,7 +182,7 @@ export function wireInput(t: WireTarget, limits: Limits): fc.Arbitrary<WireInput
     { weight: 2, arbitrary: valid(t).map((v) => ({ kind: 'valid' as const, bytes: encode(v.msg), label: v.label })) },
     { weight: 4, arbitrary: nearValid(t, limits).map((v) => ({ kind: 'near-valid' as const, ...v })) },
     { weight: 3, arbitrary: mutated(t).map((v) => ({ kind: 'mutated' as const, ...v })) },
-    // [WIRE-4]..[WIRE-8] every octet class of the grammar, at and next to its boundaries (lib/octet-classes.ts).
+    // [WIRE-4] [WIRE-5] [WIRE-6] [WIRE-7] every octet class of the grammar, at and next to its boundaries (lib/octet-classes.ts).
     {
       weight: 3,
       arbitrary: classInput(() => encode(t.first())).map((v) => ({

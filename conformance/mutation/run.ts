@@ -51,6 +51,8 @@ export interface KitMutationOptions {
   rerunSurvivors: boolean | RegExp;
   /** Forget every kept outcome. */
   fresh: boolean;
+  /** Run only the pending mutants whose key matches. */
+  only?: RegExp;
   /** Re-run the kept kills that came at set-up (not by a case), e.g. after a load spike. */
   rerunSetup: boolean;
   /** Only report the kept outcomes; run nothing. */
@@ -118,6 +120,7 @@ export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Ou
       (o.rerunSurvivors === true || (o.rerunSurvivors instanceof RegExp && o.rerunSurvivors.test(e.key ?? ''))));
   // Pending mutants in an order that mixes files and roles (a chunk is a fair slice of the sample).
   let todo = sample.filter((m) => rerun(kept.get(keyOf(m)))).sort((a, b) => (sha1(keyOf(a)) < sha1(keyOf(b)) ? -1 : 1));
+  if (o.only) todo = todo.filter((m) => o.only!.test(keyOf(m)));
   if (o.chunk > 0) todo = todo.slice(0, o.chunk);
   if (o.reportOnly) todo = [];
   const sampleFile = join(o.out, 'sample.json');
@@ -314,6 +317,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     rerunSurvivors: r < 0 ? false : rerunArg && !rerunArg.startsWith('--') ? new RegExp(rerunArg) : true,
     fresh: args.includes('--fresh'),
     rerunSetup: args.includes('--rerun-setup'),
+    ...(args.includes('--only') ? { only: new RegExp(args[args.indexOf('--only') + 1]!) } : {}),
     reportOnly: args.includes('--report') || args.includes('--summarize'),
   });
   if (existsSync(join(out, '.stryker-tmp'))) rmSync(join(out, '.stryker-tmp'), { recursive: true, force: true });

@@ -230,6 +230,9 @@ export function expectationFor(bytes: Buffer, t: WireTarget, limits: Limits): Ex
   }
   if (msgs.length !== 1) return { kind: 'any' };
   const m = msgs[0]!;
+  // [REG-10] [ERR-8] an error found in a response cannot be answered (situation *response* of the
+  // error table): a receiver may close without an answer. Octet-class inputs send status lines.
+  if (m.kind === 'response') return { kind: 'any' };
   // Where the first message decides the sender's role (a CRS), the message is judged on every link
   // it could open; a refusal valid on any of them is accepted.
   const senders =

@@ -504,6 +504,14 @@ export class ImspClient extends EventEmitter<ClientEvents> {
 
   private onPush(m: RequestMessage): void {
     const h = (n: HeaderName) => anyHeader(m, n);
+    if (this.listenerCount('ms-push') > 0) {
+      const [user, status] = [h('User'), h('Status')];
+      this.emit('ms-push', {
+        method: m.method,
+        ...(user !== undefined && { user }),
+        ...(status !== undefined && { status }),
+      });
+    }
     if (m.method === 'PRESENCE' || m.method === 'CONTACT') for (const l of this.listReplay) l.push(m);
     switch (m.method) {
       case 'PRESENCE': {

@@ -44,6 +44,12 @@ export interface ClientEvents {
   reconnecting: [{ attempt: number; delayMs: number; reason: string }];
   /** Logged in again after `reconnecting` (a `login` event came just before). */
   reconnected: [Record<string, never>];
+  /**
+   * A push from the MS as it arrived, before the client checks it against its contact list: what the
+   * MS sent, for logs and tests of the MS ([INV-6] is about what a client receives, and the client
+   * drops a PRESENCE about a non-buddy itself [PRESENCE-11]). Not written on the control stream.
+   */
+  'ms-push': [{ method: string; user?: string; status?: string }];
   /** A non-fatal problem worth showing (a bad push, a failed background request). */
   warning: [{ message: string; code?: string }];
 }

@@ -175,6 +175,17 @@ test("[INV-6][PRESENCE-1][PRESENCE-4][LOGIN-12] a pending, blocked or blocking c
           await new Relate('add', watcher, 'u1').run(w.model, w);
           await new Logout(watcher).run(w.model, w);
           await new Login(watcher, askerMs).run(w.model, w);
+          // [INV-6] is about what u0 receives: its client drops a PRESENCE about a non-buddy by itself
+          // [PRESENCE-11], so the check reads the pushes as they arrive from the MS, before that filter.
+          const leaks: string[] = [];
+          w.clients.get(watcher)!.on('ms-push', (p) => {
+            if (
+              p.method === 'PRESENCE' &&
+              p.status !== 'offline' &&
+              (WATCHED as readonly string[]).includes(p.user ?? '')
+            )
+              leaks.push(`[INV-6] ${watcher} learned ${p.user} is ${p.status} (pushed by its MS)`);
+          });
           // u0 blocks u3 (u3 is in u0's list as blocked); u4 blocks u0 (u0's list does not name u4).
           await new Relate('block', watcher, 'u3').run(w.model, w);
           await new Relate('block', 'u4', watcher).run(w.model, w);
@@ -186,6 +197,7 @@ test("[INV-6][PRESENCE-1][PRESENCE-4][LOGIN-12] a pending, blocked or blocking c
                 await new Login(u, ms).run(w.model, w);
               } else await new SetStatus(u, c as Status).run(w.model, w);
             }
+            assert.deepEqual(leaks, [], leaks.join('; '));
             // [INV-6] not only the status: neither the address nor the key of a non-buddy is held.
             const book = w.clients.get(watcher)!.contacts;
             for (const u of WATCHED) {

@@ -8,9 +8,15 @@
 // below proves every cited ID exists there). A bracketed ID cannot drift the way a cited section number
 // or file path does when the text is renumbered or split.
 //
-//   node --import tsx tools/citations.ts          check: exit 1 on an unknown ID or a citation not in the form
+// A section is cited the same way, by its number and its title as the heading writes them, so that a
+// renumbered or retitled section fails the check instead of pointing elsewhere:
+//   // PROFILE [§9.7 PROFILE], [§5.15 PROFILE]
+// A section number in prose ("spec 6.4", "section 8.3", "§ 4") is refused: it cannot be checked.
+// Section numbers of other documents are not ours to check: "RFC 5802 section 5.1" is left alone.
+//
+//   node --import tsx tools/citations.ts          check: exit 1 on an unknown ID or section, a
+//                                                 citation not in the form, or a prose section number
 //   node --import tsx tools/citations.ts --fix    codemod: rewrite the other four shapes into the form
-//   node --import tsx tools/citations.ts --prose  also list prose section numbers in comments ("spec 6.4")
 //
 // The shapes the codemod rewrites: [A][B] -> [A] [B]; (A) -> [A]; a bare A in a comment -> [A];
 // ranges [A-1]..[A-3], [A-1..3], A-1..A-3 -> [A-1] [A-2] [A-3] (the IDs of that range that exist).
@@ -31,6 +37,19 @@ function knownIds(root: string): Set<string> {
     requirements: { id: string }[];
   };
   return new Set(data.requirements.map((r) => r.id));
+}
+
+/** Section number -> title, from the headings of spec/text ("## 9.7. PROFILE"). */
+export function knownSections(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const f of readdirSync(join(root, 'spec/text')).sort()) {
+    if (!f.endsWith('.md')) continue;
+    for (const line of readFileSync(join(root, 'spec/text', f), 'utf8').split('\n')) {
+      const m = /^#+\s+([0-9]+(?:\.[0-9]+)*)\.?\s+(.+?)\s*$/.exec(line);
+      if (m) out.set(m[1]!, m[2]!);
+    }
+  }
+  return out;
 }
 
 function files(root: string): string[] {
@@ -93,7 +112,7 @@ export function fixComment(text: string, ids: Set<string>): string {
   return s;
 }
 
-export function checkFile(file: string, src: string, ids: Set<string>, prose: boolean): Finding[] {
+export function checkFile(file: string, src: string, ids: Set<string>, sections: Map<string, string>): Finding[] {
   const out: Finding[] = [];
   src.split('\n').forEach((line, i) => {
     for (const m of line.matchAll(new RegExp(String.raw`\[(${ID})\]`, 'g'))) {
@@ -104,12 +123,25 @@ export function checkFile(file: string, src: string, ids: Set<string>, prose: bo
     if (!c) return;
     if (fixComment(c.text, ids) !== c.text)
       out.push({ file, line: i + 1, what: `citation not in the form [ID] [ID]: ${c.text.trim().slice(0, 100)}` });
-    if (prose) {
-      for (const m of c.text.matchAll(
-        /\b(?:spec(?:ification)?|sections?)\s+[0-9]+(?:\.[0-9]+)*|§\s*[0-9]+(?:\.[0-9]+)*/gi,
-      )) {
-        out.push({ file, line: i + 1, what: `prose section number '${m[0]}': cite the requirement ID instead` });
-      }
+    // [§N Title]: the section exists and has that title.
+    for (const m of c.text.matchAll(/\[§([0-9]+(?:\.[0-9]+)*) ([^\]]+)\]/g)) {
+      const title = sections.get(m[1]!);
+      if (title === undefined)
+        out.push({ file, line: i + 1, what: `unknown section §${m[1]} (no such heading in spec/text)` });
+      else if (title !== m[2])
+        out.push({ file, line: i + 1, what: `section §${m[1]} is titled '${title}', not '${m[2]}'` });
+    }
+    // Any other section number is prose: refused, unless it is another document's (RFC 5802 section 5.1).
+    const rest = c.text.replace(/\[§[^\]]*\]/g, '');
+    for (const m of rest.matchAll(
+      /(\bRFC\s*[0-9]+,?\s+)?(?:\b(?:spec(?:ification)?|sections?)\s+[0-9]+(?:\.[0-9]+)*|§\s*[0-9]+(?:\.[0-9]+)*)/gi,
+    )) {
+      if (m[1] !== undefined) continue;
+      out.push({
+        file,
+        line: i + 1,
+        what: `prose section number '${m[0]}': cite the requirement ID, or the section as [§N Title]`,
+      });
     }
   });
   return out;
@@ -117,8 +149,8 @@ export function checkFile(file: string, src: string, ids: Set<string>, prose: bo
 
 export function main(argv: string[], root = process.cwd()): number {
   const ids = knownIds(root);
+  const sections = knownSections(root);
   const fix = argv.includes('--fix');
-  const prose = argv.includes('--prose');
   const findings: Finding[] = [];
   let changed = 0;
   for (const f of files(root)) {
@@ -137,18 +169,15 @@ export function main(argv: string[], root = process.cwd()): number {
       }
       continue;
     }
-    findings.push(...checkFile(f, src, ids, prose));
+    findings.push(...checkFile(f, src, ids, sections));
   }
   if (fix) {
     process.stdout.write(`citations: rewrote ${changed} files\n`);
     return 0;
   }
   for (const x of findings) process.stdout.write(`${x.file}:${x.line}: ${x.what}\n`);
-  const failing = findings.filter((x) => !x.what.startsWith('prose'));
-  process.stdout.write(
-    `citations: ${failing.length} problems${prose ? `, ${findings.length - failing.length} prose section numbers` : ''}\n`,
-  );
-  return failing.length > 0 ? 1 : 0;
+  process.stdout.write(`citations: ${findings.length} problems\n`);
+  return findings.length > 0 ? 1 : 0;
 }
 
 if (process.argv[1]?.endsWith('citations.ts')) process.exitCode = main(process.argv.slice(2));

@@ -1,5 +1,5 @@
 // The kit playing a client against an MS under test: LOGIN / 300 Challenge / PROOF with the kit's
-// own SCRAM and link-key derivation (spec section 6.1-6.3 and 8.1), then requests on the sealed link.
+// own SCRAM and link-key derivation [§6.2 Login Proof] [§6.3 Link Keys] [§8.1 Login], then requests on the sealed link.
 import { header, request, type ResponseMessage } from '../../codec/index.js';
 import type { Conn } from './conn.js';
 import {

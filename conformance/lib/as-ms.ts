@@ -1,5 +1,5 @@
 // The kit playing a Messaging Server against a CRS under test: the enrollment handshake
-// (spec section 7.1) with the kit's own crypto, then requests on the sealed MS-CRS link.
+// [§7.1 Enrollment] with the kit's own crypto, then requests on the sealed MS-CRS link.
 import { header, request, response, type HeaderInit, type ResponseMessage } from '../../codec/index.js';
 import { Conn, type HostPort, type Transcript } from './conn.js';
 import {

@@ -320,7 +320,7 @@ export class ClientContext extends Checker {
   private wireAccount: KitAccount | undefined;
 
   /**
-   * Connect to `addr`; with no address (the wire and registry cases of section 4, which see the client
+   * Connect to `addr`; with no address (the wire and registry cases of [§4 Message Format], which see the client
    * as a receiver on its own peer address), start a logged-in client first and connect to its Address.
    */
   async connect(addr?: HostPort | string, name?: string): Promise<Conn> {

@@ -53,7 +53,7 @@ export interface RoleSetup<C> {
  */
 export class SetupError extends Error {}
 
-/** Every name the kit gives a user (or an MS) it creates on a target starts with this (spec 90.5, [CONF-13]). */
+/** Every name the kit gives a user (or an MS) it creates on a target starts with this ([§90.5 Running the Kit] [CONF-13]). */
 export const KIT_NAME_PREFIX = 'kit.';
 
 /** A role's plug-in: its cases, and a driver set up for one run. */

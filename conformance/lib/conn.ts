@@ -1,5 +1,5 @@
 // One TCP connection as the kit sees it: raw writes for wire tests, encoded messages through the
-// generated codec, the SEALED layer (spec section 6.4) with the kit's own crypto, in-order response
+// generated codec, the SEALED layer [§6.4 The SEALED Envelope] with the kit's own crypto, in-order response
 // matching, a queue of the peer's requests and notifications, and a wire transcript of everything.
 // Anything the target sends that does not decode, is not sealed when it must be, or fails to
 // authenticate is recorded as a violation; the runner fails the case on any violation.
@@ -343,7 +343,7 @@ export class Conn {
   }
 
   /**
-   * Sends several messages in one SEALED envelope (spec 6.4) at the next Seq, or at `o.seq`; the next
+   * Sends several messages in one SEALED envelope [§6.4 The SEALED Envelope] at the next Seq, or at `o.seq`; the next
    * Seq moves by the record count [SEAL-5]. `o.tamper` changes the sealed octets before they are sent
    * (a forged tag); `o.plain` replaces the plaintext (any octets). Returns the envelope's wire octets
    * (to replay them).

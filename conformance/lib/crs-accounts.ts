@@ -1,4 +1,4 @@
-// Account helpers of the CRS-role cases (PROFILE and SEARCH, spec 9.7 and 9.9): requests through a
+// Account helpers of the CRS-role cases (PROFILE and SEARCH, [§9.7 PROFILE] [§9.9 SEARCH]): requests through a
 // session's MS link and the check of a profile answer.
 import { header, type ResponseMessage } from '../../codec/index.js';
 import type { CrsContext, Session } from './crs-context.js';

@@ -1,4 +1,4 @@
-// The protocol cryptography of spec section 6, implemented independently of reference/
+// The protocol cryptography of [§6 Cryptography and Link Protection], implemented independently of reference/
 // (node:crypto only). An independent implementation is deliberate: a conformance kit that shared
 // the reference's crypto module would agree with the reference's bugs. It is checked against
 // spec/test-vectors/*.json (made from the reference crypto) by test/conformance/crypto.test.ts.

@@ -1,4 +1,4 @@
-// INIT / INIT-ACK (spec section 10.1) for the kit's peers, on the kit's own crypto.
+// INIT / INIT-ACK [§10.1 INIT and INIT-ACK] for the kit's peers, on the kit's own crypto.
 import { encodeRecords, header, parseRecords, type Header, type RequestMessage } from '../../codec/index.js';
 import {
   aeadOpen,

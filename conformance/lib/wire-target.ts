@@ -1,6 +1,6 @@
 // What the wire cases need from a role: the connection it opens and the harmless first message of
 // each server role (CRS: LOCATE, MS: LOGIN), the registry's error check, and the answer a state-machine
-// transition names. Shared by cases/common (section 4) and by the role sections.
+// transition names. Shared by cases/common ([§4 Message Format]) and by the role sections.
 import { randomBytes } from 'node:crypto';
 import {
   decode,
@@ -118,7 +118,7 @@ export const msWireTarget = (ctx: { uniq?: (p: string) => string } = {}): WireTa
 });
 
 /**
- * A client as a receiver on its own peer address (spec 10.1): the kit connects as another client. The
+ * A client as a receiver on its own peer address [§10.1 INIT and INIT-ACK]: the kit connects as another client. The
  * harmless first message is an INIT whose body does not decrypt: every receiver must refuse it 401
  * ERR_DECRYPT in clear and close [P2P-18], whoever the client's buddies are, so the answer is known
  * without a session. BYE is registered client to client, so [REG-2] is shown with LOCATE.

@@ -12,7 +12,7 @@ import type { RoleModule } from '../lib/config.js';
 import type { Limits } from '../lib/registry.js';
 import { clientWireTarget } from '../lib/wire-target.js';
 
-// The client is a receiver on its peer address (spec 10.1): the section-4 wire and registry cases run there too.
+// The client is a receiver on its peer address ([§10.1 INIT and INIT-ACK]): the [§4 Message Format] wire and registry cases run there too.
 export const clientCases = (limits: Limits): CaseDef<ClientContext>[] => [
   ...wireCases<ClientContext>(clientWireTarget, limits, 'client'),
   ...clientLoginCases,

@@ -1,4 +1,4 @@
-// `imsp key`: the shared MS key file (spec section 7: the CRS and every MS hold it).
+// `imsp key`: the shared MS key file ([§7.1 Enrollment]: the CRS and every MS hold it).
 //
 //   imsp key generate ms.key          32 random octets, base64url, written 0600; refuses to overwrite
 //   imsp key generate ms.key --force  replaces an existing file (atomically, still 0600)

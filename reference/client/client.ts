@@ -1,4 +1,4 @@
-// ImspClient: the reference IMSP client library (spec section 3, 3.1, 3.4, 3.5, 3.6, 5).
+// ImspClient: the reference IMSP client library ([§8 Login and Logout] [§9 Presence, Contacts and the User's Data] [§10 Peer-to-Peer Sessions]).
 //
 // - login(): LOCATE at the CRS (unless an MS is given), LOGIN / 300 Challenge / PROOF at the MS with
 //   the SCRAM-shaped proof; checks the Server-proof; opens the sealed key blob with the password;

@@ -1,5 +1,5 @@
-// The client's view of its contact list, block list and pending ADD requests (spec section 4.8,
-// "Record bodies", and section 5). Pure state: the login bundle and LIST fill it, the pushes
+// The client's view of its contact list, block list and pending ADD requests ([§4.8 Record Bodies]
+// and [§9 Presence, Contacts and the User's Data]). Pure state: the login bundle and LIST fill it, the pushes
 // (PRESENCE, CONTACT, ADD, ANSWER) update it. It decides nothing on its own; ImspClient asks it
 // "is this user a buddy whose key my MS delivered?" before it accepts a peer session.
 

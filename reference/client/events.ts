@@ -39,7 +39,7 @@ export interface ClientEvents {
   logout: [{ reason: string; reconnecting?: boolean }];
   /**
    * [RECONNECT-1] The session ended by itself and the client will log in again: attempt n starts
-   * after delayMs (spec 8.5); `reason` says why the session (or the last attempt) ended.
+   * after delayMs [§8.5 Reconnecting]; `reason` says why the session (or the last attempt) ended.
    */
   reconnecting: [{ attempt: number; delayMs: number; reason: string }];
   /** Logged in again after `reconnecting` (a `login` event came just before). */

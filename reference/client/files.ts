@@ -1,4 +1,4 @@
-// Files as MIME over MSG (spec section 10.2-10.3): the sender cuts a file into chunks of at most
+// Files as MIME over MSG [§10.2 MSG] [§10.3 Files as MIME]: the sender cuts a file into chunks of at most
 // fileChunkSize octets, each sent as one MSG carrying Content-disposition (attachment; filename),
 // File-id, File-size, Chunk (i/n) and Digest (sha-256 of the whole file). The receiver checks the
 // announced size against maxFileSize, each chunk's size and order, and the digest at the end.

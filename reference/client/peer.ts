@@ -1,4 +1,4 @@
-// One peer-to-peer session (spec section 10.1, 3.6): a TCP connection between two buddies that
+// One peer-to-peer session [§10.1 INIT and INIT-ACK] [§10.5 Ending a Session]: a TCP connection between two buddies that
 // starts with INIT / INIT-ACK in clear and then carries SEALED envelopes only (MSG, TYPING, PING,
 // BYE), under keys derived from the handshake. The session keys live in this object only (and in
 // the Link's copy) and are zeroed when the session ends, whatever ends it.

@@ -8,7 +8,7 @@
 // as text, has no Home/End or word deletion, and leaves its cursor where it was when the value is
 // replaced (history, completion). Widths come from string-width, as Ink's own layout does.
 //
-// Files: the protocol pushes a file's chunks without asking (spec section 10.3), so the offer is
+// Files: the protocol pushes a file's chunks without asking [§10.3 Files as MIME], so the offer is
 // local: files arrive in a staging directory (`<downloads>/.incoming`, mode 0700), the user is asked,
 // and only /accept-file moves one into the downloads directory (never over an existing file,
 // [FILE-6]); /decline-file, or quitting without an answer, deletes it.

@@ -1,4 +1,4 @@
-// The reference Central Repository Server (spec sections 3, 4, 5).
+// The reference Central Repository Server [§3 Architecture] [§4 Message Format] [§5 Methods].
 //
 // One TCP (optionally TLS) listener. The first message of a connection says what it is: ENROLL
 // starts an MS link (challenge-response on the MS key, then SEALED both ways), LOCATE is a client

@@ -1,4 +1,4 @@
-// CRS contacts (spec section 10): ADD, ANSWER, REM, BLOCK, UNBLOCK and LIST on the store, and the
+// CRS contacts [§9.3 ADD] [§9.4 ANSWER: Grant and Deny] [§9.5 REM, LIST and CONTACT] [§9.6 Block and Allow Lists]: ADD, ANSWER, REM, BLOCK, UNBLOCK and LIST on the store, and the
 // contact and incoming-request records of LIST and of the login bundle.
 import { requiredHeaderOf } from '../../codec/index.js';
 import type { Decision, Header } from '../../codec/index.js';
@@ -110,7 +110,7 @@ export function contactsModule(
   };
 }
 
-/** A contact record (spec section 4.8): User, Relation, Status, and Address/Public-key when visible.
+/** A contact record [§4.8 Record Bodies]: User, Relation, Status, and Address/Public-key when visible.
  *  Built directly (a login bundle holds one per contact). */
 export function contactRecord(c: ContactEntry): Header[] {
   const status: Presence = c.status;
@@ -124,7 +124,7 @@ export function contactRecord(c: ContactEntry): Header[] {
   return h;
 }
 
-/** An incoming-request record (spec section 4.8): From, Time. */
+/** An incoming-request record [§4.8 Record Bodies]: From, Time. */
 export function pendingRecord(p: PendingAdd): Header[] {
   return [
     ['From', p.from],

@@ -1,4 +1,4 @@
-// CRS enrollment and discovery (spec sections 7.1 and 7.2): ENROLL and PROOF from an MS (the
+// CRS enrollment and discovery [§7.1 Enrollment] [§7.2 De-enrollment and MS Death]: ENROLL and PROOF from an MS (the
 // challenge-response on the MS key), its lease (renewed by every message [HB-4]), PING and LEAVE;
 // LOCATE from a client.
 import type { Header, RequestOf, ResponseMessage } from '../../codec/index.js';

@@ -1,4 +1,4 @@
-// CRS presence (spec sections 5 and 9): STATUS from an MS, and the pushes to the MSs (PRESENCE,
+// CRS presence [§9.1 Presence]: STATUS from an MS, and the pushes to the MSs (PRESENCE,
 // CONTACT, ADD, ANSWER), driven by the store's change feed so that several CRS processes on one
 // PostgreSQL database each push to the MSs connected to them.
 import { requiredHeaderOf } from '../../codec/index.js';

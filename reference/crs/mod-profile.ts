@@ -1,4 +1,4 @@
-// CRS accounts (spec sections 5 and 11): REGISTER, PROFILE, PASSWD and SEARCH on the store.
+// CRS accounts [§9.7 PROFILE] [§9.8 PASSWD] [§9.9 SEARCH]: REGISTER, PROFILE, PASSWD and SEARCH on the store.
 import type { Header, SearchField } from '../../codec/index.js';
 import { requiredHeaderOf, headerOf } from '../../codec/index.js';
 import { ok, fail, fields, records } from '../proto/messages.js';

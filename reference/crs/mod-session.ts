@@ -1,4 +1,4 @@
-// CRS lock and session (spec sections 6 and 8.1): the per-user login lock with its lease and fencing
+// CRS lock and session [§8.1 Login] [§8.3 The Lock and the Epoch]: the per-user login lock with its lease and fencing
 // epoch (LOCK, UNLOCK), and the session it becomes (ONLINE with the login bundle, OFFLINE).
 import { requiredHeaderOf } from '../../codec/index.js';
 import { isStatus } from '../store/store.js';

@@ -1,6 +1,6 @@
 /**
  * AES-256-GCM with the 16-octet tag appended to the ciphertext, as every IMSP AEAD use
- * (SEALED envelopes, key blobs, INIT and INIT-ACK bodies) has it (spec section 6).
+ * (SEALED envelopes, key blobs, INIT and INIT-ACK bodies) has it [§6 Cryptography and Link Protection].
  * @module
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * base64url without padding, the only encoding IMSP uses for binary values (spec section 6).
+ * base64url without padding, the only encoding IMSP uses for binary values [§6 Cryptography and Link Protection].
  * Decoding is strict: only the base64url alphabet, no padding, canonical (re-encoding gives the input back),
  * and an optional exact octet length. Anything else is a typed ERR_BAD_VALUE.
  * @module

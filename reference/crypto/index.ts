@@ -1,5 +1,5 @@
 /**
- * IMSP cryptography on node:crypto only (spec section 6): base64url, SCRAM login and MS
+ * IMSP cryptography on node:crypto only [§6 Cryptography and Link Protection]: base64url, SCRAM login and MS
  * enrollment proofs and link keys, identity keys, the sealed key blob, SEALED envelopes and the
  * peer-to-peer INIT / INIT-ACK handshake.
  * @module

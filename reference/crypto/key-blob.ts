@@ -1,5 +1,5 @@
 /**
- * The sealed private-key blob (spec section 6.5):
+ * The sealed private-key blob [§6.5 Identity Keys and the Sealed Key Blob]:
  * `v1.{salt b64, 16 octets}.{log2N}.{iv b64, 12 octets}.{ciphertext+tag b64}`,
  * key = scrypt(password UTF-8, salt, 32, N = 2^log2N, r = 8, p = 1), plaintext = Ed25519 seed || X25519
  * private key, aad = "imsp1 key-blob," + username. The CRS stores the blob and never sees the password.

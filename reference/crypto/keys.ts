@@ -1,5 +1,5 @@
 /**
- * Raw 32-octet X25519 and Ed25519 keys on top of node:crypto (spec section 6.1-6.3 and 8.1, 3.4, 3.5).
+ * Raw 32-octet X25519 and Ed25519 keys on top of node:crypto [§6.3 Link Keys] [§6.5 Identity Keys and the Sealed Key Blob] [§10.1 INIT and INIT-ACK].
  * Keys travel and rest as raw octets; they are wrapped into Node KeyObjects with the fixed
  * PKCS#8 / SPKI DER prefixes of RFC 8410. No curve arithmetic is done here.
  * @module
@@ -175,7 +175,7 @@ export function x25519(privateKey: Uint8Array | KeyObject, peerPublic: Uint8Arra
   return shared;
 }
 
-/** A user's identity: an Ed25519 signing key and an X25519 agreement key (spec section 3.4). */
+/** A user's identity: an Ed25519 signing key and an X25519 agreement key [§6.5 Identity Keys and the Sealed Key Blob]. */
 export interface Identity {
   /** Ed25519 private seed (32 octets). */
   edSeed: Buffer;

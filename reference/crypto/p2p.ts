@@ -1,5 +1,5 @@
 /**
- * The peer-to-peer handshake INIT / INIT-ACK (spec section 10.1).
+ * The peer-to-peer handshake INIT / INIT-ACK [§10.1 INIT and INIT-ACK].
  *
  * Initiator I (Joe) to responder R (Alice):
  * - INIT: `Imsp-version`, `Key-share` eI, `Nonce` nI; body = AES-256-GCM(k1, iv = 12 zero octets,
@@ -263,7 +263,7 @@ export interface AcceptedInit {
 }
 
 /**
- * Checks an INIT in the spec's order (section 10.1): decrypts (401 ERR_DECRYPT) and holds one record
+ * Checks an INIT in the order of [§10.1 INIT and INIT-ACK]: decrypts (401 ERR_DECRYPT) and holds one record
  * (422 ERR_BAD_RECORDS) [P2P-18]; To is self (403 ERR_FORBIDDEN) [P2P-4]; From a buddy whose key the MS
  * delivered (403 ERR_NOT_BUDDY) [P2P-3]; From not blocked (403 ERR_BLOCKED) [BLOCK-3]; the signature
  * (401 ERR_BAD_SIGNATURE) [P2P-6]; |Time - now| <= maxClockSkew and nI not seen (450 ERR_REPLAY)

@@ -1,6 +1,6 @@
 /**
  * Login (SCRAM-SHA-256 shape plus an ephemeral X25519 exchange) and MS enrollment proofs, and the
- * link keys both derive (spec section 6.1-6.3 and 8.1 and 3.2). HMAC, PBKDF2 and HKDF are over SHA-256.
+ * link keys both derive [§6.1 The Password Verifier] [§6.2 Login Proof] [§6.3 Link Keys] [§7.1 Enrollment]. HMAC, PBKDF2 and HKDF are over SHA-256.
  * Binary values in transcripts are their base64url text, exactly as on the wire.
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * The SEALED envelope body (spec section 6.4): AES-256-GCM under the key of one link
+ * The SEALED envelope body [§6.4 The SEALED Envelope]: AES-256-GCM under the key of one link
  * direction, iv = 4 zero octets || Seq as 8-octet big-endian, aad = "imsp1 sealed", plaintext = the
  * complete wire encoding of one inner message. Framing the envelope (SEALED, Seq, Content-length) and
  * checking the Seq order belong to the link layer (reference/net).

@@ -1,7 +1,7 @@
 // Synthetic users for load runs: names, one shared password and salt, and a mutual contact graph,
 // written straight into the CRS's SQLite file in one transaction.
 //
-// Cheap on purpose, and honestly so (spec section 6.5 allows scrypt log2N 10 for synthetic users):
+// Cheap on purpose, and honestly so ([§6.5 Identity Keys and the Sealed Key Blob] allows scrypt log2N 10 for synthetic users):
 // - every synthetic user has the same password and the same SCRAM salt, so the verifier (one PBKDF2)
 //   and the client's ClientKey are computed once; RFC 5802 lets a client cache them. The servers'
 //   login work does not change: they never run PBKDF2, only HMAC/SHA-256 and X25519 per login;

@@ -518,7 +518,7 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
             const r = byUser.get(n);
             if (!r?.ok) continue;
             // A buddy that is itself a probe logs out and in meanwhile: it may learn of this login from
-            // its own login bundle instead of a push (spec 9.1.1), so it is not counted as a receiver.
+            // its own login bundle instead of a push [§9.1.1 Ordering the Login Bundle Against Pushes], so it is not counted as a receiver.
             const buddies = buddiesOf(k, o.users, o.buddies).filter((b) => online.has(names[b]!) && !probeSet.has(b));
             expected += buddies.length;
             let last = -Infinity;

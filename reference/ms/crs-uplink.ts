@@ -1,4 +1,4 @@
-// The MS's link to the CRS (spec section 7.1): enrollment (challenge-response on the MS key,
+// The MS's link to the CRS [§7.1 Enrollment]: enrollment (challenge-response on the MS key,
 // incarnation = start time in ms), one SEALED link PINGed every msHeartbeatInterval, re-enrollment
 // with a higher incarnation and exponential backoff when it is lost, and the CRS's pushes.
 import net from 'node:net';

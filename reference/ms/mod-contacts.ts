@@ -1,4 +1,4 @@
-// MS contacts (spec section 10): ADD, ANSWER, REM, BLOCK, UNBLOCK and LIST, relayed to the CRS with
+// MS contacts [§9.3 ADD] [§9.4 ANSWER: Grant and Deny] [§9.5 REM, LIST and CONTACT] [§9.6 Block and Allow Lists]: ADD, ANSWER, REM, BLOCK, UNBLOCK and LIST, relayed to the CRS with
 // From and the fencing epoch stamped from the session.
 import { requiredHeaderOf } from '../../codec/index.js';
 import { TokenBucket } from '../net/rate-limit.js';

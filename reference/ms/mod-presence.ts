@@ -1,4 +1,4 @@
-// MS presence (spec sections 5 and 9): STATUS from a client, and the pushes CRS -> MS -> client
+// MS presence [§9.1 Presence]: STATUS from a client, and the pushes CRS -> MS -> client
 // (PRESENCE, CONTACT, ADD, ANSWER), filtered by each session's copy of its contact list.
 import type { RequestMessage } from '../../codec/index.js';
 import { requiredHeaderOf, headerOf } from '../../codec/index.js';
@@ -163,7 +163,7 @@ function lineValue(body: Buffer, from: number, end: number): string {
 }
 
 /**
- * [User, Relation] of each record of a login bundle (application/imsp-records, spec 4.3), the first
+ * [User, Relation] of each record of a login bundle (application/imsp-records, [§4.8 Record Bodies]), the first
  * of each per record, undefined when absent. The body is the CRS's ONLINE response, which the Link has
  * already validated in full (registry validation of a records body parses it, [REC-2]): this only picks
  * the two fields the MS keeps, without making strings of the others (Status, Address, Public-key), and

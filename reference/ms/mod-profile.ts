@@ -1,4 +1,4 @@
-// MS account methods (spec sections 5 and 11): PROFILE, PASSWD and SEARCH, relayed to the CRS.
+// MS account methods [§9.7 PROFILE] [§9.8 PASSWD] [§9.9 SEARCH]: PROFILE, PASSWD and SEARCH, relayed to the CRS.
 import { requiredHeaderOf, headerOf } from '../../codec/index.js';
 import { SCRAM_MIN_ITERATIONS } from '../crypto/scram.js';
 import { fail, pick, req } from '../proto/messages.js';

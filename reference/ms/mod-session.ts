@@ -1,4 +1,4 @@
-// MS lock and session (spec sections 6 and 8.1): LOGIN and PROOF (the per-user lock at the CRS,
+// MS lock and session [§6.2 Login Proof] [§8.1 Login]: LOGIN and PROOF (the per-user lock at the CRS,
 // the challenge, the proof, ONLINE and the login bundle), LOGOUT and PING.
 import { randomBytes } from 'node:crypto';
 import { requiredHeaderOf, headerOf, type ErrorCode, type RequestOf, type ResponseMessage } from '../../codec/index.js';
@@ -47,7 +47,7 @@ export function sessionModule(ms: MsContext): Pick<ClientHandlers, 'LOGIN' | 'PR
   };
 }
 
-// LOGIN (spec section 6.1-6.3 and 8.1 steps 1-3)
+// LOGIN ([§6.2 Login Proof] [§8.1 Login], steps 1-3)
 async function login(ms: MsContext, conn: ClientConn, m: RequestOf<'LOGIN'>): Promise<ResponseMessage> {
   const user = requiredHeaderOf(m, 'User');
   if (headerOf(m, 'Imsp-version') !== '1') {
@@ -152,7 +152,7 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestOf<'LOGIN'>): Pr
   return ok(300, { Nonce: attempt.nonce, Salt: attempt.salt, Iterations: attempt.iterations, 'Key-share': attempt.eS });
 }
 
-// PROOF (spec section 6.1-6.3 and 8.1 steps 4-6)
+// PROOF ([§6.2 Login Proof] [§8.1 Login], steps 4-6)
 async function proof(ms: MsContext, conn: ClientConn, m: RequestOf<'PROOF'>): Promise<ResponseMessage> {
   const a = conn.attempt!;
   const auth = loginAuthMessage(a);

@@ -1,4 +1,4 @@
-// The reference Messaging Server (spec sections 3, 4, 5; the client-session machine in
+// The reference Messaging Server ([§3 Architecture] [§4 Message Format] [§5 Methods]; the client-session machine in
 // spec/machines/client-session.json, whose state names ConnState is).
 //
 // This file holds the connections: it accepts clients, closes logins that take too long [CONN-4],

@@ -86,7 +86,7 @@ export interface LinkOptions {
   clock?: () => number;
   /**
    * Seal the messages written in one turn of the event loop together, up to maxRecordsPerEnvelope per
-   * envelope (spec 6.4 [SEAL-14]); default false: one message per envelope. Every receiver accepts
+   * envelope ([§6.4 The SEALED Envelope] [SEAL-14]); default false: one message per envelope. Every receiver accepts
    * both forms [SEAL-13], so this is the sender's choice alone.
    */
   coalesce?: boolean;

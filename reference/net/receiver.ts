@@ -146,7 +146,7 @@ export class Receiver {
       msgs = this.decoder.push(chunk);
     } catch (e) {
       // The messages completed before the framing error are processed first; then the error is
-      // answered and the link closes (spec section 2).
+      // answered and the link closes [WIRE-14].
       const err = typedError(e);
       for (const m of err.messages) this.inbox.push(m);
       this.pump();
@@ -192,7 +192,7 @@ export class Receiver {
       this.inbox.shift();
       const clearError = msg.kind === 'response' && msg.status >= 400;
       if (this.sealState === 'sealed' && clearError) {
-        // The peer's answer to an envelope of ours that failed (sent in clear, spec 6.4): it closes.
+        // The peer's answer to an envelope of ours that failed (sent in clear, [§6.4 The SEALED Envelope]): it closes.
         const c = anyHeader(msg, 'Error-code');
         this.host.fail(
           linkError(c !== undefined && isErrorCode(c) ? c : 'ERR_DECRYPT', `peer refused: ${msg.status} ${msg.reason}`),

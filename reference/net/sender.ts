@@ -1,6 +1,6 @@
 /**
  * The sending half of a Link, as ws's sender: encodes each message, seals it into SEALED envelopes
- * once sealing is on (spec 6.4), corks the socket for the rest of the turn so that a burst leaves in
+ * once sealing is on [§6.4 The SEALED Envelope], corks the socket for the rest of the turn so that a burst leaves in
  * one writev, and tells the Link when the unsent queue passes its bound.
  *
  * With `coalesce`, the messages written in one turn of the event loop are sealed together: one

@@ -43,7 +43,7 @@ export function serverLinkOptions(
 export type FirstMessage = 'ms' | 'client' | 'other';
 
 /**
- * Reads the first message of a connection to tell an MS's ENROLL from a client's LOCATE (spec section 3:
+ * Reads the first message of a connection to tell an MS's ENROLL from a client's LOCATE ([CONN-1]:
  * "the CRS tells an MS connection from a client connection by its first message"), framing it with
  * the generated Decoder; the octets are put back for the link, which decodes them again.
  * - 'ms' for ENROLL, 'client' for LOCATE;

@@ -456,7 +456,7 @@ export class PostgresStore implements Store {
   }
 
   // ------------------------------------------------------------------------------------------
-  // The lock (spec section 8.3)
+  // The lock [§8.3 The Lock and the Epoch]
 
   async tryLock(username: string, ms: MsRef, now: number, leaseMs: number): Promise<LockResult> {
     // names outside the registry syntax (a NUL, above all, which PostgreSQL text refuses) match no row
@@ -815,7 +815,7 @@ export class PostgresStore implements Store {
 
   async locateMs(now: number, n = 3): Promise<MsInfo[]> {
     // [LOCATE-1] ratio, then load, then Ms-id in octet order. The load is the number of the MS's users
-    // held as locked or online, or its PING Load if higher (spec 7.3).
+    // held as locked or online, or its PING Load if higher [§7.3 LOCATE and Load Balancing].
     const r = await this.q(
       `SELECT * FROM (SELECT ms.*, GREATEST(load, (SELECT count(*) FROM users u
                                               WHERE u.ms_id = ms.ms_id AND u.ms_incarnation = ms.incarnation)) AS held_load
@@ -831,7 +831,7 @@ export class PostgresStore implements Store {
   }
 
   // ------------------------------------------------------------------------------------------
-  // Contacts (spec section 9)
+  // Contacts [§9 Presence, Contacts and the User's Data]
 
   private async one(q: Q, sql: string, params: unknown[]): Promise<boolean> {
     return (await q(sql, params)).rows.length > 0;

@@ -1,4 +1,4 @@
-// Registration (out of band, spec section 6.5): make the SCRAM verifier and a fresh identity, seal the
+// Registration (out of band, [§6.5 Identity Keys and the Sealed Key Blob]): make the SCRAM verifier and a fresh identity, seal the
 // private keys under the password, and store only the verifier, the public key and the sealed
 // blob. The password and the private keys never reach the store.
 import {

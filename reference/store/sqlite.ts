@@ -245,7 +245,7 @@ export class SqliteStore implements Store {
       expiredMs: p('SELECT ms_id, incarnation FROM ms WHERE lease_expires_at <= ?'),
       listMs: p('SELECT * FROM ms ORDER BY ms_id'),
       // [LOCATE-1] ratio, then load, then Ms-id in octet order (BINARY collation). The load is the
-      // number of the MS's users held as locked or online, or its PING Load if higher (spec 7.3): the
+      // number of the MS's users held as locked or online, or its PING Load if higher [§7.3 LOCATE and Load Balancing]: the
       // held users are counted in users_by_ms, so a burst of logins between two PINGs spreads at once.
       locateMs: p(
         `SELECT *, max(load, (SELECT count(*) FROM users u INDEXED BY users_by_ms
@@ -468,7 +468,7 @@ export class SqliteStore implements Store {
   }
 
   // ------------------------------------------------------------------------------------------
-  // The lock (spec section 8.3)
+  // The lock [§8.3 The Lock and the Epoch]
 
   async tryLock(username: string, ms: MsRef, now: number, leaseMs: number): Promise<LockResult> {
     return this.tx((): LockResult => {
@@ -713,7 +713,7 @@ export class SqliteStore implements Store {
   }
 
   // ------------------------------------------------------------------------------------------
-  // Contacts (spec section 9)
+  // Contacts [§9 Presence, Contacts and the User's Data]
 
   private contactCount(user: string): number {
     // [ADD-LIMIT-1] buddies and ADDs sent, unanswered

@@ -1,5 +1,5 @@
 // The CRS's storage: ONE async interface for everything the Central Repository Server keeps
-// (spec section 6.1-6.3 and 8.1, 3.4, 4 and 5), with two implementations that pass the same
+// ([§6.1 The Password Verifier] [§6.5 Identity Keys and the Sealed Key Blob] [§7 MS Enrollment and Discovery] [§8.3 The Lock and the Epoch] [§9 Presence, Contacts and the User's Data]), with two implementations that pass the same
 // test suite: embedded SQLite (reference/store/sqlite.ts, the default) and PostgreSQL
 // (reference/store/postgres.ts, several CRS processes on one database).
 //
@@ -39,7 +39,7 @@ export type UserStatus = Status;
  *  `relation`); an ADD answer (value type `decision`); the profile field a search matches. */
 export type { Decision, Presence, Relation, SearchField };
 
-/** SCRAM-SHA-256 verifier (spec section 6.1-6.3 and 8.1); every binary value in base64url without padding. */
+/** SCRAM-SHA-256 verifier [§6.1 The Password Verifier]; every binary value in base64url without padding. */
 export interface Verifier {
   salt: string;
   iterations: number;
@@ -57,9 +57,9 @@ export interface Profile {
 export interface NewUser {
   username: string;
   verifier: Verifier;
-  /** b64(Ed25519 public) + "." + b64(X25519 public) (spec section 6.5). */
+  /** b64(Ed25519 public) + "." + b64(X25519 public) [§6.5 Identity Keys and the Sealed Key Blob]. */
   publicKey: string;
-  /** v1.salt.log2N.iv.ciphertext (spec section 6.5). */
+  /** v1.salt.log2N.iv.ciphertext [§6.5 Identity Keys and the Sealed Key Blob]. */
   keyBlob: string;
   profile?: Partial<Profile>;
 }
@@ -70,7 +70,7 @@ export interface MsRef {
   incarnation: number;
 }
 
-/** The user record state machine (spec section 8.3). `epoch` is the epoch of the current grant. */
+/** The user record state machine [§12.4 User record (at the CRS)], [§8.3 The Lock and the Epoch]. `epoch` is the epoch of the current grant. */
 export type UserState =
   | { kind: 'offline' }
   | { kind: 'locked'; msId: string; incarnation: number; epoch: number; leaseExpiresAt: number }
@@ -88,7 +88,7 @@ export interface UserRecord {
   state: UserState;
 }
 
-/** One entry of a user's contact list, as LIST and the login bundle show it (spec section 4.8). */
+/** One entry of a user's contact list, as LIST and the login bundle show it [§4.8 Record Bodies]. */
 export interface ContactEntry {
   user: string;
   relation: Exclude<Relation, 'none'>;
@@ -99,14 +99,14 @@ export interface ContactEntry {
   publicKey?: string;
 }
 
-/** An unanswered ADD (spec section 9): from `from` to `to`, sent at `time`. */
+/** An unanswered ADD [§9.3 ADD]: from `from` to `to`, sent at `time`. */
 export interface PendingAdd {
   from: string;
   to: string;
   time: number;
 }
 
-/** What ONLINE returns to the MS (spec section 6.1-6.3 and 8.1 step 5). */
+/** What ONLINE returns to the MS ([§5.10 ONLINE] [§8.1 Login], step 5). */
 export interface LoginBundle {
   keyBlob: string;
   publicKey: string;
@@ -296,7 +296,7 @@ export interface Store {
   /** Deletes a user and every relation naming it; refused while locked or online unless `force`. */
   deleteUser(username: string, force?: boolean): Promise<DeleteResult>;
 
-  // The lock and the session (spec section 8.3)
+  // The lock and the session [§8.3 The Lock and the Epoch]
   /** [LOCK-1] [LOCK-2] Grant the login lock: offline, or locked with an expired lease. Raises the epoch. */
   tryLock(username: string, ms: MsRef, now: number, leaseMs: number): Promise<LockResult>;
   /** [LOCK-8] Release a lock without logging in (wrong password): current epoch (from the holder
@@ -343,7 +343,7 @@ export interface Store {
   /** The first of locateMs, or null. */
   pickMs(now: number): Promise<MsInfo | null>;
 
-  // Contacts (spec section 9)
+  // Contacts [§9 Presence, Contacts and the User's Data]
   addRequest(actor: Actor, to: string, now: number): Promise<AddResult>;
   /** `actor` answers the pending ADD that `from` sent. */
   answer(actor: Actor, from: string, decision: Decision, now: number): Promise<AnswerResult>;

@@ -1,5 +1,5 @@
 // The fault campaign of issue 14 (`make chaos`): real server processes, faults injected at random
-// from a seed, and the invariants of spec section 13 checked after each fault heals.
+// from a seed, and the invariants of [§13 Invariants] checked after each fault heals.
 //
 // Setup, once per store (a phase on SQLite with durability full, then a phase on a throwaway
 // PostgreSQL cluster this run creates and stops):
@@ -21,7 +21,7 @@
 // cut-off MS outlives msLease; [INV-3] after each fault heals, every logged-in client's view equals
 // the store within the bound of [INV-10]; [INV-7] every acknowledged change is in
 // the store; [RECONNECT-1] every client whose session a fault ended is logged in again, by itself,
-// within the bound of spec 8.5 [RECONNECT-2].
+// within the bound of [§8.5 Reconnecting] [RECONNECT-2].
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -71,7 +71,7 @@ export const CLIENT_LIMITS = {
 };
 
 /**
- * [RECONNECT-2] The reconnect bound of spec 8.5: clientReconnectMaxDelay, plus one failed attempt
+ * [RECONNECT-2] The reconnect bound of [§8.5 Reconnecting]: clientReconnectMaxDelay, plus one failed attempt
  * (the larger of requestTimeout and handshakeTimeout), plus one login (LOCATE, LOGIN, PROOF: three
  * requests, each answered within requestTimeout).
  */

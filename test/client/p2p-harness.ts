@@ -128,7 +128,7 @@ export class RawPeer {
       body: sealEnvelope(key, seq, encode(inner)),
     });
   }
-  /** The records of one envelope (spec 6.4: one or more messages) [SEAL-5]. */
+  /** The records of one envelope ([§6.4 The SEALED Envelope]: one or more messages) [SEAL-5]. */
   static openAll(key: Buffer, env: Message): Message[] {
     if (env.kind !== 'request' || env.method !== 'SEALED')
       throw new Error(`expected SEALED, got ${env.kind === 'request' ? env.method : env.status}`);

@@ -1,4 +1,4 @@
-// Clients reconnect by themselves (spec 8.5, issue 14): after their MS is killed, and after the CRS
+// Clients reconnect by themselves ([§8.5 Reconnecting], issue 14): after their MS is killed, and after the CRS
 // restarts, every client is logged in again within the spec's bound with no action from its user,
 // through LOCATE and a new login, holding neither the password nor anything but what the proof needs.
 // Every wait ends on an event (`reconnected`, `presence`) or fails at the spec's bound; no sleep.
@@ -10,7 +10,7 @@ import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { makeVerifier } from '../../reference/crypto/scram.js';
 import { sealKeyBlob } from '../../reference/crypto/key-blob.js';
 
-/** Small delays so that the test is quick; the bound below is computed from them as spec 8.5 says. */
+/** Small delays so that the test is quick; the bound below is computed from them as [§8.5 Reconnecting] says. */
 const LIMITS = {
   clientReconnectDelay: 100,
   clientReconnectMaxDelay: 800,
@@ -196,7 +196,7 @@ test('[RECONNECT-1][RECONNECT-2][ENROLL-12][PERSIST-2] after a CRS restart, ever
   const port = cluster.crs.port;
   await cluster.crs.close();
   crs = await CrsServer.start({ store: cluster.store, msKey: cluster.msKey, host: '127.0.0.1', port });
-  // Logins can succeed again once an MS has enrolled at the new CRS (spec 8.5).
+  // Logins can succeed again once an MS has enrolled at the new CRS [§8.5 Reconnecting].
   await Promise.race(cluster.ms.map((ms) => new Promise<void>((resolve) => ms.once('enrolled', () => resolve()))));
   enrolledAt = Date.now();
   await reEnrolled;

@@ -1,4 +1,4 @@
-// The kit's own crypto (conformance/lib/crypto.ts, written from spec section 6 without
+// The kit's own crypto (conformance/lib/crypto.ts, written from [§6 Cryptography and Link Protection] without
 // reference/) re-derives every vector in spec/test-vectors/*.json, made from the reference crypto.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

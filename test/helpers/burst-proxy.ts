@@ -1,7 +1,7 @@
 // A TCP proxy that delivers what a server sends in bursts: the bytes that arrive from the server
 // within `burstMs` of the first one are held and written to the client together. It models a slow
 // or congested link, on which the login bundle and the pushes that follow it reach the client in one
-// read (spec 9.1.1: a client must not drop a push that arrives while it opens its key blob). The
+// read ([§9.1.1 Ordering the Login Bundle Against Pushes]: a client must not drop a push that arrives while it opens its key blob). The
 // client's own bytes pass at once. Order is kept: the proxy delays, it never reorders ([SEAL-3] would
 // refuse a reordered envelope anyway). Loopback only; close() stops the listener and every
 // connection it carries.

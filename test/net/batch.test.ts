@@ -1,4 +1,4 @@
-// Several messages per SEALED envelope and one 200 for several MSGs (spec 6.4, 10.2.1, issue 15):
+// Several messages per SEALED envelope and one 200 for several MSGs ([§6.4 The SEALED Envelope] [§10.2.1 Batches: Several MSGs per Envelope, One 200 for Several MSGs], issue 15):
 // the sender's batching, the receiver's record numbering, and properties that a batch can be neither
 // replayed, reordered, shortened nor forged, and that a Count answers exactly the MSGs it may.
 import { test } from 'node:test';

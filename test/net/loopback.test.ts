@@ -1,5 +1,5 @@
 // The link layer and the crypto together over real loopback TCP sockets: a miniature MS that runs the
-// login handshake of spec section 6.2 (without a CRS) and then serves sealed requests and pushes.
+// login handshake of [§6.2 Login Proof] (without a CRS) and then serves sealed requests and pushes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -108,7 +108,7 @@ async function connect(port: number): Promise<net.Socket> {
   return s;
 }
 
-/** The client's side of the login (spec 6.2); returns the response to PROOF. */
+/** The client's side of the login [§6.2 Login Proof]; returns the response to PROOF. */
 async function login(link: Link, password: string) {
   const eC = generateKeyShare();
   const cnonce = makeNonce();

@@ -1,4 +1,4 @@
-// The CRS's contact and pending-request records (spec section 4.8), built field by field for the
+// The CRS's contact and pending-request records [§4.8 Record Bodies], built field by field for the
 // login bundle and LIST: names, order, and Address/Public-key only when the entry carries them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

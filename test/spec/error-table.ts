@@ -1,4 +1,4 @@
-// How Section 14.3 writes the handling of an error code: the one rendering that the spec text and
+// How [§14.3 Error Codes] writes the handling of an error code: the one rendering that the spec text and
 // spec/registry/errors.json (through generated/error-handling.ts) must agree on [ERR-8].
 import { ERROR_HANDLING, type ErrorCode, type ErrorRule } from '../../codec/index.js';
 
@@ -8,7 +8,7 @@ export function ruleText(r: ErrorRule): string {
   return `${r.action}${r.answer === 'none' ? '' : `, ${r.answer}`} (${r.req})`;
 }
 
-/** The Handling cell of Section 14.3 for one error code: the default rule, then each exception. */
+/** The Handling cell of [§14.3 Error Codes] for one error code: the default rule, then each exception. */
 export function handlingCell(code: ErrorCode): string {
   const h = ERROR_HANDLING[code];
   return [ruleText(h), ...h.cases.map((c) => `${c.when}: ${ruleText(c)}`)].join('; ');

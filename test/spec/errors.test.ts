@@ -1,6 +1,6 @@
 // Error handling as data [ERR-8]: spec/registry/errors.json (through generated/error-handling.ts) is the
-// one table of what a receiver does for each error code. These tests fail when Section 14.3, the offset
-// table of Section 4.6 or the state tables of Section 12 disagree with it, in either direction.
+// one table of what a receiver does for each error code. These tests fail when [§14.3 Error Codes], the offset
+// table of [§4.6 Decoding Errors] or the state tables of [§12 State Machines] disagree with it, in either direction.
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';

@@ -1,4 +1,4 @@
-// Durability levels of the SQLite store (spec 11.5): with durability 'normal' (WAL, synchronous=NORMAL)
+// Durability levels of the SQLite store [§11.5 CRS Restart and Persistence]: with durability 'normal' (WAL, synchronous=NORMAL)
 // every change the store has reported done survives the death of the process that wrote it; the test
 // kills the writer with SIGKILL (no close, no checkpoint) while it is still writing, then reopens the file.
 import { test } from 'node:test';

@@ -15,12 +15,28 @@ test('the codemod rewrites [A][B], (A), bare IDs and ranges into [A] [B]', () =>
   assert.equal(fixComment('// [LOCK-1] [LOCK-2] already in the form', ids), '// [LOCK-1] [LOCK-2] already in the form');
 });
 
-test('the check reports unknown IDs and citations not in the form, and prose section numbers on request', () => {
-  const src = "// [LOCK-9] no such\n// (LOCK-1) old shape\n// see spec 6.4\nconst s = '[LOCK-1]';\n";
-  const found = checkFile('x.ts', src, ids, true).map((f) => `${f.line}: ${f.what.split(':')[0]}`);
+test('the check reports unknown IDs, citations not in the form, prose section numbers and sections with the wrong title', () => {
+  const sections = new Map([
+    ['6.4', 'The SEALED Envelope'],
+    ['9.7', 'PROFILE'],
+  ]);
+  const src = [
+    '// [LOCK-9] no such',
+    '// (LOCK-1) old shape',
+    '// see spec 6.4',
+    "const s = '[LOCK-1]';",
+    '// [§6.4 The SEALED Envelope] and [§9.7 PROFILE] are checked',
+    '// [§9.7 SEARCH] was renamed, [§9.12 PROFILE] does not exist',
+    '// RFC 5802 section 5.1 is another document',
+    '// as section 8.3 says',
+  ].join('\n');
+  const found = checkFile('x.ts', src, ids, sections).map((f) => `${f.line}: ${f.what.split(':')[0]}`);
   assert.deepEqual(found, [
     '1: unknown requirement LOCK-9 (not in generated/requirements.json)',
     '2: citation not in the form [ID] [ID]',
     "3: prose section number 'spec 6.4'",
+    "6: section §9.7 is titled 'PROFILE', not 'SEARCH'",
+    '6: unknown section §9.12 (no such heading in spec/text)',
+    "8: prose section number 'section 8.3'",
   ]);
 });

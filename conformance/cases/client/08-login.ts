@@ -1,4 +1,4 @@
-// Section "login" (spec 8), client side: what the client sends and what it must refuse.
+// Section "login" [§8 Login and Logout], client side: what the client sends and what it must refuse.
 import { header, request, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { fmtHostPort } from '../../lib/conn.js';

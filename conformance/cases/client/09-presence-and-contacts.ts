@@ -1,4 +1,4 @@
-// Section "presence" (spec 9), client side.
+// Section "presence" [§9 Presence, Contacts and the User's Data], client side.
 import { randomBytes } from 'node:crypto';
 import { encodeRecords, header, request, response, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';

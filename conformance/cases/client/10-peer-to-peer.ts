@@ -1,4 +1,4 @@
-// Section "peer to peer" (spec 10), client side: INIT/INIT-ACK both ways, every refusal, MSG, SEALED on peer sessions, no session key after logout.
+// Section "peer to peer" [§10 Peer-to-Peer Sessions], client side: INIT/INIT-ACK both ways, every refusal, MSG, SEALED on peer sessions, no session key after logout.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +33,7 @@ export async function expectRefusal(ctx: ClientContext, conn: Conn, code: string
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Several messages per SEALED envelope and batched answers (spec 6.4, 10.2.1; issue 15)
+// Several messages per SEALED envelope and batched answers [§6.4 The SEALED Envelope] [§10.2.1 Batches: Several MSGs per Envelope, One 200 for Several MSGs] (issue 15)
 
 const textMsg = (from: string, to: string, text: string): RequestMessage =>
   request(

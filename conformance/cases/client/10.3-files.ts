@@ -1,4 +1,4 @@
-// Section "files as MIME" (spec 10.3), client side: the chunks the client sends, and its checks as a
+// Section "files as MIME" [§10.3 Files as MIME], client side: the chunks the client sends, and its checks as a
 // receiver (size, order, digest, file name); a refused chunk does not end the session.
 import { createHash, randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Section "typing notifications" (spec 10.4), client side: what the client sends (only on a change, at
+// Section "typing notifications" [§10.4 Typing Notifications], client side: what the client sends (only on a change, at
 // most one a second, never opening a session for it) and how it reads a `typing` that is not renewed.
 import { header, request, response, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';

@@ -1,4 +1,4 @@
-// Section "session lifetime" (spec 11), client side: heartbeats to the MS, the silence timer, NOTICEs
+// Section "session lifetime" [§11 Session Lifetime, Rate Limits and Restarts], client side: heartbeats to the MS, the silence timer, NOTICEs
 // that end the session or slow the client down.
 import { header, request } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';

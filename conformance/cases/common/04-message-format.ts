@@ -1,4 +1,4 @@
-// Section "message format" (spec 4) and "registry validation": the same cases run against any server
+// Section "message format" [§4 Message Format] and "registry validation": the same cases run against any server
 // role. Framing errors must be answered with the registry's status and Error-code, then the connection
 // closed; validation errors are answered and the connection goes on.
 import {
@@ -52,7 +52,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
         c.writeRaw(sp.bytes);
         if (sp.halfClose) c.socket.end();
         const r = await c.nextResponse(ctx.timeout, `an answer to ${sp.what}`);
-        // What the receiver does comes from the error table (spec 14.3, [ERR-8]): a half-closed connection
+        // What the receiver does comes from the error table [§14.3 Error Codes] [ERR-8]: a half-closed connection
         // can still be written, so ERR_TRUNCATED SHOULD be answered there [WIRE-20]; a silent close is a WARN.
         const rule = errorRule(code as ErrorCode, {});
         if (sp.halfClose && r === null) {

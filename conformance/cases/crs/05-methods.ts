@@ -1,5 +1,5 @@
-// Spec 5 (methods), CRS side, what the method sections themselves require of REGISTER: the bounds of
-// the verifier and the key blob [REGISTER-4] and of the username [USER-1], a value type of section 4.
+// [§5 Methods], CRS side, what the method sections themselves require of REGISTER: the bounds of
+// the verifier and the key blob [REGISTER-4] and of the username [USER-1], a value type of [§4.3 Header Lines].
 import { header } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { CrsContext } from '../../lib/crs-context.js';
@@ -53,7 +53,7 @@ export const crsMethodCases: CaseDef<CrsContext>[] = [
   },
 ];
 
-/** The key blob (`v1.salt.log2N.iv.sealed`, spec 6.5) with another log2N. */
+/** The key blob (`v1.salt.log2N.iv.sealed`, [§6.5 Identity Keys and the Sealed Key Blob]) with another log2N. */
 function patchLog2N(blob: string, log2N: number): string {
   const parts = blob.split('.');
   parts[2] = String(log2N);

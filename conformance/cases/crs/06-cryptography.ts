@@ -1,4 +1,4 @@
-// Spec 6 (cryptography and link protection), CRS side: the SEALED envelope on an enrolled MS link.
+// [§6 Cryptography and Link Protection], CRS side: the SEALED envelope on an enrolled MS link.
 import { encode, request } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { sealBody } from '../../lib/crypto.js';

@@ -1,4 +1,4 @@
-// Spec 7 (MS enrollment and discovery), CRS side: ENROLL/PROOF, replays, incarnations, the handshake timer.
+// [§7 MS Enrollment and Discovery], CRS side: ENROLL/PROOF, replays, incarnations, the handshake timer.
 import { header, headers as allHeaders, request } from '../../../codec/index.js';
 import { enrollOn } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';
@@ -305,7 +305,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
       await ctx.login(held, alice!);
       const busy = await ctx.enroll({ msId: `${base}b`, capacity: 100 });
       const idle = await ctx.enroll({ msId: `${base}c`, capacity: 100 });
-      // Loads as the MSs report them in PING (spec 7.3: the reported Load counts when it is higher).
+      // Loads as the MSs report them in PING ([§7.3 LOCATE and Load Balancing]: the reported Load counts when it is higher).
       ctx.expectStatus(await full.req('PING', [['Load', '1']]), 200, 'LOCATE-1', 'PING with Load 1');
       ctx.expectStatus(await busy.req('PING', [['Load', '40']]), 200, 'LOCATE-1', 'PING with Load 40');
       const c = await ctx.connect('client');

@@ -1,4 +1,4 @@
-// Sections "registration", "the lock at the CRS" (spec section 8.3) and "login" (3.1, CRS side):
+// Sections "registration", "the lock at the CRS" [§8.3 The Lock and the Epoch] and "login" ([§8.1 Login], CRS side):
 // REGISTER, LOCK/UNLOCK/ONLINE/OFFLINE with fencing epochs and leases, the login bundle.
 import { header, type ResponseMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';

@@ -1,4 +1,4 @@
-// Sections "presence", "ADD", "ANSWER", "REM", "BLOCK" (spec section 9), CRS side: what the CRS
+// Sections "presence", "ADD", "ANSWER", "REM", "BLOCK" [§9 Presence, Contacts and the User's Data], CRS side: what the CRS
 // stores, what it pushes to every MS, and what each login bundle carries.
 import { header, type Header, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';

@@ -1,4 +1,4 @@
-// Spec 9.7 and 5.15 (PROFILE), CRS side: a read of one's own or another user's profile, a change of
+// [§9.7 PROFILE] [§5.15 PROFILE], CRS side: a read of one's own or another user's profile, a change of
 // one's own (fields not given kept, an empty value deletes), and the refusals (another user's
 // profile, an unknown user, a stale epoch, a value over maxTextValue).
 import type { CaseDef } from '../../lib/case.js';

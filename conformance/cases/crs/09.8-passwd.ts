@@ -1,4 +1,4 @@
-// Spec 9.8 (PASSWD), CRS side: the verifier and the key blob replaced together, the bounds on both,
+// [§9.8 PASSWD], CRS side: the verifier and the key blob replaced together, the bounds on both,
 // and the session going on with the new password applying from the next login.
 import { header } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';

@@ -1,4 +1,4 @@
-// Spec 9.9 and 5.17 (SEARCH), CRS side: matches in ascending username order with the profile's
+// [§9.9 SEARCH] [§5.17 SEARCH], CRS side: matches in ascending username order with the profile's
 // Full-name and Location and nothing more, pages bounded by Limit with a Next-cursor that gives the
 // next page, each Field, and the refusals (empty or over-long Query, a stale epoch).
 import { header, parseRecords, type Header, type ResponseMessage } from '../../../codec/index.js';

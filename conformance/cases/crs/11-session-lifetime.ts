@@ -1,4 +1,4 @@
-// Spec 11 (session lifetime), CRS side: MS heartbeats (PING renews the lease) and MS death.
+// [§11 Session Lifetime, Rate Limits and Restarts], CRS side: MS heartbeats (PING renews the lease) and MS death.
 import { header } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { CrsContext } from '../../lib/crs-context.js';

@@ -1,4 +1,4 @@
-// Spec 12.4 (user record at the CRS): state-machine fuzzing of the user record
+// [§12.4 User record (at the CRS)]: state-machine fuzzing of the user record
 // (spec/machines/user-record.json through generated/machines.ts): random sequences of LOCK, UNLOCK,
 // ONLINE, OFFLINE and STATUS from two MS links with current and stale epochs, checked against the
 // machine table (expected answers are read from each transition's "answer NNN" action).

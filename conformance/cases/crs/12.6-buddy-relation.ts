@@ -1,4 +1,4 @@
-// Spec 12.6: state-machine fuzzing of the buddy relation at the CRS (spec/machines/buddy-relation.json through
+// [§12.6 Buddy relation (at the CRS)]: state-machine fuzzing of the buddy relation at the CRS (spec/machines/buddy-relation.json through
 // generated/machines.ts): two online users send each other random ADD, ANSWER grant/deny, REM, BLOCK
 // and UNBLOCK. Each request feeds the actor's machine (toward the other) and, where the table says
 // so, the other's (GRANT, DENY, PEER_REM, PEER_BLOCK); the answer must be the one the transition's

@@ -1,4 +1,4 @@
-// Section "SEALED" (spec 6), on the client link of an MS.
+// Section "SEALED" [§6 Cryptography and Link Protection], on the client link of an MS.
 import { encode, header, LIMITS, request } from '../../../codec/index.js';
 import { sealBody } from '../../lib/crypto.js';
 import { msWireTarget } from '../../lib/wire-target.js';

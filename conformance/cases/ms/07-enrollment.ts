@@ -1,4 +1,4 @@
-// Section "MS enrollment" (spec 7), MS side: the enrollment itself, the MS's PINGs to the CRS, and
+// Section "MS enrollment" [§7 MS Enrollment and Discovery], MS side: the enrollment itself, the MS's PINGs to the CRS, and
 // what the MS does when its CRS link is lost (closed, silent for msLease, or ended by a NOTICE):
 // end every session with NOTICE ERR_SESSION_ENDED, answer 503 while it has no CRS, and enroll again
 // with a higher Incarnation.

@@ -1,4 +1,4 @@
-// Section "login" (spec 8), MS side: challenge, proofs, the decoy for unknown users, LOCK refusals relayed.
+// Section "login" [§8 Login and Logout], MS side: challenge, proofs, the decoy for unknown users, LOCK refusals relayed.
 import { randomBytes } from 'node:crypto';
 import { header, request, response } from '../../../codec/index.js';
 import { b64, hmac } from '../../lib/crypto.js';

@@ -1,4 +1,4 @@
-// Spec 9 (presence and contacts), MS side: presence forwarded only to buddies; From stamped on
+// [§9 Presence, Contacts and the User's Data], MS side: presence forwarded only to buddies; From stamped on
 // the requests the MS forwards for a user.
 import { header, request, response, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';

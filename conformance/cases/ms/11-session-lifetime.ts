@@ -1,4 +1,4 @@
-// Section "session lifetime" (spec 11), MS side: the silence timer, the MS's PINGs to its clients,
+// Section "session lifetime" [§11 Session Lifetime, Rate Limits and Restarts], MS side: the silence timer, the MS's PINGs to its clients,
 // sessions held past every timer (a session cut at a fixed time after login must fail here), and the
 // shutdown of the MS (11.4), which runs last since it stops the MS under test.
 import { header, request, type RequestMessage } from '../../../codec/index.js';

@@ -1,4 +1,4 @@
-// Spec 12.2: state-machine fuzzing of the client session at an MS (spec/machines/client-session.json through
+// [§12.2 Client session (at the MS)]: state-machine fuzzing of the client session at an MS (spec/machines/client-session.json through
 // generated/machines.ts): random sequences of LOGIN (known or unknown user), PROOF (right or wrong
 // password), PING, STATUS, LOGOUT on one client connection, in and out of state. The expected
 // answer of each event is the "answer NNN" of the transition the table takes (following the

@@ -251,7 +251,9 @@ export async function runKit(
       `HTML report: ${writeHtml(cfg.html, toHtml(info, results, cfg.specBase, reqs?.levels, new Map(REQUIREMENTS.map((q) => [q.id as string, q.text]))))}`,
     );
   if (created && !cfg.quiet)
-    out(`users created on the target: ${created.count}, all named ${created.prefix}*; ${created.note}`);
+    out(
+      `users created on the target: at most ${created.count} (registrations the kit sent; the refused ones created none), all named ${created.prefix}*; ${created.note}`,
+    );
   const unknown = reqs ? [...new Set(selected.flatMap((c) => c.reqs))].filter((r) => !reqs.levels.has(r)) : [];
   if (unknown.length && !cfg.quiet) out(`note: requirement IDs not (yet) defined by the spec: ${unknown.join(', ')}`);
   const line = summaryLine(results);

@@ -175,7 +175,7 @@ pre{white-space:pre-wrap;background:#f5f5f5;padding:8px;border-radius:4px;max-he
 <p>Role under test: <b>${esc(info.role)}</b> at <code>${esc(info.target)}</code> &middot; seed ${info.seed} &middot; runs ${info.runs} &middot; ${esc(info.startedAt)} &middot; ${(info.durationMs / 1000).toFixed(1)} s</p>
 <p>${counts} &middot; <b>${esc(summaryLine(results))}</b></p>
 <p>Command: <code>${esc(info.commandLine)}</code></p>
-${info.createdUsers ? `<p>Users the kit created on the target: <b>${info.createdUsers.count}</b>, every one named <code>${esc(info.createdUsers.prefix)}*</code>. ${esc(info.createdUsers.note)}</p>` : ''}
+${info.createdUsers ? `<p>Users the kit created on the target: at most <b>${info.createdUsers.count}</b> (registrations it sent; refused ones created none), every one named <code>${esc(info.createdUsers.prefix)}*</code>. ${esc(info.createdUsers.note)}</p>` : ''}
 </header>
 <h2>Requirements by verdict</h2>
 <p>A failure counts against the requirement its finding names; the other requirements a failing case cites are <span class="badge v-not-reached">NOT REACHED</span> by that case.</p>

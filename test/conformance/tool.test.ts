@@ -300,7 +300,7 @@ test('[CONF-13] the users the kit creates on a CRS carry the kit. prefix, and th
     ...sets,
   ]);
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  const said = /users created on the target: (\d+), all named (kit\.[a-z0-9]+\.)\*/.exec(r.stdout);
+  const said = /users created on the target: at most (\d+) \([^)]*\), all named (kit\.[a-z0-9]+\.)\*/.exec(r.stdout);
   assert.ok(said, r.stdout);
   assert.ok(Number(said[1]) > 0);
   const json = JSON.parse(readFileSync(join(out, 'r.json'), 'utf8')) as {
@@ -325,7 +325,8 @@ test('[CONF-13] the users the kit creates on a CRS carry the kit. prefix, and th
     .split('\n')
     .map((l) => l.trim().split(/\s+/)[0]!)
     .filter(Boolean);
-  assert.ok(users.length >= Number(said[1]) - 2 && users.length > 0, list);
+  // The count includes the registrations the target refused (the REGISTER bound cases), so it is an upper bound.
+  assert.ok(users.length <= Number(said[1]) && users.length > 0, list);
   for (const u of users)
     assert.ok(u.startsWith(said[2]!) && u.startsWith(KIT_NAME_PREFIX), `user ${u} lacks the prefix`);
 });

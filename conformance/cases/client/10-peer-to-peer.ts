@@ -411,7 +411,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
     section: 'p2p',
     title:
       'an envelope of three MSGs is acted on in order, each MSG answered (alone or within a Count); the next envelope carries Seq 3',
-    reqs: ['SEAL-5', 'SEAL-12', 'SEAL-13', 'MSG-1', 'MSG-7'],
+    reqs: ['SEAL-5', 'SEAL-12', 'SEAL-13', 'MSG-1', 'MSG-7', 'P2P-9'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)]);
@@ -459,7 +459,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
     section: 'p2p',
     title:
       'a replayed envelope of several MSGs is refused 450 ERR_REPLAY, the session closed, and no MSG delivered twice',
-    reqs: ['SEAL-3', 'SEAL-5', 'SEAL-12'],
+    reqs: ['SEAL-3', 'SEAL-5', 'SEAL-12', 'P2P-9'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)]);
@@ -484,7 +484,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
     section: 'p2p',
     title:
       'Seq counts records: after an envelope of 3 records at Seq 0, an envelope at Seq 1 is refused 450 ERR_REPLAY and not delivered',
-    reqs: ['SEAL-5', 'SEAL-3', 'SEAL-12'],
+    reqs: ['SEAL-5', 'SEAL-3', 'SEAL-12', 'P2P-9'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)]);
@@ -510,7 +510,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
     id: 'client/p2p/15',
     section: 'p2p',
     title: 'two envelopes delivered in swapped order are refused 450 ERR_REPLAY; no record of either is delivered',
-    reqs: ['SEAL-3', 'SEAL-5'],
+    reqs: ['SEAL-3', 'SEAL-5', 'P2P-9'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)]);
@@ -536,7 +536,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
     section: 'p2p',
     title:
       'an envelope of several MSGs with a forged tag is refused 401 ERR_DECRYPT, the session closed, none delivered',
-    reqs: ['SEAL-4', 'SEAL-11'],
+    reqs: ['SEAL-4', 'SEAL-11', 'P2P-9'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)]);
@@ -564,7 +564,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
     section: 'p2p',
     title:
       'an envelope of maxRecordsPerEnvelope + 1 MSGs is refused 413 ERR_LIMIT and the session closed, none delivered; an empty one 400 ERR_TRUNCATED',
-    reqs: ['SEAL-11'],
+    reqs: ['SEAL-11', 'P2P-9'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)]);

@@ -74,17 +74,55 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
     });
   }
 
+  const link = { from: t.from, to: t.role };
+  /** The code the generated validation gives this message, or `fallback` when it does not decode. */
+  const expectedCode = (m: Buffer, fallback: string): string => {
+    const parsed = (() => {
+      try {
+        return oracleDecode(m);
+      } catch {
+        return null;
+      }
+    })();
+    return (parsed ? validate(parsed, link) : null)?.code ?? fallback;
+  };
   const validation = (
     title: string,
     reqs: string[],
     msg: () => Buffer,
     expect: (ctx: C, r: ResponseMessage | null, m: Buffer) => void,
+    fallback: string,
   ): void => {
+    // The error table's requirement for the answer this message gets (and, where the first message
+    // decides the link, for 425 ERR_OUT_OF_STATE): the checks below name it, so the case declares it.
+    const m0 = msg();
+    const method = m0.toString('latin1').split('\r\n', 1)[0];
+    const ruleReq = (code: string): string[] =>
+      code in ERROR_HANDLING
+        ? [errorRule(code as ErrorCode, { handshake: true, ...(method ? { method } : {}) }).req]
+        : [];
+    const codes = [...new Set([expectedCode(m0, fallback), fallback])];
+    const tableReqs = [
+      ...codes.flatMap((c) => [...ruleReq(c), ...(c in ERROR_HANDLING ? [errorSpec(c as ErrorCode).req] : [])]),
+      ...(t.firstMessageDecides ? ruleReq('ERR_OUT_OF_STATE') : []),
+      // On a client's peer address the harmless first message is an INIT that does not decrypt: a
+      // target may answer the offending INIT that way too (401 ERR_DECRYPT, which closes [P2P-18]).
+      ...(t.role === 'client' ? ruleReq('ERR_DECRYPT') : []),
+    ];
     cases.push({
       id: id('registry'),
       section: 'registry',
       title,
-      reqs: [...reqs, 'REG-9', 'ERR-1', 'WIRE-22', ...(t.firstMessageDecides ? ['CONN-1', 'STATE-1'] : [])],
+      reqs: [
+        ...new Set([
+          ...reqs,
+          ...tableReqs,
+          'REG-9',
+          'ERR-1',
+          'WIRE-22',
+          ...(t.firstMessageDecides ? ['CONN-1', 'STATE-1'] : []),
+        ]),
+      ],
       async run(ctx: C) {
         const c = await ctx.connect();
         const m = msg();
@@ -123,35 +161,29 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
       },
     });
   };
-  const link = { from: t.from, to: t.role };
   const expectValidate = (ctx: C, r: ResponseMessage | null, m: Buffer, fallback: string): void => {
-    const parsed = (() => {
-      try {
-        return oracleDecode(m);
-      } catch {
-        return null;
-      }
-    })();
-    const err = parsed ? validate(parsed, link) : null;
-    checkError(ctx, r, err?.code ?? fallback, 'validation');
+    checkError(ctx, r, expectedCode(m, fallback), 'validation');
   };
   validation(
     'an unknown method is answered 405 ERR_UNKNOWN_METHOD',
     ['REG-1'],
     () => Buffer.from('FROBNICATE\r\n\r\n'),
     (ctx, r, m) => expectValidate(ctx, r, m, 'ERR_UNKNOWN_METHOD'),
+    'ERR_UNKNOWN_METHOD',
   );
   validation(
     `a registered method not allowed from ${t.from} to ${t.role} is answered 405 ERR_METHOD_NOT_ALLOWED`,
     ['REG-2'],
     () => Buffer.from(`${t.notAllowed ?? 'BYE'}\r\n\r\n`),
     (ctx, r, m) => expectValidate(ctx, r, m, 'ERR_METHOD_NOT_ALLOWED'),
+    'ERR_METHOD_NOT_ALLOWED',
   );
   validation(
     `a registered header not allowed on ${t.start} is answered 422 ERR_HEADER_NOT_ALLOWED`,
     ['REG-4'],
     () => withHeaders(t.first(), [['Decision', 'grant']]),
     (ctx, r, m) => expectValidate(ctx, r, m, 'ERR_HEADER_NOT_ALLOWED'),
+    'ERR_HEADER_NOT_ALLOWED',
   );
   if (!t.firstHasBody)
     validation(
@@ -159,12 +191,14 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
       ['REG-7'],
       () => withBody(t.first(), Buffer.from('abc')),
       (ctx, r, m) => expectValidate(ctx, r, m, 'ERR_UNEXPECTED_BODY'),
+      'ERR_UNEXPECTED_BODY',
     );
   validation(
     `a malformed Tag is answered 422 ERR_BAD_VALUE`,
     ['REG-6'],
     () => withHeaders(t.first(), [['Tag', 'a b']]),
     (ctx, r, m) => expectValidate(ctx, r, m, 'ERR_BAD_VALUE'),
+    'ERR_BAD_VALUE',
   );
   validation(
     `a repeated Tag is answered 422 ERR_DUPLICATE_HEADER`,
@@ -175,6 +209,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
         ['Tag', 'b'],
       ]),
     (ctx, r, m) => expectValidate(ctx, r, m, 'ERR_DUPLICATE_HEADER'),
+    'ERR_DUPLICATE_HEADER',
   );
 
   cases.push({
@@ -183,7 +218,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
     title: t.noTag
       ? 'an X- extension header is ignored'
       : 'an X- extension header is ignored, header names match case-insensitively, value whitespace is stripped, Tag is echoed',
-    reqs: ['HDR-6', 'CONN-10'],
+    reqs: ['HDR-6', 'CONN-10', ...(t.role === 'client' ? ['P2P-18'] : [])],
     async run(ctx: C) {
       const c = await ctx.connect();
       const wire = encode(t.first())
@@ -209,7 +244,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
     section: 'registry',
     title:
       'pipelined requests in one write are answered in order, each echoing its Tag, up to an error that closes the connection',
-    reqs: ['CONN-9', 'CONN-10', 'CONN-12', 'CONN-16', 'STATE-5'],
+    reqs: ['CONN-9', 'CONN-10', 'CONN-12', 'CONN-16', 'STATE-5', ...(t.role === 'client' ? ['P2P-18'] : [])],
     async run(ctx: C) {
       const c = await ctx.connect();
       const tags = ['p1', 'p2', 'p3'];
@@ -337,6 +372,8 @@ export function fixtureCase<C extends WireCtx>(t: WireTarget, caseId: string): C
     reqs.add(errorSpec(f.error!.code).req);
     reqs.add(errorRule(f.error!.code as ErrorCode, {}).req);
   }
+  // A finding names the fixture's own requirement (its first ID), so every fixture's IDs are declared.
+  for (const f of [...errors, ...wholes]) for (const r of f.reqs) reqs.add(r);
   return {
     id: caseId,
     section: 'wire',

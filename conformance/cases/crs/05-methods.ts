@@ -11,7 +11,7 @@ export const crsMethodCases: CaseDef<CrsContext>[] = [
     section: 'register',
     title:
       'REGISTER with Iterations below scramMinIterations, a key blob of log2N 9 or 21, or a username over maxUsernameLength is refused 422 and stores no user',
-    reqs: ['REGISTER-4', 'USER-1', 'REGISTER-1', 'ERR-1'],
+    reqs: ['REGISTER-4', 'USER-1', 'REGISTER-1', 'ERR-1', 'WIRE-22'],
     async run(ctx: CrsContext) {
       const ms = await ctx.enroll();
       const min = ctx.limits.get('scramMinIterations');

@@ -65,7 +65,7 @@ export const profileCases: CaseDef<CrsContext>[] = [
     section: 'profile',
     title:
       "PROFILE refusals: a change of another user's profile 403, a read of an unknown user 404, a stale epoch 410, a Full-name over maxTextValue 422; none changes the profile",
-    reqs: ['PROFILE-3', 'PROFILE-1', 'USER-2', 'LOCK-6', 'HDR-TEXT-1', 'ERR-1'],
+    reqs: ['PROFILE-3', 'PROFILE-1', 'USER-2', 'LOCK-6', 'HDR-TEXT-1', 'ERR-1', 'WIRE-22'],
     async run(ctx: CrsContext) {
       const [alice, bob] = await ctx.users(2);
       const m1 = await ctx.enroll();

@@ -11,7 +11,7 @@ export const passwdCases: CaseDef<CrsContext>[] = [
     section: 'passwd',
     title:
       'PASSWD replaces verifier and key blob together (the next LOCK and ONLINE carry the new ones), keeps the session, and refuses Iterations below the minimum or a bad log2N',
-    reqs: ['PASSWD-3', 'PASSWD-4', 'LOCK-6', 'ERR-1'],
+    reqs: ['PASSWD-3', 'PASSWD-4', 'LOCK-6', 'ERR-1', 'WIRE-22'],
     async run(ctx: CrsContext) {
       const [alice] = await ctx.users(1);
       const ms = await ctx.enroll();

@@ -193,7 +193,7 @@ export const searchCases: CaseDef<CrsContext>[] = [
     id: 'crs/search/3',
     section: 'search',
     title: 'SEARCH refusals: an empty Query and one over maxQueryLength 422, a stale epoch 410',
-    reqs: ['SEARCH-2', 'LOCK-6', 'ERR-1'],
+    reqs: ['SEARCH-2', 'LOCK-6', 'ERR-1', 'WIRE-22'],
     async run(ctx: CrsContext) {
       const [alice] = await ctx.users(1);
       const m1 = await ctx.enroll();

@@ -84,7 +84,6 @@ test: system-deps
 # IMSP and ejabberd (PLAIN; SCRAM-SHA-256 + TLS) and Prosody in one run, every ratio from that run.
 # Installs ejabberd/Prosody from Debian when missing (root); stops everything it starts.
 bench-xmpp: dist/.built
-	mkdir -p dist/spec/registry && cp spec/registry/*.json dist/spec/registry/
 	node dist/bench/xmpp.js $(ARGS)
 
 # --- kittool (issues 12, 16) ---

@@ -20,6 +20,7 @@ import {
 } from '../../codec/index.js';
 import { type Conn, Transcript } from './conn.js';
 import { classInput } from './octet-classes.js';
+import { brokenValueRule, METHOD_VALUE_RULES } from './value-rules.js';
 import { ERROR_LIST, errorSpec, HEADER_LIST, METHOD_LIST, type Limits } from './registry.js';
 import type { WireCtx, WireTarget } from './wire-target.js';
 
@@ -206,7 +207,7 @@ export function wireInput(t: WireTarget, limits: Limits): fc.Arbitrary<WireInput
 
 export type Expectation =
   | { kind: 'framing'; code: string; status: number; offset: number }
-  | { kind: 'validation'; code: string; status: number; alts: { code: string; status: number }[] }
+  | { kind: 'validation'; code: string; status: number; alts: { code: string; status: number }[]; req?: string }
   | { kind: 'served' }
   | { kind: 'any' };
 
@@ -244,6 +245,17 @@ export function expectationFor(bytes: Buffer, t: WireTarget, limits: Limits): Ex
     const alts = errs.map((e) => ({ code: e!.code, status: e!.status }));
     return { kind: 'validation', code: alts[0]!.code, status: alts[0]!.status, alts };
   }
+  // A rule of the text that the registry's value types cannot carry (lib/value-rules.ts): the
+  // receiver refuses with 422 ERR_BAD_VALUE, citing that rule's requirement (e.g. [AUTH-15]).
+  const rule = brokenValueRule(m, t.role);
+  if (rule)
+    return {
+      kind: 'validation',
+      code: 'ERR_BAD_VALUE',
+      status: 422,
+      alts: [{ code: 'ERR_BAD_VALUE', status: 422 }],
+      req: rule.req,
+    };
   if (m.kind === 'request' && m.method === t.start) return { kind: 'served' };
   return { kind: 'any' };
 }
@@ -289,7 +301,12 @@ async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcr
         } else
           return {
             ok: false,
-            req: exp.kind === 'framing' || exp.kind === 'validation' ? errorSpec(exp.code).req : 'CONN-9',
+            req:
+              exp.kind === 'validation' && exp.req
+                ? exp.req
+                : exp.kind === 'framing' || exp.kind === 'validation'
+                  ? errorSpec(exp.code).req
+                  : 'CONN-9',
             why: `no answer within ${ctx.timeout} ms`,
           };
       } else if (r === null) {
@@ -297,7 +314,12 @@ async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcr
         if (!(exp.kind === 'any' || (exp.kind === 'framing' && exp.code === 'ERR_TRUNCATED') || input.after === 'fin'))
           return {
             ok: false,
-            req: exp.kind === 'served' ? 'CONN-9' : errorSpec((exp as { code: string }).code).req,
+            req:
+              exp.kind === 'served'
+                ? 'CONN-9'
+                : exp.kind === 'validation' && exp.req
+                  ? exp.req
+                  : errorSpec((exp as { code: string }).code).req,
             why: `the target closed without answering (expected ${JSON.stringify(exp)})`,
           };
       } else if (
@@ -308,7 +330,7 @@ async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcr
       ) {
         // [CONN-1] a CRS may refuse any first message other than ENROLL/LOCATE as out of state.
       } else if (exp.kind === 'framing' || exp.kind === 'validation') {
-        const e = errorSpec(exp.code);
+        const e = exp.kind === 'validation' && exp.req ? { req: exp.req } : errorSpec(exp.code);
         const alts = exp.kind === 'validation' ? exp.alts : [{ code: exp.code, status: exp.status }];
         const want = alts.map((a) => `${a.status} ${a.code}`).join(' or ');
         if (!alts.some((a) => a.status === r.status))
@@ -369,6 +391,7 @@ export function wireFuzzReqs(t: WireTarget): string[] {
       'WIRE-21',
       'WIRE-22',
       ...(t.firstMessageDecides ? ['CONN-1'] : []),
+      ...METHOD_VALUE_RULES.filter((r) => r.method === t.start && r.to === t.role).map((r) => r.req),
       ...codes,
     ]),
   ];

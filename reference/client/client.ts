@@ -905,7 +905,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   private async listen(): Promise<void> {
     if (this.server) return;
     const { host, port } = parseHostPort(this.opts.listen ?? '127.0.0.1:0');
-    const server = createServer((s) => this.onPeerConnection(s));
+    // [WIRE-20] half-open: a peer that half-closes inside a message is answered before the close
+    const server = createServer({ allowHalfOpen: true }, (s) => this.onPeerConnection(s));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {

@@ -18,6 +18,7 @@ import {
   anyHeader,
   isRequestOf,
   encode,
+  errorResponse,
   type RequestMessage,
   type RequestOf,
   type ResponseMessage,
@@ -30,7 +31,7 @@ import { resolveLimits, wireLimits, type ServerLimits } from '../proto/limits.js
 import { fail } from '../proto/messages.js';
 import { formatAddress } from '../net/address.js';
 import { Link, linkError } from '../net/link.js';
-import { closeSoon, serverLinkOptions, sniffPeer, type FirstMessage } from '../net/server-link.js';
+import { closeSoon, serverLinkOptions, sniffPeer, type EndedInside, type FirstMessage } from '../net/server-link.js';
 import type { CrsContext, MsConn, MsHandler, MsHandlers, MsMethod } from './context.js';
 import { Enrollment, type PendingEnroll } from './mod-enroll.js';
 import { sessionModule } from './mod-session.js';
@@ -165,7 +166,8 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
     const onConn = (socket: net.Socket): void => this.accept(socket);
     const server = tlsOpts
       ? tls.createServer({ cert: tlsOpts.cert, key: tlsOpts.key }, onConn)
-      : net.createServer(onConn);
+      : // [WIRE-20] half-open: a peer that half-closes inside a message is answered before the close
+        net.createServer({ allowHalfOpen: true }, onConn);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -229,10 +231,16 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
   }
 
   /** The first message says what the connection is: an MS link, a client's LOCATE, or neither. */
-  private onFirstMessage(c: PeerConn, first: FirstMessage | null): void {
+  private onFirstMessage(c: PeerConn, first: FirstMessage | EndedInside | null): void {
     const socket = c.socket;
     if (first === null || this.closing) {
       socket.destroy();
+      return;
+    }
+    if (typeof first === 'object') {
+      // [WIRE-20] the peer half-closed inside its first message: its error, with Offset, then close.
+      this.metrics.errors.inc({ code: first.ended.code });
+      socket.end(encode(errorResponse(first.ended)));
       return;
     }
     if (first === 'other') {

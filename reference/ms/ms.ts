@@ -208,7 +208,10 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
   private async listen(host: string, port: number): Promise<void> {
     const onConn = (socket: net.Socket): void => this.accept(socket);
     const t = this.opts.tls;
-    const server = t ? tls.createServer({ cert: t.cert, key: t.key }, onConn) : net.createServer(onConn);
+    // [WIRE-20] half-open: a client that half-closes inside a message is answered before the close
+    const server = t
+      ? tls.createServer({ cert: t.cert, key: t.key }, onConn)
+      : net.createServer({ allowHalfOpen: true }, onConn);
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -410,9 +410,13 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   private onEnd(): void {
-    // The peer will send nothing more: a message cut short is a truncation [WIRE-12].
+    // The peer will send nothing more: a message cut short is a truncation [WIRE-12]. On a half-open
+    // socket (servers accept with allowHalfOpen) it is answered, after the requests before it, while
+    // our direction can still be written [WIRE-20]; a clean end closes at once.
     if (this.isClosed || this.receiver.broken) return;
-    this.beginClose(this.receiver.end());
+    const err = this.receiver.end();
+    if (err && this.socket.writable) this.framingError(err);
+    else this.beginClose(err);
   }
 
   private onSocketClose(): void {

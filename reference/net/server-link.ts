@@ -43,6 +43,14 @@ export function serverLinkOptions(
 export type FirstMessage = 'ms' | 'client' | 'other';
 
 /**
+ * The peer half-closed the connection inside its first message: the decoder's error for the octets
+ * that came (ERR_TRUNCATED, or the error of a partial line), to be answered before the close [WIRE-20].
+ */
+export interface EndedInside {
+  ended: ImspError;
+}
+
+/**
  * Reads the first message of a connection to tell an MS's ENROLL from a client's LOCATE ([CONN-1]:
  * "the CRS tells an MS connection from a client connection by its first message"), framing it with
  * the generated Decoder; the octets are put back for the link, which decodes them again.
@@ -50,20 +58,26 @@ export type FirstMessage = 'ms' | 'client' | 'other';
  * - 'other' for any other well-framed first message: the CRS answers 425 and closes [CONN-1];
  * - 'ms' for a framing error inside the first message, so that the link answers it with the
  *   decoder's error; a framing error after a complete first message leaves the first to decide;
- * - null when the socket closes (or nothing comes within timeoutMs).
+ * - `{ ended }` when the peer half-closes inside its first message (the socket can still be written:
+ *   the server answers the error, then closes [WIRE-20]);
+ * - null when the socket closes, or ends before any octet (or nothing comes within timeoutMs).
  */
 export function sniffPeer(
   socket: Socket,
   timeoutMs: number,
   limits?: Partial<WireLimits>,
-): Promise<FirstMessage | null> {
+): Promise<FirstMessage | EndedInside | null> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const decoder = new Decoder(limits ? { limits } : undefined);
-    const done = (role: FirstMessage | null): void => {
+    const stop = (): void => {
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('close', onClose);
+      socket.off('end', onEnd);
+    };
+    const done = (role: FirstMessage | null): void => {
+      stop();
       socket.pause();
       if (chunks.length > 0) socket.unshift(Buffer.concat(chunks));
       resolve(role);
@@ -87,8 +101,21 @@ export function sniffPeer(
       return done('other');
     };
     const onClose = (): void => done(null);
+    // The end of the peer's octets before a whole first message: nothing can be unshifted after the
+    // stream's end, so the error is handed back instead of the octets.
+    const onEnd = (): void => {
+      stop();
+      if (chunks.length === 0) return resolve(null);
+      try {
+        decoder.end();
+      } catch (e) {
+        if (e instanceof ImspError) return resolve({ ended: e });
+      }
+      resolve(null);
+    };
     const timer = setTimeout(() => done(chunks.length > 0 ? 'ms' : null), timeoutMs);
     socket.on('data', onData);
     socket.once('close', onClose);
+    socket.once('end', onEnd);
   });
 }

@@ -5,17 +5,20 @@
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { test } from 'node:test';
-import { sniffPeer, type FirstMessage } from '../../reference/net/server-link.js';
+import { sniffPeer, type EndedInside, type FirstMessage } from '../../reference/net/server-link.js';
 
-async function sniff(octets: string): Promise<FirstMessage | null> {
-  const server = net.createServer();
+async function sniff(octets: string, end = false): Promise<FirstMessage | EndedInside | null> {
+  const server = net.createServer({ allowHalfOpen: true });
   await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
   const { port } = server.address() as net.AddressInfo;
   try {
-    const got = new Promise<FirstMessage | null>((res) =>
+    const got = new Promise<FirstMessage | EndedInside | null>((res) =>
       server.once('connection', (s) => void sniffPeer(s, 5000).then((r) => (s.destroy(), res(r)))),
     );
-    const c = net.connect(port, '127.0.0.1', () => c.write(Buffer.from(octets, 'latin1')));
+    const c = net.connect(port, '127.0.0.1', () => {
+      c.write(Buffer.from(octets, 'latin1'));
+      if (end) c.end();
+    });
     c.on('error', () => undefined);
     const r = await got;
     c.destroy();
@@ -31,4 +34,14 @@ test('[CONN-9] [WIRE-14] a complete first message followed by a framing error in
   assert.equal(await sniff('FOO\r\n\r\n\x00'), 'other');
   // A framing error inside the first message goes to the link, which answers it.
   assert.equal(await sniff('LOC\x00ATE\r\n\r\n'), 'ms');
+});
+
+test('[WIRE-20] a half-close inside the first message hands back the decoder error (the socket can still answer it)', async () => {
+  const r = await sniff('LOCATE\r\nImsp-version: 1\r\n', true);
+  assert.ok(r !== null && typeof r === 'object', `expected the error, got ${String(r)}`);
+  assert.equal(r.ended.code, 'ERR_TRUNCATED');
+  assert.equal(r.ended.offset, 'LOCATE\r\nImsp-version: 1\r\n'.length);
+  assert.equal(await sniff('', true), null);
+  // A whole first message before the half-close still decides the connection.
+  assert.equal(await sniff('LOCATE\r\nImsp-version: 1\r\n\r\n', true), 'client');
 });

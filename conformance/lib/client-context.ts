@@ -15,7 +15,7 @@ import {
 import type { KitConfig, RoleSetup } from './config.js';
 import type { CaseDef, Finding } from './case.js';
 import { Conn, Transcript, fmtHostPort, parseHostPort, type HostPort } from './conn.js';
-import { ControlledClient } from './control.js';
+import { ControlledClient, type ControlEvent } from './control.js';
 import {
   b64,
   loginAuth,
@@ -32,9 +32,10 @@ import {
 } from './crypto.js';
 import { buildInit, buildInitAck, openInit, openInitAck } from './p2p.js';
 import { errorSpec, type Limits } from './registry.js';
-import { Checker, type Driver, type RunOptions } from './runner.js';
+import type { Driver, RunOptions } from './runner.js';
+import { closeConns, RoleContext } from './role-context.js';
 
-interface KitAccount {
+export interface KitAccount {
   name: string;
   password: string;
   identity: Identity;
@@ -192,7 +193,7 @@ interface ClientEnv {
 }
 
 /** A kit peer: a buddy of the client with its own identity and a listener for the client's INITs. */
-interface Peer {
+export interface Peer {
   name: string;
   identity: Identity;
   server: net.Server;
@@ -200,20 +201,9 @@ interface Peer {
   inbound: Conn[];
 }
 
-export class ClientContext extends Checker {
+export class ClientContext extends RoleContext<ClientEnv> {
   client: ControlledClient | null = null;
-  readonly conns: Conn[] = [];
   readonly peers: Peer[] = [];
-  constructor(
-    readonly env: ClientEnv,
-    tr: Transcript,
-    findings: Finding[],
-  ) {
-    super(findings, tr);
-  }
-  get timeout(): number {
-    return this.env.opts.timeoutMs;
-  }
   /**
    * How long a freshly started client may take to print its ready line [CTL-1]. Starting a process is not
    * protocol timing: on a loaded machine a client that compiles its sources at start took 19 s, so this
@@ -225,10 +215,6 @@ export class ClientContext extends Checker {
   get svc(): KitServices {
     return this.env.svc;
   }
-  uniq(p: string): string {
-    return `${p}${this.env.runId}${(this.env.counter++).toString(36)}`;
-  }
-
   account(bundle: Header[][] = [], extra: Partial<KitAccount> = {}): KitAccount {
     const name = this.uniq('c');
     const password = b64(randomBytes(9));
@@ -277,8 +263,8 @@ export class ClientContext extends Checker {
         ];
   }
 
-  /** Start a fresh client process and log it in as `a`. */
-  async startLoggedIn(a: KitAccount): Promise<ControlledClient> {
+  /** Start a fresh client process for `a` (the case's client) and wait for its ready line [CTL-1]. */
+  async startClient(a: KitAccount): Promise<ControlledClient> {
     const c = ControlledClient.start(
       this.env.template,
       { crs: fmtHostPort(this.svc.crsAddr), ms: fmtHostPort(this.svc.msAddr), user: a.name, password: a.password },
@@ -291,13 +277,44 @@ export class ClientContext extends Checker {
       'CTL-1',
       `the client did not print {"event":"ready"} (${c.stderr.slice(-300)})`,
     );
-    const r = await c.command(`login ${a.name} ${a.password}`, this.timeout * 4);
+    return c;
+  }
+
+  /** Start a fresh client process and send it `login` as `a`: the client and its answer (ok or error). */
+  async tryLogin(a: KitAccount): Promise<{ c: ControlledClient; r: ControlEvent | null }> {
+    const c = await this.startClient(a);
+    return { c, r: await c.command(`login ${a.name} ${a.password}`, this.timeout * 4) };
+  }
+
+  /** Start a fresh client process and log it in as `a`. */
+  async startLoggedIn(a: KitAccount): Promise<ControlledClient> {
+    const { c, r } = await this.tryLogin(a);
     this.pre(
       r?.event === 'ok',
       'LOGIN-7',
       `the client could not log in to the kit: ${JSON.stringify(r)} ${c.stderr.slice(-300)}`,
     );
     return c;
+  }
+
+  /** A kit peer `p`, and a client logged in as `a`, whose bundle lists `p` as a buddy (online, or offline). */
+  async withBuddy(online = true): Promise<{ p: Peer; a: KitAccount; c: ControlledClient }> {
+    const p = await this.peer();
+    const a = this.account([this.buddyRecord(p, online)]);
+    return { p, a, c: await this.startLoggedIn(a) };
+  }
+
+  /** withBuddy, and a peer session opened from `p` to the client ([§10.1 INIT and INIT-ACK]): the sealed connection. */
+  async buddySession(): Promise<{ p: Peer; a: KitAccount; c: ControlledClient; conn: Conn }> {
+    const b = await this.withBuddy();
+    return { ...b, conn: await this.initFrom(b.p, b.a) };
+  }
+
+  /** The first connection the client opened to kit peer `p` within `ms`, or undefined. */
+  async inboundTo(p: Peer, ms: number): Promise<Conn | undefined> {
+    const deadline = Date.now() + ms;
+    while (p.inbound.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    return p.inbound[0];
   }
 
   /** The client's peer address, as it sent it in LOGIN. */
@@ -310,10 +327,6 @@ export class ClientContext extends Checker {
     const addr = login ? header(login, 'Address') : undefined;
     this.pre(addr, 'LOGIN-1', 'LOGIN must carry the client Address');
     return parseHostPort(addr);
-  }
-
-  get limits(): Limits {
-    return this.env.opts.limits;
   }
 
   /** The logged-in client the wire cases talk to (a buddy-less user), started on first use in a case. */
@@ -332,9 +345,7 @@ export class ClientContext extends Checker {
       }
       return this.connect(this.clientAddress(this.wireAccount), addr ?? 'kit-peer');
     }
-    const c = await Conn.connect(addr, name ?? 'kit-peer', this.tr, this.timeout);
-    this.conns.push(c);
-    return c;
+    return this.open(addr, name ?? 'kit-peer');
   }
 
   /** The client's session at the kit MS (a precondition of every case that pushes). */
@@ -355,9 +366,7 @@ export class ClientContext extends Checker {
    * Returns null when the client opened no session within the timeout.
    */
   async acceptFrom(p: Peer, a: KitAccount): Promise<Conn | null> {
-    const deadline = Date.now() + this.timeout * 2;
-    while (p.inbound.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    const conn = p.inbound[0];
+    const conn = await this.inboundTo(p, this.timeout * 2);
     if (!conn) return null;
     this.conns.push(conn);
     const init = await conn.waitEvent((m) => m.method === 'INIT', this.timeout);
@@ -422,13 +431,9 @@ class ClientDriver implements Driver<ClientContext> {
     return new ClientContext(this.env, tr, findings);
   }
   async cleanup(ctx: ClientContext): Promise<{ req: string; text: string }[]> {
-    const v: { req: string; text: string }[] = [];
     await ctx.client?.stop();
-    v.push(...(ctx.client?.violations ?? [])); // [CONF-12] control lines that break the schema [CTL-7]
-    for (const c of [...ctx.conns, ...ctx.peers.flatMap((p) => p.inbound), ...this.env.svc.sessions.values()]) {
-      v.push(...c.violations);
-      c.destroy();
-    }
+    const v = [...(ctx.client?.violations ?? [])]; // [CONF-12] control lines that break the schema [CTL-7]
+    v.push(...closeConns([...ctx.conns, ...ctx.peers.flatMap((p) => p.inbound), ...this.env.svc.sessions.values()]));
     this.env.svc.sessions.clear();
     for (const c of this.env.svc.crsConns.splice(0)) c.destroy();
     for (const p of ctx.peers) p.server.close();

@@ -5,9 +5,10 @@ import { header, parseRecords, request, type Header, type ResponseMessage } from
 import { enrollOn, MsLink, type EnrollParams } from './as-ms.js';
 import type { CaseDef, Finding } from './case.js';
 import { Conn, Transcript, type HostPort } from './conn.js';
-import { b64, makeVerifier, newIdentity, sealKeyBlob, type Identity } from './crypto.js';
-import { errorSpec, type Limits } from './registry.js';
-import { Checker, type Driver, type RunOptions } from './runner.js';
+import { b64, type Identity } from './crypto.js';
+import { errorSpec } from './registry.js';
+import type { Driver, RunOptions } from './runner.js';
+import { closeConns, ServerRoleContext, userMaterial } from './role-context.js';
 import { parseHostPort } from './conn.js';
 import { KIT_NAME_PREFIX, SetupError, type KitConfig, type RoleSetup } from './config.js';
 import { connectMs } from './as-ms.js';
@@ -45,42 +46,24 @@ export interface Session {
   records: Header[][];
 }
 
-export class CrsContext extends Checker {
-  readonly conns: Conn[] = [];
+export class CrsContext extends ServerRoleContext<CrsEnv> {
   readonly links: MsLink[] = [];
   constructor(
-    readonly env: CrsEnv,
+    env: CrsEnv,
     tr: Transcript,
     findings: Finding[],
     readonly caseDef: CaseDef<CrsContext>,
   ) {
-    super(findings, tr);
+    super(env, tr, findings);
   }
 
-  get limits(): Limits {
-    return this.env.opts.limits;
-  }
-  get timeout(): number {
-    return this.env.opts.timeoutMs;
-  }
-  get opts(): RunOptions {
-    return this.env.opts;
+  target(): HostPort {
+    return this.env.target;
   }
 
   /** A fresh name, `kit.<run id>.<prefix><n>` ([CONF-13]): recognisable in the target's store. */
-  uniq(prefix: string): string {
+  override uniq(prefix: string): string {
     return `${KIT_NAME_PREFIX}${this.env.runId}.${prefix}${(this.env.counter++).toString(36)}`;
-  }
-
-  /** A connection logged to another transcript (fuzz runs), closed by the caller. */
-  async connectWith(tr: Transcript, name: string): Promise<Conn> {
-    return Conn.connect(this.env.target, name, tr, this.timeout);
-  }
-
-  async connect(name = 'c'): Promise<Conn> {
-    const c = await Conn.connect(this.env.target, `${name}${this.conns.length}`, this.tr, this.timeout);
-    this.conns.push(c);
-    return c;
   }
 
   msParams(p: Partial<EnrollParams> = {}): EnrollParams {
@@ -138,19 +121,7 @@ export class CrsContext extends Checker {
   /** Make a user's registration material (not yet registered). */
   makeUser(name = this.uniq('u')): TestUser {
     const password = b64(randomBytes(12));
-    const identity = newIdentity();
-    const v = makeVerifier(password, 4096);
-    return {
-      name,
-      password,
-      identity,
-      publicKey: identity.publicKey,
-      keyBlob: sealKeyBlob(password, name, identity, 10),
-      salt: b64(v.salt),
-      iterations: v.iterations,
-      storedKey: b64(v.storedKey),
-      serverKey: b64(v.serverKey),
-    };
+    return { name, password, ...userMaterial(name, password) };
   }
 
   registerHeaders(u: TestUser): Header[] {
@@ -246,6 +217,17 @@ export class CrsContext extends Checker {
     this.preStatus(r, 200, 'LOGOUT-5', `OFFLINE of ${s.user.name}`);
   }
 
+  /** Two fresh users, each online through an MS of its own: `a` on `m1` as `sa`, `b` on `m2` as `sb`. */
+  async onlinePair(): Promise<{ a: TestUser; b: TestUser; m1: MsLink; m2: MsLink; sa: Session; sb: Session }> {
+    const a = await this.user();
+    const b = await this.user();
+    const m1 = await this.enroll();
+    const m2 = await this.enroll();
+    const sa = await this.login(m1, a);
+    const sb = await this.login(m2, b);
+    return { a, b, m1, m2, sa, sb };
+  }
+
   /** Make two users buddies: ADD one way, GRANT the other (both online on the given links). */
   async befriend(a: Session, b: Session): Promise<void> {
     const add = await a.ms.req('ADD', [
@@ -289,7 +271,6 @@ export class CrsDriver implements Driver<CrsContext> {
     return new CrsContext(this.env, tr, findings, c);
   }
   async cleanup(ctx: CrsContext): Promise<{ req: string; text: string }[]> {
-    const v: { req: string; text: string }[] = [];
     // Leave politely so the next case starts from a clean CRS.
     await Promise.all(
       ctx.links.map(async (l) => {
@@ -298,11 +279,7 @@ export class CrsDriver implements Driver<CrsContext> {
         await l.conn.request(request('LEAVE', []), ctx.timeout).catch(() => undefined);
       }),
     );
-    for (const c of ctx.conns) {
-      v.push(...c.violations);
-      c.destroy();
-    }
-    return v;
+    return closeConns(ctx.conns);
   }
   async probe(tr: Transcript): Promise<string | null> {
     let c: Conn;

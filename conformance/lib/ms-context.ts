@@ -8,9 +8,9 @@ import { loginOn, type LoginOutcome } from './as-client.js';
 import { KitCrs, type KitUser } from './as-crs.js';
 import type { CaseDef, Finding } from './case.js';
 import { Conn, type Transcript, parseHostPort, fmtHostPort, type HostPort } from './conn.js';
-import { b64, makeVerifier, newIdentity, sealKeyBlob } from './crypto.js';
-import type { Limits } from './registry.js';
-import { Checker, type Driver, type RunOptions } from './runner.js';
+import { b64 } from './crypto.js';
+import type { Driver, RunOptions } from './runner.js';
+import { closeConns, ServerRoleContext, userMaterial } from './role-context.js';
 import { msWireTarget } from './wire-target.js';
 
 export interface MsEnv {
@@ -22,26 +22,16 @@ export interface MsEnv {
   stopMs?: () => Promise<void>;
 }
 
-export class MsContext extends Checker {
-  readonly conns: Conn[] = [];
+export class MsContext extends ServerRoleContext<MsEnv> {
   /** The outcome of the last login() of this case: the 200 to PROOF carries Session, Heartbeat, Session-timeout. */
   lastLogin: LoginOutcome | null = null;
   constructor(
-    readonly env: MsEnv,
+    env: MsEnv,
     tr: Transcript,
     findings: Finding[],
     readonly caseDef: CaseDef<MsContext>,
   ) {
-    super(findings, tr);
-  }
-  get timeout(): number {
-    return this.env.opts.timeoutMs;
-  }
-  get limits(): Limits {
-    return this.env.opts.limits;
-  }
-  get opts(): RunOptions {
-    return this.env.opts;
+    super(env, tr, findings);
   }
   get crs(): KitCrs {
     return this.env.crs;
@@ -50,36 +40,21 @@ export class MsContext extends Checker {
     if (!this.crs.listenAddr) this.skip('the MS under test has not enrolled with the kit');
     return parseHostPort(this.crs.listenAddr);
   }
-  async connectWith(tr: Transcript, name: string): Promise<Conn> {
-    return Conn.connect(this.target(), name, tr, this.timeout);
-  }
-  async connect(name = 'c'): Promise<Conn> {
-    const c = await Conn.connect(this.target(), `${name}${this.conns.length}`, this.tr, this.timeout);
-    this.conns.push(c);
-    return c;
-  }
-  uniq(p: string): string {
-    return `${p}${this.env.runId}${(this.env.counter++).toString(36)}`;
-  }
   /** A user known to the kit CRS, with the given contact records in its bundle. */
   user(bundle: Header[][] = []): KitUser {
     const name = this.uniq('m');
     const password = b64(randomBytes(9));
-    const id = newIdentity();
-    const v = makeVerifier(password, 4096);
-    const u: KitUser = {
-      name,
-      password,
-      salt: b64(v.salt),
-      iterations: 4096,
-      storedKey: b64(v.storedKey),
-      serverKey: b64(v.serverKey),
-      keyBlob: sealKeyBlob(password, name, id, 10),
-      publicKey: id.publicKey,
-      bundle,
-    };
+    const { identity: _, ...material } = userMaterial(name, password);
+    const u: KitUser = { name, password, ...material, bundle };
     this.crs.users.set(name, u);
     return u;
+  }
+  /** Two users of the kit CRS (`a` with the given bundle, `b` with none), both logged in: `ca` and `cb`. */
+  async loginPair(bundle: Header[][] = []): Promise<{ a: KitUser; b: KitUser; ca: Conn; cb: Conn }> {
+    const a = this.user(bundle);
+    const b = this.user([]);
+    const ca = await this.login(a);
+    return { a, b, ca, cb: await this.login(b) };
   }
   async login(u: KitUser): Promise<Conn> {
     const c = await this.connect('cl');
@@ -122,11 +97,7 @@ export class MsDriver implements Driver<MsContext> {
     return new MsContext(this.env, tr, findings, c);
   }
   async cleanup(ctx: MsContext): Promise<{ req: string; text: string }[]> {
-    const v: { req: string; text: string }[] = [];
-    for (const c of ctx.conns) {
-      v.push(...c.violations);
-      c.destroy();
-    }
+    const v = closeConns(ctx.conns);
     if (this.env.crs.link) v.push(...this.env.crs.link.violations.splice(0));
     this.env.crs.reset();
     // A case that took the CRS link away leaves it to the MS to enroll again before the next case.

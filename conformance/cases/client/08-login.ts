@@ -1,8 +1,6 @@
 // Section "login" [§8 Login and Logout], client side: what the client sends and what it must refuse.
 import { header, request, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import { fmtHostPort } from '../../lib/conn.js';
-import { ControlledClient } from '../../lib/control.js';
 import { unb64 } from '../../lib/crypto.js';
 import type { ClientContext } from '../../lib/client-context.js';
 
@@ -40,15 +38,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
     reqs: ['AUTH-11', 'CTL-1'],
     async run(ctx: ClientContext) {
       const a = ctx.account([], { badServerProof: true });
-      const c = ControlledClient.start(
-        ctx.env.template,
-        { crs: fmtHostPort(ctx.svc.crsAddr), ms: fmtHostPort(ctx.svc.msAddr), user: a.name, password: a.password },
-        ctx.tr,
-        ctx.env.cwd,
-      );
-      ctx.client = c;
-      ctx.must(await c.ready(ctx.readyTimeout), 'CTL-1', 'the client did not become ready');
-      const r = await c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
+      const { r } = await ctx.tryLogin(a);
       ctx.must(
         r?.event === 'error',
         'AUTH-11',
@@ -64,15 +54,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
     async run(ctx: ClientContext) {
       const a = ctx.account([], { challengeIterations: 1_000_001 });
       const before = ctx.svc.proofsSeen;
-      const c = ControlledClient.start(
-        ctx.env.template,
-        { crs: fmtHostPort(ctx.svc.crsAddr), ms: fmtHostPort(ctx.svc.msAddr), user: a.name, password: a.password },
-        ctx.tr,
-        ctx.env.cwd,
-      );
-      ctx.client = c;
-      ctx.must(await c.ready(ctx.readyTimeout), 'CTL-1', 'the client did not become ready');
-      const r = await c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
+      const { r } = await ctx.tryLogin(a);
       ctx.must(
         r?.event === 'error',
         'AUTH-6',
@@ -89,15 +71,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
     async run(ctx: ClientContext) {
       const a = ctx.account([], { foreignNonce: true });
       const before = ctx.svc.proofsSeen;
-      const c = ControlledClient.start(
-        ctx.env.template,
-        { crs: fmtHostPort(ctx.svc.crsAddr), ms: fmtHostPort(ctx.svc.msAddr), user: a.name, password: a.password },
-        ctx.tr,
-        ctx.env.cwd,
-      );
-      ctx.client = c;
-      ctx.must(await c.ready(ctx.readyTimeout), 'CTL-1', 'the client did not become ready');
-      const r = await c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
+      const { r } = await ctx.tryLogin(a);
       ctx.must(
         r?.event === 'error',
         'AUTH-3',
@@ -113,15 +87,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
     reqs: ['KEYBLOB-4', 'CTL-1'],
     async run(ctx: ClientContext) {
       const a = ctx.account([], { wrongPublicKey: true });
-      const c = ControlledClient.start(
-        ctx.env.template,
-        { crs: fmtHostPort(ctx.svc.crsAddr), ms: fmtHostPort(ctx.svc.msAddr), user: a.name, password: a.password },
-        ctx.tr,
-        ctx.env.cwd,
-      );
-      ctx.client = c;
-      ctx.must(await c.ready(ctx.readyTimeout), 'CTL-1', 'the client did not become ready');
-      const r = await c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
+      const { r } = await ctx.tryLogin(a);
       ctx.must(
         r?.event === 'error',
         'KEYBLOB-4',
@@ -160,10 +126,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
     title: 'logout: BYE on every peer session, then LOGOUT; the peer connection is closed',
     reqs: ['LOGOUT-2', 'LOGOUT-1', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { a, c, conn } = await ctx.buddySession();
       const ms = ctx.ms(a);
       let byeFirst: boolean | undefined;
       const prev = ms.auto;

@@ -24,9 +24,7 @@ export const clientPresenceCases: CaseDef<ClientContext>[] = [
     title: 'a PRESENCE push for a buddy is reported by the client',
     reqs: ['PRESENCE-7'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p, false)]);
-      const c = await ctx.startLoggedIn(a);
+      const { p, a, c } = await ctx.withBuddy(false);
       ctx.svc.sessions.get(a.name)!.send(
         request('PRESENCE', [
           ['User', p.name],
@@ -74,10 +72,7 @@ export const clientPresenceCases: CaseDef<ClientContext>[] = [
     title: 'a CONTACT with Relation none for a buddy in session ends that session (BYE, close)',
     reqs: ['CONTACT-2', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, conn } = await ctx.buddySession();
       ctx.ms(a).send(
         request('CONTACT', [
           ['User', p.name],
@@ -141,9 +136,7 @@ export const clientPresenceCases: CaseDef<ClientContext>[] = [
       'block: the client sends BLOCK; once the CONTACT Relation blocked arrives, an INIT from that user is refused 403 ERR_BLOCKED',
     reqs: ['BLOCK-3', 'P2P-19', 'CTL-2'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
+      const { p, a, c } = await ctx.withBuddy();
       const r = await c.command(`block ${p.name}`, ctx.timeout * 2);
       ctx.must(r?.event === 'ok', 'CTL-2', `block failed: ${JSON.stringify(r)}`);
       const sent = ctx.msRequests(a, 'BLOCK')[0];
@@ -280,9 +273,7 @@ export const clientPresenceCases: CaseDef<ClientContext>[] = [
     title: 'a PRESENCE that arrives between LIST and its response is applied again after the LIST records',
     reqs: ['PRESENCE-10', 'CTL-2'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
+      const { p, a, c } = await ctx.withBuddy();
       const ms = ctx.ms(a);
       const prev = ms.auto;
       ms.auto = (req, link) => {

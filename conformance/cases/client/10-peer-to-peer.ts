@@ -9,28 +9,9 @@ import type { Conn } from '../../lib/conn.js';
 import { newIdentity } from '../../lib/crypto.js';
 import { buildInit, buildInitAck, openInit } from '../../lib/p2p.js';
 import { errorSpec } from '../../lib/registry.js';
-import type { ClientContext } from '../../lib/client-context.js';
+import { expectInitRefusal, type ClientContext, type KitAccount, type Peer } from '../../lib/client-context.js';
 
 const tagOf = (m: RequestMessage): Header[] => (header(m, 'Tag') ? [['Tag', header(m, 'Tag')!]] : []);
-
-export async function expectRefusal(ctx: ClientContext, conn: Conn, code: string, what: string): Promise<void> {
-  const e = errorSpec(code);
-  const r = await conn.nextResponse(ctx.timeout, `the refusal of ${what}`).catch(() => null);
-  const ack = conn.received.find((m) => m.msg.kind === 'request' && m.msg.method === 'INIT-ACK');
-  ctx.must(!ack, e.req, `${what} must be refused, the client answered INIT-ACK`);
-  ctx.must(r, e.req, `${what} must be answered ${e.status} ${code}, got nothing`);
-  ctx.must(
-    r.status === e.status,
-    e.req,
-    `${what}: expected ${e.status} ${code}, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
-  );
-  ctx.should(
-    header(r, 'Error-code') === code,
-    e.req,
-    `${what}: expected Error-code ${code}, got ${header(r, 'Error-code')}`,
-  );
-  ctx.must(await conn.closedWithin(ctx.timeout), e.req, `${what}: the client must close the connection after refusing`);
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Several messages per SEALED envelope and batched answers [§6.4 The SEALED Envelope] [§10.2.1 Batches: Several MSGs per Envelope, One 200 for Several MSGs] (issue 15)
@@ -76,14 +57,8 @@ async function expectEnvelopeRefusal(
 }
 
 /** The client under test opens a session to kit peer `p` (its `send`/`sendfile` command is running): INIT answered. */
-async function acceptSession(
-  ctx: ClientContext,
-  p: Awaited<ReturnType<ClientContext['peer']>>,
-  a: ReturnType<ClientContext['account']>,
-): Promise<Conn> {
-  const deadline = Date.now() + ctx.timeout;
-  while (p.inbound.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  const conn = p.inbound[0];
+async function acceptSession(ctx: ClientContext, p: Peer, a: KitAccount): Promise<Conn> {
+  const conn = await ctx.inboundTo(p, ctx.timeout);
   ctx.pre(conn, 'P2P-1', "the client did not connect to the buddy's Address");
   ctx.conns.push(conn);
   const init = await conn.waitEvent((m) => m.method === 'INIT', ctx.timeout);
@@ -104,10 +79,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
       'a valid INIT from a buddy is answered with an INIT-ACK that opens and verifies; a SEALED MSG is answered 200 and delivered',
     reqs: ['P2P-9', 'MSG-1'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, c, conn } = await ctx.buddySession();
       const text = `hello ${randomBytes(4).toString('hex')}`;
       const r = await conn.request(
         request(
@@ -141,7 +113,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
       await ctx.startLoggedIn(a);
       const conn = await ctx.connect(ctx.clientAddress(a), 'stranger');
       conn.send(buildInit(stranger.name, stranger.identity, a.name, a.identity.publicKey).msg);
-      await expectRefusal(ctx, conn, 'ERR_NOT_BUDDY', 'an INIT from a non-buddy');
+      await expectInitRefusal(ctx, conn, 'ERR_NOT_BUDDY', 'an INIT from a non-buddy');
     },
   },
   {
@@ -155,7 +127,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
       await ctx.startLoggedIn(a);
       const conn = await ctx.connect(ctx.clientAddress(a), 'forger');
       conn.send(buildInit(buddy.name, buddy.identity, a.name, a.identity.publicKey, { signWith: newIdentity() }).msg);
-      await expectRefusal(ctx, conn, 'ERR_BAD_SIGNATURE', 'an INIT with a forged signature');
+      await expectInitRefusal(ctx, conn, 'ERR_BAD_SIGNATURE', 'an INIT with a forged signature');
     },
   },
   {
@@ -177,7 +149,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
       );
       const again = await ctx.connect(ctx.clientAddress(a), 'replayer');
       again.send(msg);
-      await expectRefusal(ctx, again, 'ERR_REPLAY', 'a replayed INIT');
+      await expectInitRefusal(ctx, again, 'ERR_REPLAY', 'a replayed INIT');
     },
   },
   {
@@ -195,7 +167,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
           time: Date.now() - 2 * ctx.env.opts.limits.get('maxClockSkew'),
         }).msg,
       );
-      await expectRefusal(ctx, conn, 'ERR_REPLAY', 'an INIT with an old Time');
+      await expectInitRefusal(ctx, conn, 'ERR_REPLAY', 'an INIT with an old Time');
     },
   },
   {
@@ -205,10 +177,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
       'after the client logs out, its old session key is no longer accepted: a MSG on the old session is not delivered',
     reqs: ['INV-5', 'P2P-14', 'LOGOUT-4', 'LOGOUT-1', 'MSG-1', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, c, conn } = await ctx.buddySession();
       const r1 = await conn.request(
         request(
           'MSG',
@@ -256,14 +225,10 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
     title: 'the client opens a session to a buddy with a valid, signed INIT and sends the text sealed',
     reqs: ['P2P-1', 'P2P-2', 'MSG-1'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
+      const { p, a, c } = await ctx.withBuddy();
       const text = `hi ${randomBytes(3).toString('hex')}`;
       const sent = c.command(`send ${p.name} ${text}`, ctx.timeout * 3);
-      const deadline = Date.now() + ctx.timeout;
-      while (p.inbound.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      const conn = p.inbound[0];
+      const conn = await ctx.inboundTo(p, ctx.timeout);
       ctx.must(conn, 'P2P-1', "the client did not connect to the buddy's Address");
       ctx.conns.push(conn);
       const init = await conn.waitEvent((m) => m.method === 'INIT', ctx.timeout);
@@ -312,7 +277,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
       const conn = await ctx.connect(ctx.clientAddress(a), 'misdirected');
       // Encrypted to the client's key, but To names someone else.
       conn.send(buildInit(buddy.name, buddy.identity, ctx.uniq('other'), a.identity.publicKey).msg);
-      await expectRefusal(ctx, conn, 'ERR_FORBIDDEN', 'an INIT addressed to another user');
+      await expectInitRefusal(ctx, conn, 'ERR_FORBIDDEN', 'an INIT addressed to another user');
     },
   },
   {
@@ -321,10 +286,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
     title: 'when the MS reports a peer offline, the client ends its session with that peer (BYE, close)',
     reqs: ['P2P-13', 'INV-5', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, conn } = await ctx.buddySession();
       ctx.svc.sessions.get(a.name)!.send(
         request('PRESENCE', [
           ['User', p.name],
@@ -346,10 +308,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
     title: "a MSG whose From is not the session's peer is refused 403 ERR_FORBIDDEN",
     reqs: ['MSG-2', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { a, c, conn } = await ctx.buddySession();
       const r = await conn.request(
         request(
           'MSG',
@@ -385,10 +344,7 @@ export const clientP2pCases: CaseDef<ClientContext>[] = [
     title: 'a SEALED envelope out of sequence on a peer session is refused 450 ERR_REPLAY and the session closed',
     reqs: ['SEAL-3', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { conn } = await ctx.buddySession();
       conn.sealing!.sendSeq = 5;
       conn.send(request('PING', []));
       const r = await conn.nextResponse(ctx.timeout, 'an answer to the out-of-order envelope').catch(() => null);
@@ -413,10 +369,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
       'an envelope of three MSGs is acted on in order, each MSG answered (alone or within a Count); the next envelope carries Seq 3',
     reqs: ['SEAL-5', 'SEAL-12', 'SEAL-13', 'MSG-1', 'MSG-7', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, c, conn } = await ctx.buddySession();
       const tag = randomBytes(3).toString('hex');
       const texts = ['one', 'two', 'three', 'four'].map((t) => `${t}-${tag}`);
       conn.sendBatch(texts.slice(0, 3).map((t) => textMsg(p.name, a.name, t)));
@@ -461,10 +414,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
       'a replayed envelope of several MSGs is refused 450 ERR_REPLAY, the session closed, and no MSG delivered twice',
     reqs: ['SEAL-3', 'SEAL-5', 'SEAL-12', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, c, conn } = await ctx.buddySession();
       const tag = randomBytes(3).toString('hex');
       const texts = [`a-${tag}`, `b-${tag}`];
       const wire = conn.sendBatch(texts.map((t) => textMsg(p.name, a.name, t)));
@@ -486,10 +436,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
       'Seq counts records: after an envelope of 3 records at Seq 0, an envelope at Seq 1 is refused 450 ERR_REPLAY and not delivered',
     reqs: ['SEAL-5', 'SEAL-3', 'SEAL-12', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, c, conn } = await ctx.buddySession();
       const tag = randomBytes(3).toString('hex');
       conn.sendBatch(['x', 'y', 'z'].map((t) => textMsg(p.name, a.name, `${t}-${tag}`)));
       for (let i = 0; i < 3; i++) {
@@ -512,10 +459,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
     title: 'two envelopes delivered in swapped order are refused 450 ERR_REPLAY; no record of either is delivered',
     reqs: ['SEAL-3', 'SEAL-5', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, c, conn } = await ctx.buddySession();
       const tag = randomBytes(3).toString('hex');
       // the second envelope (Seq 2) first, then the first (Seq 0, two records)
       conn.sendBatch([textMsg(p.name, a.name, `third-${tag}`)], { seq: 2 });
@@ -538,10 +482,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
       'an envelope of several MSGs with a forged tag is refused 401 ERR_DECRYPT, the session closed, none delivered',
     reqs: ['SEAL-4', 'SEAL-11', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, c, conn } = await ctx.buddySession();
       const tag = randomBytes(3).toString('hex');
       conn.sendBatch(
         ['m1', 'm2', 'm3'].map((t) => textMsg(p.name, a.name, `${t}-${tag}`)),
@@ -566,10 +507,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
       'an envelope of maxRecordsPerEnvelope + 1 MSGs is refused 413 ERR_LIMIT and the session closed, none delivered; an empty one 400 ERR_TRUNCATED',
     reqs: ['SEAL-11', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, c, conn } = await ctx.buddySession();
       const tag = randomBytes(3).toString('hex');
       const n = ctx.env.opts.limits.get('maxRecordsPerEnvelope') + 1;
       conn.sendBatch(
@@ -593,9 +531,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
     title: 'the client takes one 200 with Count: n as the answer to its n MSGs in flight (a file of 3 chunks)',
     reqs: ['MSG-8', 'MSG-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
+      const { p, a, c } = await ctx.withBuddy();
       const chunk = ctx.env.opts.limits.get('fileChunkSize');
       const dir = mkdtempSync(join(tmpdir(), 'imsp-kit-'));
       const path = join(dir, 'three-chunks.bin');
@@ -644,9 +580,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
     title: 'a 200 with a Count greater than the MSGs in flight fails the MSG and the client closes the session',
     reqs: ['MSG-8', 'MSG-1'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
+      const { p, a, c } = await ctx.withBuddy();
       const sent = c.command(`send ${p.name} over-${randomBytes(3).toString('hex')}`, ctx.timeout * 3);
       const conn = await acceptSession(ctx, p, a);
       const m = await conn.waitEvent((x) => x.method === 'MSG', ctx.timeout);
@@ -671,9 +605,7 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
     title: 'a MSG still unanswered when the session is cut is reported as not delivered',
     reqs: ['MSG-9', 'MSG-1'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
+      const { p, a, c } = await ctx.withBuddy();
       const sent = c.command(`send ${p.name} cut-${randomBytes(3).toString('hex')}`, ctx.timeout * 3);
       const conn = await acceptSession(ctx, p, a);
       const m = await conn.waitEvent((x) => x.method === 'MSG', ctx.timeout);

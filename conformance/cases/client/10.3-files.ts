@@ -131,9 +131,7 @@ export const clientFileCases: CaseDef<ClientContext>[] = [
       const path = join(tmpdir(), `kit-${randomBytes(4).toString('hex')}.bin`);
       writeFileSync(path, data);
       try {
-        const p = await ctx.peer();
-        const a = ctx.account([ctx.buddyRecord(p)]);
-        const c = await ctx.startLoggedIn(a);
+        const { p, a, c } = await ctx.withBuddy();
         const done = c.command(`sendfile ${p.name} ${path}`, ctx.timeout * 6);
         const conn = await ctx.acceptFrom(p, a);
         ctx.must(conn, 'P2P-1', 'the client did not connect to the buddy to send the file');
@@ -196,10 +194,7 @@ export const clientFileCases: CaseDef<ClientContext>[] = [
       'a file whose name carries a path is stored under its last path component, and a second file of the same name does not overwrite the first',
     reqs: ['FILE-6', 'FILE-5', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, c, conn } = await ctx.buddySession();
       const leaf = `kit-${randomBytes(3).toString('hex')}.bin`;
       const files: { path: string; size: number }[] = [];
       for (const size of [ctx.limits.get('fileChunkSize') + 10, 77]) {
@@ -236,10 +231,7 @@ export const clientFileCases: CaseDef<ClientContext>[] = [
       'a first chunk announcing more than maxFileSize is refused 413 ERR_LIMIT; the session goes on and takes text',
     reqs: ['FILE-3', 'MSG-4', 'MSG-3', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, conn } = await ctx.buddySession();
       const cs = ctx.limits.get('fileChunkSize');
       const size = ctx.limits.get('maxFileSize') + 1;
       const f: KitFile = { name: 'big.bin', data: randomBytes(cs), size };
@@ -254,10 +246,7 @@ export const clientFileCases: CaseDef<ClientContext>[] = [
     title: 'a chunk of a File-id whose chunk 0 never came, and a chunk out of order, are refused 422 ERR_BAD_VALUE',
     reqs: ['FILE-4', 'MSG-4', 'MSG-3', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, c, conn } = await ctx.buddySession();
       const cs = ctx.limits.get('fileChunkSize');
       const data = randomBytes(2 * cs + 5);
       const orphan: KitFile = { name: 'orphan.bin', data, fileId: 'kit-orphan' };
@@ -286,10 +275,7 @@ export const clientFileCases: CaseDef<ClientContext>[] = [
       'a file whose chunks do not hash to its Digest: the last chunk is refused 422 ERR_BAD_VALUE and no file is kept',
     reqs: ['FILE-5', 'MSG-4', 'MSG-3', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, c, conn } = await ctx.buddySession();
       const data = randomBytes(ctx.limits.get('fileChunkSize') + 99);
       const rs = await sendFile(ctx, conn, p.name, a.name, {
         name: 'bad-digest.bin',
@@ -324,10 +310,7 @@ export const clientFileCases: CaseDef<ClientContext>[] = [
       'a chunk count that does not follow from File-size, and a chunk shorter than fileChunkSize that is not the last, are refused 422 ERR_BAD_VALUE',
     reqs: ['FILE-2', 'MSG-4', 'MSG-3', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, conn } = await ctx.buddySession();
       const cs = ctx.limits.get('fileChunkSize');
       const data = randomBytes(cs + 50);
       const badCount: KitFile = { name: 'count.bin', data, count: 3 };
@@ -348,9 +331,7 @@ export const clientFileCases: CaseDef<ClientContext>[] = [
       const path = join(tmpdir(), `kit-empty-${randomBytes(4).toString('hex')}.txt`);
       writeFileSync(path, Buffer.alloc(0));
       try {
-        const p = await ctx.peer();
-        const a = ctx.account([ctx.buddyRecord(p)]);
-        const c = await ctx.startLoggedIn(a);
+        const { p, a, c } = await ctx.withBuddy();
         const done = c.command(`sendfile ${p.name} ${path}`, ctx.timeout * 4);
         const conn = await ctx.acceptFrom(p, a);
         ctx.must(conn, 'P2P-1', 'the client did not connect to the buddy to send the file');
@@ -385,10 +366,7 @@ export const clientFileCases: CaseDef<ClientContext>[] = [
     title: 'a MSG carrying File-id without the rest of a chunk announcement is refused 422 and not delivered as text',
     reqs: ['FILE-1', 'MSG-4', 'MSG-3', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, c, conn } = await ctx.buddySession();
       const text = `partial ${randomBytes(3).toString('hex')}`;
       const r = await conn.request(
         request(

@@ -17,10 +17,7 @@ export const clientTypingCases: CaseDef<ClientContext>[] = [
       'TYPING travels sealed in the open session, naming both users; an unchanged state is not sent again, and two changes are at least a second apart',
     reqs: ['TYPING-1', 'TYPING-3', 'P2P-9', 'CTL-2'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, c, conn } = await ctx.buddySession();
       ctx.pre(
         await c.waitFor((e) => e.event === 'session' && e.user === p.name, ctx.timeout),
         'CTL-2',
@@ -67,14 +64,10 @@ export const clientTypingCases: CaseDef<ClientContext>[] = [
     title: 'with no session open, typing opens none: no connection reaches the buddy',
     reqs: ['TYPING-3'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
+      const { p, c } = await ctx.withBuddy();
       await c.command(`typing ${p.name} typing`, ctx.timeout * 2);
-      const deadline = Date.now() + 1500;
-      while (p.inbound.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       ctx.must(
-        p.inbound.length === 0,
+        (await ctx.inboundTo(p, 1500)) === undefined,
         'TYPING-3',
         'the client opened a session (connected to the buddy) only to send TYPING',
       );
@@ -87,10 +80,7 @@ export const clientTypingCases: CaseDef<ClientContext>[] = [
       'a TYPING from the peer is reported and not answered (a notification); a `typing` not renewed for 30 s is then reported as paused',
     reqs: ['TYPING-2', 'CONN-11', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const p = await ctx.peer();
-      const a = ctx.account([ctx.buddyRecord(p)]);
-      const c = await ctx.startLoggedIn(a);
-      const conn = await ctx.initFrom(p, a);
+      const { p, a, c, conn } = await ctx.buddySession();
       // The session lives through the wait: the kit answers the client's PINGs [HB-12].
       conn.auto = (req) => (req.method === 'PING' ? response(200) : undefined);
       const sent = Date.now();

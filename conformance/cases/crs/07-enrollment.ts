@@ -132,11 +132,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     title: 'a higher incarnation replaces the old enrollment and frees its users at once (PRESENCE offline pushed)',
     reqs: ['ENROLL-7', 'LOCK-9'],
     async run(ctx: CrsContext) {
-      const [alice, bob] = await ctx.users(2);
-      const old = await ctx.enroll();
-      const watcher = await ctx.enroll();
-      const sa = await ctx.login(old, alice!);
-      const sb = await ctx.login(watcher, bob!);
+      const { a: alice, m1: old, m2: watcher, sa, sb } = await ctx.onlinePair();
       await ctx.befriend(sa, sb);
       watcher.conn.takeEvents();
       const newer = await ctx.enroll({ msId: old.params.msId, incarnation: old.params.incarnation + 1 });

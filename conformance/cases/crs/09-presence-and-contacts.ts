@@ -2,25 +2,9 @@
 // stores, what it pushes to every MS, and what each login bundle carries.
 import { header, type Header, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
+import { add, contactOf, isPresence, onUser, requestsFrom } from '../../lib/crs-contacts.js';
 import { rec, type CrsContext, type Session } from '../../lib/crs-context.js';
 import { checkError } from '../../lib/wire-target.js';
-
-const contactOf = (records: Header[][], user: string): Header[] | undefined =>
-  records.find((r) => rec(r, 'User') === user);
-const requestsFrom = (records: Header[][], user: string): Header[][] => records.filter((r) => rec(r, 'From') === user);
-const isPresence =
-  (user: string, status?: string) =>
-  (m: RequestMessage): boolean =>
-    m.method === 'PRESENCE' && header(m, 'User') === user && (status === undefined || header(m, 'Status') === status);
-
-async function add(ctx: CrsContext, from: Session, to: string): Promise<number> {
-  const r = await from.ms.req('ADD', [
-    ['From', from.user.name],
-    ['To', to],
-    ['Epoch', from.epoch],
-  ]);
-  return r.status;
-}
 
 export const contactCases: CaseDef<CrsContext>[] = [
   {
@@ -30,11 +14,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
       'a buddy logging in is pushed as PRESENCE online with Address and Public-key; its bundle lists the online buddy with Address and Public-key',
     reqs: ['PRESENCE-2', 'LOGIN-12'],
     async run(ctx: CrsContext) {
-      const [alice, bob] = await ctx.users(2);
-      const m1 = await ctx.enroll();
-      const m2 = await ctx.enroll();
-      const sa = await ctx.login(m1, alice!);
-      const sb = await ctx.login(m2, bob!);
+      const { a: alice, b: bob, m1, m2, sa, sb } = await ctx.onlinePair();
       await ctx.befriend(sa, sb);
       await ctx.logout(sb);
       m1.conn.takeEvents();
@@ -62,11 +42,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
     title: 'a STATUS change and a logout are pushed as PRESENCE',
     reqs: ['PRESENCE-3', 'LOGOUT-5', 'LOCK-6', 'ERR-1'],
     async run(ctx: CrsContext) {
-      const [alice, bob] = await ctx.users(2);
-      const m1 = await ctx.enroll();
-      const m2 = await ctx.enroll();
-      const sa = await ctx.login(m1, alice!);
-      const sb = await ctx.login(m2, bob!);
+      const { b: bob, m1, m2, sa, sb } = await ctx.onlinePair();
       await ctx.befriend(sa, sb);
       m1.conn.takeEvents();
       ctx.expectStatus(
@@ -108,11 +84,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
     title: "a non-buddy's bundle and LIST never carry a user's Address",
     reqs: ['PRESENCE-1', 'LOGIN-12', 'INV-6'],
     async run(ctx: CrsContext) {
-      const [alice, eve] = await ctx.users(2);
-      const m1 = await ctx.enroll();
-      const m2 = await ctx.enroll();
-      const sa = await ctx.login(m1, alice!);
-      const se = await ctx.login(m2, eve!);
+      const { a: alice, b: eve, m2, sa, sb: se } = await ctx.onlinePair();
       const leak = (rs: Header[][]): boolean =>
         rs.some((r) => rec(r, 'Address') === sa.address || rec(r, 'User') === alice!.name);
       ctx.must(!leak(se.records), 'INV-6', "a non-buddy's login bundle must not list the user");
@@ -133,7 +105,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
       const m1 = await ctx.enroll();
       const m2 = await ctx.enroll();
       const sa = await ctx.login(m1, alice!);
-      ctx.must((await add(ctx, sa, bob!.name)) === 202, 'ADD-2', 'ADD to an offline user must be answered 202 Stored');
+      ctx.must((await add(sa, bob!.name)) === 202, 'ADD-2', 'ADD to an offline user must be answered 202 Stored');
       for (let i = 0; i < 2; i++) {
         const sb = await ctx.login(m2, bob!);
         const reqs = requestsFrom(sb.records, alice!.name);
@@ -177,12 +149,8 @@ export const contactCases: CaseDef<CrsContext>[] = [
       "ADD to an online user is answered 200 and pushed to the target's MS; GRANT makes both buddies (CONTACT or ANSWER pushed)",
     reqs: ['ADD-2', 'ANSWER-2', 'INV-9'],
     async run(ctx: CrsContext) {
-      const [alice, bob] = await ctx.users(2);
-      const m1 = await ctx.enroll();
-      const m2 = await ctx.enroll();
-      const sa = await ctx.login(m1, alice!);
-      const sb = await ctx.login(m2, bob!);
-      ctx.must((await add(ctx, sa, bob!.name)) === 200, 'ADD-2', 'ADD to an online user must be answered 200');
+      const { a: alice, b: bob, m1, m2, sa, sb } = await ctx.onlinePair();
+      ctx.must((await add(sa, bob!.name)) === 200, 'ADD-2', 'ADD to an online user must be answered 200');
       const push = await m2.conn.waitEvent(
         (m) => m.method === 'ADD' && header(m, 'From') === alice!.name && header(m, 'To') === bob!.name,
         ctx.timeout,
@@ -246,7 +214,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
         'ERR_ALREADY_BUDDY',
         'ADD between buddies',
       );
-      ctx.must((await add(ctx, sa, carol!.name)) === 202, 'ADD-2', 'ADD to an offline user is 202');
+      ctx.must((await add(sa, carol!.name)) === 202, 'ADD-2', 'ADD to an offline user is 202');
       checkError(
         ctx,
         await m1.req('ADD', [
@@ -265,22 +233,9 @@ export const contactCases: CaseDef<CrsContext>[] = [
     title: 'REM removes the buddy relation in both directions and PRESENCE stops flowing',
     reqs: ['REM-1', 'INV-6', 'ERR-1', 'REM-2'],
     async run(ctx: CrsContext) {
-      const [alice, bob] = await ctx.users(2);
-      const m1 = await ctx.enroll();
-      const m2 = await ctx.enroll();
-      const sa = await ctx.login(m1, alice!);
-      const sb = await ctx.login(m2, bob!);
+      const { a: alice, b: bob, m2, sa, sb } = await ctx.onlinePair();
       await ctx.befriend(sa, sb);
-      ctx.expectStatus(
-        await m1.req('REM', [
-          ['From', alice!.name],
-          ['User', bob!.name],
-          ['Epoch', sa.epoch],
-        ]),
-        200,
-        'REM-1',
-        'REM of a buddy',
-      );
+      ctx.expectStatus(await onUser(sa, 'REM', bob!.name), 200, 'REM-1', 'REM of a buddy');
       const la = contactOf(await ctx.list(sa), bob!.name);
       const lb = contactOf(await ctx.list(sb), alice!.name);
       ctx.must(!la || rec(la, 'Relation') === 'none', 'REM-1', 'after REM the remover must not list the other');
@@ -296,16 +251,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
         'INV-6',
         "after REM a login bundle must not carry the other's Address",
       );
-      checkError(
-        ctx,
-        await m1.req('REM', [
-          ['From', alice!.name],
-          ['User', bob!.name],
-          ['Epoch', sa.epoch],
-        ]),
-        'ERR_NOT_CONTACT',
-        'REM of someone not a contact',
-      );
+      checkError(ctx, await onUser(sa, 'REM', bob!.name), 'ERR_NOT_CONTACT', 'REM of someone not a contact');
     },
   },
   {
@@ -317,17 +263,8 @@ export const contactCases: CaseDef<CrsContext>[] = [
       const [alice, bob] = await ctx.users(2);
       const m1 = await ctx.enroll();
       const sa = await ctx.login(m1, alice!);
-      ctx.must((await add(ctx, sa, bob!.name)) === 202, 'ADD-2', 'ADD to an offline user is 202');
-      ctx.expectStatus(
-        await m1.req('REM', [
-          ['From', alice!.name],
-          ['User', bob!.name],
-          ['Epoch', sa.epoch],
-        ]),
-        200,
-        'REM-3',
-        'REM of a pending ADD',
-      );
+      ctx.must((await add(sa, bob!.name)) === 202, 'ADD-2', 'ADD to an offline user is 202');
+      ctx.expectStatus(await onUser(sa, 'REM', bob!.name), 200, 'REM-3', 'REM of a pending ADD');
       const sb = await ctx.login(m1, bob!);
       ctx.must(requestsFrom(sb.records, alice!.name).length === 0, 'REM-3', 'a withdrawn ADD must not be delivered');
     },
@@ -339,23 +276,10 @@ export const contactCases: CaseDef<CrsContext>[] = [
       'a blocked buddy sees the blocker offline: PRESENCE offline targeted to him, no Address in his bundle, no later PRESENCE',
     reqs: ['BLOCK-1', 'BLOCK-2', 'INV-6', 'PRESENCE-3'],
     async run(ctx: CrsContext) {
-      const [alice, mallory] = await ctx.users(2);
-      const m1 = await ctx.enroll();
-      const m2 = await ctx.enroll();
-      const sa = await ctx.login(m1, alice!);
-      const sm = await ctx.login(m2, mallory!);
+      const { a: alice, b: mallory, m1, m2, sa, sb: sm } = await ctx.onlinePair();
       await ctx.befriend(sa, sm);
       m2.conn.takeEvents();
-      ctx.expectStatus(
-        await m1.req('BLOCK', [
-          ['From', alice!.name],
-          ['User', mallory!.name],
-          ['Epoch', sa.epoch],
-        ]),
-        200,
-        'BLOCK-1',
-        'BLOCK',
-      );
+      ctx.expectStatus(await onUser(sa, 'BLOCK', mallory!.name), 200, 'BLOCK-1', 'BLOCK');
       const off = await m2.conn.waitEvent(
         (m) =>
           (m.method === 'PRESENCE' && header(m, 'User') === alice!.name && header(m, 'Status') === 'offline') ||
@@ -408,24 +332,11 @@ export const contactCases: CaseDef<CrsContext>[] = [
     title: 'an ADD from a blocked user is answered 202 and never delivered',
     reqs: ['BLOCK-4', 'INV-6', 'BLOCK-1'],
     async run(ctx: CrsContext) {
-      const [alice, mallory] = await ctx.users(2);
-      const m1 = await ctx.enroll();
-      const m2 = await ctx.enroll();
-      const sa = await ctx.login(m1, alice!);
-      const sm = await ctx.login(m2, mallory!);
-      ctx.expectStatus(
-        await m1.req('BLOCK', [
-          ['From', alice!.name],
-          ['User', mallory!.name],
-          ['Epoch', sa.epoch],
-        ]),
-        200,
-        'BLOCK-1',
-        'BLOCK of a stranger',
-      );
+      const { a: alice, b: mallory, m1, sa, sb: sm } = await ctx.onlinePair();
+      ctx.expectStatus(await onUser(sa, 'BLOCK', mallory!.name), 200, 'BLOCK-1', 'BLOCK of a stranger');
       m1.conn.takeEvents();
       ctx.must(
-        (await add(ctx, sm, alice!.name)) === 202,
+        (await add(sm, alice!.name)) === 202,
         'BLOCK-4',
         'ADD from a blocked user must be answered 202 (blocking is not revealed)',
       );
@@ -475,7 +386,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
         'ANSWER grant with no ADD from that user',
         'ADD-9',
       );
-      ctx.must((await add(ctx, sa, bob!.name)) === 200, 'ADD-2', 'ADD to an online user must be answered 200');
+      ctx.must((await add(sa, bob!.name)) === 200, 'ADD-2', 'ADD to an online user must be answered 200');
       ctx.expectStatus(
         await req(sb, 'ANSWER', [
           ['To', alice!.name],
@@ -504,12 +415,8 @@ export const contactCases: CaseDef<CrsContext>[] = [
       "a grant pushes CONTACT buddy to both users' MSs, the requester's before its ANSWER, and both then see each other as online buddies",
     reqs: ['ANSWER-2', 'ANSWER-5', 'LOGIN-12', 'PRESENCE-6'],
     async run(ctx: CrsContext) {
-      const [alice, bob] = await ctx.users(2);
-      const m1 = await ctx.enroll();
-      const m2 = await ctx.enroll();
-      const sa = await ctx.login(m1, alice!);
-      const sb = await ctx.login(m2, bob!);
-      ctx.must((await add(ctx, sa, bob!.name)) === 200, 'ANSWER-2', 'ADD to an online user must be answered 200');
+      const { a: alice, b: bob, m1, m2, sa, sb } = await ctx.onlinePair();
+      ctx.must((await add(sa, bob!.name)) === 200, 'ANSWER-2', 'ADD to an online user must be answered 200');
       m1.conn.takeEvents();
       ctx.expectStatus(
         await m2.req('ANSWER', [
@@ -641,24 +548,11 @@ export const contactCases: CaseDef<CrsContext>[] = [
       'an ADD to a user who blocks the sender is answered 202 and never delivered while the block lasts; after UNBLOCK it is delivered at the next login',
     reqs: ['BLOCK-6', 'BLOCK-5', 'BLOCK-8', 'ADD-3'],
     async run(ctx: CrsContext) {
-      const [alice, mallory] = await ctx.users(2);
-      const m1 = await ctx.enroll();
-      const m2 = await ctx.enroll();
-      const sa = await ctx.login(m1, alice!);
-      const sm = await ctx.login(m2, mallory!);
-      ctx.expectStatus(
-        await m1.req('BLOCK', [
-          ['From', alice!.name],
-          ['User', mallory!.name],
-          ['Epoch', sa.epoch],
-        ]),
-        200,
-        'BLOCK-6',
-        'BLOCK',
-      );
+      const { a: alice, b: mallory, m1, sa, sb: sm } = await ctx.onlinePair();
+      ctx.expectStatus(await onUser(sa, 'BLOCK', mallory!.name), 200, 'BLOCK-6', 'BLOCK');
       m1.conn.takeEvents();
       ctx.must(
-        (await add(ctx, sm, alice!.name)) === 202,
+        (await add(sm, alice!.name)) === 202,
         'BLOCK-6',
         'an ADD to a user who blocks the sender must be answered 202 Stored',
       );
@@ -672,16 +566,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
         'BLOCK-6',
         "an ADD from a blocked user must not show in the blocker's LIST",
       );
-      ctx.expectStatus(
-        await m1.req('UNBLOCK', [
-          ['From', alice!.name],
-          ['User', mallory!.name],
-          ['Epoch', sa.epoch],
-        ]),
-        200,
-        'BLOCK-5',
-        'UNBLOCK',
-      );
+      ctx.expectStatus(await onUser(sa, 'UNBLOCK', mallory!.name), 200, 'BLOCK-5', 'UNBLOCK');
       await ctx.logout(sa);
       const sa2 = await ctx.login(m1, alice!);
       ctx.must(

@@ -218,10 +218,7 @@ export const msRoutingCases: CaseDef<MsContext>[] = [
     reqs: ['CONTACT-1', 'LOGIN-13', 'PRESENCE-4', 'CONN-3', 'CONN-11'],
     async run(ctx: MsContext) {
       const bob = ctx.uniq('bob');
-      const alice = ctx.user([]);
-      const carol = ctx.user([]);
-      const ca = await ctx.login(alice);
-      const cc = await ctx.login(carol);
+      const { a: alice, ca, cb: cc } = await ctx.loginPair();
       ctx.crs.push('CONTACT', [['To', alice.name], ...rec(bob, 'buddy')]);
       ctx.crs.push('PRESENCE', presence(bob, 'online'));
       const c1 = await ca.waitEvent(about('CONTACT', bob), ctx.timeout);
@@ -258,10 +255,7 @@ export const msRoutingCases: CaseDef<MsContext>[] = [
     title: 'an ADD push To a local user is forwarded to that client only, with From; the MS answers no push',
     reqs: ['ADD-2', 'CONN-3', 'CONN-17'],
     async run(ctx: MsContext) {
-      const alice = ctx.user([]);
-      const carol = ctx.user([]);
-      const ca = await ctx.login(alice);
-      const cc = await ctx.login(carol);
+      const { a: alice, ca, cb: cc } = await ctx.loginPair();
       const mallory = ctx.uniq('mal');
       ctx.crs.push('ADD', [
         ['From', mallory],
@@ -281,10 +275,7 @@ export const msRoutingCases: CaseDef<MsContext>[] = [
       "an ANSWER push is forwarded to its client only; a client's ANSWER is forwarded with From stamped and the CRS's answer relayed",
     reqs: ['CONN-3', 'CONN-17', 'AUTH-10', 'ERR-1', 'LOCK-6'],
     async run(ctx: MsContext) {
-      const alice = ctx.user([]);
-      const carol = ctx.user([]);
-      const ca = await ctx.login(alice);
-      const cc = await ctx.login(carol);
+      const { a: alice, b: carol, ca, cb: cc } = await ctx.loginPair();
       const bob = ctx.uniq('bob');
       ctx.crs.push('ANSWER', [
         ['From', bob],

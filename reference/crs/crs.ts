@@ -264,7 +264,7 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
     // commit (one WAL sync) among them; answers still go out in arrival order [CONN-9].
     const link = new Link(socket, {
       ...serverLinkOptions(this.limits, 'crs', c.role, counted, { rateLimit: c.role === 'client' }),
-      ...(c.role === 'ms' ? { concurrency: MS_LINK_CONCURRENCY } : {}),
+      ...(c.role === 'ms' ? { concurrency: MS_LINK_CONCURRENCY, coalesce: true } : {}),
     });
     this.links.add(link);
     link.on('protocolError', (err) => {

@@ -591,6 +591,21 @@ export const CONTROL_SCHEMA: Readonly<Record<string, unknown>> = {
             "then": {
               "$ref": "#/definitions/results/sessions"
             }
+          },
+          {
+            "if": {
+              "properties": {
+                "cmd": {
+                  "const": "reconnect"
+                }
+              },
+              "required": [
+                "cmd"
+              ]
+            },
+            "then": {
+              "$ref": "#/definitions/results/reconnect"
+            }
           }
         ]
       }
@@ -687,6 +702,10 @@ export const CONTROL_SCHEMA: Readonly<Record<string, unknown>> = {
         {
           "title": "sessions",
           "pattern": "^sessions$"
+        },
+        {
+          "title": "reconnect",
+          "pattern": "^reconnect (on|off)$"
         },
         {
           "title": "quit",
@@ -1489,6 +1508,18 @@ export const CONTROL_SCHEMA: Readonly<Record<string, unknown>> = {
           "keys": {
             "type": "integer",
             "minimum": 0
+          }
+        }
+      },
+      "reconnect": {
+        "type": "object",
+        "required": [
+          "reconnect"
+        ],
+        "properties": {
+          "reconnect": {
+            "type": "boolean",
+            "description": "whether the client now logs in again by itself after a session ends without its own logout (spec 8.5, RECONNECT-1)"
           }
         }
       }

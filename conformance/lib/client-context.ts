@@ -57,6 +57,30 @@ export interface KitAccount {
   sessionTimeout?: number;
   /** Pushes the kit MS writes right behind the 200 to PROOF, before the client can act [PRESENCE-9]. */
   pushAfterLogin?: RequestMessage[];
+  /** LOGINs the kit MS has seen for this user (the first login is 1). */
+  logins?: number;
+  /** A fault for the n-th LOGIN of this user (the reconnect cases of [§8.5 Reconnecting]). */
+  loginFault?: (n: number) => LoginFault | undefined;
+}
+
+/** What the kit MS does wrong to one LOGIN. */
+export interface LoginFault {
+  /** Answer LOGIN with this instead of the challenge (e.g. 503 with Retry-after), then close. */
+  refuse?: ResponseMessage;
+  /** The challenge carries this Salt instead of the verifier's (the password was changed) [RECONNECT-5]. */
+  salt?: Buffer;
+  /** PROOF is answered 401 ERR_AUTH_FAILED whatever it holds [RECONNECT-5]. */
+  proof401?: boolean;
+  /** The bundle's Public-key is another one than the key blob's [RECONNECT-6]. */
+  otherPublicKey?: boolean;
+}
+
+/** One handshake request the kit's CRS or MS received, in order of arrival. */
+export interface HandshakeSeen {
+  method: 'LOCATE' | 'LOGIN' | 'PROOF';
+  user: string;
+  at: number;
+  msg: RequestMessage;
 }
 
 /** The kit's CRS (LOCATE only) and MS (login, session requests, pushes) for a client under test. */
@@ -74,6 +98,26 @@ class KitServices {
   readonly crsConns: Conn[] = [];
   tr: Transcript = new Transcript();
   proofsSeen = 0;
+  /** Every LOCATE, LOGIN and PROOF the kit received (LOCATE has no user: ''). */
+  readonly handshakes: HandshakeSeen[] = [];
+  /** Servers LOCATE names, in order (default: the kit MS alone) [LOCATE-4]. */
+  servers: string[] | undefined;
+  private locateFault: ((n: number) => ResponseMessage | undefined) | undefined;
+  private locates = 0;
+
+  /** From now on, answer the n-th LOCATE (n counted from this call, from 1) with `f(n)` when it gives one. */
+  refuseLocate(f: (n: number) => ResponseMessage | undefined): void {
+    this.locateFault = f;
+    this.locates = 0;
+  }
+
+  /** Forget what one case set up. */
+  reset(): void {
+    this.handshakes.length = 0;
+    this.servers = undefined;
+    this.locateFault = undefined;
+    this.locates = 0;
+  }
 
   constructor(private readonly limits: Limits) {}
 
@@ -94,10 +138,14 @@ class KitServices {
   private onCrs(socket: net.Socket): void {
     const c = new Conn(socket, 'kit-crs', this.tr);
     this.crsConns.push(c);
-    c.auto = (req) =>
-      req.method === 'LOCATE'
-        ? response(200, [...tagOf(req), ['Server', fmtHostPort(this.msAddr)]])
-        : response(425, [['Error-code', 'ERR_OUT_OF_STATE']]);
+    c.auto = (req) => {
+      if (req.method !== 'LOCATE') return response(425, [['Error-code', 'ERR_OUT_OF_STATE']]);
+      this.handshakes.push({ method: 'LOCATE', user: '', at: Date.now(), msg: req });
+      const refusal = this.locateFault?.(++this.locates);
+      if (refusal) return refusal;
+      const servers = this.servers ?? [fmtHostPort(this.msAddr)];
+      return response(200, [...tagOf(req), ...servers.map((s): Header => ['Server', s])]);
+    };
   }
 
   private async onMs(socket: net.Socket): Promise<void> {
@@ -108,15 +156,22 @@ class KitServices {
     if (!login || login.method !== 'LOGIN') return c.destroy();
     const user = header(login, 'User') ?? '';
     const acct = this.accounts.get(user);
+    this.handshakes.push({ method: 'LOGIN', user, at: Date.now(), msg: login });
     if (!acct) {
       c.send(response(503, [['Error-code', 'ERR_UNAVAILABLE']]));
+      return c.end();
+    }
+    acct.logins = (acct.logins ?? 0) + 1;
+    const fault = acct.loginFault?.(acct.logins) ?? {};
+    if (fault.refuse) {
+      c.send(fault.refuse);
       return c.end();
     }
     const eph = x25519Pair();
     const cnonce = header(login, 'Nonce') ?? '';
     const nonce = (acct.foreignNonce ? b64(randomBytes(18)) : cnonce) + b64(randomBytes(18));
     const iterations = acct.challengeIterations ?? acct.iterations;
-    const salt = b64(acct.salt);
+    const salt = b64(fault.salt ?? acct.salt);
     const eS = b64(eph.publicKey);
     c.send(
       response(300, [
@@ -129,6 +184,7 @@ class KitServices {
     const proof = await c.waitEvent(() => true, hs);
     if (!proof || proof.method !== 'PROOF') return c.destroy();
     this.proofsSeen++;
+    this.handshakes.push({ method: 'PROOF', user, at: Date.now(), msg: proof });
     const address = header(login, 'Address') ?? '';
     const auth = loginAuth({
       user,
@@ -141,7 +197,7 @@ class KitServices {
       address,
     });
     const clientKey = verifyClientProof(unb64(header(proof, 'Proof') ?? ''), acct.storedKey, auth);
-    if (!clientKey) {
+    if (!clientKey || fault.proof401) {
       c.send(response(401, [['Error-code', 'ERR_AUTH_FAILED']]));
       return c.end();
     }
@@ -157,7 +213,10 @@ class KitServices {
           ['Heartbeat', String(acct.heartbeat ?? this.limits.get('clientHeartbeatInterval'))],
           ['Session-timeout', String(acct.sessionTimeout ?? this.limits.get('sessionTimeout'))], // [HB-11]
           ['Key-blob', acct.keyBlob],
-          ['Public-key', acct.wrongPublicKey ? newIdentity().publicKey : acct.identity.publicKey],
+          [
+            'Public-key',
+            acct.wrongPublicKey || fault.otherPublicKey ? newIdentity().publicKey : acct.identity.publicKey,
+          ],
           ['Status', header(login, 'Status') ?? 'online'],
           ['Content-type', 'application/imsp-records'],
         ],
@@ -355,6 +414,33 @@ export class ClientContext extends RoleContext<ClientEnv> {
     return c;
   }
 
+  /**
+   * `reconnect on` ([§90.6 The Client Control Interface]): true when the client accepted it. A client that
+   * answers error does not reconnect by itself.
+   */
+  async reconnectOn(c: ControlledClient): Promise<boolean> {
+    const r = await c.command('reconnect on', this.timeout);
+    return r?.event === 'ok';
+  }
+
+  /** LOCATE, LOGIN and PROOF the kit received after `since` (LOGIN and PROOF: of user `a` only). */
+  handshakesSince(since: number, a?: KitAccount): HandshakeSeen[] {
+    return this.svc.handshakes.filter(
+      (h) => h.at >= since && (a === undefined || h.method === 'LOCATE' || h.user === a.name),
+    );
+  }
+
+  /** Wait until the kit received a handshake request matching `pred`; null on timeout. */
+  async waitHandshake(pred: (h: HandshakeSeen) => boolean, timeoutMs: number): Promise<HandshakeSeen | null> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.svc.handshakes.find(pred);
+      if (hit) return hit;
+      if (Date.now() >= deadline) return null;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
   /** Session requests the kit MS received from `a` with this method. */
   msRequests(a: KitAccount, method: string): { msg: RequestMessage; at: number }[] {
     return this.svc.requests.filter((r) => r.user === a.name && r.msg.method === method);
@@ -436,6 +522,7 @@ class ClientDriver implements Driver<ClientContext> {
     v.push(...closeConns([...ctx.conns, ...ctx.peers.flatMap((p) => p.inbound), ...this.env.svc.sessions.values()]));
     this.env.svc.sessions.clear();
     for (const c of this.env.svc.crsConns.splice(0)) c.destroy();
+    this.env.svc.reset();
     for (const p of ctx.peers) p.server.close();
     return v;
   }

@@ -1,7 +1,9 @@
 // The client role: the case list, assembled from the section modules in spec order.
 import { wireCases } from '../cases/common/04-message-format.js';
 import { clientLoginCases } from '../cases/client/08-login.js';
+import { clientReconnectCases } from '../cases/client/08.5-reconnecting.js';
 import { clientPresenceCases } from '../cases/client/09-presence-and-contacts.js';
+import { clientPasswdCases } from '../cases/client/09.8-passwd.js';
 import { clientBatchCases, clientP2pCases } from '../cases/client/10-peer-to-peer.js';
 import { clientFileCases } from '../cases/client/10.3-files.js';
 import { clientTypingCases } from '../cases/client/10.4-typing.js';
@@ -16,7 +18,9 @@ import { clientWireTarget } from '../lib/wire-target.js';
 export const clientCases = (limits: Limits): CaseDef<ClientContext>[] => [
   ...wireCases<ClientContext>(clientWireTarget, limits, 'client'),
   ...clientLoginCases,
+  ...clientReconnectCases,
   ...clientPresenceCases,
+  ...clientPasswdCases,
   ...clientP2pCases,
   ...clientBatchCases,
   ...clientFileCases,

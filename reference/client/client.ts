@@ -189,6 +189,9 @@ function fromResponse(res: ResponseMessage, what: string): ClientError {
   return new ClientError(code, res.status, `${what}: ${res.status} ${res.reason} (${code})`, retryAfter);
 }
 
+/** Failures after which the next Server of LOCATE is tried: no connection, or LOGIN answered 503 [LOCATE-4]. */
+const TRY_NEXT_SERVER = new WeakSet<Error>();
+
 function asClientError(e: unknown): ClientError {
   if (e instanceof ClientError) return e;
   const x = e as { code?: unknown; status?: unknown; message?: unknown };
@@ -219,6 +222,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Attempts since the session ended; 0 when none is pending. */
   private reconnectAttempt = 0;
+  /** Set by setReconnect(); overrides the options. */
+  private reconnectSetting: boolean | undefined;
   /** Retry-after (ms) of the last refused attempt [LOGIN-6]. */
   private retryAfterMs = 0;
   private readonly now: () => number;
@@ -299,9 +304,32 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     if (this.password === undefined && !(this.proofKeys && this.identity)) {
       throw new ClientError('ERR_OUT_OF_STATE', 425, 'the password is needed to log in again');
     }
-    const msAddr = (this.preferLocate ? undefined : this.opts.ms) ?? (await this.locate());
+    const direct = this.preferLocate ? undefined : this.opts.ms;
+    const servers = direct !== undefined ? [direct] : await this.locate();
+    // [LOCATE-4] the Servers in the order given: the next one when a connection fails or LOGIN is
+    // answered 503; any other failure (and the last Server's) is the attempt's.
+    for (let i = 0; ; i++) {
+      try {
+        await this.loginAt(servers[i]);
+        return;
+      } catch (e) {
+        if (!TRY_NEXT_SERVER.has(e as Error) || i === servers.length - 1) throw e;
+      }
+    }
+  }
+
+  /** LOGIN and PROOF at one MS; resolves when the login bundle is applied. */
+  private async loginAt(msAddr: string): Promise<void> {
     await this.listen();
-    const socket = await connectTo(msAddr, this.limits.handshakeTimeout);
+    let socket: Socket;
+    try {
+      socket = await connectTo(msAddr, this.limits.handshakeTimeout);
+    } catch (e) {
+      await this.stopListening();
+      const err = asClientError(e);
+      TRY_NEXT_SERVER.add(err);
+      throw err;
+    }
     const link = new Link(socket, {
       local: 'client',
       remote: 'ms',
@@ -335,7 +363,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     for (const m of early.splice(0)) this.onPush(m);
   }
 
-  private async locate(): Promise<string> {
+  /** LOCATE: the MSs the CRS names, in its order [LOCATE-4]. */
+  private async locate(): Promise<string[]> {
     if (!this.opts.crs) throw new ClientError('ERR_UNAVAILABLE', 503, 'neither a CRS nor an MS address was given');
     const socket = await connectTo(this.opts.crs, this.limits.handshakeTimeout);
     const link = new Link(socket, { local: 'client', remote: 'crs', requestTimeout: this.limits.requestTimeout });
@@ -344,7 +373,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
       if (res.status !== 200) throw fromResponse(res, 'LOCATE');
       const servers = allHeaders(res, 'Server');
       if (servers.length === 0) throw new ClientError('ERR_UNAVAILABLE', 503, 'LOCATE named no MS');
-      return servers[0];
+      return servers;
     } finally {
       link.close();
     }
@@ -380,7 +409,11 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     ];
     if (this.opts.status) loginHeaders.push(['Status', this.opts.status]);
     const challenge = await link.request(req('LOGIN', loginHeaders));
-    if (challenge.status !== 300) throw fromResponse(challenge, 'LOGIN');
+    if (challenge.status !== 300) {
+      const err = fromResponse(challenge, 'LOGIN');
+      if (challenge.status === 503) TRY_NEXT_SERVER.add(err); // [LOCATE-4]
+      throw err;
+    }
     const nonce = headerOf(challenge, 'Nonce') ?? '';
     const saltText = headerOf(challenge, 'Salt') ?? '';
     const iterations = Number(headerOf(challenge, 'Iterations'));
@@ -612,7 +645,20 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   }
 
   private reconnectEnabled(): boolean {
-    return this.opts.reconnect ?? this.opts.relogin ?? true;
+    return this.reconnectSetting ?? this.opts.reconnect ?? this.opts.relogin ?? true;
+  }
+
+  /**
+   * Turns reconnecting on or off from now on (the control interface's `reconnect on|off`, [§90.6 The
+   * Client Control Interface]); off also stops a pending reconnect [RECONNECT-1].
+   */
+  setReconnect(on: boolean): void {
+    this.reconnectSetting = on;
+    if (!on && this.reconnectTimer) {
+      this.cancelReconnect();
+      this.forgetIdentity();
+      this.forgetProofKeys();
+    }
   }
 
   /**

@@ -22,6 +22,7 @@
  *   bye USER                     BYE, session closed
  *   contacts                     the current contact book, without asking the MS
  *   sessions                     users with a live peer session, and the count of session keys held
+ *   reconnect on|off             log in again by itself after a session ends without logout (off at start)
  *   quit                         log out if logged in, then exit 0
  *
  * Output: one JSON object per line, each with an `event` field.
@@ -95,6 +96,7 @@ const ARITY: Record<string, [min: number, max: number, restIsText?: boolean]> = 
   bye: [1, 1],
   contacts: [0, 0],
   sessions: [0, 0],
+  reconnect: [1, 1],
   quit: [0, 0],
 };
 
@@ -146,6 +148,9 @@ export async function runControl(opts: ControlOptions): Promise<number> {
     output.write(JSON.stringify(obj) + '\n');
   };
   let client: ImspClient | undefined;
+  // [RECONNECT-1] off until the driver says `reconnect on` (or the options turn it on): a test harness
+  // decides itself when a session ends, and sees `reconnecting` when it does.
+  let reconnect = clientOpts.reconnect ?? false;
   const attach = (c: ImspClient) => {
     for (const name of CONTROL_EVENTS) {
       c.on(name, ((payload: ClientEvents[typeof name][0]) => write({ event: name, ...payload })) as never);
@@ -180,9 +185,7 @@ export async function runControl(opts: ControlOptions): Promise<number> {
         if (cmd === 'login') {
           if (client?.loggedIn)
             throw Object.assign(new Error('already logged in'), { code: 'ERR_OUT_OF_STATE', status: 425 });
-          // A driven client reconnects only when its driver asked for it (`reconnect` in the options): a
-          // test harness decides itself when a session ends, and sees `reconnecting` when it does [RECONNECT-1].
-          const c = new ImspClient({ reconnect: false, ...clientOpts, user: args[0], password: args[1] });
+          const c = new ImspClient({ ...clientOpts, reconnect, user: args[0], password: args[1] });
           attach(c);
           try {
             await c.login();
@@ -192,6 +195,11 @@ export async function runControl(opts: ControlOptions): Promise<number> {
           }
           client = c;
           result = { user: c.user, address: c.address, ms: c.msAddress };
+        } else if (cmd === 'reconnect') {
+          if (args[0] !== 'on' && args[0] !== 'off') throw new Error('reconnect on|off');
+          reconnect = args[0] === 'on';
+          client?.setReconnect(reconnect);
+          result = { reconnect };
         } else if (cmd === 'contacts' && !client) {
           result = { contacts: [], requests: [] };
         } else {

@@ -649,8 +649,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   }
 
   /**
-   * Turns reconnecting on or off from now on (the control interface's `reconnect on|off`, [§90.6 The
-   * Client Control Interface]); off also stops a pending reconnect [RECONNECT-1].
+   * Turns reconnecting on or off from now on (`reconnect on|off` of the control interface,
+   * [§90.6 The Client Control Interface]); off also stops a pending reconnect [RECONNECT-1].
    */
   setReconnect(on: boolean): void {
     this.reconnectSetting = on;

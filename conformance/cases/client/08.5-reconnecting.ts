@@ -1,14 +1,14 @@
 // Section "reconnecting" [§8.5 Reconnecting], client side: the kit, as the client's CRS and MS, ends the session
 // in the ways a client meets (the link closes, NOTICE ERR_SHUTDOWN, NOTICE ERR_SESSION_ENDED as after a CRS restart)
 // and checks that the client logs in again by itself, when, how, and when it must stop. The client is told
-// `reconnect on` ([§90.6 The Client Control Interface]); one that refuses it does not reconnect: RECONNECT-1 is a
+// `reconnect on` ([§90.6 The Client Control Interface]); one that refuses it does not reconnect: [RECONNECT-1] is a
 // SHOULD (a warning), and the other cases are skipped.
 import { header, request, response, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext, HandshakeSeen } from '../../lib/client-context.js';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
-import { ControlledClient } from '../../lib/control.js';
+import type { ControlledClient } from '../../lib/control.js';
 import { Conn, fmtHostPort } from '../../lib/conn.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -23,7 +23,7 @@ const base = (ctx: ClientContext): number => ctx.limits.get('clientReconnectDela
  */
 const slack = (ctx: ClientContext): number => Math.max(1000, ctx.timeout / 2);
 
-/** A logged-in client told to reconnect; skips the case (after a RECONNECT-1 warning) when it cannot. */
+/** A logged-in client told to reconnect; skips the case (after a warning on [RECONNECT-1]) when it cannot. */
 async function reconnecting(
   ctx: ClientContext,
   extra: Parameters<ClientContext['account']>[1] = {},
@@ -259,7 +259,10 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
       ctx.must(
         seen.length === 0,
         'RECONNECT-5',
-        `the challenge carried another Salt: the client must stop reconnecting, yet it sent ${fmt(seen[0])} (${ctx.handshakesSince(t0, a).map((h) => `${fmt(h)} +${h.at - t0}`).join(', ')})`,
+        `the challenge carried another Salt: the client must stop reconnecting, yet it sent ${fmt(seen[0])} (${ctx
+          .handshakesSince(t0, a)
+          .map((h) => `${fmt(h)} +${h.at - t0}`)
+          .join(', ')})`,
       );
     },
   },
@@ -381,15 +384,7 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
       try {
         ctx.svc.servers = [deadAddr, busyAddr, fmtHostPort(ctx.svc.msAddr)];
         const a = ctx.account();
-        const c = ControlledClient.start(
-          ctx.env.template,
-          { crs: fmtHostPort(ctx.svc.crsAddr), ms: fmtHostPort(ctx.svc.msAddr), user: a.name, password: a.password },
-          ctx.tr,
-          ctx.env.cwd,
-        );
-        ctx.client = c;
-        ctx.pre(await c.ready(ctx.readyTimeout), 'CTL-1', 'the client did not become ready');
-        const r = await c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
+        const { r } = await ctx.tryLogin(a);
         ctx.must(
           r?.event === 'ok' && ctx.svc.sessions.has(a.name),
           'LOCATE-4',

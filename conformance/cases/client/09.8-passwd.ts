@@ -7,7 +7,7 @@ import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
 import { b64, openKeyBlob, safeEqual, scramKeys, unb64 } from '../../lib/crypto.js';
 
-/** salt and iv of a key blob `v1.SALT.LOG2N.IV.CT` ([§6.5 Key Blob]), or null when it is not one. */
+/** salt and iv of a key blob `v1.SALT.LOG2N.IV.CT` ([§6.5 Identity Keys and the Sealed Key Blob]), or null when it is not one. */
 const blobParts = (blob: string): { salt: string; iv: string } | null => {
   const m = /^v1\.([A-Za-z0-9_-]+)\.[0-9]{1,2}\.([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+$/.exec(blob);
   return m ? { salt: m[1]!, iv: m[2]! } : null;

@@ -9,7 +9,7 @@
 // Code that handles every method alike (the Link: Tag, Error-code, Seq) uses anyHeader(), typed by
 // the registered header names. Names match case-insensitively on the wire [WIRE-7].
 import type { RequestHeaderOf, ResponseHeaderOf } from '../generated/methods.js';
-import type { HeaderName, MethodName } from '../generated/registry.js';
+import { METHODS, type HeaderName, type MethodName } from '../generated/registry.js';
 import { header } from './encoder.js';
 import type { Message, RequestMessage, ResponseMessage } from './types.js';
 
@@ -21,6 +21,11 @@ export type RequestOf<M extends MethodName> = RequestMessage & { readonly method
  * name its method on the wire); Link.request returns it for the request it sent.
  */
 export type ResponseTo<M extends string> = ResponseMessage & { readonly '~respondsTo'?: M };
+
+/** Whether `s` is a registered method ([§5 Methods]): the guard that types a decoded message's method. */
+export function isMethodName(s: string): s is MethodName {
+  return Object.hasOwn(METHODS, s);
+}
 
 /** Whether msg is a request of `method` (the type guard that gives its headers their names). */
 export function isRequestOf<M extends MethodName>(msg: Message, method: M): msg is RequestOf<M> {

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import {
   anyHeader,
   headerOf,
+  isMethodName,
   LIMITS,
   encode,
   errorResponse,
@@ -537,7 +538,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
 
   private onPush(m: RequestMessage): void {
     const h = (n: HeaderName) => anyHeader(m, n);
-    if (this.listenerCount('ms-push') > 0) {
+    // The Link emits only requests registered on this link [REG-1], so the guard holds for every push.
+    if (this.listenerCount('ms-push') > 0 && isMethodName(m.method)) {
       const [user, status] = [h('User'), h('Status')];
       this.emit('ms-push', {
         method: m.method,

@@ -1,7 +1,7 @@
 // The events an ImspClient emits. The control interface writes each one as a JSON line with
 // `event` set to its name, so these shapes are part of the control protocol (control.ts): add
 // fields freely, never rename or remove one without raising CONTROL_VERSION.
-import type { Decision, Typing } from '../../codec/index.js';
+import type { Decision, MethodName, Typing } from '../../codec/index.js';
 import type { Presence, Relation } from './contacts.js';
 
 /** Value type `typing` (generated/values.ts). */
@@ -48,8 +48,9 @@ export interface ClientEvents {
    * A push from the MS as it arrived, before the client checks it against its contact list: what the
    * MS sent, for logs and tests of the MS ([INV-6] is about what a client receives, and the client
    * drops a PRESENCE about a non-buddy itself [PRESENCE-11]). Not written on the control stream.
+   * `method` is a registered method name (generated/registry.ts), so a misspelt one does not compile.
    */
-  'ms-push': [{ method: string; user?: string; status?: string }];
+  'ms-push': [{ method: MethodName; user?: string; status?: string }];
   /** A non-fatal problem worth showing (a bad push, a failed background request). */
   warning: [{ message: string; code?: string }];
 }

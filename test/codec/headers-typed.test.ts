@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import {
   anyHeader,
   headerOf,
+  isMethodName,
   isRequestOf,
   request,
   requiredHeaderOf,
@@ -15,6 +16,7 @@ import {
   type RequestsOn,
   type ResponseTo,
 } from '../../codec/index.js';
+import type { ClientEvents } from '../../reference/client/events.js';
 
 test('headerOf reads a request header of its method, case-insensitively', () => {
   const login = request('LOGIN', [
@@ -63,4 +65,16 @@ test('RequestsOn names the methods a link direction answers (the handler-table k
   // @ts-expect-error LOGIN is not sent from a client to the CRS
   const wrong: { [M in RequestsOn<'client', 'crs'>]: unknown } = { LOCATE: 1, LOGIN: 1 };
   assert.ok(wrong);
+});
+
+test('isMethodName admits the registered methods only; the ms-push event names its method by MethodName', () => {
+  assert.equal(isMethodName('PRESENCE'), true);
+  assert.equal(isMethodName('PRESENSE'), false);
+  assert.equal(isMethodName('presence'), false); // methods are case-sensitive [WIRE-4]
+  assert.equal(isMethodName('toString'), false); // not an inherited property of the table
+  const push: ClientEvents['ms-push'][0] = { method: 'PRESENCE', user: 'bob' };
+  assert.equal(push.method, 'PRESENCE');
+  // @ts-expect-error a misspelt method is not a MethodName
+  const bad: ClientEvents['ms-push'][0] = { method: 'PRESENSE' };
+  assert.ok(bad);
 });

@@ -10,7 +10,8 @@
 //
 // A section is cited the same way, by its number and its title as the heading writes them, so that a
 // renumbered or retitled section fails the check instead of pointing elsewhere:
-//   // PROFILE [§9.7 PROFILE], [§5.15 PROFILE]
+//   // PROFILE [§9.7 PROFILE], [§5.15 PROFILE]; an appendix by its letter: [§B.4 Citations in Code and Tests]
+// The form is described in the spec, [§B.4 Citations in Code and Tests] [GEN-5].
 // A section number in prose ("spec 6.4", "section 8.3", "§ 4") is refused: it cannot be checked.
 // Section numbers of other documents are not ours to check: "RFC 5802 section 5.1" is left alone.
 //
@@ -45,8 +46,9 @@ export function knownSections(root: string): Map<string, string> {
   for (const f of readdirSync(join(root, 'spec/text')).sort()) {
     if (!f.endsWith('.md')) continue;
     for (const line of readFileSync(join(root, 'spec/text', f), 'utf8').split('\n')) {
-      const m = /^#+\s+([0-9]+(?:\.[0-9]+)*)\.?\s+(.+?)\s*$/.exec(line);
-      if (m) out.set(m[1]!, m[2]!);
+      // "## 9.7. PROFILE", and the appendices' "## B.4. Citations in Code and Tests" (a letter needs its dot)
+      const m = /^#+\s+([0-9]+(?:\.[0-9]+)*\.?|[A-Z](?:\.[0-9]+)*\.)\s+(.+?)\s*$/.exec(line);
+      if (m) out.set(m[1]!.replace(/\.$/, ''), m[2]!);
     }
   }
   return out;
@@ -124,7 +126,7 @@ export function checkFile(file: string, src: string, ids: Set<string>, sections:
     if (fixComment(c.text, ids) !== c.text)
       out.push({ file, line: i + 1, what: `citation not in the form [ID] [ID]: ${c.text.trim().slice(0, 100)}` });
     // [§N Title]: the section exists and has that title.
-    for (const m of c.text.matchAll(/\[§([0-9]+(?:\.[0-9]+)*) ([^\]]+)\]/g)) {
+    for (const m of c.text.matchAll(/\[§((?:[0-9]+|[A-Z])(?:\.[0-9]+)*) ([^\]]+)\]/g)) {
       const title = sections.get(m[1]!);
       if (title === undefined)
         out.push({ file, line: i + 1, what: `unknown section §${m[1]} (no such heading in spec/text)` });

@@ -2,7 +2,7 @@
 // check finds unknown IDs and shapes not in the form.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkFile, fixComment } from '../../tools/citations.js';
+import { checkFile, fixComment, knownSections } from '../../tools/citations.js';
 
 const ids = new Set(['REG-1', 'REG-2', 'REG-3', 'LOCK-1', 'LOCK-2', 'LOGOUT-4']);
 
@@ -15,7 +15,7 @@ test('the codemod rewrites [A][B], (A), bare IDs and ranges into [A] [B]', () =>
   assert.equal(fixComment('// [LOCK-1] [LOCK-2] already in the form', ids), '// [LOCK-1] [LOCK-2] already in the form');
 });
 
-test('the check reports unknown IDs, citations not in the form, prose section numbers and sections with the wrong title', () => {
+test('[GEN-5] the check reports unknown IDs, citations not in the form, prose section numbers and sections with the wrong title', () => {
   const sections = new Map([
     ['6.4', 'The SEALED Envelope'],
     ['9.7', 'PROFILE'],
@@ -38,5 +38,21 @@ test('the check reports unknown IDs, citations not in the form, prose section nu
     "6: section §9.7 is titled 'PROFILE', not 'SEARCH'",
     '6: unknown section §9.12 (no such heading in spec/text)',
     "8: prose section number 'section 8.3'",
+  ]);
+});
+
+test('[GEN-5] appendix sections are cited by their letter and checked like the numbered ones', () => {
+  const sections = knownSections(process.cwd());
+  assert.equal(sections.get('B.4'), 'Citations in Code and Tests');
+  assert.equal(sections.get('9.7'), 'PROFILE');
+  const src = [
+    '// [§B.4 Citations in Code and Tests] is checked',
+    '// [§B.4 Citations] has the wrong title',
+    '// [§Q.1 Nothing] does not exist',
+  ].join('\n');
+  const found = checkFile('x.ts', src, ids, sections).map((f) => `${f.line}: ${f.what.split(':')[0]}`);
+  assert.deepEqual(found, [
+    "2: section §B.4 is titled 'Citations in Code and Tests', not 'Citations'",
+    '3: unknown section §Q.1 (no such heading in spec/text)',
   ]);
 });

@@ -288,6 +288,9 @@ export class KitCrs {
         return response(200, [...tag, ['Content-type', 'application/imsp-records']], encodeRecords(u?.bundle ?? []));
       case 'ADD':
         return response(202, tag);
+      case 'PROFILE':
+        // The 200 names the user whose profile it is [§9.7 PROFILE]: the User asked for, else the sender.
+        return response(200, [...tag, ['User', user || (header(req, 'From') ?? '')]]);
       default:
         return response(200, tag);
     }

@@ -140,9 +140,16 @@ export class Conn {
     socket.on('close', () => this.onClose('end'));
   }
 
-  static connect(addr: HostPort, name: string, tr: Transcript, timeoutMs: number): Promise<Conn> {
+  /** `localAddress`: the source address to connect from (e.g. a fresh 127.x.y.z for a per-address limit). */
+  static connect(
+    addr: HostPort,
+    name: string,
+    tr: Transcript,
+    timeoutMs: number,
+    localAddress?: string,
+  ): Promise<Conn> {
     return new Promise((resolve, reject) => {
-      const s = net.connect({ host: addr.host, port: addr.port });
+      const s = net.connect({ host: addr.host, port: addr.port, ...(localAddress ? { localAddress } : {}) });
       const t = setTimeout(() => {
         s.destroy();
         reject(new TimeoutError(`TCP connect to ${fmtHostPort(addr)}`, timeoutMs));
@@ -150,7 +157,7 @@ export class Conn {
       s.once('connect', () => {
         clearTimeout(t);
         s.removeAllListeners('error');
-        tr.add(name, 'note', `connected to ${fmtHostPort(addr)}`);
+        tr.add(name, 'note', `connected to ${fmtHostPort(addr)}${localAddress ? ` from ${localAddress}` : ''}`);
         resolve(new Conn(s, name, tr));
       });
       s.once('error', (e) => {

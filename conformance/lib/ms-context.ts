@@ -40,6 +40,23 @@ export class MsContext extends ServerRoleContext<MsEnv> {
     if (!this.crs.listenAddr) this.skip('the MS under test has not enrolled with the kit');
     return parseHostPort(this.crs.listenAddr);
   }
+  /** A connection from the source address `localAddress` (see freshSource), closed by the cleanup. */
+  async connectFrom(name: string, localAddress: string | undefined): Promise<Conn> {
+    if (localAddress === undefined) return this.connect(name);
+    const c = await Conn.connect(this.target(), `${name}${this.conns.length}`, this.tr, this.timeout, localAddress);
+    this.conns.push(c);
+    return c;
+  }
+  /**
+   * A source address no earlier connection of this run used, for the per-address login limit
+   * [RATE-5]: a random 127.a.b.c when the MS under test listens on IPv4 loopback (Linux routes all of
+   * 127/8 to lo), else undefined (the kit's own address).
+   */
+  freshSource(): string | undefined {
+    if (!/^127\./.test(this.target().host)) return undefined;
+    const b = randomBytes(3);
+    return `127.${1 + (b[0]! % 254)}.${b[1]!}.${1 + (b[2]! % 254)}`;
+  }
   /** A user known to the kit CRS, with the given contact records in its bundle. */
   user(bundle: Header[][] = []): KitUser {
     const name = this.uniq('m');
@@ -56,8 +73,8 @@ export class MsContext extends ServerRoleContext<MsEnv> {
     const ca = await this.login(a);
     return { a, b, ca, cb: await this.login(b) };
   }
-  async login(u: KitUser): Promise<Conn> {
-    const c = await this.connect('cl');
+  async login(u: KitUser, localAddress?: string): Promise<Conn> {
+    const c = await this.connectFrom('cl', localAddress);
     const out = await loginOn(c, u.name, u.password, `127.0.0.1:${41000 + (this.env.counter++ % 9000)}`, this.timeout);
     this.lastLogin = out;
     this.pre(

@@ -1,10 +1,12 @@
 // The MS role: the case list, assembled from the section modules in spec order.
 import { wireCases, wireFuzzCase } from '../cases/common/04-message-format.js';
+import { msFormatCases } from '../cases/ms/04-message-format.js';
 import { msSealCases } from '../cases/ms/06-cryptography.js';
 import { msEnrollCases } from '../cases/ms/07-enrollment.js';
 import { msLoginCases } from '../cases/ms/08-login.js';
 import { msAddCases, msPresenceCases, msRoutingCases } from '../cases/ms/09-presence-and-contacts.js';
 import { msHeartbeatCases, msShutdownCases } from '../cases/ms/11-session-lifetime.js';
+import { msRateCases } from '../cases/ms/11.2-rate-limits.js';
 import { msStateCases } from '../cases/ms/12.2-client-session.js';
 import type { CaseDef } from '../lib/case.js';
 import type { RoleModule } from '../lib/config.js';
@@ -14,12 +16,14 @@ import { msWireTarget } from '../lib/wire-target.js';
 
 export const msCases = (limits: Limits): CaseDef<MsContext>[] => [
   ...wireCases<MsContext>(msWireTarget(), limits, 'ms'),
+  ...msFormatCases,
   ...msEnrollCases,
   ...msLoginCases,
   ...msPresenceCases,
   ...msAddCases,
   ...msRoutingCases,
   ...msHeartbeatCases,
+  ...msRateCases,
   ...msSealCases,
   wireFuzzCase<MsContext>(msWireTarget(), limits, 'ms/fuzz/1'),
   ...msStateCases,

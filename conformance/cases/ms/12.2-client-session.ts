@@ -265,7 +265,16 @@ export const msStateCases: CaseDef<MsContext>[] = [
     section: 'fuzz',
     title:
       'state-machine fuzzing of the client session: LOGIN, PROOF, PING, STATUS and LOGOUT in and out of state follow the machine table',
-    reqs: machineReqs('client-session', ['STATE-5', 'LOGIN-4', 'AUTH-8', 'AUTH-9', 'LOGIN-7', 'LOGOUT-1', 'STATE-1']),
+    reqs: machineReqs('client-session', [
+      'STATE-5',
+      'STATE-6',
+      'LOGIN-4',
+      'AUTH-8',
+      'AUTH-9',
+      'LOGIN-7',
+      'LOGOUT-1',
+      'STATE-1',
+    ]),
     fuzz: true,
     async run(ctx: MsContext) {
       let lastLog: string[] = [];

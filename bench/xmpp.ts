@@ -3,7 +3,7 @@
 // benchmark through tsx).
 //
 //   node dist/bench/xmpp.js [--quick] [--sizes 2000,10000] [--prosody-max N] [--no-extras] [--json FILE]
-//                           [--servers ejabberd,prosody,imsp] [--server-node-flag FLAG ...]
+//                           [--servers ejabberd,prosody,imsp] [--server-node-flag FLAG ...] [--worker-node-flag FLAG ...]
 //
 // For each size (default 2,000 and 10,000 users, 50 mutual contacts, 100 logins in flight):
 //   1. ejabberd 23.01, SASL PLAIN without TLS (its fastest path);
@@ -51,11 +51,18 @@ const extras = !argv.includes('--no-extras');
 const servers = new Set((flag('--servers') ?? 'ejabberd,prosody,imsp').split(','));
 // Development: node flags for the spawned IMSP servers, e.g. --server-node-flag --cpu-prof.
 const serverNodeFlags = argv.flatMap((a, i) => (a === '--server-node-flag' && argv[i + 1] ? [argv[i + 1]!] : []));
+// Development: node flags for the IMSP load workers (profiling the generator), e.g. --worker-node-flag --cpu-prof.
+const workerNodeFlags = argv.flatMap((a, i) => (a === '--worker-node-flag' && argv[i + 1] ? [argv[i + 1]!] : []));
 const jsonPath = flag('--json') ?? 'dist/bench-xmpp.json';
 const BUDDIES = 50;
 const CONCURRENCY = 100;
 const RATE = 40;
-const IDLE_MAX_MS = 120_000;
+// Bound of the wait for a server to work off a storm's presence wave before the probes. ejabberd
+// with TLS at 10,000 users was still busy after 120 s in the 2026-12-06 quiet run, so its probes
+// queued behind the backlog and none arrived in the straggler window (0/10000): a bound that cuts
+// the anchor's scenario short makes its ratios meaningless. A server that is still busy at this
+// bound is reported as not having completed the scenario (FAILED, and no ratio against it).
+const IDLE_MAX_MS = 300_000;
 const say = (line: string): void => void process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}` : `${line}\n`);
 const note = (line: string): void => void process.stderr.write(`\n${line}\n`);
 
@@ -81,6 +88,7 @@ function imspResult(r: LoadReport): StormResult {
     delivered: r.fanout.delivered,
     cpu,
     tailMs: r.cpu?.tailMs ?? 0,
+    idle: r.cpu?.idle ?? true,
     errors: { ...r.errors, ...Object.fromEntries(Object.entries(r.serverErrors).map(([k, v]) => [`server ${k}`, v])) },
   };
 }
@@ -167,6 +175,7 @@ for (const users of sizes) {
             loginTimeoutMs: 600_000,
             cpuIdleMaxMs: IDLE_MAX_MS,
             serverNodeFlags,
+            workerNodeFlags,
           }),
         ),
       );
@@ -174,6 +183,12 @@ for (const users of sizes) {
       failures.push(`IMSP at ${users}: ${e instanceof Error ? e.message : String(e)}`);
     }
 }
+
+for (const r of results)
+  if (!r.idle)
+    failures.push(
+      `${r.server} at ${r.users}: still busy ${IDLE_MAX_MS / 1000} s after its storm (the presence wave not worked off); its fan-out probes queued behind that backlog and its CPU per login misses the rest, so no ratio is made against it`,
+    );
 
 // IMSP only: P2P, codec, memory.
 let chat: LoadReport | null = null;
@@ -274,7 +289,7 @@ const storms = pad([
     `${r.delivered}/${r.expected}`,
     `${fmt(perLogin(r, 'server'), 2)} ms`,
     `${fmt(perLogin(r, 'generator'), 2)} ms`,
-    fmt(r.tailMs / 1000, 1),
+    r.idle ? fmt(r.tailMs / 1000, 1) : `>${fmt(r.tailMs / 1000, 0)}`,
     `${fmt(othersShare(r.cpu) * 100, 0)}%`,
   ]),
 ]);
@@ -295,45 +310,69 @@ const goals: Goal[] = [];
 const find = (users: number, server: string): StormResult | undefined =>
   results.find((r) => r.users === users && r.server.startsWith(server));
 const x = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)}x` : '-');
+/**
+ * An anchor that did not complete the scenario (still busy at the idle bound, or pushes missing)
+ * gives no ratio: its goals are listed with '-' and the reason, not as met or missed.
+ */
+const incomplete = (e: StormResult): string | null =>
+  !e.idle
+    ? `${e.server} still busy at the ${IDLE_MAX_MS / 1000} s bound`
+    : e.delivered < e.expected
+      ? `${e.server} delivered ${e.delivered}/${e.expected}`
+      : null;
+const against = (e: StormResult, g: Goal): Goal => {
+  const why = incomplete(e);
+  return why ? { goal: g.goal, measured: `${g.measured} (no ratio: ${why})`, ratio: '-', met: null } : g;
+};
 for (const users of sizes) {
   const i = find(users, 'IMSP');
   const plain = find(users, 'ejabberd PLAIN');
   const scram = find(users, 'ejabberd SCRAM');
   if (!i) continue;
   if (plain)
-    goals.push({
-      goal: `${users}: logins/s >= 1x ejabberd PLAIN`,
-      measured: `${fmt(i.perSecond, 0)} vs ${fmt(plain.perSecond, 0)}`,
-      ratio: x(i.perSecond / plain.perSecond),
-      met: i.perSecond >= plain.perSecond,
-    });
+    goals.push(
+      against(plain, {
+        goal: `${users}: logins/s >= 1x ejabberd PLAIN`,
+        measured: `${fmt(i.perSecond, 0)} vs ${fmt(plain.perSecond, 0)}`,
+        ratio: x(i.perSecond / plain.perSecond),
+        met: i.perSecond >= plain.perSecond,
+      }),
+    );
   if (scram)
-    goals.push({
-      goal: `${users}: logins/s >= 2x ejabberd SCRAM+TLS`,
-      measured: `${fmt(i.perSecond, 0)} vs ${fmt(scram.perSecond, 0)}`,
-      ratio: x(i.perSecond / scram.perSecond),
-      met: i.perSecond >= 2 * scram.perSecond,
-    });
+    goals.push(
+      against(scram, {
+        goal: `${users}: logins/s >= 2x ejabberd SCRAM+TLS`,
+        measured: `${fmt(i.perSecond, 0)} vs ${fmt(scram.perSecond, 0)}`,
+        ratio: x(i.perSecond / scram.perSecond),
+        met: i.perSecond >= 2 * scram.perSecond,
+      }),
+    );
   for (const e of [plain, scram]) {
     if (!e) continue;
-    goals.push({
-      goal: `${users}: login p99 below ${e.server}'s`,
-      measured: `${fmt(i.latency.p99, 0)} vs ${fmt(e.latency.p99, 0)} ms`,
-      ratio: x(e.latency.p99 / i.latency.p99),
-      met: i.latency.p99 < e.latency.p99,
-    });
-    goals.push({
-      goal: `${users}: server CPU/login below ${e.server}'s`,
-      measured: `${fmt(perLogin(i, 'server'), 2)} vs ${fmt(perLogin(e, 'server'), 2)} ms`,
-      ratio: x(perLogin(e, 'server') / perLogin(i, 'server')),
-      met: perLogin(i, 'server') < perLogin(e, 'server'),
-    });
-    goals.push({
-      goal: `${users}: fan-out p99 (from PROOF) below ${e.server}'s, all delivered`,
-      measured: `${fmt(i.fanout.p99, 2)} vs ${fmt(e.fanout.p99, 2)} ms; ${i.delivered}/${i.expected}`,
-      ratio: x(e.fanout.p99 / i.fanout.p99),
-      met: i.fanout.p99 < e.fanout.p99 && i.delivered === i.expected,
-    });
+    goals.push(
+      against(e, {
+        goal: `${users}: login p99 below ${e.server}'s`,
+        measured: `${fmt(i.latency.p99, 0)} vs ${fmt(e.latency.p99, 0)} ms`,
+        ratio: x(e.latency.p99 / i.latency.p99),
+        met: i.latency.p99 < e.latency.p99,
+      }),
+    );
+    goals.push(
+      against(e, {
+        goal: `${users}: server CPU/login below ${e.server}'s`,
+        measured: `${fmt(perLogin(i, 'server'), 2)} vs ${fmt(perLogin(e, 'server'), 2)} ms`,
+        ratio: x(perLogin(e, 'server') / perLogin(i, 'server')),
+        met: perLogin(i, 'server') < perLogin(e, 'server'),
+      }),
+    );
+    goals.push(
+      against(e, {
+        goal: `${users}: fan-out p99 (from PROOF) below ${e.server}'s, all delivered`,
+        measured: `${fmt(i.fanout.p99, 2)} vs ${fmt(e.fanout.p99, 2)} ms; ${i.delivered}/${i.expected}`,
+        ratio: x(e.fanout.p99 / i.fanout.p99),
+        met: i.fanout.p99 < e.fanout.p99 && i.delivered === i.expected,
+      }),
+    );
   }
 }
 if (extras) {
@@ -383,7 +422,7 @@ const out = [
   `machine: ${load1.cores} cores; load average ${fmt(load0.load1, 2)} at start, ${fmt(load1.load1, 2)} at end; 'others' = the share of all cores used by processes outside the measured ones during each storm`,
   `storm: ${CONCURRENCY} logins in flight, ${BUDDIES} mutual contacts; login latency: connect to the bind result (XMPP) / to the 200 (IMSP);`,
   `fan-out: from the trigger (marked <presence/> sent, XMPP; PROOF sent, IMSP) to the last online contact's receipt, probes at ${RATE}/s with everyone online;`,
-  'CPU per login: utime+stime from /proc from the first login until the servers went idle (tail s = how long after the last login), divided by the logins;',
+  `CPU per login: utime+stime from /proc from the first login until the servers went idle (tail s = how long after the last login; at most ${IDLE_MAX_MS / 1000} s, '>N' = still busy then: no ratio against it), divided by the logins;`,
   'IMSP: CRS on SQLite (--durability normal) + 2 MSs, 2 load worker processes; XMPP: one lean load generator process (Node net, substring scanning)',
   '',
   storms,

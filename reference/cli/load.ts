@@ -56,6 +56,7 @@ export async function run(argv: string[]): Promise<number> {
     .option('--no-heartbeats', 'no PING from the simulated clients')
     .option('--server-limit <name=value...>', 'spawned servers: --limit overrides', [])
     .option('--server-node-flag <flag...>', 'spawned servers: node flags, e.g. --cpu-prof', [])
+    .option('--worker-node-flag <flag...>', 'load worker processes: node flags, e.g. --cpu-prof', [])
     .addOption(
       new Option('--server-durability <level>', 'spawned CRS: --durability (default: the CRS default, full)').choices([
         'full',
@@ -101,6 +102,7 @@ export async function run(argv: string[]): Promise<number> {
     heartbeats: v.heartbeats !== false,
     serverLimits: v.serverLimit as string[],
     serverNodeFlags: v.serverNodeFlag as string[],
+    workerNodeFlags: v.workerNodeFlag as string[],
     ...(v.serverDurability === 'full' || v.serverDurability === 'normal'
       ? { serverDurability: v.serverDurability }
       : {}),

@@ -122,17 +122,29 @@ export async function waitIdle(
   pids: Array<number | undefined>,
   opts: { share?: number; stepMs?: number; maxMs?: number } = {},
 ): Promise<number> {
+  return (await waitIdleOrBound(pids, opts)).waitedMs;
+}
+
+/** As {@link waitIdle}, and whether the processes went idle (false: the bound ended the wait). */
+export async function waitIdleOrBound(
+  pids: Array<number | undefined>,
+  opts: { share?: number; stepMs?: number; maxMs?: number } = {},
+): Promise<{ waitedMs: number; idle: boolean }> {
   const share = opts.share ?? 0.05;
   const step = opts.stepMs ?? 1000;
   const max = opts.maxMs ?? 60_000;
   const t0 = performance.now();
   const total = (): number => pids.reduce<number>((a, p) => a + (cpuSeconds(p) ?? 0), 0);
   let last = total();
+  let idle = false;
   while (performance.now() - t0 < max) {
     await new Promise((r) => setTimeout(r, step));
     const now = total();
-    if (now - last < (share * step) / 1000) break;
+    if (now - last < (share * step) / 1000) {
+      idle = true;
+      break;
+    }
     last = now;
   }
-  return performance.now() - t0;
+  return { waitedMs: performance.now() - t0, idle };
 }

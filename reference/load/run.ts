@@ -42,7 +42,7 @@ import { count, summarize, percentile, type Summary } from './stats.js';
 import type { ChatResult } from './chat.js';
 import type { SeriesPoint } from './plot.js';
 import { connectTcp, nowMs } from './sim-client.js';
-import { cpuWindow, waitIdle, type CpuReport, type Tracked } from './cpu.js';
+import { cpuWindow, waitIdleOrBound, type CpuReport, type Tracked } from './cpu.js';
 
 export type Scenario = 'steady' | 'storm' | 'churn' | 'chat';
 
@@ -72,6 +72,8 @@ export interface LoadOptions {
   serverLimits: string[];
   /** node flags for spawned servers (profiling: --cpu-prof --cpu-prof-dir=DIR). */
   serverNodeFlags: string[];
+  /** node flags for the load worker processes (profiling the generator: --cpu-prof --cpu-prof-dir=DIR). */
+  workerNodeFlags?: string[];
   /** `--durability` of a spawned CRS (default: its own default, full). */
   serverDurability?: 'full' | 'normal';
   /** Running servers: a CRS to LOCATE MSs from, or the MS addresses themselves. */
@@ -176,8 +178,11 @@ export interface LoadReport {
   /** imsp_errors_total of the servers, by code (spawned or --metrics servers). */
   serverErrors: Record<string, number>;
   series: SeriesPoint[];
-  /** With cpuIdleMaxMs: CPU seconds per process over the login phase and the servers' tail after it. */
-  cpu?: CpuReport & { tailMs: number };
+  /**
+   * With cpuIdleMaxMs: CPU seconds per process over the login phase and the servers' tail after it;
+   * idle false when the servers were still busy at the bound.
+   */
+  cpu?: CpuReport & { tailMs: number; idle?: boolean };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -194,9 +199,9 @@ function localWorker(onProgress: (p: WorkerProgress) => void): WorkerHandle {
   return { call: (cmd) => core.handle(cmd), kill: () => undefined };
 }
 
-function childWorker(onProgress: (p: WorkerProgress) => void): WorkerHandle {
+function childWorker(onProgress: (p: WorkerProgress) => void, nodeFlags: readonly string[] = []): WorkerHandle {
   const child: ChildProcess = fork(entryPath('worker'), ['--imsp-load-worker'], {
-    execArgv: [...childExecArgv(), ...WORKER_GC_FLAGS],
+    execArgv: [...childExecArgv(), ...WORKER_GC_FLAGS, ...nodeFlags],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let nextId = 1;
@@ -362,7 +367,8 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
     // 2. Workers.
     const nw = Math.max(1, o.processes);
     const onProgress = (p: WorkerProgress): void => void progress.set(p.index, p);
-    for (let w = 0; w < nw; w++) workers.push(o.processes === 0 ? localWorker(onProgress) : childWorker(onProgress));
+    for (let w = 0; w < nw; w++)
+      workers.push(o.processes === 0 ? localWorker(onProgress) : childWorker(onProgress, o.workerNodeFlags));
     const owner = (i: number): number => i % nw;
     const names = Array.from({ length: o.users }, (_, i) => userName(i, o.prefix));
     await Promise.all(
@@ -461,11 +467,11 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
         if (window) {
           const tLast = nowMs();
           say('waiting for the servers to go idle after the logins...');
-          await waitIdle(
+          const { idle } = await waitIdleOrBound(
             tracked.filter((t) => t.role === 'server').map((t) => t.pid),
             { maxMs: o.cpuIdleMaxMs },
           );
-          cpu = { ...window(), tailMs: nowMs() - tLast };
+          cpu = { ...window(), tailMs: nowMs() - tLast, idle };
         }
         logins = replies.flatMap((r) => r.logins ?? []);
         for (const r of logins) if (!r.ok) count(errors, r.code ?? '?');

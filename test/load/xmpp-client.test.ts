@@ -7,7 +7,8 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import fc from 'fast-check';
 import { XmppClient, markedPresence, scanMarks, scramFinal, type Mechanism } from '../../bench/xmpp/client.js';
-import { cpuSeconds, cpuWindow, findPids } from '../../reference/load/cpu.js';
+import { cpuSeconds, cpuWindow, findPids, waitIdleOrBound } from '../../reference/load/cpu.js';
+import { spawn } from 'node:child_process';
 
 test('SCRAM-SHA-256 client-final and server signature match RFC 7677 section 3', () => {
   const r = scramFinal(
@@ -232,4 +233,21 @@ test('cpuSeconds reads this process from /proc and a CPU window sees work done i
   assert.ok(Math.abs(r.uses[0]!.seconds - own) <= 0.03, `/proc ${r.uses[0]!.seconds} s, cpuUsage ${own} s`);
   assert.ok(r.machineBusySeconds >= r.uses[0]!.seconds - 0.03);
   assert.ok(findPids('node').includes(process.pid));
+});
+
+test('waitIdleOrBound tells a server still busy at the bound from one that went idle (issue 15: an anchor cut short gives no ratio)', async (t) => {
+  // A spinning process stays busy for the whole bound; a sleeping one is idle at its first step.
+  const busy = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+  const asleep = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.after(() => {
+    busy.kill('SIGKILL');
+    asleep.kill('SIGKILL');
+  });
+  // share 0.005 of a core: a spinning process gets far more than that even on a loaded machine.
+  const b = await waitIdleOrBound([busy.pid], { share: 0.005, stepMs: 200, maxMs: 1000 });
+  assert.equal(b.idle, false);
+  assert.ok(b.waitedMs >= 1000);
+  const s = await waitIdleOrBound([asleep.pid], { share: 0.005, stepMs: 200, maxMs: 5000 });
+  assert.equal(s.idle, true);
+  assert.ok(s.waitedMs < 5000);
 });

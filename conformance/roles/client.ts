@@ -1,5 +1,6 @@
 // The client role: the case list, assembled from the section modules in spec order.
 import { wireCases } from '../cases/common/04-message-format.js';
+import { errorHandlingCases } from '../cases/common/14-error-handling.js';
 import { clientLoginCases } from '../cases/client/08-login.js';
 import { clientReconnectCases } from '../cases/client/08.5-reconnecting.js';
 import { clientPresenceCases } from '../cases/client/09-presence-and-contacts.js';
@@ -17,6 +18,7 @@ import { clientWireTarget } from '../lib/wire-target.js';
 // The client is a receiver on its peer address ([§10.1 INIT and INIT-ACK]): the [§4 Message Format] wire and registry cases run there too.
 export const clientCases = (limits: Limits): CaseDef<ClientContext>[] => [
   ...wireCases<ClientContext>(clientWireTarget, limits, 'client'),
+  ...errorHandlingCases<ClientContext>(clientWireTarget, limits, 'client'),
   ...clientLoginCases,
   ...clientReconnectCases,
   ...clientPresenceCases,

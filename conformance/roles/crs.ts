@@ -1,5 +1,6 @@
 // The CRS role: the case list, assembled from the section modules in spec order.
 import { wireCases, wireFuzzCase } from '../cases/common/04-message-format.js';
+import { errorHandlingCases } from '../cases/common/14-error-handling.js';
 import { crsMethodCases } from '../cases/crs/05-methods.js';
 import { crsCryptoCases } from '../cases/crs/06-cryptography.js';
 import { enrollCases } from '../cases/crs/07-enrollment.js';
@@ -20,6 +21,7 @@ import { crsWireTarget } from '../lib/wire-target.js';
 export function crsCases(limits: Limits): CaseDef<CrsContext>[] {
   return [
     ...wireCases<CrsContext>(crsWireTarget, limits, 'crs'),
+    ...errorHandlingCases<CrsContext>(crsWireTarget, limits, 'crs'),
     ...crsMethodCases,
     ...enrollCases,
     ...crsCryptoCases,

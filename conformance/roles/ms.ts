@@ -1,6 +1,7 @@
 // The MS role: the case list, assembled from the section modules in spec order.
 import { wireCases, wireFuzzCase } from '../cases/common/04-message-format.js';
 import { msFormatCases } from '../cases/ms/04-message-format.js';
+import { errorHandlingCases } from '../cases/common/14-error-handling.js';
 import { msSealCases } from '../cases/ms/06-cryptography.js';
 import { msEnrollCases } from '../cases/ms/07-enrollment.js';
 import { msLoginCases } from '../cases/ms/08-login.js';
@@ -17,6 +18,7 @@ import { msWireTarget } from '../lib/wire-target.js';
 export const msCases = (limits: Limits): CaseDef<MsContext>[] => [
   ...wireCases<MsContext>(msWireTarget(), limits, 'ms'),
   ...msFormatCases,
+  ...errorHandlingCases<MsContext>(msWireTarget(), limits, 'ms'),
   ...msEnrollCases,
   ...msLoginCases,
   ...msPresenceCases,

@@ -398,6 +398,17 @@ export class Link extends EventEmitter<LinkEvents> {
     this.enqueue({ answer: [errorResponse(err)], close: err });
   }
 
+  /**
+   * @internal A malformed SEALED envelope before the link's keys [REG-16]: its refusal takes its place
+   * among the answers [CONN-9] and closes only where the error table says [ERR-8].
+   */
+  refuseEnvelope(err: ImspError, env: Message): void {
+    this.emit('protocolError', err, env);
+    const r = errorRule(err.code, { method: 'SEALED', handshake: !this.handshakeComplete });
+    const out = r.action === 'close' || r.action === 'never' ? [] : [errorResponse(err)];
+    this.enqueue(closesConnection(r) ? { answer: out, close: err } : { answer: out });
+  }
+
   /** Drops the connection at once (socket error, slow reader): nothing more is written. */
   private abort(err: ImspError): void {
     if (this.isClosed) return;

@@ -38,6 +38,8 @@ export interface ReceiverHost {
   fail(err: ImspError, answer: boolean, clear?: boolean): void;
   /** A framing error: the stream is unreadable from here on. */
   framingError(err: ImspError): void;
+  /** A malformed envelope before the link's keys: refused in order with the requests before it, as the error table says. */
+  refuseEnvelope(err: ImspError, env: Message): void;
   /** The receiver started or stopped holding (the socket pauses while it holds). */
   updateFlow(): void;
 }
@@ -174,9 +176,11 @@ export class Receiver {
           // envelope is refused at once; only a well-formed one waits for the link's keys.
           const verr = validate(msg, { from: this.roles.remote, to: this.roles.local });
           if (verr) {
+            // [CONN-9] answered after the requests before it, and [ERR-8] closing only where the error
+            // table says so: a validation error is answered and the connection goes on [REG-9].
             this.inbox.shift();
-            this.host.fail(verr, true, true);
-            return;
+            this.host.refuseEnvelope(verr, msg);
+            continue;
           }
           this.hold();
           return;

@@ -122,6 +122,31 @@ test('[REG-3] a validation error is answered and the connection goes on', async 
   assert.equal(link.isClosed, false);
 });
 
+test('[CONN-9] [ERR-8] a malformed SEALED before the keys is refused in its place among the answers, and the connection goes on', async (t) => {
+  // Found by make fuzz-roles (issue 14): LOCATE + a SEALED with a bad Seq in one write was answered
+  // with the 405/422 alone, the LOCATE's answer dropped, and the connection closed, though the error
+  // table says a validation error is answered and the connection goes on.
+  const { link, peer } = linkAndRaw({
+    local: 'crs',
+    remote: 'client',
+    handler: async () => {
+      await new Promise((r) => setImmediate(r));
+      return response(200, { Server: '127.0.0.1:7100' });
+    },
+  });
+  t.after(() => link.close());
+  peer.write(
+    'LOCATE\r\nImsp-version: 1\r\nTag: a\r\n\r\nSEALED\r\nSeq: x\r\nContent-length: 2\r\n\r\nabFROB\r\nTag: c\r\n\r\n',
+  );
+  const ms = await peer.waitFor(3);
+  assert.deepEqual(
+    ms.map((m) => (m.kind === 'response' ? `${m.status} ${header(m, 'Tag') ?? ''}` : m.method)),
+    ['200 a', '405 ', '405 c'],
+  );
+  assert.equal(header(ms[1]!, 'Error-code'), 'ERR_METHOD_NOT_ALLOWED');
+  assert.equal(link.isClosed, false);
+});
+
 test('[WIRE-3] a framing error is answered with its status and offset, then the link closes', async () => {
   const { link, peer, closed } = linkAndRaw({
     local: 'crs',

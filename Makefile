@@ -161,7 +161,8 @@ bench-p2p: dist/.built
 # --- fuzz (issues 12, 14) ---
 .PHONY: fuzz-roles
 # The kit's wire and state fuzzers at scale against the reference CRS, MS and client (loopback only,
-# bounded by --count and --max-seconds per role; every process started is stopped). ARGS e.g.
-# ARGS="--role crs --count 100000 --max-seconds 300 --json out.json".
+# bounded by --count and --max-seconds per role; every process started is stopped). Many hostile inputs
+# pipelined per connection (--pipeline), each answer judged against the codec's and the error table's
+# verdict. ARGS e.g. ARGS="--role crs --count 100000 --max-seconds 300 --json out.json".
 fuzz-roles: install
 	node --import tsx conformance/fuzz-roles.ts $(ARGS)

@@ -4,7 +4,9 @@
 // concurrent loopback connections; zero crashes, zero hangs, memory bounded; the target's RSS before
 // and after, and inputs/s. Bounded in count and time; every process it starts is stopped.
 // Usage: node --import tsx conformance/fuzz-roles.ts [--role crs,ms,client] [--count 1000000]
-//   [--max-seconds 1200] [--concurrency 48] [--seed S] [--json FILE]
+//   [--max-seconds 1200] [--concurrency 48] [--pipeline 200] [--seed S] [--json FILE]
+// Each answer is judged against its input's verdict (lib/fuzz-scale.ts); a wrong answer, a crash, a
+// hang, a failed probe or RSS growth over the bound fails the role.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Message } from '../codec/index.js';
@@ -12,7 +14,17 @@ import { setupClient, type ClientContext } from './lib/client-context.js';
 import type { KitConfig } from './lib/config.js';
 import type { Finding } from './lib/case.js';
 import { Transcript, parseHostPort } from './lib/conn.js';
-import { drive, jobs, probeOnce, rssKiB, type DriveStats } from './lib/fuzz-scale.js';
+import {
+  buildCorpus,
+  cpuSeconds,
+  drive,
+  emptyStats,
+  jobs,
+  probeOnce,
+  rssKiB,
+  type DriveStats,
+  type JobShape,
+} from './lib/fuzz-scale.js';
 import { buildInit } from './lib/p2p.js';
 import { Limits } from './lib/registry.js';
 import { startReferenceCrs, startReferenceMs, workdir, type Spawned } from './lib/spawn.js';
@@ -27,6 +39,10 @@ export interface FuzzRolesOptions {
   maxSeconds: number;
   concurrency: number;
   seed: number;
+  /** Most hostile inputs on one connection (default 200; an MS's rate limit bounds it too). */
+  pipeline?: number;
+  /** Inputs drawn from each fuzzer for the corpus (default 3000). */
+  corpus?: number;
   out?: (line: string) => void;
 }
 
@@ -39,7 +55,12 @@ export interface RoleReport {
   rssWarmKiB: number;
   rssPeakKiB: number;
   rssAfterKiB: number;
+  /** RSS at each progress line (every 10 s). */
+  rssCurveKiB: number[];
   inputsPerSecond: number;
+  /** CPU the target used during the run (/proc), and the kit (this process, corpus included). */
+  targetCpuSeconds: number;
+  kitCpuSeconds: number;
   /** Growth from the warmed-up RSS to the end, over the bound: unbounded memory. */
   memoryBoundKiB: number;
   ok: boolean;
@@ -52,17 +73,23 @@ export const MEMORY_BOUND_KIB = 96 * 1024;
 /**
  * The registry's default timers, with a short handshake timeout so that half-open handshakes do not
  * pile up: the short FAST_LIMITS leases of the kit's self-test would expire on a loaded machine while
- * the fuzzer keeps the target busy (an MS losing its enrollment, a client its session).
+ * the fuzzer keeps the target busy (an MS losing its enrollment, a client its session). The MS's
+ * per-connection bucket is made larger (rateLimitBurst, configurable [RATE-1]) so that long pipelines
+ * carry the hostile inputs: the rate limit itself is judged by the kit's cases, not here.
  */
-export const FUZZ_LIMITS: Record<string, number> = { handshakeTimeout: 2000 };
+export const FUZZ_LIMITS: Record<string, number> = { handshakeTimeout: 2000, rateLimitBurst: 1000 };
 const limits = new Limits(FUZZ_LIMITS);
 
 interface Target {
   t: WireTarget;
-  addr: { host: string; port: number };
+  /** Where the target listens now (a client that logged in again may listen on a new port). */
+  addr: () => { host: string; port: number };
   pid: number;
   names: string[];
+  shape: JobShape;
   alive: () => boolean;
+  /** Problems the target's own peers saw (the client's session at the kit MS ended...). */
+  health?: () => string[];
   stop: () => Promise<void>;
 }
 
@@ -72,11 +99,14 @@ async function startTarget(role: FuzzRole, root: string): Promise<Target> {
     s.child.exitCode === null && s.child.signalCode === null;
   if (role === 'crs') {
     const crs = await startReferenceCrs(root, w, FUZZ_LIMITS);
+    const addr = parseHostPort(crs.address);
     return {
       t: crsWireTarget,
-      addr: parseHostPort(crs.address),
+      addr: () => addr,
       pid: crs.child.pid!,
       names: ['alice', 'kit.fuzz.a', 'ms-1'],
+      // [CONN-1] the first message decides a CRS connection: hostile pipelines follow a LOCATE.
+      shape: { maxPipeline: 1000, needsFirst: true, firstShare: 1 },
       alive: alive(crs),
       stop: async () => {
         await crs.stop();
@@ -94,11 +124,14 @@ async function startTarget(role: FuzzRole, root: string): Promise<Target> {
       w.dispose();
       throw e;
     }
+    const addr = parseHostPort(ms.address);
     return {
       t: msWireTarget(),
-      addr: parseHostPort(ms.address),
+      addr: () => addr,
       pid: ms.child.pid!,
       names: ['alice', 'ghost', 'kit.fuzz.a'],
+      // [RATE-1] under the per-connection bucket (rateLimitBurst), so that most answers are the inputs' own.
+      shape: { maxPipeline: Math.max(1, limits.get('rateLimitBurst') - 10), needsFirst: false, firstShare: 0.2 },
       alive: alive(ms),
       stop: async () => {
         await ms.stop();
@@ -124,8 +157,19 @@ async function startTarget(role: FuzzRole, root: string): Promise<Target> {
     const peer = await ctx.peer();
     const a = ctx.account([ctx.buddyRecord(peer)]);
     const client = await ctx.startLoggedIn(a);
-    const addr = ctx.clientAddress(a);
-    // INITs are costly to build (X25519, Ed25519): a pool, reused round robin.
+    // The client announces its peer address in LOGIN; a client that logged in again (after its MS
+    // session ended) may listen elsewhere: the target follows its latest LOGIN, and the run reports it.
+    const session0 = ctx.svc.sessions.get(a.name);
+    let addr = ctx.clientAddress(a);
+    const current = (): { host: string; port: number } => {
+      try {
+        addr = ctx.clientAddress(a);
+      } catch {
+        // no session at the kit MS right now: the last address
+      }
+      return addr;
+    };
+    // INITs are costly to build (X25519, Ed25519): a pool, reused round robin (a reused one is a replay, refused).
     const pool: Message[] = Array.from(
       { length: 32 },
       () => buildInit(peer.name, peer.identity, a.name, a.identity.publicKey).msg,
@@ -140,10 +184,22 @@ async function startTarget(role: FuzzRole, root: string): Promise<Target> {
     };
     return {
       t,
-      addr,
+      addr: current,
       pid: client.child.pid!,
       names: [a.name, peer.name, 'stranger'],
+      // [ERR-8] before INIT every error of a client's listener answers; an INIT starts the handshake, so none leads.
+      shape: { maxPipeline: 1000, needsFirst: false, firstShare: 0 },
       alive: () => client.child.exitCode === null && client.child.signalCode === null,
+      health: () => {
+        const now = ctx.svc.sessions.get(a.name);
+        const logins = ctx.svc.proofsSeen;
+        const out: string[] = [];
+        if (now !== session0 || session0?.closed)
+          out.push(
+            `the client's session at the kit MS ended during the run (${logins} PROOFs seen; it listens at ${JSON.stringify(current())})`,
+          );
+        return out;
+      },
       stop: async () => {
         await setup.driver.cleanup(ctx);
         await setup.teardown();
@@ -162,63 +218,82 @@ export async function fuzzRole(role: FuzzRole, o: FuzzRolesOptions): Promise<Rol
   const problems: string[] = [];
   try {
     const rssBefore = rssKiB(target.pid);
+    const cpu0 = cpuSeconds(target.pid);
+    const kit0 = process.cpuUsage();
     let peak = rssBefore;
+    const curve: number[] = [];
     const sample = setInterval(() => {
       const r = rssKiB(target.pid);
       if (r > peak) peak = r;
     }, 250);
-    const src = jobs(target.t, limits, o.seed, target.names);
+    // The corpus, drawn once (fast-check, seeded) and judged once; the jobs reuse it with seeded edits.
+    const t0 = Date.now();
+    const corpus = buildCorpus(target.t, limits, o.seed, target.names, o.corpus ?? 3000);
+    out(
+      `fuzz-roles ${role}: corpus of ${corpus.body.length} answered and ${corpus.terminal.length} closing/state-dependent inputs in ${Date.now() - t0} ms`,
+    );
+    const shape = { ...target.shape, maxPipeline: Math.min(target.shape.maxPipeline, o.pipeline ?? 200) };
+    const src = jobs(target.t, limits, corpus, shape, o.seed);
     const common = {
       target: target.addr,
-      maxMs: o.maxSeconds * 1000,
+      t: target.t,
       concurrency: o.concurrency,
       hangMs: 15_000,
       alive: target.alive,
-      probe: () => probeOnce(target.addr, target.t.first, 10_000),
+      probe: () => probeOnce(target.addr(), target.t.first, 10_000),
       probeEveryMs: 2000,
     };
     // Warm-up (JIT, pools, caches): 2% of the run (at least 500 inputs, at most a tenth of the time); RSS after it is the baseline.
     const warmCount = Math.max(500, Math.floor(o.count / 50));
-    const warm = await drive(src, { ...common, count: warmCount, maxMs: Math.max(1000, o.maxSeconds * 100) });
+    const total = await drive(src, { ...common, count: warmCount, maxMs: Math.max(1000, o.maxSeconds * 100) });
+    const warmInputs = total.inputs;
     const rssWarm = rssKiB(target.pid);
     out(
-      `fuzz-roles ${role}: pid ${target.pid}, RSS before ${mb(rssBefore)}, after ${warm.inputs} warm-up inputs ${mb(rssWarm)}`,
+      `fuzz-roles ${role}: pid ${target.pid}, RSS before ${mb(rssBefore)}, after ${warmInputs} warm-up inputs ${mb(rssWarm)}`,
     );
-    const stats = await drive(src, {
-      ...common,
-      count: Math.max(0, o.count - warm.inputs),
-      maxMs: Math.max(1000, o.maxSeconds * 1000 - warm.ms),
-      onProgress: (s) =>
-        out(
-          `  ${role}: ${s.inputs + warm.inputs} inputs, ${Math.round(s.inputs / (s.ms / 1000))}/s, RSS ${mb(rssKiB(target.pid))}, hangs ${s.hangs}`,
-        ),
-    });
+    const mainStart = total.ms;
+    await drive(
+      src,
+      {
+        ...common,
+        count: o.count,
+        maxMs: Math.max(1000, o.maxSeconds * 1000 - total.ms),
+        onProgress: (s) => {
+          const r = rssKiB(target.pid);
+          curve.push(r);
+          out(
+            `  ${role}: ${s.inputs} inputs, ${Math.round((s.inputs - warmInputs) / ((s.ms - mainStart) / 1000))}/s, ${s.connections} connections, RSS ${mb(r)}, wrong ${s.wrong}, hangs ${s.hangs}`,
+          );
+        },
+      },
+      total,
+    );
     clearInterval(sample);
-    // Merge the warm-up into the totals.
-    const total: DriveStats = {
-      ...stats,
-      inputs: stats.inputs + warm.inputs,
-      connections: stats.connections + warm.connections,
-      written: stats.written + warm.written,
-      hangs: stats.hangs + warm.hangs,
-      connectErrors: stats.connectErrors + warm.connectErrors,
-      probes: stats.probes + warm.probes,
-      probeFailures: [...warm.probeFailures, ...stats.probeFailures],
-      crashed: stats.crashed || warm.crashed,
-      ms: stats.ms + warm.ms,
-      outcomes: { ...warm.outcomes },
-    };
-    for (const [k, v] of Object.entries(stats.outcomes)) total.outcomes[k] = (total.outcomes[k] ?? 0) + v;
     // The target still serves after the run, and its process is up.
-    const finalProbe = target.alive() ? await probeOnce(target.addr, target.t.first, 10_000) : 'the target exited';
+    const finalProbe = target.alive()
+      ? await probeOnce(target.addr(), target.t.first, 10_000, target.t.firstOk)
+      : 'the target exited';
     const rssAfter = rssKiB(target.pid);
+    const targetCpu = cpuSeconds(target.pid) - cpu0;
+    const kitUse = process.cpuUsage(kit0);
+    const kitCpu = (kitUse.user + kitUse.system) / 1e6;
     if (!target.alive() || total.crashed) problems.push('crash: the target process exited');
-    if (total.hangs) problems.push(`hang: ${total.hangs} connection(s) neither answered nor closed within 15 s`);
+    if (total.wrong) problems.push(`wrong answers: ${total.wrong}, e.g. ${total.wrongExamples.slice(0, 3).join('; ')}`);
+    if (total.hangs)
+      problems.push(
+        `hang: ${total.hangs} connection(s) neither answered nor closed within 15 s: ${total.wrongExamples
+          .filter((e) => e.startsWith('hang'))
+          .slice(0, 3)
+          .join('; ')}`,
+      );
     if (total.probeFailures.length)
       problems.push(`hang: probe failures: ${total.probeFailures.slice(0, 3).join('; ')}`);
     if (finalProbe) problems.push(`after the run: ${finalProbe}`);
-    if (rssAfter - rssWarm > MEMORY_BOUND_KIB)
-      problems.push(`memory: RSS grew ${mb(rssAfter - rssWarm)} after warm-up (bound ${mb(MEMORY_BOUND_KIB)})`);
+    problems.push(...(target.health?.() ?? []));
+    if (rssAfter - rssWarm > MEMORY_BOUND_KIB || peak - rssWarm > 2 * MEMORY_BOUND_KIB)
+      problems.push(
+        `memory: RSS grew from ${mb(rssWarm)} after warm-up to peak ${mb(peak)}, after ${mb(rssAfter)} (bound ${mb(MEMORY_BOUND_KIB)})`,
+      );
     if (total.stoppedBy === 'time' && total.inputs < o.count)
       problems.push(`stopped by the time bound after ${total.inputs} of ${o.count} inputs`);
     const rep: RoleReport = {
@@ -229,17 +304,22 @@ export async function fuzzRole(role: FuzzRole, o: FuzzRolesOptions): Promise<Rol
       rssWarmKiB: rssWarm,
       rssPeakKiB: peak,
       rssAfterKiB: rssAfter,
+      rssCurveKiB: curve,
       inputsPerSecond: Math.round(total.inputs / (total.ms / 1000)),
+      targetCpuSeconds: targetCpu,
+      kitCpuSeconds: kitCpu,
       memoryBoundKiB: MEMORY_BOUND_KIB,
       ok: problems.length === 0,
       problems,
     };
     out(
-      `fuzz-roles ${role}: ${total.inputs} hostile inputs answered (${total.written} written) ` +
+      `fuzz-roles ${role}: ${total.inputs} hostile inputs judged (${total.written} written) ` +
         `over ${total.connections} connections in ${(total.ms / 1000).toFixed(1)} s = ${rep.inputsPerSecond} inputs/s; ` +
         `RSS before ${mb(rssBefore)}, warm ${mb(rssWarm)}, peak ${mb(peak)}, after ${mb(rssAfter)}; ` +
-        `crashes ${total.crashed ? 1 : 0}, hangs ${total.hangs}, probes ${total.probes} (failed ${total.probeFailures.length}); ` +
-        `first answers ${JSON.stringify(total.outcomes)}`,
+        `CPU target ${targetCpu.toFixed(1)} s, kit ${kitCpu.toFixed(1)} s; ` +
+        `per connection ${Math.round(total.phaseMs.body / Math.max(1, total.connections))} ms to the body's answers, ${Math.round(total.phaseMs.rest / Math.max(1, total.connections))} ms to the close; ` +
+        `crashes ${total.crashed ? 1 : 0}, hangs ${total.hangs}, wrong answers ${total.wrong}, probes ${total.probes} (failed ${total.probeFailures.length}); ` +
+        `answers ${JSON.stringify(total.outcomes)}`,
     );
     out(`fuzz-roles ${role}: ${rep.ok ? 'OK' : `FAIL: ${problems.join('; ')}`}`);
     return rep;
@@ -269,6 +349,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     count: Number(get('--count') ?? 1_000_000),
     maxSeconds: Number(get('--max-seconds') ?? 1200),
     concurrency: Number(get('--concurrency') ?? 48),
+    pipeline: Number(get('--pipeline') ?? 200),
     seed,
   };
   process.stdout.write(

@@ -18,7 +18,6 @@ import {
   buildCorpus,
   cpuSeconds,
   drive,
-  emptyStats,
   jobs,
   probeOnce,
   rssKiB,

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { runKit, type KitConfig, type RoleName } from './cli.js';
 import type { CaseResult } from './lib/case.js';
 import { Limits } from './lib/registry.js';
-import { FAST_LIMITS, startReferenceCrs, startReferenceMs, workdir } from './lib/spawn.js';
+import { FAST_LIMITS, startReferenceCrs, startReferenceMs, stopSpawnedOnSignals, workdir } from './lib/spawn.js';
 
 /**
  * Cases in which the kit finds the reference breaking the spec text, listed with the requirement
@@ -116,6 +116,8 @@ export async function selftest(o: SelftestOptions): Promise<RoleOutcome[]> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  // The kit killed by a signal or an EPIPE on stdout stops the reference servers it started.
+  stopSpawnedOnSignals();
   const args = process.argv.slice(2);
   const get = (name: string): string | undefined => {
     const i = args.indexOf(name);

@@ -6,6 +6,54 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/**
+ * Every child spawnListening started that has not exited yet, and every temp directory workdir()
+ * made that is not disposed yet. A kit that dies (an EPIPE on its stdout when piped into `head`, an
+ * uncaught error, SIGINT/SIGTERM/SIGHUP) must not leave a reference server listening or a temp
+ * directory behind: the process 'exit' hook stops them, and stopSpawnedOnSignals() makes the
+ * signals and a stdout EPIPE go through that hook (SIGKILL of the kit cannot be caught).
+ */
+const live = new Set<ChildProcess>();
+const liveDirs = new Set<string>();
+let exitHooked = false;
+
+function cleanUpNow(): void {
+  for (const c of live) c.kill('SIGKILL');
+  live.clear();
+  for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+  liveDirs.clear();
+}
+
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.once('exit', cleanUpNow);
+}
+
+/** The pids of the servers spawned and still running (for tests). */
+export function spawnedPids(): number[] {
+  return [...live].map((c) => c.pid!).filter((p) => p !== undefined);
+}
+
+/**
+ * For command-line entries (selftest, kit-mutation): on SIGINT, SIGTERM or SIGHUP stop every spawned
+ * server and remove the temp directories, then die of the same signal; on an EPIPE of stdout (the
+ * reader went away) do the same and exit 141, as a shell reports a death by SIGPIPE.
+ */
+export function stopSpawnedOnSignals(): void {
+  hookExit();
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.once(sig, () => {
+      cleanUpNow();
+      process.kill(process.pid, sig);
+    });
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    cleanUpNow();
+    process.exit(141);
+  });
+}
+
 export interface Spawned {
   child: ChildProcess;
   address: string;
@@ -28,6 +76,9 @@ export function spawnListening(
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
     });
+    live.add(child);
+    hookExit();
+    child.once('exit', () => live.delete(child));
     let out = '';
     let err = '';
     const t = setTimeout(() => {
@@ -78,10 +129,20 @@ export interface Workdir {
 /** A temp directory with a fresh MS key file (b64url, 32 octets). */
 export function workdir(prefix = 'imsp-conf-'): Workdir {
   const dir = mkdtempSync(join(tmpdir(), prefix));
+  liveDirs.add(dir);
+  hookExit();
   const msKey = randomBytes(32);
   const keyFile = join(dir, 'ms.key');
   writeFileSync(keyFile, msKey.toString('base64url') + '\n');
-  return { dir, keyFile, msKey, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir,
+    keyFile,
+    msKey,
+    dispose: () => {
+      liveDirs.delete(dir);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Short leases and timeouts so that the slow cases run in seconds; the kit is told the same values. */

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { selftestRole, KNOWN_REFERENCE_DEVIATIONS, type RoleOutcome } from '../selftest.js';
 import { IDS_ENV, SAMPLE_ENV } from './checker.js';
+import { stopSpawnedOnSignals } from '../lib/spawn.js';
 import type { RoleName } from '../lib/config.js';
 
 export const LOG_ENV = 'IMSP_KIT_MUTATION_LOG';
@@ -192,4 +193,8 @@ async function main(): Promise<number> {
   return judged.verdict === 'killed' ? 1 : 0;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) process.exitCode = await main();
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  // Stryker ends a mutant's command that runs past its time limit: the servers it started go too.
+  stopSpawnedOnSignals();
+  process.exitCode = await main();
+}

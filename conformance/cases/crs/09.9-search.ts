@@ -180,6 +180,41 @@ export const searchCases: CaseDef<CrsContext>[] = [
         'SEARCH-1',
         `Field location must match a substring of Location only: expected ${bob!.name}, got ${byLoc.join(', ') || 'nothing'}`,
       );
+      // Each Field matches its own field only: the usernames are not in either profile field, and
+      // the token is in the profile fields only (a store that ORs the username prefix into a name or
+      // location search, or the profile into a username search, fails here).
+      for (const field of ['name', 'location'] as const) {
+        const got = names(
+          results(
+            ctx,
+            await search(sa, [
+              ['Query', alice!.name],
+              ['Field', field],
+            ]),
+            `SEARCH Field: ${field} with a Query that is a username`,
+          ),
+        );
+        ctx.must(
+          !got.includes(alice!.name),
+          'SEARCH-1',
+          `Field ${field} must not match usernames: Query ${alice!.name} (in no profile field) found ${got.join(', ')}`,
+        );
+      }
+      const byUser = names(
+        results(
+          ctx,
+          await search(sa, [
+            ['Query', 'Ann'],
+            ['Field', 'username'],
+          ]),
+          'SEARCH Field: username with a Query in a Full-name only',
+        ),
+      );
+      ctx.must(
+        !byUser.includes(alice!.name),
+        'SEARCH-1',
+        `Field username must match usernames only: Query Ann (in ${alice!.name}'s Full-name) found ${byUser.join(', ')}`,
+      );
       const byAny = names(results(ctx, await search(sa, [['Query', q]]), 'SEARCH with no Field (any)'));
       const want = [alice!.name, bob!.name].sort();
       ctx.must(

@@ -330,6 +330,19 @@ export const enrollCases: CaseDef<CrsContext>[] = [
         'LOCATE-1',
         `the MS with load 0 must come before the one that reported Load 40 of 100, got ${servers.join(', ')}`,
       );
+      // The load is the Load the MS *last* reported: a PING with Load 0 brings it back down. Then the
+      // two MSs tie (ratio 0, load 0) and the lower Ms-id (busy, base + 'b') comes first.
+      ctx.expectStatus(await busy.req('PING', [['Load', '0']]), 200, 'LOCATE-1', 'PING with Load 0');
+      const c2 = await ctx.connect('client');
+      const r2 = await c2.request(request('LOCATE', [['Imsp-version', '1']]), ctx.timeout);
+      ctx.expectStatus(r2, 200, 'LOCATE-1', 'LOCATE after the busy MS reported Load 0');
+      const after = allHeaders(r2, 'Server');
+      const b2 = after.indexOf(busy.params.listen);
+      ctx.must(
+        b2 >= 0 && (after.indexOf(idle.params.listen) < 0 || b2 < after.indexOf(idle.params.listen)),
+        'LOCATE-1',
+        `after PING Load 0 the load is the Load last reported (0): ${busy.params.msId} ties with ${idle.params.msId} and must come first (lower Ms-id), got ${after.join(', ')}`,
+      );
     },
   },
 ];

@@ -10,6 +10,7 @@ import { profileCases } from '../cases/crs/09.7-profile.js';
 import { passwdCases } from '../cases/crs/09.8-passwd.js';
 import { searchCases } from '../cases/crs/09.9-search.js';
 import { crsLifetimeCases } from '../cases/crs/11-session-lifetime.js';
+import { crsEnrollmentFuzzCases } from '../cases/crs/12.1-ms-enrollment.js';
 import { crsUserRecordCases } from '../cases/crs/12.4-user-record.js';
 import { relationCases } from '../cases/crs/12.6-buddy-relation.js';
 import type { CaseDef } from '../lib/case.js';
@@ -32,6 +33,7 @@ export function crsCases(limits: Limits): CaseDef<CrsContext>[] {
     ...passwdCases,
     ...searchCases,
     wireFuzzCase<CrsContext>(crsWireTarget, limits, 'crs/fuzz/1'),
+    ...crsEnrollmentFuzzCases,
     ...crsUserRecordCases,
     ...relationCases,
   ];

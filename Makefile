@@ -37,6 +37,7 @@ dist/.built: install $(shell find generated codec reference conformance bench -n
 
 bench: dist/.built
 	node dist/bench/codec.js
+	node dist/bench/startup.js
 
 # The compiled servers read the registries from generated/ only (no spec/ beside dist/).
 bench-load: dist/.built

@@ -30,27 +30,43 @@ export interface ModelConfig {
   lockLease: boolean;
 }
 
+type FaultKind = ModelConfig['kinds'][number];
+const ALL_FAULTS: FaultKind[] = ['crash', 'ms-lease', 'vanish', 'crs-restart', 'hang'];
+
+/** Client i of user i on MS i: one client per user, each on an MS of its own. */
+const onePerUser = (n: number): ModelClient[] => Array.from({ length: n }, (_, i) => ({ user: i, ms: i }));
+
+/** Nothing happens unless a configuration says so. */
+const QUIET = { status: 0, logouts: 0, contactOps: 0, faults: 0, kinds: [] as FaultKind[], lockLease: false };
+
+/** Two users on two MSs, not yet buddies, exchanging contact requests (configurations 3 and 5). */
+function contacts(
+  id: number,
+  name: string,
+  text: string,
+  p: Pick<ModelConfig, 'logins' | 'logouts' | 'contactOps'>,
+): ModelConfig {
+  return { ...QUIET, id, name, text, ms: 2, users: 2, clients: onePerUser(2), buddies: false, ...p };
+}
+
 export const MODEL_CONFIGS: ModelConfig[] = [
   {
+    ...QUIET,
     id: 1,
     name: 'presence',
     text: 'two buddies on two MSs log in at the same time, change status and log out; one fault of any kind',
     ms: 2,
     users: 2,
-    clients: [
-      { user: 0, ms: 0 },
-      { user: 1, ms: 1 },
-    ],
+    clients: onePerUser(2),
     buddies: true,
     logins: 1,
     status: 1,
     logouts: 1,
-    contactOps: 0,
     faults: 1,
     kinds: ['crash', 'ms-lease', 'vanish', 'crs-restart'],
-    lockLease: false,
   },
   {
+    ...QUIET,
     id: 2,
     name: 'lock',
     text: 'one user with a client on each of two MSs racing for the lock; one fault of any kind, a hung login handler included; lock leases run out at any moment',
@@ -62,70 +78,36 @@ export const MODEL_CONFIGS: ModelConfig[] = [
     ],
     buddies: true,
     logins: 1,
-    status: 0,
-    logouts: 0,
-    contactOps: 0,
     faults: 1,
-    kinds: ['crash', 'ms-lease', 'vanish', 'crs-restart', 'hang'],
+    kinds: ALL_FAULTS,
     lockLease: true,
   },
-  {
-    id: 3,
-    name: 'contacts',
-    text: 'two users on two MSs, not yet buddies: one ADD, ANSWER, REM or BLOCK each, in any order, logins before and after',
-    ms: 2,
-    users: 2,
-    clients: [
-      { user: 0, ms: 0 },
-      { user: 1, ms: 1 },
-    ],
-    buddies: false,
-    logins: 2,
-    status: 0,
-    logouts: 1,
-    contactOps: 1,
-    faults: 0,
-    kinds: [],
-    lockLease: false,
-  },
+  contacts(
+    3,
+    'contacts',
+    'two users on two MSs, not yet buddies: one ADD, ANSWER, REM or BLOCK each, in any order, logins before and after',
+    { logins: 2, logouts: 1, contactOps: 1 },
+  ),
   {
     id: 4,
     name: 'cluster-3x3',
     text: 'three users on three MSs, buddies, a second client of one user; logins, status, logout, contacts; one fault of any kind',
     ms: 3,
     users: 3,
-    clients: [
-      { user: 0, ms: 0 },
-      { user: 1, ms: 1 },
-      { user: 2, ms: 2 },
-      { user: 0, ms: 2 },
-    ],
+    clients: [...onePerUser(3), { user: 0, ms: 2 }],
     buddies: true,
     logins: 1,
     status: 1,
     logouts: 1,
     contactOps: 1,
     faults: 1,
-    kinds: ['crash', 'ms-lease', 'vanish', 'crs-restart', 'hang'],
+    kinds: ALL_FAULTS,
     lockLease: true,
   },
-  {
-    id: 5,
-    name: 'contacts-2',
-    text: 'two users on two MSs, not yet buddies, one login each: two of ADD, ANSWER, REM and BLOCK each, in any order',
-    ms: 2,
-    users: 2,
-    clients: [
-      { user: 0, ms: 0 },
-      { user: 1, ms: 1 },
-    ],
-    buddies: false,
-    logins: 1,
-    status: 0,
-    logouts: 0,
-    contactOps: 2,
-    faults: 0,
-    kinds: [],
-    lockLease: false,
-  },
+  contacts(
+    5,
+    'contacts-2',
+    'two users on two MSs, not yet buddies, one login each: two of ADD, ANSWER, REM and BLOCK each, in any order',
+    { logins: 1, logouts: 0, contactOps: 2 },
+  ),
 ];

@@ -759,13 +759,10 @@ export const CONTROL_SCHEMA: Readonly<Record<string, unknown>> = {
             "type": "string"
           },
           "code": {
-            "type": "string",
-            "pattern": "^ERR_[A-Z0-9_]+$"
+            "$ref": "#/$defs/code"
           },
           "status": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 599
+            "$ref": "#/$defs/status"
           },
           "reason": {
             "type": "string"
@@ -793,12 +790,7 @@ export const CONTROL_SCHEMA: Readonly<Record<string, unknown>> = {
             "$ref": "#/definitions/hostport"
           },
           "status": {
-            "enum": [
-              "online",
-              "busy",
-              "away",
-              "offline"
-            ]
+            "$ref": "#/$defs/status-2"
           },
           "contacts": {
             "type": "integer",
@@ -823,12 +815,7 @@ export const CONTROL_SCHEMA: Readonly<Record<string, unknown>> = {
             "$ref": "#/definitions/username"
           },
           "status": {
-            "enum": [
-              "online",
-              "busy",
-              "away",
-              "offline"
-            ]
+            "$ref": "#/$defs/status-2"
           },
           "address": {
             "$ref": "#/definitions/hostport"
@@ -855,29 +842,12 @@ export const CONTROL_SCHEMA: Readonly<Record<string, unknown>> = {
             ]
           },
           "status": {
-            "enum": [
-              "online",
-              "busy",
-              "away",
-              "offline"
-            ]
+            "$ref": "#/$defs/status-2"
           }
         }
       },
       "request": {
-        "type": "object",
-        "required": [
-          "from"
-        ],
-        "properties": {
-          "from": {
-            "$ref": "#/definitions/username"
-          },
-          "time": {
-            "type": "integer",
-            "minimum": 0
-          }
-        }
+        "$ref": "#/$defs/request"
       },
       "answer": {
         "type": "object",
@@ -904,8 +874,7 @@ export const CONTROL_SCHEMA: Readonly<Record<string, unknown>> = {
         ],
         "properties": {
           "code": {
-            "type": "string",
-            "pattern": "^ERR_[A-Z0-9_]+$"
+            "$ref": "#/$defs/code"
           },
           "reason": {
             "type": "string"
@@ -1077,13 +1046,10 @@ export const CONTROL_SCHEMA: Readonly<Record<string, unknown>> = {
             ]
           },
           "code": {
-            "type": "string",
-            "pattern": "^ERR_[A-Z0-9_]+$"
+            "$ref": "#/$defs/code"
           },
           "status": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 599
+            "$ref": "#/$defs/status"
           },
           "reason": {
             "type": "string"
@@ -1218,198 +1184,28 @@ export const CONTROL_SCHEMA: Readonly<Record<string, unknown>> = {
         }
       },
       "rem": {
-        "type": "object",
-        "required": [
-          "user"
-        ],
-        "properties": {
-          "user": {
-            "$ref": "#/definitions/username"
-          }
-        }
+        "$ref": "#/$defs/block"
       },
       "block": {
-        "type": "object",
-        "required": [
-          "user"
-        ],
-        "properties": {
-          "user": {
-            "$ref": "#/definitions/username"
-          }
-        }
+        "$ref": "#/$defs/block"
       },
       "unblock": {
-        "type": "object",
-        "required": [
-          "user"
-        ],
-        "properties": {
-          "user": {
-            "$ref": "#/definitions/username"
-          }
-        }
+        "$ref": "#/$defs/block"
       },
       "init": {
-        "type": "object",
-        "required": [
-          "user"
-        ],
-        "properties": {
-          "user": {
-            "$ref": "#/definitions/username"
-          }
-        }
+        "$ref": "#/$defs/block"
       },
       "send": {
-        "type": "object",
-        "required": [
-          "user"
-        ],
-        "properties": {
-          "user": {
-            "$ref": "#/definitions/username"
-          }
-        }
+        "$ref": "#/$defs/block"
       },
       "bye": {
-        "type": "object",
-        "required": [
-          "user"
-        ],
-        "properties": {
-          "user": {
-            "$ref": "#/definitions/username"
-          }
-        }
+        "$ref": "#/$defs/block"
       },
       "list": {
-        "type": "object",
-        "required": [
-          "contacts",
-          "requests"
-        ],
-        "properties": {
-          "contacts": {
-            "type": "array",
-            "items": {
-              "type": "object",
-              "required": [
-                "user",
-                "relation",
-                "status"
-              ],
-              "properties": {
-                "user": {
-                  "$ref": "#/definitions/username"
-                },
-                "relation": {
-                  "enum": [
-                    "pending",
-                    "buddy",
-                    "blocked"
-                  ]
-                },
-                "status": {
-                  "enum": [
-                    "online",
-                    "busy",
-                    "away",
-                    "offline"
-                  ]
-                },
-                "address": {
-                  "$ref": "#/definitions/hostport"
-                },
-                "publicKey": {
-                  "type": "string"
-                }
-              }
-            }
-          },
-          "requests": {
-            "type": "array",
-            "items": {
-              "type": "object",
-              "required": [
-                "from"
-              ],
-              "properties": {
-                "from": {
-                  "$ref": "#/definitions/username"
-                },
-                "time": {
-                  "type": "integer",
-                  "minimum": 0
-                }
-              }
-            }
-          }
-        }
+        "$ref": "#/$defs/contacts"
       },
       "contacts": {
-        "type": "object",
-        "required": [
-          "contacts",
-          "requests"
-        ],
-        "properties": {
-          "contacts": {
-            "type": "array",
-            "items": {
-              "type": "object",
-              "required": [
-                "user",
-                "relation",
-                "status"
-              ],
-              "properties": {
-                "user": {
-                  "$ref": "#/definitions/username"
-                },
-                "relation": {
-                  "enum": [
-                    "pending",
-                    "buddy",
-                    "blocked"
-                  ]
-                },
-                "status": {
-                  "enum": [
-                    "online",
-                    "busy",
-                    "away",
-                    "offline"
-                  ]
-                },
-                "address": {
-                  "$ref": "#/definitions/hostport"
-                },
-                "publicKey": {
-                  "type": "string"
-                }
-              }
-            }
-          },
-          "requests": {
-            "type": "array",
-            "items": {
-              "type": "object",
-              "required": [
-                "from"
-              ],
-              "properties": {
-                "from": {
-                  "$ref": "#/definitions/username"
-                },
-                "time": {
-                  "type": "integer",
-                  "minimum": 0
-                }
-              }
-            }
-          }
-        }
+        "$ref": "#/$defs/contacts"
       },
       "profile": {
         "type": "object",
@@ -1418,10 +1214,7 @@ export const CONTROL_SCHEMA: Readonly<Record<string, unknown>> = {
         ],
         "properties": {
           "profile": {
-            "type": "object",
-            "additionalProperties": {
-              "type": "string"
-            }
+            "$ref": "#/$defs/profile"
           }
         }
       },
@@ -1434,10 +1227,7 @@ export const CONTROL_SCHEMA: Readonly<Record<string, unknown>> = {
           "results": {
             "type": "array",
             "items": {
-              "type": "object",
-              "additionalProperties": {
-                "type": "string"
-              }
+              "$ref": "#/$defs/profile"
             }
           }
         }
@@ -1523,6 +1313,104 @@ export const CONTROL_SCHEMA: Readonly<Record<string, unknown>> = {
           }
         }
       }
+    }
+  },
+  "$defs": {
+    "contacts": {
+      "type": "object",
+      "required": [
+        "contacts",
+        "requests"
+      ],
+      "properties": {
+        "contacts": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "user",
+              "relation",
+              "status"
+            ],
+            "properties": {
+              "user": {
+                "$ref": "#/definitions/username"
+              },
+              "relation": {
+                "enum": [
+                  "pending",
+                  "buddy",
+                  "blocked"
+                ]
+              },
+              "status": {
+                "$ref": "#/$defs/status-2"
+              },
+              "address": {
+                "$ref": "#/definitions/hostport"
+              },
+              "publicKey": {
+                "type": "string"
+              }
+            }
+          }
+        },
+        "requests": {
+          "type": "array",
+          "items": {
+            "$ref": "#/$defs/request"
+          }
+        }
+      }
+    },
+    "request": {
+      "type": "object",
+      "required": [
+        "from"
+      ],
+      "properties": {
+        "from": {
+          "$ref": "#/definitions/username"
+        },
+        "time": {
+          "type": "integer",
+          "minimum": 0
+        }
+      }
+    },
+    "block": {
+      "type": "object",
+      "required": [
+        "user"
+      ],
+      "properties": {
+        "user": {
+          "$ref": "#/definitions/username"
+        }
+      }
+    },
+    "profile": {
+      "type": "object",
+      "additionalProperties": {
+        "type": "string"
+      }
+    },
+    "code": {
+      "type": "string",
+      "pattern": "^ERR_[A-Z0-9_]+$"
+    },
+    "status": {
+      "type": "integer",
+      "minimum": 0,
+      "maximum": 599
+    },
+    "status-2": {
+      "enum": [
+        "online",
+        "busy",
+        "away",
+        "offline"
+      ]
     }
   }
 };

@@ -8,7 +8,7 @@ export const crsLifetimeCases: CaseDef<CrsContext>[] = [
     id: 'crs/heartbeat/1',
     section: 'heartbeat',
     title:
-      'an MS that stops sending is declared dead after msLease: its users go offline (PRESENCE pushed) and their locks are free',
+      'an MS that stops sending is declared dead after msLease: its users go offline (PRESENCE pushed), their locks are free, its connection is closed',
     reqs: ['HB-4', 'LOCK-9', 'INV-2'],
     async run(ctx: CrsContext) {
       const lease = ctx.limits.get('msLease');
@@ -31,6 +31,11 @@ export const crsLifetimeCases: CaseDef<CrsContext>[] = [
         `the CRS must end the sessions of an MS silent for msLease (${lease} ms) and push PRESENCE offline`,
       );
       ctx.expectStatus(await watcher.req('LOCK', [['User', alice!.name]]), 200, 'HB-4', 'LOCK of a user whose MS died');
+      ctx.must(
+        await silent.conn.closedWithin(ctx.timeout),
+        'HB-4',
+        `the CRS must close the connection of an MS whose enrollment it ended for silence (still open ${ctx.timeout} ms after its users went offline)`,
+      );
     },
   },
   {

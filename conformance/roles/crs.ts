@@ -11,6 +11,7 @@ import { passwdCases } from '../cases/crs/09.8-passwd.js';
 import { searchCases } from '../cases/crs/09.9-search.js';
 import { crsLifetimeCases } from '../cases/crs/11-session-lifetime.js';
 import { crsEnrollmentFuzzCases } from '../cases/crs/12.1-ms-enrollment.js';
+import { crsResponseCases } from '../cases/crs/14-error-handling.js';
 import { crsUserRecordCases } from '../cases/crs/12.4-user-record.js';
 import { relationCases } from '../cases/crs/12.6-buddy-relation.js';
 import type { CaseDef } from '../lib/case.js';
@@ -28,6 +29,7 @@ export function crsCases(limits: Limits): CaseDef<CrsContext>[] {
     ...crsCryptoCases,
     ...lockCases,
     ...crsLifetimeCases,
+    ...crsResponseCases,
     ...contactCases,
     ...profileCases,
     ...passwdCases,

@@ -5,7 +5,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Decoder, encode, header, type Message } from '../../codec/index.js';
+import { anyHeader, Decoder, encode, type Message } from '../../codec/index.js';
 import { generateIdentity, type Identity } from '../../reference/crypto/keys.js';
 import { openEnvelope, sealEnvelope } from '../../reference/crypto/sealed.js';
 import { ImspClient, parseHostPort, type ClientLimits } from '../../reference/client/client.js';
@@ -133,7 +133,7 @@ export class RawPeer {
     if (env.kind !== 'request' || env.method !== 'SEALED')
       throw new Error(`expected SEALED, got ${env.kind === 'request' ? env.method : env.status}`);
     const d = new Decoder();
-    const plain = openEnvelope(key, Number(header(env, 'Seq')), env.body);
+    const plain = openEnvelope(key, Number(anyHeader(env, 'Seq')), env.body);
     return d.push(plain);
   }
   private records: Message[] = [];
@@ -148,12 +148,12 @@ export class RawPeer {
       const env = await this.read();
       if (!env) return undefined;
       if (env.kind === 'response') return env; // an error answered in clear
-      if (Number(header(env, 'Seq')) !== this.nextSeq)
-        throw new Error(`SEALED Seq ${header(env, 'Seq')} where ${this.nextSeq} was due`);
+      if (Number(anyHeader(env, 'Seq')) !== this.nextSeq)
+        throw new Error(`SEALED Seq ${anyHeader(env, 'Seq')} where ${this.nextSeq} was due`);
       const recs = RawPeer.openAll(key, env);
       this.nextSeq += recs.length;
       for (const r of recs) {
-        const n = r.kind === 'response' ? Number(header(r, 'Count') ?? '1') : 1;
+        const n = r.kind === 'response' ? Number(anyHeader(r, 'Count') ?? '1') : 1;
         for (let i = 0; i < n; i++) this.records.push(r);
       }
     }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { header } from '../../codec/index.js';
+import { anyHeader } from '../../codec/index.js';
 import { buildInit, buildInitAck, openInit, openInitAck } from '../../reference/crypto/p2p.js';
 import { generateIdentity } from '../../reference/crypto/keys.js';
 import { RawPeer, befriend, closePeers, contactRecord, makePeer, next, rawListener } from './p2p-harness.js';
@@ -55,7 +55,7 @@ async function expectRefusal(
   const { raw, reply } = await rawInit(addr, opts);
   assert.ok(reply && reply.kind === 'response', 'an error response');
   assert.equal(reply.status, status);
-  assert.equal(header(reply, 'Error-code'), code);
+  assert.equal(anyHeader(reply, 'Error-code'), code);
   await raw.closedPromise(); // then close
   assert.equal(await raw.read(), undefined);
 }
@@ -91,7 +91,7 @@ test('[P2P-3] INIT from a user who is not a buddy (or only pending) is refused 4
       time: Date.now(),
     });
     assert.ok(reply?.kind === 'response' && reply.status === 403);
-    assert.ok(['ERR_FORBIDDEN', 'ERR_NOT_BUDDY'].includes(header(reply, 'Error-code') ?? ''));
+    assert.ok(['ERR_FORBIDDEN', 'ERR_NOT_BUDDY'].includes(anyHeader(reply, 'Error-code') ?? ''));
     await raw.closedPromise();
   }
   assert.equal(bob.client.sessionKeyCount(), 0);
@@ -164,7 +164,7 @@ test('[P2P-8] a replayed INIT and an INIT outside the clock skew are refused 450
   const r = await again.read();
   assert.ok(r?.kind === 'response');
   assert.equal(r.status, 450);
-  assert.equal(header(r, 'Error-code'), 'ERR_REPLAY');
+  assert.equal(anyHeader(r, 'Error-code'), 'ERR_REPLAY');
   await again.closedPromise();
   first.raw.destroy();
   const skew = bob.client.limits.maxClockSkew;
@@ -234,7 +234,7 @@ test('[SEAL-3] a replayed or reordered SEALED MSG is refused 450 ERR_REPLAY and 
   const err = (await raw.read())!;
   assert.ok(err.kind === 'response');
   assert.equal(err.status, 450);
-  assert.equal(header(err, 'Error-code'), 'ERR_REPLAY');
+  assert.equal(anyHeader(err, 'Error-code'), 'ERR_REPLAY');
   await raw.closedPromise();
   await ended;
   assert.equal(bob.client.sessionKeyCount(), 0);
@@ -260,11 +260,11 @@ test('[MSG-2] [MSG-3] [MSG-4] a MSG with a forged From or a non-text type is ref
   raw.write(raw.sealed(keys.send, 0, mk('carol')));
   const forged = (await raw.readOpen(keys.receive))!;
   assert.ok(forged.kind === 'response' && forged.status === 403);
-  assert.equal(header(forged, 'Error-code'), 'ERR_FORBIDDEN');
+  assert.equal(anyHeader(forged, 'Error-code'), 'ERR_FORBIDDEN');
   raw.write(raw.sealed(keys.send, 1, mk('alice', 'image/png')));
   const typed = (await raw.readOpen(keys.receive))!;
   assert.ok(typed.kind === 'response' && typed.status === 422);
-  assert.equal(header(typed, 'Error-code'), 'ERR_BAD_VALUE');
+  assert.equal(anyHeader(typed, 'Error-code'), 'ERR_BAD_VALUE');
   const got = next(bob.client, 'message');
   raw.write(raw.sealed(keys.send, 2, mk('alice')));
   const ok = (await raw.readOpen(keys.receive))!;
@@ -295,7 +295,7 @@ test('[P2P-13] [BLOCK-3] a MSG after the peer was blocked mid-session is refused
   );
   const err = (await raw.readOpen(keys.receive))!;
   assert.ok(err.kind === 'response' && err.status === 403);
-  assert.equal(header(err, 'Error-code'), 'ERR_BLOCKED');
+  assert.equal(anyHeader(err, 'Error-code'), 'ERR_BLOCKED');
   const bye = (await raw.readOpen(keys.receive))!;
   assert.ok(bye.kind === 'request' && bye.method === 'BYE');
   await raw.closedPromise();
@@ -389,7 +389,7 @@ test('[P2P-7] peer connections beyond maxPeerSessions are answered 503 ERR_UNAVA
   const r = await second.read();
   assert.ok(r?.kind === 'response');
   assert.equal(r.status, 503);
-  assert.equal(header(r, 'Error-code'), 'ERR_UNAVAILABLE');
+  assert.equal(anyHeader(r, 'Error-code'), 'ERR_UNAVAILABLE');
   await second.closedPromise();
 });
 
@@ -547,13 +547,13 @@ test('[RATE-6] [FILE-4] a file to a peer that answers 429 is sent again one chun
       for (;;) {
         const m = await raw.readOpen(keys.receive);
         if (!m) return;
-        const id = header(m, 'File-id') ?? '';
+        const id = anyHeader(m, 'File-id') ?? '';
         if (!ids.includes(id)) ids.push(id);
         first ??= id;
         const reply =
           id !== first
             ? { status: 200, reason: 'OK', headers: [] as [string, string][] }
-            : header(m, 'Chunk')?.startsWith('0/')
+            : anyHeader(m, 'Chunk')?.startsWith('0/')
               ? {
                   status: 429,
                   reason: 'Rate limited',

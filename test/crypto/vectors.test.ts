@@ -18,7 +18,7 @@ import {
   verify,
 } from 'node:crypto';
 import { makeVectors, vectorText, fixed } from '../../spec/test-vectors/make-vectors.js';
-import { decode, encode, encodeRecords, parseRecords, header } from '../../codec/index.js';
+import { anyHeader, decode, encode, encodeRecords, parseRecords } from '../../codec/index.js';
 import { openKeyBlob, openEnvelope } from '../../reference/crypto/index.js';
 import { openInit, openInitAck, buildInit } from '../../reference/crypto/p2p.js';
 import { identityFromPrivate } from '../../reference/crypto/keys.js';
@@ -151,7 +151,7 @@ test('[SEAL-4] [SEAL-5] SEALED vectors re-derived, and the envelope decodes and 
       `SEALED\r\nSeq: ${i.seq}\r\nContent-length: ${u(v.body).length}\r\n\r\n${u(v.body).toString('latin1')}`,
     );
     const [env] = decode(wire);
-    assert.equal(header(env!, 'Seq'), String(i.seq));
+    assert.equal(anyHeader(env!, 'Seq'), String(i.seq));
     assert.deepEqual(openEnvelope(u(i.key), i.seq, env!.body), u(i.inner));
     const records = decode(u(i.inner));
     assert.equal(records.length, v.records);
@@ -216,8 +216,8 @@ test('[P2P-6] INIT / INIT-ACK vectors re-derived from the formulas, and the refe
       init.headers.map(([h]) => h),
       ['Imsp-version', 'Key-share', 'Nonce', 'Content-length'],
     );
-    assert.equal(header(init, 'Key-share'), n.eI);
-    assert.equal(header(init, 'Nonce'), i.nI);
+    assert.equal(anyHeader(init, 'Key-share'), n.eI);
+    assert.equal(anyHeader(init, 'Nonce'), i.nI);
     // INIT-ACK
     const a = v.initAck;
     assert.equal(a.eR, b(xPub(u(i.eRPrivate))));

@@ -3,7 +3,7 @@
 // every push. It checks nothing the tests should check themselves; it exposes raw responses.
 import net from 'node:net';
 import type { RequestMessage, ResponseMessage, ImspError } from '../../codec/index.js';
-import { header, parseRecords, type Header } from '../../codec/index.js';
+import { anyHeader, parseRecords, type Header, type HeaderName } from '../../codec/index.js';
 import { Link } from '../../reference/net/link.js';
 import { parseHostPort } from '../../reference/net/address.js';
 import { b64, unb64 } from '../../reference/crypto/b64.js';
@@ -130,10 +130,10 @@ export class ProtoClient {
       }),
     );
     if (challenge.status !== 300 || opts.stopAfterChallenge) return { challenge, ok: false };
-    const nonce = header(challenge, 'Nonce')!;
-    const salt = header(challenge, 'Salt')!;
-    const iterations = Number(header(challenge, 'Iterations'));
-    const eS = header(challenge, 'Key-share')!;
+    const nonce = anyHeader(challenge, 'Nonce')!;
+    const salt = anyHeader(challenge, 'Salt')!;
+    const iterations = Number(anyHeader(challenge, 'Iterations'));
+    const eS = anyHeader(challenge, 'Key-share')!;
     const auth = loginAuthMessage({ user, cnonce, nonce, salt, iterations, eC, eS, address });
     const cl = clientLogin(password, unb64(salt), iterations, auth);
     const keys = loginLinkKeys('client', x25519(share.privateKey, unb64(eS)), cl.clientKey, auth);
@@ -141,7 +141,7 @@ export class ProtoClient {
     this.link.enableSealing(keys);
     const result = await pending;
     if (result.status !== 200) return { challenge, result, ok: false };
-    const sp = header(result, 'Server-proof');
+    const sp = anyHeader(result, 'Server-proof');
     const ok = sp !== undefined && verifyServerProof(cl.serverKey, auth, unb64(sp));
     if (ok) this.user = user;
     return { challenge, result, ok };
@@ -171,9 +171,9 @@ export function recordsOf(msg: ResponseMessage): Array<Record<string, string>> {
   return parseRecords(msg.body).map((r: Header[]) => Object.fromEntries(r.map(([k, v]) => [k, v])));
 }
 
-/** A header of a message (case-insensitive). */
-export function h(msg: RequestMessage | ResponseMessage, name: string): string | undefined {
-  return header(msg, name);
+/** A registered header of a message (case-insensitive); a misspelt name does not compile. */
+export function h(msg: RequestMessage | ResponseMessage, name: HeaderName): string | undefined {
+  return anyHeader(msg, name);
 }
 
 /**

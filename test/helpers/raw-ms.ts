@@ -2,7 +2,7 @@
 // key), then raw requests on the SEALED link, recording every push from the CRS.
 import net from 'node:net';
 import type { RequestMessage, ResponseMessage, ImspError } from '../../codec/index.js';
-import { header } from '../../codec/index.js';
+import { anyHeader } from '../../codec/index.js';
 import { Link } from '../../reference/net/link.js';
 import { parseHostPort } from '../../reference/net/address.js';
 import { b64, unb64 } from '../../reference/crypto/b64.js';
@@ -90,14 +90,15 @@ export class RawMs {
       }),
     );
     if (challenge.status !== 300) return { challenge, ok: false };
-    const cnonce = header(challenge, 'Nonce')!;
-    const eR = header(challenge, 'Key-share')!;
+    const cnonce = anyHeader(challenge, 'Nonce')!;
+    const eR = anyHeader(challenge, 'Key-share')!;
     const auth = enrollAuthMessage({ msId: opts.msId, incarnation: inc, listen, capacity, mnonce, cnonce, eM, eR });
     const keys = enrollLinkKeys('ms', x25519(share.privateKey, unb64(eR)), msKey, auth);
     const p = this.link.request(req('PROOF', { Proof: b64(msProof(msKey, auth)) }));
     this.link.enableSealing(keys);
     const result = await p;
-    const ok = result.status === 200 && verifyProof(crsProof(msKey, auth), unb64(header(result, 'Server-proof') ?? ''));
+    const ok =
+      result.status === 200 && verifyProof(crsProof(msKey, auth), unb64(anyHeader(result, 'Server-proof') ?? ''));
     return { challenge, result, ok };
   }
 

@@ -1,6 +1,6 @@
 // Test helpers for the link layer: an in-memory duplex pair and a raw peer that reads decoded messages.
 import { Duplex } from 'node:stream';
-import { Decoder, decode, encode, header, type Message } from '../../codec/index.js';
+import { anyHeader, Decoder, decode, encode, type Message } from '../../codec/index.js';
 import { openEnvelope, sealEnvelope } from '../../reference/crypto/index.js';
 
 /** Two connected in-memory duplex streams (what one writes, the other reads). */
@@ -50,7 +50,7 @@ export class RawPeer {
       for (const m of this.decoder.push(c)) {
         if (this.receiveKey && m.kind === 'request' && m.method === 'SEALED') {
           // [SEAL-5] an envelope of n records: Seq is its first record's number; the next is Seq + n
-          const seq = Number(header(m, 'Seq'));
+          const seq = Number(anyHeader(m, 'Seq'));
           const records = decode(openEnvelope(this.receiveKey, seq, m.body));
           this.messages.push(...records);
           this.envelopes.push(records.length);

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import {
+  anyHeader,
   Decoder,
   ImspError,
   errorResponse,
-  header,
   request,
   response,
   type Message,
@@ -59,11 +59,11 @@ test('[CONN-5] [CONN-9] [CONN-10] [CONN-12] pipelined requests get their own res
     client.request(locate()),
   ]);
   assert.deepEqual(
-    rs.map((r) => header(r, 'Server')),
+    rs.map((r) => anyHeader(r, 'Server')),
     ['127.0.0.1:7101', '127.0.0.1:7102', '127.0.0.1:7103'],
   );
   assert.deepEqual(
-    rs.map((r) => header(r, 'Tag')),
+    rs.map((r) => anyHeader(r, 'Tag')),
     ['a', 'b', undefined],
   );
 });
@@ -88,10 +88,10 @@ test('notifications go to listeners, not the handler; requests without a handler
   ms.notify(request('PRESENCE', { User: 'bob', Status: 'away' }));
   const [msg] = (await got) as [RequestMessage];
   assert.equal(msg.method, 'PRESENCE');
-  assert.equal(header(msg, 'Status'), 'away');
+  assert.equal(anyHeader(msg, 'Status'), 'away');
   const r = await client.request(ping());
   assert.equal(r.status, 503);
-  assert.equal(header(r, 'Error-code'), 'ERR_UNAVAILABLE');
+  assert.equal(anyHeader(r, 'Error-code'), 'ERR_UNAVAILABLE');
 });
 
 test('[REG-3] a validation error is answered and the connection goes on', async (t) => {
@@ -113,11 +113,11 @@ test('[REG-3] a validation error is answered and the connection goes on', async 
     [422, 405, 405, 200],
   );
   assert.deepEqual(
-    ms.map((m) => header(m, 'Error-code')),
+    ms.map((m) => anyHeader(m, 'Error-code')),
     ['ERR_BAD_VALUE', 'ERR_UNKNOWN_METHOD', 'ERR_METHOD_NOT_ALLOWED', undefined],
   );
-  assert.equal(header(ms[0]!, 'Tag'), 't1');
-  assert.equal(header(ms[3]!, 'Tag'), 't2');
+  assert.equal(anyHeader(ms[0]!, 'Tag'), 't1');
+  assert.equal(anyHeader(ms[3]!, 'Tag'), 't2');
   assert.deepEqual(errors, ['ERR_BAD_VALUE', 'ERR_UNKNOWN_METHOD', 'ERR_METHOD_NOT_ALLOWED']);
   assert.equal(link.isClosed, false);
 });
@@ -140,10 +140,10 @@ test('[CONN-9] [ERR-8] a malformed SEALED before the keys is refused in its plac
   );
   const ms = await peer.waitFor(3);
   assert.deepEqual(
-    ms.map((m) => (m.kind === 'response' ? `${m.status} ${header(m, 'Tag') ?? ''}` : m.method)),
+    ms.map((m) => (m.kind === 'response' ? `${m.status} ${anyHeader(m, 'Tag') ?? ''}` : m.method)),
     ['200 a', '405 ', '405 c'],
   );
-  assert.equal(header(ms[1]!, 'Error-code'), 'ERR_METHOD_NOT_ALLOWED');
+  assert.equal(anyHeader(ms[1]!, 'Error-code'), 'ERR_METHOD_NOT_ALLOWED');
   assert.equal(link.isClosed, false);
 });
 
@@ -160,16 +160,16 @@ test('[WIRE-3] a framing error is answered with its status and offset, then the 
   await peer.waitEnd();
   const last = peer.messages.at(-1)!;
   assert.ok(last.kind === 'response' && last.status === 400);
-  assert.equal(header(last, 'Error-code'), 'ERR_BARE_LF');
+  assert.equal(anyHeader(last, 'Error-code'), 'ERR_BARE_LF');
   // the Offset is the codec's own for this input
   let expected: string | undefined;
   try {
     new Decoder().push(Buffer.from('LOCATE\r\n\r\nLOCATE\nTag: x\r\n\r\n'));
   } catch (e) {
-    expected = header(errorResponse(e as ImspError), 'Offset');
+    expected = anyHeader(errorResponse(e as ImspError), 'Offset');
   }
   assert.ok(expected !== undefined);
-  assert.equal(header(last, 'Offset'), expected);
+  assert.equal(anyHeader(last, 'Offset'), expected);
   // [CONN-9] the request before the error was answered first
   assert.deepEqual(
     peer.messages.map((m) => (m as { status: number }).status),
@@ -211,7 +211,7 @@ test('[CONN-5] a request times out; its late response is dropped and the next on
   assert.ok(code('ERR_TIMEOUT')(await firstResult));
   peer.write('200 OK\r\nServer: 127.0.0.1:1\r\nTag: one\r\n\r\n200 OK\r\nServer: 127.0.0.1:2\r\nTag: two\r\n\r\n');
   const r = await second;
-  assert.equal(header(r, 'Server'), '127.0.0.1:2');
+  assert.equal(anyHeader(r, 'Server'), '127.0.0.1:2');
 });
 
 test('[CONN-5] by default a request timeout closes the link with ERR_TIMEOUT', async (t) => {
@@ -301,9 +301,9 @@ test('[SEAL-3] the switch to SEALED is exact even when the first envelope shares
   );
   const ms = await peer.waitFor(2);
   assert.equal((ms[0] as { status: number }).status, 200);
-  assert.equal(header(ms[0]!, 'Session'), 's1');
+  assert.equal(anyHeader(ms[0]!, 'Session'), 's1');
   assert.equal((ms[1] as { status: number }).status, 200);
-  assert.equal(header(ms[1]!, 'Tag'), 'p');
+  assert.equal(anyHeader(ms[1]!, 'Tag'), 'p');
   // both responses were sealed
   assert.deepEqual(
     Buffer.concat(peer.raw)
@@ -340,7 +340,7 @@ test('[SEAL-3] initiator side: INIT-ACK and the first envelope in one chunk, sea
   assert.ok(ack.kind === 'request' && ack.method === 'INIT-ACK');
   link.enableSealing({ send: k(K1), receive: k(K2) });
   const ms = await peer.waitFor(2);
-  assert.equal(header(ms[1]!, 'Tag'), 'm0');
+  assert.equal(anyHeader(ms[1]!, 'Tag'), 'm0');
   assert.equal((ms[1] as { status: number }).status, 200);
 });
 
@@ -401,7 +401,7 @@ test('[SEAL-4] a tampered envelope closes the link with 401 ERR_DECRYPT', async 
   peer.write(env);
   assert.equal((await closed)?.code, 'ERR_DECRYPT');
   await peer.waitEnd();
-  assert.equal(header(peer.messages.at(-1)!, 'Error-code'), 'ERR_DECRYPT');
+  assert.equal(anyHeader(peer.messages.at(-1)!, 'Error-code'), 'ERR_DECRYPT');
 });
 
 test('[SEAL-7] [SEAL-9] a clear message on a sealed link closes it; the refusal travels inside SEALED', async (t) => {
@@ -411,7 +411,7 @@ test('[SEAL-7] [SEAL-9] a clear message on a sealed link closes it; the refusal 
   await peer.waitEnd();
   // the refusal is sealed (the error table's answer: link), so nothing of it is readable in clear
   assert.doesNotMatch(Buffer.concat(peer.raw).toString('latin1'), /Error-code: ERR_METHOD_NOT_ALLOWED/);
-  assert.equal(header(peer.messages.at(-1)!, 'Error-code'), 'ERR_METHOD_NOT_ALLOWED');
+  assert.equal(anyHeader(peer.messages.at(-1)!, 'Error-code'), 'ERR_METHOD_NOT_ALLOWED');
   // A method that must be sealed, sent in clear before the handshake: see the [STATE-5] test below.
 });
 
@@ -420,7 +420,7 @@ test('[SEAL-6] [SEAL-11] a nested SEALED (a decryption failure) or an envelope h
   peer.write(peer.bytes(request('SEALED', { Seq: 9 }, Buffer.alloc(20)), true));
   assert.equal((await closed)?.code, 'ERR_DECRYPT');
   await peer.waitEnd();
-  assert.equal(header(peer.messages.at(-1)!, 'Error-code'), 'ERR_DECRYPT');
+  assert.equal(anyHeader(peer.messages.at(-1)!, 'Error-code'), 'ERR_DECRYPT');
   const two = await sealedServer(t);
   const { sealEnvelope } = await import('../../reference/crypto/index.js');
   const { encode } = await import('../../codec/index.js');
@@ -464,7 +464,7 @@ test('[RATE-1] [RATE-3] [RATE-10] over the rate: 429 with Retry-after and a NOTI
   assert.equal((await closed)?.code, 'ERR_RATE_LIMITED');
   await peer.waitEnd();
   const summary = peer.messages.map((m) =>
-    m.kind === 'response' ? `${m.status}` : `${m.method} ${header(m, 'Error-code')}`,
+    m.kind === 'response' ? `${m.status}` : `${m.method} ${anyHeader(m, 'Error-code')}`,
   );
   assert.deepEqual(summary, [
     '200',
@@ -475,8 +475,8 @@ test('[RATE-1] [RATE-3] [RATE-10] over the rate: 429 with Retry-after and a NOTI
     'NOTICE ERR_RATE_LIMITED',
     'NOTICE ERR_RATE_LIMITED',
   ]);
-  assert.equal(header(peer.messages[2]!, 'Retry-after'), '1000');
-  assert.equal(header(peer.messages[2]!, 'Tag'), 'p2');
+  assert.equal(anyHeader(peer.messages[2]!, 'Retry-after'), '1000');
+  assert.equal(anyHeader(peer.messages[2]!, 'Tag'), 'p2');
   now = 0;
 });
 
@@ -502,7 +502,7 @@ test('a handler that throws: an ImspError is answered as is, anything else as 50
     local: 'crs',
     remote: 'client',
     handler: (req) => {
-      if (header(req, 'Tag') === 'a') throw new ImspError('ERR_UNAVAILABLE', -1, 'busy');
+      if (anyHeader(req, 'Tag') === 'a') throw new ImspError('ERR_UNAVAILABLE', -1, 'busy');
       throw new TypeError('bug');
     },
   });
@@ -512,7 +512,7 @@ test('a handler that throws: an ImspError is answered as is, anything else as 50
   peer.write(peer.bytes(locate('b')));
   const ms = await peer.waitFor(2);
   assert.deepEqual(
-    ms.map((m) => [(m as { status: number }).status, header(m, 'Error-code'), header(m, 'Tag')]),
+    ms.map((m) => [(m as { status: number }).status, anyHeader(m, 'Error-code'), anyHeader(m, 'Tag')]),
     [
       [503, 'ERR_UNAVAILABLE', 'a'],
       [500, 'ERR_INTERNAL', 'b'],
@@ -527,7 +527,7 @@ test('incoming requests wait for the handler one at a time, in order', async (t)
     local: 'crs',
     remote: 'client',
     handler: async (req) => {
-      const tag = header(req, 'Tag')!;
+      const tag = anyHeader(req, 'Tag')!;
       order.push(`start ${tag}`);
       await new Promise((r) => setImmediate(r));
       order.push(`end ${tag}`);
@@ -538,7 +538,7 @@ test('incoming requests wait for the handler one at a time, in order', async (t)
   peer.write(Buffer.concat(['a', 'b', 'c'].map((x) => peer.bytes(locate(x)))));
   const ms: Message[] = await peer.waitFor(3);
   assert.deepEqual(
-    ms.map((m) => header(m, 'Tag')),
+    ms.map((m) => anyHeader(m, 'Tag')),
     ['a', 'b', 'c'],
   );
   assert.deepEqual(order, ['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
@@ -662,7 +662,7 @@ test('[CONN-2] a first message with an unsupported Imsp-version (INIT 2 at a cli
   );
   const [r] = await peer.waitFor(1);
   assert.equal((r as { status: number }).status, 400);
-  assert.equal(header(r!, 'Error-code'), 'ERR_VERSION');
+  assert.equal(anyHeader(r!, 'Error-code'), 'ERR_VERSION');
   assert.equal((await closed)?.code, 'ERR_VERSION');
   assert.equal(handled, 0, 'the handler never sees it');
 });
@@ -678,8 +678,8 @@ test('[STATE-5] a session method in clear before the handshake completed gets 42
   peer.write('PING\r\nTag: p1\r\n\r\n');
   const [r] = await peer.waitFor(1);
   assert.equal((r as { status: number }).status, 425);
-  assert.equal(header(r!, 'Error-code'), 'ERR_OUT_OF_STATE');
-  assert.equal(header(r!, 'Tag'), 'p1');
+  assert.equal(anyHeader(r!, 'Error-code'), 'ERR_OUT_OF_STATE');
+  assert.equal(anyHeader(r!, 'Tag'), 'p1');
   assert.equal((await closed)?.code, 'ERR_OUT_OF_STATE');
   assert.equal(handled, 0);
 });
@@ -710,7 +710,7 @@ test('[SEAL-3] each envelope on the wire is exactly the encoding of { SEALED, Se
       e.headers.map(([n]) => n),
       ['Seq', 'Content-length'],
     );
-    assert.equal(header(e, 'Seq'), String(i));
+    assert.equal(anyHeader(e, 'Seq'), String(i));
     assert.deepEqual(openEnvelope(K1, i, e.body), encode(sent[i]!));
   });
 });
@@ -732,7 +732,7 @@ test('[WIRE-14] a framing error inside an envelope reports its offset within the
   assert.equal(reason?.offset, 12);
   assert.equal(reason?.messageOffset, 12);
   await two.peer.waitEnd();
-  assert.equal(header(two.peer.messages.at(-1)!, 'Offset'), '12');
+  assert.equal(anyHeader(two.peer.messages.at(-1)!, 'Offset'), '12');
   // the other link still opens and answers envelopes (inner messages cut short are refused too)
   one.peer.write(one.peer.bytes(ping(), true));
   assert.equal((await one.peer.waitFor(2))[1]!.kind, 'response');
@@ -774,7 +774,7 @@ test('[CONN-5] requests sent in one turn share a timer and each times out with i
   const next = link.request(locate('e'));
   await peer.waitFor(5);
   for (const tag of ['a', 'b', 'c', 'd', 'e']) peer.write(`200 OK\r\nServer: 127.0.0.1:1\r\nTag: ${tag}\r\n\r\n`);
-  assert.equal(header(await next, 'Tag'), 'e');
+  assert.equal(anyHeader(await next, 'Tag'), 'e');
 });
 
 test('[CONN-5] a burst of requests arms one timer, cleared when the last is answered', async (t) => {
@@ -799,7 +799,7 @@ test('[CONN-9] handlers that answer at once and handlers that return a promise a
     local: 'crs',
     remote: 'client',
     handler: (req) => {
-      const tag = header(req, 'Tag')!;
+      const tag = anyHeader(req, 'Tag')!;
       order.push(`start ${tag}`);
       if (tag === 'b' || tag === 'd') {
         return new Promise((r) =>
@@ -818,7 +818,7 @@ test('[CONN-9] handlers that answer at once and handlers that return a promise a
   peer.write(Buffer.concat(['a', 'b', 'c', 'd', 'e'].map((x) => peer.bytes(locate(x)))));
   const ms: Message[] = await peer.waitFor(5);
   assert.deepEqual(
-    ms.map((m) => header(m, 'Tag')),
+    ms.map((m) => anyHeader(m, 'Tag')),
     ['a', 'b', 'c', 'd', 'e'],
   );
   assert.deepEqual(

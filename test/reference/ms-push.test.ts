@@ -6,7 +6,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { header, parseRecords, type Header, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
+import { anyHeader, parseRecords, type Header, type RequestMessage, type ResponseMessage } from '../../codec/index.js';
 import { bundleContacts, MsServer } from '../../reference/ms/ms.js';
 import { Link } from '../../reference/net/link.js';
 import { b64, unb64 } from '../../reference/crypto/b64.js';
@@ -133,21 +133,21 @@ async function fakeCrs(
             const cnonce = makeNonce();
             const eR = b64(share.publicKey);
             const auth = enrollAuthMessage({
-              msId: header(m, 'Ms-id')!,
-              incarnation: header(m, 'Incarnation')!,
-              listen: header(m, 'Listen')!,
-              capacity: header(m, 'Capacity')!,
-              mnonce: header(m, 'Nonce')!,
+              msId: anyHeader(m, 'Ms-id')!,
+              incarnation: anyHeader(m, 'Incarnation')!,
+              listen: anyHeader(m, 'Listen')!,
+              capacity: anyHeader(m, 'Capacity')!,
+              mnonce: anyHeader(m, 'Nonce')!,
               cnonce,
-              eM: header(m, 'Key-share')!,
+              eM: anyHeader(m, 'Key-share')!,
               eR,
             });
-            enroll = { auth, shared: x25519(share.privateKey, unb64(header(m, 'Key-share')!)) };
+            enroll = { auth, shared: x25519(share.privateKey, unb64(anyHeader(m, 'Key-share')!)) };
             return ok(300, { Nonce: cnonce, 'Key-share': eR });
           }
           case 'PROOF': {
             const e = enroll!;
-            assert.ok(verifyProof(msProof(msKey, e.auth), unb64(header(m, 'Proof')!)));
+            assert.ok(verifyProof(msProof(msKey, e.auth), unb64(anyHeader(m, 'Proof')!)));
             link.enableSealing(enrollLinkKeys('crs', e.shared, msKey, e.auth));
             msLink = link;
             return ok(200, { 'Server-proof': b64(crsProof(msKey, e.auth)), Lease: 60_000, Heartbeat: 30_000 });
@@ -162,7 +162,7 @@ async function fakeCrs(
               'Server-key': verifier.serverKey,
             });
           case 'ONLINE': {
-            const user = header(m, 'User')!;
+            const user = anyHeader(m, 'User')!;
             const bundle = (list: Header[][]): ResponseMessage => {
               const rec = records(list);
               return ok(

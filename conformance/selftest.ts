@@ -5,7 +5,14 @@ import { fileURLToPath } from 'node:url';
 import { runKit, type KitConfig, type RoleName } from './cli.js';
 import type { CaseResult } from './lib/case.js';
 import { Limits } from './lib/registry.js';
-import { FAST_LIMITS, startReferenceCrs, startReferenceMs, stopSpawnedOnSignals, workdir } from './lib/spawn.js';
+import {
+  CRS_LIMITS,
+  FAST_LIMITS,
+  startReferenceCrs,
+  startReferenceMs,
+  stopSpawnedOnSignals,
+  workdir,
+} from './lib/spawn.js';
 
 /**
  * Cases in which the kit finds the reference breaking the spec text, listed with the requirement
@@ -49,8 +56,8 @@ function baseConfig(role: RoleName, o: SelftestOptions): KitConfig {
     exclude: o.exclude ?? [],
     strict: false,
     slow: false,
-    limits: new Limits(FAST_LIMITS),
-    sets: FAST_LIMITS,
+    limits: new Limits(role === 'crs' ? CRS_LIMITS : FAST_LIMITS),
+    sets: role === 'crs' ? CRS_LIMITS : FAST_LIMITS,
     specBase: '../site/index.html',
     list: false,
     quiet: o.quiet ?? false,
@@ -63,7 +70,7 @@ export async function selftestRole(role: RoleName, o: SelftestOptions): Promise<
   const w = workdir();
   try {
     if (role === 'crs') {
-      const crs = await startReferenceCrs(o.root, w);
+      const crs = await startReferenceCrs(o.root, w, CRS_LIMITS);
       try {
         const cfg = { ...baseConfig('crs', o), target: crs.address, msKey: w.msKey };
         const { results, status } = await runKit(cfg, out);

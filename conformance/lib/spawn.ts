@@ -155,6 +155,13 @@ export const FAST_LIMITS: Record<string, number> = {
   clientHeartbeatInterval: 300,
 };
 
+/**
+ * The reference CRS of the self-test: FAST_LIMITS and the smallest maxContacts the registry allows,
+ * so that crs/add/6 reaches the contact limit (ADD-LIMIT-1) in a handful of ADDs. No other case
+ * gives one user more than a few contacts.
+ */
+export const CRS_LIMITS: Record<string, number> = { ...FAST_LIMITS, maxContacts: 10 };
+
 /** Start the reference CRS of the repository at `root` (a checkout or a mutant copy). */
 export function startReferenceCrs(root: string, w: Workdir, limits = FAST_LIMITS): Promise<Spawned> {
   return spawnListening(root, 'reference/bin/imsp.js', [

@@ -168,7 +168,11 @@ export async function run(argv: string[]): Promise<number> {
     const adminPath = typeof v.adminSocket === 'string' && v.adminSocket !== '' ? v.adminSocket : undefined;
     let admin: AdminServer | undefined;
     if (which === 'crs') {
-      const store = await openStore(String(v.store), { durability: v.durability === 'normal' ? 'normal' : 'full' });
+      // The store enforces the configured limits too (maxContacts, maxBlocked, maxPendingAdds, ...).
+      const store = await openStore(String(v.store), {
+        limits,
+        durability: v.durability === 'normal' ? 'normal' : 'full',
+      });
       const crs = await CrsServer.start({
         store,
         msKey,

@@ -6,6 +6,8 @@ import { add, contactOf, isPresence, onUser, requestsFrom } from '../../lib/crs-
 import { rec, type CrsContext, type Session } from '../../lib/crs-context.js';
 import { checkError } from '../../lib/wire-target.js';
 
+const contactCountNote = (n: number, max: number): string => `${n} of ${max} (under maxContacts)`;
+
 export const contactCases: CaseDef<CrsContext>[] = [
   {
     id: 'crs/presence/1',
@@ -473,6 +475,43 @@ export const contactCases: CaseDef<CrsContext>[] = [
         header(off, 'Address') === undefined && header(off, 'Public-key') === undefined,
         'PRESENCE-6',
         'a PRESENCE with Status offline must not carry Address or Public-key',
+      );
+    },
+  },
+  {
+    id: 'crs/add/6',
+    section: 'add',
+    title:
+      'an ADD that would make the sender hold more than maxContacts contacts (buddies and unanswered ADDs sent) is refused 413 ERR_LIMIT',
+    reqs: ['ADD-LIMIT-1', 'ADD-2'],
+    async run(ctx: CrsContext) {
+      const max = ctx.limits.get('maxContacts');
+      const perMinute = ctx.limits.get('maxAddsPerMinute');
+      if (max > 40 && !ctx.opts.slow)
+        ctx.skip(`maxContacts is ${max}; pass --slow, or --set maxContacts=N matching a target configured lower`);
+      if (max + 1 > perMinute)
+        ctx.skip(
+          `maxContacts + 1 (${max + 1}) ADDs exceed maxAddsPerMinute (${perMinute}): ADD-LIMIT-3 would refuse first`,
+        );
+      const [alice, ...others] = await ctx.users(max + 2);
+      const m1 = await ctx.enroll();
+      const sa = await ctx.login(m1, alice!);
+      // The targets are offline: each ADD is stored (202) and counts as a contact of the sender.
+      for (const u of others.slice(0, max)) {
+        const st = await add(sa, u.name);
+        ctx.pre(st === 202 || st === 200, 'ADD-2', `ADD ${contactCountNote(others.indexOf(u) + 1, max)} got ${st}`);
+      }
+      const over = await sa.ms.req('ADD', [
+        ['From', alice!.name],
+        ['To', others[max]!.name],
+        ['Epoch', sa.epoch],
+      ]);
+      checkError(
+        ctx,
+        over,
+        'ERR_LIMIT',
+        `ADD number ${max + 1} with ${max} unanswered ADDs sent (maxContacts ${max})`,
+        'ADD-LIMIT-1',
       );
     },
   },

@@ -1,6 +1,7 @@
 // Section "SEALED" [§6 Cryptography and Link Protection], on the client link of an MS.
 import { encode, header, LIMITS, request } from '../../../codec/index.js';
 import { sealBody } from '../../lib/crypto.js';
+import { loginOn } from '../../lib/as-client.js';
 import { msWireTarget } from '../../lib/wire-target.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { MsContext } from '../../lib/ms-context.js';
@@ -235,6 +236,91 @@ export const msSealCases: CaseDef<MsContext>[] = [
       const e = await d.nextResponse(ctx.timeout, 'the answer to an empty envelope').catch(() => null);
       checkError(ctx, e, 'ERR_TRUNCATED', 'an envelope with no record', 'SEAL-11');
       ctx.must(await d.closedWithin(ctx.timeout), 'SEAL-11', 'the MS must close after an empty envelope');
+    },
+  },
+  {
+    id: 'ms/seal/10',
+    section: 'seal',
+    title: 'every login handshake gets a fresh ephemeral Key-share from the MS, for known and unknown users alike',
+    reqs: ['SEAL-1'],
+    async run(ctx: MsContext) {
+      const shares = new Set<string>();
+      const names = [ctx.user().name, ctx.user().name, ctx.uniq('ghost'), ctx.uniq('ghost')];
+      for (const name of names) {
+        const c = await ctx.connect('ks');
+        const out = await loginOn(c, name, 'not-the-password', '127.0.0.1:9', ctx.timeout);
+        const share = out.challenge?.status === 300 ? header(out.challenge, 'Key-share') : undefined;
+        ctx.must(
+          share,
+          'SEAL-1',
+          `LOGIN must be answered 300 with a Key-share, got ${out.challenge?.status ?? 'close'}`,
+        );
+        shares.add(share);
+        c.destroy();
+      }
+      ctx.must(
+        shares.size === names.length,
+        'SEAL-1',
+        `each handshake must use a fresh ephemeral X25519 key pair: ${names.length} logins got ${shares.size} distinct Key-shares`,
+      );
+    },
+  },
+  {
+    id: 'ms/seal/11',
+    section: 'seal',
+    title:
+      'each direction has its own key: an envelope the MS sealed, sent back to it at the Seq it expects, does not authenticate (401 ERR_DECRYPT in clear, connection closed)',
+    reqs: ['SEAL-2', 'SEAL-4'],
+    async run(ctx: MsContext) {
+      const c = await ctx.login(ctx.user());
+      c.auto = () => undefined; // answer nothing on our own, so that our next Seq stays 1
+      const raw: Buffer[] = [];
+      const capture = (d: Buffer): void => {
+        raw.push(d);
+      };
+      c.socket.on('data', capture);
+      const r = await c.request(request('PING', [['Tag', 'reflect']]), ctx.timeout);
+      c.socket.off('data', capture);
+      ctx.must(r.status === 200, 'SEAL-2', `PING must be answered 200, got ${r.status}`);
+      const env = Buffer.concat(raw);
+      const seq = /^SEALED\r\nSeq: (\d+)\r\n/.exec(env.toString('latin1'))?.[1];
+      const s = c.sealing!;
+      if (seq === undefined || Number(seq) !== s.sendSeq || env.length > 4096)
+        ctx.skip(
+          `the answer to PING came as Seq ${seq ?? 'none'} where ours is due at ${s.sendSeq} (an MS PING in between)`,
+        );
+      c.writeRaw(env, `the MS's own envelope (Seq ${seq}) sent back to it`);
+      s.sendSeq += 1;
+      const back = await c.nextResponse(ctx.timeout, 'an answer to a reflected envelope').catch(() => null);
+      checkError(ctx, back, 'ERR_DECRYPT', 'an envelope sealed with the MS-to-client key, sent client-to-MS', 'SEAL-2');
+      ctx.must(await c.closedWithin(ctx.timeout), 'SEAL-4', 'the MS must close the connection after ERR_DECRYPT');
+    },
+  },
+  {
+    id: 'ms/seal/12',
+    section: 'seal',
+    title:
+      'answers ready in one turn (maxRecordsPerEnvelope PINGs in one envelope) should be sealed into as few envelopes as the limits allow',
+    reqs: ['SEAL-14'],
+    async run(ctx: MsContext) {
+      const max = LIMITS.maxRecordsPerEnvelope;
+      const c = await ctx.login(ctx.user());
+      const before = c.envelopesIn.length;
+      c.sendBatch(Array.from({ length: max }, (_, i) => request('PING', [['Tag', `p${i}`]])));
+      for (let i = 0; i < max; i++) {
+        const r = await c.nextResponse(ctx.timeout, `the answer to record ${i + 1} of ${max}`);
+        ctx.must(
+          r?.status === 200 && header(r, 'Tag') === `p${i}`,
+          'SEAL-14',
+          `each of ${max} PING records must be answered 200 in order: record ${i + 1} got ${r ? `${r.status} Tag ${header(r, 'Tag')}` : 'no answer'}`,
+        );
+      }
+      const envelopes = c.envelopesIn.length - before;
+      ctx.should(
+        envelopes < max,
+        'SEAL-14',
+        `${max} answers ready in one turn should be sealed into as few envelopes as the limits allow; they came in ${envelopes}`,
+      );
     },
   },
 ];

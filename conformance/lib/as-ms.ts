@@ -40,7 +40,11 @@ export async function enrollOn(
   msKey: Buffer,
   p: EnrollParams,
   timeoutMs: number,
-  tamper?: { proof?: (proof: Buffer) => Buffer },
+  tamper?: {
+    proof?: (proof: Buffer) => Buffer;
+    /** Awaited between the 300 challenge and the PROOF (crs/enroll/9 holds both PROOFs back). */
+    beforeProof?: () => Promise<void>;
+  },
 ): Promise<EnrollOutcome> {
   const eph = x25519Pair();
   const mnonce = nonce18();
@@ -66,6 +70,7 @@ export async function enrollOn(
     sentProof: Buffer.alloc(0),
   };
   if (!challenge || challenge.status !== 300) return empty;
+  await tamper?.beforeProof?.();
   const cnonce = header(challenge, 'Nonce') ?? '';
   const eR = header(challenge, 'Key-share') ?? '';
   const auth = enrollAuth({

@@ -271,8 +271,23 @@ export const enrollCases: CaseDef<CrsContext>[] = [
       const p = ctx.msParams();
       const [c1, c2] = [await ctx.connect('ms-race'), await ctx.connect('ms-race')];
       // Both ENROLLs go out before either PROOF: the CRS challenges both, and only the first PROOF
-      // may enroll; the second finds the Ms-id taken when it completes.
-      const outs = await Promise.all([c1, c2].map((c) => enrollOn(c, ctx.env.msKey, { ...p }, ctx.timeout)));
+      // may enroll; the second finds the Ms-id taken when it completes. Each PROOF waits until both
+      // challenges are in (at most ctx.timeout), so that on a slow machine the first enrollment
+      // cannot finish before the second ENROLL arrives (which would test the ENROLL-time refusal).
+      let challenged = 0;
+      let release: () => void = () => undefined;
+      const both = new Promise<void>((r) => {
+        release = r;
+      });
+      const beforeProof = async (): Promise<void> => {
+        if (++challenged === 2) release();
+        let t: NodeJS.Timeout | undefined;
+        await Promise.race([both, new Promise<void>((r) => (t = setTimeout(r, ctx.timeout)))]);
+        clearTimeout(t);
+      };
+      const outs = await Promise.all(
+        [c1, c2].map((c) => enrollOn(c, ctx.env.msKey, { ...p }, ctx.timeout, { beforeProof })),
+      );
       const finals = outs.map((o) => (o.challenge?.status === 300 ? o.result : o.challenge));
       const ok = finals.filter((r) => r?.status === 200).length;
       ctx.must(

@@ -232,6 +232,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   private readonly nonces: NonceCache;
 
   private server: Server | undefined;
+  /** The port of the last peer listener: taken again after a reconnect when it is free. */
+  private peerPort: number | undefined;
   private ms: Link | undefined;
   private heartbeat: Heartbeat | undefined;
   private identity: Identity | undefined;
@@ -953,17 +955,30 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   private async listen(): Promise<void> {
     if (this.server) return;
     const { host, port } = parseHostPort(this.opts.listen ?? '127.0.0.1:0');
-    // [WIRE-20] half-open: a peer that half-closes inside a message is answered before the close
-    const server = createServer({ allowHalfOpen: true }, (s) => this.onPeerConnection(s));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
+    const bind = (p: number): Promise<Server> => {
+      // [WIRE-20] half-open: a peer that half-closes inside a message is answered before the close
+      const server = createServer({ allowHalfOpen: true }, (s) => this.onPeerConnection(s));
+      return new Promise<Server>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(p, host, () => {
+          server.off('error', reject);
+          resolve(server);
+        });
       });
-    });
+    };
+    // After a reconnect the peer port stays the one buddies last saw (Appendix A.5): a client that
+    // asked for any port takes its previous one again when it is free, else any port. `make fuzz-roles`
+    // found the old address refusing connections once the client had logged in again (issue 14).
+    let server: Server;
+    try {
+      server = await bind(port === 0 && this.peerPort ? this.peerPort : port);
+    } catch (e) {
+      if (!(port === 0 && this.peerPort)) throw e;
+      server = await bind(0);
+    }
     const a = server.address();
     if (a === null || typeof a === 'string') throw new Error('listen: no address');
+    this.peerPort = a.port;
     this.server = server;
     this.address = this.opts.advertise ?? fmtHostPort(host, a.port);
   }

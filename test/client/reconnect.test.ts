@@ -104,6 +104,7 @@ test('[RECONNECT-1][RECONNECT-2][RECONNECT-3][RECONNECT-4] after their MS is kil
   for (const c of onVictim) c.on('reconnecting', (e) => attempts.push({ user: c.user, ...e }));
   const logouts: boolean[] = [];
   for (const c of onVictim) c.once('logout', (e) => logouts.push(e.reconnecting === true));
+  const peerAddresses = onVictim.map((c) => c.address);
   // The MS dies (its sockets close): the CRS ends its enrollment at once [ENROLL-10], so logins can succeed now.
   let killedAt = 0;
   const back = onVictim.map((c) => reconnected(c, () => killedAt, BOUND_MS));
@@ -131,6 +132,12 @@ test('[RECONNECT-1][RECONNECT-2][RECONNECT-3][RECONNECT-4] after their MS is kil
     assert.notEqual(c.msAddress, cluster.ms[victim].address);
     assert.equal(holdsPassword(c), false, `[RECONNECT-4] ${c.user} holds no password`);
   }
+  // Appendix A.5: the peer address buddies last saw still reaches each client (found by make fuzz-roles).
+  assert.deepEqual(
+    onVictim.map((c) => c.address),
+    peerAddresses,
+    'each client listens for peers on the address it had before the reconnect',
+  );
   for (const c of others) assert.ok(c.loggedIn, `${c.user} at the other MS was not disturbed`);
   // [INV-3] [RECONNECT-7] the new bundle and pushes converge: the two buddies see each other online again.
   await Promise.all([seesOnline(cs[0], cs[1].user, BOUND_MS), seesOnline(cs[1], cs[0].user, BOUND_MS)]);

@@ -157,7 +157,7 @@ export const FAST_LIMITS: Record<string, number> = {
 
 /**
  * The reference CRS of the self-test: FAST_LIMITS and the smallest maxContacts the registry allows,
- * so that crs/add/6 reaches the contact limit (ADD-LIMIT-1) in a handful of ADDs. No other case
+ * so that crs/add/6 reaches the contact limit [ADD-LIMIT-1] in a handful of ADDs. No other case
  * gives one user more than a few contacts.
  */
 export const CRS_LIMITS: Record<string, number> = { ...FAST_LIMITS, maxContacts: 10 };

@@ -167,3 +167,11 @@ bench-p2p: dist/.built
 # verdict. ARGS e.g. ARGS="--role crs --count 100000 --max-seconds 300 --json out.json".
 fuzz-roles: install
 	node --import tsx conformance/fuzz-roles.ts $(ARGS)
+
+# --- refactor (issue 16) ---
+.PHONY: function-length
+# Outside the tests, no function over 80 lines of code unless tools/long-functions.json lists it with
+# its reason (and then it may not grow). Part of make lint (so of make test).
+function-length: install
+	node --import tsx tools/function-length.ts
+lint: function-length

@@ -1,0 +1,117 @@
+// Function length check (issue 16), run by `make lint`: outside the tests, a function may have at most
+// MAX_LINES lines of code, blank and comment-only lines not counted (the issue's guide: "functions under about 80 lines outside tests").
+// The functions that are longer today are listed in tools/long-functions.json, each with the reason it
+// stays long and its length now: a listed function may shrink, not grow, and any other function over
+// the limit fails the check. A nested function counts on its own and inside its parent (as Biome's
+// noExcessiveLinesPerFunction counts).
+//
+//   node --import tsx tools/function-length.ts           check: exit 1 on a function over the limit
+//   node --import tsx tools/function-length.ts --list    every function over the limit, longest first
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import ts from 'typescript';
+
+export const MAX_LINES = 80;
+const DIRS = ['reference', 'codec', 'conformance', 'grammar', 'tools', 'bench'];
+const ALLOW = 'tools/long-functions.json';
+
+export interface LongFunction {
+  /** `file#name`: the function's, method's (`Class.method`) or variable's name; `<anonymous>@line` else. */
+  fn: string;
+  lines: number;
+}
+
+interface Allowed {
+  fn: string;
+  lines: number;
+  reason: string;
+}
+
+function nameOf(node: ts.Node, sf: ts.SourceFile): string {
+  const named = (n: ts.Node | undefined): string | undefined =>
+    n && (ts.isIdentifier(n) || ts.isStringLiteral(n) || ts.isPrivateIdentifier(n)) ? n.text : undefined;
+  const owner = (n: ts.Node): string | undefined => {
+    const c = n.parent;
+    return c && (ts.isClassDeclaration(c) || ts.isClassExpression(c)) ? named(c.name) : undefined;
+  };
+  if (ts.isFunctionDeclaration(node)) return named(node.name) ?? 'default';
+  if (ts.isMethodDeclaration(node) || ts.isGetAccessor(node) || ts.isSetAccessor(node)) {
+    const o = owner(node);
+    return `${o ? `${o}.` : ''}${named(node.name) ?? '?'}`;
+  }
+  if (ts.isConstructorDeclaration(node)) return `${owner(node) ?? '?'}.constructor`;
+  const p = node.parent;
+  if (p && ts.isVariableDeclaration(p)) return named(p.name) ?? '?';
+  if (p && ts.isPropertyAssignment(p)) return named(p.name) ?? '?';
+  if (p && ts.isPropertyDeclaration(p)) return `${owner(p) ?? '?'}.${named(p.name) ?? '?'}`;
+  return `<anonymous>@${sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1}`;
+}
+
+/** Every function of one source text longer than `max` lines of code (blank and comment-only lines not counted). */
+export function longFunctions(file: string, src: string, max = MAX_LINES): LongFunction[] {
+  const sf = ts.createSourceFile(file, src, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const out: LongFunction[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isFunctionLike(node) && 'body' in node && node.body) {
+      const lines = node
+        .getText(sf)
+        .split('\n')
+        .filter((l) => !/^\s*(?:$|\/\/|\/\*|\*)/.test(l)).length;
+      if (lines > max) out.push({ fn: `${file}#${nameOf(node, sf)}`, lines });
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  return out;
+}
+
+function files(root: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string): void => {
+    for (const n of readdirSync(join(root, rel)).sort()) {
+      const p = `${rel}/${n}`;
+      if (n === 'node_modules' || n.startsWith('.')) continue;
+      if (statSync(join(root, p)).isDirectory()) walk(p);
+      else if (n.endsWith('.ts') && !n.endsWith('.d.ts') && !n.endsWith('.test.ts')) out.push(p);
+    }
+  };
+  for (const d of DIRS) walk(d);
+  return out;
+}
+
+/** The findings: functions over the limit not allowed, allowed ones that grew, allow-list entries now gone. */
+export function check(found: LongFunction[], allowed: Allowed[]): string[] {
+  const byFn = new Map(allowed.map((a) => [a.fn, a]));
+  const out: string[] = [];
+  for (const f of found) {
+    const a = byFn.get(f.fn);
+    if (!a)
+      out.push(
+        `${f.fn}: ${f.lines} lines of code, over the limit of ${MAX_LINES}: split it (or list it in ${ALLOW} with the reason)`,
+      );
+    else if (f.lines > a.lines)
+      out.push(`${f.fn}: grew from ${a.lines} to ${f.lines} lines (listed in ${ALLOW}: may shrink, not grow)`);
+  }
+  const seen = new Set(found.map((f) => f.fn));
+  for (const a of allowed)
+    if (!seen.has(a.fn))
+      out.push(`${a.fn}: listed in ${ALLOW} but no longer over ${MAX_LINES} lines: remove the entry`);
+  return out;
+}
+
+export function main(argv: string[], root = process.cwd()): number {
+  const found = files(root).flatMap((f) => longFunctions(f, readFileSync(join(root, f), 'utf8')));
+  if (argv.includes('--list')) {
+    for (const f of found.sort((a, b) => b.lines - a.lines)) console.log(`${f.lines}\t${f.fn}`);
+    return 0;
+  }
+  const allowed = (JSON.parse(readFileSync(join(root, ALLOW), 'utf8')) as { functions: Allowed[] }).functions;
+  const problems = check(found, allowed);
+  for (const p of problems) console.error(p);
+  console.log(
+    `function-length: ${found.length} functions over ${MAX_LINES} lines, ${allowed.length} listed; ${problems.length} problems`,
+  );
+  return problems.length ? 1 : 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = main(process.argv.slice(2));

@@ -171,7 +171,7 @@ fuzz-roles: install
 # --- refactor (issue 16) ---
 .PHONY: function-length
 # Outside the tests, no function over 80 lines of code unless tools/long-functions.json lists it with
-# its reason (and then it may not grow). Part of make lint (so of make test).
+# its reason. Part of make lint (so of make test).
 function-length: install
 	node --import tsx tools/function-length.ts
 lint: function-length

@@ -1,14 +1,17 @@
 // The client role: the case list, assembled from the section modules in spec order.
 import { wireCases } from '../cases/common/04-message-format.js';
 import { errorHandlingCases } from '../cases/common/14-error-handling.js';
+import { clientArchitectureCases } from '../cases/client/03-architecture.js';
+import { clientMessageFormatCases } from '../cases/client/04-message-format.js';
 import { clientLoginCases } from '../cases/client/08-login.js';
 import { clientReconnectCases } from '../cases/client/08.5-reconnecting.js';
 import { clientPresenceCases } from '../cases/client/09-presence-and-contacts.js';
 import { clientPasswdCases } from '../cases/client/09.8-passwd.js';
-import { clientBatchCases, clientP2pCases } from '../cases/client/10-peer-to-peer.js';
+import { clientBatchCases, clientP2pCases, clientSessionRuleCases } from '../cases/client/10-peer-to-peer.js';
 import { clientFileCases } from '../cases/client/10.3-files.js';
 import { clientTypingCases } from '../cases/client/10.4-typing.js';
 import { clientLifetimeCases } from '../cases/client/11-session-lifetime.js';
+import { clientInvariantCases } from '../cases/client/13-invariants.js';
 import type { CaseDef } from '../lib/case.js';
 import { clientCaseBudgetMs, setupClient, type ClientContext } from '../lib/client-context.js';
 import type { RoleModule } from '../lib/config.js';
@@ -19,15 +22,19 @@ import { clientWireTarget } from '../lib/wire-target.js';
 export const clientCases = (limits: Limits): CaseDef<ClientContext>[] => [
   ...wireCases<ClientContext>(clientWireTarget, limits, 'client'),
   ...errorHandlingCases<ClientContext>(clientWireTarget, limits, 'client'),
+  ...clientArchitectureCases,
+  ...clientMessageFormatCases,
   ...clientLoginCases,
   ...clientReconnectCases,
   ...clientPresenceCases,
   ...clientPasswdCases,
   ...clientP2pCases,
   ...clientBatchCases,
+  ...clientSessionRuleCases,
   ...clientFileCases,
   ...clientTypingCases,
   ...clientLifetimeCases,
+  ...clientInvariantCases,
 ];
 
 export const clientRole: RoleModule<ClientContext> = {

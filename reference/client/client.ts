@@ -190,6 +190,16 @@ function fromResponse(res: ResponseMessage, what: string): ClientError {
   return new ClientError(code, res.status, `${what}: ${res.status} ${res.reason} (${code})`, retryAfter);
 }
 
+/**
+ * [HDR-TEXT-1] A text value longer than maxTextValue characters is never sent: the MS would refuse it with
+ * ERR_BAD_VALUE, so the client refuses it first, with the same error (found by client/text/1).
+ */
+function checkTextValues(hs: readonly Header[]): void {
+  for (const [name, value] of hs)
+    if ([...value].length > LIMIT.maxTextValue)
+      throw new ClientError('ERR_BAD_VALUE', 422, `${name} is longer than ${LIMIT.maxTextValue} characters`);
+}
+
 /** Failures after which the next Server of LOCATE is tried: no connection, or LOGIN answered 503 [LOCATE-4]. */
 const TRY_NEXT_SERVER = new WeakSet<Error>();
 
@@ -831,6 +841,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     if (fields.fullName !== undefined) hs.push(['Full-name', fields.fullName]);
     if (fields.location !== undefined) hs.push(['Location', fields.location]);
     if (fields.about !== undefined) hs.push(['About', fields.about]);
+    checkTextValues(hs);
     await this.call('PROFILE', hs);
   }
 
@@ -839,6 +850,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     opts: { field?: SearchField; cursor?: string; limit?: number } = {},
   ): Promise<Record<string, string>[]> {
     const hs: Header[] = [['Query', query]];
+    checkTextValues(hs);
     if (opts.field) hs.push(['Field', opts.field]);
     if (opts.cursor) hs.push(['Cursor', opts.cursor]);
     if (opts.limit !== undefined) hs.push(['Limit', String(opts.limit)]);

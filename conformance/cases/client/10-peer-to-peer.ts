@@ -3,11 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { header, request, response, type Header, type RequestMessage } from '../../../codec/index.js';
+import { encode, header, request, response, type Header, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
+import type { ControlledClient } from '../../lib/control.js';
 import type { Conn } from '../../lib/conn.js';
 import { newIdentity } from '../../lib/crypto.js';
-import { buildInit, buildInitAck, openInit } from '../../lib/p2p.js';
+import { buildInit, buildInitAck, openInit, openInitAck, type OpenedInit } from '../../lib/p2p.js';
 import { errorSpec } from '../../lib/registry.js';
 import { expectInitRefusal, type ClientContext, type KitAccount, type Peer } from '../../lib/client-context.js';
 
@@ -70,6 +71,29 @@ async function acceptSession(ctx: ClientContext, p: Peer, a: KitAccount): Promis
   conn.sealing = { send: keys.r2i, recv: keys.i2r, sendSeq: 0, recvSeq: 0 };
   return conn;
 }
+
+/** The client's `sessions` result: users with a live peer session and the session keys held. */
+async function sessionsOf(ctx: ClientContext, c: ControlledClient): Promise<{ users: string[]; keys: number }> {
+  const r = await c.command('sessions', ctx.timeout);
+  ctx.pre(r?.event === 'ok', 'CTL-2', `sessions failed: ${JSON.stringify(r)}`);
+  return { users: (r.sessions as string[] | undefined) ?? [], keys: Number(r.keys ?? 0) };
+}
+
+/** The client's INIT to kit peer `p` while its `send` runs: the connection, the opened INIT. */
+async function initTo(ctx: ClientContext, p: Peer, a: KitAccount): Promise<{ conn: Conn; o: OpenedInit }> {
+  const conn = await ctx.inboundTo(p, ctx.timeout * 2);
+  ctx.pre(conn, 'P2P-1', "the client did not connect to the buddy's Address");
+  ctx.conns.push(conn);
+  const init = await conn.waitEvent((m) => m.method === 'INIT', ctx.timeout);
+  ctx.pre(init, 'P2P-1', 'the client must open the session with INIT');
+  const o = openInit(init, p.identity, (u) => (u === a.name ? a.identity.publicKey : undefined));
+  ctx.pre(!('error' in o), 'P2P-1', `INIT: ${'error' in o ? o.error : ''}`);
+  return { conn, o };
+}
+
+/** Requests the client sent on `conn` after the kit's INIT-ACK or refusal (index `after` in `received`). */
+const sentAfter = (conn: Conn, after: number): string[] =>
+  conn.received.slice(after).map((m) => (m.msg.kind === 'request' ? m.msg.method : `${m.msg.status}`));
 
 export const clientP2pCases: CaseDef<ClientContext>[] = [
   {
@@ -617,6 +641,236 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
         'MSG-9',
         `a MSG never answered must not be reported as sent: ${JSON.stringify(done)}`,
       );
+    },
+  },
+];
+
+// ---------------------------------------------------------------------------------------------------
+// The session's own rules, both ways: clear messages after INIT-ACK, handshake methods inside SEALED, BYE,
+// INIT after logout, the initiator given a refusal or a bad INIT-ACK, nonces kept past the session, and
+// no attempt to reach an offline buddy (issue 12: the client backlog of spec/exceptions.json).
+
+export const clientSessionRuleCases: CaseDef<ClientContext>[] = [
+  {
+    id: 'client/p2p/21',
+    section: 'p2p',
+    title: 'a message in clear after INIT-ACK: the client closes the peer connection',
+    reqs: ['P2P-16', 'P2P-9'],
+    async run(ctx: ClientContext) {
+      const { conn } = await ctx.buddySession();
+      conn.writeRaw(encode(request('PING', [['Tag', 'clear']])), 'PING in clear after INIT-ACK');
+      ctx.must(
+        await conn.closedWithin(ctx.timeout),
+        'P2P-16',
+        'after INIT-ACK only SEALED envelopes may come: the client must close the connection on a PING in clear',
+      );
+      ctx.must(
+        !conn.received.some(
+          (m) => m.msg.kind === 'response' && header(m.msg, 'Tag') === 'clear' && m.msg.status === 200,
+        ),
+        'P2P-16',
+        'the client answered 200 to a PING in clear on a sealed session',
+      );
+    },
+  },
+  {
+    id: 'client/p2p/22',
+    section: 'p2p',
+    title:
+      'an INIT inside SEALED on an open session is answered 425 ERR_OUT_OF_STATE inside SEALED, and the session goes on',
+    reqs: ['REG-15', 'P2P-9'],
+    async run(ctx: ClientContext) {
+      const { p, a, conn } = await ctx.buddySession();
+      conn.send(buildInit(p.name, p.identity, a.name, a.identity.publicKey).msg);
+      const r = await conn.nextResponse(ctx.timeout, 'the answer to INIT inside SEALED').catch(() => null);
+      ctx.must(r, 'REG-15', 'an INIT inside SEALED must be answered 425 ERR_OUT_OF_STATE, got nothing');
+      ctx.must(
+        r.status === 425,
+        'REG-15',
+        `an INIT inside SEALED must be answered 425 ERR_OUT_OF_STATE, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+      );
+      ctx.should(header(r, 'Error-code') === 'ERR_OUT_OF_STATE', 'REG-15', `Error-code ${header(r, 'Error-code')}`);
+      const ping = await conn.request(request('PING', [['Tag', 'after']]), ctx.timeout).catch(() => null);
+      ctx.must(
+        ping?.status === 200,
+        'REG-15',
+        'after the 425 the session must go on: a sealed PING was not answered 200',
+      );
+    },
+  },
+  {
+    id: 'client/p2p/23',
+    section: 'p2p',
+    title: 'BYE from the peer: the client closes the connection and holds no key of that session',
+    reqs: ['P2P-12', 'P2P-9', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      const { p, c, conn } = await ctx.buddySession();
+      const before = await sessionsOf(ctx, c);
+      ctx.pre(
+        before.users.includes(p.name),
+        'CTL-2',
+        `sessions does not list the open session: ${JSON.stringify(before)}`,
+      );
+      conn.send(request('BYE', [['Reason', 'kit']]), 'drop');
+      ctx.must(await conn.closedWithin(ctx.timeout), 'P2P-12', 'the receiver of a BYE must close the connection');
+      const after = await sessionsOf(ctx, c);
+      ctx.must(
+        !after.users.includes(p.name) && after.keys === 0,
+        'P2P-12',
+        `the receiver of a BYE must forget the session keys; sessions reports ${JSON.stringify(after)}`,
+      );
+    },
+  },
+  {
+    id: 'client/p2p/24',
+    section: 'p2p',
+    title: 'the client says BYE: it holds no key of that session once sent',
+    reqs: ['P2P-12', 'P2P-9', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      const { p, c, conn } = await ctx.buddySession();
+      const r = await c.command(`bye ${p.name}`, ctx.timeout * 2);
+      ctx.pre(r?.event === 'ok', 'CTL-2', `bye failed: ${JSON.stringify(r)}`);
+      const bye = await conn.waitEvent((m) => m.method === 'BYE', ctx.timeout);
+      ctx.must(bye, 'P2P-12', 'bye: the client must send BYE on the session');
+      const after = await sessionsOf(ctx, c);
+      ctx.must(
+        !after.users.includes(p.name) && after.keys === 0,
+        'P2P-12',
+        `the sender of a BYE must forget the session keys once it is sent; sessions reports ${JSON.stringify(after)}`,
+      );
+    },
+  },
+  {
+    id: 'client/p2p/25',
+    section: 'p2p',
+    title: 'after logout the client answers no INIT on its old address',
+    reqs: ['P2P-5', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      const { p, a, c } = await ctx.withBuddy();
+      const addr = ctx.clientAddress(a);
+      const r = await c.command('logout', ctx.timeout * 2);
+      ctx.pre(r?.event === 'ok', 'CTL-2', `logout failed: ${JSON.stringify(r)}`);
+      let conn: Conn;
+      try {
+        conn = await ctx.connect(addr, 'peer-after-logout');
+      } catch {
+        return; // nobody listens any more: nothing answers an INIT
+      }
+      conn.send(buildInit(p.name, p.identity, a.name, a.identity.publicKey).msg);
+      const ack = await conn.waitEvent((m) => m.method === 'INIT-ACK', ctx.timeout);
+      ctx.must(!ack, 'P2P-5', 'a client that logged out must not answer INIT, it sent INIT-ACK');
+    },
+  },
+  {
+    id: 'client/p2p/26',
+    section: 'p2p',
+    title: 'the peer refuses the INIT (403 ERR_NOT_BUDDY): the client closes, reports the error and keeps no key',
+    reqs: ['P2P-11', 'P2P-1', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      const { p, a, c } = await ctx.withBuddy();
+      const sent = c.command(`send ${p.name} hello`, ctx.timeout * 4);
+      const { conn } = await initTo(ctx, p, a);
+      const mark = conn.received.length;
+      conn.send(response(403, [['Error-code', 'ERR_NOT_BUDDY']]));
+      ctx.must(await conn.closedWithin(ctx.timeout), 'P2P-11', 'an INIT answered 403 must make the initiator close');
+      const r = await sent;
+      ctx.must(
+        r?.event === 'error',
+        'P2P-11',
+        `the initiator must report the refusal of its INIT; send reported ${JSON.stringify(r)}`,
+      );
+      ctx.must(
+        sentAfter(conn, mark).length === 0,
+        'P2P-11',
+        `after the refusal the client sent ${sentAfter(conn, mark).join(', ')}`,
+      );
+      const s = await sessionsOf(ctx, c);
+      ctx.must(
+        s.keys === 0,
+        'P2P-11',
+        `the initiator must forget the handshake's keys; sessions reports ${JSON.stringify(s)}`,
+      );
+    },
+  },
+  {
+    id: 'client/p2p/27',
+    section: 'p2p',
+    title: "an INIT-ACK signed with another key than the buddy's: the client closes without sending anything further",
+    reqs: ['P2P-10', 'P2P-1'],
+    async run(ctx: ClientContext) {
+      const { p, a, c } = await ctx.withBuddy();
+      const sent = c.command(`send ${p.name} hello`, ctx.timeout * 4);
+      const { conn, o } = await initTo(ctx, p, a);
+      const mark = conn.received.length;
+      conn.send(buildInitAck(o, newIdentity()).msg);
+      ctx.must(
+        await conn.closedWithin(ctx.timeout),
+        'P2P-10',
+        "an INIT-ACK whose Signature does not verify under the buddy's key must make the initiator close",
+      );
+      ctx.must(
+        sentAfter(conn, mark).length === 0,
+        'P2P-10',
+        `after a bad INIT-ACK the client must send nothing further, it sent ${sentAfter(conn, mark).join(', ')}`,
+      );
+      const r = await sent;
+      ctx.must(r?.event === 'error', 'P2P-10', `send must fail after a bad INIT-ACK, it reported ${JSON.stringify(r)}`);
+    },
+  },
+  {
+    id: 'client/p2p/28',
+    section: 'p2p',
+    title: 'an INIT replayed after its session ended with BYE is still refused (its nonce is remembered)',
+    reqs: ['P2P-7', 'P2P-9', 'P2P-12'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      await ctx.startLoggedIn(a);
+      const { msg, state } = buildInit(p.name, p.identity, a.name, a.identity.publicKey);
+      const first = await ctx.connect(ctx.clientAddress(a), 'peer');
+      first.send(msg);
+      const ack = await first.waitEvent((m) => m.method === 'INIT-ACK', ctx.timeout);
+      ctx.pre(ack, 'P2P-9', 'the original INIT must be accepted');
+      const o = openInitAck(state, ack, a.identity.publicKey);
+      ctx.pre('keys' in o, 'P2P-9', 'INIT-ACK does not open');
+      first.sealing = { send: o.keys.i2r, recv: o.keys.r2i, sendSeq: 0, recvSeq: 0 };
+      first.send(request('BYE', []), 'drop');
+      ctx.pre(await first.closedWithin(ctx.timeout), 'P2P-12', 'the client did not close the session after BYE');
+      const again = await ctx.connect(ctx.clientAddress(a), 'replayer');
+      again.send(msg);
+      const replayAck = await again.waitEvent((m) => m.method === 'INIT-ACK', ctx.timeout);
+      ctx.must(
+        !replayAck,
+        'P2P-7',
+        'an INIT replayed after its session ended (well within 2 x maxClockSkew) was accepted: its nonce must be remembered',
+      );
+    },
+  },
+  {
+    id: 'client/p2p/29',
+    section: 'p2p',
+    title: 'a buddy the MS shows offline: the client does not try to reach him',
+    reqs: ['MSG-6', 'PRESENCE-11'],
+    async run(ctx: ClientContext) {
+      const { p, a, c } = await ctx.withBuddy();
+      ctx.ms(a).send(
+        request('PRESENCE', [
+          ['User', p.name],
+          ['Status', 'offline'],
+        ]),
+      );
+      const seen = await c.waitFor(
+        (e) => e.event === 'presence' && e.user === p.name && e.status === 'offline',
+        ctx.timeout,
+      );
+      ctx.pre(seen, 'PRESENCE-11', 'the client did not report the buddy offline');
+      const r = await c.command(`send ${p.name} hello`, ctx.timeout * 2);
+      ctx.must(
+        p.inbound.length === 0,
+        'MSG-6',
+        'the MS shows the buddy offline: the client must not try to reach him, and it connected to his old Address',
+      );
+      ctx.must(r?.event === 'error', 'MSG-6', `send to an offline buddy must fail, it reported ${JSON.stringify(r)}`);
     },
   },
 ];

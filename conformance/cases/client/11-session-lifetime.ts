@@ -1,8 +1,9 @@
 // Section "session lifetime" [§11 Session Lifetime, Rate Limits and Restarts], client side: heartbeats to the MS, the silence timer, NOTICEs
 // that end the session or slow the client down.
-import { header, request } from '../../../codec/index.js';
+import { header, request, response } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
+import { Limits } from '../../lib/registry.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -110,6 +111,38 @@ export const clientLifetimeCases: CaseDef<ClientContext>[] = [
         `STATUS came ${st.at - t0} ms after NOTICE ERR_RATE_LIMITED with Retry-after ${retry}`,
       );
       ctx.must(header(st.msg, 'Status') === 'busy', 'CTL-2', `STATUS carried ${header(st.msg, 'Status')}`);
+    },
+  },
+  {
+    id: 'client/lifetime/5',
+    section: 'lifetime',
+    title:
+      'a silent peer session: the client PINGs after the fixed 30 s and keeps the session past the fixed 90 s (slow: only with --slow)',
+    reqs: ['HB-12', 'P2P-9'],
+    async run(ctx: ClientContext) {
+      // [HB-12] fixed by the document: the registry defaults, whatever --set says for the MS link.
+      const fixed = new Limits();
+      const hb = fixed.get('clientHeartbeatInterval');
+      const st = fixed.get('sessionTimeout');
+      if (!ctx.opts.slow) ctx.skip(`waits out the fixed peer-session timeout (${st} ms): run with --slow`);
+      const { conn } = await ctx.buddySession();
+      conn.auto = (req) =>
+        req.method === 'PING' ? response(200, header(req, 'Tag') ? [['Tag', header(req, 'Tag')!]] : []) : undefined;
+      const t0 = Date.now();
+      await sleep(hb + 5000);
+      const pinged = conn.received.some((m) => m.msg.kind === 'request' && m.msg.method === 'PING');
+      ctx.should(
+        pinged,
+        'HB-12',
+        `the client sent nothing on a peer session for ${Date.now() - t0} ms: it should PING after ${hb} ms`,
+      );
+      const left = st - (Date.now() - t0) - 2000;
+      if (left > 0) await sleep(left);
+      ctx.must(
+        !conn.closed,
+        'HB-12',
+        `the client ended a silent peer session ${Date.now() - t0} ms after it opened, before the fixed sessionTimeout ${st} ms`,
+      );
     },
   },
 ];

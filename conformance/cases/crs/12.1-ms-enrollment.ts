@@ -225,10 +225,23 @@ async function freeAgain(m: Model, r: Real, what: string, req: string): Promise<
   const incarnation = m.enrolled!;
   m.enrolled = null;
   r.link = null;
-  const conn: Conn = await ctx.connect('fz');
   const params = ctx.msParams({ msId: r.msId, incarnation });
-  const out = await enrollOn(conn, ctx.env.msKey, params, ctx.timeout);
-  r.log.push(`  re-ENROLL @${incarnation} ${what} -> ${got(out.challenge)}, ${got(out.result)}`);
+  // The CRS learns of a close only when it reads it, which may be after it reads our new ENROLL on
+  // another connection: a 409 is retried for up to half a lease ("at once", not "after the lease").
+  const lease = ctx.limits.get('msLease');
+  const start = Date.now();
+  let conn: Conn;
+  let out: Awaited<ReturnType<typeof enrollOn>>;
+  for (;;) {
+    conn = await ctx.connect('fz');
+    out = await enrollOn(conn, ctx.env.msKey, params, ctx.timeout);
+    if (out.challenge?.status !== 409 || Date.now() - start > lease / 2) break;
+    conn.destroy();
+    await new Promise<void>((res) => setTimeout(res, 25));
+  }
+  r.log.push(
+    `  re-ENROLL @${incarnation} ${what} -> ${got(out.challenge)}, ${got(out.result)} (${Date.now() - start} ms)`,
+  );
   ctx.must(
     out.challenge?.status === 300 && out.result?.status === 200,
     req,

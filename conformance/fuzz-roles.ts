@@ -86,6 +86,8 @@ interface Target {
   pid: number;
   names: string[];
   shape: JobShape;
+  /** A connection neither answered nor closed within this long is a hang: longer than the target's own handshake timeout. */
+  hangMs: number;
   alive: () => boolean;
   /** Problems the target's own peers saw (the client's session at the kit MS ended...). */
   health?: () => string[];
@@ -106,6 +108,7 @@ async function startTarget(role: FuzzRole, root: string): Promise<Target> {
       names: ['alice', 'kit.fuzz.a', 'ms-1'],
       // [CONN-1] the first message decides a CRS connection: hostile pipelines follow a LOCATE.
       shape: { maxPipeline: 1000, needsFirst: true, firstShare: 1 },
+      hangMs: 15_000,
       alive: alive(crs),
       stop: async () => {
         await crs.stop();
@@ -131,6 +134,7 @@ async function startTarget(role: FuzzRole, root: string): Promise<Target> {
       names: ['alice', 'ghost', 'kit.fuzz.a'],
       // [RATE-1] under the per-connection bucket (rateLimitBurst), so that most answers are the inputs' own.
       shape: { maxPipeline: Math.max(1, limits.get('rateLimitBurst') - 10), needsFirst: false, firstShare: 0.2 },
+      hangMs: 15_000,
       alive: alive(ms),
       stop: async () => {
         await ms.stop();
@@ -188,6 +192,9 @@ async function startTarget(role: FuzzRole, root: string): Promise<Target> {
       names: [a.name, peer.name, 'stranger'],
       // [ERR-8] before INIT every error of a client's listener answers; an INIT starts the handshake, so none leads.
       shape: { maxPipeline: 1000, needsFirst: false, firstShare: 0 },
+      // The client runs with the registry's handshakeTimeout (its command line sets no limits): a
+      // well-formed SEALED before INIT waits that long before its 425 [CONN-4], so a hang is 15 s more.
+      hangMs: new Limits({}).get('handshakeTimeout') + 15_000,
       alive: () => client.child.exitCode === null && client.child.signalCode === null,
       health: () => {
         const now = ctx.svc.sessions.get(a.name);
@@ -237,7 +244,7 @@ export async function fuzzRole(role: FuzzRole, o: FuzzRolesOptions): Promise<Rol
       target: target.addr,
       t: target.t,
       concurrency: o.concurrency,
-      hangMs: 15_000,
+      hangMs: target.hangMs,
       alive: target.alive,
       probe: () => probeOnce(target.addr(), target.t.first, 10_000),
       probeEveryMs: 2000,
@@ -280,7 +287,7 @@ export async function fuzzRole(role: FuzzRole, o: FuzzRolesOptions): Promise<Rol
     if (total.wrong) problems.push(`wrong answers: ${total.wrong}, e.g. ${total.wrongExamples.slice(0, 3).join('; ')}`);
     if (total.hangs)
       problems.push(
-        `hang: ${total.hangs} connection(s) neither answered nor closed within 15 s: ${total.wrongExamples
+        `hang: ${total.hangs} connection(s) neither answered nor closed within ${target.hangMs / 1000} s: ${total.wrongExamples
           .filter((e) => e.startsWith('hang'))
           .slice(0, 3)
           .join('; ')}`,

@@ -526,7 +526,12 @@ export async function drive(src: Iterator<Job>, o: DriveOptions, s: DriveStats =
         // The connection ended: the input it stopped at may allow a close without an answer.
         const i = phase === 'closing' ? undefined : all[next];
         if (job.after === 'fin' && !noticed && !broken) {
-          if (expectFirst) wrong(job, undefined, `the harmless ${o.t.start} got no answer before the close`);
+          if (expectFirst)
+            wrong(
+              job,
+              undefined,
+              `the harmless ${o.t.start} got no answer before the close, ${Date.now() - tConnect} ms after the connect`,
+            );
           else if (i) {
             const v = i.verdict;
             if (v.kind === 'any' || v.kind === 'silent' || (v.kind === 'answer-close' && v.mayCloseSilently)) {

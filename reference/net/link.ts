@@ -434,7 +434,9 @@ export class Link extends EventEmitter<LinkEvents> {
     if (this.graceTimer) clearTimeout(this.graceTimer);
     if (!this.closing) {
       this.closing = true;
-      this.receiver.clearTimers();
+      // [SEAL-2] the socket went without close(): both direction keys are erased here
+      this.sender.release();
+      this.receiver.stop();
       this.tracker.rejectAll(this.closedError());
     }
     if (this.closed) return;

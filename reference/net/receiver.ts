@@ -24,7 +24,7 @@ import {
 } from '../../codec/index.js';
 import { openEnvelope } from '../crypto/sealed.js';
 import { linkError, typedError } from './link-error.js';
-import { keyCopy } from './sender.js';
+import { keyView, releaseKey, storeKey } from './key-slots.js';
 
 /** 'clear' before enableSealing; 'armed' after it until the first envelope; 'sealed' after that. */
 export type SealState = 'clear' | 'armed' | 'sealed';
@@ -76,7 +76,10 @@ function decodeInner(plain: Buffer, limits: Partial<WireLimits> | undefined): Me
 
 export class Receiver {
   private readonly decoder: Decoder;
-  private key: Buffer | undefined;
+  /** The link key's slot (key-slots.ts), -1 when none or erased. */
+  private keySlot = -1;
+  /** Sealing was enabled (envelopes are opened, not held for keys). */
+  private keyed = false;
   private seq = 0;
   sealState: SealState = 'clear';
   private readonly inbox: Message[] = [];
@@ -104,7 +107,8 @@ export class Receiver {
 
   /** Opens envelopes with a copy of `key` from now on; with `strict`, no clear message is accepted. */
   enableSealing(key: Buffer, strict: boolean): void {
-    this.key = keyCopy(key);
+    this.keySlot = storeKey(key, this.keySlot);
+    this.keyed = true;
     this.sealState = strict ? 'sealed' : 'armed';
     if (this.holding) {
       this.holding = false;
@@ -117,7 +121,7 @@ export class Receiver {
 
   /** The link closes: nothing more is processed, the key is zeroed [SEAL-2]. */
   stop(): void {
-    this.key?.fill(0);
+    this.keySlot = releaseKey(this.keySlot);
     this.clearTimers();
     this.inbox.length = 0;
   }
@@ -171,7 +175,7 @@ export class Receiver {
     while (this.inbox.length > 0 && !this.host.isClosed && !this.holding) {
       const msg = this.inbox[0]!;
       if (msg.kind === 'request' && msg.method === 'SEALED') {
-        if (!this.key) {
+        if (!this.keyed) {
           // [REG-3] registry validation comes before state ([REG-16], Appendix A.7): a malformed
           // envelope is refused at once; only a well-formed one waits for the link's keys.
           const verr = validate(msg, { from: this.roles.remote, to: this.roles.local });
@@ -244,7 +248,7 @@ export class Receiver {
     }
     let plain: Buffer;
     try {
-      plain = openEnvelope(this.key!, this.seq, env.body);
+      plain = openEnvelope(keyView(this.keySlot), this.seq, env.body);
     } catch (e) {
       this.host.fail(typedError(e), true, true); // [SEAL-4]
       return undefined;

@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import { encode, LIMITS, type Message } from '../../codec/index.js';
 import { TAG_LENGTH } from '../crypto/aead.js';
 import { sealEnvelope } from '../crypto/sealed.js';
+import { keyView, releaseKey, storeKey } from './key-slots.js';
 
 /**
  * The head of SEALED envelope `seq` with a body of `length` octets, as encode() writes it for
@@ -51,17 +52,6 @@ export function ackOctets(n: number): Buffer {
   return b;
 }
 
-/**
- * A copy of a link key in memory of its own (issue 15, memory per session): Buffer.from() would
- * take 32 octets of Node's shared 8 KiB pool, and a key that lives as long as its session keeps
- * the whole pool slab alive; the MS's heap snapshot showed those slabs as 1.4 kB per session.
- */
-export function keyCopy(key: Uint8Array): Buffer {
-  const k = Buffer.allocUnsafeSlow(key.length);
-  k.set(key);
-  return k;
-}
-
 /** Options of the sealed batching. */
 export interface SenderBatching {
   /** Seal the messages of one turn together (several records per envelope) [SEAL-14]. */
@@ -73,7 +63,10 @@ export interface SenderBatching {
 }
 
 export class Sender {
-  private key: Buffer | undefined;
+  /** The link key's slot (key-slots.ts), -1 when none or erased. */
+  private keySlot = -1;
+  /** Sealing was enabled (stays true after erase(): the key is then all zero, as erased). */
+  private sealingOn = false;
   /** The number of the next record to seal in this direction [SEAL-5]. */
   private seq = 0;
   private corked = false;
@@ -104,12 +97,12 @@ export class Sender {
 
   /** Whether outgoing messages are sealed now. */
   get sealing(): boolean {
-    return this.key !== undefined;
+    return this.sealingOn;
   }
 
   /** [SEAL-8] the record numbers are used up: sending more could repeat a key and iv pair. */
   get exhausted(): boolean {
-    return this.key !== undefined && this.seq + this.pending.length > Number.MAX_SAFE_INTEGER;
+    return this.sealingOn && this.seq + this.pending.length > Number.MAX_SAFE_INTEGER;
   }
 
   /** [CONN-6] more than maxOutboundQueue octets are unsent: the peer does not read. */
@@ -119,23 +112,31 @@ export class Sender {
 
   /** Seals every message from now on with a copy of `key`. */
   enableSealing(key: Buffer): void {
-    this.key = keyCopy(key);
+    this.keySlot = storeKey(key, this.keySlot);
+    this.sealingOn = true;
   }
 
   /** Seals what is pending, then zeroes the key [SEAL-2]. */
   erase(): void {
     this.flush();
-    this.key?.fill(0);
+    this.keySlot = releaseKey(this.keySlot);
+  }
+
+  /** The socket is gone: drops what is pending and zeroes the key [SEAL-2]. */
+  release(): void {
+    this.pending.length = 0;
+    this.pendingOctets = 0;
+    this.keySlot = releaseKey(this.keySlot);
   }
 
   /** Writes one message, sealed when sealing is on. */
   write(msg: Message): void {
     const bytes = encodeShared(msg);
-    if (this.key && this.coalesce) {
+    if (this.sealingOn && this.coalesce) {
       this.add(bytes);
       return;
     }
-    this.writeNow(this.key ? this.seal([bytes], bytes.length) : bytes);
+    this.writeNow(this.sealingOn ? this.seal([bytes], bytes.length) : bytes);
   }
 
   /**
@@ -143,7 +144,7 @@ export class Sender {
    * leave as one `200 Count: n` [MSG-7]. Only for a MSG without Tag that was accepted.
    */
   writeAck(batch: boolean): void {
-    if (!(batch && this.key && this.coalesce)) {
+    if (!(batch && this.sealingOn && this.coalesce)) {
       this.write({ kind: 'response', status: 200, reason: 'OK', headers: [], body: Buffer.alloc(0) });
       return;
     }
@@ -165,7 +166,7 @@ export class Sender {
 
   /** Seals and writes the records of this turn (coalesce), in envelopes of at most maxRecords. */
   flush(): void {
-    if (this.pending.length === 0 || !this.key) return;
+    if (this.pending.length === 0 || !this.sealingOn) return;
     const parts: Buffer[] = [];
     let octets = 0;
     for (let i = 0; i < this.pending.length; i++) {
@@ -201,7 +202,7 @@ export class Sender {
     // The envelope's head is written straight into the octets in front of its body, exactly as
     // encode() would frame { SEALED, Seq, body }.
     const head = sealedHead(seq, plain.length + TAG_LENGTH);
-    const bytes = sealEnvelope(this.key!, seq, plain, head.length);
+    const bytes = sealEnvelope(keyView(this.keySlot), seq, plain, head.length);
     bytes.write(head, 0, head.length, 'latin1');
     return bytes;
   }

@@ -14,6 +14,7 @@ import {
 } from '../../codec/index.js';
 import { Link, RateLimiter, type LinkOptions } from '../../reference/net/index.js';
 import { duplexPair, RawPeer } from './helpers.js';
+import { keyView } from '../../reference/net/key-slots.js';
 
 const locate = (tag?: string): RequestMessage =>
   request('LOCATE', tag ? { 'Imsp-version': 1, Tag: tag } : { 'Imsp-version': 1 });
@@ -586,8 +587,9 @@ test('[P2P-16] strict sealing: after INIT-ACK even a clear error status closes t
 test('[SEAL-2] the link zeroes both direction keys when it closes', async () => {
   const { link, closed } = linkAndRaw({ local: 'ms', remote: 'client' });
   link.enableSealing({ send: k(K1), receive: k(K2) });
-  const inner = link as unknown as { sender: { key: Buffer }; receiver: { key: Buffer } };
-  const held = [inner.sender.key, inner.receiver.key];
+  // the keys live in key slots (reference/net/key-slots.ts): views of the slots they hold
+  const inner = link as unknown as { sender: { keySlot: number }; receiver: { keySlot: number } };
+  const held = [keyView(inner.sender.keySlot), keyView(inner.receiver.keySlot)];
   assert.ok(held.every((b) => b.some((x) => x !== 0)));
   link.close();
   await closed;

@@ -134,7 +134,7 @@ export class Enrollment {
     const r = await crs.store.enrollMs(
       { msId: p.msId, incarnation: p.incarnation, listen: p.listen, capacity: p.capacity },
       now,
-      crs.limits.msLease,
+      this.storedLease(),
     );
     if (!r.ok) {
       closeSoon(link);
@@ -179,6 +179,14 @@ export class Enrollment {
     return { response, conn };
   }
 
+  /** [HB-4] The lease written to the store: msLease plus the renewal step. A message that arrives
+   *  within msLease/10 of the last write is not written (renewSoon), so the stored expiry must cover
+   *  msLease after that message too; without the step the CRS ended a live MS up to msLease/10 early
+   *  (crs/fuzz/4 found it). The sweeper may end it up to a step late instead, never early. */
+  private storedLease(): number {
+    return this.crs.limits.msLease + this.crs.limits.msLease / 10;
+  }
+
   /** [HB-4] renew on a message from the MS: decided here, so that the messages in between (most of
    *  them) cost no promise. */
   renewSoon(ms: MsConn): void {
@@ -190,7 +198,7 @@ export class Enrollment {
     const now = this.crs.now();
     if (load === undefined && now - ms.lastRenew < this.crs.limits.msLease / 10) return;
     ms.lastRenew = now;
-    const r = await this.crs.store.renewMs(ms.ref, now, this.crs.limits.msLease, load);
+    const r = await this.crs.store.renewMs(ms.ref, now, this.storedLease(), load);
     if (!r.ok) {
       // The lease ended (or a newer incarnation took over): this link is dead.
       this.crs.logger.warn({ ms: ms.ref }, 'message from an expired MS enrollment: closing');

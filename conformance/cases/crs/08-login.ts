@@ -1,6 +1,6 @@
 // Sections "registration", "the lock at the CRS" [§8.3 The Lock and the Epoch] and "login" ([§8.1 Login], CRS side):
 // REGISTER, LOCK/UNLOCK/ONLINE/OFFLINE with fencing epochs and leases, the login bundle.
-import { header, type ResponseMessage } from '../../../codec/index.js';
+import { header, request, type ResponseMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { CrsContext } from '../../lib/crs-context.js';
 import { checkError } from '../../lib/wire-target.js';
@@ -66,12 +66,12 @@ export const lockCases: CaseDef<CrsContext>[] = [
     id: 'crs/lock/3',
     section: 'lock',
     title: 'a user online is refused a second login: LOCK answers 409 ERR_ALREADY_ONLINE',
-    reqs: ['LOCK-2', 'INV-1', 'ERR-1'],
+    reqs: ['LOCK-2', 'INV-1', 'ERR-1', 'LOCK-10'],
     async run(ctx: CrsContext) {
       const u = await ctx.user();
       const a = await ctx.enroll();
       const b = await ctx.enroll();
-      await ctx.login(a, u);
+      const sa = await ctx.login(a, u);
       checkError(
         ctx,
         await b.req('LOCK', [['User', u.name]]),
@@ -83,6 +83,15 @@ export const lockCases: CaseDef<CrsContext>[] = [
         await a.req('LOCK', [['User', u.name]]),
         'ERR_ALREADY_ONLINE',
         'LOCK of an online user from its own MS',
+      ); // [LOCK-10] no takeover: the live session keeps its epoch and goes on.
+      const list = await sa.ms.req('LIST', [
+        ['User', u.name],
+        ['Epoch', sa.epoch],
+      ]);
+      ctx.must(
+        list.status === 200,
+        'LOCK-10',
+        `after a second login was denied, the live session must go on with its epoch (LIST got ${list.status} ${header(list, 'Error-code') ?? ''})`,
       );
     },
   },
@@ -260,6 +269,28 @@ export const lockCases: CaseDef<CrsContext>[] = [
         `ONLINE ${lease + 20} ms after a LOCK with a lease of ${lease} ms (before or after a sweep of expired locks)`,
         'LOCK-11',
       );
+    },
+  },
+  {
+    id: 'crs/lock/8',
+    section: 'lock',
+    title:
+      'the verifier (Salt, Iterations, Stored-key, Server-key) travels only inside SEALED on an MS link: LOCK answers it sealed, LOCATE never carries it',
+    reqs: ['AUTH-13', 'LOCK-4'],
+    async run(ctx: CrsContext) {
+      const u = await ctx.user();
+      const ms = await ctx.enroll();
+      const r = await ms.req('LOCK', [['User', u.name]]);
+      ctx.expectStatus(r, 200, 'LOCK-4', 'LOCK of an offline user');
+      ctx.must(
+        ms.conn.received.find((e) => e.msg === r)?.sealed === true,
+        'AUTH-13',
+        'the LOCK answer carrying Stored-key and Server-key must travel inside SEALED',
+      );
+      const c = await ctx.connect('client');
+      const loc = await c.request(request('LOCATE', [['Imsp-version', '1']]), ctx.timeout);
+      const leaked = ['Stored-key', 'Server-key', 'Salt', 'Iterations'].filter((h) => header(loc, h) !== undefined);
+      ctx.must(leaked.length === 0, 'AUTH-13', `the answer to a client's LOCATE must not carry ${leaked.join(', ')}`);
     },
   },
 ];

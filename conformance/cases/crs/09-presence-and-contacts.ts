@@ -615,4 +615,72 @@ export const contactCases: CaseDef<CrsContext>[] = [
       );
     },
   },
+  {
+    id: 'crs/presence/4',
+    section: 'presence',
+    title: 'PRESENCE pushes about one user reach a buddy MS in the order the changes happened',
+    reqs: ['PRESENCE-5', 'PRESENCE-3'],
+    async run(ctx: CrsContext) {
+      const { b: bob, m1, m2, sa, sb } = await ctx.onlinePair();
+      await ctx.befriend(sa, sb);
+      m1.conn.takeEvents();
+      const order = ['away', 'busy', 'online', 'away', 'busy', 'online'];
+      // Pipelined on bob's link, without waiting for the answers: the CRS acts on them in order [CONN-9].
+      const answers = order.map((st) =>
+        m2.req('STATUS', [
+          ['User', bob!.name],
+          ['Epoch', sb.epoch],
+          ['Status', st],
+        ]),
+      );
+      for (const r of await Promise.all(answers)) ctx.preStatus(r, 200, 'PRESENCE-3', 'STATUS');
+      const seen: string[] = [];
+      for (let i = 0; i < order.length; i++) {
+        const p = await m1.conn.waitEvent(isPresence(bob!.name), ctx.timeout);
+        if (!p) break;
+        seen.push(header(p, 'Status') ?? '?');
+      }
+      ctx.must(
+        seen.join(',') === order.join(','),
+        'PRESENCE-5',
+        `PRESENCE about ${bob!.name} must reach the buddy's MS in the order of the changes: sent ${order.join(',')}, pushed ${seen.join(',') || 'nothing'}`,
+      );
+    },
+  },
+  {
+    id: 'crs/add/7',
+    section: 'add',
+    title:
+      'an ANSWER to a requester who is offline is not stored as a push: at its next login the requester gets no ANSWER, its bundle shows the buddy',
+    reqs: ['ANSWER-4', 'LOGIN-12', 'ADD-2', 'ANSWER-2', 'LOGOUT-5', 'LOCK-1', 'LOGIN-10'],
+    async run(ctx: CrsContext) {
+      const { a: alice, b: bob, m1, m2, sa, sb } = await ctx.onlinePair();
+      const st = await add(sa, bob!.name);
+      ctx.pre(st === 200 || st === 202, 'ADD-2', `ADD between strangers must be 200 or 202, got ${st}`);
+      await ctx.logout(sa);
+      const ans = await m2.req('ANSWER', [
+        ['From', bob!.name],
+        ['To', alice!.name],
+        ['Decision', 'grant'],
+        ['Epoch', sb.epoch],
+      ]);
+      ctx.preStatus(ans, 200, 'ANSWER-2', 'ANSWER grant to an offline requester');
+      m1.conn.takeEvents();
+      const sa2 = await ctx.login(m1, alice!);
+      // A round trip on the same link after the login: a push stored for alice would have come before its answer.
+      await ctx.list(sa2);
+      const pushed = m1.conn.takeEvents((m) => m.method === 'ANSWER');
+      ctx.must(
+        pushed.length === 0,
+        'ANSWER-4',
+        `the CRS must not store an ANSWER push for an offline requester; ${pushed.length} ANSWER push(es) came at its next login`,
+      );
+      const c = contactOf(sa2.records, bob!.name);
+      ctx.must(
+        c && rec(c, 'Relation') === 'buddy',
+        'ANSWER-4',
+        'the requester learns the answer from its bundle: it must list the granting user as a buddy',
+      );
+    },
+  },
 ];

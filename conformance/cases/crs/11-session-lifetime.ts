@@ -1,5 +1,6 @@
 // [§11 Session Lifetime, Rate Limits and Restarts], CRS side: MS heartbeats (PING renews the lease) and MS death.
-import { header } from '../../../codec/index.js';
+import { header, request } from '../../../codec/index.js';
+import { enrollOn } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { CrsContext } from '../../lib/crs-context.js';
 
@@ -52,6 +53,38 @@ export const crsLifetimeCases: CaseDef<CrsContext>[] = [
       ctx.expectStatus(r, 200, 'HB-3', 'PING');
       ctx.should(Number(header(r, 'Lease')) > 0, 'HB-3', 'the answer to an MS PING should carry Lease');
       ctx.must(header(r, 'Tag') === 'hb', 'CONN-3', 'Tag must be echoed');
+    },
+  },
+  {
+    id: 'crs/heartbeat/3',
+    section: 'heartbeat',
+    title:
+      'the timers an MS must respect are announced: Lease and Heartbeat in the answer to PROOF, Lease in the answer to LOCK',
+    reqs: ['HB-13', 'LOCK-4', 'ENROLL-4'],
+    async run(ctx: CrsContext) {
+      const conn = await ctx.connect('ms');
+      const out = await enrollOn(conn, ctx.env.msKey, ctx.msParams(), ctx.timeout);
+      ctx.pre(
+        out.result?.status === 200,
+        'ENROLL-4',
+        `a correct PROOF must be answered 200, got ${out.result?.status ?? 'close'}`,
+      );
+      for (const h of ['Lease', 'Heartbeat'])
+        ctx.must(
+          /^[1-9][0-9]*$/.test(header(out.result, h) ?? ''),
+          'HB-13',
+          `the answer to PROOF must announce ${h} (ms), got ${header(out.result, h) ?? 'none'}`,
+        );
+      conn.send(request('LEAVE', []));
+      const u = await ctx.user();
+      const ms = await ctx.enroll();
+      const r = await ms.req('LOCK', [['User', u.name]]);
+      ctx.expectStatus(r, 200, 'LOCK-4', 'LOCK of an offline user');
+      ctx.must(
+        /^[1-9][0-9]*$/.test(header(r, 'Lease') ?? ''),
+        'HB-13',
+        `the answer to LOCK must announce the lock Lease, got ${header(r, 'Lease') ?? 'none'}`,
+      );
     },
   },
 ];

@@ -65,3 +65,22 @@ test('[HB-2] a heartbeating client keeps its session on an MS whose CRS heartbea
   assert.equal((await c.request('PING')).status, 200, 'the session is alive');
   assert.equal((await cluster.store.getUser('hal'))?.state.kind, 'online');
 });
+
+test('[HB-4] the stored lease covers msLease after a message whose renewal the write throttle skipped', async (t) => {
+  // The CRS writes a renewal at most every msLease/10. A message inside that step is not written, so
+  // the lease in the store must already reach msLease past it; it ended up to a step early before.
+  const cluster = await startCluster({ ms: 0, limits: { msLease: 60_000, msHeartbeatInterval: 30_000 } });
+  t.after(() => cluster.dispose());
+  const ms = await RawMs.connect(cluster.crsAddress);
+  t.after(() => ms.destroy());
+  assert.ok((await ms.enroll(cluster.msKey, { msId: 'throttled' })).ok);
+  // Well inside the 6 s step after the enrollment's own write: this PING renews nothing in the store.
+  const sent = Date.now();
+  assert.equal((await ms.request('PING', {})).status, 200);
+  const info = await cluster.store.getMs('throttled');
+  assert.ok(info, 'enrolled');
+  assert.ok(
+    info.leaseExpiresAt >= sent + 60_000,
+    `lease ends ${info.leaseExpiresAt - sent} ms after the last message, before msLease (60000 ms)`,
+  );
+});

@@ -173,7 +173,7 @@ export const crsCryptoCases: CaseDef<CrsContext>[] = [
     section: 'seal',
     title:
       "the records of one envelope are acted on in order, each answered on its own (an error in one is that record's, answered inside SEALED, and the link goes on); an envelope of maxRecordsPerEnvelope records is accepted; answers ready together should share envelopes",
-    reqs: ['SEAL-12', 'SEAL-13', 'SEAL-9', 'SEAL-14', 'ERR-1', 'REG-9'],
+    reqs: ['SEAL-12', 'SEAL-13', 'SEAL-9', 'SEAL-14', 'ERR-1', 'REG-9', 'WIRE-22'],
     async run(ctx: CrsContext) {
       const ms = await ctx.enroll({}, false);
       ms.conn.sendBatch([ping('a'), request('FROBNICATE', [['Tag', 'b']]), ping('c')]);

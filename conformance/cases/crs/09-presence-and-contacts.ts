@@ -483,7 +483,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
     section: 'add',
     title:
       'an ADD that would make the sender hold more than maxContacts contacts (buddies and unanswered ADDs sent) is refused 413 ERR_LIMIT',
-    reqs: ['ADD-LIMIT-1', 'ADD-2'],
+    reqs: ['ADD-LIMIT-1', 'ADD-2', 'ERR-1'],
     async run(ctx: CrsContext) {
       const max = ctx.limits.get('maxContacts');
       const perMinute = ctx.limits.get('maxAddsPerMinute');

@@ -270,7 +270,7 @@ export const msSealCases: CaseDef<MsContext>[] = [
     section: 'seal',
     title:
       'each direction has its own key: an envelope the MS sealed, sent back to it at the Seq it expects, does not authenticate (401 ERR_DECRYPT in clear, connection closed)',
-    reqs: ['SEAL-2', 'SEAL-4'],
+    reqs: ['SEAL-2', 'SEAL-4', 'ERR-1'],
     async run(ctx: MsContext) {
       const c = await ctx.login(ctx.user());
       c.auto = () => undefined; // answer nothing on our own, so that our next Seq stays 1

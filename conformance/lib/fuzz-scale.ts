@@ -395,6 +395,11 @@ export function check(v: Verdict, r: ResponseMessage): string | null {
   return null;
 }
 
+/** A client's refusal of a new peer connection at its limit of open sessions [P2P-7]. */
+function isCapacityRefusal(m: Message): boolean {
+  return m.kind === 'response' && m.status === 503 && header(m, 'Error-code') === 'ERR_UNAVAILABLE';
+}
+
 /** Deliver jobs over `concurrency` connections at once until `count` judged inputs or `maxMs`. */
 export async function drive(src: Iterator<Job>, o: DriveOptions, s: DriveStats = emptyStats()): Promise<DriveStats> {
   const t0 = Date.now();
@@ -494,6 +499,14 @@ export async function drive(src: Iterator<Job>, o: DriveOptions, s: DriveStats =
             // A NOTICE (rate limit, timeout, shutdown): the target may end the connection after it.
             noticed = true;
             continue;
+          }
+          if (o.t.role === 'client' && next === 0 && !expectFirst && isCapacityRefusal(m)) {
+            // [P2P-7] a client at its limit of open peer sessions refuses the connection itself, in
+            // clear, and closes: not an answer to the input it meets. Nothing on it is judged.
+            count('busy');
+            broken = true;
+            sock.end();
+            return;
           }
           if (expectFirst) {
             expectFirst = false;

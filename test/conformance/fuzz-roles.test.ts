@@ -40,18 +40,25 @@ for (const role of ['crs', 'ms', 'client'] as const) {
   });
 }
 
-test('[CONN-9] [ERR-8] fuzz-roles judges every answer: a target that answers 200 to everything gets wrong answers counted, one that stays silent gets hangs', async () => {
+test('[CONN-9] [ERR-8] [P2P-7] fuzz-roles judges every answer: a target that answers 200 to everything gets wrong answers counted, one that stays silent gets hangs, a client refusing a connection at capacity does not', async () => {
   // A fake target on loopback: it answers each request it decodes with `answer`, or nothing.
   const { createServer } = await import('node:net');
   const { Decoder, encode, response } = await import('../../codec/index.js');
   const { buildCorpus, drive, jobs, probeOnce } = await import('../../conformance/lib/fuzz-scale.js');
-  const { msWireTarget } = await import('../../conformance/lib/wire-target.js');
+  const { clientWireTarget, msWireTarget } = await import('../../conformance/lib/wire-target.js');
   const { Limits } = await import('../../conformance/lib/registry.js');
-  const run = async (silent: boolean) => {
+  const busy = encode(response(503, [['Error-code', 'ERR_UNAVAILABLE']]));
+  const run = async (mode: 'ok' | 'silent' | 'busy', t = msWireTarget()) => {
+    const silent = mode === 'silent';
     const server = createServer((sock) => {
       const d = new Decoder();
       sock.on('error', () => undefined);
       sock.on('data', (b) => {
+        if (mode === 'busy') {
+          // At its limit of open peer sessions: one 503 in clear, then the close [P2P-7].
+          sock.end(busy);
+          return;
+        }
         try {
           for (const m of d.push(b)) if (m.kind === 'request' && !silent) sock.write(encode(response(200, [])));
         } catch {
@@ -62,7 +69,6 @@ test('[CONN-9] [ERR-8] fuzz-roles judges every answer: a target that answers 200
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const addr = { host: '127.0.0.1', port: (server.address() as { port: number }).port };
-    const t = msWireTarget();
     const limits = new Limits({});
     const corpus = buildCorpus(t, limits, 3, ['alice'], 200);
     try {
@@ -81,9 +87,16 @@ test('[CONN-9] [ERR-8] fuzz-roles judges every answer: a target that answers 200
       await new Promise((r) => server.close(r));
     }
   };
-  const wrong = await run(false);
+  const wrong = await run('ok');
   assert.ok(wrong.wrong > 0, 'a 200 to a validation error is a wrong answer');
   assert.match(wrong.wrongExamples.join('\n'), /expected 4\d\d ERR_/);
-  const silent = await run(true);
+  const silent = await run('silent');
   assert.ok(silent.hangs > 0, 'a target that never answers hangs the connections');
+  // [P2P-7] a client at capacity refuses the connection with 503 ERR_UNAVAILABLE: not a wrong
+  // answer from a client, a wrong one from an MS (which has no such refusal for a session's requests).
+  const full = await run('busy', clientWireTarget);
+  assert.equal(full.wrong, 0, full.wrongExamples.join('\n'));
+  assert.ok((full.outcomes.busy ?? 0) > 0, 'the refusals are counted');
+  const msBusy = await run('busy');
+  assert.ok(msBusy.wrong > 0, 'an MS that answers 503 to a validation error is wrong');
 });

@@ -135,14 +135,7 @@ function safeEncode(m: Message): Buffer {
 export function judge(bytes: Buffer, t: WireTarget, limits: Limits, exactCode: boolean): Verdict | null {
   let msgs: Message[];
   try {
-    msgs = decode(bytes, {
-      limits: {
-        maxLineLength: limits.get('maxLineLength'),
-        maxHeaders: limits.get('maxHeaders'),
-        maxHeadSize: limits.get('maxHeadSize'),
-        maxBodySize: limits.get('maxBodySize'),
-      },
-    });
+    msgs = decode(bytes, { limits: limits.codec() });
   } catch (e) {
     if (!(e instanceof ImspError)) throw e;
     if (e.messages.length > 0) return null;

@@ -83,6 +83,15 @@ export class Limits {
     if (v === undefined) throw new Error(`unknown limit ${name}`);
     return v;
   }
+  /** The framing limits the generated decoder takes [WIRE-LIMIT-1] [WIRE-LIMIT-2] [WIRE-LIMIT-3] [WIRE-LIMIT-4]. */
+  codec(): { maxLineLength: number; maxHeaders: number; maxHeadSize: number; maxBodySize: number } {
+    return {
+      maxLineLength: this.get('maxLineLength'),
+      maxHeaders: this.get('maxHeaders'),
+      maxHeadSize: this.get('maxHeadSize'),
+      maxBodySize: this.get('maxBodySize'),
+    };
+  }
   req(name: string): string {
     return LIMIT_LIST.find((l) => l.name === name)?.req ?? 'WIRE-LIMIT-1';
   }

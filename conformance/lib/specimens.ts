@@ -84,15 +84,8 @@ export function framingSpecimens(start: string, limits: Limits): Specimen[] {
 /** What the generated codec says about these octets: the first error, or null if they decode. */
 export function oracle(bytes: Buffer, limits: Limits, truncated = false): ImspError | null {
   try {
-    decode(bytes, {
-      limits: {
-        maxLineLength: limits.get('maxLineLength'),
-        maxHeaders: limits.get('maxHeaders'),
-        maxHeadSize: limits.get('maxHeadSize'),
-        maxBodySize: limits.get('maxBodySize'),
-      },
-    });
-    return truncated ? null : null;
+    decode(bytes, { limits: limits.codec() });
+    return null;
   } catch (e) {
     if (e instanceof ImspError) return e;
     throw e;

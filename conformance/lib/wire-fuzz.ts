@@ -215,14 +215,7 @@ export type Expectation =
 export function expectationFor(bytes: Buffer, t: WireTarget, limits: Limits): Expectation {
   let msgs: Message[];
   try {
-    msgs = decode(bytes, {
-      limits: {
-        maxLineLength: limits.get('maxLineLength'),
-        maxHeaders: limits.get('maxHeaders'),
-        maxHeadSize: limits.get('maxHeadSize'),
-        maxBodySize: limits.get('maxBodySize'),
-      },
-    });
+    msgs = decode(bytes, { limits: limits.codec() });
   } catch (e) {
     if (!(e instanceof ImspError)) throw e;
     // Messages completed before the framing error are answered first (the error comes after them).

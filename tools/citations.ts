@@ -21,8 +21,9 @@
 //
 // The shapes the codemod rewrites: [A][B] -> [A] [B]; (A) -> [A]; a bare A in a comment -> [A];
 // ranges [A-1]..[A-3], [A-1..3], A-1..A-3 -> [A-1] [A-2] [A-3] (the IDs of that range that exist).
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tsFiles } from './ts-files.js';
 
 const DIRS = ['reference', 'conformance', 'codec', 'test', 'bench'];
 const ID = String.raw`[A-Z][A-Z0-9]*(?:-[A-Z][A-Z0-9]*)*-[0-9]+`;
@@ -55,17 +56,7 @@ export function knownSections(root: string): Map<string, string> {
 }
 
 function files(root: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string): void => {
-    for (const n of readdirSync(join(root, rel)).sort()) {
-      const p = `${rel}/${n}`;
-      if (n === 'node_modules' || n.startsWith('.')) continue;
-      if (statSync(join(root, p)).isDirectory()) walk(p);
-      else if (n.endsWith('.ts')) out.push(p);
-    }
-  };
-  for (const d of DIRS) walk(d);
-  return out;
+  return tsFiles(root, DIRS);
 }
 
 /** The comment part of a line (after // or inside a block comment's * line), or '' when none. */

@@ -8,9 +8,10 @@
 //
 //   node --import tsx tools/function-length.ts           check: exit 1 on a function over the limit
 //   node --import tsx tools/function-length.ts --list    every function over the limit, longest first
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
+import { tsFiles } from './ts-files.js';
 
 export const MAX_LINES = 80;
 const DIRS = ['reference', 'codec', 'conformance', 'grammar', 'tools', 'bench'];
@@ -45,7 +46,14 @@ function nameOf(node: ts.Node, sf: ts.SourceFile): string {
   if (p && ts.isVariableDeclaration(p)) return named(p.name) ?? '?';
   if (p && ts.isPropertyAssignment(p)) return named(p.name) ?? '?';
   if (p && ts.isPropertyDeclaration(p)) return `${owner(p) ?? '?'}.${named(p.name) ?? '?'}`;
-  return `<anonymous>@${sf.getLineAndCharacterOfPosition(node.getStart(sf)).line + 1}`;
+  // Named by the nearest named function around it, not by its line: an edit above it must not rename it.
+  for (let a = node.parent; a; a = a.parent) {
+    if (ts.isFunctionLike(a) || ts.isClassDeclaration(a)) {
+      const n = ts.isClassDeclaration(a) ? named(a.name) : nameOf(a, sf);
+      if (n && !n.endsWith('<anonymous>')) return `${n}/<anonymous>`;
+    }
+  }
+  return '<anonymous>';
 }
 
 /** Every function of one source text longer than `max` lines of code (blank and comment-only lines not counted). */
@@ -63,21 +71,17 @@ export function longFunctions(file: string, src: string, max = MAX_LINES): LongF
     ts.forEachChild(node, visit);
   };
   visit(sf);
-  return out;
+  // Several long anonymous functions inside one function are told apart by their order: name, name#2, ...
+  const seen = new Map<string, number>();
+  return out.map((f) => {
+    const n = (seen.get(f.fn) ?? 0) + 1;
+    seen.set(f.fn, n);
+    return n === 1 ? f : { ...f, fn: `${f.fn}#${n}` };
+  });
 }
 
 function files(root: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string): void => {
-    for (const n of readdirSync(join(root, rel)).sort()) {
-      const p = `${rel}/${n}`;
-      if (n === 'node_modules' || n.startsWith('.')) continue;
-      if (statSync(join(root, p)).isDirectory()) walk(p);
-      else if (n.endsWith('.ts') && !n.endsWith('.d.ts') && !n.endsWith('.test.ts')) out.push(p);
-    }
-  };
-  for (const d of DIRS) walk(d);
-  return out;
+  return tsFiles(root, DIRS, (n) => !n.endsWith('.d.ts') && !n.endsWith('.test.ts'));
 }
 
 /** The findings: functions over the limit not listed, and list entries whose function is gone or short now. */

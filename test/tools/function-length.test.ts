@@ -33,3 +33,21 @@ test('check: unlisted functions and stale entries are problems; a listed one is 
     ['a.ts#new', 'a.ts#gone'],
   );
 });
+
+test('a long anonymous function is named by the function around it, so an edit above it keeps its name', () => {
+  const body = Array.from({ length: MAX_LINES + 1 }, (_, i) => `    x += ${i};`).join('\n');
+  const src = (pre: string) =>
+    `${pre}export function drive(): void {\n  const a = () => {\n    let x = 0;\n${body}\n  };\n  const b = () => {\n    let x = 0;\n${body}\n  };\n}\n`;
+  const before = longFunctions('f.ts', src('')).map((f) => f.fn);
+  const after = longFunctions('f.ts', src('const helper = 1;\nconst other = 2;\n')).map((f) => f.fn);
+  assert.deepEqual(before, ['f.ts#drive', 'f.ts#a', 'f.ts#b']);
+  assert.deepEqual(after, before);
+  const anon = longFunctions(
+    'g.ts',
+    `export function run(): void {\n  [1].map(() => {\n    let x = 0;\n${body}\n  });\n}\n`,
+  );
+  assert.deepEqual(
+    anon.map((f) => f.fn),
+    ['g.ts#run', 'g.ts#run/<anonymous>'],
+  );
+});

@@ -3,6 +3,7 @@ import { wireCases } from '../cases/common/04-message-format.js';
 import { errorHandlingCases } from '../cases/common/14-error-handling.js';
 import { clientArchitectureCases } from '../cases/client/03-architecture.js';
 import { clientMessageFormatCases } from '../cases/client/04-message-format.js';
+import { clientSealCases } from '../cases/client/06-cryptography.js';
 import { clientLoginCases } from '../cases/client/08-login.js';
 import { clientReconnectCases } from '../cases/client/08.5-reconnecting.js';
 import { clientPresenceCases } from '../cases/client/09-presence-and-contacts.js';
@@ -24,6 +25,7 @@ export const clientCases = (limits: Limits): CaseDef<ClientContext>[] => [
   ...errorHandlingCases<ClientContext>(clientWireTarget, limits, 'client'),
   ...clientArchitectureCases,
   ...clientMessageFormatCases,
+  ...clientSealCases,
   ...clientLoginCases,
   ...clientReconnectCases,
   ...clientPresenceCases,

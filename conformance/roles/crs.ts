@@ -13,6 +13,7 @@ import { crsLifetimeCases } from '../cases/crs/11-session-lifetime.js';
 import { crsEnrollmentFuzzCases } from '../cases/crs/12.1-ms-enrollment.js';
 import { crsResponseCases } from '../cases/crs/14-error-handling.js';
 import { crsUserRecordCases } from '../cases/crs/12.4-user-record.js';
+import { invariantCases } from '../cases/crs/13-invariants.js';
 import { relationCases } from '../cases/crs/12.6-buddy-relation.js';
 import type { CaseDef } from '../lib/case.js';
 import type { RoleModule } from '../lib/config.js';
@@ -38,6 +39,7 @@ export function crsCases(limits: Limits): CaseDef<CrsContext>[] {
     ...crsEnrollmentFuzzCases,
     ...crsUserRecordCases,
     ...relationCases,
+    ...invariantCases,
   ];
 }
 

@@ -1,5 +1,6 @@
-// [§11 Session Lifetime, Rate Limits and Restarts], CRS side: MS heartbeats (PING renews the lease) and MS death.
-import { header, request } from '../../../codec/index.js';
+// [§11 Session Lifetime, Rate Limits and Restarts], CRS side: MS heartbeats (PING renews the lease), MS death,
+// and PING at the heartbeat's pace never refused by a rate limit.
+import { header, type Message, request } from '../../../codec/index.js';
 import { enrollOn } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { CrsContext } from '../../lib/crs-context.js';
@@ -85,6 +86,58 @@ export const crsLifetimeCases: CaseDef<CrsContext>[] = [
         'HB-13',
         `the answer to LOCK must announce the lock Lease, got ${header(r, 'Lease') ?? 'none'}`,
       );
+    },
+  },
+  {
+    id: 'crs/rate/1',
+    section: 'rate',
+    title:
+      "a PING at the heartbeat's pace is answered 200 even right behind a burst that empties any bucket of rateLimitBurst tokens; the first PING of the link too",
+    reqs: ['RATE-8', 'CONN-9'],
+    async run(ctx: CrsContext) {
+      // Appendix A.6: the CRS keeps no bucket on an MS link, and one that shapes it must not count a PING
+      // that comes no more often than msHeartbeatInterval [RATE-8]. The drain and the paced PING go in
+      // one write, so no token can come back between them (the outcome does not hang on the timing,
+      // except that a CRS slower than a second per burst refills rateLimitPerSecond tokens meanwhile).
+      const burst = ctx.limits.get('rateLimitBurst');
+      const perSecond = ctx.limits.get('rateLimitPerSecond');
+      const drain = burst + perSecond;
+      if (drain > 2000 && !ctx.opts.slow)
+        ctx.skip(`rateLimitBurst + rateLimitPerSecond is ${drain} requests; pass --slow, or --set both lower`);
+      const ms = await ctx.enroll({}, false);
+      const interval = ms.heartbeat || ctx.limits.get('msHeartbeatInterval');
+      if (interval > 5000 && !ctx.opts.slow)
+        ctx.skip(
+          `msHeartbeatInterval is ${interval} ms; pass --slow, or --set msHeartbeatInterval=N matching the target`,
+        );
+      const first = await ms.req('PING', [['Load', '0']]);
+      ctx.expectStatus(first, 200, 'RATE-8', 'the first PING of an MS link (Appendix A.6: never counted)');
+      await new Promise((res) => setTimeout(res, interval + 20));
+      // LOCK of a name nobody registered: answered 404 and changing nothing, and it takes a token
+      // wherever requests are counted.
+      const nobody = ctx.uniq('nobody');
+      const msgs: Message[] = Array.from({ length: drain }, () => request('LOCK', [['User', nobody]]));
+      msgs.push(request('PING', [['Tag', 'paced']]));
+      for (let i = 0; i < msgs.length; i += 64) ms.conn.sendBatch(msgs.slice(i, i + 64));
+      const got: number[] = [];
+      for (let i = 0; i < msgs.length; i++) {
+        const r = await ms.conn.nextResponse(ctx.timeout * 2, `answer ${i + 1} of ${msgs.length}`);
+        ctx.must(
+          r,
+          'CONN-9',
+          `the CRS closed the MS link with ${msgs.length - i} of ${msgs.length} pipelined requests unanswered (a burst of ${drain} LOCKs, then a PING); the CRS keeps no rate-limit disconnect on an MS link (Appendix A.6)`,
+        );
+        got.push(r.status);
+        if (i === msgs.length - 1) {
+          const limited = got.filter((s) => s === 429).length;
+          ctx.must(
+            r.status === 200,
+            'RATE-8',
+            `a PING ${interval + 20} ms after the previous one (msHeartbeatInterval ${interval}) right behind ${drain} LOCKs (${limited} answered 429) must be answered 200, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+          );
+          ctx.must(header(r, 'Tag') === 'paced', 'CONN-9', "the last answer must be the PING's (Tag paced)");
+        }
+      }
     },
   },
 ];

@@ -1,7 +1,7 @@
 // Section "invariants" [§13 Invariants], CRS side: what a wire peer can see of the invariants that
-// the CRS alone keeps. INV-8: a holder whose lock lease expired cannot act, even on a live link and
-// even when nobody else took the lock; its UNLOCK of what already expired is a 200 no-op (LOCK-8,
-// Appendix A.2), until another grant moves the epoch on.
+// the CRS alone keeps. [INV-8] a holder whose lock lease expired cannot act, even on a live link and
+// even when nobody else took the lock; its UNLOCK of what already expired is a 200 no-op [LOCK-8]
+// (Appendix A.2), until another grant moves the epoch on.
 import { header, type ResponseMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { CrsContext } from '../../lib/crs-context.js';

@@ -45,7 +45,7 @@ export interface TrackerHost {
   readonly remote: Role;
   /** A response broke the registry or its Tag did not match (for logs and metrics). */
   protocolError(err: ImspError, msg: Message): void;
-  /** A request timed out and the link closes on timeouts [CONN-5]. */
+  /** A request timed out and the link closes on timeouts [CONN-5], or a response was invalid [REG-10]. */
   close(err: ImspError): void;
 }
 
@@ -107,8 +107,11 @@ export class RequestTracker {
     this.settle(p);
     const err = validateResponse(msg, p.method, { from: this.host.local, to: this.host.remote });
     if (err) {
+      // [REG-10] a response cannot be answered: its request fails with the error, and the link closes
+      // (the responses after it could no longer be trusted to match).
       this.host.protocolError(err, msg);
       p.reject(err);
+      this.host.close(err);
       return;
     }
     const tag = anyHeader(msg, 'Tag');
@@ -116,6 +119,7 @@ export class RequestTracker {
       const e = linkError('ERR_BAD_VALUE', `Tag ${tag} does not match ${p.tag}`);
       this.host.protocolError(e, msg);
       p.reject(e);
+      this.host.close(e); // [REG-10]
       return;
     }
     p.resolve(msg);

@@ -4,6 +4,8 @@
 // kit inherit). It runs the kit against that reference, only for the role(s) whose code the mutant
 // is in, each stopping at its first FAIL, with the short timers of FAST_LIMITS (passed with --set).
 // Exit 1 when the kit fails the mutated reference (mutant killed), 0 when everything passes.
+// The cases that killed mutants of the same file (then of the same role) in earlier runs of the
+// campaign run first (likelyKillers): only the order changes, and most kills end there.
 //
 // Guard against false kills on a loaded machine: a kill must name a failing case and the
 // requirement its finding cites. The first failing case is run again alone with twice the timers;
@@ -12,7 +14,7 @@
 // failure (the mutated reference did not start, or refused the kit's first enrollment) is retried
 // with twice the timers too; if it persists the mutant is logged as killed at set-up, which run.ts
 // counts apart and prints, so each one is looked at by hand.
-import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { selftestRole, KNOWN_REFERENCE_DEVIATIONS, type RoleOutcome } from '../selftest.js';
@@ -67,6 +69,9 @@ export interface RunEntry {
   /** Runs that did not decide: set-up failures and failures that did not repeat alone. */
   notes?: string[];
   ms: number;
+  /** Timeout: the per-mutant limit it ran past, and whether it is confirmed (run.ts). */
+  limitMs?: number;
+  confirmed?: boolean;
   at: string;
 }
 
@@ -87,11 +92,32 @@ const firstFail = (o: RoleOutcome) => {
     : undefined;
 };
 
+/**
+ * The cases most likely to kill a mutant of `file` in `role`, from the outcomes logged so far: the
+ * cases that killed mutants of the same file first, then those that killed the most mutants of the
+ * role, at most `max`. Running them first only changes the order; the full role still runs after.
+ */
+export function likelyKillers(log: string, file: string, role: RoleName, max = 8): string[] {
+  if (!existsSync(log)) return [];
+  const score = new Map<string, number>();
+  for (const line of readFileSync(log, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const e = JSON.parse(line) as RunEntry;
+    if (e.verdict !== 'killed' || e.kind !== 'case' || !e.case?.startsWith(`${role}/`)) continue;
+    score.set(e.case, (score.get(e.case) ?? 0) + (e.file === file ? 1000 : 1));
+  }
+  return [...score.entries()]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, max)
+    .map(([id]) => id);
+}
+
 /** The kit against the mutated reference in one role, with the false-kill guard described above. */
 export async function judgeRole(
   role: RoleName,
   root: string,
   k: { runs: number; seed: number; timeoutMs: number },
+  first: string[] = [],
 ): Promise<Judged> {
   const notes: string[] = [];
   const run = (scale: number, only?: string[]) =>
@@ -107,6 +133,26 @@ export async function judgeRole(
       out: () => undefined,
     });
   let setupError = '';
+  // The likely killers first (same checks, same timers): most kills end here, before the full role.
+  if (first.length) {
+    process.env.IMSP_KIT_SPAWN_TIMEOUT_MS = '20000';
+    const o = await run(1, first);
+    const f = o.error ? undefined : firstFail(o);
+    if (f) {
+      const again = await run(2, [f.id]);
+      const g = again.error ? undefined : firstFail(again);
+      if (g)
+        return {
+          verdict: 'killed',
+          kind: 'case',
+          case: g.id,
+          req: g.req,
+          detail: `${g.id} [${g.req}] ${g.text}`,
+          notes,
+        };
+      notes.push(`${f.id} [${f.req}] failed first (timers x1) but not alone with timers x2: not counted`);
+    }
+  }
   for (const scale of [1, 2, 3]) {
     // The reference's start-up is also given more time on each try (20 s, 40 s, 60 s).
     process.env.IMSP_KIT_SPAWN_TIMEOUT_MS = String(20000 * scale);
@@ -166,8 +212,9 @@ async function main(): Promise<number> {
   const t0 = Date.now();
   let judged: Judged = { verdict: 'survived', detail: '', notes: [] };
   const notes: string[] = [];
+  const log = process.env[LOG_ENV];
   for (const role of roles) {
-    judged = await judgeRole(role, root, k);
+    judged = await judgeRole(role, root, k, log && file && id !== undefined ? likelyKillers(log, file, role) : []);
     notes.push(...judged.notes);
     if (judged.verdict === 'killed') break;
   }
@@ -185,7 +232,6 @@ async function main(): Promise<number> {
     ms: Date.now() - t0,
     at: new Date().toISOString(),
   };
-  const log = process.env[LOG_ENV];
   if (log) appendFileSync(log, `${JSON.stringify(entry)}\n`);
   process.stdout.write(
     `mutant ${id ?? '(none)'} ${file ?? ''} ${roles.join(',')}: ${judged.verdict} ${judged.detail}\n`,

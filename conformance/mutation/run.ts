@@ -13,6 +13,13 @@
 // survivors (whose key matches REGEX), e.g. after a case was added. Kept kills are not re-run: a
 // case added to the kit does not un-kill a mutant, but a changed case could; --fresh starts over.
 // The score is over every sampled mutant with an outcome, and says how many are still pending.
+//
+// A Stryker time-out is not a kill here. The kit has its own per-answer and per-case budgets and a
+// health probe, so a reference that hangs is failed by a case; a time-out only says the kit did not
+// finish within the limit (on a loaded machine, a survivor of the client role runs longest). A
+// mutant that timed out is pending again: the next run re-runs it with twice the limit it timed out
+// at (or --mutant-timeout if larger), and only a second time-out at twice the limit is kept as
+// "timed out" and counted as detected (Stryker's convention). An unconfirmed time-out is not in the score.
 import { createHash } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -73,10 +80,13 @@ export interface Outcome {
   line: number;
   mutator: string;
   replacement: string;
+  /** Timeout: timed out again with at least twice the limit of its first time-out (see above). */
   status: 'Killed' | 'Survived' | 'Timeout' | 'Pending';
   /** Killed: the case that failed (confirmed alone) and the requirement its finding named. */
   killedBy?: string;
   req?: string;
+  /** Pending: it timed out once at this limit (ms) and waits for a re-run at twice the limit. */
+  timedOutOnce?: number;
   /** Killed at set-up rather than by a case (printed apart, checked by hand). */
   setup?: boolean;
   notes?: string[];
@@ -103,6 +113,68 @@ export function keptOutcomes(log: string, hashes: Map<string, string>): Map<stri
   return kept;
 }
 
+/** A kept time-out not yet confirmed by a second one at twice the limit: pending, not in the score. */
+export const unconfirmedTimeout = (e: RunEntry | undefined): boolean => e?.verdict === 'timeout' && !e.confirmed;
+const timeoutLimit = (e: RunEntry): number => e.limitMs ?? e.ms;
+/** A time-out at `limitMs` is confirmed when the kept outcome was a time-out at no more than half of it. */
+export const confirmsTimeout = (prev: RunEntry | undefined, limitMs: number): boolean =>
+  prev?.verdict === 'timeout' && limitMs >= 2 * timeoutLimit(prev);
+/** The status a kept outcome gives its mutant in the score (an unconfirmed time-out is still pending). */
+export function statusOf(e: RunEntry | undefined): Outcome['status'] {
+  if (!e || unconfirmedTimeout(e)) return 'Pending';
+  return ({ killed: 'Killed', survived: 'Survived', timeout: 'Timeout' } as const)[e.verdict];
+}
+
+/** One Stryker run over `todo` with a per-mutant limit; returns the mutants that ran past it. */
+async function runStryker(
+  o: KitMutationOptions,
+  todo: SampledMutant[],
+  limitMs: number,
+): Promise<{ id: string; key: string; file: string }[]> {
+  const options: PartialStrykerOptions = {
+    testRunner: 'command',
+    commandRunner: { command: `${process.execPath} --import tsx conformance/mutation/run-mutant.ts` },
+    coverageAnalysis: 'off',
+    mutate: [...new Set(todo.map(mutateRange))],
+    checkers: ['kit-sample'],
+    checkerNodeArgs: ['--import', 'tsx'],
+    plugins: [join(root, 'conformance/mutation/checker.ts')],
+    concurrency: o.concurrency,
+    timeoutMS: limitMs,
+    timeoutFactor: 1,
+    dryRunTimeoutMinutes: 10,
+    reporters: ['progress', 'json', 'html'],
+    jsonReporter: { fileName: join(o.out, 'stryker.json') },
+    htmlReporter: { fileName: join(o.out, 'stryker.html') },
+    tempDirName: join(o.out, '.stryker-tmp'),
+    ignorePatterns: [
+      'dist',
+      'site',
+      'coverage',
+      '.demo',
+      'reports',
+      'bench/results',
+      '*.db',
+      '*.db-wal',
+      '*.db-shm',
+      '.scratch',
+      'tmp',
+    ],
+    disableTypeChecks: 'reference/**/*.ts',
+    cleanTempDir: true,
+    logLevel: 'warn' as PartialStrykerOptions['logLevel'],
+    fileLogLevel: 'off' as PartialStrykerOptions['fileLogLevel'],
+  };
+  const results = await new Stryker(options).runMutationTest();
+  // Stryker's own timeouts never reach run-mutant.ts (it kills the command): run.ts logs them.
+  const inRun = new Set(todo.map(keyOf));
+  return results
+    .filter((m) => m.status === 'Timeout')
+    .map((m) => ({ id: m.id, key: keyOfStrykerMutant(m, root) }))
+    .filter((m) => inRun.has(m.key))
+    .map((m) => ({ ...m, file: m.key.slice(0, m.key.indexOf(':')) }));
+}
+
 export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Outcome[]; score: number }> {
   const t0 = Date.now();
   const files = MUTATE_DIRS.flatMap(filesUnder);
@@ -115,6 +187,7 @@ export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Ou
   const kept = keptOutcomes(log, hashes);
   const rerun = (e: RunEntry | undefined): boolean =>
     e === undefined ||
+    unconfirmedTimeout(e) ||
     (o.rerunSetup && e.verdict === 'killed' && e.kind === 'setup') ||
     (e.verdict === 'survived' &&
       (o.rerunSurvivors === true || (o.rerunSurvivors instanceof RegExp && o.rerunSurvivors.test(e.key ?? ''))));
@@ -124,21 +197,24 @@ export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Ou
   if (o.chunk > 0) todo = todo.slice(0, o.chunk);
   if (o.reportOnly) todo = [];
   const sampleFile = join(o.out, 'sample.json');
-  writeFileSync(
-    sampleFile,
-    JSON.stringify(
-      {
-        seed: o.seed,
-        size: sample.length,
-        of: all.length,
-        keys: todo.map(keyOf),
-        meta: Object.fromEntries(todo.map((m) => [keyOf(m), { file: m.file, fileHash: hashes.get(m.file) }])),
-        mutants: sample,
-      },
-      null,
-      1,
-    ),
-  );
+  // The share of the sample one Stryker run lets through (checker.ts) and each key's file hash.
+  const writeSample = (group: SampledMutant[]): void =>
+    writeFileSync(
+      sampleFile,
+      JSON.stringify(
+        {
+          seed: o.seed,
+          size: sample.length,
+          of: all.length,
+          keys: group.map(keyOf),
+          meta: Object.fromEntries(group.map((m) => [keyOf(m), { file: m.file, fileHash: hashes.get(m.file) }])),
+          mutants: sample,
+        },
+        null,
+        1,
+      ),
+    );
+  writeSample(todo);
   const idsFile = join(o.out, 'ids.jsonl');
   // One run at a time per --out: sample.json and ids.jsonl belong to the run in progress.
   writeFileSync(idsFile, '');
@@ -156,63 +232,47 @@ export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Ou
     process.env.IMSP_KIT_MUTATION_RUNS = String(o.runs);
     process.env.IMSP_KIT_MUTATION_TIMEOUT = String(o.timeoutMs);
     process.env.IMSP_KIT_MUTATION_KIT_SEED = String(o.kitSeed);
-    const options: PartialStrykerOptions = {
-      testRunner: 'command',
-      commandRunner: { command: `${process.execPath} --import tsx conformance/mutation/run-mutant.ts` },
-      coverageAnalysis: 'off',
-      mutate: [...new Set(todo.map(mutateRange))],
-      checkers: ['kit-sample'],
-      checkerNodeArgs: ['--import', 'tsx'],
-      plugins: [join(root, 'conformance/mutation/checker.ts')],
-      concurrency: o.concurrency,
-      timeoutMS: o.mutantTimeoutMs,
-      timeoutFactor: 1,
-      dryRunTimeoutMinutes: 10,
-      reporters: ['progress', 'json', 'html'],
-      jsonReporter: { fileName: join(o.out, 'stryker.json') },
-      htmlReporter: { fileName: join(o.out, 'stryker.html') },
-      tempDirName: join(o.out, '.stryker-tmp'),
-      ignorePatterns: [
-        'dist',
-        'site',
-        'coverage',
-        '.demo',
-        'reports',
-        'bench/results',
-        '*.db',
-        '*.db-wal',
-        '*.db-shm',
-        '.scratch',
-        'tmp',
-      ],
-      disableTypeChecks: 'reference/**/*.ts',
-      cleanTempDir: true,
-      logLevel: 'warn' as PartialStrykerOptions['logLevel'],
-      fileLogLevel: 'off' as PartialStrykerOptions['fileLogLevel'],
-    };
-    const results = await new Stryker(options).runMutationTest();
-    // Stryker's own timeouts never reach run-mutant.ts (it kills the command): keep them here.
-    const inRun = new Set(todo.map(keyOf));
-    for (const m of results) {
-      if (m.status !== 'Timeout') continue;
-      const key = keyOfStrykerMutant(m, root);
-      if (!inRun.has(key)) continue;
-      const file = key.slice(0, key.indexOf(':'));
-      const entry: RunEntry = {
-        id: m.id,
-        key,
-        file,
-        fileHash: hashes.get(file)!,
-        roles: [],
-        verdict: 'timeout',
-        detail: `no verdict within ${o.mutantTimeoutMs} ms (Stryker timeout)`,
-        ms: o.mutantTimeoutMs,
-        at: new Date().toISOString(),
-      };
-      appendFileSync(log, `${JSON.stringify(entry)}\n`);
+    // Time-outs being confirmed run apart, with twice the limit they ran past (Stryker's limit is per run).
+    const again = todo.filter((m) => unconfirmedTimeout(kept.get(keyOf(m))));
+    const fresh = todo.filter((m) => !again.includes(m));
+    const retryLimit = Math.max(o.mutantTimeoutMs, ...again.map((m) => 2 * timeoutLimit(kept.get(keyOf(m))!)));
+    for (const [group, limitMs] of [
+      [fresh, o.mutantTimeoutMs],
+      [again, retryLimit],
+    ] as const) {
+      if (!group.length) continue;
+      if (group === again)
+        process.stdout.write(`kit-mutation: re-running ${group.length} time-out(s) with a limit of ${limitMs} ms\n`);
+      writeSample(group);
+      writeFileSync(idsFile, '');
+      for (const e of await runStryker(o, group, limitMs)) {
+        const prev = kept.get(e.key);
+        const confirmed = confirmsTimeout(prev, limitMs);
+        const entry: RunEntry = {
+          id: e.id,
+          key: e.key,
+          file: e.file,
+          fileHash: hashes.get(e.file)!,
+          roles: [],
+          verdict: 'timeout',
+          detail: `no verdict within ${limitMs} ms (Stryker timeout${confirmed ? ', the second, at twice the first limit' : '; re-run with twice the limit before it counts'})`,
+          ms: limitMs,
+          limitMs,
+          confirmed,
+          at: new Date().toISOString(),
+        };
+        appendFileSync(log, `${JSON.stringify(entry)}\n`);
+      }
     }
   }
   return report(o, sample, all.length, keptOutcomes(log, hashes), t0);
+}
+
+/** conformance/mutation/triage.json by mutant key. */
+function readTriage(): Map<string, Triage['survivors'][number]> {
+  const file = join(root, 'conformance/mutation/triage.json');
+  const triage = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Triage) : { survivors: [] };
+  return new Map(triage.survivors.filter((t) => t.key).map((t) => [t.key!, t]));
 }
 
 function report(
@@ -222,7 +282,6 @@ function report(
   kept: Map<string, RunEntry>,
   t0: number,
 ): { outcomes: Outcome[]; score: number } {
-  const status = { killed: 'Killed', survived: 'Survived', timeout: 'Timeout' } as const;
   const outcomes: Outcome[] = sample.map((m) => {
     const e = kept.get(keyOf(m));
     return {
@@ -231,7 +290,8 @@ function report(
       line: m.line + 1,
       mutator: m.mutator,
       replacement: m.replacement,
-      status: e ? status[e.verdict] : 'Pending',
+      status: statusOf(e),
+      ...(e && unconfirmedTimeout(e) ? { timedOutOnce: timeoutLimit(e) } : {}),
       ...(e?.verdict === 'killed'
         ? e.kind === 'setup'
           ? { setup: true, killedBy: e.detail }
@@ -241,14 +301,13 @@ function report(
       ...(e ? { at: e.at } : {}),
     };
   });
-  const triageFile = join(root, 'conformance/mutation/triage.json');
-  const triage = existsSync(triageFile) ? (JSON.parse(readFileSync(triageFile, 'utf8')) as Triage) : { survivors: [] };
-  const triaged = new Map(triage.survivors.filter((t) => t.key).map((t) => [t.key!, t]));
+  const triaged = readTriage();
   const count = (s: Outcome['status']): number => outcomes.filter((x) => x.status === s).length;
   const killed = count('Killed');
   const survived = count('Survived');
   const timedOut = count('Timeout');
   const pending = count('Pending');
+  const timedOutOnce = outcomes.filter((x) => x.timedOutOnce !== undefined).length;
   const setupKills = outcomes.filter((x) => x.setup);
   const done = killed + survived + timedOut;
   const equivalent = outcomes.filter(
@@ -267,6 +326,7 @@ function report(
     timedOut,
     noCoverage: 0,
     pending,
+    timedOutOnce,
     equivalent,
     score: Number(score.toFixed(1)),
     scoreNonEquivalent: Number(scoreNonEq.toFixed(1)),
@@ -281,7 +341,8 @@ function report(
   process.stdout.write(
     `\nkit-mutation (seed ${o.seed}, ${sample.length} of ${of} mutants; this run ${minutes} min): ` +
       `killed ${killed}${setupKills.length ? ` (${setupKills.length} at set-up)` : ''}, survived ${survived}, timed out ${timedOut}, ` +
-      `no coverage 0 (the command runner has no per-test coverage)${pending ? `, not yet run ${pending}` : ''}; ` +
+      `no coverage 0 (the command runner has no per-test coverage)${pending ? `, not yet decided ${pending}` : ''}` +
+      `${timedOutOnce ? ` (${timedOutOnce} of them timed out once, to be re-run with twice the limit)` : ''}; ` +
       `mutation score ${score.toFixed(1)}%; over the ${done - equivalent} not triaged equivalent: ${scoreNonEq.toFixed(1)}%\n` +
       (pending ? `  (partial: ${pending} sampled mutants have no outcome yet; run again to resume)\n` : '') +
       (setupKills.length

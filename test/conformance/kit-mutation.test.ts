@@ -1,0 +1,104 @@
+// make kit-mutation's bookkeeping (issue 12): a Stryker time-out is not a kill until a re-run with
+// twice the limit times out again (the kit has its own budgets, so a time-out on a loaded machine
+// says "not finished", not "caught"), and the cases that killed mutants before run first.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { confirmsTimeout, keptOutcomes, statusOf } from '../../conformance/mutation/run.js';
+import { likelyKillers, type RunEntry } from '../../conformance/mutation/run-mutant.js';
+
+const entry = (e: Partial<RunEntry>): RunEntry => ({
+  id: '1',
+  key: 'reference/ms/ms.ts:1:0-1:4:BooleanLiteral:false',
+  file: 'reference/ms/ms.ts',
+  fileHash: 'h',
+  roles: ['ms'],
+  verdict: 'survived',
+  detail: '',
+  ms: 1000,
+  at: '2026-12-07T00:00:00Z',
+  ...e,
+});
+
+test('a first Stryker time-out leaves the mutant pending; only a second one at twice the limit counts', () => {
+  const first = entry({
+    verdict: 'timeout',
+    ms: 420_000,
+    limitMs: 420_000,
+    confirmed: confirmsTimeout(undefined, 420_000),
+  });
+  assert.equal(first.confirmed, false);
+  assert.equal(statusOf(first), 'Pending');
+  // A re-run at less than twice the limit does not confirm it.
+  assert.equal(confirmsTimeout(first, 600_000), false);
+  const second = entry({
+    verdict: 'timeout',
+    ms: 840_000,
+    limitMs: 840_000,
+    confirmed: confirmsTimeout(first, 840_000),
+  });
+  assert.equal(second.confirmed, true);
+  assert.equal(statusOf(second), 'Timeout');
+  // A time-out logged before this rule (no `confirmed` field) is pending too.
+  assert.equal(statusOf(entry({ verdict: 'timeout' })), 'Pending');
+  assert.equal(statusOf(entry({ verdict: 'killed', kind: 'case', case: 'ms/login/1' })), 'Killed');
+  assert.equal(statusOf(undefined), 'Pending');
+});
+
+test('the last logged outcome of a key is kept while its file is unchanged; likely killers come from kills', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kit-mutation-'));
+  try {
+    const log = join(dir, 'runs.jsonl');
+    const lines = [
+      entry({ verdict: 'timeout', limitMs: 1000 }),
+      entry({ verdict: 'killed', kind: 'case', case: 'ms/login/2' }),
+      entry({
+        key: 'reference/ms/a.ts:k',
+        file: 'reference/ms/a.ts',
+        verdict: 'killed',
+        kind: 'case',
+        case: 'ms/wire/1',
+      }),
+      entry({
+        key: 'reference/ms/a.ts:j',
+        file: 'reference/ms/a.ts',
+        verdict: 'killed',
+        kind: 'case',
+        case: 'ms/wire/1',
+      }),
+      entry({
+        key: 'reference/ms/b.ts:k',
+        file: 'reference/ms/b.ts',
+        verdict: 'killed',
+        kind: 'case',
+        case: 'ms/rate/1',
+      }),
+      entry({ key: 'reference/ms/b.ts:s', file: 'reference/ms/b.ts', verdict: 'killed', kind: 'setup' }),
+      entry({
+        key: 'reference/crs/c.ts:k',
+        file: 'reference/crs/c.ts',
+        verdict: 'killed',
+        kind: 'case',
+        case: 'crs/add/1',
+      }),
+    ];
+    writeFileSync(log, `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
+    const kept = keptOutcomes(
+      log,
+      new Map([
+        ['reference/ms/ms.ts', 'h'],
+        ['reference/ms/a.ts', 'h'],
+      ]),
+    );
+    assert.equal(kept.get('reference/ms/ms.ts:1:0-1:4:BooleanLiteral:false')?.verdict, 'killed');
+    assert.equal(kept.has('reference/ms/b.ts:k'), false, 'another file hash: not kept');
+    // Same file first, then the role's most frequent killers; set-up kills and other roles never.
+    assert.deepEqual(likelyKillers(log, 'reference/ms/b.ts', 'ms'), ['ms/rate/1', 'ms/wire/1', 'ms/login/2']);
+    assert.deepEqual(likelyKillers(log, 'reference/ms/b.ts', 'ms', 1), ['ms/rate/1']);
+    assert.deepEqual(likelyKillers(join(dir, 'none.jsonl'), 'reference/ms/b.ts', 'ms'), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,6 +1,7 @@
 // [§14 Error Handling] and [§11 Session Lifetime, Rate Limits and Restarts], CRS side as a receiver of responses: the
 // CRS's own PING to an MS it has sent nothing to [HB-9], whose answer's reason phrase it must not act
-// on [WIRE-16], and whose answer, when it breaks the registry, fails the PING and closes the link [REG-10].
+// on [WIRE-16], and whose answer, when it breaks the registry, fails the PING and closes the link [REG-10]; an
+// error answer with an Error-code the CRS cannot know is acted on by its status alone [ERR-2].
 import { header, request, response, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { CrsContext } from '../../lib/crs-context.js';
@@ -86,6 +87,49 @@ export const crsResponseCases: CaseDef<CrsContext>[] = [
         'REG-10',
         `a response must not be answered; after PROOF the CRS sent ${after.map((e) => (e.msg.kind === 'response' ? `${e.msg.status} ${header(e.msg, 'Error-code') ?? ''}` : '')).join(', ')}`,
       );
+    },
+  },
+  {
+    id: 'crs/response/3',
+    section: 'response',
+    title:
+      'error answers to the CRS PING with an Error-code no registry defines (422, then 500) are acted on by their status alone: the request failed, the link goes on',
+    reqs: ['ERR-2', 'HB-9'],
+    async run(ctx: CrsContext) {
+      const wait = heartbeatWait(ctx);
+      const ms = await ctx.enroll({}, false);
+      // A later version's codes: well-formed (the error-code value type), in no registry of this one.
+      const answers: [number, string][] = [
+        [422, 'ERR_KIT_FUTURE_VALIDATION'],
+        [500, 'ERR_KIT_FUTURE_FAILURE'],
+      ];
+      let answered = 0;
+      ms.conn.auto = (req) => {
+        if (req.method !== 'PING') return undefined;
+        const tag = header(req, 'Tag');
+        const [status, code] = answers[Math.min(answered, answers.length - 1)]!;
+        answered++;
+        return response(status, [...(tag ? [['Tag', tag] as [string, string]] : []), ['Error-code', code]]);
+      };
+      for (const [i, [status, code]] of answers.entries()) {
+        const got = await ms.conn.waitUntil(() => (answered > i ? true : undefined), wait);
+        const prev = answers[i - 1];
+        ctx.must(
+          got && !ms.conn.closed,
+          prev ? 'ERR-2' : 'HB-9',
+          prev
+            ? `after its PING was answered ${prev[0]} ${prev[1]} (a code it cannot know) the CRS must act on the status alone and go on: ${ms.conn.closed ? 'it closed the link' : `no further PING came in ${wait} ms`}`
+            : `the CRS must PING an MS it has sent nothing to; none came in ${wait} ms`,
+        );
+        // The link goes on: a request of ours is served, and the enrollment holds.
+        const r = await ms.conn.request(request('PING', [['Tag', `after-${status}`]]), ctx.timeout).catch(() => null);
+        ctx.must(
+          r?.status === 200,
+          'ERR-2',
+          `after its PING was answered ${status} ${code} (unknown code; the table of §14.2 says for ${status}: the request failed, the connection goes on) the link must go on: our PING got ${r ? `${r.status} ${header(r, 'Error-code') ?? ''}` : 'no answer (closed)'}`,
+        );
+      }
+      ms.conn.takeEvents(isPing);
     },
   },
 ];

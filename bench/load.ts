@@ -22,6 +22,7 @@ import { writeFileSync } from 'node:fs';
 import { runLoad, type LoadOptions, type LoadReport } from '../reference/load/run.js';
 import { renderSvg } from '../reference/load/plot.js';
 import { fmt } from '../reference/load/stats.js';
+import { renderReportStages } from '../reference/load/stages.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -74,6 +75,8 @@ const storm = await phase('storm: 10,000 users x 50 buddies, then fan-out probes
   probes: 200,
   rate: 40,
   loginTimeoutMs: quick ? 60_000 : 240_000,
+  // where the time of a login and its presence push goes (issue 15): printed below the table
+  stageTrace: true,
 });
 const memory = await phase('memory: ~15,000 sessions per MS', {
   scenario: 'steady',
@@ -209,6 +212,7 @@ process.stdout.write(
   'ratios: >1 means better than the goal; for ratios to ejabberd and Prosody measured in the same run: make bench-xmpp\n\n',
 );
 process.stdout.write(`${line(head)}\n${line(widths.map((w) => '-'.repeat(w)))}\n${body.map(line).join('\n')}\n`);
+if (storm?.stages) process.stdout.write(`\n${renderReportStages(storm.stages)}`);
 const errs = (r: LoadReport | null): string =>
   r
     ? Object.entries({ ...r.errors })

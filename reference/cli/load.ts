@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { runLoad, type LoadOptions, type Scenario } from '../load/run.js';
 import { reportRows, table } from '../load/report.js';
 import { renderSvg } from '../load/plot.js';
+import { renderReportStages } from '../load/stages.js';
 
 const int =
   (name: string) =>
@@ -63,6 +64,7 @@ export async function run(argv: string[]): Promise<number> {
         'normal',
       ]),
     )
+    .option('--stages', 'spawned servers: print where the time of a login and its presence push goes (issue 15)', false)
     .option('--json <file>', 'write the report as JSON')
     .option('--plot <file.svg>', 'draw logins/s, sessions and latency over the run as SVG')
     .option('--quiet', 'no progress line', false);
@@ -106,12 +108,14 @@ export async function run(argv: string[]): Promise<number> {
     ...(v.serverDurability === 'full' || v.serverDurability === 'normal'
       ? { serverDurability: v.serverDurability }
       : {}),
+    stageTrace: v.stages === true,
     progress: v.quiet ? undefined : (line) => process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`),
   };
   try {
     const report = await runLoad(opts);
     if (tty && !v.quiet) process.stderr.write('\n');
     process.stdout.write(table(reportRows(report)));
+    if (report.stages) process.stdout.write(`\n${renderReportStages(report.stages)}`);
     if (typeof v.json === 'string') writeFileSync(v.json, JSON.stringify(report, null, 2) + '\n');
     if (typeof v.plot === 'string') {
       writeFileSync(

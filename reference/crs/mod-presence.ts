@@ -4,6 +4,7 @@
 import { requiredHeaderOf } from '../../codec/index.js';
 import type { RequestMessage } from '../../codec/index.js';
 import { closeSoon } from '../net/server-link.js';
+import { stage } from '../ops/stage-trace.js';
 import { req, ok, fail, type Fields } from '../proto/messages.js';
 import { isStatus, type MsRef, type StoreEvent } from '../store/store.js';
 import type { CrsContext, MsConn, MsHandlers } from './context.js';
@@ -125,5 +126,6 @@ export class CrsPushes {
     // [BLOCK-1] (and its CONTACT push reaches the MS first [CONTACT-1]), so no block leaks.
     const msg = req('PRESENCE', base);
     for (const c of this.crs.msConns.values()) this.push(c, msg);
+    if (visible) stage(e.user, 'crs.push');
   }
 }

@@ -3,6 +3,7 @@
 import { requiredHeaderOf } from '../../codec/index.js';
 import { isStatus } from '../store/store.js';
 import { closeSoon } from '../net/server-link.js';
+import { stage } from '../ops/stage-trace.js';
 import { req, ok, fail, records } from '../proto/messages.js';
 import type { CrsContext, MsHandlers } from './context.js';
 import { contactRecord, pendingRecord } from './mod-contacts.js';
@@ -47,6 +48,7 @@ export function sessionModule(crs: CrsContext): Pick<MsHandlers, 'LOCK' | 'UNLOC
     },
     async ONLINE(ms, m, now) {
       const user = requiredHeaderOf(m, 'User');
+      stage(user, 'crs.online');
       const status = requiredHeaderOf(m, 'Status');
       if (!isStatus(status)) return fail('ERR_BAD_VALUE', { Reason: 'Status must be online, busy or away' });
       const r = await s.goOnline(
@@ -60,6 +62,7 @@ export function sessionModule(crs: CrsContext): Pick<MsHandlers, 'LOCK' | 'UNLOC
       if (!r.ok) return fail('ERR_STALE_EPOCH'); // [LOCK-6] stale, expired, or another MS
       crs.metrics.logins.inc({ result: 'ok' });
       const rec = records([...r.contacts.map(contactRecord), ...r.pending.map(pendingRecord)]);
+      stage(user, 'crs.answer');
       return ok(200, { 'Key-blob': r.keyBlob, 'Public-key': r.publicKey, 'Content-type': rec.contentType }, rec.body);
     },
     async OFFLINE(ms, m) {

@@ -43,6 +43,16 @@ import type { ChatResult } from './chat.js';
 import type { SeriesPoint } from './plot.js';
 import { connectTcp, nowMs } from './sim-client.js';
 import { cpuWindow, waitIdleOrBound, type CpuReport, type Tracked } from './cpu.js';
+import { readStageTraces, stageTable, type ClientTimes, type StageRow } from './stages.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The clients' times of a run, for the stage table. */
+interface RunTimes {
+  logins: ClientTimes[];
+  probes: ClientTimes[];
+}
 
 export type Scenario = 'steady' | 'storm' | 'churn' | 'chat';
 
@@ -100,6 +110,11 @@ export interface LoadOptions {
    * login until the servers went idle again (at most this many ms after the last login); 0 = off.
    */
   cpuIdleMaxMs?: number;
+  /**
+   * Spawned servers: the stage table of the logins and the probes (issue 15), from the servers' stage
+   * traces (reference/ops/stage-trace.ts) joined with the clients' times.
+   */
+  stageTrace?: boolean;
 }
 
 export const DEFAULT_OPTIONS: LoadOptions = {
@@ -183,6 +198,8 @@ export interface LoadReport {
    * idle false when the servers were still busy at the bound.
    */
   cpu?: CpuReport & { tailMs: number; idle?: boolean };
+  /** With stageTrace: where the time goes, for the probes' re-logins and for the storm's logins. */
+  stages?: { probes: StageRow[]; logins: StageRow[] };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -312,6 +329,27 @@ function series(records: LoginRecord[], t0: number): SeriesPoint[] {
 /** Runs one scenario and returns its report. Stops everything it started, also on failure. */
 export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport> {
   const o: LoadOptions = { ...DEFAULT_OPTIONS, ...partial };
+  if (!o.stageTrace || !o.spawn) return (await runOnce(o)).report;
+  // The servers write their traces when they stop, at the end of runOnce.
+  const dir = mkdtempSync(join(tmpdir(), 'imsp-stages-'));
+  try {
+    const { report, times } = await runOnce(o, dir);
+    const traces = readStageTraces(dir);
+    const probeUsers = new Set(times.probes.map((c) => c.user));
+    report.stages = {
+      probes: stageTable(times.probes, traces),
+      logins: stageTable(
+        times.logins.filter((c) => !probeUsers.has(c.user)),
+        traces,
+      ),
+    };
+    return report;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report: LoadReport; times: RunTimes }> {
   const say = o.progress ?? (() => undefined);
   const started = nowMs();
   const startedAt = new Date().toISOString();
@@ -338,6 +376,7 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
           limits: o.serverLimits,
           nodeFlags: o.serverNodeFlags,
           durability: o.serverDurability,
+          ...(stageTraceDir ? { stageTraceDir } : {}),
         },
         async (path) => {
           pop = await populateSqlite(path, { users: o.users, buddies: o.buddies, prefix: o.prefix });
@@ -411,6 +450,7 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
     const relogins: LoginRecord[] = [];
     const fanFromLogin: number[] = [];
     const fanFromProof: number[] = [];
+    const probeTimes: ClientTimes[] = [];
     let expected = 0;
     let delivered = 0;
     let chat: ChatResult | undefined;
@@ -540,6 +580,7 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
             if (seen >= buddies.length && buddies.length > 0) {
               fanFromLogin.push(Math.max(0, last - r.tDone));
               fanFromProof.push(last - r.tProof);
+              probeTimes.push({ user: n, tStart: r.tStart, tProof: r.tProof, tDone: r.tDone, tLast: last });
             }
           }
           for (const r of relogins) if (!r.ok) count(errors, r.code ?? '?');
@@ -588,7 +629,8 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
     const last = ok.length ? Math.max(...ok.map((r) => r.tDone)) : first;
     const seconds = Math.max(1e-3, (last - first) / 1000);
     const { progress: _p, ...options } = o;
-    return {
+    const times: RunTimes = { logins: ok, probes: probeTimes };
+    const report: LoadReport = {
       scenario: o.scenario,
       options,
       startedAt,
@@ -623,6 +665,7 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
       series: series(logins, first),
       ...(cpu ? { cpu } : {}),
     };
+    return { report, times };
   } finally {
     await Promise.all(
       workers.map((w) => Promise.race([w.call({ op: 'shutdown' }), new Promise((r) => setTimeout(r, 15_000))])),

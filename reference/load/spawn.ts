@@ -35,6 +35,8 @@ export interface SpawnOptions {
   logLevel?: string;
   /** The CRS's `--durability` (default: the CRS's own default, full). */
   durability?: 'full' | 'normal';
+  /** Each server writes its stage trace to DIR/<name>.stages.json when it stops (issue 15). */
+  stageTraceDir?: string;
 }
 
 /** The spawned cluster. */
@@ -103,6 +105,9 @@ function startServer(
       {
         stdio: ['ignore', 'pipe', 'pipe'],
         cwd: opts.cwd ?? process.cwd(),
+        ...(opts.stageTraceDir
+          ? { env: { ...process.env, IMSP_STAGE_TRACE: join(opts.stageTraceDir, `${name}.stages.json`) } }
+          : {}),
       },
     );
     const log = createWriteStream(join(dir, `${name}.log`));

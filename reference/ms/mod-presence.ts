@@ -3,6 +3,7 @@
 import type { RequestMessage } from '../../codec/index.js';
 import { requiredHeaderOf, headerOf } from '../../codec/index.js';
 import { fail, pick, req } from '../proto/messages.js';
+import { stage, stageTraceOn } from '../ops/stage-trace.js';
 import type { ClientConn, ClientHandlers, MsContext, Push, Relation, Session } from './context.js';
 
 export function presenceModule(ms: MsContext): Pick<ClientHandlers, 'STATUS'> {
@@ -78,6 +79,13 @@ export class Pushes {
 
   /** A push from the CRS: delivered to its local targets, or buffered for a login in flight. */
   onPush(m: Push): void {
+    // issue 15: the stage table of a load run times an untargeted online PRESENCE in and out
+    const traced =
+      stageTraceOn() &&
+      m.method === 'PRESENCE' &&
+      headerOf(m, 'To') === undefined &&
+      headerOf(m, 'Status') !== 'offline';
+    if (traced) stage(requiredHeaderOf(m, 'User'), 'ms.pushIn');
     let sent = 0;
     for (const c of this.targetsOf(m)) {
       if (c.buffered) {
@@ -88,6 +96,7 @@ export class Pushes {
       if (c.session && this.deliver(c.session, m)) sent++;
     }
     if (sent > 0) this.ms.metrics.pushes.inc({ method: m.method }, sent);
+    if (traced) stage(requiredHeaderOf(m, 'User'), 'ms.pushOut');
   }
 
   /** What the MS forwards of push `m` to a client that may see it (the same for every local target). */

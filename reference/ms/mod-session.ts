@@ -14,6 +14,7 @@ import {
   SCRAM_MIN_ITERATIONS,
 } from '../crypto/scram.js';
 import { startHeartbeat } from '../net/heartbeat.js';
+import { stage } from '../ops/stage-trace.js';
 import { closeSoon } from '../net/server-link.js';
 import { req, ok, fail, type Fields } from '../proto/messages.js';
 import {
@@ -155,6 +156,7 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestOf<'LOGIN'>): Pr
 // PROOF ([§6.2 Login Proof] [§8.1 Login], steps 4-6)
 async function proof(ms: MsContext, conn: ClientConn, m: RequestOf<'PROOF'>): Promise<ResponseMessage> {
   const a = conn.attempt!;
+  stage(a.user, 'ms.proof');
   const auth = loginAuthMessage(a);
   let clientKey: Buffer | null = null;
   let shared: Buffer | null = null;
@@ -169,9 +171,11 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestOf<'PROOF'>): Pr
   // [PRESENCE-8] from before ONLINE is sent: a change the bundle misses is committed after it was read.
   conn.buffered = [];
   ms.onlining.add(conn);
+  stage(a.user, 'ms.online');
   const r = await ms.crsRequest(
     req('ONLINE', { User: a.user, Epoch: a.lock.epoch, Address: a.address, Status: a.status }),
   );
+  stage(a.user, 'ms.online200');
   // From here on (synchronously) the connection has a session or is ended: pushes find it by its session.
   ms.onlining.delete(conn);
   ms.loggingIn.delete(a.user);
@@ -222,6 +226,7 @@ async function proof(ms: MsContext, conn: ClientConn, m: RequestOf<'PROOF'>): Pr
     Status: a.status,
     'Content-type': r.body.length > 0 ? 'application/imsp-records' : undefined,
   };
+  stage(a.user, 'ms.answer');
   return ok(200, fields, r.body);
 }
 

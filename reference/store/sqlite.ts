@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { stage, stageTraceOn } from '../ops/stage-trace.js';
 import {
   DEFAULT_LIMITS,
   actorMs,
@@ -160,6 +161,20 @@ const peers = new Map<string, Set<SqliteStore>>();
 
 /** Most operations committed together (group commit). */
 const MAX_BATCH = 512;
+
+/** issue 15: the load run's stage table times the commit of each login's ONLINE (its presence event). */
+function traceCommit(outcomes: Array<{ ok: true; events: StoreEvent[] } | { ok: false }>, tBegin: number): void {
+  const t = performance.timeOrigin + performance.now();
+  for (const o of outcomes) {
+    if (!o.ok) continue;
+    for (const e of o.events) {
+      if (e.type === 'presence' && !e.to && e.status !== 'offline') {
+        stage(e.user, 'crs.begin', tBegin);
+        stage(e.user, 'crs.commit', t);
+      }
+    }
+  }
+}
 
 type EventBody = StoreEvent extends infer E ? (E extends StoreEvent ? Omit<E, 'origin'> : never) : never;
 
@@ -357,6 +372,7 @@ export class SqliteStore implements Store {
       setImmediate(() => this.flush());
     }
     if (batch.length === 0) return;
+    const tBegin = stageTraceOn() ? performance.timeOrigin + performance.now() : 0;
     const outcomes: Array<{ ok: true; value: unknown; events: StoreEvent[] } | { ok: false; error: unknown }> = [];
     try {
       this.txn.immediate(() => {
@@ -377,6 +393,7 @@ export class SqliteStore implements Store {
       return;
     }
     this.pending = [];
+    if (tBegin > 0) traceCommit(outcomes, tBegin);
     const targets = this.peerKey ? [...(peers.get(this.peerKey) ?? [this])] : [this];
     batch.forEach((item, i) => {
       const o = outcomes[i];

@@ -7,6 +7,8 @@ import { runLoad, type LoadOptions, type Scenario } from '../load/run.js';
 import { reportRows, table } from '../load/report.js';
 import { renderSvg } from '../load/plot.js';
 import { renderReportStages } from '../load/stages.js';
+import { renderProfiles, summarizeProfiles } from '../load/cpuprofile.js';
+import { resolve } from 'node:path';
 
 const int =
   (name: string) =>
@@ -64,6 +66,11 @@ export async function run(argv: string[]): Promise<number> {
         'normal',
       ]),
     )
+    .option('--cpu', 'CPU time per login per process (/proc), until the servers are idle again (at most 120 s)', false)
+    .option(
+      '--cpu-prof <dir>',
+      'spawned servers and load workers: V8 CPU profiles into DIR, and a summary of each (top self time)',
+    )
     .option('--stages', 'spawned servers: print where the time of a login and its presence push goes (issue 15)', false)
     .option('--json <file>', 'write the report as JSON')
     .option('--plot <file.svg>', 'draw logins/s, sessions and latency over the run as SVG')
@@ -80,6 +87,10 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const tty = process.stderr.isTTY === true;
+  const profDir = typeof v.cpuProf === 'string' ? resolve(v.cpuProf) : undefined;
+  const profFlags = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  // the workers profile themselves and write before they answer shutdown (reference/load/worker.ts)
+  if (profDir) process.env['IMSP_LOAD_WORKER_CPU_PROF'] = profDir;
   const opts: Partial<LoadOptions> = {
     scenario: v.scenario as Scenario,
     spawn: v.spawn === true,
@@ -103,12 +114,13 @@ export async function run(argv: string[]): Promise<number> {
     chatMax: v.chatMax as number,
     heartbeats: v.heartbeats !== false,
     serverLimits: v.serverLimit as string[],
-    serverNodeFlags: v.serverNodeFlag as string[],
+    serverNodeFlags: [...(v.serverNodeFlag as string[]), ...profFlags],
     workerNodeFlags: v.workerNodeFlag as string[],
     ...(v.serverDurability === 'full' || v.serverDurability === 'normal'
       ? { serverDurability: v.serverDurability }
       : {}),
     stageTrace: v.stages === true,
+    ...(v.cpu === true ? { cpuIdleMaxMs: 120_000 } : {}),
     progress: v.quiet ? undefined : (line) => process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`),
   };
   try {
@@ -116,6 +128,10 @@ export async function run(argv: string[]): Promise<number> {
     if (tty && !v.quiet) process.stderr.write('\n');
     process.stdout.write(table(reportRows(report)));
     if (report.stages) process.stdout.write(`\n${renderReportStages(report.stages)}`);
+    if (profDir)
+      process.stdout.write(
+        `\nCPU profiles (${profDir}), self time as a share of busy samples:\n${renderProfiles(summarizeProfiles(profDir), new Map(Object.entries(report.pids)))}\n`,
+      );
     if (typeof v.json === 'string') writeFileSync(v.json, JSON.stringify(report, null, 2) + '\n');
     if (typeof v.plot === 'string') {
       writeFileSync(

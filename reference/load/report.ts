@@ -37,6 +37,16 @@ export function reportRows(r: LoadReport): Array<[string, string]> {
     rows.push([`${m.name}: RSS / heap per session (kB)`, `${kb(m.rssPerSession)} / ${kb(m.heapPerSession)}`]);
   }
   rows.push(['load generator RSS / heap (MB)', `${mb(r.generator.rss)} / ${mb(r.generator.heap)}`]);
+  if (r.cpu && r.logins.ok > 0) {
+    // issue 15: CPU per login per process (/proc), from the first login until the servers went idle
+    const per = (sec: number): string => ((sec * 1000) / r.logins.ok).toFixed(2);
+    const role = (k: 'server' | 'generator'): number =>
+      r.cpu!.uses.filter((u) => u.role === k).reduce((a, u) => a + u.seconds, 0);
+    rows.push(
+      ['CPU per login, servers / generator (ms)', `${per(role('server'))} / ${per(role('generator'))}`],
+      ['CPU per login by process (ms)', r.cpu.uses.map((u) => `${u.name} ${per(u.seconds)}`).join(', ')],
+    );
+  }
   if (r.chat) {
     rows.push(
       ['chat: MSGs, seconds', `${r.chat.messages}, ${fmt(r.chat.seconds, 2)}`],

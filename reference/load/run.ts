@@ -198,6 +198,8 @@ export interface LoadReport {
    * idle false when the servers were still busy at the bound.
    */
   cpu?: CpuReport & { tailMs: number; idle?: boolean };
+  /** Pid -> name of the processes of the run (servers and load workers), for profile files. */
+  pids: Record<string, string>;
   /** With stageTrace: where the time goes, for the probes' re-logins and for the storm's logins. */
   stages?: { probes: StageRow[]; logins: StageRow[] };
 }
@@ -664,6 +666,7 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
       serverErrors,
       series: series(logins, first),
       ...(cpu ? { cpu } : {}),
+      pids: Object.fromEntries(tracked.filter((t) => t.pid !== undefined).map((t) => [String(t.pid), t.name])),
     };
     return { report, times };
   } finally {

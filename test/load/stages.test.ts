@@ -14,6 +14,7 @@ import {
 } from '../../reference/ops/stage-trace.js';
 import { readStageTraces, renderReportStages, stageTable } from '../../reference/load/stages.js';
 import { runLoad } from '../../reference/load/run.js';
+import { renderProfiles, summarizeProfile } from '../../reference/load/cpuprofile.js';
 
 test('stage(): nothing is kept while tracing is off; on, the latest time of each stage per user, bounded', () => {
   stage('a', 'ms.proof', 1);
@@ -84,4 +85,32 @@ test('[PRESENCE-2] a spawned run with stageTrace: every probe has every stage, i
   for (const r of probes.slice(0, 8)) assert.ok(r.stepP50 >= 0, `${r.stage} ${r.stepP50}`);
   const logins = report.stages?.logins ?? [];
   assert.ok(logins.every((r) => r.n > 0 || r.stage === 'last buddy has PRESENCE'));
+});
+
+test('summarizeProfile: self time per function from the samples, idle excluded from the shares', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'imsp-prof-test-'));
+  try {
+    const frame = (functionName: string, url = '') => ({ functionName, url, lineNumber: 9 });
+    const profile = {
+      nodes: [
+        { id: 1, callFrame: frame('(root)') },
+        { id: 2, callFrame: frame('(idle)') },
+        { id: 3, callFrame: frame('seal', 'file:///x/dist/reference/net/sender.js') },
+        { id: 4, callFrame: frame('(garbage collector)') },
+      ],
+      // each sample's time is the delta to the next one (µs)
+      samples: [3, 3, 4, 2, 3],
+      timeDeltas: [0, 1000, 3000, 1000, 5000],
+    };
+    writeFileSync(join(dir, 'CPU.20261207.010000.4242.0.001.cpuprofile'), JSON.stringify(profile));
+    const s = summarizeProfile(join(dir, 'CPU.20261207.010000.4242.0.001.cpuprofile'));
+    assert.equal(s.idleMs, 5);
+    assert.equal(s.busyMs, 5); // seal 1 + 3, GC 1; the last sample has no successor
+    assert.equal(s.top[0]?.name, 'seal dist/reference/net/sender.js:10');
+    assert.equal(s.top[0]?.share, 0.8);
+    assert.equal(s.gcShare, 0.2);
+    assert.match(renderProfiles([s], new Map([['4242', 'ms1']])), /^ms1: busy 0\.01 s[\s\S]*80\.0% {2}seal/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

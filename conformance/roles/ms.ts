@@ -9,6 +9,7 @@ import { msAddCases, msPresenceCases, msRoutingCases } from '../cases/ms/09-pres
 import { msHeartbeatCases, msShutdownCases } from '../cases/ms/11-session-lifetime.js';
 import { msRateCases } from '../cases/ms/11.2-rate-limits.js';
 import { msStateCases } from '../cases/ms/12.2-client-session.js';
+import { msErrorCases } from '../cases/ms/14-error-handling.js';
 import type { CaseDef } from '../lib/case.js';
 import type { RoleModule } from '../lib/config.js';
 import { msCaseBudgetMs, setupMs, type MsContext } from '../lib/ms-context.js';
@@ -29,6 +30,7 @@ export const msCases = (limits: Limits): CaseDef<MsContext>[] => [
   ...msSealCases,
   wireFuzzCase<MsContext>(msWireTarget(), limits, 'ms/fuzz/1'),
   ...msStateCases,
+  ...msErrorCases,
   // Last: it stops the MS under test.
   ...msShutdownCases,
 ];

@@ -135,12 +135,15 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestOf<'LOGIN'>): Pr
   } else {
     conn.state = 'idle';
     ms.loggingIn.delete(user);
-    const code = (headerOf(r, 'Error-code') ?? 'ERR_UNAVAILABLE') as ErrorCode;
+    // [ERR-2] the status decides, not the code (which may be one this MS does not know): 409 to LOCK is
+    // "online elsewhere" and 423 "locked" (LOCK-1, LOCK-2); any other refusal is the CRS's, a 503.
+    const code: ErrorCode =
+      r.status === 409 ? 'ERR_ALREADY_ONLINE' : r.status === 423 ? 'ERR_LOCKED' : 'ERR_UNAVAILABLE';
     if (code === 'ERR_ALREADY_ONLINE') ms.metrics.logins.inc({ result: 'already_online' });
     else if (code === 'ERR_LOCKED') ms.metrics.logins.inc({ result: 'locked' });
     else ms.metrics.logins.inc({ result: 'unavailable' });
     ms.logger.info(
-      { event: 'login_refused', user, client: clientAddress(conn), code, status: r.status },
+      { event: 'login_refused', user, client: clientAddress(conn), code: headerOf(r, 'Error-code'), status: r.status },
       `login of ${user} refused by the CRS: ${code}`,
     );
     // [LOCK-1] [LOCK-2] 423 and 409 go to the client as they are; the connection stays open.

@@ -136,7 +136,7 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestOf<'LOGIN'>): Pr
     conn.state = 'idle';
     ms.loggingIn.delete(user);
     // [ERR-2] the status decides, not the code (which may be one this MS does not know): 409 to LOCK is
-    // "online elsewhere" and 423 "locked" (LOCK-1, LOCK-2); any other refusal is the CRS's, a 503.
+    // "online elsewhere" and 423 "locked" [LOCK-1] [LOCK-2]; any other refusal is the CRS's, a 503.
     const code: ErrorCode =
       r.status === 409 ? 'ERR_ALREADY_ONLINE' : r.status === 423 ? 'ERR_LOCKED' : 'ERR_UNAVAILABLE';
     if (code === 'ERR_ALREADY_ONLINE') ms.metrics.logins.inc({ result: 'already_online' });

@@ -83,12 +83,16 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   msAddress = '';
   status: Presence = 'offline';
   sessionId = '';
+  /** The status the user chose last (the option, then every STATUS): a reconnect logs in with it
+   *  [RECONNECT-7], as XMPP clients send their last presence again after a reconnect. */
+  private chosenStatus: SettableStatus | undefined;
 
   constructor(opts: ClientOptions) {
     super();
     this.opts = opts;
     this.user = opts.user;
     this.password = opts.password;
+    this.chosenStatus = opts.status;
     this.limits = { ...defaultLimits(), ...opts.limits };
     // The book holds no more than the CRS may store for one user.
     this.contacts = new ContactBook({
@@ -236,7 +240,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     const r = await scramLogin(link, {
       user: this.user,
       address: this.address,
-      status: this.opts.status,
+      status: this.chosenStatus,
       limits: this.limits,
       password: this.password,
       proofKeys: this.proofKeys,
@@ -388,6 +392,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   async setStatus(status: SettableStatus): Promise<void> {
     await this.call('STATUS', [['Status', status]]);
     this.status = status;
+    this.chosenStatus = status;
   }
 
   /** ADD: 'delivered' (200, the target is online) or 'stored' (202, delivered at its next login). */

@@ -491,12 +491,18 @@ export class ChatModel {
     for (const c of this.contacts) {
       const conv = this.convs.get(c.user);
       const sel = c.user === this.chat ? '>' : ' ';
-      const rel = c.relation === 'buddy' ? c.status : c.relation;
+      const shown = this.shownStatus(c);
+      const rel = c.relation === 'buddy' ? shown : c.relation;
       const n = conv && conv.unread > 0 ? ` (${conv.unread})` : '';
       const color: Segment['color'] =
-        c.relation !== 'buddy' ? 'gray' : c.status === 'offline' ? 'gray' : c.status === 'online' ? 'green' : 'yellow';
+        c.relation !== 'buddy' || shown === 'offline' || shown === 'unknown'
+          ? 'gray'
+          : shown === 'online'
+            ? 'green'
+            : 'yellow';
+      const mark = shown === 'unknown' ? '?' : MARK[shown];
       leftRows.push([
-        { text: fit(`${sel}${MARK[c.status]} ${clean(c.user)} ${rel}${n}`, left), color, ...(n ? { bold: true } : {}) },
+        { text: fit(`${sel}${mark} ${clean(c.user)} ${rel}${n}`, left), color, ...(n ? { bold: true } : {}) },
       ]);
     }
     if (this.contacts.length === 0) leftRows.push([{ text: fit(' (no contacts: /add USER)', left), dim: true }]);
@@ -528,7 +534,7 @@ export class ChatModel {
     let header =
       this.chat === undefined
         ? 'Console (no conversation open: /chat USER)'
-        : `Chat with ${clean(this.chat)}${contact ? ` (${contact.relation === 'buddy' ? contact.status : contact.relation})` : ''}`;
+        : `Chat with ${clean(this.chat)}${contact ? ` (${contact.relation === 'buddy' ? this.shownStatus(contact) : contact.relation})` : ''}`;
     if (conv.scroll > 0) header += `  -- scrolled back: ${conv.scroll} more below, PgDn --`;
     else if (end > view || older) header += '  (PgUp: older)';
     const rightRows: Row[] = [[{ text: fit(header, right), bold: true }], ...shown];
@@ -544,6 +550,13 @@ export class ChatModel {
     out.push(this.statusRow(W));
     out.push(this.inputRow(W));
     return out;
+  }
+
+  /** A buddy's presence as shown: unknown while the session is lost, since the last pushes may be
+   *  stale until the new login's bundle replaces the whole view [RECONNECT-7] (a buddy shown online
+   *  then may have left meanwhile; profanity greys its roster out the same way). */
+  shownStatus(c: Pick<Contact, 'status'>): Presence | 'unknown' {
+    return this.reconnecting !== undefined ? 'unknown' : c.status;
   }
 
   /** The status line: reconnecting, else the typing indicator, else a notice not yet expired. */

@@ -147,6 +147,47 @@ test('[RECONNECT-1][RECONNECT-2][RECONNECT-3][RECONNECT-4] after their MS is kil
   assert.equal(await got, 'after the reconnect');
 });
 
+test('[RECONNECT-7] a reconnecting client logs in with the status its user chose last, and its buddies see it', {
+  timeout: 120_000,
+}, async (t) => {
+  // Found by chatting in two terminals: bob set /status away, his MS was killed, and he came back online.
+  const cluster = await startCluster({ ms: 2, users: ['alice', 'bob'] });
+  const [alice, bob] = ['alice', 'bob'].map(
+    (u) => new ImspClient({ user: u, password: `pw-${u}`, crs: cluster.crsAddress, limits: LIMITS }),
+  );
+  t.after(async () => {
+    await Promise.all([alice.close(), bob.close()]);
+    await cluster.dispose();
+  });
+  await alice.login();
+  await bob.login();
+  await befriend(alice, bob);
+  const seesAway = new Promise<void>((resolve) => {
+    const check = (): void => {
+      if (alice.contacts.get('bob')?.status !== 'away') return;
+      alice.off('presence', check);
+      resolve();
+    };
+    alice.on('presence', check);
+  });
+  await bob.setStatus('away');
+  await seesAway;
+  const victim = cluster.ms.find((ms) => ms.address === bob.msAddress);
+  assert.ok(victim, 'bob is at one of the MSs');
+  const back = reconnected(bob, () => 0, BOUND_MS);
+  const statuses: string[] = [];
+  alice.on('presence', () => statuses.push(alice.contacts.get('bob')?.status ?? 'none'));
+  victim.kill();
+  await back;
+  assert.equal(bob.status, 'away', 'bob is away again after the reconnect, as he chose');
+  // alice saw bob leave with his MS, then come back away (never online); she may share his MS.
+  const bound = Date.now() + BOUND_MS;
+  while (statuses.at(-1) !== 'away' && Date.now() < bound)
+    await new Promise<void>((resolve) => alice.once('presence', () => resolve()));
+  assert.equal(statuses.at(-1), 'away', `alice sees bob away again (${statuses.join(' -> ')})`);
+  assert.ok(!statuses.includes('online'), `bob never showed online (${statuses.join(' -> ')})`);
+});
+
 test('[RECONNECT-4] a client reconnects again and again with its kept keys: two MS deaths in a row, then a CRS restart', {
   timeout: 120_000,
 }, async (t) => {

@@ -54,6 +54,20 @@ test('the screen shows buddies with presence, requests, the conversation, typing
   assert.match(lines[11], /^bob> hi b/);
 });
 
+test('[RECONNECT-7] while the session is lost, buddies show presence unknown, not their last pushed status', () => {
+  const m = model();
+  m.open('bob');
+  m.reconnecting = 'Connection to the server lost; reconnecting...';
+  let all = screen(m, 80, 12).join('\n');
+  assert.match(all, />\? bob unknown/);
+  assert.match(all, /Chat with bob \(unknown\)/);
+  assert.doesNotMatch(all, /bob busy/);
+  assert.match(all, /carol pending/, 'a relation other than buddy still shows');
+  m.reconnecting = undefined;
+  all = screen(m, 80, 12).join('\n');
+  assert.match(all, />! bob busy/, 'back to the pushed presence once logged in again');
+});
+
 test('CJK and emoji: every row is exactly the screen width, the title bar included', () => {
   fc.assert(
     fc.property(

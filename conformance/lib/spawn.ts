@@ -156,11 +156,17 @@ export const FAST_LIMITS: Record<string, number> = {
 };
 
 /**
- * The reference CRS of the self-test: FAST_LIMITS and the smallest maxContacts the registry allows,
- * so that crs/add/6 reaches the contact limit [ADD-LIMIT-1] in a handful of ADDs. No other case
- * gives one user more than a few contacts.
+ * The reference CRS of the self-test: FAST_LIMITS and the smallest maxContacts and maxBlocked the
+ * registry allows, and 3 stored ADDs per target, so that crs/add/6, crs/block/5 and crs/add/8 reach
+ * their limits [ADD-LIMIT-1] [BLOCK-LIMIT-1] [ADD-LIMIT-2] in a handful of requests. No other case
+ * gives one user more than a few contacts, blocks or stored ADDs.
  */
-export const CRS_LIMITS: Record<string, number> = { ...FAST_LIMITS, maxContacts: 10 };
+export const CRS_LIMITS: Record<string, number> = {
+  ...FAST_LIMITS,
+  maxContacts: 10,
+  maxBlocked: 10,
+  maxPendingAdds: 3,
+};
 
 /** Start the reference CRS of the repository at `root` (a checkout or a mutant copy). */
 export function startReferenceCrs(root: string, w: Workdir, limits = FAST_LIMITS): Promise<Spawned> {

@@ -1,6 +1,6 @@
 // Sections "presence", "ADD", "ANSWER", "REM", "BLOCK" [§9 Presence, Contacts and the User's Data], CRS side: what the CRS
 // stores, what it pushes to every MS, and what each login bundle carries.
-import { header, type Header, type RequestMessage } from '../../../codec/index.js';
+import { header, type Header, type RequestMessage, type ResponseMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { add, contactOf, isPresence, onUser, requestsFrom } from '../../lib/crs-contacts.js';
 import { rec, type CrsContext, type Session } from '../../lib/crs-context.js';
@@ -681,6 +681,141 @@ export const contactCases: CaseDef<CrsContext>[] = [
         'ANSWER-4',
         'the requester learns the answer from its bundle: it must list the granting user as a buddy',
       );
+    },
+  },
+  {
+    id: 'crs/add/8',
+    section: 'add',
+    title: "an ADD that would make the target's stored unanswered ADDs exceed maxPendingAdds is refused 413 ERR_LIMIT",
+    reqs: ['ADD-LIMIT-2', 'ADD-2', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      const max = ctx.limits.get('maxPendingAdds');
+      if (max > 20 && !ctx.opts.slow)
+        ctx.skip(`maxPendingAdds is ${max}; pass --slow, or --set maxPendingAdds=N matching a target configured lower`);
+      // One offline target and max + 1 senders, each with one ADD (so no sender nears maxContacts or
+      // maxAddsPerMinute): each ADD is stored, until the target holds max of them.
+      const [target, ...senders] = await ctx.users(max + 2);
+      const m1 = await ctx.enroll();
+      const sessions: Session[] = [];
+      for (const u of senders) sessions.push(await ctx.login(m1, u));
+      for (const [i, s] of sessions.slice(0, max).entries()) {
+        const st = await add(s, target!.name);
+        ctx.pre(st === 202, 'ADD-2', `ADD ${i + 1} of ${max} to an offline user (under maxPendingAdds) got ${st}`);
+      }
+      const last = sessions[max]!;
+      const over = await m1.req('ADD', [
+        ['From', last.user.name],
+        ['To', target!.name],
+        ['Epoch', last.epoch],
+      ]);
+      checkError(
+        ctx,
+        over,
+        'ERR_LIMIT',
+        `ADD number ${max + 1} to a user holding ${max} stored ADDs (maxPendingAdds ${max})`,
+        'ADD-LIMIT-2',
+      );
+    },
+  },
+  {
+    id: 'crs/block/5',
+    section: 'block',
+    title:
+      'a BLOCK beyond maxBlocked users on one block list is refused 413 ERR_LIMIT; re-BLOCK of a listed user is not',
+    reqs: ['BLOCK-LIMIT-1', 'BLOCK-7', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      const max = ctx.limits.get('maxBlocked');
+      if (max > 40 && !ctx.opts.slow)
+        ctx.skip(`maxBlocked is ${max}; pass --slow, or --set maxBlocked=N matching a target configured lower`);
+      const [alice, ...others] = await ctx.users(max + 2);
+      const m1 = await ctx.enroll();
+      const sa = await ctx.login(m1, alice!);
+      for (const [i, u] of others.slice(0, max).entries()) {
+        const r = await onUser(sa, 'BLOCK', u.name);
+        ctx.pre(r.status === 200, 'BLOCK-7', `BLOCK ${i + 1} of ${max} (under maxBlocked) got ${r.status}`);
+      }
+      checkError(
+        ctx,
+        await onUser(sa, 'BLOCK', others[max]!.name),
+        'ERR_LIMIT',
+        `BLOCK number ${max + 1} with ${max} users blocked (maxBlocked ${max})`,
+        'BLOCK-LIMIT-1',
+      );
+      // The list did not grow: blocking one already on it changes nothing and is no limit breach.
+      ctx.expectStatus(
+        await onUser(sa, 'BLOCK', others[0]!.name),
+        200,
+        'BLOCK-7',
+        'BLOCK of a user already on a full block list',
+      );
+    },
+  },
+  {
+    id: 'crs/block/6',
+    section: 'block',
+    title:
+      'no answer tells a blocked user of the block: its ADD, PROFILE, ANSWER and REM naming the blocker get what a stranger gets',
+    reqs: ['ERR-6', 'BLOCK-6', 'BLOCK-7', 'LOGOUT-5'],
+    async run(ctx: CrsContext) {
+      const [alice, mallory, eve] = await ctx.users(3);
+      const m1 = await ctx.enroll();
+      const sa = await ctx.login(m1, alice!);
+      const sm = await ctx.login(m1, mallory!);
+      const se = await ctx.login(m1, eve!);
+      ctx.preStatus(await onUser(sa, 'BLOCK', mallory!.name), 200, 'BLOCK-7', 'BLOCK');
+      // The blocker goes offline, so a stranger's ADD is stored (202) as the blocked user's is [BLOCK-6].
+      await ctx.logout(sa);
+      const asks: [string, (s: Session) => [string, string][]][] = [
+        [
+          'ADD',
+          (s) => [
+            ['From', s.user.name],
+            ['To', alice!.name],
+            ['Epoch', s.epoch],
+          ],
+        ],
+        [
+          'PROFILE',
+          (s) => [
+            ['From', s.user.name],
+            ['User', alice!.name],
+            ['Epoch', s.epoch],
+          ],
+        ],
+        [
+          'ANSWER',
+          (s) => [
+            ['From', s.user.name],
+            ['To', alice!.name],
+            ['Decision', 'deny'],
+            ['Epoch', s.epoch],
+          ],
+        ],
+        [
+          'REM',
+          (s) => [
+            ['From', s.user.name],
+            ['User', alice!.name],
+            ['Epoch', s.epoch],
+          ],
+        ],
+      ];
+      const show = (r: ResponseMessage): string => `${r.status} ${header(r, 'Error-code') ?? ''}`.trim();
+      for (const [method, headers] of asks) {
+        const blocked = await m1.req(method, headers(sm));
+        const stranger = await m1.req(method, headers(se));
+        ctx.must(
+          show(blocked) === show(stranger),
+          'ERR-6',
+          `${method} naming the blocker: the blocked user got ${show(blocked)}, a stranger ${show(stranger)}; the answer must not tell the block`,
+        );
+        const reason = header(blocked, 'Reason') ?? '';
+        ctx.must(
+          !/block/i.test(reason),
+          'ERR-6',
+          `${method} naming the blocker: the blocked user's answer says "${reason}"`,
+        );
+      }
     },
   },
 ];

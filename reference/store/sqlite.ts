@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { stage, stageTraceOn } from '../ops/stage-trace.js';
+import { WalCheckpointer } from './sqlite-checkpointer.js';
 import {
   DEFAULT_LIMITS,
   actorMs,
@@ -192,6 +193,8 @@ export class SqliteStore implements Store {
   private flushScheduled = false;
   private readonly searchCache = new Map<string, Database.Statement>();
   private readonly peerKey: string | null;
+  /** WAL checkpoints in a worker thread, off the commit path (file stores). */
+  readonly checkpointer: WalCheckpointer | null;
 
   static async open(path: string, opts: OpenStoreOptions = {}): Promise<SqliteStore> {
     return new SqliteStore(path, opts);
@@ -211,6 +214,7 @@ export class SqliteStore implements Store {
     this.db.pragma(opts.durability === 'normal' ? 'synchronous = NORMAL' : 'synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+    this.checkpointer = file ? new WalCheckpointer(this.db, file, opts.durability ?? 'full') : null;
     if (this.peerKey) {
       let set = peers.get(this.peerKey);
       if (!set) peers.set(this.peerKey, (set = new Set()));
@@ -393,6 +397,7 @@ export class SqliteStore implements Store {
       return;
     }
     this.pending = [];
+    this.checkpointer?.committed();
     if (tBegin > 0) traceCommit(outcomes, tBegin);
     const targets = this.peerKey ? [...(peers.get(this.peerKey) ?? [this])] : [this];
     batch.forEach((item, i) => {
@@ -1010,6 +1015,7 @@ export class SqliteStore implements Store {
     while (this.queue.length > 0) this.flush();
     this.closed = true;
     this.listeners.clear();
+    await this.checkpointer?.close();
     if (this.peerKey) {
       const set = peers.get(this.peerKey);
       set?.delete(this);

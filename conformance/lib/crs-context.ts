@@ -380,7 +380,7 @@ export async function setupCrs(
     createdUsers: () => ({
       prefix: `${KIT_NAME_PREFIX}${env.runId}.`,
       count: env.created.size,
-      note: 'IMSP has no method to delete a user, so they stay in the CRS store: remove them with its own tools (the reference: imsp user del NAME, or imsp user list to find them).',
+      note: `IMSP has no method to delete a user, so they stay in the CRS store: remove them with its own tools (the reference: imsp user del --prefix ${KIT_NAME_PREFIX}${env.runId}.).`,
     }),
     async teardown() {
       const p = env.provisioning;

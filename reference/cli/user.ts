@@ -6,6 +6,7 @@
 //   echo secret | imsp user add bob --password-stdin --store postgres://crs@127.0.0.1/imsp
 //   imsp user list [--store ...]
 //   imsp user del alice [--force]
+//   imsp user del --prefix kit.k20aad.                   (the users a conformance-kit run left)
 //
 // The store is --store, else $IMSP_STORE, else ./imsp.db (DEFAULT_SQLITE_PATH, the CRS's default).
 import { readFile } from 'node:fs/promises';
@@ -123,6 +124,39 @@ async function withStore<T>(location: string, f: (s: Store) => Promise<T>): Prom
   }
 }
 
+/** Every user whose name starts with `prefix`, in name order (a paged scan from just below it). */
+async function usersWithPrefix(s: Store, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor: string | null = prefix.length > 1 ? prefix.slice(0, -1) : null;
+  for (;;) {
+    const page = await s.listUsers(cursor, 500);
+    for (const n of page) {
+      if (n.startsWith(prefix)) out.push(n);
+      else if (n > prefix) return out;
+    }
+    if (page.length < 500) return out;
+    cursor = page[page.length - 1];
+  }
+}
+
+/** `imsp user del NAME` or `--prefix P`: deletes each, says so; 1 when one could not be deleted. */
+async function deleteUsers(io: UserIo, s: Store, which: string[] | string, force: boolean): Promise<number> {
+  const names = typeof which === 'string' ? await usersWithPrefix(s, which) : which;
+  if (typeof which === 'string') io.stdout.write(`${names.length} users start with ${which}\n`);
+  let status = 0;
+  for (const n of names) {
+    const r = await s.deleteUser(n, force);
+    if (r.ok) io.stdout.write(`deleted ${n}\n`);
+    else {
+      io.stderr.write(
+        r.error === 'unknown' ? `imsp user del: no user ${n}\n` : `imsp user del: ${n} is logged in (use --force)\n`,
+      );
+      status = 1;
+    }
+  }
+  return status;
+}
+
 export async function run(argv: string[], io: UserIo = defaultIo()): Promise<number> {
   const [, ...rest] = argv;
   let status = 0;
@@ -215,21 +249,20 @@ export async function run(argv: string[], io: UserIo = defaultIo()): Promise<num
 
   program
     .command('del')
-    .description('delete a user and every contact, block and pending request naming it')
-    .argument('<name>', 'username')
+    .description(
+      'delete a user, or every user whose name starts with --prefix, and every contact, block and pending request naming them',
+    )
+    .argument('[name]', 'username')
+    .option('--prefix <prefix>', "delete every user whose name starts with this (e.g. the conformance kit's kit.RUN.)")
     .option('--store <location>', 'SQLite file or postgres:// URL (default $IMSP_STORE or ./imsp.db)')
     .option('--force', 'delete even while the user is logged in')
-    .action(async (name: string, o: { store?: string; force?: boolean }) => {
-      const r = await withStore(o.store ?? storeOpt(), (s) => s.deleteUser(name, o.force === true));
-      if (r.ok) io.stdout.write(`deleted ${name}\n`);
-      else {
-        io.stderr.write(
-          r.error === 'unknown'
-            ? `imsp user del: no user ${name}\n`
-            : `imsp user del: ${name} is logged in (use --force)\n`,
-        );
-        status = 1;
-      }
+    .action(async (name: string | undefined, o: { prefix?: string; store?: string; force?: boolean }) => {
+      if ((name === undefined) === (o.prefix === undefined) || o.prefix === '')
+        throw new UsageError('del takes a username or a non-empty --prefix, not both');
+      const names = name !== undefined ? [name] : undefined;
+      status = await withStore(o.store ?? storeOpt(), (s) =>
+        deleteUsers(io, s, names ?? o.prefix ?? '', o.force === true),
+      );
     });
 
   try {

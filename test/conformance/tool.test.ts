@@ -258,7 +258,7 @@ test('[CONF-14] set-up failures stop the run before any case with one message an
   assert.doesNotMatch(lease.stdout, /\[1\//);
 });
 
-test('[CONF-13] the users the kit creates on a CRS carry the kit. prefix, and the report says so', {
+test('[CONF-13] the users the kit creates on a CRS carry the kit. prefix, the report says so, and the clean-up it prints removes them', {
   timeout: 200_000,
 }, async (t) => {
   const w = workdir();
@@ -312,15 +312,17 @@ test('[CONF-13] the users the kit creates on a CRS carry the kit. prefix, and th
   assert.doesNotMatch(html, /file:\/\//);
   await crs.stop();
   // Every user in the CRS's store is one the kit named with its prefix.
-  const list = await new Promise<string>((resolve) => {
-    const p = spawn(process.execPath, [join(root, 'reference/bin/imsp.js'), 'user', 'list', '--store', store], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const imspUser = (...args: string[]) =>
+    new Promise<string>((resolve) => {
+      const p = spawn(process.execPath, [join(root, 'reference/bin/imsp.js'), 'user', ...args, '--store', store], {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let s = '';
+      p.stdout.on('data', (d: Buffer) => (s += d.toString()));
+      p.once('exit', () => resolve(s));
     });
-    let s = '';
-    p.stdout.on('data', (d: Buffer) => (s += d.toString()));
-    p.once('exit', () => resolve(s));
-  });
+  const list = await imspUser('list');
   const users = list
     .split('\n')
     .map((l) => l.trim().split(/\s+/)[0]!)
@@ -329,4 +331,8 @@ test('[CONF-13] the users the kit creates on a CRS carry the kit. prefix, and th
   assert.ok(users.length <= Number(said[1]) && users.length > 0, list);
   for (const u of users)
     assert.ok(u.startsWith(said[2]!) && u.startsWith(KIT_NAME_PREFIX), `user ${u} lacks the prefix`);
+  // [CONF-13] the clean-up the report prints removes them all.
+  assert.match(r.stdout, new RegExp(`imsp user del --prefix ${said[2]!.replaceAll('.', '\\.')}`));
+  assert.match(await imspUser('del', '--prefix', said[2]!), new RegExp(`^${users.length} users start with`));
+  assert.equal(await imspUser('list'), '');
 });

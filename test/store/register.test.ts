@@ -169,6 +169,37 @@ test('imsp user add (file, stdin), list, del, and their errors', async (t) => {
   assert.deepEqual(await store.listUsers(null, 10), ['alice']);
 });
 
+test('imsp user del --prefix removes the users a conformance-kit run left, and only those', async (t) => {
+  const dir = await tmp(t);
+  const db = join(dir, 'u.db');
+  const store = await openStore(db);
+  // Names around the prefix in octet order: "kit.r1-" and "kit.r1" sort before "kit.r1.", "kit.r1_x" and "kiu" after.
+  const names = ['kit.r1', 'kit.r1-x', 'kit.r1.a', 'kit.r1.b', 'kit.r1.zz', 'kit.r1_x', 'kit.r2.a', 'kiu'];
+  for (const n of names) assert.ok((await registerUser(store, n, 'pw', { log2N: 10, iterations: 4096 })).ok, n);
+  await store.close();
+  let o = io();
+  assert.equal(await run(['user', 'del', '--prefix', 'kit.r1.', '--store', db], o), 0);
+  assert.equal(o.out.join(''), '3 users start with kit.r1.\ndeleted kit.r1.a\ndeleted kit.r1.b\ndeleted kit.r1.zz\n');
+  o = io();
+  assert.equal(await run(['user', 'list', '--store', db], o), 0);
+  assert.deepEqual(
+    o.out
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t')[0]),
+    ['kit.r1', 'kit.r1-x', 'kit.r1_x', 'kit.r2.a', 'kiu'],
+  );
+  // A name and --prefix, neither, or an empty prefix: a usage error, nothing deleted.
+  for (const args of [['kiu', '--prefix', 'k'], [], ['--prefix', '']]) {
+    o = io();
+    assert.equal(await run(['user', 'del', ...args, '--store', db], o), 2, args.join(' '));
+  }
+  o = io();
+  assert.equal(await run(['user', 'list', '--store', db], o), 0);
+  assert.equal(o.out.join('').trim().split('\n').length, 5);
+});
+
 test('imsp user add prompts twice on a terminal, echo off; different answers are refused', async (t) => {
   const dir = await tmp(t);
   const db = join(dir, 'u.db');

@@ -302,6 +302,46 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     },
   },
   {
+    id: 'crs/enroll/10',
+    section: 'enroll',
+    title:
+      'a uint above 9007199254740991 (2^53 - 1, the maximum of [§16 Registries]) in ENROLL Incarnation or Capacity is refused 422 ERR_BAD_VALUE; the maximum itself enrolls',
+    reqs: ['REG-6', 'ENROLL-2', 'ENROLL-4', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      // Appendix A: a uint is exact in every implementation language only up to 2^53 - 1, so the
+      // registry bounds it there and a larger value is a bad value, not a number rounded by the receiver.
+      const over = 9007199254740991n + 1n;
+      for (const field of ['incarnation', 'capacity'] as const) {
+        const conn = await ctx.connect('ms-uint');
+        const p = ctx.msParams();
+        // 2^53 is exact as a double, so String() writes it digit for digit.
+        const out = await enrollOn(conn, ctx.env.msKey, { ...p, [field]: Number(over) }, ctx.timeout);
+        checkError(
+          ctx,
+          out.challenge,
+          'ERR_BAD_VALUE',
+          `ENROLL with ${field} ${over} (one above the uint maximum)`,
+          'REG-6',
+        );
+        conn.destroy();
+      }
+      const conn = await ctx.connect('ms-uint');
+      const max = { ...ctx.msParams(), incarnation: Number.MAX_SAFE_INTEGER };
+      const out = await enrollOn(conn, ctx.env.msKey, max, ctx.timeout);
+      ctx.must(
+        out.challenge?.status === 300,
+        'ENROLL-2',
+        `ENROLL with Incarnation 9007199254740991 (the uint maximum) must be challenged 300, got ${out.challenge?.status ?? 'close'} ${out.challenge ? (header(out.challenge, 'Error-code') ?? '') : ''}`,
+      );
+      ctx.must(
+        out.result?.status === 200,
+        'ENROLL-4',
+        `PROOF of an enrollment at Incarnation 9007199254740991 must be answered 200, got ${out.result?.status ?? 'close'} ${out.result ? (header(out.result, 'Error-code') ?? '') : ''}`,
+      );
+      conn.destroy();
+    },
+  },
+  {
     id: 'crs/locate/1',
     section: 'locate',
     title:

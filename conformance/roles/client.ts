@@ -13,6 +13,7 @@ import { clientFileCases } from '../cases/client/10.3-files.js';
 import { clientTypingCases } from '../cases/client/10.4-typing.js';
 import { clientLifetimeCases } from '../cases/client/11-session-lifetime.js';
 import { clientInvariantCases } from '../cases/client/13-invariants.js';
+import { clientErrorCases } from '../cases/client/14-error-handling.js';
 import type { CaseDef } from '../lib/case.js';
 import { clientCaseBudgetMs, setupClient, type ClientContext } from '../lib/client-context.js';
 import type { RoleModule } from '../lib/config.js';
@@ -37,6 +38,7 @@ export const clientCases = (limits: Limits): CaseDef<ClientContext>[] => [
   ...clientTypingCases,
   ...clientLifetimeCases,
   ...clientInvariantCases,
+  ...clientErrorCases,
 ];
 
 export const clientRole: RoleModule<ClientContext> = {

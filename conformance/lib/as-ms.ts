@@ -44,11 +44,13 @@ export async function enrollOn(
     proof?: (proof: Buffer) => Buffer;
     /** Awaited between the 300 challenge and the PROOF (crs/enroll/9 holds both PROOFs back). */
     beforeProof?: () => Promise<void>;
+    /** Sent as Key-share instead of the fresh ephemeral key (crs/enroll/11: a low-order point). */
+    keyShare?: Buffer;
   },
 ): Promise<EnrollOutcome> {
   const eph = x25519Pair();
   const mnonce = nonce18();
-  const eM = b64(eph.publicKey);
+  const eM = b64(tamper?.keyShare ?? eph.publicKey);
   const enroll = request('ENROLL', [
     ['Imsp-version', '1'],
     ['Ms-id', p.msId],

@@ -118,6 +118,7 @@ export class Enrollment {
       proof = unb64(requiredHeaderOf(m, 'Proof'));
       shared = x25519(p.ePriv, unb64(p.eM));
     } catch {
+      // [ENROLL-17] a low-order Key-share: Node's X25519 refuses an all-zero result (RFC 7748 6.1).
       closeSoon(link);
       return { response: fail('ERR_AUTH_FAILED') };
     }

@@ -342,6 +342,37 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     },
   },
   {
+    id: 'crs/enroll/11',
+    section: 'enroll',
+    title:
+      'an ENROLL whose Key-share is a low-order point (32 zero octets: the X25519 result is all zero) is refused at PROOF 401 ERR_AUTH_FAILED, closed and not enrolled',
+    reqs: ['ENROLL-17', 'ENROLL-2', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      const conn = await ctx.connect('ms-low-order');
+      const p = ctx.msParams();
+      // The proof is right (it needs only the MS key): only the key exchange is wrong.
+      const out = await enrollOn(conn, ctx.env.msKey, p, ctx.timeout, { keyShare: Buffer.alloc(32) });
+      ctx.must(
+        out.challenge?.status === 300,
+        'ENROLL-2',
+        `ENROLL with a well-formed Key-share must be challenged 300, got ${out.challenge?.status ?? 'close'}`,
+      );
+      checkError(ctx, out.result, 'ERR_AUTH_FAILED', 'PROOF after an all-zero X25519 exchange', 'ENROLL-17');
+      ctx.must(
+        await conn.closedWithin(ctx.timeout),
+        'ENROLL-17',
+        'the CRS must close the connection after refusing an all-zero key exchange',
+      );
+      const c = await ctx.connect('client');
+      const r = await c.request(request('LOCATE', [['Imsp-version', '1']]), ctx.timeout);
+      ctx.must(
+        !allHeaders(r, 'Server').includes(p.listen),
+        'ENROLL-17',
+        `an MS refused for an all-zero key exchange must not be enrolled, but LOCATE lists its Listen ${p.listen}`,
+      );
+    },
+  },
+  {
     id: 'crs/locate/1',
     section: 'locate',
     title:

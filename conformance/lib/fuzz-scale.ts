@@ -393,6 +393,212 @@ function isCapacityRefusal(m: Message): boolean {
   return m.kind === 'response' && m.status === 503 && header(m, 'Error-code') === 'ERR_UNAVAILABLE';
 }
 
+/** Counts into the stats: outcomes by kind, and wrong answers with the first few described. */
+class Tally {
+  constructor(readonly s: DriveStats) {}
+
+  count(k: string): void {
+    this.s.outcomes[k] = (this.s.outcomes[k] ?? 0) + 1;
+  }
+
+  wrong(job: Job, i: Input | undefined, why: string): void {
+    const s = this.s;
+    s.wrong++;
+    if (s.wrongExamples.length < 10)
+      s.wrongExamples.push(
+        `${why} [input: ${i ? `${i.source} ${show(i.bytes)}` : 'none'}; connection: ${show(Buffer.concat(job.inputs.map((x) => x.bytes)))}]`,
+      );
+  }
+}
+
+/**
+ * One fuzz connection: writes the job's inputs (after the harmless first message when the job has
+ * one), judges each answer against its input's verdict, then sends the terminal input or ends its
+ * side; `done` resolves when the connection is over (closed, reset, or a hang after hangMs).
+ */
+class FuzzConnection {
+  readonly done: Promise<void>;
+  private resolve: () => void = () => undefined;
+  private readonly s: DriveStats;
+  private readonly sock: net.Socket;
+  private readonly all: Input[];
+  private readonly timer: NodeJS.Timeout;
+  private readonly dec = new Decoder();
+  private settled = false;
+  private next = 0;
+  private expectFirst: boolean;
+  private phase: 'body' | 'terminal' | 'closing' = 'body';
+  private noticed = false;
+  private broken = false;
+  private tBody = 0;
+  private tConnect = Date.now();
+
+  constructor(
+    private readonly job: Job,
+    private readonly o: DriveOptions,
+    private readonly tally: Tally,
+  ) {
+    this.s = tally.s;
+    this.done = new Promise<void>((resolve) => {
+      this.resolve = resolve;
+    });
+    this.sock = net.connect(o.target());
+    this.all = job.terminal ? [...job.inputs, job.terminal] : job.inputs;
+    this.expectFirst = job.first;
+    this.timer = setTimeout(() => this.hang(), o.hangMs);
+    this.sock.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNREFUSED') this.s.connectErrors++;
+    });
+    this.sock.on('data', (d: Buffer) => this.onData(d));
+    this.sock.on('close', () => this.onClose());
+    this.tConnect = Date.now();
+    this.sock.on('connect', () => this.onConnect());
+  }
+
+  private finish(): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.tBody) {
+      this.s.phaseMs.body += this.tBody - this.tConnect;
+      this.s.phaseMs.rest += Date.now() - this.tBody;
+    }
+    clearTimeout(this.timer);
+    this.sock.destroy();
+    this.resolve();
+  }
+
+  private hang(): void {
+    const { s, all, next } = this;
+    s.hangs++;
+    this.tally.count('hang');
+    if (s.wrongExamples.length < 10)
+      s.wrongExamples.push(
+        `hang in phase ${this.phase} at input ${next} of ${all.length} [input: ${all[next] ? `${all[next]!.source} ${show(all[next]!.bytes)} ${JSON.stringify(all[next]!.verdict)}` : 'none'}]`,
+      );
+    this.finish();
+  }
+
+  /** Every body input answered: the terminal input, or the end of the kit's side. */
+  private advance(): void {
+    this.tBody = Date.now();
+    if (this.phase === 'body' && this.job.terminal) {
+      this.phase = 'terminal';
+      this.s.written++;
+      this.sock.write(this.job.terminal.bytes);
+      // [WIRE-12] a message cut short shows as one only at the end of input.
+      const v = this.job.terminal.verdict;
+      if ((v.kind === 'answer-close' && v.mayCloseSilently) || v.kind === 'silent') this.sock.end();
+    } else {
+      this.phase = 'closing';
+      this.sock.end();
+    }
+  }
+
+  private onData(d: Buffer): void {
+    if (this.broken || this.settled) return;
+    let msgs: Message[];
+    try {
+      msgs = this.dec.push(d);
+    } catch (e) {
+      this.broken = true;
+      this.tally.wrong(this.job, this.all[this.next], `an answer that does not decode: ${(e as Error).message}`);
+      return;
+    }
+    for (const m of msgs) if (this.onMessage(m) === 'stop') return;
+  }
+
+  /** Judges one message from the target; 'stop' when nothing more on this connection is judged. */
+  private onMessage(m: Message): 'stop' | undefined {
+    const { job, o, all } = this;
+    if (m.kind !== 'response') {
+      if (m.method === 'INIT-ACK' && this.phase === 'terminal' && all[this.next]?.verdict.kind === 'any') {
+        // A well-formed INIT got its handshake reply: judged (state-dependent), the kit ends its side.
+        this.next++;
+        this.s.inputs++;
+        this.tally.count('handshake');
+        this.phase = 'closing';
+        this.sock.end();
+        return undefined;
+      }
+      // A NOTICE (rate limit, timeout, shutdown): the target may end the connection after it.
+      this.noticed = true;
+      return undefined;
+    }
+    if (o.t.role === 'client' && this.next === 0 && !this.expectFirst && isCapacityRefusal(m)) {
+      // [P2P-7] a client at its limit of open peer sessions refuses the connection itself, in
+      // clear, and closes: not an answer to the input it meets. Nothing on it is judged.
+      this.tally.count('busy');
+      this.broken = true;
+      this.sock.end();
+      return 'stop';
+    }
+    if (this.expectFirst) {
+      this.expectFirst = false;
+      if (!o.t.firstOk(m))
+        this.tally.wrong(job, undefined, `the harmless ${o.t.start} got ${m.status} ${header(m, 'Error-code') ?? ''}`);
+    } else {
+      const i = all[this.next++];
+      if (!i) {
+        this.tally.wrong(
+          job,
+          undefined,
+          `an answer ${m.status} ${header(m, 'Error-code') ?? ''} with no input left to answer`,
+        );
+        return undefined;
+      }
+      const why = check(i.verdict, m);
+      if (why) this.tally.wrong(job, i, why);
+      this.s.inputs++;
+      this.tally.count(`${String(m.status)[0]}xx`);
+    }
+    if (this.phase === 'body' && this.next === job.inputs.length) this.advance();
+    else if (this.phase === 'terminal' && this.next === all.length) {
+      this.phase = 'closing';
+      this.sock.end();
+    }
+    return undefined;
+  }
+
+  private onClose(): void {
+    if (this.settled) return;
+    // The connection ended: the input it stopped at may allow a close without an answer.
+    const i = this.phase === 'closing' ? undefined : this.all[this.next];
+    if (this.job.after === 'fin' && !this.noticed && !this.broken) {
+      if (this.expectFirst)
+        this.tally.wrong(
+          this.job,
+          undefined,
+          `the harmless ${this.o.t.start} got no answer before the close, ${Date.now() - this.tConnect} ms after the connect`,
+        );
+      else if (i) {
+        const v = i.verdict;
+        if (v.kind === 'any' || v.kind === 'silent' || (v.kind === 'answer-close' && v.mayCloseSilently)) {
+          this.s.inputs++;
+          this.tally.count('closed');
+        } else this.tally.wrong(this.job, i, `closed without answering (expected ${want(v.alts)})`);
+      }
+    }
+    this.finish();
+  }
+
+  private onConnect(): void {
+    const { job, s } = this;
+    this.tConnect = Date.now();
+    s.connections++;
+    s.written += job.inputs.length;
+    const parts = job.inputs.map((i) => i.bytes);
+    if (job.first) parts.unshift(encode(this.o.t.first()));
+    if (parts.length) this.sock.write(Buffer.concat(parts));
+    if (job.after === 'reset') {
+      this.sock.resetAndDestroy();
+      this.tally.count('reset');
+      this.finish();
+      return;
+    }
+    if (!job.first && job.inputs.length === 0) this.advance();
+  }
+}
+
 /** Deliver jobs over `concurrency` connections at once until `count` judged inputs or `maxMs`. */
 export async function drive(src: Iterator<Job>, o: DriveOptions, s: DriveStats = emptyStats()): Promise<DriveStats> {
   const t0 = Date.now();
@@ -408,168 +614,13 @@ export async function drive(src: Iterator<Job>, o: DriveOptions, s: DriveStats =
       probing = false;
     });
   }, o.probeEveryMs);
-  const wrong = (job: Job, i: Input | undefined, why: string): void => {
-    s.wrong++;
-    if (s.wrongExamples.length < 10)
-      s.wrongExamples.push(
-        `${why} [input: ${i ? `${i.source} ${show(i.bytes)}` : 'none'}; connection: ${show(Buffer.concat(job.inputs.map((x) => x.bytes)))}]`,
-      );
-  };
-  const count = (k: string): void => {
-    s.outcomes[k] = (s.outcomes[k] ?? 0) + 1;
-  };
-  const one = (job: Job): Promise<void> =>
-    new Promise<void>((resolve) => {
-      const sock = net.connect(o.target());
-      const all = job.terminal ? [...job.inputs, job.terminal] : job.inputs;
-      let settled = false;
-      let next = 0;
-      let expectFirst = job.first;
-      let phase: 'body' | 'terminal' | 'closing' = 'body';
-      let noticed = false;
-      let broken = false;
-      let tBody = 0;
-      const finish = (): void => {
-        if (settled) return;
-        settled = true;
-        if (tBody) {
-          s.phaseMs.body += tBody - tConnect;
-          s.phaseMs.rest += Date.now() - tBody;
-        }
-        clearTimeout(timer);
-        sock.destroy();
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        s.hangs++;
-        count('hang');
-        if (s.wrongExamples.length < 10)
-          s.wrongExamples.push(
-            `hang in phase ${phase} at input ${next} of ${all.length} [input: ${all[next] ? `${all[next]!.source} ${show(all[next]!.bytes)} ${JSON.stringify(all[next]!.verdict)}` : 'none'}]`,
-          );
-        finish();
-      }, o.hangMs);
-      // Every body input answered: the terminal input, or the end of the kit's side.
-      const advance = (): void => {
-        tBody = Date.now();
-        if (phase === 'body' && job.terminal) {
-          phase = 'terminal';
-          s.written++;
-          sock.write(job.terminal.bytes);
-          // [WIRE-12] a message cut short shows as one only at the end of input.
-          const v = job.terminal.verdict;
-          if ((v.kind === 'answer-close' && v.mayCloseSilently) || v.kind === 'silent') sock.end();
-        } else {
-          phase = 'closing';
-          sock.end();
-        }
-      };
-      sock.on('error', (e: NodeJS.ErrnoException) => {
-        if (e.code === 'ECONNREFUSED') s.connectErrors++;
-      });
-      const dec = new Decoder();
-      sock.on('data', (d: Buffer) => {
-        if (broken || settled) return;
-        let msgs: Message[];
-        try {
-          msgs = dec.push(d);
-        } catch (e) {
-          broken = true;
-          wrong(job, all[next], `an answer that does not decode: ${(e as Error).message}`);
-          return;
-        }
-        for (const m of msgs) {
-          if (m.kind !== 'response') {
-            if (m.method === 'INIT-ACK' && phase === 'terminal' && all[next]?.verdict.kind === 'any') {
-              // A well-formed INIT got its handshake reply: judged (state-dependent), the kit ends its side.
-              next++;
-              s.inputs++;
-              count('handshake');
-              phase = 'closing';
-              sock.end();
-              continue;
-            }
-            // A NOTICE (rate limit, timeout, shutdown): the target may end the connection after it.
-            noticed = true;
-            continue;
-          }
-          if (o.t.role === 'client' && next === 0 && !expectFirst && isCapacityRefusal(m)) {
-            // [P2P-7] a client at its limit of open peer sessions refuses the connection itself, in
-            // clear, and closes: not an answer to the input it meets. Nothing on it is judged.
-            count('busy');
-            broken = true;
-            sock.end();
-            return;
-          }
-          if (expectFirst) {
-            expectFirst = false;
-            if (!o.t.firstOk(m))
-              wrong(job, undefined, `the harmless ${o.t.start} got ${m.status} ${header(m, 'Error-code') ?? ''}`);
-          } else {
-            const i = all[next++];
-            if (!i) {
-              wrong(
-                job,
-                undefined,
-                `an answer ${m.status} ${header(m, 'Error-code') ?? ''} with no input left to answer`,
-              );
-              continue;
-            }
-            const why = check(i.verdict, m);
-            if (why) wrong(job, i, why);
-            s.inputs++;
-            count(`${String(m.status)[0]}xx`);
-          }
-          if (phase === 'body' && next === job.inputs.length) advance();
-          else if (phase === 'terminal' && next === all.length) {
-            phase = 'closing';
-            sock.end();
-          }
-        }
-      });
-      sock.on('close', () => {
-        if (settled) return;
-        // The connection ended: the input it stopped at may allow a close without an answer.
-        const i = phase === 'closing' ? undefined : all[next];
-        if (job.after === 'fin' && !noticed && !broken) {
-          if (expectFirst)
-            wrong(
-              job,
-              undefined,
-              `the harmless ${o.t.start} got no answer before the close, ${Date.now() - tConnect} ms after the connect`,
-            );
-          else if (i) {
-            const v = i.verdict;
-            if (v.kind === 'any' || v.kind === 'silent' || (v.kind === 'answer-close' && v.mayCloseSilently)) {
-              s.inputs++;
-              count('closed');
-            } else wrong(job, i, `closed without answering (expected ${want(v.alts)})`);
-          }
-        }
-        finish();
-      });
-      let tConnect = Date.now();
-      sock.on('connect', () => {
-        tConnect = Date.now();
-        s.connections++;
-        s.written += job.inputs.length;
-        const parts = job.inputs.map((i) => i.bytes);
-        if (job.first) parts.unshift(encode(o.t.first()));
-        if (parts.length) sock.write(Buffer.concat(parts));
-        if (job.after === 'reset') {
-          sock.resetAndDestroy();
-          count('reset');
-          return finish();
-        }
-        if (!job.first && job.inputs.length === 0) advance();
-      });
-    });
+  const tally = new Tally(s);
   let lastProgress = Date.now();
   const worker = async (): Promise<void> => {
     while (!done()) {
       const n = src.next();
       if (n.done) break;
-      await one(n.value);
+      await new FuzzConnection(n.value, o, tally).done;
       if (!o.alive()) s.crashed = true;
       if (o.onProgress && Date.now() - lastProgress > 10_000) {
         lastProgress = Date.now();

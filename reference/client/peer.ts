@@ -88,8 +88,13 @@ export class PeerSession {
     if (req.method === 'PING') return response(200);
     if (!isRequestOf(req, 'MSG')) return errorResponse('ERR_METHOD_NOT_ALLOWED');
     // [P2P-13] [BLOCK-3] the peer is no longer an unblocked buddy: refuse, say BYE, close.
+    // [ERR-6] no error but the answer to an INIT tells a blocked user of the block: a blocked peer is told
+    // only that it is no longer a buddy.
     const lost = this.hooks.allowed(this.peer);
-    if (lost) return this.refuse(linkError(lost, `${this.peer} is no longer a buddy`));
+    if (lost)
+      return this.refuse(
+        linkError(lost === 'ERR_BLOCKED' ? 'ERR_NOT_BUDDY' : lost, `${this.peer} is no longer a buddy`),
+      );
     const from = headerOf(req, 'From');
     const to = headerOf(req, 'To');
     // [MSG-2] a MSG names the session's two users, sender first; [MSG-4] a refused MSG does not end the session.

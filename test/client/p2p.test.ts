@@ -273,7 +273,7 @@ test('[MSG-2] [MSG-3] [MSG-4] a MSG with a forged From or a non-text type is ref
   assert.equal(bob.client.sessionKeyCount(), 2);
 });
 
-test('[P2P-13] [BLOCK-3] a MSG after the peer was blocked mid-session is refused 403 ERR_BLOCKED, with BYE and close', async (t) => {
+test('[P2P-13] [ERR-6] a MSG after the peer was blocked mid-session is refused 403 ERR_NOT_BUDDY (never ERR_BLOCKED, which only an INIT gets), with BYE and close', async (t) => {
   const bob = await makePeer('bob');
   t.after(() => closePeers(bob));
   const alice = { name: 'alice', identity: generateIdentity() };
@@ -295,7 +295,7 @@ test('[P2P-13] [BLOCK-3] a MSG after the peer was blocked mid-session is refused
   );
   const err = (await raw.readOpen(keys.receive))!;
   assert.ok(err.kind === 'response' && err.status === 403);
-  assert.equal(anyHeader(err, 'Error-code'), 'ERR_BLOCKED');
+  assert.equal(anyHeader(err, 'Error-code'), 'ERR_NOT_BUDDY');
   const bye = (await raw.readOpen(keys.receive))!;
   assert.ok(bye.kind === 'request' && bye.method === 'BYE');
   await raw.closedPromise();

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { runLoad, type LoadOptions, type LoadReport } from '../reference/load/run.js';
 import { buddiesOf, userName } from '../reference/load/population.js';
 import { fmt } from '../reference/load/stats.js';
+import { renderReportStages } from '../reference/load/stages.js';
 import { machineLoad, othersShare, type CpuReport } from '../reference/load/cpu.js';
 import {
   EjabberdAnchor,
@@ -73,6 +74,8 @@ const t0 = performance.now();
 const load0 = machineLoad();
 const results: StormResult[] = [];
 const failures: string[] = [];
+/** The stage tables of the IMSP storms (issue 15). */
+const stageTables: string[] = [];
 
 function imspResult(r: LoadReport): StormResult {
   const cpu: CpuReport = r.cpu ?? { uses: [], wallSeconds: 0, machineBusySeconds: 0, cores: 0 };
@@ -160,25 +163,25 @@ for (const users of sizes) {
   if (servers.has('imsp'))
     try {
       note(`IMSP at ${users}`);
-      results.push(
-        imspResult(
-          await runLoad({
-            ...imspBase,
-            scenario: 'storm',
-            users,
-            buddies: BUDDIES,
-            concurrency: CONCURRENCY,
-            spawnMs: 2,
-            processes: 2,
-            probes: probesFor(users),
-            rate: RATE,
-            loginTimeoutMs: 600_000,
-            cpuIdleMaxMs: IDLE_MAX_MS,
-            serverNodeFlags,
-            workerNodeFlags,
-          }),
-        ),
-      );
+      const report = await runLoad({
+        ...imspBase,
+        scenario: 'storm',
+        users,
+        buddies: BUDDIES,
+        concurrency: CONCURRENCY,
+        spawnMs: 2,
+        processes: 2,
+        probes: probesFor(users),
+        rate: RATE,
+        loginTimeoutMs: 600_000,
+        cpuIdleMaxMs: IDLE_MAX_MS,
+        serverNodeFlags,
+        workerNodeFlags,
+        // where IMSP's fan-out and login time goes (issue 15): printed below the goals
+        stageTrace: true,
+      });
+      results.push(imspResult(report));
+      if (report.stages) stageTables.push(`IMSP at ${users} users: ${renderReportStages(report.stages)}`);
     } catch (e) {
       failures.push(`IMSP at ${users}: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -431,6 +434,7 @@ const out = [
   byProcess,
   '',
   goalTable,
+  ...stageTables.flatMap((t) => ['', t]),
   ...(extras && chat?.chat
     ? [
         '',

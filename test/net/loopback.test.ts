@@ -4,7 +4,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
-import { anyHeader, errorResponse, request, response, type ImspError, type RequestMessage } from '../../codec/index.js';
+import {
+  anyHeader,
+  errorResponse,
+  headerOf,
+  isRequestOf,
+  request,
+  requiredHeaderOf,
+  response,
+  type ImspError,
+  type RequestMessage,
+} from '../../codec/index.js';
 import {
   b64,
   unb64,
@@ -44,21 +54,21 @@ async function miniMs(t: {
       local: 'ms',
       remote: 'client',
       handler: (req: RequestMessage) => {
-        if (req.method === 'LOGIN') {
+        if (isRequestOf(req, 'LOGIN')) {
           const eS = generateKeyShare();
-          const cnonce = anyHeader(req, 'Nonce')!;
+          const cnonce = requiredHeaderOf(req, 'Nonce');
           const nonce = cnonce + makeNonce();
-          const eC = anyHeader(req, 'Key-share')!;
+          const eC = requiredHeaderOf(req, 'Key-share');
           login = {
             auth: loginAuthMessage({
-              user: anyHeader(req, 'User')!,
+              user: requiredHeaderOf(req, 'User'),
               cnonce,
               nonce,
               salt: verifier.salt,
               iterations: verifier.iterations,
               eC,
               eS: b64(eS.publicKey),
-              address: anyHeader(req, 'Address')!,
+              address: requiredHeaderOf(req, 'Address'),
             }),
             eS: eS.privateKey,
             eC: unb64(eC, 32),
@@ -70,8 +80,8 @@ async function miniMs(t: {
             'Key-share': b64(eS.publicKey),
           });
         }
-        if (req.method === 'PROOF' && login) {
-          const ck = verifyClientProof(unb64(verifier.storedKey), login.auth, unb64(anyHeader(req, 'Proof')!));
+        if (isRequestOf(req, 'PROOF') && login) {
+          const ck = verifyClientProof(unb64(verifier.storedKey), login.auth, unb64(requiredHeaderOf(req, 'Proof')));
           if (!ck) {
             link.notify(errorResponse('ERR_AUTH_FAILED')); // [AUTH-8] in clear, then close
             link.close();
@@ -123,21 +133,21 @@ async function login(link: Link, password: string) {
     }),
   );
   assert.equal(ch.status, 300);
-  const nonce = anyHeader(ch, 'Nonce')!;
-  const iterations = Number(anyHeader(ch, 'Iterations'));
+  const nonce = requiredHeaderOf(ch, 'Nonce');
+  const iterations = Number(headerOf(ch, 'Iterations'));
   assert.equal(checkChallenge(cnonce, nonce, iterations), null);
-  const eS = anyHeader(ch, 'Key-share')!;
+  const eS = requiredHeaderOf(ch, 'Key-share');
   const auth = loginAuthMessage({
     user: USER,
     cnonce,
     nonce,
-    salt: anyHeader(ch, 'Salt')!,
+    salt: requiredHeaderOf(ch, 'Salt'),
     iterations,
     eC: b64(eC.publicKey),
     eS,
     address,
   });
-  const c = clientLogin(password, unb64(anyHeader(ch, 'Salt')!), iterations, auth);
+  const c = clientLogin(password, unb64(requiredHeaderOf(ch, 'Salt')), iterations, auth);
   const reply = link.request(request('PROOF', { Proof: b64(c.proof) }));
   // the switch point: right after the last clear request; the 200 comes sealed, a 401 in clear
   link.enableSealing(loginLinkKeys('client', x25519(eC.privateKey, unb64(eS, 32)), c.clientKey, auth));
@@ -154,8 +164,11 @@ test('[AUTH-11] [SEAL-5] login over loopback TCP, then sealed pipelined requests
   t.after(() => client.close());
   const { res, auth, serverKey } = await login(client, PASSWORD);
   assert.equal(res.status, 200);
-  assert.ok(verifyServerProof(serverKey, auth, unb64(anyHeader(res, 'Server-proof')!)));
-  assert.deepEqual(openKeyBlob(PASSWORD, USER, anyHeader(res, 'Key-blob')!, anyHeader(res, 'Public-key')), identity);
+  assert.ok(verifyServerProof(serverKey, auth, unb64(requiredHeaderOf(res, 'Server-proof'))));
+  assert.deepEqual(
+    openKeyBlob(PASSWORD, USER, requiredHeaderOf(res, 'Key-blob'), headerOf(res, 'Public-key')),
+    identity,
+  );
   const rs = await Promise.all(
     Array.from({ length: 20 }, (_, i) => client.request(request('STATUS', { Status: 'away' }), { tag: `s${i}` })),
   );

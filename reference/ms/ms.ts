@@ -272,9 +272,12 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
       return r;
     };
     // The link's clock is the MS's, so the session sweep can read link.lastReceived [HB-2].
+    // [SEAL-14] the answers and pushes ready for this client in one turn share envelopes (up to
+    // maxRecordsPerEnvelope each), as the CRS does on its MS links.
     const link = new Link(socket, {
       ...serverLinkOptions(this.limits, 'ms', 'client', handler, { rateLimit: true }),
       clock: this.now,
+      coalesce: true,
     });
     conn.link = link;
     this.conns.add(conn);

@@ -431,4 +431,60 @@ export const enrollCases: CaseDef<CrsContext>[] = [
       );
     },
   },
+  {
+    id: 'crs/locate/2',
+    section: 'locate',
+    title:
+      'when every enrolled MS is full, LOCATE is answered 503 ERR_UNAVAILABLE with a Retry-after; once one has room, 200 again',
+    reqs: ['LOCATE-3', 'CONN-7', 'LOCATE-1', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      // The only MS the kit keeps enrolled between cases is its provisioning link: made full by its
+      // reported Load (LOCATE-1), with its heartbeat held so that no PING without Load comes between.
+      const prov = await ctx.provisioner();
+      prov.stopHeartbeat();
+      try {
+        ctx.preStatus(
+          await prov.req('PING', [['Load', String(prov.params.capacity)]]),
+          200,
+          'LOCATE-1',
+          `PING with Load ${prov.params.capacity} (its Capacity)`,
+        );
+        const locate = async () => {
+          const c = await ctx.connect('client');
+          try {
+            return await c.request(request('LOCATE', [['Imsp-version', '1']]), ctx.timeout);
+          } finally {
+            c.end();
+          }
+        };
+        // The MSs of earlier cases closed their links; the CRS ends those enrollments at once
+        // (ENROLL-10), but a LOCATE may still overtake that. Retry within the case timeout.
+        const deadline = Date.now() + ctx.timeout;
+        let r = await locate();
+        while (r.status === 200 && Date.now() < deadline) r = await locate();
+        if (r.status === 200)
+          ctx.skip(
+            `LOCATE still lists ${allHeaders(r, 'Server').join(', ')} with the kit's only MS full: the target has MSs the kit does not control`,
+          );
+        checkError(ctx, r, 'ERR_UNAVAILABLE', 'LOCATE with every enrolled MS full', 'LOCATE-3');
+        const retry = header(r, 'Retry-after');
+        ctx.must(
+          retry !== undefined && /^[0-9]+$/.test(retry),
+          'LOCATE-3',
+          `the 503 to LOCATE must carry a Retry-after, got ${retry === undefined ? 'none' : `"${retry}"`}`,
+        );
+        ctx.preStatus(await prov.req('PING', [['Load', '0']]), 200, 'LOCATE-1', 'PING with Load 0');
+        const back = await locate();
+        ctx.expectStatus(back, 200, 'LOCATE-1', 'LOCATE once the MS reported Load 0');
+        ctx.must(
+          allHeaders(back, 'Server').includes(prov.params.listen),
+          'LOCATE-1',
+          `LOCATE must list the MS again once it has room (${prov.params.listen}), got ${allHeaders(back, 'Server').join(', ')}`,
+        );
+      } finally {
+        if (!prov.conn.closed) prov.conn.sendAndForget(request('PING', [['Load', '0']]));
+        prov.startHeartbeat();
+      }
+    },
+  },
 ];

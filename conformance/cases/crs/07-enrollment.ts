@@ -439,7 +439,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     reqs: ['LOCATE-3', 'CONN-7', 'LOCATE-1', 'ERR-1'],
     async run(ctx: CrsContext) {
       // The only MS the kit keeps enrolled between cases is its provisioning link: made full by its
-      // reported Load (LOCATE-1), with its heartbeat held so that no PING without Load comes between.
+      // reported Load [LOCATE-1], with its heartbeat held so that no PING without Load comes between.
       const prov = await ctx.provisioner();
       prov.stopHeartbeat();
       try {
@@ -458,7 +458,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
           }
         };
         // The MSs of earlier cases closed their links; the CRS ends those enrollments at once
-        // (ENROLL-10), but a LOCATE may still overtake that. Retry within the case timeout.
+        // [ENROLL-10], but a LOCATE may still overtake that. Retry within the case timeout.
         const deadline = Date.now() + ctx.timeout;
         let r = await locate();
         while (r.status === 200 && Date.now() < deadline) r = await locate();

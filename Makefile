@@ -175,3 +175,12 @@ fuzz-roles: install
 function-length: install
 	node --import tsx tools/function-length.ts
 lint: function-length
+
+# --- codecscale (issue 15) ---
+.PHONY: bench-scale
+# Memory at scale: 100,000 concurrent sessions on this machine (7 MSs of ~15,000), RSS per process and
+# per session, logins/s, and the CRS's own count of online users. Raises the open-file limit first and
+# says when it cannot (bench/scale.ts then refuses a layout the limit cannot hold). ARGS: --sessions N ...
+bench-scale: dist/.built
+	@ulimit -n 131072 2>/dev/null || echo "bench-scale: could not raise ulimit -n above $$(ulimit -n)" >&2; \
+	  node dist/bench/scale.js $(ARGS)

@@ -148,3 +148,20 @@ export async function populateSqlite(path: string, opts: PopulateOptions): Promi
   }
   return { users: opts.users, buddies: opts.buddies, prefix, credentials, elapsedMs: performance.now() - t0 };
 }
+
+/**
+ * How many of the synthetic users (names starting with `prefix`) the CRS holds online right now: a
+ * read-only count in its SQLite file (WAL: safe beside the running CRS). The load runs' proof that
+ * every session is logged in comes from the CRS's own record, not from the load generator.
+ */
+export function countOnline(path: string, prefix = 'u'): number {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return db
+      .prepare("SELECT count(*) FROM users WHERE state = 'online' AND substr(username, 1, ?) = ?")
+      .pluck()
+      .get(prefix.length, prefix) as number;
+  } finally {
+    db.close();
+  }
+}

@@ -19,7 +19,7 @@ import { headerOf } from '../../codec/index.js';
 import { Link } from '../net/link.js';
 import { parseHostPort } from '../net/address.js';
 import { req } from '../proto/messages.js';
-import { buddiesOf, populateSqlite, userName, type Population } from './population.js';
+import { buddiesOf, countOnline, populateSqlite, userName, type Population } from './population.js';
 import {
   WORKER_GC_FLAGS,
   childExecArgv,
@@ -184,6 +184,11 @@ export interface LoadReport {
     fromProof: Summary;
   };
   sessions: { peak: number; held: number };
+  /**
+   * The synthetic users the CRS holds online after the logins (read from its SQLite file while the
+   * sessions are held), or null when the store was not readable.
+   */
+  crsOnline: number | null;
   memory: ServerMemory[];
   /** Load-generator memory (all workers), octets. */
   generator: { rss: number; heap: number };
@@ -623,6 +628,13 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
         heapPerSession: per(b.heap, a.heap),
       };
     });
+    let crsOnline: number | null = null;
+    try {
+      const storePath = cluster?.storePath ?? o.store;
+      if (storePath) crsOnline = countOnline(storePath, o.prefix);
+    } catch {
+      // not a readable SQLite file: no count
+    }
     const serverErrors: Record<string, number> = {};
     for (const a of after) for (const [c, n] of Object.entries(a.errors)) count(serverErrors, c, n);
 
@@ -659,6 +671,7 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
         fromProof: summarize(fanFromProof),
       },
       sessions: { peak, held },
+      crsOnline,
       memory,
       generator: { rss: genRss, heap: genHeap },
       ...(chat ? { chat } : {}),

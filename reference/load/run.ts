@@ -103,6 +103,11 @@ export interface LoadOptions {
   heartbeats: boolean;
   /** Request timeout of the simulated clients (ms). */
   timeoutMs: number;
+  /**
+   * Times a failed login is tried again, after every user was tried once (default 0). Each attempt
+   * is a record of its own: logins.ok counts users in, logins.failed the failed attempts.
+   */
+  loginRetries?: number;
   /** Progress line writer (default: none). */
   progress?: (line: string) => void;
   /**
@@ -509,7 +514,9 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
         const window = o.cpuIdleMaxMs ? cpuWindow(tracked) : null;
         const per = Math.max(1, Math.ceil(o.concurrency / nw));
         const replies = await Promise.all(
-          workers.map((w) => must(w.call({ op: 'login', concurrency: per, maxMs: o.loginTimeoutMs }))),
+          workers.map((w) =>
+            must(w.call({ op: 'login', concurrency: per, maxMs: o.loginTimeoutMs, retries: o.loginRetries ?? 0 })),
+          ),
         );
         if (window) {
           const tLast = nowMs();

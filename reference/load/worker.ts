@@ -27,7 +27,14 @@ export type LoginRecord = Omit<LoginResult, 'response'>;
 /** Commands from the coordinator. */
 export type WorkerCommand =
   | { op: 'init'; init: WorkerInit }
-  | { op: 'login'; concurrency: number; names?: string[]; maxMs: number }
+  | {
+      op: 'login';
+      concurrency: number;
+      names?: string[];
+      maxMs: number;
+      /** Times a failed login is tried again, after the names not yet tried (default 0). */
+      retries?: number;
+    }
   | { op: 'relogin'; name: string }
   | { op: 'logout'; name: string }
   | { op: 'record'; on: boolean }
@@ -147,8 +154,21 @@ export class WorkerCore {
         let next = 0;
         const tick = setInterval(() => this.report(), 500);
         try {
+          const retries = cmd.retries ?? 0;
+          const again: string[] = [];
+          const tries = new Map<string, number>();
           const lane = async (): Promise<void> => {
-            while (next < names.length && Date.now() < deadline) out.push(await this.loginOne(names[next++]!));
+            while (Date.now() < deadline) {
+              const name = next < names.length ? names[next++]! : again.shift();
+              if (name === undefined) return;
+              const r = await this.loginOne(name);
+              out.push(r);
+              const t = tries.get(name) ?? 0;
+              if (!r.ok && t < retries) {
+                tries.set(name, t + 1);
+                again.push(name);
+              }
+            }
           };
           await Promise.all(Array.from({ length: Math.max(1, Math.min(cmd.concurrency, names.length)) }, lane));
         } finally {

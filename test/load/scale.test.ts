@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { ephemeralPortCount, main, openFileLimit, planScale, scaleComplete } from '../../bench/scale.js';
-import { countOnline, populateSqlite, userName } from '../../reference/load/population.js';
+import { countOnline, populateSqlite, sharedCredentials, userName } from '../../reference/load/population.js';
+import { WorkerCore } from '../../reference/load/worker.js';
 import type { LoadReport } from '../../reference/load/run.js';
 
 test('planScale: 100,000 sessions at 15,000 per MS take 7 MSs, and the fd limit decides the workers', () => {
@@ -102,4 +103,34 @@ test('[LOGIN-1] bench-scale smoke: 24 sessions over 3 spawned MSs, all online at
     [8, 8, 8],
   );
   for (const m of out.report.memory) assert.ok((m.rssAfter ?? 0) > 0, `${m.name} RSS read`);
+});
+
+test('a load worker tries a failed login again, up to `retries` times, and counts every attempt', async () => {
+  const core = new WorkerCore(() => undefined);
+  const credentials = sharedCredentials(Buffer.alloc(16, 7), 4096);
+  // Nothing listens on port 1: every attempt fails at connect.
+  await core.handle({
+    op: 'init',
+    init: {
+      index: 0,
+      credentials,
+      ms: ['127.0.0.1:1'],
+      sources: [],
+      users: [
+        [0, 'r0'],
+        [1, 'r1'],
+      ],
+      timeoutMs: 2000,
+      heartbeats: false,
+    },
+  });
+  const once = await core.handle({ op: 'login', concurrency: 2, maxMs: 20_000 });
+  assert.ok(once.ok);
+  assert.equal(once.logins?.length, 2);
+  const thrice = await core.handle({ op: 'login', concurrency: 2, maxMs: 20_000, retries: 2 });
+  assert.ok(thrice.ok);
+  assert.equal(thrice.logins?.length, 6);
+  assert.deepEqual(thrice.logins?.map((l) => l.user).sort(), ['r0', 'r0', 'r0', 'r1', 'r1', 'r1']);
+  assert.ok(thrice.logins?.every((l) => !l.ok));
+  await core.handle({ op: 'shutdown' });
 });

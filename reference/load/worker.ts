@@ -124,6 +124,38 @@ export class WorkerCore {
     return rec;
   }
 
+  /** The login command: `concurrency` lanes through the names, failed ones tried again at the end. */
+  private async loginAll(cmd: Extract<WorkerCommand, { op: 'login' }>): Promise<LoginRecord[]> {
+    const names = cmd.names ?? this.init!.users.map(([, n]) => n);
+    const out: LoginRecord[] = [];
+    const deadline = Date.now() + cmd.maxMs;
+    let next = 0;
+    const retries = cmd.retries ?? 0;
+    const again: string[] = [];
+    const tries = new Map<string, number>();
+    const lane = async (): Promise<void> => {
+      while (Date.now() < deadline) {
+        const name = next < names.length ? names[next++]! : again.shift();
+        if (name === undefined) return;
+        const r = await this.loginOne(name);
+        out.push(r);
+        const t = tries.get(name) ?? 0;
+        if (!r.ok && t < retries) {
+          tries.set(name, t + 1);
+          again.push(name);
+        }
+      }
+    };
+    const tick = setInterval(() => this.report(), 500);
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(cmd.concurrency, names.length)) }, lane));
+    } finally {
+      clearInterval(tick);
+      this.report();
+    }
+    return out;
+  }
+
   async handle(cmd: WorkerCommand): Promise<WorkerReply> {
     try {
       return await this.dispatch(cmd);
@@ -147,36 +179,8 @@ export class WorkerCore {
         }
         return { ok: true };
       }
-      case 'login': {
-        const names = cmd.names ?? this.init!.users.map(([, n]) => n);
-        const out: LoginRecord[] = [];
-        const deadline = Date.now() + cmd.maxMs;
-        let next = 0;
-        const tick = setInterval(() => this.report(), 500);
-        try {
-          const retries = cmd.retries ?? 0;
-          const again: string[] = [];
-          const tries = new Map<string, number>();
-          const lane = async (): Promise<void> => {
-            while (Date.now() < deadline) {
-              const name = next < names.length ? names[next++]! : again.shift();
-              if (name === undefined) return;
-              const r = await this.loginOne(name);
-              out.push(r);
-              const t = tries.get(name) ?? 0;
-              if (!r.ok && t < retries) {
-                tries.set(name, t + 1);
-                again.push(name);
-              }
-            }
-          };
-          await Promise.all(Array.from({ length: Math.max(1, Math.min(cmd.concurrency, names.length)) }, lane));
-        } finally {
-          clearInterval(tick);
-          this.report();
-        }
-        return { ok: true, logins: out };
-      }
+      case 'login':
+        return { ok: true, logins: await this.loginAll(cmd) };
       case 'relogin': {
         const c = this.clients.get(cmd.name);
         if (c) await c.logout();

@@ -34,14 +34,13 @@ import {
   C_TEXT_OCTET,
 } from '../generated/internal/tables.js';
 import {
-  HEADERS,
-  METHODS,
-  LIMITS,
-  LIMIT_SPECS,
-  WIRE_LIMITS,
-  type ErrorCode,
-  type WireLimits,
-} from '../generated/registry.js';
+  FAST_CONTENT_LENGTH,
+  FAST_HEADERS,
+  FAST_METHODS,
+  matchHeader,
+  matchMethod,
+} from '../generated/internal/fast-names.js';
+import { LIMITS, LIMIT_SPECS, WIRE_LIMITS, type ErrorCode, type WireLimits } from '../generated/registry.js';
 import { ImspError } from './errors.js';
 import type { Header, Message } from './types.js';
 
@@ -65,88 +64,6 @@ let lineEnds = new Int32Array(0);
 const NO_VIEW = new DataView(new ArrayBuffer(0));
 /** Lower-case "content-length", for a case-insensitive comparison with | 0x20. */
 const CL_NAME = Buffer.from('content-length', 'latin1');
-
-/**
- * A registered header name, for the fast path's name match: `name:` as the little-endian 32-bit
- * words at octet offsets 0, 4, 8, ... (the last word ends at the colon, overlapping the one
- * before when the length is not a multiple of four). A header line whose first octets equal
- * them exactly has this name, spelled as on the wire; its text is then the registry's string
- * (no copy, and an internalized string for the lookups that follow).
- */
-interface KnownName {
-  readonly name: string;
-  readonly len: number;
-  readonly offsets: Int32Array;
-  readonly words: Int32Array;
-  readonly isContentLength: boolean;
-}
-
-/** Bucket of a name by its first two octets. */
-const nameBucket = (c0: number, c1: number): number => (c0 * 7 + c1) & 255;
-
-/**
- * Registered names by bucket, each followed by its terminator octet (':' for header names,
- * CR for methods). Only names the general path reads unchanged: every octet in class
- * `inner` (and the first in `first`).
- */
-function knownNames(
-  names: readonly string[],
-  end: string,
-  first: number,
-  inner: number,
-): (readonly KnownName[] | undefined)[] {
-  const buckets: KnownName[][] = [];
-  for (const name of names) {
-    const wire = Buffer.from(`${name}${end}`, 'latin1');
-    const n = wire.length;
-    if (
-      n < 4 ||
-      (CLASS[wire[0]!]! & first) === 0 ||
-      ![...wire.subarray(1, n - 1)].every((c) => (CLASS[c]! & inner) !== 0)
-    )
-      continue;
-    const offsets: number[] = [];
-    for (let o = 0; o + 4 <= n; o += 4) offsets.push(o);
-    if (n % 4 !== 0) offsets.push(n - 4);
-    const b = nameBucket(wire[0]!, wire[1]!);
-    (buckets[b] ??= []).push({
-      name,
-      len: n - 1,
-      offsets: Int32Array.from(offsets),
-      words: Int32Array.from(offsets, (o) => wire.readInt32LE(o)),
-      isContentLength: name.toLowerCase() === 'content-length',
-    });
-  }
-  return Array.from({ length: 256 }, (_, b) => buckets[b]);
-}
-
-/** Registered header names, `name:` (grammar rule field_name). [WIRE-6] */
-const KNOWN_HEADERS = knownNames(Object.keys(HEADERS), ':', C_NAME_CHAR, C_NAME_CHAR);
-/** Registered methods, `METHOD` CR (grammar rule method). [WIRE-4] */
-const KNOWN_METHODS = knownNames(Object.keys(METHODS), '\r', C_METHOD_FIRST, C_METHOD_CHAR);
-
-/**
- * The registered name that the line data[s, e) starts with, followed by its terminator
- * (the terminator at or before e), or null.
- */
-function knownName(
-  table: readonly (readonly KnownName[] | undefined)[],
-  data: Buffer,
-  view: DataView,
-  s: number,
-  e: number,
-): KnownName | null {
-  const cands = table[nameBucket(data[s]!, data[s + 1]!)];
-  if (cands === undefined) return null;
-  next: for (let c = 0; c < cands.length; c++) {
-    const k = cands[c]!;
-    if (s + k.len > e) continue;
-    const { offsets, words } = k;
-    for (let w = 0; w < offsets.length; w++) if (view.getInt32(s + offsets[w]!, true) !== words[w]) continue next;
-    return k;
-  }
-  return null;
-}
 
 export interface DecoderOptions {
   /** Wire limits; each must lie within the bounds limits.json gives. */
@@ -460,8 +377,9 @@ export class Decoder {
    * then reports the error the grammar names. One pass over the octets checks them against
    * the grammar's text_octet class and finds the CRLF line ends; the fields are then sliced
    * from one latin1 string of the head. Registered methods and header names, spelled as in the
-   * registry, are matched four octets at a time and given as the registry's strings (issue 15:
-   * no per-character class scan, no copy); any other spelling takes the class scan.
+   * registry, are found by the generated matchers (generated/internal/fast-names.ts: a switch on
+   * the first four octets, then four-octet compares) and given as the registry's strings (issue
+   * 15: no per-character class scan, no copy); any other spelling takes the class scan.
    */
   private fastHead(data: Buffer, m: number, end: number): boolean {
     const lim = this.limits;
@@ -481,8 +399,14 @@ export class Decoder {
       // Four octets at a time while they are all printable (0x20-0x7E): no byte below 0x20,
       // none above 0x7E (SWAR "hasless"/"hasmore" tests, exact as yes/no answers).
       while (i <= stop4) {
-        const w = view.getUint32(i, true);
-        if ((((w - 0x20202020) & ~w) | (w + 0x01010101) | w) & 0x80808080) break;
+        const w = view.getInt32(i, true);
+        const bad = (((w - 0x20202020) & ~w) | (w + 0x01010101) | w) & 0x80808080;
+        if (bad !== 0) {
+          // The lowest flagged octet is exactly the first one not printable (every octet below it is
+          // printable, so no borrow or carry reaches it): step straight to it.
+          i += (31 - Math.clz32(bad & -bad)) >> 3;
+          break;
+        }
         i += 4;
       }
       if (i >= stop) break;
@@ -508,8 +432,8 @@ export class Decoder {
     const e0 = ends[0]! - m;
     const c0 = CLASS[h.charCodeAt(0)]!;
     if ((c0 & C_METHOD_FIRST) !== 0) {
-      const known = knownName(KNOWN_METHODS, data, view, m, ends[0]!);
-      if (known !== null && known.len === e0) this.method = known.name;
+      const mi = matchMethod(view, m, ends[0]!);
+      if (mi >= 0) this.method = FAST_METHODS[mi]!;
       else {
         for (let j = 1; j < e0; j++) if ((CLASS[h.charCodeAt(j)]! & C_METHOD_CHAR) === 0) return false;
         this.method = h.slice(0, e0);
@@ -546,11 +470,11 @@ export class Decoder {
       let j: number;
       let name: string;
       let isCl: boolean;
-      const known = knownName(KNOWN_HEADERS, data, view, s + m, e + m - 1);
-      if (known !== null) {
-        j = s + known.len;
-        name = known.name;
-        isCl = known.isContentLength;
+      const hi = matchHeader(view, s + m, e + m);
+      if (hi >= 0) {
+        name = FAST_HEADERS[hi]!;
+        j = s + name.length;
+        isCl = hi === FAST_CONTENT_LENGTH;
       } else {
         j = s;
         while ((CLASS[h.charCodeAt(j)]! & C_NAME_CHAR) !== 0) j++;

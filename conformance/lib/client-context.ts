@@ -295,8 +295,9 @@ export class ClientContext extends RoleContext<ClientEnv> {
     return a;
   }
 
-  async peer(): Promise<Peer> {
-    const name = this.uniq('p');
+  /** A kit buddy; `prefix` starts its name (the tie-break of [P2P-15] compares names). */
+  async peer(prefix = 'p'): Promise<Peer> {
+    const name = this.uniq(prefix);
     const identity = newIdentity();
     const p: Peer = { name, identity, server: net.createServer(), address: '', inbound: [] };
     p.server.on('connection', (s) => p.inbound.push(new Conn(s, `peer-${name}-in`, this.tr)));

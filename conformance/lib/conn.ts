@@ -311,6 +311,23 @@ export class Conn {
     this.events.push(msg);
   }
 
+  /**
+   * Seal the link from now on, and open the SEALED envelopes that already arrived behind the
+   * handshake's last clear message, in the same read (a responder may send INIT-ACK and, at once, a
+   * sealed BYE): they were queued as clear events before the kit had the keys.
+   */
+  seal(state: SealState): void {
+    this.sealing = state;
+    for (const m of this.takeEvents((e) => e.method === 'SEALED')) {
+      this.received.splice(
+        this.received.findIndex((x) => x.msg === m),
+        1,
+      );
+      this.onMessage(m);
+    }
+    this.wake();
+  }
+
   /** Write octets as they are (no sealing). */
   writeRaw(buf: Buffer, note?: string): void {
     if (this.closed || this.socket.destroyed) return;

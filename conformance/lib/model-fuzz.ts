@@ -38,6 +38,12 @@ export interface ModelCheck<T> {
   log: () => string[];
   /** Report only the first line of the model's error message. */
   firstLine?: boolean;
+  /**
+   * Draw every command and variant with equal weight: fast-check otherwise favours the first values of
+   * each choice, and a case that can afford few sequences (a client process per case) would rarely
+   * reach the last ones.
+   */
+  unbiased?: boolean;
 }
 
 /** The run's command line without the options a replay line sets itself. */
@@ -51,6 +57,7 @@ export async function checkModel<T>(ctx: FuzzContext, o: ModelCheck<T>): Promise
   const details = await fc.check(o.prop, {
     seed: ctx.opts.seed,
     numRuns: Math.max(1, Math.min(ctx.opts.runs, o.maxRuns)),
+    ...(o.unbiased ? { unbiased: true } : {}),
     ...(ctx.opts.path ? { path: ctx.opts.path, endOnFailure: true } : {}),
   });
   ctx.meta.seed = details.seed;

@@ -12,6 +12,7 @@ import { clientBatchCases, clientP2pCases, clientSessionRuleCases } from '../cas
 import { clientFileCases } from '../cases/client/10.3-files.js';
 import { clientTypingCases } from '../cases/client/10.4-typing.js';
 import { clientLifetimeCases } from '../cases/client/11-session-lifetime.js';
+import { clientViewFuzzCases } from '../cases/client/12.3-client-view.js';
 import { clientP2pFuzzCases } from '../cases/client/12.5-p2p-session.js';
 import { clientInvariantCases } from '../cases/client/13-invariants.js';
 import { clientErrorCases } from '../cases/client/14-error-handling.js';
@@ -38,6 +39,7 @@ export const clientCases = (limits: Limits): CaseDef<ClientContext>[] => [
   ...clientFileCases,
   ...clientTypingCases,
   ...clientLifetimeCases,
+  ...clientViewFuzzCases,
   ...clientP2pFuzzCases,
   ...clientInvariantCases,
   ...clientErrorCases,

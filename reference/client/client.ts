@@ -26,6 +26,7 @@ import {
 } from '../../codec/index.js';
 import { openKeyBlobAsync, sealKeyBlobAsync, parseKeyBlob } from '../crypto/key-blob.js';
 import type { Identity } from '../crypto/keys.js';
+import type { NonceCache } from '../crypto/p2p.js';
 import { makeVerifier } from '../crypto/scram.js';
 import { startHeartbeat, type Heartbeat } from '../net/heartbeat.js';
 import { Link } from '../net/link.js';
@@ -112,6 +113,7 @@ export class ImspClient extends EventEmitter<ClientEvents> {
       identity: () => this.identity,
       linked: () => this.ms !== undefined,
       refresh: () => this.list(),
+      nonces: opts.nonces,
     });
     this.reconnector = new Reconnector({
       events: this,
@@ -130,6 +132,11 @@ export class ImspClient extends EventEmitter<ClientEvents> {
         this.emit('logout', { reason: `logging in again failed: ${err.message}`, reconnecting: false });
       },
     });
+  }
+
+  /** The INIT nonces this client accepted [P2P-8], for the client of the next login. */
+  get initNonces(): NonceCache {
+    return this.peers.initNonces;
   }
 
   get loggedIn(): boolean {

@@ -40,6 +40,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import type { NonceCache } from '../crypto/p2p.js';
 import { ImspClient, type ClientOptions } from './client.js';
 import type { ClientEventName, ClientEvents } from './events.js';
 
@@ -148,6 +149,7 @@ export async function runControl(opts: ControlOptions): Promise<number> {
     output.write(JSON.stringify(obj) + '\n');
   };
   let client: ImspClient | undefined;
+  let nonces: NonceCache | undefined;
   // [RECONNECT-1] off until the driver says `reconnect on` (or the options turn it on): a test harness
   // decides itself when a session ends, and sees `reconnecting` when it does.
   let reconnect = clientOpts.reconnect ?? false;
@@ -185,7 +187,15 @@ export async function runControl(opts: ControlOptions): Promise<number> {
         if (cmd === 'login') {
           if (client?.loggedIn)
             throw Object.assign(new Error('already logged in'), { code: 'ERR_OUT_OF_STATE', status: 425 });
-          const c = new ImspClient({ ...clientOpts, reconnect, user: args[0], password: args[1] });
+          // [P2P-8] one INIT nonce memory for the whole process: a replay across logout and login is refused.
+          const c = new ImspClient({
+            ...clientOpts,
+            reconnect,
+            user: args[0],
+            password: args[1],
+            ...(nonces ? { nonces } : {}),
+          });
+          nonces = c.initNonces;
           attach(c);
           try {
             await c.login();

@@ -2,6 +2,7 @@
 // limits table (generated/registry.ts) [§8 Login and Logout] [§10 Peer-to-Peer Sessions].
 import { LIMITS } from '../../codec/index.js';
 import type { SettableStatus } from './contacts.js';
+import type { NonceCache } from '../crypto/p2p.js';
 import type { FileLimits } from './files.js';
 
 export const LIMIT = LIMITS as unknown as Record<string, number>;
@@ -77,6 +78,11 @@ export interface ClientOptions {
    * Events: `reconnecting` before each attempt, `reconnected` after a successful one.
    */
   reconnect?: boolean;
+  /**
+   * [P2P-8] The nonces of the INITs accepted so far. A process that logs in again with a new client
+   * (the control loop) passes the same memory, so that an INIT replayed across a logout is refused.
+   */
+  nonces?: NonceCache;
 }
 
 /** What a client keeps to log in again without the password [RECONNECT-4]: RFC 5802's cached keys. */

@@ -35,6 +35,8 @@ export interface PeerHost {
   linked(): boolean;
   /** LIST at the MS: refreshes the buddies' keys. */
   refresh(): Promise<void>;
+  /** The INIT nonces already accepted (kept across logins by the caller); a new memory when absent. */
+  readonly nonces?: NonceCache | undefined;
 }
 
 export class PeerHub {
@@ -53,7 +55,12 @@ export class PeerHub {
   constructor(private readonly host: PeerHost) {
     this.ev = host.events;
     // [P2P-8] an INIT nonce is remembered as long as its Time could still be accepted.
-    this.nonces = new NonceCache(2 * host.limits.maxClockSkew, 10_000);
+    this.nonces = host.nonces ?? new NonceCache(2 * host.limits.maxClockSkew, 10_000);
+  }
+
+  /** The INIT nonces accepted so far [P2P-8]: a client made for the next login takes them over. */
+  get initNonces(): NonceCache {
+    return this.nonces;
   }
 
   /** Binds the peer listener; the address to announce, or undefined when already listening. */

@@ -664,6 +664,46 @@ const commands = [
 
 export const clientP2pFuzzCases: CaseDef<ClientContext>[] = [
   {
+    // Found by client/fuzz/1: the reference client forgot its INIT nonces at each login.
+    id: 'client/p2p-session/1',
+    section: 'fuzz',
+    title: 'an INIT accepted before a logout and replayed (same nonce) after the next login is refused 450 ERR_REPLAY',
+    reqs: ['P2P-8', 'P2P-9', 'LOGIN-7', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      const p = await ctx.peer();
+      const a = ctx.account([ctx.buddyRecord(p)]);
+      const c = await ctx.startLoggedIn(a);
+      const first = await ctx.connect(ctx.clientAddress(a), 'peer');
+      const { state } = (() => {
+        const b = buildInit(p.name, p.identity, a.name, a.identity.publicKey);
+        first.send(b.msg);
+        return b;
+      })();
+      ctx.must(
+        await first.waitEvent((e) => e.method === 'INIT-ACK', ctx.timeout),
+        'P2P-9',
+        'a valid INIT from a buddy must be answered INIT-ACK',
+      );
+      const out = await c.command('logout', ctx.timeout * 2);
+      ctx.must(out?.event === 'ok', 'CTL-2', `logout failed: ${JSON.stringify(out)}`);
+      const again = await c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
+      ctx.must(again?.event === 'ok', 'LOGIN-7', `the client could not log in again: ${JSON.stringify(again)}`);
+      const conn = await ctx.connect(ctx.clientAddress(a), 'replayer');
+      conn.send(buildInit(p.name, p.identity, a.name, a.identity.publicKey, { nI: state.nI }).msg);
+      const r: Real = {
+        ctx,
+        c,
+        a,
+        peers: { lo: p, hi: p },
+        conns: { lo: { in: null, out: null }, hi: { in: null, out: null } },
+        nonces: [],
+        log: [],
+        counts: new Map(),
+      };
+      await expectRefusal(r, conn, 'ERR_REPLAY', 'P2P-8', 'an INIT whose nonce the client accepted before its logout');
+    },
+  },
+  {
     id: 'client/fuzz/1',
     section: 'fuzz',
     title:

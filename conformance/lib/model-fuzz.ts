@@ -9,12 +9,14 @@ import type { CaseMeta, RunOptions } from './runner.js';
 
 /**
  * The requirements a machine's transitions name (the first of each transition's reqs is the one a
- * mismatch cites): a fuzzing case over the machine declares them all, with `extra` (its own checks).
+ * mismatch cites): a fuzzing case over the machine declares them all, with `extra` (its own checks),
+ * less `unfired`: those of transitions the case cannot fire, so that it claims no check it lacks.
  */
-export function machineReqs(name: MachineName, extra: string[] = []): string[] {
+export function machineReqs(name: MachineName, extra: string[] = [], unfired: string[] = []): string[] {
   const out = new Set(extra);
   for (const t of MACHINES[name].transitions as readonly { reqs: readonly string[] }[])
     if (t.reqs[0]) out.add(t.reqs[0]);
+  for (const q of unfired) out.delete(q);
   return [...out];
 }
 

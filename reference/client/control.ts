@@ -142,6 +142,16 @@ function errorFields(err: unknown): { code: string; status: number; reason: stri
   return { code, status, reason };
 }
 
+/** Logs `c` in; a client whose login failed is closed. */
+async function loginOrClose(c: ImspClient): Promise<void> {
+  try {
+    await c.login();
+  } catch (err) {
+    await c.close();
+    throw err;
+  }
+}
+
 /** Runs the control loop until `quit` or end of input. Resolves with the exit status. */
 export async function runControl(opts: ControlOptions): Promise<number> {
   const { input, output, ...clientOpts } = opts;
@@ -149,7 +159,7 @@ export async function runControl(opts: ControlOptions): Promise<number> {
     output.write(JSON.stringify(obj) + '\n');
   };
   let client: ImspClient | undefined;
-  let nonces: NonceCache | undefined;
+  let nonces: NonceCache | undefined = clientOpts.nonces;
   // [RECONNECT-1] off until the driver says `reconnect on` (or the options turn it on): a test harness
   // decides itself when a session ends, and sees `reconnecting` when it does.
   let reconnect = clientOpts.reconnect ?? false;
@@ -188,21 +198,10 @@ export async function runControl(opts: ControlOptions): Promise<number> {
           if (client?.loggedIn)
             throw Object.assign(new Error('already logged in'), { code: 'ERR_OUT_OF_STATE', status: 425 });
           // [P2P-8] one INIT nonce memory for the whole process: a replay across logout and login is refused.
-          const c = new ImspClient({
-            ...clientOpts,
-            reconnect,
-            user: args[0],
-            password: args[1],
-            ...(nonces ? { nonces } : {}),
-          });
+          const c = new ImspClient({ ...clientOpts, reconnect, user: args[0], password: args[1], nonces });
           nonces = c.initNonces;
           attach(c);
-          try {
-            await c.login();
-          } catch (err) {
-            await c.close();
-            throw err;
-          }
+          await loginOrClose(c);
           client = c;
           result = { user: c.user, address: c.address, ms: c.msAddress };
         } else if (cmd === 'reconnect') {

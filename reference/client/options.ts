@@ -82,7 +82,7 @@ export interface ClientOptions {
    * [P2P-8] The nonces of the INITs accepted so far. A process that logs in again with a new client
    * (the control loop) passes the same memory, so that an INIT replayed across a logout is refused.
    */
-  nonces?: NonceCache;
+  nonces?: NonceCache | undefined;
 }
 
 /** What a client keeps to log in again without the password [RECONNECT-4]: RFC 5802's cached keys. */

@@ -13,7 +13,7 @@ import { findTransition, request, response, type MachineTransition } from '../..
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext, KitAccount, Peer } from '../../lib/client-context.js';
 import type { Conn } from '../../lib/conn.js';
-import type { ControlledClient } from '../../lib/control.js';
+import type { ControlEvent, ControlledClient } from '../../lib/control.js';
 import { checkModel, machineReqs } from '../../lib/model-fuzz.js';
 
 type VState = 'connected' | 'login-sent' | 'proof-sent' | 'active' | 'logout-sent' | 'ended';
@@ -141,6 +141,13 @@ class Login extends Cmd {
       return;
     }
     ctx.must(proofSent, ch.reqs[0]!, `${this}: transition '${ch.name}' sends PROOF; the client sent none`);
+    await this.answered(m, r, res, t0);
+  }
+
+  /** What the kit answered to PROOF: 401, a Server-proof that does not verify, or the login's 200. */
+  private async answered(m: Model, r: Real, res: ControlEvent | null, t0: number): Promise<void> {
+    const ctx: ClientContext = r.ctx;
+    const a = r.a;
     if (this.v === 'PROOF refused 401') {
       const t = must('proof-sent', 'REFUSED');
       ctx.must(
@@ -350,13 +357,17 @@ const commands = [
   ...(['online', 'away', 'busy', 'offline'] as const).map((st) => fc.constant(new Presence(st))),
 ];
 
+// The table's TIMEOUT transitions (CONN-4) are not fired: a driven client's handshakeTimeout cannot be
+// shortened through the control interface (it is 10 s), so this case does not claim CONN-4.
+const UNFIRED = ['CONN-4'];
+
 export const clientViewFuzzCases: CaseDef<ClientContext>[] = [
   {
     id: 'client/fuzz/2',
     section: 'fuzz',
     title:
       "state-machine fuzzing of the client's session with its MS: logins answered well or wrongly, PING, NOTICE ERR_RATE_LIMITED and ERR_SESSION_ENDED, logout, the connection lost, silence past Session-timeout and PRESENCE pushes follow the machine table",
-    reqs: machineReqs('client-view', ['PRESENCE-9', 'STATE-4']),
+    reqs: machineReqs('client-view', ['PRESENCE-9', 'STATE-4'], UNFIRED),
     fuzz: true,
     async run(ctx: ClientContext) {
       const p = await ctx.peer();

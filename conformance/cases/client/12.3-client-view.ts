@@ -357,8 +357,8 @@ const commands = [
   ...(['online', 'away', 'busy', 'offline'] as const).map((st) => fc.constant(new Presence(st))),
 ];
 
-// The table's TIMEOUT transitions (CONN-4) are not fired: a driven client's handshakeTimeout cannot be
-// shortened through the control interface (it is 10 s), so this case does not claim CONN-4.
+// The table's TIMEOUT transitions [CONN-4] are not fired: a driven client's handshakeTimeout cannot be
+// shortened through the control interface (it is 10 s), so this case does not claim [CONN-4].
 const UNFIRED = ['CONN-4'];
 
 export const clientViewFuzzCases: CaseDef<ClientContext>[] = [

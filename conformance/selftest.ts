@@ -104,7 +104,8 @@ export async function selftestRole(role: RoleName, o: SelftestOptions): Promise<
     // The reference client, started per case through reference/bin/imsp.js.
     const cfg = {
       ...baseConfig('client', o),
-      clientCmd: `${process.execPath} reference/bin/imsp.js client --control --crs {crs}`,
+      // Received files go under the selftest's own directory, removed with it (not /tmp/imsp-USER).
+      clientCmd: `${process.execPath} reference/bin/imsp.js client --control --crs {crs} --downloads ${w.dir}/downloads-{user}`,
       cwd: o.root,
     };
     const { results, status } = await runKit(cfg as KitConfig, out);

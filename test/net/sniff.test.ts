@@ -45,3 +45,29 @@ test('[WIRE-20] a half-close inside the first message hands back the decoder err
   // A whole first message before the half-close still decides the connection.
   assert.equal(await sniff('LOCATE\r\nImsp-version: 1\r\n\r\n', true), 'client');
 });
+
+test('[CONN-9] a first message that arrived before the sniff timeout is read and decides the connection, even when the event loop stalls past the timeout', async () => {
+  // fuzz-roles at load 36 saw one LOCATE in a million closed unanswered: the timer ran out while the
+  // LOCATE sat unread in the socket, and Node runs expired timers before it polls for I/O.
+  const server = net.createServer({ pauseOnConnect: true });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
+  const { port } = server.address() as net.AddressInfo;
+  const c = net.connect(port, '127.0.0.1');
+  c.on('error', () => undefined);
+  try {
+    const accepted = new Promise<net.Socket>((res) => server.once('connection', res));
+    const written = new Promise<void>((res) => c.write('LOCATE\r\nImsp-version: 1\r\n\r\n', () => res()));
+    const [s] = await Promise.all([accepted, written]);
+    // The LOCATE is in the server's receive buffer (the socket is paused on connect). Sniff with a
+    // short timeout, then stall the loop past it before anything is read.
+    const r = sniffPeer(s, 20);
+    s.resume(); // as a socket not paused on connect is: sniffPeer's reads start at the next poll
+    const until = Date.now() + 80;
+    while (Date.now() < until);
+    assert.equal(await r, 'client');
+    s.destroy();
+  } finally {
+    c.destroy();
+    server.close();
+  }
+});

@@ -907,11 +907,6 @@ export class PostgresStore implements Store {
       }
       if ((await this.contactCount(q, from)) >= this.limits.maxContacts)
         return { ok: false, error: 'limit', which: 'contacts' }; // [ADD-LIMIT-1]
-      if (await this.isBlocked(q, to, from)) {
-        // [BLOCK-6] stored, withheld from the target, nothing revealed
-        await q('INSERT INTO adds (from_user, to_user, time) VALUES ($1, $2, $3)', [from, to, now]);
-        return { ok: true, outcome: 'blocked-silently', time: now };
-      }
       const incoming = Number(
         (
           await q(
@@ -920,7 +915,13 @@ export class PostgresStore implements Store {
           )
         ).rows[0].n,
       );
-      if (incoming >= this.limits.maxPendingAdds) return { ok: false, error: 'limit', which: 'pending' }; // [ADD-LIMIT-2]
+      // [ADD-LIMIT-2] before the block: a blocked sender meets a full list as a stranger does [ERR-6]
+      if (incoming >= this.limits.maxPendingAdds) return { ok: false, error: 'limit', which: 'pending' };
+      if (await this.isBlocked(q, to, from)) {
+        // [BLOCK-6] stored, withheld from the target, nothing revealed
+        await q('INSERT INTO adds (from_user, to_user, time) VALUES ($1, $2, $3)', [from, to, now]);
+        return { ok: true, outcome: 'blocked-silently', time: now };
+      }
       await q('INSERT INTO adds (from_user, to_user, time) VALUES ($1, $2, $3)', [from, to, now]); // [ADD-1]
       emit({ type: 'add', from, to, time: now });
       if (target.state === 'online') {

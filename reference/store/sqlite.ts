@@ -780,13 +780,14 @@ export class SqliteStore implements Store {
         return { ok: true, outcome: 'granted' };
       }
       if (this.contactCount(from) >= this.limits.maxContacts) return { ok: false, error: 'limit', which: 'contacts' }; // [ADD-LIMIT-1]
+      // [ADD-LIMIT-2] before the block: a blocked sender meets a full list as a stranger does [ERR-6]
+      if ((this.q.incomingCount.get(to) as number) >= this.limits.maxPendingAdds)
+        return { ok: false, error: 'limit', which: 'pending' };
       if (this.q.isBlocked.get(to, from)) {
         // [BLOCK-6] stored, pending in the sender's list, withheld from the target; nothing revealed
         this.q.insertAdd.run(from, to, now);
         return { ok: true, outcome: 'blocked-silently', time: now };
       }
-      if ((this.q.incomingCount.get(to) as number) >= this.limits.maxPendingAdds)
-        return { ok: false, error: 'limit', which: 'pending' }; // [ADD-LIMIT-2]
       this.q.insertAdd.run(from, to, now); // [ADD-1]
       this.emit({ type: 'add', from, to, time: now });
       if (target.state === 'online') {

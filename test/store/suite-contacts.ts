@@ -247,6 +247,22 @@ export function contactsSuite(h: StoreHarness): void {
       });
     });
 
+    test("[ERR-6][ADD-LIMIT-2][BLOCK-6] a blocked sender meets the target's full pending list as a stranger does: the limit does not reveal the block", async (t) => {
+      const { store } = await setup(t, h, { limits: { maxPendingAdds: 2 } });
+      await users(store, 'alice', 'bob', 'carol', 'mallory', 'stranger');
+      const A = (user: string): Actor => ({ user, admin: true });
+      assert.equal((await store.block(A('alice'), 'mallory')).ok, true);
+      for (const u of ['bob', 'carol']) assert.equal((await store.addRequest(A(u), 'alice', T0)).ok, true);
+      const full = { ok: false, error: 'limit', which: 'pending' };
+      assert.deepEqual(await store.addRequest(A('stranger'), 'alice', T0), full);
+      assert.deepEqual(await store.addRequest(A('mallory'), 'alice', T0), full, 'the blocked sender gets 413 as well');
+      // With room again, the blocked sender's ADD is stored silently [BLOCK-6], the stranger's delivered.
+      assert.equal((await store.answer(A('alice'), 'bob', 'deny', T0)).ok, true);
+      const r = await store.addRequest(A('mallory'), 'alice', T0);
+      assert.equal(r.ok && r.outcome, 'blocked-silently');
+      assert.equal((await store.addRequest(A('stranger'), 'alice', T0)).ok, true);
+    });
+
     test('[LOCK-6] every session-bound write refuses a stale epoch or a user not online', async (t) => {
       const { store } = await setup(t, h);
       await users(store, 'alice', 'bob');

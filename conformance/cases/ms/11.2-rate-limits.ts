@@ -35,6 +35,20 @@ async function tryLogin(ctx: MsContext, name: string, password: string, src: str
   return out;
 }
 
+/** What the MS sent back, for a finding: response statuses with counts, NOTICE codes, the close. */
+function whatCame(got: Message[], closed: boolean): string {
+  const count = new Map<string, number>();
+  for (const m of got) {
+    const k =
+      m.kind === 'response'
+        ? String(m.status)
+        : `${m.method}${m.method === 'NOTICE' ? ` ${header(m, 'Error-code') ?? ''}` : ''}`;
+    count.set(k, (count.get(k) ?? 0) + 1);
+  }
+  const parts = [...count].map(([k, n]) => `${n} x ${k}`);
+  return `got ${parts.length > 0 ? parts.join(', ') : 'nothing'}; the connection ${closed ? 'was closed by the MS' : 'stayed open'}`;
+}
+
 export const msRateCases: CaseDef<MsContext>[] = [
   {
     id: 'ms/rate/1',
@@ -66,7 +80,7 @@ export const msRateCases: CaseDef<MsContext>[] = [
       ctx.must(
         first429 >= 0 || got.some(isRateNotice),
         'RATE-1',
-        `${sent} requests in ${Math.ceil(sent / wave)} write(s) against a bucket of ${burst} refilled at ${rate}/s were never refused`,
+        `${sent} requests in ${Math.ceil(sent / wave)} write(s) against a bucket of ${burst} refilled at ${rate}/s were never refused (${whatCame(got, c.closed)})`,
       );
       // LOGIN and PROOF may have taken two tokens of the connection's bucket.
       const served = first429 >= 0 ? first429 : responses.length;

@@ -679,8 +679,8 @@ const UNFIRED = ['CONN-4'];
 export const clientP2pFuzzCases: CaseDef<ClientContext>[] = [
   {
     // Found by client/fuzz/1: the reference client forgot its INIT nonces at each login.
-    id: 'client/p2p-session/1',
-    section: 'fuzz',
+    id: 'client/p2p/30',
+    section: 'p2p',
     title: 'an INIT accepted before a logout and replayed (same nonce) after the next login is refused 450 ERR_REPLAY',
     reqs: ['P2P-8', 'P2P-9', 'LOGIN-7', 'CTL-2'],
     async run(ctx: ClientContext) {

@@ -306,7 +306,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
     section: 'enroll',
     title:
       'a uint above 9007199254740991 (2^53 - 1, the maximum of [§16 Registries]) in ENROLL Incarnation or Capacity is refused 422 ERR_BAD_VALUE; the maximum itself enrolls',
-    reqs: ['REG-6', 'ENROLL-2', 'ENROLL-4', 'ERR-1'],
+    reqs: ['REG-6', 'ENROLL-2', 'ENROLL-4', 'ERR-1', 'WIRE-22'],
     async run(ctx: CrsContext) {
       // Appendix A: a uint is exact in every implementation language only up to 2^53 - 1, so the
       // registry bounds it there and a larger value is a bad value, not a number rounded by the receiver.

@@ -246,11 +246,11 @@ export const MUTANTS: Mutant[] = [
     role: 'client',
     only: ['client/p2p/6'],
     patches: [
-      { file: 'reference/client/client.ts', find: /this\.endAllSessions\(/g, replace: 'void (' },
-      { file: 'reference/client/client.ts', find: /for \(const l of this\.peerLinks\) l\.close\(\);/g, replace: '' },
+      { file: 'reference/client/client.ts', find: /this\.peers\.endAllSessions\(/g, replace: 'void (' },
+      { file: 'reference/client/peers.ts', find: /for \(const l of this\.peerLinks\) l\.close\(\);/g, replace: '' },
       {
         file: 'reference/client/peer.ts',
-        find: /if \(lost\) return this\.refuse\(/,
+        find: /if \(lost\)\s*return this\.refuse\(/,
         replace: 'if (lost && false) return this.refuse(',
       },
     ],

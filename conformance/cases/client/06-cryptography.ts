@@ -122,7 +122,7 @@ export const clientSealCases: CaseDef<ClientContext>[] = [
     section: 'seal',
     title:
       'a request in clear on an open peer session is refused ERR_METHOD_NOT_ALLOWED inside SEALED and the connection closed; a push in clear on the MS link closes it',
-    reqs: ['SEAL-7', 'SEAL-9', 'ERR-1', 'P2P-9'],
+    reqs: ['SEAL-7', 'SEAL-9', 'ERR-1', 'P2P-9', 'WIRE-22'],
     async run(ctx: ClientContext) {
       const { a, conn } = await ctx.buddySession();
       conn.writeRaw(encode(request('PING', [['Tag', 'clear']])), 'PING in clear on the sealed peer session');

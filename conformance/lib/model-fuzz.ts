@@ -85,3 +85,38 @@ export async function checkModel<T>(ctx: FuzzContext, o: ModelCheck<T>): Promise
     `${message ?? 'model mismatch'}\n  minimal sequence: ${shrunk}\n  ${o.log().join('\n  ')}`,
   );
 }
+
+/** A state-machine fuzz case's run over fast-check commands: what differs from case to case. */
+export interface CommandFuzz<M extends object, R> {
+  id: string;
+  req: string;
+  maxRuns: number;
+  unbiased?: boolean;
+  commands: fc.Arbitrary<fc.AsyncCommand<M, R>>[];
+  /** One sequence against the target, from a fresh start. */
+  runOnce: (cmds: Iterable<fc.AsyncCommand<M, R>>) => Promise<void>;
+  log: () => string[];
+  /** How often each step ran, noted in the report even when the case fails. */
+  counts: Map<string, number>;
+}
+
+/** Sequences of at most 12 commands, checked (and shrunk, and replayed) by checkModel. */
+export async function fuzzCommands<M extends object, R>(ctx: FuzzContext, o: CommandFuzz<M, R>): Promise<void> {
+  const prop = fc.asyncProperty(
+    fc.commands(o.commands, { maxCommands: 12, replayPath: ctx.opts.replayPath }),
+    o.runOnce,
+  );
+  try {
+    await checkModel(ctx, {
+      id: o.id,
+      maxRuns: o.maxRuns,
+      ...(o.unbiased ? { unbiased: true } : {}),
+      req: o.req,
+      prop,
+      replay: o.runOnce,
+      log: o.log,
+    });
+  } finally {
+    ctx.note(`steps run: ${[...o.counts].map(([k, n]) => `${k} ${n}`).join('; ')}`);
+  }
+}

@@ -14,7 +14,7 @@ import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext, KitAccount, Peer } from '../../lib/client-context.js';
 import type { Conn } from '../../lib/conn.js';
 import type { ControlEvent, ControlledClient } from '../../lib/control.js';
-import { checkModel, machineReqs } from '../../lib/model-fuzz.js';
+import { fuzzCommands, machineReqs } from '../../lib/model-fuzz.js';
 
 type VState = 'connected' | 'login-sent' | 'proof-sent' | 'active' | 'logout-sent' | 'ended';
 interface Model {
@@ -386,23 +386,16 @@ export const clientViewFuzzCases: CaseDef<ClientContext>[] = [
         }
         await fc.asyncModelRun(() => ({ model: { state: 'connected', buddy: 'online' } as Model, real }), cmds);
       };
-      const prop = fc.asyncProperty(
-        fc.commands(commands, { maxCommands: 12, replayPath: ctx.opts.replayPath }),
+      await fuzzCommands(ctx, {
+        id: 'client/fuzz/2',
+        req: 'STATE-4',
+        maxRuns: 400,
+        unbiased: true,
+        commands,
         runOnce,
-      );
-      try {
-        await checkModel(ctx, {
-          id: 'client/fuzz/2',
-          maxRuns: 400,
-          unbiased: true,
-          req: 'STATE-4',
-          prop,
-          replay: runOnce,
-          log: () => lastLog,
-        });
-      } finally {
-        ctx.note(`steps run: ${[...counts].map(([k, n]) => `${k} ${n}`).join('; ')}`);
-      }
+        log: () => lastLog,
+        counts,
+      });
     },
   },
 ];

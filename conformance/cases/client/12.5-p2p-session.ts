@@ -17,7 +17,7 @@ import type { ClientContext, KitAccount, Peer } from '../../lib/client-context.j
 import type { Conn } from '../../lib/conn.js';
 import type { ControlledClient } from '../../lib/control.js';
 import { newIdentity } from '../../lib/crypto.js';
-import { checkModel, machineReqs } from '../../lib/model-fuzz.js';
+import { fuzzCommands, machineReqs } from '../../lib/model-fuzz.js';
 import { buildInit, buildInitAck, openInit, openInitAck } from '../../lib/p2p.js';
 import { errorSpec } from '../../lib/registry.js';
 import { answerOf } from '../../lib/wire-target.js';
@@ -780,23 +780,16 @@ export const clientP2pFuzzCases: CaseDef<ClientContext>[] = [
           for (const w of WHO) for (const d of ['in', 'out'] as const) real.conns[w][d]?.destroy();
         }
       };
-      const prop = fc.asyncProperty(
-        fc.commands(commands, { maxCommands: 12, replayPath: ctx.opts.replayPath }),
+      await fuzzCommands(ctx, {
+        id: 'client/fuzz/1',
+        req: 'STATE-4',
+        maxRuns: 400,
+        unbiased: true,
+        commands,
         runOnce,
-      );
-      try {
-        await checkModel(ctx, {
-          id: 'client/fuzz/1',
-          maxRuns: 400,
-          unbiased: true,
-          req: 'STATE-4',
-          prop,
-          replay: runOnce,
-          log: () => lastLog,
-        });
-      } finally {
-        ctx.note(`steps run: ${[...counts].map(([k, n]) => `${k} ${n}`).join('; ')}`);
-      }
+        log: () => lastLog,
+        counts,
+      });
     },
   },
 ];

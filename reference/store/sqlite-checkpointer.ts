@@ -67,7 +67,9 @@ export class WalCheckpointer {
     this.worker.unref();
     this.worker.on('message', (r: CheckpointResult) => {
       this.inFlight = false;
-      this.worker.unref();
+      // once close() has ref'd the worker it stays ref'd until it exits: a checkpoint's reply that
+      // arrives after close() must not let the process end with close() still pending
+      if (!this.failed) this.worker.unref();
       this.done++;
       this.last = r;
       const w = this.waiters;

@@ -9,6 +9,12 @@ import { join } from 'node:path';
 import { SqliteStore } from '../../reference/store/sqlite.js';
 import { CHECKPOINT_EVERY } from '../../reference/store/sqlite-checkpointer.js';
 import { newUser } from './fixtures.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const run = promisify(execFile);
+const CHILD = fileURLToPath(new URL('./checkpoint-close-child.ts', import.meta.url));
 
 function tempFile(t: { after: (f: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'imsp-ckpt-'));
@@ -59,4 +65,13 @@ test('an in-memory store has no checkpoint worker', async () => {
   const store = await SqliteStore.open(':memory:');
   assert.equal(store.checkpointer, null);
   await store.close();
+});
+
+test('closing while a checkpoint is in flight ends the process cleanly (the reply does not unref the worker)', async (t) => {
+  // Before the fix the worker's reply, arriving after close() had ref'd the worker, unref'd it again;
+  // the event loop ran dry with close() pending and node exited 13 (the final CI's `imsp user list |
+  // head` test, cancelled with "Promise resolution is still pending"). A child process, as nothing
+  // else may hold its event loop.
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', CHILD, tempFile(t)]);
+  assert.equal(stdout, 'closed\n');
 });

@@ -19,14 +19,37 @@ import {
   loadKitCases,
   staticUndeclared,
   type CheckResult,
+  type KitCase,
 } from './coverage.js';
+import { kitErrorRegistry, NamedIds } from './named-ids.js';
 import { loadRequirementData } from './scan.js';
 
 export async function runCheck(root: string): Promise<CheckResult> {
   const data = loadRequirementData(root);
   const cases = await loadKitCases(root);
   const reqs = data.requirements.map((r) => ({ id: r.id, level: r.level, sentence: r.sentence }));
-  return checkCoverage(reqs, cases, collectNamedTests(root), loadExceptions(root), staticUndeclared(root, cases));
+  const named = NamedIds.create(root, await kitErrorRegistry(root));
+  const undeclared = new Map<string, CheckResult['undeclared'][number]>();
+  for (const u of [...staticUndeclared(root, cases), ...callUndeclared(named, cases)]) {
+    const had = undeclared.get(u.id);
+    undeclared.set(u.id, had ? { ...had, ids: [...new Set([...had.ids, ...u.ids])].sort(compareIds) } : u);
+  }
+  return checkCoverage(reqs, cases, collectNamedTests(root), loadExceptions(root), [...undeclared.values()]);
+}
+
+/**
+ * The IDs each case's checks can name through the helpers it calls (spec/site/named-ids.ts) that its
+ * reqs do not declare; merged per case with the text scan's (an ID either finds is listed once).
+ */
+export function callUndeclared(named: NamedIds, cases: KitCase[]): CheckResult['undeclared'] {
+  const byId = new Map(cases.map((c) => [c.id, c] as const));
+  const out: CheckResult['undeclared'] = [];
+  for (const c of named.cases()) {
+    const k = byId.get(c.id);
+    const missing = k ? c.named.filter((x) => !k.reqs.includes(x)).sort(compareIds) : [];
+    if (missing.length) out.push({ id: c.id, file: c.file, ids: missing });
+  }
+  return out;
 }
 
 /** Rewrites the backlog of spec/exceptions.json from a check result (one entry per line, natural order). */

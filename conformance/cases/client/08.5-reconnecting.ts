@@ -113,7 +113,7 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
     id: 'client/reconnect/2',
     section: 'reconnect',
     title: 'after its own logout the client does not log in again',
-    reqs: ['RECONNECT-2', 'CTL-2'],
+    reqs: ['RECONNECT-2', 'CTL-2', 'RECONNECT-1'],
     async run(ctx: ClientContext) {
       const { a, c } = await reconnecting(ctx);
       const b = base(ctx);
@@ -133,7 +133,7 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
     id: 'client/reconnect/3',
     section: 'reconnect',
     title: 'NOTICE ERR_SHUTDOWN: the client closes the link, sends LOCATE within a few seconds and logs in again',
-    reqs: ['MS-SHUTDOWN-4', 'ERR-7', 'RECONNECT-3'],
+    reqs: ['MS-SHUTDOWN-4', 'ERR-7', 'RECONNECT-3', 'RECONNECT-1'],
     async run(ctx: ClientContext) {
       const { a } = await reconnecting(ctx);
       const ms = ctx.ms(a);

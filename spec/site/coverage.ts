@@ -39,7 +39,7 @@ export interface Exception {
   id: string;
   /**
    * unobservable: no wire peer can observe it (local storage, memory, the kit itself, tools, operator
-   *   procedure); tests (or review) cover it instead.
+   *   procedure); tests (or review) cover it instead. With roles: no peer of those roles can.
    * not-bound: the sentence's subject is not the roles listed (the binding table over-reaches).
    */
   kind: 'unobservable' | 'not-bound';
@@ -301,8 +301,9 @@ export function checkCoverage(
   for (const r of [...reqs].sort((a, b) => compareIds(a.id, b.id))) {
     const kit = cases.filter((c) => c.reqs.includes(r.id));
     const es = exc.get(r.id) ?? [];
-    const unobservable = es.find((e) => e.kind === 'unobservable');
-    const notBound = new Set(es.filter((e) => e.kind === 'not-bound').flatMap((e) => e.roles ?? []));
+    // An unobservable entry without roles excuses every role; with roles, only those (like not-bound).
+    const unobservable = es.find((e) => e.kind === 'unobservable' && !e.roles?.length);
+    const notBound = new Set(es.flatMap((e) => e.roles ?? []));
     const wire = (r.level === 'MUST' || r.level === 'SHOULD') && !unobservable;
     const roles = wire ? bindingRoles(r.id, r.sentence).filter((x) => !notBound.has(x)) : [];
     const missing: KitRole[] = [];

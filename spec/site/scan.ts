@@ -382,7 +382,7 @@ export function parseUntested(json: unknown): Untested[] {
             !e ||
             typeof e !== 'object' ||
             (e as { kind?: unknown }).kind === undefined ||
-            (e as { kind?: unknown }).kind === 'unobservable',
+            ((e as { kind?: unknown }).kind === 'unobservable' && !(e as { roles?: unknown }).roles),
         )
         .forEach((e) => fromEntry(e));
     } else for (const [k, v] of Object.entries(o)) if (!k.startsWith('$')) fromEntry(v, k);

@@ -80,6 +80,17 @@ test('the check fails on a wire requirement of a role with no kit case and no en
   assert.deepEqual(wrongRole.uncovered, [{ id: 'LOCK-1', role: 'crs' }]);
 });
 
+test('an unobservable exception with roles excuses only those roles', () => {
+  const gen = { id: 'GEN-1', kind: 'unobservable' as const, reason: 'a property of the build, not the wire' };
+  const lock = (roles: ('crs' | 'ms' | 'client')[]) => ({
+    exceptions: [gen, { id: 'LOCK-1', kind: 'unobservable' as const, roles, reason: 'table order is not visible' }],
+    backlog: [],
+  });
+  const cases = [kase('client', 'client/typing/1', ['TYPING-1'])];
+  assert.deepEqual(checkCoverage(reqs, cases, new Map(), lock(['crs'])).uncovered, []);
+  assert.deepEqual(checkCoverage(reqs, cases, new Map(), lock(['ms'])).uncovered, [{ id: 'LOCK-1', role: 'crs' }]);
+});
+
 test('the check fails on a case whose checks name a requirement it does not declare, or an undefined ID', () => {
   const ex = {
     exceptions: [{ id: 'GEN-1', kind: 'unobservable' as const, reason: 'a property of the build' }],

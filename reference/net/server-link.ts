@@ -29,11 +29,13 @@ export function serverLinkOptions(
   };
   if (handler) o.handler = handler;
   if (opts.rateLimit) {
-    // [RATE-1] [RATE-3] per-connection token bucket, warnings then disconnect.
+    // [RATE-1] [RATE-3] per-connection token bucket, warnings then disconnect; [RATE-8] a PING at the
+    // link's own heartbeat interval is free (clientHeartbeatInterval on a client link, else msHeartbeatInterval).
     o.rateLimiter = new RateLimiter({
       perSecond: limits.rateLimitPerSecond,
       burst: limits.rateLimitBurst,
       warnings: limits.rateLimitWarnings,
+      heartbeatInterval: remote === 'client' ? limits.clientHeartbeatInterval : limits.msHeartbeatInterval,
     });
   }
   return o;

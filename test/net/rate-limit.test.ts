@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { RateLimiter, TokenBucket } from '../../reference/net/rate-limit.js';
+import { serverLinkOptions } from '../../reference/net/server-link.js';
+import { resolveLimits } from '../../reference/proto/limits.js';
 
 test('[RATE-1] token bucket: burst at once, then the sustained rate', () => {
   const b = new TokenBucket(10, 5, 0);
@@ -57,4 +59,17 @@ test('[RATE-1] a PING at the heartbeat pace is not counted; a PING flood is', ()
   assert.equal(r.check(1000, true).action, 'allow'); // free again: a heartbeat later
   assert.equal(r.check(1001, true).action, 'allow'); // counted: takes the token refilled since 0
   assert.equal(r.check(1002, true).action, 'disconnect');
+});
+
+test("[RATE-8] a server's rate limiter frees a PING at the link's heartbeat interval (clientHeartbeatInterval on a client link), not a fixed 30 s", () => {
+  const limits = resolveLimits({ clientHeartbeatInterval: 500, rateLimitPerSecond: 1, rateLimitBurst: 1 });
+  const r = serverLinkOptions(limits, 'ms', 'client', undefined, { rateLimit: true }).rateLimiter;
+  assert.ok(r, 'the MS rate-limits client links');
+  const t0 = Date.now();
+  assert.equal(r.check(t0, true).action, 'allow'); // the first PING is free
+  assert.equal(r.check(t0).action, 'allow'); // the one token
+  assert.equal(r.check(t0 + 1).action, 'warn'); // the bucket is empty
+  // 500 ms later only half a token is back: the PING passes only because it is free.
+  assert.equal(r.check(t0 + 501, true).action, 'allow');
+  assert.equal(r.check(t0 + 502, true).action, 'warn'); // the next one, sooner, counts
 });

@@ -6,7 +6,7 @@ import { header, request, type Message, type ResponseMessage } from '../../../co
 import { loginOn } from '../../lib/as-client.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { Conn } from '../../lib/conn.js';
-import { since, sentSince, type MsContext } from '../../lib/ms-context.js';
+import { announced, since, sentSince, type MsContext } from '../../lib/ms-context.js';
 
 const isRateNotice = (m: Message): boolean =>
   m.kind === 'request' && m.method === 'NOTICE' && header(m, 'Error-code') === 'ERR_RATE_LIMITED';
@@ -291,6 +291,80 @@ export const msRateCases: CaseDef<MsContext>[] = [
       const c = await ctx.login(u, ctx.freshSource());
       const pong = await c.request(request('PING', []), ctx.timeout);
       ctx.must(pong.status === 200, 'RATE-5', 'the limit is per address: the same user logs in from another address');
+    },
+  },
+  {
+    id: 'ms/rate/5',
+    section: 'rate',
+    title:
+      "a client's PING at the announced Heartbeat pace is answered 200 even right behind requests that empty the connection's bucket (rateLimitBurst); the first PING of the connection too",
+    reqs: ['RATE-8'],
+    async run(ctx: MsContext) {
+      // Appendix A.6: the first PING on a connection is never counted, and after it a PING is free when
+      // at least the link's heartbeat interval (clientHeartbeatInterval, announced as Heartbeat) has
+      // passed since the last free one [RATE-8]. The drain and the paced PING go in one envelope, so
+      // a PING that took a token would find the bucket empty.
+      const burst = ctx.limits.get('rateLimitBurst');
+      const perSecond = ctx.limits.get('rateLimitPerSecond');
+      const warnings = ctx.limits.get('rateLimitWarnings');
+      if (warnings < 1)
+        ctx.skip('rateLimitWarnings is 0: any refusal disconnects, so the kit cannot drain the bucket safely');
+      const refill = Math.ceil((1000 * burst) / perSecond);
+      if ((burst > 2000 || refill > 10_000) && !ctx.opts.slow)
+        ctx.skip(
+          `a bucket of ${burst} refilled at ${perSecond}/s is too slow to fill; pass --slow, or --set both lower`,
+        );
+      const u = ctx.user();
+      const c = await ctx.login(u);
+      const interval = announced(ctx, 'Heartbeat');
+      if (interval > 5000 && !ctx.opts.slow)
+        ctx.skip(`the announced Heartbeat is ${interval} ms; pass --slow, or --set clientHeartbeatInterval=N`);
+      const pause = (): Promise<void> => new Promise((res) => setTimeout(res, interval + 20));
+      const t0 = Date.now();
+      const first = await c.request(request('PING', []), ctx.timeout);
+      ctx.must(
+        first.status === 200,
+        'RATE-8',
+        `the first PING of a connection must be answered 200, got ${first.status}`,
+      );
+      // Paced PINGs (free, or one token each where they are counted) keep the session alive while the
+      // bucket refills to rateLimitBurst, so the drain below is what empties it.
+      do {
+        await pause();
+        const r = await c.request(request('PING', []), ctx.timeout);
+        ctx.must(
+          r.status === 200,
+          'RATE-8',
+          `a PING at the Heartbeat pace (${interval} ms) must be answered 200, got ${r.status}`,
+        );
+      } while (Date.now() - t0 < refill);
+      await pause();
+      // The bucket holds at most rateLimitBurst tokens; a few more requests absorb tokens refilled while
+      // the MS reads the envelope, and cost at most rateLimitWarnings - 1 warnings.
+      const drain = burst + Math.min(2, warnings - 1);
+      const msgs: Message[] = Array.from({ length: drain }, (_, i) =>
+        request('STATUS', [['Status', i % 2 ? 'away' : 'busy']]),
+      );
+      msgs.push(request('PING', [['Tag', 'paced']]));
+      for (let i = 0; i < msgs.length; i += 64) c.sendBatch(msgs.slice(i, i + 64));
+      const got: number[] = [];
+      for (let i = 0; i < msgs.length; i++) {
+        const r = await c.nextResponse(ctx.timeout * 2, `answer ${i + 1} of ${msgs.length}`);
+        ctx.must(
+          r,
+          'RATE-8',
+          `the MS closed the connection with ${msgs.length - i} of ${drain} STATUS and a paced PING unanswered (${got.filter((s) => s === 429).length} answered 429 so far)`,
+        );
+        got.push(r.status);
+        if (i < msgs.length - 1) continue;
+        const limited = got.slice(0, -1).filter((s) => s === 429).length;
+        ctx.must(header(r, 'Tag') === 'paced', 'RATE-8', "the last answer must be the PING's (Tag paced)");
+        ctx.must(
+          r.status === 200,
+          'RATE-8',
+          `a PING ${interval + 20} ms after the previous one (Heartbeat ${interval}) right behind ${drain} STATUS (${limited} answered 429) must be answered 200, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+        );
+      }
     },
   },
 ];

@@ -2,7 +2,8 @@
 // set-up steps (a fresh data set, an enrolled MS, registered users, a logged-in user, two buddies).
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import type { Actor, MsRef, OpenStoreOptions, Store } from '../../reference/store/store.js';
+import { LIMITS } from '../../generated/registry.js';
+import type { Actor, MsRef, OpenStoreOptions, Stale, Store } from '../../reference/store/store.js';
 import { newUser } from './fixtures.js';
 
 /** A fresh data set; `open` opens one more store instance on it (another process, for PostgreSQL). */
@@ -18,10 +19,14 @@ export interface StoreHarness {
 }
 
 export const T0 = 1_700_000_000_000;
-export const LEASE = 15_000;
-export const MS_LEASE = 30_000;
+/** The lock's and an MS enrollment's lease: the registry's defaults (lockLease, msLease). */
+export const LEASE = LIMITS.lockLease;
+export const MS_LEASE = LIMITS.msLease;
 export const MS1: MsRef = { msId: 'ms1', incarnation: 1 };
 export const MS2: MsRef = { msId: 'ms2', incarnation: 1 };
+
+/** A store's refusal of a stale actor [LOCK-6], as the suites expect it (not the store's own helper). */
+export const STALE = (detail: Stale['detail']): Stale => ({ ok: false, error: 'stale', detail });
 
 export async function setup(
   t: TestContext,

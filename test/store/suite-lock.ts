@@ -1,7 +1,19 @@
 // The store suite's part on the lock: tryLock, epochs, leases and fencing (run by storeSuite in suite.ts for each Store).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { T0, LEASE, MS_LEASE, MS1, MS2, setup, enroll, users, login, type StoreHarness } from './suite-helpers.js';
+import {
+  T0,
+  LEASE,
+  MS_LEASE,
+  MS1,
+  MS2,
+  STALE,
+  setup,
+  enroll,
+  users,
+  login,
+  type StoreHarness,
+} from './suite-helpers.js';
 
 export function lockSuite(h: StoreHarness): void {
   describe('the lock (spec section 8.3)', () => {
@@ -20,8 +32,7 @@ export function lockSuite(h: StoreHarness): void {
       const rec = await store.getUser('alice');
       assert.deepEqual(rec?.state, {
         kind: 'locked',
-        msId: 'ms1',
-        incarnation: 1,
+        ...MS1,
         epoch: 1,
         leaseExpiresAt: T0 + LEASE,
       });
@@ -37,10 +48,12 @@ export function lockSuite(h: StoreHarness): void {
       await enroll(store, MS1);
       await enroll(store, MS2);
       await login(store, 'alice', MS1);
-      // long after the lock's lease: a session is not a lock and does not expire with it
-      await store.renewMs(MS2, T0 + 20_000, MS_LEASE);
-      assert.deepEqual(await store.tryLock('alice', MS2, T0 + 20_000, LEASE), { ok: false, error: 'online' });
-      assert.deepEqual(await store.expireLocks(T0 + 20_000), []);
+      // past the lock's lease, within MS1's: a session is not a lock and does not expire with it
+      const later = T0 + LEASE + (MS_LEASE - LEASE) / 2;
+      assert.ok(later > T0 + LEASE && later < T0 + MS_LEASE);
+      await store.renewMs(MS2, later, MS_LEASE);
+      assert.deepEqual(await store.tryLock('alice', MS2, later, LEASE), { ok: false, error: 'online' });
+      assert.deepEqual(await store.expireLocks(later), []);
     });
 
     test('[USER-2] an unknown user; an MS not enrolled with that incarnation', async (t) => {
@@ -69,12 +82,11 @@ export function lockSuite(h: StoreHarness): void {
       assert.ok(b.ok);
       assert.equal(b.epoch, a.epoch + 1);
       // [LOCK-6] the first MS's epoch is stale now
-      assert.deepEqual(await store.goOnline('alice', a.epoch, MS1, '127.0.0.1:1', 'online', T0 + LEASE), {
-        ok: false,
-        error: 'stale',
-        detail: 'epoch',
-      });
-      assert.deepEqual(await store.unlock('alice', a.epoch), { ok: false, error: 'stale', detail: 'epoch' });
+      assert.deepEqual(
+        await store.goOnline('alice', a.epoch, MS1, '127.0.0.1:1', 'online', T0 + LEASE),
+        STALE('epoch'),
+      );
+      assert.deepEqual(await store.unlock('alice', a.epoch), STALE('epoch'));
       const o = await store.goOnline('alice', b.epoch, MS2, '127.0.0.1:2', 'away', T0 + LEASE + 1);
       assert.ok(o.ok);
     });
@@ -84,14 +96,13 @@ export function lockSuite(h: StoreHarness): void {
       await users(store, 'alice', 'bob', 'carol');
       await enroll(store, MS1);
       const a = await store.tryLock('alice', MS1, T0, LEASE);
-      const b = await store.tryLock('bob', MS1, T0 + 5000, LEASE);
+      const b = await store.tryLock('bob', MS1, T0 + LEASE / 3, LEASE); // still held at T0 + LEASE
       assert.ok(a.ok && b.ok);
       await login(store, 'carol');
-      assert.deepEqual(await store.goOnline('alice', a.epoch, MS1, '127.0.0.1:1', 'online', T0 + LEASE), {
-        ok: false,
-        error: 'stale',
-        detail: 'expired',
-      });
+      assert.deepEqual(
+        await store.goOnline('alice', a.epoch, MS1, '127.0.0.1:1', 'online', T0 + LEASE),
+        STALE('expired'),
+      );
       assert.deepEqual(await store.expireLocks(T0 + LEASE), ['alice']);
       assert.deepEqual((await store.getUser('alice'))?.state, { kind: 'offline' });
       assert.equal((await store.getUser('bob'))?.state.kind, 'locked');
@@ -108,27 +119,15 @@ export function lockSuite(h: StoreHarness): void {
       await users(store, 'alice');
       await enroll(store, MS1);
       await enroll(store, MS2);
-      assert.deepEqual(await store.goOnline('alice', 0, MS1, '127.0.0.1:1', 'online', T0), {
-        ok: false,
-        error: 'stale',
-        detail: 'state',
-      });
+      assert.deepEqual(await store.goOnline('alice', 0, MS1, '127.0.0.1:1', 'online', T0), STALE('state'));
       assert.deepEqual(await store.goOnline('nobody', 1, MS1, '127.0.0.1:1', 'online', T0), {
         ok: false,
         error: 'unknown',
       });
       const a = await store.tryLock('alice', MS1, T0, LEASE);
       assert.ok(a.ok);
-      assert.deepEqual(await store.goOnline('alice', a.epoch, MS2, '127.0.0.1:1', 'online', T0), {
-        ok: false,
-        error: 'stale',
-        detail: 'wrong-ms',
-      });
-      assert.deepEqual(await store.goOnline('alice', a.epoch + 1, MS1, '127.0.0.1:1', 'online', T0), {
-        ok: false,
-        error: 'stale',
-        detail: 'epoch',
-      });
+      assert.deepEqual(await store.goOnline('alice', a.epoch, MS2, '127.0.0.1:1', 'online', T0), STALE('wrong-ms'));
+      assert.deepEqual(await store.goOnline('alice', a.epoch + 1, MS1, '127.0.0.1:1', 'online', T0), STALE('epoch'));
       const o = await store.goOnline('alice', a.epoch, MS1, '127.0.0.1:4000', 'busy', T0 + 1);
       assert.ok(o.ok);
       assert.equal(o.status, 'busy');
@@ -137,20 +136,15 @@ export function lockSuite(h: StoreHarness): void {
       assert.equal(o.publicKey, rec?.publicKey);
       assert.deepEqual(rec?.state, {
         kind: 'online',
-        msId: 'ms1',
-        incarnation: 1,
+        ...MS1,
         epoch: a.epoch,
         address: '127.0.0.1:4000',
         status: 'busy',
       });
       // a second ONLINE of that epoch finds no lock
-      assert.deepEqual(await store.goOnline('alice', a.epoch, MS1, '127.0.0.1:1', 'online', T0 + 2), {
-        ok: false,
-        error: 'stale',
-        detail: 'state',
-      });
+      assert.deepEqual(await store.goOnline('alice', a.epoch, MS1, '127.0.0.1:1', 'online', T0 + 2), STALE('state'));
       // UNLOCK cannot end a session
-      assert.deepEqual(await store.unlock('alice', a.epoch), { ok: false, error: 'stale', detail: 'state' });
+      assert.deepEqual(await store.unlock('alice', a.epoch), STALE('state'));
     });
 
     test('[LOCK-6] status, offline and session checks refuse a stale epoch', async (t) => {
@@ -159,29 +153,17 @@ export function lockSuite(h: StoreHarness): void {
       await enroll(store, MS1);
       const a = await login(store, 'alice');
       assert.deepEqual(await store.checkSession('alice', a.epoch), { ok: true });
-      assert.deepEqual(await store.checkSession('alice', a.epoch - 1), {
-        ok: false,
-        error: 'stale',
-        detail: 'epoch',
-      });
+      assert.deepEqual(await store.checkSession('alice', a.epoch - 1), STALE('epoch'));
       assert.deepEqual(await store.checkSession('nobody', 1), { ok: false, error: 'unknown' });
-      assert.deepEqual(await store.setStatus('alice', a.epoch - 1, 'away'), {
-        ok: false,
-        error: 'stale',
-        detail: 'epoch',
-      });
+      assert.deepEqual(await store.setStatus('alice', a.epoch - 1, 'away'), STALE('epoch'));
       assert.deepEqual(await store.setStatus('alice', a.epoch, 'away'), { ok: true });
       const rec = await store.getUser('alice');
       assert.equal(rec?.state.kind === 'online' && rec.state.status, 'away');
-      assert.deepEqual(await store.goOffline('alice', a.epoch + 1), { ok: false, error: 'stale', detail: 'epoch' });
+      assert.deepEqual(await store.goOffline('alice', a.epoch + 1), STALE('epoch'));
       assert.deepEqual(await store.goOffline('alice', a.epoch), { ok: true, wasOnline: true });
       assert.deepEqual(await store.goOffline('alice', a.epoch), { ok: true, wasOnline: false });
-      assert.deepEqual(await store.setStatus('alice', a.epoch, 'online'), {
-        ok: false,
-        error: 'stale',
-        detail: 'state',
-      });
-      assert.deepEqual(await store.checkSession('alice', a.epoch), { ok: false, error: 'stale', detail: 'state' });
+      assert.deepEqual(await store.setStatus('alice', a.epoch, 'online'), STALE('state'));
+      assert.deepEqual(await store.checkSession('alice', a.epoch), STALE('state'));
     });
 
     test('[LOCK-6][LOCK-8] requests naming another MS incarnation than the holder are refused', async (t) => {
@@ -190,7 +172,7 @@ export function lockSuite(h: StoreHarness): void {
       await enroll(store, MS1);
       await enroll(store, MS2);
       const a = await login(store, 'alice', MS1);
-      const wrong = { ok: false, error: 'stale', detail: 'wrong-ms' };
+      const wrong = STALE('wrong-ms');
       assert.deepEqual(await store.setStatus('alice', a.epoch, 'away', MS2), wrong);
       assert.deepEqual(await store.checkSession('alice', a.epoch, MS2), wrong);
       assert.deepEqual(await store.addRequest({ ...a, ms: MS2 }, 'bob', T0), wrong);

@@ -71,10 +71,14 @@ export function msSuite(h: StoreHarness): void {
       await enroll(store, MS2);
       await login(store, 'alice', MS1);
       await login(store, 'bob', MS2);
-      assert.deepEqual(await store.renewMs(MS1, T0 + 20_000, MS_LEASE, 7), { ok: true, leaseExpiresAt: T0 + 50_000 });
+      const renewed = T0 + (MS_LEASE * 2) / 3; // before MS1's first lease ends
+      assert.deepEqual(await store.renewMs(MS1, renewed, MS_LEASE, 7), {
+        ok: true,
+        leaseExpiresAt: renewed + MS_LEASE,
+      });
       const m = await store.getMs('ms1');
       assert.equal(m?.load, 7);
-      assert.equal(m?.lastSeen, T0 + 20_000);
+      assert.equal(m?.lastSeen, renewed);
       assert.deepEqual(await store.expireMs(T0 + MS_LEASE - 1), []);
       assert.deepEqual(await store.expireMs(T0 + MS_LEASE), [
         { msId: 'ms2', incarnation: 1, freed: { offline: ['bob'], unlocked: [] } },
@@ -86,9 +90,13 @@ export function msSuite(h: StoreHarness): void {
         ['ms1'],
       );
       // a renew after the lease ended is refused: the MS must enroll again
-      assert.deepEqual(await store.renewMs(MS1, T0 + 50_000, MS_LEASE), { ok: false, error: 'ms-unknown' });
+      assert.deepEqual(await store.renewMs(MS1, renewed + MS_LEASE, MS_LEASE), { ok: false, error: 'ms-unknown' });
       // and an MS whose lease ended may enroll again with the same incarnation
-      const again = await store.enrollMs({ ...MS1, listen: '127.0.0.1:7101', capacity: 5 }, T0 + 50_000, MS_LEASE);
+      const again = await store.enrollMs(
+        { ...MS1, listen: '127.0.0.1:7101', capacity: 5 },
+        renewed + MS_LEASE,
+        MS_LEASE,
+      );
       assert.ok(again.ok);
       assert.deepEqual(again.replaced, { incarnation: 1, freed: { offline: ['alice'], unlocked: [] } });
     });

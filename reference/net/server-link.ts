@@ -72,14 +72,17 @@ export function sniffPeer(
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const decoder = new Decoder(limits ? { limits } : undefined);
+    // Set once the sniff is decided (by a message, the peer's end or close, or the timer): the
+    // deferred timer check below then does nothing.
+    let finished = false;
     const stop = (): void => {
+      finished = true;
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('close', onClose);
       socket.off('end', onEnd);
     };
     const done = (role: FirstMessage | null): void => {
-      settled = true;
       stop();
       socket.pause();
       if (chunks.length > 0) socket.unshift(Buffer.concat(chunks));
@@ -107,7 +110,6 @@ export function sniffPeer(
     // The end of the peer's octets before a whole first message: nothing can be unshifted after the
     // stream's end, so the error is handed back instead of the octets.
     const onEnd = (): void => {
-      settled = true;
       stop();
       if (chunks.length === 0) return resolve(null);
       try {
@@ -120,8 +122,7 @@ export function sniffPeer(
     // [CONN-9] On expiry, decide one turn later: Node runs expired timers before it polls for I/O, so
     // on a stalled loop a first message already in the socket would otherwise be closed unread. The
     // check phase (setImmediate) runs after that poll, once the octets that arrived are read.
-    let settled = false;
-    const timer = setTimeout(() => setImmediate(() => settled || done(chunks.length > 0 ? 'ms' : null)), timeoutMs);
+    const timer = setTimeout(() => setImmediate(() => finished || done(chunks.length > 0 ? 'ms' : null)), timeoutMs);
     socket.on('data', onData);
     socket.once('close', onClose);
     socket.once('end', onEnd);

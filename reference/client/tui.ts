@@ -12,7 +12,6 @@
 // local: files arrive in a staging directory (`<downloads>/.incoming`, mode 0700), the user is asked,
 // and only /accept-file moves one into the downloads directory (never over an existing file,
 // [FILE-6]); /decline-file, or quitting without an answer, deletes it.
-import type { EventEmitter } from 'node:events';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { link, mkdir, rm, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
@@ -27,12 +26,6 @@ export { clean } from './tui-model.js';
 
 const h = React.createElement;
 const PAUSE_AFTER_MS = 4000;
-
-/** Events the presence issue adds to ImspClient (automatic reconnection). */
-interface ReconnectEvents {
-  reconnecting: [{ attempt: number; delayMs: number; reason: string }];
-  reconnected: [Record<string, never>];
-}
 
 export interface TuiOptions {
   /** Where accepted files are saved; incoming files wait in `<downloads>/.incoming` (the client's downloadDir). */
@@ -309,14 +302,13 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
     model.reconnecting = undefined;
     model.say(`logged in again at ${client.msAddress}`);
   });
-  // [presence issue] automatic reconnection, shown until it is back
-  const rc = client as unknown as EventEmitter<ReconnectEvents>;
-  rc.on('reconnecting', (e) => {
+  // [RECONNECT-1] automatic reconnection (ClientEvents), shown until it is back
+  client.on('reconnecting', (e) => {
     model.reconnecting = `Connection lost (${e.reason}); reconnecting in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt})...`;
     if (e.attempt === 1) model.print(`Connection to the server lost (${e.reason}); reconnecting...`, 'error');
     refresh();
   });
-  rc.on('reconnected', () => {
+  client.on('reconnected', () => {
     model.reconnecting = undefined;
     refresh();
     model.print(`Reconnected at ${client.msAddress}.`);

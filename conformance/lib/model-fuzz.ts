@@ -1,4 +1,5 @@
-// The common end of the kit's state-machine fuzzing cases (crs/fuzz/2, crs/fuzz/3, ms/fuzz/2): run
+// The common end of the kit's state-machine fuzzing cases (crs/fuzz/2, 3 and 4, ms/fuzz/2, client/fuzz/1
+// and 2, each through fuzzCommands): run
 // the model-based property with the run's seed, run count and replay path, and on failure replay the
 // shrunk sequence once (so the transcript shows it), record seed, path and a replay command line, and
 // fail with the requirement the model named.
@@ -87,23 +88,31 @@ export async function checkModel<T>(ctx: FuzzContext, o: ModelCheck<T>): Promise
 }
 
 /** A state-machine fuzz case's run over fast-check commands: what differs from case to case. */
-export interface CommandFuzz<M extends object, R> {
-  id: string;
-  req: string;
-  maxRuns: number;
-  unbiased?: boolean;
+export interface CommandFuzz<M extends object, R>
+  extends Pick<ModelCheck<unknown>, 'id' | 'req' | 'maxRuns' | 'unbiased' | 'firstLine' | 'log'> {
   commands: fc.Arbitrary<fc.AsyncCommand<M, R>>[];
+  /** Most commands in one sequence (12 unless given). */
+  maxCommands?: number;
+  /** fast-check's size for the sequence length (its default unless given). */
+  size?: fc.SizeForArbitrary;
   /** One sequence against the target, from a fresh start. */
   runOnce: (cmds: Iterable<fc.AsyncCommand<M, R>>) => Promise<void>;
-  log: () => string[];
   /** How often each step ran, noted in the report even when the case fails. */
-  counts: Map<string, number>;
+  counts?: Map<string, number>;
 }
 
-/** Sequences of at most 12 commands, checked (and shrunk, and replayed) by checkModel. */
+/**
+ * The common tail of every state-machine fuzz case: sequences of commands (at most `maxCommands`)
+ * drawn with the run's replay path, checked, shrunk and replayed by checkModel, and the step counts
+ * noted whatever the outcome.
+ */
 export async function fuzzCommands<M extends object, R>(ctx: FuzzContext, o: CommandFuzz<M, R>): Promise<void> {
   const prop = fc.asyncProperty(
-    fc.commands(o.commands, { maxCommands: 12, replayPath: ctx.opts.replayPath }),
+    fc.commands(o.commands, {
+      maxCommands: o.maxCommands ?? 12,
+      ...(o.size ? { size: o.size } : {}),
+      replayPath: ctx.opts.replayPath,
+    }),
     o.runOnce,
   );
   try {
@@ -111,12 +120,13 @@ export async function fuzzCommands<M extends object, R>(ctx: FuzzContext, o: Com
       id: o.id,
       maxRuns: o.maxRuns,
       ...(o.unbiased ? { unbiased: true } : {}),
+      ...(o.firstLine ? { firstLine: true } : {}),
       req: o.req,
       prop,
       replay: o.runOnce,
       log: o.log,
     });
   } finally {
-    ctx.note(`steps run: ${[...o.counts].map(([k, n]) => `${k} ${n}`).join('; ')}`);
+    if (o.counts) ctx.note(`steps run: ${[...o.counts].map(([k, n]) => `${k} ${n}`).join('; ')}`);
   }
 }

@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { Failure, type CaseResult } from '../../conformance/lib/case.js';
 import { Transcript } from '../../conformance/lib/conn.js';
 import { KIT_NAME_PREFIX } from '../../conformance/lib/config.js';
-import { checkModel, replayBase } from '../../conformance/lib/model-fuzz.js';
+import { fuzzCommands, replayBase } from '../../conformance/lib/model-fuzz.js';
 import { Limits } from '../../conformance/lib/registry.js';
 import { requirementMatrix, toHtml, type RunInfo } from '../../conformance/lib/report.js';
 import { Checker, type RunOptions } from '../../conformance/lib/runner.js';
@@ -42,7 +42,7 @@ function runBin(
 }
 
 // A toy state machine with a planted fault (the third increment counts twice), fuzzed by the kit's
-// own checkModel exactly as the state-machine cases are: fc.commands with the run's replay path.
+// own fuzzCommands exactly as the state-machine cases are: fc.commands with the run's replay path.
 interface Counter {
   n: number;
 }
@@ -79,9 +79,8 @@ async function fuzzToy(
   const commands = [fc.constant(new Inc()), fc.constant(new Noop())];
   const runOnce = async (cmds: Iterable<fc.AsyncCommand<Counter, Counter>>): Promise<void> =>
     fc.asyncModelRun(() => ({ model: { n: 0 }, real: { n: 0 } }), cmds);
-  const prop = fc.asyncProperty(fc.commands(commands, { maxCommands: 12, replayPath: run.replayPath }), runOnce);
   try {
-    await checkModel(ctx, { id: 'crs/fuzz/2', maxRuns: 30, req: 'STATE-1', prop, replay: runOnce, log: () => [] });
+    await fuzzCommands(ctx, { id: 'crs/fuzz/2', maxRuns: 30, req: 'STATE-1', commands, runOnce, log: () => [] });
     return { failure: null, ctx };
   } catch (e) {
     if (e instanceof Failure) return { failure: e, ctx };

@@ -13,7 +13,7 @@ import type { CaseDef } from '../../lib/case.js';
 import type { Conn } from '../../lib/conn.js';
 import type { CrsContext } from '../../lib/crs-context.js';
 import { b64, nonce18, x25519Pair } from '../../lib/crypto.js';
-import { checkModel, machineReqs } from '../../lib/model-fuzz.js';
+import { fuzzCommands, machineReqs } from '../../lib/model-fuzz.js';
 import { answerOf } from '../../lib/wire-target.js';
 
 type State = 'idle' | 'challenged' | 'enrolled' | 'ended';
@@ -407,22 +407,16 @@ export const crsEnrollmentFuzzCases: CaseDef<CrsContext>[] = [
           if (real.link) real.link.close();
         }
       };
-      const prop = fc.asyncProperty(
-        fc.commands(commands, { maxCommands: 8, replayPath: ctx.opts.replayPath }),
+      await fuzzCommands(ctx, {
+        id: 'crs/fuzz/4',
+        maxRuns: 12,
+        req: 'STATE-1',
+        commands,
+        maxCommands: 8,
         runOnce,
-      );
-      try {
-        await checkModel(ctx, {
-          id: 'crs/fuzz/4',
-          maxRuns: 12,
-          req: 'STATE-1',
-          prop,
-          replay: runOnce,
-          log: () => lastLog,
-        });
-      } finally {
-        ctx.note(`commands run: ${[...counts].map(([k, v]) => `${k} ${v}`).join(', ')}`);
-      }
+        log: () => lastLog,
+        counts,
+      });
     },
   },
 ];

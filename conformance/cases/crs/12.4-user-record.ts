@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { findTransition, header, type MachineTransition, type ResponseMessage } from '../../../codec/index.js';
 import type { MsLink } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';
-import { checkModel, machineReqs } from '../../lib/model-fuzz.js';
+import { fuzzCommands, machineReqs } from '../../lib/model-fuzz.js';
 import type { CrsContext, TestUser } from '../../lib/crs-context.js';
 import { answerOf } from '../../lib/wire-target.js';
 
@@ -159,16 +159,12 @@ export const crsUserRecordCases: CaseDef<CrsContext>[] = [
         lastLog = real.log;
         await fc.asyncModelRun(() => ({ model: { state: 'offline', holder: null, epoch: 0 } as Model, real }), cmds);
       };
-      const prop = fc.asyncProperty(
-        fc.commands(commands, { maxCommands: 12, replayPath: ctx.opts.replayPath }),
-        runOnce,
-      );
-      await checkModel(ctx, {
+      await fuzzCommands(ctx, {
         id: 'crs/fuzz/2',
         maxRuns: 30,
         req: 'STATE-1',
-        prop,
-        replay: runOnce,
+        commands,
+        runOnce,
         log: () => lastLog,
       });
     },

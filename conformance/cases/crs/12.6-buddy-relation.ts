@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { findTransition, header, type Header, type MachineTransition } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import { checkModel, machineReqs } from '../../lib/model-fuzz.js';
+import { fuzzCommands, machineReqs } from '../../lib/model-fuzz.js';
 import { rec, type CrsContext, type Session } from '../../lib/crs-context.js';
 import { answerOf } from '../../lib/wire-target.js';
 
@@ -198,16 +198,14 @@ export const relationCases: CaseDef<CrsContext>[] = [
           await ctx.logout(sb).catch(() => undefined);
         }
       };
-      const prop = fc.asyncProperty(
-        fc.commands(commands, { maxCommands: 10, size: 'medium', replayPath: ctx.opts.replayPath }),
-        runOnce,
-      );
-      await checkModel(ctx, {
+      await fuzzCommands(ctx, {
         id: 'crs/fuzz/3',
         maxRuns: 20,
         req: 'STATE-4',
-        prop,
-        replay: runOnce,
+        commands,
+        maxCommands: 10,
+        size: 'medium',
+        runOnce,
         log: () => lastLog,
         firstLine: true,
       });

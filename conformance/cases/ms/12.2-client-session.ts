@@ -15,7 +15,7 @@ import {
   type ResponseMessage,
 } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import { checkModel, machineReqs } from '../../lib/model-fuzz.js';
+import { fuzzCommands, machineReqs } from '../../lib/model-fuzz.js';
 import type { Conn } from '../../lib/conn.js';
 import {
   b64,
@@ -288,16 +288,13 @@ export const msStateCases: CaseDef<MsContext>[] = [
           conn.destroy();
         }
       };
-      const prop = fc.asyncProperty(
-        fc.commands(commands, { maxCommands: 8, replayPath: ctx.opts.replayPath }),
-        runOnce,
-      );
-      await checkModel(ctx, {
+      await fuzzCommands(ctx, {
         id: 'ms/fuzz/2',
         maxRuns: 25,
         req: 'STATE-1',
-        prop,
-        replay: runOnce,
+        commands,
+        maxCommands: 8,
+        runOnce,
         log: () => lastLog,
       });
     },

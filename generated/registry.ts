@@ -3313,7 +3313,7 @@ export const LIMIT_SPECS = {
     min: 1,
     max: 10000,
     req: "ADD-LIMIT-3",
-    text: "ADD requests one user may send per minute.",
+    text: "ADD requests of one user the CRS takes within any 60 seconds.",
   },
   maxOutboundQueue: {
     name: "maxOutboundQueue",

@@ -3,6 +3,7 @@
 import { requiredHeaderOf } from '../../codec/index.js';
 import type { Decision, Header } from '../../codec/index.js';
 import type { ContactEntry, PendingAdd, Presence } from '../store/store.js';
+import { WindowLimiter } from '../net/rate-limit.js';
 import { ok, fail, records } from '../proto/messages.js';
 import type { CrsContext, MsHandlers } from './context.js';
 
@@ -10,10 +11,15 @@ export function contactsModule(
   crs: CrsContext,
 ): Pick<MsHandlers, 'ADD' | 'ANSWER' | 'REM' | 'BLOCK' | 'UNBLOCK' | 'LIST'> {
   const s = crs.store;
+  // [ADD-LIMIT-3] the ADDs of one user within any minute, whichever MS they come through (Appendix A.2).
+  const adds = new WindowLimiter(crs.limits.maxAddsPerMinute, 60_000, crs.now());
   return {
     async ADD(ms, m, now) {
+      const from = requiredHeaderOf(m, 'From');
+      const wait = adds.take(from, now);
+      if (wait > 0) return fail('ERR_RATE_LIMITED', { 'Retry-after': wait, Reason: 'too many ADD requests' });
       const r = await s.addRequest(
-        { user: requiredHeaderOf(m, 'From'), epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref },
+        { user: from, epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref },
         requiredHeaderOf(m, 'To'),
         now,
       );

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { RateLimiter, TokenBucket } from '../../reference/net/rate-limit.js';
+import { RateLimiter, TokenBucket, WindowLimiter } from '../../reference/net/rate-limit.js';
 import { serverLinkOptions } from '../../reference/net/server-link.js';
 import { resolveLimits } from '../../reference/proto/limits.js';
 
@@ -72,4 +72,36 @@ test("[RATE-8] a server's rate limiter frees a PING at the link's heartbeat inte
   // 500 ms later only half a token is back: the PING passes only because it is free.
   assert.equal(r.check(t0 + 501, true).action, 'allow');
   assert.equal(r.check(t0 + 502, true).action, 'warn'); // the next one, sooner, counts
+});
+
+test('[ADD-LIMIT-3] the window limiter lets at most `limit` events of a key through in any window, and says when a slot frees', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 5 }),
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 2500 }), fc.constantFrom('a', 'b')), { maxLength: 60 }),
+      (limit, steps) => {
+        const w = new WindowLimiter(limit, 1000, 0);
+        const passed = new Map<string, number[]>();
+        let now = 0;
+        for (const [dt, key] of steps) {
+          now += dt;
+          const wait = w.take(key, now);
+          const ts = passed.get(key) ?? [];
+          const inWindow = ts.filter((t) => t > now - 1000);
+          if (wait === 0) {
+            assert.ok(inWindow.length < limit, `${limit + 1} events of ${key} within one window`);
+            passed.set(key, [...ts, now]);
+          } else {
+            assert.equal(inWindow.length, limit, 'refused while the window had room');
+            assert.equal(wait, inWindow[0]! + 1000 - now, 'Retry-after is when the oldest leaves the window');
+          }
+        }
+        assert.ok(w.size <= 2);
+      },
+    ),
+  );
+  const w = new WindowLimiter(1, 1000, 0);
+  assert.equal(w.take('idle', 0), 0);
+  assert.equal(w.take('other', 2500), 0); // the sweep drops the key idle for a whole window
+  assert.equal(w.size, 1);
 });

@@ -984,8 +984,8 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       assert.ok(statuses.includes(429), statuses.join(','));
     });
 
-    test('[ADD-LIMIT-3] ADDs per minute per user are limited (429)', async (t) => {
-      const cluster = await open({ ms: 1, msLimits: { maxAddsPerMinute: 2 } });
+    test('[ADD-LIMIT-3] ADDs per minute per user are limited (429) by the CRS', async (t) => {
+      const cluster = await open({ ms: 1, crsLimits: { maxAddsPerMinute: 2 } });
       t.after(() => cluster.dispose());
       await cluster.addUser('amy');
       const c = await online(cluster, 0, 'amy');

@@ -718,6 +718,57 @@ export const contactCases: CaseDef<CrsContext>[] = [
     },
   },
   {
+    id: 'crs/add/9',
+    section: 'add',
+    title:
+      "one user's ADD after maxAddsPerMinute ADDs within a minute (answered 202 or 404 alike) is refused 429 ERR_RATE_LIMITED with a Retry-after of at most a minute, before the store sees it; another user's ADD is not",
+    reqs: ['ADD-LIMIT-3', 'ADD-2', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      const perMinute = ctx.limits.get('maxAddsPerMinute');
+      if (perMinute > 100 && !ctx.opts.slow)
+        ctx.skip(`maxAddsPerMinute is ${perMinute}; pass --slow, or --set maxAddsPerMinute=N matching the target`);
+      // [ADD-LIMIT-3] (Appendix A.4): every ADD the CRS does not refuse 429 counts, whatever its answer,
+      // so ADDs of unknown users (404) fill the window without nearing maxContacts or maxPendingAdds.
+      const [alice, bob, carol] = await ctx.users(3);
+      const m1 = await ctx.enroll();
+      const sa = await ctx.login(m1, alice!);
+      const t0 = Date.now();
+      const first = await add(sa, carol!.name);
+      ctx.pre(first === 202, 'ADD-2', `ADD to an offline stranger got ${first}`);
+      for (let i = 1; i < perMinute; i++) {
+        const st = await add(sa, ctx.uniq('nobody'));
+        ctx.must(
+          st !== 429,
+          'ADD-LIMIT-3',
+          `ADD ${i + 1} of maxAddsPerMinute ${perMinute} within a minute was refused 429: the limit allows ${perMinute}`,
+        );
+      }
+      const over = await m1.req('ADD', [
+        ['From', alice!.name],
+        ['To', bob!.name],
+        ['Epoch', sa.epoch],
+      ]);
+      const elapsed = Date.now() - t0;
+      if (elapsed >= 60_000)
+        ctx.skip(`the ${perMinute} ADDs took ${elapsed} ms, more than the minute the limit counts`);
+      checkError(ctx, over, 'ERR_RATE_LIMITED', `ADD ${perMinute + 1} of one user within ${elapsed} ms`, 'ADD-LIMIT-3');
+      const ra = Number(header(over, 'Retry-after'));
+      ctx.must(
+        Number.isInteger(ra) && ra >= 1 && ra <= 60_000,
+        'ADD-LIMIT-3',
+        `the 429 must carry a Retry-after of 1 to 60000 ms (until the oldest ADD is a minute old), got ${header(over, 'Retry-after') ?? 'none'}`,
+      );
+      const sb = await ctx.login(m1, bob!);
+      // An incoming-request record names its sender in From [§4.8 Record Bodies].
+      const stored = (await ctx.list(sb)).filter(
+        (r) => rec(r, 'From') === alice!.name || rec(r, 'User') === alice!.name,
+      );
+      ctx.must(stored.length === 0, 'ADD-LIMIT-3', "the ADD refused 429 must not be stored: the target's LIST has it");
+      const other = await add(sb, carol!.name);
+      ctx.must(other === 202, 'ADD-LIMIT-3', `the limit is per user: another user's ADD must be taken, got ${other}`);
+    },
+  },
+  {
     id: 'crs/block/5',
     section: 'block',
     title:

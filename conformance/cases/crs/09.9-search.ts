@@ -23,16 +23,22 @@ const names = (rs: Header[][]): string[] => rs.map((r) => rec(r, 'User') ?? '?')
 /** Three registered users whose names share a prefix no other user has: `${prefix}a`, `b`, `c`. */
 async function threeWithPrefix(ctx: CrsContext): Promise<{ prefix: string; users: TestUser[] }> {
   const prefix = ctx.uniq('s');
-  const users: TestUser[] = [];
-  const ms = await ctx.provisioner();
   // Registered out of order, so that an answer in store order is not by chance in username order.
-  for (const suffix of ['c', 'a', 'b']) {
-    const u = ctx.makeUser(`${prefix}${suffix}`);
-    ctx.preStatus(await ms.req('REGISTER', ctx.registerHeaders(u)), 201, 'REGISTER-1', `REGISTER ${u.name}`);
-    users.push(u);
-  }
+  const users = await registerNamed(ctx, prefix, ['c', 'a', 'b']);
   users.sort((x, y) => (x.name < y.name ? -1 : 1));
   return { prefix, users };
+}
+
+/** Register users named `${prefix}${suffix}` through the provisioning link (out of order is fine). */
+async function registerNamed(ctx: CrsContext, prefix: string, suffixes: string[]): Promise<TestUser[]> {
+  const ms = await ctx.provisioner();
+  const out: TestUser[] = [];
+  for (const suffix of suffixes) {
+    const u = ctx.makeUser(`${prefix}${suffix}`);
+    ctx.preStatus(await ms.req('REGISTER', ctx.registerHeaders(u)), 201, 'REGISTER-1', `REGISTER ${u.name}`);
+    out.push(u);
+  }
+  return out;
 }
 
 export const searchCases: CaseDef<CrsContext>[] = [
@@ -251,6 +257,63 @@ export const searchCases: CaseDef<CrsContext>[] = [
       );
       const ok = await search(sa, [['Query', 'q'.repeat(max)]]);
       ctx.expectStatus(ok, 200, 'SEARCH-2', `SEARCH with a Query of exactly maxQueryLength (${max}) characters`);
+    },
+  },
+  {
+    id: 'crs/search/4',
+    section: 'search',
+    title:
+      'SEARCH Cursor: forged cursors (any token) are answered 200 with a page within Limit or 422 ERR_BAD_VALUE; a Next-cursor continues after the last username returned even when users that sort before it are registered in between',
+    reqs: ['SEARCH-4', 'SEARCH-3', 'SEARCH-1', 'ERR-1', 'WIRE-22'],
+    async run(ctx: CrsContext) {
+      const prefix = ctx.uniq('k');
+      const [b] = await registerNamed(ctx, prefix, ['b', 'd', 'f', 'h']);
+      const m1 = await ctx.enroll();
+      const sb = await ctx.login(m1, b!);
+      const page = (cursor?: string): Promise<ResponseMessage> =>
+        search(sb, [
+          ['Query', prefix],
+          ['Field', 'username'],
+          ['Limit', '2'],
+          ...(cursor ? [['Cursor', cursor] as [string, string]] : []),
+        ]);
+      const p1 = await page();
+      const r1 = names(results(ctx, p1, 'SEARCH Field: username Limit: 2'));
+      ctx.must(
+        r1.join() === `${prefix}b,${prefix}d`,
+        'SEARCH-1',
+        `the first page must be ${prefix}b, ${prefix}d, got ${r1.join(', ')}`,
+      );
+      const cursor = header(p1, 'Next-cursor');
+      ctx.must(cursor, 'SEARCH-3', 'a page followed by more results must carry Next-cursor');
+      // [SEARCH-4] the cursor holds the last username returned, not an offset: users registered before
+      // it (a, c) do not move the next page, and one registered after it (e) is on it.
+      await registerNamed(ctx, prefix, ['a', 'c', 'e']);
+      const r2 = names(results(ctx, await page(cursor), 'SEARCH with the Next-cursor, after three more registrations'));
+      ctx.should(
+        r2.join() === `${prefix}e,${prefix}f`,
+        'SEARCH-4',
+        `the page after ${prefix}d must be ${prefix}e, ${prefix}f (the cursor encodes the last username returned), got ${r2.join(', ') || 'nothing'}: the cursor is a position that registrations shift`,
+      );
+      // [SEARCH-4] a forged Cursor cannot make the CRS do unbounded work: each is answered, at once,
+      // with a bounded page or a refusal.
+      for (const forged of ['~', '0', 'z'.repeat(128), '-'.repeat(128), `${prefix}a.`, '9'.repeat(40)]) {
+        const t0 = Date.now();
+        const r = await page(forged);
+        const took = Date.now() - t0;
+        if (r.status === 422) {
+          checkError(ctx, r, 'ERR_BAD_VALUE', `SEARCH with the forged Cursor ${forged.slice(0, 20)}`, 'SEARCH-4');
+          continue;
+        }
+        ctx.must(
+          r.status === 200,
+          'SEARCH-4',
+          `a SEARCH with the forged Cursor ${forged.slice(0, 20)} must get 200 or 422 ERR_BAD_VALUE, got ${r.status}`,
+        );
+        const n = results(ctx, r, `SEARCH with the forged Cursor ${forged.slice(0, 20)}`).length;
+        ctx.must(n <= 2, 'SEARCH-4', `a page after a forged Cursor must stay within Limit 2, got ${n} records`);
+        ctx.note(`forged Cursor ${forged.slice(0, 20)}: 200 with ${n} records in ${took} ms`);
+      }
     },
   },
 ];

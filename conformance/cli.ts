@@ -145,19 +145,31 @@ function parseConfig(cmd: Command): KitConfig {
   if (typeof o.html === 'string') cfg.html = o.html;
   if (typeof o.replay === 'string') {
     const rep = JSON.parse(readFileSync(o.replay, 'utf8')) as {
-      cases?: { id: string; verdict: string; seed?: number; path?: string; replayPath?: string }[];
+      cases?: {
+        id: string;
+        verdict: string;
+        seed?: number;
+        path?: string;
+        replayPath?: string;
+        replayRuns?: number;
+      }[];
       id?: string;
       seed?: number;
       path?: string;
       replayPath?: string;
+      replayRuns?: number;
     };
     const failing = rep.cases?.find((c) => c.verdict === 'FAIL' && c.seed !== undefined) ?? (rep.id ? rep : undefined);
     if (!failing || failing.seed === undefined)
       throw new Error(`--replay: no failing fuzz case with a seed in ${o.replay}`);
     cfg.only = [failing.id!];
     cfg.seed = failing.seed;
-    if (failing.path) cfg.path = failing.path;
-    if (failing.replayPath) cfg.replayPath = failing.replayPath;
+    // A failure that needs the sequences before it (the shrunk one alone passed) replays them all.
+    if (failing.replayRuns) cfg.runs = failing.replayRuns;
+    else {
+      if (failing.path) cfg.path = failing.path;
+      if (failing.replayPath) cfg.replayPath = failing.replayPath;
+    }
     cfg.replay = o.replay;
   }
   if (!cfg.list) {

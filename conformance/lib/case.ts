@@ -57,6 +57,8 @@ export interface CaseResult {
   seed?: number;
   path?: string;
   replayPath?: string;
+  /** Sequences a replay runs from the seed, without a path (the shrunk sequence alone passed). */
+  replayRuns?: number;
   replay?: string;
   /** Requirement IDs the case's checks named but its `reqs` does not declare (must be empty). */
   undeclared?: string[];

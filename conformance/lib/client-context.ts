@@ -80,7 +80,17 @@ export interface HandshakeSeen {
   method: 'LOCATE' | 'LOGIN' | 'PROOF';
   user: string;
   at: number;
+  /** Its place in the order of arrival (see KitServices.mark): exact where `at` (ms) ties. */
+  seq: number;
   msg: RequestMessage;
+}
+
+/** One session request the kit MS received. */
+export interface RequestSeen {
+  user: string;
+  msg: RequestMessage;
+  at: number;
+  seq: number;
 }
 
 /** The kit's CRS (LOCATE only) and MS (login, session requests, pushes) for a client under test. */
@@ -93,7 +103,7 @@ class KitServices {
   /** Live client sessions by user. */
   readonly sessions = new Map<string, Conn>();
   /** Every session request received, with its user. */
-  readonly requests: { user: string; msg: RequestMessage; at: number }[] = [];
+  readonly requests: RequestSeen[] = [];
   /** Every connection a client opened to the kit CRS, in order. */
   readonly crsConns: Conn[] = [];
   tr: Transcript = new Transcript();
@@ -104,6 +114,27 @@ class KitServices {
   servers: string[] | undefined;
   private locateFault: ((n: number) => ResponseMessage | undefined) | undefined;
   private locates = 0;
+  private arrivals = 0;
+
+  /**
+   * How many handshakes and session requests the kit has received so far. A check of what the
+   * client sent in answer to a step compares `seq` with the mark taken before the step: a wall-clock
+   * `at` cannot order them, since the last PROOF of one step and the start of the next fall in the
+   * same millisecond often enough to flake (client/fuzz/2 blamed a step for the PROOF before it).
+   */
+  get mark(): number {
+    return this.arrivals;
+  }
+
+  /** A handshake request, stamped with its arrival. */
+  private handshake(method: HandshakeSeen['method'], user: string, msg: RequestMessage): void {
+    this.handshakes.push({ method, user, msg, at: Date.now(), seq: ++this.arrivals });
+  }
+
+  /** A session request from `user`, stamped with its arrival. */
+  recordRequest(user: string, msg: RequestMessage): void {
+    this.requests.push({ user, msg, at: Date.now(), seq: ++this.arrivals });
+  }
 
   /** From now on, answer the n-th LOCATE (n counted from this call, from 1) with `f(n)` when it gives one. */
   refuseLocate(f: (n: number) => ResponseMessage | undefined): void {
@@ -140,7 +171,7 @@ class KitServices {
     this.crsConns.push(c);
     c.auto = (req) => {
       if (req.method !== 'LOCATE') return response(425, [['Error-code', 'ERR_OUT_OF_STATE']]);
-      this.handshakes.push({ method: 'LOCATE', user: '', at: Date.now(), msg: req });
+      this.handshake('LOCATE', '', req);
       const refusal = this.locateFault?.(++this.locates);
       if (refusal) return refusal;
       const servers = this.servers ?? [fmtHostPort(this.msAddr)];
@@ -156,7 +187,7 @@ class KitServices {
     if (!login || login.method !== 'LOGIN') return c.destroy();
     const user = header(login, 'User') ?? '';
     const acct = this.accounts.get(user);
-    this.handshakes.push({ method: 'LOGIN', user, at: Date.now(), msg: login });
+    this.handshake('LOGIN', user, login);
     if (!acct) {
       c.send(response(503, [['Error-code', 'ERR_UNAVAILABLE']]));
       return c.end();
@@ -184,7 +215,7 @@ class KitServices {
     const proof = await c.waitEvent(() => true, hs);
     if (!proof || proof.method !== 'PROOF') return c.destroy();
     this.proofsSeen++;
-    this.handshakes.push({ method: 'PROOF', user, at: Date.now(), msg: proof });
+    this.handshake('PROOF', user, proof);
     const address = header(login, 'Address') ?? '';
     const auth = loginAuth({
       user,
@@ -226,7 +257,7 @@ class KitServices {
     for (const m of acct.pushAfterLogin ?? []) c.send(m);
     this.sessions.set(user, c);
     c.auto = (req) => {
-      this.requests.push({ user, msg: req, at: Date.now() });
+      this.recordRequest(user, req);
       if (req.method === 'LOGOUT') {
         setImmediate(() => c.end());
         return response(200, tagOf(req));
@@ -424,7 +455,14 @@ export class ClientContext extends RoleContext<ClientEnv> {
     return r?.event === 'ok';
   }
 
-  /** LOCATE, LOGIN and PROOF the kit received after `since` (LOGIN and PROOF: of user `a` only). */
+  /** LOCATE, LOGIN and PROOF the kit received after `mark` (KitServices.mark; LOGIN and PROOF: of user `a` only). */
+  handshakesAfter(mark: number, a?: KitAccount): HandshakeSeen[] {
+    return this.svc.handshakes.filter(
+      (h) => h.seq > mark && (a === undefined || h.method === 'LOCATE' || h.user === a.name),
+    );
+  }
+
+  /** LOCATE, LOGIN and PROOF the kit received from the millisecond `since` on (LOGIN and PROOF: of user `a` only). */
   handshakesSince(since: number, a?: KitAccount): HandshakeSeen[] {
     return this.svc.handshakes.filter(
       (h) => h.at >= since && (a === undefined || h.method === 'LOCATE' || h.user === a.name),
@@ -443,7 +481,7 @@ export class ClientContext extends RoleContext<ClientEnv> {
   }
 
   /** Session requests the kit MS received from `a` with this method. */
-  msRequests(a: KitAccount, method: string): { msg: RequestMessage; at: number }[] {
+  msRequests(a: KitAccount, method: string): RequestSeen[] {
     return this.svc.requests.filter((r) => r.user === a.name && r.msg.method === method);
   }
 

@@ -37,6 +37,12 @@ export interface ModelCheck<T> {
   prop: fc.IAsyncPropertyWithHooks<[T]>;
   /** Runs the shrunk counterexample once more, for the transcript. */
   replay: (counterexample: T) => Promise<unknown>;
+  /**
+   * Puts the target back in its first state before that replay (a new client process), as a replay
+   * line run later finds it: when the shrunk sequence then passes, the failure needed the sequences
+   * before it, and the replay line runs them all (`--runs`) instead of the one path.
+   */
+  fresh?: () => Promise<void>;
   /** The wire log of the last run. */
   log: () => string[];
   /** Report only the first line of the model's error message. */
@@ -47,6 +53,11 @@ export interface ModelCheck<T> {
    * reach the last ones.
    */
   unbiased?: boolean;
+  /**
+   * The first failure fast-check met, before shrinking: against a stateful target the shrunk
+   * sequence can fail for another reason (what the failed run left behind), so the finding shows both.
+   */
+  first?: () => string | undefined;
 }
 
 /** The run's command line without the options a replay line sets itself. */
@@ -67,9 +78,14 @@ export async function checkModel<T>(ctx: FuzzContext, o: ModelCheck<T>): Promise
   ctx.note(`fast-check: ${details.numRuns} command sequences, seed ${details.seed}`);
   if (!details.failed) return;
   const shrunk = details.counterexample ? String(details.counterexample[0]) : '?';
+  let failsAlone = true;
   if (details.counterexample) {
     ctx.note(`shrunk sequence: ${shrunk}`);
-    await o.replay(details.counterexample[0]).catch(() => undefined);
+    await o.fresh?.().catch(() => undefined);
+    failsAlone = await o.replay(details.counterexample[0]).then(
+      () => false,
+      () => true,
+    );
   }
   ctx.meta.path = details.counterexamplePath ?? undefined;
   // fc.commands shrinks only the commands that ran, so a replay needs their record too (its
@@ -78,12 +94,24 @@ export async function checkModel<T>(ctx: FuzzContext, o: ModelCheck<T>): Promise
   const replayPath = /replayPath="([^"]*)"/.exec(shrunk)?.[1];
   if (replayPath !== undefined) ctx.meta.replayPath = replayPath;
   ctx.meta.replay = `${replayBase(ctx.opts.commandLine)} --only ${o.id} --seed ${details.seed} --path '${details.counterexamplePath}'${replayPath !== undefined ? ` --replay-path '${replayPath}'` : ''}`;
+  // The shrunk sequence, run once more on its own, passed: against a stateful target the failure
+  // needed what the sequences before it left behind (or their timing). A path replay runs that
+  // sequence alone, so the replay line runs every sequence up to the first failing one instead.
+  const firstFailing = Number(details.counterexamplePath?.split(':')[0]);
+  if (!failsAlone && !ctx.opts.path && Number.isInteger(firstFailing)) {
+    ctx.meta.replayRuns = firstFailing + 1;
+    ctx.meta.replay = `${replayBase(ctx.opts.commandLine)} --only ${o.id} --seed ${details.seed} --runs ${firstFailing + 1}`;
+    ctx.note(
+      `the shrunk sequence passed when run again on its own${o.fresh ? ' (on a fresh target)' : ''}: the failure needs what the ${firstFailing} sequence(s) before it left in the target, or their timing; the replay line runs them all`,
+    );
+  }
   const err = details.errorInstance as { req?: string; message?: string } | null;
   const message = o.firstLine ? err?.message?.split('\n')[0] : err?.message;
+  const first = o.first?.();
   ctx.must(
     false,
     err?.req ?? o.req,
-    `${message ?? 'model mismatch'}\n  minimal sequence: ${shrunk}\n  ${o.log().join('\n  ')}`,
+    `${message ?? 'model mismatch'}\n  minimal sequence: ${shrunk}\n  ${o.log().join('\n  ')}${first ? `\n  first failure, before shrinking: ${first}` : ''}`,
   );
 }
 
@@ -99,6 +127,8 @@ export interface CommandFuzz<M extends object, R>
   runOnce: (cmds: Iterable<fc.AsyncCommand<M, R>>) => Promise<void>;
   /** How often each step ran, noted in the report even when the case fails. */
   counts?: Map<string, number>;
+  /** See ModelCheck.fresh. */
+  fresh?: () => Promise<void>;
 }
 
 /**
@@ -107,13 +137,22 @@ export interface CommandFuzz<M extends object, R>
  * noted whatever the outcome.
  */
 export async function fuzzCommands<M extends object, R>(ctx: FuzzContext, o: CommandFuzz<M, R>): Promise<void> {
+  let first: string | undefined;
+  const runOnce = async (cmds: Iterable<fc.AsyncCommand<M, R>>): Promise<void> => {
+    try {
+      await o.runOnce(cmds);
+    } catch (e) {
+      first ??= `${(e as Error).message?.split('\n')[0]}\n    ${o.log().join('\n    ')}`;
+      throw e;
+    }
+  };
   const prop = fc.asyncProperty(
     fc.commands(o.commands, {
       maxCommands: o.maxCommands ?? 12,
       ...(o.size ? { size: o.size } : {}),
       replayPath: ctx.opts.replayPath,
     }),
-    o.runOnce,
+    runOnce,
   );
   try {
     await checkModel(ctx, {
@@ -125,6 +164,8 @@ export async function fuzzCommands<M extends object, R>(ctx: FuzzContext, o: Com
       prop,
       replay: o.runOnce,
       log: o.log,
+      first: () => first,
+      ...(o.fresh ? { fresh: o.fresh } : {}),
     });
   } finally {
     if (o.counts) ctx.note(`steps run: ${[...o.counts].map(([k, n]) => `${k} ${n}`).join('; ')}`);

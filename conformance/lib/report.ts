@@ -34,6 +34,7 @@ export function toJson(info: RunInfo, results: CaseResult[]): string {
         ...(r.seed !== undefined ? { seed: r.seed } : {}),
         ...(r.path !== undefined ? { path: r.path } : {}),
         ...(r.replayPath !== undefined ? { replayPath: r.replayPath } : {}),
+        ...(r.replayRuns !== undefined ? { replayRuns: r.replayRuns } : {}),
         ...(r.replay ? { replay: r.replay } : {}),
         durationMs: r.durationMs,
         wire: r.transcript.entries,

@@ -40,6 +40,8 @@ export interface CaseMeta {
   seed?: number;
   path?: string;
   replayPath?: string;
+  /** Sequences a replay runs from the seed (no path): set when the shrunk sequence alone passed. */
+  replayRuns?: number;
   replay?: string;
 }
 
@@ -181,6 +183,7 @@ export async function runCases<C>(
     if (meta?.seed !== undefined) result.seed = meta.seed;
     if (meta?.path !== undefined) result.path = meta.path;
     if (meta?.replayPath !== undefined) result.replayPath = meta.replayPath;
+    if (meta?.replayRuns !== undefined) result.replayRuns = meta.replayRuns;
     if (meta?.replay !== undefined) result.replay = meta.replay;
     if (ctx instanceof Checker && ctx.undeclared.size) result.undeclared = [...ctx.undeclared].sort();
     const violations = await driver

@@ -264,7 +264,8 @@ export interface MutantOutcome {
   detail: string;
 }
 
-function makeCopy(root: string, m: Mutant): string {
+/** A copy of what the reference runs from, with `m`'s patches applied; the caller removes it. */
+export function makeCopy(root: string, m: Mutant): string {
   const dir = mkdtempSync(join(tmpdir(), `imsp-mutant-${m.name}-`));
   for (const d of ['reference', 'codec', 'generated', 'spec']) cpSync(join(root, d), join(dir, d), { recursive: true });
   for (const f of ['package.json', 'tsconfig.json']) if (existsSync(join(root, f))) cpSync(join(root, f), join(dir, f));

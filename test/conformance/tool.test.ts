@@ -14,6 +14,8 @@ import { Failure, type CaseResult } from '../../conformance/lib/case.js';
 import { Transcript } from '../../conformance/lib/conn.js';
 import { KIT_NAME_PREFIX } from '../../conformance/lib/config.js';
 import { fuzzCommands, replayBase } from '../../conformance/lib/model-fuzz.js';
+import { makeCopy } from '../../conformance/mutants/run.js';
+import { selftestRole } from '../../conformance/selftest.js';
 import { Limits } from '../../conformance/lib/registry.js';
 import { requirementMatrix, toHtml, type RunInfo } from '../../conformance/lib/report.js';
 import { Checker, type RunOptions } from '../../conformance/lib/runner.js';
@@ -61,20 +63,23 @@ class Noop implements fc.AsyncCommand<Counter, Counter> {
   toString = (): string => 'noop';
 }
 
+/** The run options of a toy fuzz run: seed 42, 30 runs, unless `opts` says otherwise. */
+const toyRun = (commandLine: string, opts: Partial<RunOptions>): RunOptions => ({
+  seed: 42,
+  runs: 30,
+  timeoutMs: 1000,
+  strict: false,
+  limits: new Limits(),
+  slow: false,
+  progress: () => undefined,
+  commandLine,
+  ...opts,
+});
+
 async function fuzzToy(
   opts: Partial<RunOptions>,
 ): Promise<{ failure: Failure | null; ctx: Checker & { opts: RunOptions } }> {
-  const run: RunOptions = {
-    seed: 42,
-    runs: 30,
-    timeoutMs: 1000,
-    strict: false,
-    limits: new Limits(),
-    slow: false,
-    progress: () => undefined,
-    commandLine: 'imsp-conformance --role crs --target 127.0.0.1:7000 --seed 42 --runs 30',
-    ...opts,
-  };
+  const run = toyRun('imsp-conformance --role crs --target 127.0.0.1:7000 --seed 42 --runs 30', opts);
   const ctx = Object.assign(new Checker([], new Transcript()), { opts: run });
   const commands = [fc.constant(new Inc()), fc.constant(new Noop())];
   const runOnce = async (cmds: Iterable<fc.AsyncCommand<Counter, Counter>>): Promise<void> =>
@@ -127,6 +132,127 @@ test('[CONF-15] the replay command printed for a state-machine fuzz failure repr
     'AB:C',
   ]);
   assert.equal(listed.status, 0, listed.stderr);
+});
+
+test('[CONF-15] client role: the replay line client/fuzz/2 prints, run as printed, reproduces its failure', {
+  timeout: 300_000,
+}, async (t) => {
+  // A client that skips the Server-proof check [AUTH-11]: a fault client/fuzz/2 draws within a few sequences.
+  const dir = makeCopy(root, {
+    name: 'replay-client',
+    fault: 'the client uses a login response whose Server-proof does not verify',
+    role: 'client',
+    only: ['client/fuzz/2'],
+    patches: [
+      { file: 'reference/client/authenticate.ts', find: '  checkServerProof(ok, scram.serverKey, auth);', replace: '' },
+    ],
+  });
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const found = await selftestRole('client', {
+    root: dir,
+    roles: ['client'],
+    runs: 30,
+    seed: 5,
+    timeoutMs: 3000,
+    only: ['client/fuzz/2'],
+    quiet: true,
+    out: () => undefined,
+  });
+  const r = found.results[0]!;
+  assert.equal(r.verdict, 'FAIL', JSON.stringify(r.findings));
+  assert.equal(r.findings[0]!.req, 'AUTH-11');
+  const line = r.replay!;
+  assert.match(
+    line,
+    /^npx imsp conformance --role client --client-cmd '[^']+' .* --only client\/fuzz\/2 --seed 5 --path /,
+  );
+  // Run the line through the shell as printed (`npx imsp conformance` is the kit's own bin), from the
+  // directory of the client it names, with a JSON report to compare the minimal sequence.
+  const json = join(dir, 'replay.json');
+  const again = await new Promise<{ status: number | null; stdout: string }>((resolve) => {
+    const p = spawn(
+      '/bin/sh',
+      ['-c', `${line.replace(/^npx imsp conformance/, `exec "${process.execPath}" "${kit}"`)} --json ${json}`],
+      {
+        cwd: dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.once('exit', (status) => resolve({ status, stdout }));
+  });
+  assert.equal(again.status, 1, again.stdout);
+  const report = JSON.parse(readFileSync(json, 'utf8')) as {
+    cases: { id: string; verdict: string; findings: { req: string; text: string }[]; wire: { text: string }[] }[];
+  };
+  const replayed = report.cases.find((c) => c.id === 'client/fuzz/2')!;
+  assert.equal(replayed.verdict, 'FAIL', again.stdout);
+  assert.equal(replayed.findings[0]!.req, 'AUTH-11');
+  // At once: the replay ran the one failing sequence, not a new search that happened to find it.
+  const runs = replayed.wire.map((e) => /^fast-check: (\d+) command sequences/.exec(e.text)?.[1]).find((x) => x);
+  assert.equal(runs, '1', 'the replay runs the failing sequence only');
+  const minimal = (text: string): string => /minimal sequence: (.*)/.exec(text)![1]!.replace(/replayPath="[^"]*"/, '');
+  assert.equal(minimal(replayed.findings[0]!.text), minimal(r.findings[0]!.text));
+});
+
+// A target that leaks state from one sequence into the next (each step is remembered for good) and
+// fails once it has seen more than 8 steps: no sequence fails on a fresh target, so the shrunk one
+// alone cannot reproduce the failure, and the replay line must run the sequences before it.
+async function fuzzLeaky(
+  opts: Partial<RunOptions>,
+): Promise<{ failure: Failure | null; ctx: Checker & { opts: RunOptions }; notes: string[] }> {
+  const run = toyRun('imsp-conformance --role client --client-cmd x --seed 42 --runs 30', opts);
+  const tr = new Transcript();
+  const ctx = Object.assign(new Checker([], tr), { opts: run });
+  const target = { seen: 0 };
+  class Step implements fc.AsyncCommand<Counter, Counter> {
+    check = (): boolean => true;
+    async run(): Promise<void> {
+      if (++target.seen > 8) throw Object.assign(new Error(`step ${target.seen}`), { req: 'STATE-1' });
+    }
+    toString = (): string => 'step';
+  }
+  const runOnce = async (cmds: Iterable<fc.AsyncCommand<Counter, Counter>>): Promise<void> =>
+    fc.asyncModelRun(() => ({ model: { n: 0 }, real: { n: 0 } }), cmds);
+  try {
+    await fuzzCommands(ctx, {
+      id: 'client/fuzz/2',
+      maxRuns: 30,
+      req: 'STATE-1',
+      commands: [fc.constant(new Step())],
+      maxCommands: 3,
+      runOnce,
+      log: () => [],
+      fresh: async () => {
+        target.seen = 0;
+      },
+    });
+    return { failure: null, ctx, notes: tr.entries.map((e) => JSON.stringify(e)) };
+  } catch (e) {
+    if (e instanceof Failure) return { failure: e, ctx, notes: tr.entries.map((x) => JSON.stringify(x)) };
+    throw e;
+  }
+}
+
+test('[CONF-15] a failure that needs the sequences before it: the replay line runs them all from the seed, and reproduces it', async () => {
+  const first = await fuzzLeaky({});
+  assert.ok(first.failure, 'the leak is found');
+  const replay = first.ctx.meta.replay!;
+  // The shrunk sequence alone passed on a fresh target: no --path, the sequences up to the failing one.
+  assert.match(replay, / --only client\/fuzz\/2 --seed 42 --runs [0-9]+$/);
+  const runs = Number(flag(replay, 'runs'));
+  assert.ok(runs > 1 && runs === first.ctx.meta.replayRuns, replay);
+  assert.ok(
+    first.notes.some((n) => n.includes('passed when run again on its own (on a fresh target)')),
+    'the report says why',
+  );
+  const again = await fuzzLeaky({ seed: Number(flag(replay, 'seed')), runs });
+  assert.ok(again.failure, `the replay fails again: ${replay}`);
+  assert.equal(again.failure.req, first.failure.req);
+  // Fewer sequences than that do not fail: the line runs exactly what the failure needs.
+  assert.equal((await fuzzLeaky({ runs: runs - 1 })).failure, null);
 });
 
 function result(

@@ -57,9 +57,10 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
       const first = ctx.svc.handshakes.find((h) => h.method === 'LOGIN' && h.user === a.name)!.msg;
       const old = ctx.ms(a);
       const t0 = Date.now();
+      const m0 = ctx.svc.mark;
       old.destroy();
       const locate = await ctx.waitHandshake(
-        (h) => h.at >= t0 && (h.method === 'LOCATE' || h.user === a.name),
+        (h) => h.seq > m0 && (h.method === 'LOCATE' || h.user === a.name),
         b + slack(ctx) + 30_000,
       );
       ctx.must(locate, 'RECONNECT-1', 'after its MS link closed the client never logged in again (30 s past b)');
@@ -80,7 +81,7 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
         `the first reconnect came ${d} ms after the session ended; it must come within b = clientReconnectDelay ${b} ms (+${slack(ctx)} ms the kit allows for timers)`,
       );
       const login = await ctx.waitHandshake(
-        (h) => h.at >= locate.at && h.method === 'LOGIN' && h.user === a.name,
+        (h) => h.seq > locate.seq && h.method === 'LOGIN' && h.user === a.name,
         ctx.timeout * 2,
       );
       ctx.must(login, 'RECONNECT-3', 'after LOCATE the client must LOGIN at the MS it names');
@@ -88,7 +89,7 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
       ctx.must(!again(login.msg, 'Nonce'), 'RECONNECT-3', 'the new LOGIN repeats the first login Nonce');
       ctx.must(!again(login.msg, 'Key-share'), 'RECONNECT-3', 'the new LOGIN repeats the first login Key-share');
       const proof = await ctx.waitHandshake(
-        (h) => h.at >= login.at && h.method === 'PROOF' && h.user === a.name,
+        (h) => h.seq > login.seq && h.method === 'PROOF' && h.user === a.name,
         ctx.timeout * 2,
       );
       ctx.must(proof, 'RECONNECT-3', 'the new login must go on with PROOF (from the kept ClientKey)');
@@ -103,7 +104,7 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
         `after logging in again the client refused a command: ${JSON.stringify(r)}`,
       );
       ctx.must(
-        ctx.msRequests(a, 'STATUS').some((s) => s.at >= proof.at),
+        ctx.msRequests(a, 'STATUS').some((s) => s.seq > proof.seq),
         'CTL-2',
         'status away sent no STATUS on the new session',
       );
@@ -120,8 +121,9 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
       const r = await c.command('logout', ctx.timeout * 2);
       ctx.pre(r?.event === 'ok', 'CTL-2', `logout failed: ${JSON.stringify(r)}`);
       const t0 = Date.now();
+      const m0 = ctx.svc.mark;
       await sleep(2 * b + slack(ctx));
-      const seen = ctx.handshakesSince(t0, a);
+      const seen = ctx.handshakesAfter(m0, a);
       ctx.must(
         seen.length === 0,
         'RECONNECT-2',
@@ -137,15 +139,15 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
     async run(ctx: ClientContext) {
       const { a } = await reconnecting(ctx);
       const ms = ctx.ms(a);
-      const t0 = Date.now();
+      const m0 = ctx.svc.mark;
       ms.send(request('NOTICE', [['Error-code', 'ERR_SHUTDOWN']]), 'drop');
       ctx.must(await ms.closedWithin(ctx.timeout), 'ERR-7', 'after NOTICE ERR_SHUTDOWN the client must close the link');
       // "a random delay of up to a few seconds": the kit allows 5 s.
-      const locate = await ctx.waitHandshake((h) => h.at >= t0 && h.method === 'LOCATE', 5000 + slack(ctx));
+      const locate = await ctx.waitHandshake((h) => h.seq > m0 && h.method === 'LOCATE', 5000 + slack(ctx));
       ctx.should(locate, 'MS-SHUTDOWN-4', 'after NOTICE ERR_SHUTDOWN the client should LOCATE within a few seconds');
       if (!locate) return;
       const login = await ctx.waitHandshake(
-        (h) => h.at >= locate.at && h.method === 'LOGIN' && h.user === a.name,
+        (h) => h.seq > locate.seq && h.method === 'LOGIN' && h.user === a.name,
         ctx.timeout * 2,
       );
       ctx.must(login, 'RECONNECT-3', 'after LOCATE the client must LOGIN at the MS it names');
@@ -176,10 +178,11 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
       ctx.svc.refuseLocate((n) => (n === 1 ? response(503, [['Error-code', 'ERR_UNAVAILABLE']]) : undefined));
       const ms = ctx.ms(a);
       const t0 = Date.now();
+      const m0 = ctx.svc.mark;
       ms.send(request('NOTICE', [['Error-code', 'ERR_SESSION_ENDED']]), 'drop');
-      const l1 = await ctx.waitHandshake((h) => h.at >= t0 && h.method === 'LOCATE', b + slack(ctx) + 30_000);
+      const l1 = await ctx.waitHandshake((h) => h.seq > m0 && h.method === 'LOCATE', b + slack(ctx) + 30_000);
       ctx.must(l1, 'RECONNECT-1', 'after NOTICE ERR_SESSION_ENDED the client never sent LOCATE again');
-      const l2 = await ctx.waitHandshake((h) => h.at > l1.at && h.method === 'LOCATE', 2 * b + slack(ctx) + 30_000);
+      const l2 = await ctx.waitHandshake((h) => h.seq > l1.seq && h.method === 'LOCATE', 2 * b + slack(ctx) + 30_000);
       ctx.must(l2, 'RECONNECT-2', 'after a refused LOCATE the client never tried again');
       const d2 = l2.at - l1.at;
       ctx.must(
@@ -191,12 +194,12 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
           .join(', ')})`,
       );
       const login2 = await ctx.waitHandshake(
-        (h) => h.at >= l2.at && h.method === 'LOGIN' && h.user === a.name,
+        (h) => h.seq > l2.seq && h.method === 'LOGIN' && h.user === a.name,
         ctx.timeout * 2,
       );
       ctx.must(login2, 'RECONNECT-3', 'after LOCATE the client must LOGIN at the MS it names');
       const next = await ctx.waitHandshake(
-        (h) => h.at > login2.at && (h.method === 'LOCATE' || (h.method === 'LOGIN' && h.user === a.name)),
+        (h) => h.seq > login2.seq && (h.method === 'LOCATE' || (h.method === 'LOGIN' && h.user === a.name)),
         retry + 4 * b + slack(ctx) + 30_000,
       );
       ctx.must(next, 'RECONNECT-1', 'after LOGIN answered 503 the client never tried again');
@@ -216,15 +219,15 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
     async run(ctx: ClientContext) {
       const b = base(ctx);
       const { a } = await reconnecting(ctx, { loginFault: (n) => (n === 2 ? { proof401: true } : undefined) });
-      const t0 = Date.now();
+      const m0 = ctx.svc.mark;
       ctx.ms(a).destroy();
       const proof = await ctx.waitHandshake(
-        (h) => h.at >= t0 && h.method === 'PROOF' && h.user === a.name,
+        (h) => h.seq > m0 && h.method === 'PROOF' && h.user === a.name,
         b + slack(ctx) + ctx.timeout * 3,
       );
       ctx.pre(proof, 'RECONNECT-1', 'the client did not log in again (no PROOF)');
       await sleep(4 * b + slack(ctx));
-      const seen = ctx.handshakesSince(proof.at + 1, a);
+      const seen = ctx.handshakesAfter(proof.seq, a);
       ctx.must(
         seen.length === 0,
         'RECONNECT-5',
@@ -243,14 +246,15 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
         loginFault: (n) => (n >= 2 ? { salt: randomBytes(16) } : undefined),
       });
       const t0 = Date.now();
+      const m0 = ctx.svc.mark;
       ctx.ms(a).destroy();
       const login = await ctx.waitHandshake(
-        (h) => h.at >= t0 && h.method === 'LOGIN' && h.user === a.name,
+        (h) => h.seq > m0 && h.method === 'LOGIN' && h.user === a.name,
         b + slack(ctx) + ctx.timeout * 3,
       );
       ctx.pre(login, 'RECONNECT-1', 'the client did not log in again (no LOGIN)');
       await sleep(4 * b + slack(ctx));
-      const seen = ctx.handshakesSince(login.at + 1, a);
+      const seen = ctx.handshakesAfter(login.seq, a);
       ctx.must(
         !seen.some((h) => h.method === 'PROOF'),
         'RECONNECT-5',
@@ -275,10 +279,10 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
       const b = base(ctx);
       const { a } = await reconnecting(ctx, { loginFault: (n) => (n === 2 ? { otherPublicKey: true } : undefined) });
       const old = ctx.ms(a);
-      const t0 = Date.now();
+      const m0 = ctx.svc.mark;
       old.destroy();
       const proof = await ctx.waitHandshake(
-        (h) => h.at >= t0 && h.method === 'PROOF' && h.user === a.name,
+        (h) => h.seq > m0 && h.method === 'PROOF' && h.user === a.name,
         b + slack(ctx) + ctx.timeout * 3,
       );
       ctx.pre(proof, 'RECONNECT-1', 'the client did not log in again (no PROOF)');
@@ -292,7 +296,7 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
         'the bundle named another Public-key than the client holds: it must end that session (close the link)',
       );
       await sleep(4 * b + slack(ctx));
-      const seen = ctx.handshakesSince(proof.at + 1, a);
+      const seen = ctx.handshakesAfter(proof.seq, a);
       ctx.must(
         seen.length === 0,
         'RECONNECT-6',
@@ -318,18 +322,18 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
       const auto = ms.auto;
       ms.auto = (m, conn) => {
         if (m.method !== 'STATUS') return auto?.(m, conn) ?? undefined;
-        ctx.svc.requests.push({ user: a.name, msg: m, at: Date.now() });
+        ctx.svc.recordRequest(a.name, m);
         return undefined;
       };
       const pending = c.command('status busy', ctx.timeout * 4);
       const t0 = Date.now();
       while (!ctx.msRequests(a, 'STATUS').length && Date.now() - t0 < ctx.timeout * 2) await sleep(10);
       ctx.pre(ctx.msRequests(a, 'STATUS').length === 1, 'CTL-2', 'status busy sent no STATUS');
-      const tEnd = Date.now();
+      const mEnd = ctx.svc.mark;
       ms.destroy();
       await pending;
       const proof = await ctx.waitHandshake(
-        (h) => h.at >= tEnd && h.method === 'PROOF' && h.user === a.name,
+        (h) => h.seq > mEnd && h.method === 'PROOF' && h.user === a.name,
         base(ctx) + slack(ctx) + ctx.timeout * 3,
       );
       ctx.pre(proof, 'RECONNECT-1', 'the client did not log in again (no PROOF)');
@@ -353,7 +357,7 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
         'RECONNECT-7',
         'the new peer connection must open with INIT',
       );
-      const repeated = ctx.msRequests(a, 'STATUS').filter((s) => s.at >= proof.at);
+      const repeated = ctx.msRequests(a, 'STATUS').filter((s) => s.seq > proof.seq);
       ctx.must(
         repeated.length === 0,
         'RECONNECT-7',

@@ -113,12 +113,14 @@ class Login extends Cmd {
         : this.v === 'PROOF refused 401'
           ? { proof401: true }
           : undefined;
-    const t0 = Date.now();
+    // What the client sends in answer to this step arrives after this mark (an order, not a time:
+    // the last PROOF of the step before can share the millisecond this step starts in).
+    const mark = ctx.svc.mark;
     const send = must('connected', 'SEND_LOGIN');
     const res = await r.c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
-    const login = ctx.handshakesSince(t0, a).find((h) => h.method === 'LOGIN');
+    const login = ctx.handshakesAfter(mark, a).find((h) => h.method === 'LOGIN');
     ctx.must(login, send.reqs[0]!, `${this}: the client must send LOGIN`);
-    const proofSent = ctx.handshakesSince(t0, a).some((h) => h.method === 'PROOF');
+    const proofSent = ctx.handshakesAfter(mark, a).some((h) => h.method === 'PROOF');
     if (this.v === 'LOGIN refused 503') {
       const t = must('login-sent', 'REFUSED');
       ctx.must(
@@ -141,11 +143,11 @@ class Login extends Cmd {
       return;
     }
     ctx.must(proofSent, ch.reqs[0]!, `${this}: transition '${ch.name}' sends PROOF; the client sent none`);
-    await this.answered(m, r, res, t0);
+    await this.answered(m, r, res, mark);
   }
 
   /** What the kit answered to PROOF: 401, a Server-proof that does not verify, or the login's 200. */
-  private async answered(m: Model, r: Real, res: ControlEvent | null, t0: number): Promise<void> {
+  private async answered(m: Model, r: Real, res: ControlEvent | null, mark: number): Promise<void> {
     const ctx: ClientContext = r.ctx;
     const a = r.a;
     if (this.v === 'PROOF refused 401') {
@@ -173,7 +175,7 @@ class Login extends Cmd {
         `${this}: the client must close the connection`,
       );
       ctx.must(
-        !ctx.svc.requests.some((q) => q.user === a.name && q.at >= t0),
+        !ctx.svc.requests.some((q) => q.user === a.name && q.seq > mark),
         t.reqs[0]!,
         `${this}: the client must not use the session (it sent a request on it)`,
       );
@@ -243,10 +245,10 @@ class Active extends Cmd {
       case 'logout': {
         const t = must('active', 'SEND_LOGOUT');
         const done = must(t.to as VState, 'ACCEPTED');
-        const t0 = Date.now();
+        const mark0 = ctx.svc.mark;
         const res = await r.c.command('logout', ctx.timeout * 2);
         ctx.must(
-          ctx.msRequests(r.a, 'LOGOUT').some((q) => q.at >= t0),
+          ctx.msRequests(r.a, 'LOGOUT').some((q) => q.seq > mark0),
           t.reqs[0]!,
           `${this}: transition '${t.name}' sends LOGOUT`,
         );
@@ -372,12 +374,16 @@ export const clientViewFuzzCases: CaseDef<ClientContext>[] = [
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)], { heartbeat: HEARTBEAT, sessionTimeout: SESSION_TIMEOUT });
-      const c = await ctx.startClient(a);
+      let c = await ctx.startClient(a);
       let lastLog: string[] = [];
       const counts = new Map<string, number>();
       const runOnce = async (cmds: Iterable<fc.AsyncCommand<Model, Real>>): Promise<void> => {
         const real: Real = { ctx, c, a, p, ms: null, log: [], counts };
         lastLog = real.log;
+        // Nothing of an earlier sequence is still on its way: the client runs its commands in order,
+        // so once this one is answered every earlier one (say, a login that outlived a failed check)
+        // has finished, and what arrives from now on belongs to this sequence.
+        await c.command('contacts', ctx.readyTimeout);
         // A fresh start: not logged in (a sequence may end in the active state).
         const left = ctx.svc.sessions.get(a.name);
         if (left && !left.closed) {
@@ -395,6 +401,11 @@ export const clientViewFuzzCases: CaseDef<ClientContext>[] = [
         runOnce,
         log: () => lastLog,
         counts,
+        // The transcript's replay runs in a new client process, as a printed replay line would.
+        fresh: async () => {
+          await c.stop();
+          c = await ctx.startClient(a);
+        },
       });
     },
   },

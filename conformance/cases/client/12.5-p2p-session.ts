@@ -746,7 +746,7 @@ export const clientP2pFuzzCases: CaseDef<ClientContext>[] = [
       const lo = await ctx.peer('b');
       const hi = await ctx.peer('d');
       const a = ctx.account([ctx.buddyRecord(lo), ctx.buddyRecord(hi)]);
-      const c = await ctx.startLoggedIn(a);
+      let c = await ctx.startLoggedIn(a);
       ctx.pre(lo.name < a.name && a.name < hi.name, 'P2P-15', 'the kit could not name buddies around the client');
       let lastLog: string[] = [];
       const counts = new Map<string, number>();
@@ -789,6 +789,12 @@ export const clientP2pFuzzCases: CaseDef<ClientContext>[] = [
         runOnce,
         log: () => lastLog,
         counts,
+        // The transcript's replay runs in a new client process (logged in by runOnce's fresh start),
+        // as a printed replay line would.
+        fresh: async () => {
+          await c.stop();
+          c = await ctx.startClient(a);
+        },
       });
     },
   },

@@ -11,8 +11,9 @@
 // a deployment on one disk would choose for throughput; `--durability full` measures the default.
 //
 // Runs (each bounded in count and time; the whole set stays within ~15 minutes):
-// 1. storm: 10,000 users with 50 buddies log in (2 MSs, 100 in flight as in the anchors' runs), then
-//    fan-out probes with all 10,000 online;
+// 1. storm: after a warm-up (2,000 other users log in and out, the servers go idle: JIT and heap
+//    warm-up, as bench-xmpp gives every server), 10,000 users with 50 buddies log in (2 MSs, 100 in
+//    flight as in the anchors' runs), then fan-out probes with all 10,000 online;
 // 2. memory: ~15,000 sessions per MS (2 MSs, 30,000 users, 10 buddies), RSS per session;
 // 3. scale: as many concurrent sessions as the MS processes hold (aim 100,000: 6 MSs, 6 client
 //    workers, 5 loopback source addresses), bounded by --scale-seconds of logging in (540 s: the
@@ -75,6 +76,8 @@ const storm = await phase('storm: 10,000 users x 50 buddies, then fan-out probes
   probes: 200,
   rate: 40,
   loginTimeoutMs: quick ? 60_000 : 240_000,
+  // 2,000 other users log in and out first, as bench-xmpp does for every server (issue 15)
+  warmup: 2000,
   // where the time of a login and its presence push goes (issue 15): printed below the table
   stageTrace: true,
 });

@@ -7,8 +7,14 @@ import { XmppClient, markedPresence, type XmppLogin, type XmppTarget } from './c
 
 export interface StormOptions {
   target: XmppTarget;
+  /** The measured users, then the `warmup` warm-up users (the anchor is provisioned with all of them). */
   names: string[];
   buddies: (i: number) => number[];
+  /**
+   * The last `warmup` of `names` log in and out before the measured storm, and the server gets up to
+   * `idleMaxMs` to go idle: the same warm-up as IMSP's (reference/load/run.ts, issue 15). Default 0.
+   */
+  warmup?: number;
   concurrency: number;
   probes: number;
   /** Probes started per second. */
@@ -46,6 +52,38 @@ export interface StormResult {
    */
   idle: boolean;
   errors: Record<string, number>;
+  /** The warm-up's logins and its CPU (login, logout and the idle wait), when there was one. */
+  warmup?: { ok: number; failed: number; seconds: number; cpu: CpuReport };
+}
+
+/**
+ * `concurrency` lanes: logs in each client of `group`, then (all done) logs each out again, and
+ * waits (bounded) for the server to go idle. Returns the successful logins.
+ */
+async function warmUp(
+  o: StormOptions,
+  group: XmppClient[],
+): Promise<{ ok: number; failed: number; seconds: number; cpu: CpuReport }> {
+  const window = cpuWindow([
+    { name: o.serverName, pid: o.serverPid, role: 'server' },
+    { name: 'load generator', pid: process.pid, role: 'generator' },
+  ]);
+  const t0 = performance.now();
+  let ok = 0;
+  const lanes = async (each: (c: XmppClient) => Promise<void>): Promise<void> => {
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < group.length) await each(group[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, group.length)) }, lane));
+  };
+  await lanes(async (c) => {
+    if ((await c.login(o.target)).ok) ok++;
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  await lanes((c) => c.logout());
+  await waitIdleOrBound([o.serverPid], { maxMs: o.idleMaxMs });
+  return { ok, failed: group.length - ok, seconds, cpu: window() };
 }
 
 /** Runs the storm and the probes; closes every client it opened. */
@@ -60,10 +98,14 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
       if (t > r.last) r.last = t;
     } else receipts.set(user, { count: 1, last: t });
   };
-  const clients = o.names.map((n, i) => new XmppClient(i, n, onMarker, () => recording));
+  const all = o.names.map((n, i) => new XmppClient(i, n, onMarker, () => recording));
+  const nWarm = Math.max(0, Math.min(o.warmup ?? 0, all.length - 1));
+  const clients = all.slice(0, all.length - nWarm);
   const errors: Record<string, number> = {};
   const logins: XmppLogin[] = [];
   try {
+    if (nWarm > 0) say(`${o.serverName}: warm-up, ${nWarm} other users log in and out...`);
+    const warmup = nWarm > 0 ? await warmUp(o, all.slice(clients.length)) : undefined;
     const window = cpuWindow([
       { name: o.serverName, pid: o.serverPid, role: 'server' },
       { name: 'load generator', pid: process.pid, role: 'generator' },
@@ -71,7 +113,7 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
     const deadline = performance.now() + o.maxMs;
     let next = 0;
     const ticker = setInterval(
-      () => say(`${o.serverName}: ${logins.filter((l) => l.ok).length}/${o.names.length} logged in`),
+      () => say(`${o.serverName}: ${logins.filter((l) => l.ok).length}/${clients.length} logged in`),
       1000,
     );
     try {
@@ -98,8 +140,8 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
     // Probes: evenly spaced users, none another's contact (spacing > half the list), re-logged in at
     // `rate`; every online contact must see the marked presence.
     const half = Math.floor(o.buddies(0).length / 2);
-    const n = Math.min(o.probes, Math.floor(o.names.length / (half + 1)));
-    const pick = [...new Set(Array.from({ length: n }, (_, j) => Math.floor((j * o.names.length) / n)))].filter(
+    const n = Math.min(o.probes, Math.floor(clients.length / (half + 1)));
+    const pick = [...new Set(Array.from({ length: n }, (_, j) => Math.floor((j * clients.length) / n)))].filter(
       (k) => clients[k]!.online,
     );
     say(`${o.serverName}: ${pick.length} fan-out probes at ${o.rate}/s...`);
@@ -146,7 +188,7 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
     recording = false;
     return {
       server: o.serverName,
-      users: o.names.length,
+      users: clients.length,
       attempted: logins.length,
       ok: ok.length,
       perSecond: ok.length / Math.max(1e-3, (last - first) / 1000),
@@ -158,9 +200,10 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
       tailMs,
       idle,
       errors,
+      ...(warmup ? { warmup } : {}),
     };
   } finally {
-    for (const c of clients) c.close();
-    await Promise.all(clients.map((c) => Promise.race([c.closed(), new Promise((r) => setTimeout(r, 2000))])));
+    for (const c of all) c.close();
+    await Promise.all(all.map((c) => Promise.race([c.closed(), new Promise((r) => setTimeout(r, 2000))])));
   }
 }

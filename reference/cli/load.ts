@@ -50,6 +50,12 @@ export async function run(argv: string[]): Promise<number> {
     .option('--max <seconds>', 'bound of the login phase', Number, 300)
     .option('--processes <n>', 'worker processes for the clients (0 = this process)', int('--processes'), 1)
     .option('--sources <ip,...>', 'loopback source addresses, e.g. 127.0.0.2,127.0.0.3', list, [])
+    .option(
+      '--warmup <n>',
+      'before the measured logins, n other users log in and out (JIT and heap warm-up, issue 15)',
+      int('--warmup'),
+      0,
+    )
     .option('--probes <n>', 'fan-out probes after the logins (steady, storm)', int('--probes'), 200)
     .option('--rate <n>', 'probes / churn re-logins per second', Number, 50)
     .option('--prefix <p>', 'user name prefix (default u; l + random with running servers)')
@@ -107,6 +113,7 @@ export async function run(argv: string[]): Promise<number> {
     processes: v.processes as number,
     sources: v.sources as string[],
     probes: v.probes as number,
+    warmup: v.warmup as number,
     rate: Math.max(0.1, Number(v.rate)),
     prefix: typeof v.prefix === 'string' ? v.prefix : v.spawn ? 'u' : `l${Math.random().toString(36).slice(2, 7)}`,
     chatWindow: Math.max(1, v.chatWindow as number),

@@ -74,6 +74,19 @@ export interface PopulateOptions {
   prefix?: string;
   /** Distinct identities to cycle through (default 64). */
   identityPool?: number;
+  /**
+   * Warm-up users (issue 15): a second ring lattice of this many users named with
+   * {@link warmupPrefix}, with the same credentials and list size, and no contact in the first group.
+   */
+  warmupUsers?: number;
+}
+
+/**
+ * Name prefix of the warm-up users of a population with `prefix`: they are logged in and out before a
+ * storm is measured, and share no contact (and no name prefix) with the measured users.
+ */
+export function warmupPrefix(prefix = 'u'): string {
+  return `w${prefix}`;
 }
 
 /** Result of populate(): what load clients need. */
@@ -119,9 +132,9 @@ export async function populateSqlite(path: string, opts: PopulateOptions): Promi
                                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     const insertBuddy = db.prepare('INSERT OR IGNORE INTO buddies (owner, other, since) VALUES (?, ?, ?)');
     const now = Date.now();
-    db.transaction(() => {
-      for (let i = 0; i < opts.users; i++) {
-        const name = userName(i, prefix);
+    const ring = (n: number, pre: string): void => {
+      for (let i = 0; i < n; i++) {
+        const name = userName(i, pre);
         const id = pool[i % pool.length]!;
         const iv = randomBytes(12);
         const sealed = aeadSeal(blobKey, iv, keyBlobAad(name), Buffer.concat([id.edSeed, id.xPrivate]));
@@ -136,8 +149,12 @@ export async function populateSqlite(path: string, opts: PopulateOptions): Promi
           blob,
           now,
         );
-        for (const j of buddiesOf(i, opts.users, opts.buddies)) insertBuddy.run(name, userName(j, prefix), now);
+        for (const j of buddiesOf(i, n, opts.buddies)) insertBuddy.run(name, userName(j, pre), now);
       }
+    };
+    db.transaction(() => {
+      ring(opts.users, prefix);
+      ring(opts.warmupUsers ?? 0, warmupPrefix(prefix));
     })();
   } finally {
     db.close();

@@ -47,6 +47,16 @@ export function reportRows(r: LoadReport): Array<[string, string]> {
       ['CPU per login by process (ms)', r.cpu.uses.map((u) => `${u.name} ${per(u.seconds)}`).join(', ')],
     );
   }
+  if (r.warmup && r.warmup.ok > 0) {
+    // issue 15: the warm-up's own CPU per login (login, logout and the idle wait), for comparison
+    const w = r.warmup;
+    const per = (k: 'server' | 'generator'): string =>
+      ((w.cpu.uses.filter((u) => u.role === k).reduce((a, u) => a + u.seconds, 0) * 1000) / w.ok).toFixed(2);
+    rows.push([
+      'warm-up: logins ok / failed, s; CPU per login in+out, servers / generator (ms)',
+      `${w.ok} / ${w.failed}, ${fmt(w.seconds, 1)}; ${per('server')} / ${per('generator')}`,
+    ]);
+  }
   if (r.chat) {
     rows.push(
       ['chat: MSGs, seconds', `${r.chat.messages}, ${fmt(r.chat.seconds, 2)}`],

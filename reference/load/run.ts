@@ -19,7 +19,7 @@ import { headerOf } from '../../codec/index.js';
 import { Link } from '../net/link.js';
 import { parseHostPort } from '../net/address.js';
 import { req } from '../proto/messages.js';
-import { buddiesOf, countOnline, populateSqlite, userName, type Population } from './population.js';
+import { buddiesOf, countOnline, populateSqlite, userName, warmupPrefix, type Population } from './population.js';
 import {
   WORKER_GC_FLAGS,
   childExecArgv,
@@ -43,7 +43,18 @@ import type { ChatResult } from './chat.js';
 import type { SeriesPoint } from './plot.js';
 import { connectTcp, nowMs } from './sim-client.js';
 import { cpuWindow, waitIdleOrBound, type CpuReport, type Tracked } from './cpu.js';
-import { readStageTraces, stageTable, type ClientTimes, type StageRow } from './stages.js';
+import {
+  loopReport,
+  readLoopTraces,
+  readStageTraces,
+  readStageTracesByProcess,
+  schedWindow,
+  stageTable,
+  type ClientTimes,
+  type LoopReport,
+  type SchedUse,
+  type StageRow,
+} from './stages.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +63,8 @@ import { join } from 'node:path';
 interface RunTimes {
   logins: ClientTimes[];
   probes: ClientTimes[];
+  /** With a stage trace: the servers' main threads on a CPU and in the run queue during the probes. */
+  sched?: SchedUse[];
 }
 
 export type Scenario = 'steady' | 'storm' | 'churn' | 'chat';
@@ -115,6 +128,13 @@ export interface LoadOptions {
    * login until the servers went idle again (at most this many ms after the last login); 0 = off.
    */
   cpuIdleMaxMs?: number;
+  /**
+   * Warm-up (issue 15): before the measured logins, this many other users (a ring lattice of their
+   * own, {@link warmupPrefix}) log in and out again, and the servers are let go idle. JIT compilation
+   * and heap growth then happen before the measurement, as in any benchmark of a JIT-compiled server;
+   * bench/xmpp.ts gives its XMPP anchors the same warm-up. 0 or absent: none (not for chat).
+   */
+  warmup?: number;
   /**
    * Spawned servers: the stage table of the logins and the probes (issue 15), from the servers' stage
    * traces (reference/ops/stage-trace.ts) joined with the clients' times.
@@ -210,8 +230,13 @@ export interface LoadReport {
   cpu?: CpuReport & { tailMs: number; idle?: boolean };
   /** Pid -> name of the processes of the run (servers and load workers), for profile files. */
   pids: Record<string, string>;
-  /** With stageTrace: where the time goes, for the probes' re-logins and for the storm's logins. */
-  stages?: { probes: StageRow[]; logins: StageRow[] };
+  /** With warmup: the warm-up's logins and its CPU per process (login, logout and the idle wait). */
+  warmup?: { ok: number; failed: number; seconds: number; cpu: CpuReport };
+  /**
+   * With stageTrace: where the time goes, for the probes' re-logins and for the storm's logins; and
+   * what held the servers during the probes (event-loop delay, GC, run-queue wait).
+   */
+  stages?: { probes: StageRow[]; logins: StageRow[]; loop?: LoopReport | null };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -260,6 +285,37 @@ function childWorker(onProgress: (p: WorkerProgress) => void, nodeFlags: readonl
       if (child.exitCode === null) child.kill('SIGKILL');
     },
   };
+}
+
+/**
+ * The warm-up before a measured login phase (issue 15): `warmNames` log in (`o.concurrency` in flight
+ * over the workers) and out again; then the servers get up to `o.cpuIdleMaxMs` (60 s by default) to
+ * go idle, so that the measured phase starts from quiet servers whose code V8 has compiled.
+ */
+async function warmUp(
+  workers: WorkerHandle[],
+  warmNames: string[],
+  ownerOf: (j: number) => number,
+  o: LoadOptions,
+  tracked: Tracked[],
+): Promise<NonNullable<LoadReport['warmup']>> {
+  o.progress?.(`warm-up: ${warmNames.length} other users log in and out...`);
+  const window = cpuWindow(tracked);
+  const t0 = nowMs();
+  const per = Math.max(1, Math.ceil(o.concurrency / workers.length));
+  const mine = (wi: number): string[] => warmNames.filter((_, j) => ownerOf(j) === wi);
+  const replies = await Promise.all(
+    workers.map((w, wi) =>
+      must(w.call({ op: 'login', names: mine(wi), concurrency: per, maxMs: o.loginTimeoutMs, retries: 0 })),
+    ),
+  );
+  const seconds = (nowMs() - t0) / 1000;
+  await Promise.all(workers.map((w, wi) => must(w.call({ op: 'logout-all', names: mine(wi), concurrency: per }))));
+  const servers = tracked.filter((t) => t.role === 'server').map((t) => t.pid);
+  if (servers.length > 0) await waitIdleOrBound(servers, { maxMs: o.cpuIdleMaxMs || 60_000 });
+  const all = replies.flatMap((r) => r.logins ?? []);
+  const ok = all.filter((r) => r.ok).length;
+  return { ok, failed: all.length - ok, seconds, cpu: window() };
 }
 
 async function must(p: Promise<WorkerReply>): Promise<Extract<WorkerReply, { ok: true }>> {
@@ -354,6 +410,7 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
         times.logins.filter((c) => !probeUsers.has(c.user)),
         traces,
       ),
+      loop: loopReport(times.probes, readLoopTraces(dir), readStageTracesByProcess(dir), times.sched),
     };
     return report;
   } finally {
@@ -373,6 +430,7 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
   let cluster: SpawnedCluster | null = null;
   const workers: WorkerHandle[] = [];
   const progress = new Map<number, WorkerProgress>();
+  const nWarm = o.scenario === 'chat' ? 0 : Math.max(0, Math.floor(o.warmup ?? 0));
   try {
     // 1. Users and servers.
     let population: Population;
@@ -391,7 +449,12 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
           ...(stageTraceDir ? { stageTraceDir } : {}),
         },
         async (path) => {
-          pop = await populateSqlite(path, { users: o.users, buddies: o.buddies, prefix: o.prefix });
+          pop = await populateSqlite(path, {
+            users: o.users,
+            buddies: o.buddies,
+            prefix: o.prefix,
+            warmupUsers: nWarm,
+          });
         },
       );
       population = pop!;
@@ -408,7 +471,12 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
       msAddrs = o.ms && o.ms.length > 0 ? o.ms : o.crs ? await locate(o.crs) : [];
       if (msAddrs.length === 0) throw new Error('no MS: give --ms HOST:PORT,... or --crs HOST:PORT');
       say(`registering ${o.users} users with ${o.buddies} buddies in ${o.store}...`);
-      population = await populateSqlite(o.store, { users: o.users, buddies: o.buddies, prefix: o.prefix });
+      population = await populateSqlite(o.store, {
+        users: o.users,
+        buddies: o.buddies,
+        prefix: o.prefix,
+        warmupUsers: nWarm,
+      });
       sampled = (o.metrics ?? []).map((m, i): Sampled => ({ name: `server${i + 1}@${m}`, metrics: m, kind: 'client' }));
     }
     for (const a of msAddrs)
@@ -422,6 +490,8 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
       workers.push(o.processes === 0 ? localWorker(onProgress) : childWorker(onProgress, o.workerNodeFlags));
     const owner = (i: number): number => i % nw;
     const names = Array.from({ length: o.users }, (_, i) => userName(i, o.prefix));
+    // Warm-up users have global indexes after the measured ones (their MS and worker follow from it).
+    const warmNames = Array.from({ length: nWarm }, (_, j) => userName(j, warmupPrefix(o.prefix)));
     await Promise.all(
       workers.map((w, wi) =>
         must(
@@ -432,7 +502,7 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
               credentials: population.credentials,
               ms: msAddrs,
               sources: o.sources,
-              users: names.map((n, i): [number, string] => [i, n]).filter(([i]) => owner(i) === wi),
+              users: [...names, ...warmNames].map((n, i): [number, string] => [i, n]).filter(([i]) => owner(i) === wi),
               timeoutMs: o.timeoutMs,
               heartbeats: o.heartbeats,
             },
@@ -456,7 +526,7 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
         : [{ name: 'load coordinator', pid: process.pid, role: 'generator' } as Tracked]),
     ];
     let cpu: LoadReport['cpu'];
-    const before = await Promise.all(sampled.map(sample));
+    let before = await Promise.all(sampled.map(sample));
     const errors: Record<string, number> = {};
     let logins: LoginRecord[] = [];
     const relogins: LoginRecord[] = [];
@@ -466,6 +536,8 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
     let expected = 0;
     let delivered = 0;
     let chat: ChatResult | undefined;
+    let warmup: LoadReport['warmup'];
+    let schedUse: SchedUse[] | undefined;
     let loginT0 = nowMs();
     let peak = 0;
 
@@ -508,14 +580,29 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
         await must(rw.call({ op: 'chat-stop' }));
         for (const [c, n] of Object.entries(chat?.errors ?? {})) count(errors, c, n);
       } else {
+        // 3a'. The warm-up: other users in and out, then the servers idle again.
+        if (nWarm > 0) {
+          warmup = await warmUp(workers, warmNames, (j) => owner(o.users + j), o, tracked);
+          // memory per session counts from here: the warm-up's heap growth is not a session's
+          before = await Promise.all(sampled.map(sample));
+        }
         // 3b. Everyone logs in.
         say(`logging in ${o.users} users, ${o.concurrency} in flight, ${nw} worker(s)...`);
         loginT0 = nowMs();
         const window = o.cpuIdleMaxMs ? cpuWindow(tracked) : null;
         const per = Math.max(1, Math.ceil(o.concurrency / nw));
         const replies = await Promise.all(
-          workers.map((w) =>
-            must(w.call({ op: 'login', concurrency: per, maxMs: o.loginTimeoutMs, retries: o.loginRetries ?? 0 })),
+          workers.map((w, wi) =>
+            must(
+              w.call({
+                op: 'login',
+                // the measured users only (a worker also holds warm-up users)
+                names: names.filter((_, i) => owner(i) === wi),
+                concurrency: per,
+                maxMs: o.loginTimeoutMs,
+                retries: o.loginRetries ?? 0,
+              }),
+            ),
           ),
         );
         if (window) {
@@ -551,6 +638,10 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
             `${o.scenario === 'churn' ? 'churning' : 'probing fan-out with'} ${pick.length} re-logins at ${o.rate}/s...`,
           );
           await Promise.all(workers.map((w) => must(w.call({ op: 'record', on: true }))));
+          const sched =
+            stageTraceDir && cluster
+              ? schedWindow([...cluster.ms, cluster.crs].map((s) => ({ name: s.name, pid: s.child.pid })))
+              : null;
           const deadline =
             nowMs() +
             (o.scenario === 'churn' ? o.durationMs : Math.max(o.durationMs, (pick.length / o.rate) * 1000 * 2 + 5000));
@@ -569,6 +660,7 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
           // Stragglers: a push still in flight gets a moment (bounded).
           await new Promise((r) => setTimeout(r, 1000));
           await Promise.all(workers.map((w) => must(w.call({ op: 'record', on: false }))));
+          if (sched) schedUse = sched();
           const probeNames = pick.map((k) => names[k]!);
           const got = await Promise.all(workers.map((w) => must(w.call({ op: 'presence', names: probeNames }))));
           const byUser = new Map(relogins.map((r) => [r.user, r]));
@@ -650,7 +742,7 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
     const last = ok.length ? Math.max(...ok.map((r) => r.tDone)) : first;
     const seconds = Math.max(1e-3, (last - first) / 1000);
     const { progress: _p, ...options } = o;
-    const times: RunTimes = { logins: ok, probes: probeTimes };
+    const times: RunTimes = { logins: ok, probes: probeTimes, ...(schedUse ? { sched: schedUse } : {}) };
     const report: LoadReport = {
       scenario: o.scenario,
       options,
@@ -686,6 +778,7 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
       serverErrors,
       series: series(logins, first),
       ...(cpu ? { cpu } : {}),
+      ...(warmup ? { warmup } : {}),
       pids: Object.fromEntries(tracked.filter((t) => t.pid !== undefined).map((t) => [String(t.pid), t.name])),
     };
     return { report, times };

@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerStage } from '../ops/stage-trace.js';
+import type { LoopTrace } from '../ops/loop-trace.js';
 import { percentile } from './stats.js';
 
 /** What a client saw of one login: when it sent PROOF, got the 200, and (probes) when the last buddy heard. */
@@ -111,9 +112,19 @@ export function stageTable(logins: ClientTimes[], traces: Map<string, Merged>): 
   return [...rows(PUSH_PATH, logins, traces), ...rows(ANSWER_PATH, logins, traces).slice(1)];
 }
 
+/** Two decimals, '-' for none. */
+const f2 = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(2));
+
+/** Aligned lines of a table: the first column left-aligned, the others right-aligned. */
+function aligned(head: string[], body: string[][]): string[] {
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (c: string[]): string => c.map((x, i) => (i === 0 ? x.padEnd(w[i]!) : x.padStart(w[i]!))).join('  ');
+  return [line(head), ...body.map(line)];
+}
+
 /** The table as text, `title` above it. */
 export function renderStages(title: string, table: StageRow[]): string {
-  const f = (v: number): string => (Number.isFinite(v) ? v.toFixed(2) : '-');
+  const f = f2;
   const head = ['stage', 'n', 'step p50', 'step p99', 'from PROOF p50', 'p99'];
   const body = table.map((r) => [
     r.stage,
@@ -123,16 +134,181 @@ export function renderStages(title: string, table: StageRow[]): string {
     f(r.fromProofP50),
     f(r.fromProofP99),
   ]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (c: string[]): string => c.map((x, i) => (i === 0 ? x.padEnd(w[i]!) : x.padStart(w[i]!))).join('  ');
-  return `${title} (ms)\n${line(head)}\n${body.map(line).join('\n')}\n`;
+  return `${title} (ms)\n${aligned(head, body).join('\n')}\n`;
 }
 
-/** Both tables of a report: the probes' re-logins, then the logins of the run (probes excluded). */
-export function renderReportStages(s: { probes: StageRow[]; logins: StageRow[] }): string {
+/** Both tables of a report: the probes' re-logins (and what held the servers then), then the logins of the run (probes excluded). */
+export function renderReportStages(s: { probes: StageRow[]; logins: StageRow[]; loop?: LoopReport | null }): string {
   const out: string[] = [];
   if (s.probes.some((r) => r.n > 0))
     out.push(renderStages('Stages of the fan-out probes (re-login, push to every buddy)', s.probes));
+  if (s.loop) out.push(renderLoopReport(s.loop));
   if (s.logins.some((r) => r.n > 0)) out.push(renderStages('Stages of the logins', s.logins));
   return out.join('\n');
+}
+
+// ------------------------------------------------------------------------------------------------
+// What holds a process (issue 15): event-loop delay, GC pauses and the scheduler's run-queue wait over the
+// probe window, and for the slowest probes, what the later MS did between the CRS's push and its read.
+
+/** The loop traces a run wrote into `dir` (files NAME.loop.json), by process name. */
+export function readLoopTraces(dir: string): Map<string, LoopTrace> {
+  const out = new Map<string, LoopTrace>();
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.loop.json')))
+    out.set(f.slice(0, -'.loop.json'.length), JSON.parse(readFileSync(join(dir, f), 'utf8')) as LoopTrace);
+  return out;
+}
+
+/** The stage traces of `dir` by process name (not merged). */
+export function readStageTracesByProcess(dir: string): Map<string, StageTrace> {
+  const out = new Map<string, StageTrace>();
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.stages.json')))
+    out.set(f.slice(0, -'.stages.json'.length), JSON.parse(readFileSync(join(dir, f), 'utf8')) as StageTrace);
+  return out;
+}
+
+/** The main thread's scheduler figures of a process over a window (/proc/PID/schedstat), ms. */
+export interface SchedUse {
+  name: string;
+  /** On a CPU. */
+  cpuMs: number;
+  /** Runnable but waiting for a CPU (the run queue). */
+  waitMs: number;
+}
+
+/** [on-CPU ns, run-queue wait ns] of a process's main thread so far, or null (no /proc, or gone). */
+export function schedstat(pid: number | undefined): [number, number] | null {
+  if (pid === undefined) return null;
+  try {
+    const f = readFileSync(`/proc/${pid}/schedstat`, 'latin1').trim().split(' ').map(Number);
+    return f.length >= 2 && Number.isFinite(f[0]) && Number.isFinite(f[1]) ? [f[0]!, f[1]!] : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Starts a scheduler window over named pids; the returned function ends it. */
+export function schedWindow(procs: Array<{ name: string; pid: number | undefined }>): () => SchedUse[] {
+  const start = procs.map((p) => schedstat(p.pid));
+  return () =>
+    procs.flatMap((p, i) => {
+      const a = start[i];
+      const b = schedstat(p.pid);
+      return a && b ? [{ name: p.name, cpuMs: (b[0] - a[0]) / 1e6, waitMs: (b[1] - a[1]) / 1e6 }] : [];
+    });
+}
+
+/** One process over the probe window. */
+export interface LoopRow {
+  process: string;
+  gcCount: number;
+  gcTotalMs: number;
+  gcMaxMs: number;
+  /** The worst one-second p99 of the event-loop delay, and the largest delay seen (ms). */
+  delayP99: number;
+  delayMax: number;
+  /** Main thread on a CPU / waiting in the run queue over the window (ms), when known. */
+  cpuMs?: number;
+  waitMs?: number;
+}
+
+/** One of the slowest probes at the step "CRS sent PRESENCE -> MS has PRESENCE (later MS)". */
+export interface SlowProbe {
+  user: string;
+  /** The later MS and the step's length there (ms). */
+  ms: string;
+  stepMs: number;
+  /** GC pauses of that MS overlapping the step (ms), and the largest event-loop delay of its seconds. */
+  gcMs: number;
+  delayMax: number;
+}
+
+/** The loop table of a window [t0, t1] (ms since the epoch), and the slowest probes of the push step. */
+export interface LoopReport {
+  windowMs: number;
+  rows: LoopRow[];
+  slowest: SlowProbe[];
+}
+
+const overlap = (a0: number, a1: number, b0: number, b1: number): number =>
+  Math.max(0, Math.min(a1, b1) - Math.max(a0, b0));
+
+/** Builds the loop report of the probes from the traces of a run. */
+export function loopReport(
+  probes: ClientTimes[],
+  loops: Map<string, LoopTrace>,
+  stages: Map<string, StageTrace>,
+  sched: SchedUse[] = [],
+  slowest = 5,
+): LoopReport | null {
+  if (probes.length === 0 || loops.size === 0) return null;
+  const t0 = Math.min(...probes.map((p) => p.tProof));
+  const t1 = Math.max(...probes.map((p) => p.tLast ?? p.tDone));
+  const rows: LoopRow[] = [...loops].map(([name, l]) => {
+    const gc = l.gc.filter(([s, d]) => s + d >= t0 && s <= t1).map(([, d]) => d);
+    const delay = l.delay.filter((d) => d.t + 1000 >= t0 && d.t <= t1);
+    const sc = sched.find((s) => s.name === name);
+    return {
+      process: name,
+      gcCount: gc.length,
+      gcTotalMs: gc.reduce((a, b) => a + b, 0),
+      gcMaxMs: Math.max(0, ...gc),
+      delayP99: Math.max(0, ...delay.map((d) => d.p99)),
+      delayMax: Math.max(0, ...delay.map((d) => d.max)),
+      ...(sc ? { cpuMs: sc.cpuMs, waitMs: sc.waitMs } : {}),
+    };
+  });
+  const crsPush = (u: string): number | undefined => {
+    for (const t of stages.values()) if (t[u]?.['crs.push'] !== undefined) return t[u]!['crs.push'];
+    return undefined;
+  };
+  const slow: SlowProbe[] = [];
+  for (const p of probes) {
+    const push = crsPush(p.user);
+    if (push === undefined) continue;
+    let later: [string, number] | null = null;
+    for (const [name, t] of stages) {
+      const tin = t[p.user]?.['ms.pushIn'];
+      if (tin !== undefined && (later === null || tin > later[1])) later = [name, tin];
+    }
+    if (!later) continue;
+    const [ms, tin] = later;
+    const l = loops.get(ms);
+    slow.push({
+      user: p.user,
+      ms,
+      stepMs: tin - push,
+      gcMs: (l?.gc ?? []).reduce((a, [s, d]) => a + overlap(push, tin, s, s + d), 0),
+      delayMax: Math.max(0, ...(l?.delay ?? []).filter((d) => d.t + 1000 >= push && d.t <= tin).map((d) => d.max)),
+    });
+  }
+  slow.sort((a, b) => b.stepMs - a.stepMs);
+  return { windowMs: t1 - t0, rows, slowest: slow.slice(0, slowest) };
+}
+
+/** The loop report as text. */
+export function renderLoopReport(r: LoopReport): string {
+  const f = f2;
+  const head = ['process', 'GC n', 'GC ms', 'GC max', 'loop delay p99', 'max', 'on CPU ms', 'run-queue wait ms'];
+  const body = r.rows.map((x) => [
+    x.process,
+    String(x.gcCount),
+    f(x.gcTotalMs),
+    f(x.gcMaxMs),
+    f(x.delayP99),
+    f(x.delayMax),
+    f(x.cpuMs),
+    f(x.waitMs),
+  ]);
+  const slow = r.slowest.map(
+    (s) =>
+      `  ${s.user} at ${s.ms}: ${f(s.stepMs)} ms; GC in it ${f(s.gcMs)} ms; that MS's largest loop delay then ${f(s.delayMax)} ms`,
+  );
+  return [
+    `What held the servers during the probes (${(r.windowMs / 1000).toFixed(1)} s; loop delay: worst one-second p99 and max, 10 ms resolution; main thread, /proc/PID/schedstat) (ms)`,
+    ...aligned(head, body),
+    'Slowest probes at "CRS sent PRESENCE -> MS has PRESENCE (later MS)":',
+    ...slow,
+    '',
+  ].join('\n');
 }

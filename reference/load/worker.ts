@@ -37,6 +37,8 @@ export type WorkerCommand =
     }
   | { op: 'relogin'; name: string }
   | { op: 'logout'; name: string }
+  /** LOGOUT of each of `names` that is online, `concurrency` at a time (the end of a warm-up). */
+  | { op: 'logout-all'; names: string[]; concurrency: number }
   | { op: 'record'; on: boolean }
   | { op: 'presence'; names: string[] }
   | { op: 'chat-responder'; name: string; ms: string }
@@ -156,6 +158,19 @@ export class WorkerCore {
     return out;
   }
 
+  /** Logs out each of `names` (those online), `concurrency` lanes at a time, and forgets them. */
+  private async logoutAll(names: string[], concurrency: number): Promise<void> {
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < names.length) {
+        const name = names[next++]!;
+        await this.clients.get(name)?.logout();
+        this.clients.delete(name);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, names.length)) }, lane));
+  }
+
   async handle(cmd: WorkerCommand): Promise<WorkerReply> {
     try {
       return await this.dispatch(cmd);
@@ -188,6 +203,10 @@ export class WorkerCore {
       }
       case 'logout': {
         await this.clients.get(cmd.name)?.logout();
+        return { ok: true };
+      }
+      case 'logout-all': {
+        await this.logoutAll(cmd.names, cmd.concurrency);
         return { ok: true };
       }
       case 'record':

@@ -8,8 +8,15 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { startCluster } from '../helpers/cluster.js';
 import { SqliteStore } from '../../reference/store/sqlite.js';
-import { buddiesOf, populateSqlite, userName, LOAD_PASSWORD } from '../../reference/load/population.js';
-import { runLoad } from '../../reference/load/run.js';
+import {
+  buddiesOf,
+  countOnline,
+  populateSqlite,
+  userName,
+  warmupPrefix,
+  LOAD_PASSWORD,
+} from '../../reference/load/population.js';
+import { runLoad, type LoadOptions } from '../../reference/load/run.js';
 import { percentile } from '../../reference/load/stats.js';
 import { renderSvg } from '../../reference/load/plot.js';
 import { reportRows, table } from '../../reference/load/report.js';
@@ -30,6 +37,23 @@ async function clusterOnFile(
     rmSync(dir, { recursive: true, force: true });
   };
   return { cluster, storePath };
+}
+
+/** 20 users with 4 buddies, 5 in flight, 4 probes, clients in this process, on the cluster's store. */
+function smallStorm(cluster: Awaited<ReturnType<typeof startCluster>>, storePath: string): Partial<LoadOptions> {
+  return {
+    scenario: 'storm',
+    users: 20,
+    buddies: 4,
+    concurrency: 5,
+    processes: 0,
+    probes: 4,
+    rate: 200,
+    ms: cluster.ms.map((m) => m.address),
+    store: storePath,
+    prefix: 's',
+    heartbeats: false,
+  };
 }
 
 test('buddiesOf: a mutual ring lattice with exactly K contacts, never oneself (property)', () => {
@@ -82,19 +106,7 @@ test('[USER-1] populateSqlite registers users the store can read, with mutual bu
 test('[LOGIN-1] a 20-user storm against an in-process cluster: every login succeeds and the report is consistent', async (t) => {
   const { cluster, storePath } = await clusterOnFile(2);
   t.after(() => cluster.dispose());
-  const report = await runLoad({
-    scenario: 'storm',
-    users: 20,
-    buddies: 4,
-    concurrency: 5,
-    processes: 0,
-    probes: 4,
-    rate: 200,
-    ms: cluster.ms.map((m) => m.address),
-    store: storePath,
-    prefix: 's',
-    heartbeats: false,
-  });
+  const report = await runLoad(smallStorm(cluster, storePath));
   assert.equal(report.logins.attempted, 20);
   assert.equal(report.logins.ok, 20, JSON.stringify(report.errors));
   assert.deepEqual(report.errors, {});
@@ -113,6 +125,31 @@ test('[LOGIN-1] a 20-user storm against an in-process cluster: every login succe
   const svg = renderSvg('t', report.series);
   assert.match(svg, /^<\?xml/);
   assert.match(svg, /<polyline/);
+});
+
+test('[LOGIN-1] a warm-up: other users, with contacts only among themselves, log in and out before the measured storm', async (t) => {
+  const { cluster, storePath } = await clusterOnFile(2);
+  t.after(() => cluster.dispose());
+  const report = await runLoad({ ...smallStorm(cluster, storePath), warmup: 12 });
+  assert.deepEqual(report.errors, {});
+  assert.equal(report.warmup?.ok, 12);
+  assert.equal(report.warmup?.failed, 0);
+  // the measured storm is the 20 users only, and the warm-up users are offline again
+  assert.equal(report.logins.attempted, 20);
+  assert.equal(report.logins.ok, 20);
+  assert.equal(report.sessions.held, 20);
+  assert.equal(report.crsOnline, 20);
+  assert.equal(countOnline(storePath, warmupPrefix('s')), 0);
+  assert.equal(report.fanout.expected, 16);
+  assert.equal(report.fanout.delivered, 16);
+  const store = await SqliteStore.open(storePath);
+  t.after(() => store.close());
+  const warm = await store.listContacts(userName(0, warmupPrefix('s')));
+  assert.deepEqual(
+    warm.map((c) => c.user).sort(),
+    [1, 2, 10, 11].map((i) => userName(i, warmupPrefix('s'))),
+  );
+  assert.match(table(reportRows(report)), /warm-up: logins ok \/ failed.*12 \/ 0/);
 });
 
 test('[P2P-1] chat: two buddies open a peer session and exchange pipelined MSGs, all answered 200', async (t) => {

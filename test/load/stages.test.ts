@@ -12,7 +12,14 @@ import {
   stageTraceSnapshot,
   STAGE_TRACE_MAX_USERS,
 } from '../../reference/ops/stage-trace.js';
-import { readStageTraces, renderReportStages, stageTable } from '../../reference/load/stages.js';
+import { enableLoopTrace, loopTracePeek, loopTraceSnapshot } from '../../reference/ops/loop-trace.js';
+import {
+  loopReport,
+  renderLoopReport,
+  readStageTraces,
+  renderReportStages,
+  stageTable,
+} from '../../reference/load/stages.js';
 import { runLoad } from '../../reference/load/run.js';
 import { renderProfiles, summarizeProfile } from '../../reference/load/cpuprofile.js';
 
@@ -85,6 +92,72 @@ test('[PRESENCE-2] a spawned run with stageTrace: every probe has every stage, i
   for (const r of probes.slice(0, 8)) assert.ok(r.stepP50 >= 0, `${r.stage} ${r.stepP50}`);
   const logins = report.stages?.logins ?? [];
   assert.ok(logins.every((r) => r.n > 0 || r.stage === 'last buddy has PRESENCE'));
+  // what held the servers during the probes: one row per server, each probe's later MS named
+  const loop = report.stages?.loop;
+  assert.ok(loop);
+  assert.deepEqual(loop.rows.map((r) => r.process).sort(), ['crs', 'ms1', 'ms2']);
+  for (const r of loop.rows) assert.ok((r.cpuMs ?? -1) >= 0 && (r.waitMs ?? -1) >= 0, `${r.process} schedstat`);
+  assert.equal(loop.slowest.length, Math.min(5, report.fanout.probes));
+  for (const s of loop.slowest) assert.ok(['ms1', 'ms2'].includes(s.ms) && s.stepMs >= 0);
+});
+
+test('loop trace: off it keeps nothing; on, the GC pauses V8 reports, with their start on the epoch clock', async () => {
+  assert.deepEqual(loopTraceSnapshot(), { gc: [], delay: [] });
+  const t0 = performance.timeOrigin + performance.now();
+  enableLoopTrace();
+  let keep: unknown[] = [];
+  // allocate until a scavenge is reported (entries arrive on a later turn): bounded, no sleep
+  for (let i = 0; i < 500 && (loopTracePeek()?.gc.length ?? 0) === 0; i++) {
+    keep = Array.from({ length: 20_000 }, (_, j) => ({ j, s: `x${j}` }));
+    await new Promise((r) => setImmediate(r));
+  }
+  const snap = loopTraceSnapshot();
+  assert.ok(keep.length > 0);
+  assert.ok(snap.gc.length > 0, 'a GC pause was recorded');
+  const now = performance.timeOrigin + performance.now();
+  for (const [start, d] of snap.gc) assert.ok(start >= t0 - 1 && start <= now && d >= 0);
+  assert.deepEqual(loopTraceSnapshot(), { gc: [], delay: [] }, 'the snapshot stops the trace');
+});
+
+test('loopReport: GC pauses and loop delay in the probe window, and what overlapped the slowest push step', () => {
+  const probes = [
+    { user: 'a', tStart: 900, tProof: 1000, tDone: 1010, tLast: 1040 },
+    { user: 'b', tStart: 1900, tProof: 2000, tDone: 2010, tLast: 2100 },
+  ];
+  const stages = new Map([
+    ['crs', { a: { 'crs.push': 1005 }, b: { 'crs.push': 2005 } }],
+    ['ms1', { a: { 'ms.pushIn': 1006 }, b: { 'ms.pushIn': 2010 } }],
+    ['ms2', { a: { 'ms.pushIn': 1008 }, b: { 'ms.pushIn': 2085 } }],
+  ]);
+  const loops = new Map([
+    ['crs', { gc: [], delay: [] }],
+    ['ms1', { gc: [[500, 3]] as Array<[number, number]>, delay: [{ t: 1000, count: 100, mean: 1, p99: 4, max: 9 }] }],
+    [
+      'ms2',
+      {
+        // one pause before the window, one inside b's step (2020..2070), one after the window
+        gc: [
+          [100, 50],
+          [2020, 50],
+          [5000, 10],
+        ] as Array<[number, number]>,
+        delay: [
+          { t: 1000, count: 100, mean: 1, p99: 2, max: 3 },
+          { t: 2000, count: 100, mean: 2, p99: 40, max: 55 },
+        ],
+      },
+    ],
+  ]);
+  const r = loopReport(probes, loops, stages, [{ name: 'ms2', cpuMs: 12, waitMs: 34 }]);
+  assert.ok(r);
+  assert.equal(r.windowMs, 1100);
+  const ms2 = r.rows.find((x) => x.process === 'ms2')!;
+  assert.deepEqual([ms2.gcCount, ms2.gcTotalMs, ms2.gcMaxMs, ms2.delayP99, ms2.delayMax], [1, 50, 50, 40, 55]);
+  assert.deepEqual([ms2.cpuMs, ms2.waitMs], [12, 34]);
+  assert.equal(r.rows.find((x) => x.process === 'ms1')!.gcCount, 0);
+  assert.deepEqual(r.slowest[0], { user: 'b', ms: 'ms2', stepMs: 80, gcMs: 50, delayMax: 55 });
+  assert.deepEqual(r.slowest[1], { user: 'a', ms: 'ms2', stepMs: 3, gcMs: 0, delayMax: 3 });
+  assert.match(renderLoopReport(r), /b at ms2: 80\.00 ms; GC in it 50\.00 ms/);
 });
 
 test('summarizeProfile: self time per function from the samples, idle excluded from the shares', () => {

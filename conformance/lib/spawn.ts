@@ -159,10 +159,13 @@ export const FAST_LIMITS: Record<string, number> = {
  * The reference CRS of the self-test: FAST_LIMITS and the smallest maxContacts and maxBlocked the
  * registry allows, and 3 stored ADDs per target, so that crs/add/6, crs/block/5 and crs/add/8 reach
  * their limits [ADD-LIMIT-1] [BLOCK-LIMIT-1] [ADD-LIMIT-2] in a handful of requests. No other case
- * gives one user more than a few contacts, blocks or stored ADDs.
+ * gives one user more than a few contacts, blocks or stored ADDs. requestTimeout 5 s and the smallest
+ * maxOutboundQueue let crs/conn/2 and crs/conn/3 reach them [CONN-5] [CONN-6] without --slow.
  */
 export const CRS_LIMITS: Record<string, number> = {
   ...FAST_LIMITS,
+  requestTimeout: 5000,
+  maxOutboundQueue: 65536,
   maxContacts: 10,
   maxBlocked: 10,
   maxPendingAdds: 3,

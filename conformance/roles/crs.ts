@@ -1,6 +1,7 @@
 // The CRS role: the case list, assembled from the section modules in spec order.
 import { wireCases, wireFuzzCase } from '../cases/common/04-message-format.js';
 import { errorHandlingCases } from '../cases/common/14-error-handling.js';
+import { crsArchitectureCases } from '../cases/crs/03-architecture.js';
 import { crsMethodCases } from '../cases/crs/05-methods.js';
 import { crsCryptoCases } from '../cases/crs/06-cryptography.js';
 import { enrollCases } from '../cases/crs/07-enrollment.js';
@@ -25,6 +26,7 @@ export function crsCases(limits: Limits): CaseDef<CrsContext>[] {
   return [
     ...wireCases<CrsContext>(crsWireTarget, limits, 'crs'),
     ...errorHandlingCases<CrsContext>(crsWireTarget, limits, 'crs'),
+    ...crsArchitectureCases,
     ...crsMethodCases,
     ...enrollCases,
     ...crsCryptoCases,

@@ -1,0 +1,94 @@
+// [§3 Architecture], CRS side: the rules of a link over time. The CRS never waits for an answer to
+// a push (ADD) [CONN-17], gives up a request of its own (PING) that the MS never answers after
+// requestTimeout by closing the link [CONN-5], and closes a link whose peer does not read rather
+// than queue more than maxOutboundQueue octets for it [CONN-6].
+import { header, type RequestMessage } from '../../../codec/index.js';
+import type { CaseDef } from '../../lib/case.js';
+import { add } from '../../lib/crs-contacts.js';
+import type { CrsContext } from '../../lib/crs-context.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
+const addFrom =
+  (from: string) =>
+  (m: RequestMessage): boolean =>
+    m.method === 'ADD' && header(m, 'From') === from;
+
+/** requestTimeout, or a skip when it is too long to wait for without --slow. */
+function requestTimeout(ctx: CrsContext): number {
+  const rt = ctx.limits.get('requestTimeout');
+  if (rt > 5000 && !ctx.opts.slow)
+    ctx.skip(`requestTimeout is ${rt} ms; pass --slow, or --set requestTimeout=N matching the target`);
+  return rt;
+}
+
+export const crsArchitectureCases: CaseDef<CrsContext>[] = [
+  {
+    id: 'crs/conn/1',
+    section: 'conn',
+    title:
+      'the CRS does not wait for an answer to the ADD it pushes to an MS: with the push unanswered for longer than requestTimeout, the link stays open, answers, and carries the next push',
+    reqs: ['CONN-17', 'ADD-2'],
+    async run(ctx: CrsContext) {
+      const rt = requestTimeout(ctx);
+      const { a: alice, b: bob, m1, m2, sa } = await ctx.onlinePair();
+      const [carol] = await ctx.users(1);
+      const sc = await ctx.login(m1, carol!);
+      ctx.pre((await add(sa, bob!.name)) === 200, 'ADD-2', 'ADD to an online user must be answered 200');
+      ctx.pre(await m2.conn.waitEvent(addFrom(alice!.name), ctx.timeout), 'ADD-2', 'the ADD must be pushed');
+      // The kit MS never answers a push (a receiver MUST NOT); its heartbeat keeps the lease.
+      const wait = rt + Math.max(1000, ctx.timeout);
+      await sleep(wait);
+      ctx.must(
+        !m2.conn.closed,
+        'CONN-17',
+        `the CRS closed the MS link within ${wait} ms of an ADD push that got no answer (requestTimeout ${rt}): a push is a notification, its sender must not wait for a response`,
+      );
+      const pong = await m2.req('PING', [['Tag', 'after-push']]);
+      ctx.must(
+        pong.status === 200 && header(pong, 'Tag') === 'after-push',
+        'CONN-17',
+        `a PING after the unanswered push must get its own 200 (the push has no response to be matched), got ${pong.status} Tag ${header(pong, 'Tag') ?? 'none'}`,
+      );
+      ctx.pre((await add(sc, bob!.name)) === 200, 'ADD-2', 'a second ADD to the online user must be answered 200');
+      ctx.must(
+        await m2.conn.waitEvent(addFrom(carol!.name), ctx.timeout),
+        'CONN-17',
+        'the next ADD must be pushed although the first push was never answered',
+      );
+    },
+  },
+  {
+    id: 'crs/conn/2',
+    section: 'conn',
+    level: 'SHOULD',
+    title:
+      'a PING of the CRS that the MS never answers (while the MS keeps its lease with its own PINGs): the CRS should give it up after requestTimeout and close the link',
+    reqs: ['CONN-5'],
+    async run(ctx: CrsContext) {
+      const rt = requestTimeout(ctx);
+      const ms = await ctx.enroll({}, false);
+      const interval = ms.heartbeat || ctx.limits.get('msHeartbeatInterval');
+      const lease = ms.lease || ctx.limits.get('msLease');
+      if (interval >= lease)
+        ctx.skip(`msHeartbeatInterval ${interval} is not below the lease ${lease}: the CRS's PING would come too late`);
+      // From now on the kit answers nothing the CRS asks; silent for a heartbeat interval, it is PINGed.
+      ms.conn.auto = () => undefined;
+      const ping = await ms.conn.waitEvent((m) => m.method === 'PING', interval + ctx.timeout);
+      if (!ping)
+        ctx.skip(
+          `the CRS sent no PING within ${interval + ctx.timeout} ms of silence (HB-1), so it has no request to give up`,
+        );
+      const t0 = Date.now();
+      ms.startHeartbeat();
+      const slack = Math.max(1000, ctx.timeout);
+      const closed = await ms.conn.closedWithin(rt + slack);
+      const after = Date.now() - t0;
+      ctx.should(
+        closed,
+        'CONN-5',
+        `the CRS's PING had no answer for ${after} ms (requestTimeout ${rt}), and the link is still open: it should give the request up and close the link`,
+      );
+      ms.stopHeartbeat();
+    },
+  },
+];

@@ -106,6 +106,7 @@ pack-kit: build
 # seeded sample of the mutants (conformance/mutation/). Not part of `make test`: about 1 h for 150
 # mutants on a quiet 2-core machine. ARGS: --sample N --seed S --concurrency C --runs N --timeout MS
 # --chunk N (resumable: outcomes kept in reports/kit-mutation/runs.jsonl) --rerun-survivors [REGEX] --report --fresh
+# --no-coverage (default: a coverage dry run first; a mutant runs only where a case executes it)
 kit-mutation: install
 	node --import tsx conformance/mutation/run.ts $(ARGS)
 

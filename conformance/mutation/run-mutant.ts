@@ -21,6 +21,7 @@ import { selftestRole, KNOWN_REFERENCE_DEVIATIONS, type RoleOutcome } from '../s
 import { IDS_ENV, SAMPLE_ENV } from './checker.js';
 import { stopSpawnedOnSignals } from '../lib/spawn.js';
 import type { RoleName } from '../lib/config.js';
+import { COVERAGE_ENV, type Coverage, type MutantCoverage } from './coverage.js';
 
 export const LOG_ENV = 'IMSP_KIT_MUTATION_LOG';
 
@@ -60,7 +61,8 @@ export interface RunEntry {
   /** sha1 of the original (unmutated) source file: an outcome is kept only while the file is unchanged. */
   fileHash?: string;
   roles: RoleName[];
-  verdict: 'killed' | 'survived' | 'timeout';
+  /** nocoverage: no case of the mutant's roles executes its code (coverage.ts); it was not run. */
+  verdict: 'killed' | 'survived' | 'timeout' | 'nocoverage';
   /** How a killed mutant was caught: by a case (confirmed alone) or at set-up. */
   kind?: 'case' | 'setup';
   case?: string;
@@ -76,7 +78,7 @@ export interface RunEntry {
 }
 
 interface Judged {
-  verdict: 'killed' | 'survived';
+  verdict: 'killed' | 'survived' | 'nocoverage';
   kind?: 'case' | 'setup';
   case?: string;
   req?: string;
@@ -112,12 +114,27 @@ export function likelyKillers(log: string, file: string, role: RoleName, max = 8
     .map(([id]) => id);
 }
 
-/** The kit against the mutated reference in one role, with the false-kill guard described above. */
+/**
+ * The roles a mutant of `file` is run in, and in the client role the cases to run: with coverage
+ * (coverage.ts), only the roles whose reference processes executed the mutant and only the client
+ * cases that did (a case that never executes it sees the unmutated reference); without, all of them.
+ */
+export function scopeOf(file: string, cov: MutantCoverage | undefined): { role: RoleName; cases?: string[] }[] {
+  return rolesFor(file)
+    .filter((r) => !cov || (r === 'client' ? cov.client.length > 0 : cov[r]))
+    .map((role) => (cov && role === 'client' ? { role, cases: cov.client } : { role }));
+}
+
+/**
+ * The kit against the mutated reference in one role, with the false-kill guard described above;
+ * `scope`: only these cases (the client cases that execute the mutant), else the whole role.
+ */
 export async function judgeRole(
   role: RoleName,
   root: string,
   k: { runs: number; seed: number; timeoutMs: number },
   first: string[] = [],
+  scope?: string[],
 ): Promise<Judged> {
   const notes: string[] = [];
   const run = (scale: number, only?: string[]) =>
@@ -156,7 +173,7 @@ export async function judgeRole(
   for (const scale of [1, 2, 3]) {
     // The reference's start-up is also given more time on each try (20 s, 40 s, 60 s).
     process.env.IMSP_KIT_SPAWN_TIMEOUT_MS = String(20000 * scale);
-    const o = await run(Math.min(scale, 2));
+    const o = await run(Math.min(scale, 2), scope);
     if (o.error) {
       const lines = o.error.split('\n').filter((l) => l.trim());
       // The first line, and the last line of the server's stderr (a crash shows there).
@@ -206,15 +223,25 @@ async function main(): Promise<number> {
   const sampleFile = process.env[SAMPLE_ENV];
   const fileHash =
     key && sampleFile ? (JSON.parse(readFileSync(sampleFile, 'utf8')) as RunSet).meta?.[key]?.fileHash : undefined;
+  const covFile = process.env[COVERAGE_ENV];
+  const cov = covFile && key ? (JSON.parse(readFileSync(covFile, 'utf8')) as Coverage).byKey[key] : undefined;
   // The initial (dry) run, with no mutant active, proves the set-up on the CRS role only: the
   // per-mutant time limit is set generously by run.ts rather than from this run.
-  const roles: RoleName[] = id === undefined ? ['crs'] : file ? rolesFor(file) : ['crs', 'ms', 'client'];
+  const scopes = id === undefined ? [{ role: 'crs' as const }] : file ? scopeOf(file, cov) : scopeOf('', undefined);
+  const roles = scopes.map((s) => s.role);
   const t0 = Date.now();
-  let judged: Judged = { verdict: 'survived', detail: '', notes: [] };
+  let judged: Judged =
+    scopes.length === 0
+      ? { verdict: 'nocoverage', detail: 'no case of its role(s) executes this code (coverage dry run)', notes: [] }
+      : { verdict: 'survived', detail: '', notes: [] };
   const notes: string[] = [];
   const log = process.env[LOG_ENV];
-  for (const role of roles) {
-    judged = await judgeRole(role, root, k, log && file && id !== undefined ? likelyKillers(log, file, role) : []);
+  for (const { role, cases } of scopes) {
+    const likely = log && file && id !== undefined ? likelyKillers(log, file, role) : [];
+    const inScope = cases ? likely.filter((c) => cases.includes(c)) : likely;
+    // When the likely killers are the whole scope, the scoped run alone decides (same cases, same order).
+    const first = cases && inScope.length === cases.length ? [] : inScope;
+    judged = await judgeRole(role, root, k, first, cases);
     notes.push(...judged.notes);
     if (judged.verdict === 'killed') break;
   }

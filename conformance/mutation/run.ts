@@ -6,6 +6,13 @@
 // Prints killed, survived, timed out, no coverage and the score; writes reports/kit-mutation/
 // (Stryker's JSON and HTML reports, results.json with each sampled mutant's outcome and killing case).
 //
+// Coverage (coverage.ts), as Stryker's coverageAnalysis does for the runners that support it: before
+// the mutants run, a dry run of each role on an instrumented, unmutated copy records which sampled
+// mutants each role (and each client case) executes. A mutant runs only in those roles and, in the
+// client role, only those cases; a mutant no case executes is "no coverage" (not run, undetected, and
+// triaged like a survivor). Kept in reports/kit-mutation/coverage.json while the reference and kit
+// sources are unchanged; --no-coverage runs every mutant in all its roles with all their cases.
+//
 // Resumable, in chunks: every outcome is appended to reports/kit-mutation/runs.jsonl under the
 // mutant's key (file, location, mutator, replacement) and the hash of its unmutated source file, and
 // is kept between runs while that file is unchanged. A run hands Stryker only the sampled mutants
@@ -38,6 +45,7 @@ import {
 } from './sample.js';
 import { IDS_ENV, ROOT_ENV, SAMPLE_ENV } from './checker.js';
 import { LOG_ENV, type RunEntry } from './run-mutant.js';
+import { COVERAGE_ENV, coverageFor } from './coverage.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -64,6 +72,8 @@ export interface KitMutationOptions {
   rerunSetup: boolean;
   /** Only report the kept outcomes; run nothing. */
   reportOnly: boolean;
+  /** No coverage dry run: every mutant runs in all the roles its file serves, with all their cases. */
+  noCoverage?: boolean;
 }
 
 function filesUnder(dir: string): string[] {
@@ -81,7 +91,8 @@ export interface Outcome {
   mutator: string;
   replacement: string;
   /** Timeout: timed out again with at least twice the limit of its first time-out (see above). */
-  status: 'Killed' | 'Survived' | 'Timeout' | 'Pending';
+  /** NoCoverage: no case of its roles executes the mutant (coverage.ts), so it was not run; undetected. */
+  status: 'Killed' | 'Survived' | 'Timeout' | 'NoCoverage' | 'Pending';
   /** Killed: the case that failed (confirmed alone) and the requirement its finding named. */
   killedBy?: string;
   req?: string;
@@ -122,7 +133,7 @@ export const confirmsTimeout = (prev: RunEntry | undefined, limitMs: number): bo
 /** The status a kept outcome gives its mutant in the score (an unconfirmed time-out is still pending). */
 export function statusOf(e: RunEntry | undefined): Outcome['status'] {
   if (!e || unconfirmedTimeout(e)) return 'Pending';
-  return ({ killed: 'Killed', survived: 'Survived', timeout: 'Timeout' } as const)[e.verdict];
+  return ({ killed: 'Killed', survived: 'Survived', timeout: 'Timeout', nocoverage: 'NoCoverage' } as const)[e.verdict];
 }
 
 /** One Stryker run over `todo` with a per-mutant limit; returns the mutants that ran past it. */
@@ -189,7 +200,7 @@ export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Ou
     e === undefined ||
     unconfirmedTimeout(e) ||
     (o.rerunSetup && e.verdict === 'killed' && e.kind === 'setup') ||
-    (e.verdict === 'survived' &&
+    ((e.verdict === 'survived' || e.verdict === 'nocoverage') &&
       (o.rerunSurvivors === true || (o.rerunSurvivors instanceof RegExp && o.rerunSurvivors.test(e.key ?? ''))));
   // Pending mutants in an order that mixes files and roles (a chunk is a fair slice of the sample).
   let todo = sample.filter((m) => rerun(kept.get(keyOf(m)))).sort((a, b) => (sha1(keyOf(a)) < sha1(keyOf(b)) ? -1 : 1));
@@ -232,6 +243,11 @@ export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Ou
     process.env.IMSP_KIT_MUTATION_RUNS = String(o.runs);
     process.env.IMSP_KIT_MUTATION_TIMEOUT = String(o.timeoutMs);
     process.env.IMSP_KIT_MUTATION_KIT_SEED = String(o.kitSeed);
+    if (!o.noCoverage) {
+      const k = { runs: o.runs, seed: o.kitSeed, timeoutMs: o.timeoutMs };
+      const { file } = await coverageFor(root, o.out, sample, k, (l) => process.stdout.write(`kit-mutation ${l}\n`));
+      process.env[COVERAGE_ENV] = file;
+    }
     // Time-outs being confirmed run apart, with twice the limit they ran past (Stryker's limit is per run).
     const again = todo.filter((m) => unconfirmedTimeout(kept.get(keyOf(m))));
     const fresh = todo.filter((m) => !again.includes(m));
@@ -309,10 +325,11 @@ function report(
   const pending = count('Pending');
   const timedOutOnce = outcomes.filter((x) => x.timedOutOnce !== undefined).length;
   const setupKills = outcomes.filter((x) => x.setup);
-  const done = killed + survived + timedOut;
-  const equivalent = outcomes.filter(
-    (x) => x.status === 'Survived' && triaged.get(x.key)?.verdict === 'equivalent',
-  ).length;
+  const noCoverage = count('NoCoverage');
+  // Undetected: survived or not covered (Stryker's mutation score counts both as not detected).
+  const undetected = (x: Outcome): boolean => x.status === 'Survived' || x.status === 'NoCoverage';
+  const done = killed + survived + timedOut + noCoverage;
+  const equivalent = outcomes.filter((x) => undetected(x) && triaged.get(x.key)?.verdict === 'equivalent').length;
   const score = done ? ((killed + timedOut) / done) * 100 : 0;
   const scoreNonEq = done - equivalent ? ((killed + timedOut) / (done - equivalent)) * 100 : 0;
   const minutes = ((Date.now() - t0) / 60000).toFixed(1);
@@ -324,7 +341,7 @@ function report(
     killedAtSetup: setupKills.length,
     survived,
     timedOut,
-    noCoverage: 0,
+    noCoverage,
     pending,
     timedOutOnce,
     equivalent,
@@ -337,11 +354,11 @@ function report(
   writeFileSync(join(o.out, 'results.json'), JSON.stringify({ summary, outcomes }, null, 1));
   const line = (x: Outcome): string =>
     `  ${x.file}:${x.line} ${x.mutator} -> ${x.replacement.split('\n')[0]!.slice(0, 70)}`;
-  const untriaged = outcomes.filter((x) => x.status === 'Survived' && !triaged.has(x.key));
+  const untriaged = outcomes.filter((x) => undetected(x) && !triaged.has(x.key));
   process.stdout.write(
     `\nkit-mutation (seed ${o.seed}, ${sample.length} of ${of} mutants; this run ${minutes} min): ` +
       `killed ${killed}${setupKills.length ? ` (${setupKills.length} at set-up)` : ''}, survived ${survived}, timed out ${timedOut}, ` +
-      `no coverage 0 (the command runner has no per-test coverage)${pending ? `, not yet decided ${pending}` : ''}` +
+      `no coverage ${noCoverage}${pending ? `, not yet decided ${pending}` : ''}` +
       `${timedOutOnce ? ` (${timedOutOnce} of them timed out once, to be re-run with twice the limit)` : ''}; ` +
       `mutation score ${score.toFixed(1)}%; over the ${done - equivalent} not triaged equivalent: ${scoreNonEq.toFixed(1)}%\n` +
       (pending ? `  (partial: ${pending} sampled mutants have no outcome yet; run again to resume)\n` : '') +
@@ -349,7 +366,7 @@ function report(
         ? `killed at set-up, not by a case (check each by hand):\n${setupKills.map((x) => `${line(x)}\n      ${x.killedBy}`).join('\n')}\n`
         : '') +
       (untriaged.length
-        ? `survivors not yet triaged in conformance/mutation/triage.json:\n${untriaged.map((x) => `${line(x)}\n      key ${x.key}`).join('\n')}\n`
+        ? `survivors (and mutants no case covers) not yet triaged in conformance/mutation/triage.json:\n${untriaged.map((x) => `${line(x)}${x.status === 'NoCoverage' ? ' (no coverage)' : ''}\n      key ${x.key}`).join('\n')}\n`
         : 'every survivor is triaged in conformance/mutation/triage.json\n'),
   );
   return { outcomes, score };
@@ -380,6 +397,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     rerunSetup: args.includes('--rerun-setup'),
     ...(args.includes('--only') ? { only: new RegExp(args[args.indexOf('--only') + 1]!) } : {}),
     reportOnly: args.includes('--report') || args.includes('--summarize'),
+    noCoverage: args.includes('--no-coverage'),
   });
   if (existsSync(join(out, '.stryker-tmp'))) rmSync(join(out, '.stryker-tmp'), { recursive: true, force: true });
 }

@@ -1,13 +1,15 @@
 // make kit-mutation's bookkeeping (issue 12): a Stryker time-out is not a kill until a re-run with
 // twice the limit times out again (the kit has its own budgets, so a time-out on a loaded machine
-// says "not finished", not "caught"), and the cases that killed mutants before run first.
+// says "not finished", not "caught"), the cases that killed mutants before run first, and with
+// coverage a mutant runs only where the kit executes it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { confirmsTimeout, keptOutcomes, statusOf } from '../../conformance/mutation/run.js';
-import { likelyKillers, type RunEntry } from '../../conformance/mutation/run-mutant.js';
+import { likelyKillers, scopeOf, type RunEntry } from '../../conformance/mutation/run-mutant.js';
+import type { MutantCoverage } from '../../conformance/mutation/coverage.js';
 
 const entry = (e: Partial<RunEntry>): RunEntry => ({
   id: '1',
@@ -101,4 +103,21 @@ test('the last logged outcome of a key is kept while its file is unchanged; like
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('with coverage a mutant runs only in the roles that execute it, in the client role only the cases that do', () => {
+  const cov = (c: Partial<MutantCoverage>): MutantCoverage => ({ crs: false, ms: false, client: [], ...c });
+  // Without coverage: every role the file serves, all of their cases.
+  assert.deepEqual(scopeOf('reference/net/link.ts', undefined), [{ role: 'crs' }, { role: 'ms' }, { role: 'client' }]);
+  // A shared layer executed only by the MS and by two client cases.
+  assert.deepEqual(scopeOf('reference/net/link.ts', cov({ ms: true, client: ['client/wire/1', 'client/p2p/3'] })), [
+    { role: 'ms' },
+    { role: 'client', cases: ['client/wire/1', 'client/p2p/3'] },
+  ]);
+  // Coverage by another role does not add a role the file does not serve.
+  assert.deepEqual(scopeOf('reference/crs/crs.ts', cov({ ms: true })), []);
+  assert.deepEqual(scopeOf('reference/crs/crs.ts', cov({ crs: true })), [{ role: 'crs' }]);
+  // No case executes it: nothing runs, and the outcome is "no coverage", undetected.
+  assert.deepEqual(scopeOf('reference/client/client.ts', cov({})), []);
+  assert.equal(statusOf(entry({ verdict: 'nocoverage' })), 'NoCoverage');
 });

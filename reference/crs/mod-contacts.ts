@@ -65,7 +65,7 @@ export function contactsModule(
         case 'no-pending':
           return fail('ERR_NO_PENDING'); // [ADD-9]
         case 'limit':
-          return fail('ERR_LIMIT', { Reason: 'contact list full' });
+          return fail('ERR_LIMIT', { Reason: 'contact list full' }); // [ADD-LIMIT-4]
         case 'stale':
           return fail('ERR_STALE_EPOCH');
       }

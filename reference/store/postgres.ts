@@ -953,6 +953,7 @@ export class PostgresStore implements Store {
         emit({ type: 'answer', from: me, to: from, decision: 'deny' });
         return { ok: true, outcome: 'denied' };
       }
+      // [ADD-LIMIT-4] a grant makes the answerer's list grow
       if ((await this.contactCount(q, me)) >= this.limits.maxContacts)
         return { ok: false, error: 'limit', which: 'contacts' };
       await this.makeBuddies(q, emit, me, from, now);

@@ -815,7 +815,7 @@ export class SqliteStore implements Store {
         this.emit({ type: 'answer', from: me, to: from, decision: 'deny' }); // [ANSWER-3]
         return { ok: true, outcome: 'denied' };
       }
-      // the requester's pending entry turns into a buddy: only the answerer's list grows
+      // [ADD-LIMIT-4] the requester's pending entry turns into a buddy: only the answerer's list grows
       if (this.contactCount(me) >= this.limits.maxContacts) return { ok: false, error: 'limit', which: 'contacts' };
       this.makeBuddies(me, from, now); // [ANSWER-2]
       this.emit({ type: 'answer', from: me, to: from, decision: 'grant' });

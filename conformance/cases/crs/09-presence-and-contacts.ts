@@ -869,4 +869,132 @@ export const contactCases: CaseDef<CrsContext>[] = [
       }
     },
   },
+  {
+    id: 'crs/add/10',
+    section: 'add',
+    title:
+      'an ANSWER grant that would make the answerer hold more than maxContacts contacts is refused 413 ERR_LIMIT; the ADD stays stored and can be denied',
+    reqs: ['ADD-LIMIT-4', 'ADD-LIMIT-1', 'ADD-2', 'ADD-3', 'ANSWER-3', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      const max = ctx.limits.get('maxContacts');
+      if (max > 40 && !ctx.opts.slow)
+        ctx.skip(`maxContacts is ${max}; pass --slow, or --set maxContacts=N matching a target configured lower`);
+      if (max > ctx.limits.get('maxAddsPerMinute'))
+        ctx.skip(`maxContacts (${max}) ADDs exceed maxAddsPerMinute: ADD-LIMIT-3 would refuse first`);
+      const [alice, bob, ...others] = await ctx.users(max + 2);
+      const m1 = await ctx.enroll();
+      const sb = await ctx.login(m1, bob!);
+      // bob's ADD is stored for alice (offline), then alice fills her list with ADDs to offline users.
+      const st = await add(sb, alice!.name);
+      ctx.pre(st === 202, 'ADD-2', `ADD to an offline user got ${st}`);
+      const sa = await ctx.login(m1, alice!);
+      for (const [i, u] of others.slice(0, max).entries()) {
+        const r = await add(sa, u.name);
+        ctx.pre(r === 202, 'ADD-LIMIT-1', `ADD ${contactCountNote(i + 1, max)} got ${r}`);
+      }
+      const grant = await m1.req('ANSWER', [
+        ['From', alice!.name],
+        ['To', bob!.name],
+        ['Decision', 'grant'],
+        ['Epoch', sa.epoch],
+      ]);
+      checkError(
+        ctx,
+        grant,
+        'ERR_LIMIT',
+        `ANSWER grant by a user holding ${max} contacts (maxContacts ${max})`,
+        'ADD-LIMIT-4',
+      );
+      const list = await ctx.list(sa);
+      ctx.must(
+        requestsFrom(list, bob!.name).length === 1,
+        'ADD-LIMIT-4',
+        `after the refused grant the ADD must stay stored: alice's LIST carries ${requestsFrom(list, bob!.name).length} request(s) from bob`,
+      );
+      ctx.must(
+        contactOf(list, bob!.name) === undefined,
+        'ADD-LIMIT-4',
+        "a refused grant must change nothing: bob must not be on alice's list",
+      );
+      // A deny is never refused for a limit.
+      ctx.expectStatus(
+        await m1.req('ANSWER', [
+          ['From', alice!.name],
+          ['To', bob!.name],
+          ['Decision', 'deny'],
+          ['Epoch', sa.epoch],
+        ]),
+        200,
+        'ANSWER-3',
+        'ANSWER deny by a user with a full contact list',
+      );
+    },
+  },
+  {
+    id: 'crs/block/7',
+    section: 'block',
+    title:
+      'BLOCK of a buddy pushes CONTACT Relation none (Status offline, no Address) about the blocker to the blocked user',
+    reqs: ['BLOCK-2', 'BLOCK-4', 'BLOCK-1'],
+    async run(ctx: CrsContext) {
+      const { a: alice, b: mallory, m2, sa, sb: sm } = await ctx.onlinePair();
+      await ctx.befriend(sa, sm);
+      m2.conn.takeEvents();
+      ctx.expectStatus(await onUser(sa, 'BLOCK', mallory!.name), 200, 'BLOCK-1', 'BLOCK of a buddy');
+      const c = await m2.conn.waitEvent(
+        (m) => m.method === 'CONTACT' && header(m, 'User') === alice!.name && header(m, 'To') === mallory!.name,
+        ctx.timeout,
+      );
+      ctx.must(c, 'BLOCK-4', "the blocked buddy's MS must get CONTACT about the blocker, as a REM would push");
+      ctx.must(
+        header(c, 'Relation') === 'none',
+        'BLOCK-4',
+        `the CONTACT to the blocked buddy must carry Relation none, got ${header(c, 'Relation')}`,
+      );
+      ctx.must(
+        header(c, 'Status') === 'offline' && header(c, 'Address') === undefined,
+        'BLOCK-2',
+        `the CONTACT to the blocked buddy must carry Status offline and no Address, got Status ${header(c, 'Status')}${header(c, 'Address') ? ' and an Address' : ''}`,
+      );
+    },
+  },
+  {
+    id: 'crs/block/8',
+    section: 'block',
+    title:
+      "a user's block list does not hide the ADDs it sent to others: LIST and the next bundle show them pending beside the blocked user",
+    reqs: ['ADD-2', 'ADD-3', 'BLOCK-1', 'LOGIN-10'],
+    async run(ctx: CrsContext) {
+      const [alice, mallory, bob] = await ctx.users(3);
+      const m1 = await ctx.enroll();
+      const sa = await ctx.login(m1, alice!);
+      ctx.preStatus(await onUser(sa, 'BLOCK', mallory!.name), 200, 'BLOCK-1', 'BLOCK of a stranger');
+      const st = await add(sa, bob!.name);
+      ctx.pre(st === 202, 'ADD-2', `ADD to an offline user got ${st}`);
+      const check = (records: Header[][], where: string): void => {
+        const b = contactOf(records, bob!.name);
+        ctx.must(
+          b !== undefined && rec(b, 'Relation') === 'pending',
+          where === 'LIST' ? 'ADD-2' : 'LOGIN-10',
+          `${where} of a user who blocks someone must show its unanswered ADD to another user as pending, shows ${b ? rec(b, 'Relation') : 'nothing'}`,
+        );
+        const m = contactOf(records, mallory!.name);
+        ctx.must(
+          m !== undefined && rec(m, 'Relation') === 'blocked',
+          where === 'LIST' ? 'BLOCK-1' : 'LOGIN-10',
+          `${where} must show the blocked user as blocked, shows ${m ? rec(m, 'Relation') : 'nothing'}`,
+        );
+      };
+      check(await ctx.list(sa), 'LIST');
+      await ctx.logout(sa);
+      check((await ctx.login(m1, alice!)).records, 'the login bundle');
+      // The target is told too, at its login: the stored ADD is in its bundle [ADD-3].
+      const sb = await ctx.login(m1, bob!);
+      ctx.must(
+        requestsFrom(sb.records, alice!.name).length === 1,
+        'ADD-3',
+        `the target's bundle must carry the stored ADD from a user who blocks someone else, carries ${requestsFrom(sb.records, alice!.name).length}`,
+      );
+    },
+  },
 ];

@@ -16,14 +16,13 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Instrumenter } from '@stryker-mutator/instrumenter';
-import type { Logger } from '@stryker-mutator/api/logging';
 import type { MutationRange } from '@stryker-mutator/api/core';
 import { selftestRole } from '../selftest.js';
 import { ROLES } from '../cli.js';
 import { Limits } from '../lib/registry.js';
 import { FAST_LIMITS } from '../lib/spawn.js';
 import type { RoleName } from '../lib/config.js';
-import { keyOf, keyOfStrykerMutant, type SampledMutant } from './sample.js';
+import { keyOf, keyOfStrykerMutant, quiet, type SampledMutant } from './sample.js';
 
 export const COVERAGE_ENV = 'IMSP_KIT_MUTATION_COVERAGE';
 const DIR_ENV = 'IMSP_KIT_COVERAGE_DIR';
@@ -52,21 +51,6 @@ export interface KitSettings {
   seed: number;
   timeoutMs: number;
 }
-
-const quiet: Logger = {
-  isTraceEnabled: () => false,
-  isDebugEnabled: () => false,
-  isInfoEnabled: () => false,
-  isWarnEnabled: () => false,
-  isErrorEnabled: () => false,
-  isFatalEnabled: () => false,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-  fatal: () => undefined,
-};
 
 const PRELOAD = `// make kit-mutation coverage preload (conformance/mutation/coverage.ts): writes the mutant coverage
 // of this process to $${DIR_ENV}/<tag>.<pid>.json at exit and every 200 ms before.

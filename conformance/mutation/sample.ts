@@ -55,7 +55,8 @@ export function keyOfStrykerMutant(
   });
 }
 
-const quiet: Logger = {
+/** A Logger that says nothing (Stryker's instrumenter wants one). */
+export const quiet: Logger = {
   isTraceEnabled: () => false,
   isDebugEnabled: () => false,
   isInfoEnabled: () => false,

@@ -1,7 +1,7 @@
 // Account helpers of the CRS-role cases (PROFILE and SEARCH, [§9.7 PROFILE] [§9.9 SEARCH]): requests through a
 // session's MS link and the check of a profile answer.
 import { header, type ResponseMessage } from '../../codec/index.js';
-import type { CrsContext, Session } from './crs-context.js';
+import type { CrsContext, Session, TestUser } from './crs-context.js';
 
 export type ProfileFields = Partial<Record<'Full-name' | 'Location' | 'About', string>>;
 
@@ -35,4 +35,16 @@ export function expectProfile(
       `${what}: ${f} must be ${exp === undefined ? 'absent' : JSON.stringify(exp)}, got ${got === undefined ? 'none' : JSON.stringify(got)}`,
     );
   }
+}
+
+/** Register users named `${prefix}${suffix}` through the provisioning link (out of order is fine). */
+export async function registerNamed(ctx: CrsContext, prefix: string, suffixes: string[]): Promise<TestUser[]> {
+  const ms = await ctx.provisioner();
+  const out: TestUser[] = [];
+  for (const suffix of suffixes) {
+    const u = ctx.makeUser(`${prefix}${suffix}`);
+    ctx.preStatus(await ms.req('REGISTER', ctx.registerHeaders(u)), 201, 'REGISTER-1', `REGISTER ${u.name}`);
+    out.push(u);
+  }
+  return out;
 }

@@ -2,8 +2,9 @@
 // a push (ADD) [CONN-17], gives up a request of its own (PING) that the MS never answers after
 // requestTimeout by closing the link [CONN-5], and closes a link whose peer does not read rather
 // than queue more than maxOutboundQueue octets for it [CONN-6].
-import { header, type RequestMessage } from '../../../codec/index.js';
+import { encode, header, request, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
+import { registerNamed } from '../../lib/crs-accounts.js';
 import { add } from '../../lib/crs-contacts.js';
 import type { CrsContext } from '../../lib/crs-context.js';
 
@@ -89,6 +90,67 @@ export const crsArchitectureCases: CaseDef<CrsContext>[] = [
         `the CRS's PING had no answer for ${after} ms (requestTimeout ${rt}), and the link is still open: it should give the request up and close the link`,
       );
       ms.stopHeartbeat();
+    },
+  },
+  {
+    id: 'crs/conn/3',
+    section: 'conn',
+    title:
+      'an MS link that stops reading while it pipelines SEARCHes whose answers far exceed maxOutboundQueue: the CRS closes the link, or stops reading it; it never reads every request and holds the answers',
+    reqs: ['CONN-6'],
+    async run(ctx: CrsContext) {
+      const moq = ctx.limits.get('maxOutboundQueue');
+      // What the kernel may hold between the CRS and the kit (both socket buffers on loopback), generously.
+      const kernel = 8 * 1024 * 1024;
+      const volume = 2 * moq + kernel;
+      if (volume > 24 * 1024 * 1024 && !ctx.opts.slow)
+        ctx.skip(`maxOutboundQueue is ${moq}; pass --slow, or --set maxOutboundQueue=N matching the target`);
+      const prefix = ctx.uniq('q');
+      const users = await registerNamed(
+        ctx,
+        prefix,
+        Array.from({ length: 20 }, (_, i) => String(i).padStart(2, '0')),
+      );
+      const m = await ctx.enroll();
+      const s = await ctx.login(m, users[0]!);
+      const q = (): RequestMessage =>
+        request('SEARCH', [
+          ['From', s.user.name],
+          ['Epoch', s.epoch],
+          ['Query', prefix],
+          ['Field', 'username'],
+        ]);
+      const one = await m.conn.request(q(), ctx.timeout);
+      ctx.pre(one.status === 200 && one.body.length > 0, 'CONN-6', `a SEARCH to size the answers got ${one.status}`);
+      const n = Math.ceil(volume / encode(one).length);
+      m.conn.socket.pause();
+      for (let i = 0; i < n && !m.conn.closed; i += 64)
+        m.conn.sendBatch(Array.from({ length: Math.min(64, n - i) }, q));
+      ctx.note(
+        `${n} SEARCHes pipelined (answers of ${encode(one).length} octets, ${volume} in all) on a link that does not read`,
+      );
+      // Done when the CRS closes the link, or when it stops reading (our requests stay unsent). When it has
+      // read every request and kept the link for a while, it holds answers beyond what the kernel can.
+      const until = Date.now() + 4 * ctx.timeout;
+      let readAllAt = 0;
+      while (!m.conn.closed && Date.now() < until) {
+        if (m.conn.socket.writableLength > 0) readAllAt = 0;
+        else readAllAt ||= Date.now();
+        if (readAllAt && Date.now() - readAllAt > 2 * ctx.timeout) break;
+        await sleep(50);
+      }
+      const unsent = m.conn.socket.writableLength;
+      const closed = m.conn.closed;
+      m.conn.socket.resume();
+      if (closed) return ctx.note('the CRS closed the link that did not read');
+      ctx.must(
+        unsent > 0,
+        'CONN-6',
+        `the CRS read all ${n} SEARCHes (${volume} octets of answers, above 2 x maxOutboundQueue ${moq} plus what socket buffers hold) from a link that read nothing, and kept it open for ${Date.now() - readAllAt} ms: it queues answers beyond maxOutboundQueue instead of closing the link`,
+      );
+      ctx.note(
+        `the CRS stopped reading the link (${unsent} octets of requests unsent): it does not queue past the limit`,
+      );
     },
   },
 ];

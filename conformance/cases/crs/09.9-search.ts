@@ -5,7 +5,7 @@ import { header, parseRecords, type Header, type ResponseMessage } from '../../.
 import type { CaseDef } from '../../lib/case.js';
 import { rec, type CrsContext, type TestUser } from '../../lib/crs-context.js';
 import { checkError } from '../../lib/wire-target.js';
-import { expectProfile, profile, search } from '../../lib/crs-accounts.js';
+import { expectProfile, profile, registerNamed, search } from '../../lib/crs-accounts.js';
 
 /** The result records of a 200 SEARCH answer (a failure of [SEARCH-1] when they do not parse). */
 function results(ctx: CrsContext, r: ResponseMessage, what: string): Header[][] {
@@ -27,18 +27,6 @@ async function threeWithPrefix(ctx: CrsContext): Promise<{ prefix: string; users
   const users = await registerNamed(ctx, prefix, ['c', 'a', 'b']);
   users.sort((x, y) => (x.name < y.name ? -1 : 1));
   return { prefix, users };
-}
-
-/** Register users named `${prefix}${suffix}` through the provisioning link (out of order is fine). */
-async function registerNamed(ctx: CrsContext, prefix: string, suffixes: string[]): Promise<TestUser[]> {
-  const ms = await ctx.provisioner();
-  const out: TestUser[] = [];
-  for (const suffix of suffixes) {
-    const u = ctx.makeUser(`${prefix}${suffix}`);
-    ctx.preStatus(await ms.req('REGISTER', ctx.registerHeaders(u)), 201, 'REGISTER-1', `REGISTER ${u.name}`);
-    out.push(u);
-  }
-  return out;
 }
 
 export const searchCases: CaseDef<CrsContext>[] = [

@@ -27,6 +27,25 @@ export async function add(from: Session, to: string): Promise<number> {
   return r.status;
 }
 
+/**
+ * An ADD from `from` to `blocker`, who blocks `from`'s user: the answer's status, and the ADD push the
+ * blocker's MS received within `waitMs`, if any (the BLOCK cases check both; the events the blocker's
+ * MS had before the ADD are dropped first).
+ */
+export async function addFromBlocked(
+  from: Session,
+  blocker: Session,
+  waitMs: number,
+): Promise<{ status: number; pushed: RequestMessage | null }> {
+  blocker.ms.conn.takeEvents();
+  const status = await add(from, blocker.user.name);
+  const pushed = await blocker.ms.conn.waitEvent(
+    (m) => m.method === 'ADD' && header(m, 'From') === from.user.name,
+    waitMs,
+  );
+  return { status, pushed };
+}
+
 /** REM, BLOCK or UNBLOCK of `user` by the session's user. */
 export function onUser(s: Session, method: 'REM' | 'BLOCK' | 'UNBLOCK', user: string): Promise<ResponseMessage> {
   return s.ms.req(method, [

@@ -5,10 +5,10 @@ import { header, parseRecords, request, type Header, type ResponseMessage } from
 import { enrollOn, MsLink, type EnrollParams } from './as-ms.js';
 import type { CaseDef, Finding } from './case.js';
 import { Conn, Transcript, type HostPort } from './conn.js';
-import { b64, type Identity } from './crypto.js';
+import { b64 } from './crypto.js';
 import { errorSpec } from './registry.js';
 import type { Driver, RunOptions } from './runner.js';
-import { closeConns, ServerRoleContext, userMaterial } from './role-context.js';
+import { closeConns, ServerRoleContext, userMaterial, type UserMaterial } from './role-context.js';
 import { parseHostPort } from './conn.js';
 import { KIT_NAME_PREFIX, SetupError, type KitConfig, type RoleSetup } from './config.js';
 import { connectMs } from './as-ms.js';
@@ -25,16 +25,10 @@ export interface CrsEnv {
   created: Set<string>;
 }
 
-export interface TestUser {
+/** A user the kit registered: its name and password with the registration material. */
+export interface TestUser extends UserMaterial {
   name: string;
   password: string;
-  identity: Identity;
-  publicKey: string;
-  keyBlob: string;
-  salt: string;
-  iterations: number;
-  storedKey: string;
-  serverKey: string;
 }
 
 export interface Session {

@@ -42,89 +42,78 @@ class RelationCmd implements fc.AsyncCommand<Model, Real> {
   toString(): string {
     return `${this.actor === 0 ? 'A' : 'B'}:${this.op}`;
   }
-  async run(m: Model, r: Real): Promise<void> {
-    const ctx: CrsContext = r.ctx;
-    const me = this.actor;
-    const other = (1 - me) as 0 | 1;
-    const mine = m.rel[me];
-    const theirs = m.rel[other];
-    let tMine: MachineTransition | null = null;
-    let tTheirs: MachineTransition | null = null;
-    let expected: number | null = null;
-    let valid = true;
+  /**
+   * The table's view of the request: the transition of the actor's machine (toward the other) and,
+   * where the table says so, of the other's; the answer they name; whether the request is one the
+   * table allows at all.
+   */
+  private expectation(m: Model): {
+    tMine: MachineTransition | null;
+    tTheirs: MachineTransition | null;
+    expected: number | null;
+    valid: boolean;
+  } {
+    const mine = m.rel[this.actor];
+    const theirs = m.rel[1 - this.actor]!;
     switch (this.op) {
-      case 'ADD':
-        tMine = take(mine, 'ADD', { 'blocked-by-peer': theirs === 'blocked', 'peer-pending': theirs === 'pending' });
-        if (tMine?.name === 'add-crossing') tTheirs = take(theirs, 'GRANT');
-        expected = answerOf(tMine);
-        break;
+      case 'ADD': {
+        const tMine = take(mine, 'ADD', {
+          'blocked-by-peer': theirs === 'blocked',
+          'peer-pending': theirs === 'pending',
+        });
+        const tTheirs = tMine?.name === 'add-crossing' ? take(theirs, 'GRANT') : null;
+        return { tMine, tTheirs, expected: answerOf(tMine), valid: true };
+      }
       case 'GRANT':
-      case 'DENY':
+      case 'DENY': {
         // Answering needs an ADD from the other that was delivered (pending, not withheld by my block).
-        valid = theirs === 'pending' && mine !== 'blocked';
-        tTheirs = valid ? take(theirs, this.op) : null;
-        tMine = valid && this.op === 'GRANT' ? take(mine, 'GRANT') : null;
-        expected = valid ? 200 : null;
-        break;
-      case 'REM':
-        tMine = take(mine, 'REM');
-        if (tMine?.name === 'remove') tTheirs = take(theirs, 'PEER_REM');
-        valid = tMine !== null;
-        expected = valid ? (answerOf(tMine) ?? 200) : null;
-        break;
-      case 'BLOCK':
-        tMine = take(mine, 'BLOCK');
-        tTheirs = take(theirs, 'PEER_BLOCK');
-        expected = answerOf(tMine) ?? 200;
-        break;
-      case 'UNBLOCK':
-        tMine = take(mine, 'UNBLOCK');
-        expected = answerOf(tMine) ?? 200;
-        break;
+        const valid = theirs === 'pending' && mine !== 'blocked';
+        const tTheirs = valid ? take(theirs, this.op) : null;
+        const tMine = valid && this.op === 'GRANT' ? take(mine, 'GRANT') : null;
+        return { tMine, tTheirs, expected: valid ? 200 : null, valid };
+      }
+      case 'REM': {
+        const tMine = take(mine, 'REM');
+        const tTheirs = tMine?.name === 'remove' ? take(theirs, 'PEER_REM') : null;
+        const valid = tMine !== null;
+        return { tMine, tTheirs, expected: valid ? (answerOf(tMine) ?? 200) : null, valid };
+      }
+      case 'BLOCK': {
+        const tMine = take(mine, 'BLOCK');
+        return { tMine, tTheirs: take(theirs, 'PEER_BLOCK'), expected: answerOf(tMine) ?? 200, valid: true };
+      }
+      case 'UNBLOCK': {
+        const tMine = take(mine, 'UNBLOCK');
+        return { tMine, tTheirs: null, expected: answerOf(tMine) ?? 200, valid: true };
+      }
     }
-    const s = r.s[me];
-    const o = r.s[other];
-    const hs: [string, string][] =
-      this.op === 'ADD'
-        ? [
-            ['From', s.user.name],
-            ['To', o.user.name],
-            ['Epoch', s.epoch],
-          ]
-        : this.op === 'GRANT' || this.op === 'DENY'
-          ? [
-              ['From', s.user.name],
-              ['To', o.user.name],
-              ['Decision', this.op === 'GRANT' ? 'grant' : 'deny'],
-              ['Epoch', s.epoch],
-            ]
-          : [
-              ['From', s.user.name],
-              ['User', o.user.name],
-              ['Epoch', s.epoch],
-            ];
-    const method = this.op === 'GRANT' || this.op === 'DENY' ? 'ANSWER' : this.op;
-    const res = await s.ms.req(method, hs);
-    r.log.push(
-      `${this.toString()} with A:${m.rel[0]} B:${m.rel[1]} -> ${res.status} ${header(res, 'Error-code') ?? ''} (transitions ${tMine?.name ?? '-'} / ${tTheirs?.name ?? '-'})`,
-    );
-    const cite = tMine?.reqs[0] ?? tTheirs?.reqs[0] ?? 'STATE-4';
-    if (expected !== null && valid && (tMine || tTheirs)) {
-      ctx.must(
-        res.status === expected,
-        cite,
-        `${this.toString()} with A:${m.rel[0]} B:${m.rel[1]}: transition '${tMine?.name ?? tTheirs?.name}' answers ${expected}, got ${res.status} ${header(res, 'Error-code') ?? ''}`,
-      );
-      if (tMine) m.rel[me] = tMine.to as Rel;
-      if (tTheirs) m.rel[other] = tTheirs.to as Rel;
-    } else {
-      ctx.must(
-        res.status >= 400,
-        'STATE-4',
-        `${this.toString()} with A:${m.rel[0]} B:${m.rel[1]}: nothing in the table allows it, it must be refused; got ${res.status}`,
-      );
-    }
-    // Both users' LIST must agree with the model.
+  }
+
+  /** The request's headers: ADD and ANSWER name the other in To, REM, BLOCK and UNBLOCK in User. */
+  private headers(s: Session, o: Session): [string, string][] {
+    if (this.op === 'ADD')
+      return [
+        ['From', s.user.name],
+        ['To', o.user.name],
+        ['Epoch', s.epoch],
+      ];
+    if (this.op === 'GRANT' || this.op === 'DENY')
+      return [
+        ['From', s.user.name],
+        ['To', o.user.name],
+        ['Decision', this.op === 'GRANT' ? 'grant' : 'deny'],
+        ['Epoch', s.epoch],
+      ];
+    return [
+      ['From', s.user.name],
+      ['User', o.user.name],
+      ['Epoch', s.epoch],
+    ];
+  }
+
+  /** Both users' LIST must agree with the model: the relation, and an incoming request exactly when one is delivered. */
+  private async checkLists(m: Model, r: Real, cite: string): Promise<void> {
+    const ctx: CrsContext = r.ctx;
     for (const i of [0, 1] as const) {
       const list = await ctx.list(r.s[i]);
       const peer = r.s[1 - i]!.user.name;
@@ -144,6 +133,36 @@ class RelationCmd implements fc.AsyncCommand<Model, Real> {
         `after ${this.toString()}: ${i === 0 ? 'A' : 'B'}'s LIST carries ${incoming} request(s) from ${peer}, expected ${delivered}\n  ${r.log.join('\n  ')}`,
       );
     }
+  }
+
+  async run(m: Model, r: Real): Promise<void> {
+    const ctx: CrsContext = r.ctx;
+    const me = this.actor;
+    const other = (1 - me) as 0 | 1;
+    const { tMine, tTheirs, expected, valid } = this.expectation(m);
+    const s = r.s[me];
+    const method = this.op === 'GRANT' || this.op === 'DENY' ? 'ANSWER' : this.op;
+    const res = await s.ms.req(method, this.headers(s, r.s[other]));
+    r.log.push(
+      `${this.toString()} with A:${m.rel[0]} B:${m.rel[1]} -> ${res.status} ${header(res, 'Error-code') ?? ''} (transitions ${tMine?.name ?? '-'} / ${tTheirs?.name ?? '-'})`,
+    );
+    const cite = tMine?.reqs[0] ?? tTheirs?.reqs[0] ?? 'STATE-4';
+    if (expected !== null && valid && (tMine || tTheirs)) {
+      ctx.must(
+        res.status === expected,
+        cite,
+        `${this.toString()} with A:${m.rel[0]} B:${m.rel[1]}: transition '${tMine?.name ?? tTheirs?.name}' answers ${expected}, got ${res.status} ${header(res, 'Error-code') ?? ''}`,
+      );
+      if (tMine) m.rel[me] = tMine.to as Rel;
+      if (tTheirs) m.rel[other] = tTheirs.to as Rel;
+    } else {
+      ctx.must(
+        res.status >= 400,
+        'STATE-4',
+        `${this.toString()} with A:${m.rel[0]} B:${m.rel[1]}: nothing in the table allows it, it must be refused; got ${res.status}`,
+      );
+    }
+    await this.checkLists(m, r, cite);
     for (const x of r.s) x.ms.conn.takeEvents();
   }
 }

@@ -78,130 +78,138 @@ class SessionCmd implements fc.AsyncCommand<Model, Real> {
           : '';
     return `${this.ev}${v}`;
   }
-  async run(m: Model, r: Real): Promise<void> {
-    const ctx: MsContext = r.ctx;
-    const conn: Conn = r.conn;
-    // The machine's view: the event, its guards, and the automatic steps that follow it.
-    let t: MachineTransition | null;
-    let expected: number | null;
-    let next: State;
+  /** The machine's view: the transition the event takes, its answer, and the state after the automatic steps that follow it. */
+  private expectation(m: Model): { t: MachineTransition | null; expected: number | null; next: State } {
     if (this.ev === 'LOGIN') {
-      t = take(m.state, 'LOGIN', { 'login-allowed': true });
+      const t = take(m.state, 'LOGIN', { 'login-allowed': true });
       const follow = t ? take(t.to as State, this.variant ? 'LOCK_GRANTED' : 'LOCK_UNKNOWN') : null;
-      expected = answerOf(follow);
-      next = (follow?.to ?? t?.to ?? m.state) as State;
-    } else if (this.ev === 'PROOF') {
-      const ok = m.known && this.variant;
-      t = take(m.state, 'PROOF', { 'proof-ok': ok });
-      const follow = t && t.to === 'onlining' ? take('onlining', 'ONLINE_OK') : null;
-      expected = answerOf(follow ?? t);
-      next = (follow?.to ?? t?.to ?? m.state) as State;
-    } else {
-      const event = this.ev === 'STATUS' ? 'REQUEST' : this.ev;
-      t = take(m.state, event);
-      expected = t ? (answerOf(t) ?? 200) : null;
-      next = (t?.to ?? m.state) as State;
+      return { t, expected: answerOf(follow), next: (follow?.to ?? t?.to ?? m.state) as State };
     }
-    // Act.
-    let msg;
-    if (this.ev === 'LOGIN') {
-      const eph = x25519Pair();
-      const name = this.variant ? r.user.name : ctx.uniq('ghost');
-      const cnonce = nonce18();
-      msg = request('LOGIN', [
+    if (this.ev === 'PROOF') {
+      const t = take(m.state, 'PROOF', { 'proof-ok': m.known && this.variant });
+      const follow = t && t.to === 'onlining' ? take('onlining', 'ONLINE_OK') : null;
+      return { t, expected: answerOf(follow ?? t), next: (follow?.to ?? t?.to ?? m.state) as State };
+    }
+    const t = take(m.state, this.ev === 'STATUS' ? 'REQUEST' : this.ev);
+    return { t, expected: t ? (answerOf(t) ?? 200) : null, next: (t?.to ?? m.state) as State };
+  }
+
+  /** LOGIN for the kit's user or an unknown one; only a LOGIN the machine takes replaces the login in progress. */
+  private sendLogin(r: Real, taken: boolean): void {
+    const eph = x25519Pair();
+    const name = this.variant ? r.user.name : r.ctx.uniq('ghost');
+    const cnonce = nonce18();
+    r.conn.send(
+      request('LOGIN', [
         ['Imsp-version', '1'],
         ['User', name],
         ['Nonce', cnonce],
         ['Key-share', b64(eph.publicKey)],
         ['Address', '127.0.0.1:9'],
-      ]);
-      // A LOGIN the machine refuses must not replace the login in progress.
-      if (t)
-        r.pending = {
-          user: name,
-          known: this.variant,
-          cnonce,
-          eC: b64(eph.publicKey),
-          ePriv: eph.privateKey,
-          challenge: null as unknown as ResponseMessage,
-        };
-    } else if (this.ev === 'PROOF') {
-      let proof = b64(Buffer.alloc(32, 7));
-      const p = r.pending;
-      if (m.state === 'challenged' && p && p.challenge && p.challenge.status === 300) {
-        const g = (n: string): string => header(p.challenge, n) ?? '';
-        const pw = this.variant && p.known ? r.user.password : 'wrong-password';
-        const k = scramKeys(pw, unb64(g('Salt')), Math.min(Number(g('Iterations')), 1_000_000));
-        const auth = loginAuth({
-          user: p.user,
-          cnonce: p.cnonce,
-          nonce: g('Nonce'),
-          salt: g('Salt'),
-          iterations: g('Iterations'),
-          eC: p.eC,
-          eS: g('Key-share'),
-          address: '127.0.0.1:9',
-        });
-        proof = b64(clientProof(k.clientKey, k.storedKey, auth));
-        conn.send(request('PROOF', [['Proof', proof]]));
-        try {
-          const keys = loginLinkKeys(x25519(p.ePriv, unb64(g('Key-share'))), k.clientKey, auth);
-          conn.sealing = { send: keys.up, recv: keys.down, sendSeq: 0, recvSeq: 0 };
-        } catch {
-          /* answered in clear */
-        }
-        msg = null;
-      } else msg = request('PROOF', [['Proof', proof]]);
-    } else msg = request(this.ev, this.ev === 'STATUS' ? [['Status', 'busy']] : []);
-    if (msg) conn.send(msg);
+      ]),
+    );
+    if (taken)
+      r.pending = {
+        user: name,
+        known: this.variant,
+        cnonce,
+        eC: b64(eph.publicKey),
+        ePriv: eph.privateKey,
+        challenge: null as unknown as ResponseMessage,
+      };
+  }
+
+  /**
+   * PROOF: after a 300 challenge, a real proof (of the right password, or a wrong one) and the link
+   * sealed from then on (unsealed again by run() when it is not answered 200); otherwise a junk proof.
+   */
+  private sendProof(m: Model, r: Real): void {
+    const p = r.pending;
+    if (!(m.state === 'challenged' && p && p.challenge && p.challenge.status === 300)) {
+      r.conn.send(request('PROOF', [['Proof', b64(Buffer.alloc(32, 7))]]));
+      return;
+    }
+    const g = (n: string): string => header(p.challenge, n) ?? '';
+    const pw = this.variant && p.known ? r.user.password : 'wrong-password';
+    const k = scramKeys(pw, unb64(g('Salt')), Math.min(Number(g('Iterations')), 1_000_000));
+    const auth = loginAuth({
+      user: p.user,
+      cnonce: p.cnonce,
+      nonce: g('Nonce'),
+      salt: g('Salt'),
+      iterations: g('Iterations'),
+      eC: p.eC,
+      eS: g('Key-share'),
+      address: '127.0.0.1:9',
+    });
+    r.conn.send(request('PROOF', [['Proof', b64(clientProof(k.clientKey, k.storedKey, auth))]]));
+    try {
+      const keys = loginLinkKeys(x25519(p.ePriv, unb64(g('Key-share'))), k.clientKey, auth);
+      r.conn.sealing = { send: keys.up, recv: keys.down, sendSeq: 0, recvSeq: 0 };
+    } catch {
+      /* answered in clear */
+    }
+  }
+
+  /**
+   * An event no transition allows: it must be refused and the state stays [STATE-5]. The exact answer
+   * (425 ERR_OUT_OF_STATE, and a close before the handshake completes) is checked strictly by
+   * ms/state/1; here a different refusal is a warning and the model follows what the MS did.
+   */
+  private async refused(m: Model, r: Real, res: ResponseMessage | null): Promise<void> {
+    const ctx: MsContext = r.ctx;
+    ctx.must(
+      res === null || res.status >= 400,
+      'STATE-5',
+      `${this.toString()} in state ${m.state}: no transition allows it, it must be refused; got ${res?.status}`,
+    );
+    if (res)
+      ctx.should(
+        res.status === 425 && header(res, 'Error-code') === 'ERR_OUT_OF_STATE',
+        'STATE-5',
+        `${this.toString()} in state ${m.state}: expected 425 ERR_OUT_OF_STATE, got ${res.status} ${header(res, 'Error-code') ?? ''}`,
+      );
+    if (m.state !== 'active' && (res === null || (await r.conn.closedWithin(Math.min(ctx.timeout, 400))))) {
+      m.state = 'ended';
+      return;
+    }
+    // [STATE-6] what the MS does comes from the error table: before the handshake an out-of-state refusal closes.
+    const rule = errorRule('ERR_OUT_OF_STATE', { handshake: m.state !== 'active', method: this.ev });
+    if (closesConnection(rule))
+      ctx.must(
+        false,
+        'STATE-6',
+        `${this.toString()} in state ${m.state}: before the handshake completes an out-of-state request is answered and the connection closed (${rule.action}, ${rule.req}); the MS went on`,
+      );
+  }
+
+  async run(m: Model, r: Real): Promise<void> {
+    const ctx: MsContext = r.ctx;
+    const conn: Conn = r.conn;
+    const { t, expected, next } = this.expectation(m);
+    if (this.ev === 'LOGIN') this.sendLogin(r, t !== null);
+    else if (this.ev === 'PROOF') this.sendProof(m, r);
+    else conn.send(request(this.ev, this.ev === 'STATUS' ? [['Status', 'busy']] : []));
     const res = await conn.nextResponse(ctx.timeout, `the answer to ${this.ev}`);
     if (this.ev === 'PROOF' && m.state === 'challenged' && (!res || res.status !== 200)) conn.sealing = null;
     if (this.ev === 'LOGIN' && t && r.pending && res) r.pending.challenge = res;
     r.log.push(
       `${this.toString()} in ${m.state} -> ${res ? `${res.status} ${header(res, 'Error-code') ?? ''}` : 'closed'} (transition ${t?.name ?? 'none'}, expected ${expected ?? 'refusal'})`,
     );
-    if (t && expected !== null) {
+    if (!t) return this.refused(m, r, res);
+    if (expected !== null)
       ctx.must(
         res && res.status === expected,
         t.reqs[0] ?? 'STATE-1',
         `${this.toString()} in state ${m.state}: transition '${t.name}' answers ${expected}, got ${res ? res.status : 'a close'}`,
       );
-    } else if (!t) {
-      // No transition: the request must be refused and the state stays [STATE-5]. The exact answer
-      // (425 ERR_OUT_OF_STATE, and a close before the handshake completes) is checked strictly by
-      // ms/state/1; here a different refusal is a warning and the model follows what the MS did.
-      ctx.must(
-        res === null || res.status >= 400,
-        'STATE-5',
-        `${this.toString()} in state ${m.state}: no transition allows it, it must be refused; got ${res?.status}`,
-      );
-      if (res)
-        ctx.should(
-          res.status === 425 && header(res, 'Error-code') === 'ERR_OUT_OF_STATE',
-          'STATE-5',
-          `${this.toString()} in state ${m.state}: expected 425 ERR_OUT_OF_STATE, got ${res.status} ${header(res, 'Error-code') ?? ''}`,
-        );
-      if (m.state !== 'active' && (res === null || (await conn.closedWithin(Math.min(ctx.timeout, 400))))) {
-        m.state = 'ended';
-        return;
-      }
-      // [STATE-6] what the MS does comes from the error table: before the handshake an out-of-state refusal closes.
-      const rule = errorRule('ERR_OUT_OF_STATE', { handshake: m.state !== 'active', method: this.ev });
-      if (closesConnection(rule))
-        ctx.must(
-          false,
-          'STATE-6',
-          `${this.toString()} in state ${m.state}: before the handshake completes an out-of-state request is answered and the connection closed (${rule.action}, ${rule.req}); the MS went on`,
-        );
-      return;
-    }
-    if (this.ev === 'LOGIN' && t) m.known = this.variant;
+    if (this.ev === 'LOGIN') m.known = this.variant;
     m.state = next;
     if (m.state === 'ended') {
       ctx.must(
         await conn.closedWithin(ctx.timeout),
-        t?.reqs[0] ?? 'STATE-1',
-        `after '${t?.name}' the MS must close the connection`,
+        t.reqs[0] ?? 'STATE-1',
+        `after '${t.name}' the MS must close the connection`,
       );
     }
   }

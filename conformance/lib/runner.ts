@@ -123,6 +123,72 @@ function withBudget<T>(p: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(t));
 }
 
+/** What a case's exception means: a skip (its reason), or a finding against the case. */
+function outcomeOf(e: unknown, c: CaseDef<unknown>): { skip: string } | { finding: Finding } {
+  if (e instanceof Skip) return { skip: e.message };
+  if (e instanceof Failure) return { finding: { verdict: 'FAIL', req: e.req, text: e.message } };
+  const text =
+    e instanceof TimeoutError || e instanceof ClosedError
+      ? `the target did not answer as required: ${e.message}`
+      : `unexpected: ${(e as Error).stack ?? String(e)}`;
+  return { finding: { verdict: 'FAIL', req: c.reqs[0] ?? '', text } };
+}
+
+/** The seed, paths and replay line a fuzzing case left in its context's meta, and undeclared IDs. */
+function copyMeta(ctx: unknown, result: CaseResult): void {
+  const meta = (ctx as { meta?: CaseMeta }).meta;
+  if (meta?.seed !== undefined) result.seed = meta.seed;
+  if (meta?.path !== undefined) result.path = meta.path;
+  if (meta?.replayPath !== undefined) result.replayPath = meta.replayPath;
+  if (meta?.replayRuns !== undefined) result.replayRuns = meta.replayRuns;
+  if (meta?.replay !== undefined) result.replay = meta.replay;
+  if (ctx instanceof Checker && ctx.undeclared.size) result.undeclared = [...ctx.undeclared].sort();
+}
+
+/**
+ * After a case: the driver's cleanup (wire-rule violations are findings), then the health probe
+ * unless the case opts out. Returns why the target is dead when a second probe fails too, else null.
+ */
+async function afterCase<C>(
+  driver: Driver<C>,
+  ctx: C,
+  c: CaseDef<C>,
+  tr: Transcript,
+  findings: Finding[],
+): Promise<string | null> {
+  const violations = await driver.cleanup(ctx).catch((e: Error) => [{ req: '', text: `cleanup failed: ${e.message}` }]);
+  for (const v of violations)
+    findings.push({ verdict: 'FAIL', req: v.req, text: `target broke the wire rules: ${v.text}` });
+  if (c.noProbe) return null;
+  const bad = await driver.probe(tr).catch((e: Error) => e.message);
+  if (!bad) return null;
+  findings.push({ verdict: 'FAIL', req: c.reqs[0] ?? 'CONN-8', text: `health probe after the case failed: ${bad}` });
+  const again = await driver.probe(new Transcript()).catch((e: Error) => e.message);
+  return again ? `${again}; since case ${c.id}` : null;
+}
+
+/** The verdict of a case that ran: from its findings and level (a SHOULD case's failure is a WARN; --strict makes a WARN a FAIL). */
+function verdictOf(c: CaseDef<unknown>, findings: Finding[], strict: boolean): Verdict {
+  if (findings.some((f) => f.verdict === 'FAIL')) return c.level === 'SHOULD' && !strict ? 'WARN' : 'FAIL';
+  if (findings.some((f) => f.verdict === 'WARN')) return strict ? 'FAIL' : 'WARN';
+  if (c.level === 'INFO') return 'INFO';
+  return 'PASS';
+}
+
+/** The progress line of a case: verdict, id, title, and the skip reason or the first finding (and the replay line of a failed fuzz case). */
+function progressLine(n: string, c: CaseDef<unknown>, result: CaseResult): string {
+  const first = result.findings.find((f) => f.verdict === 'FAIL') ?? result.findings.find((f) => f.verdict === 'WARN');
+  return (
+    `${n} ${result.verdict.padEnd(4)} ${c.id} ${c.title}` +
+    (result.skipReason
+      ? `: ${result.skipReason}`
+      : first
+        ? `\n        [${first.req}] ${first.text.split('\n')[0]}`
+        : '') +
+    (result.replay && result.verdict === 'FAIL' ? `\n        replay: ${result.replay}` : '')
+  );
+}
+
 export async function runCases<C>(
   driver: Driver<C>,
   selected: CaseDef<C>[],
@@ -133,17 +199,16 @@ export async function runCases<C>(
   let dead: string | null = null;
   for (let i = 0; i < selected.length; i++) {
     const c = selected[i]!;
+    const n = `[${i + 1}/${selected.length}]`;
     const tr = new Transcript();
     const findings: Finding[] = [];
     const t0 = Date.now();
-    let verdict: Verdict = 'PASS';
-    let skipReason: string | undefined;
     const result: CaseResult = {
       id: c.id,
       section: c.section,
       title: c.title,
       reqs: c.reqs,
-      verdict,
+      verdict: 'PASS',
       findings,
       durationMs: 0,
       transcript: tr,
@@ -152,77 +217,27 @@ export async function runCases<C>(
       result.verdict = 'SKIP';
       result.skipReason = `the target is not answering (${dead})`;
       results.push(result);
-      o.progress(`[${i + 1}/${selected.length}] SKIP ${c.id} ${c.title}: ${result.skipReason}`);
+      o.progress(`${n} SKIP ${c.id} ${c.title}: ${result.skipReason}`);
       continue;
     }
     const ctx = driver.context(tr, findings, c);
     if (ctx instanceof Checker) ctx.declared = new Set(c.reqs);
+    let skipReason: string | undefined;
     try {
       await withBudget(c.run(ctx), caseBudgetMs);
     } catch (e) {
-      if (e instanceof Skip) {
-        verdict = 'SKIP';
-        skipReason = e.message;
-      } else if (e instanceof Failure) {
-        findings.push({ verdict: 'FAIL', req: e.req, text: e.message });
-      } else if (e instanceof TimeoutError || e instanceof ClosedError) {
-        findings.push({
-          verdict: 'FAIL',
-          req: c.reqs[0] ?? '',
-          text: `the target did not answer as required: ${e.message}`,
-        });
-      } else {
-        findings.push({
-          verdict: 'FAIL',
-          req: c.reqs[0] ?? '',
-          text: `unexpected: ${(e as Error).stack ?? String(e)}`,
-        });
-      }
+      const out = outcomeOf(e, c);
+      if ('skip' in out) skipReason = out.skip;
+      else findings.push(out.finding);
     }
-    const meta = (ctx as unknown as { meta?: CaseMeta }).meta;
-    if (meta?.seed !== undefined) result.seed = meta.seed;
-    if (meta?.path !== undefined) result.path = meta.path;
-    if (meta?.replayPath !== undefined) result.replayPath = meta.replayPath;
-    if (meta?.replayRuns !== undefined) result.replayRuns = meta.replayRuns;
-    if (meta?.replay !== undefined) result.replay = meta.replay;
-    if (ctx instanceof Checker && ctx.undeclared.size) result.undeclared = [...ctx.undeclared].sort();
-    const violations = await driver
-      .cleanup(ctx)
-      .catch((e: Error) => [{ req: '', text: `cleanup failed: ${e.message}` }]);
-    for (const v of violations)
-      findings.push({ verdict: 'FAIL', req: v.req, text: `target broke the wire rules: ${v.text}` });
-    if (!c.noProbe) {
-      const bad = await driver.probe(tr).catch((e: Error) => e.message);
-      if (bad) {
-        findings.push({
-          verdict: 'FAIL',
-          req: c.reqs[0] ?? 'CONN-8',
-          text: `health probe after the case failed: ${bad}`,
-        });
-        const again = await driver.probe(new Transcript()).catch((e: Error) => e.message);
-        if (again) dead = `${again}; since case ${c.id}`;
-      }
-    }
-    const fails = findings.filter((f) => f.verdict === 'FAIL');
-    const warns = findings.filter((f) => f.verdict === 'WARN');
-    if (verdict !== 'SKIP') {
-      if (fails.length > 0) verdict = c.level === 'SHOULD' ? 'WARN' : 'FAIL';
-      else if (warns.length > 0) verdict = 'WARN';
-      else if (c.level === 'INFO' || findings.some((f) => f.verdict === 'INFO'))
-        verdict = c.level === 'INFO' ? 'INFO' : 'PASS';
-      if (verdict === 'WARN' && o.strict) verdict = 'FAIL';
-    }
-    result.verdict = verdict;
+    copyMeta(ctx, result);
+    dead = await afterCase(driver, ctx, c, tr, findings);
+    result.verdict = skipReason !== undefined ? 'SKIP' : verdictOf(c, findings, o.strict);
     if (skipReason) result.skipReason = skipReason;
     result.durationMs = Date.now() - t0;
     results.push(result);
-    const first = fails[0] ?? warns[0];
-    o.progress(
-      `[${i + 1}/${selected.length}] ${verdict.padEnd(4)} ${c.id} ${c.title}` +
-        (skipReason ? `: ${skipReason}` : first ? `\n        [${first.req}] ${first.text.split('\n')[0]}` : '') +
-        (result.replay && verdict === 'FAIL' ? `\n        replay: ${result.replay}` : ''),
-    );
-    if (o.failFast && verdict === 'FAIL') break;
+    o.progress(progressLine(n, c, result));
+    if (o.failFast && result.verdict === 'FAIL') break;
   }
   return results;
 }

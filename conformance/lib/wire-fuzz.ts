@@ -74,18 +74,13 @@ function valid(t: WireTarget): fc.Arbitrary<{ msg: Message; label: string }> {
 }
 
 /** One targeted fault in an otherwise valid message: each breaks one wire or registry rule. */
-function nearValid(t: WireTarget, limits: Limits): fc.Arbitrary<{ bytes: Buffer; label: string }> {
-  const registered = HEADER_LIST.map((h) => h.name).filter(
-    (n) => !['Content-length', 'Tag', 'Imsp-version'].includes(n),
-  );
-  const methods = METHOD_LIST.map((m) => m.name);
-  const maxLine = limits.get('maxLineLength');
-  const maxHeaders = limits.get('maxHeaders');
-  const maxHead = limits.get('maxHeadSize');
-  const base = (): string => encode(t.first()).toString('latin1');
-  const insertAt = (s: string, pos: number, what: string): string => s.slice(0, pos) + what + s.slice(pos);
-  const headEnd = (s: string): number => s.indexOf('\r\n\r\n');
-  return fc.oneof(
+type Near = { bytes: Buffer; label: string };
+const insertAt = (s: string, pos: number, what: string): string => s.slice(0, pos) + what + s.slice(pos);
+const headEnd = (s: string): number => s.indexOf('\r\n\r\n');
+
+/** Stray octets inserted in a valid head: bare LF, bare CR, octets above 0x7f, control octets. */
+function strayOctets(base: () => string): fc.Arbitrary<Near>[] {
+  return [
     fc.nat().map((p) => {
       const s = base();
       const i = p % Math.max(1, headEnd(s));
@@ -112,6 +107,15 @@ function nearValid(t: WireTarget, limits: Limits): fc.Arbitrary<{ bytes: Buffer;
         label: `control octet 0x${o.toString(16)} inserted in the head`,
       };
     }),
+  ];
+}
+
+/** Heads over the size limits: a line over maxLineLength, more than maxHeaders lines, a head over maxHeadSize. */
+function overLimits(base: () => string, limits: Limits): fc.Arbitrary<Near>[] {
+  const maxLine = limits.get('maxLineLength');
+  const maxHeaders = limits.get('maxHeaders');
+  const maxHead = limits.get('maxHeadSize');
+  return [
     fc.integer({ min: 1, max: 3 }).map((k) => ({
       bytes: Buffer.from(base().replace('\r\n', `\r\nX-long: ${'x'.repeat(maxLine * k)}\r\n`), 'latin1'),
       label: `header line ${k}x maxLineLength`,
@@ -128,6 +132,16 @@ function nearValid(t: WireTarget, limits: Limits): fc.Arbitrary<{ bytes: Buffer;
         label: `head of ${n} long lines (above maxHeadSize)`,
       };
     }),
+  ];
+}
+
+/** Names and framing: registered headers added, bare and unregistered methods, Content-length without a body or twice, a folded line. */
+function namesAndFraming(base: () => string): fc.Arbitrary<Near>[] {
+  const registered = HEADER_LIST.map((h) => h.name).filter(
+    (n) => !['Content-length', 'Tag', 'Imsp-version'].includes(n),
+  );
+  const methods = METHOD_LIST.map((m) => m.name);
+  return [
     fc.constantFrom(...registered).chain((name) =>
       printable.map((v) => ({
         bytes: Buffer.from(base().replace('\r\n', `\r\n${name}: ${v || 'v'}\r\n`), 'latin1'),
@@ -156,7 +170,12 @@ function nearValid(t: WireTarget, limits: Limits): fc.Arbitrary<{ bytes: Buffer;
       bytes: Buffer.from(base().replace('\r\n', '\r\nX-a: b\r\n folded\r\n'), 'latin1'),
       label: 'folded header line',
     }),
-  );
+  ];
+}
+
+function nearValid(t: WireTarget, limits: Limits): fc.Arbitrary<Near> {
+  const base = (): string => encode(t.first()).toString('latin1');
+  return fc.oneof(...strayOctets(base), ...overLimits(base, limits), ...namesAndFraming(base));
 }
 
 /** Random edits of a valid message's octets. */
@@ -259,100 +278,111 @@ interface Outcome {
   why: string;
 }
 
-async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcript): Promise<Outcome> {
-  const exp = expectationFor(input.bytes, t, ctx.limits);
-  tr.note(
-    `input: ${input.label} (${input.kind}); writes ${input.chunks.length ? input.chunks.join('+') + '+rest' : 'one'}; then ${input.after}; expected: ${JSON.stringify(exp)}`,
-  );
-  const c = await ctx.connectWith(tr, 'fuzz');
-  try {
-    let off = 0;
-    for (const n of input.chunks) {
-      if (off >= input.bytes.length) break;
-      c.writeRaw(input.bytes.subarray(off, off + n));
-      off += n;
-      await new Promise<void>((res) => setImmediate(res));
-    }
-    if (off < input.bytes.length) c.writeRaw(input.bytes.subarray(off));
-    if (input.after === 'reset') {
-      c.socket.resetAndDestroy();
-    } else {
-      if (input.after === 'fin') c.socket.end();
-      const r: ResponseMessage | null = await c
-        .nextResponse(ctx.timeout, 'an answer')
-        .catch(() => undefined as unknown as ResponseMessage | null);
-      if (c.violations.length) return { ok: false, req: c.violations[0]!.req, why: c.violations[0]!.text };
-      if (r === undefined) {
-        // No answer in time. Acceptable only for an incomplete message on an open connection.
-        if (exp.kind === 'framing' && exp.code === 'ERR_TRUNCATED') {
-          if (input.after === 'fin')
-            return {
-              ok: false,
-              req: 'WIRE-12',
-              why: 'a message cut by the end of input got neither an answer nor a close',
-            };
-        } else
-          return {
-            ok: false,
-            req:
-              exp.kind === 'validation' && exp.req
-                ? exp.req
-                : exp.kind === 'framing' || exp.kind === 'validation'
-                  ? errorSpec(exp.code).req
-                  : 'CONN-9',
-            why: `no answer within ${ctx.timeout} ms`,
-          };
-      } else if (r === null) {
-        // Closed without an answer: a clean close is acceptable for a cut message only.
-        if (!(exp.kind === 'any' || (exp.kind === 'framing' && exp.code === 'ERR_TRUNCATED') || input.after === 'fin'))
-          return {
-            ok: false,
-            req:
-              exp.kind === 'served'
-                ? 'CONN-9'
-                : exp.kind === 'validation' && exp.req
-                  ? exp.req
-                  : errorSpec((exp as { code: string }).code).req,
-            why: `the target closed without answering (expected ${JSON.stringify(exp)})`,
-          };
-      } else if (
-        exp.kind === 'validation' &&
-        t.firstMessageDecides &&
-        r.status === 425 &&
-        header(r, 'Error-code') === 'ERR_OUT_OF_STATE'
-      ) {
-        // [CONN-1] a CRS may refuse any first message other than ENROLL/LOCATE as out of state.
-      } else if (exp.kind === 'framing' || exp.kind === 'validation') {
-        const e = exp.kind === 'validation' && exp.req ? { req: exp.req } : errorSpec(exp.code);
-        const alts = exp.kind === 'validation' ? exp.alts : [{ code: exp.code, status: exp.status }];
-        const want = alts.map((a) => `${a.status} ${a.code}`).join(' or ');
-        if (!alts.some((a) => a.status === r.status))
-          return { ok: false, req: e.req, why: `expected ${want}, got ${r.status} ${header(r, 'Error-code') ?? ''}` };
-        if (!header(r, 'Error-code')) return { ok: false, req: e.req, why: 'an error response without Error-code' };
-        if (
-          (input.kind === 'near-valid' || input.kind === 'octet-class') &&
-          !alts.some((a) => a.code === header(r, 'Error-code'))
-        )
-          return { ok: false, req: e.req, why: `expected Error-code ${want}, got ${header(r, 'Error-code')}` };
-        if (exp.kind === 'framing' && input.after === 'wait' && !(await c.closedWithin(ctx.timeout)))
-          return {
-            ok: false,
-            req: errorSpec(exp.code).req,
-            why: `the connection stayed open after a framing error (${exp.code})`,
-          };
-      } else if (exp.kind === 'served') {
-        if (!t.firstOk(r))
-          return {
-            ok: false,
-            req: 'CONN-9',
-            why: `a valid ${t.start} got ${r.status} ${header(r, 'Error-code') ?? ''}`,
-          };
-      }
-    }
-  } finally {
-    c.destroy();
+/** Writes the input in its chunks, a turn of the event loop after each, then the rest in one write. */
+async function writeInput(c: Conn, input: WireInput): Promise<void> {
+  let off = 0;
+  for (const n of input.chunks) {
+    if (off >= input.bytes.length) break;
+    c.writeRaw(input.bytes.subarray(off, off + n));
+    off += n;
+    await new Promise<void>((res) => setImmediate(res));
   }
-  // The target keeps serving.
+  if (off < input.bytes.length) c.writeRaw(input.bytes.subarray(off));
+}
+
+/** No answer in time: acceptable only for an incomplete message on an open connection. */
+function judgeSilence(exp: Expectation, input: WireInput, timeoutMs: number): Outcome | null {
+  if (exp.kind === 'framing' && exp.code === 'ERR_TRUNCATED')
+    return input.after === 'fin'
+      ? { ok: false, req: 'WIRE-12', why: 'a message cut by the end of input got neither an answer nor a close' }
+      : null;
+  return {
+    ok: false,
+    req:
+      exp.kind === 'validation' && exp.req
+        ? exp.req
+        : exp.kind === 'framing' || exp.kind === 'validation'
+          ? errorSpec(exp.code).req
+          : 'CONN-9',
+    why: `no answer within ${timeoutMs} ms`,
+  };
+}
+
+/** Closed without an answer: a clean close is acceptable for a cut message only. */
+function judgeClose(exp: Expectation, input: WireInput): Outcome | null {
+  if (exp.kind === 'any' || (exp.kind === 'framing' && exp.code === 'ERR_TRUNCATED') || input.after === 'fin')
+    return null;
+  return {
+    ok: false,
+    req:
+      exp.kind === 'served'
+        ? 'CONN-9'
+        : exp.kind === 'validation' && exp.req
+          ? exp.req
+          : errorSpec((exp as { code: string }).code).req,
+    why: `the target closed without answering (expected ${JSON.stringify(exp)})`,
+  };
+}
+
+/** An error answer: the status (and, for inputs built to one error, the Error-code) the expectation allows; a framing error closes. */
+async function judgeRefusal(
+  ctx: FuzzCtx,
+  exp: Extract<Expectation, { kind: 'framing' | 'validation' }>,
+  input: WireInput,
+  c: Conn,
+  r: ResponseMessage,
+): Promise<Outcome | null> {
+  const e = exp.kind === 'validation' && exp.req ? { req: exp.req } : errorSpec(exp.code);
+  const alts = exp.kind === 'validation' ? exp.alts : [{ code: exp.code, status: exp.status }];
+  const want = alts.map((a) => `${a.status} ${a.code}`).join(' or ');
+  if (!alts.some((a) => a.status === r.status))
+    return { ok: false, req: e.req, why: `expected ${want}, got ${r.status} ${header(r, 'Error-code') ?? ''}` };
+  if (!header(r, 'Error-code')) return { ok: false, req: e.req, why: 'an error response without Error-code' };
+  if (
+    (input.kind === 'near-valid' || input.kind === 'octet-class') &&
+    !alts.some((a) => a.code === header(r, 'Error-code'))
+  )
+    return { ok: false, req: e.req, why: `expected Error-code ${want}, got ${header(r, 'Error-code')}` };
+  if (exp.kind === 'framing' && input.after === 'wait' && !(await c.closedWithin(ctx.timeout)))
+    return {
+      ok: false,
+      req: errorSpec(exp.code).req,
+      why: `the connection stayed open after a framing error (${exp.code})`,
+    };
+  return null;
+}
+
+/** The answer (or its absence) to the input, judged against the expectation; null when it is right. */
+async function judge(
+  ctx: FuzzCtx,
+  t: WireTarget,
+  input: WireInput,
+  exp: Expectation,
+  c: Conn,
+): Promise<Outcome | null> {
+  if (input.after === 'fin') c.socket.end();
+  const r: ResponseMessage | null = await c
+    .nextResponse(ctx.timeout, 'an answer')
+    .catch(() => undefined as unknown as ResponseMessage | null);
+  if (c.violations.length) return { ok: false, req: c.violations[0]!.req, why: c.violations[0]!.text };
+  if (r === undefined) return judgeSilence(exp, input, ctx.timeout);
+  if (r === null) return judgeClose(exp, input);
+  // [CONN-1] a CRS may refuse any first message other than ENROLL/LOCATE as out of state.
+  if (
+    exp.kind === 'validation' &&
+    t.firstMessageDecides &&
+    r.status === 425 &&
+    header(r, 'Error-code') === 'ERR_OUT_OF_STATE'
+  )
+    return null;
+  if (exp.kind === 'framing' || exp.kind === 'validation') return judgeRefusal(ctx, exp, input, c, r);
+  if (exp.kind === 'served' && !t.firstOk(r))
+    return { ok: false, req: 'CONN-9', why: `a valid ${t.start} got ${r.status} ${header(r, 'Error-code') ?? ''}` };
+  return null;
+}
+
+/** After the input, the target keeps serving: a new connection's valid first message is answered as it should be [CONN-8]. */
+async function probeAfter(ctx: FuzzCtx, t: WireTarget, tr: Transcript): Promise<Outcome> {
   const probe = await ctx.connectWith(tr, 'probe').catch((e: Error) => e);
   if (probe instanceof Error)
     return { ok: false, req: 'CONN-8', why: `the target stopped accepting connections: ${probe.message}` };
@@ -364,6 +394,25 @@ async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcr
     probe.destroy();
   }
   return { ok: true, req: '', why: '' };
+}
+
+async function runOne(ctx: FuzzCtx, t: WireTarget, input: WireInput, tr: Transcript): Promise<Outcome> {
+  const exp = expectationFor(input.bytes, t, ctx.limits);
+  tr.note(
+    `input: ${input.label} (${input.kind}); writes ${input.chunks.length ? input.chunks.join('+') + '+rest' : 'one'}; then ${input.after}; expected: ${JSON.stringify(exp)}`,
+  );
+  const c = await ctx.connectWith(tr, 'fuzz');
+  try {
+    await writeInput(c, input);
+    if (input.after === 'reset') c.socket.resetAndDestroy();
+    else {
+      const bad = await judge(ctx, t, input, exp, c);
+      if (bad) return bad;
+    }
+  } finally {
+    c.destroy();
+  }
+  return probeAfter(ctx, t, tr);
 }
 
 /** Every requirement a wire-fuzzing finding can name: the framing and validation errors' own, and the serving rules. */

@@ -5,6 +5,7 @@
 // machine's wall clock (performance.timeOrigin + now), so cross-process differences are meaningful.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { constants } from 'node:perf_hooks';
 import type { ServerStage } from '../ops/stage-trace.js';
 import type { LoopTrace } from '../ops/loop-trace.js';
 import { percentile } from './stats.js';
@@ -202,6 +203,9 @@ export function schedWindow(procs: Array<{ name: string; pid: number | undefined
 export interface LoopRow {
   process: string;
   gcCount: number;
+  /** Of them, full mark-sweep-compact pauses (NODE_PERFORMANCE_GC_MAJOR), and their total (ms). */
+  gcMajor: number;
+  gcMajorMs: number;
   gcTotalMs: number;
   gcMaxMs: number;
   /** The worst one-second p99 of the event-loop delay, and the largest delay seen (ms). */
@@ -245,12 +249,16 @@ export function loopReport(
   const t0 = Math.min(...probes.map((p) => p.tProof));
   const t1 = Math.max(...probes.map((p) => p.tLast ?? p.tDone));
   const rows: LoopRow[] = [...loops].map(([name, l]) => {
-    const gc = l.gc.filter(([s, d]) => s + d >= t0 && s <= t1).map(([, d]) => d);
+    const inWindow = l.gc.filter(([s, d]) => s + d >= t0 && s <= t1);
+    const gc = inWindow.map(([, d]) => d);
+    const major = inWindow.filter(([, , k]) => k === constants.NODE_PERFORMANCE_GC_MAJOR).map(([, d]) => d);
     const delay = l.delay.filter((d) => d.t + 1000 >= t0 && d.t <= t1);
     const sc = sched.find((s) => s.name === name);
     return {
       process: name,
       gcCount: gc.length,
+      gcMajor: major.length,
+      gcMajorMs: major.reduce((a, b) => a + b, 0),
       gcTotalMs: gc.reduce((a, b) => a + b, 0),
       gcMaxMs: Math.max(0, ...gc),
       delayP99: Math.max(0, ...delay.map((d) => d.p99)),
@@ -289,12 +297,25 @@ export function loopReport(
 /** The loop report as text. */
 export function renderLoopReport(r: LoopReport): string {
   const f = f2;
-  const head = ['process', 'GC n', 'GC ms', 'GC max', 'loop delay p99', 'max', 'on CPU ms', 'run-queue wait ms'];
+  const head = [
+    'process',
+    'GC n',
+    'GC ms',
+    'GC max',
+    'major n',
+    'major ms',
+    'loop delay p99',
+    'max',
+    'on CPU ms',
+    'run-queue wait ms',
+  ];
   const body = r.rows.map((x) => [
     x.process,
     String(x.gcCount),
     f(x.gcTotalMs),
     f(x.gcMaxMs),
+    String(x.gcMajor),
+    f(x.gcMajorMs),
     f(x.delayP99),
     f(x.delayMax),
     f(x.cpuMs),

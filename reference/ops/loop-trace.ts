@@ -2,7 +2,9 @@
 // a peer's write and its read (a long turn, a GC pause), beside the stage trace. Off unless a load run's
 // server entry turns it on (reference/load/server-entry.ts, with IMSP_STAGE_TRACE); off, it costs nothing.
 // On, it keeps:
-// - every GC pause V8 reports (PerformanceObserver 'gc'): its start (ms since the epoch) and duration;
+// - every GC pause V8 reports (PerformanceObserver 'gc'): its start (ms since the epoch), duration and
+//   kind (perf_hooks.constants.NODE_PERFORMANCE_GC_*: 1 scavenge, 4 mark-sweep-compact, 8 incremental
+//   marking step, 16 weak callbacks);
 // - the event-loop delay (perf_hooks.monitorEventLoopDelay at its default 10 ms resolution: 100 timer
 //   wakes a second, so the trace costs the measured run next to nothing; a turn longer than 10 ms shows
 //   in full) as one summary per second: the second's start, samples, mean, p99 and max.
@@ -22,9 +24,9 @@ export interface DelaySecond {
   max: number;
 }
 
-/** What a process recorded: GC pauses as [start, duration] (ms since the epoch, ms), and delay per second. */
+/** What a process recorded: GC pauses as [start, duration, kind] (ms since the epoch, ms), and delay per second. */
 export interface LoopTrace {
-  gc: Array<[start: number, duration: number]>;
+  gc: Array<[start: number, duration: number, kind?: number]>;
   delay: DelaySecond[];
 }
 
@@ -43,7 +45,12 @@ export function enableLoopTrace(): void {
   const trace: LoopTrace = { gc: [], delay: [] };
   const observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries())
-      if (trace.gc.length < LOOP_TRACE_MAX) trace.gc.push([performance.timeOrigin + e.startTime, e.duration]);
+      if (trace.gc.length < LOOP_TRACE_MAX)
+        trace.gc.push([
+          performance.timeOrigin + e.startTime,
+          e.duration,
+          (e as { detail?: { kind?: number } }).detail?.kind ?? 0,
+        ]);
   });
   observer.observe({ entryTypes: ['gc'] });
   const histogram = monitorEventLoopDelay({ resolution: 10 });

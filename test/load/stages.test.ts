@@ -137,10 +137,10 @@ test('loopReport: GC pauses and loop delay in the probe window, and what overlap
       {
         // one pause before the window, one inside b's step (2020..2070), one after the window
         gc: [
-          [100, 50],
-          [2020, 50],
-          [5000, 10],
-        ] as Array<[number, number]>,
+          [100, 50, 1],
+          [2020, 50, 4],
+          [5000, 10, 4],
+        ] as Array<[number, number, number]>,
         delay: [
           { t: 1000, count: 100, mean: 1, p99: 2, max: 3 },
           { t: 2000, count: 100, mean: 2, p99: 40, max: 55 },
@@ -152,7 +152,10 @@ test('loopReport: GC pauses and loop delay in the probe window, and what overlap
   assert.ok(r);
   assert.equal(r.windowMs, 1100);
   const ms2 = r.rows.find((x) => x.process === 'ms2')!;
-  assert.deepEqual([ms2.gcCount, ms2.gcTotalMs, ms2.gcMaxMs, ms2.delayP99, ms2.delayMax], [1, 50, 50, 40, 55]);
+  assert.deepEqual(
+    [ms2.gcCount, ms2.gcTotalMs, ms2.gcMaxMs, ms2.gcMajor, ms2.gcMajorMs, ms2.delayP99, ms2.delayMax],
+    [1, 50, 50, 1, 50, 40, 55],
+  );
   assert.deepEqual([ms2.cpuMs, ms2.waitMs], [12, 34]);
   assert.equal(r.rows.find((x) => x.process === 'ms1')!.gcCount, 0);
   assert.deepEqual(r.slowest[0], { user: 'b', ms: 'ms2', stepMs: 80, gcMs: 50, delayMax: 55 });

@@ -76,6 +76,9 @@ export interface WorkerProgress {
   failures: number;
 }
 
+/** The heartbeat check's ticks per second: each client is checked in one of them. */
+export const HEARTBEAT_SLOTS = 20;
+
 export class WorkerCore {
   private init: WorkerInit | null = null;
   private readonly clients = new Map<string, SimClient>();
@@ -185,11 +188,18 @@ export class WorkerCore {
         this.init = cmd.init;
         for (const [i, name] of cmd.init.users) this.indexOf.set(name, i);
         if (cmd.init.heartbeats) {
-          // One timer for all clients: PING when a client sent nothing for most of its interval.
+          // One timer for all clients: PING when a client sent nothing for most of its interval. Each
+          // client is checked once a second, but the clients are spread over HEARTBEAT_SLOTS ticks of
+          // that second (by user index), as independent clients' own timers would be: checking them all
+          // in one tick sent every due PING in one burst, and an MS then read a probe's PRESENCE push
+          // behind hundreds of PINGs (issue 15, fan-out p99).
+          const slots: string[][] = Array.from({ length: HEARTBEAT_SLOTS }, () => []);
+          for (const [i, name] of cmd.init.users) slots[i % HEARTBEAT_SLOTS]!.push(name);
+          let tick = 0;
           this.heartbeatTimer = setInterval(() => {
             const now = Date.now();
-            for (const c of this.clients.values()) c.heartbeatTick(now);
-          }, 1000);
+            for (const name of slots[tick++ % HEARTBEAT_SLOTS]!) this.clients.get(name)?.heartbeatTick(now);
+          }, 1000 / HEARTBEAT_SLOTS);
           this.heartbeatTimer.unref();
         }
         return { ok: true };

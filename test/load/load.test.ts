@@ -17,6 +17,7 @@ import {
   LOAD_PASSWORD,
 } from '../../reference/load/population.js';
 import { runLoad, type LoadOptions } from '../../reference/load/run.js';
+import { HEARTBEAT_SLOTS, WorkerCore } from '../../reference/load/worker.js';
 import { percentile } from '../../reference/load/stats.js';
 import { renderSvg } from '../../reference/load/plot.js';
 import { reportRows, table } from '../../reference/load/report.js';
@@ -173,4 +174,29 @@ test('[P2P-1] chat: two buddies open a peer session and exchange pipelined MSGs,
   assert.equal(report.chat.bytes, 500 * 100);
   assert.deepEqual(report.chat.errors, {});
   assert.ok(report.chat.msgsPerSecond > 0);
+});
+
+test('load worker heartbeats: every client is checked once a second, spread over the ticks of that second (issue 15)', async (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'Date'] });
+  const core = new WorkerCore();
+  const users: Array<[number, string]> = Array.from({ length: 60 }, (_, i) => [i, `h${i}`]);
+  const init = { index: 0, ms: [], sources: [], users, timeoutMs: 1000, heartbeats: true };
+  const r = await core.handle({
+    op: 'init',
+    init: { ...init, credentials: { salt: '', iterations: 4096, clientKey: '', serverKey: '' } },
+  });
+  assert.equal(r.ok, true);
+  const checks = new Map<string, number>();
+  const clients = (core as unknown as { clients: Map<string, { heartbeatTick(now: number): void }> }).clients;
+  for (const [, n] of users) clients.set(n, { heartbeatTick: () => void checks.set(n, (checks.get(n) ?? 0) + 1) });
+  t.mock.timers.tick(1000 / HEARTBEAT_SLOTS);
+  // one tick checks one slot's clients, not all of them
+  assert.equal(checks.size, 60 / HEARTBEAT_SLOTS);
+  t.mock.timers.tick(1000 - 1000 / HEARTBEAT_SLOTS);
+  assert.equal(checks.size, 60);
+  assert.ok(
+    [...checks.values()].every((n) => n === 1),
+    'each client once a second',
+  );
+  await core.handle({ op: 'shutdown' });
 });

@@ -7,6 +7,7 @@ import type { CaseResult } from './lib/case.js';
 import { Limits } from './lib/registry.js';
 import {
   CRS_LIMITS,
+  MS_LIMITS,
   FAST_LIMITS,
   startReferenceCrs,
   startReferenceMs,
@@ -56,8 +57,8 @@ function baseConfig(role: RoleName, o: SelftestOptions): KitConfig {
     exclude: o.exclude ?? [],
     strict: false,
     slow: false,
-    limits: new Limits(role === 'crs' ? CRS_LIMITS : FAST_LIMITS),
-    sets: role === 'crs' ? CRS_LIMITS : FAST_LIMITS,
+    limits: new Limits(role === 'crs' ? CRS_LIMITS : role === 'ms' ? MS_LIMITS : FAST_LIMITS),
+    sets: role === 'crs' ? CRS_LIMITS : role === 'ms' ? MS_LIMITS : FAST_LIMITS,
     specBase: '../site/index.html',
     list: false,
     quiet: o.quiet ?? false,
@@ -87,7 +88,7 @@ export async function selftestRole(role: RoleName, o: SelftestOptions): Promise<
         listen: '127.0.0.1:0',
         msKey: w.msKey,
         onListen: async (addr: string) => {
-          ms = await startReferenceMs(o.root, w, addr);
+          ms = await startReferenceMs(o.root, w, addr, MS_LIMITS);
         },
         // The shutdown case stops the reference MS on purpose, as its operator would (SIGTERM).
         stopMs: async () => {

@@ -171,6 +171,16 @@ export const CRS_LIMITS: Record<string, number> = {
   maxPendingAdds: 3,
 };
 
+/**
+ * The reference MS of the self-test: FAST_LIMITS, requestTimeout 5 s and the smallest maxOutboundQueue,
+ * so that ms/conn/1 and ms/conn/2 reach them [CONN-5] [CONN-6] without --slow.
+ */
+export const MS_LIMITS: Record<string, number> = {
+  ...FAST_LIMITS,
+  requestTimeout: 5000,
+  maxOutboundQueue: 65536,
+};
+
 /** Start the reference CRS of the repository at `root` (a checkout or a mutant copy). */
 export function startReferenceCrs(root: string, w: Workdir, limits = FAST_LIMITS): Promise<Spawned> {
   return spawnListening(root, 'reference/bin/imsp.js', [

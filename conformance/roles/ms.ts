@@ -1,5 +1,6 @@
 // The MS role: the case list, assembled from the section modules in spec order.
 import { wireCases, wireFuzzCase } from '../cases/common/04-message-format.js';
+import { msArchitectureCases } from '../cases/ms/03-architecture.js';
 import { msFormatCases } from '../cases/ms/04-message-format.js';
 import { errorHandlingCases } from '../cases/common/14-error-handling.js';
 import { msSealCases } from '../cases/ms/06-cryptography.js';
@@ -31,6 +32,7 @@ export const msCases = (limits: Limits): CaseDef<MsContext>[] => [
   wireFuzzCase<MsContext>(msWireTarget(), limits, 'ms/fuzz/1'),
   ...msStateCases,
   ...msErrorCases,
+  ...msArchitectureCases,
   // Last: it stops the MS under test.
   ...msShutdownCases,
 ];

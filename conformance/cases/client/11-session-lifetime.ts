@@ -145,4 +145,33 @@ export const clientLifetimeCases: CaseDef<ClientContext>[] = [
       );
     },
   },
+  {
+    id: 'client/lifetime/6',
+    section: 'lifetime',
+    title:
+      'a client keeps its session while its MS is silent for less than the announced Session-timeout, even well past three Heartbeat intervals',
+    reqs: ['HB-6'],
+    async run(ctx: ClientContext) {
+      const hb = 300;
+      const st = 60_000;
+      const a = ctx.account([], { heartbeat: hb, sessionTimeout: st });
+      const c = await ctx.startLoggedIn(a);
+      const ms = ctx.ms(a);
+      ms.auto = null; // silence: no answer, no push
+      // Three Heartbeat intervals are the timeout only when the login response carries none [HB-6].
+      const quiet = 8 * hb;
+      const t0 = Date.now();
+      const out = await c.waitFor((e) => e.event === 'logout', quiet);
+      ctx.must(
+        !out,
+        'HB-6',
+        `the client ended its session after ${Date.now() - t0} ms of MS silence; its login response announced Session-timeout ${st} (three Heartbeat intervals, ${3 * hb} ms, apply only when none is announced)`,
+      );
+      ctx.must(
+        !ms.closed,
+        'HB-6',
+        `the client closed its MS connection after ${quiet} ms of silence (Session-timeout ${st})`,
+      );
+    },
+  },
 ];

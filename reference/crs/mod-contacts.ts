@@ -1,11 +1,48 @@
 // CRS contacts [§9.3 ADD] [§9.4 ANSWER: Grant and Deny] [§9.5 REM, LIST and CONTACT] [§9.6 Block and Allow Lists]: ADD, ANSWER, REM, BLOCK, UNBLOCK and LIST on the store, and the
 // contact and incoming-request records of LIST and of the login bundle.
 import { requiredHeaderOf } from '../../codec/index.js';
-import type { Decision, Header } from '../../codec/index.js';
-import type { ContactEntry, PendingAdd, Presence } from '../store/store.js';
+import type { Decision, Header, RequestOf, ResponseMessage } from '../../codec/index.js';
+import type { Actor, AddResult, ContactEntry, PendingAdd, Presence } from '../store/store.js';
 import { WindowLimiter } from '../net/rate-limit.js';
 import { ok, fail, records } from '../proto/messages.js';
-import type { CrsContext, MsHandlers } from './context.js';
+import type { CrsContext, MsConn, MsHandlers } from './context.js';
+
+/** The session an MS request acts for: its From user, at its Epoch, held through this MS [LOCK-6]. */
+function sender(ms: MsConn, m: RequestOf<'ADD' | 'ANSWER' | 'REM' | 'BLOCK' | 'UNBLOCK'>): Actor {
+  return { user: requiredHeaderOf(m, 'From'), epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref };
+}
+
+/** The answer to an ADD, from the store's outcome. */
+function addAnswer(r: AddResult): ResponseMessage {
+  if (r.ok) {
+    switch (r.outcome) {
+      case 'delivered':
+      case 'granted':
+        return ok(200);
+      case 'stored':
+      case 'blocked-silently': // [BLOCK-4] answered like a stored ADD: blocking is not revealed
+        return ok(202);
+    }
+  }
+  switch (r.error) {
+    case 'unknown':
+      return fail('ERR_UNKNOWN_USER');
+    case 'buddy':
+    case 'duplicate':
+      return fail('ERR_ALREADY_BUDDY'); // [ADD-4]
+    case 'self': // [ADD-6]
+      return fail('ERR_FORBIDDEN', { Reason: 'cannot ADD oneself' });
+    case 'forbidden': // [ADD-6]
+      return fail('ERR_FORBIDDEN', { Reason: 'the user is on your block list' });
+    case 'limit':
+      return fail('ERR_LIMIT', {
+        Reason: r.which === 'contacts' ? 'contact list full' : 'too many pending requests for that user',
+      });
+    case 'stale':
+      return fail('ERR_STALE_EPOCH');
+  }
+  return fail('ERR_INTERNAL');
+}
 
 export function contactsModule(
   crs: CrsContext,
@@ -18,48 +55,11 @@ export function contactsModule(
       const from = requiredHeaderOf(m, 'From');
       const wait = adds.take(from, now);
       if (wait > 0) return fail('ERR_RATE_LIMITED', { 'Retry-after': wait, Reason: 'too many ADD requests' });
-      const r = await s.addRequest(
-        { user: from, epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref },
-        requiredHeaderOf(m, 'To'),
-        now,
-      );
-      if (r.ok) {
-        switch (r.outcome) {
-          case 'delivered':
-          case 'granted':
-            return ok(200);
-          case 'stored':
-          case 'blocked-silently': // [BLOCK-4] answered like a stored ADD: blocking is not revealed
-            return ok(202);
-        }
-      }
-      switch (r.error) {
-        case 'unknown':
-          return fail('ERR_UNKNOWN_USER');
-        case 'buddy':
-        case 'duplicate':
-          return fail('ERR_ALREADY_BUDDY'); // [ADD-4]
-        case 'self': // [ADD-6]
-          return fail('ERR_FORBIDDEN', { Reason: 'cannot ADD oneself' });
-        case 'forbidden': // [ADD-6]
-          return fail('ERR_FORBIDDEN', { Reason: 'the user is on your block list' });
-        case 'limit':
-          return fail('ERR_LIMIT', {
-            Reason: r.which === 'contacts' ? 'contact list full' : 'too many pending requests for that user',
-          });
-        case 'stale':
-          return fail('ERR_STALE_EPOCH');
-      }
-      return fail('ERR_INTERNAL');
+      return addAnswer(await s.addRequest(sender(ms, m), requiredHeaderOf(m, 'To'), now));
     },
     async ANSWER(ms, m, now) {
       const decision = requiredHeaderOf(m, 'Decision') as Decision;
-      const r = await s.answer(
-        { user: requiredHeaderOf(m, 'From'), epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref },
-        requiredHeaderOf(m, 'To'),
-        decision,
-        now,
-      );
+      const r = await s.answer(sender(ms, m), requiredHeaderOf(m, 'To'), decision, now);
       if (r.ok) return ok(200);
       switch (r.error) {
         case 'no-pending':
@@ -72,18 +72,12 @@ export function contactsModule(
       return fail('ERR_INTERNAL');
     },
     async REM(ms, m) {
-      const r = await s.remove(
-        { user: requiredHeaderOf(m, 'From'), epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref },
-        requiredHeaderOf(m, 'User'),
-      );
+      const r = await s.remove(sender(ms, m), requiredHeaderOf(m, 'User'));
       if (r.ok) return ok(200);
       return r.error === 'not-contact' ? fail('ERR_NOT_CONTACT') : fail('ERR_STALE_EPOCH');
     },
     async BLOCK(ms, m) {
-      const r = await s.block(
-        { user: requiredHeaderOf(m, 'From'), epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref },
-        requiredHeaderOf(m, 'User'),
-      );
+      const r = await s.block(sender(ms, m), requiredHeaderOf(m, 'User'));
       if (r.ok) return ok(200);
       switch (r.error) {
         case 'unknown':
@@ -98,10 +92,7 @@ export function contactsModule(
       return fail('ERR_INTERNAL');
     },
     async UNBLOCK(ms, m) {
-      const r = await s.unblock(
-        { user: requiredHeaderOf(m, 'From'), epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref },
-        requiredHeaderOf(m, 'User'),
-      );
+      const r = await s.unblock(sender(ms, m), requiredHeaderOf(m, 'User'));
       if (r.ok) return ok(200);
       return r.error === 'not-blocked' ? fail('ERR_NOT_CONTACT') : fail('ERR_STALE_EPOCH');
     },

@@ -1,8 +1,31 @@
 // CRS accounts [§9.7 PROFILE] [§9.8 PASSWD] [§9.9 SEARCH]: REGISTER, PROFILE, PASSWD and SEARCH on the store.
-import type { Header, SearchField } from '../../codec/index.js';
+import type { Header, RequestOf, SearchField } from '../../codec/index.js';
+import type { Verifier } from '../store/store.js';
 import { requiredHeaderOf, headerOf } from '../../codec/index.js';
 import { ok, fail, fields, records } from '../proto/messages.js';
 import type { CrsContext, MsHandlers } from './context.js';
+
+/** The SCRAM verifier a REGISTER or PASSWD carries [§6.1 The Password Verifier]. */
+function verifierOf(m: RequestOf<'REGISTER' | 'PASSWD'>): Verifier {
+  return {
+    salt: requiredHeaderOf(m, 'Salt'),
+    iterations: Number(requiredHeaderOf(m, 'Iterations')),
+    storedKey: requiredHeaderOf(m, 'Stored-key'),
+    serverKey: requiredHeaderOf(m, 'Server-key'),
+  };
+}
+
+/** The profile fields a PROFILE sets: those it carries (none: a read). */
+function profileChange(m: RequestOf<'PROFILE'>): { fullName?: string; location?: string; about?: string } {
+  const change: { fullName?: string; location?: string; about?: string } = {};
+  const fn = headerOf(m, 'Full-name');
+  const loc = headerOf(m, 'Location');
+  const about = headerOf(m, 'About');
+  if (fn !== undefined) change.fullName = fn;
+  if (loc !== undefined) change.location = loc;
+  if (about !== undefined) change.about = about;
+  return change;
+}
 
 export function profileModule(crs: CrsContext): Pick<MsHandlers, 'REGISTER' | 'PROFILE' | 'PASSWD' | 'SEARCH'> {
   const s = crs.store;
@@ -11,12 +34,7 @@ export function profileModule(crs: CrsContext): Pick<MsHandlers, 'REGISTER' | 'P
       const r = await s.registerUser(
         {
           username: requiredHeaderOf(m, 'User'),
-          verifier: {
-            salt: requiredHeaderOf(m, 'Salt'),
-            iterations: Number(requiredHeaderOf(m, 'Iterations')),
-            storedKey: requiredHeaderOf(m, 'Stored-key'),
-            serverKey: requiredHeaderOf(m, 'Server-key'),
-          },
+          verifier: verifierOf(m),
           publicKey: requiredHeaderOf(m, 'Public-key'),
           keyBlob: requiredHeaderOf(m, 'Key-blob'),
           profile: {
@@ -34,13 +52,7 @@ export function profileModule(crs: CrsContext): Pick<MsHandlers, 'REGISTER' | 'P
       const from = requiredHeaderOf(m, 'From');
       const epoch = Number(requiredHeaderOf(m, 'Epoch'));
       const target = headerOf(m, 'User') ?? from;
-      const change: { fullName?: string; location?: string; about?: string } = {};
-      const fn = headerOf(m, 'Full-name');
-      const loc = headerOf(m, 'Location');
-      const about = headerOf(m, 'About');
-      if (fn !== undefined) change.fullName = fn;
-      if (loc !== undefined) change.location = loc;
-      if (about !== undefined) change.about = about;
+      const change = profileChange(m);
       if (Object.keys(change).length > 0) {
         // [PROFILE-3] only one's own profile may be changed.
         if (target !== from) return fail('ERR_FORBIDDEN');
@@ -62,12 +74,7 @@ export function profileModule(crs: CrsContext): Pick<MsHandlers, 'REGISTER' | 'P
     async PASSWD(ms, m) {
       const r = await s.passwd(
         { user: requiredHeaderOf(m, 'User'), epoch: Number(requiredHeaderOf(m, 'Epoch')), ms: ms.ref },
-        {
-          salt: requiredHeaderOf(m, 'Salt'),
-          iterations: Number(requiredHeaderOf(m, 'Iterations')),
-          storedKey: requiredHeaderOf(m, 'Stored-key'),
-          serverKey: requiredHeaderOf(m, 'Server-key'),
-        },
+        verifierOf(m),
         requiredHeaderOf(m, 'Key-blob'),
       );
       if (r.ok) return ok(200);

@@ -49,14 +49,11 @@ export function sessionModule(ms: MsContext): Pick<ClientHandlers, 'LOGIN' | 'PR
 }
 
 // LOGIN ([§6.2 Login Proof] [§8.1 Login], steps 1-3)
-async function login(ms: MsContext, conn: ClientConn, m: RequestOf<'LOGIN'>): Promise<ResponseMessage> {
-  const user = requiredHeaderOf(m, 'User');
-  if (headerOf(m, 'Imsp-version') !== '1') {
-    closeSoon(conn.link); // [CONN-2] [ERR-5] answered, then closed
-    return fail('ERR_VERSION');
-  }
-  if (ms.isStopping) return fail('ERR_SHUTDOWN');
-  // [RATE-4] [RATE-5] failed-login limits per user and per address.
+/**
+ * Whether this MS takes a login now: not while the user or address is locked out for failed logins
+ * [RATE-4] [RATE-5], not enrolled at the CRS, or full. The refusal, or null.
+ */
+function admissionRefusal(ms: MsContext, conn: ClientConn, user: string): ResponseMessage | null {
   const wait = Math.max(ms.failedByUser.retryAfter(user), ms.failedByAddress.retryAfter(conn.ip));
   if (wait > 0) {
     ms.metrics.logins.inc({ result: 'rate_limited' });
@@ -79,6 +76,38 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestOf<'LOGIN'>): Pr
     ms.metrics.logins.inc({ result: 'unavailable' });
     return fail('ERR_UNAVAILABLE', { Reason: 'Messaging Server full' });
   }
+  return null;
+}
+
+/** The CRS refused the LOCK (neither 200 nor 404): the connection goes back to idle and the client is told why. */
+function lockRefused(ms: MsContext, conn: ClientConn, user: string, r: ResponseMessage): ResponseMessage {
+  conn.state = 'idle';
+  ms.loggingIn.delete(user);
+  // [ERR-2] the status decides, not the code (which may be one this MS does not know): 409 to LOCK is
+  // "online elsewhere" and 423 "locked" [LOCK-1] [LOCK-2]; any other refusal is the CRS's, a 503.
+  const code: ErrorCode = r.status === 409 ? 'ERR_ALREADY_ONLINE' : r.status === 423 ? 'ERR_LOCKED' : 'ERR_UNAVAILABLE';
+  if (code === 'ERR_ALREADY_ONLINE') ms.metrics.logins.inc({ result: 'already_online' });
+  else if (code === 'ERR_LOCKED') ms.metrics.logins.inc({ result: 'locked' });
+  else ms.metrics.logins.inc({ result: 'unavailable' });
+  ms.logger.info(
+    { event: 'login_refused', user, client: clientAddress(conn), code: headerOf(r, 'Error-code'), status: r.status },
+    `login of ${user} refused by the CRS: ${code}`,
+  );
+  // [LOCK-1] [LOCK-2] 423 and 409 go to the client as they are; the connection stays open.
+  return code === 'ERR_ALREADY_ONLINE' || code === 'ERR_LOCKED'
+    ? fail(code)
+    : fail('ERR_UNAVAILABLE', { Reason: 'CRS refused the lock' });
+}
+
+async function login(ms: MsContext, conn: ClientConn, m: RequestOf<'LOGIN'>): Promise<ResponseMessage> {
+  const user = requiredHeaderOf(m, 'User');
+  if (headerOf(m, 'Imsp-version') !== '1') {
+    closeSoon(conn.link); // [CONN-2] [ERR-5] answered, then closed
+    return fail('ERR_VERSION');
+  }
+  if (ms.isStopping) return fail('ERR_SHUTDOWN');
+  const busy = admissionRefusal(ms, conn, user);
+  if (busy) return busy;
   const statusH = headerOf(m, 'Status') ?? 'online';
   // [LOGIN-14] a user logs in present; [LOGIN-3] the refused LOGIN leaves the connection idle
   if (statusH !== 'online' && statusH !== 'busy' && statusH !== 'away')
@@ -132,25 +161,7 @@ async function login(ms: MsContext, conn: ClientConn, m: RequestOf<'LOGIN'>): Pr
       salt: b64(decoySalt(ms.decoy, user)),
       iterations: SCRAM_MIN_ITERATIONS,
     };
-  } else {
-    conn.state = 'idle';
-    ms.loggingIn.delete(user);
-    // [ERR-2] the status decides, not the code (which may be one this MS does not know): 409 to LOCK is
-    // "online elsewhere" and 423 "locked" [LOCK-1] [LOCK-2]; any other refusal is the CRS's, a 503.
-    const code: ErrorCode =
-      r.status === 409 ? 'ERR_ALREADY_ONLINE' : r.status === 423 ? 'ERR_LOCKED' : 'ERR_UNAVAILABLE';
-    if (code === 'ERR_ALREADY_ONLINE') ms.metrics.logins.inc({ result: 'already_online' });
-    else if (code === 'ERR_LOCKED') ms.metrics.logins.inc({ result: 'locked' });
-    else ms.metrics.logins.inc({ result: 'unavailable' });
-    ms.logger.info(
-      { event: 'login_refused', user, client: clientAddress(conn), code: headerOf(r, 'Error-code'), status: r.status },
-      `login of ${user} refused by the CRS: ${code}`,
-    );
-    // [LOCK-1] [LOCK-2] 423 and 409 go to the client as they are; the connection stays open.
-    return code === 'ERR_ALREADY_ONLINE' || code === 'ERR_LOCKED'
-      ? fail(code)
-      : fail('ERR_UNAVAILABLE', { Reason: 'CRS refused the lock' });
-  }
+  } else return lockRefused(ms, conn, user, r);
   conn.attempt = attempt;
   conn.state = 'challenged';
   return ok(300, { Nonce: attempt.nonce, Salt: attempt.salt, Iterations: attempt.iterations, 'Key-share': attempt.eS });

@@ -1,10 +1,69 @@
-// [§3 Architecture], MS side: the rules of a link over time. A request the MS relays to its CRS that
-// is never answered is given up after requestTimeout by closing the CRS link [CONN-5].
-import { request } from '../../../codec/index.js';
+// [§3 Architecture], MS side: the rules of a link over time. A client that does not read cannot make
+// the MS queue more than maxOutboundQueue octets for it [CONN-6]; a request the MS relays to its CRS
+// that is never answered is given up after requestTimeout by closing the CRS link [CONN-5].
+import { header, request, response, type Header } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { MsContext } from '../../lib/ms-context.js';
 
 export const msArchitectureCases: CaseDef<MsContext>[] = [
+  {
+    id: 'ms/conn/1',
+    section: 'conn',
+    title:
+      'a client that stops reading while its LISTs are answered with records bodies far beyond maxOutboundQueue: the MS closes the connection rather than hold every answer',
+    reqs: ['CONN-6'],
+    async run(ctx: MsContext) {
+      const moq = ctx.limits.get('maxOutboundQueue');
+      // What the kernel may hold between the MS and the kit (both socket buffers on loopback), generously.
+      const volume = 2 * moq + 8 * 1024 * 1024;
+      if (volume > 24 * 1024 * 1024 && !ctx.opts.slow)
+        ctx.skip(`maxOutboundQueue is ${moq}; pass --slow, or --set maxOutboundQueue=N matching the target`);
+      const records = Math.min(ctx.limits.get('maxRecordsPerBody'), 10_000);
+      const body = Buffer.from(
+        Array.from({ length: records }, (_, i) => `User: u${i}\r\nRelation: buddy\r\nStatus: offline\r\n`).join('\r\n'),
+        'latin1',
+      );
+      if (body.length > ctx.limits.get('maxBodySize')) ctx.skip('maxBodySize is below one LIST answer of the case');
+      const n = Math.ceil(volume / body.length);
+      const rate = ctx.limits.get('rateLimitBurst');
+      if (n + 4 > rate) ctx.skip(`${n} LISTs do not fit the rate limit burst of ${rate}`);
+      const u = ctx.user();
+      const c = await ctx.login(u);
+      ctx.crs.override = (req) => {
+        if (req.method !== 'LIST' || header(req, 'User') !== u.name) return undefined;
+        const tag = header(req, 'Tag');
+        return response(
+          200,
+          [...(tag ? ([['Tag', tag]] as Header[]) : []), ['Content-type', 'application/imsp-records']],
+          body,
+        );
+      };
+      try {
+        c.socket.pause();
+        c.sendBatch(Array.from({ length: n }, () => request('LIST', [])));
+        // Paced PINGs keep the session from timing out while the kit reads nothing (free [RATE-8]).
+        const every = Math.max(50, Math.floor(ctx.limits.get('clientHeartbeatInterval') / 2));
+        const until = Date.now() + 2 * ctx.timeout;
+        while (!c.closed && Date.now() < until) {
+          await new Promise((res) => setTimeout(res, every));
+          if (!c.closed) c.send(request('PING', []));
+        }
+      } finally {
+        ctx.crs.override = null;
+        c.socket.resume();
+      }
+      // Read what the MS sent: every answer arriving means it held about volume octets for a client that read nothing.
+      const answered = (): number =>
+        c.received.filter((r) => r.msg.kind === 'response' && r.msg.body.length === body.length).length;
+      await c.waitUntil(() => (c.closed || answered() >= n ? true : undefined), 4 * ctx.timeout);
+      ctx.must(
+        answered() < n,
+        'CONN-6',
+        `all ${n} LIST answers (${n * body.length} octets, above 2 x maxOutboundQueue ${moq} plus what socket buffers hold) came to a client that read nothing for ${2 * ctx.timeout} ms: the MS queued them instead of closing the connection`,
+      );
+      ctx.note(`${answered()} of ${n} LIST answers arrived; the connection ${c.closed ? 'was closed' : 'is open'}`);
+    },
+  },
   {
     id: 'ms/conn/2',
     section: 'conn',

@@ -3,7 +3,7 @@
 // next page, each Field, and the refusals (empty or over-long Query, a stale epoch).
 import { header, parseRecords, type Header, type ResponseMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import { rec, type CrsContext, type TestUser } from '../../lib/crs-context.js';
+import { rec, type CrsContext, type Session, type TestUser } from '../../lib/crs-context.js';
 import { checkError } from '../../lib/wire-target.js';
 import { expectProfile, profile, registerNamed, search } from '../../lib/crs-accounts.js';
 
@@ -19,6 +19,19 @@ function results(ctx: CrsContext, r: ResponseMessage, what: string): Header[][] 
 }
 
 const names = (rs: Header[][]): string[] => rs.map((r) => rec(r, 'User') ?? '?');
+
+/** The usernames a SEARCH for `query` in `field` (no Field header: any) finds, checked as results() does. */
+async function found(
+  ctx: CrsContext,
+  s: Session,
+  query: string,
+  field: 'name' | 'location' | 'username' | undefined,
+  what: string,
+): Promise<string[]> {
+  const hs: [string, string][] = [['Query', query]];
+  if (field) hs.push(['Field', field]);
+  return names(results(ctx, await search(s, hs), what));
+}
 
 /** Three registered users whose names share a prefix no other user has: `${prefix}a`, `b`, `c`. */
 async function threeWithPrefix(ctx: CrsContext): Promise<{ prefix: string; users: TestUser[] }> {
@@ -144,31 +157,13 @@ export const searchCases: CaseDef<CrsContext>[] = [
         { Location: `Town ${token}Q` },
       );
       const q = token.slice(2).toLowerCase();
-      const byName = names(
-        results(
-          ctx,
-          await search(sb, [
-            ['Query', q],
-            ['Field', 'name'],
-          ]),
-          'SEARCH Field: name',
-        ),
-      );
+      const byName = await found(ctx, sb, q, 'name', 'SEARCH Field: name');
       ctx.must(
         byName.join() === alice!.name,
         'SEARCH-1',
         `Field name must match a substring of Full-name only: expected ${alice!.name}, got ${byName.join(', ') || 'nothing'}`,
       );
-      const byLoc = names(
-        results(
-          ctx,
-          await search(sa, [
-            ['Query', q],
-            ['Field', 'location'],
-          ]),
-          'SEARCH Field: location',
-        ),
-      );
+      const byLoc = await found(ctx, sa, q, 'location', 'SEARCH Field: location');
       ctx.must(
         byLoc.join() === bob!.name,
         'SEARCH-1',
@@ -178,38 +173,20 @@ export const searchCases: CaseDef<CrsContext>[] = [
       // the token is in the profile fields only (a store that ORs the username prefix into a name or
       // location search, or the profile into a username search, fails here).
       for (const field of ['name', 'location'] as const) {
-        const got = names(
-          results(
-            ctx,
-            await search(sa, [
-              ['Query', alice!.name],
-              ['Field', field],
-            ]),
-            `SEARCH Field: ${field} with a Query that is a username`,
-          ),
-        );
+        const got = await found(ctx, sa, alice!.name, field, `SEARCH Field: ${field} with a Query that is a username`);
         ctx.must(
           !got.includes(alice!.name),
           'SEARCH-1',
           `Field ${field} must not match usernames: Query ${alice!.name} (in no profile field) found ${got.join(', ')}`,
         );
       }
-      const byUser = names(
-        results(
-          ctx,
-          await search(sa, [
-            ['Query', 'Ann'],
-            ['Field', 'username'],
-          ]),
-          'SEARCH Field: username with a Query in a Full-name only',
-        ),
-      );
+      const byUser = await found(ctx, sa, 'Ann', 'username', 'SEARCH Field: username with a Query in a Full-name only');
       ctx.must(
         !byUser.includes(alice!.name),
         'SEARCH-1',
         `Field username must match usernames only: Query Ann (in ${alice!.name}'s Full-name) found ${byUser.join(', ')}`,
       );
-      const byAny = names(results(ctx, await search(sa, [['Query', q]]), 'SEARCH with no Field (any)'));
+      const byAny = await found(ctx, sa, q, undefined, 'SEARCH with no Field (any)');
       const want = [alice!.name, bob!.name].sort();
       ctx.must(
         byAny.join() === want.join(),

@@ -65,6 +65,7 @@ export const msRateCases: CaseDef<MsContext>[] = [
       const c = await ctx.login(u);
       const from = c.received.length;
       const n = since(ctx);
+      const crsLink = ctx.crs.link;
       // Waves of requests in one write each, until the MS disconnects: a wave is the bucket, the
       // warnings, the final refusal and two seconds of refill, so a slow reader still empties it.
       const wave = burst + warnings + 1 + Math.ceil(2 * rate);
@@ -77,6 +78,13 @@ export const msRateCases: CaseDef<MsContext>[] = [
       const got = c.received.slice(from).map((r) => r.msg);
       const responses = got.filter((m): m is ResponseMessage => m.kind === 'response');
       const first429 = responses.findIndex((r) => r.status === 429);
+      // The STATUSes wait in order [CONN-9] behind their relay to the kit CRS. A kit starved of CPU
+      // for msLease sends the MS nothing, and the MS then rightly takes its CRS as lost and ends every
+      // session [ENROLL-12] before any refusal is written: the kit's fault, not the MS's.
+      if (first429 < 0 && !got.some(isRateNotice) && (crsLink === null || crsLink.closed))
+        ctx.skip(
+          `inconclusive: the MS lost its link to the kit CRS during the flood (the kit, short of CPU, was silent for msLease) and ended the session (${whatCame(got, c.closed)}); run it on a quieter machine`,
+        );
       ctx.must(
         first429 >= 0 || got.some(isRateNotice),
         'RATE-1',

@@ -453,6 +453,7 @@ const out = [
   `fan-out: from the trigger (marked <presence/> sent, XMPP; PROOF sent, IMSP) to the last online contact's receipt, probes at ${RATE}/s with everyone online;`,
   `CPU per login: utime+stime from /proc from the first login until the servers went idle (tail s = how long after the last login; at most ${IDLE_MAX_MS / 1000} s, '>N' = still busy then: no ratio against it), divided by the logins;`,
   'IMSP: CRS on SQLite (--durability normal) + 2 MSs, 2 load worker processes; XMPP: one lean load generator process (Node net, substring scanning)',
+  `warm-up: before each storm, ${WARMUP} other users (contacts only among themselves) logged in and out and the server went idle, the same for every server; the figures start after it (--warmup N)`,
   '',
   storms,
   '',

@@ -250,6 +250,34 @@ export const msRoutingCases: CaseDef<MsContext>[] = [
     },
   },
   {
+    id: 'ms/contact/2',
+    section: 'contact',
+    title:
+      "a CONTACT Relation none about a user not on the client's list is still forwarded, and the MS goes on applying later CONTACTs",
+    reqs: ['CONTACT-1', 'CONN-3', 'LOGIN-13'],
+    async run(ctx: MsContext) {
+      const stranger = ctx.uniq('str');
+      const bob = ctx.uniq('bob');
+      const { a: alice, ca } = await ctx.loginPair();
+      // Hostile or late input from the CRS: a removal of somebody the MS's copy does not hold.
+      ctx.crs.push('CONTACT', [['To', alice.name], ...rec(stranger, 'none')]);
+      const c1 = await ca.waitEvent(about('CONTACT', stranger), ctx.timeout);
+      ctx.must(
+        c1 && header(c1, 'Relation') === 'none',
+        'CONTACT-1',
+        "a CONTACT Relation none about a user not on the client's list must still be applied (a no-op) and forwarded",
+      );
+      ctx.crs.push('CONTACT', [['To', alice.name], ...rec(bob, 'buddy')]);
+      ctx.crs.push('PRESENCE', presence(bob, 'online'));
+      ctx.must(await ca.waitEvent(about('CONTACT', bob), ctx.timeout), 'CONN-3', 'a later CONTACT must be forwarded');
+      ctx.must(
+        await ca.waitEvent(about('PRESENCE', bob), ctx.timeout),
+        'LOGIN-13',
+        "after it, the MS must still keep its copy current: the new buddy's PRESENCE must be forwarded",
+      );
+    },
+  },
+  {
     id: 'ms/add/2',
     section: 'add',
     title: 'an ADD push To a local user is forwarded to that client only, with From; the MS answers no push',

@@ -26,7 +26,7 @@ import {
 } from './lib/fuzz-scale.js';
 import { buildInit } from './lib/p2p.js';
 import { Limits } from './lib/registry.js';
-import { startReferenceCrs, startReferenceMs, workdir, type Spawned } from './lib/spawn.js';
+import { startReferenceCrs, startReferenceMs, workdir, type Spawned, type Workdir } from './lib/spawn.js';
 import { crsWireTarget, msWireTarget, type WireTarget } from './lib/wire-target.js';
 
 export type FuzzRole = 'crs' | 'ms' | 'client';
@@ -94,55 +94,60 @@ interface Target {
   stop: () => Promise<void>;
 }
 
-async function startTarget(role: FuzzRole, root: string): Promise<Target> {
-  const w = workdir('imsp-fuzz-roles-');
-  const alive = (s: Spawned | { child: { exitCode: number | null; signalCode: string | null } }) => () =>
-    s.child.exitCode === null && s.child.signalCode === null;
-  if (role === 'crs') {
-    const crs = await startReferenceCrs(root, w, FUZZ_LIMITS);
-    const addr = parseHostPort(crs.address);
-    return {
-      t: crsWireTarget,
-      addr: () => addr,
-      pid: crs.child.pid!,
-      names: ['alice', 'kit.fuzz.a', 'ms-1'],
-      // [CONN-1] the first message decides a CRS connection: hostile pipelines follow a LOCATE.
-      shape: { maxPipeline: 1000, needsFirst: true, firstShare: 1 },
-      hangMs: 15_000,
-      alive: alive(crs),
-      stop: async () => {
-        await crs.stop();
-        w.dispose();
-      },
-    };
-  }
-  if (role === 'ms') {
-    const crs = await startReferenceCrs(root, w, FUZZ_LIMITS);
-    let ms: Spawned;
-    try {
-      ms = await startReferenceMs(root, w, crs.address, FUZZ_LIMITS);
-    } catch (e) {
+const alive = (s: Spawned | { child: { exitCode: number | null; signalCode: string | null } }) => () =>
+  s.child.exitCode === null && s.child.signalCode === null;
+
+/** The reference CRS, fuzzed as the CRS role. */
+async function startCrsTarget(root: string, w: Workdir): Promise<Target> {
+  const crs = await startReferenceCrs(root, w, FUZZ_LIMITS);
+  const addr = parseHostPort(crs.address);
+  return {
+    t: crsWireTarget,
+    addr: () => addr,
+    pid: crs.child.pid!,
+    names: ['alice', 'kit.fuzz.a', 'ms-1'],
+    // [CONN-1] the first message decides a CRS connection: hostile pipelines follow a LOCATE.
+    shape: { maxPipeline: 1000, needsFirst: true, firstShare: 1 },
+    hangMs: 15_000,
+    alive: alive(crs),
+    stop: async () => {
       await crs.stop();
       w.dispose();
-      throw e;
-    }
-    const addr = parseHostPort(ms.address);
-    return {
-      t: msWireTarget(),
-      addr: () => addr,
-      pid: ms.child.pid!,
-      names: ['alice', 'ghost', 'kit.fuzz.a'],
-      // [RATE-1] under the per-connection bucket (rateLimitBurst), so that most answers are the inputs' own.
-      shape: { maxPipeline: Math.max(1, limits.get('rateLimitBurst') - 10), needsFirst: false, firstShare: 0.2 },
-      hangMs: 15_000,
-      alive: alive(ms),
-      stop: async () => {
-        await ms.stop();
-        await crs.stop();
-        w.dispose();
-      },
-    };
+    },
+  };
+}
+
+/** The reference MS behind a reference CRS, fuzzed as the MS role. */
+async function startMsTarget(root: string, w: Workdir): Promise<Target> {
+  const crs = await startReferenceCrs(root, w, FUZZ_LIMITS);
+  let ms: Spawned;
+  try {
+    ms = await startReferenceMs(root, w, crs.address, FUZZ_LIMITS);
+  } catch (e) {
+    await crs.stop();
+    w.dispose();
+    throw e;
   }
+  const addr = parseHostPort(ms.address);
+  return {
+    t: msWireTarget(),
+    addr: () => addr,
+    pid: ms.child.pid!,
+    names: ['alice', 'ghost', 'kit.fuzz.a'],
+    // [RATE-1] under the per-connection bucket (rateLimitBurst), so that most answers are the inputs' own.
+    shape: { maxPipeline: Math.max(1, limits.get('rateLimitBurst') - 10), needsFirst: false, firstShare: 0.2 },
+    hangMs: 15_000,
+    alive: alive(ms),
+    stop: async () => {
+      await ms.stop();
+      await crs.stop();
+      w.dispose();
+    },
+  };
+}
+
+/** The reference client's peer listener, the kit playing its CRS and MS. */
+async function startClientTarget(root: string): Promise<Target> {
   // The client: the kit plays its CRS and MS (lib/client-context.ts), logs it in, then fuzzes its
   // peer-to-peer listener as a buddy and as strangers would.
   const cfg = {
@@ -216,6 +221,12 @@ async function startTarget(role: FuzzRole, root: string): Promise<Target> {
     await setup.teardown();
     throw new Error(`${(e as Error).message} ${findings.map((f) => f.text).join('; ')}`);
   }
+}
+
+async function startTarget(role: FuzzRole, root: string): Promise<Target> {
+  if (role === 'client') return startClientTarget(root);
+  const w = workdir('imsp-fuzz-roles-');
+  return role === 'crs' ? startCrsTarget(root, w) : startMsTarget(root, w);
 }
 
 export async function fuzzRole(role: FuzzRole, o: FuzzRolesOptions): Promise<RoleReport> {

@@ -6,9 +6,9 @@ import { runKit, type KitConfig, type RoleName } from './cli.js';
 import type { CaseResult } from './lib/case.js';
 import { Limits } from './lib/registry.js';
 import {
+  CLIENT_LIMITS,
   CRS_LIMITS,
   MS_LIMITS,
-  FAST_LIMITS,
   startReferenceCrs,
   startReferenceMs,
   stopSpawnedOnSignals,
@@ -48,6 +48,7 @@ export interface RoleOutcome {
 }
 
 function baseConfig(role: RoleName, o: SelftestOptions): KitConfig {
+  const limits = role === 'crs' ? CRS_LIMITS : role === 'ms' ? MS_LIMITS : CLIENT_LIMITS;
   return {
     role,
     seed: o.seed,
@@ -57,8 +58,8 @@ function baseConfig(role: RoleName, o: SelftestOptions): KitConfig {
     exclude: o.exclude ?? [],
     strict: false,
     slow: false,
-    limits: new Limits(role === 'crs' ? CRS_LIMITS : role === 'ms' ? MS_LIMITS : FAST_LIMITS),
-    sets: role === 'crs' ? CRS_LIMITS : role === 'ms' ? MS_LIMITS : FAST_LIMITS,
+    limits: new Limits(limits),
+    sets: limits,
     specBase: '../site/index.html',
     list: false,
     quiet: o.quiet ?? false,
@@ -106,7 +107,8 @@ export async function selftestRole(role: RoleName, o: SelftestOptions): Promise<
     const cfg = {
       ...baseConfig('client', o),
       // Received files go under the selftest's own directory, removed with it (not /tmp/imsp-USER).
-      clientCmd: `${process.execPath} reference/bin/imsp.js client --control --crs {crs} --downloads ${w.dir}/downloads-{user}`,
+      // The client's handshakeTimeout is the one the kit is told [CONN-4].
+      clientCmd: `${process.execPath} reference/bin/imsp.js client --control --crs {crs} --downloads ${w.dir}/downloads-{user} --limit handshakeTimeout=${CLIENT_LIMITS.handshakeTimeout}`,
       cwd: o.root,
     };
     const { results, status } = await runKit(cfg as KitConfig, out);

@@ -9,6 +9,9 @@ import { Command, CommanderError } from 'commander';
 import type { Status } from '../../codec/index.js';
 import { ImspClient, ClientError } from '../client/client.js';
 import { runControl } from '../client/control.js';
+import { defaultLimits, type ClientLimits } from '../client/options.js';
+import { ConfigError } from '../ops/config.js';
+import { resolveLimits } from '../proto/limits.js';
 import { humanError, retryText } from '../client/messages.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +27,28 @@ interface Flags {
   status?: string;
   control?: boolean;
   logDir?: string;
+  limit?: string[];
+}
+
+/**
+ * `--limit NAME=VALUE` (repeatable): a limit of spec/registry/limits.json that the client uses, e.g.
+ * `--limit handshakeTimeout=3000` [CONN-4], so that a test (the conformance kit's `--set`) and the
+ * client agree on it. A name the registry lacks, a limit it marks fixed, a value out of its range or
+ * a limit the client has no use for throws ConfigError.
+ */
+export function clientLimits(items: readonly string[]): Partial<ClientLimits> {
+  const own = defaultLimits() as unknown as Record<string, number>;
+  const out: Record<string, number> = {};
+  for (const item of items) {
+    const m = /^([A-Za-z0-9]+)=([0-9]{1,15})$/.exec(item);
+    if (!m) throw new ConfigError(`--limit ${item}: expected NAME=VALUE with a non-negative integer`);
+    const [, name, raw] = m as unknown as [string, string, string];
+    const value = Number(raw);
+    resolveLimits({ [name]: value }); // known, configurable, in range
+    if (!(name in own)) throw new ConfigError(`--limit ${name}: not a limit the client uses`);
+    out[name] = value;
+  }
+  return out as Partial<ClientLimits>;
 }
 
 /** Wrong passwords asked again before giving up. */
@@ -101,6 +126,10 @@ export async function run(argv: string[]): Promise<number> {
     .option('--status <status>', 'initial status: online, busy or away')
     .option('--log-dir <dir>', 'keep a log of every conversation in DIR (one file per buddy, mode 0600)')
     .option('--control', 'line commands on stdin, JSON events on stdout (see reference/client/control.ts)')
+    .option(
+      '--limit <name=value...>',
+      'override a limit of spec/registry/limits.json the client uses (repeatable), e.g. --limit handshakeTimeout=3000',
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
   try {
@@ -114,7 +143,15 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write('imsp client: --status is online, busy or away\n');
     return 2;
   }
+  let limits: Partial<ClientLimits>;
+  try {
+    limits = clientLimits(f.limit ?? []);
+  } catch (e) {
+    process.stderr.write(`imsp client: ${(e as Error).message}\n`);
+    return 2;
+  }
   const common = {
+    ...(Object.keys(limits).length ? { limits } : {}),
     ...(f.crs ? { crs: f.crs } : {}),
     ...(f.ms ? { ms: f.ms } : {}),
     ...(f.listen ? { listen: f.listen } : {}),

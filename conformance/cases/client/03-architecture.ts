@@ -1,5 +1,6 @@
-// [§3 Architecture], client side: pushes from the MS are never answered, and the client keeps accepting peer
-// connections on its address for as long as it is logged in.
+// [§3 Architecture], client side: pushes from the MS are never answered, the client keeps accepting peer
+// connections on its address for as long as it is logged in, and closes one whose handshake does not
+// complete within handshakeTimeout.
 import { header, request } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
@@ -76,6 +77,41 @@ export const clientArchitectureCases: CaseDef<ClientContext>[] = [
         ok = false;
       }
       ctx.must(ok, 'CONN-14', 'a logged-in client must accept a new peer connection and INIT on its address');
+    },
+  },
+  {
+    id: 'client/arch/3',
+    section: 'arch',
+    title:
+      'a peer connection whose handshake never completes is closed within handshakeTimeout, with no 408: one that sends nothing, one that stops inside the INIT head',
+    reqs: ['CONN-4'],
+    async run(ctx: ClientContext) {
+      // The client's handshakeTimeout is the --set one (start the client with the same value); more
+      // than 5 s (the registry's 10 s) is waited out only with --slow, as [§90.5 Running the Kit] says.
+      const limit = ctx.limits.get('handshakeTimeout');
+      if (limit > 5000 && !ctx.opts.slow)
+        ctx.skip(`handshakeTimeout is ${limit} ms; pass --slow or --set handshakeTimeout=N matching the client`);
+      const silent = await ctx.connect('kit-silent');
+      const partial = await ctx.connect('kit-partial');
+      // No complete request, so nothing for a 408 to answer.
+      partial.writeRaw(Buffer.from('INIT\r\nFrom: kit\r\n'), 'an INIT head that never ends');
+      const t0 = Date.now();
+      for (const [conn, what] of [
+        [silent, 'a peer connection on which nothing was sent'],
+        [partial, 'a peer connection that stopped inside the INIT head'],
+      ] as const) {
+        ctx.must(
+          await conn.closedWithin(Math.max(0, t0 + limit + ctx.timeout - Date.now())),
+          'CONN-4',
+          `${what} must be closed within handshakeTimeout (${limit} ms, +${ctx.timeout} ms the kit allows); it is still open`,
+        );
+        const answered = conn.received.filter((m) => m.msg.kind === 'response');
+        ctx.must(
+          answered.length === 0,
+          'CONN-4',
+          `${what} has no request outstanding: the client must close it without a response (no 408), it sent ${answered.map((m) => (m.msg.kind === 'response' ? m.msg.status : '')).join(', ')}`,
+        );
+      }
     },
   },
 ];

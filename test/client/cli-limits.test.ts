@@ -1,0 +1,42 @@
+// `imsp client --limit NAME=VALUE`: the limits of spec/registry/limits.json the client uses, as a
+// test or the conformance kit's `--set` sets them (the kit's client/arch/3 checks handshakeTimeout
+// on the wire [CONN-4]); anything else is refused with exit status 2.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { clientLimits } from '../../reference/cli/client.js';
+
+const IMSP = fileURLToPath(new URL('../../reference/bin/imsp.js', import.meta.url));
+
+test('[CONN-4] --limit takes the client limits of the registry, in their ranges', () => {
+  assert.deepEqual(clientLimits(['handshakeTimeout=3000']), { handshakeTimeout: 3000 });
+  assert.deepEqual(clientLimits(['requestTimeout=2000', 'sessionTimeout=4000']), {
+    requestTimeout: 2000,
+    sessionTimeout: 4000,
+  });
+  assert.deepEqual(clientLimits([]), {});
+  for (const [bad, why] of [
+    ['handshakeTimeout=abc', /expected NAME=VALUE/],
+    ['handshakeTimeout', /expected NAME=VALUE/],
+    ['handshakeTimeout=-5', /expected NAME=VALUE/],
+    ['handshakeTimeout=1', /outside \[100, 60000\]/],
+    ['nope=1', /unknown limit nope/],
+    ['msLease=5000', /not a limit the client uses/],
+  ] as const)
+    assert.throws(() => clientLimits([bad]), why, bad);
+});
+
+test('imsp client --limit with a bad value exits 2 with the reason, before doing anything', async () => {
+  const p = spawn(process.execPath, [IMSP, 'client', '--control', '--limit', 'msLease=5000'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => p.once('exit', resolve));
+  assert.equal(code, 2);
+  assert.match(err, /imsp client: --limit msLease: not a limit the client uses/);
+  assert.equal(out, '', 'no ready line: the control interface never started');
+});

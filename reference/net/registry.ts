@@ -9,7 +9,12 @@ import { METHODS, type Role } from '../../codec/index.js';
 export interface LinkRule {
   /** Travels inside SEALED on this link. */
   sealed: boolean;
-  /** Gets a response (kind request or handshake with at least one registered response status). */
+  /**
+   * Gets a response: a request with at least one registered response status, or a handshake message
+   * (INIT, INIT-ACK), which the peer's handshake message or an error status answers. An INIT-ACK has
+   * no response of its own, but one that answers no INIT of the receiver's is out of state: 425
+   * ERR_OUT_OF_STATE, never ignored as a notification would be [STATE-1] [STATE-5].
+   */
   answered: boolean;
 }
 
@@ -33,6 +38,6 @@ export function linkRule(method: string, from: Role, to: Role): LinkRule | undef
   if (!m) return undefined;
   const l = m.links.find((x) => x.from === from && x.to === to);
   if (!l) return undefined;
-  const answered = (m.kind === 'request' || m.kind === 'handshake') && Object.keys(l.responses ?? {}).length > 0;
+  const answered = m.kind === 'handshake' || (m.kind === 'request' && Object.keys(l.responses ?? {}).length > 0);
   return { sealed: l.sealed, answered };
 }

@@ -363,6 +363,33 @@ test('[P2P-6] an error status answers a handshake; the initiator can still read 
   assert.ok(r.kind === 'response' && r.status === 403);
 });
 
+test('[STATE-1] [STATE-5] a stray INIT-ACK (no INIT of ours to answer) reaches the handler, which answers it; malformed, it is answered too', async (t) => {
+  // The peer's listener: its handler answers anything but INIT before the handshake with 425 [STATE-1].
+  const seen: string[] = [];
+  const { link, peer } = linkAndRaw({
+    local: 'client',
+    remote: 'client',
+    handler: (m) => {
+      seen.push(m.method);
+      return errorResponse('ERR_OUT_OF_STATE');
+    },
+  });
+  t.after(() => link.close());
+  const notified: string[] = [];
+  link.on('notification', (m: RequestMessage) => notified.push(m.method));
+  peer.write(peer.bytes(request('INIT-ACK', { 'Key-share': 'B'.repeat(43), Nonce: 'M'.repeat(24) }, Buffer.from('y'))));
+  const [r] = await peer.waitFor(1);
+  assert.ok(r!.kind === 'response' && r!.status === 425, 'answered 425, not ignored as a notification');
+  assert.deepEqual(seen, ['INIT-ACK']);
+  assert.deepEqual(notified, []);
+  // An INIT-ACK that breaks the registry (no Nonce) is answered with its validation error.
+  const bad = linkAndRaw({ local: 'client', remote: 'client', handler: () => errorResponse('ERR_OUT_OF_STATE') });
+  t.after(() => bad.link.close());
+  bad.peer.write(bad.peer.bytes(request('INIT-ACK', { 'Key-share': 'B'.repeat(43) }, Buffer.from('y'))));
+  const [v] = await bad.peer.waitFor(1);
+  assert.ok(v!.kind === 'response' && v!.status === 422, `a validation error, got ${JSON.stringify(v)}`);
+});
+
 test('[SEAL-7] armed but not yet sealed: a clear 401 is still accepted (failed login), any other clear message closes', async (t) => {
   const one = linkAndRaw({ local: 'client', remote: 'ms' });
   t.after(() => one.link.close());

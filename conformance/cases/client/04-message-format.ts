@@ -6,6 +6,7 @@ import { header, request, type Header, type RequestMessage, type ResponseMessage
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
 import type { Conn } from '../../lib/conn.js';
+import { buildInit, buildInitAck, openInit } from '../../lib/p2p.js';
 import { errorSpec } from '../../lib/registry.js';
 
 /** The answer to a message the kit sent inside a peer session: the registry's status for `code`. */
@@ -160,6 +161,51 @@ export const clientMessageFormatCases: CaseDef<ClientContext>[] = [
         !long,
         'HDR-TEXT-1',
         `the client sent PROFILE with an About of ${[...(long ? (header(long.msg, 'About') ?? '') : '')].length} characters (maxTextValue ${max})`,
+      );
+    },
+  },
+  {
+    id: 'client/state/1',
+    section: 'state',
+    title:
+      "a stray INIT-ACK opening a connection to the client's peer address (no INIT of the client's to accept): 425 ERR_OUT_OF_STATE in clear, then close, and no session",
+    reqs: ['STATE-1', 'STATE-5', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      const { p, a, c } = await ctx.withBuddy();
+      // A well-formed INIT-ACK from the buddy, signed with its key, accepting an INIT the client never
+      // sent on this connection (one the kit made in the client's name): valid on the link, but the
+      // listener's machine has no transition for it before an INIT [§12.5 Peer-to-peer session (at each client)].
+      const { msg: init } = buildInit(a.name, a.identity, p.name, p.identity.publicKey);
+      const opened = openInit(init, p.identity, (u) => (u === a.name ? a.identity.publicKey : undefined));
+      if ('error' in opened) throw new Error(`the kit could not open its own INIT: ${opened.error}`); // a kit bug
+      const conn = await ctx.connect(ctx.clientAddress(a), `peer-${p.name}`);
+      conn.send(buildInitAck(opened, p.identity).msg);
+      const what = 'an INIT-ACK with no INIT to answer';
+      const r = await conn.nextResponse(ctx.timeout, `the refusal of ${what}`).catch(() => null);
+      ctx.must(r, 'STATE-1', `${what} must be answered 425 ERR_OUT_OF_STATE, got nothing`);
+      ctx.must(
+        r.status === 425,
+        'STATE-1',
+        `${what} must be answered 425 ERR_OUT_OF_STATE, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+      );
+      ctx.should(
+        header(r, 'Error-code') === 'ERR_OUT_OF_STATE',
+        'STATE-1',
+        `${what}: Error-code ${header(r, 'Error-code')}`,
+      );
+      // [STATE-5] before the handshake completes, the 425 (in clear: no keys exist) closes the connection;
+      // at once, not by the handshake timeout [CONN-4], which would close it anyway.
+      const soon = Math.min(ctx.timeout, ctx.limits.get('handshakeTimeout') / 2);
+      ctx.must(
+        await conn.closedWithin(soon),
+        'STATE-5',
+        `after refusing ${what} the client must close the connection; it was still open ${soon} ms later`,
+      );
+      const s = await c.command('sessions', ctx.timeout);
+      ctx.must(
+        s?.event === 'ok' && !(s.sessions as string[] | undefined)?.includes(p.name),
+        'STATE-1',
+        `a stray INIT-ACK must not open a session; sessions says ${JSON.stringify(s)}`,
       );
     },
   },

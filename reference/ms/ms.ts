@@ -357,7 +357,8 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
   private async onClientRequest(conn: ClientConn, m: RequestMessage): Promise<ResponseMessage | undefined> {
     this.metrics.requests.inc({ method: m.method });
     const s = conn.session;
-    if (s) {
+    // [RATE-8] a PING the connection's limiter let through free is counted by no limit.
+    if (s && !conn.link.isFreePing(m)) {
       // [RATE-2] the per-user limit, across all of one user's activity here.
       const rate = this.limits.userRateLimitPerSecond;
       const burst = this.limits.userRateLimitBurst;

@@ -161,6 +161,8 @@ export class Link extends EventEmitter<LinkEvents> {
   private readonly sender: Sender;
   private readonly tracker: RequestTracker;
   private readonly requestTimeout: number;
+  /** PINGs the rate limiter let through free [RATE-8]: no other limit may count them either. */
+  private readonly freePings = new WeakSet<Message>();
   private readonly rateLimiter: RateLimiter | undefined;
   private readonly clock: () => number;
   /** [MSG-7] accepted MSGs of one turn are answered with one 200 Count: n. */
@@ -317,6 +319,11 @@ export class Link extends EventEmitter<LinkEvents> {
       return Promise.reject(e);
     }
     return answered;
+  }
+
+  /** Whether the rate limiter let this PING through free, at the heartbeat pace [RATE-8]. */
+  isFreePing(msg: Message): boolean {
+    return this.freePings.has(msg);
   }
 
   /**
@@ -490,6 +497,7 @@ export class Link extends EventEmitter<LinkEvents> {
     };
     if (this.rateLimiter) {
       const verdict = this.rateLimiter.check(this.clock(), msg.method === 'PING');
+      if (verdict.action === 'allow' && verdict.free) this.freePings.add(msg);
       if (verdict.action !== 'allow') {
         const err = linkError('ERR_RATE_LIMITED', 'rate limit exceeded'); // [RATE-1]
         const retry: Header[] = [['Retry-after', String(verdict.retryAfter)]];

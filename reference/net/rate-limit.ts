@@ -55,8 +55,8 @@ export class TokenBucket {
 
 /** The verdict on one incoming request. */
 export type RateVerdict =
-  /** Within the limit: serve it. */
-  | { action: 'allow' }
+  /** Within the limit: serve it; `free` when it is a PING at the heartbeat pace, counted nowhere [RATE-8]. */
+  | { action: 'allow'; free?: true }
   /** Over the limit: refuse it with 429 ERR_RATE_LIMITED and warn (NOTICE); `warning` counts from 1. */
   | { action: 'warn'; retryAfter: number; warning: number }
   /** Over the limit after rateLimitWarnings warnings: refuse it and disconnect. */
@@ -101,7 +101,7 @@ export class RateLimiter {
   check(now: number, ping = false): RateVerdict {
     if (ping && now - this.lastFreePing >= this.heartbeatInterval) {
       this.lastFreePing = now; // [RATE-1] heartbeats at the agreed pace are free
-      return { action: 'allow' };
+      return { action: 'allow', free: true };
     }
     if (this.bucket.take(now)) return { action: 'allow' };
     const retryAfter = Math.max(1, this.bucket.retryAfter(now));

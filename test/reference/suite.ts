@@ -984,6 +984,23 @@ export function serverSuite(kind: StoreKind, base: Partial<ClusterOptions> = {})
       assert.ok(statuses.includes(429), statuses.join(','));
     });
 
+    test('[RATE-8] a PING at the heartbeat pace is counted by neither the connection limit nor the per-user limit', async (t) => {
+      const cluster = await open({
+        ms: 1,
+        msLimits: { userRateLimitPerSecond: 1, userRateLimitBurst: 1, clientHeartbeatInterval: 200 },
+      });
+      t.after(() => cluster.dispose());
+      await cluster.addUser('ulla');
+      const c = await online(cluster, 0, 'ulla');
+      t.after(() => c.destroy());
+      const first = await c.request('PING'); // the first PING of the connection: free
+      const status = await c.request('STATUS', { Status: 'away' }); // the user's one token
+      await new Promise((res) => setTimeout(res, 250)); // a heartbeat interval later; a quarter token back
+      const paced = await c.request('PING');
+      assert.deepEqual([first.status, status.status, paced.status], [200, 200, 200]);
+      assert.equal((await c.request('PING')).status, 429); // one sooner counts, and the bucket is empty
+    });
+
     test('[ADD-LIMIT-3] ADDs per minute per user are limited (429) by the CRS', async (t) => {
       const cluster = await open({ ms: 1, crsLimits: { maxAddsPerMinute: 2 } });
       t.after(() => cluster.dispose());

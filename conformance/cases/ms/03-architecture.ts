@@ -115,4 +115,31 @@ export const msArchitectureCases: CaseDef<MsContext>[] = [
         ctx.note('the MS did not enroll again within 20 s after closing its CRS link');
     },
   },
+  {
+    id: 'ms/conn/3',
+    section: 'conn',
+    title:
+      'a client connection that sends nothing is closed after handshakeTimeout, with no response (no request is outstanding, so no 408)',
+    reqs: ['CONN-4'],
+    async run(ctx: MsContext) {
+      const ht = ctx.limits.get('handshakeTimeout');
+      const c = await ctx.connect('idle');
+      const t0 = Date.now();
+      const closed = await c.closedWithin(ht + Math.max(1000, ctx.timeout));
+      ctx.must(
+        closed,
+        'CONN-4',
+        `a connection with no handshake must be closed after handshakeTimeout ${ht} ms; still open after ${Date.now() - t0} ms`,
+      );
+      ctx.must(
+        c.received.length === 0,
+        'CONN-4',
+        `the MS must close a silent connection without a response (no request is outstanding), it sent ${c.received
+          .map((r) =>
+            r.msg.kind === 'response' ? `${r.msg.status} ${header(r.msg, 'Error-code') ?? ''}` : r.msg.method,
+          )
+          .join(', ')}`,
+      );
+    },
+  },
 ];

@@ -7,6 +7,7 @@ import {
   encode,
   ERROR_HANDLING,
   header,
+  LIMITS,
   request,
   type ErrorCode,
   type Header,
@@ -49,6 +50,31 @@ export interface WireTarget {
 }
 
 /** Check that `r` is the registry's error response for `code` (status MUST, Error-code MUST). */
+/**
+ * [SEAL-14] maxRecordsPerEnvelope PINGs sealed in one envelope on `conn` (a client's MS session, or a
+ * peer session): each is answered 200 in order (MUST), and the answers, all ready in one turn,
+ * should come in fewer envelopes than records (SHOULD). Shared by ms/seal/12 and client/seal/5.
+ */
+export async function checkBatchCoalesced(ctx: Checker, conn: Conn, timeoutMs: number): Promise<void> {
+  const max = LIMITS.maxRecordsPerEnvelope;
+  const before = conn.envelopesIn.length;
+  conn.sendBatch(Array.from({ length: max }, (_, i) => request('PING', [['Tag', `p${i}`]])));
+  for (let i = 0; i < max; i++) {
+    const r = await conn.nextResponse(timeoutMs, `the answer to record ${i + 1} of ${max}`).catch(() => null);
+    ctx.must(
+      r?.status === 200 && header(r, 'Tag') === `p${i}`,
+      'SEAL-14',
+      `each of ${max} PING records must be answered 200 in order: record ${i + 1} got ${r ? `${r.status} Tag ${header(r, 'Tag')}` : 'no answer'}`,
+    );
+  }
+  const envelopes = conn.envelopesIn.length - before;
+  ctx.should(
+    envelopes < max,
+    'SEAL-14',
+    `${max} answers ready in one turn should be sealed into as few envelopes as the limits allow; they came in ${envelopes}`,
+  );
+}
+
 export function checkError(
   ctx: Checker,
   r: ResponseMessage | null,

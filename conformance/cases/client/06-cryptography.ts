@@ -1,11 +1,11 @@
 // Section "SEALED", client side [§6 Cryptography and Link Protection]: the kit plays the client's MS (and a buddy)
 // and looks at the client's side of the sealed links: a fresh ephemeral key per login, one key per direction,
 // a nested envelope and a message in clear refused as the error table says, answers of one turn sealed together.
-import { encode, header, LIMITS, request, type RequestMessage } from '../../../codec/index.js';
+import { encode, header, request, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
 import { sealBody } from '../../lib/crypto.js';
-import { checkError } from '../../lib/wire-target.js';
+import { checkBatchCoalesced, checkError } from '../../lib/wire-target.js';
 
 /** The octets of a SEALED envelope with this Seq and body. */
 const envelope = (seq: number, body: Buffer): Buffer =>
@@ -154,24 +154,8 @@ export const clientSealCases: CaseDef<ClientContext>[] = [
       'answers ready in one turn (PINGs in one envelope of a peer session) should be sealed into as few envelopes as the limits allow',
     reqs: ['SEAL-14', 'P2P-9'],
     async run(ctx: ClientContext) {
-      const max = LIMITS.maxRecordsPerEnvelope;
       const { conn } = await ctx.buddySession();
-      const before = conn.envelopesIn.length;
-      conn.sendBatch(Array.from({ length: max }, (_, i) => request('PING', [['Tag', `p${i}`]])));
-      for (let i = 0; i < max; i++) {
-        const r = await conn.nextResponse(ctx.timeout, `the answer to record ${i + 1} of ${max}`).catch(() => null);
-        ctx.must(
-          r?.status === 200 && header(r, 'Tag') === `p${i}`,
-          'SEAL-14',
-          `each of ${max} PING records must be answered 200 in order: record ${i + 1} got ${r ? `${r.status} Tag ${header(r, 'Tag')}` : 'no answer'}`,
-        );
-      }
-      const envelopes = conn.envelopesIn.length - before;
-      ctx.should(
-        envelopes < max,
-        'SEAL-14',
-        `${max} answers ready in one turn should be sealed into as few envelopes as the limits allow; they came in ${envelopes}`,
-      );
+      await checkBatchCoalesced(ctx, conn, ctx.timeout);
     },
   },
   {

@@ -5,7 +5,7 @@ import { loginOn } from '../../lib/as-client.js';
 import { msWireTarget } from '../../lib/wire-target.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { MsContext } from '../../lib/ms-context.js';
-import { checkError } from '../../lib/wire-target.js';
+import { checkBatchCoalesced, checkError } from '../../lib/wire-target.js';
 
 /** The octets of a SEALED envelope with this Seq and body. */
 const envelope = (seq: number, body: Buffer): Buffer =>
@@ -303,24 +303,7 @@ export const msSealCases: CaseDef<MsContext>[] = [
       'answers ready in one turn (maxRecordsPerEnvelope PINGs in one envelope) should be sealed into as few envelopes as the limits allow',
     reqs: ['SEAL-14'],
     async run(ctx: MsContext) {
-      const max = LIMITS.maxRecordsPerEnvelope;
-      const c = await ctx.login(ctx.user());
-      const before = c.envelopesIn.length;
-      c.sendBatch(Array.from({ length: max }, (_, i) => request('PING', [['Tag', `p${i}`]])));
-      for (let i = 0; i < max; i++) {
-        const r = await c.nextResponse(ctx.timeout, `the answer to record ${i + 1} of ${max}`);
-        ctx.must(
-          r?.status === 200 && header(r, 'Tag') === `p${i}`,
-          'SEAL-14',
-          `each of ${max} PING records must be answered 200 in order: record ${i + 1} got ${r ? `${r.status} Tag ${header(r, 'Tag')}` : 'no answer'}`,
-        );
-      }
-      const envelopes = c.envelopesIn.length - before;
-      ctx.should(
-        envelopes < max,
-        'SEAL-14',
-        `${max} answers ready in one turn should be sealed into as few envelopes as the limits allow; they came in ${envelopes}`,
-      );
+      await checkBatchCoalesced(ctx, await ctx.login(ctx.user()), ctx.timeout);
     },
   },
 ];

@@ -291,6 +291,10 @@ export function sealedIv(seq: number | bigint): Buffer {
   iv.writeBigUInt64BE(BigInt(seq), 4);
   return iv;
 }
+/** The octets of a SEALED envelope with this Seq and body (a sealed body, or octets a case forges). */
+export const envelopeOctets = (seq: number, body: Buffer): Buffer =>
+  Buffer.concat([Buffer.from(`SEALED\r\nSeq: ${seq}\r\nContent-length: ${body.length}\r\n\r\n`, 'ascii'), body]);
+
 export const sealBody = (key: Buffer, seq: number | bigint, inner: Buffer): Buffer =>
   aeadSeal(key, sealedIv(seq), 'imsp1 sealed', inner);
 export const openBody = (key: Buffer, seq: number | bigint, body: Buffer): Buffer | null =>

@@ -1,5 +1,5 @@
 // INIT / INIT-ACK [§10.1 INIT and INIT-ACK] for the kit's peers, on the kit's own crypto.
-import { encodeRecords, header, parseRecords, type Header, type RequestMessage } from '../../codec/index.js';
+import { encodeRecords, header, parseRecords, request, type Header, type RequestMessage } from '../../codec/index.js';
 import {
   aeadOpen,
   aeadSeal,
@@ -39,6 +39,18 @@ export interface InitOptions {
 }
 
 /** Build an INIT from `from` (with identity `id`) to `to` whose Public-key is `toPublicKey`. */
+/** A text MSG from `from` to `to` ([§10.2 MSG]), as a buddy sends it inside a peer session. */
+export const textMsg = (from: string, to: string, text: string): RequestMessage =>
+  request(
+    'MSG',
+    [
+      ['From', from],
+      ['To', to],
+      ['Content-type', 'text/plain; charset=utf-8'],
+    ],
+    Buffer.from(text),
+  );
+
 export function buildInit(
   from: string,
   id: Identity,

@@ -4,12 +4,8 @@
 import { encode, header, request, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
-import { sealBody } from '../../lib/crypto.js';
+import { envelopeOctets, sealBody } from '../../lib/crypto.js';
 import { checkBatchCoalesced, checkError } from '../../lib/wire-target.js';
-
-/** The octets of a SEALED envelope with this Seq and body. */
-const envelope = (seq: number, body: Buffer): Buffer =>
-  Buffer.concat([Buffer.from(`SEALED\r\nSeq: ${seq}\r\nContent-length: ${body.length}\r\n\r\n`, 'ascii'), body]);
 
 /** The whole SEALED envelope with Seq `seq` in `octets` (the client's raw stream), or undefined. */
 function findEnvelope(octets: Buffer, seq: number): Buffer | undefined {
@@ -93,7 +89,7 @@ export const clientSealCases: CaseDef<ClientContext>[] = [
       const ms = ctx.ms(a);
       const s = ms.sealing!;
       const seq = s.sendSeq++;
-      const inner = envelope(
+      const inner = envelopeOctets(
         seq + 1,
         sealBody(
           s.send,
@@ -106,7 +102,7 @@ export const clientSealCases: CaseDef<ClientContext>[] = [
           ),
         ),
       );
-      ms.writeRaw(envelope(seq, sealBody(s.send, seq, inner)), `SEALED Seq ${seq} holding another SEALED`);
+      ms.writeRaw(envelopeOctets(seq, sealBody(s.send, seq, inner)), `SEALED Seq ${seq} holding another SEALED`);
       const r = await ms.nextResponse(ctx.timeout, 'the answer to a nested envelope').catch(() => null);
       checkError(ctx, r, 'ERR_DECRYPT', 'an envelope inside an envelope', 'SEAL-6');
       ctx.must(!ms.received.at(-1)?.sealed, 'SEAL-9', 'the answer to a nested envelope must be sent in clear');

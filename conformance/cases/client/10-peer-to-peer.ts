@@ -8,7 +8,7 @@ import type { CaseDef } from '../../lib/case.js';
 import type { ControlledClient } from '../../lib/control.js';
 import type { Conn } from '../../lib/conn.js';
 import { newIdentity } from '../../lib/crypto.js';
-import { buildInit, buildInitAck, openInit, openInitAck, type OpenedInit } from '../../lib/p2p.js';
+import { buildInit, buildInitAck, openInit, openInitAck, textMsg, type OpenedInit } from '../../lib/p2p.js';
 import { errorSpec } from '../../lib/registry.js';
 import { expectInitRefusal, type ClientContext, type KitAccount, type Peer } from '../../lib/client-context.js';
 
@@ -16,17 +16,6 @@ const tagOf = (m: RequestMessage): Header[] => (header(m, 'Tag') ? [['Tag', head
 
 // ---------------------------------------------------------------------------------------------------
 // Several messages per SEALED envelope and batched answers [§6.4 The SEALED Envelope] [§10.2.1 Batches: Several MSGs per Envelope, One 200 for Several MSGs] (issue 15)
-
-const textMsg = (from: string, to: string, text: string): RequestMessage =>
-  request(
-    'MSG',
-    [
-      ['From', from],
-      ['To', to],
-      ['Content-type', 'text/plain; charset=utf-8'],
-    ],
-    Buffer.from(text),
-  );
 
 /** The texts the client reported as received messages, in order. */
 const delivered = (c: { events: { event: string; text?: unknown }[] }): string[] =>

@@ -8,6 +8,7 @@ import { header, request, type Header, type RequestMessage, type ResponseMessage
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
 import type { Conn } from '../../lib/conn.js';
+import { textMsg } from '../../lib/p2p.js';
 
 const digestOf = (b: Buffer): string => `sha-256=${createHash('sha256').update(b).digest('base64url')}`;
 
@@ -92,20 +93,7 @@ function expectRefused(
 /** After a refused chunk the session goes on: a text MSG is answered 200 and delivered [MSG-4]. */
 async function sessionGoesOn(ctx: ClientContext, conn: Conn, from: string, to: string): Promise<void> {
   const text = `still here ${randomBytes(3).toString('hex')}`;
-  const r = await conn
-    .request(
-      request(
-        'MSG',
-        [
-          ['From', from],
-          ['To', to],
-          ['Content-type', 'text/plain; charset=utf-8'],
-        ],
-        Buffer.from(text),
-      ),
-      ctx.timeout,
-    )
-    .catch(() => null);
+  const r = await conn.request(textMsg(from, to, text), ctx.timeout).catch(() => null);
   ctx.must(
     r?.status === 200,
     'MSG-4',

@@ -3,27 +3,13 @@
 // offending message is read), an error that must not tell a blocked buddy of the block, and a request the MS
 // never answers [CONN-5].
 import { randomBytes } from 'node:crypto';
-import { encode, header, request, response, type Header, type RequestMessage } from '../../../codec/index.js';
+import { encode, header, response, type Header, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
-import { sealBody } from '../../lib/crypto.js';
-import { buildInit } from '../../lib/p2p.js';
+import { envelopeOctets, sealBody } from '../../lib/crypto.js';
+import { buildInit, textMsg } from '../../lib/p2p.js';
 
 const tagOf = (m: RequestMessage): Header[] => (header(m, 'Tag') ? [['Tag', header(m, 'Tag')!]] : []);
-
-const envelope = (seq: number, body: Buffer): Buffer =>
-  Buffer.concat([Buffer.from(`SEALED\r\nSeq: ${seq}\r\nContent-length: ${body.length}\r\n\r\n`, 'ascii'), body]);
-
-const textMsg = (from: string, to: string, text: string): RequestMessage =>
-  request(
-    'MSG',
-    [
-      ['From', from],
-      ['To', to],
-      ['Content-type', 'text/plain; charset=utf-8'],
-    ],
-    Buffer.from(text),
-  );
 
 export const clientErrorCases: CaseDef<ClientContext>[] = [
   {
@@ -116,7 +102,10 @@ export const clientErrorCases: CaseDef<ClientContext>[] = [
       bad[bad.length - 1]! ^= 0x01;
       const next = s.sendSeq++;
       const good = sealBody(s.send, next, encode(textMsg(p.name, a.name, `after-${tag}`)));
-      conn.writeRaw(Buffer.concat([envelope(seq, bad), envelope(next, good)]), 'a forged envelope, then a good MSG');
+      conn.writeRaw(
+        Buffer.concat([envelopeOctets(seq, bad), envelopeOctets(next, good)]),
+        'a forged envelope, then a good MSG',
+      );
       ctx.must(await conn.closedWithin(ctx.timeout), 'SEAL-4', 'the client must close after a forged envelope');
       ctx.must(
         !(await c.waitFor((e) => e.event === 'message' && String(e.text).endsWith(tag), 300)),

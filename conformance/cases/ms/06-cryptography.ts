@@ -1,15 +1,11 @@
 // Section "SEALED" [§6 Cryptography and Link Protection], on the client link of an MS.
 import { encode, header, LIMITS, request } from '../../../codec/index.js';
-import { sealBody } from '../../lib/crypto.js';
+import { envelopeOctets, sealBody } from '../../lib/crypto.js';
 import { loginOn } from '../../lib/as-client.js';
 import { msWireTarget } from '../../lib/wire-target.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { MsContext } from '../../lib/ms-context.js';
 import { checkBatchCoalesced, checkError } from '../../lib/wire-target.js';
-
-/** The octets of a SEALED envelope with this Seq and body. */
-const envelope = (seq: number, body: Buffer): Buffer =>
-  Buffer.concat([Buffer.from(`SEALED\r\nSeq: ${seq}\r\nContent-length: ${body.length}\r\n\r\n`, 'ascii'), body]);
 
 export const msSealCases: CaseDef<MsContext>[] = [
   {
@@ -41,9 +37,9 @@ export const msSealCases: CaseDef<MsContext>[] = [
       const seq = s.sendSeq++;
       const body = sealBody(s.send, seq, encode(request('PING', [])));
       body[body.length - 1]! ^= 0x01;
-      const bad = envelope(seq, body);
+      const bad = envelopeOctets(seq, body);
       const next = s.sendSeq++;
-      const ping = envelope(next, sealBody(s.send, next, encode(request('PING', [['Tag', 'after']]))));
+      const ping = envelopeOctets(next, sealBody(s.send, next, encode(request('PING', [['Tag', 'after']]))));
       c.writeRaw(Buffer.concat([bad, ping]), `SEALED Seq ${seq} with a flipped tag octet, then a good SEALED PING`);
       const r = await c.nextResponse(ctx.timeout, 'the answer to the forged envelope');
       checkError(ctx, r, 'ERR_DECRYPT', 'an envelope that does not authenticate', 'SEAL-4');
@@ -80,9 +76,9 @@ export const msSealCases: CaseDef<MsContext>[] = [
       const c = await ctx.login(ctx.user());
       const s = c.sealing!;
       const innerSeq = s.sendSeq;
-      const inner = envelope(innerSeq + 1, sealBody(s.send, innerSeq + 1, encode(request('PING', []))));
+      const inner = envelopeOctets(innerSeq + 1, sealBody(s.send, innerSeq + 1, encode(request('PING', []))));
       const seq = s.sendSeq++;
-      c.writeRaw(envelope(seq, sealBody(s.send, seq, inner)), `SEALED Seq ${seq} holding another SEALED`);
+      c.writeRaw(envelopeOctets(seq, sealBody(s.send, seq, inner)), `SEALED Seq ${seq} holding another SEALED`);
       const r = await c.nextResponse(ctx.timeout, 'the answer to a nested envelope');
       checkError(ctx, r, 'ERR_DECRYPT', 'an envelope inside an envelope', 'SEAL-6');
       ctx.must(!c.received.at(-1)?.sealed, 'SEAL-9', 'the answer to a nested envelope must be sent in clear');

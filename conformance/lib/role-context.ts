@@ -35,6 +35,17 @@ export abstract class RoleContext<E extends RoleEnv> extends Checker {
   get opts(): RunOptions {
     return this.env.opts;
   }
+  /**
+   * The limit `name` of the run (the target's, as --set gave it), or a SKIP when it is above `bound`
+   * and --slow was not given: waiting out or filling a larger limit would make the case slow
+   * [§90.5 Running the Kit]. `unit` names what the limit counts in the message.
+   */
+  limitUpTo(name: string, bound: number, unit = ' ms'): number {
+    const v = this.limits.get(name);
+    if (v > bound && !this.opts.slow)
+      this.skip(`${name} is ${v}${unit}; pass --slow, or --set ${name}=N matching the target`);
+    return v;
+  }
   /** A fresh name: the prefix, the run id and a counter. */
   uniq(prefix: string): string {
     return `${prefix}${this.env.runId}${(this.env.counter++).toString(36)}`;

@@ -88,9 +88,7 @@ export const clientArchitectureCases: CaseDef<ClientContext>[] = [
     async run(ctx: ClientContext) {
       // The client's handshakeTimeout is the --set one (start the client with the same value); more
       // than 5 s (the registry's 10 s) is waited out only with --slow, as [§90.5 Running the Kit] says.
-      const limit = ctx.limits.get('handshakeTimeout');
-      if (limit > 5000 && !ctx.opts.slow)
-        ctx.skip(`handshakeTimeout is ${limit} ms; pass --slow or --set handshakeTimeout=N matching the client`);
+      const limit = ctx.limitUpTo('handshakeTimeout', 5000);
       const silent = await ctx.connect('kit-silent');
       const partial = await ctx.connect('kit-partial');
       // No complete request, so nothing for a 408 to answer.

@@ -14,14 +14,6 @@ const addFrom =
   (m: RequestMessage): boolean =>
     m.method === 'ADD' && header(m, 'From') === from;
 
-/** requestTimeout, or a skip when it is too long to wait for without --slow. */
-function requestTimeout(ctx: CrsContext): number {
-  const rt = ctx.limits.get('requestTimeout');
-  if (rt > 5000 && !ctx.opts.slow)
-    ctx.skip(`requestTimeout is ${rt} ms; pass --slow, or --set requestTimeout=N matching the target`);
-  return rt;
-}
-
 export const crsArchitectureCases: CaseDef<CrsContext>[] = [
   {
     id: 'crs/conn/1',
@@ -30,7 +22,7 @@ export const crsArchitectureCases: CaseDef<CrsContext>[] = [
       'the CRS does not wait for an answer to the ADD it pushes to an MS: with the push unanswered for longer than requestTimeout, the link stays open, answers, and carries the next push',
     reqs: ['CONN-17', 'ADD-2'],
     async run(ctx: CrsContext) {
-      const rt = requestTimeout(ctx);
+      const rt = ctx.limitUpTo('requestTimeout', 5000);
       const { a: alice, b: bob, m1, m2, sa } = await ctx.onlinePair();
       const [carol] = await ctx.users(1);
       const sc = await ctx.login(m1, carol!);
@@ -66,7 +58,7 @@ export const crsArchitectureCases: CaseDef<CrsContext>[] = [
       'a PING of the CRS that the MS never answers (while the MS keeps its lease with its own PINGs): the CRS should give it up after requestTimeout and close the link',
     reqs: ['CONN-5'],
     async run(ctx: CrsContext) {
-      const rt = requestTimeout(ctx);
+      const rt = ctx.limitUpTo('requestTimeout', 5000);
       const ms = await ctx.enroll({}, false);
       const interval = ms.heartbeat || ctx.limits.get('msHeartbeatInterval');
       const lease = ms.lease || ctx.limits.get('msLease');

@@ -677,9 +677,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
     title: "an ADD that would make the target's stored unanswered ADDs exceed maxPendingAdds is refused 413 ERR_LIMIT",
     reqs: ['ADD-LIMIT-2', 'ADD-2', 'ERR-1'],
     async run(ctx: CrsContext) {
-      const max = ctx.limits.get('maxPendingAdds');
-      if (max > 20 && !ctx.opts.slow)
-        ctx.skip(`maxPendingAdds is ${max}; pass --slow, or --set maxPendingAdds=N matching a target configured lower`);
+      const max = ctx.limitUpTo('maxPendingAdds', 20, '');
       // One offline target and max + 1 senders, each with one ADD (so no sender nears maxContacts or
       // maxAddsPerMinute): each ADD is stored, until the target holds max of them.
       const [target, ...senders] = await ctx.users(max + 2);
@@ -712,9 +710,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
       "one user's ADD after maxAddsPerMinute ADDs within a minute (answered 202 or 404 alike) is refused 429 ERR_RATE_LIMITED with a Retry-after of at most a minute, before the store sees it; another user's ADD is not",
     reqs: ['ADD-LIMIT-3', 'ADD-2', 'ERR-1'],
     async run(ctx: CrsContext) {
-      const perMinute = ctx.limits.get('maxAddsPerMinute');
-      if (perMinute > 100 && !ctx.opts.slow)
-        ctx.skip(`maxAddsPerMinute is ${perMinute}; pass --slow, or --set maxAddsPerMinute=N matching the target`);
+      const perMinute = ctx.limitUpTo('maxAddsPerMinute', 100, '');
       // [ADD-LIMIT-3] (Appendix A.4): every ADD the CRS does not refuse 429 counts, whatever its answer,
       // so ADDs of unknown users (404) fill the window without nearing maxContacts or maxPendingAdds.
       const [alice, bob, carol] = await ctx.users(3);
@@ -763,9 +759,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
       'a BLOCK beyond maxBlocked users on one block list is refused 413 ERR_LIMIT; re-BLOCK of a listed user is not',
     reqs: ['BLOCK-LIMIT-1', 'BLOCK-7', 'ERR-1'],
     async run(ctx: CrsContext) {
-      const max = ctx.limits.get('maxBlocked');
-      if (max > 40 && !ctx.opts.slow)
-        ctx.skip(`maxBlocked is ${max}; pass --slow, or --set maxBlocked=N matching a target configured lower`);
+      const max = ctx.limitUpTo('maxBlocked', 40, '');
       const [alice, ...others] = await ctx.users(max + 2);
       const m1 = await ctx.enroll();
       const sa = await ctx.login(m1, alice!);
@@ -864,9 +858,7 @@ export const contactCases: CaseDef<CrsContext>[] = [
       'an ANSWER grant that would make the answerer hold more than maxContacts contacts is refused 413 ERR_LIMIT; the ADD stays stored and can be denied',
     reqs: ['ADD-LIMIT-4', 'ADD-LIMIT-1', 'ADD-2', 'ADD-3', 'ANSWER-3', 'ERR-1'],
     async run(ctx: CrsContext) {
-      const max = ctx.limits.get('maxContacts');
-      if (max > 40 && !ctx.opts.slow)
-        ctx.skip(`maxContacts is ${max}; pass --slow, or --set maxContacts=N matching a target configured lower`);
+      const max = ctx.limitUpTo('maxContacts', 40, '');
       if (max > ctx.limits.get('maxAddsPerMinute'))
         ctx.skip(`maxContacts (${max}) ADDs exceed maxAddsPerMinute: ADD-LIMIT-3 would refuse first`);
       const [alice, bob, ...others] = await ctx.users(max + 2);

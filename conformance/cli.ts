@@ -36,8 +36,11 @@ const collect = (v: string, prev: string[]): string[] => [
     .filter(Boolean),
 ];
 
-function program(): Command {
-  return new Command('imsp conformance')
+/** How the kit was started when the caller does not say: through the `imsp` command of this repository. */
+const IMSP_SUBCOMMAND = 'npx imsp conformance';
+
+function program(invokedAs: string): Command {
+  return new Command(invokedAs.replace(/^npx /, ''))
     .description(
       'Test a CRS, MS or client implementation against the IMSP specification. The kit plays every other role.',
     )
@@ -183,7 +186,7 @@ function parseConfig(cmd: Command): KitConfig {
 }
 
 export function commandLineOf(cfg: KitConfig, extra: { only?: string; path?: string; seed?: number } = {}): string {
-  const parts = ['npx imsp conformance', `--role ${cfg.role}`];
+  const parts = [cfg.invokedAs ?? IMSP_SUBCOMMAND, `--role ${cfg.role}`];
   if (cfg.role === 'crs') parts.push(`--target ${cfg.target}`, '--ms-key-file KEYFILE');
   if (cfg.role === 'ms') parts.push(`--listen ${cfg.listen}`, '--ms-key-file KEYFILE');
   if (cfg.role === 'client') parts.push(`--client-cmd '${cfg.clientCmd}'`);
@@ -216,7 +219,7 @@ export async function runKit(
     return { results: [], status: 0 };
   }
   const commandLine = rawArgs.length
-    ? `npx imsp conformance ${rawArgs.map((a) => (/[\s'{}]/.test(a) ? `'${a}'` : a)).join(' ')}`
+    ? `${cfg.invokedAs ?? IMSP_SUBCOMMAND} ${rawArgs.map((a) => (/[\s'{}]/.test(a) ? `'${a}'` : a)).join(' ')}`
     : commandLineOf(cfg);
   const runOpts: RunOptions = {
     seed: cfg.seed,
@@ -273,8 +276,10 @@ export async function runKit(
   return { results, status: results.some((r) => r.verdict === 'FAIL') ? 1 : 0 };
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const cmd = program();
+/** `invokedAs`: the command the user typed to start the kit (the `imsp-conformance` bin passes its name). */
+export async function main(argv: string[], invokedAs = IMSP_SUBCOMMAND): Promise<number> {
+  const cmd = program(invokedAs);
+  const prog = invokedAs.replace(/^npx /, '');
   try {
     cmd.parse(argv, { from: 'user' });
   } catch (e) {
@@ -283,16 +288,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   let cfg: KitConfig;
   try {
-    cfg = parseConfig(cmd);
+    cfg = { ...parseConfig(cmd), invokedAs };
   } catch (e) {
-    process.stderr.write(`imsp conformance: ${(e as Error).message}\n`);
+    process.stderr.write(`${prog}: ${(e as Error).message}\n`);
     return 2;
   }
   try {
     const { status } = await runKit(cfg, undefined, argv);
     return status;
   } catch (e) {
-    process.stderr.write(`imsp conformance: ${(e as Error).message}\n`);
+    process.stderr.write(`${prog}: ${(e as Error).message}\n`);
     return 2;
   }
 }

@@ -13,4 +13,5 @@ if (process.env.IMSP_COMPILED !== '1' && existsSync(source)) {
 } else {
   ({ main } = await import('../../dist/conformance/cli.js'));
 }
-process.exitCode = await main(process.argv.slice(2));
+// Command lines the kit prints (report, replays) start with the name it was started by.
+process.exitCode = await main(process.argv.slice(2), 'imsp-conformance');

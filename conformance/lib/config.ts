@@ -36,6 +36,9 @@ export interface KitConfig {
   sets?: Record<string, number>;
   /** --fail-fast: stop at the first FAIL. */
   failFast?: boolean;
+  /** How the user started the kit (`imsp-conformance`, or `npx imsp conformance` in this repository):
+   * the command lines it prints (report, replays) start with it, so they can be pasted back. */
+  invokedAs?: string;
 }
 
 /** What a role's set-up returns: the driver, a description of the target, and how to tear down. */

@@ -254,6 +254,8 @@ test('the kit package installs offline into a fresh prefix and tests a reference
         '--runs',
         '3',
         '--quiet',
+        '--json',
+        'report.json',
         ...sets,
       ],
       { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -264,6 +266,10 @@ test('the kit package installs offline into a fresh prefix and tests a reference
     const status = await new Promise<number | null>((res) => run.once('exit', (code) => res(code)));
     assert.equal(status, 0, out);
     assert.match(out, /[1-9]\d* passed, 0 failed/);
+    // The command line the report gives (and replays build on) is one this machine can run again: it
+    // starts with the installed bin, not with `npx imsp conformance`, which needs this repository.
+    const report = JSON.parse(readFileSync(join(tmp, 'report.json'), 'utf8')) as { commandLine: string };
+    assert.match(report.commandLine, /^imsp-conformance --role crs --target /);
   } finally {
     await crs.stop();
   }

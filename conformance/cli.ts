@@ -63,6 +63,10 @@ function program(invokedAs: string): Command {
       '--ms-stop-cmd <cmd>',
       'MS under test: a shell command that stops it on purpose (e.g. kill -TERM PID), for the shutdown case, which runs last; without it that case skips',
     )
+    .option(
+      '--crs-stop-cmd <cmd>',
+      'CRS under test: a shell command that stops it on purpose (e.g. kill -TERM PID), for the shutdown case, which runs last; without it that case skips',
+    )
     .option('--seed <n>', 'seed for every random choice (default: random, printed)')
     .option('--runs <n>', 'runs per fuzz case and rounds per concurrency case', '50')
     .option('--timeout <ms>', 'time allowed for one answer', '3000')
@@ -141,6 +145,7 @@ function parseConfig(cmd: Command): KitConfig {
   if (typeof o.msKeyFile === 'string') cfg.msKey = parseMsKey(readFileSync(o.msKeyFile, 'utf8'));
   if (typeof o.clientCmd === 'string') cfg.clientCmd = o.clientCmd;
   if (typeof o.msStopCmd === 'string') cfg.msStopCmd = o.msStopCmd;
+  if (typeof o.crsStopCmd === 'string') cfg.crsStopCmd = o.crsStopCmd;
   if (typeof o.path === 'string') cfg.path = o.path;
   if (typeof o.replayPath === 'string') cfg.replayPath = o.replayPath;
   if (typeof o.json === 'string') cfg.json = o.json;

@@ -74,7 +74,12 @@ export async function selftestRole(role: RoleName, o: SelftestOptions): Promise<
     if (role === 'crs') {
       const crs = await startReferenceCrs(o.root, w, CRS_LIMITS);
       try {
-        const cfg = { ...baseConfig('crs', o), target: crs.address, msKey: w.msKey };
+        // The shutdown case stops the reference CRS on purpose, as `kill -TERM PID` would: SIGTERM, not
+        // waiting for the process to end (crs.stop() below reaps it, with SIGKILL if it lingers).
+        const stopCrs = async (): Promise<void> => {
+          crs.child.kill('SIGTERM');
+        };
+        const cfg = { ...baseConfig('crs', o), target: crs.address, msKey: w.msKey, stopCrs };
         const { results, status } = await runKit(cfg, out);
         return { role, results, status };
       } finally {

@@ -14,6 +14,8 @@ export interface KitConfig {
   clientCmd?: string;
   /** MS role: a shell command that stops the MS under test on purpose (the shutdown case). */
   msStopCmd?: string;
+  /** CRS role: a shell command that stops the CRS under test on purpose (the shutdown case). */
+  crsStopCmd?: string;
   seed: number;
   runs: number;
   timeoutMs: number;

@@ -8,7 +8,7 @@ import { Conn, Transcript, type HostPort } from './conn.js';
 import { b64 } from './crypto.js';
 import { errorSpec } from './registry.js';
 import type { Driver, RunOptions } from './runner.js';
-import { closeConns, ServerRoleContext, userMaterial, type UserMaterial } from './role-context.js';
+import { closeConns, runStopCmd, ServerRoleContext, userMaterial, type UserMaterial } from './role-context.js';
 import { parseHostPort } from './conn.js';
 import { KIT_NAME_PREFIX, SetupError, type KitConfig, type RoleSetup } from './config.js';
 import { connectMs } from './as-ms.js';
@@ -23,6 +23,8 @@ export interface CrsEnv {
   provisioning: MsLink | null;
   /** The user names the kit sent REGISTER for (they stay in the target's store: IMSP cannot delete a user). */
   created: Set<string>;
+  /** Stops the CRS under test on purpose (--crs-stop-cmd, or the self-test's SIGTERM); absent: the shutdown case skips. */
+  stopCrs?: () => Promise<void>;
 }
 
 /** A user the kit registered: its name and password with the registration material. */
@@ -366,6 +368,9 @@ export async function setupCrs(
     provisioning: null,
     created: new Set(),
   };
+  const hooks = cfg as KitConfig & { stopCrs?: () => Promise<void> };
+  if (hooks.stopCrs) env.stopCrs = hooks.stopCrs;
+  else if (cfg.crsStopCmd) env.stopCrs = () => runStopCmd(cfg.crsStopCmd!);
   await preflightCrs(cfg, run, env.runId);
   const driver = new CrsDriver(env, cases);
   return {

@@ -1,6 +1,5 @@
 // The context of the MS-role cases: the kit listens as the CRS (--listen, with the MS key) and acts
 // as clients on the address the MS enrolled with. Also the driver and the run set-up.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { header, type Header, type RequestMessage } from '../../codec/index.js';
 import { SetupError, type KitConfig, type RoleSetup } from './config.js';
@@ -10,7 +9,7 @@ import type { CaseDef, Finding } from './case.js';
 import { Conn, type Transcript, parseHostPort, fmtHostPort, type HostPort } from './conn.js';
 import { b64 } from './crypto.js';
 import type { Driver, RunOptions } from './runner.js';
-import { closeConns, ServerRoleContext, userMaterial } from './role-context.js';
+import { closeConns, runStopCmd, ServerRoleContext, userMaterial } from './role-context.js';
 import { msWireTarget } from './wire-target.js';
 
 export interface MsEnv {
@@ -187,15 +186,6 @@ export async function setupMs(
 
 export const msCaseBudgetMs = (cfg: KitConfig): number =>
   20 * cfg.timeoutMs + 4 * cfg.limits.get('sessionTimeout') + cfg.runs * 200;
-
-/** Run the --ms-stop-cmd shell command (it stops the MS under test on purpose, e.g. kill -TERM PID). */
-function runStopCmd(cmd: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, { shell: true, stdio: 'ignore' });
-    child.once('error', reject);
-    child.once('exit', () => resolve());
-  });
-}
 
 /** The value of a limit the MS announced in the 200 to PROOF (Heartbeat, Session-timeout), else the kit's. */
 export function announced(ctx: MsContext, name: 'Heartbeat' | 'Session-timeout'): number {

@@ -2,6 +2,7 @@
 // connections a case opens (destroyed and their wire violations collected by the driver's cleanup), and the
 // registration material of a kit-made user. CrsContext, MsContext and ClientContext extend RoleContext;
 // the two whose target is one server address (CRS, MS) extend ServerRoleContext.
+import { spawn } from 'node:child_process';
 import type { Finding } from './case.js';
 import { Conn, type HostPort, type Transcript, type Violation } from './conn.js';
 import { b64, makeVerifier, newIdentity, sealKeyBlob, type Identity } from './crypto.js';
@@ -105,4 +106,16 @@ export function userMaterial(name: string, password: string): UserMaterial {
     storedKey: b64(v.storedKey),
     serverKey: b64(v.serverKey),
   };
+}
+
+/**
+ * Run a --ms-stop-cmd or --crs-stop-cmd shell command (it stops the server under test on purpose, e.g.
+ * kill -TERM PID [§90.5 Running the Kit]); resolves when the command exits, not when the server does.
+ */
+export function runStopCmd(cmd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, { shell: true, stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', () => resolve());
+  });
 }

@@ -10,7 +10,7 @@ import { contactCases } from '../cases/crs/09-presence-and-contacts.js';
 import { profileCases } from '../cases/crs/09.7-profile.js';
 import { passwdCases } from '../cases/crs/09.8-passwd.js';
 import { searchCases } from '../cases/crs/09.9-search.js';
-import { crsLifetimeCases } from '../cases/crs/11-session-lifetime.js';
+import { crsLifetimeCases, crsShutdownCases } from '../cases/crs/11-session-lifetime.js';
 import { crsEnrollmentFuzzCases } from '../cases/crs/12.1-ms-enrollment.js';
 import { crsResponseCases } from '../cases/crs/14-error-handling.js';
 import { crsUserRecordCases } from '../cases/crs/12.4-user-record.js';
@@ -42,6 +42,8 @@ export function crsCases(limits: Limits): CaseDef<CrsContext>[] {
     ...crsUserRecordCases,
     ...relationCases,
     ...invariantCases,
+    // Last: it stops the CRS under test.
+    ...crsShutdownCases,
   ];
 }
 

@@ -28,7 +28,7 @@ import type { Store, MsRef } from '../store/store.js';
 import { silentLogger } from '../ops/log.js';
 import { createMetrics, type ServerMetrics } from '../ops/metrics.js';
 import { resolveLimits, wireLimits, type ServerLimits } from '../proto/limits.js';
-import { fail } from '../proto/messages.js';
+import { fail, req } from '../proto/messages.js';
 import { formatAddress } from '../net/address.js';
 import { Link, linkError } from '../net/link.js';
 import { closeSoon, serverLinkOptions, sniffPeer, type EndedInside, type FirstMessage } from '../net/server-link.js';
@@ -479,6 +479,12 @@ export class CrsServer extends EventEmitter<CrsEvents> implements CrsContext {
           l.isClosed && !this.links.has(l) ? resolve() : l.once('close', () => resolve()),
         ),
     );
+    // [CRS-SHUTDOWN-2] each enrolled MS is told that the CRS stops on purpose (it then ends its sessions
+    // and enrolls again, as for a lost link [ERR-9]); the NOTICE is written before its link closes.
+    for (const c of this.msConns.values())
+      c.link.notify(req('NOTICE', { 'Error-code': 'ERR_SHUTDOWN', Reason: 'CRS shutting down' }));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    // [CRS-SHUTDOWN-1] no new connection, and every link closed.
     for (const l of this.links) l.close();
     for (const so of this.sockets) so.destroy();
     await closed;

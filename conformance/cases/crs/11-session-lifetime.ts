@@ -1,9 +1,12 @@
-// [§11 Session Lifetime, Rate Limits and Restarts], CRS side: MS heartbeats (PING renews the lease), MS death,
-// and PING at the heartbeat's pace never refused by a rate limit.
-import { header, type Message, request } from '../../../codec/index.js';
+// [§11 Session Lifetime, Rate Limits and Restarts], CRS side: MS heartbeats (PING renews the lease), MS death
+// and how late the CRS may act on it, PING at the heartbeat's pace never refused by a rate limit, and the
+// CRS's own stop on purpose.
+import { header, type Message, type RequestMessage, request } from '../../../codec/index.js';
 import { enrollOn } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { CrsContext } from '../../lib/crs-context.js';
+
+const isNotice = (code: string) => (m: RequestMessage) => m.method === 'NOTICE' && header(m, 'Error-code') === code;
 
 export const crsLifetimeCases: CaseDef<CrsContext>[] = [
   {
@@ -140,6 +143,54 @@ export const crsLifetimeCases: CaseDef<CrsContext>[] = [
           ctx.must(header(r, 'Tag') === 'paced', 'CONN-9', "the last answer must be the PING's (Tag paced)");
         }
       }
+    },
+  },
+];
+
+export const crsShutdownCases: CaseDef<CrsContext>[] = [
+  {
+    id: 'crs/shutdown/1',
+    section: 'shutdown',
+    title:
+      'a CRS stopped on purpose closes the link of every enrolled MS, sending NOTICE ERR_SHUTDOWN first, and serves no new connection (runs last)',
+    reqs: ['CRS-SHUTDOWN-1', 'CRS-SHUTDOWN-2'],
+    noProbe: true,
+    async run(ctx: CrsContext) {
+      const stop = ctx.env.stopCrs;
+      if (!stop) ctx.skip('the kit cannot stop the CRS under test: pass --crs-stop-cmd (e.g. kill -TERM PID)');
+      // Two MSs as they run (heartbeats on), one of them holding a user's session.
+      const u = await ctx.user();
+      const links = [await ctx.enroll(), await ctx.enroll()];
+      await ctx.login(links[0]!, u);
+      await stop();
+      const wait = 2 * ctx.timeout;
+      const deadline = Date.now() + wait;
+      for (const [i, l] of links.entries())
+        ctx.must(
+          await l.conn.closedWithin(Math.max(0, deadline - Date.now())),
+          'CRS-SHUTDOWN-1',
+          `a CRS stopped on purpose must close the link of every MS: the link of MS ${i + 1} was still open ${wait} ms after the stop command`,
+        );
+      for (const [i, l] of links.entries())
+        ctx.should(
+          l.conn.takeEvents(isNotice('ERR_SHUTDOWN')).length > 0,
+          'CRS-SHUTDOWN-2',
+          `a CRS stopped on purpose should send each MS NOTICE ERR_SHUTDOWN before it closes the link: MS ${i + 1} got none`,
+        );
+      // Its links closed, the stopped CRS serves no new connection (refused, or closed unanswered).
+      let answered: string | null = null;
+      try {
+        const c = await ctx.connect('after-stop');
+        const r = await c.request(request('LOCATE', [['Imsp-version', '1']]), ctx.timeout).catch(() => null);
+        if (r) answered = `${r.status} ${header(r, 'Error-code') ?? ''}`.trim();
+      } catch {
+        // refused: as it must be
+      }
+      ctx.must(
+        answered === null,
+        'CRS-SHUTDOWN-1',
+        `a CRS stopped on purpose must stop accepting connections: a LOCATE on a new connection after the stop was answered ${answered}`,
+      );
     },
   },
 ];

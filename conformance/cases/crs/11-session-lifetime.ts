@@ -94,6 +94,43 @@ export const crsLifetimeCases: CaseDef<CrsContext>[] = [
     },
   },
   {
+    id: 'crs/heartbeat/4',
+    section: 'heartbeat',
+    title:
+      'an MS silent for msLease is ended no later than twice msLease after its last message, also one that enrolled just as the CRS ended another (a CRS checking leases in sweeps further apart than that ends it late)',
+    reqs: ['HB-14', 'HB-4'],
+    async run(ctx: CrsContext) {
+      const lease = ctx.limitUpTo('msLease', 5000);
+      // The bound of [HB-14], with the 25 ms for clock granularity the kit allows on the early side too.
+      const bound = 2 * lease + 25;
+      // The end of an enrollment as the MS sees it: NOTICE ERR_SESSION_ENDED, or its link closed [HB-4].
+      const silentUntilEnded = async (what: string): Promise<void> => {
+        const ms = await ctx.enroll({}, false);
+        ms.conn.auto = () => undefined; // not even PING answers from now on
+        const t0 = Date.now(); // its last message, the PROOF, went out before this
+        const told = await ms.conn.waitUntil(
+          () => (ms.conn.takeEvents(isNotice('ERR_SESSION_ENDED')).length > 0 ? true : undefined),
+          bound + ctx.timeout,
+        );
+        const after = Date.now() - t0;
+        ctx.must(
+          told || ms.conn.closed,
+          'HB-4',
+          `the CRS must end the enrollment of an MS silent for msLease (${lease} ms): ${what} was neither sent NOTICE ERR_SESSION_ENDED nor closed within ${after} ms`,
+        );
+        ctx.must(
+          after <= bound,
+          'HB-14',
+          `the CRS must end the enrollment of an MS silent for msLease no later than twice msLease (${2 * lease} ms) after its last message: ${what} was ended after ${after} ms`,
+        );
+      };
+      await silentUntilEnded('the first silent MS');
+      // Enrolled at the moment the CRS acted on the first: a CRS that looks at leases only every P ms
+      // (P over twice msLease) next looks about P ms later, so it cannot end this one in time.
+      await silentUntilEnded('an MS that enrolled as soon as the first was ended, and went silent');
+    },
+  },
+  {
     id: 'crs/rate/1',
     section: 'rate',
     title:

@@ -212,6 +212,41 @@ export const msLoginCases: CaseDef<MsContext>[] = [
     },
   },
   {
+    id: 'ms/logout/3',
+    section: 'logout',
+    title:
+      'a request pipelined behind LOGOUT is answered 425 ERR_OUT_OF_STATE after the 200 (the session has ended), or not at all when the MS closes first',
+    reqs: ['LOGOUT-1', 'STATE-1'],
+    async run(ctx: MsContext) {
+      const u = ctx.user();
+      const c = await ctx.login(u);
+      const n = since(ctx);
+      // The kit CRS holds its answer to the OFFLINE, so that the MS reads the PING while the LOGOUT is
+      // still in progress: the PING then meets a session that has ended (no transition: 425 [STATE-1]).
+      ctx.crs.override = (m) => (m.method === 'OFFLINE' ? 'hold' : undefined);
+      c.send(request('LOGOUT', []));
+      c.send(request('PING', []));
+      const off = await ctx.crs.until(() => !!sentSince(ctx, n, 'OFFLINE', u.name), ctx.timeout);
+      ctx.crs.override = null;
+      ctx.crs.release();
+      ctx.must(off, 'LOGOUT-1', 'on LOGOUT the MS must send OFFLINE to the CRS');
+      const bye = await c.nextResponse(ctx.timeout, 'the answer to LOGOUT');
+      ctx.must(
+        bye?.status === 200,
+        'LOGOUT-1',
+        `LOGOUT must be answered 200, got ${bye?.status ?? 'the connection closed'}`,
+      );
+      const r = await c.nextResponse(ctx.timeout, 'the answer to the PING pipelined behind LOGOUT');
+      if (r)
+        ctx.must(
+          r.status === 425 && header(r, 'Error-code') === 'ERR_OUT_OF_STATE',
+          'STATE-1',
+          `a PING pipelined behind LOGOUT meets an ended session: expected 425 ERR_OUT_OF_STATE (or no answer, the connection closed), got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+        );
+      ctx.must(await c.closedWithin(ctx.timeout), 'LOGOUT-1', 'the MS must close the connection after LOGOUT');
+    },
+  },
+  {
     id: 'ms/lock/1',
     section: 'lock',
     title:

@@ -7,7 +7,9 @@ import { clientSealCases } from '../cases/client/06-cryptography.js';
 import { clientLoginCases } from '../cases/client/08-login.js';
 import { clientReconnectCases } from '../cases/client/08.5-reconnecting.js';
 import { clientPresenceCases } from '../cases/client/09-presence-and-contacts.js';
+import { clientProfileCases } from '../cases/client/09.7-profile.js';
 import { clientPasswdCases } from '../cases/client/09.8-passwd.js';
+import { clientSearchCases } from '../cases/client/09.9-search.js';
 import { clientBatchCases, clientP2pCases, clientSessionRuleCases } from '../cases/client/10-peer-to-peer.js';
 import { clientFileCases } from '../cases/client/10.3-files.js';
 import { clientTypingCases } from '../cases/client/10.4-typing.js';
@@ -32,7 +34,9 @@ export const clientCases = (limits: Limits): CaseDef<ClientContext>[] => [
   ...clientLoginCases,
   ...clientReconnectCases,
   ...clientPresenceCases,
+  ...clientProfileCases,
   ...clientPasswdCases,
+  ...clientSearchCases,
   ...clientP2pCases,
   ...clientBatchCases,
   ...clientSessionRuleCases,

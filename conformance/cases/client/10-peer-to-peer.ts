@@ -613,6 +613,36 @@ export const clientBatchCases: CaseDef<ClientContext>[] = [
     },
   },
   {
+    id: 'client/p2p/31',
+    section: 'p2p',
+    title:
+      "a 200 with Count: 1 answering the client's INIT (a request that is not a MSG): the INIT fails with ERR_BAD_VALUE and the client closes the connection",
+    reqs: ['MSG-8', 'REG-10', 'CTL-3', 'P2P-1'],
+    async run(ctx: ClientContext) {
+      const { p, c } = await ctx.withBuddy();
+      const opened = c.command(`init ${p.name}`, ctx.timeout * 3);
+      const conn = await ctx.inboundTo(p, ctx.timeout * 2);
+      ctx.pre(conn, 'P2P-1', "the client did not connect to the buddy's Address");
+      ctx.conns.push(conn);
+      const init = await conn.waitEvent((m) => m.method === 'INIT', ctx.timeout);
+      ctx.pre(init, 'P2P-1', 'the client must open the session with INIT');
+      // Count answers the n oldest unanswered requests, each of which must be a MSG without Tag [MSG-8].
+      conn.send(response(200, [['Count', '1']]));
+      ctx.must(
+        await conn.closedWithin(ctx.timeout),
+        'REG-10',
+        'a 200 with Count answering an INIT is an invalid response: the client must close the connection',
+      );
+      const done = await opened;
+      const bad = errorSpec('ERR_BAD_VALUE');
+      ctx.must(
+        done?.event === 'error' && done.code === 'ERR_BAD_VALUE' && done.status === bad.status,
+        'MSG-8',
+        `a Count covering a request that is not a MSG fails that request with ERR_BAD_VALUE ${bad.status} (CTL-3), init reported ${JSON.stringify(done)}`,
+      );
+    },
+  },
+  {
     id: 'client/p2p/20',
     section: 'p2p',
     title: 'a MSG still unanswered when the session is cut is reported as not delivered',

@@ -60,6 +60,10 @@ function program(invokedAs: string): Command {
       'client under test: command line with {crs} (also {user} {password} {ms}) placeholders, speaking the control interface on stdin/stdout',
     )
     .option(
+      '--client-ms-cmd <template>',
+      'client under test given an MS and no CRS: command line with {ms} (also {user} {password}), for the cases of a client that knows no CRS; without it those cases skip',
+    )
+    .option(
       '--ms-stop-cmd <cmd>',
       'MS under test: a shell command that stops it on purpose (e.g. kill -TERM PID), for the shutdown case, which runs last; without it that case skips',
     )
@@ -144,6 +148,7 @@ function parseConfig(cmd: Command): KitConfig {
   if (typeof o.listen === 'string') cfg.listen = fmtHostPort(parseHostPort(o.listen));
   if (typeof o.msKeyFile === 'string') cfg.msKey = parseMsKey(readFileSync(o.msKeyFile, 'utf8'));
   if (typeof o.clientCmd === 'string') cfg.clientCmd = o.clientCmd;
+  if (typeof o.clientMsCmd === 'string') cfg.clientMsCmd = o.clientMsCmd;
   if (typeof o.msStopCmd === 'string') cfg.msStopCmd = o.msStopCmd;
   if (typeof o.crsStopCmd === 'string') cfg.crsStopCmd = o.crsStopCmd;
   if (typeof o.path === 'string') cfg.path = o.path;
@@ -195,6 +200,7 @@ export function commandLineOf(cfg: KitConfig, extra: { only?: string; path?: str
   if (cfg.role === 'crs') parts.push(`--target ${cfg.target}`, '--ms-key-file KEYFILE');
   if (cfg.role === 'ms') parts.push(`--listen ${cfg.listen}`, '--ms-key-file KEYFILE');
   if (cfg.role === 'client') parts.push(`--client-cmd '${cfg.clientCmd}'`);
+  if (cfg.role === 'client' && cfg.clientMsCmd) parts.push(`--client-ms-cmd '${cfg.clientMsCmd}'`);
   parts.push(`--seed ${extra.seed ?? cfg.seed}`, `--runs ${cfg.runs}`, `--timeout ${cfg.timeoutMs}`);
   for (const [k, v] of Object.entries(cfg.sets ?? {})) parts.push(`--set ${k}=${v}`);
   if (extra.only) parts.push(`--only ${extra.only}`);

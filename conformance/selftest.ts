@@ -114,6 +114,8 @@ export async function selftestRole(role: RoleName, o: SelftestOptions): Promise<
       // Received files go under the selftest's own directory, removed with it (not /tmp/imsp-USER).
       // The client's handshakeTimeout is the one the kit is told [CONN-4].
       clientCmd: `${process.execPath} reference/bin/imsp.js client --control --crs {crs} --downloads ${w.dir}/downloads-{user} --limit handshakeTimeout=${CLIENT_LIMITS.handshakeTimeout}`,
+      // The same client given the kit MS and no CRS, for the cases of a client that knows no CRS [RECONNECT-3].
+      clientMsCmd: `${process.execPath} reference/bin/imsp.js client --control --ms {ms} --downloads ${w.dir}/downloads-{user} --limit handshakeTimeout=${CLIENT_LIMITS.handshakeTimeout}`,
       cwd: o.root,
     };
     const { results, status } = await runKit(cfg as KitConfig, out);

@@ -277,6 +277,8 @@ interface ClientEnv {
   svc: KitServices;
   opts: RunOptions;
   template: string;
+  /** --client-ms-cmd: the client given the kit MS and no CRS (undefined: those cases skip). */
+  msTemplate: string | undefined;
   cwd?: string;
   runId: string;
   counter: number;
@@ -354,10 +356,15 @@ export class ClientContext extends RoleContext<ClientEnv> {
         ];
   }
 
-  /** Start a fresh client process for `a` (the case's client) and wait for its ready line [CTL-1]. */
-  async startClient(a: KitAccount): Promise<ControlledClient> {
+  /**
+   * Start a fresh client process for `a` (the case's client) and wait for its ready line [CTL-1]; `direct`:
+   * from --client-ms-cmd, the client given the kit MS and no CRS (the case skips when the run has none).
+   */
+  async startClient(a: KitAccount, direct = false): Promise<ControlledClient> {
+    if (direct && this.env.msTemplate === undefined)
+      this.skip('needs --client-ms-cmd: the client under test given an MS ({ms}) and no CRS');
     const c = ControlledClient.start(
-      this.env.template,
+      direct ? this.env.msTemplate! : this.env.template,
       { crs: fmtHostPort(this.svc.crsAddr), ms: fmtHostPort(this.svc.msAddr), user: a.name, password: a.password },
       this.tr,
       this.env.cwd,
@@ -582,6 +589,7 @@ export async function setupClient(
     svc,
     opts: run,
     template: cfg.clientCmd!,
+    msTemplate: cfg.clientMsCmd,
     runId: randomBytes(2)
       .toString('hex')
       .replace(/^[0-9]/, 'z'),

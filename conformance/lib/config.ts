@@ -12,6 +12,11 @@ export interface KitConfig {
   listen?: string;
   msKey?: Buffer;
   clientCmd?: string;
+  /**
+   * Client role: the command of the client under test given the kit's MS ({ms}) and no CRS, for the cases of
+   * a client that knows no CRS [RECONNECT-3]; without it those cases skip ([§90.5 Running the Kit]).
+   */
+  clientMsCmd?: string;
   /** MS role: a shell command that stops the MS under test on purpose (the shutdown case). */
   msStopCmd?: string;
   /** CRS role: a shell command that stops the CRS under test on purpose (the shutdown case). */

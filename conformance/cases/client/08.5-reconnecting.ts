@@ -399,4 +399,50 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
       }
     },
   },
+  {
+    id: 'client/reconnect/10',
+    section: 'reconnect',
+    title:
+      'a client given an MS and no CRS (--client-ms-cmd) logs in at that MS, and after the link closes logs in there again with a complete login',
+    reqs: ['RECONNECT-3', 'RECONNECT-1', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      const a = ctx.account([], { sessionTimeout: 60_000 });
+      const c = await ctx.startClient(a, true);
+      const r = await c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
+      ctx.must(
+        r?.event === 'ok' && ctx.svc.sessions.has(a.name),
+        'CTL-2',
+        `the client was given the kit MS and no CRS: login must LOGIN and PROOF at that MS, it reported ${JSON.stringify(r)} ${c.stderr.slice(-300)}`,
+      );
+      if (!(await ctx.reconnectOn(c))) {
+        ctx.should(
+          false,
+          'RECONNECT-1',
+          'the client answered `reconnect on` with an error: it does not log in again by itself',
+        );
+        ctx.skip('the client does not reconnect (`reconnect on` refused)');
+      }
+      const first = ctx.svc.handshakes.find((h) => h.method === 'LOGIN' && h.user === a.name)!.msg;
+      const old = ctx.ms(a);
+      const m0 = ctx.svc.mark;
+      old.destroy();
+      // It knows no CRS: each attempt is LOGIN at the MS it was given, with a fresh Nonce and Key-share [RECONNECT-3].
+      const login = await ctx.waitHandshake(
+        (h) => h.seq > m0 && h.method === 'LOGIN' && h.user === a.name,
+        base(ctx) + slack(ctx) + 30_000,
+      );
+      ctx.must(login, 'RECONNECT-1', 'after its MS link closed the client never logged in again (30 s past b)');
+      ctx.must(
+        header(login.msg, 'Nonce') !== header(first, 'Nonce') &&
+          header(login.msg, 'Key-share') !== header(first, 'Key-share'),
+        'RECONNECT-3',
+        'the new LOGIN must carry a fresh Nonce and Key-share',
+      );
+      const proof = await ctx.waitHandshake(
+        (h) => h.seq > login.seq && h.method === 'PROOF' && h.user === a.name,
+        ctx.timeout * 2,
+      );
+      ctx.must(proof, 'RECONNECT-3', 'the new login must go on with PROOF');
+    },
+  },
 ];

@@ -114,11 +114,15 @@ async function fakeServer(
         } else if (buf.includes('</presence>') || buf.includes('<presence/>')) {
           const end = buf.includes('</presence>') ? buf.indexOf('</presence>') + 11 : buf.indexOf('<presence/>') + 11;
           presences.push(buf.slice(0, end));
-          // Echo it as if from a contact, cut in two writes.
+          // Echo it to the user's own resource (RFC 6121 4.2.2), then a contact's marked presence (the
+          // next user's marker), cut in two writes.
           const p = buf.slice(0, end);
           buf = buf.slice(end);
-          s.write(p.slice(0, 12));
-          s.write(p.slice(12));
+          s.write(p);
+          const m = /<status>P(\d+)\./.exec(p);
+          const contact = m ? markedPresence(Number(m[1]) + 1) : p;
+          s.write(contact.slice(0, 12));
+          s.write(contact.slice(12));
         } else if (buf.includes('</stream:stream>')) {
           s.end('</stream:stream>');
           buf = '';
@@ -136,7 +140,7 @@ async function fakeServer(
 }
 
 for (const mechanism of ['PLAIN', 'SCRAM-SHA-256'] as Mechanism[]) {
-  test(`a ${mechanism} login binds, sends the marked presence and sees its echo once`, async (t) => {
+  test(`a ${mechanism} login binds, sends the marked presence, counts a contact's marker once and not its own echo`, async (t) => {
     const srv = await fakeServer(t, 'secret');
     const marks: number[] = [];
     let recording = false;
@@ -164,7 +168,7 @@ for (const mechanism of ['PLAIN', 'SCRAM-SHA-256'] as Mechanism[]) {
     assert.ok(r.tDone >= r.tStart && r.tPresence >= r.tDone);
     await c.logout();
     assert.deepEqual(srv.presences, [markedPresence(3)]);
-    assert.deepEqual(marks, [3]);
+    assert.deepEqual(marks, [4]);
   });
 }
 

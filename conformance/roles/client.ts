@@ -18,6 +18,7 @@ import { clientViewFuzzCases } from '../cases/client/12.3-client-view.js';
 import { clientP2pFuzzCases } from '../cases/client/12.5-p2p-session.js';
 import { clientInvariantCases } from '../cases/client/13-invariants.js';
 import { clientErrorCases } from '../cases/client/14-error-handling.js';
+import { clientControlCases } from '../cases/client/90.6-control.js';
 import type { CaseDef } from '../lib/case.js';
 import { clientCaseBudgetMs, setupClient, type ClientContext } from '../lib/client-context.js';
 import type { RoleModule } from '../lib/config.js';
@@ -47,6 +48,7 @@ export const clientCases = (limits: Limits): CaseDef<ClientContext>[] => [
   ...clientP2pFuzzCases,
   ...clientInvariantCases,
   ...clientErrorCases,
+  ...clientControlCases,
 ];
 
 export const clientRole: RoleModule<ClientContext> = {

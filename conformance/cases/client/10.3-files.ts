@@ -9,6 +9,7 @@ import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
 import type { Conn } from '../../lib/conn.js';
 import { textMsg } from '../../lib/p2p.js';
+import { HEADER_VALIDATORS } from '../../../generated/validators.js';
 
 const digestOf = (b: Buffer): string => `sha-256=${createHash('sha256').update(b).digest('base64url')}`;
 
@@ -378,6 +379,78 @@ export const clientFileCases: CaseDef<ClientContext>[] = [
         !(await c.waitFor((e) => e.event === 'message' && e.text === text, 300)),
         'FILE-1',
         'a partial file chunk must not be delivered as a text message',
+      );
+      await sessionGoesOn(ctx, conn, p.name, a.name);
+    },
+  },
+  {
+    id: 'client/files/9',
+    section: 'files',
+    title:
+      'sendfile of an .html file: every chunk carries a Content-type that is a media type (the registry value type), so that its buddy can take it',
+    reqs: ['FILE-1', 'REG-6', 'P2P-1', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      const data = Buffer.from('<!doctype html><title>kit</title><p>a page</p>\n');
+      const path = join(tmpdir(), `kit-${randomBytes(4).toString('hex')}.html`);
+      writeFileSync(path, data);
+      try {
+        const { p, a, c } = await ctx.withBuddy();
+        const done = c.command(`sendfile ${p.name} ${path}`, ctx.timeout * 6);
+        const conn = await ctx.acceptFrom(p, a);
+        ctx.must(conn, 'P2P-1', 'the client did not connect to the buddy to send the file');
+        const r = await done;
+        ctx.must(r?.event === 'ok', 'CTL-2', `sendfile of an .html file failed: ${JSON.stringify(r)}`);
+        const chunks = conn.received
+          .filter((m) => m.msg.kind === 'request' && m.msg.method === 'MSG')
+          .map((m) => m.msg as RequestMessage);
+        ctx.must(
+          chunks.length === 1,
+          'FILE-1',
+          `a file of ${data.length} octets must go as 1 chunk, got ${chunks.length}`,
+        );
+        const type = header(chunks[0]!, 'Content-type');
+        // A receiver refuses a value outside its type 422 ERR_BAD_VALUE [REG-6]: the file would never arrive.
+        ctx.must(
+          type !== undefined && HEADER_VALIDATORS['Content-type'](type.trim()),
+          'FILE-1',
+          `the chunk of ${basename(path)} must carry a Content-type that is a media type (spec/registry/value-types.json mime-type), got ${JSON.stringify(type)}`,
+        );
+      } finally {
+        rmSync(path, { force: true });
+      }
+    },
+  },
+  {
+    id: 'client/files/10',
+    section: 'files',
+    title:
+      'a text/plain MSG with an attachment Content-disposition but none of File-id, File-size, Chunk and Digest is a chunk missing its headers: refused 422, not delivered as text',
+    reqs: ['FILE-1', 'MSG-4', 'MSG-3', 'P2P-9'],
+    async run(ctx: ClientContext) {
+      const { p, a, c, conn } = await ctx.buddySession();
+      const text = `attached ${randomBytes(3).toString('hex')}`;
+      const r = await conn.request(
+        request(
+          'MSG',
+          [
+            ['From', p.name],
+            ['To', a.name],
+            ['Content-type', 'text/plain; charset=utf-8'],
+            ['Content-disposition', 'attachment; filename="kit.txt"'],
+          ],
+          Buffer.from(text),
+        ),
+        ctx.timeout,
+      );
+      ctx.must(
+        r.status === 422,
+        'FILE-1',
+        `an attachment without File-id, File-size, Chunk and Digest must be refused 422, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+      );
+      ctx.must(
+        !(await c.waitFor((e) => e.event === 'message' && e.text === text, 300)),
+        'FILE-1',
+        'an attachment without its chunk headers must not be delivered as a text message',
       );
       await sessionGoesOn(ctx, conn, p.name, a.name);
     },

@@ -1,0 +1,60 @@
+// [§90.6 The Client Control Interface], client side: how the client answers the command lines the kit
+// drives it with. Every other client case uses the interface; these check its own rules where a case
+// would not otherwise notice them: a malformed command line is answered, not acted on [CTL-3].
+import type { CaseDef } from '../../lib/case.js';
+import type { ClientContext } from '../../lib/client-context.js';
+import type { ControlledClient } from '../../lib/control.js';
+import { ERRORS_BY_CODE } from '../../lib/registry.js';
+
+/**
+ * Sends `line` (a malformed command line) and checks its one result: an error for that command, status 0
+ * and a code outside the error registry [CTL-3], echoing the command [CTL-2].
+ */
+async function malformed(ctx: ClientContext, c: ControlledClient, line: string, when: string): Promise<void> {
+  const cmd = line.split(' ')[0]!;
+  const r = await c.command(line, ctx.timeout);
+  ctx.must(r, 'CTL-2', `\`${line}\` (${when}) got no result line`);
+  ctx.must(
+    r.event === 'error' && r.status === 0,
+    'CTL-3',
+    `the malformed command line \`${line}\` (${when}) must be answered error with status 0, got ${JSON.stringify(r)}`,
+  );
+  ctx.must(
+    typeof r.code === 'string' && !ERRORS_BY_CODE.has(r.code),
+    'CTL-3',
+    `the malformed command line \`${line}\` (${when}) must get a code outside the error registry, got ${JSON.stringify(r.code)}`,
+  );
+  ctx.must(
+    r.cmd === cmd,
+    'CTL-2',
+    `the result of \`${line}\` (${when}) must name its command ${cmd}: ${JSON.stringify(r)}`,
+  );
+}
+
+export const clientControlCases: CaseDef<ClientContext>[] = [
+  {
+    id: 'client/control/1',
+    section: 'control',
+    title:
+      'a malformed command line (unknown command, too many or too few arguments) is answered error with status 0 and a code outside the error registry, before and after login, and the next command still runs',
+    reqs: ['CTL-2', 'CTL-3', 'LOGIN-7'],
+    async run(ctx: ClientContext) {
+      const a = ctx.account([]);
+      const c = await ctx.startClient(a);
+      // Before login: a client that took a malformed line for a command would answer it as one (425, not logged in).
+      await malformed(ctx, c, 'contacts now', 'before login');
+      await malformed(ctx, c, 'frobnicate', 'before login');
+      const login = await c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
+      ctx.pre(login?.event === 'ok', 'LOGIN-7', `the client could not log in to the kit: ${JSON.stringify(login)}`);
+      await malformed(ctx, c, 'contacts now', 'logged in');
+      await malformed(ctx, c, 'bye', 'logged in');
+      await malformed(ctx, c, 'frobnicate twice', 'logged in');
+      const next = await c.command('contacts', ctx.timeout);
+      ctx.must(
+        next?.event === 'ok' && next.cmd === 'contacts',
+        'CTL-2',
+        `after the malformed lines, \`contacts\` must still be answered ok: ${JSON.stringify(next)}`,
+      );
+    },
+  },
+];

@@ -1,10 +1,11 @@
 // [§90.6 The Client Control Interface], client side: how the client answers the command lines the kit
 // drives it with. Every other client case uses the interface; these check its own rules where a case
-// would not otherwise notice them: a malformed command line is answered, not acted on [CTL-3].
+// would not otherwise notice them: a malformed command line is answered, not acted on [CTL-3]; a command that
+// acts on the session, given with none, fails with 425 ERR_OUT_OF_STATE [CTL-8].
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
 import type { ControlledClient } from '../../lib/control.js';
-import { ERRORS_BY_CODE } from '../../lib/registry.js';
+import { ERRORS_BY_CODE, errorSpec } from '../../lib/registry.js';
 
 /**
  * Sends `line` (a malformed command line) and checks its one result: an error for that command, status 0
@@ -55,6 +56,32 @@ export const clientControlCases: CaseDef<ClientContext>[] = [
         'CTL-2',
         `after the malformed lines, \`contacts\` must still be answered ok: ${JSON.stringify(next)}`,
       );
+    },
+  },
+  {
+    id: 'client/control/2',
+    section: 'control',
+    title: 'a command that acts on the session, given before login and after logout, fails with 425 ERR_OUT_OF_STATE',
+    reqs: ['CTL-8', 'CTL-2', 'LOGIN-7'],
+    async run(ctx: ClientContext) {
+      const a = ctx.account();
+      const c = await ctx.startClient(a);
+      const want = errorSpec('ERR_OUT_OF_STATE');
+      const expectRefused = async (line: string, when: string): Promise<void> => {
+        const r = await c.command(line, ctx.timeout * 2);
+        ctx.must(
+          r?.event === 'error' && r.code === 'ERR_OUT_OF_STATE' && r.status === want.status,
+          'CTL-8',
+          `\`${line}\` ${when} must fail with ${want.status} ERR_OUT_OF_STATE, the client reported ${JSON.stringify(r)}`,
+        );
+      };
+      for (const line of ['status away', 'list', `profile ${a.name}`, `send ${ctx.uniq('q')} hello`])
+        await expectRefused(line, 'before any login');
+      const r = await c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
+      ctx.pre(r?.event === 'ok', 'LOGIN-7', `the client could not log in to the kit: ${JSON.stringify(r)}`);
+      const out = await c.command('logout', ctx.timeout * 2);
+      ctx.pre(out?.event === 'ok', 'CTL-2', `logout failed: ${JSON.stringify(out)}`);
+      await expectRefused('status busy', 'after logout');
     },
   },
 ];

@@ -42,7 +42,7 @@ import {
 } from '../generated/internal/fast-names.js';
 import { LIMITS, LIMIT_SPECS, WIRE_LIMITS, type ErrorCode, type WireLimits } from '../generated/registry.js';
 import { ImspError } from './errors.js';
-import type { Header, Message } from './types.js';
+import type { Header, Message, RequestMessage, ResponseMessage } from './types.js';
 
 /** Buffer's latin1 fast paths (present at run time, absent from @types/node). */
 interface Latin1Buffer {
@@ -120,6 +120,64 @@ function octetError(data: Uint8Array, s: number, e: number, base: number, crAtEn
   }
   return null;
 }
+
+// The objects a decode returns are made where V8 keeps no pretenuring feedback (issue 15: the slow state).
+// V8 pretenures an array or object literal's allocation site when a scavenge at the young generation's
+// full size finds most of what the unoptimized code allocated there since the last scavenge still alive.
+// A scavenge inside a push does: the push holds its chunk's messages until it returns. When that happened
+// early in a process (about 1 `make bench` process in 7 quiet, 4 in 10 under load), the optimized fast
+// path allocated every header line (and could allocate every message) in the old generation: each young
+// value string stored into one went through the remembered set, the old generation filled with
+// short-lived arrays, and the decoder ran 4-6x slower for the rest of the process while llhttp in the same
+// process did not. test/codec/pretenure.test.ts forces the decision and checks where they are allocated.
+
+/**
+ * A header line, made by `new Array(2)`, not by an array literal: the Array constructor records allocation
+ * feedback only while its site's elements kind is a Smi kind, so after the first header line never again,
+ * and its site is never pretenured.
+ */
+function headerPair(name: string, value: string): Header {
+  const h = new Array<string>(2) as Header;
+  h[0] = name;
+  h[1] = value;
+  return h;
+}
+
+interface DecodedRequestCtor {
+  new (method: string, headers: Header[], body: Buffer): RequestMessage;
+  prototype: object;
+}
+interface DecodedResponseCtor {
+  new (status: number, reason: string, headers: Header[], body: Buffer): ResponseMessage;
+  prototype: object;
+}
+/**
+ * A decoded request, made by `new` (which V8 always allocates young), not by an object literal. Its
+ * prototype is Object.prototype and its properties are the literal's in the same order, so it is a plain
+ * object as before (deepStrictEqual to one built by request()).
+ */
+const DecodedRequest = function (this: RequestMessage, method: string, headers: Header[], body: Buffer): void {
+  this.kind = 'request';
+  this.method = method;
+  this.headers = headers;
+  this.body = body;
+} as unknown as DecodedRequestCtor;
+/** A decoded response, made as DecodedRequest is. */
+const DecodedResponse = function (
+  this: ResponseMessage,
+  status: number,
+  reason: string,
+  headers: Header[],
+  body: Buffer,
+): void {
+  this.kind = 'response';
+  this.status = status;
+  this.reason = reason;
+  this.headers = headers;
+  this.body = body;
+} as unknown as DecodedResponseCtor;
+DecodedRequest.prototype = Object.prototype;
+DecodedResponse.prototype = Object.prototype;
 
 const HEAD = 0;
 const BODY = 1;
@@ -366,8 +424,8 @@ export class Decoder {
       data.copy(body, 0, bodyStart, bodyStart + len);
     } else body = data.subarray(bodyStart, bodyStart + len);
     return this.isRequest
-      ? { kind: 'request', method: this.method, headers: this.headerList, body }
-      : { kind: 'response', status: this.status, reason: this.reason, headers: this.headerList, body };
+      ? new DecodedRequest(this.method, this.headerList, body)
+      : new DecodedResponse(this.status, this.reason, this.headerList, body);
   }
 
   /**
@@ -496,7 +554,7 @@ export class Decoder {
         }
         if (cl > lim.maxBodySize) return false;
       }
-      list[k - 1] = [name, h.slice(vs, ve)];
+      list[k - 1] = headerPair(name, h.slice(vs, ve));
     }
     this.headerList = list;
     this.contentLength = cl < 0 ? 0 : cl;
@@ -564,7 +622,7 @@ export class Decoder {
       if ((CLASS[data[j]!]! & C_TEXT_OCTET) === 0) throw octetError(data, s, e, base, false)!; // [WIRE-7] [WIRE-9]
     }
     if (nameEnd - s === 14 && isContentLength(data, s)) this.contentLengthValue(data, s, vs, ve, base);
-    this.headerList.push([this.text(data, s, nameEnd), this.text(data, vs, ve)]);
+    this.headerList.push(headerPair(this.text(data, s, nameEnd), this.text(data, vs, ve)));
   }
 
   private contentLengthValue(data: Buffer, s: number, vs: number, ve: number, base: number): void {

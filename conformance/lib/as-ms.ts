@@ -46,6 +46,8 @@ export async function enrollOn(
     beforeProof?: () => Promise<void>;
     /** Sent as Key-share instead of the fresh ephemeral key (crs/enroll/11: a low-order point). */
     keyShare?: Buffer;
+    /** Rewrites the Proof header's text (crs/enroll/12: a base64url spelling that is not canonical). */
+    proofText?: (text: string) => string;
   },
 ): Promise<EnrollOutcome> {
   const eph = x25519Pair();
@@ -87,7 +89,7 @@ export async function enrollOn(
   });
   let proof = enrollProof(msKey, auth);
   if (tamper?.proof) proof = tamper.proof(proof);
-  const proofMsg = request('PROOF', [['Proof', b64(proof)]]);
+  const proofMsg = request('PROOF', [['Proof', tamper?.proofText?.(b64(proof)) ?? b64(proof)]]);
   const sentProof = encode(proofMsg);
   conn.send(proofMsg);
   // From here on the CRS seals (its 200 is the first envelope); a refusal comes in clear.

@@ -7,6 +7,9 @@ import { valueRegex } from '../../lib/registry.js';
 import type { CrsContext } from '../../lib/crs-context.js';
 import { checkError } from '../../lib/wire-target.js';
 
+/** The base64url alphabet, in value order (RFC 4648 section 5). */
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
 export const enrollCases: CaseDef<CrsContext>[] = [
   {
     id: 'crs/enroll/1',
@@ -367,6 +370,33 @@ export const enrollCases: CaseDef<CrsContext>[] = [
         !allHeaders(r, 'Server').includes(p.listen),
         'ENROLL-17',
         `an MS refused for an all-zero key exchange must not be enrolled, but LOCATE lists its Listen ${p.listen}`,
+      );
+    },
+  },
+  {
+    id: 'crs/enroll/12',
+    section: 'enroll',
+    title:
+      'a wrong PROOF spelled in base64url that is not canonical (the last character carries set unused bits) is answered 401 ERR_AUTH_FAILED in clear and the connection closed',
+    reqs: ['ENROLL-5', 'AUTH-8', 'ENROLL-2', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      const conn = await ctx.connect('ms-noncanonical');
+      const out = await enrollOn(conn, ctx.env.msKey, ctx.msParams(), ctx.timeout, {
+        proof: (p) => Buffer.from(p.map((b) => b ^ 0x5a)),
+        // 32 octets are 43 characters whose last carries 4 bits and 2 unused ones: set the lowest. The key32 type
+        // takes the text; read leniently or strictly, it is not the right proof.
+        proofText: (t) => t.slice(0, -1) + B64URL[B64URL.indexOf(t.at(-1)!) | 1],
+      });
+      ctx.must(
+        out.challenge?.status === 300,
+        'ENROLL-2',
+        `expected 300 Challenge, got ${out.challenge?.status ?? 'close'}`,
+      );
+      checkError(ctx, out.result, 'ERR_AUTH_FAILED', 'a wrong enrollment proof in non-canonical base64url');
+      ctx.must(
+        await conn.closedWithin(ctx.timeout),
+        'ENROLL-5',
+        'the CRS must close the connection after a failed enrollment',
       );
     },
   },

@@ -2,7 +2,7 @@
 // in flight, the server works off the presence wave, then fan-out probes with everyone online. The
 // same shape as the IMSP storm (reference/load/run.ts), so that the figures compare in one table.
 import { summarize, type Summary } from '../../reference/load/stats.js';
-import { cpuWindow, waitIdleOrBound, type CpuReport } from '../../reference/load/cpu.js';
+import { collectGarbage, cpuWindow, waitIdleOrBound, type CpuReport } from '../../reference/load/cpu.js';
 import { XmppClient, markedPresence, type XmppLogin, type XmppTarget } from './client.js';
 
 export interface StormOptions {
@@ -148,6 +148,8 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
       (k) => clients[k]!.online,
     );
     say(`${o.serverName}: ${pick.length} fan-out probes at ${o.rate}/s...`);
+    // As the IMSP load workers do: the generator's own garbage collected before the probes (Appendix A.8).
+    collectGarbage();
     recording = true;
     const fan: number[] = [];
     let expected = 0;

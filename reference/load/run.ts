@@ -509,6 +509,10 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
               users: [...names, ...warmNames].map((n, i): [number, string] => [i, n]).filter(([i]) => owner(i) === wi),
               timeoutMs: o.timeoutMs,
               heartbeats: o.heartbeats,
+              // what holds a load worker during the probes (GC, loop delay), beside the servers' (issue 15)
+              ...(stageTraceDir && o.processes > 0
+                ? { loopTraceFile: join(stageTraceDir, `load worker ${wi + 1}.loop.json`) }
+                : {}),
             },
           }),
         ),
@@ -646,7 +650,10 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
           await Promise.all(workers.map((w) => must(w.call({ op: 'record', on: true }))));
           const sched =
             stageTraceDir && cluster
-              ? schedWindow([...cluster.ms, cluster.crs].map((s) => ({ name: s.name, pid: s.child.pid })))
+              ? schedWindow([
+                  ...[...cluster.ms, cluster.crs].map((s) => ({ name: s.name, pid: s.child.pid })),
+                  ...workers.map((w, i) => ({ name: `load worker ${i + 1}`, pid: w.pid })),
+                ])
               : null;
           const deadline =
             nowMs() +

@@ -326,7 +326,7 @@ export function renderLoopReport(r: LoopReport): string {
       `  ${s.user} at ${s.ms}: ${f(s.stepMs)} ms; GC in it ${f(s.gcMs)} ms; that MS's largest loop delay then ${f(s.delayMax)} ms`,
   );
   return [
-    `What held the servers during the probes (${(r.windowMs / 1000).toFixed(1)} s; loop delay: worst one-second p99 and max, 10 ms resolution; main thread, /proc/PID/schedstat) (ms)`,
+    `What held the servers and the load workers during the probes (${(r.windowMs / 1000).toFixed(1)} s; loop delay: worst one-second p99 and max, 10 ms resolution; main thread, /proc/PID/schedstat) (ms)`,
     ...aligned(head, body),
     'Slowest probes at "CRS sent PRESENCE -> MS has PRESENCE (later MS)":',
     ...slow,

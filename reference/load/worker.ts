@@ -4,6 +4,9 @@
 import { SimClient, nowMs, type LoginResult } from './sim-client.js';
 import { runInitiator, startResponder, type ChatOptions, type ChatResponder, type ChatResult } from './chat.js';
 import type { SharedCredentials } from './population.js';
+import { writeFileSync } from 'node:fs';
+import { enableLoopTrace, loopTraceSnapshot } from '../ops/loop-trace.js';
+import { collectGarbage } from './cpu.js';
 
 /** Setup of a worker. */
 export interface WorkerInit {
@@ -19,6 +22,11 @@ export interface WorkerInit {
   timeoutMs: number;
   /** Send heartbeats (PING) at the interval the MS announced. */
   heartbeats: boolean;
+  /**
+   * With a stage trace (issue 15): record this process's event-loop delay and GC pauses
+   * (reference/ops/loop-trace.ts) and write them to this file at shutdown, beside the servers'.
+   */
+  loopTraceFile?: string;
 }
 
 /** A login as reported to the coordinator (no message bodies). */
@@ -186,6 +194,7 @@ export class WorkerCore {
     switch (cmd.op) {
       case 'init': {
         this.init = cmd.init;
+        if (cmd.init.loopTraceFile) enableLoopTrace();
         for (const [i, name] of cmd.init.users) this.indexOf.set(name, i);
         if (cmd.init.heartbeats) {
           // One timer for all clients: PING when a client sent nothing for most of its interval. Each
@@ -220,8 +229,13 @@ export class WorkerCore {
         return { ok: true };
       }
       case 'record':
+        if (cmd.on) {
+          // The generator's own garbage is collected before the probes, not during them (issue 15,
+          // Appendix A.8): one worker's heap holds thousands of simulated clients.
+          collectGarbage();
+          this.receipts = new Map();
+        }
         this.recording = cmd.on;
-        if (cmd.on) this.receipts = new Map();
         return { ok: true };
       case 'presence': {
         const out: Record<string, PresenceReceipt> = {};
@@ -252,6 +266,7 @@ export class WorkerCore {
         for (const c of all) c.close();
         await Promise.all(all.map((c) => c.closed()));
         this.clients.clear();
+        if (this.init?.loopTraceFile) writeFileSync(this.init.loopTraceFile, JSON.stringify(loopTraceSnapshot()));
         return { ok: true };
       }
     }

@@ -18,6 +18,8 @@ import {
 } from '../../reference/load/population.js';
 import { runLoad, type LoadOptions } from '../../reference/load/run.js';
 import { HEARTBEAT_SLOTS, WorkerCore } from '../../reference/load/worker.js';
+import { readLoopTraces } from '../../reference/load/stages.js';
+import { collectGarbage } from '../../reference/load/cpu.js';
 import { percentile } from '../../reference/load/stats.js';
 import { renderSvg } from '../../reference/load/plot.js';
 import { reportRows, table } from '../../reference/load/report.js';
@@ -199,4 +201,32 @@ test('load worker heartbeats: every client is checked once a second, spread over
     'each client once a second',
   );
   await core.handle({ op: 'shutdown' });
+});
+
+test("a load worker given a loop trace file writes its GC pauses and loop delay at shutdown, beside the servers' (issue 15)", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'imsp-load-test-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const core = new WorkerCore();
+  const init = { index: 0, ms: [], sources: [], users: [], timeoutMs: 1000, heartbeats: false };
+  const file = join(dir, 'load worker 1.loop.json');
+  const r = await core.handle({
+    op: 'init',
+    init: { ...init, credentials: { salt: '', iterations: 4096, clientKey: '', serverKey: '' }, loopTraceFile: file },
+  });
+  assert.equal(r.ok, true);
+  assert.equal((await core.handle({ op: 'record', on: true })).ok, true);
+  await core.handle({ op: 'shutdown' });
+  const traces = readLoopTraces(dir);
+  assert.deepEqual([...traces.keys()], ['load worker 1']);
+  assert.ok(Array.isArray(traces.get('load worker 1')!.gc) && Array.isArray(traces.get('load worker 1')!.delay));
+});
+
+test('collectGarbage runs a full collection of the generator now (issue 15: its garbage is not collected inside the probes)', async () => {
+  let o: object | null = { big: new Array(1000).fill(1) };
+  const w = new WeakRef(o);
+  o = null;
+  // a WeakRef's target is kept until the end of the job that created it
+  await new Promise((r) => setImmediate(r));
+  collectGarbage();
+  assert.equal(w.deref(), undefined);
 });

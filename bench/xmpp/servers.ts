@@ -104,9 +104,12 @@ export function ensureInstalled(log: (s: string) => void): void {
   if (process.getuid?.() !== 0)
     throw new Error(`${missing.join(', ')} missing and not root: apt-get install -y ${missing.join(' ')}`);
   const policy = '/usr/sbin/policy-rc.d';
-  if (existsSync(policy)) throw new Error(`${policy} exists already: not touching it`);
+  // A container image may ship one already (Docker's exits 101, as ours would): then it is left as it is.
+  const own = !existsSync(policy);
+  if (!own && !/^\s*exit\s+101\s*$/m.test(readFileSync(policy, 'utf8')))
+    throw new Error(`${policy} exists and does not exit 101: not touching it`);
   log(`installing ${missing.join(', ')} from Debian (services kept stopped)...`);
-  writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  if (own) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
   try {
     run('apt-get', ['update'], { DEBIAN_FRONTEND: 'noninteractive' }, 600_000);
     run(
@@ -116,7 +119,7 @@ export function ensureInstalled(log: (s: string) => void): void {
       600_000,
     );
   } finally {
-    unlinkSync(policy);
+    if (own) unlinkSync(policy);
   }
 }
 

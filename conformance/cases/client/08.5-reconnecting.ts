@@ -445,4 +445,30 @@ export const clientReconnectCases: CaseDef<ClientContext>[] = [
       ctx.must(proof, 'RECONNECT-3', 'the new login must go on with PROOF');
     },
   },
+  {
+    id: 'client/reconnect/11',
+    section: 'reconnect',
+    title:
+      'after `reconnect on` then `reconnect off`, a session that ends without a logout of its own is not followed by a new login',
+    reqs: ['CTL-9', 'CTL-2', 'RECONNECT-1'],
+    async run(ctx: ClientContext) {
+      const { a, c } = await reconnecting(ctx);
+      const off = await c.command('reconnect off', ctx.timeout);
+      ctx.must(off?.event === 'ok', 'CTL-2', `reconnect off failed: ${JSON.stringify(off)}`);
+      const old = ctx.ms(a);
+      const m0 = ctx.svc.mark;
+      old.destroy();
+      // A client that reconnects makes its first attempt within b [RECONNECT-2]: past b and the kit's slack, none comes.
+      const b = base(ctx);
+      const again = await ctx.waitHandshake(
+        (h) => h.seq > m0 && (h.method === 'LOCATE' || h.user === a.name),
+        b + slack(ctx),
+      );
+      ctx.must(
+        !again,
+        'CTL-9',
+        `after \`reconnect off\` the client logged in again by itself when its MS link closed (${fmt(again ?? undefined)})`,
+      );
+    },
+  },
 ];

@@ -4,13 +4,14 @@
 //
 //   node dist/bench/xmpp.js [--quick] [--sizes 2000,10000] [--prosody-max N] [--no-extras] [--json FILE] [--warmup N]
 //                           [--servers ejabberd,prosody,imsp] [--server-node-flag FLAG ...] [--worker-node-flag FLAG ...]
+//                           [--imsp-ms N]
 //
 // For each size (default 2,000 and 10,000 users, 50 mutual contacts, 100 logins in flight):
 //   1. ejabberd 23.01, SASL PLAIN without TLS (its fastest path);
 //   2. ejabberd 23.01, SCRAM-SHA-256 over STARTTLS (the like-for-like security);
 //   3. Prosody 0.12, PLAIN without TLS (at sizes up to --prosody-max, default 2,000: it runs on one
 //      core at ~33 logins/s);
-//   4. IMSP: a CRS (SQLite, --durability normal) and 2 MSs, 2 load worker processes.
+//   4. IMSP: a CRS (SQLite, --durability normal) and one MS per two cores (--imsp-ms N), 2 load worker processes.
 // Each server runs alone with its load generator; a warm-up (--warmup N other users, default 2,000, log
 // in and out, then the server goes idle), a storm, the wait until the server has worked off
 // the presence wave, then fan-out probes with everyone online. Then, IMSP only: one P2P pair, the
@@ -18,6 +19,7 @@
 // CPU time per process comes from /proc (utime + stime): robust to other load, unlike throughput.
 // Everything started is stopped at the end, also on failure; every phase is bounded in count and time.
 import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -56,6 +58,13 @@ const serverNodeFlags = argv.flatMap((a, i) => (a === '--server-node-flag' && ar
 // Development: node flags for the IMSP load workers (profiling the generator), e.g. --worker-node-flag --cpu-prof.
 const workerNodeFlags = argv.flatMap((a, i) => (a === '--worker-node-flag' && argv[i + 1] ? [argv[i + 1]!] : []));
 const jsonPath = flag('--json') ?? 'dist/bench-xmpp.json';
+// The MS processes of the IMSP storms, sized to the machine (issue 15, Appendix A.8): one per two
+// cores, the other half left to the CRS and the load workers. On 2 cores that is one MS: in
+// alternating runs at 2,000 users (load 12-16) one MS took 1.84 and 1.64 ms of server CPU per login
+// against 2.24 and 2.37 ms for two (no CRS -> later MS hop, one process fewer on the cores).
+// --imsp-ms N overrides it (2 was the layout of sessions 1-7).
+const IMSP_MS = Math.max(1, Math.floor(Number(flag('--imsp-ms') ?? Math.floor(availableParallelism() / 2)))) || 1;
+const imspName = `IMSP (${IMSP_MS} MS${IMSP_MS === 1 ? '' : 's'} + CRS)`;
 const BUDDIES = 50;
 const CONCURRENCY = 100;
 const RATE = 40;
@@ -88,7 +97,7 @@ const stageTables: string[] = [];
 function imspResult(r: LoadReport): StormResult {
   const cpu: CpuReport = r.cpu ?? { uses: [], wallSeconds: 0, machineBusySeconds: 0, cores: 0 };
   return {
-    server: 'IMSP (2 MSs + CRS)',
+    server: imspName,
     users: r.options.users,
     attempted: r.logins.attempted,
     ok: r.logins.ok,
@@ -185,7 +194,7 @@ for (const users of sizes) {
         users,
         buddies: BUDDIES,
         concurrency: CONCURRENCY,
-        spawnMs: 2,
+        spawnMs: IMSP_MS,
         processes: 2,
         probes: probesFor(users),
         rate: RATE,
@@ -463,7 +472,7 @@ const out = [
   `fan-out: from the trigger (marked <presence/> sent, XMPP; PROOF sent, IMSP) to the last online contact's receipt, probes at ${RATE}/s with everyone online;`,
   "gen busy: the busiest load generator process's CPU over the same window, as a share of one core (an average over the storm and its tail: near 100%, the generator, not the server, set the pace);",
   `CPU per login: utime+stime from /proc from the first login until the servers and the load generators went idle (tail s = how long after the last login; at most ${IDLE_MAX_MS / 1000} s, '>N' = still busy then: no ratio against it), divided by the logins;`,
-  'IMSP: CRS on SQLite (--durability normal) + 2 MSs, 2 load worker processes; XMPP: one lean load generator process (Node net, substring scanning)',
+  `IMSP: CRS on SQLite (--durability normal) + ${IMSP_MS} MS${IMSP_MS === 1 ? '' : 's'}, 2 load worker processes; XMPP: one lean load generator process (Node net, substring scanning)`,
   `warm-up: before each storm, ${WARMUP} other users (contacts only among themselves) logged in and out and the server went idle, the same for every server; the figures start after it (--warmup N)`,
   '',
   storms,

@@ -2,7 +2,7 @@
 // who never clone this repository. It holds the compiled kit (dist/conformance, dist/codec, dist/generated), the
 // spec data the kit reads at run time (dist/spec/fixtures), the same launcher as the repository's
 // (conformance/bin/imsp-conformance.js, which runs dist/ when no TypeScript source is beside it) and
-// its two run-time libraries, commander and fast-check, bundled (bundleDependencies): installing it
+// its run-time libraries (KIT_RUNTIME_DEPENDENCIES) bundled (bundleDependencies): installing it
 // asks no registry, compiles nothing (no better-sqlite3: the kit never stores anything) and needs no
 // tsx. Usage: node --import tsx conformance/package/pack.ts [--dist DIR] [--out DIR]  (after `make build`)
 import { execFileSync } from 'node:child_process';
@@ -20,8 +20,10 @@ interface Manifest {
   devDependencies?: Record<string, string>;
 }
 
-/** The libraries the compiled kit imports at run time (checked by test/conformance/package.test.ts). */
-export const KIT_RUNTIME_DEPENDENCIES = ['commander', 'fast-check'] as const;
+/** The libraries the compiled kit imports at run time: commander (options), fast-check (fuzzing) and
+ * ajv (the control schema a client under test is held to [CTL-7]). test/build/package.test.ts checks
+ * that every package the staged kit imports is one of these or part of Node. */
+export const KIT_RUNTIME_DEPENDENCIES = ['ajv', 'commander', 'fast-check'] as const;
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const readManifest = (dir: string): Manifest => JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Manifest;

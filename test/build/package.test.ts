@@ -7,11 +7,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildDist } from '../../conformance/package/build.js';
-import { packKit } from '../../conformance/package/pack.js';
+import { KIT_RUNTIME_DEPENDENCIES, packKit } from '../../conformance/package/pack.js';
 import { FAST_LIMITS, spawnListening, startReferenceCrs, workdir, type Workdir } from '../../conformance/lib/spawn.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -197,7 +198,7 @@ test('SIGTERM reaches the compiled CRS and MS: each logs its graceful stop and e
   assert.match(c.stderr, /"msg":"stopped"/);
 });
 
-test('the kit package installs offline into a fresh prefix and tests a reference CRS as compiled JavaScript', {
+test('the kit package installs offline into a fresh prefix, carries every package it imports, and tests a reference CRS and client as compiled JavaScript', {
   timeout: 240_000,
 }, async () => {
   const { tarball } = packKit({ dist: join(installed, 'dist'), out: join(tmp, 'pack') });
@@ -232,40 +233,47 @@ test('the kit package installs offline into a fresh prefix and tests a reference
     'no TypeScript is installed',
   );
   assert.ok(!existsSync(join(pkgDir, 'node_modules/tsx')), 'tsx is not installed');
+  // Every package the installed kit's code imports is bundled with it or is part of Node: the kit's
+  // client role once imported ajv, which the package did not carry, so it failed outside this repository.
+  const imported = new Set<string>();
+  for (const f of files(join(pkgDir, 'dist')).filter((p) => p.endsWith('.js'))) {
+    const js = readFileSync(join(pkgDir, 'dist', f), 'utf8');
+    for (const m of js.matchAll(
+      /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]((?:@[\w.-]+\/)?[\w-][\w./-]*)['"]/gm,
+    )) {
+      const spec = m[1]!;
+      if (spec.startsWith('node:') || isBuiltin(spec)) continue;
+      imported.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+    }
+  }
+  assert.ok(imported.size > 0, 'the scan finds the kit imports');
+  assert.deepEqual([...imported].sort(), [...KIT_RUNTIME_DEPENDENCIES].sort(), 'packages the kit imports');
+  for (const dep of KIT_RUNTIME_DEPENDENCIES)
+    assert.ok(existsSync(join(pkgDir, 'node_modules', dep, 'package.json')), `${dep} is bundled`);
   const bin = join(prefix, 'bin/imsp-conformance');
   const v = spawnSync(bin, ['--version'], { cwd: tmp, encoding: 'utf8' });
   assert.equal(v.stdout.trim(), `imsp-conformance ${version}`, v.stderr);
-  const crs = await startReferenceCrs(root, w);
-  try {
-    const sets = Object.entries(FAST_LIMITS).flatMap(([k, val]) => ['--set', `${k}=${val}`]);
-    const run = spawn(
-      bin,
-      [
-        '--role',
-        'crs',
-        '--target',
-        crs.address,
-        '--ms-key-file',
-        w.keyFile,
-        '--only',
-        'ENROLL-2,REGISTER-1,LOCK-1,WIRE-3',
-        '--seed',
-        '1',
-        '--runs',
-        '3',
-        '--quiet',
-        '--json',
-        'report.json',
-        ...sets,
-      ],
-      { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+  const sets = Object.entries(FAST_LIMITS).flatMap(([k, val]) => ['--set', `${k}=${val}`]);
+  /** Run the installed kit to its end; its exit status and everything it printed. */
+  const kit = async (args: string[]): Promise<{ status: number | null; out: string }> => {
+    const run = spawn(bin, [...args, '--seed', '1', '--runs', '3', '--quiet'], {
+      cwd: tmp,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     run.stdout.on('data', (d: Buffer) => (out += d.toString()));
     run.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const status = await new Promise<number | null>((res) => run.once('exit', (code) => res(code)));
-    assert.equal(status, 0, out);
-    assert.match(out, /[1-9]\d* passed, 0 failed/);
+    return { status, out };
+  };
+  const crs = await startReferenceCrs(root, w);
+  try {
+    const r = await kit([
+      ...['--role', 'crs', '--target', crs.address, '--ms-key-file', w.keyFile],
+      ...['--only', 'ENROLL-2,REGISTER-1,LOCK-1,WIRE-3', '--json', 'report.json', ...sets],
+    ]);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /[1-9]\d* passed, 0 failed/);
     // The command line the report gives (and replays build on) is one this machine can run again: it
     // starts with the installed bin, not with `npx imsp conformance`, which needs this repository.
     const report = JSON.parse(readFileSync(join(tmp, 'report.json'), 'utf8')) as { commandLine: string };
@@ -273,4 +281,10 @@ test('the kit package installs offline into a fresh prefix and tests a reference
   } finally {
     await crs.stop();
   }
+  // The client role plays CRS and MS itself and holds every line the client writes to the control
+  // schema [CTL-7]: the compiled reference client (no tsx) under the installed kit.
+  const client = `'${process.execPath}' '${imsp()}' client --control --crs {crs} --downloads '${join(tmp, 'downloads')}'`;
+  const c = await kit(['--role', 'client', '--client-cmd', client, '--only', 'client/wire/1']);
+  assert.equal(c.status, 0, c.out);
+  assert.match(c.out, /1 passed, 0 failed/);
 });

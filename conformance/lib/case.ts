@@ -38,6 +38,12 @@ export interface CaseDef<C = unknown> {
   level?: 'MUST' | 'SHOULD' | 'INFO';
   /** Fuzz cases use --runs and fast-check; replayable with --seed/--path. */
   fuzz?: boolean;
+  /**
+   * For a state-machine fuzz case: the timer transitions of spec/machines (those whose event has a
+   * `timer`) its commands fire, as 'machine/transition'. test/conformance/fuzz-timers.test.ts checks
+   * that every timer transition of a machine binding the role is fired by some fuzz case of the role.
+   */
+  timers?: string[];
   /** Skip the per-case health probe (the case ends the target on purpose, or probes itself). */
   noProbe?: boolean;
   run(ctx: C): Promise<void>;

@@ -6,6 +6,8 @@ import type { GeneratedFile, Generator, GeneratorContext } from './plugin.js';
 export interface MachineNamed {
   name: string;
   text: string;
+  /** An event raised by a timer: the limit (spec/registry/limits.json) whose running out raises it. */
+  timer?: string;
 }
 export interface MachineTransitionSpec {
   name: string;

@@ -372,6 +372,7 @@ export const clientViewFuzzCases: CaseDef<ClientContext>[] = [
       "state-machine fuzzing of the client's session with its MS: logins answered well or wrongly, PING, NOTICE ERR_RATE_LIMITED and ERR_SESSION_ENDED, logout, the connection lost, silence past Session-timeout and PRESENCE pushes follow the machine table",
     reqs: machineReqs('client-view', ['PRESENCE-9', 'STATE-4'], UNFIRED),
     fuzz: true,
+    timers: ['client-view/silence'],
     async run(ctx: ClientContext) {
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)], { heartbeat: HEARTBEAT, sessionTimeout: SESSION_TIMEOUT });

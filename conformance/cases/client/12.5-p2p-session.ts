@@ -33,6 +33,8 @@ interface Model {
   loggedIn: boolean;
   /** INITs the client accepted in this sequence (a replayed nonce needs one: a sequence replays alone). */
   accepted: number;
+  /** Silent connections the case may still wait out (over all its sequences): its run time stays bounded. */
+  silentLeft: number;
 }
 interface Real {
   ctx: ClientContext;
@@ -44,6 +46,8 @@ interface Real {
   log: string[];
   /** How many times each kind of step ran, over all sequences (noted in the report). */
   counts: Map<string, number>;
+  /** The silent connections left to the case, over all its sequences. */
+  silent: { left: number };
 }
 
 const take = (s: PState, e: string, g: Record<string, boolean> = {}): MachineTransition | null =>
@@ -566,6 +570,54 @@ class Drop extends Cmd {
   }
 }
 
+/**
+ * The buddy opens a connection to the client and sends nothing: the new session's handshake timer
+ * fires (TIMEOUT in idle): the client closes it after handshakeTimeout, with no answer (nothing is
+ * outstanding), and the other sessions go on. Drawn only when handshakeTimeout is short, a few times a case.
+ */
+class Silent extends Cmd {
+  check(m: Readonly<Model>): boolean {
+    return m.loggedIn && m.silentLeft > 0;
+  }
+  toString(): string {
+    return `${this.w} opens a connection and sends nothing`;
+  }
+  async step(m: Model, r: Real): Promise<void> {
+    const ctx: ClientContext = r.ctx;
+    m.silentLeft--;
+    r.silent.left--;
+    const t = must('idle', 'TIMEOUT');
+    const hs = ctx.limits.get('handshakeTimeout');
+    const conn = await ctx.connect(ctx.clientAddress(r.a), `peer-${this.w}-silent`);
+    const t0 = Date.now();
+    try {
+      const closed = await conn.closedWithin(2 * hs + ctx.timeout);
+      const after = Date.now() - t0;
+      r.log.push(
+        `${this} -> ${closed ? `closed after ${after} ms` : 'still open'} (handshakeTimeout ${hs} ms, transition ${t.name})`,
+      );
+      const req = t.reqs[0] ?? 'CONN-4';
+      ctx.must(
+        closed,
+        req,
+        `${this}: transition '${t.name}' closes a peer connection whose handshake is not done within handshakeTimeout (${hs} ms); still open after ${after} ms`,
+      );
+      ctx.must(
+        after >= hs - 50,
+        req,
+        `${this}: the client closed the connection ${after} ms after it opened, before its handshakeTimeout of ${hs} ms`,
+      );
+      ctx.must(
+        !conn.received.some((x) => x.msg.kind === 'response'),
+        req,
+        `${this}: transition '${t.name}' closes without an answer, no request being outstanding`,
+      );
+    } finally {
+      conn.destroy();
+    }
+  }
+}
+
 /** The MS reports the buddy offline, then online again: PEER_UNAVAILABLE [P2P-13]. */
 class Unavailable extends Cmd {
   check(m: Readonly<Model>): boolean {
@@ -670,12 +722,8 @@ const commands = [
     new Unavailable(w),
   ]),
   new Logout(),
+  new Silent('lo'),
 ].map((x) => fc.constant(x));
-
-// The table's TIMEOUT transitions [CONN-4] are not fired: each would cost a whole handshakeTimeout
-// (10 s by default, 3 s in the self-test) in a case that runs hundreds of steps, so this case does not
-// claim [CONN-4]; client/arch/3 checks it on the client's peer address.
-const UNFIRED = ['CONN-4'];
 
 export const clientP2pFuzzCases: CaseDef<ClientContext>[] = [
   {
@@ -714,6 +762,7 @@ export const clientP2pFuzzCases: CaseDef<ClientContext>[] = [
         nonces: [],
         log: [],
         counts: new Map(),
+        silent: { left: 0 },
       };
       await expectRefusal(r, conn, 'ERR_REPLAY', 'P2P-8', 'an INIT whose nonce the client accepted before its logout');
     },
@@ -723,25 +772,22 @@ export const clientP2pFuzzCases: CaseDef<ClientContext>[] = [
     section: 'fuzz',
     title:
       'state-machine fuzzing of the peer-to-peer session: INIT both ways (valid, forged, stale, replayed), simultaneous INITs, sealed MSG/PING/TYPING/BYE, forged and replayed envelopes, drops, a buddy going offline and logout follow the machine table',
-    reqs: machineReqs(
-      'p2p-session',
-      [
-        'P2P-1',
-        'P2P-4',
-        'P2P-6',
-        'P2P-8',
-        'P2P-16',
-        'STATE-5',
-        'HB-7',
-        'MSG-4',
-        'PRESENCE-9',
-        'LOGIN-7',
-        'CTL-2',
-        'STATE-4',
-      ],
-      UNFIRED,
-    ),
+    reqs: machineReqs('p2p-session', [
+      'P2P-1',
+      'P2P-4',
+      'P2P-6',
+      'P2P-8',
+      'P2P-16',
+      'STATE-5',
+      'HB-7',
+      'MSG-4',
+      'PRESENCE-9',
+      'LOGIN-7',
+      'CTL-2',
+      'STATE-4',
+    ]),
     fuzz: true,
+    timers: ['p2p-session/handshake-timeout'],
     async run(ctx: ClientContext) {
       // Buddy names either side of the client's: 'b…' < 'c…' (the account) < 'd…'.
       const lo = await ctx.peer('b');
@@ -751,6 +797,14 @@ export const clientP2pFuzzCases: CaseDef<ClientContext>[] = [
       ctx.pre(lo.name < a.name && a.name < hi.name, 'P2P-15', 'the kit could not name buddies around the client');
       let lastLog: string[] = [];
       const counts = new Map<string, number>();
+      // The silent connection (TIMEOUT) waits out handshakeTimeout: a few per case (about 15 s in all),
+      // none when it is long, unless --slow.
+      const hs = ctx.limits.get('handshakeTimeout');
+      const silent = { left: ctx.opts.slow || hs <= 5000 ? Math.min(5, Math.max(1, Math.floor(15000 / hs))) : 0 };
+      if (silent.left === 0)
+        ctx.note(
+          `no silent peer connection (transition handshake-timeout not fired): handshakeTimeout ${hs} ms; pass --slow, or --set handshakeTimeout=N (N <= 5000) matching the client`,
+        );
       const runOnce = async (cmds: Iterable<fc.AsyncCommand<Model, Real>>): Promise<void> => {
         const real: Real = {
           ctx,
@@ -761,12 +815,14 @@ export const clientP2pFuzzCases: CaseDef<ClientContext>[] = [
           nonces: [],
           log: [],
           counts,
+          silent,
         };
         lastLog = real.log;
         const model: Model = {
           s: { lo: { in: null, out: null }, hi: { in: null, out: null } },
           loggedIn: true,
           accepted: 0,
+          silentLeft: silent.left,
         };
         try {
           // A fresh start: logged in (a failed sequence may have stopped between logout and login),

@@ -389,6 +389,7 @@ export const crsEnrollmentFuzzCases: CaseDef<CrsContext>[] = [
       'state-machine fuzzing of the MS enrollment: ENROLL/PROOF with higher, equal and lower Incarnations and wrong keys, PING, requests, LEAVE, silence past msLease, abrupt closes and stalled handshakes follow the machine table',
     reqs: machineReqs('ms-enrollment', ['ENROLL-6', 'ENROLL-7', 'ENROLL-10', 'HB-4', 'REG-15', 'STATE-5', 'STATE-1']),
     fuzz: true,
+    timers: ['ms-enrollment/handshake-timeout', 'ms-enrollment/lease-expired'],
     async run(ctx: CrsContext) {
       const lease = ctx.limits.get('msLease');
       const hs = ctx.limits.get('handshakeTimeout');

@@ -29,17 +29,21 @@ import {
   x25519Pair,
 } from '../../lib/crypto.js';
 import type { KitUser } from '../../lib/as-crs.js';
-import type { MsContext } from '../../lib/ms-context.js';
+import { type MsContext, sentSince, since } from '../../lib/ms-context.js';
 import { answerOf } from '../../lib/wire-target.js';
 
 type State = 'idle' | 'locking' | 'challenged' | 'onlining' | 'active' | 'ended';
 interface Model {
   state: State;
   known: boolean;
+  /** Stalls the case may still wait out (over all its sequences): its run time stays bounded. */
+  stallsLeft: number;
 }
 interface Real {
   ctx: MsContext;
   conn: Conn;
+  /** When the connection opened: handshakeTimeout runs from then [CONN-4]. */
+  opened: number;
   user: KitUser;
   pending: {
     user: string;
@@ -50,7 +54,15 @@ interface Real {
     challenge: ResponseMessage;
   } | null;
   log: string[];
+  /** How many times each kind of step ran, over all runs (noted in the report). */
+  counts: Map<string, number>;
+  /** The stalls left to the case, over all its sequences. */
+  stalls: { left: number };
 }
+
+const count = (r: Real, what: string): void => {
+  r.counts.set(what, (r.counts.get(what) ?? 0) + 1);
+};
 
 const take = (state: State, event: string, guards: Record<string, boolean> = {}): MachineTransition | null =>
   findTransition('client-session', state as never, event as never, guards as never) as MachineTransition | null;
@@ -187,6 +199,7 @@ class SessionCmd implements fc.AsyncCommand<Model, Real> {
     const ctx: MsContext = r.ctx;
     const conn: Conn = r.conn;
     const { t, expected, next } = this.expectation(m);
+    count(r, this.toString());
     if (this.ev === 'LOGIN') this.sendLogin(r, t !== null);
     else if (this.ev === 'PROOF') this.sendProof(m, r);
     else conn.send(request(this.ev, this.ev === 'STATUS' ? [['Status', 'busy']] : []));
@@ -215,10 +228,117 @@ class SessionCmd implements fc.AsyncCommand<Model, Real> {
   }
 }
 
-const commands = [
-  fc
-    .tuple(fc.constantFrom<Ev>('LOGIN', 'LOGIN', 'PROOF', 'PROOF', 'PING', 'STATUS', 'LOGOUT'), fc.boolean())
-    .map(([ev, v]) => new SessionCmd(ev, v)),
+/**
+ * The client says nothing more: before the session is active the MS's handshake timer fires (TIMEOUT:
+ * close, no answer since no request is outstanding, UNLOCK if the login holds a lock), once it is
+ * active its session timer does (SILENCE: NOTICE ERR_SESSION_ENDED, OFFLINE to the CRS, close). Each
+ * costs a whole timer, so it is drawn rarely and only when the timers are short (see the case).
+ */
+class StallCmd implements fc.AsyncCommand<Model, Real> {
+  /**
+   * In which state the client goes quiet: the state it is in, or challenged or active, reached first
+   * by LOGIN of the known user (and PROOF of the right password) when the client is still idle: most
+   * sequences end early (an out-of-state request before login closes), so few would get there alone.
+   */
+  constructor(readonly at: 'now' | 'challenged' | 'active') {}
+  check(m: Readonly<Model>): boolean {
+    if (m.stallsLeft <= 0) return false;
+    if (this.at === 'now') return m.state !== 'ended';
+    return m.state === 'idle' || m.state === this.at;
+  }
+  toString(): string {
+    return this.at === 'now' ? 'nothing more from the client' : `nothing more from the client once ${this.at}`;
+  }
+  async run(m: Model, r: Real): Promise<void> {
+    const ctx: MsContext = r.ctx;
+    const conn: Conn = r.conn;
+    if (m.state === 'idle' && this.at !== 'now') {
+      await new SessionCmd('LOGIN', true).run(m, r);
+      if (this.at === 'active' && (m.state as State) === 'challenged') await new SessionCmd('PROOF', true).run(m, r);
+    }
+    if (m.state === 'ended') return;
+    m.stallsLeft--;
+    r.stalls.left--;
+    const n = since(ctx);
+    const active = m.state === 'active';
+    count(r, `nothing more in ${m.state}`);
+    const t = take(m.state, active ? 'SILENCE' : 'TIMEOUT');
+    if (!t) throw new Error(`kit: the client-session table has no ${active ? 'SILENCE' : 'TIMEOUT'} in ${m.state}`);
+    const limit = ctx.limits.get(active ? 'sessionTimeout' : 'handshakeTimeout');
+    // Silent: not even the MS's PINGs are answered (an answer is traffic that restarts the session timer).
+    conn.auto = () => undefined;
+    const quiet = Date.now();
+    const from = active ? quiet : r.opened;
+    const answered = conn.unclaimedResponses();
+    const closed = await conn.closedWithin(Math.max(0, from + 2 * limit - Date.now()) + ctx.timeout);
+    const after = Date.now() - from;
+    r.log.push(
+      `${this} in ${m.state} -> ${closed ? `closed after ${after} ms` : 'still open'} (${active ? 'sessionTimeout' : 'handshakeTimeout'} ${limit} ms, transition ${t.name})`,
+    );
+    const req = t.reqs[0] ?? 'STATE-1';
+    ctx.must(
+      closed,
+      req,
+      `${this} in state ${m.state}: transition '${t.name}' ends the session ${limit} ms after ${active ? "the client's last message" : 'the connection opened'}; still open after ${after} ms`,
+    );
+    ctx.must(
+      after >= limit - 50,
+      req,
+      `${this} in state ${m.state}: the MS closed ${after} ms after ${active ? "the client's last message" : 'the connection opened'}, before its ${active ? 'sessionTimeout' : 'handshakeTimeout'} of ${limit} ms`,
+    );
+    if (active) {
+      ctx.must(
+        conn.received.some(
+          (x) =>
+            x.msg.kind === 'request' &&
+            x.msg.method === 'NOTICE' &&
+            header(x.msg, 'Error-code') === 'ERR_SESSION_ENDED',
+        ),
+        req,
+        `${this} in state active: transition '${t.name}' tells the client NOTICE ERR_SESSION_ENDED before it closes`,
+      );
+      ctx.must(
+        await ctx.crs.until(() => !!sentSince(ctx, n, 'OFFLINE', r.user.name), ctx.timeout),
+        req,
+        `${this} in state active: transition '${t.name}' sends OFFLINE to the CRS`,
+      );
+    } else {
+      ctx.must(
+        conn.unclaimedResponses() === answered,
+        req,
+        `${this} in state ${m.state}: transition '${t.name}' closes without an answer, no request being outstanding`,
+      );
+      // [CONN-4] a login that holds a lock (challenged after LOCK_GRANTED) gives it back.
+      if (m.state === 'challenged' && m.known && r.pending)
+        ctx.must(
+          await ctx.crs.until(() => !!sentSince(ctx, n, 'UNLOCK', r.pending!.user), ctx.timeout),
+          req,
+          `${this} in state challenged: transition '${t.name}' sends UNLOCK for the lock the login holds`,
+        );
+    }
+    m.state = 'ended';
+  }
+}
+
+const sessionCmd = fc
+  .tuple(fc.constantFrom<Ev>('LOGIN', 'LOGIN', 'PROOF', 'PROOF', 'PING', 'STATUS', 'LOGOUT'), fc.boolean())
+  .map(([ev, v]): fc.AsyncCommand<Model, Real> => new SessionCmd(ev, v));
+/** The longest timer a stall waits out without --slow. */
+const STALL_MAX_MS = 5000;
+/** Three stalls in about twenty commands: at most one per sequence, since it ends the session. */
+const STALL_WEIGHT = 3;
+const commandsWith = (stall: boolean): fc.Arbitrary<fc.AsyncCommand<Model, Real>>[] => [
+  stall
+    ? fc.oneof(
+        { arbitrary: sessionCmd, weight: 20 - STALL_WEIGHT },
+        {
+          arbitrary: fc
+            .constantFrom<StallCmd['at']>('now', 'challenged', 'active', 'active')
+            .map((at) => new StallCmd(at)),
+          weight: STALL_WEIGHT,
+        },
+      )
+    : sessionCmd,
 ];
 
 /** Clear requests that have no transition in the idle state of the client session. */
@@ -272,7 +392,7 @@ export const msStateCases: CaseDef<MsContext>[] = [
     id: 'ms/fuzz/2',
     section: 'fuzz',
     title:
-      'state-machine fuzzing of the client session: LOGIN, PROOF, PING, STATUS and LOGOUT in and out of state follow the machine table',
+      'state-machine fuzzing of the client session: LOGIN, PROOF, PING, STATUS and LOGOUT in and out of state, and a client gone quiet (handshake and session timers), follow the machine table',
     reqs: machineReqs('client-session', [
       'STATE-5',
       'STATE-6',
@@ -284,14 +404,29 @@ export const msStateCases: CaseDef<MsContext>[] = [
       'STATE-1',
     ]),
     fuzz: true,
+    timers: ['client-session/handshake-timeout', 'client-session/silence'],
     async run(ctx: MsContext) {
+      // The stall (TIMEOUT, SILENCE) waits out a timer: drawn only when both are short, or with --slow.
+      const hs = ctx.limits.get('handshakeTimeout');
+      const st = ctx.limits.get('sessionTimeout');
+      const stall = ctx.opts.slow || (hs <= STALL_MAX_MS && st <= STALL_MAX_MS);
+      // Each stall costs up to twice its timer: about 20 s of stalls in all, and at least one.
+      const stalls = { left: Math.min(8, Math.max(1, Math.floor(20000 / Math.max(hs, st)))) };
+      if (!stall)
+        ctx.note(
+          `no stall drawn (transitions handshake-timeout and silence not fired): handshakeTimeout ${hs} ms, sessionTimeout ${st} ms; pass --slow, or --set handshakeTimeout=N --set sessionTimeout=N (N <= ${STALL_MAX_MS}) matching the MS`,
+        );
       let lastLog: string[] = [];
+      const counts = new Map<string, number>();
       const runOnce = async (cmds: Iterable<fc.AsyncCommand<Model, Real>>): Promise<void> => {
         const conn = await ctx.connect('cl');
-        const real: Real = { ctx, conn, user: ctx.user(), pending: null, log: [] };
+        const real: Real = { ctx, conn, opened: Date.now(), user: ctx.user(), pending: null, log: [], counts, stalls };
         lastLog = real.log;
         try {
-          await fc.asyncModelRun(() => ({ model: { state: 'idle', known: false } as Model, real }), cmds);
+          await fc.asyncModelRun(
+            () => ({ model: { state: 'idle', known: false, stallsLeft: stalls.left } as Model, real }),
+            cmds,
+          );
         } finally {
           conn.destroy();
         }
@@ -300,10 +435,11 @@ export const msStateCases: CaseDef<MsContext>[] = [
         id: 'ms/fuzz/2',
         maxRuns: 25,
         req: 'STATE-1',
-        commands,
+        commands: commandsWith(stall),
         maxCommands: 8,
         runOnce,
         log: () => lastLog,
+        counts,
       });
     },
   },

@@ -487,14 +487,25 @@ export class ImspClient extends EventEmitter<ClientEvents> {
    * blob with it, since no server can check it [PASSWD-1].
    */
   async passwd(currentPassword: string, newPassword: string): Promise<void> {
-    if (!this.identity) throw new ClientError('ERR_OUT_OF_STATE', 425, 'not logged in');
+    const identity = this.identity;
+    if (!identity) throw new ClientError('ERR_OUT_OF_STATE', 425, 'not logged in');
+    // [CTL-8] the key-blob work below takes a while; a session that ends meanwhile (logout, a lost MS)
+    // drops and overwrites the keys [LOGOUT-4], so the change fails as out of state rather than seal
+    // overwritten keys or fault on missing ones.
+    const stillLoggedIn = (): void => {
+      if (this.identity !== identity)
+        throw new ClientError('ERR_OUT_OF_STATE', 425, 'the session ended during the password change');
+    };
     try {
       await openKeyBlobAsync(currentPassword, this.user, this.keyBlob);
     } catch {
+      stillLoggedIn();
       throw new ClientError('ERR_AUTH_FAILED', 401, 'the current password does not open the key blob');
     }
+    stillLoggedIn();
     const v = makeVerifier(newPassword);
-    const blob = await sealKeyBlobAsync(newPassword, this.user, this.identity, { log2N: this.blobLog2N });
+    const blob = await sealKeyBlobAsync(newPassword, this.user, identity, { log2N: this.blobLog2N });
+    stillLoggedIn();
     await this.call('PASSWD', [
       ['Salt', v.salt],
       ['Iterations', String(v.iterations)],

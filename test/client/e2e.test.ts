@@ -187,6 +187,19 @@ test('[PASSWD-1] [PASSWD-2] PASSWD re-seals the key blob: the new password logs 
   assert.ok(again.loggedIn);
 });
 
+test('[CTL-8] [LOGOUT-4] a session that ends while PASSWD opens the key blob fails the change 425, sends no PASSWD, and the old password still logs in', async (t) => {
+  const { make } = await setup(t, ['alice']);
+  const alice = make('alice', 0);
+  await alice.login();
+  // The key blob is opened off the event loop (scrypt), so the logout below ends the session first.
+  const changing = alice.passwd('pw-alice', 'a-new-password');
+  await alice.logout();
+  await assert.rejects(changing, { code: 'ERR_OUT_OF_STATE', status: 425 });
+  const again = make('alice', 1);
+  await again.login();
+  assert.ok(again.loggedIn);
+});
+
 test('[ERR-7] [LOGOUT-4] NOTICE ERR_SHUTDOWN ends the session: keys dropped, BYE to peers; the user logs in again at another MS', async (t) => {
   const { cluster, make } = await setup(t, ['alice', 'bob']);
   const alice = make('alice', 0);

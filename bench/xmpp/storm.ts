@@ -2,7 +2,7 @@
 // in flight, the server works off the presence wave, then fan-out probes with everyone online. The
 // same shape as the IMSP storm (reference/load/run.ts), so that the figures compare in one table.
 import { summarize, type Summary } from '../../reference/load/stats.js';
-import { collectGarbage, cpuWindow, waitIdleOrBound, type CpuReport } from '../../reference/load/cpu.js';
+import { collectGarbage, cpuWindow, waitGroupsIdleOrBound, type CpuReport } from '../../reference/load/cpu.js';
 import { XmppClient, markedPresence, type XmppLogin, type XmppTarget } from './client.js';
 
 export interface StormOptions {
@@ -82,7 +82,7 @@ async function warmUp(
   });
   const seconds = (performance.now() - t0) / 1000;
   await lanes((c) => c.logout());
-  await waitIdleOrBound([o.serverPid, process.pid], { maxMs: o.idleMaxMs });
+  await waitGroupsIdleOrBound([[o.serverPid], [process.pid]], { maxMs: o.idleMaxMs });
   return { ok, failed: group.length - ok, seconds, cpu: window() };
 }
 
@@ -133,7 +133,7 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
     // The server and this generator: a generator still reading the presence wave (one process; with
     // TLS it costs 3-4 ms of CPU per login, more than a core at 300 logins/s) would hold the probes'
     // receipts behind that backlog, and a server waiting on it looks idle (issue 15, Appendix A.8).
-    const { idle } = await waitIdleOrBound([o.serverPid, process.pid], { maxMs: o.idleMaxMs });
+    const { idle } = await waitGroupsIdleOrBound([[o.serverPid], [process.pid]], { maxMs: o.idleMaxMs });
     const tailMs = performance.now() - lastDone;
     const cpu = window();
     const ok = logins.filter((l) => l.ok);

@@ -7,7 +7,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import fc from 'fast-check';
 import { XmppClient, markedPresence, scanMarks, scramFinal, type Mechanism } from '../../bench/xmpp/client.js';
-import { cpuSeconds, cpuWindow, findPids, waitIdleOrBound } from '../../reference/load/cpu.js';
+import { cpuSeconds, cpuWindow, findPids, waitGroupsIdleOrBound, waitIdleOrBound } from '../../reference/load/cpu.js';
 import { spawn } from 'node:child_process';
 
 test('SCRAM-SHA-256 client-final and server signature match RFC 7677 section 3', () => {
@@ -254,4 +254,18 @@ test('waitIdleOrBound tells a server still busy at the bound from one that went 
   const s = await waitIdleOrBound([asleep.pid], { share: 0.005, stepMs: 200, maxMs: 5000 });
   assert.equal(s.idle, true);
   assert.ok(s.waitedMs < 5000);
+});
+
+test('waitGroupsIdleOrBound waits until every group is idle on its own: a busy generator holds the wait, sleeping groups do not (issue 15)', async (t) => {
+  const busy = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+  const a = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const b = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.after(() => {
+    for (const c of [busy, a, b]) c.kill('SIGKILL');
+  });
+  const held = await waitGroupsIdleOrBound([[a.pid], [busy.pid]], { share: 0.005, stepMs: 200, maxMs: 1000 });
+  assert.equal(held.idle, false);
+  const free = await waitGroupsIdleOrBound([[a.pid], [b.pid]], { share: 0.005, stepMs: 200, maxMs: 5000 });
+  assert.equal(free.idle, true);
+  assert.ok(free.waitedMs < 5000);
 });

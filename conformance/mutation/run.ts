@@ -284,11 +284,22 @@ export async function kitMutation(o: KitMutationOptions): Promise<{ outcomes: Ou
   return report(o, sample, all.length, keptOutcomes(log, hashes), t0);
 }
 
-/** conformance/mutation/triage.json by mutant key. */
-function readTriage(): Map<string, Triage['survivors'][number]> {
-  const file = join(root, 'conformance/mutation/triage.json');
-  const triage = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Triage) : { survivors: [] };
-  return new Map(triage.survivors.filter((t) => t.key).map((t) => [t.key!, t]));
+/**
+ * The triage by mutant key: conformance/mutation/triage.json (seed 12) and one triage-seedN-sampleM-COMMIT.json
+ * per later campaign (its results file has the same name after "results-"). Keys name the file, place and
+ * replacement, so campaigns on other reference commits or seeds do not collide; a key triaged twice
+ * keeps the later file's entry (names sort by seed).
+ */
+export function readTriage(dir = join(root, 'conformance/mutation')): Map<string, Triage['survivors'][number]> {
+  const files = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f === 'triage.json' || /^triage-.*\.json$/.test(f))
+        .sort((a, b) =>
+          a === 'triage.json' ? -1 : b === 'triage.json' ? 1 : a.localeCompare(b, 'en', { numeric: true }),
+        )
+    : [];
+  const entries = files.flatMap((f) => (JSON.parse(readFileSync(join(dir, f), 'utf8')) as Triage).survivors);
+  return new Map(entries.filter((t) => t.key).map((t) => [t.key!, t]));
 }
 
 function report(
@@ -366,8 +377,8 @@ function report(
         ? `killed at set-up, not by a case (check each by hand):\n${setupKills.map((x) => `${line(x)}\n      ${x.killedBy}`).join('\n')}\n`
         : '') +
       (untriaged.length
-        ? `survivors (and mutants no case covers) not yet triaged in conformance/mutation/triage.json:\n${untriaged.map((x) => `${line(x)}${x.status === 'NoCoverage' ? ' (no coverage)' : ''}\n      key ${x.key}`).join('\n')}\n`
-        : 'every survivor is triaged in conformance/mutation/triage.json\n'),
+        ? `survivors (and mutants no case covers) not yet triaged in conformance/mutation/triage*.json:\n${untriaged.map((x) => `${line(x)}${x.status === 'NoCoverage' ? ' (no coverage)' : ''}\n      key ${x.key}`).join('\n')}\n`
+        : 'every survivor is triaged in conformance/mutation/triage*.json\n'),
   );
   return { outcomes, score };
 }

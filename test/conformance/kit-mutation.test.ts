@@ -4,10 +4,11 @@
 // coverage a mutant runs only where the kit executes it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { confirmsTimeout, keptOutcomes, statusOf } from '../../conformance/mutation/run.js';
+import { fileURLToPath } from 'node:url';
+import { confirmsTimeout, keptOutcomes, readTriage, statusOf } from '../../conformance/mutation/run.js';
 import { likelyKillers, scopeOf, type RunEntry } from '../../conformance/mutation/run-mutant.js';
 import type { MutantCoverage } from '../../conformance/mutation/coverage.js';
 
@@ -120,4 +121,55 @@ test('with coverage a mutant runs only in the roles that execute it, in the clie
   // No case executes it: nothing runs, and the outcome is "no coverage", undetected.
   assert.deepEqual(scopeOf('reference/client/client.ts', cov({})), []);
   assert.equal(statusOf(entry({ verdict: 'nocoverage' })), 'NoCoverage');
+});
+
+test('the triage of each campaign is read by key from triage.json and the triage-*.json files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kit-mutation-'));
+  try {
+    const t = (key: string, verdict: string) => ({ key, verdict, why: 'w' });
+    writeFileSync(join(dir, 'triage.json'), JSON.stringify({ survivors: [t('a', 'missed'), t('b', 'equivalent')] }));
+    writeFileSync(join(dir, 'triage-seed13-sample40-c.json'), JSON.stringify({ survivors: [t('c', 'equivalent')] }));
+    writeFileSync(join(dir, 'results-seed13-sample40-c.json'), JSON.stringify({ survivors: [t('d', 'missed')] }));
+    const triaged = readTriage(dir);
+    assert.deepEqual([...triaged.keys()].sort(), ['a', 'b', 'c']);
+    assert.equal(triaged.get('c')?.verdict, 'equivalent');
+    assert.equal(readTriage(join(dir, 'none')).size, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('every committed campaign: each survivor and no-coverage mutant of its results file is triaged', () => {
+  const dir = fileURLToPath(new URL('../../conformance/mutation/', import.meta.url));
+  const files = readdirSync(dir).filter((f) => f === 'triage.json' || /^triage-.*\.json$/.test(f));
+  assert.ok(files.includes('triage.json') && files.length >= 2, files.join(' '));
+  for (const f of files) {
+    const tri = JSON.parse(readFileSync(join(dir, f), 'utf8')) as {
+      seed: number;
+      sample: number;
+      reference: string;
+      survivors: { key: string; verdict: string; why?: string; case?: string }[];
+    };
+    const resultsFile = join(dir, `results-seed${tri.seed}-sample${tri.sample}-${tri.reference}.json`);
+    assert.ok(existsSync(resultsFile), `${f}: no ${resultsFile}`);
+    const { summary, outcomes } = JSON.parse(readFileSync(resultsFile, 'utf8')) as {
+      summary: { sample: number; equivalent: number; pending: number };
+      outcomes: { key: string; status: string }[];
+    };
+    assert.equal(outcomes.length, summary.sample, resultsFile);
+    const byKey = new Map(tri.survivors.map((s) => [s.key, s]));
+    const undetected = outcomes.filter((o) => o.status === 'Survived' || o.status === 'NoCoverage');
+    for (const o of undetected) {
+      const e = byKey.get(o.key);
+      assert.ok(e, `${f}: ${o.key} (${o.status}) is not triaged`);
+      assert.ok(['equivalent', 'missed'].includes(e.verdict), `${f}: ${o.key} is ${o.status} but triaged ${e.verdict}`);
+      assert.ok(e.why && e.why.length > 20, `${f}: ${o.key} has no reason`);
+    }
+    for (const s of tri.survivors.filter((x) => x.verdict === 'killed')) {
+      assert.ok(s.case, `${f}: ${s.key} triaged killed names no case`);
+      assert.equal(outcomes.find((o) => o.key === s.key)?.status, 'Killed', `${f}: ${s.key}`);
+    }
+    const equivalent = undetected.filter((o) => byKey.get(o.key)?.verdict === 'equivalent').length;
+    assert.equal(summary.equivalent, equivalent, `${resultsFile}: summary.equivalent`);
+  }
 });

@@ -337,7 +337,7 @@ test('[CONF-14] set-up failures stop the run before any case with one message an
     '1',
   ]);
   assert.equal(down.status, 2, down.stdout + down.stderr);
-  assert.match(down.stderr, /^imsp conformance: cannot reach the CRS at 127\.0\.0\.1:\d+: .+\n$/);
+  assert.match(down.stderr, /^imsp-conformance: cannot reach the CRS at 127\.0\.0\.1:\d+: .+\n$/);
   assert.doesNotMatch(down.stdout, /\[1\//, 'no case ran');
   // 2. and 3.: a reference CRS with short timers.
   const crs = await startReferenceCrs(root, w);

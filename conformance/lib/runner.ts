@@ -232,8 +232,12 @@ export async function runCases<C>(
     }
     copyMeta(ctx, result);
     dead = await afterCase(driver, ctx, c, tr, findings);
-    result.verdict = skipReason !== undefined ? 'SKIP' : verdictOf(c, findings, o.strict);
-    if (skipReason) result.skipReason = skipReason;
+    // A case that skipped is still judged when the target stopped answering for good after it: its
+    // health-probe failure is a finding like any other, or a target that dies inside a case that
+    // then skips (an MS that never enrolls again [ENROLL-12]) would end a run of SKIPs with 0 failed.
+    const skipped = skipReason !== undefined && dead === null;
+    result.verdict = skipped ? 'SKIP' : verdictOf(c, findings, o.strict);
+    if (skipped) result.skipReason = skipReason;
     result.durationMs = Date.now() - t0;
     results.push(result);
     o.progress(progressLine(n, c, result));

@@ -40,14 +40,10 @@ export interface InitOptions {
 
 /** Build an INIT from `from` (with identity `id`) to `to` whose Public-key is `toPublicKey`. */
 /** A text MSG from `from` to `to` ([§10.2 MSG]), as a buddy sends it inside a peer session. */
-export const textMsg = (from: string, to: string, text: string): RequestMessage =>
+export const textMsg = (from: string, to: string, text: string, extra: Header[] = []): RequestMessage =>
   request(
     'MSG',
-    [
-      ['From', from],
-      ['To', to],
-      ['Content-type', 'text/plain; charset=utf-8'],
-    ],
+    [['From', from], ['To', to], ['Content-type', 'text/plain; charset=utf-8'], ...extra],
     Buffer.from(text),
   );
 

@@ -492,8 +492,10 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     // [CTL-8] the key-blob work below takes a while; a session that ends meanwhile (logout, a lost MS)
     // drops and overwrites the keys [LOGOUT-4], so the change fails as out of state rather than seal
     // overwritten keys or fault on missing ones.
+    // A logout that has begun counts as ended: it is about to close the link, so a PASSWD sent now
+    // would meet the closed link (503) instead of failing as out of state.
     const stillLoggedIn = (): void => {
-      if (this.identity !== identity)
+      if (this.identity !== identity || this.loggingOut)
         throw new ClientError('ERR_OUT_OF_STATE', 425, 'the session ended during the password change');
     };
     try {

@@ -192,9 +192,13 @@ test('[CTL-8] [LOGOUT-4] a session that ends while PASSWD opens the key blob fai
   const alice = make('alice', 0);
   await alice.login();
   // The key blob is opened off the event loop (scrypt), so the logout below ends the session first.
-  const changing = alice.passwd('pw-alice', 'a-new-password');
+  // The outcome is awaited from the start: the change may fail before the logout returns.
+  const changing = assert.rejects(alice.passwd('pw-alice', 'a-new-password'), {
+    code: 'ERR_OUT_OF_STATE',
+    status: 425,
+  });
   await alice.logout();
-  await assert.rejects(changing, { code: 'ERR_OUT_OF_STATE', status: 425 });
+  await changing;
   const again = make('alice', 1);
   await again.login();
   assert.ok(again.loggedIn);

@@ -433,6 +433,24 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   async unblock(user: string): Promise<void> {
     await this.call('UNBLOCK', [['User', user]]);
     if (this.contacts.isBlocked(user)) this.contacts.contact(user, 'none', 'offline');
+    // [BLOCK-5] an ADD from `user` that the block withheld is deliverable now, but nothing pushes it:
+    // it is in the next LIST and login bundle [ADD-3]. LIST at once, so that the request shows now and
+    // not only at the next login. The UNBLOCK stands whatever the LIST does; the bundle brings it then.
+    if (this.contacts.requests.has(user)) return;
+    let pushed = false;
+    const onRequest = (e: { from: string }): void => {
+      if (e.from === user) pushed = true;
+    };
+    this.on('request', onRequest);
+    try {
+      await this.list();
+    } catch {
+      return;
+    } finally {
+      this.off('request', onRequest);
+    }
+    const r = this.contacts.requests.get(user);
+    if (r && !pushed) this.emit('request', r.time === undefined ? { from: user } : { from: user, time: r.time });
   }
 
   /** LIST: refreshes the contact book from the MS. */

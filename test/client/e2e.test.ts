@@ -289,6 +289,27 @@ test('[PROFILE-1] [SEARCH-1] [BLOCK-1] profile read and change, search, LIST res
   await assert.rejects(alice.add('nobody-here'), { code: 'ERR_UNKNOWN_USER', status: 404 });
 });
 
+test('[BLOCK-5] [ADD-3] an ADD withheld by a block shows as a request when it is unblocked, not only at the next login', async (t) => {
+  const { make } = await setup(t, ['alice', 'carol']);
+  const alice = make('alice', 0);
+  const carol = make('carol', 1);
+  await alice.login();
+  await carol.login();
+  await alice.block('carol');
+  // [BLOCK-6] the ADD is stored and withheld: carol is told 202, alice is shown nothing
+  assert.equal(await carol.add('alice'), 'stored');
+  assert.equal(alice.contacts.requests.has('carol'), false);
+  const shown: string[] = [];
+  alice.on('request', (e) => shown.push(e.from));
+  await alice.unblock('carol');
+  assert.ok(alice.contacts.requests.has('carol'), 'the request is in the contact book when UNBLOCK returns');
+  assert.deepEqual(shown, ['carol'], 'one request event, as for a pushed ADD');
+  // and it can be answered at once
+  const granted = next(carol, 'answer', (e) => e.from === 'alice');
+  await alice.answer('carol', 'grant');
+  assert.equal((await granted).decision, 'grant');
+});
+
 test('[MS-SHUTDOWN-4] with relogin, a client whose MS shuts down logs in again at another MS', async (t) => {
   const { cluster, make } = await setup(t, ['alice']);
   const alice = make('alice', 0, { crs: cluster.crsAddress, relogin: true, reloginDelayMax: 50 });

@@ -39,6 +39,12 @@ export function searchPage(): string {
     '<script src="pagefind/pagefind-ui.js"></script>',
     `<script>
 window.addEventListener('DOMContentLoaded', function () {
+  // A page opened from a file may not load pagefind's index (a module import, refused to file://
+  // pages): the search would say "Searching..." for ever. Say what works instead.
+  if (location.protocol === 'file:') {
+    document.getElementById('search').innerHTML = '<p class="search-offline">Search needs the site served over HTTP: a browser does not let a page opened from a file load the search index. In the repository, run <code>node --import tsx spec/site/serve.ts</code> and open the address it prints; or open the whole text on one page, <a href="spec.html">spec.html</a>, and use the browser&#39;s find (Ctrl-F).</p>';
+    return;
+  }
   // Result links relative to this folder, so the site works wherever it is served from.
   var base = location.pathname.replace(/[^/]*$/, '');
   var ui = new PagefindUI({ element: '#search', showSubResults: true, showImages: false, resetStyles: false, baseUrl: base });

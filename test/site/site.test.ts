@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildSite, REPO_ROOT, type BuildResult } from '../../spec/site/build.js';
 import { CHROMIUM, CHROMIUM_FLAGS } from '../../spec/site/mermaid.js';
@@ -256,6 +257,26 @@ test('[issue 17] a reader searches the spec: the header form opens search.html, 
       `a section of the spec text is among ${hrefs.join(', ')}`,
     );
     await page.screenshot({ path: join(OUT, 'screenshots', 'search.png') });
+  } finally {
+    await page.close();
+  }
+});
+
+test('[issue 17] search.html opened from a file says how to search instead of "Searching..." for ever', async () => {
+  // A reader who opens site/index.html from disk: pagefind cannot load its index on a file:// page.
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  try {
+    await page.goto(`${pathToFileURL(join(OUT, 'search.html')).href}?q=fencing`, { waitUntil: 'load' });
+    const note = page.locator('#search .search-offline');
+    await note.waitFor({ timeout: 10_000 });
+    assert.match((await note.textContent()) ?? '', /served over HTTP.*spec\/site\/serve\.ts/s);
+    assert.equal(await note.locator('a[href="spec.html"]').count(), 1, 'it links the one-page text');
+    assert.deepEqual(errors, []);
   } finally {
     await page.close();
   }

@@ -3223,7 +3223,7 @@ export const LIMIT_SPECS = {
     min: 100,
     max: 60000,
     req: "CONN-4",
-    text: "A connection must complete its handshake (ENROLL/PROOF, LOGIN/PROOF, INIT/INIT-ACK) within this time or is closed.",
+    text: "A connection must complete its handshake (ENROLL/PROOF, LOGIN/PROOF, INIT/INIT-ACK) within this time or is closed: by the listening side (CONN-4), and by the connecting side, which gives up (CONN-13).",
   },
   requestTimeout: {
     name: "requestTimeout",

@@ -58,6 +58,13 @@ export class KitCrs {
   /** Refuse (close at once) every new connection from the MS: its CRS is unreachable. */
   refuseEnroll = false;
   /**
+   * The next enrollment connections, one entry each, on which the kit CRS goes silent: it leaves the
+   * ENROLL (or, after its challenge, the PROOF) unanswered and sends nothing more [CONN-13].
+   */
+  readonly silentEnroll: ('ENROLL' | 'PROOF')[] = [];
+  /** The enrollment connections the kit CRS went silent on, with when each opened. */
+  readonly silenced: { conn: Conn; opened: number; at: 'ENROLL' | 'PROOF' }[] = [];
+  /**
    * A case's own answer to a request of the MS: a response, 'hold' (answer nothing now; this and every
    * later request wait for release(), then are answered in order), 'drop' (never answered), or
    * undefined for the usual answer.
@@ -125,6 +132,12 @@ export class KitCrs {
       return;
     }
     const conn = new Conn(socket, 'ms-link', this.tr);
+    const opened = Date.now();
+    const silent = this.silentEnroll.shift();
+    const goSilent = (at: 'ENROLL' | 'PROOF'): void => {
+      this.silenced.push({ conn, opened, at });
+      this.wake();
+    };
     const timeout = Math.max(this.limits.get('handshakeTimeout'), 15000);
     try {
       const enroll = await conn.waitEvent(() => true, timeout);
@@ -133,6 +146,7 @@ export class KitCrs {
         conn.destroy();
         return;
       }
+      if (silent === 'ENROLL') return goSilent('ENROLL');
       const eph = x25519Pair();
       const cnonce = nonce18();
       const eR = b64(eph.publicKey);
@@ -143,6 +157,7 @@ export class KitCrs {
         ]),
       );
       const proof = await conn.waitEvent(() => true, timeout);
+      if (silent === 'PROOF' && proof?.method === 'PROOF') return goSilent('PROOF');
       const g = (n: string): string => header(enroll, n) ?? '';
       const auth = enrollAuth({
         msId: g('Ms-id'),
@@ -226,6 +241,8 @@ export class KitCrs {
   reset(): void {
     this.override = null;
     this.refuseEnroll = false;
+    this.silentEnroll.length = 0;
+    for (const s of this.silenced.splice(0)) s.conn.destroy();
     if (this.holding) this.release();
   }
 

@@ -73,6 +73,11 @@ export interface LoginFault {
   proof401?: boolean;
   /** The bundle's Public-key is another one than the key blob's [RECONNECT-6]. */
   otherPublicKey?: boolean;
+  /**
+   * The kit MS goes silent: it leaves this request (LOGIN, or PROOF after its challenge) unanswered
+   * and sends nothing more, until the client closes the connection [CONN-13].
+   */
+  silent?: 'LOGIN' | 'PROOF';
 }
 
 /** One handshake request the kit's CRS or MS received, in order of arrival. */
@@ -110,6 +115,8 @@ class KitServices {
   proofsSeen = 0;
   /** Every LOCATE, LOGIN and PROOF the kit received (LOCATE has no user: ''). */
   readonly handshakes: HandshakeSeen[] = [];
+  /** Per user, the last login connection the kit MS went silent on (LoginFault.silent), and when it opened. */
+  readonly silenced = new Map<string, { conn: Conn; opened: number }>();
   /** Servers LOCATE names, in order (default: the kit MS alone) [LOCATE-4]. */
   servers: string[] | undefined;
   private locateFault: ((n: number) => ResponseMessage | undefined) | undefined;
@@ -145,6 +152,8 @@ class KitServices {
   /** Forget what one case set up. */
   reset(): void {
     this.handshakes.length = 0;
+    for (const { conn } of this.silenced.values()) conn.destroy();
+    this.silenced.clear();
     this.servers = undefined;
     this.locateFault = undefined;
     this.locates = 0;
@@ -181,6 +190,7 @@ class KitServices {
 
   private async onMs(socket: net.Socket): Promise<void> {
     const c = new Conn(socket, 'kit-ms', this.tr);
+    const opened = Date.now();
     // The kit is patient as a server: a slow client under load is not what these cases test.
     const hs = Math.max(this.limits.get('handshakeTimeout'), 15000);
     const login = await c.waitEvent(() => true, hs);
@@ -194,6 +204,7 @@ class KitServices {
     }
     acct.logins = (acct.logins ?? 0) + 1;
     const fault = acct.loginFault?.(acct.logins) ?? {};
+    if (fault.silent === 'LOGIN') return void this.silenced.set(user, { conn: c, opened });
     if (fault.refuse) {
       c.send(fault.refuse);
       return c.end();
@@ -216,6 +227,7 @@ class KitServices {
     if (!proof || proof.method !== 'PROOF') return c.destroy();
     this.proofsSeen++;
     this.handshake('PROOF', user, proof);
+    if (fault.silent === 'PROOF') return void this.silenced.set(user, { conn: c, opened });
     const address = header(login, 'Address') ?? '';
     const auth = loginAuth({
       user,

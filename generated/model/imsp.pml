@@ -571,7 +571,7 @@ inline CV_step(st, ev, G_challenge_ok, G_server_proof_ok, nxt, tid) {
               if /* proof-refused: AUTH-8 */
               :: ((st == CV_proof_sent) && ev == CV_E_REFUSED) -> nxt = CV_ended; tid = CV_T_proof_refused
               :: else ->
-                if /* handshake-timeout: CONN-4 */
+                if /* handshake-timeout: CONN-13 */
                 :: ((st == CV_login_sent || st == CV_proof_sent) && ev == CV_E_TIMEOUT) -> nxt = CV_ended; tid = CV_T_handshake_timeout
                 :: else ->
                   if /* ping: HB-5 */

@@ -19,6 +19,7 @@ import {
   serverKey as deriveServerKey,
   verifyServerProof,
 } from '../crypto/scram.js';
+import { withinHandshake } from '../net/handshake-deadline.js';
 import type { Link } from '../net/link.js';
 import { req } from './connect.js';
 import type { SettableStatus } from './contacts.js';
@@ -38,6 +39,11 @@ export interface LoginCredentials {
   readonly proofKeys: ProofKeys | undefined;
   /** The private keys already open (a reconnect) [RECONNECT-6]. */
   readonly identity: Identity | undefined;
+  /**
+   * performance.now() by which the 200 to PROOF must have come: the connection's opening plus this
+   * client's handshakeTimeout [CONN-13].
+   */
+  readonly deadline: number;
 }
 
 /** A login the MS accepted and proved. */
@@ -72,7 +78,11 @@ export async function scramLogin(link: Link, c: LoginCredentials): Promise<Login
     ['Address', c.address],
   ];
   if (c.status) loginHeaders.push(['Status', c.status]);
-  const ch = checkChallenge(await link.request(req('LOGIN', loginHeaders)), cnonce, c.limits);
+  const ch = checkChallenge(
+    await withinHandshake(c.deadline, c.limits, (timeout) => link.request(req('LOGIN', loginHeaders), { timeout })),
+    cnonce,
+    c.limits,
+  );
   const auth = loginAuthMessage({
     user: c.user,
     cnonce,
@@ -85,7 +95,9 @@ export async function scramLogin(link: Link, c: LoginCredentials): Promise<Login
   });
   const scram = proofFor(c, ch.salt, ch.iterations, auth);
   const keys = loginLinkKeys('client', x25519(eph.privateKey, unb64(ch.eS, 32)), scram.clientKey, auth);
-  const proofDone = link.request(req('PROOF', [['Proof', b64(scram.proof)]]));
+  const proofDone = withinHandshake(c.deadline, c.limits, (timeout) =>
+    link.request(req('PROOF', [['Proof', b64(scram.proof)]]), { timeout }),
+  );
   // The PROOF was the last clear message: its answer is the first SEALED envelope (or a clear error).
   link.enableSealing(keys);
   keys.send.fill(0);

@@ -209,7 +209,8 @@ export class ImspClient extends EventEmitter<ClientEvents> {
     let bundleApplied = false;
     link.on('notification', (m) => (bundleApplied ? this.onPush(m) : early.push(m)));
     try {
-      await this.authenticate(link);
+      // [CONN-13] the handshake must complete within handshakeTimeout of the connection's opening.
+      await this.authenticate(link, performance.now() + this.limits.handshakeTimeout);
     } catch (e) {
       link.close();
       this.ms = undefined;
@@ -243,8 +244,9 @@ export class ImspClient extends EventEmitter<ClientEvents> {
   }
 
   /** The SCRAM step (authenticate.ts), then the login bundle applied. */
-  private async authenticate(link: Link): Promise<void> {
+  private async authenticate(link: Link, deadline: number): Promise<void> {
     const r = await scramLogin(link, {
+      deadline,
       user: this.user,
       address: this.address,
       status: this.chosenStatus,

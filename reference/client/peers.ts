@@ -321,6 +321,7 @@ export class PeerHub {
         peerPublicKey: key,
         time: this.host.now(),
       });
+      // [CONN-13] the initiator gives up INIT after handshakeTimeout (the connection opened just before).
       const reply = await link.handshake(message, { timeout: this.host.limits.handshakeTimeout });
       if (reply.kind === 'response') throw fromResponse(reply, `INIT to ${user}`);
       if (reply.method !== 'INIT-ACK')

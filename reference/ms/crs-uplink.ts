@@ -9,6 +9,7 @@ import { b64, unb64 } from '../crypto/b64.js';
 import { generateEphemeralKey, x25519 } from '../crypto/keys.js';
 import { enrollAuthMessage, msProof, crsProof, verifyProof, enrollLinkKeys, makeNonce } from '../crypto/scram.js';
 import { parseHostPort } from '../net/address.js';
+import { withinHandshake } from '../net/handshake-deadline.js';
 import { startHeartbeat, type Heartbeat } from '../net/heartbeat.js';
 import { Link } from '../net/link.js';
 import { serverLinkOptions } from '../net/server-link.js';
@@ -121,16 +122,21 @@ export class CrsUplink {
     const eM = b64(share.publicKey);
     const listen = this.opts.advertise ?? this.ms.listenAddress;
     const inc = this.incarnationValue;
-    const r1 = await link.request(
-      req('ENROLL', {
-        'Imsp-version': 1,
-        'Ms-id': msId,
-        Incarnation: inc,
-        Nonce: mnonce,
-        'Key-share': eM,
-        Listen: listen,
-        Capacity: capacity,
-      }),
+    // [CONN-13] the enrollment must complete within handshakeTimeout of the connection's opening.
+    const deadline = performance.now() + this.ms.limits.handshakeTimeout;
+    const r1 = await withinHandshake(deadline, this.ms.limits, (timeout) =>
+      link.request(
+        req('ENROLL', {
+          'Imsp-version': 1,
+          'Ms-id': msId,
+          Incarnation: inc,
+          Nonce: mnonce,
+          'Key-share': eM,
+          Listen: listen,
+          Capacity: capacity,
+        }),
+        { timeout },
+      ),
     );
     if (r1.status !== 300) {
       const code = headerOf(r1, 'Error-code');
@@ -142,7 +148,9 @@ export class CrsUplink {
     const auth = enrollAuthMessage({ msId, incarnation: inc, listen, capacity, mnonce, cnonce, eM, eR });
     const keys = enrollLinkKeys('ms', x25519(share.privateKey, unb64(eR)), msKey, auth);
     // [SEAL-1] our PROOF is the last clear message; the CRS's 200 is its first SEALED envelope.
-    const proofDone = link.request(req('PROOF', { Proof: b64(msProof(msKey, auth)) }));
+    const proofDone = withinHandshake(deadline, this.ms.limits, (timeout) =>
+      link.request(req('PROOF', { Proof: b64(msProof(msKey, auth)) }), { timeout }),
+    );
     link.enableSealing(keys);
     const r2 = await proofDone;
     if (r2.status !== 200) throw new Error(`PROOF refused: ${r2.status} ${headerOf(r2, 'Error-code') ?? ''}`);

@@ -2,7 +2,8 @@
 // (spec/machines/client-view.json through generated/machines.ts), the kit playing the MS. Random
 // sequences of: a login the kit answers well or wrongly (a challenge whose Nonce is not the client's,
 // Iterations over scramMaxIterations, LOGIN refused 503, PROOF refused 401, a Server-proof that does
-// not verify), and in the active session a PING from the MS, NOTICE ERR_RATE_LIMITED, NOTICE
+// not verify, an MS that goes silent after LOGIN or after PROOF until the client's handshakeTimeout
+// gives up [CONN-13]), and in the active session a PING from the MS, NOTICE ERR_RATE_LIMITED, NOTICE
 // ERR_SESSION_ENDED, the user's logout, the MS's connection lost, the MS falling silent past the
 // Session-timeout it announced (short: the kit announces it in the login response [HB-11]), and
 // PRESENCE pushes about a buddy in random order. Each step's expected outcome is the transition the
@@ -21,6 +22,8 @@ interface Model {
   state: VState;
   /** The buddy's status as the last push said. */
   buddy: string;
+  /** Silent logins the case may still wait out (over all its sequences): its run time stays bounded. */
+  silentLeft: number;
 }
 interface Real {
   ctx: ClientContext;
@@ -31,6 +34,8 @@ interface Real {
   ms: Conn | null;
   log: string[];
   counts: Map<string, number>;
+  /** The silent logins left to the case, over all its sequences. */
+  silent: { left: number };
 }
 
 /** Heartbeat and Session-timeout the kit MS announces: short, so that SILENCE costs a few seconds. */
@@ -81,14 +86,22 @@ type LoginVariant =
   | 'challenge Iterations over scramMaxIterations'
   | 'LOGIN refused 503'
   | 'PROOF refused 401'
-  | 'Server-proof that does not verify';
+  | 'Server-proof that does not verify'
+  | 'LOGIN unanswered'
+  | 'PROOF unanswered';
+
+/** The variants in which the kit MS goes silent: each waits out the client's handshakeTimeout. */
+const SILENT: Partial<Record<LoginVariant, 'LOGIN' | 'PROOF'>> = {
+  'LOGIN unanswered': 'LOGIN',
+  'PROOF unanswered': 'PROOF',
+};
 
 class Login extends Cmd {
   constructor(readonly v: LoginVariant) {
     super();
   }
   check(m: Readonly<Model>): boolean {
-    return m.state !== 'active';
+    return m.state !== 'active' && (SILENT[this.v] === undefined || m.silentLeft > 0);
   }
   toString(): string {
     return `login, ${this.v}`;
@@ -112,15 +125,28 @@ class Login extends Cmd {
           }
         : this.v === 'PROOF refused 401'
           ? { proof401: true }
-          : undefined;
+          : SILENT[this.v]
+            ? { silent: SILENT[this.v] }
+            : undefined;
     // What the client sends in answer to this step arrives after this mark (an order, not a time:
     // the last PROOF of the step before can share the millisecond this step starts in).
     const mark = ctx.svc.mark;
     const send = must('connected', 'SEND_LOGIN');
-    const res = await r.c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4);
+    const silent = SILENT[this.v];
+    if (silent) {
+      m.silentLeft--;
+      r.silent.left--;
+    }
+    // A silent MS is given up at the client's handshakeTimeout, judged late after twice it [§11.1 Heartbeats].
+    const hs = ctx.limits.get('handshakeTimeout');
+    const res = await r.c.command(`login ${a.name} ${a.password}`, ctx.timeout * 4 + (silent ? 2 * hs : 0));
     const login = ctx.handshakesAfter(mark, a).find((h) => h.method === 'LOGIN');
     ctx.must(login, send.reqs[0]!, `${this}: the client must send LOGIN`);
     const proofSent = ctx.handshakesAfter(mark, a).some((h) => h.method === 'PROOF');
+    if (silent === 'LOGIN') {
+      ctx.must(!proofSent, send.reqs[0]!, `${this}: the client sent PROOF to a LOGIN nobody answered`);
+      return this.gaveUp(m, r, res, 'login-sent');
+    }
     if (this.v === 'LOGIN refused 503') {
       const t = must('login-sent', 'REFUSED');
       ctx.must(
@@ -143,7 +169,44 @@ class Login extends Cmd {
       return;
     }
     ctx.must(proofSent, ch.reqs[0]!, `${this}: transition '${ch.name}' sends PROOF; the client sent none`);
+    if (silent) return this.gaveUp(m, r, res, 'proof-sent');
     await this.answered(m, r, res, mark);
+  }
+
+  /**
+   * The kit MS went silent in `state` (login-sent: LOGIN unanswered; proof-sent: PROOF unanswered):
+   * transition handshake-timeout [CONN-13] fails the login and closes the connection once the client's
+   * handshakeTimeout has passed since it opened. The kit judges only the late side (twice the timer
+   * plus its answer timeout [§11.1 Heartbeats]): a client may give up sooner on its own requestTimeout [CONN-5].
+   */
+  private async gaveUp(m: Model, r: Real, res: ControlEvent | null, state: VState): Promise<void> {
+    const ctx: ClientContext = r.ctx;
+    const t = must(state, 'TIMEOUT');
+    const req = t.reqs[0]!;
+    const hs = ctx.limits.get('handshakeTimeout');
+    const s = ctx.svc.silenced.get(r.a.name);
+    ctx.must(s, req, `${this}: the kit MS saw no login connection to go silent on`);
+    try {
+      const closed = await s.conn.closedWithin(Math.max(0, s.opened + 2 * hs + ctx.timeout - Date.now()));
+      const after = Date.now() - s.opened;
+      r.log.push(
+        `${this} -> ${closed ? `closed after ${after} ms` : 'still open'} (handshakeTimeout ${hs} ms, transition ${t.name})`,
+      );
+      ctx.must(
+        closed,
+        req,
+        `${this}: transition '${t.name}' closes a login connection whose handshake the MS left unanswered for the client's handshakeTimeout (${hs} ms); still open after ${after} ms`,
+      );
+      ctx.must(
+        res?.event === 'error',
+        req,
+        `${this}: transition '${t.name}' reports the login failed; got ${JSON.stringify(res)}`,
+      );
+    } finally {
+      s.conn.destroy();
+      ctx.svc.silenced.delete(r.a.name);
+    }
+    m.state = t.to as VState;
   }
 
   /** What the kit answered to PROOF: 401, a Server-proof that does not verify, or the login's 200. */
@@ -344,6 +407,8 @@ const LOGINS: LoginVariant[] = [
   'LOGIN refused 503',
   'PROOF refused 401',
   'Server-proof that does not verify',
+  'LOGIN unanswered',
+  'PROOF unanswered',
 ];
 const ACTIVE: ActiveEvent[] = [
   'PING from the MS',
@@ -359,28 +424,31 @@ const commands = [
   ...(['online', 'away', 'busy', 'offline'] as const).map((st) => fc.constant(new Presence(st))),
 ];
 
-// The table's TIMEOUT transitions [CONN-4] are not fired: each would cost a whole handshakeTimeout
-// (10 s by default, 3 s in the self-test) in a case that runs hundreds of steps, so this case does not
-// claim [CONN-4]; client/arch/3 checks it on the client's peer address.
-const UNFIRED = ['CONN-4'];
-
 export const clientViewFuzzCases: CaseDef<ClientContext>[] = [
   {
     id: 'client/fuzz/2',
     section: 'fuzz',
     title:
       "state-machine fuzzing of the client's session with its MS: logins answered well or wrongly, PING, NOTICE ERR_RATE_LIMITED and ERR_SESSION_ENDED, logout, the connection lost, silence past Session-timeout and PRESENCE pushes follow the machine table",
-    reqs: machineReqs('client-view', ['PRESENCE-9', 'STATE-4'], UNFIRED),
+    reqs: machineReqs('client-view', ['PRESENCE-9', 'STATE-4']),
     fuzz: true,
-    timers: ['client-view/silence'],
+    timers: ['client-view/silence', 'client-view/handshake-timeout'],
     async run(ctx: ClientContext) {
+      // A silent login (TIMEOUT) waits out the client's handshakeTimeout: a few per case (about 15 s in
+      // all), none when it is long, unless --slow.
+      const hs = ctx.limits.get('handshakeTimeout');
+      const silent = { left: ctx.opts.slow || hs <= 5000 ? Math.min(5, Math.max(1, Math.floor(15000 / hs))) : 0 };
+      if (silent.left === 0)
+        ctx.note(
+          `no silent login (transition handshake-timeout not fired): handshakeTimeout ${hs} ms; pass --slow, or --set handshakeTimeout=N (N <= 5000) matching the client`,
+        );
       const p = await ctx.peer();
       const a = ctx.account([ctx.buddyRecord(p)], { heartbeat: HEARTBEAT, sessionTimeout: SESSION_TIMEOUT });
       let c = await ctx.startClient(a);
       let lastLog: string[] = [];
       const counts = new Map<string, number>();
       const runOnce = async (cmds: Iterable<fc.AsyncCommand<Model, Real>>): Promise<void> => {
-        const real: Real = { ctx, c, a, p, ms: null, log: [], counts };
+        const real: Real = { ctx, c, a, p, ms: null, log: [], counts, silent };
         lastLog = real.log;
         // Nothing of an earlier sequence is still on its way: the client runs its commands in order,
         // so once this one is answered every earlier one (say, a login that outlived a failed check)
@@ -392,7 +460,10 @@ export const clientViewFuzzCases: CaseDef<ClientContext>[] = [
           await c.command('logout', ctx.timeout * 2);
           left.destroy();
         }
-        await fc.asyncModelRun(() => ({ model: { state: 'connected', buddy: 'online' } as Model, real }), cmds);
+        await fc.asyncModelRun(
+          () => ({ model: { state: 'connected', buddy: 'online', silentLeft: silent.left } as Model, real }),
+          cmds,
+        );
       };
       await fuzzCommands(ctx, {
         id: 'client/fuzz/2',

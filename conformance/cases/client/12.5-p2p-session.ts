@@ -3,7 +3,8 @@
 // name sorts before the client's and one after, so that both sides of the tie-break of [P2P-15] are
 // drawn. Random sequences of: an INIT from the kit (valid, forged signature, addressed to another
 // user, stale Time, replayed nonce), a request in clear before INIT, an INIT the client sends on its
-// `init` command (answered by a valid INIT-ACK, a forged one, or an error), INITs from both sides at
+// `init` command (answered by a valid INIT-ACK, a forged one, an error, or left unanswered until the
+// client's handshakeTimeout gives it up [CONN-13]), INITs from both sides at
 // once, sealed MSG (valid or naming another sender), PING, TYPING and BYE, a forged and a replayed
 // envelope, a message in clear after the handshake, the kit dropping the connection, the MS reporting
 // the buddy offline, and the user's logout (then a new login). Each step's expected answer is the
@@ -15,7 +16,7 @@ import { encode, findTransition, header, request, response, type MachineTransiti
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext, KitAccount, Peer } from '../../lib/client-context.js';
 import type { Conn } from '../../lib/conn.js';
-import type { ControlledClient } from '../../lib/control.js';
+import type { ControlEvent, ControlledClient } from '../../lib/control.js';
 import { newIdentity } from '../../lib/crypto.js';
 import { fuzzCommands, machineReqs } from '../../lib/model-fuzz.js';
 import { buildInit, buildInitAck, openInit, openInitAck } from '../../lib/p2p.js';
@@ -230,7 +231,7 @@ class KitInit extends Cmd {
   }
 }
 
-type AckVariant = 'valid INIT-ACK' | 'INIT-ACK signed by another key' | 'refused 403 ERR_NOT_BUDDY';
+type AckVariant = 'valid INIT-ACK' | 'INIT-ACK signed by another key' | 'refused 403 ERR_NOT_BUDDY' | 'nothing';
 
 /** The client opens a session to the buddy on its `init` command; the kit's buddy answers. */
 class ClientInit extends Cmd {
@@ -241,7 +242,9 @@ class ClientInit extends Cmd {
     super(w);
   }
   check(m: Readonly<Model>): boolean {
-    return m.loggedIn && free(m.s[this.w].out) && m.s[this.w].in !== 'open';
+    return (
+      m.loggedIn && free(m.s[this.w].out) && m.s[this.w].in !== 'open' && (this.v !== 'nothing' || m.silentLeft > 0)
+    );
   }
   toString(): string {
     return `client INIT to ${this.w}, answered ${this.v}`;
@@ -253,7 +256,8 @@ class ClientInit extends Cmd {
     const p = r.peers[this.w];
     const send = must('idle', 'SEND_INIT');
     const before = p.inbound.length;
-    const result = c.command(`init ${p.name}`, ctx.timeout * 3);
+    const hs = ctx.limits.get('handshakeTimeout');
+    const result = c.command(`init ${p.name}`, ctx.timeout * 3 + (this.v === 'nothing' ? 2 * hs : 0));
     const conn = await waitInbound(r, p, before);
     ctx.must(conn, send.reqs[0]!, `init ${p.name}: the client did not connect to the buddy's Address`);
     r.conns[this.w].out = conn;
@@ -266,6 +270,7 @@ class ClientInit extends Cmd {
       `init ${p.name}: the INIT ${'error' in o ? o.error : `does not verify (signature ${o.signatureOk}, To ${o.to})`}`,
     );
     m.s[this.w].out = send.to as PState;
+    if (this.v === 'nothing') return this.gaveUp(m, r, conn, result);
     if (this.v === 'refused 403 ERR_NOT_BUDDY') {
       const t = must('init-sent', 'ERROR');
       conn.send(response(403, [['Error-code', 'ERR_NOT_BUDDY']]));
@@ -298,6 +303,33 @@ class ClientInit extends Cmd {
     ctx.must(res?.event === 'ok', t.reqs[0]!, `${this}: the init command must succeed, got ${JSON.stringify(res)}`);
     m.s[this.w].out = t.to as PState;
     r.log.push(`${this} -> open`);
+  }
+
+  /**
+   * The buddy leaves the client's INIT unanswered: transition init-timeout [CONN-13] closes the
+   * connection and fails the `init` command once the client's handshakeTimeout has passed since the
+   * connection opened. Only the late side is judged (twice the timer plus the answer timeout,
+   * [§11.1 Heartbeats]). Drawn a few times a case, from the budget of the silent connections.
+   */
+  private async gaveUp(m: Model, r: Real, conn: Conn, result: Promise<ControlEvent | null>): Promise<void> {
+    const ctx: ClientContext = r.ctx;
+    m.silentLeft--;
+    r.silent.left--;
+    const t = must('init-sent', 'TIMEOUT');
+    const req = t.reqs[0]!;
+    const hs = ctx.limits.get('handshakeTimeout');
+    const t0 = Date.now();
+    const closed = await conn.closedWithin(2 * hs + ctx.timeout);
+    const after = Date.now() - t0;
+    r.log.push(`${this} -> ${closed ? `closed after ${after} ms` : 'still open'} (handshakeTimeout ${hs} ms)`);
+    ctx.must(
+      closed,
+      req,
+      `${this}: transition '${t.name}' closes a connection whose INIT the buddy left unanswered for the client's handshakeTimeout (${hs} ms); still open after ${after} ms`,
+    );
+    const res = await result;
+    ctx.must(res?.event === 'error', req, `${this}: the init command must fail, got ${JSON.stringify(res)}`);
+    m.s[this.w].out = t.to as PState;
   }
 }
 
@@ -706,7 +738,7 @@ const INITS: InitVariant[] = [
   'stale-Time',
   'replayed-nonce',
 ];
-const ACKS: AckVariant[] = ['valid INIT-ACK', 'INIT-ACK signed by another key', 'refused 403 ERR_NOT_BUDDY'];
+const ACKS: AckVariant[] = ['valid INIT-ACK', 'INIT-ACK signed by another key', 'refused 403 ERR_NOT_BUDDY', 'nothing'];
 const SEALED: SealedKind[] = ['MSG', 'MSG', 'MSG naming another sender', 'PING', 'TYPING', 'BYE'];
 const FORGED: ForgeKind[] = ['envelope with a forged tag', 'replayed envelope', 'PING in clear'];
 const commands = [
@@ -787,7 +819,7 @@ export const clientP2pFuzzCases: CaseDef<ClientContext>[] = [
       'STATE-4',
     ]),
     fuzz: true,
-    timers: ['p2p-session/handshake-timeout'],
+    timers: ['p2p-session/handshake-timeout', 'p2p-session/init-timeout'],
     async run(ctx: ClientContext) {
       // Buddy names either side of the client's: 'b…' < 'c…' (the account) < 'd…'.
       const lo = await ctx.peer('b');
@@ -803,7 +835,7 @@ export const clientP2pFuzzCases: CaseDef<ClientContext>[] = [
       const silent = { left: ctx.opts.slow || hs <= 5000 ? Math.min(5, Math.max(1, Math.floor(15000 / hs))) : 0 };
       if (silent.left === 0)
         ctx.note(
-          `no silent peer connection (transition handshake-timeout not fired): handshakeTimeout ${hs} ms; pass --slow, or --set handshakeTimeout=N (N <= 5000) matching the client`,
+          `no silent peer connection (transitions handshake-timeout and init-timeout not fired): handshakeTimeout ${hs} ms; pass --slow, or --set handshakeTimeout=N (N <= 5000) matching the client`,
         );
       const runOnce = async (cmds: Iterable<fc.AsyncCommand<Model, Real>>): Promise<void> => {
         const real: Real = {

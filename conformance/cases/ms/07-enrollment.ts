@@ -142,6 +142,46 @@ export const msEnrollCases: CaseDef<MsContext>[] = [
     },
   },
   {
+    id: 'ms/enroll/6',
+    section: 'enroll',
+    title:
+      'an MS whose CRS leaves its ENROLL, then its PROOF, unanswered gives up each enrollment within its handshakeTimeout, closes the connection and enrolls again',
+    reqs: ['CONN-13', 'ENROLL-12'],
+    async run(ctx: MsContext) {
+      const hs = ctx.limits.get('handshakeTimeout');
+      if (2 * hs > 20000 && !ctx.opts.slow)
+        ctx.skip(`handshakeTimeout is ${hs} ms; pass --slow or --set handshakeTimeout=N matching the MS`);
+      const before = ctx.crs.enrollments;
+      ctx.crs.silentEnroll.push('ENROLL', 'PROOF');
+      ctx.crs.dropLink();
+      for (const at of ['ENROLL', 'PROOF'] as const) {
+        ctx.must(
+          await ctx.crs.until(() => ctx.crs.silenced.some((s) => s.at === at), reenrollMs(ctx)),
+          'ENROLL-12',
+          `the MS must enroll again after losing its CRS link (no new enrollment reached ${at} within ${reenrollMs(ctx)} ms)`,
+        );
+        const s = ctx.crs.silenced.find((x) => x.at === at)!;
+        // Judged on the late side only (twice the timer plus the answer timeout [§11.1 Heartbeats]): an MS may
+        // give up sooner on its own requestTimeout [CONN-5].
+        const closed = await s.conn.closedWithin(Math.max(0, s.opened + 2 * hs + ctx.timeout - Date.now()));
+        const after = Date.now() - s.opened;
+        ctx.must(
+          closed,
+          'CONN-13',
+          `the kit CRS left the MS's ${at} unanswered: the MS must give up the enrollment and close the connection once its handshakeTimeout (${hs} ms) has passed; still open after ${after} ms`,
+        );
+        ctx.note(
+          `${at} unanswered: the MS closed the connection ${after} ms after it opened (handshakeTimeout ${hs} ms)`,
+        );
+      }
+      ctx.must(
+        await ctx.crs.until(() => ctx.crs.enrollments > before, reenrollMs(ctx)),
+        'ENROLL-12',
+        `the MS must enroll again once its CRS answers (no enrollment within ${reenrollMs(ctx)} ms)`,
+      );
+    },
+  },
+  {
     id: 'ms/enroll/5',
     section: 'enroll',
     title:

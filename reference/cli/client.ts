@@ -12,7 +12,8 @@ import { runControl } from '../client/control.js';
 import { defaultLimits, type ClientLimits } from '../client/options.js';
 import { ConfigError } from '../ops/config.js';
 import { resolveLimits } from '../proto/limits.js';
-import { humanError, retryText } from '../client/messages.js';
+import { humanError, retryText, unreachableText } from '../client/messages.js';
+import { UnreachableError } from '../client/errors.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -205,15 +206,18 @@ export async function run(argv: string[]): Promise<number> {
     } catch (e) {
       await c.close();
       const err = e instanceof ClientError ? e : undefined;
-      const text = err
-        ? humanError(err.code, {
-            cmd: 'login',
-            self: f.user,
-            ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}),
-          })
-        : e instanceof Error
-          ? e.message
-          : String(e);
+      const text =
+        e instanceof UnreachableError
+          ? unreachableText(e.address, e.socketCode)
+          : err
+            ? humanError(err.code, {
+                cmd: 'login',
+                self: f.user,
+                ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}),
+              })
+            : e instanceof Error
+              ? e.message
+              : String(e);
       process.stderr.write(`${text}\n`);
       const wrongPassword = err?.code === 'ERR_AUTH_FAILED' || err?.code === 'ERR_DECRYPT';
       if (err?.code === 'ERR_RATE_LIMITED' && err.retryAfter !== undefined && !f.passwordFile && process.stdin.isTTY) {

@@ -2,7 +2,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Header, RequestMessage } from '../../codec/index.js';
 import { parseHostPort } from '../net/address.js';
-import { ClientError } from './errors.js';
+import { UnreachableError } from './errors.js';
 
 export function fmtHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
@@ -14,16 +14,24 @@ export function connectTo(addr: string, timeout: number): Promise<Socket> {
     const s = connect({ host, port });
     const timer = setTimeout(() => {
       s.destroy();
-      reject(new ClientError('ERR_TIMEOUT', 408, `connect to ${addr} timed out`));
+      reject(new UnreachableError('ERR_TIMEOUT', 408, addr, 'ETIMEDOUT', `connect to ${addr} timed out`));
     }, timeout);
     s.once('connect', () => {
       clearTimeout(timer);
       s.setNoDelay(true);
       resolve(s);
     });
-    s.once('error', (e) => {
+    s.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new ClientError('ERR_UNAVAILABLE', 503, `cannot connect to ${addr}: ${e.message}`));
+      reject(
+        new UnreachableError(
+          'ERR_UNAVAILABLE',
+          503,
+          addr,
+          e.code ?? 'ERROR',
+          `cannot connect to ${addr}: ${e.message}`,
+        ),
+      );
     });
   });
 }

@@ -16,6 +16,24 @@ export class ClientError extends Error {
   }
 }
 
+/**
+ * No connection at all to a server or peer (refused, unreachable, no answer within handshakeTimeout):
+ * nothing refused the request, so the user is told the address that could not be reached.
+ */
+export class UnreachableError extends ClientError {
+  constructor(
+    code: 'ERR_UNAVAILABLE' | 'ERR_TIMEOUT',
+    status: number,
+    readonly address: string,
+    /** The socket's error code (ECONNREFUSED, ...), or 'ETIMEDOUT' when the connect timed out. */
+    readonly socketCode: string,
+    message: string,
+  ) {
+    super(code, status, message);
+    this.name = 'UnreachableError';
+  }
+}
+
 export function fromResponse(res: ResponseMessage, what: string): ClientError {
   const code = headerOf(res, 'Error-code') ?? `ERR_STATUS_${res.status}`;
   const ra = headerOf(res, 'Retry-after');

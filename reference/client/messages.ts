@@ -117,11 +117,45 @@ export const HUMAN_ERRORS: Record<ErrorCode, Message> = {
   ERR_UNAVAILABLE: (c) =>
     c.cmd === 'chat' || c.cmd === 'send' || c.cmd === 'send-file'
       ? `${c.user ?? 'That user'} is offline.`
-      : 'The service is not available right now; try again in a moment.',
+      : c.cmd === 'reconnect'
+        ? 'The service is not available yet.'
+        : 'The service is not available right now; try again in a moment.',
   ERR_SHUTDOWN: 'The server is shutting down.',
   ERR_SESSION_ENDED: 'Your session has ended.',
   ERR_INTERNAL: 'The server had an internal error; try again, and tell its operator if it persists.',
 };
+
+const SOCKET_CAUSES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused: no server listens there',
+  ETIMEDOUT: 'no answer',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'unknown host name',
+  EAI_AGAIN: 'the host name could not be looked up',
+  ECONNRESET: 'the connection was reset',
+};
+
+/**
+ * No connection could be made at all: the sentence names the address and why, since a typo in
+ * --crs or a server that is not running is not "the service is not available".
+ */
+export function unreachableText(address: string, cause: string, advice = true): string {
+  const why = `Cannot reach the server at ${address} (${SOCKET_CAUSES[cause] ?? cause})`;
+  return advice ? `${why}: check the address and that the server runs.` : `${why}.`;
+}
+
+/**
+ * The reason of a reconnect attempt (the 'reconnecting' event) in words. After a failed attempt it
+ * is "ERR_CODE: detail"; the first one says how the session ended, which is plain text already.
+ */
+export function reconnectText(reason: string): string {
+  const m = /^(ERR_[A-Z0-9_]+): (.*)$/s.exec(reason);
+  if (!m) return reason;
+  const [, code, detail] = m as unknown as [string, string, string];
+  const gone = /^cannot connect to (\S+): \S+ (E[A-Z_]+)\b/.exec(detail) ?? /^connect to (\S+) timed out$/.exec(detail);
+  if (gone) return unreachableText(gone[1] as string, gone[2] ?? 'ETIMEDOUT', false);
+  return humanError(code, { cmd: 'reconnect' });
+}
 
 /** "in 42 s", "in 5 min", "in a moment" (Retry-after is in ms). */
 export function retryText(ms: number | undefined): string {

@@ -18,7 +18,7 @@ import { basename, extname, join } from 'node:path';
 import React from 'react';
 import { Box, Text, render, useInput, useStdout, type Key } from 'ink';
 import { ClientError, type ImspClient } from './client.js';
-import { humanError, type ErrorContext } from './messages.js';
+import { humanError, reconnectText, type ErrorContext } from './messages.js';
 import { COMMANDS, ChatModel, complete, helpLines, type FileOffer, type Row } from './tui-model.js';
 import type { TypingState } from './events.js';
 
@@ -304,8 +304,13 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
   });
   // [RECONNECT-1] automatic reconnection (ClientEvents), shown until it is back
   client.on('reconnecting', (e) => {
-    model.reconnecting = `Connection lost (${e.reason}); reconnecting in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt})...`;
-    if (e.attempt === 1) model.print(`Connection to the server lost (${e.reason}); reconnecting...`, 'error');
+    // the reason in words: after a failed attempt it is "ERR_CODE: detail"
+    const why = reconnectText(e.reason);
+    model.reconnecting =
+      e.attempt === 1
+        ? `Connection lost (${why}); reconnecting in ${(e.delayMs / 1000).toFixed(1)} s...`
+        : `Still reconnecting: ${why} Next try in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt}).`;
+    if (e.attempt === 1) model.print(`Connection to the server lost (${why}); reconnecting...`, 'error');
     refresh();
   });
   client.on('reconnected', () => {

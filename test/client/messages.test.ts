@@ -3,7 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { HUMAN_ERRORS, humanError, retryText } from '../../reference/client/messages.js';
+import {
+  HUMAN_ERRORS,
+  humanError,
+  reconnectText,
+  retryText,
+  unreachableText,
+} from '../../reference/client/messages.js';
 
 const registry = JSON.parse(readFileSync(new URL('../../spec/registry/errors.json', import.meta.url), 'utf8')) as {
   errors: { code: string }[];
@@ -45,4 +51,37 @@ test('the messages the issue names', () => {
   );
   assert.equal(retryText(undefined), 'in a moment');
   assert.match(humanError('ERR_SOMETHING_NEW'), /refused/);
+});
+
+test('a server that cannot be reached is named with the reason, not "the service is not available"', () => {
+  assert.equal(
+    unreachableText('127.0.0.1:7999', 'ECONNREFUSED'),
+    'Cannot reach the server at 127.0.0.1:7999 (connection refused: no server listens there): check the address and that the server runs.',
+  );
+  assert.match(unreachableText('ms.example:7100', 'ENOTFOUND'), /\(unknown host name\)/);
+  assert.match(unreachableText('10.0.0.1:7000', 'EWHATEVER'), /\(EWHATEVER\)/);
+});
+
+test('the reconnect reason in words: no error code, no status line of the protocol', () => {
+  // the first attempt says how the session ended (plain text already)
+  assert.equal(reconnectText('connection to the MS closed'), 'connection to the MS closed');
+  // a failed attempt: "ERR_CODE: detail", as the client's reconnect timer gives it
+  assert.equal(
+    reconnectText('ERR_UNAVAILABLE: cannot connect to 127.0.0.1:7000: connect ECONNREFUSED 127.0.0.1:7000'),
+    'Cannot reach the server at 127.0.0.1:7000 (connection refused: no server listens there).',
+  );
+  assert.equal(
+    reconnectText('ERR_TIMEOUT: connect to 127.0.0.1:7000 timed out'),
+    'Cannot reach the server at 127.0.0.1:7000 (no answer).',
+  );
+  for (const r of [
+    'ERR_UNAVAILABLE: LOCATE: 503 Unavailable (ERR_UNAVAILABLE)',
+    'ERR_LOCKED: LOGIN: 423 Locked (ERR_LOCKED)',
+    'ERR_INTERNAL: something broke',
+  ]) {
+    const m = reconnectText(r);
+    assert.doesNotMatch(m, /ERR_|\b[0-9]{3}\b|LOCATE|LOGIN/, `${r} -> ${m}`);
+    assert.match(m, /^[A-Z].*\.$/, m);
+  }
+  assert.equal(reconnectText('ERR_UNAVAILABLE: LOCATE named no MS'), 'The service is not available yet.');
 });

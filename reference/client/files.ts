@@ -32,6 +32,29 @@ export class FileError extends Error {
   }
 }
 
+/**
+ * A file this client cannot send (missing, a directory, unreadable, changed while read): the user's
+ * own trouble, not a protocol error, so it carries no code of the error registry [CTL-3] and the
+ * terminal client says it in words. `code` is the file system's (ENOENT, EISDIR, EACCES, ...), or
+ * ENOTFILE (not a regular file) or ECHANGED.
+ */
+export class LocalFileError extends Error {
+  constructor(
+    readonly code: string,
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'LocalFileError';
+  }
+}
+
+/** The file system's error as a LocalFileError; anything else unchanged. */
+function local(e: unknown, path: string): unknown {
+  const x = e as NodeJS.ErrnoException;
+  return typeof x?.code === 'string' && /^E[A-Z]+$/.test(x.code) ? new LocalFileError(x.code, path, x.message) : e;
+}
+
 const badValue = (m: string) => new FileError('ERR_BAD_VALUE', 422, m);
 
 export interface OutgoingFile {
@@ -74,20 +97,25 @@ export function chunkCount(size: number, chunkSize: number): number {
 
 /** Stats and hashes a file so every chunk can carry its size and digest. */
 export async function prepareFile(path: string, limits: FileLimits): Promise<OutgoingFile> {
-  const st = await stat(path);
-  if (!st.isFile()) throw new Error(`${path}: not a regular file`);
+  const st = await stat(path).catch((e: unknown) => Promise.reject(local(e, path)));
+  if (st.isDirectory()) throw new LocalFileError('EISDIR', path, `${path}: a directory, not a file`);
+  if (!st.isFile()) throw new LocalFileError('ENOTFILE', path, `${path}: not a regular file`);
   // [FILE-3] a transfer never announces more than maxFileSize.
   if (st.size > limits.maxFileSize)
     throw new FileError('ERR_LIMIT', 413, `${path}: ${st.size} octets is above maxFileSize ${limits.maxFileSize}`);
   const hash = createHash('sha256');
   let seen = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: limits.fileChunkSize })) {
-    const b = chunk as Buffer;
-    seen += b.length;
-    if (seen > limits.maxFileSize) throw new FileError('ERR_LIMIT', 413, `${path} grew above maxFileSize`);
-    hash.update(b);
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: limits.fileChunkSize })) {
+      const b = chunk as Buffer;
+      seen += b.length;
+      if (seen > limits.maxFileSize) throw new FileError('ERR_LIMIT', 413, `${path} grew above maxFileSize`);
+      hash.update(b);
+    }
+  } catch (e) {
+    throw local(e, path);
   }
-  if (seen !== st.size) throw new Error(`${path} changed while it was read`);
+  if (seen !== st.size) throw new LocalFileError('ECHANGED', path, `${path} changed while it was read`);
   const name = safeFileName(path);
   return {
     fileId: randomBytes(12).toString('base64url'),

@@ -13,7 +13,7 @@ import { connectTo, fmtHostPort } from './connect.js';
 import type { ContactBook } from './contacts.js';
 import { asClientError, ClientError, fromResponse } from './errors.js';
 import type { ClientEvents, TypingState } from './events.js';
-import type { OutgoingFile } from './files.js';
+import { LocalFileError, type OutgoingFile } from './files.js';
 import type { ClientLimits } from './options.js';
 import { PeerSession, type PeerHooks } from './peer.js';
 
@@ -359,6 +359,8 @@ export class PeerHub {
     try {
       return await s.sendFile(path);
     } catch (e) {
+      // a file we cannot read is no protocol error: it keeps its own code [CTL-3]
+      if (e instanceof LocalFileError) throw e;
       throw asClientError(e);
     }
   }

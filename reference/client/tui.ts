@@ -150,6 +150,10 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
     if (typeof e?.code === 'string' && e.code.startsWith('ERR_')) return humanError(e.code, c);
     if (typeof e?.code === 'string' && e.code === 'ENOENT') return 'No such file.';
     if (typeof e?.code === 'string' && e.code === 'EISDIR') return 'That is a directory, not a file.';
+    if (typeof e?.code === 'string' && e.code === 'EACCES') return 'You may not read that file.';
+    if (typeof e?.code === 'string' && e.code === 'ENOTFILE') return 'That is not a regular file.';
+    if (typeof e?.code === 'string' && e.code === 'ECHANGED')
+      return 'The file changed while it was read; send it again.';
     return err instanceof Error ? err.message : String(err);
   };
 

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import {
   FileError,
   FileReceiver,
+  LocalFileError,
   chunkHeaders,
   prepareFile,
   readChunks,
@@ -173,4 +174,18 @@ test('[FILE-6] a received file never overwrites an existing one', async () => {
     assert.equal(await readFile(paths[1], 'utf8'), 'second');
     assert.match(paths[1], /same \(1\)\.txt$/);
   });
+});
+
+test('[CTL-3] a file that cannot be sent from here is a LocalFileError with the file system code, not a protocol error', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'imsp-files-local-'));
+  try {
+    await assert.rejects(prepareFile(join(dir, 'missing.txt'), limits), (e: unknown) => {
+      assert.ok(e instanceof LocalFileError, String(e));
+      assert.equal(e.code, 'ENOENT');
+      return true;
+    });
+    await assert.rejects(prepareFile(dir, limits), { name: 'LocalFileError', code: 'EISDIR' });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -227,6 +227,14 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
   await ui.line(`/send-file ${file}`);
   assert.equal((await within(got, 'the file at bob')).name, 'report.txt');
   await ui.waitScreen(/sent file report\.txt/, 'the file line');
+  // A file that is not there, or a directory: said in words, not "the server had an internal error".
+  await ui.line(`/send-file ${join(dir, 'no-such-report.txt')}`);
+  s = await ui.waitScreen(/No such file\./, 'the missing file, in words');
+  assert.doesNotMatch(s, /internal error/);
+  await ui.press('C-u'); // the refused line stays in the input for correcting
+  await ui.line(`/send-file ${dir}`);
+  await ui.waitScreen(/That is a directory, not a file\./, 'a directory, in words');
+  await ui.press('C-u');
 
   // Incoming files are offered: accepted ones are saved in the downloads directory, declined ones deleted.
   const offer1 = join(dir, 'photo.txt');

@@ -9,11 +9,34 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, openSync, closeSync, readFileSync, renameSync, statSync, writeSync, unlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { CryptoError } from '../crypto/errors.js';
 import { parseMsKey } from '../crypto/scram.js';
 
 export interface KeyIo {
   stdout: { write(s: string): unknown };
   stderr: { write(s: string): unknown };
+}
+
+/** A key file's text that is no MS key: the message says what is wrong and the format [ENROLL-14]. */
+export class MsKeyFileError extends Error {
+  override name = 'MsKeyFileError';
+}
+
+/**
+ * The MS key in a key file's text (base64url or standard base64, at least 32 octets). Anything else
+ * throws MsKeyFileError naming the fault and the format, in words an operator can act on: `imsp key
+ * check` and the servers at start say the same [ENROLL-14].
+ */
+export function decodeMsKeyFile(text: string): Buffer {
+  try {
+    return parseMsKey(text);
+  } catch (e) {
+    if (!(e instanceof CryptoError)) throw e;
+    const detail = /\((.*)\)$/s.exec(e.message)?.[1] ?? e.message;
+    throw new MsKeyFileError(
+      `${detail}. The file must hold the MS key as base64url text on one line, at least 32 octets, or standard base64 (openssl rand -base64 32); make one with: imsp key generate FILE`,
+    );
+  }
 }
 
 /** Writes `text` to `path` with mode 0600 from the first octet on (O_EXCL unless `force`) [ENROLL-16]. */
@@ -79,7 +102,7 @@ export async function run(
     .argument('<file>', 'the key file')
     .action((file: string) => {
       try {
-        const key = parseMsKey(readFileSync(file, 'utf8'));
+        const key = decodeMsKeyFile(readFileSync(file, 'utf8'));
         const loose = looseMode(file);
         if (loose) {
           io.stderr.write(`imsp key: ${loose}\n`);

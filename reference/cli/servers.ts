@@ -15,9 +15,7 @@ import { crsAdminHandlers, crsReadiness, msAdminHandlers, msReadiness } from '..
 import { onShutdown } from '../ops/shutdown.js';
 import { CrsServer } from '../crs/crs.js';
 import { MsServer } from '../ms/ms.js';
-import { parseMsKey } from '../crypto/scram.js';
-import { CryptoError } from '../crypto/errors.js';
-import { looseMode } from './key.js';
+import { decodeMsKeyFile, looseMode, MsKeyFileError } from './key.js';
 import { DEFAULT_SQLITE_PATH } from '../store/store.js';
 import { openStore } from '../store/index.js';
 
@@ -248,13 +246,10 @@ export function readMsKeyFile(path: string, logger?: { warn(o: object, m: string
   const text = readFileSync(path, 'utf8');
   let key: Buffer;
   try {
-    key = parseMsKey(text);
+    key = decodeMsKeyFile(text);
   } catch (e) {
-    if (!(e instanceof CryptoError)) throw e;
-    const detail = /\((.*)\)$/s.exec(e.message)?.[1] ?? e.message;
-    throw new ConfigError(
-      `--ms-key-file ${path}: ${detail}. The file must hold the MS key as base64url text on one line, at least 32 octets, or standard base64 (openssl rand -base64 32); make one with: imsp key generate FILE [ENROLL-14]`,
-    );
+    if (!(e instanceof MsKeyFileError)) throw e;
+    throw new ConfigError(`--ms-key-file ${path}: ${e.message} [ENROLL-14]`);
   }
   // [ENROLL-16] a key others can read is reported
   const loose = looseMode(path);

@@ -86,6 +86,15 @@ test('[ENROLL-16] imsp key generate writes 0600, refuses to overwrite without --
     r = io();
     assert.equal(await keyCmd(['key', 'check', file], r.io), 1);
     assert.match(r.err.join(''), /chmod 600/);
+    // [ENROLL-14] a file that holds no key: the same words as the servers at start, no codec jargon
+    const bad = join(dir, 'short.key');
+    writeSecretFile(bad, 'short\n');
+    r = io();
+    assert.equal(await keyCmd(['key', 'check', bad], r.io), 1);
+    const said = r.err.join('');
+    assert.match(said, /^imsp key: .*short\.key: MS key: .*The file must hold the MS key as base64url text/);
+    assert.match(said, /imsp key generate FILE/);
+    assert.doesNotMatch(said, /ERR_|header/i);
     writeSecretFile(join(dir, 'other'), 'x');
     assert.equal((await stat(join(dir, 'other'))).mode & 0o777, 0o600);
   } finally {

@@ -29,6 +29,12 @@ export interface Finding {
 export interface CaseDef<C = unknown> {
   /** Stable id: role/section/n, e.g. crs/enroll/2. */
   id: string;
+  /**
+   * Where a factory built the case (cases made in loops or helpers, whose id is not a literal): a name
+   * unique among the factory sites of conformance/cases, written as a literal at the site, so that the
+   * static checks find the code behind the case (test/conformance/named-ids.test.ts).
+   */
+  origin?: string;
   /** Spec section slug (the module the case lives in), e.g. enroll. */
   section: string;
   title: string;

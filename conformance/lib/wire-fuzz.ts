@@ -432,7 +432,7 @@ export function wireFuzzReqs(t: WireTarget): string[] {
       'WIRE-20',
       'WIRE-21',
       'WIRE-22',
-      ...(t.firstMessageDecides ? ['CONN-1'] : []),
+      ...(t.firstMessageDecides ? [t.firstMessageDecides] : []),
       ...METHOD_VALUE_RULES.filter((r) => r.method === t.start && r.to === t.role).map((r) => r.req),
       ...codes,
     ]),

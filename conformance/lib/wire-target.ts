@@ -37,8 +37,12 @@ export interface WireTarget {
   first: () => Message;
   /** Is this an acceptable answer to `first`? */
   firstOk: (r: ResponseMessage) => boolean;
-  /** The role tells connections apart by their first message and closes after any other (CRS, [CONN-1]). */
-  firstMessageDecides?: boolean;
+  /**
+   * The requirement by which the role tells connections apart by their first message and closes after
+   * any other (the CRS: [CONN-1]); unset for a role whose links are known. Data of the target, so that a
+   * factory-built case names it only where it holds (test/conformance/named-ids.test.ts).
+   */
+  firstMessageDecides?: string;
   /** The sender role a first message with this method implies (CRS: ENROLL comes from an MS); default `from`. */
   senderFor?: (method: string) => Role;
   /** A registered method the sender role may not send to this role [REG-2]; default BYE. */
@@ -123,7 +127,7 @@ export const crsWireTarget: WireTarget = {
   start: 'LOCATE',
   first: () => request('LOCATE', [['Imsp-version', '1']]),
   firstOk: (r) => r.status === 200 || r.status === 503,
-  firstMessageDecides: true,
+  firstMessageDecides: 'CONN-1',
   // [CONN-1] ENROLL as a first message opens an MS connection.
   senderFor: (method) => (method === 'ENROLL' ? 'ms' : 'client'),
 };

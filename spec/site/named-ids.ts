@@ -12,8 +12,11 @@
 //     precondition (`pre`, `preStatus`: a skip for a case that does not declare it) and of a
 //     connection's wire violation (`violate`: reported by the runner for any case);
 //   - checkError(ctx, r, 'CODE', what, offsetOrReq): the registry's requirement for CODE (unless a
-//     literal requirement overrides it), ERR-1, and WIRE-22 when an offset is given or CODE is a
-//     validation error, exactly as checkError names them.
+//     requirement overrides it: a literal is named, one taken from data is the case's to declare),
+//     ERR-1, and WIRE-22 when an offset is given (by type: not a string) or CODE is a validation
+//     error, exactly as checkError names them.
+//   - A case a factory builds (no literal id) is found through the literal `origin` of its site
+//     (factorySites; test/conformance/named-ids.test.ts holds those cases to the same rules).
 // A case's own `run` counts every ID literal in it, as the older text scan did.
 
 import { dirname, join, relative } from 'node:path';
@@ -47,6 +50,19 @@ function calleeName(call: ts.CallExpression | ts.NewExpression): string | undefi
   return undefined;
 }
 
+/** The `id`, `run` (its body) and `origin` of an object literal that may be a case. */
+function caseParts(n: ts.ObjectLiteralExpression): { id?: ts.Node; run?: ts.Node; origin?: ts.Node } {
+  const out: { id?: ts.Node; run?: ts.Node; origin?: ts.Node } = {};
+  for (const p of n.properties) {
+    const key = p.name && (ts.isIdentifier(p.name) || ts.isStringLiteral(p.name)) ? p.name.text : '';
+    if (key === 'id') out.id = ts.isPropertyAssignment(p) ? p.initializer : p;
+    if (key === 'origin' && ts.isPropertyAssignment(p)) out.origin = p.initializer;
+    if (key === 'run')
+      out.run = ts.isMethodDeclaration(p) ? p.body : ts.isPropertyAssignment(p) ? p.initializer : undefined;
+  }
+  return out;
+}
+
 function literal(n: ts.Node | undefined): string | undefined {
   return n && (ts.isStringLiteral(n) || ts.isNoSubstitutionTemplateLiteral(n)) ? n.text : undefined;
 }
@@ -56,7 +72,7 @@ export class NamedIds {
   private readonly memo = new Map<FnNode, Set<string>>();
 
   constructor(
-    private readonly root: string,
+    readonly root: string,
     readonly program: ts.Program,
     private readonly errors: ErrorRegistry,
   ) {
@@ -92,16 +108,31 @@ export class NamedIds {
     return undefined;
   }
 
+  /**
+   * What checkError's last argument is, by its type: an offset (a number), a literal requirement, or a
+   * requirement the case takes from data (a string that is no literal, such as a target's
+   * firstMessageDecides): the case declares the latter from the same data, and the literals inside
+   * the expression are counted as any literal is.
+   */
+  private offsetOrReq(n: ts.Expression): 'offset' | 'literal' | 'data' {
+    if (literal(n) !== undefined) return 'literal';
+    const t = this.checker.getTypeAtLocation(n);
+    const parts = t.isUnion() ? t.types : [t];
+    return parts.some((p) => (p.flags & ts.TypeFlags.StringLike) === 0 && (p.flags & ts.TypeFlags.Undefined) === 0)
+      ? 'offset'
+      : 'data';
+  }
+
   /** What checkError names for this call (see the file comment). */
   private checkErrorNames(call: ts.CallExpression, into: Set<string>): void {
     const code = literal(call.arguments[2]);
     const last = call.arguments[4];
     into.add('ERR-1');
-    const override = literal(last);
+    const kind = last ? this.offsetOrReq(last) : undefined;
     const e = code !== undefined ? this.errors.lookup(code) : undefined;
-    if (override !== undefined) into.add(override);
-    else if (e) into.add(e.req);
-    if ((last && ts.isNumericLiteral(last)) || (last && override === undefined) || e?.validation) into.add('WIRE-22');
+    if (kind === 'literal') into.add(literal(last)!);
+    else if (kind !== 'data' && e) into.add(e.req);
+    if (kind === 'offset' || e?.validation) into.add('WIRE-22');
   }
 
   /** IDs named by the text of `body` and by the kit functions it calls; `all` counts every literal. */
@@ -137,27 +168,17 @@ export class NamedIds {
     return out;
   }
 
-  /** Each case object (literal `id` of the role/section/n form, with a `run`) in the case modules. */
-  cases(): CaseNames[] {
-    const out: CaseNames[] = [];
+  /** Every object literal of the case modules with an `id` and a `run`, with its file and line. */
+  caseObjects(): { file: string; line: number; id: ts.Node; run: ts.Node; origin?: ts.Node }[] {
+    const out: { file: string; line: number; id: ts.Node; run: ts.Node; origin?: ts.Node }[] = [];
     for (const sf of this.program.getSourceFiles()) {
       const file = relative(this.root, sf.fileName);
       if (!file.startsWith('conformance/cases/')) continue;
       const visit = (n: ts.Node): void => {
         if (ts.isObjectLiteralExpression(n)) {
-          let id: string | undefined;
-          let run: ts.Node | undefined;
-          for (const p of n.properties) {
-            const key = p.name && (ts.isIdentifier(p.name) || ts.isStringLiteral(p.name)) ? p.name.text : '';
-            if (key === 'id' && ts.isPropertyAssignment(p)) id = literal(p.initializer);
-            if (key === 'run')
-              run = ts.isMethodDeclaration(p) ? p.body : ts.isPropertyAssignment(p) ? p.initializer : undefined;
-          }
-          if (id && CASE_ID.test(id) && run) {
-            const named = new Set<string>();
-            this.scan(run, true, named, new Set());
-            out.push({ id, file, named: [...named].sort() });
-          }
+          const { id, run, origin } = caseParts(n);
+          const line = sf.getLineAndCharacterOfPosition(n.getStart()).line + 1;
+          if (id && run) out.push({ file, line, id, run, ...(origin ? { origin } : {}) });
         }
         ts.forEachChild(n, visit);
       };
@@ -165,6 +186,41 @@ export class NamedIds {
     }
     return out;
   }
+
+  /** Each case object (literal `id` of the role/section/n form, with a `run`) in the case modules. */
+  cases(): CaseNames[] {
+    return this.caseObjects().flatMap((o) => {
+      const id = literal(o.id);
+      return id && CASE_ID.test(id) ? [{ id, file: o.file, named: this.namedBy(o.run) }] : [];
+    });
+  }
+
+  /** Every ID a case's `run` can name: each ID literal in it, and what the kit functions it calls name. */
+  private namedBy(run: ts.Node): string[] {
+    const named = new Set<string>();
+    this.scan(run, true, named, new Set());
+    return [...named].sort();
+  }
+
+  /**
+   * Each factory site of the case modules (a case object whose `id` is not a literal): the code behind
+   * the cases made in loops and helpers.
+   */
+  factorySites(): FactorySite[] {
+    return this.caseObjects()
+      .filter((o) => literal(o.id) === undefined)
+      .map((o) => ({ origin: literal(o.origin), file: o.file, line: o.line, named: this.namedBy(o.run) }));
+  }
+}
+
+/** An object literal in the case modules with a `run` whose `id` is not a literal: a case a factory builds. */
+export interface FactorySite {
+  /** Its literal `origin`, or undefined when it records none. */
+  origin: string | undefined;
+  file: string;
+  line: number;
+  /** Every ID its `run` can name (its own text and the helpers it calls). */
+  named: string[];
 }
 
 /** The registry's checkError table, from the kit's own registry module. */

@@ -21,7 +21,7 @@ import {
   type CheckResult,
   type KitCase,
 } from './coverage.js';
-import { kitErrorRegistry, NamedIds } from './named-ids.js';
+import { type FactorySite, kitErrorRegistry, NamedIds } from './named-ids.js';
 import { loadRequirementData } from './scan.js';
 
 export async function runCheck(root: string): Promise<CheckResult> {
@@ -48,6 +48,73 @@ export function callUndeclared(named: NamedIds, cases: KitCase[]): CheckResult['
     const k = byId.get(c.id);
     const missing = k ? c.named.filter((x) => !k.reqs.includes(x)).sort(compareIds) : [];
     if (missing.length) out.push({ id: c.id, file: c.file, ids: missing });
+  }
+  return out;
+}
+
+/** What the factory check needs of a case. */
+export interface FactoryCase {
+  id: string;
+  section: string;
+  reqs: readonly string[];
+  origin?: string;
+}
+
+/**
+ * The cases built by factories (in loops and helpers, with no literal id), checked as the hand-written
+ * ones are: every factory site records a literal `origin`, unique among the sites; in each role every
+ * id is unique and reads role/section/n with the case's own section; a case whose id is not a literal
+ * names its factory site by `origin`; its reqs declare every requirement (an ID of the spec) its site's
+ * `run` can name; and the role's ids, origins and reqs do not change with the limits (`lists` holds a
+ * role's cases built with different limits, the defaults first). One line per problem.
+ */
+export function factoryProblems(
+  sites: FactorySite[],
+  roles: Record<string, readonly (readonly FactoryCase[])[]>,
+  literalIds: ReadonlySet<string>,
+  known: ReadonlySet<string>,
+): string[] {
+  const out: string[] = [];
+  const bySite = new Map<string, FactorySite>();
+  for (const s of sites) {
+    if (s.origin === undefined) out.push(`${s.file}:${s.line}: a case built here records no literal origin`);
+    else if (bySite.has(s.origin)) {
+      const o = bySite.get(s.origin)!;
+      out.push(`origin '${s.origin}' names two factory sites: ${o.file}:${o.line} and ${s.file}:${s.line}`);
+    } else bySite.set(s.origin, s);
+  }
+  const shape = (c: FactoryCase): string => `${c.id} ${c.origin ?? ''} ${c.section} ${[...c.reqs].sort().join(',')}`;
+  for (const [role, [first = [], ...others]] of Object.entries(roles)) {
+    const seen = new Map<string, number>();
+    for (const c of first) seen.set(c.id, (seen.get(c.id) ?? 0) + 1);
+    for (const [id, n] of seen) if (n > 1) out.push(`${role}: id ${id} is given to ${n} cases`);
+    for (const c of first) {
+      if (c.id !== `${role}/${c.section}/${c.id.split('/')[2]}` || !/^\d+$/.test(c.id.split('/')[2] ?? ''))
+        out.push(`${c.id}: the id does not read ${role}/${c.section}/n (its role and section)`);
+      if (c.origin === undefined) {
+        if (!literalIds.has(c.id)) out.push(`${c.id}: built by a factory that records no origin`);
+        continue;
+      }
+      const site = bySite.get(c.origin);
+      if (!site) {
+        out.push(`${c.id}: origin '${c.origin}' is no factory site of conformance/cases`);
+        continue;
+      }
+      const missing = site.named.filter((x) => known.has(x) && !c.reqs.includes(x)).sort(compareIds);
+      if (missing.length)
+        out.push(
+          `${c.id} (origin '${c.origin}'): its checks can name ${missing.join(' ')}, which its reqs do not declare`,
+        );
+    }
+    for (const other of others) {
+      const a = first.map(shape);
+      const b = other.map(shape);
+      const i = a.findIndex((x, k) => x !== b[k]);
+      if (i >= 0 || a.length !== b.length)
+        out.push(
+          `${role}: the case list changes with the limits at ${first[i]?.id ?? `case ${a.length + 1}`}: ${a[i] ?? 'none'} / ${b[i] ?? 'none'}`,
+        );
+    }
   }
   return out;
 }

@@ -37,6 +37,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
     const ruleReq = errorRule((o0?.code ?? (sp.halfClose ? 'ERR_TRUNCATED' : sp.code)) as ErrorCode, {}).req;
     cases.push({
       id: id('wire'),
+      origin: 'wireCases/framing-specimen',
       section: 'wire',
       title: sp.halfClose
         ? `${sp.what}: answered ${spec.status} ${sp.code} while the connection can still be written (WIRE-20), and the connection closed`
@@ -111,6 +112,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
     ];
     cases.push({
       id: id('registry'),
+      origin: 'wireCases/registry-rule',
       section: 'registry',
       title,
       reqs: [
@@ -120,7 +122,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
           'REG-9',
           'ERR-1',
           'WIRE-22',
-          ...(t.firstMessageDecides ? ['CONN-1', 'STATE-1'] : []),
+          ...(t.firstMessageDecides ? [t.firstMessageDecides, 'STATE-1'] : []),
         ]),
       ],
       async run(ctx: C) {
@@ -130,7 +132,13 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
         const r = await c.nextResponse(ctx.timeout, 'an answer');
         if (t.firstMessageDecides && r && r.status === 425) {
           // [CONN-1] any other first message: 425 ERR_OUT_OF_STATE, then close.
-          checkError(ctx, r, 'ERR_OUT_OF_STATE', 'a first message that is neither ENROLL nor LOCATE', 'CONN-1');
+          checkError(
+            ctx,
+            r,
+            'ERR_OUT_OF_STATE',
+            'a first message that is neither ENROLL nor LOCATE',
+            t.firstMessageDecides,
+          );
         } else expect(ctx, r, m);
         // The connection goes on (or, where the first message decides the link, may close): the harmless first message still works.
         if (!c.closed) c.send(t.first());
@@ -153,7 +161,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
         }
         ctx.must(
           t.firstOk(again),
-          t.firstMessageDecides ? 'CONN-1' : 'REG-9',
+          t.firstMessageDecides ?? 'REG-9',
           t.firstMessageDecides
             ? `after a refused first message the CRS must close the connection [CONN-1] or go on serving it; it did neither (${t.start} got ${again.status} ${header(again, 'Error-code') ?? ''})`
             : `after a validation error the connection must go on; ${t.start} got ${again.status}`,
@@ -214,6 +222,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
 
   cases.push({
     id: id('registry'),
+    origin: 'wireCases/extension-header',
     section: 'registry',
     title: t.noTag
       ? 'an X- extension header is ignored'
@@ -241,6 +250,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
   });
   cases.push({
     id: id('registry'),
+    origin: 'wireCases/pipelined',
     section: 'registry',
     title:
       'pipelined requests in one write are answered in order, each echoing its Tag, up to an error that closes the connection',
@@ -281,6 +291,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
   });
   cases.push({
     id: id('wire'),
+    origin: 'wireCases/octet-at-a-time',
     section: 'wire',
     title: 'a message written one octet at a time is decoded like the same message in one write',
     reqs: ['WIRE-1'],
@@ -306,6 +317,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
   });
   cases.push({
     id: id('wire'),
+    origin: 'wireCases/abrupt-close',
     section: 'wire',
     title: 'an abrupt close in the middle of a head leaves the target serving',
     reqs: ['CONN-8'],
@@ -324,6 +336,7 @@ export function wireCases<C extends WireCtx>(t: WireTarget, limits: Limits, pref
   // a named case so that it is checked on every run, whatever the seed.
   cases.push({
     id: id('wire'),
+    origin: 'wireCases/bare-cr',
     section: 'wire',
     title: 'a bare CR where the empty line ends the head is answered 400 ERR_BARE_CR at once and the connection closed',
     reqs: ['WIRE-3', 'WIRE-2', 'ERR-1', 'WIRE-22'],
@@ -376,6 +389,7 @@ export function fixtureCase<C extends WireCtx>(t: WireTarget, caseId: string): C
   for (const f of [...errors, ...wholes]) for (const r of f.reqs) reqs.add(r);
   return {
     id: caseId,
+    origin: 'fixtureCase',
     section: 'wire',
     title: `each wire fixture of spec/fixtures/wire (${errors.length} framing errors, ${wholes.length} whole inputs) is answered as the fixture file says, whatever the codec says`,
     reqs: [...reqs],
@@ -436,6 +450,7 @@ export function fixtureCase<C extends WireCtx>(t: WireTarget, caseId: string): C
 export function wireFuzzCase<C extends FuzzCtx>(t: WireTarget, limits: Limits, id: string): CaseDef<C> {
   return {
     id,
+    origin: 'wireFuzzCase',
     section: 'fuzz',
     title: `wire fuzzing: valid, near-valid and mutated ${t.start} messages, split writes and abrupt closes are answered per the registry and the target keeps serving`,
     // A finding names the requirement of the error the codec expects, or [CONN-8]/[CONN-9]/[WIRE-12]/[CONN-1].

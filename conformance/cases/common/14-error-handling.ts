@@ -110,9 +110,10 @@ export function errorHandlingCases<C extends WireCtx>(t: WireTarget, limits: Lim
     faultReqs.add(errorSpec(f.code).req);
     for (const r of f.reqs) faultReqs.add(r);
   }
-  if (t.firstMessageDecides) faultReqs.add('CONN-1');
+  if (t.firstMessageDecides) faultReqs.add(t.firstMessageDecides);
   cases.push({
     id: id(),
+    origin: 'errorHandlingCases/first-rule',
     section: 'errors',
     title:
       'a message that breaks several registry rules is answered with the first in the spec order (header lines in order, each for an unregistered name, a repeat, a bad value; then missing headers)',
@@ -130,7 +131,7 @@ export function errorHandlingCases<C extends WireCtx>(t: WireTarget, limits: Lim
         const r = await c.nextResponse(ctx.timeout, `an answer to ${f.what}`);
         // Where the first message decides the link, any refused first message may be 425 [CONN-1].
         if (t.firstMessageDecides && r?.status === 425) {
-          checkError(ctx, r, 'ERR_OUT_OF_STATE', f.what, 'CONN-1');
+          checkError(ctx, r, 'ERR_OUT_OF_STATE', f.what, t.firstMessageDecides);
           continue;
         }
         checkError(ctx, r, f.code, `${f.what} [REG-16]`, f.reqs.includes('HDR-7') ? 'HDR-7' : 'REG-16');
@@ -143,6 +144,7 @@ export function errorHandlingCases<C extends WireCtx>(t: WireTarget, limits: Lim
   if (!t.firstHasBody)
     cases.push({
       id: id(),
+      origin: 'errorHandlingCases/zero-content-length',
       section: 'errors',
       title: `Content-length: 0 on ${t.start} (whose registry entry lists no Content-length) is accepted as no body`,
       reqs: ['WIRE-19'],
@@ -161,6 +163,7 @@ export function errorHandlingCases<C extends WireCtx>(t: WireTarget, limits: Lim
   // [WIRE-18] [WIRE-16] what the target sends: exact Content-length (omitted when empty), the registry's phrase.
   cases.push({
     id: id(),
+    origin: 'errorHandlingCases/response-framing',
     section: 'errors',
     title:
       'the answer to the first message frames its body with an exact Content-length (omitted when empty) and uses the registry reason phrase',
@@ -225,6 +228,7 @@ export function errorHandlingCases<C extends WireCtx>(t: WireTarget, limits: Lim
   }
   cases.push({
     id: id(),
+    origin: 'errorHandlingCases/early-limit',
     section: 'errors',
     title:
       'a limit breach (line length, header count, body size) is answered as soon as its octets arrive, before the message is complete, and the connection closed',
@@ -263,6 +267,7 @@ export function errorHandlingCases<C extends WireCtx>(t: WireTarget, limits: Lim
     const rule = errorRule(code, { handshake: true, method: 'PROOF' });
     cases.push({
       id: id(),
+      origin: 'errorHandlingCases/proof-without-challenge',
       section: 'errors',
       title: `a PROOF with no challenge outstanding is answered ${errorSpec(code).status} ${code} and the connection closed; ${t.start} behind it, in the same write or after the answer, gets no answer`,
       reqs: [
@@ -276,7 +281,7 @@ export function errorHandlingCases<C extends WireCtx>(t: WireTarget, limits: Lim
           'WIRE-22',
           rule.req,
           errorSpec(code).req,
-          ...(t.firstMessageDecides ? ['CONN-1'] : []),
+          ...(t.firstMessageDecides ? [t.firstMessageDecides] : []),
         ]),
       ],
       async run(ctx: C) {
@@ -285,13 +290,7 @@ export function errorHandlingCases<C extends WireCtx>(t: WireTarget, limits: Lim
           const c = await ctx.connect();
           c.writeRaw(together ? Buffer.concat([proof, encode(t.first())]) : proof);
           const r = await c.nextResponse(ctx.timeout, 'an answer to PROOF').catch(() => null);
-          checkError(
-            ctx,
-            r,
-            code,
-            'a PROOF with no challenge outstanding',
-            t.firstMessageDecides ? 'CONN-1' : 'STATE-2',
-          );
+          checkError(ctx, r, code, 'a PROOF with no challenge outstanding', t.firstMessageDecides ?? 'STATE-2');
           if (!together && !c.closed) c.writeRaw(encode(t.first()));
           const closed = await c.closedWithin(ctx.timeout);
           if (closesConnection(rule))

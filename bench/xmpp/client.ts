@@ -164,6 +164,11 @@ export class XmppClient {
   };
 
   private onData = (d: Buffer): void => {
+    // Timed when the octets arrive, before anything is done with them: the rule of the IMSP load
+    // clients too (reference/load/sim-client.ts, timeOnArrival). With TLS, 'data' comes after Node
+    // decrypted and verified the records read (in C++, the same read), as an IMSP push's receipt
+    // counts only after its envelope opened.
+    const t = performance.now();
     if (this.want) {
       this.buf += d.toString('latin1');
       this.check();
@@ -172,7 +177,7 @@ export class XmppClient {
     if (!this.isRecording()) return;
     // Online: scan for probe markers only, across chunk borders. A server echoes a user's presence to
     // the user's own resource (RFC 6121 4.2.2): that is not a contact's receipt, and IMSP sends none.
-    this.tail = scanMarks(this.tail, d.toString('latin1'), performance.now(), this.onContactMark);
+    this.tail = scanMarks(this.tail, d.toString('latin1'), t, this.onContactMark);
   };
 
   private check(): void {

@@ -26,6 +26,10 @@ export function reportRows(r: LoadReport): Array<[string, string]> {
       ['fan-out probes (delivered/expected)', `${r.fanout.probes} (${r.fanout.delivered}/${r.fanout.expected})`],
       ['fan-out from 200, p50 / p99 (ms)', `${fmt(r.fanout.fromLogin.p50, 2)} / ${fmt(r.fanout.fromLogin.p99, 2)}`],
       ['fan-out from PROOF, p50 / p99 (ms)', `${fmt(r.fanout.fromProof.p50, 2)} / ${fmt(r.fanout.fromProof.p99, 2)}`],
+      [
+        'fan-out from PROOF to the push opened by the generator, p50 / p99 (ms)',
+        `${fmt(r.fanout.fromProofOpened.p50, 2)} / ${fmt(r.fanout.fromProofOpened.p99, 2)}`,
+      ],
       ['sessions peak / held at the end', `${r.sessions.peak} / ${r.sessions.held}`],
     );
   }

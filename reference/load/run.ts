@@ -205,8 +205,13 @@ export interface LoadReport {
     delivered: number;
     /** ms from the login's 200 to the last buddy's PRESENCE (0 when the push came first). */
     fromLogin: Summary;
-    /** ms from PROOF sent to the last buddy's PRESENCE. */
+    /** ms from PROOF sent to the last buddy's PRESENCE (its octets arrived at the buddy). */
     fromProof: Summary;
+    /**
+     * ms from PROOF sent until the last buddy's load worker had decoded and opened it: fromProof plus
+     * the generator's receive path, in the same run (the measure before issue 15's change).
+     */
+    fromProofOpened: Summary;
   };
   sessions: { peak: number; held: number };
   /**
@@ -548,6 +553,7 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
     const relogins: LoginRecord[] = [];
     const fanFromLogin: number[] = [];
     const fanFromProof: number[] = [];
+    const fanFromProofOpened: number[] = [];
     const probeTimes: ClientTimes[] = [];
     let expected = 0;
     let delivered = 0;
@@ -692,18 +698,21 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
             const buddies = buddiesOf(k, o.users, o.buddies).filter((b) => online.has(names[b]!) && !probeSet.has(b));
             expected += buddies.length;
             let last = -Infinity;
+            let lastOpened = -Infinity;
             let seen = 0;
             for (const g of got) {
               const rec: PresenceReceipt | undefined = g.presence?.[n];
               if (rec) {
                 seen += rec.count;
                 last = Math.max(last, rec.last);
+                lastOpened = Math.max(lastOpened, rec.lastOpened);
               }
             }
             delivered += Math.min(seen, buddies.length);
             if (seen >= buddies.length && buddies.length > 0) {
               fanFromLogin.push(Math.max(0, last - r.tDone));
               fanFromProof.push(last - r.tProof);
+              fanFromProofOpened.push(lastOpened - r.tProof);
               probeTimes.push({ user: n, tStart: r.tStart, tProof: r.tProof, tDone: r.tDone, tLast: last });
             }
           }
@@ -786,6 +795,7 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
         delivered,
         fromLogin: summarize(fanFromLogin),
         fromProof: summarize(fanFromProof),
+        fromProofOpened: summarize(fanFromProofOpened),
       },
       sessions: { peak, held },
       crsOnline,

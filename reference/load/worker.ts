@@ -59,7 +59,10 @@ export type WorkerCommand =
 export interface PresenceReceipt {
   count: number;
   first: number;
+  /** The latest receipt: when its octets arrived. */
   last: number;
+  /** The latest push decoded and opened (nowMs then): the receive path's share beside `last`. */
+  lastOpened: number;
 }
 
 export type WorkerReply =
@@ -101,13 +104,14 @@ export class WorkerCore {
 
   constructor(private readonly progress?: (p: WorkerProgress) => void) {}
 
-  private onPresence = (user: string, status: string, t: number): void => {
+  private onPresence = (user: string, status: string, t: number, _to: SimClient, opened: number): void => {
     if (!this.recording || status === 'offline') return;
     const r = this.receipts.get(user);
     if (r) {
       r.count++;
       if (t > r.last) r.last = t;
-    } else this.receipts.set(user, { count: 1, first: t, last: t });
+      if (opened > r.lastOpened) r.lastOpened = opened;
+    } else this.receipts.set(user, { count: 1, first: t, last: t, lastOpened: opened });
   };
 
   private online(): number {

@@ -24,6 +24,7 @@ import { percentile } from '../../reference/load/stats.js';
 import { renderSvg } from '../../reference/load/plot.js';
 import { reportRows, table } from '../../reference/load/report.js';
 import { openKeyBlob } from '../../reference/crypto/key-blob.js';
+import { SimClient, nowMs } from '../../reference/load/sim-client.js';
 
 /** An in-process cluster on a SQLite file of our own: the synthetic users are written there directly. */
 async function clusterOnFile(
@@ -229,4 +230,47 @@ test('collectGarbage runs a full collection of the generator now (issue 15: its 
   await new Promise((r) => setImmediate(r));
   collectGarbage();
   assert.equal(w.deref(), undefined);
+});
+
+test('a push is timed when its octets arrive, before the pushes read with it are decoded and opened (issue 15)', async (t) => {
+  // One load worker holds many clients: a PRESENCE reaching two of them in one turn must not have its
+  // second receipt timed after the first one's processing, as if that were the server's time.
+  const { cluster, storePath } = await clusterOnFile(1);
+  t.after(() => cluster.dispose());
+  const pop = await populateSqlite(storePath, { users: 3, buddies: 2, prefix: 'r' });
+  const names = [0, 1, 2].map((i) => userName(i, 'r'));
+  const ms = cluster.ms[0]!.address;
+  let armed = false;
+  let slowEnd = 0;
+  const got: Array<{ to: string; t: number }> = [];
+  let bothGot: () => void = () => undefined;
+  const both = new Promise<void>((r) => {
+    bothGot = r;
+  });
+  const onPresence = (user: string, status: string, at: number, to: SimClient): void => {
+    if (!armed || user !== names[0] || status === 'offline') return;
+    got.push({ to: to.user, t: at });
+    if (got.length === 1) {
+      // a slow receive of the first push (decode, open, bookkeeping of thousands of clients)
+      const end = nowMs() + 50;
+      while (nowMs() < end);
+      slowEnd = nowMs();
+    }
+    if (got.length === 2) bothGot();
+  };
+  const clients = names.map((n) => new SimClient(n, pop.credentials, onPresence));
+  t.after(() => {
+    for (const c of clients) c.close();
+  });
+  for (const c of clients.slice(1)) assert.equal((await c.login(ms)).ok, true);
+  armed = true;
+  // user 0 logs in: the MS pushes its PRESENCE to both buddies in one turn
+  assert.equal((await clients[0]!.login(ms)).ok, true);
+  await both;
+  assert.deepEqual(got.map((g) => g.to).sort(), [names[1], names[2]]);
+  // Both octets were read in one poll: the second push was timed before the first one's processing ended.
+  assert.ok(
+    got[1]!.t < slowEnd,
+    `second receipt timed ${(got[1]!.t - slowEnd).toFixed(2)} ms after the first was processed`,
+  );
 });

@@ -74,6 +74,8 @@ export interface XmppServer {
   pid: number;
   port: number;
   dir: string;
+  /** What the server says it is doing now, when it can tell (ejabberd: {@link EjabberdAnchor.diagnose}). */
+  diagnose?: () => string;
   /** Stops it (SIGTERM, SIGKILL after a bound) and anything it started. */
   stop(): Promise<void>;
 }
@@ -235,6 +237,32 @@ try
 catch K:E:St -> io:format("provision failed: ~p:~p ~p~n", [K, E, St]), halt(1)
 end.`;
 
+// Runs on a hidden node: the diagnosis of EjabberdAnchor.diagnose, computed on the ejabberd node.
+const DIAGNOSE = String.raw`
+N = list_to_atom(os:getenv("EJ_NODE")),
+F = fun() ->
+  true = msacc:start(2000),
+  St = msacc:stats(),
+  Sum = lists:foldl(fun(#{type := T, counters := C}, A) ->
+          maps:fold(fun(K, V, A2) -> maps:update_with({T, K}, fun(X) -> X + V end, V, A2) end, A, C) end, #{}, St),
+  Q = lists:sublist(lists:reverse(lists:keysort(2,
+        [{P, L} || P <- processes(), {message_queue_len, L} <- [process_info(P, message_queue_len)], L > 0])), 5),
+  QI = [{L, proplists:get_value(registered_name, I), proplists:get_value(current_function, I),
+         proplists:get_value('$initial_call', proplists:get_value(dictionary, I, []))}
+        || {P, L} <- Q, I <- [process_info(P, [registered_name, current_function, dictionary])], I =/= undefined],
+  {Sum, QI, erlang:statistics(run_queue), length(processes()), erlang:memory(total)}
+end,
+try
+  pong = net_adm:ping(N),
+  {Sum, QI, RQ, NP, Mem} = rpc:call(N, erlang, apply, [F, []], 60000),
+  io:format("msacc over 2 s, ms summed over the threads of each type:"),
+  [io:format(" ~p/~p ~b", [T, K, V div 1000]) || {{T, K}, V} <- lists:sort(maps:to_list(Sum)), V >= 10000],
+  io:format("~nrun queue ~b, processes ~b, memory ~b MB; longest message queues (length, registered name, current function, initial call): ~w~n",
+            [RQ, NP, Mem div 1048576, QI]),
+  halt(0)
+catch K:E -> io:format("diagnosis failed: ~p:~p~n", [K, E]), halt(1)
+end.`;
+
 const CHUNKS = String.raw`Chunks = fun Ch([]) -> []; Ch(L) when length(L) =< 5000 -> [L]; Ch(L) -> {A, B} = lists:split(5000, L), [A | Ch(B)] end,`;
 
 /** ejabberd in one of the two configurations of issue 15. */
@@ -341,9 +369,9 @@ export class EjabberdAnchor {
     ].join('\n');
   }
 
-  private provision(ops: string[]): void {
-    const prov = `prov${randomBytes(3).toString('hex')}@localhost`;
-    const out = run(
+  /** Runs `code` on a hidden Erlang node of our own (as the ejabberd user) that talks to the ejabberd node. */
+  private erlEval(code: string, env: NodeJS.ProcessEnv, timeoutMs: number): string {
+    return run(
       'setpriv',
       [
         '--reuid=ejabberd',
@@ -351,7 +379,7 @@ export class EjabberdAnchor {
         '--init-groups',
         'erl',
         '-sname',
-        prov,
+        `prov${randomBytes(3).toString('hex')}@localhost`,
         '-setcookie',
         this.cookie,
         '-hidden',
@@ -360,19 +388,31 @@ export class EjabberdAnchor {
         'inet_dist_use_interface',
         '{127,0,0,1}',
         '-eval',
-        `${CHUNKS}${PROVISION}`,
+        code,
       ],
-      {
-        HOME: '/var/lib/ejabberd',
-        ERL_EPMD_ADDRESS: '127.0.0.1',
-        EJ_NODE: this.node,
-        EJ_PASS: XMPP_PASSWORD,
-        EJ_OPS: ops.join(','),
-        EJ_TERMS: this.termsPath,
-      },
+      { HOME: '/var/lib/ejabberd', ERL_EPMD_ADDRESS: '127.0.0.1', EJ_NODE: this.node, ...env },
+      timeoutMs,
+    );
+  }
+
+  private provision(ops: string[]): void {
+    const out = this.erlEval(
+      `${CHUNKS}${PROVISION}`,
+      { EJ_PASS: XMPP_PASSWORD, EJ_OPS: ops.join(','), EJ_TERMS: this.termsPath },
       600_000,
     );
     if (!out.includes('provisioned')) throw new Error(`ejabberd provisioning: ${out.slice(0, 2000)}`);
+  }
+
+  /**
+   * What the running ejabberd node says it is doing now (issue 15): BEAM's microstate accounting over
+   * 2 s (per thread type and state, e.g. scheduler emulator / port / check_io / sleep), its run queue,
+   * process count and memory, and the five longest message queues with the process's registered name,
+   * current function and initial call. Busy schedulers with growing c2s queues are ejabberd's own limit; sleeping
+   * schedulers while /proc shows CPU point elsewhere (e.g. our generator, or another process).
+   */
+  diagnose(): string {
+    return this.erlEval(DIAGNOSE, {}, 120_000).trim();
   }
 
   /** Starts ejabberd in `mode` with every user's password (in that mode's stored form) and roster. */
@@ -438,6 +478,7 @@ export class EjabberdAnchor {
       pid: beam,
       port,
       dir: this.dir,
+      diagnose: () => this.diagnose(),
       stop: async () => {
         try {
           // A restart in SCRAM format would convert plain passwords one PBKDF2 at a time.

@@ -1,7 +1,7 @@
 // The storm scenario of issue 15 against an XMPP server: every user logs in with `concurrency` logins
 // in flight, the server works off the presence wave, then fan-out probes with everyone online. The
 // same shape as the IMSP storm (reference/load/run.ts), so that the figures compare in one table.
-import { summarize, type Summary } from '../../reference/load/stats.js';
+import { fmt, summarize, type Summary } from '../../reference/load/stats.js';
 import { collectGarbage, cpuWindow, waitGroupsIdleOrBound, type CpuReport } from '../../reference/load/cpu.js';
 import { XmppClient, markedPresence, type XmppLogin, type XmppTarget } from './client.js';
 
@@ -26,6 +26,12 @@ export interface StormOptions {
   serverPid: number;
   serverName: string;
   progress?: (s: string) => void;
+  /**
+   * Called when the server is still busy at the idle bound after the storm: what the server itself
+   * says it is doing then (ejabberd: BEAM's microstate accounting and its longest message queues), so
+   * that a report can tell the anchor's own limit from our harness's (Appendix A.8).
+   */
+  diagnose?: () => string;
 }
 
 /** What the comparison table needs from one storm (IMSP's is built from its LoadReport alike). */
@@ -39,6 +45,11 @@ export interface StormResult {
   latency: Summary;
   /** Fan-out from the trigger (the marked presence sent / PROOF sent) to the last contact's receipt. */
   fanout: Summary;
+  /**
+   * IMSP only: the same probes timed when the last buddy's load worker had decoded and opened the push
+   * (fanout + the generator's receive path, measured in the same run; Appendix A.8).
+   */
+  fanoutOpened?: Summary;
   expected: number;
   delivered: number;
   /** CPU seconds per process from the storm's start until the servers went idle, and the machine's. */
@@ -51,6 +62,11 @@ export interface StormResult {
    * login misses the work it still had to do, so its figures do not make a ratio.
    */
   idle: boolean;
+  /**
+   * When not idle: the server's and the generator's CPU over the last second of the wait, as a share
+   * of one core (which one was still busy), and the server's own account of that moment.
+   */
+  busyAtBound?: { server: number; generator: number; diagnosis?: string };
   errors: Record<string, number>;
   /** The warm-up's logins and its CPU (login, logout and the idle wait), when there was one. */
   warmup?: { ok: number; failed: number; seconds: number; cpu: CpuReport };
@@ -133,9 +149,19 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
     // The server and this generator: a generator still reading the presence wave (one process; with
     // TLS it costs 3-4 ms of CPU per login, more than a core at 300 logins/s) would hold the probes'
     // receipts behind that backlog, and a server waiting on it looks idle (issue 15, Appendix A.8).
-    const { idle } = await waitGroupsIdleOrBound([[o.serverPid], [process.pid]], { maxMs: o.idleMaxMs });
+    const { idle, shares } = await waitGroupsIdleOrBound([[o.serverPid], [process.pid]], { maxMs: o.idleMaxMs });
     const tailMs = performance.now() - lastDone;
     const cpu = window();
+    let busyAtBound: StormResult['busyAtBound'];
+    if (!idle) {
+      let diagnosis: string | undefined;
+      try {
+        diagnosis = o.diagnose?.();
+      } catch (e) {
+        diagnosis = `no diagnosis: ${e instanceof Error ? e.message : String(e)}`;
+      }
+      busyAtBound = { server: shares[0] ?? 0, generator: shares[1] ?? 0, ...(diagnosis ? { diagnosis } : {}) };
+    }
     const ok = logins.filter((l) => l.ok);
     const first = logins.length ? Math.min(...logins.map((l) => l.tStart)) : 0;
     const last = ok.length ? Math.max(...ok.map((l) => l.tDone)) : first;
@@ -204,6 +230,7 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
       cpu,
       tailMs,
       idle,
+      ...(busyAtBound ? { busyAtBound } : {}),
       errors,
       ...(warmup ? { warmup } : {}),
     };
@@ -211,4 +238,28 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
     for (const c of all) c.close();
     await Promise.all(all.map((c) => Promise.race([c.closed(), new Promise((r) => setTimeout(r, 2000))])));
   }
+}
+
+/**
+ * The report line of a storm that did not finish within its bounds (Appendix A.8), or null when it
+ * finished: still busy `idleMaxMs` after its last login, or not every login tried by `loginMaxMs`.
+ * It says what the server did (logins, rate, how long it stayed busy, which of the server and the
+ * generator was busy in the last second, its CPU by then, the probes after it) and, when the server
+ * gave one, its own account of that moment on the following lines.
+ */
+export function unfinishedReport(r: StormResult, bounds: { loginMaxMs: number; idleMaxMs: number }): string | null {
+  if (r.idle && r.attempted >= r.users) return null;
+  const pct = (v: number | undefined): string => `${fmt((v ?? Number.NaN) * 100, 0)}%`;
+  const serverCpu = r.cpu.uses.filter((u) => u.role === 'server').reduce((a, u) => a + u.seconds, 0);
+  const how = r.idle
+    ? `logins cut at the ${bounds.loginMaxMs / 1000} s bound (${r.attempted} tried)`
+    : `still busy ${fmt(r.tailMs / 1000, 0)} s after its last login (in the last second: server ${pct(r.busyAtBound?.server)} of a core, load generator ${pct(r.busyAtBound?.generator)})`;
+  const diagnosis = r.busyAtBound?.diagnosis;
+  return (
+    `${r.server} at ${r.users}: did not finish in ${(r.idle ? bounds.loginMaxMs : bounds.idleMaxMs) / 1000} s: ` +
+    `${r.ok}/${r.users} logged in (${fmt(r.perSecond, 0)}/s, p99 ${fmt(r.latency.p99, 0)} ms), ${how}; ` +
+    `${fmt(serverCpu, 1)} s of server CPU by then; probes after it: ${r.delivered}/${r.expected} pushes delivered, ` +
+    `fan-out p50 ${fmt(r.fanout.p50, 0)} ms (they queued behind that backlog; its CPU per login misses the rest: no ratio is made against it)` +
+    (diagnosis ? `\n    ${r.server} at the bound: ${diagnosis.replace(/\n/g, '\n    ')}` : '')
+  );
 }

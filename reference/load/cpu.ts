@@ -131,20 +131,21 @@ export async function waitIdle(
 export async function waitIdleOrBound(
   pids: Array<number | undefined>,
   opts: { share?: number; stepMs?: number; maxMs?: number } = {},
-): Promise<{ waitedMs: number; idle: boolean }> {
+): Promise<{ waitedMs: number; idle: boolean; shares: number[] }> {
   return waitGroupsIdleOrBound([pids], opts);
 }
 
 /**
  * As {@link waitIdleOrBound} for several groups of processes at once: idle when, over the same step,
- * each group together used less than `share` of one core (issue 15). The benchmarks wait for the
+ * each group together used less than `share` of one core (issue 15); `shares` is each group's CPU over
+ * the last step as a share of one core (at the bound: which group was still busy, and how busy). The benchmarks wait for the
  * servers as one group and for each load generator process as a group of its own: a generator's
  * steady heartbeats (an IMSP load worker with 5,000 sessions) must not be added to the servers'.
  */
 export async function waitGroupsIdleOrBound(
   groups: Array<Array<number | undefined>>,
   opts: { share?: number; stepMs?: number; maxMs?: number } = {},
-): Promise<{ waitedMs: number; idle: boolean }> {
+): Promise<{ waitedMs: number; idle: boolean; shares: number[] }> {
   const share = opts.share ?? 0.05;
   const step = opts.stepMs ?? 1000;
   const max = opts.maxMs ?? 60_000;
@@ -152,16 +153,19 @@ export async function waitGroupsIdleOrBound(
   const totals = (): number[] => groups.map((g) => g.reduce<number>((a, p) => a + (cpuSeconds(p) ?? 0), 0));
   let last = totals();
   let idle = false;
+  // each group's CPU over the last step, as a share of one core: which one was still busy at the bound
+  let shares = groups.map(() => 0);
   while (performance.now() - t0 < max) {
     await new Promise((r) => setTimeout(r, step));
     const now = totals();
+    shares = now.map((v, i) => (v - last[i]!) / (step / 1000));
     if (now.every((v, i) => v - last[i]! < (share * step) / 1000)) {
       idle = true;
       break;
     }
     last = now;
   }
-  return { waitedMs: performance.now() - t0, idle };
+  return { waitedMs: performance.now() - t0, idle, shares };
 }
 
 let gcFn: (() => void) | null = null;

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { XmppClient, markedPresence, scanMarks, scramFinal, type Mechanism } from '../../bench/xmpp/client.js';
 import { cpuSeconds, cpuWindow, findPids, waitGroupsIdleOrBound, waitIdleOrBound } from '../../reference/load/cpu.js';
 import { spawn } from 'node:child_process';
+import { unfinishedReport, type StormResult } from '../../bench/xmpp/storm.js';
 
 test('SCRAM-SHA-256 client-final and server signature match RFC 7677 section 3', () => {
   const r = scramFinal(
@@ -265,7 +266,50 @@ test('waitGroupsIdleOrBound waits until every group is idle on its own: a busy g
   });
   const held = await waitGroupsIdleOrBound([[a.pid], [busy.pid]], { share: 0.005, stepMs: 200, maxMs: 1000 });
   assert.equal(held.idle, false);
+  // At the bound the shares name the group still busy (a report of an anchor that did not finish says
+  // whether the server or its generator was busy): the spinning one above the threshold, the sleeping one at 0.
+  assert.equal(held.shares.length, 2);
+  assert.equal(held.shares[0], 0);
+  assert.ok(held.shares[1]! > 0.005, `busy group's share ${held.shares[1]}`);
   const free = await waitGroupsIdleOrBound([[a.pid], [b.pid]], { share: 0.005, stepMs: 200, maxMs: 5000 });
   assert.equal(free.idle, true);
   assert.ok(free.waitedMs < 5000);
+});
+
+test('an anchor that did not finish is reported with what it did and its own account, not dropped (issue 15, Appendix A.8)', () => {
+  const bounds = { loginMaxMs: 600_000, idleMaxMs: 300_000 };
+  const sum = { n: 10, p50: 5, p99: 9, max: 9 };
+  const done: StormResult = {
+    server: 'ejabberd SCRAM+TLS',
+    users: 1000,
+    attempted: 1000,
+    ok: 1000,
+    perSecond: 250,
+    latency: sum,
+    fanout: sum,
+    expected: 500,
+    delivered: 500,
+    cpu: { uses: [{ name: 'ejabberd', role: 'server', seconds: 4 }], wallSeconds: 10, machineBusySeconds: 8, cores: 2 },
+    tailMs: 2000,
+    idle: true,
+    errors: {},
+  };
+  assert.equal(unfinishedReport(done, bounds), null);
+  const busy = unfinishedReport(
+    {
+      ...done,
+      idle: false,
+      tailMs: 300_400,
+      busyAtBound: { server: 0.83, generator: 0.02, diagnosis: 'run queue 3\nlongest message queues: []' },
+    },
+    bounds,
+  );
+  assert.ok(busy);
+  assert.match(busy, /^ejabberd SCRAM\+TLS at 1000: did not finish in 300 s: 1000\/1000 logged in/);
+  assert.match(busy, /server 83% of a core, load generator 2%/);
+  assert.match(busy, /500\/500 pushes delivered/);
+  // the server's own account follows, indented, line by line
+  assert.match(busy, /\n {4}ejabberd SCRAM\+TLS at the bound: run queue 3\n {4}longest message queues/);
+  const cut = unfinishedReport({ ...done, attempted: 700, ok: 690 }, bounds);
+  assert.match(cut ?? '', /did not finish in 600 s: 690\/1000 logged in .*logins cut at the 600 s bound \(700 tried\)/);
 });

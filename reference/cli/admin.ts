@@ -15,7 +15,12 @@ export interface AdminIo {
   env: Record<string, string | undefined>;
 }
 
-function table(rows: Record<string, unknown>[], cols: string[]): string {
+/**
+ * The rows as a text table. A column no row has a value for is left out: the CRS and an MS answer
+ * with different fields (a CRS knows when an MS enrolled, an MS whether it is enrolled).
+ */
+function table(rows: Record<string, unknown>[], all: string[]): string {
+  const cols = all.filter((c) => rows.some((r) => r[c] !== undefined));
   const cells = rows.map((r) =>
     cols.map((c) =>
       r[c] === undefined
@@ -93,7 +98,9 @@ export async function run(
               'load',
               'capacity',
               'enrolled',
+              'enrolledAt',
               'leaseExpiresAt',
+              'crs',
             ]),
       ),
     );

@@ -53,6 +53,16 @@ test('imsp admin: sessions and ms at the CRS and at an MS; the socket is 0600; b
   assert.match(r.out(), new RegExp(`^alice\\s+${cluster.ms[0].msId}\\s+online\\s+127\\.0\\.0\\.1:\\d+`, 'm'));
   assert.doesNotMatch(r.out(), /^bob/m);
 
+  // columns with no value anywhere are left out: a CRS knows no session's start
+  assert.doesNotMatch(r.out(), /SINCE|\s-\s*$/m);
+
+  // the CRS's table shows when each MS enrolled (its rows carry enrolledAt, not an MS's enrolled flag)
+  r = io(crsSock);
+  assert.equal(await adminCmd(['admin', 'ms'], r.io), 0, r.err());
+  assert.match(r.out(), /^MSID\s+INCARNATION\s+LISTEN\s+LOAD\s+CAPACITY\s+ENROLLEDAT\s+LEASEEXPIRESAT$/m);
+  assert.match(r.out(), new RegExp(`^${cluster.ms[0].msId}\\s.*\\s\\d{4}-\\d\\d-\\d\\dT\\S+Z\\s+\\d{4}-`, 'm'));
+  assert.doesNotMatch(r.out(), /\s-(\s|$)/m, 'no empty cell');
+
   r = io(crsSock);
   assert.equal(await adminCmd(['admin', 'ms', '--json'], r.io), 0, r.err());
   const ms = JSON.parse(r.out()) as { msId: string }[];

@@ -92,8 +92,11 @@ export const HUMAN_ERRORS: Record<ErrorCode, Message> = {
             : "You aren't allowed to do that.",
   ERR_UNKNOWN_USER: (c) => `There is no user called ${them(c)}.`,
   ERR_NO_PENDING: (c) => `${c.user ?? 'That user'} has not asked to be your buddy.`,
+  // [BLOCK-9] UNBLOCK of a user not on the block list, a buddy as much as a stranger
   ERR_NOT_CONTACT: (c) =>
-    `${c.user ?? 'That user'} is not in your contacts${c.cmd === 'unblock' ? ' or your block list' : ''}.`,
+    c.cmd === 'unblock'
+      ? `${c.user ?? 'That user'} is not on your block list.`
+      : `${c.user ?? 'That user'} is not in your contacts.`,
   ERR_ALREADY_ONLINE: 'You are logged in already somewhere else; log out there first.',
   ERR_ALREADY_BUDDY: (c) =>
     `${c.user ?? 'That user'} is your buddy already, or a request between you is waiting for an answer.`,

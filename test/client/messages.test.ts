@@ -49,6 +49,9 @@ test('the messages the issue names', () => {
     humanError('ERR_NOT_BUDDY', { cmd: 'chat', user: 'carol' }),
     'carol is not your buddy (yet): /add carol first.',
   );
+  // [BLOCK-9] /unblock of a buddy who is not blocked: not "not in your contacts"
+  assert.equal(humanError('ERR_NOT_CONTACT', { cmd: 'unblock', user: 'bob' }), 'bob is not on your block list.');
+  assert.equal(humanError('ERR_NOT_CONTACT', { cmd: 'rem', user: 'dave' }), 'dave is not in your contacts.');
   assert.equal(retryText(undefined), 'in a moment');
   assert.match(humanError('ERR_SOMETHING_NEW'), /refused/);
 });

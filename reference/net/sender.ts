@@ -166,6 +166,11 @@ export class Sender {
 
   /** Seals and writes the records of this turn (coalesce), in envelopes of at most maxRecords. */
   flush(): void {
+    this.flushPending(false);
+  }
+
+  /** {@link flush}; `last`: this is the end of the turn's coalescing (see {@link writeNow}). */
+  private flushPending(last: boolean): void {
     if (this.pending.length === 0 || !this.sealingOn) return;
     const parts: Buffer[] = [];
     let octets = 0;
@@ -177,7 +182,7 @@ export class Sender {
     }
     this.pending.length = 0;
     this.pendingOctets = 0;
-    this.writeNow(this.seal(parts, octets));
+    this.writeNow(this.seal(parts, octets), last);
   }
 
   /** Adds one record to this turn's envelope, sealing the envelope first when it is full. */
@@ -207,7 +212,17 @@ export class Sender {
     return bytes;
   }
 
-  private writeNow(bytes: Buffer): void {
+  /**
+   * Writes octets. `last`: they are the envelope that ends this turn's coalescing (flushTurn), written
+   * after everything the turn sent: unless the socket is corked already, they go out at once, without
+   * corking it for another tick (one nextTick and one stream buffering fewer per envelope, issue 15).
+   */
+  private writeNow(bytes: Buffer, last = false): void {
+    if (last && !this.corked) {
+      this.socket.write(bytes);
+      this.lastSent = this.clock();
+      return;
+    }
     if (!this.corked) {
       // Messages written in one turn of the event loop (pipelined answers, a burst of MSGs) leave in
       // one writev instead of one syscall each; the socket is uncorked on the next tick.
@@ -221,7 +236,7 @@ export class Sender {
 
   private static flushTurn(sender: Sender): void {
     sender.flushQueued = false;
-    if (sender.socket.writable) sender.flush();
+    if (sender.socket.writable) sender.flushPending(true);
   }
 
   private static uncork(sender: Sender): void {

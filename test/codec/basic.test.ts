@@ -22,6 +22,7 @@ import {
   ERRORS,
   LIMITS,
   decodeWithGrammar,
+  isHeaderName,
 } from '../../codec/index.js';
 
 const KEY = 'A'.repeat(43);
@@ -101,6 +102,24 @@ test('[REC-1] records round-trip', () => {
   assert.equal(body.toString(), 'User: alice\r\nRelation: buddy\r\n\r\nFrom: carol\r\nTime: 1\r\n');
   assert.deepEqual(parseRecords(body), recs);
   assert.deepEqual(parseRecords(Buffer.alloc(0)), []);
+});
+
+test('[REC-1] [WIRE-6] encodeRecords refuses a field name or value outside the grammar; every registered name is a field_name', () => {
+  // encodeRecords tests only names the registry does not list (issue 15): that shortcut holds because of this
+  for (const name of Object.keys(HEADERS)) assert.ok(isHeaderName(name), name);
+  for (const bad of ['Us er', 'User:', '', 'Ü'])
+    assert.throws(
+      () => encodeRecords([[[bad, 'x']]]),
+      (e: ImspError) => e.code === 'ERR_BAD_RECORDS',
+      bad,
+    );
+  for (const bad of [' alice', 'alice ', 'a\r\nFrom: mallory'])
+    assert.throws(
+      () => encodeRecords([[['User', bad]]]),
+      (e: ImspError) => e.code === 'ERR_BAD_RECORDS',
+      bad,
+    );
+  assert.equal(encodeRecords([[['X-note', 'a b']]]).toString(), 'X-note: a b\r\n');
 });
 
 test('[REG-8] the registries are exported as typed constants', () => {

@@ -12,7 +12,7 @@ import {
   type RequestMessage,
   type ResponseMessage,
 } from '../../codec/index.js';
-import type { KitConfig, RoleSetup } from './config.js';
+import { SetupError, type KitConfig, type RoleSetup } from './config.js';
 import type { CaseDef, Finding } from './case.js';
 import { Conn, Transcript, fmtHostPort, parseHostPort, type HostPort } from './conn.js';
 import { ControlledClient, type ControlEvent } from './control.js';
@@ -305,6 +305,9 @@ export interface Peer {
   inbound: Conn[];
 }
 
+/** How long a freshly started client may take to print its ready line [CTL-1] (see readyTimeout). */
+const clientReadyTimeout = (timeoutMs: number): number => Math.max(60_000, timeoutMs * 3);
+
 export class ClientContext extends RoleContext<ClientEnv> {
   client: ControlledClient | null = null;
   readonly peers: Peer[] = [];
@@ -314,7 +317,7 @@ export class ClientContext extends RoleContext<ClientEnv> {
    * is at least 60 s, whatever --timeout says for the protocol.
    */
   get readyTimeout(): number {
-    return Math.max(60_000, this.timeout * 3);
+    return clientReadyTimeout(this.timeout);
   }
   get svc(): KitServices {
     return this.env.svc;
@@ -589,6 +592,26 @@ class ClientDriver implements Driver<ClientContext> {
   }
 }
 
+/**
+ * Before any case [CONF-14]: the client command starts and prints its ready line [CTL-1]. A command
+ * that cannot start (a typo, a missing file, a crash at start) is a set-up error, not a finding: every
+ * case would otherwise fail or skip on the same missing ready line, and the run might even pass.
+ */
+async function preflightClient(env: ClientEnv, timeoutMs: number): Promise<void> {
+  const vars = { crs: fmtHostPort(env.svc.crsAddr), ms: fmtHostPort(env.svc.msAddr), user: 'kit', password: 'kit' };
+  const c = ControlledClient.start(env.template, vars, new Transcript(), env.cwd);
+  const wait = clientReadyTimeout(timeoutMs);
+  try {
+    if (await c.ready(wait)) return;
+    const said = c.stderr.trim().slice(-300);
+    throw new SetupError(
+      `the client command did not start: it printed no {"event":"ready"} ${c.exited !== null ? `and exited with status ${c.exited}` : `within ${wait / 1000} s`} [CTL-1]${said ? `; its stderr: ${said}` : ''}`,
+    );
+  } finally {
+    await c.stop();
+  }
+}
+
 /** Set up a run against a client: the kit's CRS and MS listen; each case starts the client. */
 export async function setupClient(
   cfg: KitConfig,
@@ -608,6 +631,12 @@ export async function setupClient(
     counter: 0,
     ...((cfg as KitConfig & { cwd?: string }).cwd ? { cwd: (cfg as KitConfig & { cwd?: string }).cwd! } : {}),
   };
+  try {
+    await preflightClient(env, cfg.timeoutMs);
+  } catch (e) {
+    await svc.close();
+    throw e;
+  }
   return {
     driver: new ClientDriver(env, cases),
     target: `client command: ${cfg.clientCmd}`,

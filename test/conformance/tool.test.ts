@@ -383,6 +383,19 @@ test('[CONF-14] set-up failures stop the run before any case with one message an
   assert.doesNotMatch(lease.stdout, /\[1\//);
 });
 
+test('[CONF-14] [CTL-1] a client command that does not start stops the run before any case with one message and exit status 2', {
+  timeout: 120_000,
+}, async () => {
+  // an implementer's typo: before, every case failed or skipped on the missing ready line
+  const r = await runBin(['--role', 'client', '--client-cmd', '/nonexistent/imsp-client --control --crs {crs}']);
+  assert.equal(r.status, 2, r.stdout + r.stderr);
+  assert.match(
+    r.stderr,
+    /^imsp-conformance: the client command did not start: it printed no \{"event":"ready"\} and exited with status \d+ \[CTL-1\]; its stderr: .*nonexistent.*\n$/,
+  );
+  assert.doesNotMatch(r.stdout, /\[1\//, 'no case ran');
+});
+
 test('[CONF-13] the users the kit creates on a CRS carry the kit. prefix, the report says so, and the clean-up it prints removes them', {
   timeout: 200_000,
 }, async (t) => {

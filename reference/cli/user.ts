@@ -11,6 +11,7 @@
 // The store is --store, else $IMSP_STORE, else ./imsp.db (DEFAULT_SQLITE_PATH, the CRS's default).
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { VALUE_TYPES } from '../../codec/index.js';
 import { DEFAULT_SQLITE_PATH, openStore, registerUser, type Profile, type Store } from '../store/index.js';
 
 export { registerUser, type RegisterOptions, type RegisterUserResult } from '../store/index.js';
@@ -214,6 +215,10 @@ export async function run(argv: string[], io: UserIo = defaultIo()): Promise<num
           io.stdout.write(`registered ${name}\npublic key ${r.publicKey}\n`);
         } else if (r.error === 'exists') {
           io.stderr.write(`imsp user add: ${name} exists already\n`);
+          status = 1;
+        } else if (r.detail === 'username') {
+          // [USER-1] the rule in the registry's words, not only "invalid"
+          io.stderr.write(`imsp user add: invalid username '${name}': ${VALUE_TYPES.username.text}\n`);
           status = 1;
         } else {
           io.stderr.write(`imsp user add: invalid ${r.detail}\n`);

@@ -140,7 +140,11 @@ test('imsp user add (file, stdin), list, del, and their errors', async (t) => {
     await run(['user', 'add', 'Carol', '--store', db, '--password-file', join(dir, 'pw'), '--log2n', '10'], o),
     1,
   );
-  assert.match(o.err.join(''), /invalid username/);
+  // [USER-1] the rule is said, in the registry's words
+  assert.match(
+    o.err.join(''),
+    /^imsp user add: invalid username 'Carol': a lower-case letter, then up to 31 lower-case letters, digits/,
+  );
   o = io();
   assert.equal(
     await run(['user', 'add', 'carol', '--store', db, '--password-file', join(dir, 'pw'), '--log2n', '9'], o),

@@ -253,7 +253,7 @@ export async function runKit(
   try {
     if (!cfg.quiet)
       out(
-        `imsp-conformance: role ${cfg.role}, target ${target}, ${selected.length} cases, seed ${cfg.seed}, runs ${cfg.runs}`,
+        `imsp-conformance: role ${cfg.role}, ${cfg.role === 'client' ? 'client command' : 'target'} ${target}, ${selected.length} cases, seed ${cfg.seed}, runs ${cfg.runs}`,
       );
     results = await runCases(driver, selected, runOpts, mod.caseBudgetMs(cfg));
   } finally {

@@ -639,7 +639,7 @@ export async function setupClient(
   }
   return {
     driver: new ClientDriver(env, cases),
-    target: `client command: ${cfg.clientCmd}`,
+    target: cfg.clientCmd!,
     teardown: () => svc.close(),
   };
 }

@@ -17,6 +17,11 @@ export interface RunInfo {
   createdUsers?: { prefix: string; count: number; note: string };
 }
 
+/** How the target is named: a server by its address, a client by the command the kit starts it with. */
+export function targetWord(role: string): string {
+  return role === 'client' ? 'started as' : 'at';
+}
+
 export function toJson(info: RunInfo, results: CaseResult[]): string {
   return JSON.stringify(
     {
@@ -173,7 +178,7 @@ ul.findings{margin:.3em 0;padding-left:1.2em}li.f-fail b{color:var(--fail)}li.f-
 pre{white-space:pre-wrap;background:#f5f5f5;padding:8px;border-radius:4px;max-height:30em;overflow:auto}
 </style></head><body>
 <header class="run"><h1>IMSP conformance report</h1>
-<p>Role under test: <b>${esc(info.role)}</b> at <code>${esc(info.target)}</code> &middot; seed ${info.seed} &middot; runs ${info.runs} &middot; ${esc(info.startedAt)} &middot; ${(info.durationMs / 1000).toFixed(1)} s</p>
+<p>Role under test: <b>${esc(info.role)}</b> ${targetWord(info.role)} <code>${esc(info.target)}</code> &middot; seed ${info.seed} &middot; runs ${info.runs} &middot; ${esc(info.startedAt)} &middot; ${(info.durationMs / 1000).toFixed(1)} s</p>
 <p>${counts} &middot; <b>${esc(summaryLine(results))}</b></p>
 <p>Command: <code>${esc(info.commandLine)}</code></p>
 ${info.createdUsers ? `<p>Users the kit created on the target: at most <b>${info.createdUsers.count}</b> (registrations it sent; refused ones created none), every one named <code>${esc(info.createdUsers.prefix)}*</code>. ${esc(info.createdUsers.note)}</p>` : ''}

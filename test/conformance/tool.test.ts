@@ -297,6 +297,15 @@ test('[CONF-4] the HTML matrix attributes a failure to the requirement its findi
   );
 });
 
+test('[CONF-4] the HTML report names a server by its address and a client by the command that starts it', () => {
+  assert.match(toHtml(info, [], ''), /Role under test: <b>crs<\/b> at <code>127\.0\.0\.1:7000<\/code>/);
+  const client = { ...info, role: 'client', target: './my-client --control --crs {crs}' };
+  assert.match(
+    toHtml(client, [], ''),
+    /Role under test: <b>client<\/b> started as <code>\.\/my-client --control --crs \{crs\}<\/code>/,
+  );
+});
+
 test('[CONF-4] the HTML report is styled and self-contained: in-report or --spec-base links, never file:// paths', () => {
   const results = [result('crs/x/1', ['LOCK-6'], 'FAIL', [{ verdict: 'FAIL', req: 'LOCK-6', text: 'x' }])];
   const own = toHtml(

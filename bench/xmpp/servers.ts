@@ -205,7 +205,14 @@ function rosterTerms(names: string[], buddies: (i: number) => number[]): string 
 //  passwd: registers the first user the regular way (ejabberd_auth:try_register computes the stored
 //          form: plain, or SCRAM-SHA-256 with a fresh salt), then writes the same record for everyone;
 //  roster: writes the mutual 'both' roster items (record arity checked against the table);
-//  clear:  empties the passwd table (so that a restart in SCRAM format has nothing to convert).
+//  clear:  empties the passwd table (so that a restart in SCRAM format has nothing to convert);
+//  ramroster: keeps the roster tables in RAM (disc_copies). mod_roster_mnesia creates them
+//          disc_only_copies (dets: every lookup a disk read through one server process), and
+//          ejabberd converts them back at every start; the roster op's bulk load leaves them
+//          disc_copies, so without this the first configuration ran on RAM rosters and the restarted
+//          one on dets (issue 15: SCRAM+TLS fan-out p50 4,205 ms at 1,000 users, its c2s processes
+//          queued on dets:req behind a dets server in prim_file:pread).
+
 const PROVISION = String.raw`
 N = list_to_atom(os:getenv("EJ_NODE")), S = <<"localhost">>, P = list_to_binary(os:getenv("EJ_PASS")),
 Ops = string:tokens(os:getenv("EJ_OPS"), ","),
@@ -228,6 +235,11 @@ try
          ok = R(ejabberd_auth, try_register, [U0, S, P]),
          [Rec] = R(mnesia, dirty_read, [passwd, {U0, S}]),
          Bulk(passwd, [setelement(2, Rec, {U, S}) || {U, _} <- Terms]);
+       "ramroster" ->
+         [case R(mnesia, table_info, [T, storage_type]) of
+            disc_copies -> ok;
+            _ -> {atomic, ok} = R(mnesia, change_table_copy_type, [T, N, disc_copies])
+          end || T <- [roster, roster_version]];
        "roster" ->
          10 = R(mnesia, table_info, [roster, arity]),
          Bulk(roster, [{roster, {U, S, {C, S, <<>>}}, {U, S}, {C, S, <<>>}, C, both, none, [], <<>>, []} || {U, Cs} <- Terms, C <- Cs])
@@ -235,6 +247,17 @@ try
    end || Op <- Ops],
   io:format("provisioned~n"), halt(0)
 catch K:E:St -> io:format("provision failed: ~p:~p ~p~n", [K, E, St]), halt(1)
+end.`;
+
+// Runs on a hidden node: the storage type of each table named in EJ_TABLES, one "table T TYPE" line each.
+const STORAGE = String.raw`
+N = list_to_atom(os:getenv("EJ_NODE")),
+try
+  pong = net_adm:ping(N),
+  [io:format("table ~s ~p~n", [T, rpc:call(N, mnesia, table_info, [list_to_atom(T), storage_type], 60000)])
+   || T <- string:tokens(os:getenv("EJ_TABLES"), ",")],
+  halt(0)
+catch K:E -> io:format("storage failed: ~p:~p~n", [K, E]), halt(1)
 end.`;
 
 // Runs on a hidden node: the diagnosis of EjabberdAnchor.diagnose, computed on the ejabberd node.
@@ -250,15 +273,22 @@ F = fun() ->
   QI = [{L, proplists:get_value(registered_name, I), proplists:get_value(current_function, I),
          proplists:get_value('$initial_call', proplists:get_value(dictionary, I, []))}
         || {P, L} <- Q, I <- [process_info(P, [registered_name, current_function, dictionary])], I =/= undefined],
-  {Sum, QI, erlang:statistics(run_queue), length(processes()), erlang:memory(total)}
+  D = [{T, dets:info(T, filename), dets:info(T, size)} || T <- dets:all()],
+  M = [{T, mnesia:table_info(T, storage_type), mnesia:table_info(T, size)} || T <- mnesia:system_info(tables)],
+  {Sum, QI, erlang:statistics(run_queue), length(processes()), erlang:memory(total), D, M}
 end,
 try
   pong = net_adm:ping(N),
-  {Sum, QI, RQ, NP, Mem} = rpc:call(N, erlang, apply, [F, []], 60000),
+  {Sum, QI, RQ, NP, Mem, D, M} = rpc:call(N, erlang, apply, [F, []], 60000),
   io:format("msacc over 2 s, ms summed over the threads of each type:"),
   [io:format(" ~p/~p ~b", [T, K, V div 1000]) || {{T, K}, V} <- lists:sort(maps:to_list(Sum)), V >= 10000],
   io:format("~nrun queue ~b, processes ~b, memory ~b MB; longest message queues (length, registered name, current function, initial call): ~w~n",
             [RQ, NP, Mem div 1048576, QI]),
+  io:format("open dets tables (disk-based, one server process each):"),
+  [io:format(" ~p (~s, ~p records)", [T, Fn, Sz]) || {T, Fn, Sz} <- D],
+  io:format("~nMnesia tables with records (storage type, records):"),
+  [io:format(" ~p (~p, ~b)", [T, Ty, Sz]) || {T, Ty, Sz} <- M, Sz > 0],
+  io:format("~n"),
   halt(0)
 catch K:E -> io:format("diagnosis failed: ~p:~p~n", [K, E]), halt(1)
 end.`;
@@ -404,11 +434,24 @@ export class EjabberdAnchor {
     if (!out.includes('provisioned')) throw new Error(`ejabberd provisioning: ${out.slice(0, 2000)}`);
   }
 
+  /** The Mnesia storage type of each of `tables` on the running ejabberd node (disc_only_copies: dets). */
+  storageTypes(tables: string[]): Record<string, string> {
+    const out = this.erlEval(STORAGE, { EJ_TABLES: tables.join(',') }, 60_000);
+    return Object.fromEntries(
+      out
+        .split('\n')
+        .map((l) => /^table (\w+) (\w+)$/.exec(l.trim()))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => [m[1]!, m[2]!]),
+    );
+  }
+
   /**
    * What the running ejabberd node says it is doing now (issue 15): BEAM's microstate accounting over
    * 2 s (per thread type and state, e.g. scheduler emulator / port / check_io / sleep), its run queue,
-   * process count and memory, and the five longest message queues with the process's registered name,
-   * current function and initial call. Busy schedulers with growing c2s queues are ejabberd's own limit; sleeping
+   * process count and memory, the five longest message queues with the process's registered name,
+   * current function and initial call, the open dets tables (each served by one process) and the
+   * storage type of every Mnesia table that holds records (disc_only_copies: dets, on disk). Busy schedulers with growing c2s queues are ejabberd's own limit; sleeping
    * schedulers while /proc shows CPU point elsewhere (e.g. our generator, or another process).
    */
   diagnose(): string {
@@ -462,7 +505,8 @@ export class EjabberdAnchor {
       beam = findPids('beam', this.node)[0] ?? 0;
       if (!beam) throw new Error('no beam.smp process found');
       const t0 = performance.now();
-      this.provision([...(this.rosterDone ? [] : ['roster']), 'passwd']);
+      // every start: the same roster storage (RAM) in both configurations (see PROVISION)
+      this.provision([...(this.rosterDone ? [] : ['roster']), 'ramroster', 'passwd']);
       this.rosterDone = true;
       // Mnesia dumps the provisioning writes to its table files in the background: not the storm's work.
       const idle = await waitIdle([beam], { maxMs: 120_000 });

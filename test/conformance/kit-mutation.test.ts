@@ -142,7 +142,9 @@ test('the triage of each campaign is read by key from triage.json and the triage
 test('every committed campaign: each survivor and no-coverage mutant of its results file is triaged', () => {
   const dir = fileURLToPath(new URL('../../conformance/mutation/', import.meta.url));
   const files = readdirSync(dir).filter((f) => f === 'triage.json' || /^triage-.*\.json$/.test(f));
-  assert.ok(files.includes('triage.json') && files.length >= 2, files.join(' '));
+  // Seed 12 (triage.json), then the fresh samples: seed 13 (40 of 0c14485) and seed 14 (60 of 88707e8).
+  for (const f of ['triage.json', 'triage-seed13-sample40-0c14485.json', 'triage-seed14-sample60-88707e8.json'])
+    assert.ok(files.includes(f), `${f} is missing: ${files.join(' ')}`);
   for (const f of files) {
     const tri = JSON.parse(readFileSync(join(dir, f), 'utf8')) as {
       seed: number;
@@ -153,10 +155,31 @@ test('every committed campaign: each survivor and no-coverage mutant of its resu
     const resultsFile = join(dir, `results-seed${tri.seed}-sample${tri.sample}-${tri.reference}.json`);
     assert.ok(existsSync(resultsFile), `${f}: no ${resultsFile}`);
     const { summary, outcomes } = JSON.parse(readFileSync(resultsFile, 'utf8')) as {
-      summary: { sample: number; equivalent: number; pending: number };
+      summary: {
+        sample: number;
+        equivalent: number;
+        pending: number;
+        killed: number;
+        survived: number;
+        timedOut: number;
+        noCoverage: number;
+        score: number;
+        scoreNonEquivalent: number;
+      };
       outcomes: { key: string; status: string }[];
     };
     assert.equal(outcomes.length, summary.sample, resultsFile);
+    // The summary's counts are those of its outcomes, and its scores follow from them.
+    const count = (status: string): number => outcomes.filter((o) => o.status === status).length;
+    const counts = {
+      killed: 'Killed',
+      survived: 'Survived',
+      timedOut: 'Timeout',
+      noCoverage: 'NoCoverage',
+      pending: 'Pending',
+    };
+    for (const [field, status] of Object.entries(counts))
+      assert.equal(summary[field as keyof typeof counts], count(status), `${resultsFile}: summary.${field}`);
     const byKey = new Map(tri.survivors.map((s) => [s.key, s]));
     const undetected = outcomes.filter((o) => o.status === 'Survived' || o.status === 'NoCoverage');
     for (const o of undetected) {
@@ -171,5 +194,14 @@ test('every committed campaign: each survivor and no-coverage mutant of its resu
     }
     const equivalent = undetected.filter((o) => byKey.get(o.key)?.verdict === 'equivalent').length;
     assert.equal(summary.equivalent, equivalent, `${resultsFile}: summary.equivalent`);
+    const detected = summary.killed + summary.timedOut;
+    const done = detected + summary.survived + summary.noCoverage;
+    const pct = (n: number, d: number): number => (d ? Math.round((n / d) * 1000) / 10 : 0);
+    assert.equal(summary.score, pct(detected, done), `${resultsFile}: summary.score`);
+    assert.equal(
+      summary.scoreNonEquivalent,
+      pct(detected, done - equivalent),
+      `${resultsFile}: summary.scoreNonEquivalent`,
+    );
   }
 });

@@ -112,7 +112,7 @@ function check(msg: Message, rules: Rules): ImspError | null {
     // ignored. [REC-2] [REC-4]
     for (const r of records) {
       for (const [n, v] of r) {
-        const canonical = HEADER_BY_LOWER.get(n.toLowerCase());
+        const canonical = HEADER_BY_NAME.get(n) ?? HEADER_BY_LOWER.get(n.toLowerCase());
         if (canonical !== undefined && !HEADER_VALIDATORS[canonical](v))
           return new ImspError('ERR_BAD_RECORDS', -1, `${n}: ${JSON.stringify(v)}`);
       }

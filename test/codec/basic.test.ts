@@ -122,6 +122,18 @@ test('[REC-1] [WIRE-6] encodeRecords refuses a field name or value outside the g
   assert.equal(encodeRecords([[['X-note', 'a b']]]).toString(), 'X-note: a b\r\n');
 });
 
+test('[REC-2] [WIRE-7] parseRecords keeps each field name as the wire spells it, registered or not, in any case', () => {
+  // registered names spelled as the registry spells them come from a table (issue 15): the others must not
+  const body = Buffer.from(
+    'User: alice\r\nuser: bob\r\nUSER: carol\r\nRelation: buddy\r\nRelatioN: pending\r\nX-tag: 1\r\nUsers: 2\r\nUse: 3\r\n\r\nPublic-key: k\r\n',
+    'latin1',
+  );
+  assert.deepEqual(
+    parseRecords(body).map((r) => r.map(([n]) => n)),
+    [['User', 'user', 'USER', 'Relation', 'RelatioN', 'X-tag', 'Users', 'Use'], ['Public-key']],
+  );
+});
+
 test('[REG-8] the registries are exported as typed constants', () => {
   assert.equal(METHODS.LOGIN.kind, 'request');
   assert.equal(HEADERS['Content-length'].type, 'length');

@@ -3,6 +3,7 @@
 import { header, request, type ResponseMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { CrsContext } from '../../lib/crs-context.js';
+import { isPresence } from '../../lib/crs-contacts.js';
 import { checkError } from '../../lib/wire-target.js';
 
 const epochOf = (r: ResponseMessage): number => Number(header(r, 'Epoch'));
@@ -289,6 +290,46 @@ export const lockCases: CaseDef<CrsContext>[] = [
       const loc = await c.request(request('LOCATE', [['Imsp-version', '1']]), ctx.timeout);
       const leaked = ['Stored-key', 'Server-key', 'Salt', 'Iterations'].filter((h) => header(loc, h) !== undefined);
       ctx.must(leaked.length === 0, 'AUTH-13', `the answer to a client's LOCATE must not carry ${leaked.join(', ')}`);
+    },
+  },
+  {
+    id: 'crs/lock/9',
+    section: 'lock',
+    title:
+      'the same OFFLINE again, for a record already offline at that epoch, is answered 200 and changes nothing: no PRESENCE is pushed for it',
+    reqs: ['LOGOUT-6', 'LOGOUT-5', 'PRESENCE-5', 'PRESENCE-2', 'LOCK-5'],
+    async run(ctx: CrsContext) {
+      const { a: alice, m1, m2, sa, sb } = await ctx.onlinePair();
+      await ctx.befriend(sb, sa);
+      m2.conn.takeEvents();
+      const offline = (): Promise<ResponseMessage> =>
+        m1.req('OFFLINE', [
+          ['User', alice.name],
+          ['Epoch', sa.epoch],
+        ]);
+      ctx.expectStatus(await offline(), 200, 'LOGOUT-5', 'OFFLINE of the session');
+      ctx.must(
+        await m2.conn.waitEvent(isPresence(alice.name, 'offline'), ctx.timeout),
+        'LOGOUT-5',
+        "the logout must be pushed to the buddy's MS as PRESENCE offline",
+      );
+      // [LOGOUT-6] [INV-8] repeated cleanup is safe: 200 and no change (not 410: the epoch has not moved on).
+      ctx.expectStatus(await offline(), 200, 'LOGOUT-6', 'the same OFFLINE again, the record offline at its epoch');
+      // [PRESENCE-5] orders the pushes about alice: whatever the second OFFLINE pushed comes before the
+      // PRESENCE online of her next login, so the events up to that push show it without waiting for silence.
+      const again = await ctx.login(m1, alice);
+      ctx.must(Number(again.epoch) > Number(sa.epoch), 'LOCK-5', 'the next login must have a higher epoch');
+      ctx.must(
+        await m2.conn.waitEvent(isPresence(alice.name, 'online'), ctx.timeout),
+        'PRESENCE-2',
+        "the next login must be pushed to the buddy's MS as PRESENCE online",
+      );
+      const extra = m2.conn.takeEvents((m) => isPresence(alice.name)(m));
+      ctx.must(
+        extra.length === 0,
+        'LOGOUT-6',
+        `the repeated OFFLINE must change nothing, but ${extra.length} more PRESENCE about the user reached the buddy's MS before her next login's (${extra.map((m) => header(m, 'Status')).join(', ')})`,
+      );
     },
   },
 ];

@@ -15,6 +15,7 @@ import {
   type Message,
   type ResponseMessage,
   type Role,
+  validate,
 } from '../../codec/index.js';
 import type { Conn } from './conn.js';
 import { b64 } from './crypto.js';
@@ -119,6 +120,26 @@ export function withBody(m: Message, body: Buffer): Buffer {
 /** The message the generated codec reads from these octets (the oracle of the validation cases). */
 export function oracleDecode(b: Buffer): Message {
   return decode(b)[0]!;
+}
+
+/**
+ * Writes on `conn` a SEALED without Seq before the link has keys. Registry validation comes before state
+ * [REG-16], so it must get the generated validator's answer (ERR_MISSING_HEADER [REG-3]) and the connection
+ * must go on [REG-9] (ms/seal/13, client/registry/33). Returns that code for the caller's next step.
+ */
+export async function keylessSealedRefused(
+  ctx: Checker & { readonly timeout: number },
+  conn: Conn,
+  link: { from: Role; to: Role },
+  who: string,
+): Promise<string> {
+  const env = Buffer.concat([Buffer.from('SEALED\r\nContent-length: 16\r\n\r\n', 'latin1'), randomBytes(16)]);
+  const code = validate(oracleDecode(env), link)?.code ?? 'ERR_MISSING_HEADER';
+  conn.writeRaw(env, `SEALED without Seq on a fresh connection to the ${who} (the link has no keys yet)`);
+  const r = await conn.nextResponse(ctx.timeout, 'the answer to a SEALED without Seq');
+  checkError(ctx, r, code, 'a SEALED without Seq');
+  ctx.must(!conn.closed, 'REG-9', `after ${code} the connection must go on; the ${who} closed it`);
+  return code;
 }
 
 export const crsWireTarget: WireTarget = {

@@ -8,6 +8,7 @@ import type { ClientContext } from '../../lib/client-context.js';
 import type { Conn } from '../../lib/conn.js';
 import { buildInit, buildInitAck, openInit } from '../../lib/p2p.js';
 import { errorSpec } from '../../lib/registry.js';
+import { keylessSealedRefused } from '../../lib/wire-target.js';
 
 /** The answer to a message the kit sent inside a peer session: the registry's status for `code`. */
 async function expectSealedError(ctx: ClientContext, conn: Conn, code: string, what: string): Promise<void> {
@@ -143,6 +144,26 @@ export const clientMessageFormatCases: CaseDef<ClientContext>[] = [
         r?.event === 'error',
         'REG-8',
         `a MSG answered with the undefined status 299 must not count as delivered; send reported ${JSON.stringify(r)}`,
+      );
+    },
+  },
+  {
+    id: 'client/registry/33',
+    section: 'registry',
+    title:
+      'a SEALED without Seq on its peer address, before any session has keys, is answered 422 ERR_MISSING_HEADER and the connection goes on: an INIT on it then opens the session',
+    reqs: ['REG-9', 'REG-3', 'ERR-1', 'WIRE-22', 'P2P-9'],
+    async run(ctx: ClientContext) {
+      const { p, a } = await ctx.withBuddy();
+      const conn = await ctx.connect(ctx.clientAddress(a), `peer-${p.name}`);
+      // [REG-9] the client goes on reading the connection, so a buddy's INIT on it opens the session.
+      const code = await keylessSealedRefused(ctx, conn, { from: 'client', to: 'client' }, 'client');
+      conn.send(buildInit(p.name, p.identity, a.name, a.identity.publicKey).msg);
+      const ack = await conn.waitEvent((m) => m.method === 'INIT-ACK', ctx.timeout);
+      ctx.must(
+        ack,
+        'REG-9',
+        `after ${code} the connection must go on: a valid INIT from a buddy on it must be answered INIT-ACK, got ${conn.closed ? 'a close' : 'nothing'}`,
       );
     },
   },

@@ -5,7 +5,7 @@ import { loginOn } from '../../lib/as-client.js';
 import { msWireTarget } from '../../lib/wire-target.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { MsContext } from '../../lib/ms-context.js';
-import { checkBatchCoalesced, checkError } from '../../lib/wire-target.js';
+import { checkBatchCoalesced, checkError, keylessSealedRefused } from '../../lib/wire-target.js';
 
 export const msSealCases: CaseDef<MsContext>[] = [
   {
@@ -300,6 +300,30 @@ export const msSealCases: CaseDef<MsContext>[] = [
     reqs: ['SEAL-14'],
     async run(ctx: MsContext) {
       await checkBatchCoalesced(ctx, await ctx.login(ctx.user()), ctx.timeout);
+    },
+  },
+  {
+    id: 'ms/seal/13',
+    section: 'seal',
+    title:
+      'a SEALED without Seq before the link has its keys is answered with its validation error (422 ERR_MISSING_HEADER) and the connection goes on: a login on it then succeeds',
+    reqs: ['REG-9', 'REG-3', 'ERR-1', 'WIRE-22', 'LOGIN-7'],
+    async run(ctx: MsContext) {
+      const u = ctx.user();
+      const c = await ctx.connect('cl');
+      // [REG-9] the MS goes on reading, so a login on the same connection works.
+      const code = await keylessSealedRefused(ctx, c, { from: 'client', to: 'ms' }, 'MS');
+      const out = await loginOn(c, u.name, u.password, `127.0.0.1:${41000 + (ctx.env.counter++ % 9000)}`, ctx.timeout);
+      ctx.must(
+        out.challenge?.status === 300,
+        'REG-9',
+        `after ${code} the connection must go on: LOGIN on it must get 300 Challenge, got ${out.challenge?.status ?? 'close'}`,
+      );
+      ctx.must(
+        out.result?.status === 200,
+        'LOGIN-7',
+        `a correct PROOF on the same connection must be answered 200, got ${out.result?.status ?? 'close'} ${out.result ? (header(out.result, 'Error-code') ?? '') : ''}`,
+      );
     },
   },
 ];

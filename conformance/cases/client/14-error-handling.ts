@@ -3,13 +3,42 @@
 // offending message is read), an error that must not tell a blocked buddy of the block, and a request the MS
 // never answers [CONN-5].
 import { randomBytes } from 'node:crypto';
-import { encode, header, response, type Header, type RequestMessage } from '../../../codec/index.js';
+import {
+  encode,
+  header,
+  response,
+  type Header,
+  type RequestMessage,
+  type ResponseMessage,
+} from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import type { ClientContext } from '../../lib/client-context.js';
+import type { ClientContext, KitAccount } from '../../lib/client-context.js';
+import type { Conn } from '../../lib/conn.js';
+import type { ControlledClient } from '../../lib/control.js';
 import { envelopeOctets, sealBody } from '../../lib/crypto.js';
 import { buildInit, textMsg } from '../../lib/p2p.js';
+import { errorSpec } from '../../lib/registry.js';
 
 const tagOf = (m: RequestMessage): Header[] => (header(m, 'Tag') ? [['Tag', header(m, 'Tag')!]] : []);
+
+/**
+ * A logged-in client whose kit MS answers its STATUS with `answer(req)`, or as usual where that gives
+ * undefined; the kit MS still records every request.
+ */
+async function answeringStatus(
+  ctx: ClientContext,
+  answer: (req: RequestMessage) => ResponseMessage | undefined,
+): Promise<{ a: KitAccount; c: ControlledClient; ms: Conn }> {
+  const a = ctx.account([], { sessionTimeout: 60_000 });
+  const c = await ctx.startLoggedIn(a);
+  const ms = ctx.ms(a);
+  const kit = ms.auto;
+  ms.auto = (req, conn) => {
+    const def = kit?.(req, conn); // the kit MS records every request
+    return (req.method === 'STATUS' ? answer(req) : undefined) ?? def;
+  };
+  return { a, c, ms };
+}
 
 export const clientErrorCases: CaseDef<ClientContext>[] = [
   {
@@ -19,17 +48,10 @@ export const clientErrorCases: CaseDef<ClientContext>[] = [
       'a 422 with an Error-code the client does not know is acted on by its status: the request failed, the session goes on',
     reqs: ['ERR-2', 'CTL-2'],
     async run(ctx: ClientContext) {
-      const a = ctx.account([], { sessionTimeout: 60_000 });
-      const c = await ctx.startLoggedIn(a);
-      const ms = ctx.ms(a);
       const code = `ERR_KIT_FUTURE_${randomBytes(2).toString('hex').toUpperCase()}`;
-      const kit = ms.auto;
-      ms.auto = (req, conn) => {
-        const def = kit?.(req, conn); // the kit MS records every request
-        return req.method === 'STATUS' && header(req, 'Status') === 'busy'
-          ? response(422, [...tagOf(req), ['Error-code', code]])
-          : def;
-      };
+      const { a, c, ms } = await answeringStatus(ctx, (req) =>
+        header(req, 'Status') === 'busy' ? response(422, [...tagOf(req), ['Error-code', code]]) : undefined,
+      );
       const r = await c.command('status busy', ctx.timeout * 2);
       ctx.must(
         r?.event === 'error',
@@ -51,14 +73,9 @@ export const clientErrorCases: CaseDef<ClientContext>[] = [
     title: 'a STATUS refused 422 ERR_BAD_VALUE is not sent again unchanged',
     reqs: ['ERR-3', 'CTL-2'],
     async run(ctx: ClientContext) {
-      const a = ctx.account([], { sessionTimeout: 60_000 });
-      const c = await ctx.startLoggedIn(a);
-      const ms = ctx.ms(a);
-      const kit = ms.auto;
-      ms.auto = (req, conn) => {
-        const def = kit?.(req, conn); // the kit MS records every request
-        return req.method === 'STATUS' ? response(422, [...tagOf(req), ['Error-code', 'ERR_BAD_VALUE']]) : def;
-      };
+      const { a, c } = await answeringStatus(ctx, (req) =>
+        response(422, [...tagOf(req), ['Error-code', 'ERR_BAD_VALUE']]),
+      );
       await c.command('status busy', ctx.timeout * 2);
       // Long enough for any retry loop, backoff included, that a client could run inside one command.
       await new Promise((res) => setTimeout(res, ctx.timeout));
@@ -172,6 +189,30 @@ export const clientErrorCases: CaseDef<ClientContext>[] = [
         `the client gave up a STATUS ${after} ms after sending it, requestTimeout is ${rt}`,
       );
       ctx.should(r?.event === 'error', 'CONN-5', `the unanswered STATUS should fail: ${JSON.stringify(r)}`);
+    },
+  },
+  {
+    id: 'client/errors/25',
+    section: 'errors',
+    title:
+      "a 200 with Count: 1 answering the client's STATUS on its MS link (a request that is not a MSG): the command fails with 422 ERR_BAD_VALUE and the client closes the link",
+    reqs: ['MSG-8', 'REG-10', 'CTL-3', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      // Count answers the n oldest unanswered requests, each of which must be a MSG without Tag [MSG-8].
+      const { a, c, ms } = await answeringStatus(ctx, (req) => response(200, [...tagOf(req), ['Count', '1']]));
+      const r = await c.command('status away', ctx.timeout * 2);
+      ctx.pre(ctx.msRequests(a, 'STATUS').length === 1, 'CTL-2', 'status away sent no STATUS');
+      const bad = errorSpec('ERR_BAD_VALUE');
+      ctx.must(
+        r?.event === 'error' && r.code === 'ERR_BAD_VALUE' && r.status === bad.status,
+        'MSG-8',
+        `a Count covering a request that is not a MSG fails that request with ERR_BAD_VALUE ${bad.status} (CTL-3), status away reported ${JSON.stringify(r)}`,
+      );
+      ctx.must(
+        await ms.closedWithin(ctx.timeout),
+        'MSG-8',
+        'a 200 with Count answering a STATUS is an invalid response: the client must close its MS link (REG-10)',
+      );
     },
   },
 ];

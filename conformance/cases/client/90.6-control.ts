@@ -1,7 +1,7 @@
 // [§90.6 The Client Control Interface], client side: how the client answers the command lines the kit
 // drives it with. Every other client case uses the interface; these check its own rules where a case
 // would not otherwise notice them: a malformed command line is answered, not acted on [CTL-3]; a command that
-// acts on the session, given with none, fails with 425 ERR_OUT_OF_STATE [CTL-8].
+// acts on the session, given with none, fails with 425 ERR_OUT_OF_STATE [CTL-8]; `login` given while logged in fails the same way and sends nothing [CTL-10].
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
 import type { ControlledClient } from '../../lib/control.js';
@@ -82,6 +82,46 @@ export const clientControlCases: CaseDef<ClientContext>[] = [
       const out = await c.command('logout', ctx.timeout * 2);
       ctx.pre(out?.event === 'ok', 'CTL-2', `logout failed: ${JSON.stringify(out)}`);
       await expectRefused('status busy', 'after logout');
+    },
+  },
+  {
+    id: 'client/control/3',
+    section: 'control',
+    title:
+      '`login` while logged in, as the same user or another, fails with 425 ERR_OUT_OF_STATE, sends no LOCATE or LOGIN, and the live session goes on',
+    reqs: ['CTL-10', 'CTL-2', 'LOGIN-7'],
+    async run(ctx: ClientContext) {
+      const a = ctx.account();
+      const b = ctx.account();
+      const c = await ctx.startLoggedIn(a);
+      const ms = ctx.ms(a);
+      const want = errorSpec('ERR_OUT_OF_STATE');
+      const mark = ctx.svc.mark;
+      for (const [u, who] of [
+        [a, 'the same user'],
+        [b, 'another user'],
+      ] as const) {
+        const r = await c.command(`login ${u.name} ${u.password}`, ctx.timeout * 4);
+        ctx.must(
+          r?.event === 'error' && r.code === 'ERR_OUT_OF_STATE' && r.status === want.status,
+          'CTL-10',
+          `\`login\` as ${who} while logged in must fail with ${want.status} ERR_OUT_OF_STATE, the client reported ${JSON.stringify(r)}`,
+        );
+      }
+      // The live session goes on: a command on it is sent on the same MS link (and orders the check below
+      // after anything the refused logins could have sent).
+      const st = await c.command('status away', ctx.timeout * 2);
+      ctx.must(
+        st?.event === 'ok' && !ms.closed && ctx.msRequests(a, 'STATUS').some((x) => x.seq > mark),
+        'CTL-10',
+        `after a refused \`login\` the live session must go on: status away reported ${JSON.stringify(st)}${ms.closed ? ', and the MS link is closed' : ''}`,
+      );
+      const sent = ctx.handshakesAfter(mark);
+      ctx.must(
+        sent.length === 0,
+        'CTL-10',
+        `a \`login\` refused while logged in must send nothing; the kit saw ${sent.map((h) => `${h.method}${h.user ? ` ${h.user}` : ''}`).join(', ')}`,
+      );
     },
   },
 ];

@@ -1817,23 +1817,23 @@ export const VALUE_TYPES = {
   },
   key32: {
     pattern: "^[A-Za-z0-9_-]{43}$",
-    text: "32 octets in base64url without padding (an X25519 public key, an HMAC-SHA-256 output, a SCRAM key)",
+    text: "32 octets in base64url without padding (an X25519 public key, an HMAC-SHA-256 output, a SCRAM key); only the canonical spelling (CRYPTO-4)",
   },
   salt: {
     pattern: "^[A-Za-z0-9_-]{22,86}$",
-    text: "16 to 64 octets in base64url without padding",
+    text: "16 to 64 octets in base64url without padding; only the canonical spelling (CRYPTO-4)",
   },
   "public-key": {
     pattern: "^[A-Za-z0-9_-]{43}\\.[A-Za-z0-9_-]{43}$",
-    text: "a user's public identity: the Ed25519 verification key, '.', the X25519 agreement key, each 32 octets base64url",
+    text: "a user's public identity: the Ed25519 verification key, '.', the X25519 agreement key, each 32 octets base64url; only the canonical spelling (CRYPTO-4)",
   },
   signature: {
     pattern: "^[A-Za-z0-9_-]{86}$",
-    text: "a 64-octet Ed25519 signature in base64url",
+    text: "a 64-octet Ed25519 signature in base64url; only the canonical spelling (CRYPTO-4)",
   },
   "key-blob": {
     pattern: "^v1\\.[A-Za-z0-9_-]{22,86}\\.[0-9]{1,2}\\.[A-Za-z0-9_-]{16}\\.[A-Za-z0-9_-]{40,1400}$",
-    text: "a sealed private-key blob: v1.salt.log2N.iv.ciphertext-with-tag (section Sealed key blob)",
+    text: "a sealed private-key blob: v1.salt.log2N.iv.ciphertext-with-tag (section Sealed key blob); only the canonical spelling (CRYPTO-4)",
   },
   hostport: {
     pattern: "^(?:[0-9]{1,3}(?:\\.[0-9]{1,3}){3}|\\[[0-9A-Fa-f:.]{2,45}\\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):(?:[0-9]{1,5})$",
@@ -1873,7 +1873,7 @@ export const VALUE_TYPES = {
   },
   digest: {
     pattern: "^sha-256=[A-Za-z0-9_-]{43}$",
-    text: "sha-256= and the SHA-256 digest in base64url",
+    text: "sha-256= and the SHA-256 digest in base64url; only the canonical spelling (CRYPTO-4)",
   },
   text: {
     pattern: "^[\\t -~]{0,256}$",

@@ -29,10 +29,17 @@ export async function loginOn(
   password: string,
   address: string,
   timeoutMs: number,
+  tamper?: {
+    /** Rewrites the Key-share header's text, which enters auth as sent (ms/login/N: not canonical). */
+    keyShareText?: (text: string) => string;
+    /** Rewrites the Proof header's text (ms/login/N: a base64url spelling that is not canonical). */
+    proofText?: (text: string) => string;
+  },
 ): Promise<LoginOutcome> {
   const eph = x25519Pair();
   const cnonce = nonce18();
-  const eC = b64(eph.publicKey);
+  const eC0 = b64(eph.publicKey);
+  const eC = tamper?.keyShareText?.(eC0) ?? eC0;
   conn.send(
     request('LOGIN', [
       ['Imsp-version', '1'],
@@ -51,7 +58,8 @@ export async function loginOn(
   const it = Math.min(Number(iterations), 1_000_000);
   const k = scramKeys(password, unb64(salt), it);
   const auth = loginAuth({ user, cnonce, nonce, salt, iterations, eC, eS, address });
-  conn.send(request('PROOF', [['Proof', b64(clientProof(k.clientKey, k.storedKey, auth))]]));
+  const proof = b64(clientProof(k.clientKey, k.storedKey, auth));
+  conn.send(request('PROOF', [['Proof', tamper?.proofText?.(proof) ?? proof]]));
   try {
     const keys = loginLinkKeys(x25519(eph.privateKey, unb64(eS)), k.clientKey, auth);
     conn.sealing = { send: keys.up, recv: keys.down, sendSeq: 0, recvSeq: 0 };

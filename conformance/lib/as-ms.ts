@@ -48,11 +48,14 @@ export async function enrollOn(
     keyShare?: Buffer;
     /** Rewrites the Proof header's text (crs/enroll/12: a base64url spelling that is not canonical). */
     proofText?: (text: string) => string;
+    /** Rewrites the Key-share header's text, which enters auth as sent (crs/enroll/13: not canonical). */
+    keyShareText?: (text: string) => string;
   },
 ): Promise<EnrollOutcome> {
   const eph = x25519Pair();
   const mnonce = nonce18();
-  const eM = b64(tamper?.keyShare ?? eph.publicKey);
+  const eM0 = b64(tamper?.keyShare ?? eph.publicKey);
+  const eM = tamper?.keyShareText?.(eM0) ?? eM0;
   const enroll = request('ENROLL', [
     ['Imsp-version', '1'],
     ['Ms-id', p.msId],

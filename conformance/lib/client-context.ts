@@ -23,6 +23,7 @@ import {
   loginServerProof,
   makeVerifier,
   newIdentity,
+  nonCanonical,
   sealKeyBlob,
   unb64,
   verifyClientProof,
@@ -50,6 +51,8 @@ export interface KitAccount {
   challengeIterations?: number;
   /** A challenge Nonce that does not start with the client's own nonce [AUTH-3]. */
   foreignNonce?: boolean;
+  /** The challenge's Key-share or the 200's Server-proof, right but spelled in non-canonical base64url [CRYPTO-4]. */
+  nonCanonical?: 'Key-share' | 'Server-proof';
   /** The login response's Public-key is not the key sealed in the Key-blob [KEYBLOB-4]. */
   wrongPublicKey?: boolean;
   /** Heartbeat and Session-timeout the kit MS announces for this login (default: the limits). */
@@ -214,7 +217,7 @@ class KitServices {
     const nonce = (acct.foreignNonce ? b64(randomBytes(18)) : cnonce) + b64(randomBytes(18));
     const iterations = acct.challengeIterations ?? acct.iterations;
     const salt = b64(fault.salt ?? acct.salt);
-    const eS = b64(eph.publicKey);
+    const eS = acct.nonCanonical === 'Key-share' ? nonCanonical(b64(eph.publicKey)) : b64(eph.publicKey);
     c.send(
       response(300, [
         ['Nonce', nonce],
@@ -251,7 +254,7 @@ class KitServices {
       response(
         200,
         [
-          ['Server-proof', b64(sp)],
+          ['Server-proof', acct.nonCanonical === 'Server-proof' ? nonCanonical(b64(sp)) : b64(sp)],
           ['Session', b64(randomBytes(16))],
           ['Heartbeat', String(acct.heartbeat ?? this.limits.get('clientHeartbeatInterval'))],
           ['Session-timeout', String(acct.sessionTimeout ?? this.limits.get('sessionTimeout'))], // [HB-11]

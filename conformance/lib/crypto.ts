@@ -25,6 +25,19 @@ export const b64 = (b: Buffer | Uint8Array): string => Buffer.from(b).toString('
 /** Decode base64url (tolerates standard base64 and padding, as Buffer does). */
 export const unb64 = (s: string): Buffer => Buffer.from(s.trim(), 'base64url');
 
+/** The base64url alphabet, in value order (RFC 4648 section 5). */
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * `text` (the b64 of some octets) spelled with the lowest of its last character's unused bits set: a
+ * lenient decoder reads the same octets, a strict one refuses it [CRYPTO-4]. A length that is a multiple
+ * of 4 has no unused bits: that text is returned unchanged, so callers use it on 32- and 64-octet values.
+ */
+export function nonCanonical(text: string): string {
+  if (text.length % 4 === 0) return text;
+  return text.slice(0, -1) + B64URL[B64URL.indexOf(text.at(-1)!) | 1];
+}
+
 export const sha256 = (data: Buffer | string): Buffer => createHash('sha256').update(data).digest();
 export const hmac = (key: Buffer, data: Buffer | string): Buffer => createHmac('sha256', key).update(data).digest();
 export const hkdf = (ikm: Buffer, salt: Buffer, info: string, len: number): Buffer =>

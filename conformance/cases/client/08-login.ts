@@ -47,6 +47,27 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
     },
   },
   {
+    id: 'client/login/8',
+    section: 'login',
+    title:
+      'a right Server-proof, or a right challenge Key-share, spelled in base64url that is not canonical (set unused bits in the last character) makes the client abandon the login',
+    reqs: ['CRYPTO-4', 'AUTH-11', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      // Either text, read leniently, gives the right octets (the Key-share enters auth as sent), so a
+      // lenient client would log in: only a strict decoder refuses them [CRYPTO-4].
+      for (const what of ['Server-proof', 'Key-share'] as const) {
+        const a = ctx.account([], { nonCanonical: what });
+        const { c, r } = await ctx.tryLogin(a);
+        ctx.must(
+          r?.event === 'error',
+          'CRYPTO-4',
+          `a login whose ${what} is spelled in non-canonical base64url must fail, the client reported ${JSON.stringify(r)}`,
+        );
+        await c.stop(); // the run stops only the case's last client
+      }
+    },
+  },
+  {
     id: 'client/login/3',
     section: 'login',
     title: 'a challenge with more iterations than scramMaxIterations is refused without a PROOF',

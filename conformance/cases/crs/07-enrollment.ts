@@ -2,13 +2,10 @@
 import { header, headers as allHeaders, request } from '../../../codec/index.js';
 import { enrollOn } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';
-import { unb64 } from '../../lib/crypto.js';
+import { nonCanonical, unb64 } from '../../lib/crypto.js';
 import { valueRegex } from '../../lib/registry.js';
 import type { CrsContext } from '../../lib/crs-context.js';
 import { checkError } from '../../lib/wire-target.js';
-
-/** The base64url alphabet, in value order (RFC 4648 section 5). */
-const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 export const enrollCases: CaseDef<CrsContext>[] = [
   {
@@ -385,7 +382,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
         proof: (p) => Buffer.from(p.map((b) => b ^ 0x5a)),
         // 32 octets are 43 characters whose last carries 4 bits and 2 unused ones: set the lowest. The key32 type
         // takes the text; read leniently or strictly, it is not the right proof.
-        proofText: (t) => t.slice(0, -1) + B64URL[B64URL.indexOf(t.at(-1)!) | 1],
+        proofText: nonCanonical,
       });
       ctx.must(
         out.challenge?.status === 300,
@@ -398,6 +395,41 @@ export const enrollCases: CaseDef<CrsContext>[] = [
         'ENROLL-5',
         'the CRS must close the connection after a failed enrollment',
       );
+    },
+  },
+  {
+    id: 'crs/enroll/13',
+    section: 'enroll',
+    title:
+      'a right PROOF, or a right Key-share, spelled in base64url that is not canonical (set unused bits in the last character) fails the enrollment: 401 ERR_AUTH_FAILED in clear and the connection closed',
+    reqs: ['CRYPTO-4', 'ENROLL-5', 'AUTH-8', 'ENROLL-2', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      // Either text, read leniently, gives the right octets (the Key-share enters auth as sent): only a
+      // strict decoder refuses them [CRYPTO-4].
+      for (const [what, tamper] of [
+        ['Proof', { proofText: nonCanonical }],
+        ['Key-share', { keyShareText: nonCanonical }],
+      ] as const) {
+        const conn = await ctx.connect(`ms-noncanonical-${what}`);
+        const out = await enrollOn(conn, ctx.env.msKey, ctx.msParams(), ctx.timeout, tamper);
+        ctx.must(
+          out.challenge?.status === 300,
+          'ENROLL-2',
+          `expected 300 Challenge, got ${out.challenge?.status ?? 'close'}`,
+        );
+        checkError(
+          ctx,
+          out.result,
+          'ERR_AUTH_FAILED',
+          `a right enrollment ${what} in non-canonical base64url`,
+          'CRYPTO-4',
+        );
+        ctx.must(
+          await conn.closedWithin(ctx.timeout),
+          'ENROLL-5',
+          `the CRS must close the connection after an enrollment that failed on a non-canonical ${what}`,
+        );
+      }
     },
   },
   {

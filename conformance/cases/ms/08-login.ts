@@ -1,7 +1,7 @@
 // Section "login" [§8 Login and Logout], MS side: challenge, proofs, the decoy for unknown users, LOCK refusals relayed.
 import { randomBytes } from 'node:crypto';
 import { header, request, response } from '../../../codec/index.js';
-import { b64, hmac } from '../../lib/crypto.js';
+import { b64, hmac, nonCanonical } from '../../lib/crypto.js';
 import { msWireTarget } from '../../lib/wire-target.js';
 import type { CaseDef } from '../../lib/case.js';
 import { loginOn } from '../../lib/as-client.js';
@@ -381,6 +381,42 @@ export const msLoginCases: CaseDef<MsContext>[] = [
         'REC-4',
         'a bundle record with an unknown field must still be applied (the field ignored): PRESENCE of that buddy must be forwarded',
       );
+    },
+  },
+  {
+    id: 'ms/login/10',
+    section: 'login',
+    title:
+      'a right PROOF, or a right Key-share, spelled in base64url that is not canonical (set unused bits in the last character) fails the login: 401 ERR_AUTH_FAILED, the connection closed, the user never online',
+    reqs: ['CRYPTO-4', 'AUTH-8', 'LOGIN-4', 'ERR-1'],
+    async run(ctx: MsContext) {
+      // Either text, read leniently, gives the right octets (the Key-share enters auth as sent): only a
+      // strict decoder refuses them [CRYPTO-4].
+      for (const [what, tamper] of [
+        ['Proof', { proofText: nonCanonical }],
+        ['Key-share', { keyShareText: nonCanonical }],
+      ] as const) {
+        const u = ctx.user();
+        const n = since(ctx);
+        const c = await ctx.connect(`cl-noncanonical-${what}`);
+        const out = await loginOn(c, u.name, u.password, '127.0.0.1:9', ctx.timeout, tamper);
+        ctx.must(
+          out.challenge?.status === 300,
+          'LOGIN-4',
+          `LOGIN must be challenged, got ${out.challenge?.status ?? 'close'}`,
+        );
+        checkError(ctx, out.result, 'ERR_AUTH_FAILED', `a right ${what} in non-canonical base64url`, 'CRYPTO-4');
+        ctx.must(
+          await c.closedWithin(ctx.timeout),
+          'AUTH-8',
+          `the MS must close the connection after a login that failed on a non-canonical ${what}`,
+        );
+        ctx.must(
+          !sentSince(ctx, n, 'ONLINE', u.name),
+          'CRYPTO-4',
+          `a login with a non-canonical ${what} must never bring the user online`,
+        );
+      }
     },
   },
 ];

@@ -1,6 +1,7 @@
 // `imsp crs` and `imsp ms`: run the reference servers. Options come from flags, IMSP_* environment
 // variables and an optional --config JSON file (in that order of precedence; see reference/ops/config.ts).
-// The listening address is printed on stdout as `listening HOST:PORT` (so scripts can use --port 0);
+// The listening address is printed on stdout as `listening HOST:PORT` (so scripts can use --port 0),
+// then `metrics HOST:PORT` when --metrics-port is given (0 picks a free port there too);
 // logs are JSON lines on stderr (pretty when stderr is a terminal).
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -30,11 +31,11 @@ const COMMON: OptionDef[] = [
   { key: 'tlsCert', flags: '--tls-cert <path>', type: 'string', help: 'serve TLS with this certificate (PEM)' },
   { key: 'tlsKey', flags: '--tls-key <path>', type: 'string', help: 'private key of --tls-cert (PEM)' },
   {
+    // 0 picks a free port, as --port 0 does; off is the default and the way to override a config file
     key: 'metricsPort',
-    flags: '--metrics-port <port>',
-    type: 'int',
-    help: 'Prometheus /metrics on this port (0 = off)',
-    default: 0,
+    flags: '--metrics-port <port|off>',
+    type: 'string',
+    help: 'Prometheus /metrics, /healthz and /readyz on this port (0 picks a free one; its address is printed as `metrics HOST:PORT`); off when not given or "off"',
   },
   {
     key: 'metricsHost',
@@ -57,6 +58,15 @@ const COMMON: OptionDef[] = [
     default: 'info',
   },
 ];
+
+/** --metrics-port: a TCP port (0 picks a free one), or undefined (off) when not given or "off". */
+export function metricsPortOf(v: unknown): number | undefined {
+  if (v === undefined || v === 'off') return undefined;
+  const s = String(v).trim();
+  if (!/^[0-9]{1,5}$/.test(s) || Number(s) > 65535)
+    throw new ConfigError(`metricsPort must be a port from 0 to 65535, or off; got ${JSON.stringify(v)}`);
+  return Number(s);
+}
 
 export const CRS_OPTIONS: OptionDef[] = [
   { key: 'port', flags: '--port <port>', type: 'int', help: 'TCP port (0 picks a free one)', default: 7000 },
@@ -156,11 +166,13 @@ export async function run(argv: string[]): Promise<number> {
         ? { cert: readFileSync(need(v.tlsCert, '--tls-cert')), key: readFileSync(need(v.tlsKey, '--tls-key')) }
         : undefined;
     const metrics = createMetrics(which, { defaultMetrics: true });
-    const metricsPort = Number(v.metricsPort);
+    const metricsPort = metricsPortOf(v.metricsPort);
     // /readyz asks the server started below; until then it is not ready
     let readiness: () => Promise<Readiness> | Readiness = () => ({ ready: false, checks: { started: 'starting' } });
     const metricsServer =
-      metricsPort > 0 ? await serveMetrics(metrics, metricsPort, String(v.metricsHost), () => readiness()) : null;
+      metricsPort !== undefined
+        ? await serveMetrics(metrics, metricsPort, String(v.metricsHost), () => readiness())
+        : null;
     if (metricsServer)
       logger.info({ address: metricsServer.address }, 'metrics endpoint (/metrics, /healthz, /readyz)');
     const adminPath = typeof v.adminSocket === 'string' && v.adminSocket !== '' ? v.adminSocket : undefined;
@@ -223,7 +235,8 @@ export async function run(argv: string[]): Promise<number> {
     let exited!: (code: number) => void;
     const done = new Promise<number>((resolve) => (exited = resolve));
     onShutdown(() => stop(), { logger, exit: exited });
-    process.stdout.write(`listening ${address}\n`);
+    // `listening` stays the first line: scripts that read one line keep working
+    process.stdout.write(`listening ${address}\n${metricsServer ? `metrics ${metricsServer.address}\n` : ''}`);
     return await done;
   } catch (e) {
     if (e instanceof ConfigError || (e instanceof Error && 'code' in e && (e as { code: unknown }).code === 'ENOENT')) {

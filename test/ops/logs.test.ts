@@ -1,7 +1,8 @@
 // Operators' log lines (issue 17), read from real `imsp crs` / `imsp ms` processes: structured JSON
 // lines with an `event`, the user and the client's address for login ok, login failed, lockout and
 // logout; enrollment at both ends; an MS's death at the CRS; a clear line when the CRS cannot be
-// reached; `--log-level debug` saying what each request did; /readyz following enrollment.
+// reached; `--log-level debug` saying what each request did; /readyz following enrollment;
+// `--metrics-port 0` picking a free port and printing it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,12 +16,15 @@ import { fileURLToPath } from 'node:url';
 import { ImspClient } from '../../reference/client/client.js';
 import { registerUser } from '../../reference/store/register.js';
 import { openStore } from '../../reference/store/index.js';
+import { metricsPortOf } from '../../reference/cli/servers.js';
 
 const IMSP = fileURLToPath(new URL('../../reference/bin/imsp.js', import.meta.url));
 
 interface Proc {
   child: ChildProcess;
   address: Promise<string>;
+  /** Every stdout line so far (`listening HOST:PORT`, `metrics HOST:PORT`). */
+  out: string[];
   lines: Record<string, unknown>[];
   /** Resolves with the first log line (seen so far or later) that matches. */
   waitLog(
@@ -31,9 +35,10 @@ interface Proc {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-function start(args: string[]): Proc {
-  const child = spawn(process.execPath, [IMSP, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[], env: NodeJS.ProcessEnv = process.env): Proc {
+  const child = spawn(process.execPath, [IMSP, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const lines: Record<string, unknown>[] = [];
+  const out: string[] = [];
   const waiters: Array<() => void> = [];
   createInterface({ input: child.stderr! }).on('line', (l) => {
     try {
@@ -45,6 +50,8 @@ function start(args: string[]): Proc {
   });
   const address = new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (l) => {
+      out.push(l);
+      for (const w of waiters.splice(0)) w();
       const m = /^listening (\S+)$/.exec(l);
       if (m) resolve(m[1]);
     });
@@ -54,6 +61,7 @@ function start(args: string[]): Proc {
   return {
     child,
     address,
+    out,
     lines,
     async waitLog(pred, what, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
@@ -123,6 +131,43 @@ test('an MS that cannot reach the CRS says so clearly, and is not ready', { time
   assert.equal(r.status, 503);
   assert.deepEqual(await r.json(), { status: 'not ready', checks: { enrolled: 'not enrolled at the CRS' } });
   assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status, 200);
+});
+
+test('--metrics-port 0 picks a free port and prints it after `listening`, as --port 0 does; "off" (or no flag) serves none', {
+  timeout: 60_000,
+}, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'imsp-logs-'));
+  const key = join(dir, 'ms.key');
+  await writeFile(key, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
+  const crs = `127.0.0.1:${await freePort()}`; // nobody there: the MS serves anyway, not ready
+  const args = (id: string) => ['ms', '--port', '0', '--crs', crs, '--ms-key-file', key, '--ms-id', id];
+  const any = start([...args('metrics-any'), '--metrics-port', '0']);
+  // the environment asks for metrics, the flag turns them off: flags win, and "off" is a value
+  const off = start([...args('metrics-off'), '--metrics-port', 'off'], { ...process.env, IMSP_METRICS_PORT: '0' });
+  t.after(async () => {
+    await any.stop();
+    await off.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await any.address;
+  const logged = await any.waitLog((x) => /metrics endpoint/.test(String(x.msg)), 'the metrics endpoint line');
+  assert.match(String(logged.address), /^127\.0\.0\.1:[1-9][0-9]*$/, 'a real port, not 0');
+  await any.waitLog(() => any.out.length >= 2, 'a second stdout line');
+  assert.deepEqual(any.out.slice(1), [`metrics ${logged.address}`], '`listening` stays the first line');
+  assert.equal((await fetch(`http://${logged.address}/healthz`)).status, 200);
+  assert.equal((await fetch(`http://${logged.address}/readyz`)).status, 503);
+
+  await off.address;
+  const closed = new Promise<void>((r) => off.child.once('close', () => r()));
+  await off.stop();
+  await closed; // stdout read to its end
+  assert.equal(off.out.length, 1, `only the listening line: ${off.out.join(' | ')}`);
+  assert.ok(!off.lines.some((x) => /metrics endpoint/.test(String(x.msg))), 'no metrics endpoint');
+
+  assert.throws(() => metricsPortOf('65536'), /metricsPort must be a port from 0 to 65535, or off/);
+  assert.throws(() => metricsPortOf('-1'), /metricsPort must be a port/);
+  assert.equal(metricsPortOf(undefined), undefined);
+  assert.equal(metricsPortOf('9100'), 9100);
 });
 
 test('login ok, login failed, lockout, logout with user and client address; enrollment; MS death; debug lines', {

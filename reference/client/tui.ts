@@ -201,7 +201,10 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
   });
   client.on('answer', (e) => {
     refresh();
-    model.say(`${e.from} ${e.decision === 'grant' ? 'accepted' : 'declined'} your buddy request`);
+    // in the scrollback with its time, as a request is: the status line is gone at the next message
+    const text = `${e.from} ${e.decision === 'grant' ? 'accepted' : 'declined'} your buddy request`;
+    model.say(text);
+    model.print(text);
   });
   client.on('notice', (e) => {
     const c: ErrorContext = { self: client.user, ...(e.retryAfter !== undefined ? { retryAfter: e.retryAfter } : {}) };
@@ -414,7 +417,7 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
       case 'chat': {
         const u = need();
         const ct = client.contacts.get(u);
-        // [P2P-3] only buddies can be talked to: refused here, and the line stays for correcting
+        // [P2P-3] only buddies can be talked to: refused here (Up recalls the line for correcting)
         if (u === client.user) throw new Error("You can't chat with yourself.");
         if (!ct || ct.relation !== 'buddy')
           throw new Error(
@@ -594,10 +597,10 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
       model.history.push(line);
       if (pauseTimer) clearTimeout(pauseTimer);
       model.changed();
+      // A refused line is not put back into the input, as in irssi and WeeChat: what is typed next
+      // would be appended to it. It is in the history already: Up recalls it for correcting.
       submit(line).catch((e: unknown) => {
-        model.say(e instanceof Error ? e.message : String(e), 'error');
-        // the line is not lost: back in the input (unless something else was typed since)
-        if (ed.text === '') ed.set(line);
+        model.say(`${e instanceof Error ? e.message : String(e)} (Up recalls the line)`, 'error');
         model.changed();
       });
       return;

@@ -91,12 +91,28 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
   await ui.line('/add alice');
   await ui.waitScreen(/You can't add yourself\./, 'the human message for ADD to oneself');
   assert.doesNotMatch(await ui.screen(), /ERR_FORBIDDEN|403/);
-  // /chat with a non-buddy is refused, and the typed line stays in the input for correcting.
-  await ui.press('C-u');
+  // /chat with a non-buddy is refused. As in irssi and WeeChat the input is cleared, so what is typed
+  // next is not appended to the refused command, and Up recalls the command for correcting.
   await ui.line('/chat carol');
-  s = await ui.waitScreen(/carol is not your buddy/, 'the refusal of /chat with a non-buddy');
-  assert.match(s, /^> \/chat carol/m);
+  s = await ui.waitScreen(/carol is not your buddy.*Up recalls the line/, 'the refusal of /chat with a non-buddy');
+  assert.match(s, /^> *$/m, 'the input is empty after the refusal');
+  await ui.keys('are you there');
+  await ui.waitScreen(/^> are you there *$/m, 'the next line typed alone');
   await ui.press('C-u');
+  await ui.press('Up');
+  await ui.waitScreen(/^> \/chat carol *$/m, 'the refused command recalled by Up');
+  await ui.press('C-u');
+
+  // An answer to our ADD goes to the scrollback with its time, not only to the status line.
+  const carol = new ImspClient({ user: 'carol', password: 'pw-carol', ms: cluster.ms[1].address });
+  t.after(() => carol.close());
+  await carol.login();
+  const asked = next(carol, 'request', (e) => e.from === 'alice');
+  await ui.line('/add carol');
+  await within(asked, "alice's ADD at carol");
+  await carol.answer('alice', 'deny');
+  await ui.waitScreen(/\[\d\d:\d\d\] \* carol declined your buddy request/, 'the answer in the scrollback');
+  await carol.logout();
 
   // An incoming ADD request shows as a prompt; /accept answers it.
   await bob.login();
@@ -231,10 +247,8 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
   await ui.line(`/send-file ${join(dir, 'no-such-report.txt')}`);
   s = await ui.waitScreen(/No such file\./, 'the missing file, in words');
   assert.doesNotMatch(s, /internal error/);
-  await ui.press('C-u'); // the refused line stays in the input for correcting
   await ui.line(`/send-file ${dir}`);
   await ui.waitScreen(/That is a directory, not a file\./, 'a directory, in words');
-  await ui.press('C-u');
 
   // Incoming files are offered: accepted ones are saved in the downloads directory, declined ones deleted.
   const offer1 = join(dir, 'photo.txt');

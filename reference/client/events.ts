@@ -27,7 +27,11 @@ export interface ClientEvents {
   /** A text message. */
   message: [{ from: string; to: string; text: string; time: number }];
   typing: [{ from: string; state: TypingState }];
-  /** Progress of a file transfer in either direction. */
+  /**
+   * Progress of a file transfer in either direction. Outgoing, `done` counts the octets the peer has
+   * answered 200, so `done === size` means the peer holds the whole file, its digest checked [FILE-5]:
+   * the delivery signal (nothing tells whether its user kept it; spec Appendix A.5).
+   */
   'file-progress': [
     { peer: string; direction: 'in' | 'out'; fileId: string; name: string; done: number; size: number },
   ];

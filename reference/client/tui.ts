@@ -466,8 +466,20 @@ export async function runTui(client: ImspClient, opts: TuiOptions): Promise<void
       case 'send-file': {
         if (model.chat === undefined) throw new Error('Open a conversation first: /chat USER');
         const peer = model.chat;
-        const f = await attempt(() => client.sendFile(peer, need()), peer);
-        note(peer, client.user, `[sent file ${f.name}, ${sizeText(f.size)}]`, 'out');
+        const path = need();
+        note(peer, '*', `sending the file ${basename(path)}...`, 'system');
+        let f: Awaited<ReturnType<ImspClient['sendFile']>>;
+        try {
+          f = await client.sendFile(peer, path);
+        } catch (e) {
+          const why = failText(e, c(peer));
+          note(peer, '*', `${basename(path)} was not sent: ${why}`, 'error');
+          throw new Error(why);
+        }
+        // sendFile resolves when the peer has answered the last chunk 200: it holds the whole file and
+        // its digest matched [FILE-5] [MSG-9]. Whether it keeps it is the peer's own choice, never sent
+        // back (Appendix A.5).
+        note(peer, client.user, `[sent file ${f.name}, ${sizeText(f.size)}: ${peer} received it whole]`, 'out');
         return;
       }
       case 'files': {

@@ -242,11 +242,14 @@ test('the terminal client: login prompts, errors in words, buddies, chat, comple
   const got = next(bob, 'file', (e) => e.from === 'alice');
   await ui.line(`/send-file ${file}`);
   assert.equal((await within(got, 'the file at bob')).name, 'report.txt');
-  await ui.waitScreen(/sent file report\.txt/, 'the file line');
+  // The line says the file was delivered: the 200 to the last chunk follows the digest check [FILE-5].
+  await ui.waitScreen(/sending the file report\.txt/, 'the file being sent');
+  await ui.waitScreen(/sent file report\.txt, .*: bob received it whole/, 'the delivery line');
   // A file that is not there, or a directory: said in words, not "the server had an internal error".
   await ui.line(`/send-file ${join(dir, 'no-such-report.txt')}`);
   s = await ui.waitScreen(/No such file\./, 'the missing file, in words');
   assert.doesNotMatch(s, /internal error/);
+  await ui.waitScreen(/no-such-report\.txt was not sent: No such file\./, 'the failure in the conversation');
   await ui.line(`/send-file ${dir}`);
   await ui.waitScreen(/That is a directory, not a file\./, 'a directory, in words');
 

@@ -312,7 +312,12 @@ export interface Peer {
 const clientReadyTimeout = (timeoutMs: number): number => Math.max(60_000, timeoutMs * 3);
 
 export class ClientContext extends RoleContext<ClientEnv> {
-  client: ControlledClient | null = null;
+  /** Every client process the case started, in order; the run stops each one after the case. */
+  readonly clients: ControlledClient[] = [];
+  /** The client the case started last (most cases start one). */
+  get client(): ControlledClient | null {
+    return this.clients.at(-1) ?? null;
+  }
   readonly peers: Peer[] = [];
   /**
    * How long a freshly started client may take to print its ready line [CTL-1]. Starting a process is not
@@ -387,7 +392,7 @@ export class ClientContext extends RoleContext<ClientEnv> {
       this.tr,
       this.env.cwd,
     );
-    this.client = c;
+    this.clients.push(c);
     this.pre(
       await c.ready(this.readyTimeout),
       'CTL-1',
@@ -581,8 +586,9 @@ class ClientDriver implements Driver<ClientContext> {
     return new ClientContext(this.env, tr, findings);
   }
   async cleanup(ctx: ClientContext): Promise<{ req: string; text: string }[]> {
-    await ctx.client?.stop();
-    const v = [...(ctx.client?.violations ?? [])]; // [CONF-12] control lines that break the schema [CTL-7]
+    // Every client the case started, not only its last: one left running would outlive the run.
+    await Promise.all(ctx.clients.map((c) => c.stop()));
+    const v = ctx.clients.flatMap((c) => c.violations); // [CONF-12] control lines that break the schema [CTL-7]
     v.push(...closeConns([...ctx.conns, ...ctx.peers.flatMap((p) => p.inbound), ...this.env.svc.sessions.values()]));
     this.env.svc.sessions.clear();
     for (const c of this.env.svc.crsConns.splice(0)) c.destroy();

@@ -63,7 +63,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
           'CRYPTO-4',
           `a login whose ${what} is spelled in non-canonical base64url must fail, the client reported ${JSON.stringify(r)}`,
         );
-        await c.stop(); // the run stops only the case's last client
+        await c.stop();
       }
     },
   },

@@ -1,8 +1,9 @@
 // Section "login" [§8 Login and Logout], client side: what the client sends and what it must refuse.
-import { header, request, type RequestMessage } from '../../../codec/index.js';
+import { header, request, response, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import { unb64 } from '../../lib/crypto.js';
-import type { ClientContext } from '../../lib/client-context.js';
+import type { ClientContext, KitAccount } from '../../lib/client-context.js';
+import { errorSpec } from '../../lib/registry.js';
 
 export const clientLoginCases: CaseDef<ClientContext>[] = [
   {
@@ -162,6 +163,34 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
       ctx.must(bye, 'LOGOUT-2', 'the client must send BYE on its peer session when it logs out');
       ctx.should(byeFirst !== false, 'LOGOUT-2', 'BYE must go out before LOGOUT (the MS saw LOGOUT first)');
       ctx.must(await conn.closedWithin(ctx.timeout), 'LOGOUT-2', 'the peer connection must be closed at logout');
+    },
+  },
+  {
+    id: 'client/login/9',
+    section: 'login',
+    title:
+      "a login the MS refuses (PROOF answered 401 for a wrong password, LOGIN answered 409 ERR_ALREADY_ONLINE) fails with the refusal's code and status",
+    reqs: ['CTL-3', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      const refused = async (a: KitAccount, password: string, code: string, what: string): Promise<void> => {
+        const want = errorSpec(code);
+        const c = await ctx.startClient(a);
+        const r = await c.command(`login ${a.name} ${password}`, ctx.timeout * 4);
+        ctx.must(r, 'CTL-2', `${what}: the login got no result line`);
+        ctx.must(
+          r.event === 'error' && r.code === code && r.status === want.status,
+          'CTL-3',
+          `${what}: the login must fail with ${want.status} ${code}, the client reported ${JSON.stringify(r)}`,
+        );
+      };
+      // The kit MS answers a PROOF that does not verify 401 ERR_AUTH_FAILED, as [§8.1 Login] says.
+      const a = ctx.account();
+      await refused(a, `${a.password}-wrong`, 'ERR_AUTH_FAILED', 'PROOF answered 401 (wrong password)');
+      const spec = errorSpec('ERR_ALREADY_ONLINE');
+      const b = ctx.account([], {
+        loginFault: () => ({ refuse: response(spec.status, [['Error-code', 'ERR_ALREADY_ONLINE']]) }),
+      });
+      await refused(b, b.password, 'ERR_ALREADY_ONLINE', 'LOGIN answered 409 ERR_ALREADY_ONLINE');
     },
   },
 ];

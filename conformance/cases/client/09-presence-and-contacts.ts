@@ -2,11 +2,39 @@
 import { randomBytes } from 'node:crypto';
 import { encodeRecords, header, request, response, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import { expectInitRefusal, type ClientContext } from '../../lib/client-context.js';
+import { expectInitRefusal, type ClientContext, type KitAccount } from '../../lib/client-context.js';
+import type { ControlledClient } from '../../lib/control.js';
 import type { Conn } from '../../lib/conn.js';
 import { buildInit } from '../../lib/p2p.js';
 
 const tagOf = (m: RequestMessage): [string, string][] => (header(m, 'Tag') ? [['Tag', header(m, 'Tag')!]] : []);
+
+/**
+ * The kit MS answers the next LIST with the login bundle's records, after pushing `method` with `headers`
+ * first (the push was committed after the MS read those records); then the client's view of `user`.
+ */
+async function listBehindPush(
+  ctx: ClientContext,
+  a: KitAccount,
+  c: ControlledClient,
+  user: string,
+  method: 'PRESENCE' | 'CONTACT',
+  headers: [string, string][],
+): Promise<{ user: string; status: string; relation: string } | undefined> {
+  const ms = ctx.ms(a);
+  const prev = ms.auto;
+  ms.auto = (req, link) => {
+    if (req.method !== 'LIST') return prev?.(req, link);
+    link.send(request(method, headers));
+    return response(200, [...tagOf(req), ['Content-type', 'application/imsp-records']], encodeRecords(a.bundle));
+  };
+  const r = await c.command('list', ctx.timeout * 2);
+  ctx.must(r?.event === 'ok', 'CTL-2', `list failed: ${JSON.stringify(r)}`);
+  const view = await c.command('contacts', ctx.timeout);
+  return (view?.contacts as { user: string; status: string; relation: string }[] | undefined)?.find(
+    (x) => x.user === user,
+  );
+}
 
 /** A kit peer's INIT to the client: INIT-ACK, or the refusal. */
 async function initAnswer(ctx: ClientContext, conn: Conn): Promise<'ack' | number | null> {
@@ -274,29 +302,38 @@ export const clientPresenceCases: CaseDef<ClientContext>[] = [
     reqs: ['PRESENCE-10', 'CTL-2'],
     async run(ctx: ClientContext) {
       const { p, a, c } = await ctx.withBuddy();
-      const ms = ctx.ms(a);
-      const prev = ms.auto;
-      ms.auto = (req, link) => {
-        if (req.method !== 'LIST') return prev?.(req, link);
-        // The CRS's record changed after the MS built this LIST: the push goes first, the stale records after.
-        link.send(
-          request('PRESENCE', [
-            ['User', p.name],
-            ['Status', 'away'],
-            ['Address', p.address],
-            ['Public-key', p.identity.publicKey],
-          ]),
-        );
-        return response(200, [...tagOf(req), ['Content-type', 'application/imsp-records']], encodeRecords(a.bundle));
-      };
-      const r = await c.command('list', ctx.timeout * 2);
-      ctx.must(r?.event === 'ok', 'CTL-2', `list failed: ${JSON.stringify(r)}`);
-      const view = await c.command('contacts', ctx.timeout);
-      const entry = (view?.contacts as { user: string; status: string }[] | undefined)?.find((x) => x.user === p.name);
+      // The CRS's record changed after the MS built this LIST: the push goes first, the stale records after.
+      const entry = await listBehindPush(ctx, a, c, p.name, 'PRESENCE', [
+        ['User', p.name],
+        ['Status', 'away'],
+        ['Address', p.address],
+        ['Public-key', p.identity.publicKey],
+      ]);
       ctx.must(
         entry?.status === 'away',
         'PRESENCE-10',
         `a PRESENCE received after LIST was sent must be applied again after its records: the view says ${entry?.status ?? 'nothing'}, not away`,
+      );
+    },
+  },
+  {
+    id: 'client/presence/10',
+    section: 'presence',
+    title:
+      'a CONTACT that arrives between LIST and its response (the buddy removed) is applied again after the LIST records',
+    reqs: ['PRESENCE-10', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      const { p, a, c } = await ctx.withBuddy();
+      // The buddy REMoved us after the MS built this LIST: its records still list him as a buddy.
+      const entry = await listBehindPush(ctx, a, c, p.name, 'CONTACT', [
+        ['User', p.name],
+        ['Relation', 'none'],
+        ['Status', 'offline'],
+      ]);
+      ctx.must(
+        !entry || entry.relation === 'none',
+        'PRESENCE-10',
+        `a CONTACT Relation none received after LIST was sent must be applied again after its records: the view still has ${p.name} as ${entry?.relation}`,
       );
     },
   },

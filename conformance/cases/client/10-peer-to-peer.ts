@@ -892,4 +892,40 @@ export const clientSessionRuleCases: CaseDef<ClientContext>[] = [
       ctx.must(r?.event === 'error', 'MSG-6', `send to an offline buddy must fail, it reported ${JSON.stringify(r)}`);
     },
   },
+  {
+    id: 'client/p2p/32',
+    section: 'p2p',
+    title:
+      'a buddy answers MSG 429 ERR_RATE_LIMITED with Retry-after: send still gets its one result, and the MSG is not sent again before Retry-after',
+    reqs: ['RATE-6', 'CTL-2', 'P2P-1'],
+    async run(ctx: ClientContext) {
+      const retry = 600;
+      const { p, a, c } = await ctx.withBuddy();
+      const sent = c.command(`send ${p.name} slow down ${randomBytes(3).toString('hex')}`, retry + ctx.timeout * 4);
+      const conn = await ctx.acceptFrom(p, a);
+      ctx.must(conn, 'P2P-1', 'the client did not connect to the buddy to send the text');
+      // [RATE-7] a client may rate-limit its peer sessions: the kit peer refuses the first MSG.
+      const msgAt: number[] = [];
+      conn.auto = (req) => {
+        if (req.method === 'PING') return response(200, tagOf(req));
+        if (req.method !== 'MSG') return undefined;
+        msgAt.push(Date.now());
+        if (msgAt.length > 1) return response(200, tagOf(req));
+        return response(429, [...tagOf(req), ['Error-code', 'ERR_RATE_LIMITED'], ['Retry-after', String(retry)]]);
+      };
+      const done = await sent;
+      ctx.must(
+        done?.event === 'ok' || done?.event === 'error',
+        'CTL-2',
+        `send must get its one result line after a MSG answered 429 (Retry-after ${retry} ms): none within ${retry + ctx.timeout * 4} ms`,
+      );
+      ctx.must(msgAt.length > 0, 'P2P-1', 'the client sent no MSG');
+      if (msgAt.length > 1)
+        ctx.must(
+          msgAt[1]! - msgAt[0]! >= retry - 50,
+          'RATE-6',
+          `the MSG was sent again ${msgAt[1]! - msgAt[0]!} ms after a 429 with Retry-after ${retry}`,
+        );
+    },
+  },
 ];

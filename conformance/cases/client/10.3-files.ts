@@ -4,11 +4,19 @@ import { createHash, randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { header, request, type Header, type RequestMessage, type ResponseMessage } from '../../../codec/index.js';
+import {
+  header,
+  request,
+  response,
+  type Header,
+  type RequestMessage,
+  type ResponseMessage,
+} from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
 import type { Conn } from '../../lib/conn.js';
 import { textMsg } from '../../lib/p2p.js';
+import { errorSpec } from '../../lib/registry.js';
 import { HEADER_VALIDATORS } from '../../../generated/validators.js';
 
 const digestOf = (b: Buffer): string => `sha-256=${createHash('sha256').update(b).digest('base64url')}`;
@@ -421,5 +429,38 @@ export const clientFileCases: CaseDef<ClientContext>[] = [
         ['Content-disposition', 'attachment; filename="kit.txt"'],
         'an attachment without File-id, File-size, Chunk and Digest',
       ),
+  },
+  {
+    id: 'client/files/11',
+    section: 'files',
+    title: 'a sendfile whose chunks the buddy refuses (413 ERR_LIMIT) fails with that code and status',
+    reqs: ['CTL-3', 'CTL-2', 'FILE-3', 'P2P-1'],
+    async run(ctx: ClientContext) {
+      const cs = ctx.limits.get('fileChunkSize');
+      const path = join(tmpdir(), `kit-${randomBytes(4).toString('hex')}.bin`);
+      writeFileSync(path, randomBytes(cs + 100));
+      try {
+        const { p, a, c } = await ctx.withBuddy();
+        const done = c.command(`sendfile ${p.name} ${path}`, ctx.timeout * 6);
+        const conn = await ctx.acceptFrom(p, a);
+        ctx.must(conn, 'P2P-1', 'the client did not connect to the buddy to send the file');
+        // [FILE-3] a receiver refuses a File-size above its maxFileSize with 413 ERR_LIMIT on the first chunk.
+        const limit = errorSpec('ERR_LIMIT');
+        conn.auto = (req) => {
+          const tag: Header[] = header(req, 'Tag') ? [['Tag', header(req, 'Tag')!]] : [];
+          if (req.method === 'MSG') return response(limit.status, [...tag, ['Error-code', 'ERR_LIMIT']]);
+          return req.method === 'PING' ? response(200, tag) : undefined;
+        };
+        const r = await done;
+        ctx.must(r, 'CTL-2', 'sendfile got no result line');
+        ctx.must(
+          r.event === 'error' && r.code === 'ERR_LIMIT' && r.status === limit.status,
+          'CTL-3',
+          `a file whose first chunk the buddy refused ${limit.status} ERR_LIMIT must fail with that code and status, the client reported ${JSON.stringify(r)}`,
+        );
+      } finally {
+        rmSync(path, { force: true });
+      }
+    },
   },
 ];

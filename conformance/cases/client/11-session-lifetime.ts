@@ -114,6 +114,47 @@ export const clientLifetimeCases: CaseDef<ClientContext>[] = [
     },
   },
   {
+    id: 'client/lifetime/7',
+    section: 'lifetime',
+    title:
+      'after a 429 ERR_RATE_LIMITED response with Retry-after, the client sends no request but PING before Retry-after has passed',
+    reqs: ['RATE-6', 'CTL-2', 'CTL-3'],
+    async run(ctx: ClientContext) {
+      const retry = 1500;
+      const a = ctx.account([], { sessionTimeout: 60_000 });
+      const c = await ctx.startLoggedIn(a);
+      const ms = ctx.ms(a);
+      const prev = ms.auto;
+      let refusedAt = 0;
+      ms.auto = (req, link) => {
+        if (req.method !== 'STATUS' || refusedAt) return prev?.(req, link);
+        refusedAt = Date.now();
+        const tag = header(req, 'Tag');
+        return response(429, [
+          ['Error-code', 'ERR_RATE_LIMITED'],
+          ['Retry-after', String(retry)],
+          ...(tag ? ([['Tag', tag]] as [string, string][]) : []),
+        ]);
+      };
+      const r1 = await c.command('status busy', ctx.timeout * 2);
+      ctx.must(
+        r1?.event === 'error' && r1.code === 'ERR_RATE_LIMITED' && r1.status === 429,
+        'CTL-3',
+        `a STATUS answered 429 ERR_RATE_LIMITED must fail the command with that code and status: ${JSON.stringify(r1)}`,
+      );
+      const r2 = await c.command('status away', retry + ctx.timeout * 3);
+      ctx.must(r2?.event === 'ok', 'CTL-2', `the second status failed: ${JSON.stringify(r2)}`);
+      // The refused STATUS was answered above, not by the kit MS's own handler: only the second is recorded.
+      const second = ctx.msRequests(a, 'STATUS')[0];
+      ctx.must(second, 'CTL-2', 'the client never sent the second STATUS');
+      ctx.must(
+        second.at - refusedAt >= retry - 50,
+        'RATE-6',
+        `the next STATUS came ${second.at - refusedAt} ms after a 429 with Retry-after ${retry}`,
+      );
+    },
+  },
+  {
     id: 'client/lifetime/5',
     section: 'lifetime',
     title:

@@ -2,8 +2,8 @@
 // REGISTER, LOCK/UNLOCK/ONLINE/OFFLINE with fencing epochs and leases, the login bundle.
 import { header, request, type ResponseMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import type { CrsContext } from '../../lib/crs-context.js';
-import { isPresence } from '../../lib/crs-contacts.js';
+import { contactOf, isPresence } from '../../lib/crs-contacts.js';
+import { rec, type CrsContext } from '../../lib/crs-context.js';
 import { checkError } from '../../lib/wire-target.js';
 
 const epochOf = (r: ResponseMessage): number => Number(header(r, 'Epoch'));
@@ -329,6 +329,59 @@ export const lockCases: CaseDef<CrsContext>[] = [
         extra.length === 0,
         'LOGOUT-6',
         `the repeated OFFLINE must change nothing, but ${extra.length} more PRESENCE about the user reached the buddy's MS before her next login's (${extra.map((m) => header(m, 'Status')).join(', ')})`,
+      );
+    },
+  },
+  {
+    id: 'crs/lock/10',
+    section: 'lock',
+    title:
+      "a session request with an Epoch that is not the session's (ANSWER, REM, BLOCK, LIST) is refused 410 ERR_STALE_EPOCH and changes nothing",
+    reqs: ['LOCK-6', 'INV-8', 'ANSWER-2', 'ADD-2', 'ERR-1'],
+    async run(ctx: CrsContext) {
+      const { a: alice, b: bob, sa, sb } = await ctx.onlinePair();
+      const stale = (epoch: string): string => String(Number(epoch) + 5);
+      const add = await sa.ms.req('ADD', [
+        ['From', alice.name],
+        ['To', bob.name],
+        ['Epoch', sa.epoch],
+      ]);
+      ctx.preStatus(add, 200, 'ADD-2', 'ADD to an online user');
+      // [LOCK-6] every request an MS makes on behalf of a session carries its Epoch; a wrong one is refused.
+      const answer = (epoch: string) =>
+        sb.ms.req('ANSWER', [
+          ['From', bob.name],
+          ['To', alice.name],
+          ['Decision', 'grant'],
+          ['Epoch', epoch],
+        ]);
+      checkError(ctx, await answer(stale(sb.epoch)), 'ERR_STALE_EPOCH', 'ANSWER grant with a wrong Epoch', 'LOCK-6');
+      // Nothing changed: the ADD is still there to be granted with the session's own Epoch.
+      ctx.expectStatus(await answer(sb.epoch), 200, 'INV-8', 'ANSWER grant with the right Epoch after the stale one');
+      const onBob = (method: 'REM' | 'BLOCK') =>
+        sa.ms.req(method, [
+          ['From', alice.name],
+          ['User', bob.name],
+          ['Epoch', stale(sa.epoch)],
+        ]);
+      checkError(ctx, await onBob('REM'), 'ERR_STALE_EPOCH', 'REM of a buddy with a wrong Epoch', 'LOCK-6');
+      checkError(ctx, await onBob('BLOCK'), 'ERR_STALE_EPOCH', 'BLOCK of a buddy with a wrong Epoch', 'LOCK-6');
+      checkError(
+        ctx,
+        await sa.ms.req('LIST', [
+          ['User', alice.name],
+          ['Epoch', stale(sa.epoch)],
+        ]),
+        'ERR_STALE_EPOCH',
+        'LIST with a wrong Epoch',
+        'LOCK-6',
+      );
+      const c = contactOf(await ctx.list(sa), bob.name);
+      const relation = c && rec(c, 'Relation');
+      ctx.must(
+        relation === 'buddy',
+        'INV-8',
+        `after the stale REM and BLOCK, ${bob.name} must still be a buddy: LIST says ${relation ?? 'nothing'}`,
       );
     },
   },

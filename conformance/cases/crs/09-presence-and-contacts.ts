@@ -272,6 +272,26 @@ export const contactCases: CaseDef<CrsContext>[] = [
     },
   },
   {
+    id: 'crs/rem/3',
+    section: 'rem',
+    title:
+      "REM of a user on the sender's block list unblocks him as UNBLOCK does: 200, and he is no longer listed blocked",
+    reqs: ['REM-4', 'BLOCK-1', 'ADD-3'],
+    async run(ctx: CrsContext) {
+      const { b: bob, sa } = await ctx.onlinePair();
+      ctx.expectStatus(await onUser(sa, 'BLOCK', bob.name), 200, 'BLOCK-1', 'BLOCK of a stranger');
+      const before = contactOf(await ctx.list(sa), bob.name);
+      ctx.pre(before && rec(before, 'Relation') === 'blocked', 'BLOCK-1', 'LIST must show the blocked user as blocked');
+      ctx.expectStatus(await onUser(sa, 'REM', bob.name), 200, 'REM-4', 'REM of a blocked user');
+      const after = contactOf(await ctx.list(sa), bob.name);
+      ctx.must(
+        !after || rec(after, 'Relation') === 'none',
+        'REM-4',
+        `after REM of a blocked user he must no longer be blocked: LIST says Relation ${after && rec(after, 'Relation')}`,
+      );
+    },
+  },
+  {
     id: 'crs/block/1',
     section: 'block',
     title:

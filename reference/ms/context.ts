@@ -19,6 +19,7 @@ import type { Link } from '../net/link.js';
 import type { TokenBucket } from '../net/rate-limit.js';
 import type { ServerMetrics } from '../ops/metrics.js';
 import type { ServerLimits } from '../proto/limits.js';
+import type { ContactList } from './contact-list.js';
 import type { FailureWindow } from './failures.js';
 import type { Pushes } from './mod-presence.js';
 
@@ -52,7 +53,7 @@ export interface Session {
   address: string;
   status: string;
   conn: ClientConn;
-  contacts: Map<string, Relation>;
+  contacts: ContactList;
   /** When the login completed (ms since the epoch), for the operators' `imsp admin sessions`. */
   startedAt: number;
 }

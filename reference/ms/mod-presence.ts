@@ -24,8 +24,12 @@ export function presenceModule(ms: MsContext): Pick<ClientHandlers, 'STATUS'> {
 
 /** The pushes from the CRS and the index of who watches whom. */
 export class Pushes {
-  /** user -> local sessions whose contact list holds that user (any relation): who may watch it. */
-  private readonly watchIndex = new Map<string, Set<Session>>();
+  /**
+   * user -> local sessions whose contact list holds that user (any relation): who may watch it. One
+   * watcher is kept as itself, more in an array (a Set per watched user cost ~450 octets of heap per
+   * session at 10 contacts, and an MS watches more users than it holds sessions; issue 15).
+   */
+  private readonly watchIndex = new Map<string, Session | Session[]>();
   /**
    * What the MS forwards of a push from the CRS, built once for all its local targets: those of
    * onPush and those that take it from their buffer after their login (interleaved, per session).
@@ -35,29 +39,40 @@ export class Pushes {
   constructor(private readonly ms: Pick<MsContext, 'sessions' | 'onlining' | 'metrics'>) {}
 
   setContact(s: Session, user: string, relation: Relation): void {
-    s.contacts.set(user, relation);
-    let set = this.watchIndex.get(user);
-    if (!set) this.watchIndex.set(user, (set = new Set()));
-    set.add(s);
+    if (s.contacts.set(user, relation)) this.watch(s, user); // else already listed: already watching
+  }
+
+  /** Adds `s` to the watchers of `user`. */
+  private watch(s: Session, user: string): void {
+    const w = this.watchIndex.get(user);
+    if (w === undefined) this.watchIndex.set(user, s);
+    else if (Array.isArray(w)) w.push(s);
+    else this.watchIndex.set(user, [w, s]);
   }
 
   unsetContact(s: Session, user: string): void {
-    s.contacts.delete(user);
-    const set = this.watchIndex.get(user);
-    if (set) {
-      set.delete(s);
-      if (set.size === 0) this.watchIndex.delete(user);
-    }
+    if (s.contacts.delete(user)) this.unwatch(s, user);
+  }
+
+  /** Adds a new session to the watch index: it watches every user of its contact list. */
+  index(s: Session): void {
+    for (const user of s.contacts.keys()) this.watch(s, user);
   }
 
   /** Drops a session from the watch index (its contact list is no longer watched). */
   unindex(s: Session): void {
-    for (const user of s.contacts.keys()) {
-      const set = this.watchIndex.get(user);
-      if (set) {
-        set.delete(s);
-        if (set.size === 0) this.watchIndex.delete(user);
-      }
+    for (const user of s.contacts.keys()) this.unwatch(s, user);
+  }
+
+  /** Drops `s` from the watchers of `user`. */
+  private unwatch(s: Session, user: string): void {
+    const w = this.watchIndex.get(user);
+    if (w === s) this.watchIndex.delete(user);
+    else if (Array.isArray(w)) {
+      const i = w.indexOf(s);
+      if (i === -1) return;
+      w.splice(i, 1);
+      if (w.length === 1) this.watchIndex.set(user, w[0]!);
     }
   }
 
@@ -72,7 +87,9 @@ export class Pushes {
     // An untargeted PRESENCE: the local sessions that list the user, and logins in flight.
     if (m.method !== 'PRESENCE') return [];
     const out: ClientConn[] = [];
-    for (const s of this.watchIndex.get(requiredHeaderOf(m, 'User')) ?? []) out.push(s.conn);
+    const w = this.watchIndex.get(requiredHeaderOf(m, 'User'));
+    if (Array.isArray(w)) for (const s of w) out.push(s.conn);
+    else if (w !== undefined) out.push(w.conn);
     for (const c of this.ms.onlining) out.push(c);
     return out;
   }

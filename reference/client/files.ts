@@ -235,6 +235,8 @@ export class FileReceiver {
    * Throws FileError (the transfer is then abandoned and its temporary file removed).
    */
   async chunk(h: ChunkHeaders, body: Buffer): Promise<{ progress: FileProgress; file?: ReceivedFile }> {
+    // [FILE-7] a chunk missing one of its headers is refused before it touches any transfer: one of
+    // its File-id in progress goes on (so this check stays outside the try that abandons it).
     if (h.fileId === undefined || h.fileSize === undefined || h.chunk === undefined || h.digest === undefined) {
       throw new FileError('ERR_MISSING_HEADER', 422, 'a file chunk needs File-id, File-size, Chunk and Digest');
     }

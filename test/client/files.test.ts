@@ -127,6 +127,32 @@ test('[FILE-1] [FILE-2] [FILE-4] [FILE-5] out-of-order or inconsistent chunks, o
   });
 });
 
+test('[FILE-7] a chunk missing one of its headers is refused ERR_MISSING_HEADER in the middle of a transfer, which goes on', async () => {
+  await withDir(async (dir) => {
+    const data = Buffer.alloc(2500).map((_, i) => i & 0xff);
+    const src = join(dir, 'b.bin');
+    await writeFile(src, data);
+    const file = await prepareFile(src, limits);
+    const rx = new FileReceiver(join(dir, 'out'), limits);
+    const chunks: Buffer[] = [];
+    for await (const b of readChunks(file, limits.fileChunkSize)) chunks.push(b);
+    const hs = (i: number) => toChunkHeaders(chunkHeaders(file, i));
+    await rx.chunk(hs(0), chunks[0]);
+    for (const missing of ['fileId', 'fileSize', 'chunk', 'digest'] as const) {
+      await assert.rejects(
+        rx.chunk({ ...hs(1), [missing]: undefined }, chunks[1]),
+        (e: unknown) => e instanceof FileError && e.status === 422 && e.code === 'ERR_MISSING_HEADER',
+        `a chunk without ${missing}`,
+      );
+      assert.equal(rx.active, 1, `a chunk without ${missing} must leave the transfer in progress`);
+    }
+    await rx.chunk(hs(1), chunks[1]);
+    const last = await rx.chunk(hs(2), chunks[2]);
+    assert.ok(last.file);
+    assert.deepEqual(await readFile(last.file.path), data);
+  });
+});
+
 test('[FILE-4] transfers at once per session are bounded; close removes partial files', async () => {
   await withDir(async (dir) => {
     const rx = new FileReceiver(dir, limits);

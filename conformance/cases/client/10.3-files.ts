@@ -463,4 +463,40 @@ export const clientFileCases: CaseDef<ClientContext>[] = [
       }
     },
   },
+  {
+    id: 'client/files/12',
+    section: 'files',
+    title:
+      'a chunk without Chunk in the middle of a transfer is refused 422 ERR_MISSING_HEADER and the transfer goes on: the same chunk with Chunk is taken and the file completes',
+    reqs: ['FILE-7', 'P2P-9'],
+    async run(ctx: ClientContext) {
+      const { p, a, c, conn } = await ctx.buddySession();
+      const cs = ctx.limits.get('fileChunkSize');
+      const data = randomBytes(cs + 37);
+      const f: KitFile = { name: `kit-${randomBytes(3).toString('hex')}.bin`, data, fileId: 'kit-no-chunk' };
+      const r0 = await conn.request(chunkMsg(p.name, a.name, f, 0, data.subarray(0, cs), cs), ctx.timeout * 2);
+      ctx.must(r0.status === 200, 'FILE-7', `chunk 0 of a good file must be taken, got ${r0.status}`);
+      const one = chunkMsg(p.name, a.name, f, 1, data.subarray(cs), cs);
+      const noChunk = request(
+        'MSG',
+        one.headers.filter(([n]) => n !== 'Chunk'),
+        one.body,
+      );
+      const r1 = await conn.request(noChunk, ctx.timeout * 2);
+      ctx.must(
+        r1.status === 422 && header(r1, 'Error-code') === 'ERR_MISSING_HEADER',
+        'FILE-7',
+        `a chunk without Chunk must be refused 422 ERR_MISSING_HEADER, got ${r1.status} ${header(r1, 'Error-code') ?? ''}`,
+      );
+      const r2 = await conn.request(one, ctx.timeout * 2);
+      ctx.must(
+        r2.status === 200,
+        'FILE-7',
+        `the refused chunk must leave the transfer going on: chunk 1 sent again with Chunk got ${r2.status} ${header(r2, 'Error-code') ?? ''}`,
+      );
+      const ev = await c.waitFor((e) => e.event === 'file' && e.size === data.length, ctx.timeout);
+      ctx.must(ev, 'FILE-7', 'the file was not received whole after the refused chunk');
+      rmSync(String(ev.path), { force: true });
+    },
+  },
 ];

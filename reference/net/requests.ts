@@ -163,7 +163,10 @@ export class RequestTracker {
     }
   }
 
-  /** The link closed: every request still waiting is rejected with `err`. */
+  /**
+   * The link closed: every request still waiting is rejected with `err` now, not when its requestTimeout
+   * runs out [CONN-18] (the link passes 503 ERR_UNAVAILABLE).
+   */
   rejectAll(err: ImspError): void {
     for (const p of this.pending.splice(0)) {
       if (p.timedOut) continue;

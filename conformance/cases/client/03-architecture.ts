@@ -1,6 +1,7 @@
 // [§3 Architecture], client side: pushes from the MS are never answered, the client keeps accepting peer
-// connections on its address for as long as it is logged in, and closes one whose handshake does not
-// complete within handshakeTimeout.
+// connections on its address for as long as it is logged in, closes one whose handshake does not
+// complete within handshakeTimeout, and fails a command at once when the MS closes the connection with
+// its request unanswered [CONN-18].
 import { header, request } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
@@ -110,6 +111,48 @@ export const clientArchitectureCases: CaseDef<ClientContext>[] = [
           `${what} has no request outstanding: the client must close it without a response (no 408), it sent ${answered.map((m) => (m.msg.kind === 'response' ? m.msg.status : '')).join(', ')}`,
         );
       }
+    },
+  },
+  {
+    id: 'client/arch/4',
+    section: 'arch',
+    title:
+      'the MS closes the connection while a STATUS is unanswered: the command fails at once with 503 ERR_UNAVAILABLE, not after requestTimeout with 408',
+    reqs: ['CONN-18', 'CTL-3', 'CTL-2'],
+    async run(ctx: ClientContext) {
+      const rt = ctx.limits.get('requestTimeout');
+      const a = ctx.account([], { sessionTimeout: 120_000 });
+      const c = await ctx.startLoggedIn(a);
+      const ms = ctx.ms(a);
+      // The kit MS answers nothing from the STATUS on, and notes when the STATUS arrived.
+      let statusAt = 0;
+      const kit = ms.auto;
+      ms.auto = (req, conn) => {
+        const def = kit?.(req, conn); // the kit MS records every request
+        if (req.method === 'STATUS' && statusAt === 0) statusAt = Date.now();
+        return statusAt !== 0 ? undefined : def;
+      };
+      const pending = c.command('status busy', rt + 2 * ctx.timeout);
+      ctx.pre(
+        (await ms.waitUntil(() => (statusAt !== 0 ? true : undefined), ctx.timeout)) === true,
+        'CTL-2',
+        'the client sent no STATUS for `status busy`',
+      );
+      ms.end();
+      const r = await pending;
+      const after = Date.now() - statusAt;
+      // The bound is the kit's own answer timeout, far below requestTimeout (the registry's 10 s): a client
+      // that only times the request out fails it requestTimeout after the STATUS, with 408 ERR_TIMEOUT.
+      ctx.must(
+        r?.event === 'error' && after <= ctx.timeout,
+        'CONN-18',
+        `the connection closed with the STATUS unanswered: the command must fail then (within ${ctx.timeout} ms), not after requestTimeout (${rt} ms); it ${r ? `reported ${JSON.stringify(r)} ${after} ms after the STATUS` : 'reported nothing'}`,
+      );
+      ctx.must(
+        r?.code === 'ERR_UNAVAILABLE' && r.status === 503,
+        'CONN-18',
+        `a request unanswered at the close fails with 503 ERR_UNAVAILABLE [CTL-3], got ${JSON.stringify(r)}`,
+      );
     },
   },
 ];

@@ -1,7 +1,7 @@
 // Section "MS enrollment" [§7 MS Enrollment and Discovery], MS side: the enrollment itself, the MS's PINGs to the CRS, and
 // what the MS does when its CRS link is lost (closed, silent for msLease, or ended by a NOTICE):
-// end every session with NOTICE ERR_SESSION_ENDED, answer 503 while it has no CRS, and enroll again
-// with a higher Incarnation.
+// end every session with NOTICE ERR_SESSION_ENDED, answer 503 while it has no CRS (at once to a LOGIN
+// whose LOCK the lost link left unanswered [CONN-18]), and enroll again with a higher Incarnation.
 import { header, request, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { Conn } from '../../lib/conn.js';
@@ -122,6 +122,42 @@ export const msEnrollCases: CaseDef<MsContext>[] = [
       const again = await ctx.login(u);
       const r = await again.request(request('PING', []), ctx.timeout);
       ctx.must(r.status === 200, 'ENROLL-12', 'after the MS enrolled again, a new login must work');
+    },
+  },
+  {
+    id: 'ms/enroll/7',
+    section: 'enroll',
+    title:
+      'the CRS closes the link while the LOCK of a LOGIN is unanswered: the MS answers the LOGIN 503 ERR_UNAVAILABLE at once, not after requestTimeout, and enrolls again',
+    reqs: ['CONN-18', 'ENROLL-12', 'LOGIN-2', 'ERR-1'],
+    async run(ctx: MsContext) {
+      const rt = ctx.limits.get('requestTimeout');
+      const u = ctx.user();
+      const before = ctx.crs.enrollments;
+      ctx.crs.override = (req) => (req.method === 'LOCK' && header(req, 'User') === u.name ? 'hold' : undefined);
+      const n = ctx.crs.requests.length;
+      const c = await ctx.connect('cl');
+      const login = loginOn(c, u.name, u.password, '127.0.0.1:9', rt + 2 * ctx.timeout);
+      const locked = await ctx.crs.until(() => ctx.crs.sentSince(n, 'LOCK', u.name) !== undefined, ctx.timeout);
+      ctx.pre(locked, 'LOGIN-2', 'the MS sent no LOCK to the kit CRS for the LOGIN');
+      ctx.crs.dropLink();
+      const t0 = Date.now();
+      const r = (await login).challenge;
+      const after = Date.now() - t0;
+      ctx.crs.reset();
+      // The bound is the kit's own answer timeout, far below requestTimeout (the registry's 10 s): an MS that
+      // only times the LOCK out answers the LOGIN requestTimeout after it.
+      ctx.must(
+        after <= ctx.timeout,
+        'CONN-18',
+        `the CRS link closed with the LOCK unanswered: the MS must answer the LOGIN then (within ${ctx.timeout} ms), not after requestTimeout (${rt} ms); it answered ${r ? `${r.status} ${header(r, 'Error-code') ?? ''}` : 'nothing'} after ${after} ms`,
+      );
+      checkError(ctx, r, 'ERR_UNAVAILABLE', 'LOGIN whose LOCK was pending when the CRS link closed', 'CONN-18');
+      ctx.must(
+        await ctx.crs.until(() => ctx.crs.enrollments > before, reenrollMs(ctx)),
+        'ENROLL-12',
+        `the MS must enroll again after losing its CRS link (no new enrollment within ${reenrollMs(ctx)} ms)`,
+      );
     },
   },
   {

@@ -77,8 +77,9 @@ export interface LoginResult {
  */
 interface Inbound {
   owner: SimClient;
-  /** The Link's own 'data' listeners, taken off the socket. */
-  deliver: Array<(chunk: Buffer) => void>;
+  socket: net.Socket;
+  /** The Link's own 'data' listeners, taken off the socket (called on it: they find their Link there). */
+  deliver: Array<(this: net.Socket, chunk: Buffer) => void>;
   chunks: Buffer[];
   times: number[];
   /** In the ready list (reset when the list is drained). */
@@ -92,7 +93,7 @@ function drainInbound(q: Inbound): void {
   // chunks may be added meanwhile (never synchronously by delivery, but be exact): index, not a copy
   for (let i = 0; i < q.chunks.length; i++) {
     q.owner.arrivedAt = q.times[i]!;
-    for (const d of q.deliver) d(q.chunks[i]!);
+    for (const d of q.deliver) d.call(q.socket, q.chunks[i]!);
   }
   q.chunks.length = 0;
   q.times.length = 0;
@@ -112,7 +113,8 @@ function drainReady(): void {
 function timeOnArrival(socket: net.Socket, owner: SimClient): void {
   const q: Inbound = {
     owner,
-    deliver: socket.listeners('data') as Array<(chunk: Buffer) => void>,
+    socket,
+    deliver: socket.listeners('data') as Array<(this: net.Socket, chunk: Buffer) => void>,
     chunks: [],
     times: [],
     queued: false,

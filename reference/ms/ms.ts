@@ -100,7 +100,8 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
   private server: net.Server | null = null;
   private listenAddr = '';
   private readonly uplink: CrsUplink;
-  private readonly conns = new Set<ClientConn>();
+  /** Client connections by their link (the handler and close listener every link shares find theirs here). */
+  private readonly conns = new Map<Link, ClientConn>();
   /** @internal live sessions by user */
   readonly sessions = new Map<string, Session>();
   /**
@@ -252,42 +253,56 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
       buffered: null,
       since: performance.now(),
     };
-    const handler = async (m: RequestMessage): Promise<ResponseMessage | undefined> => {
-      const r = await this.onClientRequest(conn, m);
-      if (r && r.status >= 400) this.metrics.errors.inc({ code: headerOf(r, 'Error-code') ?? String(r.status) });
-      // --log-level debug: every client request with its answer (no header values: they may be secrets)
-      if (this.logger.isLevelEnabled('debug')) {
-        this.logger.debug(
-          {
-            user: conn.session?.user ?? conn.attempt?.user,
-            client: clientAddress(conn),
-            method: m.method,
-            status: r?.status,
-            code: r ? headerOf(r, 'Error-code') : undefined,
-            state: conn.state,
-          },
-          `client ${m.method} -> ${r?.status ?? 'no answer'}`,
-        );
-      }
-      return r;
-    };
     // The link's clock is the MS's, so the session sweep can read link.lastReceived [HB-2].
     // [SEAL-14] the answers and pushes ready for this client in one turn share envelopes (up to
     // maxRecordsPerEnvelope each), as the CRS does on its MS links.
     const link = new Link(socket, {
-      ...serverLinkOptions(this.limits, 'ms', 'client', handler, { rateLimit: true }),
+      ...serverLinkOptions(this.limits, 'ms', 'client', this.clientHandler, { rateLimit: true }),
       clock: this.now,
       coalesce: true,
     });
     conn.link = link;
-    this.conns.add(conn);
+    this.conns.set(link, conn);
     // [CONN-4] the login must complete within handshakeTimeout.
     this.handshakeQueue.push(conn);
     if (!this.handshakeTimer) this.armHandshakeTimer();
-    link.on('close', () => this.onClientClosed(conn));
+    link.on('close', this.onLinkClosed);
     link.on('protocolError', this.countProtocolError);
     this.logger.debug({ client: clientAddress(conn) }, 'client connected');
   }
+
+  /**
+   * Serves a request of a client: one function for every connection (not a closure per connection,
+   * issue 15), which finds the connection by its link.
+   */
+  private readonly clientHandler = async (m: RequestMessage, link: Link): Promise<ResponseMessage | undefined> => {
+    const conn = this.conns.get(link);
+    if (!conn) return undefined; // the link closed before its request was reached: nothing is written
+    const r = await this.onClientRequest(conn, m);
+    if (r && r.status >= 400) this.metrics.errors.inc({ code: headerOf(r, 'Error-code') ?? String(r.status) });
+    // --log-level debug: every client request with its answer (no header values: they may be secrets)
+    if (this.logger.isLevelEnabled('debug')) {
+      this.logger.debug(
+        {
+          user: conn.session?.user ?? conn.attempt?.user,
+          client: clientAddress(conn),
+          method: m.method,
+          status: r?.status,
+          code: r ? headerOf(r, 'Error-code') : undefined,
+          state: conn.state,
+        },
+        `client ${m.method} -> ${r?.status ?? 'no answer'}`,
+      );
+    }
+    return r;
+  };
+
+  /** A client link closed (a listener every link shares: `this` is the link). */
+  private readonly onLinkClosed = ((ms: MsServer) =>
+    function (this: Link): void {
+      const conn = ms.conns.get(this);
+      if (conn) ms.onClientClosed(conn);
+    })(this);
 
   /** Arms the handshake timer for the oldest connection still queued (none: the queue is reset). */
   private armHandshakeTimer(): void {
@@ -335,7 +350,7 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
   };
 
   private onClientClosed(conn: ClientConn): void {
-    this.conns.delete(conn);
+    this.conns.delete(conn.link);
     this.onlining.delete(conn);
     const prev = conn.state;
     conn.state = 'ended';
@@ -513,7 +528,7 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     }
     await Promise.all(offline);
     this.metrics.sessions.set({ kind: 'client' }, 0);
-    for (const c of [...this.conns]) c.link.close();
+    for (const c of [...this.conns.values()]) c.link.close();
     await this.uplink.leave(reason);
     this.stopped = true;
   }
@@ -526,7 +541,7 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     this.stopping = true;
     this.stopTimers();
     this.uplink.pause();
-    for (const c of this.conns) c.socket.pause();
+    for (const c of this.conns.values()) c.socket.pause();
   }
 
   /** Abrupt stop, as if the process died: every socket destroyed, nothing said (tests). */
@@ -534,7 +549,7 @@ export class MsServer extends EventEmitter<MsEvents> implements MsContext {
     this.stopping = true;
     this.stopTimers();
     this.server?.close();
-    for (const c of [...this.conns]) c.socket.destroy();
+    for (const c of [...this.conns.values()]) c.socket.destroy();
     this.uplink.destroy();
     this.stopped = true;
   }

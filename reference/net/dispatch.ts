@@ -18,7 +18,6 @@ import {
 } from '../../codec/index.js';
 import type { Link, RequestHandler } from './link.js';
 import { linkError } from './link-error.js';
-import type { LinkRule } from './registry.js';
 
 /** One unit of ordered work: a request for the handler, or a prepared answer (then maybe a close). */
 export type Job = { req: RequestMessage } | { answer: Message[]; close?: ImspError };
@@ -43,8 +42,6 @@ export class HandlerQueue {
     private readonly link: Link,
     private readonly handler: RequestHandler | undefined,
     private readonly concurrency: number,
-    /** The registry rule of a method from the peer to this side. */
-    private readonly rule: (method: string) => LinkRule | undefined,
   ) {}
 
   get length(): number {
@@ -148,7 +145,7 @@ export class HandlerQueue {
 
   /** Runs the handler on one request; resolves with the writing of its answer (never rejects). */
   private async answerOf(req: RequestMessage): Promise<() => void> {
-    const rule = this.rule(req.method);
+    const rule = this.link.peerRule(req.method);
     if (rule && !rule.answered) {
       this.link.emit('notification', req);
       return () => undefined;
@@ -176,7 +173,7 @@ export class HandlerQueue {
    * (or nothing), else when its promise settles (the returned promise, which never rejects).
    */
   private handleOne(req: RequestMessage): Promise<void> | undefined {
-    const rule = this.rule(req.method);
+    const rule = this.link.peerRule(req.method);
     if (rule && !rule.answered) {
       this.link.emit('notification', req);
       return undefined;

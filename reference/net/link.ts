@@ -141,6 +141,13 @@ function linkRule(method: string, from: Role, to: Role): LinkRule | undefined {
  */
 const FREE_PINGS = new WeakSet<Message>();
 
+/** The Link reading a socket, kept on the socket for the listeners all links share. */
+const SOCKET_LINK = Symbol('imsp.link');
+type LinkedSocket = Duplex & { [SOCKET_LINK]?: Link };
+function linkOf(socket: Duplex): Link {
+  return (socket as LinkedSocket)[SOCKET_LINK]!;
+}
+
 /** The protocol version this implementation speaks [CONN-2]. */
 const PROTOCOL_VERSION = '1';
 
@@ -190,9 +197,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.requestTimeout = opts.requestTimeout ?? LIMITS.requestTimeout;
     this.rateLimiter = opts.rateLimiter;
     const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 1));
-    this.queue = new HandlerQueue(this, opts.handler, concurrency, (method) =>
-      linkRule(method, this.remote, this.local),
-    );
+    this.queue = new HandlerQueue(this, opts.handler, concurrency);
     this.receiver = new Receiver(
       this,
       { local: opts.local, remote: opts.remote },
@@ -205,21 +210,14 @@ export class Link extends EventEmitter<LinkEvents> {
       ...(opts.limits?.maxBodySize !== undefined ? { maxPlain: opts.limits.maxBodySize - TAG_LENGTH } : {}),
     });
     this.batchAcks = opts.batchAcks === true;
-    this.tracker = new RequestTracker(
-      {
-        local: opts.local,
-        remote: opts.remote,
-        protocolError: (err, msg) => this.emit('protocolError', err, msg),
-        close: (err) => this.close(err),
-      },
-      opts.closeOnRequestTimeout ?? true,
-    );
-    socket.on('data', (chunk: Buffer | string) =>
-      this.receiver.onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk),
-    );
-    socket.on('end', () => this.onEnd());
-    socket.on('error', (e: Error) => this.abort(linkError('ERR_UNAVAILABLE', `socket: ${e.message}`)));
-    socket.on('close', () => this.onSocketClose());
+    this.tracker = new RequestTracker(this, opts.closeOnRequestTimeout ?? true);
+    // The socket's listeners are shared by every link and find theirs on the socket: four closures
+    // (and their context) per connection less (issue 15, memory per MS session).
+    (socket as LinkedSocket)[SOCKET_LINK] = this;
+    socket.on('data', Link.onSocketData);
+    socket.on('end', Link.onSocketEnd);
+    socket.on('error', Link.onSocketError);
+    socket.on('close', Link.onSocketClosed);
     socket.resume(); // a socket paused by whoever accepted it (e.g. to sniff its first octets) flows again
     // Small request/response messages: Nagle's algorithm with delayed ACKs would stall pipelines.
     const nodelay = (socket as Duplex & { setNoDelay?: (on: boolean) => unknown }).setNoDelay;
@@ -430,6 +428,29 @@ export class Link extends EventEmitter<LinkEvents> {
 
   private closedError(): ImspError {
     return linkError('ERR_UNAVAILABLE', 'link closed');
+  }
+
+  private static readonly onSocketData = function (this: Duplex, chunk: Buffer | string): void {
+    linkOf(this).receiver.onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  };
+  private static readonly onSocketEnd = function (this: Duplex): void {
+    linkOf(this).onEnd();
+  };
+  private static readonly onSocketError = function (this: Duplex, e: Error): void {
+    linkOf(this).abort(linkError('ERR_UNAVAILABLE', `socket: ${e.message}`));
+  };
+  private static readonly onSocketClosed = function (this: Duplex): void {
+    linkOf(this).onSocketClose();
+  };
+
+  /** @internal the registry rule of `method` sent by the peer to this side (the handler queue's dispatch). */
+  peerRule(method: string): LinkRule | undefined {
+    return linkRule(method, this.remote, this.local);
+  }
+
+  /** @internal a response broke the registry or its Tag did not match (the request tracker's report). */
+  reportProtocolError(err: ImspError, msg: Message): void {
+    this.emit('protocolError', err, msg);
   }
 
   private onEnd(): void {

@@ -44,7 +44,7 @@ export interface TrackerHost {
   readonly local: Role;
   readonly remote: Role;
   /** A response broke the registry or its Tag did not match (for logs and metrics). */
-  protocolError(err: ImspError, msg: Message): void;
+  reportProtocolError(err: ImspError, msg: Message): void;
   /** A request timed out and the link closes on timeouts [CONN-5], or a response was invalid [REG-10]. */
   close(err: ImspError): void;
 }
@@ -84,7 +84,7 @@ export class RequestTracker {
     this.settle(head);
     const err = validate(msg, { from: this.host.remote, to: this.host.local });
     if (err) {
-      this.host.protocolError(err, msg);
+      this.host.reportProtocolError(err, msg);
       head.reject(err);
     } else head.resolve(msg);
   }
@@ -100,7 +100,7 @@ export class RequestTracker {
     }
     const p = this.pending.shift();
     if (!p) {
-      this.host.protocolError(linkError('ERR_OUT_OF_STATE', 'response to no request'), msg);
+      this.host.reportProtocolError(linkError('ERR_OUT_OF_STATE', 'response to no request'), msg);
       return;
     }
     if (p.timedOut) return;
@@ -109,7 +109,7 @@ export class RequestTracker {
     if (err) {
       // [REG-10] a response cannot be answered: its request fails with the error, and the link closes
       // (the responses after it could no longer be trusted to match).
-      this.host.protocolError(err, msg);
+      this.host.reportProtocolError(err, msg);
       p.reject(err);
       this.host.close(err);
       return;
@@ -117,7 +117,7 @@ export class RequestTracker {
     const tag = anyHeader(msg, 'Tag');
     if (p.tag !== undefined && tag !== undefined && tag !== p.tag) {
       const e = linkError('ERR_BAD_VALUE', `Tag ${tag} does not match ${p.tag}`);
-      this.host.protocolError(e, msg);
+      this.host.reportProtocolError(e, msg);
       p.reject(e);
       this.host.close(e); // [REG-10]
       return;
@@ -147,7 +147,7 @@ export class RequestTracker {
       bad === undefined ? validateResponse(msg, 'MSG', { from: this.host.local, to: this.host.remote }) : undefined;
     if (bad !== undefined || err) {
       const e = err ?? linkError('ERR_BAD_VALUE', bad!);
-      this.host.protocolError(e, msg);
+      this.host.reportProtocolError(e, msg);
       for (const p of this.pending.splice(0, Math.max(1, Math.min(n, this.pending.length)))) {
         if (p.timedOut) continue;
         this.settle(p);

@@ -192,8 +192,8 @@ export const MUTANTS: Mutant[] = [
     patches: [
       {
         file: 'reference/ms/mod-presence.ts',
-        find: /for \(const s of this\.watchIndex\.get\(requiredHeaderOf\(m, 'User'\)\) \?\? \[\]\) out\.push\(s\.conn\);/,
-        replace: 'for (const s of this.ms.sessions.values()) out.push(s.conn);',
+        find: "const w = this.watchIndex.get(requiredHeaderOf(m, 'User'));",
+        replace: 'const w = [...this.ms.sessions.values()];',
       },
       {
         file: 'reference/ms/mod-presence.ts',

@@ -380,6 +380,18 @@ export class ClientContext extends RoleContext<ClientEnv> {
   }
 
   /**
+   * [RATE-6] `what`, sent at `at`, came no earlier than Retry-after `retryMs` after `since` (the NOTICE or
+   * the 429 that asked for it), with 50 ms of slack for timer and clock granularity.
+   */
+  mustHoldBack(what: string, at: number, since: number, retryMs: number, after: string): void {
+    this.must(
+      at - since >= retryMs - 50,
+      'RATE-6',
+      `${what} came ${at - since} ms after ${after} with Retry-after ${retryMs}`,
+    );
+  }
+
+  /**
    * Start a fresh client process for `a` (the case's client) and wait for its ready line [CTL-1]; `direct`:
    * from --client-ms-cmd, the client given the kit MS and no CRS (the case skips when the run has none).
    */

@@ -121,10 +121,15 @@ async function strayChunkHeaderRefused(ctx: ClientContext, extra: Header, what: 
   const { p, a, c, conn } = await ctx.buddySession();
   const text = `stray ${randomBytes(3).toString('hex')}`;
   const r = await conn.request(textMsg(p.name, a.name, text, [extra]), ctx.timeout);
-  ctx.must(r.status === 422, 'FILE-1', `${what} must be refused 422, got ${r.status} ${header(r, 'Error-code') ?? ''}`);
+  // A MSG with one header of a chunk is a chunk, and lacks the others [FILE-7].
+  ctx.must(
+    r.status === 422 && header(r, 'Error-code') === 'ERR_MISSING_HEADER',
+    'FILE-7',
+    `${what} must be refused 422 ERR_MISSING_HEADER, got ${r.status} ${header(r, 'Error-code') ?? ''}`,
+  );
   ctx.must(
     !(await c.waitFor((e) => e.event === 'message' && e.text === text, 300)),
-    'FILE-1',
+    'FILE-7',
     `${what} must not be delivered as a text message`,
   );
   await sessionGoesOn(ctx, conn, p.name, a.name);
@@ -375,8 +380,9 @@ export const clientFileCases: CaseDef<ClientContext>[] = [
   {
     id: 'client/files/8',
     section: 'files',
-    title: 'a MSG carrying File-id without the rest of a chunk announcement is refused 422 and not delivered as text',
-    reqs: ['FILE-1', 'MSG-4', 'MSG-3', 'P2P-9'],
+    title:
+      'a MSG carrying File-id without the rest of a chunk announcement is refused 422 ERR_MISSING_HEADER and not delivered as text',
+    reqs: ['FILE-7', 'MSG-4', 'MSG-3', 'P2P-9'],
     run: (ctx: ClientContext) =>
       strayChunkHeaderRefused(ctx, ['File-id', 'kit-partial'], 'a chunk without File-size, Chunk and Digest'),
   },
@@ -421,8 +427,8 @@ export const clientFileCases: CaseDef<ClientContext>[] = [
     id: 'client/files/10',
     section: 'files',
     title:
-      'a text/plain MSG with an attachment Content-disposition but none of File-id, File-size, Chunk and Digest is a chunk missing its headers: refused 422, not delivered as text',
-    reqs: ['FILE-1', 'MSG-4', 'MSG-3', 'P2P-9'],
+      'a text/plain MSG with an attachment Content-disposition but none of File-id, File-size, Chunk and Digest is a chunk missing its headers: refused 422 ERR_MISSING_HEADER, not delivered as text',
+    reqs: ['FILE-7', 'MSG-4', 'MSG-3', 'P2P-9'],
     run: (ctx: ClientContext) =>
       strayChunkHeaderRefused(
         ctx,

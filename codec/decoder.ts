@@ -210,6 +210,8 @@ export class Decoder {
   /** The current message's headers (NO_HEADERS until its start line is read; never returned). */
   private headerList: Header[] = NO_HEADERS;
   private contentLength = -1;
+  /** Octets of the message step or fastMessage last returned. */
+  private msgSize = 0;
   /** A view of the octets last scanned by the fast path. */
   private view: DataView = NO_VIEW;
   private viewFor: Buffer | null = null;
@@ -255,7 +257,11 @@ export class Decoder {
     let m = 0; // index in data of the current message's first octet
     try {
       for (;;) {
-        const msg = this.step(data, m, end, fromStore);
+        // The fast path first, once per message; the general path (step) decides everything else.
+        let msg: Message | null = null;
+        if (this.phase === HEAD && this.lineRel === 0 && this.scanRel === 0)
+          msg = this.fastMessage(data, m, end, fromStore);
+        if (msg === null) msg = this.step(data, m, end, fromStore);
         if (msg === null) {
           if (fromStore && taken < input.length) {
             // The buffered message needs more of the chunk.
@@ -272,10 +278,10 @@ export class Decoder {
           break;
         }
         out.push(msg);
-        const size = this.bodyRel + this.contentLength;
+        const size = this.msgSize;
         m += size;
         this.base += size;
-        this.reset();
+        if (this.phase !== HEAD) this.reset(); // the fast path leaves the fields as they are
         if (fromStore) {
           // The buffered message is complete: go on in the chunk itself (no copies).
           m -= chunkAt;
@@ -365,8 +371,6 @@ export class Decoder {
   private step(data: Buffer, m: number, end: number, copyBody: boolean): Message | null {
     const lim = this.limits;
     const base = this.base - m; // stream offset of data[0]
-    // The fast path first, once per message; the general path below decides everything else.
-    if (this.lineRel === 0 && this.scanRel === 0) this.fastHead(data, m, end);
     while (this.phase === HEAD) {
       const s = m + this.lineRel;
       if (
@@ -417,12 +421,8 @@ export class Decoder {
     const bodyStart = m + this.bodyRel;
     const len = this.contentLength;
     if (end - bodyStart < len) return null;
-    let body: Buffer;
-    if (len === 0) body = EMPTY;
-    else if (copyBody) {
-      body = Buffer.allocUnsafe(len);
-      data.copy(body, 0, bodyStart, bodyStart + len);
-    } else body = data.subarray(bodyStart, bodyStart + len);
+    const body = bodyOf(data, bodyStart, len, copyBody);
+    this.msgSize = this.bodyRel + len;
     return this.isRequest
       ? new DecodedRequest(this.method, this.headerList, body)
       : new DecodedResponse(this.status, this.reason, this.headerList, body);
@@ -430,20 +430,23 @@ export class Decoder {
 
   /**
    * Fast path: a head wholly in view in data[m, end) that is entirely well-formed and within
-   * the limits is taken in one scan; it returns false for anything else (a partial head, an
-   * error of any kind), leaving every decision about bad input to the general path, which
-   * then reports the error the grammar names. One pass over the octets checks them against
-   * the grammar's text_octet class and finds the CRLF line ends; the fields are then sliced
-   * from one latin1 string of the head. Registered methods and header names, spelled as in the
-   * registry, are found by the generated matchers (generated/internal/fast-names.ts: a switch on
-   * the first four octets, then four-octet compares) and given as the registry's strings (issue
-   * 15: no per-character class scan, no copy); any other spelling takes the class scan.
+   * the limits is taken in one scan; it returns null for anything else (a partial head, an
+   * error of any kind) with the decoder's state untouched, leaving every decision about bad input
+   * to the general path (step), which then reports the error the grammar names. One pass over the
+   * octets checks them against the grammar's text_octet class and finds the CRLF line ends; the
+   * fields are then sliced from one latin1 string of the head. Registered methods and header names,
+   * spelled as in the registry, are found by the generated matchers (generated/internal/fast-names.ts:
+   * a switch on the first four octets, then four-octet compares) and given as the registry's strings
+   * (issue 15: no per-character class scan, no copy); any other spelling takes the class scan. When
+   * the body is in view too, the message is returned without touching the decoder's per-message
+   * fields (msgSize only); otherwise they are set as the general path sets them and the body is
+   * awaited in phase BODY.
    */
-  private fastHead(data: Buffer, m: number, end: number): boolean {
+  private fastMessage(data: Buffer, m: number, end: number, copyBody: boolean): Message | null {
     const lim = this.limits;
     const stop = Math.min(end, m + lim.maxHeadSize);
     const maxLines = lim.maxHeaders + 1;
-    // One scratch array for every decoder: fastHead runs to completion without yielding, and a
+    // One scratch array for every decoder: fastMessage runs to completion without yielding, and a
     // per-decoder array (4 KiB at the default maxHeaders) was the largest object of an idle session.
     if (lineEnds.length < maxLines) lineEnds = new Int32Array(maxLines);
     const ends = lineEnds;
@@ -473,94 +476,109 @@ export class Decoder {
         i++;
         continue;
       }
-      if (c !== CR || i + 1 >= stop || data[i + 1] !== LF) return false;
+      if (c !== CR || i + 1 >= stop || data[i + 1] !== LF) return null;
       if (i === lineStart) {
-        if (lines === 0) return false; // an empty start line
+        if (lines === 0) return null; // an empty start line
         headEnd = i + 2;
         break;
       }
-      if (i + 2 - lineStart > lim.maxLineLength || lines >= maxLines) return false;
+      if (i + 2 - lineStart > lim.maxLineLength || lines >= maxLines) return null;
       ends[lines++] = i;
       i += 2;
       lineStart = i;
     }
-    if (headEnd < 0) return false;
-    const h = latin1(data, m, headEnd);
-    // Start line.
-    const e0 = ends[0]! - m;
-    const c0 = CLASS[h.charCodeAt(0)]!;
+    if (headEnd < 0) return null;
+    // Start line (octets read from data, strings sliced from h: index in h = index in data - m).
+    const e0 = ends[0]!;
+    const c0 = CLASS[data[m]!]!;
+    let isRequest: boolean;
+    let method = '';
+    let status = 0;
+    let reason = '';
+    let h: string;
     if ((c0 & C_METHOD_FIRST) !== 0) {
-      const mi = matchMethod(view, m, ends[0]!);
-      if (mi >= 0) this.method = FAST_METHODS[mi]!;
-      else {
-        for (let j = 1; j < e0; j++) if ((CLASS[h.charCodeAt(j)]! & C_METHOD_CHAR) === 0) return false;
-        this.method = h.slice(0, e0);
-      }
-      this.isRequest = true;
+      const mi = matchMethod(view, m, e0);
+      if (mi >= 0) method = FAST_METHODS[mi]!;
+      else for (let j = m + 1; j < e0; j++) if ((CLASS[data[j]!]! & C_METHOD_CHAR) === 0) return null;
+      isRequest = true;
+      h = latin1(data, m, headEnd);
+      if (mi < 0) method = h.slice(0, e0 - m);
     } else if ((c0 & C_DIGIT) !== 0) {
       if (
-        e0 < 5 ||
-        (CLASS[h.charCodeAt(1)]! & C_DIGIT) === 0 ||
-        (CLASS[h.charCodeAt(2)]! & C_DIGIT) === 0 ||
-        h.charCodeAt(3) !== SP
+        e0 - m < 5 ||
+        (CLASS[data[m + 1]!]! & C_DIGIT) === 0 ||
+        (CLASS[data[m + 2]!]! & C_DIGIT) === 0 ||
+        data[m + 3] !== SP
       )
-        return false;
+        return null;
       let prevSpace = true;
-      for (let j = 4; j < e0; j++) {
-        const c = h.charCodeAt(j);
+      for (let j = m + 4; j < e0; j++) {
+        const c = data[j]!;
         if (c === SP) {
-          if (prevSpace) return false;
+          if (prevSpace) return null;
           prevSpace = true;
         } else if ((CLASS[c]! & C_REASON_CHAR) !== 0) prevSpace = false;
-        else return false;
+        else return null;
       }
-      if (prevSpace) return false;
-      this.isRequest = false;
-      this.status = (h.charCodeAt(0) - 48) * 100 + (h.charCodeAt(1) - 48) * 10 + (h.charCodeAt(2) - 48);
-      this.reason = h.slice(4, e0);
-    } else return false;
+      if (prevSpace) return null;
+      status = (data[m]! - 48) * 100 + (data[m + 1]! - 48) * 10 + (data[m + 2]! - 48);
+      isRequest = false;
+      h = latin1(data, m, headEnd);
+      reason = h.slice(4, e0 - m);
+    } else return null;
     // Header lines.
     const list: Header[] = new Array<Header>(lines - 1);
     let cl = -1;
     for (let k = 1; k < lines; k++) {
-      const s = ends[k - 1]! - m + 2;
-      const e = ends[k]! - m;
+      const s = ends[k - 1]! + 2;
+      const e = ends[k]!;
       let j: number;
       let name: string;
       let isCl: boolean;
-      const hi = matchHeader(view, s + m, e + m);
+      const hi = matchHeader(view, s, e);
       if (hi >= 0) {
         name = FAST_HEADERS[hi]!;
         j = s + name.length;
         isCl = hi === FAST_CONTENT_LENGTH;
       } else {
         j = s;
-        while ((CLASS[h.charCodeAt(j)]! & C_NAME_CHAR) !== 0) j++;
-        if (j === s || h.charCodeAt(j) !== COLON) return false;
-        name = h.slice(s, j);
-        isCl = j - s === 14 && name.toLowerCase() === 'content-length';
+        while ((CLASS[data[j]!]! & C_NAME_CHAR) !== 0) j++;
+        if (j === s || data[j] !== COLON) return null;
+        name = h.slice(s - m, j - m);
+        isCl = j - s === 14 && isContentLength(data, s);
       }
       let vs = j + 1;
-      while (vs < e && (CLASS[h.charCodeAt(vs)]! & C_WSP) !== 0) vs++;
+      while (vs < e && (CLASS[data[vs]!]! & C_WSP) !== 0) vs++;
       let ve = e;
-      while (ve > vs && (CLASS[h.charCodeAt(ve - 1)]! & C_WSP) !== 0) ve--;
+      while (ve > vs && (CLASS[data[ve - 1]!]! & C_WSP) !== 0) ve--;
       if (isCl) {
-        if (cl >= 0 || ve - vs < 1 || ve - vs > MAX_CL_DIGITS) return false;
+        if (cl >= 0 || ve - vs < 1 || ve - vs > MAX_CL_DIGITS) return null;
         cl = 0;
         for (let q = vs; q < ve; q++) {
-          const d = h.charCodeAt(q) - 48;
-          if (d < 0 || d > 9) return false;
+          const d = data[q]! - 48;
+          if (d < 0 || d > 9) return null;
           cl = cl * 10 + d;
         }
-        if (cl > lim.maxBodySize) return false;
+        if (cl > lim.maxBodySize) return null;
       }
-      list[k - 1] = headerPair(name, h.slice(vs, ve));
+      list[k - 1] = headerPair(name, h.slice(vs - m, ve - m));
     }
-    this.headerList = list;
-    this.contentLength = cl < 0 ? 0 : cl;
-    this.phase = BODY;
-    this.bodyRel = headEnd - m;
-    return true;
+    const len = cl < 0 ? 0 : cl;
+    if (end - headEnd < len) {
+      // The body is still to come: the general path's state after the empty line.
+      this.isRequest = isRequest;
+      this.method = method;
+      this.status = status;
+      this.reason = reason;
+      this.headerList = list;
+      this.contentLength = len;
+      this.phase = BODY;
+      this.bodyRel = headEnd - m;
+      return null;
+    }
+    this.msgSize = headEnd - m + len;
+    const body = bodyOf(data, headEnd, len, copyBody);
+    return isRequest ? new DecodedRequest(method, list, body) : new DecodedResponse(status, reason, list, body);
   }
 
   /** Grammar rule start_line over data[s, e). [WIRE-4] [WIRE-5] */
@@ -643,6 +661,15 @@ export class Decoder {
   private syntax(data: Buffer, s: number, e: number, base: number, code: ErrorCode, i: number): never {
     throw octetError(data, s, e, base, false) ?? new ImspError(code, base + i);
   }
+}
+
+/** The body data[at, at + len): a view of data, or a copy when data is the decoder's own store. */
+function bodyOf(data: Buffer, at: number, len: number, copy: boolean): Buffer {
+  if (len === 0) return EMPTY;
+  if (!copy) return data.subarray(at, at + len);
+  const body = Buffer.allocUnsafe(len);
+  data.copy(body, 0, at, at + len);
+  return body;
 }
 
 function isContentLength(data: Buffer, s: number): boolean {

@@ -1,4 +1,4 @@
-// The fast path's four-octet scan (codec/decoder.ts fastHead, issue 15) steps straight to the
+// The fast path's four-octet scan (codec/decoder.ts fastMessage, issue 15) steps straight to the
 // first octet that is not printable in a word. One octet outside text_octet, at any offset of an
 // otherwise valid head and so at every position within a word, must give exactly what the
 // grammar gives: the same error at the same offset, or the same messages.

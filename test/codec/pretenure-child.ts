@@ -16,8 +16,8 @@ const optimizeOnNextCall = native('%OptimizeFunctionOnNextCall(f)');
 
 const presence = (i: number): Buffer =>
   encode(request('PRESENCE', { User: `user${i}`, Status: 'online', Address: '10.1.2.3:7200' }));
-const proto = Decoder.prototype as unknown as Record<'push' | 'step' | 'fastHead', unknown>;
-const decoding = [proto.push, proto.step, proto.fastHead];
+const proto = Decoder.prototype as unknown as Record<'push' | 'step' | 'fastMessage', unknown>;
+const decoding = [proto.push, proto.step, proto.fastMessage];
 for (const f of decoding) prepare(f);
 // The canary: a [name, value] literal made as the decoder made its header lines before the fix.
 const literalPair = (v: string): [string, string] => ['User', v];

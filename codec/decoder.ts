@@ -444,6 +444,12 @@ export class Decoder {
    */
   private fastMessage(data: Buffer, m: number, end: number, copyBody: boolean): Message | null {
     const lim = this.limits;
+    // Imports read once into locals (+2% messages/s): optimized code reloads an imported binding,
+    // and checks it for the hole of its temporal dead zone, at every use, here per word or line.
+    const cls = CLASS;
+    const textOctet = C_TEXT_OCTET;
+    const wsp = C_WSP;
+    const headerNames = FAST_HEADERS;
     const stop = Math.min(end, m + lim.maxHeadSize);
     const maxLines = lim.maxHeaders + 1;
     // One scratch array for every decoder: fastMessage runs to completion without yielding, and a
@@ -472,7 +478,7 @@ export class Decoder {
       }
       if (i >= stop) break;
       const c = data[i]!;
-      if ((CLASS[c]! & C_TEXT_OCTET) !== 0) {
+      if ((cls[c]! & textOctet) !== 0) {
         i++;
         continue;
       }
@@ -537,7 +543,7 @@ export class Decoder {
       let isCl: boolean;
       const hi = matchHeader(view, s, e);
       if (hi >= 0) {
-        name = FAST_HEADERS[hi]!;
+        name = headerNames[hi]!;
         j = s + name.length;
         isCl = hi === FAST_CONTENT_LENGTH;
       } else {
@@ -548,9 +554,10 @@ export class Decoder {
         isCl = j - s === 14 && isContentLength(data, s);
       }
       let vs = j + 1;
-      while (vs < e && (CLASS[data[vs]!]! & C_WSP) !== 0) vs++;
+      if (data[vs] === SP) vs++; // the usual one space after the colon (SP is in the grammar's WSP)
+      while (vs < e && (cls[data[vs]!]! & wsp) !== 0) vs++;
       let ve = e;
-      while (ve > vs && (CLASS[data[ve - 1]!]! & C_WSP) !== 0) ve--;
+      while (ve > vs && (cls[data[ve - 1]!]! & wsp) !== 0) ve--;
       if (isCl) {
         if (cl >= 0 || ve - vs < 1 || ve - vs > MAX_CL_DIGITS) return null;
         cl = 0;

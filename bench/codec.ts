@@ -17,6 +17,10 @@
 // next case (the order rotates), so that no case always runs right after the same other one (the
 // one after llhttp ran ~10% slower in a fixed order); each figure is the median over the rounds
 // and each ratio the median of the per-round ratios.
+// The run grows the process's young generation to its maximum (each scavenge frees ~16 MB), so
+// decode runs there: what it allocates per message (the head's latin1 string, a [name, value]
+// array and a value string per header, the message, the body view) costs more than in the small
+// young generation of a decode-only process (codec/decoder.ts fastMessage).
 // Usage: node dist/bench/codec.js [--messages N] [--corpus N] [--runs R] [--json]
 import { createRequire } from 'node:module';
 import { Decoder, encode, parseHeadWithGrammar, request, type Message } from '../codec/index.js';

@@ -4,6 +4,7 @@ import { header, request, type ResponseMessage } from '../../codec/index.js';
 import type { Conn } from './conn.js';
 import {
   b64,
+  headerOctets,
   clientProof,
   loginAuth,
   loginLinkKeys,
@@ -11,7 +12,6 @@ import {
   nonce18,
   safeEqual,
   scramKeys,
-  unb64,
   x25519,
   x25519Pair,
 } from './crypto.js';
@@ -55,20 +55,21 @@ export async function loginOn(
   const salt = header(challenge, 'Salt') ?? '';
   const iterations = header(challenge, 'Iterations') ?? '4096';
   const eS = header(challenge, 'Key-share') ?? '';
+  const eSOctets = headerOctets(challenge, 'Key-share');
   const it = Math.min(Number(iterations), 1_000_000);
-  const k = scramKeys(password, unb64(salt), it);
+  const k = scramKeys(password, headerOctets(challenge, 'Salt'), it);
   const auth = loginAuth({ user, cnonce, nonce, salt, iterations, eC, eS, address });
   const proof = b64(clientProof(k.clientKey, k.storedKey, auth));
   conn.send(request('PROOF', [['Proof', tamper?.proofText?.(proof) ?? proof]]));
   try {
-    const keys = loginLinkKeys(x25519(eph.privateKey, unb64(eS)), k.clientKey, auth);
+    const keys = loginLinkKeys(x25519(eph.privateKey, eSOctets), k.clientKey, auth);
     conn.sealing = { send: keys.up, recv: keys.down, sendSeq: 0, recvSeq: 0 };
   } catch {
     /* a bad key share: the answer will tell */
   }
   const result = await conn.nextResponse(timeoutMs, 'the answer to PROOF');
   const sp = result ? header(result, 'Server-proof') : undefined;
-  const serverProofOk = !!sp && safeEqual(unb64(sp), loginServerProof(k.serverKey, auth));
+  const serverProofOk = !!sp && safeEqual(headerOctets(result!, 'Server-proof'), loginServerProof(k.serverKey, auth));
   if (!result || result.status !== 200) conn.sealing = null;
   return { challenge, result, serverProofOk, salt };
 }

@@ -11,7 +11,7 @@ import {
   type RequestMessage,
   type ResponseMessage,
 } from '../../codec/index.js';
-import { Conn, Transcript, type HostPort } from './conn.js';
+import { Conn, Transcript, type HostPort, type Violation } from './conn.js';
 import {
   b64,
   enrollAuth,
@@ -20,7 +20,7 @@ import {
   enrollServerProof,
   nonce18,
   safeEqual,
-  unb64,
+  strictOctets,
   x25519,
   x25519Pair,
 } from './crypto.js';
@@ -75,6 +75,8 @@ export class KitCrs {
   link: Conn | null = null;
   enrollments = 0;
   lastEnrollError: string | null = null;
+  /** The wire violations of enrollments the kit refused (a non-canonical Proof [CRYPTO-4]), for the driver's cleanup. */
+  readonly refused: Violation[] = [];
   private waiters: (() => void)[] = [];
   /** Override the answer to LOCK for a user: a status code. */
   lockOverride = new Map<string, number>();
@@ -169,14 +171,18 @@ export class KitCrs {
         eM: g('Key-share'),
         eR,
       });
-      const p = proof && proof.method === 'PROOF' ? unb64(header(proof, 'Proof') ?? '') : Buffer.alloc(0);
-      if (!safeEqual(p, enrollProof(this.msKey, auth))) {
+      // A Proof or Key-share spelled other than canonically fails as a proof that does not verify; Conn
+      // has recorded it as the MS's wire violation [CRYPTO-4].
+      const p = proof && proof.method === 'PROOF' ? strictOctets(proof, 'Proof') : Buffer.alloc(0);
+      const eM = strictOctets(enroll, 'Key-share');
+      if (!p || !eM || !safeEqual(p, enrollProof(this.msKey, auth))) {
         this.lastEnrollError = 'the MS proof did not verify';
+        this.refused.push(...conn.violations);
         conn.send(response(401, [['Error-code', 'ERR_AUTH_FAILED']]));
         conn.end();
         return;
       }
-      const keys = enrollLinkKeys(x25519(eph.privateKey, unb64(g('Key-share'))), this.msKey, auth);
+      const keys = enrollLinkKeys(x25519(eph.privateKey, eM), this.msKey, auth);
       conn.sealing = { send: keys.down, recv: keys.up, sendSeq: 0, recvSeq: 0 };
       conn.send(
         response(200, [

@@ -10,7 +10,7 @@ import {
   enrollServerProof,
   nonce18,
   safeEqual,
-  unb64,
+  headerOctets,
   x25519,
   x25519Pair,
 } from './crypto.js';
@@ -80,6 +80,7 @@ export async function enrollOn(
   await tamper?.beforeProof?.();
   const cnonce = header(challenge, 'Nonce') ?? '';
   const eR = header(challenge, 'Key-share') ?? '';
+  const eROctets = headerOctets(challenge, 'Key-share');
   const auth = enrollAuth({
     msId: p.msId,
     incarnation: p.incarnation,
@@ -98,7 +99,7 @@ export async function enrollOn(
   // From here on the CRS seals (its 200 is the first envelope); a refusal comes in clear.
   let keysOk = true;
   try {
-    const shared = x25519(eph.privateKey, unb64(eR));
+    const shared = x25519(eph.privateKey, eROctets);
     const keys = enrollLinkKeys(shared, msKey, auth);
     conn.sealing = { send: keys.up, recv: keys.down, sendSeq: 0, recvSeq: 0 };
   } catch {
@@ -106,7 +107,8 @@ export async function enrollOn(
   }
   const result = await conn.nextResponse(timeoutMs, 'the answer to PROOF');
   const sp = result ? header(result, 'Server-proof') : undefined;
-  const serverProofOk = keysOk && !!sp && safeEqual(unb64(sp), enrollServerProof(msKey, auth));
+  const serverProofOk =
+    keysOk && !!sp && safeEqual(headerOctets(result!, 'Server-proof'), enrollServerProof(msKey, auth));
   if (!result || result.status !== 200) conn.sealing = null;
   return { challenge, result, serverProofOk, sentEnroll, sentProof };
 }

@@ -7,18 +7,7 @@ import type { Transcript } from './conn.js';
 export type Verdict = 'PASS' | 'FAIL' | 'WARN' | 'INFO' | 'SKIP';
 export type TargetRole = Role;
 
-/** A broken MUST: the case fails, naming the requirement. */
-export class Failure extends Error {
-  constructor(
-    readonly req: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** The case cannot run in this configuration. */
-export class Skip extends Error {}
+export { Failure, Skip } from './failure.js';
 
 export interface Finding {
   verdict: 'FAIL' | 'WARN' | 'INFO';

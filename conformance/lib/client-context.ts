@@ -25,7 +25,7 @@ import {
   newIdentity,
   nonCanonical,
   sealKeyBlob,
-  unb64,
+  strictOctets,
   verifyClientProof,
   x25519,
   x25519Pair,
@@ -114,6 +114,8 @@ class KitServices {
   readonly requests: RequestSeen[] = [];
   /** Every connection a client opened to the kit CRS, in order. */
   readonly crsConns: Conn[] = [];
+  /** Every connection the client opened to the kit's MS in this case (logged in or not): their violations are the case's. */
+  readonly msConns: Conn[] = [];
   tr: Transcript = new Transcript();
   proofsSeen = 0;
   /** Every LOCATE, LOGIN and PROOF the kit received (LOCATE has no user: ''). */
@@ -193,6 +195,7 @@ class KitServices {
 
   private async onMs(socket: net.Socket): Promise<void> {
     const c = new Conn(socket, 'kit-ms', this.tr);
+    this.msConns.push(c);
     const opened = Date.now();
     // The kit is patient as a server: a slow client under load is not what these cases test.
     const hs = Math.max(this.limits.get('handshakeTimeout'), 15000);
@@ -242,12 +245,16 @@ class KitServices {
       eS,
       address,
     });
-    const clientKey = verifyClientProof(unb64(header(proof, 'Proof') ?? ''), acct.storedKey, auth);
-    if (!clientKey || fault.proof401) {
+    // A Proof or Key-share spelled other than canonically fails as a proof that does not verify; Conn
+    // has recorded it as the client's wire violation [CRYPTO-4].
+    const proofOctets = strictOctets(proof, 'Proof');
+    const eC = strictOctets(login, 'Key-share');
+    const clientKey = proofOctets && eC && verifyClientProof(proofOctets, acct.storedKey, auth);
+    if (!clientKey || !eC || fault.proof401) {
       c.send(response(401, [['Error-code', 'ERR_AUTH_FAILED']]));
       return c.end();
     }
-    const keys = loginLinkKeys(x25519(eph.privateKey, unb64(header(login, 'Key-share') ?? '')), clientKey, auth);
+    const keys = loginLinkKeys(x25519(eph.privateKey, eC), clientKey, auth);
     c.sealing = { send: keys.down, recv: keys.up, sendSeq: 0, recvSeq: 0 };
     const sp = acct.badServerProof ? randomBytes(32) : loginServerProof(acct.serverKey, auth);
     c.send(
@@ -601,7 +608,16 @@ class ClientDriver implements Driver<ClientContext> {
     // Every client the case started, not only its last: one left running would outlive the run.
     await Promise.all(ctx.clients.map((c) => c.stop()));
     const v = ctx.clients.flatMap((c) => c.violations); // [CONF-12] control lines that break the schema [CTL-7]
-    v.push(...closeConns([...ctx.conns, ...ctx.peers.flatMap((p) => p.inbound), ...this.env.svc.sessions.values()]));
+    v.push(
+      ...closeConns(
+        new Set([
+          ...ctx.conns,
+          ...ctx.peers.flatMap((p) => p.inbound),
+          ...this.env.svc.sessions.values(),
+          ...this.env.svc.msConns.splice(0),
+        ]),
+      ),
+    );
     this.env.svc.sessions.clear();
     for (const c of this.env.svc.crsConns.splice(0)) c.destroy();
     this.env.svc.reset();

@@ -2,7 +2,8 @@
 // generated codec, the SEALED layer [§6.4 The SEALED Envelope] with the kit's own crypto, in-order response
 // matching, a queue of the peer's requests and notifications, and a wire transcript of everything.
 // Anything the target sends that does not decode, is not sealed when it must be, or fails to
-// authenticate is recorded as a violation; the runner fails the case on any violation.
+// authenticate, or spells a base64url value other than canonically, is recorded as a violation; the
+// runner fails the case on any violation.
 import * as net from 'node:net';
 import {
   Decoder,
@@ -15,6 +16,7 @@ import {
   type RequestMessage,
   type ResponseMessage,
 } from '../../codec/index.js';
+import { nonCanonicalFields } from './canonical.js';
 import { openBody, sealBody } from './crypto.js';
 import { METHODS_BY_NAME } from './registry.js';
 
@@ -271,6 +273,8 @@ export class Conn {
   private onRecord(msg: Message, sealed: boolean): void {
     this.tr.add(this.name, 'in', escapeBytes(encode(msg), 2048), sealed);
     this.received.push({ msg, sealed });
+    // Every base64url value the target sends is spelled canonically; the kit reads no other [CRYPTO-4].
+    for (const f of nonCanonicalFields(msg)) this.violate(f.req, `${f.message} (on ${this.name})`);
     if (msg.kind === 'response') {
       // Responses come in request order; those of fire-and-forget requests are dropped. A 200 with
       // Count answers that many requests, each a MSG without Tag [MSG-7].

@@ -2,6 +2,7 @@
 // (node:crypto only). An independent implementation is deliberate: a conformance kit that shared
 // the reference's crypto module would agree with the reference's bugs. It is checked against
 // spec/test-vectors/*.json (made from the reference crypto) by test/conformance/crypto.test.ts.
+// Binary values a target sends are decoded strictly (unb64, canonical.ts) [CRYPTO-4].
 import {
   createCipheriv,
   createDecipheriv,
@@ -19,14 +20,39 @@ import {
   verify as edVerify,
   type KeyObject,
 } from 'node:crypto';
+import { header, type Message } from '../../codec/index.js';
+import { B64URL, b64Flaw, describe, fieldFlaw, NotCanonical } from './canonical.js';
 
 /** base64url without padding, the encoding of every binary value on the wire. */
 export const b64 = (b: Buffer | Uint8Array): string => Buffer.from(b).toString('base64url');
-/** Decode base64url (tolerates standard base64 and padding, as Buffer does). */
-export const unb64 = (s: string): Buffer => Buffer.from(s.trim(), 'base64url');
+/**
+ * Decode a base64url value a target sent, strictly: only the canonical spelling stands for octets, and
+ * the kit never acts on what a lenient decoder would read from another [CRYPTO-4]. `field` and `where`
+ * name the value in the finding (NotCanonical, thrown for any other spelling).
+ */
+export function unb64(text: string, field: string, where: string): Buffer {
+  const why = b64Flaw(text);
+  if (why) throw new NotCanonical(field, where, text, why);
+  return Buffer.from(text, 'base64url');
+}
 
-/** The base64url alphabet, in value order (RFC 4648 section 5). */
-const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+/** The octets of header `name` of a message a target sent, decoded strictly (unb64); absent, it reads as none. */
+export const headerOctets = (m: Message, name: string): Buffer =>
+  unb64(header(m, name)?.trim() ?? '', name, describe(m));
+
+/** headerOctets as a strict receiver reads it: null for a spelling that is not canonical [CRYPTO-4]. */
+export function strictOctets(m: Message, name: string): Buffer | null {
+  try {
+    return headerOctets(m, name);
+  } catch (e) {
+    if (e instanceof NotCanonical) return null;
+    throw e;
+  }
+}
+
+/** How many octets a base64url text holds, by its length alone: a nonce is never decoded [AUTH-15]. */
+export const b64Length = (text: string): number =>
+  /^[A-Za-z0-9_-]*$/.test(text) ? Math.floor((text.length * 3) / 4) : 0;
 
 /**
  * `text` (the b64 of some octets) spelled with the lowest of its last character's unused bits set: a
@@ -67,7 +93,7 @@ function pairFromJwk(kind: 'x25519' | 'ed25519'): RawKeyPair {
   // garbage collection that destroys its KeyGenJob while the new key is being exported deadlocks.
   const d = randomBytes(32);
   const jwk = createPublicKey(privateKeyObject(kind === 'x25519' ? 'X25519' : 'Ed25519', d)).export({ format: 'jwk' });
-  return { publicKey: unb64(jwk.x as string), privateKey: d };
+  return { publicKey: Buffer.from(jwk.x as string, 'base64url'), privateKey: d };
 }
 
 /** Private KeyObject from a raw 32-octet private key (X25519 scalar or Ed25519 seed). */
@@ -87,7 +113,7 @@ export function publicKeyObject(crv: 'X25519' | 'Ed25519', x: Buffer): KeyObject
 
 export function publicFromPrivate(crv: 'X25519' | 'Ed25519', d: Buffer): Buffer {
   const jwk = createPublicKey(privateKeyObject(crv, d)).export({ format: 'jwk' });
-  return unb64(jwk.x as string);
+  return Buffer.from(jwk.x as string, 'base64url');
 }
 
 export const x25519Pair = (): RawKeyPair => pairFromJwk('x25519');
@@ -133,9 +159,13 @@ export function identityFromPrivate(edSeed: Buffer, xPriv: Buffer): Identity {
   return { signing, agreement, publicKey: `${b64(signing.publicKey)}.${b64(agreement.publicKey)}` };
 }
 
-export function parsePublicKey(v: string): { ed: Buffer; x: Buffer } | null {
+/** A Public-key value (`where` names the message it came in); null when it does not match its type. */
+export function parsePublicKey(v: string, where: string): { ed: Buffer; x: Buffer } | null {
   const m = /^([A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]{43})$/.exec(v);
-  return m ? { ed: unb64(m[1]!), x: unb64(m[2]!) } : null;
+  if (!m) return null;
+  const why = fieldFlaw('Public-key', v);
+  if (why) throw new NotCanonical('Public-key', where, v, why);
+  return { ed: Buffer.from(m[1]!, 'base64url'), x: Buffer.from(m[2]!, 'base64url') };
 }
 
 // ---------------------------------------------------------------- AEAD
@@ -184,18 +214,26 @@ export function sealKeyBlob(
   return `v1.${b64(salt)}.${log2N}.${b64(iv)}.${b64(ct)}`;
 }
 
-export function openKeyBlob(password: string, username: string, blob: string): Identity | null {
+/** Open a Key-blob (`where` names the message it came in): null when it does not open. */
+export function openKeyBlob(password: string, username: string, blob: string, where: string): Identity | null {
   const m = /^v1\.([A-Za-z0-9_-]+)\.([0-9]{1,2})\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(blob);
   if (!m) return null;
+  const why = fieldFlaw('Key-blob', blob);
+  if (why) throw new NotCanonical('Key-blob', where, blob, why);
   const log2N = Number(m[2]);
   if (log2N < 10 || log2N > 20) return null;
-  const key = scryptSync(Buffer.from(password, 'utf8'), unb64(m[1]!), 32, {
+  const key = scryptSync(Buffer.from(password, 'utf8'), Buffer.from(m[1]!, 'base64url'), 32, {
     N: 2 ** log2N,
     r: 8,
     p: 1,
     maxmem: 256 * 2 ** log2N * 8 + 1024 * 1024,
   });
-  const pt = aeadOpen(key, unb64(m[3]!), `imsp1 key-blob,${username}`, unb64(m[4]!));
+  const pt = aeadOpen(
+    key,
+    Buffer.from(m[3]!, 'base64url'),
+    `imsp1 key-blob,${username}`,
+    Buffer.from(m[4]!, 'base64url'),
+  );
   if (!pt || pt.length !== 64) return null;
   return identityFromPrivate(pt.subarray(0, 32), pt.subarray(32, 64));
 }
@@ -290,9 +328,9 @@ export function enrollLinkKeys(sharedX25519: Buffer, msKey: Buffer, auth: string
   return { up: okm.subarray(0, 32), down: okm.subarray(32, 64) };
 }
 
-/** Read an MS key file: b64 of at least 32 octets. */
+/** Read an MS key file: base64url or standard base64 of at least 32 octets (the operator's file, not a target's value [ENROLL-14]). */
 export function parseMsKey(text: string): Buffer {
-  const key = unb64(text.trim());
+  const key = Buffer.from(text.trim(), 'base64url');
   if (key.length < 32) throw new Error(`MS key must be at least 32 octets, got ${key.length}`);
   return key;
 }

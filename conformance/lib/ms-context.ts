@@ -115,6 +115,7 @@ export class MsDriver implements Driver<MsContext> {
   async cleanup(ctx: MsContext): Promise<{ req: string; text: string }[]> {
     const v = closeConns(ctx.conns);
     if (this.env.crs.link) v.push(...this.env.crs.link.violations.splice(0));
+    v.push(...this.env.crs.refused.splice(0));
     this.env.crs.reset();
     // A case that took the CRS link away leaves it to the MS to enroll again before the next case.
     if (!this.env.crs.link) await this.env.crs.until(() => this.env.crs.link !== null, 20000);

@@ -12,6 +12,7 @@ import {
   initSigInput,
   nonce18,
   p2pKeys,
+  headerOctets,
   parsePublicKey,
   unb64,
   x25519,
@@ -54,7 +55,7 @@ export function buildInit(
   toPublicKey: string,
   o: InitOptions = {},
 ): { msg: RequestMessage; state: InitState } {
-  const pk = parsePublicKey(toPublicKey);
+  const pk = parsePublicKey(toPublicKey, "the INIT's addressee");
   if (!pk) throw new Error(`bad Public-key ${toPublicKey}`);
   const eph = x25519Pair();
   const eI = b64(eph.publicKey);
@@ -92,9 +93,10 @@ export function openInitAck(
 ): { keys: P2pKeys } | { error: string } {
   const eR = header(ack, 'Key-share') ?? '';
   const nR = header(ack, 'Nonce') ?? '';
+  const eROctets = headerOctets(ack, 'Key-share');
   let keys: P2pKeys;
   try {
-    keys = p2pKeys(st.secret, x25519(st.eIPriv, unb64(eR)), st.nI, nR, st.from, st.to);
+    keys = p2pKeys(st.secret, x25519(st.eIPriv, eROctets), st.nI, nR, st.from, st.to);
   } catch {
     return { error: 'bad Key-share in INIT-ACK' };
   }
@@ -105,11 +107,9 @@ export function openInitAck(
   const g = (n: string): string => r.find(([k]) => k === n)?.[1] ?? '';
   if (g('From') !== st.to || g('To') !== st.from)
     return { error: `INIT-ACK record From/To ${g('From')}/${g('To')}, expected ${st.to}/${st.from}` };
-  const pk = parsePublicKey(responderPublicKey);
-  if (
-    !pk ||
-    !ed25519Verify(pk.ed, initAckSigInput(g('From'), g('To'), g('Time'), st.nI, nR, st.eI, eR), unb64(g('Signature')))
-  )
+  const pk = parsePublicKey(responderPublicKey, 'the INIT-ACK');
+  const sig = unb64(g('Signature'), 'Signature', 'the INIT-ACK body');
+  if (!pk || !ed25519Verify(pk.ed, initAckSigInput(g('From'), g('To'), g('Time'), st.nI, nR, st.eI, eR), sig))
     return { error: 'the INIT-ACK signature does not verify' };
   return { keys };
 }
@@ -132,9 +132,10 @@ export function openInit(
 ): OpenedInit | { error: string } {
   const eI = header(init, 'Key-share') ?? '';
   const nI = header(init, 'Nonce') ?? '';
+  const eIOctets = headerOctets(init, 'Key-share');
   let pt: Buffer | null = null;
   try {
-    pt = aeadOpen(initKeyResponder(me.agreement.privateKey, unb64(eI), eI, nI), ZERO_IV, 'imsp1 init', init.body);
+    pt = aeadOpen(initKeyResponder(me.agreement.privateKey, eIOctets, eI, nI), ZERO_IV, 'imsp1 init', init.body);
   } catch {
     pt = null;
   }
@@ -142,10 +143,11 @@ export function openInit(
   const r = parseRecords(pt)[0] ?? [];
   const g = (n: string): string => r.find(([k]) => k === n)?.[1] ?? '';
   const from = g('From');
-  const pk = parsePublicKey(publicKeyOf(from) ?? '');
-  const signatureOk =
-    !!pk && ed25519Verify(pk.ed, initSigInput(from, g('To'), g('Time'), nI, eI, g('Secret')), unb64(g('Signature')));
-  return { from, to: g('To'), time: Number(g('Time')), eI, nI, secret: unb64(g('Secret')), signatureOk };
+  const pk = parsePublicKey(publicKeyOf(from) ?? '', 'the INIT');
+  const sig = unb64(g('Signature'), 'Signature', 'the INIT body');
+  const secret = unb64(g('Secret'), 'Secret', 'the INIT body');
+  const signatureOk = !!pk && ed25519Verify(pk.ed, initSigInput(from, g('To'), g('Time'), nI, eI, g('Secret')), sig);
+  return { from, to: g('To'), time: Number(g('Time')), eI, nI, secret, signatureOk };
 }
 
 /** Build the INIT-ACK for an opened INIT; returns the session keys. */
@@ -153,7 +155,7 @@ export function buildInitAck(o: OpenedInit, me: Identity): { msg: RequestMessage
   const eph = x25519Pair();
   const eR = b64(eph.publicKey);
   const nR = nonce18();
-  const keys = p2pKeys(o.secret, x25519(eph.privateKey, unb64(o.eI)), o.nI, nR, o.from, o.to);
+  const keys = p2pKeys(o.secret, x25519(eph.privateKey, unb64(o.eI, 'Key-share', 'the INIT')), o.nI, nR, o.from, o.to);
   const time = Date.now();
   const sig = ed25519Sign(me.signing.privateKey, initAckSigInput(o.to, o.from, time, o.nI, nR, o.eI, eR));
   const rec: Header[] = [

@@ -61,7 +61,10 @@ export const METHODS_BY_NAME = new Map(METHOD_LIST.map((m) => [m.name, m]));
 export const ERROR_LIST = Object.values(ERRORS) as unknown as ErrorSpec[];
 export const ERRORS_BY_CODE = new Map(ERROR_LIST.map((e) => [e.code, e]));
 export const HEADER_LIST = Object.values(HEADERS) as unknown as HeaderSpec[];
-export const VALUE_TYPES = GENERATED_VALUE_TYPES as unknown as Record<string, { pattern: string; max?: number }>;
+export const VALUE_TYPES = GENERATED_VALUE_TYPES as unknown as Record<
+  string,
+  { pattern: string; text: string; max?: number }
+>;
 export const LIMIT_LIST = Object.values(LIMIT_SPECS) as unknown as LimitSpec[];
 export const STATUS_LIST = Object.values(STATUS_CODES) as unknown as { code: number; reason: string; class: string }[];
 

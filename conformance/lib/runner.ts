@@ -147,7 +147,8 @@ function copyMeta(ctx: unknown, result: CaseResult): void {
 
 /**
  * After a case: the driver's cleanup (wire-rule violations are findings), then the health probe
- * unless the case opts out. Returns why the target is dead when a second probe fails too, else null.
+ * unless the case opts out. Returns why the target is dead when a second probe fails too (else null),
+ * and whether the target broke a wire rule.
  */
 async function afterCase<C>(
   driver: Driver<C>,
@@ -155,16 +156,17 @@ async function afterCase<C>(
   c: CaseDef<C>,
   tr: Transcript,
   findings: Finding[],
-): Promise<string | null> {
+): Promise<{ dead: string | null; violated: boolean }> {
   const violations = await driver.cleanup(ctx).catch((e: Error) => [{ req: '', text: `cleanup failed: ${e.message}` }]);
   for (const v of violations)
     findings.push({ verdict: 'FAIL', req: v.req, text: `target broke the wire rules: ${v.text}` });
-  if (c.noProbe) return null;
+  const violated = violations.some((v) => v.req !== '');
+  if (c.noProbe) return { dead: null, violated };
   const bad = await driver.probe(tr).catch((e: Error) => e.message);
-  if (!bad) return null;
+  if (!bad) return { dead: null, violated };
   findings.push({ verdict: 'FAIL', req: c.reqs[0] ?? 'CONN-8', text: `health probe after the case failed: ${bad}` });
   const again = await driver.probe(new Transcript()).catch((e: Error) => e.message);
-  return again ? `${again}; since case ${c.id}` : null;
+  return { dead: again ? `${again}; since case ${c.id}` : null, violated };
 }
 
 /** The verdict of a case that ran: from its findings and level (a SHOULD case's failure is a WARN; --strict makes a WARN a FAIL). */
@@ -231,11 +233,14 @@ export async function runCases<C>(
       else findings.push(out.finding);
     }
     copyMeta(ctx, result);
-    dead = await afterCase(driver, ctx, c, tr, findings);
+    const after = await afterCase(driver, ctx, c, tr, findings);
+    dead = after.dead;
     // A case that skipped is still judged when the target stopped answering for good after it: its
     // health-probe failure is a finding like any other, or a target that dies inside a case that
     // then skips (an MS that never enrolls again [ENROLL-12]) would end a run of SKIPs with 0 failed.
-    const skipped = skipReason !== undefined && dead === null;
+    // So is one in which the target broke a wire rule (a violation its connections recorded, such as
+    // a non-canonical Key-share [CRYPTO-4] that made the kit refuse the login the case needed).
+    const skipped = skipReason !== undefined && dead === null && !after.violated;
     result.verdict = skipped ? 'SKIP' : verdictOf(c, findings, o.strict);
     if (skipped) result.skipReason = skipReason;
     result.durationMs = Date.now() - t0;

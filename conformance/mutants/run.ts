@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RoleName } from '../cli.js';
+import { B64URL } from '../lib/canonical.js';
 import { selftestRole } from '../selftest.js';
 
 export interface Mutant {
@@ -22,6 +23,13 @@ export interface Mutant {
   /** One or more textual patches; each `find` (a string, or a RegExp for code that moves) must occur in `file`. */
   patches: { file: string; find: string | RegExp; replace: string }[];
 }
+
+/**
+ * TypeScript for `expr` (the b64 of some octets, its length not a multiple of 4) with the lowest unused
+ * bit of its last character set: the spelling a lenient decoder reads as the same octets [CRYPTO-4].
+ */
+const setLastBit = (expr: string): string =>
+  `((t: string, a = '${B64URL}') => t.slice(0, -1) + a[a.indexOf(t.at(-1)!) | 1])(${expr})`;
 
 export const MUTANTS: Mutant[] = [
   {
@@ -167,6 +175,48 @@ export const MUTANTS: Mutant[] = [
         find: '      const err = typedError(e);\n',
         replace:
           "      const err = typedError(e);\n      if ((err as { code?: string }).code === 'ERR_LINE_TOO_LONG') process.exit(70);\n",
+      },
+    ],
+  },
+  {
+    name: 'crs-key-share-bit',
+    fault:
+      'the CRS spells its enrollment Key-share with a set bit beyond the last octet, in the challenge and its own transcript (a lenient decoder reads the same key) [CRYPTO-4]',
+    role: 'crs',
+    only: ['crs/enroll/1'],
+    patches: [
+      {
+        file: 'reference/crs/mod-enroll.ts',
+        find: '      eR: b64(share.publicKey),',
+        replace: `      eR: ${setLastBit('b64(share.publicKey)')},`,
+      },
+    ],
+  },
+  {
+    name: 'ms-salt-padded',
+    fault:
+      "the MS spells a user's Salt with '==' padding, in the login challenge and its own transcript (a lenient decoder reads the same salt) [CRYPTO-4]",
+    role: 'ms',
+    only: ['ms/login/1'],
+    patches: [
+      {
+        file: 'reference/ms/mod-session.ts',
+        find: "      salt: requiredHeaderOf(r, 'Salt'),",
+        replace: "      salt: `${requiredHeaderOf(r, 'Salt')}==`,",
+      },
+    ],
+  },
+  {
+    name: 'client-key-share-bit',
+    fault:
+      'the client spells its LOGIN Key-share with a set bit beyond the last octet, in LOGIN and its own transcript (a lenient decoder reads the same key) [CRYPTO-4]',
+    role: 'client',
+    only: ['client/login/1'],
+    patches: [
+      {
+        file: 'reference/client/authenticate.ts',
+        find: '  const eC = b64(eph.publicKey);',
+        replace: `  const eC = ${setLastBit('b64(eph.publicKey)')};`,
       },
     ],
   },

@@ -10,7 +10,9 @@
 //   - an ID literal passed to must / should / info, or thrown as `new Failure('ID', ...)`;
 //   - any other ID literal in its text (a `const req = 'X-1'` later passed on), except the ID of a
 //     precondition (`pre`, `preStatus`: a skip for a case that does not declare it) and of a
-//     connection's wire violation (`violate`: reported by the runner for any case);
+//     connection's wire violation (`violate`: reported by the runner for any case; so is a base64url
+//     value a target spells other than canonically, thrown by the kit's strict decoding as
+//     NotCanonical, conformance/lib/canonical.ts [CRYPTO-4]);
 //   - checkError(ctx, r, 'CODE', what, offsetOrReq): the registry's requirement for CODE (unless a
 //     requirement overrides it: a literal is named, one taken from data is the case's to declare),
 //     ERR-1, and WIRE-22 when an offset is given (by type: not a string) or CODE is a validation

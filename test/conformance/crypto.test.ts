@@ -14,7 +14,7 @@ const vectors = (name: string): V[] =>
       vectors: V[];
     }
   ).vectors;
-const u = c.unb64;
+const u = (s: string): Buffer => c.unb64(s, 'a vector value', 'spec/test-vectors');
 
 test('[AUTH-4] [AUTH-11] SCRAM login keys, proof, server proof and link keys match spec/test-vectors/login.json', () => {
   for (const v of vectors('login')) {
@@ -105,9 +105,9 @@ test('[KEYBLOB-1] key blobs match spec/test-vectors/key-blob.json and open with 
       u(String(i.iv)),
     );
     assert.equal(blob, v.blob);
-    assert.equal(c.openKeyBlob(String(i.password), String(i.username), blob)?.publicKey, v.publicKey);
-    assert.equal(c.openKeyBlob(String(i.password) + 'x', String(i.username), blob), null);
-    assert.equal(c.openKeyBlob(String(i.password), String(i.username) + 'x', blob), null);
+    assert.equal(c.openKeyBlob(String(i.password), String(i.username), blob, 'a vector')?.publicKey, v.publicKey);
+    assert.equal(c.openKeyBlob(String(i.password) + 'x', String(i.username), blob, 'a vector'), null);
+    assert.equal(c.openKeyBlob(String(i.password), String(i.username) + 'x', blob, 'a vector'), null);
   }
 });
 

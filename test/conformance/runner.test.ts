@@ -84,3 +84,18 @@ test('a probe that fails once and then answers leaves a skipped case a SKIP', as
   const r = await runCases(d, cases, opts, 5000);
   assert.equal(r[0]!.verdict, 'SKIP');
 });
+
+test('[CRYPTO-4] a case that skips after the target broke a wire rule in it FAILs with that rule (a login the kit refused for a non-canonical Key-share)', async () => {
+  const cases = [skipping('x/1'), skipping('x/2')];
+  const d = driver(cases, () => true);
+  let n = 0;
+  d.cleanup = async () =>
+    ++n === 1 ? [{ req: 'CRYPTO-4', text: 'Key-share of LOGIN is not canonical base64url' }] : [];
+  const r = await runCases(d, cases, opts, 5000);
+  assert.deepEqual(
+    r.map((x) => x.verdict),
+    ['FAIL', 'SKIP'],
+  );
+  assert.equal(r[0]!.findings[0]!.req, 'CRYPTO-4');
+  assert.match(r[0]!.findings[0]!.text, /^target broke the wire rules: Key-share of LOGIN/);
+});

@@ -1,7 +1,7 @@
 // Section "login" [§8 Login and Logout], client side: what the client sends and what it must refuse.
 import { header, request, response, type RequestMessage } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
-import { unb64 } from '../../lib/crypto.js';
+import { b64Length } from '../../lib/crypto.js';
 import type { ClientContext, KitAccount } from '../../lib/client-context.js';
 import { errorSpec } from '../../lib/registry.js';
 
@@ -18,11 +18,7 @@ export const clientLoginCases: CaseDef<ClientContext>[] = [
       const c = ctx.svc.sessions.get(a.name)!;
       const login = c.received[0]!.msg as RequestMessage;
       ctx.must(header(login, 'Imsp-version') === '1', 'CONN-2', 'LOGIN must carry Imsp-version: 1');
-      ctx.must(
-        unb64(header(login, 'Nonce') ?? '').length >= 18,
-        'AUTH-12',
-        'the client nonce must hold 18 random octets',
-      );
+      ctx.must(b64Length(header(login, 'Nonce') ?? '') >= 18, 'AUTH-12', 'the client nonce must hold 18 random octets');
       ctx.must(
         /^[A-Za-z0-9_-]{43}$/.test(header(login, 'Key-share') ?? ''),
         'LOGIN-1',

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { header } from '../../../codec/index.js';
 import type { CaseDef } from '../../lib/case.js';
 import type { ClientContext } from '../../lib/client-context.js';
-import { b64, openKeyBlob, safeEqual, scramKeys, unb64 } from '../../lib/crypto.js';
+import { b64, headerOctets, openKeyBlob, safeEqual, scramKeys } from '../../lib/crypto.js';
 
 /** salt and iv of a key blob `v1.SALT.LOG2N.IV.CT` ([§6.5 Identity Keys and the Sealed Key Blob]), or null when it is not one. */
 const blobParts = (blob: string): { salt: string; iv: string } | null => {
@@ -54,7 +54,7 @@ export const clientPasswdCases: CaseDef<ClientContext>[] = [
         `the current password opens the key blob: the client must send PASSWD (it reported ${JSON.stringify(r)})`,
       );
       ctx.must(r?.event === 'ok', 'PASSWD-2', `PASSWD was answered 200, yet passwd reported ${JSON.stringify(r)}`);
-      const salt = unb64(header(sent, 'Salt') ?? '');
+      const salt = headerOctets(sent, 'Salt');
       const iterations = Number(header(sent, 'Iterations'));
       ctx.must(
         salt.length >= 16 && !safeEqual(salt, a.salt),
@@ -74,13 +74,13 @@ export const clientPasswdCases: CaseDef<ClientContext>[] = [
       );
       const k = scramKeys(fresh, salt, iterations);
       ctx.must(
-        safeEqual(unb64(header(sent, 'Stored-key') ?? ''), k.storedKey) &&
-          safeEqual(unb64(header(sent, 'Server-key') ?? ''), k.serverKey),
+        safeEqual(headerOctets(sent, 'Stored-key'), k.storedKey) &&
+          safeEqual(headerOctets(sent, 'Server-key'), k.serverKey),
         'PASSWD-2',
         'Stored-key and Server-key are not the SCRAM verifier of the new password under the Salt and Iterations sent',
       );
       const blob = header(sent, 'Key-blob') ?? '';
-      const id = openKeyBlob(fresh, a.name, blob);
+      const id = openKeyBlob(fresh, a.name, blob, 'PASSWD');
       ctx.must(id, 'PASSWD-2', 'the new Key-blob does not open with the new password');
       ctx.must(
         id.publicKey === a.identity.publicKey,

@@ -2,7 +2,7 @@
 import { header, headers as allHeaders, request } from '../../../codec/index.js';
 import { enrollOn } from '../../lib/as-ms.js';
 import type { CaseDef } from '../../lib/case.js';
-import { nonCanonical, unb64 } from '../../lib/crypto.js';
+import { b64Length, nonCanonical } from '../../lib/crypto.js';
 import { valueRegex } from '../../lib/registry.js';
 import type { CrsContext } from '../../lib/crs-context.js';
 import { checkError } from '../../lib/wire-target.js';
@@ -33,7 +33,7 @@ export const enrollCases: CaseDef<CrsContext>[] = [
         'the challenge must carry a Key-share',
       );
       ctx.must(
-        unb64(header(out.challenge, 'Nonce')!).length >= 16,
+        b64Length(header(out.challenge, 'Nonce')!) >= 16,
         'ENROLL-2',
         'the CRS nonce must hold at least 16 random octets',
       );

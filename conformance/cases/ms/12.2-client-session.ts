@@ -19,12 +19,12 @@ import { fuzzCommands, machineReqs } from '../../lib/model-fuzz.js';
 import type { Conn } from '../../lib/conn.js';
 import {
   b64,
+  headerOctets,
   clientProof,
   loginAuth,
   loginLinkKeys,
   nonce18,
   scramKeys,
-  unb64,
   x25519,
   x25519Pair,
 } from '../../lib/crypto.js';
@@ -143,7 +143,7 @@ class SessionCmd implements fc.AsyncCommand<Model, Real> {
     }
     const g = (n: string): string => header(p.challenge, n) ?? '';
     const pw = this.variant && p.known ? r.user.password : 'wrong-password';
-    const k = scramKeys(pw, unb64(g('Salt')), Math.min(Number(g('Iterations')), 1_000_000));
+    const k = scramKeys(pw, headerOctets(p.challenge, 'Salt'), Math.min(Number(g('Iterations')), 1_000_000));
     const auth = loginAuth({
       user: p.user,
       cnonce: p.cnonce,
@@ -155,8 +155,9 @@ class SessionCmd implements fc.AsyncCommand<Model, Real> {
       address: '127.0.0.1:9',
     });
     r.conn.send(request('PROOF', [['Proof', b64(clientProof(k.clientKey, k.storedKey, auth))]]));
+    const eS = headerOctets(p.challenge, 'Key-share');
     try {
-      const keys = loginLinkKeys(x25519(p.ePriv, unb64(g('Key-share'))), k.clientKey, auth);
+      const keys = loginLinkKeys(x25519(p.ePriv, eS), k.clientKey, auth);
       r.conn.sealing = { send: keys.up, recv: keys.down, sendSeq: 0, recvSeq: 0 };
     } catch {
       /* answered in clear */

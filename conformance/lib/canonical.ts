@@ -1,0 +1,136 @@
+// The kit's strict reading of the base64url values a target sends [§6 Cryptography and Link Protection]:
+// only the canonical spelling stands for octets (b64 of [§2.4 Notation]: the base64url alphabet, no '=',
+// and the bits of the last character beyond the encoded octets zero, RFC 4648 Section 3.5), and a
+// receiver refuses any other spelling [CRYPTO-4]. The kit is that receiver for everything a target
+// sends, in two places that share this module:
+//   - Conn checks every header (and every record of an application/imsp-records body) of a value type
+//     the registry binds to [CRYPTO-4], on every message it receives, and records a wire violation;
+//   - unb64 (crypto.ts) decodes strictly and throws NotCanonical, so no case acts on the octets a
+//     lenient decoder would read (a value read from a sealed INIT body, which Conn cannot see, too).
+// Either is reported for any case, as a connection's wire violation is: a case does not declare
+// [CRYPTO-4] to be judged by it (spec/site/named-ids.ts).
+import { ERRORS, parseRecords, header, type Header, type Message } from '../../codec/index.js';
+import { Failure } from './failure.js';
+import { HEADER_LIST, VALUE_TYPES } from './registry.js';
+
+/** The base64url alphabet, in value order (RFC 4648 Section 5). */
+export const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** Why `text` is not the canonical b64 of some octets, or null when it is. */
+export function b64Flaw(text: string): string | null {
+  if (text.includes('=')) return "'=' padding";
+  const bad = /[^A-Za-z0-9_-]/.exec(text);
+  if (bad) return `'${bad[0]}', outside the base64url alphabet`;
+  if (text.length % 4 === 1) return `${text.length} characters, a length no octet string encodes`;
+  const unused = text.length % 4 === 2 ? 4 : text.length % 4 === 3 ? 2 : 0;
+  if (unused && (B64URL.indexOf(text.at(-1)!) & ((1 << unused) - 1)) !== 0)
+    return `its last character '${text.at(-1)}' sets bits beyond the last octet`;
+  return null;
+}
+
+/**
+ * The fields a handshake reads as a proof: so spelled, they fail as a proof that does not verify
+ * (401 ERR_AUTH_FAILED); any other value fails as a value that does not match its type [CRYPTO-4].
+ */
+const PROOF_FIELDS = new Set(['Key-share', 'Proof', 'Server-proof', 'Signature']);
+
+/** A base64url value the target sent that is not the canonical spelling: the case fails [CRYPTO-4]. */
+export class NotCanonical extends Failure {
+  /** What a receiver answers to it (the error registry's status, code and reason). */
+  readonly status: number;
+  readonly code: 'ERR_AUTH_FAILED' | 'ERR_BAD_VALUE';
+  readonly reason: string;
+  constructor(
+    /** The header or record field, e.g. Key-share. */
+    readonly field: string,
+    /** Where it came: the message, and the link or part of it. */
+    readonly where: string,
+    readonly value: string,
+    /** What is wrong with the spelling (b64Flaw). */
+    readonly why: string,
+  ) {
+    const code = PROOF_FIELDS.has(field) ? 'ERR_AUTH_FAILED' : 'ERR_BAD_VALUE';
+    const e = ERRORS[code];
+    super(
+      'CRYPTO-4',
+      `${field} of ${where} is not canonical base64url (${why}): ${JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}...` : value)}; a receiver refuses it (${e.status} ${code}: ${e.reason})`,
+    );
+    this.code = code;
+    this.status = e.status;
+    this.reason = e.reason;
+  }
+}
+
+/**
+ * The value types the registry binds to [CRYPTO-4] (their text cites it), each with a pattern that
+ * captures its base64url parts: the runs of the base64url class in the type's own pattern (a key
+ * blob's salt, iv and ciphertext; a public key's two keys). A nonce is never decoded [AUTH-15].
+ */
+const CANONICAL_TYPES: ReadonlyMap<string, RegExp> = new Map(
+  Object.entries(VALUE_TYPES)
+    .filter(([, t]) => t.text.includes('CRYPTO-4'))
+    .map(([name, t]) => [name, new RegExp(t.pattern.replaceAll(/\[A-Za-z0-9_-\]\{[0-9,]+\}/g, '($&)'))]),
+);
+
+/** Header name (lower case) -> the capture pattern of its value type, for the types of CANONICAL_TYPES. */
+const CANONICAL_HEADERS: ReadonlyMap<string, RegExp> = new Map(
+  HEADER_LIST.flatMap((h) => {
+    const re = CANONICAL_TYPES.get(h.type);
+    return re ? [[h.name.toLowerCase(), re] as const] : [];
+  }),
+);
+
+/** The value types [CRYPTO-4] binds (for the tests: the list is derived, not typed again). */
+export const canonicalTypes = (): string[] => [...CANONICAL_TYPES.keys()];
+
+/**
+ * The flaw of a field's value when its header's value type is one [CRYPTO-4] binds: each base64url part
+ * it has (when the value matches its type) or the whole value with '.'-separated parts (when it does
+ * not, e.g. padded). Null when the spelling is canonical or [CRYPTO-4] does not bind the header.
+ */
+export function fieldFlaw(name: string, value: string): string | null {
+  const re = CANONICAL_HEADERS.get(name.toLowerCase());
+  if (!re) return null;
+  const v = value.trim();
+  const m = re.exec(v);
+  const parts = m
+    ? m.slice(1)
+    : v
+        .replace(/^sha-256=/, '')
+        .replace(/^v1\./, '')
+        .split('.')
+        .filter((p) => !/^[0-9]{1,2}$/.test(p));
+  for (const p of parts) {
+    const flaw = p === undefined ? null : b64Flaw(p);
+    if (flaw) return flaw;
+  }
+  return null;
+}
+
+/** What a message is, for a finding: the request's method, or the response's status. */
+export const describe = (m: Message): string => (m.kind === 'request' ? m.method : `the ${m.status} response`);
+
+/**
+ * Every field of a message [CRYPTO-4] binds whose value is not canonical: its headers, and the records of
+ * an application/imsp-records body (a body that does not parse is another rule's, and is skipped).
+ */
+export function nonCanonicalFields(m: Message): NotCanonical[] {
+  const out: NotCanonical[] = [];
+  const check = (headers: readonly Header[], where: string): void => {
+    for (const [n, v] of headers) {
+      const why = fieldFlaw(n, v);
+      if (why) out.push(new NotCanonical(n, where, v, why));
+    }
+  };
+  check(m.headers, describe(m));
+  if (m.body.length > 0 && header(m, 'Content-type')?.trim() === 'application/imsp-records') {
+    let records: Header[][] = [];
+    try {
+      records = parseRecords(m.body);
+    } catch {
+      records = [];
+    }
+    for (const [i, r] of records.entries()) check(r, `record ${i + 1} of the body of ${describe(m)}`);
+  }
+  return out;
+}

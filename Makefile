@@ -114,7 +114,9 @@ kit-mutation: install
 .PHONY: requirements-check
 # Tracing check (spec/site/coverage.ts): every wire MUST/SHOULD binding a CRS, MS or client has a kit
 # case for that role or an entry in spec/exceptions.json; no case names a requirement it does not
-# declare. make test runs it through test/conformance/requirements-check.test.ts.
+# declare; the cases built by factories keep the rules of the hand-written ones (literal origin,
+# unique role/section/n ids that do not move with the limits). make test runs it through
+# test/conformance/requirements-check.test.ts.
 requirements-check: install
 	node --import tsx spec/site/requirements.ts --check
 

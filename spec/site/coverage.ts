@@ -143,6 +143,39 @@ export function bindingRoles(id: string, sentence: string): KitRole[] {
 // ---------------------------------------------------------------------------------------------
 // Inputs
 
+/** What the check reads of a kit case, as a role module builds it. */
+export interface BuiltCase {
+  id: string;
+  title: string;
+  section: string;
+  reqs: readonly string[];
+  origin?: string;
+}
+
+/**
+ * The kit's case builder of each role (conformance/roles/ROLE.ts), taking a `Limits` of
+ * conformance/lib/registry.ts built from `overrides`.
+ */
+export async function roleBuilders(
+  root: string,
+): Promise<{ role: KitRole; cases(overrides: Record<string, number>): BuiltCase[] }[]> {
+  const { Limits } = (await import(pathToFileURL(join(root, 'conformance/lib/registry.ts')).href)) as {
+    Limits: new (o: Record<string, number>) => unknown;
+  };
+  const out: { role: KitRole; cases(overrides: Record<string, number>): BuiltCase[] }[] = [];
+  for (const role of KIT_ROLES) {
+    const mod = (await import(pathToFileURL(join(root, `conformance/roles/${role}.ts`)).href)) as Record<
+      string,
+      { cases?: (l: unknown) => BuiltCase[] }
+    >;
+    const rm = Object.values(mod).find((v) => typeof v?.cases === 'function');
+    if (!rm?.cases) throw new Error(`conformance/roles/${role}.ts exports no role module`);
+    const build = rm.cases;
+    out.push({ role, cases: (o) => build(new Limits(o)) });
+  }
+  return out;
+}
+
 /** The kit's cases per role, loaded from conformance/roles (and where each is defined). */
 export async function loadKitCases(root: string): Promise<KitCase[]> {
   if (!existsSync(join(root, 'conformance/roles'))) return [];
@@ -151,20 +184,9 @@ export async function loadKitCases(root: string): Promise<KitCase[]> {
   for (const f of files)
     for (const m of readFileSync(join(root, f), 'utf8').matchAll(/\bid: '([a-z]+\/[a-z0-9-]+\/\d+)'/g))
       where.set(m[1]!, f);
-  const { Limits } = (await import(pathToFileURL(join(root, 'conformance/lib/registry.ts')).href)) as {
-    Limits: new () => unknown;
-  };
   const out: KitCase[] = [];
-  for (const role of KIT_ROLES) {
-    const mod = (await import(pathToFileURL(join(root, `conformance/roles/${role}.ts`)).href)) as Record<
-      string,
-      { cases(l: unknown): { id: string; title: string; reqs: string[] }[] }
-    >;
-    const rm = Object.values(mod).find(
-      (v) => v && typeof v === 'object' && typeof (v as { cases?: unknown }).cases === 'function',
-    );
-    if (!rm) throw new Error(`conformance/roles/${role}.ts exports no role module`);
-    for (const c of rm.cases(new Limits()))
+  for (const { role, cases } of await roleBuilders(root)) {
+    for (const c of cases({}))
       out.push({
         role,
         id: c.id,
@@ -277,6 +299,12 @@ export interface CheckResult {
   undeclared: { id: string; file: string; ids: string[] }[];
   /** Cases declaring IDs the spec does not define. */
   unknownDeclared: { id: string; ids: string[] }[];
+  /**
+   * Cases built by factories (loops and helpers) that break the rules of the hand-written ones: no
+   * literal origin, a duplicate or misshapen id, an id list that moves with the limits, an undeclared
+   * requirement (factoryProblems in requirements-check.ts). One line each.
+   */
+  factory: string[];
   counts: { bound: number; pairs: number; covered: number; backlog: number; unobservable: number; notBound: number };
 }
 
@@ -286,6 +314,7 @@ export function checkCoverage(
   tests: Map<string, NamedTest[]>,
   ex: ExceptionsFile,
   undeclared: CheckResult['undeclared'] = [],
+  factory: string[] = [],
 ): CheckResult {
   const known = new Set(reqs.map((r) => r.id));
   const exc = new Map<string, Exception[]>();
@@ -345,6 +374,7 @@ export function checkCoverage(
     badEntries,
     undeclared,
     unknownDeclared,
+    factory,
     counts: {
       bound: rows.filter((r) => r.roles.length > 0).length,
       pairs,
@@ -358,7 +388,12 @@ export function checkCoverage(
 
 export function checkFailed(r: CheckResult): boolean {
   return (
-    r.uncovered.length + r.staleBacklog.length + r.badEntries.length + r.undeclared.length + r.unknownDeclared.length >
+    r.uncovered.length +
+      r.staleBacklog.length +
+      r.badEntries.length +
+      r.undeclared.length +
+      r.unknownDeclared.length +
+      r.factory.length >
     0
   );
 }
@@ -385,6 +420,10 @@ export function formatCheck(r: CheckResult): string {
   if (r.unknownDeclared.length) {
     lines.push(`Cases declaring IDs the spec does not define (${r.unknownDeclared.length}):`);
     for (const u of r.unknownDeclared) lines.push(`  ${u.id.padEnd(18)} ${u.ids.join(' ')}`);
+  }
+  if (r.factory.length) {
+    lines.push(`Cases built by factories that break the rules of the hand-written ones (${r.factory.length}):`);
+    for (const f of r.factory) lines.push(`  ${f}`);
   }
   for (const b of r.badEntries) lines.push(`spec/exceptions.json: ${b}`);
   const perRole = KIT_ROLES.map((role) => {

@@ -189,12 +189,15 @@ export class NamedIds {
     return out;
   }
 
-  /** Each case object (literal `id` of the role/section/n form, with a `run`) in the case modules. */
+  private caseNames: CaseNames[] | undefined;
+
+  /** Each case object (literal `id` of the role/section/n form, with a `run`) in the case modules (scanned once). */
   cases(): CaseNames[] {
-    return this.caseObjects().flatMap((o) => {
+    this.caseNames ??= this.caseObjects().flatMap((o) => {
       const id = literal(o.id);
       return id && CASE_ID.test(id) ? [{ id, file: o.file, named: this.namedBy(o.run) }] : [];
     });
+    return this.caseNames;
   }
 
   /** Every ID a case's `run` can name: each ID literal in it, and what the kit functions it calls name. */

@@ -1,7 +1,8 @@
 // `make requirements-check`: the tracing check of spec/site/coverage.ts. Exits 1 when a wire MUST or
 // SHOULD that binds a CRS, an MS or a client has neither a kit case for that role nor an entry in
 // spec/exceptions.json, when a backlog entry has its case now, when a case names a requirement it
-// does not declare, or when an entry of spec/exceptions.json has no reason. Prints a one-line summary.
+// does not declare, when a case built by a factory breaks the rules of the hand-written ones
+// (factoryProblems), or when an entry of spec/exceptions.json has no reason. Prints a one-line summary.
 // --verbose also prints the backlog. --update-backlog rewrites the backlog of spec/exceptions.json:
 // adds the uncovered wire requirement-role pairs, drops the ones that have a case now (a new wire
 // requirement without a case goes there with a reason, in the same commit as the requirement).
@@ -17,6 +18,7 @@ import {
   formatCheck,
   loadExceptions,
   loadKitCases,
+  roleBuilders,
   staticUndeclared,
   type CheckResult,
   type KitCase,
@@ -34,7 +36,33 @@ export async function runCheck(root: string): Promise<CheckResult> {
     const had = undeclared.get(u.id);
     undeclared.set(u.id, had ? { ...had, ids: [...new Set([...had.ids, ...u.ids])].sort(compareIds) } : u);
   }
-  return checkCoverage(reqs, cases, collectNamedTests(root), loadExceptions(root), [...undeclared.values()]);
+  const factory = factoryProblems(
+    named.factorySites(),
+    await roleLists(root),
+    new Set(named.cases().map((c) => c.id)),
+    new Set(reqs.map((r) => r.id)),
+  );
+  return checkCoverage(reqs, cases, collectNamedTests(root), loadExceptions(root), [...undeclared.values()], factory);
+}
+
+/**
+ * Each role's cases built with the registry's limits, then every configurable limit at its minimum,
+ * then at its maximum (spec/registry/limits.json): the lists factoryProblems compares.
+ */
+export async function roleLists(root: string): Promise<Record<string, FactoryCase[][]>> {
+  const limits = (
+    JSON.parse(readFileSync(join(root, 'spec/registry/limits.json'), 'utf8')) as {
+      limits: { name: string; configurable: boolean; min?: number; max?: number }[];
+    }
+  ).limits.filter((l) => l.configurable && l.min !== undefined && l.max !== undefined);
+  const sets = [
+    {},
+    Object.fromEntries(limits.map((l) => [l.name, l.min!])),
+    Object.fromEntries(limits.map((l) => [l.name, l.max!])),
+  ];
+  const out: Record<string, FactoryCase[][]> = {};
+  for (const { role, cases } of await roleBuilders(root)) out[role] = sets.map((o) => cases(o));
+  return out;
 }
 
 /**

@@ -4,7 +4,8 @@
 // reported when its reqs leave them out, and preconditions must not count. The cases built by
 // factories (loops and helpers, no literal id) are held to the same rules through the `origin` their
 // factory site records [CONF-1] [CONF-2]: unique role/section/n ids that do not change with the limits, and
-// reqs that declare what the site's run can name (factoryProblems, run on the real kit).
+// reqs that declare what the site's run can name (factoryProblems, run on the real kit; make
+// requirements-check runs it too, through runCheck).
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,12 +15,8 @@ import type { KitCase } from '../../spec/site/coverage.js';
 import { NamedIds } from '../../spec/site/named-ids.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Limits } from '../../conformance/lib/registry.js';
-import { clientRole } from '../../conformance/roles/client.js';
-import { crsRole } from '../../conformance/roles/crs.js';
-import { msRole } from '../../conformance/roles/ms.js';
 import { kitErrorRegistry } from '../../spec/site/named-ids.js';
-import { callUndeclared, factoryProblems, type FactoryCase } from '../../spec/site/requirements-check.js';
+import { callUndeclared, factoryProblems, roleLists, type FactoryCase } from '../../spec/site/requirements-check.js';
 
 const LIB = `
 export interface C {
@@ -102,29 +99,10 @@ test('the static check follows a case into its helpers, context methods and chec
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Each role's cases built with the registry defaults, then every configurable limit at its minimum, then at its maximum. */
-function roleLists(): Record<string, FactoryCase[][]> {
-  const limits = (
-    JSON.parse(readFileSync(`${root}spec/registry/limits.json`, 'utf8')) as {
-      limits: { name: string; configurable: boolean; min?: number; max?: number }[];
-    }
-  ).limits.filter((l) => l.configurable && l.min !== undefined && l.max !== undefined);
-  const sets = [
-    new Limits({}),
-    new Limits(Object.fromEntries(limits.map((l) => [l.name, l.min!]))),
-    new Limits(Object.fromEntries(limits.map((l) => [l.name, l.max!]))),
-  ];
-  return {
-    crs: sets.map((l) => crsRole.cases(l)),
-    ms: sets.map((l) => msRole.cases(l)),
-    client: sets.map((l) => clientRole.cases(l)),
-  };
-}
-
 test('[CONF-1] [CONF-2] every case a factory builds records its origin, has a unique role/section/n id that does not change with the limits, and declares what its site can name', async (t) => {
   const ids = NamedIds.create(root, await kitErrorRegistry(root));
   const sites = ids.factorySites();
-  const roles = roleLists();
+  const roles = await roleLists(root);
   const literal = new Set(ids.cases().map((c) => c.id));
   const known = new Set(
     (

@@ -15,7 +15,7 @@ import {
   formatCheck,
   type KitCase,
 } from '../../spec/site/coverage.js';
-import { runCheck } from '../../spec/site/requirements-check.js';
+import { roleLists, runCheck } from '../../spec/site/requirements-check.js';
 import { collectNamedTests } from '../../spec/site/scan.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -100,6 +100,32 @@ test('the check fails on a case whose checks name a requirement it does not decl
   const r = checkCoverage(reqs, cases, new Map(), ex, [{ id: 'crs/lock/1', file: 'x.ts', ids: ['LOCK-2'] }]);
   assert.equal(checkFailed(r), true);
   assert.deepEqual(r.unknownDeclared, [{ id: 'client/typing/1', ids: ['NOPE-9'] }]);
+});
+
+test('the check fails on a case built by a factory that breaks the rules of the hand-written ones, and runs that check on the kit', async () => {
+  const ex = {
+    exceptions: [{ id: 'GEN-1', kind: 'unobservable' as const, reason: 'a property of the build' }],
+    backlog: [],
+  };
+  const cases = [kase('crs', 'crs/lock/1', ['LOCK-1']), kase('client', 'client/typing/1', ['TYPING-1'])];
+  const problem = 'crs: id crs/lock/1 is given to 2 cases';
+  const r = checkCoverage(reqs, cases, new Map(), ex, [], [problem]);
+  assert.equal(checkFailed(r), true);
+  assert.match(
+    formatCheck(r),
+    /Cases built by factories that break the rules of the hand-written ones \(1\):\n {2}crs: id crs\/lock\/1 is given to 2 cases/,
+  );
+  assert.equal(checkFailed(checkCoverage(reqs, cases, new Map(), ex, [], [])), false);
+  // make requirements-check builds every role's cases at the limits' defaults, minima and maxima for it.
+  const lists = await roleLists(root);
+  assert.deepEqual(Object.keys(lists), ['crs', 'ms', 'client']);
+  for (const [role, sets] of Object.entries(lists)) {
+    assert.equal(sets.length, 3, role);
+    assert.ok(
+      sets[0]!.some((c) => c.origin !== undefined),
+      `${role}: no factory-built case`,
+    );
+  }
 });
 
 test('at run time a check naming an undeclared requirement is recorded; a helper precondition skips instead', () => {

@@ -4,14 +4,16 @@
 //
 //   node dist/bench/xmpp.js [--quick] [--sizes 2000,10000] [--prosody-max N] [--no-extras] [--json FILE] [--warmup N]
 //                           [--servers ejabberd,prosody,imsp] [--server-node-flag FLAG ...] [--worker-node-flag FLAG ...]
-//                           [--imsp-ms N] [--idle-max S] [--help]
+//                           [--imsp-ms N] [--imsp-workers N] [--idle-max S] [--help]
 //
 // For each size (default 2,000 and 10,000 users, 50 mutual contacts, 100 logins in flight):
 //   1. ejabberd 23.01, SASL PLAIN without TLS (its fastest path);
 //   2. ejabberd 23.01, SCRAM-SHA-256 over STARTTLS (the like-for-like security);
 //   3. Prosody 0.12, PLAIN without TLS (at sizes up to --prosody-max, default 2,000: it runs on one
 //      core at ~33 logins/s);
-//   4. IMSP: a CRS (SQLite, --durability normal) and one MS per two cores (--imsp-ms N), 2 load worker processes.
+//   4. IMSP: a CRS (SQLite, --durability normal) and one MS per two cores (--imsp-ms N), one load worker
+//      process (--imsp-workers N; several hold blocks of consecutive users, so that a user's buddies
+//      share its worker), as the XMPP anchors' one load generator process.
 // Each server runs alone with its load generator; a warm-up (--warmup N other users, default 2,000, log
 // in and out, then the server goes idle), a storm, the wait until the server has worked off
 // the presence wave, then fan-out probes with everyone online. Then, IMSP only: one P2P pair, the
@@ -77,6 +79,15 @@ const jsonPath = flag('--json') ?? 'dist/bench-xmpp.json';
 // --imsp-ms N overrides it (2 was the layout of sessions 1-7).
 const IMSP_MS = Math.max(1, Math.floor(Number(flag('--imsp-ms') ?? Math.floor(availableParallelism() / 2)))) || 1;
 const imspName = `IMSP (${IMSP_MS} MS${IMSP_MS === 1 ? '' : 's'} + CRS)`;
+// The load worker processes of the IMSP storms (issue 15, Appendix A.8): one, as the XMPP anchors
+// have one generator process, so that a probe's push to its 50 buddies wakes one generator process on
+// either side. Two workers (sessions 6-9) held users i mod 2, so every probe woke both, and four
+// processes of ours (CRS, MS, 2 workers) contended for the 2 cores at each fan-out. In alternating
+// runs at 10,000 users with others using at most 3% of the cores (2026-12-07) the fan-out p99 was 4.00
+// and 5.20 ms with one worker against 29.19 and 15.27 ms with two, at 1,155 and 1,219 logins/s
+// against 1,045 and 1,090. --imsp-workers N (N > 1) gives each worker a block of consecutive users,
+// so that a user's ring-lattice buddies share its worker (6.07 and 5.28 ms with two).
+const IMSP_WORKERS = Math.max(1, Math.floor(Number(flag('--imsp-workers') ?? 1))) || 1;
 const BUDDIES = 50;
 const CONCURRENCY = 100;
 const RATE = 40;
@@ -213,7 +224,8 @@ for (const users of sizes) {
         buddies: BUDDIES,
         concurrency: CONCURRENCY,
         spawnMs: IMSP_MS,
-        processes: 2,
+        processes: IMSP_WORKERS,
+        placement: 'blocks',
         probes: probesFor(users),
         rate: RATE,
         warmup: WARMUP,
@@ -517,7 +529,7 @@ const out = [
   `fan-out: from the trigger (marked <presence/> sent, XMPP; PROOF sent, IMSP) to the last online contact's receipt (its octets read by the load generator, before it decodes them), probes at ${RATE}/s with everyone online;`,
   "gen busy: the busiest load generator process's CPU over the same window, as a share of one core (an average over the storm and its tail: near 100%, the generator, not the server, set the pace); gen share: the load generator's share of the CPU the server and the generator used together;",
   `CPU per login: utime+stime from /proc from the first login until the servers and the load generators went idle (tail s = how long after the last login; at most ${IDLE_MAX_MS / 1000} s, '>N' = still busy then: no ratio against it), divided by the logins;`,
-  `IMSP: CRS on SQLite (--durability normal) + ${IMSP_MS} MS${IMSP_MS === 1 ? '' : 's'}, 2 load worker processes; XMPP: one lean load generator process (Node net, substring scanning)`,
+  `IMSP: CRS on SQLite (--durability normal) + ${IMSP_MS} MS${IMSP_MS === 1 ? '' : 's'}, ${IMSP_WORKERS} load worker process${IMSP_WORKERS === 1 ? '' : 'es'}; XMPP: one lean load generator process (Node net, substring scanning)`,
   `warm-up: before each storm, ${WARMUP} other users (contacts only among themselves) logged in and out and the server went idle, the same for every server; the figures start after it (--warmup N)`,
   '',
   storms,

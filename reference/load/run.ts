@@ -82,6 +82,12 @@ export interface LoadOptions {
   loginTimeoutMs: number;
   /** Worker processes (0 = clients in this process). */
   processes: number;
+  /**
+   * How the users are spread over the workers ({@link workerOf}): 'interleaved' (user i on worker
+   * i mod n, the default) or 'blocks' (consecutive users together, so that a user's ring-lattice
+   * buddies share its worker, as they share the XMPP anchors' one generator process; issue 15).
+   */
+  placement?: 'interleaved' | 'blocks';
   /** Loopback source addresses for the clients' connections. */
   sources: string[];
   /** Fan-out probes after the logins (steady, storm). */
@@ -246,6 +252,27 @@ export interface LoadReport {
 
 // ------------------------------------------------------------------------------------------------
 // Workers
+
+/**
+ * The worker (0..workers-1) that holds user `i` of `users` measured users (indexes from `users` on
+ * are the `warmup` warm-up users, placed among themselves alike). 'interleaved': i mod workers, so
+ * a user's buddies are spread over every worker and one push wakes them all. 'blocks': consecutive
+ * users together, so that a user's ring-lattice buddies ({@link buddiesOf}) share its worker except
+ * at the ends of a block: a probe's push then wakes one generator process, as with the XMPP anchors'
+ * single generator (issue 15, Appendix A.8).
+ */
+export function workerOf(
+  i: number,
+  users: number,
+  warmup: number,
+  workers: number,
+  placement: LoadOptions['placement'] = 'interleaved',
+): number {
+  if (workers <= 1) return 0;
+  if (placement !== 'blocks') return i % workers;
+  const [j, n] = i < users ? [i, users] : [i - users, warmup];
+  return Math.min(workers - 1, Math.floor((j * workers) / Math.max(1, n)));
+}
 
 interface WorkerHandle {
   call(cmd: WorkerCommand): Promise<WorkerReply>;
@@ -505,7 +532,7 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
     const onProgress = (p: WorkerProgress): void => void progress.set(p.index, p);
     for (let w = 0; w < nw; w++)
       workers.push(o.processes === 0 ? localWorker(onProgress) : childWorker(onProgress, o.workerNodeFlags));
-    const owner = (i: number): number => i % nw;
+    const owner = (i: number): number => workerOf(i, o.users, nWarm, nw, o.placement);
     const names = Array.from({ length: o.users }, (_, i) => userName(i, o.prefix));
     // Warm-up users have global indexes after the measured ones (their MS and worker follow from it).
     const warmNames = Array.from({ length: nWarm }, (_, j) => userName(j, warmupPrefix(o.prefix)));

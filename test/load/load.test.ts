@@ -16,7 +16,7 @@ import {
   warmupPrefix,
   LOAD_PASSWORD,
 } from '../../reference/load/population.js';
-import { runLoad, type LoadOptions } from '../../reference/load/run.js';
+import { runLoad, workerOf, type LoadOptions } from '../../reference/load/run.js';
 import { HEARTBEAT_SLOTS, WorkerCore } from '../../reference/load/worker.js';
 import { readLoopTraces } from '../../reference/load/stages.js';
 import { collectGarbage } from '../../reference/load/cpu.js';
@@ -74,6 +74,32 @@ test('buddiesOf: a mutual ring lattice with exactly K contacts, never oneself (p
       }
     }),
     { numRuns: 60 },
+  );
+});
+
+test('workerOf: every user on one worker; with blocks a user and its ring-lattice buddies share it except across a block end (property)', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 60, max: 400 }),
+      fc.integer({ min: 0, max: 200 }),
+      fc.integer({ min: 1, max: 4 }),
+      // even list sizes, as the benchmarks' 50 (an odd k adds the user across the ring: see buddiesOf)
+      fc.integer({ min: 1, max: 5 }).map((h) => 2 * h),
+      (users, warmup, workers, k) => {
+        const half = k / 2;
+        let apart = 0;
+        for (let i = 0; i < users + warmup; i++) {
+          const w = workerOf(i, users, warmup, workers, 'blocks');
+          assert.ok(Number.isInteger(w) && w >= 0 && w < workers, `user ${i} on worker ${w}`);
+          assert.equal(workerOf(i, users, warmup, workers), i % workers, 'interleaved is i mod n');
+          if (i >= users) continue;
+          if (buddiesOf(i, users, k).some((b) => workerOf(b, users, warmup, workers, 'blocks') !== w)) apart++;
+        }
+        // only the users within k/2 of a block's end (each of `workers` ends, both sides) have a buddy elsewhere
+        assert.ok(apart <= (workers === 1 ? 0 : 2 * workers * Math.ceil(half)), `${apart} users apart`);
+      },
+    ),
+    { numRuns: 80 },
   );
 });
 

@@ -8,7 +8,7 @@ import { KitCrs, type KitUser } from './as-crs.js';
 import type { CaseDef, Finding } from './case.js';
 import { Conn, type Transcript, parseHostPort, fmtHostPort, type HostPort } from './conn.js';
 import { b64 } from './crypto.js';
-import type { Driver, RunOptions } from './runner.js';
+import type { Driver, ProbeFailure, RunOptions } from './runner.js';
 import { closeConns, runStopCmd, ServerRoleContext, userMaterial } from './role-context.js';
 import { msWireTarget } from './wire-target.js';
 
@@ -117,11 +117,17 @@ export class MsDriver implements Driver<MsContext> {
     if (this.env.crs.link) v.push(...this.env.crs.link.violations.splice(0));
     v.push(...this.env.crs.refused.splice(0));
     this.env.crs.reset();
-    // A case that took the CRS link away leaves it to the MS to enroll again before the next case.
-    if (!this.env.crs.link) await this.env.crs.until(() => this.env.crs.link !== null, 20000);
+    // A case that took the CRS link away, or made the MS close it, leaves it to the MS to enroll again
+    // before the next case [ENROLL-12]; one the kit does not probe after may have stopped the MS.
+    if (this.linkLost() && !ctx.caseDef.noProbe) await this.env.crs.until(() => !this.linkLost(), 20000);
     return v;
   }
-  async probe(tr: Transcript): Promise<string | null> {
+  /** The MS under test has no open CRS link: none yet, taken away by a case, or closed by the MS. */
+  private linkLost(): boolean {
+    return !this.env.crs.link || this.env.crs.link.closed;
+  }
+
+  async probe(tr: Transcript): Promise<ProbeFailure | string | null> {
     if (!this.env.crs.listenAddr) return 'the MS is not enrolled';
     let c: Conn;
     try {
@@ -131,7 +137,15 @@ export class MsDriver implements Driver<MsContext> {
     }
     try {
       const r = await c.request(msWireTarget().first() as never, this.env.opts.timeoutMs);
-      return r.status === 300 ? null : `LOGIN answered ${r.status}`;
+      if (r.status === 300) return null;
+      // It answers, but the cleanup's wait for it to enroll again ran out: an MS that lost its CRS
+      // link MUST enroll again [ENROLL-12]. Named here, not by the case: ms/format/2 cites [REG-10] first.
+      if (this.linkLost())
+        return {
+          req: 'ENROLL-12',
+          text: `LOGIN answered ${r.status}, and the MS has not enrolled again since it lost its CRS link`,
+        };
+      return `LOGIN answered ${r.status}`;
     } catch (e) {
       return (e as Error).message;
     } finally {

@@ -32,8 +32,18 @@ export interface Driver<C> {
   context(tr: Transcript, findings: Finding[], c: CaseDef<C>): C;
   /** Close everything the case opened; return the wire violations seen. */
   cleanup(ctx: C): Promise<{ req: string; text: string }[]>;
-  /** null when healthy, else what is wrong. */
-  probe(tr: Transcript): Promise<string | null>;
+  /**
+   * null when healthy, else what is wrong: with the requirement its failure breaks when the probe can
+   * tell (an MS that answers but never enrolled again [ENROLL-12]), else a text, which the runner
+   * attributes to the case's first requirement (a crash or a hang the case's input caused).
+   */
+  probe(tr: Transcript): Promise<ProbeFailure | string | null>;
+}
+
+/** A failed health probe that knows the requirement the target breaks. */
+export interface ProbeFailure {
+  req: string;
+  text: string;
 }
 
 export interface CaseMeta {
@@ -164,9 +174,11 @@ async function afterCase<C>(
   if (c.noProbe) return { dead: null, violated };
   const bad = await driver.probe(tr).catch((e: Error) => e.message);
   if (!bad) return { dead: null, violated };
-  findings.push({ verdict: 'FAIL', req: c.reqs[0] ?? 'CONN-8', text: `health probe after the case failed: ${bad}` });
+  const { req, text } = typeof bad === 'string' ? { req: c.reqs[0] ?? 'CONN-8', text: bad } : bad;
+  findings.push({ verdict: 'FAIL', req, text: `health probe after the case failed: ${text}` });
   const again = await driver.probe(new Transcript()).catch((e: Error) => e.message);
-  return { dead: again ? `${again}; since case ${c.id}` : null, violated };
+  const still = again && (typeof again === 'string' ? again : again.text);
+  return { dead: still ? `${still}; since case ${c.id}` : null, violated };
 }
 
 /** The verdict of a case that ran: from its findings and level (a SHOULD case's failure is a WARN; --strict makes a WARN a FAIL). */

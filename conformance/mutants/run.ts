@@ -221,6 +221,20 @@ export const MUTANTS: Mutant[] = [
     ],
   },
   {
+    name: 'ms-never-reenrolls',
+    fault:
+      'an MS that lost its CRS link never enrolls again: its reconnect timer does nothing, and it answers every LOGIN 503 for good (kit-mutation seed 13, crs-uplink.ts) [ENROLL-12]',
+    role: 'ms',
+    only: ['ms/format/2'],
+    patches: [
+      {
+        file: 'reference/ms/crs-uplink.ts',
+        find: '      this.reconnectTimer = null;\n      this.connect();',
+        replace: '      this.reconnectTimer = null;',
+      },
+    ],
+  },
+  {
     name: 'wrong-password-accepted',
     fault: 'a wrong password accepted: the MS does not check the proof',
     role: 'ms',

@@ -99,3 +99,22 @@ test('[CRYPTO-4] a case that skips after the target broke a wire rule in it FAIL
   assert.equal(r[0]!.findings[0]!.req, 'CRYPTO-4');
   assert.match(r[0]!.findings[0]!.text, /^target broke the wire rules: Key-share of LOGIN/);
 });
+
+test('[ENROLL-12] a failed probe that names the requirement its target breaks is attributed to it, not to the case’s first requirement', async () => {
+  const reg10 = (id: string): CaseDef<Ctx> => ({ ...skipping(id), reqs: ['REG-10', 'REC-1'] });
+  for (const [probe, req] of [
+    [
+      { req: 'ENROLL-12', text: 'LOGIN answered 503, and the MS has not enrolled again since it lost its CRS link' },
+      'ENROLL-12',
+    ],
+    ['LOGIN answered 503', 'REG-10'],
+  ] as const) {
+    const cases = [reg10('x/1')];
+    const d = driver(cases, () => true);
+    d.probe = async () => probe;
+    const r = await runCases(d, cases, opts, 5000);
+    assert.equal(r[0]!.verdict, 'FAIL');
+    assert.equal(r[0]!.findings[0]!.req, req);
+    assert.match(r[0]!.findings[0]!.text, /^health probe after the case failed: LOGIN answered 503/);
+  }
+});

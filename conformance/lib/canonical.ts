@@ -10,7 +10,7 @@
 // Either is reported for any case, as a connection's wire violation is: a case does not declare
 // [CRYPTO-4] to be judged by it (spec/site/named-ids.ts).
 import { ERRORS, parseRecords, header, type Header, type Message } from '../../codec/index.js';
-import { Failure } from './failure.js';
+import { Failure, type Refusal } from './failure.js';
 import { HEADER_LIST, VALUE_TYPES } from './registry.js';
 
 /** The base64url alphabet, in value order (RFC 4648 Section 5). */
@@ -36,10 +36,8 @@ const PROOF_FIELDS = new Set(['Key-share', 'Proof', 'Server-proof', 'Signature']
 
 /** A base64url value the target sent that is not the canonical spelling: the case fails [CRYPTO-4]. */
 export class NotCanonical extends Failure {
-  /** What a receiver answers to it (the error registry's status, code and reason). */
-  readonly status: number;
-  readonly code: 'ERR_AUTH_FAILED' | 'ERR_BAD_VALUE';
-  readonly reason: string;
+  /** The field, where it came, and what a receiver answers (the error registry's status, code and reason). */
+  declare refusal: Refusal;
   constructor(
     /** The header or record field, e.g. Key-share. */
     readonly field: string,
@@ -55,9 +53,7 @@ export class NotCanonical extends Failure {
       'CRYPTO-4',
       `${field} of ${where} is not canonical base64url (${why}): ${JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}...` : value)}; a receiver refuses it (${e.status} ${code}: ${e.reason})`,
     );
-    this.code = code;
-    this.status = e.status;
-    this.reason = e.reason;
+    this.refusal = { field, where, status: e.status, code, reason: e.reason };
   }
 }
 

@@ -7,12 +7,15 @@ import type { Transcript } from './conn.js';
 export type Verdict = 'PASS' | 'FAIL' | 'WARN' | 'INFO' | 'SKIP';
 export type TargetRole = Role;
 
-export { Failure, Skip } from './failure.js';
+import type { Refusal } from './failure.js';
+export { Failure, Skip, type Refusal } from './failure.js';
 
 export interface Finding {
   verdict: 'FAIL' | 'WARN' | 'INFO';
   req: string;
   text: string;
+  /** A value the kit refused, typed (field, where, status, code, reason): in the JSON report too. */
+  refusal?: Refusal;
 }
 
 export interface CaseDef<C = unknown> {

@@ -18,6 +18,7 @@ import {
 } from '../../codec/index.js';
 import { nonCanonicalFields } from './canonical.js';
 import { openBody, sealBody } from './crypto.js';
+import type { Refusal } from './failure.js';
 import { METHODS_BY_NAME } from './registry.js';
 
 const isRequestMethod = (m: string): boolean => METHODS_BY_NAME.get(m)?.kind === 'request';
@@ -87,6 +88,8 @@ export interface Violation {
   /** Requirement the target broke. */
   req: string;
   text: string;
+  /** A value the kit refused (a non-canonical base64url value [CRYPTO-4]), typed. */
+  refusal?: Refusal;
 }
 
 export interface SealState {
@@ -181,8 +184,8 @@ export class Conn {
     this.wake();
   }
 
-  private violate(req: string, text: string): void {
-    this.violations.push({ req, text });
+  private violate(req: string, text: string, refusal?: Refusal): void {
+    this.violations.push({ req, text, ...(refusal ? { refusal } : {}) });
     this.tr.add(this.name, 'note', `VIOLATION [${req}] ${text}`);
   }
 
@@ -274,7 +277,7 @@ export class Conn {
     this.tr.add(this.name, 'in', escapeBytes(encode(msg), 2048), sealed);
     this.received.push({ msg, sealed });
     // Every base64url value the target sends is spelled canonically; the kit reads no other [CRYPTO-4].
-    for (const f of nonCanonicalFields(msg)) this.violate(f.req, `${f.message} (on ${this.name})`);
+    for (const f of nonCanonicalFields(msg)) this.violate(f.req, `${f.message} (on ${this.name})`, f.refusal);
     if (msg.kind === 'response') {
       // Responses come in request order; those of fire-and-forget requests are dropped. A 200 with
       // Count answers that many requests, each a MSG without Tag [MSG-7].

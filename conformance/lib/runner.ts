@@ -2,7 +2,7 @@
 // time budget, the target's wire violations collected from every connection, and a health probe after
 // each case (a crash or a hang of the target fails the case that caused it).
 import { Failure, Skip, type CaseDef, type CaseResult, type Finding, type Verdict } from './case.js';
-import { Transcript, TimeoutError, ClosedError } from './conn.js';
+import { Transcript, TimeoutError, ClosedError, type Violation } from './conn.js';
 import type { Limits } from './registry.js';
 
 export interface RunOptions {
@@ -31,7 +31,7 @@ export interface Driver<C> {
   /** Build the context of one case. */
   context(tr: Transcript, findings: Finding[], c: CaseDef<C>): C;
   /** Close everything the case opened; return the wire violations seen. */
-  cleanup(ctx: C): Promise<{ req: string; text: string }[]>;
+  cleanup(ctx: C): Promise<Violation[]>;
   /**
    * null when healthy, else what is wrong: with the requirement its failure breaks when the probe can
    * tell (an MS that answers but never enrolled again [ENROLL-12]), else a text, which the runner
@@ -136,7 +136,8 @@ function withBudget<T>(p: Promise<T>, ms: number): Promise<T> {
 /** What a case's exception means: a skip (its reason), or a finding against the case. */
 function outcomeOf(e: unknown, c: CaseDef<unknown>): { skip: string } | { finding: Finding } {
   if (e instanceof Skip) return { skip: e.message };
-  if (e instanceof Failure) return { finding: { verdict: 'FAIL', req: e.req, text: e.message } };
+  if (e instanceof Failure)
+    return { finding: { verdict: 'FAIL', req: e.req, text: e.message, ...(e.refusal ? { refusal: e.refusal } : {}) } };
   const text =
     e instanceof TimeoutError || e instanceof ClosedError
       ? `the target did not answer as required: ${e.message}`
@@ -167,9 +168,16 @@ async function afterCase<C>(
   tr: Transcript,
   findings: Finding[],
 ): Promise<{ dead: string | null; violated: boolean }> {
-  const violations = await driver.cleanup(ctx).catch((e: Error) => [{ req: '', text: `cleanup failed: ${e.message}` }]);
+  const violations = await driver
+    .cleanup(ctx)
+    .catch((e: Error): Violation[] => [{ req: '', text: `cleanup failed: ${e.message}` }]);
   for (const v of violations)
-    findings.push({ verdict: 'FAIL', req: v.req, text: `target broke the wire rules: ${v.text}` });
+    findings.push({
+      verdict: 'FAIL',
+      req: v.req,
+      text: `target broke the wire rules: ${v.text}`,
+      ...(v.refusal ? { refusal: v.refusal } : {}),
+    });
   const violated = violations.some((v) => v.req !== '');
   if (c.noProbe) return { dead: null, violated };
   const bad = await driver.probe(tr).catch((e: Error) => e.message);

@@ -13,7 +13,9 @@ import { encode, encodeRecords, response } from '../../codec/index.js';
 import { b64Flaw, canonicalTypes, fieldFlaw, NotCanonical } from '../../conformance/lib/canonical.js';
 import { Conn, Transcript } from '../../conformance/lib/conn.js';
 import { b64, headerOctets, nonCanonical, unb64 } from '../../conformance/lib/crypto.js';
-import { VALUE_TYPES } from '../../conformance/lib/registry.js';
+import type { CaseDef, Finding } from '../../conformance/lib/case.js';
+import { type Limits, VALUE_TYPES } from '../../conformance/lib/registry.js';
+import { type Driver, runCases } from '../../conformance/lib/runner.js';
 import { baseline, MUTANTS, runMutant } from '../../conformance/mutants/run.js';
 
 const key = (): string => b64(randomBytes(32));
@@ -79,17 +81,24 @@ test('[CRYPTO-4] unb64 and headerOctets refuse another spelling with a typed Not
     (e: unknown) =>
       e instanceof NotCanonical &&
       e.req === 'CRYPTO-4' &&
-      e.field === 'Key-share' &&
-      e.where === 'the 300 response' &&
-      e.status === 401 &&
-      e.code === 'ERR_AUTH_FAILED' &&
-      e.reason === 'Authentication failed' &&
+      e.value === nonCanonical(k) &&
+      JSON.stringify(e.refusal) ===
+        JSON.stringify({
+          field: 'Key-share',
+          where: 'the 300 response',
+          status: 401,
+          code: 'ERR_AUTH_FAILED',
+          reason: 'Authentication failed',
+        }) &&
       /^Key-share of the 300 response is not canonical base64url \(its last character/.test(e.message),
   );
   assert.throws(
     () => headerOctets(msg, 'Salt'),
     (e: unknown) =>
-      e instanceof NotCanonical && e.code === 'ERR_BAD_VALUE' && e.status === 422 && /'=' padding/.test(e.message),
+      e instanceof NotCanonical &&
+      e.refusal.code === 'ERR_BAD_VALUE' &&
+      e.refusal.status === 422 &&
+      /'=' padding/.test(e.message),
   );
 });
 
@@ -143,7 +152,54 @@ test('[CRYPTO-4] Conn records a violation for each non-canonical header and reco
     );
     for (const [i, w] of want.entries())
       assert.ok(c.violations[i]!.text.startsWith(`${w} is not canonical base64url`), c.violations[i]!.text);
+    assert.deepEqual(
+      c.violations.map((v) => v.refusal?.code),
+      want.map((_, i) => (i === 0 ? 'ERR_AUTH_FAILED' : 'ERR_BAD_VALUE')),
+    );
   }
+});
+
+test('[CRYPTO-4] a case that reads a non-canonical value fails with CRYPTO-4 and the typed refusal, also when it does not cite CRYPTO-4', async () => {
+  const msg = response(300, [['Salt', `${b64(randomBytes(16))}==`]]);
+  const kase: CaseDef<{ findings: Finding[] }> = {
+    id: 'x/1',
+    section: 'x',
+    title: 'logs in',
+    reqs: ['LOGIN-4'],
+    async run() {
+      headerOctets(msg, 'Salt');
+    },
+  };
+  const driver: Driver<{ findings: Finding[] }> = {
+    cases: [kase],
+    context: (_tr, findings) => ({ findings }),
+    cleanup: async () => [],
+    probe: async () => null,
+  };
+  const [r] = await runCases(
+    driver,
+    [kase],
+    {
+      seed: 1,
+      runs: 1,
+      timeoutMs: 1000,
+      strict: false,
+      limits: {} as Limits,
+      slow: false,
+      progress: () => undefined,
+      commandLine: '',
+    },
+    5000,
+  );
+  assert.equal(r!.verdict, 'FAIL');
+  assert.equal(r!.findings[0]!.req, 'CRYPTO-4');
+  assert.deepEqual(r!.findings[0]!.refusal, {
+    field: 'Salt',
+    where: 'the 300 response',
+    status: 422,
+    code: 'ERR_BAD_VALUE',
+    reason: 'Invalid header value',
+  });
 });
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

@@ -20,7 +20,7 @@
 // codec against llhttp, RSS per session at ~15,000 sessions per MS.
 // CPU time per process comes from /proc (utime + stime): robust to other load, unlike throughput.
 // Everything started is stopped at the end, also on failure; every phase is bounded in count and time.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,7 @@ import { buddiesOf, userName, warmupPrefix } from '../reference/load/population.
 import { fmt } from '../reference/load/stats.js';
 import { renderReportStages } from '../reference/load/stages.js';
 import { machineLoad, othersShare, type CpuReport } from '../reference/load/cpu.js';
+import { missingGcFlags } from '../reference/load/spawn.js';
 import {
   EjabberdAnchor,
   cleanUpOnSignal,
@@ -53,6 +54,25 @@ if (argv.includes('--help') || argv.includes('-h')) {
     .map((l) => l.replace(/^\/\/ ?/, ''));
   process.stdout.write(`${usage.join('\n')}\n`);
   process.exit(0);
+}
+// The XMPP anchors' load generator is this process: it runs with the V8 flags of the IMSP load
+// workers (WORKER_GC_FLAGS, Appendix A.8), so this file runs itself again with them when started
+// without (the exit status is the child's).
+const missingFlags = missingGcFlags(process.execArgv);
+if (missingFlags.length > 0) {
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, ...missingFlags, fileURLToPath(import.meta.url), ...argv],
+    {
+      stdio: 'inherit',
+    },
+  );
+  // SIGINT from a terminal reaches the whole process group (the child's own handler cleans up once);
+  // SIGTERM and SIGHUP sent to this process are passed on.
+  process.on('SIGINT', () => undefined);
+  for (const s of ['SIGTERM', 'SIGHUP'] as const) process.on(s, () => child.kill(s));
+  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+  process.exit(code);
 }
 const flag = (name: string): string | undefined => {
   const i = argv.indexOf(name);

@@ -55,14 +55,25 @@ export interface SpawnedCluster {
  * through its API (reference/bin/imsp.js) rather than a flag.
  */
 /**
- * V8 flags for the load workers (not the servers): a 64 MiB young generation instead of the default
- * 16 MiB, so that the simulated clients' many short-lived buffers cost fewer scavenges and leave more
- * of the shared cores to the servers. The servers keep V8's defaults: the same flag on them saved
- * ~15% of the storm's CPU (10,000 users x 50 buddies, 2 MSs: 40.0 / 45.3 s -> 35.8 / 36.4 s) but
- * raised RSS per held session from ~12 to ~19 kB (30,000 sessions on 2 MSs), so whether to use it is
- * an operator's choice (NODE_OPTIONS=--max-semi-space-size=64 for `imsp crs|ms`).
+ * V8 flags of every load generator process: the IMSP load workers and the XMPP anchors' generator
+ * alike (bench/xmpp.ts runs itself with them), never the servers. A young generation fixed at
+ * 256 MiB per semi-space, so that the simulated clients' many short-lived buffers cost few
+ * scavenges, and, after the full collection before the probes (Appendix A.8), none during them: a
+ * generator holding 12,000 clients paused 16-50 ms per scavenge, and its receipts waited for it. The
+ * flag was `--max-semi-space-size=64` until session 10, with which V8 starts at 1 MiB and grows, and a
+ * worker still ran 1-2 scavenges in the 5 s of probes at 10,000 users in each of 12 runs (none in 3
+ * runs with these flags; 2026-12-07).
+ * The servers keep V8's defaults: a larger young generation saved ~15% of the storm's CPU (10,000
+ * users x 50 buddies, 2 MSs: 40.0 / 45.3 s -> 35.8 / 36.4 s) but raised RSS per held session from ~12
+ * to ~19 kB (30,000 sessions on 2 MSs), so whether to use it is an operator's choice
+ * (NODE_OPTIONS=--max-semi-space-size=64 for `imsp crs|ms`).
  */
-export const WORKER_GC_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
+export const WORKER_GC_FLAGS: readonly string[] = ['--min-semi-space-size=256', '--max-semi-space-size=256'];
+
+/** The flags of {@link WORKER_GC_FLAGS} that `execArgv` lacks (a generator started without them re-runs itself with them). */
+export function missingGcFlags(execArgv: readonly string[]): string[] {
+  return WORKER_GC_FLAGS.filter((f) => !execArgv.includes(f));
+}
 
 export function childExecArgv(): string[] {
   const own = process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--prof'));

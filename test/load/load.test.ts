@@ -25,6 +25,8 @@ import { renderSvg } from '../../reference/load/plot.js';
 import { reportRows, table } from '../../reference/load/report.js';
 import { openKeyBlob } from '../../reference/crypto/key-blob.js';
 import { SimClient, nowMs } from '../../reference/load/sim-client.js';
+import { WORKER_GC_FLAGS, missingGcFlags } from '../../reference/load/spawn.js';
+import { execFileSync } from 'node:child_process';
 
 /** An in-process cluster on a SQLite file of our own: the synthetic users are written there directly. */
 async function clusterOnFile(
@@ -246,6 +248,24 @@ test("a load worker given a loop trace file writes its GC pauses and loop delay 
   const traces = readLoopTraces(dir);
   assert.deepEqual([...traces.keys()], ['load worker 1']);
   assert.ok(Array.isArray(traces.get('load worker 1')!.gc) && Array.isArray(traces.get('load worker 1')!.delay));
+});
+
+test('every load generator process starts with a 256 MiB young generation, and the XMPP generator re-runs itself with the same flags (Appendix A.8)', () => {
+  // what a process started with WORKER_GC_FLAGS has as its new space at start (V8 grows from 1 MiB without a minimum)
+  const out = execFileSync(
+    process.execPath,
+    [
+      ...WORKER_GC_FLAGS,
+      '-e',
+      "process.stdout.write(String(require('v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size))",
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.ok(Number(out) >= 256 * 2 ** 20, `new space ${out} octets`);
+  // bench/xmpp.ts runs itself again with the flags it lacks, and not again once it has them
+  assert.deepEqual(missingGcFlags([]), [...WORKER_GC_FLAGS]);
+  assert.deepEqual(missingGcFlags(['--inspect', ...WORKER_GC_FLAGS]), []);
+  assert.deepEqual(missingGcFlags([WORKER_GC_FLAGS[0]!]), WORKER_GC_FLAGS.slice(1));
 });
 
 test('collectGarbage runs a full collection of the generator now (issue 15: its garbage is not collected inside the probes)', async () => {

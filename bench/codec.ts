@@ -5,24 +5,28 @@
 // messages (50,000): a corpus of --corpus of them (2,000: ~1.2 MB) fed again and again, so that
 // both parsers read octets that are in the CPU caches, as a server's parser reads a chunk the
 // socket just copied in; the same run also gives the ratio on the whole stream fresh from memory
-// (--corpus = --messages), printed as "cold". In the same process:
+// (--corpus = --messages), printed as "cold". The cases:
 //   - decode: the production decoder (generated table-driven fast path);
 //   - peggy: the grammar's peggy parser on each head (indexOf framing, Content-length skip);
 //   - llhttp: Node's own HTTP parser (HTTPParser from _http_common) on HTTP/1.1 requests of
 //     the same shape (same headers and bodies, `POST /METHOD HTTP/1.1` start lines), also
 //     in 64 KiB chunks;
 //   - encode: the encoder over the same messages.
-// The cases run interleaved, round after round, timed in process CPU time (user + system, so
-// other load on a shared machine matters less), each warmed up first; each round starts at the
-// next case (the order rotates), so that no case always runs right after the same other one (the
-// one after llhttp ran ~10% slower in a fixed order); each figure is the median over the rounds
-// and each ratio the median of the per-round ratios.
-// The run grows the process's young generation to its maximum (each scavenge frees ~16 MB), so
-// decode runs there: what it allocates per message (the head's latin1 string, a [name, value]
-// array and a value string per header, the message, the body view) costs more than in the small
-// young generation of a decode-only process (codec/decoder.ts fastMessage).
-// Usage: node dist/bench/codec.js [--messages N] [--corpus N] [--runs R] [--json]
+// Each case runs in a process of its own, as a parser runs in a server (Appendix A.8): round after
+// round, one child process per case (`--child CASE`), which builds the corpus, warms the case up
+// and times --reps runs of it; the order of the cases rotates each round. A run is timed in process
+// CPU time (user + system of every thread: the garbage collector's helper threads work for the
+// parser too; other load on a shared machine matters less than in wall time); a case's figure in a
+// round is the median of its child's runs, each figure printed is the median over the rounds, and
+// each ratio the median of the per-round ratios, so that a ratio compares runs made under the same
+// load. Why not one process: there the cases change each other's speed. In one process llhttp ran
+// 607,000 messages/s alone and 674,000-799,000 beside any one other case, decode 2.4-2.5 M alone
+// and 1.7-1.8 M beside llhttp (2026-12-07, load 3-4): each case's garbage and heap left work that
+// the next case paid for. The one-process figures are printed too (--no-one-process skips them).
+// Usage: node dist/bench/codec.js [--messages N] [--corpus N] [--runs R] [--reps K] [--no-one-process] [--json]
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Decoder, encode, parseHeadWithGrammar, request, type Message } from '../codec/index.js';
 
 const require = createRequire(import.meta.url);
@@ -31,16 +35,40 @@ interface Args {
   messages: number;
   corpus: number;
   runs: number;
+  reps: number;
+  oneProcess: boolean;
   json: boolean;
+  /** The case a child process times (`--child NAME`), or null in the parent. */
+  child: CaseName | null;
 }
 
+/** The cases, in the order of the table; a child process times one of them. */
+const CASE_NAMES = ['decode', 'llhttp', 'peggy', 'encode', 'decode-cold', 'llhttp-cold'] as const;
+type CaseName = (typeof CASE_NAMES)[number];
+const LABELS: Record<CaseName, string> = {
+  decode: 'decode (fast path)',
+  llhttp: 'llhttp (same shape)',
+  peggy: 'peggy heads + indexOf',
+  encode: 'encode',
+  'decode-cold': 'decode, cold',
+  'llhttp-cold': 'llhttp, cold',
+};
+const isCaseName = (s: string | undefined): s is CaseName => (CASE_NAMES as readonly string[]).includes(s ?? '');
+
 function parseArgs(argv: string[]): Args {
-  const a: Args = { messages: 50_000, corpus: 2000, runs: 9, json: false };
+  const a: Args = { messages: 50_000, corpus: 2000, runs: 9, reps: 3, oneProcess: true, json: false, child: null };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--messages') a.messages = Math.max(10, Number(argv[++i]));
     else if (argv[i] === '--corpus') a.corpus = Math.max(10, Number(argv[++i]));
     else if (argv[i] === '--runs') a.runs = Math.max(1, Number(argv[++i]));
+    else if (argv[i] === '--reps') a.reps = Math.max(1, Number(argv[++i]));
+    else if (argv[i] === '--no-one-process') a.oneProcess = false;
     else if (argv[i] === '--json') a.json = true;
+    else if (argv[i] === '--child') {
+      const name = argv[++i];
+      if (!isCaseName(name)) throw new Error(`--child: one of ${CASE_NAMES.join(', ')}`);
+      a.child = name;
+    }
   }
   return a;
 }
@@ -214,28 +242,6 @@ function timeOnce(c: Case, messages: number): number {
   return (d.user + d.system) / 1e6;
 }
 
-/**
- * Runs the cases interleaved, round after round, so that each round's ratio compares runs
- * made under the same load; returns per-case medians and the median of per-round ratios.
- */
-function measure(cases: Case[], runs: number, messages: number): { rows: Row[]; ratios: number[][] } {
-  for (const c of cases) {
-    c.fn();
-    c.fn();
-  }
-  const times: number[][] = cases.map(() => []);
-  for (let r = 0; r < runs; r++)
-    for (let j = 0; j < cases.length; j++) {
-      const i = (r + j) % cases.length; // each round starts one case later
-      times[i]!.push(timeOnce(cases[i]!, messages));
-    }
-  const rows = cases.map((c, i) => {
-    const t = median(times[i]!);
-    return { name: c.name, msgsPerSec: messages / t, mbPerSec: c.bytes / t / 1e6 };
-  });
-  return { rows, ratios: times };
-}
-
 /** A corpus of n messages: the IMSP wire, its HTTP equivalent, both in 64 KiB chunks. */
 function corpus(n: number): { msgs: Message[]; wire: Buffer; http: Buffer; cs: Buffer[]; hcs: Buffer[] } {
   const msgs = workload(n);
@@ -244,50 +250,203 @@ function corpus(n: number): { msgs: Message[]; wire: Buffer; http: Buffer; cs: B
   return { msgs, wire, http, cs: chunks(wire), hcs: chunks(http) };
 }
 
-export function main(argv: string[]): void {
-  const args = parseArgs(argv);
+/** The sizes of a run: the corpus, how often it is fed, and the messages per run. */
+function sizes(args: Args): { size: number; times: number; messages: number } {
   const size = Math.min(args.corpus, args.messages);
   const times = Math.ceil(args.messages / size);
-  const messages = size * times;
+  return { size, times, messages: size * times };
+}
+
+/** The named cases over corpora built here (the cold corpus only when a cold case is asked for). */
+function buildCases(args: Args, names: readonly CaseName[]): Case[] {
+  const { size, times, messages } = sizes(args);
   const warm = corpus(size);
-  const cold = size === messages ? warm : corpus(messages);
-  const { rows, ratios: t } = measure(
+  const needCold = names.some((n) => n.endsWith('-cold'));
+  const cold = size === messages || !needCold ? warm : corpus(messages);
+  const all: Record<CaseName, Omit<Case, 'name'>> = {
+    decode: { bytes: warm.wire.length * times, fn: () => decodeRun(warm.cs, times) },
+    llhttp: { bytes: warm.http.length * times, fn: () => llhttpRun(warm.hcs, times) },
+    peggy: { bytes: warm.wire.length * times, fn: () => peggyRun(warm.wire, times) },
+    encode: { bytes: warm.wire.length * times, fn: () => (encodeRun(warm.msgs, times), messages) },
+    'decode-cold': { bytes: cold.wire.length, fn: () => decodeRun(cold.cs, 1) },
+    'llhttp-cold': { bytes: cold.http.length, fn: () => llhttpRun(cold.hcs, 1) },
+  };
+  return names.map((n) => ({ name: LABELS[n], ...all[n] }));
+}
+
+/** What a child process prints: its case's bytes per run and the CPU seconds of each timed run. */
+interface ChildResult {
+  bytes: number;
+  seconds: number[];
+}
+
+/** In a child process: warm the one case up, time --reps runs of it, print them as JSON. */
+function childMain(args: Args, name: CaseName): void {
+  const { messages } = sizes(args);
+  const [c] = buildCases(args, [name]);
+  c!.fn();
+  c!.fn();
+  const seconds = Array.from({ length: args.reps }, () => timeOnce(c!, messages));
+  const out: ChildResult = { bytes: c!.bytes, seconds };
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+/** Runs one case in a fresh child process of this script; its median run and its bytes per run. */
+function inChild(args: Args, name: CaseName): { seconds: number; bytes: number } {
+  const out = execFileSync(
+    process.execPath,
     [
-      { name: 'decode (fast path)', bytes: warm.wire.length * times, fn: () => decodeRun(warm.cs, times) },
-      { name: 'llhttp (same shape)', bytes: warm.http.length * times, fn: () => llhttpRun(warm.hcs, times) },
-      { name: 'peggy heads + indexOf', bytes: warm.wire.length * times, fn: () => peggyRun(warm.wire, times) },
-      { name: 'encode', bytes: warm.wire.length * times, fn: () => (encodeRun(warm.msgs, times), messages) },
-      { name: 'decode, cold', bytes: cold.wire.length, fn: () => decodeRun(cold.cs, 1) },
-      { name: 'llhttp, cold', bytes: cold.http.length, fn: () => llhttpRun(cold.hcs, 1) },
+      fileURLToPath(import.meta.url),
+      '--child',
+      name,
+      '--messages',
+      String(args.messages),
+      '--corpus',
+      String(args.corpus),
+      '--reps',
+      String(args.reps),
     ],
-    args.runs,
-    messages,
+    { encoding: 'utf8', timeout: 300_000 },
   );
-  // Ratios of messages/s within each round (time of llhttp / time of ours), then the median.
-  const roundRatio = (theirs: number, ours: number): number => median(t[theirs]!.map((x, r) => x / t[ours]![r]!));
-  const ratio = roundRatio(1, 0);
-  const peggyRatio = roundRatio(1, 2);
-  const coldRatio = roundRatio(5, 4);
+  const r = JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
+  return { seconds: median(r.seconds), bytes: r.bytes };
+}
+
+/** Per-case times over the rounds (seconds, round by round) and the table rows from their medians. */
+interface Measured {
+  rows: Row[];
+  times: number[][];
+  /** Octets per run of each case. */
+  bytes: number[];
+}
+
+function rowsOf(names: readonly string[], bytes: readonly number[], times: number[][], messages: number): Row[] {
+  return names.map((name, i) => {
+    const t = median(times[i]!);
+    return { name, msgsPerSec: messages / t, mbPerSec: bytes[i]! / t / 1e6 };
+  });
+}
+
+/**
+ * A process per case (Appendix A.8): round after round, each case in a fresh child process, the
+ * order rotating each round so that no case always starts right after the same other one.
+ */
+function measureInChildren(args: Args): Measured {
+  const { messages } = sizes(args);
+  const times: number[][] = CASE_NAMES.map(() => []);
+  const bytes: number[] = CASE_NAMES.map(() => 0);
+  for (let r = 0; r < args.runs; r++)
+    for (let j = 0; j < CASE_NAMES.length; j++) {
+      const i = (r + j) % CASE_NAMES.length;
+      const got = inChild(args, CASE_NAMES[i]!);
+      times[i]!.push(got.seconds);
+      bytes[i] = got.bytes;
+    }
+  return {
+    rows: rowsOf(
+      CASE_NAMES.map((n) => LABELS[n]),
+      bytes,
+      times,
+      messages,
+    ),
+    times,
+    bytes,
+  };
+}
+
+/**
+ * Every case in this one process, interleaved round after round (the method before session 10,
+ * printed for comparison): each case warmed up, then one run per case per round, the order rotating.
+ */
+function measureInOneProcess(args: Args): Measured {
+  const { messages } = sizes(args);
+  const cases = buildCases(args, CASE_NAMES);
+  for (const c of cases) {
+    c.fn();
+    c.fn();
+  }
+  const times: number[][] = cases.map(() => []);
+  for (let r = 0; r < args.runs; r++)
+    for (let j = 0; j < cases.length; j++) {
+      const i = (r + j) % cases.length; // each round starts one case later
+      times[i]!.push(timeOnce(cases[i]!, messages));
+    }
+  return {
+    rows: rowsOf(
+      cases.map((c) => c.name),
+      cases.map((c) => c.bytes),
+      times,
+      messages,
+    ),
+    times,
+    bytes: cases.map((c) => c.bytes),
+  };
+}
+
+/** Ratios of messages/s within each round (time of theirs / time of ours), then the median. */
+function ratios(t: number[][]): { ratio: number; peggyRatio: number; coldRatio: number } {
+  const at = (n: CaseName): number[] => t[CASE_NAMES.indexOf(n)]!;
+  const roundRatio = (theirs: CaseName, ours: CaseName): number => median(at(theirs).map((x, r) => x / at(ours)[r]!));
+  return {
+    ratio: roundRatio('llhttp', 'decode'),
+    peggyRatio: roundRatio('llhttp', 'peggy'),
+    coldRatio: roundRatio('llhttp-cold', 'decode-cold'),
+  };
+}
+
+export function main(argv: string[]): void {
+  const args = parseArgs(argv);
+  if (args.child !== null) {
+    childMain(args, args.child);
+    return;
+  }
+  const { size, times, messages } = sizes(args);
+  const own = measureInChildren(args);
+  const { ratio, peggyRatio, coldRatio } = ratios(own.times);
+  const one = args.oneProcess ? measureInOneProcess(args) : null;
+  const oneRatios = one ? ratios(one.times) : null;
   if (args.json) {
     process.stdout.write(
-      `${JSON.stringify({ messages, corpus: size, octets: warm.wire.length * times, httpOctets: warm.http.length * times, runs: args.runs, rows, ratio, peggyRatio, coldRatio })}\n`,
+      `${JSON.stringify({
+        messages,
+        corpus: size,
+        runs: args.runs,
+        reps: args.reps,
+        method: 'a process per case',
+        rows: own.rows,
+        ratio,
+        peggyRatio,
+        coldRatio,
+        ...(one && oneRatios ? { oneProcess: { rows: one.rows, ...oneRatios } } : {}),
+      })}\n`,
     );
     return;
   }
   const fmt = (n: number, d = 0): string =>
     n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
-  const lines = [
-    `IMSP codec benchmark: ${fmt(messages)} messages per run (per 10: 1 LOGIN, 5 PRESENCE, 3 MSG 100 B, 1 MSG 4 KiB),`,
-    `a corpus of ${fmt(size)} (${fmt(warm.wire.length / 1e6, 2)} MB IMSP / ${fmt(warm.http.length / 1e6, 2)} MB HTTP) fed ${times} times, 64 KiB chunks;`,
-    `cold: all ${fmt(messages)} at once (${fmt(cold.wire.length / 1e6, 1)} MB / ${fmt(cold.http.length / 1e6, 1)} MB); median of ${args.runs} rounds (process CPU time), node ${process.version}`,
-    '',
+  const table = (rows: Row[]): string[] => [
     `${'codec'.padEnd(26)}${'messages/s'.padStart(14)}${'MB/s'.padStart(10)}`,
     ...rows.map((r) => `${r.name.padEnd(26)}${fmt(r.msgsPerSec).padStart(14)}${fmt(r.mbPerSec, 1).padStart(10)}`),
+  ];
+  const lines = [
+    `IMSP codec benchmark: ${fmt(messages)} messages per run (per 10: 1 LOGIN, 5 PRESENCE, 3 MSG 100 B, 1 MSG 4 KiB),`,
+    `a corpus of ${fmt(size)} (${fmt(own.bytes[0]! / times / 1e6, 2)} MB IMSP) fed ${times} times, 64 KiB chunks; cold: all ${fmt(messages)} at once;`,
+    `${args.runs} rounds, each case in a process of its own (median of ${args.reps} runs after 2 warm-ups), process CPU time, node ${process.version}`,
+    '',
+    ...table(own.rows),
     '',
     `decode / llhttp (messages/s): ${fmt(ratio, 2)}x   (goal >= 3x, issue 15; median of the per-round ratios)`,
     `decode / llhttp, cold:        ${fmt(coldRatio, 2)}x   (the whole stream fresh from memory)`,
     `peggy  / llhttp (messages/s): ${fmt(peggyRatio, 2)}x`,
   ];
+  if (one && oneRatios)
+    lines.push(
+      '',
+      'The same cases interleaved in one process (the method before session 10; there the cases change',
+      "each other's speed, Appendix A.8):",
+      ...table(one.rows),
+      `decode / llhttp: ${fmt(oneRatios.ratio, 2)}x, cold ${fmt(oneRatios.coldRatio, 2)}x`,
+    );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

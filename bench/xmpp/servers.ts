@@ -509,7 +509,19 @@ export class EjabberdAnchor {
       this.provision([...(this.rosterDone ? [] : ['roster']), 'ramroster', 'passwd']);
       this.rosterDone = true;
       // Mnesia dumps the provisioning writes to its table files in the background: not the storm's work.
-      const idle = await waitIdle([beam], { maxMs: 120_000 });
+      let idle = await waitIdle([beam], { maxMs: 120_000 });
+      // ejabberd's own conversion of the rosters to dets at start may still run when the port opens
+      // (at 10,000 users the restart in SCRAM+TLS mode converts 600,000 items): then 'ramroster' saw
+      // the old storage and left it, and the conversion ended on dets (the anchor's fan-out then
+      // queued behind one dets process: session 10). Checked once the node is idle, and made RAM again.
+      for (let attempt = 0; ; attempt++) {
+        const types = this.storageTypes(['roster', 'roster_version']);
+        if (types['roster'] === 'disc_copies' && types['roster_version'] === 'disc_copies') break;
+        if (attempt === 3) throw new Error(`the rosters stay ${JSON.stringify(types)}, not disc_copies`);
+        log(`${name}: rosters ${JSON.stringify(types)} after start: made disc_copies again`);
+        this.provision(['ramroster']);
+        idle += await waitIdle([beam], { maxMs: 120_000 });
+      }
       log(
         `${name}: provisioned in ${((performance.now() - t0) / 1000).toFixed(1)} s (idle after ${(idle / 1000).toFixed(1)} s)`,
       );

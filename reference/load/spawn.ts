@@ -75,8 +75,19 @@ export function missingGcFlags(execArgv: readonly string[]): string[] {
   return WORKER_GC_FLAGS.filter((f) => !execArgv.includes(f));
 }
 
-export function childExecArgv(): string[] {
-  const own = process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--prof'));
+/** A V8 flag that sizes the young generation (a load generator's, never passed on to the servers). */
+const isYoungGenFlag = (a: string): boolean => /^--(?:min|max)[-_]semi[-_]space[-_]size\b/.test(a);
+
+/**
+ * The node flags of a child (server or load worker) taken from this process's own `execArgv`: not a
+ * profiler's, and not the young generation's size. A load generator runs with {@link WORKER_GC_FLAGS}
+ * (bench-xmpp's own process too, as the XMPP anchors' generator), and the servers it starts keep V8's
+ * defaults: until this was filtered, bench-xmpp's MSs and CRS inherited the 256 MiB young generation,
+ * and its memory phase read 33.6 kB RSS per MS session where the same phase started from a process
+ * without the flags read 9.4 kB (2026-12-07). A worker gets WORKER_GC_FLAGS from its spawner.
+ */
+export function childExecArgv(execArgv: readonly string[] = process.execArgv): string[] {
+  const own = execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--prof') && !isYoungGenFlag(a));
   const ts = fileURLToPath(import.meta.url).endsWith('.ts');
   const hasTsx = own.some(
     (a, i) => a === 'tsx' || a.startsWith('--import=tsx') || (a === '--import' && own[i + 1] === 'tsx'),

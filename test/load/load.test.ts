@@ -25,7 +25,7 @@ import { renderSvg } from '../../reference/load/plot.js';
 import { reportRows, table } from '../../reference/load/report.js';
 import { openKeyBlob } from '../../reference/crypto/key-blob.js';
 import { SimClient, nowMs } from '../../reference/load/sim-client.js';
-import { WORKER_GC_FLAGS, missingGcFlags } from '../../reference/load/spawn.js';
+import { WORKER_GC_FLAGS, childExecArgv, missingGcFlags } from '../../reference/load/spawn.js';
 import { execFileSync } from 'node:child_process';
 
 /** An in-process cluster on a SQLite file of our own: the synthetic users are written there directly. */
@@ -266,6 +266,28 @@ test('every load generator process starts with a 256 MiB young generation, and t
   assert.deepEqual(missingGcFlags([]), [...WORKER_GC_FLAGS]);
   assert.deepEqual(missingGcFlags(['--inspect', ...WORKER_GC_FLAGS]), []);
   assert.deepEqual(missingGcFlags([WORKER_GC_FLAGS[0]!]), WORKER_GC_FLAGS.slice(1));
+});
+
+test("the servers a load generator starts keep V8's young generation: childExecArgv drops the generator's sizing flags (Appendix A.8)", () => {
+  const generator = [...WORKER_GC_FLAGS, '--max_semi_space_size=8', '--inspect-port=0', '--cpu-prof'];
+  const passed = childExecArgv(generator);
+  assert.ok(
+    passed.every((a) => !/semi.space/.test(a)),
+    `passed on: ${passed.join(' ')}`,
+  );
+  assert.ok(passed.includes('--inspect-port=0'), 'other flags are passed on');
+  assert.ok(!passed.includes('--cpu-prof'), 'profiler flags are not');
+  // a node started with what is passed on has V8's default new space, not the generator's 256 MiB
+  const out = execFileSync(
+    process.execPath,
+    [
+      ...passed.filter((a) => a !== '--import' && !a.includes('tsx') && !a.startsWith('--inspect')),
+      '-e',
+      "process.stdout.write(String(require('v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size))",
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.ok(Number(out) < 64 * 2 ** 20, `new space ${out} octets`);
 });
 
 test('collectGarbage runs a full collection of the generator now (issue 15: its garbage is not collected inside the probes)', async () => {

@@ -9,24 +9,9 @@
 //     lenient decoder would read (a value read from a sealed INIT body, which Conn cannot see, too).
 // Either is reported for any case, as a connection's wire violation is: a case does not declare
 // [CRYPTO-4] to be judged by it (spec/site/named-ids.ts).
-import { ERRORS, parseRecords, header, type Header, type Message } from '../../codec/index.js';
+import { b64Flaw, ERRORS, parseRecords, header, type Header, type Message } from '../../codec/index.js';
 import { Failure, type Refusal } from './failure.js';
 import { HEADER_LIST, VALUE_TYPES } from './registry.js';
-
-/** The base64url alphabet, in value order (RFC 4648 Section 5). */
-export const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-
-/** Why `text` is not the canonical b64 of some octets, or null when it is. */
-export function b64Flaw(text: string): string | null {
-  if (text.includes('=')) return "'=' padding";
-  const bad = /[^A-Za-z0-9_-]/.exec(text);
-  if (bad) return `'${bad[0]}', outside the base64url alphabet`;
-  if (text.length % 4 === 1) return `${text.length} characters, a length no octet string encodes`;
-  const unused = text.length % 4 === 2 ? 4 : text.length % 4 === 3 ? 2 : 0;
-  if (unused && (B64URL.indexOf(text.at(-1)!) & ((1 << unused) - 1)) !== 0)
-    return `its last character '${text.at(-1)}' sets bits beyond the last octet`;
-  return null;
-}
 
 /**
  * The fields a handshake reads as a proof: so spelled, they fail as a proof that does not verify

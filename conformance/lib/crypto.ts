@@ -20,8 +20,8 @@ import {
   verify as edVerify,
   type KeyObject,
 } from 'node:crypto';
-import { header, type Message } from '../../codec/index.js';
-import { B64URL, b64Flaw, describe, fieldFlaw, NotCanonical } from './canonical.js';
+import { B64URL, b64Flaw, header, type Message } from '../../codec/index.js';
+import { describe, fieldFlaw, NotCanonical } from './canonical.js';
 
 /** base64url without padding, the encoding of every binary value on the wire. */
 export const b64 = (b: Buffer | Uint8Array): string => Buffer.from(b).toString('base64url');

@@ -9,8 +9,8 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { B64URL } from '../../codec/index.js';
 import type { RoleName } from '../cli.js';
-import { B64URL } from '../lib/canonical.js';
 import { selftestRole } from '../selftest.js';
 
 export interface Mutant {

@@ -1,9 +1,10 @@
 /**
  * base64url without padding, the only encoding IMSP uses for binary values [§6 Cryptography and Link Protection].
- * Decoding is strict: only the base64url alphabet, no padding, canonical (re-encoding gives the input back),
+ * Decoding is strict: only the base64url alphabet, no padding, canonical (codec/b64.ts b64Flaw) [CRYPTO-4],
  * and an optional exact octet length. Anything else is a typed ERR_BAD_VALUE.
  * @module
  */
+import { b64Flaw } from '../../codec/index.js';
 import { cryptoError } from './errors.js';
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
@@ -21,9 +22,9 @@ export function b64(bytes: Uint8Array): string {
  * @throws ImspError ERR_BAD_VALUE when the text is not canonical base64url or has the wrong length
  */
 export function unb64(text: string, length?: number, what = 'value'): Buffer {
-  if (!B64URL.test(text) || text.length % 4 === 1) throw cryptoError('ERR_BAD_VALUE', `${what}: not base64url`);
+  const flaw = b64Flaw(text); // the codec layer's one rule, which the conformance kit applies too [CRYPTO-4]
+  if (flaw !== null) throw cryptoError('ERR_BAD_VALUE', `${what}: not canonical base64url (${flaw})`);
   const out = Buffer.from(text, 'base64url');
-  if (out.toString('base64url') !== text) throw cryptoError('ERR_BAD_VALUE', `${what}: not canonical base64url`);
   if (length !== undefined && out.length !== length) {
     throw cryptoError('ERR_BAD_VALUE', `${what}: ${out.length} octets, expected ${length}`);
   }

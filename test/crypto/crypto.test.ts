@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { B64URL, b64Flaw } from '../../codec/index.js';
 import {
   b64,
   unb64,
@@ -50,6 +51,25 @@ const hex = (s: string): Buffer => Buffer.from(s, 'hex');
 function isCode(code: string) {
   return (e: unknown): boolean => e instanceof CryptoError && e.code === code;
 }
+
+test("[CRYPTO-4] the codec layer's b64Flaw is the canonical rule: the reference decoder refuses exactly what it names, which is every text that is not the base64url of its own octets", () => {
+  const chars = fc.constantFrom(...'AQgw-_9+=/ '.split(''), ...B64URL.split(''));
+  fc.assert(
+    fc.property(fc.array(chars, { maxLength: 12 }), (cs) => {
+      const t = cs.join('');
+      const canonical = /^[A-Za-z0-9_-]*$/.test(t) && Buffer.from(t, 'base64url').toString('base64url') === t;
+      assert.equal(b64Flaw(t) === null, canonical, t);
+      if (canonical) assert.equal(b64(unb64(t)), t);
+      else
+        assert.throws(
+          () => unb64(t),
+          (e: unknown) => isCode('ERR_BAD_VALUE')(e) && String((e as Error).message).includes(b64Flaw(t)!),
+          t,
+        );
+    }),
+    { numRuns: 2000 },
+  );
+});
 
 test('b64: base64url without padding, strict canonical decoding', () => {
   assert.equal(b64(Buffer.from([0xfb, 0xff])), '-_8');

@@ -21,8 +21,9 @@
 // each ratio the median of the per-round ratios, so that a ratio compares runs made under the same
 // load. Why not one process: there the cases change each other's speed. In one process llhttp ran
 // 607,000 messages/s alone and 674,000-799,000 beside any one other case, decode 2.4-2.5 M alone
-// and 1.7-1.8 M beside llhttp (2026-12-07, load 3-4): each case's garbage and heap left work that
-// the next case paid for. The one-process figures are printed too (--no-one-process skips them).
+// and 1.7-1.8 M beside llhttp (2026-12-07, load 3-4); why is not known (not the young generation's
+// size, not background GC threads alone: the main thread's CPU time shows it too). The one-process
+// figures are printed too (--no-one-process skips them).
 // Usage: node dist/bench/codec.js [--messages N] [--corpus N] [--runs R] [--reps K] [--no-one-process] [--json]
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';

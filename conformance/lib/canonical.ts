@@ -47,17 +47,29 @@ export class NotCanonical extends Failure {
  * captures its base64url parts: the runs of the base64url class in the type's own pattern (a key
  * blob's salt, iv and ciphertext; a public key's two keys). A nonce is never decoded [AUTH-15].
  */
-const CANONICAL_TYPES: ReadonlyMap<string, RegExp> = new Map(
+interface CanonicalType {
+  /** The type's pattern with each base64url run captured. */
+  re: RegExp;
+  /** The literal text the type's pattern starts with (a digest's `sha-256=`, a key blob's `v1.`), or ''. */
+  prefix: string;
+}
+const CANONICAL_TYPES: ReadonlyMap<string, CanonicalType> = new Map(
   Object.entries(VALUE_TYPES)
     .filter(([, t]) => t.text.includes('CRYPTO-4'))
-    .map(([name, t]) => [name, new RegExp(t.pattern.replaceAll(/\[A-Za-z0-9_-\]\{[0-9,]+\}/g, '($&)'))]),
+    .map(([name, t]) => [
+      name,
+      {
+        re: new RegExp(t.pattern.replaceAll(/\[A-Za-z0-9_-\]\{[0-9,]+\}/g, '($&)')),
+        prefix: (/^\^((?:[^[\\(]|\\.)*)/.exec(t.pattern)?.[1] ?? '').replaceAll(/\\(.)/g, '$1'),
+      },
+    ]),
 );
 
-/** Header name (lower case) -> the capture pattern of its value type, for the types of CANONICAL_TYPES. */
-const CANONICAL_HEADERS: ReadonlyMap<string, RegExp> = new Map(
+/** Header name (lower case) -> its value type, for the types of CANONICAL_TYPES. */
+const CANONICAL_HEADERS: ReadonlyMap<string, CanonicalType> = new Map(
   HEADER_LIST.flatMap((h) => {
-    const re = CANONICAL_TYPES.get(h.type);
-    return re ? [[h.name.toLowerCase(), re] as const] : [];
+    const t = CANONICAL_TYPES.get(h.type);
+    return t ? [[h.name.toLowerCase(), t] as const] : [];
   }),
 );
 
@@ -66,21 +78,17 @@ export const canonicalTypes = (): string[] => [...CANONICAL_TYPES.keys()];
 
 /**
  * The flaw of a field's value when its header's value type is one [CRYPTO-4] binds: each base64url part
- * it has (when the value matches its type) or the whole value with '.'-separated parts (when it does
- * not, e.g. padded). Null when the spelling is canonical or [CRYPTO-4] does not bind the header.
+ * it has (when the value matches its type) or, when it does not (e.g. padded), the '.'-separated parts
+ * of the value after the literal prefix of its type's pattern (a key blob's log2N, digits, skipped). Null when the spelling is canonical or [CRYPTO-4] does not bind the header.
  */
 export function fieldFlaw(name: string, value: string): string | null {
-  const re = CANONICAL_HEADERS.get(name.toLowerCase());
-  if (!re) return null;
+  const t = CANONICAL_HEADERS.get(name.toLowerCase());
+  if (!t) return null;
   const v = value.trim();
-  const m = re.exec(v);
+  const m = t.re.exec(v);
   const parts = m
     ? m.slice(1)
-    : v
-        .replace(/^sha-256=/, '')
-        .replace(/^v1\./, '')
-        .split('.')
-        .filter((p) => !/^[0-9]{1,2}$/.test(p));
+    : (v.startsWith(t.prefix) ? v.slice(t.prefix.length) : v).split('.').filter((p) => !/^[0-9]{1,2}$/.test(p));
   for (const p of parts) {
     const flaw = p === undefined ? null : b64Flaw(p);
     if (flaw) return flaw;

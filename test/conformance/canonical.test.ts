@@ -65,6 +65,17 @@ test('[CRYPTO-4] the value types checked are the ones the registry binds to CRYP
     /sets bits/,
   );
   assert.match(fieldFlaw('Salt', `${b64(randomBytes(16))}==`) ?? '', /'=' padding/);
+  // a value that no longer matches its type: the parts after the type's literal prefix are judged
+  assert.match(fieldFlaw('Digest', `sha-256=${k}=`) ?? '', /'=' padding/);
+  assert.match(
+    fieldFlaw('Key-blob', `v1.${b64(randomBytes(16))}==.14.${b64(randomBytes(12))}.${b64(randomBytes(80))}`) ?? '',
+    /'=' padding/,
+  );
+  assert.equal(
+    fieldFlaw('Digest', `sha-256=${k.slice(0, 40)}`),
+    null,
+    'a short digest breaks the rule of its type, not this one',
+  );
   // A nonce is never decoded [AUTH-15]; a header of another type is not this rule's.
   assert.equal(fieldFlaw('Nonce', nonCanonical(b64(randomBytes(16)))), null);
   assert.equal(fieldFlaw('User', 'a=b'), null);

@@ -786,7 +786,8 @@ class Phase {
           waiting.delete(m);
           continue;
         }
-        if (m.lastLogin > since && m.client?.loggedIn) {
+        // t0 is 0 while the moment a login could succeed is not known yet (a CRS restart): wait for it
+        if (m.lastLogin > since && m.client?.loggedIn && t0() > 0) {
           row.reconnectMs.push(Math.max(0, m.lastLogin - t0()));
           waiting.delete(m);
         }
@@ -845,7 +846,12 @@ class Phase {
           while (t0 === 0 && Date.now() - restarted < 60_000) {
             for (const x of this.ms) {
               const info = await this.msInfo(x);
-              if (info?.enrolled && info.incarnation !== x.incarnation) t0 = Date.now();
+              if (info?.enrolled && info.incarnation !== x.incarnation) {
+                // a login that already succeeded proves logins could succeed from then on: the admin
+                // poll sees the enrollment late, a client's login may not
+                const logins = this.members.filter((m) => m.lastLogin > since).map((m) => m.lastLogin);
+                t0 = Math.min(Date.now(), ...logins);
+              }
             }
             if (t0 === 0) await sleep(50);
           }

@@ -3,6 +3,7 @@
 // same shape as the IMSP storm (reference/load/run.ts), so that the figures compare in one table.
 import { fmt, summarize, type Summary } from '../../reference/load/stats.js';
 import { collectGarbage, cpuWindow, waitGroupsIdleOrBound, type CpuReport } from '../../reference/load/cpu.js';
+import { probeRounds } from '../../reference/load/population.js';
 import { XmppClient, markedPresence, type XmppLogin, type XmppTarget } from './client.js';
 
 export interface StormOptions {
@@ -16,7 +17,10 @@ export interface StormOptions {
    */
   warmup?: number;
   concurrency: number;
+  /** Probes of one round. */
   probes: number;
+  /** Rounds of `probes` probes (probeRounds, as in the IMSP storm). Default 1. */
+  probeRounds?: number;
   /** Probes started per second. */
   rate: number;
   /** Bound of the login phase (ms). */
@@ -166,55 +170,62 @@ export async function xmppStorm(o: StormOptions): Promise<StormResult> {
     const first = logins.length ? Math.min(...logins.map((l) => l.tStart)) : 0;
     const last = ok.length ? Math.max(...ok.map((l) => l.tDone)) : first;
 
-    // Probes: evenly spaced users, none another's contact (spacing > half the list), re-logged in at
-    // `rate`; every online contact must see the marked presence.
+    // Probes: evenly spaced users in rounds, none another's contact within a round (probeRounds, the
+    // IMSP storm's users), re-logged in at `rate`; every online contact must see the marked presence.
     const half = Math.floor(o.buddies(0).length / 2);
     const n = Math.min(o.probes, Math.floor(clients.length / (half + 1)));
-    const pick = [...new Set(Array.from({ length: n }, (_, j) => Math.floor((j * clients.length) / n)))].filter(
-      (k) => clients[k]!.online,
+    const rounds = probeRounds(clients.length, n, Math.max(1, o.probeRounds ?? 1)).map((r) =>
+      r.filter((k) => clients[k]!.online),
     );
-    say(`${o.serverName}: ${pick.length} fan-out probes at ${o.rate}/s...`);
-    // As the IMSP load workers do: the generator's own garbage collected before the probes (Appendix A.8).
-    collectGarbage();
-    recording = true;
+    say(
+      `${o.serverName}: ${rounds.reduce((a, r) => a + r.length, 0)} fan-out probes at ${o.rate}/s${rounds.length > 1 ? ` in ${rounds.length} rounds` : ''}...`,
+    );
     const fan: number[] = [];
     let expected = 0;
     let delivered = 0;
-    const want = new Map<number, { online: number; tPresence: number }>();
-    const probe = async (k: number): Promise<void> => {
-      const c = clients[k]!;
-      const online = o.buddies(k).filter((b) => clients[b]!.online).length;
-      await c.logout();
-      const r = await c.login(o.target, markedPresence(k));
-      if (!r.ok) errors[`probe: ${r.error}`] = (errors[`probe: ${r.error}`] ?? 0) + 1;
-      else want.set(k, { online, tPresence: r.tPresence });
-    };
-    const inflight: Promise<void>[] = [];
-    for (const k of pick) {
-      inflight.push(probe(k));
-      await new Promise((res) => setTimeout(res, 1000 / o.rate));
-    }
-    await Promise.all(inflight);
-    // Stragglers: wait until every expected receipt arrived, or none came for 10 s (at most 60 s); a
-    // miss is counted.
-    const total = (): number => [...want.keys()].reduce((a, k) => a + (receipts.get(k)?.count ?? 0), 0);
-    const complete = (): boolean => [...want].every(([k, w]) => (receipts.get(k)?.count ?? 0) >= w.online);
-    const hardEnd = performance.now() + 60_000;
-    let seen = total();
-    let quietSince = performance.now();
-    while (!complete() && performance.now() < hardEnd && performance.now() - quietSince < 10_000) {
-      await new Promise((res) => setTimeout(res, 50));
-      const now = total();
-      if (now !== seen) {
-        seen = now;
-        quietSince = performance.now();
+    for (const pick of rounds) {
+      // As the IMSP load workers do: the generator's own garbage collected before the probes (Appendix A.8),
+      // and receipts kept per round (a probe of an earlier round is online again and may be a contact).
+      collectGarbage();
+      receipts.clear();
+      recording = true;
+      const want = new Map<number, { online: number; tPresence: number }>();
+      const probe = async (k: number): Promise<void> => {
+        const c = clients[k]!;
+        const online = o.buddies(k).filter((b) => clients[b]!.online).length;
+        await c.logout();
+        const r = await c.login(o.target, markedPresence(k));
+        if (!r.ok) errors[`probe: ${r.error}`] = (errors[`probe: ${r.error}`] ?? 0) + 1;
+        else want.set(k, { online, tPresence: r.tPresence });
+      };
+      const inflight: Promise<void>[] = [];
+      for (const k of pick) {
+        inflight.push(probe(k));
+        await new Promise((res) => setTimeout(res, 1000 / o.rate));
       }
-    }
-    for (const [k, w] of want) {
-      const got = receipts.get(k);
-      expected += w.online;
-      delivered += Math.min(w.online, got?.count ?? 0);
-      if (got && got.count >= w.online && w.online > 0) fan.push(got.last - w.tPresence);
+      await Promise.all(inflight);
+      // Stragglers: wait until every expected receipt arrived, or none came for 10 s (at most 60 s); a
+      // miss is counted.
+      const total = (): number => [...want.keys()].reduce((a, k) => a + (receipts.get(k)?.count ?? 0), 0);
+      const complete = (): boolean => [...want].every(([k, w]) => (receipts.get(k)?.count ?? 0) >= w.online);
+      const hardEnd = performance.now() + 60_000;
+      let seen = total();
+      let quietSince = performance.now();
+      while (!complete() && performance.now() < hardEnd && performance.now() - quietSince < 10_000) {
+        await new Promise((res) => setTimeout(res, 50));
+        const now = total();
+        if (now !== seen) {
+          seen = now;
+          quietSince = performance.now();
+        }
+      }
+      recording = false;
+      for (const [k, w] of want) {
+        const got = receipts.get(k);
+        expected += w.online;
+        delivered += Math.min(w.online, got?.count ?? 0);
+        if (got && got.count >= w.online && w.online > 0) fan.push(got.last - w.tPresence);
+      }
     }
     recording = false;
     return {

@@ -19,7 +19,15 @@ import { headerOf } from '../../codec/index.js';
 import { Link } from '../net/link.js';
 import { parseHostPort } from '../net/address.js';
 import { req } from '../proto/messages.js';
-import { buddiesOf, countOnline, populateSqlite, userName, warmupPrefix, type Population } from './population.js';
+import {
+  buddiesOf,
+  countOnline,
+  probeRounds,
+  populateSqlite,
+  userName,
+  warmupPrefix,
+  type Population,
+} from './population.js';
 import {
   WORKER_GC_FLAGS,
   childExecArgv,
@@ -90,8 +98,13 @@ export interface LoadOptions {
   placement?: 'interleaved' | 'blocks';
   /** Loopback source addresses for the clients' connections. */
   sources: string[];
-  /** Fan-out probes after the logins (steady, storm). */
+  /** Fan-out probes after the logins (steady, storm): the users of one round. */
   probes: number;
+  /**
+   * Rounds of `probes` probes, each round shifted so that no user probes twice (probeRounds; issue 15,
+   * Appendix A.8). Default 1.
+   */
+  probeRounds?: number;
   /** Probes (and churn re-logins) started per second. */
   rate: number;
   /** Start a CRS and `spawnMs` MS processes on a temp SQLite store. */
@@ -678,14 +691,16 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
             ? Math.min(online.size, Math.max(1, Math.ceil((o.rate * o.durationMs) / 1000)))
             : Math.min(o.probes, online.size);
         if (nProbes > 0) {
-          // Evenly spaced users: with users/probes > buddies/2 no probe is another probe's buddy.
-          const pick = [
-            ...new Set(Array.from({ length: nProbes }, (_, j) => Math.floor((j * o.users) / nProbes))),
-          ].filter((k) => online.has(names[k]!));
+          // Evenly spaced users, in rounds (probeRounds): within a round no probe is another probe's buddy.
+          const rounds = probeRounds(
+            o.users,
+            nProbes,
+            o.scenario === 'churn' ? 1 : Math.max(1, o.probeRounds ?? 1),
+          ).map((r) => r.filter((k) => online.has(names[k]!)));
+          const total = rounds.reduce((a, r) => a + r.length, 0);
           say(
-            `${o.scenario === 'churn' ? 'churning' : 'probing fan-out with'} ${pick.length} re-logins at ${o.rate}/s...`,
+            `${o.scenario === 'churn' ? 'churning' : 'probing fan-out with'} ${total} re-logins at ${o.rate}/s${rounds.length > 1 ? ` in ${rounds.length} rounds` : ''}...`,
           );
-          await Promise.all(workers.map((w) => must(w.call({ op: 'record', on: true }))));
           const sched =
             stageTraceDir && cluster
               ? schedWindow([
@@ -693,56 +708,68 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
                   ...workers.map((w, i) => ({ name: `load worker ${i + 1}`, pid: w.pid })),
                 ])
               : null;
-          const deadline =
-            nowMs() +
-            (o.scenario === 'churn' ? o.durationMs : Math.max(o.durationMs, (pick.length / o.rate) * 1000 * 2 + 5000));
-          const inflight = new Set<Promise<void>>();
-          for (let j = 0; j < pick.length && nowMs() < deadline; j++) {
-            const k = pick[j]!;
-            const p = must(workers[owner(k)]!.call({ op: 'relogin', name: names[k]! })).then((r) => {
-              if (r.login) relogins.push(r.login);
-            });
-            inflight.add(p);
-            void p.finally(() => inflight.delete(p));
-            const wait = 1000 / o.rate;
-            await new Promise((r) => setTimeout(r, wait));
-          }
-          await Promise.all(inflight);
-          // Stragglers: a push still in flight gets a moment (bounded).
-          await new Promise((r) => setTimeout(r, 1000));
-          await Promise.all(workers.map((w) => must(w.call({ op: 'record', on: false }))));
-          if (sched) schedUse = sched();
-          const probeNames = pick.map((k) => names[k]!);
-          const got = await Promise.all(workers.map((w) => must(w.call({ op: 'presence', names: probeNames }))));
-          const byUser = new Map(relogins.map((r) => [r.user, r]));
-          const probeSet = new Set(pick);
-          for (const k of pick) {
-            const n = names[k]!;
-            const r = byUser.get(n);
-            if (!r?.ok) continue;
-            // A buddy that is itself a probe logs out and in meanwhile: it may learn of this login from
-            // its own login bundle instead of a push [§9.1.1 Ordering the Login Bundle Against Pushes], so it is not counted as a receiver.
-            const buddies = buddiesOf(k, o.users, o.buddies).filter((b) => online.has(names[b]!) && !probeSet.has(b));
-            expected += buddies.length;
-            let last = -Infinity;
-            let lastOpened = -Infinity;
-            let seen = 0;
-            for (const g of got) {
-              const rec: PresenceReceipt | undefined = g.presence?.[n];
-              if (rec) {
-                seen += rec.count;
-                last = Math.max(last, rec.last);
-                lastOpened = Math.max(lastOpened, rec.lastOpened);
+          for (const pick of rounds) {
+            // Receipts are kept per round: a probe's buddy that probed in an earlier round is online again,
+            // and its own re-login must not count as a receipt of anything but its round's probes.
+            await Promise.all(workers.map((w) => must(w.call({ op: 'record', on: true }))));
+            const roundRelogins: LoginRecord[] = [];
+            const deadline =
+              nowMs() +
+              (o.scenario === 'churn'
+                ? o.durationMs
+                : Math.max(o.durationMs, (pick.length / o.rate) * 1000 * 2 + 5000));
+            const inflight = new Set<Promise<void>>();
+            for (let j = 0; j < pick.length && nowMs() < deadline; j++) {
+              const k = pick[j]!;
+              const p = must(workers[owner(k)]!.call({ op: 'relogin', name: names[k]! })).then((r) => {
+                if (r.login) {
+                  relogins.push(r.login);
+                  roundRelogins.push(r.login);
+                }
+              });
+              inflight.add(p);
+              void p.finally(() => inflight.delete(p));
+              const wait = 1000 / o.rate;
+              await new Promise((r) => setTimeout(r, wait));
+            }
+            await Promise.all(inflight);
+            // Stragglers: a push still in flight gets a moment (bounded).
+            await new Promise((r) => setTimeout(r, 1000));
+            await Promise.all(workers.map((w) => must(w.call({ op: 'record', on: false }))));
+            const probeNames = pick.map((k) => names[k]!);
+            const got = await Promise.all(workers.map((w) => must(w.call({ op: 'presence', names: probeNames }))));
+            const byUser = new Map(roundRelogins.map((r) => [r.user, r]));
+            const probeSet = new Set(pick);
+            for (const k of pick) {
+              const n = names[k]!;
+              const r = byUser.get(n);
+              if (!r?.ok) continue;
+              // A buddy that is itself a probe of this round logs out and in meanwhile: it may learn of this
+              // login from its own login bundle instead of a push [§9.1.1 Ordering the Login Bundle Against
+              // Pushes], so it is not counted as a receiver.
+              const buddies = buddiesOf(k, o.users, o.buddies).filter((b) => online.has(names[b]!) && !probeSet.has(b));
+              expected += buddies.length;
+              let last = -Infinity;
+              let lastOpened = -Infinity;
+              let seen = 0;
+              for (const g of got) {
+                const rec: PresenceReceipt | undefined = g.presence?.[n];
+                if (rec) {
+                  seen += rec.count;
+                  last = Math.max(last, rec.last);
+                  lastOpened = Math.max(lastOpened, rec.lastOpened);
+                }
+              }
+              delivered += Math.min(seen, buddies.length);
+              if (seen >= buddies.length && buddies.length > 0) {
+                fanFromLogin.push(Math.max(0, last - r.tDone));
+                fanFromProof.push(last - r.tProof);
+                fanFromProofOpened.push(lastOpened - r.tProof);
+                probeTimes.push({ user: n, tStart: r.tStart, tProof: r.tProof, tDone: r.tDone, tLast: last });
               }
             }
-            delivered += Math.min(seen, buddies.length);
-            if (seen >= buddies.length && buddies.length > 0) {
-              fanFromLogin.push(Math.max(0, last - r.tDone));
-              fanFromProof.push(last - r.tProof);
-              fanFromProofOpened.push(lastOpened - r.tProof);
-              probeTimes.push({ user: n, tStart: r.tStart, tProof: r.tProof, tDone: r.tDone, tLast: last });
-            }
           }
+          if (sched) schedUse = sched();
           for (const r of relogins) if (!r.ok) count(errors, r.code ?? '?');
         }
       }

@@ -15,6 +15,7 @@ import {
   userName,
   warmupPrefix,
   LOAD_PASSWORD,
+  probeRounds,
 } from '../../reference/load/population.js';
 import { runLoad, workerOf, type LoadOptions } from '../../reference/load/run.js';
 import { HEARTBEAT_SLOTS, WorkerCore } from '../../reference/load/worker.js';
@@ -103,6 +104,36 @@ test('workerOf: every user on one worker; with blocks a user and its ring-lattic
     ),
     { numRuns: 80 },
   );
+});
+
+test('probeRounds: no user probes twice, no probe is a contact of another probe of its round, round 0 is the one-round set (property)', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 60, max: 3000 }),
+      fc.integer({ min: 1, max: 5 }).map((h) => 2 * h),
+      fc.integer({ min: 1, max: 4 }),
+      (users, k, rounds) => {
+        const perRound = Math.min(200, Math.floor(users / (k / 2 + 1)));
+        const got = probeRounds(users, perRound, rounds);
+        assert.equal(got.length, rounds);
+        assert.deepEqual(got[0], probeRounds(users, perRound)[0]);
+        assert.equal(got[0]!.length, perRound);
+        const all = got.flat();
+        assert.equal(new Set(all).size, all.length, 'a user probes once');
+        for (const k2 of all) assert.ok(Number.isInteger(k2) && k2 >= 0 && k2 < users);
+        for (const round of got) {
+          const set = new Set(round);
+          for (const p of round)
+            assert.ok(!buddiesOf(p, users, k).some((b) => set.has(b)), `probe ${p} has a probe contact`);
+        }
+        // with a spacing of at least `rounds` users, the shifts land on distinct users: every round is full
+        if (users / perRound >= rounds) assert.equal(all.length, rounds * perRound);
+      },
+    ),
+    { numRuns: 100 },
+  );
+  // the benchmark's 2,000 users x 50 contacts: 3 rounds of 76
+  assert.equal(probeRounds(2000, 76, 3).flat().length, 228);
 });
 
 test('percentile by nearest rank', () => {

@@ -745,8 +745,8 @@ async function runOnce(o: LoadOptions, stageTraceDir?: string): Promise<{ report
               const r = byUser.get(n);
               if (!r?.ok) continue;
               // A buddy that is itself a probe of this round logs out and in meanwhile: it may learn of this
-              // login from its own login bundle instead of a push [§9.1.1 Ordering the Login Bundle Against
-              // Pushes], so it is not counted as a receiver.
+              // login from its own login bundle instead of a push, so it is not counted as a receiver
+              // [§9.1.1 Ordering the Login Bundle Against Pushes].
               const buddies = buddiesOf(k, o.users, o.buddies).filter((b) => online.has(names[b]!) && !probeSet.has(b));
               expected += buddies.length;
               let last = -Infinity;

@@ -56,7 +56,13 @@ export async function run(argv: string[]): Promise<number> {
       int('--warmup'),
       0,
     )
-    .option('--probes <n>', 'fan-out probes after the logins (steady, storm)', int('--probes'), 200)
+    .option('--probes <n>', 'fan-out probes after the logins (steady, storm), per round', int('--probes'), 200)
+    .option(
+      '--probe-rounds <n>',
+      'rounds of probes, each shifted so that no user probes twice (more probes than one round holds)',
+      int('--probe-rounds'),
+      1,
+    )
     .option('--rate <n>', 'probes / churn re-logins per second', Number, 50)
     .option('--prefix <p>', 'user name prefix (default u; l + random with running servers)')
     .option('--chat-window <n>', 'chat: MSGs in flight', int('--chat-window'), 256)
@@ -113,6 +119,7 @@ export async function run(argv: string[]): Promise<number> {
     processes: v.processes as number,
     sources: v.sources as string[],
     probes: v.probes as number,
+    probeRounds: v.probeRounds as number,
     warmup: v.warmup as number,
     rate: Math.max(0.1, Number(v.rate)),
     prefix: typeof v.prefix === 'string' ? v.prefix : v.spawn ? 'u' : `l${Math.random().toString(36).slice(2, 7)}`,

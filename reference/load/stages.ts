@@ -227,11 +227,25 @@ export interface SlowProbe {
   delayMax: number;
 }
 
-/** The loop table of a window [t0, t1] (ms since the epoch), and the slowest probes of the push step. */
+/** One of the slowest probes end to end: from PROOF sent to the last buddy's receipt (issue 15). */
+export interface SlowFanout {
+  user: string;
+  ms: number;
+  /** The GC pauses of each traced process (servers, load workers) overlapping the probe (ms); only those with some. */
+  gc: Record<string, number>;
+  /** The longest step of the push path (as in the stage table) and its length (ms), when traced. */
+  longest?: { step: string; ms: number };
+}
+
+/**
+ * The loop table of a window [t0, t1] (ms since the epoch), the slowest probes of the push step, and
+ * the slowest probes end to end with the GC pauses inside them (what decides a fan-out p99).
+ */
 export interface LoopReport {
   windowMs: number;
   rows: LoopRow[];
   slowest: SlowProbe[];
+  slowestFanout: SlowFanout[];
 }
 
 const overlap = (a0: number, a1: number, b0: number, b1: number): number =>
@@ -291,7 +305,30 @@ export function loopReport(
     });
   }
   slow.sort((a, b) => b.stepMs - a.stepMs);
-  return { windowMs: t1 - t0, rows, slowest: slow.slice(0, slowest) };
+  const fan: SlowFanout[] = [];
+  for (const p of probes) {
+    if (p.tLast === undefined) continue;
+    const gc: Record<string, number> = {};
+    for (const [name, l] of loops) {
+      const ms = l.gc.reduce((a, [s, d]) => a + overlap(p.tProof, p.tLast!, s, s + d), 0);
+      if (ms > 0) gc[name] = ms;
+    }
+    const merged: Merged = {};
+    for (const t of stages.values())
+      for (const [k, v] of Object.entries(t[p.user] ?? {}) as Array<[ServerStage, number]>)
+        merged[k] = Math.max(merged[k] ?? v, v);
+    let longest: SlowFanout['longest'];
+    let prev = p.tProof;
+    for (const [step, time] of PUSH_PATH.slice(1)) {
+      const t = time(p, merged);
+      if (t === undefined) continue;
+      if (!longest || t - prev > longest.ms) longest = { step, ms: t - prev };
+      prev = t;
+    }
+    fan.push({ user: p.user, ms: p.tLast - p.tProof, gc, ...(longest ? { longest } : {}) });
+  }
+  fan.sort((a, b) => b.ms - a.ms);
+  return { windowMs: t1 - t0, rows, slowest: slow.slice(0, slowest), slowestFanout: fan.slice(0, slowest) };
 }
 
 /** The loop report as text. */
@@ -330,6 +367,12 @@ export function renderLoopReport(r: LoopReport): string {
     ...aligned(head, body),
     'Slowest probes at "CRS sent PRESENCE -> MS has PRESENCE (later MS)":',
     ...slow,
+    "Slowest probes from PROOF to the last buddy's receipt, and the GC pauses inside each:",
+    ...r.slowestFanout.map((s) => {
+      const gc = Object.entries(s.gc).map(([name, ms]) => `${name} ${f(ms)} ms`);
+      const step = s.longest ? `; longest step "${s.longest.step}" ${f(s.longest.ms)} ms` : '';
+      return `  ${s.user}: ${f(s.ms)} ms; GC in it: ${gc.length ? gc.join(', ') : 'none'}${step}`;
+    }),
     '',
   ].join('\n');
 }

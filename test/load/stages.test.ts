@@ -119,7 +119,7 @@ test('loop trace: off it keeps nothing; on, the GC pauses V8 reports, with their
   assert.deepEqual(loopTraceSnapshot(), { gc: [], delay: [] }, 'the snapshot stops the trace');
 });
 
-test('loopReport: GC pauses and loop delay in the probe window, and what overlapped the slowest push step', () => {
+test('loopReport: GC pauses and loop delay in the probe window, what overlapped the slowest push step, and the GC inside the slowest probes end to end', () => {
   const probes = [
     { user: 'a', tStart: 900, tProof: 1000, tDone: 1010, tLast: 1040 },
     { user: 'b', tStart: 1900, tProof: 2000, tDone: 2010, tLast: 2100 },
@@ -161,6 +161,16 @@ test('loopReport: GC pauses and loop delay in the probe window, and what overlap
   assert.deepEqual(r.slowest[0], { user: 'b', ms: 'ms2', stepMs: 80, gcMs: 50, delayMax: 55 });
   assert.deepEqual(r.slowest[1], { user: 'a', ms: 'ms2', stepMs: 3, gcMs: 0, delayMax: 3 });
   assert.match(renderLoopReport(r), /b at ms2: 80\.00 ms; GC in it 50\.00 ms/);
+  // end to end: b (PROOF 2000 -> last receipt 2100) held 50 ms of ms2's pause, a none
+  // (steps of b: PROOF 2000 -> crs.push 2005 -> ms.pushIn 2085 (the later MS) -> last receipt 2100)
+  assert.deepEqual(r.slowestFanout, [
+    { user: 'b', ms: 100, gc: { ms2: 50 }, longest: { step: 'MS has PRESENCE (later MS)', ms: 80 } },
+    { user: 'a', ms: 40, gc: {}, longest: { step: 'last buddy has PRESENCE', ms: 32 } },
+  ]);
+  assert.match(
+    renderLoopReport(r),
+    /\n {2}b: 100\.00 ms; GC in it: ms2 50\.00 ms; longest step "MS has PRESENCE \(later MS\)" 80\.00 ms\n {2}a: 40\.00 ms; GC in it: none; longest/,
+  );
 });
 
 test('summarizeProfile: self time per function from the samples, idle excluded from the shares', () => {

@@ -37,6 +37,7 @@ import {
   metric,
   spawnServers,
   type SpawnedCluster,
+  removeOnExit,
 } from './spawn.js';
 import {
   WorkerCore,
@@ -457,6 +458,7 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
   if (!o.stageTrace || !o.spawn) return (await runOnce(o)).report;
   // The servers write their traces when they stop, at the end of runOnce.
   const dir = mkdtempSync(join(tmpdir(), 'imsp-stages-'));
+  const forget = removeOnExit(dir);
   try {
     const { report, times } = await runOnce(o, dir);
     const traces = readStageTraces(dir);
@@ -472,6 +474,7 @@ export async function runLoad(partial: Partial<LoadOptions>): Promise<LoadReport
     return report;
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    forget();
   }
 }
 

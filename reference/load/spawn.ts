@@ -157,6 +157,19 @@ function startServer(
   });
 }
 
+/**
+ * Removes `dir` if this process exits before its owner did (a signal handler's process.exit, as
+ * bench-xmpp's cleanUpOnSignal does), unless `keep()` says to keep it; returns the function that
+ * cancels this (the owner's normal cleanup calls it).
+ */
+export function removeOnExit(dir: string, keep: () => boolean = () => false): () => void {
+  const hook = (): void => {
+    if (!keep()) rmSync(dir, { recursive: true, force: true });
+  };
+  process.on('exit', hook);
+  return () => void process.off('exit', hook);
+}
+
 /** Starts one CRS on a fresh SQLite file in a temp dir and `opts.ms` MSs enrolled with it. */
 export async function spawnServers(
   opts: SpawnOptions,
@@ -176,6 +189,7 @@ export async function spawnServers(
   ];
   const all: ServerProcess[] = [];
   let keepDir = false;
+  const forget = removeOnExit(dir, () => keepDir);
   const stop = async (): Promise<void> => {
     // MSs first (they tell the CRS), then the CRS.
     for (const group of [all.filter((s) => s.role === 'ms'), all.filter((s) => s.role === 'crs')]) {
@@ -195,6 +209,7 @@ export async function spawnServers(
       );
     }
     if (!keepDir) rmSync(dir, { recursive: true, force: true });
+    forget();
   };
   try {
     const crs = await startServer(

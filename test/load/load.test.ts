@@ -2,7 +2,7 @@
 // it reports are sane and consistent with what happened. Timing goals belong to bench/load.ts, never here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -27,6 +27,7 @@ import { reportRows, table } from '../../reference/load/report.js';
 import { openKeyBlob } from '../../reference/crypto/key-blob.js';
 import { SimClient, nowMs } from '../../reference/load/sim-client.js';
 import { WORKER_GC_FLAGS, childExecArgv, missingGcFlags } from '../../reference/load/spawn.js';
+import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 
 /** An in-process cluster on a SQLite file of our own: the synthetic users are written there directly. */
@@ -134,6 +135,29 @@ test('probeRounds: no user probes twice, no probe is a contact of another probe 
   );
   // the benchmark's 2,000 users x 50 contacts: 3 rounds of 76
   assert.equal(probeRounds(2000, 76, 3).flat().length, 228);
+});
+
+test('removeOnExit: a process that exits from a signal handler (bench-xmpp stopped by SIGTERM) removes the temp dirs runLoad made, except one whose owner cancelled or keeps it', (t) => {
+  const dirs = [0, 1, 2].map(() => mkdtempSync(join(tmpdir(), 'imsp-exit-test-')));
+  t.after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  const spawnTs = fileURLToPath(new URL('../../reference/load/spawn.ts', import.meta.url));
+  const code = `
+    const { removeOnExit } = await import(${JSON.stringify(spawnTs)});
+    const [gone, cancelled, kept] = ${JSON.stringify(dirs)};
+    removeOnExit(gone);
+    removeOnExit(cancelled)();
+    removeOnExit(kept, () => true);
+    process.exit(130);`;
+  assert.throws(
+    () => execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: 'pipe' }),
+    (e: { status?: number }) => e.status === 130,
+  );
+  assert.deepEqual(
+    dirs.map((d) => existsSync(d)),
+    [false, true, true],
+  );
 });
 
 test('percentile by nearest rank', () => {

@@ -79,7 +79,8 @@ export const canonicalTypes = (): string[] => [...CANONICAL_TYPES.keys()];
 /**
  * The flaw of a field's value when its header's value type is one [CRYPTO-4] binds: each base64url part
  * it has (when the value matches its type) or, when it does not (e.g. padded), the '.'-separated parts
- * of the value after the literal prefix of its type's pattern (a key blob's log2N, digits, skipped). Null when the spelling is canonical or [CRYPTO-4] does not bind the header.
+ * of the value after the literal prefix of its type's pattern (a key blob's log2N, digits, skipped).
+ * Null when the spelling is canonical or [CRYPTO-4] does not bind the header.
  */
 export function fieldFlaw(name: string, value: string): string | null {
   const t = CANONICAL_HEADERS.get(name.toLowerCase());

@@ -7,7 +7,8 @@
 import { b64Flaw } from '../../codec/index.js';
 import { cryptoError } from './errors.js';
 
-const B64URL = /^[A-Za-z0-9_-]*$/;
+/** Only base64url characters (a key file in that alphabet is decoded by unb64, strictly). */
+const URL_ALPHABET_ONLY = /^[A-Za-z0-9_-]*$/;
 
 /** Encodes octets as base64url without padding. */
 export function b64(bytes: Uint8Array): string {
@@ -53,7 +54,7 @@ export function decodeKeyText(raw: string, what = 'key'): Buffer {
   }
   if (/[+/]/.test(text) && /[-_]/.test(text))
     throw cryptoError('ERR_BAD_VALUE', `${expected}; it mixes the two alphabets ('+' or '/' with '-' or '_')`);
-  if (B64URL.test(text)) return unb64(text, undefined, what);
+  if (URL_ALPHABET_ONLY.test(text)) return unb64(text, undefined, what);
   if (!B64STD.test(text) || text.replace(/=+$/, '').length % 4 === 1)
     throw cryptoError('ERR_BAD_VALUE', `${expected}; '=' padding only at the end`);
   const out = Buffer.from(text, 'base64');

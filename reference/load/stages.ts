@@ -40,16 +40,18 @@ type Point = [name: string, at: (c: ClientTimes, s: Merged) => number | undefine
 /** Per user, the stage times over all server processes: the latest of each (an MS of the buddies ran last). */
 type Merged = Partial<Record<ServerStage, number>>;
 
+/** Merges one process's stage times of a user into `m`: the latest of each stage. */
+function mergeInto(m: Merged, stages: Partial<Record<ServerStage, number>> | undefined): Merged {
+  for (const [k, v] of Object.entries(stages ?? {}) as Array<[ServerStage, number]>) m[k] = Math.max(m[k] ?? v, v);
+  return m;
+}
+
 /** The server traces a run wrote into `dir` (files *.stages.json), merged per user. */
 export function readStageTraces(dir: string): Map<string, Merged> {
   const out = new Map<string, Merged>();
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.stages.json'))) {
     const t = JSON.parse(readFileSync(join(dir, f), 'utf8')) as StageTrace;
-    for (const [user, stages] of Object.entries(t)) {
-      const m = out.get(user) ?? {};
-      for (const [k, v] of Object.entries(stages) as Array<[ServerStage, number]>) m[k] = Math.max(m[k] ?? v, v);
-      out.set(user, m);
-    }
+    for (const [user, stages] of Object.entries(t)) out.set(user, mergeInto(out.get(user) ?? {}, stages));
   }
   return out;
 }
@@ -314,9 +316,7 @@ export function loopReport(
       if (ms > 0) gc[name] = ms;
     }
     const merged: Merged = {};
-    for (const t of stages.values())
-      for (const [k, v] of Object.entries(t[p.user] ?? {}) as Array<[ServerStage, number]>)
-        merged[k] = Math.max(merged[k] ?? v, v);
+    for (const t of stages.values()) mergeInto(merged, t[p.user]);
     let longest: SlowFanout['longest'];
     let prev = p.tProof;
     for (const [step, time] of PUSH_PATH.slice(1)) {

@@ -214,6 +214,20 @@ test('[LOGIN-1] a 20-user storm against an in-process cluster: every login succe
   assert.match(svg, /<polyline/);
 });
 
+test('[LOGIN-1] fan-out probes in rounds: every round re-logs in distinct users, and a buddy that probed in an earlier round is online again and counted as a receiver', async (t) => {
+  const { cluster, storePath } = await clusterOnFile(2);
+  t.after(() => cluster.dispose());
+  const report = await runLoad({ ...smallStorm(cluster, storePath), probeRounds: 3 });
+  assert.deepEqual(report.errors, {});
+  assert.equal(report.relogins.ok, 12, '3 rounds of 4');
+  // 20 users 5 apart per round, shifted by 1 and 3: a probe's 4 buddies are never probes of its own
+  // round, and some are probes of an earlier round, online again: all 4 are told, in every round
+  assert.equal(report.fanout.expected, 48);
+  assert.equal(report.fanout.delivered, 48);
+  assert.equal(report.fanout.fromProof.n, 12);
+  assert.equal(report.sessions.held, 20);
+});
+
 test('[LOGIN-1] a warm-up: other users, with contacts only among themselves, log in and out before the measured storm', async (t) => {
   const { cluster, storePath } = await clusterOnFile(2);
   t.after(() => cluster.dispose());

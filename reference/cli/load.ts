@@ -2,7 +2,7 @@
 // logins/s, latencies, presence fan-out, sessions, server memory per session, P2P MSG rate and
 // errors by code (reference/load). Loopback only; every run is bounded in count and time.
 import { writeFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { runLoad, type LoadOptions, type Scenario } from '../load/run.js';
 import { reportRows, table } from '../load/report.js';
 import { renderSvg } from '../load/plot.js';
@@ -10,12 +10,14 @@ import { renderReportStages } from '../load/stages.js';
 import { renderProfiles, summarizeProfiles } from '../load/cpuprofile.js';
 import { resolve } from 'node:path';
 
+// A bad value is reported by commander ("error: option '--users <n>' argument 'x' is invalid. ..."),
+// as `imsp user` does; a CommanderError thrown here ended the command with status 2 and no message.
 const int =
   (name: string) =>
   (v: string): number => {
     const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 0)
-      throw new CommanderError(2, 'imsp.load', `${name} must be a non-negative integer`);
+    if (!/^[0-9]+$/.test(v.trim()) || !Number.isSafeInteger(n))
+      throw new InvalidArgumentError(`${name} must be a non-negative integer`);
     return n;
   };
 const list = (v: string): string[] =>

@@ -128,6 +128,26 @@ test('the servers refuse a bad key file with one clear line', async (t) => {
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
 
+test('imsp load refuses a count that is not a non-negative integer with one line naming the option, exit 2', async () => {
+  for (const [flag, value] of [
+    ['--users', 'x'],
+    ['--probe-rounds', '-1'],
+    ['--probes', '2.5'],
+  ] as const) {
+    const r = await run(process.execPath, [IMSP, 'load', '--spawn', flag, value]).then(
+      () => assert.fail(`imsp load ran with ${flag} ${value}`),
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.equal(r.code, 2, `${flag} ${value}`);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^error: option '${flag} <n>' argument '${value.replace('.', '\\.')}' is invalid\\. ${flag} must be a non-negative integer\\n$`,
+      ),
+    );
+  }
+});
+
 test('imsp user list | head: no EPIPE crash, exit 0, nothing on stderr', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'imsp-epipe-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
